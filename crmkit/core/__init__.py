@@ -1,0 +1,1 @@
+"""The core domain: customers, interactions, audit, storage and their schemas."""

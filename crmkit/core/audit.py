@@ -1,0 +1,71 @@
+"""The audit log: who changed what, and when, for every write the core and plugins make."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmkit.core.jsonable import decode_cursor, encode_cursor, to_jsonable
+from crmkit.core.models import Page
+from crmkit.core.tables import audit_log
+from crmkit.core.types import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.crm import CRM
+
+
+@attrs.frozen
+class AuditEntry:
+    """One recorded change."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    customer_id: int | None
+    changes: Mapping[str, Any] | None
+
+
+class AuditLog:
+    """``crm.audit``: append entries inside a transaction, list them back."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def record(
+        self, session: Session, action: str, entity: str, entity_id: Any, *,
+        customer_id: int | None = None, changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append an entry in the caller's transaction, attributed to ``crm.actor``."""
+        session.connection().execute(audit_log.insert().values(
+            at=utcnow(), actor=self._crm.actor, action=action, entity=entity, entity_id=str(entity_id),
+            customer_id=customer_id, changes=to_jsonable(changes) if changes is not None else None,
+        ))
+
+    def entries(
+        self, *, customer_id: int | None = None, entity: str | None = None, actor: str | None = None,
+        after: str | None = None, limit: int = 50,
+    ) -> Page[AuditEntry]:
+        """Newest first, filtered, keyset-paginated."""
+        query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
+        if customer_id is not None:
+            query = query.where(audit_log.c.customer_id == customer_id)
+        if entity is not None:
+            query = query.where(audit_log.c.entity == entity)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if after is not None:
+            (last_id,) = decode_cursor(after, 1)
+            query = query.where(audit_log.c.id < last_id)
+        with self._crm.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        items = [AuditEntry(**row) for row in rows[:limit]]
+        return Page(items, encode_cursor(items[-1].id) if len(rows) > limit else None)

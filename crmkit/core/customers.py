@@ -1,0 +1,587 @@
+"""``crm.customers``: add, get, update, find, consent, merge, erase, export — one transaction per write."""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import marshmallow
+import sqlalchemy as sa
+
+from crmkit.core import tables as t
+from crmkit.core.jsonable import decode_cursor, encode_cursor, to_jsonable
+from crmkit.core.models import Address, Consent, Customer, DuplicateCandidate, Membership, Page, Profile
+from crmkit.core.schemas import CustomerSchema
+from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
+from crmkit.core.text import fold
+from crmkit.core.types import utcnow
+from crmkit.errors import Conflict, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.crm import CRM
+
+SCALARS = (
+    "external_id", "kind", "name", "given_name", "family_name", "birth_date", "gender",
+    "lifecycle_stage", "owner", "country", "city", "province",
+)
+ADDRESS_FIELDS = ("label", "line1", "line2", "ward", "district", "city", "province", "postal_code", "country")
+PROFILE_INTERACTIONS = 50
+
+
+class Customers:
+    """The customer service of one CRM (``crm.customers``)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._schema = CustomerSchema(
+            default_country=crm.default_country, attribute_fields=crm.hooks.customer_fields(), channels=crm.channels,
+        )
+
+    # -- validation -------------------------------------------------------------------------
+
+    def validate(self, data: Mapping[str, Any], *, partial: bool = False, row: int | None = None) -> dict[str, Any]:
+        """Validate and normalize input through the customer schema; raises ``ValidationError``."""
+        try:
+            values = self._schema.load(dict(data), partial=partial)
+        except marshmallow.ValidationError as exc:
+            raise ValidationError(exc.messages_dict, row=row) from None
+        if not partial and not values.get("name"):
+            raise ValidationError("a name (or given_name / family_name) is required", field="name", row=row)
+        return values
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def add(self, data: Mapping[str, Any] | None = None, /, *, source: str = "api", **fields: Any) -> Customer:
+        """Create a customer from ``data`` and/or keyword fields; returns it with its new id."""
+        values = self.validate({**(data or {}), **fields})
+        with self._crm.transaction() as session:
+            return self.insert_validated(session, values, source=source)
+
+    def insert_validated(self, session: Session, values: dict[str, Any], *, source: str = "api") -> Customer:
+        """Insert already-validated values in the caller's transaction (imports use this); fires the hooks."""
+        conn = session.connection()
+        self._crm.hooks.customer_before_save(None, values, session)
+        self._check_external_id(conn, values.get("external_id"), None)
+        now = utcnow()
+        row = {field: values.get(field) for field in SCALARS}
+        row.update(
+            kind=values.get("kind") or "person", lifecycle_stage=values.get("lifecycle_stage") or "lead",
+            name_key=fold(values["name"])[:400], attributes=values.get("attributes") or {},
+            created_at=now, updated_at=now, status="active",
+        )
+        customer_id = conn.execute(t.customers.insert().values(row).returning(t.customers.c.id)).scalar_one()
+        self._write_children(conn, customer_id, values, source=source, now=now, replace=False)
+        customer = self._load(conn, customer_id)
+        self._crm.audit.record(session, "create", "customer", customer_id, customer_id=customer_id, changes=values)
+        self._crm.hooks.customer_created(customer, session)
+        return customer
+
+    def update(self, customer_id: int, data: Mapping[str, Any] | None = None, /, *, source: str = "api",
+               **fields: Any) -> Customer:
+        """Change the given fields (lists such as ``emails`` or ``tags`` are replaced; ``attributes`` merged)."""
+        values = self.validate({**(data or {}), **fields}, partial=True)
+        with self._crm.transaction() as session:
+            return self.update_validated(session, customer_id, values, source=source)
+
+    def update_validated(self, session: Session, customer_id: int, values: dict[str, Any], *,
+                         source: str = "api") -> Customer:
+        """Apply already-validated changes in the caller's transaction; fires the hooks, audits the diff."""
+        conn = session.connection()
+        current = self._load(conn, customer_id, for_update=True)
+        self._require_active(current)
+        if "attributes" in values:
+            merged = {**current.attributes, **values["attributes"]}
+            values["attributes"] = {k: v for k, v in merged.items() if v is not None}
+        changes = self._diff(current, values)
+        if not changes:
+            return current
+        self._crm.hooks.customer_before_save(current, changes, session)
+        if "external_id" in changes:
+            self._check_external_id(conn, changes["external_id"], customer_id)
+        now = utcnow()
+        row = {field: changes[field] for field in SCALARS if field in changes}
+        if "name" in changes:
+            row["name_key"] = fold(changes["name"])[:400]
+        if "attributes" in changes:
+            row["attributes"] = changes["attributes"]
+        row["updated_at"] = now
+        conn.execute(t.customers.update().where(t.customers.c.id == customer_id).values(row))
+        self._write_children(conn, customer_id, changes, source=source, now=now, replace=True)
+        if {"name", "emails", "phones"} & changes.keys():
+            self._reindex(conn, customer_id)
+        customer = self._load(conn, customer_id)
+        before = {k: getattr(current, k) for k in changes if hasattr(current, k)}
+        self._crm.audit.record(session, "update", "customer", customer_id, customer_id=customer_id,
+                               changes={"before": before, "after": changes})
+        self._crm.hooks.customer_updated(customer, changes, session)
+        return customer
+
+    def set_consent(self, customer_id: int, channel: str, granted: bool, *, source: str,
+                    at: datetime | None = None) -> Consent:
+        """Record that the customer gave (or withdrew) consent for ``channel``, when and on whose word."""
+        if channel not in self._crm.channels:
+            raise ValidationError(f"unknown channel {channel!r}", field="channel")
+        if not source:
+            raise ValidationError("say where the consent came from", field="source")
+        when = at or utcnow()
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, customer_id, for_update=True)
+            self._require_active(current)
+            self._upsert_consent(conn, customer_id, channel, granted, when, source)
+            self._crm.audit.record(session, "consent", "customer", customer_id, customer_id=customer_id,
+                                   changes={"channel": channel, "granted": granted, "source": source, "at": when})
+            customer = self._load(conn, customer_id)
+            self._crm.hooks.customer_updated(customer, {"consents": {channel: granted}}, session)
+        return Consent(channel, granted, when, source)
+
+    def add_tags(self, customer_id: int, *tags: str) -> Customer:
+        """Add tags (existing ones are kept)."""
+        current = self.get(customer_id)
+        return self.update(customer_id, tags=[*current.tags, *tags])
+
+    def remove_tags(self, customer_id: int, *tags: str) -> Customer:
+        """Remove tags (absent ones are ignored)."""
+        current = self.get(customer_id)
+        return self.update(customer_id, tags=[tag for tag in current.tags if tag not in tags])
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def get(self, customer_id: int, *, follow_merges: bool = True) -> Customer:
+        """The customer with this id; a merged-away id gives the customer it was merged into."""
+        with self._crm.reading() as conn:
+            customer = self._load(conn, customer_id)
+            seen = {customer.id}
+            while follow_merges and customer.merged_into_id is not None and customer.merged_into_id not in seen:
+                customer = self._load(conn, customer.merged_into_id)
+                seen.add(customer.id)
+            return customer
+
+    def get_by_external_id(self, external_id: str) -> Customer:
+        """The customer imported or created with this external id."""
+        with self._crm.reading() as conn:
+            found = conn.execute(sa.select(t.customers.c.id).where(t.customers.c.external_id == external_id)).scalar()
+        if found is None:
+            raise NotFound("customer with external_id", external_id)
+        return self.get(found)
+
+    def find(
+        self, query: str | None = None, *, tag: str | None = None, owner: str | None = None, kind: str | None = None,
+        lifecycle_stage: str | None = None, after: str | None = None, limit: int = 20,
+    ) -> Page[Customer]:
+        """Search (accent-insensitive: name words, e-mail prefixes, phone suffixes) or list by name.
+
+        Pages by keyset: pass ``page.next_cursor`` as ``after``. Nothing is counted.
+        """
+        if not 1 <= limit <= 1000:
+            raise ValidationError("must be between 1 and 1000", field="limit")
+        filters = _filters(tag=tag, owner=owner, kind=kind, lifecycle_stage=lifecycle_stage)
+        with self._crm.reading() as conn:
+            if query is not None and query.strip():
+                ids, cursor = self._search(conn, query, filters, after, limit)
+            else:
+                ids, cursor = self._list(conn, filters, after, limit)
+            by_id = {c.id: c for c in self._load_many(conn, ids)}
+        return Page([by_id[i] for i in ids], cursor)
+
+    def _list(self, conn: sa.Connection, filters: list[Any], after: str | None, limit: int) -> tuple[list[int], str | None]:
+        c = t.customers.c
+        query = sa.select(c.id, c.name_key).where(c.status == "active", *filters).order_by(c.name_key, c.id).limit(limit + 1)
+        if after:
+            key, last_id = _cursor(after, 2)
+            query = query.where(sa.tuple_(c.name_key, c.id) > sa.tuple_(sa.literal(key), sa.literal(last_id)))
+        rows = conn.execute(query).all()
+        cursor = encode_cursor(rows[limit - 1].name_key, rows[limit - 1].id) if len(rows) > limit else None
+        return [r.id for r in rows[:limit]], cursor
+
+    def _search(self, conn: sa.Connection, text: str, filters: list[Any], after: str | None,
+                limit: int) -> tuple[list[int], str | None]:
+        k = t.search_keys.c
+        start = _cursor(after, 2) if after else None
+        hits: list[tuple[str, int]] = []
+        for prefix in query_prefixes(text):
+            query = (
+                sa.select(k.key, k.customer_id)
+                .where(k.key >= prefix, k.key < prefix_upper_bound(prefix))
+                .order_by(k.key, k.customer_id)
+                .limit(limit * 3 + 1)
+            )
+            if filters:
+                query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
+            if start:
+                query = query.where(sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(start[0]), sa.literal(start[1])))
+            hits.extend(conn.execute(query).tuples().all())
+        hits.sort()
+        ids: list[int] = []
+        last: tuple[str, int] | None = None
+        for key, customer_id in hits:
+            if len(ids) == limit:
+                return ids, encode_cursor(*last) if last else None
+            last = (key, customer_id)
+            if customer_id not in ids:
+                ids.append(customer_id)
+        return ids, None
+
+    def profile(self, customer_id: int) -> Profile:
+        """Customer 360: the customer, the last 50 interactions, counts per channel, and plugin sections."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            customer = self._load(conn, customer_id)
+            i = t.interactions.c
+            recent = conn.execute(
+                sa.select(t.interactions).where(i.customer_id == customer_id)
+                .order_by(i.occurred_at.desc(), i.id.desc()).limit(PROFILE_INTERACTIONS)
+            ).mappings().all()
+            counts = dict(conn.execute(
+                sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id).group_by(i.channel)
+            ).tuples().all())
+            sections = self._crm.hooks.customer_profile(customer, session)
+        from crmkit.core.interactions import row_to_interaction
+
+        return Profile(customer, [row_to_interaction(r) for r in recent], counts, sections)
+
+    # -- duplicates and merge -------------------------------------------------------------------------
+
+    def duplicates(self, customer_id: int, *, limit: int = 20) -> list[DuplicateCandidate]:
+        """Customers that may be the same as this one: shared e-mail or phone, or a near-identical name."""
+        c, cp = t.customers.c, t.contact_points.c
+        with self._crm.reading() as conn:
+            me = self._load(conn, customer_id)
+            found: dict[int, DuplicateCandidate] = {}
+
+            def offer(other: int, reason: str, score: float) -> None:
+                if other != me.id and (other not in found or found[other].score < score):
+                    found[other] = DuplicateCandidate(me.id, other, reason, score)
+
+            for kind, values, score in (("email", me.emails, 1.0), ("phone", me.phones, 0.95)):
+                if values:
+                    rows = conn.execute(
+                        sa.select(cp.customer_id, cp.value).join(t.customers, c.id == cp.customer_id)
+                        .where(cp.kind == kind, cp.value.in_(values), c.status == "active")
+                    ).tuples()
+                    for other, value in rows:
+                        offer(other, f"same {kind} {value}", score)
+            my_key = fold(me.name)
+            block = my_key[:4]
+            if block:
+                rows = conn.execute(
+                    sa.select(c.id, c.name_key, c.birth_date).where(
+                        c.name_key >= block, c.name_key < prefix_upper_bound(block), c.status == "active", c.kind == me.kind,
+                    ).limit(2000)
+                ).tuples()
+                for other, key, birth_date in rows:
+                    ratio = 1.0 if key == my_key else difflib.SequenceMatcher(None, my_key, key).ratio()
+                    if ratio >= 0.92:
+                        same_birth = me.birth_date is not None and me.birth_date == birth_date
+                        score = (0.9 if same_birth else 0.6) * ratio
+                        offer(other, "same name" + (" and birth date" if same_birth else "") if ratio == 1.0
+                              else f"similar name ({ratio:.0%})", score)
+        return sorted(found.values(), key=lambda d: (-d.score, d.other_id))[:limit]
+
+    def duplicate_pairs(self, *, limit: int = 1000) -> list[DuplicateCandidate]:
+        """Across the whole database, pairs sharing a normalized e-mail or phone (computed in SQL)."""
+        a, b = t.contact_points.alias("a"), t.contact_points.alias("b")
+        ca, cb = t.customers.alias("ca"), t.customers.alias("cb")
+        query = (
+            sa.select(a.c.customer_id, b.c.customer_id, a.c.kind, a.c.value)
+            .join(b, sa.and_(a.c.kind == b.c.kind, a.c.value == b.c.value, a.c.customer_id < b.c.customer_id))
+            .join(ca, ca.c.id == a.c.customer_id).join(cb, cb.c.id == b.c.customer_id)
+            .where(ca.c.status == "active", cb.c.status == "active")
+            .order_by(a.c.customer_id, b.c.customer_id).limit(limit)
+        )
+        with self._crm.reading() as conn:
+            return [
+                DuplicateCandidate(x, y, f"same {kind} {value}", 1.0 if kind == "email" else 0.95)
+                for x, y, kind, value in conn.execute(query).tuples()
+            ]
+
+    def merge(self, kept_id: int, merged_id: int) -> Customer:
+        """Fold ``merged_id`` into ``kept_id``: every interaction, contact, tag and plugin row moves over.
+
+        The merged customer stays as a tombstone pointing at the kept one (so old ids still
+        resolve), and a snapshot of it is kept in ``customer_merges``.
+        """
+        if kept_id == merged_id:
+            raise Conflict("cannot merge a customer into itself")
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            kept = self._load(conn, kept_id, for_update=True)
+            merged = self._load(conn, merged_id, for_update=True)
+            self._require_active(kept)
+            self._require_active(merged)
+            if kept.kind != merged.kind:
+                raise Conflict(f"cannot merge a {merged.kind} into a {kept.kind}")
+            self._move_rows(conn, kept, merged)
+            fill = {f: getattr(merged, f) for f in SCALARS if getattr(kept, f) is None and getattr(merged, f) is not None}
+            fill.pop("external_id", None)
+            attributes = {**merged.attributes, **kept.attributes}
+            conn.execute(t.customers.update().where(t.customers.c.id == kept_id)
+                         .values(**fill, attributes=attributes, updated_at=utcnow()))
+            conn.execute(t.customers.update().where(t.customers.c.id == merged_id)
+                         .values(status="merged", merged_into_id=kept_id, updated_at=utcnow()))
+            conn.execute(t.customers.update().where(t.customers.c.merged_into_id == merged_id)
+                         .values(merged_into_id=kept_id))
+            conn.execute(t.search_keys.delete().where(t.search_keys.c.customer_id == merged_id))
+            self._reindex(conn, kept_id)
+            conn.execute(t.merges.insert().values(kept_id=kept_id, merged_id=merged_id, at=utcnow(),
+                                                  actor=self._crm.actor, snapshot=to_jsonable(merged)))
+            self._crm.audit.record(session, "merge", "customer", kept_id, customer_id=kept_id,
+                                   changes={"merged_id": merged_id})
+            result = self._load(conn, kept_id)
+            self._crm.hooks.customers_merged(result, merged, session)
+        return result
+
+    def _move_rows(self, conn: sa.Connection, kept: Customer, merged: Customer) -> None:
+        cp, ad, tg, cs, ms = t.contact_points.c, t.addresses.c, t.tags.c, t.consents.c, t.memberships.c
+        conn.execute(t.interactions.update().where(t.interactions.c.customer_id == merged.id).values(customer_id=kept.id))
+        have = {("email", e) for e in kept.emails} | {("phone", p) for p in kept.phones}
+        conn.execute(t.contact_points.delete().where(
+            cp.customer_id == merged.id, sa.tuple_(cp.kind, cp.value).in_(list(have)) if have else sa.false()))
+        conn.execute(t.contact_points.update().where(cp.customer_id == merged.id)
+                     .values(customer_id=kept.id, position=cp.position + 1000))
+        conn.execute(t.addresses.update().where(ad.customer_id == merged.id)
+                     .values(customer_id=kept.id, position=ad.position + 1000))
+        conn.execute(t.tags.delete().where(tg.customer_id == merged.id, tg.tag.in_(kept.tags)))
+        conn.execute(t.tags.update().where(tg.customer_id == merged.id).values(customer_id=kept.id))
+        for channel, consent in merged.consents.items():
+            mine = kept.consents.get(channel)
+            if mine is None or consent.at > mine.at:
+                self._upsert_consent(conn, kept.id, channel, consent.granted, consent.at, consent.source)
+        conn.execute(t.consents.delete().where(cs.customer_id == merged.id))
+        for column, other in ((ms.person_id, ms.organization_id), (ms.organization_id, ms.person_id)):
+            taken = sa.select(other).where(column == kept.id)
+            conn.execute(t.memberships.delete().where(column == merged.id, other.in_(taken)))
+            conn.execute(t.memberships.delete().where(column == merged.id, other == kept.id))
+            conn.execute(t.memberships.update().where(column == merged.id).values({column.key: kept.id}))
+
+    # -- privacy ----------------------------------------------------------------------------------------
+
+    def export_data(self, customer_id: int) -> dict[str, Any]:
+        """Right of access: everything the core and every enabled plugin holds about this customer, as JSON data."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            customer = self._load(conn, customer_id)
+            i, a, m = t.interactions.c, t.audit_log.c, t.merges.c
+            interactions = conn.execute(
+                sa.select(t.interactions).where(i.customer_id == customer_id).order_by(i.occurred_at, i.id)).mappings().all()
+            audit = conn.execute(sa.select(t.audit_log).where(a.customer_id == customer_id).order_by(a.id)).mappings().all()
+            merges = conn.execute(sa.select(t.merges).where(m.kept_id == customer_id).order_by(m.id)).mappings().all()
+            sections = self._crm.hooks.customer_export(customer, session)
+        data = {
+            "customer": to_jsonable(customer),
+            "interactions": [to_jsonable(dict(r)) for r in interactions],
+            "audit_log": [to_jsonable(dict(r)) for r in audit],
+            "merged_records": [to_jsonable(dict(r)) for r in merges],
+        }
+        data.update({name: to_jsonable(value) for name, value in sections.items()})
+        return data
+
+    def erase(self, customer_id: int, *, reason: str = "erasure request") -> None:
+        """Right to erasure: remove or anonymize the person in the core and every plugin, and record it.
+
+        Interactions are kept as anonymous counts (channel, time, rating) with their content
+        removed; audit entries keep who-did-what but lose the personal values.
+        """
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            customer = self._load(conn, customer_id, for_update=True)
+            if customer.status == "erased":
+                return
+            self._crm.hooks.customer_erase(customer, session)
+            for table in (t.contact_points, t.addresses, t.tags, t.consents, t.search_keys):
+                conn.execute(table.delete().where(table.c.customer_id == customer_id))
+            ms = t.memberships.c
+            conn.execute(t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id)))
+            conn.execute(t.interactions.update().where(t.interactions.c.customer_id == customer_id)
+                         .values(subject=None, summary=None, sender=None))
+            conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id == customer_id).values(changes=None))
+            conn.execute(t.merges.update().where(t.merges.c.kept_id == customer_id).values(snapshot={}))
+            placeholder = f"Erased customer {customer_id}"
+            conn.execute(t.customers.update().where(t.customers.c.id == customer_id).values(
+                **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
+                name=placeholder, name_key=fold(placeholder), attributes={}, status="erased", updated_at=utcnow(),
+            ))
+            self._crm.audit.record(session, "erase", "customer", customer_id, customer_id=customer_id,
+                                   changes={"reason": reason})
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _require_active(self, customer: Customer) -> None:
+        if customer.status != "active":
+            raise Conflict(f"customer {customer.id} is {customer.status}" +
+                           (f" into {customer.merged_into_id}" if customer.merged_into_id else ""))
+
+    def _check_external_id(self, conn: sa.Connection, external_id: str | None, own_id: int | None) -> None:
+        if external_id is None:
+            return
+        other = conn.execute(sa.select(t.customers.c.id).where(t.customers.c.external_id == external_id)).scalar()
+        if other is not None and other != own_id:
+            raise Conflict(f"external_id {external_id!r} already belongs to customer {other}")
+
+    def _diff(self, current: Customer, values: Mapping[str, Any]) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "addresses":
+                if tuple(Address(**a) for a in value) != current.addresses:
+                    changes[key] = value
+            elif key == "consents":
+                if any(current.has_consent(ch) != granted or ch not in current.consents for ch, granted in value.items()):
+                    changes[key] = value
+            elif key == "organizations":
+                if tuple(Membership(**m) for m in value) != current.organizations:
+                    changes[key] = value
+            else:
+                old = getattr(current, key)
+                if (tuple(old) if isinstance(old, tuple) else old) != (tuple(value) if isinstance(value, list) else value):
+                    changes[key] = value
+        return changes
+
+    def _write_children(self, conn: sa.Connection, customer_id: int, values: Mapping[str, Any], *, source: str,
+                        now: datetime, replace: bool) -> None:
+        for kind in ("email", "phone"):
+            key = kind + "s"
+            if key in values:
+                if replace:
+                    conn.execute(t.contact_points.delete().where(
+                        t.contact_points.c.customer_id == customer_id, t.contact_points.c.kind == kind))
+                rows = [{"customer_id": customer_id, "kind": kind, "value": v, "position": n}
+                        for n, v in enumerate(values[key])]
+                if rows:
+                    conn.execute(t.contact_points.insert(), rows)
+        if "addresses" in values:
+            if replace:
+                conn.execute(t.addresses.delete().where(t.addresses.c.customer_id == customer_id))
+            rows = [{**{f: a.get(f) for f in ADDRESS_FIELDS}, "customer_id": customer_id, "position": n}
+                    for n, a in enumerate(values["addresses"])]
+            if rows:
+                conn.execute(t.addresses.insert(), rows)
+        if "tags" in values:
+            if replace:
+                conn.execute(t.tags.delete().where(t.tags.c.customer_id == customer_id))
+            if values["tags"]:
+                conn.execute(t.tags.insert(), [{"customer_id": customer_id, "tag": tag} for tag in values["tags"]])
+        for channel, granted in (values.get("consents") or {}).items():
+            self._upsert_consent(conn, customer_id, channel, granted, now, source)
+        if "organizations" in values:
+            self._write_memberships(conn, customer_id, values, replace)
+        if not replace:
+            keys = search_keys(values["name"], values.get("emails", ()), values.get("phones", ()))
+            conn.execute(t.search_keys.insert(), [{"key": k, "customer_id": customer_id} for k in keys])
+
+    def _write_memberships(self, conn: sa.Connection, customer_id: int, values: Mapping[str, Any], replace: bool) -> None:
+        memberships = values["organizations"]
+        org_ids = [m["organization_id"] for m in memberships]
+        if org_ids:
+            kinds = dict(conn.execute(sa.select(t.customers.c.id, t.customers.c.kind)
+                                      .where(t.customers.c.id.in_(org_ids))).tuples().all())
+            for n, org_id in enumerate(org_ids):
+                if kinds.get(org_id) != "organization":
+                    raise ValidationError({"organizations": {n: {"organization_id": [
+                        f"customer {org_id} is not an organization" if org_id in kinds else f"no customer {org_id}"]}}})
+        if replace:
+            conn.execute(t.memberships.delete().where(t.memberships.c.person_id == customer_id))
+        if memberships:
+            conn.execute(t.memberships.insert(), [
+                {"person_id": customer_id, "organization_id": m["organization_id"], "role": m.get("role")}
+                for m in memberships])
+
+    def _upsert_consent(self, conn: sa.Connection, customer_id: int, channel: str, granted: bool, at: datetime,
+                        source: str) -> None:
+        key = (t.consents.c.customer_id == customer_id) & (t.consents.c.channel == channel)
+        updated = conn.execute(t.consents.update().where(key).values(granted=granted, at=at, source=source))
+        if updated.rowcount == 0:
+            conn.execute(t.consents.insert().values(customer_id=customer_id, channel=channel, granted=granted,
+                                                    at=at, source=source))
+
+    def _reindex(self, conn: sa.Connection, customer_id: int) -> None:
+        customer = self._load(conn, customer_id)
+        conn.execute(t.search_keys.delete().where(t.search_keys.c.customer_id == customer_id))
+        keys = search_keys(customer.name, customer.emails, customer.phones)
+        conn.execute(t.search_keys.insert(), [{"key": k, "customer_id": customer_id} for k in keys])
+
+    def _load(self, conn: sa.Connection, customer_id: int, *, for_update: bool = False) -> Customer:
+        found = self._load_many(conn, [customer_id], for_update=for_update)
+        if not found:
+            raise NotFound("customer", customer_id)
+        return found[0]
+
+    def _load_many(self, conn: sa.Connection, ids: Sequence[int], *, for_update: bool = False) -> list[Customer]:
+        """Customers with their contact points, addresses, tags, consents and memberships (6 queries)."""
+        if not ids:
+            return []
+        c = t.customers.c
+        query = sa.select(t.customers).where(c.id.in_(ids))
+        if for_update and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        rows = conn.execute(query).mappings().all()
+        if not rows:
+            return []
+        found = [r["id"] for r in rows]
+        points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})
+        cp = t.contact_points.c
+        for cid, kind, value in conn.execute(sa.select(cp.customer_id, cp.kind, cp.value)
+                                             .where(cp.customer_id.in_(found)).order_by(cp.customer_id, cp.position, cp.id)):
+            points[cid].setdefault(kind, []).append(value)
+        addresses: dict[int, list[Address]] = defaultdict(list)
+        for row in conn.execute(sa.select(t.addresses).where(t.addresses.c.customer_id.in_(found))
+                                .order_by(t.addresses.c.position, t.addresses.c.id)).mappings():
+            addresses[row["customer_id"]].append(Address(**{f: row[f] for f in ADDRESS_FIELDS}))
+        tags: dict[int, list[str]] = defaultdict(list)
+        for cid, tag in conn.execute(sa.select(t.tags.c.customer_id, t.tags.c.tag)
+                                     .where(t.tags.c.customer_id.in_(found)).order_by(t.tags.c.tag)):
+            tags[cid].append(tag)
+        consents: dict[int, dict[str, Consent]] = defaultdict(dict)
+        for row in conn.execute(sa.select(t.consents).where(t.consents.c.customer_id.in_(found))).mappings():
+            consents[row["customer_id"]][row["channel"]] = Consent(row["channel"], row["granted"], row["at"], row["source"])
+        orgs: dict[int, list[Membership]] = defaultdict(list)
+        ms = t.memberships.c
+        for pid, oid, role in conn.execute(sa.select(ms.person_id, ms.organization_id, ms.role)
+                                           .where(ms.person_id.in_(found)).order_by(ms.organization_id)):
+            orgs[pid].append(Membership(oid, role))
+        return [
+            Customer(
+                id=r["id"], kind=r["kind"], name=r["name"], external_id=r["external_id"], given_name=r["given_name"],
+                family_name=r["family_name"], emails=tuple(points[r["id"]]["email"]),
+                phones=tuple(points[r["id"]]["phone"]), addresses=tuple(addresses[r["id"]]),
+                birth_date=r["birth_date"], gender=r["gender"], lifecycle_stage=r["lifecycle_stage"], owner=r["owner"],
+                country=r["country"], city=r["city"], province=r["province"], tags=tuple(tags[r["id"]]),
+                consents=consents[r["id"]], organizations=tuple(orgs[r["id"]]), attributes=r["attributes"] or {},
+                status=r["status"], merged_into_id=r["merged_into_id"], created_at=r["created_at"],
+                updated_at=r["updated_at"],
+            )
+            for r in rows
+        ]
+
+    def members(self, organization_id: int) -> list[Customer]:
+        """The people belonging to an organization."""
+        ms = t.memberships.c
+        with self._crm.reading() as conn:
+            ids = list(conn.execute(sa.select(ms.person_id).where(ms.organization_id == organization_id)
+                                    .order_by(ms.person_id)).scalars())
+            return self._load_many(conn, ids)
+
+
+def _filters(**given: Any) -> list[Any]:
+    c = t.customers.c
+    result = []
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name == "tag":
+            result.append(sa.exists().where(t.tags.c.customer_id == c.id, t.tags.c.tag == value))
+        else:
+            result.append(getattr(c, name) == value)
+    return result
+
+
+def _cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        return decode_cursor(cursor, arity)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="after") from None
+

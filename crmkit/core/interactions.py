@@ -1,0 +1,123 @@
+"""``crm.interactions``: one timeline per customer across every channel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import marshmallow
+import sqlalchemy as sa
+
+from crmkit.core import tables as t
+from crmkit.core.jsonable import decode_cursor, encode_cursor
+from crmkit.core.models import Interaction, Page
+from crmkit.core.schemas import InteractionSchema
+from crmkit.core.types import utcnow
+from crmkit.errors import Conflict, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+
+FIELDS = ("customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome", "rating", "employee", "sender")
+
+
+def row_to_interaction(row: Mapping[str, Any]) -> Interaction:
+    """An ``Interaction`` from a row of the interactions table."""
+    return Interaction(id=row["id"], **{f: row[f] for f in FIELDS})
+
+
+class Interactions:
+    """The interaction service of one CRM (``crm.interactions``)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._schema = InteractionSchema(channels=crm.channels)
+
+    def validate(self, data: Mapping[str, Any], *, row: int | None = None) -> dict[str, Any]:
+        """Validate an interaction through its schema; raises ``ValidationError`` naming the field."""
+        try:
+            return self._schema.load(dict(data))
+        except marshmallow.ValidationError as exc:
+            raise ValidationError(exc.messages_dict, row=row) from None
+
+    def log(self, customer_id: int, channel: str, *, direction: str = "inbound", occurred_at: datetime | None = None,
+            **fields: Any) -> Interaction:
+        """Record a contact; a merged-away customer id logs onto the customer it was merged into."""
+        values = self.validate({"customer_id": customer_id, "channel": channel, "direction": direction,
+                                "occurred_at": occurred_at, **fields})
+        values["occurred_at"] = values.get("occurred_at") or utcnow()
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            values["customer_id"] = self._resolve_customer(conn, values["customer_id"])
+            self._crm.hooks.interaction_before_log(values, session)
+            row = {f: values.get(f) for f in FIELDS}
+            new_id = conn.execute(t.interactions.insert().values(**row, created_at=utcnow())
+                                  .returning(t.interactions.c.id)).scalar_one()
+            interaction = Interaction(id=new_id, **row)
+            self._crm.hooks.interaction_logged(interaction, session)
+        return interaction
+
+    def get(self, interaction_id: int) -> Interaction:
+        """One interaction by id."""
+        with self._crm.reading() as conn:
+            row = conn.execute(sa.select(t.interactions).where(t.interactions.c.id == interaction_id)).mappings().first()
+        if row is None:
+            raise NotFound("interaction", interaction_id)
+        return row_to_interaction(row)
+
+    def timeline(
+        self, customer_id: int, *, channels: Sequence[str] | None = None, since: datetime | None = None,
+        until: datetime | None = None, employee: str | None = None, before: str | None = None, limit: int = 50,
+    ) -> Page[Interaction]:
+        """Newest first; filter by channel, time range [since, until) and employee; keyset pages via ``before``."""
+        if since and until and until <= since:
+            raise ValidationError("must be after since", field="until")
+        unknown = [c for c in channels or () if c not in self._crm.channels]
+        if unknown:
+            raise ValidationError(f"unknown channel(s): {', '.join(unknown)}", field="channels")
+        i = t.interactions.c
+        query = sa.select(t.interactions).where(i.customer_id == customer_id)
+        if channels:
+            query = query.where(i.channel.in_(channels))
+        if since:
+            query = query.where(i.occurred_at >= since)
+        if until:
+            query = query.where(i.occurred_at < until)
+        if employee:
+            query = query.where(i.employee == employee)
+        if before:
+            try:
+                at, last_id = decode_cursor(before, 2)
+            except ValueError as exc:
+                raise ValidationError(str(exc), field="before") from None
+            query = query.where(sa.tuple_(i.occurred_at, i.id) < sa.tuple_(
+                sa.literal(datetime.fromisoformat(at), t.interactions.c.occurred_at.type), sa.literal(last_id)))
+        query = query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit + 1)
+        with self._crm.reading() as conn:
+            self._resolve_customer(conn, customer_id, follow=False)
+            rows = conn.execute(query).mappings().all()
+        items = [row_to_interaction(r) for r in rows[:limit]]
+        cursor = encode_cursor(items[-1].occurred_at, items[-1].id) if len(rows) > limit else None
+        return Page(items, cursor)
+
+    def counts(self, customer_id: int) -> dict[str, int]:
+        """Interactions per channel for one customer."""
+        i = t.interactions.c
+        with self._crm.reading() as conn:
+            return dict(conn.execute(sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id)
+                                     .group_by(i.channel)).tuples().all())
+
+    def _resolve_customer(self, conn: sa.Connection, customer_id: int, *, follow: bool = True) -> int:
+        c = t.customers.c
+        seen: set[int] = set()
+        while True:
+            row = conn.execute(sa.select(c.status, c.merged_into_id).where(c.id == customer_id)).first()
+            if row is None:
+                raise NotFound("customer", customer_id)
+            if not follow or row.status == "active":
+                return customer_id
+            if row.status != "merged" or row.merged_into_id in seen:
+                raise Conflict(f"customer {customer_id} is {row.status}")
+            seen.add(customer_id)
+            customer_id = row.merged_into_id

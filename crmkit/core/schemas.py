@@ -1,0 +1,210 @@
+"""marshmallow schemas: the contract for every customer and interaction coming from outside.
+
+``CustomerSchema`` validates and normalizes (E.164 phones, lower-case e-mails, NFC names)
+and is what the API, the CLI and imports all load through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+
+from crmkit.core.models import CHANNELS, DIRECTIONS, GENDERS, KINDS, LIFECYCLE_STAGES
+from crmkit.core.phones import PhoneError, normalize_phone
+from crmkit.core.text import clean_name, normalize_email
+
+GENDER_ALIASES = {
+    "f": "female", "female": "female", "nữ": "female", "nu": "female", "woman": "female",
+    "m": "male", "male": "male", "nam": "male", "man": "male",
+    "other": "other", "khác": "other", "khac": "other",
+}
+
+
+class Name(fields.String):
+    """Text with Unicode composed (NFC) and whitespace collapsed; empty becomes None."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return clean_name(text) or None
+
+
+class Email(fields.String):
+    """An e-mail address, trimmed and lower-cased."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return normalize_email(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Phone(fields.String):
+    """A phone number in E.164; national numbers take the schema's ``default_country``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        country = getattr(self.root, "default_country", "VN")
+        try:
+            return normalize_phone(text, country)
+        except PhoneError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class FlexibleDate(fields.Date):
+    """ISO dates (1990-08-15) and the day-first form used in Vietnam (15/08/1990)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        if isinstance(value, str) and "/" in value:
+            try:
+                return datetime.strptime(value.strip(), "%d/%m/%Y").date()
+            except ValueError:
+                raise ValidationError(f"not a valid date: {value!r} (use YYYY-MM-DD or DD/MM/YYYY)") from None
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result > date.today():
+            raise ValidationError("date is in the future")
+        return result
+
+
+class Gender(fields.String):
+    """female / male / other, accepting Vietnamese (nữ, nam) and one-letter forms."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        try:
+            return GENDER_ALIASES[text]
+        except KeyError:
+            raise ValidationError(f"must be one of {', '.join(GENDERS)}") from None
+
+
+class AwareDateTime(fields.DateTime):
+    """A datetime converted to UTC; a naive one is read as UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        result = value if isinstance(value, datetime) else super()._deserialize(value, attr, data, **kwargs)
+        return result.replace(tzinfo=timezone.utc) if result.tzinfo is None else result.astimezone(timezone.utc)
+
+
+class AddressSchema(Schema):
+    """A postal address."""
+
+    class Meta:
+        unknown = RAISE
+
+    line1 = Name(required=True, validate=validate.Length(min=1, max=300))
+    line2 = Name(allow_none=True)
+    ward = Name(allow_none=True)
+    district = Name(allow_none=True)
+    city = Name(allow_none=True)
+    province = Name(allow_none=True)
+    postal_code = fields.String(allow_none=True, validate=validate.Length(max=20))
+    country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
+    label = fields.String(allow_none=True)
+
+
+class MembershipSchema(Schema):
+    """A person's membership in an organization."""
+
+    organization_id = fields.Integer(required=True, strict=True)
+    role = fields.String(allow_none=True)
+
+
+class CustomerSchema(Schema):
+    """A customer as given by a caller, an import row or the CLI (all fields optional on update)."""
+
+    class Meta:
+        unknown = RAISE
+
+    external_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    name = Name(validate=validate.Length(min=1, max=300))
+    given_name = Name(allow_none=True, validate=validate.Length(max=150))
+    family_name = Name(allow_none=True, validate=validate.Length(max=150))
+    email = Email(allow_none=True)
+    emails = fields.List(Email())
+    phone = Phone(allow_none=True)
+    phones = fields.List(Phone())
+    addresses = fields.List(fields.Nested(AddressSchema))
+    birth_date = FlexibleDate(allow_none=True)
+    gender = Gender(allow_none=True)
+    lifecycle_stage = fields.String(validate=validate.OneOf(LIFECYCLE_STAGES))
+    owner = fields.String(allow_none=True, validate=validate.Length(max=100))
+    country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="must be a two-letter ISO country code"))
+    city = Name(allow_none=True)
+    province = Name(allow_none=True)
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
+    consents = fields.Dict(keys=fields.String(validate=validate.OneOf(CHANNELS)), values=fields.Boolean())
+    organizations = fields.List(fields.Nested(MembershipSchema))
+    attributes = fields.Dict(keys=fields.String())
+
+    def __init__(self, *args: Any, default_country: str = "VN", attribute_fields: Mapping[str, fields.Field] | None = None,
+                 channels: tuple[str, ...] = CHANNELS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_country = default_country
+        self.attribute_schema = _attribute_schema(attribute_fields or {})
+        self.fields["consents"].key_field.validators = [validate.OneOf(channels)]  # type: ignore[attr-defined]
+
+    @pre_load
+    def _blank_to_none(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()}
+        return data
+
+    @validates_schema
+    def _check_attributes(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "attributes" in data:
+            errors = self.attribute_schema.validate(data["attributes"])
+            if errors:
+                raise ValidationError({"attributes": errors})
+
+    @post_load
+    def _normalize(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if "attributes" in data:
+            data["attributes"] = self.attribute_schema.load(data["attributes"])
+        for single, many in (("email", "emails"), ("phone", "phones")):
+            if single in data:
+                value = data.pop(single)
+                rest = [v for v in data.get(many, []) if v != value]
+                data[many] = ([value] if value else []) + rest
+            elif many in data:
+                data[many] = list(dict.fromkeys(data[many]))
+        if "tags" in data:
+            data["tags"] = sorted({t.strip() for t in data["tags"] if t.strip()})
+        if data.get("country"):
+            data["country"] = data["country"].upper()
+        if "name" not in data and (data.get("given_name") or data.get("family_name")):
+            # Vietnamese order: family, middle, given (Nguyễn Văn An); English order is given family.
+            parts = [data.get("family_name"), data.get("given_name")] if self.default_country == "VN" \
+                else [data.get("given_name"), data.get("family_name")]
+            data["name"] = " ".join(p for p in parts if p)
+        return data
+
+
+def _attribute_schema(extra: Mapping[str, fields.Field]) -> Schema:
+    """A schema for ``customer.attributes``: plugin-declared keys validated, other keys kept as given."""
+    schema_class = Schema.from_dict(dict(extra), name="CustomerAttributesSchema")
+    return schema_class(unknown=INCLUDE)
+
+
+class InteractionSchema(Schema):
+    """An interaction as logged by a caller or imported."""
+
+    class Meta:
+        unknown = RAISE
+
+    customer_id = fields.Integer(required=True, strict=False)
+    channel = fields.String(required=True)
+    direction = fields.String(load_default="inbound", validate=validate.OneOf(DIRECTIONS))
+    occurred_at = AwareDateTime(allow_none=True)
+    subject = fields.String(allow_none=True, validate=validate.Length(max=300))
+    summary = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True, validate=validate.Length(max=100))
+    rating = fields.Integer(allow_none=True, validate=validate.Range(1, 5))
+    employee = fields.String(allow_none=True, validate=validate.Length(max=100))
+    sender = fields.String(allow_none=True, validate=validate.Length(max=320))
+
+    def __init__(self, *args: Any, channels: tuple[str, ...] = CHANNELS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].validators = [validate.OneOf(channels)]

@@ -1,0 +1,144 @@
+"""The core's tables (SQLAlchemy Core). Plugins reference ``customers.id`` and never alter these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crmkit.core.types import Id, JSONType, SearchKey, UTCDateTime, customer_fk, new_metadata
+
+metadata = new_metadata()
+
+customers = sa.Table(
+    "customers", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("external_id", sa.String(200), unique=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # person | organization
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("given_name", sa.String(150)),
+    sa.Column("family_name", sa.String(150)),
+    sa.Column("name_key", SearchKey, nullable=False),  # folded name, for sorting
+    sa.Column("birth_date", sa.Date),
+    sa.Column("gender", sa.String(20)),
+    sa.Column("lifecycle_stage", sa.String(30), nullable=False),
+    sa.Column("owner", sa.String(100)),
+    sa.Column("country", sa.String(2)),
+    sa.Column("city", sa.String(100)),
+    sa.Column("province", sa.String(100)),
+    sa.Column("attributes", JSONType, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),  # active | merged | erased
+    sa.Column("merged_into_id", Id, sa.ForeignKey("customers.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_customers_name_key_id", "name_key", "id"),
+    sa.Index("ix_customers_owner_id", "owner", "id"),
+)
+
+contact_points = sa.Table(
+    "customer_contact_points", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    customer_fk(),
+    sa.Column("kind", sa.String(20), nullable=False),  # email | phone
+    sa.Column("value", sa.String(320), nullable=False),  # normalized: lower-case e-mail, E.164 phone
+    sa.Column("label", sa.String(50)),
+    sa.Column("position", sa.Integer, nullable=False),  # 0 = primary
+    sa.Index("ix_customer_contact_points_kind_value", "kind", "value"),
+)
+
+addresses = sa.Table(
+    "customer_addresses", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    customer_fk(),
+    sa.Column("label", sa.String(50)),
+    sa.Column("line1", sa.String(300), nullable=False),
+    sa.Column("line2", sa.String(300)),
+    sa.Column("ward", sa.String(100)),
+    sa.Column("district", sa.String(100)),
+    sa.Column("city", sa.String(100)),
+    sa.Column("province", sa.String(100)),
+    sa.Column("postal_code", sa.String(20)),
+    sa.Column("country", sa.String(2)),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+tags = sa.Table(
+    "customer_tags", metadata,
+    customer_fk(index=False, primary_key=True),
+    sa.Column("tag", sa.String(100), primary_key=True),
+    sa.Index("ix_customer_tags_tag_customer_id", "tag", "customer_id"),
+)
+
+consents = sa.Table(
+    "customer_consents", metadata,
+    customer_fk(index=False, primary_key=True),
+    sa.Column("channel", sa.String(30), primary_key=True),
+    sa.Column("granted", sa.Boolean, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+)
+
+memberships = sa.Table(
+    "customer_memberships", metadata,
+    sa.Column("person_id", Id, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("organization_id", Id, sa.ForeignKey("customers.id"), primary_key=True, index=True),
+    sa.Column("role", sa.String(100)),
+)
+
+search_keys = sa.Table(
+    "customer_search_keys", metadata,
+    sa.Column("key", SearchKey, primary_key=True),
+    customer_fk(index=True, primary_key=True),
+)
+
+interactions = sa.Table(
+    "interactions", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    customer_fk(index=False),
+    sa.Column("channel", sa.String(30), nullable=False),
+    sa.Column("direction", sa.String(10), nullable=False),  # inbound | outbound
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("subject", sa.String(300)),
+    sa.Column("summary", sa.Text),
+    sa.Column("outcome", sa.String(100)),
+    sa.Column("rating", sa.SmallInteger),
+    sa.Column("employee", sa.String(100)),
+    sa.Column("sender", sa.String(320)),  # the address/number it came from, as seen on the channel
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
+    sa.Index("ix_interactions_customer_id_occurred_at", "customer_id", "occurred_at", "id"),
+    sa.Index("ix_interactions_employee_occurred_at", "employee", "occurred_at"),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("entity_id", sa.String(100), nullable=False),
+    sa.Column("customer_id", Id, index=True),  # no FK: the trail outlives merges
+    sa.Column("changes", JSONType),
+)
+
+merges = sa.Table(
+    "customer_merges", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kept_id", Id, sa.ForeignKey("customers.id"), nullable=False, index=True),
+    sa.Column("merged_id", Id, sa.ForeignKey("customers.id"), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("snapshot", JSONType, nullable=False),  # the merged customer as it was
+)
+
+plugin_states = sa.Table(
+    "crmkit_plugins", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+)
+
+settings = sa.Table(
+    "crmkit_settings", metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", JSONType, nullable=False),
+)

@@ -1,0 +1,47 @@
+"""Text normalisation shared by storage, search and imports.
+
+Folding keeps Vietnamese and English searchable alike: diacritics are kept in
+storage but removed from search keys, so ``nguyen`` finds ``Nguyễn`` and ``d``
+matches ``đ``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_SPACES = re.compile(r"\s+")
+# đ/Đ are letters of their own, not d + a combining mark, so NFD leaves them.
+_EXTRA = str.maketrans({"đ": "d", "Đ": "d", "ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "ß": "ss"})
+
+
+@lru_cache(maxsize=65536)
+def _fold_word(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word.translate(_EXTRA))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def fold(text: str | None) -> str:
+    """Lower-case, accent-free, single-spaced form of ``text`` used for search and sorting."""
+    if not text:
+        return ""
+    if text.isascii():
+        return " ".join(text.casefold().split())
+    return " ".join(_fold_word(w) for w in _SPACES.split(text.strip()) if w)
+
+
+def clean_name(text: str) -> str:
+    """A display name with Unicode composed (NFC) and whitespace collapsed, diacritics kept."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed, lower-cased e-mail address; raises ``ValueError`` when it is not one."""
+    value = raw.strip().lower()
+    if not _EMAIL.match(value) or ".." in value:
+        raise ValueError(f"not a valid e-mail address: {raw!r}")
+    return value

@@ -1,0 +1,236 @@
+"""``CRM``: one database, its enabled plugins and their services — no global state.
+
+Two ``CRM`` objects in one process share nothing: each has its own engine (unless you
+pass the same one), its own pluggy manager and its own services.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from crmkit import migrations
+from crmkit.core.models import CHANNELS
+from crmkit.errors import NotFound, PluginError, SchemaOutdated
+from crmkit.hooks.facade import Hooks
+from crmkit.hooks.manager import Discovered, PluginInfo, PluginRegistry, blocked_from_env, discover, strict_from_env
+from crmkit.plugin import Plugin, resolve
+from crmkit.storage import DEFAULT_URL, check_connection, configure_engine, create_engine
+
+SYSTEM_ACTOR = "system"
+
+
+class CRM:
+    """A CRM on one database: ``crm.customers``, ``crm.interactions``, and ``crm.<plugin>`` services.
+
+    ``database`` is a SQLAlchemy URL (``sqlite:///crm.db``, ``postgresql://…``) or an existing
+    Engine; by default ``CRMKIT_DATABASE_URL`` or ``sqlite:///crmkit.db``. ``plugins`` picks
+    plugins (``Plugin`` objects or names of installed ones) instead of every installed one.
+    A brand-new database gets the schema created; one that is behind raises
+    ``SchemaOutdated`` unless ``upgrade=True``.
+    """
+
+    def __init__(
+        self,
+        database: str | sa.URL | sa.Engine | None = None,
+        *,
+        plugins: Sequence[Plugin | str] | None = None,
+        disable: Sequence[str] = (),
+        strict: bool | None = None,
+        actor: str | None = None,
+        default_country: str | None = None,
+        upgrade: bool = False,
+    ) -> None:
+        if isinstance(database, sa.Engine):
+            self.engine = configure_engine(database)
+        else:
+            self.engine = create_engine(database or os.environ.get("CRMKIT_DATABASE_URL") or DEFAULT_URL)
+        check_connection(self.engine)
+        self._write_engine = self.engine.execution_options(crmkit_write=True)
+        self._local = threading.local()
+        self._default_actor = actor or os.environ.get("CRMKIT_USER") or SYSTEM_ACTOR
+        self.strict = strict_from_env() if strict is None else strict
+
+        from crmkit.core.tables import plugin_states, settings
+
+        stored_disabled, stored_settings = self._read_state(plugin_states, settings)
+        self.settings: dict[str, Any] = stored_settings
+        self.default_country: str = (
+            default_country or os.environ.get("CRMKIT_DEFAULT_COUNTRY") or stored_settings.get("default_country") or "VN"
+        ).upper()
+        candidates = _candidates(plugins)
+        self.registry = PluginRegistry(
+            candidates, disabled=set(disable) | blocked_from_env() | stored_disabled, strict=self.strict,
+        )
+        self.hooks = Hooks(self, self.registry)
+        self._check_schema(upgrade)
+        self.channels: tuple[str, ...] = CHANNELS + tuple(c for c in self.hooks.channels() if c not in CHANNELS)
+
+        from crmkit.core.audit import AuditLog
+        from crmkit.core.customers import Customers
+        from crmkit.core.interactions import Interactions
+        from crmkit.core.plugins_admin import PluginsAdmin
+
+        self.audit = AuditLog(self)
+        self.customers = Customers(self)
+        self.interactions = Interactions(self)
+        self.plugins = PluginsAdmin(self)
+        self._services: dict[str, Any] = {}
+        for name, service in self.hooks.services().items():
+            if name in self.__dict__ or hasattr(type(self), name):
+                raise PluginError(name, f"service name {name!r} clashes with a CRM attribute")
+            self._services[name] = service
+        self.hooks.startup()
+
+    # -- plugins' services ---------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        services = self.__dict__.get("_services", {})
+        if name in services:
+            return services[name]
+        raise AttributeError(f"CRM has no service {name!r}: is the plugin providing it installed and enabled?")
+
+    def has_service(self, name: str) -> bool:
+        """True when an enabled plugin provides ``crm.<name>`` (for optional integrations)."""
+        return name in self._services
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction; nested calls in the same thread join the outer one.
+
+        Everything inside — core rows, every hook's rows, the audit log — commits or
+        rolls back together.
+        """
+        outer = getattr(self._local, "session", None)
+        if outer is not None:
+            yield outer
+            return
+        with Session(self._write_engine, expire_on_commit=False) as session:
+            self._local.session = session
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A read-only connection (or the running transaction's, so reads see its writes)."""
+        outer = getattr(self._local, "session", None)
+        if outer is not None:
+            yield outer.connection()
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- who is acting ----------------------------------------------------------------------
+
+    @property
+    def actor(self) -> str:
+        """The user the audit log records for changes made now (see :meth:`acting_as`)."""
+        return getattr(self._local, "actor", None) or self._default_actor
+
+    @contextmanager
+    def acting_as(self, user: str) -> Iterator[None]:
+        """Record changes made inside the block as made by ``user`` (e.g. the logged-in employee)."""
+        previous = getattr(self._local, "actor", None)
+        self._local.actor = user
+        try:
+            yield
+        finally:
+            self._local.actor = previous
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def lineages(self) -> list[migrations.Lineage]:
+        """The core's migration lineage, then each enabled plugin's, in dependency order."""
+        result = [migrations.core_lineage()]
+        for info in self.registry.enabled():
+            plugin = info.plugin
+            if plugin is not None and plugin.migrations:
+                metadata = resolve(plugin.tables) if plugin.tables else None
+                result.append(migrations.plugin_lineage(plugin.name, plugin.migrations, metadata))
+        return result
+
+    def upgrade(self) -> list[str]:
+        """Apply every pending migration of the core and enabled plugins; returns the lineages upgraded."""
+        pending = migrations.behind(self.engine, self.lineages())
+        migrations.upgrade(self.engine, pending)
+        return [lin.name for lin in pending]
+
+    def _check_schema(self, upgrade: bool) -> None:
+        pending = migrations.behind(self.engine, self.lineages())
+        if not pending:
+            return
+        fresh = pending[0].name == migrations.CORE and not self._has_core_tables()
+        if upgrade or fresh:
+            migrations.upgrade(self.engine, pending)
+            return
+        names = ", ".join(lin.name for lin in pending)
+        raise SchemaOutdated(f"database schema is behind for: {names} (run `crmkit db upgrade`)")
+
+    def _has_core_tables(self) -> bool:
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).has_table("customers")
+
+    def _read_state(self, plugin_states: sa.Table, settings: sa.Table) -> tuple[set[str], dict[str, Any]]:
+        with self.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(plugin_states.name):
+                return set(), {}
+            disabled = set(conn.execute(sa.select(plugin_states.c.name).where(plugin_states.c.enabled.is_(False))).scalars())
+            stored = dict(conn.execute(sa.select(settings.c.key, settings.c.value)).tuples().all())
+            return disabled, stored
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a CRM-wide setting (e.g. ``default_country``) in this database; audited."""
+        from crmkit.core.tables import settings
+
+        with self.transaction() as session:
+            conn = session.connection()
+            conn.execute(settings.delete().where(settings.c.key == key))
+            conn.execute(settings.insert().values(key=key, value=value))
+            self.audit.record(session, "set", "setting", key, changes={"value": value})
+        self.settings[key] = value
+
+    def plugin_info(self) -> list[PluginInfo]:
+        """Every discovered plugin with version, status and implemented hooks."""
+        return sorted(self.registry.infos.values(), key=lambda i: i.name)
+
+    def close(self) -> None:
+        """Release the database connections (the engine is disposed if crmkit created it)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        plugins = ",".join(i.name for i in self.registry.enabled())
+        return f"<CRM {self.engine.url.render_as_string(hide_password=True)} plugins=[{plugins}]>"
+
+
+def _candidates(plugins: Sequence[Plugin | str] | None) -> list[Discovered]:
+    if plugins is None:
+        return discover()
+    installed = {d.name: d for d in discover()} if any(isinstance(p, str) for p in plugins) else {}
+    result = []
+    for item in plugins:
+        if isinstance(item, Plugin):
+            result.append(Discovered(item.name, item, None, None, item.version or "0"))
+        elif item in installed:
+            result.append(installed[item])
+        else:
+            raise NotFound("plugin", item)
+    return result
+

@@ -1,0 +1,123 @@
+"""Typed calls into the hook registry, so the rest of crmkit never touches ``pm.hook`` by hand.
+
+Every call passes ``crm`` for the caller, and turns an unexpected exception from an
+implementation into ``PluginError("plugin X: hook Y: …")`` naming the plugin at fault.
+``crmkit.ValidationError`` (a veto) and other ``CRMError`` pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from crmkit.errors import CRMError, PluginError
+
+if TYPE_CHECKING:
+    from marshmallow import fields
+    from sqlalchemy.orm import Session
+
+    from crmkit.core.models import Customer, Interaction
+    from crmkit.crm import CRM
+    from crmkit.hooks.manager import PluginRegistry
+
+
+class Hooks:
+    """The hook catalogue as methods; plugins' own hooks are reached with :meth:`call`."""
+
+    def __init__(self, crm: CRM, registry: PluginRegistry) -> None:
+        self._crm = crm
+        self._registry = registry
+        self._hook = registry.pm.hook
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        """Call hook ``name`` (any plugin's) with ``crm`` added; returns pluggy's result list."""
+        caller = getattr(self._hook, name, None)
+        if caller is None:
+            return []  # a hook nobody published (its plugin is absent): nothing listens
+        if caller.spec is not None and "crm" in caller.spec.argnames:
+            kwargs.setdefault("crm", self._crm)
+        try:
+            return caller(**kwargs)
+        except CRMError:
+            raise
+        except Exception as exc:
+            plugin = self._blame(exc.__traceback__) or "?"
+            raise PluginError(plugin, f"{type(exc).__name__}: {exc}", hook=name) from exc
+
+    def has_implementations(self, name: str) -> bool:
+        """True when at least one enabled plugin implements hook ``name``."""
+        caller = getattr(self._hook, name, None)
+        return bool(caller and caller.get_hookimpls())
+
+    def _blame(self, tb: TracebackType | None) -> str | None:
+        while tb is not None:
+            plugin = self._registry.plugin_of(tb.tb_frame.f_code)
+            if plugin:
+                return plugin
+            tb = tb.tb_next
+        return None
+
+    # -- start-up ------------------------------------------------------------------
+
+    def startup(self) -> None:
+        self.call("crmkit_startup")
+
+    def services(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for result in self.call("crmkit_services"):
+            merged.update(result or {})
+        return merged
+
+    def channels(self) -> list[str]:
+        return [name for result in self.call("crmkit_channels") for name in (result or [])]
+
+    def customer_fields(self) -> dict[str, fields.Field]:
+        merged: dict[str, fields.Field] = {}
+        for result in self.call("crmkit_customer_fields"):
+            merged.update(result or {})
+        return merged
+
+    # -- customers -------------------------------------------------------------------
+
+    def customer_before_save(self, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:
+        self.call("crmkit_customer_before_save", customer=customer, changes=changes, session=session)
+
+    def customer_created(self, customer: Customer, session: Session) -> None:
+        self.call("crmkit_customer_created", customer=customer, session=session)
+
+    def customer_updated(self, customer: Customer, changes: dict[str, Any], session: Session) -> None:
+        self.call("crmkit_customer_updated", customer=customer, changes=changes, session=session)
+
+    def customers_merged(self, kept: Customer, merged: Customer, session: Session) -> None:
+        self.call("crmkit_customers_merged", kept=kept, merged=merged, session=session)
+
+    # -- interactions ------------------------------------------------------------------
+
+    def interaction_before_log(self, interaction: dict[str, Any], session: Session) -> None:
+        self.call("crmkit_interaction_before_log", interaction=interaction, session=session)
+
+    def interaction_logged(self, interaction: Interaction, session: Session) -> None:
+        self.call("crmkit_interaction_logged", interaction=interaction, session=session)
+
+    # -- privacy and profile ---------------------------------------------------------------
+
+    def customer_export(self, customer: Customer, session: Session) -> dict[str, Any]:
+        return self._sections("crmkit_customer_export", customer=customer, session=session)
+
+    def customer_erase(self, customer: Customer, session: Session) -> None:
+        self.call("crmkit_customer_erase", customer=customer, session=session)
+
+    def customer_profile(self, customer: Customer, session: Session) -> dict[str, Any]:
+        return self._sections("crmkit_customer_profile", customer=customer, session=session)
+
+    def segment_fields(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for result in self.call("crmkit_segment_fields"):
+            merged.update(result or {})
+        return merged
+
+    def _sections(self, name: str, **kwargs: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for result in self.call(name, **kwargs):  # in plugin dependency order
+            merged.update(result or {})
+        return merged

@@ -1,0 +1,286 @@
+"""Plugin discovery (stevedore, once per process) and loading into one pluggy manager per CRM.
+
+Loading never lets one broken plugin take the CRM down: a plugin that fails to
+import, misses a dependency or implements a hook wrongly is reported by name
+with the reason and left out (``CRMKIT_STRICT_PLUGINS=1`` makes that an error).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+
+from crmkit.errors import PluginError
+from crmkit.hooks import specs
+from crmkit.plugin import Plugin, resolve
+
+GROUP = "crmkit.plugins"
+
+
+@attrs.define
+class PluginInfo:
+    """What ``crmkit plugins list`` shows about one plugin."""
+
+    name: str
+    version: str
+    status: str  # enabled | disabled | failed
+    reason: str | None = None
+    hooks: list[str] = attrs.field(factory=list)
+    distribution: str | None = None
+    plugin: Plugin | None = None
+    depth: int = 0
+
+
+@attrs.frozen
+class Discovered:
+    """An entry point of the ``crmkit.plugins`` group, loaded or not."""
+
+    name: str
+    plugin: Plugin | None
+    error: str | None
+    distribution: str | None
+    version: str
+
+
+_discovered: list[Discovered] | None = None
+
+
+def discover(refresh: bool = False) -> list[Discovered]:
+    """Every installed plugin, scanned with stevedore once per process (``refresh`` rescans)."""
+    global _discovered
+    if _discovered is None or refresh:
+        _discovered = _scan()
+    return list(_discovered)
+
+
+def _scan() -> list[Discovered]:
+    from stevedore import ExtensionManager
+
+    failures: dict[str, str] = {}
+
+    def on_failure(manager: Any, entry_point: importlib.metadata.EntryPoint, exc: BaseException) -> None:
+        failures[entry_point.name] = f"cannot import {entry_point.value}: {type(exc).__name__}: {exc}"
+
+    manager = ExtensionManager(GROUP, invoke_on_load=False, on_load_failure_callback=on_failure)
+    owners = _distributions_by_module()
+    found = []
+    for ext in manager.extensions:
+        dist = owners.get(ext.module_name.split(".")[0])
+        version = _dist_version(dist)
+        plugin = ext.plugin
+        if not isinstance(plugin, Plugin):
+            found.append(Discovered(ext.name, None, f"entry point {ext.entry_point_target} is not a crmkit.Plugin", dist, version))
+        elif plugin.name != ext.name:
+            found.append(Discovered(ext.name, None, f"entry point name {ext.name!r} differs from plugin name {plugin.name!r}", dist, version))
+        else:
+            found.append(Discovered(ext.name, plugin, None, dist, plugin.version or version))
+    for name, error in failures.items():
+        found.append(Discovered(name, None, error, None, "?"))
+    return sorted(found, key=lambda d: d.name)
+
+
+def _distributions_by_module() -> dict[str, str]:
+    return {module: dists[0] for module, dists in importlib.metadata.packages_distributions().items()}
+
+
+def _dist_version(dist: str | None) -> str:
+    if dist is None:
+        return "?"
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def strict_from_env() -> bool:
+    """True when ``CRMKIT_STRICT_PLUGINS`` asks for plugin failures to be errors."""
+    return os.environ.get("CRMKIT_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+
+
+def blocked_from_env() -> set[str]:
+    """Plugin names listed in ``CRMKIT_DISABLE_PLUGINS`` (comma-separated)."""
+    return {n.strip() for n in os.environ.get("CRMKIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+
+class PluginRegistry:
+    """Loads plugins into a fresh ``pluggy.PluginManager("crmkit")`` and records each one's status."""
+
+    def __init__(self, candidates: Sequence[Discovered], *, disabled: Iterable[str] = (), strict: bool = False) -> None:
+        self.pm = pluggy.PluginManager("crmkit")
+        self.pm.add_hookspecs(specs)
+        self.strict = strict
+        self.infos: dict[str, PluginInfo] = {}
+        self._modules: dict[str, list[Any]] = {}
+        self._load(candidates, set(disabled))
+
+    # -- loading -----------------------------------------------------------------
+
+    def _load(self, candidates: Sequence[Discovered], disabled: set[str]) -> None:
+        for cand in candidates:
+            info = PluginInfo(cand.name, cand.version, "enabled", distribution=cand.distribution, plugin=cand.plugin)
+            if cand.plugin is None:
+                info.status, info.reason = "failed", cand.error
+            elif cand.name in disabled:
+                info.status = "disabled"
+            self.infos[cand.name] = info
+        order = self._resolve_order()
+        hook_modules: dict[str, list[Any]] = {}
+        for name in order:  # dependencies first: their specs exist before anyone implements them
+            plugin = self.infos[name].plugin
+            assert plugin is not None
+            try:
+                for ref in plugin.hookspecs:
+                    self.pm.add_hookspecs(resolve(ref))
+                hook_modules[name] = [resolve(ref) for ref in plugin.hooks]
+            except Exception as exc:  # noqa: BLE001 - any import error is reported, not raised
+                self._fail(name, f"cannot import: {type(exc).__name__}: {exc}")
+        # pluggy calls the last registered first: register dependants first so that a
+        # dependency's implementation runs before its dependants'.
+        for name in reversed(order):
+            if self.infos[name].status != "enabled":
+                continue
+            if not self._missing_dependency(name):
+                self._register(name, hook_modules[name])
+        self._check_unknown_hooks()
+        self._fail_dependants()
+        for name, info in self.infos.items():
+            if info.status == "enabled":
+                info.hooks = sorted({impl_name for mod in self._modules.get(name, []) for impl_name in self._hooks_of(mod)})
+
+    def _resolve_order(self) -> list[str]:
+        """Enabled plugins ordered by dependency depth, then name; cycles and missing ones fail."""
+        depth: dict[str, int] = {}
+
+        def visit(name: str, stack: tuple[str, ...]) -> int:
+            if name in depth:
+                return depth[name]
+            info = self.infos[name]
+            assert info.plugin is not None
+            level = 0
+            for req in info.plugin.requires:
+                dep = _requirement(req).name
+                if dep in stack:
+                    raise PluginError(name, f"dependency cycle: {' -> '.join(stack + (dep,))}")
+                dep_info = self.infos.get(dep)
+                if dep_info is not None and dep_info.status == "enabled":
+                    level = max(level, visit(dep, stack + (dep,)) + 1)
+            depth[name] = level
+            return level
+
+        for name, info in list(self.infos.items()):
+            if info.status == "enabled":
+                try:
+                    visit(name, (name,))
+                except PluginError as exc:
+                    self._fail(name, str(exc).split(": ", 1)[1])
+        for name, level in depth.items():
+            self.infos[name].depth = level
+        return sorted((n for n in depth if self.infos[n].status == "enabled"), key=lambda n: (depth[n], n))
+
+    def _missing_dependency(self, name: str) -> bool:
+        plugin = self.infos[name].plugin
+        assert plugin is not None
+        for req_text in plugin.requires:
+            req = _requirement(req_text)
+            dep = self.infos.get(req.name)
+            if dep is None:
+                return self._fail(name, f"requires {req_text}, which is not installed")
+            if dep.status != "enabled":
+                return self._fail(name, f"requires {req_text}, which is {dep.status}")
+            if req.specifier and dep.version != "?" and not req.specifier.contains(dep.version, prereleases=True):
+                return self._fail(name, f"requires {req_text}, but {req.name} {dep.version} is installed")
+        return False
+
+    def _register(self, name: str, modules: list[Any]) -> None:
+        registered = []
+        try:
+            for index, module in enumerate(modules):
+                self.pm.register(module, name=f"{name}" if index == 0 else f"{name}#{index}")
+                registered.append(module)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            for module in registered:
+                self.pm.unregister(module)
+            self._fail(name, _validation_reason(exc))
+            return
+        self._modules[name] = registered
+
+    def _check_unknown_hooks(self) -> None:
+        for name, modules in list(self._modules.items()):
+            for module in modules:
+                for hook_name in self._hooks_of(module):
+                    caller = getattr(self.pm.hook, hook_name)
+                    if not caller.has_spec():
+                        impl = next(i for i in caller.get_hookimpls() if i.plugin is module)
+                        if not impl.optionalhook:
+                            self._fail(name, f"implements unknown hook {hook_name} (is the plugin publishing it installed and required?)")
+
+    def _fail_dependants(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for name, info in self.infos.items():
+                if info.status == "enabled" and info.plugin is not None:
+                    for req_text in info.plugin.requires:
+                        dep = self.infos.get(_requirement(req_text).name)
+                        if dep is None or dep.status != "enabled":
+                            self._fail(name, f"requires {req_text}, which is {dep.status if dep else 'not installed'}")
+                            changed = True
+                            break
+
+    def _fail(self, name: str, reason: str) -> bool:
+        info = self.infos[name]
+        info.status, info.reason = "failed", reason
+        for module in self._modules.pop(name, []):
+            if self.pm.is_registered(module):
+                self.pm.unregister(module)
+        if self.strict:
+            raise PluginError(name, reason)
+        return True
+
+    def _hooks_of(self, module: Any) -> list[str]:
+        return [caller.name for caller in self.pm.get_hookcallers(module) or []]
+
+    # -- queries -----------------------------------------------------------------
+
+    def enabled(self) -> list[PluginInfo]:
+        """Plugins registered with the manager, in dependency order."""
+        return sorted((i for i in self.infos.values() if i.status == "enabled"), key=lambda i: (i.depth, i.name))
+
+    def plugin_of(self, hook_function: Any) -> str | None:
+        """The name of the plugin whose module defines ``hook_function`` (for error messages)."""
+        for name, modules in self._modules.items():
+            for module in modules:
+                for caller in self.pm.get_hookcallers(module) or []:
+                    for impl in caller.get_hookimpls():
+                        if impl.plugin is module and impl.function.__code__ is hook_function:
+                            return name
+        return None
+
+    def check_startup(self) -> None:
+        """In strict mode, raise for the first plugin that failed to load."""
+        if self.strict:
+            for info in self.infos.values():
+                if info.status == "failed":
+                    raise PluginError(info.name, info.reason or "failed")
+
+
+def _requirement(text: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise PluginError("?", f"bad requirement {text!r}: {exc}") from None
+
+
+def _validation_reason(exc: Exception) -> str:
+    """pluggy's multi-line message as one line: "hook crmkit_x: Argument(s) {'y'} … not in the hookspec"."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    hook = re.search(r"for hook '([^']+)'", lines[0]) if lines else None
+    detail = "; ".join(lines[1:]) if len(lines) > 1 else (lines[0] if lines else repr(exc))
+    return f"hook {hook.group(1)}: {detail}" if hook else detail

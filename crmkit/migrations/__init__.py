@@ -1,0 +1,116 @@
+"""Alembic lineages: the core's and one per plugin, each with its own version table.
+
+Each lineage keeps its own version table (``crmkit_version_<name>``) rather than sharing
+Alembic's single ``alembic_version``: uninstalling a plugin then leaves a harmless row
+behind instead of breaking ``upgrade heads`` for everyone ("Can't locate revision").
+The core lineage is always upgraded first; plugins follow in dependency order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+CORE = "crmkit"
+SCRIPT_LOCATION = str(resources.files("crmkit") / "migrations")
+
+
+@attrs.frozen
+class Lineage:
+    """One plugin's (or the core's) migration history and the tables it creates."""
+
+    name: str
+    location: str  # folder of revision files
+    metadata: Any = attrs.field(eq=False, default=None)
+
+    @property
+    def version_table(self) -> str:
+        return f"crmkit_version_{self.name}"
+
+
+def core_lineage() -> Lineage:
+    """The core's own lineage."""
+    from crmkit.core.tables import metadata
+
+    return Lineage(CORE, str(resources.files("crmkit.migrations") / "versions"), metadata)
+
+
+def plugin_lineage(name: str, package: str, metadata: Any) -> Lineage:
+    """The lineage of a plugin whose revisions live in ``package`` (e.g. ``crmkit_sales.migrations``)."""
+    return Lineage(name, str(resources.files(package)), metadata)
+
+
+def _config(lineage: Lineage, connection: sa.Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.set_main_option("version_locations", lineage.location)
+    config.set_main_option("path_separator", "os")
+    config.attributes.update(connection=connection, version_table=lineage.version_table, target_metadata=lineage.metadata)
+    return config
+
+
+@lru_cache(maxsize=None)
+def _heads(location: str) -> tuple[str, ...]:
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(_config(Lineage("?", location))).get_heads()))
+
+
+def heads(lineage: Lineage) -> tuple[str, ...]:
+    """The newest revision(s) shipped with the installed code."""
+    return _heads(lineage.location)
+
+
+def current(connection: sa.Connection, lineage: Lineage) -> tuple[str, ...]:
+    """The revision(s) the database is at for this lineage (empty when never applied)."""
+    if not sa.inspect(connection).has_table(lineage.version_table):
+        return ()
+    rows = connection.execute(sa.text(f"SELECT version_num FROM {lineage.version_table}")).scalars()
+    return tuple(sorted(rows))
+
+
+def behind(engine: sa.Engine, lineages: Iterable[Lineage]) -> list[Lineage]:
+    """Lineages whose database revision differs from the installed head."""
+    with engine.connect() as conn:
+        return [lin for lin in lineages if current(conn, lin) != heads(lin)]
+
+
+def upgrade(engine: sa.Engine, lineages: Sequence[Lineage], target: str = "heads") -> None:
+    """Bring every lineage to ``target`` (core first), each in its own transaction."""
+    from alembic import command
+
+    for lineage in lineages:
+        with engine.connect() as conn:
+            with conn.begin():
+                command.upgrade(_config(lineage, conn), target)
+
+
+def downgrade(engine: sa.Engine, lineage: Lineage, target: str = "base") -> None:
+    """Take one lineage down to ``target`` (``base`` drops all its tables)."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        with conn.begin():
+            command.downgrade(_config(lineage, conn), target)
+
+
+def revision(lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bool = True) -> Any:
+    """Write a new revision file for ``lineage`` (``autogenerate`` diffs the database against its tables)."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        config = _config(lineage, conn)
+        head = heads(lineage)
+        script = command.revision(
+            config, message=message, autogenerate=autogenerate, version_path=lineage.location,
+            head=head[0] if head else "base", branch_label=None if head else lineage.name,
+        )
+    _heads.cache_clear()
+    return script

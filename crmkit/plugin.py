@@ -1,0 +1,60 @@
+"""The ``crmkit.Plugin`` object a distribution exposes through the ``crmkit.plugins`` entry point group.
+
+Everything is named by dotted path and imported only when needed, so discovering
+plugins (and ``crmkit --help``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, ModuleType)) or not isinstance(value, (list, tuple)):
+        return (value,)
+    return tuple(value)
+
+
+def resolve(ref: str | Any) -> Any:
+    """Import ``"package.module"`` or ``"package.module:attribute"``; other objects pass through."""
+    if not isinstance(ref, str):
+        return ref
+    module_name, _, attribute = ref.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+@attrs.frozen
+class Plugin:
+    """What a crmkit plugin declares about itself.
+
+    ``hooks`` are the modules (or objects) holding ``@hookimpl`` functions; ``hookspecs``
+    the modules of hooks it publishes for others; ``requires`` other plugins with optional
+    version specifiers (``"sales>=0.1"``); ``tables`` its SQLAlchemy MetaData
+    (``"pkg.models:metadata"``); ``migrations`` the package holding its Alembic versions;
+    ``cli`` its click group; ``retained_tables`` the tables whose rows erasure keeps
+    (anonymized) and why, e.g. invoices a business must keep by law.
+    """
+
+    name: str = attrs.field()
+    hooks: tuple[Any, ...] = attrs.field(default=(), converter=_as_tuple)
+    hookspecs: tuple[Any, ...] = attrs.field(default=(), converter=_as_tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
+    tables: str | Any | None = None
+    migrations: str | None = None
+    cli: str | Any | None = None
+    description: str = ""
+    version: str | None = None
+    retained_tables: Mapping[str, str] = attrs.field(factory=dict)
+
+    @name.validator
+    def _check_name(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if not value.isidentifier() or value != value.lower():
+            raise ValueError(f"plugin name must be a lower-case identifier, got {value!r}")

@@ -187,7 +187,7 @@ class CRM:
             if not inspector.has_table(plugin_states.name):
                 return set(), {}
             disabled = set(conn.execute(sa.select(plugin_states.c.name).where(plugin_states.c.enabled.is_(False))).scalars())
-            stored = dict(conn.execute(sa.select(settings.c.key, settings.c.value)).tuples().all())
+            stored = dict(conn.execute(sa.select(settings.c.key, settings.c.value)).all())
             return disabled, stored
 
     def set_setting(self, key: str, value: Any) -> None:

@@ -215,7 +215,7 @@ class Customers:
                 query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
             if start:
                 query = query.where(sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(start[0]), sa.literal(start[1])))
-            hits.extend(conn.execute(query).tuples().all())
+            hits.extend(conn.execute(query).all())
         hits.sort()
         ids: list[int] = []
         last: tuple[str, int] | None = None
@@ -239,7 +239,7 @@ class Customers:
             ).mappings().all()
             counts = dict(conn.execute(
                 sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id).group_by(i.channel)
-            ).tuples().all())
+            ).all())
             sections = self._crm.hooks.customer_profile(customer, session)
         from crmkit.core.interactions import row_to_interaction
 
@@ -263,7 +263,7 @@ class Customers:
                     rows = conn.execute(
                         sa.select(cp.customer_id, cp.value).join(t.customers, c.id == cp.customer_id)
                         .where(cp.kind == kind, cp.value.in_(values), c.status == "active")
-                    ).tuples()
+                    ).all()
                     for other, value in rows:
                         offer(other, f"same {kind} {value}", score)
             my_key = fold(me.name)
@@ -273,7 +273,7 @@ class Customers:
                     sa.select(c.id, c.name_key, c.birth_date).where(
                         c.name_key >= block, c.name_key < prefix_upper_bound(block), c.status == "active", c.kind == me.kind,
                     ).limit(2000)
-                ).tuples()
+                ).all()
                 for other, key, birth_date in rows:
                     ratio = 1.0 if key == my_key else difflib.SequenceMatcher(None, my_key, key).ratio()
                     if ratio >= 0.92:
@@ -297,7 +297,7 @@ class Customers:
         with self._crm.reading() as conn:
             return [
                 DuplicateCandidate(x, y, f"same {kind} {value}", 1.0 if kind == "email" else 0.95)
-                for x, y, kind, value in conn.execute(query).tuples()
+                for x, y, kind, value in conn.execute(query).all()
             ]
 
     def merge(self, kept_id: int, merged_id: int) -> Customer:
@@ -478,7 +478,7 @@ class Customers:
         org_ids = [m["organization_id"] for m in memberships]
         if org_ids:
             kinds = dict(conn.execute(sa.select(t.customers.c.id, t.customers.c.kind)
-                                      .where(t.customers.c.id.in_(org_ids))).tuples().all())
+                                      .where(t.customers.c.id.in_(org_ids))).all())
             for n, org_id in enumerate(org_ids):
                 if kinds.get(org_id) != "organization":
                     raise ValidationError({"organizations": {n: {"organization_id": [

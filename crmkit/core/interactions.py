@@ -106,7 +106,7 @@ class Interactions:
         i = t.interactions.c
         with self._crm.reading() as conn:
             return dict(conn.execute(sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id)
-                                     .group_by(i.channel)).tuples().all())
+                                     .group_by(i.channel)).all())
 
     def _resolve_customer(self, conn: sa.Connection, customer_id: int, *, follow: bool = True) -> int:
         c = t.customers.c

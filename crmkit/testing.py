@@ -1,0 +1,281 @@
+"""pytest plugin for crmkit and its plugin authors (registered through the ``pytest11`` entry point).
+
+Fixtures:
+
+* ``crm`` — a CRM on a fresh database with the plugins named by
+  ``@pytest.mark.crmkit_plugins("sales", ...)`` (none by default);
+* ``crm_factory`` — ``crm_factory(plugins=[...])`` for tests that need several CRMs;
+* ``crmkit_backend`` — ``"sqlite"`` or ``"postgresql"``: every test using the fixtures
+  above runs on SQLite and, when ``--crmkit-postgres URL`` or ``CRMKIT_TEST_POSTGRES_URL``
+  is given, on PostgreSQL too.
+
+:class:`PluginContract` is the contract check any plugin runs by subclassing it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from crmkit.plugin import Plugin
+
+POSTGRES_ENV = "CRMKIT_TEST_POSTGRES_URL"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("crmkit")
+    group.addoption("--crmkit-postgres", default=os.environ.get(POSTGRES_ENV),
+                    help=f"PostgreSQL URL to run crmkit tests on as well as SQLite (default: ${POSTGRES_ENV})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "crmkit_plugins(*names): plugins the `crm` fixture loads")
+    config.addinivalue_line("markers", "sqlite_only(reason): behaviour that exists only on SQLite")
+    os.environ.setdefault("CRMKIT_STRICT_PLUGINS", "1")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = config.getoption("--crmkit-postgres")
+    if url:
+        return f"crmkit: databases sqlite + postgresql ({sa.make_url(url).render_as_string(hide_password=True)})"
+    return "crmkit: PostgreSQL not available; running on SQLite only"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "crmkit_backend" in metafunc.fixturenames:
+        backends = ["sqlite"]
+        if metafunc.config.getoption("--crmkit-postgres") and not metafunc.definition.get_closest_marker("sqlite_only"):
+            backends.append("postgresql")
+        metafunc.parametrize("crmkit_backend", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def crmkit_backend(request: pytest.FixtureRequest) -> str:
+    """The database backend this test runs on (parametrized: sqlite, and postgresql when configured)."""
+    return request.param
+
+
+class _Databases:
+    """Fresh databases per test, copied (SQLite) or truncated (PostgreSQL) from a migrated template."""
+
+    def __init__(self, backend: str, workdir: Path, pg_url: str | None) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.pg_url = pg_url
+        self.templates: dict[tuple[str, ...], str] = {}
+        self.pg_pool: dict[tuple[tuple[str, ...], int], str] = {}
+        self.token = uuid.uuid4().hex[:8]
+
+    def url_for(self, plugins: Sequence[Plugin | str] | None, slot: int, tmp: Path) -> str:
+        key = _schema_key(plugins)
+        if key not in self.templates:
+            self.templates[key] = self._make_template(plugins, key)
+        template = self.templates[key]
+        if self.backend == "sqlite":
+            target = tmp / f"crm{slot}.db"
+            shutil.copyfile(template, target)
+            return f"sqlite:///{target}"
+        name = self.pg_pool.get((key, slot))
+        if name is None:
+            name = f"crmkit_t_{self.token}_{len(self.pg_pool)}"
+            with _pg_admin(self.pg_url) as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            self.pg_pool[(key, slot)] = name
+        else:
+            _truncate(_pg_database(self.pg_url, name))
+        return _pg_database(self.pg_url, name)
+
+    def _make_template(self, plugins: Sequence[Plugin | str] | None, key: tuple[str, ...]) -> str:
+        from crmkit.crm import CRM
+
+        if self.backend == "sqlite":
+            path = self.workdir / f"template_{len(self.templates)}.db"
+            crm = CRM(f"sqlite:///{path}", plugins=plugins, upgrade=True, strict=True)
+            with crm.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            crm.close()
+            return str(path)
+        name = f"crmkit_tpl_{self.token}_{len(self.templates)}"
+        with _pg_admin(self.pg_url) as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        crm = CRM(_pg_database(self.pg_url, name), plugins=plugins, upgrade=True, strict=True)
+        crm.close()
+        return name
+
+    def drop_all(self) -> None:
+        if self.backend != "postgresql":
+            return
+        with _pg_admin(self.pg_url) as conn:
+            for name in [*self.pg_pool.values(), *self.templates.values()]:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _schema_key(plugins: Sequence[Plugin | str] | None) -> tuple[str, ...]:
+    if plugins is None:
+        return ("*",)
+    return tuple(sorted(p if isinstance(p, str) else f"{p.name}:{p.migrations}" for p in plugins))
+
+
+def _pg_database(url: str | None, name: str) -> str:
+    assert url is not None
+    return sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+class _pg_admin:
+    """An autocommit connection to the server's maintenance database (CREATE/DROP DATABASE)."""
+
+    def __init__(self, url: str | None) -> None:
+        from crmkit.storage import create_engine
+
+        self.engine = create_engine(_pg_database(url, "postgres"), isolation_level="AUTOCOMMIT")
+
+    def __enter__(self) -> sa.Connection:
+        self.conn = self.engine.connect()
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
+def _truncate(url: str) -> None:
+    from crmkit.storage import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        names = [n for n in sa.inspect(conn).get_table_names() if not n.startswith("crmkit_version_")
+                 and n not in ("crmkit_plugins", "crmkit_settings")]
+        if names:
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+        conn.exec_driver_sql("DELETE FROM crmkit_plugins")
+        conn.exec_driver_sql("DELETE FROM crmkit_settings")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _crmkit_databases(crmkit_backend: str, tmp_path_factory: pytest.TempPathFactory,
+                      request: pytest.FixtureRequest) -> Iterator[_Databases]:
+    dbs = _Databases(crmkit_backend, tmp_path_factory.mktemp(f"crmkit-{crmkit_backend}"),
+                     request.config.getoption("--crmkit-postgres"))
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def crm_factory(_crmkit_databases: _Databases, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Make CRMs on fresh databases: ``crm_factory(plugins=["sales"], actor="alice")``.
+
+    ``plugins`` takes names of installed plugins or ``crmkit.Plugin`` objects; ``None``
+    loads every installed plugin. Each call gets its own empty database.
+    """
+    from crmkit.crm import CRM
+
+    made: list[CRM] = []
+
+    def make(plugins: Sequence[Plugin | str] | None = (), **kwargs: Any) -> CRM:
+        kwargs.setdefault("strict", True)
+        url = _crmkit_databases.url_for(plugins, len(made), tmp_path)
+        crm = CRM(url, plugins=plugins, **kwargs)
+        made.append(crm)
+        return crm
+
+    yield make
+    for crm in made:
+        crm.close()
+
+
+@pytest.fixture
+def crm(crm_factory: Callable[..., Any], request: pytest.FixtureRequest) -> Any:
+    """A CRM on a fresh database, with the plugins of the test's ``crmkit_plugins`` marker."""
+    marker = request.node.get_closest_marker("crmkit_plugins")
+    return crm_factory(plugins=list(marker.args) if marker else [])
+
+
+def customer_tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """Tables of ``metadata`` holding rows about a customer (a column referencing ``customers.id``)."""
+    return [table for table in metadata.sorted_tables
+            if any(fk.column.table.name == "customers" for col in table.columns for fk in col.foreign_keys)]
+
+
+def customer_rows(crm: Any, table: sa.Table, customer_id: int) -> int:
+    """How many rows of ``table`` reference this customer."""
+    columns = [col for col in table.columns if any(fk.column.table.name == "customers" for fk in col.foreign_keys)]
+    with crm.reading() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)
+                            .where(sa.or_(*(col == customer_id for col in columns)))).scalar_one()
+
+
+class PluginContract:
+    """Subclass in your plugin's tests, set ``plugin`` and implement ``populate``; pytest does the rest.
+
+    It checks that the plugin loads strictly (every hook signature valid), that export and
+    erase cover every table of its ``tables`` holding customer data, and that its migrations
+    downgrade to nothing and upgrade back to exactly its tables.
+    """
+
+    plugin: str = ""
+    #: Other plugins to load with it (those it requires).
+    with_plugins: Sequence[str] = ()
+
+    def populate(self, crm: Any, customer_id: int) -> None:
+        """Create at least one row about ``customer_id`` in every one of the plugin's customer tables."""
+        raise NotImplementedError
+
+    def _crm(self, crm_factory: Callable[..., Any]) -> Any:
+        return crm_factory(plugins=[*self.with_plugins, self.plugin])
+
+    def _info(self, crm: Any) -> Any:
+        return crm.registry.infos[self.plugin]
+
+    def test_contract_loads_strictly(self, crm_factory: Callable[..., Any]) -> None:
+        crm = self._crm(crm_factory)
+        info = self._info(crm)
+        assert info.status == "enabled", info.reason
+        assert info.hooks, f"plugin {self.plugin} implements no hook"
+
+    def test_contract_export_and_erase_cover_customer_tables(self, crm_factory: Callable[..., Any]) -> None:
+        from crmkit.plugin import resolve
+
+        crm = self._crm(crm_factory)
+        plugin = self._info(crm).plugin
+        tables = customer_tables(resolve(plugin.tables)) if plugin.tables else []
+        customer = crm.customers.add(name="Contract Check", email="contract@example.com")
+        self.populate(crm, customer.id)
+        for table in tables:
+            assert customer_rows(crm, table, customer.id) > 0, f"populate() left {table.name} empty: it is not covered"
+        exported = crm.customers.export_data(customer.id)
+        section = exported.get(self.plugin, {})
+        for table in tables:
+            assert len(section.get(table.name, [])) >= customer_rows(crm, table, customer.id), (
+                f"export_data()[{self.plugin!r}][{table.name!r}] misses rows of {table.name}")
+        crm.customers.erase(customer.id)
+        for table in tables:
+            if table.name not in plugin.retained_tables:
+                assert customer_rows(crm, table, customer.id) == 0, f"erase left rows in {table.name}"
+
+    def test_contract_migrations_down_and_up(self, crm_factory: Callable[..., Any]) -> None:
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from crmkit import migrations
+
+        crm = self._crm(crm_factory)
+        lineage = next((lin for lin in crm.lineages() if lin.name == self.plugin), None)
+        if lineage is None:
+            return  # a plugin without tables has no migrations to check
+        migrations.downgrade(crm.engine, lineage, "base")
+        with crm.engine.connect() as conn:
+            left = set(sa.inspect(conn).get_table_names()) & set(lineage.metadata.tables)
+        assert not left, f"downgrade to base left tables {sorted(left)}"
+        migrations.upgrade(crm.engine, [lineage])
+        with crm.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), lineage.metadata)
+        diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in lineage.metadata.tables)]
+        assert not diff, f"migrations and tables of {self.plugin} disagree: {diff}"

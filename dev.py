@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Set up crmkit in ./.venv and run its main jobs — the only commands a newcomer needs.
+
+    python3 dev.py demo     build a demo CRM (SQLite) with every bundled plugin and show it
+    python3 dev.py test     run the whole test suite on SQLite and, when available, PostgreSQL
+    python3 dev.py bench    run the benchmarks at full size (``bench NAME`` for one)
+
+Needs only Python 3.11+ and git; everything else is installed into .venv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+PG_URL = "postgresql://crmkit:crmkit@127.0.0.1:5432/postgres"
+
+
+def packages() -> list[Path]:
+    """The core, every bundled plugin and every example distribution (editable installs)."""
+    found = [ROOT]
+    for folder in ("plugins", "examples"):
+        found += sorted(p.parent for p in (ROOT / folder).glob("*/pyproject.toml"))
+    return found
+
+
+def setup() -> None:
+    """Create .venv and (re)install the packages when any pyproject.toml changed."""
+    if not PY.exists():
+        print("• creating .venv", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    digest = hashlib.sha256()
+    for pkg in packages():
+        digest.update((pkg / "pyproject.toml").read_bytes())
+    stamp = VENV / ".crmkit-installed"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return
+    print("• installing crmkit, its plugins and test tools into .venv (first run takes a minute)", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run(pip + ["--upgrade", "pip"], check=True)
+    editable = [arg for pkg in packages() for arg in ("-e", str(pkg))]
+    subprocess.run(pip + ["-e", f"{ROOT}[test]"] + editable[2:], check=True)
+    stamp.write_text(digest.hexdigest())
+
+
+def start_postgres() -> str | None:
+    """A PostgreSQL URL for the tests: $CRMKIT_TEST_POSTGRES_URL, or the local PostgreSQL 15 started here."""
+    if os.environ.get("CRMKIT_TEST_POSTGRES_URL"):
+        return os.environ["CRMKIT_TEST_POSTGRES_URL"]
+    if not shutil.which("pg_ctlcluster") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout.split()
+    if len(listed) < 2:
+        return None
+    version, cluster = listed[0], listed[1]
+    subprocess.run(["pg_ctlcluster", version, cluster, "start"], capture_output=True)
+    sql = (
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crmkit') THEN "
+        "CREATE ROLE crmkit LOGIN SUPERUSER PASSWORD 'crmkit'; END IF; END $$;"
+    )
+    result = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-q", "-c", sql], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"• PostgreSQL {version}/{cluster} did not start: {result.stderr.strip()}", flush=True)
+        return None
+    return PG_URL
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> int:
+    return subprocess.run(args, cwd=ROOT, env={**os.environ, **(env or {})}).returncode
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "help"
+    if command not in ("demo", "test", "bench"):
+        print(__doc__)
+        return 0 if command in ("help", "-h", "--help") else 2
+    setup()
+    if command == "demo":
+        (ROOT / "demo").mkdir(exist_ok=True)
+        db = f"sqlite:///{ROOT / 'demo' / 'crm.db'}"
+        return run([str(BIN / "crmkit"), "--db", db, "demo", "--reset", *argv[1:]])
+    if command == "bench":
+        return run([str(PY), str(ROOT / "bench" / "run.py"), *argv[1:]])
+    url = start_postgres()
+    env = {"CRMKIT_STRICT_PLUGINS": "1"}
+    if url:
+        env["CRMKIT_TEST_POSTGRES_URL"] = url
+        print(f"• running the suite on SQLite and PostgreSQL ({url.rsplit('@', 1)[-1]})", flush=True)
+    else:
+        print("• no PostgreSQL server found: running the suite on SQLite only", flush=True)
+    return run([str(PY), "-m", "pytest", *argv[1:]], env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

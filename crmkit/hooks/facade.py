@@ -116,6 +116,14 @@ class Hooks:
             merged.update(result or {})
         return merged
 
+    # -- the demo ------------------------------------------------------------------------
+
+    def demo_populate(self, customer_ids: list[int], seed: int) -> None:
+        self.call("crmkit_demo_populate", customer_ids=customer_ids, seed=seed)
+
+    def demo_overview(self) -> dict[str, list[str]]:
+        return self._sections("crmkit_demo_overview")
+
     def _sections(self, name: str, **kwargs: Any) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         for result in self.call(name, **kwargs):  # in plugin dependency order

@@ -111,3 +111,16 @@ def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> d
 @hookspec
 def crmkit_segment_fields(crm: CRM) -> dict[str, ColumnElement[Any]] | None:
     """Return ``{field name: SQL expression over customers.c.id}`` that segment filters may use."""
+
+
+# --- The demo ---------------------------------------------------------------------
+
+
+@hookspec
+def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
+    """Called by ``crmkit demo`` after the core made its customers: add your demo data (deterministic from ``seed``)."""
+
+
+@hookspec
+def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]] | None:
+    """Return ``{section title: lines}`` for the overview ``crmkit demo`` prints after populating."""

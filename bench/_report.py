@@ -1,0 +1,68 @@
+"""What every benchmark prints: its figure, the target, and the peer or limit measured in the same run.
+
+Benchmarks are programs, not tests: ``python bench/bench_x.py --size full`` prints figures;
+the test suite runs each at ``--size tiny`` only to keep it from rotting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+SIZES = ("tiny", "small", "full")
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None,
+               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """``--size tiny|small|full`` (tiny: seconds, for the test suite), ``--postgres URL``, ``--workdir DIR``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size", choices=SIZES, default="full")
+    parser.add_argument("--postgres", default=os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL"),
+                        help="PostgreSQL URL for the PostgreSQL half (default: $CRMKIT_BENCH_POSTGRES_URL)")
+    parser.add_argument("--workdir", default=None, help="where to put generated databases and files")
+    if extra:
+        extra(parser)
+    return parser.parse_args(argv)
+
+
+def scale(size: str, *, tiny: int, small: int, full: int) -> int:
+    """The number of rows/operations for ``size``."""
+    return {"tiny": tiny, "small": small, "full": full}[size]
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """``with timed() as t: …`` then ``t[0]`` is the wall time in seconds."""
+    box: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - start)
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile (0–100) by nearest rank."""
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(name: str, figure: float, unit: str, *, target: str, ok: bool, peer: str | None = None, **extra: Any) -> None:
+    """One result line: ``[bench] name: figure unit | target … | peer … | MET/MISSED``."""
+    parts = [f"[bench] {name}: {figure:,.3f} {unit}", f"target {target}"]
+    if peer:
+        parts.append(peer)
+    parts.extend(f"{key}={value}" for key, value in extra.items())
+    parts.append("MET" if ok else "MISSED")
+    print(" | ".join(parts), flush=True)

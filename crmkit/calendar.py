@@ -1,0 +1,135 @@
+"""Local occasions: fixed Vietnamese dates (8/3, 20/10, 20/11, …) and Tết, the lunar new year.
+
+Tết is computed astronomically for Vietnam's time zone (UTC+7) with Hồ Ngọc Đức's
+lunar calendar algorithm (new moons and solar terms from Meeus' formulas), so it gives
+the Vietnamese date even where China's differs (1985, 2007). Plugins that trigger on
+occasions (loyalty bonuses, campaigns) share this module instead of each embedding a table.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from functools import lru_cache
+
+VIETNAM_UTC_OFFSET = 7.0
+
+#: Fixed-date occasions (day, month) customers in Vietnam expect a business to mark.
+FIXED_OCCASIONS: dict[str, tuple[int, int]] = {
+    "valentine": (14, 2),
+    "womens_day": (8, 3),            # Quốc tế Phụ nữ 8/3
+    "vietnamese_womens_day": (20, 10),  # Ngày Phụ nữ Việt Nam 20/10
+    "teachers_day": (20, 11),        # Ngày Nhà giáo Việt Nam 20/11
+    "christmas": (24, 12),
+    "new_year": (1, 1),
+}
+
+
+def _jd_from_date(d: date) -> int:
+    return d.toordinal() + 1721425
+
+
+def _date_from_jd(jd: int) -> date:
+    return date.fromordinal(jd - 1721425)
+
+
+def _new_moon(k: int) -> float:
+    """Julian day (UT) of the k-th new moon after 1900-01-01 (Meeus, ch. 49, truncated series)."""
+    t = k / 1236.85
+    t2, t3 = t * t, t * t * t
+    dr = math.pi / 180
+    jd1 = 2415020.75933 + 29.53058868 * k + 0.0001178 * t2 - 0.000000155 * t3
+    jd1 += 0.00033 * math.sin((166.56 + 132.87 * t - 0.009173 * t2) * dr)
+    m = 359.2242 + 29.10535608 * k - 0.0000333 * t2 - 0.00000347 * t3
+    mpr = 306.0253 + 385.81691806 * k + 0.0107306 * t2 + 0.00001236 * t3
+    f = 21.2964 + 390.67050646 * k - 0.0016528 * t2 - 0.00000239 * t3
+    c1 = (0.1734 - 0.000393 * t) * math.sin(m * dr) + 0.0021 * math.sin(2 * dr * m)
+    c1 += -0.4068 * math.sin(mpr * dr) + 0.0161 * math.sin(dr * 2 * mpr) - 0.0004 * math.sin(dr * 3 * mpr)
+    c1 += 0.0104 * math.sin(dr * 2 * f) - 0.0051 * math.sin(dr * (m + mpr)) - 0.0074 * math.sin(dr * (m - mpr))
+    c1 += 0.0004 * math.sin(dr * (2 * f + m)) - 0.0004 * math.sin(dr * (2 * f - m))
+    c1 += -0.0006 * math.sin(dr * (2 * f + mpr)) + 0.0010 * math.sin(dr * (2 * f - mpr))
+    c1 += 0.0005 * math.sin(dr * (2 * mpr + m))
+    if t < -11:
+        delta_t = 0.001 + 0.000839 * t + 0.0002261 * t2 - 0.00000845 * t3 - 0.000000081 * t * t3
+    else:
+        delta_t = -0.000278 + 0.000265 * t + 0.000262 * t2
+    return jd1 + c1 - delta_t
+
+
+def _new_moon_day(k: int, tz: float) -> int:
+    return math.floor(_new_moon(k) + 0.5 + tz / 24)
+
+
+def _sun_longitude_sector(jdn: int, tz: float) -> int:
+    """Which 30° sector (0–11) the sun's apparent longitude is in at local midnight of day ``jdn``."""
+    t = (jdn - 2451545.5 - tz / 24) / 36525
+    t2 = t * t
+    dr = math.pi / 180
+    m = 357.52910 + 35999.05030 * t - 0.0001559 * t2 - 0.00000048 * t * t2
+    l0 = 280.46645 + 36000.76983 * t + 0.0003032 * t2
+    dl = (1.914600 - 0.004817 * t - 0.000014 * t2) * math.sin(dr * m)
+    dl += (0.019993 - 0.000101 * t) * math.sin(dr * 2 * m) + 0.000290 * math.sin(dr * 3 * m)
+    longitude = (l0 + dl) * dr
+    longitude -= math.pi * 2 * math.floor(longitude / (math.pi * 2))
+    if longitude < 0:
+        longitude += 2 * math.pi
+    return math.floor(longitude / math.pi * 6)
+
+
+def _lunar_month_11(year: int, tz: float) -> int:
+    """Julian day of the start of the lunar month containing the winter solstice of ``year``."""
+    off = _jd_from_date(date(year, 12, 31)) - 2415021
+    k = math.floor(off / 29.530588853)
+    nm = _new_moon_day(k, tz)
+    if _sun_longitude_sector(nm, tz) >= 9:
+        nm = _new_moon_day(k - 1, tz)
+    return nm
+
+
+def _leap_month_offset(a11: int, tz: float) -> int:
+    k = math.floor((a11 - 2415021.076998695) / 29.530588853 + 0.5)
+    i = 1
+    arc = _sun_longitude_sector(_new_moon_day(k + i, tz), tz)
+    while True:
+        last = arc
+        i += 1
+        arc = _sun_longitude_sector(_new_moon_day(k + i, tz), tz)
+        if arc == last or i >= 14:
+            return i - 1
+
+
+@lru_cache(maxsize=512)
+def tet(year: int, utc_offset: float = VIETNAM_UTC_OFFSET) -> date:
+    """The first day of the lunar new year falling in Gregorian ``year`` (Vietnam by default)."""
+    if not 1800 <= year <= 2199:
+        raise ValueError(f"Tết is computed for years 1800–2199, not {year}")
+    a11 = _lunar_month_11(year - 1, utc_offset)
+    b11 = _lunar_month_11(year, utc_offset)
+    k = math.floor(0.5 + (a11 - 2415021.076998695) / 29.530588853)
+    offset = 2  # month 11 → month 12 → month 1 of the new year
+    if b11 - a11 > 365:  # a leap month in this lunar year
+        leap = _leap_month_offset(a11, utc_offset)
+        if leap <= offset:
+            offset += 1
+    return _date_from_jd(_new_moon_day(k + offset, utc_offset))
+
+
+def occasion_date(name: str, year: int) -> date:
+    """The date of a named occasion in ``year``: a key of ``FIXED_OCCASIONS`` or ``"tet"``."""
+    if name == "tet":
+        return tet(year)
+    try:
+        day, month = FIXED_OCCASIONS[name]
+    except KeyError:
+        known = ", ".join(["tet", *FIXED_OCCASIONS])
+        raise ValueError(f"unknown occasion {name!r} (known: {known})") from None
+    return date(year, month, day)
+
+
+def occasions_on(day: date) -> list[str]:
+    """Names of the occasions falling on ``day`` (Tết counts for its first three days)."""
+    found = [name for name, (d, m) in FIXED_OCCASIONS.items() if (d, m) == (day.day, day.month)]
+    first = tet(day.year)
+    if first <= day < first + timedelta(days=3):
+        found.append("tet")
+    return found

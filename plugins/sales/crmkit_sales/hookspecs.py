@@ -1,0 +1,55 @@
+"""Hooks the sales plugin publishes: other plugins implement them to react to deals, orders and payments.
+
+All run inside the sales transaction that caused them (``session``), after the sales rows
+are written: raising rolls the whole sale back. Objects are the sales plugin's attrs value
+objects; other plugins read their attributes and never import ``crmkit_sales``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmkit import hookspec
+
+
+@hookspec
+def crmkit_order_placed(crm: Any, order: Any, session: Any) -> None:
+    """An order was placed (directly or from an accepted quote), in the same transaction.
+
+    ``order`` has ``id``, ``number``, ``customer_id``, ``currency``, ``status``, ``placed_at`` (UTC),
+    ``owner``, ``subtotal_minor``, ``discount_minor``, ``tax_minor``, ``total_minor`` (integer minor
+    units) and ``lines``; each line has ``product_id``, ``sku``, ``name``, ``category``, ``quantity``
+    (Decimal), ``unit_price_minor``, ``discount_minor``, ``tax_rate`` (Decimal, e.g. 0.08) and
+    ``total_minor`` (tax included). Re-delivery of the same order id must not double-count.
+    """
+
+
+@hookspec
+def crmkit_order_refunded(crm: Any, order: Any, refund: Any, session: Any) -> None:
+    """Money was refunded on an order (full or partial), in the same transaction.
+
+    ``refund`` has ``id``, ``order_id``, ``amount_minor`` (positive), ``currency``, ``reason``, ``at``;
+    ``order.refunded_minor`` is the running total refunded, including this refund.
+    """
+
+
+@hookspec
+def crmkit_order_cancelled(crm: Any, order: Any, session: Any) -> None:
+    """An order was cancelled before delivery (nothing was paid, or payments were refunded), in the same transaction."""
+
+
+@hookspec
+def crmkit_deal_stage_changed(crm: Any, deal: Any, old_stage: Any, new_stage: Any, session: Any) -> None:
+    """A deal moved between stages of its pipeline (``old_stage`` is None for a new deal), in the same transaction.
+
+    Stages have ``id``, ``name``, ``position``, ``probability`` (Decimal 0–1), ``outcome`` (None, "won" or "lost").
+    """
+
+
+@hookspec
+def crmkit_payment_recorded(crm: Any, order: Any, payment: Any, session: Any) -> None:
+    """A payment was recorded against an order, in the same transaction.
+
+    ``payment`` has ``id``, ``order_id``, ``amount_minor``, ``currency``, ``method``, ``paid_at``;
+    ``order.paid_minor`` / ``order.outstanding_minor`` already include it.
+    """

@@ -47,10 +47,20 @@ class CRM:
         default_country: str | None = None,
         upgrade: bool = False,
     ) -> None:
+        self._owns_engine = not isinstance(database, sa.Engine)
         if isinstance(database, sa.Engine):
             self.engine = configure_engine(database)
         else:
             self.engine = create_engine(database or os.environ.get("CRMKIT_DATABASE_URL") or DEFAULT_URL)
+        try:
+            self._open(plugins, disable, strict, actor, default_country, upgrade)
+        except BaseException:
+            self.close()  # a CRM that failed to open (outdated schema, broken plugin) holds no connections
+            raise
+
+    def _open(self, plugins: Sequence[Plugin | str] | None, disable: Sequence[str], strict: bool | None,
+              actor: str | None, default_country: str | None, upgrade: bool) -> None:
+        """Everything after the engine exists: settings, plugins, the schema check, services."""
         check_connection(self.engine)
         self._write_engine = self.engine.execution_options(crmkit_write=True)
         self._local = threading.local()
@@ -170,6 +180,11 @@ class CRM:
         pending = migrations.behind(self.engine, self.lineages())
         if not pending:
             return
+        newer = migrations.unknown(self.engine, pending)
+        if newer:
+            names = ", ".join(f"{name} at {'/'.join(revs)}" for name, revs in newer.items())
+            raise SchemaOutdated(f"database schema is newer than the installed code for: {names} "
+                                 "(install the crmkit and plugin versions that wrote it)")
         fresh = pending[0].name == migrations.CORE and not self._has_core_tables()
         if upgrade or fresh:
             migrations.upgrade(self.engine, pending)
@@ -207,7 +222,8 @@ class CRM:
 
     def close(self) -> None:
         """Release the database connections (the engine is disposed if crmkit created it)."""
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     def __enter__(self) -> CRM:
         return self

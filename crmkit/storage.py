@@ -16,17 +16,29 @@ DEFAULT_URL = "sqlite:///crmkit.db"
 
 
 def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
-    """An engine configured the way crmkit needs it; ``postgresql://`` URLs use psycopg 3."""
-    parsed = make_url(url)
+    """An engine configured the way crmkit needs it; ``postgresql://`` URLs use psycopg 3.
+
+    A URL that cannot be parsed, or whose database driver is not installed, raises
+    ``DatabaseUnavailable`` with one line saying so (the password is never shown).
+    """
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseUnavailable("not a database URL (expected e.g. sqlite:///crm.db or "
+                                  "postgresql://user:password@host/dbname)") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            kwargs.setdefault("poolclass", StaticPool)
-            kwargs.setdefault("connect_args", {"check_same_thread": False})
-        return configure_engine(sa.create_engine(parsed, **kwargs))
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(parsed, **kwargs)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                kwargs.setdefault("poolclass", StaticPool)
+                kwargs.setdefault("connect_args", {"check_same_thread": False})
+            return configure_engine(sa.create_engine(parsed, **kwargs))
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(parsed, **kwargs)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise DatabaseUnavailable(f"cannot open database {parsed.render_as_string(hide_password=True)}: "
+                                  f"its driver is not installed ({exc})") from None
 
 
 _configured: weakref.WeakSet[sa.Engine] = weakref.WeakSet()

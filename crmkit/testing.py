@@ -10,14 +10,20 @@ Fixtures:
   is given, on PostgreSQL too.
 
 :class:`PluginContract` is the contract check any plugin runs by subclassing it.
+
+``--crmkit-hook-report FILE`` writes, as JSON, which crmkit hooks ran at least one
+implementation during which passing test (crmkit's own meta-test uses it; plugin authors
+can use it to see which of their hooks the tests reach).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +39,54 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crmkit")
     group.addoption("--crmkit-postgres", default=os.environ.get(POSTGRES_ENV),
                     help=f"PostgreSQL URL to run crmkit tests on as well as SQLite (default: ${POSTGRES_ENV})")
+    group.addoption("--crmkit-hook-report", metavar="FILE", default=None,
+                    help="write which crmkit hooks ran an implementation in which passing test (JSON)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "crmkit_plugins(*names): plugins the `crm` fixture loads")
     config.addinivalue_line("markers", "sqlite_only(reason): behaviour that exists only on SQLite")
     os.environ.setdefault("CRMKIT_STRICT_PLUGINS", "1")
+    report = config.getoption("--crmkit-hook-report")
+    if report:
+        config.pluginmanager.register(HookReport(Path(report)), "crmkit-hook-report")
+
+
+class HookReport:
+    """Records, per hook, the tests during which it ran at least one implementation (``--crmkit-hook-report``).
+
+    Every pluggy manager crmkit creates gets call monitoring, so calls made while a CRM opens
+    (services, start-up) count as well as calls from inside services and transactions.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from crmkit.hooks import manager
+
+        self.path = path
+        self.calls: defaultdict[str, set[str]] = defaultdict(set)
+        self.failed: set[str] = set()
+        self._manager = manager
+        self._original = manager.new_plugin_manager
+        manager.new_plugin_manager = self._monitored  # type: ignore[assignment]
+
+    def _monitored(self) -> Any:
+        pm = self._original()
+        pm.add_hookcall_monitoring(self._before, lambda *args: None)
+        return pm
+
+    def _before(self, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        current = os.environ.get("PYTEST_CURRENT_TEST")  # "path::test[param] (call)"
+        if hook_impls and current:
+            self.calls[hook_name].add(current.rsplit(" ", 1)[0])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed.add(report.nodeid)
+
+    def pytest_sessionfinish(self) -> None:
+        self._manager.new_plugin_manager = self._original  # type: ignore[assignment]
+        passed = {hook: sorted(tests - self.failed) for hook, tests in sorted(self.calls.items())}
+        self.path.write_text(json.dumps({hook: tests for hook, tests in passed.items() if tests}, indent=2))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -275,7 +323,8 @@ class PluginContract:
             left = set(sa.inspect(conn).get_table_names()) & set(lineage.metadata.tables)
         assert not left, f"downgrade to base left tables {sorted(left)}"
         migrations.upgrade(crm.engine, [lineage])
+        own = lineage.metadata.tables  # compare only the plugin's tables, not the core's or other plugins'
+        opts = {"compare_type": True, "include_name": lambda name, type_, parents: type_ != "table" or name in own}
         with crm.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), lineage.metadata)
-        diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in lineage.metadata.tables)]
+            diff = compare_metadata(MigrationContext.configure(conn, opts=opts), lineage.metadata)
         assert not diff, f"migrations and tables of {self.plugin} disagree: {diff}"

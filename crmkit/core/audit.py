@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.jsonable import decode_cursor, encode_cursor, to_jsonable
+from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import Page
+from crmkit.core.schemas import read_cursor
 from crmkit.core.tables import audit_log
 from crmkit.core.types import utcnow
+from crmkit.errors import ValidationError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -54,7 +56,9 @@ class AuditLog:
         self, *, customer_id: int | None = None, entity: str | None = None, actor: str | None = None,
         after: str | None = None, limit: int = 50,
     ) -> Page[AuditEntry]:
-        """Newest first, filtered, keyset-paginated."""
+        """Newest first, filtered, keyset-paginated (pass ``next_cursor`` back as ``after``)."""
+        if not 1 <= limit <= 1000:
+            raise ValidationError("must be between 1 and 1000", field="limit")
         query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
         if customer_id is not None:
             query = query.where(audit_log.c.customer_id == customer_id)
@@ -63,7 +67,7 @@ class AuditLog:
         if actor is not None:
             query = query.where(audit_log.c.actor == actor)
         if after is not None:
-            (last_id,) = decode_cursor(after, 1)
+            (last_id,) = read_cursor(after, "after", int)
             query = query.where(audit_log.c.id < last_id)
         with self._crm.reading() as conn:
             rows = conn.execute(query).mappings().all()

@@ -12,9 +12,11 @@ import marshmallow
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
-from crmkit.core.jsonable import decode_cursor, encode_cursor, to_jsonable
-from crmkit.core.models import Address, Consent, Customer, DuplicateCandidate, Membership, Page, Profile
-from crmkit.core.schemas import CustomerSchema
+from crmkit.core.jsonable import encode_cursor, to_jsonable
+from crmkit.core.models import (
+    KINDS, LIFECYCLE_STAGES, Address, Consent, Customer, DuplicateCandidate, Membership, Page, Profile,
+)
+from crmkit.core.schemas import CustomerSchema, aware_utc, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
 from crmkit.core.text import fold
 from crmkit.core.types import utcnow
@@ -31,6 +33,10 @@ SCALARS = (
 )
 ADDRESS_FIELDS = ("label", "line1", "line2", "ward", "district", "city", "province", "postal_code", "country")
 PROFILE_INTERACTIONS = 50
+#: Names read on each side of a customer's own when looking for near-identical ones.
+NAME_NEIGHBOURS = 200
+#: Extra search-key rows read per batch: most customers match a query through one key.
+SEARCH_SLACK = 20
 
 
 class Customers:
@@ -41,13 +47,30 @@ class Customers:
         self._schema = CustomerSchema(
             default_country=crm.default_country, attribute_fields=crm.hooks.customer_fields(), channels=crm.channels,
         )
+        self._schemas = {crm.default_country: self._schema}
 
     # -- validation -------------------------------------------------------------------------
 
-    def validate(self, data: Mapping[str, Any], *, partial: bool = False, row: int | None = None) -> dict[str, Any]:
+    def schema(self, default_country: str | None = None) -> CustomerSchema:
+        """The customer schema; national phone numbers take ``default_country`` (default: the CRM's).
+
+        Imports read it to compile their fast checks, so they accept exactly what it accepts.
+        """
+        country = (default_country or self._crm.default_country).upper()
+        if country not in self._schemas:
+            self._schemas[country] = CustomerSchema(
+                default_country=country, attribute_fields=self._crm.hooks.customer_fields(), channels=self._crm.channels,
+            )
+        return self._schemas[country]
+
+    def validate(self, data: Mapping[str, Any], *, partial: bool = False, row: int | None = None,
+                 default_country: str | None = None) -> dict[str, Any]:
         """Validate and normalize input through the customer schema; raises ``ValidationError``."""
+        schema = self.schema(default_country) if default_country else self._schema
         try:
-            values = self._schema.load(dict(data), partial=partial)
+            # Partial means "only the fields given", never "half an address": name the
+            # top-level fields so nested schemas still require their own fields.
+            values = schema.load(dict(data), partial=tuple(schema.fields) if partial else False)
         except marshmallow.ValidationError as exc:
             raise ValidationError(exc.messages_dict, row=row) from None
         if not partial and not values.get("name"):
@@ -94,10 +117,7 @@ class Customers:
         conn = session.connection()
         current = self._load(conn, customer_id, for_update=True)
         self._require_active(current)
-        if "attributes" in values:
-            merged = {**current.attributes, **values["attributes"]}
-            values["attributes"] = {k: v for k, v in merged.items() if v is not None}
-        changes = self._diff(current, values)
+        changes = self.changes(current, values)
         if not changes:
             return current
         self._crm.hooks.customer_before_save(current, changes, session)
@@ -121,6 +141,24 @@ class Customers:
         self._crm.hooks.customer_updated(customer, changes, session)
         return customer
 
+    def changes(self, current: Customer, values: dict[str, Any]) -> dict[str, Any]:
+        """What applying validated ``values`` would change in ``current`` (empty: nothing).
+
+        ``attributes`` are merged (a None value removes a key); a name built from its parts
+        follows them. Bulk imports call this to apply exactly what ``update`` would.
+        """
+        if "attributes" in values:
+            merged = {**current.attributes, **values["attributes"]}
+            values["attributes"] = {k: v for k, v in merged.items() if v is not None}
+        if "name" not in values and {"given_name", "family_name"} & values.keys():
+            # A name that was built from its parts follows them; one typed by hand stays.
+            compose = self._schema.compose_name
+            if current.name == compose(current.given_name, current.family_name):
+                name = compose(values.get("given_name", current.given_name), values.get("family_name", current.family_name))
+                if name:
+                    values["name"] = name
+        return self._diff(current, values)
+
     def set_consent(self, customer_id: int, channel: str, granted: bool, *, source: str,
                     at: datetime | None = None) -> Consent:
         """Record that the customer gave (or withdrew) consent for ``channel``, when and on whose word."""
@@ -128,7 +166,7 @@ class Customers:
             raise ValidationError(f"unknown channel {channel!r}", field="channel")
         if not source:
             raise ValidationError("say where the consent came from", field="source")
-        when = at or utcnow()
+        when = utcnow() if at is None else aware_utc(at, "at")
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, customer_id, for_update=True)
@@ -180,6 +218,10 @@ class Customers:
         """
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
+        if kind is not None and kind not in KINDS:
+            raise ValidationError(f"must be one of {', '.join(KINDS)}", field="kind")
+        if lifecycle_stage is not None and lifecycle_stage not in LIFECYCLE_STAGES:
+            raise ValidationError(f"must be one of {', '.join(LIFECYCLE_STAGES)}", field="lifecycle_stage")
         filters = _filters(tag=tag, owner=owner, kind=kind, lifecycle_stage=lifecycle_stage)
         with self._crm.reading() as conn:
             if query is not None and query.strip():
@@ -193,7 +235,7 @@ class Customers:
         c = t.customers.c
         query = sa.select(c.id, c.name_key).where(c.status == "active", *filters).order_by(c.name_key, c.id).limit(limit + 1)
         if after:
-            key, last_id = _cursor(after, 2)
+            key, last_id = read_cursor(after, "after", str, int)
             query = query.where(sa.tuple_(c.name_key, c.id) > sa.tuple_(sa.literal(key), sa.literal(last_id)))
         rows = conn.execute(query).all()
         cursor = encode_cursor(rows[limit - 1].name_key, rows[limit - 1].id) if len(rows) > limit else None
@@ -201,37 +243,56 @@ class Customers:
 
     def _search(self, conn: sa.Connection, text: str, filters: list[Any], after: str | None,
                 limit: int) -> tuple[list[int], str | None]:
+        """Customers whose search keys start with the query's prefixes, in key order, each once.
+
+        A customer matching several keys (``An An`` matches ``an an`` and ``an``) is shown
+        at its first matching key only, so pages neither repeat nor skip anyone. The
+        cursor is the (key, id) of the last customer shown. Each prefix is one ordered
+        index range scan; prefixes never overlap, so scanning them in order is key order.
+        """
         k = t.search_keys.c
-        start = _cursor(after, 2) if after else None
-        hits: list[tuple[str, int]] = []
-        for prefix in query_prefixes(text):
-            query = (
-                sa.select(k.key, k.customer_id)
-                .where(k.key >= prefix, k.key < prefix_upper_bound(prefix))
-                .order_by(k.key, k.customer_id)
-                .limit(limit * 3 + 1)
-            )
-            if filters:
-                query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
-            if start:
-                query = query.where(sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(start[0]), sa.literal(start[1])))
-            hits.extend(conn.execute(query).all())
-        hits.sort()
-        ids: list[int] = []
-        last: tuple[str, int] | None = None
-        for key, customer_id in hits:
-            if len(ids) == limit:
-                return ids, encode_cursor(*last) if last else None
-            last = (key, customer_id)
-            if customer_id not in ids:
-                ids.append(customer_id)
-        return ids, None
+        ranges = [(prefix, prefix_upper_bound(prefix)) for prefix in sorted(query_prefixes(text))]
+        if not ranges:
+            return [], None
+        in_ranges = sa.or_(*(sa.and_(k.key >= low, k.key < high) for low, high in ranges))
+        start = tuple(read_cursor(after, "after", str, int)) if after else None
+        batch = limit + 1 + SEARCH_SLACK
+        shown: list[tuple[str, int]] = []
+        for low, high in ranges:
+            position = start
+            while len(shown) <= limit:
+                query = (
+                    sa.select(k.key, k.customer_id).where(k.key >= low, k.key < high)
+                    .order_by(k.key, k.customer_id).limit(batch)
+                )
+                if filters:
+                    query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
+                if position is not None:
+                    query = query.where(sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(position[0]),
+                                                                                    sa.literal(position[1])))
+                hits = conn.execute(query).all()
+                if hits:
+                    first = dict(conn.execute(
+                        sa.select(k.customer_id, sa.func.min(k.key))
+                        .where(k.customer_id.in_({cid for _, cid in hits}), in_ranges).group_by(k.customer_id)
+                    ).all())
+                    shown.extend((key, cid) for key, cid in hits if first[cid] == key)
+                    position = tuple(hits[-1])
+                if len(hits) < batch:
+                    break
+            if len(shown) > limit:
+                break
+        ids = [cid for _, cid in shown[:limit]]
+        return ids, encode_cursor(*shown[limit - 1]) if len(shown) > limit else None
 
     def profile(self, customer_id: int) -> Profile:
         """Customer 360: the customer, the last 50 interactions, counts per channel, and plugin sections."""
         with self._crm.transaction() as session:
             conn = session.connection()
             customer = self._load(conn, customer_id)
+            if customer.merged_into_id is not None:  # an old id shows the customer it was merged into
+                customer = self._load(conn, customer.merged_into_id)
+            customer_id = customer.id
             i = t.interactions.c
             recent = conn.execute(
                 sa.select(t.interactions).where(i.customer_id == customer_id)
@@ -269,11 +330,20 @@ class Customers:
             my_key = fold(me.name)
             block = my_key[:4]
             if block:
-                rows = conn.execute(
-                    sa.select(c.id, c.name_key, c.birth_date).where(
-                        c.name_key >= block, c.name_key < prefix_upper_bound(block), c.status == "active", c.kind == me.kind,
-                    ).limit(2000)
-                ).all()
+                # Near-identical names sort next to each other: read the neighbours on both
+                # sides of this name (an index range each), not an arbitrary slice of a
+                # block that holds every "Nguyễn" in the database.
+                near = sa.and_(c.name_key >= block, c.name_key < prefix_upper_bound(block), c.status == "active",
+                               c.kind == me.kind, c.id != me.id)
+                rows = [
+                    *conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(near, c.name_key >= my_key)
+                                  .order_by(c.name_key, c.id).limit(NAME_NEIGHBOURS)).all(),
+                    *conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(near, c.name_key < my_key)
+                                  .order_by(c.name_key.desc(), c.id.desc()).limit(NAME_NEIGHBOURS)).all(),
+                ]
+                if me.birth_date is not None:  # however common the name, the same birth date is found
+                    rows += conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(
+                        near, c.name_key == my_key, c.birth_date == me.birth_date)).all()
                 for other, key, birth_date in rows:
                     ratio = 1.0 if key == my_key else difflib.SequenceMatcher(None, my_key, key).ratio()
                     if ratio >= 0.92:
@@ -284,21 +354,34 @@ class Customers:
         return sorted(found.values(), key=lambda d: (-d.score, d.other_id))[:limit]
 
     def duplicate_pairs(self, *, limit: int = 1000) -> list[DuplicateCandidate]:
-        """Across the whole database, pairs sharing a normalized e-mail or phone (computed in SQL)."""
+        """Across the whole database, pairs sharing a normalized e-mail or phone, or the same
+        accent-free name and birth date (computed in SQL); the surest pair first.
+        """
         a, b = t.contact_points.alias("a"), t.contact_points.alias("b")
         ca, cb = t.customers.alias("ca"), t.customers.alias("cb")
-        query = (
+        by_contact = (
             sa.select(a.c.customer_id, b.c.customer_id, a.c.kind, a.c.value)
             .join(b, sa.and_(a.c.kind == b.c.kind, a.c.value == b.c.value, a.c.customer_id < b.c.customer_id))
             .join(ca, ca.c.id == a.c.customer_id).join(cb, cb.c.id == b.c.customer_id)
             .where(ca.c.status == "active", cb.c.status == "active")
             .order_by(a.c.customer_id, b.c.customer_id).limit(limit)
         )
+        by_name = (
+            sa.select(ca.c.id, cb.c.id, ca.c.birth_date)
+            .join(cb, sa.and_(ca.c.name_key == cb.c.name_key, ca.c.birth_date == cb.c.birth_date,
+                              ca.c.kind == cb.c.kind, ca.c.id < cb.c.id))
+            .where(ca.c.status == "active", cb.c.status == "active")
+            .order_by(ca.c.id, cb.c.id).limit(limit)
+        )
+        found: dict[tuple[int, int], DuplicateCandidate] = {}
         with self._crm.reading() as conn:
-            return [
-                DuplicateCandidate(x, y, f"same {kind} {value}", 1.0 if kind == "email" else 0.95)
-                for x, y, kind, value in conn.execute(query).all()
-            ]
+            for x, y, kind, value in conn.execute(by_contact):
+                score = 1.0 if kind == "email" else 0.95
+                if (x, y) not in found or found[x, y].score < score:
+                    found[x, y] = DuplicateCandidate(x, y, f"same {kind} {value}", score)
+            for x, y, birth_date in conn.execute(by_name):
+                found.setdefault((x, y), DuplicateCandidate(x, y, f"same name and birth date {birth_date}", 0.9))
+        return sorted(found.values(), key=lambda d: (-d.score, d.customer_id, d.other_id))[:limit]
 
     def merge(self, kept_id: int, merged_id: int) -> Customer:
         """Fold ``merged_id`` into ``kept_id``: every interaction, contact, tag and plugin row moves over.
@@ -362,14 +445,20 @@ class Customers:
     # -- privacy ----------------------------------------------------------------------------------------
 
     def export_data(self, customer_id: int) -> dict[str, Any]:
-        """Right of access: everything the core and every enabled plugin holds about this customer, as JSON data."""
+        """Right of access: everything the core and every enabled plugin holds about this customer, as JSON data.
+
+        A merged-away id exports the customer it was merged into (which holds its data now);
+        the audit trail of every record merged into it is included.
+        """
         with self._crm.transaction() as session:
             conn = session.connection()
-            customer = self._load(conn, customer_id)
+            customer = self._load(conn, self._resolve_merged(conn, customer_id))
+            customer_id = customer.id
             i, a, m = t.interactions.c, t.audit_log.c, t.merges.c
             interactions = conn.execute(
                 sa.select(t.interactions).where(i.customer_id == customer_id).order_by(i.occurred_at, i.id)).mappings().all()
-            audit = conn.execute(sa.select(t.audit_log).where(a.customer_id == customer_id).order_by(a.id)).mappings().all()
+            records = [customer_id, *self._merged_into(conn, customer_id)]
+            audit = conn.execute(sa.select(t.audit_log).where(a.customer_id.in_(records)).order_by(a.id)).mappings().all()
             merges = conn.execute(sa.select(t.merges).where(m.kept_id == customer_id).order_by(m.id)).mappings().all()
             sections = self._crm.hooks.customer_export(customer, session)
         data = {
@@ -385,11 +474,13 @@ class Customers:
         """Right to erasure: remove or anonymize the person in the core and every plugin, and record it.
 
         Interactions are kept as anonymous counts (channel, time, rating) with their content
-        removed; audit entries keep who-did-what but lose the personal values.
+        removed; audit entries keep who-did-what but lose the personal values. A merged-away
+        id erases the customer it was merged into, together with every record merged into it.
         """
         with self._crm.transaction() as session:
             conn = session.connection()
-            customer = self._load(conn, customer_id, for_update=True)
+            customer = self._load(conn, self._resolve_merged(conn, customer_id), for_update=True)
+            customer_id = customer.id
             if customer.status == "erased":
                 return
             self._crm.hooks.customer_erase(customer, session)
@@ -399,17 +490,30 @@ class Customers:
             conn.execute(t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id)))
             conn.execute(t.interactions.update().where(t.interactions.c.customer_id == customer_id)
                          .values(subject=None, summary=None, sender=None))
-            conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id == customer_id).values(changes=None))
+            records = [customer_id, *self._merged_into(conn, customer_id)]
+            conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id.in_(records)).values(changes=None))
             conn.execute(t.merges.update().where(t.merges.c.kept_id == customer_id).values(snapshot={}))
-            placeholder = f"Erased customer {customer_id}"
-            conn.execute(t.customers.update().where(t.customers.c.id == customer_id).values(
-                **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
-                name=placeholder, name_key=fold(placeholder), attributes={}, status="erased", updated_at=utcnow(),
-            ))
+            for record in records:
+                placeholder = f"Erased customer {record}"
+                conn.execute(t.customers.update().where(t.customers.c.id == record).values(
+                    **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
+                    name=placeholder, name_key=fold(placeholder), attributes={}, updated_at=utcnow(),
+                    **({"status": "erased"} if record == customer_id else {}),
+                ))
             self._crm.audit.record(session, "erase", "customer", customer_id, customer_id=customer_id,
                                    changes={"reason": reason})
 
     # -- internals ------------------------------------------------------------------------------------------
+
+    def _resolve_merged(self, conn: sa.Connection, customer_id: int) -> int:
+        """The id that holds this customer's data now: itself, or the customer it was merged into."""
+        into = conn.execute(sa.select(t.customers.c.merged_into_id).where(t.customers.c.id == customer_id)).scalar()
+        return into if into is not None else customer_id
+
+    def _merged_into(self, conn: sa.Connection, customer_id: int) -> list[int]:
+        """Ids of the records merged into this customer (merges re-point chains, so one level)."""
+        c = t.customers.c
+        return list(conn.execute(sa.select(c.id).where(c.merged_into_id == customer_id).order_by(c.id)).scalars())
 
     def _require_active(self, customer: Customer) -> None:
         if customer.status != "active":
@@ -429,9 +533,11 @@ class Customers:
             if key == "addresses":
                 if tuple(Address(**a) for a in value) != current.addresses:
                     changes[key] = value
-            elif key == "consents":
-                if any(current.has_consent(ch) != granted or ch not in current.consents for ch, granted in value.items()):
-                    changes[key] = value
+            elif key == "consents":  # only the channels that change: the others keep their time and source
+                changed = {ch: granted for ch, granted in value.items()
+                           if ch not in current.consents or current.consents[ch].granted != granted}
+                if changed:
+                    changes[key] = changed
             elif key == "organizations":
                 if tuple(Membership(**m) for m in value) != current.organizations:
                     changes[key] = value
@@ -577,11 +683,3 @@ def _filters(**given: Any) -> list[Any]:
         else:
             result.append(getattr(c, name) == value)
     return result
-
-
-def _cursor(cursor: str, arity: int) -> list[Any]:
-    try:
-        return decode_cursor(cursor, arity)
-    except ValueError as exc:
-        raise ValidationError(str(exc), field="after") from None
-

@@ -10,9 +10,9 @@ import marshmallow
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
-from crmkit.core.jsonable import decode_cursor, encode_cursor
+from crmkit.core.jsonable import encode_cursor
 from crmkit.core.models import Interaction, Page
-from crmkit.core.schemas import InteractionSchema
+from crmkit.core.schemas import InteractionSchema, aware_utc, read_cursor
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
@@ -58,6 +58,37 @@ class Interactions:
             self._crm.hooks.interaction_logged(interaction, session)
         return interaction
 
+    def log_many(self, entries: Sequence[Mapping[str, Any]]) -> list[Interaction]:
+        """Record many contacts in one transaction and one insert, each validated and hooked as by :meth:`log`.
+
+        Each entry holds ``log``'s arguments by name (``customer_id``, ``channel``, …). A bad
+        entry raises ``ValidationError`` naming its 1-based position, and nothing is written.
+        """
+        rows = []
+        for position, entry in enumerate(entries, 1):
+            values = self.validate({"direction": "inbound", **entry}, row=position)
+            values["occurred_at"] = values.get("occurred_at") or utcnow()
+            rows.append(values)
+        if not rows:
+            return []
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            resolved: dict[int, int] = {}
+            for values in rows:
+                asked = values["customer_id"]
+                if asked not in resolved:
+                    resolved[asked] = self._resolve_customer(conn, asked)
+                values["customer_id"] = resolved[asked]
+                self._crm.hooks.interaction_before_log(values, session)
+            now = utcnow()
+            params = [{**{f: values.get(f) for f in FIELDS}, "created_at": now} for values in rows]
+            new_ids = conn.execute(t.interactions.insert().returning(t.interactions.c.id, sort_by_parameter_order=True),
+                                   params).scalars().all()
+            logged = [Interaction(id=new_id, **{f: p[f] for f in FIELDS}) for new_id, p in zip(new_ids, params)]
+            for interaction in logged:
+                self._crm.hooks.interaction_logged(interaction, session)
+        return logged
+
     def get(self, interaction_id: int) -> Interaction:
         """One interaction by id."""
         with self._crm.reading() as conn:
@@ -70,14 +101,21 @@ class Interactions:
         self, customer_id: int, *, channels: Sequence[str] | None = None, since: datetime | None = None,
         until: datetime | None = None, employee: str | None = None, before: str | None = None, limit: int = 50,
     ) -> Page[Interaction]:
-        """Newest first; filter by channel, time range [since, until) and employee; keyset pages via ``before``."""
+        """Newest first; filter by channel, time range [since, until) and employee; keyset pages via ``before``.
+
+        A merged-away customer id shows the timeline of the customer it was merged into.
+        """
+        if not 1 <= limit <= 1000:
+            raise ValidationError("must be between 1 and 1000", field="limit")
+        since = aware_utc(since, "since") if since is not None else None
+        until = aware_utc(until, "until") if until is not None else None
         if since and until and until <= since:
             raise ValidationError("must be after since", field="until")
         unknown = [c for c in channels or () if c not in self._crm.channels]
         if unknown:
             raise ValidationError(f"unknown channel(s): {', '.join(unknown)}", field="channels")
         i = t.interactions.c
-        query = sa.select(t.interactions).where(i.customer_id == customer_id)
+        query = sa.select(t.interactions)
         if channels:
             query = query.where(i.channel.in_(channels))
         if since:
@@ -87,16 +125,17 @@ class Interactions:
         if employee:
             query = query.where(i.employee == employee)
         if before:
+            at, last_id = read_cursor(before, "before", str, int)
             try:
-                at, last_id = decode_cursor(before, 2)
-            except ValueError as exc:
-                raise ValidationError(str(exc), field="before") from None
+                last_at = aware_utc(datetime.fromisoformat(at), "before")
+            except ValueError:
+                raise ValidationError(f"invalid cursor {before!r}", field="before") from None
             query = query.where(sa.tuple_(i.occurred_at, i.id) < sa.tuple_(
-                sa.literal(datetime.fromisoformat(at), t.interactions.c.occurred_at.type), sa.literal(last_id)))
+                sa.literal(last_at, i.occurred_at.type), sa.literal(last_id)))
         query = query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit + 1)
         with self._crm.reading() as conn:
-            self._resolve_customer(conn, customer_id, follow=False)
-            rows = conn.execute(query).mappings().all()
+            customer_id = self._resolve_customer(conn, customer_id, follow_to_erased=True)
+            rows = conn.execute(query.where(i.customer_id == customer_id)).mappings().all()
         items = [row_to_interaction(r) for r in rows[:limit]]
         cursor = encode_cursor(items[-1].occurred_at, items[-1].id) if len(rows) > limit else None
         return Page(items, cursor)
@@ -108,14 +147,18 @@ class Interactions:
             return dict(conn.execute(sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id)
                                      .group_by(i.channel)).all())
 
-    def _resolve_customer(self, conn: sa.Connection, customer_id: int, *, follow: bool = True) -> int:
+    def _resolve_customer(self, conn: sa.Connection, customer_id: int, *, follow_to_erased: bool = False) -> int:
+        """The active customer an id stands for (following merges); ``NotFound`` / ``Conflict`` otherwise.
+
+        ``follow_to_erased`` accepts an erased customer too (reading its anonymous timeline).
+        """
         c = t.customers.c
         seen: set[int] = set()
         while True:
             row = conn.execute(sa.select(c.status, c.merged_into_id).where(c.id == customer_id)).first()
             if row is None:
                 raise NotFound("customer", customer_id)
-            if not follow or row.status == "active":
+            if row.status == "active" or (follow_to_erased and row.status == "erased"):
                 return customer_id
             if row.status != "merged" or row.merged_into_id in seen:
                 raise Conflict(f"customer {customer_id} is {row.status}")

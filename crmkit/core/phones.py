@@ -53,7 +53,9 @@ def normalize_phone(raw: str, default_country: str = "VN") -> str:
     if not text:
         raise PhoneError("empty phone number")
     rules = _region_rules(default_country) if default_country else None
-    if rules is not None and text.lstrip("+").isdigit():
+    # ASCII only: str.isdigit() and regex \d also accept fullwidth or Arabic-Indic digits,
+    # which libphonenumber converts but an f-string would copy verbatim into the result.
+    if rules is not None and text.isascii() and text.lstrip("+").isdigit():
         code, national_prefix, regex = rules
         nsn = None
         if text.startswith("+" + code):

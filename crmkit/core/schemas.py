@@ -12,14 +12,17 @@ from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from crmkit.core.jsonable import decode_cursor, to_jsonable
 from crmkit.core.models import CHANNELS, DIRECTIONS, GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.phones import PhoneError, normalize_phone
-from crmkit.core.text import clean_name, normalize_email
+from crmkit.core.text import clean_name, fold, normalize_email
+from crmkit.errors import ValidationError as CRMValidationError
 
+#: Accepted spellings, folded (so ``Nữ``, ``NỮ`` and ``nu`` all match ``nu``).
 GENDER_ALIASES = {
-    "f": "female", "female": "female", "nữ": "female", "nu": "female", "woman": "female",
+    "f": "female", "female": "female", "nu": "female", "woman": "female",
     "m": "male", "male": "male", "nam": "male", "man": "male",
-    "other": "other", "khác": "other", "khac": "other",
+    "other": "other", "khac": "other",
 }
 
 
@@ -59,10 +62,11 @@ class FlexibleDate(fields.Date):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
         if isinstance(value, str) and "/" in value:
             try:
-                return datetime.strptime(value.strip(), "%d/%m/%Y").date()
+                result = datetime.strptime(value.strip(), "%d/%m/%Y").date()
             except ValueError:
                 raise ValidationError(f"not a valid date: {value!r} (use YYYY-MM-DD or DD/MM/YYYY)") from None
-        result = super()._deserialize(value, attr, data, **kwargs)
+        else:
+            result = super()._deserialize(value, attr, data, **kwargs)
         if result > date.today():
             raise ValidationError("date is in the future")
         return result
@@ -72,7 +76,7 @@ class Gender(fields.String):
     """female / male / other, accepting Vietnamese (nữ, nam) and one-letter forms."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        text = fold(super()._deserialize(value, attr, data, **kwargs))
         try:
             return GENDER_ALIASES[text]
         except KeyError:
@@ -80,11 +84,44 @@ class Gender(fields.String):
 
 
 class AwareDateTime(fields.DateTime):
-    """A datetime converted to UTC; a naive one is read as UTC."""
+    """A datetime with a time zone, converted to UTC; a naive one is refused rather than guessed."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         result = value if isinstance(value, datetime) else super()._deserialize(value, attr, data, **kwargs)
-        return result.replace(tzinfo=timezone.utc) if result.tzinfo is None else result.astimezone(timezone.utc)
+        if _is_naive(result):
+            raise ValidationError(_NAIVE.format(result.isoformat()))
+        return result.astimezone(timezone.utc)
+
+
+_NAIVE = "needs a time zone, e.g. {}+07:00 or …Z (naive times are refused, not guessed)"
+
+
+def _is_naive(value: datetime) -> bool:
+    return value.tzinfo is None or value.utcoffset() is None
+
+
+def aware_utc(value: Any, field: str) -> datetime:
+    """A datetime argument of a service call in UTC; ``crmkit.ValidationError`` naming ``field`` otherwise."""
+    if not isinstance(value, datetime):
+        raise CRMValidationError(f"must be a datetime, got {value!r}", field=field)
+    if _is_naive(value):
+        raise CRMValidationError(_NAIVE.format(value.isoformat()), field=field)
+    return value.astimezone(timezone.utc)
+
+
+def read_cursor(cursor: str, field: str, *types: type) -> list[Any]:
+    """The values of a keyset cursor handed back by a caller, checked against ``types``.
+
+    A cursor that was not produced by crmkit (or by another listing) raises
+    ``crmkit.ValidationError`` naming ``field`` instead of failing in SQL.
+    """
+    try:
+        values = decode_cursor(cursor, len(types))
+    except (ValueError, TypeError):
+        values = None
+    if values is None or not all(isinstance(v, ty) and not isinstance(v, bool) for v, ty in zip(values, types)):
+        raise CRMValidationError(f"invalid cursor {cursor!r}: pass back the next_cursor of the previous page", field=field)
+    return values
 
 
 class AddressSchema(Schema):
@@ -94,21 +131,21 @@ class AddressSchema(Schema):
         unknown = RAISE
 
     line1 = Name(required=True, validate=validate.Length(min=1, max=300))
-    line2 = Name(allow_none=True)
-    ward = Name(allow_none=True)
-    district = Name(allow_none=True)
-    city = Name(allow_none=True)
-    province = Name(allow_none=True)
+    line2 = Name(allow_none=True, validate=validate.Length(max=300))
+    ward = Name(allow_none=True, validate=validate.Length(max=100))
+    district = Name(allow_none=True, validate=validate.Length(max=100))
+    city = Name(allow_none=True, validate=validate.Length(max=100))
+    province = Name(allow_none=True, validate=validate.Length(max=100))
     postal_code = fields.String(allow_none=True, validate=validate.Length(max=20))
     country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
-    label = fields.String(allow_none=True)
+    label = fields.String(allow_none=True, validate=validate.Length(max=50))
 
 
 class MembershipSchema(Schema):
     """A person's membership in an organization."""
 
     organization_id = fields.Integer(required=True, strict=True)
-    role = fields.String(allow_none=True)
+    role = fields.String(allow_none=True, validate=validate.Length(max=100))
 
 
 class CustomerSchema(Schema):
@@ -132,8 +169,8 @@ class CustomerSchema(Schema):
     lifecycle_stage = fields.String(validate=validate.OneOf(LIFECYCLE_STAGES))
     owner = fields.String(allow_none=True, validate=validate.Length(max=100))
     country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="must be a two-letter ISO country code"))
-    city = Name(allow_none=True)
-    province = Name(allow_none=True)
+    city = Name(allow_none=True, validate=validate.Length(max=100))
+    province = Name(allow_none=True, validate=validate.Length(max=100))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
     consents = fields.Dict(keys=fields.String(validate=validate.OneOf(CHANNELS)), values=fields.Boolean())
     organizations = fields.List(fields.Nested(MembershipSchema))
@@ -160,9 +197,10 @@ class CustomerSchema(Schema):
                 raise ValidationError({"attributes": errors})
 
     @post_load
-    def _normalize(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def _normalize(self, data: dict[str, Any], *, partial: Any = None, **kwargs: Any) -> dict[str, Any]:
         if "attributes" in data:
-            data["attributes"] = self.attribute_schema.load(data["attributes"])
+            # Stored as JSON: plugin fields' dates and Decimals become ISO text / exact strings.
+            data["attributes"] = to_jsonable(self.attribute_schema.load(data["attributes"]))
         for single, many in (("email", "emails"), ("phone", "phones")):
             if single in data:
                 value = data.pop(single)
@@ -172,14 +210,24 @@ class CustomerSchema(Schema):
                 data[many] = list(dict.fromkeys(data[many]))
         if "tags" in data:
             data["tags"] = sorted({t.strip() for t in data["tags"] if t.strip()})
+        if "organizations" in data:  # one membership per organization: the first listing wins
+            first: dict[int, dict[str, Any]] = {}
+            for membership in data["organizations"]:
+                first.setdefault(membership["organization_id"], membership)
+            data["organizations"] = list(first.values())
         if data.get("country"):
             data["country"] = data["country"].upper()
-        if "name" not in data and (data.get("given_name") or data.get("family_name")):
-            # Vietnamese order: family, middle, given (Nguyễn Văn An); English order is given family.
-            parts = [data.get("family_name"), data.get("given_name")] if self.default_country == "VN" \
-                else [data.get("given_name"), data.get("family_name")]
-            data["name"] = " ".join(p for p in parts if p)
+        if "name" not in data and not partial and (data.get("given_name") or data.get("family_name")):
+            data["name"] = self.compose_name(data.get("given_name"), data.get("family_name"))
         return data
+
+    def compose_name(self, given_name: str | None, family_name: str | None) -> str:
+        """The display name built from its parts when none is given.
+
+        Vietnamese order is family, middle, given (Nguyễn Văn An); elsewhere given then family.
+        """
+        parts = [family_name, given_name] if self.default_country == "VN" else [given_name, family_name]
+        return " ".join(p for p in parts if p)
 
 
 def _attribute_schema(extra: Mapping[str, fields.Field]) -> Schema:

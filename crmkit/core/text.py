@@ -36,12 +36,14 @@ def clean_name(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+#: The longest address SMTP can deliver to (RFC 5321 path limit).
+MAX_EMAIL = 254
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 
 
 def normalize_email(raw: str) -> str:
     """Trimmed, lower-cased e-mail address; raises ``ValueError`` when it is not one."""
     value = raw.strip().lower()
-    if not _EMAIL.match(value) or ".." in value:
+    if not _EMAIL.match(value) or ".." in value or len(value) > MAX_EMAIL:
         raise ValueError(f"not a valid e-mail address: {raw!r}")
     return value

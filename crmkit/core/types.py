@@ -59,10 +59,17 @@ def utcnow() -> datetime:
 
 
 def customer_fk(**kwargs: Any) -> sa.Column[int]:
-    """``customer_id`` column referencing the core customers table (what plugin tables link by)."""
+    """``customer_id`` column referencing the core customers table (what plugin tables link by).
+
+    The key points at the core's ``customers.id`` Column itself, not the name, so it also
+    resolves from a plugin's own MetaData (exports, contract checks and autogenerate need that).
+    """
+    from crmkit.core import tables  # while the core's tables load, ``customers`` is already defined
+
     return sa.Column(
         "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        sa.ForeignKey("customers.id"), nullable=kwargs.pop("nullable", False), index=kwargs.pop("index", True), **kwargs,
+        sa.ForeignKey(tables.customers.c.id), nullable=kwargs.pop("nullable", False), index=kwargs.pop("index", True),
+        **kwargs,
     )
 
 

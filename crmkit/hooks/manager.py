@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -56,13 +57,15 @@ def discover(refresh: bool = False) -> list[Discovered]:
     """Every installed plugin, scanned with stevedore once per process (``refresh`` rescans)."""
     global _discovered
     if _discovered is None or refresh:
-        _discovered = _scan()
+        _discovered = _scan(refresh)
     return list(_discovered)
 
 
-def _scan() -> list[Discovered]:
+def _scan(refresh: bool) -> list[Discovered]:
     from stevedore import ExtensionManager
 
+    if refresh:  # stevedore keeps each group's entry points for the life of the process
+        ExtensionManager.ENTRY_POINT_CACHE.pop(GROUP, None)
     failures: dict[str, str] = {}
 
     def on_failure(manager: Any, entry_point: importlib.metadata.EntryPoint, exc: BaseException) -> None:
@@ -109,11 +112,19 @@ def blocked_from_env() -> set[str]:
     return {n.strip() for n in os.environ.get("CRMKIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
 
 
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A pluggy manager for crmkit's hooks; every one crmkit makes comes from here.
+
+    ``crmkit.testing --crmkit-hook-report`` wraps this to see which hooks the tests exercise.
+    """
+    return pluggy.PluginManager("crmkit")
+
+
 class PluginRegistry:
     """Loads plugins into a fresh ``pluggy.PluginManager("crmkit")`` and records each one's status."""
 
     def __init__(self, candidates: Sequence[Discovered], *, disabled: Iterable[str] = (), strict: bool = False) -> None:
-        self.pm = pluggy.PluginManager("crmkit")
+        self.pm = new_plugin_manager()
         self.pm.add_hookspecs(specs)
         self.strict = strict
         self.infos: dict[str, PluginInfo] = {}
@@ -125,22 +136,34 @@ class PluginRegistry:
     def _load(self, candidates: Sequence[Discovered], disabled: set[str]) -> None:
         for cand in candidates:
             info = PluginInfo(cand.name, cand.version, "enabled", distribution=cand.distribution, plugin=cand.plugin)
-            if cand.plugin is None:
-                info.status, info.reason = "failed", cand.error
-            elif cand.name in disabled:
-                info.status = "disabled"
             self.infos[cand.name] = info
+            if cand.name in disabled:  # blocking a plugin is also how one works around a broken one
+                info.status, info.reason = "disabled", cand.error
+            elif cand.plugin is None:
+                self._fail(cand.name, cand.error or "not a crmkit.Plugin")
         order = self._resolve_order()
         hook_modules: dict[str, list[Any]] = {}
         for name in order:  # dependencies first: their specs exist before anyone implements them
             plugin = self.infos[name].plugin
             assert plugin is not None
             try:
-                for ref in plugin.hookspecs:
-                    self.pm.add_hookspecs(resolve(ref))
-                hook_modules[name] = [resolve(ref) for ref in plugin.hooks]
+                spec_modules = [resolve(ref) for ref in plugin.hookspecs]
+                modules = [resolve(ref) for ref in plugin.hooks]
             except Exception as exc:  # noqa: BLE001 - any import error is reported, not raised
                 self._fail(name, f"cannot import: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                for spec_module in spec_modules:
+                    self.pm.add_hookspecs(spec_module)
+                for module in modules:
+                    self._publish_hookspecs(module)
+            except pluggy.PluginValidationError as exc:  # its crmkit_add_hookspecs has a wrong signature
+                self._fail(name, _validation_reason(exc, self.pm))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bad spec module is the plugin's fault, reported
+                self._fail(name, f"cannot publish its hookspecs: {type(exc).__name__}: {exc}")
+                continue
+            hook_modules[name] = modules
         # pluggy calls the last registered first: register dependants first so that a
         # dependency's implementation runs before its dependants'.
         for name in reversed(order):
@@ -207,9 +230,23 @@ class PluginRegistry:
         except (pluggy.PluginValidationError, ValueError) as exc:
             for module in registered:
                 self.pm.unregister(module)
-            self._fail(name, _validation_reason(exc))
+            self._fail(name, _validation_reason(exc, self.pm))
             return
         self._modules[name] = registered
+
+    def _publish_hookspecs(self, module: Any) -> None:
+        """Call the module's ``crmkit_add_hookspecs`` (if any) with this manager, before anything is registered.
+
+        The real manager registers dependants first (so that dependencies' implementations
+        run first), yet every spec must exist before the first implementation is checked
+        against it; so the call goes through a throwaway manager holding only that function.
+        """
+        if self.pm.parse_hookimpl_opts(module, "crmkit_add_hookspecs") is None:
+            return
+        publisher = new_plugin_manager()
+        publisher.add_hookspecs(specs)
+        publisher.register(types.SimpleNamespace(crmkit_add_hookspecs=module.crmkit_add_hookspecs))
+        publisher.hook.crmkit_add_hookspecs.call_historic(kwargs={"pm": self.pm})
 
     def _check_unknown_hooks(self) -> None:
         for name, modules in list(self._modules.items()):
@@ -263,13 +300,6 @@ class PluginRegistry:
                             return name
         return None
 
-    def check_startup(self) -> None:
-        """In strict mode, raise for the first plugin that failed to load."""
-        if self.strict:
-            for info in self.infos.values():
-                if info.status == "failed":
-                    raise PluginError(info.name, info.reason or "failed")
-
 
 def _requirement(text: str) -> Requirement:
     try:
@@ -278,9 +308,23 @@ def _requirement(text: str) -> Requirement:
         raise PluginError("?", f"bad requirement {text!r}: {exc}") from None
 
 
-def _validation_reason(exc: Exception) -> str:
-    """pluggy's multi-line message as one line: "hook crmkit_x: Argument(s) {'y'} … not in the hookspec"."""
+def _validation_reason(exc: Exception, pm: pluggy.PluginManager) -> str:
+    """pluggy's multi-line message as one line a plugin author can act on.
+
+    "hook crmkit_x: Argument(s) {'y'} are declared in the hookimpl but can not be found in
+    the hookspec; implemented as crmkit_x(y), the hookspec is crmkit_x(crm, session)".
+    """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    hook = re.search(r"for hook '([^']+)'", lines[0]) if lines else None
-    detail = "; ".join(lines[1:]) if len(lines) > 1 else (lines[0] if lines else repr(exc))
-    return f"hook {hook.group(1)}: {detail}" if hook else detail
+    found = re.search(r"for hook '([^']+)'", lines[0]) if lines else None
+    if found is None:
+        return "; ".join(lines) or repr(exc)
+    hook = found.group(1)
+    prefix = "hookimpl definition:"
+    detail = "; ".join(line for line in lines[1:] if not line.startswith(prefix))
+    definition = next((line[len(prefix):].strip() for line in lines if line.startswith(prefix)), None)
+    caller = getattr(pm.hook, hook, None)
+    if definition:
+        detail += f"; implemented as {definition}"
+    if caller is not None and caller.spec is not None:
+        detail += f", the hookspec is {hook}({', '.join(caller.spec.argnames)})"
+    return f"hook {hook}: {detail}"

@@ -28,27 +28,45 @@ if TYPE_CHECKING:
 
 @hookspec(historic=True)
 def crmkit_add_hookspecs(pm: pluggy.PluginManager) -> None:
-    """Called once when a plugin is registered: publish its own hookspecs with ``pm.add_hookspecs(module)``."""
+    """Publish your plugin's own hookspecs with ``pm.add_hookspecs(namespace)``.
+
+    Called once per plugin, in dependency order, before any plugin's implementations are
+    registered — the same effect as ``Plugin(hookspecs=...)``, for specs built at load time.
+    No database access; raising marks the plugin failed.
+    """
 
 
 @hookspec
 def crmkit_startup(crm: CRM) -> None:
-    """Called once per CRM after every plugin is registered and the schema checked; raising fails start-up."""
+    """Called once per CRM after every plugin is registered, the schema checked and services created.
+
+    No transaction is open. Raising makes ``CRM(...)`` raise ``PluginError`` naming the plugin.
+    """
 
 
 @hookspec
 def crmkit_services(crm: CRM) -> dict[str, Any] | None:
-    """Return ``{name: service}``; each service becomes ``crm.<name>`` (a plugin's Python API)."""
+    """Return ``{name: service}``; each service becomes ``crm.<name>`` (a plugin's Python API).
+
+    Called once while the CRM opens, before ``crmkit_startup``; a name clashing with a CRM
+    attribute raises ``PluginError``.
+    """
 
 
 @hookspec
 def crmkit_channels() -> list[str] | None:
-    """Return extra channel names (e.g. ``zalo``) that interactions and consents may use."""
+    """Return extra channel names (e.g. ``zalo``) that interactions and consents may use.
+
+    Called once while the CRM opens; the core's channels come first, duplicates are dropped.
+    """
 
 
 @hookspec
 def crmkit_customer_fields() -> dict[str, fields.Field] | None:
-    """Return ``{attribute: marshmallow field}`` validating keys of ``customer.attributes``."""
+    """Return ``{attribute: marshmallow field}`` validating keys of ``customer.attributes``.
+
+    Called when the customer schema is built (the CRM opening); other attribute keys pass unchecked.
+    """
 
 
 # --- Customers --------------------------------------------------------------
@@ -74,7 +92,10 @@ def crmkit_customer_updated(crm: CRM, customer: Customer, changes: dict[str, Any
 
 @hookspec
 def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
-    """After the core moved ``merged``'s rows to ``kept``, in the same transaction: re-point your own rows."""
+    """After the core moved ``merged``'s rows to ``kept``, in the same transaction: re-point your own rows.
+
+    ``merged`` is the customer as it was before the merge; raising rolls the whole merge back.
+    """
 
 
 # --- Interactions -------------------------------------------------------------
@@ -87,7 +108,7 @@ def crmkit_interaction_before_log(crm: CRM, interaction: dict[str, Any], session
 
 @hookspec
 def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Session) -> None:
-    """After an interaction is inserted, in the same transaction."""
+    """After an interaction is inserted, in the same transaction; raising rolls the insert back."""
 
 
 # --- Privacy and the customer 360 ------------------------------------------------
@@ -95,12 +116,19 @@ def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Sessi
 
 @hookspec
 def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any] | None:
-    """Right of access: return ``{section: JSON-able data}`` of everything you hold about ``customer``."""
+    """Right of access: return ``{section: JSON-able data}`` of everything you hold about ``customer``.
+
+    Runs in the export's transaction (a consistent snapshot); use ``crmkit.privacy.export_rows``.
+    """
 
 
 @hookspec
 def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> None:
-    """Right to erasure: delete or anonymize your rows for ``customer``, in the erase transaction."""
+    """Right to erasure: delete or anonymize your rows for ``customer``, in the erase transaction.
+
+    Runs before the core removes its own data (``customer`` is still complete); raising rolls
+    the whole erasure back. Use ``crmkit.privacy.delete_rows`` / ``anonymize_rows``.
+    """
 
 
 @hookspec
@@ -110,7 +138,11 @@ def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> d
 
 @hookspec
 def crmkit_segment_fields(crm: CRM) -> dict[str, ColumnElement[Any]] | None:
-    """Return ``{field name: SQL expression over customers.c.id}`` that segment filters may use."""
+    """Return ``{field name: SQL expression over customers.c.id}`` that segment filters may use.
+
+    Called when a segment query is built (no transaction); the expression is correlated to the
+    core ``customers`` table, e.g. a scalar subquery counting your rows per customer.
+    """
 
 
 # --- The demo ---------------------------------------------------------------------
@@ -118,9 +150,12 @@ def crmkit_segment_fields(crm: CRM) -> dict[str, ColumnElement[Any]] | None:
 
 @hookspec
 def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
-    """Called by ``crmkit demo`` after the core made its customers: add your demo data (deterministic from ``seed``)."""
+    """Called by ``crmkit demo`` after the core made its customers: add your demo data (deterministic from ``seed``).
+
+    No transaction is open: write through your service (one transaction per batch).
+    """
 
 
 @hookspec
 def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]] | None:
-    """Return ``{section title: lines}`` for the overview ``crmkit demo`` prints after populating."""
+    """Return ``{section title: lines}`` for the overview ``crmkit demo`` prints after populating (read only)."""

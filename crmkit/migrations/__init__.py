@@ -57,15 +57,17 @@ def _config(lineage: Lineage, connection: sa.Connection | None = None) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _heads(location: str) -> tuple[str, ...]:
+def _revisions(location: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(heads, every known revision) of the revision files in ``location``."""
     from alembic.script import ScriptDirectory
 
-    return tuple(sorted(ScriptDirectory.from_config(_config(Lineage("?", location))).get_heads()))
+    script = ScriptDirectory.from_config(_config(Lineage("?", location)))
+    return tuple(sorted(script.get_heads())), frozenset(rev.revision for rev in script.walk_revisions())
 
 
 def heads(lineage: Lineage) -> tuple[str, ...]:
     """The newest revision(s) shipped with the installed code."""
-    return _heads(lineage.location)
+    return _revisions(lineage.location)[0]
 
 
 def current(connection: sa.Connection, lineage: Lineage) -> tuple[str, ...]:
@@ -80,6 +82,17 @@ def behind(engine: sa.Engine, lineages: Iterable[Lineage]) -> list[Lineage]:
     """Lineages whose database revision differs from the installed head."""
     with engine.connect() as conn:
         return [lin for lin in lineages if current(conn, lin) != heads(lin)]
+
+
+def unknown(engine: sa.Engine, lineages: Iterable[Lineage]) -> dict[str, tuple[str, ...]]:
+    """``{lineage: revisions}`` the database is at but the installed code does not ship.
+
+    That database was upgraded by a newer crmkit or plugin; no upgrade can fix it here.
+    """
+    with engine.connect() as conn:
+        found = {lin.name: tuple(r for r in current(conn, lin) if r not in _revisions(lin.location)[1])
+                 for lin in lineages}
+    return {name: revs for name, revs in found.items() if revs}
 
 
 def upgrade(engine: sa.Engine, lineages: Sequence[Lineage], target: str = "heads") -> None:
@@ -112,5 +125,5 @@ def revision(lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bo
             config, message=message, autogenerate=autogenerate, version_path=lineage.location,
             head=head[0] if head else "base", branch_label=None if head else lineage.name,
         )
-    _heads.cache_clear()
+    _revisions.cache_clear()
     return script

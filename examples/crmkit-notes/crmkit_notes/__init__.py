@@ -1,0 +1,1 @@
+"""crmkit-notes: free-text notes about customers, as a crmkit plugin (``crm.notes``, ``crmkit notes``)."""

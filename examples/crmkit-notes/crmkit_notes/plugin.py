@@ -1,0 +1,17 @@
+"""The object the ``crmkit.plugins`` entry point names.
+
+It only *names* the plugin's parts by dotted path: crmkit imports them when a CRM
+loads the plugin, so discovering it (and ``crmkit --help``) stays cheap. Keep it that
+way — no SQLAlchemy, marshmallow or service imports here.
+"""
+
+from crmkit import Plugin
+
+plugin = Plugin(
+    name="notes",
+    description="Free-text notes about customers",
+    hooks="crmkit_notes.hooks",
+    tables="crmkit_notes.models:metadata",
+    migrations="crmkit_notes.migrations",
+    cli="crmkit_notes.commands:notes",
+)

@@ -1,0 +1,599 @@
+"""Plugin loading as a plugin vendor and an integrator see it.
+
+Discovery through entry points, failures reported by name (and raised in strict mode),
+disabling per process and per database, deterministic order, plugin-published hooks,
+and hooks that veto or fail inside the write transaction.
+
+Plugins here are inline ``crmkit.Plugin`` objects whose ``hooks`` are small classes defined
+below; they carry no tables, so they can be loaded onto any database made by ``crm_factory``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import crmkit
+from crmkit import CRM, Plugin, PluginError, ValidationError, hookimpl, hookspec
+from crmkit.core.tables import audit_log, customers, interactions
+from crmkit.hooks.manager import discover
+
+NOTES_VERSION = importlib.metadata.version("crmkit-notes")
+
+
+# --- hook containers used as plugins' ``hooks`` --------------------------------------------------
+
+
+class Recorder:
+    """Records every call of the core lifecycle hooks as (plugin, hook, detail) in a shared log."""
+
+    def __init__(self, name: str, log: list[tuple[str, str, Any]]) -> None:
+        self.name = name
+        self.log = log
+
+    @hookimpl
+    def crmkit_customer_before_save(self, customer, changes):
+        self.log.append((self.name, "before_save", customer.id if customer else None))
+
+    @hookimpl
+    def crmkit_customer_created(self, customer, session):
+        # runs inside the insert's transaction: the new row is visible through its session
+        seen = session.connection().execute(sa.select(customers.c.name).where(customers.c.id == customer.id)).scalar()
+        self.log.append((self.name, "created", seen))
+
+    @hookimpl
+    def crmkit_customer_updated(self, customer, changes):
+        self.log.append((self.name, "updated", dict(changes)))
+
+    @hookimpl
+    def crmkit_interaction_before_log(self, interaction):
+        self.log.append((self.name, "before_log", interaction["channel"]))
+
+    @hookimpl
+    def crmkit_interaction_logged(self, interaction, session):
+        seen = session.connection().execute(sa.select(interactions.c.subject)
+                                            .where(interactions.c.id == interaction.id)).scalar()
+        self.log.append((self.name, "logged", seen))
+
+
+class StartupAndChannels:
+    """Adds the ``zalo`` channel and records start-up (which sees a ready database)."""
+
+    def __init__(self) -> None:
+        self.started: list[int] = []
+
+    @hookimpl
+    def crmkit_channels(self):
+        return ["zalo"]
+
+    @hookimpl
+    def crmkit_startup(self, crm):
+        self.started.append(len(crm.customers.find().items))
+
+
+class FailingStartup:
+    @hookimpl
+    def crmkit_startup(self):
+        raise RuntimeError("licence key missing")
+
+
+class WrongSignature:
+    @hookimpl
+    def crmkit_customer_created(self, customer, bogus):
+        raise AssertionError("never registered")
+
+
+class UnknownHook:
+    @hookimpl
+    def crmkit_customer_deleted(self, customer):
+        raise AssertionError("never registered")
+
+
+class Empty:
+    """A plugin with no hooks at all (only used to be required by others)."""
+
+
+class Raises:
+    """Fails after the core (and other plugins) wrote: the whole write must roll back."""
+
+    def __init__(self, hook: str) -> None:
+        self.hook = hook
+
+    @hookimpl
+    def crmkit_customer_created(self):
+        if self.hook == "created":
+            raise RuntimeError("mailbox full")
+
+    @hookimpl
+    def crmkit_interaction_logged(self):
+        if self.hook == "logged":
+            raise KeyError("sentiment model")
+
+    @hookimpl
+    def crmkit_customers_merged(self):
+        if self.hook == "merged":
+            raise RuntimeError("ledger locked")
+
+
+class Vetoes:
+    """Refuses example.org e-mail addresses and phone calls without a subject."""
+
+    @hookimpl
+    def crmkit_customer_before_save(self, changes):
+        if any(email.endswith("@example.org") for email in changes.get("emails", ())):
+            raise ValidationError("example.org addresses are not accepted", field="emails")
+
+    @hookimpl
+    def crmkit_interaction_before_log(self, interaction):
+        if interaction["channel"] == "phone" and not interaction.get("subject"):
+            raise ValidationError("phone calls need a subject", field="subject")
+
+
+class ShopSpecs:
+    """Hooks the ``shop`` plugin publishes for others (like sales publishes ``crmkit_order_placed``)."""
+
+    @hookspec
+    def crmkit_order_placed(self, crm, order, session):
+        """After an order is placed, in its transaction."""
+
+
+class Shop:
+    """The ``shop`` service: placing an order calls the hook it publishes."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def place_order(self, customer_id: int, amount: int) -> dict[str, int]:
+        order = {"customer_id": customer_id, "amount": amount}
+        with self._crm.transaction() as session:
+            self._crm.audit.record(session, "place", "order", customer_id, customer_id=customer_id, changes=order)
+            self._crm.hooks.call("crmkit_order_placed", order=order, session=session)
+        return order
+
+
+class ShopHooks:
+    @hookimpl
+    def crmkit_services(self, crm):
+        return {"shop": Shop(crm)}
+
+
+class Points:
+    """Implements the hook ``shop`` publishes: one point per 10,000."""
+
+    def __init__(self) -> None:
+        self.awarded: list[tuple[int, int]] = []
+
+    @hookimpl
+    def crmkit_order_placed(self, order):
+        self.awarded.append((order["customer_id"], order["amount"] // 10_000))
+
+
+class BadPoints:
+    @hookimpl
+    def crmkit_order_placed(self, order, discount):
+        raise AssertionError("never registered")
+
+
+class PointsFailing:
+    @hookimpl
+    def crmkit_order_placed(self):
+        raise ZeroDivisionError("points rate is zero")
+
+
+class LoyaltySpecs:
+    @hookspec
+    def crmkit_points_changed(self, crm, customer_id, delta):
+        """After a customer's balance changed."""
+
+
+class LoyaltyPublisher:
+    """Publishes its hookspecs through ``crmkit_add_hookspecs`` instead of ``Plugin(hookspecs=...)``."""
+
+    @hookimpl
+    def crmkit_add_hookspecs(self, pm):
+        pm.add_hookspecs(LoyaltySpecs)
+
+
+class BrokenPublisher:
+    @hookimpl
+    def crmkit_add_hookspecs(self, pm):
+        raise RuntimeError("spec module missing")
+
+
+class Badges:
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @hookimpl
+    def crmkit_points_changed(self, customer_id, delta):
+        self.seen.append(delta)
+
+
+class OptionalBadges(Badges):
+    """Integrates with loyalty when it is there, without requiring it."""
+
+    @hookimpl(optionalhook=True)
+    def crmkit_points_changed(self, customer_id, delta):
+        self.seen.append(delta)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reopen() -> Iterator[Callable[..., CRM]]:
+    """Open another CRM on an existing CRM's database, with other plugins (closed after the test)."""
+    opened: list[CRM] = []
+
+    def open_(base: CRM, plugins: Any = (), **kwargs: Any) -> CRM:
+        crm = CRM(base.engine.url, plugins=plugins, **kwargs)
+        opened.append(crm)
+        return crm
+
+    yield open_
+    for crm in opened:
+        crm.close()
+
+
+def info(crm: CRM, name: str) -> Any:
+    """The ``plugin_info()`` entry of one plugin."""
+    return next(i for i in crm.plugin_info() if i.name == name)
+
+
+def only_installed(monkeypatch: pytest.MonkeyPatch, *keep: str) -> None:
+    """Block, through CRMKIT_DISABLE_PLUGINS, every installed plugin except ``keep``."""
+    others = [d.name for d in discover() if d.name not in keep]
+    monkeypatch.setenv("CRMKIT_DISABLE_PLUGINS", ",".join(others))
+
+
+def core_still_works(crm: CRM) -> None:
+    customer = crm.customers.add(name="Nguyễn Thị Mai", phone="0912 345 678")
+    crm.interactions.log(customer.id, "sms", subject="Xin chào")
+    assert [c.id for c in crm.customers.find("nguyen thi mai")] == [customer.id]
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+
+def test_installed_plugin_is_found_through_its_entry_point(crm_factory, reopen, monkeypatch):
+    found = {d.name: d for d in discover()}
+    assert found["notes"].distribution == "crmkit-notes" and found["notes"].version == NOTES_VERSION
+    base = crm_factory(plugins=["notes"])
+    only_installed(monkeypatch, "notes")
+    crm = reopen(base, plugins=None)  # no plugins=: every installed plugin, through stevedore
+    notes = info(crm, "notes")
+    assert (notes.status, notes.version, notes.reason) == ("enabled", NOTES_VERSION, None)
+    assert {"crmkit_services", "crmkit_customer_export", "crmkit_customer_erase",
+            "crmkit_customers_merged"} <= set(notes.hooks)
+    customer = crm.customers.add(name="Trần Văn Hùng")
+    crm.notes.add(customer.id, "Found through the entry point")
+    assert [n.text for n in crm.notes.list(customer.id)] == ["Found through the entry point"]
+
+
+@pytest.fixture
+def broken_distribution(tmp_path: Path) -> Iterator[str]:
+    """An installed distribution whose entry point module imports a dependency that is not installed."""
+    package = tmp_path / "crmkit_broken_demo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text("import crmkit_dependency_not_installed  # noqa\n")
+    dist_info = tmp_path / "crmkit_broken_demo-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: crmkit-broken-demo\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[crmkit.plugins]\nbroken = crmkit_broken_demo.plugin:plugin\n")
+    sys.path.insert(0, str(tmp_path))
+    importlib.invalidate_caches()
+    discover(refresh=True)
+    try:
+        yield "broken"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("crmkit_broken_demo", None)
+        importlib.invalidate_caches()
+        discover(refresh=True)
+
+
+def test_entry_point_that_fails_to_import_is_reported_and_the_rest_works(
+        crm_factory, reopen, monkeypatch, broken_distribution):
+    base = crm_factory(plugins=["notes"])
+    only_installed(monkeypatch, "notes", "broken")
+    crm = reopen(base, plugins=None, strict=False)
+    broken = info(crm, "broken")
+    assert broken.status == "failed"
+    assert "crmkit_broken_demo.plugin:plugin" in broken.reason
+    assert "No module named 'crmkit_dependency_not_installed'" in broken.reason
+    assert info(crm, "notes").status == "enabled"
+    core_still_works(crm)
+    with pytest.raises(PluginError, match=r"^plugin broken: cannot import .*crmkit_dependency_not_installed") as exc:
+        reopen(base, plugins=None, strict=True)
+    assert exc.value.plugin == "broken"
+    monkeypatch.setenv("CRMKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="plugin broken"):
+        reopen(base, plugins=None)
+    only_installed(monkeypatch, "notes")  # blocking the broken plugin is the way around it
+    assert info(reopen(base, plugins=None), "broken").status == "disabled"
+
+
+# --- failures reported by name ------------------------------------------------------------------
+
+
+FAILURES = {
+    "fails to import": (
+        [Plugin("ghostly", hooks="crmkit_tests_no_such_module")],
+        "ghostly", "cannot import: ModuleNotFoundError: No module named 'crmkit_tests_no_such_module'"),
+    "missing dependency": (
+        [Plugin("needy", hooks=Empty(), requires=("ghost",))],
+        "needy", "requires ghost, which is not installed"),
+    "incompatible version": (
+        [Plugin("picky", hooks=Empty(), requires=("notes>=99",))],
+        "picky", f"requires notes>=99, but notes {NOTES_VERSION} is installed"),
+    "wrong hook signature": (
+        [Plugin("sloppy", hooks=WrongSignature())],
+        "sloppy", "hook crmkit_customer_created: Argument(s) {'bogus'} are declared in the hookimpl "
+                  "but can not be found in the hookspec"),
+    "unknown hook": (
+        [Plugin("dreamer", hooks=UnknownHook())],
+        "dreamer", "implements unknown hook crmkit_customer_deleted"),
+    "hookspecs cannot be published": (
+        [Plugin("publisher", hooks=BrokenPublisher())],
+        "publisher", "cannot publish its hookspecs: RuntimeError: spec module missing"),
+    "dependency cycle": (
+        [Plugin("chicken", hooks=Empty(), requires=("egg",)), Plugin("egg", hooks=Empty(), requires=("chicken",))],
+        "chicken", "dependency cycle: chicken -> egg -> chicken"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_broken_plugin_is_reported_by_name_and_the_crm_keeps_working(crm_factory, reopen, monkeypatch, case):
+    bad_plugins, name, reason = FAILURES[case]
+    log: list[tuple[str, str, Any]] = []
+    good = Plugin("audit_trail", hooks=Recorder("audit_trail", log))
+    base = crm_factory(plugins=["notes"])
+    crm = reopen(base, plugins=["notes", good, *bad_plugins], strict=False)
+    failed = info(crm, name)
+    assert failed.status == "failed"
+    assert reason in failed.reason
+    assert not failed.hooks
+    assert [i.name for i in crm.registry.enabled()] == ["audit_trail", "notes"]
+    core_still_works(crm)
+    assert ("audit_trail", "created", "Nguyễn Thị Mai") in log
+    crm.notes.add(crm.customers.find("mai").items[0].id, "still here")
+
+    with pytest.raises(PluginError) as strict:
+        reopen(base, plugins=["notes", good, *bad_plugins], strict=True)
+    assert strict.value.plugin == name
+    assert str(strict.value) == f"plugin {name}: {failed.reason}"
+    monkeypatch.setenv("CRMKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=f"^plugin {name}: "):
+        reopen(base, plugins=["notes", good, *bad_plugins])
+
+
+def test_dependants_of_a_failed_plugin_fail_too(crm, reopen):
+    broken = Plugin("base_plugin", hooks=WrongSignature())
+    dependant = Plugin("addon", hooks=Empty(), requires=("base_plugin",))
+    opened = reopen(crm, plugins=[dependant, broken], strict=False)
+    assert info(opened, "base_plugin").status == "failed"
+    assert (info(opened, "addon").status, info(opened, "addon").reason) == (
+        "failed", "requires base_plugin, which is failed")
+
+
+def test_startup_hook_sees_a_ready_crm_and_a_failing_one_stops_startup(crm, reopen):
+    extras = StartupAndChannels()
+    crm.customers.add(name="Lý Thu Hà")
+    opened = reopen(crm, plugins=[Plugin("zalo", hooks=extras)])
+    assert extras.started == [1]  # called once, after registration, with the database ready
+    with pytest.raises(PluginError, match="^plugin licensed: hook crmkit_startup: RuntimeError: licence key missing$"):
+        reopen(crm, plugins=[Plugin("licensed", hooks=FailingStartup())], strict=False)
+    assert "zalo" in opened.channels
+
+
+# --- disabling ------------------------------------------------------------------------------------------
+
+
+def test_disable_env_blocks_a_plugin(crm_factory, reopen, monkeypatch):
+    base = crm_factory(plugins=["notes"])
+    monkeypatch.setenv("CRMKIT_DISABLE_PLUGINS", "notes")
+    needs_notes = Plugin("reminders", hooks=Empty(), requires=("notes",))
+    crm = reopen(base, plugins=["notes", needs_notes], strict=False)
+    assert info(crm, "notes").status == "disabled"
+    assert (info(crm, "reminders").status, info(crm, "reminders").reason) == (
+        "failed", "requires notes, which is disabled")
+    assert not crm.has_service("notes")
+    with pytest.raises(AttributeError, match="installed and enabled"):
+        crm.notes  # noqa: B018
+    core_still_works(crm)
+
+
+def test_enable_and_disable_per_database(crm_factory, reopen):
+    crm = crm_factory(plugins=["notes"], actor="admin")
+    customer = crm.customers.add(name="Đỗ Quang Vinh")
+    crm.notes.add(customer.id, "Before disabling")
+    crm.plugins.disable("notes")
+
+    other_database = crm_factory(plugins=["notes"])
+    assert info(other_database, "notes").status == "enabled"
+
+    again = reopen(crm, plugins=["notes"])
+    assert info(again, "notes").status == "disabled"
+    assert not again.has_service("notes")
+    assert "crmkit_customer_profile" not in [h for i in again.registry.enabled() for h in i.hooks]
+    assert "notes" not in again.customers.profile(customer.id).sections
+    core_still_works(again)
+    with pytest.raises(crmkit.NotFound):
+        again.plugins.disable("no_such_plugin")
+
+    again.plugins.enable("notes")
+    enabled = reopen(crm, plugins=["notes"])
+    assert [n.text for n in enabled.notes.list(customer.id)] == ["Before disabling"]
+    actions = [e.action for e in enabled.audit.entries(entity="plugin").items]
+    assert actions == ["enable", "disable"]
+
+
+# --- order ------------------------------------------------------------------------------------------------
+
+
+def test_order_is_dependency_depth_then_name_and_dependencies_run_first(crm, reopen):
+    log: list[tuple[str, str, Any]] = []
+    made = {
+        "a": Plugin("a", hooks=Recorder("a", log)),
+        "z": Plugin("z", hooks=Recorder("z", log)),
+        "b": Plugin("b", hooks=Recorder("b", log), requires=("a",)),
+        "m": Plugin("m", hooks=Recorder("m", log), requires=("a>=0",)),
+        "c": Plugin("c", hooks=Recorder("c", log), requires=("b", "z")),
+    }
+    orders = []
+    for given in (["c", "m", "z", "b", "a"], ["a", "b", "c", "m", "z"]):
+        opened = reopen(crm, plugins=[made[n] for n in given])
+        orders.append([(i.name, i.depth) for i in opened.registry.enabled()])
+    assert orders[0] == orders[1] == [("a", 0), ("z", 0), ("b", 1), ("m", 1), ("c", 2)]
+    log.clear()
+    opened.customers.add(name="Order Check")
+    assert [who for who, hook, _ in log if hook == "created"] == ["a", "z", "b", "m", "c"]
+
+
+# --- hooks plugins publish ------------------------------------------------------------------------------
+
+
+def test_plugin_publishes_hookspecs_that_another_implements(crm, reopen):
+    points = Points()
+    shop = Plugin("shop", hooks=ShopHooks(), hookspecs=ShopSpecs)
+    opened = reopen(crm, plugins=[Plugin("points", hooks=points, requires=("shop",)), shop])
+    customer = opened.customers.add(name="Phan Thị Thu")
+    opened.shop.place_order(customer.id, 1_500_000)
+    assert points.awarded == [(customer.id, 150)]
+    assert info(opened, "points").hooks == ["crmkit_order_placed"]
+
+    alone = reopen(crm, plugins=[Plugin("points", hooks=Points(), requires=("shop",))], strict=False)
+    assert info(alone, "points").reason == "requires shop, which is not installed"
+    sloppy = reopen(crm, plugins=[shop, Plugin("sloppy_points", hooks=BadPoints(), requires=("shop",))], strict=False)
+    assert info(sloppy, "sloppy_points").reason.startswith("hook crmkit_order_placed: Argument(s) {'discount'}")
+
+
+def test_plugin_publishes_hookspecs_through_crmkit_add_hookspecs(crm, reopen):
+    badges, optional = Badges(), OptionalBadges()
+    loyalty = Plugin("loyalty", hooks=LoyaltyPublisher())
+    opened = reopen(crm, plugins=[Plugin("badges", hooks=badges, requires=("loyalty",)), loyalty,
+                                  Plugin("optional_badges", hooks=optional)])
+    assert "crmkit_add_hookspecs" in info(opened, "loyalty").hooks
+    opened.hooks.call("crmkit_points_changed", customer_id=1, delta=25)
+    assert badges.seen == [25] and optional.seen == [25]
+
+    without_loyalty = reopen(crm, plugins=[Plugin("optional_badges", hooks=OptionalBadges()),
+                                           Plugin("eager_badges", hooks=Badges())], strict=False)
+    assert info(without_loyalty, "optional_badges").status == "enabled"
+    assert info(without_loyalty, "eager_badges").reason.startswith("implements unknown hook crmkit_points_changed")
+
+
+# --- hooks inside the write transaction ---------------------------------------------------------------------
+
+
+def test_lifecycle_hooks_run_inside_the_write_transaction(crm, reopen):
+    log: list[tuple[str, str, Any]] = []
+    opened = reopen(crm, plugins=[Plugin("watcher", hooks=Recorder("watcher", log))])
+    customer = opened.customers.add(name="Bùi Anh Tuấn")
+    opened.customers.update(customer.id, city="Đà Nẵng")
+    opened.customers.set_consent(customer.id, "email", True, source="web form")
+    opened.interactions.log(customer.id, "chat", subject="Hỏi giá")
+    assert log == [
+        ("watcher", "before_save", None),
+        ("watcher", "created", "Bùi Anh Tuấn"),
+        ("watcher", "before_save", customer.id),
+        ("watcher", "updated", {"city": "Đà Nẵng"}),
+        ("watcher", "updated", {"consents": {"email": True}}),
+        ("watcher", "before_log", "chat"),
+        ("watcher", "logged", "Hỏi giá"),
+    ]
+
+
+def count(crm: CRM, table: sa.Table) -> int:
+    with crm.reading() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_a_failing_after_hook_rolls_the_whole_write_back_and_names_the_plugin(crm, reopen):
+    grumpy = reopen(crm, plugins=[Plugin("grumpy", hooks=Raises("created"))])
+    with pytest.raises(PluginError) as exc:
+        grumpy.customers.add(name="Hồ Ngọc Lan", email="lan@example.vn")
+    assert str(exc.value) == "plugin grumpy: hook crmkit_customer_created: RuntimeError: mailbox full"
+    assert (exc.value.plugin, exc.value.hook) == ("grumpy", "crmkit_customer_created")
+    assert count(crm, customers) == 0 and count(crm, audit_log) == 0
+    assert crm.customers.find("lan").items == []
+
+    customer = crm.customers.add(name="Hồ Ngọc Lan")
+    moody = reopen(crm, plugins=[Plugin("moody", hooks=Raises("logged"))])
+    with pytest.raises(PluginError, match="^plugin moody: hook crmkit_interaction_logged: KeyError: 'sentiment model'$"):
+        moody.interactions.log(customer.id, "phone", subject="Follow-up")
+    assert count(crm, interactions) == 0
+
+
+def test_a_failing_hook_also_undoes_what_other_plugins_wrote(crm_factory, reopen):
+    crm = crm_factory(plugins=["notes"])
+    kept = crm.customers.add(name="Mai Anh")
+    dup = crm.customers.add(name="Mai Anh")
+    crm.notes.add(dup.id, "on the duplicate")
+    # ``ledger`` requires notes, so notes re-points its rows first; then ledger fails
+    ledger = Plugin("ledger", hooks=Raises("merged"), requires=("notes",))
+    opened = reopen(crm, plugins=["notes", ledger])
+    with pytest.raises(PluginError, match="^plugin ledger: hook crmkit_customers_merged: RuntimeError: ledger locked$"):
+        opened.customers.merge(kept.id, dup.id)
+    assert crm.customers.get(dup.id).status == "active"
+    assert [n.customer_id for n in crm.notes.list(dup.id)] == [dup.id]
+
+
+def test_a_plugin_published_hook_that_fails_rolls_back_its_callers_write(crm, reopen):
+    shop = Plugin("shop", hooks=ShopHooks(), hookspecs=ShopSpecs)
+    opened = reopen(crm, plugins=[shop, Plugin("points", hooks=PointsFailing(), requires=("shop",))])
+    customer = opened.customers.add(name="Kim Ngân")
+    before = count(crm, audit_log)
+    with pytest.raises(PluginError, match="^plugin points: hook crmkit_order_placed: ZeroDivisionError"):
+        opened.shop.place_order(customer.id, 200_000)
+    assert count(crm, audit_log) == before
+
+
+def test_before_hooks_veto_and_nothing_is_written(crm, reopen):
+    opened = reopen(crm, plugins=[Plugin("gatekeeper", hooks=Vetoes())])
+    with pytest.raises(ValidationError) as exc:
+        opened.customers.add(name="Spam Sender", email="bulk@example.org")
+    assert exc.value.errors == {"emails": ["example.org addresses are not accepted"]}
+    assert count(crm, customers) == 0 and count(crm, audit_log) == 0
+
+    customer = opened.customers.add(name="Lương Thế Vinh", email="vinh@example.vn")
+    with pytest.raises(ValidationError, match="emails: example.org"):
+        opened.customers.update(customer.id, emails=["vinh@example.org"])
+    assert opened.customers.get(customer.id).emails == ("vinh@example.vn",)
+    with pytest.raises(ValidationError, match="subject: phone calls need a subject"):
+        opened.interactions.log(customer.id, "phone")
+    assert count(crm, interactions) == 0
+    opened.interactions.log(customer.id, "phone", subject="Confirmed delivery")
+    assert count(crm, interactions) == 1
+
+
+# --- no global state ----------------------------------------------------------------------------------------
+
+
+def test_two_crms_in_one_process_share_neither_plugins_nor_data(crm_factory, reopen):
+    with_notes = crm_factory(plugins=["notes"])
+    log: list[tuple[str, str, Any]] = []
+    extras = StartupAndChannels()
+    plain = reopen(crm_factory(), plugins=[Plugin("watcher", hooks=Recorder("watcher", log)),
+                                           Plugin("zalo", hooks=extras)])
+    a = with_notes.customers.add(name="Nguyễn Văn An")
+    with_notes.notes.add(a.id, "only in the first CRM")
+    assert log == []  # the second CRM's plugin never sees the first CRM's writes
+    assert plain.customers.find("nguyen van an").items == []
+    assert with_notes.has_service("notes") and not plain.has_service("notes")
+    assert [i.name for i in with_notes.registry.enabled()] == ["notes"]
+    assert [i.name for i in plain.registry.enabled()] == ["watcher", "zalo"]
+    b = plain.customers.add(name="Nguyễn Văn An")
+    plain.interactions.log(b.id, "zalo", subject="Chào anh")
+    assert [who for who, hook, _ in log if hook == "logged"] == ["watcher"]
+    with pytest.raises(ValidationError, match="channel"):
+        with_notes.interactions.log(a.id, "zalo")
+    assert [c.id for c in with_notes.customers.find("nguyen van an")] == [a.id]

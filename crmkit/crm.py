@@ -170,6 +170,11 @@ class CRM:
                 result.append(migrations.plugin_lineage(plugin.name, plugin.migrations, metadata))
         return result
 
+    def lineage_applied(self, name: str) -> bool:
+        """True when the migrations of plugin (or core) ``name`` have been applied to this database."""
+        with self.engine.connect() as conn:
+            return bool(migrations.current(conn, migrations.Lineage(name, "")))
+
     def upgrade(self) -> list[str]:
         """Apply every pending migration of the core and enabled plugins; returns the lineages upgraded."""
         pending = migrations.behind(self.engine, self.lineages())

@@ -436,6 +436,26 @@ def test_enable_and_disable_per_database(crm_factory, reopen):
     assert actions == ["enable", "disable"]
 
 
+def test_erase_and_merge_refuse_while_a_disabled_plugin_holds_customer_data(crm_factory, reopen):
+    crm = crm_factory(plugins=["notes"])
+    kept = crm.customers.add(name="Lê Văn Tám", email="tam@example.vn")
+    other = crm.customers.add(name="Le Van Tam", email="tam.le@example.vn")
+    crm.notes.add(other.id, "Gọi lại sau Tết")
+    crm.plugins.disable("notes")
+
+    disabled = reopen(crm, plugins=["notes"])
+    with pytest.raises(crmkit.Conflict, match="plugin notes is disabled .* enable it first"):
+        disabled.customers.erase(other.id)
+    with pytest.raises(crmkit.Conflict, match="plugin notes is disabled"):
+        disabled.customers.merge(kept.id, other.id)
+    assert disabled.customers.get(other.id).status == "active"
+
+    disabled.plugins.enable("notes")
+    enabled = reopen(crm, plugins=["notes"])
+    enabled.customers.erase(other.id)
+    assert enabled.notes.list(other.id) == []
+
+
 # --- order ------------------------------------------------------------------------------------------------
 
 

@@ -391,6 +391,7 @@ class Customers:
         """
         if kept_id == merged_id:
             raise Conflict("cannot merge a customer into itself")
+        self._require_no_disabled_data("merge")
         with self._crm.transaction() as session:
             conn = session.connection()
             kept = self._load(conn, kept_id, for_update=True)
@@ -477,6 +478,7 @@ class Customers:
         removed; audit entries keep who-did-what but lose the personal values. A merged-away
         id erases the customer it was merged into, together with every record merged into it.
         """
+        self._require_no_disabled_data("erase")
         with self._crm.transaction() as session:
             conn = session.connection()
             customer = self._load(conn, self._resolve_merged(conn, customer_id), for_update=True)
@@ -514,6 +516,20 @@ class Customers:
         """Ids of the records merged into this customer (merges re-point chains, so one level)."""
         c = t.customers.c
         return list(conn.execute(sa.select(c.id).where(c.merged_into_id == customer_id).order_by(c.id)).scalars())
+
+    def _require_no_disabled_data(self, action: str) -> None:
+        """Refuse to merge or erase while a disabled plugin's tables could still hold the customer's rows.
+
+        A disabled plugin's hooks do not run, so its rows would silently survive an erasure
+        or stay behind on the merged-away customer.
+        """
+        for info in self._crm.plugin_info():
+            if info.status == "disabled" and info.plugin is not None and info.plugin.migrations:
+                applied = self._crm.lineage_applied(info.plugin.name)
+                if applied:
+                    raise Conflict(
+                        f"cannot {action}: plugin {info.name} is disabled for this database but holds customer data; "
+                        f"enable it first (crmkit plugins enable {info.name})")
 
     def _require_active(self, customer: Customer) -> None:
         if customer.status != "active":

@@ -9,10 +9,15 @@ occasions (loyalty bonuses, campaigns) share this module instead of each embeddi
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 VIETNAM_UTC_OFFSET = 7.0
+#: The business's local time zone for calendar days (Vietnam has kept UTC+7, no DST, since 1975).
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+#: Tết is celebrated for three days (mùng 1, 2 and 3); an occasion "on Tết" matches any of them.
+TET_DAYS = 3
 
 #: Fixed-date occasions (day, month) customers in Vietnam expect a business to mark.
 FIXED_OCCASIONS: dict[str, tuple[int, int]] = {
@@ -129,7 +134,58 @@ def occasion_date(name: str, year: int) -> date:
 def occasions_on(day: date) -> list[str]:
     """Names of the occasions falling on ``day`` (Tết counts for its first three days)."""
     found = [name for name, (d, m) in FIXED_OCCASIONS.items() if (d, m) == (day.day, day.month)]
-    first = tet(day.year)
-    if first <= day < first + timedelta(days=3):
+    if is_occasion("tet", day):
         found.append("tet")
     return found
+
+
+def check_occasion(target: str) -> str:
+    """Normalize an occasion: ``tet``, a name of ``FIXED_OCCASIONS``, or a day as ``MM-DD``; ``ValueError`` otherwise."""
+    name = target.strip().lower()
+    if name == "tet" or name in FIXED_OCCASIONS:
+        return name
+    try:
+        month, day = (int(part) for part in name.split("-"))
+        date(2024, month, day)  # a leap year, so 02-29 is allowed
+    except ValueError:
+        known = ", ".join(["tet", *FIXED_OCCASIONS])
+        raise ValueError(f"unknown occasion {target!r}: use {known} or MM-DD") from None
+    return f"{month:02d}-{day:02d}"
+
+
+def is_occasion(target: str, day: date) -> bool:
+    """True when the local date ``day`` falls on ``target`` (normalized by :func:`check_occasion`)."""
+    if target == "tet":
+        first = tet(day.year)
+        return first <= day < first + timedelta(days=TET_DAYS)
+    if target in FIXED_OCCASIONS:
+        dom, month = FIXED_OCCASIONS[target]
+    else:
+        month, dom = (int(part) for part in target.split("-"))
+    return (day.month, day.day) == (month, dom)
+
+
+def is_birthday(birth_date: date | None, day: date) -> bool:
+    """True when ``day`` is the birthday; 29 February birthdays fall on 28 February in other years."""
+    if birth_date is None:
+        return False
+    month, dom = birth_date.month, birth_date.day
+    if (month, dom) == (2, 29) and not _is_leap(day.year):
+        dom = 28
+    return (day.month, day.day) == (month, dom)
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar date in the business's time zone (``LOCAL_TZ``) of a timezone-aware moment."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: pass a timezone-aware time")
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def local_midnight(day: date) -> datetime:
+    """The UTC moment a local day begins: how periods given as local dates are bounded in UTC storage."""
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(timezone.utc)

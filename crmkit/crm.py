@@ -33,7 +33,8 @@ class CRM:
     Engine; by default ``CRMKIT_DATABASE_URL`` or ``sqlite:///crmkit.db``. ``plugins`` picks
     plugins (``Plugin`` objects or names of installed ones) instead of every installed one.
     A brand-new database gets the schema created; one that is behind raises
-    ``SchemaOutdated`` unless ``upgrade=True``.
+    ``SchemaOutdated`` unless ``upgrade=True``; ``check_schema=False`` opens it as it is (for
+    tools that report on or repair the schema, such as ``crmkit db current``).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class CRM:
         actor: str | None = None,
         default_country: str | None = None,
         upgrade: bool = False,
+        check_schema: bool = True,
     ) -> None:
         self._owns_engine = not isinstance(database, sa.Engine)
         if isinstance(database, sa.Engine):
@@ -53,13 +55,13 @@ class CRM:
         else:
             self.engine = create_engine(database or os.environ.get("CRMKIT_DATABASE_URL") or DEFAULT_URL)
         try:
-            self._open(plugins, disable, strict, actor, default_country, upgrade)
+            self._open(plugins, disable, strict, actor, default_country, upgrade, check_schema)
         except BaseException:
             self.close()  # a CRM that failed to open (outdated schema, broken plugin) holds no connections
             raise
 
     def _open(self, plugins: Sequence[Plugin | str] | None, disable: Sequence[str], strict: bool | None,
-              actor: str | None, default_country: str | None, upgrade: bool) -> None:
+              actor: str | None, default_country: str | None, upgrade: bool, check_schema: bool) -> None:
         """Everything after the engine exists: settings, plugins, the schema check, services."""
         check_connection(self.engine)
         self._write_engine = self.engine.execution_options(crmkit_write=True)
@@ -79,7 +81,8 @@ class CRM:
             candidates, disabled=set(disable) | blocked_from_env() | stored_disabled, strict=self.strict,
         )
         self.hooks = Hooks(self, self.registry)
-        self._check_schema(upgrade)
+        if check_schema:
+            self._check_schema(upgrade)
         self.channels: tuple[str, ...] = CHANNELS + tuple(c for c in self.hooks.channels() if c not in CHANNELS)
 
         from crmkit.core.audit import AuditLog

@@ -1,16 +1,21 @@
 """Tết and the fixed Vietnamese occasions (crmkit.calendar)."""
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
-from crmkit.calendar import occasion_date, occasions_on, tet
+from crmkit.calendar import check_occasion, is_birthday, is_occasion, local_date, occasion_date, occasions_on, tet
 
-KNOWN_TET = {
-    2000: date(2000, 2, 5), 2010: date(2010, 2, 14), 2015: date(2015, 2, 19), 2020: date(2020, 1, 25),
-    2021: date(2021, 2, 12), 2022: date(2022, 2, 1), 2023: date(2023, 1, 22), 2024: date(2024, 2, 10),
-    2025: date(2025, 1, 29), 2026: date(2026, 2, 17), 2027: date(2027, 2, 6), 2028: date(2028, 1, 26),
-}
+#: Mùng 1 Tết as published for Vietnam (2007 and 2030 differ from Chinese New Year: Vietnam counts at UTC+7).
+KNOWN_TET = {year: date.fromisoformat(day) for year, day in {
+    2000: "2000-02-05", 2001: "2001-01-24", 2002: "2002-02-12", 2003: "2003-02-01", 2004: "2004-01-22",
+    2005: "2005-02-09", 2006: "2006-01-29", 2007: "2007-02-17", 2008: "2008-02-07", 2009: "2009-01-26",
+    2010: "2010-02-14", 2011: "2011-02-03", 2012: "2012-01-23", 2013: "2013-02-10", 2014: "2014-01-31",
+    2015: "2015-02-19", 2016: "2016-02-08", 2017: "2017-01-28", 2018: "2018-02-16", 2019: "2019-02-05",
+    2020: "2020-01-25", 2021: "2021-02-12", 2022: "2022-02-01", 2023: "2023-01-22", 2024: "2024-02-10",
+    2025: "2025-01-29", 2026: "2026-02-17", 2027: "2027-02-06", 2028: "2028-01-26", 2029: "2029-02-13",
+    2030: "2030-02-02",
+}.items()}
 
 
 @pytest.mark.parametrize("year", sorted(KNOWN_TET))
@@ -47,3 +52,32 @@ def test_unknown_occasion_and_year_out_of_range_are_clear_errors():
         occasion_date("halloween", 2026)
     with pytest.raises(ValueError, match="1800–2199"):
         tet(1700)
+
+
+def test_tet_occasion_covers_the_first_three_days():
+    assert [is_occasion("tet", date(2025, 1, d)) for d in (28, 29, 30, 31)] == [False, True, True, True]
+    assert not is_occasion("tet", date(2025, 2, 1))
+
+
+def test_occasion_targets_by_name_or_month_day():
+    assert is_occasion("womens_day", date(2026, 3, 8)) and not is_occasion("womens_day", date(2026, 3, 9))
+    assert check_occasion(" Teachers_Day ") == "teachers_day"
+    assert check_occasion("9-2") == "09-02" and is_occasion("09-02", date(2026, 9, 2))
+    assert check_occasion("02-29") == "02-29"
+    for bad in ("13-01", "halloween", "02-30"):
+        with pytest.raises(ValueError, match="unknown occasion"):
+            check_occasion(bad)
+
+
+def test_birthday_on_29_february_falls_on_28_february_in_other_years():
+    born = date(1992, 2, 29)
+    assert is_birthday(born, date(2025, 2, 28)) and not is_birthday(born, date(2025, 3, 1))
+    assert is_birthday(born, date(2024, 2, 29)) and not is_birthday(born, date(2024, 2, 28))
+    assert not is_birthday(None, date(2024, 2, 29))
+
+
+def test_local_date_is_vietnam_time():
+    assert local_date(datetime(2025, 3, 7, 17, 0, tzinfo=timezone.utc)) == date(2025, 3, 8)
+    assert local_date(datetime(2025, 3, 7, 16, 59, tzinfo=timezone.utc)) == date(2025, 3, 7)
+    with pytest.raises(ValueError, match="naive"):
+        local_date(datetime(2025, 3, 7, 12, 0))

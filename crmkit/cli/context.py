@@ -6,41 +6,89 @@ Plugin commands take the CRM with ``@pass_crm`` and never open databases themsel
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import click
 
+from crmkit.errors import DatabaseUnavailable, PluginError
+
 if TYPE_CHECKING:
     from crmkit.crm import CRM
+    from crmkit.plugin import Plugin
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @attrs.define
 class CLIContext:
-    """Options of the root ``crmkit`` group; ``crm`` opens the database the first time it is used."""
+    """Options of the root ``crmkit`` group; ``crm`` opens the database the first time it is used.
+
+    ``plugins`` restricts the CRM to these plugins (names or ``Plugin`` objects) instead of
+    every installed one — for applications that ship a tailored ``crmkit`` command, and tests.
+    ``plugin`` is set while a plugin's own command group runs: opening the CRM then fails with
+    one clear line when that plugin is disabled or failed for this database.
+    ``check_schema=False`` opens a database whose schema is behind without refusing
+    (``crmkit db current`` reports it instead).
+    """
 
     db: str | None = None
     format: str = "table"
     debug: bool = False
     user: str | None = None
     upgrade: bool = False
+    plugins: Sequence[Plugin | str] | None = None
+    plugin: str | None = None
+    check_schema: bool = True
     _crm: CRM | None = None
 
     @property
     def crm(self) -> CRM:
         if self._crm is None:
-            from crmkit.crm import CRM
-
-            self._crm = CRM(self.db, actor=self.user, upgrade=self.upgrade)
+            self._crm = self._open()
+            if self.plugin is not None:
+                self._require_plugin(self._crm, self.plugin)
         return self._crm
+
+    def _open(self) -> CRM:
+        import sqlalchemy as sa
+
+        from crmkit.crm import CRM
+
+        try:
+            return CRM(self.db, plugins=self.plugins, actor=self.user, upgrade=self.upgrade,
+                       check_schema=self.check_schema)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
+            if isinstance(exc, ModuleNotFoundError) and (exc.name or "").startswith("crmkit"):
+                raise  # crmkit's own code is broken: not a database problem
+            # A malformed URL or a database driver that is not installed: as unusable as a server that is down.
+            raise DatabaseUnavailable(f"cannot open database {_hidden(self.db)}: {exc}") from None
+
+    @staticmethod
+    def _require_plugin(crm: CRM, name: str) -> None:
+        info = crm.registry.infos.get(name)
+        if info is None:
+            raise PluginError(name, "is not loaded by this CRM")
+        if info.status == "disabled":
+            raise PluginError(name, f"is disabled for this database (run `crmkit plugins enable {name}`)")
+        if info.status != "enabled":
+            raise PluginError(name, f"{info.status}: {info.reason}")
 
     def close(self) -> None:
         if self._crm is not None:
             self._crm.close()
             self._crm = None
+
+
+def _hidden(url: str | None) -> str:
+    """``url`` with its password masked (when it parses at all)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url or "").render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(url)
 
 
 def pass_crm(function: F) -> F:

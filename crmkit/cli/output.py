@@ -6,29 +6,53 @@ import csv
 import json
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from crmkit.core.jsonable import to_jsonable
 
+FORMATS = ("table", "json", "csv")
+#: Separates list items in a CSV cell, as ``crmkit customers import`` reads them.
+CSV_LIST_SEPARATOR = ";"
+F = TypeVar("F", bound=Callable[..., Any])
 
-def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *, title: str | None = None) -> None:
-    """Print ``rows`` in the format chosen with ``crmkit --format`` (table by default)."""
+
+def current_format() -> str:
+    """The output format chosen with ``crmkit --format`` or a command's own ``--format`` (table by default)."""
     from crmkit.cli.context import CLIContext
 
     ctx = click.get_current_context(silent=True)
     state = ctx.find_object(CLIContext) if ctx else None
-    fmt = state.format if state else "table"
+    return state.format if state else "table"
+
+
+def format_option(function: F) -> F:
+    """Decorator: give a command its own ``--format table|json|csv`` (it overrides the root option)."""
+
+    def choose(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        from crmkit.cli.context import CLIContext
+
+        state = ctx.find_object(CLIContext)
+        if value is not None and state is not None:
+            state.format = value
+
+    return click.option(
+        "--format", "output_format", type=click.Choice(FORMATS), default=None, expose_value=False,
+        callback=choose, help="Output format (default: the `crmkit --format` option, else table).",
+    )(function)
+
+
+def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *, title: str | None = None) -> None:
+    """Print ``rows`` in the format chosen with ``crmkit --format`` (table by default)."""
+    fmt = current_format()
     data = [dict(to_jsonable(dict(r))) for r in rows]
     cols = list(columns) if columns else (list(data[0]) if data else [])
     if fmt == "json":
         click.echo(json.dumps([{c: r.get(c) for c in cols} for r in data], ensure_ascii=False, indent=2))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(data)
+        _write_csv(data, cols)
     else:
         if title:
             click.secho(title, bold=True)
@@ -36,19 +60,73 @@ def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None
 
 
 def emit_object(obj: Mapping[str, Any]) -> None:
-    """Print one record: JSON in json/csv format, ``key: value`` lines in table format."""
-    from crmkit.cli.context import CLIContext
-
-    ctx = click.get_current_context(silent=True)
-    state = ctx.find_object(CLIContext) if ctx else None
+    """Print one record: aligned ``key  value`` lines in table format, JSON, or a one-row CSV."""
+    fmt = current_format()
     data = to_jsonable(dict(obj))
-    if state is None or state.format == "table":
-        width = max((len(k) for k in data), default=0)
-        for key, value in data.items():
-            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            click.echo(f"{key.ljust(width)}  {shown}")
-    else:
+    if fmt == "json":
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        _write_csv([data], list(data))
+    else:
+        width = max((display_width(k) for k in data), default=0)
+        for key, value in data.items():
+            click.echo(f"{pad(key, width)}  {_cell(value)}".rstrip())
+
+
+def emit_sections(sections: Mapping[str, Sequence[str]]) -> None:
+    """Print ``{title: lines}`` as titled blocks (table format) or as a JSON object (json/csv)."""
+    if current_format() != "table":
+        click.echo(json.dumps({k: list(v) for k, v in sections.items()}, ensure_ascii=False, indent=2))
+        return
+    for title, lines in sections.items():
+        click.echo()
+        click.secho(title, bold=True)
+        for line in lines:
+            click.echo(f"  {line}".rstrip())
+
+
+class _Silent:
+    """A progress bar that shows nothing (stderr is not a terminal)."""
+
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, steps: int) -> None:
+        return None
+
+
+def progress_bar(length: int, label: str) -> Any:
+    """A click progress bar on stderr with ``update(n)``, or a silent one when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return _Silent()
+    return click.progressbar(length=max(1, length), label=label, file=sys.stderr, show_pos=True)
+
+
+def print_next_page(cursor: str | None, option: str) -> None:
+    """Tell the user how to get the next page of a keyset listing (on stderr, so stdout stays parseable)."""
+    if cursor:
+        click.echo(f"more: repeat with {option} {cursor}", err=True)
+
+
+def _write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in columns])
+
+
+def _csv_cell(value: Any) -> str:
+    """One CSV cell: a list of plain values joined with ``;`` (as imports read them), other structures as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return CSV_LIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def display_width(text: str) -> int:
@@ -61,6 +139,12 @@ def display_width(text: str) -> int:
     return width
 
 
+def pad(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (right-aligned when ``right``)."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
+
+
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A plain-text table with a header row, aligned for Vietnamese diacritics as well as ASCII."""
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
@@ -69,11 +153,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
                for i in range(len(columns))]
 
     def line(values: Sequence[str]) -> str:
-        out = []
-        for i, value in enumerate(values):
-            pad = " " * (widths[i] - display_width(value))
-            out.append(pad + value if numeric[i] else value + pad)
-        return "  ".join(out).rstrip()
+        return "  ".join(pad(value, widths[i], right=numeric[i]) for i, value in enumerate(values)).rstrip()
 
     lines = [line(list(columns)), "  ".join("-" * w for w in widths)]
     lines.extend(line(row) for row in cells)

@@ -19,7 +19,7 @@ from crmkit.core.models import (
 from crmkit.core.schemas import CustomerSchema, aware_utc, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
 from crmkit.core.text import fold
-from crmkit.core.types import utcnow
+from crmkit.core.types import UTCDateTime, utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -37,6 +37,51 @@ PROFILE_INTERACTIONS = 50
 NAME_NEIGHBOURS = 200
 #: Extra search-key rows read per batch: most customers match a query through one key.
 SEARCH_SLACK = 20
+
+# Statements of the hot read paths (loading customers, customer 360), built once: executing a
+# prebuilt statement skips rebuilding it and recomputing its cache key, which is most of the
+# cost of a small lookup (bench/bench_customer360.py).
+_IDS = sa.bindparam("ids", expanding=True)
+_CUSTOMER_ID = sa.bindparam("customer_id")
+_LOAD_CUSTOMERS = sa.select(t.customers).where(t.customers.c.id.in_(_IDS))
+_LOAD_CUSTOMERS_FOR_UPDATE = _LOAD_CUSTOMERS.with_for_update()
+#: The columns of ``_LOAD_CHILDREN``: which table a row comes from, and typed slots its columns fill.
+_CHILD_SLOTS: dict[str, sa.types.TypeEngine[Any]] = {
+    "part": sa.String(), "customer_id": sa.BigInteger(), "position": sa.Integer(), "id": sa.BigInteger(),
+    "organization_id": sa.BigInteger(), "granted": sa.Boolean(), "at": UTCDateTime(),
+    **{f"text{n}": sa.String() for n in range(len(ADDRESS_FIELDS))},
+}
+
+
+def _child_rows(part: str, customer_id: sa.Column[Any], **columns: sa.Column[Any]) -> sa.Select[Any]:
+    """One child table's rows for the customers in ``ids``, laid out in ``_CHILD_SLOTS`` (NULL where unused)."""
+    given = {"part": sa.literal_column(f"'{part}'", sa.String()), "customer_id": customer_id, **columns}
+    return sa.select(*(
+        (given[name] if name in given else sa.cast(sa.null(), type_)).label(name) for name, type_ in _CHILD_SLOTS.items()
+    )).where(customer_id.in_(_IDS))
+
+
+#: Contact points, addresses, tags, consents and memberships of customers in one query (not five), each
+#: part in its own order: contact points and addresses by position, tags by name, memberships by organization.
+_LOAD_CHILDREN = sa.union_all(
+    _child_rows("address", t.addresses.c.customer_id, position=t.addresses.c.position, id=t.addresses.c.id,
+                **{f"text{n}": t.addresses.c[f] for n, f in enumerate(ADDRESS_FIELDS)}),
+    _child_rows("consent", t.consents.c.customer_id, text0=t.consents.c.channel, text1=t.consents.c.source,
+                granted=t.consents.c.granted, at=t.consents.c.at),
+    _child_rows("membership", t.memberships.c.person_id, organization_id=t.memberships.c.organization_id,
+                text0=t.memberships.c.role),
+    _child_rows("point", t.contact_points.c.customer_id, position=t.contact_points.c.position, id=t.contact_points.c.id,
+                text0=t.contact_points.c.kind, text1=t.contact_points.c.value),
+    _child_rows("tag", t.tags.c.customer_id, text0=t.tags.c.tag),
+).order_by("part", "position", "id", "organization_id", "text0")
+_RECENT_INTERACTIONS = (
+    sa.select(t.interactions).where(t.interactions.c.customer_id == _CUSTOMER_ID)
+    .order_by(t.interactions.c.occurred_at.desc(), t.interactions.c.id.desc()).limit(PROFILE_INTERACTIONS)
+)
+_INTERACTION_COUNTS = (
+    sa.select(t.interactions.c.channel, sa.func.count())
+    .where(t.interactions.c.customer_id == _CUSTOMER_ID).group_by(t.interactions.c.channel)
+)
 
 
 class Customers:
@@ -292,15 +337,8 @@ class Customers:
             customer = self._load(conn, customer_id)
             if customer.merged_into_id is not None:  # an old id shows the customer it was merged into
                 customer = self._load(conn, customer.merged_into_id)
-            customer_id = customer.id
-            i = t.interactions.c
-            recent = conn.execute(
-                sa.select(t.interactions).where(i.customer_id == customer_id)
-                .order_by(i.occurred_at.desc(), i.id.desc()).limit(PROFILE_INTERACTIONS)
-            ).mappings().all()
-            counts = dict(conn.execute(
-                sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id).group_by(i.channel)
-            ).all())
+            recent = conn.execute(_RECENT_INTERACTIONS, {"customer_id": customer.id}).mappings().all()
+            counts = dict(conn.execute(_INTERACTION_COUNTS, {"customer_id": customer.id}).all())
             sections = self._crm.hooks.customer_profile(customer, session)
         from crmkit.core.interactions import row_to_interaction
 
@@ -633,38 +671,30 @@ class Customers:
         return found[0]
 
     def _load_many(self, conn: sa.Connection, ids: Sequence[int], *, for_update: bool = False) -> list[Customer]:
-        """Customers with their contact points, addresses, tags, consents and memberships (6 queries)."""
+        """Customers with their contact points, addresses, tags, consents and memberships (2 queries)."""
         if not ids:
             return []
-        c = t.customers.c
-        query = sa.select(t.customers).where(c.id.in_(ids))
-        if for_update and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        rows = conn.execute(query).mappings().all()
+        for_update = for_update and conn.dialect.name == "postgresql"
+        rows = conn.execute(_LOAD_CUSTOMERS_FOR_UPDATE if for_update else _LOAD_CUSTOMERS, {"ids": list(ids)}).mappings().all()
         if not rows:
             return []
-        found = [r["id"] for r in rows]
         points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})
-        cp = t.contact_points.c
-        for cid, kind, value in conn.execute(sa.select(cp.customer_id, cp.kind, cp.value)
-                                             .where(cp.customer_id.in_(found)).order_by(cp.customer_id, cp.position, cp.id)):
-            points[cid].setdefault(kind, []).append(value)
         addresses: dict[int, list[Address]] = defaultdict(list)
-        for row in conn.execute(sa.select(t.addresses).where(t.addresses.c.customer_id.in_(found))
-                                .order_by(t.addresses.c.position, t.addresses.c.id)).mappings():
-            addresses[row["customer_id"]].append(Address(**{f: row[f] for f in ADDRESS_FIELDS}))
         tags: dict[int, list[str]] = defaultdict(list)
-        for cid, tag in conn.execute(sa.select(t.tags.c.customer_id, t.tags.c.tag)
-                                     .where(t.tags.c.customer_id.in_(found)).order_by(t.tags.c.tag)):
-            tags[cid].append(tag)
         consents: dict[int, dict[str, Consent]] = defaultdict(dict)
-        for row in conn.execute(sa.select(t.consents).where(t.consents.c.customer_id.in_(found))).mappings():
-            consents[row["customer_id"]][row["channel"]] = Consent(row["channel"], row["granted"], row["at"], row["source"])
         orgs: dict[int, list[Membership]] = defaultdict(list)
-        ms = t.memberships.c
-        for pid, oid, role in conn.execute(sa.select(ms.person_id, ms.organization_id, ms.role)
-                                           .where(ms.person_id.in_(found)).order_by(ms.organization_id)):
-            orgs[pid].append(Membership(oid, role))
+        for row in conn.execute(_LOAD_CHILDREN, {"ids": [r["id"] for r in rows]}):
+            cid = row.customer_id
+            if row.part == "point":
+                points[cid].setdefault(row.text0, []).append(row.text1)
+            elif row.part == "address":
+                addresses[cid].append(Address(**{f: getattr(row, f"text{n}") for n, f in enumerate(ADDRESS_FIELDS)}))
+            elif row.part == "tag":
+                tags[cid].append(row.text0)
+            elif row.part == "consent":
+                consents[cid][row.text0] = Consent(row.text0, row.granted, row.at, row.text1)
+            else:
+                orgs[cid].append(Membership(row.organization_id, row.text0))
         return [
             Customer(
                 id=r["id"], kind=r["kind"], name=r["name"], external_id=r["external_id"], given_name=r["given_name"],

@@ -1,0 +1,92 @@
+"""``crmkit init`` and ``crmkit db …``: create, inspect and upgrade the schema of the core and enabled plugins."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from crmkit.cli.context import CLIContext, pass_crm
+from crmkit.cli.output import emit, format_option
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+
+LINEAGE_COLUMNS = ("lineage", "current", "head", "state")
+
+
+def lineage_rows(crm: CRM) -> list[dict[str, Any]]:
+    """Per migration lineage (core, then enabled plugins): the database's revision, the code's head, and the verdict."""
+    from crmkit import migrations
+
+    rows = []
+    with crm.reading() as conn:
+        for lineage in crm.lineages():
+            current, head = migrations.current(conn, lineage), migrations.heads(lineage)
+            if current == head:
+                state = "up to date"
+            elif not current:
+                state = "not applied (run `crmkit db upgrade`)"
+            else:
+                state = "behind (run `crmkit db upgrade`)"
+            rows.append({"lineage": lineage.name, "current": ", ".join(current) or "-",
+                         "head": ", ".join(head) or "-", "state": state})
+    return rows
+
+
+def _upgraded(state: CLIContext) -> CRM:
+    state.upgrade = True
+    return state.crm
+
+
+@click.command("init")
+@format_option
+@click.pass_obj
+def init(state: CLIContext) -> None:
+    """Create the database and the schema of the core and every enabled plugin (safe to re-run)."""
+    crm = _upgraded(state)
+    emit(lineage_rows(crm), LINEAGE_COLUMNS, title=f"crmkit database ready: {_shown_url(crm)}")
+
+
+@click.group("db")
+def db() -> None:
+    """Schema migrations: one Alembic lineage for the core and one per plugin."""
+
+
+@db.command("upgrade")
+@format_option
+@click.pass_obj
+def upgrade(state: CLIContext) -> None:
+    """Apply every pending migration (all heads of the core and enabled plugins)."""
+    crm = _upgraded(state)
+    emit(lineage_rows(crm), LINEAGE_COLUMNS, title="Schema up to date")
+
+
+@db.command("current")
+@format_option
+@click.pass_obj
+def current(state: CLIContext) -> None:
+    """Show each lineage's revision in the database next to the installed head."""
+    state.check_schema = False
+    emit(lineage_rows(state.crm), LINEAGE_COLUMNS)
+
+
+@db.command("revision")
+@click.argument("plugin")
+@click.option("-m", "--message", required=True, help="What the migration does (becomes part of the file name).")
+@click.option("--empty", is_flag=True, help="Write an empty revision instead of diffing the database against the plugin's tables.")
+@pass_crm
+def revision(crm: CRM, plugin: str, message: str, empty: bool) -> None:
+    """Write a new migration for PLUGIN (or `crmkit` for the core) from the difference between its tables and the database."""
+    from crmkit import migrations
+    from crmkit.errors import NotFound
+
+    lineages = {lineage.name: lineage for lineage in crm.lineages()}
+    if plugin not in lineages:
+        raise NotFound("migration lineage (an enabled plugin with migrations)", plugin)
+    script = migrations.revision(lineages[plugin], crm.engine, message, autogenerate=not empty)
+    click.echo(f"wrote {script.path}")
+
+
+def _shown_url(crm: CRM) -> str:
+    return crm.engine.url.render_as_string(hide_password=True)

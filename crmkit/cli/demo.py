@@ -1,0 +1,48 @@
+"""``crmkit demo``: build a demo CRM and print the overview a newcomer reads first."""
+
+from __future__ import annotations
+
+import click
+
+from crmkit.cli.context import CLIContext
+from crmkit.cli.output import current_format, emit_sections, format_option, progress_bar
+
+
+@click.command("demo")
+@click.option("--customers", type=click.IntRange(1, 100_000), default=3000, show_default=True,
+              help="How many customers to make (people and organizations).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same customers.")
+@click.option("--reset", is_flag=True, help="Delete the SQLite database file first, if it exists.")
+@format_option
+@click.pass_obj
+def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
+    """Fill the database with realistic Vietnamese and English demo customers, then print an overview.
+
+    \b
+    crmkit --db sqlite:///demo.db demo --reset
+    """
+    from crmkit.demo import build_demo, delete_sqlite_database, overview
+    from crmkit.storage import DEFAULT_URL
+
+    url = state.db or DEFAULT_URL
+    if reset and delete_sqlite_database(url):
+        click.echo(f"deleted the previous {url}", err=True)
+    crm = state.crm
+    with progress_bar(2 * customers, "Building the demo CRM") as bar:  # imported, then given a history
+        stats = build_demo(crm, customers=customers, seed=seed, progress=bar.update)
+    sections = overview(crm)
+    shown = crm.engine.url.render_as_string(hide_password=True)
+    if current_format() != "table":
+        emit_sections(sections)
+        return
+    click.secho(f"crmkit demo: {stats.customers:,} customers ({stats.people:,} people, {stats.organizations:,} "
+                f"organizations) and {stats.interactions:,} interactions in {stats.seconds:.1f} s", bold=True)
+    click.echo(f"database: {shown}")
+    emit_sections(sections)
+    db = "" if state.db is None else f" --db {shown}"
+    click.echo()
+    click.secho("Try next (ID: any customer id above)", bold=True)
+    for command in ('customers find "tran thi"', "customers find --stage distributor --limit 5",
+                    "customers profile ID", "interactions timeline ID --channel phone", "customers duplicates ID",
+                    "audit --limit 5", "plugins list"):
+        click.echo(f"  crmkit{db} {command}")

@@ -3,6 +3,7 @@
 
     python3 dev.py demo     build a demo CRM (SQLite) with every bundled plugin and show it
     python3 dev.py test     run the whole test suite on SQLite and, when available, PostgreSQL
+                            (in parallel on every core; extra arguments go to pytest)
     python3 dev.py bench    run the benchmarks at full size (``bench NAME`` for one)
 
 Needs only Python 3.11+ and git; everything else is installed into .venv.
@@ -96,7 +97,8 @@ def main(argv: list[str]) -> int:
         print(f"• running the suite on SQLite and PostgreSQL ({url.rsplit('@', 1)[-1]})", flush=True)
     else:
         print("• no PostgreSQL server found: running the suite on SQLite only", flush=True)
-    return run([str(PY), "-m", "pytest", *argv[1:]], env)
+    workers = [] if any(a == "-n" or a.startswith("--numprocesses") for a in argv[1:]) else ["-n", "auto"]
+    return run([str(PY), "-m", "pytest", *workers, *argv[1:]], env)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def setup() -> None:
     print("• installing crmkit, its plugins and test tools into .venv (first run takes a minute)", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    editable = [arg for pkg in packages() for arg in ("-e", str(pkg))]
-    subprocess.run(pip + ["-e", f"{ROOT}[test]"] + editable[2:], check=True)
+    # Each package with its test and bench extras (test data, reference engines); pip ignores absent extras.
+    editable = [arg for pkg in packages() for arg in ("-e", f"{pkg}[test,bench]")]
+    subprocess.run(pip + editable, check=True)
     stamp.write_text(digest.hexdigest())
 
 

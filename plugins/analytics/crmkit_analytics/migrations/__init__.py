@@ -1,0 +1,1 @@
+"""Alembic revisions of the analytics plugin (its own lineage, branch label ``analytics``)."""

@@ -1,0 +1,162 @@
+"""RFM: recency, frequency and monetary value, quintile scores 1–5 and named segments, computed in SQL.
+
+* **Recency** — whole days from the last purchase to the as-of instant.
+* **Frequency** — number of purchases (net amount > 0) in the window: the whole history by default,
+  or the last ``window_days``.
+* **Monetary** — *total* net spend in the window, in minor units (not the average: total is what the
+  customer is worth to us; frequency already carries the "how often").
+
+Scores: the quintile cut points ``c1…c4`` are the values at ranks ⌈k·n/5⌉ (k = 1…4) of each measure,
+read from an index with ``ORDER BY … LIMIT 1 OFFSET k`` on SQLite (no window function over a million
+rows) and with one ``percentile_disc`` sort per measure on PostgreSQL.
+A customer's score is 1 + the number of cut points it beats (fewer days for recency, more for the
+others), so equal values always get equal scores; heavy ties (most customers bought once) make the
+quintiles uneven rather than splitting identical customers arbitrarily.
+
+Segments come from R and FM = round-half-up((F + M) / 2) on this grid (rows R, columns FM 1…5):
+
+====  ==============  ===================  ===================  =========  =========
+R     FM 1            FM 2                 FM 3                 FM 4       FM 5
+====  ==============  ===================  ===================  =========  =========
+5     new             potential_loyalists  potential_loyalists  champions  champions
+4     promising       potential_loyalists  potential_loyalists  loyal      loyal
+3     need_attention  need_attention       need_attention       loyal      loyal
+2     hibernating     hibernating          at_risk              at_risk    cant_lose
+1     lost            lost                 at_risk              at_risk    cant_lose
+====  ==============  ===================  ===================  =========  =========
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmkit_analytics import runs
+from crmkit_analytics.aggregates import large_cache
+from crmkit_analytics.models import rfm as rfm_table
+from crmkit_analytics.sqlfn import whole_days_since
+from crmkit_analytics.values import customer_values
+
+if TYPE_CHECKING:
+    from crmkit import CRM
+
+GRID: dict[int, tuple[str, str, str, str, str]] = {
+    5: ("new", "potential_loyalists", "potential_loyalists", "champions", "champions"),
+    4: ("promising", "potential_loyalists", "potential_loyalists", "loyal", "loyal"),
+    3: ("need_attention", "need_attention", "need_attention", "loyal", "loyal"),
+    2: ("hibernating", "hibernating", "at_risk", "at_risk", "cant_lose"),
+    1: ("lost", "lost", "at_risk", "at_risk", "cant_lose"),
+}
+
+#: Segment → (display name, the rule, what to do), in the order reports list them.
+SEGMENTS: dict[str, tuple[str, str, str]] = {
+    "champions": ("Champions", "R 5, FM 4–5", "bought recently, often and for a lot: reward, ask for referrals"),
+    "loyal": ("Loyal", "R 3–4, FM 4–5", "buy regularly and spend well: upsell, loyalty programme"),
+    "potential_loyalists": ("Potential loyalists", "R 4–5, FM 2–3", "recent with average value: membership, recommendations"),
+    "new": ("New", "R 5, FM 1", "first purchase just now: onboard them well"),
+    "promising": ("Promising", "R 4, FM 1", "recent but little so far: build awareness, free trials"),
+    "need_attention": ("Need attention", "R 3, FM 1–3", "middling on everything: limited-time offers, reactivate"),
+    "at_risk": ("At risk", "R 1–2, FM 3–4", "were good customers, not seen for a while: personal win-back"),
+    "cant_lose": ("Can't lose them", "R 1–2, FM 5", "the best customers are slipping away: call them"),
+    "hibernating": ("Hibernating", "R 2, FM 1–2", "low value and long gone: cheap reminders only"),
+    "lost": ("Lost", "R 1, FM 1–2", "lowest on every count: do not spend on them"),
+}
+
+
+def segment_of(r: int, fm: int) -> str:
+    """The segment of a customer with recency score ``r`` and combined FM score ``fm``."""
+    return GRID[r][fm - 1]
+
+
+def fm_score(f: int, m: int) -> int:
+    """FM = (F + M) / 2 rounded half up."""
+    return (f + m + 1) // 2
+
+
+def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, window_days: int | None) -> runs.Run:
+    """Score every customer with purchases in ``currency`` and store the snapshot; returns the run."""
+    with large_cache(conn):
+        parameters: dict[str, Any] = {"window_days": window_days, "monetary": "total"}
+        run_id = runs.start(crm, conn, "rfm", currency, as_of, parameters)
+        as_of_epoch = int(as_of.timestamp())
+        with customer_values(crm, conn, currency, as_of, window_days) as values:
+            n = conn.execute(sa.select(sa.func.count()).select_from(values)).scalar_one()
+            cuts: dict[str, list[Any]] = {"recency_days": [], "frequency": [], "monetary_minor": []}
+            if n:
+                for name, column in (("recency_days", "last_purchase_at"), ("frequency", "purchase_count"),
+                                     ("monetary_minor", "total_minor")):
+                    cuts[name] = _cut_points(conn, values.c[column], n)
+                cuts["recency_days"] = [(as_of_epoch - int(v.timestamp())) // 86400 for v in cuts["recency_days"]]
+                _insert(conn, values, run_id, as_of_epoch, cuts)
+        return runs.finish(conn, run_id, _summary(conn, run_id, n), parameters={**parameters, "cut_points": cuts})
+
+
+def _cut_points(conn: sa.Connection, column: sa.ColumnElement[Any], n: int) -> list[Any]:
+    """The values at ranks ⌈k·n/5⌉, k = 1…4, in ascending order of ``column``.
+
+    SQLite walks the column's index (``ORDER BY … LIMIT 1 OFFSET rank − 1``); PostgreSQL, whose index
+    walks must visit the table for row visibility, sorts once with ``percentile_disc``, which picks
+    exactly the same ranks (the first value whose cumulative share reaches k/5).
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY, array
+
+        fractions = array([k / 5 for k in (1, 2, 3, 4)])
+        cuts = sa.func.percentile_disc(fractions).within_group(column)
+        return list(conn.execute(sa.select(sa.type_coerce(cuts, ARRAY(column.type)))).scalar_one())
+    return [conn.execute(sa.select(column).order_by(column).limit(1).offset(-(-k * n // 5) - 1)).scalar_one()
+            for k in (1, 2, 3, 4)]
+
+
+def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch: int, cuts: dict[str, list[Any]]) -> None:
+    v = values.c
+    recency = whole_days_since(v.last_purchase_at, as_of_epoch)
+    # recency_days < d  ⇔  last_purchase_at ≥ as_of − d days + 1 s (whole seconds): compare the column itself
+    r = _score([v.last_purchase_at >= datetime.fromtimestamp(as_of_epoch - d * 86400 + 1, tz=timezone.utc)
+                for d in cuts["recency_days"]])
+    f = _score([v.purchase_count > c for c in cuts["frequency"]])
+    m = _score([v.total_minor > c for c in cuts["monetary_minor"]])
+    scored = sa.select(v.customer_id, recency.label("recency_days"), v.purchase_count, v.total_minor,
+                       r.label("r"), f.label("f"), m.label("m")).subquery("scored")
+    s = scored.c
+    fm = (s.f + s.m + 1) // 2
+    segment = sa.case(
+        *((s.r == r_score, sa.case({fm_value: name for fm_value, name in enumerate(row, start=1)}, value=fm))
+          for r_score, row in GRID.items()),
+    )
+    score = sa.cast(s.r, sa.String) + sa.cast(s.f, sa.String) + sa.cast(s.m, sa.String)
+    conn.execute(rfm_table.insert().from_select(
+        ["customer_id", "run_id", "recency_days", "frequency", "monetary_minor", "r", "f", "m", "score", "segment"],
+        sa.select(s.customer_id, sa.literal(run_id, sa.Integer), s.recency_days, s.purchase_count, s.total_minor,
+                  s.r, s.f, s.m, score, segment),
+    ))
+
+
+def _score(beats: list[sa.ColumnElement[bool]]) -> sa.ColumnElement[int]:
+    total: sa.ColumnElement[int] = sa.literal(1, sa.Integer)
+    for condition in beats:
+        total = total + sa.case((condition, 1), else_=0)
+    return total
+
+
+def _summary(conn: sa.Connection, run_id: int, n: int) -> dict[str, Any]:
+    t = rfm_table.c
+    fm = (t.f + t.m + 1) // 2
+    rows = conn.execute(
+        sa.select(t.r, fm.label("fm"), sa.func.count(), sa.func.sum(t.recency_days), sa.func.sum(t.frequency),
+                  sa.func.sum(t.monetary_minor))
+        .where(t.run_id == run_id).group_by(t.r, fm)
+    ).all()
+    grid = [[0] * 5 for _ in range(5)]
+    segments = {name: {"customers": 0, "recency_days": 0, "purchases": 0, "monetary_minor": 0} for name in SEGMENTS}
+    for r, fm_value, count, recency, frequency, monetary in rows:
+        grid[r - 1][fm_value - 1] = count
+        seg = segments[segment_of(r, fm_value)]
+        seg["customers"] += count
+        seg["recency_days"] += int(recency)
+        seg["purchases"] += int(frequency)
+        seg["monetary_minor"] += int(monetary)
+    return {"customers": n, "grid": grid, "segments": segments}
+

@@ -1,0 +1,36 @@
+"""Fixtures: a CRM with analytics and the table-backed purchase source of ``crmkit_analytics.testing``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from crmkit_analytics.testing import SOURCE, Shop, source_metadata
+
+
+@pytest.fixture
+def analytics_crm(crm_factory: Callable[..., Any]) -> Any:
+    """A CRM with the analytics plugin and the stand-in purchase source (its table created)."""
+    crm = crm_factory(plugins=["analytics", SOURCE])
+    source_metadata.create_all(crm.engine)
+    return crm
+
+
+@pytest.fixture
+def shop(analytics_crm: Any) -> Shop:
+    """Buy things for customers of ``analytics_crm``."""
+    return Shop(analytics_crm)
+
+
+@pytest.fixture
+def people(analytics_crm: Any) -> Callable[..., list[int]]:
+    """``people(n, **fields)`` adds ``n`` customers (Vietnamese names) and returns their ids."""
+    names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Minh Châu", "Phạm Quốc Dũng", "Hoàng Thu Hà", "Vũ Đức Hải",
+             "Đặng Mai Lan", "Bùi Thanh Long", "Đỗ Ngọc Mai", "Hồ Quang Nam"]
+
+    def make(n: int, **fields: Any) -> list[int]:
+        return [analytics_crm.customers.add(name=f"{names[i % len(names)]} {i}", **fields).id for i in range(n)]
+
+    return make

@@ -1,0 +1,1 @@
+"""crmkit-campaigns: segments, consented multichannel campaigns, occasions, tracking and ROI (``crm.campaigns``)."""

@@ -1,0 +1,515 @@
+"""``crmkit campaigns …``: segments, campaigns, channels, dispatch, reports and the tracking server.
+
+Thin callers of ``crm.campaigns``: no SQL and no rule here. Money options take amounts in major
+units of the campaign's currency (``--budget 5000000`` is 5.000.000 ₫).
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+
+from crmkit.cli import emit, pass_crm
+from crmkit.cli.output import current_format, emit_object
+from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE
+
+if TYPE_CHECKING:
+    from crmkit import CRM
+    from crmkit_campaigns.objects import Campaign, RunResult
+
+
+def _ref(value: str) -> int | str:
+    """A campaign or segment given by id (digits) or name."""
+    return int(value) if value.isdigit() else value
+
+
+def _minor(crm: CRM, amount: str | None, currency: str | None, option: str) -> int | None:
+    """A major-unit amount typed on the command line, in minor units of the currency."""
+    if amount is None:
+        return None
+    from crmkit.money import Money
+
+    try:
+        return Money.of(Decimal(amount.replace("_", "")), currency or str(crm.settings.get("currency") or "VND")).minor
+    except InvalidOperation:
+        raise click.BadParameter(f"{amount!r} is not an amount", param_hint=option) from None
+
+
+def _text(value: str | None, path: Path | None, option: str) -> str | None:
+    if value is not None and path is not None:
+        raise click.UsageError(f"give {option} or {option}-file, not both")
+    return path.read_text(encoding="utf-8") if path is not None else value
+
+
+def _money(minor: int | None, currency: str) -> str | None:
+    from crmkit.money import Money
+
+    return None if minor is None else Money(currency, int(minor)).format()
+
+
+@click.group()
+def campaigns() -> None:
+    """Segments, campaigns on consented channels, occasions, tracking and ROI."""
+
+
+# --- segments ---------------------------------------------------------------------------------------
+
+
+@campaigns.group()
+def segments() -> None:
+    """Saved audiences in the filter language (`crmkit campaigns segments fields` lists the fields)."""
+
+
+@segments.command("create")
+@click.argument("name")
+@click.argument("expression")
+@click.option("--description", help="What the segment is for.")
+@pass_crm
+def segments_create(crm: CRM, name: str, expression: str, description: str | None) -> None:
+    """Save EXPRESSION as segment NAME, e.g. 'province = "Hà Nội" and age between 25 and 40'."""
+    segment = crm.campaigns.segments.create(name, expression, description=description)
+    emit_object({**attrs.asdict(segment), "customers": crm.campaigns.segments.count(segment.id)})
+
+
+@segments.command("list")
+@pass_crm
+def segments_list(crm: CRM) -> None:
+    """Every saved segment."""
+    emit([{"id": s.id, "name": s.name, "expression": s.expression, "description": s.description}
+          for s in crm.campaigns.segments.list()], ("id", "name", "expression", "description"))
+
+
+@segments.command("show")
+@click.argument("segment")
+@pass_crm
+def segments_show(crm: CRM, segment: str) -> None:
+    """A saved segment and how many customers it holds now."""
+    found = crm.campaigns.segments.get(_ref(segment))
+    emit_object({**attrs.asdict(found), "customers": crm.campaigns.segments.count(found.id)})
+
+
+def _audience_options(function: Any) -> Any:
+    function = click.option("--expr", "expression", help="An expression instead of a saved segment.")(function)
+    return click.argument("segment", required=False)(function)
+
+
+@segments.command("count")
+@_audience_options
+@pass_crm
+def segments_count(crm: CRM, segment: str | None, expression: str | None) -> None:
+    """How many customers a segment (or --expr) holds."""
+    count = crm.campaigns.segments.count(_ref(segment) if segment else None, expression=expression)
+    emit([{"customers": count}], ("customers",))
+
+
+@segments.command("sample")
+@_audience_options
+@click.option("--limit", default=10, show_default=True, help="How many customers to show.")
+@pass_crm
+def segments_sample(crm: CRM, segment: str | None, expression: str | None, limit: int) -> None:
+    """A random handful of a segment's customers."""
+    rows = crm.campaigns.segments.sample(_ref(segment) if segment else None, expression=expression, limit=limit)
+    emit(rows, ("id", "name", "email", "phone", "city", "province"))
+
+
+@segments.command("export")
+@_audience_options
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option("--as", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True, help="File format.")
+@pass_crm
+def segments_export(crm: CRM, segment: str | None, expression: str | None, output: Path | None, fmt: str) -> None:
+    """Write a segment's customers (id, name, e-mail, phone, city, province) as CSV or JSON lines."""
+    ref = _ref(segment) if segment else None
+    if output is None:
+        count = crm.campaigns.segments.export(sys.stdout, ref, expression=expression, format=fmt)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            count = crm.campaigns.segments.export(out, ref, expression=expression, format=fmt)
+    click.echo(f"exported {count} customers" + (f" to {output}" if output else ""), err=True)
+
+
+@segments.command("delete")
+@click.argument("segment")
+@pass_crm
+def segments_delete(crm: CRM, segment: str) -> None:
+    """Delete a saved segment that no campaign uses."""
+    crm.campaigns.segments.delete(_ref(segment))
+    click.echo(f"deleted segment {segment}", err=True)
+
+
+@segments.command("fields")
+@pass_crm
+def segments_fields(crm: CRM) -> None:
+    """The fields expressions can use: the core's and every installed plugin's."""
+    emit([{"field": f.name, "type": f.type if f.type not in ("name", "choice", "age") else
+           {"name": "text", "age": "number"}.get(f.type, "one of: " + ", ".join(f.choices)),
+           "source": f.source, "description": f.description} for f in crm.campaigns.segments.fields().values()],
+         ("field", "type", "source", "description"))
+
+
+# --- campaigns ----------------------------------------------------------------------------------------
+
+
+def _campaign_row(c: Campaign) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "status": c.status, "channel": c.channel, "segment": c.segment or "(everyone)",
+            "occasion": c.occasion, "variants": ", ".join(v.name for v in c.variants),
+            "holdout": f"{c.holdout_percent.normalize()}%", "scheduled_at": c.scheduled_at}
+
+
+@campaigns.command("create")
+@click.argument("name")
+@click.option("--channel", required=True, help="email, sms, chat, or a plugin's channel (zalo…).")
+@click.option("--segment", help="Saved segment (name or id); everyone when omitted.")
+@click.option("--subject", help="Subject (e-mail), with {{ placeholders }}.")
+@click.option("--body", help="Message text, with {{ placeholders }}.")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the text from a file.")
+@click.option("--objective", help="What the campaign is for.")
+@click.option("--owner", help="Who runs it.")
+@click.option("--currency", help="Currency of costs and attributed revenue [default: the CRM's, else VND].")
+@click.option("--budget", help="Budget (major units): a run that would cost more is refused.")
+@click.option("--cost-fixed", help="Fixed cost (major units).")
+@click.option("--cost-per-message", help="Cost of each message sent (major units).")
+@click.option("--holdout", type=Decimal, default=Decimal(0), show_default=True,
+              help="Percent of eligible customers held out (they receive nothing) to measure lift.")
+@click.option("--attribution-days", type=int, default=7, show_default=True,
+              help="Purchases this many days after a message count as its conversions.")
+@click.option("--occasion", help="birthday, first_purchase, tet, founding_day, valentine, womens_day, "
+                                 "vietnamese_womens_day, teachers_day, christmas, new_year.")
+@click.option("--days-before", type=int, default=0, show_default=True, help="Send this many days before the occasion.")
+@pass_crm
+def create(crm: CRM, name: str, channel: str, segment: str | None, subject: str | None, body: str | None,
+           body_file: Path | None, objective: str | None, owner: str | None, currency: str | None, budget: str | None,
+           cost_fixed: str | None, cost_per_message: str | None, holdout: Decimal, attribution_days: int,
+           occasion: str | None, days_before: int) -> None:
+    """Create a draft campaign NAME (its message is variant A; add others with `variant`)."""
+    text = _text(body, body_file, "--body")
+    if text is None:
+        raise click.UsageError("give the message with --body or --body-file")
+    campaign = crm.campaigns.create(
+        name, channel=channel, segment=_ref(segment) if segment else None, subject=subject, body=text,
+        objective=objective, owner=owner, currency=currency, budget_minor=_minor(crm, budget, currency, "--budget"),
+        cost_fixed_minor=_minor(crm, cost_fixed, currency, "--cost-fixed") or 0,
+        cost_per_message_minor=_minor(crm, cost_per_message, currency, "--cost-per-message") or 0,
+        holdout_percent=holdout, attribution_days=attribution_days, occasion=occasion, days_before=days_before)
+    emit_object(_campaign_row(campaign))
+
+
+@campaigns.command("variant")
+@click.argument("campaign")
+@click.argument("name")
+@click.option("--subject", help="Subject of this variant.")
+@click.option("--body", help="Text of this variant.")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the text from a file.")
+@click.option("--weight", type=int, default=1, show_default=True, help="Share of customers, relative to the others.")
+@click.option("--remove", is_flag=True, help="Remove the variant instead.")
+@pass_crm
+def variant(crm: CRM, campaign: str, name: str, subject: str | None, body: str | None, body_file: Path | None,
+            weight: int, remove: bool) -> None:
+    """Add, replace or remove message variant NAME of a draft CAMPAIGN (A/B tests)."""
+    if remove:
+        updated = crm.campaigns.remove_variant(_ref(campaign), name)
+    else:
+        text = _text(body, body_file, "--body")
+        if text is None:
+            raise click.UsageError("give the variant's text with --body or --body-file")
+        updated = crm.campaigns.set_variant(_ref(campaign), name, body=text, subject=subject, weight=weight)
+    emit([attrs.asdict(v) for v in updated.variants], ("name", "weight", "subject", "body"))
+
+
+@campaigns.command("list")
+@click.option("--status", help="Only campaigns in this status (draft, scheduled, running, done, cancelled).")
+@pass_crm
+def list_campaigns(crm: CRM, status: str | None) -> None:
+    """Campaigns, newest first."""
+    emit([_campaign_row(c) for c in crm.campaigns.list(status=status)],
+         ("id", "name", "status", "channel", "segment", "occasion", "variants", "holdout", "scheduled_at"))
+
+
+@campaigns.command("show")
+@click.argument("campaign")
+@pass_crm
+def show(crm: CRM, campaign: str) -> None:
+    """A campaign: settings, costs and variants."""
+    c = crm.campaigns.get(_ref(campaign))
+    data = {**_campaign_row(c), "objective": c.objective, "owner": c.owner, "currency": c.currency,
+            "budget": _money(c.budget_minor, c.currency), "cost_fixed": _money(c.cost_fixed_minor, c.currency),
+            "cost_per_message": _money(c.cost_per_message_minor, c.currency), "attribution_days": c.attribution_days,
+            "days_before": c.days_before if c.occasion else None, "started_at": c.started_at,
+            "finished_at": c.finished_at, "created_by": c.created_by}
+    if current_format() == "json":
+        data["variants"] = [attrs.asdict(v) for v in c.variants]
+    emit_object(data)
+    if current_format() == "table":
+        emit([attrs.asdict(v) for v in c.variants], ("name", "weight", "subject", "body"), title="\nVariants")
+
+
+@campaigns.command("preview")
+@click.argument("campaign")
+@click.argument("customer_id", type=int)
+@click.option("--variant", help="Show this variant instead of the customer's own.")
+@pass_crm
+def preview(crm: CRM, campaign: str, customer_id: int, variant: str | None) -> None:
+    """The message CUSTOMER_ID would receive, and whether they would receive it."""
+    p = crm.campaigns.preview(_ref(campaign), customer_id, variant=variant)
+    if current_format() != "table":
+        emit_object(attrs.asdict(p))
+        return
+    click.echo(f"To:      {p.to or '(no address)'}")
+    click.echo(f"Variant: {p.variant}")
+    click.echo(f"Sent:    {'yes' if p.eligible else 'no — ' + str(p.reason)}")
+    if p.subject is not None:
+        click.echo(f"Subject: {p.subject}")
+    click.echo("")
+    click.echo(p.text)
+
+
+@campaigns.command("schedule")
+@click.argument("campaign")
+@click.option("--at", type=AWARE_DATETIME, help="When to send (with its time zone) [default: now].")
+@pass_crm
+def schedule(crm: CRM, campaign: str, at: Any) -> None:
+    """Schedule CAMPAIGN (run-due sends it from then); activates an occasion campaign."""
+    emit_object(_campaign_row(crm.campaigns.schedule(_ref(campaign), at)))
+
+
+@campaigns.command("unschedule")
+@click.argument("campaign")
+@pass_crm
+def unschedule(crm: CRM, campaign: str) -> None:
+    """Take a scheduled CAMPAIGN back to draft."""
+    emit_object(_campaign_row(crm.campaigns.unschedule(_ref(campaign))))
+
+
+def _run_rows(results: list[RunResult], names: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"campaign": names.get(r.campaign_id, r.campaign_id), "run": r.run_id, "period": r.period or None,
+             "occasion_date": r.occasion_date, "audience": r.audience, "queued": r.queued, "holdout": r.holdout,
+             "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or None, "send_at": r.send_at}
+            for r in results]
+
+
+RUN_COLUMNS = ("campaign", "run", "period", "occasion_date", "audience", "queued", "holdout", "excluded", "send_at")
+
+
+@campaigns.command("run")
+@click.argument("campaign")
+@pass_crm
+def run(crm: CRM, campaign: str) -> None:
+    """Prepare CAMPAIGN's messages now (consent, frequency cap, holdout, A/B); `dispatch` sends them."""
+    result = crm.campaigns.run(_ref(campaign))
+    emit(_run_rows([result], {result.campaign_id: crm.campaigns.get(result.campaign_id).name}), RUN_COLUMNS)
+
+
+@campaigns.command("run-due")
+@click.option("--dispatch/--no-dispatch", "then_dispatch", default=True, show_default=True,
+              help="Deliver the queued messages afterwards.")
+@pass_crm
+def run_due(crm: CRM, then_dispatch: bool) -> None:
+    """For cron: run scheduled campaigns whose time came and today's occasions, then dispatch."""
+    due = crm.campaigns.run_due()
+    names = {c.id: c.name for c in crm.campaigns.list()}
+    emit(_run_rows(list(due.runs), names), RUN_COLUMNS)
+    for name, error in due.errors.items():
+        click.echo(f"error: campaign {name}: {error}", err=True)
+    if then_dispatch:
+        _print_dispatch(crm.campaigns.dispatch())
+    if due.errors:
+        raise SystemExit(1)
+
+
+def _print_dispatch(report: Any) -> None:
+    if report.quiet_until:
+        click.echo(f"quiet hours: nothing sent before {report.quiet_until.isoformat(timespec='minutes')}", err=True)
+    for error in report.errors:
+        click.echo(f"warning: {error}", err=True)
+    emit([{"sent": report.sent, "retrying": report.retrying, "failed": report.failed, "recovered": report.recovered,
+           "unconfirmed": report.unconfirmed, "no_adapter": report.skipped,
+           "finished_campaigns": ", ".join(map(str, report.finished_campaigns)) or None}],
+         ("sent", "retrying", "failed", "recovered", "unconfirmed", "no_adapter", "finished_campaigns"))
+
+
+@campaigns.command("dispatch")
+@click.option("--limit", type=int, help="Send at most this many messages.")
+@click.option("--retry-unconfirmed", is_flag=True,
+              help="Send again the messages whose outcome is unknown (after checking the provider did not deliver them).")
+@pass_crm
+def dispatch(crm: CRM, limit: int | None, retry_unconfirmed: bool) -> None:
+    """Deliver queued messages (retries with backoff; safe to run from several processes)."""
+    _print_dispatch(crm.campaigns.dispatch(limit=limit, retry_unconfirmed=retry_unconfirmed))
+
+
+@campaigns.command("cancel")
+@click.argument("campaign")
+@pass_crm
+def cancel(crm: CRM, campaign: str) -> None:
+    """Cancel CAMPAIGN: messages not yet sent are dropped."""
+    emit_object(_campaign_row(crm.campaigns.cancel(_ref(campaign))))
+
+
+@campaigns.command("messages")
+@click.argument("campaign")
+@click.option("--status", help="Only messages in this status (queued, sent, failed, unconfirmed, excluded…).")
+@click.option("--limit", default=50, show_default=True)
+@pass_crm
+def messages(crm: CRM, campaign: str, status: str | None, limit: int) -> None:
+    """A campaign's messages, newest first."""
+    emit(crm.campaigns.messages(_ref(campaign), status=status, limit=limit),
+         ("id", "customer_id", "status", "reason", "attempts", "next_attempt_at", "sent_at", "address", "last_error"))
+
+
+@campaigns.command("report")
+@click.argument("campaign", nargs=-1)
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a chart (.png or .svg).")
+@pass_crm
+def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
+    """ROI report of one campaign per variant and holdout, or a comparison of several (all that ran by default)."""
+    from crmkit_campaigns.reports import chart as draw, comparison_rows
+
+    if len(campaign) == 1:
+        found = [crm.campaigns.report(_ref(campaign[0]))]
+        r = found[0]
+        c = r.campaign
+        emit_object({
+            "campaign": c.name, "status": c.status, "audience": r.audience,
+            "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or "none", "holdout": r.holdout,
+            "waiting": r.pending, "unconfirmed": r.unconfirmed, "revenue": _money(r.revenue_minor, c.currency),
+            "cost": _money(r.cost_minor, c.currency), "roi": r.roi,
+            "lift": f"{r.lift.difference:+.2%} (95% CI {r.lift.low:+.2%} … {r.lift.high:+.2%})" if r.lift else None,
+            "incremental_revenue": _money(r.lift.incremental_revenue_minor, c.currency) if r.lift else None,
+        })
+        rows = []
+        for row in r.as_rows():
+            lift = row.pop("lift")
+            row["revenue"] = _money(row.pop("revenue_minor"), c.currency)
+            row["lift"] = f"{lift.difference:+.2%} [{lift.low:+.2%}, {lift.high:+.2%}]" if lift else None
+            rows.append(row)
+        emit(rows, ("group", "customers", "sent", "delivery_rate", "open_rate", "click_rate", "response_rate",
+                    "conversion_rate", "converted", "revenue", "lift"), title="\nBy group")
+    else:
+        found = crm.campaigns.compare([_ref(x) for x in campaign] or None)
+        rows = comparison_rows(found)
+        for row in rows:
+            row["revenue"] = _money(row.pop("revenue_minor"), row["currency"])
+            row["cost"] = _money(row.pop("cost_minor"), row["currency"])
+        emit(rows, ("id", "campaign", "status", "channel", "audience", "excluded", "sent", "open_rate", "click_rate",
+                    "conversion_rate", "revenue", "cost", "roi", "lift", "lift_low", "lift_high"))
+    if chart is not None and found:
+        click.echo(f"chart written to {draw(found, chart)}", err=True)
+
+
+@campaigns.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8025, show_default=True, type=int)
+@pass_crm
+def serve(crm: CRM, host: str, port: int) -> None:
+    """Run the tracking server: open pixel, click redirects, unsubscribe, provider webhooks (Ctrl-C stops)."""
+    from crmkit_campaigns.web import make_tracking_server
+
+    server = make_tracking_server(crm, host, port)
+    click.echo(f"tracking on http://{host}:{server.server_port} (public address: {crm.campaigns.settings.base_url}); "
+               f"webhooks: POST /events with 'Authorization: Bearer {crm.campaigns.webhook_token()}'", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@campaigns.command("webhook-token")
+@pass_crm
+def webhook_token(crm: CRM) -> None:
+    """The bearer token providers send to POST /events."""
+    click.echo(crm.campaigns.webhook_token())
+
+
+# --- channels, settings, suppressions -----------------------------------------------------------------
+
+
+@campaigns.group()
+def channel() -> None:
+    """Which adapter delivers each channel."""
+
+
+@channel.command("set")
+@click.argument("name")
+@click.argument("adapter", type=click.Choice(("smtp", "webhook", "file")))
+@click.argument("options", nargs=-1, type=KEY_VALUE)
+@pass_crm
+def channel_set(crm: CRM, name: str, adapter: str, options: tuple[tuple[str, Any], ...]) -> None:
+    """Deliver channel NAME with ADAPTER and its OPTIONS (KEY=VALUE), e.g.
+
+    \b
+      email smtp host=smtp.example.vn port=587 starttls=true sender="Shop <hi@shop.vn>" username=hi password_env=SMTP_PASSWORD
+      sms webhook url=https://sms.example.vn/send token_env=SMS_TOKEN
+      email file directory=./outbox
+    """
+    config = crm.campaigns.set_channel(name, adapter, **dict(options))
+    emit_object({"channel": name, **config})
+
+
+@channel.command("remove")
+@click.argument("name")
+@pass_crm
+def channel_remove(crm: CRM, name: str) -> None:
+    """Forget the adapter configured for channel NAME."""
+    crm.campaigns.remove_channel(name)
+    click.echo(f"channel {name} is no longer configured", err=True)
+
+
+@campaigns.command("channels")
+@pass_crm
+def channels(crm: CRM) -> None:
+    """Channels that can send, with their adapter."""
+    emit(crm.campaigns.channel_list(), ("channel", "adapter", "address_kind", "idempotent", "source", "options"))
+
+
+@campaigns.command("config")
+@click.argument("key", required=False)
+@click.argument("value", required=False)
+@pass_crm
+def config(crm: CRM, key: str | None, value: str | None) -> None:
+    """Show the settings, or set KEY to VALUE (timezone, quiet_hours 21:00-08:00, frequency_cap 3/7d,
+    base_url, founding_day DD/MM, max_attempts, backoff_seconds, lease_seconds)."""
+    if key is None or value is None:
+        settings = crm.campaigns.settings
+        shown = {"timezone": settings.zone.key, "quiet_hours": str(settings.quiet_hours or "none"),
+                 "frequency_cap": f"{settings.frequency_cap[0]}/{settings.frequency_cap[1]}d" if settings.frequency_cap else "none",
+                 "base_url": settings.base_url, "founding_day": "/".join(f"{n:02d}" for n in settings.founding_day)
+                 if settings.founding_day else None, "max_attempts": settings.max_attempts,
+                 "backoff_seconds": settings.backoff_seconds, "lease_seconds": settings.lease_seconds}
+        emit_object({k: v for k, v in shown.items() if key is None or k == key})
+        return
+    parsed: Any = int(value) if value.isdigit() and key in ("max_attempts", "backoff_seconds", "lease_seconds") else value
+    emit_object({key: crm.campaigns.configure(key, parsed)})
+
+
+@campaigns.command("suppress")
+@click.option("--address", help="E-mail address or phone number.")
+@click.option("--customer", "customer_id", type=int, help="Customer id.")
+@click.option("--channel", "channel_name", help="Only this channel [default: all].")
+@click.option("--reason", required=True, help="Why (kept with the entry).")
+@pass_crm
+def suppress(crm: CRM, address: str | None, customer_id: int | None, channel_name: str | None, reason: str) -> None:
+    """Put an address or a customer on the suppression list."""
+    new_id = crm.campaigns.suppress(address=address, customer_id=customer_id, channel=channel_name, reason=reason)
+    emit_object({"id": new_id, "address": address, "customer_id": customer_id, "channel": channel_name or "all"})
+
+
+@campaigns.command("unsuppress")
+@click.argument("suppression_id", type=int)
+@pass_crm
+def unsuppress(crm: CRM, suppression_id: int) -> None:
+    """Take entry SUPPRESSION_ID off the suppression list."""
+    crm.campaigns.unsuppress(suppression_id)
+    click.echo(f"suppression {suppression_id} removed", err=True)
+
+
+@campaigns.command("suppressions")
+@click.option("--limit", default=100, show_default=True)
+@pass_crm
+def suppressions(crm: CRM, limit: int) -> None:
+    """The suppression list, newest first."""
+    emit(crm.campaigns.suppressions(limit=limit), ("id", "address", "customer_id", "channel", "reason", "created_at"))

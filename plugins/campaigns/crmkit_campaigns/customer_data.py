@@ -1,0 +1,77 @@
+"""The campaigns side of the core's cross-cutting duties: export, erasure, merge, customer 360, segment fields."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmkit import privacy
+from crmkit.core import tables as core
+from crmkit.core.types import utcnow
+from crmkit_campaigns import models as m
+from crmkit_campaigns.tracking import HANDED_OVER
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+PROFILE_ROWS = 5
+RECENT_DAYS = 90
+
+
+def export(session: Session, customer_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every campaigns row about the customer: messages, their events, suppression entries."""
+    return privacy.export_rows(session, m.CUSTOMER_TABLES, customer_id)
+
+
+def erase(session: Session, customer_id: int) -> None:
+    """Delete the customer's messages, events and suppression entries (events first: they reference messages)."""
+    privacy.delete_rows(session, m.CUSTOMER_TABLES, customer_id)
+
+
+def merge(session: Session, kept_id: int, merged_id: int) -> None:
+    """Re-point the merged customer's rows to the kept one.
+
+    The outbox's unique key is on the customer a message was queued for (``recipient_id``), which a
+    merge leaves alone, so both customers' messages of the same campaign survive, and a later run
+    skips the kept customer because a message already points at them.
+    """
+    conn = session.connection()
+    for table in m.CUSTOMER_TABLES:
+        conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=kept_id))
+
+
+def profile(session: Session, customer_id: int) -> dict[str, Any]:
+    """Customer 360: messages received (latest first) and responses, with counts."""
+    conn = session.connection()
+    msg, cmp, ev = m.messages.c, m.campaigns.c, m.events.c
+    handed = msg.status.in_(HANDED_OVER)
+    since = utcnow() - timedelta(days=RECENT_DAYS)
+    total, recent = conn.execute(sa.select(
+        sa.func.count(), sa.func.sum(sa.case((msg.sent_at >= since, 1), else_=0)),
+    ).where(msg.customer_id == customer_id, handed)).one()
+    latest = conn.execute(
+        sa.select(msg.id, cmp.name.label("campaign"), msg.channel, msg.status, msg.sent_at, msg.opened_at,
+                  msg.clicked_at, msg.responded_at, msg.unsubscribed_at)
+        .join(m.campaigns, cmp.id == msg.campaign_id)
+        .where(msg.customer_id == customer_id, handed).order_by(msg.sent_at.desc(), msg.id.desc()).limit(PROFILE_ROWS)
+    ).mappings().all()
+    responses = conn.execute(
+        sa.select(ev.at, cmp.name.label("campaign"), ev.kind, ev.detail).join(m.campaigns, cmp.id == ev.campaign_id)
+        .where(ev.customer_id == customer_id, ev.kind.in_(("responded", "clicked", "converted", "unsubscribed")))
+        .order_by(ev.at.desc(), ev.id.desc()).limit(PROFILE_ROWS)
+    ).mappings().all()
+    return {"messages_received": int(total), f"messages_received_{RECENT_DAYS}d": int(recent or 0),
+            "latest_messages": [dict(r) for r in latest], "latest_responses": [dict(r) for r in responses]}
+
+
+def segment_fields() -> dict[str, Any]:
+    """``messages_received_90d`` and ``last_campaign_at``, correlated on ``customers.id``."""
+    msg = m.messages.c
+    mine = sa.and_(msg.customer_id == core.customers.c.id, msg.status.in_(HANDED_OVER))
+    since = utcnow() - timedelta(days=RECENT_DAYS)
+    return {
+        f"messages_received_{RECENT_DAYS}d": sa.select(sa.func.count()).where(mine, msg.sent_at >= since).scalar_subquery(),
+        "last_campaign_at": sa.select(sa.func.max(msg.sent_at)).where(mine).scalar_subquery(),
+    }

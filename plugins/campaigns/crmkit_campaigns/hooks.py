@@ -1,0 +1,65 @@
+"""The campaigns plugin's hook implementations: thin calls into ``crm.campaigns``, ``customer_data`` and ``demo``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crmkit import hookimpl
+from crmkit_campaigns import customer_data, demo
+from crmkit_campaigns.service import CampaignsService
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.core.models import Customer, Interaction
+    from crmkit.crm import CRM
+
+
+@hookimpl
+def crmkit_services(crm: CRM) -> dict[str, Any]:
+    return {"campaigns": CampaignsService(crm)}
+
+
+@hookimpl
+def crmkit_customer_export(customer: Customer, session: Session) -> dict[str, Any]:
+    return {"campaigns": customer_data.export(session, customer.id)}
+
+
+@hookimpl
+def crmkit_customer_erase(customer: Customer, session: Session) -> None:
+    customer_data.erase(session, customer.id)
+
+
+@hookimpl
+def crmkit_customers_merged(kept: Customer, merged: Customer, session: Session) -> None:
+    customer_data.merge(session, kept.id, merged.id)
+
+
+@hookimpl
+def crmkit_customer_profile(customer: Customer, session: Session) -> dict[str, Any]:
+    return {"campaigns": customer_data.profile(session, customer.id)}
+
+
+@hookimpl
+def crmkit_segment_fields() -> dict[str, Any]:
+    return customer_data.segment_fields()
+
+
+@hookimpl
+def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Session) -> None:
+    crm.campaigns.tracking.interaction_logged(interaction, session)
+
+
+@hookimpl(optionalhook=True)
+def crmkit_order_placed(crm: CRM, order: Any, session: Session) -> None:
+    crm.campaigns.tracking.order_placed(order, session)
+
+
+@hookimpl
+def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
+    demo.populate(crm, customer_ids, seed)
+
+
+@hookimpl
+def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]]:
+    return demo.overview(crm)

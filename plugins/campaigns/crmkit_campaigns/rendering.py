@@ -1,0 +1,124 @@
+"""Rendering a campaign's message for its recipients: the placeholders' values (read in batches), the
+template, tracked links, the unsubscribe link every message carries, and the HTML part of e-mails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmkit.core import tables as core
+from crmkit.errors import CRMError
+from crmkit_campaigns import templates
+from crmkit_campaigns.channels import URL, html_body, split_trailing
+from crmkit_campaigns.objects import Campaign, Variant
+from crmkit_campaigns.segment_sql import Field
+from crmkit_campaigns.signing import Signer, click_url, links
+from crmkit_campaigns.sqlparts import primary_contact
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+
+#: Placeholders every template may use, with their types (plugins' segment fields are added).
+BASE_VARIABLES = {
+    "first_name": "text", "name": "text", "given_name": "text", "family_name": "text", "email": "text",
+    "phone": "text", "city": "text", "province": "text", "customer_id": "number", "birth_date": "date",
+    "campaign_name": "text", "unsubscribe_url": "text", "today": "date",
+}
+_TEMPLATE_TYPES = {"text": "text", "number": "number", "date": "date", "datetime": "datetime"}
+UNSUBSCRIBE_FOOTER = "\n\n--\nKhông muốn nhận tin nữa? / Unsubscribe: {url}"
+
+
+def variables(fields: Mapping[str, Field]) -> dict[str, str]:
+    """Placeholder name → type: the base ones and every plugin segment field (``points_balance``…)."""
+    found = dict(BASE_VARIABLES)
+    for name, field in fields.items():
+        if field.source == "plugin" and name not in found:
+            found[name] = _TEMPLATE_TYPES.get(field.type, "any")
+    return found
+
+
+@attrs.frozen
+class Rendered:
+    """One rendered message."""
+
+    subject: str | None
+    text: str
+    html: str | None
+    unsubscribe_url: str
+
+
+class Renderer:
+    """Renders one campaign's variants; reads its recipients' values in one query per batch."""
+
+    def __init__(self, crm: CRM, campaign: Campaign, fields: Mapping[str, Field], *, zone: tzinfo, base_url: str,
+                 signer: Signer, html: bool) -> None:
+        self._crm = crm
+        self.campaign = campaign
+        self.zone = zone
+        self.base_url = base_url
+        self.signer = signer
+        self.html = html
+        known = variables(fields)
+        self.templates = {
+            v.id: (templates.parse(v.subject, known, field="subject") if v.subject else None,
+                   templates.parse(v.body, known, field="body"))
+            for v in campaign.variants
+        }
+        used = set().union(*(body.names | (subject.names if subject else set())
+                             for subject, body in self.templates.values()))
+        self.plugin_fields = {name: fields[name].expression for name in sorted(used)
+                              if name in fields and fields[name].source == "plugin"}
+        self.loyalty = "points_balance" in used and crm.has_service("loyalty")
+
+    def values(self, conn: sa.Connection, customer_ids: Iterable[int], now: datetime) -> dict[int, dict[str, Any]]:
+        """Placeholder values of each customer, read together."""
+        c = core.customers.c
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        query = sa.select(
+            c.id, c.name, c.given_name, c.family_name, c.city, c.province, c.birth_date,
+            primary_contact("email").label("email"), primary_contact("phone").label("phone"),
+            *(expression.label(f"f_{name}") for name, expression in self.plugin_fields.items()),
+        ).where(c.id.in_(ids))
+        found = {}
+        for row in conn.execute(query).mappings():
+            values = {
+                "customer_id": row["id"], "name": row["name"], "given_name": row["given_name"],
+                "family_name": row["family_name"], "first_name": row["given_name"] or row["name"],
+                "email": row["email"], "phone": row["phone"], "city": row["city"], "province": row["province"],
+                "birth_date": row["birth_date"], "campaign_name": self.campaign.name,
+                "today": now.astimezone(self.zone).date(),
+            }
+            values.update({name: row[f"f_{name}"] for name in self.plugin_fields})
+            found[row["id"]] = values
+        if self.loyalty:  # in points, as loyalty shows them (its segment field counts units)
+            for customer_id, values in found.items():
+                try:
+                    values["points_balance"] = self._crm.loyalty.balance(customer_id)
+                except CRMError:
+                    values["points_balance"] = None  # no loyalty program yet: the template's default applies
+        return found
+
+    def render(self, variant: Variant, values: Mapping[str, Any], message_id: int) -> Rendered:
+        """The message for one customer: tracked links, an unsubscribe link, and an HTML part for e-mail."""
+        urls = links(self.signer, self.base_url, message_id)
+        values = {**values, "unsubscribe_url": urls["unsubscribe"]}
+        subject_template, body_template = self.templates[variant.id]
+        currency = self.campaign.currency
+        text = body_template.render(values, currency=currency, zone=self.zone)
+        text = URL.sub(lambda found: self._track(found.group(), message_id, urls["unsubscribe"]), text)
+        if "unsubscribe_url" not in body_template.names:
+            text += UNSUBSCRIBE_FOOTER.format(url=urls["unsubscribe"])
+        subject = subject_template.render(values, currency=currency, zone=self.zone) if subject_template else None
+        return Rendered(subject, text, html_body(text, urls["open"]) if self.html else None, urls["unsubscribe"])
+
+    def _track(self, found: str, message_id: int, unsubscribe: str) -> str:
+        url, trailing = split_trailing(found)
+        if url == unsubscribe or url.startswith(self.base_url + "/"):
+            return url + trailing
+        return click_url(self.signer, self.base_url, message_id, url) + trailing

@@ -1,0 +1,295 @@
+"""ROI and lift of campaigns, per variant and against the holdout, computed in SQL over the outbox.
+
+Definitions (documented in the README):
+
+* **rates** are per message handed to the provider (``sent``): delivered, opened, clicked, responded, unsubscribed;
+* a **conversion** is a customer with at least one purchase in the campaign's currency within
+  ``attribution_days`` after the message was sent — for a held-out customer, after the time the run
+  would have sent it. Purchases come from every ``crmkit_value_transactions`` source (sales), net of refunds;
+* **attributed revenue** is the sum of those purchases; **cost** = fixed cost + cost per message × messages sent;
+  **ROI** = (revenue − cost) / cost (none without a cost);
+* **lift** compares the conversion rate of everyone drawn into the campaign (``treated``: every eligible,
+  non-held-out customer, sent or not — intention to treat) with the holdout's. Its 95 % confidence
+  interval is the normal approximation of a difference of two proportions:
+  ``(p₁ − p₀) ± 1.96 · √(p₁(1 − p₁)/n₁ + p₀(1 − p₀)/n₀)``; incremental revenue is
+  ``(revenue₁/n₁ − revenue₀/n₀) · n₁``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmkit.errors import ValidationError
+from crmkit_campaigns import models as m
+from crmkit_campaigns.objects import Campaign
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+
+Z95 = 1.959964
+HOLDOUT = "holdout"
+SENT = ("sent", "unconfirmed", "bounced")
+CHART_FORMATS = ("png", "svg")
+
+
+@attrs.frozen
+class Group:
+    """Figures of one variant, the holdout, or all treated customers (``name`` "all")."""
+
+    name: str
+    customers: int
+    sent: int
+    delivered: int
+    bounced: int
+    failed: int
+    opened: int
+    clicked: int
+    responded: int
+    unsubscribed: int
+    converted: int
+    revenue_minor: int
+
+    def rate(self, count: int, base: int | None = None) -> Decimal | None:
+        """``count`` over ``base`` (messages sent by default), 4 decimals; None when the base is 0."""
+        base = self.sent if base is None else base
+        return _ratio(count, base)
+
+    @property
+    def conversion_rate(self) -> Decimal | None:
+        """Converted customers over the group's customers (sent or not: the lift's basis)."""
+        return _ratio(self.converted, self.customers)
+
+
+@attrs.frozen
+class Lift:
+    """Treated vs holdout conversion rates, their difference with a 95 % interval, and what it brought."""
+
+    treated_rate: Decimal
+    holdout_rate: Decimal
+    difference: Decimal
+    low: Decimal
+    high: Decimal
+    relative: Decimal | None
+    significant: bool
+    incremental_conversions: Decimal
+    incremental_revenue_minor: int
+
+
+@attrs.frozen
+class CampaignReport:
+    """One campaign's report."""
+
+    campaign: Campaign
+    audience: int
+    excluded: Mapping[str, int]
+    holdout: int
+    pending: int
+    unconfirmed: int
+    groups: Sequence[Group]  # each variant, then "all" treated, then the holdout (when there is one)
+    cost_minor: int
+    revenue_minor: int
+    roi: Decimal | None
+    lift: Lift | None
+    variant_lifts: Mapping[str, Lift]
+
+    @property
+    def treated(self) -> Group:
+        return next(g for g in self.groups if g.name == "all")
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        """One flat row per group, for tables, JSON and CSV."""
+        rows = []
+        for g in self.groups:
+            rows.append({
+                "group": g.name, "customers": g.customers, "sent": g.sent, "delivered": g.delivered,
+                "delivery_rate": g.rate(g.delivered), "open_rate": g.rate(g.opened), "click_rate": g.rate(g.clicked),
+                "response_rate": g.rate(g.responded), "unsubscribe_rate": g.rate(g.unsubscribed),
+                "converted": g.converted, "conversion_rate": g.conversion_rate, "revenue_minor": g.revenue_minor,
+                "lift": (self.variant_lifts.get(g.name) or (self.lift if g.name == "all" else None)),
+            })
+        return rows
+
+
+def _ratio(count: int, base: int) -> Decimal | None:
+    if not base:
+        return None
+    return (Decimal(count) / Decimal(base)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
+
+
+def _plus_days(moment: Any, days: int, dialect: str) -> Any:
+    """``moment`` + ``days`` days in SQL (on SQLite, formatted the way crmkit stores times)."""
+    if dialect == "sqlite":
+        return sa.func.strftime("%Y-%m-%d %H:%M:%f", moment, f"+{int(days)} days")
+    return moment + sa.func.make_interval(0, 0, 0, int(days))
+
+
+def purchases(crm: CRM) -> sa.Subquery | None:
+    """Every purchase source (``crmkit_value_transactions``) as one subquery, or None when there is none."""
+    selects = [s for s in crm.hooks.call("crmkit_value_transactions", crm=crm) if s is not None]
+    if not selects:
+        return None
+    parts = [sa.select(s.c.customer_id, s.c.occurred_at, s.c.amount_minor, s.c.currency)
+             for s in (x.subquery() if isinstance(x, sa.Select) else x for x in selects)]
+    return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("purchases")
+
+
+def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
+    """The report of one campaign (read in a handful of aggregate queries)."""
+    msg = m.messages.c
+    dialect = crm.engine.dialect.name
+    anchor = sa.func.coalesce(msg.sent_at, msg.next_attempt_at, msg.queued_at)
+    source = purchases(crm)
+    if source is None:
+        revenue: Any = sa.literal(0, sa.BigInteger)
+    else:
+        p = source.c
+        revenue = sa.func.coalesce(sa.select(sa.func.sum(p.amount_minor)).where(
+            p.customer_id == msg.customer_id, p.currency == campaign.currency, p.amount_minor > 0, p.occurred_at > anchor,
+            p.occurred_at <= _plus_days(anchor, campaign.attribution_days, dialect),
+        ).scalar_subquery(), 0)
+    group = sa.case((msg.status == HOLDOUT, sa.literal(-1, m.messages.c.variant_id.type)), else_=msg.variant_id)
+    per_message = sa.select(
+        group.label("grp"), msg.status, msg.delivered_at, msg.opened_at, msg.clicked_at, msg.responded_at,
+        msg.unsubscribed_at, revenue.label("revenue"),
+    ).where(msg.campaign_id == campaign.id, msg.status != "excluded").subquery()
+    r = per_message.c
+
+    def count_if(condition: Any) -> Any:
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
+    sent = r.status.in_(SENT)
+    query = sa.select(
+        r.grp, sa.func.count(), count_if(sent), count_if(sent & r.delivered_at.is_not(None)),
+        count_if(r.status == "bounced"), count_if(r.status == "failed"), count_if(sent & r.opened_at.is_not(None)),
+        count_if(sent & r.clicked_at.is_not(None)), count_if(sent & r.responded_at.is_not(None)),
+        count_if(sent & r.unsubscribed_at.is_not(None)), count_if(r.revenue > 0), sa.func.sum(r.revenue),
+        count_if(r.status.in_(("queued", "claimed", "sending"))), count_if(r.status == "unconfirmed"),
+    ).group_by(r.grp)
+    with crm.reading() as conn:
+        rows = conn.execute(query).all()
+        excluded = dict(conn.execute(sa.select(msg.reason, sa.func.count()).where(
+            msg.campaign_id == campaign.id, msg.status == "excluded").group_by(msg.reason)).all())
+        billable = conn.execute(sa.select(sa.func.count()).where(
+            msg.campaign_id == campaign.id, msg.status.in_(SENT))).scalar_one()
+    names = {v.id: v.name for v in campaign.variants}
+    by_name: dict[str, Group] = {}
+    pending = unconfirmed = 0
+    for grp, *figures, waiting, unsure in rows:
+        name = HOLDOUT if grp == -1 else names.get(grp, f"variant {grp}")
+        by_name[name] = Group(name, *(int(x or 0) for x in figures))
+        pending += int(waiting or 0)
+        unconfirmed += int(unsure or 0)
+    variants = [by_name.get(v.name, Group(v.name, *([0] * 11))) for v in campaign.variants]
+    treated = Group("all", *(sum(getattr(g, f.name) for g in variants) for f in attrs.fields(Group)[1:]))
+    holdout = by_name.get(HOLDOUT)
+    groups = [*variants, treated] + ([holdout] if holdout else [])
+    cost = campaign.cost_fixed_minor + campaign.cost_per_message_minor * int(billable)
+    revenue_total = treated.revenue_minor
+    roi = (Decimal(revenue_total - cost) / Decimal(cost)).quantize(Decimal("0.0001")) if cost else None
+    lift = compare(treated, holdout) if holdout else None
+    variant_lifts = {g.name: lifted for g in variants if holdout and (lifted := compare(g, holdout))}
+    excluded_counts = {str(k): int(v) for k, v in excluded.items()}
+    return CampaignReport(
+        campaign=campaign, audience=treated.customers + (holdout.customers if holdout else 0) + sum(excluded_counts.values()),
+        excluded=excluded_counts, holdout=holdout.customers if holdout else 0, pending=pending, unconfirmed=unconfirmed,
+        groups=groups, cost_minor=cost, revenue_minor=revenue_total, roi=roi, lift=lift, variant_lifts=variant_lifts,
+    )
+
+
+def compare(treated: Group, holdout: Group) -> Lift | None:
+    """Lift of ``treated`` over ``holdout``: difference of conversion rates with its 95 % normal-approximation interval."""
+    n1, n0 = treated.customers, holdout.customers
+    if not n1 or not n0:
+        return None
+    p1, p0 = treated.converted / n1, holdout.converted / n0
+    diff = p1 - p0
+    margin = Z95 * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    low, high = diff - margin, diff + margin
+
+    def dec(value: float) -> Decimal:
+        return Decimal(repr(value)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
+
+    incremental_revenue = (treated.revenue_minor * n0 - holdout.revenue_minor * n1) // n0
+    return Lift(
+        treated_rate=dec(p1), holdout_rate=dec(p0), difference=dec(diff), low=dec(low), high=dec(high),
+        relative=dec(diff / p0) if p0 else None, significant=low > 0 or high < 0,
+        incremental_conversions=dec(diff * n1), incremental_revenue_minor=incremental_revenue,
+    )
+
+
+def comparison_rows(reports: Sequence[CampaignReport]) -> list[dict[str, Any]]:
+    """One row per campaign, side by side (rates over messages sent, conversion over customers)."""
+    rows = []
+    for report in reports:
+        t = report.treated
+        rows.append({
+            "id": report.campaign.id, "campaign": report.campaign.name, "status": report.campaign.status,
+            "channel": report.campaign.channel, "audience": report.audience, "excluded": sum(report.excluded.values()),
+            "sent": t.sent, "open_rate": t.rate(t.opened), "click_rate": t.rate(t.clicked),
+            "response_rate": t.rate(t.responded), "conversion_rate": t.conversion_rate,
+            "revenue_minor": report.revenue_minor, "cost_minor": report.cost_minor, "roi": report.roi,
+            "lift": report.lift.difference if report.lift else None,
+            "lift_low": report.lift.low if report.lift else None, "lift_high": report.lift.high if report.lift else None,
+            "currency": report.campaign.currency,
+        })
+    return rows
+
+
+def chart(reports: Sequence[CampaignReport], path: str | Path) -> Path:
+    """Draw conversion rates (variants and holdout, with 95 % intervals) and revenue vs cost; PNG or SVG by suffix.
+
+    One campaign: its groups side by side; several: one bar per campaign. Needs matplotlib
+    (``pip install 'crmkit-campaigns[chart]'``).
+    """
+    target = Path(path)
+    fmt = target.suffix.lstrip(".").lower()
+    if fmt not in CHART_FORMATS:
+        raise ValidationError(f"the chart file must end in .png or .svg, not {target.name!r}", field="chart")
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValidationError("charts need matplotlib: pip install 'crmkit-campaigns[chart]'", field="chart") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if len(reports) == 1:
+        groups = [g for g in reports[0].groups if g.name != "all" or len(reports[0].campaign.variants) == 1]
+        labels = [g.name for g in groups]
+        rates = [float(g.converted / g.customers) if g.customers else 0.0 for g in groups]
+        errors = [Z95 * math.sqrt(r * (1 - r) / g.customers) if g.customers else 0.0 for r, g in zip(rates, groups)]
+        money = [(reports[0].revenue_minor, reports[0].cost_minor)]
+        money_labels = [reports[0].campaign.name]
+        title = reports[0].campaign.name
+    else:
+        labels = [r.campaign.name for r in reports]
+        rates = [float(r.treated.converted / r.treated.customers) if r.treated.customers else 0.0 for r in reports]
+        errors = [Z95 * math.sqrt(x * (1 - x) / r.treated.customers) if r.treated.customers else 0.0
+                  for x, r in zip(rates, reports)]
+        money = [(r.revenue_minor, r.cost_minor) for r in reports]
+        money_labels = labels
+        title = "Campaigns compared"
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.bar(labels, [r * 100 for r in rates], yerr=[e * 100 for e in errors], capsize=4,
+             color=["#9e9e9e" if name == HOLDOUT else "#1f77b4" for name in labels])
+    left.set_ylabel("conversion rate (%)")
+    left.set_title("Conversion (95 % interval)")
+    positions = range(len(money))
+    right.bar([p - 0.2 for p in positions], [rev for rev, _ in money], width=0.4, label="revenue", color="#2ca02c")
+    right.bar([p + 0.2 for p in positions], [cost for _, cost in money], width=0.4, label="cost", color="#d62728")
+    right.set_xticks(list(positions), money_labels)
+    right.set_title(f"Revenue and cost ({reports[0].campaign.currency})")
+    right.legend()
+    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}".replace(",", ".")))
+    fig.suptitle(title)
+    fig.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, format=fmt)
+    plt.close(fig)
+    return target

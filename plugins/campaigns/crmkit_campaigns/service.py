@@ -1,0 +1,618 @@
+"""``crm.campaigns``: campaigns from draft to done, their channels, runs, dispatch, tracking and reports.
+
+The command line and the tracking server are thin callers of this service. Every write is one
+transaction; nothing is sent inside one (runs write the outbox, :meth:`dispatch` delivers after commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import marshmallow
+import sqlalchemy as sa
+from marshmallow import fields, validate
+
+from crmkit.core import tables as core
+from crmkit.core.types import utcnow
+from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
+from crmkit_campaigns import config, models as m, occasions, reports, runs, templates
+from crmkit_campaigns.channels import Adapter, build_adapter, check_config
+from crmkit_campaigns.dispatch import Dispatcher
+from crmkit_campaigns.objects import (
+    PENDING_STATUSES, TRANSITIONS, Campaign, DispatchReport, Preview, RunResult, Variant,
+)
+from crmkit_campaigns.rendering import Renderer, variables
+from crmkit_campaigns.segment_sql import Clock, shift
+from crmkit_campaigns.segments import Segments
+from crmkit_campaigns.signing import Signer, load_signer
+from crmkit_campaigns.sqlparts import bucket, split_bounds
+from crmkit_campaigns.tracking import Tracking
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.crm import CRM
+
+CampaignRef = int | str
+MAX_HOLDOUT = Decimal(50)
+
+
+class CampaignSchema(marshmallow.Schema):
+    """What creating or changing a campaign accepts (money in integer minor units of ``currency``)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    channel = fields.String(required=True, validate=validate.Length(min=1, max=30))
+    segment = fields.Raw(load_default=None, allow_none=True)
+    objective = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    owner = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    currency = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
+    budget_minor = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0))
+    cost_fixed_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    cost_per_message_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    holdout_percent = fields.Decimal(load_default=Decimal(0), places=2, validate=validate.Range(min=0, max=MAX_HOLDOUT))
+    attribution_days = fields.Integer(load_default=7, strict=True, validate=validate.Range(min=1, max=365))
+    occasion = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(occasions.OCCASIONS))
+    days_before = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=60))
+    subject = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
+
+    @marshmallow.pre_load
+    def _strip(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {k: v.strip() if isinstance(v, str) and k not in ("body", "subject") else v for k, v in data.items()}
+
+
+class VariantSchema(marshmallow.Schema):
+    """What a message variant accepts."""
+
+    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,50}$",
+                                                                 error="letters, digits, - and _ (at most 50)"))
+    weight = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=1000))
+    subject = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
+
+
+@attrs.frozen
+class DueReport:
+    """What ``run_due`` did: the runs it prepared and the campaigns it could not run (with why)."""
+
+    runs: Sequence[RunResult]
+    errors: Mapping[str, str]
+
+
+class CampaignsService:
+    """The campaigns of one CRM (``crm.campaigns``); segments at ``.segments``, events at ``.tracking``."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self.segments = Segments(crm)
+        self.tracking = Tracking(crm)
+        self._schema = CampaignSchema()
+        self._variant_schema = VariantSchema()
+        self._signer: Signer | None = None
+
+    # -- settings and channels ---------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> config.Settings:
+        """The campaigns settings of this CRM (defaults filled in)."""
+        return config.read(self._crm.settings)
+
+    def configure(self, key: str, value: Any) -> Any:
+        """Change one setting (``timezone``, ``quiet_hours``, ``frequency_cap``…, see ``config``); returns it as stored."""
+        key = key.removeprefix(config.PREFIX)
+        stored = config.stored_form(key, value)
+        self._crm.set_setting(config.PREFIX + key, stored)
+        return stored
+
+    def set_channel(self, channel: str, adapter: str, **options: Any) -> dict[str, Any]:
+        """Deliver ``channel`` with a built-in adapter (``smtp``, ``webhook``, ``file``) and its options."""
+        if channel not in self._crm.channels:
+            raise ValidationError(f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel")
+        cleaned = check_config(channel, {"adapter": adapter, **options})
+        channels = {**self.settings.channels, channel: cleaned}
+        self._crm.set_setting(config.PREFIX + "channels", channels)
+        return cleaned
+
+    def remove_channel(self, channel: str) -> None:
+        """Forget the configured adapter of ``channel`` (a plugin's adapter, if any, serves it again)."""
+        channels = dict(self.settings.channels)
+        if channels.pop(channel, None) is None:
+            raise NotFound("configured channel", channel)
+        self._crm.set_setting(config.PREFIX + "channels", channels)
+
+    def adapters(self) -> dict[str, Adapter]:
+        """A fresh adapter per channel: plugins' (``crmkit_channel_adapters``), then the configured ones on top."""
+        found: dict[str, Adapter] = {}
+        for result in self._crm.hooks.call("crmkit_channel_adapters"):
+            found.update(result or {})
+        for channel, options in self.settings.channels.items():
+            found[channel] = build_adapter(channel, options)
+        return found
+
+    def adapter(self, channel: str) -> Adapter:
+        """The adapter delivering ``channel``; ``ValidationError`` when none is set up."""
+        found = self.adapters()
+        if channel not in found:
+            ready = ", ".join(sorted(found)) or "none"
+            raise ValidationError(f"no adapter delivers channel {channel!r} (channels ready: {ready}); set one up with "
+                                  f"`crmkit campaigns channel set {channel} …`", field="channel")
+        return found[channel]
+
+    def channel_list(self) -> list[dict[str, Any]]:
+        """Every channel with an adapter: which one, from where, what address it sends to."""
+        configured = self.settings.channels
+        return [{"channel": channel, "adapter": adapter.name, "address_kind": adapter.address_kind,
+                 "idempotent": adapter.idempotent, "source": "settings" if channel in configured else "plugin",
+                 "options": {k: v for k, v in configured.get(channel, {}).items() if k != "adapter"}}
+                for channel, adapter in sorted(self.adapters().items())]
+
+    def signer(self) -> Signer:
+        """The tracking-link signer (its key is created on first use)."""
+        if self._signer is None:
+            self._signer = load_signer(self._crm)
+        return self._signer
+
+    def webhook_token(self) -> str:
+        """The bearer token providers must send to ``POST /events`` of the tracking server."""
+        return self.signer().webhook_token()
+
+    # -- campaigns -----------------------------------------------------------------------------------------
+
+    def create(self, name: str, *, channel: str, body: str, subject: str | None = None, segment: CampaignRef | None = None,
+               **options: Any) -> Campaign:
+        """Create a draft campaign with one message variant ("A").
+
+        ``options``: ``objective``, ``owner``, ``currency`` (default: the CRM's ``currency`` setting, else VND),
+        ``budget_minor``, ``cost_fixed_minor``, ``cost_per_message_minor``, ``holdout_percent`` (0–50),
+        ``attribution_days``, ``occasion`` (``birthday``, ``first_purchase``, ``tet``, ``founding_day``,
+        ``valentine``, ``womens_day``…) and ``days_before``. The template is checked now: an unknown
+        placeholder is a ``ValidationError`` naming its line and column.
+        """
+        values = self._validate(self._schema, {"name": name, "channel": channel, "body": body, "subject": subject,
+                                               "segment": segment, **options})
+        self._check_channel(values["channel"])
+        currency = (values["currency"] or str(self._crm.settings.get("currency") or "VND")).upper()
+        segment_id = self._segment_id(values["segment"])
+        self._check_occasion(values["occasion"])
+        known = variables(self.segments.fields())
+        self._check_templates(values["subject"], values["body"], known)
+        now = utcnow()
+        row = {k: values[k] for k in ("name", "objective", "owner", "channel", "budget_minor", "cost_fixed_minor",
+                                      "cost_per_message_minor", "attribution_days", "occasion", "days_before")}
+        row.update(status="draft", segment_id=segment_id, currency=currency, holdout_bp=int(values["holdout_percent"] * 100),
+                   created_by=self._crm.actor, created_at=now, updated_at=now)
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            if conn.execute(sa.select(m.campaigns.c.id).where(m.campaigns.c.name == row["name"])).first():
+                raise Conflict(f"a campaign named {row['name']!r} already exists")
+            campaign_id = conn.execute(m.campaigns.insert().values(row).returning(m.campaigns.c.id)).scalar_one()
+            conn.execute(m.variants.insert().values(campaign_id=campaign_id, name="A", weight=1,
+                                                    subject=values["subject"], body=values["body"]))
+            self._crm.audit.record(session, "create", "campaign", campaign_id, changes={**row, "subject": values["subject"]})
+            return self._load(conn, campaign_id)
+
+    def update(self, campaign: CampaignRef, **changes: Any) -> Campaign:
+        """Change a draft campaign's settings (not its messages: see :meth:`set_variant`)."""
+        allowed = set(CampaignSchema().fields) - {"body", "subject", "name"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise ValidationError(f"cannot change {', '.join(unknown)} (changeable: {', '.join(sorted(allowed))})",
+                                  field=unknown[0])
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            self._require_status(current, "draft", "changed")
+            merged = {"name": current.name, "channel": current.channel, "body": current.variants[0].body,
+                      "segment": current.segment_id, "objective": current.objective, "owner": current.owner,
+                      "currency": current.currency, "budget_minor": current.budget_minor,
+                      "cost_fixed_minor": current.cost_fixed_minor, "cost_per_message_minor": current.cost_per_message_minor,
+                      "holdout_percent": current.holdout_percent, "attribution_days": current.attribution_days,
+                      "occasion": current.occasion, "days_before": current.days_before, **changes}
+            values = self._validate(self._schema, merged)
+            self._check_channel(values["channel"])
+            self._check_occasion(values["occasion"])
+            row = {k: values[k] for k in changes if k not in ("segment", "holdout_percent", "currency")}
+            if "segment" in changes:
+                row["segment_id"] = self._segment_id(values["segment"])
+            if "holdout_percent" in changes:
+                row["holdout_bp"] = int(values["holdout_percent"] * 100)
+            if "currency" in changes:
+                row["currency"] = values["currency"].upper()
+            conn.execute(m.campaigns.update().where(m.campaigns.c.id == current.id).values(**row, updated_at=utcnow()))
+            self._crm.audit.record(session, "update", "campaign", current.id, changes=changes)
+            return self._load(conn, current.id)
+
+    def set_variant(self, campaign: CampaignRef, name: str, *, body: str, subject: str | None = None,
+                    weight: int = 1) -> Campaign:
+        """Add or replace a message variant of a draft campaign; customers are split by ``weight`` (A/B)."""
+        values = self._validate(self._variant_schema, {"name": name, "body": body, "subject": subject, "weight": weight})
+        self._check_templates(values["subject"], values["body"], variables(self.segments.fields()))
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            self._require_status(current, "draft", "changed")
+            v = m.variants.c
+            existing = next((x for x in current.variants if x.name == values["name"]), None)
+            if existing:
+                conn.execute(m.variants.update().where(v.id == existing.id).values(
+                    weight=values["weight"], subject=values["subject"], body=values["body"]))
+            else:
+                conn.execute(m.variants.insert().values(campaign_id=current.id, **values))
+            self._crm.audit.record(session, "variant", "campaign", current.id, changes=values)
+            return self._load(conn, current.id)
+
+    def remove_variant(self, campaign: CampaignRef, name: str) -> Campaign:
+        """Remove a variant of a draft campaign (the last one stays)."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            self._require_status(current, "draft", "changed")
+            target = next((x for x in current.variants if x.name == name), None)
+            if target is None:
+                raise NotFound("variant", name)
+            if len(current.variants) == 1:
+                raise Conflict("a campaign keeps at least one variant")
+            conn.execute(m.variants.delete().where(m.variants.c.id == target.id))
+            self._crm.audit.record(session, "remove_variant", "campaign", current.id, changes={"name": name})
+            return self._load(conn, current.id)
+
+    def get(self, campaign: CampaignRef) -> Campaign:
+        """A campaign by id or name, with its variants."""
+        with self._crm.reading() as conn:
+            return self._load(conn, campaign)
+
+    def list(self, *, status: str | None = None) -> list[Campaign]:
+        """Campaigns, newest first (optionally of one status)."""
+        if status is not None and status not in TRANSITIONS:
+            raise ValidationError(f"must be one of {', '.join(TRANSITIONS)}", field="status")
+        query = sa.select(m.campaigns.c.id).order_by(m.campaigns.c.id.desc())
+        if status:
+            query = query.where(m.campaigns.c.status == status)
+        with self._crm.reading() as conn:
+            return [self._load(conn, campaign_id) for campaign_id in conn.execute(query).scalars()]
+
+    # -- the lifecycle ---------------------------------------------------------------------------------------
+
+    def schedule(self, campaign: CampaignRef, at: datetime | None = None) -> Campaign:
+        """draft → scheduled: ``run-due`` sends it from ``at`` (default now); an occasion campaign is active from then."""
+        when = at or utcnow()
+        if when.tzinfo is None:
+            raise ValidationError("give a time with its time zone (e.g. 2025-01-20T09:00+07:00)", field="at")
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            self.adapter(current.channel)
+            self._move(session, current, "scheduled", scheduled_at=when)
+            return self._load(conn, current.id)
+
+    def unschedule(self, campaign: CampaignRef) -> Campaign:
+        """scheduled → draft (to change it)."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            self._move(session, current, "draft", scheduled_at=None)
+            return self._load(conn, current.id)
+
+    def cancel(self, campaign: CampaignRef) -> Campaign:
+        """Stop a campaign: messages not yet handed to a provider are cancelled (in flight ones finish)."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            self._move(session, current, "cancelled", finished_at=utcnow())
+            msg = m.messages.c
+            conn.execute(m.messages.update().where(msg.campaign_id == current.id, msg.status.in_(("queued", "claimed")))
+                         .values(status="cancelled", reason="campaign_cancelled", worker=None, lease_until=None))
+            return self._load(conn, current.id)
+
+    def run(self, campaign: CampaignRef, *, now: datetime | None = None, kind: str = "manual") -> RunResult:
+        """Prepare a one-off campaign's messages now (draft/scheduled → running); again later adds only newcomers.
+
+        Nothing is sent here: ``dispatch`` delivers. A campaign whose audience holds nobody who may
+        receive it raises ``ValidationError`` (excluded counts by reason) and writes nothing.
+        """
+        now = now or utcnow()
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign, for_update=True)
+            if current.occasion:
+                raise Conflict(f"campaign {current.name!r} is an occasion campaign: activate it with `schedule`; "
+                               f"`run-due` sends it each day")
+            if current.status in ("done", "cancelled"):
+                raise Conflict(f"campaign {current.name!r} is {current.status}: it cannot run again")
+            adapter = self.adapter(current.channel)
+            first = current.status != "running"
+            if current.status == "draft":
+                self._move(session, current, "scheduled", scheduled_at=now)
+                current = self._load(conn, current.id)
+            segment = self._segment_expression(conn, current)
+            audience = self.segments.audience(expression=segment, now=now)
+            result = runs.prepare(self._crm, session, current, audience=audience, address_kind=adapter.address_kind,
+                                  settings=self.settings, period="", kind=kind, now=now, expression=segment,
+                                  require_recipients=first)
+            if first:
+                self._move(session, current, "running", started_at=now)
+            self._crm.audit.record(session, "run", "campaign", current.id, changes=attrs.asdict(result))
+            return result
+
+    def run_due(self, *, now: datetime | None = None) -> DueReport:
+        """What cron calls: run scheduled one-off campaigns whose time came, and today's occasions.
+
+        Each campaign runs in its own transaction; one that cannot run is reported, the others still run.
+        """
+        now = now or utcnow()
+        c = m.campaigns.c
+        with self._crm.reading() as conn:
+            due = conn.execute(sa.select(c.id, c.occasion).where(
+                c.scheduled_at <= now, sa.or_(c.status == "scheduled", sa.and_(c.status == "running", c.occasion.is_not(None))))
+                .order_by(c.scheduled_at, c.id)).all()
+        results: list[RunResult] = []
+        errors: dict[str, str] = {}
+        for campaign_id, occasion in due:
+            try:
+                if occasion:
+                    results.extend(self._run_occasion(campaign_id, now))
+                else:
+                    results.append(self.run(campaign_id, now=now, kind="scheduled"))
+            except CRMError as exc:
+                errors[self.get(campaign_id).name] = str(exc)
+        return DueReport(results, errors)
+
+    def _run_occasion(self, campaign_id: int, now: datetime) -> list[RunResult]:
+        """Handle the local days not yet handled for an occasion campaign (one transaction)."""
+        settings = self.settings
+        clock = Clock(now, settings.zone)
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign_id, for_update=True)
+            adapter = self.adapter(current.channel)
+            segment = self._segment_expression(conn, current)
+            audience = self.segments.audience(expression=segment, now=now)
+            checked = conn.execute(sa.select(m.campaigns.c.occasion_checked_through).where(
+                m.campaigns.c.id == current.id)).scalar_one()
+            started = (current.scheduled_at or now).astimezone(settings.zone).date()
+            source = reports.purchases(self._crm) if current.occasion == "first_purchase" else None
+            results = []
+            for day in occasions.days_to_process(checked, started, clock.today):
+                target = shift(day, days=current.days_before)
+                who = occasions.condition(current.occasion or "", target, clock=clock,
+                                          founding_day=settings.founding_day, purchases=source)
+                if who is None:
+                    continue
+                result = runs.prepare(self._crm, session, current, audience=sa.and_(audience, who),
+                                      address_kind=adapter.address_kind, settings=settings, period=str(target.year),
+                                      kind="occasion", now=now, occasion_date=target, expression=segment,
+                                      require_recipients=False)
+                if result.run_id is not None:
+                    results.append(result)
+            if current.status == "scheduled":
+                self._move(session, current, "running", started_at=now)
+            conn.execute(m.campaigns.update().where(m.campaigns.c.id == current.id)
+                         .values(occasion_checked_through=clock.today))
+            if results:
+                self._crm.audit.record(session, "run", "campaign", current.id,
+                                       changes={"runs": [attrs.asdict(r) for r in results]})
+            return results
+
+    def dispatch(self, *, limit: int | None = None, retry_unconfirmed: bool = False, now: datetime | None = None,
+                 batch: int = 100) -> DispatchReport:
+        """Deliver due messages after commit, with retries and backoff (safe to run from several processes)."""
+        self.signer()  # its key is made outside any transaction
+        clock = (lambda: now) if now is not None else utcnow
+        return Dispatcher(self._crm, self, clock=clock, batch=batch).run(limit=limit, retry_unconfirmed=retry_unconfirmed)
+
+    def finish_if_complete(self, campaign_id: int, now: datetime) -> bool:
+        """running → done for a one-off campaign none of whose messages waits or is in flight; True if it moved."""
+        msg = m.messages.c
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._load(conn, campaign_id, for_update=True)
+            if current.status != "running" or current.occasion:
+                return False
+            if conn.execute(sa.select(msg.id).where(msg.campaign_id == campaign_id, msg.status.in_(PENDING_STATUSES))
+                            .limit(1)).first():
+                return False
+            self._move(session, current, "done", finished_at=now)
+            return True
+
+    # -- previews, messages, suppressions, reports -------------------------------------------------------------
+
+    def preview(self, campaign: CampaignRef, customer_id: int, *, variant: str | None = None,
+                now: datetime | None = None) -> Preview:
+        """The message one customer would get (their variant unless one is named), and whether they would get it."""
+        now = now or utcnow()
+        current = self.get(campaign)
+        customer = self._crm.customers.get(customer_id)
+        chosen = self._variant_of(current, customer.id, variant)
+        adapter = self.adapter(current.channel)
+        settings = self.settings
+        segment = current.segment and self.segments.get(current.segment).expression
+        with self._crm.reading() as conn:
+            where = sa.and_(core.customers.c.id == customer.id, self.segments.audience(expression=segment, now=now))
+            in_audience = conn.execute(sa.select(core.customers.c.id).where(where)).first() is not None
+            reason = conn.execute(sa.select(runs.eligibility(current.channel, adapter.address_kind, settings, now))
+                                  .where(core.customers.c.id == customer.id)).scalar()
+            renderer = self.renderer(current.id, html=adapter.address_kind == "email", signer=self.signer())
+            values = renderer.values(conn, [customer.id], now)[customer.id]
+        if not in_audience:
+            reason = "not_in_audience"
+        elif reason is None and variant is None and bucket(customer.id, current.id, "holdout") < current.holdout_percent * 100:
+            reason = "holdout"
+        rendered = renderer.render(chosen, values, 0)
+        to = customer.email if adapter.address_kind == "email" else customer.phone
+        return Preview(current.id, customer.id, chosen.name, to, rendered.subject, rendered.text, rendered.html,
+                       reason is None, reason)
+
+    def renderer(self, campaign_id: int, *, html: bool, signer: Signer) -> Renderer:
+        """A renderer of the campaign's variants (used by the dispatcher and previews)."""
+        settings = self.settings
+        return Renderer(self._crm, self.get(campaign_id), self.segments.fields(), zone=settings.zone,
+                        base_url=settings.base_url, signer=signer, html=html)
+
+    def messages(self, campaign: CampaignRef, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """A campaign's messages (newest first), e.g. the ``failed`` or ``unconfirmed`` ones."""
+        if not 1 <= limit <= 10_000:
+            raise ValidationError("must be between 1 and 10000", field="limit")
+        current = self.get(campaign)
+        msg = m.messages.c
+        query = (sa.select(msg.id, msg.customer_id, msg.status, msg.reason, msg.attempts, msg.next_attempt_at,
+                           msg.sent_at, msg.address, msg.provider_message_id, msg.last_error, msg.delivered_at,
+                           msg.opened_at, msg.clicked_at, msg.responded_at, msg.unsubscribed_at)
+                 .where(msg.campaign_id == current.id).order_by(msg.id.desc()).limit(limit))
+        if status:
+            query = query.where(msg.status == status)
+        with self._crm.reading() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def suppress(self, *, reason: str, address: str | None = None, customer_id: int | None = None,
+                 channel: str | None = None) -> int:
+        """Put an address or a customer on the suppression list (of one channel, or all); returns its id."""
+        if not reason or not reason.strip():
+            raise ValidationError("say why (e.g. 'asked by phone not to be contacted')", field="reason")
+        if address is None and customer_id is None:
+            raise ValidationError("give an address or a customer id", field="address")
+        if channel is not None and channel not in self._crm.channels:
+            raise ValidationError(f"unknown channel {channel!r}", field="channel")
+        if customer_id is not None:
+            customer_id = self._crm.customers.get(customer_id).id
+        normalized = self._normalize_address(address) if address else None
+        with self._crm.transaction() as session:
+            new_id = session.connection().execute(m.suppressions.insert().values(
+                channel=channel, address=normalized, customer_id=customer_id, reason=reason.strip()[:200],
+                created_by=self._crm.actor, created_at=utcnow()).returning(m.suppressions.c.id)).scalar_one()
+            self._crm.audit.record(session, "suppress", "suppression", new_id, customer_id=customer_id,
+                                   changes={"address": normalized, "channel": channel, "reason": reason})
+        return int(new_id)
+
+    def unsuppress(self, suppression_id: int) -> None:
+        """Take an entry off the suppression list."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            row = conn.execute(sa.select(m.suppressions).where(m.suppressions.c.id == suppression_id)).mappings().first()
+            if row is None:
+                raise NotFound("suppression", suppression_id)
+            conn.execute(m.suppressions.delete().where(m.suppressions.c.id == suppression_id))
+            self._crm.audit.record(session, "unsuppress", "suppression", suppression_id, customer_id=row["customer_id"],
+                                   changes={"address": row["address"], "channel": row["channel"]})
+
+    def suppressions(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The suppression list, newest first."""
+        s = m.suppressions
+        with self._crm.reading() as conn:
+            return [dict(r) for r in conn.execute(sa.select(s).order_by(s.c.id.desc()).limit(limit)).mappings()]
+
+    def report(self, campaign: CampaignRef) -> reports.CampaignReport:
+        """ROI, rates and lift over the holdout of one campaign, per variant (see ``reports``)."""
+        return reports.campaign_report(self._crm, self.get(campaign))
+
+    def compare(self, campaigns: Sequence[CampaignRef] | None = None) -> list[reports.CampaignReport]:
+        """Reports of several campaigns (default: every campaign that has run)."""
+        if campaigns is None:
+            chosen = [c for c in self.list() if c.status in ("running", "done", "cancelled")]
+        else:
+            chosen = [self.get(c) for c in campaigns]
+        return [reports.campaign_report(self._crm, c) for c in chosen]
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _load(self, conn: sa.Connection, campaign: CampaignRef, *, for_update: bool = False) -> Campaign:
+        c = m.campaigns.c
+        key = c.id == campaign if isinstance(campaign, int) else c.name == str(campaign).strip()
+        query = sa.select(m.campaigns, m.segments.c.name.label("segment_name")).outerjoin(
+            m.segments, m.segments.c.id == c.segment_id).where(key)
+        if for_update and conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=m.campaigns)
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound("campaign", campaign)
+        v = m.variants.c
+        found = conn.execute(sa.select(m.variants).where(v.campaign_id == row["id"]).order_by(v.id)).mappings().all()
+        return Campaign(
+            id=row["id"], name=row["name"], status=row["status"], channel=row["channel"], segment=row["segment_name"],
+            segment_id=row["segment_id"], currency=row["currency"], cost_fixed_minor=row["cost_fixed_minor"],
+            cost_per_message_minor=row["cost_per_message_minor"], holdout_percent=Decimal(row["holdout_bp"]) / 100,
+            attribution_days=row["attribution_days"], created_by=row["created_by"], created_at=row["created_at"],
+            updated_at=row["updated_at"], objective=row["objective"], owner=row["owner"], budget_minor=row["budget_minor"],
+            occasion=row["occasion"], days_before=row["days_before"], scheduled_at=row["scheduled_at"],
+            started_at=row["started_at"], finished_at=row["finished_at"],
+            variants=tuple(Variant(r["id"], r["name"], r["weight"], r["subject"], r["body"]) for r in found),
+        )
+
+    def _move(self, session: Session, campaign: Campaign, status: str, **values: Any) -> None:
+        """Change a campaign's status if the move is legal (``Conflict`` otherwise), and audit it."""
+        if status not in TRANSITIONS[campaign.status]:
+            allowed = ", ".join(TRANSITIONS[campaign.status]) or "none: it is final"
+            raise Conflict(f"campaign {campaign.name!r} is {campaign.status}: it cannot become {status} "
+                           f"(from {campaign.status}: {allowed})")
+        session.connection().execute(m.campaigns.update().where(m.campaigns.c.id == campaign.id).values(
+            status=status, updated_at=utcnow(), **values))
+        self._crm.audit.record(session, "status", "campaign", campaign.id,
+                               changes={"from": campaign.status, "to": status, **values})
+
+    @staticmethod
+    def _require_status(campaign: Campaign, status: str, what: str) -> None:
+        if campaign.status != status:
+            raise Conflict(f"campaign {campaign.name!r} is {campaign.status}: only a {status} campaign can be {what}")
+
+    def _segment_expression(self, conn: sa.Connection, campaign: Campaign) -> str | None:
+        if campaign.segment_id is None:
+            return None
+        return conn.execute(sa.select(m.segments.c.expression).where(m.segments.c.id == campaign.segment_id)).scalar_one()
+
+    def _segment_id(self, segment: Any) -> int | None:
+        if segment is None:
+            return None
+        try:
+            return self.segments.get(segment if isinstance(segment, int) else str(segment)).id
+        except NotFound:
+            raise ValidationError(f"no saved segment {segment!r} (create it with `crmkit campaigns segments create`)",
+                                  field="segment") from None
+
+    def _check_channel(self, channel: str) -> None:
+        if channel not in self._crm.channels:
+            raise ValidationError(f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel")
+
+    def _check_occasion(self, occasion: str | None) -> None:
+        if occasion == "first_purchase" and not self._crm.hooks.has_implementations("crmkit_value_transactions"):
+            raise ValidationError("first-purchase anniversaries need purchase data: install a plugin providing "
+                                  "crmkit_value_transactions (crmkit-sales)", field="occasion")
+        if occasion == "founding_day" and self.settings.founding_day is None:
+            raise ValidationError("set the founding day first: crmkit campaigns config founding_day DD/MM",
+                                  field="occasion")
+
+    @staticmethod
+    def _check_templates(subject: str | None, body: str, known: Mapping[str, str]) -> None:
+        if subject:
+            templates.parse(subject, known, field="subject")
+        templates.parse(body, known, field="body")
+
+    @staticmethod
+    def _variant_of(campaign: Campaign, customer_id: int, name: str | None) -> Variant:
+        if name is not None:
+            found = next((v for v in campaign.variants if v.name == name), None)
+            if found is None:
+                raise NotFound("variant", name)
+            return found
+        drawn = bucket(customer_id, campaign.id, "variant")
+        bounds = split_bounds([v.weight for v in campaign.variants])
+        return next((v for bound, v in zip(bounds, campaign.variants) if drawn < bound), campaign.variants[-1])
+
+    def _normalize_address(self, address: str) -> str:
+        from crmkit.core.phones import normalize_phone
+        from crmkit.core.text import normalize_email
+
+        text = address.strip()
+        try:
+            return normalize_email(text) if "@" in text else normalize_phone(text, self._crm.default_country)
+        except ValueError as exc:
+            raise ValidationError(str(exc), field="address") from None
+
+    @staticmethod
+    def _validate(schema: marshmallow.Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return schema.load(dict(data))
+        except marshmallow.ValidationError as exc:
+            raise ValidationError(exc.messages_dict) from None

@@ -1,0 +1,1 @@
+"""crmkit IDIC workflow plugin: Identify, Differentiate, Interact, Customize."""

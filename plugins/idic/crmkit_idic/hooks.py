@@ -1,0 +1,104 @@
+"""The plugin's hook implementations: thin glue between crmkit's events and ``crm.idic``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crmkit import hookimpl
+from crmkit.core import tables as core
+from crmkit.privacy import delete_rows, export_rows
+from crmkit_idic import models as m
+from crmkit_idic.service import IdicService, keep_apart
+from crmkit_idic.steps import close_plan_item
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit import CRM, Customer, Interaction
+
+#: Every IDIC table holding rows about a customer (children first, for erasure).
+CUSTOMER_TABLES = (m.plan_items, m.profiles, m.identifiers, m.reviews, m.do_not_merge, m.merge_log)
+
+
+@hookimpl
+def crmkit_services(crm: CRM) -> dict[str, Any]:
+    return {"idic": IdicService(crm)}
+
+
+@hookimpl
+def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Session) -> None:
+    """Logging a contact closes the customer's matching open plan item (same channel)."""
+    close_plan_item(session.connection(), interaction.customer_id, interaction.channel, interaction.id)
+
+
+@hookimpl
+def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
+    """Re-point IDIC rows from the merged customer to the kept one (the kept customer's profile wins)."""
+    conn = session.connection()
+    p = m.profiles.c
+    if conn.execute(sa.select(p.customer_id).where(p.customer_id == kept.id)).first():
+        conn.execute(m.profiles.delete().where(p.customer_id == merged.id))
+    else:
+        conn.execute(m.profiles.update().where(p.customer_id == merged.id).values(customer_id=kept.id))
+    for table in (m.identifiers, m.plan_items):
+        conn.execute(table.update().where(table.c.customer_id == merged.id).values(customer_id=kept.id))
+    r = m.reviews.c
+    conn.execute(m.reviews.update().where(r.customer_id == merged.id).values(customer_id=kept.id))
+    conn.execute(m.reviews.update().where(r.other_id == merged.id).values(other_id=kept.id))
+    conn.execute(m.reviews.delete().where(r.customer_id == r.other_id))
+    d = m.do_not_merge.c
+    pairs = conn.execute(sa.select(m.do_not_merge).where(sa.or_(d.customer_id == merged.id, d.other_id == merged.id))).mappings().all()
+    conn.execute(m.do_not_merge.delete().where(sa.or_(d.customer_id == merged.id, d.other_id == merged.id)))
+    for pair in pairs:
+        other = pair["other_id"] if pair["customer_id"] == merged.id else pair["customer_id"]
+        if other != kept.id:
+            keep_apart(crm, conn, kept.id, other, pair["reason"])
+
+
+@hookimpl
+def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    return {"idic": export_rows(session, CUSTOMER_TABLES, customer.id)}
+
+
+@hookimpl
+def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> None:
+    delete_rows(session, CUSTOMER_TABLES, customer.id)
+
+
+@hookimpl
+def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    return {"idic": crm.idic.profile_section(session.connection(), customer.id)}
+
+
+@hookimpl
+def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
+    p, t = m.profiles.c, m.treatments.c
+    mine = p.customer_id == core.customers.c.id
+    return {
+        "idic_tier": sa.select(p.tier).where(mine).scalar_subquery(),
+        "idic_needs": sa.select(p.needs).where(mine).scalar_subquery(),
+        "idic_channel": sa.select(p.channel).where(mine).scalar_subquery(),
+        "idic_treatment": sa.select(t.name).join(m.profiles, p.treatment_id == t.id).where(mine).scalar_subquery(),
+    }
+
+
+@hookimpl
+def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
+    """Two treatment rules and one full IDIC run over the demo customers."""
+    crm.idic.add_treatment("Khách VIP", tier="most_valuable", message="Mời tham dự sự kiện tri ân khách hàng VIP",
+                           service_level="gold", priority=10)
+    crm.idic.add_treatment("Khách tiềm năng", tier="most_growable", offer="Giảm 10% cho đơn hàng tiếp theo", priority=20)
+    crm.idic.run()
+
+
+@hookimpl
+def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]]:
+    run = crm.idic.last_run()
+    if run is None:
+        return {}
+    lines = [f"run {run.id}: {run.status}"]
+    for result in run.results:
+        lines.append(f"{result.step}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    return {"IDIC": lines}

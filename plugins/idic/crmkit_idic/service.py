@@ -1,0 +1,291 @@
+"""``crm.idic``: the plugin's Python API (runs, review queue, unmerge, agenda, treatments, handoff, report).
+
+Commands, hooks and the report are thin callers of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from crmkit.core import tables as core
+from crmkit.core.types import utcnow
+from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit_idic import models as m
+from crmkit_idic import runs
+from crmkit_idic.config import DEFAULTS, PREFIX, TIERS, ZONE
+from crmkit_idic.identify import merge_pair
+from crmkit_idic.steps import action_of, condition
+
+if TYPE_CHECKING:
+    from crmkit import CRM
+
+TREATMENT_FIELDS = ("offer", "price_list", "service_level", "message")
+
+
+class IdicService:
+    """The IDIC workflow of one CRM (``crm.idic``)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    # -- settings -----------------------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        """Every IDIC setting with its current value."""
+        return {name: self._crm.settings.get(PREFIX + name, default) for name, default in DEFAULTS.items()}
+
+    def configure(self, **values: Any) -> dict[str, Any]:
+        """Store settings (``auto_merge_threshold=0.97``, ``value_source="pcv"``…); returns them all."""
+        for name, value in values.items():
+            if name not in DEFAULTS:
+                raise ValidationError(f"unknown setting (one of {', '.join(DEFAULTS)})", field=name)
+            if name.endswith("threshold") and not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise ValidationError("must be a number in (0, 1]", field=name)
+        for name, value in values.items():
+            self._crm.set_setting(PREFIX + name, value)
+        return self.settings()
+
+    # -- runs ---------------------------------------------------------------------------------------------
+
+    def run(self, *, steps: Sequence[str] | None = None, segment: str | None = None,
+            segment_id: int | None = None) -> runs.IdicRun:
+        """Start a run of the given steps (default: all four, in order) over everyone or a segment."""
+        return runs.execute(self._crm, runs.start(self._crm, steps=steps, segment=segment, segment_id=segment_id))
+
+    def resume(self, run_id: int) -> runs.IdicRun:
+        """Continue a failed or interrupted run from the step it stopped at."""
+        return runs.resume(self._crm, run_id)
+
+    def get(self, run_id: int) -> runs.IdicRun:
+        """One run with the stored result of each step."""
+        return runs.get(self._crm, run_id)
+
+    def runs(self, *, limit: int = 20) -> list[runs.IdicRun]:
+        """Recent runs, newest first."""
+        return runs.history(self._crm, limit)
+
+    def last_run(self) -> runs.IdicRun | None:
+        """The most recent run, or None."""
+        found = runs.history(self._crm, 1)
+        return found[0] if found else None
+
+    def status(self) -> dict[str, Any]:
+        """Where the workflow stands: the last run, queue size, open plan items, customers per tier."""
+        last = self.last_run()
+        with self._crm.reading() as conn:
+            queued = conn.execute(sa.select(sa.func.count()).where(m.reviews.c.status == "pending")).scalar_one()
+            open_items = conn.execute(sa.select(sa.func.count()).where(m.plan_items.c.status == "open")).scalar_one()
+            tiers = dict(conn.execute(sa.select(m.profiles.c.tier, sa.func.count()).group_by(m.profiles.c.tier)).all())
+        return {"last_run": last.id if last else None, "status": last.status if last else "never run",
+                "next_step": last.next_step if last else None, "review_queue": queued, "open_plan_items": open_items,
+                **{f"tier_{t}": tiers.get(t, 0) for t in TIERS}}
+
+    # -- review queue and merges -------------------------------------------------------------------------
+
+    def reviews(self, *, status: str = "pending", limit: int = 50) -> list[dict[str, Any]]:
+        """Review items (pairs that may be one customer) with both names, surest first."""
+        r, ca, cb = m.reviews.c, core.customers.alias("ca"), core.customers.alias("cb")
+        query = (sa.select(r.id, r.customer_id, ca.c.name.label("name"), r.other_id, cb.c.name.label("other_name"),
+                           r.score, r.reason, r.status)
+                 .join(ca, ca.c.id == r.customer_id).join(cb, cb.c.id == r.other_id)
+                 .where(r.status == status).order_by(r.score.desc(), r.id).limit(limit))
+        with self._crm.reading() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def accept(self, review_id: int) -> dict[str, Any]:
+        """A reviewer confirms the pair is one customer: merge it (the older id is kept); returns the merge."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            item = self._pending(conn, review_id)
+            one, two = self._current(conn, item.customer_id), self._current(conn, item.other_id)
+            merge_id = None
+            if one != two:
+                merge_id = merge_pair(self._crm, session, min(one, two), max(one, two), score=item.score,
+                                      reason=f"accepted by {self._crm.actor}: {item.reason}", automatic=False,
+                                      run_id=item.run_id)
+            self._decide(conn, review_id, "accepted")
+        return {"review": review_id, "merge": merge_id, "kept": min(one, two), "merged": max(one, two)}
+
+    def reject(self, review_id: int, *, reason: str = "rejected by reviewer") -> None:
+        """A reviewer says the pair are different customers: they will never be merged automatically."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            item = self._pending(conn, review_id)
+            keep_apart(self._crm, conn, item.customer_id, item.other_id, reason)
+            self._decide(conn, review_id, "rejected")
+
+    def _pending(self, conn: sa.Connection, review_id: int) -> Any:
+        item = conn.execute(sa.select(m.reviews).where(m.reviews.c.id == review_id)).first()
+        if item is None:
+            raise NotFound("review item", review_id)
+        if item.status != "pending":
+            raise Conflict(f"review item {review_id} is already {item.status}")
+        return item
+
+    def _decide(self, conn: sa.Connection, review_id: int, status: str) -> None:
+        conn.execute(m.reviews.update().where(m.reviews.c.id == review_id).values(
+            status=status, decided_by=self._crm.actor, decided_at=utcnow()))
+
+    def _current(self, conn: sa.Connection, customer_id: int) -> int:
+        c = core.customers.c
+        row = conn.execute(sa.select(c.status, c.merged_into_id).where(c.id == customer_id)).one()
+        if row.status == "merged" and row.merged_into_id is not None:
+            return int(row.merged_into_id)
+        if row.status != "active":
+            raise Conflict(f"customer {customer_id} is {row.status}")
+        return customer_id
+
+    def merges(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The merge log (automatic and accepted merges), newest first: what ``unmerge`` can undo."""
+        g = m.merge_log.c
+        query = (sa.select(g.id, g.run_id, g.customer_id.label("kept_id"), g.merged_id, g.score, g.reason, g.automatic,
+                           g.status, g.at).order_by(g.id.desc()).limit(limit))
+        with self._crm.reading() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def unmerge(self, merge_id: int) -> dict[str, Any]:
+        """Undo a merge of the log: restore the merged customer from the core's snapshot and move back its
+        interactions, contact points, addresses, tags and consents; the pair is then kept apart.
+
+        Rows other plugins re-pointed (orders, points…) stay with the kept customer: the core has no
+        unmerge hook yet (see the README).
+        """
+        from crmkit_idic.unmerge import undo
+
+        with self._crm.transaction() as session:
+            return undo(self._crm, session, merge_id)
+
+    # -- interact ----------------------------------------------------------------------------------------
+
+    def agenda(self, employee: str, day: date | str | None = None) -> list[dict[str, Any]]:
+        """The open plan items of ``employee`` due on ``day`` (local date, default today) or earlier."""
+        when = _day(day)
+        pl, c = m.plan_items.c, core.customers.c
+        query = (sa.select(pl.id, pl.due_on, pl.hour, pl.customer_id, c.name, pl.channel, pl.purpose,
+                           m.profiles.c.next_action)
+                 .join(core.customers, c.id == pl.customer_id)
+                 .outerjoin(m.profiles, m.profiles.c.customer_id == pl.customer_id)
+                 .where(pl.owner == employee, pl.status == "open", pl.due_on <= when)
+                 .order_by(pl.due_on, pl.hour, pl.id))
+        with self._crm.reading() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    # -- customize ---------------------------------------------------------------------------------------
+
+    def add_treatment(self, name: str, *, tier: str | None = None, needs: str | None = None,
+                      condition_: str | None = None, priority: int = 100, **what: str | None) -> dict[str, Any]:
+        """A treatment rule: customers of ``tier`` × ``needs`` (None: any) meeting ``condition_`` (a campaigns
+        segment expression) get this offer / price list / service level / message. Checked now."""
+        name = (name or "").strip()
+        if not name or len(name) > 200:
+            raise ValidationError("a name of 1 to 200 characters is required", field="name")
+        if tier is not None and tier not in TIERS:
+            raise ValidationError(f"unknown tier {tier!r} (one of {', '.join(TIERS)})", field="tier")
+        unknown = set(what) - set(TREATMENT_FIELDS)
+        if unknown:
+            raise ValidationError(f"unknown treatment field(s) {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        if not any(what.get(f) for f in TREATMENT_FIELDS):
+            raise ValidationError(f"say what the treatment is: one of {', '.join(TREATMENT_FIELDS)}", field="message")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise ValidationError("must be a whole number", field="priority")
+        if condition_:
+            condition(self._crm, condition_)  # an unknown field or a syntax error is refused now, not at run time
+        row = {"name": name, "tier": tier, "needs": needs or None, "condition": condition_ or None,
+               "priority": priority, "created_at": utcnow(), **{f: what.get(f) for f in TREATMENT_FIELDS}}
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            if conn.execute(sa.select(m.treatments.c.id).where(m.treatments.c.name == name)).first():
+                raise Conflict(f"a treatment named {name!r} already exists")
+            row["id"] = conn.execute(m.treatments.insert().values(row).returning(m.treatments.c.id)).scalar_one()
+            self._crm.audit.record(session, "create", "idic_treatment", row["id"], changes=row)
+        return row
+
+    def treatments(self) -> list[dict[str, Any]]:
+        """Every treatment rule, in the order they are tried (priority, then creation)."""
+        t = m.treatments.c
+        with self._crm.reading() as conn:
+            return [dict(r) for r in conn.execute(sa.select(m.treatments).order_by(t.priority, t.id)).mappings()]
+
+    def remove_treatment(self, name: str) -> None:
+        """Delete a treatment rule (customers keep their next-best-action until the next Customize)."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            treatment = self._treatment(conn, name)
+            conn.execute(m.profiles.update().where(m.profiles.c.treatment_id == treatment["id"]).values(treatment_id=None))
+            conn.execute(m.treatments.delete().where(m.treatments.c.id == treatment["id"]))
+            self._crm.audit.record(session, "delete", "idic_treatment", treatment["id"], changes={"name": name})
+
+    def _treatment(self, conn: sa.Connection, name: str) -> dict[str, Any]:
+        row = conn.execute(sa.select(m.treatments).where(m.treatments.c.name == name)).mappings().first()
+        if row is None:
+            raise NotFound("treatment", name)
+        return dict(row)
+
+    def handoff(self, name: str, *, channel: str = "email") -> dict[str, Any]:
+        """Hand a treatment to campaigns: a segment of its customers and a draft campaign carrying its message,
+        created together (one transaction)."""
+        if not self._crm.has_service("campaigns"):
+            raise ValidationError("handoff needs the campaigns plugin (crmkit-campaigns)", field="treatment")
+        with self._crm.transaction() as session:
+            treatment = self._treatment(session.connection(), name)
+            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+            segment = self._crm.campaigns.segments.create(
+                f"IDIC: {name}", f'idic_treatment = "{quoted}"', description=f"customers given IDIC treatment {name}")
+            campaign = self._crm.campaigns.create(
+                f"IDIC: {name}", channel=channel, subject=treatment["offer"] or name,
+                body=action_of(treatment), segment=segment.id)
+        return {"treatment": name, "segment_id": segment.id, "campaign_id": campaign.id, "campaign_status": campaign.status}
+
+    # -- profile, report ----------------------------------------------------------------------------------
+
+    def profile_section(self, conn: sa.Connection, customer_id: int) -> dict[str, Any]:
+        """The customer 360 section: identifiers, tier, needs group, channel and time, plan, next-best-action."""
+        i, p, pl = m.identifiers.c, m.profiles.c, m.plan_items.c
+        found = conn.execute(sa.select(i.kind, i.value, i.source).where(i.customer_id == customer_id)
+                             .order_by(i.kind, i.value)).mappings().all()
+        profile = conn.execute(sa.select(m.profiles).where(p.customer_id == customer_id)).mappings().first()
+        plan = conn.execute(sa.select(pl.due_on, pl.channel, pl.owner, pl.purpose).where(
+            pl.customer_id == customer_id, pl.status == "open").order_by(pl.due_on)).mappings().all()
+        section: dict[str, Any] = {"identifiers": [dict(r) for r in found], "plan": [dict(r) for r in plan]}
+        if profile is not None:
+            section.update({k: profile[k] for k in ("tier", "needs", "needs_reason", "channel", "best_hour",
+                                                    "best_weekday", "rhythm_days", "next_action", "reason")})
+        return section
+
+    def report(self, path: str | Path, run_id: int | None = None) -> Path:
+        """Write the HTML report of a run (default: the last one) and return its path."""
+        from crmkit_idic.report import render
+
+        run = self.get(run_id) if run_id is not None else self.last_run()
+        if run is None:
+            raise NotFound("IDIC run", "(none yet: run `crmkit idic run` first)")
+        target = Path(path)
+        target.write_text(render(self._crm, run), encoding="utf-8")
+        return target
+
+
+def keep_apart(crm: CRM, conn: sa.Connection, one: int, two: int, reason: str) -> None:
+    """Record that two customers must never be merged automatically (idempotent)."""
+    low, high = min(one, two), max(one, two)
+    d = m.do_not_merge.c
+    if conn.execute(sa.select(d.customer_id).where(d.customer_id == low, d.other_id == high)).first() is None:
+        conn.execute(m.do_not_merge.insert().values(customer_id=low, other_id=high, reason=reason[:500],
+                                                    created_by=crm.actor, created_at=utcnow()))
+
+
+def _day(value: date | str | None) -> date:
+    if value is None:
+        return datetime.now(ZoneInfo(ZONE)).date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"not a date (YYYY-MM-DD): {value!r}", field="date") from None
+

@@ -1,0 +1,87 @@
+"""The loyalty plugin's hook implementations: thin calls into ``crm.loyalty`` (the service) and the demo."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crmkit import hookimpl
+from crmkit_loyalty import demo
+from crmkit_loyalty.service import LoyaltyService, referral_fields
+
+if TYPE_CHECKING:
+    from marshmallow import fields
+    from sqlalchemy.orm import Session
+
+    from crmkit.core.models import Customer
+    from crmkit.crm import CRM
+
+
+@hookimpl
+def crmkit_services(crm: CRM) -> dict[str, Any]:
+    return {"loyalty": LoyaltyService(crm)}
+
+
+@hookimpl
+def crmkit_customer_fields() -> dict[str, fields.Field]:
+    return referral_fields()
+
+
+@hookimpl
+def crmkit_customer_before_save(crm: CRM, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:
+    crm.loyalty.check_referrer(customer, changes, session)
+
+
+@hookimpl
+def crmkit_customer_created(crm: CRM, customer: Customer, session: Session) -> None:
+    crm.loyalty.customer_created(customer.id, session)
+
+
+@hookimpl
+def crmkit_order_placed(crm: CRM, order: Any, session: Session) -> None:
+    crm.loyalty.earn_order(order, session)
+
+
+@hookimpl
+def crmkit_order_refunded(crm: CRM, order: Any, refund: Any, session: Session) -> None:
+    crm.loyalty.refund_order(order, refund, session)
+
+
+@hookimpl
+def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
+    crm.loyalty.cancel_order(order, session)
+
+
+@hookimpl
+def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
+    crm.loyalty.merge_members(kept.id, merged.id, session)
+
+
+@hookimpl
+def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    return {"loyalty": crm.loyalty.export(customer.id, session)}
+
+
+@hookimpl
+def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> None:
+    crm.loyalty.erase(customer.id, session)
+
+
+@hookimpl
+def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any] | None:
+    sections = crm.loyalty.profile(customer.id, session)
+    return {"loyalty": sections} if sections else None
+
+
+@hookimpl
+def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
+    return crm.loyalty.segment_fields()
+
+
+@hookimpl
+def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
+    demo.populate(crm, customer_ids, seed)
+
+
+@hookimpl
+def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]]:
+    return demo.overview(crm)

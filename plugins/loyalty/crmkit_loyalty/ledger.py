@@ -1,0 +1,177 @@
+"""Writing the ledger: every change of points goes through :meth:`Ledger.post`, inside the caller's transaction.
+
+``post`` inserts the entry with ``INSERT … ON CONFLICT DO NOTHING`` on the unique
+(program, source kind, source id, reason) — a re-delivered event writes nothing — then moves the
+member's balance row with one ``UPDATE … RETURNING`` (for spending: ``WHERE points >= :n``, so two
+concurrent redemptions of the same points cannot both pass; on PostgreSQL the row lock makes the
+second wait and re-check, on SQLite write transactions are serialized by ``BEGIN IMMEDIATE``), and
+keeps the open lots (what FIFO expiry and spending consume) equal to the positive balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crmkit.errors import ValidationError
+from crmkit_loyalty.models import ledger, lots, members
+from crmkit_loyalty.records import LedgerEntry, Program
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit import CRM
+
+LOT_PAGE = 200
+ENTRY_KEY = ("program_id", "source_kind", "source_id", "reason")
+
+# The hot paths are built once and run with parameters: building statements costs more than running them.
+#: One balance row, by the ``member`` (customer id) and ``program`` (program id) parameters.
+MEMBER_KEY = sa.and_(members.c.customer_id == sa.bindparam("member"), members.c.program_id == sa.bindparam("program"))
+_MOVE_BALANCE = (members.update().where(MEMBER_KEY).values(points=members.c.points + sa.bindparam("units"))
+                 .returning(members.c.points))
+_SPEND_BALANCE = (members.update().where(MEMBER_KEY, members.c.points >= sa.bindparam("need"))
+                  .values(points=members.c.points + sa.bindparam("units")).returning(members.c.points))
+_BALANCE = sa.select(members.c.points).where(MEMBER_KEY)
+_OPEN_LOTS = (sa.select(lots.c.entry_id, lots.c.remaining)
+              .where(lots.c.customer_id == sa.bindparam("customer_id"), lots.c.program_id == sa.bindparam("program_id"))
+              .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.entry_id).limit(LOT_PAGE))
+_SHRINK_LOT = lots.update().where(lots.c.entry_id == sa.bindparam("lot")).values(remaining=sa.bindparam("left"))
+_insert_ignore_cache: dict[tuple[str, str, tuple[str, ...], str], Any] = {}
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any], conflict: Sequence[str],
+                  returning: sa.Column[Any]) -> Any:
+    """Insert a row unless it clashes with the unique ``conflict`` columns; returns ``returning`` (None if skipped).
+
+    (RETURNING, not the row count: psycopg reports -1 rows for ``ON CONFLICT DO NOTHING``.)
+    """
+    key = (conn.dialect.name, table.name, tuple(conflict), returning.name)
+    statement = _insert_ignore_cache.get(key)
+    if statement is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(returning)
+        _insert_ignore_cache[key] = statement
+    return conn.execute(statement, dict(values)).scalar()
+
+
+def balance_units(conn: sa.Connection, program_id: int, customer_id: int) -> int | None:
+    """A member's balance in units (None when not a member): one primary-key lookup."""
+    return conn.execute(_BALANCE, {"member": customer_id, "program": program_id}).scalar()
+
+
+def lock_members(conn: sa.Connection, program_id: int, customer_ids: Iterable[int]) -> None:
+    """Lock members' balance rows, in id order (PostgreSQL ``FOR UPDATE``; SQLite writers are already serialized)."""
+    if conn.dialect.name != "postgresql":
+        return
+    ids = sorted(set(customer_ids))
+    if ids:
+        conn.execute(sa.select(members.c.customer_id).where(members.c.program_id == program_id,
+                                                          members.c.customer_id.in_(ids))
+                     .order_by(members.c.customer_id).with_for_update()).all()
+
+
+def member_key(program_id: int, customer_id: int) -> sa.ColumnElement[bool]:
+    """The primary key condition of one balance row."""
+    return sa.and_(members.c.customer_id == customer_id, members.c.program_id == program_id)
+
+
+class Ledger:
+    """Posts entries for one CRM and fires ``crmkit_points_changed`` for each."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+
+    def post(
+        self, session: Session, program: Program, customer_id: int, units: int, *, kind: str, reason: str,
+        source_kind: str, source_id: Any, now: datetime, order_id: Any = None, amount_minor: int | None = None,
+        qualifying: bool = False, note: str | None = None, expires_at: datetime | None = None,
+        require_balance: bool = False,
+    ) -> LedgerEntry | None:
+        """Write one entry and move the balance; None when this (source, reason) was already posted.
+
+        The member's balance row must exist. Positive entries open a lot expiring at ``expires_at``
+        (less any negative balance they first pay back); negative ones consume lots oldest first.
+        ``require_balance`` refuses (``ValidationError``, nothing written) to take the balance below zero.
+        """
+        conn = session.connection()
+        row = {
+            "program_id": program.id, "customer_id": customer_id, "points": units, "kind": kind, "reason": reason,
+            "source_kind": source_kind, "source_id": str(source_id), "order_id": None if order_id is None else str(order_id),
+            "amount_minor": amount_minor, "qualifying": qualifying, "created_at": now,
+            "expires_at": expires_at if units > 0 else None, "note": note, "actor": self._crm.actor,
+        }
+        entry_id = insert_ignore(conn, ledger, row, ENTRY_KEY, ledger.c.id)
+        if entry_id is None:
+            return None
+        key = {"member": customer_id, "program": program.id, "units": units}
+        if require_balance and units < 0:
+            balance = conn.execute(_SPEND_BALANCE, {**key, "need": -units}).scalar()
+        else:
+            balance = conn.execute(_MOVE_BALANCE, key).scalar()
+        if balance is None:
+            have = balance_units(conn, program.id, customer_id)
+            raise ValidationError(
+                f"not enough points: the balance is {program.points(have or 0)}, {program.points(-units)} needed",
+                field="points")
+        if units > 0:
+            opening = balance - units
+            fresh = units - min(units, max(0, -opening))  # a negative balance is paid back first
+            if fresh:
+                conn.execute(lots.insert(), {"entry_id": entry_id, "program_id": program.id, "customer_id": customer_id,
+                                             "remaining": fresh, "expires_at": row["expires_at"]})
+        elif units < 0:
+            self.consume(conn, program.id, customer_id, -units)
+        entry = LedgerEntry(**_entry_fields(program, entry_id, row))
+        self.changed(session, entry, program.points(balance))
+        return entry
+
+    def changed(self, session: Session, entry: LedgerEntry, balance: Any) -> None:
+        """Tell other plugins (``crmkit_points_changed``) about an entry, in the same transaction."""
+        self._crm.hooks.call("crmkit_points_changed", entry=entry, balance=balance, session=session)
+
+    def consume(self, conn: sa.Connection, program_id: int, customer_id: int, units: int) -> int:
+        """Take ``units`` from the member's open lots, soonest-expiring (oldest) first; returns how many were taken."""
+        left = units
+        while left > 0:
+            page = conn.execute(_OPEN_LOTS, {"customer_id": customer_id, "program_id": program_id}).all()
+            if not page:
+                break
+            emptied = []
+            for entry_id, remaining in page:
+                if remaining <= left:
+                    emptied.append(entry_id)
+                    left -= remaining
+                else:
+                    conn.execute(_SHRINK_LOT, {"lot": entry_id, "left": remaining - left})
+                    left = 0
+                    break
+            if emptied:
+                conn.execute(lots.delete().where(lots.c.entry_id.in_(emptied)))
+        return units - left
+
+    def settle(self, conn: sa.Connection, program_id: int, customer_id: int) -> int:
+        """Recompute a balance from the ledger and trim the open lots to it (after a merge); returns the balance."""
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
+                             .where(ledger.c.program_id == program_id, ledger.c.customer_id == customer_id)).scalar_one()
+        conn.execute(members.update().where(member_key(program_id, customer_id)).values(points=total))
+        open_units = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0))
+                                  .where(lots.c.program_id == program_id, lots.c.customer_id == customer_id)).scalar_one()
+        if open_units > max(total, 0):
+            self.consume(conn, program_id, customer_id, open_units - max(total, 0))
+        return int(total)
+
+
+def _entry_fields(program: Program, entry_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {key: value for key, value in row.items() if key not in ("id", "program_id")}
+    fields.update(id=entry_id, program=program.code, points=program.points(row["points"]))
+    return fields
+
+
+def entry_from_row(program: Program, row: Mapping[str, Any]) -> LedgerEntry:
+    """A ledger row (a mapping holding at least the ledger's columns) as a :class:`LedgerEntry` of ``program``."""
+    return LedgerEntry(**_entry_fields(program, row["id"], {name: row[name] for name in ledger.c.keys()}))

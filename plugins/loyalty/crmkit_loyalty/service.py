@@ -1,0 +1,555 @@
+"""``crm.loyalty``: membership, earning from orders, redemption, manual changes and the customer's view.
+
+Every write is one transaction (or runs in the caller's, for hooks); every change of points is a
+ledger entry written through :class:`crmkit_loyalty.ledger.Ledger`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from marshmallow import fields, validate
+
+from crmkit.core import tables as core
+from crmkit.core.types import utcnow
+from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.money import Money
+from crmkit.privacy import delete_rows, export_rows
+from crmkit_loyalty.base import CustomerFacts, member_from_row
+from crmkit_loyalty.batch import BatchMixin
+from crmkit_loyalty.catalog import CatalogMixin
+from crmkit_loyalty.earning import order_earnings, refund_share
+from crmkit_loyalty.ledger import balance_units, entry_from_row, insert_ignore, lock_members, member_key
+from crmkit_loyalty.models import ledger, lots, members, programs, redemptions, rewards
+from crmkit.calendar import local_midnight
+from crmkit_loyalty.records import EarnLine, LedgerEntry, Member, Points, Program, Redemption, Statement, points_of
+from crmkit_loyalty.reports import ReportsMixin
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.core.models import Customer
+
+REFERRED_BY = "referred_by"
+EXPIRING_SOON_DAYS = 30
+PROFILE_ENTRIES = 10
+BACKFILL_PAGE = 500
+_VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
+    """The loyalty plugin's Python API, reached as ``crm.loyalty``."""
+
+    # -- membership and balances ------------------------------------------------------------
+
+    def enroll(self, customer_id: int, *, program: str | None = None) -> Member:
+        """Make a customer a member (paying the sign-up bonus, if the program has one); no-op for members."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            target = self._program(conn, program)
+            customer = self._customer(conn, customer_id)
+            self._enroll(session, target, customer.id, utcnow())
+            member = self._member(conn, target, customer.id)
+            assert member is not None
+            return member
+
+    def member(self, customer_id: int, *, program: str | None = None) -> Member | None:
+        """The customer's membership (balance, tier) of a program, or None when not a member."""
+        with self._crm.reading() as conn:
+            target = self._program(conn, program)
+            return self._member(conn, target, self._customer(conn, customer_id, active=False).id)
+
+    def balance(self, customer_id: int, *, program: str | None = None) -> Points:
+        """The customer's points balance (0 when not a member): one primary-key lookup of the balance row."""
+        ident = self._ident(program)
+        with self._crm.reading() as conn:
+            units = balance_units(conn, ident.id, customer_id)
+            if units is None:
+                customer = self._customer(conn, customer_id, active=False)  # NotFound, or follow a merge
+                if customer.id != customer_id:
+                    units = balance_units(conn, ident.id, customer.id)
+        return ident.points(units or 0)
+
+    def history(self, customer_id: int, *, program: str | None = None, limit: int = 50,
+                before: int | None = None) -> list[LedgerEntry]:
+        """The customer's ledger entries, newest first; pass the last entry's id as ``before`` for the next page."""
+        if not 1 <= limit <= 1000:
+            raise ValidationError("must be between 1 and 1000", field="limit")
+        with self._crm.reading() as conn:
+            target = self._program(conn, program)
+            customer = self._customer(conn, customer_id, active=False)
+            query = (sa.select(ledger).where(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id)
+                     .order_by(ledger.c.id.desc()).limit(limit))
+            if before is not None:
+                query = query.where(ledger.c.id < before)
+            return [entry_from_row(target, row) for row in conn.execute(query).mappings()]
+
+    def statement(self, customer_id: int, start: date, end: date, *, program: str | None = None) -> Statement:
+        """Points earned, reversed, spent, expired and adjusted between two local dates (both included)."""
+        if end < start:
+            raise ValidationError("must not be before the start date", field="end")
+        low, high = local_midnight(start), local_midnight(end + timedelta(days=1))
+        with self._crm.reading() as conn:
+            target = self._program(conn, program)
+            customer = self._customer(conn, customer_id, active=False)
+            mine = sa.and_(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id)
+            opening = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
+                                   .where(mine, ledger.c.created_at < low)).scalar_one()
+            rows = conn.execute(sa.select(ledger).where(mine, ledger.c.created_at >= low, ledger.c.created_at < high)
+                                .order_by(ledger.c.created_at, ledger.c.id)).mappings().all()
+        by_kind = {kind: sum(r["points"] for r in rows if r["kind"] == kind)
+                   for kind in ("earn", "reverse", "redeem", "expire", "adjust")}
+        closing = opening + sum(by_kind.values())
+        show = target.points
+        return Statement(
+            customer_id=customer.id, program=target.code, start=start, end=end, opening=show(opening),
+            earned=show(by_kind["earn"]), reversed=show(-by_kind["reverse"]), spent=show(-by_kind["redeem"]),
+            expired=show(-by_kind["expire"]), adjusted=show(by_kind["adjust"]), closing=show(closing),
+            entries=[entry_from_row(target, row) for row in rows],
+        )
+
+    # -- manual changes ---------------------------------------------------------------------------
+
+    def grant(self, customer_id: int, points: Any, note: str, *, program: str | None = None,
+              expires_at: datetime | None = None, key: str | None = None) -> LedgerEntry:
+        """Give points by hand, with a reason (audit-logged); ``key`` makes a retried call grant once."""
+        return self._manual(customer_id, points, note, "grant", program=program, expires_at=expires_at, key=key)
+
+    def deduct(self, customer_id: int, points: Any, note: str, *, program: str | None = None,
+               key: str | None = None) -> LedgerEntry:
+        """Take points away by hand, with a reason (audit-logged); never below a zero balance."""
+        return self._manual(customer_id, points, note, "deduct", program=program, key=key)
+
+    def _manual(self, customer_id: int, points: Any, note: str, reason: str, *, program: str | None,
+                expires_at: datetime | None = None, key: str | None = None) -> LedgerEntry:
+        note = (note or "").strip()
+        if not note:
+            raise ValidationError("say why the points are changed by hand", field="note")
+        if len(note) > 500:
+            raise ValidationError("at most 500 characters", field="note")
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise ValidationError("give a timezone-aware time", field="expires_at")
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            target = self._program(conn, program)
+            units = target.to_units(points)
+            if units <= 0:
+                raise ValidationError("must be a positive number of points", field="points")
+            customer = self._customer(conn, customer_id)
+            now = utcnow()
+            if reason == "grant":
+                self._enroll(session, target, customer.id, now)
+            elif self._member(conn, target, customer.id) is None:
+                raise ValidationError(f"customer {customer.id} is not a member of program {target.code!r}",
+                                      field="customer_id")
+            source = key or secrets.token_hex(8)
+            entry = self._ledger.post(
+                session, target, customer.id, units if reason == "grant" else -units, kind="adjust", reason=reason,
+                source_kind="manual", source_id=source, now=now, note=note,
+                expires_at=expires_at or target.expiry_from(now), require_balance=True)
+            if entry is None:  # the same key was posted before: return what it wrote
+                row = conn.execute(sa.select(ledger).where(
+                    ledger.c.program_id == target.id, ledger.c.source_kind == "manual", ledger.c.source_id == source,
+                    ledger.c.reason == reason)).mappings().one()
+                return entry_from_row(target, row)
+            self._crm.audit.record(session, reason, "loyalty_points", entry.id, customer_id=customer.id,
+                                   changes={"program": target.code, "points": entry.points, "note": note})
+            return entry
+
+    # -- rewards and redemption ------------------------------------------------------------------------
+
+    def redeem(self, customer_id: int, reward: str, *, quantity: int = 1, program: str | None = None,
+               note: str | None = None) -> Redemption:
+        """Exchange points for a reward: checks balance and stock, writes ledger entry and redemption together.
+
+        Concurrent redemptions of the same points cannot both succeed: the balance is taken with
+        ``UPDATE … WHERE points >= cost``, and the stock with ``WHERE stock >= quantity``.
+        """
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValidationError("must be a whole number of at least 1", field="quantity")
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            target = self._program(conn, program)
+            customer = self._customer(conn, customer_id)
+            item = self._reward(conn, target, reward)
+            if not item.active:
+                raise ValidationError(f"reward {reward!r} is no longer offered", field="reward")
+            if item.stock is not None and item.stock < quantity:
+                raise ValidationError(f"reward {reward!r} is out of stock ({item.stock} left)", field="reward")
+            if self._member(conn, target, customer.id) is None:
+                raise ValidationError(f"customer {customer.id} is not a member of program {target.code!r}",
+                                      field="customer_id")
+            cost = target.to_units(item.points_cost) * quantity
+            now = utcnow()
+            code = _voucher_code()
+            redemption_id = conn.execute(redemptions.insert().values(
+                program_id=target.id, customer_id=customer.id, reward_id=item.id, quantity=quantity, points=cost,
+                status="completed", code=code, created_at=now, note=note,
+            ).returning(redemptions.c.id)).scalar_one()
+            self._ledger.post(session, target, customer.id, -cost, kind="redeem", reason="redeem",
+                              source_kind="redemption", source_id=redemption_id, now=now,
+                              note=f"{quantity} × {item.name}", require_balance=True)
+            taken = conn.execute(rewards.update().where(
+                rewards.c.id == item.id, sa.or_(rewards.c.stock.is_(None), rewards.c.stock >= quantity),
+            ).values(stock=rewards.c.stock - quantity))
+            if taken.rowcount != 1:
+                raise ValidationError(f"reward {reward!r} is out of stock", field="reward")
+            self._crm.audit.record(session, "redeem", "loyalty_redemption", redemption_id, customer_id=customer.id,
+                                   changes={"program": target.code, "reward": reward, "quantity": quantity})
+        return Redemption(id=redemption_id, program=target.code, customer_id=customer.id, reward=item.code,
+                          reward_name=item.name, quantity=quantity, points=target.points(cost), status="completed",
+                          code=code, created_at=now, cancelled_at=None, note=note)
+
+    def cancel_redemption(self, redemption_id: int, *, note: str | None = None) -> Redemption:
+        """Cancel a redemption: the points come back (expiring as if earned at the redemption) and the stock too."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            row = conn.execute(sa.select(redemptions).where(redemptions.c.id == redemption_id)).mappings().first()
+            if row is None:
+                raise NotFound("redemption", redemption_id)
+            now = utcnow()
+            flipped = conn.execute(redemptions.update().where(redemptions.c.id == redemption_id,
+                                                              redemptions.c.status == "completed")
+                                   .values(status="cancelled", cancelled_at=now, note=note or row["note"]))
+            if flipped.rowcount != 1:
+                raise Conflict(f"redemption {redemption_id} is already {row['status']}")
+            target = self._program_by_id(conn, row["program_id"])
+            self._ledger.post(session, target, row["customer_id"], row["points"], kind="redeem", reason="redeem_cancel",
+                              source_kind="redemption", source_id=redemption_id, now=now, note=note,
+                              expires_at=target.expiry_from(row["created_at"]))
+            conn.execute(rewards.update().where(rewards.c.id == row["reward_id"], rewards.c.stock.is_not(None))
+                         .values(stock=rewards.c.stock + row["quantity"]))
+            self._crm.audit.record(session, "cancel", "loyalty_redemption", redemption_id,
+                                   customer_id=row["customer_id"], changes={"note": note})
+            return self._redemption(conn, redemption_id)
+
+    def redemptions(self, customer_id: int, *, program: str | None = None) -> list[Redemption]:
+        """The customer's redemptions, newest first."""
+        with self._crm.reading() as conn:
+            target = self._program(conn, program)
+            customer = self._customer(conn, customer_id, active=False)
+            ids = conn.execute(sa.select(redemptions.c.id).where(redemptions.c.customer_id == customer.id,
+                                                                 redemptions.c.program_id == target.id)
+                               .order_by(redemptions.c.id.desc())).scalars().all()
+            return [self._redemption(conn, rid) for rid in ids]
+
+    def _redemption(self, conn: sa.Connection, redemption_id: int) -> Redemption:
+        r = redemptions.c
+        row = conn.execute(sa.select(redemptions, rewards.c.code.label("reward"), rewards.c.name.label("reward_name"),
+                                     programs.c.code.label("program"), programs.c.point_decimals)
+                           .join(rewards, rewards.c.id == r.reward_id).join(programs, programs.c.id == r.program_id)
+                           .where(r.id == redemption_id)).mappings().one()
+        return Redemption(id=row["id"], program=row["program"], customer_id=row["customer_id"], reward=row["reward"],
+                          reward_name=row["reward_name"], quantity=row["quantity"],
+                          points=points_of(row["points"], row["point_decimals"]), status=row["status"],
+                          code=row["code"], created_at=row["created_at"], cancelled_at=row["cancelled_at"],
+                          note=row["note"])
+
+    # -- earning from orders (called by the sales hooks, in the sale's transaction) ---------------------
+
+    def quote(self, order: Any) -> list[EarnLine]:
+        """What ``order`` (an object with the sales order attributes) would earn now, entry by entry, per program."""
+        with self._crm.reading() as conn:
+            customer = self._customer(conn, order.customer_id)
+            result = []
+            for program in _in_currency(self._programs(conn, active_only=True), order):
+                member = self._member(conn, program, customer.id)
+                if member is None and not program.auto_enroll:
+                    continue
+                tiers = self._tiers(conn, program)
+                tier = _tier_named(tiers, member.tier if member else None)
+                for earning in order_earnings(program, self._rules(conn, program), tier, order, customer.birth_date):
+                    if earning.is_purchase or not self._posted(conn, program, "customer", customer.id, earning.reason):
+                        points = program.points(earning.units)
+                        result.append(EarnLine(program.code, earning.reason, points, earning.detail))
+            return result
+
+    def earn_order(self, order: Any, session: Session) -> None:
+        """Earn the points of a placed order in every active program of its currency; re-delivery earns nothing."""
+        conn = session.connection()
+        customer = self._customer(conn, order.customer_id, active=False)
+        if customer.status != "active":
+            return
+        now = utcnow()
+        at = min(order.placed_at, now)  # entries are dated at the purchase: expiry and tier windows count from it
+        for program in _in_currency(self._active_programs(session), order):
+            if self._member(conn, program, customer.id) is None:
+                if not program.auto_enroll:
+                    continue
+                self._enroll(session, program, customer.id, now)
+            rules = self._rules_of(session, program)
+            referral = next((rule for rule in rules if rule.kind == "referral"), None)
+            referrer = self._referrer(conn, customer) if referral else None
+            lock_members(conn, program.id, [customer.id] + ([referrer] if referrer else []))
+            member = self._member(conn, program, customer.id)
+            tiers = self._tiers_of(session, program)
+            tier = _tier_named(tiers, member.tier if member else None)
+            for earning in order_earnings(program, rules, tier, order, customer.birth_date):
+                source = ("order", order.id) if earning.is_purchase else ("customer", customer.id)
+                self._ledger.post(session, program, customer.id, earning.units, kind="earn", reason=earning.reason,
+                                  source_kind=source[0], source_id=source[1], now=at, order_id=order.id,
+                                  amount_minor=earning.amount_minor, qualifying=earning.is_purchase,
+                                  note=earning.detail, expires_at=program.expiry_from(at))
+            if referral is not None and referrer is not None and referral.bonus_points:
+                self._pay_referral(session, program, referrer, customer.id, program.to_units(referral.bonus_points),
+                                   order.id, at)
+            self._evaluate_member(session, program, customer.id, now, tiers)
+
+    def refund_order(self, order: Any, refund: Any, session: Session) -> None:
+        """Reverse points for a refund: proportionally for a partial one, everything left for a full one."""
+        conn = session.connection()
+        now = utcnow()
+        for program, customer_id, entries in self._order_entries(conn, order):
+            if any(row.reason == "cancel" for row in entries):
+                continue
+            purchase = next(row for row in entries if row.reason == "purchase")
+            qualifying = [row for row in entries if row.qualifying]
+            net_units = sum(row.points for row in qualifying)
+            net_amount = sum(row.amount_minor or 0 for row in qualifying)
+            refunded = int(order.refunded_minor)
+            full = refunded >= int(order.total_minor)
+            if full:
+                units, amount = net_units, net_amount
+            else:
+                target_units, target_amount = refund_share(program, purchase.points, purchase.amount_minor or 0,
+                                                           int(order.total_minor), refunded)
+                units = target_units - (purchase.points - net_units)
+                amount = target_amount - ((purchase.amount_minor or 0) - net_amount)
+            why = f"refund of {Money(order.currency, int(refund.amount_minor)).format()}"
+            self._reverse(session, program, customer_id, order.id, f"refund:{refund.id}", units, amount, now, why,
+                          bonus=sum(row.points for row in entries if not row.qualifying) if full else 0)
+
+    def cancel_order(self, order: Any, session: Session) -> None:
+        """Reverse everything an order earned that is still standing (purchase points and its bonuses)."""
+        conn = session.connection()
+        now = utcnow()
+        for program, customer_id, entries in self._order_entries(conn, order):
+            if any(row.reason == "cancel" for row in entries):
+                continue
+            qualifying = [row for row in entries if row.qualifying]
+            self._reverse(session, program, customer_id, order.id, "cancel", sum(r.points for r in qualifying),
+                          sum(r.amount_minor or 0 for r in qualifying), now, "order cancelled",
+                          bonus=sum(row.points for row in entries if not row.qualifying), always=True)
+
+    def backfill(self, *, since: datetime | None = None) -> int:
+        """Earn (and reverse refunds) for orders the sales plugin already holds, e.g. from before the program existed.
+
+        Reads them through ``crm.sales.orders`` (newest first, in pages); idempotent like the hooks,
+        so running it twice changes nothing. Returns how many orders were read.
+        """
+        orders = self._crm.sales.orders
+        seen: set[int] = set()
+        until = None
+        while True:
+            listed = orders.list(since=since, until=until, limit=BACKFILL_PAGE)
+            page = [order for order in listed if order.id not in seen]
+            if not page:
+                return len(seen)
+            for order in page:
+                seen.add(order.id)
+                if order.status == "cancelled":
+                    continue
+                refunds = orders.refunds(order.id) if order.refunded_minor else []
+                with self._crm.transaction() as session:
+                    self.earn_order(order, session)
+                    for refund in refunds:
+                        self.refund_order(order, refund, session)
+            until = page[-1].placed_at + timedelta(microseconds=1)  # orders sharing the last instant are read again
+
+    def _reverse(self, session: Session, program: Program, customer_id: int, order_id: Any, reason: str, units: int,
+                 amount: int, now: datetime, note: str, *, bonus: int, always: bool = False) -> None:
+        """Post the qualifying reversal (and a separate one for bonuses), then re-evaluate the tier."""
+        if units or amount or always:
+            self._ledger.post(session, program, customer_id, -units, kind="reverse", reason=reason, source_kind="order",
+                              source_id=order_id, now=now, order_id=order_id, amount_minor=-amount, qualifying=True,
+                              note=note)
+        if bonus:
+            self._ledger.post(session, program, customer_id, -bonus, kind="reverse", reason=f"{reason}:bonus",
+                              source_kind="order", source_id=order_id, now=now, order_id=order_id, note=note)
+        self._evaluate_member(session, program, customer_id, now, self._tiers_of(session, program))
+
+    def _order_entries(self, conn: sa.Connection, order: Any) -> list[tuple[Program, int, list[Any]]]:
+        """Per program that paid points for ``order``: the program, the member, and their entries about it (locked).
+
+        (A referral bonus the order paid to someone else is theirs: it is not part of the order's entries.)
+        """
+        found = conn.execute(sa.select(ledger.c.program_id, ledger.c.customer_id).where(
+            ledger.c.source_kind == "order", ledger.c.source_id == str(order.id), ledger.c.reason == "purchase")).all()
+        result = []
+        for program_id, customer_id in found:
+            lock_members(conn, program_id, [customer_id])
+            c = ledger.c
+            entries = conn.execute(sa.select(c.reason, c.points, c.amount_minor, c.qualifying)
+                                   .where(c.program_id == program_id, c.customer_id == customer_id,
+                                          c.order_id == str(order.id))).all()
+            result.append((self._program_by_id(conn, program_id), customer_id, entries))
+        return result
+
+    def _pay_referral(self, session: Session, program: Program, referrer: int, referred: int, units: int,
+                      order_id: Any, now: datetime) -> None:
+        conn = session.connection()
+        if self._member(conn, program, referrer) is None:
+            if not program.auto_enroll:
+                return
+            self._enroll(session, program, referrer, now)
+        self._ledger.post(session, program, referrer, units, kind="earn", reason="referral", source_kind="customer",
+                          source_id=referred, now=now, order_id=order_id, note=f"referred customer {referred}",
+                          expires_at=program.expiry_from(now))
+
+    def _referrer(self, conn: sa.Connection, customer: CustomerFacts) -> int | None:
+        referrer = customer.attributes.get(REFERRED_BY)
+        if not isinstance(referrer, int) or referrer == customer.id:
+            return None
+        status = conn.execute(sa.select(core.customers.c.status).where(core.customers.c.id == referrer)).scalar()
+        return referrer if status == "active" else None
+
+    def _posted(self, conn: sa.Connection, program: Program, source_kind: str, source_id: Any, reason: str) -> bool:
+        return conn.execute(sa.select(ledger.c.id).where(
+            ledger.c.program_id == program.id, ledger.c.source_kind == source_kind,
+            ledger.c.source_id == str(source_id), ledger.c.reason == reason)).first() is not None
+
+    # -- enrolment ------------------------------------------------------------------------------------------
+
+    def customer_created(self, customer_id: int, session: Session) -> None:
+        """Enrol a new customer in every active auto-enrolling program (with the sign-up bonus)."""
+        now = utcnow()
+        for program in self._active_programs(session):
+            if program.auto_enroll:
+                self._enroll(session, program, customer_id, now)
+
+    def _enroll(self, session: Session, program: Program, customer_id: int, now: datetime) -> bool:
+        """Create the balance row (lowest tier) and pay the sign-up bonus; False when already a member."""
+        conn = session.connection()
+        tiers = self._tiers_of(session, program)
+        lowest = tiers[0] if tiers else None
+        row = {"customer_id": customer_id, "program_id": program.id, "points": 0, "tier": lowest.code if lowest else None,
+               "tier_since": now if lowest else None, "enrolled_at": now}
+        created = insert_ignore(conn, members, row, ("customer_id", "program_id"), members.c.customer_id)
+        if created is None:
+            return False
+        if lowest is not None:
+            self._crm.hooks.call("crmkit_tier_changed", customer_id=customer_id, program=program, old_tier=None,
+                                 new_tier=lowest, session=session)
+        signup = next((rule for rule in self._rules_of(session, program) if rule.kind == "signup"), None)
+        if signup is not None and signup.bonus_points:
+            self._ledger.post(session, program, customer_id, program.to_units(signup.bonus_points), kind="earn",
+                              reason="signup", source_kind="customer", source_id=customer_id, now=now,
+                              note="sign-up bonus", expires_at=program.expiry_from(now))
+        return True
+
+    def check_referrer(self, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:
+        """Refuse a new ``referred_by`` naming an unknown customer or the customer themself.
+
+        ``customer`` is the customer before the change (None for a new one); an unchanged referral is not re-checked.
+        """
+        referrer = (changes.get("attributes") or {}).get(REFERRED_BY)
+        if referrer is None or (customer is not None and customer.attributes.get(REFERRED_BY) == referrer):
+            return
+        if customer is not None and referrer == customer.id:
+            raise ValidationError({"attributes": {REFERRED_BY: ["a customer cannot refer themself"]}})
+        status = session.connection().execute(
+            sa.select(core.customers.c.status).where(core.customers.c.id == referrer)).scalar()
+        if status != "active":
+            raise ValidationError({"attributes": {REFERRED_BY: [f"no active customer {referrer}"]}})
+
+    # -- merge, privacy, customer 360 -------------------------------------------------------------------------
+
+    def merge_members(self, kept_id: int, merged_id: int, session: Session) -> None:
+        """Move the merged customer's ledger, lots and redemptions to the kept one and recompute the balance."""
+        conn = session.connection()
+        program_ids = conn.execute(sa.select(members.c.program_id)
+                                   .where(members.c.customer_id == merged_id)).scalars().all()
+        for program_id in program_ids:
+            lock_members(conn, program_id, [kept_id, merged_id])
+        for table in (ledger, lots, redemptions):
+            conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=kept_id))
+        now = utcnow()
+        for program_id in program_ids:
+            program = self._program_by_id(conn, program_id)
+            if self._member(conn, program, kept_id) is None:
+                conn.execute(members.update().where(member_key(program_id, merged_id)).values(customer_id=kept_id))
+            else:
+                conn.execute(members.delete().where(member_key(program_id, merged_id)))
+            balance = self._ledger.settle(conn, program_id, kept_id)
+            self._crm.audit.record(session, "merge", "loyalty_member", kept_id, customer_id=kept_id,
+                                   changes={"program": program.code, "merged_id": merged_id,
+                                            "balance": program.points(balance)})
+            self._evaluate_member(session, program, kept_id, now, self._tiers(conn, program))
+
+    def export(self, customer_id: int, session: Session) -> dict[str, Any]:
+        """Everything loyalty holds about the customer, one list of rows per table."""
+        return export_rows(session, (members, ledger, lots, redemptions), customer_id)
+
+    def erase(self, customer_id: int, session: Session) -> None:
+        """Forfeit the balance (a last ledger entry); delete lots, redemptions, memberships; keep the ledger without notes."""
+        conn = session.connection()
+        now = utcnow()
+        for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id)).mappings().all():
+            if row["points"]:
+                program = self._program_by_id(conn, row["program_id"])
+                self._ledger.post(session, program, customer_id, -row["points"], kind="adjust", reason="erasure",
+                                  source_kind="customer", source_id=customer_id, now=now, note="forfeited on erasure")
+        delete_rows(session, (lots, redemptions, members), customer_id)
+        conn.execute(ledger.update().where(ledger.c.customer_id == customer_id).values(note=None))
+
+    def profile(self, customer_id: int, session: Session) -> list[dict[str, Any]]:
+        """Customer 360: per program, the balance, tier, points expiring in 30 days and the last entries."""
+        conn = session.connection()
+        soon = utcnow() + timedelta(days=EXPIRING_SOON_DAYS)
+        sections = []
+        for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id)
+                                .order_by(members.c.program_id)).mappings().all():
+            program = self._program_by_id(conn, row["program_id"])
+            member = member_from_row(program, row)
+            tier = _tier_named(self._tiers(conn, program), member.tier)
+            expiring = conn.execute(
+                sa.select(lots.c.expires_at, lots.c.remaining)
+                .where(lots.c.customer_id == customer_id, lots.c.program_id == program.id, lots.c.expires_at <= soon)
+                .order_by(lots.c.expires_at)).all()
+            recent = conn.execute(sa.select(ledger).where(ledger.c.customer_id == customer_id,
+                                                          ledger.c.program_id == program.id)
+                                  .order_by(ledger.c.id.desc()).limit(PROFILE_ENTRIES)).mappings().all()
+            sections.append({
+                "program": program.code, "balance": member.points, "tier": tier.name if tier else None,
+                "value": program.value_of(row["points"]) if row["points"] > 0 else None,
+                "expiring_soon": [{"points": program.points(units), "expires_at": at} for at, units in expiring],
+                "recent": [_entry_summary(entry_from_row(program, entry)) for entry in recent],
+            })
+        return sections
+
+    def segment_fields(self) -> dict[str, Any]:
+        """``loyalty_tier`` and ``points_balance`` (units) of the default program, correlated on ``customers.id``."""
+        default = sa.select(sa.func.min(programs.c.id)).scalar_subquery()
+        mine = sa.and_(members.c.customer_id == core.customers.c.id, members.c.program_id == default)
+        return {
+            "loyalty_tier": sa.select(members.c.tier).where(mine).scalar_subquery(),
+            "points_balance": sa.func.coalesce(sa.select(members.c.points).where(mine).scalar_subquery(), 0),
+        }
+
+
+def referral_fields() -> dict[str, fields.Field]:
+    """The ``referred_by`` customer attribute: the id of the customer who referred this one."""
+    return {REFERRED_BY: fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))}
+
+
+def _in_currency(candidates: Sequence[Program], order: Any) -> list[Program]:
+    """The programs an order can earn in: those of its currency."""
+    return [program for program in candidates if program.currency == order.currency]
+
+
+def _tier_named(tiers: Sequence[Any], code: str | None) -> Any:
+    """The tier with ``code``, else the lowest tier (None when the program has no tiers)."""
+    return next((tier for tier in tiers if tier.code == code), tiers[0] if tiers else None)
+
+
+def _voucher_code() -> str:
+    return "LY" + "".join(secrets.choice(_VOUCHER_ALPHABET) for _ in range(10))
+
+
+def _entry_summary(entry: LedgerEntry) -> dict[str, Any]:
+    return {"id": entry.id, "at": entry.created_at, "points": entry.points, "kind": entry.kind, "reason": entry.reason,
+            "order_id": entry.order_id, "note": entry.note}

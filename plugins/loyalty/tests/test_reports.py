@@ -1,0 +1,74 @@
+"""Reports: liability, earn vs burn by month, members per tier, redemption rate, repeat purchases."""
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from loyalty_testkit import days_ago
+
+from crmkit.core.types import utcnow
+
+
+def test_points_liability_counts_only_positive_balances_and_values_them(loyal):
+    loyal.loyalty.add_reward("gift", "Quà", 150)
+    an, binh, cuong = (loyal.customers.add(name=n) for n in ("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường"))
+    loyal.sales.place(an.id, 3_000_000, placed_at=days_ago(350))  # 300 points, expiring in about 15 days
+    loyal.loyalty.grant(binh.id, 20, "quà")
+    order = loyal.sales.place(cuong.id, 2_000_000)
+    loyal.loyalty.redeem(cuong.id, "gift")
+    loyal.sales.cancel(order)  # Cường owes 150: not a liability
+    (liability,) = loyal.loyalty.liability()
+    assert (liability.program, liability.members, liability.outstanding) == ("default", 3, 320)
+    assert str(liability.value) == "160.000 ₫"
+    assert liability.expiring_30_days == 300
+
+
+def test_earn_and_burn_by_local_month(loyal):
+    loyal.loyalty.add_reward("gift", "Quà", 30)
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 5, 31, 16, 30, tzinfo=timezone.utc))  # 23:30 in Hanoi
+    loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 5, 31, 17, 30, tzinfo=timezone.utc))  # 1 June 00:30
+    loyal.loyalty.redeem(an.id, "gift")
+    loyal.loyalty.expire(now=utcnow() + timedelta(days=800))
+    this_month = utcnow().astimezone(timezone(timedelta(hours=7))).strftime("%Y-%m")
+    rows = {row.month: row for row in loyal.loyalty.earn_burn()}
+    assert (rows["2026-05"].earned, rows["2026-06"].earned) == (100, 200)
+    assert rows[this_month].redeemed == 30
+    assert sum(row.expired for row in rows.values()) == 270
+    assert sum(row.net for row in rows.values()) == loyal.loyalty.balance(an.id) == 0
+    assert [row.month for row in loyal.loyalty.earn_burn(start=date(2026, 6, 1), end=date(2026, 6, 30))] == ["2026-06"]
+
+
+def test_members_per_tier(loyal):
+    for n, spent in enumerate((6_000_000, 0, 25_000_000, 7_000_000)):
+        customer = loyal.customers.add(name=f"Khách {n}")
+        if spent:
+            loyal.sales.place(customer.id, spent)
+    counts = [(row.tier, row.members) for row in loyal.loyalty.tier_counts()]
+    assert counts == [("member", 1), ("silver", 2), ("gold", 1), ("diamond", 0)]
+
+
+def test_redemption_rate(loyal):
+    loyal.loyalty.add_reward("gift", "Quà", 50)
+    an, binh = (loyal.customers.add(name=n) for n in ("Nguyễn Văn An", "Trần Thị Bình"))
+    loyal.sales.place(an.id, 1_000_000)
+    loyal.sales.place(binh.id, 1_000_000)
+    loyal.loyalty.redeem(an.id, "gift")
+    cancelled = loyal.loyalty.redeem(binh.id, "gift")
+    loyal.loyalty.cancel_redemption(cancelled.id)
+    (rate,) = loyal.loyalty.redemption_rate()
+    assert (rate.earned, rate.redeemed, rate.rate) == (200, 50, Decimal("0.25"))
+    assert (rate.members, rate.redeeming_members, rate.member_rate) == (2, 1, Decimal("0.5"))
+
+
+def test_repeat_purchase_rate_of_members_and_non_members(loyal):
+    loyal.loyalty.update_program("default", auto_enroll=False)
+    people = [loyal.customers.add(name=f"Khách {n}") for n in range(5)]
+    for person in people[:2]:
+        loyal.loyalty.enroll(person.id)
+    for person, orders in zip(people, (2, 1, 3, 1, 0)):
+        for _ in range(orders):
+            loyal.sales.place(person.id, 200_000)
+    refunded = loyal.sales.place(people[3].id, 200_000)
+    loyal.sales.refund(refunded, 200_000)  # fully refunded: not a purchase
+    rates = {row.group: (row.buyers, row.repeat_buyers, row.rate) for row in loyal.loyalty.repeat_purchase()}
+    assert rates == {"members": (2, 1, Decimal("0.5")), "non-members": (2, 1, Decimal("0.5"))}

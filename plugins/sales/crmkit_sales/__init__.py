@@ -1,0 +1,1 @@
+"""crmkit-sales: deals, quotes, orders, payments, contracts and appointments around each customer."""

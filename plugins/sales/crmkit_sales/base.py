@@ -1,0 +1,94 @@
+"""What every part of the sales service shares: the CRM, settings, the acting user, customer checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from crmkit.core import tables as core
+from crmkit.errors import Conflict, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.crm import CRM
+    from crmkit_sales.service import Sales
+
+DEFAULT_CURRENCY = "VND"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class Part:
+    """One area of the sales service (``crm.sales.orders``, ``crm.sales.deals`` …)."""
+
+    def __init__(self, sales: Sales) -> None:
+        self.sales = sales
+        self.crm: CRM = sales.crm
+
+    @property
+    def currency(self) -> str:
+        """The CRM's main currency (setting ``currency``, VND by default): documents use it unless told otherwise."""
+        return str(self.crm.settings.get("currency") or DEFAULT_CURRENCY).upper()
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The business's time zone (setting ``timezone``, Asia/Ho_Chi_Minh by default): days and agendas use it."""
+        return ZoneInfo(str(self.crm.settings.get("timezone") or DEFAULT_TIMEZONE))
+
+    def audit(self, session: Session, action: str, entity: str, entity_id: Any, *, customer_id: int | None = None,
+              changes: Mapping[str, Any] | None = None) -> None:
+        """Record the change in the core's audit log, in the caller's transaction."""
+        self.crm.audit.record(session, action, entity, entity_id, customer_id=customer_id, changes=changes)
+
+
+_CUSTOMER_STATUS = sa.select(core.customers.c.status, core.customers.c.merged_into_id).where(
+    core.customers.c.id == sa.bindparam("customer_id"))
+
+
+def active_customer(conn: sa.Connection, customer_id: int) -> int:
+    """The id to file sales under: a merged-away customer resolves to the one it was merged into.
+
+    Raises ``NotFound`` for an unknown id and ``Conflict`` for an erased customer.
+    """
+    seen: set[int] = set()
+    while True:
+        row = conn.execute(_CUSTOMER_STATUS, {"customer_id": customer_id}).first()
+        if row is None:
+            raise NotFound("customer", customer_id)
+        if row.status == "active":
+            return customer_id
+        if row.status != "merged" or row.merged_into_id is None or customer_id in seen:
+            raise Conflict(f"customer {customer_id} is {row.status}")
+        seen.add(customer_id)
+        customer_id = row.merged_into_id
+
+
+def one(conn: sa.Connection, table: sa.Table, row_id: Any, kind: str, *, lock: bool = False) -> Mapping[str, Any]:
+    """The row of ``table`` with this id (locked for update when asked), or ``NotFound``."""
+    query = sa.select(table).where(table.c.id == row_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFound(kind, row_id)
+    return row
+
+
+def check_period(start: Any, end: Any, *, start_field: str = "since", end_field: str = "until") -> None:
+    """Refuse a period that ends before it starts (``ValidationError`` naming the end field); open ends pass."""
+    if start is not None and end is not None and end < start:
+        raise ValidationError(f"ends before it starts ({start_field} {start.isoformat()})", field=end_field)
+
+
+def by_ref(conn: sa.Connection, table: sa.Table, ref: int | str, text_column: str) -> Mapping[str, Any] | None:
+    """The row named by ``ref``: an int is an id; a text is the ``text_column`` value (an SKU may be all digits,
+    e.g. a barcode), or else an id written as digits."""
+    if isinstance(ref, int):
+        return conn.execute(sa.select(table).where(table.c.id == ref)).mappings().first()
+    row = conn.execute(sa.select(table).where(table.c[text_column] == ref)).mappings().first()
+    if row is None and ref.isdigit():
+        row = conn.execute(sa.select(table).where(table.c.id == int(ref))).mappings().first()
+    return row

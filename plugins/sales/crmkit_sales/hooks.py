@@ -1,0 +1,60 @@
+"""The sales plugin's hook implementations: thin calls into the service, ``customer_data`` and ``demo``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crmkit import hookimpl
+from crmkit_sales import customer_data, demo
+from crmkit_sales.service import Sales
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmkit.core.models import Customer
+    from crmkit.crm import CRM
+
+
+@hookimpl
+def crmkit_services(crm: CRM) -> dict[str, Any]:
+    return {"sales": Sales(crm)}
+
+
+@hookimpl
+def crmkit_customer_export(customer: Customer, session: Session) -> dict[str, Any]:
+    return {"sales": customer_data.export(session, customer.id)}
+
+
+@hookimpl
+def crmkit_customer_erase(customer: Customer, session: Session) -> None:
+    customer_data.erase(session, customer.id)
+
+
+@hookimpl
+def crmkit_customers_merged(kept: Customer, merged: Customer, session: Session) -> None:
+    customer_data.merge(session, kept.id, merged.id)
+
+
+@hookimpl
+def crmkit_customer_profile(customer: Customer, session: Session) -> dict[str, Any]:
+    return {"sales": customer_data.profile(session, customer)}
+
+
+@hookimpl
+def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
+    return customer_data.segment_fields(crm)
+
+
+@hookimpl(optionalhook=True)
+def crmkit_value_transactions(crm: CRM) -> Any:
+    return customer_data.value_transactions()
+
+
+@hookimpl
+def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
+    demo.populate(crm, customer_ids, seed)
+
+
+@hookimpl
+def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]]:
+    return demo.overview(crm)

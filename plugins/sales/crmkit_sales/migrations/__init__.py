@@ -1,0 +1,1 @@
+"""The Alembic revisions of the ``sales`` lineage (version table ``crmkit_version_sales``)."""

@@ -1,0 +1,21 @@
+"""The object the ``crmkit.plugins`` entry point names: it only *names* the plugin's parts, so discovery stays cheap."""
+
+from crmkit import Plugin
+
+plugin = Plugin(
+    name="sales",
+    description="Catalogue, price lists, pipelines and deals, quotes, orders, payments, contracts, appointments, tasks",
+    hooks="crmkit_sales.hooks",
+    hookspecs="crmkit_sales.hookspecs",
+    tables="crmkit_sales.models:metadata",
+    migrations="crmkit_sales.migrations",
+    cli="crmkit_sales.commands:sales",
+    retained_tables={
+        "sales_orders": "orders are accounting documents the law requires a business to keep (10 years under "
+                        "Vietnam's Law on Accounting); kept with shipping name, phone, address and notes removed",
+        "sales_contracts": "signed contracts are legal and accounting records; kept with notes removed",
+        "sales_order_lines": "the lines of retained orders (products, quantities, prices: no personal data)",
+        "sales_payments": "payments received are accounting records; kept with reference and note removed",
+        "sales_refunds": "refunds paid are accounting records; kept with the free-text reason removed",
+    },
+)

@@ -1,0 +1,58 @@
+"""``crm.sales``: the sales plugin's Python API, one attribute per area (the CLI groups mirror them).
+
+``crm.sales.products``, ``.pricelists``, ``.pipelines``, ``.deals``, ``.quotes``, ``.orders``,
+``.payments``, ``.contracts``, ``.appointments``, ``.tasks``, ``.labels``, ``.reports``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crmkit_sales.agenda import Appointments, Tasks
+from crmkit_sales.catalogue import PriceLists, Products
+from crmkit_sales.contracts import Contracts
+from crmkit_sales.labels import Labels
+from crmkit_sales.orders import Orders, Payments
+from crmkit_sales.pipeline import Deals, Pipelines
+from crmkit_sales.quotes import Quotes
+from crmkit_sales.reports import Reports
+from crmkit_sales.schemas import SellerSchema, load
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+    from crmkit_sales.objects import Order
+
+SELLER_SETTING = "sales_seller"
+
+
+class Sales:
+    """The sales service of one CRM."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+        self.products = Products(self)
+        self.pricelists = PriceLists(self)
+        self.pipelines = Pipelines(self)
+        self.deals = Deals(self)
+        self.quotes = Quotes(self)
+        self.orders = Orders(self)
+        self.payments = Payments(self)
+        self.contracts = Contracts(self)
+        self.appointments = Appointments(self)
+        self.tasks = Tasks(self)
+        self.labels = Labels(self)
+        self.reports = Reports(self)
+
+    def place_order(self, data: dict[str, Any] | None = None, /, **fields: Any) -> Order:
+        """Shortcut for :meth:`Orders.place` (``crm.sales.place_order(customer_id=…, lines=[…])``)."""
+        return self.orders.place(data, **fields)
+
+    def seller(self) -> dict[str, Any]:
+        """The business printed on quotes (name, address, tax code, phone, e-mail, bank account)."""
+        return dict(self.crm.settings.get(SELLER_SETTING) or {"name": "crmkit"})
+
+    def set_seller(self, data: dict[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
+        """Set the business printed on quotes; stored in this database's settings (audited)."""
+        values = load(SellerSchema(), {**(data or {}), **fields})
+        self.crm.set_setting(SELLER_SETTING, values)
+        return values

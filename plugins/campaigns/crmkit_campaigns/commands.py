@@ -158,7 +158,7 @@ def segments_fields(crm: CRM) -> None:
 def _campaign_row(c: Campaign) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "status": c.status, "channel": c.channel, "segment": c.segment or "(everyone)",
             "occasion": c.occasion, "variants": ", ".join(v.name for v in c.variants),
-            "holdout": f"{c.holdout_percent.normalize()}%", "scheduled_at": c.scheduled_at}
+            "holdout": f"{c.holdout_percent.normalize():f}%", "scheduled_at": c.scheduled_at}
 
 
 @campaigns.command("create")

@@ -33,11 +33,25 @@ def erase(session: Session, customer_id: int) -> None:
 def merge(session: Session, kept_id: int, merged_id: int) -> None:
     """Re-point the merged customer's rows to the kept one.
 
-    The outbox's unique key is on the customer a message was queued for (``recipient_id``), which a
-    merge leaves alone, so both customers' messages of the same campaign survive, and a later run
-    skips the kept customer because a message already points at them.
+    The outbox is unique on (campaign, period, ``recipient_id``) and a run skips a customer who has
+    a row as recipient. Where only the merged record had a message, that row becomes the kept
+    customer's (recipient included), so a later run does not message the same person again; where
+    both had one, both rows stay (the person did receive two), the merged one keeping its recipient.
     """
     conn = session.connection()
+    msg = m.messages.c
+    kept_rows = {(c, p): (i, status) for i, c, p, status in conn.execute(
+        sa.select(msg.id, msg.campaign_id, msg.period, msg.status).where(msg.recipient_id == kept_id))}
+    rows = conn.execute(sa.select(msg.id, msg.campaign_id, msg.period).where(
+        msg.customer_id == merged_id, msg.status != "excluded").order_by(msg.recipient_id != merged_id, msg.id)).all()
+    for message_id, campaign_id, period in rows:
+        kept_row = kept_rows.get((campaign_id, period))
+        if kept_row is not None and kept_row[1] != "excluded":
+            continue  # both were messaged: each row keeps its recipient
+        if kept_row is not None:  # the kept record was only excluded (a run re-evaluates those anyway)
+            conn.execute(m.messages.delete().where(msg.id == kept_row[0]))
+        conn.execute(m.messages.update().where(msg.id == message_id).values(recipient_id=kept_id))
+        kept_rows[(campaign_id, period)] = (message_id, "moved")
     for table in m.CUSTOMER_TABLES:
         conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=kept_id))
 

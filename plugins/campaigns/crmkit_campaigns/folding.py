@@ -70,10 +70,15 @@ def regex_pattern(folded: str, mode: str) -> str:
 def folded_match(column: sa.ColumnElement[Any], literal: str, mode: str, dialect: str) -> sa.ColumnElement[bool]:
     """``column`` matches ``literal`` ignoring accents and case: equals, contains or starts with it."""
     folded = fold(literal)
+    # Every letter class matches one character, so an equal text has the literal's length: a cheap
+    # test that settles most rows before the pattern is tried.
+    same_length = sa.func.length(column) == len(folded)
     if dialect == "sqlite":
-        return column.op("GLOB", is_comparison=True)(sa.literal(glob_pattern(folded, mode), sa.String))
+        match = column.op("GLOB", is_comparison=True)(sa.literal(glob_pattern(folded, mode), sa.String))
+        return sa.and_(same_length, match) if mode == "equals" else match
     if dialect == "postgresql":
-        return column.op("~", is_comparison=True)(sa.literal(regex_pattern(folded, mode), sa.String))
+        match = column.op("~", is_comparison=True)(sa.literal(regex_pattern(folded, mode), sa.String))
+        return sa.and_(same_length, match) if mode == "equals" else match
     # Other databases: case-insensitive only (no portable accent folding).
     lowered = sa.func.lower(column)
     if mode == "equals":

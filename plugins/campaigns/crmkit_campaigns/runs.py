@@ -43,9 +43,11 @@ def eligibility(channel: str, address_kind: str, settings: Settings, now: dateti
     cid = core.customers.c.id
     k, p, s, msg = core.consents.c, core.contact_points.c, m.suppressions.c, m.messages.c
     any_channel = sa.or_(s.channel.is_(None), s.channel == channel)
+    # The suppression list is small next to the audience: each set is computed once (not per customer).
     suppressed = sa.or_(
-        sa.exists().where(s.customer_id == cid, any_channel),
-        sa.exists().where(p.customer_id == cid, p.kind == address_kind, s.address == p.value, any_channel),
+        cid.in_(sa.select(s.customer_id).where(s.customer_id.is_not(None), any_channel)),
+        cid.in_(sa.select(p.customer_id).join(m.suppressions, s.address == p.value)
+                .where(p.kind == address_kind, any_channel)),
     )
     consent = sa.exists().where(k.customer_id == cid, k.channel == channel, k.granted.is_(True))
     address = sa.exists().where(p.customer_id == cid, p.kind == address_kind)
@@ -79,7 +81,7 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
     ).returning(m.runs.c.id)).scalar_one()
 
     cid = core.customers.c.id
-    covered = sa.exists().where(same, msg.customer_id == cid)
+    covered = sa.exists().where(same, msg.recipient_id == cid)  # the unique key: one index probe
     candidates = (
         sa.select(cid.label("customer_id"),
                   eligibility(campaign.channel, address_kind, settings, now).label("reason"),

@@ -157,7 +157,10 @@ class Compiler:
         if isinstance(node, Not):
             return self.compile(node.item, not positive)
         if isinstance(node, (And, Or)):
-            parts = [self.compile(item, positive) for item in node.items]
+            # Cheapest first: the database evaluates them in order and stops at the first that settles
+            # the row, so plain column tests run before patterns, and subqueries run on few rows.
+            items = sorted(node.items, key=self.cost)
+            parts = [self.compile(item, positive) for item in items]
             use_and = isinstance(node, And) == positive  # De Morgan under negation
             return sa.and_(*parts) if use_and else sa.or_(*parts)
         if isinstance(node, Tag):
@@ -169,6 +172,21 @@ class Compiler:
                                       core.contact_points.c.kind == node.kind)
             return found if positive else ~found
         return self.compare(node, positive)
+
+    def cost(self, node: Node) -> int:
+        """A rough per-row cost of a condition, to order the terms of ``and`` / ``or``."""
+        if isinstance(node, Not):
+            return self.cost(node.item)
+        if isinstance(node, (And, Or)):
+            return sum(self.cost(item) for item in node.items)
+        if isinstance(node, (Tag, HasConsent, HasContact)):
+            return 20
+        field = self.fields.get(node.field)
+        if field is None:
+            return 0  # reported as an unknown field when compiled
+        if not isinstance(field.expression, sa.Column) and field.type != "age":
+            return 30  # a subquery per row (plugin fields, interaction counts)
+        return 5 if field.type == "text" else 1
 
     # -- tags, consent -------------------------------------------------------------------------------
 

@@ -30,20 +30,30 @@ class TestCampaignsContract(PluginContract):
 pytestmark = pytest.mark.crmkit_plugins("campaigns")
 
 
+def rows_of(crm, campaign_id):
+    with crm.reading() as conn:
+        return conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.recipient_id)
+                            .where(m.messages.c.campaign_id == campaign_id).order_by(m.messages.c.id)).all()
+
+
 def test_merge_re_points_messages_and_the_kept_customer_is_not_messaged_twice(shop):
-    kept, merged = kit.people(shop, 2)
-    campaign = shop.campaigns.create("Tết", channel="email", body="Chào")
-    shop.campaigns.run(campaign.id, now=kit.NOON)
+    kept, merged = kit.people(shop, 2, prefix="Trùng")
+    both = shop.campaigns.create("Tết", channel="email", body="Chào")
+    shop.campaigns.run(both.id, now=kit.NOON)
     shop.campaigns.dispatch(now=kit.NOON)
+    shop.customers.set_consent(kept.id, "email", False, source="tạm ngưng")
+    only_merged = shop.campaigns.create("Riêng", channel="email", body="Chào")
+    shop.campaigns.run(only_merged.id, now=kit.NOON + timedelta(hours=1))  # queued for the merged record only
+    shop.customers.set_consent(kept.id, "email", True, source="đăng ký lại")
     shop.customers.merge(kept.id, merged.id)
-    with shop.reading() as conn:
-        rows = conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.recipient_id)
-                            .where(m.messages.c.campaign_id == campaign.id).order_by(m.messages.c.id)).all()
-    assert rows == [(kept.id, kept.id), (kept.id, merged.id)]  # both sends are history, now on one customer
+    assert rows_of(shop, both.id) == [(kept.id, kept.id), (kept.id, merged.id)]  # both sends stay history
+    assert rows_of(shop, only_merged.id) == [(kept.id, kept.id)]  # the person got it: the row is theirs now
+    assert shop.campaigns.run(only_merged.id, now=kit.NOON + timedelta(days=1)).queued == 0  # not queued again
+    assert shop.campaigns.dispatch(now=kit.NOON + timedelta(days=1)).sent == 1
     second = shop.campaigns.create("Lần hai", channel="email", body="x")
     assert shop.campaigns.run(second.id, now=kit.NOON + timedelta(days=1)).queued == 1
     profile = shop.customers.profile(kept.id).sections["campaigns"]
-    assert profile["messages_received"] == 2 and len(profile["latest_messages"]) == 2
+    assert profile["messages_received"] == 3 and len(profile["latest_messages"]) == 3
 
 
 def test_segment_fields_count_recent_messages(shop):

@@ -80,7 +80,7 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, ho
                   "bgnbd": {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b,
                             "log_likelihood": model.log_likelihood, "at_bound": list(model.at_bound)},
                   "gamma_gamma": spend_parameters}
-    with large_cache(conn):
+    with large_cache(conn), runs.bulk_write(conn, clv_table):
         run_id = runs.start(crm, conn, "clv", currency, as_of, parameters)
         insert_rows(conn, clv_table, ("customer_id", "run_id", "p_alive", "expected_purchases", "expected_spend_minor",
                                   "clv_minor"),

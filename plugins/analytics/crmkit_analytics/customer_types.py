@@ -67,7 +67,8 @@ def compute(crm: CRM, conn: sa.Connection, *, as_of: datetime, new_days: int, lo
         .select_from(core.customers.outerjoin(history, h.customer_id == c.id).outerjoin(contact, k.customer_id == c.id))
         .where(c.status == "active")
     )
-    conn.execute(customer_types.insert().from_select(["customer_id", "run_id", "customer_type"], query))
+    with runs.bulk_write(conn, customer_types):
+        conn.execute(customer_types.insert().from_select(["customer_id", "run_id", "customer_type"], query))
     t = customer_types.c
     counts = dict(conn.execute(sa.select(t.customer_type, sa.func.count()).where(t.run_id == run_id)
                                .group_by(t.customer_type)).all())

@@ -59,8 +59,9 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, di
                 .where(mine)
                 .group_by(vt.c.currency, vt.c.customer_id)  # currency first: a table scan, not index walks
             )
-            conn.execute(pcv_table.insert().from_select(["customer_id", "run_id", "purchases", "pcv_minor"],
-                                                        aggregates.only_active(query)))
+            with runs.bulk_write(conn, pcv_table):
+                conn.execute(pcv_table.insert().from_select(["customer_id", "run_id", "purchases", "pcv_minor"],
+                                                            aggregates.only_active(query)))
         finally:
             factors.drop(conn)
     t = pcv_table.c

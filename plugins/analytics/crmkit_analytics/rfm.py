@@ -77,7 +77,7 @@ def fm_score(f: int, m: int) -> int:
 
 def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, window_days: int | None) -> runs.Run:
     """Score every customer with purchases in ``currency`` and store the snapshot; returns the run."""
-    with large_cache(conn):
+    with large_cache(conn), runs.bulk_write(conn, rfm_table):
         parameters: dict[str, Any] = {"window_days": window_days, "monetary": "total"}
         run_id = runs.start(crm, conn, "rfm", currency, as_of, parameters)
         as_of_epoch = int(as_of.timestamp())

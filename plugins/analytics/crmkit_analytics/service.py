@@ -80,12 +80,12 @@ class AnalyticsService:
 
     def currency(self, value: str | None = None) -> str | None:
         """The currency measures use (see the module docstring); None when nobody has purchased yet."""
+        self._ensure_aggregates()
         if value is not None:
             return params.currency_code(value)
         stored = params.setting(self._crm, "currency")
         if stored:
             return str(stored)
-        self._ensure_aggregates()
         with self._crm.reading() as conn:
             found = aggregates.currencies(conn)
         if len(found) > 1:

@@ -61,8 +61,9 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, wi
                      .outerjoin(rfm_table, sa.and_(r.customer_id == c.id, r.run_id == rfm_run)))
         .where(c.status == "active", yearly > 0)
     )
-    conn.execute(sow_table.insert().from_select(
-        ["customer_id", "run_id", "spend_minor", "category_spend_minor", "share", "source"], query))
+    with runs.bulk_write(conn, sow_table):
+        conn.execute(sow_table.insert().from_select(
+            ["customer_id", "run_id", "spend_minor", "category_spend_minor", "share", "source"], query))
     return runs.finish(conn, run_id, _summary(conn, run_id, rfm_run))
 
 

@@ -69,7 +69,7 @@ class Orders(Part):
         row = {
             **dict.fromkeys(ORDER_FIELDS), **extra, "customer_id": customer_id, "currency": currency,
             "status": "placed", "placed_at": placed_at, **total_values(lines), "margin_minor": margin(lines, currency),
-            "paid_minor": 0, "refunded_minor": 0, "updated_at": placed_at,
+            "paid_minor": 0, "refunded_minor": 0, "updated_at": utcnow(),
         }
         order_id = conn.execute(_INSERT_ORDER, row).scalar_one()
         insert_lines(conn, m.order_lines, "order_id", order_id, lines)

@@ -10,7 +10,8 @@ e-mails, cities, birth dates; 1% bad rows; deterministic seed), then, in the sam
   in a subprocess that reports its peak memory, once for the file and once for a tenth
   of it (memory must not grow with the file);
 * the floor: raw ``executemany`` of exactly the table rows crmkit wrote, in the same
-  batches: what the schema's indexes cost before any Python work.
+  batches with the same SQLite settings: what the schema's indexes and per-batch commits
+  cost before any Python work.
 
 Targets: rows/s ≥ 1/5 of the peer; peak memory flat in the file size.
 
@@ -146,9 +147,13 @@ def floor(imported: Path, folder: Path, batch: int) -> float:
     """Rows/s of raw ``executemany`` of the rows the import wrote, into an empty crmkit schema, batch by batch."""
     from crmkit import CRM
 
+    from crmkit.core.transfer import _SQLITE_BULK
+
     target = folder / "floor.db"
     CRM(f"sqlite:///{target}", plugins=[]).close()
     source, conn = sqlite3.connect(imported), sqlite_connect(target)
+    for name, value in _SQLITE_BULK.items():  # the settings the import gives its connection
+        conn.execute(f"PRAGMA {name}={value}")
     last = source.execute("SELECT max(id) FROM customers").fetchone()[0] or 0
     spent = 0.0
     for low in range(1, last + 1, batch):

@@ -113,6 +113,10 @@ def test_the_issue_header_imports_as_is_and_customers_are_searchable(crm: CRM, t
     assert [c.external_id for c in crm.customers.find("nguyen van an")] == ["KH1"]
     assert [c.external_id for c in crm.customers.find("dang minh duc")] == ["KH3"]
     assert [c.external_id for c in crm.customers.find("38221234")] == ["KH2"]
+    if crm.engine.dialect.name == "sqlite":  # the import's bulk settings do not outlive it
+        with crm.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
 
 
 def test_an_imported_customer_is_stored_exactly_as_one_added_through_the_api(crm_factory: Callable[..., CRM],

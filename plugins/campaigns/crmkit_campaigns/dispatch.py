@@ -69,7 +69,6 @@ class _Tally:
     unconfirmed: int = 0
     skipped: int = 0
     errors: list[str] = attrs.field(factory=list)
-    campaigns: set[int] = attrs.field(factory=set)
 
 
 class Dispatcher:
@@ -107,7 +106,7 @@ class Dispatcher:
                 tried += len(claimed)
                 self._deliver(claimed, adapters, down, tally)
             tally.skipped = self._waiting_without_adapter(adapters)
-            finished = self._finish_campaigns(tally.campaigns)
+            finished = self._service.finish_completed(self._clock())
         finally:
             for adapter in adapters.values():
                 close = getattr(adapter, "close", None)
@@ -115,7 +114,8 @@ class Dispatcher:
                     close()
         return self._report(tally, finished=finished)
 
-    def _report(self, tally: _Tally, *, quiet_until: datetime | None = None, finished: list[int] | None = None) -> DispatchReport:
+    def _report(self, tally: _Tally, *, quiet_until: datetime | None = None,
+                finished: list[int] | None = None) -> DispatchReport:
         return DispatchReport(sent=tally.sent, retrying=tally.retrying, failed=tally.failed, recovered=tally.recovered,
                               unconfirmed=tally.unconfirmed, skipped=tally.skipped, quiet_until=quiet_until,
                               errors=tuple(tally.errors), finished_campaigns=tuple(finished or ()))
@@ -214,7 +214,6 @@ class Dispatcher:
                                                              if r["campaign_id"] == campaign_id], now)
         ready, cancelled = [], []
         for row in rows:
-            tally.campaigns.add(row["campaign_id"])
             reason = check.get(row["customer_id"], "customer_missing")
             if reason is not None:
                 cancelled.append((row["id"], reason))
@@ -368,11 +367,3 @@ class Dispatcher:
         with self._crm.reading() as conn:
             return int(conn.execute(sa.select(sa.func.count()).where(
                 msg.status == QUEUED, msg.next_attempt_at <= self._clock(), msg.channel.not_in(list(adapters)))).scalar_one())
-
-    def _finish_campaigns(self, campaign_ids: set[int]) -> list[int]:
-        """Mark one-off campaigns done once none of their messages is waiting or in flight."""
-        finished = []
-        for campaign_id in sorted(campaign_ids):
-            if self._service.finish_if_complete(campaign_id, self._clock()):
-                finished.append(campaign_id)
-        return finished

@@ -16,9 +16,11 @@ from crmkit import hookspec
 def crmkit_channel_adapters(crm: Any) -> dict[str, Any] | None:
     """Return ``{channel name: adapter}``: the adapters that deliver campaign messages on those channels.
 
-    Called when the campaigns service first needs its adapters (outside any transaction); results are
-    merged in plugin dependency order, so a plugin that depends on another may replace its adapter for
-    a channel, and ``crmkit campaigns channel set`` (the ``campaigns.channels`` setting) overrides both.
+    Called each time the service needs adapters — by every dispatch, and while a run or a schedule
+    checks that its channel can be delivered (then inside that transaction): build adapters cheaply and
+    connect in ``send``. Results are merged in plugin dependency order, so a plugin that depends on
+    another may replace its adapter for a channel; ``crmkit campaigns channel set`` (the
+    ``campaigns.channels`` setting) overrides both.
     An adapter has ``name`` (e.g. ``"zalo-oa"``), ``address_kind`` (``"email"`` or ``"phone"``: which of
     the customer's contact points it sends to), ``idempotent`` (True when delivering twice with the same
     ``message.idempotency_key`` reaches the person once), ``send(message) -> provider message id`` and

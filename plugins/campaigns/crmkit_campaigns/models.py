@@ -112,8 +112,8 @@ messages = sa.Table(
     sa.Index("ix_campaign_messages_customer_id_queued_at", "customer_id", "queued_at"),
     sa.Index("ix_campaign_messages_provider_message_id", "provider_message_id"),
 )
-#: The dispatcher's work queue and its lease recovery, kept small: only rows waiting or in flight.
-sa.Index("ix_campaign_messages_due", messages.c.next_attempt_at,
+#: The dispatcher's work queue (in claim order) and its lease recovery, kept small: only rows waiting or in flight.
+sa.Index("ix_campaign_messages_due", messages.c.next_attempt_at, messages.c.id,
          sqlite_where=messages.c.status == "queued", postgresql_where=messages.c.status == "queued")
 sa.Index("ix_campaign_messages_in_flight", messages.c.lease_until,
          sqlite_where=messages.c.status.in_(("claimed", "sending")),

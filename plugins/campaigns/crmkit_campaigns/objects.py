@@ -9,7 +9,6 @@ from typing import Any
 
 import attrs
 
-STATUSES = ("draft", "scheduled", "running", "done", "cancelled")
 #: The legal status changes; anything else is refused with ``Conflict``.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("scheduled", "cancelled"),
@@ -18,14 +17,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "done": (),
     "cancelled": (),
 }
-#: Message statuses: the run wrote it (excluded, holdout, queued), the dispatcher moves it on.
-MESSAGE_STATUSES = ("excluded", "holdout", "queued", "claimed", "sending", "sent", "unconfirmed", "failed",
-                    "bounced", "cancelled")
 #: Messages that count against the frequency cap: sent, or on their way.
 PRESSURE_STATUSES = ("queued", "claimed", "sending", "sent", "unconfirmed")
 PENDING_STATUSES = ("queued", "claimed", "sending")
 EXCLUSION_REASONS = ("suppressed", "no_consent", "no_address", "frequency_cap")
-EVENT_KINDS = ("sent", "failed", "delivered", "bounced", "opened", "clicked", "unsubscribed", "responded", "converted")
 
 
 @attrs.frozen

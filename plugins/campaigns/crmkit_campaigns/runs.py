@@ -13,7 +13,6 @@ run are re-evaluated by the next one (the customer may have given consent since)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -156,10 +155,3 @@ def _check_budget(conn: sa.Connection, campaign: Campaign) -> None:
                               f"covers {affordable}; narrow the audience or raise the budget (nothing was queued)",
                               field="budget")
 
-
-def run_counts(conn: sa.Connection, campaign_id: int) -> Mapping[str, int]:
-    """How many of a campaign's messages are in each status."""
-    msg = m.messages.c
-    rows = conn.execute(sa.select(msg.status, sa.func.count()).where(msg.campaign_id == campaign_id)
-                        .group_by(msg.status)).all()
-    return {status: int(n) for status, n in rows}

@@ -29,8 +29,6 @@ from crmkit_campaigns.segment_language import (
     And, Compare, HasConsent, HasContact, Literal, Node, Not, Or, SegmentSyntaxError, Tag, parse,
 )
 
-TYPES = ("text", "name", "choice", "number", "age", "date", "datetime", "boolean", "any")
-ORDERED = ("number", "age", "date", "datetime", "any")
 _DESCRIBE = {"text": "text", "number": "a number", "date": "a date", "datetime": "a date-time",
              "boolean": "true or false", "today": "a date", "now": "a date-time", "ago": "a relative date"}
 

@@ -368,6 +368,8 @@ class CampaignsService:
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign_id, for_update=True)
+            if current.status not in ("scheduled", "running"):
+                return []  # cancelled since run-due looked
             adapter = self.adapter(current.channel)
             segment = self._segment_expression(conn, current)
             audience = self.segments.audience(expression=segment, now=now)
@@ -404,19 +406,18 @@ class CampaignsService:
         clock = (lambda: now) if now is not None else utcnow
         return Dispatcher(self._crm, self, clock=clock, batch=batch).run(limit=limit, retry_unconfirmed=retry_unconfirmed)
 
-    def finish_if_complete(self, campaign_id: int, now: datetime) -> bool:
-        """running → done for a one-off campaign none of whose messages waits or is in flight; True if it moved."""
-        msg = m.messages.c
+    def finish_completed(self, now: datetime) -> list[int]:
+        """running → done for every one-off campaign none of whose messages waits or is in flight; their ids."""
+        c, msg = m.campaigns.c, m.messages.c
+        pending = sa.exists().where(msg.campaign_id == c.id, msg.status.in_(PENDING_STATUSES))
+        finished = []
         with self._crm.transaction() as session:
             conn = session.connection()
-            current = self._load(conn, campaign_id, for_update=True)
-            if current.status != "running" or current.occasion:
-                return False
-            if conn.execute(sa.select(msg.id).where(msg.campaign_id == campaign_id, msg.status.in_(PENDING_STATUSES))
-                            .limit(1)).first():
-                return False
-            self._move(session, current, "done", finished_at=now)
-            return True
+            for campaign_id in conn.execute(sa.select(c.id).where(c.status == "running", c.occasion.is_(None), ~pending)
+                                            .order_by(c.id)).scalars().all():
+                self._move(session, self._load(conn, campaign_id, for_update=True), "done", finished_at=now)
+                finished.append(campaign_id)
+        return finished
 
     # -- previews, messages, suppressions, reports -------------------------------------------------------------
 

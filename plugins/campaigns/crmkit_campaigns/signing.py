@@ -24,8 +24,6 @@ from crmkit_campaigns import models as m
 if TYPE_CHECKING:
     from crmkit.crm import CRM
 
-PURPOSES = ("open", "click", "unsubscribe")
-
 
 class InvalidToken(ValueError):
     """A tracking token that was not issued by this CRM (or was altered)."""

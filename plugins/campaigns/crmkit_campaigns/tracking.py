@@ -47,7 +47,8 @@ class Tracking:
         """Record an event about a message; returns False when it changes nothing (a repeated open…).
 
         ``NotFound`` for an unknown message; ``ValidationError`` for an unknown kind or a message
-        that was never sent (an event about a queued or held-out message cannot be true).
+        that was never sent (an event about a queued or held-out message cannot be true) — except
+        an unsubscribe, which is always honoured.
         """
         if kind not in FIRST_TIME:
             raise ValidationError(f"unknown event {kind!r} (known: {', '.join(FIRST_TIME)})", field="event")
@@ -55,7 +56,7 @@ class Tracking:
         detail = dict(detail or {})
         with self._crm.transaction() as session:
             row = self._message(session, message_id)
-            if row["status"] not in HANDED_OVER:
+            if row["status"] not in HANDED_OVER and kind != "unsubscribed":
                 raise ValidationError(f"message {message_id} was not sent (it is {row['status']})", field="message_id")
             first = row[FIRST_TIME[kind]] is None
             if kind in ("opened", "delivered", "unsubscribed", "bounced") and not first:

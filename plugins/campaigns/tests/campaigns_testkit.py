@@ -230,8 +230,8 @@ def buy_many(crm: Any, rows: list[tuple[int, int, datetime, str]]) -> None:
 
 
 @attrs.define
-class ZaloAdapter:
-    """What a vendor's adapter looks like: sends to the customer's phone, returns the provider id."""
+class MemoryAdapter:
+    """What a vendor's adapter looks like (a Zalo OA one by default): keeps what it sends, returns the provider id."""
 
     sent: list[Any] = attrs.field(factory=list)
     name: str = "zalo-oa"
@@ -240,10 +240,10 @@ class ZaloAdapter:
 
     def send(self, message: Any) -> str:
         self.sent.append(message)
-        return f"zalo-{message.message_id}"
+        return f"{self.name}-{message.message_id}"
 
 
-def zalo_plugin(adapter: ZaloAdapter) -> Plugin:
+def zalo_plugin(adapter: MemoryAdapter) -> Plugin:
     """An inline vendor plugin adding the ``zalo`` channel and its adapter."""
 
     class Hooks:

@@ -105,7 +105,7 @@ def test_sms_through_a_webhook_with_retries_and_backoff(crm):
 
 
 def test_a_vendor_plugin_adds_a_zalo_channel(crm_factory):
-    adapter = kit.ZaloAdapter()
+    adapter = kit.MemoryAdapter()
     crm = crm_factory(plugins=["campaigns", kit.zalo_plugin(adapter)])
     crm.campaigns.configure("quiet_hours", "")
     fan = crm.customers.add(name="Phạm Thu", phone="0987654321", consents={"zalo": True})
@@ -116,7 +116,7 @@ def test_a_vendor_plugin_adds_a_zalo_channel(crm_factory):
     assert crm.campaigns.dispatch(now=kit.NOON).sent == 1
     (message,) = adapter.sent
     assert (message.to, message.channel, message.customer_id) == ("+84987654321", "zalo", fan.id)
-    assert crm.campaigns.messages(campaign.id, status="sent")[0]["provider_message_id"] == f"zalo-{message.message_id}"
+    assert crm.campaigns.messages(campaign.id, status="sent")[0]["provider_message_id"] == f"zalo-oa-{message.message_id}"
 
 
 def test_consent_withdrawn_between_the_run_and_the_send_cancels_the_message(shop):

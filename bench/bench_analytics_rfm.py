@@ -187,7 +187,8 @@ def measure(crm: Any, label: str, duck: DuckDBReference | None, size: str) -> No
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], extra=lambda p: p.add_argument(
+        "--only", choices=("sqlite", "postgresql"), help="measure one database only"))
     customers = scale(args.size, tiny=2_000, small=100_000, full=1_000_000)
     orders = customers * 10
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="crmkit-bench-rfm-"))
@@ -198,19 +199,20 @@ def main() -> None:
     data = generate(customers, orders)
     duck = reference(data)
 
-    path = workdir / f"rfm-{args.size}.db"
-    path.unlink(missing_ok=True)
-    crm = CRM(f"sqlite:///{path}", plugins=["analytics", SOURCE], upgrade=True)
-    source_metadata.create_all(crm.engine)
-    crm.close()
-    with timed() as t:
-        load_sqlite(path, data, customers)
-    print(f"loaded {customers:,} customers and {orders:,} orders into SQLite in {t[0]:.0f} s", flush=True)
-    crm = CRM(f"sqlite:///{path}", plugins=["analytics", SOURCE])
-    measure(crm, "SQLite", duck, args.size)
-    crm.close()
+    if args.only != "postgresql":
+        path = workdir / f"rfm-{args.size}.db"
+        path.unlink(missing_ok=True)
+        crm = CRM(f"sqlite:///{path}", plugins=["analytics", SOURCE], upgrade=True)
+        source_metadata.create_all(crm.engine)
+        crm.close()
+        with timed() as t:
+            load_sqlite(path, data, customers)
+        print(f"loaded {customers:,} customers and {orders:,} orders into SQLite in {t[0]:.0f} s", flush=True)
+        crm = CRM(f"sqlite:///{path}", plugins=["analytics", SOURCE])
+        measure(crm, "SQLite", duck, args.size)
+        crm.close()
 
-    if args.postgres:
+    if args.postgres and args.only != "sqlite":
         from crmkit.storage import create_engine
 
         name = f"crmkit_bench_rfm_{args.size}"

@@ -26,7 +26,6 @@ from bench import datagen  # noqa: E402
 from bench._report import parse_args, percentile, report, scale  # noqa: E402
 
 TARGET_MS = {"SQLite": 5.0, "PostgreSQL": 10.0}
-WARMUP = 200
 
 #: The lookup as a developer would write it by hand: one read transaction, the same rows crmkit reads.
 PEER_QUERIES = (
@@ -41,8 +40,8 @@ PEER_QUERIES = (
 )
 
 
-def latencies_ms(lookups: Sequence[Callable[[int], Any]], ids: Sequence[int]) -> list[list[float]]:
-    """Milliseconds per lookup for each of ``lookups``, taking turns on consecutive ids (after a warm-up).
+def latencies_ms(lookups: Sequence[Callable[[int], Any]], ids: Sequence[int], warmup: int) -> list[list[float]]:
+    """Milliseconds per lookup for each of ``lookups``, taking turns on consecutive ids (the first ``warmup`` untimed).
 
     Taking turns puts both through the same machine and page-cache conditions; each still
     reads customers the other has not touched.
@@ -52,7 +51,7 @@ def latencies_ms(lookups: Sequence[Callable[[int], Any]], ids: Sequence[int]) ->
         turn = n % len(lookups)
         start = time.perf_counter()
         lookups[turn](customer_id)
-        if n >= WARMUP:
+        if n >= warmup:
             samples[turn].append((time.perf_counter() - start) * 1000)
     return samples
 
@@ -91,14 +90,15 @@ def measure(backend: str, url: str, peer: Callable[[int], Any], spec: datagen.Sp
     from crmkit import CRM
 
     rng = random.Random(spec.seed)
-    ids = [rng.randint(1, spec.customers) for _ in range(2 * lookups + WARMUP)]
+    warmup = lookups // 10
+    ids = [rng.randint(1, spec.customers) for _ in range(2 * lookups + warmup)]
     print(f"{backend}: {datagen.warm(url)}", flush=True)
     with CRM(url, plugins=[]) as crm:
         profile = crm.customers.profile
         sample = profile(ids[0])
         if sample.customer.id != ids[0]:
             raise SystemExit(f"profile({ids[0]}) returned customer {sample.customer.id}")
-        crmkit_ms, peer_ms = latencies_ms((profile, peer), ids)
+        crmkit_ms, peer_ms = latencies_ms((profile, peer), ids, warmup)
     p50, p99 = percentile(crmkit_ms, 50), percentile(crmkit_ms, 99)
     peer_p50, peer_p99 = percentile(peer_ms, 50), percentile(peer_ms, 99)
     target = TARGET_MS[backend]
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the SQLite half, and the PostgreSQL half when a server URL is given."""
     args = parse_args(__doc__.split("\n\n")[0], argv)
     spec = datagen.Spec.for_size(args.size)
-    lookups = scale(args.size, tiny=300, small=2_000, full=10_000)
+    lookups = scale(args.size, tiny=100, small=2_000, full=10_000)
     path = datagen.sqlite_database(spec, args.workdir)
     measure("SQLite", f"sqlite:///{path}", raw_sqlite(path), spec, lookups)
     if args.postgres:

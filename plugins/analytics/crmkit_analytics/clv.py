@@ -25,11 +25,11 @@ import numpy as np
 import sqlalchemy as sa
 
 from crmkit import ValidationError
+from crmkit.sqlfunctions import epoch_seconds
 from crmkit_analytics import btyd, runs
 from crmkit_analytics.aggregates import large_cache
 from crmkit_analytics.bulk import insert_rows
 from crmkit_analytics.models import clv as clv_table
-from crmkit_analytics.sqlfn import epoch_seconds
 from crmkit_analytics.values import customer_values
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from crmkit import ValidationError
 from crmkit.core import tables as core
+from crmkit.sqlfunctions import month_index, month_label
 from crmkit_analytics import aggregates
-from crmkit_analytics.sqlfn import month_index, month_label
 
 if TYPE_CHECKING:
     from crmkit import CRM

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from crmkit.sqlfunctions import day_of
 from crmkit_analytics import aggregates, runs
 from crmkit_analytics.models import pcv as pcv_table
-from crmkit_analytics.sqlfn import day_of
 
 if TYPE_CHECKING:
     from crmkit import CRM

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.money import Money
+from crmkit.sqlfunctions import seconds_between
 from crmkit_qci import campaign_data
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
@@ -31,7 +32,6 @@ from crmkit_qci.sources import (
     PURCHASES,
     Source,
     available,
-    seconds_between,
 )
 
 if TYPE_CHECKING:

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from crmkit import PluginError
 from crmkit.core.types import Id, UTCDateTime
@@ -81,21 +79,3 @@ def currency(crm: CRM) -> str:
     return str(crm.settings.get("qci.currency") or crm.settings.get("currency") or "VND").upper()
 
 
-class seconds_between(FunctionElement[float]):
-    """``seconds_between(a, b)``: seconds from time ``a`` to time ``b`` as a float, on SQLite and PostgreSQL."""
-
-    type = sa.Float()
-    name = "seconds_between"
-    inherit_cache = True
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((julianday({b}) - julianday({a})) * 86400.0)"
-
-
-@compiles(seconds_between)
-def _seconds_default(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({b} - {a}))"

@@ -16,31 +16,13 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from crmkit.errors import ValidationError
+from crmkit.sqlfunctions import seconds_between, year_month
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period
 
 REVENUE_STATUSES = ("placed", "shipped", "delivered", "refunded")
-
-
-class year_month(FunctionElement[str]):
-    """``YYYY-MM`` of a DATE column (timestamps are split into months by :func:`month_windows` instead)."""
-
-    type = sa.String()
-    inherit_cache = True
-
-
-@compiles(year_month, "sqlite")
-def _year_month_sqlite(element: year_month, compiler: Any, **kw: Any) -> str:
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(year_month, "postgresql")
-def _year_month_postgresql(element: year_month, compiler: Any, **kw: Any) -> str:
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
 
 
 def month_windows(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[str, datetime, datetime]]:
@@ -58,25 +40,6 @@ def month_windows(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[
         windows.append((f"{month:%Y-%m}", max(month, start), min(following, end)))
         month = following
     return windows
-
-
-class days_between(FunctionElement[Any]):
-    """Days (fractional) from the first timestamp to the second."""
-
-    type = sa.Float()
-    inherit_cache = True
-
-
-@compiles(days_between, "sqlite")
-def _days_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(julianday({end}) - julianday({start}))"
-
-
-@compiles(days_between, "postgresql")
-def _days_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)"
 
 
 @attrs.frozen
@@ -315,7 +278,7 @@ class Reports(Part):
         """Average (min, max) days from opening to winning, for deals won in the period, per pipeline (and owner)."""
         start, end = self._bounds(since, until)
         d, p = m.deals.c, m.pipelines.c
-        days = days_between(d.opened_at, d.closed_at)
+        days = seconds_between(d.opened_at, d.closed_at) / 86400.0
         groups: list[Any] = [p.name, d.owner] if per_owner else [p.name]
         owner = d.owner if per_owner else sa.null()
         query = (sa.select(p.name, owner, sa.func.count(), sa.func.avg(days), sa.func.min(days), sa.func.max(days))

@@ -1,6 +1,8 @@
-"""SQL building blocks that differ between SQLite and PostgreSQL: epoch seconds, UTC days and months.
+"""Date and time SQL functions that SQLite and PostgreSQL spell differently, as portable SQLAlchemy constructs.
 
-Each is a SQLAlchemy construct compiled per dialect, so measures stay one portable query.
+Plugins build reports and measures as one query on both databases; each construct here compiles
+to the right SQL per dialect, so no plugin writes its own ``@compiles`` for the same thing.
+Timestamps are crmkit's UTC columns (``UTCDateTime``); results are in UTC.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+__all__ = ["day_of", "epoch_seconds", "month_index", "month_label", "seconds_between", "whole_days_since",
+           "year_month"]
 
 
 class epoch_seconds(FunctionElement[int]):
@@ -29,6 +34,25 @@ def _epoch_pg(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
 
 
+class seconds_between(FunctionElement[float]):
+    """``seconds_between(a, b)``: seconds (fractional) from time ``a`` to time ``b``."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"((julianday({b}) - julianday({a})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_pg(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({b} - {a}))"
+
+
 class day_of(FunctionElement[str]):
     """The UTC calendar day ``YYYY-MM-DD`` of a timestamp, as text."""
 
@@ -44,6 +68,23 @@ def _day_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
 @compiles(day_of, "postgresql")
 def _day_pg(element: day_of, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+class year_month(FunctionElement[str]):
+    """``YYYY-MM`` of a DATE column (for timestamps in a business's time zone, split by instant ranges instead)."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(year_month, "sqlite")
+def _year_month_sqlite(element: year_month, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(year_month, "postgresql")
+def _year_month_pg(element: year_month, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
 
 
 class month_index(FunctionElement[int]):

@@ -1,0 +1,45 @@
+"""``crmkit.sqlfunctions`` gives the same answers on SQLite and PostgreSQL, from crmkit's own UTC columns."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+
+from crmkit import CRM
+from crmkit.core import tables as core
+from crmkit.sqlfunctions import (
+    day_of,
+    epoch_seconds,
+    month_index,
+    month_label,
+    seconds_between,
+    whole_days_since,
+    year_month,
+)
+
+#: 23:30 UTC on 31 January: already 1 February in Vietnam, still January (and the 31st) in UTC.
+LATE = datetime(2026, 1, 31, 23, 30, 15, tzinfo=timezone.utc)
+LATER = datetime(2026, 2, 2, 11, 30, 15, tzinfo=timezone.utc)
+
+
+def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
+    customer = crm.customers.add(name="Nguyễn Văn An", birth_date=date(1990, 3, 8))
+    first = crm.interactions.log(customer.id, channel="phone", occurred_at=LATE)
+    second = crm.interactions.log(customer.id, channel="email", occurred_at=LATER)
+    i, later, c = core.interactions.alias("i"), core.interactions.alias("later"), core.customers.c
+    query = sa.select(
+        epoch_seconds(i.c.occurred_at), day_of(i.c.occurred_at), month_index(i.c.occurred_at),
+        seconds_between(i.c.occurred_at, later.c.occurred_at),
+        whole_days_since(i.c.occurred_at, int(LATER.timestamp())),
+        sa.select(year_month(c.birth_date)).where(c.id == customer.id).scalar_subquery(),
+    ).select_from(i.join(later, later.c.customer_id == i.c.customer_id)).where(i.c.id == first.id,
+                                                                              later.c.id == second.id)
+    with crm.engine.connect() as conn:
+        epoch, day, month, seconds, days, born = conn.execute(query).one()
+    assert epoch == int(LATE.timestamp())
+    assert day == "2026-01-31"
+    assert month_label(month) == "2026-01" and month == 2026 * 12
+    assert round(seconds) == 36 * 3600
+    assert days == 1
+    assert born == "1990-03"

@@ -41,6 +41,23 @@ class Money:
         value = Decimal(amount).quantize(exponent, rounding=ROUND_HALF_EVEN)
         return cls(currency, int(value.scaleb(minor_units(currency))))
 
+    @classmethod
+    def parse(cls, text: str, currency: str) -> Money:
+        """An amount a person typed in major units (``1500000``, ``1_500_000``, ``19.99``), exactly.
+
+        More decimals than the currency has are refused, never rounded: ``50.000`` in VND is most
+        likely fifty thousand written the Vietnamese way, not fifty. ``ValueError`` says why.
+        """
+        try:
+            value = Decimal(str(text).strip().replace("_", ""))
+        except ArithmeticError:
+            raise ValueError(f"{text!r} is not an amount (write 1500000 or 19.99)") from None
+        places = minor_units(currency)
+        if not value.is_finite() or -int(value.as_tuple().exponent) > places:
+            raise ValueError(f"{text!r}: {currency.upper()} amounts have {places} decimal places "
+                             "(write 50000, without thousands separators)")
+        return cls.of(value, currency)
+
     @property
     def amount(self) -> Decimal:
         """The value in major units as an exact Decimal."""

@@ -1,4 +1,4 @@
-"""Parameter types shared by crmkit commands (core and plugins): times, KEY=VALUE pairs.
+"""Parameter types shared by crmkit commands (core and plugins): times, KEY=VALUE pairs, money amounts.
 
 Conversion borrows the core's own marshmallow fields, so the command line accepts and
 refuses exactly what the Python API does.
@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 import click
 
@@ -77,3 +77,21 @@ class LazyChoice(click.Choice):
 AWARE_DATETIME = AwareDateTimeParam()
 KEY_VALUE = KeyValueParam()
 RENAME = KeyValueParam(json_values=False)
+
+
+@overload
+def amount_minor(text: str, currency: str, option: str) -> int: ...
+@overload
+def amount_minor(text: None, currency: str, option: str) -> None: ...
+
+
+def amount_minor(text: str | None, currency: str, option: str) -> int | None:
+    """A typed money amount (:meth:`crmkit.money.Money.parse`) in minor units; a bad one is a usage error naming ``option``."""
+    from crmkit.money import Money
+
+    if text is None:
+        return None
+    try:
+        return Money.parse(text, currency).minor
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None

@@ -7,7 +7,7 @@ units of the campaign's currency (``--budget 5000000`` is 5.000.000 ₫).
 from __future__ import annotations
 
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ import click
 
 from crmkit.cli import emit, pass_crm
 from crmkit.cli.output import current_format, emit_object
-from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE
+from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, amount_minor
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -29,15 +29,8 @@ def _ref(value: str) -> int | str:
 
 
 def _minor(crm: CRM, amount: str | None, currency: str | None, option: str) -> int | None:
-    """A major-unit amount typed on the command line, in minor units of the currency."""
-    if amount is None:
-        return None
-    from crmkit.money import Money
-
-    try:
-        return Money.of(Decimal(amount.replace("_", "")), currency or str(crm.settings.get("currency") or "VND")).minor
-    except InvalidOperation:
-        raise click.BadParameter(f"{amount!r} is not an amount", param_hint=option) from None
+    """A major-unit amount typed on the command line, in minor units of the currency (default: the CRM's)."""
+    return amount_minor(amount, currency or str(crm.settings.get("currency") or "VND"), option)
 
 
 def _text(value: str | None, path: Path | None, option: str) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -12,7 +11,8 @@ import click
 
 from crmkit.cli.context import pass_crm
 from crmkit.cli.output import emit, emit_object
-from crmkit.money import Money, minor_units
+from crmkit.cli.params import amount_minor
+from crmkit.money import Money
 from crmkit.calendar import local_midnight
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def rewards_add(crm: CRM, code: str, name: str, points_cost: str, kind: str, sto
     """Add a reward to the catalogue."""
     currency = crm.loyalty.program(program).currency
     reward = crm.loyalty.add_reward(code, name, points_cost, kind=kind, stock=stock, description=description,
-                                    value_minor=_minor(value, currency, "--value"), program=program)
+                                    value_minor=amount_minor(value, currency, "--value"), program=program)
     emit_object(_plain(reward))
 
 
@@ -241,7 +241,7 @@ def rewards_update(crm: CRM, code: str, name: str | None, points_cost: str | Non
     """Change a reward: name, points, stock, value, or whether it is offered."""
     currency = crm.loyalty.program(program).currency
     changes = {"name": name, "points_cost": points_cost, "stock": stock, "active": active,
-               "value_minor": _minor(value, currency, "--value")}
+               "value_minor": amount_minor(value, currency, "--value")}
     changes = {key: val for key, val in changes.items() if val is not None}
     if unlimited:
         changes["stock"] = None
@@ -318,9 +318,9 @@ def _program_settings(function: Callable[..., Any]) -> Callable[..., Any]:
 def _settings(currency: str, earn_points: str | None, per_amount: str | None, rounding: str | None,
               include_tax: bool | None, expiry_days: int | None, no_expiry: bool, tier_basis: str | None,
               tier_window_days: int | None, point_value: str | None, auto_enroll: bool | None) -> dict[str, Any]:
-    given = {"earn_points": earn_points, "earn_amount_minor": _minor(per_amount, currency, "--per-amount"),
+    given = {"earn_points": earn_points, "earn_amount_minor": amount_minor(per_amount, currency, "--per-amount"),
              "rounding": rounding, "include_tax": include_tax, "expiry_days": expiry_days, "tier_basis": tier_basis,
-             "tier_window_days": tier_window_days, "point_value_minor": _minor(point_value, currency, "--point-value"),
+             "tier_window_days": tier_window_days, "point_value_minor": amount_minor(point_value, currency, "--point-value"),
              "auto_enroll": auto_enroll}
     result = {key: value for key, value in given.items() if value is not None}
     if no_expiry:
@@ -391,7 +391,7 @@ def rules_add(crm: CRM, kind: str, target: str | None, multiplier: str | None, b
     """Add an earn rule."""
     currency = crm.loyalty.program(program).currency
     rule = crm.loyalty.add_rule(kind, program=program, target=target, multiplier=multiplier, bonus_points=bonus_points,
-                                amount_minor=_minor(min_amount, currency, "--min-amount"),
+                                amount_minor=amount_minor(min_amount, currency, "--min-amount"),
                                 starts_on=_day(starts_on), ends_on=_day(ends_on))
     emit_object(_plain(rule))
 
@@ -500,20 +500,3 @@ def report_repeat(crm: CRM, start: datetime | None, end: datetime | None, progra
          ["group", "buyers", "repeat_buyers", "rate"])
 
 
-def _minor(amount: str | None, currency: str, option: str) -> int | None:
-    """A money amount typed in major units (``100000``, ``19.99``) as integer minor units of ``currency``.
-
-    More decimals than the currency has are refused rather than rounded: ``50.000`` for VND is
-    most likely fifty thousand written the Vietnamese way, not fifty.
-    """
-    if amount is None:
-        return None
-    try:
-        value = Decimal(amount.replace("_", ""))
-    except ArithmeticError:
-        raise click.BadParameter(f"{amount!r} is not an amount", param_hint=option) from None
-    places = minor_units(currency)
-    if not value.is_finite() or -int(value.as_tuple().exponent) > places:
-        raise click.BadParameter(f"{amount!r}: {currency} amounts have {places} decimal places "
-                                 "(write 50000, without thousands separators)", param_hint=option)
-    return Money.of(value, currency).minor

@@ -13,6 +13,7 @@ import click
 
 from crmkit.cli.context import pass_crm
 from crmkit.cli.output import current_format, emit, emit_object, format_option
+from crmkit.cli.params import amount_minor
 from crmkit.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -380,11 +381,7 @@ def costs_add(crm: CRM, month: str, amount: str, kind: str, currency: str | None
     from crmkit.money import Money
 
     code = (currency or crm.qci.currency()).upper()
-    try:
-        minor = Money.of(amount.replace("_", ""), code).minor
-    except (ArithmeticError, ValueError):
-        raise ValidationError(f"not an amount: {amount!r}", field="amount") from None
-    cost = crm.qci.costs.add(month, minor, kind=kind, currency=code, note=note)
+    cost = crm.qci.costs.add(month, amount_minor(amount, code, "AMOUNT"), kind=kind, currency=code, note=note)
     emit_object({"id": cost.id, "month": cost.month, "kind": cost.kind,
                  "amount": Money(cost.currency, cost.amount_minor).format(), "note": cost.note})
 

@@ -16,6 +16,7 @@ import click
 
 from crmkit.cli.context import pass_crm
 from crmkit.cli.output import emit, emit_object
+from crmkit.cli.params import amount_minor
 from crmkit.errors import ValidationError
 from crmkit.money import Money
 
@@ -23,14 +24,6 @@ DATE = click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y"])
 
 
 # --- parsing and display helpers ---------------------------------------------------------------------
-
-
-def _minor(amount: str, currency: str, field: str) -> int:
-    """A major-unit amount typed by a person (``1500000``, ``19.99``) as integer minor units."""
-    try:
-        return Money.of(amount.replace("_", ""), currency).minor
-    except (ArithmeticError, ValueError):
-        raise ValidationError(f"not an amount: {amount!r}", field=field) from None
 
 
 def _day(value: datetime | None) -> date | None:
@@ -59,7 +52,7 @@ def _lines(specs: Sequence[str], currency: str) -> list[dict[str, Any]]:
             if discount.endswith("%"):
                 line["discount_percent"] = discount[:-1]
             else:
-                line["discount_minor"] = _minor(discount, currency, f"lines.{n}.discount")
+                line["discount_minor"] = amount_minor(discount, currency, f"lines.{n}.discount")
         if len(parts) > 3 and parts[3]:
             line["tax_rate"] = parts[3]
         lines.append(line)
@@ -184,9 +177,9 @@ def _product_fields(crm: Any, current: Any, **given: Any) -> dict[str, Any]:
     if given["currency"]:
         fields["currency"] = currency
     if given["price"] is not None:
-        fields["price_minor"] = _minor(given["price"], currency, "price")
+        fields["price_minor"] = amount_minor(given["price"], currency, "price")
     if given["cost"] is not None:
-        fields["cost_minor"] = _minor(given["cost"], currency, "cost")
+        fields["cost_minor"] = amount_minor(given["cost"], currency, "cost")
     if given["vat"] is not None:
         fields["tax_rate"] = given["vat"]
     return fields
@@ -302,7 +295,7 @@ def pricelists_show(crm: Any, price_list: str) -> None:
 def pricelists_set_price(crm: Any, price_list: str, product: str, price: str, min_quantity: str) -> None:
     """Set a product's price in a price list (major units)."""
     pl = crm.sales.pricelists.get(price_list)
-    pl = crm.sales.pricelists.set_price(pl.id, product, _minor(price, pl.currency, "price"), min_quantity=min_quantity)
+    pl = crm.sales.pricelists.set_price(pl.id, product, amount_minor(price, pl.currency, "price"), min_quantity=min_quantity)
     emit_object(_pricelist(pl))
 
 
@@ -420,7 +413,7 @@ def deals_add(crm: Any, customer_id: int, pipeline: str, title: str, amount: str
     """Open a deal."""
     currency = (currency or crm.sales.deals.currency).upper()
     deal = crm.sales.deals.add(customer_id=customer_id, pipeline=pipeline, title=title, stage=stage,
-                               amount_minor=_minor(amount, currency, "amount"), currency=currency,
+                               amount_minor=amount_minor(amount, currency, "amount"), currency=currency,
                                owner=owner or crm.actor, expected_close=_day(expected_close), source=source)
     emit_object(_deal(crm, deal))
 
@@ -696,7 +689,7 @@ def orders_cancel(crm: Any, order_id: int, reason: str | None) -> None:
 def orders_refund(crm: Any, order_id: int, amount: str, reason: str | None) -> None:
     """Refund money paid on an order (major units; partial or full)."""
     currency = crm.sales.orders.get(order_id).currency
-    crm.sales.orders.refund(order_id, _minor(amount, currency, "amount"), reason=reason)
+    crm.sales.orders.refund(order_id, amount_minor(amount, currency, "amount"), reason=reason)
     emit_object(_order(crm, crm.sales.orders.get(order_id)))
 
 
@@ -715,7 +708,7 @@ def payments() -> None:
 def payments_record(crm: Any, order_id: int, amount: str, method: str, reference: str | None, note: str | None) -> None:
     """Record a payment (major units); more than the outstanding balance is refused."""
     currency = crm.sales.orders.get(order_id).currency
-    crm.sales.payments.record(order_id, _minor(amount, currency, "amount"), method=method, reference=reference, note=note)
+    crm.sales.payments.record(order_id, amount_minor(amount, currency, "amount"), method=method, reference=reference, note=note)
     emit_object(_order(crm, crm.sales.orders.get(order_id)))
 
 
@@ -785,7 +778,7 @@ def contracts_add(crm: Any, customer_id: int, number: str, title: str, start: da
     currency = (currency or crm.sales.contracts.currency).upper()
     contract = crm.sales.contracts.add(
         customer_id=customer_id, number=number, title=title, start_date=start.date(), end_date=_day(end),
-        renewal_date=_day(renewal), value_minor=_minor(value, currency, "value"), currency=currency,
+        renewal_date=_day(renewal), value_minor=amount_minor(value, currency, "value"), currency=currency,
         order_id=order_id, status=status, owner=owner or crm.actor, notes=notes)
     emit_object(_contract(contract))
 

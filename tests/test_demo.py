@@ -234,3 +234,20 @@ def test_demo_reset_recreates_only_sqlite_files(crm: Any, tmp_path: Path) -> Non
         result = _run(url, "demo", "--reset", "--customers", "20")
         assert result.exit_code == EXIT_FAILED and "only deletes SQLite files" in result.stderr
         assert scalar(crm, sa.select(sa.func.count()).select_from(t.customers)) == 0
+
+
+#: The overview section each bundled plugin adds (the main job: ``python3 dev.py demo`` shows them all).
+BUNDLED_SECTIONS = {"sales": "Sales pipeline by stage", "loyalty": "Loyalty", "campaigns": "Campaigns",
+                    "analytics": "RFM segments", "idic": "IDIC", "qci": "QCI scorecard", "notes": "Notes"}
+
+
+def test_the_demo_with_every_bundled_plugin_completes_and_shows_each(crm_factory: Any) -> None:
+    crm = crm_factory(plugins=None)  # every installed plugin, as `python3 dev.py demo` runs it
+    enabled = {info.name for info in crm.plugins.list() if info.status == "enabled"}
+    assert set(BUNDLED_SECTIONS) <= enabled, "the repository's test environment installs every plugin"
+    url = crm.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--db", url, "demo", "--customers", "120", "--seed", "3"], obj=CLIContext())
+    assert result.exit_code == 0, result.stderr
+    for plugin, title in BUNDLED_SECTIONS.items():
+        assert f"\n{title}" in result.stdout, f"no {plugin} section"
+    assert scalar(crm, sa.select(sa.func.count()).select_from(t.customers)) >= 120

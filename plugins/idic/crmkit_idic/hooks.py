@@ -84,9 +84,10 @@ def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
     }
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
-    """Two treatment rules and one full IDIC run over the demo customers."""
+    """Two treatment rules and one full IDIC run over the demo customers, after every other plugin's demo data
+    (the run merges duplicates, and its value tiers need the demo's orders)."""
     crm.idic.add_treatment("Khách VIP", tier="most_valuable", message="Mời tham dự sự kiện tri ân khách hàng VIP",
                            service_level="gold", priority=10)
     crm.idic.add_treatment("Khách tiềm năng", tier="most_growable", offer="Giảm 10% cho đơn hàng tiếp theo", priority=20)

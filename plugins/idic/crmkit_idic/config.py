@@ -13,6 +13,9 @@ STEPS = ("identify", "differentiate", "interact", "customize")
 PREFIX = "idic."
 ZONE = "Asia/Ho_Chi_Minh"
 TIERS = ("most_valuable", "most_growable", "maintain", "below_zero", "unknown")
+NEEDS_METHODS = ("rules", "kmeans")
+#: Bounds of ``needs_clusters`` (k-means' k): one cluster says nothing; more than 50 groups no manager reads.
+CLUSTERS = (2, 50)
 
 DEFAULTS: dict[str, Any] = {
     # Identify
@@ -28,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "topics": {"bảo hành": "service", "warranty": "service", "sửa": "service", "repair": "service",
                "giá": "price", "price": "price", "khuyến mãi": "price", "discount": "price",
                "giao hàng": "delivery", "delivery": "delivery"},
+    "needs_method": "rules",  # rules | kmeans (needs scikit-learn: the `kmeans` extra)
+    "needs_clusters": 5,  # k of k-means (fewer when fewer customers have evidence)
     # Interact
     "rhythm_days": {"most_valuable": 14, "most_growable": 30, "maintain": 90, "unknown": 60, "below_zero": None},
     "channel_order": ["phone", "sms", "email", "chat", "social"],
@@ -36,8 +41,19 @@ DEFAULTS: dict[str, Any] = {
 
 
 def setting(crm: CRM, name: str) -> Any:
-    """The stored value of setting ``name``, else its default."""
-    return crm.settings.get(PREFIX + name, DEFAULTS[name])
+    """The stored value of setting ``name``, else its default (checked: a value stored by hand can be wrong)."""
+    return check_setting(name, crm.settings.get(PREFIX + name, DEFAULTS[name]))
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` if it suits setting ``name`` (the needs method and k are checked here); ``ValidationError``
+    naming the setting otherwise."""
+    if name == "needs_method" and value not in NEEDS_METHODS:
+        raise ValidationError(f"unknown needs method {value!r} (one of {', '.join(NEEDS_METHODS)})", field=name)
+    if name == "needs_clusters" and (not isinstance(value, int) or isinstance(value, bool)
+                                     or not CLUSTERS[0] <= value <= CLUSTERS[1]):
+        raise ValidationError(f"must be a whole number from {CLUSTERS[0]} to {CLUSTERS[1]}, not {value!r}", field=name)
+    return value
 
 
 def check_step(step: str, field: str = "step") -> str:

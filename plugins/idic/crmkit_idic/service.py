@@ -18,7 +18,7 @@ from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_idic import models as m
 from crmkit_idic import runs
-from crmkit_idic.config import DEFAULTS, PREFIX, TIERS, ZONE
+from crmkit_idic.config import DEFAULTS, PREFIX, TIERS, ZONE, check_setting
 from crmkit_idic.identify import merge_pair
 from crmkit_idic.steps import action_of, condition
 
@@ -47,6 +47,7 @@ class IdicService:
                 raise ValidationError(f"unknown setting (one of {', '.join(DEFAULTS)})", field=name)
             if name.endswith("threshold") and not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise ValidationError("must be a number in (0, 1]", field=name)
+            check_setting(name, value)
         for name, value in values.items():
             self._crm.set_setting(PREFIX + name, value)
         return self.settings()

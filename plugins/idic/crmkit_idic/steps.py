@@ -1,13 +1,15 @@
 """Differentiate, Interact and Customize: set-based SQL over ``idic_profiles``, one step per transaction.
 
 Differentiate ranks customers by value (CLV, PCV, RFM score or net purchases, from the analytics
-plugin when installed) into tiers, and puts them in a needs group (top category bought, a
-``needs:`` tag, interaction topics, else ``general``). Interact picks each customer's channel,
-best contact time and rhythm and writes the interaction plan. Customize applies treatment rules.
+plugin when installed) into tiers, and puts them in a needs group (by rules: top category bought, a
+``needs:`` tag, interaction topics, else ``general``; or by k-means over the same evidence). Interact
+picks each customer's channel, best contact time and rhythm and writes the interaction plan. Customize
+applies treatment rules.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -95,10 +97,10 @@ def run_differentiate(crm: CRM, session: Session, run_id: int, scope: Scope) -> 
         conn.execute(m.profiles.update().where(mine, sa.or_(PROFILE.value_minor < 0, PROFILE.score < 0))
                      .values(tier="below_zero"))
         _cut_tiers(crm, conn, mine)
-    _needs(crm, conn, mine)
+    needs = _needs(crm, conn, mine, currency)
     counts = dict(conn.execute(sa.select(PROFILE.tier, sa.func.count()).where(mine).group_by(PROFILE.tier)).all())
     return ({"customers": sum(counts.values()), **{f"tier_{k}": v for k, v in sorted(counts.items())}},
-            {"note": note, "currency": currency, "matrix": matrix(conn, mine)})
+            {"note": note, "currency": currency, "needs": needs, "matrix": matrix(conn, mine)})
 
 
 def _cut_tiers(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool]) -> None:
@@ -119,8 +121,23 @@ def _cut_tiers(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool]) -> N
             assigned += conn.execute(m.profiles.update().where(ranked, PROFILE.score >= cut).values(tier=name)).rowcount
 
 
-def _needs(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool]) -> None:
-    """Needs group by the first rule that applies: top category bought, a needs tag, an interaction topic, general."""
+def _needs(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool], currency: str | None) -> dict[str, Any]:
+    """Needs group of every profile of the run by the ``needs_method`` set (customers without any evidence are
+    ``general``); returns what the report says: the method, its figures and the groups with their sizes."""
+    if setting(crm, "needs_method") == "kmeans":
+        report = _needs_by_kmeans(crm, conn, mine, currency)
+    else:
+        _needs_by_rules(crm, conn, mine)
+        report = {"method": "rules"}
+    conn.execute(m.profiles.update().where(mine, PROFILE.needs.is_(None))
+                 .values(needs="general", needs_reason="no signal: default group"))
+    sizes = conn.execute(sa.select(PROFILE.needs, sa.func.count()).where(mine).group_by(PROFILE.needs)).all()
+    return {**report, "groups": [{"needs": needs, "customers": n}  # biggest first, then by name (not collation)
+                                 for needs, n in sorted(sizes, key=lambda group: (-group[1], group[0]))]}
+
+
+def _needs_by_rules(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool]) -> None:
+    """Needs group by the first rule that applies: top category bought, a needs tag, an interaction topic."""
     open_ = sa.and_(mine, PROFILE.needs.is_(None))
     if crm.has_service("analytics"):
         vt = crm.analytics.transactions()
@@ -140,14 +157,64 @@ def _needs(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool]) -> None:
                  .values(needs_reason=f"tag {prefix}…"))
     i = core.interactions.c
     for keyword, group in setting(crm, "topics").items():
-        # SQLite's lower() folds ASCII only: also look for the keyword in capitals and capitalized.
-        patterns = {f"%{form}%" for form in (keyword.lower(), keyword.upper(), keyword.capitalize())}
-        about = sa.exists().where(i.customer_id == PROFILE.customer_id, sa.or_(*(
-            sa.or_(sa.func.lower(i.subject).like(pattern), i.subject.like(pattern),
-                   sa.func.lower(i.summary).like(pattern), i.summary.like(pattern)) for pattern in sorted(patterns))))
+        about = sa.exists().where(i.customer_id == PROFILE.customer_id, _mentions(keyword))
         conn.execute(m.profiles.update().where(open_, about)
                      .values(needs=group, needs_reason=f"interactions about “{keyword}”"[:300]))
-    conn.execute(m.profiles.update().where(open_).values(needs="general", needs_reason="no signal: default group"))
+
+
+def _mentions(keyword: str) -> sa.ColumnElement[bool]:
+    """An interaction whose subject or summary mentions ``keyword``. SQLite's lower() folds ASCII only: the keyword
+    is also looked for in capitals and capitalized."""
+    i = core.interactions.c
+    patterns = sorted({f"%{form}%" for form in (keyword.lower(), keyword.upper(), keyword.capitalize())})
+    return sa.or_(*(sa.or_(sa.func.lower(i.subject).like(pattern), i.subject.like(pattern),
+                           sa.func.lower(i.summary).like(pattern), i.summary.like(pattern)) for pattern in patterns))
+
+
+def _needs_by_kmeans(crm: CRM, conn: sa.Connection, mine: sa.ColumnElement[bool],
+                     currency: str | None) -> dict[str, Any]:
+    """Needs group by k-means over the rules' evidence (``needs_kmeans``); customers without evidence stay open."""
+    try:  # numpy, SciPy and scikit-learn: the optional `kmeans` extra, imported only when asked for
+        kmeans = importlib.import_module("crmkit_idic.needs_kmeans")
+    except ImportError as exc:
+        raise ValidationError(
+            f"needs_method 'kmeans' needs scikit-learn, which is not installed ({exc}): "
+            "pip install 'crmkit-idic[kmeans]', or set idic.needs_method back to rules", field="needs_method") from exc
+    clusters, report = kmeans.cluster(kmeans.features(conn, _evidence(crm, mine, currency)),
+                                      int(setting(crm, "needs_clusters")))
+    for found in clusters:
+        for start in range(0, len(found.customer_ids), BATCH):
+            ids = found.customer_ids[start:start + BATCH].tolist()
+            conn.execute(m.profiles.update().where(mine, PROFILE.customer_id.in_(ids))
+                         .values(needs=found.name, needs_reason=found.reason))
+    return {"method": "kmeans", **report}
+
+
+def _evidence(crm: CRM, mine: sa.ColumnElement[bool], currency: str | None) -> list[tuple[str, sa.Select[Any]]]:
+    """What k-means clusters on — what the rules read — as ``(customer_id, label, weight)`` queries per kind:
+    net spend per category (in the value currency, positive only), ``needs:`` tags, mentions per topic group."""
+    sources: list[tuple[str, sa.Select[Any]]] = []
+    if currency is not None:
+        vt = crm.analytics.transactions()
+        spent = sa.func.sum(vt.c.amount_minor)
+        sources.append(("category", sa.select(vt.c.customer_id, vt.c.category, spent).select_from(vt)
+                        .join(m.profiles, PROFILE.customer_id == vt.c.customer_id)
+                        .where(mine, vt.c.category.is_not(None), vt.c.currency == currency)
+                        .group_by(vt.c.customer_id, vt.c.category).having(spent > 0)))
+    prefix = str(setting(crm, "needs_tag_prefix"))
+    tg = core.tags.c
+    sources.append(("tag", sa.select(tg.customer_id, sa.func.substr(tg.tag, len(prefix) + 1), sa.literal(1))
+                    .join(m.profiles, PROFILE.customer_id == tg.customer_id)
+                    .where(mine, tg.tag.startswith(prefix, autoescape=True))))
+    keywords: dict[str, list[str]] = {}
+    for keyword, group in setting(crm, "topics").items():
+        keywords.setdefault(group, []).append(keyword)
+    i = core.interactions.c
+    for group, words in sorted(keywords.items()):
+        sources.append(("topic", sa.select(i.customer_id, sa.literal(group, sa.String), sa.func.count())
+                        .join(m.profiles, PROFILE.customer_id == i.customer_id)
+                        .where(mine, sa.or_(*(_mentions(word) for word in words))).group_by(i.customer_id)))
+    return sources
 
 
 def matrix(conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[dict[str, Any]]:

@@ -49,6 +49,10 @@ def render(crm: CRM, run: IdicRun) -> str:
     if differentiate:
         parts.append(f"<h2>Tier × needs</h2><p>{escape(str(differentiate.report.get('note', '')))}</p>"
                      + _table(differentiate.report.get("matrix", []), ["tier", "needs", "customers", "value"]))
+        needs = differentiate.report.get("needs") or {}
+        if needs:
+            method = "k-means" if needs.get("method") == "kmeans" else "rules"
+            parts.append(f"<h2>Needs groups ({method})</h2>" + _table(needs.get("groups", []), ["needs", "customers"]))
     interact = run.result("interact")
     if interact:
         coverage = interact.report.get("coverage", 0)

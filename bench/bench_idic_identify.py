@@ -6,7 +6,7 @@ written with or without accents. Hard negatives test precision: 1 % of customers
 member's phone under another name (they must be queued, never merged), and groups of five share a
 company switchboard number (a shared identifier: no match at all). The generator writes straight into
 the core tables (sqlite3 executemany) of a database crmkit created; then ``crm.idic.run(steps=["identify"])``
-is timed — gathering, matching, the automatic merges through ``crm.customers.merge`` and the review
+is timed — gathering, matching, the automatic merges through ``crm.customers.merge_many`` and the review
 queue. Precision and recall compare the merge log with the generator's truth.
 Targets: under 120 s on SQLite; precision ≥ 0.99.
 

@@ -4,14 +4,16 @@
 When neither is installed, inline plugins stand in for them, each doing what loyalty does with an
 order — look the order up in its ledger (re-delivery must not double-count) and write a ledger row —
 and the output says so (``--stand-in`` uses them anyway, to measure the hook mechanism apart from
-what loyalty itself costs). Both CRMs are fresh SQLite files with the same customers and catalogue;
-rounds alternate between them so machine noise falls on both. Target: with/without ≤ 1.5.
+what loyalty itself costs; ``--only loyalty`` installs that one alone). Both CRMs are fresh SQLite
+files with the same customers and catalogue; rounds alternate between them so machine noise falls
+on both. Also printed: the CPU-time ratio and the SQL statements per order. Target: with/without ≤ 1.5.
 
     python bench/bench_sales_orders.py --size full
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import shutil
 import sys
@@ -70,10 +72,13 @@ def _loyalty_program(crm: CRM) -> None:
 SETUP: dict[str, Callable[[CRM], None]] = {"loyalty": _loyalty_program}
 
 
-def reacting_plugins(stand_in: bool) -> tuple[list[Any], str]:
-    """The installed reacting plugins (unless ``stand_in``), or inline stand-ins, and a sentence saying which."""
+def reacting_plugins(stand_in: bool, only: str | None = None) -> tuple[list[Any], str]:
+    """The installed reacting plugins (just ``only``, if given; none when ``stand_in``), or inline stand-ins,
+    and a sentence saying which."""
     installed = {d.name for d in discover() if d.plugin is not None}
-    present = [name for name in REACTING if name in installed]
+    if only is not None and only not in installed:
+        raise SystemExit(f"--only {only}: that plugin is not installed")
+    present = [name for name in REACTING if name in installed and only in (None, name)]
     if present and not stand_in:
         return present, f"with {' + '.join(present)} (installed)"
     stand_ins = [Plugin(name=f"ledger_{n}", hooks=[LedgerPlugin()], requires=("sales",)) for n in (1, 2)]
@@ -98,6 +103,17 @@ def prepare(url: str, extra: Sequence[Any], customers: int) -> tuple[CRM, list[i
     return crm, customer_ids, skus
 
 
+def count_statements(crm: CRM) -> list[int]:
+    """A one-item list counting the SQL statements ``crm`` sends from now on (BEGIN included)."""
+    box = [0]
+
+    def seen(*_: Any) -> None:
+        box[0] += 1
+
+    sa.event.listen(crm.engine, "before_cursor_execute", seen)
+    return box
+
+
 def order_inputs(count: int, customer_ids: list[int], skus: list[str]) -> list[dict[str, Any]]:
     """``count`` orders of 3 distinct products, deterministic."""
     rng = random.Random(7)
@@ -106,13 +122,18 @@ def order_inputs(count: int, customer_ids: list[int], skus: list[str]) -> list[d
             for _ in range(count)]
 
 
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stand-in", action="store_true",
+                        help="use the inline ledger plugins even when loyalty or campaigns is installed")
+    parser.add_argument("--only", choices=REACTING, help="install just this one of the reacting plugins")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Place the same orders in both CRMs, alternating rounds, and compare the time spent."""
-    args = parse_args(__doc__.split("\n\n")[0], argv, extra=lambda parser: parser.add_argument(
-        "--stand-in", action="store_true", help="use the inline ledger plugins even when loyalty or campaigns is installed"))
+    args = parse_args(__doc__.split("\n\n")[0], argv, extra=_options)
     count = scale(args.size, tiny=300, small=10_000, full=100_000)
     customers = scale(args.size, tiny=100, small=2_000, full=2_000)
-    extra, described = reacting_plugins(args.stand_in)
+    extra, described = reacting_plugins(args.stand_in, args.only)
     folder = Path(tempfile.mkdtemp(prefix="bench_sales_orders_", dir=args.workdir))
     try:
         bare, customer_ids, skus = prepare(f"sqlite:///{folder / 'bare.db'}", [], customers)
@@ -123,16 +144,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"no plugin implements crmkit_order_placed in the hooked CRM ({described})")
         inputs = order_inputs(count, customer_ids, skus)
         spent = {"bare": 0.0, "hooked": 0.0}
+        cpu = {"bare": 0.0, "hooked": 0.0}  # CPU seconds too: less disturbed than wall time on a loaded machine
+        statements = {"bare": count_statements(bare), "hooked": count_statements(hooked)}
         per_round = -(-count // ROUNDS)
         for round_no, first in enumerate(range(0, count, per_round)):
             chunk = inputs[first:first + per_round]
             turns = (("bare", bare), ("hooked", hooked)) if round_no % 2 == 0 else (("hooked", hooked), ("bare", bare))
             for label, crm in turns:
                 place = crm.sales.orders.place
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 for order in chunk:
                     place(order)
                 spent[label] += time.perf_counter() - start
+                cpu[label] += time.process_time() - start_cpu
         with bare.reading() as conn:
             placed = conn.execute(sa.text("SELECT count(*) FROM sales_orders")).scalar_one()
         bare.close()
@@ -142,8 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if placed != count:
         raise SystemExit(f"placed {placed} orders, expected {count}")
     ratio = spent["hooked"] / spent["bare"]
-    print(f"order placement {described}: {count / spent['hooked']:,.0f} orders/s; "
-          f"without: {count / spent['bare']:,.0f} orders/s", flush=True)
+    print(f"order placement {described}: {count / spent['hooked']:,.0f} orders/s, "
+          f"{statements['hooked'][0] / count:.1f} SQL statements per order; "
+          f"without: {count / spent['bare']:,.0f} orders/s, {statements['bare'][0] / count:.1f} statements; "
+          f"CPU time with/without: {cpu['hooked'] / cpu['bare']:.2f}x", flush=True)
     report(
         f"sales order placement ({count:,} orders × 3 lines, {described} vs none, SQLite)", ratio, "x",
         target=f"≤ {TARGET_RATIO:g}x", ok=ratio <= TARGET_RATIO,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from marshmallow import fields, validate
@@ -515,6 +516,116 @@ def test_a_failing_merge_hook_rolls_the_whole_merge_back(crm_factory: Any) -> No
     assert everything(crm) == rows_before
     assert len(crm.interactions.timeline(merged.id)) == 3
     assert names_found(crm, "0987654321") == ["Nguyen Van An"]
+
+
+def _records_to_merge_in_one_batch(crm: Any) -> list[tuple[int, int]]:
+    """A person taking in two records (overlapping e-mails, tags, consents, memberships), one of which took in an
+    older record, and in between an organization merge touching both records' memberships."""
+    at = lambda *ymd: datetime(*ymd, tzinfo=ICT)  # noqa: E731
+    o1 = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
+    o2 = crm.customers.add(name="Tạp hoá Minh Châu", kind="organization")
+    o3 = crm.customers.add(name="Hoang Long JSC", kind="organization", city="Hà Nội")
+    kept = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phone="0912345678", tags=["vip"],
+                             organizations=[{"organization_id": o1.id, "role": "buyer"}], attributes={"a": 1})
+    first = crm.customers.add(name="Nguyen Van An", emails=["an@example.vn", "an1@example.vn", "shared@example.vn"],
+                              phone="0987654321", tags=["vip", "hanoi"], birth_date="1990-08-15",
+                              attributes={"a": 2, "b": 1}, addresses=[{"line1": "5 Lý Thường Kiệt"}],
+                              organizations=[{"organization_id": o1.id}, {"organization_id": o2.id, "role": "owner"},
+                                             {"organization_id": o3.id, "role": "director"}])
+    second = crm.customers.add(name="An Nguyen", emails=["shared@example.vn", "an2@example.vn"], phone="0987654321",
+                               tags=["hanoi", "zalo"], birth_date="1985-01-01", owner="lan", attributes={"b": 2, "c": 3},
+                               organizations=[{"organization_id": o3.id, "role": "buyer"}])
+    other = crm.customers.add(name="Trần Thị Bình", organizations=[{"organization_id": o3.id, "role": "accountant"}])
+    older = crm.customers.add(name="Nguyễn V. An", email="old@example.vn")
+    crm.customers.merge(first.id, older.id)
+    crm.customers.set_consent(kept.id, "email", True, source="web form", at=at(2024, 1, 5))
+    crm.customers.set_consent(first.id, "email", False, source="unsubscribe link", at=at(2024, 6, 1))
+    crm.customers.set_consent(first.id, "sms", True, source="shop", at=at(2023, 1, 1))
+    crm.customers.set_consent(second.id, "email", True, source="old form", at=at(2024, 3, 1))
+    crm.customers.set_consent(second.id, "sms", False, source="call", at=at(2024, 2, 1))
+    for customer, channel in ((kept, "email"), (first, "phone"), (second, "sms"), (older, "chat"), (other, "phone")):
+        crm.interactions.log(customer.id, channel, subject=customer.name)
+    return [(kept.id, first.id), (o1.id, o3.id), (kept.id, second.id)]
+
+
+def _merge_state(crm: Any) -> dict[str, Any]:
+    """Every core row a merge writes, without the times it was written at."""
+    rows: dict[str, Any] = {}
+    with crm.reading() as conn:
+        ids = conn.execute(sa.select(t.customers.c.id).order_by(t.customers.c.id)).scalars().all()
+        people = [attrs.evolve(crm.customers.get(c, follow_merges=False), created_at=None, updated_at=None) for c in ids]
+        for table, drop in ((t.contact_points, ()), (t.addresses, ()), (t.tags, ()), (t.consents, ()),
+                            (t.memberships, ()), (t.search_keys, ()), (t.interactions, ("created_at", "occurred_at")),
+                            (t.merges, ("at",)), (t.audit_log, ("at",))):
+            columns = [c for c in table.c if c.name not in drop]
+            rows[table.name] = [tuple(r) for r in conn.execute(sa.select(*columns).order_by(*columns))]
+    for n, (*head, snapshot) in enumerate(rows[t.merges.name]):
+        rows[t.merges.name][n] = (*head, {k: v for k, v in snapshot.items() if k not in ("created_at", "updated_at")})
+    return {"customers": people, **rows}
+
+
+def test_merge_many_gives_what_merging_pair_by_pair_gives(crm_factory: Any) -> None:
+    one_by_one, batch = crm_factory(), crm_factory()
+    pairs = _records_to_merge_in_one_batch(one_by_one)
+    assert _records_to_merge_in_one_batch(batch) == pairs
+    expected = [one_by_one.customers.merge(kept_id, merged_id) for kept_id, merged_id in pairs]
+    result = batch.customers.merge_many(pairs)
+
+    assert [(m.kept_id, m.merged_id) for m in result] == pairs
+    assert _merge_state(batch) == _merge_state(one_by_one)
+    with batch.reading() as conn:  # each Merge names its snapshot row
+        rows = conn.execute(sa.select(t.merges.c.id, t.merges.c.kept_id, t.merges.c.merged_id)).all()
+    assert sorted((m.id, m.kept_id, m.merged_id) for m in result) == sorted(rows)[1:]
+    kept = batch.customers.get(pairs[0][0])
+    assert kept == attrs.evolve(expected[2], created_at=kept.created_at, updated_at=kept.updated_at)
+    # what the batch did, as a user sees it
+    assert kept.emails == ("an@example.vn", "an1@example.vn", "an2@example.vn", "shared@example.vn", "old@example.vn")
+    assert kept.tags == ("hanoi", "vip", "zalo")
+    assert (kept.birth_date, kept.owner, kept.attributes) == (date(1990, 8, 15), "lan", {"a": 1, "b": 1, "c": 3})
+    assert {ch: (c.granted, c.source) for ch, c in kept.consents.items()} == {
+        "email": (False, "unsubscribe link"), "sms": (False, "call")}
+    assert {m.organization_id: m.role for m in kept.organizations} == {pairs[1][0]: "buyer", 2: "owner"}
+    assert sorted(p.name for p in batch.customers.members(pairs[1][0])) == ["Nguyễn Văn An", "Trần Thị Bình"]
+    assert batch.customers.get(8).id == kept.id  # the record merged into a merged one follows it
+    assert names_found(batch, "an2@example") == ["Nguyễn Văn An"]
+    assert len(batch.interactions.timeline(kept.id)) == 4
+
+
+def test_merge_many_of_a_large_batch(crm: Any) -> None:
+    from crmkit.core.customers import BULK_LOAD
+
+    pairs = []
+    for n in range(BULK_LOAD // 2 + 10):  # more customers than a small load binds one by one
+        kept = crm.customers.add(name=f"Khách {n}", email=f"k{n}@example.vn", tags=["a"])
+        dup = crm.customers.add(name=f"Khach {n}", email=f"dup{n}@example.vn", phone=f"0903{n:06d}", tags=["a", "b"])
+        crm.interactions.log(dup.id, "phone")
+        pairs.append((kept.id, dup.id))
+    merges = crm.customers.merge_many(pairs)
+    assert [(m.kept_id, m.merged_id) for m in merges] == pairs and len({m.id for m in merges}) == len(pairs)
+    last = crm.customers.get(pairs[-1][1])
+    n = len(pairs) - 1
+    assert (last.id, last.emails, last.phones, last.tags) == (
+        pairs[-1][0], (f"k{n}@example.vn", f"dup{n}@example.vn"), (f"+84903{n:06d}",), ("a", "b"))
+    assert names_found(crm, f"dup{n}@example") == [f"Khách {n}"]
+    assert len(crm.interactions.timeline(pairs[0][0]).items) == 1
+    assert {e.changes["merged_id"] for e in crm.audit.entries(limit=1000) if e.action == "merge"} == {m for _, m in pairs}
+
+
+def test_merge_many_refuses_a_batch_that_is_not_independent_merges(crm: Any) -> None:
+    a, b, c = (crm.customers.add(name=f"Lê Hoa {i}") for i in range(3))
+    before = everything(crm)
+    with pytest.raises(crmkit.ValidationError, match=f"row 2: merged_id: customer {c.id} is merged twice"):
+        crm.customers.merge_many([(a.id, c.id), (b.id, c.id)])
+    with pytest.raises(crmkit.ValidationError, match=f"customer {b.id} is both kept and merged"):
+        crm.customers.merge_many([(b.id, c.id), (a.id, b.id)])
+    with pytest.raises(crmkit.Conflict, match=f"itself \\(merging {b.id} into {b.id}\\)"):
+        crm.customers.merge_many([(a.id, c.id), (b.id, b.id)])
+    crm.customers.merge(a.id, c.id)
+    with pytest.raises(crmkit.Conflict, match=f"customer {c.id} is merged into {a.id} \\(merging {c.id} into {b.id}\\)"):
+        crm.customers.merge_many([(a.id, b.id), (b.id, c.id)][1:])
+    assert crm.customers.merge_many([]) == []
+    assert count(crm, t.merges) == 1 and crm.customers.get(b.id).status == "active"
+    assert everything(crm)["customers"] == before["customers"]
 
 
 def names_found(crm: Any, query: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import sys
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,37 @@ class Raises:
     def crmkit_customers_merged(self):
         if self.hook == "merged":
             raise RuntimeError("ledger locked")
+
+
+class BatchMerges:
+    """Re-points in one call per batch merge; also implements the per-pair hook, which a batch must then skip."""
+
+    def __init__(self, log: list[Any], fail: bool = False) -> None:
+        self.log = log
+        self.fail = fail
+
+    @hookimpl
+    def crmkit_customers_merged_many(self, pairs, session):
+        # runs in the merge transaction: the merged records are tombstones already
+        status = session.connection().execute(sa.select(customers.c.status).where(customers.c.id.in_(list(pairs))))
+        self.log.append(("batch", dict(pairs), set(status.scalars())))
+        if self.fail:
+            raise RuntimeError("bulk re-point failed")
+
+    @hookimpl
+    def crmkit_customers_merged(self, kept, merged):
+        self.log.append(("batch plugin called per pair", kept.id, merged.id))
+
+
+class PairMerges:
+    """An older plugin: knows only the per-pair merge hook."""
+
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    @hookimpl
+    def crmkit_customers_merged(self, kept, merged):
+        self.log.append(("pair", kept.id, merged.id))
 
 
 class Vetoes:
@@ -565,6 +597,84 @@ def test_a_failing_hook_also_undoes_what_other_plugins_wrote(crm_factory, reopen
         opened.customers.merge(kept.id, dup.id)
     assert crm.customers.get(dup.id).status == "active"
     assert [n.customer_id for n in crm.notes.list(dup.id)] == [dup.id]
+
+
+def test_a_batch_merge_runs_the_batch_hook_and_the_per_pair_hook_only_where_there_is_no_batch_one(crm_factory):
+    log: list[Any] = []
+    crm = crm_factory(plugins=["notes", Plugin("bulk", hooks=BatchMerges(log)), Plugin("older", hooks=PairMerges(log))])
+    an, an2, binh, binh2 = (crm.customers.add(name=name) for name in ("An", "An", "Bình", "Bình"))
+    crm.notes.add(an2.id, "on the duplicate of An")
+    crm.notes.add(binh2.id, "on the duplicate of Bình")
+    crm.customers.merge_many([(an.id, an2.id), (binh.id, binh2.id)])
+    assert log == [("batch", {an2.id: an.id, binh2.id: binh.id}, {"merged"}), ("pair", an.id, an2.id),
+                   ("pair", binh.id, binh2.id)]
+    # notes implements only the per-pair hook: called pair by pair, its rows followed
+    assert [n.text for n in crm.notes.list(binh.id)] == ["on the duplicate of Bình"]
+    log.clear()
+    carol, carol2 = (crm.customers.add(name="Carol") for _ in range(2))
+    crm.customers.merge(carol.id, carol2.id)  # one merge is a batch of one
+    assert log == [("batch", {carol2.id: carol.id}, {"merged"}), ("pair", carol.id, carol2.id)]
+
+
+def test_a_failing_batch_merge_hook_rolls_the_whole_batch_back(crm_factory, reopen):
+    crm = crm_factory(plugins=["notes"])
+    an, an2, binh, binh2 = (crm.customers.add(name=name) for name in ("An", "An", "Bình", "Bình"))
+    crm.notes.add(an2.id, "on the duplicate")
+    opened = reopen(crm, plugins=["notes", Plugin("bulk", hooks=BatchMerges([], fail=True))])
+    with pytest.raises(PluginError, match="^plugin bulk: hook crmkit_customers_merged_many: RuntimeError: bulk re-point"):
+        opened.customers.merge_many([(an.id, an2.id), (binh.id, binh2.id)])
+    assert [crm.customers.get(c.id).status for c in (an2, binh2)] == ["active", "active"]
+    assert [n.customer_id for n in crm.notes.list(an2.id)] == [an2.id]
+
+
+class Till:
+    """A purchase source (a shop's till, a POS connector): its sales through ``crmkit_value_transactions``."""
+
+    def __init__(self, rows: list[tuple[int, str, int, str]] | None, *, margin: bool = False) -> None:
+        self.rows = rows  # (customer_id, ISO time, amount_minor, currency); None: returns something unusable
+        self.margin = margin
+
+    @hookimpl
+    def crmkit_value_transactions(self, crm: CRM) -> Any:
+        if self.rows is None:
+            return sa.select(sa.literal(1).label("customer_id"))  # no time, amount or currency
+        from crmkit.core.types import UTCDateTime
+
+        selects = [sa.select(sa.literal(customer_id).label("customer_id"),
+                             sa.literal(datetime.fromisoformat(at), UTCDateTime()).label("occurred_at"),
+                             sa.literal(amount, sa.BigInteger).label("amount_minor"), sa.literal(currency).label("currency"),
+                             *([sa.literal(amount // 4, sa.BigInteger).label("margin_minor")] if self.margin else []))
+                   for customer_id, at, amount, currency in self.rows]
+        return sa.union_all(*selects).subquery()
+
+
+def test_purchases_are_every_sources_rows_in_one_subquery(crm, reopen):
+    from crmkit.purchases import has_purchases, purchases
+
+    an = crm.customers.add(name="Nguyễn Văn An")
+    assert not has_purchases(crm)
+    with crm.engine.connect() as conn:
+        assert conn.execute(sa.select(purchases(crm))).all() == []  # nobody bought anything we know of
+    opened = reopen(crm, plugins=[
+        Plugin("till", hooks=Till([(an.id, "2026-02-10T03:00:00+00:00", 1_500_000, "VND")], margin=True)),
+        Plugin("eshop", hooks=Till([(an.id, "2026-03-08T01:00:00+00:00", 250_000, "VND")]))])
+    assert has_purchases(opened)
+    p = purchases(opened)
+    with opened.engine.connect() as conn:
+        rows = conn.execute(sa.select(p.c.customer_id, p.c.occurred_at, p.c.amount_minor, p.c.currency, p.c.margin_minor,
+                                      p.c.category).order_by(p.c.occurred_at)).all()
+    assert [tuple(r) for r in rows] == [
+        (an.id, datetime(2026, 2, 10, 3, tzinfo=timezone.utc), 1_500_000, "VND", 375_000, None),
+        (an.id, datetime(2026, 3, 8, 1, tzinfo=timezone.utc), 250_000, "VND", None, None)]  # margin: the eshop has none
+
+
+def test_a_purchase_source_lacking_a_column_is_blamed_by_name(crm, reopen):
+    from crmkit.purchases import purchases
+
+    opened = reopen(crm, plugins=[Plugin("brokentill", hooks=Till(None))])
+    with pytest.raises(PluginError, match="^plugin brokentill: hook crmkit_value_transactions: its purchases lack "
+                                          "column[(]s[)] occurred_at, amount_minor, currency"):
+        purchases(opened)
 
 
 def test_a_plugin_published_hook_that_fails_rolls_back_its_callers_write(crm, reopen):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from crmkit.crm import CRM
+
+#: Built once, run with parameters: every write records an entry, and building it cost more than running it.
+_INSERT = audit_log.insert()
 
 
 @attrs.frozen
@@ -47,10 +50,20 @@ class AuditLog:
         customer_id: int | None = None, changes: Mapping[str, Any] | None = None,
     ) -> None:
         """Append an entry in the caller's transaction, attributed to ``crm.actor``."""
-        session.connection().execute(audit_log.insert().values(
-            at=utcnow(), actor=self._crm.actor, action=action, entity=entity, entity_id=str(entity_id),
-            customer_id=customer_id, changes=to_jsonable(changes) if changes is not None else None,
-        ))
+        session.connection().execute(_INSERT, {
+            "at": utcnow(), "actor": self._crm.actor, "action": action, "entity": entity, "entity_id": str(entity_id),
+            "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None,
+        })
+
+    def record_many(self, session: Session, action: str, entity: str,
+                    entries: Iterable[tuple[Any, int | None, Mapping[str, Any] | None]]) -> None:
+        """Append many entries of one kind at once — ``(entity_id, customer_id, changes)`` each — in one executemany."""
+        now, actor = utcnow(), self._crm.actor
+        rows = [{"at": now, "actor": actor, "action": action, "entity": entity, "entity_id": str(entity_id),
+                 "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None}
+                for entity_id, customer_id, changes in entries]
+        if rows:
+            session.connection().execute(_INSERT, rows)
 
     def entries(
         self, *, customer_id: int | None = None, entity: str | None = None, actor: str | None = None,

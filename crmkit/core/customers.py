@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import marshmallow
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.jsonable import encode_cursor, to_jsonable
+from crmkit.core.merging import chunks, delete_in, executemany, ids_value, in_ids, repoint, select_in
 from crmkit.core.models import (
-    KINDS, LIFECYCLE_STAGES, Address, Consent, Customer, DuplicateCandidate, Membership, Page, Profile,
+    KINDS, LIFECYCLE_STAGES, Address, Consent, Customer, DuplicateCandidate, Membership, Merge, Page, Profile,
 )
 from crmkit.core.schemas import CustomerSchema, aware_utc, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
@@ -31,6 +34,8 @@ SCALARS = (
     "external_id", "kind", "name", "given_name", "family_name", "birth_date", "gender",
     "lifecycle_stage", "owner", "country", "city", "province",
 )
+#: The fields a merge fills on the kept customer where it has none (the external id stays the merged record's).
+FILLED = tuple(f for f in SCALARS if f != "external_id")
 ADDRESS_FIELDS = ("label", "line1", "line2", "ward", "district", "city", "province", "postal_code", "country")
 PROFILE_INTERACTIONS = 50
 #: Names read on each side of a customer's own when looking for near-identical ones.
@@ -53,27 +58,42 @@ _CHILD_SLOTS: dict[str, sa.types.TypeEngine[Any]] = {
 }
 
 
-def _child_rows(part: str, customer_id: sa.Column[Any], **columns: sa.Column[Any]) -> sa.Select[Any]:
-    """One child table's rows for the customers in ``ids``, laid out in ``_CHILD_SLOTS`` (NULL where unused)."""
+def _child_rows(part: str, customer_id: sa.Column[Any], among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]],
+                **columns: sa.Column[Any]) -> sa.Select[Any]:
+    """One child table's rows for the customers ``among`` selects, laid out in ``_CHILD_SLOTS`` (NULL where unused)."""
     given = {"part": sa.literal_column(f"'{part}'", sa.String()), "customer_id": customer_id, **columns}
     return sa.select(*(
         (given[name] if name in given else sa.cast(sa.null(), type_)).label(name) for name, type_ in _CHILD_SLOTS.items()
-    )).where(customer_id.in_(_IDS))
+    )).where(among(customer_id))
 
 
-#: Contact points, addresses, tags, consents and memberships of customers in one query (not five), each
-#: part in its own order: contact points and addresses by position, tags by name, memberships by organization.
-_LOAD_CHILDREN = sa.union_all(
-    _child_rows("address", t.addresses.c.customer_id, position=t.addresses.c.position, id=t.addresses.c.id,
-                **{f"text{n}": t.addresses.c[f] for n, f in enumerate(ADDRESS_FIELDS)}),
-    _child_rows("consent", t.consents.c.customer_id, text0=t.consents.c.channel, text1=t.consents.c.source,
-                granted=t.consents.c.granted, at=t.consents.c.at),
-    _child_rows("membership", t.memberships.c.person_id, organization_id=t.memberships.c.organization_id,
-                text0=t.memberships.c.role),
-    _child_rows("point", t.contact_points.c.customer_id, position=t.contact_points.c.position, id=t.contact_points.c.id,
-                text0=t.contact_points.c.kind, text1=t.contact_points.c.value),
-    _child_rows("tag", t.tags.c.customer_id, text0=t.tags.c.tag),
-).order_by("part", "position", "id", "organization_id", "text0")
+def _children(among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]]) -> sa.CompoundSelect[Any]:
+    """Contact points, addresses, tags, consents and memberships of customers in one query (not five), each
+    part in its own order: contact points and addresses by position, tags by name, memberships by organization."""
+    return sa.union_all(
+        _child_rows("address", t.addresses.c.customer_id, among, position=t.addresses.c.position, id=t.addresses.c.id,
+                    **{f"text{n}": t.addresses.c[f] for n, f in enumerate(ADDRESS_FIELDS)}),
+        _child_rows("consent", t.consents.c.customer_id, among, text0=t.consents.c.channel, text1=t.consents.c.source,
+                    granted=t.consents.c.granted, at=t.consents.c.at),
+        _child_rows("membership", t.memberships.c.person_id, among, organization_id=t.memberships.c.organization_id,
+                    text0=t.memberships.c.role),
+        _child_rows("point", t.contact_points.c.customer_id, among, position=t.contact_points.c.position,
+                    id=t.contact_points.c.id, text0=t.contact_points.c.kind, text1=t.contact_points.c.value),
+        _child_rows("tag", t.tags.c.customer_id, among, text0=t.tags.c.tag),
+    ).order_by("part", "position", "id", "organization_id", "text0")
+
+
+_LOAD_CHILDREN = _children(lambda column: column.in_(_IDS))
+#: Above this many customers a load binds its ids as one parameter (``merging.in_ids``), not one each.
+BULK_LOAD = 200
+
+
+@functools.cache
+def _bulk_loads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.CompoundSelect[Any]]:
+    """The customer, customer-for-update and children statements of bulk loads on ``dialect``."""
+    customers = sa.select(t.customers).where(in_ids(dialect, t.customers.c.id, "ids"))
+    return customers, customers.with_for_update(), _children(lambda column: in_ids(dialect, column, "ids"))
+
 _RECENT_INTERACTIONS = (
     sa.select(t.interactions).where(t.interactions.c.customer_id == _CUSTOMER_ID)
     .order_by(t.interactions.c.occurred_at.desc(), t.interactions.c.id.desc()).limit(PROFILE_INTERACTIONS)
@@ -178,7 +198,7 @@ class Customers:
         conn.execute(t.customers.update().where(t.customers.c.id == customer_id).values(row))
         self._write_children(conn, customer_id, changes, source=source, now=now, replace=True)
         if {"name", "emails", "phones"} & changes.keys():
-            self._reindex(conn, customer_id)
+            self._reindex(conn, [customer_id])
         customer = self._load(conn, customer_id)
         before = {k: getattr(current, k) for k in changes if hasattr(current, k)}
         self._crm.audit.record(session, "update", "customer", customer_id, customer_id=customer_id,
@@ -425,61 +445,199 @@ class Customers:
         """Fold ``merged_id`` into ``kept_id``: every interaction, contact, tag and plugin row moves over.
 
         The merged customer stays as a tombstone pointing at the kept one (so old ids still
-        resolve), and a snapshot of it is kept in ``customer_merges``.
+        resolve), and a snapshot of it is kept in ``customer_merges``. Returns the kept customer.
+        A batch of one for :meth:`merge_many`.
         """
-        if kept_id == merged_id:
-            raise Conflict("cannot merge a customer into itself")
+        with self._crm.transaction() as session:
+            self.merge_many([(kept_id, merged_id)])
+            return self._load(session.connection(), kept_id)
+
+    def merge_many(self, pairs: Iterable[tuple[int, int]]) -> list[Merge]:
+        """Merge many ``(kept_id, merged_id)`` pairs in one transaction, set-based; returns one :class:`Merge` per pair.
+
+        The outcome is the one :meth:`merge` pair by pair, in order, would give (a customer may
+        take in several records), in a few statements per table instead of some twenty per pair.
+        Joins the caller's transaction inside ``crm.transaction()``. Refused as a whole: an id
+        both kept and merged, or merged twice (``ValidationError``, ``row`` = the pair's 1-based
+        position); merging into itself, across kinds, or a customer not active (``Conflict``) —
+        each naming the pair.
+        """
+        pairs = list(pairs)
+        self._check_pairs(pairs)
+        if not pairs:
+            return []
         self._require_no_disabled_data("merge")
         with self._crm.transaction() as session:
             conn = session.connection()
-            kept = self._load(conn, kept_id, for_update=True)
-            merged = self._load(conn, merged_id, for_update=True)
-            self._require_active(kept)
-            self._require_active(merged)
-            if kept.kind != merged.kind:
-                raise Conflict(f"cannot merge a {merged.kind} into a {kept.kind}")
-            self._move_rows(conn, kept, merged)
-            fill = {f: getattr(merged, f) for f in SCALARS if getattr(kept, f) is None and getattr(merged, f) is not None}
-            fill.pop("external_id", None)
-            attributes = {**merged.attributes, **kept.attributes}
-            conn.execute(t.customers.update().where(t.customers.c.id == kept_id)
-                         .values(**fill, attributes=attributes, updated_at=utcnow()))
-            conn.execute(t.customers.update().where(t.customers.c.id == merged_id)
-                         .values(status="merged", merged_into_id=kept_id, updated_at=utcnow()))
-            conn.execute(t.customers.update().where(t.customers.c.merged_into_id == merged_id)
-                         .values(merged_into_id=kept_id))
-            conn.execute(t.search_keys.delete().where(t.search_keys.c.customer_id == merged_id))
-            self._reindex(conn, kept_id)
-            conn.execute(t.merges.insert().values(kept_id=kept_id, merged_id=merged_id, at=utcnow(),
-                                                  actor=self._crm.actor, snapshot=to_jsonable(merged)))
-            self._crm.audit.record(session, "merge", "customer", kept_id, customer_id=kept_id,
-                                   changes={"merged_id": merged_id})
-            result = self._load(conn, kept_id)
-            self._crm.hooks.customers_merged(result, merged, session)
-        return result
+            ids = sorted({x for pair in pairs for x in pair})
+            found = {c.id: c for c in self._load_many(conn, ids, for_update=True)}
+            for kept_id, merged_id in pairs:
+                for customer_id in (kept_id, merged_id):
+                    if customer_id not in found:
+                        raise NotFound("customer", customer_id)
+                    self._require_active(found[customer_id], f" (merging {merged_id} into {kept_id})")
+                kept, merged = found[kept_id], found[merged_id]
+                if kept.kind != merged.kind:
+                    raise Conflict(f"cannot merge a {merged.kind} into a {kept.kind} (merging {merged_id} into {kept_id})")
+            into = {merged_id: kept_id for kept_id, merged_id in pairs}
+            now = utcnow()
+            changed = self._move_rows(conn, found, pairs, into)
+            found = {**found, **{m: attrs.evolve(found[m], organizations=orgs) for m, orgs in changed.items()}}
+            self._fill_kept(conn, found, pairs)
+            c = t.customers.c
+            repoint(conn, c.merged_into_id, into)  # records merged into a merged one earlier now point at its kept one
+            executemany(conn, t.customers.update().where(c.id == sa.bindparam("_merged"))
+                        .values(status="merged", merged_into_id=sa.bindparam("_kept")),
+                        [{"_merged": merged_id, "_kept": kept_id} for kept_id, merged_id in pairs])
+            dialect = conn.dialect.name
+            conn.execute(t.customers.update().where(in_ids(dialect, c.id, "ids")).values(updated_at=now),
+                         {"ids": ids_value(dialect, ids)})
+            delete_in(conn, t.search_keys.c.customer_id, list(into))
+            kept_ids = sorted(set(into.values()))
+            self._reindex(conn, kept_ids)
+            mg = t.merges.c
+            before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.id), 0))).scalar_one()
+            conn.execute(t.merges.insert(), [
+                {"kept_id": kept_id, "merged_id": merged_id, "at": now, "actor": self._crm.actor,
+                 "snapshot": to_jsonable(found[merged_id])} for kept_id, merged_id in pairs])
+            # ours: the rows after ``before`` of these merged ids (locked, so no other merge can take them)
+            made = dict(select_in(conn, sa.select(mg.merged_id, mg.id).where(mg.id > before), mg.merged_id, list(into)))
+            self._crm.audit.record_many(session, "merge", "customer", [
+                (kept_id, kept_id, {"merged_id": merged_id}) for kept_id, merged_id in pairs])
+            self._crm.hooks.customers_merged_many(
+                into, {m: found[m] for m in into}, lambda wanted: {k.id: k for k in self._load_many(conn, wanted)}, session)
+        return [Merge(made[merged_id], kept_id, merged_id) for kept_id, merged_id in pairs]
 
-    def _move_rows(self, conn: sa.Connection, kept: Customer, merged: Customer) -> None:
-        cp, ad, tg, cs, ms = t.contact_points.c, t.addresses.c, t.tags.c, t.consents.c, t.memberships.c
-        conn.execute(t.interactions.update().where(t.interactions.c.customer_id == merged.id).values(customer_id=kept.id))
-        have = {("email", e) for e in kept.emails} | {("phone", p) for p in kept.phones}
-        conn.execute(t.contact_points.delete().where(
-            cp.customer_id == merged.id, sa.tuple_(cp.kind, cp.value).in_(list(have)) if have else sa.false()))
-        conn.execute(t.contact_points.update().where(cp.customer_id == merged.id)
-                     .values(customer_id=kept.id, position=cp.position + 1000))
-        conn.execute(t.addresses.update().where(ad.customer_id == merged.id)
-                     .values(customer_id=kept.id, position=ad.position + 1000))
-        conn.execute(t.tags.delete().where(tg.customer_id == merged.id, tg.tag.in_(kept.tags)))
-        conn.execute(t.tags.update().where(tg.customer_id == merged.id).values(customer_id=kept.id))
-        for channel, consent in merged.consents.items():
-            mine = kept.consents.get(channel)
-            if mine is None or consent.at > mine.at:
-                self._upsert_consent(conn, kept.id, channel, consent.granted, consent.at, consent.source)
-        conn.execute(t.consents.delete().where(cs.customer_id == merged.id))
-        for column, other in ((ms.person_id, ms.organization_id), (ms.organization_id, ms.person_id)):
-            taken = sa.select(other).where(column == kept.id)
-            conn.execute(t.memberships.delete().where(column == merged.id, other.in_(taken)))
-            conn.execute(t.memberships.delete().where(column == merged.id, other == kept.id))
-            conn.execute(t.memberships.update().where(column == merged.id).values({column.key: kept.id}))
+    @staticmethod
+    def _check_pairs(pairs: Sequence[tuple[int, int]]) -> None:
+        """Refuse a batch that is not a set of independent merges (before touching the database)."""
+        kept_ids = {kept_id for kept_id, _ in pairs}
+        seen: dict[int, int] = {}
+        for row, (kept_id, merged_id) in enumerate(pairs):
+            if kept_id == merged_id:
+                raise Conflict(f"cannot merge a customer into itself (merging {merged_id} into {kept_id})")
+            if merged_id in seen:
+                raise ValidationError(f"customer {merged_id} is merged twice: into {seen[merged_id]} and into {kept_id}",
+                                      field="merged_id", row=row + 1)
+            if merged_id in kept_ids:
+                raise ValidationError(f"customer {merged_id} is both kept and merged in one batch (merging "
+                                      f"{merged_id} into {kept_id}): merge in two batches", field="merged_id", row=row + 1)
+            seen[merged_id] = kept_id
+
+    def _move_rows(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]],
+                   into: Mapping[int, int]) -> dict[int, tuple[Membership, ...]]:
+        """Move the merged records' rows to their kept ones, deduplicating as pair-by-pair merges in order would.
+
+        A merged record's contact point or tag already on the kept customer (its own or moved
+        from an earlier record of the batch) is dropped; per consent channel the newest decision wins.
+        Returns the memberships of merged records that an earlier pair of the batch changed.
+        """
+        cp, ad, tg, cs = t.contact_points.c, t.addresses.c, t.tags.c, t.consents.c
+        merged_ids = list(into)
+        repoint(conn, t.interactions.c.customer_id, into)
+        points: dict[int, list[tuple[int, tuple[str, str]]]] = defaultdict(list)
+        for point_id, customer_id, kind, value in select_in(
+                conn, sa.select(cp.id, cp.customer_id, cp.kind, cp.value), cp.customer_id, merged_ids):
+            points[customer_id].append((point_id, (kind, value)))
+        have = {k: {("email", e) for e in found[k].emails} | {("phone", p) for p in found[k].phones}
+                for k in into.values()}
+        tags = {k: set(found[k].tags) for k in into.values()}
+        consents = {k: dict(found[k].consents) for k in into.values()}
+        drop_points: list[int] = []
+        drop_tags: list[tuple[int, str]] = []
+        for kept_id, merged_id in pairs:
+            drop_points += [point_id for point_id, key in points[merged_id] if key in have[kept_id]]
+            have[kept_id].update(key for _, key in points[merged_id])
+            drop_tags += [(merged_id, tag) for tag in found[merged_id].tags if tag in tags[kept_id]]
+            tags[kept_id].update(found[merged_id].tags)
+            for channel, consent in found[merged_id].consents.items():
+                mine = consents[kept_id].get(channel)
+                if mine is None or consent.at > mine.at:
+                    consents[kept_id][channel] = consent
+        delete_in(conn, cp.id, drop_points)
+        repoint(conn, cp.customer_id, into, position=cp.position + 1000)
+        repoint(conn, ad.customer_id, into, position=ad.position + 1000)
+        for batch in chunks(drop_tags):
+            conn.execute(t.tags.delete().where(sa.tuple_(tg.customer_id, tg.tag).in_(batch)))
+        repoint(conn, tg.customer_id, into)
+        changed = [(k, consent) for k, mine in consents.items() for consent in mine.values()
+                   if found[k].consents.get(consent.channel) is not consent]
+        delete_in(conn, cs.customer_id, merged_ids)
+        for batch in chunks(changed):
+            conn.execute(t.consents.delete().where(
+                sa.tuple_(cs.customer_id, cs.channel).in_([(k, consent.channel) for k, consent in batch])))
+            conn.execute(t.consents.insert(), [
+                {"customer_id": k, "channel": consent.channel, "granted": consent.granted, "at": consent.at,
+                 "source": consent.source} for k, consent in batch])
+        return self._move_memberships(conn, found, pairs, sorted({x for pair in pairs for x in pair}))
+
+    def _move_memberships(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]],
+                          ids: Sequence[int]) -> dict[int, tuple[Membership, ...]]:
+        """Re-point memberships on both sides (person and organization), dropping those the kept one already has.
+
+        Returns, for merged people whose organizations an earlier pair merged, their memberships
+        as they were at their own merge (what their snapshot shows).
+        """
+        ms = t.memberships.c
+        query = sa.select(ms.person_id, ms.organization_id, ms.role)
+        rows = {(p, o): role for p, o, role in [*select_in(conn, query, ms.person_id, ids),
+                                                *select_in(conn, query, ms.organization_id, ids)]}
+        if not rows:
+            return {}
+        before = dict(rows)
+        at_merge: dict[int, tuple[Membership, ...]] = {}
+        orgs_of: dict[int, set[int]] = defaultdict(set)
+        people_of: dict[int, set[int]] = defaultdict(set)
+        for p, o in rows:
+            orgs_of[p].add(o)
+            people_of[o].add(p)
+
+        def move(old: tuple[int, int], new: tuple[int, int] | None) -> None:
+            role = rows.pop(old)
+            orgs_of[old[0]].discard(old[1])
+            people_of[old[1]].discard(old[0])
+            if new is not None:
+                rows[new] = role
+                orgs_of[new[0]].add(new[1])
+                people_of[new[1]].add(new[0])
+
+        for kept_id, merged_id in pairs:
+            mine = tuple(Membership(o, rows[merged_id, o]) for o in sorted(orgs_of[merged_id]))
+            if mine != found[merged_id].organizations:
+                at_merge[merged_id] = mine
+            taken = set(orgs_of[kept_id])
+            for o in sorted(orgs_of[merged_id]):
+                move((merged_id, o), None if o in taken or o == kept_id else (kept_id, o))
+            taken = set(people_of[kept_id])
+            for p in sorted(people_of[merged_id]):
+                move((p, merged_id), None if p in taken or p == kept_id else (p, kept_id))
+        gone = [key for key, role in before.items() if key not in rows or rows[key] != role]
+        new = [{"person_id": p, "organization_id": o, "role": role} for (p, o), role in rows.items()
+               if (p, o) not in before or before[p, o] != role]
+        for batch in chunks(gone):
+            conn.execute(t.memberships.delete().where(sa.tuple_(ms.person_id, ms.organization_id).in_(batch)))
+        if new:
+            conn.execute(t.memberships.insert(), new)
+        return at_merge
+
+    def _fill_kept(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]]) -> None:
+        """Fill each kept customer's empty fields from its merged records (the first one holding a value wins);
+        attributes are combined, the kept customer's own winning."""
+        values = {kept_id: {**{f: getattr(found[kept_id], f) for f in FILLED},
+                            "attributes": dict(found[kept_id].attributes)} for kept_id, _ in pairs}
+        for kept_id, merged_id in pairs:
+            merged, mine = found[merged_id], values[kept_id]
+            for field in FILLED:
+                if mine[field] is None and getattr(merged, field) is not None:
+                    mine[field] = getattr(merged, field)
+            mine["attributes"] = {**merged.attributes, **mine["attributes"]}
+        changed = [{"_id": kept_id, **{f"_{f}": v for f, v in mine.items()}} for kept_id, mine in values.items()
+                   if any(mine[f] != getattr(found[kept_id], f) for f in FILLED)
+                   or mine["attributes"] != found[kept_id].attributes]
+        if changed:  # most kept customers gain nothing (updated_at is written for all of them by the caller)
+            columns = (*FILLED, "attributes")
+            conn.execute(t.customers.update().where(t.customers.c.id == sa.bindparam("_id"))
+                         .values({f: sa.bindparam(f"_{f}") for f in columns}), changed)
 
     # -- privacy ----------------------------------------------------------------------------------------
 
@@ -569,10 +727,10 @@ class Customers:
                         f"cannot {action}: plugin {info.name} is disabled for this database but holds customer data; "
                         f"enable it first (crmkit plugins enable {info.name})")
 
-    def _require_active(self, customer: Customer) -> None:
+    def _require_active(self, customer: Customer, context: str = "") -> None:
         if customer.status != "active":
             raise Conflict(f"customer {customer.id} is {customer.status}" +
-                           (f" into {customer.merged_into_id}" if customer.merged_into_id else ""))
+                           (f" into {customer.merged_into_id}" if customer.merged_into_id else "") + context)
 
     def _check_external_id(self, conn: sa.Connection, external_id: str | None, own_id: int | None) -> None:
         if external_id is None:
@@ -658,11 +816,28 @@ class Customers:
             conn.execute(t.consents.insert().values(customer_id=customer_id, channel=channel, granted=granted,
                                                     at=at, source=source))
 
-    def _reindex(self, conn: sa.Connection, customer_id: int) -> None:
-        customer = self._load(conn, customer_id)
-        conn.execute(t.search_keys.delete().where(t.search_keys.c.customer_id == customer_id))
-        keys = search_keys(customer.name, customer.emails, customer.phones)
-        conn.execute(t.search_keys.insert(), [{"key": k, "customer_id": customer_id} for k in keys])
+    def reindex(self, customer_ids: Iterable[int]) -> None:
+        """Rebuild the search keys of these customers from their current name, e-mails and phones, in bulk.
+
+        For code that changes names or contact points without going through ``update`` (undoing
+        a merge, bulk repairs); runs in the caller's transaction when there is one.
+        """
+        with self._crm.transaction() as session:
+            self._reindex(session.connection(), list(customer_ids))
+
+    def _reindex(self, conn: sa.Connection, customer_ids: Sequence[int]) -> None:
+        c, cp, sk = t.customers.c, t.contact_points.c, t.search_keys.c
+        ids = sorted(set(customer_ids))
+        names = select_in(conn, sa.select(c.id, c.name), c.id, ids)
+        points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})
+        for customer_id, kind, value in select_in(
+                conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.customer_id, cp.position, cp.id),
+                cp.customer_id, ids):
+            points[customer_id].setdefault(kind, []).append(value)
+        delete_in(conn, sk.customer_id, ids)
+        rows = [{"key": key, "customer_id": customer_id} for customer_id, name in names
+                for key in search_keys(name, points[customer_id]["email"], points[customer_id]["phone"])]
+        executemany(conn, t.search_keys.insert(), rows)
 
     def _load(self, conn: sa.Connection, customer_id: int, *, for_update: bool = False) -> Customer:
         found = self._load_many(conn, [customer_id], for_update=for_update)
@@ -674,8 +849,15 @@ class Customers:
         """Customers with their contact points, addresses, tags, consents and memberships (2 queries)."""
         if not ids:
             return []
-        for_update = for_update and conn.dialect.name == "postgresql"
-        rows = conn.execute(_LOAD_CUSTOMERS_FOR_UPDATE if for_update else _LOAD_CUSTOMERS, {"ids": list(ids)}).mappings().all()
+        dialect = conn.dialect.name
+        for_update = for_update and dialect == "postgresql"
+        if len(ids) > BULK_LOAD:
+            load, load_for_update, children = _bulk_loads(dialect)
+            params = {"ids": ids_value(dialect, ids)}
+        else:
+            load, load_for_update, children = _LOAD_CUSTOMERS, _LOAD_CUSTOMERS_FOR_UPDATE, _LOAD_CHILDREN
+            params = {"ids": list(ids)}
+        rows = conn.execute(load_for_update if for_update else load, params).mappings().all()
         if not rows:
             return []
         points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})
@@ -683,7 +865,7 @@ class Customers:
         tags: dict[int, list[str]] = defaultdict(list)
         consents: dict[int, dict[str, Consent]] = defaultdict(dict)
         orgs: dict[int, list[Membership]] = defaultdict(list)
-        for row in conn.execute(_LOAD_CHILDREN, {"ids": [r["id"] for r in rows]}):
+        for row in conn.execute(children, params):
             cid = row.customer_id
             if row.part == "point":
                 points[cid].setdefault(row.text0, []).append(row.text1)

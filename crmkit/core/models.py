@@ -138,6 +138,15 @@ class DuplicateCandidate:
 
 
 @attrs.frozen
+class Merge:
+    """One merge ``crm.customers.merge_many`` made: its ``customer_merges`` row (snapshot of the merged record)."""
+
+    id: int
+    kept_id: int
+    merged_id: int
+
+
+@attrs.frozen
 class Profile:
     """Customer 360: the customer, recent interactions, counts, and every plugin's section."""
 

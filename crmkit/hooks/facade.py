@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 from crmkit.errors import CRMError, PluginError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import pluggy
     from marshmallow import fields
     from sqlalchemy.orm import Session
 
@@ -34,6 +37,10 @@ class Hooks:
         caller = getattr(self._hook, name, None)
         if caller is None:
             return []  # a hook nobody published (its plugin is absent): nothing listens
+        return self._invoke(caller, name, kwargs)
+
+    def _invoke(self, caller: Any, name: str, kwargs: dict[str, Any]) -> Any:
+        """Run a hook caller (or a subset of one), adding ``crm`` and naming the plugin at fault."""
         if caller.spec is not None and "crm" in caller.spec.argnames:
             kwargs.setdefault("crm", self._crm)
         try:
@@ -43,6 +50,21 @@ class Hooks:
         except Exception as exc:
             plugin = self._blame(exc.__traceback__) or "?"
             raise PluginError(plugin, f"{type(exc).__name__}: {exc}", hook=name) from exc
+
+    def call_each(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Like :meth:`call`, but each non-None result comes with the name of the plugin that returned it,
+        so a malformed result can be blamed on its plugin (each plugin's implementations run alone)."""
+        caller = getattr(self._hook, name, None)
+        if caller is None:
+            return []
+        pm = self._registry.pm
+        registered = [impl.plugin for impl in caller.get_hookimpls()]
+        results = []
+        for plugin in dict.fromkeys(reversed(registered)):  # pluggy's own calling order, each plugin once
+            alone = pm.subset_hook_caller(name, remove_plugins=[other for other in registered if other is not plugin])
+            name_of = _plugin_name(pm, plugin)
+            results.extend((name_of, result) for result in self._invoke(alone, name, dict(kwargs)) if result is not None)
+        return results
 
     def has_implementations(self, name: str) -> bool:
         """True when at least one enabled plugin implements hook ``name``."""
@@ -88,8 +110,26 @@ class Hooks:
     def customer_updated(self, customer: Customer, changes: dict[str, Any], session: Session) -> None:
         self.call("crmkit_customer_updated", customer=customer, changes=changes, session=session)
 
-    def customers_merged(self, kept: Customer, merged: Customer, session: Session) -> None:
-        self.call("crmkit_customers_merged", kept=kept, merged=merged, session=session)
+    def customers_merged_many(self, pairs: Mapping[int, int], merged: Mapping[int, Customer],
+                              load: Callable[[list[int]], Mapping[int, Customer]], session: Session) -> None:
+        """A batch merge (``pairs``: merged id → kept id): the batch hook on the plugins implementing it, then
+        ``crmkit_customers_merged`` pair by pair on the plugins that implement only that one (older plugins).
+
+        ``merged`` holds the merged customers as they were before the batch; ``load`` reads customers
+        (the kept ones after the batch), called only when a plugin needs the per-pair hook.
+        """
+        pm = self._registry.pm
+        self.call("crmkit_customers_merged_many", pairs=pairs, session=session)
+        batch = {_plugin_name(pm, impl.plugin) for impl in self._hook.crmkit_customers_merged_many.get_hookimpls()}
+        single = self._hook.crmkit_customers_merged
+        skip = [impl.plugin for impl in single.get_hookimpls() if _plugin_name(pm, impl.plugin) in batch]
+        if len(skip) == len(single.get_hookimpls()):
+            return
+        caller = pm.subset_hook_caller("crmkit_customers_merged", skip) if skip else single
+        kept = load(sorted(set(pairs.values())))
+        for merged_id, kept_id in pairs.items():
+            self._invoke(caller, "crmkit_customers_merged",
+                         {"kept": kept[kept_id], "merged": merged[merged_id], "session": session})
 
     # -- interactions ------------------------------------------------------------------
 
@@ -129,3 +169,8 @@ class Hooks:
         for result in self.call(name, **kwargs):  # in plugin dependency order
             merged.update(result or {})
         return merged
+
+
+def _plugin_name(pm: pluggy.PluginManager, module: Any) -> str:
+    """The crmkit plugin a registered object belongs to (a plugin's extra modules register as ``name#n``)."""
+    return (pm.get_name(module) or "").split("#")[0]

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 from crmkit.hooks import hookspec
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pluggy
     from marshmallow import fields
     from sqlalchemy.orm import Session
-    from sqlalchemy.sql import ColumnElement
+    from sqlalchemy.sql import ColumnElement, FromClause, Select
 
     from crmkit.core.models import Customer, Interaction
     from crmkit.crm import CRM
@@ -98,6 +100,16 @@ def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session:
     """
 
 
+@hookspec
+def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
+    """After the core merged many customers at once (``pairs``: merged id → kept id), in the same transaction.
+
+    Re-point your rows set-based (``crmkit.core.merging.repoint``). A plugin implementing this
+    is not called ``crmkit_customers_merged`` for the merges of a batch; one that does not is
+    called it pair by pair. Raising rolls the whole batch back.
+    """
+
+
 # --- Interactions -------------------------------------------------------------
 
 
@@ -109,6 +121,21 @@ def crmkit_interaction_before_log(crm: CRM, interaction: dict[str, Any], session
 @hookspec
 def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Session) -> None:
     """After an interaction is inserted, in the same transaction; raising rolls the insert back."""
+
+
+# --- Purchases -----------------------------------------------------------------
+
+
+@hookspec
+def crmkit_value_transactions(crm: CRM) -> Select[Any] | FromClause | None:
+    """Return your purchases as a selectable: one row per transaction with ``customer_id``, ``occurred_at``
+    (UTC), ``amount_minor`` (net of refunds, integer minor units), ``currency``, and optionally
+    ``margin_minor``, ``category`` and ``channel``.
+
+    ``crmkit.purchases.purchases(crm)`` unions every implementation (asked once per CRM, outside any
+    transaction); analytics, loyalty, campaigns and QCI read purchases only there. A row with a
+    positive net amount is a purchase.
+    """
 
 
 # --- Privacy and the customer 360 ------------------------------------------------

@@ -1,4 +1,4 @@
-"""Purchase history: the union of every ``crmkit_value_transactions`` source, and the per-customer aggregates.
+"""Purchase history (``crmkit.purchases``) and the per-customer aggregates kept from it.
 
 A *purchase* is a value transaction with a positive net amount (a fully refunded order, net 0,
 is not one). The aggregate row of a customer and currency holds the first and last purchase
@@ -11,26 +11,20 @@ when two customers merge. Only active customers have aggregates (erased ones are
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit import PluginError
 from crmkit.core import tables as core
-from crmkit.core.types import Id, UTCDateTime, utcnow
+from crmkit.core.merging import delete_in, select_in
+from crmkit.core.types import UTCDateTime, utcnow
+from crmkit.purchases import purchases
 from crmkit_analytics.models import REBUILT_INDEXES, customer_value
 
 if TYPE_CHECKING:
     from crmkit import CRM
-
-REQUIRED = ("customer_id", "occurred_at", "amount_minor", "currency")
-#: Optional columns and their types; a source without one gives NULL.
-OPTIONAL = {"margin_minor": sa.BigInteger(), "category": sa.String(), "channel": sa.String()}
-_TYPES = {"customer_id": Id, "occurred_at": UTCDateTime(), "amount_minor": sa.BigInteger(), "currency": sa.String(),
-          **OPTIONAL}
-
 
 _cache: weakref.WeakKeyDictionary[CRM, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -44,37 +38,9 @@ def _cached(crm: CRM, key: str, build: Any) -> Any:
 
 
 def transactions(crm: CRM) -> sa.Subquery:
-    """Every source's transactions as one subquery with columns ``customer_id, occurred_at, amount_minor,
-    currency, margin_minor, category, channel`` (NULL where a source lacks an optional one).
-
-    The sources are asked once per CRM (``crmkit_value_transactions``) and the result reused."""
-    return _cached(crm, "transactions", lambda: _union(crm))
-
-
-def _union(crm: CRM) -> sa.Subquery:
-    selects = [_normalized(source) for source in crm.hooks.call("crmkit_value_transactions") if source is not None]
-    if not selects:
-        empty = sa.select(*(sa.type_coerce(sa.null(), type_).label(name) for name, type_ in _TYPES.items())).where(sa.false())
-        return empty.subquery("value_transactions")
-    if len(selects) == 1:
-        return selects[0].subquery("value_transactions")
-    return sa.union_all(*selects).subquery("value_transactions")
-
-
-def _normalized(source: Any) -> sa.Select[Any]:
-    src = source.subquery() if isinstance(source, sa.Select) else source
-    columns = getattr(src, "c", None)
-    if columns is None:
-        raise PluginError("?", f"returned {type(source).__name__}, not a SQLAlchemy selectable",
-                          hook="crmkit_value_transactions")
-    missing = [name for name in REQUIRED if name not in columns]
-    if missing:
-        raise PluginError("?", f"a source lacks column(s) {', '.join(missing)} (it has {', '.join(columns.keys())})",
-                          hook="crmkit_value_transactions")
-    return sa.select(*(
-        sa.type_coerce(columns[name] if name in columns else sa.null(), type_).label(name)
-        for name, type_ in _TYPES.items()
-    ))
+    """Every purchase source's transactions as one subquery (``crmkit.purchases.purchases``): columns
+    ``customer_id, occurred_at, amount_minor, currency, margin_minor, category, channel``."""
+    return purchases(crm)
 
 
 def _aggregate_select(crm: CRM, some: bool) -> sa.Select[Any]:
@@ -159,26 +125,31 @@ def refresh(crm: CRM, conn: sa.Connection, customer_ids: Iterable[int]) -> None:
     conn.execute(insert, {"ids": ids, "now": utcnow()})
 
 
-def merge(conn: sa.Connection, kept_id: int, merged_id: int) -> None:
-    """Fold ``merged_id``'s aggregates into ``kept_id``'s (min first, max last, summed count and total)."""
+def merge_many(conn: sa.Connection, pairs: Mapping[int, int]) -> None:
+    """Fold each merged customer's aggregates into its kept one's (``pairs``: merged id → kept id): per
+    currency the earliest first purchase, the latest last one, summed count and total; written back in bulk."""
     cv = customer_value.c
-    rows = conn.execute(sa.select(customer_value).where(cv.customer_id.in_([kept_id, merged_id]))).mappings().all()
-    combined: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        mine = combined.get(row["currency"])
+    ids = sorted({*pairs, *pairs.values()})
+    rows = select_in(conn, sa.select(customer_value), cv.customer_id, ids)
+    if not rows:
+        return
+    combined: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: r.customer_id in pairs):  # the kept customers' own rows first
+        values = dict(row._mapping)
+        key = (pairs.get(row.customer_id, row.customer_id), row.currency)
+        mine = combined.get(key)
         if mine is None:
-            combined[row["currency"]] = {**row, "customer_id": kept_id}
+            combined[key] = {**values, "customer_id": key[0]}
         else:
             mine.update(
-                first_purchase_at=min(mine["first_purchase_at"], row["first_purchase_at"]),
-                last_purchase_at=max(mine["last_purchase_at"], row["last_purchase_at"]),
-                purchase_count=mine["purchase_count"] + row["purchase_count"],
-                total_minor=mine["total_minor"] + row["total_minor"],
+                first_purchase_at=min(mine["first_purchase_at"], values["first_purchase_at"]),
+                last_purchase_at=max(mine["last_purchase_at"], values["last_purchase_at"]),
+                purchase_count=mine["purchase_count"] + values["purchase_count"],
+                total_minor=mine["total_minor"] + values["total_minor"],
             )
-    conn.execute(customer_value.delete().where(cv.customer_id.in_([kept_id, merged_id])))
-    if combined:
-        now = utcnow()
-        conn.execute(customer_value.insert(), [{**values, "updated_at": now} for values in combined.values()])
+    delete_in(conn, cv.customer_id, ids)
+    now = utcnow()
+    conn.execute(customer_value.insert(), [{**values, "updated_at": now} for values in combined.values()])
 
 
 def currencies(conn: sa.Connection) -> list[str]:

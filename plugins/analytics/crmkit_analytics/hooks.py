@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import ValidationError, hookimpl
+from crmkit.core.merging import delete_in
 from crmkit.core.tables import customers
 from crmkit.money import Money
 from crmkit.privacy import delete_rows, export_rows
@@ -19,6 +20,8 @@ from crmkit_analytics import aggregates, runs
 from crmkit_analytics.models import SNAPSHOTS, clv, customer_types, customer_value, pcv, rfm, sow
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from marshmallow import fields
     from sqlalchemy.orm import Session
 
@@ -66,10 +69,15 @@ def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
 
 @hookimpl
 def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
+    crmkit_customers_merged_many(crm, {merged.id: kept.id}, session)
+
+
+@hookimpl
+def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
     conn = session.connection()
-    aggregates.merge(conn, kept.id, merged.id)
-    for table in SNAPSHOTS.values():  # the merged id's scores are stale; the kept one's stay until the next run
-        conn.execute(table.delete().where(table.c.customer_id == merged.id))
+    aggregates.merge_many(conn, pairs)
+    for table in SNAPSHOTS.values():  # the merged ids' scores are stale; the kept ones' stay until the next run
+        delete_in(conn, table.c.customer_id, list(pairs))
 
 
 @hookimpl

@@ -6,7 +6,6 @@ plugin = Plugin(
     name="analytics",
     description="RFM, customer types, past customer value, share of wallet, lifetime value, KPIs and reports",
     hooks="crmkit_analytics.hooks",
-    hookspecs="crmkit_analytics.hookspecs",
     tables="crmkit_analytics.models:metadata",
     migrations="crmkit_analytics.migrations",
     cli="crmkit_analytics.commands:analytics",

@@ -64,7 +64,7 @@ class AnalyticsService:
     # -- purchase history ---------------------------------------------------------------------------
 
     def transactions(self) -> sa.Subquery:
-        """Every ``crmkit_value_transactions`` source as one subquery (see ``aggregates.transactions``)."""
+        """Every purchase source as one subquery (``crmkit.purchases.purchases``)."""
         return aggregates.transactions(self._crm)
 
     def rebuild(self) -> int:

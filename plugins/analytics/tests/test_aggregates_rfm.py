@@ -81,6 +81,21 @@ def test_merge_combines_and_erase_removes_aggregates(analytics_crm: Any, shop: A
         assert conn.execute(sa.select(sa.func.count()).select_from(rfm)).scalar_one() == 0
 
 
+def test_a_batch_merge_combines_the_aggregates_of_every_record_of_one_customer(analytics_crm: Any, shop: Any,
+                                                                               people: Any) -> None:
+    kept, first, second, other, other_dup = people(5)
+    shop.buy(first, days_ago=40, amount=300)
+    shop.buy(second, days_ago=5, amount=7)
+    shop.buy(second, days_ago=2, amount=1, currency="USD")
+    shop.buy(other, days_ago=10, amount=50)
+    analytics_crm.customers.merge_many([(kept, first), (other, other_dup), (kept, second)])
+    assert aggregates(analytics_crm) == [  # the kept customer bought nothing itself: it takes both records' history
+        (kept, "USD", AS_OF - timedelta(days=2), AS_OF - timedelta(days=2), 1, 1),
+        (kept, "VND", AS_OF - timedelta(days=40), AS_OF - timedelta(days=5), 2, 307),
+        (other, "VND", AS_OF - timedelta(days=10), AS_OF - timedelta(days=10), 1, 50),
+    ]
+
+
 def ladder(shop: Any, people: Any) -> list[int]:
     """Customer i (1…10): i purchases of 100,000 ₫, the last one 10·i days before AS_OF."""
     ids = people(10)

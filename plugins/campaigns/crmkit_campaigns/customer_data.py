@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +11,7 @@ import sqlalchemy as sa
 
 from crmkit import privacy
 from crmkit.core import tables as core
+from crmkit.core.merging import delete_in, repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit_campaigns import models as m
 from crmkit_campaigns.tracking import HANDED_OVER
@@ -38,22 +41,38 @@ def merge(session: Session, kept_id: int, merged_id: int) -> None:
     customer's (recipient included), so a later run does not message the same person again; where
     both had one, both rows stay (the person did receive two), the merged one keeping its recipient.
     """
+    merge_many(session, {merged_id: kept_id})
+
+
+def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
+    """:func:`merge` for a batch (``pairs``: merged id → kept id), as merging pair by pair in order would;
+    the outbox rows are read in bulk and rewritten in a few statements."""
     conn = session.connection()
     msg = m.messages.c
-    kept_rows = {(c, p): (i, status) for i, c, p, status in conn.execute(
-        sa.select(msg.id, msg.campaign_id, msg.period, msg.status).where(msg.recipient_id == kept_id))}
-    rows = conn.execute(sa.select(msg.id, msg.campaign_id, msg.period).where(
-        msg.customer_id == merged_id, msg.status != "excluded").order_by(msg.recipient_id != merged_id, msg.id)).all()
-    for message_id, campaign_id, period in rows:
-        kept_row = kept_rows.get((campaign_id, period))
-        if kept_row is not None and kept_row[1] != "excluded":
-            continue  # both were messaged: each row keeps its recipient
-        if kept_row is not None:  # the kept record was only excluded (a run re-evaluates those anyway)
-            conn.execute(m.messages.delete().where(msg.id == kept_row[0]))
-        conn.execute(m.messages.update().where(msg.id == message_id).values(recipient_id=kept_id))
-        kept_rows[(campaign_id, period)] = (message_id, "moved")
+    kept_rows = {(r, c, p): (i, status) for i, r, c, p, status in select_in(
+        conn, sa.select(msg.id, msg.recipient_id, msg.campaign_id, msg.period, msg.status), msg.recipient_id,
+        sorted(set(pairs.values())))}
+    rows: dict[int, list[Any]] = defaultdict(list)
+    for row in select_in(conn, sa.select(msg.id, msg.customer_id, msg.campaign_id, msg.period, msg.recipient_id)
+                         .where(msg.status != "excluded"), msg.customer_id, list(pairs)):
+        rows[row.customer_id].append(row)
+    dropped: list[int] = []
+    handed: list[dict[str, int]] = []
+    for merged_id, kept_id in pairs.items():
+        for message_id, _, campaign_id, period, _ in sorted(rows[merged_id], key=lambda r: (r.recipient_id != merged_id, r.id)):
+            kept_row = kept_rows.get((kept_id, campaign_id, period))
+            if kept_row is not None and kept_row[1] != "excluded":
+                continue  # both were messaged: each row keeps its recipient
+            if kept_row is not None:  # the kept record was only excluded (a run re-evaluates those anyway)
+                dropped.append(kept_row[0])
+            handed.append({"_id": message_id, "_kept": kept_id})
+            kept_rows[(kept_id, campaign_id, period)] = (message_id, "moved")
+    delete_in(conn, msg.id, dropped)
+    if handed:
+        conn.execute(m.messages.update().where(msg.id == sa.bindparam("_id")).values(recipient_id=sa.bindparam("_kept")),
+                     handed)
     for table in m.CUSTOMER_TABLES:
-        conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=kept_id))
+        repoint(conn, table.c.customer_id, pairs)
 
 
 def profile(session: Session, customer_id: int) -> dict[str, Any]:

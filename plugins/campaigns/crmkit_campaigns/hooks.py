@@ -9,6 +9,8 @@ from crmkit_campaigns import customer_data, demo
 from crmkit_campaigns.service import CampaignsService
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.orm import Session
 
     from crmkit.core.models import Customer, Interaction
@@ -33,6 +35,11 @@ def crmkit_customer_erase(customer: Customer, session: Session) -> None:
 @hookimpl
 def crmkit_customers_merged(kept: Customer, merged: Customer, session: Session) -> None:
     customer_data.merge(session, kept.id, merged.id)
+
+
+@hookimpl
+def crmkit_customers_merged_many(pairs: Mapping[int, int], session: Session) -> None:
+    customer_data.merge_many(session, pairs)
 
 
 @hookimpl

@@ -36,7 +36,7 @@ def condition(occasion: str, target: date, *, clock: Clock, founding_day: tuple[
               purchases: Any = None) -> sa.ColumnElement[bool] | None:
     """Who celebrates ``occasion`` on local date ``target``: a condition over ``customers``, or None (nobody).
 
-    ``purchases`` is the purchase subquery (``reports.purchases``), needed by ``first_purchase``.
+    ``purchases`` is the purchase subquery (``crmkit.purchases``), needed by ``first_purchase``.
     """
     if occasion == "birthday":
         return _month_day_match(core.customers.c.birth_date, target)

@@ -27,6 +27,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.errors import ValidationError
+from crmkit.purchases import purchases
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import Campaign
 
@@ -130,30 +131,16 @@ def _plus_days(moment: Any, days: int, dialect: str) -> Any:
     return moment + sa.func.make_interval(0, 0, 0, int(days))
 
 
-def purchases(crm: CRM) -> sa.Subquery | None:
-    """Every purchase source (``crmkit_value_transactions``) as one subquery, or None when there is none."""
-    selects = [s for s in crm.hooks.call("crmkit_value_transactions", crm=crm) if s is not None]
-    if not selects:
-        return None
-    parts = [sa.select(s.c.customer_id, s.c.occurred_at, s.c.amount_minor, s.c.currency)
-             for s in (x.subquery() if isinstance(x, sa.Select) else x for x in selects)]
-    return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("purchases")
-
-
 def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     """The report of one campaign (read in a handful of aggregate queries)."""
     msg = m.messages.c
     dialect = crm.engine.dialect.name
     anchor = sa.func.coalesce(msg.sent_at, msg.next_attempt_at, msg.queued_at)
-    source = purchases(crm)
-    if source is None:
-        revenue: Any = sa.literal(0, sa.BigInteger)
-    else:
-        p = source.c
-        revenue = sa.func.coalesce(sa.select(sa.func.sum(p.amount_minor)).where(
-            p.customer_id == msg.customer_id, p.currency == campaign.currency, p.amount_minor > 0, p.occurred_at > anchor,
-            p.occurred_at <= _plus_days(anchor, campaign.attribution_days, dialect),
-        ).scalar_subquery(), 0)
+    p = purchases(crm).c
+    revenue = sa.func.coalesce(sa.select(sa.func.sum(p.amount_minor)).where(
+        p.customer_id == msg.customer_id, p.currency == campaign.currency, p.amount_minor > 0, p.occurred_at > anchor,
+        p.occurred_at <= _plus_days(anchor, campaign.attribution_days, dialect),
+    ).scalar_subquery(), 0)
     group = sa.case((msg.status == HOLDOUT, sa.literal(-1, m.messages.c.variant_id.type)), else_=msg.variant_id)
     per_message = sa.select(
         group.label("grp"), msg.status, msg.delivered_at, msg.opened_at, msg.clicked_at, msg.responded_at,

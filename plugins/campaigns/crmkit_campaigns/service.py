@@ -19,6 +19,7 @@ from marshmallow import fields, validate
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
+from crmkit.purchases import has_purchases, purchases
 from crmkit_campaigns import config, models as m, occasions, reports, runs, templates
 from crmkit_campaigns.channels import Adapter, build_adapter, check_config
 from crmkit_campaigns.dispatch import Dispatcher
@@ -376,7 +377,7 @@ class CampaignsService:
             checked = conn.execute(sa.select(m.campaigns.c.occasion_checked_through).where(
                 m.campaigns.c.id == current.id)).scalar_one()
             started = (current.scheduled_at or now).astimezone(settings.zone).date()
-            source = reports.purchases(self._crm) if current.occasion == "first_purchase" else None
+            source = purchases(self._crm) if current.occasion == "first_purchase" else None
             results = []
             for day in occasions.days_to_process(checked, started, clock.today):
                 target = shift(day, days=current.days_before)
@@ -577,7 +578,7 @@ class CampaignsService:
             raise ValidationError(f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel")
 
     def _check_occasion(self, occasion: str | None) -> None:
-        if occasion == "first_purchase" and not self._crm.hooks.has_implementations("crmkit_value_transactions"):
+        if occasion == "first_purchase" and not has_purchases(self._crm):
             raise ValidationError("first-purchase anniversaries need purchase data: install a plugin providing "
                                   "crmkit_value_transactions (crmkit-sales)", field="occasion")
         if occasion == "founding_day" and self.settings.founding_day is None:

@@ -58,6 +58,18 @@ def test_merge_re_points_messages_and_the_kept_customer_is_not_messaged_twice(sh
     assert profile["messages_received"] == 3 and len(profile["latest_messages"]) == 3
 
 
+def test_a_batch_merge_hands_the_first_record_s_message_to_the_kept_customer_and_keeps_the_second(shop):
+    kept, first, second = kit.people(shop, 3, prefix="Trùng")
+    shop.customers.set_consent(kept.id, "email", False, source="tạm ngưng")
+    campaign = shop.campaigns.create("Riêng", channel="email", body="Chào")
+    shop.campaigns.run(campaign.id, now=kit.NOON)  # queued for both duplicates, not for the kept record
+    shop.customers.set_consent(kept.id, "email", True, source="đăng ký lại")
+    shop.customers.merge_many([(kept.id, first.id), (kept.id, second.id)])
+    # as merging pair by pair: the first record's row becomes the kept customer's, the second keeps its recipient
+    assert rows_of(shop, campaign.id) == [(kept.id, kept.id), (kept.id, second.id)]
+    assert shop.campaigns.run(campaign.id, now=kit.NOON + timedelta(days=1)).queued == 0
+
+
 def test_segment_fields_count_recent_messages(shop):
     kit.people(shop, 3)
     campaign = shop.campaigns.create("Tết", channel="email", body="Chào")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crmkit import hookimpl
 from crmkit.core import tables as core
+from crmkit.core.merging import chunks, delete_in, repoint, select_in
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_idic import models as m
 from crmkit_idic.service import IdicService, keep_apart
@@ -36,25 +38,45 @@ def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Sessi
 @hookimpl
 def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
     """Re-point IDIC rows from the merged customer to the kept one (the kept customer's profile wins)."""
-    conn = session.connection()
-    p = m.profiles.c
-    if conn.execute(sa.select(p.customer_id).where(p.customer_id == kept.id)).first():
-        conn.execute(m.profiles.delete().where(p.customer_id == merged.id))
-    else:
-        conn.execute(m.profiles.update().where(p.customer_id == merged.id).values(customer_id=kept.id))
+    repoint_rows(crm, session.connection(), {merged.id: kept.id})
+
+
+@hookimpl
+def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
+    """The same for a batch merge, set-based."""
+    repoint_rows(crm, session.connection(), pairs)
+
+
+def repoint_rows(crm: CRM, conn: sa.Connection, pairs: Mapping[int, int]) -> None:
+    """Move IDIC rows of merged customers to their kept ones (``pairs``: merged id → kept id), as pair-by-pair
+    merges in order would: a kept customer keeps its own profile (else takes its first merged record's),
+    reviews of a customer with itself go, and do-not-merge pairs follow both their customers."""
+    p, r, d = m.profiles.c, m.reviews.c, m.do_not_merge.c
+    kept_ids = sorted(set(pairs.values()))
+    have = {row.customer_id for row in select_in(conn, sa.select(p.customer_id), p.customer_id, kept_ids)}
+    moving = {row.customer_id for row in select_in(conn, sa.select(p.customer_id), p.customer_id, list(pairs))}
+    moved: dict[int, int] = {}
+    for merged_id, kept_id in pairs.items():
+        if merged_id in moving and kept_id not in have:
+            moved[merged_id] = kept_id
+            have.add(kept_id)
+    delete_in(conn, p.customer_id, [x for x in moving if x not in moved])
+    repoint(conn, p.customer_id, moved)
     for table in (m.identifiers, m.plan_items):
-        conn.execute(table.update().where(table.c.customer_id == merged.id).values(customer_id=kept.id))
-    r = m.reviews.c
-    conn.execute(m.reviews.update().where(r.customer_id == merged.id).values(customer_id=kept.id))
-    conn.execute(m.reviews.update().where(r.other_id == merged.id).values(other_id=kept.id))
-    conn.execute(m.reviews.delete().where(r.customer_id == r.other_id))
-    d = m.do_not_merge.c
-    pairs = conn.execute(sa.select(m.do_not_merge).where(sa.or_(d.customer_id == merged.id, d.other_id == merged.id))).mappings().all()
-    conn.execute(m.do_not_merge.delete().where(sa.or_(d.customer_id == merged.id, d.other_id == merged.id)))
-    for pair in pairs:
-        other = pair["other_id"] if pair["customer_id"] == merged.id else pair["customer_id"]
-        if other != kept.id:
-            keep_apart(crm, conn, kept.id, other, pair["reason"])
+        repoint(conn, table.c.customer_id, pairs)
+    repoint(conn, r.customer_id, pairs)
+    repoint(conn, r.other_id, pairs)
+    for batch in chunks(kept_ids):
+        conn.execute(m.reviews.delete().where(r.customer_id.in_(batch), r.customer_id == r.other_id))
+    apart = {(row.customer_id, row.other_id): row.reason for row in [
+        *select_in(conn, sa.select(m.do_not_merge), d.customer_id, list(pairs)),
+        *select_in(conn, sa.select(m.do_not_merge), d.other_id, list(pairs))]}
+    for batch in chunks(list(apart)):
+        conn.execute(m.do_not_merge.delete().where(sa.tuple_(d.customer_id, d.other_id).in_(batch)))
+    for (one, two), reason in apart.items():
+        one, two = pairs.get(one, one), pairs.get(two, two)
+        if one != two:
+            keep_apart(crm, conn, one, two, reason)
 
 
 @hookimpl

@@ -31,6 +31,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core import tables as core
+from crmkit.core.merging import chunks, select_in
 from crmkit.core.phones import normalize_phone
 from crmkit.core.text import normalize_email
 from crmkit.core.types import utcnow
@@ -213,7 +214,8 @@ def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | No
     by_name = (
         sa.select(ca.c.id, cb.c.id)
         .join(cb, sa.and_(ca.c.name_key == cb.c.name_key, ca.c.birth_date == cb.c.birth_date, ca.c.id < cb.c.id))
-        .where(ca.c.status == "active", cb.c.status == "active", ca.c.birth_date.is_not(None))
+        # both sides NOT NULL: whichever side the planner scans first skips the (many) customers without one
+        .where(ca.c.status == "active", cb.c.status == "active", ca.c.birth_date.is_not(None), cb.c.birth_date.is_not(None))
     )
     if scope is not None:
         by_name = by_name.where(sa.or_(ca.c.id.in_(in_scope), cb.c.id.in_(in_scope)))
@@ -322,40 +324,94 @@ def _blocked_clusters(conn: sa.Connection, members: dict[int, list[int]]) -> set
     return blocked
 
 
+#: Customer fields a merge may fill on the kept customer, recorded so an undo can clear them.
+FILLABLE = ("given_name", "family_name", "birth_date", "gender", "owner", "country", "city", "province")
+
+
+@attrs.frozen
+class PlannedMerge:
+    """One merge to make: ``merged_id`` folds into ``kept_id``, for this score and reason."""
+
+    kept_id: int
+    merged_id: int
+    score: float
+    reason: str
+
+
 def merge_pair(crm: CRM, session: Session, kept_id: int, merged_id: int, *, score: float, reason: str,
                automatic: bool, run_id: int | None) -> int:
-    """Merge through the core (every plugin re-points its rows), logging what moved so it can be undone;
-    returns the merge-log id. Runs in the caller's transaction."""
+    """Merge one pair through the core, logging what moved so it can be undone; returns the merge-log id."""
+    merge_planned(crm, session, [PlannedMerge(kept_id, merged_id, score, reason)], automatic=automatic, run_id=run_id)
+    g = m.merge_log.c
+    return session.connection().execute(sa.select(sa.func.max(g.id)).where(g.merged_id == merged_id)).scalar_one()
+
+
+def merge_planned(crm: CRM, session: Session, plan: list[PlannedMerge], *, automatic: bool,
+                  run_id: int | None) -> None:
+    """Merge every planned pair in one ``crm.customers.merge_many`` (every plugin re-points its rows), logging
+    what moved so each can be undone. Runs in the caller's transaction."""
+    if not plan:
+        return
     conn = session.connection()
-    moved = _movable(conn, kept_id, merged_id)
-    crm.customers.merge(kept_id, merged_id)
-    mg = core.merges.c
-    core_merge = conn.execute(sa.select(sa.func.max(mg.id)).where(mg.kept_id == kept_id, mg.merged_id == merged_id)).scalar_one()
-    return conn.execute(m.merge_log.insert().values(
-        run_id=run_id, customer_id=kept_id, merged_id=merged_id, core_merge_id=core_merge, score=score,
-        reason=reason[:500], automatic=automatic, moved=moved, status="merged", at=utcnow(),
-    ).returning(m.merge_log.c.id)).scalar_one()
+    pairs = [(p.kept_id, p.merged_id) for p in plan]
+    moved = _movable(conn, pairs)
+    merges = crm.customers.merge_many(pairs)
+    now = utcnow()
+    rows = [{"run_id": run_id, "customer_id": p.kept_id, "merged_id": p.merged_id, "core_merge_id": merge.id,
+             "score": p.score, "reason": p.reason[:500], "automatic": automatic, "moved": moved[p.merged_id],
+             "status": "merged", "at": now} for p, merge in zip(plan, merges)]
+    for batch in chunks(rows, BATCH):
+        conn.execute(m.merge_log.insert(), batch)
 
 
-def _movable(conn: sa.Connection, kept_id: int, merged_id: int) -> dict[str, Any]:
-    """What the core's merge will move from ``merged_id`` to ``kept_id`` (read before it does)."""
+def _movable(conn: sa.Connection, pairs: list[tuple[int, int]]) -> dict[int, dict[str, Any]]:
+    """Per merged id, what the core's merge will move to its kept customer (read in bulk before it does).
+
+    Pairs sharing a kept customer are followed in order, as the merge does: a contact point or tag an
+    earlier record brought, or a field it filled, is not the later one's to take back on undo.
+    """
     c, cp, i, ad, tg = core.customers.c, core.contact_points.c, core.interactions.c, core.addresses.c, core.tags.c
-    kept = conn.execute(sa.select(core.customers).where(c.id == kept_id)).mappings().one()
-    merged = conn.execute(sa.select(core.customers).where(c.id == merged_id)).mappings().one()
-    kept_points = {tuple(row) for row in conn.execute(sa.select(cp.kind, cp.value).where(cp.customer_id == kept_id))}
-    kept_tags = set(conn.execute(sa.select(tg.tag).where(tg.customer_id == kept_id)).scalars())
-    filled = [f for f in ("given_name", "family_name", "birth_date", "gender", "owner", "country", "city", "province")
-              if kept[f] is None and merged[f] is not None]
-    return {
-        "interactions": list(conn.execute(sa.select(i.id).where(i.customer_id == merged_id)).scalars()),
-        "contact_points": [[k, v] for k, v in conn.execute(sa.select(cp.kind, cp.value).where(cp.customer_id == merged_id))
-                           if (k, v) not in kept_points],
-        "addresses": list(conn.execute(sa.select(ad.id).where(ad.customer_id == merged_id)).scalars()),
-        "tags": [tag for tag in conn.execute(sa.select(tg.tag).where(tg.customer_id == merged_id)).scalars()
-                 if tag not in kept_tags],
-        "filled": filled,
-        "attributes_added": [k for k in (merged["attributes"] or {}) if k not in (kept["attributes"] or {})],
-    }
+    ids = sorted({x for pair in pairs for x in pair})
+    merged_ids = [merged_id for _, merged_id in pairs]
+    people = {row.id: row._mapping for row in select_in(conn, sa.select(c.id, c.attributes, *(c[f] for f in FILLABLE)),
+                                                         c.id, ids)}
+    points: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for customer_id, kind, value in select_in(conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.id),
+                                              cp.customer_id, ids):
+        points[customer_id].append((kind, value))
+    tags: dict[int, list[str]] = defaultdict(list)
+    for customer_id, tag in select_in(conn, sa.select(tg.customer_id, tg.tag).order_by(tg.tag), tg.customer_id, ids):
+        tags[customer_id].append(tag)
+    interactions: dict[int, list[int]] = defaultdict(list)
+    for customer_id, interaction_id in select_in(conn, sa.select(i.customer_id, i.id).order_by(i.id), i.customer_id,
+                                                 merged_ids):
+        interactions[customer_id].append(interaction_id)
+    addresses: dict[int, list[int]] = defaultdict(list)
+    for customer_id, address_id in select_in(conn, sa.select(ad.customer_id, ad.id).order_by(ad.id), ad.customer_id,
+                                             merged_ids):
+        addresses[customer_id].append(address_id)
+    kept_state: dict[int, dict[str, Any]] = {}
+    moved: dict[int, dict[str, Any]] = {}
+    for kept_id, merged_id in pairs:
+        kept = kept_state.setdefault(kept_id, {
+            "points": set(points[kept_id]), "tags": set(tags[kept_id]), "attributes": dict(people[kept_id]["attributes"] or {}),
+            **{f: people[kept_id][f] for f in FILLABLE}})
+        merged = people[merged_id]
+        filled = [f for f in FILLABLE if kept[f] is None and merged[f] is not None]
+        attributes = merged["attributes"] or {}
+        moved[merged_id] = {
+            "interactions": interactions[merged_id],
+            "contact_points": [[k, v] for k, v in points[merged_id] if (k, v) not in kept["points"]],
+            "addresses": addresses[merged_id],
+            "tags": [tag for tag in tags[merged_id] if tag not in kept["tags"]],
+            "filled": filled,
+            "attributes_added": [k for k in attributes if k not in kept["attributes"]],
+        }
+        kept["points"].update(points[merged_id])
+        kept["tags"].update(tags[merged_id])
+        kept.update({f: merged[f] for f in filled})
+        kept["attributes"] = {**attributes, **kept["attributes"]}
+    return moved
 
 
 # -- the step ------------------------------------------------------------------------------------------------
@@ -371,18 +427,17 @@ def run_identify(crm: CRM, session: Session, run_id: int | None, scope: sa.Colum
     floor = float(setting(crm, "review_threshold"))
     sure = [cand for cand in pairs if cand.score >= threshold and not cand.conflict]
     groups, held = clusters(conn, sure)
-    merged = 0
-    merged_ids: set[int] = set()
+    plan: list[PlannedMerge] = []
     for edges in groups:
         ids = sorted({x for cand in edges for x in (cand.low, cand.high)})
-        kept = ids[0]
         for other in ids[1:]:
             best = max((cand for cand in edges if other in (cand.low, cand.high)), key=lambda cand: cand.score)
-            reason, score = best.reason, best.score
-            merge_pair(crm, session, kept, other, score=score, reason=reason, automatic=True, run_id=run_id)
-            merged += 1
-            merged_ids.add(other)
-    queue = [cand for cand in pairs if cand not in sure and (cand.score >= floor or cand.conflict)] + held
+            plan.append(PlannedMerge(ids[0], other, best.score, best.reason))
+    merge_planned(crm, session, plan, automatic=True, run_id=run_id)
+    merged = len(plan)
+    merged_ids = {p.merged_id for p in plan}
+    sure_keys = {(cand.low, cand.high) for cand in sure}  # a set: ``cand not in sure`` compared every pair (quadratic)
+    queue = [cand for cand in pairs if (cand.low, cand.high) not in sure_keys and (cand.score >= floor or cand.conflict)] + held
     now = utcnow()
     rows = [{"run_id": run_id, "customer_id": cand.low, "other_id": cand.high, "score": cand.score,
              "reason": cand.reason[:500], "status": "pending", "created_at": now}

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit.core import tables as core
-from crmkit.core.search import search_keys
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound
 from crmkit_idic import models as m
@@ -74,8 +73,7 @@ def undo(crm: CRM, session: Session, merge_id: int) -> dict[str, Any]:
     attributes = {k: v for k, v in (current["attributes"] or {}).items()
                   if not (k in moved["attributes_added"] and v == (snapshot.get("attributes") or {}).get(k))}
     conn.execute(core.customers.update().where(c.id == kept_id).values(**cleared, attributes=attributes, updated_at=now))
-    for customer_id in (kept_id, merged_id):
-        _reindex(conn, customer_id)
+    crm.customers.reindex([kept_id, merged_id])
     conn.execute(m.merge_log.update().where(g.id == merge_id).values(status="undone", undone_at=now))
     keep_apart(crm, conn, kept_id, merged_id, f"merge {merge_id} undone by {crm.actor}")
     crm.audit.record(session, "unmerge", "customer", merged_id, customer_id=merged_id,
@@ -83,14 +81,3 @@ def undo(crm: CRM, session: Session, merge_id: int) -> dict[str, Any]:
     return {"merge": merge_id, "restored": merged_id, "kept": kept_id,
             "interactions_moved_back": len(moved["interactions"]),
             "contact_points_moved_back": len(moved["contact_points"])}
-
-
-def _reindex(conn: sa.Connection, customer_id: int) -> None:
-    """Rebuild a customer's search keys (the core's ``Customers._reindex`` is private)."""
-    c, cp, sk = core.customers.c, core.contact_points.c, core.search_keys.c
-    name = conn.execute(sa.select(c.name).where(c.id == customer_id)).scalar_one()
-    points = conn.execute(sa.select(cp.kind, cp.value).where(cp.customer_id == customer_id)).all()
-    conn.execute(core.search_keys.delete().where(sk.customer_id == customer_id))
-    keys = search_keys(name, [v for k, v in points if k == "email"], [v for k, v in points if k == "phone"])
-    if keys:
-        conn.execute(core.search_keys.insert(), [{"key": key, "customer_id": customer_id} for key in keys])

@@ -109,6 +109,26 @@ def test_unmerge_restores_the_customer_and_moves_its_rows_back(crm: Any) -> None
     assert identify(crm)["merged"] == 0  # kept apart from now on
 
 
+def test_three_records_of_one_person_merge_in_one_run_and_the_later_merge_undoes_only_its_own_rows(crm: Any) -> None:
+    an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", tags=["vip"])
+    two = crm.customers.add(name="Nguyen Van An", email="an@example.vn", phone="0903111222", tags=["zalo"], city="Hà Nội")
+    three = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phones=["0903111222", "0903999888"],
+                              tags=["zalo", "hcm"], city="Hồ Chí Minh", gender="male")
+    assert identify(crm)["merged"] == 2
+    kept = crm.customers.get(three.id)
+    assert kept.id == an.id and kept.phones == ("+84903111222", "+84903999888") and kept.tags == ("hcm", "vip", "zalo")
+    assert (kept.city, kept.gender) == ("Hà Nội", "male")  # the first record holding a value fills the gap
+    log = {entry["merged_id"]: entry for entry in crm.idic.merges()}
+    assert (log[two.id]["kept_id"], log[three.id]["kept_id"]) == (an.id, an.id)
+    crm.idic.unmerge(log[three.id]["id"])  # what the second merge brought goes back, not what the first did
+    restored, kept = crm.customers.get(three.id), crm.customers.get(an.id)
+    assert (restored.status, restored.phones, restored.tags) == ("active", ("+84903999888",), ("hcm",))
+    assert kept.phones == ("+84903111222",) and kept.tags == ("vip", "zalo")
+    assert (kept.city, kept.gender) == ("Hà Nội", None)
+    assert crm.customers.get(two.id).id == an.id
+    assert [c.id for c in crm.customers.find("0903999888").items] == [three.id]
+
+
 def test_unknown_senders_become_prospects_and_known_ones_are_routed(crm: Any) -> None:
     inbox = crm.customers.add(name="Hộp thư chung", tags=["idic:inbox"])
     known = crm.customers.add(name="Lê Thị Hoa", email="hoa@example.vn")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,22 @@ class ProgramIdent:
         return points_of(units, self.point_decimals)
 
 
+@attrs.frozen
+class ProgramConfig:
+    """A program with its active rules and its tiers (lowest first) as of ``version`` (``config_version``)."""
+
+    version: int
+    program: Program
+    rules: tuple[Rule, ...]
+    tiers: tuple[Tier, ...]
+
+    def rule(self, kind: str) -> Rule | None:
+        """The first active rule of ``kind`` (signup, referral: at most one is active)."""
+        return next((rule for rule in self.rules if rule.kind == kind), None)
+
+
 CONFIG_CACHE = "crmkit_loyalty.config"
+CONFIG_CHANGED = "crmkit_loyalty.config_changed"
 
 _PROGRAMS = sa.select(programs).order_by(programs.c.id)
 _ACTIVE_PROGRAMS = _PROGRAMS.where(programs.c.active.is_(True))
@@ -55,24 +70,53 @@ _PROGRAM_BY_ID = sa.select(programs).where(programs.c.id == sa.bindparam("progra
 _RULES = sa.select(rules).where(rules.c.program_id == sa.bindparam("program_id")).order_by(rules.c.id)
 _ACTIVE_RULES = _RULES.where(rules.c.active.is_(True))
 _TIERS = sa.select(tiers).where(tiers.c.program_id == sa.bindparam("program_id")).order_by(tiers.c.rank)
+_ACTIVE_VERSIONS = (sa.select(programs.c.id.label("program_id"), programs.c.config_version)
+                    .where(programs.c.active.is_(True)).order_by(programs.c.id))
+_VERSION = sa.select(programs.c.config_version).where(programs.c.id == sa.bindparam("program_id"))
+_BUMP_VERSION = (programs.update().where(programs.c.id == sa.bindparam("program_id"))
+                 .values(config_version=programs.c.config_version + 1))
 _MEMBER = sa.select(members).where(MEMBER_KEY)
-_CUSTOMER = (sa.select(core.customers.c.id, core.customers.c.status, core.customers.c.birth_date,
-                       core.customers.c.attributes, core.customers.c.merged_into_id)
-             .where(core.customers.c.id == sa.bindparam("customer_id")))
+_CUSTOMER_COLUMNS = [column.label(f"customer_{column.name}") for column in (
+    core.customers.c.id, core.customers.c.status, core.customers.c.birth_date, core.customers.c.attributes,
+    core.customers.c.merged_into_id)]
+_CUSTOMER = sa.select(*_CUSTOMER_COLUMNS).where(core.customers.c.id == sa.bindparam("customer_id"))
+#: The customer with each active program and its version (one row of NULLs when there is none) and the
+#: customer's tier in it (``member_id`` NULL: not a member) — what earning from an order reads, in one statement.
+_ORDER_CONTEXT = (sa.select(*_CUSTOMER_COLUMNS, *_ACTIVE_VERSIONS.selected_columns,
+                            members.c.customer_id.label("member_id"), members.c.tier.label("member_tier"))
+                  .select_from(core.customers.outerjoin(programs, programs.c.active.is_(True))
+                               .outerjoin(members, sa.and_(members.c.program_id == programs.c.id,
+                                                           members.c.customer_id == core.customers.c.id)))
+                  .where(core.customers.c.id == sa.bindparam("customer_id")).order_by(programs.c.id))
+
+
+@attrs.frozen
+class OrderContext:
+    """What earning from an order starts from: the customer, the active programs, the customer's memberships."""
+
+    customer: CustomerFacts
+    programs: list[ProgramConfig]
+    members: dict[int, sa.Row[Any]]  # program id -> the customer's membership (``member_tier``)
 
 
 class ServiceBase:
     """State and loaders shared by the configuration, member, batch and report parts of the service.
 
-    Programs, rules and tiers read by the write paths are cached for one transaction (in its
-    session's ``info``): an import creating thousands of customers reads them once per batch.
-    Configuration changes forget that cache.
+    The write paths (earning, enrolment, reversals) read which programs are active, and their
+    ``config_version``, once per transaction (in its session's ``info``). Each program's settings,
+    rules and tiers are kept across transactions (:class:`ProgramConfig`) tagged with that version:
+    every change of a program, its rules or its tiers through this service bumps the version in the
+    same transaction (:meth:`_changed_config`), so the version read tells whether the kept copy is
+    still current — also when another process made the change — and an order reads no program,
+    rule or tier row (three statements saved). Changes written to those tables by hand, without
+    bumping the version, are not seen until the process restarts.
     """
 
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
         self._ledger = Ledger(crm)
         self._idents: dict[str | None, ProgramIdent] = {}
+        self._configs: dict[int, ProgramConfig] = {}
 
     # -- programs -----------------------------------------------------------------------
 
@@ -118,48 +162,105 @@ class ServiceBase:
             raise NotFound("reward", code)
         return reward_from_row(program, row)
 
-    # -- the same, cached for one transaction ----------------------------------------------
-
-    def _cached(self, session: Session, key: Hashable, load: Callable[[], Any]) -> Any:
-        cache = session.info.setdefault(CONFIG_CACHE, {})
-        if key not in cache:
-            cache[key] = load()
-        return cache[key]
+    # -- the same, for the write paths (see the class docstring) ---------------------------
 
     def _forget_config(self, session: Session) -> None:
-        """Drop the transaction's cached programs, rules and tiers (after changing them)."""
+        """Drop the transaction's programs and configurations (before changing them)."""
         session.info.pop(CONFIG_CACHE, None)
 
+    def _changed_config(self, session: Session, program_id: int) -> None:
+        """Bump the program's ``config_version``: kept rules and tiers of it are stale from this commit on.
+
+        The transaction keeps nothing for later ones from then on: it might still roll back.
+        """
+        session.connection().execute(_BUMP_VERSION, {"program_id": program_id})
+        session.info[CONFIG_CHANGED] = True
+
     def _active_programs(self, session: Session) -> list[Program]:
-        return self._cached(session, "programs", lambda: self._programs(session.connection(), active_only=True))
+        """The active programs (which ones: read once per transaction)."""
+        cache = session.info.get(CONFIG_CACHE)
+        if cache is None or "active" not in cache:
+            self._remember_versions(session, session.connection().execute(_ACTIVE_VERSIONS).all())
+            cache = session.info[CONFIG_CACHE]
+        return [self._config_of(session, program_id).program for program_id in cache["active"]]
 
-    def _rules_of(self, session: Session, program: Program) -> list[Rule]:
-        return self._cached(session, ("rules", program.id), lambda: self._rules(session.connection(), program))
+    def _remember_versions(self, session: Session, rows: Sequence[sa.Row[Any]]) -> list[ProgramConfig]:
+        """Keep ``(program_id, config_version)`` rows of the active programs, just read, as the transaction's."""
+        cache = session.info.setdefault(CONFIG_CACHE, {})
+        cache["active"] = [row.program_id for row in rows]
+        cache.setdefault("versions", {}).update((row.program_id, row.config_version) for row in rows)
+        return [self._config_of(session, row.program_id) for row in rows]
 
-    def _tiers_of(self, session: Session, program: Program) -> list[Tier]:
-        return self._cached(session, ("tiers", program.id), lambda: self._tiers(session.connection(), program))
+    def _config_of(self, session: Session, program_id: int) -> ProgramConfig:
+        """The program with its rules and tiers: the kept copy when its version is the one this transaction read
+        (a program the transaction has not listed as active has its version read first: one statement)."""
+        cache = session.info.setdefault(CONFIG_CACHE, {})
+        config = cache.get(("config", program_id))
+        if config is None:
+            versions = cache.setdefault("versions", {})
+            if program_id not in versions:
+                versions[program_id] = session.connection().execute(_VERSION, {"program_id": program_id}).scalar_one()
+            config = self._configs.get(program_id)
+            if config is None or config.version != versions[program_id]:
+                config = self._load_config(session.connection(), program_id)
+                if not session.info.get(CONFIG_CHANGED):
+                    self._configs[program_id] = config
+            cache[("config", program_id)] = config
+        return config
+
+    def _load_config(self, conn: sa.Connection, program_id: int) -> ProgramConfig:
+        """Read a program, then its rules and tiers, tagged with the version read with the program.
+
+        A change committed in between makes the copy newer than its tag — which costs one more
+        read later — never an older copy passing for the current one.
+        """
+        row = conn.execute(_PROGRAM_BY_ID, {"program_id": program_id}).mappings().one()
+        program = program_from_row(row)
+        return ProgramConfig(row["config_version"], program, tuple(self._rules(conn, program)),
+                             tuple(self._tiers(conn, program)))
+
+    def _tiers_of(self, session: Session, program: Program) -> Sequence[Tier]:
+        return self._config_of(session, program.id).tiers
 
     # -- customers and members ------------------------------------------------------------
 
     def _customer(self, conn: sa.Connection, customer_id: int, *, active: bool = True) -> CustomerFacts:
         """The customer (a merged-away id gives the one it was merged into); ``Conflict`` if erased and ``active``."""
+        customer = _facts(self._customer_rows(conn, _CUSTOMER, customer_id)[0])
+        if active and customer.status != "active":
+            raise Conflict(f"customer {customer.id} is {customer.status}: no loyalty changes")
+        return customer
+
+    def _order_context(self, session: Session, customer_id: int) -> OrderContext:
+        """The order's customer (following merges), the active programs (kept as the transaction's, see
+        :meth:`_active_programs`) and the customer's memberships: one statement."""
+        rows = self._customer_rows(session.connection(), _ORDER_CONTEXT, customer_id)
+        listed = [row for row in rows if row.program_id is not None]
+        return OrderContext(_facts(rows[0]), self._remember_versions(session, listed),
+                            {row.program_id: row for row in listed if row.member_id is not None})
+
+    def _customer_rows(self, conn: sa.Connection, query: sa.Select[Any], customer_id: int) -> Sequence[sa.Row[Any]]:
+        """The rows of ``query`` (``customer_*`` columns, parameter ``customer_id``) for the customer, or for the one
+        a merged-away customer was merged into; ``NotFound`` when there is no such customer."""
         seen: set[int] = set()
         current = customer_id
         while True:
-            row = conn.execute(_CUSTOMER, {"customer_id": current}).first()
-            if row is None:
+            rows = conn.execute(query, {"customer_id": current}).all()
+            if not rows:
                 raise NotFound("customer", customer_id)
-            if row.merged_into_id is None or row.merged_into_id in seen:
-                break
+            merged_into = rows[0].customer_merged_into_id
+            if merged_into is None or merged_into in seen:
+                return rows
             seen.add(current)
-            current = row.merged_into_id
-        if active and row.status != "active":
-            raise Conflict(f"customer {row.id} is {row.status}: no loyalty changes")
-        return CustomerFacts(row.id, row.status, row.birth_date, row.attributes or {})
+            current = merged_into
 
     def _member(self, conn: sa.Connection, program: Program, customer_id: int) -> Member | None:
         row = conn.execute(_MEMBER, {"member": customer_id, "program": program.id}).mappings().first()
         return None if row is None else member_from_row(program, row)
+
+
+def _facts(row: sa.Row[Any]) -> CustomerFacts:
+    return CustomerFacts(row.customer_id, row.customer_status, row.customer_birth_date, row.customer_attributes or {})
 
 
 def program_from_row(row: Mapping[str, Any]) -> Program:

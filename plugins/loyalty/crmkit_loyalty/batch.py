@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from crmkit.core.types import UTCDateTime, utcnow
 from crmkit_loyalty.base import ServiceBase
-from crmkit_loyalty.ledger import entry_from_row, member_key
+from crmkit_loyalty.ledger import MEMBER_KEY, WINDOW, entry_from_row, member_key
 from crmkit_loyalty.models import ledger, lots, members, programs
 from crmkit_loyalty.records import Mismatch, Program, Tier
 
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 BATCH = 20_000
 ID_CHUNK = 500
+
+# Built once: these run after every order and refund.
+_TIER = sa.select(members.c.tier).where(MEMBER_KEY)
+_SET_TIER = members.update().where(MEMBER_KEY).values(tier=sa.bindparam("code"), tier_since=sa.bindparam("since"))
 
 
 @attrs.frozen
@@ -136,28 +140,40 @@ class BatchMixin(ServiceBase):
     def _evaluate_member(self, session: Session, program: Program, customer_id: int, now: datetime,
                          tiers: Sequence[Tier]) -> None:
         """Re-evaluate one member's tier after a change of their qualifying points (in the caller's transaction)."""
+        if tiers:
+            current = session.connection().execute(_TIER, {"member": customer_id, "program": program.id}).scalar()
+            self._settle_tier(session, program, customer_id, now, tiers, current)
+
+    def _settle_tier(self, session: Session, program: Program, customer_id: int, now: datetime,
+                     tiers: Sequence[Tier], current: str | None, total: int | None = None) -> None:
+        """Move a member whose tier is ``current`` to the tier their qualifying window reaches now, if it differs.
+
+        ``total`` is that window when the caller already read it (``WindowTotal``); else one prebuilt query.
+        """
         if not tiers:
             return
-        conn = session.connection()
-        value = conn.execute(self._qualifying(program, now, ledger.c.customer_id == customer_id)
-                             .with_only_columns(sa.func.coalesce(sa.func.sum(self._value_column(program)), 0))
-                             .group_by(None)).scalar_one()
-        current = conn.execute(sa.select(members.c.tier).where(member_key(program.id, customer_id))).scalar()
-        target = _tier_for(program, tiers, int(value))
+        if total is None:
+            total = session.connection().execute(WINDOW[program.tier_basis], {
+                "member": customer_id, "program": program.id, "since": program.window_start(now)}).scalar_one()
+        target = _tier_for(program, tiers, int(total))
         if current != target.code:
             self._move_tiers(session, program, tiers, [(customer_id, current, target.code)], now)
 
     def _move_tiers(self, session: Session, program: Program, tiers: Sequence[Tier],
                     changes: Sequence[tuple[int, str | None, str]], now: datetime) -> None:
         conn = session.connection()
-        by_target: dict[str, list[int]] = defaultdict(list)
-        for customer_id, _old, new in changes:
-            by_target[new].append(customer_id)
-        for code, ids in by_target.items():
-            for start in range(0, len(ids), ID_CHUNK):
-                conn.execute(members.update().where(members.c.program_id == program.id,
-                                                    members.c.customer_id.in_(ids[start:start + ID_CHUNK]))
-                             .values(tier=code, tier_since=now))
+        if len(changes) == 1:  # one member (after an order or a refund): the prebuilt primary-key update
+            customer_id, _old, code = changes[0]
+            conn.execute(_SET_TIER, {"member": customer_id, "program": program.id, "code": code, "since": now})
+        else:
+            by_target: dict[str, list[int]] = defaultdict(list)
+            for customer_id, _old, new in changes:
+                by_target[new].append(customer_id)
+            for code, ids in by_target.items():
+                for start in range(0, len(ids), ID_CHUNK):
+                    conn.execute(members.update().where(members.c.program_id == program.id,
+                                                        members.c.customer_id.in_(ids[start:start + ID_CHUNK]))
+                                 .values(tier=code, tier_since=now))
         if changes and self._crm.hooks.has_implementations("crmkit_tier_changed"):
             by_code = {tier.code: tier for tier in tiers}
             for customer_id, old, new in changes:
@@ -169,7 +185,7 @@ class BatchMixin(ServiceBase):
 
     def _qualifying(self, program: Program, now: datetime, who: sa.ColumnElement[bool]) -> sa.Select[Any]:
         """Per customer: the qualifying points (or spend) of the rolling window ending ``now``."""
-        since = now - timedelta(days=program.tier_window_days)
+        since = program.window_start(now)
         column = self._value_column(program)
         return (sa.select(ledger.c.customer_id, sa.func.sum(column).label("value"))
                 .where(ledger.c.program_id == program.id, who, ledger.c.qualifying.is_(True), ledger.c.created_at > since)
@@ -177,6 +193,8 @@ class BatchMixin(ServiceBase):
 
     def _tier_case(self, program: Program, tiers: Sequence[Tier], value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
         highest_first = sorted(tiers, key=lambda tier: tier.rank, reverse=True)
+        if len(highest_first) == 1:  # one tier for everyone (a CASE needs at least one WHEN)
+            return sa.literal(highest_first[0].code, sa.String)
         return sa.case(*[(value >= _threshold_units(program, tier), tier.code) for tier in highest_first[:-1]],
                        else_=highest_first[-1].code)
 

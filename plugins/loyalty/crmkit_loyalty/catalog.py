@@ -149,6 +149,7 @@ class CatalogMixin(ServiceBase):
             self._write_tiers(conn, program, _default_tiers(program) if tiers is None else tiers)
             self._crm.audit.record(session, "create", "loyalty_program", values["code"], changes=values)
         self._idents.clear()
+        self._configs.clear()  # a database rebuilt under this CRM may reuse program ids
         return program
 
     def update_program(self, code: str, **changes: Any) -> Program:
@@ -163,6 +164,7 @@ class CatalogMixin(ServiceBase):
             program = self._program(conn, code)
             if values:
                 conn.execute(programs.update().where(programs.c.id == program.id).values(**values))
+                self._changed_config(session, program.id)  # tiers read differently with another tier_basis
                 self._crm.audit.record(session, "update", "loyalty_program", code, changes=values)
             return self._program_by_id(conn, program.id)
 
@@ -191,6 +193,7 @@ class CatalogMixin(ServiceBase):
                 raise Conflict(f"program {target.code!r} already has an active {kind} rule: deactivate it first")
             rule_id = conn.execute(rules.insert().values(**values, program_id=target.id, active=True, created_at=utcnow())
                                    .returning(rules.c.id)).scalar_one()
+            self._changed_config(session, target.id)
             self._crm.audit.record(session, "create", "loyalty_rule", rule_id, changes={**values, "program": target.code})
             return self._rule(conn, target, rule_id)
 
@@ -203,6 +206,7 @@ class CatalogMixin(ServiceBase):
             if program_id is None:
                 raise NotFound("loyalty rule", rule_id)
             conn.execute(rules.update().where(rules.c.id == rule_id).values(active=False))
+            self._changed_config(session, program_id)
             self._crm.audit.record(session, "deactivate", "loyalty_rule", rule_id)
             return self._rule(conn, self._program_by_id(conn, program_id), rule_id)
 
@@ -223,6 +227,7 @@ class CatalogMixin(ServiceBase):
             self._forget_config(session)
             target = self._program(conn, program)
             self._write_tiers(conn, target, definitions)
+            self._changed_config(session, target.id)
             self._crm.audit.record(session, "update", "loyalty_tiers", target.code,
                                    changes={"tiers": [dict(d) for d in definitions]})
         self.evaluate_tiers(program=target.code)  # type: ignore[attr-defined]  # BatchMixin

@@ -9,6 +9,8 @@ from crmkit_loyalty import demo
 from crmkit_loyalty.service import LoyaltyService, referral_fields
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from marshmallow import fields
     from sqlalchemy.orm import Session
 
@@ -54,6 +56,11 @@ def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
 @hookimpl
 def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
     crm.loyalty.merge_members(kept.id, merged.id, session)
+
+
+@hookimpl
+def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
+    crm.loyalty.merge_members_many(pairs, session)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -37,6 +38,22 @@ _MOVE_BALANCE = (members.update().where(MEMBER_KEY).values(points=members.c.poin
 _SPEND_BALANCE = (members.update().where(MEMBER_KEY, members.c.points >= sa.bindparam("need"))
                   .values(points=members.c.points + sa.bindparam("units")).returning(members.c.points))
 _BALANCE = sa.select(members.c.points).where(MEMBER_KEY)
+
+
+def _window(column: sa.Column[Any]) -> sa.Select[Any]:
+    """A member's tier window: the qualifying ``column`` (points or spend) of the entries made after ``since``
+    (parameters ``member``, ``program``, ``since``). It reads only the index ``ix_loyalty_ledger_member_window``."""
+    c = ledger.c
+    return sa.select(sa.func.coalesce(sa.func.sum(column), 0)).where(
+        c.customer_id == sa.bindparam("member"), c.program_id == sa.bindparam("program"), c.qualifying.is_(True),
+        c.created_at > sa.bindparam("since"))
+
+
+#: The tier window per ``tier_basis``; and the balance move returning it as well (an order's purchase entry).
+WINDOW = {"points": _window(ledger.c.points), "spend": _window(ledger.c.amount_minor)}
+_MOVE_BALANCE_WINDOW = {basis: _MOVE_BALANCE.returning(window.scalar_subquery()) for basis, window in WINDOW.items()}
+_LOCK_MEMBER = sa.select(members.c.tier.label("member_tier")).where(MEMBER_KEY).with_for_update()  # PostgreSQL only
+_OPEN_LOT = lots.insert()
 _OPEN_LOTS = (sa.select(lots.c.entry_id, lots.c.remaining)
               .where(lots.c.customer_id == sa.bindparam("customer_id"), lots.c.program_id == sa.bindparam("program_id"))
               .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.entry_id).limit(LOT_PAGE))
@@ -75,9 +92,33 @@ def lock_members(conn: sa.Connection, program_id: int, customer_ids: Iterable[in
                      .order_by(members.c.customer_id).with_for_update()).all()
 
 
+def lock_member(conn: sa.Connection, program_id: int, customer_id: int) -> sa.Row[Any] | None:
+    """Lock one balance row (PostgreSQL ``FOR UPDATE``) and read its ``member_tier``; None when not a member."""
+    return conn.execute(_LOCK_MEMBER, {"member": customer_id, "program": program_id}).first()
+
+
+def locked_member(conn: sa.Connection, program_id: int, customer_id: int, seen: sa.Row[Any] | None) -> sa.Row[Any] | None:
+    """The membership (``member_tier``) as it is under this transaction's lock, given ``seen``, read earlier in it.
+
+    PostgreSQL: locked ``FOR UPDATE`` and read again. SQLite: ``seen`` itself — the write
+    transaction (``BEGIN IMMEDIATE``) has excluded every other writer since it began.
+    """
+    return lock_member(conn, program_id, customer_id) if conn.dialect.name == "postgresql" else seen
+
+
 def member_key(program_id: int, customer_id: int) -> sa.ColumnElement[bool]:
     """The primary key condition of one balance row."""
     return sa.and_(members.c.customer_id == customer_id, members.c.program_id == program_id)
+
+
+@attrs.define
+class WindowTotal:
+    """Asks :meth:`Ledger.post` for a member's tier window (``basis``: points or spend, entries after ``since``);
+    ``total`` is set by it (None until an entry is posted)."""
+
+    basis: str
+    since: datetime
+    total: int | None = None
 
 
 class Ledger:
@@ -90,13 +131,14 @@ class Ledger:
         self, session: Session, program: Program, customer_id: int, units: int, *, kind: str, reason: str,
         source_kind: str, source_id: Any, now: datetime, order_id: Any = None, amount_minor: int | None = None,
         qualifying: bool = False, note: str | None = None, expires_at: datetime | None = None,
-        require_balance: bool = False,
+        require_balance: bool = False, window: WindowTotal | None = None,
     ) -> LedgerEntry | None:
         """Write one entry and move the balance; None when this (source, reason) was already posted.
 
         The member's balance row must exist. Positive entries open a lot expiring at ``expires_at``
         (less any negative balance they first pay back); negative ones consume lots oldest first.
         ``require_balance`` refuses (``ValidationError``, nothing written) to take the balance below zero.
+        ``window`` gets the member's tier window after this entry, read by the balance update itself.
         """
         conn = session.connection()
         row = {
@@ -111,6 +153,9 @@ class Ledger:
         key = {"member": customer_id, "program": program.id, "units": units}
         if require_balance and units < 0:
             balance = conn.execute(_SPEND_BALANCE, {**key, "need": -units}).scalar()
+        elif window is not None:
+            moved = conn.execute(_MOVE_BALANCE_WINDOW[window.basis], {**key, "since": window.since}).first()
+            balance, window.total = moved if moved is not None else (None, None)
         else:
             balance = conn.execute(_MOVE_BALANCE, key).scalar()
         if balance is None:
@@ -122,8 +167,8 @@ class Ledger:
             opening = balance - units
             fresh = units - min(units, max(0, -opening))  # a negative balance is paid back first
             if fresh:
-                conn.execute(lots.insert(), {"entry_id": entry_id, "program_id": program.id, "customer_id": customer_id,
-                                             "remaining": fresh, "expires_at": row["expires_at"]})
+                conn.execute(_OPEN_LOT, {"entry_id": entry_id, "program_id": program.id, "customer_id": customer_id,
+                                         "remaining": fresh, "expires_at": row["expires_at"]})
         elif units < 0:
             self.consume(conn, program.id, customer_id, -units)
         entry = LedgerEntry(**_entry_fields(program, entry_id, row))

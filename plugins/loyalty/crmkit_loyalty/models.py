@@ -46,6 +46,8 @@ programs = sa.Table(
     sa.Column("auto_enroll", sa.Boolean, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Bumped by every change of the program, its rules or its tiers: what the earning path's cache checks.
+    sa.Column("config_version", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("earn_amount_minor > 0", name="earn_amount_positive"),
     sa.CheckConstraint("point_decimals BETWEEN 0 AND 3", name="point_decimals_range"),
 )
@@ -110,7 +112,10 @@ ledger = sa.Table(
     sa.Column("actor", sa.String(100), nullable=False),
     # Idempotency lives in the database, not in a check: a re-delivered event cannot earn twice.
     sa.UniqueConstraint("program_id", "source_kind", "source_id", "reason"),
-    sa.Index("ix_loyalty_ledger_customer_id_program_id_created_at", "customer_id", "program_id", "created_at", "id"),
+    # A member's entries by date, carrying what the tier window sums (qualifying, points, spend): the
+    # re-evaluation after each order reads only this index, never the table.
+    sa.Index("ix_loyalty_ledger_member_window", "customer_id", "program_id", "created_at", "id", "qualifying", "points",
+             "amount_minor"),
     sa.Index("ix_loyalty_ledger_program_id_order_id", "program_id", "order_id"),
     sa.Index("ix_loyalty_ledger_program_id_created_at", "program_id", "created_at"),
 )

@@ -97,6 +97,10 @@ class Program:
         """When points earned at ``moment`` expire (None: the program's points never expire)."""
         return None if self.expiry_days is None else moment + timedelta(days=self.expiry_days)
 
+    def window_start(self, now: datetime) -> datetime:
+        """Where the rolling tier window ending at ``now`` starts (entries after it count towards the tier)."""
+        return now - timedelta(days=self.tier_window_days)
+
     def value_of(self, units: int) -> Money | None:
         """The money value of ``units`` points (half-even to the minor unit), if the program has a point value."""
         if self.point_value_minor is None:

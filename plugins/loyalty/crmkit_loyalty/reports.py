@@ -15,10 +15,11 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core.types import utcnow
+from crmkit.calendar import LOCAL_TZ, local_midnight
 from crmkit.money import Money
+from crmkit.purchases import purchases
 from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.models import ledger, lots, members, redemptions
-from crmkit.calendar import LOCAL_TZ, local_midnight
 from crmkit_loyalty.records import Points, Program
 
 KINDS = ("earn", "reverse", "redeem", "expire", "adjust")
@@ -159,17 +160,10 @@ class ReportsMixin(ServiceBase):
     def repeat_purchase(self, *, program: str | None = None, start: date | None = None,
                         end: date | None = None) -> list[RepeatRate]:
         """Repeat-purchase rate of members vs non-members: buyers with two or more purchases over all buyers."""
-        sources = [s for s in self._crm.hooks.call("crmkit_value_transactions", crm=self._crm) if s is not None]
-        if not sources:  # no plugin reports purchases: nobody bought anything we know of
-            return [RepeatRate(group, 0, 0, None) for group in GROUPS]
-        parts = []
-        for source in sources:
-            table = source.subquery() if isinstance(source, sa.Select) else source
-            parts.append(sa.select(table.c.customer_id, table.c.occurred_at, table.c.amount_minor))
-        purchases = sa.union_all(*parts).subquery("purchases")
-        per_customer = (sa.select(purchases.c.customer_id, sa.func.count().label("n"))
-                        .where(purchases.c.amount_minor > 0, *_period(purchases.c.occurred_at, start, end))
-                        .group_by(purchases.c.customer_id).subquery("buyers"))
+        bought = purchases(self._crm)  # no row when no plugin reports purchases: nobody bought anything we know of
+        per_customer = (sa.select(bought.c.customer_id, sa.func.count().label("n"))
+                        .where(bought.c.amount_minor > 0, *_period(bought.c.occurred_at, start, end))
+                        .group_by(bought.c.customer_id).subquery("buyers"))
         with self._crm.reading() as conn:
             target = self._program(conn, program)
             is_member = sa.exists().where(members.c.customer_id == per_customer.c.customer_id,

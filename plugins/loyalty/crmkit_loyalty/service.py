@@ -7,7 +7,7 @@ ledger entry written through :class:`crmkit_loyalty.ledger.Ledger`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit.core import tables as core
+from crmkit.core.merging import repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import Money
@@ -23,7 +24,8 @@ from crmkit_loyalty.base import CustomerFacts, member_from_row
 from crmkit_loyalty.batch import BatchMixin
 from crmkit_loyalty.catalog import CatalogMixin
 from crmkit_loyalty.earning import order_earnings, refund_share
-from crmkit_loyalty.ledger import balance_units, entry_from_row, insert_ignore, lock_members, member_key
+from crmkit_loyalty.ledger import (WindowTotal, balance_units, entry_from_row, insert_ignore, lock_member,
+                                   lock_members, locked_member, member_key)
 from crmkit_loyalty.models import ledger, lots, members, programs, redemptions, rewards
 from crmkit.calendar import local_midnight
 from crmkit_loyalty.records import EarnLine, LedgerEntry, Member, Points, Program, Redemption, Statement, points_of
@@ -269,35 +271,50 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             return result
 
     def earn_order(self, order: Any, session: Session) -> None:
-        """Earn the points of a placed order in every active program of its currency; re-delivery earns nothing."""
+        """Earn the points of a placed order in every active program of its currency; re-delivery earns nothing.
+
+        On the usual path (a member, no referral rule, one program) that is four statements on SQLite:
+        the customer with the programs and memberships, the ledger row, the balance (returning the tier
+        window), the lot — and the tier when it moves; PostgreSQL adds the member's row lock. Programs,
+        rules and tiers are read only when their version changed (see ``ServiceBase``).
+        """
         conn = session.connection()
-        customer = self._customer(conn, order.customer_id, active=False)
+        context = self._order_context(session, order.customer_id)
+        customer = context.customer
         if customer.status != "active":
             return
         now = utcnow()
         at = min(order.placed_at, now)  # entries are dated at the purchase: expiry and tier windows count from it
-        for program in _in_currency(self._active_programs(session), order):
-            if self._member(conn, program, customer.id) is None:
+        for config in context.programs:
+            program = config.program
+            if program.currency != order.currency:
+                continue
+            referral = config.rule("referral")
+            referrer = self._referrer(conn, customer) if referral else None
+            if referrer is not None:
+                lock_members(conn, program.id, [customer.id, referrer])  # both, in id order
+            member = locked_member(conn, program.id, customer.id, context.members.get(program.id))
+            if member is None:
                 if not program.auto_enroll:
                     continue
                 self._enroll(session, program, customer.id, now)
-            rules = self._rules_of(session, program)
-            referral = next((rule for rule in rules if rule.kind == "referral"), None)
-            referrer = self._referrer(conn, customer) if referral else None
-            lock_members(conn, program.id, [customer.id] + ([referrer] if referrer else []))
-            member = self._member(conn, program, customer.id)
-            tiers = self._tiers_of(session, program)
-            tier = _tier_named(tiers, member.tier if member else None)
-            for earning in order_earnings(program, rules, tier, order, customer.birth_date):
+                member = lock_member(conn, program.id, customer.id)
+            tiers = config.tiers
+            tier = _tier_named(tiers, member.member_tier if member else None)
+            # The purchase is the order's only qualifying entry: its balance update reads the tier window.
+            window = WindowTotal(program.tier_basis, program.window_start(now))
+            for earning in order_earnings(program, config.rules, tier, order, customer.birth_date):
                 source = ("order", order.id) if earning.is_purchase else ("customer", customer.id)
                 self._ledger.post(session, program, customer.id, earning.units, kind="earn", reason=earning.reason,
                                   source_kind=source[0], source_id=source[1], now=at, order_id=order.id,
                                   amount_minor=earning.amount_minor, qualifying=earning.is_purchase,
-                                  note=earning.detail, expires_at=program.expiry_from(at))
+                                  note=earning.detail, expires_at=program.expiry_from(at),
+                                  window=window if earning.is_purchase else None)
             if referral is not None and referrer is not None and referral.bonus_points:
                 self._pay_referral(session, program, referrer, customer.id, program.to_units(referral.bonus_points),
                                    order.id, at)
-            self._evaluate_member(session, program, customer.id, now, tiers)
+            self._settle_tier(session, program, customer.id, now, tiers, member.member_tier if member else None,
+                              window.total)
 
     def refund_order(self, order: Any, refund: Any, session: Session) -> None:
         """Reverse points for a refund: proportionally for a partial one, everything left for a full one."""
@@ -434,7 +451,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         if lowest is not None:
             self._crm.hooks.call("crmkit_tier_changed", customer_id=customer_id, program=program, old_tier=None,
                                  new_tier=lowest, session=session)
-        signup = next((rule for rule in self._rules_of(session, program) if rule.kind == "signup"), None)
+        signup = self._config_of(session, program.id).rule("signup")
         if signup is not None and signup.bonus_points:
             self._ledger.post(session, program, customer_id, program.to_units(signup.bonus_points), kind="earn",
                               reason="signup", source_kind="customer", source_id=customer_id, now=now,
@@ -460,14 +477,31 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def merge_members(self, kept_id: int, merged_id: int, session: Session) -> None:
         """Move the merged customer's ledger, lots and redemptions to the kept one and recompute the balance."""
+        self.merge_members_many({merged_id: kept_id}, session)
+
+    def merge_members_many(self, pairs: Mapping[int, int], session: Session) -> None:
+        """:meth:`merge_members` for a batch merge (``pairs``: merged id → kept id): rows are re-pointed
+        set-based; balances and tiers are then settled per merged member (the audited balance is the
+        kept member's after the whole batch)."""
         conn = session.connection()
-        program_ids = conn.execute(sa.select(members.c.program_id)
-                                   .where(members.c.customer_id == merged_id)).scalars().all()
-        for program_id in program_ids:
-            lock_members(conn, program_id, [kept_id, merged_id])
+        mc = members.c
+        program_ids: dict[int, list[int]] = {}
+        for program_id, customer_id in sorted(select_in(conn, sa.select(mc.program_id, mc.customer_id),
+                                                        mc.customer_id, list(pairs))):
+            program_ids.setdefault(customer_id, []).append(program_id)
+        for program_id in sorted({p for ids in program_ids.values() for p in ids}):
+            lock_members(conn, program_id, [x for merged_id, ps in program_ids.items() if program_id in ps
+                                            for x in (merged_id, pairs[merged_id])])
         for table in (ledger, lots, redemptions):
-            conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=kept_id))
+            repoint(conn, table.c.customer_id, pairs)
         now = utcnow()
+        for merged_id, kept_id in pairs.items():
+            self._merge_member(session, kept_id, merged_id, program_ids.get(merged_id, []), now)
+
+    def _merge_member(self, session: Session, kept_id: int, merged_id: int, program_ids: Sequence[int],
+                      now: datetime) -> None:
+        """One merged member, per program: its balance row goes to the kept customer (or away), which is settled."""
+        conn = session.connection()
         for program_id in program_ids:
             program = self._program_by_id(conn, program_id)
             if self._member(conn, program, kept_id) is None:

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from loyalty_testkit import days_ago, ledger_count
+from loyalty_testkit import PLUGINS, days_ago, ledger_count
 
-from crmkit import ValidationError
+from crmkit import CRM, ValidationError
 from crmkit_loyalty.models import ledger
 
 
@@ -166,3 +166,22 @@ def test_a_customer_cannot_refer_themself_and_a_kept_referrer_is_not_checked_aga
     loyal.customers.erase(an.id)
     loyal.customers.update(binh.id, attributes={"zalo": "0912345678"})  # the referral stays as it was
     assert loyal.customers.get(binh.id).attributes == {"referred_by": an.id, "zalo": "0912345678"}
+
+
+def test_configuration_changed_by_another_process_applies_to_the_next_order(loyal):
+    """Rules and tiers are kept between orders; a change made through another CRM on the database still counts."""
+    other = CRM(loyal.engine.url.render_as_string(hide_password=False), plugins=PLUGINS, strict=True)
+    try:
+        an = loyal.customers.add(name="Phan Thị Hoa")
+        loyal.sales.place(an.id, 1_000_000)
+        assert loyal.loyalty.balance(an.id) == 100
+        rule = other.loyalty.add_rule("min_order", amount_minor=2_000_000)
+        loyal.sales.place(an.id, 1_000_000)
+        assert loyal.loyalty.balance(an.id) == 100  # below the new minimum
+        other.loyalty.deactivate_rule(rule.id)
+        other.loyalty.set_tiers([{"code": "member", "name": "Member", "threshold": 0, "multiplier": 2}])
+        loyal.sales.place(an.id, 1_000_000)
+        assert loyal.loyalty.balance(an.id) == 100 + 200
+        assert "tier Member ×2" in loyal.loyalty.history(an.id)[0].note
+    finally:
+        other.close()

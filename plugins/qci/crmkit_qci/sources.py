@@ -1,8 +1,8 @@
 """Where KPIs get their data, and whether it is there: the core, purchases, analytics, campaigns, recorded costs.
 
 QCI requires no other plugin. Each KPI declares its source; a source that is not installed makes the
-KPI "not available" with the distribution to install, never a zero. Purchases are read through the
-``crmkit_value_transactions`` hook (published by crmkit-analytics, implemented by crmkit-sales or any
+KPI "not available" with the distribution to install, never a zero. Purchases are read through
+``crmkit.purchases`` (the core's ``crmkit_value_transactions`` hook, implemented by crmkit-sales or any
 other purchase source), so QCI never imports another plugin's package.
 """
 
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit import PluginError
-from crmkit.core.types import Id, UTCDateTime
+from crmkit.purchases import has_purchases
+from crmkit.purchases import purchases as all_purchases
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -37,29 +37,10 @@ ANALYTICS = Source("analytics", "crmkit-analytics", "crmkit-analytics")
 CAMPAIGNS = Source("campaigns", "crmkit-campaigns", "crmkit-campaigns")
 COSTS = Source("costs", "recorded costs (crmkit qci costs)")
 
-#: Columns read from each purchase source; optional ones are NULL where a source lacks them.
-_COLUMNS = {"customer_id": Id, "occurred_at": UTCDateTime(), "amount_minor": sa.BigInteger(),
-            "currency": sa.String(), "margin_minor": sa.BigInteger(), "category": sa.String()}
-_REQUIRED = ("customer_id", "occurred_at", "amount_minor", "currency")
-
-
 def purchases(crm: CRM) -> sa.Subquery | None:
-    """Every purchase source's rows as one subquery (``customer_id, occurred_at, amount_minor, currency,
-    margin_minor, category``), or None when no enabled plugin provides purchases."""
-    selects = []
-    for source in crm.hooks.call("crmkit_value_transactions", crm=crm):
-        if source is None:
-            continue
-        sub = source.subquery() if isinstance(source, sa.Select) else source
-        columns = getattr(sub, "c", None)
-        if columns is None or any(name not in columns for name in _REQUIRED):
-            raise PluginError("?", "a purchase source must be a selectable with columns "
-                              f"{', '.join(_REQUIRED)}", hook="crmkit_value_transactions")
-        selects.append(sa.select(*(sa.type_coerce(columns[name] if name in columns else sa.null(), type_).label(name)
-                                   for name, type_ in _COLUMNS.items())))
-    if not selects:
-        return None
-    return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("qci_purchases")
+    """Every purchase source's rows as one subquery (``crmkit.purchases``), or None when no enabled plugin
+    provides purchases."""
+    return all_purchases(crm) if has_purchases(crm) else None
 
 
 def available(crm: CRM, source: Source, purchases_subquery: Any = None) -> bool:

@@ -1,5 +1,5 @@
 """The sales side of the core's cross-cutting duties: export, erasure, merge, customer 360, segment fields,
-and the purchase history analytics reads (``crmkit_value_transactions``).
+and the purchase history other plugins read (``crmkit_value_transactions``, through ``crmkit.purchases``).
 
 Erasure keeps what the law requires a business to keep — orders with their lines, payments,
 refunds and contracts (accounting records) — with identifying free text removed (shipping name,
@@ -9,6 +9,7 @@ with their history, quotes with their lines, appointments and tasks are deleted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from crmkit import privacy
 from crmkit.core import tables as core
 from crmkit.core.jsonable import to_jsonable
+from crmkit.core.merging import repoint
 from crmkit.core.types import utcnow
 from crmkit.money import Money
 from crmkit_sales import models as m
@@ -79,9 +81,14 @@ def erase(session: Session, customer_id: int) -> None:
 
 def merge(session: Session, kept_id: int, merged_id: int) -> None:
     """Re-point every sales row of ``merged_id`` to ``kept_id`` (child rows follow their parents)."""
+    merge_many(session, {merged_id: kept_id})
+
+
+def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
+    """The same for a batch merge (``pairs``: merged id → kept id), a few statements per table."""
     conn = session.connection()
     for table in CUSTOMER_TABLES:
-        conn.execute(table.update().where(table.c.customer_id == merged_id).values(customer_id=kept_id))
+        repoint(conn, table.c.customer_id, pairs)
 
 
 def profile(session: Session, customer: Customer) -> dict[str, Any]:

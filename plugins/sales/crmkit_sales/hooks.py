@@ -9,6 +9,8 @@ from crmkit_sales import customer_data, demo
 from crmkit_sales.service import Sales
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.orm import Session
 
     from crmkit.core.models import Customer
@@ -36,6 +38,11 @@ def crmkit_customers_merged(kept: Customer, merged: Customer, session: Session) 
 
 
 @hookimpl
+def crmkit_customers_merged_many(pairs: Mapping[int, int], session: Session) -> None:
+    customer_data.merge_many(session, pairs)
+
+
+@hookimpl
 def crmkit_customer_profile(customer: Customer, session: Session) -> dict[str, Any]:
     return {"sales": customer_data.profile(session, customer)}
 
@@ -45,7 +52,7 @@ def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
     return customer_data.segment_fields(crm)
 
 
-@hookimpl(optionalhook=True)
+@hookimpl
 def crmkit_value_transactions(crm: CRM) -> Any:
     return customer_data.value_transactions()
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmkit import Plugin, PluginError, ValidationError, hookimpl, hookspec
+from crmkit import Plugin, PluginError, ValidationError, hookimpl
+from crmkit.purchases import purchases
 from crmkit.core import tables as core
 from crmkit_sales import models as m
 
@@ -91,16 +92,8 @@ def test_a_failing_order_placed_hook_rolls_the_whole_order_back(crm_factory: Any
     assert (count(crm, m.orders), count(crm, m.order_lines), count(crm, core.audit_log)) == (0, 0, audit_before)
 
 
-class AnalyticsSpecs:
-    """The hookspec analytics publishes, as an inline plugin (analytics itself is not needed here)."""
-
-    @hookspec
-    def crmkit_value_transactions(self, crm: Any) -> Any:
-        """A selectable of purchases."""
-
-
 def test_value_transactions_segment_fields_and_order_listing(crm_factory: Any) -> None:
-    crm = crm_factory(plugins=["sales", Plugin(name="analytics_stub", hookspecs=(AnalyticsSpecs,))])
+    crm = crm_factory(plugins=["sales"])
     shop = make_shop(crm)
     sales = crm.sales
     early = datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc)
@@ -112,9 +105,8 @@ def test_value_transactions_segment_fields_and_order_listing(crm_factory: Any) -
     gone = sales.orders.place(customer_id=shop.dist.id, lines=[{"sku": "GAO-ST25-5", "quantity": 1}])
     sales.orders.cancel(gone.id)
 
-    (selectable,) = crm.hooks.call("crmkit_value_transactions")
-    with crm.reading() as conn:
-        rows = conn.execute(sa.select(selectable.subquery()).order_by("occurred_at")).mappings().all()
+    with crm.reading() as conn:  # the purchases every other plugin reads
+        rows = conn.execute(sa.select(purchases(crm)).order_by("occurred_at")).mappings().all()
     assert [(r["customer_id"], r["amount_minor"], r["currency"], r["margin_minor"]) for r in rows] == [
         (shop.an.id, 940_500, "VND", 340_000 - 34_000), (shop.an.id, second.total_minor, "VND", None)]
     assert rows[0]["occurred_at"] == early

@@ -36,6 +36,21 @@ HANDED_OVER = ("sent", "unconfirmed", "bounced")
 _ATTRIBUTED: ContextVar[int | None] = ContextVar("crmkit_campaigns_attributed_reply", default=None)
 
 
+def _convertible() -> sa.Select[Any]:
+    """The messages an order may convert: the customer's, sent before it in the past year, in its currency.
+
+    Built once: it runs inside every order's transaction."""
+    msg, cmp = m.messages.c, m.campaigns.c
+    return (sa.select(msg.id, msg.campaign_id, msg.customer_id, msg.channel, msg.sent_at, cmp.attribution_days)
+            .join(m.campaigns, cmp.id == msg.campaign_id)
+            .where(msg.customer_id == sa.bindparam("customer_id"), msg.status.in_(HANDED_OVER),
+                   msg.queued_at >= sa.bindparam("since", type_=msg.queued_at.type),
+                   msg.sent_at <= sa.bindparam("placed", type_=msg.sent_at.type),
+                   cmp.currency == sa.bindparam("currency")))
+
+
+_CONVERTIBLE = _convertible()
+
 class Tracking:
     """Records message events (``crm.campaigns.tracking``)."""
 
@@ -124,13 +139,10 @@ class Tracking:
 
     def order_placed(self, order: Any, session: Session) -> None:
         """A purchase soon after a message (within its campaign's attribution window) is that message's conversion."""
-        msg, cmp = m.messages.c, m.campaigns.c
         placed = order.placed_at
-        conn = session.connection()
-        rows = conn.execute(
-            sa.select(m.messages, cmp.attribution_days).join(m.campaigns, cmp.id == msg.campaign_id)
-            .where(msg.customer_id == order.customer_id, msg.queued_at >= placed - timedelta(days=366),
-                   msg.status.in_(HANDED_OVER), msg.sent_at <= placed, cmp.currency == order.currency)).mappings().all()
+        rows = session.connection().execute(_CONVERTIBLE, {
+            "customer_id": order.customer_id, "since": placed - timedelta(days=366), "placed": placed,
+            "currency": order.currency}).mappings().all()
         for row in rows:
             if placed - row["sent_at"] <= timedelta(days=row["attribution_days"]):
                 self._event(session, row, "converted", placed, {

@@ -119,7 +119,9 @@ def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch
     f = _score([v.purchase_count > c for c in cuts["frequency"]])
     m = _score([v.total_minor > c for c in cuts["monetary_minor"]])
     scored = sa.select(v.customer_id, recency.label("recency_days"), v.purchase_count, v.total_minor,
-                       r.label("r"), f.label("f"), m.label("m")).subquery("scored")
+                       r.label("r"), f.label("f"), m.label("m")).cte("scored")
+    if conn.dialect.name == "sqlite":  # a flattened subquery would evaluate r, f and m again in score and segment
+        scored = scored.prefix_with("MATERIALIZED")
     s = scored.c
     fm = (s.f + s.m + 1) // 2
     segment = sa.case(

@@ -416,7 +416,10 @@ class CampaignsService:
             conn = session.connection()
             for campaign_id in conn.execute(sa.select(c.id).where(c.status == "running", c.occasion.is_(None), ~pending)
                                             .order_by(c.id)).scalars().all():
-                self._move(session, self._load(conn, campaign_id, for_update=True), "done", finished_at=now)
+                current = self._load(conn, campaign_id, for_update=True)
+                if current.status != "running":
+                    continue  # a concurrent dispatcher finished it first
+                self._move(session, current, "done", finished_at=now)
                 finished.append(campaign_id)
         return finished
 

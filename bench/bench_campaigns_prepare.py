@@ -59,8 +59,6 @@ def make_reachable(crm: Any, customers: int) -> None:
 
 def earlier_campaign(crm: Any, customers: int) -> None:
     """Half the customers already got a campaign two days ago (their rows count against the frequency cap)."""
-    import sqlalchemy as sa
-
     from crmkit_campaigns import models as m
 
     crm.campaigns.segments.create("Nửa đầu", f"id <= {customers // 2}")

@@ -8,6 +8,7 @@ occasions (loyalty bonuses, campaigns) share this module instead of each embeddi
 
 from __future__ import annotations
 
+import calendar
 import math
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -170,13 +171,10 @@ def is_birthday(birth_date: date | None, day: date) -> bool:
     if birth_date is None:
         return False
     month, dom = birth_date.month, birth_date.day
-    if (month, dom) == (2, 29) and not _is_leap(day.year):
+    if (month, dom) == (2, 29) and not calendar.isleap(day.year):
         dom = 28
     return (day.month, day.day) == (month, dom)
 
-
-def _is_leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def local_date(moment: datetime) -> date:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from crmkit.calendar import LOCAL_TZ
 from crmkit.core.phones import PhoneError, normalize_phone
 from crmkit.core.text import fold
 from crmkit.core.types import utcnow
@@ -39,7 +40,6 @@ BATCH = 250
 PREFIX = "DEMO"
 HISTORY_DAYS = 548  # 18 months
 RECENT_DAYS = 90
-VN_TZ = timezone(timedelta(hours=7))
 
 # -- the world the demo customers live in -------------------------------------------------------------------
 
@@ -323,7 +323,7 @@ class _World:
     def when(self) -> datetime:
         """A business-hours moment (Vietnam time) in the last 18 months, recent days more likely."""
         days = int(HISTORY_DAYS * self.rng.random() ** 1.3)
-        local = (self.now.astimezone(VN_TZ) - timedelta(days=days + 1)).replace(
+        local = (self.now.astimezone(LOCAL_TZ) - timedelta(days=days + 1)).replace(
             hour=self.rng.randint(8, 19), minute=self.rng.randrange(60), second=0, microsecond=0)
         return local.astimezone(timezone.utc)
 
@@ -526,7 +526,7 @@ def _profile_lines(profile: Any) -> list[str]:
     lines.append("latest (Vietnam time):")
     for item in profile.interactions[:5]:
         rating = f" {'★' * item.rating}" if item.rating else ""
-        lines.append(f"  {item.occurred_at.astimezone(VN_TZ):%d/%m/%Y %H:%M}  {item.channel:<9}  {item.direction:<8}  "
+        lines.append(f"  {item.occurred_at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}  {item.channel:<9}  {item.direction:<8}  "
                      f"{item.subject or ''} — {item.outcome or ''}{rating}")
     for title, data in profile.sections.items():
         summary = _short(data)

@@ -613,7 +613,6 @@ def test_merge_many_of_a_large_batch(crm: Any) -> None:
 
 def test_merge_many_refuses_a_batch_that_is_not_independent_merges(crm: Any) -> None:
     a, b, c = (crm.customers.add(name=f"Lê Hoa {i}") for i in range(3))
-    before = everything(crm)
     with pytest.raises(crmkit.ValidationError, match=f"row 2: merged_id: customer {c.id} is merged twice"):
         crm.customers.merge_many([(a.id, c.id), (b.id, c.id)])
     with pytest.raises(crmkit.ValidationError, match=f"customer {b.id} is both kept and merged"):
@@ -622,10 +621,10 @@ def test_merge_many_refuses_a_batch_that_is_not_independent_merges(crm: Any) -> 
         crm.customers.merge_many([(a.id, c.id), (b.id, b.id)])
     crm.customers.merge(a.id, c.id)
     with pytest.raises(crmkit.Conflict, match=f"customer {c.id} is merged into {a.id} \\(merging {c.id} into {b.id}\\)"):
-        crm.customers.merge_many([(a.id, b.id), (b.id, c.id)][1:])
+        crm.customers.merge_many([(b.id, c.id)])
     assert crm.customers.merge_many([]) == []
     assert count(crm, t.merges) == 1 and crm.customers.get(b.id).status == "active"
-    assert everything(crm)["customers"] == before["customers"]
+    assert [crm.customers.get(x.id, follow_merges=False).status for x in (a, b, c)] == ["active", "active", "merged"]
 
 
 def names_found(crm: Any, query: str) -> list[str]:

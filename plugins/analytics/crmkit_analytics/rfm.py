@@ -123,7 +123,7 @@ def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch
     if conn.dialect.name == "sqlite":  # a flattened subquery would evaluate r, f and m again in score and segment
         scored = scored.prefix_with("MATERIALIZED")
     s = scored.c
-    fm = (s.f + s.m + 1) // 2
+    fm = fm_score(s.f, s.m)
     segment = sa.case(
         *((s.r == r_score, sa.case({fm_value: name for fm_value, name in enumerate(row, start=1)}, value=fm))
           for r_score, row in GRID.items()),
@@ -145,7 +145,7 @@ def _score(beats: list[sa.ColumnElement[bool]]) -> sa.ColumnElement[int]:
 
 def _summary(conn: sa.Connection, run_id: int, n: int) -> dict[str, Any]:
     t = rfm_table.c
-    fm = (t.f + t.m + 1) // 2
+    fm = fm_score(t.f, t.m)
     rows = conn.execute(
         sa.select(t.r, fm.label("fm"), sa.func.count(), sa.func.sum(t.recency_days), sa.func.sum(t.frequency),
                   sa.func.sum(t.monetary_minor))

@@ -16,7 +16,7 @@ import click
 
 from crmkit.cli import emit, pass_crm
 from crmkit.cli.output import current_format, emit_object
-from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, amount_minor
+from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice, amount_minor
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -113,7 +113,7 @@ def segments_sample(crm: CRM, segment: str | None, expression: str | None, limit
 @segments.command("export")
 @_audience_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
-@click.option("--as", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True, help="File format.")
+@click.option("--as", "fmt", type=LazyChoice("crmkit_campaigns.segments:EXPORT_FORMATS"), default="csv", show_default=True, help="File format.")
 @pass_crm
 def segments_export(crm: CRM, segment: str | None, expression: str | None, output: Path | None, fmt: str) -> None:
     """Write a segment's customers (id, name, e-mail, phone, city, province) as CSV or JSON lines."""
@@ -428,7 +428,7 @@ def channel() -> None:
 
 @channel.command("set")
 @click.argument("name")
-@click.argument("adapter", type=click.Choice(("smtp", "webhook", "file")))
+@click.argument("adapter", type=LazyChoice("crmkit_campaigns.channels:ADAPTER_TYPES"))
 @click.argument("options", nargs=-1, type=KEY_VALUE)
 @pass_crm
 def channel_set(crm: CRM, name: str, adapter: str, options: tuple[tuple[str, Any], ...]) -> None:

@@ -14,7 +14,7 @@ from crmkit.core import tables as core
 from crmkit.core.merging import delete_in, repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit_campaigns import models as m
-from crmkit_campaigns.tracking import HANDED_OVER
+from crmkit_campaigns.objects import HANDED_OVER
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

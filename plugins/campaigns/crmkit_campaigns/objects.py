@@ -20,6 +20,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 #: Messages that count against the frequency cap: sent, or on their way.
 PRESSURE_STATUSES = ("queued", "claimed", "sending", "sent", "unconfirmed")
 PENDING_STATUSES = ("queued", "claimed", "sending")
+#: Messages handed to the provider: events (delivered, opened, converted…) can only be about these.
+HANDED_OVER = ("sent", "unconfirmed", "bounced")
 EXCLUSION_REASONS = ("suppressed", "no_consent", "no_address", "frequency_cap")
 
 

@@ -9,6 +9,7 @@ often cron runs. Dates come from ``crmkit.calendar`` (Tết from the lunar calen
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
 from typing import Any
 
@@ -53,7 +54,7 @@ def _month_day_match(column: Any, target: date) -> sa.ColumnElement[bool]:
     """Dates whose month and day are ``target``'s (29 February celebrates on the 28th in other years)."""
     month, day = sa.extract("month", column), sa.extract("day", column)
     same = sa.and_(month == target.month, day == target.day)
-    if (target.month, target.day) == (2, 28) and not _leap(target.year):
+    if (target.month, target.day) == (2, 28) and not calendar.isleap(target.year):
         return sa.or_(same, sa.and_(month == 2, day == 29))
     return same
 
@@ -69,13 +70,10 @@ def _anniversary(target: date, clock: Clock, purchases: Any) -> sa.ColumnElement
         earlier = shift(target, months=-12 * years)
         if (earlier.month, earlier.day) == (target.month, target.day):
             days.append(earlier)
-        if (target.month, target.day) == (2, 28) and not _leap(target.year) and _leap(earlier.year):
+        if (target.month, target.day) == (2, 28) and not calendar.isleap(target.year) and calendar.isleap(earlier.year):
             days.append(date(earlier.year, 2, 29))
     ranges = [sa.and_(first >= clock.day_start(d), first < clock.day_start(d + timedelta(days=1))) for d in days]
     # One aggregation over the purchases: each customer's first one, kept when it falls on an anniversary.
     firsts = sa.select(p.customer_id).where(p.amount_minor > 0).group_by(p.customer_id).having(sa.or_(*ranges))
     return core.customers.c.id.in_(firsts)
 
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)

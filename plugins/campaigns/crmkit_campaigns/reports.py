@@ -29,14 +29,13 @@ import sqlalchemy as sa
 from crmkit.errors import ValidationError
 from crmkit.purchases import purchases
 from crmkit_campaigns import models as m
-from crmkit_campaigns.objects import Campaign
+from crmkit_campaigns.objects import HANDED_OVER, PENDING_STATUSES, Campaign
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 Z95 = 1.959964
 HOLDOUT = "holdout"
-SENT = ("sent", "unconfirmed", "bounced")
 CHART_FORMATS = ("png", "svg")
 
 
@@ -151,20 +150,20 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     def count_if(condition: Any) -> Any:
         return sa.func.sum(sa.case((condition, 1), else_=0))
 
-    sent = r.status.in_(SENT)
+    sent = r.status.in_(HANDED_OVER)
     query = sa.select(
         r.grp, sa.func.count(), count_if(sent), count_if(sent & r.delivered_at.is_not(None)),
         count_if(r.status == "bounced"), count_if(r.status == "failed"), count_if(sent & r.opened_at.is_not(None)),
         count_if(sent & r.clicked_at.is_not(None)), count_if(sent & r.responded_at.is_not(None)),
         count_if(sent & r.unsubscribed_at.is_not(None)), count_if(r.revenue > 0), sa.func.sum(r.revenue),
-        count_if(r.status.in_(("queued", "claimed", "sending"))), count_if(r.status == "unconfirmed"),
+        count_if(r.status.in_(PENDING_STATUSES)), count_if(r.status == "unconfirmed"),
     ).group_by(r.grp)
     with crm.reading() as conn:
         rows = conn.execute(query).all()
         excluded = dict(conn.execute(sa.select(msg.reason, sa.func.count()).where(
             msg.campaign_id == campaign.id, msg.status == "excluded").group_by(msg.reason)).all())
         billable = conn.execute(sa.select(sa.func.count()).where(
-            msg.campaign_id == campaign.id, msg.status.in_(SENT))).scalar_one()
+            msg.campaign_id == campaign.id, msg.status.in_(HANDED_OVER))).scalar_one()
     names = {v.id: v.name for v in campaign.variants}
     by_name: dict[str, Group] = {}
     pending = unconfirmed = 0

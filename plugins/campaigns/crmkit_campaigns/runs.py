@@ -22,7 +22,7 @@ from crmkit.core import tables as core
 from crmkit.errors import ValidationError
 from crmkit.money import Money
 from crmkit_campaigns import models as m
-from crmkit_campaigns.objects import EXCLUSION_REASONS, PENDING_STATUSES, PRESSURE_STATUSES, Campaign, RunResult
+from crmkit_campaigns.objects import EXCLUSION_REASONS, HANDED_OVER, PENDING_STATUSES, PRESSURE_STATUSES, Campaign, RunResult
 from crmkit_campaigns.sqlparts import bucket_sql, split_bounds
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 #: Serializes run preparation on PostgreSQL, so that two runs at once cannot both pass the frequency cap.
 _ADVISORY_LOCK = 0x63726D6B63616D70  # "crmkcamp"
 #: Messages that cost money (handed to the provider, or about to be).
-BILLABLE_STATUSES = (*PENDING_STATUSES, "sent", "unconfirmed", "bounced")
+BILLABLE_STATUSES = (*PENDING_STATUSES, *HANDED_OVER)
 
 
 def eligibility(channel: str, address_kind: str, settings: Settings, now: datetime) -> sa.ColumnElement[Any]:

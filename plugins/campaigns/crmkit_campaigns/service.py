@@ -111,8 +111,7 @@ class CampaignsService:
 
     def set_channel(self, channel: str, adapter: str, **options: Any) -> dict[str, Any]:
         """Deliver ``channel`` with a built-in adapter (``smtp``, ``webhook``, ``file``) and its options."""
-        if channel not in self._crm.channels:
-            raise ValidationError(f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel")
+        self._check_channel(channel)
         cleaned = check_config(channel, {"adapter": adapter, **options})
         channels = {**self.settings.channels, channel: cleaned}
         self._crm.set_setting(config.PREFIX + "channels", channels)

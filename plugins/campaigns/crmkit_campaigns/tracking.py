@@ -9,6 +9,7 @@ an inbound core interaction. A hard bounce puts the address on the suppression l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, ValidationError
 from crmkit_campaigns import models as m
-from crmkit_campaigns.objects import MessageEvent
+from crmkit_campaigns.objects import HANDED_OVER, MessageEvent
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -31,11 +32,11 @@ if TYPE_CHECKING:
 FIRST_TIME = {"delivered": "delivered_at", "bounced": "bounced_at", "opened": "opened_at", "clicked": "clicked_at",
               "responded": "responded_at", "unsubscribed": "unsubscribed_at"}
 #: Statuses a message has once it was handed to a provider.
-HANDED_OVER = ("sent", "unconfirmed", "bounced")
 #: Set while a reply that is already attributed to a message is logged as an interaction.
 _ATTRIBUTED: ContextVar[int | None] = ContextVar("crmkit_campaigns_attributed_reply", default=None)
 
 
+@functools.cache
 def _convertible() -> sa.Select[Any]:
     """The messages an order may convert: the customer's, sent before it in the past year, in its currency.
 
@@ -48,8 +49,6 @@ def _convertible() -> sa.Select[Any]:
                    msg.sent_at <= sa.bindparam("placed", type_=msg.sent_at.type),
                    cmp.currency == sa.bindparam("currency")))
 
-
-_CONVERTIBLE = _convertible()
 
 class Tracking:
     """Records message events (``crm.campaigns.tracking``)."""
@@ -140,7 +139,7 @@ class Tracking:
     def order_placed(self, order: Any, session: Session) -> None:
         """A purchase soon after a message (within its campaign's attribution window) is that message's conversion."""
         placed = order.placed_at
-        rows = session.connection().execute(_CONVERTIBLE, {
+        rows = session.connection().execute(_convertible(), {
             "customer_id": order.customer_id, "since": placed - timedelta(days=366), "placed": placed,
             "currency": order.currency}).mappings().all()
         for row in rows:

@@ -18,7 +18,6 @@ from crmkit import Plugin, hookimpl
 from crmkit.core.text import fold
 from crmkit.core.types import Id, UTCDateTime
 
-CAMPAIGNS = "campaigns"
 #: A Wednesday at 10:00 in Hà Nội: outside the default quiet hours.
 NOON = datetime(2026, 3, 4, 3, 0, tzinfo=timezone.utc)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -28,7 +27,7 @@ def order(crm, customer_id, quantity="10"):
 
 def test_segments_use_sales_and_loyalty_fields(store):
     crm, _ = store
-    big, small, none = kit.people(crm, 3)
+    big, small, _ = kit.people(crm, 3)  # the third buys nothing
     order(crm, big.id, "20")
     order(crm, small.id, "1")
     segments = crm.campaigns.segments
@@ -36,12 +35,11 @@ def test_segments_use_sales_and_loyalty_fields(store):
     assert segments.count(expression="order_count = 0 or points_balance < 100") == 2
     assert segments.count(expression="last_order_at >= today") == 2
     assert {"total_spend", "points_balance", "loyalty_tier"} <= set(segments.fields())
-    assert none.id
 
 
 def test_orders_after_a_message_are_its_conversions(store):
     crm, listener = store
-    buyer, browser = kit.people(crm, 2)
+    buyer, _ = kit.people(crm, 2)  # the second gets the message and buys nothing
     order(crm, buyer.id, "2")  # before the campaign: no conversion
     campaign = crm.campaigns.create("Cà phê Tết", channel="email", attribution_days=3, cost_fixed_minor=100_000,
                                     body="Chào {{ first_name }}, bạn có {{ points_balance | number }} điểm "
@@ -60,5 +58,4 @@ def test_orders_after_a_message_are_its_conversions(store):
     assert (report.treated.converted, report.revenue_minor) == (1, placed.total_minor)
     assert report.roi == (Decimal(placed.total_minor - 100_000) / Decimal(100_000)).quantize(Decimal("0.0001"))
     profile = crm.customers.profile(buyer.id).sections["campaigns"]
-    assert profile["latest_responses"][0]["kind"] == "converted" and browser.id
-    assert now + timedelta(days=3) > placed.placed_at
+    assert profile["latest_responses"][0]["kind"] == "converted"

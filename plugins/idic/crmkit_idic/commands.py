@@ -9,12 +9,13 @@ import click
 
 from crmkit.cli.context import pass_crm
 from crmkit.cli.output import emit, emit_object, format_option
+from crmkit_idic.config import STEPS
 
 if TYPE_CHECKING:
     from crmkit import CRM
     from crmkit_idic.runs import IdicRun
 
-STEP_CHOICE = click.Choice(["identify", "differentiate", "interact", "customize"])
+STEP_CHOICE = click.Choice(list(STEPS))
 
 
 @click.group()

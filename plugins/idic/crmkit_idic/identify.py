@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -112,7 +111,7 @@ def gather(crm: CRM, conn: sa.Connection) -> dict[str, int]:
         i.customer_id, sa.literal("email"), sa.func.lower(sa.func.trim(i.sender)), sa.literal("interaction"))
         .where(on_known, i.sender.like("%@%")).distinct()))
     rows = conn.execute(sa.select(i.customer_id, i.sender).where(on_known, ~i.sender.like("%@%")).distinct())
-    for chunk in _chunks(rows, BATCH):
+    for chunk in chunks((tuple(row) for row in rows), BATCH):
         values = []
         for customer_id, sender in chunk:
             phone = _phone(sender, crm.default_country)
@@ -133,17 +132,6 @@ def _phone(raw: str, country: str) -> str | None:
         return normalize_phone(raw, country)
     except (ValueError, ValidationError):
         return None
-
-
-def _chunks(rows: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    chunk: list[Any] = []
-    for row in rows:
-        chunk.append(tuple(row))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 # -- unknown senders ---------------------------------------------------------------------------------------
@@ -232,7 +220,7 @@ def _refused(conn: sa.Connection, found: dict[tuple[int, int], Candidate]) -> se
     refused: set[tuple[int, int]] = set()
     ids = sorted({x for pair in found for x in pair})
     d, r = m.do_not_merge.c, m.reviews.c
-    for chunk in _chunks(((x,) for x in ids), BATCH):
+    for chunk in chunks(((x,) for x in ids), BATCH):
         some = [x for (x,) in chunk]
         refused.update(tuple(row) for row in conn.execute(sa.select(d.customer_id, d.other_id).where(d.customer_id.in_(some))))
         refused.update(tuple(row) for row in conn.execute(
@@ -245,7 +233,7 @@ def _score(conn: sa.Connection, pairs: list[Candidate]) -> None:
     c = core.customers.c
     ids = sorted({x for cand in pairs for x in (cand.low, cand.high)})
     people: dict[int, Any] = {}
-    for chunk in _chunks(((x,) for x in ids), BATCH):
+    for chunk in chunks(((x,) for x in ids), BATCH):
         people.update({row.id: row for row in conn.execute(
             sa.select(c.id, c.name_key, c.birth_date, c.kind).where(c.id.in_([x for (x,) in chunk])))})
     for cand in pairs:
@@ -313,7 +301,7 @@ def _blocked_clusters(conn: sa.Connection, members: dict[int, list[int]]) -> set
     blocked: set[int] = set()
     d, c = m.do_not_merge.c, core.customers.c
     births: dict[int, set[Any]] = defaultdict(set)
-    for chunk in _chunks(((x,) for x in sorted(where)), BATCH):
+    for chunk in chunks(((x,) for x in sorted(where)), BATCH):
         some = [x for (x,) in chunk]
         for x, y in conn.execute(sa.select(d.customer_id, d.other_id).where(d.customer_id.in_(some))):
             if where.get(x) is not None and where.get(x) == where.get(y):

@@ -59,11 +59,6 @@ class Program:
         """True when points may have decimals (``point_decimals > 0``)."""
         return self.point_decimals > 0
 
-    @property
-    def point_value(self) -> Money | None:
-        """The money value of one point (what the liability report multiplies by), if set."""
-        return None if self.point_value_minor is None else Money(self.currency, self.point_value_minor)
-
     def to_units(self, value: Any, field: str = "points") -> int:
         """Points given by a caller (int, Decimal or numeric string) as integer units; floats are refused."""
         if isinstance(value, (bool, float)):

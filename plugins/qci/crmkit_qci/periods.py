@@ -78,10 +78,6 @@ class Period:
         last = {"month": 12, "quarter": 4}.get(self.kind, 1)
         return attrs.evolve(self, year=self.year - 1, number=last)
 
-    def contains_now(self) -> bool:
-        """True while the period is still running."""
-        return self.start <= utcnow() < self.end
-
 
 def parse(text: str, zone: str = DEFAULT_TIMEZONE) -> Period:
     """``2026-10`` / ``2026-Q4`` / ``2026`` as a Period; anything else is refused naming ``period``."""

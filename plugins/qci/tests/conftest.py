@@ -33,13 +33,13 @@ purchases = sa.Table(
 
 
 class _PurchaseSource:
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crmkit_value_transactions(self, crm: Any) -> Any:
         c = purchases.c
         return sa.select(c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.margin_minor, c.category)
 
 
-#: A plugin holding purchases, as crmkit-sales does (its hook has no spec unless crmkit-analytics is loaded).
+#: A plugin holding purchases, as crmkit-sales does (the core's ``crmkit_value_transactions``).
 SOURCE = Plugin(name="qcitestshop", hooks=(_PurchaseSource(),), description="purchases from a test table")
 
 

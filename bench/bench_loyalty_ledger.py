@@ -46,8 +46,9 @@ def stamp(moment: datetime) -> str:
 
 
 def member_history(rng: random.Random, customer_id: int, count: int, now: datetime,
-                   next_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
-    """One member's ledger rows (purchases, some redemptions paid FIFO from earlier lots) and open lots."""
+                   next_id: int) -> tuple[list[tuple[Any, ...]], int, int]:
+    """One member's ledger rows (purchases, some redemptions paid FIFO from earlier lots, each purchase with what
+    is left of its lot) and how many lots are open."""
     times = sorted(now - timedelta(seconds=rng.randrange(HISTORY_DAYS * 86_400)) for _ in range(count))
     entries, lots, balance = [], [], 0
     for moment in times:
@@ -73,36 +74,36 @@ def member_history(rng: random.Random, customer_id: int, count: int, now: dateti
                             "bench"))
             balance += points
             lots.append([entry_id, 1, customer_id, points, expires])
-    return entries, [tuple(lot) for lot in lots], next_id
+    remaining = {lot[0]: lot[3] for lot in lots}
+    return [(*row, remaining.get(row[0], 0)) for row in entries], len(lots), next_id
 
 
 def generate(path: Path, members: int, entries: int, seed: int) -> tuple[int, int]:
-    """Bulk-load members, ledger entries and open lots with raw ``executemany`` (one transaction per 10,000 members)."""
+    """Bulk-load members and ledger entries (with their open lots) with raw ``executemany`` (one transaction per
+    10,000 members)."""
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
     per_member = max(1, entries // members)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     indexes = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                           "AND tbl_name IN ('loyalty_ledger', 'loyalty_lots', 'loyalty_members')").fetchall()
+                           "AND tbl_name IN ('loyalty_ledger', 'loyalty_members')").fetchall()
     for (ddl,) in indexes:  # secondary indexes are built once, after the load
         conn.execute("DROP INDEX " + ddl.split()[2])
     next_id, written, open_lots = 1, 0, 0
     for first in range(1, members + 1, 10_000):
-        ledger_rows, lot_rows, member_rows = [], [], []
+        ledger_rows, member_rows = [], []
         for customer_id in range(first, min(first + 10_000, members + 1)):
             count = rng.randint(1, 2 * per_member - 1)
             rows, lots, next_id = member_history(rng, customer_id, count, now, next_id)
             ledger_rows.extend(rows)
-            lot_rows.extend(lots)
+            open_lots += lots
             member_rows.append((customer_id, 1, sum(r[3] for r in rows), "member", stamp(now), stamp(now)))
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO loyalty_ledger VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ledger_rows)
-        conn.executemany("INSERT INTO loyalty_lots VALUES (?,?,?,?,?)", lot_rows)
+        conn.executemany("INSERT INTO loyalty_ledger VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ledger_rows)
         conn.executemany("INSERT INTO loyalty_members VALUES (?,?,?,?,?,?)", member_rows)
         conn.execute("COMMIT")
         written += len(ledger_rows)
-        open_lots += len(lot_rows)
     for (ddl,) in indexes:
         conn.execute(ddl)
     conn.execute("ANALYZE")

@@ -40,11 +40,13 @@ _ATTRIBUTED: ContextVar[int | None] = ContextVar("crmkit_campaigns_attributed_re
 def _convertible() -> sa.Select[Any]:
     """The messages an order may convert: the customer's, sent before it in the past year, in its currency.
 
-    Built once: it runs inside every order's transaction."""
+    Built once, with the statuses written into the SQL (an IN of bound values is rendered again at every
+    execution): it runs inside every order's transaction."""
     msg, cmp = m.messages.c, m.campaigns.c
+    handed_over = [sa.literal_column(f"'{status}'") for status in HANDED_OVER]
     return (sa.select(msg.id, msg.campaign_id, msg.customer_id, msg.channel, msg.sent_at, cmp.attribution_days)
             .join(m.campaigns, cmp.id == msg.campaign_id)
-            .where(msg.customer_id == sa.bindparam("customer_id"), msg.status.in_(HANDED_OVER),
+            .where(msg.customer_id == sa.bindparam("customer_id"), msg.status.in_(handed_over),
                    msg.queued_at >= sa.bindparam("since", type_=msg.queued_at.type),
                    msg.sent_at <= sa.bindparam("placed", type_=msg.sent_at.type),
                    cmp.currency == sa.bindparam("currency")))

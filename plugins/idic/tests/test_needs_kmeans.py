@@ -140,8 +140,9 @@ def test_bad_needs_settings_are_refused_naming_the_setting(shop_crm: Any) -> Non
 def test_without_scikit_learn_kmeans_is_refused_with_what_to_install(shop_crm: Any, buy: Any,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     people = _shoppers(shop_crm, buy)
-    for name in [name for name in sys.modules if name == "sklearn" or name.startswith("sklearn.")]:
-        monkeypatch.setitem(sys.modules, name, None)  # `import sklearn…` now fails as if it were not installed
+    # `import sklearn…` now fails as if it were not installed, whether or not this process imported it already
+    for name in ["sklearn", *(name for name in sys.modules if name.startswith("sklearn."))]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "crmkit_idic.needs_kmeans", raising=False)
     shop_crm.idic.configure(needs_method="kmeans")
     with pytest.raises(ValidationError, match=r"pip install 'crmkit-idic\[kmeans\]'") as info:

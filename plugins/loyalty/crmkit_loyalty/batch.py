@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from crmkit.core.types import UTCDateTime, utcnow
 from crmkit_loyalty.base import ServiceBase
-from crmkit_loyalty.ledger import MEMBER_KEY, WINDOW, entry_from_row, member_key
-from crmkit_loyalty.models import ledger, lots, members, programs
+from crmkit_loyalty.ledger import MEMBER_KEY, OPEN, WINDOW, entry_from_row, member_key
+from crmkit_loyalty.models import ledger, members, programs
 from crmkit_loyalty.records import Mismatch, Program, Tier
 
 if TYPE_CHECKING:
@@ -50,15 +50,15 @@ class BatchMixin(ServiceBase):
                batch_size: int = BATCH) -> list[BatchRun]:
         """Expire every lot whose expiry date has passed, oldest first: one ``expire`` entry per lot.
 
-        Running it again expires nothing more: expired lots are gone, and the unique
-        (program, ``expiry``, lot id) key would refuse a second entry for the same lot.
+        Running it again expires nothing more: expired lots are closed (``remaining`` 0), and the unique
+        (program, ``expiry``, entry id) key would refuse a second entry for the same lot.
         """
         moment = now or utcnow()
         return [self._expire_program(target, moment, batch_size) for target in self._targets(program)]
 
     def _expire_program(self, program: Program, now: datetime, batch_size: int) -> BatchRun:
-        c = lots.c
-        due = sa.and_(c.program_id == program.id, c.expires_at <= now)
+        c = ledger.c
+        due = sa.and_(c.program_id == program.id, OPEN, c.expires_at <= now)
         with self._crm.reading() as conn:
             low, high = conn.execute(sa.select(sa.func.min(c.customer_id), sa.func.max(c.customer_id)).where(due)).one()
         expired = units = 0
@@ -75,7 +75,7 @@ class BatchMixin(ServiceBase):
                     ["program_id", "customer_id", "points", "kind", "reason", "source_kind", "source_id",
                      "qualifying", "created_at", "actor"],
                     sa.select(c.program_id, c.customer_id, -c.remaining, sa.literal("expire"), sa.literal("expiry"),
-                              sa.literal("expiry"), sa.cast(c.entry_id, sa.String(100)), sa.false(),
+                              sa.literal("expiry"), sa.cast(c.id, sa.String(100)), sa.false(),
                               sa.literal(now, UTCDateTime()), sa.literal(self._crm.actor)).where(in_batch),
                 ))
                 per_member = (sa.select(sa.func.sum(c.remaining)).where(in_batch, c.customer_id == members.c.customer_id)
@@ -84,7 +84,7 @@ class BatchMixin(ServiceBase):
                              .where(members.c.program_id == program.id,
                                     members.c.customer_id.in_(sa.select(c.customer_id).where(in_batch)))
                              .values(points=members.c.points - per_member))
-                conn.execute(lots.delete().where(in_batch))
+                conn.execute(ledger.update().where(in_batch).values(remaining=0))
                 expired += count
                 units += batch_units
                 if self._crm.hooks.has_implementations("crmkit_points_changed"):
@@ -207,8 +207,8 @@ class BatchMixin(ServiceBase):
         """
         sums = (sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.points).label("total"))
                 .group_by(ledger.c.program_id, ledger.c.customer_id).subquery())
-        open_lots = (sa.select(lots.c.program_id, lots.c.customer_id, sa.func.sum(lots.c.remaining).label("open"))
-                     .group_by(lots.c.program_id, lots.c.customer_id).subquery())
+        open_lots = (sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.remaining).label("open"))
+                     .where(OPEN).group_by(ledger.c.program_id, ledger.c.customer_id).subquery())
         m = members.c
         total = sa.func.coalesce(sums.c.total, 0)
         opened = sa.func.coalesce(open_lots.c.open, 0)

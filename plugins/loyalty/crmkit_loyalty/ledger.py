@@ -5,7 +5,8 @@
 member's balance row with one ``UPDATE … RETURNING`` (for spending: ``WHERE points >= :n``, so two
 concurrent redemptions of the same points cannot both pass; on PostgreSQL the row lock makes the
 second wait and re-check, on SQLite write transactions are serialized by ``BEGIN IMMEDIATE``), and
-keeps the open lots (what FIFO expiry and spending consume) equal to the positive balance.
+keeps the open lots (the entries' ``remaining`` units, what FIFO expiry and spending consume) equal to
+the positive balance. A positive entry is written with its lot open: an order is one ledger row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmkit.errors import ValidationError
-from crmkit_loyalty.models import ledger, lots, members
+from crmkit_loyalty.models import ledger, members
 from crmkit_loyalty.records import LedgerEntry, Program
 
 if TYPE_CHECKING:
@@ -53,11 +54,13 @@ def _window(column: sa.Column[Any]) -> sa.Select[Any]:
 WINDOW = {"points": _window(ledger.c.points), "spend": _window(ledger.c.amount_minor)}
 _MOVE_BALANCE_WINDOW = {basis: _MOVE_BALANCE.returning(window.scalar_subquery()) for basis, window in WINDOW.items()}
 _LOCK_MEMBER = sa.select(members.c.tier.label("member_tier")).where(MEMBER_KEY).with_for_update()  # PostgreSQL only
-_OPEN_LOT = lots.insert()
-_OPEN_LOTS = (sa.select(lots.c.entry_id, lots.c.remaining)
-              .where(lots.c.customer_id == sa.bindparam("customer_id"), lots.c.program_id == sa.bindparam("program_id"))
-              .order_by(lots.c.expires_at.asc().nulls_last(), lots.c.entry_id).limit(LOT_PAGE))
-_SHRINK_LOT = lots.update().where(lots.c.entry_id == sa.bindparam("lot")).values(remaining=sa.bindparam("left"))
+#: An open lot: what a member's entries still hold (the partial index ``ix_loyalty_ledger_open_lots`` holds just these).
+OPEN = ledger.c.remaining > 0
+_OPEN_LOTS = (sa.select(ledger.c.id, ledger.c.remaining)
+              .where(ledger.c.customer_id == sa.bindparam("customer_id"),
+                     ledger.c.program_id == sa.bindparam("program_id"), OPEN)
+              .order_by(ledger.c.expires_at.asc().nulls_last(), ledger.c.id).limit(LOT_PAGE))
+_SET_LOT = ledger.update().where(ledger.c.id == sa.bindparam("lot")).values(remaining=sa.bindparam("left"))
 _insert_ignore_cache: dict[tuple[str, str, tuple[str, ...], str], Any] = {}
 
 
@@ -146,6 +149,7 @@ class Ledger:
             "source_kind": source_kind, "source_id": str(source_id), "order_id": None if order_id is None else str(order_id),
             "amount_minor": amount_minor, "qualifying": qualifying, "created_at": now,
             "expires_at": expires_at if units > 0 else None, "note": note, "actor": self._crm.actor,
+            "remaining": max(units, 0),
         }
         entry_id = insert_ignore(conn, ledger, row, ENTRY_KEY, ledger.c.id)
         if entry_id is None:
@@ -163,15 +167,12 @@ class Ledger:
             raise ValidationError(
                 f"not enough points: the balance is {program.points(have or 0)}, {program.points(-units)} needed",
                 field="points")
-        if units > 0:
-            opening = balance - units
-            fresh = units - min(units, max(0, -opening))  # a negative balance is paid back first
-            if fresh:
-                conn.execute(_OPEN_LOT, {"entry_id": entry_id, "program_id": program.id, "customer_id": customer_id,
-                                         "remaining": fresh, "expires_at": row["expires_at"]})
+        if units > 0 and balance < units:  # a negative balance is paid back first: the lot holds what is left
+            row["remaining"] = max(balance, 0)
+            conn.execute(_SET_LOT, {"lot": entry_id, "left": row["remaining"]})
         elif units < 0:
             self.consume(conn, program.id, customer_id, -units)
-        entry = LedgerEntry(**_entry_fields(program, entry_id, row))
+        entry = _entry(program, entry_id, row)
         self.changed(session, entry, program.points(balance))
         return entry
 
@@ -192,11 +193,11 @@ class Ledger:
                     emptied.append(entry_id)
                     left -= remaining
                 else:
-                    conn.execute(_SHRINK_LOT, {"lot": entry_id, "left": remaining - left})
+                    conn.execute(_SET_LOT, {"lot": entry_id, "left": remaining - left})
                     left = 0
                     break
             if emptied:
-                conn.execute(lots.delete().where(lots.c.entry_id.in_(emptied)))
+                conn.execute(ledger.update().where(ledger.c.id.in_(emptied)).values(remaining=0))
         return units - left
 
     def settle(self, conn: sa.Connection, program_id: int, customer_id: int) -> int:
@@ -204,19 +205,23 @@ class Ledger:
         total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
                              .where(ledger.c.program_id == program_id, ledger.c.customer_id == customer_id)).scalar_one()
         conn.execute(members.update().where(member_key(program_id, customer_id)).values(points=total))
-        open_units = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0))
-                                  .where(lots.c.program_id == program_id, lots.c.customer_id == customer_id)).scalar_one()
+        open_units = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.remaining), 0))
+                                  .where(ledger.c.customer_id == customer_id, ledger.c.program_id == program_id, OPEN)
+                                  ).scalar_one()
         if open_units > max(total, 0):
             self.consume(conn, program_id, customer_id, open_units - max(total, 0))
         return int(total)
 
 
-def _entry_fields(program: Program, entry_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
-    fields = {key: value for key, value in row.items() if key not in ("id", "program_id")}
-    fields.update(id=entry_id, program=program.code, points=program.points(row["points"]))
-    return fields
+#: The ledger columns a :class:`LedgerEntry` carries as stored (``id``, ``program`` and ``points`` are converted).
+_AS_STORED = tuple(field.name for field in attrs.fields(LedgerEntry) if field.name not in ("id", "program", "points"))
+
+
+def _entry(program: Program, entry_id: int, row: Mapping[str, Any]) -> LedgerEntry:
+    return LedgerEntry(id=entry_id, program=program.code, points=program.points(row["points"]),
+                       **{name: row[name] for name in _AS_STORED})
 
 
 def entry_from_row(program: Program, row: Mapping[str, Any]) -> LedgerEntry:
     """A ledger row (a mapping holding at least the ledger's columns) as a :class:`LedgerEntry` of ``program``."""
-    return LedgerEntry(**_entry_fields(program, row["id"], {name: row[name] for name in ledger.c.keys()}))
+    return _entry(program, row["id"], row)

@@ -1,9 +1,10 @@
 """The loyalty plugin's tables. Point quantities are integers in *units* of the program:
 whole points, or hundredths etc. when the program allows fractional points (``point_decimals``).
 
-The ledger is append-only: the balance row of a member (``loyalty_members.points``) and the
-open lots (``loyalty_lots``, what FIFO expiry and redemption consume) are kept in step with it
-in the same transaction, and ``crm.loyalty.verify()`` proves they agree.
+The ledger is append-only but for one column: ``remaining``, the part of a positive entry not yet
+spent or expired (its *open lot*, what FIFO expiry and redemption consume). The balance row of a
+member (``loyalty_members.points``) and the open lots are kept in step with the entries in the
+same transaction, and ``crm.loyalty.verify()`` proves they agree.
 """
 
 from decimal import Decimal
@@ -110,27 +111,20 @@ ledger = sa.Table(
     sa.Column("expires_at", UTCDateTime),
     sa.Column("note", sa.String(500)),
     sa.Column("actor", sa.String(100), nullable=False),
+    # The entry's open lot: units not yet spent or expired (0 once used up, and for negative entries).
+    sa.Column("remaining", sa.BigInteger, nullable=False, server_default="0"),
     # Idempotency lives in the database, not in a check: a re-delivered event cannot earn twice.
     sa.UniqueConstraint("program_id", "source_kind", "source_id", "reason"),
     # A member's entries by date, carrying what the tier window sums (qualifying, points, spend): the
     # re-evaluation after each order reads only this index, never the table.
     sa.Index("ix_loyalty_ledger_member_window", "customer_id", "program_id", "created_at", "id", "qualifying", "points",
              "amount_minor"),
-    sa.Index("ix_loyalty_ledger_program_id_order_id", "program_id", "order_id"),
     sa.Index("ix_loyalty_ledger_program_id_created_at", "program_id", "created_at"),
+    # The open lots only (a small part of the ledger), per member soonest-expiring first: FIFO spending and expiry.
+    sa.Index("ix_loyalty_ledger_open_lots", "customer_id", "program_id", "expires_at",
+             sqlite_where=sa.text("remaining > 0"), postgresql_where=sa.text("remaining > 0")),
 )
 
-lots = sa.Table(
-    "loyalty_lots", metadata,
-    sa.Column("entry_id", Id, sa.ForeignKey("loyalty_ledger.id"), primary_key=True),
-    sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), nullable=False),
-    customer_fk(index=False),
-    sa.Column("remaining", sa.BigInteger, nullable=False),
-    sa.Column("expires_at", UTCDateTime),
-    sa.CheckConstraint("remaining > 0", name="remaining_positive"),
-    sa.Index("ix_loyalty_lots_customer_id_program_id_expires_at", "customer_id", "program_id", "expires_at"),
-    sa.Index("ix_loyalty_lots_program_id_expires_at", "program_id", "expires_at"),
-)
 
 rewards = sa.Table(
     "loyalty_rewards", metadata,

@@ -19,7 +19,8 @@ from crmkit.calendar import LOCAL_TZ, local_midnight
 from crmkit.money import Money
 from crmkit.purchases import purchases
 from crmkit_loyalty.base import ServiceBase
-from crmkit_loyalty.models import ledger, lots, members, redemptions
+from crmkit_loyalty.ledger import OPEN
+from crmkit_loyalty.models import ledger, members, redemptions
 from crmkit_loyalty.records import Points, Program
 
 KINDS = ("earn", "reverse", "redeem", "expire", "adjust")
@@ -98,8 +99,9 @@ class ReportsMixin(ServiceBase):
                 count, outstanding = conn.execute(
                     sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(positive), 0))
                     .where(m.program_id == target.id)).one()
-                expiring = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0))
-                                        .where(lots.c.program_id == target.id, lots.c.expires_at <= soon)).scalar_one()
+                expiring = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.remaining), 0))
+                                        .where(ledger.c.program_id == target.id, OPEN, ledger.c.expires_at <= soon)
+                                        ).scalar_one()
                 result.append(Liability(target.code, count, target.points(int(outstanding)),
                                         target.value_of(int(outstanding)), target.points(int(expiring))))
         return result

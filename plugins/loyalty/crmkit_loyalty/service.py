@@ -24,9 +24,9 @@ from crmkit_loyalty.base import CustomerFacts, member_from_row
 from crmkit_loyalty.batch import BatchMixin
 from crmkit_loyalty.catalog import CatalogMixin
 from crmkit_loyalty.earning import order_earnings, refund_share
-from crmkit_loyalty.ledger import (WindowTotal, balance_units, entry_from_row, insert_ignore, lock_member,
+from crmkit_loyalty.ledger import (OPEN, WindowTotal, balance_units, entry_from_row, insert_ignore, lock_member,
                                    lock_members, locked_member, member_key)
-from crmkit_loyalty.models import ledger, lots, members, programs, redemptions, rewards
+from crmkit_loyalty.models import ledger, members, programs, redemptions, rewards
 from crmkit.calendar import local_midnight
 from crmkit_loyalty.records import EarnLine, LedgerEntry, Member, Points, Program, Redemption, Statement, points_of
 from crmkit_loyalty.reports import ReportsMixin
@@ -394,8 +394,9 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
         (A referral bonus the order paid to someone else is theirs: it is not part of the order's entries.)
         """
-        found = conn.execute(sa.select(ledger.c.program_id, ledger.c.customer_id).where(
-            ledger.c.source_kind == "order", ledger.c.source_id == str(order.id), ledger.c.reason == "purchase")).all()
+        found = conn.execute(sa.select(ledger.c.program_id, ledger.c.customer_id).where(  # the unique source key
+            ledger.c.program_id.in_(sa.select(programs.c.id)), ledger.c.source_kind == "order",
+            ledger.c.source_id == str(order.id), ledger.c.reason == "purchase")).all()
         result = []
         for program_id, customer_id in found:
             lock_members(conn, program_id, [customer_id])
@@ -476,7 +477,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
     # -- merge, privacy, customer 360 -------------------------------------------------------------------------
 
     def merge_members(self, kept_id: int, merged_id: int, session: Session) -> None:
-        """Move the merged customer's ledger, lots and redemptions to the kept one and recompute the balance."""
+        """Move the merged customer's ledger (with its open lots) and redemptions to the kept one and recompute the balance."""
         self.merge_members_many({merged_id: kept_id}, session)
 
     def merge_members_many(self, pairs: Mapping[int, int], session: Session) -> None:
@@ -492,7 +493,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         for program_id in sorted({p for ids in program_ids.values() for p in ids}):
             lock_members(conn, program_id, [x for merged_id, ps in program_ids.items() if program_id in ps
                                             for x in (merged_id, pairs[merged_id])])
-        for table in (ledger, lots, redemptions):
+        for table in (ledger, redemptions):
             repoint(conn, table.c.customer_id, pairs)
         now = utcnow()
         for merged_id, kept_id in pairs.items():
@@ -516,10 +517,10 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def export(self, customer_id: int, session: Session) -> dict[str, Any]:
         """Everything loyalty holds about the customer, one list of rows per table."""
-        return export_rows(session, (members, ledger, lots, redemptions), customer_id)
+        return export_rows(session, (members, ledger, redemptions), customer_id)
 
     def erase(self, customer_id: int, session: Session) -> None:
-        """Forfeit the balance (a last ledger entry); delete lots, redemptions, memberships; keep the ledger without notes."""
+        """Forfeit the balance (a last ledger entry); delete redemptions and memberships; keep the ledger without notes."""
         conn = session.connection()
         now = utcnow()
         for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id)).mappings().all():
@@ -527,8 +528,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                 program = self._program_by_id(conn, row["program_id"])
                 self._ledger.post(session, program, customer_id, -row["points"], kind="adjust", reason="erasure",
                                   source_kind="customer", source_id=customer_id, now=now, note="forfeited on erasure")
-        delete_rows(session, (lots, redemptions, members), customer_id)
-        conn.execute(ledger.update().where(ledger.c.customer_id == customer_id).values(note=None))
+        delete_rows(session, (redemptions, members), customer_id)
+        conn.execute(ledger.update().where(ledger.c.customer_id == customer_id).values(note=None, remaining=0))
 
     def profile(self, customer_id: int, session: Session) -> list[dict[str, Any]]:
         """Customer 360: per program, the balance, tier, points expiring in 30 days and the last entries."""
@@ -541,9 +542,9 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             member = member_from_row(program, row)
             tier = _tier_named(self._tiers(conn, program), member.tier)
             expiring = conn.execute(
-                sa.select(lots.c.expires_at, lots.c.remaining)
-                .where(lots.c.customer_id == customer_id, lots.c.program_id == program.id, lots.c.expires_at <= soon)
-                .order_by(lots.c.expires_at)).all()
+                sa.select(ledger.c.expires_at, ledger.c.remaining)
+                .where(ledger.c.customer_id == customer_id, ledger.c.program_id == program.id, OPEN,
+                       ledger.c.expires_at <= soon).order_by(ledger.c.expires_at)).all()
             recent = conn.execute(sa.select(ledger).where(ledger.c.customer_id == customer_id,
                                                           ledger.c.program_id == program.id)
                                   .order_by(ledger.c.id.desc()).limit(PROFILE_ENTRIES)).mappings().all()

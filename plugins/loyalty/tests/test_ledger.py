@@ -8,7 +8,7 @@ from loyalty_testkit import days_ago, ledger_count
 
 from crmkit import Conflict, NotFound, ValidationError
 from crmkit.core.types import utcnow
-from crmkit_loyalty.models import lots, members
+from crmkit_loyalty.models import ledger, members
 
 
 def test_partial_refunds_reverse_proportionally_and_a_full_refund_reverses_the_rest(loyal):
@@ -205,8 +205,9 @@ def test_export_covers_every_loyalty_table(loyal):
     loyal.loyalty.redeem(an.id, "voucher-50k")
     section = loyal.customers.export_data(an.id)["loyalty"]
     assert {name: len(rows) for name, rows in section.items()} == {
-        "loyalty_members": 1, "loyalty_ledger": 2, "loyalty_lots": 1, "loyalty_redemptions": 1}
+        "loyalty_members": 1, "loyalty_ledger": 2, "loyalty_redemptions": 1}
     assert section["loyalty_members"][0]["points"] == 20
+    assert [row["remaining"] for row in section["loyalty_ledger"]] == [20, 0]  # the purchase's open lot, spent in part
 
 
 def test_erase_forfeits_the_balance_and_keeps_an_anonymous_ledger(loyal):
@@ -220,8 +221,8 @@ def test_erase_forfeits_the_balance_and_keeps_an_anonymous_ledger(loyal):
     assert entries[0].reason == "erasure" and sum(e.points for e in entries) == 0
     assert all(e.note is None for e in entries)
     with loyal.reading() as conn:
-        for table in (members, lots):
-            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(members)).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).where(ledger.c.remaining > 0)).scalar_one() == 0  # no open lot
     assert loyal.loyalty.redemptions(an.id) == [] and loyal.loyalty.verify() == []
     with pytest.raises(Conflict, match="erased"):
         loyal.loyalty.grant(an.id, 10, "sau khi xoá")
@@ -263,3 +264,27 @@ def test_expiry_tells_points_changed_listeners_about_each_lot(listening):
     listener.points.clear()
     crm.loyalty.expire(now=now + timedelta(days=10))
     assert sorted(listener.points) == sorted([(an.id, "expiry", -100, 0), (an.id, "expiry", -40, 0)])
+
+
+def test_open_lots_survive_the_move_into_the_ledger_and_back(loyal):
+    """loyalty_0003 moves the open lots into the ledger (``remaining``); its downgrade moves them back out."""
+    from crmkit import migrations
+
+    loyal.loyalty.add_reward("gift", "Quà", 30)
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    loyal.sales.place(an.id, 500_000)  # 50 points, one open lot
+    loyal.loyalty.redeem(an.id, "gift")  # 20 left open
+    loyal.loyalty.grant(an.id, 7, "quà sinh nhật")
+    lineage = next(lin for lin in loyal.lineages() if lin.name == "loyalty")
+    migrations.downgrade(loyal.engine, lineage, "loyalty_0002")
+    with loyal.reading() as conn:
+        assert conn.execute(sa.text("SELECT remaining FROM loyalty_lots ORDER BY entry_id")).scalars().all() == [20, 7]
+    migrations.upgrade(loyal.engine, [lineage])
+    with loyal.reading() as conn:
+        assert conn.execute(sa.select(ledger.c.remaining).order_by(ledger.c.id)).scalars().all() == [20, 0, 7]
+    assert loyal.loyalty.verify() == [] and loyal.loyalty.balance(an.id) == 27
+    loyal.loyalty.grant(an.id, 10, "quà Tết")
+    loyal.loyalty.redeem(an.id, "gift")  # 30: the oldest lots first (20, then 7), then 3 of the newest
+    with loyal.reading() as conn:
+        assert conn.execute(sa.select(ledger.c.remaining).order_by(ledger.c.id)).scalars().all() == [0, 0, 0, 7, 0]
+    assert loyal.loyalty.balance(an.id) == 7 and loyal.loyalty.verify() == []

@@ -68,11 +68,6 @@ def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
 
 
 @hookimpl
-def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
-    crmkit_customers_merged_many(crm, {merged.id: kept.id}, session)
-
-
-@hookimpl
 def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
     conn = session.connection()
     aggregates.merge_many(conn, pairs)

@@ -33,20 +33,15 @@ def erase(session: Session, customer_id: int) -> None:
     privacy.delete_rows(session, m.CUSTOMER_TABLES, customer_id)
 
 
-def merge(session: Session, kept_id: int, merged_id: int) -> None:
-    """Re-point the merged customer's rows to the kept one.
+def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
+    """Re-point merged customers' rows to the kept ones (``pairs``: merged id → kept id), as merging pair by
+    pair in order would; the outbox rows are read in bulk and rewritten in a few statements.
 
     The outbox is unique on (campaign, period, ``recipient_id``) and a run skips a customer who has
     a row as recipient. Where only the merged record had a message, that row becomes the kept
     customer's (recipient included), so a later run does not message the same person again; where
     both had one, both rows stay (the person did receive two), the merged one keeping its recipient.
     """
-    merge_many(session, {merged_id: kept_id})
-
-
-def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
-    """:func:`merge` for a batch (``pairs``: merged id → kept id), as merging pair by pair in order would;
-    the outbox rows are read in bulk and rewritten in a few statements."""
     conn = session.connection()
     msg = m.messages.c
     kept_rows = {(r, c, p): (i, status) for i, r, c, p, status in select_in(

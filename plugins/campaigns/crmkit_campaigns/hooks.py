@@ -33,11 +33,6 @@ def crmkit_customer_erase(customer: Customer, session: Session) -> None:
 
 
 @hookimpl
-def crmkit_customers_merged(kept: Customer, merged: Customer, session: Session) -> None:
-    customer_data.merge(session, kept.id, merged.id)
-
-
-@hookimpl
 def crmkit_customers_merged_many(pairs: Mapping[int, int], session: Session) -> None:
     customer_data.merge_many(session, pairs)
 

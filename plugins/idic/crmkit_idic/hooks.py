@@ -36,14 +36,8 @@ def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Sessi
 
 
 @hookimpl
-def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
-    """Re-point IDIC rows from the merged customer to the kept one (the kept customer's profile wins)."""
-    repoint_rows(crm, session.connection(), {merged.id: kept.id})
-
-
-@hookimpl
 def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
-    """The same for a batch merge, set-based."""
+    """Re-point IDIC rows from merged customers to the kept ones, set-based (a kept customer's profile wins)."""
     repoint_rows(crm, session.connection(), pairs)
 
 

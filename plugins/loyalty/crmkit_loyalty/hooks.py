@@ -54,11 +54,6 @@ def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
 
 
 @hookimpl
-def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session: Session) -> None:
-    crm.loyalty.merge_members(kept.id, merged.id, session)
-
-
-@hookimpl
 def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
     crm.loyalty.merge_members_many(pairs, session)
 

@@ -476,14 +476,10 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     # -- merge, privacy, customer 360 -------------------------------------------------------------------------
 
-    def merge_members(self, kept_id: int, merged_id: int, session: Session) -> None:
-        """Move the merged customer's ledger (with its open lots) and redemptions to the kept one and recompute the balance."""
-        self.merge_members_many({merged_id: kept_id}, session)
-
     def merge_members_many(self, pairs: Mapping[int, int], session: Session) -> None:
-        """:meth:`merge_members` for a batch merge (``pairs``: merged id → kept id): rows are re-pointed
-        set-based; balances and tiers are then settled per merged member (the audited balance is the
-        kept member's after the whole batch)."""
+        """Move merged customers' ledgers (with their open lots) and redemptions to the kept ones (``pairs``: merged
+        id → kept id), set-based, then settle balances and tiers per merged member from the ledger (the audited
+        balance is the kept member's after the whole batch)."""
         conn = session.connection()
         mc = members.c
         program_ids: dict[int, list[int]] = {}

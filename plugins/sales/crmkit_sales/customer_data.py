@@ -79,13 +79,9 @@ def erase(session: Session, customer_id: int) -> None:
         "title": sa.literal("Contract ") + m.contracts.c.number, "notes": None, "updated_at": now})
 
 
-def merge(session: Session, kept_id: int, merged_id: int) -> None:
-    """Re-point every sales row of ``merged_id`` to ``kept_id`` (child rows follow their parents)."""
-    merge_many(session, {merged_id: kept_id})
-
-
 def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
-    """The same for a batch merge (``pairs``: merged id → kept id), a few statements per table."""
+    """Re-point every sales row of merged customers to the kept ones (``pairs``: merged id → kept id; child rows
+    follow their parents), a few statements per table."""
     conn = session.connection()
     for table in CUSTOMER_TABLES:
         repoint(conn, table.c.customer_id, pairs)

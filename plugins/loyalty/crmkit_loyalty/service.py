@@ -41,6 +41,11 @@ EXPIRING_SOON_DAYS = 30
 PROFILE_ENTRIES = 10
 BACKFILL_PAGE = 500
 _VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+#: Redemptions with their reward and program (filter it: by id, or by customer and program).
+_REDEMPTIONS = (sa.select(redemptions, rewards.c.code.label("reward"), rewards.c.name.label("reward_name"),
+                          programs.c.code.label("program"), programs.c.point_decimals)
+                .join(rewards, rewards.c.id == redemptions.c.reward_id)
+                .join(programs, programs.c.id == redemptions.c.program_id))
 
 
 class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
@@ -234,22 +239,13 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         with self._crm.reading() as conn:
             target = self._program(conn, program)
             customer = self._customer(conn, customer_id, active=False)
-            ids = conn.execute(sa.select(redemptions.c.id).where(redemptions.c.customer_id == customer.id,
-                                                                 redemptions.c.program_id == target.id)
-                               .order_by(redemptions.c.id.desc())).scalars().all()
-            return [self._redemption(conn, rid) for rid in ids]
+            rows = conn.execute(_REDEMPTIONS.where(redemptions.c.customer_id == customer.id,
+                                                   redemptions.c.program_id == target.id)
+                                .order_by(redemptions.c.id.desc())).mappings().all()
+            return [_redemption_from_row(row) for row in rows]
 
     def _redemption(self, conn: sa.Connection, redemption_id: int) -> Redemption:
-        r = redemptions.c
-        row = conn.execute(sa.select(redemptions, rewards.c.code.label("reward"), rewards.c.name.label("reward_name"),
-                                     programs.c.code.label("program"), programs.c.point_decimals)
-                           .join(rewards, rewards.c.id == r.reward_id).join(programs, programs.c.id == r.program_id)
-                           .where(r.id == redemption_id)).mappings().one()
-        return Redemption(id=row["id"], program=row["program"], customer_id=row["customer_id"], reward=row["reward"],
-                          reward_name=row["reward_name"], quantity=row["quantity"],
-                          points=points_of(row["points"], row["point_decimals"]), status=row["status"],
-                          code=row["code"], created_at=row["created_at"], cancelled_at=row["cancelled_at"],
-                          note=row["note"])
+        return _redemption_from_row(conn.execute(_REDEMPTIONS.where(redemptions.c.id == redemption_id)).mappings().one())
 
     # -- earning from orders (called by the sales hooks, in the sale's transaction) ---------------------
 
@@ -500,7 +496,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         """One merged member, per program: its balance row goes to the kept customer (or away), which is settled."""
         conn = session.connection()
         for program_id in program_ids:
-            program = self._program_by_id(conn, program_id)
+            config = self._config_of(session, program_id)  # read once per batch, not per merged member
+            program = config.program
             if self._member(conn, program, kept_id) is None:
                 conn.execute(members.update().where(member_key(program_id, merged_id)).values(customer_id=kept_id))
             else:
@@ -509,7 +506,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             self._crm.audit.record(session, "merge", "loyalty_member", kept_id, customer_id=kept_id,
                                    changes={"program": program.code, "merged_id": merged_id,
                                             "balance": program.points(balance)})
-            self._evaluate_member(session, program, kept_id, now, self._tiers(conn, program))
+            self._evaluate_member(session, program, kept_id, now, config.tiers)
 
     def export(self, customer_id: int, session: Session) -> dict[str, Any]:
         """Everything loyalty holds about the customer, one list of rows per table."""
@@ -575,6 +572,15 @@ def _in_currency(candidates: Sequence[Program], order: Any) -> list[Program]:
 def _tier_named(tiers: Sequence[Any], code: str | None) -> Any:
     """The tier with ``code``, else the lowest tier (None when the program has no tiers)."""
     return next((tier for tier in tiers if tier.code == code), tiers[0] if tiers else None)
+
+
+def _redemption_from_row(row: Mapping[str, Any]) -> Redemption:
+    """A row of ``_REDEMPTIONS`` as a :class:`Redemption`."""
+    return Redemption(id=row["id"], program=row["program"], customer_id=row["customer_id"], reward=row["reward"],
+                      reward_name=row["reward_name"], quantity=row["quantity"],
+                      points=points_of(row["points"], row["point_decimals"]), status=row["status"],
+                      code=row["code"], created_at=row["created_at"], cancelled_at=row["cancelled_at"],
+                      note=row["note"])
 
 
 def _voucher_code() -> str:

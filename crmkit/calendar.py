@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import calendar
 import math
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crmkit.errors import ValidationError
 
 VIETNAM_UTC_OFFSET = 7.0
-#: The business's local time zone for calendar days (Vietnam has kept UTC+7, no DST, since 1975).
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+#: The business's time zone when the CRM's ``timezone`` setting names none (``crm.timezone``).
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+#: The default business time zone for calendar days (Vietnam has kept UTC+7, no DST, since 1975).
+LOCAL_TZ = ZoneInfo(DEFAULT_TIMEZONE)
+#: Where a day begins first (UTC+14): no date that has begun anywhere is later than today there.
+EARLIEST_ZONE = timezone(timedelta(hours=14))
 #: Tết is celebrated for three days (mùng 1, 2 and 3); an occasion "on Tết" matches any of them.
 TET_DAYS = 3
 
@@ -177,13 +183,23 @@ def is_birthday(birth_date: date | None, day: date) -> bool:
 
 
 
-def local_date(moment: datetime) -> date:
-    """The calendar date in the business's time zone (``LOCAL_TZ``) of a timezone-aware moment."""
+def zone_named(name: str | None, field: str = "timezone") -> ZoneInfo:
+    """The IANA time zone ``name`` (the default business zone for None or ""); ``ValidationError`` naming
+    ``field`` when there is no such zone."""
+    try:
+        return ZoneInfo(str(name or DEFAULT_TIMEZONE))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {name!r} (e.g. {DEFAULT_TIMEZONE})", field=field) from None
+
+
+def local_date(moment: datetime, zone: tzinfo = LOCAL_TZ) -> date:
+    """The calendar date in the business's time zone (``crm.timezone``; Vietnam's by default) of a
+    timezone-aware moment."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: pass a timezone-aware time")
-    return moment.astimezone(LOCAL_TZ).date()
+    return moment.astimezone(zone).date()
 
 
-def local_midnight(day: date) -> datetime:
-    """The UTC moment a local day begins: how periods given as local dates are bounded in UTC storage."""
-    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+def local_midnight(day: date, zone: tzinfo = LOCAL_TZ) -> datetime:
+    """The UTC moment a local day begins in ``zone``: how periods given as local dates are bounded in UTC storage."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)

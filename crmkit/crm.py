@@ -10,12 +10,15 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crmkit import migrations
+from crmkit.calendar import zone_named
 from crmkit.core.models import CHANNELS
 from crmkit.errors import NotFound, PluginError, SchemaOutdated
 from crmkit.hooks.facade import Hooks
@@ -112,6 +115,18 @@ class CRM:
     def has_service(self, name: str) -> bool:
         """True when an enabled plugin provides ``crm.<name>`` (for optional integrations)."""
         return name in self._services
+
+    # -- the business's calendar -----------------------------------------------------------------
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The business's time zone (setting ``timezone``; Asia/Ho_Chi_Minh by default): where its days begin,
+        for every plugin's dates, agendas, periods and local occasions."""
+        return zone_named(self.settings.get("timezone"))
+
+    def today(self) -> date:
+        """Today's date in the business's time zone."""
+        return datetime.now(self.timezone).date()
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -214,8 +229,11 @@ class CRM:
             return disabled, stored
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Store a CRM-wide setting (e.g. ``default_country``) in this database; audited."""
+        """Store a CRM-wide setting (e.g. ``default_country``, ``timezone``) in this database; audited."""
         from crmkit.core.tables import settings
+
+        if key == "timezone":
+            zone_named(value)  # refused before anything is written
 
         with self.transaction() as session:
             conn = session.connection()

@@ -89,6 +89,23 @@ def test_birth_date_accepts_iso_day_first_and_date_objects(crm: Any) -> None:
     assert crm.customers.add(name="C", birth_date=date(2001, 12, 31)).birth_date == date(2001, 12, 31)
 
 
+def test_a_birth_date_is_refused_only_when_that_day_has_begun_nowhere(crm: Any) -> None:
+    first_today = datetime.now(timezone(timedelta(hours=14))).date()  # where a day begins first (UTC+14)
+    assert crm.customers.add(name="Bé Na", birth_date=first_today).birth_date == first_today
+    with pytest.raises(crmkit.ValidationError) as info:
+        crm.customers.add(name="Chưa sinh", birth_date=first_today + timedelta(days=1))
+    assert "birth_date" in info.value.errors
+
+
+def test_the_business_time_zone_is_a_checked_crm_setting(crm: Any) -> None:
+    assert (crm.timezone.key, crm.today()) == ("Asia/Ho_Chi_Minh", datetime.now(timezone(timedelta(hours=7))).date())
+    with pytest.raises(crmkit.ValidationError) as info:
+        crm.set_setting("timezone", "Asia/Saigon_City")
+    assert "timezone" in info.value.errors and crm.timezone.key == "Asia/Ho_Chi_Minh"
+    crm.set_setting("timezone", "Pacific/Kiritimati")
+    assert (crm.timezone.key, crm.today()) == ("Pacific/Kiritimati", datetime.now(timezone(timedelta(hours=14))).date())
+
+
 def test_phones_take_the_crms_default_country(crm_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert crm_factory().customers.add(name="VN", phone="0912 345 678").phone == "+84912345678"
     assert crm_factory(default_country="GB").customers.add(name="GB", phone="020 7946 0123").phone == "+442079460123"

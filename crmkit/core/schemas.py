@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from crmkit.calendar import EARLIEST_ZONE
 from crmkit.core.jsonable import decode_cursor, to_jsonable
 from crmkit.core.models import CHANNELS, DIRECTIONS, GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.phones import PhoneError, normalize_phone
@@ -67,7 +68,7 @@ class FlexibleDate(fields.Date):
                 raise ValidationError(f"not a valid date: {value!r} (use YYYY-MM-DD or DD/MM/YYYY)") from None
         else:
             result = super()._deserialize(value, attr, data, **kwargs)
-        if result > date.today():
+        if result > datetime.now(EARLIEST_ZONE).date():  # not yet that day anywhere on earth
             raise ValidationError("date is in the future")
         return result
 

@@ -3,7 +3,7 @@
 =============================  ===========================  ===================================================
 key                            default                      meaning
 =============================  ===========================  ===================================================
-``campaigns.timezone``         ``Asia/Ho_Chi_Minh``         local time of quiet hours, occasions and dates
+``campaigns.timezone``         the CRM's ``timezone``       local time of quiet hours, occasions and dates
 ``campaigns.quiet_hours``      ``21:00-08:00``              no message is sent in this local window ("" = none)
 ``campaigns.frequency_cap``    ``{"messages": 3, "days": 7}``  at most N messages per customer per window, all
                                                             campaigns together (``null`` = no cap)
@@ -22,15 +22,16 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
+from crmkit.calendar import zone_named
 from crmkit.errors import ValidationError
 
 PREFIX = "campaigns."
 DEFAULTS: dict[str, Any] = {
-    "timezone": "Asia/Ho_Chi_Minh",
+    "timezone": None,  # the CRM's own (``crm.timezone``)
     "quiet_hours": "21:00-08:00",
     "frequency_cap": {"messages": 3, "days": 7},
     "base_url": "http://127.0.0.1:8025",
@@ -95,7 +96,8 @@ class Settings:
 
 def read(stored: Mapping[str, Any]) -> Settings:
     """The settings from the CRM's stored settings (``crm.settings``), defaults for missing keys."""
-    values = {key: normalize(key, stored.get(PREFIX + key, default)) for key, default in DEFAULTS.items()}
+    defaults = {**DEFAULTS, "timezone": stored.get("timezone")}  # unless set for campaigns: the CRM's
+    values = {key: normalize(key, stored.get(PREFIX + key, default)) for key, default in defaults.items()}
     return Settings(
         zone=ZoneInfo(values["timezone"]), quiet_hours=values["quiet_hours"], frequency_cap=values["frequency_cap"],
         base_url=values["base_url"], channels=values["channels"], founding_day=values["founding_day"],
@@ -110,11 +112,7 @@ def normalize(key: str, value: Any) -> Any:
     if key not in DEFAULTS:
         raise ValidationError(f"unknown setting (known: {', '.join(PREFIX + k for k in DEFAULTS)})", field=field)
     if key == "timezone":
-        try:
-            ZoneInfo(str(value))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(f"unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)", field=field) from None
-        return str(value)
+        return zone_named(value, field).key
     if key == "quiet_hours":
         if value in (None, "", "none", "off"):
             return None

@@ -153,6 +153,18 @@ def test_quiet_hours_delay_the_send(shop):
         shop.campaigns.configure("quiet_hours", "late")
 
 
+def test_quiet_hours_follow_the_business_time_zone_unless_campaigns_have_their_own(shop):
+    shop.campaigns.configure("quiet_hours", "21:00-08:00")
+    kit.people(shop, 1)
+    night_in_hanoi = datetime(2026, 3, 4, 16, 0, tzinfo=timezone.utc)  # 23:00 in Hà Nội, 11:00 in New York
+    shop.set_setting("timezone", "America/New_York")
+    assert shop.campaigns.settings.zone.key == "America/New_York"
+    assert shop.campaigns.run(shop.campaigns.create("Trưa", channel="email", body="Chào").id,
+                              now=night_in_hanoi).send_at == night_in_hanoi  # midday there: no delay
+    shop.campaigns.configure("timezone", "Asia/Ho_Chi_Minh")
+    assert shop.campaigns.settings.zone.key == "Asia/Ho_Chi_Minh"
+
+
 def test_holdout_and_ab_split_are_deterministic_and_proportional(shop):
     kit.bulk_people(shop, 2000)
     campaign = shop.campaigns.create("A/B", channel="email", body="A", holdout_percent=10)

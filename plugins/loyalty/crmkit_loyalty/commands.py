@@ -95,7 +95,7 @@ def history(crm: CRM, customer_id: int, limit: int, before: int | None, program:
 def statement(crm: CRM, customer_id: int, start: datetime | None, end: datetime | None, month: str | None,
               entries: bool, program: str | None) -> None:
     """Points earned, reversed, spent, expired and adjusted over a period, with opening and closing balances."""
-    first, last = _statement_period(_day(start), _day(end), month)
+    first, last = _statement_period(_day(start), _day(end), month, crm.today())
     result = crm.loyalty.statement(customer_id, first, last, program=program)
     if entries:
         emit(_rows(result.entries), ["id", "created_at", "points", "kind", "reason", "order_id", "note"])
@@ -107,7 +107,7 @@ def statement(crm: CRM, customer_id: int, start: datetime | None, end: datetime 
          title=f"customer {result.customer_id}, program {result.program}, {first} – {last}")
 
 
-def _statement_period(start: date | None, end: date | None, month: str | None) -> tuple[date, date]:
+def _statement_period(start: date | None, end: date | None, month: str | None, today: date) -> tuple[date, date]:
     if month is not None:
         try:
             first = datetime.strptime(month, "%Y-%m").date()
@@ -115,7 +115,6 @@ def _statement_period(start: date | None, end: date | None, month: str | None) -
             raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month") from None
         following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
         return first, following - timedelta(days=1)
-    today = date.today()
     return start or today.replace(day=1), end or today
 
 
@@ -130,7 +129,7 @@ def _statement_period(start: date | None, end: date | None, month: str | None) -
 def grant(crm: CRM, customer_id: int, points: str, note: str, expires: datetime | None, key: str | None,
           program: str | None) -> None:
     """Give points by hand, with a reason (audit-logged)."""
-    expires_at = None if expires is None else local_midnight(expires.date())
+    expires_at = None if expires is None else local_midnight(expires.date(), crm.timezone)
     entry = crm.loyalty.grant(customer_id, points, note, program=program, expires_at=expires_at, key=key)
     emit_object(_plain(entry))
 
@@ -442,7 +441,7 @@ def verify(crm: CRM, program: str | None) -> None:
 @pass_crm
 def backfill(crm: CRM, since: datetime | None) -> None:
     """Earn points for orders the sales plugin already holds (idempotent: safe to run again)."""
-    count = crm.loyalty.backfill(since=None if since is None else local_midnight(since.date()))
+    count = crm.loyalty.backfill(since=None if since is None else local_midnight(since.date(), crm.timezone))
     emit_object({"orders_read": count})
 
 

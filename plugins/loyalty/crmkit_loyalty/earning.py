@@ -7,7 +7,8 @@
    ``earn_points`` per ``earn_amount_minor`` of the weighted basis.
 4. **Tier multiplier** of the member's tier before this order.
 5. **Day multiplier**: the highest multiplier of the birthday rule (on the customer's birthday) and the
-   occasion rules falling on the order's local date (Asia/Ho_Chi_Minh). They do not stack.
+   occasion rules falling on the order's local date (the business's time zone, ``crm.timezone``). They do
+   not stack.
 6. **Rounding**, once, with the program's rule (floor by default) — the ``purchase`` entry.
 7. **Fixed bonuses**: a birthday bonus and each occasion's bonus, at most once per customer per year.
 
@@ -18,7 +19,7 @@ customer's first order (see the service).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -51,9 +52,10 @@ def basis_of(program: Program, order: Any) -> int:
 
 
 def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, order: Any,
-                   birth_date: date | None) -> list[Earning]:
-    """The entries ``order`` earns in ``program`` for a member in ``tier`` born on ``birth_date``."""
-    day = local_date(order.placed_at)
+                   birth_date: date | None, zone: tzinfo) -> list[Earning]:
+    """The entries ``order`` earns in ``program`` for a member in ``tier`` born on ``birth_date``; its day is
+    the date it was placed in ``zone``."""
+    day = local_date(order.placed_at, zone)
     active = [rule for rule in rules if rule.applies_on(day)]
     basis = basis_of(program, order)
     if basis == 0:

@@ -1,13 +1,14 @@
 """Loyalty reports, computed in SQL: liability, earn vs burn by month, members per tier, redemption and repeat rates.
 
-Months are local (Asia/Ho_Chi_Minh). Purchases for the repeat-purchase rate come from every
-implementation of ``crmkit_value_transactions`` (the sales plugin's orders, a POS connector…),
-so loyalty reads no other plugin's tables.
+Periods are local dates of the business (``crm.timezone``); the months of ``earn_burn`` are Vietnam
+months (UTC+7). Purchases for the repeat-purchase rate come from every implementation of
+``crmkit_value_transactions`` (the sales plugin's orders, a POS connector…), so loyalty reads no
+other plugin's tables.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -109,13 +110,14 @@ class ReportsMixin(ServiceBase):
     def earn_burn(self, *, program: str | None = None, start: date | None = None,
                   end: date | None = None) -> list[MonthFlow]:
         """Per local month: points earned, reversed, redeemed, expired, adjusted and the net change."""
+        zone = self._crm.timezone
         result = []
         with self._crm.reading() as conn:
             month = _local_month(conn, ledger.c.created_at).label("month")
             for target in self._chosen(conn, program):
                 rows = conn.execute(
                     sa.select(month, ledger.c.kind, sa.func.sum(ledger.c.points))
-                    .where(ledger.c.program_id == target.id, *_period(ledger.c.created_at, start, end))
+                    .where(ledger.c.program_id == target.id, *_period(ledger.c.created_at, start, end, zone))
                     .group_by(month, ledger.c.kind).order_by(month)).all()
                 by_month: dict[str, dict[str, int]] = {}
                 for label, kind, total in rows:
@@ -141,20 +143,21 @@ class ReportsMixin(ServiceBase):
     def redemption_rate(self, *, program: str | None = None, start: date | None = None,
                         end: date | None = None) -> list[RedemptionRate]:
         """Points redeemed (net of cancellations) over points earned, and redeeming members over members."""
+        zone = self._crm.timezone
         result = []
         with self._crm.reading() as conn:
             for target in self._chosen(conn, program):
                 sums = dict(conn.execute(
                     sa.select(ledger.c.kind, sa.func.sum(ledger.c.points))
                     .where(ledger.c.program_id == target.id, ledger.c.kind.in_(("earn", "redeem")),
-                           *_period(ledger.c.created_at, start, end))
+                           *_period(ledger.c.created_at, start, end, zone))
                     .group_by(ledger.c.kind)).all())
                 earned, redeemed = int(sums.get("earn") or 0), -int(sums.get("redeem") or 0)
                 count = conn.execute(sa.select(sa.func.count()).where(members.c.program_id == target.id)).scalar_one()
                 redeeming = conn.execute(
                     sa.select(sa.func.count(sa.distinct(redemptions.c.customer_id)))
                     .where(redemptions.c.program_id == target.id, redemptions.c.status == "completed",
-                           *_period(redemptions.c.created_at, start, end))).scalar_one()
+                           *_period(redemptions.c.created_at, start, end, zone))).scalar_one()
                 result.append(RedemptionRate(target.code, target.points(earned), target.points(redeemed),
                                              _ratio(redeemed, earned), count, redeeming, _ratio(redeeming, count)))
         return result
@@ -162,9 +165,10 @@ class ReportsMixin(ServiceBase):
     def repeat_purchase(self, *, program: str | None = None, start: date | None = None,
                         end: date | None = None) -> list[RepeatRate]:
         """Repeat-purchase rate of members vs non-members: buyers with two or more purchases over all buyers."""
+        zone = self._crm.timezone
         bought = purchases(self._crm)  # no row when no plugin reports purchases: nobody bought anything we know of
         per_customer = (sa.select(bought.c.customer_id, sa.func.count().label("n"))
-                        .where(bought.c.amount_minor > 0, *_period(bought.c.occurred_at, start, end))
+                        .where(bought.c.amount_minor > 0, *_period(bought.c.occurred_at, start, end, zone))
                         .group_by(bought.c.customer_id).subquery("buyers"))
         with self._crm.reading() as conn:
             target = self._program(conn, program)
@@ -192,13 +196,14 @@ def _local_month(conn: sa.Connection, column: sa.ColumnElement[Any]) -> sa.Colum
     return sa.func.strftime("%Y-%m", column, "+7 hours")
 
 
-def _period(column: sa.ColumnElement[Any], start: date | None, end: date | None) -> list[sa.ColumnElement[bool]]:
-    """Conditions for local dates ``start``..``end`` (both included; either may be open)."""
+def _period(column: sa.ColumnElement[Any], start: date | None, end: date | None,
+            zone: tzinfo) -> list[sa.ColumnElement[bool]]:
+    """Conditions for local dates ``start``..``end`` in ``zone`` (both included; either may be open)."""
     conditions = []
     if start is not None:
-        conditions.append(column >= local_midnight(start))
+        conditions.append(column >= local_midnight(start, zone))
     if end is not None:
-        conditions.append(column < local_midnight(end + timedelta(days=1)))
+        conditions.append(column < local_midnight(end + timedelta(days=1), zone))
     return conditions
 
 

@@ -99,7 +99,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         """Points earned, reversed, spent, expired and adjusted between two local dates (both included)."""
         if end < start:
             raise ValidationError("must not be before the start date", field="end")
-        low, high = local_midnight(start), local_midnight(end + timedelta(days=1))
+        zone = self._crm.timezone
+        low, high = local_midnight(start, zone), local_midnight(end + timedelta(days=1), zone)
         with self._crm.reading() as conn:
             target = self._program(conn, program)
             customer = self._customer(conn, customer_id, active=False)
@@ -260,7 +261,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                     continue
                 tiers = self._tiers(conn, program)
                 tier = _tier_named(tiers, member.tier if member else None)
-                for earning in order_earnings(program, self._rules(conn, program), tier, order, customer.birth_date):
+                for earning in order_earnings(program, self._rules(conn, program), tier, order, customer.birth_date,
+                                              self._crm.timezone):
                     if earning.is_purchase or not self._posted(conn, program, "customer", customer.id, earning.reason):
                         points = program.points(earning.units)
                         result.append(EarnLine(program.code, earning.reason, points, earning.detail))
@@ -281,6 +283,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             return
         now = utcnow()
         at = min(order.placed_at, now)  # entries are dated at the purchase: expiry and tier windows count from it
+        zone = self._crm.timezone
         for config in context.programs:
             program = config.program
             if program.currency != order.currency:
@@ -299,7 +302,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             tier = _tier_named(tiers, member.member_tier if member else None)
             # The purchase is the order's only qualifying entry: its balance update reads the tier window.
             window = WindowTotal(program.tier_basis, program.window_start(now))
-            for earning in order_earnings(program, config.rules, tier, order, customer.birth_date):
+            for earning in order_earnings(program, config.rules, tier, order, customer.birth_date, zone):
                 source = ("order", order.id) if earning.is_purchase else ("customer", customer.id)
                 self._ledger.post(session, program, customer.id, earning.units, kind="earn", reason=earning.reason,
                                   source_kind=source[0], source_id=source[1], now=at, order_id=order.id,

@@ -2,10 +2,12 @@
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import attrs
 from loyalty_testkit import Line, Order
 
+from crmkit.calendar import LOCAL_TZ
 from crmkit_loyalty.earning import order_earnings, refund_share
 from crmkit_loyalty.records import Program, Rule, Tier
 
@@ -23,8 +25,9 @@ def rule(kind, **settings):
     return Rule(**{**fields, **settings})
 
 
-def earned(total, *, rules=(), program=PROGRAM, tier=MEMBER, birth_date=None, placed_at=AN_ORDINARY_DAY, **order):
-    result = order_earnings(program, rules, tier, Order(1, 1, total, placed_at, **order), birth_date)
+def earned(total, *, rules=(), program=PROGRAM, tier=MEMBER, birth_date=None, placed_at=AN_ORDINARY_DAY,
+           zone=LOCAL_TZ, **order):
+    result = order_earnings(program, rules, tier, Order(1, 1, total, placed_at, **order), birth_date, zone)
     return [(e.reason, e.units) for e in result]
 
 
@@ -72,6 +75,14 @@ def test_occasion_bonuses_are_named_by_year():
         ("purchase", 15), ("occasion:womens_day:2026", 20)]
     assert earned(100_000, rules=rules, placed_at=datetime(2027, 10, 20, 3, 0, tzinfo=timezone.utc)) == [
         ("purchase", 10), ("occasion:10-20:2027", 15)]
+
+
+def test_the_day_of_an_order_is_the_business_s_day():
+    """18:00 UTC on 7 March is already 8/3 in Hà Nội, but still 7 March for a business in New York."""
+    rules = (rule("occasion", target="womens_day", multiplier=Decimal(2)),)
+    evening = datetime(2026, 3, 7, 18, 0, tzinfo=timezone.utc)
+    assert earned(100_000, rules=rules, placed_at=evening) == [("purchase", 20)]
+    assert earned(100_000, rules=rules, placed_at=evening, zone=ZoneInfo("America/New_York")) == [("purchase", 10)]
 
 
 def test_rules_apply_only_inside_their_dates_and_while_active():

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
@@ -29,7 +28,6 @@ from crmkit_qci.areas import AREA_KEYS
 from crmkit_qci.bank import Bank, Question
 from crmkit_qci.models import answers as answers_table
 from crmkit_qci.models import area_scores, assessments
-from crmkit_qci.periods import zone_of
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -227,7 +225,7 @@ class Assessments:
 
     def day(self, value: date | str | None) -> date:
         """The date an assessment describes: today by default; refuses a malformed or future date naming ``assessed_on``."""
-        today = utcnow().astimezone(ZoneInfo(zone_of(self._crm))).date()
+        today = self._crm.today()
         if value is None:
             return today
         if isinstance(value, str):

@@ -8,19 +8,18 @@ same kind just before it (September for October, Q3 for Q4, 2025 for 2026).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from crmkit import ValidationError
-from crmkit.core.types import utcnow
+from crmkit.calendar import DEFAULT_TIMEZONE, local_midnight
 
 if TYPE_CHECKING:
     from crmkit import CRM
 
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 _PATTERN = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d{2})|[Qq](?P<quarter>[1-4])))?$")
 
 
@@ -97,8 +96,8 @@ def parse(text: str, zone: str = DEFAULT_TIMEZONE) -> Period:
 
 
 def zone_of(crm: CRM) -> str:
-    """The business's time zone (the CRM's ``timezone`` setting)."""
-    return str(crm.settings.get("timezone") or DEFAULT_TIMEZONE)
+    """The name of the business's time zone (``crm.timezone``)."""
+    return crm.timezone.key
 
 
 def resolve(crm: CRM, period: str | Period | None) -> Period:
@@ -108,13 +107,13 @@ def resolve(crm: CRM, period: str | Period | None) -> Period:
         return period
     if period is not None:
         return parse(period, zone)
-    today = utcnow().astimezone(ZoneInfo(zone)).date()
+    today = crm.today()
     return Period("month", today.year, today.month, zone).previous()
 
 
 def current_month(crm: CRM) -> Period:
     """The month running now, in the business's time zone."""
-    today = utcnow().astimezone(ZoneInfo(zone_of(crm))).date()
+    today = crm.today()
     return Period("month", today.year, today.month, zone_of(crm))
 
 
@@ -124,4 +123,4 @@ def _add_months(year: int, month: int, count: int) -> tuple[int, int]:
 
 
 def _utc_midnight(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time(0), ZoneInfo(zone)).astimezone(timezone.utc)
+    return local_midnight(day, ZoneInfo(zone))

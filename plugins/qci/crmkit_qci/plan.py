@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import attrs
 import marshmallow
@@ -32,7 +31,6 @@ from crmkit_qci import campaign_data
 from crmkit_qci.areas import AREA_KEYS, title
 from crmkit_qci.bank import named_errors
 from crmkit_qci.models import actions
-from crmkit_qci.periods import zone_of
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -161,7 +159,7 @@ class Plan:
 
     def today(self) -> date:
         """Today in the business's time zone (due dates and overdue checks use it)."""
-        return utcnow().astimezone(ZoneInfo(zone_of(self._crm))).date()
+        return self._crm.today()
 
     def generate(self, standings: Sequence[AreaStanding], *, areas: int = 3, threshold: float = 60.0,
                  owner: str | None = None) -> Generated:

@@ -98,7 +98,7 @@ class Appointments(Part):
         """The employee's scheduled appointments and open tasks for a day, or the week (Monday–Sunday) of ``on``."""
         if span not in SPANS:
             raise ValidationError(f"must be one of {', '.join(SPANS)}", field="span")
-        day = on or datetime.now(self.timezone).date()
+        day = on or self.crm.today()
         if span == "week":
             day -= timedelta(days=day.weekday())
         start = datetime.combine(day, time(0), self.timezone)

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from crmkit_sales.service import Sales
 
 DEFAULT_CURRENCY = "VND"
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 class Part:
@@ -35,8 +34,8 @@ class Part:
 
     @property
     def timezone(self) -> ZoneInfo:
-        """The business's time zone (setting ``timezone``, Asia/Ho_Chi_Minh by default): days and agendas use it."""
-        return ZoneInfo(str(self.crm.settings.get("timezone") or DEFAULT_TIMEZONE))
+        """The business's time zone (``crm.timezone``): days and agendas use it."""
+        return self.crm.timezone
 
     def audit(self, session: Session, action: str, entity: str, entity_id: Any, *, customer_id: int | None = None,
               changes: Mapping[str, Any] | None = None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -178,7 +178,7 @@ class PriceLists(Part):
         """The unit price the customer gets for a product under the price rule (see :mod:`crmkit_sales.pricing`)."""
         quantity = load(self._price_schema, {"price_minor": 0, "min_quantity": quantity})["min_quantity"]
         currency = (currency or self.currency).upper()
-        day = on or datetime.now(self.timezone).date()
+        day = on or self.crm.today()
         with self.crm.reading() as conn:
             customer_id = active_customer(conn, customer_id)
             product_obj = self.sales.products.fetch(conn, product)

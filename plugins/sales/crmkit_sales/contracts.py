@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,7 +72,7 @@ class Contracts(Part):
         """Active contracts whose renewal date (else end date) falls in the next ``days`` days, soonest first."""
         if days < 0:
             raise ValidationError("must be 0 or more", field="days")
-        start = today or datetime.now(self.timezone).date()
+        start = today or self.crm.today()
         c = m.contracts.c
         due = sa.func.coalesce(c.renewal_date, c.end_date)
         query = (sa.select(m.contracts).where(c.status == "active", due >= start, due <= start + timedelta(days=days))
@@ -82,7 +82,7 @@ class Contracts(Part):
 
     def expire_due(self, *, today: date | None = None) -> int:
         """Mark active contracts whose end date has passed as expired (a daily job); returns how many."""
-        day = today or datetime.now(self.timezone).date()
+        day = today or self.crm.today()
         c = m.contracts.c
         with self.crm.transaction() as session:
             now = utcnow()

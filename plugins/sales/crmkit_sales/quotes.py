@@ -8,7 +8,7 @@ one superseded, so the history of what was offered is kept. Only the latest vers
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -227,7 +227,7 @@ class Quotes(Part):
             raise ValidationError(f"quote {quote.number} was revised: work on its latest version", field="version")
 
     def _today(self) -> date:
-        return datetime.now(self.timezone).date()
+        return self.crm.today()
 
 
 def _line_input(line: Line) -> dict[str, Any]:

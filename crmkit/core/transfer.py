@@ -1039,7 +1039,7 @@ class _Writer:
         self._source = f"import {label}"[:200]
         self._hooked = any(crm.hooks.has_implementations(h) for h in _CUSTOMER_HOOKS)
         self.form = _Form(crm.engine.dialect)
-        self._settings: dict[int, dict[str, Any]] = {}
+        self._settings: dict[sqlite3.Connection, dict[str, Any]] = {}  # each tuned connection: its own settings
 
     def write(self, session: Session, batch: _Batch) -> _Outcome:
         """Insert or update one batch in the caller's transaction; rows that cannot be applied come back as rejects."""
@@ -1081,23 +1081,25 @@ class _Writer:
         if conn.dialect.name != "sqlite":
             return
         raw = conn.connection.driver_connection  # type: ignore[union-attr]
-        if id(raw) not in self._settings:
-            self._settings[id(raw)] = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in _SQLITE_BULK}
+        if raw not in self._settings:
+            self._settings[raw] = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in _SQLITE_BULK}
             for name, value in _SQLITE_BULK.items():
                 raw.execute(f"PRAGMA {name}={value}")
 
     def restore_settings(self) -> None:
-        """Give the connection its own settings back and fold the write-ahead log into the database.
-
-        A single-threaded import reuses one pooled connection, which is the one checked out here.
-        """
-        if not self._settings:
-            return
-        with self._crm.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            for name, value in self._settings.pop(id(raw), {}).items():
-                raw.execute(f"PRAGMA {name}={value}")
-            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Give every tuned connection its own settings back (idle in the pool, or closed since: nothing to do)
+        and fold the write-ahead log into the database."""
+        tuned, self._settings = self._settings, {}
+        restored = None
+        for raw, settings in tuned.items():
+            try:
+                for name, value in settings.items():
+                    raw.execute(f"PRAGMA {name}={value}")
+            except sqlite3.ProgrammingError:  # the pool closed it: its settings went with it
+                continue
+            restored = raw
+        if restored is not None:
+            restored.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _vetoed(self, outcome: _Outcome, entry: _Accepted, customer: Customer | None, changes: dict[str, Any],
                 session: Session) -> bool:

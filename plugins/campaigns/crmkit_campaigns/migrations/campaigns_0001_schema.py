@@ -147,7 +147,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('campaign_messages', schema=None) as batch_op:
         batch_op.create_index('ix_campaign_messages_customer_id_queued_at', ['customer_id', 'queued_at'], unique=False)
-        batch_op.create_index('ix_campaign_messages_due', ['next_attempt_at', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_campaign_messages_due', ['next_attempt_at'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
         batch_op.create_index('ix_campaign_messages_in_flight', ['lease_until'], unique=False, sqlite_where=sa.text("status IN ('claimed', 'sending')"), postgresql_where=sa.text("status IN ('claimed', 'sending')"))
         batch_op.create_index('ix_campaign_messages_provider_message_id', ['provider_message_id'], unique=False)
 

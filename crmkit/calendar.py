@@ -182,7 +182,6 @@ def is_birthday(birth_date: date | None, day: date) -> bool:
     return (day.month, day.day) == (month, dom)
 
 
-
 def zone_named(name: str | None, field: str = "timezone") -> ZoneInfo:
     """The IANA time zone ``name`` (the default business zone for None or ""); ``ValidationError`` naming
     ``field`` when there is no such zone."""

@@ -495,18 +495,14 @@ class Customers:
             delete_in(conn, t.search_keys.c.customer_id, list(into))
             kept_ids = sorted(set(into.values()))
             self._reindex(conn, kept_ids)
-            mg = t.merges.c
-            before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.id), 0))).scalar_one()
-            conn.execute(t.merges.insert(), [
+            made = conn.execute(t.merges.insert().returning(t.merges.c.id, sort_by_parameter_order=True), [
                 {"kept_id": kept_id, "merged_id": merged_id, "at": now, "actor": self._crm.actor,
-                 "snapshot": to_jsonable(found[merged_id])} for kept_id, merged_id in pairs])
-            # ours: the rows after ``before`` of these merged ids (locked, so no other merge can take them)
-            made = dict(select_in(conn, sa.select(mg.merged_id, mg.id).where(mg.id > before), mg.merged_id, list(into)))
+                 "snapshot": to_jsonable(found[merged_id])} for kept_id, merged_id in pairs]).scalars().all()
             self._crm.audit.record_many(session, "merge", "customer", [
                 (kept_id, kept_id, {"merged_id": merged_id}) for kept_id, merged_id in pairs])
             self._crm.hooks.customers_merged_many(
                 into, {m: found[m] for m in into}, lambda wanted: {k.id: k for k in self._load_many(conn, wanted)}, session)
-        return [Merge(made[merged_id], kept_id, merged_id) for kept_id, merged_id in pairs]
+        return [Merge(merge_id, kept_id, merged_id) for merge_id, (kept_id, merged_id) in zip(made, pairs)]
 
     @staticmethod
     def _check_pairs(pairs: Sequence[tuple[int, int]]) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from crmkit import privacy
 from crmkit.core import tables as core
-from crmkit.core.merging import delete_in, repoint, select_in
+from crmkit.core.merging import delete_in, executemany, repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import HANDED_OVER
@@ -63,9 +63,8 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
             handed.append({"_id": message_id, "_kept": kept_id})
             kept_rows[(kept_id, campaign_id, period)] = (message_id, "moved")
     delete_in(conn, msg.id, dropped)
-    if handed:
-        conn.execute(m.messages.update().where(msg.id == sa.bindparam("_id")).values(recipient_id=sa.bindparam("_kept")),
-                     handed)
+    executemany(conn, m.messages.update().where(msg.id == sa.bindparam("_id")).values(recipient_id=sa.bindparam("_kept")),
+                handed)
     for table in m.CUSTOMER_TABLES:
         repoint(conn, table.c.customer_id, pairs)
 

@@ -204,7 +204,7 @@ class _PurchaseHooks:
     def crmkit_startup(self, crm: Any) -> None:
         purchases_metadata.create_all(crm.engine)
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crmkit_value_transactions(self, crm: Any) -> Any:
         p = purchases.c
         return sa.select(p.customer_id, p.occurred_at, p.amount_minor, p.currency)

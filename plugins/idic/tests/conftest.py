@@ -37,7 +37,7 @@ purchases = sa.Table(
 
 
 class _PurchaseSource:
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crmkit_value_transactions(self, crm: Any) -> Any:
         c = purchases.c
         return sa.select(c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.category)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from crmkit.core.merging import ids_value, in_ids
 from crmkit.core.types import UTCDateTime, utcnow
 from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.ledger import MEMBER_KEY, OPEN, WINDOW, entry_from_row, member_key
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 BATCH = 20_000
-ID_CHUNK = 500
 
 # Built once: these run after every order and refund.
 _TIER = sa.select(members.c.tier).where(MEMBER_KEY)
@@ -169,11 +169,11 @@ class BatchMixin(ServiceBase):
             by_target: dict[str, list[int]] = defaultdict(list)
             for customer_id, _old, new in changes:
                 by_target[new].append(customer_id)
+            dialect = conn.dialect.name
             for code, ids in by_target.items():
-                for start in range(0, len(ids), ID_CHUNK):
-                    conn.execute(members.update().where(members.c.program_id == program.id,
-                                                        members.c.customer_id.in_(ids[start:start + ID_CHUNK]))
-                                 .values(tier=code, tier_since=now))
+                conn.execute(members.update().where(members.c.program_id == program.id,
+                                                    in_ids(dialect, members.c.customer_id, "ids"))
+                             .values(tier=code, tier_since=now), {"ids": ids_value(dialect, ids)})
         if changes and self._crm.hooks.has_implementations("crmkit_tier_changed"):
             by_code = {tier.code: tier for tier in tiers}
             for customer_id, old, new in changes:

@@ -271,9 +271,9 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
     def earn_order(self, order: Any, session: Session) -> None:
         """Earn the points of a placed order in every active program of its currency; re-delivery earns nothing.
 
-        On the usual path (a member, no referral rule, one program) that is four statements on SQLite:
-        the customer with the programs and memberships, the ledger row, the balance (returning the tier
-        window), the lot — and the tier when it moves; PostgreSQL adds the member's row lock. Programs,
+        On the usual path (a member, no referral rule, one program) that is three statements on SQLite:
+        the customer with the programs and memberships, the ledger row with its open lot, the balance
+        (returning the tier window) — and the tier when it moves; PostgreSQL adds the member's row lock. Programs,
         rules and tiers are read only when their version changed (see ``ServiceBase``).
         """
         conn = session.connection()
@@ -393,16 +393,17 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
         (A referral bonus the order paid to someone else is theirs: it is not part of the order's entries.)
         """
-        found = conn.execute(sa.select(ledger.c.program_id, ledger.c.customer_id).where(  # the unique source key
-            ledger.c.program_id.in_(sa.select(programs.c.id)), ledger.c.source_kind == "order",
-            ledger.c.source_id == str(order.id), ledger.c.reason == "purchase")).all()
+        c = ledger.c
+        found = conn.execute(sa.select(c.program_id, c.customer_id, c.created_at).where(  # the unique source key
+            c.program_id.in_(sa.select(programs.c.id)), c.source_kind == "order",
+            c.source_id == str(order.id), c.reason == "purchase")).all()
         result = []
-        for program_id, customer_id in found:
+        for program_id, customer_id, purchased_at in found:
             lock_members(conn, program_id, [customer_id])
-            c = ledger.c
+            # the member index from the purchase on: nothing about an order is older than its purchase entry
             entries = conn.execute(sa.select(c.reason, c.points, c.amount_minor, c.qualifying)
-                                   .where(c.program_id == program_id, c.customer_id == customer_id,
-                                          c.order_id == str(order.id))).all()
+                                   .where(c.customer_id == customer_id, c.program_id == program_id,
+                                          c.created_at >= purchased_at, c.order_id == str(order.id))).all()
             result.append((self._program_by_id(conn, program_id), customer_id, entries))
         return result
 

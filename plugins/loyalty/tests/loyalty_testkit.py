@@ -136,7 +136,7 @@ class _StandInHooks:
     def crmkit_services(self, crm: Any) -> dict[str, Any]:
         return {"sales": StandInSales(crm)}
 
-    @hookimpl(optionalhook=True)
+    @hookimpl
     def crmkit_value_transactions(self, crm: Any) -> Any:
         orders = [o for o in crm.sales.orders.placed.values() if o.status != "cancelled"]
         if not orders:

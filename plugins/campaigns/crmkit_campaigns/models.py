@@ -87,7 +87,7 @@ messages = sa.Table(
     sa.Column("run_id", Id, sa.ForeignKey("campaign_runs.id"), nullable=False),
     sa.Column("variant_id", Id, sa.ForeignKey("campaign_variants.id")),  # NULL for the holdout and excluded
     customer_fk(index=False),  # the customer now (merges re-point it)
-    sa.Column("recipient_id", Id, nullable=False),  # who the row stands for in the unique key (see customer_data.merge)
+    sa.Column("recipient_id", Id, nullable=False),  # who the row stands for in the unique key (see customer_data.merge_many)
     sa.Column("period", sa.String(10), nullable=False),
     sa.Column("channel", sa.String(30), nullable=False),
     # excluded | holdout | queued | claimed | sending | sent | unconfirmed | failed | bounced | cancelled

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 #: Events a provider's webhook may report, and the message column each sets the first time.
 FIRST_TIME = {"delivered": "delivered_at", "bounced": "bounced_at", "opened": "opened_at", "clicked": "clicked_at",
               "responded": "responded_at", "unsubscribed": "unsubscribed_at"}
-#: Statuses a message has once it was handed to a provider.
 #: Set while a reply that is already attributed to a message is logged as an interaction.
 _ATTRIBUTED: ContextVar[int | None] = ContextVar("crmkit_campaigns_attributed_reply", default=None)
 

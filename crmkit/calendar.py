@@ -202,3 +202,19 @@ def local_date(moment: datetime, zone: tzinfo = LOCAL_TZ) -> date:
 def local_midnight(day: date, zone: tzinfo = LOCAL_TZ) -> datetime:
     """The UTC moment a local day begins in ``zone``: how periods given as local dates are bounded in UTC storage."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+
+
+def month_windows(start: datetime, end: datetime, zone: tzinfo = LOCAL_TZ) -> list[tuple[str, datetime, datetime]]:
+    """``(YYYY-MM, from, to)`` for each calendar month of ``zone`` meeting [start, end), clipped to it.
+
+    How reports group by local month: one index range scan per month is exact in any time zone
+    (daylight saving included), and on SQLite several times faster than grouping by a computed month.
+    """
+    local = start.astimezone(zone)
+    month = datetime(local.year, local.month, 1, tzinfo=zone)
+    windows = []
+    while month < end:
+        following = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=zone)
+        windows.append((f"{month:%Y-%m}", max(month, start), min(following, end)))
+        month = following
+    return windows

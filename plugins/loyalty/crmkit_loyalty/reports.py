@@ -1,7 +1,7 @@
 """Loyalty reports, computed in SQL: liability, earn vs burn by month, members per tier, redemption and repeat rates.
 
-Periods are local dates of the business (``crm.timezone``); the months of ``earn_burn`` are Vietnam
-months (UTC+7). Purchases for the repeat-purchase rate come from every implementation of
+Periods are local dates and months of the business (``crm.timezone``), bounded by UTC instants so each
+month is an index range scan of ``ix_loyalty_ledger_program_id_created_at``. Purchases for the repeat-purchase rate come from every implementation of
 ``crmkit_value_transactions`` (the sales plugin's orders, a POS connector…), so loyalty reads no
 other plugin's tables.
 """
@@ -16,7 +16,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core.types import utcnow
-from crmkit.calendar import LOCAL_TZ, local_midnight
+from crmkit.calendar import local_midnight, month_windows
 from crmkit.money import Money
 from crmkit.purchases import purchases
 from crmkit_loyalty.base import ServiceBase
@@ -26,6 +26,12 @@ from crmkit_loyalty.records import Points, Program
 
 KINDS = ("earn", "reverse", "redeem", "expire", "adjust")
 GROUPS = ("members", "non-members")
+_INSTANT = timedelta(microseconds=1)
+#: A program's first and last entry; its points per kind in [since, until).
+_IN_PROGRAM = ledger.c.program_id == sa.bindparam("program_id")
+_SPAN = sa.select(sa.func.min(ledger.c.created_at), sa.func.max(ledger.c.created_at)).where(_IN_PROGRAM)
+_IN_MONTH = (_IN_PROGRAM, ledger.c.created_at >= sa.bindparam("since"), ledger.c.created_at < sa.bindparam("until"))
+_FLOWS = sa.select(ledger.c.kind, sa.func.sum(ledger.c.points)).where(*_IN_MONTH).group_by(ledger.c.kind)
 
 
 @attrs.frozen
@@ -109,24 +115,27 @@ class ReportsMixin(ServiceBase):
 
     def earn_burn(self, *, program: str | None = None, start: date | None = None,
                   end: date | None = None) -> list[MonthFlow]:
-        """Per local month: points earned, reversed, redeemed, expired, adjusted and the net change."""
+        """Per local month (``crm.timezone``): points earned, reversed, redeemed, expired, adjusted and the net change."""
         zone = self._crm.timezone
         result = []
         with self._crm.reading() as conn:
-            month = _local_month(conn, ledger.c.created_at).label("month")
             for target in self._chosen(conn, program):
-                rows = conn.execute(
-                    sa.select(month, ledger.c.kind, sa.func.sum(ledger.c.points))
-                    .where(ledger.c.program_id == target.id, *_period(ledger.c.created_at, start, end, zone))
-                    .group_by(month, ledger.c.kind).order_by(month)).all()
-                by_month: dict[str, dict[str, int]] = {}
-                for label, kind, total in rows:
-                    by_month.setdefault(label, dict.fromkeys(KINDS, 0))[kind] = int(total)
-                for label, sums in by_month.items():
-                    show = target.points
-                    result.append(MonthFlow(target.code, label, show(sums["earn"]), show(-sums["reverse"]),
-                                            show(-sums["redeem"]), show(-sums["expire"]), show(sums["adjust"]),
-                                            show(sum(sums.values()))))
+                first, last = conn.execute(_SPAN, {"program_id": target.id}).one()
+                if first is None:
+                    continue
+                low, high = first, last + _INSTANT  # the asked period, clipped to where there are entries
+                if start is not None:
+                    low = max(low, local_midnight(start, zone))
+                if end is not None:
+                    high = min(high, local_midnight(end + timedelta(days=1), zone))
+                show = target.points
+                for label, since, until in month_windows(low, high, zone) if low < high else ():
+                    rows = conn.execute(_FLOWS, {"program_id": target.id, "since": since, "until": until}).all()
+                    sums = dict.fromkeys(KINDS, 0) | {kind: int(total) for kind, total in rows}
+                    if rows:
+                        result.append(MonthFlow(target.code, label, show(sums["earn"]), show(-sums["reverse"]),
+                                                show(-sums["redeem"]), show(-sums["expire"]), show(sums["adjust"]),
+                                                show(sum(sums.values()))))
         return result
 
     def tier_counts(self, *, program: str | None = None) -> list[TierCount]:
@@ -187,13 +196,6 @@ class ReportsMixin(ServiceBase):
 
     def _chosen(self, conn: sa.Connection, program: str | None) -> list[Program]:
         return [self._program(conn, program)] if program is not None else self._programs(conn)
-
-
-def _local_month(conn: sa.Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
-    """``YYYY-MM`` of a UTC timestamp column in Vietnam time (UTC+7 all year: no daylight saving)."""
-    if conn.dialect.name == "postgresql":
-        return sa.func.to_char(sa.func.timezone(str(LOCAL_TZ), column), "YYYY-MM")
-    return sa.func.strftime("%Y-%m", column, "+7 hours")
 
 
 def _period(column: sa.ColumnElement[Any], start: date | None, end: date | None,

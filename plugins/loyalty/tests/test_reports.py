@@ -38,6 +38,17 @@ def test_earn_and_burn_by_local_month(loyal):
     assert [row.month for row in loyal.loyalty.earn_burn(start=date(2026, 6, 1), end=date(2026, 6, 30))] == ["2026-06"]
 
 
+def test_earn_and_burn_months_follow_the_business_time_zone(loyal):
+    loyal.set_setting("timezone", "America/New_York")  # UTC-4 in summer
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc))  # 30 June, 22:00
+    loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 7, 1, 5, 0, tzinfo=timezone.utc))  # 1 July, 01:00
+    assert [(row.month, row.earned) for row in loyal.loyalty.earn_burn()] == [("2026-06", 100), ("2026-07", 200)]
+    assert [row.month for row in loyal.loyalty.earn_burn(end=date(2026, 6, 30))] == ["2026-06"]
+    assert [row.month for row in loyal.loyalty.earn_burn(start=date(2026, 7, 1), end=date(2026, 7, 1))] == ["2026-07"]
+    assert loyal.loyalty.earn_burn(start=date(2026, 7, 2)) == []
+
+
 def test_members_per_tier(loyal):
     for n, spent in enumerate((6_000_000, 0, 25_000_000, 7_000_000)):
         customer = loyal.customers.add(name=f"Khách {n}")

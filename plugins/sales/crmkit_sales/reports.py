@@ -12,34 +12,17 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
 
+from crmkit.calendar import month_windows
 from crmkit.errors import ValidationError
 from crmkit.sqlfunctions import seconds_between, year_month
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period
 
 REVENUE_STATUSES = ("placed", "shipped", "delivered", "refunded")
-
-
-def month_windows(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[str, datetime, datetime]]:
-    """``(YYYY-MM, from, to)`` for each calendar month of ``zone`` meeting [start, end), clipped to it.
-
-    Each month is then one index range scan with a streaming aggregate: on SQLite that is several
-    times faster than grouping millions of rows by a computed month, and the months are exact in
-    any time zone (daylight saving included).
-    """
-    local = start.astimezone(zone)
-    month = datetime(local.year, local.month, 1, tzinfo=zone)
-    windows = []
-    while month < end:
-        following = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=zone)
-        windows.append((f"{month:%Y-%m}", max(month, start), min(following, end)))
-        month = following
-    return windows
 
 
 @attrs.frozen

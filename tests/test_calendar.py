@@ -1,10 +1,12 @@
 """Tết and the fixed Vietnamese occasions (crmkit.calendar)."""
 
 from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmkit.calendar import check_occasion, is_birthday, is_occasion, local_date, occasion_date, occasions_on, tet
+from crmkit.calendar import (check_occasion, is_birthday, is_occasion, local_date, month_windows, occasion_date,
+                             occasions_on, tet)
 
 #: Mùng 1 Tết as published for Vietnam (2007 and 2030 differ from Chinese New Year: Vietnam counts at UTC+7).
 KNOWN_TET = {year: date.fromisoformat(day) for year, day in {
@@ -81,3 +83,14 @@ def test_local_date_is_vietnam_time():
     assert local_date(datetime(2025, 3, 7, 16, 59, tzinfo=timezone.utc)) == date(2025, 3, 7)
     with pytest.raises(ValueError, match="naive"):
         local_date(datetime(2025, 3, 7, 12, 0))
+
+
+def test_month_windows_are_local_months_clipped_to_the_period_across_daylight_saving():
+    new_york = ZoneInfo("America/New_York")
+    start = datetime(2026, 2, 15, 12, tzinfo=timezone.utc)
+    end = datetime(2026, 4, 1, 4, tzinfo=timezone.utc)  # 1 April, 00:00 in New York (EDT since 8 March)
+    windows = month_windows(start, end, new_york)
+    assert [label for label, _, _ in windows] == ["2026-02", "2026-03"]
+    assert windows[0][1] == start and windows[-1][2] == end
+    assert windows[1][1] == datetime(2026, 3, 1, 5, tzinfo=timezone.utc)  # EST midnight
+    assert [label for label, _, _ in month_windows(start, end)] == ["2026-02", "2026-03", "2026-04"]  # Hà Nội: 11:00 on 1 April

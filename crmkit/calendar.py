@@ -204,6 +204,30 @@ def local_midnight(day: date, zone: tzinfo = LOCAL_TZ) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
 
 
+def utc_offsets(zone: tzinfo, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
+    """The UTC offsets (seconds) ``zone`` keeps from ``since`` to ``until``: ``(from, offset)``, the first from ``since``.
+
+    How SQL without time zone support (SQLite) gets local clock times exactly, daylight saving included:
+    a zone like Asia/Ho_Chi_Minh gives one pair. Changes are found a day apart at most, to the second.
+    """
+    def offset(epoch: int) -> int:
+        return int(datetime.fromtimestamp(epoch, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    start, end = math.floor(since.timestamp()), math.ceil(until.timestamp())
+    changes = [(start, offset(start))]
+    at = start
+    while at < end:
+        following = min(at + 86_400, end)
+        if offset(following) != changes[-1][1]:
+            low, high = at, following  # the change is in (low, high]
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == changes[-1][1] else (low, middle)
+            changes.append((high, offset(high)))
+        at = following
+    return [(datetime.fromtimestamp(epoch, timezone.utc), seconds) for epoch, seconds in changes]
+
+
 def month_windows(start: datetime, end: datetime, zone: tzinfo = LOCAL_TZ) -> list[tuple[str, datetime, datetime]]:
     """``(YYYY-MM, from, to)`` for each calendar month of ``zone`` meeting [start, end), clipped to it.
 

@@ -7,14 +7,18 @@ Timestamps are crmkit's UTC columns (``UTCDateTime``); results are in UTC.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-__all__ = ["day_of", "epoch_seconds", "month_index", "month_label", "seconds_between", "whole_days_since",
-           "year_month"]
+from crmkit.calendar import utc_offsets
+
+__all__ = ["day_of", "epoch_seconds", "local_clock", "month_index", "month_label", "seconds_between",
+           "whole_days_since", "year_month"]
 
 
 class epoch_seconds(FunctionElement[int]):
@@ -114,3 +118,54 @@ def month_label(index: int) -> str:
 def whole_days_since(column: ColumnElement[Any], as_of_epoch: int) -> ColumnElement[int]:
     """Whole days elapsed from ``column`` to the instant ``as_of_epoch`` (floor; ``column`` ≤ that instant)."""
     return (sa.literal(as_of_epoch, sa.BigInteger) - epoch_seconds(column)) // sa.literal(86400, sa.BigInteger)
+
+
+class _local_part(FunctionElement[int]):
+    """A part of a timestamp's local time: clauses are the column, the zone's name (PostgreSQL converts with it)
+    and its UTC offset in seconds at that instant (SQLite adds it)."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    sqlite_format = ""
+    pg_field = ""
+
+
+class _local_hour(_local_part):
+    inherit_cache = True
+    sqlite_format, pg_field = "%H", "hour"
+
+
+class _local_weekday(_local_part):
+    inherit_cache = True
+    sqlite_format, pg_field = "%w", "isodow"
+
+
+def _local_args(element: _local_part, compiler: Any, **kw: Any) -> list[str]:
+    return [compiler.process(clause, **kw) for clause in element.clauses]
+
+
+@compiles(_local_part, "sqlite")
+def _local_part_sqlite(element: _local_part, compiler: Any, **kw: Any) -> str:
+    column, _zone, offset = _local_args(element, compiler, **kw)
+    value = f"CAST(strftime('{element.sqlite_format}', {column}, ({offset}) || ' seconds') AS INTEGER)"
+    return f"(({value} + 6) % 7)" if isinstance(element, _local_weekday) else value  # %w counts from Sunday
+
+
+@compiles(_local_part, "postgresql")
+def _local_part_pg(element: _local_part, compiler: Any, **kw: Any) -> str:
+    column, zone, _offset = _local_args(element, compiler, **kw)
+    value = f"CAST(EXTRACT({element.pg_field} FROM timezone({zone}, {column})) AS INTEGER)"
+    return f"({value} - 1)" if isinstance(element, _local_weekday) else value  # isodow counts from Monday = 1
+
+
+def local_clock(column: ColumnElement[Any], zone: ZoneInfo, since: datetime,
+                until: datetime) -> tuple[ColumnElement[int], ColumnElement[int]]:
+    """(hour 0–23, weekday 0 = Monday) of a UTC timestamp column as a clock in ``zone`` reads it, daylight saving
+    included, for rows between the instants ``since`` and ``until`` (SQLite needs the zone's offsets over them)."""
+    changes = utc_offsets(zone, since, until)
+    offset: ColumnElement[int] = sa.literal(changes[0][1])
+    if len(changes) > 1:
+        offset = sa.case(*((column >= start, seconds) for start, seconds in reversed(changes[1:])),
+                         else_=changes[0][1])
+    args = (column, sa.literal(zone.key), offset)
+    return _local_hour(*args), _local_weekday(*args)

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crmkit.calendar import (check_occasion, is_birthday, is_occasion, local_date, month_windows, occasion_date,
-                             occasions_on, tet)
+                             occasions_on, tet, utc_offsets)
 
 #: Mùng 1 Tết as published for Vietnam (2007 and 2030 differ from Chinese New Year: Vietnam counts at UTC+7).
 KNOWN_TET = {year: date.fromisoformat(day) for year, day in {
@@ -94,3 +94,11 @@ def test_month_windows_are_local_months_clipped_to_the_period_across_daylight_sa
     assert windows[0][1] == start and windows[-1][2] == end
     assert windows[1][1] == datetime(2026, 3, 1, 5, tzinfo=timezone.utc)  # EST midnight
     assert [label for label, _, _ in month_windows(start, end)] == ["2026-02", "2026-03", "2026-04"]  # Hà Nội: 11:00 on 1 April
+
+
+def test_utc_offsets_lists_each_change_of_a_zone_to_the_second():
+    year = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
+    assert utc_offsets(ZoneInfo("America/New_York"), *year) == [
+        (year[0], -5 * 3600), (datetime(2026, 3, 8, 7, tzinfo=timezone.utc), -4 * 3600),
+        (datetime(2026, 11, 1, 6, tzinfo=timezone.utc), -5 * 3600)]
+    assert utc_offsets(ZoneInfo("Asia/Ho_Chi_Minh"), *year) == [(year[0], 7 * 3600)]

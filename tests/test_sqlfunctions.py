@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -11,6 +12,7 @@ from crmkit.core import tables as core
 from crmkit.sqlfunctions import (
     day_of,
     epoch_seconds,
+    local_clock,
     month_index,
     month_label,
     seconds_between,
@@ -43,3 +45,16 @@ def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
     assert round(seconds) == 36 * 3600
     assert days == 1
     assert born == "1990-03"
+
+
+def test_local_clock_reads_hour_and_weekday_as_the_zone_does_across_daylight_saving(crm: CRM) -> None:
+    customer = crm.customers.add(name="Mary Tran")
+    winter, summer = datetime(2026, 1, 14, 2, tzinfo=timezone.utc), datetime(2026, 6, 3, 1, tzinfo=timezone.utc)
+    for moment in (winter, summer):  # both Wednesday in UTC
+        crm.interactions.log(customer.id, channel="sms", occurred_at=moment)
+    i = core.interactions.c
+    with crm.engine.connect() as conn:
+        for zone, expected in (("America/New_York", [(21, 1), (21, 1)]), ("Asia/Ho_Chi_Minh", [(9, 2), (8, 2)])):
+            hour, weekday = local_clock(i.occurred_at, ZoneInfo(zone), winter, summer)
+            rows = conn.execute(sa.select(hour, weekday).where(i.customer_id == customer.id).order_by(i.occurred_at))
+            assert [tuple(row) for row in rows] == expected, zone

@@ -11,7 +11,6 @@ if TYPE_CHECKING:
 
 STEPS = ("identify", "differentiate", "interact", "customize")
 PREFIX = "idic."
-ZONE = "Asia/Ho_Chi_Minh"
 TIERS = ("most_valuable", "most_growable", "maintain", "below_zero", "unknown")
 NEEDS_METHODS = ("rules", "kmeans")
 #: Bounds of ``needs_clusters`` (k-means' k): one cluster says nothing; more than 50 groups no manager reads.

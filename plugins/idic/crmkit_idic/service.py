@@ -6,10 +6,9 @@ Commands, hooks and the report are thin callers of this.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -18,7 +17,7 @@ from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_idic import models as m
 from crmkit_idic import runs
-from crmkit_idic.config import DEFAULTS, PREFIX, TIERS, ZONE, check_setting
+from crmkit_idic.config import DEFAULTS, PREFIX, TIERS, check_setting
 from crmkit_idic.identify import merge_pair
 from crmkit_idic.steps import action_of, condition
 
@@ -166,7 +165,7 @@ class IdicService:
 
     def agenda(self, employee: str, day: date | str | None = None) -> list[dict[str, Any]]:
         """The open plan items of ``employee`` due on ``day`` (local date, default today) or earlier."""
-        when = _day(day)
+        when = self._crm.today() if day is None else _day(day)
         pl, c = m.plan_items.c, core.customers.c
         query = (sa.select(pl.id, pl.due_on, pl.hour, pl.customer_id, c.name, pl.channel, pl.purpose,
                            m.profiles.c.next_action)
@@ -280,9 +279,7 @@ def keep_apart(crm: CRM, conn: sa.Connection, one: int, two: int, reason: str) -
                                                     created_by=crm.actor, created_at=utcnow()))
 
 
-def _day(value: date | str | None) -> date:
-    if value is None:
-        return datetime.now(ZoneInfo(ZONE)).date()
+def _day(value: date | str) -> date:
     if isinstance(value, date):
         return value
     try:

@@ -21,8 +21,9 @@ from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import Money
+from crmkit.sqlfunctions import local_clock
 from crmkit_idic import models as m
-from crmkit_idic.config import TIERS, ZONE, setting
+from crmkit_idic.config import TIERS, setting
 from crmkit_idic.identify import BATCH, customer_set
 
 if TYPE_CHECKING:
@@ -237,16 +238,6 @@ def _require_differentiated(conn: sa.Connection) -> None:
         raise ValidationError("customers have not been differentiated yet: run the differentiate step first", field="step")
 
 
-def _local_parts(dialect: str, column: Any) -> tuple[Any, Any]:
-    """(hour 0-23, weekday 0 = Monday) of a UTC timestamp column in Asia/Ho_Chi_Minh (UTC+7, no DST)."""
-    if dialect == "sqlite":
-        hour = sa.cast(sa.func.strftime("%H", column, "+7 hours"), sa.Integer)
-        weekday = (sa.cast(sa.func.strftime("%w", column, "+7 hours"), sa.Integer) + 6) % 7
-        return hour, weekday
-    local = sa.func.timezone(ZONE, column)
-    return sa.cast(sa.extract("hour", local), sa.Integer), sa.cast(sa.extract("isodow", local), sa.Integer) - 1
-
-
 def run_interact(crm: CRM, session: Session, run_id: int, scope: Scope) -> tuple[dict[str, Any], dict[str, Any]]:
     """Channel, best time and rhythm per customer, then the plan: one open contact per customer with a channel."""
     conn = session.connection()
@@ -259,8 +250,11 @@ def run_interact(crm: CRM, session: Session, run_id: int, scope: Scope) -> tuple
     rank = sa.case(order, value=cs.channel, else_=len(order))
     channel = (sa.select(cs.channel).where(cs.customer_id == PROFILE.customer_id, cs.granted.is_(True))
                .order_by(answered.desc(), rank, cs.channel).limit(1).scalar_subquery())
-    hour, weekday = _local_parts(conn.dialect.name, i.occurred_at)
     inbound = sa.and_(i.customer_id == PROFILE.customer_id, i.direction == "inbound")
+    first, last = conn.execute(sa.select(sa.func.min(i.occurred_at), sa.func.max(i.occurred_at))
+                               .where(i.direction == "inbound")).one()
+    now = utcnow()
+    hour, weekday = local_clock(i.occurred_at, crm.timezone, first or now, last or now)  # the business's clock
     best_hour = sa.select(hour).where(inbound).group_by(hour).order_by(sa.func.count().desc(), hour).limit(1)
     best_day = sa.select(weekday).where(inbound).group_by(weekday).order_by(sa.func.count().desc(), weekday).limit(1)
     rhythm = {tier: days for tier, days in setting(crm, "rhythm_days").items() if days is not None}
@@ -285,8 +279,8 @@ def run_interact(crm: CRM, session: Session, run_id: int, scope: Scope) -> tuple
 def _write_plan(crm: CRM, conn: sa.Connection, run_id: int, mine: sa.ColumnElement[bool]) -> int:
     """One plan item per customer with a channel and a rhythm, due at last contact + rhythm (not before today)."""
     c, i = core.customers.c, core.interactions.c
-    zone = ZoneInfo(ZONE)
-    today = datetime.now(zone).date()
+    zone = crm.timezone
+    today = crm.today()
     last = sa.select(sa.func.max(i.occurred_at)).where(i.customer_id == PROFILE.customer_id).scalar_subquery()
     default_owner = setting(crm, "default_owner")
     query = (sa.select(PROFILE.customer_id, PROFILE.tier, PROFILE.channel, PROFILE.rhythm_days, PROFILE.best_hour,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,7 +35,7 @@ def test_run_status_runs_show_review_unmerge_and_agenda(crm: Any, invoke: Any) -
     merges = json.loads(invoke(crm, "--format", "json", "idic", "merges").output)
     undone = json.loads(invoke(crm, "--format", "json", "idic", "unmerge", str(merges[0]["id"])).output)
     assert undone["kept"] == a.id
-    tomorrow = (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=1)).isoformat()
+    tomorrow = (crm.today() + timedelta(days=1)).isoformat()
     agenda = json.loads(invoke(crm, "--format", "json", "idic", "agenda", "lan", "--date", tomorrow).output)
     assert [(x["customer_id"], x["channel"]) for x in agenda] == [(a.id, "email")]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -65,7 +64,7 @@ def test_interact_plans_contacts_on_the_consented_channel_they_answer_and_loggin
     assert interact.counts["planned"] == 1 and interact.counts["no_consented_channel"] == 1
     section = crm.customers.profile(vip.id).sections["idic"]
     assert (section["channel"], section["best_hour"], section["best_weekday"], section["rhythm_days"]) == ("sms", 20, 1, 14)
-    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    today = crm.today()
     agenda = crm.idic.agenda("lan", today + timedelta(days=1))
     assert [(a["customer_id"], a["channel"]) for a in agenda] == [(vip.id, "sms")]
     assert crm.idic.agenda("lan", date(2020, 1, 1)) == []
@@ -74,6 +73,22 @@ def test_interact_plans_contacts_on_the_consented_channel_they_answer_and_loggin
     with pytest.raises(ValidationError) as info:
         crm.idic.agenda("lan", "24/11/2026")
     assert "date" in info.value.errors
+
+
+def test_best_contact_time_is_read_on_the_business_clock_across_daylight_saving(shop_crm: Any, buy: Any,
+                                                                                at: Any) -> None:
+    crm = shop_crm
+    crm.set_setting("timezone", "America/New_York")
+    client = crm.customers.add(name="Mary Tran", owner="lan", consents={"sms": True})
+    buy(crm, client.id, 50_000_000)
+    # Mary answers on Tuesdays at 21:00 New York time: 02:00 UTC on Wednesday in winter, 01:00 UTC in summer.
+    crm.interactions.log(client.id, "sms", direction="inbound", occurred_at=at("2026-01-14", 2))
+    crm.interactions.log(client.id, "sms", direction="inbound", occurred_at=at("2026-06-03", 1))
+    crm.idic.run()
+    section = crm.customers.profile(client.id).sections["idic"]
+    assert (section["best_hour"], section["best_weekday"]) == (21, 1)
+    agenda = crm.idic.agenda("lan")  # today in New York; her rhythm since June has run out: due today, at 21:00
+    assert [(item["due_on"], item["hour"]) for item in agenda] == [(crm.today(), 21)]
 
 
 def test_customize_gives_each_customer_a_next_best_action_with_its_reason(shop_crm: Any, buy: Any, at: Any) -> None:

@@ -79,8 +79,11 @@ class Pipelines(Part):
     def list(self) -> list[Pipeline]:
         """Every pipeline with its stages."""
         with self.crm.reading() as conn:
-            ids = conn.execute(sa.select(m.pipelines.c.id).order_by(m.pipelines.c.name)).scalars().all()
-            return [self.fetch(conn, i) for i in ids]
+            rows = conn.execute(sa.select(m.pipelines).order_by(m.pipelines.c.name)).mappings().all()
+            stages: dict[int, list[Stage]] = {row["id"]: [] for row in rows}
+            for stage in conn.execute(sa.select(m.stages).order_by(m.stages.c.position)).mappings():
+                stages.setdefault(stage["pipeline_id"], []).append(from_row(Stage, stage))  # one added since: not listed
+        return [Pipeline(row["id"], row["name"], tuple(stages[row["id"]])) for row in rows]
 
     def fetch(self, conn: sa.Connection, ref: int | str) -> Pipeline:
         """A pipeline by id or name, read on the caller's connection."""

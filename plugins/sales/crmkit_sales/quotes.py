@@ -29,6 +29,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "decline": (("sent",), "declined"),
     "expire": (("sent",), "expired"),
 }
+#: Quotes with the id of the order made from each (if any): what listing quotes reads.
+_WITH_ORDER = sa.select(m.quotes, m.orders.c.id.label("order_id")).outerjoin(m.orders, m.orders.c.quote_id == m.quotes.c.id)
 
 
 class Quotes(Part):
@@ -165,26 +167,28 @@ class Quotes(Part):
 
     def versions(self, quote_id: int) -> list[Quote]:
         """Every version of the quote (any version's id), oldest first."""
+        q = m.quotes.c
         with self.crm.reading() as conn:
             root = self.fetch(conn, quote_id).root_id
-            q = m.quotes.c
-            ids = conn.execute(sa.select(q.id).where(sa.or_(q.id == root, q.root_id == root)).order_by(q.version)).scalars()
-            return [self.fetch(conn, i) for i in ids]
+            return self._read(conn, _WITH_ORDER.where(sa.or_(q.id == root, q.root_id == root)).order_by(q.version))
 
     def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
              latest: bool = True, limit: int = 100) -> list[Quote]:
         """Quotes newest first; ``latest`` hides superseded versions."""
-        q, o = m.quotes.c, m.orders.c
-        query = (sa.select(m.quotes, o.id.label("order_id")).outerjoin(m.orders, o.quote_id == q.id)
-                 .order_by(q.created_at.desc(), q.id.desc()).limit(limit))
+        q = m.quotes.c
+        query = _WITH_ORDER.order_by(q.created_at.desc(), q.id.desc()).limit(limit)
         for column, value in ((q.customer_id, customer_id), (q.status, status), (q.owner, owner)):
             if value is not None:
                 query = query.where(column == value)
         if latest:
             query = query.where(q.superseded_at.is_(None))
         with self.crm.reading() as conn:
-            rows = conn.execute(query).mappings().all()
-            lines = read_lines(conn, m.quote_lines, "quote_id", (r["id"] for r in rows))
+            return self._read(conn, query)
+
+    def _read(self, conn: sa.Connection, query: sa.Select[Any]) -> list[Quote]:
+        """The quotes ``query`` (over :data:`_WITH_ORDER`) selects, with their lines: two statements."""
+        rows = conn.execute(query).mappings().all()
+        lines = read_lines(conn, m.quote_lines, "quote_id", (r["id"] for r in rows))
         return [_quote(r, lines[r["id"]]) for r in rows]
 
     def render_html(self, quote_id: int, *, printable: bool = False) -> str:

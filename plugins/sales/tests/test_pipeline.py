@@ -42,6 +42,10 @@ def test_pipeline_stages_are_ordered_with_terminal_stages_last(shop: Shop) -> No
         pipelines.update_stage(pipeline.stages[0].id, name="gửi báo giá")
     assert "name" in error.value.errors
     assert [p.name for p in pipelines.list()] == ["Bán hàng B2B"]
+    pipelines.add("Bán lẻ", [{"name": "Quan tâm", "probability": "0.3"}, {"name": "Mua", "probability": "1", "outcome": "won"}])
+    listed = {p.name: [stage.name for stage in p.stages] for p in pipelines.list()}
+    assert listed == {name: [stage.name for stage in pipelines.get(name).stages] for name in ("Bán hàng B2B", "Bán lẻ")}
+    assert listed["Bán lẻ"][:2] == ["Quan tâm", "Mua"] and "Quan tâm" not in listed["Bán hàng B2B"]
 
 
 def test_deal_moves_are_recorded_and_fire_the_stage_hook(recorded: tuple[Shop, Recorder]) -> None:

@@ -189,11 +189,11 @@ class AnalyticsService:
 
     def history(self, measure: str | None = None, *, limit: int = 20) -> list[runs.Run]:
         """Past runs, newest first (optionally of one measure)."""
-        query = sa.select(runs_table.c.id).order_by(runs_table.c.id.desc()).limit(_limit(limit))
+        query = sa.select(runs_table).order_by(runs_table.c.id.desc()).limit(_limit(limit))
         if measure is not None:
             query = query.where(runs_table.c.measure == measure)
         with self._crm.reading() as conn:
-            return [runs.get(conn, run_id) for run_id in conn.execute(query).scalars()]
+            return [runs.Run(**row) for row in conn.execute(query).mappings()]
 
     def customers(self, measure: str, *, segment: str | None = None, order: str | None = None,
                   limit: int = 50) -> list[dict[str, Any]]:

@@ -67,14 +67,14 @@ def load_sqlite(path: Path, data: dict[str, np.ndarray], customers: int) -> None
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")
     conn.executemany(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", customer_rows(customers))
-    conn.execute("DROP INDEX IF EXISTS ix_test_purchases_customer_id")
+    conn.execute("DROP INDEX IF EXISTS ix_crmkit_test_purchases_customer_id")
     step = 1_000_000
     for start in range(0, len(data["amount"]), step):
         part = slice(start, start + step)
-        conn.executemany(f"INSERT INTO test_purchases ({ORDER_COLUMNS}) VALUES (?,?,?,'VND')",
+        conn.executemany(f"INSERT INTO crmkit_test_purchases ({ORDER_COLUMNS}) VALUES (?,?,?,'VND')",
                          zip(data["customer_id"][part].tolist(), iso(data["us"][part]).tolist(),
                              data["amount"][part].tolist()))
-    conn.execute("CREATE INDEX ix_test_purchases_customer_id ON test_purchases (customer_id)")
+    conn.execute("CREATE INDEX ix_crmkit_test_purchases_customer_id ON crmkit_test_purchases (customer_id)")
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
@@ -89,15 +89,15 @@ def load_postgres(url: str, data: dict[str, np.ndarray], customers: int) -> None
         with cur.copy(f"COPY customers ({CUSTOMER_COLUMNS}) FROM STDIN") as copy:
             for row in customer_rows(customers):
                 copy.write_row(row)
-        cur.execute("DROP INDEX IF EXISTS ix_test_purchases_customer_id")
+        cur.execute("DROP INDEX IF EXISTS ix_crmkit_test_purchases_customer_id")
         step = 1_000_000
         for start in range(0, len(data["amount"]), step):
             part = slice(start, start + step)
-            with cur.copy(f"COPY test_purchases ({ORDER_COLUMNS}) FROM STDIN") as copy:
+            with cur.copy(f"COPY crmkit_test_purchases ({ORDER_COLUMNS}) FROM STDIN") as copy:
                 for row in zip(data["customer_id"][part].tolist(), iso(data["us"][part]).tolist(),
                                data["amount"][part].tolist()):
                     copy.write_row((*row, "VND"))
-        cur.execute("CREATE INDEX ix_test_purchases_customer_id ON test_purchases (customer_id)")
+        cur.execute("CREATE INDEX ix_crmkit_test_purchases_customer_id ON crmkit_test_purchases (customer_id)")
         cur.execute(f"SELECT setval('customers_id_seq', {customers})")
         conn.commit()
         conn.autocommit = True

@@ -11,6 +11,10 @@ Fixtures:
 
 :class:`PluginContract` is the contract check any plugin runs by subclassing it.
 
+:data:`PURCHASE_SOURCE` is a stand-in purchase source (``crmkit_value_transactions`` over its own table,
+``crmkit_test_purchases``) for tests that need purchases without crmkit-sales; :class:`Shop` writes them,
+firing sales' order hooks as sales does: ``crm_factory(plugins=["analytics", PURCHASE_SOURCE])``.
+
 ``--crmkit-hook-report FILE`` writes, as JSON, which crmkit hooks ran at least one
 implementation during which passing test (crmkit's own meta-test uses it; plugin authors
 can use it to see which of their hooks the tests reach).
@@ -24,12 +28,16 @@ import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from crmkit.core.types import Id, UTCDateTime
+from crmkit.hooks import hookimpl
 from crmkit.plugin import Plugin
 
 POSTGRES_ENV = "CRMKIT_TEST_POSTGRES_URL"
@@ -342,3 +350,71 @@ class PluginContract:
         with crm.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts=opts), lineage.metadata)
         assert not diff, f"migrations and tables of {self.plugin} disagree: {diff}"
+
+
+# --- a purchase source -----------------------------------------------------------------------------------
+
+#: The stand-in source's table, on its own MetaData: no migration makes it, :class:`Shop` creates it.
+purchase_metadata = sa.MetaData()
+purchases = sa.Table(
+    "crmkit_test_purchases", purchase_metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", Id, nullable=False, index=True),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("margin_minor", sa.BigInteger),
+    sa.Column("category", sa.String(50)),
+    sa.Column("channel", sa.String(30)),
+)
+
+
+class PurchaseSourceHooks:
+    """Hooks of :data:`PURCHASE_SOURCE`: its table's rows are purchases, as crmkit-sales' orders are."""
+
+    @hookimpl
+    def crmkit_value_transactions(self, crm: Any) -> Any:
+        """Every row, in the columns ``crmkit.purchases`` reads."""
+        c = purchases.c
+        return sa.select(c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.margin_minor, c.category, c.channel)
+
+
+#: A plugin holding purchases, so tests of purchase readers need no other plugin's package.
+PURCHASE_SOURCE = Plugin(name="testpurchases", hooks=(PurchaseSourceHooks(),),
+                         description="purchases from a test table")
+
+
+class Shop:
+    """Writes :data:`PURCHASE_SOURCE`'s purchases as sales writes orders, so order listeners run as they would."""
+
+    def __init__(self, crm: Any) -> None:
+        self.crm = crm
+        purchase_metadata.create_all(crm.engine, checkfirst=True)
+
+    def buy(self, customer_id: int, when: datetime, amount: int = 100_000, currency: str = "VND", *,
+            margin: int | None = None, category: str | None = None, channel: str | None = None) -> int:
+        """Record a purchase and fire ``crmkit_order_placed`` in its transaction, like sales; returns its id."""
+        with self.crm.transaction() as session:
+            purchase_id: int = session.connection().execute(purchases.insert().values(
+                customer_id=customer_id, occurred_at=when, amount_minor=amount, currency=currency, margin_minor=margin,
+                category=category, channel=channel).returning(purchases.c.id)).scalar_one()
+            order = SimpleNamespace(id=purchase_id, customer_id=customer_id, currency=currency, total_minor=amount,
+                                    placed_at=when)
+            self.crm.hooks.call("crmkit_order_placed", crm=self.crm, order=order, session=session)
+        return purchase_id
+
+    def refund(self, purchase_id: int, amount: int) -> None:
+        """Net a refund into a purchase and fire ``crmkit_order_refunded`` in its transaction, like sales."""
+        with self.crm.transaction() as session:
+            conn = session.connection()
+            row = conn.execute(sa.select(purchases).where(purchases.c.id == purchase_id)).mappings().one()
+            conn.execute(purchases.update().where(purchases.c.id == purchase_id)
+                         .values(amount_minor=row["amount_minor"] - amount))
+            order = SimpleNamespace(id=purchase_id, customer_id=row["customer_id"], currency=row["currency"])
+            refund = SimpleNamespace(order_id=purchase_id, amount_minor=amount, currency=row["currency"])
+            self.crm.hooks.call("crmkit_order_refunded", crm=self.crm, order=order, refund=refund, session=session)
+
+    def insert_quietly(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows in one transaction without the order hooks (an import: only a rebuild sees them)."""
+        with self.crm.transaction() as session:
+            session.connection().execute(purchases.insert(), rows)

@@ -12,11 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import attrs
-import sqlalchemy as sa
 
-from crmkit import Plugin, hookimpl
+from crmkit import Plugin, hookimpl, testing
 from crmkit.core.text import fold
-from crmkit.core.types import Id, UTCDateTime
 
 #: A Wednesday at 10:00 in Hà Nội: outside the default quiet hours.
 NOON = datetime(2026, 3, 4, 3, 0, tzinfo=timezone.utc)
@@ -188,41 +186,19 @@ class Gateway:
 
 # --- a purchases source (what sales provides) -----------------------------------------------------------------
 
-purchases_metadata = sa.MetaData()
-purchases = sa.Table(
-    "test_campaign_purchases", purchases_metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("customer_id", Id, nullable=False, index=True),
-    sa.Column("occurred_at", UTCDateTime, nullable=False),
-    sa.Column("amount_minor", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-)
-
-
-class _PurchaseHooks:
-    @hookimpl
-    def crmkit_startup(self, crm: Any) -> None:
-        purchases_metadata.create_all(crm.engine)
-
-    @hookimpl
-    def crmkit_value_transactions(self, crm: Any) -> Any:
-        p = purchases.c
-        return sa.select(p.customer_id, p.occurred_at, p.amount_minor, p.currency)
-
-
-PURCHASES = Plugin(name="testpurchases", hooks=(_PurchaseHooks(),))
+#: ``crmkit.testing``'s stand-in source: the plugin, and its table.
+PURCHASES, purchases = testing.PURCHASE_SOURCE, testing.purchases
 
 
 def buy(crm: Any, customer_id: int, amount: int, at: datetime, currency: str = "VND") -> None:
-    """Record a purchase in the stand-in source."""
-    buy_many(crm, [(customer_id, amount, at, currency)])
+    """Record a purchase in the stand-in source, as sales records an order."""
+    testing.Shop(crm).buy(customer_id, at, amount, currency)
 
 
 def buy_many(crm: Any, rows: list[tuple[int, int, datetime, str]]) -> None:
-    """Record purchases ``(customer_id, amount_minor, at, currency)`` in one transaction."""
-    with crm.transaction() as session:
-        session.connection().execute(purchases.insert(), [
-            {"customer_id": c, "amount_minor": a, "occurred_at": t, "currency": cur} for c, a, t, cur in rows])
+    """Record purchases ``(customer_id, amount_minor, at, currency)`` in one transaction, as an import does."""
+    testing.Shop(crm).insert_quietly([{"customer_id": c, "amount_minor": a, "occurred_at": t, "currency": cur}
+                                      for c, a, t, cur in rows])
 
 
 # --- a vendor channel, a listener, adapters for crash tests ------------------------------------------------------

@@ -1,7 +1,7 @@
 """Shared set-up for the IDIC tests: CRMs with the plugin, a stand-in purchase source, a stand-in campaigns service.
 
-The purchase source is an inline plugin implementing ``crmkit_value_transactions`` over its own table
-(what crmkit-sales does over its orders). The campaigns stand-in offers the part of ``crm.campaigns``
+The purchase source is ``crmkit.testing``'s (``crmkit_value_transactions`` over its own table, what
+crmkit-sales does over its orders). The campaigns stand-in offers the part of ``crm.campaigns``
 IDIC uses (``segments.condition/audience/create`` and ``create``) with a tiny language — ``FIELD = "text"``
 over the segment fields — so conditions and the handoff are tested without another plugin's package.
 """
@@ -22,28 +22,7 @@ from crmkit import Plugin, ValidationError, hookimpl
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
 from crmkit.core import tables as core
-from crmkit.core.types import Id, UTCDateTime
-
-source_metadata = sa.MetaData()
-purchases = sa.Table(
-    "idic_test_purchases", source_metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("customer_id", Id, nullable=False),
-    sa.Column("occurred_at", UTCDateTime, nullable=False),
-    sa.Column("amount_minor", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("category", sa.String(50)),
-)
-
-
-class _PurchaseSource:
-    @hookimpl
-    def crmkit_value_transactions(self, crm: Any) -> Any:
-        c = purchases.c
-        return sa.select(c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.category)
-
-
-SOURCE = Plugin(name="idictestshop", hooks=(_PurchaseSource(),), description="purchases from a test table")
+from crmkit.testing import PURCHASE_SOURCE, Shop
 
 
 @attrs.define
@@ -96,16 +75,14 @@ def _at(day: str, hour: int = 10) -> datetime:
 @pytest.fixture
 def shop_crm(crm_factory: Callable[..., Any]) -> Any:
     """A CRM with analytics, IDIC, the stand-in purchase source and the campaigns stand-in."""
-    crm = crm_factory(plugins=["analytics", "idic", SOURCE, CAMPAIGNS])
-    source_metadata.create_all(crm.engine)
+    crm = crm_factory(plugins=["analytics", "idic", PURCHASE_SOURCE, CAMPAIGNS])
+    Shop(crm)  # creates the source's table
     return crm
 
 
 def _buy(crm: Any, customer_id: int, amount: int, *, category: str | None = None, when: str = "2026-06-01") -> None:
-    """One purchase (negative: a net refund) in the stand-in source."""
-    with crm.transaction() as session:
-        session.connection().execute(purchases.insert().values(
-            customer_id=customer_id, occurred_at=_at(when), amount_minor=amount, currency="VND", category=category))
+    """One purchase (negative: a net refund) in the stand-in source, as sales records an order."""
+    Shop(crm).buy(customer_id, _at(when), amount, category=category)
 
 
 def _invoke(crm: Any, *args: str, input: str | None = None) -> Result:

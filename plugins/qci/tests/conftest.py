@@ -1,7 +1,7 @@
 """Shared set-up for the QCI tests: CRMs with the plugin, a stand-in purchase source, interactions in the past.
 
-The purchase source is an inline plugin implementing ``crmkit_value_transactions`` over its own table
-(what crmkit-sales does over its orders), so the purchase KPIs are tested without another plugin's package.
+The purchase source is ``crmkit.testing``'s (``crmkit_value_transactions`` over its own table, what crmkit-sales
+does over its orders), so the purchase KPIs are tested without another plugin's package.
 """
 
 from __future__ import annotations
@@ -11,36 +11,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from crmkit import Plugin, hookimpl
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
-from crmkit.core.types import Id, UTCDateTime
-
-source_metadata = sa.MetaData()
-purchases = sa.Table(
-    "qci_test_purchases", source_metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("customer_id", Id, nullable=False),
-    sa.Column("occurred_at", UTCDateTime, nullable=False),
-    sa.Column("amount_minor", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("margin_minor", sa.BigInteger),
-    sa.Column("category", sa.String(50)),
-)
-
-
-class _PurchaseSource:
-    @hookimpl
-    def crmkit_value_transactions(self, crm: Any) -> Any:
-        c = purchases.c
-        return sa.select(c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.margin_minor, c.category)
-
+from crmkit.testing import PURCHASE_SOURCE, Shop
 
 #: A plugin holding purchases, as crmkit-sales does (the core's ``crmkit_value_transactions``).
-SOURCE = Plugin(name="qcitestshop", hooks=(_PurchaseSource(),), description="purchases from a test table")
+SOURCE = PURCHASE_SOURCE
 
 
 def at(day: str, hour: int = 10, minute: int = 0) -> datetime:
@@ -58,17 +36,14 @@ def qci_crm(crm_factory: Callable[..., Any]) -> Any:
 def shop_crm(crm_factory: Callable[..., Any]) -> Any:
     """A CRM with QCI and the stand-in purchase source (its table created)."""
     crm = crm_factory(plugins=["qci", SOURCE])
-    source_metadata.create_all(crm.engine)
+    Shop(crm)  # creates the source's table
     return crm
 
 
 def buy(crm: Any, customer_id: int, when: datetime, amount: int = 100_000, *, currency: str = "VND",
         margin: int | None = None, category: str | None = None) -> None:
-    """Record one purchase in the stand-in source."""
-    with crm.transaction() as session:
-        session.connection().execute(purchases.insert().values(
-            customer_id=customer_id, occurred_at=when, amount_minor=amount, currency=currency, margin_minor=margin,
-            category=category))
+    """Record one purchase in the stand-in source (as sales records an order)."""
+    Shop(crm).buy(customer_id, when, amount, currency, margin=margin, category=category)
 
 
 def people(crm: Any, n: int, **fields: Any) -> list[int]:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from crmkit.core.types import utcnow
+from crmkit.testing import Shop
 from crmkit_qci import periods
 
-from .conftest import SOURCE, buy, source_metadata
+from .conftest import SOURCE, buy
 
 CAMPAIGNS = "campaigns"
 #: Acquisition, penetration and retention answered worst: all three campaign areas are chosen.
@@ -23,7 +24,7 @@ WEAK = {"AQ1": 1, "AQ2": 1, "AQ3": 2, "AQ4": 1, "PE1": 1, "PE2": 2, "PE3": 1, "P
 def campaigns_crm(crm_factory: Any) -> Any:
     """QCI, crmkit-campaigns and the stand-in purchase source (its table created)."""
     made = crm_factory(plugins=["qci", CAMPAIGNS, SOURCE])
-    source_metadata.create_all(made.engine)
+    Shop(made)  # creates the source's table
     return made
 
 

@@ -84,6 +84,21 @@ def _raw_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
     return sorted(parsed, key=repr)
 
 
+def test_a_test_database_a_bulk_load_filled_is_handed_on_empty_with_ids_from_1(_crmkit_databases: Any,
+                                                                              tmp_path: Path) -> None:
+    from crmkit import CRM
+
+    url = _crmkit_databases.url_for([], 90, tmp_path)  # slot 90: no other test uses it
+    datagen.build(url, datagen.Spec(customers=30, interactions=40, seed=5))  # sets its sequences past its rows
+    with CRM(_crmkit_databases.url_for([], 90, tmp_path), plugins=[]) as crm:  # what the next test gets
+        added = crm.customers.add(name="Nguyễn Văn An", addresses=[{"line1": "1 Lê Lợi"}], email="an@example.vn")
+        with crm.reading() as conn:
+            rows = {table: conn.exec_driver_sql(f"SELECT id FROM {table}").scalars().all()
+                    for table in ("customers", "customer_addresses", "customer_contact_points")}
+        assert (added.id, crm.interactions.log(added.id, "email").id) == (1, 1)
+        assert rows == {"customers": [1], "customer_addresses": [1], "customer_contact_points": [1]}
+
+
 def test_generated_data_is_what_the_api_would_have_written(crm_factory: Any) -> None:
     from crmkit import CRM
     from crmkit.storage import create_engine

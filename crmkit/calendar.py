@@ -205,7 +205,8 @@ def local_midnight(day: date, zone: tzinfo = LOCAL_TZ) -> datetime:
 
 
 def utc_offsets(zone: tzinfo, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
-    """The UTC offsets (seconds) ``zone`` keeps from ``since`` to ``until``: ``(from, offset)``, the first from ``since``.
+    """The UTC offsets (seconds) ``zone`` keeps from ``since`` to ``until``: ``(from, offset)`` pairs, the first
+    from ``since``.
 
     How SQL without time zone support (SQLite) gets local clock times exactly, daylight saving included:
     a zone like Asia/Ho_Chi_Minh gives one pair. Changes are found a day apart at most, to the second.

@@ -135,7 +135,7 @@ def write(crm: CRM, path: Path, *, as_of: datetime, currency: str | None, recomp
     settings = service.settings()
     title = f"Customer analytics — {as_of:%d/%m/%Y}"
     subtitle = (f"Currency {esc(code or '—')} · discount rate {esc(settings['discount_rate'])} a year · "
-                f"gross margin rate {esc(settings['gross_margin_rate'])} · generated {datetime.now():%Y-%m-%d %H:%M}")
+                f"gross margin rate {esc(settings['gross_margin_rate'])} · generated {datetime.now(crm.timezone):%Y-%m-%d %H:%M}")
     document = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
                 f'<header><h1>{esc(title)}</h1><p>{subtitle}</p></header><main>{"".join(page.parts)}</main>'

@@ -32,7 +32,7 @@ TIERS = Plugin(name="tiers", hooks=(_TierHooks(),))
 @pytest.fixture
 def town(crm):
     """Customers spread over spellings, ages, tags and consents."""
-    today = datetime.now(timezone.utc).date()
+    today = crm.today()
     add = crm.customers.add
     made = {
         "an": add(name="Nguyễn Văn An", email="an@example.vn", city="Hà Nội", gender="male",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -237,7 +238,10 @@ class BatchMixin(ServiceBase):
 
 
 def _threshold_units(program: Program, tier: Tier) -> int:
-    return program.to_units(tier.threshold, "threshold") if program.tier_basis == "points" else int(tier.threshold)
+    """A tier's threshold in what the window sums: point units or minor units (checked when the tier was set)."""
+    if program.tier_basis == "points":
+        return int(Decimal(tier.threshold).scaleb(program.point_decimals))
+    return int(tier.threshold)
 
 
 def _tier_for(program: Program, tiers: Sequence[Tier], value: int) -> Tier:

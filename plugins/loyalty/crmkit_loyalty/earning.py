@@ -18,6 +18,7 @@ customer's first order (see the service).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, tzinfo
 from decimal import Decimal
@@ -29,6 +30,9 @@ import attrs
 from crmkit.money import Money
 from crmkit.calendar import is_birthday, is_occasion, local_date
 from crmkit_loyalty.records import Program, Rule, Tier
+
+
+_ONE = Fraction(1)
 
 
 @attrs.frozen
@@ -64,20 +68,19 @@ def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, o
     if basis < minimum:
         below = f"below the minimum order of {Money(program.currency, minimum).format()}"
         return [Earning("purchase", 0, basis, below)]
-    steps = [f"{Money(program.currency, basis).format()} at {program.earn_points.normalize():f} per "
-             f"{Money(program.currency, program.earn_amount_minor).format()}"]
+    rate = _rate_text(program.currency, program.earn_points, program.earn_amount_minor)
+    steps = [f"{Money(program.currency, basis).format()}{rate}"]
     weight = _line_weight(active, getattr(order, "lines", None) or ())
     if weight != 1:
         steps.append(f"product/category ×{_show(weight)}")
-    exact = Fraction(basis) * weight * Fraction(program.earn_points) / program.earn_amount_minor
-    exact *= 10 ** program.point_decimals
+    exact = basis * weight * _units_per_minor(program.earn_points, program.earn_amount_minor, program.point_decimals)
     if tier is not None and tier.multiplier != 1:
         exact *= Fraction(tier.multiplier)
         steps.append(f"tier {tier.name} ×{_show(Fraction(tier.multiplier))}")
     birthday = is_birthday(birth_date, day)
     day_rules = [rule for rule in active if (rule.kind == "birthday" and birthday)
                  or (rule.kind == "occasion" and rule.target is not None and is_occasion(rule.target, day))]
-    day_multiplier = max((Fraction(rule.multiplier) for rule in day_rules if rule.multiplier), default=Fraction(1))
+    day_multiplier = max((Fraction(rule.multiplier) for rule in day_rules if rule.multiplier), default=_ONE)
     if day_multiplier != 1:
         exact *= day_multiplier
         steps.append(f"{'birthday/occasion' if len(day_rules) > 1 else _day_name(day_rules[0])} ×{_show(day_multiplier)}")
@@ -88,6 +91,18 @@ def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, o
             reason = f"birthday:{day.year}" if rule.kind == "birthday" else f"occasion:{rule.target}:{day.year}"
             result.append(Earning(reason, units, None, f"{_day_name(rule)} bonus"))
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _units_per_minor(earn_points: Decimal, earn_amount_minor: int, point_decimals: int) -> Fraction:
+    """Point units a program earns per minor unit of basis (the same for every order: kept, not recomputed)."""
+    return Fraction(earn_points) * 10 ** point_decimals / earn_amount_minor
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_text(currency: str, earn_points: Decimal, earn_amount_minor: int) -> str:
+    """`` at 1 per 10.000 ₫``: how a purchase entry's note states the program's rate."""
+    return f" at {earn_points.normalize():f} per {Money(currency, earn_amount_minor).format()}"
 
 
 def refund_share(program: Program, purchase_units: int, purchase_amount: int, order_total: int,
@@ -106,7 +121,7 @@ def _line_weight(rules: Sequence[Rule], lines: Sequence[Any]) -> Fraction:
     products = [rule for rule in rules if rule.kind == "product"]
     categories = [rule for rule in rules if rule.kind == "category"]
     if not (products or categories):
-        return Fraction(1)
+        return _ONE
     total = sum(int(line.total_minor) for line in lines)
     if total <= 0:
         return Fraction(1)

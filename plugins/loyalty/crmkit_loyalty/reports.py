@@ -1,9 +1,9 @@
 """Loyalty reports, computed in SQL: liability, earn vs burn by month, members per tier, redemption and repeat rates.
 
 Periods are local dates and months of the business (``crm.timezone``), bounded by UTC instants so each
-month is an index range scan of ``ix_loyalty_ledger_program_id_created_at``. Purchases for the repeat-purchase rate come from every implementation of
-``crmkit_value_transactions`` (the sales plugin's orders, a POS connector…), so loyalty reads no
-other plugin's tables.
+month is an index range scan of ``ix_loyalty_ledger_program_id_created_at``. Purchases for the
+repeat-purchase rate come from every implementation of ``crmkit_value_transactions`` (the sales
+plugin's orders, a POS connector…), so loyalty reads no other plugin's tables.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class ReportsMixin(ServiceBase):
 
     def earn_burn(self, *, program: str | None = None, start: date | None = None,
                   end: date | None = None) -> list[MonthFlow]:
-        """Per local month (``crm.timezone``): points earned, reversed, redeemed, expired, adjusted and the net change."""
+        """Per local month (``crm.timezone``): points earned, reversed, redeemed, expired, adjusted, and the net."""
         zone = self._crm.timezone
         result = []
         with self._crm.reading() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ def _fill(crm: Any, customer_id: int) -> dict[str, Any]:
     if not sales.pipelines.list():
         sales.pipelines.add("B2B", [{"name": "Tiếp cận", "probability": "0.1"}])
     deal = sales.deals.add(customer_id=customer_id, pipeline="B2B", title="Cà phê văn phòng", amount_minor=20_000_000,
-                           expected_close=date.today() + timedelta(days=20))
+                           expected_close=crm.today() + timedelta(days=20))
     sales.deals.move(deal.id, "Won")
     quote = sales.quotes.create(customer_id=customer_id, deal_id=deal.id, lines=[{"sku": "CF-ROB-500", "quantity": 2}])
     sales.quotes.accept(sales.quotes.send(quote.id).id)
@@ -33,8 +33,8 @@ def _fill(crm: Any, customer_id: int) -> dict[str, Any]:
     sales.payments.record(order.id, order.total_minor, reference="CK Nguyen Thi Hoa")
     sales.orders.refund(order.id, 10_000, reason="Chị Hoa báo thiếu hàng")
     contract = sales.contracts.add(customer_id=customer_id, order_id=order.id, number=f"HĐ-{customer_id}",
-                                   title="Hợp đồng với chị Hoa", start_date=date.today() - timedelta(days=10),
-                                   end_date=date.today() + timedelta(days=355), value_minor=order.total_minor,
+                                   title="Hợp đồng với chị Hoa", start_date=crm.today() - timedelta(days=10),
+                                   end_date=crm.today() + timedelta(days=355), value_minor=order.total_minor,
                                    currency="VND", notes="Chị Hoa thích giao buổi sáng")
     appointment = sales.appointments.add(customer_id=customer_id, employee="lan.nguyen", subject="Thử cà phê",
                                          starts_at=utcnow() + timedelta(days=2))

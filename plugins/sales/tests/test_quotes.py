@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -63,7 +63,7 @@ def test_quote_workflow_versions_and_order_in_one_step(shop: Shop) -> None:
 
 def test_quotes_expire_and_an_expired_one_cannot_be_accepted(shop: Shop) -> None:
     quotes = shop.crm.sales.quotes
-    issued = date.today() - timedelta(days=40)
+    issued = shop.crm.today() - timedelta(days=40)
     old = quotes.create(customer_id=shop.an.id, issued_on=issued, valid_until=issued + timedelta(days=30),
                         lines=[{"sku": "GAO-ST25-5", "quantity": 1}])
     fresh = quotes.create(customer_id=shop.an.id, lines=[{"sku": "GAO-ST25-5", "quantity": 1}])
@@ -74,7 +74,7 @@ def test_quotes_expire_and_an_expired_one_cannot_be_accepted(shop: Shop) -> None
     assert "valid_until" in error.value.errors
     assert quotes.expire_due() == 1
     assert (quotes.get(old.id).status, quotes.get(fresh.id).status) == ("expired", "sent")
-    renewed = quotes.revise(old.id, valid_until=date.today() + timedelta(days=10))
+    renewed = quotes.revise(old.id, valid_until=shop.crm.today() + timedelta(days=10))
     assert (renewed.version, renewed.status, renewed.total_minor) == (2, "draft", old.total_minor)
     assert quotes.decline(quotes.send(renewed.id).id).status == "declined"
 

@@ -329,17 +329,17 @@ class PlannedMerge:
 def merge_pair(crm: CRM, session: Session, kept_id: int, merged_id: int, *, score: float, reason: str,
                automatic: bool, run_id: int | None) -> int:
     """Merge one pair through the core, logging what moved so it can be undone; returns the merge-log id."""
-    merge_planned(crm, session, [PlannedMerge(kept_id, merged_id, score, reason)], automatic=automatic, run_id=run_id)
-    g = m.merge_log.c
-    return session.connection().execute(sa.select(sa.func.max(g.id)).where(g.merged_id == merged_id)).scalar_one()
+    (log_id,) = merge_planned(crm, session, [PlannedMerge(kept_id, merged_id, score, reason)], automatic=automatic,
+                              run_id=run_id)
+    return log_id
 
 
 def merge_planned(crm: CRM, session: Session, plan: list[PlannedMerge], *, automatic: bool,
-                  run_id: int | None) -> None:
+                  run_id: int | None) -> list[int]:
     """Merge every planned pair in one ``crm.customers.merge_many`` (every plugin re-points its rows), logging
-    what moved so each can be undone. Runs in the caller's transaction."""
+    what moved so each can be undone; returns the merge-log ids in plan order. Runs in the caller's transaction."""
     if not plan:
-        return
+        return []
     conn = session.connection()
     pairs = [(p.kept_id, p.merged_id) for p in plan]
     moved = _movable(conn, pairs)
@@ -348,8 +348,8 @@ def merge_planned(crm: CRM, session: Session, plan: list[PlannedMerge], *, autom
     rows = [{"run_id": run_id, "customer_id": p.kept_id, "merged_id": p.merged_id, "core_merge_id": merge.id,
              "score": p.score, "reason": p.reason[:500], "automatic": automatic, "moved": moved[p.merged_id],
              "status": "merged", "at": now} for p, merge in zip(plan, merges)]
-    for batch in chunks(rows, BATCH):
-        conn.execute(m.merge_log.insert(), batch)
+    logged = m.merge_log.insert().returning(m.merge_log.c.id, sort_by_parameter_order=True)
+    return [log_id for batch in chunks(rows, BATCH) for log_id in conn.execute(logged, batch).scalars()]
 
 
 def _movable(conn: sa.Connection, pairs: list[tuple[int, int]]) -> dict[int, dict[str, Any]]:

@@ -194,7 +194,7 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="crmkit-bench-rfm-"))
     workdir.mkdir(parents=True, exist_ok=True)
     from crmkit import CRM
-    from crmkit_analytics.testing import SOURCE, source_metadata
+    from crmkit_analytics.testing import SOURCE
 
     data = generate(customers, orders)
     duck = reference(data)
@@ -203,7 +203,6 @@ def main() -> None:
         path = workdir / f"rfm-{args.size}.db"
         path.unlink(missing_ok=True)
         crm = CRM(f"sqlite:///{path}", plugins=["analytics", SOURCE], upgrade=True)
-        source_metadata.create_all(crm.engine)
         crm.close()
         with timed() as t:
             load_sqlite(path, data, customers)
@@ -224,7 +223,6 @@ def main() -> None:
 
         url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
         crm = CRM(url, plugins=["analytics", SOURCE], upgrade=True)
-        source_metadata.create_all(crm.engine)
         crm.close()
         with timed() as t:
             load_postgres(url, data, customers)

@@ -360,7 +360,7 @@ class PluginContract:
 
 # --- a purchase source -----------------------------------------------------------------------------------
 
-#: The stand-in source's table, on its own MetaData: no migration makes it, :class:`Shop` creates it.
+#: The stand-in source's table, on its own MetaData: no migration makes it, the plugin creates it at start-up.
 purchase_metadata = sa.MetaData()
 purchases = sa.Table(
     "crmkit_test_purchases", purchase_metadata,
@@ -379,6 +379,11 @@ class PurchaseSourceHooks:
     """Hooks of :data:`PURCHASE_SOURCE`: its table's rows are purchases, as crmkit-sales' orders are."""
 
     @hookimpl
+    def crmkit_startup(self, crm: Any) -> None:
+        """Create the table if this database lacks it (a plugin owns its tables)."""
+        purchase_metadata.create_all(crm.engine, checkfirst=True)
+
+    @hookimpl
     def crmkit_value_transactions(self, crm: Any) -> Any:
         """Every row, in the columns ``crmkit.purchases`` reads."""
         c = purchases.c
@@ -395,7 +400,6 @@ class Shop:
 
     def __init__(self, crm: Any) -> None:
         self.crm = crm
-        purchase_metadata.create_all(crm.engine, checkfirst=True)
 
     def buy(self, customer_id: int, when: datetime, amount: int = 100_000, currency: str = "VND", *,
             margin: int | None = None, category: str | None = None, channel: str | None = None) -> int:

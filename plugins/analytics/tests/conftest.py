@@ -7,15 +7,13 @@ from typing import Any
 
 import pytest
 
-from crmkit_analytics.testing import SOURCE, Shop, source_metadata
+from crmkit_analytics.testing import SOURCE, Shop
 
 
 @pytest.fixture
 def analytics_crm(crm_factory: Callable[..., Any]) -> Any:
     """A CRM with the analytics plugin and the stand-in purchase source (its table created)."""
-    crm = crm_factory(plugins=["analytics", SOURCE])
-    source_metadata.create_all(crm.engine)
-    return crm
+    return crm_factory(plugins=["analytics", SOURCE])
 
 
 @pytest.fixture

@@ -75,9 +75,7 @@ def _at(day: str, hour: int = 10) -> datetime:
 @pytest.fixture
 def shop_crm(crm_factory: Callable[..., Any]) -> Any:
     """A CRM with analytics, IDIC, the stand-in purchase source and the campaigns stand-in."""
-    crm = crm_factory(plugins=["analytics", "idic", PURCHASE_SOURCE, CAMPAIGNS])
-    Shop(crm)  # creates the source's table
-    return crm
+    return crm_factory(plugins=["analytics", "idic", PURCHASE_SOURCE, CAMPAIGNS])
 
 
 def _buy(crm: Any, customer_id: int, amount: int, *, category: str | None = None, when: str = "2026-06-01") -> None:

@@ -124,7 +124,7 @@ def _line_weight(rules: Sequence[Rule], lines: Sequence[Any]) -> Fraction:
         return _ONE
     total = sum(int(line.total_minor) for line in lines)
     if total <= 0:
-        return Fraction(1)
+        return _ONE
     weighted = Fraction(0)
     for line in lines:
         keys = {str(getattr(line, "sku", "") or ""), str(getattr(line, "product_id", "") or "")} - {""}

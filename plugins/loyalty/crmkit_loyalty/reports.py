@@ -131,11 +131,12 @@ class ReportsMixin(ServiceBase):
                 show = target.points
                 for label, since, until in month_windows(low, high, zone) if low < high else ():
                     rows = conn.execute(_FLOWS, {"program_id": target.id, "since": since, "until": until}).all()
+                    if not rows:
+                        continue  # a month without entries is not listed
                     sums = dict.fromkeys(KINDS, 0) | {kind: int(total) for kind, total in rows}
-                    if rows:
-                        result.append(MonthFlow(target.code, label, show(sums["earn"]), show(-sums["reverse"]),
-                                                show(-sums["redeem"]), show(-sums["expire"]), show(sums["adjust"]),
-                                                show(sum(sums.values()))))
+                    result.append(MonthFlow(target.code, label, show(sums["earn"]), show(-sums["reverse"]),
+                                            show(-sums["redeem"]), show(-sums["expire"]), show(sums["adjust"]),
+                                            show(sum(sums.values()))))
         return result
 
     def tier_counts(self, *, program: str | None = None) -> list[TierCount]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crmkit.errors import (
+    AuthenticationFailed,
     Conflict,
     CRMError,
     DatabaseUnavailable,
     NotFound,
+    PermissionDenied,
     PluginError,
     SchemaOutdated,
     ValidationError,
@@ -21,6 +23,7 @@ from crmkit.errors import (
 from crmkit.hooks import hookimpl, hookspec
 
 if TYPE_CHECKING:
+    from crmkit.core.permissions import Permission
     from crmkit.core.models import Address, Consent, Customer, Interaction, Page, Profile
     from crmkit.crm import CRM
     from crmkit.plugin import Plugin
@@ -36,6 +39,7 @@ _LAZY = {
     "Consent": "crmkit.core.models",
     "Page": "crmkit.core.models",
     "Profile": "crmkit.core.models",
+    "Permission": "crmkit.core.permissions",
 }
 
 
@@ -49,7 +53,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CRM", "Plugin", "hookimpl", "hookspec",
+    "CRM", "Plugin", "Permission", "hookimpl", "hookspec",
     "Customer", "Interaction", "Address", "Consent", "Page", "Profile",
-    "CRMError", "NotFound", "ValidationError", "Conflict", "SchemaOutdated", "DatabaseUnavailable", "PluginError",
+    "CRMError", "NotFound", "PermissionDenied", "AuthenticationFailed", "ValidationError", "Conflict", "SchemaOutdated", "DatabaseUnavailable", "PluginError",
 ]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -25,6 +25,9 @@ from crmkit.hooks.facade import Hooks
 from crmkit.hooks.manager import Discovered, PluginInfo, PluginRegistry, blocked_from_env, discover, strict_from_env
 from crmkit.plugin import Plugin, resolve
 from crmkit.storage import DEFAULT_URL, check_connection, configure_engine, create_engine
+
+if TYPE_CHECKING:
+    from crmkit.core.access import UserHandle
 
 SYSTEM_ACTOR = "system"
 
@@ -88,11 +91,19 @@ class CRM:
             self._check_schema(upgrade)
         self.channels: tuple[str, ...] = CHANNELS + tuple(c for c in self.hooks.channels() if c not in CHANNELS)
 
+        from crmkit.core.access import Access
         from crmkit.core.audit import AuditLog
         from crmkit.core.customers import Customers
         from crmkit.core.interactions import Interactions
         from crmkit.core.plugins_admin import PluginsAdmin
+        from crmkit.core.roles import Roles
+        from crmkit.core.teams import Teams
+        from crmkit.core.users import Users
 
+        self.access = Access(self)
+        self.users = Users(self)
+        self.teams = Teams(self)
+        self.roles = Roles(self)
         self.audit = AuditLog(self)
         self.customers = Customers(self)
         self.interactions = Interactions(self)
@@ -148,6 +159,24 @@ class CRM:
                     yield session
             finally:
                 self._local.session = None
+                self._run_deferred()
+
+    def after_transaction(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the transaction open on this thread ends (committed or not), or now if none is.
+
+        For writes that must outlive a change that is being refused, such as a permission denial's audit entry.
+        """
+        if getattr(self._local, "session", None) is None:
+            action()
+            return
+        if not hasattr(self._local, "deferred"):
+            self._local.deferred = []
+        self._local.deferred.append(action)
+
+    def _run_deferred(self) -> None:
+        deferred, self._local.deferred = getattr(self._local, "deferred", []), []
+        for action in deferred:
+            action()
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:
@@ -161,14 +190,35 @@ class CRM:
 
     # -- who is acting ----------------------------------------------------------------------
 
+    def as_user(self, username: str) -> UserHandle:
+        """A handle on this CRM acting as an active user: every service call checks that user's permissions
+        and sees only their scope (``lan = crm.as_user("lan"); lan.customers.find()``), and
+        ``with crm.as_user("lan"):`` runs a block as them on this ``crm``.
+
+        The plain ``crm`` stays the **system**: unrestricted, for embedding code, migrations and jobs.
+        """
+        return self.users.handle(username)
+
+    def with_token(self, token: str) -> UserHandle:
+        """A handle acting as the user of an API token (narrowed to the token's permissions);
+        ``AuthenticationFailed`` for an unknown, expired or revoked token."""
+        from crmkit.core.access import UserHandle
+
+        return UserHandle(self, self.users.token_principal(token))
+
     @property
     def actor(self) -> str:
-        """The user the audit log records for changes made now (see :meth:`acting_as`)."""
+        """Who the audit log records for changes made now: the acting user, else the name set by
+        :meth:`acting_as`, ``--user``/``CRMKIT_USER``, or ``system``."""
+        principal = self.access.principal
+        if not principal.is_system:
+            return principal.username
         return getattr(self._local, "actor", None) or self._default_actor
 
     @contextmanager
     def acting_as(self, user: str) -> Iterator[None]:
-        """Record changes made inside the block as made by ``user`` (e.g. the logged-in employee)."""
+        """Record changes made inside the block as made by ``user`` without restricting them (a system job
+        working for someone); to act *with* a user's permissions use :meth:`as_user`."""
         previous = getattr(self._local, "actor", None)
         self._local.actor = user
         try:
@@ -229,9 +279,11 @@ class CRM:
             return disabled, stored
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Store a CRM-wide setting (e.g. ``default_country``, ``timezone``) in this database; audited."""
+        """Store a CRM-wide setting (e.g. ``default_country``, ``timezone``) in this database; audited;
+        needs ``settings.admin``."""
         from crmkit.core.tables import settings
 
+        self.access.require("settings.admin")
         if key == "timezone":
             zone_named(value)  # refused before anything is written
 

@@ -19,6 +19,22 @@ class NotFound(CRMError, LookupError):
         super().__init__(f"{kind} {ident!r} not found")
 
 
+class PermissionDenied(CRMError, PermissionError):
+    """The acting user lacks a permission; ``permission`` names it (a record outside the user's scope is ``NotFound``)."""
+
+    def __init__(self, permission: str, user: str, detail: str = "") -> None:
+        self.permission = permission
+        self.user = user
+        super().__init__(f"user {user!r} lacks permission {permission}" + (f": {detail}" if detail else ""))
+
+
+class AuthenticationFailed(CRMError):
+    """A sign-in or token was refused: wrong secret, unknown or disabled user, expired, revoked or locked.
+
+    The message says no more than that to the caller; the audit log keeps the reason.
+    """
+
+
 class ValidationError(CRMError, ValueError):
     """Input was rejected; ``errors`` maps each field to its messages.
 

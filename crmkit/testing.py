@@ -22,6 +22,7 @@ can use it to see which of their hooks the tests reach).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -33,9 +34,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
+from crmkit.core.access import CONTACT_DETAILS
 from crmkit.core.types import Id, UTCDateTime
 from crmkit.hooks import hookimpl
 from crmkit.plugin import Plugin
@@ -336,6 +339,45 @@ class PluginContract:
             if table.name not in plugin.retained_tables:
                 assert customer_rows(crm, table, customer.id) == 0, f"erase left rows in {table.name}"
 
+    def scoped_calls(self) -> Mapping[str, Callable[[Any, int], Any]]:
+        """Every list, search, report, segment and export of the plugin: ``name → call(crm, customer_id)``
+        returning what the service returns.
+
+        ``crm`` is a handle acting as a user (or the system), ``customer_id`` one customer
+        ``populate`` filled (each is tried). The kit finds the customers a result exposes with
+        :func:`exposed_customers`; it runs each call as users of drawn teams and scopes and fails
+        when one sees a record outside its scope, misses one inside it, or shows an e-mail or phone
+        it may not see.
+        """
+        return {}
+
+    def permission_calls(self) -> Mapping[str, Callable[[Any, int], Any]]:
+        """For each permission the plugin declares, ``permission → call(crm, customer_id)`` that needs it:
+        the contract makes a user holding every permission but that one and expects ``PermissionDenied``."""
+        return {}
+
+    def test_contract_every_permission_is_enforced(self, crm_factory: Callable[..., Any]) -> None:
+        from crmkit.errors import PermissionDenied
+
+        crm = self._crm(crm_factory)
+        declared = sorted(name for name, p in crm.access.permissions.items() if p.plugin == self.plugin)
+        calls = self.permission_calls()
+        missing = [name for name in declared if name not in calls]
+        assert not missing, f"declared permissions never shown to be checked (add them to permission_calls): {missing}"
+        customer = crm.customers.add(name="Kiểm Tra Quyền", email="quyen@example.vn")
+        self.populate(crm, customer.id)
+        every = {name: "all" for name in crm.access.permissions}
+        for name in declared:
+            user = add_user(crm, f"without.{name}", grants={p: s for p, s in every.items() if p != name})
+            crm.customers.update(customer.id, owner=user.username)
+            with pytest.raises(PermissionDenied) as refused:
+                calls[name](crm.as_user(user.username), customer.id)
+            assert refused.value.permission == name, f"{name}: refused for {refused.value.permission} instead"
+
+    def test_contract_scoped_calls_show_exactly_the_users_scope(self, crm_factory: Callable[..., Any]) -> None:
+        crm = self._crm(crm_factory)
+        check_scopes(crm, self.scoped_calls(), self.populate)
+
     def test_contract_migrations_down_and_up(self, crm_factory: Callable[..., Any]) -> None:
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
@@ -356,6 +398,155 @@ class PluginContract:
         with crm.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts=opts), lineage.metadata)
         assert not diff, f"migrations and tables of {self.plugin} disagree: {diff}"
+
+
+# --- users, scopes and the scope property -----------------------------------------------------------------
+
+
+def add_user(crm: Any, username: str, *, teams: Sequence[str] = (), roles: Sequence[str] = (),
+             grants: Mapping[str, str] | None = None) -> Any:
+    """An active user for tests, in ``teams`` (created when missing) with ``roles``; ``grants``
+    (``{permission: scope}``) makes them a role of their own named after them."""
+    existing = {team.name for team in crm.teams.list()}
+    for team in teams:
+        if team not in existing:
+            crm.teams.add(team)
+    crm.users.add(username, teams=teams, roles=roles)
+    if grants is not None:
+        crm.roles.add(f"role.{username}", grants=grants)
+        crm.roles.assign(username, f"role.{username}")
+    return crm.users.get(username)
+
+
+def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
+                 populate: Callable[[Any, int], None], *, examples: int = 8) -> None:
+    """The scope property, for any set of calls (a plugin's ``scoped_calls``, the core's own).
+
+    Hypothesis draws a team tree, users in teams holding every permission with a drawn scope
+    (contact details with another, or not at all) and customers with drawn owners, each filled by
+    ``populate``. Each call, made as each user, must expose exactly what it exposes to the system
+    restricted to the user's scope — never a record outside it, none missing inside it — and no
+    e-mail or phone of a customer whose contact details the user may not see.
+    """
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    if not calls:
+        return
+    counter = iter(range(1_000_000))
+    scopes = st.sampled_from(["own", "team", "all"])
+    world = st.fixed_dictionaries({
+        "parents": st.lists(st.integers(min_value=-1, max_value=2), min_size=1, max_size=3),
+        "users": st.lists(st.tuples(st.integers(0, 2), scopes, st.one_of(st.none(), scopes)), min_size=2, max_size=4),
+        "owners": st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=1, max_size=4),
+    })
+
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(world)
+    def check(drawn: Mapping[str, Any]) -> None:
+        n = next(counter)
+        teams = [f"w{n}.t{i}" for i in range(len(drawn["parents"]))]
+        parent_of: dict[int, int | None] = {}
+        for i, parent in enumerate(drawn["parents"]):
+            parent_of[i] = parent if 0 <= parent < i else None
+            crm.teams.add(teams[i], parent=teams[parent_of[i]] if parent_of[i] is not None else None)
+        users = []
+        for k, (team, scope, contacts) in enumerate(drawn["users"]):
+            team = min(team, len(teams) - 1)
+            grants = {p: (scope if d.scoped else "all") for p, d in crm.access.permissions.items()
+                      if p != CONTACT_DETAILS}
+            if contacts is not None:
+                grants[CONTACT_DETAILS] = contacts
+            users.append((add_user(crm, f"w{n}.u{k}", teams=[teams[team]], grants=grants).username, team, scope, contacts))
+        customers: dict[int, tuple[str | None, str, str]] = {}
+        for k, owner in enumerate(drawn["owners"]):
+            username = users[min(owner, len(users) - 1)][0] if owner is not None else None
+            email, phone = f"w{n}.c{k}@example.vn", f"+849{n % 100:02d}{k:06d}"
+            customer = crm.customers.add(name=f"Khách Thế Giới {n}-{k}", email=email, phone=phone, owner=username)
+            populate(crm, customer.id)
+            customers[customer.id] = (username, email, phone)
+
+        def below(team: int) -> set[int]:
+            found = {team}
+            changed = True
+            while changed:
+                more = {i for i, p in parent_of.items() if p in found} - found
+                changed = bool(more)
+                found |= more
+            return found
+
+        def reach(user_team: int, scope: str | None, me: str) -> set[int]:
+            if scope == "all":
+                return set(customers)
+            if scope is None:
+                return set()
+            if scope == "own":
+                owners = {me}
+            else:
+                owners = {u for u, team, _, _ in users if team in below(user_team)} | {me}
+            return {cid for cid, (owner, _, _) in customers.items() if owner in owners}
+
+        for name, call in calls.items():
+            everything = _exposed(call, crm, customers)[0]
+            for username, team, scope, contacts in users:
+                shown, text = _exposed(call, crm.as_user(username), customers)
+                expected = everything & reach(team, scope, username)
+                assert shown == expected, (f"{name} as {username} (scope {scope}) exposed customers {sorted(shown)}, "
+                                           f"expected {sorted(expected)}")
+                for cid in set(customers) - reach(team, contacts, username):
+                    _, email, phone = customers[cid]
+                    assert email not in text and phone not in text, (
+                        f"{name} as {username} shows contact details of customer {cid} it may not see")
+
+    check()
+
+
+def exposed_customers(result: Any) -> set[int]:
+    """The customer ids a service result exposes: ``customer_id`` fields and keys, ``Customer`` objects'
+    ids, and a collection of bare ints taken as ids (return those from a count-only report's call)."""
+    from crmkit.core.models import Customer
+
+    found: set[int] = set()
+    todo = [result]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Customer):
+            found.add(item.id)
+            continue
+        if isinstance(item, Mapping):
+            if isinstance(item.get("customer_id"), int):
+                found.add(item["customer_id"])
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)) or type(item).__name__ == "Page":
+            members = list(item)
+            if members and all(type(m) is int for m in members):
+                found.update(members)
+            else:
+                todo.extend(members)
+        elif attrs.has(type(item)) or dataclasses.is_dataclass(item):
+            fields = attrs.asdict(item, recurse=False) if attrs.has(type(item)) else vars(item)
+            if isinstance(fields.get("customer_id"), int):
+                found.add(fields["customer_id"])
+            todo.extend(fields.values())
+    return found
+
+
+def _exposed(call: Callable[[Any, int], Any], crm: Any, customers: Mapping[int, Any]) -> tuple[set[int], str]:
+    """The world's customers a call exposes when made for each of them, and the text of what it returned
+    (a customer refused or not found exposes nothing)."""
+    from crmkit.errors import NotFound, PermissionDenied
+
+    exposed: set[int] = set()
+    text = []
+    for customer_id in customers:
+        try:
+            result = call(crm, customer_id)
+        except (NotFound, PermissionDenied):
+            continue
+        exposed |= exposed_customers(result) & set(customers)
+        text.append(repr(result))
+    return exposed, "\n".join(text)
 
 
 # --- a purchase source -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from crmkit.errors import ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from crmkit.core.access import Principal
     from crmkit.crm import CRM
 
 #: Built once, run with parameters: every write records an entry, and building it cost more than running it.
@@ -37,6 +38,7 @@ class AuditEntry:
     entity_id: str
     customer_id: int | None
     changes: Mapping[str, Any] | None
+    user_id: int | None = None
 
 
 class AuditLog:
@@ -47,32 +49,52 @@ class AuditLog:
 
     def record(
         self, session: Session, action: str, entity: str, entity_id: Any, *,
-        customer_id: int | None = None, changes: Mapping[str, Any] | None = None,
+        customer_id: int | None = None, changes: Mapping[str, Any] | None = None, user_id: int | None = None,
     ) -> None:
-        """Append an entry in the caller's transaction, attributed to ``crm.actor``."""
+        """Append an entry in the caller's transaction, attributed to ``crm.actor`` (and the acting user's id;
+        ``user_id`` names the user an entry is about when the system acts, as for a sign-in)."""
+        principal = self._crm.access.principal
         session.connection().execute(_INSERT, {
             "at": utcnow(), "actor": self._crm.actor, "action": action, "entity": entity, "entity_id": str(entity_id),
             "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None,
+            "user_id": principal.user_id if user_id is None else user_id,
         })
 
     def record_many(self, session: Session, action: str, entity: str,
                     entries: Iterable[tuple[Any, int | None, Mapping[str, Any] | None]]) -> None:
         """Append many entries of one kind at once — ``(entity_id, customer_id, changes)`` each — in one executemany."""
-        now, actor = utcnow(), self._crm.actor
+        now, actor, user_id = utcnow(), self._crm.actor, self._crm.access.principal.user_id
         rows = [{"at": now, "actor": actor, "action": action, "entity": entity, "entity_id": str(entity_id),
-                 "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None}
-                for entity_id, customer_id, changes in entries]
+                 "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None,
+                 "user_id": user_id} for entity_id, customer_id, changes in entries]
         if rows:
             session.connection().execute(_INSERT, rows)
+
+    def denied(self, principal: Principal, permission: str, detail: str = "") -> None:
+        """Record a permission denial. It must outlive the refused change, so it is written in its own
+        transaction — after the caller's one ends when a transaction is open on this thread."""
+        entry = {"at": utcnow(), "actor": principal.username, "action": "denied", "entity": "permission",
+                 "entity_id": permission, "customer_id": None, "changes": {"detail": detail} if detail else None,
+                 "user_id": principal.user_id}
+        self._crm.after_transaction(lambda: self._write(entry))
+
+    def _write(self, entry: Mapping[str, Any]) -> None:
+        with self._crm.transaction() as session:
+            session.connection().execute(_INSERT, dict(entry))
 
     def entries(
         self, *, customer_id: int | None = None, entity: str | None = None, actor: str | None = None,
         after: str | None = None, limit: int = 50,
     ) -> Page[AuditEntry]:
-        """Newest first, filtered, keyset-paginated (pass ``next_cursor`` back as ``after``)."""
+        """Newest first, filtered, keyset-paginated (pass ``next_cursor`` back as ``after``).
+
+        Needs ``audit.read``: with scope ``all`` the whole log, otherwise the entries about the
+        customers in scope.
+        """
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
-        query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
+        scoped = self._crm.access.customers(audit_log.c.customer_id, "audit.read")
+        query = sa.select(audit_log).where(scoped).order_by(audit_log.c.id.desc()).limit(limit + 1)
         if customer_id is not None:
             query = query.where(audit_log.c.customer_id == customer_id)
         if entity is not None:

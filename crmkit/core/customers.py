@@ -23,7 +23,8 @@ from crmkit.core.schemas import CustomerSchema, aware_utc, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
 from crmkit.core.text import fold
 from crmkit.core.types import UTCDateTime, utcnow
-from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.core.access import CONTACT_DETAILS
+from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -145,14 +146,23 @@ class Customers:
     # -- writes ---------------------------------------------------------------------------------
 
     def add(self, data: Mapping[str, Any] | None = None, /, *, source: str = "api", **fields: Any) -> Customer:
-        """Create a customer from ``data`` and/or keyword fields; returns it with its new id."""
+        """Create a customer from ``data`` and/or keyword fields; returns it with its new id.
+
+        Needs ``customers.create``; a user's new customer is theirs unless given an owner within
+        that permission's scope.
+        """
+        self._crm.access.require("customers.create")
         values = self.validate({**(data or {}), **fields})
         with self._crm.transaction() as session:
-            return self.insert_validated(session, values, source=source)
+            return self._shown(self.insert_validated(session, values, source=source))
 
     def insert_validated(self, session: Session, values: dict[str, Any], *, source: str = "api") -> Customer:
         """Insert already-validated values in the caller's transaction (imports use this); fires the hooks."""
         conn = session.connection()
+        principal = self._crm.access.principal
+        if values.get("owner") is None and not principal.is_system:
+            values["owner"] = principal.username
+        self._check_owner(conn, values.get("owner"), "customers.create")
         self._crm.hooks.customer_before_save(None, values, session)
         self._check_external_id(conn, values.get("external_id"), None)
         now = utcnow()
@@ -171,20 +181,32 @@ class Customers:
 
     def update(self, customer_id: int, data: Mapping[str, Any] | None = None, /, *, source: str = "api",
                **fields: Any) -> Customer:
-        """Change the given fields (lists such as ``emails`` or ``tags`` are replaced; ``attributes`` merged)."""
+        """Change the given fields (lists such as ``emails`` or ``tags`` are replaced; ``attributes`` merged).
+
+        Needs ``customers.update`` on the customer; a new owner must be within its scope.
+        """
+        self._crm.access.require("customers.update")
         values = self.validate({**(data or {}), **fields}, partial=True)
         with self._crm.transaction() as session:
-            return self.update_validated(session, customer_id, values, source=source)
+            return self._shown(self.update_validated(session, customer_id, values, source=source))
 
     def update_validated(self, session: Session, customer_id: int, values: dict[str, Any], *,
                          source: str = "api") -> Customer:
         """Apply already-validated changes in the caller's transaction; fires the hooks, audits the diff."""
         conn = session.connection()
+        self._crm.access.require_customer(conn, customer_id, "customers.update")
         current = self._load(conn, customer_id, for_update=True)
         self._require_active(current)
+        if not self._crm.access.sees_contacts_of(current.owner):
+            hidden = {"emails", "phones", "addresses"} & values.keys()
+            if hidden:
+                raise PermissionDenied(CONTACT_DETAILS, self._crm.actor,
+                                       f"cannot change {', '.join(sorted(hidden))} without seeing them")
         changes = self.changes(current, values)
         if not changes:
             return current
+        if "owner" in changes:
+            self._check_owner(conn, changes["owner"], "customers.update")
         self._crm.hooks.customer_before_save(current, changes, session)
         if "external_id" in changes:
             self._check_external_id(conn, changes["external_id"], customer_id)
@@ -234,6 +256,7 @@ class Customers:
         when = utcnow() if at is None else aware_utc(at, "at")
         with self._crm.transaction() as session:
             conn = session.connection()
+            self._crm.access.require_customer(conn, customer_id, "customers.update")
             current = self._load(conn, customer_id, for_update=True)
             self._require_active(current)
             self._upsert_consent(conn, customer_id, channel, granted, when, source)
@@ -256,17 +279,23 @@ class Customers:
     # -- reads ------------------------------------------------------------------------------------
 
     def get(self, customer_id: int, *, follow_merges: bool = True) -> Customer:
-        """The customer with this id; a merged-away id gives the customer it was merged into."""
+        """The customer with this id; a merged-away id gives the customer it was merged into.
+
+        Needs ``customers.read``; a customer outside its scope is ``NotFound``.
+        """
+        self._crm.access.require("customers.read")
         with self._crm.reading() as conn:
             customer = self._load(conn, customer_id)
             seen = {customer.id}
             while follow_merges and customer.merged_into_id is not None and customer.merged_into_id not in seen:
                 customer = self._load(conn, customer.merged_into_id)
                 seen.add(customer.id)
-            return customer
+            self._require_readable(customer_id, customer)
+            return self._shown(customer)
 
     def get_by_external_id(self, external_id: str) -> Customer:
-        """The customer imported or created with this external id."""
+        """The customer imported or created with this external id (``NotFound`` outside the user's scope)."""
+        self._crm.access.require("customers.read")
         with self._crm.reading() as conn:
             found = conn.execute(sa.select(t.customers.c.id).where(t.customers.c.external_id == external_id)).scalar()
         if found is None:
@@ -279,7 +308,8 @@ class Customers:
     ) -> Page[Customer]:
         """Search (accent-insensitive: name words, e-mail prefixes, phone suffixes) or list by name.
 
-        Pages by keyset: pass ``page.next_cursor`` as ``after``. Nothing is counted.
+        Pages by keyset: pass ``page.next_cursor`` as ``after``. Nothing is counted. Needs
+        ``customers.read``; only customers in its scope are found.
         """
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
@@ -288,12 +318,15 @@ class Customers:
         if lifecycle_stage is not None and lifecycle_stage not in LIFECYCLE_STAGES:
             raise ValidationError(f"must be one of {', '.join(LIFECYCLE_STAGES)}", field="lifecycle_stage")
         filters = _filters(tag=tag, owner=owner, kind=kind, lifecycle_stage=lifecycle_stage)
+        scope = self._crm.access.owner_filter(t.customers.c.owner, "customers.read")
+        if self._crm.access.principal.owners("customers.read") is not None:
+            filters.append(scope)
         with self._crm.reading() as conn:
             if query is not None and query.strip():
                 ids, cursor = self._search(conn, query, filters, after, limit)
             else:
                 ids, cursor = self._list(conn, filters, after, limit)
-            by_id = {c.id: c for c in self._load_many(conn, ids)}
+            by_id = {c.id: c for c in self._shown_many(self._load_many(conn, ids))}
         return Page([by_id[i] for i in ids], cursor)
 
     def _list(self, conn: sa.Connection, filters: list[Any], after: str | None, limit: int) -> tuple[list[int], str | None]:
@@ -351,26 +384,46 @@ class Customers:
         return ids, encode_cursor(*shown[limit - 1]) if len(shown) > limit else None
 
     def profile(self, customer_id: int) -> Profile:
-        """Customer 360: the customer, the last 50 interactions, counts per channel, and plugin sections."""
+        """Customer 360: the customer, the last 50 interactions, counts per channel, and plugin sections.
+
+        Needs ``customers.read`` on the customer; interactions show only with ``interactions.read``
+        (plugins' sections check their own permissions).
+        """
+        access = self._crm.access
+        access.require("customers.read")
         with self._crm.transaction() as session:
             conn = session.connection()
             customer = self._load(conn, customer_id)
             if customer.merged_into_id is not None:  # an old id shows the customer it was merged into
                 customer = self._load(conn, customer.merged_into_id)
-            recent = conn.execute(_RECENT_INTERACTIONS, {"customer_id": customer.id}).mappings().all()
-            counts = dict(conn.execute(_INTERACTION_COUNTS, {"customer_id": customer.id}).all())
+            self._require_readable(customer_id, customer)
+            recent: Sequence[Mapping[str, Any]] = []
+            counts: dict[str, int] = {}
+            if access.allowed("interactions.read") and access.covers(customer.owner, "interactions.read"):
+                recent = conn.execute(_RECENT_INTERACTIONS, {"customer_id": customer.id}).mappings().all()
+                counts = dict(conn.execute(_INTERACTION_COUNTS, {"customer_id": customer.id}).all())
             sections = self._crm.hooks.customer_profile(customer, session)
         from crmkit.core.interactions import row_to_interaction
+        from crmkit.core.masking import mask_interaction
 
-        return Profile(customer, [row_to_interaction(r) for r in recent], counts, sections)
+        shown = self._shown(customer)
+        interactions = [row_to_interaction(r) for r in recent]
+        if shown is not customer:
+            interactions = [mask_interaction(i) for i in interactions]
+        return Profile(shown, interactions, counts, sections)
 
     # -- duplicates and merge -------------------------------------------------------------------------
 
     def duplicates(self, customer_id: int, *, limit: int = 20) -> list[DuplicateCandidate]:
-        """Customers that may be the same as this one: shared e-mail or phone, or a near-identical name."""
+        """Customers that may be the same as this one: shared e-mail or phone, or a near-identical name.
+
+        Needs ``customers.read``; both this customer and the candidates are within its scope.
+        """
         c, cp = t.customers.c, t.contact_points.c
+        scope = self._crm.access.owner_filter(c.owner, "customers.read")
         with self._crm.reading() as conn:
             me = self._load(conn, customer_id)
+            self._require_readable(customer_id, me)
             found: dict[int, DuplicateCandidate] = {}
 
             def offer(other: int, reason: str, score: float) -> None:
@@ -381,7 +434,7 @@ class Customers:
                 if values:
                     rows = conn.execute(
                         sa.select(cp.customer_id, cp.value).join(t.customers, c.id == cp.customer_id)
-                        .where(cp.kind == kind, cp.value.in_(values), c.status == "active")
+                        .where(cp.kind == kind, cp.value.in_(values), c.status == "active", scope)
                     ).all()
                     for other, value in rows:
                         offer(other, f"same {kind} {value}", score)
@@ -392,7 +445,7 @@ class Customers:
                 # sides of this name (an index range each), not an arbitrary slice of a
                 # block that holds every "Nguyễn" in the database.
                 near = sa.and_(c.name_key >= block, c.name_key < prefix_upper_bound(block), c.status == "active",
-                               c.kind == me.kind, c.id != me.id)
+                               c.kind == me.kind, c.id != me.id, scope)
                 rows = [
                     *conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(near, c.name_key >= my_key)
                                   .order_by(c.name_key, c.id).limit(NAME_NEIGHBOURS)).all(),
@@ -413,7 +466,8 @@ class Customers:
 
     def duplicate_pairs(self, *, limit: int = 1000) -> list[DuplicateCandidate]:
         """Across the whole database, pairs sharing a normalized e-mail or phone, or the same
-        accent-free name and birth date (computed in SQL); the surest pair first.
+        accent-free name and birth date (computed in SQL); the surest pair first. Needs
+        ``customers.read``: both customers of a pair are within its scope.
         """
         a, b = t.contact_points.alias("a"), t.contact_points.alias("b")
         ca, cb = t.customers.alias("ca"), t.customers.alias("cb")
@@ -431,6 +485,9 @@ class Customers:
             .where(ca.c.status == "active", cb.c.status == "active")
             .order_by(ca.c.id, cb.c.id).limit(limit)
         )
+        read = self._crm.access.owner_filter
+        by_contact = by_contact.where(read(ca.c.owner, "customers.read"), read(cb.c.owner, "customers.read"))
+        by_name = by_name.where(read(ca.c.owner, "customers.read"), read(cb.c.owner, "customers.read"))
         found: dict[tuple[int, int], DuplicateCandidate] = {}
         with self._crm.reading() as conn:
             for x, y, kind, value in conn.execute(by_contact):
@@ -450,7 +507,7 @@ class Customers:
         """
         with self._crm.transaction() as session:
             self.merge_many([(kept_id, merged_id)])
-            return self._load(session.connection(), kept_id)
+            return self._shown(self._load(session.connection(), kept_id))
 
     def merge_many(self, pairs: Iterable[tuple[int, int]]) -> list[Merge]:
         """Merge many ``(kept_id, merged_id)`` pairs in one transaction, set-based; returns one :class:`Merge` per pair.
@@ -460,8 +517,9 @@ class Customers:
         Joins the caller's transaction inside ``crm.transaction()``. Refused as a whole: an id
         both kept and merged, or merged twice (``ValidationError``, ``row`` = the pair's 1-based
         position); merging into itself, across kinds, or a customer not active (``Conflict``) —
-        each naming the pair.
+        each naming the pair. Needs ``customers.merge`` on every customer of the batch.
         """
+        self._crm.access.require("customers.merge")
         pairs = list(pairs)
         self._check_pairs(pairs)
         if not pairs:
@@ -470,6 +528,7 @@ class Customers:
         with self._crm.transaction() as session:
             conn = session.connection()
             ids = sorted({x for pair in pairs for x in pair})
+            self._crm.access.require_customers(conn, ids, "customers.merge")
             found = {c.id: c for c in self._load_many(conn, ids, for_update=True)}
             for kept_id, merged_id in pairs:
                 for customer_id in (kept_id, merged_id):
@@ -641,10 +700,13 @@ class Customers:
         """Right of access: everything the core and every enabled plugin holds about this customer, as JSON data.
 
         A merged-away id exports the customer it was merged into (which holds its data now);
-        the audit trail of every record merged into it is included.
+        the audit trail of every record merged into it is included. Needs ``customers.export`` on the
+        customer; contact details stay masked for a user who may not see them.
         """
+        self._crm.access.require("customers.export")
         with self._crm.transaction() as session:
             conn = session.connection()
+            self._crm.access.require_customer(conn, customer_id, "customers.export")
             customer = self._load(conn, self._resolve_merged(conn, customer_id))
             customer_id = customer.id
             i, a, m = t.interactions.c, t.audit_log.c, t.merges.c
@@ -654,8 +716,13 @@ class Customers:
             audit = conn.execute(sa.select(t.audit_log).where(a.customer_id.in_(records)).order_by(a.id)).mappings().all()
             merges = conn.execute(sa.select(t.merges).where(m.kept_id == customer_id).order_by(m.id)).mappings().all()
             sections = self._crm.hooks.customer_export(customer, session)
+        shown = self._shown(customer)
+        if shown is not customer:
+            from crmkit.core.masking import mask_sender
+
+            interactions = [{**r, "sender": mask_sender(r["sender"])} for r in interactions]
         data = {
-            "customer": to_jsonable(customer),
+            "customer": to_jsonable(shown),
             "interactions": [to_jsonable(dict(r)) for r in interactions],
             "audit_log": [to_jsonable(dict(r)) for r in audit],
             "merged_records": [to_jsonable(dict(r)) for r in merges],
@@ -669,10 +736,13 @@ class Customers:
         Interactions are kept as anonymous counts (channel, time, rating) with their content
         removed; audit entries keep who-did-what but lose the personal values. A merged-away
         id erases the customer it was merged into, together with every record merged into it.
+        Needs ``customers.erase`` on the customer.
         """
+        self._crm.access.require("customers.erase")
         self._require_no_disabled_data("erase")
         with self._crm.transaction() as session:
             conn = session.connection()
+            self._crm.access.require_customer(conn, customer_id, "customers.erase")
             customer = self._load(conn, self._resolve_merged(conn, customer_id), for_update=True)
             customer_id = customer.id
             if customer.status == "erased":
@@ -698,6 +768,32 @@ class Customers:
                                    changes={"reason": reason})
 
     # -- internals ------------------------------------------------------------------------------------------
+
+    def _require_readable(self, asked: int, customer: Customer) -> None:
+        """``NotFound`` (for the id asked) when the customer is outside the ``customers.read`` scope."""
+        if not self._crm.access.covers(customer.owner, "customers.read"):
+            raise NotFound("customer", asked)
+
+    def _check_owner(self, conn: sa.Connection, owner: str | None, permission: str) -> None:
+        """A record's owner must be an active user, and one the acting user may give records to."""
+        if owner is None:
+            return
+        self._crm.users.require_assignable(conn, [owner])
+        if not self._crm.access.covers(owner, permission):
+            raise ValidationError(f"{owner!r} is outside your scope of {permission}", field="owner")
+
+    def _shown(self, customer: Customer) -> Customer:
+        """The customer as the acting user may see it: contact details masked without ``customers.contact_details``."""
+        if self._crm.access.sees_contacts_of(customer.owner):
+            return customer
+        from crmkit.core.masking import mask_customer
+
+        return mask_customer(customer)
+
+    def _shown_many(self, customers: list[Customer]) -> list[Customer]:
+        if self._crm.access.contact_owners() is None:
+            return customers
+        return [self._shown(c) for c in customers]
 
     def _resolve_merged(self, conn: sa.Connection, customer_id: int) -> int:
         """The id that holds this customer's data now: itself, or the customer it was merged into."""
@@ -888,12 +984,13 @@ class Customers:
         ]
 
     def members(self, organization_id: int) -> list[Customer]:
-        """The people belonging to an organization."""
+        """The people belonging to an organization (those within the ``customers.read`` scope)."""
         ms = t.memberships.c
+        scope = self._crm.access.customers(ms.person_id, "customers.read")
         with self._crm.reading() as conn:
-            ids = list(conn.execute(sa.select(ms.person_id).where(ms.organization_id == organization_id)
+            ids = list(conn.execute(sa.select(ms.person_id).where(ms.organization_id == organization_id, scope)
                                     .order_by(ms.person_id)).scalars())
-            return self._load_many(conn, ids)
+            return self._shown_many(self._load_many(conn, ids))
 
 
 def _filters(**given: Any) -> list[Any]:

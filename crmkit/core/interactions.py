@@ -43,13 +43,17 @@ class Interactions:
 
     def log(self, customer_id: int, channel: str, *, direction: str = "inbound", occurred_at: datetime | None = None,
             **fields: Any) -> Interaction:
-        """Record a contact; a merged-away customer id logs onto the customer it was merged into."""
-        values = self.validate({"customer_id": customer_id, "channel": channel, "direction": direction,
-                                "occurred_at": occurred_at, **fields})
-        values["occurred_at"] = values.get("occurred_at") or utcnow()
+        """Record a contact; a merged-away customer id logs onto the customer it was merged into.
+
+        Needs ``interactions.log`` on the customer; a user's own contacts name them as ``employee``.
+        """
+        self._crm.access.require("interactions.log")
+        values = self._defaults(self.validate({"customer_id": customer_id, "channel": channel, "direction": direction,
+                                               "occurred_at": occurred_at, **fields}))
         with self._crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self._resolve_customer(conn, values["customer_id"])
+            self._crm.access.require_customer(conn, values["customer_id"], "interactions.log")
             self._crm.hooks.interaction_before_log(values, session)
             row = {f: values.get(f) for f in FIELDS}
             new_id = conn.execute(t.interactions.insert().values(**row, created_at=utcnow())
@@ -64,11 +68,9 @@ class Interactions:
         Each entry holds ``log``'s arguments by name (``customer_id``, ``channel``, …). A bad
         entry raises ``ValidationError`` naming its 1-based position, and nothing is written.
         """
-        rows = []
-        for position, entry in enumerate(entries, 1):
-            values = self.validate({"direction": "inbound", **entry}, row=position)
-            values["occurred_at"] = values.get("occurred_at") or utcnow()
-            rows.append(values)
+        self._crm.access.require("interactions.log")
+        rows = [self._defaults(self.validate({"direction": "inbound", **entry}, row=position))
+                for position, entry in enumerate(entries, 1)]
         if not rows:
             return []
         with self._crm.transaction() as session:
@@ -79,6 +81,8 @@ class Interactions:
                 if asked not in resolved:
                     resolved[asked] = self._resolve_customer(conn, asked)
                 values["customer_id"] = resolved[asked]
+            self._crm.access.require_customers(conn, set(resolved.values()), "interactions.log")
+            for values in rows:
                 self._crm.hooks.interaction_before_log(values, session)
             now = utcnow()
             params = [{**{f: values.get(f) for f in FIELDS}, "created_at": now} for values in rows]
@@ -90,12 +94,14 @@ class Interactions:
         return logged
 
     def get(self, interaction_id: int) -> Interaction:
-        """One interaction by id."""
+        """One interaction by id (``NotFound`` when its customer is outside the ``interactions.read`` scope)."""
+        scope = self._crm.access.customers(t.interactions.c.customer_id, "interactions.read")
         with self._crm.reading() as conn:
-            row = conn.execute(sa.select(t.interactions).where(t.interactions.c.id == interaction_id)).mappings().first()
-        if row is None:
-            raise NotFound("interaction", interaction_id)
-        return row_to_interaction(row)
+            row = conn.execute(sa.select(t.interactions).where(t.interactions.c.id == interaction_id, scope)
+                               ).mappings().first()
+            if row is None:
+                raise NotFound("interaction", interaction_id)
+            return self._shown(conn, row["customer_id"], [row_to_interaction(row)])[0]
 
     def timeline(
         self, customer_id: int, *, channels: Sequence[str] | None = None, since: datetime | None = None,
@@ -103,8 +109,10 @@ class Interactions:
     ) -> Page[Interaction]:
         """Newest first; filter by channel, time range [since, until) and employee; keyset pages via ``before``.
 
-        A merged-away customer id shows the timeline of the customer it was merged into.
+        A merged-away customer id shows the timeline of the customer it was merged into. Needs
+        ``interactions.read`` on the customer.
         """
+        self._crm.access.require("interactions.read")
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
         since = aware_utc(since, "since") if since is not None else None
@@ -135,17 +143,39 @@ class Interactions:
         query = query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit + 1)
         with self._crm.reading() as conn:
             customer_id = self._resolve_customer(conn, customer_id, follow_to_erased=True)
+            self._crm.access.require_customer(conn, customer_id, "interactions.read")
             rows = conn.execute(query.where(i.customer_id == customer_id)).mappings().all()
-        items = [row_to_interaction(r) for r in rows[:limit]]
+            items = self._shown(conn, customer_id, [row_to_interaction(r) for r in rows[:limit]])
         cursor = encode_cursor(items[-1].occurred_at, items[-1].id) if len(rows) > limit else None
         return Page(items, cursor)
 
     def counts(self, customer_id: int) -> dict[str, int]:
-        """Interactions per channel for one customer."""
+        """Interactions per channel for one customer (needs ``interactions.read`` on the customer)."""
         i = t.interactions.c
+        self._crm.access.require("interactions.read")
         with self._crm.reading() as conn:
+            self._crm.access.require_customer(conn, customer_id, "interactions.read")
             return dict(conn.execute(sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id)
                                      .group_by(i.channel)).all())
+
+    def _defaults(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Now for a missing time; the acting user as the employee of a contact they log."""
+        values["occurred_at"] = values.get("occurred_at") or utcnow()
+        principal = self._crm.access.principal
+        if not values.get("employee") and not principal.is_system:
+            values["employee"] = principal.username
+        return values
+
+    def _shown(self, conn: sa.Connection, customer_id: int, items: list[Interaction]) -> list[Interaction]:
+        """Interactions with their sender masked when the user may not see this customer's contact details."""
+        if self._crm.access.contact_owners() is None or not items:
+            return items
+        owner = conn.execute(sa.select(t.customers.c.owner).where(t.customers.c.id == customer_id)).scalar()
+        if self._crm.access.sees_contacts_of(owner):
+            return items
+        from crmkit.core.masking import mask_interaction
+
+        return [mask_interaction(i) for i in items]
 
     def _resolve_customer(self, conn: sa.Connection, customer_id: int, *, follow_to_erased: bool = False) -> int:
         """The active customer an id stands for (following merges); ``NotFound`` / ``Conflict`` otherwise.

@@ -154,3 +154,59 @@ class Profile:
     interactions: Sequence[Interaction]
     interaction_counts: Mapping[str, int]
     sections: Mapping[str, Any]
+
+
+@attrs.frozen
+class User:
+    """An employee of the business who signs in (or whose token an integration uses)."""
+
+    id: int
+    username: str
+    display_name: str
+    email: str | None = None
+    phone: str | None = None
+    active: bool = True
+    locale: str | None = None
+    timezone: str | None = None
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    has_password: bool = False
+    locked_until: datetime | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@attrs.frozen
+class Team:
+    """A group of users in the company tree (company → branch → team); scopes reach sub-teams."""
+
+    id: int
+    name: str
+    parent: str | None = None
+    members: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Role:
+    """A named set of permissions, each granted with a record scope (own / team / all)."""
+
+    id: int
+    name: str
+    description: str = ""
+    grants: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ApiToken:
+    """An integration's token for a user (the secret is never stored: only shown once, at creation)."""
+
+    id: int
+    user: str
+    name: str
+    permissions: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    created_at: datetime | None = None
+    #: Only on the token ``create`` returns: the bearer secret, shown this once.
+    secret: str | None = attrs.field(default=None, repr=False)

@@ -32,6 +32,7 @@ class PluginsAdmin:
         self._set(name, False)
 
     def _set(self, name: str, enabled: bool) -> None:
+        self._crm.access.require("settings.admin")
         if name not in self._crm.registry.infos:
             raise NotFound("plugin", name)
         with self._crm.transaction() as session:

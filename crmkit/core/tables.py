@@ -122,6 +122,7 @@ audit_log = sa.Table(
     sa.Column("entity_id", sa.String(100), nullable=False),
     sa.Column("customer_id", Id, index=True),  # no FK: the trail outlives merges
     sa.Column("changes", JSONType),
+    sa.Column("user_id", Id, index=True),  # the acting user (users are never deleted); NULL: the system
 )
 
 merges = sa.Table(
@@ -145,4 +146,84 @@ settings = sa.Table(
     "crmkit_settings", metadata,
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", JSONType, nullable=False),
+)
+
+
+# --- identity: the business's employees, their teams and roles, and integrations' tokens -------------------
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    # the key records refer to (customers.owner, deals' owners): chosen once, never renamed
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("locale", sa.String(10)),
+    sa.Column("timezone", sa.String(64)),
+    sa.Column("password_hash", sa.String(200)),  # argon2id; NULL: cannot sign in with a password
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime),
+    sa.Column("last_login_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+teams = sa.Table(
+    "teams", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("parent_id", Id, sa.ForeignKey("teams.id"), index=True),  # company → branch → team
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members", metadata,
+    sa.Column("team_id", Id, sa.ForeignKey("teams.id"), primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True, index=True),
+)
+
+roles = sa.Table(
+    "roles", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("description", sa.String(300), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+role_permissions = sa.Table(
+    "role_permissions", metadata,
+    sa.Column("role_id", Id, sa.ForeignKey("roles.id"), primary_key=True),
+    sa.Column("permission", sa.String(100), primary_key=True),
+    sa.Column("scope", sa.String(10), nullable=False),  # own | team | all
+    sa.CheckConstraint("scope IN ('own', 'team', 'all')", name="scope_known"),
+)
+
+user_roles = sa.Table(
+    "user_roles", metadata,
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("role_id", Id, sa.ForeignKey("roles.id"), primary_key=True, index=True),
+)
+
+#: Declared permissions whose default grants have been given to the default roles once (so a role an
+#: administrator changed is never changed back, and a plugin installed later still reaches the defaults).
+permission_defaults = sa.Table(
+    "permission_defaults", metadata,
+    sa.Column("permission", sa.String(100), primary_key=True),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("lookup", sa.String(32), nullable=False, unique=True),  # the public part of the token
+    sa.Column("secret_hash", sa.String(64), nullable=False),  # SHA-256 of the secret part (256 random bits)
+    sa.Column("permissions", JSONType),  # NULL: all of the user's; else a subset of names
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )

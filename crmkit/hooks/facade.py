@@ -99,6 +99,10 @@ class Hooks:
             merged.update(result or {})
         return merged
 
+    def permissions(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its declared permissions)`` for every plugin implementing ``crmkit_permissions``."""
+        return self.call_each("crmkit_permissions")
+
     # -- customers -------------------------------------------------------------------
 
     def customer_before_save(self, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql import ColumnElement, FromClause, Select
 
     from crmkit.core.models import Customer, Interaction
+    from crmkit.core.permissions import Permission
     from crmkit.crm import CRM
 
 # --- Start-up -------------------------------------------------------------
@@ -68,6 +69,16 @@ def crmkit_customer_fields() -> dict[str, fields.Field] | None:
     """Return ``{attribute: marshmallow field}`` validating keys of ``customer.attributes``.
 
     Called when the customer schema is built (the CRM opening); other attribute keys pass unchecked.
+    """
+
+
+@hookspec
+def crmkit_permissions() -> list[Permission] | None:
+    """Return the ``crmkit.Permission`` objects your plugin checks (names start with the plugin's name).
+
+    Called once while the CRM opens; ``crmkit permissions list`` shows them, roles grant them,
+    and each permission's ``roles`` says which default roles get it. A name declared twice, or
+    not under the plugin's name, marks the CRM failed to open with ``PluginError``.
     """
 
 

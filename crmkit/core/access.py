@@ -1,0 +1,292 @@
+"""Who is acting and what they may do: the principal of a call, permission checks and record scopes in SQL.
+
+Every service asks ``crm.access`` the same question the same way — *may this user do this
+action on this record?* — so the CLI, the HTTP API and the web console cannot disagree.
+A call runs as the **system** (embedding code's plain ``crm``: unrestricted) or as a **user**
+(``crm.as_user("lan")``, a token, a web session). The principal travels in a context
+variable, never as an argument.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from crmkit.core import tables as t
+from crmkit.core.permissions import CORE_PERMISSIONS, SCOPES, Permission
+from crmkit.errors import NotFound, PermissionDenied, PluginError
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+
+CONTACT_DETAILS = "customers.contact_details"
+
+
+@attrs.frozen
+class Principal:
+    """The one a call acts for: a user with their granted permissions, or the system (``user_id`` None).
+
+    ``grants`` maps each permission the user holds to its widest scope; ``team_owners`` are the
+    usernames of everyone in the user's teams and their sub-teams (the user included), resolved
+    once when the principal is made so a scoped query is one ``IN`` list.
+    """
+
+    user_id: int | None
+    username: str
+    grants: Mapping[str, str] = attrs.field(factory=dict)
+    team_owners: frozenset[str] = frozenset()
+    token_id: int | None = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.user_id is None
+
+    def scope(self, permission: str) -> str | None:
+        """The scope the principal holds ``permission`` with (``all`` for the system), or None."""
+        return "all" if self.is_system else self.grants.get(permission)
+
+    def owners(self, permission: str) -> frozenset[str] | None:
+        """Usernames whose records ``permission`` reaches (None: every record, owned or not)."""
+        scope = self.scope(permission)
+        if scope == "all":
+            return None
+        if scope == "team":
+            return self.team_owners
+        if scope == "own":
+            return frozenset({self.username})
+        return frozenset()
+
+
+SYSTEM = Principal(None, "system")
+
+#: The principal of each CRM (by ``id``) in the running context: a thread or an asyncio task sees its own.
+_ACTING: contextvars.ContextVar[Mapping[int, Principal]] = contextvars.ContextVar("crmkit_acting", default={})
+
+
+class Access:
+    """``crm.access``: the declared permissions, the current principal, and the checks services call."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self.permissions: dict[str, Permission] = {}
+        for permission in CORE_PERMISSIONS:
+            self.permissions[permission.name] = permission
+        for plugin, declared in crm.hooks.permissions():
+            for permission in declared:
+                if not isinstance(permission, Permission):
+                    raise PluginError(plugin, f"crmkit_permissions returned {permission!r}, not a crmkit.Permission",
+                                      hook="crmkit_permissions")
+                if not permission.name.startswith(plugin + "."):
+                    raise PluginError(plugin, f"permission {permission.name} must start with '{plugin}.'",
+                                      hook="crmkit_permissions")
+                if permission.name in self.permissions:
+                    raise PluginError(plugin, f"permission {permission.name} is declared twice", hook="crmkit_permissions")
+                self.permissions[permission.name] = attrs.evolve(permission, plugin=plugin)
+        #: Every permission ``require`` was asked for in this CRM's life (the contract kit reads it).
+        self.asked: set[str] = set()
+
+    # -- the principal ---------------------------------------------------------------------------------
+
+    @property
+    def principal(self) -> Principal:
+        """The principal of the running call: a user inside ``crm.as_user(...)``, else the system."""
+        return _ACTING.get().get(id(self._crm), SYSTEM)
+
+    @contextmanager
+    def acting(self, principal: Principal) -> Iterator[Principal]:
+        """Run the block as ``principal`` (the doors use it per request; ``crm.as_user`` wraps it)."""
+        token = _ACTING.set({**_ACTING.get(), id(self._crm): principal})
+        try:
+            yield principal
+        finally:
+            _ACTING.reset(token)
+
+    # -- checks -----------------------------------------------------------------------------------------
+
+    def require(self, permission: str) -> str:
+        """The scope the principal holds ``permission`` with; ``PermissionDenied`` (audited) when it lacks it."""
+        if permission not in self.permissions:
+            raise ValueError(f"permission {permission!r} is not declared by the core or any enabled plugin")
+        self.asked.add(permission)
+        principal = self.principal
+        scope = principal.scope(permission)
+        if scope is None:
+            self._crm.audit.denied(principal, permission)
+            raise PermissionDenied(permission, principal.username)
+        return scope
+
+    def allowed(self, permission: str) -> bool:
+        """Whether the principal holds ``permission`` at all (for showing or hiding a door; nothing is audited)."""
+        self.asked.add(permission)
+        return self.principal.scope(permission) is not None
+
+    def owner_filter(self, owner: sa.ColumnElement[Any], permission: str) -> sa.ColumnElement[bool]:
+        """A predicate on an owner (username) column: the rows ``permission``'s scope reaches.
+
+        Requires the permission. ``all`` (and the system) gives a predicate that is always true.
+        """
+        self.require(permission)
+        owners = self.principal.owners(permission)
+        if owners is None:
+            return sa.true()
+        return owner.in_(sorted(owners)) if owners else sa.false()
+
+    def customers(self, customer_id: sa.ColumnElement[Any], permission: str) -> sa.ColumnElement[bool]:
+        """A predicate on a ``customer_id`` column of any table: rows about customers ``permission``'s scope reaches.
+
+        The one helper plugins scope their customer-owned tables with: ``query.where(crm.access.customers(
+        orders.c.customer_id, "sales.orders.read"))`` — still one indexed query, keyset paging intact.
+        """
+        self.require(permission)
+        owners = self.principal.owners(permission)
+        if owners is None:
+            return sa.true()
+        if not owners:
+            return sa.false()
+        return customer_id.in_(sa.select(t.customers.c.id).where(t.customers.c.owner.in_(sorted(owners))))
+
+    def require_customer(self, conn: sa.Connection, customer_id: int, permission: str) -> None:
+        """Require ``permission`` on this customer: ``NotFound`` when it is outside the scope (or absent).
+
+        When the customer is within the principal's ``customers.read`` scope (so its existence is
+        known to them) but not ``permission``'s, ``PermissionDenied`` says so instead.
+        """
+        self.require(permission)
+        self.require_customers(conn, [customer_id], permission)
+
+    def require_customers(self, conn: sa.Connection, customer_ids: Collection[int], permission: str) -> None:
+        """:meth:`require_customer` for many ids at once (one query)."""
+        owners = self.principal.owners(permission)
+        if owners is None or not customer_ids:
+            return
+        c = t.customers.c
+        found = dict(conn.execute(sa.select(c.id, c.owner).where(c.id.in_(sorted(set(customer_ids))))).all())
+        for customer_id in customer_ids:
+            if customer_id in found and found[customer_id] in owners:
+                continue
+            readable = self.principal.owners("customers.read")
+            if customer_id in found and (readable is None or found[customer_id] in readable):
+                self._crm.audit.denied(self.principal, permission, f"customer {customer_id} is outside its scope")
+                raise PermissionDenied(permission, self.principal.username, f"customer {customer_id} is outside your scope")
+            raise NotFound("customer", customer_id)
+
+    def covers(self, owner: str | None, permission: str) -> bool:
+        """Whether ``permission``'s scope reaches records owned by ``owner`` (unowned ones: only with ``all``)."""
+        owners = self.principal.owners(permission)
+        return owners is None or owner in owners
+
+    def contact_owners(self) -> frozenset[str] | None:
+        """Owners whose customers' contact details the principal sees in clear (None: all)."""
+        return self.principal.owners(CONTACT_DETAILS)
+
+    def sees_contacts_of(self, owner: str | None) -> bool:
+        """Whether contact details of a customer owned by ``owner`` are shown in clear (else masked)."""
+        owners = self.contact_owners()
+        return owners is None or owner in owners
+
+
+# --- a CRM handle that acts as one user ------------------------------------------------------------------
+
+
+def _is_service(value: Any) -> bool:
+    """Objects a handle wraps: crmkit's and plugins' services (not value objects, engines, dicts)."""
+    module = type(value).__module__ or ""
+    return (module.startswith("crmkit") and not attrs.has(type(value)) and not isinstance(value, BaseException)
+            and not inspect.isclass(value))
+
+
+class UserHandle:
+    """What ``crm.as_user(...)`` returns: the CRM, with every service call made as that user.
+
+    ``lan = crm.as_user("lan"); lan.customers.find()`` checks ``customers.read`` and sees only
+    Lan's scope; ``lan.sales.orders(...)`` likewise. ``with crm.as_user("lan"):`` runs a whole
+    block as Lan on the plain ``crm`` (what the doors do per request).
+    """
+
+    def __init__(self, crm: CRM, principal: Principal) -> None:
+        self._crm = crm
+        self.principal = principal
+        self._stack: list[AbstractContextManager[Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return _bind(getattr(self._crm, name), self._crm, self.principal)
+
+    def __enter__(self) -> UserHandle:
+        manager = self._crm.access.acting(self.principal)
+        manager.__enter__()
+        self._stack.append(manager)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.pop().__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return f"<CRM handle acting as {self.principal.username!r}>"
+
+
+class _BoundService:
+    """A service reached through a :class:`UserHandle`: its methods run as the handle's user."""
+
+    def __init__(self, service: Any, crm: CRM, principal: Principal) -> None:
+        self._service = service
+        self._crm = crm
+        self._principal = principal
+
+    def __getattr__(self, name: str) -> Any:
+        return _bind(getattr(self._service, name), self._crm, self._principal)
+
+    def __repr__(self) -> str:
+        return f"<{self._service!r} as {self._principal.username!r}>"
+
+
+def _bind(value: Any, crm: CRM, principal: Principal) -> Any:
+    if inspect.ismethod(value) or inspect.isfunction(value):
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with crm.access.acting(principal):
+                result = value(*args, **kwargs)
+            return _bind_result(result, crm, principal)
+        return call
+    if _is_service(value):
+        return _BoundService(value, crm, principal)
+    return value
+
+
+def _bind_result(result: Any, crm: CRM, principal: Principal) -> Any:
+    """Generators keep running as the user; context managers' blocks run as the user."""
+    if inspect.isgenerator(result):
+        return _iterate_as(result, crm, principal)
+    if isinstance(result, AbstractContextManager) and not _is_service(result):
+        return _enter_as(result, crm, principal)
+    return result
+
+
+def _iterate_as(generator: Iterator[Any], crm: CRM, principal: Principal) -> Iterator[Any]:
+    while True:
+        with crm.access.acting(principal):
+            try:
+                item = next(generator)
+            except StopIteration:
+                return
+        yield item
+
+
+@contextmanager
+def _enter_as(manager: AbstractContextManager[Any], crm: CRM, principal: Principal) -> Iterator[Any]:
+    with crm.access.acting(principal), manager as value:
+        yield value
+
+
+def check_scope(scope: str) -> str:
+    """``scope`` if it is a known record scope, else ``ValueError`` naming the choices."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+    return scope
+

@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 import crmkit
 from crmkit import Plugin, hookimpl
 from crmkit.core import tables as t
+from crmkit.testing import add_user
 
 ICT = timezone(timedelta(hours=7))
 
@@ -32,6 +33,7 @@ def everything(crm: Any) -> dict[str, int]:
 
 
 def test_add_person_normalizes_what_it_stores(crm: Any) -> None:
+    add_user(crm, "lan")
     an = crm.customers.add(
         name="  Nguyễn   Văn An ", email="An.Nguyen@Example.VN", phones=["0912 345 678", "+84 24 3825 1234"],
         birth_date="15/08/1990", gender="Nam", tags=["vip", "hanoi", "vip"], owner="lan", lifecycle_stage="customer",
@@ -52,6 +54,7 @@ def test_add_person_normalizes_what_it_stores(crm: Any) -> None:
 
 
 def test_defaults_and_timestamps_are_aware_utc(crm: Any) -> None:
+    add_user(crm, "minh")
     before = datetime.now(timezone.utc)
     bich = crm.customers.add(name="Trần Thị Bích")
     assert (bich.kind, bich.lifecycle_stage, bich.status) == ("person", "lead", "active")
@@ -220,6 +223,8 @@ def test_a_customer_needs_a_name(crm: Any) -> None:
 
 
 def test_update_records_before_and_after_in_the_audit_log(crm: Any) -> None:
+    add_user(crm, "lan")
+    add_user(crm, "minh")
     an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", owner="lan")
     updated = crm.customers.update(an.id, owner="minh", email="an.nguyen@example.vn", lifecycle_stage="customer")
     assert (updated.owner, updated.emails, updated.lifecycle_stage) == ("minh", ("an.nguyen@example.vn",), "customer")
@@ -442,6 +447,7 @@ class _MergeBreaker:
 
 
 def _two_records_of_one_person(crm: Any) -> tuple[Any, Any, Any, Any]:
+    add_user(crm, "lan")
     hoang_long = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
     minh_chau = crm.customers.add(name="Tạp hoá Minh Châu", kind="organization")
     kept = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phone="0912345678", tags=["vip"],
@@ -536,6 +542,7 @@ def test_a_failing_merge_hook_rolls_the_whole_merge_back(crm_factory: Any) -> No
 
 
 def _records_to_merge_in_one_batch(crm: Any) -> list[tuple[int, int]]:
+    add_user(crm, "lan")
     """A person taking in two records (overlapping e-mails, tags, consents, memberships), one of which took in an
     older record, and in between an organization merge touching both records' memberships."""
     at = lambda *ymd: datetime(*ymd, tzinfo=ICT)  # noqa: E731

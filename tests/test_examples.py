@@ -45,7 +45,8 @@ def test_embedding_example_runs_and_shows_what_it_promises(tmp_path):
 def test_notes_plugin_commands_through_crmkit(tmp_path):
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     with crmkit.CRM(url, plugins=["notes"]) as crm:
-        customer = crm.customers.add(name="Nguyễn Thị Hoa")
+        crm.users.add("lan", "Nguyễn Thị Lan", roles=["sales"])
+        customer = crm.customers.add(name="Nguyễn Thị Hoa", owner="lan")
     others = ",".join(d.name for d in discover() if d.name != "notes")  # only the plugin under test
     env = {"CRMKIT_DISABLE_PLUGINS": others, "CRMKIT_STRICT_PLUGINS": "1"}
 

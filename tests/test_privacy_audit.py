@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import crmkit
 from crmkit import Plugin, hookimpl
 from crmkit.core import tables as t
+from crmkit.testing import add_user
 
 ICT = timezone(timedelta(hours=7))
 PERSONAL = ["Nguyễn Văn An", "Nguyen Van An", "an@example.vn", "an.work@hoanglong.vn", "912345678", "987654321",
@@ -54,6 +55,7 @@ def crm_notes(crm_factory: Any, notes: _Notes) -> Any:
 
 
 def _customer_with_history(crm: Any, notes: _Notes) -> Any:
+    add_user(crm, "minh")
     hoang_long = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
     an = crm.customers.add(
         name="Nguyễn Văn An", emails=["an@example.vn"], phone="0912 345 678", birth_date="15/08/1990", gender="nam",
@@ -147,6 +149,7 @@ def test_export_and_erase_of_an_unknown_customer(crm: Any) -> None:
 
 def test_audit_records_the_actor_given_to_the_crm_and_acting_as(crm_factory: Any) -> None:
     crm = crm_factory(actor="lan")
+    add_user(crm, "minh")
     an = crm.customers.add(name="Nguyễn Văn An")
     with crm.acting_as("minh"):
         crm.customers.update(an.id, owner="minh")
@@ -171,6 +174,8 @@ def test_audit_actor_from_the_environment_or_system(crm_factory: Any, monkeypatc
 
 
 def test_audit_entries_page_by_keyset(crm: Any) -> None:
+    for username in ("lan", "minh", "hoa", "tuan"):
+        add_user(crm, username)
     an = crm.customers.add(name="Nguyễn Văn An")
     for owner in ("lan", "minh", "hoa", "tuan", "lan"):
         crm.customers.update(an.id, owner=owner)

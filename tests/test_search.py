@@ -10,6 +10,7 @@ import pytest
 
 import crmkit
 from crmkit.core.text import fold
+from crmkit.testing import add_user
 
 PEOPLE = [
     ("Nguyễn Văn An", "an.nguyen@example.vn", "0912 345 678"),
@@ -67,6 +68,8 @@ def test_listing_pages_through_everyone_in_folded_name_order(crm: Any) -> None:
 
 
 def test_listing_filters_by_tag_owner_kind_and_stage(crm: Any) -> None:
+    add_user(crm, "lan")
+    add_user(crm, "minh")
     an = crm.customers.add(name="Nguyễn Văn An", tags=["vip"], owner="lan", lifecycle_stage="customer")
     crm.customers.add(name="Trần Văn Bình", tags=["hanoi"], owner="minh")
     org = crm.customers.add(name="Công ty Hoàng Long", kind="organization", owner="lan", lifecycle_stage="distributor")
@@ -164,6 +167,7 @@ def test_search_pages_through_every_match_once(crm: Any) -> None:
 
 
 def test_search_combines_with_filters(crm: Any, people: dict[str, Any]) -> None:
+    add_user(crm, "lan")
     crm.customers.add_tags(people["Trần Văn An"].id, "vip")
     crm.customers.update(people["Nguyễn Văn An"].id, owner="lan")
     assert names(crm.customers.find("van an", tag="vip")) == ["Trần Văn An"]

@@ -70,6 +70,19 @@ class AuditLog:
         if rows:
             session.connection().execute(_INSERT, rows)
 
+    def _shown(self, conn: sa.Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """Entries with contact details in their changes masked where the user may not see that customer's."""
+        access = self._crm.access
+        if access.contact_owners() is None:
+            return entries
+        from crmkit.core.masking import mask_changes
+        from crmkit.core.tables import customers
+
+        ids = sorted({e.customer_id for e in entries if e.customer_id is not None})
+        owners = dict(conn.execute(sa.select(customers.c.id, customers.c.owner).where(customers.c.id.in_(ids))).all())
+        return [e if e.changes is None or (e.customer_id is not None and access.sees_contacts_of(owners.get(e.customer_id)))
+                else attrs.evolve(e, changes=mask_changes(e.changes)) for e in entries]
+
     def denied(self, principal: Principal, permission: str, detail: str = "") -> None:
         """Record a permission denial. It must outlive the refused change, so it is written in its own
         transaction — after the caller's one ends when a transaction is open on this thread."""
@@ -106,5 +119,5 @@ class AuditLog:
             query = query.where(audit_log.c.id < last_id)
         with self._crm.reading() as conn:
             rows = conn.execute(query).mappings().all()
-        items = [AuditEntry(**row) for row in rows[:limit]]
+            items = self._shown(conn, [AuditEntry(**row) for row in rows[:limit]])
         return Page(items, encode_cursor(items[-1].id) if len(rows) > limit else None)

@@ -718,9 +718,11 @@ class Customers:
             sections = self._crm.hooks.customer_export(customer, session)
         shown = self._shown(customer)
         if shown is not customer:
-            from crmkit.core.masking import mask_sender
+            from crmkit.core.masking import mask_changes, mask_sender
 
             interactions = [{**r, "sender": mask_sender(r["sender"])} for r in interactions]
+            audit = [{**r, "changes": mask_changes(r["changes"])} for r in audit]
+            merges = [{**r, "snapshot": mask_changes(r["snapshot"])} for r in merges]
         data = {
             "customer": to_jsonable(shown),
             "interactions": [to_jsonable(dict(r)) for r in interactions],

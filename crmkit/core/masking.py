@@ -6,6 +6,8 @@ gets the masked value and none can forget it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from crmkit.core.models import Address, Customer, Interaction
@@ -53,6 +55,23 @@ def mask_sender(sender: str | None) -> str | None:
     if not sender:
         return sender
     return mask_email(sender) if "@" in sender else mask_phone(sender) if sender.startswith("+") else MASK * 3
+
+
+_MASKERS = {"email": mask_email, "emails": mask_email, "phone": mask_phone, "phones": mask_phone,
+            "sender": mask_sender, "address": mask_sender}
+
+
+def mask_changes(value: Any, key: str | None = None) -> Any:
+    """An audit entry's ``changes`` (any JSON) with every e-mail, phone, sender and street address masked, by key."""
+    if isinstance(value, dict):
+        if key == "addresses" or {"line1", "line2"} & value.keys():
+            value = {**value, **{f: MASK * 3 for f in ("line1", "line2", "postal_code") if value.get(f)}}
+        return {k: mask_changes(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_changes(v, key) for v in value]
+    if isinstance(value, str) and key in _MASKERS and value:
+        return _MASKERS[key](value)
+    return value
 
 
 def mask_interaction(interaction: Interaction) -> Interaction:

@@ -60,7 +60,7 @@ class Roles:
                         if role in ids:
                             rows.append({"role_id": ids[role], "permission": permission.name, "scope": scope})
                 rp = t.role_permissions.c
-                have = set(conn.execute(sa.select(rp.role_id, rp.permission)).tuples())
+                have = {(row.role_id, row.permission) for row in conn.execute(sa.select(rp.role_id, rp.permission))}
                 rows = [r for r in rows if (r["role_id"], r["permission"]) not in have]
                 if rows:
                     conn.execute(t.role_permissions.insert(), rows)

@@ -11,6 +11,19 @@ without the ``Schema.load`` machinery; any row it cannot vouch for goes through
 ``crm.customers.validate`` itself, so both accept and reject exactly the same rows
 (``tests/test_import_export.py`` proves it on generated rows). Large files are read and
 validated in a second process while this one writes.
+
+Owners and permissions, as ``crm.customers.add`` / ``update`` apply them: a row's ``owner``
+must be an active user (checked against the set of active usernames read once per import)
+within the acting user's scope of ``customers.create`` (new customers) or ``customers.update``
+(a changed owner); a user's new customer without an owner is theirs. Importing needs
+``customers.create``; a row that would change a customer outside the user's
+``customers.update`` scope is rejected with ``external_id: 'X' is used by a customer you
+cannot change`` — it names neither the customer nor its owner, and says no more than adding a
+customer with that external id would (external ids are unique). Exporting needs
+``customers.export``: only customers in its scope are written, with their phones, e-mails and
+street lines masked where the user may not see contact details (``customers.contact_details``).
+The plain ``crm`` (the system) imports and exports everything; ``crm.as_user(...)`` (the
+handle, or a ``with`` block around the call) imports and exports as that user.
 """
 
 from __future__ import annotations
@@ -37,7 +50,9 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit.core import tables as t
+from crmkit.core.access import UserHandle
 from crmkit.core.customers import ADDRESS_FIELDS, SCALARS
+from crmkit.core.masking import mask_customer
 from crmkit.core.phones import normalize_phone
 from crmkit.core.schemas import Email, FlexibleDate, Gender, Name, Phone
 from crmkit.core.search import search_keys
@@ -95,7 +110,7 @@ class ImportSummary:
 
 
 def import_customers(
-    crm: CRM,
+    crm: CRM | UserHandle,
     source: str | os.PathLike[str] | IO[Any],
     *,
     format: str | None = None,  # noqa: A002 - the CLI option's name
@@ -114,6 +129,14 @@ def import_customers(
     for a file that cannot be imported at all (unknown columns, not UTF-8); bad rows are
     rejected, not raised.
     """
+    with _as_caller(crm) as crm:
+        return _import(crm, source, format, mapping, reject_path, batch_size, default_country, progress, parallel)
+
+
+def _import(crm: CRM, source: str | os.PathLike[str] | IO[Any], format: str | None,  # noqa: A002, PLR0913
+            mapping: Mapping[str, str] | None, reject_path: str | os.PathLike[str] | None, batch_size: int,
+            default_country: str | None, progress: Callable[[int], None] | None, parallel: bool | None) -> ImportSummary:
+    crm.access.require("customers.create")
     if batch_size < 1:
         raise ValidationError("must be at least 1", field="batch_size")
     fmt = _format_of(source, format)
@@ -125,7 +148,7 @@ def import_customers(
         stream = stack.enter_context(_open_source(source))
         reader = _Reader(stream, fmt, mapping or {}, crm.channels, label)
         use_process = _use_process(parallel, source, stream)
-        writer = _Writer(crm, label)
+        writer = _Writer(crm, label, _OwnerRules(crm))
         batches = _prepared_batches(reader, validator, writer.form, batch_size)
         if use_process:
             batches = stack.enter_context(_in_child_process(batches))
@@ -153,22 +176,32 @@ def import_customers(
     return ImportSummary(reject_path=str(written) if written else None, **counts)
 
 
-def export_customers(crm: CRM, dest: str | os.PathLike[str] | IO[Any], *, format: str = "csv") -> int:  # noqa: A002
+def export_customers(crm: CRM | UserHandle, dest: str | os.PathLike[str] | IO[Any], *, format: str = "csv") -> int:  # noqa: A002
     """Write every active customer in the import's columns (CSV or JSON Lines); returns the rows written.
 
     Importing the result into an empty CRM gives the same customers (one postal address
-    each; in CSV, attribute values are text).
+    each; in CSV, attribute values are text). Needs ``customers.export``; a user exports the
+    customers in its scope, contact details masked where they may not see them.
     """
+    with _as_caller(crm) as crm:
+        return _export(crm, dest, format)
+
+
+def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str) -> int:  # noqa: A002
+    scope = crm.access.owner_filter(t.customers.c.owner, "customers.export")
     if format not in ("csv", "jsonl"):
         raise ValidationError("must be csv or jsonl", field="format")
-    attribute_keys = _attribute_keys(crm)
+    clear = crm.access.contact_owners()  # None: every customer's contact details in clear
+    attribute_keys = _attribute_keys(crm, scope)
     columns = [*COLUMNS, *(CONSENT_PREFIX + ch for ch in crm.channels), *(ATTRIBUTE_PREFIX + k for k in attribute_keys)]
     written = 0
     with _open_dest(dest) as out:
         csv_writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
         if csv_writer is not None:
             csv_writer.writerow(columns)
-        for customer in _active_customers(crm):
+        for customer in _active_customers(crm, scope):
+            if clear is not None and customer.owner not in clear:
+                customer = mask_customer(customer)
             record = _export_record(customer, crm.channels, attribute_keys)
             if csv_writer is not None:
                 csv_writer.writerow([_csv_cell(record.get(c)) for c in columns])
@@ -176,6 +209,16 @@ def export_customers(crm: CRM, dest: str | os.PathLike[str] | IO[Any], *, format
                 out.write(json.dumps({c: record.get(c) for c in columns}, ensure_ascii=False) + "\n")
             written += 1
     return written
+
+
+@contextmanager
+def _as_caller(crm: CRM | UserHandle) -> Iterator[CRM]:
+    """The plain CRM, running as whoever calls: a handle from ``crm.as_user(...)`` acts as its user."""
+    if isinstance(crm, UserHandle):
+        with crm:
+            yield crm._crm  # noqa: SLF001 - the handle's CRM, entered as the handle's user
+    else:
+        yield crm
 
 
 # -- validation ----------------------------------------------------------------------------------------
@@ -920,6 +963,7 @@ class _Target:
     customer_id: int | None
     problem: str | None = None
     via_merge: bool = False
+    owner: str | None = None  # of the record the external id names (scope decides what a user is told of a problem)
 
 
 #: SQLite settings of the import's connection while it runs: checkpoint the write-ahead log every
@@ -933,6 +977,7 @@ _POINT_COLUMNS = ("customer_id", "kind", "value", "position")
 _ADDRESS_COLUMNS = ("customer_id", *ADDRESS_FIELDS, "position")
 _CONSENT_COLUMNS = ("customer_id", "channel", "granted", "at", "source")
 _KIND, _STAGE, _BIRTH = (SCALARS.index(f) for f in ("kind", "lifecycle_stage", "birth_date"))
+_OWNER = 1 + SCALARS.index("owner")  # in a customers row of ``_TableRows`` (after the id)
 
 
 def _same(value: Any) -> Any:
@@ -1025,16 +1070,80 @@ class _TableRows:
         bulk.insert(t.search_keys, ("key", "customer_id"), self.keys)
 
 
+_CONTACTS = ("emails", "phones", "addresses")
+
+
+class _OwnerRules:
+    """What ``crm.customers.add`` / ``update`` check about owners and scope, for the acting principal.
+
+    Read once per import: the active usernames and the owners each permission's scope reaches.
+    A row whose owner passes these set lookups is fine; any other goes through the customer
+    service's own check (cached per owner), so the reason is word for word the API's.
+    """
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        access = crm.access
+        principal = access.principal
+        #: The owner a user's new customer gets when the row names none (the system leaves it unowned).
+        self.default = None if principal.is_system else principal.username
+        self._reach = {p: principal.owners(p) for p in ("customers.create", "customers.update")}
+        self._clear = access.contact_owners()
+        with crm.reading() as conn:
+            self._active = crm.users.active_usernames(conn)
+        self._reasons: dict[tuple[str, str], str | None] = {}
+
+    def owner_problem(self, conn: sa.Connection, owner: str | None, permission: str) -> str | None:
+        """Why ``owner`` cannot own a customer this principal creates or updates (``permission``); None if it can."""
+        if owner is None:
+            return None
+        reach = self._reach[permission]
+        if owner in self._active and (reach is None or owner in reach):
+            return None
+        key = (owner, permission)
+        if key not in self._reasons:
+            try:
+                self._crm.customers._check_owner(conn, owner, permission)  # noqa: SLF001 - the API's own check
+                self._reasons[key] = None
+            except ValidationError as exc:
+                self._reasons[key] = reason_text(exc.errors)
+        return self._reasons[key]
+
+    def update_problem(self, customer: Customer, values: Mapping[str, Any], external_id: Any) -> str | None:
+        """Why this principal may not apply a row's ``values`` to ``customer`` (the one its ``external_id``
+        leads to): outside its scope, or contact details it does not see; None if it may."""
+        if self.hides(customer.owner):
+            return self.hidden(external_id)
+        if self._clear is not None and customer.owner not in self._clear:
+            hidden = [key for key in _CONTACTS if key in values]
+            if hidden:
+                return (f"{', '.join(hidden)}: cannot be changed without seeing them (this customer's contact details "
+                        "are masked for you: customers.contact_details)")
+        return None
+
+    def hides(self, owner: str | None) -> bool:
+        """Whether customers owned by ``owner`` are outside this principal's ``customers.update`` scope."""
+        reach = self._reach["customers.update"]
+        return reach is not None and owner not in reach
+
+    @staticmethod
+    def hidden(external_id: Any) -> str:
+        """The reason for a row naming a customer the principal may not change: neither who nor whose."""
+        return f"external_id: {external_id!r} is used by a customer you cannot change"
+
+
 class _Writer:
     """Writes validated rows to every customer table as ``crm.customers.add/update`` would, in bulk.
 
     The customer hooks fire as they do for ``add``/``update``: ``before_save`` for each row
     first (a veto rejects that row), then ``created``/``updated`` after the batch's writes,
     in its transaction. Without a plugin implementing them no ``Customer`` object is built.
+    Owners and scope are checked as those methods check them (:class:`_OwnerRules`).
     """
 
-    def __init__(self, crm: CRM, label: str) -> None:
+    def __init__(self, crm: CRM, label: str, owners: _OwnerRules) -> None:
         self._crm = crm
+        self._owners = owners
         self._customers = crm.customers
         self._source = f"import {label}"[:200]
         self._hooked = any(crm.hooks.has_implementations(h) for h in _CUSTOMER_HOOKS)
@@ -1048,22 +1157,34 @@ class _Writer:
         bulk = _Bulk(conn)
         outcome = _Outcome()
         accepted = batch.accepted
+        owners = self._owners
         targets = _targets(conn, [entry[3]["external_id"] for entry in accepted])
         new: list[int] = []
+        owned: dict[int, str] = {}  # batch index: the owner given to a new customer whose row named none
         updates: list[tuple[int, _Accepted]] = []
+        named: dict[int, Any] = {}  # row: the external id it names (a merged-away customer's, maybe)
         for index, entry in enumerate(accepted):
             target = targets.get(entry[3]["external_id"])
             if target is None:
-                new.append(index)
+                values = entry[3]
+                if values.get("owner") is None and owners.default is not None:
+                    values["owner"] = owned[index] = owners.default
+                problem = owners.owner_problem(conn, values.get("owner"), "customers.create")
+                if problem is None:
+                    new.append(index)
+                else:
+                    outcome.rejects.append((entry[0], entry[1], problem, entry[2]))
             elif target.customer_id is None:
-                outcome.rejects.append((entry[0], entry[1], target.problem or "cannot be updated", entry[2]))
+                problem = owners.hidden(entry[3]["external_id"]) if owners.hides(target.owner) else target.problem
+                outcome.rejects.append((entry[0], entry[1], problem or "cannot be updated", entry[2]))
             else:
+                named[entry[0]] = entry[3]["external_id"]
                 if target.via_merge:  # the customer it was merged into keeps its own external id
                     entry[3].pop("external_id", None)
                 if not entry[4]:  # a name built from its parts: follow them as ``update`` does
                     entry[3].pop("name", None)
                 updates.append((target.customer_id, entry))
-        self._insert(session, bulk, batch, new, outcome)
+        self._insert(session, bulk, batch, new, owned, outcome)
         while updates:  # two rows reaching one customer (through a merge) apply one after the other
             first: dict[int, _Accepted] = {}
             later: list[tuple[int, _Accepted]] = []
@@ -1072,7 +1193,7 @@ class _Writer:
                     later.append((customer_id, entry))
                 else:
                     first[customer_id] = entry
-            self._update(session, bulk, first, outcome)
+            self._update(session, bulk, first, named, outcome)
             updates = later
         return outcome
 
@@ -1113,7 +1234,8 @@ class _Writer:
             return True
         return False
 
-    def _insert(self, session: Session, bulk: _Bulk, batch: _Batch, new: list[int], outcome: _Outcome) -> None:
+    def _insert(self, session: Session, bulk: _Bulk, batch: _Batch, new: list[int], owned: Mapping[int, str],
+                outcome: _Outcome) -> None:
         accepted = batch.accepted
         new = [i for i in new if not self._vetoed(outcome, accepted[i], None, accepted[i][3], session)]
         if not new:
@@ -1125,20 +1247,31 @@ class _Writer:
             rows = _TableRows.inserting(self.form, ((ids[i], accepted[i][3]) for i in new))  # type: ignore[misc]
         else:
             rows = batch.fresh.renumbered(ids)
+            if owned:  # prepared before the owner was known: give those rows the importing user
+                given = {ids[i]: owner for i, owner in owned.items() if ids[i] is not None}
+                rows.customers = [(*r[:_OWNER], given[r[0]], *r[_OWNER + 1:]) if r[0] in given else r
+                                  for r in rows.customers]
         rows.insert(bulk, self.form, utcnow(), self._source)
         outcome.inserted += len(new)
         if self._hooked:
             for customer in self._customers._load_many(session.connection(), [ids[i] for i in new]):  # noqa: SLF001
                 self._crm.hooks.customer_created(customer, session)
 
-    def _update(self, session: Session, bulk: _Bulk, entries: dict[int, _Accepted], outcome: _Outcome) -> None:
+    def _update(self, session: Session, bulk: _Bulk, entries: dict[int, _Accepted], named: Mapping[int, Any],
+                outcome: _Outcome) -> None:
         conn = session.connection()
         current = {c.id: c for c in self._customers._load_many(conn, list(entries), for_update=True)}  # noqa: SLF001
         changed: list[tuple[Customer, dict[str, Any]]] = []
+        owners = self._owners
         for customer_id, entry in entries.items():
             customer = current[customer_id]
-            changes = self._customers.changes(customer, entry[3])
-            if not changes:
+            problem = owners.update_problem(customer, entry[3], named[entry[0]])
+            changes = self._customers.changes(customer, entry[3]) if problem is None else {}
+            if problem is None and "owner" in changes:
+                problem = owners.owner_problem(conn, changes["owner"], "customers.update")
+            if problem is not None:
+                outcome.rejects.append((entry[0], entry[1], problem, entry[2]))
+            elif not changes:
                 outcome.unchanged += 1
             elif not self._vetoed(outcome, entry, customer, changes, session):
                 changed.append((customer, changes))
@@ -1183,17 +1316,20 @@ class _Writer:
 
 
 _BY_EXTERNAL_ID = sa.select(t.customers.c.id, t.customers.c.external_id, t.customers.c.status,
-                            t.customers.c.merged_into_id).where(t.customers.c.external_id.in_(sa.bindparam("ids", expanding=True)))
+                            t.customers.c.merged_into_id, t.customers.c.owner).where(
+    t.customers.c.external_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _targets(conn: sa.Connection, external_ids: list[str]) -> dict[str, _Target]:
     """The customers these external ids lead to: themselves, or the customer they were merged into."""
     c = t.customers.c
     found: dict[str, tuple[int, str, int | None]] = {}
+    owners: dict[str, str | None] = {}
     for start in range(0, len(external_ids), 5000):
         chunk = external_ids[start:start + 5000]
-        for customer_id, external_id, status, into in conn.execute(_BY_EXTERNAL_ID, {"ids": chunk}):
+        for customer_id, external_id, status, into, owner in conn.execute(_BY_EXTERNAL_ID, {"ids": chunk}):
             found[external_id] = (customer_id, status, into)
+            owners[external_id] = owner
     kept = {into for _, status, into in found.values() if status == "merged" and into is not None}
     states = dict(conn.execute(sa.select(c.id, c.status).where(c.id.in_(kept))).all()) if kept else {}
     result: dict[str, _Target] = {}
@@ -1206,7 +1342,7 @@ def _targets(conn: sa.Connection, external_ids: list[str]) -> dict[str, _Target]
             where = f"customer {customer_id}" + (f", merged into customer {into}," if into is not None else "")
             result[external_id] = _Target(None, f"external_id: {external_id!r} belongs to {where} which is "
                                                 f"{states.get(into, status) if into is not None else status}; "
-                                                "it cannot be updated")
+                                                "it cannot be updated", owner=owners[external_id])
     return result
 
 
@@ -1267,25 +1403,27 @@ class _Bulk:
 # -- export --------------------------------------------------------------------------------------------
 
 
-def _attribute_keys(crm: CRM) -> list[str]:
-    """Every attribute name active customers use, sorted (computed in SQL)."""
+def _attribute_keys(crm: CRM, scope: sa.ColumnElement[bool]) -> list[str]:
+    """Every attribute name the active customers in ``scope`` use, sorted (computed in SQL)."""
+    c = t.customers.c
     with crm.reading() as conn:
         if conn.dialect.name == "sqlite":
-            sql = ("SELECT DISTINCT j.key FROM customers, json_each(customers.attributes) AS j "
-                   "WHERE customers.status = 'active' ORDER BY 1")
+            each = sa.func.json_each(c.attributes).table_valued("key").alias("j")
+            query = sa.select(each.c.key).select_from(t.customers).join(each, sa.true())
         elif conn.dialect.name == "postgresql":
-            sql = "SELECT DISTINCT jsonb_object_keys(attributes) FROM customers WHERE status = 'active' ORDER BY 1"
+            query = sa.select(sa.func.jsonb_object_keys(c.attributes))
         else:
             raise NotImplementedError(f"export on {conn.dialect.name}")
-        return list(conn.exec_driver_sql(sql).scalars())
+        return list(conn.execute(query.where(c.status == "active", scope).distinct().order_by(sa.literal_column("1")))
+                    .scalars())
 
 
-def _active_customers(crm: CRM, chunk: int = 1000) -> Iterator[Customer]:
-    """Active customers by id, loaded a chunk at a time."""
+def _active_customers(crm: CRM, scope: sa.ColumnElement[bool], chunk: int = 1000) -> Iterator[Customer]:
+    """Active customers in ``scope`` by id, loaded a chunk at a time."""
     c = t.customers.c
     with crm.reading() as conn:
         last = 0
-        while ids := list(conn.execute(sa.select(c.id).where(c.status == "active", c.id > last)
+        while ids := list(conn.execute(sa.select(c.id).where(c.status == "active", c.id > last, scope)
                                        .order_by(c.id).limit(chunk)).scalars()):
             yield from sorted(crm.customers._load_many(conn, ids), key=lambda customer: customer.id)  # noqa: SLF001
             last = ids[-1]

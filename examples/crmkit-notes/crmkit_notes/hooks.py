@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit import hookimpl
+from crmkit import Permission, hookimpl
 from crmkit.core.tables import customers
 from crmkit.core.types import utcnow
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_notes.models import notes
-from crmkit_notes.service import NotesService
+from crmkit_notes.service import PERMISSIONS, NotesService
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -40,6 +40,11 @@ DEMO_NOTES = (
 @hookimpl
 def crmkit_services(crm: CRM) -> dict[str, Any]:
     return {"notes": NotesService(crm)}
+
+
+@hookimpl
+def crmkit_permissions() -> list[Permission]:
+    return PERMISSIONS
 
 
 @hookimpl

@@ -11,7 +11,7 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit import Conflict, ValidationError
+from crmkit import Conflict, Permission, ValidationError
 from crmkit.core.tables import customers
 from crmkit.core.types import utcnow
 from crmkit_notes.models import notes
@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from crmkit import CRM
 
 MAX_LENGTH = 5000
+READ, WRITE = "notes.read", "notes.write"
+#: What the plugin lets roles do: read notes of the customers in scope, write notes about them.
+PERMISSIONS = [
+    Permission(READ, "read notes about customers", roles={"manager": "team", "sales": "own", "support": "all",
+                                                           "read-only": "all"}),
+    Permission(WRITE, "write notes about customers", roles={"manager": "team", "sales": "own", "support": "all"}),
+]
 
 
 @attrs.frozen
@@ -57,29 +64,38 @@ class NotesService:
         self._schema = NoteSchema()
 
     def add(self, customer_id: int, text: str, *, created_at: datetime | None = None) -> Note:
-        """Write a note about a customer (a merged-away id writes onto the customer it was merged into)."""
+        """Write a note about a customer (a merged-away id writes onto the customer it was merged into).
+
+        Needs ``notes.write`` on the customer.
+        """
+        self._crm.access.require(WRITE)
         values = self._validate({"customer_id": customer_id, "text": text, "created_at": created_at}, row=None)
         with self._crm.transaction() as session:
             return self._insert(session, [values])[0]
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[Note]:
         """Write several notes in one transaction: all of them, or none when one is invalid (its row is named)."""
+        self._crm.access.require(WRITE)
         rows = [self._validate(item, row=n) for n, item in enumerate(items, start=1)]
         with self._crm.transaction() as session:
             return self._insert(session, rows) if rows else []
 
     def list(self, customer_id: int, *, limit: int = 50) -> list[Note]:
-        """A customer's notes, newest first (``NotFound`` for an unknown customer)."""
+        """A customer's notes, newest first (``NotFound`` for an unknown customer or one outside ``notes.read``)."""
+        self._crm.access.require(READ)
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
         customer = self._crm.customers.get(customer_id)
         with self._crm.reading() as conn:
+            self._crm.access.require_customer(conn, customer.id, READ)
             return self._latest(conn, customer.id, limit)
 
     def summary(self, customer_id: int, *, latest: int = 3) -> dict[str, Any]:
-        """How many notes a customer has and the latest few: the plugin's part of the customer 360."""
+        """How many notes a customer has and the latest few: the plugin's part of the customer 360
+        (nothing for a user whose ``notes.read`` does not reach the customer)."""
+        scope = self._crm.access.customers(notes.c.customer_id, READ)
         with self._crm.reading() as conn:
-            count = conn.execute(sa.select(sa.func.count()).where(notes.c.customer_id == customer_id)).scalar_one()
+            count = conn.execute(sa.select(sa.func.count()).where(notes.c.customer_id == customer_id, scope)).scalar_one()
             recent = self._latest(conn, customer_id, latest) if count else []
         return {"count": count, "latest": recent}
 
@@ -104,6 +120,7 @@ class NotesService:
     def _insert(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Note]:
         conn = session.connection()
         targets = self._writable_customers(conn, {values["customer_id"] for values in rows})
+        self._crm.access.require_customers(conn, set(targets.values()), WRITE)
         now = utcnow()
         records = [{"customer_id": targets[values["customer_id"]], "text": values["text"], "author": self._crm.actor,
                     "created_at": values["created_at"] or now} for values in rows]

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import crmkit
 from crmkit.cli import CLIContext
 from crmkit.core.tables import customers
-from crmkit.testing import PluginContract
+from crmkit.testing import PluginContract, add_user
 from crmkit_notes.commands import notes as notes_group
 
 pytestmark = pytest.mark.crmkit_plugins("notes")
@@ -27,6 +27,29 @@ class TestNotesContract(PluginContract):
 
     def populate(self, crm, customer_id):
         crm.notes.add(customer_id, "Khách hẹn gọi lại thứ Hai")
+
+    def permission_calls(self):
+        return {"notes.read": lambda crm, cid: crm.notes.list(cid),
+                "notes.write": lambda crm, cid: crm.notes.add(cid, "Gọi lại")}
+
+    def scoped_calls(self):
+        return {"list": lambda crm, cid: crm.notes.list(cid),
+                "profile section": lambda crm, cid: crm.notes.summary(cid)["latest"]}
+
+
+def test_a_sales_user_reads_and_writes_notes_of_own_customers_only(crm):
+    add_user(crm, "lan", roles=["sales"])
+    add_user(crm, "minh", roles=["sales"])
+    mine = crm.customers.add(name="Nguyễn Văn An", owner="lan")
+    theirs = crm.customers.add(name="Trần Thị Bình", owner="minh")
+    lan = crm.as_user("lan")
+    assert lan.notes.add(mine.id, "Hẹn gặp thứ Sáu").author == "lan"
+    with pytest.raises(crmkit.NotFound):
+        lan.notes.add(theirs.id, "not mine")
+    with pytest.raises(crmkit.NotFound):
+        lan.notes.list(theirs.id)
+    crm.notes.add(theirs.id, "Khách của Minh")
+    assert lan.notes.summary(theirs.id)["count"] == 0 and crm.notes.summary(theirs.id)["count"] == 1
 
 
 def test_notes_are_listed_newest_first_with_author(crm):

@@ -224,12 +224,26 @@ class ServiceBase:
 
     # -- customers and members ------------------------------------------------------------
 
-    def _customer(self, conn: sa.Connection, customer_id: int, *, active: bool = True) -> CustomerFacts:
-        """The customer (a merged-away id gives the one it was merged into); ``Conflict`` if erased and ``active``."""
+    def _customer(self, conn: sa.Connection, customer_id: int, *, active: bool = True,
+                  permission: str | None = None) -> CustomerFacts:
+        """The customer (a merged-away id gives the one it was merged into); ``Conflict`` if erased and ``active``.
+
+        With ``permission``, the customer must be within the acting user's scope of it: ``NotFound`` (for the
+        id asked) when it is not, ``PermissionDenied`` when the user may read the customer but not do this.
+        """
         customer = _facts(self._customer_rows(conn, _CUSTOMER, customer_id)[0])
+        if permission is not None:
+            self._require_scope(conn, customer_id, customer.id, permission)
         if active and customer.status != "active":
             raise Conflict(f"customer {customer.id} is {customer.status}: no loyalty changes")
         return customer
+
+    def _require_scope(self, conn: sa.Connection, asked: int, customer_id: int, permission: str) -> None:
+        """Require ``permission`` on ``customer_id`` (the customer ``asked`` resolved to); ``NotFound`` names ``asked``."""
+        try:
+            self._crm.access.require_customer(conn, customer_id, permission)
+        except NotFound:
+            raise NotFound("customer", asked) from None
 
     def _order_context(self, session: Session, customer_id: int) -> OrderContext:
         """The order's customer (following merges), the active programs (kept as the transaction's, see

@@ -21,6 +21,7 @@ from crmkit.core.types import UTCDateTime, utcnow
 from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.ledger import MEMBER_KEY, OPEN, WINDOW, entry_from_row, member_key
 from crmkit_loyalty.models import ledger, members, programs
+from crmkit_loyalty.permissions import JOBS_RUN
 from crmkit_loyalty.records import Mismatch, Program, Tier
 
 if TYPE_CHECKING:
@@ -43,7 +44,11 @@ class BatchRun:
 
 
 class BatchMixin(ServiceBase):
-    """``crm.loyalty.expire()``, ``evaluate_tiers()`` and ``verify()``."""
+    """``crm.loyalty.expire()``, ``evaluate_tiers()`` and ``verify()``: jobs over every member.
+
+    The system (plain ``crm``, the scheduler) runs them unrestricted; a user needs ``loyalty.jobs.run``
+    (not scoped: a job covers every member, whoever owns them).
+    """
 
     # -- expiry ------------------------------------------------------------------------------
 
@@ -54,6 +59,7 @@ class BatchMixin(ServiceBase):
         Running it again expires nothing more: expired lots are closed (``remaining`` 0), and the unique
         (program, ``expiry``, entry id) key would refuse a second entry for the same lot.
         """
+        self._crm.access.require(JOBS_RUN)
         moment = now or utcnow()
         return [self._expire_program(target, moment, batch_size) for target in self._targets(program)]
 
@@ -111,6 +117,12 @@ class BatchMixin(ServiceBase):
         Set-based: one grouped query per batch of members finds those whose tier changes;
         ``crmkit_tier_changed`` fires for each of them.
         """
+        self._crm.access.require(JOBS_RUN)
+        return self._evaluate_tiers(program=program, now=now, batch_size=batch_size)
+
+    def _evaluate_tiers(self, *, program: str | None = None, now: datetime | None = None,
+                        batch_size: int = BATCH) -> list[BatchRun]:
+        """:meth:`evaluate_tiers` without the permission check (after ``set_tiers``, which has its own)."""
         moment = now or utcnow()
         return [self._evaluate_program(target, moment, batch_size) for target in self._targets(program)]
 
@@ -206,6 +218,7 @@ class BatchMixin(ServiceBase):
 
         An empty list means the ledger and the balances agree (what ``crmkit loyalty verify`` checks).
         """
+        self._crm.access.require(JOBS_RUN)
         sums = (sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.points).label("total"))
                 .group_by(ledger.c.program_id, ledger.c.customer_id).subquery())
         open_lots = (sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.remaining).label("open"))

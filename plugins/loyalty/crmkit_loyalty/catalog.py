@@ -15,6 +15,7 @@ from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_loyalty.base import ServiceBase, reward_from_row, rule_from_row
 from crmkit_loyalty.models import programs, rewards, rules, tiers
+from crmkit_loyalty.permissions import PROGRAMS_MANAGE
 from crmkit.calendar import check_occasion
 from crmkit_loyalty.records import ROUNDING, Program, Reward, Rule, Tier
 
@@ -137,6 +138,7 @@ class CatalogMixin(ServiceBase):
     def create_program(self, code: str, name: str, *, tiers: Sequence[Mapping[str, Any]] | None = None,
                        **settings: Any) -> Program:
         """Create a program (settings as in ``ProgramSchema``) with its tiers (Member/Silver/Gold/Diamond by default)."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         values = load(ProgramSchema(), {"code": code, "name": name, **settings})
         with self._crm.transaction() as session:
             conn = session.connection()
@@ -154,6 +156,7 @@ class CatalogMixin(ServiceBase):
 
     def update_program(self, code: str, **changes: Any) -> Program:
         """Change a program's settings; ``code``, ``currency`` and ``point_decimals`` are fixed once created."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         fixed = [name for name in IMMUTABLE if name in changes]
         if fixed:
             raise ValidationError({name: ["cannot be changed once the program exists"] for name in fixed})
@@ -182,6 +185,7 @@ class CatalogMixin(ServiceBase):
 
     def add_rule(self, kind: str, *, program: str | None = None, **settings: Any) -> Rule:
         """Add an earn rule (``kind``: product, category, min_order, birthday, occasion, signup, referral)."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         values = load(RuleSchema(), {"kind": kind, **_given(settings)})
         with self._crm.transaction() as session:
             conn = session.connection()
@@ -199,6 +203,7 @@ class CatalogMixin(ServiceBase):
 
     def deactivate_rule(self, rule_id: int) -> Rule:
         """Stop applying a rule (it stays listed, inactive, so past entries remain explained)."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
             self._forget_config(session)
@@ -222,6 +227,7 @@ class CatalogMixin(ServiceBase):
 
     def set_tiers(self, definitions: Sequence[Mapping[str, Any]], *, program: str | None = None) -> list[Tier]:
         """Replace a program's tiers (the lowest must start at 0), then re-evaluate every member's tier."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
             self._forget_config(session)
@@ -230,7 +236,7 @@ class CatalogMixin(ServiceBase):
             self._changed_config(session, target.id)
             self._crm.audit.record(session, "update", "loyalty_tiers", target.code,
                                    changes={"tiers": [dict(d) for d in definitions]})
-        self.evaluate_tiers(program=target.code)  # type: ignore[attr-defined]  # BatchMixin
+        self._evaluate_tiers(program=target.code)  # type: ignore[attr-defined]  # BatchMixin, without loyalty.jobs.run
         return self.tiers(target.code)
 
     def tiers(self, program: str | None = None) -> list[Tier]:
@@ -261,6 +267,7 @@ class CatalogMixin(ServiceBase):
 
     def add_reward(self, code: str, name: str, points_cost: Any, *, program: str | None = None, **settings: Any) -> Reward:
         """Add a reward (``kind`` product/service/discount, ``stock`` None for unlimited, ``value_minor``)."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         values = load(RewardSchema(), {"code": code, "name": name, "points_cost": points_cost, **settings})
         with self._crm.transaction() as session:
             conn = session.connection()
@@ -275,6 +282,7 @@ class CatalogMixin(ServiceBase):
 
     def update_reward(self, code: str, *, program: str | None = None, **changes: Any) -> Reward:
         """Change a reward (name, points_cost, stock, value_minor, description, active); its code stays."""
+        self._crm.access.require(PROGRAMS_MANAGE)
         values = load(RewardSchema(), changes, partial=True)
         with self._crm.transaction() as session:
             conn = session.connection()

@@ -448,6 +448,13 @@ def backfill(crm: CRM, since: datetime | None) -> None:
 # -- reports ---------------------------------------------------------------------------------------------------------
 
 
+def _report(rows: Any, columns: list[str]) -> None:
+    """Print a report's rows; when they are limited to the acting user's scope, a ``scoped_to`` column says whose."""
+    data = _rows(rows)
+    scoped = any(row.get("scoped_to") for row in data)
+    emit(data, [*columns, "scoped_to"] if scoped else columns)
+
+
 @loyalty.group()
 def report() -> None:
     """Loyalty reports: liability, earn-burn, tiers, redemption, repeat."""
@@ -458,7 +465,7 @@ def report() -> None:
 @pass_crm
 def report_liability(crm: CRM, program: str | None) -> None:
     """Outstanding points and their money value, per program."""
-    emit(_rows(crm.loyalty.liability(program=program)), ["program", "members", "outstanding", "value", "expiring_30_days"])
+    _report(crm.loyalty.liability(program=program), ["program", "members", "outstanding", "value", "expiring_30_days"])
 
 
 @report.command("earn-burn")
@@ -467,8 +474,8 @@ def report_liability(crm: CRM, program: str | None) -> None:
 @pass_crm
 def report_earn_burn(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Points earned and burned per local month."""
-    emit(_rows(crm.loyalty.earn_burn(program=program, start=_day(start), end=_day(end))),
-         ["program", "month", "earned", "reversed", "redeemed", "expired", "adjusted", "net"])
+    _report(crm.loyalty.earn_burn(program=program, start=_day(start), end=_day(end)),
+            ["program", "month", "earned", "reversed", "redeemed", "expired", "adjusted", "net"])
 
 
 @report.command("tiers")
@@ -476,7 +483,7 @@ def report_earn_burn(crm: CRM, start: datetime | None, end: datetime | None, pro
 @pass_crm
 def report_tiers(crm: CRM, program: str | None) -> None:
     """Members per tier."""
-    emit(_rows(crm.loyalty.tier_counts(program=program)), ["program", "tier", "name", "members"])
+    _report(crm.loyalty.tier_counts(program=program), ["program", "tier", "name", "members"])
 
 
 @report.command("redemption")
@@ -485,8 +492,8 @@ def report_tiers(crm: CRM, program: str | None) -> None:
 @pass_crm
 def report_redemption(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Share of earned points redeemed, and of members who redeemed."""
-    emit(_rows(crm.loyalty.redemption_rate(program=program, start=_day(start), end=_day(end))),
-         ["program", "earned", "redeemed", "rate", "members", "redeeming_members", "member_rate"])
+    _report(crm.loyalty.redemption_rate(program=program, start=_day(start), end=_day(end)),
+            ["program", "earned", "redeemed", "rate", "members", "redeeming_members", "member_rate"])
 
 
 @report.command("repeat")
@@ -495,7 +502,7 @@ def report_redemption(crm: CRM, start: datetime | None, end: datetime | None, pr
 @pass_crm
 def report_repeat(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Repeat-purchase rate of members vs non-members."""
-    emit(_rows(crm.loyalty.repeat_purchase(program=program, start=_day(start), end=_day(end))),
-         ["group", "buyers", "repeat_buyers", "rate"])
+    _report(crm.loyalty.repeat_purchase(program=program, start=_day(start), end=_day(end)),
+            ["group", "buyers", "repeat_buyers", "rate"])
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmkit import hookimpl
 from crmkit_loyalty import demo
+from crmkit_loyalty.permissions import PERMISSIONS
 from crmkit_loyalty.service import LoyaltyService, referral_fields
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from marshmallow import fields
     from sqlalchemy.orm import Session
 
+    from crmkit import Permission
     from crmkit.core.models import Customer
     from crmkit.crm import CRM
 
@@ -21,6 +23,11 @@ if TYPE_CHECKING:
 @hookimpl
 def crmkit_services(crm: CRM) -> dict[str, Any]:
     return {"loyalty": LoyaltyService(crm)}
+
+
+@hookimpl
+def crmkit_permissions() -> list[Permission]:
+    return list(PERMISSIONS)
 
 
 @hookimpl

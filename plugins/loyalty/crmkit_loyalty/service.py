@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit.core import tables as core
+from crmkit.core.access import SYSTEM
 from crmkit.core.merging import repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
@@ -27,6 +28,8 @@ from crmkit_loyalty.earning import order_earnings, refund_share
 from crmkit_loyalty.ledger import (OPEN, WindowTotal, balance_units, entry_from_row, insert_ignore, lock_member,
                                    lock_members, locked_member, member_key)
 from crmkit_loyalty.models import ledger, members, programs, redemptions, rewards
+from crmkit_loyalty.permissions import (JOBS_RUN, MEMBERS_ENROLL, MEMBERS_READ, POINTS_ADJUST, POINTS_GRANT,
+                                        POINTS_REDEEM)
 from crmkit.calendar import local_midnight
 from crmkit_loyalty.records import EarnLine, LedgerEntry, Member, Points, Program, Redemption, Statement, points_of
 from crmkit_loyalty.reports import ReportsMixin
@@ -49,16 +52,23 @@ _REDEMPTIONS = (sa.select(redemptions, rewards.c.code.label("reward"), rewards.c
 
 
 class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
-    """The loyalty plugin's Python API, reached as ``crm.loyalty``."""
+    """The loyalty plugin's Python API, reached as ``crm.loyalty``.
+
+    Every method checks the acting user's permission (``crmkit_loyalty.permissions``); a customer
+    outside the user's scope of it is ``NotFound``. The hooks' paths (earning from orders, reversals,
+    enrolment of new customers, merge, export, erasure) run inside the core's or the sales plugin's
+    already checked operation and check nothing more.
+    """
 
     # -- membership and balances ------------------------------------------------------------
 
     def enroll(self, customer_id: int, *, program: str | None = None) -> Member:
         """Make a customer a member (paying the sign-up bonus, if the program has one); no-op for members."""
+        self._crm.access.require(MEMBERS_ENROLL)
         with self._crm.transaction() as session:
             conn = session.connection()
             target = self._program(conn, program)
-            customer = self._customer(conn, customer_id)
+            customer = self._customer(conn, customer_id, permission=MEMBERS_ENROLL)
             self._enroll(session, target, customer.id, utcnow())
             member = self._member(conn, target, customer.id)
             assert member is not None
@@ -66,14 +76,20 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def member(self, customer_id: int, *, program: str | None = None) -> Member | None:
         """The customer's membership (balance, tier) of a program, or None when not a member."""
+        self._crm.access.require(MEMBERS_READ)
         with self._crm.reading() as conn:
             target = self._program(conn, program)
-            return self._member(conn, target, self._customer(conn, customer_id, active=False).id)
+            return self._member(conn, target, self._customer(conn, customer_id, active=False, permission=MEMBERS_READ).id)
 
     def balance(self, customer_id: int, *, program: str | None = None) -> Points:
-        """The customer's points balance (0 when not a member): one primary-key lookup of the balance row."""
+        """The customer's points balance (0 when not a member): one primary-key lookup of the balance row
+        (a user whose scope is not ``all`` has the customer's owner checked first)."""
+        access = self._crm.access
+        access.require(MEMBERS_READ)
         ident = self._ident(program)
         with self._crm.reading() as conn:
+            if access.principal.owners(MEMBERS_READ) is not None:
+                customer_id = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ).id
             units = balance_units(conn, ident.id, customer_id)
             if units is None:
                 customer = self._customer(conn, customer_id, active=False)  # NotFound, or follow a merge
@@ -84,12 +100,15 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
     def history(self, customer_id: int, *, program: str | None = None, limit: int = 50,
                 before: int | None = None) -> list[LedgerEntry]:
         """The customer's ledger entries, newest first; pass the last entry's id as ``before`` for the next page."""
+        access = self._crm.access
+        access.require(MEMBERS_READ)
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
         with self._crm.reading() as conn:
             target = self._program(conn, program)
-            customer = self._customer(conn, customer_id, active=False)
-            query = (sa.select(ledger).where(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id)
+            customer = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ)
+            query = (sa.select(ledger).where(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id,
+                                             access.customers(ledger.c.customer_id, MEMBERS_READ))
                      .order_by(ledger.c.id.desc()).limit(limit))
             if before is not None:
                 query = query.where(ledger.c.id < before)
@@ -97,14 +116,17 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def statement(self, customer_id: int, start: date, end: date, *, program: str | None = None) -> Statement:
         """Points earned, reversed, spent, expired and adjusted between two local dates (both included)."""
+        access = self._crm.access
+        access.require(MEMBERS_READ)
         if end < start:
             raise ValidationError("must not be before the start date", field="end")
         zone = self._crm.timezone
         low, high = local_midnight(start, zone), local_midnight(end + timedelta(days=1), zone)
         with self._crm.reading() as conn:
             target = self._program(conn, program)
-            customer = self._customer(conn, customer_id, active=False)
-            mine = sa.and_(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id)
+            customer = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ)
+            mine = sa.and_(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id,
+                           access.customers(ledger.c.customer_id, MEMBERS_READ))
             opening = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
                                    .where(mine, ledger.c.created_at < low)).scalar_one()
             rows = conn.execute(sa.select(ledger).where(mine, ledger.c.created_at >= low, ledger.c.created_at < high)
@@ -134,6 +156,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def _manual(self, customer_id: int, points: Any, note: str, reason: str, *, program: str | None,
                 expires_at: datetime | None = None, key: str | None = None) -> LedgerEntry:
+        permission = POINTS_GRANT if reason == "grant" else POINTS_ADJUST
+        self._crm.access.require(permission)
         note = (note or "").strip()
         if not note:
             raise ValidationError("say why the points are changed by hand", field="note")
@@ -147,7 +171,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             units = target.to_units(points)
             if units <= 0:
                 raise ValidationError("must be a positive number of points", field="points")
-            customer = self._customer(conn, customer_id)
+            customer = self._customer(conn, customer_id, permission=permission)
             now = utcnow()
             if reason == "grant":
                 self._enroll(session, target, customer.id, now)
@@ -177,12 +201,13 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         Concurrent redemptions of the same points cannot both succeed: the balance is taken with
         ``UPDATE … WHERE points >= cost``, and the stock with ``WHERE stock >= quantity``.
         """
+        self._crm.access.require(POINTS_REDEEM)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
             raise ValidationError("must be a whole number of at least 1", field="quantity")
         with self._crm.transaction() as session:
             conn = session.connection()
             target = self._program(conn, program)
-            customer = self._customer(conn, customer_id)
+            customer = self._customer(conn, customer_id, permission=POINTS_REDEEM)
             item = self._reward(conn, target, reward)
             if not item.active:
                 raise ValidationError(f"reward {reward!r} is no longer offered", field="reward")
@@ -213,10 +238,17 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                           code=code, created_at=now, cancelled_at=None, note=note)
 
     def cancel_redemption(self, redemption_id: int, *, note: str | None = None) -> Redemption:
-        """Cancel a redemption: the points come back (expiring as if earned at the redemption) and the stock too."""
+        """Cancel a redemption: the points come back (expiring as if earned at the redemption) and the stock too.
+
+        ``NotFound`` for a redemption of a customer outside the acting user's scope of ``loyalty.points.redeem``.
+        """
+        access = self._crm.access
+        access.require(POINTS_REDEEM)
         with self._crm.transaction() as session:
             conn = session.connection()
-            row = conn.execute(sa.select(redemptions).where(redemptions.c.id == redemption_id)).mappings().first()
+            row = conn.execute(sa.select(redemptions).where(
+                redemptions.c.id == redemption_id, access.customers(redemptions.c.customer_id, POINTS_REDEEM),
+            )).mappings().first()
             if row is None:
                 raise NotFound("redemption", redemption_id)
             now = utcnow()
@@ -237,11 +269,14 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def redemptions(self, customer_id: int, *, program: str | None = None) -> list[Redemption]:
         """The customer's redemptions, newest first."""
+        access = self._crm.access
+        access.require(MEMBERS_READ)
         with self._crm.reading() as conn:
             target = self._program(conn, program)
-            customer = self._customer(conn, customer_id, active=False)
+            customer = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ)
             rows = conn.execute(_REDEMPTIONS.where(redemptions.c.customer_id == customer.id,
-                                                   redemptions.c.program_id == target.id)
+                                                   redemptions.c.program_id == target.id,
+                                                   access.customers(redemptions.c.customer_id, MEMBERS_READ))
                                 .order_by(redemptions.c.id.desc())).mappings().all()
             return [_redemption_from_row(row) for row in rows]
 
@@ -252,8 +287,9 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def quote(self, order: Any) -> list[EarnLine]:
         """What ``order`` (an object with the sales order attributes) would earn now, entry by entry, per program."""
+        self._crm.access.require(MEMBERS_READ)
         with self._crm.reading() as conn:
-            customer = self._customer(conn, order.customer_id)
+            customer = self._customer(conn, order.customer_id, permission=MEMBERS_READ)
             result = []
             for program in _in_currency(self._programs(conn, active_only=True), order):
                 member = self._member(conn, program, customer.id)
@@ -355,13 +391,16 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         """Earn (and reverse refunds) for orders the sales plugin already holds, e.g. from before the program existed.
 
         Reads them through ``crm.sales.orders`` (newest first, in pages); idempotent like the hooks,
-        so running it twice changes nothing. Returns how many orders were read.
+        so running it twice changes nothing. Returns how many orders were read. A batch job: it needs
+        ``loyalty.jobs.run`` and reads every order, whatever the acting user's scope of the orders.
         """
+        self._crm.access.require(JOBS_RUN)
         orders = self._crm.sales.orders
         seen: set[int] = set()
         until = None
         while True:
-            listed = orders.list(since=since, until=until, limit=BACKFILL_PAGE)
+            with self._crm.access.acting(SYSTEM):  # the job reads every order; the entries still name the user
+                listed = orders.list(since=since, until=until, limit=BACKFILL_PAGE)
             page = [order for order in listed if order.id not in seen]
             if not page:
                 return len(seen)
@@ -369,7 +408,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                 seen.add(order.id)
                 if order.status == "cancelled":
                     continue
-                refunds = orders.refunds(order.id) if order.refunded_minor else []
+                with self._crm.access.acting(SYSTEM):
+                    refunds = orders.refunds(order.id) if order.refunded_minor else []
                 with self._crm.transaction() as session:
                     self.earn_order(order, session)
                     for refund in refunds:
@@ -529,11 +569,18 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         conn.execute(ledger.update().where(ledger.c.customer_id == customer_id).values(note=None, remaining=0))
 
     def profile(self, customer_id: int, session: Session) -> list[dict[str, Any]]:
-        """Customer 360: per program, the balance, tier, points expiring in 30 days and the last entries."""
+        """Customer 360: per program, the balance, tier, points expiring in 30 days and the last entries.
+
+        Empty (the section is left out) for a user without ``loyalty.members.read`` on this customer.
+        """
+        access = self._crm.access
+        if not access.allowed(MEMBERS_READ):
+            return []
         conn = session.connection()
         soon = utcnow() + timedelta(days=EXPIRING_SOON_DAYS)
         sections = []
-        for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id)
+        for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id,
+                                                         access.customers(members.c.customer_id, MEMBERS_READ))
                                 .order_by(members.c.program_id)).mappings().all():
             program = self._program_by_id(conn, row["program_id"])
             member = member_from_row(program, row)

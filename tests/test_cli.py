@@ -70,6 +70,12 @@ def add(invoke: Invoke, *args: str, **kwargs: Any) -> int:
     return json.loads(ok(invoke("--format", "json", "customers", "add", *args, **kwargs)))["id"]
 
 
+def add_users(invoke: Invoke, *usernames: str, role: str | None = None) -> None:
+    """Create employees with ``crmkit users add`` (owners must be users), optionally holding ``role``."""
+    for username in usernames:
+        ok(invoke("users", "add", username, *(("--role", role) if role else ())))
+
+
 # -- customers -----------------------------------------------------------------------------------------------
 
 
@@ -91,6 +97,7 @@ def test_add_normalizes_and_show_prints_vietnamese(invoke: Invoke, crm: Any) -> 
 
 
 def test_find_table_is_aligned_with_diacritics(invoke: Invoke) -> None:
+    add_users(invoke, "lan.nguyen")
     for name in ("Nguyễn Thị Ánh Tuyết", "Tran Van Binh", "Đặng Hữu Phước"):
         add(invoke, "--name", name, "--owner", "lan.nguyen")
     lines = ok(invoke("customers", "find")).splitlines()
@@ -118,6 +125,7 @@ def test_find_is_accent_insensitive_and_pages(invoke: Invoke) -> None:
 
 
 def test_json_and_csv_output_parse(invoke: Invoke) -> None:
+    add_users(invoke, "huong.le")
     first = add(invoke, "--name", "Phạm Minh Châu", "--phone", "0987654321", "--tag", "vip", "--tag", "online",
                 "--owner", "huong.le")
     add(invoke, "--kind", "organization", "--name", "Công ty TNHH Minh Phát", "--stage", "distributor")
@@ -137,6 +145,7 @@ def test_json_and_csv_output_parse(invoke: Invoke) -> None:
 def test_update_tag_and_consent(invoke: Invoke, crm: Any) -> None:
     org = add(invoke, "--kind", "organization", "--name", "Nhà phân phối Hoàng Long")
     cid = add(invoke, "--name", "Võ Thị Lan", "--email", "lan@example.com")
+    add_users(invoke, "minh.tran")
     ok(invoke("customers", "update", str(cid), "--owner", "minh.tran", "--stage", "customer",
               "--org", f"{org}:Kế toán trưởng", "--attr", "vip_level=3"))
     ok(invoke("customers", "tag", str(cid), "khách quen", "online"))
@@ -218,6 +227,7 @@ def test_log_and_timeline_filters(invoke: Invoke) -> None:
 
 def test_the_acting_user_is_audited_and_logs_interactions(invoke: Invoke, crm: Any) -> None:
     cid = add(invoke, "--name", "Bùi Thu Hà")
+    add_users(invoke, "thao.vo", "ngoc.do", role="support")  # may update and log for any customer
     ok(invoke("--user", "thao.vo", "customers", "update", str(cid), "--stage", "prospect"))
     ok(invoke("interactions", "log", str(cid), "chat", env={"CRMKIT_USER": "ngoc.do"}))
     entries = json.loads(ok(invoke("--format", "json", "audit", "--customer", str(cid))))
@@ -423,7 +433,8 @@ def test_help_lists_plugin_groups_without_importing_them(fake_plugin: Callable[.
     name = fake_plugin()
     out = ok(run(None, "--help"))
     assert "Plugin commands" in out and name in out and "Thẻ khách hàng thân thiết (test)" in out
-    for group in ("customers", "interactions", "db", "plugins", "init", "demo", "audit"):
+    for group in ("customers", "interactions", "db", "plugins", "init", "demo", "audit", "users", "teams", "roles",
+                  "permissions"):
         assert f"  {group} " in out
     assert f"crmkit_{name}.commands" not in sys.modules
     assert "hello" in ok(run(None, name, "--help"))

@@ -1,20 +1,25 @@
 """The state every command shares: database URL, output format, acting user — and the CRM, opened on demand.
 
-Plugin commands take the CRM with ``@pass_crm`` and never open databases themselves.
+Plugin commands take the CRM with ``@pass_crm`` and never open databases themselves. With
+``crmkit --user NAME`` the CRM is opened and the whole command runs as that user (inside
+``crm.as_user(NAME)``): their permissions and record scopes apply to every service call.
+Without it the command runs as the system, unrestricted.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import click
 
-from crmkit.errors import DatabaseUnavailable, PluginError
+from crmkit.errors import AuthenticationFailed, CRMError, DatabaseUnavailable, NotFound, PluginError
 
 if TYPE_CHECKING:
+    from crmkit.core.access import UserHandle
     from crmkit.crm import CRM
     from crmkit.plugin import Plugin
 
@@ -30,7 +35,8 @@ class CLIContext:
     ``plugin`` is set while a plugin's own command group runs: opening the CRM then fails with
     one clear line when that plugin is disabled or failed for this database.
     ``check_schema=False`` opens a database whose schema is behind without refusing
-    (``crmkit db current`` reports it instead).
+    (``crmkit db current`` reports it instead). ``user`` (``crmkit --user``) makes the opened CRM
+    act as that user until :meth:`close`: an unknown or disabled user fails the command.
     """
 
     db: str | None = None
@@ -42,13 +48,21 @@ class CLIContext:
     plugin: str | None = None
     check_schema: bool = True
     _crm: CRM | None = None
+    _acting: ExitStack = attrs.field(factory=ExitStack)
 
     @property
     def crm(self) -> CRM:
         if self._crm is None:
-            self._crm = self._open()
-            if self.plugin is not None:
-                self._require_plugin(self._crm, self.plugin)
+            crm = self._open()
+            try:
+                if self.plugin is not None:
+                    self._require_plugin(crm, self.plugin)
+                if self.user:
+                    self._acting.enter_context(self._as_user(crm, self.user))  # left in close(), before the CRM closes
+            except BaseException:
+                crm.close()
+                raise
+            self._crm = crm
         return self._crm
 
     def _open(self) -> CRM:
@@ -66,6 +80,14 @@ class CLIContext:
             raise DatabaseUnavailable(f"cannot open database {_hidden(self.db)}: {exc}") from None
 
     @staticmethod
+    def _as_user(crm: CRM, username: str) -> UserHandle:
+        """``crm.as_user(username)``; an unknown or disabled user is one error naming the ``--user`` option."""
+        try:
+            return crm.as_user(username)
+        except (NotFound, AuthenticationFailed) as exc:
+            raise CRMError(f"--user {username}: {exc}") from exc
+
+    @staticmethod
     def _require_plugin(crm: CRM, name: str) -> None:
         info = crm.registry.infos.get(name)
         if info is None:
@@ -76,9 +98,13 @@ class CLIContext:
             raise PluginError(name, f"{info.status}: {info.reason}")
 
     def close(self) -> None:
-        if self._crm is not None:
-            self._crm.close()
-            self._crm = None
+        """Stop acting as ``user`` and release the database connections (safe to call twice)."""
+        try:
+            self._acting.close()
+        finally:
+            if self._crm is not None:
+                self._crm.close()
+                self._crm = None
 
 
 def _hidden(url: str | None) -> str:

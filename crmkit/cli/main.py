@@ -24,7 +24,11 @@ from crmkit.cli.db import db, init
 from crmkit.cli.demo import demo
 from crmkit.cli.interactions import interactions
 from crmkit.cli.output import FORMATS
+from crmkit.cli.permissions import permissions
 from crmkit.cli.plugins import plugins
+from crmkit.cli.roles import roles
+from crmkit.cli.teams import teams
+from crmkit.cli.users import users
 from crmkit.errors import CRMError, DatabaseUnavailable, PluginError, SchemaOutdated
 
 if TYPE_CHECKING:
@@ -33,14 +37,15 @@ if TYPE_CHECKING:
 PLUGIN_GROUP = "crmkit.plugins"  # the entry point group (crmkit.hooks.manager.GROUP, without importing it)
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # a crmkit error: rejected input, unknown id, conflict, a plugin that failed
+EXIT_FAILED = 1  # a crmkit error: rejected input, unknown id, conflict, permission denied, a plugin that failed
 EXIT_USAGE = 2  # the command line itself is wrong
 EXIT_DATABASE = 3  # database unreachable, or its schema is behind (`crmkit db upgrade`)
 EXIT_BUG = 4  # an unexpected exception: rerun with --debug for the traceback
 EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_OK: "success",
-    EXIT_FAILED: "the operation was refused or failed (bad input, unknown id, conflict, plugin error)",
+    EXIT_FAILED: "the operation was refused or failed (bad input, unknown id, conflict, permission denied, "
+                 "unknown or disabled --user, plugin error)",
     EXIT_USAGE: "bad usage (unknown command or option, missing or malformed argument)",
     EXIT_DATABASE: "the database cannot be reached, or its schema is behind (run `crmkit db upgrade`)",
     EXIT_BUG: "unexpected error (a bug: rerun with --debug and report the traceback)",
@@ -213,7 +218,9 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
               help="How results are printed [default: table].")
 @click.option("--user", metavar="NAME", envvar="CRMKIT_USER",
-              help="Who is acting: recorded in the audit log [default: $CRMKIT_USER, else 'system'].")
+              help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
+                   "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
+                   "unrestricted].")
 @click.option("--debug", is_flag=True, help="On error, print the traceback as well.")
 @click.version_option(__version__, "--version", prog_name="crmkit")
 @click.pass_context
@@ -227,9 +234,12 @@ def cli(ctx: click.Context, db: str | None, output_format: str | None, user: str
       crmkit customers profile 42          customer 360
       crmkit plugins list                  installed plugins and their hooks
 
-    Exit codes: 0 success, 1 refused or failed, 2 bad usage, 3 database unreachable or
-    schema behind (`crmkit db upgrade`), 4 unexpected error, 130 interrupted. Errors are one
-    `error: …` line on stderr; --debug adds the traceback.
+    Without --user a command runs as the system (unrestricted); `--user lan` runs it with
+    Lan's permissions and scopes.
+
+    Exit codes: 0 success, 1 refused or failed (including permission denied), 2 bad usage,
+    3 database unreachable or schema behind (`crmkit db upgrade`), 4 unexpected error,
+    130 interrupted. Errors are one `error: …` line on stderr; --debug adds the traceback.
     """
     state = ctx.ensure_object(CLIContext)
     state.db = db or state.db
@@ -238,7 +248,7 @@ def cli(ctx: click.Context, db: str | None, output_format: str | None, user: str
     state.debug = debug or state.debug
 
 
-for _command in (init, db, plugins, customers, interactions, audit, demo):
+for _command in (init, db, plugins, customers, interactions, audit, users, teams, roles, permissions, demo):
     cli.add_command(_command)
 
 

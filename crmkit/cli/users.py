@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 
 LOCALES = LazyChoice("crmkit.core.users:LOCALES")
 LIST_COLUMNS = ("username", "name", "active", "teams", "roles", "email", "phone", "last_login")
-TOKEN_COLUMNS = ("id", "user", "name", "permissions", "expires_at", "last_used_at", "revoked_at", "created_at")
-#: Fields of ``users update`` an empty value clears (the display name cannot be empty).
-CLEARABLE = ("email", "phone", "locale", "timezone")
+TOKEN_COLUMNS = ("id", "user", "name", "status", "permissions", "expires_at", "last_used_at", "revoked_at", "created_at")
 
 
 # -- turning users into what a person reads ------------------------------------------------------------------
@@ -58,6 +56,7 @@ def token_row(token: ApiToken) -> dict[str, Any]:
     """One token, never with its secret."""
     table = current_format() == "table"
     row: dict[str, Any] = {"id": token.id, "user": token.user, "name": token.name,
+                           "status": token.status(datetime.now(timezone.utc)),
                            "permissions": list(token.permissions) if token.permissions is not None
                            else ("(all of the user's)" if table else None)}
     for key in ("expires_at", "last_used_at", "revoked_at", "created_at"):
@@ -143,7 +142,7 @@ def show(crm: CRM, username: str) -> None:
 @pass_crm
 def update(crm: CRM, username: str, **fields: Any) -> None:
     """Change the given fields of USERNAME (teams: `crmkit teams add-member`; roles: `crmkit roles assign`)."""
-    given = {k: (None if v == "" and k in CLEARABLE else v) for k, v in fields.items() if v is not None}
+    given = {k: v for k, v in fields.items() if v is not None}  # the service clears a field given as ""
     if not given:
         raise click.UsageError("nothing to update: give at least one field option (see --help)")
     emit_object(user_view(crm.users.update(username, **given)))

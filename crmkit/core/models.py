@@ -210,3 +210,11 @@ class ApiToken:
     created_at: datetime | None = None
     #: Only on the token ``create`` returns: the bearer secret, shown this once.
     secret: str | None = attrs.field(default=None, repr=False)
+
+    def status(self, now: datetime) -> str:
+        """``revoked``, ``expired`` or ``active`` at ``now`` (a timezone-aware time)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.models import Role
-from crmkit.core.permissions import ADMINISTRATOR, DEFAULT_ROLES, SCOPES
+from crmkit.core.permissions import ADMINISTRATOR, DEFAULT_ROLES, SCOPES, Permission
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
@@ -43,31 +43,39 @@ class Roles:
             applied = set(conn.execute(sa.select(t.permission_defaults.c.permission)).scalars())
         new = [p for name, p in declared.items() if name not in applied]
         if new:
-            with self._crm.transaction() as session:
-                conn = session.connection()
-                now = utcnow()
-                ids = dict(conn.execute(sa.select(t.roles.c.name, t.roles.c.id)).all())
+            try:
+                self._apply(new)
+            except sa.exc.IntegrityError:  # another process applied them at the same moment: theirs stand
+                pass
+        self._defaults_applied = True
+
+    def _apply(self, new: list[Permission]) -> None:
+        """Give the default roles the defaults of ``new`` permissions, and mark them applied (one transaction)."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            now = utcnow()
+            ids = dict(conn.execute(sa.select(t.roles.c.name, t.roles.c.id)).all())
+            done = set(conn.execute(sa.select(t.permission_defaults.c.permission)).scalars())  # another process
+            if not done:  # a new database: the default roles are made once (one an administrator deletes stays gone)
                 for name, description in DEFAULT_ROLES.items():
                     if name not in ids:
-                        ids[name] = conn.execute(t.roles.insert().values(name=name, description=description,
-                                                                         created_at=now).returning(t.roles.c.id)).scalar_one()
-                done = set(conn.execute(sa.select(t.permission_defaults.c.permission)).scalars())  # another process
-                rows = []
-                for permission in new:
-                    if permission.name in done:
-                        continue
-                    for role, scope in {**permission.roles, ADMINISTRATOR: "all"}.items():
-                        if role in ids:
-                            rows.append({"role_id": ids[role], "permission": permission.name, "scope": scope})
-                rp = t.role_permissions.c
-                have = {(row.role_id, row.permission) for row in conn.execute(sa.select(rp.role_id, rp.permission))}
-                rows = [r for r in rows if (r["role_id"], r["permission"]) not in have]
-                if rows:
-                    conn.execute(t.role_permissions.insert(), rows)
-                fresh = [{"permission": p.name, "applied_at": now} for p in new if p.name not in done]
-                if fresh:
-                    conn.execute(t.permission_defaults.insert(), fresh)
-        self._defaults_applied = True
+                        ids[name] = conn.execute(t.roles.insert().values(
+                            name=name, description=description, created_at=now).returning(t.roles.c.id)).scalar_one()
+            rows = []
+            for permission in new:
+                if permission.name in done:
+                    continue
+                for role, scope in {**permission.roles, ADMINISTRATOR: "all"}.items():
+                    if role in ids:
+                        rows.append({"role_id": ids[role], "permission": permission.name, "scope": scope})
+            rp = t.role_permissions.c
+            have = {(row.role_id, row.permission) for row in conn.execute(sa.select(rp.role_id, rp.permission))}
+            rows = [r for r in rows if (r["role_id"], r["permission"]) not in have]
+            if rows:
+                conn.execute(t.role_permissions.insert(), rows)
+            fresh = [{"permission": p.name, "applied_at": now} for p in new if p.name not in done]
+            if fresh:
+                conn.execute(t.permission_defaults.insert(), fresh)
 
     # -- reading ----------------------------------------------------------------------------------------
 

@@ -229,42 +229,46 @@ class Users:
         hasher = self.hasher
         from argon2.exceptions import InvalidHashError, VerificationError
 
+        u = t.users.c
+        with self._crm.reading() as conn:  # the hash is checked outside the write transaction: it takes ~50 ms
+            row = conn.execute(sa.select(u.id, u.active, u.password_hash, u.locked_until)
+                               .where(u.username == username)).first()
+        stored = row.password_hash if row is not None and row.password_hash else None
+        try:
+            hasher.verify(stored or self._dummy_hash or "", password)
+            matches = stored is not None
+        except (VerificationError, InvalidHashError):
+            matches = False
         now = utcnow()
+        reason = None
+        if row is None:
+            reason = "unknown user"
+        elif not row.active:
+            reason = "user disabled"
+        elif row.locked_until is not None and row.locked_until > now:
+            reason = f"locked until {row.locked_until.isoformat(timespec='seconds')}"
+        elif not matches:
+            reason = "wrong password" if stored else "no password set"
         with self._crm.transaction() as session:
             conn = session.connection()
-            u = t.users.c
-            row = conn.execute(sa.select(t.users).where(u.username == username).with_for_update()).mappings().first()
-            stored = row["password_hash"] if row is not None and row["password_hash"] else None
-            try:
-                hasher.verify(stored or self._dummy_hash or "", password)
-                matches = stored is not None
-            except (VerificationError, InvalidHashError):
-                matches = False
-            reason = None
-            if row is None:
-                reason = "unknown user"
-            elif not row["active"]:
-                reason = "user disabled"
-            elif row["locked_until"] is not None and row["locked_until"] > now:
-                reason = f"locked until {row['locked_until'].isoformat(timespec='seconds')}"
-            elif not matches:
-                reason = "wrong password" if stored else "no password set"
             if reason is None:
                 assert row is not None and stored is not None
                 values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
                 if hasher.check_needs_rehash(stored):
                     values["password_hash"] = hasher.hash(password)
-                conn.execute(t.users.update().where(u.id == row["id"]).values(**values))
-                self._crm.audit.record(session, "login", "user", username, user_id=row["id"])
-                return self._load(conn, row["id"])
+                conn.execute(t.users.update().where(u.id == row.id).values(**values))
+                self._crm.audit.record(session, "login", "user", username, user_id=row.id)
+                return self._load(conn, row.id)
             if row is not None and reason in ("wrong password", "no password set"):
-                failures = row["failed_logins"] + 1
-                lock = None
+                # one atomic increment: concurrent wrong guesses all count
+                failures = conn.execute(t.users.update().where(u.id == row.id)
+                                        .values(failed_logins=u.failed_logins + 1)
+                                        .returning(u.failed_logins)).scalar_one()
                 if failures >= FREE_FAILURES:
-                    lock = now + min(timedelta(minutes=2 ** (failures - FREE_FAILURES)), MAX_LOCK)
-                conn.execute(t.users.update().where(u.id == row["id"]).values(failed_logins=failures, locked_until=lock))
+                    lock = now + min(timedelta(minutes=2 ** min(failures - FREE_FAILURES, 20)), MAX_LOCK)
+                    conn.execute(t.users.update().where(u.id == row.id).values(locked_until=lock))
             self._crm.audit.record(session, "login_failed", "user", username,
-                                   user_id=row["id"] if row is not None else None, changes={"reason": reason})
+                                   user_id=row.id if row is not None else None, changes={"reason": reason})
         raise AuthenticationFailed("wrong username or password, or the account is disabled or locked")
 
     # -- principals ---------------------------------------------------------------------------------
@@ -396,7 +400,8 @@ class Users:
     # -- internals --------------------------------------------------------------------------------------
 
     def _validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        result = dict(values)
+        """Checked values; an empty e-mail, phone, locale or time zone clears it."""
+        result = {k: (None if v == "" and k != "display_name" else v) for k, v in values.items()}
         if "display_name" in result and not (result["display_name"] or "").strip():
             raise ValidationError("must not be empty", field="display_name")
         if result.get("display_name") and len(result["display_name"]) > 200:

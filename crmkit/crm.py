@@ -278,12 +278,15 @@ class CRM:
             stored = dict(conn.execute(sa.select(settings.c.key, settings.c.value)).all())
             return disabled, stored
 
-    def set_setting(self, key: str, value: Any) -> None:
-        """Store a CRM-wide setting (e.g. ``default_country``, ``timezone``) in this database; audited;
-        needs ``settings.admin``."""
+    def set_setting(self, key: str, value: Any, *, permission: str = "settings.admin") -> None:
+        """Store a CRM-wide setting (e.g. ``default_country``, ``timezone``) in this database; audited.
+
+        Needs ``settings.admin``; a plugin storing a setting of its own passes the permission that
+        governs it instead (``permission="qci.plan"``), having checked whatever else it needs.
+        """
         from crmkit.core.tables import settings
 
-        self.access.require("settings.admin")
+        self.access.require(permission)
         if key == "timezone":
             zone_named(value)  # refused before anything is written
 

@@ -28,6 +28,7 @@ from crmkit_qci.areas import AREA_KEYS
 from crmkit_qci.bank import Bank, Question
 from crmkit_qci.models import answers as answers_table
 from crmkit_qci.models import area_scores, assessments
+from crmkit_qci.permissions import ASSESS, READ
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -152,7 +153,7 @@ def _one_decimal(value: Decimal) -> float:
 
 
 class Assessments:
-    """Record and read assessments (``crm.qci.assessments``)."""
+    """Record (``qci.assess``) and read (``qci.read``) assessments (``crm.qci.assessments``)."""
 
     def __init__(self, crm: CRM, bank: Any) -> None:
         self._crm = crm
@@ -161,6 +162,7 @@ class Assessments:
     def record(self, answers: Mapping[str, Any], *, assessed_on: date | str | None = None,
                label: str | None = None) -> Assessment:
         """Validate and score ``{question id: answer}`` with the active bank and store it, in one transaction."""
+        self._crm.access.require(ASSESS)
         bank: Bank = self._bank()
         checked = check_answers(bank, answers)
         day = self.day(assessed_on)
@@ -187,6 +189,7 @@ class Assessments:
 
     def get(self, assessment_id: int) -> Assessment:
         """One assessment with its area scores; ``NotFound`` when there is none with that id."""
+        self._crm.access.require(READ)
         with self._crm.reading() as conn:
             found = self._load(conn, [assessment_id])
         if not found:
@@ -195,6 +198,7 @@ class Assessments:
 
     def latest(self, *, on_or_before: date | None = None) -> Assessment | None:
         """The most recent assessment (by date, then id), optionally up to a date; None when there is none."""
+        self._crm.access.require(READ)
         a = assessments.c
         query = sa.select(a.id).order_by(a.assessed_on.desc(), a.id.desc()).limit(1)
         if on_or_before is not None:
@@ -206,6 +210,7 @@ class Assessments:
 
     def list(self, *, limit: int = 20) -> list[Assessment]:
         """The most recent assessments, oldest first (ready to compare left to right)."""
+        self._crm.access.require(READ)
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
         a = assessments.c

@@ -177,7 +177,8 @@ def scorecard(crm: CRM, period: str | None) -> None:
         rows.append({"area": m.area, "kpi": m.key, "value": value, "target": r.target_display(), "light": r.light,
                      "previous": previous, "change": change})
     emit(rows, ["area", "kpi", "value", "target", "light", "previous", "change"],
-         title=f"QCI scorecard {card.period.label} (vs {card.period.previous().label}; money in {card.currency})")
+         title=f"QCI scorecard {card.period.label} (vs {card.period.previous().label}; money in {card.currency})"
+               f"{card.scope_note()}")
     click.echo(f"\n{card.headline()}")
     for note in notes:
         click.echo(note)
@@ -235,18 +236,22 @@ def _pair(text: str, option: str) -> tuple[str, str]:
 @click.option("--areas", "area_count", type=int, default=3, show_default=True, help="With --generate: how many areas.")
 @click.option("--threshold", type=float, default=60.0, show_default=True,
               help="With --generate: only areas scoring below this.")
-@click.option("--owner", help="With --generate: the owner of every new action [default: the area's owner, else you].")
+@click.option("--owner", help="With --generate: the owner (a user) of every new action [default: the area's owner, "
+                               "else you].")
+@click.option("--assign", "assignments", multiple=True, metavar="ID=USER",
+              help="Give action ID to USER (repeatable; USER '-' leaves it unassigned).")
 @click.option("--start", "start_id", type=int, metavar="ID", help="Mark action ID in progress.")
 @click.option("--done", "done_id", type=int, metavar="ID", help="Mark action ID done.")
 @click.option("--status", type=click.Choice(["open", "in_progress", "done"]), help="List only actions in this status.")
 @format_option
 @pass_crm
 def plan(crm: CRM, generate: bool, period: str | None, area_count: int, threshold: float, owner: str | None,
-         start_id: int | None, done_id: int | None, status: str | None) -> None:
-    """The action plan: list it, --generate it, and track actions to --done.
+         assignments: Sequence[str], start_id: int | None, done_id: int | None, status: str | None) -> None:
+    """The action plan: list it, --generate it, --assign actions and track them to --done.
 
     \b
     crmkit qci plan --generate --areas 2
+    crmkit qci plan --assign 3=huong.le
     crmkit qci plan --start 3 && crmkit qci plan --done 3
     """
     if generate:
@@ -255,6 +260,10 @@ def plan(crm: CRM, generate: bool, period: str | None, area_count: int, threshol
         click.echo(f"weakest areas: {chosen}", err=True)
         if result.skipped:
             click.echo(f"already in the plan (still open): {', '.join(result.skipped)}", err=True)
+    for action_id, username in (_pair(a, "assign") for a in assignments):
+        if not action_id.isdigit():
+            raise ValidationError(f"{action_id!r} is not an action id", field="assign")
+        crm.qci.plan.assign(int(action_id), None if username == "-" else username)
     if start_id is not None:
         crm.qci.plan.start(start_id)
     if done_id is not None:
@@ -269,7 +278,7 @@ def _show_actions(actions: Sequence[Action], progress: dict[str, int], today: An
         emit([attrs.asdict(a) for a in actions], ["id", "area", "rule_id", "title", "owner", "due_on", "status",
                                                   "segment_ref", "campaign_ref", "handoff", "reason", "done_at"])
         return
-    emit([{"id": a.id, "area": a.area, "action": a.title, "owner": a.owner,
+    emit([{"id": a.id, "area": a.area, "action": a.title, "owner": a.owner or "—",
            "due": f"{a.due_on}{' overdue' if a.overdue(today) else ''}", "status": a.status,
            "campaign": a.campaign_ref or ("" if a.handoff is None else "—")} for a in actions],
          ["id", "area", "action", "owner", "due", "status", "campaign"],
@@ -278,16 +287,16 @@ def _show_actions(actions: Sequence[Action], progress: dict[str, int], today: An
 
 
 @qci.command("owners")
-@click.option("--set", "settings", multiple=True, metavar="AREA=EMPLOYEE", help="The default owner of an area's actions.")
+@click.option("--set", "settings", multiple=True, metavar="AREA=USER", help="The default owner of an area's actions.")
 @format_option
 @pass_crm
 def owners(crm: CRM, settings: Sequence[str]) -> None:
-    """Show or set who owns each area's new actions (employee ids)."""
+    """Show or set who owns each area's new actions (usernames of active users)."""
     from crmkit_qci.areas import AREAS
 
-    current: dict[str, str] = dict(crm.settings.get("qci.owners") or {})
     for area, employee in (_pair(s, "set") for s in settings):
-        current = crm.qci.set_owner(area, employee)
+        crm.qci.set_owner(area, employee)
+    current = crm.qci.owners()
     emit([{"area": a.key, "owner": current.get(a.key)} for a in AREAS], ["area", "owner"])
 
 

@@ -19,6 +19,7 @@ from crmkit import ValidationError
 from crmkit.core.types import utcnow
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
+from crmkit_qci.permissions import ASSESS, READ
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -80,7 +81,9 @@ class Costs:
 
     def add(self, month: str, amount_minor: int, *, kind: str = "other", currency: str = "VND",
             note: str | None = None) -> Cost:
-        """Record a cost for a month (``2026-10``); refuses a bad month, kind, currency or amount naming the field."""
+        """Record a cost for a month (``2026-10``); refuses a bad month, kind, currency or amount naming the field.
+        Needs ``qci.assess``."""
+        self._crm.access.require(ASSESS)
         try:
             checked = CostSchema().load({"month": month, "amount_minor": amount_minor, "kind": kind,
                                          "currency": currency, "note": note})
@@ -93,7 +96,8 @@ class Costs:
         return Cost(new_id, **values)
 
     def list(self, period: Period | None = None) -> list[Cost]:
-        """Recorded costs (of the period's months), by month then id."""
+        """Recorded costs (of the period's months), by month then id; needs ``qci.read``."""
+        self._crm.access.require(READ)
         query = sa.select(costs).order_by(costs.c.month, costs.c.id)
         if period is not None:
             query = query.where(costs.c.month.in_(period.month_labels()))

@@ -18,17 +18,24 @@ MATURITY = {"analysis_planning": 2.6, "value_proposition": 3.4, "people_organiza
             "retention": 1.9, "efficiency": 2.5, "measuring_effect": 1.7, "customer_experience": 3.3}
 OWNERS = {"acquisition": "lan.nguyen", "penetration": "minh.tran", "retention": "huong.le",
           "customer_experience": "ngoc.do", "information_technology": "quang.pham", "measuring_effect": "thao.vo"}
+#: Who answers the demo's assessments and generates its plan.
+ASSESSOR = "lan.nguyen"
 #: Monthly customer-management costs in VND: (kind, amount, note).
 MONTHLY_COSTS = (("acquisition", 45_000_000, "Quảng cáo Facebook & Zalo"), ("service", 120_000_000, "Lương bộ phận CSKH"),
                  ("marketing", 30_000_000, "Bản tin & khuyến mãi"))
 
 
 def populate(crm: CRM, seed: int) -> None:
-    """Record the demo's assessments, costs, owners and plan through ``crm.qci`` (one transaction each)."""
+    """Record the demo's assessments, costs, owners and plan through ``crm.qci`` (one transaction each).
+
+    Area owners are users: any the core's demo did not make is added (active, no password)."""
+    known = {user.username for user in crm.users.list()}
+    for username in sorted({*OWNERS.values(), ASSESSOR} - known):
+        crm.users.add(username)
     rng = random.Random(seed * 7919 + 8)
     today = crm.qci.today()
     bank = crm.qci.bank()
-    with crm.acting_as("lan.nguyen"):
+    with crm.acting_as(ASSESSOR):
         for months_ago, progress in ((6, 0.0), (1, 0.6)):
             answers = {}
             for question in bank.questions():

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmkit import hookimpl
+from crmkit import Permission, hookimpl
+from crmkit_qci.permissions import PERMISSIONS
 from crmkit_qci.service import QCIService
 
 if TYPE_CHECKING:
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
 
 PRIVACY_NOTE = ("crmkit-qci stores no personal data about customers: its tables hold assessments, KPI targets, "
                 "action plans and costs, and name employees only (assessors, action owners).")
+
+
+@hookimpl
+def crmkit_permissions() -> list[Permission]:
+    """QCI's permissions: assessing and planning are about the business (all or nothing); reading is scoped,
+    so a user's scorecard counts only the customers their scope reaches (see the README's "Permissions")."""
+    return list(PERMISSIONS)
 
 
 @hookimpl

@@ -3,7 +3,14 @@
 Every KPI declares its unit, whether higher or lower is better, its data source(s) and a one-line
 definition (the README's KPI table is this catalogue). A measurement is ``ok`` with a value,
 ``no data`` (nothing to measure in the period — never shown as 0) or ``not available`` (its source
-plugin is not installed, or the source lacks a field), always with the reason.
+plugin is not installed, the source lacks a field, or the reader may not read it), always with the reason.
+
+KPIs are measured for the acting user (``crm.access``): every query over customers, interactions and
+purchases carries the ``qci.read`` scope predicate in its SQL, so a user whose scope is their own or
+their teams' customers gets KPIs of those customers only, and each ``Measure`` says so (its
+``coverage``). Figures that exist only for the whole business (recorded and campaign costs, campaign
+results, the share-of-wallet run) are ``not available`` on such a scoped scorecard rather than mixed
+with scoped counts. The system (the plain ``crm``) and users with scope ``all`` count every customer.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
+from crmkit.errors import PermissionDenied
 from crmkit.money import Money
 from crmkit.sqlfunctions import seconds_between
 from crmkit_qci import campaign_data
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
+from crmkit_qci.permissions import READ
 from crmkit_qci.sources import (
     ANALYTICS,
     CAMPAIGNS,
@@ -61,22 +70,71 @@ class Unavailable(Exception):
 
 
 @attrs.frozen
+class Coverage:
+    """Whose customers KPIs count: the ``qci.read`` scope of the reader (``all`` for the system) and who reads."""
+
+    scope: str = "all"  # all | team | own
+    user: str | None = None  # the acting user; None for the system
+
+    @property
+    def scoped(self) -> bool:
+        """True when the KPIs count only some customers (the user's own, or their teams')."""
+        return self.scope != "all"
+
+    def describe(self) -> str:
+        """``every customer``, ``customers of lan's teams`` or ``lan's own customers``."""
+        if not self.scoped:
+            return "every customer"
+        return f"customers of {self.user}'s teams" if self.scope == "team" else f"{self.user}'s own customers"
+
+
+def coverage(crm: CRM) -> Coverage:
+    """The acting principal's coverage; requires ``qci.read`` (``PermissionDenied`` naming it otherwise)."""
+    scope = crm.access.require(READ)
+    principal = crm.access.principal
+    return Coverage(scope, None if principal.is_system else principal.username)
+
+
+@attrs.frozen
 class Context:
-    """What every KPI computation reads: the CRM, a connection, the period and the purchases subquery."""
+    """What every KPI computation reads: the CRM, a connection, the period, the purchases subquery (already
+    scoped) and whose customers count."""
 
     crm: CRM
     conn: sa.Connection
     period: Period
     purchases: sa.Subquery | None
     currency: str
+    coverage: Coverage = Coverage()
     _memo: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
+
+    def mine(self, customer_id: Any) -> sa.ColumnElement[bool]:
+        """The scope predicate on a ``customer_id`` column (always true when every customer counts)."""
+        return self.crm.access.customers(customer_id, READ) if self.coverage.scoped else sa.true()
+
+    def owned(self) -> sa.ColumnElement[bool]:
+        """The scope predicate on the customers table itself (on its ``owner``: no subquery)."""
+        return self.crm.access.owner_filter(core.customers.c.owner, READ) if self.coverage.scoped else sa.true()
+
+    def whole_business(self, what: str) -> None:
+        """Refuse (``Unavailable``) a figure that exists only for the whole business on a scoped scorecard."""
+        if self.coverage.scoped:
+            raise Unavailable(f"{what} cover the whole business: not shown on a scorecard of "
+                              f"{self.coverage.describe()}")
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` the first time ``key`` is asked for in this context, the same result afterwards
-        (figures two KPIs share, e.g. the replies to inbound contacts, or campaigns' reports)."""
+        (figures two KPIs share, e.g. the replies to inbound contacts, or campaigns' reports); a ``NoData`` or
+        ``Unavailable`` it raised is raised again without computing twice."""
         if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+            try:
+                self._memo[key] = compute()
+            except (NoData, Unavailable) as exc:
+                self._memo[key] = exc
+        found = self._memo[key]
+        if isinstance(found, (NoData, Unavailable)):
+            raise found
+        return found
 
     @property
     def start(self) -> datetime:
@@ -102,6 +160,7 @@ class Measure:
     currency: str | None = None
     reason: str | None = None
     detail: str | None = None
+    coverage: Coverage = Coverage()  # whose customers it counts
 
     def display(self) -> str:
         """The value as a person reads it (``62.5%``, ``1.500.000 ₫``, ``5.2 h``), or the status and reason."""
@@ -134,7 +193,7 @@ class KPI:
         label = f"now ({utcnow():%Y-%m-%d})" if self.snapshot else ctx.period.label
         source = "; ".join([s.name for s in self.sources] + [f"{s.name} if installed" for s in self.optional])
         base = {"key": self.key, "area": self.area, "title": self.title, "unit": self.unit, "period": label,
-                "source": source}
+                "source": source, "coverage": ctx.coverage}
         for src in self.sources:
             if src.install and not available(ctx.crm, src, ctx.purchases):
                 return Measure(**base, status=NOT_AVAILABLE, reason=f"install {src.install}")
@@ -144,6 +203,8 @@ class KPI:
             return Measure(**base, status=NO_DATA, reason=str(exc))
         except Unavailable as exc:
             return Measure(**base, status=NOT_AVAILABLE, reason=str(exc))
+        except PermissionDenied as exc:  # another service the reader may not use (analytics, campaigns…)
+            return Measure(**base, status=NOT_AVAILABLE, reason=f"needs permission {exc.permission}")
         currency = ctx.currency if self.unit == "money" else None
         return Measure(**base, status=OK, value=value, currency=currency, detail=detail)
 
@@ -197,7 +258,8 @@ _ACTIVE = core.customers.c.status == "active"
 
 
 def _active_customers(ctx: Context) -> int:
-    total = int(ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers).where(_ACTIVE)).scalar_one())
+    total = int(ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
+                                 .where(_ACTIVE, ctx.owned())).scalar_one())
     if not total:
         raise NoData("no active customer")
     return total
@@ -205,11 +267,12 @@ def _active_customers(ctx: Context) -> int:
 
 def new_customers(ctx: Context) -> tuple[int, str | None]:
     c = core.customers.c
-    ever = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers).where(c.created_at < ctx.end))
+    ever = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
+                            .where(c.created_at < ctx.end, ctx.owned()))
     if not ever.scalar_one():
         raise NoData(f"no customer existed by the end of {ctx.period.label}")
     n = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers).where(
-        c.created_at >= ctx.start, c.created_at < ctx.end, c.status != "merged")).scalar_one()
+        c.created_at >= ctx.start, c.created_at < ctx.end, c.status != "merged", ctx.owned())).scalar_one()
     return int(n), "customers created in the period (duplicates merged away not counted)"
 
 
@@ -222,7 +285,8 @@ def data_completeness(ctx: Context) -> tuple[Decimal, str | None]:
         "consent": sa.exists().where(cs.customer_id == c.id),
     }
     row = ctx.conn.execute(sa.select(sa.func.count(), *(sa.func.sum(sa.case((check, 1), else_=0))
-                                                         for check in checks.values())).where(_ACTIVE)).one()
+                                                         for check in checks.values()))
+                           .where(_ACTIVE, ctx.owned())).one()
     total = int(row[0])
     if not total:
         raise NoData("no active customer")
@@ -236,7 +300,7 @@ def data_freshness(ctx: Context) -> tuple[Decimal, str | None]:
     since = utcnow() - FRESHNESS
     touched = sa.or_(c.updated_at >= since, sa.exists().where(i.customer_id == c.id, i.occurred_at >= since))
     total, fresh = ctx.conn.execute(sa.select(sa.func.count(), sa.func.sum(sa.case((touched, 1), else_=0)))
-                                    .where(_ACTIVE)).one()
+                                    .where(_ACTIVE, ctx.owned())).one()
     if not total:
         raise NoData("no active customer")
     return _ratio(fresh or 0, total), f"{int(fresh or 0):,} of {int(total):,} customers updated or contacted in the last year"
@@ -244,16 +308,22 @@ def data_freshness(ctx: Context) -> tuple[Decimal, str | None]:
 
 def duplicate_rate(ctx: Context) -> tuple[Decimal, str | None]:
     active = _active_customers(ctx)
+    # the core's detection, run as the reader: pairs whose customers their customers.read scope reaches
     pairs = ctx.crm.customers.duplicate_pairs(limit=DUPLICATE_PAIRS_LIMIT)
-    involved = {p.customer_id for p in pairs} | {p.other_id for p in pairs}
-    return _ratio(len(involved), active), (f"{_n(len(pairs), 'possible duplicate pair')} "
-                                              f"involving {_n(len(involved), 'customer')}")
+    ids = {p.customer_id for p in pairs} | {p.other_id for p in pairs}
+    c = core.customers.c
+    involved = 0
+    if ids:  # of those, the active customers the qci.read scope counts (the same population as ``active``)
+        involved = int(ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
+                                        .where(c.id.in_(sorted(ids)), _ACTIVE, ctx.owned())).scalar_one())
+    return _ratio(involved, active), (f"{_n(len(pairs), 'possible duplicate pair')} "
+                                      f"involving {_n(involved, 'customer')}")
 
 
 def customers_with_owner(ctx: Context) -> tuple[Decimal, str | None]:
     total = _active_customers(ctx)
     owned = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
-                             .where(_ACTIVE, core.customers.c.owner.is_not(None))).scalar_one()
+                             .where(_ACTIVE, core.customers.c.owner.is_not(None), ctx.owned())).scalar_one()
     return _ratio(owned, total), f"{int(owned):,} of {total:,} customers have a named owner"
 
 
@@ -267,7 +337,8 @@ def _in_period(column: Any, ctx: Context) -> sa.ColumnElement[bool]:
 def activities_per_employee(ctx: Context) -> tuple[Decimal, str | None]:
     i = core.interactions.c
     n, employees = ctx.conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(i.employee)))
-                                    .where(_in_period(i.occurred_at, ctx), i.employee.is_not(None))).one()
+                                    .where(_in_period(i.occurred_at, ctx), i.employee.is_not(None),
+                                           ctx.mine(i.customer_id))).one()
     if not employees:
         raise NoData(f"no interaction in {ctx.period.label} names an employee")
     return _dec(Decimal(int(n)) / Decimal(int(employees)), "0.01"), f"{int(n):,} interactions by {int(employees)} employees"
@@ -276,7 +347,8 @@ def activities_per_employee(ctx: Context) -> tuple[Decimal, str | None]:
 def satisfaction(ctx: Context) -> tuple[Decimal, str | None]:
     i = core.interactions.c
     avg, n = ctx.conn.execute(sa.select(sa.func.avg(i.rating), sa.func.count(i.rating))
-                              .where(_in_period(i.occurred_at, ctx), i.rating.is_not(None))).one()
+                              .where(_in_period(i.occurred_at, ctx), i.rating.is_not(None),
+                                     ctx.mine(i.customer_id))).one()
     if not n:
         raise NoData(f"no rated interaction in {ctx.period.label}")
     return _dec(avg, "0.01"), _n(n, "rating")
@@ -292,7 +364,8 @@ def _first_replies(ctx: Context) -> sa.Subquery:
                     seconds_between(i.c.occurred_at, o.c.occurred_at) <= REPLY_WINDOW.total_seconds())
              .scalar_subquery())
     return (sa.select(i.c.occurred_at.label("asked_at"), reply.label("replied_at"))
-            .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx)).subquery())
+            .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx), ctx.mine(i.c.customer_id))
+            .subquery())
 
 
 def _replies(ctx: Context) -> tuple[int, int, Any, int]:
@@ -333,7 +406,8 @@ def resolution_time(ctx: Context) -> tuple[Decimal, str | None]:
                        seconds_between(i.c.occurred_at, o.c.occurred_at) <= RESOLUTION_WINDOW.total_seconds())
                 .scalar_subquery())
     cases = (sa.select(i.c.occurred_at.label("opened_at"), resolved.label("resolved_at"))
-             .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx)).subquery())
+             .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx), ctx.mine(i.c.customer_id))
+             .subquery())
     n, closed, average = ctx.conn.execute(sa.select(
         sa.func.count(), sa.func.count(cases.c.resolved_at),
         sa.func.avg(seconds_between(cases.c.opened_at, cases.c.resolved_at)))).one()
@@ -443,7 +517,8 @@ def revenue_per_employee(ctx: Context) -> tuple[int, str | None]:
     revenue, _ = _revenue(ctx)
     i = core.interactions.c
     employees = ctx.conn.execute(sa.select(sa.func.count(sa.distinct(i.employee)))
-                                 .where(_in_period(i.occurred_at, ctx), i.employee.is_not(None))).scalar_one()
+                                 .where(_in_period(i.occurred_at, ctx), i.employee.is_not(None),
+                                        ctx.mine(i.customer_id))).scalar_one()
     if not employees:
         raise NoData(f"no interaction in {ctx.period.label} names an employee")
     return _per(revenue, employees), f"{Money(ctx.currency, revenue).format()} over {int(employees)} active employees"
@@ -475,6 +550,7 @@ def recorded_costs(ctx: Context, kind: str | None = None) -> int | None:
 
 
 def _costs(ctx: Context, kind: str | None) -> tuple[int, list[str]]:
+    ctx.whole_business("recorded and campaign costs")
     parts: list[str] = []
     total = 0
     recorded = recorded_costs(ctx, kind)
@@ -515,6 +591,7 @@ def cost_per_order(ctx: Context) -> tuple[int, str | None]:
 
 
 def share_of_wallet(ctx: Context) -> tuple[Decimal, str | None]:
+    ctx.whole_business("share-of-wallet runs")
     for run in ctx.crm.analytics.history("sow", limit=100):
         if ctx.start <= run.as_of < ctx.end:
             share = run.summary.get("share")
@@ -536,6 +613,7 @@ def analysis_age(ctx: Context) -> tuple[int, str | None]:
 
 
 def _campaign_results(ctx: Context) -> campaign_data.Results:
+    ctx.whole_business("campaign results")
     return ctx.once("campaigns", lambda: campaign_data.results(ctx.crm, ctx.period, ctx.currency))  # type: ignore[no-any-return]
 
 
@@ -630,8 +708,11 @@ def measure_all(crm: CRM, period: Period, currency: str, keys: Sequence[str] | N
     out the KPIs that read the data as it is now (a previous period has no use for them)."""
     from crmkit_qci.sources import purchases
 
+    covered = coverage(crm)
     chosen = [k for k in (CATALOGUE if keys is None else [kpi(k) for k in keys]) if snapshots or not k.snapshot]
     subquery = purchases(crm)
+    if subquery is not None and covered.scoped:  # every purchase KPI reads only the purchases of customers in scope
+        subquery = sa.select(subquery).where(crm.access.customers(subquery.c.customer_id, READ)).subquery()
     with crm.reading() as conn:
-        ctx = Context(crm, conn, period, subquery, currency)
+        ctx = Context(crm, conn, period, subquery, currency, covered)
         return [k.measure(ctx) for k in chosen]

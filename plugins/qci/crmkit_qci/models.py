@@ -1,5 +1,5 @@
 """The QCI plugin's tables. None references a customer: the plugin stores no personal data about
-customers, only employee ids (assessors, action owners, who recorded a cost)."""
+customers, only employees' usernames (assessors, action owners — users —, who recorded a cost)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ actions = sa.Table(
     sa.Column("rule_id", sa.String(60), nullable=False),
     sa.Column("title", sa.String(300), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
-    sa.Column("owner", sa.String(100), nullable=False),  # employee id
+    sa.Column("owner", sa.String(100)),  # a user's username; NULL: unassigned
     sa.Column("due_on", sa.Date, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),  # open | in_progress | done
     sa.Column("reason", sa.String(300), nullable=False),  # why the area was chosen (its scores)

@@ -9,6 +9,11 @@ the matching segment and a draft campaign there (inside the same transaction, be
 if campaigns refuses, the action records why and the plan is still made).
 
 An action goes ``open → in_progress → done`` (``open → done`` is allowed; a done action is final).
+
+Owners are users: an action's owner is the ``owner`` given, else the area's owner (``crm.qci.set_owner``),
+else whoever generates the plan when that is an active user (a system job's actions stay unassigned
+until ``assign``). An unknown or disabled user is refused, naming the field, and nothing is written.
+Changing the plan needs ``qci.plan``; reading it ``qci.read``.
 """
 
 from __future__ import annotations
@@ -25,15 +30,17 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import Schema, fields, validate
 
-from crmkit import Conflict, NotFound, ValidationError
+from crmkit import Conflict, NotFound, PermissionDenied, ValidationError
 from crmkit.core.types import utcnow
 from crmkit_qci import campaign_data
 from crmkit_qci.areas import AREA_KEYS, title
 from crmkit_qci.bank import named_errors
 from crmkit_qci.models import actions
+from crmkit_qci.permissions import PLAN, READ
 
 if TYPE_CHECKING:
     from crmkit import CRM
+    from crmkit_qci.kpis import Coverage
 
 OPEN, IN_PROGRESS, DONE = "open", "in_progress", "done"
 STATUSES = (OPEN, IN_PROGRESS, DONE)
@@ -86,7 +93,7 @@ class Action:
     rule_id: str
     title: str
     description: str
-    owner: str
+    owner: str | None  # a username; None: unassigned
     due_on: date
     status: str
     reason: str
@@ -162,8 +169,11 @@ class Plan:
         return self._crm.today()
 
     def generate(self, standings: Sequence[AreaStanding], *, areas: int = 3, threshold: float = 60.0,
-                 owner: str | None = None) -> Generated:
-        """Add the rule bank's actions for the weakest areas, in one transaction (see the module docstring)."""
+                 owner: str | None = None, coverage: Coverage | None = None) -> Generated:
+        """Add the rule bank's actions for the weakest areas, in one transaction (see the module docstring).
+
+        ``coverage``: whose customers the standings' data scores counted (a scoped one is named in each reason)."""
+        self._crm.access.require(PLAN)
         if not 1 <= areas <= len(AREA_KEYS):
             raise ValidationError(f"between 1 and {len(AREA_KEYS)}", field="areas")
         if not 0 < threshold <= 100:
@@ -174,10 +184,18 @@ class Plan:
         chosen = weakest(standings, count=areas, threshold=threshold)
         owners: Mapping[str, str] = self._crm.settings.get(OWNERS_SETTING) or {}
         today = self.today()
+        scope = f" (data: {coverage.describe()})" if coverage is not None and coverage.scoped else ""
         created: list[Action] = []
         skipped: list[str] = []
         with self._crm.transaction() as session:
             conn = session.connection()
+            users = self._crm.users
+            if owner is not None:
+                users.require_assignable(conn, [owner], field="owner")
+            for standing in chosen:
+                if owner is None and owners.get(standing.area):
+                    users.require_assignable(conn, [owners[standing.area]], field=f"owners.{standing.area}")
+            fallback = self._generator(conn) if owner is None else None
             busy = set(conn.execute(sa.select(actions.c.rule_id).where(actions.c.status != DONE)).scalars())
             for standing in chosen:
                 for rule in (r for r in rules() if r["area"] == standing.area):
@@ -187,8 +205,8 @@ class Plan:
                     values = {
                         "area": rule["area"], "rule_id": rule["id"], "title": rule["title"],
                         "description": rule["description"], "due_on": today + timedelta(days=rule["due_days"]),
-                        "owner": owner or owners.get(rule["area"]) or self._crm.actor, "status": OPEN,
-                        "reason": f"{title(standing.area)}: {standing.describe()}",
+                        "owner": owner or owners.get(rule["area"]) or fallback, "status": OPEN,
+                        "reason": f"{title(standing.area)}: {standing.describe()}{scope}"[:300],
                         "created_at": utcnow(), "created_by": self._crm.actor,
                     }
                     new_id = conn.execute(actions.insert().values(**values).returning(actions.c.id)).scalar_one()
@@ -202,14 +220,22 @@ class Plan:
                     created.append(self._get(conn, new_id))
         return Generated(tuple(chosen), tuple(created), tuple(skipped))
 
-    def _hand_off(self, session: Any, rule: Mapping[str, Any], owner: str, action_id: int) -> dict[str, Any]:
+    def _generator(self, conn: sa.Connection) -> str | None:
+        """Whoever generates the plan, when that is an active user (owns actions of areas without an owner)."""
+        try:
+            self._crm.users.require_assignable(conn, [self._crm.actor])
+        except ValidationError:
+            return None  # the system, or a name that is no user: the actions stay unassigned
+        return self._crm.actor
+
+    def _hand_off(self, session: Any, rule: Mapping[str, Any], owner: str | None, action_id: int) -> dict[str, Any]:
         """Create the rule's segment and draft campaign in crmkit-campaigns (a savepoint guards the plan)."""
         if not self._crm.has_service("campaigns"):
             return {"handoff": "not handed off: install crmkit-campaigns to create the segment and draft campaign"}
         savepoint = session.begin_nested()
         try:
             segment_ref, campaign_ref, note = campaign_data.hand_off(self._crm, rule, owner, action_id)
-        except (ValidationError, Conflict) as exc:
+        except (ValidationError, Conflict, PermissionDenied) as exc:
             savepoint.rollback()
             return {"handoff": f"not handed off: crmkit-campaigns refused it: {exc}"[:500]}
         savepoint.commit()
@@ -217,6 +243,7 @@ class Plan:
 
     def list(self, *, status: str | None = None, area: str | None = None) -> list[Action]:
         """Actions, open ones first, by due date."""
+        self._crm.access.require(READ)
         query = sa.select(actions)
         if status is not None:
             if status not in STATUSES:
@@ -233,6 +260,7 @@ class Plan:
 
     def get(self, action_id: int) -> Action:
         """One action; ``NotFound`` when there is none with that id."""
+        self._crm.access.require(READ)
         with self._crm.reading() as conn:
             return self._get(conn, action_id)
 
@@ -244,8 +272,25 @@ class Plan:
         """Mark an action done (from open or in progress); a done action cannot be done again."""
         return self._move(action_id, DONE)
 
+    def assign(self, action_id: int, owner: str | None) -> Action:
+        """Give an action to an active user (``None``: unassigned); audited. A done action keeps its owner."""
+        self._crm.access.require(PLAN)
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            current = self._get(conn, action_id)
+            if current.status == DONE:
+                raise Conflict(f"action {action_id} is already done")
+            if owner is not None:
+                owner = owner.strip()
+                self._crm.users.require_assignable(conn, [owner], field="owner")
+            conn.execute(actions.update().where(actions.c.id == action_id).values(owner=owner))
+            self._crm.audit.record(session, "assign", "qci_action", action_id,
+                                   changes={"owner": owner, "was": current.owner})
+            return self._get(conn, action_id)
+
     def progress(self) -> dict[str, int]:
         """Counts per status, and how many unfinished actions are overdue."""
+        self._crm.access.require(READ)
         a = actions.c
         with self._crm.reading() as conn:
             counts = dict(conn.execute(sa.select(a.status, sa.func.count()).group_by(a.status)).all())
@@ -254,6 +299,7 @@ class Plan:
         return {**{s: int(counts.get(s, 0)) for s in STATUSES}, "overdue": int(overdue)}
 
     def _move(self, action_id: int, status: str) -> Action:
+        self._crm.access.require(PLAN)
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._get(conn, action_id)

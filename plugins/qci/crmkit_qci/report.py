@@ -3,6 +3,7 @@
 It holds the radar chart of area scores (assessment vs. data), the area table and the assessment
 history, the KPI scorecard with targets, traffic lights and trends, and the action plan — each KPI
 that has no value says why ("no data: …", "not available: install …") instead of showing a zero.
+A report of a scoped scorecard says whose customers it counts in its header and KPI section.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def write(path: Path, *, card: Scorecard, standings: Sequence[AreaStanding], ass
     body = [
         f"<header><h1>QCI report — {escape(card.period.label)}</h1>"
         f"<p>Customer management assessed the QCI way and measured from the CRM's data · generated "
-        f"{utcnow():%Y-%m-%d %H:%M} UTC · money in {escape(card.currency)}</p></header><main>",
+        f"{utcnow():%Y-%m-%d %H:%M} UTC · money in {escape(card.currency)}{escape(card.scope_note())}</p>"
+        "</header><main>",
         _summary(latest, lights, progress),
         _areas(standings, assessments),
         _kpis(card),
@@ -160,7 +162,8 @@ def _kpis(card: Scorecard) -> str:
                 f"<td class=num>{trend}</td><td class=why>{escape(m.source)}</td></tr>")
     return ("<section class=kpis><h2>KPI scorecard</h2>"
             f"<p class=lead>{escape(card.period.label)} against targets, with the change on "
-            f"{escape(card.period.previous().label)}.</p><table class=kpi-table><colgroup><col style='width:22%'>"
+            f"{escape(card.period.previous().label)}; KPIs count {escape(card.coverage.describe())}.</p>"
+            "<table class=kpi-table><colgroup><col style='width:22%'>"
             "<col style='width:15%'><col style='width:14%'><col style='width:9%'><col style='width:13%'>"
             "<col style='width:14%'><col style='width:13%'></colgroup><thead><tr><th>KPI</th><th class=num>Value</th>"
             "<th class=num>Target</th><th>Light</th><th class=num>Previous</th><th class=num>Change</th>"
@@ -179,7 +182,7 @@ def _plan(actions: Sequence[Action], progress: Mapping[str, int], today: date) -
         handoff = escape(campaign or a.handoff or "")
         rows.append(f"<tr><td class=num>{a.id}</td><td>{escape(title(a.area))}</td><td><b>{escape(a.title)}</b>"
                     f"<div class=why>{escape(a.description)}</div><div class=why>why: {escape(a.reason)}</div></td>"
-                    f"<td>{escape(a.owner)}</td><td class=num>{due}</td>"
+                    f"<td>{escape(a.owner or 'unassigned')}</td><td class=num>{due}</td>"
                     f"<td class='status-{a.status}'>{escape(a.status.replace('_', ' '))}</td><td class=why>{handoff}</td></tr>")
     return (f"<section class=plan><h2>Action plan</h2><p class=lead>{progress.get('done', 0)} done, "
             f"{progress.get('in_progress', 0)} in progress, {progress.get('open', 0)} open, "

@@ -13,6 +13,9 @@ Traffic lights, with ``t`` the target and ``tol`` the KPI's tolerance (10% unles
 
 A relative target needs the previous period's value; without it the light is none. The data score
 of an area is the mean of its lit KPIs, green = 100, amber = 50, red = 0 (None when none is lit).
+
+A scorecard read by a user whose ``qci.read`` scope is their own or their teams' customers is
+*scoped*: its KPIs count those customers only, and ``coverage``, the headline and every row say so.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import attrs
 from crmkit import ValidationError
 from crmkit.money import Money, minor_units
 from crmkit_qci.areas import AREA_KEYS
-from crmkit_qci.kpis import BY_KEY, HIGHER, OK, Measure, format_value, kpi
+from crmkit_qci.kpis import BY_KEY, HIGHER, OK, Coverage, Measure, format_value, kpi
 from crmkit_qci.periods import Period
 
 if TYPE_CHECKING:
@@ -82,6 +85,7 @@ class Row:
             "previous": None if self.previous is None else self.previous.value,
             "previous_display": None if self.previous is None else self.previous.display(),
             "change": self.change, "trend": self.trend, "better_when": self.direction,
+            "scoped_to": m.coverage.describe() if m.coverage.scoped else None,
         }
 
     def target_display(self) -> str:
@@ -111,11 +115,19 @@ class Row:
 
 @attrs.frozen
 class Scorecard:
-    """Every KPI of a period against its target; ``area_scores`` are the data scores per QCI area."""
+    """Every KPI of a period against its target; ``area_scores`` are the data scores per QCI area.
+
+    ``coverage`` says whose customers the KPIs count (``coverage.scoped``: only the reader's own or teams')."""
 
     period: Period
     currency: str
     rows: tuple[Row, ...]
+    coverage: Coverage = Coverage()
+
+    @property
+    def scoped(self) -> bool:
+        """True when the KPIs count only the customers in the reader's scope, not every customer."""
+        return self.coverage.scoped
 
     def area_scores(self) -> dict[str, float | None]:
         """Per area: the mean light points of its lit KPIs (green 100, amber 50, red 0), or None."""
@@ -133,10 +145,15 @@ class Scorecard:
         return counts
 
     def headline(self) -> str:
-        """One line: ``2026-10: 6 green, 3 amber, 4 red, 10 without a light (no data or no target)``."""
+        """One line: ``2026-10: 6 green, 3 amber, 4 red, 10 without a light (no data or no target)``, ending
+        with ``· scoped to customers of lan's teams`` on a scoped scorecard."""
         n = self.lights()
         return (f"{self.period.label}: {n[GREEN]} green, {n[AMBER]} amber, {n[RED]} red, "
-                f"{n[NONE]} without a light (no data, not available or no target)")
+                f"{n[NONE]} without a light (no data, not available or no target)") + self.scope_note()
+
+    def scope_note(self) -> str:
+        """`` · scoped to customers of lan's teams`` on a scoped scorecard, else nothing."""
+        return f" · scoped to {self.coverage.describe()}" if self.scoped else ""
 
 
 def parse_target(key: str, text: str | int | float | Decimal, *, currency: str = "VND",
@@ -209,8 +226,9 @@ def light(direction: str, value: Decimal | None, target: Decimal | None, toleran
 
 
 def build(period: Period, currency: str, current: Sequence[Measure], previous: Sequence[Measure],
-          goals: Mapping[str, Target | None]) -> Scorecard:
-    """Combine this period's and the previous period's measures with the targets into a scorecard."""
+          goals: Mapping[str, Target | None], coverage: Coverage | None = None) -> Scorecard:
+    """Combine this period's and the previous period's measures with the targets into a scorecard (of
+    ``coverage``: every customer unless given)."""
     before = {m.key: m for m in previous}
     rows = []
     for m in current:
@@ -226,7 +244,7 @@ def build(period: Period, currency: str, current: Sequence[Measure], previous: S
         rows.append(Row(m, definition.direction, target, target_value,
                         light(definition.direction, value, target_value, target.tolerance if target else DEFAULT_TOLERANCE),
                         prev, change, trend))
-    return Scorecard(period, currency, tuple(rows))
+    return Scorecard(period, currency, tuple(rows), coverage or Coverage())
 
 
 def _stored(unit: str, value: Decimal) -> int | Decimal:

@@ -3,6 +3,11 @@
 ``crm.qci.assessments`` (record, compare), ``crm.qci.plan`` (actions), ``crm.qci.costs`` (recorded
 costs); and here: the question bank, KPIs, targets, the scorecard, area standings, plan
 generation and the report.
+
+Every call checks its permission (``crmkit_qci.permissions``) for the acting user: ``qci.assess`` to
+record assessments and costs or change the bank, ``qci.plan`` to change the plan, its owners and the
+targets, ``qci.read`` for everything read — and KPIs count only the customers its scope reaches.
+``period``, ``currency`` and ``today`` read no record and check nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import marshmallow
 import sqlalchemy as sa
 from marshmallow import Schema, fields
 
 from crmkit import ValidationError
+from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit_qci import bank as banks
 from crmkit_qci import kpis, periods, scorecard, sources
@@ -24,6 +31,7 @@ from crmkit_qci.areas import AREA_KEYS
 from crmkit_qci.assessment import Assessment, Assessments
 from crmkit_qci.costs import Costs
 from crmkit_qci.models import banks as banks_table
+from crmkit_qci.permissions import ASSESS, PLAN, READ
 from crmkit_qci.plan import OWNERS_SETTING, AreaStanding, Generated, Plan
 
 if TYPE_CHECKING:
@@ -38,6 +46,23 @@ class AnswerFileSchema(Schema):
     answers = fields.Dict(keys=fields.String(), required=True)
 
 
+@attrs.frozen
+class Counted:
+    """The customers a period's KPIs count, by population (ids, ascending), and whose customers those are.
+
+    ``active``: active customers (owners, completeness, freshness, duplicates); ``new``: created in the
+    period; ``contacted``: with an interaction in the period (activity, satisfaction, replies); ``buyers``:
+    with a purchase in the period (empty without a purchase source).
+    """
+
+    period: str
+    active: tuple[int, ...]
+    new: tuple[int, ...]
+    contacted: tuple[int, ...]
+    buyers: tuple[int, ...]
+    coverage: kpis.Coverage
+
+
 class QCIService:
     """The QCI workflow of one CRM (``crm.qci``)."""
 
@@ -50,7 +75,11 @@ class QCIService:
     # -- the question bank -----------------------------------------------------------------------------------
 
     def bank(self) -> banks.Bank:
-        """The active question bank: the newest imported one still active, else the default bank."""
+        """The active question bank: the newest imported one still active, else the default bank.
+
+        Shown to whoever may answer it (``qci.assess``) or read assessments (``qci.read``)."""
+        if not self._crm.access.allowed(ASSESS):
+            self._crm.access.require(READ)
         b = banks_table.c
         with self._crm.reading() as conn:
             row = conn.execute(sa.select(b.id, b.document).where(b.active.is_(True)).order_by(b.id.desc()).limit(1)).first()
@@ -61,6 +90,7 @@ class QCIService:
     def import_bank(self, source: str | Path | Mapping[str, Any]) -> banks.Bank:
         """Validate a bank (a JSON/YAML file or a parsed document) and make it the active one; nothing is
         stored when it is refused."""
+        self._crm.access.require(ASSESS)
         document = source if isinstance(source, Mapping) else banks.read_document(source)
         checked = banks.parse(document)
         with self._crm.transaction() as session:
@@ -76,6 +106,7 @@ class QCIService:
 
     def reset_bank(self) -> banks.Bank:
         """Go back to the default bank (imported banks are kept, inactive, for the record)."""
+        self._crm.access.require(ASSESS)
         with self._crm.transaction() as session:
             session.connection().execute(banks_table.update().where(banks_table.c.active.is_(True)).values(active=False))
             self._crm.audit.record(session, "reset", "qci_bank", "default")
@@ -85,6 +116,7 @@ class QCIService:
 
     def assess_file(self, path: str | Path) -> Assessment:
         """Record an assessment from a JSON/YAML answer file (see ``AnswerFileSchema``)."""
+        self._crm.access.require(ASSESS)
         document = banks.read_document(path)
         if isinstance(document, Mapping) and "answers" not in document:
             document = {"answers": document}  # a bare {question: answer} mapping
@@ -105,23 +137,55 @@ class QCIService:
         return sources.currency(self._crm)
 
     def kpis(self, period: str | periods.Period | None = None, keys: list[str] | None = None) -> list[kpis.Measure]:
-        """Every KPI (or those named) measured over the period."""
+        """Every KPI (or those named) measured over the period, counting the customers in the reader's
+        ``qci.read`` scope (each ``Measure.coverage`` says whose)."""
         return kpis.measure_all(self._crm, self.period(period), self.currency(), keys)
 
     def scorecard(self, period: str | periods.Period | None = None) -> scorecard.Scorecard:
-        """Every KPI of the period against its target, with its light and the trend on the previous period."""
+        """Every KPI of the period against its target, with its light and the trend on the previous period.
+
+        Read by a user whose ``qci.read`` scope is not ``all``, its KPIs count only their own or their
+        teams' customers, and it says so (``scoped``, ``coverage``, the headline)."""
+        covered = kpis.coverage(self._crm)
         chosen = self.period(period)
         currency = self.currency()
         current = kpis.measure_all(self._crm, chosen, currency)
         previous = kpis.measure_all(self._crm, chosen.previous(), currency, snapshots=False)
-        return scorecard.build(chosen, currency, current, previous, scorecard.targets(self._crm, currency))
+        return scorecard.build(chosen, currency, current, previous, scorecard.targets(self._crm, currency), covered)
+
+    def counted(self, period: str | periods.Period | None = None) -> Counted:
+        """Which customers the period's KPIs count (see ``Counted``): the drill-down behind a scorecard's
+        figures, restricted in SQL to the reader's ``qci.read`` scope like the KPIs themselves."""
+        covered = kpis.coverage(self._crm)
+        chosen = self.period(period)
+        c, i = core.customers.c, core.interactions.c
+        scope, owned = self._crm.access.customers, self._crm.access.owner_filter(c.owner, READ)
+        queries = {
+            "active": sa.select(c.id).where(c.status == "active", owned),
+            "new": sa.select(c.id).where(c.created_at >= chosen.start, c.created_at < chosen.end,
+                                         c.status != "merged", owned),
+            "contacted": sa.select(i.customer_id).where(i.occurred_at >= chosen.start, i.occurred_at < chosen.end,
+                                                        scope(i.customer_id, READ)),
+        }
+        bought = sources.purchases(self._crm)
+        if bought is not None:
+            queries["buyers"] = sa.select(bought.c.customer_id).where(
+                bought.c.amount_minor > 0, bought.c.occurred_at >= chosen.start, bought.c.occurred_at < chosen.end,
+                scope(bought.c.customer_id, READ))
+        with self._crm.reading() as conn:
+            found = {name: tuple(conn.execute(query.distinct().order_by(*query.selected_columns)).scalars())
+                     for name, query in queries.items()}
+        return Counted(chosen.label, found["active"], found["new"], found["contacted"], found.get("buyers", ()),
+                       covered)
 
     def targets(self) -> dict[str, scorecard.Target | None]:
         """The target of every KPI (stored, else the default; None when it has none)."""
+        self._crm.access.require(READ)
         return scorecard.targets(self._crm, self.currency())
 
     def set_target(self, key: str, target: str | None, *, tolerance: str | None = None) -> scorecard.Target | None:
         """Set a KPI's target (``"90%"``, ``"24"``, ``"+5%"``) and tolerance, or remove it with ``None``; audited."""
+        self._crm.access.require(PLAN)
         checked = None if target is None else scorecard.parse_target(key, target, currency=self.currency(),
                                                                       tolerance=tolerance)
         if target is None:
@@ -129,52 +193,68 @@ class QCIService:
         stored = dict(self._crm.settings.get(scorecard.TARGETS_SETTING) or {})
         stored[key] = {"target": None if checked is None else checked.text,
                        "tolerance": None if tolerance is None else str(tolerance)}
-        self._crm.set_setting(scorecard.TARGETS_SETTING, stored)
+        self._crm.set_setting(scorecard.TARGETS_SETTING, stored, permission=PLAN)
         return checked
 
     def reset_target(self, key: str) -> scorecard.Target | None:
         """Go back to the KPI's default target."""
+        self._crm.access.require(PLAN)
         kpis.kpi(key)
         stored = dict(self._crm.settings.get(scorecard.TARGETS_SETTING) or {})
         stored.pop(key, None)
-        self._crm.set_setting(scorecard.TARGETS_SETTING, stored)
-        return self.targets()[key]
+        self._crm.set_setting(scorecard.TARGETS_SETTING, stored, permission=PLAN)
+        return scorecard.targets(self._crm, self.currency())[key]
 
     # -- areas and the plan --------------------------------------------------------------------------------------
 
     def standings(self, period: str | periods.Period | None = None,
                   card: scorecard.Scorecard | None = None) -> list[AreaStanding]:
         """Per area: the latest assessment's score and the data score of the period's scorecard."""
+        self._crm.access.require(READ)
         card = card or self.scorecard(period)
         latest = self.assessments.latest()
         data = card.area_scores()
         return [AreaStanding(area, None if latest is None else latest.score(area), data[area]) for area in AREA_KEYS]
 
     def set_owner(self, area: str, employee: str | None) -> dict[str, str]:
-        """The default owner (an employee id) of new actions in ``area``; None removes it. Returns all owners."""
+        """The default owner (an active user's username) of new actions in ``area``; None removes it.
+        Returns all owners; an unknown or disabled user is refused naming ``owner``."""
+        self._crm.access.require(PLAN)
         if area not in AREA_KEYS:
             raise ValidationError(f"unknown QCI area {area!r} (one of {', '.join(AREA_KEYS)})", field="area")
         owners = dict(self._crm.settings.get(OWNERS_SETTING) or {})
-        if employee is None:
-            owners.pop(area, None)
-        else:
-            if not employee.strip() or len(employee) > 100:
-                raise ValidationError("an employee id of 1 to 100 characters", field="owner")
-            owners[area] = employee.strip()
-        self._crm.set_setting(OWNERS_SETTING, owners)
+        with self._crm.transaction() as session:
+            if employee is None:
+                owners.pop(area, None)
+            else:
+                self._crm.users.require_assignable(session.connection(), [employee.strip()], field="owner")
+                owners[area] = employee.strip()
+            self._crm.set_setting(OWNERS_SETTING, owners, permission=PLAN)
         return owners
+
+    def owners(self) -> dict[str, str]:
+        """The default owner of each area's new actions (areas without one are left out)."""
+        self._crm.access.require(READ)
+        return dict(self._crm.settings.get(OWNERS_SETTING) or {})
 
     def generate_plan(self, period: str | periods.Period | None = None, *, areas: int = 3, threshold: float = 60.0,
                       owner: str | None = None) -> Generated:
-        """Turn the weakest areas (assessment and data) into actions (see ``crmkit_qci.plan``)."""
-        return self.plan.generate(self.standings(period), areas=areas, threshold=threshold, owner=owner)
+        """Turn the weakest areas (assessment and data) into actions (see ``crmkit_qci.plan``).
+
+        The data scores are those of the reader's scorecard (scoped when their ``qci.read`` scope is)."""
+        self._crm.access.require(PLAN)
+        card = self.scorecard(period)
+        return self.plan.generate(self.standings(card=card), areas=areas, threshold=threshold, owner=owner,
+                                  coverage=card.coverage)
 
     # -- the report and the demo -----------------------------------------------------------------------------------
 
     def report(self, path: str | Path, period: str | periods.Period | None = None) -> Path:
-        """Write the self-contained, printable HTML report for the period; returns its path."""
+        """Write the self-contained, printable HTML report for the period; returns its path (scoped like the
+        reader's scorecard, and saying so)."""
         from crmkit_qci import report
 
+        self._crm.access.require(READ)
         card = self.scorecard(period)
         return report.write(Path(path), card=card, standings=self.standings(card=card),
                             assessments=self.assessments.list(limit=4), actions=self.plan.list(),
@@ -182,6 +262,7 @@ class QCIService:
 
     def overview(self) -> dict[str, list[str]]:
         """The scorecard headline for ``crmkit demo``: lights, the latest assessment, the weakest areas, the plan."""
+        self._crm.access.require(READ)
         card = self.scorecard()
         latest = self.assessments.latest()
         lines = [card.headline()]

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
-from crmkit.testing import PURCHASE_SOURCE, Shop
+from crmkit.testing import PURCHASE_SOURCE, Shop, add_user
 
 #: A plugin holding purchases, as crmkit-sales does (the core's ``crmkit_value_transactions``).
 SOURCE = PURCHASE_SOURCE
@@ -42,6 +42,12 @@ def buy(crm: Any, customer_id: int, when: datetime, amount: int = 100_000, *, cu
         margin: int | None = None, category: str | None = None) -> None:
     """Record one purchase in the stand-in source (as sales records an order)."""
     Shop(crm).buy(customer_id, when, amount, currency, margin=margin, category=category)
+
+
+def staff(crm: Any, *usernames: str) -> None:
+    """Make these employees users (owners of customers and of plan actions must be users)."""
+    for username in usernames:
+        add_user(crm, username)
 
 
 def people(crm: Any, n: int, **fields: Any) -> list[int]:

@@ -9,7 +9,7 @@ import pytest
 
 from crmkit_qci import periods
 
-from .conftest import at, buy, people
+from .conftest import at, buy, people, staff
 
 
 def _by_key(measures: list[Any]) -> dict[str, Any]:
@@ -18,6 +18,7 @@ def _by_key(measures: list[Any]) -> dict[str, Any]:
 
 def _interactions(crm: Any) -> tuple[int, int, int]:
     """March 2025 (Asia/Ho_Chi_Minh): three inbound contacts, replies after 6 h and 48 h, one never answered."""
+    staff(crm, "lan.nguyen")
     a = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", city="Hà Nội", owner="lan.nguyen").id
     b = crm.customers.add(name="Trần Thị Bình", phone="0912 345 678").id
     c = crm.customers.add(name="Lê Minh Châu").id

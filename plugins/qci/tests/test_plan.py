@@ -12,7 +12,7 @@ from crmkit import Conflict, NotFound, ValidationError
 from crmkit_qci.plan import AreaStanding, rules, weakest
 from crmkit_qci.areas import AREA_KEYS
 
-from .conftest import ok, run
+from .conftest import ok, run, staff
 
 #: Retention and measuring the effect answered worst, acquisition best.
 WEAK = {"RE1": 1, "RE2": 1, "RE3": 2, "RE4": 1, "RE5": 1, "ME1": 2, "ME2": 1, "ME3": 2, "ME4": 2,
@@ -37,6 +37,7 @@ def test_weakest_orders_by_combined_score_and_skips_unscored() -> None:
 
 def test_generate_assigns_owners_and_due_dates_then_tracks_to_done(qci_crm: Any) -> None:
     crm = qci_crm
+    staff(crm, "huong.le", "lan.nguyen")
     crm.qci.assessments.record(WEAK)
     crm.qci.set_owner("retention", "huong.le")
     with crm.acting_as("lan.nguyen"):
@@ -77,6 +78,7 @@ def test_nothing_to_plan_from_is_a_clear_error(qci_crm: Any) -> None:
 
 
 def test_plan_command(qci_crm: Any) -> None:
+    staff(qci_crm, "thao.vo")
     qci_crm.qci.assessments.record(WEAK)
     generated = ok(qci_crm, "qci", "plan", "--generate", "--areas", "1", "--owner", "thao.vo")
     assert "weakest areas: retention (assessment 5.4 → 5.4)" in generated.stderr

@@ -11,7 +11,7 @@ from crmkit.demo import build_demo, overview
 from crmkit_qci import radar
 from crmkit_qci.areas import AREAS
 
-from .conftest import at, ok
+from .conftest import at, ok, staff
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -32,6 +32,7 @@ def test_radar_skips_missing_scores_instead_of_drawing_zero() -> None:
 
 def test_report_is_one_printable_file(qci_crm: Any, tmp_path: Path) -> None:
     crm = qci_crm
+    staff(crm, "thao.vo")
     who = crm.customers.add(name="Võ Thị Sáu", owner="thao.vo").id
     for day, rating in (("2025-02-03", 3), ("2025-03-03", 5)):
         crm.interactions.log(who, "phone", occurred_at=at(day), rating=rating, employee="ngoc.do")

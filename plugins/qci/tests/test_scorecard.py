@@ -13,7 +13,7 @@ import pytest
 from crmkit import ValidationError
 from crmkit_qci.scorecard import AMBER, GREEN, NONE, RED, light, parse_target
 
-from .conftest import at, ok, run
+from .conftest import at, ok, run, staff
 
 
 @pytest.mark.parametrize(("direction", "value", "expected"), [
@@ -51,6 +51,7 @@ def test_targets_are_read_in_the_kpis_unit() -> None:
 
 
 def _ratings(crm: Any) -> None:
+    staff(crm, "huong.le")
     a = crm.customers.add(name="Phạm Quốc Dũng", owner="huong.le").id
     for day, rating in (("2025-02-10", 5), ("2025-02-11", 4), ("2025-03-10", 4), ("2025-03-11", 3)):
         crm.interactions.log(a, "phone", occurred_at=at(day), rating=rating, employee="ngoc.do")

@@ -11,7 +11,7 @@ import pytest
 from crmkit.core.types import utcnow
 from crmkit_qci import periods
 
-from .conftest import SOURCE, buy
+from .conftest import SOURCE, buy, staff
 
 CAMPAIGNS = "campaigns"
 #: Acquisition, penetration and retention answered worst: all three campaign areas are chosen.
@@ -27,6 +27,7 @@ def campaigns_crm(crm_factory: Any) -> Any:
 
 def test_the_plan_creates_the_segment_and_a_draft_campaign(campaigns_crm: Any) -> None:
     crm = campaigns_crm
+    staff(crm, "huong.le")
     crm.qci.assessments.record(WEAK)
     crm.qci.set_owner("retention", "huong.le")
     made = {a.rule_id: a for a in crm.qci.generate_plan(areas=3).created}

@@ -2,6 +2,10 @@
 
 Days and weeks are those of the business's time zone (setting ``timezone``, Asia/Ho_Chi_Minh by
 default); times are stored in UTC. An employee's agenda exports to iCalendar (.ics).
+
+The employee is a user (the acting user by default). A user sees the appointments and tasks of the
+customers in their ``sales.agenda.read`` scope — in anyone's agenda — and changes those in their
+``sales.appointments.manage`` / ``sales.tasks.manage`` scope.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit_sales import ical
 from crmkit_sales import models as m
-from crmkit_sales.base import Part, active_customer, check_period, one
+from crmkit_sales.base import Part, check_period, one
 from crmkit_sales.objects import Agenda, Appointment, Task, from_row
+from crmkit_sales.permissions import AGENDA_READ, APPOINTMENTS_MANAGE, DEALS_READ, TASKS_MANAGE
 from crmkit_sales.schemas import AppointmentSchema, TaskSchema, load
 
 SPANS = {"day": 1, "week": 7}
@@ -32,16 +37,20 @@ class Appointments(Part):
 
     def add(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Appointment:
         """Schedule: ``customer_id``, ``employee``, ``subject``, ``starts_at`` and ``ends_at`` (or
-        ``duration_minutes``, 60), ``channel`` (in_person, phone, video, chat, email), ``place``."""
+        ``duration_minutes``, 60), ``channel`` (in_person, phone, video, chat, email), ``place``.
+        Needs ``sales.appointments.manage`` on the customer."""
+        self.require(APPOINTMENTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
+        values["employee"] = self.employee(values.get("employee"))
         duration = values.pop("duration_minutes")
         values["ends_at"] = values.get("ends_at") or values["starts_at"] + timedelta(minutes=duration)
         now = utcnow()
         with self.crm.transaction() as session:
             conn = session.connection()
-            values["customer_id"] = active_customer(conn, values["customer_id"])
+            values["customer_id"] = self.require_customer(conn, values["customer_id"], APPOINTMENTS_MANAGE)
+            self.check_owner(conn, values["employee"], APPOINTMENTS_MANAGE, field="employee")
             if values.get("deal_id") is not None:
-                one(conn, m.deals, values["deal_id"], "deal")
+                self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             new_id = conn.execute(m.appointments.insert().values(**values, status="scheduled", created_at=now,
                                                                  updated_at=now).returning(m.appointments.c.id)).scalar_one()
             self.audit(session, "create", "appointment", new_id, customer_id=values["customer_id"], changes=values)
@@ -49,9 +58,10 @@ class Appointments(Part):
 
     def reschedule(self, appointment_id: int, starts_at: datetime, ends_at: datetime | None = None) -> Appointment:
         """Move an appointment (same length unless ``ends_at`` is given)."""
+        self.require(APPOINTMENTS_MANAGE)
         with self.crm.transaction() as session:
             conn = session.connection()
-            current = self._get(conn, appointment_id)
+            current = self._checked(conn, appointment_id, write=APPOINTMENTS_MANAGE)
             values = load(self._schema, {
                 "customer_id": current.customer_id, "employee": current.employee, "subject": current.subject,
                 "starts_at": starts_at, "ends_at": ends_at or starts_at + (current.ends_at - current.starts_at),
@@ -74,16 +84,18 @@ class Appointments(Part):
         return self._set(appointment_id, status="cancelled")
 
     def get(self, appointment_id: int) -> Appointment:
-        """One appointment."""
+        """One appointment (``NotFound`` when its customer is outside the ``sales.agenda.read`` scope)."""
         with self.crm.reading() as conn:
-            return self._get(conn, appointment_id)
+            return self._checked(conn, appointment_id)
 
     def list(self, *, customer_id: int | None = None, employee: str | None = None, since: datetime | None = None,
              until: datetime | None = None, limit: int = 200) -> list[Appointment]:
-        """Appointments in time order, filtered by customer, employee and start time [since, until)."""
+        """Appointments in time order, filtered by customer, employee and start time [since, until): those of the
+        customers in the ``sales.agenda.read`` scope."""
         check_period(since, until)
         a = m.appointments.c
-        query = sa.select(m.appointments).order_by(a.starts_at, a.id).limit(limit)
+        query = self.scoped(sa.select(m.appointments).order_by(a.starts_at, a.id).limit(limit), a.customer_id,
+                            AGENDA_READ)
         for column, value in ((a.customer_id, customer_id), (a.employee, employee)):
             if value is not None:
                 query = query.where(column == value)
@@ -94,8 +106,11 @@ class Appointments(Part):
         with self.crm.reading() as conn:
             return [from_row(Appointment, r) for r in conn.execute(query).mappings()]
 
-    def agenda(self, employee: str, *, on: date | None = None, span: str = "day") -> Agenda:
-        """The employee's scheduled appointments and open tasks for a day, or the week (Monday–Sunday) of ``on``."""
+    def agenda(self, employee: str | None = None, *, on: date | None = None, span: str = "day") -> Agenda:
+        """The employee's (the acting user's by default) scheduled appointments and open tasks for a day, or the
+        week (Monday–Sunday) of ``on``: those with customers in the ``sales.agenda.read`` scope."""
+        self.require(AGENDA_READ)
+        employee = self.employee(employee)
         if span not in SPANS:
             raise ValidationError(f"must be one of {', '.join(SPANS)}", field="span")
         day = on or self.crm.today()
@@ -104,17 +119,19 @@ class Appointments(Part):
         start = datetime.combine(day, time(0), self.timezone)
         end = datetime.combine(day + timedelta(days=SPANS[span]), time(0), self.timezone)
         a, t = m.appointments.c, m.tasks.c
+        appointments_q = self.scoped(sa.select(m.appointments).where(
+            a.employee == employee, a.status != "cancelled", a.starts_at >= start, a.starts_at < end,
+        ).order_by(a.starts_at, a.id), a.customer_id, AGENDA_READ)
+        tasks_q = self.scoped(sa.select(m.tasks).where(
+            t.employee == employee, t.done_at.is_(None), t.due_at >= start, t.due_at < end,
+        ).order_by(t.due_at, t.id), t.customer_id, AGENDA_READ)
         with self.crm.reading() as conn:
-            appointments = conn.execute(sa.select(m.appointments).where(
-                a.employee == employee, a.status != "cancelled", a.starts_at >= start, a.starts_at < end,
-            ).order_by(a.starts_at, a.id)).mappings().all()
-            tasks = conn.execute(sa.select(m.tasks).where(
-                t.employee == employee, t.done_at.is_(None), t.due_at >= start, t.due_at < end,
-            ).order_by(t.due_at, t.id)).mappings().all()
+            appointments = conn.execute(appointments_q).mappings().all()
+            tasks = conn.execute(tasks_q).mappings().all()
         return Agenda(employee, start, end, [from_row(Appointment, r) for r in appointments],
                       [from_row(Task, r) for r in tasks])
 
-    def ics(self, employee: str, *, on: date | None = None, span: str = "week") -> str:
+    def ics(self, employee: str | None = None, *, on: date | None = None, span: str = "week") -> str:
         """The employee's agenda as an iCalendar file (appointments as VEVENTs, open tasks as VTODOs)."""
         agenda = self.agenda(employee, on=on, span=span)
         customers = _names(self.crm, {x.customer_id for x in [*agenda.appointments, *agenda.tasks]})
@@ -134,12 +151,13 @@ class Appointments(Part):
             ("DESCRIPTION", ical.escape(t.notes) if t.notes else None),
             ("PRIORITY", _ICS_PRIORITY[t.priority]), ("STATUS", "NEEDS-ACTION"), ("LAST-MODIFIED", ical.utc(t.updated_at)),
         ]) for t in agenda.tasks]
-        return ical.calendar(f"{employee} — crmkit", [*events, *todos])
+        return ical.calendar(f"{agenda.employee} — crmkit", [*events, *todos])
 
     def _set(self, appointment_id: int, **values: Any) -> Appointment:
+        self.require(APPOINTMENTS_MANAGE)
         with self.crm.transaction() as session:
             conn = session.connection()
-            current = self._get(conn, appointment_id)
+            current = self._checked(conn, appointment_id, write=APPOINTMENTS_MANAGE)
             conn.execute(m.appointments.update().where(m.appointments.c.id == appointment_id)
                          .values(**values, updated_at=utcnow()))
             self.audit(session, "update", "appointment", appointment_id, customer_id=current.customer_id, changes=values)
@@ -148,6 +166,10 @@ class Appointments(Part):
     def _get(self, conn: sa.Connection, appointment_id: int) -> Appointment:
         return from_row(Appointment, one(conn, m.appointments, appointment_id, "appointment"))
 
+    def _checked(self, conn: sa.Connection, appointment_id: int, *, write: str | None = None) -> Appointment:
+        return from_row(Appointment, self.load(conn, m.appointments, appointment_id, "appointment", read=AGENDA_READ,
+                                               write=write))
+
 
 class Tasks(Part):
     """Follow-up tasks an employee owes a customer; open ones past their due time are overdue."""
@@ -155,14 +177,18 @@ class Tasks(Part):
     _schema = TaskSchema()
 
     def add(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Task:
-        """Create a task: ``customer_id``, ``employee``, ``title``, ``due_at``, ``priority`` (low, normal, high)."""
+        """Create a task: ``customer_id``, ``employee`` (a user; the acting user by default), ``title``, ``due_at``,
+        ``priority`` (low, normal, high). Needs ``sales.tasks.manage`` on the customer."""
+        self.require(TASKS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
+        values["employee"] = self.employee(values.get("employee"))
         now = utcnow()
         with self.crm.transaction() as session:
             conn = session.connection()
-            values["customer_id"] = active_customer(conn, values["customer_id"])
+            values["customer_id"] = self.require_customer(conn, values["customer_id"], TASKS_MANAGE)
+            self.check_owner(conn, values["employee"], TASKS_MANAGE, field="employee")
             if values.get("deal_id") is not None:
-                one(conn, m.deals, values["deal_id"], "deal")
+                self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             new_id = conn.execute(m.tasks.insert().values(**values, created_at=now, updated_at=now)
                                   .returning(m.tasks.c.id)).scalar_one()
             self.audit(session, "create", "task", new_id, customer_id=values["customer_id"], changes=values)
@@ -170,10 +196,11 @@ class Tasks(Part):
 
     def complete(self, task_id: int, *, outcome: str | None = None, at: datetime | None = None) -> Task:
         """Mark a task done (with what came of it)."""
+        self.require(TASKS_MANAGE)
         when = at or utcnow()
         with self.crm.transaction() as session:
             conn = session.connection()
-            current = self._get(conn, task_id)
+            current = from_row(Task, self.load(conn, m.tasks, task_id, "task", read=AGENDA_READ, write=TASKS_MANAGE))
             if current.done_at is not None:
                 raise ValidationError(f"task {task_id} was done on {current.done_at.isoformat()}", field="done_at")
             conn.execute(m.tasks.update().where(m.tasks.c.id == task_id)
@@ -182,15 +209,16 @@ class Tasks(Part):
             return self._get(conn, task_id)
 
     def get(self, task_id: int) -> Task:
-        """One task."""
+        """One task (``NotFound`` when its customer is outside the ``sales.agenda.read`` scope)."""
         with self.crm.reading() as conn:
-            return self._get(conn, task_id)
+            return from_row(Task, self.load(conn, m.tasks, task_id, "task", read=AGENDA_READ))
 
     def list(self, *, employee: str | None = None, customer_id: int | None = None, open_only: bool = True,
              limit: int = 200) -> list[Task]:
-        """Tasks by due time, filtered by employee and customer; done ones only when ``open_only`` is False."""
+        """Tasks by due time, filtered by employee and customer; done ones only when ``open_only`` is False: those
+        of the customers in the ``sales.agenda.read`` scope."""
         t = m.tasks.c
-        query = sa.select(m.tasks).order_by(t.due_at, t.id).limit(limit)
+        query = self.scoped(sa.select(m.tasks).order_by(t.due_at, t.id).limit(limit), t.customer_id, AGENDA_READ)
         for column, value in ((t.employee, employee), (t.customer_id, customer_id)):
             if value is not None:
                 query = query.where(column == value)
@@ -200,9 +228,10 @@ class Tasks(Part):
             return [from_row(Task, r) for r in conn.execute(query).mappings()]
 
     def overdue(self, *, employee: str | None = None, now: datetime | None = None, limit: int = 500) -> list[Task]:
-        """Open tasks past their due time, most overdue first."""
+        """Open tasks past their due time, most overdue first (of the customers in the ``sales.agenda.read`` scope)."""
         t = m.tasks.c
         query = sa.select(m.tasks).where(t.done_at.is_(None), t.due_at < (now or utcnow())).order_by(t.due_at, t.id)
+        query = self.scoped(query, t.customer_id, AGENDA_READ)
         if employee is not None:
             query = query.where(t.employee == employee)
         with self.crm.reading() as conn:

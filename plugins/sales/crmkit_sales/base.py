@@ -1,9 +1,9 @@
-"""What every part of the sales service shares: the CRM, settings, the acting user, customer checks."""
+"""What every part of the sales service shares: the CRM, settings, the acting user, customer checks, scopes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from crmkit_sales.service import Sales
 
 DEFAULT_CURRENCY = "VND"
+Query = TypeVar("Query", bound="sa.Select[Any] | sa.Update")
 
 
 class Part:
@@ -41,6 +42,91 @@ class Part:
               changes: Mapping[str, Any] | None = None) -> None:
         """Record the change in the core's audit log, in the caller's transaction."""
         self.crm.audit.record(session, action, entity, entity_id, customer_id=customer_id, changes=changes)
+
+    # -- who acts, and what they may reach ------------------------------------------------------------
+
+    def require(self, permission: str) -> None:
+        """``PermissionDenied`` (audited) unless the acting user holds ``permission`` (the system always does)."""
+        self.crm.access.require(permission)
+
+    def scoped(self, query: Query, customer_id: sa.ColumnElement[Any], permission: str) -> Query:
+        """``query`` narrowed, in SQL, to rows whose customer is within ``permission``'s scope (requires it).
+
+        Nothing is added for a scope of ``all`` (the system's), so unscoped queries keep their plans.
+        """
+        return in_scope(self.crm, query, customer_id, permission)
+
+    def is_scoped(self, permission: str) -> bool:
+        """Whether ``permission`` reaches only some customers for the acting user (a report then says so)."""
+        return self.crm.access.principal.owners(permission) is not None
+
+    def load(self, conn: sa.Connection, table: sa.Table, row_id: Any, kind: str, *, read: str,
+             write: str | None = None, lock: bool = False) -> Mapping[str, Any]:
+        """The row of a customer-owned ``table`` with this id, for the acting user.
+
+        ``NotFound`` when it is absent or its customer is outside ``read``'s scope (never reveal that it
+        exists); with ``write``, ``PermissionDenied`` when the user may see the customer but not do this.
+        """
+        query = self.scoped(sa.select(table).where(table.c.id == row_id), table.c.customer_id, read)
+        if lock:
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(kind, row_id)
+        if write is not None:
+            self.crm.access.require_customer(conn, row["customer_id"], write)
+        return row
+
+    def require_customer(self, conn: sa.Connection, customer_id: int, permission: str) -> int:
+        """Require ``permission`` on the customer (``NotFound`` outside its scope), then the id to file sales under
+        (see :func:`active_customer`)."""
+        self.crm.access.require_customer(conn, customer_id, permission)
+        return active_customer(conn, customer_id)
+
+    def default_owner(self) -> str | None:
+        """Who owns what is created without naming an owner: the acting user (``crm.as_user``); nobody when the
+        system creates it (even inside ``crm.acting_as``, which only names who the audit records)."""
+        principal = self.crm.access.principal
+        return None if principal.is_system else principal.username
+
+    def employee(self, employee: str | None) -> str:
+        """The employee named for a task or appointment, else the acting user (``ValidationError`` when the
+        system names none)."""
+        chosen = employee or self.default_owner()
+        if chosen is None:
+            raise ValidationError("say which employee (a user)", field="employee")
+        return chosen
+
+    def check_owner(self, conn: sa.Connection, owner: str | None, permission: str, *, field: str = "owner") -> None:
+        """An owner (of a deal, quote, order, contract; the employee of a task or appointment) must be an active
+        user, and one the acting user may give records to (within ``permission``'s scope); ``ValidationError``."""
+        if owner is None:
+            return
+        principal = self.crm.access.principal
+        if principal.is_system or owner != principal.username:  # the acting user is known to be active
+            self.crm.users.require_assignable(conn, [owner], field=field)
+        if not self.crm.access.covers(owner, permission):
+            raise ValidationError(f"{owner!r} is outside your scope of {permission}", field=field)
+
+    def hidden_contacts(self, conn: sa.Connection, customer_ids: Collection[int]) -> set[int]:
+        """Those of these customers whose contact details the acting user may not see (sales output masks
+        their phones and addresses): one query, none for a user who sees every customer's."""
+        owners = self.crm.access.contact_owners()
+        if owners is None or not customer_ids:
+            return set()
+        c = core.customers.c
+        seen = c.owner.in_(sorted(owners)) if owners else sa.false()
+        return set(conn.execute(sa.select(c.id).where(c.id.in_(sorted(set(customer_ids))),
+                                                      sa.or_(c.owner.is_(None), ~seen))).scalars())
+
+
+def in_scope(crm: CRM, query: Query, customer_id: sa.ColumnElement[Any], permission: str) -> Query:
+    """``query`` narrowed, in SQL, to rows whose customer is within ``permission``'s scope for the acting user
+    (requires it); nothing is added for a scope of ``all``."""
+    predicate = crm.access.customers(customer_id, permission)
+    if crm.access.principal.owners(permission) is None:
+        return query
+    return query.where(predicate)  # type: ignore[return-value]
 
 
 _CUSTOMER_STATUS = sa.select(core.customers.c.status, core.customers.c.merged_into_id).where(

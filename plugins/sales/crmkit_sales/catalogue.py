@@ -16,6 +16,7 @@ from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, active_customer, by_ref
 from crmkit_sales.objects import Price, PriceList, PriceListItem, Product, from_row
+from crmkit_sales.permissions import PRODUCTS_MANAGE, PRODUCTS_READ
 from crmkit_sales.pricing import condition_sql, resolve_prices
 from crmkit_sales.schemas import PriceListSchema, PriceSchema, ProductSchema, load
 
@@ -27,6 +28,7 @@ class Products(Part):
 
     def add(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Product:
         """Add a product (``sku``, ``name``, ``price_minor``, ``currency`` …); a taken SKU is a ``Conflict``."""
+        self.require(PRODUCTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
         now = utcnow()
         with self.crm.transaction() as session:
@@ -39,6 +41,7 @@ class Products(Part):
 
     def update(self, ref: int | str, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Product:
         """Change some fields of a product (by id or SKU); documents already written keep their copies."""
+        self.require(PRODUCTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields}, partial=True)
         with self.crm.transaction() as session:
             conn = session.connection()
@@ -55,12 +58,14 @@ class Products(Part):
 
     def get(self, ref: int | str) -> Product:
         """A product by id or SKU."""
+        self.require(PRODUCTS_READ)
         with self.crm.reading() as conn:
             return self.fetch(conn, ref)
 
     def list(self, *, search: str | None = None, category: str | None = None, active: bool | None = True,
              limit: int = 200) -> list[Product]:
         """Products ordered by SKU; ``search`` matches SKU or name (accent-insensitive)."""
+        self.require(PRODUCTS_READ)
         p = m.products.c
         query = sa.select(m.products).order_by(p.sku)
         if category is not None:
@@ -95,6 +100,7 @@ class PriceLists(Part):
 
     def add(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> PriceList:
         """Create a price list: ``name``, ``currency``, ``group_tag`` or ``group_condition``, ``valid_from/until``."""
+        self.require(PRODUCTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
         if values.get("group_condition"):
             condition_sql(self.crm, values["group_condition"])  # refuses unknown fields and operators
@@ -111,6 +117,7 @@ class PriceLists(Part):
 
     def update(self, ref: int | str, data: Mapping[str, Any] | None = None, /, **fields: Any) -> PriceList:
         """Change a price list's name, group, validity or active flag (its currency stays: its prices are in it)."""
+        self.require(PRODUCTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields}, partial=True)
         if "currency" in values:
             raise ValidationError("a price list keeps its currency: create another one", field="currency")
@@ -133,6 +140,7 @@ class PriceLists(Part):
     def set_price(self, ref: int | str, product: int | str, price_minor: int, *,
                   min_quantity: Decimal | int | str = 1) -> PriceList:
         """Set a product's price in the list (from ``min_quantity`` up), replacing the one at that quantity."""
+        self.require(PRODUCTS_MANAGE)
         values = load(self._price_schema, {"price_minor": price_minor, "min_quantity": min_quantity})
         with self.crm.transaction() as session:
             conn = session.connection()
@@ -149,6 +157,7 @@ class PriceLists(Part):
 
     def remove_price(self, ref: int | str, product: int | str, *, min_quantity: Decimal | int | str = 1) -> PriceList:
         """Remove a product's price (at ``min_quantity``) from the list."""
+        self.require(PRODUCTS_MANAGE)
         values = load(self._price_schema, {"price_minor": 0, "min_quantity": min_quantity})
         with self.crm.transaction() as session:
             conn = session.connection()
@@ -164,22 +173,29 @@ class PriceLists(Part):
 
     def get(self, ref: int | str) -> PriceList:
         """A price list (by id or name) with its prices."""
+        self.require(PRODUCTS_READ)
         with self.crm.reading() as conn:
             return self._get(conn, ref)
 
     def list(self) -> list[PriceList]:
         """Every price list (without items), by name."""
+        self.require(PRODUCTS_READ)
         with self.crm.reading() as conn:
             rows = conn.execute(sa.select(m.price_lists).order_by(m.price_lists.c.name)).mappings().all()
         return [from_row(PriceList, r) for r in rows]
 
     def price_for(self, customer_id: int, product: int | str, *, currency: str | None = None, on: date | None = None,
                   quantity: Decimal | int | str = 1, price_list_id: int | None = None) -> Price:
-        """The unit price the customer gets for a product under the price rule (see :mod:`crmkit_sales.pricing`)."""
+        """The unit price the customer gets for a product under the price rule (see :mod:`crmkit_sales.pricing`).
+
+        Needs ``sales.products.read`` and the customer within the ``customers.read`` scope.
+        """
+        self.require(PRODUCTS_READ)
         quantity = load(self._price_schema, {"price_minor": 0, "min_quantity": quantity})["min_quantity"]
         currency = (currency or self.currency).upper()
         day = on or self.crm.today()
         with self.crm.reading() as conn:
+            self.crm.access.require_customer(conn, customer_id, "customers.read")
             customer_id = active_customer(conn, customer_id)
             product_obj = self.sales.products.fetch(conn, product)
             (price,) = resolve_prices(conn, self.crm, customer_id=customer_id, currency=currency, on=day,

@@ -414,7 +414,7 @@ def deals_add(crm: Any, customer_id: int, pipeline: str, title: str, amount: str
     currency = (currency or crm.sales.deals.currency).upper()
     deal = crm.sales.deals.add(customer_id=customer_id, pipeline=pipeline, title=title, stage=stage,
                                amount_minor=amount_minor(amount, currency, "amount"), currency=currency,
-                               owner=owner or crm.actor, expected_close=_day(expected_close), source=source)
+                               owner=owner, expected_close=_day(expected_close), source=source)
     emit_object(_deal(crm, deal))
 
 
@@ -502,7 +502,7 @@ def quotes_create(crm: Any, customer_id: int, line_specs: tuple[str, ...], curre
     quote = crm.sales.quotes.create(
         customer_id=customer_id, lines=_lines(line_specs, currency), currency=currency, valid_days=valid_days,
         deal_id=deal_id, price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None,
-        owner=owner or crm.actor, notes=notes)
+        owner=owner, notes=notes)
     _show_document(quote, _quote(quote))
 
 
@@ -645,7 +645,7 @@ def orders_place(crm: Any, customer_id: int, line_specs: tuple[str, ...], curren
     """Place an order directly, at the customer's prices."""
     currency = (currency or crm.sales.orders.currency).upper()
     order = crm.sales.orders.place(
-        customer_id=customer_id, lines=_lines(line_specs, currency), currency=currency, owner=owner or crm.actor,
+        customer_id=customer_id, lines=_lines(line_specs, currency), currency=currency, owner=owner,
         price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None, shipping_name=ship_name,
         shipping_phone=ship_phone, shipping_address=ship_address, notes=notes)
     _show_document(order, _order(crm, order))
@@ -779,7 +779,7 @@ def contracts_add(crm: Any, customer_id: int, number: str, title: str, start: da
     contract = crm.sales.contracts.add(
         customer_id=customer_id, number=number, title=title, start_date=start.date(), end_date=_day(end),
         renewal_date=_day(renewal), value_minor=amount_minor(value, currency, "value"), currency=currency,
-        order_id=order_id, status=status, owner=owner or crm.actor, notes=notes)
+        order_id=order_id, status=status, owner=owner, notes=notes)
     emit_object(_contract(contract))
 
 
@@ -837,7 +837,7 @@ def _task(crm: Any, t: Any) -> dict[str, Any]:
 
 @appointments.command("add")
 @click.argument("customer_id", type=int)
-@click.option("--employee", required=True)
+@click.option("--employee", help="A user (yourself by default).")
 @click.option("--subject", required=True)
 @click.option("--at", "starts", required=True, help="Start, e.g. '2026-03-02 09:00' (business time zone).")
 @click.option("--minutes", default=60, show_default=True)
@@ -845,7 +845,7 @@ def _task(crm: Any, t: Any) -> dict[str, Any]:
 @click.option("--place")
 @click.option("--notes")
 @pass_crm
-def appointments_add(crm: Any, customer_id: int, employee: str, subject: str, starts: str, minutes: int, channel: str,
+def appointments_add(crm: Any, customer_id: int, employee: str | None, subject: str, starts: str, minutes: int, channel: str,
                      place: str | None, notes: str | None) -> None:
     """Schedule an appointment."""
     appointment = crm.sales.appointments.add(
@@ -865,25 +865,25 @@ def appointments_list(crm: Any, customer: int | None, employee: str | None) -> N
 
 
 @appointments.command("agenda")
-@click.argument("employee")
+@click.argument("employee", required=False)
 @click.option("--date", "on", type=DATE, help="Day (today by default).")
 @click.option("--week", is_flag=True, help="The whole week (Monday–Sunday) of that day.")
 @pass_crm
-def appointments_agenda(crm: Any, employee: str, on: datetime | None, week: bool) -> None:
-    """An employee's appointments and open tasks for a day or a week."""
+def appointments_agenda(crm: Any, employee: str | None, on: datetime | None, week: bool) -> None:
+    """An employee's (yours by default) appointments and open tasks for a day or a week."""
     agenda = crm.sales.appointments.agenda(employee, on=_day(on), span="week" if week else "day")
     emit(_rows(agenda.appointments, lambda a: _appointment(crm, a)), APPOINTMENT_COLUMNS, title="Appointments")
     emit(_rows(agenda.tasks, lambda t: _task(crm, t)), TASK_COLUMNS, title="Tasks due")
 
 
 @appointments.command("ics")
-@click.argument("employee")
+@click.argument("employee", required=False)
 @click.option("--date", "on", type=DATE, help="A day of the week to export (today by default).")
 @click.option("--day", "one_day", is_flag=True, help="Only that day, not its week.")
 @click.option("-o", "--output", help="File to write (stdout by default).")
 @pass_crm
-def appointments_ics(crm: Any, employee: str, on: datetime | None, one_day: bool, output: str | None) -> None:
-    """Export an employee's agenda as iCalendar (.ics)."""
+def appointments_ics(crm: Any, employee: str | None, on: datetime | None, one_day: bool, output: str | None) -> None:
+    """Export an employee's (your) agenda as iCalendar (.ics)."""
     _write(crm.sales.appointments.ics(employee, on=_day(on), span="day" if one_day else "week"), output)
 
 
@@ -911,13 +911,13 @@ def tasks() -> None:
 
 @tasks.command("add")
 @click.argument("customer_id", type=int)
-@click.option("--employee", required=True)
+@click.option("--employee", help="A user (yourself by default).")
 @click.option("--title", required=True)
 @click.option("--due", required=True, help="Due time, e.g. '2026-03-02 17:00' (business time zone).")
 @click.option("--priority", type=click.Choice(["low", "normal", "high"]), default="normal", show_default=True)
 @click.option("--notes")
 @pass_crm
-def tasks_add(crm: Any, customer_id: int, employee: str, title: str, due: str, priority: str, notes: str | None) -> None:
+def tasks_add(crm: Any, customer_id: int, employee: str | None, title: str, due: str, priority: str, notes: str | None) -> None:
     """Create a task."""
     task = crm.sales.tasks.add(customer_id=customer_id, employee=employee, title=title,
                                due_at=_moment(crm, due, "due_at"), priority=priority, notes=notes)
@@ -967,7 +967,7 @@ def labels(crm: Any, customer_ids: tuple[int, ...], tag: str | None, everyone: b
     """Printable address labels (HTML, A4) for customer ids, a tag, or everyone."""
     sheet = crm.sales.labels.render(customer_ids=list(customer_ids) or None, tag=tag, everyone=everyone, layout=layout)
     _write(sheet.html, output)
-    skipped = f"; no postal address: {', '.join(map(str, sheet.skipped))}" if sheet.skipped else ""
+    skipped = f"; no postal address you may see: {', '.join(map(str, sheet.skipped))}" if sheet.skipped else ""
     click.echo(f"{sheet.count} labels{skipped}", err=True)
 
 
@@ -977,40 +977,51 @@ def report() -> None:
 
 
 def _period(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option("--customer", "customer_id", type=int, help="Only this customer's deals or orders.")(function)
     function = click.option("--until", type=DATE, help="Last day (inclusive).")(function)
     return click.option("--since", type=DATE, help="First day.")(function)
+
+
+def _emit_report(rows: Any, shape: Callable[[Any], dict[str, Any]], columns: list[str] | None = None) -> None:
+    """Print a report's rows, and on stderr whether they cover only the customers in the user's scope."""
+    emit(_rows(rows, shape), columns)
+    if getattr(rows, "scoped", False):
+        click.echo(f"scoped: only the customers within {rows.user}'s sales.reports.read scope are counted", err=True)
 
 
 @report.command("funnel")
 @click.argument("pipeline")
 @_period
 @pass_crm
-def report_funnel(crm: Any, pipeline: str, since: datetime | None, until: datetime | None) -> None:
+def report_funnel(crm: Any, pipeline: str, since: datetime | None, until: datetime | None,
+                  customer_id: int | None) -> None:
     """Conversion by stage (deals opened in the period)."""
-    emit(_rows(crm.sales.reports.funnel(pipeline, since=_day(since), until=_day(until)), attrs.asdict))
+    _emit_report(crm.sales.reports.funnel(pipeline, since=_day(since), until=_day(until), customer_id=customer_id),
+                 attrs.asdict)
 
 
 @report.command("forecast")
 @click.option("--pipeline")
 @_period
 @pass_crm
-def report_forecast(crm: Any, pipeline: str | None, since: datetime | None, until: datetime | None) -> None:
+def report_forecast(crm: Any, pipeline: str | None, since: datetime | None, until: datetime | None,
+                    customer_id: int | None) -> None:
     """Weighted pipeline by month of expected close (amount × stage probability)."""
-    rows = crm.sales.reports.forecast(pipeline=pipeline, since=_day(since), until=_day(until))
-    emit(_rows(rows, lambda r: {**attrs.asdict(r), "amount": _money(r.currency, r.amount_minor),
-                                "weighted": _money(r.currency, r.weighted_minor)}),
-         ["month", "currency", "deals", "amount", "weighted", "amount_minor", "weighted_minor"])
+    rows = crm.sales.reports.forecast(pipeline=pipeline, since=_day(since), until=_day(until), customer_id=customer_id)
+    _emit_report(rows, lambda r: {**attrs.asdict(r), "amount": _money(r.currency, r.amount_minor),
+                                "weighted": _money(r.currency, r.weighted_minor)},
+                 ["month", "currency", "deals", "amount", "weighted", "amount_minor", "weighted_minor"])
 
 
 @report.command("performance")
 @_period
 @pass_crm
-def report_performance(crm: Any, since: datetime | None, until: datetime | None) -> None:
+def report_performance(crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None) -> None:
     """Win rate and revenue per employee."""
-    rows = crm.sales.reports.performance(since=_day(since), until=_day(until))
-    emit(_rows(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor),
-                                "won_amount": _money(r.currency, r.won_amount_minor)}),
-         ["owner", "won", "lost", "win_rate", "won_amount", "orders", "revenue", "currency", "revenue_minor"])
+    rows = crm.sales.reports.performance(since=_day(since), until=_day(until), customer_id=customer_id)
+    _emit_report(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor),
+                                "won_amount": _money(r.currency, r.won_amount_minor)},
+                 ["owner", "won", "lost", "win_rate", "won_amount", "orders", "revenue", "currency", "revenue_minor"])
 
 
 @report.command("top-products")
@@ -1018,11 +1029,13 @@ def report_performance(crm: Any, since: datetime | None, until: datetime | None)
 @click.option("--limit", default=10, show_default=True)
 @click.option("--per-month", is_flag=True, help="The top products of each month.")
 @pass_crm
-def report_top_products(crm: Any, since: datetime | None, until: datetime | None, limit: int, per_month: bool) -> None:
+def report_top_products(crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None, limit: int,
+                        per_month: bool) -> None:
     """Best-selling products by revenue (before VAT)."""
-    rows = crm.sales.reports.top_products(since=_day(since), until=_day(until), limit=limit, per_month=per_month)
-    emit(_rows(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)}),
-         ["period", "rank", "sku", "name", "quantity", "orders", "revenue", "revenue_minor"])
+    rows = crm.sales.reports.top_products(since=_day(since), until=_day(until), limit=limit, per_month=per_month,
+                                          customer_id=customer_id)
+    _emit_report(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)},
+                 ["period", "rank", "sku", "name", "quantity", "orders", "revenue", "revenue_minor"])
 
 
 @report.command("days-to-close")
@@ -1031,17 +1044,18 @@ def report_top_products(crm: Any, since: datetime | None, until: datetime | None
 @_period
 @pass_crm
 def report_days_to_close(crm: Any, pipeline: str | None, per_owner: bool, since: datetime | None,
-                         until: datetime | None) -> None:
+                         until: datetime | None, customer_id: int | None) -> None:
     """Average days from opening to winning a deal."""
-    rows = crm.sales.reports.days_to_close(pipeline=pipeline, per_owner=per_owner, since=_day(since), until=_day(until))
-    emit(_rows(rows, attrs.asdict), ["pipeline", "owner", "deals", "average_days", "min_days", "max_days"])
+    rows = crm.sales.reports.days_to_close(pipeline=pipeline, per_owner=per_owner, since=_day(since), until=_day(until),
+                                           customer_id=customer_id)
+    _emit_report(rows, attrs.asdict, ["pipeline", "owner", "deals", "average_days", "min_days", "max_days"])
 
 
 @report.command("revenue")
 @_period
 @pass_crm
-def report_revenue(crm: Any, since: datetime | None, until: datetime | None) -> None:
+def report_revenue(crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None) -> None:
     """Orders and revenue (net of refunds) per month."""
-    rows = crm.sales.reports.revenue_by_month(since=_day(since), until=_day(until))
-    emit(_rows(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)}),
-         ["month", "currency", "orders", "revenue", "revenue_minor"])
+    rows = crm.sales.reports.revenue_by_month(since=_day(since), until=_day(until), customer_id=customer_id)
+    _emit_report(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)},
+                 ["month", "currency", "orders", "revenue", "revenue_minor"])

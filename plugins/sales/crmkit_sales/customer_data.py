@@ -5,6 +5,10 @@ Erasure keeps what the law requires a business to keep — orders with their lin
 refunds and contracts (accounting records) — with identifying free text removed (shipping name,
 phone and address, notes, payment references, refund reasons, contract notes and titles). Deals
 with their history, quotes with their lines, appointments and tasks are deleted.
+
+The export (``customers.export``, checked by the core) masks shipping phones and addresses for a user
+who may not see the customer's contact details; each customer-360 section shows only with its read
+permission on the customer (deals, orders, contracts, agenda), its queries scoped in SQL.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import sqlalchemy as sa
 from crmkit import privacy
 from crmkit.core import tables as core
 from crmkit.core.jsonable import to_jsonable
+from crmkit.core.masking import MASK, mask_phone
 from crmkit.core.merging import repoint
 from crmkit.core.types import utcnow
 from crmkit.money import Money
 from crmkit_sales import models as m
+from crmkit_sales.base import in_scope
 from crmkit_sales.objects import order_number
 from crmkit_sales.orders import OPEN_STATUSES
+from crmkit_sales.permissions import AGENDA_READ, CONTRACTS_READ, DEALS_READ, ORDERS_READ
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -46,9 +53,15 @@ def _parents(parent: sa.Table, customer_id: int) -> sa.Select[Any]:
     return sa.select(parent.c.id).where(parent.c.customer_id == customer_id)
 
 
-def export(session: Session, customer_id: int) -> dict[str, list[dict[str, Any]]]:
-    """Every sales row about the customer, one list per table (child rows through their parent)."""
+def export(crm: CRM, session: Session, customer: Customer) -> dict[str, list[dict[str, Any]]]:
+    """Every sales row about the customer, one list per table (child rows through their parent); shipping phones
+    and addresses masked for a user who may not see the customer's contact details."""
+    customer_id = customer.id
     data = privacy.export_rows(session, CUSTOMER_TABLES, customer_id)
+    if not crm.access.sees_contacts_of(customer.owner):
+        data[m.orders.name] = [{**row, "shipping_phone": mask_phone(row["shipping_phone"]) if row["shipping_phone"]
+                                else None, "shipping_address": MASK * 3 if row["shipping_address"] else None}
+                               for row in data[m.orders.name]]
     conn = session.connection()
     for child, key, parent in CHILD_TABLES:
         rows = conn.execute(sa.select(child).where(child.c[key].in_(_parents(parent, customer_id)))
@@ -87,43 +100,62 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
         repoint(conn, table.c.customer_id, pairs)
 
 
-def profile(session: Session, customer: Customer) -> dict[str, Any]:
-    """Customer 360: open deals, last orders, outstanding balance, active contracts, next appointment."""
+def profile(crm: CRM, session: Session, customer: Customer) -> dict[str, Any]:
+    """Customer 360: open deals, last orders, outstanding balance, active contracts, next appointment — each part
+    only when the acting user may read it for this customer (``sales.deals.read``, ``sales.orders.read``,
+    ``sales.contracts.read``, ``sales.agenda.read``)."""
     conn = session.connection()
     d, s, o, c, a = m.deals.c, m.stages.c, m.orders.c, m.contracts.c, m.appointments.c
     cid = customer.id
-    open_deals = conn.execute(
-        sa.select(d.id, d.title, s.name.label("stage"), s.probability, d.amount_minor, d.currency, d.expected_close,
-                  d.owner)
-        .join(m.stages, s.id == d.stage_id).where(d.customer_id == cid, d.status == "open")
-        .order_by(d.expected_close, d.id).limit(PROFILE_ROWS)).mappings().all()
-    orders = conn.execute(
-        sa.select(o.id, o.placed_at, o.status, o.currency, o.total_minor, o.paid_minor, o.refunded_minor)
-        .where(o.customer_id == cid).order_by(o.placed_at.desc(), o.id.desc()).limit(PROFILE_ROWS)).mappings().all()
-    balances = conn.execute(
-        sa.select(o.currency, sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor),
-                  sa.func.sum(o.total_minor - o.paid_minor))
-        .where(o.customer_id == cid, o.status.in_((*OPEN_STATUSES, "refunded"))).group_by(o.currency)).all()
-    contracts = conn.execute(
-        sa.select(c.id, c.number, c.title, c.start_date, c.end_date, c.renewal_date, c.value_minor, c.currency)
-        .where(c.customer_id == cid, c.status == "active").order_by(c.end_date, c.id)).mappings().all()
-    appointment = conn.execute(
-        sa.select(a.id, a.subject, a.starts_at, a.employee, a.channel, a.place)
-        .where(a.customer_id == cid, a.status == "scheduled", a.starts_at >= utcnow())
-        .order_by(a.starts_at).limit(1)).mappings().first()
-    return {
-        "open_deals": [{**dict(r), "amount": str(Money(r["currency"], r["amount_minor"]))} for r in open_deals],
-        "last_orders": [{
+    access = crm.access
+
+    def shown(permission: str) -> bool:
+        return access.allowed(permission) and access.covers(customer.owner, permission)
+
+    def rows(query: sa.Select[Any], customer_id: sa.ColumnElement[Any], permission: str) -> Any:
+        return conn.execute(in_scope(crm, query, customer_id, permission))
+
+    section: dict[str, Any] = {}
+    if shown(DEALS_READ):
+        open_deals = rows(
+            sa.select(d.id, d.title, s.name.label("stage"), s.probability, d.amount_minor, d.currency,
+                      d.expected_close, d.owner)
+            .join(m.stages, s.id == d.stage_id).where(d.customer_id == cid, d.status == "open")
+            .order_by(d.expected_close, d.id).limit(PROFILE_ROWS), d.customer_id, DEALS_READ).mappings().all()
+        section["open_deals"] = [{**dict(r), "amount": str(Money(r["currency"], r["amount_minor"]))}
+                                 for r in open_deals]
+    if shown(ORDERS_READ):
+        orders = rows(
+            sa.select(o.id, o.placed_at, o.status, o.currency, o.total_minor, o.paid_minor, o.refunded_minor)
+            .where(o.customer_id == cid).order_by(o.placed_at.desc(), o.id.desc()).limit(PROFILE_ROWS),
+            o.customer_id, ORDERS_READ).mappings().all()
+        balances = rows(
+            sa.select(o.currency, sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor),
+                      sa.func.sum(o.total_minor - o.paid_minor))
+            .where(o.customer_id == cid, o.status.in_((*OPEN_STATUSES, "refunded"))).group_by(o.currency),
+            o.customer_id, ORDERS_READ).all()
+        section["last_orders"] = [{
             "id": r["id"], "number": order_number(r["id"]), "placed_at": r["placed_at"], "status": r["status"],
             "total": str(Money(r["currency"], r["total_minor"])),
             "outstanding": str(Money(r["currency"], 0 if r["status"] == "cancelled" else r["total_minor"] - r["paid_minor"])),
-        } for r in orders],
-        "orders": {cur: count for cur, count, _, _ in balances},
-        "total_spend": {cur: str(Money(cur, int(spend or 0))) for cur, _, spend, _ in balances},
-        "outstanding": {cur: str(Money(cur, int(owed or 0))) for cur, _, _, owed in balances if owed},
-        "active_contracts": [{**dict(r), "value": str(Money(r["currency"], r["value_minor"]))} for r in contracts],
-        "next_appointment": dict(appointment) if appointment else None,
-    }
+        } for r in orders]
+        section["orders"] = {cur: count for cur, count, _, _ in balances}
+        section["total_spend"] = {cur: str(Money(cur, int(spend or 0))) for cur, _, spend, _ in balances}
+        section["outstanding"] = {cur: str(Money(cur, int(owed or 0))) for cur, _, _, owed in balances if owed}
+    if shown(CONTRACTS_READ):
+        contracts = rows(
+            sa.select(c.id, c.number, c.title, c.start_date, c.end_date, c.renewal_date, c.value_minor, c.currency)
+            .where(c.customer_id == cid, c.status == "active").order_by(c.end_date, c.id),
+            c.customer_id, CONTRACTS_READ).mappings().all()
+        section["active_contracts"] = [{**dict(r), "value": str(Money(r["currency"], r["value_minor"]))}
+                                       for r in contracts]
+    if shown(AGENDA_READ):
+        appointment = rows(
+            sa.select(a.id, a.subject, a.starts_at, a.employee, a.channel, a.place)
+            .where(a.customer_id == cid, a.status == "scheduled", a.starts_at >= utcnow())
+            .order_by(a.starts_at).limit(1), a.customer_id, AGENDA_READ).mappings().first()
+        section["next_appointment"] = dict(appointment) if appointment else None
+    return section
 
 
 def segment_fields(crm: CRM) -> dict[str, sa.ColumnElement[Any]]:

@@ -17,7 +17,10 @@ from crmkit.money import Money
 if TYPE_CHECKING:
     from crmkit.crm import CRM
 
-EMPLOYEES = ("lan.nguyen", "minh.tran", "hoa.le", "tuan.pham")
+#: The demo's salespeople (users with the sales role): they own deals, quotes, orders, contracts and tasks.
+EMPLOYEES = {"lan.nguyen": "Nguyễn Thị Lan", "minh.tran": "Trần Văn Minh", "hoa.le": "Lê Thị Hoa",
+             "tuan.pham": "Phạm Anh Tuấn"}
+STAFF = tuple(EMPLOYEES)
 
 #: sku, name, kind, unit, category, list price (VND), unit cost, VAT rate
 CATALOGUE = (
@@ -57,6 +60,7 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     rng = random.Random(seed)
     sales = crm.sales
     now = utcnow()
+    _staff(crm)
     if sales.seller().get("tax_code") is None:
         sales.set_seller(name="Công ty TNHH Đặc Sản Việt", address="25 Lê Lợi, Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh",
                          tax_code="0312345678", phone="028 3822 1234", email="banhang@dacsanviet.vn",
@@ -86,6 +90,14 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     _agenda(crm, rng, customer_ids, now)
 
 
+def _staff(crm: CRM) -> None:
+    """The salespeople as users (role sales), unless they exist already."""
+    known = {user.username for user in crm.users.list()}
+    for username, name in EMPLOYEES.items():
+        if username not in known:
+            crm.users.add(username, name, roles=["sales"])
+
+
 def _orders(crm: CRM, rng: random.Random, buyers: list[int], now: datetime) -> None:
     sales = crm.sales
     for customer_id in buyers:
@@ -95,7 +107,7 @@ def _orders(crm: CRM, rng: random.Random, buyers: list[int], now: datetime) -> N
             lines = [{"sku": sku, "quantity": rng.choice((1, 1, 2, 3, 5, 10))} for sku in skus]
             if rng.random() < 0.15:
                 lines[0]["discount_percent"] = rng.choice((5, 10))
-            with crm.acting_as(rng.choice(EMPLOYEES)):
+            with crm.acting_as(rng.choice(STAFF)):
                 order = sales.orders.place(customer_id=customer_id, lines=lines, placed_at=placed, owner=crm.actor)
                 roll = rng.random()
                 if roll < 0.05:
@@ -119,7 +131,7 @@ def _deals_and_quotes(crm: CRM, rng: random.Random, customer_ids: list[int], now
         pipeline = sales.pipelines.get("Bán hàng B2B" if n % 3 else "Dịch vụ bảo trì")
         open_stages = [s for s in pipeline.stages if s.outcome is None]
         opened = now - timedelta(days=rng.randint(5, 200))
-        owner = rng.choice(EMPLOYEES)
+        owner = rng.choice(STAFF)
         with crm.acting_as(owner):
             deal = sales.deals.add(
                 customer_id=customer_id, pipeline=pipeline.id, owner=owner, currency="VND", opened_at=opened,
@@ -157,7 +169,7 @@ def _contracts(crm: CRM, rng: random.Random, buyers: list[int], today: date) -> 
         crm.sales.contracts.add(
             customer_id=customer_id, number=f"HĐ-{start.year}-{n + 1:04d}", title="Hợp đồng bảo trì máy pha cà phê",
             start_date=start, end_date=end, renewal_date=end - timedelta(days=30), value_minor=4_800_000 * years,
-            currency="VND", owner=rng.choice(EMPLOYEES), status="active" if end >= today else "expired")
+            currency="VND", owner=rng.choice(STAFF), status="active" if end >= today else "expired")
 
 
 def _agenda(crm: CRM, rng: random.Random, customer_ids: list[int], now: datetime) -> None:
@@ -168,7 +180,7 @@ def _agenda(crm: CRM, rng: random.Random, customer_ids: list[int], now: datetime
         starts = datetime(day.year, day.month, day.day, rng.choice((8, 9, 10, 14, 15, 16)), rng.choice((0, 30)), tzinfo=zone)
         channel = rng.choice(("in_person", "in_person", "phone", "video"))
         appointment = sales.appointments.add(
-            customer_id=customer_id, employee=rng.choice(EMPLOYEES), subject=rng.choice(APPOINTMENT_SUBJECTS),
+            customer_id=customer_id, employee=rng.choice(STAFF), subject=rng.choice(APPOINTMENT_SUBJECTS),
             starts_at=starts, duration_minutes=rng.choice((30, 45, 60, 90)), channel=channel,
             place="Văn phòng khách hàng" if channel == "in_person" else ("Google Meet" if channel == "video" else None))
         if starts < now:
@@ -176,7 +188,7 @@ def _agenda(crm: CRM, rng: random.Random, customer_ids: list[int], now: datetime
                 ("Khách đồng ý đặt thử 20 thùng", "Cần gửi thêm báo giá", "Khách hẹn gặp lại sau Tết")))
     for customer_id in rng.sample(customer_ids, min(len(customer_ids), 50)):
         due = now + timedelta(days=rng.randint(-10, 10), hours=rng.randint(0, 8))
-        task = sales.tasks.add(customer_id=customer_id, employee=rng.choice(EMPLOYEES), title=rng.choice(TASK_TITLES),
+        task = sales.tasks.add(customer_id=customer_id, employee=rng.choice(STAFF), title=rng.choice(TASK_TITLES),
                                due_at=due, priority=rng.choice(("low", "normal", "normal", "high")))
         if due < now and rng.random() < 0.5:
             sales.tasks.complete(task.id, outcome="Đã xử lý")

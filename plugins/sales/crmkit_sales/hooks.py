@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmkit import hookimpl
+from crmkit import Permission, hookimpl
 from crmkit_sales import customer_data, demo
+from crmkit_sales.permissions import PERMISSIONS
 from crmkit_sales.service import Sales
 
 if TYPE_CHECKING:
@@ -23,8 +24,13 @@ def crmkit_services(crm: CRM) -> dict[str, Any]:
 
 
 @hookimpl
-def crmkit_customer_export(customer: Customer, session: Session) -> dict[str, Any]:
-    return {"sales": customer_data.export(session, customer.id)}
+def crmkit_permissions() -> list[Permission]:
+    return PERMISSIONS
+
+
+@hookimpl
+def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    return {"sales": customer_data.export(crm, session, customer)}
 
 
 @hookimpl
@@ -38,8 +44,8 @@ def crmkit_customers_merged_many(pairs: Mapping[int, int], session: Session) -> 
 
 
 @hookimpl
-def crmkit_customer_profile(customer: Customer, session: Session) -> dict[str, Any]:
-    return {"sales": customer_data.profile(session, customer)}
+def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    return {"sales": customer_data.profile(crm, session, customer)}
 
 
 @hookimpl

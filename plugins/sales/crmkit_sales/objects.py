@@ -277,10 +277,11 @@ class Order:
 
 @attrs.frozen
 class Payment:
-    """Money received against an order."""
+    """Money received against an order (of ``customer_id``)."""
 
     id: int
     order_id: int
+    customer_id: int
     amount_minor: int
     currency: str
     method: str
@@ -296,6 +297,7 @@ class Refund:
 
     id: int
     order_id: int
+    customer_id: int
     amount_minor: int
     currency: str
     reason: str | None

@@ -8,6 +8,9 @@ Money position of an order: ``paid_minor`` is what was received, ``refunded_mino
 back (never more than was received); outstanding = total − paid (a refund returns goods *and*
 money, so it does not change what is still owed). Status: placed → shipped → delivered;
 cancelled (only while nothing paid is kept); refunded (once the whole total has been refunded).
+
+A user sees the orders (and payments, refunds) of the customers in their ``sales.orders.read``
+scope; shipping phones and addresses are masked where they may not see the customer's contact details.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 
+from crmkit.core.masking import MASK, mask_phone
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import Money
 from crmkit_sales import models as m
-from crmkit_sales.base import Part, active_customer, check_period, one
+from crmkit_sales.base import Part, check_period, one
 from crmkit_sales.documents import insert_lines, read_lines, total_values
 from crmkit_sales.objects import Line, Order, Payment, Refund, from_row, order_number
+from crmkit_sales.permissions import DEALS_READ, ORDERS_PLACE, ORDERS_READ, ORDERS_REFUND, PAYMENTS_RECORD
 from crmkit_sales.pricing import build_lines, margin
 from crmkit_sales.schemas import OrderSchema, PaymentSchema, RefundSchema, load
 
@@ -46,16 +52,20 @@ class Orders(Part):
         """Place an order: ``customer_id``, ``lines`` (``sku`` or ``product_id``, ``quantity``, discount, ``tax_rate``).
 
         Prices follow the price rule on the day it is placed (business time zone); ``currency``
-        defaults to the CRM's. Fires ``crmkit_order_placed`` in the same transaction.
+        defaults to the CRM's; ``owner`` (a user) to the acting user. Needs ``sales.orders.place`` on the
+        customer. Fires ``crmkit_order_placed`` in the same transaction.
         """
+        self.require(ORDERS_PLACE)
         values = load(self._schema, {**(data or {}), **fields})
+        values["owner"] = values.get("owner") or self.default_owner()
         currency = values.pop("currency", None) or self.currency
         placed_at = values.pop("placed_at", None) or utcnow()
         with self.crm.transaction() as session:
             conn = session.connection()
-            customer_id = active_customer(conn, values.pop("customer_id"))
+            customer_id = self.require_customer(conn, values.pop("customer_id"), ORDERS_PLACE)
+            self.check_owner(conn, values["owner"], ORDERS_PLACE)
             if values.get("deal_id") is not None:
-                one(conn, m.deals, values["deal_id"], "deal")
+                self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency,
                                 on=placed_at.astimezone(self.timezone).date(), items=values.pop("lines"),
                                 price_list_id=values.pop("price_list_id", None))
@@ -64,7 +74,9 @@ class Orders(Part):
 
     def insert(self, session: Session, *, customer_id: int, currency: str, placed_at: datetime, lines: Sequence[Line],
                **extra: Any) -> Order:
-        """Write an order with already-priced lines in the caller's transaction and fire ``crmkit_order_placed``."""
+        """Write an order with already-priced lines in the caller's transaction and fire ``crmkit_order_placed``
+        (the caller has checked the customer and the owner)."""
+        self.require(ORDERS_PLACE)
         conn = session.connection()
         row = {
             **dict.fromkeys(ORDER_FIELDS), **extra, "customer_id": customer_id, "currency": currency,
@@ -92,9 +104,10 @@ class Orders(Part):
 
         Fires ``crmkit_order_cancelled`` in the same transaction.
         """
+        self.require(ORDERS_PLACE)
         with self.crm.transaction() as session:
             conn = session.connection()
-            row = one(conn, m.orders, order_id, "order", lock=True)
+            row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ, write=ORDERS_PLACE, lock=True)
             _require_status(row, ("placed", "shipped"), "cancel")
             held = row["paid_minor"] - row["refunded_minor"]
             if held:
@@ -106,17 +119,19 @@ class Orders(Part):
             order = self.fetch(conn, order_id)
             self.audit(session, "cancel", "order", order_id, customer_id=order.customer_id, changes={"reason": reason})
             self.crm.hooks.call("crmkit_order_cancelled", order=order, session=session)
-            return order
+            return self._shown(conn, [order])[0]
 
     def refund(self, order_id: int, amount_minor: int, *, reason: str | None = None, at: datetime | None = None) -> Refund:
         """Give back money paid on an order (partial or full); at the full total the order becomes ``refunded``.
 
-        Refused above what was paid and not yet refunded. Fires ``crmkit_order_refunded``.
+        Refused above what was paid and not yet refunded. Needs ``sales.orders.refund``. Fires
+        ``crmkit_order_refunded``.
         """
+        self.require(ORDERS_REFUND)
         values = load(self._refund_schema, {"amount_minor": amount_minor, "reason": reason, "at": at})
         with self.crm.transaction() as session:
             conn = session.connection()
-            row = one(conn, m.orders, order_id, "order", lock=True)
+            row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ, write=ORDERS_REFUND, lock=True)
             _require_status(row, OPEN_STATUSES, "refund")
             held = row["paid_minor"] - row["refunded_minor"]
             amount = values["amount_minor"]
@@ -131,7 +146,7 @@ class Orders(Part):
             refund_row = {"order_id": order_id, "amount_minor": amount, "currency": row["currency"],
                           "reason": values.get("reason"), "at": when, "recorded_by": self.crm.actor}
             refund_id = conn.execute(m.refunds.insert().values(refund_row).returning(m.refunds.c.id)).scalar_one()
-            refund = from_row(Refund, refund_row, id=refund_id)
+            refund = from_row(Refund, refund_row, id=refund_id, customer_id=row["customer_id"])
             order = self.fetch(conn, order_id)
             self.audit(session, "refund", "order", order_id, customer_id=order.customer_id,
                        changes={"amount_minor": amount, "reason": refund.reason})
@@ -139,16 +154,20 @@ class Orders(Part):
             return refund
 
     def get(self, order_id: int) -> Order:
-        """One order with its lines."""
+        """One order with its lines (``NotFound`` when its customer is outside the ``sales.orders.read`` scope)."""
         with self.crm.reading() as conn:
-            return self.fetch(conn, order_id)
+            row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ)
+            order = from_row(Order, row, lines=read_lines(conn, m.order_lines, "order_id", [order_id])[order_id])
+            return self._shown(conn, [order])[0]
 
     def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
              since: datetime | None = None, until: datetime | None = None, limit: int = 100) -> list[Order]:
-        """Orders newest first, filtered by customer, status, owner and placement time [since, until)."""
+        """Orders newest first, filtered by customer, status, owner and placement time [since, until): those of
+        the customers in the ``sales.orders.read`` scope."""
         check_period(since, until)
         o = m.orders.c
-        query = sa.select(m.orders).order_by(o.placed_at.desc(), o.id.desc()).limit(limit)
+        query = self.scoped(sa.select(m.orders).order_by(o.placed_at.desc(), o.id.desc()).limit(limit),
+                            o.customer_id, ORDERS_READ)
         for column, value in ((o.customer_id, customer_id), (o.status, status), (o.owner, owner)):
             if value is not None:
                 query = query.where(column == value)
@@ -159,27 +178,38 @@ class Orders(Part):
         with self.crm.reading() as conn:
             rows = conn.execute(query).mappings().all()
             lines = read_lines(conn, m.order_lines, "order_id", (r["id"] for r in rows))
-        return [from_row(Order, r, lines=lines[r["id"]]) for r in rows]
+            return [*self._shown(conn, [from_row(Order, r, lines=lines[r["id"]]) for r in rows])]
 
     def refunds(self, order_id: int) -> list[Refund]:
         """The refunds of an order, oldest first."""
         r = m.refunds.c
         with self.crm.reading() as conn:
-            self.fetch(conn, order_id)
+            order = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ)
             rows = conn.execute(sa.select(m.refunds).where(r.order_id == order_id).order_by(r.at, r.id)).mappings()
-            return [from_row(Refund, row) for row in rows]
+            return [from_row(Refund, row, customer_id=order["customer_id"]) for row in rows]
 
     # -- internals ----------------------------------------------------------------------------------------
 
     def fetch(self, conn: sa.Connection, order_id: int) -> Order:
-        """An order with its lines, read on the caller's connection."""
+        """An order with its lines, read on the caller's connection (unchecked and unmasked: what hooks receive)."""
         row = one(conn, m.orders, order_id, "order")
         return from_row(Order, row, lines=read_lines(conn, m.order_lines, "order_id", [order_id])[order_id])
 
+    def _shown(self, conn: sa.Connection, orders: Sequence[Order]) -> Sequence[Order]:
+        """The orders as the acting user may see them: shipping phone and address masked for customers whose
+        contact details they may not see."""
+        hidden = self.hidden_contacts(conn, {o.customer_id for o in orders if o.shipping_phone or o.shipping_address})
+        if not hidden:
+            return orders
+        return [attrs.evolve(o, shipping_phone=mask_phone(o.shipping_phone) if o.shipping_phone else None,
+                             shipping_address=MASK * 3 if o.shipping_address else None)
+                if o.customer_id in hidden else o for o in orders]
+
     def _advance(self, order_id: int, status: str, allowed: tuple[str, ...], at: datetime | None) -> Order:
+        self.require(ORDERS_PLACE)
         with self.crm.transaction() as session:
             conn = session.connection()
-            row = one(conn, m.orders, order_id, "order", lock=True)
+            row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ, write=ORDERS_PLACE, lock=True)
             _require_status(row, allowed, f"mark {status}")
             when = at or utcnow()
             if when.tzinfo is None:
@@ -187,7 +217,7 @@ class Orders(Part):
             conn.execute(m.orders.update().where(m.orders.c.id == order_id)
                          .values({"status": status, f"{status}_at": when, "updated_at": utcnow()}))
             self.audit(session, status, "order", order_id, customer_id=row["customer_id"])
-            return self.fetch(conn, order_id)
+            return self._shown(conn, [self.fetch(conn, order_id)])[0]
 
 
 class Payments(Part):
@@ -199,13 +229,15 @@ class Payments(Part):
                reference: str | None = None, note: str | None = None) -> Payment:
         """Record money received on an order; more than the outstanding balance is refused.
 
-        Fires ``crmkit_payment_recorded`` with the order's new ``paid_minor`` / ``outstanding_minor``.
+        Needs ``sales.payments.record``. Fires ``crmkit_payment_recorded`` with the order's new ``paid_minor`` /
+        ``outstanding_minor``.
         """
+        self.require(PAYMENTS_RECORD)
         values = load(self._schema, {"amount_minor": amount_minor, "method": method, "paid_at": paid_at,
                                      "reference": reference, "note": note})
         with self.crm.transaction() as session:
             conn = session.connection()
-            row = one(conn, m.orders, order_id, "order", lock=True)
+            row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ, write=PAYMENTS_RECORD, lock=True)
             _require_status(row, OPEN_STATUSES, "take a payment on")
             outstanding = row["total_minor"] - row["paid_minor"]
             amount = values["amount_minor"]
@@ -218,7 +250,7 @@ class Payments(Part):
             payment_row = {**values, "order_id": order_id, "currency": row["currency"],
                            "paid_at": values.get("paid_at") or utcnow(), "recorded_by": self.crm.actor}
             payment_id = conn.execute(m.payments.insert().values(payment_row).returning(m.payments.c.id)).scalar_one()
-            payment = from_row(Payment, payment_row, id=payment_id)
+            payment = from_row(Payment, payment_row, id=payment_id, customer_id=row["customer_id"])
             order = self.sales.orders.fetch(conn, order_id)
             self.audit(session, "payment", "order", order_id, customer_id=order.customer_id,
                        changes={"amount_minor": amount, "method": payment.method})
@@ -226,20 +258,26 @@ class Payments(Part):
             return payment
 
     def list(self, *, order_id: int | None = None, customer_id: int | None = None, limit: int = 200) -> list[Payment]:
-        """Payments newest first, for one order or all of a customer's orders."""
+        """Payments newest first, for one order or all of a customer's orders: those on orders of the customers in
+        the ``sales.orders.read`` scope."""
         p, o = m.payments.c, m.orders.c
-        query = sa.select(m.payments).order_by(p.paid_at.desc(), p.id.desc()).limit(limit)
+        query = (sa.select(m.payments, o.customer_id).join(m.orders, o.id == p.order_id)
+                 .order_by(p.paid_at.desc(), p.id.desc()).limit(limit))
+        query = self.scoped(query, o.customer_id, ORDERS_READ)
         if order_id is not None:
             query = query.where(p.order_id == order_id)
         if customer_id is not None:
-            query = query.where(p.order_id.in_(sa.select(o.id).where(o.customer_id == customer_id)))
+            query = query.where(o.customer_id == customer_id)
         with self.crm.reading() as conn:
             return [from_row(Payment, r) for r in conn.execute(query).mappings()]
 
     def outstanding(self, customer_id: int) -> dict[str, int]:
-        """What the customer still owes, per currency, over orders that are not cancelled."""
+        """What the customer still owes, per currency, over orders that are not cancelled (``NotFound`` outside
+        the ``sales.orders.read`` scope)."""
         o = m.orders.c
+        self.require(ORDERS_READ)
         with self.crm.reading() as conn:
+            self.crm.access.require_customer(conn, customer_id, ORDERS_READ)
             rows = conn.execute(
                 sa.select(o.currency, sa.func.sum(o.total_minor - o.paid_minor))
                 .where(o.customer_id == customer_id, o.status.in_(OPEN_STATUSES)).group_by(o.currency)

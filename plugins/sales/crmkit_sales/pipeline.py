@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_sales import models as m
-from crmkit_sales.base import Part, active_customer, by_ref, one
+from crmkit_sales.base import Part, by_ref, one
 from crmkit_sales.objects import Deal, Pipeline, Stage, StageChange, from_row
+from crmkit_sales.permissions import DEALS_READ, DEALS_UPDATE, PRODUCTS_MANAGE, PRODUCTS_READ
 from crmkit_sales.schemas import DealSchema, DealUpdateSchema, PipelineSchema, StageSchema, load
 
 DEFAULT_TERMINALS = ({"name": "Won", "probability": 1, "outcome": "won"},
@@ -29,8 +30,9 @@ class Pipelines(Part):
         """Create a pipeline; ``stages`` are ``{"name", "probability", "outcome"?}`` in order.
 
         Open stages keep the given order; the won stage follows them and lost stages come last.
-        Without a won or a lost stage, ``Won`` (1) / ``Lost`` (0) are added.
+        Without a won or a lost stage, ``Won`` (1) / ``Lost`` (0) are added. Needs ``sales.products.manage``.
         """
+        self.require(PRODUCTS_MANAGE)
         values = load(self._schema, {"name": name, "stages": list(stages)})
         given = values["stages"]
         outcomes = {s["outcome"] for s in given}
@@ -54,6 +56,7 @@ class Pipelines(Part):
 
     def update_stage(self, stage_id: int, *, name: str | None = None, probability: Any = None) -> Stage:
         """Rename a stage or change its win probability (terminal stages keep 1 and 0)."""
+        self.require(PRODUCTS_MANAGE)
         with self.crm.transaction() as session:
             conn = session.connection()
             row = one(conn, m.stages, stage_id, "stage")
@@ -73,11 +76,13 @@ class Pipelines(Part):
 
     def get(self, ref: int | str) -> Pipeline:
         """A pipeline (by id or name) with its stages in order."""
+        self.require(PRODUCTS_READ)
         with self.crm.reading() as conn:
             return self.fetch(conn, ref)
 
     def list(self) -> list[Pipeline]:
         """Every pipeline with its stages."""
+        self.require(PRODUCTS_READ)
         with self.crm.reading() as conn:
             rows = conn.execute(sa.select(m.pipelines).order_by(m.pipelines.c.name)).mappings().all()
             stages: dict[int, list[Stage]] = {row["id"]: [] for row in rows}
@@ -105,12 +110,16 @@ class Deals(Part):
         """Open a deal: ``customer_id``, ``pipeline`` (id or name), ``title``, ``amount_minor``, ``currency`` …
 
         It starts in ``stage`` (the pipeline's first stage by default); the hook fires with ``old_stage=None``.
+        ``owner`` (a user) defaults to the acting user. Needs ``sales.deals.update`` on the customer.
         """
+        self.require(DEALS_UPDATE)
         values = load(self._schema, {"currency": self.currency, **(data or {}), **fields})
+        values["owner"] = values.get("owner") or self.default_owner()
         now = utcnow()
         with self.crm.transaction() as session:
             conn = session.connection()
-            customer_id = active_customer(conn, values["customer_id"])
+            customer_id = self.require_customer(conn, values["customer_id"], DEALS_UPDATE)
+            self.check_owner(conn, values["owner"], DEALS_UPDATE)
             pipeline = self.sales.pipelines.fetch(conn, values.pop("pipeline"))
             stage_ref = values.pop("stage", None)
             stage = pipeline.stages[0] if stage_ref is None else self._stage_in(pipeline, stage_ref)
@@ -130,11 +139,14 @@ class Deals(Part):
             return deal
 
     def update(self, deal_id: int, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Deal:
-        """Change a deal's title, owner, amount, currency, expected close date or source."""
+        """Change a deal's title, owner (a user), amount, currency, expected close date or source."""
+        self.require(DEALS_UPDATE)
         values = load(self._update_schema, {**(data or {}), **fields}, partial=True)
         with self.crm.transaction() as session:
             conn = session.connection()
-            current = self._get(conn, deal_id)
+            current = from_row(Deal, self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ, write=DEALS_UPDATE))
+            if "owner" in values:
+                self.check_owner(conn, values["owner"], DEALS_UPDATE)
             conn.execute(m.deals.update().where(m.deals.c.id == deal_id).values(**values, updated_at=utcnow()))
             self.audit(session, "update", "deal", deal_id, customer_id=current.customer_id, changes=values)
             return self._get(conn, deal_id)
@@ -146,9 +158,10 @@ class Deals(Part):
         back to an open stage reopens it. The move is recorded (``at``: when it happened, default now)
         and ``crmkit_deal_stage_changed`` fires.
         """
+        self.require(DEALS_UPDATE)
         with self.crm.transaction() as session:
             conn = session.connection()
-            row = one(conn, m.deals, deal_id, "deal", lock=True)
+            row = self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ, write=DEALS_UPDATE, lock=True)
             current = from_row(Deal, row)
             pipeline = self.sales.pipelines.fetch(conn, current.pipeline_id)
             target = self._stage_in(pipeline, stage)
@@ -176,22 +189,26 @@ class Deals(Part):
 
     def win(self, deal_id: int, *, reason: str | None = None, at: datetime | None = None) -> Deal:
         """Close a deal as won (moves it to its pipeline's won stage)."""
+        self.require(DEALS_UPDATE)
         return self.move(deal_id, self._terminal(deal_id, "won").id, reason=reason, at=at)
 
     def lose(self, deal_id: int, *, reason: str, at: datetime | None = None) -> Deal:
         """Close a deal as lost, saying why (moves it to its pipeline's first lost stage)."""
+        self.require(DEALS_UPDATE)
         return self.move(deal_id, self._terminal(deal_id, "lost").id, reason=reason, at=at)
 
     def get(self, deal_id: int) -> Deal:
-        """One deal."""
+        """One deal (``NotFound`` when its customer is outside the ``sales.deals.read`` scope)."""
         with self.crm.reading() as conn:
-            return self._get(conn, deal_id)
+            return from_row(Deal, self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ))
 
     def list(self, *, customer_id: int | None = None, owner: str | None = None, status: str | None = None,
              pipeline: int | str | None = None, limit: int = 100) -> list[Deal]:
-        """Deals, newest first, filtered by customer, owner, status (open / won / lost) or pipeline."""
+        """Deals, newest first, filtered by customer, owner, status (open / won / lost) or pipeline: those of the
+        customers in the ``sales.deals.read`` scope."""
         d = m.deals.c
-        query = sa.select(m.deals).order_by(d.opened_at.desc(), d.id.desc()).limit(limit)
+        query = self.scoped(sa.select(m.deals).order_by(d.opened_at.desc(), d.id.desc()).limit(limit),
+                            d.customer_id, DEALS_READ)
         with self.crm.reading() as conn:
             if pipeline is not None:
                 query = query.where(d.pipeline_id == self.sales.pipelines.fetch(conn, pipeline).id)
@@ -204,7 +221,7 @@ class Deals(Part):
         """Every stage the deal went through, in the order the moves were recorded."""
         h = m.deal_history.c
         with self.crm.reading() as conn:
-            self._get(conn, deal_id)
+            self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ)
             rows = conn.execute(sa.select(m.deal_history).where(h.deal_id == deal_id).order_by(h.id))
             return [from_row(StageChange, r) for r in rows.mappings()]
 
@@ -215,7 +232,8 @@ class Deals(Part):
 
     def _terminal(self, deal_id: int, outcome: str) -> Stage:
         with self.crm.reading() as conn:
-            pipeline = self.sales.pipelines.fetch(conn, self._get(conn, deal_id).pipeline_id)
+            deal = self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ)
+            pipeline = self.sales.pipelines.fetch(conn, deal["pipeline_id"])
         return next(s for s in pipeline.stages if s.outcome == outcome)
 
     def _stage_in(self, pipeline: Pipeline, ref: int | str) -> Stage:

@@ -3,6 +3,9 @@
 Statuses: draft → sent → accepted | declined | expired. A draft is edited in place; revising a
 quote that left draft creates a new version (draft, same number, ``-v2`` …) and marks the old
 one superseded, so the history of what was offered is kept. Only the latest version moves on.
+
+A user sees and works the quotes of the customers in their ``sales.quotes.read`` / ``sales.quotes.manage``
+scope; the quote document masks the customer's contact details where they may not see them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crmkit.core.access import SYSTEM
+from crmkit.core.masking import mask_customer
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, ValidationError
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, active_customer, one
 from crmkit_sales.documents import insert_lines, read_lines, total_values
 from crmkit_sales.objects import Line, Order, Quote, from_row
+from crmkit_sales.permissions import DEALS_READ, ORDERS_PLACE, QUOTES_MANAGE, QUOTES_READ
 from crmkit_sales.pricing import build_lines
 from crmkit_sales.schemas import OrderSchema, QuoteRevisionSchema, QuoteSchema, load
 
@@ -42,8 +48,11 @@ class Quotes(Part):
 
     def create(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Quote:
         """A draft quote: ``customer_id``, ``lines``, optional ``currency``, ``deal_id``, ``price_list_id``,
-        ``issued_on`` (prices are resolved on it; today by default) and ``valid_until`` (or ``valid_days``, 30)."""
+        ``issued_on`` (prices are resolved on it; today by default) and ``valid_until`` (or ``valid_days``, 30);
+        ``owner`` (a user) defaults to the acting user. Needs ``sales.quotes.manage`` on the customer."""
+        self.require(QUOTES_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
+        values["owner"] = values.get("owner") or self.default_owner()
         issued = values.pop("issued_on", None) or self._today()
         valid_days = values.pop("valid_days")
         valid_until = values.pop("valid_until", None) or issued + timedelta(days=valid_days)
@@ -51,9 +60,10 @@ class Quotes(Part):
         now = utcnow()
         with self.crm.transaction() as session:
             conn = session.connection()
-            customer_id = active_customer(conn, values.pop("customer_id"))
+            customer_id = self.require_customer(conn, values.pop("customer_id"), QUOTES_MANAGE)
+            self.check_owner(conn, values["owner"], QUOTES_MANAGE)
             if values.get("deal_id") is not None:
-                one(conn, m.deals, values["deal_id"], "deal")
+                self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency, on=issued,
                                 items=values.pop("lines"), price_list_id=values.get("price_list_id"))
             row = {**values, "customer_id": customer_id, "currency": currency, "version": 1, "status": "draft",
@@ -71,10 +81,11 @@ class Quotes(Part):
         A draft changes in place; a sent, accepted, declined or expired quote gets a new draft
         version and the old one is kept, superseded. A quote already turned into an order is final.
         """
+        self.require(QUOTES_MANAGE)
         values = load(self._revision_schema, {**(data or {}), **fields}, partial=True)
         with self.crm.transaction() as session:
             conn = session.connection()
-            current = self.fetch(conn, quote_id, lock=True)
+            current = self._checked(conn, quote_id, write=QUOTES_MANAGE, lock=True)
             self._require_latest(current)
             if current.order_id is not None:
                 raise Conflict(f"quote {current.number} became order {current.order_id}: it can no longer change")
@@ -127,14 +138,15 @@ class Quotes(Part):
         return self._move(quote_id, "expire")
 
     def expire_due(self, *, today: date | None = None) -> int:
-        """Expire every sent quote whose ``valid_until`` has passed (a daily job); returns how many."""
+        """Expire every sent quote whose ``valid_until`` has passed (a daily job; a user: those in their
+        ``sales.quotes.manage`` scope); returns how many."""
         day = today or self._today()
         q = m.quotes.c
+        due = self.scoped(m.quotes.update().where(q.status == "sent", q.superseded_at.is_(None), q.valid_until < day),
+                          q.customer_id, QUOTES_MANAGE)
         with self.crm.transaction() as session:
             now = utcnow()
-            result = session.connection().execute(m.quotes.update().where(
-                q.status == "sent", q.superseded_at.is_(None), q.valid_until < day).values(
-                status="expired", decided_at=now, updated_at=now))
+            result = session.connection().execute(due.values(status="expired", decided_at=now, updated_at=now))
             if result.rowcount:
                 self.audit(session, "expire_due", "quote", "*", changes={"count": result.rowcount, "before": day})
             return int(result.rowcount)
@@ -142,12 +154,14 @@ class Quotes(Part):
     def place_order(self, quote_id: int, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Order:
         """Turn an accepted quote into an order in one step: same customer, lines, prices and totals.
 
-        Optional ``placed_at`` and shipping fields; a quote gives one order only.
+        Optional ``placed_at`` and shipping fields; a quote gives one order only. Needs ``sales.orders.place``
+        on the customer; the order's owner is the quote's.
         """
+        self.require(ORDERS_PLACE)
         values = load(self._order_schema, {**(data or {}), **fields})
         with self.crm.transaction() as session:
             conn = session.connection()
-            quote = self.fetch(conn, quote_id, lock=True)
+            quote = self._checked(conn, quote_id, write=ORDERS_PLACE, lock=True)
             self._require_latest(quote)
             if quote.status != "accepted":
                 raise ValidationError(f"quote {quote.number} is {quote.status}: only an accepted quote becomes an order",
@@ -161,22 +175,26 @@ class Quotes(Part):
                 deal_id=quote.deal_id, owner=quote.owner, **values)
 
     def get(self, quote_id: int) -> Quote:
-        """One quote version with its lines."""
+        """One quote version with its lines (``NotFound`` when its customer is outside the ``sales.quotes.read``
+        scope)."""
         with self.crm.reading() as conn:
-            return self.fetch(conn, quote_id)
+            return self._checked(conn, quote_id)
 
     def versions(self, quote_id: int) -> list[Quote]:
         """Every version of the quote (any version's id), oldest first."""
         q = m.quotes.c
         with self.crm.reading() as conn:
-            root = self.fetch(conn, quote_id).root_id
-            return self._read(conn, _WITH_ORDER.where(sa.or_(q.id == root, q.root_id == root)).order_by(q.version))
+            root = self._checked(conn, quote_id).root_id
+            query = _WITH_ORDER.where(sa.or_(q.id == root, q.root_id == root)).order_by(q.version)
+            return self._read(conn, self.scoped(query, q.customer_id, QUOTES_READ))
 
     def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
              latest: bool = True, limit: int = 100) -> list[Quote]:
-        """Quotes newest first; ``latest`` hides superseded versions."""
+        """Quotes newest first; ``latest`` hides superseded versions: those of the customers in the
+        ``sales.quotes.read`` scope."""
         q = m.quotes.c
-        query = _WITH_ORDER.order_by(q.created_at.desc(), q.id.desc()).limit(limit)
+        query = self.scoped(_WITH_ORDER.order_by(q.created_at.desc(), q.id.desc()).limit(limit), q.customer_id,
+                            QUOTES_READ)
         for column, value in ((q.customer_id, customer_id), (q.status, status), (q.owner, owner)):
             if value is not None:
                 query = query.where(column == value)
@@ -192,26 +210,43 @@ class Quotes(Part):
         return [_quote(r, lines[r["id"]]) for r in rows]
 
     def render_html(self, quote_id: int, *, printable: bool = False) -> str:
-        """The quote as an HTML document to send (``printable``: A4 print layout) — see :mod:`crmkit_sales.render`."""
+        """The quote as an HTML document to send (``printable``: A4 print layout) — see :mod:`crmkit_sales.render`.
+
+        Needs ``sales.quotes.read``; the customer's phone, e-mail and street address are masked for a user
+        who may not see their contact details.
+        """
         from crmkit_sales.render import quote_html
 
         quote = self.get(quote_id)
-        customer = self.crm.customers.get(quote.customer_id)
+        with self.crm.access.acting(SYSTEM):  # the quote's customer, whatever customers.read reaches
+            customer = self.crm.customers.get(quote.customer_id)
+        if not self.crm.access.sees_contacts_of(customer.owner):
+            customer = mask_customer(customer)
         return quote_html(quote, customer, self.sales.seller(), printable=printable)
 
     # -- internals ----------------------------------------------------------------------------------------
 
     def fetch(self, conn: sa.Connection, quote_id: int, *, lock: bool = False) -> Quote:
-        """A quote with its lines (and the order made from it), read on the caller's connection."""
-        row = one(conn, m.quotes, quote_id, "quote", lock=lock)
+        """A quote with its lines (and the order made from it), read on the caller's connection (unchecked)."""
+        return self._with_lines(conn, one(conn, m.quotes, quote_id, "quote", lock=lock))
+
+    def _checked(self, conn: sa.Connection, quote_id: int, *, write: str | None = None, lock: bool = False) -> Quote:
+        """The quote for the acting user: ``NotFound`` outside ``sales.quotes.read``'s scope, and with ``write``
+        ``PermissionDenied`` for a quote they may see but not do this to."""
+        return self._with_lines(conn, self.load(conn, m.quotes, quote_id, "quote", read=QUOTES_READ, write=write,
+                                                lock=lock))
+
+    def _with_lines(self, conn: sa.Connection, row: Mapping[str, Any]) -> Quote:
+        quote_id = row["id"]
         order_id = conn.execute(sa.select(m.orders.c.id).where(m.orders.c.quote_id == quote_id)).scalar()
         return _quote({**row, "order_id": order_id}, read_lines(conn, m.quote_lines, "quote_id", [quote_id])[quote_id])
 
     def _move(self, quote_id: int, action: str) -> Quote:
+        self.require(QUOTES_MANAGE)
         allowed, target = TRANSITIONS[action]
         with self.crm.transaction() as session:
             conn = session.connection()
-            quote = self.fetch(conn, quote_id, lock=True)
+            quote = self._checked(conn, quote_id, write=QUOTES_MANAGE, lock=True)
             self._require_latest(quote)
             if quote.status not in allowed:
                 raise ValidationError(f"cannot {action} quote {quote.number}: it is {quote.status} "

@@ -288,7 +288,7 @@ class ContractSchema(_Strict):
 
 class AppointmentSchema(_Strict):
     customer_id = fields.Integer(strict=True, required=True)
-    employee = _text(100, required=True)
+    employee = _text(100, allow_none=True)  # a user; the acting user by default
     deal_id = fields.Integer(strict=True, allow_none=True)
     subject = _text(300, required=True)
     starts_at = AwareDateTime(required=True)
@@ -307,7 +307,7 @@ class AppointmentSchema(_Strict):
 
 class TaskSchema(_Strict):
     customer_id = fields.Integer(strict=True, required=True)
-    employee = _text(100, required=True)
+    employee = _text(100, allow_none=True)  # a user; the acting user by default
     deal_id = fields.Integer(strict=True, allow_none=True)
     title = _text(300, required=True)
     due_at = AwareDateTime(required=True)

@@ -13,6 +13,7 @@ from crmkit_sales.catalogue import PriceLists, Products
 from crmkit_sales.contracts import Contracts
 from crmkit_sales.labels import Labels
 from crmkit_sales.orders import Orders, Payments
+from crmkit_sales.permissions import QUOTES_READ
 from crmkit_sales.pipeline import Deals, Pipelines
 from crmkit_sales.quotes import Quotes
 from crmkit_sales.reports import Reports
@@ -48,11 +49,14 @@ class Sales:
         return self.orders.place(data, **fields)
 
     def seller(self) -> dict[str, Any]:
-        """The business printed on quotes (name, address, tax code, phone, e-mail, bank account)."""
+        """The business printed on quotes (name, address, tax code, phone, e-mail, bank account);
+        needs ``sales.quotes.read``."""
+        self.crm.access.require(QUOTES_READ)
         return dict(self.crm.settings.get(SELLER_SETTING) or {"name": "crmkit"})
 
     def set_seller(self, data: dict[str, Any] | None = None, /, **fields: Any) -> dict[str, Any]:
-        """Set the business printed on quotes; stored in this database's settings (audited)."""
+        """Set the business printed on quotes; stored in this database's settings (audited; needs
+        ``settings.admin``)."""
         values = load(SellerSchema(), {**(data or {}), **fields})
         self.crm.set_setting(SELLER_SETTING, values)
         return values

@@ -1,4 +1,4 @@
-"""Shared set-up for the sales tests: a CRM with the sales plugin, a few customers and a small catalogue."""
+"""Shared set-up for the sales tests: a CRM with the sales plugin, a few customers, a small catalogue and the staff."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from crmkit import Plugin, hookimpl
+from crmkit import NotFound, Plugin, hookimpl
+from crmkit.testing import add_user
+
+#: Employees the tests name as owners of deals and orders, and of appointments and tasks (users now).
+STAFF = ("lan.nguyen", "minh.tran")
 
 
 @attrs.frozen
@@ -27,8 +31,19 @@ def shop(crm: Any) -> Shop:
     return make_shop(crm)
 
 
+def ensure_users(crm: Any, *usernames: str) -> None:
+    """Make these users (no role) unless they exist: owners and employees must be users."""
+    for username in usernames:
+        try:
+            crm.users.get(username)
+        except NotFound:
+            add_user(crm, username)
+
+
 def make_shop(crm: Any) -> Shop:
-    """Customers and a catalogue (three VND products with VAT 10/5/8%, one USD product at 0%) on ``crm``."""
+    """Customers and a catalogue (three VND products with VAT 10/5/8%, one USD product at 0%) on ``crm``,
+    and the :data:`STAFF` as users."""
+    ensure_users(crm, *STAFF)
     an = crm.customers.add(name="Nguyễn Văn An", email="an@example.com", tags=["vip"], addresses=[{
         "line1": "12 Lý Thường Kiệt", "ward": "Phường Hàng Bài", "district": "Quận Hoàn Kiếm", "province": "Hà Nội"}])
     dist = crm.customers.add(name="Công ty TNHH Phân phối Mekong", kind="organization", lifecycle_stage="distributor",

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.crmkit_plugins("sales")
 
 
 def run(crm: Any, *args: str, user: str = "lan.nguyen") -> Result:
-    """``crmkit ARGS`` on the test's CRM, as ``user`` (what ``--user`` does for a CRM the command opens)."""
+    """``crmkit ARGS`` on the test's CRM as the system, the audit naming ``user`` (``crm.acting_as``); a command run
+    with ``--user`` acts *as* the user (see ``as_lan`` below)."""
     with crm.acting_as(user):
         return CliRunner().invoke(cli, list(args), obj=CLIContext(crm=crm), catch_exceptions=False)
 
@@ -47,7 +48,7 @@ def test_catalogue_prices_orders_payments_and_reports(shop: Shop) -> None:
     placed = ok(crm, "--format", "json", "sales", "orders", "place", str(shop.dist.id), "--line", "NM-PQ-500:12:5%",
                 "--line", "GAO-ST25-5:2::5%", "--ship-name", "Kho Mekong").stdout
     head = json.loads(placed[:placed.index("\n}\n") + 2])
-    assert (head["number"], head["total"], head["owner"]) == ("SO-000001", "1.366.620 ₫", "lan.nguyen")
+    assert (head["number"], head["total"], head["owner"]) == ("SO-000001", "1.366.620 ₫", None)  # the system's
     order_id = str(head["id"])
     table = ok(crm, "sales", "payments", "record", order_id, "1000000", "--method", "cash").stdout
     assert "366.620 ₫" in table
@@ -111,5 +112,31 @@ def test_pipeline_quotes_agenda_contracts_and_labels(shop: Shop, tmp_path: Path)
 
     labels = tmp_path / "nhan.html"
     result = ok(crm, "sales", "labels", str(shop.an.id), str(shop.bob.id), "-o", str(labels))
-    assert "1 labels; no postal address: " + str(shop.bob.id) in result.stderr
+    assert "1 labels; no postal address you may see: " + str(shop.bob.id) in result.stderr
     assert "12 Lý Thường Kiệt" in labels.read_text(encoding="utf-8")
+
+
+def test_a_user_sees_their_scope_and_is_told_when_a_report_is_scoped(shop: Shop) -> None:
+    crm = shop.crm
+    crm.roles.assign("lan.nguyen", "sales")
+    crm.customers.update(shop.an.id, owner="lan.nguyen")
+    mine = crm.sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}])
+    crm.sales.orders.place(customer_id=shop.dist.id, lines=[{"sku": "GAO-ST25-5", "quantity": 1}])
+    crm.sales.payments.record(mine.id, mine.total_minor)
+
+    def as_lan(*args: str) -> Result:  # what `crmkit --user lan.nguyen …` does: the whole command runs as her
+        with crm.as_user("lan.nguyen"):
+            return CliRunner().invoke(cli, list(args), obj=CLIContext(crm=crm), catch_exceptions=False)
+
+    placed = as_lan("--format", "json", "sales", "orders", "place", str(shop.an.id), "--line", "CF-ROB-500:1").stdout
+    head = json.loads(placed[:placed.index("\n}\n") + 2])
+    assert head["owner"] == "lan.nguyen"  # what she places is hers
+    assert as_lan("sales", "orders", "place", str(shop.dist.id), "--line", "CF-ROB-500:1").exit_code == 1  # not hers
+    listed = as_lan("--format", "json", "sales", "orders", "list")
+    assert [o["id"] for o in json.loads(listed.stdout)] == [head["id"], mine.id]
+    revenue = as_lan("--format", "csv", "sales", "report", "revenue")
+    assert [r["orders"] for r in csv.DictReader(io.StringIO(revenue.stdout))] == ["2"]
+    assert "scoped: only the customers within lan.nguyen's sales.reports.read scope" in revenue.stderr
+    assert "scoped" not in ok(crm, "sales", "report", "revenue").stderr
+    refused = as_lan("sales", "orders", "refund", str(mine.id), "1000")
+    assert refused.exit_code == 1 and "sales.orders.refund" in refused.stderr

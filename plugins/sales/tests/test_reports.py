@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from .conftest import Shop
+from .conftest import Shop, ensure_users
 
 pytestmark = pytest.mark.crmkit_plugins("sales")
 
@@ -16,6 +16,7 @@ T0 = datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
 
 def test_funnel_forecast_performance_and_days_to_close(shop: Shop) -> None:
     sales = shop.crm.sales
+    ensure_users(shop.crm, "lan", "minh")
     sales.pipelines.add("B2B", [{"name": "A", "probability": "0.1"}, {"name": "B", "probability": "0.5"},
                                 {"name": "C", "probability": "0.8"}])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,3 +318,29 @@ def test_the_owner_strings_of_an_older_database_become_users(crm_factory: Any) -
         assert sorted(c.owner or "" for c in upgraded.customers.find()) == ["", "Minh Trần", "lan.nguyen", "lan.nguyen"]
     finally:
         upgraded.close()
+
+
+class _Files:
+    def __init__(self, crm: Any) -> None:
+        self._crm = crm
+
+    def report(self, folder: Path) -> Path:
+        """A service method returning a path (a Path is a context manager on Python 3.11: it must pass untouched)."""
+        return folder / f"{self._crm.access.principal.username}.html"
+
+
+class _FilesPlugin:
+    @hookimpl
+    def crmkit_services(self, crm: Any) -> dict[str, Any]:
+        return {"files": _Files(crm)}
+
+
+def test_a_handle_returns_what_the_service_returns_and_runs_blocks_as_its_user(crm_factory: Any, tmp_path: Path) -> None:
+    crm = crm_factory(plugins=[Plugin("files", hooks=_FilesPlugin())])
+    add_user(crm, "lan", roles=["sales"])
+    lan = crm.as_user("lan")
+    assert lan.files.report(tmp_path) == tmp_path / "lan.html"
+    with lan.transaction():
+        assert crm.access.principal.username == "lan"
+        made = crm.customers.add(name="Khách trong khối")
+    assert made.owner == "lan" and crm.access.principal.is_system

@@ -13,7 +13,7 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, _GeneratorContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,9 +21,11 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.permissions import CORE_PERMISSIONS, SCOPES, Permission
-from crmkit.errors import NotFound, PermissionDenied, PluginError
+from crmkit.errors import NotFound, PermissionDenied, PluginError, ValidationError
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql import Select
+
     from crmkit.crm import CRM
 
 CONTACT_DETAILS = "customers.contact_details"
@@ -152,6 +154,37 @@ class Access:
             return sa.false()
         return customer_id.in_(sa.select(t.customers.c.id).where(t.customers.c.owner.in_(sorted(owners))))
 
+    def scoped(self, query: Select, customer_id: sa.ColumnElement[Any], permission: str) -> Select:
+        """``query`` narrowed, in SQL, to rows whose customer ``permission``'s scope reaches (requires it);
+        nothing is added for the system or a scope of ``all``, so their queries stay exactly as fast."""
+        self.require(permission)
+        if self.principal.owners(permission) is None:
+            return query
+        return query.where(self.customers(customer_id, permission))
+
+    def check_owner(self, conn: sa.Connection, owner: str | None, permission: str, *, field: str = "owner",
+                    row: int | None = None) -> None:
+        """A record's owner (a customer's, a deal's, a task's assignee) must be an active user, and one the
+        acting user may give records to — within ``permission``'s scope; ``ValidationError`` naming ``field``."""
+        if owner is None:
+            return
+        principal = self.principal
+        if principal.is_system or owner != principal.username:  # the acting user is known to be active
+            self._crm.users.require_assignable(conn, [owner], field=field, row=row)
+        if not self.covers(owner, permission):
+            raise ValidationError(f"{owner!r} is outside your scope of {permission}", field=field, row=row)
+
+    def hidden_contacts(self, conn: sa.Connection, customer_ids: Collection[int]) -> set[int]:
+        """Those of these customers whose contact details the acting user may not see (to mask them):
+        one query, and none at all for a user who sees every customer's."""
+        owners = self.contact_owners()
+        if owners is None or not customer_ids:
+            return set()
+        c = t.customers.c
+        seen = c.owner.in_(sorted(owners)) if owners else sa.false()
+        return set(conn.execute(sa.select(c.id).where(c.id.in_(sorted(set(customer_ids))),
+                                                      sa.or_(c.owner.is_(None), ~seen))).scalars())
+
     def require_customer(self, conn: sa.Connection, customer_id: int, permission: str) -> None:
         """Require ``permission`` on this customer: ``NotFound`` when it is outside the scope (or absent).
 
@@ -263,7 +296,7 @@ def _bind_result(result: Any, crm: CRM, principal: Principal) -> Any:
     """Generators keep running as the user; context managers' blocks run as the user."""
     if inspect.isgenerator(result):
         return _iterate_as(result, crm, principal)
-    if isinstance(result, AbstractContextManager) and not _is_service(result):
+    if isinstance(result, _GeneratorContextManager):  # crm.transaction(), crm.reading(), a service's own blocks
         return _enter_as(result, crm, principal)
     return result
 

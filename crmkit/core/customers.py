@@ -162,7 +162,7 @@ class Customers:
         principal = self._crm.access.principal
         if values.get("owner") is None and not principal.is_system:
             values["owner"] = principal.username
-        self._check_owner(conn, values.get("owner"), "customers.create")
+        self._crm.access.check_owner(conn, values.get("owner"), "customers.create")
         self._crm.hooks.customer_before_save(None, values, session)
         self._check_external_id(conn, values.get("external_id"), None)
         now = utcnow()
@@ -206,7 +206,7 @@ class Customers:
         if not changes:
             return current
         if "owner" in changes:
-            self._check_owner(conn, changes["owner"], "customers.update")
+            self._crm.access.check_owner(conn, changes["owner"], "customers.update")
         self._crm.hooks.customer_before_save(current, changes, session)
         if "external_id" in changes:
             self._check_external_id(conn, changes["external_id"], customer_id)
@@ -775,14 +775,6 @@ class Customers:
         """``NotFound`` (for the id asked) when the customer is outside the ``customers.read`` scope."""
         if not self._crm.access.covers(customer.owner, "customers.read"):
             raise NotFound("customer", asked)
-
-    def _check_owner(self, conn: sa.Connection, owner: str | None, permission: str) -> None:
-        """A record's owner must be an active user, and one the acting user may give records to."""
-        if owner is None:
-            return
-        self._crm.users.require_assignable(conn, [owner])
-        if not self._crm.access.covers(owner, permission):
-            raise ValidationError(f"{owner!r} is outside your scope of {permission}", field="owner")
 
     def _shown(self, customer: Customer) -> Customer:
         """The customer as the acting user may see it: contact details masked without ``customers.contact_details``."""

@@ -108,7 +108,20 @@ def _spend(purchases: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, dict[st
                    "at_bound": list(model.at_bound)}
 
 
+def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool]) -> dict[str, Any]:
+    """The run's summary figures over the customers ``where`` selects (a user's scope), from its snapshot."""
+    t = clv_table.c
+    rows = conn.execute(sa.select(t.clv_minor, t.p_alive, t.expected_purchases).where(t.run_id == run_id, where)).all()
+    n = len(rows)
+    return _summary(np.fromiter((r[0] for r in rows), np.int64, n), np.fromiter((r[1] for r in rows), np.float64, n),
+                    np.fromiter((r[2] for r in rows), np.float64, n))
+
+
 def _summary(value: np.ndarray, alive: np.ndarray, purchases: np.ndarray) -> dict[str, Any]:
+    if not len(value):
+        return {"customers": 0, "total_minor": 0, "mean_minor": 0,
+                "quantiles_minor": dict.fromkeys(("p10", "p50", "p90", "p99"), 0), "expected_purchases": 0.0,
+                "mean_p_alive": None, "likely_inactive": 0}
     quantiles = np.percentile(value, [10, 50, 90, 99]).round().astype(np.int64).tolist()
     return {
         "customers": int(len(value)),

@@ -1,4 +1,8 @@
-"""``crmkit analytics …``: thin callers of ``crm.analytics``; money shows formatted in tables, as minor units in JSON/CSV."""
+"""``crmkit analytics …``: thin callers of ``crm.analytics``; money shows formatted in tables, as minor units in JSON/CSV.
+
+With ``crmkit --user NAME`` every figure covers that user's customers only (the service scopes it);
+tables then say so in their title ("scoped to lan's team").
+"""
 
 from __future__ import annotations
 
@@ -60,9 +64,34 @@ def columns(names: Sequence[str]) -> list[str]:
     return [n[:-6] if n.endswith("_minor") and current_format() == "table" else n for n in names]
 
 
+def latest_option(function: F) -> F:
+    return click.option("--latest", is_flag=True,
+                        help="Show the latest stored run instead of computing one (computing needs analytics.run).")(
+        function)
+
+
 def run_header(run: Run) -> str:
     return (f"{run.measure} for {run.as_of:%Y-%m-%d %H:%M} UTC"
-            + (f" in {run.currency}" if run.currency else "") + f", computed {run.computed_at:%Y-%m-%d %H:%M} UTC")
+            + (f" in {run.currency}" if run.currency else "") + f", computed {run.computed_at:%Y-%m-%d %H:%M} UTC"
+            + (f", scoped to {run.scope}" if run.scope else ""))
+
+
+def scoped(crm: CRM, title: str | None = None) -> str | None:
+    """A table title saying whose customers the figures cover, when not everyone's."""
+    scope = crm.analytics.scope()
+    if scope is None:
+        return title
+    return f"{title} (scoped to {scope})" if title else f"Scoped to {scope}"
+
+
+def computed(crm: CRM, measure: str, latest: bool, compute: Callable[[], Run]) -> Run:
+    """The run to show: a new one, or with ``--latest`` the stored one (a clear error when there is none)."""
+    if not latest:
+        return compute()
+    run = crm.analytics.latest(measure)
+    if run is None:
+        raise click.ClickException(f"no {measure} computed yet: run `crmkit analytics {measure}` first")
+    return run
 
 
 @analytics.command("rebuild")
@@ -80,14 +109,16 @@ def rebuild(crm: CRM) -> None:
 @click.option("--list", "listing", is_flag=True, help="List customers with their scores instead of segment sizes.")
 @click.option("--segment", help="With --list: only this segment (e.g. at_risk).")
 @click.option("--limit", default=50, show_default=True)
+@latest_option
 @format_option
 @pass_crm
 def rfm(crm: CRM, as_of: str | None, currency: str | None, window_days: int | None, listing: bool,
-        segment: str | None, limit: int) -> None:
+        segment: str | None, limit: int, latest: bool) -> None:
     """Score recency, frequency and monetary value (quintiles 1–5) and segment every buyer."""
     from crmkit_analytics.rfm import SEGMENTS
 
-    run = crm.analytics.rfm(as_of=as_of, currency=currency, window_days=window_days)
+    run = computed(crm, "rfm", latest, lambda: crm.analytics.rfm(as_of=as_of, currency=currency,
+                                                                 window_days=window_days))
     if listing:
         rows = crm.analytics.customers("rfm", segment=segment, order="monetary_minor", limit=limit)
         emit(money(rows, run.currency), columns(["customer_id", "name", "recency_days", "frequency", "monetary_minor",
@@ -108,13 +139,14 @@ def rfm(crm: CRM, as_of: str | None, currency: str | None, window_days: int | No
 @click.option("--list", "listing", is_flag=True, help="List customers with their type.")
 @click.option("--type", "kind", help="With --list: only this type (e.g. at_risk).")
 @click.option("--limit", default=50, show_default=True)
+@latest_option
 @format_option
 @pass_crm
-def types(crm: CRM, as_of: str | None, listing: bool, kind: str | None, limit: int) -> None:
+def types(crm: CRM, as_of: str | None, listing: bool, kind: str | None, limit: int, latest: bool) -> None:
     """Classify every customer: loyal, potential, new, prospect, at risk, lost."""
     from crmkit_analytics.customer_types import TYPES
 
-    run = crm.analytics.customer_types(as_of=as_of)
+    run = computed(crm, "types", latest, lambda: crm.analytics.customer_types(as_of=as_of))
     if listing:
         emit(crm.analytics.customers("types", segment=kind, limit=limit), ["customer_id", "name", "customer_type"],
              title=run_header(run))
@@ -129,12 +161,14 @@ def types(crm: CRM, as_of: str | None, listing: bool, kind: str | None, limit: i
 @click.option("--discount-rate", help="Annual rate, 0 ≤ rate < 1 (default: the setting, 0.10).")
 @click.option("--margin-rate", help="Gross-margin share of revenue when a transaction has no margin (default 1).")
 @click.option("--top", default=10, show_default=True, help="How many of the most valuable customers to list.")
+@latest_option
 @format_option
 @pass_crm
 def pcv(crm: CRM, as_of: str | None, currency: str | None, discount_rate: str | None, margin_rate: str | None,
-        top: int) -> None:
+        top: int, latest: bool) -> None:
     """Past customer value: every past purchase's margin compounded to today; per customer and in total."""
-    run = crm.analytics.pcv(as_of=as_of, currency=currency, discount_rate=discount_rate, margin_rate=margin_rate)
+    run = computed(crm, "pcv", latest, lambda: crm.analytics.pcv(as_of=as_of, currency=currency,
+                                                                 discount_rate=discount_rate, margin_rate=margin_rate))
     rows = crm.analytics.customers("pcv", order="pcv_minor", limit=top)
     title = f"{run_header(run)}: {run.summary['customers']} customers, total {_amount(run, 'total_minor')}"
     emit(money(rows, run.currency), columns(["customer_id", "name", "purchases", "pcv_minor"]), title=title)
@@ -148,12 +182,14 @@ def pcv(crm: CRM, as_of: str | None, currency: str | None, discount_rate: str | 
 @click.option("--min-category-spend", type=int, help="Growth opportunities: category spend at least this "
                                                       "(minor units; default: the top fifth).")
 @click.option("--top", default=20, show_default=True, help="How many growth opportunities to list.")
+@latest_option
 @format_option
 @pass_crm
 def sow(crm: CRM, as_of: str | None, currency: str | None, window_days: int | None, low_share: str | None,
-        min_category_spend: int | None, top: int) -> None:
+        min_category_spend: int | None, top: int, latest: bool) -> None:
     """Share of wallet per segment, and the customers with a low share of a big wallet."""
-    run = crm.analytics.sow(as_of=as_of, currency=currency, window_days=window_days)
+    run = computed(crm, "sow", latest, lambda: crm.analytics.sow(as_of=as_of, currency=currency,
+                                                                 window_days=window_days))
     segments = [{"segment": name, **values} for name, values in run.summary["segments"].items()]
     emit(money(segments, run.currency), columns(["segment", "customers", "spend_minor", "category_spend_minor", "share"]),
          title=f"{run_header(run)}: overall share {_share(run.summary['share'])}")
@@ -173,13 +209,15 @@ def sow(crm: CRM, as_of: str | None, currency: str | None, window_days: int | No
 @click.option("--discount-rate", help="Annual rate, 0 ≤ rate < 1 (default: the setting, 0.10).")
 @click.option("--margin-rate", help="Gross-margin share of revenue (default: the setting, 1).")
 @click.option("--top", default=10, show_default=True, help="How many of the most valuable customers to list.")
+@latest_option
 @format_option
 @pass_crm
 def clv(crm: CRM, as_of: str | None, currency: str | None, horizon_days: int | None, discount_rate: str | None,
-        margin_rate: str | None, top: int) -> None:
+        margin_rate: str | None, top: int, latest: bool) -> None:
     """Lifetime value (BG/NBD + Gamma-Gamma): P(alive), expected purchases and discounted CLV per customer."""
-    run = crm.analytics.clv(as_of=as_of, currency=currency, horizon_days=horizon_days, discount_rate=discount_rate,
-                            margin_rate=margin_rate)
+    run = computed(crm, "clv", latest, lambda: crm.analytics.clv(
+        as_of=as_of, currency=currency, horizon_days=horizon_days, discount_rate=discount_rate,
+        margin_rate=margin_rate))
     rows = crm.analytics.customers("clv", order="clv_minor", limit=top)
     if current_format() == "table":
         fit, spend = run.parameters["bgnbd"], run.parameters["gamma_gamma"]
@@ -210,14 +248,14 @@ def kpis(crm: CRM, as_of: str | None, currency: str | None, months: int, freshne
     code = crm.analytics.currency(currency)
     if by:
         rows = crm.analytics.breakdown(by, as_of=as_of, currency=code, months=months)
-        emit(money(rows, code), columns([by, "customers", "buyers", "orders", "revenue_minor"]))
+        emit(money(rows, code), columns([by, "customers", "buyers", "orders", "revenue_minor"]), title=scoped(crm))
         return
     result = crm.analytics.kpis(as_of=as_of, currency=code, months=months, freshness_days=freshness_days)
     if current_format() == "table":
         emit_object(money([result["overview"]], code)[0])
         click.echo()
     emit(money(result["months"], code), columns(["month", "acquired", "active", "orders", "revenue_minor", "aov_minor",
-                                                 "purchase_frequency", "retention", "churn"]))
+                                                 "purchase_frequency", "retention", "churn"]), title=scoped(crm))
 
 
 @analytics.command("cohorts")
@@ -233,7 +271,7 @@ def cohorts(crm: CRM, as_of: str | None, currency: str | None, months: int) -> N
     flat = [{"cohort": r["cohort"], "customers": r["customers"],
              **{f"m{k}": (f"{v:.0%}" if current_format() == "table" else v) if v is not None else None
                 for k, v in enumerate(r["retention"])}} for r in rows]
-    emit(flat, ["cohort", "customers", *(f"m{k}" for k in range(width))])
+    emit(flat, ["cohort", "customers", *(f"m{k}" for k in range(width))], title=scoped(crm))
 
 
 @analytics.command("activity")
@@ -244,7 +282,20 @@ def cohorts(crm: CRM, as_of: str | None, currency: str | None, months: int) -> N
 def activity(crm: CRM, as_of: str | None, months: int) -> None:
     """CRM activity: interactions per employee per month."""
     emit(crm.analytics.activity(as_of=as_of, months=months),
-         ["month", "employee", "interactions", "inbound", "outbound", "customers"])
+         ["month", "employee", "interactions", "inbound", "outbound", "customers"], title=scoped(crm))
+
+
+@analytics.command("export")
+@click.argument("measure", type=click.Choice(["rfm", "types", "pcv", "sow", "clv"]))
+@click.option("--segment", help="Only this RFM segment or customer type.")
+@click.option("--order", help="A column to sort by, highest first (default: the customer id).")
+@format_option
+@pass_crm
+def export(crm: CRM, measure: str, segment: str | None, order: str | None) -> None:
+    """Every customer of the latest run of MEASURE in scope, all columns (needs analytics.export):
+    `crmkit --format csv analytics export rfm > rfm.csv`."""
+    rows = crm.analytics.export(measure, segment=segment, order=order)
+    emit(rows, list(rows[0]) if rows else ["customer_id", "name"], title=scoped(crm))
 
 
 @analytics.command("report")
@@ -252,7 +303,8 @@ def activity(crm: CRM, as_of: str | None, months: int) -> None:
               help="Where to write the HTML file.")
 @as_of_option
 @currency_option
-@click.option("--no-recompute", is_flag=True, help="Use the latest stored runs instead of computing them now.")
+@click.option("--no-recompute", is_flag=True, help="Use the latest stored runs instead of computing them now "
+                                                     "(computing needs analytics.run).")
 @click.option("--charts", "charts_dir", type=click.Path(file_okay=False), help="Also save every chart here (PNG and SVG).")
 @pass_crm
 def report(crm: CRM, out: str, as_of: str | None, currency: str | None, no_recompute: bool,

@@ -14,7 +14,7 @@ Every active customer gets exactly one type; the first rule that matches wins:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -69,11 +69,16 @@ def compute(crm: CRM, conn: sa.Connection, *, as_of: datetime, new_days: int, lo
     )
     with runs.bulk_write(conn, customer_types):
         conn.execute(customer_types.insert().from_select(["customer_id", "run_id", "customer_type"], query))
+    return runs.finish(conn, run_id, summary(conn, run_id))
+
+
+def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """Customers per type (``where`` limits it to some customers: a user's scope)."""
     t = customer_types.c
-    counts = dict(conn.execute(sa.select(t.customer_type, sa.func.count()).where(t.run_id == run_id)
+    counts = dict(conn.execute(sa.select(t.customer_type, sa.func.count())
+                               .where(t.run_id == run_id, sa.true() if where is None else where)
                                .group_by(t.customer_type)).all())
-    return runs.finish(conn, run_id, {"types": {name: int(counts.get(name, 0)) for name in TYPES},
-                                      "customers": int(sum(counts.values()))})
+    return {"types": {name: int(counts.get(name, 0)) for name in TYPES}, "customers": int(sum(counts.values()))}
 
 
 def _history(crm: CRM, conn: sa.Connection, as_of: datetime) -> sa.Subquery:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit import ValidationError, hookimpl
+from crmkit import Permission, ValidationError, hookimpl
 from crmkit.core.merging import delete_in
 from crmkit.core.tables import customers
 from crmkit.money import Money
@@ -36,6 +36,13 @@ def crmkit_services(crm: CRM) -> dict[str, Any]:
     from crmkit_analytics.service import AnalyticsService
 
     return {"analytics": AnalyticsService(crm)}
+
+
+@hookimpl
+def crmkit_permissions() -> list[Permission]:
+    from crmkit_analytics.service import PERMISSIONS
+
+    return PERMISSIONS
 
 
 @hookimpl
@@ -87,6 +94,10 @@ def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> Non
 
 @hookimpl
 def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    from crmkit_analytics.service import READ
+
+    if not (crm.access.allowed(READ) and crm.access.covers(customer.owner, READ)):
+        return {}  # the section is left out, not shown empty; customer_summary limits its SQL to the scope too
     return {"analytics": crm.analytics.customer_summary(session.connection(), customer.id)}
 
 

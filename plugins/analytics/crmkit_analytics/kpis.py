@@ -14,10 +14,15 @@ Definitions (per month, one currency; a purchase is a transaction with a positiv
 
 A **cohort** is the customers whose first purchase was in a month; its row gives, for each following
 month, the share of the cohort that purchased in that month (month 0 is always 100%).
+
+Every function takes ``scope``: for a ``customer_id`` column, the SQL predicate of the customers the
+figures may count (the acting user's ``analytics.read`` scope; always true for the system), so a
+scoped user's KPIs aggregate only their customers, in the database.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
 AGE_BANDS = ((65, "65+"), (55, "55-64"), (45, "45-54"), (35, "35-44"), (25, "25-34"), (18, "18-24"), (0, "under 18"))
 UNKNOWN = "(unknown)"
 DIMENSIONS = ("age_band", "gender", "province", "city", "category", "channel", "period")
+#: ``scope(customer_id_column)`` → the predicate of the customers a report may count.
+Scope = Callable[[sa.ColumnElement[Any]], sa.ColumnElement[bool]]
 
 
 def first_month(as_of: datetime, months: int) -> datetime:
@@ -43,9 +50,11 @@ def first_month(as_of: datetime, months: int) -> datetime:
     return as_of.replace(year=index // 12, month=index % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _purchases(crm: CRM, currency: str, start: datetime | None, end: datetime) -> tuple[sa.Subquery, sa.ColumnElement[bool]]:
+def _purchases(crm: CRM, currency: str, start: datetime | None, end: datetime,
+               scope: Scope) -> tuple[sa.Subquery, sa.ColumnElement[bool]]:
     vt = aggregates.transactions(crm)
-    window = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= end)
+    window = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= end,
+                     scope(vt.c.customer_id))
     return vt, window if start is None else sa.and_(window, vt.c.occurred_at >= start)
 
 
@@ -53,16 +62,18 @@ def _purchases(crm: CRM, currency: str, start: datetime | None, end: datetime) -
 GROUP = sa.literal_column("grp")
 
 
-def monthly(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int) -> list[dict[str, Any]]:
+def monthly(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int,
+            scope: Scope) -> list[dict[str, Any]]:
     """One row per month (oldest first) with acquired, active, orders, revenue, AOV, frequency, retention, churn."""
     start = first_month(as_of, months)
-    vt, window = _purchases(crm, currency, first_month(start, 2), as_of)  # one month more, for retention
+    vt, window = _purchases(crm, currency, first_month(start, 2), as_of, scope)  # one month more, for retention
     month = month_index(vt.c.occurred_at)
     per_month = {m: (n, revenue, active) for m, n, revenue, active in conn.execute(
         sa.select(month, sa.func.count(), sa.func.sum(vt.c.amount_minor), sa.func.count(sa.distinct(vt.c.customer_id)))
         .where(window).group_by(month))}
     first = (sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"))
-             .where(vt.c.currency == currency, vt.c.amount_minor > 0).group_by(vt.c.currency, vt.c.customer_id).subquery("first"))
+             .where(vt.c.currency == currency, vt.c.amount_minor > 0, scope(vt.c.customer_id))
+             .group_by(vt.c.currency, vt.c.customer_id).subquery("first"))
     acquired = dict(conn.execute(
         sa.select(month_index(first.c.first_at), sa.func.count())
         .where(first.c.first_at >= start, first.c.first_at <= as_of).group_by(month_index(first.c.first_at))).all())
@@ -89,13 +100,15 @@ def monthly(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, mo
     return rows
 
 
-def overview(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, freshness_days: int) -> dict[str, Any]:
+def overview(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, freshness_days: int,
+             scope: Scope) -> dict[str, Any]:
     """Headline figures as of the date: customers, buyers, repeat-purchase rate, AOV, frequency, data freshness."""
     c = core.customers.c
-    customers = conn.execute(sa.select(sa.func.count()).where(c.status == "active", c.created_at <= as_of)).scalar_one()
+    mine = sa.and_(c.status == "active", scope(c.id))
+    customers = conn.execute(sa.select(sa.func.count()).where(mine, c.created_at <= as_of)).scalar_one()
     fresh = conn.execute(sa.select(sa.func.count()).where(
-        c.status == "active", c.updated_at > as_of - timedelta(days=freshness_days), c.updated_at <= as_of)).scalar_one()
-    vt, window = _purchases(crm, currency, None, as_of)
+        mine, c.updated_at > as_of - timedelta(days=freshness_days), c.updated_at <= as_of)).scalar_one()
+    vt, window = _purchases(crm, currency, None, as_of, scope)
     per_customer = (sa.select(vt.c.customer_id, sa.func.count().label("n"), sa.func.sum(vt.c.amount_minor).label("s"))
                     .where(window).group_by(vt.c.currency, vt.c.customer_id).subquery("per_customer"))
     p = per_customer.c
@@ -114,11 +127,12 @@ def overview(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, f
     }
 
 
-def breakdown(crm: CRM, conn: sa.Connection, *, by: str, currency: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def breakdown(crm: CRM, conn: sa.Connection, *, by: str, currency: str, start: datetime, end: datetime,
+              scope: Scope) -> list[dict[str, Any]]:
     """Customers, buyers, orders and revenue in [start, end] grouped by one dimension (see ``DIMENSIONS``)."""
     if by not in DIMENSIONS:
         raise ValidationError(f"unknown breakdown {by!r} (one of {', '.join(DIMENSIONS)})", field="by")
-    vt, window = _purchases(crm, currency, start, end)
+    vt, window = _purchases(crm, currency, start, end, scope)
     if by in ("category", "channel", "period"):
         key = (month_index(vt.c.occurred_at) if by == "period"
                else sa.func.coalesce(vt.c[by], UNKNOWN))
@@ -135,7 +149,7 @@ def breakdown(crm: CRM, conn: sa.Connection, *, by: str, currency: str, start: d
         sa.select(key.label("grp"), sa.func.count(), sa.func.count(spend.c.customer_id),
                   sa.func.coalesce(sa.func.sum(spend.c.orders), 0), sa.func.coalesce(sa.func.sum(spend.c.revenue), 0))
         .select_from(core.customers.outerjoin(spend, spend.c.customer_id == c.id))
-        .where(c.status == "active").group_by(GROUP)).all()
+        .where(c.status == "active", scope(c.id)).group_by(GROUP)).all()
     ordered = sorted(rows, key=lambda r: (-int(r[4]), str(r[0])))
     return [{by: k, "customers": int(n), "buyers": int(b), "orders": int(o), "revenue_minor": int(s)}
             for k, n, b, o, s in ordered]
@@ -155,11 +169,12 @@ def _age_band(birth_date: sa.ColumnElement[date], on: date) -> sa.ColumnElement[
     )
 
 
-def cohorts(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int) -> list[dict[str, Any]]:
+def cohorts(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int,
+            scope: Scope) -> list[dict[str, Any]]:
     """Cohorts by first-purchase month over the last ``months`` months: size and share active in month 0, 1, …"""
     start = first_month(as_of, months)
     vt = aggregates.transactions(crm)
-    mine = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= as_of)
+    mine = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= as_of, scope(vt.c.customer_id))
     first = (sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"))
              .where(mine).group_by(vt.c.currency, vt.c.customer_id).subquery("first"))
     cohort = (sa.select(first.c.customer_id, month_index(first.c.first_at).label("cohort"))
@@ -184,7 +199,7 @@ def cohorts(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, mo
     return rows
 
 
-def activity(conn: sa.Connection, *, as_of: datetime, months: int) -> list[dict[str, Any]]:
+def activity(conn: sa.Connection, *, as_of: datetime, months: int, scope: Scope) -> list[dict[str, Any]]:
     """Interactions per employee per month (inbound, outbound, customers reached), busiest first within a month."""
     i = core.interactions.c
     start = first_month(as_of, months)
@@ -193,7 +208,7 @@ def activity(conn: sa.Connection, *, as_of: datetime, months: int) -> list[dict[
     rows = conn.execute(
         sa.select(month, employee.label("grp"), sa.func.count(),
                   sa.func.sum(sa.case((i.direction == "inbound", 1), else_=0)), sa.func.count(sa.distinct(i.customer_id)))
-        .where(i.occurred_at >= start, i.occurred_at <= as_of).group_by(month, GROUP)
+        .where(i.occurred_at >= start, i.occurred_at <= as_of, scope(i.customer_id)).group_by(month, GROUP)
         .order_by(month, sa.func.count().desc(), GROUP)).all()
     return [{"month": month_label(m), "employee": e, "interactions": int(n), "inbound": int(inbound),
              "outbound": int(n) - int(inbound), "customers": int(reached)} for m, e, n, inbound, reached in rows]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -64,7 +64,12 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, di
                                                             aggregates.only_active(query)))
         finally:
             factors.drop(conn)
+    return runs.finish(conn, run_id, summary(conn, run_id))
+
+
+def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """Customers valued and their total PCV (``where`` limits it to some customers: a user's scope)."""
     t = pcv_table.c
     customers, total = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.pcv_minor), 0))
-                                    .where(t.run_id == run_id)).one()
-    return runs.finish(conn, run_id, {"customers": int(customers), "total_minor": int(total)})
+                                    .where(t.run_id == run_id, sa.true() if where is None else where)).one()
+    return {"customers": int(customers), "total_minor": int(total)}

@@ -4,7 +4,8 @@ It shows headline KPIs, the monthly trend, the RFM grid and segments with what t
 customer types, lifetime value (with the model's parameters), past value, share of wallet and growth
 opportunities, cohort retention and CRM activity — each dated, each with a one-line definition. A
 measure that cannot be computed (no purchases yet, CLV on too little history) shows why, instead of
-breaking the report.
+breaking the report. Written for a user whose ``analytics.read`` reaches only some customers, every
+figure and list counts those customers only, and the header says whose they are.
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ def dated(run: runs.Run) -> str:
 
 
 def write(crm: CRM, path: Path, *, as_of: datetime, currency: str | None, recompute: bool,
-          charts_dir: Path | None = None) -> Path:
-    """Compute (or read) every measure and write the report to ``path``; returns the path."""
+          charts_dir: Path | None = None, scope: str | None = None) -> Path:
+    """Compute (or read) every measure and write the report to ``path``; returns the path. ``scope`` names whose
+    customers the (already scoped) figures cover, for the header (None: every customer)."""
     service = crm.analytics
     problems: dict[str, str] = {}
 
@@ -134,7 +136,8 @@ def write(crm: CRM, path: Path, *, as_of: datetime, currency: str | None, recomp
     _activity(page, activity)
     settings = service.settings()
     title = f"Customer analytics — {as_of:%d/%m/%Y}"
-    subtitle = (f"Currency {esc(code or '—')} · discount rate {esc(settings['discount_rate'])} a year · "
+    subtitle = ((f"Scoped to {esc(scope)}: every figure counts only these customers · " if scope else "")
+                + f"Currency {esc(code or '—')} · discount rate {esc(settings['discount_rate'])} a year · "
                 f"gross margin rate {esc(settings['gross_margin_rate'])} · generated {datetime.now(crm.timezone):%Y-%m-%d %H:%M}")
     document = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
@@ -149,7 +152,8 @@ def write(crm: CRM, path: Path, *, as_of: datetime, currency: str | None, recomp
 def _headline(page: Page, overview: Mapping[str, Any], pcv_run: runs.Run | None, clv_run: runs.Run | None,
               amount: Callable[[int | None], str]) -> None:
     tiles = [
-        (f"{overview['customers']:,}", "customers in the CRM"),
+        (f"{overview['customers']:,}", f"customers of {overview['scope']}" if overview.get("scope")
+         else "customers in the CRM"),
         (f"{overview['buyers']:,}", f"buyers ({overview['prospects']:,} not yet)"),
         (percent(overview["repeat_purchase_rate"]), "bought twice or more (repeat-purchase rate)"),
         (amount(overview["aov_minor"]), "average order value"),
@@ -230,9 +234,10 @@ def _clv(crm: CRM, page: Page, run: runs.Run | None, problem: str | None, amount
     if run is None:
         page.add(f"<section><h2>Lifetime value</h2>{intro}<p class='note'>Not available: {esc(problem)}</p></section>")
         return
+    in_scope = crm.access.customers(clv_table.c.customer_id, "analytics.read")
     with crm.reading() as conn:
-        values = np.fromiter(conn.execute(sa.select(clv_table.c.clv_minor).where(clv_table.c.run_id == run.id))
-                             .scalars(), dtype=np.float64)
+        values = np.fromiter(conn.execute(sa.select(clv_table.c.clv_minor)
+                                          .where(clv_table.c.run_id == run.id, in_scope)).scalars(), dtype=np.float64)
     chart = image(charts.clv_distribution(values, run.currency), "CLV distribution", charts_dir, "clv_distribution")
     fit, spend = run.parameters["bgnbd"], run.parameters["gamma_gamma"]
     summary = run.summary

@@ -90,7 +90,7 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, wi
                     cuts[name] = _cut_points(conn, values.c[column], n)
                 cuts["recency_days"] = [(as_of_epoch - int(v.timestamp())) // 86400 for v in cuts["recency_days"]]
                 _insert(conn, values, run_id, as_of_epoch, cuts)
-        return runs.finish(conn, run_id, _summary(conn, run_id, n), parameters={**parameters, "cut_points": cuts})
+        return runs.finish(conn, run_id, summary(conn, run_id), parameters={**parameters, "cut_points": cuts})
 
 
 def _cut_points(conn: sa.Connection, column: sa.ColumnElement[Any], n: int) -> list[Any]:
@@ -143,13 +143,15 @@ def _score(beats: list[sa.ColumnElement[bool]]) -> sa.ColumnElement[int]:
     return total
 
 
-def _summary(conn: sa.Connection, run_id: int, n: int) -> dict[str, Any]:
+def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """Customers per cell of the R × FM grid and per segment, with their recency, purchases and spend;
+    ``where`` limits it to some customers (a user's scope)."""
     t = rfm_table.c
     fm = fm_score(t.f, t.m)
     rows = conn.execute(
         sa.select(t.r, fm.label("fm"), sa.func.count(), sa.func.sum(t.recency_days), sa.func.sum(t.frequency),
                   sa.func.sum(t.monetary_minor))
-        .where(t.run_id == run_id).group_by(t.r, fm)
+        .where(t.run_id == run_id, sa.true() if where is None else where).group_by(t.r, fm)
     ).all()
     grid = [[0] * 5 for _ in range(5)]
     segments = {name: {"customers": 0, "recency_days": 0, "purchases": 0, "monetary_minor": 0} for name in SEGMENTS}
@@ -160,5 +162,5 @@ def _summary(conn: sa.Connection, run_id: int, n: int) -> dict[str, Any]:
         seg["recency_days"] += int(recency)
         seg["purchases"] += int(frequency)
         seg["monetary_minor"] += int(monetary)
-    return {"customers": n, "grid": grid, "segments": segments}
+    return {"customers": sum(seg["customers"] for seg in segments.values()), "grid": grid, "segments": segments}
 

@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class Run:
-    """One computation of a measure: its id, date, currency, parameters and summary figures."""
+    """One computation of a measure: its id, date, currency, parameters and summary figures.
+
+    ``scope`` is None when the summary covers every customer; read by a user whose ``analytics.read``
+    reaches fewer, the summary is recounted over their customers and ``scope`` says whose
+    (``"lan's team"``). Parameters (quintile cut points, fitted models) are always the whole base's.
+    """
 
     id: int
     measure: str
@@ -35,6 +40,7 @@ class Run:
     actor: str
     parameters: dict[str, Any]
     summary: dict[str, Any]
+    scope: str | None = None
 
 
 @contextmanager

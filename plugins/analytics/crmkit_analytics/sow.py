@@ -64,16 +64,19 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, wi
     with runs.bulk_write(conn, sow_table):
         conn.execute(sow_table.insert().from_select(
             ["customer_id", "run_id", "spend_minor", "category_spend_minor", "share", "source"], query))
-    return runs.finish(conn, run_id, _summary(conn, run_id, rfm_run))
+    return runs.finish(conn, run_id, summary(conn, run_id, rfm_run))
 
 
-def _summary(conn: sa.Connection, run_id: int, rfm_run: int | None) -> dict[str, Any]:
+def summary(conn: sa.Connection, run_id: int, rfm_run: int | None,
+            where: sa.ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """Aggregate share of wallet per RFM segment (of run ``rfm_run``) and overall; ``where`` limits it to
+    some customers (a user's scope)."""
     t, r = sow_table.c, rfm_table.c
     segment = sa.func.coalesce(r.segment, UNSCORED)
     rows = conn.execute(
         sa.select(segment, sa.func.count(), sa.func.sum(t.spend_minor), sa.func.sum(t.category_spend_minor))
         .select_from(sow_table.outerjoin(rfm_table, sa.and_(r.customer_id == t.customer_id, r.run_id == rfm_run)))
-        .where(t.run_id == run_id).group_by(segment)
+        .where(t.run_id == run_id, sa.true() if where is None else where).group_by(segment)
     ).all()
     segments = {name: {"customers": int(n), "spend_minor": int(ours), "category_spend_minor": int(cat),
                        "share": _ratio(ours, cat)} for name, n, ours, cat in rows}
@@ -90,8 +93,12 @@ def _ratio(ours: int, category: int) -> float | None:
 
 
 def opportunities(conn: sa.Connection, run_id: int, *, low_share: float, min_category_spend: int | None,
-                  limit: int) -> tuple[int, list[dict[str, Any]]]:
-    """(category-spend threshold, customers below ``low_share`` with category spend ≥ threshold, by headroom)."""
+                  limit: int, where: sa.ColumnElement[bool] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """(category-spend threshold, customers below ``low_share`` with category spend ≥ threshold, by headroom).
+
+    The threshold (the top fifth) is the whole base's, like RFM's cut points: whether a customer is an
+    opportunity does not depend on who asks. ``where`` limits the list to some customers (a user's scope).
+    """
     t, c = sow_table.c, core.customers.c
     if min_category_spend is None:
         n = conn.execute(sa.select(sa.func.count()).where(t.run_id == run_id)).scalar_one()
@@ -105,7 +112,8 @@ def opportunities(conn: sa.Connection, run_id: int, *, low_share: float, min_cat
         sa.select(t.customer_id, c.name, t.spend_minor, t.category_spend_minor, t.share, t.source,
                   headroom.label("headroom_minor"))
         .join(core.customers, c.id == t.customer_id)
-        .where(t.run_id == run_id, t.share < low_share, t.category_spend_minor >= min_category_spend)
+        .where(t.run_id == run_id, t.share < low_share, t.category_spend_minor >= min_category_spend,
+               sa.true() if where is None else where)
         .order_by(headroom.desc(), t.customer_id).limit(limit)
     ).mappings().all()
     return int(min_category_spend), [dict(row) for row in rows]

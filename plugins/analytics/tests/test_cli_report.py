@@ -1,4 +1,4 @@
-"""The `crmkit analytics` commands, the HTML report, the profile section, demo hooks and the plugin contract."""
+"""The `crmkit analytics` commands, the HTML report, the profile section and the demo hooks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from click.testing import CliRunner, Result
 
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
-from crmkit.testing import PluginContract
 from crmkit_analytics.testing import AS_OF, SOURCE
 
 
@@ -136,20 +135,3 @@ def test_demo_overview_lists_segments_and_top_customers(analytics_crm: Any, shop
     top = next(lines for title, lines in overview.items() if title.startswith("Top customers"))
     assert len(top) == 5
 
-
-class TestAnalyticsContract(PluginContract):
-    plugin = "analytics"
-    with_plugins = (SOURCE,)  # type: ignore[assignment]
-
-    def populate(self, crm: Any, customer_id: int) -> None:
-        from crmkit_analytics.testing import Shop
-
-        shop = Shop(crm)
-        other = crm.customers.add(name="Khách khác").id
-        for days in (200, 100, 5):
-            shop.buy(customer_id, days_ago=days, amount=300_000)
-            shop.buy(other, days_ago=days + 7, amount=100_000)
-        crm.customers.update(customer_id, attributes={"category_spend": 9_000_000})
-        for measure in ("rfm", "pcv", "sow", "clv"):
-            getattr(crm.analytics, measure)(as_of=AS_OF)
-        crm.analytics.customer_types(as_of=AS_OF)

@@ -10,6 +10,7 @@ variable, never as an argument.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import inspect
 from collections.abc import Collection, Iterator, Mapping
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 CONTACT_DETAILS = "customers.contact_details"
+#: The core's services on a CRM (plugins' are ``crm.<name>`` through ``crmkit_services``): a handle wraps them.
+CORE_SERVICES = frozenset({"customers", "interactions", "audit", "users", "teams", "roles", "plugins", "access"})
 
 
 @attrs.frozen
@@ -228,11 +231,17 @@ class Access:
 # --- a CRM handle that acts as one user ------------------------------------------------------------------
 
 
+#: Modules whose objects are tools, not services: a handle hands them out as they are.
+_TOOLS = ("builtins", "sqlalchemy", "pathlib", "datetime", "decimal", "zoneinfo", "collections", "marshmallow", "pluggy")
+
+
 def _is_service(value: Any) -> bool:
-    """Objects a handle wraps: crmkit's and plugins' services (not value objects, engines, dicts)."""
-    module = type(value).__module__ or ""
-    return (module.startswith("crmkit") and not attrs.has(type(value)) and not isinstance(value, BaseException)
-            and not inspect.isclass(value))
+    """Objects a service hands out that a handle wraps too (``crm.qci.assessments``): anything but values
+    (attrs and dataclass instances, builtins, paths, times), tools (SQLAlchemy, marshmallow), classes and modules."""
+    kind = type(value)
+    module = (kind.__module__ or "").split(".")[0]
+    return not (module in _TOOLS or attrs.has(kind) or dataclasses.is_dataclass(value) or inspect.isclass(value)
+                or inspect.ismodule(value) or isinstance(value, BaseException) or callable(value))
 
 
 class UserHandle:
@@ -249,7 +258,10 @@ class UserHandle:
         self._stack: list[AbstractContextManager[Any]] = []
 
     def __getattr__(self, name: str) -> Any:
-        return _bind(getattr(self._crm, name), self._crm, self.principal)
+        value = getattr(self._crm, name)
+        if name in CORE_SERVICES or self._crm.has_service(name):
+            return _BoundService(value, self._crm, self.principal)
+        return _bind(value, self._crm, self.principal)
 
     def __enter__(self) -> UserHandle:
         manager = self._crm.access.acting(self.principal)
@@ -273,13 +285,14 @@ class _BoundService:
         self._principal = principal
 
     def __getattr__(self, name: str) -> Any:
-        return _bind(getattr(self._service, name), self._crm, self._principal)
+        return _bind(getattr(self._service, name), self._crm, self._principal, nested=True)
 
     def __repr__(self) -> str:
         return f"<{self._service!r} as {self._principal.username!r}>"
 
 
-def _bind(value: Any, crm: CRM, principal: Principal) -> Any:
+def _bind(value: Any, crm: CRM, principal: Principal, *, nested: bool = False) -> Any:
+    """A callable made to run as ``principal``; inside a service (``nested``), a sub-service wrapped likewise."""
     if inspect.ismethod(value) or inspect.isfunction(value):
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -287,7 +300,7 @@ def _bind(value: Any, crm: CRM, principal: Principal) -> Any:
                 result = value(*args, **kwargs)
             return _bind_result(result, crm, principal)
         return call
-    if _is_service(value):
+    if nested and _is_service(value):
         return _BoundService(value, crm, principal)
     return value
 

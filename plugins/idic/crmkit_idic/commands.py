@@ -28,6 +28,7 @@ def idic() -> None:
     crmkit idic run --resume 3              continue run 3 where it stopped
     crmkit idic review                      pairs waiting for a decision
     crmkit idic agenda lan --date 2026-11-24
+    crmkit --user lan idic agenda           as Lan: the contacts due on her customers
     crmkit idic report --out idic.html
     """
 
@@ -134,13 +135,14 @@ def unmerge(crm: CRM, merge_id: int) -> None:
 
 
 @idic.command("agenda")
-@click.argument("employee")
+@click.argument("employee", required=False)
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="The day (Asia/Ho_Chi_Minh) [default: today]; overdue items are included.")
 @format_option
 @pass_crm
-def agenda(crm: CRM, employee: str, day: str | None) -> None:
-    """The contacts EMPLOYEE should make on a day."""
-    emit(crm.idic.agenda(employee, day), ["id", "due_on", "hour", "customer_id", "name", "channel", "purpose", "next_action"])
+def agenda(crm: CRM, employee: str | None, day: str | None) -> None:
+    """The contacts EMPLOYEE (default: every employee) should make on a day, among the customers you may see."""
+    emit(crm.idic.agenda(employee, day),
+         ["id", "due_on", "hour", "customer_id", "name", "owner", "channel", "purpose", "next_action"])
 
 
 @idic.group("treatments", invoke_without_command=True)

@@ -12,16 +12,23 @@ from crmkit.core import tables as core
 from crmkit.core.merging import chunks, delete_in, repoint, select_in
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_idic import models as m
+from crmkit_idic.access import PERMISSIONS, READ, mask_export
 from crmkit_idic.service import IdicService, keep_apart
 from crmkit_idic.steps import close_plan_item
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from crmkit import CRM, Customer, Interaction
+    from crmkit import CRM, Customer, Interaction, Permission
 
 #: Every IDIC table holding rows about a customer (children first, for erasure).
 CUSTOMER_TABLES = (m.plan_items, m.profiles, m.identifiers, m.reviews, m.do_not_merge, m.merge_log)
+
+
+@hookimpl
+def crmkit_permissions() -> list[Permission]:
+    """``idic.run``, ``idic.review``, ``idic.read`` and ``idic.plan`` (see the README's Permissions)."""
+    return list(PERMISSIONS)
 
 
 @hookimpl
@@ -75,7 +82,10 @@ def repoint_rows(crm: CRM, conn: sa.Connection, pairs: Mapping[int, int]) -> Non
 
 @hookimpl
 def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
-    return {"idic": export_rows(session, CUSTOMER_TABLES, customer.id)}
+    """Every IDIC row about the customer (the core checked ``customers.export``); contact details in them
+    masked for a user who may not see the customer's."""
+    rows = export_rows(session, CUSTOMER_TABLES, customer.id)
+    return {"idic": rows if crm.access.sees_contacts_of(customer.owner) else mask_export(rows)}
 
 
 @hookimpl
@@ -85,7 +95,9 @@ def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> Non
 
 @hookimpl
 def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
-    return {"idic": crm.idic.profile_section(session.connection(), customer.id)}
+    """The ``idic`` section, when the user's ``idic.read`` scope reaches the customer."""
+    section = crm.idic.profile_section(session.connection(), customer)
+    return {} if section is None else {"idic": section}
 
 
 @hookimpl
@@ -112,6 +124,8 @@ def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
 
 @hookimpl
 def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]]:
+    if not crm.access.allowed(READ):
+        return {}
     run = crm.idic.last_run()
     if run is None:
         return {}

@@ -36,6 +36,7 @@ from crmkit.core.text import normalize_email
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit_idic import models as m
+from crmkit_idic.access import run_scope
 from crmkit_idic.config import setting
 
 if TYPE_CHECKING:
@@ -176,9 +177,10 @@ def _identify_sender(sender: str, country: str) -> tuple[str, str | None]:
 # -- candidates and scores -----------------------------------------------------------------------------------
 
 
-def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | None) -> tuple[list[Candidate], int]:
-    """Scored candidate pairs (at least one customer in scope, no do-not-merge pair), and the number of
-    shared identifiers that were left out."""
+def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | None,
+               user: sa.ColumnElement[bool] | None = None) -> tuple[list[Candidate], int]:
+    """Scored candidate pairs (at least one customer in ``scope``, both in the acting ``user``'s scope when
+    given, no do-not-merge pair), and the number of shared identifiers that were left out."""
     ident = m.identifiers.c
     limit = int(setting(crm, "shared_limit"))
     holders = sa.func.count(ident.customer_id.distinct())
@@ -195,6 +197,9 @@ def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | No
     )
     if scope is not None:
         pair_query = pair_query.where(sa.or_(a.c.customer_id.in_(in_scope), b.c.customer_id.in_(in_scope)))
+    if user is not None:
+        theirs = customer_set(user)
+        pair_query = pair_query.where(a.c.customer_id.in_(theirs), b.c.customer_id.in_(theirs))
     found: dict[tuple[int, int], Candidate] = {}
     for x, y, kind, value, trusted in conn.execute(pair_query):
         found.setdefault((x, y), Candidate(x, y)).shared.add((kind, value, bool(trusted)))
@@ -207,6 +212,9 @@ def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | No
     )
     if scope is not None:
         by_name = by_name.where(sa.or_(ca.c.id.in_(in_scope), cb.c.id.in_(in_scope)))
+    if user is not None:
+        theirs = customer_set(user)
+        by_name = by_name.where(ca.c.id.in_(theirs), cb.c.id.in_(theirs))
     for x, y in conn.execute(by_name):
         found.setdefault((x, y), Candidate(x, y)).same_name_and_birth = True
     refused = _refused(conn, found)
@@ -406,11 +414,15 @@ def _movable(conn: sa.Connection, pairs: list[tuple[int, int]]) -> dict[int, dic
 
 
 def run_identify(crm: CRM, session: Session, run_id: int | None, scope: sa.ColumnElement[bool] | None) -> dict[str, Any]:
-    """The Identify step in the caller's transaction; returns its counts."""
+    """The Identify step in the caller's transaction; returns its counts.
+
+    Run by a user whose ``idic.run`` scope is not all, only pairs of two of their customers are matched, and
+    unknown senders are not routed (that reaches customers of everyone: a whole-base job)."""
     conn = session.connection()
-    inbox = route_inbox(crm, session)
+    user = run_scope(crm)
+    inbox = route_inbox(crm, session) if user is None else {"interactions_routed": 0, "prospects_created": 0}
     per_kind = gather(crm, conn)
-    pairs, shared = candidates(crm, conn, scope)
+    pairs, shared = candidates(crm, conn, scope, user)
     threshold = float(setting(crm, "auto_merge_threshold"))
     floor = float(setting(crm, "review_threshold"))
     sure = [cand for cand in pairs if cand.score >= threshold and not cand.conflict]

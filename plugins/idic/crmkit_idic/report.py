@@ -41,6 +41,8 @@ def render(crm: CRM, run: IdicRun) -> str:
     parts = [f"<h1>IDIC run {run.id}</h1><p>{escape(run.status)} · started {run.started_at:%Y-%m-%d %H:%M} UTC by "
              f"{escape(run.actor)}" + (f" · segment {escape(str(run.segment or run.segment_id))}" if run.segment or run.segment_id else "")
              + "</p>",
+             *([f"<p><strong>Scoped:</strong> the figures count only the customers in {escape(run.scoped)}'s scope "
+                "(a run's own figures cover every customer it ran over).</p>"] if run.scoped else []),
              f"<h2>Funnel</h2><table><tr><th>step</th><th>status</th><th>customers</th><th></th></tr>{funnel}</table>"]
     identify = run.result("identify")
     if identify:

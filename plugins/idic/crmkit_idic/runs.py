@@ -13,6 +13,7 @@ from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_idic import models as m
 from crmkit_idic import steps as s
+from crmkit_idic.access import run_scope
 from crmkit_idic.config import STEPS, check_step
 from crmkit_idic.identify import run_identify
 
@@ -50,6 +51,8 @@ class IdicRun:
     started_at: datetime
     finished_at: datetime | None
     results: tuple[StepResult, ...] = ()
+    #: The user whose scope the results were counted again over (None: as the run stored them).
+    scoped: str | None = None
 
     def result(self, step: str) -> StepResult | None:
         """The stored result of ``step`` in this run, if it started."""
@@ -88,14 +91,18 @@ def start(crm: CRM, *, steps: Sequence[str] | None, segment: str | None, segment
 
 
 def scope_of(crm: CRM, segment: str | None, segment_id: int | None) -> s.Scope:
-    """The condition over customers a run covers: a campaigns segment (saved or an expression), or everyone."""
+    """The condition over customers a run covers: a campaigns segment (saved or an expression), or everyone —
+    narrowed to the acting user's customers when their ``idic.run`` scope is not all."""
+    user = run_scope(crm)
     if segment is None and segment_id is None:
-        return None
+        return user
     if not crm.has_service("campaigns"):
         raise ValidationError("running on a segment needs the campaigns plugin (crmkit-campaigns)", field="segment")
     if segment_id is not None:
-        return crm.campaigns.segments.audience(segment_id)
-    return crm.campaigns.segments.condition(segment, field="segment")
+        chosen = crm.campaigns.segments.audience(segment_id)
+    else:
+        chosen = crm.campaigns.segments.condition(segment, field="segment")
+    return chosen if user is None else sa.and_(chosen, user)
 
 
 def execute(crm: CRM, run: IdicRun) -> IdicRun:

@@ -1,6 +1,8 @@
 """``crm.idic``: the plugin's Python API (runs, review queue, unmerge, agenda, treatments, handoff, report).
 
-Commands, hooks and the report are thin callers of this.
+Commands, hooks and the report are thin callers of this. Every method checks its permission
+(``idic.run``, ``idic.review``, ``idic.read``, ``idic.plan``: see :mod:`crmkit_idic.access`); lists and
+counts over customers carry ``crm.access.customers(...)`` in their SQL, so a user sees only their scope.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
-from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crmkit_idic import models as m
 from crmkit_idic import runs
+from crmkit_idic.access import MERGE, PLAN, READ, REVIEW, RUN, both, mask_identifier, shown_reasons
 from crmkit_idic.config import DEFAULTS, PREFIX, TIERS, check_setting
 from crmkit_idic.identify import merge_pair
+from crmkit_idic.scoped import is_scoped, rescope
 from crmkit_idic.steps import action_of, condition
 
 if TYPE_CHECKING:
-    from crmkit import CRM
+    from crmkit import CRM, Customer
 
 TREATMENT_FIELDS = ("offer", "price_list", "service_level", "message")
 
@@ -36,17 +40,24 @@ class IdicService:
     # -- settings -----------------------------------------------------------------------------------------
 
     def settings(self) -> dict[str, Any]:
-        """Every IDIC setting with its current value."""
+        """Every IDIC setting with its current value (``idic.read``)."""
+        self._crm.access.require(READ)
         return {name: self._crm.settings.get(PREFIX + name, default) for name, default in DEFAULTS.items()}
 
     def configure(self, **values: Any) -> dict[str, Any]:
-        """Store settings (``auto_merge_threshold=0.97``, ``value_source="pcv"``…); returns them all."""
+        """Store settings (``auto_merge_threshold=0.97``, ``value_source="pcv"``…); returns them all.
+
+        CRM settings: needs ``settings.admin``. ``default_owner`` must be an active user."""
+        self._crm.access.require("settings.admin")
         for name, value in values.items():
             if name not in DEFAULTS:
                 raise ValidationError(f"unknown setting (one of {', '.join(DEFAULTS)})", field=name)
             if name.endswith("threshold") and not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise ValidationError("must be a number in (0, 1]", field=name)
             check_setting(name, value)
+        if values.get("default_owner") is not None:
+            with self._crm.reading() as conn:
+                self._crm.users.require_assignable(conn, [values["default_owner"]], field="default_owner")
         for name, value in values.items():
             self._crm.set_setting(PREFIX + name, value)
         return self.settings()
@@ -55,51 +66,93 @@ class IdicService:
 
     def run(self, *, steps: Sequence[str] | None = None, segment: str | None = None,
             segment_id: int | None = None) -> runs.IdicRun:
-        """Start a run of the given steps (default: all four, in order) over everyone or a segment."""
+        """Start a run of the given steps (default: all four, in order) over everyone or a segment.
+
+        Needs ``idic.run``: with scope all the run covers every customer (of the segment); with own or team
+        only the acting user's customers, and Identify then pairs only two of them. Identify merges, so it
+        also needs ``customers.merge`` (checked by the core on every merged customer)."""
+        self._crm.access.require(RUN)
+        if steps is None or "identify" in steps:
+            self._crm.access.require(MERGE)
         return runs.execute(self._crm, runs.start(self._crm, steps=steps, segment=segment, segment_id=segment_id))
 
     def resume(self, run_id: int) -> runs.IdicRun:
-        """Continue a failed or interrupted run from the step it stopped at."""
+        """Continue a failed or interrupted run from the step it stopped at (``idic.run``).
+
+        A user whose ``idic.run`` scope is not all may resume only their own runs: the run then covers
+        their scope, as when they started it."""
+        access = self._crm.access
+        access.require(RUN)
+        run = runs.get(self._crm, run_id)
+        principal = access.principal
+        if principal.owners(RUN) is not None and run.actor != principal.username:
+            detail = f"run {run_id} was started by {run.actor}: only they or a user with scope all may resume it"
+            self._crm.audit.denied(principal, RUN, detail)
+            raise PermissionDenied(RUN, principal.username, detail)
+        if "identify" in run.steps:
+            access.require(MERGE)
         return runs.resume(self._crm, run_id)
 
     def get(self, run_id: int) -> runs.IdicRun:
-        """One run with the stored result of each step."""
-        return runs.get(self._crm, run_id)
+        """One run with the result of each step (``idic.read``). A user whose scope is not all gets each step's
+        counts and report counted again over their customers only (``run.scoped`` names them)."""
+        self._crm.access.require(READ)
+        return self._shown([runs.get(self._crm, run_id)])[0]
 
     def runs(self, *, limit: int = 20) -> list[runs.IdicRun]:
-        """Recent runs, newest first."""
-        return runs.history(self._crm, limit)
+        """Recent runs, newest first (``idic.read``; counts as in :meth:`get`)."""
+        self._crm.access.require(READ)
+        return self._shown(runs.history(self._crm, limit))
 
     def last_run(self) -> runs.IdicRun | None:
-        """The most recent run, or None."""
-        found = runs.history(self._crm, 1)
+        """The most recent run, or None (``idic.read``; counts as in :meth:`get`)."""
+        found = self.runs(limit=1)
         return found[0] if found else None
 
+    def _shown(self, found: list[runs.IdicRun]) -> list[runs.IdicRun]:
+        return rescope(self._crm, found) if is_scoped(self._crm) else found
+
     def status(self) -> dict[str, Any]:
-        """Where the workflow stands: the last run, queue size, open plan items, customers per tier."""
-        last = self.last_run()
+        """Where the workflow stands: the last run, queue size, open plan items, customers per tier (``idic.read``).
+
+        The counts cover the customers in the user's scope (a review pair counts when both are); ``scoped``
+        says whether that is fewer than every customer."""
+        within = self._crm.access.customers
+        r, pl, p = m.reviews.c, m.plan_items.c, m.profiles.c
+        pending = sa.and_(r.status == "pending", both(self._crm, r.customer_id, r.other_id, READ))
+        planned = sa.and_(pl.status == "open", within(pl.customer_id, READ))
+        found = runs.history(self._crm, 1)
+        last = found[0] if found else None
         with self._crm.reading() as conn:
-            queued = conn.execute(sa.select(sa.func.count()).where(m.reviews.c.status == "pending")).scalar_one()
-            open_items = conn.execute(sa.select(sa.func.count()).where(m.plan_items.c.status == "open")).scalar_one()
-            tiers = dict(conn.execute(sa.select(m.profiles.c.tier, sa.func.count()).group_by(m.profiles.c.tier)).all())
+            queued = conn.execute(sa.select(sa.func.count()).select_from(m.reviews).where(pending)).scalar_one()
+            open_items = conn.execute(sa.select(sa.func.count()).select_from(m.plan_items).where(planned)).scalar_one()
+            tiers = dict(conn.execute(sa.select(p.tier, sa.func.count()).where(within(p.customer_id, READ))
+                                      .group_by(p.tier)).all())
         return {"last_run": last.id if last else None, "status": last.status if last else "never run",
                 "next_step": last.next_step if last else None, "review_queue": queued, "open_plan_items": open_items,
-                **{f"tier_{t}": tiers.get(t, 0) for t in TIERS}}
+                **{f"tier_{t}": tiers.get(t, 0) for t in TIERS}, "scoped": is_scoped(self._crm)}
 
     # -- review queue and merges -------------------------------------------------------------------------
 
     def reviews(self, *, status: str = "pending", limit: int = 50) -> list[dict[str, Any]]:
-        """Review items (pairs that may be one customer) with both names, surest first."""
+        """Review items (pairs that may be one customer) with both names, surest first (``idic.review``).
+
+        A pair shows only when both customers are in the user's scope; its reason's e-mails and phones are
+        masked unless the user may see the contact details of both."""
         r, ca, cb = m.reviews.c, core.customers.alias("ca"), core.customers.alias("cb")
         query = (sa.select(r.id, r.customer_id, ca.c.name.label("name"), r.other_id, cb.c.name.label("other_name"),
-                           r.score, r.reason, r.status)
+                           r.score, r.reason, r.status, ca.c.owner.label("_owner"), cb.c.owner.label("_other_owner"))
                  .join(ca, ca.c.id == r.customer_id).join(cb, cb.c.id == r.other_id)
-                 .where(r.status == status).order_by(r.score.desc(), r.id).limit(limit))
+                 .where(r.status == status, both(self._crm, r.customer_id, r.other_id, REVIEW))
+                 .order_by(r.score.desc(), r.id).limit(limit))
         with self._crm.reading() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return shown_reasons(self._crm, conn.execute(query).mappings(), "_owner", "_other_owner")
 
     def accept(self, review_id: int) -> dict[str, Any]:
-        """A reviewer confirms the pair is one customer: merge it (the older id is kept); returns the merge."""
+        """A reviewer confirms the pair is one customer: merge it (the older id is kept); returns the merge.
+
+        Needs ``idic.review`` on both customers (else the item is not found) and ``customers.merge``."""
+        self._crm.access.require(REVIEW)
         with self._crm.transaction() as session:
             conn = session.connection()
             item = self._pending(conn, review_id)
@@ -113,7 +166,9 @@ class IdicService:
         return {"review": review_id, "merge": merge_id, "kept": min(one, two), "merged": max(one, two)}
 
     def reject(self, review_id: int, *, reason: str = "rejected by reviewer") -> None:
-        """A reviewer says the pair are different customers: they will never be merged automatically."""
+        """A reviewer says the pair are different customers: they will never be merged automatically
+        (``idic.review`` on both customers)."""
+        self._crm.access.require(REVIEW)
         with self._crm.transaction() as session:
             conn = session.connection()
             item = self._pending(conn, review_id)
@@ -121,7 +176,9 @@ class IdicService:
             self._decide(conn, review_id, "rejected")
 
     def _pending(self, conn: sa.Connection, review_id: int) -> Any:
-        item = conn.execute(sa.select(m.reviews).where(m.reviews.c.id == review_id)).first()
+        r = m.reviews.c
+        item = conn.execute(sa.select(m.reviews).where(
+            r.id == review_id, both(self._crm, r.customer_id, r.other_id, REVIEW))).first()
         if item is None:
             raise NotFound("review item", review_id)
         if item.status != "pending":
@@ -142,37 +199,49 @@ class IdicService:
         return customer_id
 
     def merges(self, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The merge log (automatic and accepted merges), newest first: what ``unmerge`` can undo."""
-        g = m.merge_log.c
+        """The merge log (automatic and accepted merges), newest first: what ``unmerge`` can undo (``idic.review``).
+
+        A merge belongs to the customer it kept (the merged record is a tombstone of it now): it shows when
+        that customer is in the user's scope, its reason masked unless the user sees their contact details."""
+        g, c = m.merge_log.c, core.customers.c
         query = (sa.select(g.id, g.run_id, g.customer_id.label("kept_id"), g.merged_id, g.score, g.reason, g.automatic,
-                           g.status, g.at).order_by(g.id.desc()).limit(limit))
+                           g.status, g.at, c.owner.label("_owner"))
+                 .join(core.customers, c.id == g.customer_id)
+                 .where(self._crm.access.customers(g.customer_id, REVIEW)).order_by(g.id.desc()).limit(limit))
         with self._crm.reading() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return shown_reasons(self._crm, conn.execute(query).mappings(), "_owner")
 
     def unmerge(self, merge_id: int) -> dict[str, Any]:
         """Undo a merge of the log: restore the merged customer from the core's snapshot and move back its
         interactions, contact points, addresses, tags and consents; the pair is then kept apart.
 
         Rows other plugins re-pointed (orders, points…) stay with the kept customer: the core has no
-        unmerge hook yet (see the README).
+        unmerge hook yet (see the README). Needs ``idic.review`` and ``customers.merge`` on the kept customer
+        (outside the scope, the merge is not found).
         """
         from crmkit_idic.unmerge import undo
 
+        self._crm.access.require(REVIEW)
+        self._crm.access.require(MERGE)
         with self._crm.transaction() as session:
             return undo(self._crm, session, merge_id)
 
     # -- interact ----------------------------------------------------------------------------------------
 
-    def agenda(self, employee: str, day: date | str | None = None) -> list[dict[str, Any]]:
-        """The open plan items of ``employee`` due on ``day`` (local date, default today) or earlier."""
+    def agenda(self, employee: str | None = None, day: date | str | None = None) -> list[dict[str, Any]]:
+        """The open plan items of ``employee`` (None: of every employee) due on ``day`` (local date, default today)
+        or earlier (``idic.read``): only items about customers in the user's scope — a salesperson with scope
+        own sees their own customers' contacts, a manager with team their team's."""
         when = self._crm.today() if day is None else _day(day)
         pl, c = m.plan_items.c, core.customers.c
-        query = (sa.select(pl.id, pl.due_on, pl.hour, pl.customer_id, c.name, pl.channel, pl.purpose,
+        query = (sa.select(pl.id, pl.due_on, pl.hour, pl.customer_id, c.name, pl.owner, pl.channel, pl.purpose,
                            m.profiles.c.next_action)
                  .join(core.customers, c.id == pl.customer_id)
                  .outerjoin(m.profiles, m.profiles.c.customer_id == pl.customer_id)
-                 .where(pl.owner == employee, pl.status == "open", pl.due_on <= when)
+                 .where(pl.status == "open", pl.due_on <= when, self._crm.access.customers(pl.customer_id, READ))
                  .order_by(pl.due_on, pl.hour, pl.id))
+        if employee is not None:
+            query = query.where(pl.owner == employee)
         with self._crm.reading() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
@@ -181,7 +250,8 @@ class IdicService:
     def add_treatment(self, name: str, *, tier: str | None = None, needs: str | None = None,
                       condition_: str | None = None, priority: int = 100, **what: str | None) -> dict[str, Any]:
         """A treatment rule: customers of ``tier`` × ``needs`` (None: any) meeting ``condition_`` (a campaigns
-        segment expression) get this offer / price list / service level / message. Checked now."""
+        segment expression) get this offer / price list / service level / message. Checked now (``idic.plan``)."""
+        self._crm.access.require(PLAN)
         name = (name or "").strip()
         if not name or len(name) > 200:
             raise ValidationError("a name of 1 to 200 characters is required", field="name")
@@ -207,13 +277,15 @@ class IdicService:
         return row
 
     def treatments(self) -> list[dict[str, Any]]:
-        """Every treatment rule, in the order they are tried (priority, then creation)."""
+        """Every treatment rule, in the order they are tried (priority, then creation) (``idic.read``)."""
+        self._crm.access.require(READ)
         t = m.treatments.c
         with self._crm.reading() as conn:
             return [dict(r) for r in conn.execute(sa.select(m.treatments).order_by(t.priority, t.id)).mappings()]
 
     def remove_treatment(self, name: str) -> None:
-        """Delete a treatment rule (customers keep their next-best-action until the next Customize)."""
+        """Delete a treatment rule (customers keep their next-best-action until the next Customize) (``idic.plan``)."""
+        self._crm.access.require(PLAN)
         with self._crm.transaction() as session:
             conn = session.connection()
             treatment = self._treatment(conn, name)
@@ -229,7 +301,8 @@ class IdicService:
 
     def handoff(self, name: str, *, channel: str = "email") -> dict[str, Any]:
         """Hand a treatment to campaigns: a segment of its customers and a draft campaign carrying its message,
-        created together (one transaction)."""
+        created together (one transaction). Needs ``idic.plan`` (and what campaigns asks for its segment and draft)."""
+        self._crm.access.require(PLAN)
         if not self._crm.has_service("campaigns"):
             raise ValidationError("handoff needs the campaigns plugin (crmkit-campaigns)", field="treatment")
         with self._crm.transaction() as session:
@@ -244,24 +317,36 @@ class IdicService:
 
     # -- profile, report ----------------------------------------------------------------------------------
 
-    def profile_section(self, conn: sa.Connection, customer_id: int) -> dict[str, Any]:
-        """The customer 360 section: identifiers, tier, needs group, channel and time, plan, next-best-action."""
+    def profile_section(self, conn: sa.Connection, customer: Customer) -> dict[str, Any] | None:
+        """The customer 360 section: identifiers, tier, needs group, channel and time, plan, next-best-action.
+
+        None (no section) when the user's ``idic.read`` scope does not reach the customer; e-mails, phones and
+        social handles among the identifiers are masked unless the user may see the customer's contact details."""
+        access = self._crm.access
+        if not (access.allowed(READ) and access.covers(customer.owner, READ)):
+            return None
+        customer_id = customer.id
         i, p, pl = m.identifiers.c, m.profiles.c, m.plan_items.c
         found = conn.execute(sa.select(i.kind, i.value, i.source).where(i.customer_id == customer_id)
                              .order_by(i.kind, i.value)).mappings().all()
         profile = conn.execute(sa.select(m.profiles).where(p.customer_id == customer_id)).mappings().first()
         plan = conn.execute(sa.select(pl.due_on, pl.channel, pl.owner, pl.purpose).where(
             pl.customer_id == customer_id, pl.status == "open").order_by(pl.due_on)).mappings().all()
-        section: dict[str, Any] = {"identifiers": [dict(r) for r in found], "plan": [dict(r) for r in plan]}
+        identifiers = [dict(r) for r in found]
+        if not access.sees_contacts_of(customer.owner):
+            identifiers = [{**r, "value": mask_identifier(r["kind"], r["value"])} for r in identifiers]
+        section: dict[str, Any] = {"identifiers": identifiers, "plan": [dict(r) for r in plan]}
         if profile is not None:
             section.update({k: profile[k] for k in ("tier", "needs", "needs_reason", "channel", "best_hour",
                                                     "best_weekday", "rhythm_days", "next_action", "reason")})
         return section
 
     def report(self, path: str | Path, run_id: int | None = None) -> Path:
-        """Write the HTML report of a run (default: the last one) and return its path."""
+        """Write the HTML report of a run (default: the last one) and return its path (``idic.read``; a user
+        whose scope is not all gets the figures of their customers, and the page says so)."""
         from crmkit_idic.report import render
 
+        self._crm.access.require(READ)
         run = self.get(run_id) if run_id is not None else self.last_run()
         if run is None:
             raise NotFound("IDIC run", "(none yet: run `crmkit idic run` first)")

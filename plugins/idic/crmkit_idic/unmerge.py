@@ -16,6 +16,7 @@ from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound
 from crmkit_idic import models as m
+from crmkit_idic.access import MERGE, REVIEW
 from crmkit_idic.service import keep_apart
 
 if TYPE_CHECKING:
@@ -28,9 +29,11 @@ def undo(crm: CRM, session: Session, merge_id: int) -> dict[str, Any]:
     """Restore the merged customer of merge-log entry ``merge_id`` in the caller's transaction."""
     conn = session.connection()
     g, c = m.merge_log.c, core.customers.c
-    log = conn.execute(sa.select(m.merge_log).where(g.id == merge_id)).mappings().first()
+    log = conn.execute(sa.select(m.merge_log).where(g.id == merge_id, crm.access.customers(g.customer_id, REVIEW))
+                       ).mappings().first()
     if log is None:
         raise NotFound("IDIC merge", merge_id)
+    crm.access.require_customer(conn, log["customer_id"], MERGE)
     if log["status"] != "merged":
         raise Conflict(f"merge {merge_id} was already undone")
     kept_id, merged_id, moved = log["customer_id"], log["merged_id"], log["moved"]

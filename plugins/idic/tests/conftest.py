@@ -22,7 +22,7 @@ from crmkit import Plugin, ValidationError, hookimpl
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
 from crmkit.core import tables as core
-from crmkit.testing import PURCHASE_SOURCE, Shop
+from crmkit.testing import PURCHASE_SOURCE, Shop, add_user
 
 
 @attrs.define
@@ -74,8 +74,11 @@ def _at(day: str, hour: int = 10) -> datetime:
 
 @pytest.fixture
 def shop_crm(crm_factory: Callable[..., Any]) -> Any:
-    """A CRM with analytics, IDIC, the stand-in purchase source and the campaigns stand-in."""
-    return crm_factory(plugins=["analytics", "idic", PURCHASE_SOURCE, CAMPAIGNS])
+    """A CRM with analytics, IDIC, the stand-in purchase source and the campaigns stand-in, and Lan, a salesperson
+    of team HN who owns customers."""
+    crm = crm_factory(plugins=["analytics", "idic", PURCHASE_SOURCE, CAMPAIGNS])
+    add_user(crm, "lan", teams=["HN"], roles=["sales"])
+    return crm
 
 
 def _buy(crm: Any, customer_id: int, amount: int, *, category: str | None = None, when: str = "2026-06-01") -> None:

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
+from crmkit.testing import add_user
+
 pytestmark = pytest.mark.crmkit_plugins("idic")
 
 
 def test_run_status_runs_show_review_unmerge_and_agenda(crm: Any, invoke: Any) -> None:
+    add_user(crm, "lan", roles=["sales"])
     a = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", owner="lan", consents={"email": True})
     crm.customers.add(name="Nguyen Van An", email="an@example.vn")
     crm.customers.add(name="Trần Văn Bảo", phone="0912345678")

@@ -48,7 +48,7 @@ class Appointments(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self.require_customer(conn, values["customer_id"], APPOINTMENTS_MANAGE)
-            self.check_owner(conn, values["employee"], APPOINTMENTS_MANAGE, field="employee")
+            self.crm.access.check_owner(conn, values["employee"], APPOINTMENTS_MANAGE, field="employee")
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             new_id = conn.execute(m.appointments.insert().values(**values, status="scheduled", created_at=now,
@@ -186,7 +186,7 @@ class Tasks(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self.require_customer(conn, values["customer_id"], TASKS_MANAGE)
-            self.check_owner(conn, values["employee"], TASKS_MANAGE, field="employee")
+            self.crm.access.check_owner(conn, values["employee"], TASKS_MANAGE, field="employee")
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             new_id = conn.execute(m.tasks.insert().values(**values, created_at=now, updated_at=now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -54,7 +54,7 @@ class Part:
 
         Nothing is added for a scope of ``all`` (the system's), so unscoped queries keep their plans.
         """
-        return in_scope(self.crm, query, customer_id, permission)
+        return self.crm.access.scoped(query, customer_id, permission)
 
     def is_scoped(self, permission: str) -> bool:
         """Whether ``permission`` reaches only some customers for the acting user (a report then says so)."""
@@ -96,37 +96,6 @@ class Part:
         if chosen is None:
             raise ValidationError("say which employee (a user)", field="employee")
         return chosen
-
-    def check_owner(self, conn: sa.Connection, owner: str | None, permission: str, *, field: str = "owner") -> None:
-        """An owner (of a deal, quote, order, contract; the employee of a task or appointment) must be an active
-        user, and one the acting user may give records to (within ``permission``'s scope); ``ValidationError``."""
-        if owner is None:
-            return
-        principal = self.crm.access.principal
-        if principal.is_system or owner != principal.username:  # the acting user is known to be active
-            self.crm.users.require_assignable(conn, [owner], field=field)
-        if not self.crm.access.covers(owner, permission):
-            raise ValidationError(f"{owner!r} is outside your scope of {permission}", field=field)
-
-    def hidden_contacts(self, conn: sa.Connection, customer_ids: Collection[int]) -> set[int]:
-        """Those of these customers whose contact details the acting user may not see (sales output masks
-        their phones and addresses): one query, none for a user who sees every customer's."""
-        owners = self.crm.access.contact_owners()
-        if owners is None or not customer_ids:
-            return set()
-        c = core.customers.c
-        seen = c.owner.in_(sorted(owners)) if owners else sa.false()
-        return set(conn.execute(sa.select(c.id).where(c.id.in_(sorted(set(customer_ids))),
-                                                      sa.or_(c.owner.is_(None), ~seen))).scalars())
-
-
-def in_scope(crm: CRM, query: Query, customer_id: sa.ColumnElement[Any], permission: str) -> Query:
-    """``query`` narrowed, in SQL, to rows whose customer is within ``permission``'s scope for the acting user
-    (requires it); nothing is added for a scope of ``all``."""
-    predicate = crm.access.customers(customer_id, permission)
-    if crm.access.principal.owners(permission) is None:
-        return query
-    return query.where(predicate)  # type: ignore[return-value]
 
 
 _CUSTOMER_STATUS = sa.select(core.customers.c.status, core.customers.c.merged_into_id).where(

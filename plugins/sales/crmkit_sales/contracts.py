@@ -37,7 +37,7 @@ class Contracts(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self.require_customer(conn, values["customer_id"], CONTRACTS_MANAGE)
-            self.check_owner(conn, values["owner"], CONTRACTS_MANAGE)
+            self.crm.access.check_owner(conn, values["owner"], CONTRACTS_MANAGE)
             self._check(conn, values, None)
             contract_id = conn.execute(m.contracts.insert().values(**values, created_at=now, updated_at=now)
                                        .returning(m.contracts.c.id)).scalar_one()
@@ -55,7 +55,7 @@ class Contracts(Part):
             current = self.load(conn, m.contracts, contract_id, "contract", read=CONTRACTS_READ,
                                 write=CONTRACTS_MANAGE, lock=True)
             if "owner" in values:
-                self.check_owner(conn, values["owner"], CONTRACTS_MANAGE)
+                self.crm.access.check_owner(conn, values["owner"], CONTRACTS_MANAGE)
             merged = {**current, **values}
             for start, end in (("start_date", "end_date"), ("start_date", "renewal_date")):
                 if merged[end] is not None and merged[end] < merged[start]:

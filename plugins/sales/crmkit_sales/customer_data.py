@@ -26,7 +26,6 @@ from crmkit.core.merging import repoint
 from crmkit.core.types import utcnow
 from crmkit.money import Money
 from crmkit_sales import models as m
-from crmkit_sales.base import in_scope
 from crmkit_sales.objects import order_number
 from crmkit_sales.orders import OPEN_STATUSES
 from crmkit_sales.permissions import AGENDA_READ, CONTRACTS_READ, DEALS_READ, ORDERS_READ
@@ -113,7 +112,7 @@ def profile(crm: CRM, session: Session, customer: Customer) -> dict[str, Any]:
         return access.allowed(permission) and access.covers(customer.owner, permission)
 
     def rows(query: sa.Select[Any], customer_id: sa.ColumnElement[Any], permission: str) -> Any:
-        return conn.execute(in_scope(crm, query, customer_id, permission))
+        return conn.execute(crm.access.scoped(query, customer_id, permission))
 
     section: dict[str, Any] = {}
     if shown(DEALS_READ):

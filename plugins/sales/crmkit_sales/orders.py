@@ -63,7 +63,7 @@ class Orders(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             customer_id = self.require_customer(conn, values.pop("customer_id"), ORDERS_PLACE)
-            self.check_owner(conn, values["owner"], ORDERS_PLACE)
+            self.crm.access.check_owner(conn, values["owner"], ORDERS_PLACE)
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency,
@@ -198,7 +198,7 @@ class Orders(Part):
     def _shown(self, conn: sa.Connection, orders: Sequence[Order]) -> Sequence[Order]:
         """The orders as the acting user may see them: shipping phone and address masked for customers whose
         contact details they may not see."""
-        hidden = self.hidden_contacts(conn, {o.customer_id for o in orders if o.shipping_phone or o.shipping_address})
+        hidden = self.crm.access.hidden_contacts(conn, {o.customer_id for o in orders if o.shipping_phone or o.shipping_address})
         if not hidden:
             return orders
         return [attrs.evolve(o, shipping_phone=mask_phone(o.shipping_phone) if o.shipping_phone else None,

@@ -119,7 +119,7 @@ class Deals(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             customer_id = self.require_customer(conn, values["customer_id"], DEALS_UPDATE)
-            self.check_owner(conn, values["owner"], DEALS_UPDATE)
+            self.crm.access.check_owner(conn, values["owner"], DEALS_UPDATE)
             pipeline = self.sales.pipelines.fetch(conn, values.pop("pipeline"))
             stage_ref = values.pop("stage", None)
             stage = pipeline.stages[0] if stage_ref is None else self._stage_in(pipeline, stage_ref)
@@ -146,7 +146,7 @@ class Deals(Part):
             conn = session.connection()
             current = from_row(Deal, self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ, write=DEALS_UPDATE))
             if "owner" in values:
-                self.check_owner(conn, values["owner"], DEALS_UPDATE)
+                self.crm.access.check_owner(conn, values["owner"], DEALS_UPDATE)
             conn.execute(m.deals.update().where(m.deals.c.id == deal_id).values(**values, updated_at=utcnow()))
             self.audit(session, "update", "deal", deal_id, customer_id=current.customer_id, changes=values)
             return self._get(conn, deal_id)

@@ -61,7 +61,7 @@ class Quotes(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             customer_id = self.require_customer(conn, values.pop("customer_id"), QUOTES_MANAGE)
-            self.check_owner(conn, values["owner"], QUOTES_MANAGE)
+            self.crm.access.check_owner(conn, values["owner"], QUOTES_MANAGE)
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
             lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency, on=issued,

@@ -344,3 +344,12 @@ def test_a_handle_returns_what_the_service_returns_and_runs_blocks_as_its_user(c
         assert crm.access.principal.username == "lan"
         made = crm.customers.add(name="Khách trong khối")
     assert made.owner == "lan" and crm.access.principal.is_system
+
+
+def test_a_scoped_user_cannot_leave_a_customer_without_an_owner(crm: Any) -> None:
+    add_user(crm, "lan", roles=["sales"])
+    mine = crm.as_user("lan").customers.add(name="Khách của Lan")
+    with pytest.raises(crmkit.ValidationError, match="owner: name an owner within your scope"):
+        crm.as_user("lan").customers.update(mine.id, owner=None)
+    assert crm.customers.update(mine.id, owner=None).owner is None  # the system may
+    assert crm.as_user("lan").access.principal.username == "lan"  # a service's property reads as the user

@@ -165,13 +165,26 @@ class Access:
             return query
         return query.where(self.customers(customer_id, permission))
 
+    def require_owned(self, owner: str | None, permission: str, what: str) -> None:
+        """``PermissionDenied`` (audited) unless ``permission``'s scope reaches a record owned by ``owner`` —
+        for records owned by users rather than about a customer (a campaign, a segment); ``what`` names it."""
+        self.require(permission)
+        if self.covers(owner, permission):
+            return
+        principal = self.principal
+        whose = f"owned by {owner}" if owner else "without an owner"
+        self._crm.audit.denied(principal, permission, f"{what} is {whose}, outside its scope")
+        raise PermissionDenied(permission, principal.username, f"{what} is {whose}, outside your scope")
+
     def check_owner(self, conn: sa.Connection, owner: str | None, permission: str, *, field: str = "owner",
                     row: int | None = None) -> None:
         """A record's owner (a customer's, a deal's, a task's assignee) must be an active user, and one the
         acting user may give records to — within ``permission``'s scope; ``ValidationError`` naming ``field``."""
-        if owner is None:
-            return
         principal = self.principal
+        if owner is None:
+            if self.principal.owners(permission) is not None:  # an unowned record would leave the user's own scope
+                raise ValidationError(f"name an owner within your scope of {permission}", field=field, row=row)
+            return
         if principal.is_system or owner != principal.username:  # the acting user is known to be active
             self._crm.users.require_assignable(conn, [owner], field=field, row=row)
         if not self.covers(owner, permission):
@@ -258,7 +271,8 @@ class UserHandle:
         self._stack: list[AbstractContextManager[Any]] = []
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._crm, name)
+        with self._crm.access.acting(self.principal):  # a property (``crm.actor``) reads as the user too
+            value = getattr(self._crm, name)
         if name in CORE_SERVICES or self._crm.has_service(name):
             return _BoundService(value, self._crm, self.principal)
         return _bind(value, self._crm, self.principal)
@@ -285,7 +299,9 @@ class _BoundService:
         self._principal = principal
 
     def __getattr__(self, name: str) -> Any:
-        return _bind(getattr(self._service, name), self._crm, self._principal, nested=True)
+        with self._crm.access.acting(self._principal):  # a property (``access.principal``) reads as the user
+            value = getattr(self._service, name)
+        return _bind(value, self._crm, self._principal, nested=True)
 
     def __repr__(self) -> str:
         return f"<{self._service!r} as {self._principal.username!r}>"

@@ -93,6 +93,8 @@ class NotesService:
     def summary(self, customer_id: int, *, latest: int = 3) -> dict[str, Any]:
         """How many notes a customer has and the latest few: the plugin's part of the customer 360
         (nothing for a user whose ``notes.read`` does not reach the customer)."""
+        if not self._crm.access.allowed(READ):
+            return {"count": 0, "latest": []}
         scope = self._crm.access.customers(notes.c.customer_id, READ)
         with self._crm.reading() as conn:
             count = conn.execute(sa.select(sa.func.count()).where(notes.c.customer_id == customer_id, scope)).scalar_one()

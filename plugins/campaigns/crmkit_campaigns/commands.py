@@ -233,7 +233,7 @@ def show(crm: CRM, campaign: str) -> None:
             "budget": _money(c.budget_minor, c.currency), "cost_fixed": _money(c.cost_fixed_minor, c.currency),
             "cost_per_message": _money(c.cost_per_message_minor, c.currency), "attribution_days": c.attribution_days,
             "days_before": c.days_before if c.occasion else None, "started_at": c.started_at,
-            "finished_at": c.finished_at, "created_by": c.created_by}
+            "finished_at": c.finished_at, "created_by": c.created_by, "scheduled_by": c.scheduled_by}
     if current_format() == "json":
         data["variants"] = [attrs.asdict(v) for v in c.variants]
     emit_object(data)
@@ -278,8 +278,8 @@ def unschedule(crm: CRM, campaign: str) -> None:
     emit_object(_campaign_row(crm.campaigns.unschedule(_ref(campaign))))
 
 
-def _run_rows(results: list[RunResult], names: dict[int, str]) -> list[dict[str, Any]]:
-    return [{"campaign": names.get(r.campaign_id, r.campaign_id), "run": r.run_id, "period": r.period or None,
+def _run_rows(results: list[RunResult]) -> list[dict[str, Any]]:
+    return [{"campaign": r.campaign_name or r.campaign_id, "run": r.run_id, "period": r.period or None,
              "occasion_date": r.occasion_date, "audience": r.audience, "queued": r.queued, "holdout": r.holdout,
              "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or None, "send_at": r.send_at}
             for r in results]
@@ -294,7 +294,7 @@ RUN_COLUMNS = ("campaign", "run", "period", "occasion_date", "audience", "queued
 def run(crm: CRM, campaign: str) -> None:
     """Prepare CAMPAIGN's messages now (consent, frequency cap, holdout, A/B); `dispatch` sends them."""
     result = crm.campaigns.run(_ref(campaign))
-    emit(_run_rows([result], {result.campaign_id: crm.campaigns.get(result.campaign_id).name}), RUN_COLUMNS)
+    emit(_run_rows([result]), RUN_COLUMNS)
 
 
 @campaigns.command("run-due")
@@ -304,8 +304,7 @@ def run(crm: CRM, campaign: str) -> None:
 def run_due(crm: CRM, then_dispatch: bool) -> None:
     """For cron: run scheduled campaigns whose time came and today's occasions, then dispatch."""
     due = crm.campaigns.run_due()
-    names = {c.id: c.name for c in crm.campaigns.list()}
-    emit(_run_rows(list(due.runs), names), RUN_COLUMNS)
+    emit(_run_rows(list(due.runs)), RUN_COLUMNS)
     for name, error in due.errors.items():
         click.echo(f"error: campaign {name}: {error}", err=True)
     if then_dispatch:
@@ -367,7 +366,7 @@ def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
         r = found[0]
         c = r.campaign
         emit_object({
-            "campaign": c.name, "status": c.status, "audience": r.audience,
+            "campaign": c.name, "status": c.status, "scope": _scope(r.scoped_to), "audience": r.audience,
             "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or "none", "holdout": r.holdout,
             "waiting": r.pending, "unconfirmed": r.unconfirmed, "revenue": _money(r.revenue_minor, c.currency),
             "cost": _money(r.cost_minor, c.currency), "roi": r.roi,
@@ -390,8 +389,15 @@ def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
             row["cost"] = _money(row.pop("cost_minor"), row["currency"])
         emit(rows, ("id", "campaign", "status", "channel", "audience", "excluded", "sent", "open_rate", "click_rate",
                     "conversion_rate", "revenue", "cost", "roi", "lift", "lift_low", "lift_high"))
+        if found and found[0].scoped_to:
+            click.echo(f"scope: {_scope(found[0].scoped_to)}", err=True)
     if chart is not None and found:
         click.echo(f"chart written to {draw(found, chart)}", err=True)
+
+
+def _scope(user: str | None) -> str:
+    """What a report's figures cover, in words."""
+    return "all customers" if user is None else f"only the customers in {user}'s scope (fixed cost left out)"
 
 
 @campaigns.command("serve")

@@ -15,17 +15,35 @@ from crmkit.core.merging import delete_in, executemany, repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import HANDED_OVER
+from crmkit_campaigns.permissions import READ
+from crmkit_campaigns.shown import masked_row
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from crmkit.core.models import Customer
+    from crmkit.crm import CRM
 
 PROFILE_ROWS = 5
 RECENT_DAYS = 90
 
 
-def export(session: Session, customer_id: int) -> dict[str, list[dict[str, Any]]]:
-    """Every campaigns row about the customer: messages, their events, suppression entries."""
-    return privacy.export_rows(session, m.CUSTOMER_TABLES, customer_id)
+def export(crm: CRM, session: Session, customer: Customer) -> dict[str, list[dict[str, Any]]]:
+    """Every campaigns row about the customer: messages, their events, suppression entries.
+
+    Addresses are masked (also inside errors and event details) for a user who may not see the
+    customer's contact details, as the core masks the customer itself.
+    """
+    rows = privacy.export_rows(session, m.CUSTOMER_TABLES, customer.id)
+    if crm.access.sees_contacts_of(customer.owner):
+        return rows
+    addresses = {r.get("address") for table in rows.values() for r in table} - {None}
+    return {table: [masked_row(r, addresses) for r in found] for table, found in rows.items()}
+
+
+def profile_shown(crm: CRM, customer: Customer) -> bool:
+    """Whether the customer-360 section shows: ``campaigns.read`` over this customer."""
+    return crm.access.allowed(READ) and crm.access.covers(customer.owner, READ)
 
 
 def erase(session: Session, customer_id: int) -> None:

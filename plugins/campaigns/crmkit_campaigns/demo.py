@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmkit.core.types import utcnow
-from crmkit.errors import ValidationError
+from crmkit.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
@@ -19,6 +19,7 @@ SEGMENT_EXPRESSION = 'province = "Hà Nội" and lifecycle_stage in ("customer",
 TET = "Chúc Tết khách hàng Hà Nội"
 BIRTHDAY = "Chúc mừng sinh nhật"
 OUTBOX = "crmkit-outbox"
+OWNER = "lan.nguyen"
 
 
 def outbox_directory(crm: CRM) -> Path:
@@ -39,7 +40,7 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
                             sender="Cửa hàng Sao Mai <chao@saomai.example.vn>")
     service.segments.create(SEGMENT, SEGMENT_EXPRESSION, description="Khách hàng và khách tiềm năng ở Hà Nội")
     campaign = service.create(
-        TET, channel="email", segment=SEGMENT, objective="Doanh số mùa Tết", owner="lan.nguyen",
+        TET, channel="email", segment=SEGMENT, objective="Doanh số mùa Tết", owner=_owner(crm, OWNER),
         subject="Chúc mừng năm mới, {{ first_name }}!", holdout_percent=10, attribution_days=14,
         cost_fixed_minor=2_000_000, cost_per_message_minor=300, budget_minor=5_000_000,
         body="Chào {{ first_name | default(\"bạn\") }},\nCửa hàng Sao Mai chúc bạn năm mới an khang thịnh vượng!"
@@ -64,6 +65,14 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
             service.tracking.record(message["id"], "opened")
             if rng.random() < 0.3:
                 service.tracking.record(message["id"], "clicked", detail={"url": "https://saomai.example.vn/tet"})
+
+
+def _owner(crm: CRM, username: str) -> str | None:
+    """The demo campaign's owner when the demo has that user (owners must be users), else none."""
+    try:
+        return username if crm.users.get(username).active else None
+    except NotFound:
+        return None
 
 
 def overview(crm: CRM) -> dict[str, list[str]]:

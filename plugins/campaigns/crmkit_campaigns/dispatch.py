@@ -89,7 +89,7 @@ class Dispatcher:
     def run(self, *, limit: int | None = None, retry_unconfirmed: bool = False) -> DispatchReport:
         """Recover expired leases, then send due messages until none is left (or ``limit`` were tried)."""
         tally = _Tally()
-        adapters = self._service.adapters()
+        adapters = self._service._adapters()
         try:
             self._recover(adapters, tally, retry_unconfirmed)
             now = self._clock()
@@ -238,8 +238,8 @@ class Dispatcher:
 
     def _renderer(self, campaign_id: int, adapter: Adapter) -> Renderer:
         if campaign_id not in self._renderers:
-            self._renderers[campaign_id] = self._service.renderer(
-                campaign_id, html=adapter.address_kind == "email", signer=self._service.signer())
+            self._renderers[campaign_id] = self._service._renderer(
+                campaign_id, html=adapter.address_kind == "email", signer=self._service._link_signer())
         return self._renderers[campaign_id]
 
     def _mark_sending(self, rows: list[dict[str, Any]]) -> set[int]:

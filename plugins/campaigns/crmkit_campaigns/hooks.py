@@ -1,4 +1,5 @@
-"""The campaigns plugin's hook implementations: thin calls into ``crm.campaigns``, ``customer_data`` and ``demo``."""
+"""The campaigns plugin's hook implementations: thin calls into ``crm.campaigns``, ``customer_data``, ``demo``,
+and the permissions it declares."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmkit import hookimpl
 from crmkit_campaigns import customer_data, demo
+from crmkit_campaigns.permissions import PERMISSIONS
 from crmkit_campaigns.service import CampaignsService
 
 if TYPE_CHECKING:
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from crmkit import Permission
     from crmkit.core.models import Customer, Interaction
     from crmkit.crm import CRM
 
@@ -23,8 +26,13 @@ def crmkit_services(crm: CRM) -> dict[str, Any]:
 
 
 @hookimpl
-def crmkit_customer_export(customer: Customer, session: Session) -> dict[str, Any]:
-    return {"campaigns": customer_data.export(session, customer.id)}
+def crmkit_permissions() -> list[Permission]:
+    return PERMISSIONS
+
+
+@hookimpl
+def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
+    return {"campaigns": customer_data.export(crm, session, customer)}
 
 
 @hookimpl
@@ -38,7 +46,9 @@ def crmkit_customers_merged_many(pairs: Mapping[int, int], session: Session) -> 
 
 
 @hookimpl
-def crmkit_customer_profile(customer: Customer, session: Session) -> dict[str, Any]:
+def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any] | None:
+    if not customer_data.profile_shown(crm, customer):
+        return None
     return {"campaigns": customer_data.profile(session, customer.id)}
 
 

@@ -45,6 +45,7 @@ campaigns = sa.Table(
     sa.Column("days_before", sa.Integer, nullable=False),
     sa.Column("occasion_checked_through", sa.Date),  # the last local day run-due has handled
     sa.Column("scheduled_at", UTCDateTime),
+    sa.Column("scheduled_by", sa.String(100)),  # the user whose scope run-due runs it with (NULL: the system)
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("created_by", sa.String(100), nullable=False),

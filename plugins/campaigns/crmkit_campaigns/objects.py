@@ -76,6 +76,8 @@ class Campaign:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     segment_id: int | None = None
+    #: Who scheduled it: ``run-due`` runs it with their scope (None: the system did).
+    scheduled_by: str | None = None
 
 
 @attrs.frozen
@@ -91,6 +93,7 @@ class RunResult:
     excluded: Mapping[str, int]
     occasion_date: date | None = None
     send_at: datetime | None = None
+    campaign_name: str | None = None
 
 
 @attrs.frozen

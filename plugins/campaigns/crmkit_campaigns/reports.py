@@ -13,6 +13,11 @@ Definitions (documented in the README):
   interval is the normal approximation of a difference of two proportions:
   ``(p₁ − p₀) ± 1.96 · √(p₁(1 − p₁)/n₁ + p₀(1 − p₀)/n₀)``; incremental revenue is
   ``(revenue₁/n₁ − revenue₀/n₀) · n₁``.
+
+A user whose ``campaigns.reports.read`` scope is narrower than ``all`` gets a **scoped** report:
+every figure counts only the messages to customers in the scope (the predicate is in the SQL), the
+cost is the per-message cost of those messages (the campaign's fixed cost is left out: it is not
+theirs to divide), and ``scoped_to`` names the user.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from crmkit.errors import ValidationError
 from crmkit.purchases import purchases
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import HANDED_OVER, PENDING_STATUSES, Campaign
+from crmkit_campaigns.permissions import REPORTS
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
@@ -98,6 +104,13 @@ class CampaignReport:
     roi: Decimal | None
     lift: Lift | None
     variant_lifts: Mapping[str, Lift]
+    #: The user whose scope the figures cover (only their customers' messages), None when they cover everyone.
+    scoped_to: str | None = None
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the figures cover only the customers in a user's scope."""
+        return self.scoped_to is not None
 
     @property
     def treated(self) -> Group:
@@ -131,8 +144,12 @@ def _plus_days(moment: Any, days: int, dialect: str) -> Any:
 
 
 def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
-    """The report of one campaign (read in a handful of aggregate queries)."""
+    """The report of one campaign (read in a handful of aggregate queries), over the messages to customers
+    in the acting user's ``campaigns.reports.read`` scope."""
     msg = m.messages.c
+    in_scope = crm.access.customers(msg.customer_id, REPORTS)
+    principal = crm.access.principal
+    scoped_to = None if principal.owners(REPORTS) is None else principal.username
     dialect = crm.engine.dialect.name
     anchor = sa.func.coalesce(msg.sent_at, msg.next_attempt_at, msg.queued_at)
     p = purchases(crm).c
@@ -144,7 +161,7 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     per_message = sa.select(
         group.label("grp"), msg.status, msg.delivered_at, msg.opened_at, msg.clicked_at, msg.responded_at,
         msg.unsubscribed_at, revenue.label("revenue"),
-    ).where(msg.campaign_id == campaign.id, msg.status != "excluded").subquery()
+    ).where(msg.campaign_id == campaign.id, msg.status != "excluded", in_scope).subquery()
     r = per_message.c
 
     def count_if(condition: Any) -> Any:
@@ -161,9 +178,9 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     with crm.reading() as conn:
         rows = conn.execute(query).all()
         excluded = dict(conn.execute(sa.select(msg.reason, sa.func.count()).where(
-            msg.campaign_id == campaign.id, msg.status == "excluded").group_by(msg.reason)).all())
+            msg.campaign_id == campaign.id, msg.status == "excluded", in_scope).group_by(msg.reason)).all())
         billable = conn.execute(sa.select(sa.func.count()).where(
-            msg.campaign_id == campaign.id, msg.status.in_(HANDED_OVER))).scalar_one()
+            msg.campaign_id == campaign.id, msg.status.in_(HANDED_OVER), in_scope)).scalar_one()
     names = {v.id: v.name for v in campaign.variants}
     by_name: dict[str, Group] = {}
     pending = unconfirmed = 0
@@ -176,7 +193,8 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     treated = Group("all", *(sum(getattr(g, f.name) for g in variants) for f in attrs.fields(Group)[1:]))
     holdout = by_name.get(HOLDOUT)
     groups = [*variants, treated] + ([holdout] if holdout else [])
-    cost = campaign.cost_fixed_minor + campaign.cost_per_message_minor * int(billable)
+    fixed = campaign.cost_fixed_minor if scoped_to is None else 0
+    cost = fixed + campaign.cost_per_message_minor * int(billable)
     revenue_total = treated.revenue_minor
     roi = (Decimal(revenue_total - cost) / Decimal(cost)).quantize(Decimal("0.0001")) if cost else None
     lift = compare(treated, holdout) if holdout else None
@@ -186,6 +204,7 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
         campaign=campaign, audience=treated.customers + (holdout.customers if holdout else 0) + sum(excluded_counts.values()),
         excluded=excluded_counts, holdout=holdout.customers if holdout else 0, pending=pending, unconfirmed=unconfirmed,
         groups=groups, cost_minor=cost, revenue_minor=revenue_total, roi=roi, lift=lift, variant_lifts=variant_lifts,
+        scoped_to=scoped_to,
     )
 
 
@@ -223,7 +242,7 @@ def comparison_rows(reports: Sequence[CampaignReport]) -> list[dict[str, Any]]:
             "revenue_minor": report.revenue_minor, "cost_minor": report.cost_minor, "roi": report.roi,
             "lift": report.lift.difference if report.lift else None,
             "lift_low": report.lift.low if report.lift else None, "lift_high": report.lift.high if report.lift else None,
-            "currency": report.campaign.currency,
+            "currency": report.campaign.currency, "scoped_to": report.scoped_to,
         })
     return rows
 

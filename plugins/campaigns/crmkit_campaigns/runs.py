@@ -112,7 +112,7 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
     total = queued + holdout + sum(excluded.values())
     if total == 0:
         conn.execute(m.runs.delete().where(m.runs.c.id == run_id))
-        return RunResult(campaign.id, None, period, 0, 0, 0, {}, occasion_date, None)
+        return RunResult(campaign.id, None, period, 0, 0, 0, {}, occasion_date, None, campaign_name=campaign.name)
     if require_recipients and queued + holdout == 0:
         reasons = ", ".join(f"{reason} {n}" for reason, n in excluded.items())
         raise ValidationError(f"no customer can receive campaign {campaign.name!r}: all {total} in the audience are "
@@ -121,7 +121,7 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
     conn.execute(m.runs.update().where(m.runs.c.id == run_id).values(
         audience=total, queued=queued, holdout=holdout, excluded=excluded))
     return RunResult(campaign.id, run_id, period, total, queued, holdout, excluded, occasion_date,
-                     send_at if queued else None)
+                     send_at if queued else None, campaign_name=campaign.name)
 
 
 def _split(campaign: Campaign, bucket: Any) -> list[tuple[sa.ColumnElement[bool], int]]:

@@ -2,6 +2,12 @@
 
 The command line and the tracking server are thin callers of this service. Every write is one
 transaction; nothing is sent inside one (runs write the outbox, :meth:`dispatch` delivers after commit).
+
+Every public method checks its permission (``crmkit_campaigns.permissions``) for the acting user;
+the plain ``crm`` is the system and may do everything. A run prepared by a user targets only the
+customers in that user's ``campaigns.send`` scope; a scheduled campaign runs, when its time comes,
+with the scope of the user who scheduled it. Lists, previews and reports reach only the customers
+in scope, and addresses are masked where the user may not see contact details.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit.core import tables as core
+from crmkit.core.access import SYSTEM
+from crmkit.core.masking import mask_email, mask_phone
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
 from crmkit.purchases import has_purchases, purchases
@@ -26,16 +34,21 @@ from crmkit_campaigns.dispatch import Dispatcher
 from crmkit_campaigns.objects import (
     PENDING_STATUSES, TRANSITIONS, Campaign, DispatchReport, Preview, RunResult, Variant,
 )
+from crmkit_campaigns.permissions import CHANNELS, MANAGE, READ, REPORTS, SEND, SUPPRESSIONS
 from crmkit_campaigns.rendering import Renderer, variables
 from crmkit_campaigns.segment_sql import Clock, shift
 from crmkit_campaigns.segments import Segments
+from crmkit_campaigns.shown import shown_rows
 from crmkit_campaigns.signing import Signer, load_signer
 from crmkit_campaigns.sqlparts import bucket, split_bounds
 from crmkit_campaigns.tracking import Tracking
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy.orm import Session
 
+    from crmkit.core.access import Principal
     from crmkit.crm import CRM
 
 CampaignRef = int | str
@@ -103,29 +116,46 @@ class CampaignsService:
         return config.read(self._crm.settings)
 
     def configure(self, key: str, value: Any) -> Any:
-        """Change one setting (``timezone``, ``quiet_hours``, ``frequency_cap``…, see ``config``); returns it as stored."""
+        """Change one setting (``timezone``, ``quiet_hours``, ``frequency_cap``…, see ``config``); returns it as stored.
+
+        Needs ``campaigns.channels.manage``.
+        """
+        self._crm.access.require(CHANNELS)
         key = key.removeprefix(config.PREFIX)
         stored = config.stored_form(key, value)
-        self._crm.set_setting(config.PREFIX + key, stored)
+        self._store(key, stored)
         return stored
 
     def set_channel(self, channel: str, adapter: str, **options: Any) -> dict[str, Any]:
-        """Deliver ``channel`` with a built-in adapter (``smtp``, ``webhook``, ``file``) and its options."""
+        """Deliver ``channel`` with a built-in adapter (``smtp``, ``webhook``, ``file``) and its options
+        (``campaigns.channels.manage``)."""
+        self._crm.access.require(CHANNELS)
         self._check_channel(channel)
         cleaned = check_config(channel, {"adapter": adapter, **options})
         channels = {**self.settings.channels, channel: cleaned}
-        self._crm.set_setting(config.PREFIX + "channels", channels)
+        self._store("channels", channels)
         return cleaned
 
     def remove_channel(self, channel: str) -> None:
-        """Forget the configured adapter of ``channel`` (a plugin's adapter, if any, serves it again)."""
+        """Forget the configured adapter of ``channel`` (a plugin's adapter, if any, serves it again)
+        (``campaigns.channels.manage``)."""
+        self._crm.access.require(CHANNELS)
         channels = dict(self.settings.channels)
         if channels.pop(channel, None) is None:
             raise NotFound("configured channel", channel)
-        self._crm.set_setting(config.PREFIX + "channels", channels)
+        self._store("channels", channels)
+
+    def _store(self, key: str, value: Any) -> None:
+        """Write a campaigns setting; ``campaigns.channels.manage`` governs them (checked by the callers too)."""
+        self._crm.set_setting(config.PREFIX + key, value, permission=CHANNELS)
 
     def adapters(self) -> dict[str, Adapter]:
-        """A fresh adapter per channel: plugins' (``crmkit_channel_adapters``), then the configured ones on top."""
+        """A fresh adapter per channel: plugins' (``crmkit_channel_adapters``), then the configured ones on top
+        (``campaigns.channels.manage``)."""
+        self._crm.access.require(CHANNELS)
+        return self._adapters()
+
+    def _adapters(self) -> dict[str, Adapter]:
         found: dict[str, Adapter] = {}
         for result in self._crm.hooks.call("crmkit_channel_adapters"):
             found.update(result or {})
@@ -134,8 +164,12 @@ class CampaignsService:
         return found
 
     def adapter(self, channel: str) -> Adapter:
-        """The adapter delivering ``channel``; ``ValidationError`` when none is set up."""
-        found = self.adapters()
+        """The adapter delivering ``channel``; ``ValidationError`` when none is set up (``campaigns.channels.manage``)."""
+        self._crm.access.require(CHANNELS)
+        return self._adapter(channel)
+
+    def _adapter(self, channel: str) -> Adapter:
+        found = self._adapters()
         if channel not in found:
             ready = ", ".join(sorted(found)) or "none"
             raise ValidationError(f"no adapter delivers channel {channel!r} (channels ready: {ready}); set one up with "
@@ -143,22 +177,32 @@ class CampaignsService:
         return found[channel]
 
     def channel_list(self) -> list[dict[str, Any]]:
-        """Every channel with an adapter: which one, from where, what address it sends to."""
+        """Every channel with an adapter: which one, from where, what address it sends to
+        (``campaigns.channels.manage``)."""
+        self._crm.access.require(CHANNELS)
         configured = self.settings.channels
         return [{"channel": channel, "adapter": adapter.name, "address_kind": adapter.address_kind,
                  "idempotent": adapter.idempotent, "source": "settings" if channel in configured else "plugin",
                  "options": {k: v for k, v in configured.get(channel, {}).items() if k != "adapter"}}
-                for channel, adapter in sorted(self.adapters().items())]
+                for channel, adapter in sorted(self._adapters().items())]
 
     def signer(self) -> Signer:
-        """The tracking-link signer (its key is created on first use)."""
+        """The tracking-link signer, holding the secret key (``campaigns.channels.manage``; the tracking
+        server acts as the system)."""
+        self._crm.access.require(CHANNELS)
+        return self._link_signer()
+
+    def _link_signer(self) -> Signer:
+        """The signer (its key is created on first use, in its own transaction)."""
         if self._signer is None:
             self._signer = load_signer(self._crm)
         return self._signer
 
     def webhook_token(self) -> str:
-        """The bearer token providers must send to ``POST /events`` of the tracking server."""
-        return self.signer().webhook_token()
+        """The bearer token providers must send to ``POST /events`` of the tracking server
+        (``campaigns.channels.manage``)."""
+        self._crm.access.require(CHANNELS)
+        return self._link_signer().webhook_token()
 
     # -- campaigns -----------------------------------------------------------------------------------------
 
@@ -171,15 +215,22 @@ class CampaignsService:
         ``attribution_days``, ``occasion`` (``birthday``, ``first_purchase``, ``tet``, ``founding_day``,
         ``valentine``, ``womens_day``…) and ``days_before``. The template is checked now: an unknown
         placeholder is a ``ValidationError`` naming its line and column.
+
+        Needs ``campaigns.manage``. ``owner`` (default: the acting user) must be an active user within
+        its scope.
         """
+        self._crm.access.require(MANAGE)
         values = self._validate(self._schema, {"name": name, "channel": channel, "body": body, "subject": subject,
                                                "segment": segment, **options})
         self._check_channel(values["channel"])
         currency = (values["currency"] or str(self._crm.settings.get("currency") or "VND")).upper()
         segment_id = self._segment_id(values["segment"])
         self._check_occasion(values["occasion"])
-        known = variables(self.segments.fields())
+        known = variables(self.segments._fields())
         self._check_templates(values["subject"], values["body"], known)
+        principal = self._crm.access.principal
+        if values["owner"] is None and not principal.is_system:
+            values["owner"] = principal.username
         now = utcnow()
         row = {k: values[k] for k in ("name", "objective", "owner", "channel", "budget_minor", "cost_fixed_minor",
                                       "cost_per_message_minor", "attribution_days", "occasion", "days_before")}
@@ -187,6 +238,7 @@ class CampaignsService:
                    created_by=self._crm.actor, created_at=now, updated_at=now)
         with self._crm.transaction() as session:
             conn = session.connection()
+            self._check_owner(conn, row["owner"])
             if conn.execute(sa.select(m.campaigns.c.id).where(m.campaigns.c.name == row["name"])).first():
                 raise Conflict(f"a campaign named {row['name']!r} already exists")
             campaign_id = conn.execute(m.campaigns.insert().values(row).returning(m.campaigns.c.id)).scalar_one()
@@ -196,7 +248,11 @@ class CampaignsService:
             return self._load(conn, campaign_id)
 
     def update(self, campaign: CampaignRef, **changes: Any) -> Campaign:
-        """Change a draft campaign's settings (not its messages: see :meth:`set_variant`)."""
+        """Change a draft campaign's settings (not its messages: see :meth:`set_variant`).
+
+        Needs ``campaigns.manage`` over the campaign's owner (and the new owner, when it changes).
+        """
+        self._crm.access.require(MANAGE)
         allowed = set(CampaignSchema().fields) - {"body", "subject", "name"}
         unknown = sorted(set(changes) - allowed)
         if unknown:
@@ -205,6 +261,7 @@ class CampaignsService:
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
+            self._require_managed(current)
             self._require_status(current, "draft", "changed")
             merged = {"name": current.name, "channel": current.channel, "body": current.variants[0].body,
                       "segment": current.segment_id, "objective": current.objective, "owner": current.owner,
@@ -216,6 +273,8 @@ class CampaignsService:
             self._check_channel(values["channel"])
             self._check_occasion(values["occasion"])
             row = {k: values[k] for k in changes if k not in ("segment", "holdout_percent", "currency")}
+            if "owner" in changes:
+                self._check_owner(conn, values["owner"])
             if "segment" in changes:
                 row["segment_id"] = self._segment_id(values["segment"])
             if "holdout_percent" in changes:
@@ -228,12 +287,17 @@ class CampaignsService:
 
     def set_variant(self, campaign: CampaignRef, name: str, *, body: str, subject: str | None = None,
                     weight: int = 1) -> Campaign:
-        """Add or replace a message variant of a draft campaign; customers are split by ``weight`` (A/B)."""
+        """Add or replace a message variant of a draft campaign; customers are split by ``weight`` (A/B).
+
+        Needs ``campaigns.manage`` over the campaign's owner.
+        """
+        self._crm.access.require(MANAGE)
         values = self._validate(self._variant_schema, {"name": name, "body": body, "subject": subject, "weight": weight})
-        self._check_templates(values["subject"], values["body"], variables(self.segments.fields()))
+        self._check_templates(values["subject"], values["body"], variables(self.segments._fields()))
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
+            self._require_managed(current)
             self._require_status(current, "draft", "changed")
             v = m.variants.c
             existing = next((x for x in current.variants if x.name == values["name"]), None)
@@ -246,10 +310,12 @@ class CampaignsService:
             return self._load(conn, current.id)
 
     def remove_variant(self, campaign: CampaignRef, name: str) -> Campaign:
-        """Remove a variant of a draft campaign (the last one stays)."""
+        """Remove a variant of a draft campaign (the last one stays); ``campaigns.manage`` over its owner."""
+        self._crm.access.require(MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
+            self._require_managed(current)
             self._require_status(current, "draft", "changed")
             target = next((x for x in current.variants if x.name == name), None)
             if target is None:
@@ -261,12 +327,20 @@ class CampaignsService:
             return self._load(conn, current.id)
 
     def get(self, campaign: CampaignRef) -> Campaign:
-        """A campaign by id or name, with its variants."""
+        """A campaign by id or name, with its variants (``campaigns.read``)."""
+        self._crm.access.require(READ)
+        return self._get(campaign)
+
+    def _get(self, campaign: CampaignRef) -> Campaign:
         with self._crm.reading() as conn:
             return self._load(conn, campaign)
 
     def list(self, *, status: str | None = None) -> list[Campaign]:
-        """Campaigns, newest first (optionally of one status)."""
+        """Campaigns, newest first (optionally of one status); ``campaigns.read``."""
+        self._crm.access.require(READ)
+        return self._list(status)
+
+    def _list(self, status: str | None = None) -> list[Campaign]:
         if status is not None and status not in TRANSITIONS:
             raise ValidationError(f"must be one of {', '.join(TRANSITIONS)}", field="status")
         query = sa.select(m.campaigns.c.id).order_by(m.campaigns.c.id.desc())
@@ -278,30 +352,46 @@ class CampaignsService:
     # -- the lifecycle ---------------------------------------------------------------------------------------
 
     def schedule(self, campaign: CampaignRef, at: datetime | None = None) -> Campaign:
-        """draft → scheduled: ``run-due`` sends it from ``at`` (default now); an occasion campaign is active from then."""
+        """draft → scheduled: ``run-due`` sends it from ``at`` (default now); an occasion campaign is active from then.
+
+        Scheduling decides a send, so it needs ``campaigns.manage`` over the campaign's owner *and*
+        ``campaigns.send``: when its time comes the campaign runs with the scheduling user's scope.
+        """
+        self._crm.access.require(MANAGE)
+        self._crm.access.require(SEND)
         when = at or utcnow()
         if when.tzinfo is None:
             raise ValidationError("give a time with its time zone (e.g. 2025-01-20T09:00+07:00)", field="at")
+        principal = self._crm.access.principal
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
-            self.adapter(current.channel)
-            self._move(session, current, "scheduled", scheduled_at=when)
+            self._require_managed(current)
+            self._adapter(current.channel)
+            self._move(session, current, "scheduled", scheduled_at=when,
+                       scheduled_by=None if principal.is_system else principal.username)
             return self._load(conn, current.id)
 
     def unschedule(self, campaign: CampaignRef) -> Campaign:
-        """scheduled → draft (to change it)."""
+        """scheduled → draft (to change it); ``campaigns.manage`` over its owner."""
+        self._crm.access.require(MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
-            self._move(session, current, "draft", scheduled_at=None)
+            self._require_managed(current)
+            self._move(session, current, "draft", scheduled_at=None, scheduled_by=None)
             return self._load(conn, current.id)
 
     def cancel(self, campaign: CampaignRef) -> Campaign:
-        """Stop a campaign: messages not yet handed to a provider are cancelled (in flight ones finish)."""
+        """Stop a campaign: messages not yet handed to a provider are cancelled (in flight ones finish).
+
+        Needs ``campaigns.manage`` over its owner.
+        """
+        self._crm.access.require(MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
+            self._require_managed(current)
             self._move(session, current, "cancelled", finished_at=utcnow())
             msg = m.messages.c
             conn.execute(m.messages.update().where(msg.campaign_id == current.id, msg.status.in_(("queued", "claimed")))
@@ -313,7 +403,11 @@ class CampaignsService:
 
         Nothing is sent here: ``dispatch`` delivers. A campaign whose audience holds nobody who may
         receive it raises ``ValidationError`` (excluded counts by reason) and writes nothing.
+
+        Needs ``campaigns.send``: the run targets only the customers in its scope (the audience is
+        fixed now; dispatching later sends what was prepared).
         """
+        self._crm.access.require(SEND)
         now = now or utcnow()
         with self._crm.transaction() as session:
             conn = session.connection()
@@ -323,13 +417,13 @@ class CampaignsService:
                                f"`run-due` sends it each day")
             if current.status in ("done", "cancelled"):
                 raise Conflict(f"campaign {current.name!r} is {current.status}: it cannot run again")
-            adapter = self.adapter(current.channel)
+            adapter = self._adapter(current.channel)
             first = current.status != "running"
             if current.status == "draft":
                 self._move(session, current, "scheduled", scheduled_at=now)
                 current = self._load(conn, current.id)
             segment = self._segment_expression(conn, current)
-            audience = self.segments.audience(expression=segment, now=now)
+            audience = self.segments.audience(expression=segment, now=now, permission=SEND)
             result = runs.prepare(self._crm, session, current, audience=audience, address_kind=adapter.address_kind,
                                   settings=self.settings, period="", kind=kind, now=now, expression=segment,
                                   require_recipients=first)
@@ -342,27 +436,39 @@ class CampaignsService:
         """What cron calls: run scheduled one-off campaigns whose time came, and today's occasions.
 
         Each campaign runs in its own transaction; one that cannot run is reported, the others still run.
+        Needs ``campaigns.send``; each campaign runs as the user who scheduled it (their scope, checked
+        now: a user since disabled or without ``campaigns.send`` is reported), or as the system when
+        the system scheduled it.
         """
+        self._crm.access.require(SEND)
         now = now or utcnow()
         c = m.campaigns.c
         with self._crm.reading() as conn:
-            due = conn.execute(sa.select(c.id, c.occasion).where(
+            due = conn.execute(sa.select(c.id, c.occasion, c.scheduled_by).where(
                 c.scheduled_at <= now, sa.or_(c.status == "scheduled", sa.and_(c.status == "running", c.occasion.is_not(None))))
                 .order_by(c.scheduled_at, c.id)).all()
         results: list[RunResult] = []
         errors: dict[str, str] = {}
-        for campaign_id, occasion in due:
+        for campaign_id, occasion, scheduled_by in due:
             try:
-                if occasion:
-                    results.extend(self._run_occasion(campaign_id, now))
-                else:
-                    results.append(self.run(campaign_id, now=now, kind="scheduled"))
+                with self._acting_for(scheduled_by):
+                    if occasion:
+                        results.extend(self._run_occasion(campaign_id, now))
+                    else:
+                        results.append(self.run(campaign_id, now=now, kind="scheduled"))
             except CRMError as exc:
-                errors[self.get(campaign_id).name] = str(exc)
+                errors[self._get(campaign_id).name] = str(exc)
         return DueReport(results, errors)
+
+    def _acting_for(self, username: str | None) -> AbstractContextManager[Principal]:
+        """Act as the user who scheduled a campaign (their permissions and scope as they are now), or the system."""
+        if username is None:
+            return self._crm.access.acting(SYSTEM)
+        return self._crm.access.acting(self._crm.users.principal(username))
 
     def _run_occasion(self, campaign_id: int, now: datetime) -> list[RunResult]:
         """Handle the local days not yet handled for an occasion campaign (one transaction)."""
+        self._crm.access.require(SEND)
         settings = self.settings
         clock = Clock(now, settings.zone)
         with self._crm.transaction() as session:
@@ -370,9 +476,9 @@ class CampaignsService:
             current = self._load(conn, campaign_id, for_update=True)
             if current.status not in ("scheduled", "running"):
                 return []  # cancelled since run-due looked
-            adapter = self.adapter(current.channel)
+            adapter = self._adapter(current.channel)
             segment = self._segment_expression(conn, current)
-            audience = self.segments.audience(expression=segment, now=now)
+            audience = self.segments.audience(expression=segment, now=now, permission=SEND)
             checked = conn.execute(sa.select(m.campaigns.c.occasion_checked_through).where(
                 m.campaigns.c.id == current.id)).scalar_one()
             started = (current.scheduled_at or now).astimezone(settings.zone).date()
@@ -401,13 +507,19 @@ class CampaignsService:
 
     def dispatch(self, *, limit: int | None = None, retry_unconfirmed: bool = False, now: datetime | None = None,
                  batch: int = 100) -> DispatchReport:
-        """Deliver due messages after commit, with retries and backoff (safe to run from several processes)."""
-        self.signer()  # its key is made outside any transaction
+        """Deliver due messages after commit, with retries and backoff (safe to run from several processes).
+
+        Needs ``campaigns.send`` (any scope: it sends what runs prepared, for whoever prepared them).
+        """
+        self._crm.access.require(SEND)
+        self._link_signer()  # its key is made outside any transaction
         clock = (lambda: now) if now is not None else utcnow
         return Dispatcher(self._crm, self, clock=clock, batch=batch).run(limit=limit, retry_unconfirmed=retry_unconfirmed)
 
     def finish_completed(self, now: datetime) -> list[int]:
-        """running → done for every one-off campaign none of whose messages waits or is in flight; their ids."""
+        """running → done for every one-off campaign none of whose messages waits or is in flight; their ids
+        (``campaigns.send``)."""
+        self._crm.access.require(SEND)
         c, msg = m.campaigns.c, m.messages.c
         pending = sa.exists().where(msg.campaign_id == c.id, msg.status.in_(PENDING_STATUSES))
         finished = []
@@ -426,21 +538,30 @@ class CampaignsService:
 
     def preview(self, campaign: CampaignRef, customer_id: int, *, variant: str | None = None,
                 now: datetime | None = None) -> Preview:
-        """The message one customer would get (their variant unless one is named), and whether they would get it."""
+        """The message one customer would get (their variant unless one is named), and whether they would get it.
+
+        Needs ``campaigns.read`` over the customer (``NotFound`` outside its scope) and ``customers.read``;
+        the address and contact placeholders are masked where the user may not see contact details.
+        """
+        self._crm.access.require(READ)
         now = now or utcnow()
-        current = self.get(campaign)
+        current = self._get(campaign)
         customer = self._crm.customers.get(customer_id)
         chosen = self._variant_of(current, customer.id, variant)
-        adapter = self.adapter(current.channel)
+        adapter = self._adapter(current.channel)
         settings = self.settings
-        segment = current.segment and self.segments.get(current.segment).expression
+        segment = current.segment and self.segments._get(current.segment).expression
         with self._crm.reading() as conn:
-            where = sa.and_(core.customers.c.id == customer.id, self.segments.audience(expression=segment, now=now))
+            self._crm.access.require_customer(conn, customer.id, READ)
+            where = sa.and_(core.customers.c.id == customer.id, self.segments.unscoped(expression=segment, now=now))
             in_audience = conn.execute(sa.select(core.customers.c.id).where(where)).first() is not None
             reason = conn.execute(sa.select(runs.eligibility(current.channel, adapter.address_kind, settings, now))
                                   .where(core.customers.c.id == customer.id)).scalar()
-            renderer = self.renderer(current.id, html=adapter.address_kind == "email", signer=self.signer())
+            renderer = self._renderer(current.id, html=adapter.address_kind == "email", signer=self._link_signer())
             values = renderer.values(conn, [customer.id], now)[customer.id]
+        if not self._crm.access.sees_contacts_of(customer.owner):
+            values = {**values, "email": values["email"] and mask_email(values["email"]),
+                      "phone": values["phone"] and mask_phone(values["phone"])}
         if not in_audience:
             reason = "not_in_audience"
         elif reason is None and variant is None and bucket(customer.id, current.id, "holdout") < current.holdout_percent * 100:
@@ -451,39 +572,61 @@ class CampaignsService:
                        reason is None, reason)
 
     def renderer(self, campaign_id: int, *, html: bool, signer: Signer) -> Renderer:
-        """A renderer of the campaign's variants (used by the dispatcher and previews)."""
+        """A renderer of the campaign's variants (``campaigns.read``)."""
+        self._crm.access.require(READ)
+        return self._renderer(campaign_id, html=html, signer=signer)
+
+    def _renderer(self, campaign_id: int, *, html: bool, signer: Signer) -> Renderer:
+        """The renderer the dispatcher and previews use."""
         settings = self.settings
-        return Renderer(self._crm, self.get(campaign_id), self.segments.fields(), zone=settings.zone,
+        return Renderer(self._crm, self._get(campaign_id), self.segments._fields(), zone=settings.zone,
                         base_url=settings.base_url, signer=signer, html=html)
 
     def messages(self, campaign: CampaignRef, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """A campaign's messages (newest first), e.g. the ``failed`` or ``unconfirmed`` ones."""
+        """A campaign's messages (newest first), e.g. the ``failed`` or ``unconfirmed`` ones.
+
+        Needs ``campaigns.read``: only messages to customers in its scope, addresses masked where the
+        user may not see contact details.
+        """
+        self._crm.access.require(READ)
         if not 1 <= limit <= 10_000:
             raise ValidationError("must be between 1 and 10000", field="limit")
-        current = self.get(campaign)
-        msg = m.messages.c
+        current = self._get(campaign)
+        msg, c = m.messages.c, core.customers.c
         query = (sa.select(msg.id, msg.customer_id, msg.status, msg.reason, msg.attempts, msg.next_attempt_at,
                            msg.sent_at, msg.address, msg.provider_message_id, msg.last_error, msg.delivered_at,
-                           msg.opened_at, msg.clicked_at, msg.responded_at, msg.unsubscribed_at)
-                 .where(msg.campaign_id == current.id).order_by(msg.id.desc()).limit(limit))
+                           msg.opened_at, msg.clicked_at, msg.responded_at, msg.unsubscribed_at, c.owner)
+                 .join(core.customers, c.id == msg.customer_id)
+                 .where(msg.campaign_id == current.id, self._crm.access.owner_filter(c.owner, READ))
+                 .order_by(msg.id.desc()).limit(limit))
         if status:
             query = query.where(msg.status == status)
         with self._crm.reading() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return shown_rows(self._crm, conn.execute(query).mappings())
 
     def suppress(self, *, reason: str, address: str | None = None, customer_id: int | None = None,
                  channel: str | None = None) -> int:
-        """Put an address or a customer on the suppression list (of one channel, or all); returns its id."""
+        """Put an address or a customer on the suppression list (of one channel, or all); returns its id.
+
+        Needs ``campaigns.suppressions.manage`` over the customer; an address alone (no customer) needs
+        it with scope ``all``.
+        """
+        scope = self._crm.access.require(SUPPRESSIONS)
         if not reason or not reason.strip():
             raise ValidationError("say why (e.g. 'asked by phone not to be contacted')", field="reason")
         if address is None and customer_id is None:
             raise ValidationError("give an address or a customer id", field="address")
         if channel is not None and channel not in self._crm.channels:
             raise ValidationError(f"unknown channel {channel!r}", field="channel")
+        if customer_id is None and scope != "all":
+            raise ValidationError("give the customer the address belongs to: your scope of "
+                                  f"{SUPPRESSIONS} reaches only customers' entries", field="customer_id")
         if customer_id is not None:
             customer_id = self._crm.customers.get(customer_id).id
         normalized = self._normalize_address(address) if address else None
         with self._crm.transaction() as session:
+            if customer_id is not None:
+                self._crm.access.require_customer(session.connection(), customer_id, SUPPRESSIONS)
             new_id = session.connection().execute(m.suppressions.insert().values(
                 channel=channel, address=normalized, customer_id=customer_id, reason=reason.strip()[:200],
                 created_by=self._crm.actor, created_at=utcnow()).returning(m.suppressions.c.id)).scalar_one()
@@ -492,10 +635,12 @@ class CampaignsService:
         return int(new_id)
 
     def unsuppress(self, suppression_id: int) -> None:
-        """Take an entry off the suppression list."""
+        """Take an entry off the suppression list (``campaigns.suppressions.manage`` over its customer)."""
+        scope = self._crm.access.customers(m.suppressions.c.customer_id, SUPPRESSIONS)
         with self._crm.transaction() as session:
             conn = session.connection()
-            row = conn.execute(sa.select(m.suppressions).where(m.suppressions.c.id == suppression_id)).mappings().first()
+            row = conn.execute(sa.select(m.suppressions).where(m.suppressions.c.id == suppression_id, scope)
+                               ).mappings().first()
             if row is None:
                 raise NotFound("suppression", suppression_id)
             conn.execute(m.suppressions.delete().where(m.suppressions.c.id == suppression_id))
@@ -503,21 +648,35 @@ class CampaignsService:
                                    changes={"address": row["address"], "channel": row["channel"]})
 
     def suppressions(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        """The suppression list, newest first."""
-        s = m.suppressions
+        """The suppression list, newest first.
+
+        Needs ``campaigns.read``: entries of customers in its scope (entries of an address alone need
+        scope ``all``), addresses masked where the user may not see contact details.
+        """
+        self._crm.access.require(READ)
+        s, c = m.suppressions.c, core.customers.c
+        query = (sa.select(m.suppressions, c.owner.label("customer_owner"))
+                 .outerjoin(core.customers, c.id == s.customer_id)
+                 .where(self._crm.access.customers(s.customer_id, READ)).order_by(s.id.desc()).limit(limit))
         with self._crm.reading() as conn:
-            return [dict(r) for r in conn.execute(sa.select(s).order_by(s.c.id.desc()).limit(limit)).mappings()]
+            return shown_rows(self._crm, conn.execute(query).mappings(), owner="customer_owner")
 
     def report(self, campaign: CampaignRef) -> reports.CampaignReport:
-        """ROI, rates and lift over the holdout of one campaign, per variant (see ``reports``)."""
-        return reports.campaign_report(self._crm, self.get(campaign))
+        """ROI, rates and lift over the holdout of one campaign, per variant (see ``reports``).
+
+        Needs ``campaigns.reports.read``; a user with a narrower scope than ``all`` gets the figures of
+        the customers in it (the report's ``scoped_to`` names the user).
+        """
+        self._crm.access.require(REPORTS)
+        return reports.campaign_report(self._crm, self._get(campaign))
 
     def compare(self, campaigns: Sequence[CampaignRef] | None = None) -> list[reports.CampaignReport]:
-        """Reports of several campaigns (default: every campaign that has run)."""
+        """Reports of several campaigns (default: every campaign that has run); ``campaigns.reports.read``."""
+        self._crm.access.require(REPORTS)
         if campaigns is None:
-            chosen = [c for c in self.list() if c.status in ("running", "done", "cancelled")]
+            chosen = [c for c in self._list() if c.status in ("running", "done", "cancelled")]
         else:
-            chosen = [self.get(c) for c in campaigns]
+            chosen = [self._get(c) for c in campaigns]
         return [reports.campaign_report(self._crm, c) for c in chosen]
 
     # -- internals ---------------------------------------------------------------------------------------
@@ -541,7 +700,7 @@ class CampaignsService:
             attribution_days=row["attribution_days"], created_by=row["created_by"], created_at=row["created_at"],
             updated_at=row["updated_at"], objective=row["objective"], owner=row["owner"], budget_minor=row["budget_minor"],
             occasion=row["occasion"], days_before=row["days_before"], scheduled_at=row["scheduled_at"],
-            started_at=row["started_at"], finished_at=row["finished_at"],
+            started_at=row["started_at"], finished_at=row["finished_at"], scheduled_by=row["scheduled_by"],
             variants=tuple(Variant(r["id"], r["name"], r["weight"], r["subject"], r["body"]) for r in found),
         )
 
@@ -555,6 +714,18 @@ class CampaignsService:
             status=status, updated_at=utcnow(), **values))
         self._crm.audit.record(session, "status", "campaign", campaign.id,
                                changes={"from": campaign.status, "to": status, **values})
+
+    def _require_managed(self, campaign: Campaign) -> None:
+        """``PermissionDenied`` unless ``campaigns.manage``'s scope reaches the campaign's owner."""
+        self._crm.access.require_owned(campaign.owner, MANAGE, f"campaign {campaign.name!r}")
+
+    def _check_owner(self, conn: sa.Connection, owner: str | None) -> None:
+        """A campaign's owner is an active user the acting user may give campaigns to."""
+        if owner is not None:
+            self._crm.users.require_assignable(conn, [owner], field="owner")
+        if not self._crm.access.covers(owner, MANAGE):
+            whom = repr(owner) if owner else "a campaign without an owner"
+            raise ValidationError(f"{whom} is outside your scope of {MANAGE}", field="owner")
 
     @staticmethod
     def _require_status(campaign: Campaign, status: str, what: str) -> None:
@@ -570,7 +741,7 @@ class CampaignsService:
         if segment is None:
             return None
         try:
-            return self.segments.get(segment if isinstance(segment, int) else str(segment)).id
+            return self.segments._get(segment if isinstance(segment, int) else str(segment)).id
         except NotFound:
             raise ValidationError(f"no saved segment {segment!r} (create it with `crmkit campaigns segments create`)",
                                   field="segment") from None

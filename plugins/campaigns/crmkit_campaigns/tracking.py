@@ -21,6 +21,7 @@ from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, ValidationError
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import HANDED_OVER, MessageEvent
+from crmkit_campaigns.permissions import SEND
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -63,8 +64,10 @@ class Tracking:
 
         ``NotFound`` for an unknown message; ``ValidationError`` for an unknown kind or a message
         that was never sent (an event about a queued or held-out message cannot be true) — except
-        an unsubscribe, which is always honoured.
+        an unsubscribe, which is always honoured. Needs ``campaigns.send`` over the message's customer
+        (the tracking server acts as the system).
         """
+        self._crm.access.require(SEND)
         if kind not in FIRST_TIME:
             raise ValidationError(f"unknown event {kind!r} (known: {', '.join(FIRST_TIME)})", field="event")
         at = at or utcnow()
@@ -92,7 +95,11 @@ class Tracking:
         return True
 
     def respond(self, message_id: int, text: str, *, at: datetime | None = None, subject: str | None = None) -> Interaction:
-        """A reply to a message: logged as an inbound interaction on its channel, and the message marked responded."""
+        """A reply to a message: logged as an inbound interaction on its channel, and the message marked responded.
+
+        Needs ``campaigns.send`` over the message's customer (and ``interactions.log``).
+        """
+        self._crm.access.require(SEND)
         at = at or utcnow()
         with self._crm.transaction() as session:
             row = self._message(session, message_id)
@@ -151,7 +158,10 @@ class Tracking:
     # -- internals ---------------------------------------------------------------------------------------
 
     def _message(self, session: Session, message_id: int) -> Mapping[str, Any]:
-        row = session.connection().execute(sa.select(m.messages).where(m.messages.c.id == message_id)).mappings().first()
+        """The message, when its customer is in the acting user's ``campaigns.send`` scope (else ``NotFound``)."""
+        msg = m.messages.c
+        row = session.connection().execute(sa.select(m.messages).where(
+            msg.id == message_id, self._crm.access.customers(msg.customer_id, SEND))).mappings().first()
         if row is None:
             raise NotFound("campaign message", message_id)
         return row

@@ -12,6 +12,9 @@
                            "idempotency_key": …, "reason", "permanent", "text", "at"}``
 ``GET /health``            ``ok``
 =========================  ==================================================================
+
+The routes act as the system (no user signs in to a pixel): each request is authorized by its
+signed token, or by the webhook token for ``/events``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from socketserver import ThreadingMixIn
 
 import sqlalchemy as sa
 
+from crmkit.core.access import SYSTEM
 from crmkit.core.schemas import aware_utc
 from crmkit.errors import CRMError, NotFound, ValidationError
 from crmkit_campaigns import models as m
@@ -62,7 +66,8 @@ class TrackingApp:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "") or "/"
         try:
-            status, headers, body = self._route(method, path, environ)
+            with self._crm.access.acting(SYSTEM):  # its callers are readers and providers, not users
+                status, headers, body = self._route(method, path, environ)
         except Exception:  # noqa: BLE001 - a tracking hiccup answers 500, the provider retries
             status, headers, body = 500, [("Content-Type", "text/plain")], b"internal error\n"
         start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])

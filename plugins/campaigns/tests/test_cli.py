@@ -101,3 +101,24 @@ def test_suppressions_scheduling_and_run_due(crm, tmp_path):
     assert as_json(crm, "cancel", "Hẹn giờ")["status"] == "cancelled"
     token = ok(crm, "campaigns", "webhook-token").strip()
     assert token == crm.campaigns.webhook_token() and len(token) >= 40
+
+
+def test_a_user_s_commands_count_and_report_their_scope(crm, tmp_path):
+    from crmkit.testing import add_user
+
+    add_user(crm, "lan", teams=["HN"], roles=["sales"])
+    add_user(crm, "hoa", teams=["SG"], roles=["sales"])
+    add_user(crm, "quan", teams=["HN"], roles=["manager"])
+    kit.outbox(crm, tmp_path / "outbox")
+    kit.people(crm, 2, prefix="Lan", owner="lan")
+    kit.people(crm, 3, prefix="Hoa", owner="hoa")
+    campaign = crm.campaigns.create("Tết", channel="email", body="Chào", cost_per_message_minor=500)
+    crm.campaigns.run(campaign.id, now=kit.NOON)
+    crm.campaigns.dispatch(now=kit.NOON)
+    assert as_json(crm, "segments", "count") == [{"customers": 5}]
+    with crm.as_user("quan"):  # what `crmkit --user quan …` does for the whole command
+        assert as_json(crm, "segments", "count") == [{"customers": 2}]
+        shown, _ = json.JSONDecoder().raw_decode(ok(crm, "--format", "json", "campaigns", "report", "Tết"))
+        assert (shown["audience"], shown["scope"]) == (2, "only the customers in quan's scope (fixed cost left out)")
+        refused = run(crm, "campaigns", "channels")
+    assert refused.exit_code != 0 and "campaigns.channels.manage" in refused.stderr

@@ -3,6 +3,8 @@ and the segment fields it contributes."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -13,20 +15,67 @@ from crmkit.testing import PluginContract
 from crmkit_campaigns import models as m
 
 
+def _exported(crm, name):
+    """A segment's export, parsed: one row per customer (with ``customer_id``, as the contract finds them)."""
+    out = io.StringIO()
+    crm.campaigns.segments.export(out, name)
+    return [{"customer_id": int(r["id"]), **r} for r in csv.DictReader(io.StringIO(out.getvalue()))]
+
+
+def _profile_section(crm, customer_id):
+    sections = crm.customers.profile(customer_id).sections
+    return {"customer_id": customer_id, "campaigns": sections["campaigns"]} if "campaigns" in sections else None
+
+
 class TestCampaignsContract(PluginContract):
     plugin = "campaigns"
     #: e-mail goes to an in-memory adapter: nothing is written outside the test database
     with_plugins = (kit.adapter_plugin({"email": kit.MemoryAdapter(name="memory", address_kind="email")}),)
 
     def populate(self, crm, customer_id):
+        """Per customer: a segment of them alone and a campaign to it, sent and opened; a suppression with their e-mail."""
         crm.campaigns.configure("quiet_hours", "")
         crm.customers.set_consent(customer_id, "email", True, source="test")
-        campaign = crm.campaigns.create("Hợp đồng", channel="email", body="Chào")
+        segment = crm.campaigns.segments.create(f"Khách {customer_id}", f"id = {customer_id}")
+        campaign = crm.campaigns.create(f"Hợp đồng {customer_id}", channel="email", segment=segment.id,
+                                        subject="Chào {{ email }}", body="Chào {{ name }} ({{ email }}, {{ phone }})")
         crm.campaigns.run(campaign.id, now=kit.NOON)
         crm.campaigns.dispatch(now=kit.NOON)
         (message,) = crm.campaigns.messages(campaign.id)
         crm.campaigns.tracking.record(message["id"], "opened")
-        crm.campaigns.suppress(customer_id=customer_id, channel="sms", reason="không nhận SMS")
+        email = crm.customers.get(customer_id).email
+        crm.campaigns.suppress(customer_id=customer_id, address=email, channel="sms", reason="không nhận SMS")
+
+    def permission_calls(self):
+        return {
+            "campaigns.read": lambda crm, cid: crm.campaigns.messages(f"Hợp đồng {cid}"),
+            "campaigns.manage": lambda crm, cid: crm.campaigns.create(f"Mới {cid}", channel="email", body="Chào"),
+            "campaigns.send": lambda crm, cid: crm.campaigns.run(f"Hợp đồng {cid}"),
+            "campaigns.reports.read": lambda crm, cid: crm.campaigns.report(f"Hợp đồng {cid}"),
+            "campaigns.segments.read": lambda crm, cid: crm.campaigns.segments.count(f"Khách {cid}"),
+            "campaigns.segments.manage": lambda crm, cid: crm.campaigns.segments.create(f"Mới {cid}", "age > 30"),
+            "campaigns.segments.export": lambda crm, cid: _exported(crm, f"Khách {cid}"),
+            "campaigns.channels.manage": lambda crm, cid: crm.campaigns.channel_list(),
+            "campaigns.suppressions.manage": lambda crm, cid: crm.campaigns.suppress(customer_id=cid, reason="x"),
+        }
+
+    def scoped_calls(self):
+        return {
+            # a count exposes the customer it counted: the segment holds this one customer only
+            "segment count": lambda crm, cid: [cid] * crm.campaigns.segments.count(f"Khách {cid}"),
+            "segment count of an expression": lambda crm, cid: [cid] * crm.campaigns.segments.count(
+                expression=f"id = {cid} and has email"),
+            "segment sample": lambda crm, cid: [{"customer_id": r["id"], **r}
+                                                for r in crm.campaigns.segments.sample(f"Khách {cid}")],
+            "segment export": lambda crm, cid: _exported(crm, f"Khách {cid}"),
+            "campaign messages": lambda crm, cid: crm.campaigns.messages(f"Hợp đồng {cid}"),
+            "campaign preview": lambda crm, cid: crm.campaigns.preview(f"Hợp đồng {cid}", cid),
+            "campaign report": lambda crm, cid: [cid] * crm.campaigns.report(f"Hợp đồng {cid}").audience,
+            "campaign comparison": lambda crm, cid: [cid] * crm.campaigns.compare([f"Hợp đồng {cid}"])[0].treated.sent,
+            "suppression list": lambda crm, cid: crm.campaigns.suppressions(limit=1000),
+            "customer 360 section": _profile_section,
+            "customer data export section": lambda crm, cid: crm.customers.export_data(cid)["campaigns"],
+        }
 
 
 pytestmark = pytest.mark.crmkit_plugins("campaigns")

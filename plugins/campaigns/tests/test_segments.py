@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import campaigns_testkit as kit
 from crmkit import Conflict, NotFound, Plugin, ValidationError, hookimpl
 from crmkit.core.tables import customers
+from crmkit.testing import add_user
 from crmkit_campaigns.segment_sql import shift
 
 pytestmark = pytest.mark.crmkit_plugins("campaigns")
@@ -31,7 +32,8 @@ TIERS = Plugin(name="tiers", hooks=(_TierHooks(),))
 
 @pytest.fixture
 def town(crm):
-    """Customers spread over spellings, ages, tags and consents."""
+    """Customers spread over spellings, ages, tags and consents; one owned by the employee lan.nguyen."""
+    add_user(crm, "lan.nguyen", roles=["sales"])
     today = crm.today()
     add = crm.customers.add
     made = {
@@ -80,7 +82,9 @@ CASES = [
     ("birth_month = 2 and birth_date < 1991-01-01", ["Lê Dũng"]),
     ('gender = "Female" or gender is null', ["Công ty TNHH Sao Mai", "John Smith", "Lê Dũng", "Trần Thị Bình"]),
     ('lifecycle_stage in ("customer", "churned")', ["John Smith"]),
-    ('owner = "LAN.NGUYEN"', ["Công ty TNHH Sao Mai"]),
+    ('owner = "lan.nguyen"', ["Công ty TNHH Sao Mai"]),
+    ('owner = "LAN.NGUYEN"', ["Công ty TNHH Sao Mai"]),  # usernames are lower case; what is typed need not be
+    ('owner is null and kind = "organization"', []),
     ("last_interaction_at >= 30 days ago", ["Nguyễn Văn An"]),
     ("last_interaction_at < 30 days ago", ["Lê Dũng"]),
     ("interaction_count = 0", ["Công ty TNHH Sao Mai", "John Smith", "Trần Thị Bình"]),

@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         bare = CRM(f"sqlite:///{folder / 'bare.db'}", plugins=[])
         hooked = CRM(f"sqlite:///{folder / 'hooked.db'}", plugins=noop_plugins())
+        for crm in (bare, hooked):
+            datagen.add_staff(crm)  # the customers' owners
         enabled = [info.name for info in hooked.registry.enabled()]
         if len(enabled) != PLUGINS or not all(hooked.hooks.has_implementations(h) for h in
                                                 ("crmkit_customer_before_save", "crmkit_customer_created")):

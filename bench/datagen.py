@@ -1,8 +1,9 @@
 """Deterministic crmkit databases at benchmark scale: customers and interactions, fast.
 
-Writes exactly the rows ``crm.customers.add`` and ``crm.interactions.log`` would write
-(customers, contact points, addresses, tags, consents, memberships, search keys from
-``crmkit.core.search.search_keys``, the audit log, interactions) with explicit ids and
+Writes exactly the rows ``crm.users.add`` (the employees who own customers and log
+interactions: owners are users), ``crm.customers.add`` and ``crm.interactions.log`` would
+write (users, customers, contact points, addresses, tags, consents, memberships, search keys
+from ``crmkit.core.search.search_keys``, the audit log, interactions) with explicit ids and
 bulk inserts: raw ``sqlite3`` ``executemany`` in big transactions on SQLite, ``COPY`` on
 PostgreSQL. Secondary indexes and foreign keys are dropped during the load and rebuilt
 after it, so 1M customers and 10M interactions take minutes.
@@ -46,7 +47,7 @@ ACTOR = "system"  # what the audit log records when no user is acting (crmkit.cr
 SOURCE = "import"  # the ``source`` recorded with generated consents
 BATCH = 20_000
 #: Bump when the generated data changes, so that cached databases are generated again.
-VERSION = 1
+VERSION = 2
 
 # -- pools ------------------------------------------------------------------------------------------
 
@@ -74,8 +75,12 @@ VN_CITIES = ("Hà Nội", "TP. Hồ Chí Minh", "Đà Nẵng", "Hải Phòng", "
              "Vũng Tàu", "Buôn Ma Thuột", "Quy Nhơn", "Thủ Dầu Một")
 EN_PLACES = (("US", "New York"), ("US", "San Francisco"), ("GB", "London"), ("SG", "Singapore"), ("AU", "Sydney"))
 STREETS = ("Lê Lợi", "Nguyễn Huệ", "Trần Hưng Đạo", "Hai Bà Trưng", "Lý Thường Kiệt", "Điện Biên Phủ", "Cách Mạng Tháng 8")
-EMPLOYEES = ("lan.nguyen", "minh.tran", "hoa.le", "tuan.pham", "sarah.lee", "david.clark", "thao.vu", "khoa.do",
-             "mai.bui", "nam.hoang", "linh.dang", "peter.hill")
+#: The employees (users, created first) who own customers and log interactions, with their display names.
+STAFF = {"lan.nguyen": "Nguyễn Thị Lan", "minh.tran": "Trần Quang Minh", "hoa.le": "Lê Thị Hoa",
+         "tuan.pham": "Phạm Anh Tuấn", "sarah.lee": "Sarah Lee", "david.clark": "David Clark",
+         "thao.vu": "Vũ Phương Thảo", "khoa.do": "Đỗ Đăng Khoa", "mai.bui": "Bùi Thị Mai", "nam.hoang": "Hoàng Văn Nam",
+         "linh.dang": "Đặng Thùy Linh", "peter.hill": "Peter Hill"}
+EMPLOYEES = tuple(STAFF)
 TAGS = ("vip", "wholesale", "newsletter", "b2b", "zalo", "facebook-lead", "returning", "tết-2025")
 ROLES = ("Giám đốc", "Kế toán", "Purchasing manager", "Chủ cửa hàng", "Nhân viên mua hàng")
 PERSON_STAGES = ("lead", "prospect", "customer", "customer", "customer", "churned")
@@ -101,7 +106,10 @@ SCALARS = ("external_id", "kind", "name", "given_name", "family_name", "birth_da
 ADDRESS_FIELDS = ("label", "line1", "line2", "ward", "district", "city", "province", "postal_code", "country")
 INTERACTION_COLUMNS = ("id", "customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome",
                        "rating", "employee", "sender", "created_at")
+USER_COLUMNS = ("id", "username", "display_name", "email", "phone", "active", "locale", "timezone", "password_hash",
+                "failed_logins", "locked_until", "last_login_at", "created_at", "updated_at")
 TABLES: dict[str, tuple[str, ...]] = {
+    "users": USER_COLUMNS,
     "customers": CUSTOMER_COLUMNS,
     "customer_contact_points": ("id", "customer_id", "kind", "value", "label", "position"),
     "customer_addresses": ("id", "customer_id", *ADDRESS_FIELDS, "position"),
@@ -113,6 +121,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "interactions": INTERACTION_COLUMNS,
 }
 
+USERS_AT = datetime(2020, 12, 1, tzinfo=timezone.utc)
 CUSTOMERS_FROM = datetime(2021, 1, 1, tzinfo=timezone.utc)
 CUSTOMERS_UNTIL = datetime(2023, 1, 1, tzinfo=timezone.utc)
 INTERACTIONS_FROM = datetime(2023, 1, 1, tzinfo=timezone.utc)
@@ -173,6 +182,26 @@ class _Clock:
 
 def _epoch_us(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000
+
+
+def add_staff(crm: Any) -> None:
+    """Create the ``STAFF`` users through ``crm.users.add``: what ``user_rows`` writes directly.
+
+    Benchmarks adding ``customer_values`` through the API call it first (owners are users).
+    """
+    for username, display_name in STAFF.items():
+        crm.users.add(username, display_name)
+
+
+def user_rows() -> dict[str, list[tuple[Any, ...]]]:
+    """The ``users`` and ``audit_log`` rows of ``add_staff``, with ids from 1 (customers' audit entries follow)."""
+    stamp = _Clock().text(_epoch_us(USERS_AT))
+    users, audit = [], []
+    for user_id, (username, display_name) in enumerate(STAFF.items(), start=1):
+        users.append((user_id, username, display_name, None, None, True, None, None, None, 0, None, None, stamp, stamp))
+        changes = {"display_name": display_name, "email": None, "phone": None, "locale": None, "timezone": None}
+        audit.append((user_id, stamp, ACTOR, "create", "user", username, None, json.dumps(changes)))
+    return {"users": users, "audit_log": audit}
 
 
 def customer_values(spec: Spec) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -308,7 +337,7 @@ def customer_rows(spec: Spec, batch: int = BATCH) -> Iterator[dict[str, list[tup
     start = _epoch_us(CUSTOMERS_FROM)
     step = (_epoch_us(CUSTOMERS_UNTIL) - start) // max(spec.customers, 1)
     point_id = address_id = 0
-    tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES if name != "interactions"}
+    tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES if name not in ("users", "interactions")}
     for cid, values in customer_values(spec):
         now = clock.text(start + cid * step)
         name = values["name"]
@@ -334,7 +363,7 @@ def customer_rows(spec: Spec, batch: int = BATCH) -> Iterator[dict[str, list[tup
             (cid, m["organization_id"], m["role"]) for m in values.get("organizations", ()))
         tables["customer_search_keys"].extend(
             (key, cid) for key in search_keys(name, values.get("emails", ()), values.get("phones", ())))
-        tables["audit_log"].append((cid, now, ACTOR, "create", "customer", str(cid), cid, changes(values)))
+        tables["audit_log"].append((len(STAFF) + cid, now, ACTOR, "create", "customer", str(cid), cid, changes(values)))
         if cid % batch == 0:
             yield tables
             tables = {name: [] for name in tables}
@@ -350,7 +379,9 @@ class _Loader(Protocol):
 
 
 def fill(loader: _Loader, spec: Spec, *, progress: bool = False) -> None:
-    """Write the whole data set through ``loader`` (customers first, then interactions)."""
+    """Write the whole data set through ``loader`` (the users, then customers, then interactions)."""
+    for table, rows in user_rows().items():
+        loader.write(table, rows)
     done = 0
     for tables in customer_rows(spec):
         for table, rows in tables.items():
@@ -508,7 +539,7 @@ def build_postgres(url: str, spec: Spec, *, progress: bool = False) -> None:
             conn.execute(sql)
         for table, name, definition in foreign_keys:
             conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        for table in ("customers", "customer_contact_points", "customer_addresses", "audit_log", "interactions"):
+        for table in ("users", "customers", "customer_contact_points", "customer_addresses", "audit_log", "interactions"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}")
         conn.commit()
         conn.autocommit = True

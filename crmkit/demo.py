@@ -1,12 +1,16 @@
-"""A demo CRM a newcomer can read: realistic Vietnamese and English customers, their interactions, an overview.
+"""A demo CRM a newcomer can read: a real organisation, realistic Vietnamese and English customers, an overview.
 
-``build_demo(crm)`` makes a few thousand people and organizations (companies,
-distributors, retailers; people belonging to them) with phones, e-mails, addresses,
-consents and owners, plus interactions on every channel over the last 18 months —
-deterministic from the seed — then lets each plugin add its own demo data
-(``crmkit_demo_populate``). Customers go through ``crm.customers.validate`` and
-``insert_validated`` and interactions through ``crm.interactions.log``, so every
-hook fires as in real use. ``overview(crm)`` summarizes any CRM with SQL aggregates.
+``build_demo(crm)`` first staffs the demo business, Sao Mai: a company with branches in
+Hà Nội and TP.HCM, each with a sales and a customer-care team, plus marketing and
+accounting; every employee the demo names is a user with a default role (a manager per
+branch, sales people, support, a marketer, a read-only accountant) and no password — try
+them with ``crmkit --user lan.nguyen …``. It then makes a few thousand people and
+organizations (companies, distributors, retailers; people belonging to them) with phones,
+e-mails, addresses, consents and owners (the sales people of the customer's region), plus
+interactions on every channel over the last 18 months — deterministic from the seed — and
+lets each plugin add its own demo data (``crmkit_demo_populate``). Customers go in through
+the bulk importer and interactions through ``crm.interactions.log_many``, so every hook
+fires as in real use. ``overview(crm)`` summarizes any CRM with SQL aggregates.
 """
 
 from __future__ import annotations
@@ -138,8 +142,41 @@ PERSON_STAGES = (("lead", 22), ("prospect", 18), ("customer", 48), ("churned", 1
 TAGS = (("vip", 6), ("newsletter", 25), ("khách quen", 12), ("online", 18), ("tết-2025", 10), ("hội chợ", 6),
         ("referral", 7), ("zalo", 15))
 CONSENT_SOURCES = ("web form", "hợp đồng", "hội chợ Vietnam Expo", "cửa hàng", "hotline", "ứng dụng di động")
-OWNERS = ("lan.nguyen", "minh.tran", "huong.le", "quang.pham", "thao.vo", "duc.hoang", "sarah.jones", "trang.dang")
-SUPPORT = ("ngoc.do", "tuan.bui", "mai.phan", "kevin.brown")
+
+# -- the demo business: Sao Mai and its people ---------------------------------------------------------------
+
+COMPANY = "Sao Mai"
+#: (team, parent): company → branches → teams.
+TEAMS = ((COMPANY, None), ("Hà Nội", COMPANY), ("TP.HCM", COMPANY),
+         ("Kinh doanh Hà Nội", "Hà Nội"), ("CSKH Hà Nội", "Hà Nội"),
+         ("Kinh doanh TP.HCM", "TP.HCM"), ("CSKH TP.HCM", "TP.HCM"),
+         ("Marketing", COMPANY), ("Kế toán", COMPANY))
+#: (username, display name, team, default role): every employee the demo (and the bundled plugins' demos) names.
+STAFF = (
+    ("minh.tran", "Trần Quang Minh", "Hà Nội", "manager"),
+    ("lan.nguyen", "Nguyễn Thị Lan", "Kinh doanh Hà Nội", "sales"),
+    ("huong.le", "Lê Thu Hương", "Kinh doanh Hà Nội", "sales"),
+    ("duc.hoang", "Hoàng Minh Đức", "Kinh doanh Hà Nội", "sales"),
+    ("hoa.le", "Lê Thị Hoa", "Kinh doanh Hà Nội", "sales"),
+    ("ngoc.do", "Đỗ Bảo Ngọc", "CSKH Hà Nội", "support"),
+    ("tuan.bui", "Bùi Anh Tuấn", "CSKH Hà Nội", "support"),
+    ("quang.pham", "Phạm Nhật Quang", "TP.HCM", "manager"),
+    ("thao.vo", "Võ Phương Thảo", "Kinh doanh TP.HCM", "sales"),
+    ("trang.dang", "Đặng Thu Trang", "Kinh doanh TP.HCM", "sales"),
+    ("tuan.pham", "Phạm Anh Tuấn", "Kinh doanh TP.HCM", "sales"),
+    ("sarah.jones", "Sarah Jones", "Kinh doanh TP.HCM", "sales"),
+    ("mai.phan", "Phan Thị Mai", "CSKH TP.HCM", "support"),
+    ("kevin.brown", "Kevin Brown", "CSKH TP.HCM", "support"),
+    ("yen.vu", "Vũ Hải Yến", "Marketing", "marketing"),
+    ("hanh.ngo", "Ngô Thị Hạnh", "Kế toán", "read-only"),
+)
+#: Provinces the Hà Nội branch serves; the TP.HCM branch serves the rest (and customers abroad).
+NORTH = frozenset({"Hà Nội", "Hải Phòng", "Quảng Ninh", "Bắc Ninh", "Nghệ An"})
+#: The sales people of each branch: they own the customers of its region.
+SALES = {branch: tuple(user for user, _, team, role in STAFF if role == "sales" and team == f"Kinh doanh {branch}")
+         for branch in ("Hà Nội", "TP.HCM")}
+OWNERS = (*SALES["Hà Nội"], *SALES["TP.HCM"])
+SUPPORT = tuple(user for user, _, _, role in STAFF if role == "support")
 
 #: channel: (weight, share inbound, chance of a satisfaction rating, mean rating shift)
 CHANNEL_MIX = {
@@ -201,6 +238,7 @@ def build_demo(crm: CRM, *, customers: int = 3000, seed: int = 42, now: datetime
         raise Conflict("the database already holds customers: run the demo on an empty database "
                        "(`crmkit demo --reset` recreates a SQLite file)")
     started = time.perf_counter()
+    add_staff(crm)
     world = _World(random.Random(seed), now or utcnow().replace(hour=0, minute=0, second=0, microsecond=0))
     records = world.customers(customers)
     ids = _import(crm, records, progress)
@@ -223,6 +261,25 @@ def build_demo(crm: CRM, *, customers: int = 3000, seed: int = 42, now: datetime
     organizations = sum(r.row["kind"] == "organization" for r in records)
     return DemoStats(len(records), len(records) - organizations, organizations, memberships, interactions,
                      time.perf_counter() - started, tuple(customer_ids))
+
+
+def add_staff(crm: CRM) -> None:
+    """Create Sao Mai's teams and users (``TEAMS``, ``STAFF``) that do not exist yet, in one transaction.
+
+    Users get no password: the demo is tried with ``crmkit --user NAME`` (or ``crm.as_user``),
+    and an administrator sets passwords (``crm.users.set_password``) before anyone signs in.
+    """
+    crm.roles.apply_defaults()
+    with crm.transaction():
+        teams = {team.name for team in crm.teams.list()}
+        for team, parent in TEAMS:
+            if team not in teams:
+                crm.teams.add(team, parent=parent)
+        users = {user.username for user in crm.users.list()}
+        for username, display_name, team, role in STAFF:
+            if username not in users:
+                crm.users.add(username, display_name, teams=[team], roles=[role], locale="vi",
+                              email=f"{username}@saomai.example.com")
 
 
 def _import(crm: CRM, records: Sequence[_Record], progress: Callable[[int], None] | None) -> dict[str, int]:
@@ -308,6 +365,10 @@ class _World:
                 continue
             return number
 
+    def owner(self, province: str | None) -> str:
+        """A sales person of the branch serving ``province``."""
+        return self.rng.choice(SALES["Hà Nội" if province in NORTH else "TP.HCM"])
+
     def mobile(self) -> str:
         number = self.phone(["0" + p for p in VN_MOBILE], 7)
         return f"{number[:4]} {number[4:7]} {number[7:]}" if self.rng.random() < 0.6 else number
@@ -343,7 +404,7 @@ class _World:
         slug = "".join(ch for ch in fold(name).replace("cong ty", "") if ch.isalnum())[:24]
         row = {
             "external_id": self.external_id("ORG"), "kind": "organization", "name": name, "lifecycle_stage": stage,
-            "owner": self.rng.choice(OWNERS), **address,
+            "owner": self.owner(address.get("province")), **address,
             "email": self.email("lienhe" if lang == "vi" else "info", f"{slug}.example.com"),
             "phone": self.phone([f"0{area}"], 10 - len(area)),
             "tags": sorted({"b2b", *(["khách sỉ"] if stage == "distributor" else [])}),
@@ -388,7 +449,7 @@ class _World:
                 address = {k: v for k, v in address.items() if k not in ("address_line1", "ward", "district")}
             row.update(address, phone=self.mobile())
         if rng.random() < 0.85:
-            row["owner"] = rng.choice(OWNERS)
+            row["owner"] = self.owner(row.get("province"))
         row["tags"] = sorted({self.pick(TAGS) for _ in range(rng.choice((0, 1, 1, 2, 3)))})
         for channel in ("email", "sms", "phone"):
             if rng.random() < 0.6:
@@ -437,9 +498,10 @@ class _World:
 def overview(crm: CRM, *, now: datetime | None = None) -> dict[str, list[str]]:
     """``{section title: lines}`` a person wants to read about this CRM, computed with SQL aggregates.
 
-    Totals, customers by province and lifecycle stage, recent interactions per channel,
-    satisfaction per channel, the busiest employees, a sample customer 360, an
-    accent-insensitive search, possible duplicates — then every plugin's section.
+    Totals, the team (users, their team and role, the customers they own), customers by
+    province and lifecycle stage, recent interactions per channel, satisfaction per channel,
+    the busiest employees, a sample customer 360, an accent-insensitive search, possible
+    duplicates — then every plugin's section.
     """
     import sqlalchemy as sa
 
@@ -461,6 +523,11 @@ def overview(crm: CRM, *, now: datetime | None = None) -> dict[str, list[str]]:
             ("people in organizations", _n(members)),
             ("interactions", _n(total_interactions) + (f"  ({_day(first)} → {_day(last)})" if first else "")),
         ])
+        owned = dict(conn.execute(sa.select(c.owner, sa.func.count()).where(active, c.owner.is_not(None))
+                                  .group_by(c.owner)).all())
+        people = _team_lines(crm, owned)
+        if people:
+            sections["Team"] = people
         place = sa.func.coalesce(c.province, c.city)
         by_province = conn.execute(
             sa.select(place, sa.func.count()).where(active).group_by(place)
@@ -488,8 +555,11 @@ def overview(crm: CRM, *, now: datetime | None = None) -> dict[str, list[str]]:
             sa.select(i.employee, sa.func.count(), sa.func.avg(i.rating)).where(i.occurred_at >= recent, i.employee.is_not(None))
             .group_by(i.employee).order_by(sa.func.count().desc(), i.employee).limit(5)
         ).all()
+        names = dict(conn.execute(sa.select(t.users.c.username, t.users.c.display_name)
+                                  .where(t.users.c.username.in_([row[0] for row in busiest]))).all())
         sections[f"Busiest employees, last {RECENT_DAYS} days"] = _aligned(
-            [(employee, f"{_n(n)} interactions" + (f", satisfaction {float(avg):.2f}" if avg is not None else ""))
+            [(f"{names[employee]} ({employee})" if employee in names else employee,
+              f"{_n(n)} interactions" + (f", satisfaction {float(avg):.2f}" if avg is not None else ""))
              for employee, n, avg in busiest])
         sample_id = conn.execute(
             sa.select(i.customer_id).join(t.customers, c.id == i.customer_id)
@@ -506,6 +576,36 @@ def overview(crm: CRM, *, now: datetime | None = None) -> dict[str, list[str]]:
             f"{p.customer_id} ~ {p.other_id}: {p.reason}" for p in pairs]
     sections.update(crm.hooks.demo_overview())
     return sections
+
+
+def _team_lines(crm: CRM, owned: dict[str, int], limit: int = 24) -> list[str]:
+    """Each active user — name, username, team, role, customers owned — in the order of the team tree
+    (the first ``limit`` of them)."""
+    teams = {team.name: team.parent for team in crm.teams.list()}
+
+    def path(team: str | None) -> tuple[str, ...]:
+        trail: list[str] = []
+        while team is not None and team not in trail:
+            trail.append(team)
+            team = teams.get(team)
+        return tuple(reversed(trail))
+
+    parents = set(teams.values())
+    ranks = {role: n for n, role in enumerate(("administrator", "manager", "sales", "support", "marketing", "read-only"))}
+
+    def order(user: Any) -> tuple[Any, ...]:  # branches first, then the other teams; in each, by role and name
+        where = min((path(team)[:2] for team in user.teams), default=("~",))
+        return (where[-1] not in parents, where, min((ranks.get(r, 9) for r in user.roles), default=9),
+                fold(user.display_name))
+
+    users = sorted(crm.users.list(active=True), key=order)
+    rows = [(u.display_name, u.username, ", ".join(u.teams) or "—", ", ".join(u.roles) or "—",
+             f"{_n(owned[u.username])} customers" if owned.get(u.username) else "") for u in users[:limit]]
+    widths = [max((len(row[k]) for row in rows), default=0) for k in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, [*widths, 0])).rstrip() for row in rows]
+    if len(users) > limit:
+        lines.append(f"… and {_n(len(users) - limit)} more (crmkit users list)")
+    return lines
 
 
 def _profile_lines(profile: Any) -> list[str]:

@@ -105,6 +105,7 @@ def test_generated_data_is_what_the_api_would_have_written(crm_factory: Any) -> 
 
     spec = datagen.Spec(customers=60, interactions=150, seed=3)
     reference = crm_factory(plugins=[])
+    datagen.add_staff(reference)  # owners are users: the employees come first
     for customer_id, values in datagen.customer_values(spec):
         assert reference.customers.add(values, source=datagen.SOURCE).id == customer_id
     for batch in datagen.interaction_batches(spec):

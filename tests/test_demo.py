@@ -17,7 +17,7 @@ from crmkit.cli.context import CLIContext
 from crmkit.cli.main import EXIT_FAILED, cli
 from crmkit.core import tables as t
 from crmkit.core.text import fold
-from crmkit.demo import build_demo, overview
+from crmkit.demo import STAFF, build_demo, overview
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 BAR = re.compile(r"^(?P<label>.*?)\s{2,}(?P<count>[\d,]+)\s+\d+%\s+█+$")
@@ -114,6 +114,55 @@ def test_overview_numbers_are_the_databases(crm: Any, demo: Any) -> None:
     assert any("Nguyễn Văn" in line for line in found)
 
 
+def test_the_demo_business_has_a_team_of_users_who_own_the_customers(crm: Any, demo: Any) -> None:
+    users = {u.username: u for u in crm.users.list()}
+    assert set(users) == {username for username, *_ in STAFF}
+    assert all(u.active and not u.has_password for u in users.values())  # tried with --user; no demo password
+    lan = users["lan.nguyen"]
+    assert (lan.display_name, lan.teams, lan.roles) == ("Nguyễn Thị Lan", ("Kinh doanh Hà Nội",), ("sales",))
+    roles = {role for u in users.values() for role in u.roles}
+    assert roles == {"manager", "sales", "support", "marketing", "read-only"}
+    assert {u.username for u in users.values() if "manager" in u.roles} == {"minh.tran", "quang.pham"}
+    parents = {team.name: team.parent for team in crm.teams.list()}
+    assert parents["Sao Mai"] is None and parents["Hà Nội"] == parents["TP.HCM"] == "Sao Mai"
+    assert parents["Kinh doanh Hà Nội"] == "Hà Nội" and parents["CSKH TP.HCM"] == "TP.HCM"
+
+    c, i = t.customers.c, t.interactions.c
+    owners = grouped(crm, sa.select(c.owner, sa.func.count()).where(c.owner.is_not(None)).group_by(c.owner))
+    sales = {u.username for u in users.values() if u.roles == ("sales",)}
+    assert set(owners) == sales  # every sales person has customers, nobody else owns any
+    with crm.reading() as conn:
+        employees = set(conn.execute(sa.select(i.employee).distinct()).scalars())
+    assert employees <= set(users)
+
+    # the branch manager sees the branch: exactly the customers its sales people own
+    north = {u for u in sales if users[u].teams == ("Kinh doanh Hà Nội",)}
+    seen = crm.as_user("minh.tran").customers.find(limit=1000)
+    assert {x.owner for x in seen} == north and len(seen.items) == sum(owners[u] for u in north)
+    assert all(x.province not in ("TP. Hồ Chí Minh", "Cần Thơ") for x in seen)
+
+
+def test_the_overview_shows_the_team(crm: Any, demo: Any) -> None:
+    lines = overview(crm, now=NOW)["Team"]
+    assert len(lines) == len(STAFF)
+    c = t.customers.c
+    owned = grouped(crm, sa.select(c.owner, sa.func.count()).where(c.owner.is_not(None)).group_by(c.owner))
+    for line in lines:
+        name, username, team, role, *rest = re.split(r"\s{2,}", line.strip())
+        user = crm.users.get(username)
+        assert (name, team, role) == (user.display_name, ", ".join(user.teams), ", ".join(user.roles))
+        assert rest == ([f"{owned[username]:,} customers"] if username in owned else [])
+    assert lines[0].split()[:3] == ["Trần", "Quang", "Minh"]  # the Hà Nội branch first, its manager on top
+
+
+def test_the_demo_keeps_users_that_already_exist(crm: Any) -> None:
+    crm.users.add("lan.nguyen", "Lan (đã có)")
+    crm.users.add("giam.doc", "Giám Đốc", roles=["administrator"])
+    build_demo(crm, customers=30, seed=2, now=NOW)
+    assert crm.users.get("lan.nguyen").display_name == "Lan (đã có)"
+    assert len(crm.users.list()) == len(STAFF) + 1
+
+
 def snapshot(crm: Any) -> list[tuple[Any, ...]]:
     """Everything a user sees of the demo customers and their interactions (ids excluded)."""
     rows, after = [], None
@@ -203,11 +252,16 @@ def test_crmkit_demo_prints_the_overview(crm: Any) -> None:
     out = result.stdout
     people = scalar(crm, sa.select(sa.func.count()).where(t.customers.c.kind == "person"))
     assert f"crmkit demo: 60 customers ({people} people, {60 - people} organizations)" in out
-    for title in ("Customers by province (top 10)", "Lifecycle stages", "Interactions by channel, last 90 days",
+    for title in ("Team", "Customers by province (top 10)", "Lifecycle stages", "Interactions by channel, last 90 days",
                   "Average satisfaction per channel (1–5)", "Busiest employees, last 90 days", "Customer 360: ",
                   'Accent-insensitive search: crmkit customers find "nguyen van"', "Try next"):
         assert f"\n{title}" in out, title
     assert "Nguyễn" in out and "TP. Hồ Chí Minh" in out
+    assert re.search(r"\n  Nguyễn Thị Lan +lan\.nguyen +Kinh doanh Hà Nội +sales +\d+ customers\n", out)
+    assert "--user lan.nguyen customers find" in out
+    lan = _run(url, "--user", "lan.nguyen", "--format", "json", "customers", "find", "--limit", "100")
+    assert lan.exit_code == 0, lan.stderr
+    assert {c["owner"] for c in json.loads(lan.stdout)} == {"lan.nguyen"}
 
     again = _run(url, "demo", "--customers", "10")
     assert again.exit_code == EXIT_FAILED and again.stderr.startswith("error: ") and "already holds" in again.stderr

@@ -16,12 +16,13 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from crmkit import CRM, Plugin, ValidationError, hookimpl
+from crmkit import CRM, NotFound, PermissionDenied, Plugin, ValidationError, hookimpl
 from crmkit.core import tables as t
 from crmkit.core.models import Customer
 from crmkit.core.transfer import (
-    COLUMNS, REJECT_COLUMNS, RowValidator, export_customers, import_customers, schema_input,
+    COLUMNS, REJECT_COLUMNS, RowValidator, export_customers, import_customers, reason_text, schema_input,
 )
+from crmkit.testing import add_user
 
 RICH_HEADER = [*COLUMNS, "consent_email", "consent_sms", "attr_tier"]
 
@@ -53,6 +54,12 @@ def rich_row(n: int, **changes: str) -> dict[str, str]:
     }
     row.update(changes)
     return row
+
+
+def staffed(crm: CRM) -> CRM:
+    """The CRM with the user ``rich_row`` names as owner (owners are users)."""
+    add_user(crm, "lan.nguyen")
+    return crm
 
 
 def as_cells(rows: list[dict[str, str]], header: list[str] = RICH_HEADER) -> list[list[str]]:
@@ -126,7 +133,7 @@ def test_the_issue_header_imports_as_is_and_customers_are_searchable(crm: CRM, t
 
 def test_an_imported_customer_is_stored_exactly_as_one_added_through_the_api(crm_factory: Callable[..., CRM],
                                                                                 tmp_path: Path) -> None:
-    imported_crm, added_crm = crm_factory(), crm_factory()
+    imported_crm, added_crm = staffed(crm_factory()), staffed(crm_factory())
     row = rich_row(7)
     path = write_csv(tmp_path / "one.csv", RICH_HEADER, as_cells([row]))
     import_customers(imported_crm, path)
@@ -161,7 +168,8 @@ def generated_rows(count: int, seed: int, country: str) -> list[dict[str, Any]]:
         "phones": [";".join(national[:2]), "", "+44 20 7946 0958"],
         "birth_date": ["1990-08-15", "15/08/1990", "", "2000-02-29", "1/2/1985"],
         "gender": ["Nữ", "nam", "F", "khác", "", "MALE"], "kind": ["person", "organization", ""],
-        "lifecycle_stage": ["lead", "customer", "distributor", ""], "owner": ["lan.nguyen", ""],
+        "lifecycle_stage": ["lead", "customer", "distributor", ""],
+        "owner": ["lan.nguyen", "", "minh.tran", "ghost"],  # whether a user, and active: checked after validation
         "country": ["vn", "US", ""], "city": ["Hà Nội", "", " Huế "], "province": ["Thừa Thiên Huế", ""],
         "tags": ["vip;b2b", " vip ; ", "", "tết-2025"], "consent_email": ["yes", "no", "1", "0", "true", "FALSE", ""],
         "consent_sms": ["Y", "off", ""], "attr_tier": ["gold", ""],
@@ -205,6 +213,8 @@ def generated_rows(count: int, seed: int, country: str) -> list[dict[str, Any]]:
 @pytest.mark.sqlite_only("validation never touches the database")
 @pytest.mark.parametrize("country", ["VN", "US"])
 def test_fast_validation_accepts_and_rejects_exactly_what_the_schema_does(crm: CRM, country: str) -> None:
+    """The schema's verdict on every generated row; owners are then checked the same way on both paths
+    (``test_the_import_accepts_and_rejects_owners_exactly_as_the_api_does``)."""
     validator = RowValidator(crm, country)
     accepted = rejected = fast_hits = good_rows = 0
     for n, cells in enumerate(generated_rows(1500, seed=len(country), country=country), start=1):
@@ -237,6 +247,7 @@ def test_fast_validation_accepts_and_rejects_exactly_what_the_schema_does(crm: C
 
 
 def test_a_rerun_updates_changed_rows_and_never_duplicates(crm: CRM, tmp_path: Path) -> None:
+    staffed(crm)
     rows = [rich_row(n) for n in range(1, 7)]
     path = write_csv(tmp_path / "clients.csv", RICH_HEADER, as_cells(rows))
     first = import_customers(crm, path, batch_size=4)
@@ -266,7 +277,7 @@ def test_a_rerun_updates_changed_rows_and_never_duplicates(crm: CRM, tmp_path: P
 
 def test_an_update_by_import_stores_what_the_same_update_through_the_api_stores(crm_factory: Callable[..., CRM],
                                                                                  tmp_path: Path) -> None:
-    by_import, by_api = crm_factory(), crm_factory()
+    by_import, by_api = staffed(crm_factory()), staffed(crm_factory())
     typed_name, built_name = rich_row(3), rich_row(4, name="")
     changes = dict(name="", given_name="Bình", family_name="Trần", email="binh@example.vn", emails="", phones="",
                    tags="b2b;new", consent_email="no", consent_sms="", attr_tier="silver",
@@ -476,7 +487,7 @@ def test_imported_customers_go_through_the_customer_hooks(crm_factory: Callable[
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_export_then_import_into_an_empty_crm_round_trips(crm_factory: Callable[..., CRM], tmp_path: Path,
                                                            fmt: str) -> None:
-    source, target = crm_factory(), crm_factory()
+    source, target = staffed(crm_factory()), staffed(crm_factory())
     rows = [rich_row(1), rich_row(2, kind="organization", name="Công ty TNHH Sao Mai", given_name="", family_name="",
                                   gender="", birth_date="", consent_email="", tags=""),
             rich_row(3, emails="", phones="", address_line1="", address_line2="", ward="", district="", postal_code="",
@@ -538,3 +549,207 @@ def test_a_stream_imports_like_a_file(crm: CRM, tmp_path: Path) -> None:
     assert crm.customers.get_by_external_id("S1").phone == "+84912111222"
     text = io.StringIO("external_id,name\nS1,Lương Thế Vinh\n")
     assert import_customers(crm, text, reject_path=tmp_path / "none.csv").unchanged == 1
+
+
+# -- owners are users; what a user with a narrower scope may import and export ---------------------------------
+
+
+def test_rows_whose_owner_is_no_active_user_are_rejected_naming_the_owner(crm: CRM, tmp_path: Path) -> None:
+    add_user(crm, "lan.nguyen")
+    add_user(crm, "minh.tran")
+    kept = crm.customers.add(external_id="K0", name="Khách Cũ", owner="minh.tran")
+    crm.users.disable("minh.tran")
+    header = ["external_id", "name", "owner"]
+    path = write_csv(tmp_path / "owners.csv", header, [
+        ["K1", "Nguyễn Văn An", "lan.nguyen"],
+        ["K2", "Trần Thị Bình", "lan"],
+        ["K3", "Lê Văn Cường", "minh.tran"],
+        ["K4", "Phạm Thị Dung", ""],
+        ["K0", "Khách Cũ Đổi Tên", "minh.tran"],  # keeps its (now disabled) owner: not a change, as update does
+        ["K5", "Hoàng Văn Em", "o" * 101],
+    ])
+    summary = import_customers(crm, path)
+    assert (summary.inserted, summary.updated, summary.rejected) == (2, 1, 3)
+    reasons = {r["external_id"]: r["reject_reason"] for r in read_csv(summary.reject_path)}
+    assert reasons == {"K2": "owner: no user 'lan'", "K3": "owner: user 'minh.tran' is disabled",
+                       "K5": "owner: Longer than maximum length 100."}
+    assert crm.customers.get_by_external_id("K1").owner == "lan.nguyen"
+    assert crm.customers.get_by_external_id("K4").owner is None  # the system leaves a customer unowned
+    assert crm.customers.get(kept.id).name == "Khách Cũ Đổi Tên"
+
+    write_csv(path, header, [["K0", "Khách Cũ Đổi Tên", "ghost"], ["K1", "Nguyễn Văn An", "minh.tran"]])
+    again = import_customers(crm, path)
+    assert (again.updated, again.rejected) == (0, 2)
+    assert [r["reject_reason"] for r in read_csv(again.reject_path)] == [
+        "owner: no user 'ghost'", "owner: user 'minh.tran' is disabled"]
+    assert crm.customers.get_by_external_id("K1").owner == "lan.nguyen"
+
+
+def test_owners_are_checked_against_one_read_of_the_users_not_a_query_per_row(crm: CRM, tmp_path: Path) -> None:
+    for name in ("lan.nguyen", "hoa.le", "tuan.pham"):
+        add_user(crm, name)
+    owners = ["lan.nguyen", "hoa.le", "tuan.pham", "", "ghost", "nobody"]
+    rows = [[f"Q{n}", f"Khách {n}", owners[n % len(owners)]] for n in range(600)]
+    path = write_csv(tmp_path / "many.csv", ["external_id", "name", "owner"], rows)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "users" in statement:
+            statements.append(statement)
+
+    sa.event.listen(crm.engine, "before_cursor_execute", seen)
+    try:
+        summary = import_customers(crm, path, batch_size=100)
+    finally:
+        sa.event.remove(crm.engine, "before_cursor_execute", seen)
+    assert (summary.inserted, summary.rejected) == (400, 200)
+    assert len(statements) <= 3  # the active users once, then each unknown owner once for its message
+
+
+OWNERS = ["lan.nguyen", "", "hoa.le", "minh.tran", "tuan.pham", "ghost", "o" * 101]
+
+
+def owner_world(crm: CRM) -> CRM:
+    """Lan and Hoa sell in Hà Nội, Tuấn in TP.HCM; Minh has left (disabled)."""
+    add_user(crm, "lan.nguyen", teams=["Hà Nội"], roles=["sales"])
+    add_user(crm, "hoa.le", teams=["Hà Nội"], roles=["sales"])
+    add_user(crm, "tuan.pham", teams=["TP.HCM"], roles=["sales"])
+    add_user(crm, "minh.tran", teams=["Hà Nội"], roles=["sales"])
+    crm.users.disable("minh.tran")
+    return crm
+
+
+@pytest.mark.parametrize(("acting", "parallel"), [(None, False), ("lan.nguyen", False), ("lan.nguyen", True)],
+                         ids=["system", "sales-user", "sales-user-reader-process"])
+def test_the_import_accepts_and_rejects_owners_exactly_as_the_api_does(
+        crm_factory: Callable[..., CRM], tmp_path: Path, acting: str | None, parallel: bool) -> None:
+    """Fast path or schema path, bulk insert or not: each row is stored, or rejected for the reason, that
+    ``crm.customers.add`` of the same row gives — as the system, and as a user whose scope is their own."""
+    by_import, by_api = owner_world(crm_factory()), owner_world(crm_factory())
+    rng = random.Random(17)
+    rows, ids = [], set()
+    for cells in generated_rows(300, seed=11, country="VN"):
+        if json.dumps(cells["external_id"]) not in ids:  # a repeated (bad) external id is another matter
+            ids.add(json.dumps(cells["external_id"]))
+            rows.append(dict(cells, owner=rng.choice(OWNERS)))
+    path = tmp_path / "owners.jsonl"
+    path.write_text("".join(json.dumps(cells, ensure_ascii=False) + "\n" for cells in rows), encoding="utf-8")
+
+    summary = import_customers(by_import.as_user(acting) if acting else by_import, path, batch_size=64,
+                               parallel=parallel)
+    api = by_api.as_user(acting) if acting else by_api
+    expected: dict[int, str] = {}
+    for n, cells in enumerate(rows, start=1):
+        try:
+            api.customers.add(schema_input(cells, with_address=True), source="import owners.jsonl")
+        except ValidationError as exc:
+            expected[n] = reason_text(exc.errors)
+    rejected = {int(r["reject_row"]): r["reject_reason"] for r in read_csv(summary.reject_path)}
+    assert rejected == expected
+    assert by_external_id(by_import) == by_external_id(by_api)
+
+    reasons = "\n".join(expected.values())
+    assert "owner: no user 'ghost'" in reasons and "owner: user 'minh.tran' is disabled" in reasons
+    owned = {c.owner for c in all_customers(by_import)}
+    if acting:  # rows without an owner became Lan's; Hoa's and Tuấn's are outside her scope of customers.create
+        assert "owner: 'hoa.le' is outside your scope of customers.create" in reasons
+        assert owned == {"lan.nguyen"}
+    else:
+        assert owned == {None, "lan.nguyen", "hoa.le", "tuan.pham"}
+
+
+def test_a_scoped_users_import_owns_its_new_customers_and_cannot_touch_other_scopes(crm: CRM, tmp_path: Path) -> None:
+    owner_world(crm)
+    add_user(crm, "thu.vo", teams=["Hà Nội"], roles=["manager"])
+    for external_id, owner in (("X-LAN", "lan.nguyen"), ("X-LAN2", "lan.nguyen"), ("X-HOA", "hoa.le"),
+                               ("X-NONE", None)):
+        crm.customers.add(external_id=external_id, name=f"Khách {external_id}", owner=owner)
+    header = ["external_id", "name", "owner"]
+    path = write_csv(tmp_path / "lan.csv", header, [
+        ["N1", "Nguyễn Văn Mới", ""],
+        ["N2", "Trần Thị Mới", "lan.nguyen"],
+        ["N3", "Lê Văn Mới", "hoa.le"],
+        ["X-LAN", "Khách Của Lan", "lan.nguyen"],
+        ["X-HOA", "Khách Của Hoa", "hoa.le"],
+        ["X-NONE", "Khách Không Chủ", ""],
+        ["X-LAN2", "Khách X-LAN2", "hoa.le"],
+    ])
+    summary = import_customers(crm.as_user("lan.nguyen"), path)
+    assert (summary.inserted, summary.updated, summary.rejected) == (2, 1, 4)
+    reasons = {r["external_id"]: r["reject_reason"] for r in read_csv(summary.reject_path)}
+    assert reasons == {
+        "N3": "owner: 'hoa.le' is outside your scope of customers.create",
+        "X-HOA": "external_id: 'X-HOA' is used by a customer you cannot change",  # not whose, nor which
+        "X-NONE": "external_id: 'X-NONE' is used by a customer you cannot change",
+        "X-LAN2": "owner: 'hoa.le' is outside your scope of customers.update",
+    }
+    assert [crm.customers.get_by_external_id(x).owner for x in ("N1", "N2", "X-LAN")] == ["lan.nguyen"] * 3
+    assert crm.customers.get_by_external_id("X-HOA").name == "Khách X-HOA"
+    with crm.reading() as conn:
+        actors = set(conn.execute(sa.select(t.audit_log.c.actor).where(t.audit_log.c.action == "import")).scalars())
+    assert actors == {"lan.nguyen"}
+
+    rows = read_csv(path)
+    rows[0]["owner"] = "lan.nguyen"  # N1 as an export shows it now (a blank owner would clear it, as update does)
+    write_csv(path, header, [list(r.values()) for r in rows])
+    with crm.as_user("thu.vo"):  # the branch manager: the whole Hà Nội team, but not the unowned customer
+        again = import_customers(crm, path)
+    assert (again.inserted, again.updated, again.unchanged, again.rejected) == (1, 2, 3, 1)
+    assert read_csv(again.reject_path)[0]["external_id"] == "X-NONE"
+    assert crm.customers.get_by_external_id("N3").owner == "hoa.le"
+
+    add_user(crm, "yen.vu", roles=["marketing"])  # may read customers, not add them
+    with pytest.raises(PermissionDenied, match="customers.create"):
+        import_customers(crm.as_user("yen.vu"), write_csv(tmp_path / "m.csv", header, [["M1", "Mới", ""]]))
+    with pytest.raises(NotFound):  # nothing written
+        crm.customers.get_by_external_id("M1")
+
+
+def test_an_import_cannot_change_contact_details_its_user_does_not_see(crm: CRM, tmp_path: Path) -> None:
+    add_user(crm, "lan.nguyen", teams=["Hà Nội"], roles=["sales"])
+    add_user(crm, "an.le", teams=["Hà Nội"], grants={"customers.create": "team", "customers.update": "team",
+                                                      "customers.read": "team"})
+    crm.customers.add(external_id="C1", name="Nguyễn Văn An", phones=["0912 345 678"], owner="lan.nguyen")
+    path = write_csv(tmp_path / "c.csv", ["external_id", "name", "phone"], [["C1", "Nguyễn Văn An Mới", "0912 345 679"]])
+    summary = import_customers(crm.as_user("an.le"), path)
+    assert summary.rejected == 1
+    assert read_csv(summary.reject_path)[0]["reject_reason"].startswith("phones: cannot be changed without seeing them")
+    write_csv(path, ["external_id", "name"], [["C1", "Nguyễn Văn An Mới"]])
+    assert import_customers(crm.as_user("an.le"), path).updated == 1  # the name: that they may change
+    assert crm.customers.get_by_external_id("C1").phones == ("+84912345678",)
+
+
+def test_a_scoped_users_export_holds_only_their_scope_with_contacts_masked_without_the_permission(
+        crm: CRM, tmp_path: Path) -> None:
+    owner_world(crm)
+    add_user(crm, "thu.vo", teams=["Hà Nội"], roles=["manager"])
+    add_user(crm, "an.le", teams=["Hà Nội"], grants={"customers.export": "team"})
+    for external_id, owner, attribute in (("E-LAN", "lan.nguyen", "tier"), ("E-HOA", "hoa.le", "since"),
+                                          ("E-TUAN", "tuan.pham", "hcm_only"), ("E-NONE", None, "nobody")):
+        crm.customers.add(external_id=external_id, name=f"Khách {external_id}", owner=owner, email=f"{external_id}@example.vn",
+                          phone="0912 345 678", addresses=[{"line1": "12 Lý Thường Kiệt", "line2": "Tầng 3",
+                                                            "ward": "Hàng Bài", "postal_code": "100000"}],
+                          attributes={attribute: "x"})
+
+    def exported(who: Any) -> dict[str, dict[str, str]]:
+        out = io.StringIO()
+        export_customers(who, out)
+        return {r["external_id"]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+
+    everyone = exported(crm)
+    assert set(everyone) == {"E-LAN", "E-HOA", "E-TUAN", "E-NONE"}
+    manager = exported(crm.as_user("thu.vo"))
+    assert set(manager) == {"E-LAN", "E-HOA"}
+    assert manager["E-HOA"] == {k: v for k, v in everyone["E-HOA"].items() if k in manager["E-HOA"]}
+    assert set(manager["E-LAN"]) == {*COLUMNS, *(f"consent_{ch}" for ch in crm.channels), "attr_since", "attr_tier"}
+
+    with crm.as_user("an.le"):  # the team's customers, but no customers.contact_details
+        masked = exported(crm)
+    assert set(masked) == {"E-LAN", "E-HOA"}
+    lan = masked["E-LAN"]
+    assert (lan["email"], lan["phone"]) == ("e***@example.vn", "+84 9** *** 678")
+    assert (lan["address_line1"], lan["address_line2"], lan["postal_code"], lan["ward"]) == ("***", "", "", "Hàng Bài")
+    assert (lan["name"], lan["owner"], lan["attr_tier"]) == ("Khách E-LAN", "lan.nguyen", "x")
+
+    with pytest.raises(PermissionDenied, match="customers.export"):  # sales work their customers, not the list
+        exported(crm.as_user("lan.nguyen"))

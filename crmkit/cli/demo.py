@@ -16,7 +16,8 @@ from crmkit.cli.output import current_format, emit_sections, format_option, prog
 @format_option
 @click.pass_obj
 def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
-    """Fill the database with realistic Vietnamese and English demo customers, then print an overview.
+    """Fill the database with a demo business (Sao Mai: branches, teams, users with roles) and realistic
+    Vietnamese and English customers, then print an overview.
 
     \b
     crmkit --db sqlite:///demo.db demo --reset
@@ -46,3 +47,8 @@ def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
                     "customers profile ID", "interactions timeline ID --channel phone", "customers duplicates ID",
                     "audit --limit 5", "plugins list"):
         click.echo(f"  crmkit{db} {command}")
+    click.secho("As one of the team (their role's permissions; customers outside their scope do not exist for them)",
+                bold=True)
+    for user, what in (("lan.nguyen", "sales: her own customers"), ("minh.tran", "the Hà Nội manager: his branch's"),
+                       ("hanh.ngo", "the accountant (read-only): everyone's, contact details masked")):
+        click.echo(f"  crmkit{db} --user {user} customers find --limit 5    # {what}")

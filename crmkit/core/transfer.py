@@ -1091,19 +1091,19 @@ class _OwnerRules:
         self._clear = access.contact_owners()
         with crm.reading() as conn:
             self._active = crm.users.active_usernames(conn)
-        self._reasons: dict[tuple[str, str], str | None] = {}
+        self._reasons: dict[tuple[str | None, str], str | None] = {}
 
     def owner_problem(self, conn: sa.Connection, owner: str | None, permission: str) -> str | None:
         """Why ``owner`` cannot own a customer this principal creates or updates (``permission``); None if it can."""
-        if owner is None:
-            return None
         reach = self._reach[permission]
+        if reach is None and owner is None:
+            return None
         if owner in self._active and (reach is None or owner in reach):
             return None
         key = (owner, permission)
         if key not in self._reasons:
             try:
-                self._crm.customers._check_owner(conn, owner, permission)  # noqa: SLF001 - the API's own check
+                self._crm.access.check_owner(conn, owner, permission)
                 self._reasons[key] = None
             except ValidationError as exc:
                 self._reasons[key] = reason_text(exc.errors)

@@ -47,7 +47,7 @@ ACTOR = "system"  # what the audit log records when no user is acting (crmkit.cr
 SOURCE = "import"  # the ``source`` recorded with generated consents
 BATCH = 20_000
 #: Bump when the generated data changes, so that cached databases are generated again.
-VERSION = 2
+VERSION = 3
 
 # -- pools ------------------------------------------------------------------------------------------
 
@@ -80,7 +80,30 @@ STAFF = {"lan.nguyen": "Nguyễn Thị Lan", "minh.tran": "Trần Quang Minh", "
          "tuan.pham": "Phạm Anh Tuấn", "sarah.lee": "Sarah Lee", "david.clark": "David Clark",
          "thao.vu": "Vũ Phương Thảo", "khoa.do": "Đỗ Đăng Khoa", "mai.bui": "Bùi Thị Mai", "nam.hoang": "Hoàng Văn Nam",
          "linh.dang": "Đặng Thùy Linh", "peter.hill": "Peter Hill"}
-EMPLOYEES = tuple(STAFF)
+#: The organisation: branches, each with its teams (a tree), and every employee in one team.
+BRANCHES, TEAMS_PER_BRANCH, USERS = 10, 9, 1_000
+
+
+def _organisation() -> tuple[list[tuple[str, str | None]], dict[str, str], dict[str, str]]:
+    """The teams in creation order ``(name, parent)``, then every user's display name and team (deterministic):
+    ``STAFF`` first, then generated employees ``nv0013``… with Vietnamese names, round-robin over the teams."""
+    teams: list[tuple[str, str | None]] = [(f"Chi nhánh {b:02d}", None) for b in range(1, BRANCHES + 1)]
+    teams += [(f"CN{b:02d} · Nhóm {n}", f"Chi nhánh {b:02d}")
+              for b in range(1, BRANCHES + 1) for n in range(1, TEAMS_PER_BRANCH + 1)]
+    leaves = [name for name, parent in teams if parent is not None]
+    rng = random.Random("staff")
+    names = dict(STAFF)
+    while len(names) < USERS:
+        gender = rng.choice(("male", "female"))
+        names[f"nv{len(names) + 1:04d}"] = " ".join((rng.choice(VN_FAMILY), rng.choice(VN_MIDDLE[gender]),
+                                                     rng.choice(VN_GIVEN[gender])))
+    return teams, names, {username: leaves[n % len(leaves)] for n, username in enumerate(names)}
+
+
+TEAMS, DISPLAY_NAMES, TEAM_OF = _organisation()
+EMPLOYEES = tuple(DISPLAY_NAMES)
+#: Audit entries the organisation writes before the first customer's (team, user and membership entries).
+ORG_AUDIT = len(TEAMS) + 2 * len(EMPLOYEES)
 TAGS = ("vip", "wholesale", "newsletter", "b2b", "zalo", "facebook-lead", "returning", "tết-2025")
 ROLES = ("Giám đốc", "Kế toán", "Purchasing manager", "Chủ cửa hàng", "Nhân viên mua hàng")
 PERSON_STAGES = ("lead", "prospect", "customer", "customer", "customer", "churned")
@@ -109,7 +132,9 @@ INTERACTION_COLUMNS = ("id", "customer_id", "channel", "direction", "occurred_at
 USER_COLUMNS = ("id", "username", "display_name", "email", "phone", "active", "locale", "timezone", "password_hash",
                 "failed_logins", "locked_until", "last_login_at", "created_at", "updated_at")
 TABLES: dict[str, tuple[str, ...]] = {
+    "teams": ("id", "name", "parent_id", "created_at"),
     "users": USER_COLUMNS,
+    "team_members": ("team_id", "user_id"),
     "customers": CUSTOMER_COLUMNS,
     "customer_contact_points": ("id", "customer_id", "kind", "value", "label", "position"),
     "customer_addresses": ("id", "customer_id", *ADDRESS_FIELDS, "position"),
@@ -185,23 +210,32 @@ def _epoch_us(moment: datetime) -> int:
 
 
 def add_staff(crm: Any) -> None:
-    """Create the ``STAFF`` users through ``crm.users.add``: what ``user_rows`` writes directly.
-
-    Benchmarks adding ``customer_values`` through the API call it first (owners are users).
-    """
-    for username, display_name in STAFF.items():
-        crm.users.add(username, display_name)
+    """Create the organisation through the API — ``TEAMS``, then every employee in their team: what
+    ``user_rows`` writes directly. Benchmarks adding ``customer_values`` through the API call it first
+    (owners are users)."""
+    for name, parent in TEAMS:
+        crm.teams.add(name, parent=parent)
+    for username, display_name in DISPLAY_NAMES.items():
+        crm.users.add(username, display_name, teams=[TEAM_OF[username]])
 
 
 def user_rows() -> dict[str, list[tuple[Any, ...]]]:
-    """The ``users`` and ``audit_log`` rows of ``add_staff``, with ids from 1 (customers' audit entries follow)."""
+    """The ``teams``, ``users``, ``team_members`` and ``audit_log`` rows of ``add_staff``, ids from 1
+    (customers' audit entries follow)."""
     stamp = _Clock().text(_epoch_us(USERS_AT))
-    users, audit = [], []
-    for user_id, (username, display_name) in enumerate(STAFF.items(), start=1):
+    team_ids = {name: n for n, (name, _) in enumerate(TEAMS, start=1)}
+    teams = [(team_ids[name], name, team_ids.get(parent or ""), stamp) for name, parent in TEAMS]
+    audit = [(n, stamp, ACTOR, "create", "team", name, None, json.dumps({"parent": parent}))
+             for n, (name, parent) in enumerate(TEAMS, start=1)]
+    users, members = [], []
+    for user_id, (username, display_name) in enumerate(DISPLAY_NAMES.items(), start=1):
         users.append((user_id, username, display_name, None, None, True, None, None, None, 0, None, None, stamp, stamp))
+        members.append((team_ids[TEAM_OF[username]], user_id))
         changes = {"display_name": display_name, "email": None, "phone": None, "locale": None, "timezone": None}
-        audit.append((user_id, stamp, ACTOR, "create", "user", username, None, json.dumps(changes)))
-    return {"users": users, "audit_log": audit}
+        audit.append((len(audit) + 1, stamp, ACTOR, "create", "user", username, None, json.dumps(changes)))
+        audit.append((len(audit) + 1, stamp, ACTOR, "join", "team", TEAM_OF[username], None,
+                      json.dumps({"user": username})))
+    return {"teams": teams, "users": users, "team_members": members, "audit_log": audit}
 
 
 def customer_values(spec: Spec) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -363,7 +397,7 @@ def customer_rows(spec: Spec, batch: int = BATCH) -> Iterator[dict[str, list[tup
             (cid, m["organization_id"], m["role"]) for m in values.get("organizations", ()))
         tables["customer_search_keys"].extend(
             (key, cid) for key in search_keys(name, values.get("emails", ()), values.get("phones", ())))
-        tables["audit_log"].append((len(STAFF) + cid, now, ACTOR, "create", "customer", str(cid), cid, changes(values)))
+        tables["audit_log"].append((ORG_AUDIT + cid, now, ACTOR, "create", "customer", str(cid), cid, changes(values)))
         if cid % batch == 0:
             yield tables
             tables = {name: [] for name in tables}
@@ -539,7 +573,7 @@ def build_postgres(url: str, spec: Spec, *, progress: bool = False) -> None:
             conn.execute(sql)
         for table, name, definition in foreign_keys:
             conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        for table in ("users", "customers", "customer_contact_points", "customer_addresses", "audit_log", "interactions"):
+        for table in ("teams", "users", "customers", "customer_contact_points", "customer_addresses", "audit_log", "interactions"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}")
         conn.commit()
         conn.autocommit = True

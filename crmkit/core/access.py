@@ -94,8 +94,6 @@ class Access:
                 if permission.name in self.permissions:
                     raise PluginError(plugin, f"permission {permission.name} is declared twice", hook="crmkit_permissions")
                 self.permissions[permission.name] = attrs.evolve(permission, plugin=plugin)
-        #: Every permission ``require`` was asked for in this CRM's life (the contract kit reads it).
-        self.asked: set[str] = set()
 
     # -- the principal ---------------------------------------------------------------------------------
 
@@ -119,7 +117,6 @@ class Access:
         """The scope the principal holds ``permission`` with; ``PermissionDenied`` (audited) when it lacks it."""
         if permission not in self.permissions:
             raise ValueError(f"permission {permission!r} is not declared by the core or any enabled plugin")
-        self.asked.add(permission)
         principal = self.principal
         scope = principal.scope(permission)
         if scope is None:
@@ -129,7 +126,6 @@ class Access:
 
     def allowed(self, permission: str) -> bool:
         """Whether the principal holds ``permission`` at all (for showing or hiding a door; nothing is audited)."""
-        self.asked.add(permission)
         return self.principal.scope(permission) is not None
 
     def owner_filter(self, owner: sa.ColumnElement[Any], permission: str) -> sa.ColumnElement[bool]:

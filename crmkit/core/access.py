@@ -21,7 +21,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
-from crmkit.core.permissions import CORE_PERMISSIONS, SCOPES, Permission
+from crmkit.core.permissions import CORE_PERMISSIONS, Permission
 from crmkit.errors import NotFound, PermissionDenied, PluginError, ValidationError
 
 if TYPE_CHECKING:
@@ -340,11 +340,4 @@ def _iterate_as(generator: Iterator[Any], crm: CRM, principal: Principal) -> Ite
 def _enter_as(manager: AbstractContextManager[Any], crm: CRM, principal: Principal) -> Iterator[Any]:
     with crm.access.acting(principal), manager as value:
         yield value
-
-
-def check_scope(scope: str) -> str:
-    """``scope`` if it is a known record scope, else ``ValueError`` naming the choices."""
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
-    return scope
 

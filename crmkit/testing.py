@@ -22,6 +22,7 @@ can use it to see which of their hooks the tests reach).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -154,11 +155,18 @@ class _Databases:
         return _pg_database(self.pg_url, name)
 
     def _make_template(self, plugins: Sequence[Plugin | str] | None, key: tuple[str, ...]) -> str:
+        """A migrated database for this plugin set. One whose plugins fail to open (a test expecting that)
+        is removed again, so the next plugin set's template never starts from its leftovers."""
         from crmkit.crm import CRM
 
         if self.backend == "sqlite":
             path = self.workdir / f"template_{len(self.templates)}.db"
-            crm = CRM(f"sqlite:///{path}", plugins=plugins, upgrade=True, strict=True)
+            try:
+                crm = CRM(f"sqlite:///{path}", plugins=plugins, upgrade=True, strict=True)
+            except BaseException:
+                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    leftover.unlink(missing_ok=True)
+                raise
             with crm.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             crm.close()
@@ -166,7 +174,12 @@ class _Databases:
         name = f"crmkit_tpl_{self.token}_{len(self.templates)}"
         with _pg_admin(self.pg_url) as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        crm = CRM(_pg_database(self.pg_url, name), plugins=plugins, upgrade=True, strict=True)
+        try:
+            crm = CRM(_pg_database(self.pg_url, name), plugins=plugins, upgrade=True, strict=True)
+        except BaseException:
+            with _pg_admin(self.pg_url) as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            raise
         crm.close()
         return name
 
@@ -398,6 +411,24 @@ class PluginContract:
         with crm.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts=opts), lineage.metadata)
         assert not diff, f"migrations and tables of {self.plugin} disagree: {diff}"
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], *, encoding: str = "utf-8") -> Path:
+    """Write a CSV file to import (``encoding="utf-8-sig"`` for one with a BOM, as Excel saves it)."""
+    with open(path, "w", encoding=encoding, newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a CSV file crmkit wrote (an export, a reject file), with or without its BOM."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 # --- users, scopes and the scope property -----------------------------------------------------------------

@@ -353,3 +353,10 @@ def test_a_scoped_user_cannot_leave_a_customer_without_an_owner(crm: Any) -> Non
         crm.as_user("lan").customers.update(mine.id, owner=None)
     assert crm.customers.update(mine.id, owner=None).owner is None  # the system may
     assert crm.as_user("lan").access.principal.username == "lan"  # a service's property reads as the user
+
+
+def test_a_plugin_set_that_fails_to_open_leaves_no_template_behind(crm_factory: Any) -> None:
+    with pytest.raises(crmkit.PluginError):
+        crm_factory(plugins=[Plugin("squat", hooks=_Squatter())])
+    crm = crm_factory(plugins=[Plugin("stamps", hooks=_Loyalty())])  # the next plugin set gets a template of its own
+    assert crm.roles.get("sales").grants["stamps.grant"] == "own"

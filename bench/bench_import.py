@@ -49,7 +49,7 @@ SEED = 20261123
 WRITTEN = {
     "customers": datagen.CUSTOMER_COLUMNS,
     "customer_contact_points": ("id", "customer_id", "kind", "value", "label", "position"),
-    "customer_search_keys": ("key", "customer_id"),
+    "customer_search_keys": ("key", "customer_id", "owner"),
 }
 
 

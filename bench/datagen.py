@@ -47,7 +47,7 @@ ACTOR = "system"  # what the audit log records when no user is acting (crmkit.cr
 SOURCE = "import"  # the ``source`` recorded with generated consents
 BATCH = 20_000
 #: Bump when the generated data changes, so that cached databases are generated again.
-VERSION = 3
+VERSION = 4
 
 # -- pools ------------------------------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "customer_tags": ("customer_id", "tag"),
     "customer_consents": ("customer_id", "channel", "granted", "at", "source"),
     "customer_memberships": ("person_id", "organization_id", "role"),
-    "customer_search_keys": ("key", "customer_id"),
+    "customer_search_keys": ("key", "customer_id", "owner"),
     "audit_log": ("id", "at", "actor", "action", "entity", "entity_id", "customer_id", "changes"),
     "interactions": INTERACTION_COLUMNS,
 }
@@ -395,8 +395,9 @@ def customer_rows(spec: Spec, batch: int = BATCH) -> Iterator[dict[str, list[tup
             (cid, channel, int(granted), now, SOURCE) for channel, granted in values.get("consents", {}).items())
         tables["customer_memberships"].extend(
             (cid, m["organization_id"], m["role"]) for m in values.get("organizations", ()))
+        owner = values.get("owner")
         tables["customer_search_keys"].extend(
-            (key, cid) for key in search_keys(name, values.get("emails", ()), values.get("phones", ())))
+            (key, cid, owner) for key in search_keys(name, values.get("emails", ()), values.get("phones", ())))
         tables["audit_log"].append((ORG_AUDIT + cid, now, ACTOR, "create", "customer", str(cid), cid, changes(values)))
         if cid % batch == 0:
             yield tables

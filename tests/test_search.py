@@ -194,3 +194,111 @@ def test_merged_and_erased_customers_are_not_found(crm: Any, people: dict[str, A
     crm.customers.erase(an.id)
     for query in ("nguyen van an", "an.nguyen", "anh.nv", "345678", "654321"):
         assert crm.customers.find(query).items == [], query
+
+
+def test_a_scoped_search_finds_exactly_the_customers_in_scope_after_every_kind_of_write(
+        crm: Any, tmp_path: Any) -> None:
+    """The search keys carry their customer's owner (a scoped search reads only those keys): every
+    write that changes an owner or the keys keeps them equal, so a team-scoped user finds exactly
+    what the system finds among the customers they may see."""
+    import sqlalchemy as sa
+
+    from crmkit.core import tables as t
+    from crmkit.core.transfer import import_customers
+
+    add_user(crm, "lan", teams=["north"], grants={"customers.read": "team", "customers.create": "team"})
+    add_user(crm, "minh", teams=["north"])
+    add_user(crm, "hoa", teams=["south"])
+    lan = crm.as_user("lan")
+    queries = ("nguyen", "van an", "an", "an.", "nguyen.", "@example.vn", "345678", "0912", "khach")
+
+    def check() -> None:
+        k, c = t.search_keys.c, t.customers.c
+        with crm.reading() as conn:
+            stale = conn.execute(sa.select(k.customer_id, k.owner, c.owner).join(t.customers, c.id == k.customer_id)
+                                 .where(k.owner.is_distinct_from(c.owner))).all()
+        assert stale == [], "search keys whose owner is not their customer's"
+        for query in queries:
+            expected = [x.id for x in every_page(crm, query, limit=50) if x.owner in ("lan", "minh")]
+            for limit in (1, 3, 50):
+                assert [x.id for x in every_page(lan, query, limit=limit)] == expected, (query, limit)
+
+    an = crm.customers.add(name="Nguyễn Văn An", email="an.nguyen@example.vn", phone="0912 345 678", owner="lan")
+    anh = crm.customers.add(name="Nguyễn Văn Anh", email="anh.nv@example.vn", owner="hoa")
+    nobody = crm.customers.add(name="Nguyễn An Khang", email="an.khang@example.vn")
+    kept = crm.customers.add(name="Trần Văn An", email="tran.an@example.vn")  # no owner yet
+    merged = crm.customers.add(name="Trần V. An", email="an.tran@example.vn", owner="minh")
+    mine = lan.customers.add(name="Khách Của Lan", email="khach.lan@example.vn")  # a user's new customer is theirs
+    assert mine.owner == "lan"
+    check()
+    assert {x.id for x in lan.customers.find("nguyen", limit=50)} == {an.id}
+
+    crm.customers.update(anh.id, owner="minh")  # the owner alone: the keys stay, their owner follows
+    check()
+    assert {x.id for x in lan.customers.find("nguyen", limit=50)} == {an.id, anh.id}
+    crm.customers.update(an.id, owner="hoa", name="Nguyễn Văn Ân")  # keys rebuilt with the new owner
+    check()
+    assert {x.id for x in lan.customers.find("nguyen", limit=50)} == {anh.id}
+
+    assert crm.users.reassign("hoa", "lan") == 1
+    check()
+    assert {x.id for x in lan.customers.find("nguyen", limit=50)} == {an.id, anh.id}
+
+    crm.customers.merge(kept.id, merged.id)  # the kept customer had no owner: it takes the merged one's
+    assert crm.customers.get(kept.id).owner == "minh"
+    check()
+    assert [x.id for x in lan.customers.find("an.tran@")] == [kept.id]
+    assert [x.id for x in lan.customers.find("tran.an@")] == [kept.id]
+    assert nobody.id not in {x.id for x in lan.customers.find("an", limit=100)}
+
+    header = ["external_id", "name", "email", "owner"]
+    rows = [["N1", "Nguyễn Thị Nhập", "nhap.nguyen@example.vn", "minh"],
+            ["N2", "Nguyễn Văn Ngoài", "ngoai@example.vn", "hoa"],
+            ["N3", "Nguyễn Không Chủ", "khongchu@example.vn", ""]]
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    assert import_customers(crm, path).inserted == 3
+    check()
+    imported = {x.name: x.id for x in crm.customers.find("nguyen", limit=100)}
+    assert {x.id for x in lan.customers.find("nguyen", limit=100)} == {
+        an.id, anh.id, imported["Nguyễn Thị Nhập"]}
+    # again, owners changed (keys kept) and a name changed (keys rebuilt), and lan's own rows without an owner
+    rows = [["N1", "Nguyễn Thị Nhập", "nhap.nguyen@example.vn", "hoa"],
+            ["N2", "Nguyễn Văn Ngoại", "ngoai@example.vn", "minh"],
+            ["N3", "Nguyễn Không Chủ", "khongchu@example.vn", "lan"]]
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    assert import_customers(crm, path).updated == 3
+    check()
+    assert {x.id for x in lan.customers.find("nguyen", limit=100)} == {
+        an.id, anh.id, imported["Nguyễn Văn Ngoài"], imported["Nguyễn Không Chủ"]}
+    path.write_text("external_id,name,email\nL1,Nguyễn Của Lan,cualan@example.vn\n", encoding="utf-8")
+    assert import_customers(lan, path).inserted == 1  # no owner given: the importing user's
+    check()
+    assert "Nguyễn Của Lan" in {x.name for x in lan.customers.find("nguyen", limit=100)}
+
+
+def test_the_core_migration_gives_the_search_keys_of_an_older_database_their_owners(crm_factory: Any) -> None:
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from crmkit import migrations
+    from crmkit.core import tables as t
+
+    crm = crm_factory()
+    add_user(crm, "lan")
+    an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", owner="lan")
+    nobody = crm.customers.add(name="Trần Bình")
+    core = migrations.core_lineage()
+    migrations.downgrade(crm.engine, core, "crmkit_0004")
+    with crm.engine.connect() as conn:
+        assert "owner" not in {c["name"] for c in sa.inspect(conn).get_columns("customer_search_keys")}
+    migrations.upgrade(crm.engine, [core])
+    only = {"compare_type": True, "include_object": lambda obj, name, type_, reflected, other: (
+        obj.name == "customer_search_keys" if type_ == "table" else getattr(obj, "table", None) is None
+        or obj.table.name == "customer_search_keys")}
+    k = t.search_keys.c
+    with crm.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts=only), t.metadata) == []
+        owners = dict(conn.execute(sa.select(k.customer_id, k.owner).distinct()).all())
+    assert owners == {an.id: "lan", nobody.id: None}

@@ -91,6 +91,11 @@ search_keys = sa.Table(
     "customer_search_keys", metadata,
     sa.Column("key", SearchKey, primary_key=True),
     customer_fk(index=True, primary_key=True),
+    # The customer's owner, copied from ``customers.owner`` on every write that changes either: a
+    # scoped search is then one range scan per owner over (owner, key), not a scan of every key in
+    # the range joined to customers to drop the rows outside the scope.
+    sa.Column("owner", sa.String(100)),
+    sa.Index("ix_customer_search_keys_owner_key_customer_id", "owner", "key", "customer_id"),
 )
 
 interactions = sa.Table(
@@ -107,6 +112,7 @@ interactions = sa.Table(
     sa.Column("employee", sa.String(100)),
     sa.Column("sender", sa.String(320)),  # the address/number it came from, as seen on the channel
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("external_id", sa.String(200), unique=True),  # the source system's id: a re-import updates it
     sa.CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
     sa.Index("ix_interactions_customer_id_occurred_at", "customer_id", "occurred_at", "id"),
     sa.Index("ix_interactions_employee_occurred_at", "employee", "occurred_at"),

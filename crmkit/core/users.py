@@ -183,7 +183,10 @@ class Users:
             conn = session.connection()
             self.id_of(conn, from_user)
             self.require_assignable(conn, [to_user])
-            c = t.customers.c
+            c, k = t.customers.c, t.search_keys.c
+            # the search keys carry their customer's owner (only active customers have keys)
+            conn.execute(t.search_keys.update().where(k.owner == from_user, k.customer_id.in_(
+                sa.select(c.id).where(c.owner == from_user, c.status == "active"))).values(owner=to_user))
             moved = conn.execute(t.customers.update().where(c.owner == from_user, c.status == "active")
                                  .values(owner=to_user, updated_at=utcnow())).rowcount
             self._crm.audit.record(session, "reassign", "user", from_user, changes={"to": to_user, "customers": moved})

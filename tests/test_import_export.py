@@ -22,22 +22,11 @@ from crmkit.core.models import Customer
 from crmkit.core.transfer import (
     COLUMNS, REJECT_COLUMNS, RowValidator, export_customers, import_customers, reason_text, schema_input,
 )
-from crmkit.testing import add_user
+from crmkit.testing import add_user, read_csv, write_csv
 
 RICH_HEADER = [*COLUMNS, "consent_email", "consent_sms", "attr_tier"]
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding: str = "utf-8") -> Path:
-    with open(path, "w", encoding=encoding, newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def rich_row(n: int, **changes: str) -> dict[str, str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from crmkit.cli.context import CLIContext, pass_crm
+from crmkit.cli.importing import import_options, run_import
 from crmkit.cli.output import current_format, emit, emit_object, format_option, print_next_page
 from crmkit.cli.params import AWARE_DATETIME, LazyChoice
 from crmkit.core.jsonable import to_jsonable
@@ -31,7 +33,7 @@ def interaction_row(interaction: Interaction) -> dict[str, Any]:
 
 @click.group("interactions")
 def interactions() -> None:
-    """Contacts with customers on every channel: log them, read a customer's timeline."""
+    """Contacts with customers on every channel: log them, import past ones, read a customer's timeline."""
 
 
 @interactions.command("log")
@@ -78,5 +80,24 @@ def timeline(crm: CRM, customer_id: int, channels: tuple[str, ...], since: datet
         emit([interaction_row(i) for i in page], INTERACTION_COLUMNS)
     else:
         emit([to_jsonable(i) for i in page], ("id", "customer_id", "channel", "direction", "occurred_at", "subject",
-                                              "summary", "outcome", "rating", "employee", "sender"))
+                                              "summary", "outcome", "rating", "employee", "sender", "external_id"))
     print_next_page(page.next_cursor, "--before")
+
+
+@interactions.command("import")
+@import_options('--map "Mã KH=customer_external_id" --map ID=external_id')
+@pass_crm
+def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects: Path | None, batch_size: int,
+            file_format: str | None, no_bom: bool) -> None:
+    """Import past contacts (calls, visits, e-mails, …) from a CSV or JSON Lines FILE, idempotent by external_id.
+
+    Columns: external_id (the contact's id in the old system), customer_id or customer_external_id,
+    channel, occurred_at (with a time zone), and optionally direction, subject, summary, outcome,
+    rating (1–5), employee, sender. A re-run updates what it imported before and never duplicates
+    it; rows that fail go to the reject file with their row number and reason.
+    """
+    from crmkit.core.transfer import import_interactions
+
+    run_import(file, lambda progress: import_interactions(
+        crm, file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
+        progress=progress, reject_bom=not no_bom))

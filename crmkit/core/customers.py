@@ -110,12 +110,18 @@ class Customers:
 
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
-        self._schema = CustomerSchema(
-            default_country=crm.default_country, attribute_fields=crm.hooks.customer_fields(), channels=crm.channels,
-        )
-        self._schemas = {crm.default_country: self._schema}
+        self.refresh_schema()
 
     # -- validation -------------------------------------------------------------------------
+
+    def refresh_schema(self) -> None:
+        """Rebuild the customer schema (custom fields changed: ``crm.fields``)."""
+        self._schemas: dict[str, CustomerSchema] = {}
+        self._schema = self.schema(self._crm.default_country)
+
+    def _attribute_fields(self) -> dict[str, Any]:
+        """Attribute fields: the custom ones (``crm.fields``), then the plugins' (which win a name both use)."""
+        return {**self._crm.fields.schema_fields(), **self._crm.hooks.customer_fields()}
 
     def schema(self, default_country: str | None = None) -> CustomerSchema:
         """The customer schema; national phone numbers take ``default_country`` (default: the CRM's).
@@ -125,7 +131,8 @@ class Customers:
         country = (default_country or self._crm.default_country).upper()
         if country not in self._schemas:
             self._schemas[country] = CustomerSchema(
-                default_country=country, attribute_fields=self._crm.hooks.customer_fields(), channels=self._crm.channels,
+                default_country=country, attribute_fields=self._attribute_fields(), channels=self._crm.channels,
+                zone=lambda: self._crm.timezone,
             )
         return self._schemas[country]
 
@@ -170,7 +177,7 @@ class Customers:
         row.update(
             kind=values.get("kind") or "person", lifecycle_stage=values.get("lifecycle_stage") or "lead",
             name_key=fold(values["name"])[:400], attributes=values.get("attributes") or {},
-            created_at=now, updated_at=now, status="active",
+            created_at=values.get("created_at") or now, updated_at=now, status="active",
         )
         customer_id = conn.execute(t.customers.insert().values(row).returning(t.customers.c.id)).scalar_one()
         self._write_children(conn, customer_id, values, source=source, now=now, replace=False)
@@ -216,11 +223,16 @@ class Customers:
             row["name_key"] = fold(changes["name"])[:400]
         if "attributes" in changes:
             row["attributes"] = changes["attributes"]
+        if "created_at" in changes:  # customer since, corrected (e.g. by a migration's import)
+            row["created_at"] = changes["created_at"]
         row["updated_at"] = now
         conn.execute(t.customers.update().where(t.customers.c.id == customer_id).values(row))
         self._write_children(conn, customer_id, changes, source=source, now=now, replace=True)
         if {"name", "emails", "phones"} & changes.keys():
-            self._reindex(conn, [customer_id])
+            self._reindex(conn, [customer_id])  # the keys take the new owner too
+        elif "owner" in changes:
+            conn.execute(t.search_keys.update().where(t.search_keys.c.customer_id == customer_id)
+                         .values(owner=changes["owner"]))
         customer = self._load(conn, customer_id)
         before = {k: getattr(current, k) for k in changes if hasattr(current, k)}
         self._crm.audit.record(session, "update", "customer", customer_id, customer_id=customer_id,
@@ -318,13 +330,15 @@ class Customers:
         if lifecycle_stage is not None and lifecycle_stage not in LIFECYCLE_STAGES:
             raise ValidationError(f"must be one of {', '.join(LIFECYCLE_STAGES)}", field="lifecycle_stage")
         filters = _filters(tag=tag, owner=owner, kind=kind, lifecycle_stage=lifecycle_stage)
-        scope = self._crm.access.owner_filter(t.customers.c.owner, "customers.read")
-        if self._crm.access.principal.owners("customers.read") is not None:
-            filters.append(scope)
+        access = self._crm.access
+        access.require("customers.read")
+        owners = access.principal.owners("customers.read")
         with self._crm.reading() as conn:
-            if query is not None and query.strip():
-                ids, cursor = self._search(conn, query, filters, after, limit)
+            if query is not None and query.strip():  # the search keys carry the owner: scoped without a join
+                ids, cursor = self._search(conn, query, filters, after, limit, owners)
             else:
+                if owners is not None:
+                    filters.append(access.owner_filter(t.customers.c.owner, "customers.read"))
                 ids, cursor = self._list(conn, filters, after, limit)
             by_id = {c.id: c for c in self._shown_many(self._load_many(conn, ids))}
         return Page([by_id[i] for i in ids], cursor)
@@ -340,29 +354,33 @@ class Customers:
         return [r.id for r in rows[:limit]], cursor
 
     def _search(self, conn: sa.Connection, text: str, filters: list[Any], after: str | None,
-                limit: int) -> tuple[list[int], str | None]:
+                limit: int, owners: frozenset[str] | None = None) -> tuple[list[int], str | None]:
         """Customers whose search keys start with the query's prefixes, in key order, each once.
 
         A customer matching several keys (``An An`` matches ``an an`` and ``an``) is shown
         at its first matching key only, so pages neither repeat nor skip anyone. The
         cursor is the (key, id) of the last customer shown. Each prefix is one ordered
         index range scan; prefixes never overlap, so scanning them in order is key order.
+        ``owners`` (None: everyone's) limits the search to those owners' customers through
+        the keys' own ``owner``: one query over every prefix, a range scan per owner and prefix
+        over (owner, key) whatever the number of customers outside the scope sharing it, sorted.
         """
         k = t.search_keys.c
         ranges = [(prefix, prefix_upper_bound(prefix)) for prefix in sorted(query_prefixes(text))]
-        if not ranges:
+        if not ranges or owners is not None and not owners:
             return [], None
         in_ranges = sa.or_(*(sa.and_(k.key >= low, k.key < high) for low, high in ranges))
+        if owners is None:
+            scans = [(k.key >= low, k.key < high) for low, high in ranges]
+        else:  # the keys in scope are few: read them for every prefix at once
+            scans = [(in_ranges, k.owner.in_(sorted(owners)))]
         start = tuple(read_cursor(after, "after", str, int)) if after else None
         batch = limit + 1 + SEARCH_SLACK
         shown: list[tuple[str, int]] = []
-        for low, high in ranges:
+        for scan in scans:
             position = start
             while len(shown) <= limit:
-                query = (
-                    sa.select(k.key, k.customer_id).where(k.key >= low, k.key < high)
-                    .order_by(k.key, k.customer_id).limit(batch)
-                )
+                query = sa.select(k.key, k.customer_id).where(*scan).order_by(k.key, k.customer_id).limit(batch)
                 if filters:
                     query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
                 if position is not None:
@@ -875,7 +893,8 @@ class Customers:
             self._write_memberships(conn, customer_id, values, replace)
         if not replace:
             keys = search_keys(values["name"], values.get("emails", ()), values.get("phones", ()))
-            conn.execute(t.search_keys.insert(), [{"key": k, "customer_id": customer_id} for k in keys])
+            owner = values.get("owner")
+            conn.execute(t.search_keys.insert(), [{"key": k, "customer_id": customer_id, "owner": owner} for k in keys])
 
     def _write_memberships(self, conn: sa.Connection, customer_id: int, values: Mapping[str, Any], replace: bool) -> None:
         memberships = values["organizations"]
@@ -914,14 +933,14 @@ class Customers:
     def _reindex(self, conn: sa.Connection, customer_ids: Sequence[int]) -> None:
         c, cp, sk = t.customers.c, t.contact_points.c, t.search_keys.c
         ids = sorted(set(customer_ids))
-        names = select_in(conn, sa.select(c.id, c.name), c.id, ids)
+        names = select_in(conn, sa.select(c.id, c.name, c.owner), c.id, ids)
         points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})
         for customer_id, kind, value in select_in(
                 conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.customer_id, cp.position, cp.id),
                 cp.customer_id, ids):
             points[customer_id].setdefault(kind, []).append(value)
         delete_in(conn, sk.customer_id, ids)
-        rows = [{"key": key, "customer_id": customer_id} for customer_id, name in names
+        rows = [{"key": key, "customer_id": customer_id, "owner": owner} for customer_id, name, owner in names
                 for key in search_keys(name, points[customer_id]["email"], points[customer_id]["phone"])]
         executemany(conn, t.search_keys.insert(), rows)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +17,12 @@ from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from crmkit.crm import CRM
 
-FIELDS = ("customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome", "rating", "employee", "sender")
+FIELDS = ("customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome", "rating", "employee", "sender",
+          "external_id")
 
 
 def row_to_interaction(row: Mapping[str, Any]) -> Interaction:
@@ -34,10 +37,14 @@ class Interactions:
         self._crm = crm
         self._schema = InteractionSchema(channels=crm.channels)
 
-    def validate(self, data: Mapping[str, Any], *, row: int | None = None) -> dict[str, Any]:
-        """Validate an interaction through its schema; raises ``ValidationError`` naming the field."""
+    def validate(self, data: Mapping[str, Any], *, row: int | None = None, customer_required: bool = True) -> dict[str, Any]:
+        """Validate an interaction through its schema; raises ``ValidationError`` naming the field.
+
+        ``customer_required=False`` accepts a row without ``customer_id`` (an import naming the
+        customer by its external id instead).
+        """
         try:
-            return self._schema.load(dict(data))
+            return self._schema.load(dict(data), partial=() if customer_required else ("customer_id",))
         except marshmallow.ValidationError as exc:
             raise ValidationError(exc.messages_dict, row=row) from None
 
@@ -82,15 +89,37 @@ class Interactions:
                     resolved[asked] = self._resolve_customer(conn, asked)
                 values["customer_id"] = resolved[asked]
             self._crm.access.require_customers(conn, set(resolved.values()), "interactions.log")
-            for values in rows:
+            return self.insert_validated(session, rows)
+
+    def insert_validated(self, session: Session, rows: Sequence[dict[str, Any]], *,
+                         vetoed: Callable[[int, ValidationError], None] | None = None) -> list[Interaction]:
+        """Insert validated rows of resolved, permitted customers in the caller's transaction; fires the hooks.
+
+        Imports use this after their own checks, so hooks see imported contacts as logged ones. A
+        ``before_log`` hook's veto raises, or with ``vetoed`` is handed to it (with the row's index)
+        and leaves that row out.
+        """
+        kept = []
+        for index, values in enumerate(rows):
+            try:
                 self._crm.hooks.interaction_before_log(values, session)
-            now = utcnow()
-            params = [{**{f: values.get(f) for f in FIELDS}, "created_at": now} for values in rows]
-            new_ids = conn.execute(t.interactions.insert().returning(t.interactions.c.id, sort_by_parameter_order=True),
-                                   params).scalars().all()
-            logged = [Interaction(id=new_id, **{f: p[f] for f in FIELDS}) for new_id, p in zip(new_ids, params)]
-            for interaction in logged:
-                self._crm.hooks.interaction_logged(interaction, session)
+            except ValidationError as exc:
+                if vetoed is None:
+                    raise
+                vetoed(index, exc)
+                continue
+            kept.append(values)
+        rows = kept
+        if not rows:
+            return []
+        conn = session.connection()
+        now = utcnow()
+        params = [{**{f: values.get(f) for f in FIELDS}, "created_at": now} for values in rows]
+        new_ids = conn.execute(t.interactions.insert().returning(t.interactions.c.id, sort_by_parameter_order=True),
+                               params).scalars().all()
+        logged = [Interaction(id=new_id, **{f: p[f] for f in FIELDS}) for new_id, p in zip(new_ids, params)]
+        for interaction in logged:
+            self._crm.hooks.interaction_logged(interaction, session)
         return logged
 
     def get(self, interaction_id: int) -> Interaction:

@@ -111,6 +111,7 @@ class Interaction:
     rating: int | None = None
     employee: str | None = None
     sender: str | None = None
+    external_id: str | None = None  # the source system's id of an imported interaction
 
 
 @attrs.frozen

@@ -6,13 +6,13 @@ and is what the API, the CLI and imports all load through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time, timezone, tzinfo
 from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from crmkit.calendar import EARLIEST_ZONE
+from crmkit.calendar import EARLIEST_ZONE, zone_named
 from crmkit.core.jsonable import decode_cursor, to_jsonable
 from crmkit.core.models import CHANNELS, DIRECTIONS, GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.phones import PhoneError, normalize_phone
@@ -97,6 +97,42 @@ class AwareDateTime(fields.DateTime):
 _NAIVE = "needs a time zone, e.g. {}+07:00 or …Z (naive times are refused, not guessed)"
 
 
+class CustomerSince(fields.Field):
+    """When someone became a customer, in UTC: a date-time with a time zone, or a date (2019-03-01,
+    01/03/2019: that day's first moment in the business's time zone); never in the future."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, datetime):
+            result = value
+        elif isinstance(value, date):
+            result = self._first_moment(value)
+        elif isinstance(value, str) and value.strip():
+            result = self._parse(value.strip())
+        else:
+            raise ValidationError("must be a date (YYYY-MM-DD or DD/MM/YYYY) or a date-time with a time zone")
+        if _is_naive(result):
+            raise ValidationError(_NAIVE.format(result.isoformat()))
+        result = result.astimezone(timezone.utc)
+        if result > datetime.now(timezone.utc):
+            raise ValidationError("is in the future")
+        return result
+
+    def _parse(self, text: str) -> datetime:
+        try:
+            if "/" in text:
+                return self._first_moment(datetime.strptime(text, "%d/%m/%Y").date())
+            if len(text) <= 10:
+                return self._first_moment(date.fromisoformat(text))
+            return datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(f"not a valid date or date-time: {text!r} (use YYYY-MM-DD, DD/MM/YYYY or "
+                                  "2019-03-01T09:30+07:00)") from None
+
+    def _first_moment(self, day: date) -> datetime:
+        zone = getattr(self.root, "zone", None)
+        return datetime.combine(day, time(), (zone() if callable(zone) else zone) or zone_named(None))
+
+
 def _is_naive(value: datetime) -> bool:
     return value.tzinfo is None or value.utcoffset() is None
 
@@ -176,11 +212,13 @@ class CustomerSchema(Schema):
     consents = fields.Dict(keys=fields.String(validate=validate.OneOf(CHANNELS)), values=fields.Boolean())
     organizations = fields.List(fields.Nested(MembershipSchema))
     attributes = fields.Dict(keys=fields.String())
+    created_at = CustomerSince()  # customer since: the original date when migrating from another system
 
     def __init__(self, *args: Any, default_country: str = "VN", attribute_fields: Mapping[str, fields.Field] | None = None,
-                 channels: tuple[str, ...] = CHANNELS, **kwargs: Any) -> None:
+                 channels: tuple[str, ...] = CHANNELS, zone: Callable[[], tzinfo] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.default_country = default_country
+        self.zone = zone  # the business's time zone (a date of ``created_at`` begins there); None: the default
         self.attribute_schema = _attribute_schema(attribute_fields or {})
         self.fields["consents"].key_field.validators = [validate.OneOf(channels)]  # type: ignore[attr-defined]
 

@@ -1,4 +1,4 @@
-"""Customer import and export: CSV or JSON Lines in, the same columns out.
+"""Customer import and export: CSV or JSON Lines in, the same columns out; and the import of past interactions.
 
 An import is streamed (memory does not grow with the file), validated by the customer
 schema, keyed by ``external_id`` (a re-run updates, never duplicates), and written in
@@ -24,6 +24,10 @@ customer with that external id would (external ids are unique). Exporting needs
 street lines masked where the user may not see contact details (``customers.contact_details``).
 The plain ``crm`` (the system) imports and exports everything; ``crm.as_user(...)`` (the
 handle, or a ``with`` block around the call) imports and exports as that user.
+
+:func:`import_interactions` loads past calls, visits and e-mails with the same machinery (the
+reader, the reject file, batches of one transaction each), keyed by the interactions' own
+``external_id``; it needs ``interactions.log`` and the customer's scope of it.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ if TYPE_CHECKING:
 COLUMNS: tuple[str, ...] = (
     "external_id", "kind", "name", "given_name", "family_name", "email", "emails", "phone", "phones",
     "birth_date", "gender", "lifecycle_stage", "owner", "country", "city", "province", "tags",
-    "address_line1", "address_line2", "ward", "district", "postal_code",
+    "address_line1", "address_line2", "ward", "district", "postal_code", "created_at",
 )
 CONSENT_PREFIX = "consent_"
 ATTRIBUTE_PREFIX = "attr_"
@@ -85,7 +89,7 @@ _LISTS = frozenset({"emails", "phones", "tags"})
 _PLAIN = frozenset({"external_id", "given_name", "family_name", "email", "phone", "birth_date", "gender", "owner",
                     "country", "city", "province"})
 #: Blank cells in these columns say nothing (a new customer gets the default, an existing one keeps its value).
-_KEEP_WHEN_BLANK = frozenset({"kind", "name", "lifecycle_stage"})
+_KEEP_WHEN_BLANK = frozenset({"kind", "name", "lifecycle_stage", "created_at"})
 _ADDRESS = {"address_line1": "line1", "address_line2": "line2", "ward": "ward", "district": "district",
             "postal_code": "postal_code"}
 _CUSTOMER_HOOKS = ("crmkit_customer_before_save", "crmkit_customer_created", "crmkit_customer_updated")
@@ -120,6 +124,7 @@ def import_customers(
     default_country: str | None = None,
     progress: Callable[[int], None] | None = None,
     parallel: bool | None = None,
+    reject_bom: bool = True,
 ) -> ImportSummary:
     """Create or update customers from a CSV or JSON Lines file, keyed by ``external_id``.
 
@@ -127,15 +132,18 @@ def import_customers(
     called with the number of rows of each committed batch. ``parallel`` (default: for files
     of 4 MiB and more) reads and validates in a second process. Raises ``ValidationError``
     for a file that cannot be imported at all (unknown columns, not UTF-8); bad rows are
-    rejected, not raised.
+    rejected, not raised. The reject file is for people: it starts with a UTF-8 BOM, so Excel
+    shows Vietnamese correctly, unless ``reject_bom=False``.
     """
     with _as_caller(crm) as crm:
-        return _import(crm, source, format, mapping, reject_path, batch_size, default_country, progress, parallel)
+        return _import(crm, source, format, mapping, reject_path, batch_size, default_country, progress, parallel,
+                       reject_bom)
 
 
 def _import(crm: CRM, source: str | os.PathLike[str] | IO[Any], format: str | None,  # noqa: A002, PLR0913
             mapping: Mapping[str, str] | None, reject_path: str | os.PathLike[str] | None, batch_size: int,
-            default_country: str | None, progress: Callable[[int], None] | None, parallel: bool | None) -> ImportSummary:
+            default_country: str | None, progress: Callable[[int], None] | None, parallel: bool | None,
+            reject_bom: bool = True) -> ImportSummary:
     crm.access.require("customers.create")
     if batch_size < 1:
         raise ValidationError("must be at least 1", field="batch_size")
@@ -152,42 +160,51 @@ def _import(crm: CRM, source: str | os.PathLike[str] | IO[Any], format: str | No
         batches = _prepared_batches(reader, validator, writer.form, batch_size)
         if use_process:
             batches = stack.enter_context(_in_child_process(batches))
-        rejects = stack.enter_context(_RejectFile(rejects_to, reader.reject_header))
+        rejects = stack.enter_context(_RejectFile(rejects_to, reader.reject_header, bom=reject_bom))
         stack.callback(writer.restore_settings)
-        counts = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
-        for batch in batches:
-            with crm.transaction() as session:
-                outcome = writer.write(session, batch) if batch.accepted else _Outcome()
-                late = outcome.rejects
-                crm.audit.record(session, "import", "customers", label[-100:], changes={
-                    "file": label, "rows": [batch.first_row, batch.first_row + batch.rows - 1],
-                    "inserted": outcome.inserted, "updated": outcome.updated, "unchanged": outcome.unchanged,
-                    "rejected": len(batch.rejects) + len(late),
-                })
-            rejects.write(sorted([*batch.rejects, *late]))
-            counts["rows"] += batch.rows
-            counts["inserted"] += outcome.inserted
-            counts["updated"] += outcome.updated
-            counts["unchanged"] += outcome.unchanged
-            counts["rejected"] += len(batch.rejects) + len(late)
-            if progress is not None:
-                progress(batch.rows)
-        written = rejects.finish()
+        return _apply(crm, batches, writer.write, rejects, "customers", label, progress)
+
+
+def _apply(crm: CRM, batches: Iterable[_Batch], write: Callable[[Session, _Batch], _Outcome], rejects: _RejectFile,
+           entity: str, label: str, progress: Callable[[int], None] | None) -> ImportSummary:
+    """Write each batch in a transaction of its own (audited as one ``import`` of ``entity``), then its rejects."""
+    counts = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    for batch in batches:
+        with crm.transaction() as session:
+            outcome = write(session, batch) if batch.accepted else _Outcome()
+            late = outcome.rejects
+            crm.audit.record(session, "import", entity, label[-100:], changes={
+                "file": label, "rows": [batch.first_row, batch.first_row + batch.rows - 1],
+                "inserted": outcome.inserted, "updated": outcome.updated, "unchanged": outcome.unchanged,
+                "rejected": len(batch.rejects) + len(late),
+            })
+        rejects.write(sorted([*batch.rejects, *late]))
+        counts["rows"] += batch.rows
+        counts["inserted"] += outcome.inserted
+        counts["updated"] += outcome.updated
+        counts["unchanged"] += outcome.unchanged
+        counts["rejected"] += len(batch.rejects) + len(late)
+        if progress is not None:
+            progress(batch.rows)
+    written = rejects.finish()
     return ImportSummary(reject_path=str(written) if written else None, **counts)
 
 
-def export_customers(crm: CRM | UserHandle, dest: str | os.PathLike[str] | IO[Any], *, format: str = "csv") -> int:  # noqa: A002
+def export_customers(crm: CRM | UserHandle, dest: str | os.PathLike[str] | IO[Any], *, format: str = "csv",  # noqa: A002
+                     bom: bool | None = None) -> int:
     """Write every active customer in the import's columns (CSV or JSON Lines); returns the rows written.
 
     Importing the result into an empty CRM gives the same customers (one postal address
     each; in CSV, attribute values are text). Needs ``customers.export``; a user exports the
-    customers in its scope, contact details masked where they may not see them.
+    customers in its scope, contact details masked where they may not see them. A CSV file
+    (``dest`` a path) starts with a UTF-8 BOM so Excel shows Vietnamese correctly; a stream
+    gets none. ``bom`` True or False decides instead (JSON Lines never has one).
     """
     with _as_caller(crm) as crm:
-        return _export(crm, dest, format)
+        return _export(crm, dest, format, bom)
 
 
-def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str) -> int:  # noqa: A002
+def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str, bom: bool | None = None) -> int:  # noqa: A002
     scope = crm.access.owner_filter(t.customers.c.owner, "customers.export")
     if format not in ("csv", "jsonl"):
         raise ValidationError("must be csv or jsonl", field="format")
@@ -198,6 +215,8 @@ def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str) -> in
     with _open_dest(dest) as out:
         csv_writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
         if csv_writer is not None:
+            if bom if bom is not None else isinstance(dest, (str, os.PathLike)):
+                out.write("\ufeff")  # a UTF-8 BOM: Excel then reads the file as UTF-8
             csv_writer.writerow(columns)
         for customer in _active_customers(crm, scope):
             if clear is not None and customer.owner not in clear:
@@ -578,11 +597,14 @@ class _Record:
 
 
 class _Reader:
-    """Streams records from CSV or JSON Lines, mapping the file's columns to crmkit's.
+    """Streams records from CSV or JSON Lines, mapping the file's columns to crmkit's (a customer file's here;
+    a subclass reads another kind of file by its own ``COLUMNS``, ``_prefixed`` and ``_check_header``).
 
     Problems with the whole file (not UTF-8, unknown columns, no external_id column) raise
     ``ValidationError`` here, before anything is written.
     """
+
+    COLUMNS: tuple[str, ...] = COLUMNS
 
     def __init__(self, stream: IO[Any], fmt: str, mapping: Mapping[str, str], channels: Sequence[str], label: str) -> None:
         self._fmt = fmt
@@ -604,8 +626,7 @@ class _Reader:
             if "external_id" not in present:
                 raise ValidationError(f"{label}: no external_id column: every row needs one so that a re-run updates "
                                       "it instead of adding it twice (map yours, e.g. --map 'ID=external_id')")
-            if not {"name", "given_name", "family_name"} & present:
-                raise ValidationError(f"{label}: no name column (name, or given_name / family_name)")
+            self._check_header(present)
             self.reject_header = [*REJECT_COLUMNS, *header]
             self._with_address = bool(present & _ADDRESS.keys())
         else:
@@ -616,6 +637,24 @@ class _Reader:
         if self._fmt == "csv":
             return self._csv_records()
         return self._json_records()
+
+    def _check_header(self, present: set[str | None]) -> None:
+        """Raise when a CSV header lacks a column every row needs (besides external_id)."""
+        if not {"name", "given_name", "family_name"} & present:
+            raise ValidationError(f"{self._label}: no name column (name, or given_name / family_name)")
+
+    def _prefixed(self, name: str, lowered: str) -> str | bool:
+        """The crmkit column of a prefixed file column (``consent_email``, ``attr_so_thich``), else False."""
+        if lowered.startswith(CONSENT_PREFIX) and lowered[len(CONSENT_PREFIX):] in self._channels:
+            return lowered
+        if lowered.startswith(ATTRIBUTE_PREFIX) and len(name) > len(ATTRIBUTE_PREFIX):
+            return ATTRIBUTE_PREFIX + name[len(ATTRIBUTE_PREFIX):]
+        return False
+
+    def _described(self) -> str:
+        """The columns a file may have, for the unknown-columns error."""
+        return (f"{', '.join(self.COLUMNS)}, {CONSENT_PREFIX}<{'|'.join(self._channels)}> and "
+                f"{ATTRIBUTE_PREFIX}<name>")
 
     def _plan(self, header: Sequence[str]) -> list[str | None]:
         """The crmkit column of each file column (None: skipped); the error names every unknown column."""
@@ -634,8 +673,7 @@ class _Reader:
         if unknown:
             raise ValidationError(
                 f"{self._label}: unknown column(s) {_names(unknown)}: map each to a crmkit column "
-                f"(--map 'FILE_COLUMN=COLUMN') or remove it; the columns are {', '.join(COLUMNS)}, "
-                f"{CONSENT_PREFIX}<{'|'.join(self._channels)}> and {ATTRIBUTE_PREFIX}<name>")
+                f"(--map 'FILE_COLUMN=COLUMN') or remove it; the columns are {self._described()}")
         return targets
 
     def _target(self, name: str) -> str | None | bool:
@@ -647,13 +685,9 @@ class _Reader:
         elif name in REJECT_COLUMNS:
             return None
         lowered = name.lower()
-        if lowered in COLUMNS:
+        if lowered in self.COLUMNS:
             return lowered
-        if lowered.startswith(CONSENT_PREFIX) and lowered[len(CONSENT_PREFIX):] in self._channels:
-            return lowered
-        if lowered.startswith(ATTRIBUTE_PREFIX) and len(name) > len(ATTRIBUTE_PREFIX):
-            return ATTRIBUTE_PREFIX + name[len(ATTRIBUTE_PREFIX):]
-        return False
+        return self._prefixed(name, lowered)
 
     # CSV
 
@@ -762,7 +796,24 @@ _Reject = tuple[int, int, str, list[str]]
 
 
 def _prepared_batches(reader: _Reader, validator: RowValidator, form: _Form, batch_size: int) -> Iterator[_Batch]:
-    """Validated batches of ``batch_size`` rows; the second of two rows with one external_id is rejected."""
+    """Validated batches of customer rows, each with the table rows inserting its accepted rows (``fresh``)."""
+
+    def prepare(record: _Record) -> tuple[dict[str, Any], bool]:
+        assert record.cells is not None
+        data = schema_input(record.cells, with_address=record.with_address)
+        return validator(data, record.row), "name" in data
+
+    def finish(batch: _Batch) -> None:
+        batch.fresh = _TableRows.inserting(form, enumerate(entry[3] for entry in batch.accepted))
+
+    return _batches(reader, prepare, batch_size, finish)
+
+
+def _batches(reader: _Reader, prepare: Callable[[_Record], tuple[dict[str, Any], bool]], batch_size: int,
+             finish: Callable[[_Batch], None] | None = None) -> Iterator[_Batch]:
+    """Batches of ``batch_size`` rows, each row accepted with what ``prepare`` makes of it (values, whether it
+    named the record) or rejected with the reason (``ValidationError`` of ``prepare``, no external_id, or the
+    second of two rows with one external_id); ``finish`` completes each batch before it is handed on."""
     with _SeenIds() as seen:
         batch = _Batch(first_row=1)
         for record in reader:
@@ -779,23 +830,25 @@ def _prepared_batches(reader: _Reader, validator: RowValidator, form: _Form, bat
                     earlier = seen.first_row(external_id, record.row)
                     if earlier is not None:
                         reason = f"external_id: {external_id!r} is also on row {earlier} of this file"
+            named = False
             if reason is None:
-                data = schema_input(record.cells, with_address=record.with_address)
                 try:
-                    values = validator(data, record.row)
+                    values, named = prepare(record)
                 except ValidationError as exc:
                     reason = reason_text(exc.errors)
             if reason is None:
                 assert values is not None
-                batch.accepted.append((record.row, record.line, record.original, values, "name" in data))
+                batch.accepted.append((record.row, record.line, record.original, values, named))
             else:
                 batch.rejects.append((record.row, record.line, reason, record.original))
             if batch.rows == batch_size:
-                batch.fresh = _TableRows.inserting(form, enumerate(entry[3] for entry in batch.accepted))
+                if finish is not None:
+                    finish(batch)
                 yield batch
                 batch = _Batch(first_row=record.row + 1)
         if batch.rows:
-            batch.fresh = _TableRows.inserting(form, enumerate(entry[3] for entry in batch.accepted))
+            if finish is not None:
+                finish(batch)
             yield batch
 
 
@@ -908,9 +961,10 @@ def _flat(messages: Any) -> str:
 class _RejectFile:
     """The reject file: written after each committed batch; a run without rejects removes an old one."""
 
-    def __init__(self, path: Path, header: list[str]) -> None:
+    def __init__(self, path: Path, header: list[str], *, bom: bool = True) -> None:
         self.path = path
         self._header = header
+        self._encoding = "utf-8-sig" if bom else "utf-8"  # with a BOM by default: the file is for people (Excel)
         self._file: IO[str] | None = None
         self._writer: Any = None
 
@@ -921,7 +975,7 @@ class _RejectFile:
         if not rejects:
             return
         if self._writer is None:
-            self._file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finish/__exit__
+            self._file = open(self.path, "w", encoding=self._encoding, newline="")  # noqa: SIM115 - closed in finish/__exit__
             self._writer = csv.writer(self._file, lineterminator="\n")
             self._writer.writerow(self._header)
         self._writer.writerows([row, line, reason, *original] for row, line, reason, original in rejects)
@@ -934,7 +988,7 @@ class _RejectFile:
             self._file.close()
             return self.path
         if self.path.is_file():
-            with open(self.path, encoding="utf-8", errors="replace") as old:
+            with open(self.path, encoding="utf-8-sig", errors="replace") as old:
                 stale = old.readline().startswith(",".join(REJECT_COLUMNS))
             if stale:
                 self.path.unlink()
@@ -972,7 +1026,7 @@ class _Target:
 #: 300,000 customers: 1.8x the rows/s of the defaults.
 _SQLITE_BULK = {"wal_autocheckpoint": 100_000, "cache_size": -65_536}
 _CUSTOMER_COLUMNS = ("id", *SCALARS, "name_key", "attributes", "status", "created_at", "updated_at")
-_UPDATE_COLUMNS = (*SCALARS, "name_key", "attributes", "updated_at")
+_UPDATE_COLUMNS = (*SCALARS, "name_key", "attributes", "created_at", "updated_at")
 _POINT_COLUMNS = ("customer_id", "kind", "value", "position")
 _ADDRESS_COLUMNS = ("customer_id", *ADDRESS_FIELDS, "position")
 _CONSENT_COLUMNS = ("customer_id", "channel", "granted", "at", "source")
@@ -1008,12 +1062,12 @@ class _Form:
 class _TableRows:
     """What inserting customers adds to each table; rows start with the customer's id (or batch index)."""
 
-    customers: list[tuple[Any, ...]] = attrs.field(factory=list)  # id, *SCALARS, name_key, attributes
+    customers: list[tuple[Any, ...]] = attrs.field(factory=list)  # id, *SCALARS, name_key, attributes, created_at
     points: list[tuple[Any, ...]] = attrs.field(factory=list)  # id, kind, value, position
     addresses: list[tuple[Any, ...]] = attrs.field(factory=list)  # id, *ADDRESS_FIELDS, position
     tags: list[tuple[Any, ...]] = attrs.field(factory=list)  # id, tag
     consents: list[tuple[Any, ...]] = attrs.field(factory=list)  # id, channel, granted
-    keys: list[tuple[Any, ...]] = attrs.field(factory=list)  # key, id
+    keys: list[tuple[Any, ...]] = attrs.field(factory=list)  # key, id, owner
 
     @classmethod
     def inserting(cls, form: _Form, items: Iterable[tuple[int, Mapping[str, Any]]]) -> _TableRows:
@@ -1024,9 +1078,11 @@ class _TableRows:
             scalars[_KIND] = scalars[_KIND] or "person"
             scalars[_STAGE] = scalars[_STAGE] or "lead"
             scalars[_BIRTH] = form.date(scalars[_BIRTH])
-            rows.customers.append((key, *scalars, fold(values["name"])[:400], form.json(values.get("attributes") or {})))
+            since = values.get("created_at")
+            rows.customers.append((key, *scalars, fold(values["name"])[:400], form.json(values.get("attributes") or {}),
+                                   None if since is None else form.time(since)))
             rows.add_children(form, key, values)
-            rows.add_keys(key, values["name"], values.get("emails", ()), values.get("phones", ()))
+            rows.add_keys(key, values["name"], values.get("emails", ()), values.get("phones", ()), values.get("owner"))
         rows.sort()
         return rows
 
@@ -1042,8 +1098,8 @@ class _TableRows:
         if values.get("consents"):
             self.consents.extend((key, channel, form.flag(granted)) for channel, granted in values["consents"].items())
 
-    def add_keys(self, key: int, name: str, emails: Iterable[str], phones: Iterable[str]) -> None:
-        self.keys.extend(zip(search_keys(name, emails, phones), repeat(key)))
+    def add_keys(self, key: int, name: str, emails: Iterable[str], phones: Iterable[str], owner: str | None) -> None:
+        self.keys.extend(zip(search_keys(name, emails, phones), repeat(key), repeat(owner)))
 
     def sort(self) -> None:
         """Index order: B-tree inserts in key order touch fewer pages."""
@@ -1058,16 +1114,17 @@ class _TableRows:
             return [(ids[r[0]], *r[1:]) for r in rows if ids[r[0]] is not None]
 
         return _TableRows(remap(self.customers), remap(self.points), remap(self.addresses), remap(self.tags),
-                          remap(self.consents), [(k, ids[i]) for k, i in self.keys if ids[i] is not None])
+                          remap(self.consents), [(k, ids[i], o) for k, i, o in self.keys if ids[i] is not None])
 
     def insert(self, bulk: _Bulk, form: _Form, now: Any, source: str) -> None:
         stamp = form.time(now)
-        bulk.insert(t.customers, _CUSTOMER_COLUMNS, [(*r, "active", stamp, stamp) for r in self.customers])
+        bulk.insert(t.customers, _CUSTOMER_COLUMNS, [(*r[:-1], "active", stamp if r[-1] is None else r[-1], stamp)
+                                                     for r in self.customers])
         bulk.insert(t.contact_points, _POINT_COLUMNS, self.points)
         bulk.insert(t.addresses, _ADDRESS_COLUMNS, self.addresses)
         bulk.insert(t.tags, ("customer_id", "tag"), self.tags)
         bulk.insert(t.consents, _CONSENT_COLUMNS, [(*r, stamp, source) for r in self.consents])
-        bulk.insert(t.search_keys, ("key", "customer_id"), self.keys)
+        bulk.insert(t.search_keys, ("key", "customer_id", "owner"), self.keys)
 
 
 _CONTACTS = ("emails", "phones", "addresses")
@@ -1251,6 +1308,7 @@ class _Writer:
                 given = {ids[i]: owner for i, owner in owned.items() if ids[i] is not None}
                 rows.customers = [(*r[:_OWNER], given[r[0]], *r[_OWNER + 1:]) if r[0] in given else r
                                   for r in rows.customers]
+                rows.keys = [(k, i, given[i]) if i in given else (k, i, o) for k, i, o in rows.keys]
         rows.insert(bulk, self.form, utcnow(), self._source)
         outcome.inserted += len(new)
         if self._hooked:
@@ -1282,20 +1340,26 @@ class _Writer:
         updates, rows = [], _TableRows()
         cleared: dict[str, list[int]] = {"email": [], "phone": [], "addresses": [], "tags": [], "keys": []}
         consents: list[dict[str, Any]] = []
+        owned: list[dict[str, Any]] = []  # a new owner for the search keys of a customer whose keys stay
         for customer, changes in changed:
             scalars = [changes[f] if f in changes else getattr(customer, f) for f in SCALARS]
             scalars[_BIRTH] = form.date(scalars[_BIRTH])
             name = changes.get("name", customer.name)
             attributes = changes["attributes"] if "attributes" in changes else customer.attributes
-            updates.append((*scalars, fold(name)[:400], form.json(attributes), stamp, customer.id))
+            since = form.time(changes["created_at"]) if "created_at" in changes else form.time(customer.created_at)
+            updates.append((*scalars, fold(name)[:400], form.json(attributes), since, stamp, customer.id))
             for key in ("email", "phone", "addresses", "tags"):
                 if (key + "s" if key in ("email", "phone") else key) in changes:
                     cleared[key].append(customer.id)
             consents.extend({"c": customer.id, "ch": channel} for channel in changes.get("consents") or {})
             rows.add_children(form, customer.id, changes)
+            owner = changes.get("owner", customer.owner)
             if {"name", "emails", "phones"} & changes.keys():
                 cleared["keys"].append(customer.id)
-                rows.add_keys(customer.id, name, changes.get("emails", customer.emails), changes.get("phones", customer.phones))
+                rows.add_keys(customer.id, name, changes.get("emails", customer.emails), changes.get("phones", customer.phones),
+                              owner)
+            elif "owner" in changes:
+                owned.append({"c": customer.id, "o": owner})
         rows.sort()
         bulk.update_customers(updates)
         cp, cs = t.contact_points.c, t.consents.c
@@ -1304,6 +1368,9 @@ class _Writer:
         bulk.delete(t.addresses, cleared["addresses"])
         bulk.delete(t.tags, cleared["tags"])
         bulk.delete(t.search_keys, cleared["keys"])
+        if owned:
+            conn.execute(t.search_keys.update().where(t.search_keys.c.customer_id == sa.bindparam("c"))
+                         .values(owner=sa.bindparam("o")), owned)
         if consents:
             conn.execute(t.consents.delete().where(cs.customer_id == sa.bindparam("c"), cs.channel == sa.bindparam("ch")),
                          consents)
@@ -1400,6 +1467,227 @@ class _Bulk:
         return _SQL[key]
 
 
+# -- interactions --------------------------------------------------------------------------------------
+
+#: The columns of an interactions file: the interaction's own ``external_id`` (its id in the system it
+#: comes from: a re-run updates it, never adds it twice), its customer by ``customer_id`` or
+#: ``customer_external_id``, then what ``crm.interactions.log`` takes.
+INTERACTION_COLUMNS: tuple[str, ...] = (
+    "external_id", "customer_id", "customer_external_id", "channel", "direction", "occurred_at", "subject",
+    "summary", "outcome", "rating", "employee", "sender",
+)
+#: What a re-run compares (and updates) of an interaction imported before.
+_INTERACTION_VALUES = ("customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome", "rating",
+                       "employee", "sender")
+
+
+def import_interactions(
+    crm: CRM | UserHandle,
+    source: str | os.PathLike[str] | IO[Any],
+    *,
+    format: str | None = None,  # noqa: A002 - the CLI option's name
+    mapping: Mapping[str, str] | None = None,
+    reject_path: str | os.PathLike[str] | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    reject_bom: bool = True,
+) -> ImportSummary:
+    """Load past contacts (calls, visits, e-mails, …) from a CSV or JSON Lines file, keyed by ``external_id``.
+
+    Each row names its customer by ``customer_id`` or ``customer_external_id`` (merged-away
+    customers lead to the one they were merged into) and says when it happened (``occurred_at``,
+    with a time zone, not in the future). A re-run updates the interactions it imported before
+    where they differ and never duplicates them; bad rows go to the reject file with the field
+    and row; each batch is one transaction. Needs ``interactions.log``, and a user's rows must
+    be about customers in its scope of it. The reject file starts with a BOM (for Excel) unless
+    ``reject_bom=False``.
+    """
+    with _as_caller(crm) as crm:
+        crm.access.require("interactions.log")
+        if batch_size < 1:
+            raise ValidationError("must be at least 1", field="batch_size")
+        fmt = _format_of(source, format)
+        label = _label(source)
+        rejects_to = Path(reject_path) if reject_path is not None else _default_reject_path(source)
+        with ExitStack() as stack:
+            stream = stack.enter_context(_open_source(source))
+            reader = _InteractionReader(stream, fmt, mapping or {}, crm.channels, label)
+            batches = _batches(reader, _InteractionRows(crm), batch_size)
+            rejects = stack.enter_context(_RejectFile(rejects_to, reader.reject_header, bom=reject_bom))
+            return _apply(crm, batches, _InteractionWriter(crm).write, rejects, "interactions", label, progress)
+
+
+class _InteractionReader(_Reader):
+    """Reads an interactions file: :data:`INTERACTION_COLUMNS`, no prefixed columns."""
+
+    COLUMNS = INTERACTION_COLUMNS
+
+    def _check_header(self, present: set[str | None]) -> None:
+        if not {"customer_id", "customer_external_id"} & present:
+            raise ValidationError(f"{self._label}: no customer column (customer_id or customer_external_id)")
+        missing = [c for c in ("channel", "occurred_at") if c not in present]
+        if missing:
+            raise ValidationError(f"{self._label}: no {' or '.join(missing)} column")
+
+    def _prefixed(self, name: str, lowered: str) -> str | bool:
+        return False
+
+    def _described(self) -> str:
+        return ", ".join(self.COLUMNS)
+
+
+class _InteractionRows:
+    """One interaction row's values, validated by ``crm.interactions``' schema (``ValidationError`` naming the fields)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self._interactions = crm.interactions
+
+    def __call__(self, record: _Record) -> tuple[dict[str, Any], bool]:
+        assert record.cells is not None
+        cells = {k: v for k, v in record.cells.items() if not (v is None or (type(v) is str and not v.strip()))}
+        errors: dict[str, list[str]] = {}
+        external_id = cells.pop("external_id")
+        if type(external_id) is not str or len(external_id) > 200:
+            errors["external_id"] = ["must be text of at most 200 characters"]
+        customer_key = cells.pop("customer_external_id", None)
+        if customer_key is not None and "customer_id" in cells:
+            errors["customer_id"] = ["give customer_id or customer_external_id, not both"]
+        elif customer_key is None and "customer_id" not in cells:
+            errors["customer_id"] = ["required (or customer_external_id): whose contact it was"]
+        elif customer_key is not None and (type(customer_key) is not str or len(customer_key) > 200):
+            errors["customer_external_id"] = ["must be text of at most 200 characters"]
+        if "occurred_at" not in cells:
+            errors["occurred_at"] = ["required: when it happened, with a time zone (2019-03-01T09:30+07:00)"]
+        try:
+            values = self._interactions.validate(cells, row=record.row, customer_required=False)
+        except ValidationError as exc:
+            values = {}
+            for field, messages in exc.errors.items():
+                errors.setdefault(field, []).extend(messages if isinstance(messages, list) else [messages])
+        if not errors and values["occurred_at"] > utcnow():
+            errors["occurred_at"] = ["is in the future (history only: log what happened)"]
+        if errors:
+            order = {column: n for n, column in enumerate(INTERACTION_COLUMNS)}
+            raise ValidationError({k: errors[k] for k in sorted(errors, key=lambda k: order.get(k, len(order)))},
+                                  row=record.row)
+        values["external_id"] = external_id
+        if customer_key is not None:
+            values["customer_external_id"] = customer_key
+        return values, True
+
+
+class _InteractionWriter:
+    """Writes one batch of interaction rows as ``crm.interactions.log`` would, in bulk.
+
+    Each row's customer is resolved (following merges) and must be active and within the acting
+    user's ``interactions.log`` scope; one out of scope reads as not found. New interactions go
+    through ``crm.interactions.insert_validated`` (hooks fire, a ``before_log`` veto rejects the
+    row); one imported before is updated where it differs (audited) or counted unchanged.
+    """
+
+    def __init__(self, crm: CRM) -> None:
+        self._crm = crm
+        self._reach = crm.access.principal.owners("interactions.log")
+
+    def write(self, session: Session, batch: _Batch) -> _Outcome:
+        """Insert or update one batch in the caller's transaction; rows that cannot be applied come back as rejects."""
+        conn = session.connection()
+        outcome = _Outcome()
+        accepted = batch.accepted
+        by_id = self._customers(conn, "id", {e[3]["customer_id"] for e in accepted if "customer_id" in e[3]})
+        by_key = self._customers(conn, "external_id",
+                                 {e[3]["customer_external_id"] for e in accepted if "customer_external_id" in e[3]})
+        existing = self._existing(conn, [e[3]["external_id"] for e in accepted])
+        new: list[_Accepted] = []
+        changed: list[tuple[_Accepted, dict[str, Any]]] = []
+        for entry in accepted:
+            values = entry[3]
+            key = values.pop("customer_external_id", None)
+            column, asked = ("customer_id", values["customer_id"]) if key is None else ("customer_external_id", key)
+            customer_id, problem = (by_id if key is None else by_key).get(asked, (None, None))
+            if customer_id is None:
+                shown = asked if key is None else repr(asked)
+                problem = f"{column}: {problem}" if problem else (
+                    f"{column}: no customer {shown}" if self._reach is None
+                    else f"{column}: {shown} is not a customer you can log interactions for")
+                outcome.rejects.append((entry[0], entry[1], problem, entry[2]))
+                continue
+            values["customer_id"] = customer_id
+            before = existing.get(values["external_id"])
+            if before is None:
+                new.append(entry)
+            elif not self._reaches(before["owner"]):
+                outcome.rejects.append((entry[0], entry[1], f"external_id: {values['external_id']!r} is used by an "
+                                        "interaction you cannot change", entry[2]))
+            else:
+                diff = {f: values.get(f) for f in _INTERACTION_VALUES if values.get(f) != before[f]}
+                if diff:
+                    changed.append((entry, {"id": before["id"], "before": {f: before[f] for f in diff}, "after": diff}))
+                else:
+                    outcome.unchanged += 1
+        self._insert(session, new, outcome)
+        self._update(session, changed, outcome)
+        return outcome
+
+    def _reaches(self, owner: str | None) -> bool:
+        return self._reach is None or owner in self._reach
+
+    def _customers(self, conn: sa.Connection, column: str, keys: set[Any]) -> dict[Any, tuple[int | None, str | None]]:
+        """For each key of ``customers.<column>``: the active customer it leads to (following a merge) within
+        scope, or (None, why) for an inactive one; keys of no customer, or of one outside scope, are left out."""
+        c = t.customers.c
+        found: dict[Any, tuple[int | None, str | None]] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 5000):
+            rows = conn.execute(sa.select(c[column], c.id, c.status, c.merged_into_id, c.owner)
+                                .where(c[column].in_(ordered[start:start + 5000]))).all()
+            kept = {r.merged_into_id for r in rows if r.status == "merged" and r.merged_into_id is not None}
+            into = {r.id: r for r in conn.execute(sa.select(c.id, c.status, c.owner).where(c.id.in_(kept)))} if kept else {}
+            for r in rows:
+                final = into.get(r.merged_into_id, r) if r.status == "merged" else r
+                if not self._reaches(final.owner):
+                    continue
+                if final.status == "active":
+                    found[r[0]] = (final.id, None)
+                else:
+                    found[r[0]] = (None, f"customer {final.id} is {final.status}: nothing can be logged for it")
+        return found
+
+    @staticmethod
+    def _existing(conn: sa.Connection, external_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Interactions imported before under these external ids, with their customer's owner."""
+        i = t.interactions.c
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(external_ids), 5000):
+            query = (sa.select(i.id, i.external_id, *(i[f] for f in _INTERACTION_VALUES), t.customers.c.owner)
+                     .join(t.customers, t.customers.c.id == i.customer_id)
+                     .where(i.external_id.in_(external_ids[start:start + 5000])))
+            found.update((row["external_id"], dict(row)) for row in conn.execute(query).mappings())
+        return found
+
+    def _insert(self, session: Session, new: list[_Accepted], outcome: _Outcome) -> None:
+        def vetoed(index: int, exc: ValidationError) -> None:
+            entry = new[index]
+            outcome.rejects.append((entry[0], entry[1], reason_text(exc.errors), entry[2]))
+
+        logged = self._crm.interactions.insert_validated(session, [entry[3] for entry in new], vetoed=vetoed)
+        outcome.inserted += len(logged)
+
+    def _update(self, session: Session, changed: list[tuple[_Accepted, dict[str, Any]]], outcome: _Outcome) -> None:
+        if not changed:
+            return
+        conn = session.connection()
+        i = t.interactions.c
+        statement = t.interactions.update().where(i.id == sa.bindparam("_id")).values(
+            {f: sa.bindparam("_" + f) for f in _INTERACTION_VALUES})
+        conn.execute(statement, [{"_id": change["id"], **{"_" + f: entry[3].get(f) for f in _INTERACTION_VALUES}}
+                                 for entry, change in changed])
+        self._crm.audit.record_many(session, "update", "interaction", (
+            (change["id"], entry[3]["customer_id"], {"before": change["before"], "after": change["after"]})
+            for entry, change in changed))
+        outcome.updated += len(changed)
+
+
 # -- export --------------------------------------------------------------------------------------------
 
 
@@ -1440,6 +1728,7 @@ def _export_record(customer: Customer, channels: Sequence[str], attribute_keys: 
         "birth_date": customer.birth_date.isoformat() if customer.birth_date else None,
         "gender": customer.gender, "lifecycle_stage": customer.lifecycle_stage, "owner": customer.owner,
         "country": customer.country, "city": customer.city, "province": customer.province, "tags": list(customer.tags),
+        "created_at": customer.created_at.isoformat() if customer.created_at else None,
     }
     for column, part in _ADDRESS.items():
         record[column] = getattr(address, part) if address else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from crmkit.core.segments import SegmentField, as_segment_field
 from crmkit.errors import CRMError, PluginError
 
 if TYPE_CHECKING:
@@ -155,9 +156,16 @@ class Hooks:
         return self._sections("crmkit_customer_profile", customer=customer, session=session)
 
     def segment_fields(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
+        """Every plugin's segment fields as SQL expressions (a :class:`SegmentField` gives its expression)."""
+        return {name: field.expression for name, field in self.segment_field_definitions().items()}
+
+    def segment_field_definitions(self) -> dict[str, SegmentField]:
+        """Every plugin's segment fields as :class:`SegmentField` (expression, and choices when enumerated), after
+        the custom fields defined at run time (``crm.fields``; a plugin's field wins a name both use)."""
+        fields = getattr(self._crm, "fields", None)
+        merged: dict[str, SegmentField] = dict(fields.segment_fields()) if fields is not None else {}
         for result in self.call("crmkit_segment_fields"):
-            merged.update(result or {})
+            merged.update({name: as_segment_field(value) for name, value in (result or {}).items()})
         return merged
 
     # -- the demo ------------------------------------------------------------------------

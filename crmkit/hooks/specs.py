@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from crmkit.core.models import Customer, Interaction
     from crmkit.core.permissions import Permission
+    from crmkit.core.segments import SegmentField
     from crmkit.crm import CRM
 
 # --- Start-up -------------------------------------------------------------
@@ -175,11 +176,15 @@ def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> d
 
 
 @hookspec
-def crmkit_segment_fields(crm: CRM) -> dict[str, ColumnElement[Any]] | None:
+def crmkit_segment_fields(crm: CRM) -> dict[str, ColumnElement[Any] | SegmentField] | None:
     """Return ``{field name: SQL expression over customers.c.id}`` that segment filters may use.
 
     Called when a segment query is built (no transaction); the expression is correlated to the
-    core ``customers`` table, e.g. a scalar subquery counting your rows per customer.
+    core ``customers`` table, e.g. a scalar subquery counting your rows per customer. A field with
+    a fixed set of values returns ``crmkit.core.segments.SegmentField(expression, choices=(…))``
+    instead (choices may be a function reading them from the database): a filter on another value
+    is then refused with the closest choice suggested rather than matching nobody.
+    ``crm.hooks.segment_fields()`` gives the expressions, ``segment_field_definitions()`` the fields.
     """
 
 

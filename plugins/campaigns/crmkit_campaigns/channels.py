@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from crmkit.core.redact import redact_url
 from crmkit.errors import ValidationError
 
 ADDRESS_KINDS = ("email", "phone")
@@ -96,6 +97,18 @@ def ascii_address(address: str) -> str:
         raise PermanentError(f"{address}: invalid domain ({exc})") from None
 
 
+def address_header(value: str) -> str:
+    """A ``From``/``Reply-To`` value SMTP carries intact: ``=?utf-8?b?…?= <box@domain>``.
+
+    The display name alone is RFC 2047-encoded (one encoded word, which every reader decodes alike)
+    and the address stays outside it, its domain in IDNA; ``PermanentError`` if there is no usable address.
+    """
+    name, address = parseaddr(value)
+    if "@" not in address:
+        raise PermanentError(f"{value}: not an e-mail address")
+    return formataddr((name, ascii_address(address)), "utf-8")
+
+
 def build_email(message: OutgoingMessage, sender: str, reply_to: str | None = None) -> Message:
     """The e-mail of a message: text and HTML parts, a Message-ID derived from the idempotency key, and
     ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers (RFC 8058 one-click unsubscribe).
@@ -111,6 +124,7 @@ def build_email(message: OutgoingMessage, sender: str, reply_to: str | None = No
         email.attach(MIMEText(message.html, "html", _UTF8))
     else:
         email = text
+    sender = address_header(sender)
     email["From"] = sender
     email["To"] = formataddr((message.name or "", ascii_address(message.to)))
     email["Subject"] = Header(message.subject or "", "utf-8").encode()
@@ -121,7 +135,7 @@ def build_email(message: OutgoingMessage, sender: str, reply_to: str | None = No
     email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email["X-Crmkit-Campaign"] = str(message.campaign_id)
     if reply_to:
-        email["Reply-To"] = reply_to
+        email["Reply-To"] = address_header(reply_to)
     return email
 
 
@@ -228,12 +242,13 @@ class WebhookAdapter:
                 reply = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:200].decode(errors="replace")
-            error = f"HTTP {exc.code} from {self.url}: {detail}"
+            error = f"HTTP {exc.code} from {redact_url(self.url)}: {detail}"
             if exc.code in (408, 425, 429) or exc.code >= 500:
                 raise TransientError(error) from exc
             raise PermanentError(error) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise TransientError(f"{self.url} unreachable: {getattr(exc, 'reason', exc)}", channel_down=True) from exc
+            raise TransientError(f"{redact_url(self.url)} unreachable: {getattr(exc, 'reason', exc)}",
+                                 channel_down=True) from exc
         try:
             data = json.loads(reply or b"{}")
         except ValueError:
@@ -304,8 +319,13 @@ def check_config(channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in REQUIRED[kind] if not options.get(k)]
     if missing:
         raise ValidationError(f"the {kind} adapter needs {', '.join(missing)}", field=channel)
-    if kind == "smtp" and "@" not in parseaddr(str(options["sender"]))[1]:
-        raise ValidationError(f"sender must be an e-mail address, got {options['sender']!r}", field=f"{channel}.sender")
+    for option in ("sender", "reply_to"):
+        if kind in ("smtp", "file") and options.get(option):
+            try:
+                address_header(str(options[option]))
+            except PermanentError as exc:
+                raise ValidationError(f"{option} must be an e-mail address (name <box@domain>): {exc}",
+                                      field=f"{channel}.{option}") from None
     if kind == "webhook" and not re.match(r"^https?://", str(options["url"])):
         raise ValidationError(f"url must start with http:// or https://, got {options['url']!r}", field=f"{channel}.url")
     build_adapter(channel, {"adapter": kind, **options})  # options of the wrong type fail here

@@ -17,6 +17,7 @@ import click
 from crmkit.cli import emit, pass_crm
 from crmkit.cli.output import current_format, emit_object
 from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice, amount_minor
+from crmkit.core.redact import redact_options, redact_url
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -140,7 +141,7 @@ def segments_delete(crm: CRM, segment: str) -> None:
 def segments_fields(crm: CRM) -> None:
     """The fields expressions can use: the core's and every installed plugin's."""
     emit([{"field": f.name, "type": f.type if f.type not in ("name", "choice", "age") else
-           {"name": "text", "age": "number"}.get(f.type, "one of: " + ", ".join(f.choices)),
+           {"name": "text", "age": "number"}.get(f.type, "one of: " + ", ".join(f.values())),
            "source": f.source, "description": f.description} for f in crm.campaigns.segments.fields().values()],
          ("field", "type", "source", "description"))
 
@@ -171,8 +172,10 @@ def _campaign_row(c: Campaign) -> dict[str, Any]:
               help="Percent of eligible customers held out (they receive nothing) to measure lift.")
 @click.option("--attribution-days", type=int, default=7, show_default=True,
               help="Purchases this many days after a message count as its conversions.")
-@click.option("--occasion", help="birthday, first_purchase, tet, founding_day, valentine, womens_day, "
-                                 "vietnamese_womens_day, teachers_day, christmas, new_year.")
+@click.option("--occasion", help="birthday, first_purchase, or an occasion as crmkit.calendar spells it (as loyalty "
+                                 "rules do): tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, founding_day, womens_day, "
+                                 "vietnamese_womens_day, teachers_day, national_day…, a solar day 30/4 or 04-30, "
+                                 "or a lunar day '15/8 âm lịch'.")
 @click.option("--days-before", type=int, default=0, show_default=True, help="Send this many days before the occasion.")
 @pass_crm
 def create(crm: CRM, name: str, channel: str, segment: str | None, subject: str | None, body: str | None,
@@ -371,6 +374,7 @@ def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
             "waiting": r.pending, "unconfirmed": r.unconfirmed, "revenue": _money(r.revenue_minor, c.currency),
             "cost": _money(r.cost_minor, c.currency), "roi": r.roi,
             "lift": f"{r.lift.difference:+.2%} (95% CI {r.lift.low:+.2%} … {r.lift.high:+.2%})" if r.lift else None,
+            "significance": r.lift.verdict if r.lift else None,
             "incremental_revenue": _money(r.lift.incremental_revenue_minor, c.currency) if r.lift else None,
         })
         rows = []
@@ -409,8 +413,10 @@ def serve(crm: CRM, host: str, port: int) -> None:
     from crmkit_campaigns.web import make_tracking_server
 
     server = make_tracking_server(crm, host, port)
-    click.echo(f"tracking on http://{host}:{server.server_port} (public address: {crm.campaigns.settings.base_url}); "
-               f"webhooks: POST /events with 'Authorization: Bearer {crm.campaigns.webhook_token()}'", err=True)
+    # never the webhook token itself: this line lands in service logs (`crmkit campaigns webhook-token` shows it)
+    click.echo(f"tracking on http://{host}:{server.server_port} (public address: "
+               f"{redact_url(crm.campaigns.settings.base_url)}); webhooks: POST /events with "
+               f"'Authorization: Bearer <token>' (the token: `crmkit campaigns webhook-token`)", err=True)
     try:
         server.serve_forever()
     finally:
@@ -446,7 +452,7 @@ def channel_set(crm: CRM, name: str, adapter: str, options: tuple[tuple[str, Any
       email file directory=./outbox
     """
     config = crm.campaigns.set_channel(name, adapter, **dict(options))
-    emit_object({"channel": name, **config})
+    emit_object({"channel": name, **redact_options(config)})
 
 
 @channel.command("remove")
@@ -476,13 +482,13 @@ def config(crm: CRM, key: str | None, value: str | None) -> None:
         settings = crm.campaigns.settings
         shown = {"timezone": settings.zone.key, "quiet_hours": str(settings.quiet_hours or "none"),
                  "frequency_cap": f"{settings.frequency_cap[0]}/{settings.frequency_cap[1]}d" if settings.frequency_cap else "none",
-                 "base_url": settings.base_url, "founding_day": "/".join(f"{n:02d}" for n in settings.founding_day)
+                 "base_url": redact_url(settings.base_url), "founding_day": "/".join(f"{n:02d}" for n in settings.founding_day)
                  if settings.founding_day else None, "max_attempts": settings.max_attempts,
                  "backoff_seconds": settings.backoff_seconds, "lease_seconds": settings.lease_seconds}
         emit_object({k: v for k, v in shown.items() if key is None or k == key})
         return
     parsed: Any = int(value) if value.isdigit() and key in ("max_attempts", "backoff_seconds", "lease_seconds") else value
-    emit_object({key: crm.campaigns.configure(key, parsed)})
+    emit_object(redact_options({key: crm.campaigns.configure(key, parsed)}))
 
 
 @campaigns.command("suppress")

@@ -9,7 +9,9 @@ key                            default                      meaning
                                                             campaigns together (``null`` = no cap)
 ``campaigns.base_url``         ``http://127.0.0.1:8025``    public address of ``crmkit campaigns serve``
 ``campaigns.channels``         ``{}``                       adapter per channel (``crmkit campaigns channel set``)
-``campaigns.founding_day``     none                         the company's founding day, ``DD/MM``
+``founding_day``               none                         the company's founding day, ``DD/MM``: the CRM's
+                                                            own setting (``crmkit.calendar``), shared with
+                                                            loyalty; ``campaigns.founding_day`` is read if unset
 ``campaigns.max_attempts``     ``8``                        delivery attempts before a message fails
 ``campaigns.backoff_seconds``  ``60``                       first retry delay; doubles per attempt (max 6 h)
 ``campaigns.lease_seconds``    ``300``                      how long a dispatcher owns the messages it claimed
@@ -26,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from crmkit.calendar import zone_named
+from crmkit.calendar import check_day_month, zone_named
 from crmkit.errors import ValidationError
 
 PREFIX = "campaigns."
@@ -41,9 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "backoff_seconds": 60,
     "lease_seconds": 300,
 }
+#: Settings stored as the CRM's own (not ``campaigns.``-prefixed) because other plugins use them too.
+CORE_KEYS = {"founding_day": "founding_day"}
 MAX_BACKOFF = timedelta(hours=6)
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_DAY_MONTH = re.compile(r"^\s*(\d{1,2})/(\d{1,2})\s*$")
 
 
 @attrs.frozen
@@ -98,6 +101,9 @@ def read(stored: Mapping[str, Any]) -> Settings:
     """The settings from the CRM's stored settings (``crm.settings``), defaults for missing keys."""
     defaults = {**DEFAULTS, "timezone": stored.get("timezone")}  # unless set for campaigns: the CRM's
     values = {key: normalize(key, stored.get(PREFIX + key, default)) for key, default in defaults.items()}
+    # the founding day is the CRM's (one definition for every plugin); an older campaigns.founding_day still counts
+    values["founding_day"] = normalize("founding_day", stored.get(CORE_KEYS["founding_day"],
+                                                                  stored.get(PREFIX + "founding_day")))
     return Settings(
         zone=ZoneInfo(values["timezone"]), quiet_hours=values["quiet_hours"], frequency_cap=values["frequency_cap"],
         base_url=values["base_url"], channels=values["channels"], founding_day=values["founding_day"],
@@ -142,15 +148,7 @@ def normalize(key: str, value: Any) -> Any:
             raise ValidationError("expected {channel: {adapter: …, options…}}", field=field)
         return {str(k): dict(v) for k, v in value.items()}
     if key == "founding_day":
-        if value in (None, ""):
-            return None
-        found = _DAY_MONTH.match(str(value))
-        try:
-            day, month = int(found[1]), int(found[2])  # type: ignore[index]
-            datetime(2024, month, day)
-        except (TypeError, ValueError):
-            raise ValidationError(f"expected DD/MM (e.g. 15/03), got {value!r}", field=field) from None
-        return day, month
+        return None if value in (None, "") else check_day_month(value, field)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValidationError(f"expected a positive whole number, got {value!r}", field=field)
     return value

@@ -1,10 +1,11 @@
-"""Date-triggered campaigns: birthdays, first-purchase anniversaries, fixed dates and Tết.
+"""Date-triggered campaigns: birthdays, first-purchase anniversaries, and the calendar's occasions.
 
 ``crmkit campaigns run-due`` handles each local day (Asia/Ho_Chi_Minh unless configured) once per
 campaign, catching up at most ``CATCH_UP_DAYS`` missed days. A day's run targets the customers
 whose occasion falls ``days_before`` days later; its period is the occasion's year, so the unique
 outbox key (campaign, period, customer) sends each occasion once per customer per year, however
-often cron runs. Dates come from ``crmkit.calendar`` (Tết from the lunar calendar).
+often cron runs. Every occasion but the customer's own comes from ``crmkit.calendar`` (solar and lunar days,
+Tết, the founding day), the same definitions loyalty's occasion rules use.
 """
 
 from __future__ import annotations
@@ -15,11 +16,35 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.calendar import FIXED_OCCASIONS, occasion_date, tet
+import marshmallow
+
+from crmkit.calendar import FIXED_OCCASIONS, FOUNDING_DAY, LUNAR_OCCASIONS, check_occasion, occasion_dates
 from crmkit.core import tables as core
 from crmkit_campaigns.segment_sql import Clock, shift
 
-OCCASIONS = ("birthday", "first_purchase", "founding_day", "tet", *FIXED_OCCASIONS)
+#: Each customer's own occasions; every other occasion is the calendar's (``crmkit.calendar.check_occasion``).
+PERSONAL = ("birthday", "first_purchase")
+#: The named occasions (any solar ``DD/MM``/``MM-DD`` or lunar ``DD/MM âm lịch`` day is accepted too).
+OCCASIONS = (*PERSONAL, FOUNDING_DAY, "tet", *LUNAR_OCCASIONS, *FIXED_OCCASIONS)
+
+
+def normalize(occasion: str) -> str:
+    """``birthday``, ``first_purchase``, or the calendar's stored form of any occasion it accepts; ``ValueError``."""
+    name = occasion.strip().lower()
+    if name in PERSONAL:
+        return name
+    try:
+        return check_occasion(occasion)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(": use ", ": use birthday, first_purchase, ", 1)) from None
+
+
+def validate(occasion: str) -> None:
+    """The schema's check of ``occasion`` (a marshmallow ``ValidationError`` with the accepted spellings)."""
+    try:
+        normalize(occasion)
+    except ValueError as exc:
+        raise marshmallow.ValidationError(str(exc)) from None
 CATCH_UP_DAYS = 7
 #: How many years back first-purchase anniversaries are looked for.
 ANNIVERSARY_YEARS = 60
@@ -43,11 +68,8 @@ def condition(occasion: str, target: date, *, clock: Clock, founding_day: tuple[
         return _month_day_match(core.customers.c.birth_date, target)
     if occasion == "first_purchase":
         return _anniversary(target, clock, purchases)
-    if occasion == "tet":
-        return sa.true() if tet(target.year) == target else None
-    if occasion == "founding_day":
-        return sa.true() if founding_day and (target.day, target.month) == founding_day else None
-    return sa.true() if occasion_date(occasion, target.year) == target else None
+    # the calendar's occasions (Tết's first day, lunar days, the founding day, solar days): the whole audience
+    return sa.true() if target in occasion_dates(occasion, target.year, founding=founding_day) else None
 
 
 def _month_day_match(column: Any, target: date) -> sa.ColumnElement[bool]:

@@ -10,9 +10,15 @@ Definitions (documented in the README):
   **ROI** = (revenue − cost) / cost (none without a cost);
 * **lift** compares the conversion rate of everyone drawn into the campaign (``treated``: every eligible,
   non-held-out customer, sent or not — intention to treat) with the holdout's. Its 95 % confidence
-  interval is the normal approximation of a difference of two proportions:
-  ``(p₁ − p₀) ± 1.96 · √(p₁(1 − p₁)/n₁ + p₀(1 − p₀)/n₀)``; incremental revenue is
-  ``(revenue₁/n₁ − revenue₀/n₀) · n₁``.
+  interval is Newcombe's hybrid score interval for a difference of two proportions (Newcombe 1998,
+  method 10): with ``[l₁, u₁]`` and ``[l₀, u₀]`` the Wilson score intervals of each rate,
+  ``[d − √((p₁ − l₁)² + (u₀ − p₀)²), d + √((u₁ − p₁)² + (p₀ − l₀)²)]`` for ``d = p₁ − p₀``; unlike the
+  normal approximation it stays within −100 % … +100 % and keeps its coverage on small groups and rates
+  near 0 or 1. The statistics are computed in floating point (they are estimates, not money) and
+  reported as 4-decimal ``Decimal``. The lift is **significant** when the interval excludes 0 *and*
+  the sample is large enough to call: at least :data:`MIN_PER_GROUP` customers in each group and
+  :data:`MIN_CONVERSIONS` conversions in the two groups together; below that ``significant`` is False
+  and ``note`` says why. Incremental revenue is ``(revenue₁/n₁ − revenue₀/n₀) · n₁``.
 
 A user whose ``campaigns.reports.read`` scope is narrower than ``all`` gets a **scoped** report:
 every figure counts only the messages to customers in the scope (the predicate is in the SQL), the
@@ -41,6 +47,10 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 Z95 = 1.959964
+#: Fewer customers than this in the treated group or the holdout: the lift is never called significant.
+MIN_PER_GROUP = 30
+#: Fewer conversions than this in the two groups together: the lift is never called significant.
+MIN_CONVERSIONS = 5
 HOLDOUT = "holdout"
 CHART_FORMATS = ("png", "svg")
 
@@ -83,9 +93,20 @@ class Lift:
     low: Decimal
     high: Decimal
     relative: Decimal | None
-    significant: bool
+    significant: bool  # the interval excludes 0 and the sample is large enough (``note`` is None)
     incremental_conversions: Decimal
     incremental_revenue_minor: int
+    #: Why the sample is too small to call the lift significant; None when it is large enough.
+    note: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """The lift's significance in words, for reports."""
+        if self.note:
+            return self.note
+        if self.significant:
+            return "significant (the 95 % interval excludes 0)"
+        return "not significant (the 95 % interval includes 0)"
 
 
 @attrs.frozen
@@ -208,15 +229,44 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     )
 
 
+def wilson(successes: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval of the proportion ``successes / total`` (within 0 … 1); ``total`` > 0."""
+    p = successes / total
+    scale = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / scale
+    half = z / scale * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def newcombe(converted1: int, total1: int, converted0: int, total0: int, z: float = Z95) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of ``p₁ − p₀`` (his method 10, from two Wilson intervals; within −1 … 1)."""
+    p1, p0 = converted1 / total1, converted0 / total0
+    low1, high1 = wilson(converted1, total1, z)
+    low0, high0 = wilson(converted0, total0, z)
+    diff = p1 - p0
+    return (diff - math.sqrt((p1 - low1) ** 2 + (high0 - p0) ** 2),
+            diff + math.sqrt((high1 - p1) ** 2 + (p0 - low0) ** 2))
+
+
+def too_few(treated: Group, holdout: Group) -> str | None:
+    """Why these groups are too small to call a lift significant, or None when they are large enough."""
+    conversions = treated.converted + holdout.converted
+    if min(treated.customers, holdout.customers) >= MIN_PER_GROUP and conversions >= MIN_CONVERSIONS:
+        return None
+    return (f"too few to call: {treated.customers} treated and {holdout.customers} held-out customers, "
+            f"{conversions} conversions (significance needs at least {MIN_PER_GROUP} customers in each group "
+            f"and {MIN_CONVERSIONS} conversions)")
+
+
 def compare(treated: Group, holdout: Group) -> Lift | None:
-    """Lift of ``treated`` over ``holdout``: difference of conversion rates with its 95 % normal-approximation interval."""
+    """Lift of ``treated`` over ``holdout``: difference of conversion rates with Newcombe's 95 % interval."""
     n1, n0 = treated.customers, holdout.customers
     if not n1 or not n0:
         return None
     p1, p0 = treated.converted / n1, holdout.converted / n0
     diff = p1 - p0
-    margin = Z95 * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
-    low, high = diff - margin, diff + margin
+    low, high = newcombe(treated.converted, n1, holdout.converted, n0)
+    note = too_few(treated, holdout)
 
     def dec(value: float) -> Decimal:
         return Decimal(repr(value)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
@@ -224,8 +274,8 @@ def compare(treated: Group, holdout: Group) -> Lift | None:
     incremental_revenue = (treated.revenue_minor * n0 - holdout.revenue_minor * n1) // n0
     return Lift(
         treated_rate=dec(p1), holdout_rate=dec(p0), difference=dec(diff), low=dec(low), high=dec(high),
-        relative=dec(diff / p0) if p0 else None, significant=low > 0 or high < 0,
-        incremental_conversions=dec(diff * n1), incremental_revenue_minor=incremental_revenue,
+        relative=dec(diff / p0) if p0 else None, significant=note is None and (low > 0 or high < 0),
+        incremental_conversions=dec(diff * n1), incremental_revenue_minor=incremental_revenue, note=note,
     )
 
 
@@ -248,7 +298,7 @@ def comparison_rows(reports: Sequence[CampaignReport]) -> list[dict[str, Any]]:
 
 
 def chart(reports: Sequence[CampaignReport], path: str | Path) -> Path:
-    """Draw conversion rates (variants and holdout, with 95 % intervals) and revenue vs cost; PNG or SVG by suffix.
+    """Draw conversion rates (variants and holdout, with 95 % Wilson intervals) and revenue vs cost; PNG or SVG by suffix.
 
     One campaign: its groups side by side; several: one bar per campaign. Needs matplotlib
     (``pip install 'crmkit-campaigns[chart]'``).
@@ -267,21 +317,22 @@ def chart(reports: Sequence[CampaignReport], path: str | Path) -> Path:
     if len(reports) == 1:
         groups = [g for g in reports[0].groups if g.name != "all" or len(reports[0].campaign.variants) == 1]
         labels = [g.name for g in groups]
-        rates = [float(g.converted / g.customers) if g.customers else 0.0 for g in groups]
-        errors = [Z95 * math.sqrt(r * (1 - r) / g.customers) if g.customers else 0.0 for r, g in zip(rates, groups)]
+        counts = [(g.converted, g.customers) for g in groups]
         money = [(reports[0].revenue_minor, reports[0].cost_minor)]
         money_labels = [reports[0].campaign.name]
         title = reports[0].campaign.name
     else:
         labels = [r.campaign.name for r in reports]
-        rates = [float(r.treated.converted / r.treated.customers) if r.treated.customers else 0.0 for r in reports]
-        errors = [Z95 * math.sqrt(x * (1 - x) / r.treated.customers) if r.treated.customers else 0.0
-                  for x, r in zip(rates, reports)]
+        counts = [(r.treated.converted, r.treated.customers) for r in reports]
         money = [(r.revenue_minor, r.cost_minor) for r in reports]
         money_labels = labels
         title = "Campaigns compared"
+    rates = [converted / total if total else 0.0 for converted, total in counts]
+    intervals = [wilson(converted, total) if total else (0.0, 0.0) for converted, total in counts]
+    errors = [[(r - low) * 100 for r, (low, _) in zip(rates, intervals)],  # Wilson: within 0 … 100 %
+              [(high - r) * 100 for r, (_, high) in zip(rates, intervals)]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.bar(labels, [r * 100 for r in rates], yerr=[e * 100 for e in errors], capsize=4,
+    left.bar(labels, [r * 100 for r in rates], yerr=errors, capsize=4,
              color=["#9e9e9e" if name == HOLDOUT else "#1f77b4" for name in labels])
     left.set_ylabel("conversion rate (%)")
     left.set_title("Conversion (95 % interval)")

@@ -3,7 +3,8 @@
 Fields are typed (text, number, date, date-time, boolean, one-of): a literal of the wrong type
 is an error naming its column. The core's fields come first; every plugin adds its own through
 ``crmkit_segment_fields`` (a SQL expression correlated on ``customers.id``; its SQL type gives the
-field's type). Negation is pushed down to the comparisons so that ``not``, ``!=`` and ``not in``
+field's type — or a ``crmkit.core.segments.SegmentField`` with ``choices``: an enumerated field, whose
+unknown values are refused with the closest suggested). Negation is pushed down to the comparisons so that ``not``, ``!=`` and ``not in``
 include customers whose field is empty (two-valued logic), while positive conditions stay plain
 comparisons a database index can serve. Age is rewritten into a range of birth dates, a date
 compared with a date-time field into the bounds of that local day.
@@ -23,7 +24,9 @@ import sqlalchemy as sa
 from crmkit.core import tables as core
 from crmkit.core.models import GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.search import prefix_upper_bound
+from crmkit.core.segments import Choices, SegmentField, as_segment_field, match_choice
 from crmkit.core.text import fold
+from crmkit.errors import ValidationError
 from crmkit_campaigns.folding import folded_match
 from crmkit_campaigns.segment_language import (
     And, Compare, HasConsent, HasContact, Literal, Node, Not, Or, SegmentSyntaxError, Tag, parse,
@@ -41,9 +44,13 @@ class Field:
     type: str
     expression: Any
     nullable: bool = True
-    choices: tuple[str, ...] = ()
+    choices: Choices = ()  # the values of a "choice" field, or a function returning them
     source: str = "core"
     description: str = ""
+
+    def values(self) -> tuple[str, ...]:
+        """The values a ``choice`` field takes (read now when they come from a function)."""
+        return SegmentField(self.expression, self.choices).values() or ()
 
 
 def _scalar(expression: Any, *where: Any) -> Any:
@@ -92,11 +99,16 @@ def type_of(expression: Any) -> str:
 
 
 def catalogue(plugin_fields: Mapping[str, Any]) -> dict[str, Field]:
-    """Core fields plus the plugins' (a plugin field cannot replace a core one)."""
+    """Core fields plus the plugins' (expressions or ``SegmentField``; a plugin field cannot replace a core one)."""
     fields = core_fields()
-    for name, expression in sorted(plugin_fields.items()):
+    for name, value in sorted(plugin_fields.items()):
         if name not in fields:
-            fields[name] = Field(name, type_of(expression), expression, source="plugin")
+            declared = as_segment_field(value)
+            if declared.enumerated:
+                fields[name] = Field(name, "choice", declared.expression, choices=declared.choices or (),
+                                     source="plugin")
+            else:
+                fields[name] = Field(name, type_of(declared.expression), declared.expression, source="plugin")
     return fields
 
 
@@ -264,13 +276,12 @@ class Compiler:
         if node.op not in ("=", "in"):
             raise self.refuse(field, node)
         chosen = []
+        choices = field.values()
         for value in node.values:
-            wanted = fold(self.literal(field, value, "text")).replace(" ", "_")
-            match = next((c for c in field.choices if fold(c) == wanted), None)
-            if match is None:
-                raise SegmentSyntaxError(value.column, f"{field.name} is one of {', '.join(field.choices)}; "
-                                                       f"not {value.text}")
-            chosen.append(match)
+            try:
+                chosen.append(match_choice(field.name, self.literal(field, value, "text"), choices))
+            except ValidationError as exc:
+                raise SegmentSyntaxError(value.column, exc.errors[field.name][0]) from None
         return field.expression.in_(chosen) if len(chosen) > 1 else field.expression == chosen[0]
 
     def _boolean(self, field: Field, node: Compare) -> sa.ColumnElement[bool]:

@@ -66,7 +66,7 @@ class Segments:
         return self._fields()
 
     def _fields(self) -> dict[str, Field]:
-        return catalogue(self._crm.hooks.segment_fields())
+        return catalogue(self._crm.hooks.segment_field_definitions())
 
     def condition(self, expression: str, *, now: datetime | None = None, field: str = "expression") -> sa.ColumnElement[bool]:
         """The SQL condition over ``customers`` for ``expression`` (active customers only), **unscoped**:

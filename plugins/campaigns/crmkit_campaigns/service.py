@@ -25,6 +25,7 @@ from marshmallow import fields, validate
 from crmkit.core import tables as core
 from crmkit.core.access import SYSTEM
 from crmkit.core.masking import mask_email, mask_phone
+from crmkit.core.redact import redact_options
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
 from crmkit.purchases import has_purchases, purchases
@@ -69,7 +70,7 @@ class CampaignSchema(marshmallow.Schema):
     cost_per_message_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
     holdout_percent = fields.Decimal(load_default=Decimal(0), places=2, validate=validate.Range(min=0, max=MAX_HOLDOUT))
     attribution_days = fields.Integer(load_default=7, strict=True, validate=validate.Range(min=1, max=365))
-    occasion = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(occasions.OCCASIONS))
+    occasion = fields.String(load_default=None, allow_none=True, validate=occasions.validate)
     days_before = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=60))
     subject = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
     body = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
@@ -146,8 +147,9 @@ class CampaignsService:
         self._store("channels", channels)
 
     def _store(self, key: str, value: Any) -> None:
-        """Write a campaigns setting; ``campaigns.channels.manage`` governs them (checked by the callers too)."""
-        self._crm.set_setting(config.PREFIX + key, value, permission=CHANNELS)
+        """Write a campaigns setting; ``campaigns.channels.manage`` governs them (checked by the callers too).
+        The founding day is the CRM's own setting (``crmkit.calendar``), which loyalty reads too."""
+        self._crm.set_setting(config.CORE_KEYS.get(key, config.PREFIX + key), value, permission=CHANNELS)
 
     def adapters(self) -> dict[str, Adapter]:
         """A fresh adapter per channel: plugins' (``crmkit_channel_adapters``), then the configured ones on top
@@ -177,13 +179,13 @@ class CampaignsService:
         return found[channel]
 
     def channel_list(self) -> list[dict[str, Any]]:
-        """Every channel with an adapter: which one, from where, what address it sends to
-        (``campaigns.channels.manage``)."""
+        """Every channel with an adapter: which one, from where, what address it sends to, its options with
+        secrets hidden (``campaigns.channels.manage``)."""
         self._crm.access.require(CHANNELS)
         configured = self.settings.channels
         return [{"channel": channel, "adapter": adapter.name, "address_kind": adapter.address_kind,
                  "idempotent": adapter.idempotent, "source": "settings" if channel in configured else "plugin",
-                 "options": {k: v for k, v in configured.get(channel, {}).items() if k != "adapter"}}
+                 "options": redact_options({k: v for k, v in configured.get(channel, {}).items() if k != "adapter"})}
                 for channel, adapter in sorted(self._adapters().items())]
 
     def signer(self) -> Signer:
@@ -225,7 +227,7 @@ class CampaignsService:
         self._check_channel(values["channel"])
         currency = (values["currency"] or str(self._crm.settings.get("currency") or "VND")).upper()
         segment_id = self._segment_id(values["segment"])
-        self._check_occasion(values["occasion"])
+        values["occasion"] = self._check_occasion(values["occasion"])
         known = variables(self.segments._fields())
         self._check_templates(values["subject"], values["body"], known)
         principal = self._crm.access.principal
@@ -271,7 +273,7 @@ class CampaignsService:
                       "occasion": current.occasion, "days_before": current.days_before, **changes}
             values = self._validate(self._schema, merged)
             self._check_channel(values["channel"])
-            self._check_occasion(values["occasion"])
+            values["occasion"] = self._check_occasion(values["occasion"])
             row = {k: values[k] for k in changes if k not in ("segment", "holdout_percent", "currency")}
             if "owner" in changes:
                 self._check_owner(conn, values["owner"])
@@ -750,13 +752,16 @@ class CampaignsService:
         if channel not in self._crm.channels:
             raise ValidationError(f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel")
 
-    def _check_occasion(self, occasion: str | None) -> None:
+    def _check_occasion(self, occasion: str | None) -> str | None:
+        """The occasion in its stored form (``crmkit.calendar``'s spellings), if this CRM can run it."""
+        occasion = None if occasion is None else occasions.normalize(occasion)
         if occasion == "first_purchase" and not has_purchases(self._crm):
             raise ValidationError("first-purchase anniversaries need purchase data: install a plugin providing "
                                   "crmkit_value_transactions (crmkit-sales)", field="occasion")
         if occasion == "founding_day" and self.settings.founding_day is None:
             raise ValidationError("set the founding day first: crmkit campaigns config founding_day DD/MM",
                                   field="occasion")
+        return occasion
 
     @staticmethod
     def _check_templates(subject: str | None, body: str, known: Mapping[str, str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -23,6 +24,14 @@ from crmkit_campaigns import models as m
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
+
+
+#: The one spelling of a token this CRM issues: key id in decimal, message id in lower-case hex, neither with a
+#: sign or a leading zero, and 22 URL-safe base64 characters of MAC — ASCII only, bounded lengths (a 5,000-digit
+#: id is refused here, before ``int()`` could).
+_TOKEN = re.compile(r"([1-9][0-9]{0,8})\.([1-9a-f][0-9a-f]{0,15})\.([A-Za-z0-9_-]{22})")
+#: Message ids are 64-bit signed integers in the database.
+MAX_ID = 2**63 - 1
 
 
 class InvalidToken(ValueError):
@@ -43,7 +52,8 @@ class Signer:
         self.current = max(self.keys)
 
     def _mac(self, key_id: int, purpose: str, message_id: int, extra: str) -> str:
-        digest = hmac.new(self.keys[key_id], f"{purpose}|{message_id}|{extra}".encode(), hashlib.sha256).digest()
+        signed = f"{purpose}|{message_id}|{extra}".encode("utf-8", "surrogatepass")
+        digest = hmac.new(self.keys[key_id], signed, hashlib.sha256).digest()
         return _b64(digest[:16])
 
     def sign(self, purpose: str, message_id: int, extra: str = "") -> str:
@@ -51,13 +61,15 @@ class Signer:
         return f"{self.current}.{message_id:x}.{self._mac(self.current, purpose, message_id, extra)}"
 
     def verify(self, purpose: str, token: str, extra: str = "") -> int:
-        """The message id a valid token is about; ``InvalidToken`` otherwise."""
-        try:
-            key_text, message_text, mac = token.split(".")
-            key_id, message_id = int(key_text), int(message_text, 16)
-        except ValueError:
-            raise InvalidToken("malformed token") from None
-        if key_id not in self.keys or not hmac.compare_digest(mac, self._mac(key_id, purpose, message_id, extra)):
+        """The message id a valid token is about; ``InvalidToken`` otherwise (also for any text not spelled
+        exactly as :meth:`sign` spells tokens: other characters, signs, leading zeros, ``0x``, over-long ids)."""
+        found = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+        if found is None:
+            raise InvalidToken("malformed token")
+        key_id, message_id, mac = int(found[1]), int(found[2], 16), found[3]
+        if message_id > MAX_ID or key_id not in self.keys:
+            raise InvalidToken("bad signature")
+        if not hmac.compare_digest(mac.encode(), self._mac(key_id, purpose, message_id, extra).encode()):
             raise InvalidToken("bad signature")
         return message_id
 
@@ -66,8 +78,9 @@ class Signer:
         return _b64(hmac.new(self.keys[self.current], b"webhook", hashlib.sha256).digest())
 
     def check_webhook(self, token: str) -> bool:
-        """True when ``token`` is the webhook token of any of the keys."""
-        return any(hmac.compare_digest(token, _b64(hmac.new(key, b"webhook", hashlib.sha256).digest()))
+        """True when ``token`` is the webhook token of any of the keys (any other text, non-ASCII too: False)."""
+        given = token.encode("utf-8", "surrogatepass")  # compare_digest refuses non-ASCII str, never bytes
+        return any(hmac.compare_digest(given, _b64(hmac.new(key, b"webhook", hashlib.sha256).digest()).encode())
                    for key in self.keys.values())
 
 

@@ -73,7 +73,7 @@ class Tracking:
         at = at or utcnow()
         detail = dict(detail or {})
         with self._crm.transaction() as session:
-            row = self._message(session, message_id)
+            row = self._message(session, message_id, lock=True)  # the first-time check below is then atomic
             if row["status"] not in HANDED_OVER and kind != "unsubscribed":
                 raise ValidationError(f"message {message_id} was not sent (it is {row['status']})", field="message_id")
             first = row[FIRST_TIME[kind]] is None
@@ -102,7 +102,7 @@ class Tracking:
         self._crm.access.require(SEND)
         at = at or utcnow()
         with self._crm.transaction() as session:
-            row = self._message(session, message_id)
+            row = self._message(session, message_id, lock=True)
             if row["status"] not in HANDED_OVER:
                 raise ValidationError(f"message {message_id} was not sent (it is {row['status']})", field="message_id")
             campaign = session.connection().execute(sa.select(m.campaigns.c.name).where(
@@ -157,11 +157,15 @@ class Tracking:
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _message(self, session: Session, message_id: int) -> Mapping[str, Any]:
-        """The message, when its customer is in the acting user's ``campaigns.send`` scope (else ``NotFound``)."""
+    def _message(self, session: Session, message_id: int, *, lock: bool = False) -> Mapping[str, Any]:
+        """The message, when its customer is in the acting user's ``campaigns.send`` scope (else ``NotFound``).
+
+        ``lock``: hold the message's row until the transaction ends (``SELECT … FOR UPDATE`` on PostgreSQL;
+        SQLite's write transactions begin ``IMMEDIATE`` and so run one at a time), so that of 16 simultaneous
+        first opens or unsubscribes exactly one sees the first-time column empty."""
         msg = m.messages.c
-        row = session.connection().execute(sa.select(m.messages).where(
-            msg.id == message_id, self._crm.access.customers(msg.customer_id, SEND))).mappings().first()
+        query = sa.select(m.messages).where(msg.id == message_id, self._crm.access.customers(msg.customer_id, SEND))
+        row = session.connection().execute(query.with_for_update(of=m.messages) if lock else query).mappings().first()
         if row is None:
             raise NotFound("campaign message", message_id)
         return row

@@ -122,3 +122,13 @@ def test_a_user_s_commands_count_and_report_their_scope(crm, tmp_path):
         assert (shown["audience"], shown["scope"]) == (2, "only the customers in quan's scope (fixed cost left out)")
         refused = run(crm, "campaigns", "channels")
     assert refused.exit_code != 0 and "campaigns.channels.manage" in refused.stderr
+
+
+def test_occasion_spelled_as_a_solar_day(crm, tmp_path):
+    kit.outbox(crm, tmp_path / "outbox")
+    created = run(crm, "--format", "json", "campaigns", "create", "Ngày 30/4", "--channel", "email", "--body", "x",
+                  "--occasion", "04-30")
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["occasion"] == "04-30"
+    bad = run(crm, "campaigns", "create", "Sai", "--channel", "email", "--body", "x", "--occasion", "halloween")
+    assert bad.exit_code != 0 and "occasion" in bad.output and "âm lịch" in bad.output

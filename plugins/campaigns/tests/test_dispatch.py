@@ -237,3 +237,18 @@ def test_running_and_dispatching_again_sends_nothing_twice(shop, tmp_path):
     assert shop.campaigns.dispatch(now=LATER).sent == 4
     files = {p.name for p in (tmp_path / "outbox").iterdir()}
     assert len(files) == 8 and sum(name.startswith(f"crmkit-{campaign.id}-") for name in files) == 4
+
+
+def test_a_webhook_error_never_shows_the_urls_credentials(crm):
+    secret = "k3y-Sao-Mai-2026"
+    with kit.Gateway() as gateway:
+        url = f"{gateway.url}?api_key={secret}"
+        crm.campaigns.set_channel("sms", "webhook", url=url)
+        kit.outbox(crm, "/tmp/unused")
+        crm.customers.add(name="Khách", phone="0912345670", consents={"sms": True})
+        campaign = launch(crm, channel="sms", body="Chào {{ first_name }}")
+        gateway.fail_next = 1
+        report = crm.campaigns.dispatch(now=kit.NOON)
+    failed = crm.campaigns.messages(campaign.id, status="queued")[0]["last_error"]
+    assert "HTTP 503" in failed and "api_key=***" in failed
+    assert secret not in failed and secret not in " ".join(report.errors)

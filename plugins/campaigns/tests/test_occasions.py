@@ -123,3 +123,30 @@ def test_first_purchase_needs_purchase_data_and_occasions_run_only_through_run_d
     campaign = shop.campaigns.create("Sinh nhật", channel="email", occasion="birthday", body="x")
     with pytest.raises(Conflict, match="occasion campaign"):
         shop.campaigns.run(campaign.id)
+
+
+def test_solar_and_lunar_days_as_loyalty_spells_them(shop):
+    """`--occasion 04-30` (refused before: loyalty accepted it) and the lunar days of crmkit.calendar."""
+    kit.people(shop, 2)
+    reunification = occasion(shop, "04-30", date(2026, 4, 1))
+    assert reunification.occasion == "04-30"
+    assert shop.campaigns.create("Quốc khánh", channel="email", occasion="2/9", body="x").occasion == "09-02"
+    mid_autumn = occasion(shop, "Tết Trung Thu", date(2026, 9, 1), days_before=2)
+    assert mid_autumn.occasion == "trung_thu"
+    vu_lan = occasion(shop, "15/7 âm lịch", date(2026, 8, 1))
+    assert vu_lan.occasion == "lunar-07-15"
+    april = shop.campaigns.run_due(now=at(date(2026, 4, 30)))
+    assert [(r.campaign_id, r.occasion_date, r.queued) for r in april.runs] == [(reunification.id, date(2026, 4, 30), 2)]
+    august = shop.campaigns.run_due(now=at(date(2026, 8, 27)))  # Vu Lan 2026: 27/8
+    assert [(r.campaign_id, r.occasion_date, r.queued) for r in august.runs] == [(vu_lan.id, date(2026, 8, 27), 2)]
+    eve = shop.campaigns.run_due(now=at(date(2026, 9, 23)))  # two days before Trung thu (25/9/2026)
+    assert [(r.campaign_id, r.occasion_date, r.queued) for r in eve.runs] == [(mid_autumn.id, date(2026, 9, 25), 2)]
+    with pytest.raises(ValidationError, match="unknown occasion '31/4'.*birthday, first_purchase"):
+        shop.campaigns.create("Sai", channel="email", occasion="31/4", body="x")
+
+
+def test_the_founding_day_is_the_crm_s_one_setting(shop):
+    shop.campaigns.configure("founding_day", "15/09")
+    assert shop.settings["founding_day"] == "15/09"  # what loyalty's founding_day rules read too
+    with pytest.raises(ValidationError, match="DD/MM"):
+        shop.set_setting("founding_day", "32/01")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,7 +11,7 @@ import sqlalchemy as sa
 import campaigns_testkit as kit
 from crmkit import ValidationError
 from crmkit_campaigns import models as m
-from crmkit_campaigns.reports import chart, comparison_rows
+from crmkit_campaigns.reports import Group, chart, compare, comparison_rows, newcombe
 
 
 @pytest.fixture
@@ -56,12 +55,11 @@ def test_roi_and_lift_per_campaign(measured):
     assert (report.revenue_minor, report.cost_minor) == (revenue, cost)
     assert report.roi == (Decimal(revenue - cost) / Decimal(cost)).quantize(Decimal("0.0001"))
     p1, p0 = len(converted) / len(treated), len(control) / len(held)
-    margin = 1.959964 * math.sqrt(p1 * (1 - p1) / len(treated) + p0 * (1 - p0) / len(held))
     lift = report.lift
     assert float(lift.difference) == pytest.approx(p1 - p0, abs=1e-4)
-    assert (float(lift.low), float(lift.high)) == (pytest.approx(p1 - p0 - margin, abs=1e-4),
-                                                   pytest.approx(p1 - p0 + margin, abs=1e-4))
-    assert lift.significant and lift.low > 0
+    low, high = newcombe(len(converted), len(treated), len(control), len(held))
+    assert (float(lift.low), float(lift.high)) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
+    assert lift.significant and lift.low > 0 and lift.note is None
     assert lift.incremental_revenue_minor == (revenue * len(held) - 100_000 * len(control) * len(treated)) // len(held)
     by_variant = {g.name: g for g in report.groups}
     assert by_variant["A"].customers + by_variant["B"].customers == len(treated)
@@ -84,3 +82,66 @@ def test_comparison_and_chart(measured, tmp_path):
     assert "<svg" in svg.read_text()[:500]
     with pytest.raises(ValidationError, match=".png or .svg"):
         chart(crm.campaigns.compare(), tmp_path / "all.pdf")
+
+
+@pytest.mark.parametrize(("counts", "expected"), [  # Newcombe (1998), Table II, method 10
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ((0, 10, 0, 20), (-0.1611, 0.2775)),
+    ((10, 10, 0, 20), (0.6791, 1.0)),
+    ((10, 10, 0, 10), (0.6075, 1.0)),
+])
+def test_the_lift_interval_is_newcombe_s_hybrid_score_interval(counts, expected):
+    assert tuple(round(x, 4) for x in newcombe(*counts)) == expected
+
+
+def group(name, customers, converted):
+    return Group(name, customers, customers, customers, 0, 0, 0, 0, 0, 0, converted, converted * 100_000)
+
+
+def test_three_treated_against_two_held_out_is_not_called_significant():
+    lift = compare(group("all", 3, 2), group("holdout", 2, 0))
+    assert lift.difference == Decimal("0.6667")
+    assert Decimal(-1) <= lift.low < 0 < lift.high <= Decimal(1)  # was +13.32 % … +120.01 %
+    assert not lift.significant
+    assert lift.note.startswith("too few to call: 3 treated and 2 held-out customers, 2 conversions")
+    assert lift.verdict == lift.note
+
+
+@pytest.mark.parametrize(("treated", "holdout", "enough"), [
+    ((29, 29), (30, 0), False),  # a clear interval, but 29 treated customers
+    ((30, 4), (30, 0), False),  # 4 conversions in all
+    ((30, 5), (30, 0), True),
+])
+def test_significance_needs_the_stated_minimum_sample(treated, holdout, enough):
+    lift = compare(group("all", *treated), group("holdout", *holdout))
+    assert (lift.note is None) is enough
+    assert lift.significant is (enough and lift.low > 0)
+    if not enough:
+        assert "at least 30 customers in each group and 5 conversions" in lift.note
+
+
+def test_the_report_says_when_the_sample_is_too_small(crm_factory, tmp_path):
+    from click.testing import CliRunner
+
+    from crmkit.cli.context import CLIContext
+    from crmkit.cli.main import cli
+
+    crm = crm_factory(plugins=["campaigns", kit.PURCHASES])
+    kit.outbox(crm, tmp_path / "outbox")
+    kit.people(crm, 12)
+    campaign = crm.campaigns.create("Nhỏ", channel="email", body="A", holdout_percent=50, attribution_days=7)
+    crm.campaigns.run(campaign.id, now=kit.NOON)
+    crm.campaigns.dispatch(now=kit.NOON)
+    with crm.reading() as conn:
+        groups = dict(conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.status)
+                                   .where(m.messages.c.campaign_id == campaign.id)).all())
+    assert "holdout" in groups.values() and "sent" in groups.values()
+    kit.buy_many(crm, [(c, 100_000, kit.NOON + timedelta(days=1), "VND") for c, s in groups.items() if s == "sent"])
+    lift = crm.campaigns.report(campaign.id).lift
+    assert lift.low > 0 and not lift.significant  # every treated customer bought, none held out: still too few
+    with crm.acting_as("lan.nguyen"):
+        shown = CliRunner().invoke(cli, ["campaigns", "report", "Nhỏ"], obj=CLIContext(crm=crm), catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "too few to call" in shown.stdout and "at least 30 customers in each group" in shown.stdout

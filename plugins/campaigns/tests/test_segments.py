@@ -114,7 +114,7 @@ BAD = [
     ('city > "Huế"', 6, "operator '>' does not apply to city (text)"),
     ("birth_date > 2025-01-01T10:00", 14, "birth_date takes a date or a relative date"),
     ("created_at contains 2025-01-01", 12, "operator 'contains' does not apply to created_at (datetime)"),
-    ('gender = "femal"', 10, "gender is one of female, male, other"),
+    ('gender = "femal"', 10, "unknown gender 'femal' (did you mean 'female'?); gender is one of: female, male, other"),
     ('has consent "emial"', 13, "unknown channel 'emial' (known: email, phone"),
     ("age = 30.5", 7, "age is a whole number of years"),
 ]

@@ -16,7 +16,7 @@ from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_loyalty.base import ServiceBase, reward_from_row, rule_from_row
 from crmkit_loyalty.models import programs, rewards, rules, tiers
 from crmkit_loyalty.permissions import PROGRAMS_MANAGE
-from crmkit.calendar import check_occasion
+from crmkit.calendar import FOUNDING_DAY, check_occasion, founding_day
 from crmkit_loyalty.records import ROUNDING, Program, Reward, Rule, Tier
 
 RULE_KINDS = ("product", "category", "min_order", "birthday", "occasion", "signup", "referral")
@@ -187,6 +187,9 @@ class CatalogMixin(ServiceBase):
         """Add an earn rule (``kind``: product, category, min_order, birthday, occasion, signup, referral)."""
         self._crm.access.require(PROGRAMS_MANAGE)
         values = load(RuleSchema(), {"kind": kind, **_given(settings)})
+        if values.get("target") == FOUNDING_DAY and kind == "occasion" and founding_day(self._crm.settings) is None:
+            raise ValidationError("set the CRM's founding_day setting (DD/MM) first: founding_day rules need the date",
+                                  field="target")
         with self._crm.transaction() as session:
             conn = session.connection()
             self._forget_config(session)

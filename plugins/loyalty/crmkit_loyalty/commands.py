@@ -376,8 +376,10 @@ def _list_rules(crm: CRM, show_all: bool, program: str | None) -> None:
 
 @rules.command("add")
 @click.argument("kind", type=click.Choice(["product", "category", "min_order", "birthday", "occasion", "signup", "referral"]))
-@click.option("--target", default=None, help="SKU or product id, category, or occasion (tet, womens_day, vietnamese_womens_day, "
-                                             "teachers_day, MM-DD).")
+@click.option("--target", default=None, help="SKU or product id, category, or occasion as crmkit.calendar spells it: "
+                                             "tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, womens_day, "
+                                             "vietnamese_womens_day, teachers_day, national_day, founding_day…, "
+                                             "a solar day 30/4 or 04-30, or a lunar day '15/8 âm lịch'.")
 @click.option("--multiplier", default=None, help="e.g. 2 (double points).")
 @click.option("--bonus", "bonus_points", default=None, help="Fixed bonus points.")
 @click.option("--min-amount", default=None, help="Minimum order amount (min_order rules), e.g. 50000.")

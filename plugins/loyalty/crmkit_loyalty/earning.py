@@ -56,9 +56,9 @@ def basis_of(program: Program, order: Any) -> int:
 
 
 def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, order: Any,
-                   birth_date: date | None, zone: tzinfo) -> list[Earning]:
+                   birth_date: date | None, zone: tzinfo, *, founding: tuple[int, int] | None = None) -> list[Earning]:
     """The entries ``order`` earns in ``program`` for a member in ``tier`` born on ``birth_date``; its day is
-    the date it was placed in ``zone``."""
+    the date it was placed in ``zone``; occasions are ``crmkit.calendar``'s (``founding``: the shop's founding day)."""
     day = local_date(order.placed_at, zone)
     active = [rule for rule in rules if rule.applies_on(day)]
     basis = basis_of(program, order)
@@ -79,7 +79,7 @@ def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, o
         steps.append(f"tier {tier.name} ×{_show(Fraction(tier.multiplier))}")
     birthday = is_birthday(birth_date, day)
     day_rules = [rule for rule in active if (rule.kind == "birthday" and birthday)
-                 or (rule.kind == "occasion" and rule.target is not None and is_occasion(rule.target, day))]
+                 or (rule.kind == "occasion" and rule.target is not None and is_occasion(rule.target, day, founding=founding))]
     day_multiplier = max((Fraction(rule.multiplier) for rule in day_rules if rule.multiplier), default=_ONE)
     if day_multiplier != 1:
         exact *= day_multiplier

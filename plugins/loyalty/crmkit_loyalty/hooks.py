@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from crmkit import hookimpl
+from crmkit.core.segments import SegmentField
 from crmkit_loyalty import demo
+from crmkit_loyalty.models import programs, tiers
 from crmkit_loyalty.permissions import PERMISSIONS
 from crmkit_loyalty.service import LoyaltyService, referral_fields
 
@@ -46,7 +50,13 @@ def crmkit_customer_created(crm: CRM, customer: Customer, session: Session) -> N
 
 
 @hookimpl
+def crmkit_order_discounts(crm: CRM, order_draft: Any, codes: Any, session: Session) -> list[dict[str, Any]]:
+    return crm.loyalty.order_discounts(order_draft, codes, session)
+
+
+@hookimpl
 def crmkit_order_placed(crm: CRM, order: Any, session: Session) -> None:
+    crm.loyalty.use_vouchers(order, session)
     crm.loyalty.earn_order(order, session)
 
 
@@ -57,6 +67,7 @@ def crmkit_order_refunded(crm: CRM, order: Any, refund: Any, session: Session) -
 
 @hookimpl
 def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
+    crm.loyalty.return_vouchers(order, session)
     crm.loyalty.cancel_order(order, session)
 
 
@@ -83,7 +94,18 @@ def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> d
 
 @hookimpl
 def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
-    return crm.loyalty.segment_fields()
+    fields = crm.loyalty.segment_fields()
+    # An enumerated field: a tier code that does not exist is refused (closest suggested), not matched by nobody.
+    fields["loyalty_tier"] = SegmentField(fields["loyalty_tier"], choices=lambda: _tier_codes(crm))
+    return fields
+
+
+def _tier_codes(crm: CRM) -> tuple[str, ...]:
+    """The tier codes of the default program (the one ``loyalty_tier`` reads), lowest first."""
+    default = sa.select(sa.func.min(programs.c.id)).scalar_subquery()
+    with crm.reading() as conn:
+        return tuple(conn.execute(sa.select(tiers.c.code).where(tiers.c.program_id == default)
+                                  .order_by(tiers.c.rank)).scalars())
 
 
 @hookimpl

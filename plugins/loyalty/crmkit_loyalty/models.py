@@ -152,11 +152,13 @@ redemptions = sa.Table(
     sa.Column("reward_id", Id, sa.ForeignKey("loyalty_rewards.id"), nullable=False),
     sa.Column("quantity", sa.Integer, nullable=False),
     sa.Column("points", sa.BigInteger, nullable=False),  # units spent
-    sa.Column("status", sa.String(20), nullable=False),  # completed | cancelled
+    sa.Column("status", sa.String(20), nullable=False),  # completed | used (on an order) | cancelled
     sa.Column("code", sa.String(20), nullable=False, unique=True),  # the voucher code handed to the customer
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("cancelled_at", UTCDateTime),
     sa.Column("note", sa.String(500)),
+    sa.Column("order_id", sa.String(64), index=True),  # the sales order the voucher was used on (status used)
+    sa.Column("used_at", UTCDateTime),
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
     sa.CheckConstraint("points > 0", name="points_positive"),
     sa.Index("ix_loyalty_redemptions_customer_id_created_at", "customer_id", "created_at"),

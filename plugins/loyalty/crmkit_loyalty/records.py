@@ -196,11 +196,13 @@ class Redemption:
     reward_name: str
     quantity: int
     points: Points
-    status: str  # completed | cancelled
+    status: str  # completed | used (on an order: ``order_id``, ``used_at``) | cancelled
     code: str
     created_at: datetime
     cancelled_at: datetime | None
     note: str | None
+    order_id: str | None = None
+    used_at: datetime | None = None
 
 
 @attrs.frozen

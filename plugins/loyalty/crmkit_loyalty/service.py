@@ -25,12 +25,12 @@ from crmkit_loyalty.base import CustomerFacts, member_from_row
 from crmkit_loyalty.batch import BatchMixin
 from crmkit_loyalty.catalog import CatalogMixin
 from crmkit_loyalty.earning import order_earnings, refund_share
-from crmkit_loyalty.ledger import (OPEN, WindowTotal, balance_units, entry_from_row, insert_ignore, lock_member,
-                                   lock_members, locked_member, member_key)
+from crmkit_loyalty.ledger import (ENTRY_KEY, OPEN, WindowTotal, balance_units, entry_from_row, insert_ignore,
+                                   lock_member, lock_members, locked_member, member_key)
 from crmkit_loyalty.models import ledger, members, programs, redemptions, rewards
 from crmkit_loyalty.permissions import (JOBS_RUN, MEMBERS_ENROLL, MEMBERS_READ, POINTS_ADJUST, POINTS_GRANT,
                                         POINTS_REDEEM)
-from crmkit.calendar import local_midnight
+from crmkit.calendar import founding_day, local_midnight
 from crmkit_loyalty.records import EarnLine, LedgerEntry, Member, Points, Program, Redemption, Statement, points_of
 from crmkit_loyalty.reports import ReportsMixin
 
@@ -40,11 +40,19 @@ if TYPE_CHECKING:
     from crmkit.core.models import Customer
 
 REFERRED_BY = "referred_by"
+#: The reason of the 0-point entry saying a referral bonus is owed to a referrer who is not a member yet.
+REFERRAL_OWED = "referral_owed"
 EXPIRING_SOON_DAYS = 30
 PROFILE_ENTRIES = 10
 BACKFILL_PAGE = 500
 _VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 #: Redemptions with their reward and program (filter it: by id, or by customer and program).
+#: A redemption as a voucher: its reward's kind and value and its program's currency (filter it by code).
+_VOUCHERS = (sa.select(redemptions.c.id, redemptions.c.code, redemptions.c.status, redemptions.c.customer_id,
+                       redemptions.c.quantity, redemptions.c.order_id, redemptions.c.used_at,
+                       redemptions.c.cancelled_at, rewards.c.kind, rewards.c.value_minor, rewards.c.name.label("reward_name"), programs.c.currency)
+             .join(rewards, rewards.c.id == redemptions.c.reward_id)
+             .join(programs, programs.c.id == redemptions.c.program_id))
 _REDEMPTIONS = (sa.select(redemptions, rewards.c.code.label("reward"), rewards.c.name.label("reward_name"),
                           programs.c.code.label("program"), programs.c.point_decimals)
                 .join(rewards, rewards.c.id == redemptions.c.reward_id)
@@ -178,19 +186,39 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             elif self._member(conn, target, customer.id) is None:
                 raise ValidationError(f"customer {customer.id} is not a member of program {target.code!r}",
                                       field="customer_id")
+            if key is not None:
+                key = self._check_key(conn, key, target, customer.id, units if reason == "grant" else -units, reason)
             source = key or secrets.token_hex(8)
             entry = self._ledger.post(
                 session, target, customer.id, units if reason == "grant" else -units, kind="adjust", reason=reason,
                 source_kind="manual", source_id=source, now=now, note=note,
                 expires_at=expires_at or target.expiry_from(now), require_balance=True)
-            if entry is None:  # the same key was posted before: return what it wrote
+            if entry is None:  # the same key was posted before (a retry, or a concurrent call): return what it wrote
                 row = conn.execute(sa.select(ledger).where(
                     ledger.c.program_id == target.id, ledger.c.source_kind == "manual", ledger.c.source_id == source,
                     ledger.c.reason == reason)).mappings().one()
+                _require_same_request(source, row, target, customer.id, units if reason == "grant" else -units, reason)
                 return entry_from_row(target, row)
             self._crm.audit.record(session, reason, "loyalty_points", entry.id, customer_id=customer.id,
                                    changes={"program": target.code, "points": entry.points, "note": note})
             return entry
+
+    def _check_key(self, conn: sa.Connection, key: str, program: Program, customer_id: int, units: int,
+                   reason: str) -> str:
+        """Refuse an idempotency ``key`` already used (in any program) for another customer, number of points, kind
+        (grant / deduct) or program — as payment APIs refuse a key reused with other parameters; returns the key."""
+        key = key.strip()
+        if not key or len(key) > 64:
+            raise ValidationError("give an idempotency key of 1 to 64 characters", field="key")
+        c = ledger.c
+        earlier = conn.execute(sa.select(ledger, programs.c.code.label("program_code"), programs.c.point_decimals)
+                               .join(programs, programs.c.id == c.program_id)
+                               .where(c.program_id.in_(sa.select(programs.c.id)), c.source_kind == "manual",
+                                      c.source_id == key, c.reason.in_(("grant", "deduct")))
+                               .order_by(c.id).limit(1)).mappings().first()
+        if earlier is not None:
+            _require_same_request(key, earlier, program, customer_id, units, reason)
+        return key
 
     # -- rewards and redemption ------------------------------------------------------------------------
 
@@ -256,6 +284,9 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                                                               redemptions.c.status == "completed")
                                    .values(status="cancelled", cancelled_at=now, note=note or row["note"]))
             if flipped.rowcount != 1:
+                if row["status"] == "used":
+                    raise Conflict(f"redemption {redemption_id} (voucher {row['code']}) was used on order "
+                                   f"{row['order_id']}: cancel the order first, which gives the voucher back")
                 raise Conflict(f"redemption {redemption_id} is already {row['status']}")
             target = self._program_by_id(conn, row["program_id"])
             self._ledger.post(session, target, row["customer_id"], row["points"], kind="redeem", reason="redeem_cancel",
@@ -283,6 +314,65 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
     def _redemption(self, conn: sa.Connection, redemption_id: int) -> Redemption:
         return _redemption_from_row(conn.execute(_REDEMPTIONS.where(redemptions.c.id == redemption_id)).mappings().one())
 
+    # -- vouchers at the till (called by the sales hooks, in the sale's transaction) ------------------------
+
+    def order_discounts(self, order_draft: Any, codes: Sequence[str], session: Session) -> list[dict[str, Any]]:
+        """The discount lines of those ``codes`` that are loyalty vouchers (``crmkit_order_discounts``).
+
+        A voucher is the code of a redemption of a ``discount`` reward with a value: it takes value × quantity off
+        the order (before VAT). ``ValidationError`` (field ``vouchers``) naming the code when it was already used,
+        was cancelled, is another customer's, is in another currency or is a product or service reward. Checks no
+        permission of its own: sales checked ``sales.orders.place`` on the customer.
+        """
+        wanted = {code.strip().upper(): code for code in codes}
+        conn = session.connection()
+        rows = conn.execute(_VOUCHERS.where(redemptions.c.code.in_(sorted(wanted)))).mappings().all()
+        if not rows:
+            return []
+        customer_id = self._customer(conn, order_draft.customer_id, active=False).id  # following a merge
+        result = []
+        for row in rows:
+            code = wanted[row["code"]]
+            _require_usable(code, row, customer_id, order_draft.currency, self._crm.timezone)
+            name = row["reward_name"] + (f" × {row['quantity']}" if row["quantity"] > 1 else "")
+            result.append({"code": code, "amount_minor": row["value_minor"] * row["quantity"],
+                           "label": f"{name}, loyalty redemption {row['id']}"})
+        return result
+
+    def use_vouchers(self, order: Any, session: Session) -> None:
+        """Mark the loyalty vouchers among ``order.discounts`` used on ``order`` (once: a code already used on
+        another order is refused, also when two orders race for it); a re-delivered order changes nothing."""
+        codes = [discount.code for discount in getattr(order, "discounts", None) or ()]
+        if not codes:
+            return
+        conn = session.connection()
+        now = utcnow()
+        for code in codes:
+            row = conn.execute(_VOUCHERS.where(redemptions.c.code == code.strip().upper())).mappings().first()
+            if row is None:
+                continue  # another plugin's code
+            used = conn.execute(redemptions.update().where(redemptions.c.id == row["id"],
+                                                           redemptions.c.status == "completed")
+                                .values(status="used", order_id=str(order.id), used_at=now))
+            if used.rowcount != 1:
+                if row["status"] == "used" and row["order_id"] == str(order.id):
+                    continue  # the same order delivered again
+                raise ValidationError(f"voucher {code} was already used (just now, by another order)",
+                                      field="vouchers")
+            self._crm.audit.record(session, "use", "loyalty_redemption", row["id"], customer_id=row["customer_id"],
+                                   changes={"code": row["code"], "order_id": order.id})
+
+    def return_vouchers(self, order: Any, session: Session) -> None:
+        """Give back the vouchers used on a cancelled ``order``, to be used again (``crmkit_order_cancelled``)."""
+        conn = session.connection()
+        returned = conn.execute(redemptions.update().where(redemptions.c.order_id == str(order.id),
+                                                           redemptions.c.status == "used")
+                                .values(status="completed", order_id=None, used_at=None)
+                                .returning(redemptions.c.id, redemptions.c.customer_id, redemptions.c.code)).all()
+        for redemption_id, customer_id, code in returned:
+            self._crm.audit.record(session, "return", "loyalty_redemption", redemption_id, customer_id=customer_id,
+                                   changes={"code": code, "order_id": order.id, "reason": "order cancelled"})
+
     # -- earning from orders (called by the sales hooks, in the sale's transaction) ---------------------
 
     def quote(self, order: Any) -> list[EarnLine]:
@@ -298,7 +388,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                 tiers = self._tiers(conn, program)
                 tier = _tier_named(tiers, member.tier if member else None)
                 for earning in order_earnings(program, self._rules(conn, program), tier, order, customer.birth_date,
-                                              self._crm.timezone):
+                                              self._crm.timezone, founding=founding_day(self._crm.settings)):
                     if earning.is_purchase or not self._posted(conn, program, "customer", customer.id, earning.reason):
                         points = program.points(earning.units)
                         result.append(EarnLine(program.code, earning.reason, points, earning.detail))
@@ -328,9 +418,13 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             referrer = self._referrer(conn, customer) if referral else None
             if referrer is not None:
                 lock_members(conn, program.id, [customer.id, referrer])  # both, in id order
+            pays_referral = referral is not None and referrer is not None and bool(referral.bonus_points)
             member = locked_member(conn, program.id, customer.id, context.members.get(program.id))
             if member is None:
-                if not program.auto_enroll:
+                if not program.auto_enroll:  # the customer earns nothing; whoever referred them still gets the bonus
+                    if pays_referral:
+                        self._pay_referral(session, program, referrer, customer.id,
+                                           program.to_units(referral.bonus_points), order.id, at)
                     continue
                 self._enroll(session, program, customer.id, now)
                 member = lock_member(conn, program.id, customer.id)
@@ -338,14 +432,15 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             tier = _tier_named(tiers, member.member_tier if member else None)
             # The purchase is the order's only qualifying entry: its balance update reads the tier window.
             window = WindowTotal(program.tier_basis, program.window_start(now))
-            for earning in order_earnings(program, config.rules, tier, order, customer.birth_date, zone):
+            for earning in order_earnings(program, config.rules, tier, order, customer.birth_date, zone,
+                                          founding=founding_day(self._crm.settings)):
                 source = ("order", order.id) if earning.is_purchase else ("customer", customer.id)
                 self._ledger.post(session, program, customer.id, earning.units, kind="earn", reason=earning.reason,
                                   source_kind=source[0], source_id=source[1], now=at, order_id=order.id,
                                   amount_minor=earning.amount_minor, qualifying=earning.is_purchase,
                                   note=earning.detail, expires_at=program.expiry_from(at),
                                   window=window if earning.is_purchase else None)
-            if referral is not None and referrer is not None and referral.bonus_points:
+            if pays_referral:
                 self._pay_referral(session, program, referrer, customer.id, program.to_units(referral.bonus_points),
                                    order.id, at)
             self._settle_tier(session, program, customer.id, now, tiers, member.member_tier if member else None,
@@ -449,21 +544,56 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def _pay_referral(self, session: Session, program: Program, referrer: int, referred: int, units: int,
                       order_id: Any, now: datetime) -> None:
+        """Pay ``referrer`` the referral bonus for ``referred``'s first order (once: the ledger's unique key).
+
+        A referrer who is not a member of a program that does not enrol automatically is owed it: a 0-point
+        ``referral_owed`` entry in their ledger says so and why, and :meth:`_enroll` pays it when they join.
+        """
         conn = session.connection()
         if self._member(conn, program, referrer) is None:
             if not program.auto_enroll:
+                if not self._posted(conn, program, "customer", referred, "referral"):
+                    insert_ignore(conn, ledger, {
+                        "program_id": program.id, "customer_id": referrer, "points": 0, "kind": "earn",
+                        "reason": REFERRAL_OWED, "source_kind": "customer", "source_id": str(referred),
+                        "order_id": str(order_id), "amount_minor": None, "qualifying": False, "created_at": now,
+                        "expires_at": None, "actor": self._crm.actor, "remaining": 0,
+                        "note": f"referral bonus of {program.points(units)} points for customer {referred}'s first "
+                                f"order not paid yet: customer {referrer} is not a member of program {program.code!r} "
+                                "(it does not enrol automatically); paid when they enrol",
+                    }, ENTRY_KEY, ledger.c.id)
                 return
             self._enroll(session, program, referrer, now)
         self._ledger.post(session, program, referrer, units, kind="earn", reason="referral", source_kind="customer",
                           source_id=referred, now=now, order_id=order_id, note=f"referred customer {referred}",
                           expires_at=program.expiry_from(now))
 
+    def _pay_owed_referrals(self, session: Session, program: Program, customer_id: int, now: datetime) -> None:
+        """Pay a new member the referral bonuses they were owed while not a member (``referral_owed`` entries), at the
+        program's referral bonus as it is when they join."""
+        c = ledger.c
+        owed = session.connection().execute(sa.select(c.source_id, c.order_id).where(
+            c.customer_id == customer_id, c.program_id == program.id, c.reason == REFERRAL_OWED).order_by(c.id)).all()
+        referral = self._config_of(session, program.id).rule("referral") if owed else None
+        if referral is None or not referral.bonus_points:
+            return
+        units = program.to_units(referral.bonus_points)
+        for referred, order_id in owed:
+            self._ledger.post(session, program, customer_id, units, kind="earn", reason="referral",
+                              source_kind="customer", source_id=referred, now=now, order_id=order_id,
+                              note=f"referred customer {referred} (owed since their first order, paid on enrolment)",
+                              expires_at=program.expiry_from(now))
+
     def _referrer(self, conn: sa.Connection, customer: CustomerFacts) -> int | None:
+        """The active customer named in ``referred_by`` (following merges), or None."""
         referrer = customer.attributes.get(REFERRED_BY)
         if not isinstance(referrer, int) or referrer == customer.id:
             return None
-        status = conn.execute(sa.select(core.customers.c.status).where(core.customers.c.id == referrer)).scalar()
-        return referrer if status == "active" else None
+        try:
+            found = self._customer(conn, referrer, active=False)
+        except NotFound:
+            return None
+        return found.id if found.status == "active" and found.id != customer.id else None
 
     def _posted(self, conn: sa.Connection, program: Program, source_kind: str, source_id: Any, reason: str) -> bool:
         return conn.execute(sa.select(ledger.c.id).where(
@@ -477,10 +607,12 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         now = utcnow()
         for program in self._active_programs(session):
             if program.auto_enroll:
-                self._enroll(session, program, customer_id, now)
+                self._enroll(session, program, customer_id, now, owed=False)  # a new customer is owed nothing
 
-    def _enroll(self, session: Session, program: Program, customer_id: int, now: datetime) -> bool:
-        """Create the balance row (lowest tier) and pay the sign-up bonus; False when already a member."""
+    def _enroll(self, session: Session, program: Program, customer_id: int, now: datetime, *,
+                owed: bool = True) -> bool:
+        """Create the balance row (lowest tier), pay the sign-up bonus and (``owed``) referral bonuses owed to the
+        customer while not a member; False when already a member."""
         conn = session.connection()
         tiers = self._tiers_of(session, program)
         lowest = tiers[0] if tiers else None
@@ -497,6 +629,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             self._ledger.post(session, program, customer_id, program.to_units(signup.bonus_points), kind="earn",
                               reason="signup", source_kind="customer", source_id=customer_id, now=now,
                               note="sign-up bonus", expires_at=program.expiry_from(now))
+        if owed:
+            self._pay_owed_referrals(session, program, customer_id, now)
         return True
 
     def check_referrer(self, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:
@@ -615,6 +749,48 @@ def referral_fields() -> dict[str, fields.Field]:
     return {REFERRED_BY: fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))}
 
 
+def _require_same_request(key: str, earlier: Mapping[str, Any], program: Program, customer_id: int, units: int,
+                          reason: str) -> None:
+    """``ValidationError`` (field ``key``) naming what differs when ``earlier`` — the entry a key already wrote —
+    is not the same request as this one (customer, points, kind, program)."""
+    earlier_program = earlier.get("program_code", program.code)
+    shown = points_of(abs(earlier["points"]), earlier.get("point_decimals", program.point_decimals))
+    differs = []
+    if earlier["customer_id"] != customer_id:
+        differs.append(f"customer {customer_id}, not {earlier['customer_id']}")
+    if earlier["reason"] != reason:
+        differs.append(f"a {reason}, not a {earlier['reason']}")
+    if abs(earlier["points"]) != abs(units):
+        differs.append(f"{program.points(abs(units))} points, not {shown}")
+    if earlier_program != program.code:
+        differs.append(f"program {program.code!r}, not {earlier_program!r}")
+    if differs:
+        raise ValidationError(
+            f"idempotency key {key!r} was already used for a {earlier['reason']} of {shown} points to customer "
+            f"{earlier['customer_id']} in program {earlier_program!r} (entry {earlier['id']}); this request differs: "
+            f"{'; '.join(differs)}. Use a new key for a different change", field="key")
+
+
+def _require_usable(code: str, row: Mapping[str, Any], customer_id: int, currency: str, zone: Any) -> None:
+    """Refuse (field ``vouchers``, naming the code) a voucher that cannot be taken off this customer's order."""
+    def local(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+    if row["status"] == "used":
+        problem = f"was already used on order {row['order_id']} ({local(row['used_at'])})"
+    elif row["status"] == "cancelled":
+        problem = f"was cancelled ({local(row['cancelled_at'])}): its points were given back"
+    elif row["customer_id"] != customer_id:
+        problem = f"belongs to another customer, not to customer {customer_id} of this order"  # (whose: not said)
+    elif row["kind"] != "discount" or row["value_minor"] is None:
+        problem = f"is for {row['reward_name']!r}, a {row['kind']} reward with no money value: hand the reward over"
+    elif row["currency"] != currency:
+        problem = f"is worth {row['currency']}, the order is in {currency}"
+    else:
+        return
+    raise ValidationError(f"voucher {code} {problem}", field="vouchers")
+
+
 def _in_currency(candidates: Sequence[Program], order: Any) -> list[Program]:
     """The programs an order can earn in: those of its currency."""
     return [program for program in candidates if program.currency == order.currency]
@@ -631,7 +807,7 @@ def _redemption_from_row(row: Mapping[str, Any]) -> Redemption:
                       reward_name=row["reward_name"], quantity=row["quantity"],
                       points=points_of(row["points"], row["point_decimals"]), status=row["status"],
                       code=row["code"], created_at=row["created_at"], cancelled_at=row["cancelled_at"],
-                      note=row["note"])
+                      note=row["note"], order_id=row["order_id"], used_at=row["used_at"])
 
 
 def _voucher_code() -> str:

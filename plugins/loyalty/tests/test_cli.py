@@ -120,3 +120,16 @@ def test_verify_fails_when_a_balance_disagrees_and_statement_takes_a_month(loyal
     lines = ok(run("--format", "csv", "loyalty", "statement", str(an.id), "--month", "2020-02")).splitlines()
     assert lines == ["line,points", "opening balance,0", "earned,0", "reversed,0", "spent,0", "expired,0",
                      "adjusted,0", "closing balance,0"]
+
+
+def test_a_key_reused_for_another_customer_is_one_error_line_and_grants_nothing(loyal, run):
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    binh = loyal.customers.add(name="Trần Thị Bình")
+    ok(run("loyalty", "grant", str(an.id), "70", "--note", "bù điểm", "--key", "K"))
+    line = error(run("loyalty", "grant", str(binh.id), "40", "--note", "bù điểm", "--key", "K"), EXIT_FAILED)
+    assert line.startswith("error: key: idempotency key 'K' was already used for a grant of 70 points to customer "
+                           f"{an.id}")
+    assert f"customer {binh.id}, not {an.id}; 40 points, not 70" in line
+    line = error(run("loyalty", "deduct", str(an.id), "70", "--note", "bù điểm", "--key", "K"), EXIT_FAILED)
+    assert "a deduct, not a grant" in line
+    assert (loyal.loyalty.balance(an.id), loyal.loyalty.balance(binh.id)) == (70, 0)

@@ -140,6 +140,36 @@ def test_referral_bonus_is_paid_once_on_the_referred_customers_first_order(loyal
     assert loyal.loyalty.verify() == []
 
 
+def test_a_referral_is_paid_when_the_referred_customer_is_not_a_member_and_owed_to_a_referrer_who_is_not(loyal):
+    loyal.loyalty.update_program("default", auto_enroll=False)
+    loyal.loyalty.add_rule("referral", bonus_points=100)
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    loyal.loyalty.enroll(an.id)
+    binh = loyal.customers.add(name="Trần Thị Bình", attributes={"referred_by": an.id})  # never joins the program
+    first = loyal.sales.place(binh.id, 300_000)
+    loyal.sales.place(binh.id, 300_000)
+    assert (loyal.loyalty.balance(an.id), loyal.loyalty.member(binh.id)) == (100, None)
+    (paid,) = [e for e in loyal.loyalty.history(an.id) if e.reason == "referral"]
+    assert (paid.points, paid.source_id, paid.order_id) == (100, str(binh.id), str(first.id))
+
+    cuong = loyal.customers.add(name="Lê Văn Cường")  # not a member either
+    dung = loyal.customers.add(name="Phạm Thị Dung", attributes={"referred_by": cuong.id})
+    order = loyal.sales.place(dung.id, 300_000)
+    (owed,) = loyal.loyalty.history(cuong.id)  # not skipped silently: the ledger says why, without points
+    assert (owed.points, owed.kind, owed.reason, owed.order_id) == (0, "earn", "referral_owed", str(order.id))
+    assert owed.note == (f"referral bonus of 100 points for customer {dung.id}'s first order not paid yet: customer "
+                         f"{cuong.id} is not a member of program 'default' (it does not enrol automatically); "
+                         "paid when they enrol")
+    assert loyal.loyalty.balance(cuong.id) == 0
+    loyal.loyalty.enroll(cuong.id)
+    assert loyal.loyalty.balance(cuong.id) == 100
+    assert [(e.reason, e.points) for e in loyal.loyalty.history(cuong.id)] == [("referral", 100), ("referral_owed", 0)]
+    loyal.sales.place(dung.id, 300_000)
+    loyal.loyalty.enroll(cuong.id)  # already a member: nothing more
+    assert loyal.loyalty.balance(cuong.id) == 100
+    assert loyal.loyalty.verify() == []
+
+
 def test_referred_by_must_name_an_existing_customer(loyal):
     with pytest.raises(ValidationError) as caught:
         loyal.customers.add(name="Trần Thị Bình", attributes={"referred_by": 999_999})
@@ -185,3 +215,17 @@ def test_configuration_changed_by_another_process_applies_to_the_next_order(loya
         assert "tier Member ×2" in loyal.loyalty.history(an.id)[0].note
     finally:
         other.close()
+
+
+def test_founding_day_and_lunar_occasion_rules_through_the_service(loyal):
+    """The CRM's founding_day setting (the one campaigns configures) and Trung thu, from crmkit.calendar."""
+    with pytest.raises(ValidationError, match="founding_day setting"):
+        loyal.loyalty.add_rule("occasion", target="founding_day", bonus_points=30)
+    loyal.set_setting("founding_day", "15/09")
+    loyal.loyalty.add_rule("occasion", target="ngày thành lập", bonus_points=30)
+    loyal.loyalty.add_rule("occasion", target="15/8 âm lịch", multiplier=2)
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 15, 3, 0, tzinfo=timezone.utc))
+    loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 25, 3, 0, tzinfo=timezone.utc))  # Trung thu
+    assert sorted((e.reason, int(e.points)) for e in loyal.loyalty.history(an.id)) == [
+        ("occasion:founding_day:2026", 30), ("purchase", 10), ("purchase", 20)]

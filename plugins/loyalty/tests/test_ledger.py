@@ -76,6 +76,36 @@ def test_a_grant_with_a_key_is_written_once(loyal):
     assert first.id == again.id and loyal.loyalty.balance(an.id) == 30
 
 
+def test_an_idempotency_key_reused_for_another_request_is_refused_naming_what_differs(loyal):
+    loyal.loyalty.create_program("events", "Sự kiện", point_value_minor=500)
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    binh = loyal.customers.add(name="Trần Thị Bình")
+    first = loyal.loyalty.grant(an.id, 70, "bù điểm", key="K")
+    entries = ledger_count(loyal)
+    tries = [
+        (lambda: loyal.loyalty.grant(binh.id, 70, "bù điểm", key="K"), f"customer {binh.id}, not {an.id}"),
+        (lambda: loyal.loyalty.grant(an.id, 40, "bù điểm", key="K"), "40 points, not 70"),
+        (lambda: loyal.loyalty.deduct(an.id, 70, "bù điểm", key="K"), "a deduct, not a grant"),
+        (lambda: loyal.loyalty.grant(an.id, 70, "bù điểm", key="K", program="events"), "program 'events', not 'default'"),
+        (lambda: loyal.loyalty.grant(binh.id, 40, "bù điểm", key="K"), f"customer {binh.id}, not {an.id}; 40 points"),
+    ]
+    for call, differs in tries:
+        with pytest.raises(ValidationError) as caught:
+            call()
+        message = caught.value.errors["key"][0]
+        assert message.startswith(f"idempotency key 'K' was already used for a grant of 70 points to customer {an.id} "
+                                  f"in program 'default' (entry {first.id}); this request differs: ")
+        assert differs in message
+    assert ledger_count(loyal) == entries
+    assert (loyal.loyalty.balance(an.id), loyal.loyalty.balance(binh.id), loyal.loyalty.balance(binh.id, program="events")) == (70, 0, 0)
+    assert loyal.loyalty.grant(an.id, 70, "bù điểm", key="K").id == first.id  # the same request: a retry
+    taken = loyal.loyalty.deduct(an.id, 20, "tặng nhầm", key="D")
+    with pytest.raises(ValidationError, match="'D' was already used for a deduct of 20 points"):
+        loyal.loyalty.deduct(binh.id, 20, "tặng nhầm", key="D")
+    assert loyal.loyalty.deduct(an.id, 20, "tặng nhầm", key="D").id == taken.id
+    assert loyal.loyalty.balance(an.id) == 50
+
+
 BAD_MANUAL_CHANGES = [
     (-5, "sai", "points", "must be a positive number"),
     (0, "sai", "points", "must be a positive number"),

@@ -115,3 +115,25 @@ def test_refund_share_is_proportional_on_the_running_total():
     assert refund_share(PROGRAM, 155, 1_555_000, 1_555_000, 500_000) == (49, 500_000)
     assert refund_share(PROGRAM, 155, 1_555_000, 1_555_000, 1_000_000) == (99, 1_000_000)
     assert refund_share(PROGRAM, 155, 1_555_000, 1_555_000, 2_000_000) == (155, 1_555_000)
+
+
+def test_lunar_and_founding_day_occasions_come_from_the_core_calendar():
+    """Trung thu 2026 is 25/9/2026 (15/8 âm lịch); the founding day is the CRM's setting."""
+    from crmkit_loyalty.catalog import RuleSchema
+
+    target = RuleSchema().load({"kind": "occasion", "target": "Tết Trung Thu", "multiplier": "2"})["target"]
+    assert target == "trung_thu"
+    rules = (rule("occasion", target=target, multiplier=Decimal(2)),
+             rule("occasion", target="founding_day", bonus_points=30),
+             rule("occasion", target=RuleSchema().load({"kind": "occasion", "target": "30/4", "bonus_points": 5})["target"],
+                  bonus_points=5))
+    mid_autumn = datetime(2026, 9, 25, 3, 0, tzinfo=timezone.utc)
+    assert earned(100_000, rules=rules, placed_at=mid_autumn) == [("purchase", 20)]
+    assert earned(100_000, rules=rules, placed_at=datetime(2026, 9, 26, 3, 0, tzinfo=timezone.utc)) == [("purchase", 10)]
+    founded = datetime(2026, 9, 15, 3, 0, tzinfo=timezone.utc)
+    assert earned(100_000, rules=rules, placed_at=founded) == [("purchase", 10)]  # no founding day set
+    with_founding = order_earnings(PROGRAM, rules, MEMBER, Order(1, 1, 100_000, founded), None, LOCAL_TZ,
+                                   founding=(15, 9))
+    assert [(e.reason, e.units) for e in with_founding] == [("purchase", 10), ("occasion:founding_day:2026", 30)]
+    assert earned(100_000, rules=rules, placed_at=datetime(2026, 4, 30, 3, 0, tzinfo=timezone.utc)) == [
+        ("purchase", 10), ("occasion:04-30:2026", 5)]

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from crmkit.core import tables as core
+from crmkit.core.access import SYSTEM
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from crmkit_sales.service import Sales
 
 DEFAULT_CURRENCY = "VND"
+#: Setting: an order or a won deal makes a lead or prospect a ``customer`` (on unless set to false).
+LIFECYCLE_SETTING = "sales.lifecycle_on_order"
+#: The lifecycle stages a first order or a won deal moves to ``customer``; the others (churned, partner,
+#: distributor, retailer) are the business's own call and stay.
+BECOME_CUSTOMERS = ("lead", "prospect")
 Query = TypeVar("Query", bound="sa.Select[Any] | sa.Update")
 
 
@@ -82,6 +88,26 @@ class Part:
         (see :func:`active_customer`)."""
         self.crm.access.require_customer(conn, customer_id, permission)
         return active_customer(conn, customer_id)
+
+    def becomes_customer(self, conn: sa.Connection, customer_id: int) -> bool:
+        """After an order or a won deal, in its transaction: a lead or prospect becomes a ``customer`` (unless the
+        ``sales.lifecycle_on_order`` setting is off); True when it did.
+
+        The move is the business's consequence, not the acting user's edit of the customer, so it runs as the
+        system (a salesperson needs no ``customers.update``); it goes through ``crm.customers.update``, so the
+        customer hooks fire and the audit log records it under the acting user's name.
+        """
+        if not self.sales.lifecycle_on_order():
+            return False
+        c = core.customers.c
+        stage = conn.execute(sa.select(c.lifecycle_stage).where(c.id == customer_id, c.status == "active")
+                             ).scalar_one_or_none()
+        if stage not in BECOME_CUSTOMERS:
+            return False
+        actor = self.crm.actor
+        with self.crm.access.acting(SYSTEM), self.crm.acting_as(actor):
+            self.crm.customers.update(customer_id, lifecycle_stage="customer")
+        return True
 
     def default_owner(self) -> str | None:
         """Who owns what is created without naming an owner: the acting user (``crm.as_user``); nobody when the

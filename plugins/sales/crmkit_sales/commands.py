@@ -41,18 +41,20 @@ def _moment(crm: Any, text: str, field: str) -> datetime:
 
 def _lines(specs: Sequence[str], currency: str) -> list[dict[str, Any]]:
     """``SKU:QTY[:DISCOUNT[:VAT]]`` → line input; a discount ending in % is a percentage, else an amount."""
+    from crmkit_sales.pricing import line_field  # errors name lines from 1, as the service does
+
     lines = []
-    for n, spec in enumerate(specs):
+    for n, spec in enumerate(specs, 1):
         parts = spec.split(":")
         if len(parts) < 2 or len(parts) > 4 or not parts[0]:
-            raise ValidationError({"lines": {n: {"sku": [f"{spec!r}: use SKU:QTY[:DISCOUNT[:VAT]]"]}}})
+            raise ValidationError(f"{spec!r}: use SKU:QTY[:DISCOUNT[:VAT]]", field=line_field(n, "sku"))
         line: dict[str, Any] = {"sku": parts[0], "quantity": parts[1]}
         if len(parts) > 2 and parts[2]:
             discount = parts[2]
             if discount.endswith("%"):
                 line["discount_percent"] = discount[:-1]
             else:
-                line["discount_minor"] = amount_minor(discount, currency, f"lines.{n}.discount")
+                line["discount_minor"] = amount_minor(discount, currency, line_field(n, "discount"))
         if len(parts) > 3 and parts[3]:
             line["tax_rate"] = parts[3]
         lines.append(line)
@@ -138,6 +140,16 @@ def _write(text: str, output: str | None) -> None:
 @click.group("sales")
 def sales() -> None:
     """Sales: catalogue, price lists, pipelines and deals, quotes, orders, payments, contracts, agenda, reports."""
+
+
+@sales.command("lifecycle-on-order")
+@click.argument("state", required=False, type=click.Choice(["on", "off"]))
+@pass_crm
+def lifecycle_on_order(crm: Any, state: str | None) -> None:
+    """Show, or turn on or off, whether an order or a won deal makes a lead or prospect a customer."""
+    if state is not None:
+        crm.sales.set_lifecycle_on_order(state == "on")
+    emit_object({"lifecycle_on_order": "on" if crm.sales.lifecycle_on_order() else "off"})
 
 
 # --- products -------------------------------------------------------------------------------------------
@@ -638,17 +650,26 @@ def orders_list(crm: Any, customer: int | None, status: str | None, owner: str |
 @click.option("--ship-phone")
 @click.option("--ship-address")
 @click.option("--notes")
+@click.option("--placed-at", help="When it was placed, for an order taken earlier (YYYY-MM-DD HH:MM, business "
+                                  "time zone; not in the future). Default: now.")
+@click.option("--voucher", "vouchers", multiple=True, metavar="CODE",
+              help="A voucher code (e.g. from `crmkit loyalty redeem`) taken off before VAT; repeat for several.")
 @pass_crm
 def orders_place(crm: Any, customer_id: int, line_specs: tuple[str, ...], currency: str | None, owner: str | None,
                  price_list: str | None, ship_name: str | None, ship_phone: str | None, ship_address: str | None,
-                 notes: str | None) -> None:
-    """Place an order directly, at the customer's prices."""
+                 notes: str | None, placed_at: str | None, vouchers: tuple[str, ...]) -> None:
+    """Place an order directly, at the customer's prices (a lead or prospect becomes a customer)."""
     currency = (currency or crm.sales.orders.currency).upper()
     order = crm.sales.orders.place(
+        placed_at=_moment(crm, placed_at, "placed_at") if placed_at else None,
         customer_id=customer_id, lines=_lines(line_specs, currency), currency=currency, owner=owner,
         price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None, shipping_name=ship_name,
-        shipping_phone=ship_phone, shipping_address=ship_address, notes=notes)
-    _show_document(order, _order(crm, order))
+        shipping_phone=ship_phone, shipping_address=ship_address, notes=notes, vouchers=list(vouchers) or None)
+    head = _order(crm, order)
+    if order.discounts:
+        head["vouchers"] = "; ".join(f"{d.code} −{_money(order.currency, d.amount_minor)} ({d.label})"
+                                     for d in order.discounts)
+    _show_document(order, head)
 
 
 @orders.command("show")

@@ -1,5 +1,5 @@
 """Demo data for ``crmkit demo``: a Vietnamese catalogue in VND, price lists, two pipelines with deals,
-quotes, a year of orders with payments and a few refunds, maintenance contracts, appointments and tasks.
+quotes, a year of orders (repeat buyers and drop-outs, as a real shop has) with payments and a few refunds, maintenance contracts, appointments and tasks.
 
 Everything goes through the service (so other plugins' hooks — loyalty points — see it) and is
 deterministic for a seed; dates are relative to today.
@@ -39,6 +39,11 @@ CATALOGUE = (
 )
 RETAIL = ("CF-ROB-500", "CF-ARA-250", "NM-PQ-500", "GAO-ST25-5", "TRA-HG-100", "DIEU-BP-500", "PIA-ST-4")
 WHOLESALE = ("NM-PQ-T12", "GAO-ST25-25", "CF-ROB-500", "MAY-ESP-01", "DV-BT-GIO")
+#: What wholesale buyers order again and again (machines are sold through deals and quotes).
+BULK = tuple(sku for sku in WHOLESALE if sku != "MAY-ESP-01")
+PRICES = {row[0]: row[5] for row in CATALOGUE}
+#: Each buyer's usual order (gamma-distributed between buyers: shape, mean in đồng); from BULK_FROM they buy wholesale.
+BASKET_SHAPE, BASKET_MEAN, BULK_FROM = 4.0, 800_000, 1_500_000
 PIPELINES = {
     "Bán hàng B2B": [("Tiếp cận", "0.1"), ("Đánh giá nhu cầu", "0.25"), ("Báo giá", "0.5"), ("Đàm phán", "0.75"),
                      ("Thắng", "1", "won"), ("Thua", "0", "lost")],
@@ -98,13 +103,39 @@ def _staff(crm: CRM) -> None:
             crm.users.add(username, name, roles=["sales"])
 
 
+#: How the demo's buyers buy, the story a real shop's history tells (and BG/NBD models): each buys at a rate
+#: of their own (gamma-distributed: one purchase every 30 days on average, some weekly, some yearly) and may
+#: drop out after any purchase (a beta-distributed chance, 25% on average: some stay, many never come back).
+PURCHASE_RATE_SHAPE, DAYS_BETWEEN_PURCHASES = 1.0, 30.0
+DROP_OUT_BETA = (0.5, 1.5)
+MAX_ORDERS = 40
+
+
+def purchase_times(rng: random.Random, now: datetime, days: int = 364) -> list[datetime]:
+    """One buyer's order times, oldest first: the first on a random day of the last ``days``, then at their
+    own rate until they drop out (after a purchase) or today comes."""
+    rate = rng.gammavariate(PURCHASE_RATE_SHAPE, 1 / (PURCHASE_RATE_SHAPE * DAYS_BETWEEN_PURCHASES))  # per day
+    drop_out = rng.betavariate(*DROP_OUT_BETA)
+    ago = [rng.uniform(0, days)]
+    while len(ago) < MAX_ORDERS and rng.random() >= drop_out:
+        following = ago[-1] - rng.expovariate(rate)
+        if following <= 0:
+            break
+        ago.append(following)
+    return [now - timedelta(days=d) for d in ago]
+
+
 def _orders(crm: CRM, rng: random.Random, buyers: list[int], now: datetime) -> None:
     sales = crm.sales
     for customer_id in buyers:
-        for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
-            skus = rng.sample(RETAIL if rng.random() < 0.7 else WHOLESALE, rng.randint(1, 3))
-            placed = now - timedelta(days=rng.randint(0, 364), hours=rng.randint(0, 10), minutes=rng.randint(0, 59))
-            lines = [{"sku": sku, "quantity": rng.choice((1, 1, 2, 3, 5, 10))} for sku in skus]
+        # each buyer keeps to a basket of their own (a household a few hundred thousand đồng, a restaurant buying
+        # sacks and crates some millions); one order is bigger, the next a top-up
+        basket = rng.gammavariate(BASKET_SHAPE, BASKET_MEAN / BASKET_SHAPE)
+        assortment = BULK if basket > BULK_FROM else RETAIL
+        for placed in purchase_times(rng, now):
+            skus = rng.sample(assortment, rng.randint(1, 3))
+            spend = rng.expovariate(1 / basket)
+            lines = [{"sku": sku, "quantity": max(1, round(spend / len(skus) / PRICES[sku]))} for sku in skus]
             if rng.random() < 0.15:
                 lines[0]["discount_percent"] = rng.choice((5, 10))
             with crm.acting_as(rng.choice(STAFF)):
@@ -153,7 +184,8 @@ def _deals_and_quotes(crm: CRM, rng: random.Random, customer_ids: list[int], now
             if n % 3 == 1:
                 quote = sales.quotes.create(customer_id=customer_id, deal_id=deal.id, owner=owner, notes=(
                     "Giá đã bao gồm vận chuyển nội thành TP.HCM.\nThanh toán: chuyển khoản trong 7 ngày."),
-                    lines=[{"sku": sku, "quantity": rng.choice((2, 5, 10, 20))} for sku in rng.sample(WHOLESALE, 2)])
+                    lines=[{"sku": sku, "quantity": rng.choice((1, 2, 3) if sku == "MAY-ESP-01" else (2, 5, 10, 20))}
+                           for sku in rng.sample(WHOLESALE, 2)])
                 if fate < 0.5:
                     sales.quotes.send(quote.id)
                 if fate < 0.3:

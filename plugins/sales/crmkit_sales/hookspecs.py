@@ -20,7 +20,25 @@ def crmkit_order_placed(crm: Any, order: Any, session: Any) -> None:
     ``owner``, ``subtotal_minor``, ``discount_minor``, ``tax_minor``, ``total_minor`` (integer minor
     units) and ``lines``; each line has ``product_id``, ``sku``, ``name``, ``category``, ``quantity``
     (Decimal), ``unit_price_minor``, ``discount_minor``, ``tax_rate`` (Decimal, e.g. 0.08) and
-    ``total_minor`` (tax included). Re-delivery of the same order id must not double-count.
+    ``total_minor`` (tax included), ``discounts`` (the vouchers applied when it was placed: ``code``,
+    ``amount_minor``, ``label``; empty when re-delivered from storage). Re-delivery of the same order id must not
+    double-count.
+    """
+
+
+@hookspec
+def crmkit_order_discounts(crm: Any, order_draft: Any, codes: Any, session: Any) -> Any:
+    """Voucher ``codes`` were given for an order being placed: return the discounts of the codes your plugin issued.
+
+    Called in the sale's transaction, after the lines are priced and before the order is written.
+    ``order_draft`` has ``customer_id``, ``currency``, ``placed_at``, ``lines`` (as in ``crmkit_order_placed``),
+    ``subtotal_minor``, ``discount_minor``, ``tax_minor``, ``total_minor`` and ``net_minor`` (before VAT);
+    ``codes`` is a tuple of texts. Return a list of discount lines — mappings with ``code`` (as given),
+    ``amount_minor`` (a positive int in the order's currency, taken off before VAT) and ``label`` — for the
+    codes you know, ``[]`` or None for the others. Raise ``crmkit.ValidationError`` (field ``vouchers``) to refuse
+    a code you issued (used, cancelled, another customer's): the order is not placed. A code no plugin claims is
+    refused by sales. Sales spreads the amounts over the lines; ``crmkit_order_placed`` then receives the order
+    with ``discounts`` (``code``, ``amount_minor``, ``label``): mark your codes used there, in the same transaction.
     """
 
 

@@ -253,6 +253,7 @@ class Order:
     shipping_phone: str | None = None
     shipping_address: str | None = None
     notes: str | None = None
+    discounts: tuple[Any, ...] = ()  # vouchers applied when placing it (``crmkit_sales.discounts.Discount``)
 
     @property
     def number(self) -> str:

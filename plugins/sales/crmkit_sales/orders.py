@@ -28,6 +28,7 @@ from crmkit.errors import ValidationError
 from crmkit.money import Money
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period, one
+from crmkit_sales.discounts import Discount, apply_vouchers, voucher_codes
 from crmkit_sales.documents import insert_lines, read_lines, total_values
 from crmkit_sales.objects import Line, Order, Payment, Refund, from_row, order_number
 from crmkit_sales.permissions import DEALS_READ, ORDERS_PLACE, ORDERS_READ, ORDERS_REFUND, PAYMENTS_RECORD
@@ -52,11 +53,16 @@ class Orders(Part):
         """Place an order: ``customer_id``, ``lines`` (``sku`` or ``product_id``, ``quantity``, discount, ``tax_rate``).
 
         Prices follow the price rule on the day it is placed (business time zone); ``currency``
-        defaults to the CRM's; ``owner`` (a user) to the acting user. Needs ``sales.orders.place`` on the
-        customer. Fires ``crmkit_order_placed`` in the same transaction.
+        defaults to the CRM's; ``owner`` (a user) to the acting user; ``placed_at`` to now (refused more than
+        a few minutes in the future: ``schemas.CLOCK_SKEW``). Needs ``sales.orders.place`` on the customer; a lead
+        or prospect becomes a customer. ``vouchers`` (codes, e.g. of loyalty rewards) become discounts through
+        ``crmkit_order_discounts`` (see :mod:`crmkit_sales.discounts`). Fires ``crmkit_order_placed`` in the same
+        transaction.
         """
         self.require(ORDERS_PLACE)
-        values = load(self._schema, {**(data or {}), **fields})
+        given = {**(data or {}), **fields}
+        codes = voucher_codes(given.pop("vouchers", None))
+        values = load(self._schema, given)
         values["owner"] = values.get("owner") or self.default_owner()
         currency = values.pop("currency", None) or self.currency
         placed_at = values.pop("placed_at", None) or utcnow()
@@ -69,13 +75,18 @@ class Orders(Part):
             lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency,
                                 on=placed_at.astimezone(self.timezone).date(), items=values.pop("lines"),
                                 price_list_id=values.pop("price_list_id", None))
+            discounts: tuple[Discount, ...] = ()
+            if codes:
+                lines, discounts = apply_vouchers(self.crm, session, customer_id=customer_id, currency=currency,
+                                                  placed_at=placed_at, lines=lines, codes=codes)
             return self.insert(session, customer_id=customer_id, currency=currency, placed_at=placed_at, lines=lines,
-                               **values)
+                               discounts=discounts, **values)
 
     def insert(self, session: Session, *, customer_id: int, currency: str, placed_at: datetime, lines: Sequence[Line],
-               **extra: Any) -> Order:
+               discounts: Sequence[Discount] = (), **extra: Any) -> Order:
         """Write an order with already-priced lines in the caller's transaction and fire ``crmkit_order_placed``
-        (the caller has checked the customer and the owner)."""
+        (the caller has checked the customer and the owner); a lead or prospect becomes a customer
+        (:meth:`~crmkit_sales.base.Part.becomes_customer`)."""
         self.require(ORDERS_PLACE)
         conn = session.connection()
         row = {
@@ -85,9 +96,12 @@ class Orders(Part):
         }
         order_id = conn.execute(_INSERT_ORDER, row).scalar_one()
         insert_lines(conn, m.order_lines, "order_id", order_id, lines)
-        order = from_row(Order, row, id=order_id, lines=tuple(lines))
-        self.audit(session, "place", "order", order_id, customer_id=customer_id,
-                   changes={"currency": currency, "total_minor": order.total_minor, "lines": len(lines)})
+        order = from_row(Order, row, id=order_id, lines=tuple(lines), discounts=tuple(discounts))
+        changes: dict[str, Any] = {"currency": currency, "total_minor": order.total_minor, "lines": len(lines)}
+        if discounts:
+            changes["vouchers"] = {d.code: d.amount_minor for d in discounts}
+        self.audit(session, "place", "order", order_id, customer_id=customer_id, changes=changes)
+        self.becomes_customer(conn, customer_id)
         self.crm.hooks.call("crmkit_order_placed", order=order, session=session)
         return order
 

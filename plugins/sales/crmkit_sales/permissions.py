@@ -34,7 +34,7 @@ _READS = {**_WORKS_OWN, "support": "all", "read-only": "all"}
 PERMISSIONS: list[Permission] = [
     Permission(PRODUCTS_READ, "see the catalogue, price lists, prices for a customer and the pipelines",
                scoped=False, roles=_EVERYONE),
-    Permission(PRODUCTS_MANAGE, "change the catalogue, price lists and pipelines", scoped=False,
+    Permission(PRODUCTS_MANAGE, "change the catalogue, price lists, pipelines and the sales settings", scoped=False,
                roles={"manager": "all"}),
     Permission(DEALS_READ, "see deals and their stage history", roles={**_WORKS_OWN, "read-only": "all"}),
     Permission(DEALS_UPDATE, "open, change, move, win and lose deals", roles=_WORKS_OWN),

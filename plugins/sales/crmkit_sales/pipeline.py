@@ -135,6 +135,8 @@ class Deals(Part):
                                                         changed_at=opened, changed_by=self.crm.actor))
             deal = self._get(conn, deal_id)
             self.audit(session, "create", "deal", deal_id, customer_id=customer_id, changes=values)
+            if stage.outcome == "won":
+                self.becomes_customer(conn, customer_id)
             self.crm.hooks.call("crmkit_deal_stage_changed", deal=deal, old_stage=None, new_stage=stage, session=session)
             return deal
 
@@ -154,9 +156,10 @@ class Deals(Part):
     def move(self, deal_id: int, stage: int | str, *, reason: str | None = None, at: datetime | None = None) -> Deal:
         """Move a deal to another stage of *its* pipeline (a stage of another pipeline is refused).
 
-        Moving into the won or lost stage closes the deal (``reason`` is kept); moving a closed deal
-        back to an open stage reopens it. The move is recorded (``at``: when it happened, default now)
-        and ``crmkit_deal_stage_changed`` fires.
+        Moving into the won or lost stage closes the deal (``reason`` is kept); a won deal makes a lead or
+        prospect a customer (setting ``sales.lifecycle_on_order``). Moving a closed deal back to an open stage
+        reopens it. The move is recorded (``at``: when it happened, default now) and
+        ``crmkit_deal_stage_changed`` fires.
         """
         self.require(DEALS_UPDATE)
         with self.crm.transaction() as session:
@@ -184,6 +187,8 @@ class Deals(Part):
             deal = self._get(conn, deal_id)
             self.audit(session, "move", "deal", deal_id, customer_id=deal.customer_id,
                        changes={"from": old.name, "to": target.name, "reason": reason})
+            if target.outcome == "won":
+                self.becomes_customer(conn, deal.customer_id)
             self.crm.hooks.call("crmkit_deal_stage_changed", deal=deal, old_stage=old, new_stage=target, session=session)
             return deal
 

@@ -166,6 +166,12 @@ def _check_named_list(conn: sa.Connection, crm: CRM, price_list_id: int, *, cust
         raise ValidationError(f"price list {row['name']!r} does not apply to customer {customer_id}", field="price_list_id")
 
 
+def line_field(position: int, field: str) -> str:
+    """How an error names a field of a document's line, counting lines from 1 like import rows: ``lines.1.quantity``
+    (``lines.1`` for the line as a whole)."""
+    return f"lines.{position}" if field == "_schema" else f"lines.{position}.{field}"
+
+
 # --- line amounts --------------------------------------------------------------------------------------
 
 
@@ -182,8 +188,8 @@ def price_line(
     else:
         discount = discount_minor or 0
     if discount > gross:
-        raise ValidationError({"lines": {position - 1: {"discount_minor": [
-            f"discount {Money(currency, discount)} is more than the line amount {Money(currency, gross)}"]}}})
+        raise ValidationError(f"discount {Money(currency, discount)} is more than the line amount "
+                              f"{Money(currency, gross)}", field=line_field(position, "discount_minor"))
     net = gross - discount
     tax = Money(currency, net).times(rate).minor
     return Line(
@@ -237,35 +243,36 @@ def build_lines(
 ) -> list[Line]:
     """Priced lines from validated line input (``product_id`` or ``sku``, ``quantity``, discount, tax rate).
 
-    Raises ``ValidationError`` naming the line (``lines.<n>.<field>``) for an unknown or inactive
-    product, or one without a price in ``currency``. Two or three queries in all.
+    Raises ``ValidationError`` naming the line (``lines.<n>.<field>``, counting from 1) for an unknown or
+    inactive product, or one without a price in ``currency``. Two or three queries in all.
     """
     ids = sorted({item["product_id"] for item in items if "product_id" in item})
     skus = sorted({item["sku"] for item in items if "sku" in item})
     rows = conn.execute(_PRODUCTS, {"ids": ids, "skus": skus}).mappings().all()
     by_id = {row["id"]: row for row in rows}
     by_sku = {row["sku"]: row for row in rows}
-    errors: dict[int, dict[str, list[str]]] = {}
+    errors: dict[str, list[str]] = {}
     chosen: list[tuple[Mapping[str, Any], Decimal]] = []
-    for n, item in enumerate(items):
+    for n, item in enumerate(items, 1):
         key, ref = ("product_id", item["product_id"]) if "product_id" in item else ("sku", item["sku"])
         row = by_id.get(ref) if key == "product_id" else by_sku.get(ref)
         if row is None:
-            errors[n] = {key: [f"unknown product {ref!r}"]}
+            errors[line_field(n, key)] = [f"unknown product {ref!r}"]
         elif not row["active"]:
-            errors[n] = {key: [f"product {row['sku']} ({row['name']}) is no longer sold"]}
+            errors[line_field(n, key)] = [f"product {row['sku']} ({row['name']}) is no longer sold"]
         else:
             chosen.append((row, item["quantity"]))
     if errors:
-        raise ValidationError({"lines": errors})
+        raise ValidationError(errors)
     prices = resolve_prices(conn, crm, customer_id=customer_id, currency=currency, on=on, wanted=chosen,
                             price_list_id=price_list_id)
-    for n, ((row, _), price) in enumerate(zip(chosen, prices, strict=True)):
+    for n, ((row, _), price) in enumerate(zip(chosen, prices, strict=True), 1):
         if price is None:
-            errors[n] = {"currency": [f"{row['sku']} has no price in {currency}: its list price is in "
-                                      f"{row['currency']} and no {currency} price list applies to this customer"]}
+            errors[line_field(n, "currency")] = [
+                f"{row['sku']} has no price in {currency}: its list price is in {row['currency']} and no "
+                f"{currency} price list applies to this customer"]
     if errors:
-        raise ValidationError({"lines": errors})
+        raise ValidationError(errors)
     return [
         price_line(position=n + 1, product=row, quantity=item["quantity"], price=price,
                    discount_percent=item.get("discount_percent"), discount_minor=item.get("discount_minor"),

@@ -7,21 +7,27 @@ and imports reject the same things with the same messages, naming the field (and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import marshmallow
-from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
+from marshmallow import RAISE, Schema, fields, post_load, validate, validates, validates_schema
 
 from crmkit.core.schemas import AwareDateTime
+from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
-from crmkit_sales.pricing import CONDITION_OPS, VAT_RATES
+from crmkit_sales.pricing import CONDITION_OPS, VAT_RATES, line_field
 
 PRODUCT_KINDS = ("product", "service")
 PAYMENT_METHODS = ("cash", "bank_transfer", "card", "cod", "momo", "zalopay", "vnpay", "cheque", "other")
 APPOINTMENT_CHANNELS = ("in_person", "phone", "video", "chat", "email")
 PRIORITIES = ("low", "normal", "high")
 CONTRACT_STATUSES = ("draft", "active", "expired", "terminated", "renewed")
+
+#: How far ahead of this machine's clock an order's ``placed_at`` may be: a till or phone whose clock runs a
+#: little fast still records its orders; anything later is a mistake (orders count as purchases at once).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class ExactDecimal(fields.Field):
@@ -251,6 +257,14 @@ class OrderSchema(_Document):
     shipping_phone = _text(50, allow_none=True)
     shipping_address = fields.String(allow_none=True)
 
+    @validates("placed_at")
+    def _not_in_future(self, value: datetime | None, **kwargs: Any) -> None:
+        now = utcnow()
+        if value is not None and value > now + CLOCK_SKEW:
+            raise marshmallow.ValidationError(
+                f"{value.isoformat()} is in the future (now {now.isoformat(timespec='seconds')}): an order is placed "
+                f"now or in the past (clocks may run up to {CLOCK_SKEW.seconds // 60} minutes ahead)")
+
 
 class PaymentSchema(_Strict):
     amount_minor = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
@@ -329,4 +343,18 @@ def load(schema: Schema, data: Mapping[str, Any], *, partial: bool = False) -> d
     try:
         return schema.load(dict(data), partial=partial)
     except marshmallow.ValidationError as exc:
-        raise ValidationError(exc.messages_dict) from None
+        raise ValidationError(_numbered_lines(exc.messages_dict)) from None
+
+
+def _numbered_lines(messages: Mapping[str, Any]) -> dict[str, Any]:
+    """Errors of a document's lines named like import rows, counting from 1: ``lines.1.quantity``."""
+    result: dict[str, Any] = {}
+    for key, value in messages.items():
+        if key == "lines" and isinstance(value, Mapping) and all(isinstance(n, int) for n in value):
+            for n, line in value.items():
+                found = line.items() if isinstance(line, Mapping) else [("_schema", line)]
+                for field, text in found:
+                    result[line_field(n + 1, field)] = text
+        else:
+            result[key] = value
+    return result

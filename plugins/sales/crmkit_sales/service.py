@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crmkit.errors import ValidationError
 from crmkit_sales.agenda import Appointments, Tasks
+from crmkit_sales.base import LIFECYCLE_SETTING
 from crmkit_sales.catalogue import PriceLists, Products
 from crmkit_sales.contracts import Contracts
 from crmkit_sales.labels import Labels
 from crmkit_sales.orders import Orders, Payments
-from crmkit_sales.permissions import QUOTES_READ
+from crmkit_sales.permissions import PRODUCTS_MANAGE, QUOTES_READ
 from crmkit_sales.pipeline import Deals, Pipelines
 from crmkit_sales.quotes import Quotes
 from crmkit_sales.reports import Reports
@@ -60,3 +62,14 @@ class Sales:
         values = load(SellerSchema(), {**(data or {}), **fields})
         self.crm.set_setting(SELLER_SETTING, values)
         return values
+
+    def lifecycle_on_order(self) -> bool:
+        """Whether an order or a won deal makes a lead or prospect a customer (setting ``sales.lifecycle_on_order``,
+        on by default)."""
+        return self.crm.settings.get(LIFECYCLE_SETTING, True) is not False
+
+    def set_lifecycle_on_order(self, on: bool) -> None:
+        """Turn that lifecycle move on or off for this database (audited; needs ``sales.products.manage``)."""
+        if not isinstance(on, bool):
+            raise ValidationError(f"give true or false, not {on!r}", field="lifecycle_on_order")
+        self.crm.set_setting(LIFECYCLE_SETTING, on, permission=PRODUCTS_MANAGE)

@@ -62,7 +62,7 @@ def test_catalogue_prices_orders_payments_and_reports(shop: Shop) -> None:
     assert "Nước mắm Phú Quốc" in top and "rank" in top.splitlines()[0]
 
     bad = run(crm, "sales", "orders", "place", str(shop.an.id), "--line", "KHONG-CO:1")
-    assert bad.exit_code == 1 and bad.stderr.startswith("error: lines: 0: sku: unknown product 'KHONG-CO'")
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: lines.1.sku: unknown product 'KHONG-CO'")
     bad = run(crm, "sales", "payments", "record", order_id, "400000")
     assert bad.exit_code == 1 and "outstanding balance 366.620 ₫" in bad.stderr
     assert count(crm, m.orders) == 1 and count(crm, m.payments) == 1

@@ -102,3 +102,57 @@ def test_utc_offsets_lists_each_change_of_a_zone_to_the_second():
         (year[0], -5 * 3600), (datetime(2026, 3, 8, 7, tzinfo=timezone.utc), -4 * 3600),
         (datetime(2026, 11, 1, 6, tzinfo=timezone.utc), -5 * 3600)]
     assert utc_offsets(ZoneInfo("Asia/Ho_Chi_Minh"), *year) == [(year[0], 7 * 3600)]
+
+
+def test_lunar_occasions_on_their_published_solar_dates():
+    """Dates as Vietnamese calendars print them (lịch vạn niên)."""
+    from crmkit.calendar import lunar_to_solar
+
+    assert occasion_date("trung_thu", 2026) == date(2026, 9, 25)
+    assert occasion_date("vu_lan", 2026) == date(2026, 8, 27)
+    assert occasion_date("gio_to", 2026) == date(2026, 4, 26)
+    assert occasion_date("ram_thang_gieng", 2026) == date(2026, 3, 3)
+    assert occasion_date("tet", 2027) == date(2027, 2, 6) == lunar_to_solar(1, 1, 2027)
+    assert lunar_to_solar(15, 8, 2025) == date(2025, 10, 6)  # Trung thu 2025, after the leap 6th month
+    assert lunar_to_solar(1, 6, 2025, leap=True) == date(2025, 7, 25)  # tháng 6 nhuận Ất Tỵ
+    with pytest.raises(ValueError, match="no leap month"):
+        lunar_to_solar(1, 3, 2025, leap=True)
+    assert occasions_on(date(2026, 9, 25)) == ["trung_thu"]
+    assert is_occasion("lunar-08-15", date(2026, 9, 25)) and not is_occasion("lunar-08-15", date(2026, 9, 26))
+
+
+def test_one_spelling_set_for_every_plugin():
+    spellings = {
+        "04-30": "04-30", "30/4": "04-30", " 30/04 ": "04-30", "reunification_day": "reunification_day",
+        "2/9": "09-02", "Quốc khánh": "national_day", "20/10": "10-20", "8/3": "03-08",
+        "Tết": "tet", "Tết Nguyên Đán": "tet", "Trung thu": "trung_thu", "Tết Trung Thu": "trung_thu",
+        "Giỗ Tổ Hùng Vương": "gio_to", "Vu Lan": "vu_lan", "Rằm tháng Giêng": "ram_thang_gieng",
+        "15/8 âm lịch": "lunar-08-15", "15/8 al": "lunar-08-15", "lunar 15/8": "lunar-08-15",
+        "lunar-08-15": "lunar-08-15", "Founding_Day": "founding_day", "ngày thành lập": "founding_day",
+    }
+    for spelling, stored in spellings.items():
+        assert check_occasion(spelling) == stored, spelling
+    assert is_occasion("04-30", date(2026, 4, 30)) and is_occasion("reunification_day", date(2026, 4, 30))
+    for bad in ("31/4", "15/13 âm lịch", "32/1 al", "tet2", "30/2"):
+        with pytest.raises(ValueError, match="unknown occasion .*DD/MM âm lịch"):
+            check_occasion(bad)
+
+
+def test_the_founding_day_is_a_setting_and_lunar_30ths_skip_short_months():
+    from crmkit.calendar import founding_day
+
+    assert founding_day({}) is None and founding_day({"founding_day": "15/09"}) == (15, 9)
+    assert is_occasion("founding_day", date(2026, 9, 15), founding=(15, 9))
+    assert not is_occasion("founding_day", date(2026, 9, 15))  # no founding day set: never
+    assert occasion_date("founding_day", 2026, founding=(15, 9)) == date(2026, 9, 15)
+    with pytest.raises(ValueError, match="no founding_day is set"):
+        occasion_date("founding_day", 2026)
+    # 30 tháng Chạp exists only in years whose 12th month has 30 days
+    years = {year: len(occasion_dates_of("lunar-12-30", year)) for year in range(2020, 2031)}
+    assert set(years.values()) <= {0, 1, 2} and 0 in years.values()
+
+
+def occasion_dates_of(target, year):
+    from crmkit.calendar import occasion_dates
+
+    return occasion_dates(target, year)

@@ -259,9 +259,13 @@ def fit_gamma_gamma(x: ArrayLike, mean_spend: ArrayLike) -> GammaGamma:
     if np.ptp(ms) == 0:
         raise ValidationError("fitting Gamma-Gamma needs spend that varies between customers: every mean spend is the same",
                               field="history")
+    # Fitted in units of the customers' average spend, so that γ (on the scale of money) lies in the search range
+    # whatever the currency: 10^6 ₫ put it at the bound. For spend in those units, γ' = γ / scale; p and q are
+    # unchanged and the log-likelihood differs by n·log(scale).
+    scale = float(np.mean(ms))
+    ms = ms / scale
     ks, kidx = np.unique(xs, return_inverse=True)
     log_m, log_x = np.log(ms), np.log(xs)
-    scale = float(np.mean(ms))
 
     def terms(theta: Array) -> tuple[float, Array]:
         p, q, g = np.exp(theta)
@@ -276,9 +280,9 @@ def fit_gamma_gamma(x: ArrayLike, mean_spend: ArrayLike) -> GammaGamma:
         grad = np.array([d_p * p, d_q * q, d_g * g])
         return -ll / n, -grad / n
 
-    theta, at_bound = _fit(terms, np.log(np.array([1.0, 1.0, scale])), ("p", "q", "gamma"), "Gamma-Gamma")
+    theta, at_bound = _fit(terms, np.log(np.array([1.0, 1.0, 1.0])), ("p", "q", "gamma"), "Gamma-Gamma")
     p, q, g = (float(v) for v in np.exp(theta))
-    return GammaGamma(p, q, g, float(-terms(theta)[0] * n), n, at_bound)
+    return GammaGamma(p, q, g * scale, float(-terms(theta)[0] * n - n * np.log(scale)), n, at_bound)
 
 
 def expected_spend(params: GammaGamma, x: ArrayLike, mean_spend: ArrayLike) -> Array:

@@ -106,32 +106,42 @@ def rebuild(crm: CRM) -> None:
 @as_of_option
 @currency_option
 @click.option("--window-days", type=int, help="Count frequency and spend over the last N days only (default: all history).")
+@click.option("--monetary", type=click.Choice(["total", "average"], case_sensitive=False),
+              help="Monetary value: total spend, or average spend per purchase (Kumar & Reinartz); "
+                   "default the rfm_monetary setting (total).")
 @click.option("--list", "listing", is_flag=True, help="List customers with their scores instead of segment sizes.")
 @click.option("--segment", help="With --list: only this segment (e.g. at_risk).")
 @click.option("--limit", default=50, show_default=True)
 @latest_option
 @format_option
 @pass_crm
-def rfm(crm: CRM, as_of: str | None, currency: str | None, window_days: int | None, listing: bool,
-        segment: str | None, limit: int, latest: bool) -> None:
+def rfm(crm: CRM, as_of: str | None, currency: str | None, window_days: int | None, monetary: str | None,
+        listing: bool, segment: str | None, limit: int, latest: bool) -> None:
     """Score recency, frequency and monetary value (quintiles 1–5) and segment every buyer."""
     from crmkit_analytics.rfm import SEGMENTS
 
+    if latest and monetary is not None:
+        raise click.UsageError("--monetary applies to a new computation, not to --latest (the run says which it used)")
     run = computed(crm, "rfm", latest, lambda: crm.analytics.rfm(as_of=as_of, currency=currency,
-                                                                 window_days=window_days))
+                                                                 window_days=window_days, monetary=monetary))
+    average = run.parameters.get("monetary") == "average"
+    title = run_header(run) + (", monetary = average per purchase" if average else ", monetary = total spend")
     if listing:
         rows = crm.analytics.customers("rfm", segment=segment, order="monetary_minor", limit=limit)
         emit(money(rows, run.currency), columns(["customer_id", "name", "recency_days", "frequency", "monetary_minor",
-                                                 "score", "segment"]), title=run_header(run))
+                                                 "score", "segment"]), title=title)
         return
     total = run.summary["customers"] or 1
+    # total: the segment's spend; average: its customers' mean spend per purchase (a sum of averages means nothing)
+    name_m = "avg_purchase_value_minor" if average else "monetary_minor"
     rows = [{"segment": name, "customers": seg["customers"], "share": f"{seg['customers'] / total:.1%}",
              "avg_recency_days": round(seg["recency_days"] / seg["customers"]) if seg["customers"] else None,
              "avg_purchases": round(seg["purchases"] / seg["customers"], 2) if seg["customers"] else None,
-             "monetary_minor": seg["monetary_minor"], "rule": SEGMENTS[name][1], "action": SEGMENTS[name][2]}
+             name_m: ((2 * seg["monetary_minor"] + seg["customers"]) // (2 * seg["customers"]) if seg["customers"] else None)
+             if average else seg["monetary_minor"], "rule": SEGMENTS[name][1], "action": SEGMENTS[name][2]}
             for name, seg in run.summary["segments"].items()]
     emit(money(rows, run.currency), columns(["segment", "customers", "share", "avg_recency_days", "avg_purchases",
-                                             "monetary_minor", "rule", "action"]), title=run_header(run))
+                                             name_m, "rule", "action"]), title=title)
 
 
 @analytics.command("types")
@@ -317,6 +327,7 @@ def report(crm: CRM, out: str, as_of: str | None, currency: str | None, no_recom
 
 @analytics.command("settings")
 @click.option("--currency")
+@click.option("--rfm-monetary", type=click.Choice(["total", "average"], case_sensitive=False))
 @click.option("--discount-rate")
 @click.option("--gross-margin-rate")
 @click.option("--clv-horizon-days", type=int)

@@ -13,11 +13,14 @@ import sqlalchemy as sa
 
 from crmkit import Permission, ValidationError, hookimpl
 from crmkit.core.merging import delete_in
+from crmkit.core.segments import SegmentField
 from crmkit.core.tables import customers
 from crmkit.money import Money
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_analytics import aggregates, runs
+from crmkit_analytics.customer_types import TYPES
 from crmkit_analytics.models import SNAPSHOTS, clv, customer_types, customer_value, pcv, rfm, sow
+from crmkit_analytics.rfm import SEGMENTS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -109,8 +112,9 @@ def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
                 .scalar_subquery())
 
     return {
-        "rfm_score": latest(rfm, "score"), "rfm_segment": latest(rfm, "segment"),
-        "customer_type": latest(customer_types, "customer_type"), "pcv": latest(pcv, "pcv_minor"),
+        "rfm_score": latest(rfm, "score"), "rfm_segment": SegmentField(latest(rfm, "segment"), choices=tuple(SEGMENTS)),
+        "customer_type": SegmentField(latest(customer_types, "customer_type"), choices=tuple(TYPES)),
+        "pcv": latest(pcv, "pcv_minor"),
         "sow": latest(sow, "share"), "clv": latest(clv, "clv_minor"), "p_alive": latest(clv, "p_alive"),
     }
 

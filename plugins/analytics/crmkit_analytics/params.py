@@ -23,6 +23,8 @@ PREFIX = "analytics."
 #: name → (default, description); what ``crmkit analytics settings`` lists.
 DEFAULTS: dict[str, tuple[Any, str]] = {
     "currency": (None, "currency the measures use when purchases are in several (ISO 4217, e.g. VND)"),
+    "rfm_monetary": ("total", "RFM monetary value: total (net spend in the window) or average (spend per purchase, "
+                              "as Kumar & Reinartz define it)"),
     "discount_rate": ("0.10", "annual discount rate for PCV and CLV, 0 ≤ rate < 1 (0.10 = 10% a year)"),
     "gross_margin_rate": ("1", "share of revenue that is gross margin, 0 < rate ≤ 1; 1 = value measured as revenue"),
     "clv_horizon_days": (365, "CLV horizon in days"),
@@ -78,6 +80,17 @@ def share(crm: CRM, value: Any = None) -> Decimal:
     """The low-share threshold for growth opportunities: 0 < share ≤ 1."""
     return rate(setting(crm, "sow_low_share") if value is None else value, "low_share", low=Decimal(0),
                 high=Decimal(1), include_low=False, include_high=True, meaning="0.3 means 30% of the category spend")
+
+
+def monetary(crm: CRM, value: Any = None) -> str:
+    """The RFM monetary definition, ``total`` or ``average`` (the setting unless ``value`` is given)."""
+    from crmkit_analytics.rfm import MONETARY
+
+    raw = setting(crm, "rfm_monetary") if value is None else value
+    text = str(raw).strip().lower()
+    if text not in MONETARY:
+        raise ValidationError(f"must be one of {', '.join(MONETARY)}, got {raw!r}", field="monetary")
+    return text
 
 
 def days(crm: CRM, name: str, value: Any = None) -> int:

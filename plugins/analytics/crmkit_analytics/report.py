@@ -184,10 +184,20 @@ def _trend(page: Page, months: Sequence[Mapping[str, Any]], code: str | None, am
              + "</section>")
 
 
+def _segment_monetary(segment: dict[str, int], average: bool) -> int | None:
+    """A segment's total spend, or (average runs) its customers' mean spend per purchase, rounded half up."""
+    if not average:
+        return segment["monetary_minor"]
+    customers = segment["customers"]
+    return (2 * segment["monetary_minor"] + customers) // (2 * customers) if customers else None
+
+
 def _rfm(page: Page, run: runs.Run | None, problem: str | None, amount: Callable[[int | None], str],
          charts_dir: Path | None) -> None:
+    average = run is not None and run.parameters.get("monetary") == "average"
     intro = ("<p class='lead'>Every buyer scored 1–5 on <b>recency</b> (days since the last purchase), "
-             "<b>frequency</b> (number of purchases) and <b>monetary</b> value (total spend), by quintiles; the "
+             "<b>frequency</b> (number of purchases) and <b>monetary</b> value "
+             f"({'average spend per purchase' if average else 'total spend'}), by quintiles; the "
              "segment follows from R and the average of F and M.</p>")
     if run is None or not run.summary.get("customers"):
         page.add(f"<section><h2>RFM segments</h2>{intro}<p class='note'>{esc(problem or 'No purchases yet.')}</p></section>")
@@ -200,11 +210,12 @@ def _rfm(page: Page, run: runs.Run | None, problem: str | None, amount: Callable
     total = run.summary["customers"]
     rows = [{"segment_html": f'<span class="swatch" style="background:{charts.PALETTE[k]}"></span>{esc(v[0])}',
              "customers": f"{sizes[k]:,}", "share": percent(sizes[k] / total), "rule": v[1], "action": v[2],
-             "spend": amount(run.summary["segments"][k]["monetary_minor"])}
+             "spend": amount(_segment_monetary(run.summary["segments"][k], average))}
             for k, v in SEGMENTS.items()]
     page.add(f"<section><h2>RFM segments</h2>{dated(run)}{intro}{grid}{bars}"
              + table(rows, [("segment_html", "Segment"), ("customers", "Customers"), ("share", "Share"),
-                            ("spend", "Their total spend"), ("rule", "Rule (R, FM)"), ("action", "What to do")],
+                            ("spend", "Their average purchase" if average else "Their total spend"),
+                            ("rule", "Rule (R, FM)"), ("action", "What to do")],
                      {"customers", "share", "spend"})
              + "</section>")
 

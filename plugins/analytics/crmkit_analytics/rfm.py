@@ -3,8 +3,10 @@
 * **Recency** — whole days from the last purchase to the as-of instant.
 * **Frequency** — number of purchases (net amount > 0) in the window: the whole history by default,
   or the last ``window_days``.
-* **Monetary** — *total* net spend in the window, in minor units (not the average: total is what the
-  customer is worth to us; frequency already carries the "how often").
+* **Monetary** — by default the *total* net spend in the window, in minor units (what the customer is
+  worth to us; frequency already carries the "how often"). ``monetary="average"`` scores the average
+  spend per purchase instead (total ÷ purchases, rounded half up to a minor unit), as Kumar & Reinartz
+  define monetary value; the run records which (``parameters["monetary"]``).
 
 Scores: the quintile cut points ``c1…c4`` are the values at ranks ⌈k·n/5⌉ (k = 1…4) of each measure,
 read from an index with ``ORDER BY … LIMIT 1 OFFSET k`` on SQLite (no window function over a million
@@ -75,21 +77,42 @@ def fm_score(f: int, m: int) -> int:
     return (f + m + 1) // 2
 
 
-def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, window_days: int | None) -> runs.Run:
-    """Score every customer with purchases in ``currency`` and store the snapshot; returns the run."""
+#: The definitions of monetary value ``compute`` accepts: total spend, or average spend per purchase.
+MONETARY = ("total", "average")
+
+
+def monetary_value(values: sa.FromClause, monetary: str) -> sa.ColumnElement[int]:
+    """The monetary measure over ``customer_values``: the total, or total ÷ purchases rounded half up (integers only)."""
+    v = values.c
+    if monetary == "total":
+        return v.total_minor
+    # (2·total + n) div (2·n) = round-half-up(total / n) for total, n > 0, in integer arithmetic on both databases
+    average = (sa.cast(v.total_minor, sa.BigInteger) * 2 + v.purchase_count) // (v.purchase_count * 2)
+    return sa.type_coerce(average, sa.BigInteger)
+
+
+def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, window_days: int | None,
+            monetary: str = "total") -> runs.Run:
+    """Score every customer with purchases in ``currency`` and store the snapshot; returns the run.
+
+    ``monetary``: ``total`` (net spend in the window) or ``average`` (spend per purchase)."""
+    if monetary not in MONETARY:
+        raise ValueError(f"monetary must be one of {', '.join(MONETARY)}, not {monetary!r}")
     with large_cache(conn), runs.bulk_write(conn, rfm_table):
-        parameters: dict[str, Any] = {"window_days": window_days, "monetary": "total"}
+        parameters: dict[str, Any] = {"window_days": window_days, "monetary": monetary}
         run_id = runs.start(crm, conn, "rfm", currency, as_of, parameters)
         as_of_epoch = int(as_of.timestamp())
         with customer_values(crm, conn, currency, as_of, window_days) as values:
             n = conn.execute(sa.select(sa.func.count()).select_from(values)).scalar_one()
             cuts: dict[str, list[Any]] = {"recency_days": [], "frequency": [], "monetary_minor": []}
             if n:
-                for name, column in (("recency_days", "last_purchase_at"), ("frequency", "purchase_count"),
-                                     ("monetary_minor", "total_minor")):
-                    cuts[name] = _cut_points(conn, values.c[column], n)
+                money = monetary_value(values, monetary)
+                for name, column in (("recency_days", values.c.last_purchase_at),
+                                     ("frequency", values.c.purchase_count), ("monetary_minor", money)):
+                    cuts[name] = _cut_points(conn, column, n)
                 cuts["recency_days"] = [(as_of_epoch - int(v.timestamp())) // 86400 for v in cuts["recency_days"]]
-                _insert(conn, values, run_id, as_of_epoch, cuts)
+                cuts["monetary_minor"] = [int(v) for v in cuts["monetary_minor"]]
+                _insert(conn, values, run_id, as_of_epoch, cuts, money)
         return runs.finish(conn, run_id, summary(conn, run_id), parameters={**parameters, "cut_points": cuts})
 
 
@@ -110,15 +133,16 @@ def _cut_points(conn: sa.Connection, column: sa.ColumnElement[Any], n: int) -> l
             for k in (1, 2, 3, 4)]
 
 
-def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch: int, cuts: dict[str, list[Any]]) -> None:
+def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch: int, cuts: dict[str, list[Any]],
+            money: sa.ColumnElement[int]) -> None:
     v = values.c
     recency = whole_days_since(v.last_purchase_at, as_of_epoch)
     # recency_days < d  ⇔  last_purchase_at ≥ as_of − d days + 1 s (whole seconds): compare the column itself
     r = _score([v.last_purchase_at >= datetime.fromtimestamp(as_of_epoch - d * 86400 + 1, tz=timezone.utc)
                 for d in cuts["recency_days"]])
     f = _score([v.purchase_count > c for c in cuts["frequency"]])
-    m = _score([v.total_minor > c for c in cuts["monetary_minor"]])
-    scored = sa.select(v.customer_id, recency.label("recency_days"), v.purchase_count, v.total_minor,
+    m = _score([money > c for c in cuts["monetary_minor"]])
+    scored = sa.select(v.customer_id, recency.label("recency_days"), v.purchase_count, money.label("monetary_minor"),
                        r.label("r"), f.label("f"), m.label("m")).cte("scored")
     if conn.dialect.name == "sqlite":  # a flattened subquery would evaluate r, f and m again in score and segment
         scored = scored.prefix_with("MATERIALIZED")
@@ -131,7 +155,7 @@ def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch
     score = sa.cast(s.r, sa.String) + sa.cast(s.f, sa.String) + sa.cast(s.m, sa.String)
     conn.execute(rfm_table.insert().from_select(
         ["customer_id", "run_id", "recency_days", "frequency", "monetary_minor", "r", "f", "m", "score", "segment"],
-        sa.select(s.customer_id, sa.literal(run_id, sa.Integer), s.recency_days, s.purchase_count, s.total_minor,
+        sa.select(s.customer_id, sa.literal(run_id, sa.Integer), s.recency_days, s.purchase_count, s.monetary_minor,
                   s.r, s.f, s.m, score, segment),
     ))
 

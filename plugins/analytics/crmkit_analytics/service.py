@@ -109,6 +109,7 @@ class AnalyticsService:
             "sow_low_share": lambda v: str(params.share(self._crm, v)),
             "category_spend_estimates": params.estimates,
             "loyal_purchases": lambda v: params.count(self._crm, "loyal_purchases", v),
+            "rfm_monetary": lambda v: params.monetary(self._crm, v),
         }
         checked = {}
         for name, value in values.items():
@@ -180,15 +181,19 @@ class AnalyticsService:
 
     # -- measures (analytics.run: whole-base jobs; the run returned is read with analytics.read) ----------
 
-    def rfm(self, *, as_of: When = None, currency: str | None = None, window_days: int | None = None) -> runs.Run:
-        """Score every buyer's recency, frequency and monetary value, segment them, and store the snapshot."""
+    def rfm(self, *, as_of: When = None, currency: str | None = None, window_days: int | None = None,
+            monetary: str | None = None) -> runs.Run:
+        """Score every buyer's recency, frequency and monetary value (``total`` spend or ``average`` per purchase;
+        default the ``rfm_monetary`` setting), segment them, and store the snapshot."""
         self._may_run()
         when = params.as_of(as_of)
         window = None if window_days is None else params.whole_days(window_days, "window_days")
+        definition = params.monetary(self._crm, monetary)
         code = self.currency(currency)
         with self._crm.transaction() as session:
             conn = session.connection()
-            return self._scoped(conn, rfm.compute(self._crm, conn, currency=code, as_of=when, window_days=window))
+            return self._scoped(conn, rfm.compute(self._crm, conn, currency=code, as_of=when, window_days=window,
+                                                  monetary=definition))
 
     def customer_types(self, *, as_of: When = None, new_days: int | None = None, loyal_purchases: int | None = None,
                        at_risk_days: int | None = None, lost_days: int | None = None) -> runs.Run:

@@ -191,3 +191,47 @@ def test_segment_fields_filter_in_sql(analytics_crm: Any, shop: Any, people: Any
         scores = dict(conn.execute(sa.select(customers.c.id, fields["rfm_score"])).all())
     assert at_risk == ids[8:]
     assert scores[ids[0]] == "511"
+
+
+def monetary_shop(shop: Any, people: Any) -> dict[str, int]:
+    """A: one purchase of 900,000 ₫; B: ten of 100,001 ₫; C: 150,001 ₫ and 150,000 ₫."""
+    a, b, c = people(3)
+    shop.buy(a, days_ago=5, amount=900_000)
+    for k in range(10):
+        shop.buy(b, days_ago=5 + k, amount=100_001)
+    shop.buy(c, days_ago=5, amount=150_001)
+    shop.buy(c, days_ago=6, amount=150_000)
+    return {"A": a, "B": b, "C": c}
+
+
+@pytest.mark.parametrize("window_days", [None, 3650])  # the aggregates, and a rescan of the transactions
+def test_rfm_monetary_average_per_purchase_as_kumar_reinartz(analytics_crm: Any, shop: Any, people: Any,
+                                                             window_days: int | None) -> None:
+    ids = monetary_shop(shop, people)
+    total = analytics_crm.analytics.rfm(as_of=AS_OF, window_days=window_days)
+    assert total.parameters["monetary"] == "total"
+    rows = {r["customer_id"]: r for r in analytics_crm.analytics.customers("rfm")}
+    assert [(rows[ids[k]]["monetary_minor"], rows[ids[k]]["m"]) for k in "ABC"] == [
+        (900_000, 2), (1_000_010, 4), (300_001, 1)]
+
+    average = analytics_crm.analytics.rfm(as_of=AS_OF, window_days=window_days, monetary="average")
+    assert average.parameters["monetary"] == "average"
+    assert average.parameters["cut_points"]["monetary_minor"] == [100_001, 150_001, 150_001, 900_000]
+    rows = {r["customer_id"]: r for r in analytics_crm.analytics.customers("rfm")}
+    # C: 300,001 / 2 = 150,000.5 → 150,001 (half up, whole đồng: money never float)
+    assert [(rows[ids[k]]["monetary_minor"], rows[ids[k]]["m"]) for k in "ABC"] == [
+        (900_000, 4), (100_001, 1), (150_001, 2)]
+    assert analytics_crm.analytics.latest("rfm").parameters["monetary"] == "average"
+
+
+def test_rfm_monetary_setting_and_bad_values(analytics_crm: Any, shop: Any, people: Any) -> None:
+    monetary_shop(shop, people)
+    analytics_crm.analytics.configure(rfm_monetary="average")
+    assert analytics_crm.analytics.rfm(as_of=AS_OF).parameters["monetary"] == "average"
+    assert analytics_crm.analytics.rfm(as_of=AS_OF, monetary="total").parameters["monetary"] == "total"
+    with pytest.raises(ValidationError) as bad:
+        analytics_crm.analytics.rfm(as_of=AS_OF, monetary="mean")
+    assert "monetary" in bad.value.errors and "total, average" in str(bad.value)
+    with pytest.raises(ValidationError) as bad:
+        analytics_crm.analytics.configure(rfm_monetary="median")
+    assert "monetary" in bad.value.errors

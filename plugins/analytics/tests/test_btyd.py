@@ -87,6 +87,19 @@ def test_gamma_gamma_reproduces_fader_hardie_spend_note() -> None:
     assert btyd.expected_spend(fit, [2, 0], [30.0, 99.0]) == pytest.approx([by_hand, fit.population_mean])
 
 
+def test_gamma_gamma_does_not_depend_on_the_currency_s_unit() -> None:
+    """The same spend in đồng (CDNOW's dollars × 25,000) gives the same p and q, γ × 25,000 — not γ at its bound."""
+    rows = list(csv.DictReader(cdnow_file("cdnow_customers_summary_with_transactions.csv").open()))
+    x = np.array([float(r["x"]) for r in rows])
+    zbar = np.array([float(r["zbar"]) for r in rows])
+    repeat = x > 0
+    dollars = btyd.fit_gamma_gamma(x[repeat], zbar[repeat])
+    dong = btyd.fit_gamma_gamma(x[repeat], zbar[repeat] * 25_000)
+    assert dong.at_bound == () and (round(dong.p, 2), round(dong.q, 2)) == (6.25, 3.74)
+    assert dong.gamma == pytest.approx(dollars.gamma * 25_000, rel=1e-4)
+    assert dong.log_likelihood == pytest.approx(dollars.log_likelihood - repeat.sum() * np.log(25_000), rel=1e-6)
+
+
 def test_bgnbd_recovers_simulated_parameters() -> None:
     truth = btyd.BGNBD(r=0.6, alpha=5.0, a=0.9, b=3.0, log_likelihood=0.0, customers=0)
     rng = np.random.default_rng(20240501)

@@ -135,3 +135,22 @@ def test_demo_overview_lists_segments_and_top_customers(analytics_crm: Any, shop
     top = next(lines for title, lines in overview.items() if title.startswith("Top customers"))
     assert len(top) == 5
 
+
+
+def test_cli_rfm_monetary_average(analytics_crm: Any, ladder: list[int]) -> None:
+    as_of = ["--as-of", AS_OF.isoformat()]
+    assert run(analytics_crm, "analytics", "rebuild").exit_code == 0
+    table = run(analytics_crm, "analytics", "rfm", *as_of, "--monetary", "average")
+    assert table.exit_code == 0, table.output
+    assert "monetary = average per purchase" in table.output
+    as_json = json.loads(run(analytics_crm, "--format", "json", "analytics", "rfm", *as_of, "--monetary",
+                             "average").output)
+    # every ladder purchase is 100,000 ₫: the average is the same for all, whatever the frequency
+    assert {r["avg_purchase_value_minor"] for r in as_json if r["customers"]} == {100_000}
+    listing = run(analytics_crm, "--format", "csv", "analytics", "rfm", "--latest", "--list")
+    assert {r["monetary_minor"] for r in csv.DictReader(io.StringIO(listing.output))} == {"100000"}
+    assert "monetary = total spend" in run(analytics_crm, "analytics", "rfm", *as_of).output
+    bad = run(analytics_crm, "analytics", "rfm", "--monetary", "mean")
+    assert bad.exit_code != 0 and "--monetary" in bad.output
+    assert run(analytics_crm, "analytics", "settings", "--rfm-monetary", "average").exit_code == 0
+    assert "monetary = average per purchase" in run(analytics_crm, "analytics", "rfm", *as_of).output

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crmkit import migrations
-from crmkit.calendar import zone_named
+from crmkit.calendar import check_day_month, zone_named
 from crmkit.core.models import CHANNELS
 from crmkit.errors import NotFound, PluginError, SchemaOutdated
 from crmkit.hooks.facade import Hooks
@@ -97,6 +97,7 @@ class CRM:
         from crmkit.core.interactions import Interactions
         from crmkit.core.plugins_admin import PluginsAdmin
         from crmkit.core.roles import Roles
+        from crmkit.core.custom_fields import CustomFields
         from crmkit.core.teams import Teams
         from crmkit.core.users import Users
 
@@ -105,6 +106,7 @@ class CRM:
         self.teams = Teams(self)
         self.roles = Roles(self)
         self.audit = AuditLog(self)
+        self.fields = CustomFields(self)
         self.customers = Customers(self)
         self.interactions = Interactions(self)
         self.plugins = PluginsAdmin(self)
@@ -289,6 +291,8 @@ class CRM:
         self.access.require(permission)
         if key == "timezone":
             zone_named(value)  # refused before anything is written
+        if key == "founding_day" and value not in (None, ""):
+            check_day_month(value, "founding_day")  # DD/MM, the shop's own occasion (crmkit.calendar)
 
         with self.transaction() as session:
             conn = session.connection()

@@ -117,6 +117,8 @@ def test_find_is_accent_insensitive_and_pages(invoke: Invoke) -> None:
     assert [line for line in ok(first).splitlines()[2:]] and "Lê Thị Đào" not in first.stdout
     hint = first.stderr.strip()
     assert hint.startswith("more: repeat with --after ")
+    assert "more:" not in first.stdout  # a hint, not a row: piping stdout gets only the rows
+    assert "more:" not in ok(invoke("--format", "csv", "customers", "find", "nguyen van", "--limit", "2"))
     rest = ok(invoke("customers", "find", "nguyen van", "--limit", "2", "--after", hint.split()[-1]))
     names = [r["name"] for r in json.loads(ok(invoke("--format", "json", "customers", "find", "nguyen van")))]
     assert names == ["Nguyễn Văn An", "Nguyễn Văn Bình", "Nguyễn Văn Cường"]
@@ -549,3 +551,155 @@ def test_installed_command_lists_every_installed_plugin(tmp_path: Path) -> None:
     listed = {row["name"]: row["status"] for row in json.loads(result.stdout)}
     assert set(listed) == {ep.name for ep in entry_points(group="crmkit.plugins")}
     assert all(status.split(":")[0] in ("enabled", "disabled", "failed") for status in listed.values())
+
+
+# -- issue 21: --format at every level, readable customer 360, no accidental database, CSV files for Excel -------
+
+NESTED_COMMANDS = '''
+import click
+from crmkit.cli.output import emit
+
+@click.group()
+def group():
+    """Fake plugin commands, one nested group deep, none declaring --format."""
+
+@group.command()
+def top():
+    emit([{"tên": "Lan", "điểm": 5}])
+
+@group.group()
+def report():
+    """A nested group."""
+
+@report.command()
+def rows():
+    emit([{"tên": "Lan", "điểm": 5}])
+'''
+
+
+def test_every_plugin_group_and_command_accepts_format(fake_plugin: Callable[..., str]) -> None:
+    name = fake_plugin(NESTED_COMMANDS)
+    expected = [{"tên": "Lan", "điểm": 5}]
+    for argv in ([name, "top", "--format", "json"], [name, "--format", "json", "top"],
+                 [name, "report", "rows", "--format", "json"], [name, "report", "--format", "json", "rows"],
+                 [name, "--format", "json", "report", "rows"], ["--format", "json", name, "report", "rows"],
+                 ["--format", "csv", name, "--format", "table", "report", "rows", "--format", "json"]):
+        assert json.loads(ok(run(None, *argv))) == expected, argv
+    assert list(csv.DictReader(io.StringIO(ok(run(None, name, "report", "rows", "--format", "csv"))))) == [
+        {"tên": "Lan", "điểm": "5"}]
+    assert "--format [table|json|csv]" in ok(run(None, name, "report", "rows", "--help"))
+    failed(run(None, name, "top", "--format", "xml"), EXIT_USAGE, "--format")
+
+
+def test_core_groups_accept_format_and_file_formats_keep_their_own(invoke: Invoke) -> None:
+    add(invoke, "--name", "Đỗ Thị Hạnh")
+    assert [r["name"] for r in json.loads(ok(invoke("customers", "--format", "json", "find")))] == ["Đỗ Thị Hạnh"]
+    assert json.loads(ok(invoke("db", "--format", "json", "current")))[0]["lineage"] == "crmkit"
+    assert "--format [csv|jsonl]" in ok(invoke("customers", "import", "--help"))
+    assert "--format [csv|jsonl]" in ok(invoke("customers", "export", "--help"))
+
+
+def test_installed_plugin_groups_accept_format(crm_factory: Any) -> None:
+    pytest.importorskip("crmkit_loyalty")
+    pytest.importorskip("crmkit_sales")
+    url = url_of(crm_factory(plugins=["sales", "loyalty"]))
+    programs = json.loads(ok(run(url, "loyalty", "programs", "--format", "json", plugins=["sales", "loyalty"])))
+    assert programs == json.loads(ok(run(url, "--format", "json", "loyalty", "programs", plugins=["sales", "loyalty"])))
+
+
+class Wallet:
+    """A plugin whose customer-360 section holds money and times, as plugins return them."""
+
+    @hookimpl
+    def crmkit_customer_profile(self, customer: Any) -> dict[str, Any]:
+        from datetime import datetime, timezone
+
+        from crmkit.money import Money
+
+        paid = datetime(2026, 5, 1, 17, 30, tzinfo=timezone.utc)  # 00:30 on 2 May in Hà Nội
+        return {"wallet": {
+            "balance": Money("VND", 25000), "credit": Money("USD", 1250), "updated_at": paid,
+            "as_json": {"currency": "VND", "minor": 1500000}, "seen_at": "2026-05-01T17:30:00+00:00",
+            "recent": [{"id": 1, "at": paid, "amount": Money("VND", 200000), "note": None}],
+        }}
+
+
+def test_profile_sections_show_money_as_money_and_local_times(invoke: Invoke) -> None:
+    wallet = Plugin("wallet", hooks=Wallet())
+    cid = add(invoke, "--name", "Vũ Thị Thu", plugins=[wallet])
+    out = ok(invoke("customers", "profile", str(cid), plugins=[wallet]))
+    section = out[out.index("\nwallet\n"):]
+    assert "25.000 ₫" in section and "$12.50" in section and "1.500.000 ₫" in section and "200.000 ₫" in section
+    assert "2026-05-02 00:30" in section and "17:30" not in section and "+00:00" not in section
+    assert "minor" not in section and "{" not in section
+    recent = section.splitlines()[section.splitlines().index("  recent") + 1:]
+    assert recent[0].split() == ["id", "at", "amount", "note"] and "200.000 ₫" in recent[2]
+    data = json.loads(ok(invoke("customers", "profile", str(cid), "--format", "json", plugins=[wallet])))
+    assert data["sections"]["wallet"]["balance"] == {"currency": "VND", "minor": 25000}  # JSON stays exact
+
+
+def test_no_database_is_said_not_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"CRMKIT_DATABASE_URL": None}  # no --db, no environment variable: the default ./crmkit.db
+    for command in (("customers", "find"), ("customers", "show", "1"), ("audit",), ("plugins", "list")):
+        failed(run(None, *command, env=env), EXIT_DATABASE, "no database", "crmkit init", "--db")
+    assert not (tmp_path / "crmkit.db").exists() and list(tmp_path.iterdir()) == []
+    assert "crmkit database ready" in ok(run(None, "init", env=env))
+    assert (tmp_path / "crmkit.db").exists()
+    assert json.loads(ok(run(None, "--format", "json", "customers", "find", env=env))) == []
+
+
+def test_the_demo_and_db_upgrade_may_create_the_default_database(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"CRMKIT_DATABASE_URL": None}
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    ok(run(None, "db", "upgrade", env=env))
+    assert (tmp_path / "a" / "crmkit.db").exists()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "b")
+    ok(run(None, "--format", "json", "demo", "--customers", "5", env=env))
+    assert len(json.loads(ok(run(None, "--format", "json", "customers", "find", env=env)))) == 5
+
+
+BOM = "\ufeff".encode()
+
+
+def test_csv_files_for_people_start_with_a_bom_and_round_trip(invoke: Invoke, crm_factory: Any,
+                                                             tmp_path: Path) -> None:
+    add(invoke, "--name", "Nguyễn Thị Ánh Tuyết", "--external-id", "KH-1", "--email", "tuyet@example.com")
+    exported = tmp_path / "khach_hang.csv"
+    ok(invoke("customers", "export", "--out", str(exported)))
+    assert exported.read_bytes().startswith(BOM + b"external_id,")
+    assert "Nguyễn Thị Ánh Tuyết" in exported.read_text(encoding="utf-8-sig")
+    other = crm_factory()
+    [copied] = json.loads(ok(run(url_of(other), "--format", "json", "customers", "import", str(exported))))
+    assert (copied["inserted"], copied["rejected"]) == (1, 0)
+    assert other.customers.get_by_external_id("KH-1").name == "Nguyễn Thị Ánh Tuyết"
+
+    machine = tmp_path / "machine.csv"
+    ok(invoke("customers", "export", "--out", str(machine), "--no-bom"))
+    assert machine.read_bytes().startswith(b"external_id,")
+    assert ok(invoke("customers", "export")).startswith("external_id,")  # a pipe is for programs
+    assert ok(invoke("customers", "export", "--bom")).startswith("\ufeffexternal_id,")
+    assert not ok(invoke("customers", "export", "--format", "jsonl", "--bom")).startswith("\ufeff")
+
+    assert ok(invoke("--format", "csv", "customers", "find")).startswith("id,")
+    assert ok(invoke("--bom", "--format", "csv", "customers", "find")).startswith("\ufeffid,")
+    assert ok(invoke("--bom", "--format", "json", "customers", "find")).startswith("[")
+
+
+def test_reject_files_start_with_a_bom_unless_asked(invoke: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "khach.csv"
+    source.write_text("external_id,name,email\nKH-9,Trần Văn Đức,duc@example\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    [summary] = json.loads(ok(invoke("--format", "json", "customers", "import", str(source), "--rejects", str(rejects))))
+    assert summary["rejected"] == 1
+    assert rejects.read_bytes().startswith(BOM + b"reject_row,")
+    assert "Trần Văn Đức" in rejects.read_text(encoding="utf-8-sig")
+    machine = tmp_path / "rejects-for-a-program.csv"
+    ok(invoke("customers", "import", str(source), "--rejects", str(machine), "--no-bom"))
+    assert machine.read_bytes().startswith(b"reject_row,")
+    source.write_text("external_id,name,email\nKH-9,Trần Văn Đức,duc@example.com\n", encoding="utf-8")
+    ok(invoke("customers", "import", str(source), "--rejects", str(rejects)))
+    assert not rejects.exists()  # a clean re-run removes the old reject file, BOM or not

@@ -37,13 +37,18 @@ class CLIContext:
     ``check_schema=False`` opens a database whose schema is behind without refusing
     (``crmkit db current`` reports it instead). ``user`` (``crmkit --user``) makes the opened CRM
     act as that user until :meth:`close`: an unknown or disabled user fails the command.
+    Without ``db`` (no ``--db``, no ``CRMKIT_DATABASE_URL``) the default ``./crmkit.db`` is opened only
+    when it exists, or when the command creates databases (``upgrade``, or ``create`` for the demo):
+    any other command fails with one line saying how to make one, instead of leaving an empty file.
     """
 
     db: str | None = None
     format: str = "table"
+    bom: bool = False
     debug: bool = False
     user: str | None = None
     upgrade: bool = False
+    create: bool = False
     plugins: Sequence[Plugin | str] | None = None
     plugin: str | None = None
     check_schema: bool = True
@@ -70,6 +75,8 @@ class CLIContext:
 
         from crmkit.crm import CRM
 
+        if self.db is None and not (self.upgrade or self.create):
+            _require_default_database()
         try:
             return CRM(self.db, plugins=self.plugins, actor=self.user, upgrade=self.upgrade,
                        check_schema=self.check_schema)
@@ -105,6 +112,21 @@ class CLIContext:
             if self._crm is not None:
                 self._crm.close()
                 self._crm = None
+
+
+def _require_default_database() -> None:
+    """Refuse to open the default SQLite file when it does not exist (opening it would create it empty)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from crmkit.storage import DEFAULT_URL
+
+    path = sa.make_url(DEFAULT_URL).database or ""
+    if not Path(path).exists():
+        raise DatabaseUnavailable(
+            f"no database: ./{path} does not exist and neither --db nor CRMKIT_DATABASE_URL names one; "
+            f"create it with `crmkit init` (or `crmkit demo` for sample data), or pass --db URL")
 
 
 def _hidden(url: str | None) -> str:

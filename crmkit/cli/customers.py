@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import click
 
 from crmkit.cli.context import pass_crm
+from crmkit.cli.importing import import_options, run_import
 from crmkit.cli.interactions import INTERACTION_COLUMNS, interaction_row
 from crmkit.cli.output import (
-    current_format, display_width, emit, emit_object, emit_sections, format_option, pad, print_next_page, progress_bar,
+    current_format, display_width, emit, emit_object, emit_sections, format_option, pad, print_next_page,
     table,
 )
-from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, RENAME, LazyChoice
+from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice
 from crmkit.core.jsonable import to_jsonable
 
 if TYPE_CHECKING:
@@ -343,28 +346,82 @@ def profile(crm: CRM, customer_id: int, shown: int) -> None:
     emit([interaction_row(i) for i in result.interactions[:shown]], INTERACTION_COLUMNS,
          title=f"Interactions: {total}" + (f" ({counts})" if counts else ""))
     if result.sections:
-        emit_sections({title: section_lines(data) for title, data in result.sections.items()})
+        emit_sections({title: section_lines(data, crm.timezone) for title, data in result.sections.items()})
 
 
-def section_lines(data: Any) -> list[str]:
+def section_lines(data: Any, zone: tzinfo = timezone.utc) -> list[str]:
     """A plugin's profile section as lines: ``key  value`` for a mapping (empty values left out), a table for a
-    list of mappings."""
-    data = to_jsonable(data)
+    list of mappings; money as money and times in ``zone`` (the business's time zone)."""
+    data = readable(data, zone)
     if isinstance(data, Mapping):
         shown = {str(k): v for k, v in data.items() if v not in (None, "", [], {})}
-        width = max((display_width(k) for k in shown), default=0)
-        return [f"{pad(k, width)}  {_scalar(v)}" for k, v in shown.items()] or ["(nothing yet)"]
-    if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):
-        columns = list(dict.fromkeys(key for row in data for key in row))
-        return table(data, columns).splitlines()
+        width = max((display_width(k) for k in shown if not _is_rows(shown[k])), default=0)
+        lines: list[str] = []
+        for key, value in shown.items():
+            if _is_rows(value):  # a list of records: the key, then its rows as an indented table
+                lines.append(key)
+                lines.extend(f"  {line}" for line in _rows_table(value))
+            else:
+                lines.append(f"{pad(key, width)}  {_scalar(value)}")
+        return lines or ["(nothing yet)"]
+    if _is_rows(data):
+        return _rows_table(data)
     if isinstance(data, list):
         return [_scalar(item) for item in data]
     return [_scalar(data)]
 
 
+def readable(value: Any, zone: tzinfo) -> Any:
+    """``value`` as a person reads it: ``Money`` (or a ``{"currency", "minor"}`` mapping) as ``25.000 ₫``, aware
+    times (or ISO strings of them) in ``zone`` to the minute, other values as ``to_jsonable`` gives them."""
+    from crmkit.money import Money
+
+    if isinstance(value, Money):
+        return value.format()
+    if isinstance(value, datetime):
+        return _local_time(value, zone)
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return _local_time(moment, zone)
+    if attrs.has(type(value)):
+        return readable({f.name: getattr(value, f.name) for f in attrs.fields(type(value))}, zone)
+    if isinstance(value, Mapping):
+        if set(value) == {"currency", "minor"} and isinstance(value["minor"], int) and isinstance(value["currency"], str):
+            try:
+                return Money(value["currency"], value["minor"]).format()
+            except (TypeError, ValueError):
+                pass
+        return {str(k): readable(v, zone) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [readable(v, zone) for v in value]
+    return to_jsonable(value)
+
+
+def _is_rows(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(row, Mapping) for row in value)
+
+
+def _rows_table(rows: list[Mapping[str, Any]]) -> list[str]:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return table([{k: _scalar(v) for k, v in row.items()} for row in rows], columns).splitlines()
+
+
+def _local_time(moment: datetime, zone: tzinfo) -> str:
+    """An aware time in ``zone`` as ``YYYY-MM-DD HH:MM``; a naive one is shown as it is."""
+    if moment.tzinfo is None:
+        return f"{moment:%Y-%m-%d %H:%M}"
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+
+
 def _scalar(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+    """One cell: a nested record as ``key value, …`` (empty values left out), a list joined with ``; ``."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_scalar(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    if isinstance(value, list):
+        return "; ".join(_scalar(v) for v in value)
     return "" if value is None else str(value)
 
 
@@ -372,20 +429,12 @@ def _scalar(value: Any) -> str:
 
 
 @customers.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--map", "mapping", type=RENAME, multiple=True, metavar="COLUMN=FIELD",
-              help="Read the file's COLUMN as FIELD (e.g. --map \"Họ tên=name\" --map mobile=phone); repeat.")
-@click.option("--rejects", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Where to write rejected rows with their row number and reason (default: FILE.rejects.csv).")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
-              help="Rows per transaction: an interruption keeps whole batches only.")
+@import_options('--map "Họ tên=name" --map mobile=phone')
 @click.option("--country", help="Country of phone numbers written without +code (default: $CRMKIT_DEFAULT_COUNTRY, "
                                 "else the CRM's setting, else VN).")
-@click.option("--format", "file_format", type=click.Choice(("csv", "jsonl")),
-              help="File format (default: from the extension, .jsonl/.ndjson for JSON Lines, else CSV).")
 @pass_crm
 def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects: Path | None, batch_size: int,
-            country: str | None, file_format: str | None) -> None:
+            country: str | None, file_format: str | None, no_bom: bool) -> None:
     """Import customers from a CSV or JSON Lines FILE (UTF-8, with or without BOM), idempotent by external_id.
 
     A re-run updates the customers it already imported and never duplicates them; rows that
@@ -393,25 +442,9 @@ def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects:
     """
     from crmkit.core.transfer import import_customers
 
-    with progress_bar(_estimated_rows(file), f"Importing {file.name}") as bar:
-        summary = import_customers(
-            crm, file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
-            default_country=country, progress=bar.update,
-        )
-    emit([{"rows": summary.rows, "inserted": summary.inserted, "updated": summary.updated,
-           "unchanged": summary.unchanged, "rejected": summary.rejected, "reject_file": summary.reject_path}],
-         ("rows", "inserted", "updated", "unchanged", "rejected", "reject_file"), title=f"Imported {file}")
-
-
-def _estimated_rows(path: Path) -> int:
-    """Lines in the file, less a header: the progress bar's length (read in chunks, never whole)."""
-    lines = ends_with_newline = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            lines += chunk.count(b"\n")
-            ends_with_newline = chunk.endswith(b"\n")
-    lines += 0 if ends_with_newline else 1
-    return max(1, lines - (0 if path.suffix in (".jsonl", ".ndjson") else 1))
+    run_import(file, lambda progress: import_customers(
+        crm, file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
+        default_country=country, progress=progress, reject_bom=not no_bom))
 
 
 @customers.command("export")
@@ -419,11 +452,18 @@ def _estimated_rows(path: Path) -> int:
               help="Write to this file instead of standard output.")
 @click.option("--format", "file_format", type=click.Choice(("csv", "jsonl")),
               help="File format (default: from --out's extension, else CSV).")
+@click.option("--bom/--no-bom", default=None,
+              help="Start the CSV with a UTF-8 BOM, so Excel shows Vietnamese [default: with --out, yes; on "
+                   "standard output, no].")
 @pass_crm
-def export(crm: CRM, out: Path | None, file_format: str | None) -> None:
-    """Export every active customer to CSV or JSON Lines, in the columns `customers import` reads back unchanged."""
+def export(crm: CRM, out: Path | None, file_format: str | None, bom: bool | None) -> None:
+    """Export every active customer to CSV or JSON Lines, in the columns `customers import` reads back unchanged.
+
+    A CSV file written with --out starts with a UTF-8 BOM (Excel needs it for Vietnamese; `customers
+    import` reads files with or without one); --no-bom leaves it out for other programs.
+    """
     from crmkit.core.transfer import export_customers
 
     fmt = file_format or ("jsonl" if out is not None and out.suffix in (".jsonl", ".ndjson") else "csv")
-    count = export_customers(crm, sys.stdout if out is None else out, format=fmt)
+    count = export_customers(crm, sys.stdout if out is None else out, format=fmt, bom=bom)
     click.echo(f"exported {count} customers" + (f" to {out}" if out else ""), err=True)

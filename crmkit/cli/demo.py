@@ -28,6 +28,7 @@ def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
     url = state.db or DEFAULT_URL
     if reset and delete_sqlite_database(url):
         click.echo(f"deleted the previous {url}", err=True)
+    state.create = True  # the demo may make a new database, even the default ./crmkit.db
     crm = state.crm
     with progress_bar(2 * customers, "Building the demo CRM") as bar:  # imported, then given a history
         stats = build_demo(crm, customers=customers, seed=seed, progress=bar.update)

@@ -22,8 +22,9 @@ from crmkit.cli.context import CLIContext
 from crmkit.cli.customers import customers
 from crmkit.cli.db import db, init
 from crmkit.cli.demo import demo
+from crmkit.cli.fields import fields
 from crmkit.cli.interactions import interactions
-from crmkit.cli.output import FORMATS
+from crmkit.cli.output import FORMATS, add_format_options
 from crmkit.cli.permissions import permissions
 from crmkit.cli.plugins import plugins
 from crmkit.cli.roles import roles
@@ -188,7 +189,7 @@ def _load_plugin_command(name: str, entry_point: EntryPoint) -> click.Command:
         command = resolve(plugin.cli)
         if not isinstance(command, click.Command):
             raise TypeError(f"{plugin.cli!r} is not a click command")
-        return command
+        return add_format_options(command)  # `--format` at every level, as the core's commands take it
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the rest of the CLI
         return _unavailable(name, f"cannot load its commands: {type(exc).__name__}: {exc}", exc)
 
@@ -214,9 +215,12 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
 @click.group("crmkit", cls=CrmkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", metavar="URL", envvar="CRMKIT_DATABASE_URL",
               help="Database URL: sqlite:///path.db or postgresql://user:pass@host/db "
-                   "[default: $CRMKIT_DATABASE_URL, else sqlite:///crmkit.db].")
+                   "[default: $CRMKIT_DATABASE_URL, else sqlite:///crmkit.db once `crmkit init` created it].")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
               help="How results are printed [default: table].")
+@click.option("--bom", is_flag=True,
+              help="Start --format csv output with a UTF-8 BOM, for a file Excel opens with Vietnamese intact "
+                   "(`crmkit --bom --format csv … > report.csv`).")
 @click.option("--user", metavar="NAME", envvar="CRMKIT_USER",
               help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
                    "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
@@ -224,7 +228,8 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
 @click.option("--debug", is_flag=True, help="On error, print the traceback as well.")
 @click.version_option(__version__, "--version", prog_name="crmkit")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, output_format: str | None, user: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, db: str | None, output_format: str | None, bom: bool, user: str | None,
+        debug: bool) -> None:
     """crmkit: customers, interactions and plugins, from the command line.
 
     \b
@@ -244,12 +249,13 @@ def cli(ctx: click.Context, db: str | None, output_format: str | None, user: str
     state = ctx.ensure_object(CLIContext)
     state.db = db or state.db
     state.format = output_format or state.format
+    state.bom = bom or state.bom
     state.user = user or state.user
     state.debug = debug or state.debug
 
 
-for _command in (init, db, plugins, customers, interactions, audit, users, teams, roles, permissions, demo):
-    cli.add_command(_command)
+for _command in (init, db, plugins, customers, fields, interactions, audit, users, teams, roles, permissions, demo):
+    cli.add_command(add_format_options(_command))
 
 
 def main() -> None:

@@ -28,20 +28,42 @@ def current_format() -> str:
     return state.format if state else "table"
 
 
+def _choose_format(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from crmkit.cli.context import CLIContext
+
+    state = ctx.find_object(CLIContext)
+    if value is not None and state is not None:
+        state.format = value
+
+
+_FORMAT_HELP = "Output format (default: the `crmkit --format` option, else table)."
+
+
 def format_option(function: F) -> F:
     """Decorator: give a command its own ``--format table|json|csv`` (it overrides the root option)."""
-
-    def choose(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        from crmkit.cli.context import CLIContext
-
-        state = ctx.find_object(CLIContext)
-        if value is not None and state is not None:
-            state.format = value
-
     return click.option(
         "--format", "output_format", type=click.Choice(FORMATS), default=None, expose_value=False,
-        callback=choose, help="Output format (default: the `crmkit --format` option, else table).",
+        callback=_choose_format, help=_FORMAT_HELP,
     )(function)
+
+
+def add_format_options(command: click.Command) -> click.Command:
+    """Give ``command`` and, for a group, every command under it ``--format table|json|csv`` where it has none.
+
+    ``crmkit`` calls this on its own groups and on each plugin group it loads, so ``crmkit loyalty
+    programs --format json`` works like ``crmkit --format json loyalty programs`` without the
+    plugin declaring the option. A command whose own ``--format`` means something else (e.g.
+    ``customers import --format csv|jsonl``) keeps it.
+    """
+    if not any("--format" in getattr(param, "opts", ()) for param in command.params):
+        command.params.append(click.Option(
+            ["--format", "output_format"], type=click.Choice(FORMATS), default=None, expose_value=False,
+            callback=_choose_format, help=_FORMAT_HELP,
+        ))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_format_options(sub)
+    return command
 
 
 def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *, title: str | None = None) -> None:
@@ -112,6 +134,12 @@ def print_next_page(cursor: str | None, option: str) -> None:
 
 
 def _write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    from crmkit.cli.context import CLIContext
+
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CLIContext) if ctx else None
+    if state is not None and state.bom:
+        sys.stdout.write("\ufeff")  # `crmkit --bom`: the output is a file for Excel
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:

@@ -115,14 +115,20 @@ def segments_sample(crm: CRM, segment: str | None, expression: str | None, limit
 @_audience_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
 @click.option("--as", "fmt", type=LazyChoice("crmkit_campaigns.segments:EXPORT_FORMATS"), default="csv", show_default=True, help="File format.")
+@click.option("--bom/--no-bom", default=None,
+              help="Start a CSV with a UTF-8 BOM so Excel shows Vietnamese (default: for a file, not for stdout).")
 @pass_crm
-def segments_export(crm: CRM, segment: str | None, expression: str | None, output: Path | None, fmt: str) -> None:
+def segments_export(crm: CRM, segment: str | None, expression: str | None, output: Path | None, fmt: str,
+                    bom: bool | None) -> None:
     """Write a segment's customers (id, name, e-mail, phone, city, province) as CSV or JSON lines."""
     ref = _ref(segment) if segment else None
+    with_bom = fmt == "csv" and (bom if bom is not None else output is not None)
     if output is None:
+        if with_bom:
+            sys.stdout.write("\ufeff")
         count = crm.campaigns.segments.export(sys.stdout, ref, expression=expression, format=fmt)
     else:
-        with output.open("w", encoding="utf-8", newline="") as out:
+        with output.open("w", encoding="utf-8-sig" if with_bom else "utf-8", newline="") as out:
             count = crm.campaigns.segments.export(out, ref, expression=expression, format=fmt)
     click.echo(f"exported {count} customers" + (f" to {output}" if output else ""), err=True)
 

@@ -41,6 +41,12 @@ def test_segments_from_the_command_line(crm, tmp_path):
     out = tmp_path / "ha-noi.jsonl"
     ok(crm, "campaigns", "segments", "export", "Hà Nội", "--as", "jsonl", "-o", str(out))
     assert sorted(json.loads(line)["email"] for line in out.read_text().splitlines()) == ["k0@example.vn", "k1@example.vn"]
+    csv_file, plain = tmp_path / "ha-noi.csv", tmp_path / "ha-noi-plain.csv"
+    ok(crm, "campaigns", "segments", "export", "Hà Nội", "-o", str(csv_file))
+    ok(crm, "campaigns", "segments", "export", "Hà Nội", "-o", str(plain), "--no-bom")
+    assert csv_file.read_bytes().startswith(b"\xef\xbb\xbf") and not plain.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "Khách 0" in csv_file.read_text(encoding="utf-8-sig")  # a file for people opens right in Excel
+    assert not ok(crm, "campaigns", "segments", "export", "Hà Nội").startswith("\ufeff")  # stdout is for programs
     fields = {f["field"]: f for f in as_json(crm, "segments", "fields")}
     assert fields["age"]["type"] == "number" and fields["messages_received_90d"]["source"] == "plugin"
     bad = run(crm, "campaigns", "segments", "count", "--expr", 'city = "Huế" and age = ')

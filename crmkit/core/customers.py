@@ -362,8 +362,8 @@ class Customers:
         cursor is the (key, id) of the last customer shown. Each prefix is one ordered
         index range scan; prefixes never overlap, so scanning them in order is key order.
         ``owners`` (None: everyone's) limits the search to those owners' customers through
-        the keys' own ``owner``: a short ordered scan per owner and prefix over (owner, key),
-        merged (:func:`_merged_scan`), whatever the number of customers sharing a prefix.
+        the keys' own ``owner``: one query over every prefix, a range scan per owner and prefix
+        over (owner, key) whatever the number of customers outside the scope sharing it, sorted.
         """
         k = t.search_keys.c
         ranges = [(prefix, prefix_upper_bound(prefix)) for prefix in sorted(query_prefixes(text))]
@@ -376,19 +376,16 @@ class Customers:
             scans = [(in_ranges, k.owner.in_(sorted(owners)))]
         start = tuple(read_cursor(after, "after", str, int)) if after else None
         batch = limit + 1 + SEARCH_SLACK
-        merged = owners is not None and not filters and len(owners) * len(ranges) <= MERGED_SCANS
         shown: list[tuple[str, int]] = []
         for scan in scans:
             position = start
             while len(shown) <= limit:
-                if merged:
-                    query = _merged_scan(sorted(owners or ()), ranges, position, batch)
-                else:
-                    query = sa.select(k.key, k.customer_id).where(*scan).order_by(k.key, k.customer_id).limit(batch)
-                    if filters:
-                        query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
-                    if position is not None:
-                        query = query.where(_after(position))
+                query = sa.select(k.key, k.customer_id).where(*scan).order_by(k.key, k.customer_id).limit(batch)
+                if filters:
+                    query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
+                if position is not None:
+                    query = query.where(sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(position[0]),
+                                                                                    sa.literal(position[1])))
                 hits = conn.execute(query).all()
                 if hits:
                     first = dict(conn.execute(
@@ -1007,34 +1004,6 @@ class Customers:
             ids = list(conn.execute(sa.select(ms.person_id).where(ms.organization_id == organization_id, scope)
                                     .order_by(ms.person_id)).scalars())
             return self._shown_many(self._load_many(conn, ids))
-
-
-#: Up to this many (owner, prefix) pairs, a scoped search merges one short ordered scan per pair (bounded
-#: work however many customers in scope share a prefix); beyond it, one scan over every owner, sorted.
-MERGED_SCANS = 64
-
-
-def _after(position: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """Search keys after ``position`` (key, customer id) in key order: where a page left off."""
-    k = t.search_keys.c
-    return sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(position[0]), sa.literal(position[1]))
-
-
-def _merged_scan(owners: Sequence[str], ranges: Sequence[tuple[str, str]], position: Sequence[Any] | None,
-                 batch: int) -> sa.Select[Any]:
-    """The next ``batch`` keys in key order among these owners' customers: per owner and prefix the first
-    ``batch`` keys of its (owner, key) index range, merged — so a common prefix costs no more than a rare one."""
-    k = t.search_keys.c
-    parts = []
-    for owner in owners:
-        for low, high in ranges:
-            part = sa.select(k.key, k.customer_id).where(k.owner == owner, k.key >= low, k.key < high)
-            if position is not None:
-                part = part.where(_after(position))
-            limited = part.order_by(k.key, k.customer_id).limit(batch).subquery()
-            parts.append(sa.select(limited.c.key, limited.c.customer_id))
-    merged = sa.union_all(*parts).subquery()
-    return sa.select(merged.c.key, merged.c.customer_id).order_by(merged.c.key, merged.c.customer_id).limit(batch)
 
 
 def _filters(**given: Any) -> list[Any]:

@@ -276,11 +276,11 @@ class Users:
 
     # -- principals ---------------------------------------------------------------------------------
 
-    def principal(self, username: str, *, only: Iterable[str] | None = None, token_id: int | None = None) -> Principal:
+    def principal(self, username: str) -> Principal:
         """The principal of an active user: their roles' permissions (widest scope of each) and team owners.
 
-        ``only`` narrows the permissions to a subset (a token's). ``AuthenticationFailed`` for a
-        disabled user, ``NotFound`` for an unknown one.
+        ``AuthenticationFailed`` for a disabled user, ``NotFound`` for an unknown one (a token's principal,
+        narrowed to its permissions, comes from :meth:`token_principal`).
         """
         self._crm.roles.apply_defaults()
         with self._crm.reading() as conn:
@@ -290,7 +290,7 @@ class Users:
                 raise NotFound("user", username)
             if not row.active:
                 raise AuthenticationFailed(f"user {username!r} is disabled")
-            return self._principal(conn, row.id, username, only, token_id)
+            return self._principal(conn, row.id, username, None, None)
 
     def _principal(self, conn: sa.Connection, user_id: int, username: str, only: Iterable[str] | None,
                    token_id: int | None) -> Principal:

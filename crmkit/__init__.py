@@ -23,6 +23,8 @@ from crmkit.errors import (
 from crmkit.hooks import hookimpl, hookspec
 
 if TYPE_CHECKING:
+    from crmkit.core.events import EventType
+    from crmkit.core.jobs import Job
     from crmkit.core.permissions import Permission
     from crmkit.core.models import Address, Consent, Customer, Interaction, Page, Profile
     from crmkit.crm import CRM
@@ -40,6 +42,8 @@ _LAZY = {
     "Page": "crmkit.core.models",
     "Profile": "crmkit.core.models",
     "Permission": "crmkit.core.permissions",
+    "EventType": "crmkit.core.events",
+    "Job": "crmkit.core.jobs",
 }
 
 
@@ -53,7 +57,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CRM", "Plugin", "Permission", "hookimpl", "hookspec",
+    "CRM", "Plugin", "Permission", "EventType", "Job", "hookimpl", "hookspec",
     "Customer", "Interaction", "Address", "Consent", "Page", "Profile",
     "CRMError", "NotFound", "PermissionDenied", "AuthenticationFailed", "ValidationError", "Conflict", "SchemaOutdated", "DatabaseUnavailable", "PluginError",
 ]

@@ -94,12 +94,14 @@ class CRM:
         from crmkit.core.access import Access
         from crmkit.core.audit import AuditLog
         from crmkit.core.customers import Customers
+        from crmkit.core.events import Events
         from crmkit.core.interactions import Interactions
         from crmkit.core.plugins_admin import PluginsAdmin
         from crmkit.core.roles import Roles
         from crmkit.core.custom_fields import CustomFields
         from crmkit.core.teams import Teams
         from crmkit.core.users import Users
+        from crmkit.core.webhooks import Webhooks
 
         self.access = Access(self)
         self.users = Users(self)
@@ -110,6 +112,8 @@ class CRM:
         self.customers = Customers(self)
         self.interactions = Interactions(self)
         self.plugins = PluginsAdmin(self)
+        self.events = Events(self)
+        self.webhooks = Webhooks(self)
         self._services: dict[str, Any] = {}
         for name, service in self.hooks.services().items():
             if name in self.__dict__ or hasattr(type(self), name):

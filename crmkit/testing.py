@@ -15,6 +15,9 @@ Fixtures:
 ``crmkit_test_purchases``) for tests that need purchases without crmkit-sales; :class:`Shop` writes them,
 firing sales' order hooks as sales does: ``crm_factory(plugins=["analytics", PURCHASE_SOURCE])``.
 
+:class:`WebhookReceiver` is a real local HTTP server that records webhook deliveries and checks their
+Standard Webhooks signatures (a test points a subscription at ``receiver.url``).
+
 ``--crmkit-hook-report FILE`` writes, as JSON, which crmkit hooks ran at least one
 implementation during which passing test (crmkit's own meta-test uses it; plugin authors
 can use it to see which of their hooks the tests reach).
@@ -391,6 +394,12 @@ class PluginContract:
         crm = self._crm(crm_factory)
         check_scopes(crm, self.scoped_calls(), self.populate)
 
+    def test_contract_api_routes_show_exactly_the_users_scope(self, crm_factory: Callable[..., Any]) -> None:
+        """Every GET route of the plugin that needs at most a customer id, called over HTTP as users of drawn
+        scopes, exposes exactly their scope (the same property as ``scoped_calls``, through the API)."""
+        crm = self._crm(crm_factory)
+        check_scopes(crm, api_scope_calls(crm, tag=self.plugin), self.populate, examples=4)
+
     def test_contract_migrations_down_and_up(self, crm_factory: Callable[..., Any]) -> None:
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
@@ -459,7 +468,7 @@ def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
     restricted to the user's scope — never a record outside it, none missing inside it — and no
     e-mail or phone of a customer whose contact details the user may not see.
     """
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
     if not calls:
@@ -472,9 +481,9 @@ def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
         "owners": st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=1, max_size=4),
     })
 
-    @settings(max_examples=examples, deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(world)
+    @given(world)  # no shrinking: every world adds rows to one database, and the failing one is reported as drawn
     def check(drawn: Mapping[str, Any]) -> None:
         n = next(counter)
         teams = [f"w{n}.t{i}" for i in range(len(drawn["parents"]))]
@@ -650,3 +659,199 @@ class Shop:
         """Insert rows in one transaction without the order hooks (an import: only a rebuild sees them)."""
         with self.crm.transaction() as session:
             session.connection().execute(purchases.insert(), rows)
+
+
+class ApiClient:
+    """A test client of ``crmkit.web.create_app(crm)`` that sends a user's bearer token with every request.
+
+    ``client = api_client(crm, "lan", roles=["sales"])``; ``client.get("/customers").json``. Each method
+    takes Werkzeug's test-client arguments (``json=…``, ``headers=…``, ``query_string=…``).
+    """
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        from werkzeug.test import Client
+
+        self.app = app
+        self.token = token
+        self._client = Client(app)
+
+    def open(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request (with the token unless ``headers`` carries an Authorization already)."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.token is not None:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return self._client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.open("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.open("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.open("PATCH", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.open("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.open("DELETE", path, **kwargs)
+
+
+def api_scope_calls(crm: Any, *, tag: str | None = None) -> dict[str, Callable[[Any, int], Any]]:
+    """``check_scopes`` calls for the app's GET routes (of one ``tag``) whose only path parameter, if any, is a
+    customer id: each is a real HTTP request with a token of the acting user (the system acts through an
+    administrator holding every permission at scope ``all``); a 403 or 404 exposes nothing."""
+    from crmkit.errors import NotFound
+    from crmkit.web import create_app
+
+    app = create_app(crm)
+    tokens: dict[str, str] = {}
+
+    def token_of(handle: Any) -> str:
+        principal = getattr(handle, "principal", None)
+        username = principal.username if principal is not None else "scope.system"
+        if username not in tokens:
+            if principal is None and username not in {u.username for u in crm.users.list()}:
+                add_user(crm, username, grants={name: "all" for name in crm.access.permissions})
+            tokens[username] = crm.users.create_token(username, "scope check").secret
+        return tokens[username]
+
+    def call_for(path: str) -> Callable[[Any, int], Any]:
+        def call(handle: Any, customer_id: int) -> Any:
+            answer = ApiClient(app, token_of(handle)).get(path.replace("{customer_id}", str(customer_id)))
+            if answer.status_code in (403, 404, 422):
+                raise NotFound("route", path)
+            assert answer.status_code == 200, f"GET {path}: {answer.status_code} {answer.get_data(as_text=True)[:300]}"
+            return _customers_named(answer.json)
+        return call
+
+    def whole(op: Any) -> str:  # a list's first page must hold everything in the world, or pages would differ
+        limit = op.query is not None and "limit" in op.query.fields
+        return op.openapi_path + ("?limit=1000" if limit else "")
+
+    return {f"GET {op.openapi_path}": call_for(whole(op)) for op in app.operations
+            if op.method == "GET" and not op.public and (tag is None or op.tag == tag)
+            and set(op.path_params) <= {"customer_id"}}
+
+
+def _customers_named(data: Any) -> Any:
+    """JSON with each customer object (``id`` with ``lifecycle_stage``) also carrying ``customer_id``, so that
+    :func:`exposed_customers` sees the customers an answer shows as well as the rows that name one. A list of
+    bare numbers over HTTP is data (an RFM grid, counts), never the ids convention of Python calls: it is kept
+    as text."""
+    if isinstance(data, list):
+        if data and all(type(item) is int for item in data):
+            return repr(data)
+        return [_customers_named(item) for item in data]
+    if isinstance(data, dict):
+        named = {key: _customers_named(value) for key, value in data.items()}
+        if "lifecycle_stage" in data and isinstance(data.get("id"), int):
+            named["customer_id"] = data["id"]
+        return named
+    return data
+
+
+def api_client(crm: Any, username: str | None = None, *, app: Any = None, **user: Any) -> ApiClient:
+    """An :class:`ApiClient` acting as ``username`` (created with :func:`add_user`'s ``teams``/``roles``/``grants``
+    when missing) through a fresh token; without a username it sends no token (public routes, 401 checks)."""
+    from crmkit.web import create_app
+
+    app = app if app is not None else create_app(crm)
+    if username is None:
+        return ApiClient(app, None)
+    if username not in {u.username for u in crm.users.list()}:
+        add_user(crm, username, **user)
+    return ApiClient(app, crm.users.create_token(username, f"test {username}").secret)
+
+
+# --- a webhook receiver -----------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ReceivedWebhook:
+    """One POST the receiver got: its ``webhook-id``, whether the signature checked out, the JSON body, the answer."""
+
+    id: str
+    signed: bool
+    body: Any
+    status: int
+
+
+class WebhookReceiver:
+    """A threaded HTTP/1.1 server on 127.0.0.1 (a free port) recording webhook POSTs and checking their signatures.
+
+    ``secret`` (``whsec_…``, settable later) verifies each ``webhook-signature`` independently of crmkit's signing
+    code; ``answer(body, tries)`` picks the status of each POST (``tries``: earlier POSTs of the same
+    ``webhook-id``), 200 by default; ``delay`` seconds are spent before answering. Use it as a context manager.
+    """
+
+    def __init__(self, secret: str | None = None, *, answer: Callable[[Any, int], int] | None = None,
+                 delay: float = 0.0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.secret = secret
+        self.received: list[ReceivedWebhook] = []
+        self._tries: dict[str, int] = defaultdict(int)
+        self._answer = answer or (lambda body, tries: 200)
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                status = receiver._receive(dict(self.headers), raw)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._delay = delay
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/hooks/crm"
+
+    def ids(self) -> list[str]:
+        """The ``webhook-id`` of every POST answered with a 2xx, in arrival order (duplicates kept)."""
+        with self._lock:
+            return [r.id for r in self.received if 200 <= r.status < 300]
+
+    def _receive(self, headers: Mapping[str, str], raw: bytes) -> int:
+        import base64
+        import hashlib
+        import hmac
+        import time
+
+        if self._delay:
+            time.sleep(self._delay)
+        message_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
+        signed = False
+        if self.secret:
+            key = base64.b64decode(self.secret.removeprefix("whsec_"))
+            expected = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + raw,
+                                                 hashlib.sha256).digest()).decode()
+            given = [part.split(",", 1)[1] for part in headers.get("webhook-signature", "").split() if "," in part]
+            signed = any(hmac.compare_digest(expected, g) for g in given) and abs(time.time() - int(timestamp)) < 300
+        body = json.loads(raw)
+        with self._lock:
+            status = self._answer(body, self._tries[message_id])
+            self._tries[message_id] += 1
+            self.received.append(ReceivedWebhook(message_id, signed, body, status))
+        return status
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

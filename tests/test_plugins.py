@@ -727,3 +727,46 @@ def test_two_crms_in_one_process_share_neither_plugins_nor_data(crm_factory, reo
     with pytest.raises(ValidationError, match="channel"):
         with_notes.interactions.log(a.id, "zalo")
     assert [c.id for c in with_notes.customers.find("nguyen van an")] == [a.id]
+
+
+# --- webhook event types and scheduled jobs -----------------------------------------------------------------------
+
+
+class Shipping:
+    """Declares an event type it emits and a job the worker runs."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    @hookimpl
+    def crmkit_webhook_events(self) -> list[Any]:
+        return [crmkit.EventType("parcel.shipped", "a parcel left the warehouse")]
+
+    @hookimpl
+    def crmkit_jobs(self, crm: CRM) -> list[Any]:
+        from datetime import timedelta
+
+        return [crmkit.Job("shipping.sync", timedelta(hours=1), lambda crm: self.runs.append(crm.actor), "sync parcels")]
+
+
+class ClashingEvents:
+    @hookimpl
+    def crmkit_webhook_events(self) -> list[Any]:
+        return [crmkit.EventType("customer.created", "the core's own")]
+
+
+def test_plugins_declare_webhook_event_types_and_jobs_the_worker_runs(crm, reopen):
+    from crmkit.worker import Worker
+
+    shipping = Shipping()
+    opened = reopen(crm, plugins=[Plugin("shipping", hooks=shipping)])
+    assert opened.events.types["parcel.shipped"].plugin == "shipping"
+    assert opened.events.types["customer.created"].plugin == "core"
+    opened.set_setting("webhooks.allow_private_urls", True)
+    opened.webhooks.subscribe("http://127.0.0.1:9/hook", ["parcel.shipped"])  # a plugin's type can be subscribed to
+    assert [job.name for job in Worker(opened).jobs] == ["shipping.sync"]
+    Worker(opened).run_due_jobs()
+    Worker(opened).run_due_jobs()  # not due again for an hour
+    assert shipping.runs == ["system"]
+    with pytest.raises(PluginError, match=r"clashing.*customer.created is declared twice \(also by core\)"):
+        reopen(crm, plugins=[Plugin("clashing", hooks=ClashingEvents())])

@@ -30,6 +30,9 @@ from crmkit.cli.plugins import plugins
 from crmkit.cli.roles import roles
 from crmkit.cli.teams import teams
 from crmkit.cli.users import users
+from crmkit.cli.webhooks import webhooks
+from crmkit.cli.serve import serve
+from crmkit.cli.worker import worker
 from crmkit.errors import CRMError, DatabaseUnavailable, PluginError, SchemaOutdated
 
 if TYPE_CHECKING:
@@ -254,7 +257,8 @@ def cli(ctx: click.Context, db: str | None, output_format: str | None, bom: bool
     state.debug = debug or state.debug
 
 
-for _command in (init, db, plugins, customers, fields, interactions, audit, users, teams, roles, permissions, demo):
+for _command in (init, db, plugins, customers, fields, interactions, audit, users, teams, roles, permissions, demo,
+                 webhooks, worker, serve):
     cli.add_command(add_format_options(_command))
 
 

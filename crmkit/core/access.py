@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 CONTACT_DETAILS = "customers.contact_details"
 #: The core's services on a CRM (plugins' are ``crm.<name>`` through ``crmkit_services``): a handle wraps them.
 CORE_SERVICES = frozenset({"customers", "interactions", "audit", "users", "teams", "roles", "plugins", "access",
-                           "fields"})
+                           "fields", "events", "webhooks"})
 
 
 @attrs.frozen

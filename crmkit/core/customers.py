@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +184,8 @@ class Customers:
         customer = self._load(conn, customer_id)
         self._crm.audit.record(session, "create", "customer", customer_id, customer_id=customer_id, changes=values)
         self._crm.hooks.customer_created(customer, session)
+        self._crm.events.emit(session, "customer.created", lambda: {"customer": to_jsonable(customer)},
+                              customer_id=customer_id)
         return customer
 
     def update(self, customer_id: int, data: Mapping[str, Any] | None = None, /, *, source: str = "api",
@@ -238,6 +240,8 @@ class Customers:
         self._crm.audit.record(session, "update", "customer", customer_id, customer_id=customer_id,
                                changes={"before": before, "after": changes})
         self._crm.hooks.customer_updated(customer, changes, session)
+        self._crm.events.emit(session, "customer.updated",
+                              lambda: {"customer": to_jsonable(customer), "changed": sorted(changes)}, customer_id=customer_id)
         return customer
 
     def changes(self, current: Customer, values: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +280,11 @@ class Customers:
                                    changes={"channel": channel, "granted": granted, "source": source, "at": when})
             customer = self._load(conn, customer_id)
             self._crm.hooks.customer_updated(customer, {"consents": {channel: granted}}, session)
-        return Consent(channel, granted, when, source)
+            consent = Consent(channel, granted, when, source)
+            self._crm.events.emit(session, "consent.changed",
+                                  lambda: {"customer_id": customer_id, "consent": to_jsonable(consent)},
+                                  customer_id=customer_id)
+        return consent
 
     def add_tags(self, customer_id: int, *tags: str) -> Customer:
         """Add tags (existing ones are kept)."""
@@ -579,7 +587,14 @@ class Customers:
                 (kept_id, kept_id, {"merged_id": merged_id}) for kept_id, merged_id in pairs])
             self._crm.hooks.customers_merged_many(
                 into, {m: found[m] for m in into}, lambda wanted: {k.id: k for k in self._load_many(conn, wanted)}, session)
+            self._crm.events.emit_many(session, "customer.merged", self._merge_events(conn, pairs))
         return [Merge(merge_id, kept_id, merged_id) for merge_id, (kept_id, merged_id) in zip(made, pairs)]
+
+    def _merge_events(self, conn: sa.Connection, pairs: Sequence[tuple[int, int]]) -> Iterator[tuple[dict[str, Any], int]]:
+        """``customer.merged`` payloads (the kept customer after the batch), made only when a subscription listens."""
+        kept = {c.id: c for c in self._load_many(conn, sorted({kept_id for kept_id, _ in pairs}))}
+        for kept_id, merged_id in pairs:
+            yield {"customer": to_jsonable(kept[kept_id]), "merged_id": merged_id}, kept_id
 
     @staticmethod
     def _check_pairs(pairs: Sequence[tuple[int, int]]) -> None:
@@ -786,6 +801,8 @@ class Customers:
                 ))
             self._crm.audit.record(session, "erase", "customer", customer_id, customer_id=customer_id,
                                    changes={"reason": reason})
+            self._crm.events.redact(session, records)
+            self._crm.events.emit(session, "customer.erased", {"customer": {"id": customer_id}}, customer_id=customer_id)
 
     # -- internals ------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import marshmallow
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
-from crmkit.core.jsonable import encode_cursor
+from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import Interaction, Page
 from crmkit.core.schemas import InteractionSchema, aware_utc, read_cursor
 from crmkit.core.types import utcnow
@@ -67,6 +67,8 @@ class Interactions:
                                   .returning(t.interactions.c.id)).scalar_one()
             interaction = Interaction(id=new_id, **row)
             self._crm.hooks.interaction_logged(interaction, session)
+            self._crm.events.emit(session, "interaction.logged", lambda: {"interaction": to_jsonable(interaction)},
+                                  customer_id=interaction.customer_id)
         return interaction
 
     def log_many(self, entries: Sequence[Mapping[str, Any]]) -> list[Interaction]:
@@ -120,6 +122,8 @@ class Interactions:
         logged = [Interaction(id=new_id, **{f: p[f] for f in FIELDS}) for new_id, p in zip(new_ids, params)]
         for interaction in logged:
             self._crm.hooks.interaction_logged(interaction, session)
+        self._crm.events.emit_many(session, "interaction.logged",
+                                   (({"interaction": to_jsonable(i)}, i.customer_id) for i in logged))
         return logged
 
     def get(self, interaction_id: int) -> Interaction:

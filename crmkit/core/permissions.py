@@ -81,4 +81,5 @@ CORE_PERMISSIONS: tuple[Permission, ...] = (
     _p("audit.read", "read the audit log (of the customers in scope; with all, the whole log)", manager="team"),
     _p("users.admin", "manage users, teams, roles and tokens", scoped=False),
     _p("settings.admin", "change CRM settings and enable or disable plugins", scoped=False),
+    _p("webhooks.admin", "manage webhook subscriptions, see their deliveries and replay events", scoped=False),
 )

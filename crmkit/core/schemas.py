@@ -19,6 +19,9 @@ from crmkit.core.phones import PhoneError, normalize_phone
 from crmkit.core.text import clean_name, fold, normalize_email
 from crmkit.errors import ValidationError as CRMValidationError
 
+#: The largest id a database column holds (64-bit): larger numbers are refused as input, not overflowed.
+MAX_ID = 2**63 - 1
+
 #: Accepted spellings, folded (so ``Nữ``, ``NỮ`` and ``nu`` all match ``nu``).
 GENDER_ALIASES = {
     "f": "female", "female": "female", "nu": "female", "woman": "female",
@@ -33,6 +36,10 @@ class Name(fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
         text = super()._deserialize(value, attr, data, **kwargs)
         return clean_name(text) or None
+
+    def _validate(self, value: Any) -> None:
+        if value is not None:  # blank became None: nothing left to measure
+            super()._validate(value)
 
 
 class Email(fields.String):
@@ -91,7 +98,10 @@ class AwareDateTime(fields.DateTime):
         result = value if isinstance(value, datetime) else super()._deserialize(value, attr, data, **kwargs)
         if _is_naive(result):
             raise ValidationError(_NAIVE.format(result.isoformat()))
-        return result.astimezone(timezone.utc)
+        try:
+            return result.astimezone(timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC moment
+            raise ValidationError("is out of range") from None
 
 
 _NAIVE = "needs a time zone, e.g. {}+07:00 or …Z (naive times are refused, not guessed)"
@@ -181,7 +191,7 @@ class AddressSchema(Schema):
 class MembershipSchema(Schema):
     """A person's membership in an organization."""
 
-    organization_id = fields.Integer(required=True, strict=True)
+    organization_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
     role = fields.String(allow_none=True, validate=validate.Length(max=100))
 
 
@@ -281,7 +291,7 @@ class InteractionSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    customer_id = fields.Integer(required=True, strict=False)
+    customer_id = fields.Integer(required=True, strict=False, validate=validate.Range(1, MAX_ID))
     channel = fields.String(required=True)
     direction = fields.String(load_default="inbound", validate=validate.OneOf(DIRECTIONS))
     occurred_at = AwareDateTime(allow_none=True)

@@ -233,3 +233,85 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+# --- webhooks and the worker: an outbox written in the business transaction, claimed with leases -----------------
+
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", JSONType, nullable=False),  # event type names
+    sa.Column("secret", sa.String(200), nullable=False),  # whsec_…: needed to sign, so stored as given
+    sa.Column("description", sa.String(300), nullable=False, server_default=""),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+webhook_events = sa.Table(
+    "webhook_events", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),  # evt_…: the webhook-id receivers dedupe on
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("customer_id", Id, index=True),  # no FK: the event outlives merges; erasure redacts by it
+    sa.Column("data", JSONType, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column("subscription_id", Id, sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("status", sa.String(20), nullable=False),  # pending | delivered | dead
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # when a worker may (next) take it: a claim moves it to the lease's end, so an expired lease is due again
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(100)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),  # the claim query
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", Id, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("worker", sa.String(100), nullable=False),
+    sa.Column("status_code", sa.Integer),  # NULL: no HTTP answer (refused, timed out)
+    sa.Column("error", sa.String(500)),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+)
+
+jobs = sa.Table(
+    "crmkit_jobs", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("next_run_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(100)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_started_at", UTCDateTime),
+    sa.Column("last_finished_at", UTCDateTime),
+    sa.Column("last_error", sa.String(500)),
+)
+
+
+# --- the HTTP API: a replayed POST answers what the first one did ----------------------------------------
+
+idempotency_keys = sa.Table(
+    "api_idempotency_keys", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of method, path, query and body
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("headers", JSONType, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.UniqueConstraint("user_id", "key", name="uq_api_idempotency_keys_user_id_key"),
+)

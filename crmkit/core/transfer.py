@@ -55,6 +55,7 @@ from marshmallow import fields, validate
 
 from crmkit.core import tables as t
 from crmkit.core.access import UserHandle
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.customers import ADDRESS_FIELDS, SCALARS
 from crmkit.core.masking import mask_customer
 from crmkit.core.phones import normalize_phone
@@ -1314,6 +1315,9 @@ class _Writer:
         if self._hooked:
             for customer in self._customers._load_many(session.connection(), [ids[i] for i in new]):  # noqa: SLF001
                 self._crm.hooks.customer_created(customer, session)
+        self._crm.events.emit_many(session, "customer.created", (  # read only when a webhook listens
+            ({"customer": to_jsonable(c)}, c.id)
+            for c in self._customers._load_many(session.connection(), [ids[i] for i in new])))  # noqa: SLF001
 
     def _update(self, session: Session, bulk: _Bulk, entries: dict[int, _Accepted], named: Mapping[int, Any],
                 outcome: _Outcome) -> None:
@@ -1380,6 +1384,10 @@ class _Writer:
             by_id = {c.id: c for c in self._customers._load_many(conn, [c.id for c, _ in changed])}  # noqa: SLF001
             for customer, changes in changed:
                 self._crm.hooks.customer_updated(by_id[customer.id], changes, session)
+        changed_fields = {customer.id: sorted(changes) for customer, changes in changed}
+        self._crm.events.emit_many(session, "customer.updated", (  # read only when a webhook listens
+            ({"customer": to_jsonable(c), "changed": changed_fields[c.id]}, c.id)
+            for c in self._customers._load_many(conn, list(changed_fields))))  # noqa: SLF001
 
 
 _BY_EXTERNAL_ID = sa.select(t.customers.c.id, t.customers.c.external_id, t.customers.c.status,

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,15 @@ FREE_FAILURES = 5
 MAX_LOCK = timedelta(days=1)
 #: A token's last use is written at most this often (each request reads it; few need write it).
 TOKEN_TOUCH = timedelta(minutes=1)
+#: A token and its user by the token's lookup part: built once, as every API request runs it.
+_TOKEN_LOOKUP = (
+    sa.select(t.api_tokens.c.id, t.api_tokens.c.secret_hash, t.api_tokens.c.permissions, t.api_tokens.c.expires_at,
+              t.api_tokens.c.revoked_at, t.api_tokens.c.last_used_at, t.users.c.id.label("user_id"),
+              t.users.c.username, t.users.c.active)
+    .join(t.users, t.users.c.id == t.api_tokens.c.user_id).where(t.api_tokens.c.lookup == sa.bindparam("lookup"))
+)
+#: How long a token's roles and teams, once read, serve its requests (the token itself is checked every time).
+PRINCIPAL_TTL = 5.0
 TOKEN_PREFIX = "crmkit_"
 _COMMON = frozenset({
     "password", "password1", "password123", "123456789", "1234567890", "12345678910", "qwertyuiop", "iloveyou",
@@ -70,6 +80,7 @@ class Users:
         self._crm = crm
         self._hasher: PasswordHasher | None = None
         self._dummy_hash: str | None = None
+        self._token_principals: dict[int, tuple[float, Principal]] = {}
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -376,19 +387,17 @@ class Users:
         (audited) for a malformed, unknown, revoked or expired token, or a disabled user."""
         self._crm.roles.apply_defaults()
         lookup, secret = _split_token(token)
-        k, u = t.api_tokens.c, t.users.c
+        k = t.api_tokens.c
         now = utcnow()
         with self._crm.reading() as conn:
-            row = conn.execute(sa.select(k.id, k.secret_hash, k.permissions, k.expires_at, k.revoked_at, k.last_used_at,
-                                         u.id.label("user_id"), u.username, u.active)
-                               .join(t.users, u.id == k.user_id).where(k.lookup == lookup)).first()
+            row = conn.execute(_TOKEN_LOOKUP, {"lookup": lookup}).first()
             stored = row.secret_hash if row is not None else token_hash("")
             matches = hmac.compare_digest(stored, token_hash(secret)) and row is not None
             reason = ("unknown token" if not matches else "revoked" if row.revoked_at is not None
                       else "expired" if row.expires_at is not None and row.expires_at <= now
                       else "user disabled" if not row.active else None)
             if reason is None:
-                principal = self._principal(conn, row.user_id, row.username, row.permissions, row.id)
+                principal = self._cached_principal(conn, row)
         if reason is not None:
             with self._crm.transaction() as session:
                 self._crm.audit.record(session, "token_refused", "token", row.id if matches else lookup,
@@ -398,6 +407,23 @@ class Users:
             with self._crm.transaction() as session:
                 session.connection().execute(t.api_tokens.update().where(k.id == row.id).values(last_used_at=now))
                 self._crm.audit.record(session, "token_used", "token", row.id, user_id=row.user_id)
+        return principal
+
+    def _cached_principal(self, conn: sa.Connection, row: Any) -> Principal:
+        """A valid token's principal, its grants and teams read at most every ``PRINCIPAL_TTL`` seconds.
+
+        An API client sends many requests a second: re-reading roles and teams for each would cost
+        more than the request. Revoking, expiring or disabling still stops the very next request (the
+        token row is read every time); a changed role reaches a token within the TTL.
+        """
+        now = time.monotonic()
+        cached = self._token_principals.get(row.id)
+        if cached is not None and now - cached[0] < PRINCIPAL_TTL:
+            return cached[1]
+        principal = self._principal(conn, row.user_id, row.username, row.permissions, row.id)
+        if len(self._token_principals) > 10_000:
+            self._token_principals.clear()
+        self._token_principals[row.id] = (now, principal)
         return principal
 
     # -- internals --------------------------------------------------------------------------------------

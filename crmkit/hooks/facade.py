@@ -104,6 +104,18 @@ class Hooks:
         """``(plugin name, its declared permissions)`` for every plugin implementing ``crmkit_permissions``."""
         return self.call_each("crmkit_permissions")
 
+    def webhook_events(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its declared event types)`` for every plugin implementing ``crmkit_webhook_events``."""
+        return self.call_each("crmkit_webhook_events")
+
+    def jobs(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its scheduled jobs)`` for every plugin implementing ``crmkit_jobs``."""
+        return self.call_each("crmkit_jobs")
+
+    def api_operations(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its HTTP operations)`` for every plugin implementing ``crmkit_api_operations``."""
+        return self.call_each("crmkit_api_operations")
+
     # -- customers -------------------------------------------------------------------
 
     def customer_before_save(self, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:

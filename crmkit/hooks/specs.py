@@ -22,10 +22,13 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
     from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+    from crmkit.core.events import EventType
+    from crmkit.core.jobs import Job
     from crmkit.core.models import Customer, Interaction
     from crmkit.core.permissions import Permission
     from crmkit.core.segments import SegmentField
     from crmkit.crm import CRM
+    from crmkit.web.operations import Operation
 
 # --- Start-up -------------------------------------------------------------
 
@@ -80,6 +83,25 @@ def crmkit_permissions() -> list[Permission] | None:
     Called once while the CRM opens; ``crmkit permissions list`` shows them, roles grant them,
     and each permission's ``roles`` says which default roles get it. A name declared twice, or
     not under the plugin's name, marks the CRM failed to open with ``PluginError``.
+    """
+
+
+@hookspec
+def crmkit_webhook_events() -> list[EventType] | None:
+    """Return the ``crmkit.EventType`` objects your plugin emits with ``crm.events.emit`` (e.g. ``order.placed``).
+
+    Called once while the CRM opens; webhook subscriptions may listen only to declared types
+    (``crmkit webhooks events`` lists them). A name the core or another plugin already declared
+    marks the CRM failed to open with ``PluginError`` naming your plugin.
+    """
+
+
+@hookspec
+def crmkit_jobs(crm: CRM) -> list[Job] | None:
+    """Return the ``crmkit.Job`` objects ``crmkit worker`` runs on a schedule (each ``every``, one worker at a time).
+
+    Called once when a worker starts (no transaction). Each job's ``run(crm)`` runs as the system,
+    outside any transaction: open your own. A name declared twice fails the worker's start naming the plugin.
     """
 
 
@@ -185,6 +207,20 @@ def crmkit_segment_fields(crm: CRM) -> dict[str, ColumnElement[Any] | SegmentFie
     instead (choices may be a function reading them from the database): a filter on another value
     is then refused with the closest choice suggested rather than matching nobody.
     ``crm.hooks.segment_fields()`` gives the expressions, ``segment_field_definitions()`` the fields.
+    """
+
+
+# --- The HTTP API ------------------------------------------------------------------
+
+
+@hookspec
+def crmkit_api_operations(crm: CRM) -> list[Operation] | None:
+    """Return the ``crmkit.web.Operation`` routes your plugin adds to the HTTP API (paths under ``/<plugin>/``).
+
+    Called once when the app is built (``crmkit serve``, ``crmkit.web.create_app``), no transaction open.
+    Each operation's schemas document it in ``/openapi.json`` under your plugin's tag; its handler
+    runs as the caller and calls your service, which checks permissions and scope. A path outside
+    your prefix, or one declared twice, fails the app naming your plugin.
     """
 
 

@@ -1,0 +1,236 @@
+"""The HTTP API under load: ``GET /customers/{id}`` and ``GET /customers?q=…`` served by ``crmkit serve``'s gunicorn.
+
+With 1,000,000 customers, 2 server worker processes and 32 concurrent keep-alive clients for 60 s
+each, prints requests/s, p99 and errors against the target (0 errors; requests/s ≥ 1/2 of the
+peer). The peer, measured in the same run on the same database and the same server settings, is
+a bare WSGI handler of the same framework (Werkzeug on gunicorn) answering the same read through
+the raw driver: what crmkit's API (token check, scope, services, JSON) costs on top of it.
+
+    python bench/bench_api.py --size full [--postgres postgresql://…/postgres]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import datagen  # noqa: E402
+from bench._report import parse_args, percentile, report, scale  # noqa: E402
+
+CLIENT_PROCESSES, THREADS_PER_PROCESS = 4, 8  # 32 concurrent clients
+SERVER_WORKERS, SERVER_THREADS = 2, 4
+CHILDREN = (("customer_contact_points", "customer_id"), ("customer_addresses", "customer_id"),
+            ("customer_tags", "customer_id"), ("customer_consents", "customer_id"),
+            ("customer_memberships", "person_id"))
+WORDS = ("nguyen", "tran", "le", "pham", "hoang", "vu", "dang", "bui", "do", "ho", "ngo", "duong", "ly", "an",
+         "binh", "lan", "mai", "minh", "hung", "thu", "smith", "john", "mary")
+
+
+# --- the peer: the same framework, a bare handler over the raw driver ----------------------------------
+
+
+def peer_app(url: str) -> Any:
+    """A Werkzeug app answering the same two reads with hand-written SQL (one connection per thread)."""
+    from werkzeug.wrappers import Request, Response
+
+    local = threading.local()
+    sqlite = url.startswith("sqlite")
+
+    def connection() -> Any:
+        if not hasattr(local, "conn"):
+            if sqlite:
+                import sqlite3
+
+                local.conn = sqlite3.connect(url.removeprefix("sqlite:///"), check_same_thread=False)
+            else:
+                import psycopg
+
+                local.conn = psycopg.connect(datagen.libpq_url(url), autocommit=True)
+        return local.conn
+
+    mark = "?" if sqlite else "%s"
+    search = (f"SELECT customer_id FROM customer_search_keys WHERE key >= {mark} AND key < {mark} "
+              f"ORDER BY key, customer_id LIMIT 20")
+
+    def rows(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        cursor = connection().execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, (str(v) if v is not None and not isinstance(v, (int, str)) else v for v in row)))
+                for row in cursor.fetchall()]
+
+    def customers(ids: list[int]) -> list[dict[str, Any]]:
+        """The customers with their child rows, as crmkit reads them: one query per table for all of them."""
+        if not ids:
+            return []
+        marks = ", ".join([mark] * len(ids))
+        found = {r["id"]: r for r in rows(f"SELECT * FROM customers WHERE id IN ({marks})", ids)}
+        for table, key in CHILDREN:
+            for child in rows(f"SELECT * FROM {table} WHERE {key} IN ({marks})", ids):
+                found[child[key]].setdefault(table, []).append(child)
+        return [found[i] for i in ids if i in found]
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path.startswith("/customers/"):
+            found = customers([int(request.path.rsplit("/", 1)[1])])
+            body: Any = found[0] if found else None
+        else:
+            prefix = "n:" + request.args["q"]
+            ids = [r["customer_id"] for r in rows(search, (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))]
+            body = {"items": customers(ids)}
+        return Response(json.dumps(body), content_type="application/json")(environ, start_response)
+
+    return app
+
+
+def serve(kind: str, url: str, port: int) -> None:
+    """Run gunicorn with crmkit's settings serving ``kind`` (``crmkit`` or ``peer``) until killed."""
+    from crmkit.web.server import Server, gunicorn_options
+
+    options = gunicorn_options([f"127.0.0.1:{port}"], SERVER_WORKERS, SERVER_THREADS, 60, False)
+    options["errorlog"] = os.devnull
+    make = (lambda crm: peer_app(url)) if kind == "peer" else None
+    Server(url, options, plugins=[], make_app=make).run()
+
+
+def start_server(kind: str, url: str) -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, __file__, "--serve", kind, url, str(port)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health" if kind == "crmkit" else "/customers/1")
+            conn.getresponse().read()
+            return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"the {kind} server did not start")
+
+
+# --- the clients -----------------------------------------------------------------------------------------
+
+
+def client_process(port: int, paths: list[str], token: str, seconds: float, out: Any) -> None:
+    """``THREADS_PER_PROCESS`` keep-alive clients sending ``paths`` in turn for ``seconds``; sends latencies back."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def run(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, failed, n = [], 0, offset
+        while time.monotonic() < stop:
+            path = paths[n % len(paths)]
+            n += THREADS_PER_PROCESS
+            start = time.perf_counter()
+            try:
+                conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    failed += 1
+            except OSError:
+                failed += 1
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS_PER_PROCESS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((latencies, errors[0]))
+
+
+def load(port: int, paths: list[str], token: str, seconds: float) -> tuple[float, float, int]:
+    """Requests/s, p99 (ms) and errors of 32 clients hammering ``paths`` for ``seconds``."""
+    queue: Any = multiprocessing.Queue()
+    chunks = [paths[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
+    started = time.perf_counter()
+    workers = [multiprocessing.Process(target=client_process, args=(port, chunk, token, seconds, queue))
+               for chunk in chunks]
+    for worker in workers:
+        worker.start()
+    results = [queue.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    latencies = [s for got, _ in results for s in got]
+    return len(latencies) / elapsed, percentile(latencies, 99) * 1000, sum(e for _, e in results)
+
+
+def measure(backend: str, url: str, spec: datagen.Spec, seconds: float) -> None:
+    """Both reads, crmkit then the peer, on the same database with the same server settings."""
+    from crmkit import CRM
+
+    print(f"{backend}: {datagen.warm(url)}", flush=True)
+    with CRM(url, plugins=[], upgrade=True) as crm:
+        crm.set_setting("api.rate_limit", 0)  # one token, 32 clients: the limit would measure itself
+        if "bench.api" not in {u.username for u in crm.users.list()}:
+            crm.users.add("bench.api", roles=["administrator"])
+        token = crm.users.create_token("bench.api", f"bench {time.time():.0f}").secret
+    rng = random.Random(spec.seed)
+    reads = {
+        "GET /customers/{id}": [f"/customers/{rng.randint(1, spec.customers)}" for _ in range(20_000)],
+        "GET /customers?q=…": [f"/customers?q={rng.choice(WORDS)}" for _ in range(2_000)],
+    }
+    figures: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for kind in ("crmkit", "peer"):
+        process, port = start_server(kind, url)
+        try:
+            for name, paths in reads.items():
+                figures.setdefault(name, {})[kind] = load(port, paths, token, seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    for name, by_kind in figures.items():
+        rate, p99, errors = by_kind["crmkit"]
+        peer_rate, peer_p99, peer_errors = by_kind["peer"]
+        report(f"API {name} ({backend}, {spec.customers:,} customers, {SERVER_WORKERS} workers, "
+               f"{CLIENT_PROCESSES * THREADS_PER_PROCESS} clients, {seconds:g} s)", rate, "requests/s",
+               target="0 errors and >= 1/2 of the peer's requests/s", ok=errors == 0 and rate >= peer_rate / 2,
+               peer=f"peer bare Werkzeug + raw driver: {peer_rate:,.0f} requests/s, p99 {peer_p99:.1f} ms, "
+                    f"{peer_errors} errors (crmkit/peer = {rate / peer_rate:.2f}x)",
+               p99=f"{p99:.1f} ms", errors=errors, load=f"{os.getloadavg()[0]:.1f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the SQLite half, and the PostgreSQL half (the target's) when a server URL is given."""
+    args = parse_args(__doc__.split("\n\n")[0], argv)
+    spec = datagen.Spec.for_size(args.size)
+    seconds = scale(args.size, tiny=1, small=10, full=60)
+    if args.postgres:
+        measure("PostgreSQL", datagen.postgres_database(spec, args.postgres), spec, seconds)
+    else:
+        print("PostgreSQL half skipped: give --postgres URL or set CRMKIT_BENCH_POSTGRES_URL", flush=True)
+    path = datagen.sqlite_database(spec, args.workdir)
+    measure("SQLite", f"sqlite:///{path}", spec, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        sys.exit(main())

@@ -1,0 +1,31 @@
+"""``crmkit serve``: run the HTTP API (and every plugin's routes) on a production server."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from crmkit.cli.context import CLIContext
+
+
+@click.command()
+@click.option("--bind", "-b", multiple=True, default=("127.0.0.1:8000",), show_default=True,
+              help="HOST:PORT (or unix:PATH) to listen on; repeat for several.")
+@click.option("--workers", "-w", type=click.IntRange(1, 64), default=min(4, 2 * (os.cpu_count() or 1)),
+              show_default="2 per core, at most 4", help="Worker processes (each with its own database pool).")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True, help="Threads per worker.")
+@click.option("--timeout", type=click.IntRange(5, 3600), default=30, show_default=True,
+              help="Seconds before a stuck request's worker is restarted.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log each request to stdout.")
+@click.pass_obj
+def serve(ctx: CLIContext, bind: tuple[str, ...], workers: int, threads: int, timeout: int, access_log: bool) -> None:
+    """Serve the HTTP API: /openapi.json, the docs at /docs, every plugin's routes (TLS by your reverse proxy)."""
+    from crmkit.web.server import Server, gunicorn_options
+
+    crm = ctx.crm  # opened once here so a bad URL or an outdated schema fails now, with one line
+    database = crm.engine.url.render_as_string(hide_password=False)
+    ctx.close()
+    click.echo(f"crmkit API on {', '.join(bind)} with {workers} worker(s) × {threads} thread(s); docs at /docs",
+               err=True)
+    Server(database, gunicorn_options(bind, workers, threads, timeout, access_log), plugins=ctx.plugins).run()

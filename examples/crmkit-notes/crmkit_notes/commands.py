@@ -42,6 +42,23 @@ def list_notes(crm: CRM, customer_id: int, limit: int) -> None:
     show(crm.notes.list(customer_id, limit=limit), title=f"Notes about customer {customer_id}")
 
 
+@notes.command("show")
+@click.argument("note_id", type=int)
+@pass_crm
+def show_note(crm: CRM, note_id: int) -> None:
+    """Show one note."""
+    show([crm.notes.get(note_id)])
+
+
+@notes.command("delete")
+@click.argument("note_id", type=int)
+@pass_crm
+def delete(crm: CRM, note_id: int) -> None:
+    """Delete one note (audited)."""
+    note = crm.notes.delete(note_id)
+    click.echo(f"note {note.id} about customer {note.customer_id} deleted")
+
+
 def show(items: Sequence[Note], title: str | None = None) -> None:
     """Print notes: a short table, or every field with the exact time for JSON and CSV."""
     if current_format() == "table":

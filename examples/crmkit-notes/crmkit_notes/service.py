@@ -11,7 +11,7 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit import Conflict, Permission, ValidationError
+from crmkit import Conflict, NotFound, Permission, ValidationError
 from crmkit.core.tables import customers
 from crmkit.core.types import utcnow
 from crmkit_notes.models import notes
@@ -90,6 +90,21 @@ class NotesService:
             self._crm.access.require_customer(conn, customer.id, READ)
             return self._latest(conn, customer.id, limit)
 
+    def get(self, note_id: int) -> Note:
+        """One note (``NotFound`` for an unknown note or one about a customer outside ``notes.read``)."""
+        with self._crm.reading() as conn:
+            return self._one(conn, note_id, READ)
+
+    def delete(self, note_id: int) -> Note:
+        """Delete a note and return it; audited. Needs ``notes.write`` on its customer (outside it: ``NotFound``)."""
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            note = self._one(conn, note_id, WRITE)
+            conn.execute(notes.delete().where(notes.c.id == note.id))
+            self._crm.audit.record(session, "delete", "note", note.id, customer_id=note.customer_id,
+                                   changes={"text": note.text})
+        return note
+
     def summary(self, customer_id: int, *, latest: int = 3) -> dict[str, Any]:
         """How many notes a customer has and the latest few: the plugin's part of the customer 360
         (nothing for a user whose ``notes.read`` does not reach the customer)."""
@@ -106,6 +121,14 @@ class NotesService:
         with self._crm.transaction() as session:
             return session.connection().execute(notes.update().where(notes.c.customer_id == from_customer_id)
                                                 .values(customer_id=to_customer_id)).rowcount
+
+    def _one(self, conn: sa.Connection, note_id: int, permission: str) -> Note:
+        """The note ``note_id`` if ``permission``'s scope reaches its customer (checks the permission)."""
+        row = conn.execute(sa.select(notes).where(
+            notes.c.id == note_id, self._crm.access.customers(notes.c.customer_id, permission))).mappings().first()
+        if row is None:
+            raise NotFound("note", note_id)
+        return Note(**row)
 
     def _latest(self, conn: sa.Connection, customer_id: int, limit: int) -> list[Note]:
         c = notes.c

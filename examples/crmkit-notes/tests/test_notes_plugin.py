@@ -173,3 +173,15 @@ def test_recent_notes_are_capped_in_the_profile(crm):
     crm.notes.add_many([{"customer_id": an.id, "text": f"n{n}", "created_at": start + timedelta(days=n)} for n in range(5)])
     section = crm.customers.profile(an.id).sections["notes"]
     assert section["count"] == 5 and [n.text for n in section["latest"]] == ["n4", "n3", "n2"]
+
+
+def test_cli_show_and_delete(crm):
+    an = crm.customers.add(name="Phan Thanh Long")
+    note = crm.notes.add(an.id, "Gửi catalogue")
+    runner = CliRunner()
+    shown = runner.invoke(notes_group, ["show", str(note.id)], obj=CLIContext(format="json", crm=crm))
+    assert shown.exit_code == 0 and '"text": "Gửi catalogue"' in shown.output
+    deleted = runner.invoke(notes_group, ["delete", str(note.id)], obj=CLIContext(crm=crm))
+    assert deleted.exit_code == 0 and f"note {note.id} about customer {an.id} deleted" in deleted.output
+    with pytest.raises(crmkit.NotFound):
+        crm.notes.get(note.id)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 import attrs
 
-from crmkit import Permission, ValidationError
+from crmkit import NotFound, Permission, ValidationError
 from crmkit.core import tables as core
 from crmkit.money import Money
 from crmkit_analytics import aggregates, customer_types, kpis, params, rfm, runs
@@ -289,6 +289,17 @@ class AnalyticsService:
         query = self._rows(measure, segment, order).limit(_limit(limit))
         with self._crm.reading() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
+
+    def customer(self, measure: str, customer_id: int) -> dict[str, Any]:
+        """One customer's row of the latest snapshot of ``measure`` (as :meth:`customers` gives it); ``NotFound``
+        when the customer has none or is outside the acting user's ``analytics.read`` scope (the API's lookup)."""
+        self._crm.access.require(READ)
+        query = self._rows(measure, None, None).where(SNAPSHOTS[measure].c.customer_id == customer_id)
+        with self._crm.reading() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"{measure} of customer", customer_id)
+        return dict(row)
 
     def export(self, measure: str, *, segment: str | None = None, order: str | None = None) -> list[dict[str, Any]]:
         """Every row of the latest snapshot of ``measure`` (as :meth:`customers`, without a limit) for the

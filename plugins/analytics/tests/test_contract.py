@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmkit.testing import PluginContract
+from crmkit.testing import PluginContract, api_scope_calls, check_scopes
 from crmkit_analytics.models import SNAPSHOTS
 from crmkit_analytics.testing import AS_OF, SOURCE, Shop
 
@@ -103,9 +103,12 @@ class TestAnalyticsContract(PluginContract):
     def scoped_calls(self) -> dict[str, Callable[[Any, int], Any]]:
         lists = {f"{measure} list and summary": listed(measure) for measure in SNAPSHOTS}
         exports = {f"{measure} export": (lambda crm, cid, m=measure: crm.analytics.export(m)) for measure in SNAPSHOTS}
+        ones = {f"{measure} of one customer": (lambda crm, cid, m=measure: crm.analytics.customer(m, cid))
+                for measure in SNAPSHOTS}
         return {
             **lists,
             **exports,
+            **ones,
             "growth opportunities": lambda crm, cid: crm.analytics.growth_opportunities(
                 low_share="1", min_category_spend=0, limit=EVERY)[1],
             "kpis": counted(kpi_figures),

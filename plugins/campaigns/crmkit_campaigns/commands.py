@@ -1,4 +1,4 @@
-"""``crmkit campaigns …``: segments, campaigns, channels, dispatch, reports and the tracking server.
+"""``crmkit campaigns …``: segments, campaigns, channels, dispatch and reports (tracking is served by ``crmkit serve``).
 
 Thin callers of ``crm.campaigns``: no SQL and no rule here. Money options take amounts in major
 units of the campaign's currency (``--budget 5000000`` is 5.000.000 ₫).
@@ -410,29 +410,27 @@ def _scope(user: str | None) -> str:
     return "all customers" if user is None else f"only the customers in {user}'s scope (fixed cost left out)"
 
 
-@campaigns.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8025, show_default=True, type=int)
-@pass_crm
-def serve(crm: CRM, host: str, port: int) -> None:
-    """Run the tracking server: open pixel, click redirects, unsubscribe, provider webhooks (Ctrl-C stops)."""
-    from crmkit_campaigns.web import make_tracking_server
+@campaigns.command("serve", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--host", help="Listen on this address (becomes `crmkit serve --bind HOST:PORT`).")
+@click.option("--port", type=int, help="Listen on this port (becomes `crmkit serve --bind HOST:PORT`).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Deprecated: runs `crmkit serve`, which serves the tracking routes under /campaigns/t (other options pass on)."""
+    from crmkit.cli.serve import serve as core_serve
 
-    server = make_tracking_server(crm, host, port)
-    # never the webhook token itself: this line lands in service logs (`crmkit campaigns webhook-token` shows it)
-    click.echo(f"tracking on http://{host}:{server.server_port} (public address: "
-               f"{redact_url(crm.campaigns.settings.base_url)}); webhooks: POST /events with "
-               f"'Authorization: Bearer <token>' (the token: `crmkit campaigns webhook-token`)", err=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    click.echo("warning: `crmkit campaigns serve` is deprecated: run `crmkit serve`; the tracking routes are under "
+               "/campaigns/t (set `crmkit campaigns config base_url https://<host>/campaigns/t`)", err=True)
+    args = list(ctx.args)
+    if host or port:
+        args = ["--bind", f"{host or '127.0.0.1'}:{port or 8000}", *args]
+    with core_serve.make_context("serve", args, parent=ctx) as served:
+        core_serve.invoke(served)
 
 
 @campaigns.command("webhook-token")
 @pass_crm
 def webhook_token(crm: CRM) -> None:
-    """The bearer token providers send to POST /events."""
+    """The bearer token providers send to POST /campaigns/t/events."""
     click.echo(crm.campaigns.webhook_token())
 
 

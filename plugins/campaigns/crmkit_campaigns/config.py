@@ -7,7 +7,8 @@ key                            default                      meaning
 ``campaigns.quiet_hours``      ``21:00-08:00``              no message is sent in this local window ("" = none)
 ``campaigns.frequency_cap``    ``{"messages": 3, "days": 7}``  at most N messages per customer per window, all
                                                             campaigns together (``null`` = no cap)
-``campaigns.base_url``         ``http://127.0.0.1:8025``    public address of ``crmkit campaigns serve``
+``campaigns.base_url``         ``http://127.0.0.1:8000/     public address of the tracking routes, which
+                               campaigns/t``                ``crmkit serve`` answers under ``/campaigns/t``
 ``campaigns.channels``         ``{}``                       adapter per channel (``crmkit campaigns channel set``)
 ``founding_day``               none                         the company's founding day, ``DD/MM``: the CRM's
                                                             own setting (``crmkit.calendar``), shared with
@@ -36,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "timezone": None,  # the CRM's own (``crm.timezone``)
     "quiet_hours": "21:00-08:00",
     "frequency_cap": {"messages": 3, "days": 7},
-    "base_url": "http://127.0.0.1:8025",
+    "base_url": "http://127.0.0.1:8000/campaigns/t",
     "channels": {},
     "founding_day": None,
     "max_attempts": 8,

@@ -1,6 +1,6 @@
 """``crm.campaigns``: campaigns from draft to done, their channels, runs, dispatch, tracking and reports.
 
-The command line and the tracking server are thin callers of this service. Every write is one
+The command line and the HTTP API (tracking routes included) are thin callers of this service. Every write is one
 transaction; nothing is sent inside one (runs write the outbox, :meth:`dispatch` delivers after commit).
 
 Every public method checks its permission (``crmkit_campaigns.permissions``) for the acting user;
@@ -24,6 +24,7 @@ from marshmallow import fields, validate
 
 from crmkit.core import tables as core
 from crmkit.core.access import SYSTEM
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.masking import mask_email, mask_phone
 from crmkit.core.redact import redact_options
 from crmkit.core.types import utcnow
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 CampaignRef = int | str
-MAX_HOLDOUT = Decimal(50)
+MAX_HOLDOUT = 50  # percent; also stated as plain numbers in the metadata below (apispec would write Decimals)
 
 
 class CampaignSchema(marshmallow.Schema):
@@ -68,7 +69,8 @@ class CampaignSchema(marshmallow.Schema):
     budget_minor = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0))
     cost_fixed_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
     cost_per_message_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
-    holdout_percent = fields.Decimal(load_default=Decimal(0), places=2, validate=validate.Range(min=0, max=MAX_HOLDOUT))
+    holdout_percent = fields.Decimal(load_default=Decimal(0), places=2, validate=validate.Range(min=0, max=MAX_HOLDOUT),
+                                     metadata={"default": 0, "minimum": 0, "maximum": MAX_HOLDOUT})
     attribution_days = fields.Integer(load_default=7, strict=True, validate=validate.Range(min=1, max=365))
     occasion = fields.String(load_default=None, allow_none=True, validate=occasions.validate)
     days_before = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=60))
@@ -190,7 +192,7 @@ class CampaignsService:
 
     def signer(self) -> Signer:
         """The tracking-link signer, holding the secret key (``campaigns.channels.manage``; the tracking
-        server acts as the system)."""
+        routes act as the system)."""
         self._crm.access.require(CHANNELS)
         return self._link_signer()
 
@@ -201,7 +203,7 @@ class CampaignsService:
         return self._signer
 
     def webhook_token(self) -> str:
-        """The bearer token providers must send to ``POST /events`` of the tracking server
+        """The bearer token providers must send to ``POST /campaigns/t/events``
         (``campaigns.channels.manage``)."""
         self._crm.access.require(CHANNELS)
         return self._link_signer().webhook_token()
@@ -533,6 +535,8 @@ class CampaignsService:
                 if current.status != "running":
                     continue  # a concurrent dispatcher finished it first
                 self._move(session, current, "done", finished_at=now)
+                self._crm.events.emit(session, "campaign.finished",
+                                      lambda: {"campaign": to_jsonable(self._load(conn, campaign_id))})
                 finished.append(campaign_id)
         return finished
 

@@ -65,7 +65,7 @@ class Tracking:
         ``NotFound`` for an unknown message; ``ValidationError`` for an unknown kind or a message
         that was never sent (an event about a queued or held-out message cannot be true) — except
         an unsubscribe, which is always honoured. Needs ``campaigns.send`` over the message's customer
-        (the tracking server acts as the system).
+        (the tracking routes act as the system).
         """
         self._crm.access.require(SEND)
         if kind not in FIRST_TIME:

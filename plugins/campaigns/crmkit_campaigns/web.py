@@ -1,20 +1,22 @@
-"""The tracking server (``crmkit campaigns serve``): a small WSGI app over ``crm.campaigns.tracking``.
+"""The tracking routes: public operations of the one app (``crmkit serve``) under ``/campaigns/t``.
 
-=========================  ==================================================================
-``GET /o/<token>.gif``     open pixel: records the first open, returns a 1×1 transparent GIF
-``GET /c/<token>?u=URL``   tracked link: records the click, redirects (302) to URL — only to the
-                           URL the token was signed for, so it is no open redirect
-``GET /u/<token>``         unsubscribe page: a button that POSTs back (link scanners only GET)
-``POST /u/<token>``        unsubscribe (also RFC 8058 one-click): withdraws the channel's consent
-``POST /events``           provider webhooks (``Authorization: Bearer <crmkit campaigns webhook-token>``):
-                           a JSON object or list of ``{"event": "delivered" | "bounced" | "opened" |
-                           "clicked" | "replied", "provider_message_id" | "message_id" |
-                           "idempotency_key": …, "reason", "permanent", "text", "at"}``
-``GET /health``            ``ok``
-=========================  ==================================================================
+=====================================  ===============================================================
+``GET /campaigns/t/o/<token>.gif``     open pixel: records the first open, returns a 1×1 transparent GIF
+``GET /campaigns/t/c/<token>?u=URL``   tracked link: records the click, redirects (302) to URL — only to the
+                                       URL the token was signed for, so it is no open redirect
+``GET /campaigns/t/u/<token>``         unsubscribe page: a button that POSTs back (link scanners only GET)
+``POST /campaigns/t/u/<token>``        unsubscribe (also RFC 8058 one-click): withdraws the channel's consent
+``POST /campaigns/t/events``           provider webhooks (``Authorization: Bearer <crmkit campaigns
+                                       webhook-token>``): a JSON object or list of ``{"event": "delivered" |
+                                       "bounced" | "opened" | "clicked" | "replied", "provider_message_id" |
+                                       "message_id" | "idempotency_key": …, "reason", "permanent", "text", "at"}``
+``GET /campaigns/t/health``            ``ok``
+=====================================  ===============================================================
 
-The routes act as the system (no user signs in to a pixel): each request is authorized by its
-signed token, or by the webhook token for ``/events``.
+The routes are public and act as the system (no user signs in to a pixel): each request is
+authorized by its signed token, or by the webhook token for ``events``. ``campaigns.base_url`` is
+``https://<host>/campaigns/t``. No token reaches a log: :func:`redact_logs` filters the app's
+request log and gunicorn's access log (an unsubscribe token lets anyone unsubscribe).
 """
 
 from __future__ import annotations
@@ -22,196 +24,212 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import re
-from collections.abc import Callable, Iterable
 from datetime import datetime
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from socketserver import ThreadingMixIn
+from urllib.parse import quote
 
 import sqlalchemy as sa
+from marshmallow import EXCLUDE, Schema, fields
 
-from crmkit.core.access import SYSTEM
 from crmkit.core.schemas import aware_utc
 from crmkit.errors import CRMError, NotFound, ValidationError
+from crmkit.web import ApiRequest, HttpProblem, Operation, Reply, query_schema
 from crmkit_campaigns import models as m
 from crmkit_campaigns.signing import MAX_ID, InvalidToken
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
 
+PREFIX = "/campaigns/t"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 WEBHOOK_EVENTS = {"delivered": "delivered", "bounced": "bounced", "opened": "opened", "clicked": "clicked",
                   "replied": "responded", "responded": "responded"}
 MAX_BODY = 1 << 20
 MAX_DEPTH = 16
+HTML = "text/html; charset=utf-8"
 _KEY = re.compile(r"crmkit-[1-9][0-9]{0,18}-([1-9][0-9]{0,18})")  # canonical, ASCII, bounded: int() cannot fail
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"  # a header carries Latin-1 only: other characters of a signed URL are %-encoded
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+#: A token in a logged line (and the rest of it up to a space or quote): ``/campaigns/t/u/1.a.Xy…`` → ``…/u/<token>``.
+_LOGGED_TOKEN = re.compile(r"(/campaigns/t/[ocu])/[^\s\"']+")
 
 
-def _page(title: str, body: str) -> bytes:
-    return (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-            f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>').encode()
+class CampaignClickQuery(Schema):
+    """The query of a tracked link: the target URL (other parameters, such as a mail client's, are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    u = fields.String(load_default="", metadata={"description": "The URL the link was signed for."})
 
 
-class TrackingApp:
-    """The WSGI application; call it with an environ as any WSGI server does."""
+def _page(title: str, body: str, status: int = 200) -> Reply:
+    page = (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+            f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>')
+    return Reply(page.encode(), status=status, media_type=HTML)
 
-    def __init__(self, crm: CRM) -> None:
-        self._crm = crm
-        self._service = crm.campaigns
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET").upper()
-        path = environ.get("PATH_INFO", "") or "/"
+def _invalid_link() -> Reply:
+    return _page("Liên kết không hợp lệ", "<p>Invalid link.</p>", 400)
+
+
+def tracking_operations() -> list[Operation]:
+    """The public tracking routes (pixel, click, unsubscribe page and POST, provider events, health)."""
+    unsubscribe = PREFIX + "/u/{token:str}"
+    return [
+        Operation("GET", PREFIX + "/o/{token:str}", _open, "Open pixel of a sent message (the token ends in .gif)",
+                  public=True, media_type="image/gif",
+                  description="Records the first open; answers the 1×1 GIF whatever the token."),
+        Operation("GET", PREFIX + "/c/{token:str}", _click, "Tracked link: records the click, redirects to the target",
+                  query=CampaignClickQuery(), status=302, public=True, media_type="text/plain",
+                  description="Redirects only to the URL `u` the token was signed for (400 otherwise)."),
+        Operation("GET", unsubscribe, _unsubscribe_form, "Unsubscribe page (a button that POSTs back)", public=True,
+                  media_type=HTML, responses={400: HTML}),
+        Operation("POST", unsubscribe, _unsubscribe, "Unsubscribe: withdraw consent for the message's channel",
+                  public=True, media_type=HTML, responses={400: HTML},
+                  description="Also RFC 8058 one-click (`List-Unsubscribe=One-Click`); the body is ignored."),
+        Operation("POST", PREFIX + "/events", _events, "Provider webhooks: delivered, bounced, opened, clicked, replied",
+                  public=True, response=query_schema("CampaignEventResults", results=fields.List(fields.Dict())),
+                  responses={207: "application/json", 422: "application/json"},
+                  description="Send `Authorization: Bearer <crmkit campaigns webhook-token>` and a JSON object or "
+                              "list of `{event, provider_message_id | message_id | idempotency_key, reason, "
+                              "permanent, text, subject, at}` (at most 1 MiB). Answers each event's result: 200 "
+                              "when all were recorded, 207 when some were refused, 422 when all were."),
+        Operation("GET", PREFIX + "/health", lambda r: Reply(b"ok\n", media_type="text/plain"),
+                  "Is the tracking up", public=True, media_type="text/plain"),
+    ]
+
+
+# -- the routes ---------------------------------------------------------------------------------------------
+
+
+def _open(r: ApiRequest) -> Reply:
+    token = r.params["token"]
+    if not token.endswith(".gif"):
+        raise HttpProblem(404, "no such pixel")
+    try:
+        _record(r.crm, r.crm.campaigns.signer().verify("open", token.removesuffix(".gif")), "opened")
+    except (InvalidToken, CRMError):
+        pass  # a pixel always answers with the pixel: nothing to learn from it
+    return Reply(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, private"})
+
+
+def _click(r: ApiRequest) -> Reply:
+    target = r.query["u"]
+    try:
+        message_id = r.crm.campaigns.signer().verify("click", r.params["token"], target)
+    except InvalidToken:
+        raise HttpProblem(400, "invalid or altered link") from None
+    try:
+        _record(r.crm, message_id, "clicked", {"url": target})
+    except CRMError:
+        pass  # the link still works for the reader (e.g. after an erasure)
+    return Reply(b"", status=302, media_type="text/plain",
+                 headers={"Location": quote(target, safe=_URL_SAFE), "Cache-Control": "no-store"})
+
+
+def _unsubscribe_form(r: ApiRequest) -> Reply:
+    token = r.params["token"]
+    try:
+        r.crm.campaigns.signer().verify("unsubscribe", token)
+    except InvalidToken:
+        return _invalid_link()
+    form = (f'<h1>Hủy nhận tin / Unsubscribe</h1><form method="post" action="{html.escape(token)}">'
+            f'<button type="submit">Hủy nhận tin / Unsubscribe</button></form>')
+    return _page("Hủy nhận tin", form)
+
+
+def _unsubscribe(r: ApiRequest) -> Reply:
+    try:
+        _record(r.crm, r.crm.campaigns.signer().verify("unsubscribe", r.params["token"]), "unsubscribed")
+    except (InvalidToken, NotFound):
+        return _invalid_link()
+    done = "<h1>Đã hủy nhận tin</h1><p>Bạn sẽ không nhận tin nhắn này nữa. / You have been unsubscribed.</p>"
+    return _page("Đã hủy nhận tin", done)
+
+
+def _events(r: ApiRequest) -> Reply:
+    auth = r.http.headers.get("Authorization", "")
+    if not auth.startswith("Bearer ") or not r.crm.campaigns.signer().check_webhook(auth[7:].strip()):
+        raise HttpProblem(401, "send the webhook token: Authorization: Bearer <crmkit campaigns webhook-token>",
+                          headers={"WWW-Authenticate": "Bearer"})
+    raw = r.http.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        raise HttpProblem(413, f"the body must be at most {MAX_BODY} bytes")
+    try:
+        payload = json.loads(raw or b"null", parse_float=_finite, parse_constant=_finite)
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number is a ValueError; deep nesting recurses
+        raise HttpProblem(400, f"bad JSON: {str(exc)[:200]}") from None
+    if _depth(payload) > MAX_DEPTH:
+        raise HttpProblem(400, f"bad JSON: nested deeper than {MAX_DEPTH} levels")
+    items = payload if isinstance(payload, list) else [payload]
+    results: list[dict[str, Any]] = []
+    for n, item in enumerate(items):
         try:
-            with self._crm.access.acting(SYSTEM):  # its callers are readers and providers, not users
-                status, headers, body = self._route(method, path, environ)
-        except Exception:  # noqa: BLE001 - a tracking hiccup answers 500, the provider retries
-            status, headers, body = 500, [("Content-Type", "text/plain")], b"internal error\n"
-        start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))])
-        return [body] if method != "HEAD" else [b""]
-
-    def _route(self, method: str, path: str, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-        parts = [p for p in path.split("/") if p]
-        if parts == ["health"]:
-            return 200, [("Content-Type", "text/plain")], b"ok\n"
-        if len(parts) == 2 and parts[0] == "o" and parts[1].endswith(".gif") and method in ("GET", "HEAD"):
-            return self._open(parts[1][:-4])
-        if len(parts) == 2 and parts[0] == "c" and method in ("GET", "HEAD"):
-            return self._click(parts[1], environ)
-        if len(parts) == 2 and parts[0] == "u":
-            if method == "POST":
-                return self._unsubscribe(parts[1])
-            if method in ("GET", "HEAD"):
-                return self._unsubscribe_form(parts[1])
-        if parts == ["events"] and method == "POST":
-            return self._events(environ)
-        return 404, [("Content-Type", "text/plain")], b"not found\n"
-
-    # -- the routes ---------------------------------------------------------------------------------
-
-    def _open(self, token: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        headers = [("Content-Type", "image/gif"), ("Cache-Control", "no-store, private")]
-        try:
-            self._record(self._service.signer().verify("open", token), "opened")
-        except (InvalidToken, CRMError):
-            pass  # a pixel always answers with the pixel: nothing to learn from it
-        return 200, headers, PIXEL
-
-    def _click(self, token: str, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-        target = (parse_qs(environ.get("QUERY_STRING", "")).get("u") or [""])[0]
-        try:
-            message_id = self._service.signer().verify("click", token, target)
-        except InvalidToken:
-            return 400, [("Content-Type", "text/plain; charset=utf-8")], b"invalid or altered link\n"
-        try:
-            self._record(message_id, "clicked", {"url": target})
-        except CRMError:
-            pass  # the link still works for the reader (e.g. after an erasure)
-        return 302, [("Location", quote(target, safe=_URL_SAFE)), ("Cache-Control", "no-store")], b""
-
-    def _unsubscribe_form(self, token: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        try:
-            self._service.signer().verify("unsubscribe", token)
-        except InvalidToken:
-            return 400, [("Content-Type", "text/html; charset=utf-8")], _page("Liên kết không hợp lệ", "<p>Invalid link.</p>")
-        form = (f'<h1>Hủy nhận tin / Unsubscribe</h1><form method="post" action="{html.escape(token)}">'
-                f'<button type="submit">Hủy nhận tin / Unsubscribe</button></form>')
-        return 200, [("Content-Type", "text/html; charset=utf-8")], _page("Hủy nhận tin", form)
-
-    def _unsubscribe(self, token: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        try:
-            message_id = self._service.signer().verify("unsubscribe", token)
-            self._record(message_id, "unsubscribed")
-        except (InvalidToken, NotFound):
-            return 400, [("Content-Type", "text/html; charset=utf-8")], _page("Liên kết không hợp lệ", "<p>Invalid link.</p>")
-        done = "<h1>Đã hủy nhận tin</h1><p>Bạn sẽ không nhận tin nhắn này nữa. / You have been unsubscribed.</p>"
-        return 200, [("Content-Type", "text/html; charset=utf-8")], _page("Đã hủy nhận tin", done)
-
-    def _events(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        if not auth.startswith("Bearer ") or not self._service.signer().check_webhook(auth[7:].strip()):
-            return 401, [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer")], b'{"error": "unauthorized"}'
-        length_text = str(environ.get("CONTENT_LENGTH") or "0").strip()
-        if not re.fullmatch(r"[0-9]{1,9}", length_text) or int(length_text) > MAX_BODY:
-            return _json(400, {"error": f"Content-Length must be a number of bytes from 0 to {MAX_BODY}"})
-        try:
-            payload = json.loads(environ["wsgi.input"].read(int(length_text)) or b"null", parse_float=_finite,
-                                 parse_constant=_finite)
-        except (ValueError, RecursionError) as exc:  # a 5,000-digit number is a ValueError; deep nesting recurses
-            return _json(400, {"error": f"bad JSON: {str(exc)[:200]}"})
-        if _depth(payload) > MAX_DEPTH:
-            return _json(400, {"error": f"bad JSON: nested deeper than {MAX_DEPTH} levels"})
-        items = payload if isinstance(payload, list) else [payload]
-        results = []
-        for n, item in enumerate(items):
-            try:
-                results.append({"index": n, "recorded": self._webhook_event(item)})
-            except CRMError as exc:  # refused: the provider sees why, per event
-                results.append({"index": n, "error": str(exc)})
-        failed = [r for r in results if "error" in r]
-        return _json(200 if not failed else 207 if len(failed) < len(results) else 422, {"results": results})
-
-    # -- helpers --------------------------------------------------------------------------------------
-
-    def _record(self, message_id: int, kind: str, detail: dict[str, Any] | None = None) -> None:
-        try:
-            self._service.tracking.record(message_id, kind, detail=detail)
-        except ValidationError:
-            pass  # an event about a message not sent (a preview link): nothing to record
-
-    def _webhook_event(self, item: Any) -> bool:
-        if not isinstance(item, dict):
-            raise ValidationError("each event is a JSON object", field="event")
-        for key, value in item.items():
-            if _unstorable(key) or _unstorable(value):  # PostgreSQL stores no NUL in text (nor in jsonb)
-                raise ValidationError("text may not contain NUL characters or lone surrogates",
-                                      field=ascii(key)[1:-1][:50])
-        kind = WEBHOOK_EVENTS.get(str(item.get("event", "")))
-        if kind is None:
-            raise ValidationError(f"unknown event {str(item.get('event'))[:50]!r} (known: {', '.join(WEBHOOK_EVENTS)})", field="event")
-        message_id = self._message_id(item)
-        at = _time(item.get("at"))
-        if kind == "responded":
-            subject = item.get("subject")
-            if subject is not None and not isinstance(subject, str):
-                raise ValidationError("must be text", field="subject")
-            self._service.tracking.respond(message_id, str(item.get("text") or ""), at=at, subject=subject)
-            return True
-        detail = {k: item[k] for k in ("reason", "permanent", "url") if k in item}
-        return self._service.tracking.record(message_id, kind, at=at, detail=detail)
-
-    def _message_id(self, item: dict[str, Any]) -> int:
-        if "message_id" in item:
-            value = item["message_id"]
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
-                raise ValidationError(f"must be a message id (a whole number from 1 to {MAX_ID})", field="message_id")
-            return value
-        if "idempotency_key" in item:
-            key = _KEY.fullmatch(item["idempotency_key"]) if isinstance(item["idempotency_key"], str) else None
-            if key is None or int(key[1]) > MAX_ID:
-                raise ValidationError("must be crmkit-<campaign id>-<message id>, as crmkit sent it", field="idempotency_key")
-            return int(key[1])
-        provider = item.get("provider_message_id")
-        if provider:
-            if not isinstance(provider, (str, int)) or isinstance(provider, bool) or len(str(provider)) > 250:
-                raise ValidationError("must be the provider's id of the message (text, at most 250 characters)",
-                                      field="provider_message_id")
-            with self._crm.reading() as conn:
-                found = conn.execute(sa.select(m.messages.c.id).where(
-                    m.messages.c.provider_message_id == str(provider))).scalar()
-            if found is not None:
-                return int(found)
-            raise NotFound("message with provider id", provider)
-        raise ValidationError("name the message: provider_message_id, message_id or idempotency_key", field="message_id")
+            results.append({"index": n, "recorded": _webhook_event(r.crm, item)})
+        except CRMError as exc:  # refused: the provider sees why, per event
+            results.append({"index": n, "error": str(exc)})
+    failed = sum("error" in result for result in results)
+    return Reply({"results": results}, status=200 if not failed else 207 if failed < len(results) else 422)
 
 
-def _json(status: int, data: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    return status, [("Content-Type", "application/json")], json.dumps(data, ensure_ascii=False).encode()
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _record(crm: CRM, message_id: int, kind: str, detail: dict[str, Any] | None = None) -> None:
+    try:
+        crm.campaigns.tracking.record(message_id, kind, detail=detail)
+    except ValidationError:
+        pass  # an event about a message not sent (a preview link): nothing to record
+
+
+def _webhook_event(crm: CRM, item: Any) -> bool:
+    if not isinstance(item, dict):
+        raise ValidationError("each event is a JSON object", field="event")
+    for key, value in item.items():
+        if _unstorable(key) or _unstorable(value):  # PostgreSQL stores no NUL in text (nor in jsonb)
+            raise ValidationError("text may not contain NUL characters or lone surrogates",
+                                  field=ascii(key)[1:-1][:50])
+    kind = WEBHOOK_EVENTS.get(str(item.get("event", "")))
+    if kind is None:
+        raise ValidationError(f"unknown event {str(item.get('event'))[:50]!r} (known: {', '.join(WEBHOOK_EVENTS)})",
+                              field="event")
+    message_id = _message_id(crm, item)
+    at = _time(item.get("at"))
+    if kind == "responded":
+        subject = item.get("subject")
+        if subject is not None and not isinstance(subject, str):
+            raise ValidationError("must be text", field="subject")
+        crm.campaigns.tracking.respond(message_id, str(item.get("text") or ""), at=at, subject=subject)
+        return True
+    detail = {k: item[k] for k in ("reason", "permanent", "url") if k in item}
+    return crm.campaigns.tracking.record(message_id, kind, at=at, detail=detail)
+
+
+def _message_id(crm: CRM, item: dict[str, Any]) -> int:
+    if "message_id" in item:
+        value = item["message_id"]
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
+            raise ValidationError(f"must be a message id (a whole number from 1 to {MAX_ID})", field="message_id")
+        return value
+    if "idempotency_key" in item:
+        key = _KEY.fullmatch(item["idempotency_key"]) if isinstance(item["idempotency_key"], str) else None
+        if key is None or int(key[1]) > MAX_ID:
+            raise ValidationError("must be crmkit-<campaign id>-<message id>, as crmkit sent it", field="idempotency_key")
+        return int(key[1])
+    provider = item.get("provider_message_id")
+    if provider:
+        if not isinstance(provider, (str, int)) or isinstance(provider, bool) or len(str(provider)) > 250:
+            raise ValidationError("must be the provider's id of the message (text, at most 250 characters)",
+                                  field="provider_message_id")
+        with crm.reading() as conn:
+            found = conn.execute(sa.select(m.messages.c.id).where(
+                m.messages.c.provider_message_id == str(provider))).scalar()
+        if found is not None:
+            return int(found)
+        raise NotFound("message with provider id", provider)
+    raise ValidationError("name the message: provider_message_id, message_id or idempotency_key", field="message_id")
 
 
 def _unstorable(value: Any) -> bool:
@@ -267,35 +285,29 @@ def _time(value: Any) -> datetime | None:
         raise ValidationError(f"not an ISO 8601 time with a zone: {value!r}", field="at") from None
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128  # socketserver's 5 resets connections when a mailing's pixels load at once
-
-
-#: A token in a logged request line (and the rest of the line up to a space): ``/u/1.a.Xy…`` → ``/u/<token>``.
-_LOGGED_TOKEN = re.compile(r"/([ocu])/[^\s\"]+")
+# -- no token in the logs -------------------------------------------------------------------------------------
 
 
 def redact_request_line(text: str) -> str:
-    """A log line with the tracking tokens (and click targets) of its request line replaced by ``<token>``."""
-    return _LOGGED_TOKEN.sub(r"/\1/<token>", text)
+    """A log line with the tracking tokens (and click targets) in it replaced by ``<token>``."""
+    return _LOGGED_TOKEN.sub(r"\1/<token>", text)
 
 
-class _LoggingHandler(WSGIRequestHandler):
-    """The standard access log on stderr, without the tokens: an unsubscribe token lets anyone unsubscribe."""
+class _RedactTokens(logging.Filter):
+    """Rewrites a record whose message names a tracking URL (request path, Referer) without its token."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        super().log_message("%s", redact_request_line(format % args))
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_request_line(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        return None
+_REDACT = _RedactTokens()
 
 
-def make_tracking_server(crm: CRM, host: str = "127.0.0.1", port: int = 8025, *, quiet: bool = False) -> WSGIServer:
-    """A threaded HTTP server running the tracking app (``serve_forever()`` it; ``port=0`` picks a free port).
-
-    Its access log (stderr, unless ``quiet``) shows no token: ``"GET /u/<token> HTTP/1.1" 200``."""
-    handler = _QuietHandler if quiet else _LoggingHandler
-    return make_server(host, port, TrackingApp(crm), server_class=_ThreadingServer, handler_class=handler)
+def redact_logs() -> None:
+    """Keep tracking tokens out of the app's request log and gunicorn's access log (idempotent, per process)."""
+    for name in ("crmkit.web", "gunicorn.access"):
+        logging.getLogger(name).addFilter(_REDACT)

@@ -42,9 +42,10 @@ def test_email_over_real_smtp(crm):
     first = sink.messages[0]
     assert str(first["Subject"]).startswith("Chúc mừng năm mới Lan")
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert first["List-Unsubscribe"].startswith("<http://127.0.0.1:8025/u/")
+    # a long URL folds the header onto its next line (RFC 5322): the value then starts with the fold's space
+    assert first["List-Unsubscribe"].strip().startswith("<http://127.0.0.1:8000/campaigns/t/u/")
     text = first.get_body(("plain",)).get_content()
-    assert "http://127.0.0.1:8025/c/" in text and "Unsubscribe: http://127.0.0.1:8025/u/" in text
+    assert "http://127.0.0.1:8000/campaigns/t/c/" in text and "Unsubscribe: http://127.0.0.1:8000/campaigns/t/u/" in text
     html = first.get_body(("html",)).get_content()
     assert "/o/" in html and ".gif" in html
     sent = crm.campaigns.messages(campaign.id, status="sent")

@@ -1,23 +1,25 @@
-"""The tracking server: pixels, signed redirects, unsubscribes that withdraw consent, provider webhooks,
-replies logged as interactions — called as a WSGI app with environ dicts, and once over loopback HTTP."""
+"""The tracking routes of the one app: pixels, signed redirects, unsubscribes that withdraw consent, provider
+webhooks, replies logged as interactions — called through Werkzeug's test client, and once over loopback HTTP."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes, policy
-from urllib.parse import urlsplit
-from wsgiref.util import setup_testing_defaults
 
 import pytest
+from werkzeug.serving import make_server
+from werkzeug.test import Client
 
 import campaigns_testkit as kit
-from crmkit_campaigns.web import PIXEL, TrackingApp, make_tracking_server
+from crmkit.web import create_app
+from crmkit_campaigns.web import PIXEL
 
 
 @pytest.fixture
@@ -34,19 +36,21 @@ def sent(crm_factory, tmp_path):
 
 
 def call(app, method, url, body=b"", headers=None):
-    """Call the WSGI app like a server would; returns (status code, headers, body)."""
-    parts = urlsplit(url)
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
-               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
-    environ.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()})
-    setup_testing_defaults(environ)
-    captured = {}
+    """Call the app through Werkzeug's test client; returns (status code, headers, body)."""
+    response = Client(app).open(url, method=method, data=body, headers=headers or {})
+    return response.status_code, dict(response.headers), response.get_data()
 
-    def start_response(status, response_headers):
-        captured["status"], captured["headers"] = int(status.split()[0]), dict(response_headers)
 
-    payload = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], payload
+@contextmanager
+def serving(crm) -> Iterator[str]:
+    """The app on a threaded HTTP server on a free loopback port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, create_app(crm), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def links(outbox, customer):
@@ -56,11 +60,15 @@ def links(outbox, customer):
         if customer.email in str(email["To"]):
             text = email.get_body(("plain",)).get_content()
             html = email.get_body(("html",)).get_content()
-            click = re.search(r"http://127\.0\.0\.1:8025(/c/\S+)", text).group(1)
-            pixel = re.search(r'src="http://127\.0\.0\.1:8025(/o/[^"]+)"', html).group(1)
-            unsubscribe = re.search(r"<http://127\.0\.0\.1:8025(/u/[^>]+)>", email["List-Unsubscribe"]).group(1)
+            click = re.search(r"http://127\.0\.0\.1:8000(/campaigns/t/c/\S+)", text).group(1)
+            pixel = re.search(r'src="http://127\.0\.0\.1:8000(/campaigns/t/o/[^"]+)"', html).group(1)
+            unsubscribe = re.search(r"<http://127\.0\.0\.1:8000(/campaigns/t/u/[^>]+)>",
+                                    email["List-Unsubscribe"]).group(1)
             return click, pixel, unsubscribe
     raise AssertionError(f"no e-mail to {customer.email}")
+
+
+EVENTS = "/campaigns/t/events"
 
 
 def message_of(crm, campaign, customer):
@@ -69,7 +77,7 @@ def message_of(crm, campaign, customer):
 
 def test_opens_and_clicks_are_recorded_once_and_redirect_only_where_signed(sent):
     crm, campaign, (lan, *_), listener, outbox = sent
-    app = TrackingApp(crm)
+    app = create_app(crm)
     click, pixel, _ = links(outbox, lan)
     status, headers, body = call(app, "GET", pixel)
     assert (status, headers["Content-Type"], body) == (200, "image/gif", PIXEL)
@@ -93,7 +101,7 @@ def test_opens_and_clicks_are_recorded_once_and_redirect_only_where_signed(sent)
 
 def test_unsubscribe_shows_a_form_then_withdraws_consent(sent):
     crm, campaign, (lan, binh, _), listener, outbox = sent
-    app = TrackingApp(crm)
+    app = create_app(crm)
     _, _, unsubscribe = links(outbox, lan)
     status, _, page = call(app, "GET", unsubscribe)
     assert status == 200 and b'method="post"' in page  # link scanners only GET: nothing withdrawn yet
@@ -111,7 +119,7 @@ def test_unsubscribe_shows_a_form_then_withdraws_consent(sent):
 
 def test_provider_webhooks_need_the_token_and_record_delivery_bounces_and_replies(sent):
     crm, campaign, (lan, binh, chi), listener, _ = sent
-    app = TrackingApp(crm)
+    app = create_app(crm)
     token = crm.campaigns.webhook_token()
     events = [
         {"event": "delivered", "idempotency_key": f"crmkit-{campaign.id}-{message_of(crm, campaign, lan)['id']}"},
@@ -122,8 +130,8 @@ def test_provider_webhooks_need_the_token_and_record_delivery_bounces_and_replie
         {"event": "teleported", "message_id": 1},
     ]
     body = json.dumps(events).encode()
-    assert call(app, "POST", "/events", body, {"Authorization": "Bearer nope"})[0] == 401
-    status, _, reply = call(app, "POST", "/events", body, {"Authorization": f"Bearer {token}"})
+    assert call(app, "POST", EVENTS, body, {"Authorization": "Bearer nope"})[0] == 401
+    status, _, reply = call(app, "POST", EVENTS, body, {"Authorization": f"Bearer {token}"})
     results = json.loads(reply)["results"]
     assert status == 207 and [r.get("recorded") for r in results[:3]] == [True, True, True]
     assert "unknown event 'teleported'" in results[3]["error"]
@@ -158,12 +166,9 @@ def test_an_inbound_contact_soon_after_a_message_counts_as_its_response(sent):
 
 def test_the_app_over_a_real_loopback_http_server(sent):
     crm, campaign, (lan, *_), _, outbox = sent
-    server = make_tracking_server(crm, "127.0.0.1", 0, quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(crm) as base:
         click, pixel, unsubscribe = links(outbox, lan)
-        assert urllib.request.urlopen(base + "/health").read() == b"ok\n"
+        assert urllib.request.urlopen(base + "/campaigns/t/health").read() == b"ok\n"
         assert urllib.request.urlopen(base + pixel).read() == PIXEL
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -175,8 +180,5 @@ def test_the_app_over_a_real_loopback_http_server(sent):
         assert redirect.value.code == 302 and redirect.value.headers["Location"].startswith("https://saomai.example.vn/")
         request = urllib.request.Request(base + unsubscribe, data=b"List-Unsubscribe=One-Click", method="POST")
         assert urllib.request.urlopen(request).status == 200
-    finally:
-        server.shutdown()
-        server.server_close()
     assert not crm.customers.get(lan.id).has_consent("email")
     assert message_of(crm, campaign, lan)["unsubscribed_at"] is not None

@@ -1,5 +1,5 @@
-"""The tracking server under pressure: simultaneous first hits count once, malformed tokens and payloads answer
-4xx (never 500), and no secret reaches the output or the logs of the commands that show configuration or serve."""
+"""The tracking routes under pressure: simultaneous first hits count once, malformed tokens and payloads answer
+4xx (never 500), and no secret reaches the output of the commands that show configuration, nor the request logs."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
 from crmkit.core import tables as core
+from crmkit.web import create_app
 from crmkit_campaigns import models as m
-from crmkit_campaigns.web import TrackingApp, make_tracking_server
-from test_tracking import call, links, message_of, sent  # noqa: F401 - `sent` is a fixture
+from test_tracking import EVENTS, call, links, message_of, sent, serving  # noqa: F401 - `sent` is a fixture
 
 SIMULTANEOUS = 16
 
@@ -48,16 +48,10 @@ def test_simultaneous_first_opens_and_unsubscribes_are_recorded_once(sent):
     crm, campaign, (lan, *_), listener, outbox = sent
     _, pixel, unsubscribe = links(outbox, lan)
     message = message_of(crm, campaign, lan)
-    server = make_tracking_server(crm, "127.0.0.1", 0, quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(crm) as base:
         opens = _fire([base + pixel] * SIMULTANEOUS)
         unsubscribes = _fire([urllib.request.Request(base + unsubscribe, data=b"List-Unsubscribe=One-Click",
                                                      method="POST")] * SIMULTANEOUS)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert opens == [200] * SIMULTANEOUS and unsubscribes == [200] * SIMULTANEOUS
     with crm.reading() as conn:
         kinds = conn.execute(sa.select(m.events.c.kind).where(m.events.c.message_id == message["id"])).scalars().all()
@@ -74,9 +68,9 @@ def test_simultaneous_first_opens_and_unsubscribes_are_recorded_once(sent):
 
 def test_non_ascii_huge_and_non_canonical_tokens_are_refused_not_crashed(sent):
     crm, campaign, (lan, *_), _, outbox = sent
-    app = TrackingApp(crm)
+    app = create_app(crm)
     click, pixel, unsubscribe = links(outbox, lan)
-    token = unsubscribe.removeprefix("/u/")
+    token = unsubscribe.removeprefix("/campaigns/t/u/")
     key_id, message_hex, mac = token.split(".")
     forged = [
         token[:-1] + "é",  # non-ASCII: compare_digest refused it (TypeError → 500)
@@ -89,12 +83,12 @@ def test_non_ascii_huge_and_non_canonical_tokens_are_refused_not_crashed(sent):
         f"{key_id}.{message_hex}.{mac} ", f"{key_id}.{'f' * 17}.{mac}",
     ]
     for bad in forged:
-        assert call(app, "POST", f"/u/{bad}")[0] == 400, bad
-        assert call(app, "GET", f"/u/{bad}")[0] == 400, bad
-        assert call(app, "GET", f"/o/{bad}.gif")[0] == 200, bad  # a pixel always answers with the pixel
-        assert call(app, "GET", f"/c/{bad}?u=https%3A%2F%2Fsaomai.example.vn%2F")[0] == 400, bad
+        assert call(app, "POST", f"/campaigns/t/u/{bad}")[0] == 400, bad
+        assert call(app, "GET", f"/campaigns/t/u/{bad}")[0] == 400, bad
+        assert call(app, "GET", f"/campaigns/t/o/{bad}.gif")[0] == 200, bad  # a pixel always answers with the pixel
+        assert call(app, "GET", f"/campaigns/t/c/{bad}?u=https%3A%2F%2Fsaomai.example.vn%2F")[0] == 400, bad
     for bearer in ("Bearer tôken", "Bearer " + "é" * 43, "Bearer \u00ff", "Basic ÿ"):
-        assert call(app, "POST", "/events", b"[]", {"Authorization": bearer})[0] == 401, bearer
+        assert call(app, "POST", EVENTS, b"[]", {"Authorization": bearer})[0] == 401, bearer
     assert crm.customers.get(lan.id).has_consent("email")  # nothing forged got through
     assert message_of(crm, campaign, lan)["opened_at"] is None
     assert call(app, "POST", unsubscribe)[0] == 200  # and the real token still works
@@ -102,7 +96,7 @@ def test_non_ascii_huge_and_non_canonical_tokens_are_refused_not_crashed(sent):
 
 def test_webhook_events_with_huge_ids_and_odd_values_are_refused_per_event(sent):
     crm, campaign, (lan, *_), _, _ = sent
-    app = TrackingApp(crm)
+    app = create_app(crm)
     auth = {"Authorization": f"Bearer {crm.campaigns.webhook_token()}"}
     events = [
         {"event": "delivered", "idempotency_key": f"crmkit-{campaign.id}-{'1' * 5000}"},
@@ -116,18 +110,18 @@ def test_webhook_events_with_huge_ids_and_odd_values_are_refused_per_event(sent)
         {"event": "x" * 10_000},
         {"event": "bounced", "message_id": message_of(crm, campaign, lan)["id"], "reason": "half a pair \ud800"},
     ]
-    status, _, reply = call(app, "POST", "/events", json.dumps(events).encode(), auth)
+    status, _, reply = call(app, "POST", EVENTS, json.dumps(events).encode(), auth)
     results = json.loads(reply)["results"]
     assert status == 422 and all("error" in r for r in results), results
     fields = ["idempotency_key", "idempotency_key", "message_id", "message_id", "provider_message_id"]
     assert [r["error"].split(":")[0] for r in results[:5]] == fields
     assert len(results[8]["error"]) < 300
-    assert call(app, "POST", "/events", b"[" * 100_000 + b"]" * 100_000, auth)[0] == 400  # nesting
-    assert call(app, "POST", "/events", b"[" * 20 + b"]" * 20, auth)[0] == 400
-    assert call(app, "POST", "/events", b"1" * 5000, auth)[0] == 400  # a 5,000-digit number
+    assert call(app, "POST", EVENTS, b"[" * 100_000 + b"]" * 100_000, auth)[0] == 400  # nesting
+    assert call(app, "POST", EVENTS, b"[" * 20 + b"]" * 20, auth)[0] == 400
+    assert call(app, "POST", EVENTS, b"1" * 5000, auth)[0] == 400  # a 5,000-digit number
     for number in (b"NaN", b"-Infinity", b"1e400"):  # JSON columns hold none of them
         body = b'{"event": "bounced", "message_id": %d, "reason": %s}' % (message_of(crm, campaign, lan)["id"], number)
-        assert call(app, "POST", "/events", body, auth)[0] == 400
+        assert call(app, "POST", EVENTS, body, auth)[0] == 400
     assert message_of(crm, campaign, lan)["status"] == "sent"  # nothing was recorded
 
 
@@ -154,9 +148,10 @@ _ROUTE = st.sampled_from([("GET", "/o/{}.gif"), ("HEAD", "/o/{}.gif"), ("GET", "
 def test_no_input_makes_any_tracking_route_answer_5xx(sent, route, token, query, authorization, use_token, body):
     crm = sent[0]
     method, route = route
-    app = TrackingApp(crm)
-    headers = {"Authorization": f"Bearer {crm.campaigns.webhook_token()}" if use_token else authorization}
-    path = route.format(token.replace("/", "").replace("?", ""))
+    app = create_app(crm)
+    given = authorization.replace("\r", " ").replace("\n", " ")  # no HTTP request carries a header's line break
+    headers = {"Authorization": f"Bearer {crm.campaigns.webhook_token()}" if use_token else given}
+    path = "/campaigns/t" + route.format(token.replace("/", "").replace("?", ""))
     status, _, _ = call(app, method, path + "?" + query if query else path, body, headers)
     assert status < 500, (method, path, query, body)
 
@@ -168,11 +163,12 @@ URL_PASSWORD, URL_KEY, HEADER_TOKEN = "pw-Url-77d2", "key-Url-3c8e", "hd-Bearer-
 
 
 @pytest.mark.crmkit_plugins("campaigns")
-def test_no_secret_is_printed_or_logged_by_the_commands_that_show_configuration_or_serve(crm, monkeypatch, caplog):
+def test_no_secret_is_printed_by_the_commands_that_show_configuration_nor_logged_by_the_app(crm, monkeypatch, caplog):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     runner = CliRunner()
     webhook_token = crm.campaigns.webhook_token()
+    forged = "1.1.AAAAAAAAAAAAAAAAAAAAAA"
     outputs: list[str] = []
 
     def run(*args: str) -> str:
@@ -182,45 +178,28 @@ def test_no_secret_is_printed_or_logged_by_the_commands_that_show_configuration_
         outputs.extend([result.stdout, result.stderr])
         return result.stdout
 
-    from crmkit_campaigns import web
-
-    served: dict[str, object] = {}
-    original = web.make_tracking_server
-
-    def serve_briefly(*args, **kwargs):  # start the real server, answer a few requests, then stop
-        server = original(*args, **kwargs)
-        served["port"] = server.server_port
-        server.serve_forever = lambda: _visit(server)  # type: ignore[method-assign]
-        return server
-
-    def _visit(server):
-        thread = threading.Thread(target=type(server).serve_forever, args=(server,), daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{server.server_port}"
-        for path in ("/health", "/u/1.1.AAAAAAAAAAAAAAAAAAAAAA", "/o/1.1.AAAAAAAAAAAAAAAAAAAAAA.gif"):
-            try:
-                urllib.request.urlopen(base + path).read()
-            except urllib.error.HTTPError as exc:
-                assert exc.code == 400  # a forged unsubscribe token
-        request = urllib.request.Request(base + "/events", data=b"[]", method="POST",
-                                         headers={"Authorization": f"Bearer {webhook_token}"})
-        urllib.request.urlopen(request).read()
-        server.shutdown()
-
-    monkeypatch.setattr(web, "make_tracking_server", serve_briefly)
     with caplog.at_level(logging.DEBUG):
         run("campaigns", "channel", "set", "email", "smtp", "host=smtp.saomai.example.vn", "port=587",
             'sender=Sao Mai <chao@saomai.example.vn>', "username=chao", "password_env=SMTP_PASSWORD", "starttls=true")
         run("campaigns", "channel", "set", "sms", "webhook",
             f"url=https://shop:{URL_PASSWORD}@sms.example.vn/send?api_key={URL_KEY}&sender=SAOMAI",
             f'headers={{"Authorization": "Bearer {HEADER_TOKEN}", "X-Shop": "saomai"}}', "token_env=SMS_TOKEN")
-        run("campaigns", "config", "base_url", f"https://track:{URL_PASSWORD}@t.saomai.example.vn")
+        run("campaigns", "config", "base_url", f"https://track:{URL_PASSWORD}@t.saomai.example.vn/campaigns/t")
         run("campaigns", "config")
         shown = run("--format", "json", "campaigns", "channels")
-        run("campaigns", "serve", "--port", "0")
-    assert served["port"]
+        app = create_app(crm)
+        assert call(app, "GET", "/campaigns/t/health")[0] == 200
+        assert call(app, "GET", f"/campaigns/t/u/{forged}")[0] == 400  # a forged unsubscribe token
+        assert call(app, "GET", f"/campaigns/t/o/{forged}.gif")[0] == 200
+        assert call(app, "GET", f"/campaigns/t/c/{forged}?u=https%3A%2F%2Fsaomai.example.vn%2F")[0] == 400
+        assert call(app, "POST", EVENTS, b"[]", {"Authorization": f"Bearer {webhook_token}"})[0] == 200
+        # gunicorn's access log (crmkit serve) logs its format with a dict of atoms: the request line and Referer
+        logging.getLogger("gunicorn.access").info('%(h)s "%(r)s" %(s)s "%(f)s"', {
+            "h": "127.0.0.1", "r": f"POST /campaigns/t/u/{forged} HTTP/1.1", "s": "400",
+            "f": f"https://t.saomai.example.vn/campaigns/t/u/{forged}"})
     assert '"password_env": "SMTP_PASSWORD"' in shown and "sms.example.vn/send" in shown  # still useful to read
     everything = "\n".join(outputs + [record.getMessage() for record in caplog.records])
-    assert '"GET /u/<token> HTTP/1.1" 400' in everything  # the access log is there, without the token
-    for secret in (*SECRETS.values(), URL_PASSWORD, URL_KEY, HEADER_TOKEN, webhook_token, "1.1.AAAAAAAAAAAAAAAAAAAAAA"):
+    assert "GET /campaigns/t/u/<token> 400" in everything  # the request log is there, without the token
+    assert '"POST /campaigns/t/u/<token> HTTP/1.1" 400 "https://t.saomai.example.vn/campaigns/t/u/<token>"' in everything
+    for secret in (*SECRETS.values(), URL_PASSWORD, URL_KEY, HEADER_TOKEN, webhook_token, forged):
         assert secret not in everything, secret

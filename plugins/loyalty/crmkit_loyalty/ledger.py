@@ -19,7 +19,9 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from crmkit.core.jsonable import to_jsonable
 from crmkit.errors import ValidationError
+from crmkit_loyalty.events import EVENT_OF_KIND
 from crmkit_loyalty.models import ledger, members
 from crmkit_loyalty.records import LedgerEntry, Program
 
@@ -179,6 +181,10 @@ class Ledger:
     def changed(self, session: Session, entry: LedgerEntry, balance: Any) -> None:
         """Tell other plugins (``crmkit_points_changed``) about an entry, in the same transaction."""
         self._crm.hooks.call("crmkit_points_changed", entry=entry, balance=balance, session=session)
+        if entry.kind in EVENT_OF_KIND:
+            self._crm.events.emit(session, EVENT_OF_KIND[entry.kind],
+                                  lambda: {"entry": to_jsonable(entry), "balance": to_jsonable(balance)},
+                                  customer_id=entry.customer_id)
 
     def consume(self, conn: sa.Connection, program_id: int, customer_id: int, units: int) -> int:
         """Take ``units`` from the member's open lots, soonest-expiring (oldest) first; returns how many were taken."""

@@ -135,8 +135,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             customer = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ)
             mine = sa.and_(ledger.c.customer_id == customer.id, ledger.c.program_id == target.id,
                            access.customers(ledger.c.customer_id, MEMBERS_READ))
-            opening = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
-                                   .where(mine, ledger.c.created_at < low)).scalar_one()
+            opening = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))  # numeric on PG
+                                       .where(mine, ledger.c.created_at < low)).scalar_one())
             rows = conn.execute(sa.select(ledger).where(mine, ledger.c.created_at >= low, ledger.c.created_at < high)
                                 .order_by(ledger.c.created_at, ledger.c.id)).mappings().all()
         by_kind = {kind: sum(r["points"] for r in rows if r["kind"] == kind)

@@ -25,6 +25,8 @@ LIFECYCLE_SETTING = "sales.lifecycle_on_order"
 #: distributor, retailer) are the business's own call and stay.
 BECOME_CUSTOMERS = ("lead", "prospect")
 Query = TypeVar("Query", bound="sa.Select[Any] | sa.Update")
+#: The largest id a table holds (64-bit): a larger one names no record, and is never sent to the database.
+MAX_ID = 2**63 - 1
 
 
 class Part:
@@ -169,6 +171,11 @@ def by_ref(conn: sa.Connection, table: sa.Table, ref: int | str, text_column: st
     if isinstance(ref, int):
         return conn.execute(sa.select(table).where(table.c.id == ref)).mappings().first()
     row = conn.execute(sa.select(table).where(table.c[text_column] == ref)).mappings().first()
-    if row is None and ref.isdigit():
+    if row is None and is_id(ref):
         row = conn.execute(sa.select(table).where(table.c.id == int(ref))).mappings().first()
     return row
+
+
+def is_id(text: str) -> bool:
+    """Whether ``text`` is an id written in ASCII digits (``"42"``; not ``"²"``, nor one too large to be an id)."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ID

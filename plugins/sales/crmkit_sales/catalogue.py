@@ -110,8 +110,8 @@ class PriceLists(Part):
             taken = conn.execute(sa.select(m.price_lists.c.id).where(m.price_lists.c.name == values["name"])).scalar()
             if taken is not None:
                 raise Conflict(f"price list {values['name']!r} already exists (id {taken})")
-            new_id = conn.execute(m.price_lists.insert().values(**values, created_at=now, updated_at=now)
-                                  .returning(m.price_lists.c.id)).scalar_one()
+            row = {**_group_columns(values), "created_at": now, "updated_at": now}
+            new_id = conn.execute(m.price_lists.insert().values(row).returning(m.price_lists.c.id)).scalar_one()
             self.audit(session, "create", "price_list", new_id, changes=values)
             return self._get(conn, new_id)
 
@@ -133,7 +133,7 @@ class PriceLists(Part):
             elif values.get("group_tag"):
                 values["group_condition"] = None
             conn.execute(m.price_lists.update().where(m.price_lists.c.id == current.id)
-                         .values(**values, updated_at=utcnow()))
+                         .values(**_group_columns(values), updated_at=utcnow()))
             self.audit(session, "update", "price_list", current.id, changes=values)
             return self._get(conn, current.id)
 
@@ -215,3 +215,11 @@ class PriceLists(Part):
             .join(m.products, p.id == i.product_id).where(i.price_list_id == row["id"]).order_by(p.sku, i.min_quantity)
         ).mappings().all()
         return from_row(PriceList, row, items=tuple(from_row(PriceListItem, it) for it in items))
+
+
+def _group_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A price list's values as written: no condition is SQL NULL, not a JSON ``null`` (which the one-group check
+    would count as a condition beside the tag)."""
+    if "group_condition" in values and values["group_condition"] is None:
+        return {**values, "group_condition": sa.null()}
+    return dict(values)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.masking import MASK, mask_phone
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
@@ -103,6 +104,7 @@ class Orders(Part):
         self.audit(session, "place", "order", order_id, customer_id=customer_id, changes=changes)
         self.becomes_customer(conn, customer_id)
         self.crm.hooks.call("crmkit_order_placed", order=order, session=session)
+        self.crm.events.emit(session, "order.placed", lambda: {"order": to_jsonable(order)}, customer_id=customer_id)
         return order
 
     def ship(self, order_id: int, *, at: datetime | None = None) -> Order:
@@ -165,6 +167,9 @@ class Orders(Part):
             self.audit(session, "refund", "order", order_id, customer_id=order.customer_id,
                        changes={"amount_minor": amount, "reason": refund.reason})
             self.crm.hooks.call("crmkit_order_refunded", order=order, refund=refund, session=session)
+            self.crm.events.emit(session, "order.refunded",
+                                 lambda: {"order": to_jsonable(order), "refund": to_jsonable(refund)},
+                                 customer_id=order.customer_id)
             return refund
 
     def get(self, order_id: int) -> Order:

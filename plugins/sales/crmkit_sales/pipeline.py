@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_sales import models as m
-from crmkit_sales.base import Part, by_ref, one
+from crmkit_sales.base import Part, by_ref, is_id, one
 from crmkit_sales.objects import Deal, Pipeline, Stage, StageChange, from_row
 from crmkit_sales.permissions import DEALS_READ, DEALS_UPDATE, PRODUCTS_MANAGE, PRODUCTS_READ
 from crmkit_sales.schemas import DealSchema, DealUpdateSchema, PipelineSchema, StageSchema, load
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 DEFAULT_TERMINALS = ({"name": "Won", "probability": 1, "outcome": "won"},
                      {"name": "Lost", "probability": 0, "outcome": "lost"})
@@ -138,6 +142,7 @@ class Deals(Part):
             if stage.outcome == "won":
                 self.becomes_customer(conn, customer_id)
             self.crm.hooks.call("crmkit_deal_stage_changed", deal=deal, old_stage=None, new_stage=stage, session=session)
+            self._stage_changed(session, deal, None, stage)
             return deal
 
     def update(self, deal_id: int, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Deal:
@@ -190,6 +195,7 @@ class Deals(Part):
             if target.outcome == "won":
                 self.becomes_customer(conn, deal.customer_id)
             self.crm.hooks.call("crmkit_deal_stage_changed", deal=deal, old_stage=old, new_stage=target, session=session)
+            self._stage_changed(session, deal, old, target)
             return deal
 
     def win(self, deal_id: int, *, reason: str | None = None, at: datetime | None = None) -> Deal:
@@ -232,6 +238,12 @@ class Deals(Part):
 
     # -- internals ----------------------------------------------------------------------------------------
 
+    def _stage_changed(self, session: Session, deal: Deal, old: Stage | None, new: Stage) -> None:
+        """Record the ``deal.stage_changed`` webhook event in the move's transaction."""
+        self.crm.events.emit(session, "deal.stage_changed", lambda: {
+            "deal": to_jsonable(deal), "old_stage": to_jsonable(old), "new_stage": to_jsonable(new)},
+            customer_id=deal.customer_id)
+
     def _get(self, conn: sa.Connection, deal_id: int) -> Deal:
         return from_row(Deal, one(conn, m.deals, deal_id, "deal"))
 
@@ -242,7 +254,7 @@ class Deals(Part):
         return next(s for s in pipeline.stages if s.outcome == outcome)
 
     def _stage_in(self, pipeline: Pipeline, ref: int | str) -> Stage:
-        stage = pipeline.stage(int(ref) if isinstance(ref, str) and ref.isdigit() else ref)
+        stage = pipeline.stage(int(ref) if isinstance(ref, str) and is_id(ref) else ref)
         if stage is not None:
             return stage
         if isinstance(ref, int):

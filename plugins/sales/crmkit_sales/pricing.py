@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 
 #: VAT rates a line may carry in Vietnam: 0% (exports), 5%, 8% (the reduced rate), 10% (standard).
 VAT_RATES = (Decimal("0"), Decimal("0.05"), Decimal("0.08"), Decimal("0.1"))
+#: The largest amount (minor units) a price, a payment or a document's total may be: beyond any real sale, and
+#: far inside the 64-bit columns so that sums over many documents never overflow.
+MAX_MINOR = 10**15
+#: The largest quantity a line may have (stored ×1000 in a 64-bit column).
+MAX_QUANTITY = Decimal(10**9)
 
 #: Customer columns a price list condition may test, besides the segment fields plugins contribute.
 CUSTOMER_FIELDS = ("kind", "lifecycle_stage", "owner", "country", "city", "province", "gender")
@@ -273,10 +278,14 @@ def build_lines(
                 f"{currency} price list applies to this customer"]
     if errors:
         raise ValidationError(errors)
-    return [
+    lines = [
         price_line(position=n + 1, product=row, quantity=item["quantity"], price=price,
                    discount_percent=item.get("discount_percent"), discount_minor=item.get("discount_minor"),
                    tax_rate=item.get("tax_rate"))
         for n, ((row, _), price, item) in enumerate(zip(chosen, prices, items, strict=True))
         if price is not None
     ]
+    if totals(lines).subtotal_minor > MAX_MINOR:
+        raise ValidationError(f"the lines add up to more than {MAX_MINOR} (minor units): split the document",
+                              field="lines")
+    return lines

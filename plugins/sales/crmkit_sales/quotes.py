@@ -44,7 +44,8 @@ class Quotes(Part):
 
     _schema = QuoteSchema()
     _revision_schema = QuoteRevisionSchema()
-    _order_schema = OrderSchema(only=("placed_at", "shipping_name", "shipping_phone", "shipping_address", "notes"))
+    #: What placing an order from a quote takes (the HTTP API documents its body with it).
+    order_schema = OrderSchema(only=("placed_at", "shipping_name", "shipping_phone", "shipping_address", "notes"))
 
     def create(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Quote:
         """A draft quote: ``customer_id``, ``lines``, optional ``currency``, ``deal_id``, ``price_list_id``,
@@ -158,7 +159,7 @@ class Quotes(Part):
         on the customer; the order's owner is the quote's.
         """
         self.require(ORDERS_PLACE)
-        values = load(self._order_schema, {**(data or {}), **fields})
+        values = load(self.order_schema, {**(data or {}), **fields})
         with self.crm.transaction() as session:
             conn = session.connection()
             quote = self._checked(conn, quote_id, write=ORDERS_PLACE, lock=True)

@@ -7,7 +7,7 @@ and imports reject the same things with the same messages, naming the field (and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,7 +17,8 @@ from marshmallow import RAISE, Schema, fields, post_load, validate, validates, v
 from crmkit.core.schemas import AwareDateTime
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
-from crmkit_sales.pricing import CONDITION_OPS, VAT_RATES, line_field
+from crmkit_sales.base import MAX_ID
+from crmkit_sales.pricing import CONDITION_OPS, MAX_MINOR, MAX_QUANTITY, VAT_RATES, line_field
 
 PRODUCT_KINDS = ("product", "service")
 PAYMENT_METHODS = ("cash", "bank_transfer", "card", "cod", "momo", "zalopay", "vnpay", "cheque", "other")
@@ -28,6 +29,10 @@ CONTRACT_STATUSES = ("draft", "active", "expired", "terminated", "renewed")
 #: How far ahead of this machine's clock an order's ``placed_at`` may be: a till or phone whose clock runs a
 #: little fast still records its orders; anything later is a mistake (orders count as purchases at once).
 CLOCK_SKEW = timedelta(minutes=5)
+#: The days and moments documents and appointments may fall on: anything else is a typo, and dates a few days
+#: from the calendar's ends would overflow when a period is added to them.
+DAYS = validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31))
+MOMENTS = validate.Range(min=datetime(1900, 1, 1, tzinfo=timezone.utc), max=datetime(3000, 1, 1, tzinfo=timezone.utc))
 
 
 class ExactDecimal(fields.Field):
@@ -50,15 +55,19 @@ class ExactDecimal(fields.Field):
             raise marshmallow.ValidationError(f"not a number: {value!r}") from None
         if not number.is_finite():
             raise marshmallow.ValidationError("must be a finite number")
-        if number != number.quantize(Decimal(1).scaleb(-self.places)):
-            raise marshmallow.ValidationError(f"at most {self.places} decimal places")
+        try:
+            if number != number.quantize(Decimal(1).scaleb(-self.places)):
+                raise marshmallow.ValidationError(f"at most {self.places} decimal places")
+            whole = number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
+        except InvalidOperation:  # more digits than decimal arithmetic holds: far beyond any quantity or rate
+            raise marshmallow.ValidationError(f"too large a number: {value!r}") from None
         if self.positive and number <= 0:
             raise marshmallow.ValidationError("must be greater than 0")
         if self.minimum is not None and number < self.minimum:
             raise marshmallow.ValidationError(f"must be at least {self.minimum}")
         if self.maximum is not None and number > self.maximum:
             raise marshmallow.ValidationError(f"must be at most {self.maximum}")
-        return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
+        return whole
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else str(value)
@@ -89,13 +98,31 @@ class Currency(fields.String):
         return text
 
 
+class Ref(fields.Field):
+    """A record named by its id (a whole number) or its name, such as a deal's ``pipeline`` and ``stage``.
+
+    Anything else (a float, a boolean, a list, an object) is refused here, before it reaches a query.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (
+                isinstance(value, int) and not 1 <= value <= MAX_ID):
+            raise marshmallow.ValidationError("give an id (a whole number) or a name")
+        return value
+
+
 def _text(max_length: int, **kwargs: Any) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
 def _minor(**kwargs: Any) -> fields.Integer:
-    """An amount in minor units (whole đồng; cents): a non-negative integer."""
-    return fields.Integer(strict=True, validate=validate.Range(min=0), **kwargs)
+    """An amount in minor units (whole đồng; cents): a non-negative integer up to ``MAX_MINOR``."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_MINOR), **kwargs)
+
+
+def _id(**kwargs: Any) -> fields.Integer:
+    """The id of a record (a customer, a deal …): a whole number from 1 to ``MAX_ID``."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class _Strict(Schema):
@@ -152,7 +179,7 @@ class PriceListSchema(_Strict):
 
 class PriceSchema(_Strict):
     price_minor = _minor(required=True)
-    min_quantity = ExactDecimal(3, positive=True, load_default=Decimal(1))
+    min_quantity = ExactDecimal(3, positive=True, maximum=MAX_QUANTITY, load_default=Decimal(1))
 
 
 class StageSchema(_Strict):
@@ -183,9 +210,9 @@ class PipelineSchema(_Strict):
 
 
 class DealSchema(_Strict):
-    customer_id = fields.Integer(strict=True, required=True)
-    pipeline = fields.Raw(required=True)  # id or name
-    stage = fields.Raw(allow_none=True)  # id or name; default: the first stage
+    customer_id = _id(required=True)
+    pipeline = Ref(required=True)
+    stage = Ref(allow_none=True)  # default: the first stage
     title = _text(300, required=True)
     owner = _text(100, allow_none=True)
     amount_minor = _minor(load_default=0)
@@ -205,9 +232,9 @@ class DealUpdateSchema(_Strict):
 
 
 class LineSchema(_Strict):
-    product_id = fields.Integer(strict=True)
+    product_id = _id()
     sku = _text(64)
-    quantity = ExactDecimal(3, positive=True, required=True)
+    quantity = ExactDecimal(3, positive=True, maximum=MAX_QUANTITY, required=True)
     discount_percent = ExactDecimal(2, minimum=Decimal(0), maximum=Decimal(100), allow_none=True)
     discount_minor = _minor(allow_none=True)
     tax_rate = TaxRate(allow_none=True)
@@ -225,18 +252,18 @@ class LineSchema(_Strict):
 
 
 class _Document(_Strict):
-    customer_id = fields.Integer(strict=True, required=True)
+    customer_id = _id(required=True)
     lines = fields.List(fields.Nested(LineSchema), required=True, validate=validate.Length(min=1))
     currency = Currency(allow_none=True)
     owner = _text(100, allow_none=True)
-    deal_id = fields.Integer(strict=True, allow_none=True)
-    price_list_id = fields.Integer(strict=True, allow_none=True)
+    deal_id = _id(allow_none=True)
+    price_list_id = _id(allow_none=True)
     notes = fields.String(allow_none=True)
 
 
 class QuoteSchema(_Document):
-    issued_on = fields.Date(allow_none=True)
-    valid_until = fields.Date(allow_none=True)
+    issued_on = fields.Date(allow_none=True, validate=DAYS)
+    valid_until = fields.Date(allow_none=True, validate=DAYS)
     valid_days = fields.Integer(strict=True, load_default=30, validate=validate.Range(min=1, max=365))
 
     @validates_schema
@@ -248,7 +275,7 @@ class QuoteRevisionSchema(_Strict):
     lines = fields.List(fields.Nested(LineSchema), validate=validate.Length(min=1))
     valid_until = fields.Date()
     notes = fields.String(allow_none=True)
-    price_list_id = fields.Integer(strict=True, allow_none=True)
+    price_list_id = _id(allow_none=True)
 
 
 class OrderSchema(_Document):
@@ -267,7 +294,7 @@ class OrderSchema(_Document):
 
 
 class PaymentSchema(_Strict):
-    amount_minor = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    amount_minor = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_MINOR))
     method = fields.String(load_default="bank_transfer", validate=validate.OneOf(PAYMENT_METHODS))
     paid_at = AwareDateTime(allow_none=True)
     reference = _text(200, allow_none=True)
@@ -275,14 +302,14 @@ class PaymentSchema(_Strict):
 
 
 class RefundSchema(_Strict):
-    amount_minor = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    amount_minor = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_MINOR))
     reason = fields.String(allow_none=True)
     at = AwareDateTime(allow_none=True)
 
 
 class ContractSchema(_Strict):
-    customer_id = fields.Integer(strict=True, required=True)
-    order_id = fields.Integer(strict=True, allow_none=True)
+    customer_id = _id(required=True)
+    order_id = _id(allow_none=True)
     number = _text(50, required=True)
     title = _text(300, required=True)
     start_date = fields.Date(required=True)
@@ -301,12 +328,12 @@ class ContractSchema(_Strict):
 
 
 class AppointmentSchema(_Strict):
-    customer_id = fields.Integer(strict=True, required=True)
+    customer_id = _id(required=True)
     employee = _text(100, allow_none=True)  # a user; the acting user by default
-    deal_id = fields.Integer(strict=True, allow_none=True)
+    deal_id = _id(allow_none=True)
     subject = _text(300, required=True)
-    starts_at = AwareDateTime(required=True)
-    ends_at = AwareDateTime(allow_none=True)
+    starts_at = AwareDateTime(required=True, validate=MOMENTS)
+    ends_at = AwareDateTime(allow_none=True, validate=MOMENTS)
     duration_minutes = fields.Integer(strict=True, load_default=60, validate=validate.Range(min=1, max=24 * 60))
     channel = fields.String(load_default="in_person", validate=validate.OneOf(APPOINTMENT_CHANNELS))
     place = _text(300, allow_none=True)
@@ -320,9 +347,9 @@ class AppointmentSchema(_Strict):
 
 
 class TaskSchema(_Strict):
-    customer_id = fields.Integer(strict=True, required=True)
+    customer_id = _id(required=True)
     employee = _text(100, allow_none=True)  # a user; the acting user by default
-    deal_id = fields.Integer(strict=True, allow_none=True)
+    deal_id = _id(allow_none=True)
     title = _text(300, required=True)
     due_at = AwareDateTime(required=True)
     priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))

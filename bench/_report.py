@@ -46,6 +46,23 @@ def timed() -> Iterator[list[float]]:
         box.append(time.perf_counter() - start)
 
 
+def alternating_adds(crms: dict[str, Any], inputs: Sequence[Any], *, source: str, rounds: int = 10) -> dict[str, float]:
+    """Seconds each CRM spends on ``customers.add`` of its share of ``inputs``, in ``rounds`` that alternate which
+    goes first, so both see the same machine conditions (the A/B timing of hook and outbox overhead)."""
+    spent = {label: 0.0 for label in crms}
+    per_round = -(-len(inputs) // rounds)
+    labels = list(crms)
+    for round_no, first in enumerate(range(0, len(inputs), per_round)):
+        chunk = inputs[first:first + per_round]
+        for label in labels if round_no % 2 == 0 else labels[::-1]:
+            add = crms[label].customers.add
+            start = time.perf_counter()
+            for values in chunk:
+                add(values, source=source)
+            spent[label] += time.perf_counter() - start
+    return spent
+
+
 def percentile(samples: Sequence[float], p: float) -> float:
     """The ``p``-th percentile (0–100) by nearest rank."""
     ordered = sorted(samples)

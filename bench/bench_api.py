@@ -4,7 +4,9 @@ With 1,000,000 customers, 2 server worker processes and 32 concurrent keep-alive
 each, prints requests/s, p99 and errors against the target (0 errors; requests/s ≥ 1/2 of the
 peer). The peer, measured in the same run on the same database and the same server settings, is
 a bare WSGI handler of the same framework (Werkzeug on gunicorn) answering the same read through
-the raw driver: what crmkit's API (token check, scope, services, JSON) costs on top of it.
+the raw driver: what crmkit's API (token check, scope, services, JSON) costs on top of it. The
+same bare handler is also served by uvicorn (through a2wsgi): the measured reason ``crmkit serve``
+uses gunicorn.
 
     python bench/bench_api.py --size full [--postgres postgresql://…/postgres]
 """
@@ -96,8 +98,23 @@ def peer_app(url: str) -> Any:
     return app
 
 
+def asgi_peer() -> Any:
+    """The peer as an ASGI app (a2wsgi runs the synchronous handler in a thread pool), for uvicorn's factory."""
+    from a2wsgi import WSGIMiddleware
+
+    return WSGIMiddleware(peer_app(os.environ["CRMKIT_BENCH_URL"]), workers=SERVER_THREADS)
+
+
 def serve(kind: str, url: str, port: int) -> None:
-    """Run gunicorn with crmkit's settings serving ``kind`` (``crmkit`` or ``peer``) until killed."""
+    """Run ``kind`` until killed: ``crmkit`` or ``peer`` on gunicorn with crmkit's settings, ``peer-asgi`` on uvicorn."""
+    if kind == "peer-asgi":
+        import uvicorn
+
+        os.environ["CRMKIT_BENCH_URL"] = url
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        uvicorn.run("bench_api:asgi_peer", factory=True, host="127.0.0.1", port=port, workers=SERVER_WORKERS,
+                    log_level="warning", access_log=False)
+        return
     from crmkit.web.server import Server, gunicorn_options
 
     options = gunicorn_options([f"127.0.0.1:{port}"], SERVER_WORKERS, SERVER_THREADS, 60, False)
@@ -196,7 +213,7 @@ def measure(backend: str, url: str, spec: datagen.Spec, seconds: float) -> None:
         "GET /customers?q=…": [f"/customers?q={rng.choice(WORDS)}" for _ in range(2_000)],
     }
     figures: dict[str, dict[str, tuple[float, float, int]]] = {}
-    for kind in ("crmkit", "peer"):
+    for kind in ("crmkit", "peer", "peer-asgi"):
         process, port = start_server(kind, url)
         try:
             for name, paths in reads.items():
@@ -213,6 +230,12 @@ def measure(backend: str, url: str, spec: datagen.Spec, seconds: float) -> None:
                peer=f"peer bare Werkzeug + raw driver: {peer_rate:,.0f} requests/s, p99 {peer_p99:.1f} ms, "
                     f"{peer_errors} errors (crmkit/peer = {rate / peer_rate:.2f}x)",
                p99=f"{p99:.1f} ms", errors=errors, load=f"{os.getloadavg()[0]:.1f}")
+        asgi_rate, asgi_p99, asgi_errors = by_kind["peer-asgi"]
+        report(f"server choice: the peer on gunicorn gthread vs uvicorn + a2wsgi, {name} ({backend})", peer_rate,
+               "requests/s", target="gunicorn >= uvicorn for synchronous handlers", ok=peer_rate >= asgi_rate,
+               peer=f"uvicorn ({SERVER_WORKERS} workers, a2wsgi thread pool of {SERVER_THREADS}): "
+                    f"{asgi_rate:,.0f} requests/s, p99 {asgi_p99:.1f} ms, {asgi_errors} errors "
+                    f"(gunicorn/uvicorn = {peer_rate / asgi_rate:.2f}x)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

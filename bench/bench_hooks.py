@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import datagen  # noqa: E402
-from bench._report import parse_args, report, scale  # noqa: E402
+from bench._report import alternating_adds, parse_args, report, scale  # noqa: E402
 
 from crmkit import CRM, Plugin, hookimpl  # noqa: E402
 
@@ -83,17 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(enabled) != PLUGINS or not all(hooked.hooks.has_implementations(h) for h in
                                                 ("crmkit_customer_before_save", "crmkit_customer_created")):
             raise SystemExit(f"expected {PLUGINS} plugins implementing the customer hooks, got {enabled}")
-        spent = {"bare": 0.0, "hooked": 0.0}
-        per_round = -(-count // ROUNDS)
-        for round_no, first in enumerate(range(0, count, per_round)):
-            chunk = inputs[first:first + per_round]
-            order = (("bare", bare), ("hooked", hooked)) if round_no % 2 == 0 else (("hooked", hooked), ("bare", bare))
-            for label, crm in order:
-                add = crm.customers.add
-                start = time.perf_counter()
-                for values in chunk:
-                    add(values, source=datagen.SOURCE)
-                spent[label] += time.perf_counter() - start
+        spent = alternating_adds({"bare": bare, "hooked": hooked}, inputs, source=datagen.SOURCE, rounds=ROUNDS)
         bare.close()
         hooked.close()
     finally:

@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import datagen  # noqa: E402
-from bench._report import parse_args, report, scale  # noqa: E402
+from bench._report import alternating_adds, parse_args, report, scale  # noqa: E402
 
 from crmkit import CRM  # noqa: E402
 from crmkit.testing import WebhookReceiver  # noqa: E402
@@ -50,17 +50,7 @@ def outbox_cost(folder: Path, count: int) -> None:
         datagen.add_staff(crm)
         crm.set_setting("webhooks.allow_private_urls", True)
         crm.webhooks.subscribe("http://127.0.0.1:9/hook", events)
-    spent = {"quiet": 0.0, "loud": 0.0}
-    per_round = -(-count // ROUNDS)
-    for round_no, first in enumerate(range(0, count, per_round)):
-        chunk = inputs[first:first + per_round]
-        order = (("quiet", quiet), ("loud", loud)) if round_no % 2 == 0 else (("loud", loud), ("quiet", quiet))
-        for label, crm in order:
-            add = crm.customers.add
-            start = time.perf_counter()
-            for values in chunk:
-                add(values, source=datagen.SOURCE)
-            spent[label] += time.perf_counter() - start
+    spent = alternating_adds({"quiet": quiet, "loud": loud}, inputs, source=datagen.SOURCE, rounds=ROUNDS)
     quiet.close()
     loud.close()
     ratio = spent["loud"] / spent["quiet"]

@@ -21,6 +21,7 @@ from crmkit.errors import AuthenticationFailed, CRMError, DatabaseUnavailable, N
 if TYPE_CHECKING:
     from crmkit.core.access import UserHandle
     from crmkit.crm import CRM
+    from crmkit.i18n import Translator
     from crmkit.plugin import Plugin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +38,7 @@ class CLIContext:
     ``check_schema=False`` opens a database whose schema is behind without refusing
     (``crmkit db current`` reports it instead). ``user`` (``crmkit --user``) makes the opened CRM
     act as that user until :meth:`close`: an unknown or disabled user fails the command.
+    ``locale`` (``crmkit --locale``, else ``CRMKIT_LOCALE``) picks the language of :attr:`translator`.
     Without ``db`` (no ``--db``, no ``CRMKIT_DATABASE_URL``) the default ``./crmkit.db`` is opened only
     when it exists, or when the command creates databases (``upgrade``, or ``create`` for the demo):
     any other command fails with one line saying how to make one, instead of leaving an empty file.
@@ -52,6 +54,7 @@ class CLIContext:
     plugins: Sequence[Plugin | str] | None = None
     plugin: str | None = None
     check_schema: bool = True
+    locale: str | None = None
     _crm: CRM | None = None
     _acting: ExitStack = attrs.field(factory=ExitStack)
 
@@ -69,6 +72,20 @@ class CLIContext:
                 raise
             self._crm = crm
         return self._crm
+
+    @property
+    def translator(self) -> Translator:
+        """Messages and formats for people, in the language ``--locale`` (or ``CRMKIT_LOCALE``) names.
+
+        Without one: the ``--user``'s locale, else the business setting ``locale``, else vi — the first
+        two only once the command has opened the CRM (this never opens the database by itself).
+        """
+        from crmkit.i18n import negotiate, translator
+
+        crm = self._crm
+        user = crm.users.get(self.user).locale if crm is not None and self.user else None
+        business = crm.settings.get("locale") if crm is not None else None
+        return translator(negotiate(self.locale or user, business, None))
 
     def _open(self) -> CRM:
         import sqlalchemy as sa

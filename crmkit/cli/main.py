@@ -25,6 +25,7 @@ from crmkit.cli.demo import demo
 from crmkit.cli.fields import fields
 from crmkit.cli.interactions import interactions
 from crmkit.cli.output import FORMATS, add_format_options
+from crmkit.cli.params import LazyChoice
 from crmkit.cli.permissions import permissions
 from crmkit.cli.plugins import plugins
 from crmkit.cli.roles import roles
@@ -228,11 +229,14 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
               help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
                    "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
                    "unrestricted].")
+@click.option("--locale", type=LazyChoice("crmkit.i18n:LOCALES"), envvar="CRMKIT_LOCALE",
+              help="Language and formats of what people read [default: $CRMKIT_LOCALE, else the --user's "
+                   "locale, else the business setting `locale`, else vi].")
 @click.option("--debug", is_flag=True, help="On error, print the traceback as well.")
 @click.version_option(__version__, "--version", prog_name="crmkit")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, output_format: str | None, bom: bool, user: str | None,
-        debug: bool) -> None:
+        locale: str | None, debug: bool) -> None:
     """crmkit: customers, interactions and plugins, from the command line.
 
     \b
@@ -255,6 +259,7 @@ def cli(ctx: click.Context, db: str | None, output_format: str | None, bom: bool
     state.bom = bom or state.bom
     state.user = user or state.user
     state.debug = debug or state.debug
+    state.locale = locale or state.locale
 
 
 for _command in (init, db, plugins, customers, fields, interactions, audit, users, teams, roles, permissions, demo,

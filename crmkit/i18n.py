@@ -1,0 +1,190 @@
+"""Languages and formats: gettext catalogs and Babel formatting, one locale for everything a person reads.
+
+The console, the CLI's human output and the HTML reports all ask :func:`translator` for a
+:class:`Translator` (``vi`` or ``en``) chosen by :func:`negotiate`: the user's locale, else the
+business setting ``locale``, else the browser's ``Accept-Language``, else Vietnamese.
+
+Source strings are English; translations live in gettext ``.po`` files,
+``<package>/locale/<locale>/LC_MESSAGES/<domain>.po`` (the core's is ``crmkit/locale/vi/LC_MESSAGES/crmkit.po``).
+No ``.mo`` file is committed: the ``.po`` files are compiled in memory the first time a locale is
+used. A plugin adds its own catalog with :func:`register_catalog`; catalogs registered earlier win,
+so a plugin adds strings but never changes the core's. Machine formats (JSON, CSV, the API) stay
+locale-independent and never go through this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from importlib.resources import files
+from io import BytesIO
+from typing import TYPE_CHECKING
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.catalog import Catalog, Message
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import Translations
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from crmkit.money import Money
+
+#: The languages crmkit speaks, the default first.
+LOCALES = ("vi", "en")
+DEFAULT_LOCALE = LOCALES[0]
+
+#: Date patterns per locale: Vietnamese writes ``06/12/2026`` (CLDR's short form would be ``6/12/26``).
+DATE_FORMATS = {"vi": "dd/MM/yyyy", "en": "medium"}
+#: Date-time patterns per locale: local time, then the zone's name (standard or daylight time).
+DATETIME_FORMATS = {"vi": "dd/MM/yyyy HH:mm (zzzz)", "en": "MMM d, yyyy, h:mm a (zzzz)"}
+
+#: The core's catalog, as (package, domain): ``crmkit/locale/<locale>/LC_MESSAGES/crmkit.po``.
+CORE_CATALOG = ("crmkit", "crmkit")
+
+_lock = threading.Lock()
+#: Where catalogs come from, the core's first; earlier sources win on a shared msgid.
+_sources: list[tuple[str, str]] = [CORE_CATALOG]
+_translators: dict[str, Translator] = {}
+
+
+def supported(locale: str | None) -> str | None:
+    """The crmkit locale ``locale`` names (``"vi_VN"``, ``"vi-VN"`` and ``"VI"`` all name ``"vi"``), or None."""
+    language = (locale or "").replace("_", "-").partition("-")[0].strip().lower()
+    return language if language in LOCALES else None
+
+
+def negotiate(user_locale: str | None, business_locale: str | None, accept_language: str | None) -> str:
+    """The locale to speak: the user's, else the business setting, else the best ``Accept-Language`` match, else vi."""
+    return supported(user_locale) or supported(business_locale) or _best_accepted(accept_language) or DEFAULT_LOCALE
+
+
+def _best_accepted(header: str | None) -> str | None:
+    """The crmkit locale the browser ranks highest (``vi-VN`` counts as ``vi``; ``q=0`` refuses; ``*`` is anything)."""
+    ranked: list[tuple[float, int, int]] = []  # (-quality, position in the header, position in LOCALES)
+    refused: set[int] = set()
+    for position, item in enumerate((header or "").split(",")):
+        tag, *params = (part.strip() for part in item.split(";"))
+        weights = [value for key, _, value in (param.partition("=") for param in params) if key.strip() == "q"]
+        try:
+            quality = float(weights[0]) if weights else 1.0
+        except ValueError:
+            continue  # a malformed entry counts for nothing
+        for index, locale in enumerate(LOCALES):
+            if tag == "*" or supported(tag) == locale:
+                if quality > 0:
+                    ranked.append((-quality, position, index))
+                else:
+                    refused.add(index)
+    acceptable = [entry for entry in ranked if entry[2] not in refused]
+    return LOCALES[min(acceptable)[2]] if acceptable else None
+
+
+class Translator:
+    """Messages and formats in one locale; immutable once built, so one instance serves every thread."""
+
+    def __init__(self, locale: str, translations: Translations) -> None:
+        self.locale = locale
+        self._locale = Locale.parse(locale)
+        self._translations = translations
+
+    def __repr__(self) -> str:
+        return f"Translator({self.locale!r})"
+
+    def gettext(self, message: str) -> str:
+        """``message`` (English) in this locale; the message itself when no catalog translates it."""
+        return self._translations.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The form of ``singular``/``plural`` for ``n`` things, by this locale's plural rule (vi has one form)."""
+        return self._translations.ngettext(singular, plural, n)
+
+    def format_money(self, money: Money) -> str:
+        """An amount as people here write it: vi ``1.234.567 ₫``, en ``₫1,234,567`` (a no-break space in vi)."""
+        return format_currency(money.amount, money.currency, locale=self._locale)
+
+    def format_number(self, value: int | Decimal) -> str:
+        """A number with this locale's separators: vi ``1.234.567`` and ``60,1``, en ``1,234,567`` and ``60.1``."""
+        return format_decimal(value, locale=self._locale)
+
+    def format_percent(self, value: Decimal | float) -> str:
+        """A ratio as a percentage with at most one decimal: ``0.601`` is vi ``60,1%``, en ``60.1%``."""
+        pattern = self._locale.percent_formats[None].pattern.replace("#,##0", "#,##0.#", 1)
+        return format_percent(value, pattern, locale=self._locale)
+
+    def format_date(self, value: date) -> str:
+        """A calendar date: vi ``06/12/2026``, en ``Dec 6, 2026``."""
+        return format_date(value, DATE_FORMATS[self.locale], locale=self._locale)
+
+    def format_datetime(self, value: datetime, zone: ZoneInfo) -> str:
+        """The local time in ``zone``, the zone named: vi ``06/12/2026 10:30 (Giờ chuẩn miền Đông)``."""
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware time")
+        return format_datetime(value, DATETIME_FORMATS[self.locale], tzinfo=zone, locale=self._locale)
+
+    def format_weekday(self, value: date) -> str:
+        """The day of the week by name: vi ``Chủ Nhật``, en ``Sunday``."""
+        return format_date(value, "EEEE", locale=self._locale)
+
+
+def translator(locale: str) -> Translator:
+    """The (cached) translator for ``locale``, one of :data:`LOCALES`; ``ValueError`` for any other."""
+    chosen = supported(locale)
+    if chosen is None:
+        raise ValueError(f"unsupported locale {locale!r}: crmkit speaks {', '.join(LOCALES)}")
+    with _lock:
+        found = _translators.get(chosen)
+        if found is None:
+            found = _translators[chosen] = Translator(chosen, _compile(chosen, _sources))
+        return found
+
+
+def register_catalog(package: str, domain: str) -> None:
+    """Add ``<package>/locale/<locale>/LC_MESSAGES/<domain>.po`` to every locale, after the catalogs already there.
+
+    A plugin calls this when it loads (before the first page it serves): translators built
+    afterwards include its strings, but a msgid an earlier catalog (the core's first) already
+    translates keeps that translation. A locale the plugin has no ``.po`` for is simply skipped.
+    """
+    with _lock:
+        if (package, domain) not in _sources:
+            _sources.append((package, domain))
+            _translators.clear()
+
+
+def read_catalog(package: str, domain: str, locale: str, *, strict: bool = False) -> Catalog | None:
+    """``package``'s parsed ``domain`` catalog for ``locale`` (``<package>/locale/<locale>/LC_MESSAGES/<domain>.po``).
+
+    None when there is no such file. A malformed entry is skipped (a plugin's typo must not take the console
+    down), or raises with ``strict=True`` — what the tests of a catalog use.
+    """
+    path = files(package) / "locale" / locale / "LC_MESSAGES" / f"{domain}.po"
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return read_po(handle, locale=locale, domain=domain, abort_invalid=strict)
+
+
+def _compile(locale: str, sources: Iterable[tuple[str, str]]) -> Translations:
+    """The catalogs of ``sources`` for ``locale`` merged (first translation of a msgid wins), compiled in memory."""
+    merged = Catalog(locale=locale, domain=CORE_CATALOG[1])
+    for package, domain in sources:
+        for message in read_catalog(package, domain, locale) or ():
+            if _translated(message) and merged.get(message.id, message.context) is None:
+                merged[message.id] = message
+    buffer = BytesIO()
+    write_mo(buffer, merged)
+    buffer.seek(0)
+    return Translations(buffer, domain=CORE_CATALOG[1])
+
+
+def _translated(message: Message) -> bool:
+    """Whether ``message`` is a real translation: not the header, not fuzzy, every plural form filled in."""
+    strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+    return bool(message.id) and not message.fuzzy and all(strings)
+

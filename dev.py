@@ -3,7 +3,8 @@
 
     python3 dev.py demo     build a demo CRM (SQLite) with every bundled plugin and show it
     python3 dev.py test     run the whole test suite on SQLite and, when available, PostgreSQL
-                            (in parallel on every core; extra arguments go to pytest)
+                            (in parallel on every core; extra arguments go to pytest); installs
+                            Debian's chromium for the browser tests when it is missing
     python3 dev.py bench    run the benchmarks at full size (``bench NAME`` for one)
 
 Needs only Python 3.11+ and git; everything else is installed into .venv.
@@ -23,6 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 PG_URL = "postgresql://crmkit:crmkit@127.0.0.1:5432/postgres"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, driven by Playwright in tests/test_browser.py
 
 
 def packages() -> list[Path]:
@@ -75,6 +77,25 @@ def start_postgres() -> str | None:
     return PG_URL
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser tests when it is missing (as root on Debian; never a download)."""
+    if Path(CHROMIUM).exists():
+        return
+    if not Path("/etc/debian_version").exists() or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print(f"• {CHROMIUM} is missing and cannot be installed here (needs root on Debian: "
+              "apt-get install chromium): the browser tests will fail", flush=True)
+        return
+    print("• installing Debian's chromium for the browser tests (apt-get, once)", flush=True)
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    for step in (["apt-get", "update", "-q"], install):
+        result = subprocess.run(step, capture_output=True, text=True, env=quiet)
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+            print(f"• {' '.join(step[:2])} failed ({reason}): the browser tests will fail", flush=True)
+            return
+
+
 def run(args: list[str], env: dict[str, str] | None = None) -> int:
     return subprocess.run(args, cwd=ROOT, env={**os.environ, **(env or {})}).returncode
 
@@ -91,6 +112,7 @@ def main(argv: list[str]) -> int:
         return run([str(BIN / "crmkit"), "--db", db, "demo", "--reset", *argv[1:]])
     if command == "bench":
         return run([str(PY), str(ROOT / "bench" / "run.py"), *argv[1:]])
+    ensure_chromium()
     url = start_postgres()
     env = {"CRMKIT_STRICT_PLUGINS": "1"}
     if url:

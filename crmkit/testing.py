@@ -18,6 +18,10 @@ firing sales' order hooks as sales does: ``crm_factory(plugins=["analytics", PUR
 :class:`WebhookReceiver` is a real local HTTP server that records webhook deliveries and checks their
 Standard Webhooks signatures (a test points a subscription at ``receiver.url``).
 
+Browser tests: ``live_server`` (the base URL of ``crmkit.web.create_app(crm)`` served on a free local port),
+``browser_page`` / ``new_browser_page(locale=…)`` (Playwright pages of Debian's headless ``/usr/bin/chromium``,
+``browser_locale`` setting their language) and ``screenshot(page, name)`` (into ``$CRMKIT_SCREENSHOTS``).
+
 ``--crmkit-hook-report FILE`` writes, as JSON, which crmkit hooks ran at least one
 implementation during which passing test (crmkit's own meta-test uses it; plugin authors
 can use it to see which of their hooks the tests reach).
@@ -855,3 +859,121 @@ class WebhookReceiver:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# --- a real browser ---------------------------------------------------------------------------------------------
+
+#: Debian's chromium package (``dev.py test`` installs it); Playwright drives it, never a browser it downloads.
+CHROMIUM = "/usr/bin/chromium"
+#: Flags this machine needs: no sandbox as root, no GPU, and no traffic of the browser's own.
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
+SCREENSHOTS_ENV = "CRMKIT_SCREENSHOTS"
+
+
+class LiveServer:
+    """A WSGI app served on 127.0.0.1 (a free port) by Werkzeug's threaded server in a background thread.
+
+    ``with LiveServer(app) as server: server.url`` — a browser talks to it as to ``crmkit serve``.
+    """
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="crmkit-live-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+@pytest.fixture
+def live_server(crm: Any) -> Iterator[str]:
+    """The base URL (``http://127.0.0.1:PORT``) of ``crmkit.web.create_app(crm)`` served for this test."""
+    from crmkit.web import create_app
+
+    with LiveServer(create_app(crm)) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def _crmkit_chromium() -> Iterator[Any]:
+    """Headless Chromium under Playwright, one per test module and worker (its own fresh profile folder)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=15_000)  # as the pages' own timeout: a busy machine runs both databases' tests
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (python3 dev.py test does, as root)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_locale() -> str:
+    """The browser's language (``Accept-Language``, ``navigator.language``) for ``browser_page``; override it
+    with ``@pytest.mark.parametrize("browser_locale", ["vi-VN"])`` or a fixture of that name."""
+    return "en-US"
+
+
+@pytest.fixture
+def new_browser_page(_crmkit_chromium: Any, browser_locale: str) -> Iterator[Callable[..., Any]]:
+    """Make Playwright pages, each in a new browser context (own cookies): ``new_browser_page(locale="vi-VN")``;
+    other keywords go to Playwright's ``new_context`` (``viewport={"width": 390, "height": 844}`` for a phone).
+
+    A JavaScript error thrown on any of them fails the test when it ends.
+    """
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def make(locale: str | None = None, **options: Any) -> Any:
+        context = _crmkit_chromium.new_context(**{"locale": locale or browser_locale, "timezone_id": "Asia/Ho_Chi_Minh",
+                                                  "viewport": {"width": 1280, "height": 800}, **options})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    if errors:
+        pytest.fail("JavaScript errors on the page:\n" + "\n".join(errors))
+
+
+@pytest.fixture
+def browser_page(new_browser_page: Callable[..., Any]) -> Any:
+    """A Playwright page of headless Chromium in a new context speaking ``browser_locale``; closed after the test."""
+    return new_browser_page()
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
+    """``screenshot(page, name)`` saves the whole page as ``<name>.png`` in ``$CRMKIT_SCREENSHOTS`` (the README's
+    pictures: ``CRMKIT_SCREENSHOTS=docs/screenshots python3 dev.py test -k browser``), else in the test's
+    ``tmp_path/screenshots``; returns the file."""
+    folder = Path(os.environ[SCREENSHOTS_ENV]) if os.environ.get(SCREENSHOTS_ENV) else tmp_path / "screenshots"
+
+    def take(page: Any, name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}.png"
+        partial = folder / f".{name}.{uuid.uuid4().hex}.png"  # workers on both databases write the same name
+        page.screenshot(path=str(partial), full_page=True)
+        partial.replace(target)
+        return target
+
+    return take

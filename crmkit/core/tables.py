@@ -315,3 +315,16 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False, index=True),
     sa.UniqueConstraint("user_id", "key", name="uq_api_idempotency_keys_user_id_key"),
 )
+
+
+# --- the web console: signed-in browsers ------------------------------------------------------------------
+
+console_sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's token: a leaked table signs no one in
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),  # the absolute end; idle ends it sooner
+    sa.Column("csrf_secret", sa.String(64), nullable=False),
+)

@@ -116,6 +116,22 @@ class Hooks:
         """``(plugin name, its HTTP operations)`` for every plugin implementing ``crmkit_api_operations``."""
         return self.call_each("crmkit_api_operations")
 
+    def console_pages(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its console pages)`` for every plugin implementing ``crmkit_console_pages``."""
+        return self.call_each("crmkit_console_pages")
+
+    def console_menu(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its menu entries)`` for every plugin implementing ``crmkit_console_menu``."""
+        return self.call_each("crmkit_console_menu")
+
+    def customer_panels(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its customer-360 panels)`` for every plugin implementing ``crmkit_customer_panels``."""
+        return self.call_each("crmkit_customer_panels")
+
+    def home_tiles(self) -> list[tuple[str, Any]]:
+        """``(plugin name, its home tiles)`` for every plugin implementing ``crmkit_home_tiles``."""
+        return self.call_each("crmkit_home_tiles")
+
     # -- customers -------------------------------------------------------------------
 
     def customer_before_save(self, customer: Customer | None, changes: dict[str, Any], session: Session) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from crmkit.core.permissions import Permission
     from crmkit.core.segments import SegmentField
     from crmkit.crm import CRM
+    from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile
     from crmkit.web.operations import Operation
 
 # --- Start-up -------------------------------------------------------------
@@ -221,6 +222,47 @@ def crmkit_api_operations(crm: CRM) -> list[Operation] | None:
     Each operation's schemas document it in ``/openapi.json`` under your plugin's tag; its handler
     runs as the caller and calls your service, which checks permissions and scope. A path outside
     your prefix, or one declared twice, fails the app naming your plugin.
+    """
+
+
+# --- The web console ---------------------------------------------------------------
+
+
+@hookspec
+def crmkit_console_pages(crm: CRM) -> list[ConsolePage] | None:
+    """Return the ``crmkit.console.ConsolePage`` routes your plugin adds to the web console (under ``/console/<plugin>/``).
+
+    Called once when the app is built, no transaction open. Each page's handler runs as the signed-in
+    user and returns ``request.render(template, **values)`` (or a Werkzeug response); a page with a
+    ``permission`` answers 403 to a user without it. A path outside your prefix fails the app naming your plugin.
+    """
+
+
+@hookspec
+def crmkit_console_menu(crm: CRM) -> list[MenuEntry] | None:
+    """Return ``crmkit.console.MenuEntry(label, url, permission)`` items for the console's menu.
+
+    ``label`` is a msgid (translated per user); an entry whose ``permission`` the user lacks is not shown,
+    and its URL answers 403 to that user. Called once when the app is built.
+    """
+
+
+@hookspec
+def crmkit_customer_panels(crm: CRM) -> list[Panel] | None:
+    """Return ``crmkit.console.Panel`` items for the customer-360 page: a template and a data function.
+
+    ``data(crm, customer)`` runs as the signed-in user for each shown customer (keep it to a few queries);
+    the panel is skipped when the user lacks its ``permission``. A panel named like a
+    ``crmkit_customer_profile`` section replaces that section's generic rendering.
+    """
+
+
+@hookspec
+def crmkit_home_tiles(crm: CRM) -> list[Tile] | None:
+    """Return ``crmkit.console.Tile`` items for the console's home page: a title, a template, a data function.
+
+    ``data(crm)`` runs as the signed-in user on each home page view; a tile whose ``permission`` the user
+    lacks is not shown.
     """
 
 

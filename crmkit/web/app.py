@@ -103,8 +103,9 @@ class ApiApp:
     """The WSGI app of a CRM: ``create_app(crm)`` builds it; call it as any WSGI server does."""
 
     def __init__(self, crm: CRM, operations: Sequence[Operation], settings: ApiSettings,
-                 authenticators: Sequence[Authenticator] = ()) -> None:
+                 authenticators: Sequence[Authenticator] = (), mounts: Mapping[str, Any] | None = None) -> None:
         self.crm = crm
+        self.mounts = dict(mounts or {})  # path prefix → a WSGI app serving it (the console at /console)
         self.operations = list(operations)
         self.settings = settings
         self.authenticators = list(authenticators)
@@ -116,6 +117,10 @@ class ApiApp:
     # -- WSGI ------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, mounted in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return mounted(environ, start_response)  # type: ignore[no-any-return]
         request = Request(environ)
         request.max_content_length = self.settings.max_body
         given = request.headers.get("X-Request-Id", "")

@@ -61,10 +61,14 @@ def _number(value: Any) -> Any:
 
 def create_app(crm: CRM, *, settings: ApiSettings | None = None,
                authenticators: Sequence[Authenticator] = ()) -> ApiApp:
-    """The WSGI app of ``crm``: the API, ``/openapi.json``, its docs page at ``/docs`` and ``/health``.
+    """The WSGI app of ``crm``: the API, ``/openapi.json``, its docs page at ``/docs``, ``/health`` and the console.
+
+The web console (``crmkit.console``) is mounted at ``/console``; its session cookie also signs in API calls.
 
     Build one per process (a CRM holds a connection pool): ``crmkit serve`` does so in each worker.
     """
+    from crmkit.console.app import ConsoleApp
+    from crmkit.console.sessions import SessionAuthenticator
     from crmkit.web.openapi import build_openapi
 
     operations = operations_of(crm)
@@ -92,4 +96,5 @@ def create_app(crm: CRM, *, settings: ApiSettings | None = None,
         Operation("GET", "/docs/{asset:str}", docs, "The docs page's script and style", "meta", public=True,
                   media_type="text/plain"),
     ]
-    return ApiApp(crm, operations + meta, settings or ApiSettings.from_crm(crm), authenticators)
+    return ApiApp(crm, operations + meta, settings or ApiSettings.from_crm(crm), [*authenticators, SessionAuthenticator()],
+                  mounts={"/console": ConsoleApp(crm)})

@@ -64,12 +64,14 @@ async function main() {
   for (const tag of Object.keys(byTag).sort()) {
     nav.append(el("a", { href: "#tag-" + tag }, tag));
     const about = (spec.tags || []).find((t) => t.name === tag);
-    main.append(el("h2", { id: "tag-" + tag }, tag), el("p", {}, about ? about.description : ""));
-    byTag[tag].forEach(([path, method, op]) => main.append(operation(path, method, op)));
+    const section = el("section", {}, el("h2", { id: "tag-" + tag }, tag), el("p", {}, about ? about.description : ""));
+    byTag[tag].forEach(([path, method, op]) => section.append(operation(path, method, op)));
+    main.append(section);
   }
   document.getElementById("filter").oninput = (event) => {
     const words = event.target.value.toLowerCase();
     document.querySelectorAll("details").forEach((d) => (d.hidden = !d.dataset.search.includes(words)));
+    document.querySelectorAll("main section").forEach((s) => (s.hidden = !s.querySelector("details:not([hidden])")));
   };
 }
 main();

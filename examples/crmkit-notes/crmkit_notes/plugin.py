@@ -10,7 +10,7 @@ from crmkit import Plugin
 plugin = Plugin(
     name="notes",
     description="Free-text notes about customers",
-    hooks=("crmkit_notes.hooks", "crmkit_notes.api"),
+    hooks=("crmkit_notes.hooks", "crmkit_notes.api", "crmkit_notes.console"),
     tables="crmkit_notes.models:metadata",
     migrations="crmkit_notes.migrations",
     cli="crmkit_notes.commands:notes",

@@ -116,6 +116,16 @@ class NotesService:
             recent = self._latest(conn, customer_id, latest) if count else []
         return {"count": count, "latest": recent}
 
+    def mine(self, *, limit: int = 20) -> list[Note]:
+        """The acting user's own notes, newest first, about customers ``notes.read`` still reaches (the console's page)."""
+        self._crm.access.require(READ)
+        c = notes.c
+        with self._crm.reading() as conn:
+            rows = conn.execute(sa.select(notes).where(c.author == self._crm.actor,
+                                                       self._crm.access.customers(c.customer_id, READ))
+                                .order_by(c.created_at.desc(), c.id.desc()).limit(limit)).mappings().all()
+        return [Note(**row) for row in rows]
+
     def move(self, from_customer_id: int, to_customer_id: int) -> int:
         """Re-point one customer's notes to another (what a merge needs); returns how many moved."""
         with self._crm.transaction() as session:

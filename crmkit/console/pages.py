@@ -29,7 +29,7 @@ PAGE_SIZE = 25
 RECENT = 10
 FORM_FIELDS = ("name", "email", "phone", "owner", "lifecycle_stage", "tags")
 STAGES = [(stage, stage) for stage in LIFECYCLE_STAGES]  # (value, label) for the select inputs
-LOG_CHANNELS = {"phone": "Log a call", "in_person": "Log a visit"}  # channel → the msgid of its choice
+LOG_CHANNELS = {"phone": "Phone call", "in_person": "Visit in person"}  # channel → the msgid of its choice
 _ERROR_FIELD = {"emails": "email", "phones": "phone"}  # the service's field → the form's input
 
 

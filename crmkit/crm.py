@@ -119,6 +119,10 @@ class CRM:
             if name in self.__dict__ or hasattr(type(self), name):
                 raise PluginError(name, f"service name {name!r} clashes with a CRM attribute")
             self._services[name] = service
+        from crmkit.locales import register_catalog
+
+        for package, domain in self.hooks.translations():
+            register_catalog(package, domain)
         self.hooks.startup()
 
     # -- plugins' services ---------------------------------------------------------------

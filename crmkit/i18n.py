@@ -7,7 +7,7 @@ business setting ``locale``, else the browser's ``Accept-Language``, else Vietna
 Source strings are English; translations live in gettext ``.po`` files,
 ``<package>/locale/<locale>/LC_MESSAGES/<domain>.po`` (the core's is ``crmkit/locale/vi/LC_MESSAGES/crmkit.po``).
 No ``.mo`` file is committed: the ``.po`` files are compiled in memory the first time a locale is
-used. A plugin adds its own catalog with :func:`register_catalog`; catalogs registered earlier win,
+used. A plugin adds its own catalog with the ``crmkit_translations`` hook; catalogs registered earlier win,
 so a plugin adds strings but never changes the core's. Machine formats (JSON, CSV, the API) stay
 locale-independent and never go through this module.
 """
@@ -30,27 +30,21 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
+from crmkit.locales import CORE_CATALOG, DEFAULT_LOCALE, LOCALES, catalog_sources, register_catalog
+
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from crmkit.money import Money
-
-#: The languages crmkit speaks, the default first.
-LOCALES = ("vi", "en")
-DEFAULT_LOCALE = LOCALES[0]
 
 #: Date patterns per locale: Vietnamese writes ``06/12/2026`` (CLDR's short form would be ``6/12/26``).
 DATE_FORMATS = {"vi": "dd/MM/yyyy", "en": "medium"}
 #: Date-time patterns per locale: local time, then the zone's name (standard or daylight time).
 DATETIME_FORMATS = {"vi": "dd/MM/yyyy HH:mm (zzzz)", "en": "MMM d, yyyy, h:mm a (zzzz)"}
 
-#: The core's catalog, as (package, domain): ``crmkit/locale/<locale>/LC_MESSAGES/crmkit.po``.
-CORE_CATALOG = ("crmkit", "crmkit")
-
 _lock = threading.Lock()
-#: Where catalogs come from, the core's first; earlier sources win on a shared msgid.
-_sources: list[tuple[str, str]] = [CORE_CATALOG]
-_translators: dict[str, Translator] = {}
+#: Translators by locale and the catalogs they were compiled from (a plugin registering one makes a new one).
+_translators: dict[tuple[str, tuple[tuple[str, str], ...]], Translator] = {}
 
 
 def supported(locale: str | None) -> str | None:
@@ -137,24 +131,12 @@ def translator(locale: str) -> Translator:
     chosen = supported(locale)
     if chosen is None:
         raise ValueError(f"unsupported locale {locale!r}: crmkit speaks {', '.join(LOCALES)}")
+    sources = catalog_sources()
     with _lock:
-        found = _translators.get(chosen)
+        found = _translators.get((chosen, sources))
         if found is None:
-            found = _translators[chosen] = Translator(chosen, _compile(chosen, _sources))
+            found = _translators[chosen, sources] = Translator(chosen, _compile(chosen, sources))
         return found
-
-
-def register_catalog(package: str, domain: str) -> None:
-    """Add ``<package>/locale/<locale>/LC_MESSAGES/<domain>.po`` to every locale, after the catalogs already there.
-
-    A plugin calls this when it loads (before the first page it serves): translators built
-    afterwards include its strings, but a msgid an earlier catalog (the core's first) already
-    translates keeps that translation. A locale the plugin has no ``.po`` for is simply skipped.
-    """
-    with _lock:
-        if (package, domain) not in _sources:
-            _sources.append((package, domain))
-            _translators.clear()
 
 
 def read_catalog(package: str, domain: str, locale: str, *, strict: bool = False) -> Catalog | None:

@@ -251,10 +251,10 @@ def test_a_missing_permission_shows_the_403_page(crm: Any) -> None:
 def test_a_menu_entry_is_hidden_without_its_permission_and_its_url_answers_403(crm: Any) -> None:
     reader = signed_in(crm, "doc", roles=[], grants={"customers.read": "all"})
     home = text(reader.get("/console/"))
-    assert "Khách hàng" in home and "My notes" not in home
+    assert "Khách hàng" in home and "Ghi chú của tôi" not in home
     assert reader.get("/console/notes/").status_code == 403
     sales = signed_in(crm, "lan")
-    assert "My notes" in text(sales.get("/console/"))
+    assert "Ghi chú của tôi" in text(sales.get("/console/"))
     assert sales.get("/console/notes/").status_code == 200
 
 
@@ -329,4 +329,4 @@ def test_the_console_works_when_the_app_is_mounted_under_a_prefix(crm: Any) -> N
 def test_the_404_page_shows_only_the_menu_entries_the_user_may_open(crm: Any) -> None:
     reader = signed_in(crm, "doc", roles=[], grants={"customers.read": "all"})
     missing = reader.get("/console/nowhere")
-    assert missing.status_code == 404 and "Khách hàng" in text(missing) and "My notes" not in text(missing)
+    assert missing.status_code == 404 and "Khách hàng" in text(missing) and "Ghi chú của tôi" not in text(missing)

@@ -13,10 +13,11 @@ import pytest
 from babel.messages.pofile import PoFileError
 from click.testing import CliRunner
 
-from crmkit import i18n
+from crmkit import i18n, locales
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import EXIT_USAGE, cli
-from crmkit.i18n import negotiate, read_catalog, register_catalog, translator
+from crmkit.i18n import negotiate, read_catalog, translator
+from crmkit.locales import CORE_CATALOG, catalog_sources, register_catalog
 from crmkit.money import Money
 
 NBSP = "\u00a0"  # Babel puts a no-break space between a Vietnamese amount and its currency
@@ -48,7 +49,7 @@ SEEDED = {
 @pytest.fixture
 def catalogs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plugin catalogs registered by the test are forgotten afterwards (and no translator is shared with others)."""
-    monkeypatch.setattr(i18n, "_sources", list(i18n._sources))
+    monkeypatch.setattr(locales, "_sources", [CORE_CATALOG])
     monkeypatch.setattr(i18n, "_translators", {})
 
 
@@ -149,7 +150,7 @@ def test_a_plugin_catalog_adds_its_strings_but_never_changes_the_cores(tmp_path:
     with pytest.raises(PoFileError, match="misformatted"):
         read_catalog("crmkit_i18n_notes", "crmkit_i18n_notes", "vi", strict=True)
     assert translator("en").gettext("Notes") == "Notes"  # no English catalog: the source string
-    assert i18n._sources == [i18n.CORE_CATALOG, ("crmkit_i18n_notes", "crmkit_i18n_notes")]
+    assert catalog_sources() == (CORE_CATALOG, ("crmkit_i18n_notes", "crmkit_i18n_notes"))
 
 
 # -- formats ---------------------------------------------------------------------------------------------------

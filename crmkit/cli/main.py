@@ -229,7 +229,7 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
               help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
                    "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
                    "unrestricted].")
-@click.option("--locale", type=LazyChoice("crmkit.i18n:LOCALES"), envvar="CRMKIT_LOCALE",
+@click.option("--locale", type=LazyChoice("crmkit.locales:LOCALES"), envvar="CRMKIT_LOCALE",
               help="Language and formats of what people read [default: $CRMKIT_LOCALE, else the --user's "
                    "locale, else the business setting `locale`, else vi].")
 @click.option("--debug", is_flag=True, help="On error, print the traceback as well.")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from crmkit.core.models import ApiToken, User
     from crmkit.crm import CRM
 
-LOCALES = LazyChoice("crmkit.core.users:LOCALES")
+LOCALES = LazyChoice("crmkit.locales:LOCALES")
 LIST_COLUMNS = ("username", "name", "active", "teams", "roles", "email", "phone", "last_login")
 TOKEN_COLUMNS = ("id", "user", "name", "status", "permissions", "expires_at", "last_used_at", "revoked_at", "created_at")
 

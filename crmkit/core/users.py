@@ -25,6 +25,7 @@ from crmkit.core.access import Principal, UserHandle
 from crmkit.core.models import ApiToken, User
 from crmkit.core.types import utcnow
 from crmkit.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
+from crmkit.locales import LOCALES
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 ADMIN = "users.admin"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
-LOCALES = ("vi", "en")
 MIN_PASSWORD = 10
 #: Failed sign-ins allowed in a row before the account locks; each further one doubles the lock, up to a day.
 FREE_FAILURES = 5

@@ -116,6 +116,10 @@ class Hooks:
         """``(plugin name, its HTTP operations)`` for every plugin implementing ``crmkit_api_operations``."""
         return self.call_each("crmkit_api_operations")
 
+    def translations(self) -> list[tuple[str, str]]:
+        """Every plugin's ``(package, domain)`` gettext catalogs (``crmkit_translations``)."""
+        return [tuple(catalog) for result in self.call("crmkit_translations") for catalog in result or ()]  # type: ignore[misc]
+
     def console_pages(self) -> list[tuple[str, Any]]:
         """``(plugin name, its console pages)`` for every plugin implementing ``crmkit_console_pages``."""
         return self.call_each("crmkit_console_pages")

@@ -229,6 +229,17 @@ def crmkit_api_operations(crm: CRM) -> list[Operation] | None:
 
 
 @hookspec
+def crmkit_translations(crm: CRM) -> list[tuple[str, str]] | None:
+    """Return ``(package, domain)`` of the gettext catalogs your plugin ships: ``<package>/locale/<lang>/LC_MESSAGES/<domain>.po``.
+
+    Called once when the CRM opens, before any page, report or CLI text is translated. The core's
+    catalog wins for a msgid it already translates; a locale without your ``.po`` falls back to the msgid.
+    """
+
+
+
+
+@hookspec
 def crmkit_console_pages(crm: CRM) -> list[ConsolePage] | None:
     """Return the ``crmkit.console.ConsolePage`` routes your plugin adds to the web console (under ``/console/<plugin>/``).
 

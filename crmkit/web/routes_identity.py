@@ -10,7 +10,7 @@ from crmkit.core.audit import AuditEntry
 from crmkit.core.models import ApiToken, Role, Team, User
 from crmkit.core.permissions import SCOPES
 from crmkit.core.schemas import AwareDateTime
-from crmkit.core.users import LOCALES
+from crmkit.locales import LOCALES
 from crmkit.crm import CRM
 from crmkit.web.operations import ApiRequest, Operation, Page, Reply
 from crmkit.web.schemas import page_of, paging, query_schema, schema_of

@@ -46,3 +46,8 @@ def crmkit_customer_panels() -> list[Panel]:
 def crmkit_home_tiles() -> list[Tile]:
     return [Tile("notes", "My notes", "crmkit_notes:templates/notes_tile.html",
                  lambda crm: crm.notes.mine(limit=3), permission=READ)]
+
+
+@hookimpl
+def crmkit_translations() -> list[tuple[str, str]]:
+    return [("crmkit_notes", "crmkit_notes")]  # crmkit_notes/locale/vi/LC_MESSAGES/crmkit_notes.po

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.crmkit_plugins("notes")
 
 
 def test_a_salesperson_sees_notes_on_the_360_her_page_the_menu_entry_and_the_tile(crm: Any) -> None:
-    console_user(crm, "lan")
+    console_user(crm, "lan", locale="en")
     an = crm.customers.add(name="Nguyễn Văn An", owner="lan")
     crm.as_user("lan").notes.add(an.id, "Khách hẹn gọi lại thứ Hai <b>sớm</b>")
     browser = ConsoleBrowser(crm)
@@ -29,7 +29,7 @@ def test_a_salesperson_sees_notes_on_the_360_her_page_the_menu_entry_and_the_til
 
 
 def test_without_notes_read_the_panel_tile_and_menu_entry_are_hidden_and_the_page_answers_403(crm: Any) -> None:
-    console_user(crm, "doc", roles=[], grants={"customers.read": "all"})
+    console_user(crm, "doc", roles=[], grants={"customers.read": "all"}, locale="en")
     an = crm.customers.add(name="Nguyễn Văn An")
     crm.notes.add(an.id, "Bí mật kinh doanh")
     browser = ConsoleBrowser(crm)
@@ -48,3 +48,12 @@ def test_another_salespersons_notes_stay_out_of_her_page(crm: Any) -> None:
     browser.sign_in("lan")
     assert "Khách của Minh" not in text(browser.get("/console/notes/"))
     assert browser.get(f"/console/customers/{theirs.id}").status_code == 404
+
+
+def test_a_vietnamese_user_reads_the_plugins_own_texts_from_its_catalog(crm: Any) -> None:
+    console_user(crm, "lan", locale="vi")
+    an = crm.customers.add(name="Nguyễn Văn An", owner="lan")
+    browser = ConsoleBrowser(crm)
+    browser.sign_in("lan")
+    assert "Ghi chú của tôi" in text(browser.get("/console/"))  # menu entry and tile, from crmkit_notes.po
+    assert "Ghi chú" in text(browser.get(f"/console/customers/{an.id}"))

@@ -1,0 +1,1 @@
+"""crmkit-service: customer service cases and SLAs as a crmkit plugin."""

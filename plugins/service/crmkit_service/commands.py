@@ -1,0 +1,259 @@
+"""``crmkit service …``: the plugin's command group — thin callers of ``crm.service``, no SQL and no rule here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+
+from crmkit.cli import emit, pass_crm
+from crmkit.cli.output import current_format, emit_object
+
+if TYPE_CHECKING:
+    from crmkit import CRM
+    from crmkit_service.service import Case, Message
+
+CASE_TABLE = ("id", "customer_id", "status", "priority", "subject", "assignee", "team", "resolution due (UTC)")
+MESSAGE_TABLE = ("id", "at (UTC)", "kind", "direction", "author", "body")
+
+
+@click.group()
+def service() -> None:
+    """Customer service: cases, their conversation and SLAs."""
+
+
+@service.group()
+def cases() -> None:
+    """Open, list, show, answer, assign and move cases."""
+
+
+@cases.command("open")
+@click.argument("customer_id", type=int)
+@click.argument("subject")
+@click.option("--description", help="What the customer asked or reported.")
+@click.option("--channel", default="phone", show_default=True, help="How it came in (the core's channels).")
+@click.option("--category", help="A free category, e.g. repair, billing, delivery.")
+@click.option("--priority", default="normal", show_default=True, help="low, normal, high or urgent.")
+@click.option("--assignee", help="The user working the case.")
+@click.option("--team", help="The team working the case (its working hours time the SLA).")
+@click.option("--watcher", "watchers", multiple=True, help="A user kept informed (repeatable).")
+@pass_crm
+def open_case(crm: CRM, customer_id: int, subject: str, description: str | None, channel: str,
+              category: str | None, priority: str, assignee: str | None, team: str | None,
+              watchers: Sequence[str]) -> None:
+    """Open a case for CUSTOMER_ID about SUBJECT."""
+    show_case(crm.service.open(customer_id, subject, description=description, channel=channel, category=category,
+                               priority=priority, assignee=assignee, team=team, watchers=watchers))
+
+
+@cases.command("list")
+@click.option("--status", help="One status, or 'active' for every case still being worked on.")
+@click.option("--customer", "customer_id", type=int, help="Only this customer's cases.")
+@click.option("--assignee", help="Only cases assigned to this user.")
+@click.option("--team", help="Only this team's cases.")
+@click.option("--priority", help="Only this priority.")
+@click.option("--after", type=int, help="The next page: cases older than this case id.")
+@click.option("--limit", default=50, show_default=True)
+@pass_crm
+def list_cases(crm: CRM, status: str | None, customer_id: int | None, assignee: str | None, team: str | None,
+               priority: str | None, after: int | None, limit: int) -> None:
+    """Cases in your scope, newest first."""
+    found = crm.service.list(status=status, customer_id=customer_id, assignee=assignee, team=team,
+                             priority=priority, after=after, limit=limit)
+    if current_format() == "table":
+        emit([{"id": c.id, "customer_id": c.customer_id, "status": c.status, "priority": c.priority,
+               "subject": c.subject, "assignee": c.assignee or "", "team": c.team or "",
+               "resolution due (UTC)": f"{c.resolution_due_at:%Y-%m-%d %H:%M}" if c.resolution_due_at else ""}
+              for c in found], CASE_TABLE, title="Cases")
+    else:
+        emit([_case_row(c) for c in found], _case_fields())
+
+
+@cases.command("show")
+@click.argument("case_id", type=int)
+@pass_crm
+def show(crm: CRM, case_id: int) -> None:
+    """A case and its conversation."""
+    case = crm.service.get(case_id)
+    conversation = crm.service.conversation(case_id)
+    if current_format() == "table":
+        show_case(case)
+        click.echo("")
+        show_messages(conversation)
+    else:
+        emit_object({**_case_row(case), "conversation": [attrs.asdict(m) for m in conversation]})
+
+
+@cases.command("reply")
+@click.argument("case_id", type=int)
+@click.argument("body")
+@click.option("--inbound", is_flag=True, help="The customer's message (default: our answer to them).")
+@pass_crm
+def reply(crm: CRM, case_id: int, body: str, inbound: bool) -> None:
+    """Add a reply to CASE_ID's conversation (also logged on the customer's timeline)."""
+    show_messages([crm.service.reply(case_id, body, direction="inbound" if inbound else "outbound")])
+
+
+@cases.command("note")
+@click.argument("case_id", type=int)
+@click.argument("body")
+@pass_crm
+def note(crm: CRM, case_id: int, body: str) -> None:
+    """Write an internal note on CASE_ID."""
+    show_messages([crm.service.note(case_id, body)])
+
+
+@cases.command("assign")
+@click.argument("case_id", type=int)
+@click.option("--to", "assignee", help="The user to give it to ('' to unassign).")
+@click.option("--team", help="The team to give it to ('' for none).")
+@pass_crm
+def assign(crm: CRM, case_id: int, assignee: str | None, team: str | None) -> None:
+    """Give CASE_ID to a user and/or a team."""
+    changes: dict[str, Any] = {}
+    if assignee is not None:
+        changes["assignee"] = assignee or None
+    if team is not None:
+        changes["team"] = team or None
+    show_case(crm.service.assign(case_id, **changes))
+
+
+@cases.command("status")
+@click.argument("case_id", type=int)
+@click.argument("status")
+@click.option("--resolution", help="How it was resolved (needed to resolve, or to close an unresolved case).")
+@pass_crm
+def status(crm: CRM, case_id: int, status: str, resolution: str | None) -> None:
+    """Move CASE_ID to STATUS (new, open, waiting_on_customer, waiting_on_third_party, resolved, closed, reopened)."""
+    show_case(crm.service.set_status(case_id, status, resolution=resolution))
+
+
+@service.command("run-due")
+@pass_crm
+def run_due(crm: CRM) -> None:
+    """Mark the cases that missed an SLA target now (what the worker's service.run-due job does every minute)."""
+    breaches = crm.service.run_due()
+    emit([{"case_id": b.case_id, "customer_id": b.customer_id, "target": b.target,
+           "due_at": b.due_at.isoformat()} for b in breaches], ("case_id", "customer_id", "target", "due_at"),
+         title=f"{len(breaches)} SLA breaches")
+
+
+@service.group()
+def sla() -> None:
+    """SLA policies, working hours and days off."""
+
+
+@sla.command("policies")
+@pass_crm
+def list_policies(crm: CRM) -> None:
+    """The first-response and resolution targets per priority, in working minutes."""
+    emit([attrs.asdict(p) for p in crm.service.policies()],
+         ("priority", "first_response_minutes", "resolution_minutes"))
+
+
+@sla.command("set-policy")
+@click.argument("priority")
+@click.option("--first-response", "first_response", type=int, required=True, help="Working minutes.")
+@click.option("--resolution", type=int, required=True, help="Working minutes.")
+@pass_crm
+def set_policy(crm: CRM, priority: str, first_response: int, resolution: int) -> None:
+    """Set PRIORITY's targets (for cases opened from now on)."""
+    policy = crm.service.set_policy(priority, first_response_minutes=first_response, resolution_minutes=resolution)
+    emit([attrs.asdict(policy)], ("priority", "first_response_minutes", "resolution_minutes"))
+
+
+@sla.command("week")
+@click.argument("days", nargs=-1)
+@click.option("--team", help="This team's week (default: the business's).")
+@pass_crm
+def week(crm: CRM, days: Sequence[str], team: str | None) -> None:
+    """Show the working week, or set it: DAYS like mon=08:00-17:00 sat=08:00-12:00 (days not named are closed)."""
+    from crmkit import ValidationError
+    from crmkit_service.businesshours import WEEKDAYS
+
+    if days:
+        wanted: dict[int, tuple[int, int]] = {}
+        for item in days:
+            name, _, span = item.partition("=")
+            opens, _, closes = span.partition("-")
+            try:
+                wanted[WEEKDAYS.index(name.strip().lower())] = (_minutes(opens), _minutes(closes))
+            except ValueError:
+                raise ValidationError(f"{item!r}: write a day like mon=08:00-17:00 "
+                                      f"({', '.join(WEEKDAYS)})", field="hours") from None
+        crm.service.set_week(wanted, team=team)
+    emit([{"day": WEEKDAYS[n], "hours": f"{span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}"
+           if span else "closed"} for n, span in enumerate(crm.service.week(team))], ("day", "hours"))
+
+
+def _minutes(text: str) -> int:
+    """``08:30`` → 510 (``ValueError`` for anything else)."""
+    hours, _, minutes = text.strip().partition(":")
+    if not hours.isdigit() or not minutes.isdigit():
+        raise ValueError(text)
+    return int(hours) * 60 + int(minutes)
+
+
+@sla.command("day-off")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y"]))
+@click.argument("note")
+@click.option("--team", help="Only this team is off (default: the whole company).")
+@pass_crm
+def day_off(crm: CRM, day: Any, note: str, team: str | None) -> None:
+    """Add a company day off (DAY as 2027-02-05 or 05/02/2027)."""
+    added = crm.service.add_day_off(day.date(), note, team=team)
+    click.echo(f"{added.day.isoformat()} is a day off for {added.team or 'the whole company'}: {added.note}")
+
+
+@sla.command("days-off")
+@pass_crm
+def list_days_off(crm: CRM) -> None:
+    """The company's days off (public holidays come from the calendar and are not listed)."""
+    emit([{"day": d.day.isoformat(), "team": d.team or "", "note": d.note} for d in crm.service.days_off()],
+         ("day", "team", "note"))
+
+
+@sla.command("due")
+@click.argument("start", type=click.DateTime(formats=["%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M%z"]))
+@click.argument("minutes", type=int)
+@click.option("--team")
+@pass_crm
+def due(crm: CRM, start: Any, minutes: int, team: str | None) -> None:
+    """When MINUTES of working time after START (2027-02-05T16:00+07:00) end on TEAM's calendar."""
+    from datetime import timedelta
+
+    calendar = crm.service.calendar(team)
+    click.echo(calendar.add(start, timedelta(minutes=minutes)).astimezone(calendar.zone).isoformat())
+
+
+def show_case(case: Case) -> None:
+    """Print one case: every field, one per line (or as an object for JSON/CSV)."""
+    emit_object(_case_row(case))
+
+
+def show_messages(items: Sequence[Message]) -> None:
+    """Print conversation entries: a short table, or every field for JSON and CSV."""
+    if current_format() == "table":
+        emit([{"id": m.id, "at (UTC)": f"{m.created_at:%Y-%m-%d %H:%M}", "kind": m.kind,
+               "direction": m.direction or "", "author": m.author, "body": m.body} for m in items], MESSAGE_TABLE)
+    else:
+        emit([attrs.asdict(m) for m in items], ("id", "case_id", "customer_id", "kind", "direction", "body",
+                                                "author", "interaction_id", "created_at"))
+
+
+def _case_row(case: Case) -> dict[str, Any]:
+    row = attrs.asdict(case)
+    row["watchers"] = ", ".join(case.watchers)
+    return row
+
+
+def _case_fields() -> tuple[str, ...]:
+    from crmkit_service.service import Case
+
+    return tuple(a.name for a in attrs.fields(Case))
+
+
+

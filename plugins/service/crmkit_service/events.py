@@ -1,0 +1,29 @@
+"""The webhook event types the service plugin emits, and its worker job: the SLA breach check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from crmkit import EventType, Job, hookimpl
+
+if TYPE_CHECKING:
+    from crmkit.crm import CRM
+
+
+@hookimpl
+def crmkit_webhook_events() -> list[EventType]:
+    return [
+        EventType("case.opened", "a case was opened (data: case)"),
+        EventType("case.reply_added", "a reply was added to a case's conversation (data: case_id, message)"),
+        EventType("case.note_added", "an internal note was written on a case (data: case_id, message)"),
+        EventType("case.assigned", "a case was given to another user or team (data: case)"),
+        EventType("case.status_changed", "a case changed status (data: case, previous_status)"),
+        EventType("case.sla_breached", "a case missed an SLA target (data: target, due_at, case)"),
+    ]
+
+
+@hookimpl
+def crmkit_jobs(crm: CRM) -> list[Job]:
+    return [Job("service.run-due", timedelta(minutes=1), lambda crm: crm.service.run_due(),
+                "mark cases that missed their first-response or resolution target (crmkit service run-due)")]

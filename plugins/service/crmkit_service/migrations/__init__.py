@@ -1,0 +1,1 @@
+"""The Alembic revisions of the ``service`` lineage (version table ``crmkit_version_service``)."""

@@ -1,0 +1,78 @@
+"""``crmkit service …`` through the root command line, as an operator runs it (one-line errors, exit codes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from crmkit.cli.context import CLIContext
+from crmkit.cli.main import cli
+from crmkit.testing import add_user
+
+pytestmark = pytest.mark.crmkit_plugins("service")
+
+
+@pytest.fixture
+def run(crm):
+    url = crm.engine.url.render_as_string(hide_password=False)
+
+    def invoke(*args):
+        return CliRunner().invoke(cli, ["--db", url, *args], obj=CLIContext(plugins=["service"]))
+    return invoke
+
+
+def ok(result):
+    assert result.exit_code == 0, f"exit {result.exit_code}: {result.stderr}"
+    return result.stdout
+
+
+def test_open_reply_note_assign_status_list_and_show(crm, run):
+    add_user(crm, "hoa", roles=["support"])
+    an = crm.customers.add(name="Nguyễn Văn An")
+    opened = json.loads(ok(run("--format", "json", "service", "cases", "open", str(an.id), "Giao hàng trễ",
+                               "--channel", "chat", "--priority", "high", "--category", "delivery")))
+    case_id = opened["id"]
+    assert (opened["status"], opened["priority"], opened["channel"]) == ("new", "high", "chat")
+    assert "Dạ đơn sẽ giao hôm nay" in ok(run("--user", "hoa", "service", "cases", "reply", str(case_id),
+                                                "Dạ đơn sẽ giao hôm nay"))
+    ok(run("service", "cases", "reply", str(case_id), "Cảm ơn shop", "--inbound"))
+    ok(run("service", "cases", "note", str(case_id), "Đã hỏi bên vận chuyển"))
+    assigned = ok(run("service", "cases", "assign", str(case_id), "--to", "hoa"))
+    assert "hoa" in assigned
+    ok(run("service", "cases", "status", str(case_id), "resolved", "--resolution", "Đã giao"))
+    listed = ok(run("service", "cases", "list", "--status", "resolved"))
+    assert "Giao hàng trễ" in listed and "resolved" in listed
+    shown = json.loads(ok(run("--format", "json", "service", "cases", "show", str(case_id))))
+    assert [(m["kind"], m["direction"], m["author"]) for m in shown["conversation"]] == [
+        ("reply", "outbound", "hoa"), ("reply", "inbound", "system"), ("note", None, "system")]
+    assert shown["assignee"] == "hoa" and shown["resolution"] == "Đã giao"
+
+
+def test_errors_are_one_line_naming_the_field(crm, run):
+    an = crm.customers.add(name="Trần Thị Bình")
+    case = crm.service.open(an.id, "Hỏi giá")
+    bad = run("service", "cases", "status", str(case.id), "reopened")
+    # one line, "error: …" (or its translation), naming the field before the service's message
+    assert bad.exit_code != 0 and ": status: a new case cannot become reopened" in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1
+    missing = run("service", "cases", "show", "999")
+    assert missing.exit_code != 0 and "case 999 not found" in missing.stderr
+
+
+def test_sla_commands_and_run_due(crm, run):
+    ok(run("service", "sla", "set-policy", "urgent", "--first-response", "15", "--resolution", "120"))
+    policies = json.loads(ok(run("--format", "json", "service", "sla", "policies")))
+    assert {"priority": "urgent", "first_response_minutes": 15, "resolution_minutes": 120} in policies
+    assert "2027-02-12" in ok(run("service", "sla", "day-off", "12/02/2027", "Nghỉ thêm sau Tết"))
+    # Thursday 4/2/2027 16:00 + 2 working hours: Tết (5–11/2) and the extra day off → Monday 15/2 09:00
+    assert ok(run("service", "sla", "due", "2027-02-04T16:00+0700", "120")).strip() == "2027-02-15T09:00:00+07:00"
+    assert "0 SLA breaches" in ok(run("service", "run-due"))
+    crm.teams.add("Kỹ thuật")
+    week = json.loads(ok(run("--format", "json", "service", "sla", "week", "--team", "Kỹ thuật",
+                             "sat=08:00-12:00", "sun=08:00-12:00")))
+    assert [d["hours"] for d in week] == ["closed"] * 5 + ["08:00-12:00", "08:00-12:00"]
+    assert json.loads(ok(run("--format", "json", "service", "sla", "week")))[0] == {"day": "mon", "hours": "08:00-17:00"}
+    bad = run("service", "sla", "week", "mon=8-17")
+    assert bad.exit_code != 0 and ": hours: 'mon=8-17': write a day like mon=08:00-17:00" in bad.stderr

@@ -31,9 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import datagen  # noqa: E402
 from bench._report import parse_args, percentile, report, scale  # noqa: E402
+from crmkit.core.customers import SEARCH_SLACK  # noqa: E402
+from crmkit.core.search import prefix_upper_bound, query_prefixes  # noqa: E402
 
 CLIENT_PROCESSES, THREADS_PER_PROCESS = 4, 8  # 32 concurrent clients
+PAGE = 20  # the API's default page of search results
+SEARCH_BATCH = PAGE + 1 + SEARCH_SLACK  # the keys crmkit's search reads at a time
 SERVER_WORKERS, SERVER_THREADS = 2, 4
+KINDS = ("crmkit", "peer", "peer-asgi")
 CHILDREN = (("customer_contact_points", "customer_id"), ("customer_addresses", "customer_id"),
             ("customer_tags", "customer_id"), ("customer_consents", "customer_id"),
             ("customer_memberships", "person_id"))
@@ -45,7 +50,8 @@ WORDS = ("nguyen", "tran", "le", "pham", "hoang", "vu", "dang", "bui", "do", "ho
 
 
 def peer_app(url: str) -> Any:
-    """A Werkzeug app answering the same two reads with hand-written SQL (one connection per thread)."""
+    """A Werkzeug app answering the same two reads with hand-written SQL (one connection per thread): the
+    customer with its child rows, and crmkit's search algorithm (so only the framework's cost differs)."""
     from werkzeug.wrappers import Request, Response
 
     local = threading.local()
@@ -64,8 +70,9 @@ def peer_app(url: str) -> Any:
         return local.conn
 
     mark = "?" if sqlite else "%s"
-    search = (f"SELECT customer_id FROM customer_search_keys WHERE key >= {mark} AND key < {mark} "
-              f"ORDER BY key, customer_id LIMIT 20")
+    scan = f"SELECT key, customer_id FROM customer_search_keys WHERE key >= {mark} AND key < {mark}"
+    after = f" AND (key, customer_id) > ({mark}, {mark})"
+    batch = f" ORDER BY key, customer_id LIMIT {SEARCH_BATCH}"
 
     def rows(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         cursor = connection().execute(sql, params)
@@ -84,15 +91,37 @@ def peer_app(url: str) -> Any:
                 found[child[key]].setdefault(table, []).append(child)
         return [found[i] for i in ids if i in found]
 
+    def search(query: str) -> list[int]:
+        """crmkit's search (the same key ranges, keyset batches and first-key rule) in hand-written SQL."""
+        ranges = [(prefix, prefix_upper_bound(prefix)) for prefix in sorted(query_prefixes(query))]
+        any_range = " OR ".join([f"(key >= {mark} AND key < {mark})"] * len(ranges))
+        shown: list[tuple[str, int]] = []
+        for low, high in ranges:
+            position: tuple[Any, ...] = ()
+            while len(shown) <= PAGE:
+                hits = connection().execute(scan + (after if position else "") + batch,
+                                            (low, high, *position)).fetchall()
+                if hits:
+                    ids = list({cid for _, cid in hits})
+                    first = dict(connection().execute(
+                        f"SELECT customer_id, min(key) FROM customer_search_keys WHERE customer_id IN "
+                        f"({', '.join([mark] * len(ids))}) AND ({any_range}) GROUP BY customer_id",
+                        (*ids, *(bound for pair in ranges for bound in pair))).fetchall())
+                    shown.extend((key, cid) for key, cid in hits if first[cid] == key)
+                    position = tuple(hits[-1])
+                if len(hits) < SEARCH_BATCH:
+                    break
+            if len(shown) > PAGE:
+                break
+        return [cid for _, cid in shown[:PAGE]]
+
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         if request.path.startswith("/customers/"):
             found = customers([int(request.path.rsplit("/", 1)[1])])
             body: Any = found[0] if found else None
         else:
-            prefix = "n:" + request.args["q"]
-            ids = [r["customer_id"] for r in rows(search, (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))]
-            body = {"items": customers(ids)}
+            body = {"items": customers(search(request.args["q"]))}
         return Response(json.dumps(body), content_type="application/json")(environ, start_response)
 
     return app
@@ -180,8 +209,8 @@ def client_process(port: int, paths: list[str], token: str, seconds: float, out:
     out.put((latencies, errors[0]))
 
 
-def load(port: int, paths: list[str], token: str, seconds: float) -> tuple[float, float, int]:
-    """Requests/s, p99 (ms) and errors of 32 clients hammering ``paths`` for ``seconds``."""
+def load(port: int, paths: list[str], token: str, seconds: float) -> tuple[int, float, list[float], int]:
+    """Requests answered, seconds taken, latencies and errors of 32 clients hammering ``paths`` for ``seconds``."""
     queue: Any = multiprocessing.Queue()
     chunks = [paths[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
     started = time.perf_counter()
@@ -192,13 +221,12 @@ def load(port: int, paths: list[str], token: str, seconds: float) -> tuple[float
     results = [queue.get() for _ in workers]
     for worker in workers:
         worker.join()
-    elapsed = time.perf_counter() - started
     latencies = [s for got, _ in results for s in got]
-    return len(latencies) / elapsed, percentile(latencies, 99) * 1000, sum(e for _, e in results)
+    return len(latencies), time.perf_counter() - started, latencies, sum(e for _, e in results)
 
 
-def measure(backend: str, url: str, spec: datagen.Spec, seconds: float) -> None:
-    """Both reads, crmkit then the peer, on the same database with the same server settings."""
+def measure(backend: str, url: str, spec: datagen.Spec, seconds: float, rounds: int) -> None:
+    """Both reads by crmkit and the peers, taking turns, on the same database with the same server settings."""
     from crmkit import CRM
 
     print(f"{backend}: {datagen.warm(url)}", flush=True)
@@ -212,15 +240,25 @@ def measure(backend: str, url: str, spec: datagen.Spec, seconds: float) -> None:
         "GET /customers/{id}": [f"/customers/{rng.randint(1, spec.customers)}" for _ in range(20_000)],
         "GET /customers?q=…": [f"/customers?q={rng.choice(WORDS)}" for _ in range(2_000)],
     }
-    figures: dict[str, dict[str, tuple[float, float, int]]] = {}
-    for kind in ("crmkit", "peer", "peer-asgi"):
-        process, port = start_server(kind, url)
-        try:
+    servers = {kind: start_server(kind, url) for kind in KINDS}
+    totals: dict[str, dict[str, list[Any]]] = {name: {kind: [0, 0.0, [], 0] for kind in KINDS} for name in reads}
+    try:  # the servers take turns, a slice at a time, so a change in the machine's load falls on all of them
+        for _ in range(rounds):
             for name, paths in reads.items():
-                figures.setdefault(name, {})[kind] = load(port, paths, token, seconds)
-        finally:
+                for kind, (_, port) in servers.items():
+                    count, elapsed, latencies, errors = load(port, paths, token, seconds / rounds)
+                    tally = totals[name][kind]
+                    tally[0] += count
+                    tally[1] += elapsed
+                    tally[2].extend(latencies)
+                    tally[3] += errors
+    finally:
+        for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=30)
+    figures = {name: {kind: (count / elapsed, percentile(latencies, 99) * 1000, errors)
+                      for kind, (count, elapsed, latencies, errors) in by_kind.items()}
+               for name, by_kind in totals.items()}
     for name, by_kind in figures.items():
         rate, p99, errors = by_kind["crmkit"]
         peer_rate, peer_p99, peer_errors = by_kind["peer"]
@@ -243,12 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(__doc__.split("\n\n")[0], argv)
     spec = datagen.Spec.for_size(args.size)
     seconds = scale(args.size, tiny=1, small=10, full=60)
+    rounds = scale(args.size, tiny=1, small=3, full=4)  # turns each server takes at each read
     if args.postgres:
-        measure("PostgreSQL", datagen.postgres_database(spec, args.postgres), spec, seconds)
+        measure("PostgreSQL", datagen.postgres_database(spec, args.postgres), spec, seconds, rounds)
     else:
         print("PostgreSQL half skipped: give --postgres URL or set CRMKIT_BENCH_POSTGRES_URL", flush=True)
     path = datagen.sqlite_database(spec, args.workdir)
-    measure("SQLite", f"sqlite:///{path}", spec, seconds)
+    measure("SQLite", f"sqlite:///{path}", spec, seconds, rounds)
     return 0
 
 

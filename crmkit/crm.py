@@ -28,6 +28,7 @@ from crmkit.storage import DEFAULT_URL, check_connection, configure_engine, crea
 
 if TYPE_CHECKING:
     from crmkit.core.access import UserHandle
+    from crmkit.locales import CatalogRef
 
 SYSTEM_ACTOR = "system"
 
@@ -119,10 +120,8 @@ class CRM:
             if name in self.__dict__ or hasattr(type(self), name):
                 raise PluginError(name, f"service name {name!r} clashes with a CRM attribute")
             self._services[name] = service
-        from crmkit.locales import register_catalog
-
-        for package, domain in self.hooks.translations():
-            register_catalog(package, domain)
+        #: Each plugin's gettext catalogs (``crmkit_translations``), by plugin name: its pages and texts use them.
+        self.catalogs: dict[str, tuple[CatalogRef, ...]] = self.hooks.translations()
         self.hooks.startup()
 
     # -- plugins' services ---------------------------------------------------------------
@@ -162,6 +161,9 @@ class CRM:
         if outer is not None:
             yield outer
             return
+        shared = getattr(self._local, "reader", None)
+        if shared is not None:  # a write inside ``reading_together``: the shared read ends first, releasing its locks
+            shared.rollback()
         with Session(self._write_engine, expire_on_commit=False) as session:
             self._local.session = session
             try:
@@ -190,13 +192,37 @@ class CRM:
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:
-        """A read-only connection (or the running transaction's, so reads see its writes)."""
+        """A read-only connection (or the running transaction's, so reads see its writes; or the one
+        :meth:`reading_together` holds)."""
         outer = getattr(self._local, "session", None)
         if outer is not None:
             yield outer.connection()
             return
+        shared = getattr(self._local, "reader", None)
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def reading_together(self) -> Iterator[None]:
+        """Every read in the block on one connection, in one snapshot: what an API ``GET`` does for its token
+        check and its read (one pool checkout and one transaction instead of one each).
+
+        Writes inside the block run in their own transactions, as anywhere. Each first ends the shared read (so it
+        never waits on a lock its own thread's read holds, on PostgreSQL), and the block's later reads start a new
+        snapshot that sees it.
+        """
+        if getattr(self._local, "session", None) is not None or getattr(self._local, "reader", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._local.reader = conn
+            try:
+                yield
+            finally:
+                self._local.reader = None
 
     # -- who is acting ----------------------------------------------------------------------
 

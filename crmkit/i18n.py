@@ -7,15 +7,15 @@ business setting ``locale``, else the browser's ``Accept-Language``, else Vietna
 Source strings are English; translations live in gettext ``.po`` files,
 ``<package>/locale/<locale>/LC_MESSAGES/<domain>.po`` (the core's is ``crmkit/locale/vi/LC_MESSAGES/crmkit.po``).
 No ``.mo`` file is committed: the ``.po`` files are compiled in memory the first time a locale is
-used. A plugin adds its own catalog with the ``crmkit_translations`` hook; catalogs registered earlier win,
-so a plugin adds strings but never changes the core's. Machine formats (JSON, CSV, the API) stay
+used. A plugin declares its own catalogs with the ``crmkit_translations`` hook; they translate its pages and
+texts (before the core's catalog), never the core's pages or another plugin's. Machine formats (JSON, CSV, the API) stay
 locale-independent and never go through this module.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from importlib.resources import files
@@ -30,20 +30,23 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
-from crmkit.locales import CORE_CATALOG, DEFAULT_LOCALE, LOCALES, catalog_sources, register_catalog
+from crmkit.locales import CORE_CATALOG, DEFAULT_LOCALE, LOCALES, CatalogRef
 
 if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
+    from datetime import tzinfo
 
+    from crmkit.crm import CRM
     from crmkit.money import Money
 
 #: Date patterns per locale: Vietnamese writes ``06/12/2026`` (CLDR's short form would be ``6/12/26``).
 DATE_FORMATS = {"vi": "dd/MM/yyyy", "en": "medium"}
 #: Date-time patterns per locale: local time, then the zone's name (standard or daylight time).
 DATETIME_FORMATS = {"vi": "dd/MM/yyyy HH:mm (zzzz)", "en": "MMM d, yyyy, h:mm a (zzzz)"}
+#: A zone's name by (locale, zone, offset, daylight saving): CLDR's lookup costs more than the rest of the formatting.
+_zone_names: dict[tuple[str, tzinfo, object, object], str] = {}
 
 _lock = threading.Lock()
-#: Translators by locale and the catalogs they were compiled from (a plugin registering one makes a new one).
+#: Translators by locale and the catalogs they were compiled from.
 _translators: dict[tuple[str, tuple[tuple[str, str], ...]], Translator] = {}
 
 
@@ -115,28 +118,45 @@ class Translator:
         """A calendar date: vi ``06/12/2026``, en ``Dec 6, 2026``."""
         return format_date(value, DATE_FORMATS[self.locale], locale=self._locale)
 
-    def format_datetime(self, value: datetime, zone: ZoneInfo) -> str:
+    def format_datetime(self, value: datetime, zone: tzinfo) -> str:
         """The local time in ``zone``, the zone named: vi ``06/12/2026 10:30 (Giờ chuẩn miền Đông)``."""
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass a timezone-aware time")
-        return format_datetime(value, DATETIME_FORMATS[self.locale], tzinfo=zone, locale=self._locale)
+        local = value.astimezone(zone)
+        key = (self.locale, zone, local.utcoffset(), local.dst())
+        name = _zone_names.get(key)
+        if name is None:
+            name = _zone_names[key] = format_datetime(local, "zzzz", tzinfo=zone, locale=self._locale)
+        when, _, _ = DATETIME_FORMATS[self.locale].rpartition(" (zzzz)")
+        return f"{format_datetime(local, when, tzinfo=zone, locale=self._locale)} ({name})"
 
     def format_weekday(self, value: date) -> str:
         """The day of the week by name: vi ``Chủ Nhật``, en ``Sunday``."""
         return format_date(value, "EEEE", locale=self._locale)
 
 
-def translator(locale: str) -> Translator:
-    """The (cached) translator for ``locale``, one of :data:`LOCALES`; ``ValueError`` for any other."""
+def translator(locale: str, catalogs: Sequence[CatalogRef] = ()) -> Translator:
+    """The (cached) translator for ``locale``, one of :data:`LOCALES`: ``catalogs`` first (a plugin's, for its
+    own pages and texts), then the core's. ``ValueError`` for any other locale.
+
+    A plugin's words therefore serve its own pages only: the core's pages and other plugins' never see them.
+    """
     chosen = supported(locale)
     if chosen is None:
         raise ValueError(f"unsupported locale {locale!r}: crmkit speaks {', '.join(LOCALES)}")
-    sources = catalog_sources()
+    sources = (*(tuple(c) for c in catalogs if tuple(c) != CORE_CATALOG), CORE_CATALOG)
     with _lock:
         found = _translators.get((chosen, sources))
         if found is None:
             found = _translators[chosen, sources] = Translator(chosen, _compile(chosen, sources))
         return found
+
+
+def plugin_translator(crm: CRM, plugin: str, locale: str | None = None) -> Translator:
+    """The translator for something ``plugin`` writes for people outside a request (an HTML report, a printable
+    document): ``locale`` (e.g. the CLI's ``--locale``), else the business setting ``locale``, else vi; the plugin's
+    own catalogs first (``crm.catalogs[plugin]``), then the core's."""
+    return translator(negotiate(locale, crm.settings.get("locale"), None), crm.catalogs.get(plugin, ()))
 
 
 def read_catalog(package: str, domain: str, locale: str, *, strict: bool = False) -> Catalog | None:
@@ -157,7 +177,7 @@ def _compile(locale: str, sources: Iterable[tuple[str, str]]) -> Translations:
     merged = Catalog(locale=locale, domain=CORE_CATALOG[1])
     for package, domain in sources:
         for message in read_catalog(package, domain, locale) or ():
-            if _translated(message) and merged.get(message.id, message.context) is None:
+            if is_translated(message) and merged.get(message.id, message.context) is None:
                 merged[message.id] = message
     buffer = BytesIO()
     write_mo(buffer, merged)
@@ -165,7 +185,7 @@ def _compile(locale: str, sources: Iterable[tuple[str, str]]) -> Translations:
     return Translations(buffer, domain=CORE_CATALOG[1])
 
 
-def _translated(message: Message) -> bool:
+def is_translated(message: Message) -> bool:
     """Whether ``message`` is a real translation: not the header, not fuzzy, every plural form filled in."""
     strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
     return bool(message.id) and not message.fuzzy and all(strings)

@@ -15,6 +15,11 @@ MINOR_UNITS = {"VND": 0, "JPY": 0, "KRW": 0, "USD": 2, "EUR": 2, "GBP": 2, "SGD"
 _SYMBOLS = {"VND": "₫", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
+#: The largest amount in minor units an input may hold (10^15: a quadrillion đồng, ten trillion dollars):
+#: the sums reports and balances make of many such amounts still fit a 64-bit column.
+MAX_MINOR = 10**15
+
+
 def minor_units(currency: str) -> int:
     """Decimal places of ``currency`` (0 for VND, 2 for USD)."""
     return MINOR_UNITS.get(currency.upper(), 2)
@@ -56,6 +61,9 @@ class Money:
         if not value.is_finite() or -int(value.as_tuple().exponent) > places:
             raise ValueError(f"{text!r}: {currency.upper()} amounts have {places} decimal places "
                              "(write 50000, without thousands separators)")
+        most = Decimal(MAX_MINOR).scaleb(-places)
+        if value.copy_abs() > most:
+            raise ValueError(f"{text!r}: at most {most} {currency.upper()}")
         return cls.of(value, currency)
 
     @property

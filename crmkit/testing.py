@@ -2,6 +2,7 @@
 
 Fixtures:
 
+* ``cli_locale`` (automatic) — ``crmkit`` commands print English in tests unless one names ``--locale``;
 * ``crm`` — a CRM on a fresh database with the plugins named by
   ``@pytest.mark.crmkit_plugins("sales", ...)`` (none by default);
 * ``crm_factory`` — ``crm_factory(plugins=[...])`` for tests that need several CRMs;
@@ -66,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "crmkit_plugins(*names): plugins the `crm` fixture loads")
     config.addinivalue_line("markers", "sqlite_only(reason): behaviour that exists only on SQLite")
     os.environ.setdefault("CRMKIT_STRICT_PLUGINS", "1")
+    from crmkit.core import users
+
+    users.PASSWORD_HASHING.update(time_cost=1, memory_cost=1024, parallelism=1)  # argon2id still, at a test's cost
     report = config.getoption("--crmkit-hook-report")
     if report:
         config.pluginmanager.register(HookReport(Path(report)), "crmkit-hook-report")
@@ -121,6 +125,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if metafunc.config.getoption("--crmkit-postgres") and not metafunc.definition.get_closest_marker("sqlite_only"):
             backends.append("postgresql")
         metafunc.parametrize("crmkit_backend", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(autouse=True)
+def cli_locale(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The language ``crmkit`` commands speak in tests: English (``CRMKIT_LOCALE=en``, the source language), so a
+    test asserts the words in the code. A test of Vietnamese output passes ``--locale vi``; one of the default
+    (the user's, the business's, else vi) calls ``monkeypatch.delenv("CRMKIT_LOCALE")``."""
+    monkeypatch.setenv("CRMKIT_LOCALE", "en")
+    return "en"
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 #: Every tag of the app with every bundled plugin: each must have operations, and each is fuzzed.
 TAGS = ["customers", "interactions", "users", "teams", "roles", "tokens", "audit", "webhooks", "meta",
-        "sales", "loyalty", "campaigns", "analytics", "idic", "qci", "notes"]
+        "sales", "loyalty", "campaigns", "analytics", "idic", "qci", "service", "notes"]
 EXAMPLES = 6  # per operation and backend: enough to reach every branch of input checking, and the suite stays fast
 
 

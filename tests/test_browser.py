@@ -161,3 +161,33 @@ def test_a_customer_named_like_a_script_is_shown_as_text_and_never_runs(
     shown.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
     assert dialogs == []
+
+
+def test_an_administrator_reviews_duplicates_erases_a_customer_and_sees_it_gone(
+        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    _sales_teams(crm)
+    twin = crm.customers.add(name="Nguyen Van An", owner="lan", phones=["0903123400"])  # An's phone, typed again
+    crm.users.add("hoa", "Đỗ Thị Hoa", password=PASSWORD, locale="vi", roles=["administrator"])
+    page = browser_page
+    _sign_in(page, live_server, "hoa")
+    page.get_by_role("navigation").get_by_role("link", name="Khách hàng").click()
+    page.get_by_role("link", name="Trùng lặp").click()
+    pairs = page.locator("table.duplicates tbody tr")
+    expect(pairs).to_have_count(1)
+    expect(pairs).to_contain_text("Trùng số điện thoại")
+    expect(pairs).to_contain_text("0903 123 400")
+    screenshot(page, "console-duplicates")
+
+    pairs.get_by_role("link", name="Nguyen Van An", exact=True).click()
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Nguyen Van An")
+    page.get_by_role("link", name="Xóa", exact=True).click()
+    expect(heading).to_have_text("Xóa Nguyen Van An")
+    page.get_by_label(re.compile("Gõ tên khách hàng để xác nhận")).fill("Nguyen Van An")
+    page.get_by_role("button", name="Xóa vĩnh viễn").click()
+    expect(page.get_by_role("status")).to_have_text("Đã xóa khách hàng.")
+    expect(page.locator("#results")).to_contain_text("Nguyễn Văn An")
+    expect(page.locator("#results")).not_to_contain_text("Nguyen Van An")
+    answer = page.goto(f"{live_server}/console/customers/{twin.id}")
+    assert answer is not None and answer.status == 404
+    expect(heading).to_have_text("Không tìm thấy trang")

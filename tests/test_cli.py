@@ -30,6 +30,7 @@ from crmkit.cli.main import EXIT_BUG, EXIT_DATABASE, EXIT_FAILED, EXIT_USAGE, cl
 from crmkit.cli.output import display_width
 
 Invoke = Callable[..., Result]
+NBSP = "\u00a0"  # Babel separates a Vietnamese amount from its currency with a no-break space
 
 
 def url_of(crm: Any) -> str:
@@ -85,7 +86,8 @@ def test_add_normalizes_and_show_prints_vietnamese(invoke: Invoke, crm: Any) -> 
                     "--address", "12 Lê Lợi, Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh",
                     "--province", "TP. Hồ Chí Minh", "--stage", "customer", "--tag", "vip", "--consent", "email",
                     "--source", "hội chợ"))
-    assert "Nguyễn Văn An" in out and "+84912345678" in out and "an.nguyen@example.com" in out
+    assert "Nguyễn Văn An" in out and "an.nguyen@example.com" in out
+    assert "0912 345 678" in out and "+84912345678" not in out  # stored E.164, shown the national way
     [customer] = crm.customers.find("nguyen van an").items
     assert customer.birth_date.isoformat() == "1990-08-15" and customer.gender == "male"
     assert customer.addresses[0].ward == "Phường Bến Nghé" and customer.addresses[0].district == "Quận 1"
@@ -627,13 +629,15 @@ class Wallet:
 def test_profile_sections_show_money_as_money_and_local_times(invoke: Invoke) -> None:
     wallet = Plugin("wallet", hooks=Wallet())
     cid = add(invoke, "--name", "Vũ Thị Thu", plugins=[wallet])
-    out = ok(invoke("customers", "profile", str(cid), plugins=[wallet]))
-    section = out[out.index("\nwallet\n"):]
-    assert "25.000 ₫" in section and "$12.50" in section and "1.500.000 ₫" in section and "200.000 ₫" in section
-    assert "2026-05-02 00:30" in section and "17:30" not in section and "+00:00" not in section
+    out = ok(invoke("--locale", "vi", "customers", "profile", str(cid), plugins=[wallet]))
+    section = out[out.index("\nwallet\n"):].replace(NBSP, " ")
+    assert "25.000 ₫" in section and "12,50 US$" in section and "1.500.000 ₫" in section and "200.000 ₫" in section
+    assert "02/05/2026 00:30 (Giờ Đông Dương)" in section and "17:30" not in section and "+00:00" not in section
     assert "minor" not in section and "{" not in section
     recent = section.splitlines()[section.splitlines().index("  recent") + 1:]
-    assert recent[0].split() == ["id", "at", "amount", "note"] and "200.000 ₫" in recent[2]
+    assert recent[0].split()[:2] == ["id", "at"] and "200.000 ₫" in recent[2]  # a plugin's keys, as it wrote them
+    english = ok(invoke("--locale", "en", "customers", "profile", str(cid), plugins=[wallet]))
+    assert "₫25,000" in english and "$12.50" in english and "May 2, 2026, 12:30" in english
     data = json.loads(ok(invoke("customers", "profile", str(cid), "--format", "json", plugins=[wallet])))
     assert data["sections"]["wallet"]["balance"] == {"currency": "VND", "minor": 25000}  # JSON stays exact
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from crmkit.console.sessions import COOKIE
-from crmkit.console.testing import ConsoleBrowser, console_user, csrf_of, text
+from crmkit.console.testing import ConsoleBrowser, console_user, csrf_of, text, untranslated
 from crmkit.core import tables as t
 from crmkit.core.types import utcnow
 
@@ -207,7 +207,7 @@ def test_a_new_customer_with_a_bad_email_shows_the_error_by_the_field_and_keeps_
     saved = browser.submit("/console/customers/new", "/console/customers/new", {**form, "email": "cuong@example.vn"})
     assert saved.status_code == 303
     shown = text(browser.get(saved.headers["Location"]))
-    assert "Đã lưu." in shown and "cuong@example.vn" in shown and "+84903123456" in shown
+    assert "Đã lưu." in shown and "cuong@example.vn" in shown and "0903 123 456" in shown  # national form
     customer = crm.customers.find("cuong").items[0]
     assert (customer.owner, customer.lifecycle_stage, customer.tags) == ("lan", "prospect", ("hà nội", "vip"))
 
@@ -264,7 +264,7 @@ def test_logging_a_call_puts_it_on_the_timeline(crm: Any) -> None:
     crm.customers.set_consent(an.id, "sms", True, source="form at the shop")
     page = f"/console/customers/{an.id}"
     shown = text(browser.get(page))
-    assert "Ghi nhận cuộc gọi" in shown and "sms" in shown and "form at the shop" in shown
+    assert "Ghi nhận cuộc gọi" in shown and "SMS ✓ Đã đồng ý" in shown and "form at the shop" in shown
     logged = browser.submit(page, f"{page}/interactions", {"channel": "phone", "direction": "outbound",
                                                            "subject": "Tư vấn gói cước", "summary": "Khách đồng ý"})
     assert logged.status_code == 303
@@ -330,3 +330,30 @@ def test_the_404_page_shows_only_the_menu_entries_the_user_may_open(crm: Any) ->
     reader = signed_in(crm, "doc", roles=[], grants={"customers.read": "all"})
     missing = reader.get("/console/nowhere")
     assert missing.status_code == 404 and "Khách hàng" in text(missing) and "Ghi chú của tôi" not in text(missing)
+
+
+def test_a_password_changed_from_any_door_ends_the_users_console_sessions(crm: Any) -> None:
+    browser = signed_in(crm, "lan")
+    assert browser.get("/console/").status_code == 200
+    crm.users.set_password("lan", "Hoa-sen-no-2027!")  # as the CLI's `users passwd` and the API do
+    assert browser.get("/console/").headers["Location"].startswith("/console/sign-in")
+    assert browser.sign_in("lan", "Hoa-sen-no-2027!").status_code == 303
+
+
+@pytest.mark.crmkit_plugins("notes")
+def test_untranslated_lists_what_a_plugins_console_part_leaves_in_english(crm: Any) -> None:
+    assert untranslated(crm, "notes") == []  # templates, menu label, panel and tile titles: all in its catalog
+    assert untranslated(crm, "notes", also=["Pinned notes"]) == ["Pinned notes"]
+    assert {"My notes", "Notes"} <= set(untranslated(crm, "notes", locale="en"))  # no English catalog at all
+
+
+def test_a_template_in_the_servers_override_folder_replaces_the_cores(crm: Any, tmp_path: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "error.html").write_text(
+        '{% extends "base.html" %}{% block content %}<h1>Sao Mai · {{ _(message) }}</h1>{% endblock %}',
+        encoding="utf-8")
+    monkeypatch.setenv("CRMKIT_CONSOLE_TEMPLATES", str(tmp_path))  # `crmkit serve --console-templates DIR`
+    browser = signed_in(crm, "lan")
+    missing = browser.get("/console/nowhere")
+    assert missing.status_code == 404 and "Sao Mai · Không tìm thấy trang" in text(missing)
+    assert "Khách hàng" in text(missing)  # the core's base.html, menu and all, still frames it

@@ -292,7 +292,8 @@ def test_demo_reset_recreates_only_sqlite_files(crm: Any, tmp_path: Path) -> Non
 
 #: The overview section each bundled plugin adds (the main job: ``python3 dev.py demo`` shows them all).
 BUNDLED_SECTIONS = {"sales": "Sales pipeline by stage", "loyalty": "Loyalty", "campaigns": "Campaigns",
-                    "analytics": "RFM segments", "idic": "IDIC", "qci": "QCI scorecard", "notes": "Notes"}
+                    "analytics": "RFM segments", "idic": "IDIC", "qci": "QCI scorecard", "service": "Service",
+                    "notes": "Notes"}
 
 
 def test_the_demo_with_every_bundled_plugin_completes_and_shows_each(crm_factory: Any, tmp_path: Path,

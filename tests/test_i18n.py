@@ -13,11 +13,10 @@ import pytest
 from babel.messages.pofile import PoFileError
 from click.testing import CliRunner
 
-from crmkit import i18n, locales
+from crmkit import i18n
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import EXIT_USAGE, cli
 from crmkit.i18n import negotiate, read_catalog, translator
-from crmkit.locales import CORE_CATALOG, catalog_sources, register_catalog
 from crmkit.money import Money
 
 NBSP = "\u00a0"  # Babel puts a no-break space between a Vietnamese amount and its currency
@@ -44,13 +43,6 @@ SEEDED = {
     "Saved.": "Đã lưu.", "Customer 360": "Hồ sơ khách hàng 360°", "Created": "Ngày tạo",
     "Updated": "Ngày cập nhật",
 }
-
-
-@pytest.fixture
-def catalogs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plugin catalogs registered by the test are forgotten afterwards (and no translator is shared with others)."""
-    monkeypatch.setattr(locales, "_sources", [CORE_CATALOG])
-    monkeypatch.setattr(i18n, "_translators", {})
 
 
 # -- which language --------------------------------------------------------------------------------------------
@@ -128,29 +120,26 @@ def _plugin_package(root: Path, name: str, po: str) -> None:
         encoding="utf-8")
 
 
-@pytest.mark.usefixtures("catalogs")
-def test_a_plugin_catalog_adds_its_strings_but_never_changes_the_cores(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_catalog_translates_its_own_texts_and_never_the_cores(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     _plugin_package(tmp_path, "crmkit_i18n_notes", 'msgid "Notes"\nmsgstr "Ghi chú"\n\n'
                                                    'msgid "Sign in"\nmsgstr "Vào hệ thống"\n\n'
                                                    '#, fuzzy\nmsgid "Draft"\nmsgstr "Nháp"\n\n'
                                                    'a line no .po has\n\nmsgid "Note"\nmsgstr "Ghi chép"\n')
     monkeypatch.syspath_prepend(str(tmp_path))
-    before = translator("vi")
-    assert before.gettext("Notes") == "Notes"
-
-    register_catalog("crmkit_i18n_notes", "crmkit_i18n_notes")
-    register_catalog("crmkit_i18n_notes", "crmkit_i18n_notes")  # twice is once
-    vi = translator("vi")
-    assert vi is not before
+    notes = (("crmkit_i18n_notes", "crmkit_i18n_notes"),)
+    vi = translator("vi", notes)
     assert vi.gettext("Notes") == "Ghi chú"
-    assert vi.gettext("Sign in") == "Đăng nhập"  # the core's translation stands
+    assert vi.gettext("Sign in") == "Vào hệ thống"  # the plugin's own pages say it its way...
+    assert translator("vi").gettext("Sign in") == "Đăng nhập"  # ...the core's keep the core's words
+    assert translator("vi").gettext("Notes") == "Notes"  # and never show a plugin's
+    assert vi.gettext("Customers") == "Khách hàng"  # what the plugin does not translate comes from the core
     assert vi.gettext("Draft") == "Draft"  # fuzzy translations are not used
     assert vi.gettext("Note") == "Ghi chép"  # a malformed line costs nothing but itself
+    assert translator("vi", notes) is vi  # compiled once
     with pytest.raises(PoFileError, match="misformatted"):
         read_catalog("crmkit_i18n_notes", "crmkit_i18n_notes", "vi", strict=True)
-    assert translator("en").gettext("Notes") == "Notes"  # no English catalog: the source string
-    assert catalog_sources() == (CORE_CATALOG, ("crmkit_i18n_notes", "crmkit_i18n_notes"))
+    assert translator("en", notes).gettext("Notes") == "Notes"  # no English catalog: the source string
 
 
 # -- formats ---------------------------------------------------------------------------------------------------
@@ -235,7 +224,9 @@ def test_cli_locale_option_and_environment(crm: Any) -> None:
     assert _locale_after(crm, env={"CRMKIT_LOCALE": "en"}) == (0, "", "en")
     assert _locale_after(crm, "--locale", "vi", env={"CRMKIT_LOCALE": "en"}) == (0, "", "vi")
     code, stderr, _ = _locale_after(crm, "--locale", "fr")
-    assert code == EXIT_USAGE and stderr.startswith("error: crmkit: Invalid value for '--locale': 'fr' is not one of")
+    # no locale could be read: the error line is in the default language, click's own message in English
+    assert code == EXIT_USAGE and stderr.startswith("lỗi: crmkit: Invalid value for '--locale': 'fr' is not one of")
+    assert stderr.rstrip().endswith("(xem `crmkit --help`)")
 
 
 def test_cli_translator_follows_the_user_then_the_business_once_the_crm_is_open(crm: Any) -> None:
@@ -251,3 +242,69 @@ def test_cli_translator_follows_the_user_then_the_business_once_the_crm_is_open(
             assert state.translator.locale == expected, user
         finally:
             state.close()
+
+
+# -- the CLI's human output: one formatter, the command's locale ----------------------------------------------------
+
+
+def _crmkit(crm: Any, *args: str, locale: str | None) -> Any:
+    """``crmkit [--locale LOCALE] ARGS`` on ``crm``'s database, without ``$CRMKIT_LOCALE``."""
+    url = crm.engine.url.render_as_string(hide_password=False)
+    chosen = ["--locale", locale] if locale else []
+    return CliRunner().invoke(cli, ["--db", url, *chosen, *args], obj=CLIContext(plugins=[]),
+                              env={"CRMKIT_LOCALE": None})
+
+
+def test_cli_tables_speak_the_locale_and_json_does_not(crm: Any) -> None:
+    an = crm.customers.add(name="Nguyễn Văn An", phone="0912 345 678", province="Hà Nội", tags=["vip"])
+    crm.interactions.log(an.id, "phone", occurred_at=datetime(2026, 12, 6, 3, 30, tzinfo=timezone.utc),
+                         subject="Hỏi giá")
+    vi = _crmkit(crm, "customers", "find", locale="vi").stdout
+    assert vi.splitlines()[0].split() == ["Mã", "Tên", "Loại", "Giai", "đoạn", "Điện", "thoại", "Email",
+                                        "Tỉnh/thành", "Phụ", "trách", "Nhãn"]
+    en = _crmkit(crm, "customers", "find", locale="en").stdout
+    assert en.splitlines()[0].split() == ["id", "name", "kind", "stage", "phone", "email", "province", "owner",
+                                        "tags"]
+    assert _crmkit(crm, "customers", "find", locale=None).stdout == vi  # no --locale, no setting: Vietnamese
+    assert vi.splitlines()[2].split()[:6] == [str(an.id), "Nguyễn", "Văn", "An", "person", "Khách"]  # stage by name
+    assert "0912 345 678" in vi and "+84912345678" not in vi  # a local number the national way
+    assert '"phone": "+84912345678"' in _crmkit(crm, "--format", "json", "customers", "find", locale="vi").stdout
+
+    timeline = _crmkit(crm, "interactions", "timeline", str(an.id), locale="vi").stdout
+    assert "06/12/2026 10:30 (Giờ Đông Dương)" in timeline  # the business's time zone, named
+    assert "Dec 6, 2026, 10:30 AM (Indochina Time)" in _crmkit(crm, "interactions", "timeline", str(an.id),
+                                                                locale="en").stdout
+    shown = _crmkit(crm, "customers", "show", str(an.id), locale="vi").stdout
+    assert "Tạo lúc" in shown and "(Giờ Đông Dương)" in shown and "created_at" not in shown
+
+    for command in (("customers", "find"), ("customers", "show", str(an.id)), ("interactions", "timeline", str(an.id)),
+                    ("customers", "profile", str(an.id))):
+        for fmt in ("json", "csv"):
+            outputs = {_crmkit(crm, "--format", fmt, *command, locale=locale).stdout for locale in ("vi", "en")}
+            assert len(outputs) == 1, (command, fmt)  # machine formats are the same in every locale
+
+
+def test_cli_errors_and_fixed_messages_speak_the_locale(crm: Any, tmp_path: Path) -> None:
+    assert _crmkit(crm, "customers", "show", "999", locale="vi").stderr == "lỗi: customer 999 not found\n"
+    assert _crmkit(crm, "customers", "show", "999", locale="en").stderr == "error: customer 999 not found\n"
+    unknown = _crmkit(crm, "no-such-command", locale="en").stderr  # said in the --locale given before it
+    assert unknown.startswith("error: crmkit: No such command") and unknown.rstrip().endswith("(see `crmkit --help`)")
+    assert _crmkit(crm, "no-such-command", locale="vi").stderr.rstrip().endswith("(xem `crmkit --help`)")
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    ready = CliRunner().invoke(cli, ["--db", url, "--locale", "vi", "init"], obj=CLIContext(plugins=[]))
+    assert ready.stdout.startswith("Cơ sở dữ liệu crmkit đã sẵn sàng: sqlite:///")
+    assert "Nhánh migration" in ready.stdout
+
+
+def test_output_formats_typed_values_per_locale() -> None:
+    from crmkit.cli.output import Human, Percent
+
+    saigon = ZoneInfo("Asia/Ho_Chi_Minh")
+    vi, en = Human(translator("vi"), saigon), Human(translator("en"), saigon)
+    values = [(Money.of(1234567, "VND"), f"1.234.567{NBSP}₫", "₫1,234,567"), (Percent(Decimal("0.601")), "60,1%", "60.1%"),
+              (Decimal("1.5"), "1,5", "1.5"), (1234567, "1.234.567", "1,234,567"), (True, "có", "yes"),
+              (date(2026, 12, 6), "06/12/2026", "Dec 6, 2026"), (None, "", "")]
+    for value, in_vi, in_en in values:
+        assert (vi.cell(value), en.cell(value)) == (in_vi, in_en)
+    assert (vi.cell(1234, "customer_id"), vi.cell(2026, "id")) == ("1234", "2026")  # identifiers are not counts
+    assert str(Percent(Decimal("0.08"))) == "8%" and str(Percent(Decimal("0.125"))) == "12.5%"  # JSON and CSV

@@ -503,7 +503,7 @@ def test_export_writes_the_documented_columns_and_keeps_types_in_json_lines(crm:
     header, first, second = list(csv.reader(io.StringIO(text.getvalue())))
     assert header == [*COLUMNS, *(f"consent_{ch}" for ch in crm.channels), "attr_vip", "attr_visits"]
     record = dict(zip(header, first))
-    assert (record["phone"], record["phones"], record["tags"]) == ("+84912345678", "+84987654321", "nhạc;vip")
+    assert (record["phone"], record["phones"], record["tags"]) == ("'+84912345678", "'+84987654321", "nhạc;vip")
     assert (record["consent_sms"], record["consent_email"], record["attr_visits"], record["attr_vip"]) == ("yes", "", "3", "yes")
     assert dict(zip(header, second))["external_id"] == ""
     export_customers(crm, lines, format="jsonl")
@@ -736,7 +736,7 @@ def test_a_scoped_users_export_holds_only_their_scope_with_contacts_masked_witho
         masked = exported(crm)
     assert set(masked) == {"E-LAN", "E-HOA"}
     lan = masked["E-LAN"]
-    assert (lan["email"], lan["phone"]) == ("e***@example.vn", "+84 9** *** 678")
+    assert (lan["email"], lan["phone"]) == ("e***@example.vn", "'+84 9** *** 678")  # quoted: no formula for Excel
     assert (lan["address_line1"], lan["address_line2"], lan["postal_code"], lan["ward"]) == ("***", "", "", "Hàng Bài")
     assert (lan["name"], lan["owner"], lan["attr_tier"]) == ("Khách E-LAN", "lan.nguyen", "x")
 

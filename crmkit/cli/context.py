@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from datetime import timezone, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -80,12 +81,32 @@ class CLIContext:
         Without one: the ``--user``'s locale, else the business setting ``locale``, else vi — the first
         two only once the command has opened the CRM (this never opens the database by itself).
         """
+        return self.translator_for(None)
+
+    def translator_for(self, plugin: str | None) -> Translator:
+        """:attr:`translator` reading ``plugin``'s own catalogs first (``crm.catalogs[plugin]``), then the core's.
+
+        A plugin's command prints with this, so its column names and messages come from its ``.po``;
+        ``None`` (or a plugin without catalogs, or a CRM not opened yet) is the core's alone.
+        """
         from crmkit.i18n import negotiate, translator
 
         crm = self._crm
-        user = crm.users.get(self.user).locale if crm is not None and self.user else None
-        business = crm.settings.get("locale") if crm is not None else None
-        return translator(negotiate(self.locale or user, business, None))
+        catalogs = crm.catalogs.get(plugin, ()) if crm is not None and plugin else ()
+        if self.locale or crm is None:  # an explicit choice, or nothing else known yet: no database read
+            return translator(negotiate(self.locale, None, None), catalogs)
+        user = crm.users.get(self.user).locale if self.user else None
+        return translator(negotiate(user, crm.settings.get("locale"), None), catalogs)
+
+    @property
+    def timezone(self) -> tzinfo:
+        """Where times are shown: the business's time zone once the CRM is open (``crm.timezone``), else UTC."""
+        return self._crm.timezone if self._crm is not None else timezone.utc
+
+    @property
+    def country(self) -> str:
+        """Whose phone numbers are shown in the national format: the CRM's default country, else VN."""
+        return self._crm.default_country if self._crm is not None else "VN"
 
     def _open(self) -> CRM:
         import sqlalchemy as sa

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,8 +16,8 @@ from crmkit.cli.context import pass_crm
 from crmkit.cli.importing import import_options, run_import
 from crmkit.cli.interactions import INTERACTION_COLUMNS, interaction_row
 from crmkit.cli.output import (
-    current_format, display_width, emit, emit_object, emit_sections, format_option, pad, print_next_page,
-    table,
+    N_, Coded, Human, Percent, Phone, current_format, current_human, current_translator, display_width, emit,
+    emit_object, emit_sections, format_option, pad, print_next_page, table,
 )
 from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice
 from crmkit.core.jsonable import to_jsonable
@@ -30,7 +30,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 KINDS = LazyChoice("crmkit.core.models:KINDS")
 STAGES = LazyChoice("crmkit.core.models:LIFECYCLE_STAGES")
-LIST_COLUMNS = ("id", "name", "kind", "stage", "phone", "email", "province", "owner", "tags")
+LIST_COLUMNS = (N_("id"), N_("name"), N_("kind"), N_("stage"), N_("phone"), N_("email"), N_("province"), N_("owner"),
+                N_("tags"))
 ADDRESS_PARTS = ("line1", "ward", "district", "province")
 
 
@@ -38,18 +39,33 @@ ADDRESS_PARTS = ("line1", "ward", "district", "province")
 
 
 def list_row(customer: Customer) -> dict[str, Any]:
-    """One line of a customer listing."""
+    """One line of a customer listing: a table shows the stage in the reader's language and the phone the local way,
+    JSON and CSV the stored code and E.164."""
     return {
-        "id": customer.id, "name": customer.name, "kind": customer.kind, "stage": customer.lifecycle_stage,
-        "phone": customer.phone, "email": customer.email, "province": customer.province or customer.city,
-        "owner": customer.owner, "tags": list(customer.tags),
+        "id": customer.id, "name": customer.name, "kind": customer.kind, "stage": _stage(customer.lifecycle_stage),
+        "phone": Phone(customer.phone) if customer.phone else None, "email": customer.email,
+        "province": customer.province or customer.city, "owner": customer.owner, "tags": list(customer.tags),
     }
 
 
+def _stage(stage: str) -> Coded:
+    """A lifecycle stage as the console names it (``customer`` is vi ``Khách hàng``)."""
+    from crmkit.console.display import stage_label
+
+    return Coded(stage, stage_label(current_translator(), stage))
+
+
 def customer_view(customer: Customer) -> dict[str, Any]:
-    """The customer as ``crmkit customers show`` prints it: readable fields, empty ones left out (table format)."""
+    """The customer as ``crmkit customers show`` prints it: readable fields, empty ones left out (table format).
+
+    Values stay typed (dates, times) for the output to show in the command's locale; the consents line is
+    worded here, in that locale (``email đã đồng ý 06/12/2026 (web form)``; en ``email consent given Dec 6, 2026
+    (web form)``).
+    """
+    t = current_translator()
     consents = [
-        f"{c.channel} {'granted' if c.granted else 'withdrawn'} {c.at:%Y-%m-%d} ({c.source})"
+        f"{c.channel} {t.gettext('consent given') if c.granted else t.gettext('consent withdrawn')} "
+        f"{t.format_date(c.at.date())} ({c.source})"
         for c in sorted(customer.consents.values(), key=lambda c: c.channel)
     ]
     addresses = [
@@ -59,20 +75,17 @@ def customer_view(customer: Customer) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": customer.id, "name": customer.name, "kind": customer.kind, "external_id": customer.external_id,
         "status": customer.status if customer.status == "active" or not customer.merged_into_id
-        else f"{customer.status} into {customer.merged_into_id}",
-        "stage": customer.lifecycle_stage, "emails": list(customer.emails), "phones": list(customer.phones),
+        else t.gettext("%(status)s into %(id)s") % {"status": customer.status, "id": customer.merged_into_id},
+        "stage": _stage(customer.lifecycle_stage), "emails": list(customer.emails),
+        "phones": [Phone(p) for p in customer.phones],
         "addresses": "; ".join(addresses), "birth_date": customer.birth_date, "gender": customer.gender,
         "owner": customer.owner, "city": customer.city, "province": customer.province, "country": customer.country,
         "tags": list(customer.tags), "consents": "; ".join(consents),
         "organizations": [f"{m.organization_id}" + (f" ({m.role})" if m.role else "") for m in customer.organizations],
         "attributes": dict(customer.attributes) or None,
-        "created_at": _when(customer.created_at), "updated_at": _when(customer.updated_at),
+        "created_at": customer.created_at, "updated_at": customer.updated_at,
     }
     return {k: v for k, v in view.items() if v not in (None, "", [], {})}
-
-
-def _when(value: Any) -> str | None:
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else None
 
 
 def show_customer(customer: Customer) -> None:
@@ -248,7 +261,8 @@ def find(crm: CRM, query: str | None, tag: str | None, owner: str | None, kind: 
 def merge(crm: CRM, kept_id: int, merged_id: int) -> None:
     """Merge MERGED_ID into KEPT_ID: interactions, contacts, tags and every plugin's rows move to KEPT_ID."""
     kept = crm.customers.merge(kept_id, merged_id)
-    click.echo(f"merged customer {merged_id} into {kept_id}", err=True)
+    message = current_translator().gettext("merged customer %(merged)s into %(kept)s")
+    click.echo(message % {"merged": merged_id, "kept": kept_id}, err=True)
     show_customer(kept)
 
 
@@ -263,10 +277,10 @@ def duplicates(crm: CRM, customer_id: int, limit: int) -> None:
     rows = []
     for candidate in candidates:
         other = crm.customers.get(candidate.other_id)
-        rows.append({"id": other.id, "name": other.name, "phone": other.phone, "email": other.email,
-                     "reason": candidate.reason, "score": round(candidate.score, 2)})
-    emit(rows, ("id", "name", "phone", "email", "reason", "score"),
-         title=f"Possible duplicates of customer {customer_id}")
+        rows.append({"id": other.id, "name": other.name, "phone": Phone(other.phone) if other.phone else None,
+                     "email": other.email, "reason": candidate.reason, "score": round(candidate.score, 2)})
+    emit(rows, (N_("id"), N_("name"), N_("phone"), N_("email"), N_("reason"), N_("score")),
+         title=current_translator().gettext("Possible duplicates of customer %(id)s") % {"id": customer_id})
 
 
 @customers.command("consent")
@@ -306,10 +320,11 @@ def erase(crm: CRM, customer_id: int, yes: bool, reason: str) -> None:
     """Right to erasure: remove or anonymize CUSTOMER_ID in the core and every plugin (cannot be undone)."""
     customer = crm.customers.get(customer_id, follow_merges=False)
     if not yes:
-        click.confirm(f"Erase customer {customer.id} ({customer.name}) from the core and every plugin? "
-                      "This cannot be undone", abort=True)
+        question = current_translator().gettext(
+            "Erase customer %(id)s (%(name)s) from the core and every plugin? This cannot be undone")
+        click.confirm(question % {"id": customer.id, "name": customer.name}, abort=True)
     crm.customers.erase(customer_id, reason=reason)
-    click.echo(f"customer {customer_id} erased (recorded in the audit log)")
+    click.echo(current_translator().gettext("customer %(id)s erased (recorded in the audit log)") % {"id": customer_id})
 
 
 @customers.command("export-data")
@@ -324,7 +339,7 @@ def export_data(crm: CRM, customer_id: int, out: Path | None) -> None:
         click.echo(text)
     else:
         out.write_text(text + "\n", encoding="utf-8")
-        click.echo(f"wrote {out}", err=True)
+        click.echo(current_translator().gettext("wrote %(file)s") % {"file": out}, err=True)
 
 
 @customers.command("profile")
@@ -340,19 +355,22 @@ def profile(crm: CRM, customer_id: int, shown: int) -> None:
         emit_object(to_jsonable(result))
         return
     emit_object(customer_view(result.customer))
-    counts = ", ".join(f"{channel} {n}" for channel, n in sorted(result.interaction_counts.items(), key=lambda x: -x[1]))
+    human = current_human()
+    counts = ", ".join(f"{channel} {human.cell(n)}"
+                       for channel, n in sorted(result.interaction_counts.items(), key=lambda x: -x[1]))
     total = sum(result.interaction_counts.values())
     click.echo()
+    title = human.translator.gettext("Interactions: %(total)s") % {"total": human.cell(total)}
     emit([interaction_row(i) for i in result.interactions[:shown]], INTERACTION_COLUMNS,
-         title=f"Interactions: {total}" + (f" ({counts})" if counts else ""))
+         title=title + (f" ({counts})" if counts else ""))
     if result.sections:
-        emit_sections({title: section_lines(data, crm.timezone) for title, data in result.sections.items()})
+        emit_sections({title: section_lines(data, human) for title, data in result.sections.items()})
 
 
-def section_lines(data: Any, zone: tzinfo = timezone.utc) -> list[str]:
+def section_lines(data: Any, human: Human) -> list[str]:
     """A plugin's profile section as lines: ``key  value`` for a mapping (empty values left out), a table for a
-    list of mappings; money as money and times in ``zone`` (the business's time zone)."""
-    data = readable(data, zone)
+    list of mappings; amounts, numbers, dates and times as ``human`` shows them (its locale, the business's zone)."""
+    data = readable(data, human)
     if isinstance(data, Mapping):
         shown = {str(k): v for k, v in data.items() if v not in (None, "", [], {})}
         width = max((display_width(k) for k in shown if not _is_rows(shown[k])), default=0)
@@ -363,7 +381,7 @@ def section_lines(data: Any, zone: tzinfo = timezone.utc) -> list[str]:
                 lines.extend(f"  {line}" for line in _rows_table(value))
             else:
                 lines.append(f"{pad(key, width)}  {_scalar(value)}")
-        return lines or ["(nothing yet)"]
+        return lines or [human.translator.gettext("(nothing yet)")]
     if _is_rows(data):
         return _rows_table(data)
     if isinstance(data, list):
@@ -371,33 +389,33 @@ def section_lines(data: Any, zone: tzinfo = timezone.utc) -> list[str]:
     return [_scalar(data)]
 
 
-def readable(value: Any, zone: tzinfo) -> Any:
-    """``value`` as a person reads it: ``Money`` (or a ``{"currency", "minor"}`` mapping) as ``25.000 ₫``, aware
-    times (or ISO strings of them) in ``zone`` to the minute, other values as ``to_jsonable`` gives them."""
+def readable(value: Any, human: Human, key: str = "") -> Any:
+    """``value`` as a person reads it, in ``human``'s locale: ``Money`` (or a ``{"currency", "minor"}`` mapping) as
+    ``25.000 ₫``, aware times (or ISO strings of them) in the business's zone, dates and numbers the local way;
+    records and mappings value by value (``key`` tells an identifier, ``order_id 1234``, from a count)."""
     from crmkit.money import Money
 
-    if isinstance(value, Money):
-        return value.format()
-    if isinstance(value, datetime):
-        return _local_time(value, zone)
-    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        return _local_time(moment, zone)
-    if attrs.has(type(value)):
-        return readable({f.name: getattr(value, f.name) for f in attrs.fields(type(value))}, zone)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) >= 19 and value[10:11] == "T":
+            try:
+                return human.cell(datetime.fromisoformat(value))
+            except ValueError:
+                pass
+        return value
+    if attrs.has(type(value)) and not isinstance(value, (Money, Percent)):
+        return readable({f.name: getattr(value, f.name) for f in attrs.fields(type(value))}, human)
     if isinstance(value, Mapping):
         if set(value) == {"currency", "minor"} and isinstance(value["minor"], int) and isinstance(value["currency"], str):
             try:
-                return Money(value["currency"], value["minor"]).format()
+                return human.cell(Money(value["currency"], value["minor"]))
             except (TypeError, ValueError):
                 pass
-        return {str(k): readable(v, zone) for k, v in value.items()}
+        return {str(k): readable(v, human, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [readable(v, zone) for v in value]
-    return to_jsonable(value)
+        return [readable(v, human, key) for v in value]
+    return human.cell(value, key)
 
 
 def _is_rows(value: Any) -> bool:
@@ -407,13 +425,6 @@ def _is_rows(value: Any) -> bool:
 def _rows_table(rows: list[Mapping[str, Any]]) -> list[str]:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return table([{k: _scalar(v) for k, v in row.items()} for row in rows], columns).splitlines()
-
-
-def _local_time(moment: datetime, zone: tzinfo) -> str:
-    """An aware time in ``zone`` as ``YYYY-MM-DD HH:MM``; a naive one is shown as it is."""
-    if moment.tzinfo is None:
-        return f"{moment:%Y-%m-%d %H:%M}"
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
 
 
 def _scalar(value: Any) -> str:
@@ -466,4 +477,7 @@ def export(crm: CRM, out: Path | None, file_format: str | None, bom: bool | None
 
     fmt = file_format or ("jsonl" if out is not None and out.suffix in (".jsonl", ".ndjson") else "csv")
     count = export_customers(crm, sys.stdout if out is None else out, format=fmt, bom=bom)
-    click.echo(f"exported {count} customers" + (f" to {out}" if out else ""), err=True)
+    t = current_translator()
+    said = t.ngettext("exported %(count)s customer", "exported %(count)s customers", count) % {
+        "count": t.format_number(count)}
+    click.echo(said + (" " + t.gettext("to %(file)s") % {"file": out} if out else ""), err=True)

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crmkit.cli.context import CLIContext, pass_crm
-from crmkit.cli.output import emit, format_option
+from crmkit.cli.output import N_, current_translator, emit, format_option
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
 
-LINEAGE_COLUMNS = ("lineage", "current", "head", "state")
+LINEAGE_COLUMNS = (N_("lineage"), N_("current"), N_("head"), N_("state"))
 
 
 def lineage_rows(crm: CRM) -> list[dict[str, Any]]:
@@ -45,7 +45,8 @@ def _upgraded(state: CLIContext) -> CRM:
 def init(state: CLIContext) -> None:
     """Create the database and the schema of the core and every enabled plugin (safe to re-run)."""
     crm = _upgraded(state)
-    emit(lineage_rows(crm), LINEAGE_COLUMNS, title=f"crmkit database ready: {_shown_url(crm)}")
+    title = current_translator().gettext("crmkit database ready: %(url)s") % {"url": _shown_url(crm)}
+    emit(lineage_rows(crm), LINEAGE_COLUMNS, title=title)
 
 
 @click.group("db")
@@ -59,7 +60,7 @@ def db() -> None:
 def upgrade(state: CLIContext) -> None:
     """Apply every pending migration (all heads of the core and enabled plugins)."""
     crm = _upgraded(state)
-    emit(lineage_rows(crm), LINEAGE_COLUMNS, title="Schema up to date")
+    emit(lineage_rows(crm), LINEAGE_COLUMNS, title=current_translator().gettext("Schema up to date"))
 
 
 @db.command("current")
@@ -85,7 +86,7 @@ def revision(crm: CRM, plugin: str, message: str, empty: bool) -> None:
     if plugin not in lineages:
         raise NotFound("migration lineage (an enabled plugin with migrations)", plugin)
     script = migrations.revision(lineages[plugin], crm.engine, message, autogenerate=not empty)
-    click.echo(f"wrote {script.path}")
+    click.echo(current_translator().gettext("wrote %(file)s") % {"file": script.path})
 
 
 def _shown_url(crm: CRM) -> str:

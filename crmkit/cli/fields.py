@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import emit, format_option
+from crmkit.cli.output import current_translator, emit, format_option
 
 if TYPE_CHECKING:
     from crmkit.core.custom_fields import CustomField
@@ -41,7 +41,7 @@ def add(crm: CRM, name: str, type_: str, choices: str | None, label_vi: str | No
     attr_NAME, filter segments on it."""
     field = crm.fields.add(name, type_, choices=(choices or "").split(",") if choices else (),
                            label_vi=label_vi, label_en=label_en)
-    emit([field_row(field)], FIELD_COLUMNS, title="Field added")
+    emit([field_row(field)], FIELD_COLUMNS, title=current_translator().gettext("Field added"))
 
 
 @fields.command("list")
@@ -60,7 +60,7 @@ def list_(crm: CRM, retired: bool) -> None:
 @pass_crm
 def rename(crm: CRM, name: str, new_name: str) -> None:
     """Rename field NAME to NEW_NAME; every customer's value moves with it."""
-    emit([field_row(crm.fields.rename(name, new_name))], FIELD_COLUMNS, title="Field renamed")
+    emit([field_row(crm.fields.rename(name, new_name))], FIELD_COLUMNS, title=current_translator().gettext("Field renamed"))
 
 
 @fields.command("retire")
@@ -69,7 +69,7 @@ def rename(crm: CRM, name: str, new_name: str) -> None:
 @pass_crm
 def retire(crm: CRM, name: str) -> None:
     """Stop validating and offering field NAME; customers keep their values (`fields restore` brings it back)."""
-    emit([field_row(crm.fields.retire(name))], FIELD_COLUMNS, title="Field retired")
+    emit([field_row(crm.fields.retire(name))], FIELD_COLUMNS, title=current_translator().gettext("Field retired"))
 
 
 @fields.command("restore")
@@ -78,4 +78,4 @@ def retire(crm: CRM, name: str) -> None:
 @pass_crm
 def restore(crm: CRM, name: str) -> None:
     """Bring retired field NAME back."""
-    emit([field_row(crm.fields.restore(name))], FIELD_COLUMNS, title="Field restored")
+    emit([field_row(crm.fields.restore(name))], FIELD_COLUMNS, title=current_translator().gettext("Field restored"))

@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import click
 
-from crmkit.cli.output import emit, progress_bar
+from crmkit.cli.output import N_, current_translator, emit, progress_bar
 from crmkit.cli.params import RENAME
 
 F = TypeVar("F", bound=Callable[..., Any])
-SUMMARY = ("rows", "inserted", "updated", "unchanged", "rejected", "reject_file")
+SUMMARY = (N_("rows"), N_("inserted"), N_("updated"), N_("unchanged"), N_("rejected"), N_("reject_file"))
 
 
 def import_options(map_example: str) -> Callable[[F], F]:
@@ -50,7 +50,7 @@ def run_import(file: Path, load: Callable[[Callable[[int], None]], Any]) -> None
         summary = load(bar.update)
     emit([{"rows": summary.rows, "inserted": summary.inserted, "updated": summary.updated,
            "unchanged": summary.unchanged, "rejected": summary.rejected, "reject_file": summary.reject_path}],
-         SUMMARY, title=f"Imported {file}")
+         SUMMARY, title=current_translator().gettext("Imported %(file)s") % {"file": file})
 
 
 def estimated_rows(path: Path) -> int:

@@ -10,7 +10,9 @@ import click
 
 from crmkit.cli.context import CLIContext, pass_crm
 from crmkit.cli.importing import import_options, run_import
-from crmkit.cli.output import current_format, emit, emit_object, format_option, print_next_page
+from crmkit.cli.output import (
+    N_, Coded, current_format, current_translator, emit, emit_object, format_option, print_next_page,
+)
 from crmkit.cli.params import AWARE_DATETIME, LazyChoice
 from crmkit.core.jsonable import to_jsonable
 
@@ -19,16 +21,24 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 DIRECTIONS = LazyChoice("crmkit.core.models:DIRECTIONS")
-INTERACTION_COLUMNS = ("id", "at (UTC)", "channel", "direction", "subject", "outcome", "rating", "employee")
+INTERACTION_COLUMNS = (N_("id"), N_("at"), N_("channel"), N_("direction"), N_("subject"), N_("outcome"), N_("rating"),
+                       N_("employee"))
 
 
 def interaction_row(interaction: Interaction) -> dict[str, Any]:
-    """One line of a timeline (table format)."""
+    """One line of a timeline (table format): the time is shown in the business's time zone, the zone named."""
     return {
-        "id": interaction.id, "at (UTC)": f"{interaction.occurred_at:%Y-%m-%d %H:%M}", "channel": interaction.channel,
+        "id": interaction.id, "at": interaction.occurred_at, "channel": _channel(interaction.channel),
         "direction": interaction.direction, "subject": interaction.subject, "outcome": interaction.outcome,
         "rating": interaction.rating, "employee": interaction.employee,
     }
+
+
+def _channel(channel: str) -> Coded:
+    """A channel as the console names it (``in_person`` is vi ``Gặp trực tiếp``); a plugin's channel by its code."""
+    from crmkit.console.display import channel_label
+
+    return Coded(channel, channel_label(current_translator(), channel))
 
 
 @click.group("interactions")
@@ -56,7 +66,8 @@ def log(state: CLIContext, customer_id: int, channel: str, direction: str, at: d
     given = {k: v for k, v in fields.items() if v is not None}
     interaction = state.crm.interactions.log(customer_id, channel, direction=direction, occurred_at=at, **given)
     if current_format() == "table":
-        emit([interaction_row(interaction)], INTERACTION_COLUMNS, title=f"Logged for customer {interaction.customer_id}")
+        title = current_translator().gettext("Logged for customer %(id)s") % {"id": interaction.customer_id}
+        emit([interaction_row(interaction)], INTERACTION_COLUMNS, title=title)
     else:
         emit_object(to_jsonable(interaction))
 

@@ -39,6 +39,8 @@ from crmkit.errors import CRMError, DatabaseUnavailable, PluginError, SchemaOutd
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from crmkit.i18n import Translator
+
 PLUGIN_GROUP = "crmkit.plugins"  # the entry point group (crmkit.hooks.manager.GROUP, without importing it)
 
 EXIT_OK = 0
@@ -130,9 +132,9 @@ class CrmkitGroup(click.Group):
         except SystemExit as exc:  # a command called sys.exit(): keep its code, show its message
             code = exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_FAILED
             if not isinstance(exc.code, (int, type(None))):
-                click.echo(f"error: {one_line(str(exc.code))}", err=True)
+                click.echo(error_line(str(exc.code), _speaking(state)), err=True)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes one line and an exit code
-            code = report(exc, debug=state.debug)
+            code = report(exc, debug=state.debug, translator=_speaking(state))
         finally:
             state.close()
         if standalone_mode:
@@ -140,8 +142,27 @@ class CrmkitGroup(click.Group):
         return code
 
 
-def report(exc: BaseException, *, debug: bool) -> int:
-    """Print ``exc`` as one ``error: …`` line on stderr (the traceback first with ``--debug``); returns the exit code."""
+def _speaking(state: CLIContext) -> Translator:
+    """The language of an error line (the core's words): the command's (``--locale``, the user's, the business's),
+    else the ``--locale`` given, else vi — when the failure is the user or the database, their locale is unknowable."""
+    from crmkit.i18n import translator
+    from crmkit.locales import DEFAULT_LOCALE
+
+    try:
+        return state.translator
+    except Exception:  # noqa: BLE001 - the error being reported may be why the user's locale cannot be read
+        return translator(state.locale or DEFAULT_LOCALE)
+
+
+def error_line(message: str, translator: Translator) -> str:
+    """The one line a failure prints: ``error: …`` (vi ``lỗi: …``); the message is the service's, in English."""
+    return f"{translator.gettext('error')}: {one_line(message)}"
+
+
+def report(exc: BaseException, *, debug: bool, translator: Translator) -> int:
+    """Print ``exc`` as one ``error: …`` line on stderr in ``translator``'s language (the traceback first with
+    ``--debug``); returns the exit code. The CLI's own words are translated; a service's message stays English."""
+    t = translator
     if isinstance(exc, BrokenPipeError):  # `crmkit … | head`: the reader left, nothing to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter from failing at exit
         return EXIT_FAILED
@@ -152,22 +173,24 @@ def report(exc: BaseException, *, debug: bool) -> int:
         traceback.print_exception(exc)
     if isinstance(exc, click.UsageError):
         where = exc.ctx.command_path if exc.ctx else "crmkit"
-        message, code = f"{where}: {exc.format_message()} (see `{where} --help`)", EXIT_USAGE
+        see = t.gettext("see `%(command)s --help`") % {"command": where}
+        message, code = f"{where}: {exc.format_message()} ({see})", EXIT_USAGE
     elif isinstance(exc, click.ClickException):
         message, code = exc.format_message(), EXIT_FAILED
     elif isinstance(exc, KeyboardInterrupt) or (isinstance(exc, click.Abort)
                                                 and isinstance(exc.__context__, KeyboardInterrupt)):
-        message, code = "interrupted", EXIT_INTERRUPTED
+        message, code = t.gettext("interrupted"), EXIT_INTERRUPTED
     elif isinstance(exc, click.Abort):
-        message, code = "aborted: nothing was changed", EXIT_FAILED
+        message, code = t.gettext("aborted: nothing was changed"), EXIT_FAILED
     elif isinstance(exc, (DatabaseUnavailable, SchemaOutdated)):
         message, code = str(exc), EXIT_DATABASE
     elif isinstance(exc, CRMError):
         message, code = str(exc), EXIT_FAILED
     else:
-        hint = "" if debug else " (rerun with --debug for the traceback)"
-        message, code = f"unexpected {type(exc).__name__}: {exc}{hint}", EXIT_BUG
-    click.echo(f"error: {one_line(message)}", err=True)
+        hint = "" if debug else f" ({t.gettext('rerun with --debug for the traceback')})"
+        unexpected = t.gettext("unexpected %(error)s") % {"error": type(exc).__name__}
+        message, code = f"{unexpected}: {exc}{hint}", EXIT_BUG
+    click.echo(error_line(message, t), err=True)
     return code
 
 
@@ -216,6 +239,13 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
     return description.splitlines()[0] if description else ""
 
 
+def _choose_locale(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Take ``--locale`` as soon as it is parsed: an unknown command after it is reported in that language too."""
+    state = ctx.ensure_object(CLIContext)
+    state.locale = value or state.locale
+    return value
+
+
 @click.group("crmkit", cls=CrmkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", metavar="URL", envvar="CRMKIT_DATABASE_URL",
               help="Database URL: sqlite:///path.db or postgresql://user:pass@host/db "
@@ -229,7 +259,7 @@ def _plugin_summary(entry_point: EntryPoint) -> str:
               help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
                    "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
                    "unrestricted].")
-@click.option("--locale", type=LazyChoice("crmkit.locales:LOCALES"), envvar="CRMKIT_LOCALE",
+@click.option("--locale", type=LazyChoice("crmkit.locales:LOCALES"), envvar="CRMKIT_LOCALE", callback=_choose_locale,
               help="Language and formats of what people read [default: $CRMKIT_LOCALE, else the --user's "
                    "locale, else the business setting `locale`, else vi].")
 @click.option("--debug", is_flag=True, help="On error, print the traceback as well.")

@@ -1,17 +1,33 @@
-"""Rendering command results as a table, JSON or CSV (``crmkit --format``), for core and plugin commands."""
+"""Rendering command results as a table, JSON or CSV (``crmkit --format``), for core and plugin commands.
+
+Commands pass typed values — :class:`~crmkit.money.Money`, :class:`Percent`, ``Decimal``, ``int``,
+dates, aware date-times — and this module alone decides how a person reads them: in table format
+(the default) every value and every column name goes through the command's translator
+(:func:`current_translator`: ``crmkit --locale``, else the user's or the business's locale), so
+Vietnamese reads ``1.234.567 ₫``, ``60,1%``, ``06/12/2026`` and times in the business's time zone
+with the zone named. JSON and CSV never depend on the locale: amounts are ``Money.format()``
+(``1.234.567 ₫``), percentages ``60.1%``, dates and times ISO 8601.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from datetime import date, datetime, timezone, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import click
 
 from crmkit.core.jsonable import to_jsonable
+from crmkit.core.safe_csv import SafeWriter
+from crmkit.money import Money
+
+if TYPE_CHECKING:
+    from crmkit.i18n import Translator
 
 FORMATS = ("table", "json", "csv")
 #: Separates list items in a CSV cell, as ``crmkit customers import`` reads them.
@@ -26,6 +42,137 @@ def current_format() -> str:
     ctx = click.get_current_context(silent=True)
     state = ctx.find_object(CLIContext) if ctx else None
     return state.format if state else "table"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` (a column name, a key) for ``pybabel extract`` without translating it: the output translates
+    it when it is shown, in the locale of that moment."""
+    return message
+
+
+def current_translator() -> Translator:
+    """The translator of the running command: the plugin's catalogs first when a plugin's command runs, then the
+    core's, in the locale ``crmkit --locale`` (else the user's, else the business's) names; vi outside a command."""
+    return current_human().translator
+
+
+@attrs.frozen
+class Percent:
+    """A ratio a person reads as a percentage: ``Percent(Decimal("0.601"))`` is vi ``60,1%``, en ``60.1%``.
+
+    A plain ``Decimal`` is a number (``1,5``); only this type says "percent". Machine formats write
+    ``60.1%`` (:meth:`__str__`), the same in every locale.
+    """
+
+    ratio: Decimal = attrs.field(converter=Decimal)
+
+    def __str__(self) -> str:
+        text = f"{self.ratio * 100:f}"
+        return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+class Phone(str):
+    """A phone number (E.164) a person reads the local way: one of the business's country in its national format
+    (``+84912345678`` is ``0912 345 678`` in a Vietnamese business), another country's in the international one.
+    JSON and CSV keep E.164 (it is a ``str``)."""
+
+
+class Coded(str):
+    """A stored code (``customer``, ``phone``) that a table shows as ``label`` (``Khách hàng``, ``Điện thoại``);
+    JSON and CSV keep the code (it is a ``str``)."""
+
+    label: str
+
+    def __new__(cls, code: str, label: str) -> Coded:
+        made = super().__new__(cls, code)
+        made.label = label
+        return made
+
+
+#: Keys whose integer values name something (shown as typed, ``1234``) rather than count it (``1.234``).
+IDENTIFIER_KEYS = frozenset({"id", "#", "number", "version", "year"})
+
+
+def _is_identifier(key: str) -> bool:
+    """Whether ``key`` names an identifier (``id``, ``customer_id``…): its integers are shown without grouping."""
+    return key in IDENTIFIER_KEYS or key.endswith("_id")
+
+
+@attrs.frozen
+class Human:
+    """How a person reads values and column names: one locale (``translator``), times in ``zone``."""
+
+    translator: Translator
+    zone: tzinfo
+    country: str = "VN"
+
+    def label(self, key: str) -> str:
+        """A column name or record key (``created_at``) in this locale (vi ``Tạo lúc``); others as they are."""
+        return self.translator.gettext(key)
+
+    def cell(self, value: Any, key: str = "") -> str:
+        """``value`` as text in this locale; ``key`` tells an identifier (``customer_id 1234``) from a count."""
+        t = self.translator
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return t.gettext("yes") if value else t.gettext("no")
+        if isinstance(value, Phone):
+            from crmkit.console.display import format_phone
+
+            return format_phone(value, self.country)
+        if isinstance(value, Coded):
+            return value.label
+        if isinstance(value, Money):
+            return t.format_money(value)
+        if isinstance(value, Percent):
+            return t.format_percent(value.ratio)
+        if isinstance(value, int):
+            return str(value) if _is_identifier(key) else t.format_number(value)
+        if isinstance(value, (Decimal, float)):
+            return t.format_number(Decimal(str(value)))
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                return value.isoformat(sep=" ", timespec="minutes")
+            return t.format_datetime(value, self.zone)
+        if isinstance(value, date):
+            return t.format_date(value)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return ", ".join(self.cell(v, key) for v in value)
+        if isinstance(value, Mapping) or attrs.has(type(value)):
+            return json.dumps(to_jsonable(value), ensure_ascii=False)
+        return str(value)
+
+    def numeric(self, value: Any) -> bool:
+        """Whether ``value`` is a quantity (right-aligned in a table): a number, an amount, a percentage."""
+        if isinstance(value, str):
+            return _is_number(value)
+        return isinstance(value, (int, Decimal, float, Money, Percent)) and not isinstance(value, bool)
+
+
+def current_human() -> Human:
+    """How the running command shows values to a person: its translator (see :func:`current_translator`), the
+    business's time zone (UTC before the CRM is open) and country (for phone numbers)."""
+    from crmkit.cli.context import CLIContext
+    from crmkit.i18n import translator
+    from crmkit.locales import DEFAULT_LOCALE
+
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CLIContext) if ctx else None
+    if state is None:
+        return Human(translator(DEFAULT_LOCALE), timezone.utc)
+    return Human(state.translator_for(state.plugin), state.timezone, state.country)
+
+
+def _machine(value: Any) -> Any:
+    """``value`` for JSON and CSV, the same in every locale: amounts and percentages as their fixed text."""
+    if isinstance(value, (Money, Percent)):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _machine(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_machine(v) for v in value]
+    return value
 
 
 def _choose_format(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -67,32 +214,42 @@ def add_format_options(command: click.Command) -> click.Command:
 
 
 def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *, title: str | None = None) -> None:
-    """Print ``rows`` in the format chosen with ``crmkit --format`` (table by default)."""
+    """Print ``rows`` in the format chosen with ``crmkit --format`` (table by default, in the command's locale).
+
+    ``title`` is shown above a table as given: translate it first (``current_translator().gettext``).
+    """
     fmt = current_format()
-    data = [dict(to_jsonable(dict(r))) for r in rows]
+    if fmt == "table":
+        listed = [dict(r) for r in rows]
+        if title:
+            click.secho(title, bold=True)
+        shown = list(columns) if columns else (list(listed[0]) if listed else [])
+        click.echo(table(listed, shown, human=current_human()))
+        return
+    data = [dict(to_jsonable(_machine(dict(r)))) for r in rows]
     cols = list(columns) if columns else (list(data[0]) if data else [])
     if fmt == "json":
         click.echo(json.dumps([{c: r.get(c) for c in cols} for r in data], ensure_ascii=False, indent=2))
-    elif fmt == "csv":
-        _write_csv(data, cols)
     else:
-        if title:
-            click.secho(title, bold=True)
-        click.echo(table(data, cols))
+        _write_csv(data, cols)
 
 
 def emit_object(obj: Mapping[str, Any]) -> None:
-    """Print one record: aligned ``key  value`` lines in table format, JSON, or a one-row CSV."""
+    """Print one record: aligned ``key  value`` lines in table format (both in the command's locale), JSON, or a
+    one-row CSV."""
     fmt = current_format()
-    data = to_jsonable(dict(obj))
+    if fmt == "table":
+        human = current_human()
+        lines = [(human.label(str(key)), human.cell(value, str(key))) for key, value in obj.items()]
+        width = max((display_width(label) for label, _ in lines), default=0)
+        for label, text in lines:
+            click.echo(f"{pad(label, width)}  {text}".rstrip())
+        return
+    data = to_jsonable(_machine(dict(obj)))
     if fmt == "json":
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    elif fmt == "csv":
-        _write_csv([data], list(data))
     else:
-        width = max((display_width(k) for k in data), default=0)
-        for key, value in data.items():
-            click.echo(f"{pad(key, width)}  {_cell(value)}".rstrip())
+        _write_csv([data], list(data))
 
 
 def emit_sections(sections: Mapping[str, Sequence[str]]) -> None:
@@ -130,7 +287,8 @@ def progress_bar(length: int, label: str) -> Any:
 def print_next_page(cursor: str | None, option: str) -> None:
     """Tell the user how to get the next page of a keyset listing (on stderr, so stdout stays parseable)."""
     if cursor:
-        click.echo(f"more: repeat with {option} {cursor}", err=True)
+        said = current_translator().gettext("more: repeat with %(option)s %(cursor)s")
+        click.echo(said % {"option": option, "cursor": cursor}, err=True)
 
 
 def _write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
@@ -140,7 +298,7 @@ def _write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Non
     state = ctx.find_object(CLIContext) if ctx else None
     if state is not None and state.bom:
         sys.stdout.write("\ufeff")  # `crmkit --bom`: the output is a file for Excel
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = SafeWriter(sys.stdout)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_csv_cell(row.get(c)) for c in columns])
@@ -173,20 +331,31 @@ def pad(text: str, width: int, *, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
-def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """A plain-text table with a header row, aligned for Vietnamese diacritics as well as ASCII."""
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([display_width(c)] + [display_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    numeric = [all(_is_number(row[i]) for row in cells if row[i]) and any(row[i] for row in cells)
-               for i in range(len(columns))]
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, human: Human | None = None) -> str:
+    """A plain-text table with a header row, aligned for Vietnamese diacritics as well as ASCII.
+
+    With ``human`` the column names and typed values are shown in its locale (quantities right-aligned);
+    without, values are shown as ``str`` gives them and the names as they are.
+    """
+    def text(value: Any, key: str) -> str:
+        return human.cell(value, key) if human else _cell(value)
+
+    def numeric(value: Any) -> bool:
+        return human.numeric(value) if human else _is_number(_cell(value))
+
+    cells = [[text(r.get(c), c) for c in columns] for r in rows]
+    headers = [human.label(c) if human else c for c in columns]
+    widths = [max([display_width(h)] + [display_width(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    aligned = [all(numeric(r.get(c)) for r in rows if r.get(c) not in (None, ""))
+               and any(r.get(c) not in (None, "") for r in rows) for c in columns]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(pad(value, widths[i], right=numeric[i]) for i, value in enumerate(values)).rstrip()
+        return "  ".join(pad(value, widths[i], right=aligned[i]) for i, value in enumerate(values)).rstrip()
 
-    lines = [line(list(columns)), "  ".join("-" * w for w in widths)]
+    lines = [line(headers), "  ".join("-" * w for w in widths)]
     lines.extend(line(row) for row in cells)
     if not rows:
-        lines.append("(none)")
+        lines.append(human.translator.gettext("(none)") if human else "(none)")
     return "\n".join(lines)
 
 

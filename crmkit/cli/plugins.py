@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from crmkit.cli.context import CLIContext
-from crmkit.cli.output import current_format, emit, format_option
+from crmkit.cli.output import current_format, current_translator, emit, format_option
 
 
 @click.group("plugins")
@@ -31,7 +31,8 @@ def list_plugins(state: CLIContext) -> None:
     ]
     emit(rows, ("name", "version", "status", "hooks"))
     if not rows and table:
-        click.echo("No plugins installed: `pip install ./plugins/sales` (or any crmkit-* distribution) adds one.")
+        click.echo(current_translator().gettext(
+            "No plugins installed: `pip install ./plugins/sales` (or any crmkit-* distribution) adds one."))
 
 
 @plugins.command("enable")
@@ -41,7 +42,8 @@ def enable(state: CLIContext, name: str) -> None:
     """Enable plugin NAME for this database (then `crmkit db upgrade` creates its tables)."""
     state.check_schema = False
     state.crm.plugins.enable(name)
-    click.echo(f"plugin {name} enabled; run `crmkit db upgrade` if its tables are not created yet")
+    click.echo(current_translator().gettext(
+        "plugin %(name)s enabled; run `crmkit db upgrade` if its tables are not created yet") % {"name": name})
 
 
 @plugins.command("disable")
@@ -51,4 +53,5 @@ def disable(state: CLIContext, name: str) -> None:
     """Disable plugin NAME for this database; its tables and data stay."""
     state.check_schema = False
     state.crm.plugins.disable(name)
-    click.echo(f"plugin {name} disabled for this database (its data is kept)")
+    click.echo(current_translator().gettext("plugin %(name)s disabled for this database (its data is kept)")
+               % {"name": name})

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import current_format, emit, emit_object, format_option
+from crmkit.cli.output import current_format, current_translator, emit, emit_object, format_option
 from crmkit.cli.params import KeyValueParam, LazyChoice
 from crmkit.cli.users import user_view
 from crmkit.core.jsonable import to_jsonable
@@ -139,4 +139,4 @@ def unassign(crm: CRM, username: str, role: str) -> None:
 def delete(crm: CRM, name: str) -> None:
     """Delete role NAME (one still held by someone is refused: unassign it first)."""
     crm.roles.delete(name)
-    click.echo(f"role {name} deleted")
+    click.echo(current_translator().gettext("role %(name)s deleted") % {"name": name})

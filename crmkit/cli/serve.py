@@ -18,10 +18,17 @@ from crmkit.cli.context import CLIContext
 @click.option("--timeout", type=click.IntRange(5, 3600), default=30, show_default=True,
               help="Seconds before a stuck request's worker is restarted.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log each request to stdout.")
+@click.option("--console-templates", type=click.Path(exists=True, file_okay=False), envvar="CRMKIT_CONSOLE_TEMPLATES",
+              help="A folder of templates replacing the console's own of the same name (e.g. base.html).")
 @click.pass_obj
-def serve(ctx: CLIContext, bind: tuple[str, ...], workers: int, threads: int, timeout: int, access_log: bool) -> None:
+def serve(ctx: CLIContext, bind: tuple[str, ...], workers: int, threads: int, timeout: int, access_log: bool,
+          console_templates: str | None) -> None:
     """Serve the HTTP API: /openapi.json, the docs at /docs, every plugin's routes (TLS by your reverse proxy)."""
+    from crmkit.console.app import TEMPLATES_ENV
     from crmkit.web.server import Server, gunicorn_options
+
+    if console_templates:  # each worker builds its console from it
+        os.environ[TEMPLATES_ENV] = os.path.abspath(console_templates)
 
     crm = ctx.crm  # opened once here so a bad URL or an outdated schema fails now, with one line
     database = crm.engine.url.render_as_string(hide_password=False)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import current_format, emit, emit_object, format_option
+from crmkit.cli.output import current_format, current_translator, emit, emit_object, format_option
 from crmkit.cli.params import AWARE_DATETIME, LazyChoice
 from crmkit.core.jsonable import to_jsonable
 
@@ -178,7 +178,7 @@ def passwd(crm: CRM, username: str, password_stdin: bool) -> None:
     """
     crm.users.get(username)  # an unknown user is said before the password is asked for
     crm.users.set_password(username, read_password(password_stdin))
-    click.echo(f"password of {username} changed")
+    click.echo(current_translator().gettext("password of %(user)s changed") % {"user": username})
 
 
 @users.command("reassign")
@@ -190,7 +190,10 @@ def reassign(crm: CRM, from_user: str, to_user: str) -> None:
     """Give every customer owned by FROM to TO (someone leaves): one audited change."""
     moved = crm.users.reassign(from_user, to_user)
     if current_format() == "table":
-        click.echo(f"moved {moved} customer{'' if moved == 1 else 's'} from {from_user} to {to_user}")
+        t = current_translator()
+        click.echo(t.ngettext("moved %(count)s customer from %(from)s to %(to)s",
+                              "moved %(count)s customers from %(from)s to %(to)s", moved)
+                   % {"count": t.format_number(moved), "from": from_user, "to": to_user})
     else:
         emit_object({"from": from_user, "to": to_user, "customers_moved": moved})
 
@@ -221,7 +224,8 @@ def create_token(crm: CRM, username: str, name: str, permissions: tuple[str, ...
         expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
     created = crm.users.create_token(username, name, permissions=list(permissions) or None, expires_at=expires_at)
     emit_object({**token_row(created), "secret": created.secret})
-    click.echo("warning: copy the secret now: it is not shown again (only its hash is stored)", err=True)
+    click.echo(current_translator().gettext(
+        "warning: copy the secret now: it is not shown again (only its hash is stored)"), err=True)
 
 
 @token.command("list")
@@ -239,4 +243,4 @@ def list_tokens(crm: CRM, username: str | None) -> None:
 def revoke_token(crm: CRM, token_id: int) -> None:
     """Revoke token ID at once: its next use is refused (and audited)."""
     crm.users.revoke_token(token_id)
-    click.echo(f"token {token_id} revoked")
+    click.echo(current_translator().gettext("token %(id)s revoked") % {"id": token_id})

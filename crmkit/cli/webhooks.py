@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import current_format, emit, emit_object, format_option
+from crmkit.cli.output import current_format, current_translator, emit, emit_object, format_option
 from crmkit.cli.params import AWARE_DATETIME, LazyChoice
 from crmkit.core.jsonable import to_jsonable
 
@@ -109,7 +109,7 @@ def update(crm: CRM, subscription_id: int, url: str | None, events: tuple[str, .
 def remove(crm: CRM, subscription_id: int) -> None:
     """Delete a subscription with its delivery log."""
     crm.webhooks.delete(subscription_id)
-    click.echo(f"removed webhook subscription {subscription_id}")
+    click.echo(current_translator().gettext("removed webhook subscription %(id)s") % {"id": subscription_id})
 
 
 @webhooks.command("deliveries")
@@ -142,7 +142,9 @@ def replay(crm: CRM, event_id: str | None, since: datetime | None, until: dateti
            subscription_id: int | None) -> None:
     """Send EVENT_ID, or every event in --since/--until, again to the subscriptions listening (same webhook-id)."""
     count = crm.webhooks.replay(event_id, since=since, until=until, subscription_id=subscription_id)
-    click.echo(f"queued {count} deliver{'y' if count == 1 else 'ies'}")
+    t = current_translator()
+    click.echo(t.ngettext("queued %(count)s delivery", "queued %(count)s deliveries", count)
+               % {"count": t.format_number(count)})
 
 
 @webhooks.command("events")

@@ -4,6 +4,6 @@ Plugins extend it through the hooks ``crmkit_console_pages``, ``crmkit_console_m
 ``crmkit_customer_panels`` and ``crmkit_home_tiles`` with the objects defined here.
 """
 
-from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile
+from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile, static_files
 
-__all__ = ["ConsolePage", "MenuEntry", "Panel", "Tile"]
+__all__ = ["ConsolePage", "MenuEntry", "Panel", "Tile", "static_files"]

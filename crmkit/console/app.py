@@ -7,13 +7,16 @@ Every response carries the security headers (CSP without inline scripts, no fram
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from jinja2 import ChoiceLoader, Environment, FunctionLoader, PackageLoader, pass_context, select_autoescape
+from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, FunctionLoader, PackageLoader, pass_context,
+                    select_autoescape)
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
@@ -24,6 +27,7 @@ from crmkit.console.sessions import (API_ACTION, COOKIE, IDLE, SAFE_METHODS, SIG
                                      csrf_token, csrf_valid, same_origin)
 from crmkit.errors import NotFound, PermissionDenied, PluginError
 from crmkit.i18n import Translator, negotiate, translator
+from crmkit.locales import CatalogRef
 
 if TYPE_CHECKING:
     from jinja2.runtime import Context
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 PREFIX = "/console"
+#: A folder of templates replacing the core's of the same name, set by whoever runs the server (never the database).
+TEMPLATES_ENV = "CRMKIT_CONSOLE_TEMPLATES"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -47,15 +53,21 @@ class ConsoleRequest:
     """One request to a console page: the CRM acting as the user, the route's params, and rendering helpers."""
 
     def __init__(self, app: ConsoleApp, http: Request, params: Mapping[str, Any], session: ConsoleSession | None,
-                 user: User | None) -> None:
+                 user: User | None, page: ConsolePage | None = None) -> None:
         self.app = app
         self.crm = app.crm
         self.http = http
         self.params = dict(params)
         self.session = session
         self.user = user
-        self.i18n: Translator = translator(negotiate(user.locale if user else None, app.crm.settings.get("locale"),
-                                                     http.headers.get("Accept-Language")))
+        self.locale = negotiate(user.locale if user else None, app.crm.settings.get("locale"),
+                                http.headers.get("Accept-Language"))
+        #: The page's words: its plugin's catalogs first (for a plugin's page), then the core's.
+        self.i18n: Translator = self.translator_of(page)
+
+    def translator_of(self, item: Any) -> Translator:
+        """The translator for a page, menu entry, panel or tile: its plugin's catalogs, then the core's."""
+        return translator(self.locale, self.app.catalogs_of(item))
 
     def url(self, path: str, **query: Any) -> str:
         """``path`` (starting ``/console``) under the app's mount point, with the non-empty query arguments."""
@@ -132,27 +144,32 @@ def _datetime(context: Context, value: Any) -> str:
 class ConsoleApp:
     """The console's pages (the core's and every plugin's) behind one Werkzeug URL map under ``/console``."""
 
-    def __init__(self, crm: CRM) -> None:
-        from crmkit.console import pages
+    def __init__(self, crm: CRM, *, templates: str | Path | None = None) -> None:
+        """The console of ``crm``; ``templates`` (else ``$CRMKIT_CONSOLE_TEMPLATES``) is a folder whose files replace
+        the core's templates of the same name (``base.html`` for a company's header, logo and colours)."""
+        from crmkit.console import admin_pages, display, pages
 
         self.crm = crm
         self.sessions = Sessions(crm)
-        self.env = Environment(loader=ChoiceLoader([PackageLoader("crmkit.console", "templates"),
+        overrides = templates or os.environ.get(TEMPLATES_ENV)
+        self.env = Environment(loader=ChoiceLoader([*([FileSystemLoader(overrides)] if overrides else []),
+                                                    PackageLoader("crmkit.console", "templates"),
                                                     FunctionLoader(_template_source)]),
                                autoescape=select_autoescape(default=True, default_for_string=True))
-        self.env.filters.update(money=_money, number=_number, date=_date, datetime=_datetime)
-        self.pages: list[ConsolePage] = [*pages.core_pages(), *self._collected(crm.hooks.console_pages(), ConsolePage,
-                                                                             "crmkit_console_pages", paths=True)]
+        self.env.filters.update(money=_money, number=_number, date=_date, datetime=_datetime, **display.FILTERS)
+        self._owners: dict[Any, str] = {}
+        self.pages: list[ConsolePage] = [*pages.core_pages(), *admin_pages.admin_pages(), *self._collected(
+            crm.hooks.console_pages(), ConsolePage, "crmkit_console_pages", paths=True)]
         self.menu: list[MenuEntry] = [*pages.CORE_MENU, *self._collected(crm.hooks.console_menu(), MenuEntry,
-                                                                       "crmkit_console_menu")]
+                                                                       "crmkit_console_menu"), *admin_pages.ADMIN_MENU]
         self.panels: list[Panel] = self._collected(crm.hooks.customer_panels(), Panel, "crmkit_customer_panels")
         self.tiles: list[Tile] = self._collected(crm.hooks.home_tiles(), Tile, "crmkit_home_tiles")
         self.url_map = Map([Rule(page.path, endpoint=n, methods=list(page.methods))
                             for n, page in enumerate(self.pages)], strict_slashes=False, merge_slashes=False)
 
-    @staticmethod
-    def _collected(declared: list[tuple[str, Any]], kind: type, hook: str, paths: bool = False) -> list[Any]:
-        """Every plugin's items of one hook, checked to be of ``kind`` (and, for pages, under ``/console/<plugin>/``)."""
+    def _collected(self, declared: list[tuple[str, Any]], kind: type, hook: str, paths: bool = False) -> list[Any]:
+        """Every plugin's items of one hook, checked to be of ``kind`` (and, for pages, under ``/console/<plugin>/``),
+        each remembered with its plugin (whose catalogs translate it)."""
         found = []
         for plugin, items in declared:
             for item in items:
@@ -162,11 +179,23 @@ class ConsoleApp:
                 if paths and not item.path.startswith(f"{PREFIX}/{plugin}/"):
                     raise PluginError(plugin, f"console page {item.path} must live under {PREFIX}/{plugin}/", hook=hook)
                 found.append(item)
+                self._owners[item] = plugin
         return found
 
-    def menu_for(self, request: ConsoleRequest) -> list[MenuEntry]:
-        """The menu entries this user may open."""
-        return [entry for entry in self.menu if request.allowed(entry.permission)]
+    def catalogs_of(self, item: Any) -> tuple[CatalogRef, ...]:
+        """The gettext catalogs of the plugin that declared ``item`` (none for the core's own)."""
+        return self.crm.catalogs.get(self._owners.get(item, ""), ())
+
+    def menu_for(self, request: ConsoleRequest) -> list[tuple[str, list[tuple[MenuEntry, str]]]]:
+        """The menu entries this user may open with their labels in the user's language, grouped: the core's one
+        by one, each plugin's together under its first entry's label (a short menu with every plugin installed)."""
+        groups: dict[str, tuple[str, list[tuple[MenuEntry, str]]]] = {}
+        for n, entry in enumerate(self.menu):
+            if request.allowed(entry.permission):
+                label = request.translator_of(entry).gettext(entry.label)
+                key = self._owners.get(entry) or f"#{n}"
+                groups.setdefault(key, (label, []))[1].append((entry, label))
+        return list(groups.values())
 
     def csrf_secret(self, request: ConsoleRequest) -> str:
         """The session's CSRF secret, or before sign-in the sign-in cookie's."""
@@ -185,6 +214,13 @@ class ConsoleApp:
         return response(environ, start_response)
 
     def _dispatch(self, http: Request) -> Response:
+        if http.method in SAFE_METHODS:  # a page view reads its session, user and records on one connection
+            with self.crm.reading_together():
+                return self._signed_in(http)
+        return self._signed_in(http)
+
+    def _signed_in(self, http: Request) -> Response:
+        """The request's page, as the user of its session cookie when the session is live."""
         token = http.cookies.get(COOKIE)
         session = self.sessions.find(token) if token else None
         if session is None:
@@ -204,7 +240,7 @@ class ConsoleApp:
             return ConsoleRequest(self, http, {}, session, user).render("error.html", status=404,
                                                                          message="Page not found")
         page = self.pages[int(endpoint)]
-        request = ConsoleRequest(self, http, params, session, user)
+        request = ConsoleRequest(self, http, params, session, user, page)
         if http.method not in SAFE_METHODS and not self._trusted_change(request):
             return request.render("error.html", status=403, message="You may not do this.")
         if getattr(page.handler, "console_public", False):

@@ -59,3 +59,15 @@ class Tile:
     template: str  # "package:path"
     data: Callable[[CRM], Any]
     permission: str | None = None
+
+
+def static_files(plugin: str, package: str) -> ConsolePage:
+    """The page serving ``package``'s ``static/`` CSS and JavaScript at ``/console/<plugin>/static/<name>``, cached
+    by browsers for an hour; return it with your other pages and link your files from your templates'
+    ``{% block head %}``."""
+    def serve(request: ConsoleRequest) -> Response:
+        from crmkit.console.pages import static_file
+
+        return static_file(request, package, request.params["name"])
+
+    return ConsolePage(f"/console/{plugin}/static/<name>", serve)

@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from werkzeug.wrappers import Response
 
+from crmkit.console import customer_tools
 from crmkit.console.app import ConsoleRequest, public, set_cookie
+from crmkit.console.display import stage_choices
 from crmkit.console.extensions import ConsolePage, MenuEntry
+from crmkit.console.forms import form_errors
 from crmkit.console.sessions import ABSOLUTE, COOKIE, SIGN_IN_COOKIE
 from crmkit.core import tables as t
 from crmkit.core.jsonable import to_jsonable
-from crmkit.core.models import LIFECYCLE_STAGES
-from crmkit.errors import AuthenticationFailed, ValidationError
+from crmkit.errors import AuthenticationFailed, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from crmkit.core.models import Customer
@@ -28,7 +30,6 @@ CORE_MENU = (MenuEntry("Home", "/console/"), MenuEntry("Customers", "/console/cu
 PAGE_SIZE = 25
 RECENT = 10
 FORM_FIELDS = ("name", "email", "phone", "owner", "lifecycle_stage", "tags")
-STAGES = [(stage, stage) for stage in LIFECYCLE_STAGES]  # (value, label) for the select inputs
 LOG_CHANNELS = {"phone": "Phone call", "in_person": "Visit in person"}  # channel → the msgid of its choice
 _ERROR_FIELD = {"emails": "email", "phones": "phone"}  # the service's field → the form's input
 
@@ -42,6 +43,7 @@ def core_pages() -> list[ConsolePage]:
         ConsolePage("/console/static/<path:name>", static),
         ConsolePage("/console/customers", customer_list, permission="customers.read"),
         ConsolePage("/console/customers/new", customer_new, methods=("GET", "POST"), permission="customers.create"),
+        *customer_tools.tool_pages(),
         ConsolePage("/console/customers/<int:customer_id>", customer_360, permission="customers.read"),
         ConsolePage("/console/customers/<int:customer_id>/edit", customer_edit, methods=("GET", "POST"),
                     permission="customers.update"),
@@ -93,9 +95,14 @@ def sign_out(request: ConsoleRequest) -> Response:
 @public
 def static(request: ConsoleRequest) -> Response:
     """The console's CSS and htmx, cached by the browser for an hour."""
-    name = request.params["name"]
-    found = resources.files("crmkit.console").joinpath("static", name)
-    if "/" in name or name.startswith(".") or not found.is_file():
+    return static_file(request, "crmkit.console", request.params["name"])
+
+
+def static_file(request: ConsoleRequest, package: str, name: str) -> Response:
+    """The CSS or JavaScript file ``name`` of ``package``'s ``static/`` folder (the core's, or a plugin's for its
+    own page under ``/console/<plugin>/static/``), cached by the browser for an hour; 404 for anything else."""
+    found = resources.files(package).joinpath("static", name)
+    if "/" in name or name.startswith(".") or not name.endswith((".css", ".js")) or not found.is_file():
         return request.render("error.html", status=404, message="Page not found")
     media = "text/css" if name.endswith(".css") else "text/javascript"
     return Response(found.read_bytes(), content_type=f"{media}; charset=utf-8",
@@ -127,20 +134,20 @@ def home(request: ConsoleRequest) -> Response:
 
 
 def customer_list(request: ConsoleRequest) -> Response:
-    """Search as you type (htmx swaps the results), filters, and a keyset "Next page" link."""
-    args = request.http.args
-    filters = {name: args.get(name, "").strip() for name in ("q", "owner", "tag", "stage")}
+    """Search as you type (htmx swaps the results), filters by owner, team, tag and stage, a keyset "Next page"
+    link and an export of the filtered list (the filters kept in both links)."""
+    filters = customer_tools.list_filters(request)
     errors: dict[str, list[str]] = {}
     try:
-        page = request.crm.customers.find(filters["q"] or None, owner=filters["owner"] or None,
-                                          tag=filters["tag"] or None, lifecycle_stage=filters["stage"] or None,
-                                          after=args.get("after") or None, limit=PAGE_SIZE)
+        page = customer_tools.find_filtered(request, filters, request.http.args.get("after") or None, PAGE_SIZE)
         customers, after = page.items, page.next_cursor
     except ValidationError as exc:
         customers, after, errors = [], None, _field_errors(exc)
-    return request.render("customers.html", customers=customers, filters=filters, stages=STAGES,
+    return request.render("customers.html", customers=customers, filters=filters, stages=stage_choices(request.i18n),
+                          teams=[(team.name, team.name) for team in request.crm.teams.list()],
                           next_url=request.url("/console/customers", **filters, after=after) if after else None,
-                          errors=errors)
+                          export_url=request.url("/console/customers/export.csv", **filters),
+                          erased=request.http.args.get("erased"), errors=errors)
 
 
 def _values_of(customer: Customer) -> dict[str, str]:
@@ -165,25 +172,13 @@ def _data(values: dict[str, str], fields: tuple[str, ...]) -> dict[str, Any]:
 
 def _field_errors(exc: ValidationError) -> dict[str, list[str]]:
     """The service's errors by form input (``emails.0`` → ``email``); others under ``_``."""
-
-    def flat(messages: Any) -> list[str]:
-        if isinstance(messages, dict):
-            return [m for value in messages.values() for m in flat(value)]
-        if isinstance(messages, (list, tuple)):
-            return [m for value in messages for m in flat(value)]
-        return [str(messages)]
-
-    shown: dict[str, list[str]] = {}
-    for field, messages in exc.errors.items():
-        name = _ERROR_FIELD.get(field, field)
-        shown.setdefault(name if name in FORM_FIELDS else "_", []).extend(flat(messages))
-    return shown
+    return form_errors(exc, FORM_FIELDS, _ERROR_FIELD)
 
 
 def _form(request: ConsoleRequest, action: str, values: dict[str, str], errors: dict[str, list[str]],
           customer: Customer | None, status: int = 200) -> Response:
     return request.render("customer_form.html", status=status, action=action, values=values, errors=errors,
-                          customer=customer, stages=STAGES)
+                          customer=customer, stages=stage_choices(request.i18n))
 
 
 def _submitted(request: ConsoleRequest) -> dict[str, str]:
@@ -223,11 +218,18 @@ def customer_edit(request: ConsoleRequest) -> Response:
 
 
 def customer_360(request: ConsoleRequest, *, log_values: dict[str, str] | None = None,
-                 log_errors: dict[str, list[str]] | None = None, status: int = 200) -> Response:
-    """The customer, consent, the timeline with the log-a-call form, and one panel per plugin."""
+                 log_errors: dict[str, list[str]] | None = None, panel_state: dict[str, Any] | None = None,
+                 status: int = 200) -> Response:
+    """The customer, consent per channel, the timeline with the log-a-call form, and one panel per plugin.
+
+    ``panel_state`` is what a plugin's panel form sent and was refused, by panel name (its template reads
+    ``panel_state[panel.name]``): the plugin's POST handler shows the 360 again with it, as the log form does.
+    """
     crm, customer_id = request.crm, request.params["customer_id"]
     profile = crm.customers.profile(customer_id)
     customer = profile.customer
+    if customer.status == "erased":
+        raise NotFound("customer", customer_id)
     if customer.id != customer_id:  # merged away: show the customer it became
         return request.redirect(f"/console/customers/{customer.id}")
     panels = [(panel, panel.data(crm, customer)) for panel in request.app.panels if request.allowed(panel.permission)]
@@ -235,13 +237,14 @@ def customer_360(request: ConsoleRequest, *, log_values: dict[str, str] | None =
     sections = {name: to_jsonable(data) for name, data in profile.sections.items() if name not in replaced}
     return request.render(
         "customer.html", status=status, customer=customer, profile=profile, panels=panels, sections=sections,
-        consents=sorted(customer.consents.values(), key=lambda consent: consent.channel),
+        consents=[(channel, customer.consents.get(channel)) for channel in crm.channels],
         show_timeline=request.allowed("interactions.read"), can_log=request.allowed("interactions.log"),
-        can_edit=request.allowed("customers.update"),
+        can_edit=request.allowed("customers.update"), can_erase=request.allowed("customers.erase"),
+        merged=request.http.args.get("merged"),
         channels=[(key, request.i18n.gettext(label)) for key, label in LOG_CHANNELS.items()], saved=request.http.args.get("saved"),
         log_values=log_values or {"channel": "phone", "direction": "outbound", "subject": "", "summary": "",
                                   "outcome": ""},
-        log_errors=log_errors or {})
+        log_errors=log_errors or {}, panel_state=panel_state or {})
 
 
 def log_interaction(request: ConsoleRequest) -> Response:

@@ -92,6 +92,14 @@ class Sessions:
         with self._crm.transaction() as session:
             session.connection().execute(t.console_sessions.delete().where(t.console_sessions.c.id == _digest(token)))
 
+    def end_all(self, user_id: int, *, keep: str | None = None) -> int:
+        """End every session of a user (their password changed, or they were disabled), except the session ``keep``
+        (a :attr:`ConsoleSession.id`: the administrator's own stays open); returns how many ended."""
+        s = t.console_sessions.c
+        where = s.user_id == user_id if keep is None else sa.and_(s.user_id == user_id, s.id != keep)
+        with self._crm.transaction() as session:
+            return int(session.connection().execute(t.console_sessions.delete().where(where)).rowcount)
+
 
 def csrf_token(secret: str, action: str) -> str:
     """The token a form posting to ``action`` carries: an HMAC of the session's secret and the action."""

@@ -2,14 +2,17 @@
 
 ``console_user`` makes a user with a password; ``ConsoleBrowser(crm)`` signs in through the sign-in form,
 opens pages, and ``submit`` posts a form found on a page with that form's own CSRF token; ``text`` is what
-a person reads on a page (tags dropped, entities decoded, spaces collapsed).
+a person reads on a page (tags dropped, entities decoded, spaces collapsed); ``untranslated`` lists what a
+plugin's console part shows that its catalogs leave in English.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from werkzeug.test import Client, TestResponse
@@ -76,3 +79,44 @@ class ConsoleBrowser:
     def cookie(self, name: str) -> Any:
         """The client's cookie ``name`` (None when it has none)."""
         return self.client.get_cookie(name, domain=self.base_url.split("://")[1].split("/")[0].split(":")[0])
+
+
+_KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
+
+
+def untranslated(crm: Any, plugin: str, *, locale: str = "vi", sources: Sequence[str] = ("console.py",),
+                 also: Iterable[str] = ()) -> list[str]:
+    """What ``plugin``'s console part shows in English to a ``locale`` user: the msgids of ``_()``, ``gettext()``
+    and ``ngettext()`` in its templates (``*.html`` under its package) and ``sources`` (modules of its package),
+    its menu labels and panel and tile titles, and ``also`` (labels it looks up from tables), that neither its
+    catalogs nor the core's translate. Its catalogs are read strictly (a malformed entry raises) and each
+    translation must keep its msgid's ``%(name)s`` placeholders. A plugin's test asserts this is ``[]``.
+    """
+    from babel.messages.extract import extract_from_file
+
+    from crmkit.i18n import is_translated, read_catalog
+    from crmkit.locales import CORE_CATALOG
+
+    catalogs = crm.catalogs.get(plugin, ())
+    if not catalogs:
+        raise AssertionError(f"plugin {plugin!r} declares no catalog (crmkit_translations)")
+    known: set[str] = set()  # msgids a catalog translates, even to the same word ("IDIC")
+    for package, domain in (*catalogs, CORE_CATALOG):
+        for message in read_catalog(package, domain, locale, strict=(package, domain) != CORE_CATALOG) or ():
+            if is_translated(message):
+                known.add(message.id if isinstance(message.id, str) else message.id[0])
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            wanted = set(re.findall(r"%\(\w+\)\w", str(message.id)))
+            for string in strings:
+                if string and set(re.findall(r"%\(\w+\)\w", string)) != wanted:
+                    raise AssertionError(f"{domain}.po: {message.id!r} -> {string!r} changes the placeholders")
+    root = Path(str(files(catalogs[0][0])))
+    found: set[tuple[str, str | None]] = set()  # (msgid, plural msgid)
+    for method, path in [("jinja2", p) for p in sorted(root.rglob("*.html"))] + [("python", root / s) for s in sources]:
+        for _, message, _, _ in extract_from_file(method, str(path), keywords=_KEYWORDS):
+            found.add((message, None) if isinstance(message, str) else (message[0], message[1]))
+    declared = [*crm.hooks.console_menu(), *crm.hooks.customer_panels(), *crm.hooks.home_tiles()]
+    found |= {(getattr(item, "label", None) or item.title, None) for owner, items in declared if owner == plugin
+              for item in items}
+    found |= {(msgid, None) for msgid in also}
+    return sorted(msgid for msgid, _plural in found if msgid not in known)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import Page
-from crmkit.core.schemas import read_cursor
+from crmkit.core.schemas import aware_utc, read_cursor
 from crmkit.core.tables import audit_log
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
@@ -97,9 +97,11 @@ class AuditLog:
 
     def entries(
         self, *, customer_id: int | None = None, entity: str | None = None, actor: str | None = None,
+        action: str | None = None, since: datetime | None = None, until: datetime | None = None,
         after: str | None = None, limit: int = 50,
     ) -> Page[AuditEntry]:
-        """Newest first, filtered, keyset-paginated (pass ``next_cursor`` back as ``after``).
+        """Newest first, filtered (``since`` ≤ at < ``until``, aware times), keyset-paginated (pass ``next_cursor``
+        back as ``after``).
 
         Needs ``audit.read``: with scope ``all`` the whole log, otherwise the entries about the
         customers in scope.
@@ -114,6 +116,12 @@ class AuditLog:
             query = query.where(audit_log.c.entity == entity)
         if actor is not None:
             query = query.where(audit_log.c.actor == actor)
+        if action is not None:
+            query = query.where(audit_log.c.action == action)
+        if since is not None:
+            query = query.where(audit_log.c.at >= aware_utc(since, "since"))
+        if until is not None:
+            query = query.where(audit_log.c.at < aware_utc(until, "until"))
         if after is not None:
             (last_id,) = read_cursor(after, "after", int)
             query = query.where(audit_log.c.id < last_id)

@@ -19,7 +19,7 @@ from crmkit.core.merging import chunks, delete_in, executemany, ids_value, in_id
 from crmkit.core.models import (
     KINDS, LIFECYCLE_STAGES, Address, Consent, Customer, DuplicateCandidate, Membership, Merge, Page, Profile,
 )
-from crmkit.core.schemas import CustomerSchema, aware_utc, read_cursor
+from crmkit.core.schemas import CustomerSchema, aware_utc, beyond_columns, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
 from crmkit.core.text import fold
 from crmkit.core.types import UTCDateTime, utcnow
@@ -44,13 +44,49 @@ NAME_NEIGHBOURS = 200
 #: Extra search-key rows read per batch: most customers match a query through one key.
 SEARCH_SLACK = 20
 
+
+def _in_ranges(count: int) -> sa.ColumnElement[bool]:
+    """Search keys within any of ``count`` ranges given as parameters ``low0``/``high0``, ``low1``/``high1``…"""
+    key = t.search_keys.c.key
+    return sa.or_(*(sa.and_(key >= sa.bindparam(f"low{n}"), key < sa.bindparam(f"high{n}")) for n in range(count)))
+
+
+@functools.lru_cache(maxsize=16)
+def _search_statement(ranges: int, scoped: bool) -> sa.Select[Any]:
+    """The (key, customer id) scan of a search, built once: its ranges, ``owners`` when scoped, ``batch`` rows.
+
+    Building a statement costs more than running it on an index; the values are parameters.
+    """
+    k = t.search_keys.c
+    where = [_in_ranges(ranges)] + ([k.owner.in_(sa.bindparam("owners", expanding=True))] if scoped else [])
+    return (sa.select(k.key, k.customer_id).where(*where).order_by(k.key, k.customer_id)
+            .limit(sa.bindparam("batch", type_=sa.Integer)))
+
+
+@functools.lru_cache(maxsize=8)
+def _first_keys_statement(ranges: int) -> sa.Select[Any]:
+    """Each hit customer's first key within the ranges (``ids``): a customer is shown at that key only."""
+    k = t.search_keys.c
+    return (sa.select(k.customer_id, sa.func.min(k.key))
+            .where(k.customer_id.in_(sa.bindparam("ids", expanding=True)), _in_ranges(ranges)).group_by(k.customer_id))
+
+
+#: A scan's keyset condition: past the (key, customer id) of the last row read.
+_AFTER_KEY = sa.tuple_(t.search_keys.c.key, t.search_keys.c.customer_id) > sa.tuple_(
+    sa.bindparam("after_key", type_=sa.String), sa.bindparam("after_id", type_=sa.Integer))
+
 # Statements of the hot read paths (loading customers, customer 360), built once: executing a
 # prebuilt statement skips rebuilding it and recomputing its cache key, which is most of the
 # cost of a small lookup (bench/bench_customer360.py).
 _IDS = sa.bindparam("ids", expanding=True)
 _CUSTOMER_ID = sa.bindparam("customer_id")
 _LOAD_CUSTOMERS = sa.select(t.customers).where(t.customers.c.id.in_(_IDS))
-_LOAD_CUSTOMERS_FOR_UPDATE = _LOAD_CUSTOMERS.with_for_update()
+#: Locks for a change that keeps the customer's id (FOR NO KEY UPDATE): an order or another row being
+#: written that references the customer does not wait for it, nor it for them (both waiting would deadlock).
+_LOAD_CUSTOMERS_FOR_UPDATE = _LOAD_CUSTOMERS.with_for_update(key_share=True)
+#: Locks for a merge or an erasure (FOR UPDATE): waits for rows referencing the customer being written, so
+#: that what it moves or deletes includes them.
+_LOAD_CUSTOMERS_FOR_REMOVAL = _LOAD_CUSTOMERS.with_for_update()
 #: The columns of ``_LOAD_CHILDREN``: which table a row comes from, and typed slots its columns fill.
 _CHILD_SLOTS: dict[str, sa.types.TypeEngine[Any]] = {
     "part": sa.String(), "customer_id": sa.BigInteger(), "position": sa.Integer(), "id": sa.BigInteger(),
@@ -85,15 +121,20 @@ def _children(among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]]) -> sa.C
 
 
 _LOAD_CHILDREN = _children(lambda column: column.in_(_IDS))
+#: One customer by id, the API's and the console's read: ``id = ?`` has no IN list to expand at each call.
+_ONE_ID = sa.bindparam("id")
+_LOAD_CUSTOMER = sa.select(t.customers).where(t.customers.c.id == _ONE_ID)
+_LOAD_CUSTOMER_CHILDREN = _children(lambda column: column == _ONE_ID)
 #: Above this many customers a load binds its ids as one parameter (``merging.in_ids``), not one each.
 BULK_LOAD = 200
 
 
 @functools.cache
-def _bulk_loads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.CompoundSelect[Any]]:
-    """The customer, customer-for-update and children statements of bulk loads on ``dialect``."""
+def _bulk_loads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any], sa.CompoundSelect[Any]]:
+    """The customer, customer-for-update, customer-for-removal and children statements of bulk loads on ``dialect``."""
     customers = sa.select(t.customers).where(in_ids(dialect, t.customers.c.id, "ids"))
-    return customers, customers.with_for_update(), _children(lambda column: in_ids(dialect, column, "ids"))
+    return (customers, customers.with_for_update(key_share=True), customers.with_for_update(),
+            _children(lambda column: in_ids(dialect, column, "ids")))
 
 _RECENT_INTERACTIONS = (
     sa.select(t.interactions).where(t.interactions.c.customer_id == _CUSTOMER_ID)
@@ -324,12 +365,13 @@ class Customers:
 
     def find(
         self, query: str | None = None, *, tag: str | None = None, owner: str | None = None, kind: str | None = None,
-        lifecycle_stage: str | None = None, after: str | None = None, limit: int = 20,
+        lifecycle_stage: str | None = None, after: str | None = None, limit: int = 20, team: str | None = None,
     ) -> Page[Customer]:
         """Search (accent-insensitive: name words, e-mail prefixes, phone suffixes) or list by name.
 
         Pages by keyset: pass ``page.next_cursor`` as ``after``. Nothing is counted. Needs
-        ``customers.read``; only customers in its scope are found.
+        ``customers.read``; only customers in its scope are found. ``team`` keeps the customers
+        owned by a member of that team or of a team below it.
         """
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
@@ -342,6 +384,8 @@ class Customers:
         access.require("customers.read")
         owners = access.principal.owners("customers.read")
         with self._crm.reading() as conn:
+            if team is not None:
+                filters.append(self._team_filter(conn, team))
             if query is not None and query.strip():  # the search keys carry the owner: scoped without a join
                 ids, cursor = self._search(conn, query, filters, after, limit, owners)
             else:
@@ -350,6 +394,17 @@ class Customers:
                 ids, cursor = self._list(conn, filters, after, limit)
             by_id = {c.id: c for c in self._shown_many(self._load_many(conn, ids))}
         return Page([by_id[i] for i in ids], cursor)
+
+    def _team_filter(self, conn: sa.Connection, team: str) -> sa.ColumnElement[bool]:
+        """Customers owned by a member of ``team`` or of a team below it (an unknown team is a ``ValidationError``)."""
+        teams, tm = self._crm.teams, t.team_members.c
+        try:
+            reach = teams._below(conn, [teams.id_of(conn, team)])  # noqa: SLF001 - the tree walk a team scope uses
+        except NotFound:
+            raise ValidationError(f"no team named {team!r}", field="team") from None
+        members = (sa.select(t.users.c.username).join(t.team_members, tm.user_id == t.users.c.id)
+                   .where(tm.team_id.in_(reach)))
+        return t.customers.c.owner.in_(members)
 
     def _list(self, conn: sa.Connection, filters: list[Any], after: str | None, limit: int) -> tuple[list[int], str | None]:
         c = t.customers.c
@@ -373,33 +428,30 @@ class Customers:
         the keys' own ``owner``: one query over every prefix, a range scan per owner and prefix
         over (owner, key) whatever the number of customers outside the scope sharing it, sorted.
         """
-        k = t.search_keys.c
         ranges = [(prefix, prefix_upper_bound(prefix)) for prefix in sorted(query_prefixes(text))]
         if not ranges or owners is not None and not owners:
             return [], None
-        in_ranges = sa.or_(*(sa.and_(k.key >= low, k.key < high) for low, high in ranges))
-        if owners is None:
-            scans = [(k.key >= low, k.key < high) for low, high in ranges]
+        bounds = {f"{side}{n}": value for n, pair in enumerate(ranges) for side, value in zip(("low", "high"), pair)}
+        if owners is None:  # one ordered range scan per prefix
+            scans = [(_search_statement(1, False), {"low0": low, "high0": high}) for low, high in ranges]
         else:  # the keys in scope are few: read them for every prefix at once
-            scans = [(in_ranges, k.owner.in_(sorted(owners)))]
+            scans = [(_search_statement(len(ranges), True), {**bounds, "owners": sorted(owners)})]
+        first_keys = _first_keys_statement(len(ranges))
         start = tuple(read_cursor(after, "after", str, int)) if after else None
         batch = limit + 1 + SEARCH_SLACK
         shown: list[tuple[str, int]] = []
-        for scan in scans:
+        for statement, params in scans:
             position = start
             while len(shown) <= limit:
-                query = sa.select(k.key, k.customer_id).where(*scan).order_by(k.key, k.customer_id).limit(batch)
+                query = statement
                 if filters:
-                    query = query.join(t.customers, t.customers.c.id == k.customer_id).where(*filters)
+                    query = query.join(t.customers, t.customers.c.id == t.search_keys.c.customer_id).where(*filters)
                 if position is not None:
-                    query = query.where(sa.tuple_(k.key, k.customer_id) > sa.tuple_(sa.literal(position[0]),
-                                                                                    sa.literal(position[1])))
-                hits = conn.execute(query).all()
+                    query = query.where(_AFTER_KEY)
+                hits = conn.execute(query, {**params, "batch": batch, "after_key": position[0] if position else None,
+                                            "after_id": position[1] if position else None}).all()
                 if hits:
-                    first = dict(conn.execute(
-                        sa.select(k.customer_id, sa.func.min(k.key))
-                        .where(k.customer_id.in_({cid for _, cid in hits}), in_ranges).group_by(k.customer_id)
-                    ).all())
+                    first = dict(conn.execute(first_keys, {**bounds, "ids": list({cid for _, cid in hits})}).all())
                     shown.extend((key, cid) for key, cid in hits if first[cid] == key)
                     position = tuple(hits[-1])
                 if len(hits) < batch:
@@ -555,7 +607,7 @@ class Customers:
             conn = session.connection()
             ids = sorted({x for pair in pairs for x in pair})
             self._crm.access.require_customers(conn, ids, "customers.merge")
-            found = {c.id: c for c in self._load_many(conn, ids, for_update=True)}
+            found = {c.id: c for c in self._load_many(conn, ids, removing=True)}
             for kept_id, merged_id in pairs:
                 for customer_id in (kept_id, merged_id):
                     if customer_id not in found:
@@ -778,7 +830,7 @@ class Customers:
         with self._crm.transaction() as session:
             conn = session.connection()
             self._crm.access.require_customer(conn, customer_id, "customers.erase")
-            customer = self._load(conn, self._resolve_merged(conn, customer_id), for_update=True)
+            customer = self._load(conn, self._resolve_merged(conn, customer_id), removing=True)
             customer_id = customer.id
             if customer.status == "erased":
                 return
@@ -961,25 +1013,37 @@ class Customers:
                 for key in search_keys(name, points[customer_id]["email"], points[customer_id]["phone"])]
         executemany(conn, t.search_keys.insert(), rows)
 
-    def _load(self, conn: sa.Connection, customer_id: int, *, for_update: bool = False) -> Customer:
-        found = self._load_many(conn, [customer_id], for_update=for_update)
+    def _load(self, conn: sa.Connection, customer_id: int, *, for_update: bool = False, removing: bool = False
+              ) -> Customer:
+        found = self._load_many(conn, [customer_id], for_update=for_update, removing=removing)
         if not found:
             raise NotFound("customer", customer_id)
         return found[0]
 
-    def _load_many(self, conn: sa.Connection, ids: Sequence[int], *, for_update: bool = False) -> list[Customer]:
-        """Customers with their contact points, addresses, tags, consents and memberships (2 queries)."""
+    def _load_many(self, conn: sa.Connection, ids: Sequence[int], *, for_update: bool = False,
+                   removing: bool = False) -> list[Customer]:
+        """Customers with their contact points, addresses, tags, consents and memberships (2 queries).
+
+        ``for_update`` locks them for a change on PostgreSQL; ``removing`` (a merge, an erasure) with the
+        stronger lock that also waits for rows referencing them (see ``_LOAD_CUSTOMERS_FOR_REMOVAL``).
+        """
+        ids = [i for i in ids if not beyond_columns(i)]
         if not ids:
             return []
         dialect = conn.dialect.name
-        for_update = for_update and dialect == "postgresql"
+        locking = dialect == "postgresql" and (for_update or removing)
         if len(ids) > BULK_LOAD:
-            load, load_for_update, children = _bulk_loads(dialect)
+            load, load_for_update, load_for_removal, children = _bulk_loads(dialect)
             params = {"ids": ids_value(dialect, ids)}
+        elif len(ids) == 1 and not locking:
+            load = load_for_update = load_for_removal = _LOAD_CUSTOMER
+            children, params = _LOAD_CUSTOMER_CHILDREN, {"id": ids[0]}
         else:
-            load, load_for_update, children = _LOAD_CUSTOMERS, _LOAD_CUSTOMERS_FOR_UPDATE, _LOAD_CHILDREN
+            load, load_for_update, load_for_removal, children = (
+                _LOAD_CUSTOMERS, _LOAD_CUSTOMERS_FOR_UPDATE, _LOAD_CUSTOMERS_FOR_REMOVAL, _LOAD_CHILDREN)
             params = {"ids": list(ids)}
-        rows = conn.execute(load_for_update if for_update else load, params).mappings().all()
+        statement = (load_for_removal if removing else load_for_update) if locking else load
+        rows = conn.execute(statement, params).mappings().all()
         if not rows:
             return []
         points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})

@@ -22,6 +22,17 @@ from crmkit.errors import ValidationError as CRMValidationError
 #: The largest id a database column holds (64-bit): larger numbers are refused as input, not overflowed.
 MAX_ID = 2**63 - 1
 
+
+def beyond_columns(value: Any) -> bool:
+    """Whether ``value`` is an int no 64-bit column holds: as an id it names no row (not an overflow)."""
+    return isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID
+
+
+def check_limit(limit: Any, maximum: int = 1000) -> None:
+    """Refuse a page size outside 1..``maximum`` (``ValidationError`` on ``limit``) before it reaches SQL."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
+        raise CRMValidationError(f"must be between 1 and {maximum}", field="limit")
+
 #: Accepted spellings, folded (so ``Nữ``, ``NỮ`` and ``nu`` all match ``nu``).
 GENDER_ALIASES = {
     "f": "female", "female": "female", "nu": "female", "woman": "female",

@@ -58,6 +58,7 @@ from crmkit.core.access import UserHandle
 from crmkit.core.jsonable import to_jsonable
 from crmkit.core.customers import ADDRESS_FIELDS, SCALARS
 from crmkit.core.masking import mask_customer
+from crmkit.core.safe_csv import QUOTE, SafeWriter, neutralise, restore
 from crmkit.core.phones import normalize_phone
 from crmkit.core.schemas import Email, FlexibleDate, Gender, Name, Phone
 from crmkit.core.search import search_keys
@@ -717,10 +718,13 @@ class _Reader:
                 row += 1
                 yield _Record(row, start, None, [lines.take().rstrip("\r\n")], f"line {start}: not valid CSV ({exc})")
                 continue
+            quoted = any(QUOTE in line for line in lines.held)
             lines.held.clear()
             if not cells:
                 continue
             row += 1
+            if quoted:  # remove the quote an export put before a formula-like cell
+                cells = [restore(c) for c in cells]
             if len(cells) > width and not any(c.strip() for c in cells[width:]):
                 cells = cells[:width]
             if len(cells) != width:
@@ -977,7 +981,7 @@ class _RejectFile:
             return
         if self._writer is None:
             self._file = open(self.path, "w", encoding=self._encoding, newline="")  # noqa: SIM115 - closed in finish/__exit__
-            self._writer = csv.writer(self._file, lineterminator="\n")
+            self._writer = SafeWriter(self._file)
             self._writer.writerow(self._header)
         self._writer.writerows([row, line, reason, *original] for row, line, reason, original in rejects)
         assert self._file is not None
@@ -1749,14 +1753,15 @@ def _export_record(customer: Customer, channels: Sequence[str], attribute_keys: 
 
 
 def _csv_cell(value: Any) -> str:
+    """One exported CSV cell as the import reads it back; text that would start a formula gets a quote."""
     if value is None:
         return ""
     if type(value) is str:
-        return value
+        return neutralise(value)
     if type(value) is bool:
         return "yes" if value else "no"
     if type(value) is list:
-        return LIST_SEPARATOR.join(value)
+        return neutralise(LIST_SEPARATOR.join(value))
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -47,8 +47,19 @@ _TOKEN_LOOKUP = (
               t.users.c.username, t.users.c.active)
     .join(t.users, t.users.c.id == t.api_tokens.c.user_id).where(t.api_tokens.c.lookup == sa.bindparam("lookup"))
 )
+#: Users with their teams and roles by id (``ids``), and a user's id by ``username``: built once, as every console
+#: page reads its user.
+_USERS = sa.select(t.users).where(t.users.c.id.in_(sa.bindparam("ids", expanding=True)))
+_USERS_TEAMS = (sa.select(t.team_members.c.user_id, t.teams.c.name).join(t.teams, t.teams.c.id == t.team_members.c.team_id)
+                .where(t.team_members.c.user_id.in_(sa.bindparam("ids", expanding=True))).order_by(t.teams.c.name))
+_USERS_ROLES = (sa.select(t.user_roles.c.user_id, t.roles.c.name).join(t.roles, t.roles.c.id == t.user_roles.c.role_id)
+                .where(t.user_roles.c.user_id.in_(sa.bindparam("ids", expanding=True))).order_by(t.roles.c.name))
+_USER_ID = sa.select(t.users.c.id).where(t.users.c.username == sa.bindparam("username"))
 #: How long a token's roles and teams, once read, serve its requests (the token itself is checked every time).
 PRINCIPAL_TTL = 5.0
+#: Arguments of argon2's ``PasswordHasher``: none, its recommended costs. ``crmkit.testing`` lowers them for a
+#: test run (the cost protects stored passwords; in a test suite it only slows every sign-in down).
+PASSWORD_HASHING: dict[str, int] = {}
 TOKEN_PREFIX = "crmkit_"
 _COMMON = frozenset({
     "password", "password1", "password123", "123456789", "1234567890", "12345678910", "qwertyuiop", "iloveyou",
@@ -88,7 +99,7 @@ class Users:
         if self._hasher is None:
             from argon2 import PasswordHasher
 
-            self._hasher = PasswordHasher()
+            self._hasher = PasswordHasher(**PASSWORD_HASHING)
             self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         return self._hasher
 
@@ -144,6 +155,17 @@ class Users:
         """Let a disabled user back in (their failed sign-ins are forgotten)."""
         return self._set_active(username, True)
 
+    def unlock(self, username: str) -> User:
+        """Lift a lock from wrong passwords now (its failed sign-ins are forgotten), without changing the password."""
+        self._crm.access.require(ADMIN)
+        with self._crm.transaction() as session:
+            conn = session.connection()
+            user_id = self.id_of(conn, username)
+            conn.execute(t.users.update().where(t.users.c.id == user_id).values(
+                failed_logins=0, locked_until=None, updated_at=utcnow()))
+            self._crm.audit.record(session, "unlock", "user", username)
+            return self._load(conn, user_id)
+
     def _set_active(self, username: str, active: bool) -> User:
         self._crm.access.require(ADMIN)
         with self._crm.transaction() as session:
@@ -155,7 +177,11 @@ class Users:
             return self._load(conn, user_id)
 
     def set_password(self, username: str, password: str) -> None:
-        """Set a user's password (hashed with argon2id); a weak or empty one is refused with the reason."""
+        """Set a user's password (hashed with argon2id); a weak or empty one is refused with the reason.
+
+        Every console session of the user ends in the same transaction, whichever door changed it: a password
+        is changed because someone else may know the old one.
+        """
         self._crm.access.require(ADMIN)
         check_password(password, username)
         hashed = self.hasher.hash(password)
@@ -164,6 +190,7 @@ class Users:
             user_id = self.id_of(conn, username)
             conn.execute(t.users.update().where(t.users.c.id == user_id).values(
                 password_hash=hashed, failed_logins=0, locked_until=None, updated_at=utcnow()))
+            conn.execute(t.console_sessions.delete().where(t.console_sessions.c.user_id == user_id))
             self._crm.audit.record(session, "password", "user", username)
 
     def get(self, username: str) -> User:
@@ -207,7 +234,7 @@ class Users:
 
     def id_of(self, conn: sa.Connection, username: str) -> int:
         """The id of ``username`` (``NotFound`` naming it otherwise)."""
-        found = conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).scalar()
+        found = conn.execute(_USER_ID, {"username": username}).scalar()
         if found is None:
             raise NotFound("user", username)
         return int(found)
@@ -459,16 +486,14 @@ class Users:
     def _load_many(self, conn: sa.Connection, ids: Sequence[int]) -> list[User]:
         if not ids:
             return []
-        u, tm, ur = t.users.c, t.team_members.c, t.user_roles.c
+        params = {"ids": list(ids)}
         teams: dict[int, list[str]] = {}
-        for user_id, name in conn.execute(sa.select(tm.user_id, t.teams.c.name).join(t.teams, t.teams.c.id == tm.team_id)
-                                          .where(tm.user_id.in_(ids)).order_by(t.teams.c.name)):
+        for user_id, name in conn.execute(_USERS_TEAMS, params):
             teams.setdefault(user_id, []).append(name)
         roles: dict[int, list[str]] = {}
-        for user_id, name in conn.execute(sa.select(ur.user_id, t.roles.c.name).join(t.roles, t.roles.c.id == ur.role_id)
-                                          .where(ur.user_id.in_(ids)).order_by(t.roles.c.name)):
+        for user_id, name in conn.execute(_USERS_ROLES, params):
             roles.setdefault(user_id, []).append(name)
-        rows = {r.id: r for r in conn.execute(sa.select(t.users).where(u.id.in_(ids)))}
+        rows = {r.id: r for r in conn.execute(_USERS, params)}
         return [User(id=r.id, username=r.username, display_name=r.display_name, email=r.email, phone=r.phone,
                      active=r.active, locale=r.locale, timezone=r.timezone, teams=tuple(teams.get(r.id, ())),
                      roles=tuple(roles.get(r.id, ())), has_password=r.password_hash is not None,

@@ -116,9 +116,12 @@ class Hooks:
         """``(plugin name, its HTTP operations)`` for every plugin implementing ``crmkit_api_operations``."""
         return self.call_each("crmkit_api_operations")
 
-    def translations(self) -> list[tuple[str, str]]:
-        """Every plugin's ``(package, domain)`` gettext catalogs (``crmkit_translations``)."""
-        return [tuple(catalog) for result in self.call("crmkit_translations") for catalog in result or ()]  # type: ignore[misc]
+    def translations(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Each plugin's ``(package, domain)`` gettext catalogs (``crmkit_translations``), by plugin name."""
+        found: dict[str, tuple[tuple[str, str], ...]] = {}
+        for plugin, catalogs in self.call_each("crmkit_translations"):
+            found[plugin] = found.get(plugin, ()) + tuple((str(package), str(domain)) for package, domain in catalogs)
+        return found
 
     def console_pages(self) -> list[tuple[str, Any]]:
         """``(plugin name, its console pages)`` for every plugin implementing ``crmkit_console_pages``."""

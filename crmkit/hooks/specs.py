@@ -232,8 +232,8 @@ def crmkit_api_operations(crm: CRM) -> list[Operation] | None:
 def crmkit_translations(crm: CRM) -> list[tuple[str, str]] | None:
     """Return ``(package, domain)`` of the gettext catalogs your plugin ships: ``<package>/locale/<lang>/LC_MESSAGES/<domain>.po``.
 
-    Called once when the CRM opens, before any page, report or CLI text is translated. The core's
-    catalog wins for a msgid it already translates; a locale without your ``.po`` falls back to the msgid.
+    Called once when the CRM opens. Your catalogs translate your own pages, menu entries, panels and tiles
+    (before the core's catalog), never the core's or another plugin's; without a ``.po`` the msgid shows.
     """
 
 

@@ -159,6 +159,13 @@ class ApiApp:
             raise HttpProblem(413 if length.isdigit() else 400,
                               f"the body must be at most {self.settings.max_body} bytes" if length.isdigit()
                               else "Content-Length must be a non-negative integer")
+        if operation.method == "GET" and not operation.public:  # read-only: the token check and the read share a connection
+            with self.crm.reading_together():
+                return self._authorized(operation, request, params, request_id)
+        return self._authorized(operation, request, params, request_id)
+
+    def _authorized(self, operation: Operation, request: Request, params: dict[str, Any], request_id: str) -> Response:
+        """Run ``operation`` as the request's principal, within the caller's rate limit."""
         principal = SYSTEM if operation.public else self._authenticate(request)
         if not operation.public:  # public routes (pixels, provider callbacks) are many, signed, and the proxy's to throttle
             wait = self.limiter.take(f"token:{principal.token_id}" if principal.token_id else f"user:{principal.user_id}")
@@ -330,10 +337,17 @@ class ApiApp:
         return Response(body, status=problem.status, headers=problem.headers, content_type=PROBLEM_JSON)
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(value: Any) -> Any:
     """What ``json`` cannot encode by itself, as ``to_jsonable`` would give it (called only for those values)."""
-    if attrs.has(type(value)):
-        return attrs.asdict(value, recurse=False)
+    names = _FIELD_NAMES.get(type(value))
+    if names is not None:
+        return {name: getattr(value, name) for name in names}
+    if attrs.has(type(value)):  # an attrs object's fields, one level down (json recurses), names read once per class
+        names = _FIELD_NAMES[type(value)] = tuple(field.name for field in attrs.fields(type(value)))
+        return {name: getattr(value, name) for name in names}
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):

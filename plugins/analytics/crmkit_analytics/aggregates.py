@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from crmkit.core import tables as core
 from crmkit.core.merging import delete_in, select_in
 from crmkit.core.types import UTCDateTime, utcnow
+from crmkit.core.upsert import lock_keys, upsert
 from crmkit.purchases import purchases
 from crmkit_analytics.models import REBUILT_INDEXES, customer_value
 
@@ -73,11 +74,7 @@ def only_active(grouped: sa.Select[Any]) -> sa.Select[Any]:
     return sa.select(*columns).join(core.customers, c.id == columns[0]).where(c.status == "active")
 
 
-def _refresh_statements(crm: CRM) -> tuple[Any, Any]:
-    return (customer_value.delete().where(customer_value.c.customer_id.in_(sa.bindparam("ids", expanding=True))),
-            customer_value.insert().from_select(_COLUMNS, _aggregate_select(crm, some=True)))
-
-
+_KEY = ("customer_id", "currency")  # the primary key of the aggregates
 _COLUMNS = ["customer_id", "currency", "first_purchase_at", "last_purchase_at", "purchase_count", "total_minor",
             "updated_at"]
 
@@ -116,13 +113,24 @@ def large_cache(conn: sa.Connection, mebibytes: int = 256) -> Iterator[None]:
 
 
 def refresh(crm: CRM, conn: sa.Connection, customer_ids: Iterable[int]) -> None:
-    """Recompute the aggregates of these customers from their transactions (idempotent), in the caller's transaction."""
+    """Recompute the aggregates of these customers from their transactions (idempotent), in the caller's transaction.
+
+    The customers' aggregates are locked first, so two orders of one customer written at once refresh
+    one after the other, the second reading the first's committed order; then each (customer,
+    currency) row is upserted and those of currencies no longer purchased in are deleted.
+    """
     ids = sorted({int(i) for i in customer_ids if i is not None})
     if not ids:
         return
-    delete, insert = _cached(crm, "refresh", lambda: _refresh_statements(crm))
-    conn.execute(delete, {"ids": ids})
-    conn.execute(insert, {"ids": ids, "now": utcnow()})
+    lock_keys(conn, customer_value.name, ids)
+    query = _cached(crm, "refresh", lambda: _aggregate_select(crm, some=True))
+    fresh = [dict(zip(_COLUMNS, row)) for row in conn.execute(query, {"ids": ids, "now": utcnow()})]
+    cv = customer_value.c
+    gone = cv.customer_id.in_(ids)
+    if fresh:
+        gone &= sa.tuple_(cv.customer_id, cv.currency).not_in([(r["customer_id"], r["currency"]) for r in fresh])
+    conn.execute(customer_value.delete().where(gone))
+    upsert(conn, customer_value, fresh, _KEY)
 
 
 def merge_many(conn: sa.Connection, pairs: Mapping[int, int]) -> None:
@@ -130,6 +138,7 @@ def merge_many(conn: sa.Connection, pairs: Mapping[int, int]) -> None:
     currency the earliest first purchase, the latest last one, summed count and total; written back in bulk."""
     cv = customer_value.c
     ids = sorted({*pairs, *pairs.values()})
+    lock_keys(conn, customer_value.name, ids)  # an order of one of them refreshing at the same time waits
     rows = select_in(conn, sa.select(customer_value), cv.customer_id, ids)
     if not rows:
         return
@@ -147,9 +156,9 @@ def merge_many(conn: sa.Connection, pairs: Mapping[int, int]) -> None:
                 purchase_count=mine["purchase_count"] + values["purchase_count"],
                 total_minor=mine["total_minor"] + values["total_minor"],
             )
-    delete_in(conn, cv.customer_id, ids)
+    delete_in(conn, cv.customer_id, list(pairs))
     now = utcnow()
-    conn.execute(customer_value.insert(), [{**values, "updated_at": now} for values in combined.values()])
+    upsert(conn, customer_value, [{**values, "updated_at": now} for values in combined.values()], _KEY)
 
 
 def currencies(conn: sa.Connection) -> list[str]:

@@ -1,13 +1,14 @@
 """Charts for the report (matplotlib, Agg backend): each function takes computed figures and returns a Figure.
 
 ``render(figure, "png"|"svg")`` gives the bytes (the report inlines them, or saves them to a folder).
-Amounts arrive in minor units and are shown in major units of the currency.
+Amounts arrive in minor units and are shown in major units of the currency. A chart's captions go through
+its ``text`` argument (a gettext function: the web console passes the user's; English by default).
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,10 @@ TYPE_COLOURS = {"loyal": "#1b7837", "potential": "#a6dba0", "new": "#4393c3", "p
                 "at_risk": "#f46d43", "lost": "#878787"}
 
 
+def _english(message: str) -> str:
+    return message
+
+
 def _figure(width: float = 7.5, height: float = 4.2) -> tuple[Figure, Any]:
     fig, ax = plt.subplots(figsize=(width, height), dpi=110, layout="constrained")
     return fig, ax
@@ -42,7 +47,8 @@ def major(amount_minor: float, currency: str) -> float:
     return amount_minor / 10 ** minor_units(currency)
 
 
-def rfm_grid(grid: Sequence[Sequence[int]], segment_of: Any, labels: Mapping[str, str]) -> Figure:
+def rfm_grid(grid: Sequence[Sequence[int]], segment_of: Any, labels: Mapping[str, str],
+             text: Callable[[str], str] = _english) -> Figure:
     """The 5×5 R × FM grid: cell colour = segment, text = customers in the cell."""
     fig, ax = _figure(7.5, 5.2)
     for r in range(1, 6):
@@ -57,15 +63,15 @@ def rfm_grid(grid: Sequence[Sequence[int]], segment_of: Any, labels: Mapping[str
     ax.set_ylim(0.5, 5.5)
     ax.set_xticks(range(1, 6))
     ax.set_yticks(range(1, 6))
-    ax.set_xlabel("FM score (frequency and money, 5 = best)")
-    ax.set_ylabel("R score (recency, 5 = most recent)")
-    ax.set_title("RFM grid: customers per cell")
+    ax.set_xlabel(text("FM score (frequency and money, 5 = best)"))
+    ax.set_ylabel(text("R score (recency, 5 = most recent)"))
+    ax.set_title(text("RFM grid: customers per cell"))
     ax.set_aspect("equal")
     return fig
 
 
 def segment_sizes(sizes: Mapping[str, int], labels: Mapping[str, str], colours: Mapping[str, str],
-                  title: str) -> Figure:
+                  title: str, text: Callable[[str], str] = _english) -> Figure:
     """Horizontal bars: customers per segment (or type), with their share."""
     fig, ax = _figure()
     names = list(sizes)[::-1]
@@ -75,7 +81,7 @@ def segment_sizes(sizes: Mapping[str, int], labels: Mapping[str, str], colours: 
     for bar, count in zip(bars, counts):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {count:,} ({count / total:.0%})",
                 va="center", fontsize=8)
-    ax.set_xlabel("customers")
+    ax.set_xlabel(text("customers"))
     ax.set_title(title)
     ax.margins(x=0.2)
     return fig
@@ -96,7 +102,7 @@ def clv_distribution(values_minor: np.ndarray, currency: str) -> Figure:
     return fig
 
 
-def cohort_heatmap(rows: Sequence[Mapping[str, Any]]) -> Figure:
+def cohort_heatmap(rows: Sequence[Mapping[str, Any]], text: Callable[[str], str] = _english) -> Figure:
     """Cohorts (first-purchase month) × months since: share of the cohort buying in that month."""
     width = max((len(r["retention"]) for r in rows), default=1)
     matrix = np.full((len(rows), width), np.nan)
@@ -113,8 +119,8 @@ def cohort_heatmap(rows: Sequence[Mapping[str, Any]]) -> Figure:
                         color="white" if matrix[i, k] > 0.6 else "black")
     ax.set_yticks(range(len(rows)), [f"{r['cohort']} ({r['customers']:,})" for r in rows], fontsize=8)
     ax.set_xticks(range(width), [str(k) for k in range(width)], fontsize=8)
-    ax.set_xlabel("months since first purchase")
-    ax.set_title("Cohort retention: share of each month's new buyers who bought again")
+    ax.set_xlabel(text("months since first purchase"))
+    ax.set_title(text("Cohort retention: share of each month's new buyers who bought again"))
     fig.colorbar(image, ax=ax, shrink=0.8, format=matplotlib.ticker.PercentFormatter(1.0))
     return fig
 
@@ -146,3 +152,12 @@ def render(fig: Figure, fmt: str = "png", *, close: bool = True) -> bytes:
     if close:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def data_uri(fig: Figure) -> str:
+    """The figure as an SVG ``data:`` URI for an ``<img>`` (text kept as text, not glyph outlines: a few KB
+    lighter per chart, and the browser's fonts draw Vietnamese); the figure is closed."""
+    from crmkit.console.images import svg_data_uri
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "crmkit"}):
+        return svg_data_uri(render(fig, "svg"))

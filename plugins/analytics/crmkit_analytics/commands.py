@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import current_format, emit_object, format_option
+from crmkit.cli.output import current_format, current_translator, emit_object, format_option
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -102,6 +102,21 @@ def rebuild(crm: CRM) -> None:
     click.echo(f"rebuilt purchase aggregates: {rows} customer-currency rows")
 
 
+@analytics.command("run")
+@as_of_option
+@currency_option
+@format_option
+@pass_crm
+def run_all(crm: CRM, as_of: str | None, currency: str | None) -> None:
+    """Compute every measure (RFM, types, PCV, SOW, CLV) for one date; one that cannot be computed says why."""
+    done = crm.analytics.run(as_of=as_of, currency=currency)
+    emit([{"measure": measure, "run": run.id, "customers": run.summary.get("customers"), "problem": None}
+          for measure, run in done.computed.items()]
+         + [{"measure": measure, "run": None, "customers": None, "problem": problem}
+            for measure, problem in done.problems.items()],
+         ["measure", "run", "customers", "problem"], title=scoped(crm))
+
+
 @analytics.command("rfm")
 @as_of_option
 @currency_option
@@ -132,13 +147,14 @@ def rfm(crm: CRM, as_of: str | None, currency: str | None, window_days: int | No
                                                  "score", "segment"]), title=title)
         return
     total = run.summary["customers"] or 1
+    said = current_translator().gettext if current_format() == "table" else str  # an action in the reader's words
     # total: the segment's spend; average: its customers' mean spend per purchase (a sum of averages means nothing)
     name_m = "avg_purchase_value_minor" if average else "monetary_minor"
     rows = [{"segment": name, "customers": seg["customers"], "share": f"{seg['customers'] / total:.1%}",
              "avg_recency_days": round(seg["recency_days"] / seg["customers"]) if seg["customers"] else None,
              "avg_purchases": round(seg["purchases"] / seg["customers"], 2) if seg["customers"] else None,
              name_m: ((2 * seg["monetary_minor"] + seg["customers"]) // (2 * seg["customers"]) if seg["customers"] else None)
-             if average else seg["monetary_minor"], "rule": SEGMENTS[name][1], "action": SEGMENTS[name][2]}
+             if average else seg["monetary_minor"], "rule": SEGMENTS[name][1], "action": said(SEGMENTS[name][2])}
             for name, seg in run.summary["segments"].items()]
     emit(money(rows, run.currency), columns(["segment", "customers", "share", "avg_recency_days", "avg_purchases",
                                              name_m, "rule", "action"]), title=title)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from crmkit import ValidationError
 from crmkit.money import Money
 from crmkit_analytics import charts, runs
 from crmkit_analytics.customer_types import TYPES
@@ -102,20 +101,13 @@ def write(crm: CRM, path: Path, *, as_of: datetime, currency: str | None, recomp
     """Compute (or read) every measure and write the report to ``path``; returns the path. ``scope`` names whose
     customers the (already scoped) figures cover, for the header (None: every customer)."""
     service = crm.analytics
-    problems: dict[str, str] = {}
-
-    def measure(name: str, compute: Callable[[], runs.Run]) -> runs.Run | None:
-        try:
-            return compute() if recompute else service.latest(name)
-        except ValidationError as exc:
-            problems[name] = str(exc)
-            return None
-
-    rfm_run = measure("rfm", lambda: service.rfm(as_of=as_of, currency=currency))
-    types_run = measure("types", lambda: service.customer_types(as_of=as_of))
-    pcv_run = measure("pcv", lambda: service.pcv(as_of=as_of, currency=currency))
-    sow_run = measure("sow", lambda: service.sow(as_of=as_of, currency=currency))
-    clv_run = measure("clv", lambda: service.clv(as_of=as_of, currency=currency))
+    if recompute:
+        done = service.run(as_of=as_of, currency=currency)
+        found: dict[str, runs.Run | None] = dict(done.computed)
+        problems = dict(done.problems)
+    else:
+        found, problems = {name: service.latest(name) for name in ("rfm", "types", "pcv", "sow", "clv")}, {}
+    rfm_run, types_run, pcv_run, sow_run, clv_run = (found.get(name) for name in ("rfm", "types", "pcv", "sow", "clv"))
     code = currency or next((r.currency for r in (rfm_run, pcv_run, clv_run) if r is not None and r.currency), None)
     kpis = service.kpis(as_of=as_of, currency=code)
     cohorts = service.cohorts(as_of=as_of, currency=code)

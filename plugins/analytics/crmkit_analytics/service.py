@@ -50,6 +50,15 @@ PERMISSIONS = [
 ]
 
 
+@attrs.frozen
+class Computed:
+    """What :meth:`AnalyticsService.run` did: the new run of each measure it computed, and for each it could
+    not, why (the message of its ``ValidationError``)."""
+
+    computed: dict[str, runs.Run]
+    problems: dict[str, str]
+
+
 class AnalyticsService:
     """Analytics of one CRM (``crm.analytics``)."""
 
@@ -255,6 +264,28 @@ class AnalyticsService:
             return self._scoped(conn, clv.compute(self._crm, conn, currency=code, as_of=when, horizon_days=horizon,
                                                   discount_rate=rate, margin_rate=margin))
 
+    def run(self, *, as_of: When = None, currency: str | None = None) -> Computed:
+        """Compute every measure for one date, in order (RFM, customer types, PCV, SOW, CLV), each in its own
+        transaction; a measure that cannot be computed (no purchases yet, too little history for CLV) is left out
+        with the reason. What ``crmkit analytics run``, the report and the console's "Compute now" call."""
+        self._may_run()
+        when = params.as_of(as_of)
+        steps: dict[str, Any] = {
+            "rfm": lambda: self.rfm(as_of=when, currency=currency),
+            "types": lambda: self.customer_types(as_of=when),
+            "pcv": lambda: self.pcv(as_of=when, currency=currency),
+            "sow": lambda: self.sow(as_of=when, currency=currency),
+            "clv": lambda: self.clv(as_of=when, currency=currency),
+        }
+        computed: dict[str, runs.Run] = {}
+        problems: dict[str, str] = {}
+        for measure, compute in steps.items():
+            try:
+                computed[measure] = compute()
+            except ValidationError as exc:
+                problems[measure] = str(exc)
+        return Computed(computed, problems)
+
     # -- reading results (analytics.read, limited in SQL to the customers it reaches) ----------------------
 
     def latest(self, measure: str) -> runs.Run | None:
@@ -347,16 +378,33 @@ class AnalyticsService:
     def customer_summary(self, conn: sa.Connection, customer_id: int) -> dict[str, Any]:
         """What the profile shows: purchase history per currency and the latest value of every measure, dated
         (nothing for a customer outside the acting user's ``analytics.read`` scope)."""
+        history, latest = self._customer_rows(conn, customer_id)
+        result: dict[str, Any] = {"purchases": [
+            {"currency": row["currency"], "purchases": row["purchase_count"],
+             "total": Money(row["currency"], int(row["total_minor"])).format(),
+             "first_purchase_at": row["first_purchase_at"], "last_purchase_at": row["last_purchase_at"]}
+            for row in history]}
+        result.update({measure: _profile_values(measure, row) for measure, row in latest.items()})
+        return result
+
+    def customer_values(self, customer_id: int) -> dict[str, Any]:
+        """One customer's purchase history per currency (``purchases``) and their row of each measure's latest
+        run (``rfm``, ``types``, ``pcv``, ``sow``, ``clv``, with the run's ``currency``, ``as_of`` and
+        ``computed_at``), unformatted: money in minor units. Measures without a row are left out; a customer
+        outside the acting user's ``analytics.read`` scope gets ``{"purchases": []}`` (``analytics.read``)."""
+        self._crm.access.require(READ)
+        with self._crm.reading() as conn:
+            history, latest = self._customer_rows(conn, customer_id)
+        return {"purchases": history, **latest}
+
+    def _customer_rows(self, conn: sa.Connection, customer_id: int) -> tuple[list[dict[str, Any]],
+                                                                             dict[str, dict[str, Any]]]:
+        """The customer's aggregates per currency and their row of each measure's latest run, within scope."""
         cv = customer_value.c
-        history = [
-            {"currency": row.currency, "purchases": row.purchase_count,
-             "total": Money(row.currency, int(row.total_minor)).format(),
-             "first_purchase_at": row.first_purchase_at, "last_purchase_at": row.last_purchase_at}
-            for row in conn.execute(sa.select(customer_value)
-                                    .where(cv.customer_id == customer_id, self._in_scope(cv.customer_id))
-                                    .order_by(cv.currency))
-        ]
-        result: dict[str, Any] = {"purchases": history}
+        history = [dict(row) for row in conn.execute(
+            sa.select(customer_value).where(cv.customer_id == customer_id, self._in_scope(cv.customer_id))
+            .order_by(cv.currency)).mappings()]
+        latest: dict[str, dict[str, Any]] = {}
         for measure, table in SNAPSHOTS.items():
             row = conn.execute(
                 sa.select(table, runs_table.c.computed_at, runs_table.c.as_of, runs_table.c.currency)
@@ -365,8 +413,8 @@ class AnalyticsService:
                        self._in_scope(table.c.customer_id))
             ).mappings().first()
             if row is not None:
-                result[measure] = _profile_values(measure, row)
-        return result
+                latest[measure] = dict(row)
+        return history, latest
 
     # -- KPIs, breakdowns, cohorts, report -------------------------------------------------------------
 

@@ -44,6 +44,10 @@ def test_cli_rfm_in_every_format(analytics_crm: Any, ladder: list[int]) -> None:
     assert re.search(r"cant_lose\s+2\s+20\.0%\s+95\s+9\.50\s+1\.900\.000 ₫\s+R 1–2, FM 5", table.output)
     as_json = json.loads(run(analytics_crm, "--format", "json", "analytics", "rfm", "--as-of", as_of).output)
     assert {r["segment"]: r["monetary_minor"] for r in as_json}["cant_lose"] == 1_900_000
+    actions = {r["segment"]: r["action"] for r in as_json}  # JSON keeps the English action; a table translates it
+    assert actions["cant_lose"] == "the best customers are slipping away: call them"
+    vietnamese = run(analytics_crm, "--locale", "vi", "analytics", "rfm", "--as-of", as_of, "--latest").output
+    assert "the best customers" not in vietnamese and "mua gần đây, thường xuyên và chi nhiều" in vietnamese
     listing = run(analytics_crm, "analytics", "rfm", "--as-of", as_of, "--list", "--segment", "new", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(listing.output)))
     assert [(r["customer_id"], r["score"], r["monetary_minor"]) for r in rows] == [
@@ -154,3 +158,17 @@ def test_cli_rfm_monetary_average(analytics_crm: Any, ladder: list[int]) -> None
     assert bad.exit_code != 0 and "--monetary" in bad.output
     assert run(analytics_crm, "analytics", "settings", "--rfm-monetary", "average").exit_code == 0
     assert "monetary = average per purchase" in run(analytics_crm, "analytics", "rfm", *as_of).output
+
+
+def test_cli_run_computes_every_measure_and_says_why_one_could_not_be(analytics_crm: Any, ladder: list[int]) -> None:
+    rows = json.loads(run(analytics_crm, "--format", "json", "analytics", "run", "--as-of", AS_OF.isoformat()).output)
+    by_measure = {row["measure"]: row for row in rows}
+    assert set(by_measure) == {"rfm", "types", "pcv", "sow", "clv"}
+    assert by_measure["rfm"]["customers"] == 10 and by_measure["rfm"]["run"] == analytics_crm.analytics.latest("rfm").id
+    assert all(row["problem"] is None for row in rows if row["run"] is not None)
+
+
+def test_cli_run_on_a_crm_without_purchases_names_what_needs_purchase_history(analytics_crm: Any) -> None:
+    result = run(analytics_crm, "analytics", "run")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"clv\s+history: no purchases yet: lifetime value needs purchase history", result.output)

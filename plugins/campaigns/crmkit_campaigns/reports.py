@@ -29,8 +29,9 @@ theirs to divide), and ``scoped_to`` names the user.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -307,45 +308,70 @@ def chart(reports: Sequence[CampaignReport], path: str | Path) -> Path:
     fmt = target.suffix.lstrip(".").lower()
     if fmt not in CHART_FORMATS:
         raise ValidationError(f"the chart file must end in .png or .svg, not {target.name!r}", field="chart")
+    figure = _figure(reports, _untranslated)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format=fmt)
+    return target
+
+
+def chart_svg(reports: Sequence[CampaignReport], gettext: Callable[[str], str]) -> bytes:
+    """The same chart as SVG bytes, its labels through ``gettext`` (the web console shows it in the reader's
+    language); text stays text, so the drawing is small. Needs matplotlib, as :func:`chart`."""
+    figure = _figure(reports, gettext)
+    import matplotlib
+
+    out = BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        figure.savefig(out, format="svg")
+    return out.getvalue()
+
+
+def _untranslated(text: str) -> str:
+    return text
+
+
+def _figure(reports: Sequence[CampaignReport], gettext: Callable[[str], str]) -> Any:
+    """The chart's matplotlib ``Figure`` (built without pyplot: no global state, safe in a threaded server)."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise ValidationError("charts need matplotlib: pip install 'crmkit-campaigns[chart]'", field="chart") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if len(reports) == 1:
-        groups = [g for g in reports[0].groups if g.name != "all" or len(reports[0].campaign.variants) == 1]
-        labels = [g.name for g in groups]
+        # "all" adds up the variants: with one variant it is the same bar again
+        groups = [g for g in reports[0].groups if g.name != "all" or len(reports[0].campaign.variants) > 1]
+        labels = [gettext("holdout") if g.name == HOLDOUT else g.name for g in groups]
+        colours = ["#9e9e9e" if g.name == HOLDOUT else "#1f77b4" for g in groups]
         counts = [(g.converted, g.customers) for g in groups]
         money = [(reports[0].revenue_minor, reports[0].cost_minor)]
         money_labels = [reports[0].campaign.name]
         title = reports[0].campaign.name
     else:
         labels = [r.campaign.name for r in reports]
+        colours = ["#1f77b4"] * len(reports)
         counts = [(r.treated.converted, r.treated.customers) for r in reports]
         money = [(r.revenue_minor, r.cost_minor) for r in reports]
         money_labels = labels
-        title = "Campaigns compared"
+        title = gettext("Campaigns compared")
     rates = [converted / total if total else 0.0 for converted, total in counts]
     intervals = [wilson(converted, total) if total else (0.0, 0.0) for converted, total in counts]
-    errors = [[(r - low) * 100 for r, (low, _) in zip(rates, intervals)],  # Wilson: within 0 … 100 %
-              [(high - r) * 100 for r, (_, high) in zip(rates, intervals)]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.bar(labels, [r * 100 for r in rates], yerr=errors, capsize=4,
-             color=["#9e9e9e" if name == HOLDOUT else "#1f77b4" for name in labels])
-    left.set_ylabel("conversion rate (%)")
-    left.set_title("Conversion (95 % interval)")
+    # Wilson: within 0 … 100 %; at a rate of 0 the rounding can put the low end a hair above it
+    errors = [[max(0.0, r - low) * 100 for r, (low, _) in zip(rates, intervals)],
+              [max(0.0, high - r) * 100 for r, (_, high) in zip(rates, intervals)]]
+    figure = Figure(figsize=(11, 4.2))
+    left, right = figure.subplots(1, 2)
+    left.bar(labels, [r * 100 for r in rates], yerr=errors, capsize=4, color=colours)
+    left.set_ylabel(gettext("conversion rate (%)"))
+    left.set_title(gettext("Conversion (95 % interval)"))
     positions = range(len(money))
-    right.bar([p - 0.2 for p in positions], [rev for rev, _ in money], width=0.4, label="revenue", color="#2ca02c")
-    right.bar([p + 0.2 for p in positions], [cost for _, cost in money], width=0.4, label="cost", color="#d62728")
+    right.bar([p - 0.2 for p in positions], [rev for rev, _ in money], width=0.4, label=gettext("revenue"),
+              color="#2ca02c")
+    right.bar([p + 0.2 for p in positions], [cost for _, cost in money], width=0.4, label=gettext("cost"),
+              color="#d62728")
     right.set_xticks(list(positions), money_labels)
-    right.set_title(f"Revenue and cost ({reports[0].campaign.currency})")
+    right.set_title(gettext("Revenue and cost (%(currency)s)") % {"currency": reports[0].campaign.currency})
     right.legend()
-    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}".replace(",", ".")))
-    fig.suptitle(title)
-    fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, format=fmt)
-    plt.close(fig)
-    return target
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}".replace(",", ".")))
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

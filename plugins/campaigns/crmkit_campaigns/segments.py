@@ -6,7 +6,6 @@ needs: the scope is one more predicate on ``customers.owner`` in the same query.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -19,6 +18,7 @@ from marshmallow import fields, validate
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.core.masking import mask_email, mask_phone
+from crmkit.core.safe_csv import SafeWriter
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_campaigns import config, models as m
 from crmkit_campaigns.objects import Segment
@@ -218,7 +218,7 @@ class Segments:
         if format not in EXPORT_FORMATS:
             raise ValidationError(f"must be one of {', '.join(EXPORT_FORMATS)}", field="format")
         where = self.audience(segment, expression=expression, now=now, permission=SEGMENTS_EXPORT)
-        writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
+        writer = SafeWriter(out) if format == "csv" else None
         if writer:
             writer.writerow(EXPORT_COLUMNS)
         written = 0

@@ -339,15 +339,15 @@ class CampaignsService:
         with self._crm.reading() as conn:
             return self._load(conn, campaign)
 
-    def list(self, *, status: str | None = None) -> list[Campaign]:
-        """Campaigns, newest first (optionally of one status); ``campaigns.read``."""
+    def list(self, *, status: str | None = None, limit: int | None = None) -> list[Campaign]:
+        """Campaigns, newest first (optionally of one status, the latest ``limit``); ``campaigns.read``."""
         self._crm.access.require(READ)
-        return self._list(status)
+        return self._list(status, limit)
 
-    def _list(self, status: str | None = None) -> list[Campaign]:
+    def _list(self, status: str | None = None, limit: int | None = None) -> list[Campaign]:
         if status is not None and status not in TRANSITIONS:
             raise ValidationError(f"must be one of {', '.join(TRANSITIONS)}", field="status")
-        query = sa.select(m.campaigns.c.id).order_by(m.campaigns.c.id.desc())
+        query = sa.select(m.campaigns.c.id).order_by(m.campaigns.c.id.desc()).limit(limit)
         if status:
             query = query.where(m.campaigns.c.status == status)
         with self._crm.reading() as conn:
@@ -610,6 +610,24 @@ class CampaignsService:
         with self._crm.reading() as conn:
             return shown_rows(self._crm, conn.execute(query).mappings())
 
+    def customer_messages(self, customer_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
+        """One customer's latest campaign messages, newest first, whatever became of them (queued, sent,
+        held out, excluded and why; when it was delivered, opened, clicked…): the customer 360's panel.
+
+        Needs ``campaigns.read``: a customer outside its scope has no messages here (the 360 page itself
+        decides whether the customer shows); addresses masked where the user may not see contact details.
+        """
+        self._crm.access.require(READ)
+        msg, c, cmp = m.messages.c, core.customers.c, m.campaigns.c
+        query = (sa.select(msg.id, msg.campaign_id, cmp.name.label("campaign"), msg.channel, msg.status, msg.reason,
+                           msg.address, msg.queued_at, msg.sent_at, msg.delivered_at, msg.bounced_at, msg.opened_at,
+                           msg.clicked_at, msg.responded_at, msg.unsubscribed_at, c.owner)
+                 .join(m.campaigns, cmp.id == msg.campaign_id).join(core.customers, c.id == msg.customer_id)
+                 .where(msg.customer_id == customer_id, self._crm.access.owner_filter(c.owner, READ))
+                 .order_by(msg.id.desc()).limit(limit))
+        with self._crm.reading() as conn:
+            return shown_rows(self._crm, conn.execute(query).mappings())
+
     def suppress(self, *, reason: str, address: str | None = None, customer_id: int | None = None,
                  channel: str | None = None) -> int:
         """Put an address or a customer on the suppression list (of one channel, or all); returns its id.
@@ -653,8 +671,8 @@ class CampaignsService:
             self._crm.audit.record(session, "unsuppress", "suppression", suppression_id, customer_id=row["customer_id"],
                                    changes={"address": row["address"], "channel": row["channel"]})
 
-    def suppressions(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        """The suppression list, newest first.
+    def suppressions(self, *, limit: int = 100, customer_id: int | None = None) -> list[dict[str, Any]]:
+        """The suppression list (or one customer's entries), newest first.
 
         Needs ``campaigns.read``: entries of customers in its scope (entries of an address alone need
         scope ``all``), addresses masked where the user may not see contact details.
@@ -664,6 +682,8 @@ class CampaignsService:
         query = (sa.select(m.suppressions, c.owner.label("customer_owner"))
                  .outerjoin(core.customers, c.id == s.customer_id)
                  .where(self._crm.access.customers(s.customer_id, READ)).order_by(s.id.desc()).limit(limit))
+        if customer_id is not None:
+            query = query.where(s.customer_id == customer_id)
         with self._crm.reading() as conn:
             return shown_rows(self._crm, conn.execute(query).mappings(), owner="customer_owner")
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import emit, emit_object, format_option
+from crmkit.cli.output import N_, current_format, current_human, current_translator, emit, emit_object, format_option
 from crmkit_idic.config import STEPS
 
 if TYPE_CHECKING:
     from crmkit import CRM
+    from crmkit_idic.console import Words
     from crmkit_idic.runs import IdicRun
 
 STEP_CHOICE = click.Choice(list(STEPS))
@@ -33,10 +35,48 @@ def idic() -> None:
     """
 
 
+def _words() -> Words:
+    """The workflow's fixed English (tiers, steps, statuses, reasons, default actions) in the reader's language."""
+    from crmkit_idic.console import Words
+
+    return Words(current_translator())
+
+
+def _shown(rows: Iterable[Mapping[str, Any]], **words: Callable[[Words], Callable[[Any], str]]) -> list[dict[str, Any]]:
+    """``rows`` with the columns named in ``words`` put in the reader's language (``status=lambda w: w.status``) in
+    table format; JSON and CSV keep the stored values (``most_valuable``, English reasons)."""
+    listed = [dict(row) for row in rows]
+    if current_format() != "table":
+        return listed
+    shown = {column: choose(_words()) for column, choose in words.items()}
+    return [{**row, **{c: show(row[c]) for c, show in shown.items() if c in row}} for row in listed]
+
+
 def _steps(run: IdicRun) -> list[dict[str, Any]]:
-    return [{"step": step, "status": (r := run.result(step)) and r.status or "pending",
-             "counts": ", ".join(f"{k} {v}" for k, v in r.counts.items()) if r else "",
-             "error": (r.error or "") if r else ""} for step in run.steps]
+    """One row per step of ``run``: its status, what it counted (``Customers matched 1.234`` in a table) and error."""
+    words, human = (_words(), current_human()) if current_format() == "table" else (None, None)
+
+    def counts(result: Any) -> str:
+        if words is None or human is None:
+            return ", ".join(f"{k} {v}" for k, v in result.counts.items())
+        return ", ".join(f"{words.count(k)} {human.cell(v)}" for k, v in result.counts.items())
+
+    rows = [{"step": step, "status": (r := run.result(step)) and r.status or "pending",
+             "counts": counts(r) if r else "", "error": (r.error or "") if r else ""} for step in run.steps]
+    return _shown(rows, step=lambda w: w.step, status=lambda w: w.status)
+
+
+def _run_title(run: IdicRun) -> str:
+    """``IDIC run 3: done`` in the reader's language."""
+    title = current_translator().gettext("IDIC run %(id)s: %(status)s")
+    return title % {"id": run.id, "status": _words().status(run.status)}
+
+
+def _next_action(words: Words) -> Callable[[Any], str]:
+    """A next-best-action in the reader's language: a tier's default action (IDIC's default treatment) translated."""
+    from crmkit_idic.console import action
+
+    return lambda text: action(words.i18n, text)
 
 
 @idic.command("run")
@@ -54,7 +94,7 @@ def run_command(crm: CRM, segment: str | None, segment_id: int | None, steps: tu
         run = crm.idic.resume(resume)
     else:
         run = crm.idic.run(steps=steps or None, segment=segment, segment_id=segment_id)
-    emit(_steps(run), ["step", "status", "counts"], title=f"IDIC run {run.id}: {run.status}")
+    emit(_steps(run), [N_("step"), N_("status"), N_("counts")], title=_run_title(run))
 
 
 @idic.command("status")
@@ -71,9 +111,10 @@ def status(crm: CRM) -> None:
 @pass_crm
 def runs_command(crm: CRM, limit: int) -> None:
     """Recent runs, newest first."""
-    emit([{"id": r.id, "status": r.status, "steps": ",".join(r.steps), "segment": r.segment or r.segment_id or "",
-           "started_at": r.started_at, "actor": r.actor} for r in crm.idic.runs(limit=limit)],
-         ["id", "status", "steps", "segment", "started_at", "actor"])
+    rows = _shown(({"id": r.id, "status": r.status, "steps": ",".join(r.steps), "segment": r.segment or r.segment_id
+                    or "", "started_at": r.started_at, "actor": r.actor} for r in crm.idic.runs(limit=limit)),
+                  status=lambda w: w.status)
+    emit(rows, [N_("id"), N_("status"), N_("steps"), N_("segment"), N_("started_at"), N_("actor")])
 
 
 @idic.command("show")
@@ -83,7 +124,7 @@ def runs_command(crm: CRM, limit: int) -> None:
 def show(crm: CRM, run_id: int) -> None:
     """What each step of a run did (counts and error)."""
     run = crm.idic.get(run_id)
-    emit(_steps(run), ["step", "status", "counts", "error"], title=f"IDIC run {run.id}: {run.status}")
+    emit(_steps(run), [N_("step"), N_("status"), N_("counts"), N_("error")], title=_run_title(run))
 
 
 @idic.command("review")
@@ -99,7 +140,8 @@ def review(crm: CRM, accept: int | None, reject: int | None, interactive: bool, 
         emit_object(crm.idic.accept(accept))
     elif reject is not None:
         crm.idic.reject(reject)
-        click.echo(f"review item {reject} rejected: the pair will not be merged")
+        click.echo(current_translator().gettext("review item %(id)s rejected: the pair will not be merged")
+                   % {"id": reject})
     elif interactive:
         for item in crm.idic.reviews(limit=limit):
             click.echo(f"#{item['id']}  {item['name']} ({item['customer_id']})  ~  {item['other_name']} "
@@ -113,7 +155,8 @@ def review(crm: CRM, accept: int | None, reject: int | None, interactive: bool, 
             elif answer == "n":
                 crm.idic.reject(item["id"])
     else:
-        emit(crm.idic.reviews(limit=limit), ["id", "customer_id", "name", "other_id", "other_name", "score", "reason"])
+        emit(_shown(crm.idic.reviews(limit=limit), reason=lambda w: w.explain),
+             [N_("id"), N_("customer_id"), N_("name"), N_("other_id"), N_("other_name"), N_("score"), N_("reason")])
 
 
 @idic.command("merges")
@@ -122,7 +165,8 @@ def review(crm: CRM, accept: int | None, reject: int | None, interactive: bool, 
 @pass_crm
 def merges(crm: CRM, limit: int) -> None:
     """The merge log (what `unmerge` can undo)."""
-    emit(crm.idic.merges(limit=limit), ["id", "kept_id", "merged_id", "score", "automatic", "status", "reason"])
+    emit(_shown(crm.idic.merges(limit=limit), status=lambda w: w.status, reason=lambda w: w.explain),
+         [N_("id"), N_("kept_id"), N_("merged_id"), N_("score"), N_("automatic"), N_("status"), N_("reason")])
 
 
 @idic.command("unmerge")
@@ -141,8 +185,10 @@ def unmerge(crm: CRM, merge_id: int) -> None:
 @pass_crm
 def agenda(crm: CRM, employee: str | None, day: str | None) -> None:
     """The contacts EMPLOYEE (default: every employee) should make on a day, among the customers you may see."""
-    emit(crm.idic.agenda(employee, day),
-         ["id", "due_on", "hour", "customer_id", "name", "owner", "channel", "purpose", "next_action"])
+    emit(_shown(crm.idic.agenda(employee, day), channel=lambda w: w.channel, purpose=lambda w: w.explain,
+                next_action=_next_action),
+         [N_("id"), N_("due_on"), N_("hour"), N_("customer_id"), N_("name"), N_("owner"), N_("channel"), N_("purpose"),
+          N_("next_action")])
 
 
 @idic.group("treatments", invoke_without_command=True)
@@ -159,7 +205,8 @@ def treatments(ctx: click.Context) -> None:
 @pass_crm
 def list_treatments(crm: CRM) -> None:
     """Every rule, in the order they are tried."""
-    emit(crm.idic.treatments(), ["id", "priority", "name", "tier", "needs", "condition", "offer", "message"])
+    emit(_shown(crm.idic.treatments(), tier=lambda w: w.tier, needs=lambda w: w.needs),
+         [N_("id"), N_("priority"), N_("name"), N_("tier"), N_("needs"), N_("condition"), N_("offer"), N_("message")])
 
 
 @treatments.command("add")
@@ -187,7 +234,7 @@ def add_treatment(crm: CRM, name: str, tier: str | None, needs: str | None, cond
 def remove_treatment(crm: CRM, name: str) -> None:
     """Delete a treatment rule."""
     crm.idic.remove_treatment(name)
-    click.echo(f"treatment {name!r} removed")
+    click.echo(current_translator().gettext("treatment %(name)s removed") % {"name": repr(name)})
 
 
 @idic.command("handoff")
@@ -206,5 +253,6 @@ def handoff(crm: CRM, treatment: str, channel: str) -> None:
 @click.option("--run", "run_id", type=int, help="Report this run [default: the last one].")
 @pass_crm
 def report(crm: CRM, path: Path, run_id: int | None) -> None:
-    """Write the HTML report of the last run: funnel, tier × needs matrix, plan coverage, treatments."""
-    click.echo(str(crm.idic.report(path, run_id)))
+    """Write the HTML report of the last run: funnel, tier × needs matrix, plan coverage, treatments (in the
+    language of `crmkit --locale`, else the user's, else the business's)."""
+    click.echo(str(crm.idic.report(path, run_id, locale=current_translator().locale)))

@@ -318,7 +318,8 @@ class IdicService:
     # -- profile, report ----------------------------------------------------------------------------------
 
     def profile_section(self, conn: sa.Connection, customer: Customer) -> dict[str, Any] | None:
-        """The customer 360 section: identifiers, tier, needs group, channel and time, plan, next-best-action.
+        """The customer 360 section: identifiers, tier, needs group, channel and time, plan, treatment (its name,
+        None for the tier's default) and next-best-action.
 
         None (no section) when the user's ``idic.read`` scope does not reach the customer; e-mails, phones and
         social handles among the identifiers are masked unless the user may see the customer's contact details."""
@@ -329,7 +330,10 @@ class IdicService:
         i, p, pl = m.identifiers.c, m.profiles.c, m.plan_items.c
         found = conn.execute(sa.select(i.kind, i.value, i.source).where(i.customer_id == customer_id)
                              .order_by(i.kind, i.value)).mappings().all()
-        profile = conn.execute(sa.select(m.profiles).where(p.customer_id == customer_id)).mappings().first()
+        t = m.treatments.c
+        profile = conn.execute(sa.select(m.profiles, t.name.label("treatment"))
+                               .outerjoin(m.treatments, t.id == p.treatment_id)
+                               .where(p.customer_id == customer_id)).mappings().first()
         plan = conn.execute(sa.select(pl.due_on, pl.channel, pl.owner, pl.purpose).where(
             pl.customer_id == customer_id, pl.status == "open").order_by(pl.due_on)).mappings().all()
         identifiers = [dict(r) for r in found]
@@ -338,12 +342,15 @@ class IdicService:
         section: dict[str, Any] = {"identifiers": identifiers, "plan": [dict(r) for r in plan]}
         if profile is not None:
             section.update({k: profile[k] for k in ("tier", "needs", "needs_reason", "channel", "best_hour",
-                                                    "best_weekday", "rhythm_days", "next_action", "reason")})
+                                                    "best_weekday", "rhythm_days", "treatment", "next_action",
+                                                    "reason")})
         return section
 
-    def report(self, path: str | Path, run_id: int | None = None) -> Path:
+    def report(self, path: str | Path, run_id: int | None = None, *, locale: str | None = None) -> Path:
         """Write the HTML report of a run (default: the last one) and return its path (``idic.read``; a user
-        whose scope is not all gets the figures of their customers, and the page says so)."""
+        whose scope is not all gets the figures of their customers, and the page says so). It is written in
+        ``locale`` (vi or en), else the business setting ``locale``, else Vietnamese."""
+        from crmkit.i18n import plugin_translator
         from crmkit_idic.report import render
 
         self._crm.access.require(READ)
@@ -351,7 +358,7 @@ class IdicService:
         if run is None:
             raise NotFound("IDIC run", "(none yet: run `crmkit idic run` first)")
         target = Path(path)
-        target.write_text(render(self._crm, run), encoding="utf-8")
+        target.write_text(render(self._crm, run, plugin_translator(self._crm, "idic", locale)), encoding="utf-8")
         return target
 
 

@@ -28,8 +28,13 @@ def test_run_status_runs_show_review_unmerge_and_agenda(crm: Any, invoke: Any) -
     status = json.loads(invoke(crm, "--format", "json", "idic", "status").output)
     assert (status["status"], status["review_queue"]) == ("done", 1)
     assert json.loads(invoke(crm, "--format", "json", "idic", "runs").output)[0]["status"] == "done"
-    shown = invoke(crm, "idic", "show", "1")
-    assert "identify" in shown.output and "customize" in shown.output
+    shown = invoke(crm, "idic", "show", "1").output  # the steps and what they counted, by name
+    assert shown.startswith("IDIC run 1: Done") and "Identify" in shown and "Customize" in shown
+    assert "Merged automatically 1" in shown and "Sent to review 1" in shown
+    shown = invoke(crm, "--locale", "vi", "idic", "show", "1").output
+    assert shown.startswith("Lượt chạy IDIC 1: Hoàn tất") and "Nhận diện" in shown
+    assert "Cá biệt hóa" in shown
+    assert shown.splitlines()[1].split() == ["Bước", "Trạng", "thái", "Số", "liệu", "Lỗi"]
     assert invoke(crm, "idic", "show", "9").exit_code != 0
     queue = json.loads(invoke(crm, "--format", "json", "idic", "review").output)
     assert [q["reason"] for q in queue] == ["same phone +84912345678, different name"]

@@ -163,9 +163,11 @@ def test_a_scoped_users_status_runs_and_report_count_only_their_customers(crm: A
     assert (status["tier_unknown"], status["open_plan_items"], status["scoped"]) == (3, 3, True)
     assert crm.idic.status()["tier_unknown"] == 5 and crm.idic.status()["scoped"] is False
     with crm.as_user("lan"):  # a block as Lan: a handle wraps a returned Path as a context manager (core issue)
-        html = crm.idic.report(tmp_path / "lan.html").read_text(encoding="utf-8")
-    assert "Scoped:" in html and "lan" in html
-    assert "Scoped:" not in crm.idic.report(tmp_path / "all.html").read_text(encoding="utf-8")
+        html = crm.idic.report(tmp_path / "lan.html").read_text(encoding="utf-8")  # the business's language: vi
+        english = crm.idic.report(tmp_path / "lan-en.html", locale="en").read_text(encoding="utf-8")
+    assert "Trong phạm vi:" in html and "phạm vi của lan" in html
+    assert "Scoped:" in english and "in lan&#x27;s scope" in english  # escaped, as all text is
+    assert "Trong phạm vi:" not in crm.idic.report(tmp_path / "all.html").read_text(encoding="utf-8")
 
 
 def test_the_customer_360_section_and_export_follow_the_users_scope_and_contact_details(crm: Any) -> None:

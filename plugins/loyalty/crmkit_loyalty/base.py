@@ -10,6 +10,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core import tables as core
+from crmkit.core.schemas import beyond_columns
 from crmkit.errors import Conflict, NotFound
 from crmkit.money import Money
 from crmkit_loyalty.ledger import MEMBER_KEY, Ledger
@@ -256,6 +257,8 @@ class ServiceBase:
     def _customer_rows(self, conn: sa.Connection, query: sa.Select[Any], customer_id: int) -> Sequence[sa.Row[Any]]:
         """The rows of ``query`` (``customer_*`` columns, parameter ``customer_id``) for the customer, or for the one
         a merged-away customer was merged into; ``NotFound`` when there is no such customer."""
+        if beyond_columns(customer_id):
+            raise NotFound("customer", customer_id)
         seen: set[int] = set()
         current = customer_id
         while True:

@@ -22,7 +22,7 @@ from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.ledger import MEMBER_KEY, OPEN, WINDOW, entry_from_row, member_key
 from crmkit_loyalty.models import ledger, members, programs
 from crmkit_loyalty.permissions import JOBS_RUN
-from crmkit_loyalty.records import Mismatch, Program, Tier
+from crmkit_loyalty.records import TIER_ENTITY, TIER_MOVE, Mismatch, Program, Tier, tier_entity_id
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -187,6 +187,10 @@ class BatchMixin(ServiceBase):
                 conn.execute(members.update().where(members.c.program_id == program.id,
                                                     in_ids(dialect, members.c.customer_id, "ids"))
                              .values(tier=code, tier_since=now), {"ids": ids_value(dialect, ids)})
+        # The member's tier history (``tier_history``): one audit entry per move, written in one executemany.
+        self._crm.audit.record_many(session, TIER_MOVE, TIER_ENTITY, [
+            (tier_entity_id(program, customer_id), customer_id, {"program": program.code, "from": old, "to": new})
+            for customer_id, old, new in changes])
         if changes and self._crm.hooks.has_implementations("crmkit_tier_changed"):
             by_code = {tier.code: tier for tier in tiers}
             for customer_id, old, new in changes:

@@ -13,11 +13,12 @@ from marshmallow import fields, validate
 
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.money import MAX_MINOR
 from crmkit_loyalty.base import ServiceBase, reward_from_row, rule_from_row
 from crmkit_loyalty.models import programs, rewards, rules, tiers
 from crmkit_loyalty.permissions import PROGRAMS_MANAGE
 from crmkit.calendar import FOUNDING_DAY, check_occasion, founding_day
-from crmkit_loyalty.records import ROUNDING, Program, Reward, Rule, Tier
+from crmkit_loyalty.records import MAX_BALANCE, MAX_UNITS, ROUNDING, Program, Reward, Rule, Tier
 
 RULE_KINDS = ("product", "category", "min_order", "birthday", "occasion", "signup", "referral")
 REWARD_KINDS = ("product", "service", "discount")
@@ -31,7 +32,12 @@ DEFAULT_TIERS: tuple[Mapping[str, Any], ...] = (
 IMMUTABLE = ("code", "currency", "point_decimals")
 
 _CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,49}$", error="use 1-50 lower-case letters, digits, '-' or '_'")
-_POSITIVE = validate.Range(min=0, min_inclusive=False)
+#: Bounds of the numbers a program, rule, tier or reward holds: far beyond any real use, well inside the columns
+#: (and what they multiply into: an order's points) so that no input overflows.
+_RATE = validate.Range(min=0, min_inclusive=False, max=1000)  # earn_points per earn amount, multipliers
+_POINTS = validate.Range(min=0, min_inclusive=False, max=MAX_UNITS)
+_MINOR = validate.Range(min=0, max=MAX_MINOR)
+_DAYS = validate.Range(min=1, max=36_500)
 
 
 class ProgramSchema(marshmallow.Schema):
@@ -40,15 +46,15 @@ class ProgramSchema(marshmallow.Schema):
     code = fields.String(required=True, validate=_CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     currency = fields.String(load_default="VND", validate=validate.Regexp(r"^[A-Za-z]{3}$", error="a 3-letter ISO code"))
-    earn_points = fields.Decimal(load_default=Decimal(1), validate=_POSITIVE)
-    earn_amount_minor = fields.Integer(load_default=10000, validate=validate.Range(min=1))
+    earn_points = fields.Decimal(load_default=Decimal(1), validate=_RATE)
+    earn_amount_minor = fields.Integer(load_default=10000, validate=validate.Range(min=1, max=MAX_MINOR))
     rounding = fields.String(load_default="floor", validate=validate.OneOf(ROUNDING))
     point_decimals = fields.Integer(load_default=0, validate=validate.Range(min=0, max=3))
     include_tax = fields.Boolean(load_default=True)
-    expiry_days = fields.Integer(load_default=365, allow_none=True, validate=validate.Range(min=1))
+    expiry_days = fields.Integer(load_default=365, allow_none=True, validate=_DAYS)
     tier_basis = fields.String(load_default="points", validate=validate.OneOf(("points", "spend")))
-    tier_window_days = fields.Integer(load_default=365, validate=validate.Range(min=1))
-    point_value_minor = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    tier_window_days = fields.Integer(load_default=365, validate=_DAYS)
+    point_value_minor = fields.Integer(load_default=None, allow_none=True, validate=_MINOR)
     auto_enroll = fields.Boolean(load_default=True)
     active = fields.Boolean(load_default=True)
 
@@ -64,9 +70,9 @@ class RuleSchema(marshmallow.Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(RULE_KINDS))
     target = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
-    multiplier = fields.Decimal(load_default=None, allow_none=True, validate=_POSITIVE)
-    bonus_points = fields.Decimal(load_default=None, allow_none=True, validate=_POSITIVE)
-    amount_minor = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    multiplier = fields.Decimal(load_default=None, allow_none=True, validate=_RATE)
+    bonus_points = fields.Decimal(load_default=None, allow_none=True, validate=_POINTS)
+    amount_minor = fields.Integer(load_default=None, allow_none=True, validate=_MINOR)
     starts_on = fields.Date(load_default=None, allow_none=True)
     ends_on = fields.Date(load_default=None, allow_none=True)
 
@@ -100,8 +106,8 @@ class TierSchema(marshmallow.Schema):
 
     code = fields.String(required=True, validate=_CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    threshold = fields.Decimal(required=True, validate=validate.Range(min=0))
-    multiplier = fields.Decimal(load_default=Decimal(1), validate=_POSITIVE)
+    threshold = fields.Decimal(required=True, validate=validate.Range(min=0, max=MAX_BALANCE))
+    multiplier = fields.Decimal(load_default=Decimal(1), validate=_RATE)
 
 
 class RewardSchema(marshmallow.Schema):
@@ -110,9 +116,9 @@ class RewardSchema(marshmallow.Schema):
     code = fields.String(required=True, validate=_CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.String(load_default="product", validate=validate.OneOf(REWARD_KINDS))
-    points_cost = fields.Decimal(required=True, validate=_POSITIVE)
-    stock = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    value_minor = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    points_cost = fields.Decimal(required=True, validate=_POINTS)
+    stock = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=10**9))
+    value_minor = fields.Integer(load_default=None, allow_none=True, validate=_MINOR)
     description = fields.String(load_default=None, allow_none=True)
     active = fields.Boolean(load_default=True)
 

@@ -10,9 +10,8 @@ import attrs
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import emit, emit_object
+from crmkit.cli.output import N_, current_format, current_translator, emit, emit_object
 from crmkit.cli.params import amount_minor
-from crmkit.money import Money
 from crmkit.calendar import local_midnight
 
 if TYPE_CHECKING:
@@ -36,9 +35,8 @@ def _day(value: datetime | None) -> date | None:
 
 
 def _plain(obj: Any) -> dict[str, Any]:
-    """A value object as a dict for output, money shown the local way (``100.000 ₫``)."""
-    fields = obj if isinstance(obj, dict) else attrs.asdict(obj, recurse=False)
-    return {key: value.format() if isinstance(value, Money) else value for key, value in fields.items()}
+    """A value object as a dict for output, its values typed (money, times): the output shows them per locale."""
+    return dict(obj) if isinstance(obj, dict) else attrs.asdict(obj, recurse=False)
 
 
 def _rows(objects: Any) -> list[dict[str, Any]]:
@@ -82,7 +80,8 @@ def balance(crm: CRM, customer_id: int, program: str | None) -> None:
 def history(crm: CRM, customer_id: int, limit: int, before: int | None, program: str | None) -> None:
     """A customer's ledger entries, newest first."""
     entries = crm.loyalty.history(customer_id, program=program, limit=limit, before=before)
-    emit(_rows(entries), ["id", "created_at", "points", "kind", "reason", "order_id", "expires_at", "note"])
+    emit(_rows(entries), [N_("id"), N_("created_at"), N_("points"), N_("kind"), N_("reason"), N_("order_id"),
+                          N_("expires_at"), N_("note")])
 
 
 @loyalty.command()
@@ -98,13 +97,18 @@ def statement(crm: CRM, customer_id: int, start: datetime | None, end: datetime 
     first, last = _statement_period(_day(start), _day(end), month, crm.today())
     result = crm.loyalty.statement(customer_id, first, last, program=program)
     if entries:
-        emit(_rows(result.entries), ["id", "created_at", "points", "kind", "reason", "order_id", "note"])
+        emit(_rows(result.entries), [N_("id"), N_("created_at"), N_("points"), N_("kind"), N_("reason"),
+                                     N_("order_id"), N_("note")])
         return
-    lines = [("opening balance", result.opening), ("earned", result.earned), ("reversed", result.reversed),
-             ("spent", result.spent), ("expired", result.expired), ("adjusted", result.adjusted),
-             ("closing balance", result.closing)]
-    emit([{"line": name, "points": value} for name, value in lines], ["line", "points"],
-         title=f"customer {result.customer_id}, program {result.program}, {first} – {last}")
+    t = current_translator()
+    said = t.gettext if current_format() == "table" else str  # JSON and CSV keep the English line names
+    lines = [(N_("opening balance"), result.opening), (N_("earned"), result.earned), (N_("reversed"), result.reversed),
+             (N_("spent"), result.spent), (N_("expired"), result.expired), (N_("adjusted"), result.adjusted),
+             (N_("closing balance"), result.closing)]
+    emit([{"line": said(name), "points": value} for name, value in lines], [N_("line"), N_("points")],
+         title=t.gettext("customer %(customer)s, program %(program)s, %(first)s – %(last)s") % {
+             "customer": result.customer_id, "program": result.program, "first": t.format_date(first),
+             "last": t.format_date(last)})
 
 
 def _statement_period(start: date | None, end: date | None, month: str | None, today: date) -> tuple[date, date]:
@@ -262,8 +266,19 @@ def tiers(ctx: click.Context, program: str | None) -> None:
 @pass_crm
 def _list_tiers(crm: CRM, program: str | None) -> None:
     counts = {row.tier: row.members for row in crm.loyalty.tier_counts(program=program)}
-    emit([{**_plain(tier), "members": counts.get(tier.code, 0)} for tier in crm.loyalty.tiers(program)],
-         ["rank", "code", "name", "threshold", "multiplier", "members"])
+    emit([{**_tier(tier), "members": counts.get(tier.code, 0)} for tier in crm.loyalty.tiers(program)],
+         [*TIER_COLUMNS, N_("members")])
+
+
+#: What ``loyalty tiers`` shows of a tier.
+TIER_COLUMNS = [N_("rank"), N_("code"), N_("name"), N_("threshold"), N_("multiplier")]
+
+
+def _tier(tier: Any) -> dict[str, Any]:
+    """A tier for output: in a table its name in the reader's language when it is a default one (``Silver`` is vi
+    ``Bạc``), a name the business chose as written; JSON and CSV keep the stored name."""
+    named = current_translator().gettext(tier.name) if current_format() == "table" else tier.name
+    return {**_plain(tier), "name": named}
 
 
 @tiers.command("set")
@@ -278,7 +293,7 @@ def tiers_set(crm: CRM, definitions: tuple[str, ...], program: str | None) -> No
         if len(parts) not in (3, 4):
             raise click.BadParameter(f"{text!r} is not CODE:NAME:THRESHOLD[:MULTIPLIER]", param_hint="DEFINITIONS")
         parsed.append({"code": parts[0], "name": parts[1], "threshold": parts[2], "multiplier": parts[3] if len(parts) == 4 else "1"})
-    emit(_rows(crm.loyalty.set_tiers(parsed, program=program)), ["rank", "code", "name", "threshold", "multiplier"])
+    emit([_tier(tier) for tier in crm.loyalty.set_tiers(parsed, program=program)], TIER_COLUMNS)
 
 
 @loyalty.group(invoke_without_command=True)
@@ -435,7 +450,7 @@ def verify(crm: CRM, program: str | None) -> None:
     if mismatches:
         emit(_rows(mismatches), ["customer_id", "program", "balance", "ledger_sum", "open_lots"])
         raise click.ClickException(f"{len(mismatches)} balance(s) disagree with the ledger")
-    click.echo("ok: every balance equals the sum of its ledger entries", err=True)
+    click.echo(current_translator().gettext("ok: every balance equals the sum of its ledger entries"), err=True)
 
 
 @loyalty.command()

@@ -11,19 +11,19 @@ the positive balance. A positive entry is written with its lot open: an order is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from crmkit.core.jsonable import to_jsonable
+from crmkit.core.upsert import insert_ignore
 from crmkit.errors import ValidationError
 from crmkit_loyalty.events import EVENT_OF_KIND
 from crmkit_loyalty.models import ledger, members
-from crmkit_loyalty.records import LedgerEntry, Program
+from crmkit_loyalty.records import MAX_UNITS, LedgerEntry, Program
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -63,24 +63,6 @@ _OPEN_LOTS = (sa.select(ledger.c.id, ledger.c.remaining)
                      ledger.c.program_id == sa.bindparam("program_id"), OPEN)
               .order_by(ledger.c.expires_at.asc().nulls_last(), ledger.c.id).limit(LOT_PAGE))
 _SET_LOT = ledger.update().where(ledger.c.id == sa.bindparam("lot")).values(remaining=sa.bindparam("left"))
-_insert_ignore_cache: dict[tuple[str, str, tuple[str, ...], str], Any] = {}
-
-
-def insert_ignore(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any], conflict: Sequence[str],
-                  returning: sa.Column[Any]) -> Any:
-    """Insert a row unless it clashes with the unique ``conflict`` columns; returns ``returning`` (None if skipped).
-
-    (RETURNING, not the row count: psycopg reports -1 rows for ``ON CONFLICT DO NOTHING``.)
-    """
-    key = (conn.dialect.name, table.name, tuple(conflict), returning.name)
-    statement = _insert_ignore_cache.get(key)
-    if statement is None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(returning)
-        _insert_ignore_cache[key] = statement
-    return conn.execute(statement, dict(values)).scalar()
-
-
 def balance_units(conn: sa.Connection, program_id: int, customer_id: int) -> int | None:
     """A member's balance in units (None when not a member): one primary-key lookup."""
     return conn.execute(_BALANCE, {"member": customer_id, "program": program_id}).scalar()
@@ -145,6 +127,8 @@ class Ledger:
         ``require_balance`` refuses (``ValidationError``, nothing written) to take the balance below zero.
         ``window`` gets the member's tier window after this entry, read by the balance update itself.
         """
+        if abs(units) > MAX_UNITS:  # an earning this large comes from a misconfigured program or rule
+            raise ValidationError(f"more than {program.points(MAX_UNITS)} points in one entry", field="points")
         conn = session.connection()
         row = {
             "program_id": program.id, "customer_id": customer_id, "points": units, "kind": kind, "reason": reason,

@@ -5,7 +5,7 @@ from crmkit import Plugin
 plugin = Plugin(
     name="loyalty",
     description="Loyalty points: programs, earn rules, an append-only ledger, rewards, tiers and reports",
-    hooks=("crmkit_loyalty.hooks", "crmkit_loyalty.events", "crmkit_loyalty.api"),
+    hooks=("crmkit_loyalty.hooks", "crmkit_loyalty.events", "crmkit_loyalty.api", "crmkit_loyalty.console"),
     hookspecs="crmkit_loyalty.hookspecs",
     requires=("sales",),
     tables="crmkit_loyalty.models:metadata",

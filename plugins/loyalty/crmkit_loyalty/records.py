@@ -22,6 +22,17 @@ from crmkit.money import Money
 Points = Union[int, Decimal]
 
 ROUNDING = ("floor", "round", "ceil")
+#: The most points (in units) one entry may move, and the most a balance may hold: far inside the 64-bit
+#: columns, so that a balance, a report's sum or a tier window's total never overflows.
+MAX_UNITS = 10**15
+MAX_BALANCE = 10**18
+#: A member's tier moves are audit-log entries: action ``tier`` on entity ``loyalty_member``, id ``program:customer``.
+TIER_MOVE, TIER_ENTITY = "tier", "loyalty_member"
+
+
+def tier_entity_id(program: Any, customer_id: int) -> str:
+    """The audit entity id of a member's tier moves in ``program`` (anything with a ``code``)."""
+    return f"{program.code}:{customer_id}"
 
 
 def points_of(units: int, decimals: int) -> Points:
@@ -69,6 +80,9 @@ class Program:
             raise ValidationError(f"not a number: {value!r}", field=field) from None
         if not number.is_finite():
             raise ValidationError(f"not a number: {value!r}", field=field)
+        most = points_of(MAX_UNITS, self.point_decimals)
+        if number.copy_abs() > most:
+            raise ValidationError(f"at most {most} points at a time", field=field)
         scaled = number.scaleb(self.point_decimals)
         if scaled != scaled.to_integral_value():
             message = (f"fractional points are not allowed in program {self.code!r}" if not self.fractional
@@ -146,6 +160,18 @@ class Member:
     tier: str | None
     tier_since: datetime | None
     enrolled_at: datetime
+
+
+@attrs.frozen
+class TierChange:
+    """A member's move from one tier to another (``old_tier`` None when unknown), by the job or a purchase."""
+
+    program: str
+    customer_id: int
+    at: datetime
+    old_tier: str | None
+    new_tier: str
+    actor: str
 
 
 @attrs.frozen

@@ -17,7 +17,9 @@ from marshmallow import fields, validate
 from crmkit.core import tables as core
 from crmkit.core.access import SYSTEM
 from crmkit.core.merging import repoint, select_in
+from crmkit.core.schemas import beyond_columns, check_limit
 from crmkit.core.types import utcnow
+from crmkit.core.upsert import insert_ignore
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import Money
 from crmkit.privacy import delete_rows, export_rows
@@ -25,13 +27,14 @@ from crmkit_loyalty.base import CustomerFacts, member_from_row
 from crmkit_loyalty.batch import BatchMixin
 from crmkit_loyalty.catalog import CatalogMixin
 from crmkit_loyalty.earning import order_earnings, refund_share
-from crmkit_loyalty.ledger import (ENTRY_KEY, OPEN, WindowTotal, balance_units, entry_from_row, insert_ignore,
-                                   lock_member, lock_members, locked_member, member_key)
+from crmkit_loyalty.ledger import (ENTRY_KEY, OPEN, WindowTotal, balance_units, entry_from_row, lock_member,
+                                   lock_members, locked_member, member_key)
 from crmkit_loyalty.models import ledger, members, programs, redemptions, rewards
 from crmkit_loyalty.permissions import (JOBS_RUN, MEMBERS_ENROLL, MEMBERS_READ, POINTS_ADJUST, POINTS_GRANT,
                                         POINTS_REDEEM)
 from crmkit.calendar import founding_day, local_midnight
-from crmkit_loyalty.records import EarnLine, LedgerEntry, Member, Points, Program, Redemption, Statement, points_of
+from crmkit_loyalty.records import (MAX_BALANCE, TIER_ENTITY, TIER_MOVE, EarnLine, LedgerEntry, Member, Points, Program,
+                                    Redemption, Statement, TierChange, points_of, tier_entity_id)
 from crmkit_loyalty.reports import ReportsMixin
 
 if TYPE_CHECKING:
@@ -95,6 +98,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         access = self._crm.access
         access.require(MEMBERS_READ)
         ident = self._ident(program)
+        if beyond_columns(customer_id):
+            raise NotFound("customer", customer_id)
         with self._crm.reading() as conn:
             if access.principal.owners(MEMBERS_READ) is not None:
                 customer_id = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ).id
@@ -110,8 +115,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         """The customer's ledger entries, newest first; pass the last entry's id as ``before`` for the next page."""
         access = self._crm.access
         access.require(MEMBERS_READ)
-        if not 1 <= limit <= 1000:
-            raise ValidationError("must be between 1 and 1000", field="limit")
+        check_limit(limit)
         with self._crm.reading() as conn:
             target = self._program(conn, program)
             customer = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ)
@@ -121,6 +125,21 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             if before is not None:
                 query = query.where(ledger.c.id < before)
             return [entry_from_row(target, row) for row in conn.execute(query).mappings()]
+
+    def tier_history(self, customer_id: int, *, program: str | None = None, limit: int = 50) -> list[TierChange]:
+        """The member's tier moves in a program, newest first (each move is an audit entry, see ``TIER_MOVE``)."""
+        access = self._crm.access
+        access.require(MEMBERS_READ)
+        check_limit(limit)
+        log = core.audit_log.c
+        with self._crm.reading() as conn:
+            target = self._program(conn, program)
+            customer = self._customer(conn, customer_id, active=False, permission=MEMBERS_READ)
+            rows = conn.execute(sa.select(log.at, log.actor, log.changes).where(
+                log.entity == TIER_ENTITY, log.entity_id == tier_entity_id(target, customer.id), log.action == TIER_MOVE,
+                access.customers(log.customer_id, MEMBERS_READ)).order_by(log.id.desc()).limit(limit)).all()
+        return [TierChange(target.code, customer.id, at, (changes or {}).get("from"), (changes or {}).get("to", ""), actor)
+                for at, actor, changes in rows]
 
     def statement(self, customer_id: int, start: date, end: date, *, program: str | None = None) -> Statement:
         """Points earned, reversed, spent, expired and adjusted between two local dates (both included)."""
@@ -186,6 +205,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             elif self._member(conn, target, customer.id) is None:
                 raise ValidationError(f"customer {customer.id} is not a member of program {target.code!r}",
                                       field="customer_id")
+            if reason == "grant" and (balance_units(conn, target.id, customer.id) or 0) + units > MAX_BALANCE:
+                raise ValidationError(f"a balance holds at most {target.points(MAX_BALANCE)} points", field="points")
             if key is not None:
                 key = self._check_key(conn, key, target, customer.id, units if reason == "grant" else -units, reason)
             source = key or secrets.token_hex(8)

@@ -133,3 +133,26 @@ def test_a_key_reused_for_another_customer_is_one_error_line_and_grants_nothing(
     line = error(run("loyalty", "deduct", str(an.id), "70", "--note", "bù điểm", "--key", "K"), EXIT_FAILED)
     assert "a deduct, not a grant" in line
     assert (loyal.loyalty.balance(an.id), loyal.loyalty.balance(binh.id)) == (70, 0)
+
+
+def test_tables_speak_the_locale_and_json_does_not(loyal, run):
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    loyal.loyalty.grant(an.id, 1_234_567, "khai trương")
+    vi = ok(run("--locale", "vi", "loyalty", "tiers")).splitlines()
+    assert vi[0].split() == ["Thứ", "bậc", "Mã", "Tên", "Ngưỡng", "Hệ", "số", "Số", "thành", "viên"]
+    assert vi[4].split() == ["2", "gold", "Vàng", "2.000", "1,25", "0"]  # a default tier's name, in Vietnamese
+    en = ok(run("--locale", "en", "loyalty", "tiers")).splitlines()
+    assert en[0].split() == ["rank", "code", "name", "threshold", "multiplier", "members"]
+    assert en[4].split() == ["2", "gold", "Gold", "2,000", "1.25", "0"]
+    balance = ok(run("--locale", "vi", "loyalty", "balance", str(an.id)))
+    assert "điểm          1.234.567" in balance and "Giá trị       617.283.500\u00a0₫" in balance
+    assert "₫617,283,500" in ok(run("--locale", "en", "loyalty", "balance", str(an.id)))
+    statement = ok(run("--locale", "vi", "loyalty", "statement", str(an.id)))
+    assert "số dư cuối kỳ  1.234.567" in statement
+    refused = run("--locale", "vi", "loyalty", "redeem", str(an.id), "nothing")  # a plugin's error: the core's prefix
+    assert refused.exit_code == EXIT_FAILED and refused.stderr == "lỗi: reward 'nothing' not found\n"
+    for command in (("loyalty", "tiers"), ("loyalty", "balance", str(an.id)), ("loyalty", "statement", str(an.id)),
+                    ("loyalty", "history", str(an.id))):
+        for fmt in ("json", "csv"):
+            assert ok(run("--locale", "vi", "--format", fmt, *command)) == ok(run("--locale", "en", "--format", fmt,
+                                                                                   *command)), (command, fmt)

@@ -24,12 +24,12 @@ class Series:
 
 
 def svg(axes: Sequence[str], series: Sequence[Series], *, size: int = 560, rings: Sequence[int] = (20, 40, 60, 80, 100),
-        notes: Mapping[int, str] | None = None) -> str:
-    """The chart as an ``<svg>`` element: axes clockwise from the top, rings every 20 points, a legend below."""
+        notes: Mapping[int, str] | None = None, margin: int = 112) -> str:
+    """The chart as an ``<svg>`` element: axes clockwise from the top, rings every 20 points, a legend below;
+    ``margin`` is the room left around the rings for the axis labels (more for longer, e.g. Vietnamese, ones)."""
     n = len(axes)
     if n < 3:
         raise ValueError("a radar chart needs at least three axes")
-    margin = 112
     radius = (size - 2 * margin) / 2
     cx, cy = size / 2, margin - 30 + radius
     height = int(cy + radius + 70)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -146,6 +147,13 @@ def active_customer(conn: sa.Connection, customer_id: int) -> int:
             raise Conflict(f"customer {customer_id} is {row.status}")
         seen.add(customer_id)
         customer_id = row.merged_into_id
+
+
+def older_than(time_column: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any],
+               last: tuple[datetime, int]) -> sa.ColumnElement[bool]:
+    """The keyset predicate of a newest-first list: rows after ``last`` (the time and id of the last row shown)."""
+    at, last_id = last
+    return sa.or_(time_column < at, sa.and_(time_column == at, id_column < last_id))
 
 
 def one(conn: sa.Connection, table: sa.Table, row_id: Any, kind: str, *, lock: bool = False) -> Mapping[str, Any]:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import attrs
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import emit, emit_object
+from crmkit.cli.output import N_, Percent, current_translator, emit, emit_object
 from crmkit.cli.params import amount_minor
 from crmkit.errors import ValidationError
 from crmkit.money import Money
@@ -61,32 +60,28 @@ def _lines(specs: Sequence[str], currency: str) -> list[dict[str, Any]]:
     return lines
 
 
-def _percent(rate: Decimal) -> str:
-    """A rate as a percentage without trailing zeros: 0.08 → ``8%``, 0.125 → ``12.5%``."""
-    text = f"{rate * 100:f}"
-    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
-
-
-def _money(currency: str, minor: int | None) -> str:
-    return "" if minor is None else Money(currency, minor).format()
+def _money(currency: str, minor: int | None) -> Money | None:
+    """An amount for the output to show (``1.234.567 ₫`` in Vietnamese tables, ``Money.format()`` in JSON)."""
+    return None if minor is None else Money(currency, minor)
 
 
 def _rows(items: Iterable[Any], shape: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
     return [shape(item) for item in items]
 
 
-PRODUCT_COLUMNS = ["id", "sku", "name", "kind", "unit", "category", "price", "cost", "vat", "active"]
+PRODUCT_COLUMNS = [N_("id"), N_("sku"), N_("name"), N_("kind"), N_("unit"), N_("category"), N_("price"), N_("cost"),
+                   N_("vat"), N_("active")]
 
 
 def _product(p: Any) -> dict[str, Any]:
     return {"id": p.id, "sku": p.sku, "name": p.name, "kind": p.kind, "unit": p.unit, "category": p.category,
             "price": _money(p.currency, p.price_minor), "cost": _money(p.currency, p.cost_minor),
-            "vat": _percent(p.tax_rate), "active": p.active}
+            "vat": Percent(p.tax_rate), "active": p.active}
 
 
-def _local(crm: Any, moment: datetime) -> str:
-    """A time in the business's time zone, to the minute: ``2026-03-02 09:00+07:00``."""
-    return moment.astimezone(crm.sales.orders.timezone).isoformat(sep=" ", timespec="minutes")
+def _local(crm: Any, moment: datetime) -> datetime:
+    """A time in the business's time zone (JSON ``2026-03-02T09:00:00+07:00``; a table names the zone)."""
+    return moment.astimezone(crm.sales.orders.timezone)
 
 
 def _deal(crm: Any, d: Any) -> dict[str, Any]:
@@ -101,7 +96,7 @@ def _move(crm: Any, change: Any) -> dict[str, Any]:
 def _line(currency: str, line: Any) -> dict[str, Any]:
     return {"#": line.position, "sku": line.sku, "name": line.name, "quantity": line.quantity, "unit": line.unit,
             "unit_price": _money(currency, line.unit_price_minor), "discount": _money(currency, line.discount_minor),
-            "vat": _percent(line.tax_rate), "amount": _money(currency, line.net_minor),
+            "vat": Percent(line.tax_rate), "amount": _money(currency, line.net_minor),
             "total": _money(currency, line.total_minor)}
 
 
@@ -134,7 +129,7 @@ def _write(text: str, output: str | None) -> None:
     else:
         with open(output, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        click.echo(f"wrote {output}", err=True)
+        click.echo(current_translator().gettext("wrote %(file)s") % {"file": output}, err=True)
 
 
 @click.group("sales")
@@ -345,7 +340,7 @@ def pipelines() -> None:
     """Pipelines and their stages."""
 
 
-STAGE_COLUMNS = ["pipeline", "stage_id", "position", "stage", "probability", "outcome"]
+STAGE_COLUMNS = [N_("pipeline"), N_("stage_id"), N_("position"), N_("stage"), N_("probability"), N_("outcome")]
 
 
 def _stages(pipeline: Any) -> list[dict[str, Any]]:
@@ -391,8 +386,8 @@ def deals() -> None:
     """Deals (opportunities) and their stage history."""
 
 
-DEAL_COLUMNS = ["id", "customer_id", "title", "pipeline_id", "stage_id", "status", "owner", "amount", "expected_close",
-                "source"]
+DEAL_COLUMNS = [N_("id"), N_("customer_id"), N_("title"), N_("pipeline_id"), N_("stage_id"), N_("status"), N_("owner"),
+                N_("amount"), N_("expected_close"), N_("source")]
 
 
 @deals.command("list")
@@ -483,7 +478,8 @@ def quotes() -> None:
     """Quotes: versions, statuses, documents, and orders from accepted quotes."""
 
 
-QUOTE_COLUMNS = ["id", "number", "customer_id", "status", "issued_on", "valid_until", "total", "order_id"]
+QUOTE_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("status"), N_("issued_on"), N_("valid_until"),
+                 N_("total"), N_("order_id")]
 LINE_HELP = "SKU:QTY[:DISCOUNT[:VAT]] — DISCOUNT '10%' or an amount; VAT '8%' (repeat per line)."
 
 
@@ -592,7 +588,7 @@ def quotes_order(crm: Any, quote_id: int) -> None:
 @pass_crm
 def quotes_render(crm: Any, quote_id: int, output: str | None, printable: bool) -> None:
     """Write the quote as an HTML document to send or print."""
-    _write(crm.sales.quotes.render_html(quote_id, printable=printable), output)
+    _write(crm.sales.quotes.render_html(quote_id, printable=printable, locale=current_translator().locale), output)
 
 
 @quotes.command("seller")
@@ -619,7 +615,8 @@ def orders() -> None:
     """Orders: place, ship, deliver, cancel, refund."""
 
 
-ORDER_COLUMNS = ["id", "number", "customer_id", "status", "placed_at", "owner", "total", "paid", "outstanding"]
+ORDER_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("status"), N_("placed_at"), N_("owner"), N_("total"),
+                 N_("paid"), N_("outstanding")]
 
 
 @orders.command("list")
@@ -766,7 +763,8 @@ def _contract(c: Any) -> dict[str, Any]:
     return {**attrs.asdict(c), "value": _money(c.currency, c.value_minor)}
 
 
-CONTRACT_COLUMNS = ["id", "number", "customer_id", "title", "start_date", "end_date", "renewal_date", "value", "status"]
+CONTRACT_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("title"), N_("start_date"), N_("end_date"),
+                    N_("renewal_date"), N_("value"), N_("status")]
 
 
 @contracts.command("list")
@@ -836,24 +834,24 @@ def appointments() -> None:
     """Appointments, agendas and iCalendar export."""
 
 
-APPOINTMENT_COLUMNS = ["id", "customer_id", "employee", "subject", "starts", "ends", "channel", "place", "status",
-                       "outcome"]
-TASK_COLUMNS = ["id", "customer_id", "employee", "title", "due", "priority", "done"]
+APPOINTMENT_COLUMNS = [N_("id"), N_("customer_id"), N_("employee"), N_("subject"), N_("starts"), N_("ends"),
+                       N_("channel"), N_("place"), N_("status"), N_("outcome")]
+TASK_COLUMNS = [N_("id"), N_("customer_id"), N_("employee"), N_("title"), N_("due"), N_("priority"), N_("done")]
 
 
 def _appointment(crm: Any, a: Any) -> dict[str, Any]:
     zone = crm.sales.appointments.timezone
     return {"id": a.id, "customer_id": a.customer_id, "employee": a.employee, "subject": a.subject,
-            "starts": a.starts_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            "ends": a.ends_at.astimezone(zone).strftime("%H:%M"), "channel": a.channel, "place": a.place,
+            "starts": a.starts_at.astimezone(zone), "ends": a.ends_at.astimezone(zone), "channel": a.channel,
+            "place": a.place,
             "status": a.status, "outcome": a.outcome}
 
 
 def _task(crm: Any, t: Any) -> dict[str, Any]:
     zone = crm.sales.tasks.timezone
     return {"id": t.id, "customer_id": t.customer_id, "employee": t.employee, "title": t.title,
-            "due": t.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), "priority": t.priority,
-            "done": t.done_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t.done_at else None}
+            "due": t.due_at.astimezone(zone), "priority": t.priority,
+            "done": t.done_at.astimezone(zone) if t.done_at else None}
 
 
 @appointments.command("add")
@@ -893,8 +891,9 @@ def appointments_list(crm: Any, customer: int | None, employee: str | None) -> N
 def appointments_agenda(crm: Any, employee: str | None, on: datetime | None, week: bool) -> None:
     """An employee's (yours by default) appointments and open tasks for a day or a week."""
     agenda = crm.sales.appointments.agenda(employee, on=_day(on), span="week" if week else "day")
-    emit(_rows(agenda.appointments, lambda a: _appointment(crm, a)), APPOINTMENT_COLUMNS, title="Appointments")
-    emit(_rows(agenda.tasks, lambda t: _task(crm, t)), TASK_COLUMNS, title="Tasks due")
+    t = current_translator()
+    emit(_rows(agenda.appointments, lambda a: _appointment(crm, a)), APPOINTMENT_COLUMNS, title=t.gettext("Appointments"))
+    emit(_rows(agenda.tasks, lambda task: _task(crm, task)), TASK_COLUMNS, title=t.gettext("Tasks due"))
 
 
 @appointments.command("ics")
@@ -986,10 +985,14 @@ def tasks_done(crm: Any, task_id: int, outcome: str | None) -> None:
 def labels(crm: Any, customer_ids: tuple[int, ...], tag: str | None, everyone: bool, layout: str,
            output: str | None) -> None:
     """Printable address labels (HTML, A4) for customer ids, a tag, or everyone."""
-    sheet = crm.sales.labels.render(customer_ids=list(customer_ids) or None, tag=tag, everyone=everyone, layout=layout)
+    t = current_translator()
+    sheet = crm.sales.labels.render(customer_ids=list(customer_ids) or None, tag=tag, everyone=everyone, layout=layout,
+                                    locale=t.locale)
     _write(sheet.html, output)
-    skipped = f"; no postal address you may see: {', '.join(map(str, sheet.skipped))}" if sheet.skipped else ""
-    click.echo(f"{sheet.count} labels{skipped}", err=True)
+    said = t.ngettext("%(count)s label", "%(count)s labels", sheet.count) % {"count": t.format_number(sheet.count)}
+    if sheet.skipped:
+        said += "; " + t.gettext("no postal address you may see: %(ids)s") % {"ids": ", ".join(map(str, sheet.skipped))}
+    click.echo(said, err=True)
 
 
 @sales.group()
@@ -1007,7 +1010,9 @@ def _emit_report(rows: Any, shape: Callable[[Any], dict[str, Any]], columns: lis
     """Print a report's rows, and on stderr whether they cover only the customers in the user's scope."""
     emit(_rows(rows, shape), columns)
     if getattr(rows, "scoped", False):
-        click.echo(f"scoped: only the customers within {rows.user}'s sales.reports.read scope are counted", err=True)
+        said = current_translator().gettext(
+            "scoped: only the customers within %(user)s's sales.reports.read scope are counted")
+        click.echo(said % {"user": rows.user}, err=True)
 
 
 @report.command("funnel")

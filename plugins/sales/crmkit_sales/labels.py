@@ -36,8 +36,11 @@ class Labels(Part):
     """Address labels in the Vietnamese format (street; ward, district; province) on A4 sheets."""
 
     def render(self, *, customer_ids: Sequence[int] | None = None, tag: str | None = None, everyone: bool = False,
-               layout: str = "3x8") -> LabelSheet:
-        """Labels for ``customer_ids``, customers tagged ``tag``, or ``everyone`` with a postal address."""
+               layout: str = "3x8", locale: str | None = None) -> LabelSheet:
+        """Labels for ``customer_ids``, customers tagged ``tag``, or ``everyone`` with a postal address; the page in
+        ``locale``, else the business's language."""
+        from crmkit.i18n import plugin_translator
+
         self.require(LABELS_PRINT)
         if sum((customer_ids is not None, tag is not None, everyone)) != 1:
             raise ValidationError("choose customer ids, a tag, or everyone", field="customers")
@@ -52,7 +55,8 @@ class Labels(Part):
                 labelled.append(customer.id)
             elif customer_ids is not None:
                 skipped.append(customer.id)
-        return LabelSheet(labels_html(labels, LAYOUTS[layout]), len(labels), tuple(skipped), tuple(labelled))
+        page = labels_html(labels, LAYOUTS[layout], plugin_translator(self.crm, "sales", locale))
+        return LabelSheet(page, len(labels), tuple(skipped), tuple(labelled))
 
     def _customers(self, customer_ids: Sequence[int] | None, tag: str | None) -> Iterator[Customer]:
         if customer_ids is not None:

@@ -139,6 +139,22 @@ class Deal:
 
 
 @attrs.frozen
+class StageValue:
+    """How many deals stand in a stage and what they are worth, in one currency."""
+
+    pipeline_id: int
+    stage_id: int
+    currency: str
+    count: int
+    amount_minor: int
+
+    @property
+    def amount(self) -> Money:
+        """The deals' amounts added up."""
+        return Money(self.currency, self.amount_minor)
+
+
+@attrs.frozen
 class StageChange:
     """One move of a deal between stages: who moved it, when, and why."""
 

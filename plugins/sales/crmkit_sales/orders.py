@@ -24,11 +24,12 @@ import sqlalchemy as sa
 
 from crmkit.core.jsonable import to_jsonable
 from crmkit.core.masking import MASK, mask_phone
+from crmkit.core.schemas import check_limit
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import Money
 from crmkit_sales import models as m
-from crmkit_sales.base import Part, check_period, one
+from crmkit_sales.base import Part, check_period, older_than, one
 from crmkit_sales.discounts import Discount, apply_vouchers, voucher_codes
 from crmkit_sales.documents import insert_lines, read_lines, total_values
 from crmkit_sales.objects import Line, Order, Payment, Refund, from_row, order_number
@@ -180,9 +181,12 @@ class Orders(Part):
             return self._shown(conn, [order])[0]
 
     def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
-             since: datetime | None = None, until: datetime | None = None, limit: int = 100) -> list[Order]:
+             since: datetime | None = None, until: datetime | None = None, after: tuple[datetime, int] | None = None,
+             limit: int = 100) -> list[Order]:
         """Orders newest first, filtered by customer, status, owner and placement time [since, until): those of
-        the customers in the ``sales.orders.read`` scope."""
+        the customers in the ``sales.orders.read`` scope. ``after`` (the last shown order's ``placed_at`` and id)
+        pages on by keyset."""
+        check_limit(limit)
         check_period(since, until)
         o = m.orders.c
         query = self.scoped(sa.select(m.orders).order_by(o.placed_at.desc(), o.id.desc()).limit(limit),
@@ -194,6 +198,8 @@ class Orders(Part):
             query = query.where(o.placed_at >= since)
         if until is not None:
             query = query.where(o.placed_at < until)
+        if after is not None:
+            query = query.where(older_than(o.placed_at, o.id, after))
         with self.crm.reading() as conn:
             rows = conn.execute(query).mappings().all()
             lines = read_lines(conn, m.order_lines, "order_id", (r["id"] for r in rows))
@@ -279,6 +285,7 @@ class Payments(Part):
     def list(self, *, order_id: int | None = None, customer_id: int | None = None, limit: int = 200) -> list[Payment]:
         """Payments newest first, for one order or all of a customer's orders: those on orders of the customers in
         the ``sales.orders.read`` scope."""
+        check_limit(limit)
         p, o = m.payments.c, m.orders.c
         query = (sa.select(m.payments, o.customer_id).join(m.orders, o.id == p.order_id)
                  .order_by(p.paid_at.desc(), p.id.desc()).limit(limit))

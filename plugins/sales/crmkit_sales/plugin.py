@@ -5,7 +5,7 @@ from crmkit import Plugin
 plugin = Plugin(
     name="sales",
     description="Catalogue, price lists, pipelines and deals, quotes, orders, payments, contracts, appointments, tasks",
-    hooks=("crmkit_sales.hooks", "crmkit_sales.events", "crmkit_sales.api"),
+    hooks=("crmkit_sales.hooks", "crmkit_sales.events", "crmkit_sales.api", "crmkit_sales.console"),
     hookspecs="crmkit_sales.hookspecs",
     tables="crmkit_sales.models:metadata",
     migrations="crmkit_sales.migrations",

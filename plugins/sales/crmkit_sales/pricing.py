@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as core
 from crmkit.errors import ValidationError
-from crmkit.money import Money
+from crmkit.money import MAX_MINOR, Money
 from crmkit_sales import models as m
 from crmkit_sales.objects import Line, Price, Totals
 
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 
 #: VAT rates a line may carry in Vietnam: 0% (exports), 5%, 8% (the reduced rate), 10% (standard).
 VAT_RATES = (Decimal("0"), Decimal("0.05"), Decimal("0.08"), Decimal("0.1"))
-#: The largest amount (minor units) a price, a payment or a document's total may be: beyond any real sale, and
-#: far inside the 64-bit columns so that sums over many documents never overflow.
-MAX_MINOR = 10**15
 #: The largest quantity a line may have (stored ×1000 in a 64-bit column).
 MAX_QUANTITY = Decimal(10**9)
 

@@ -11,7 +11,7 @@ scope; the quote document masks the customer's contact details where they may no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from crmkit.core.masking import mask_customer
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, ValidationError
 from crmkit_sales import models as m
-from crmkit_sales.base import Part, active_customer, one
+from crmkit_sales.base import Part, active_customer, older_than, one
 from crmkit_sales.documents import insert_lines, read_lines, total_values
 from crmkit_sales.objects import Line, Order, Quote, from_row
 from crmkit_sales.permissions import DEALS_READ, ORDERS_PLACE, QUOTES_MANAGE, QUOTES_READ
@@ -190,9 +190,9 @@ class Quotes(Part):
             return self._read(conn, self.scoped(query, q.customer_id, QUOTES_READ))
 
     def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
-             latest: bool = True, limit: int = 100) -> list[Quote]:
+             latest: bool = True, after: tuple[datetime, int] | None = None, limit: int = 100) -> list[Quote]:
         """Quotes newest first; ``latest`` hides superseded versions: those of the customers in the
-        ``sales.quotes.read`` scope."""
+        ``sales.quotes.read`` scope. ``after`` (the last shown quote's ``created_at`` and id) pages on by keyset."""
         q = m.quotes.c
         query = self.scoped(_WITH_ORDER.order_by(q.created_at.desc(), q.id.desc()).limit(limit), q.customer_id,
                             QUOTES_READ)
@@ -201,6 +201,8 @@ class Quotes(Part):
                 query = query.where(column == value)
         if latest:
             query = query.where(q.superseded_at.is_(None))
+        if after is not None:
+            query = query.where(older_than(q.created_at, q.id, after))
         with self.crm.reading() as conn:
             return self._read(conn, query)
 
@@ -210,12 +212,14 @@ class Quotes(Part):
         lines = read_lines(conn, m.quote_lines, "quote_id", (r["id"] for r in rows))
         return [_quote(r, lines[r["id"]]) for r in rows]
 
-    def render_html(self, quote_id: int, *, printable: bool = False) -> str:
+    def render_html(self, quote_id: int, *, printable: bool = False, locale: str | None = None) -> str:
         """The quote as an HTML document to send (``printable``: A4 print layout) — see :mod:`crmkit_sales.render`.
 
-        Needs ``sales.quotes.read``; the customer's phone, e-mail and street address are masked for a user
-        who may not see their contact details.
+        In ``locale`` (vi or en), else the business setting ``locale``, else Vietnamese. Needs
+        ``sales.quotes.read``; the customer's phone, e-mail and street address are masked for a user who
+        may not see their contact details.
         """
+        from crmkit.i18n import plugin_translator
         from crmkit_sales.render import quote_html
 
         quote = self.get(quote_id)
@@ -223,7 +227,8 @@ class Quotes(Part):
             customer = self.crm.customers.get(quote.customer_id)
         if not self.crm.access.sees_contacts_of(customer.owner):
             customer = mask_customer(customer)
-        return quote_html(quote, customer, self.sales.seller(), printable=printable)
+        return quote_html(quote, customer, self.sales.seller(), plugin_translator(self.crm, "sales", locale),
+                          printable=printable)
 
     # -- internals ----------------------------------------------------------------------------------------
 

@@ -1,16 +1,16 @@
 """HTML a person sends or prints: the quote document and sheets of mailing labels.
 
-Everything shown is escaped; amounts use :meth:`crmkit.money.Money.format` (``1.500.000 ₫``);
-dates are day-first (15/08/2026) as in Vietnam.
+Everything shown is escaped. A quote is written in one language, its labels through the sales catalog and its
+amounts, quantities, rates and dates in that locale's style (vi ``1.500.000 ₫``, ``15/08/2026``; en
+``₫1,500,000``, ``Aug 15, 2026``). Address labels carry addresses only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
 from decimal import Decimal
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -19,8 +19,8 @@ from crmkit.money import Money
 from crmkit_sales.objects import Quote
 from crmkit_sales.pricing import tax_summary
 
-STATUS_LABELS = {"draft": "Nháp / Draft", "sent": "Đã gửi / Sent", "accepted": "Đã chấp nhận / Accepted",
-                 "declined": "Từ chối / Declined", "expired": "Hết hạn / Expired"}
+if TYPE_CHECKING:
+    from crmkit.i18n import Translator
 
 _BASE_CSS = """
 body { font-family: "Noto Sans", "Segoe UI", Arial, sans-serif; color: #222; }
@@ -59,18 +59,6 @@ _PRINT_CSS = """
   a { color: inherit; text-decoration: none; }
 }
 """
-
-
-def _decimal(value: Decimal, currency: str) -> str:
-    """A quantity or rate, with the decimal mark of the document's locale (``2,5`` in a VND document)."""
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.replace(".", ",") if currency == "VND" else text
-
-
-def _day(value: date) -> str:
-    return value.strftime("%d/%m/%Y")
 
 
 def address_lines(address: Address, *, country: str = "VN") -> list[str]:
@@ -135,64 +123,76 @@ def vnd_in_words(amount: int) -> str:
     return text[0].upper() + text[1:]
 
 
-def quote_html(quote: Quote, customer: Customer, seller: Mapping[str, Any], *, printable: bool = False) -> str:
-    """The quote as a standalone HTML document; ``printable`` adds the A4 print layout."""
-    money = lambda minor: escape(Money(quote.currency, minor).format())  # noqa: E731
-    cur = quote.currency
+def quote_html(quote: Quote, customer: Customer, seller: Mapping[str, Any], t: Translator, *,
+               printable: bool = False) -> str:
+    """The quote as a standalone HTML document in ``t``'s language (``<html lang>``, labels through the sales
+    catalog, amounts, quantities, rates and dates in the locale's style); ``printable`` adds the A4 print layout.
+    A VND quote in Vietnamese also says its total in words, as Vietnamese invoices do."""
+    from crmkit_sales.console import QUOTE_STATUSES
+
+    money = lambda minor: escape(t.format_money(Money(quote.currency, minor)))  # noqa: E731
+    number = lambda value: escape(t.format_number(value))  # noqa: E731
+    percent = lambda ratio: escape(t.format_percent(ratio))  # noqa: E731
+    _ = t.gettext
     rows = []
     for line in quote.lines:
-        discount = f"{_decimal(line.discount_percent, cur)}%" if line.discount_percent is not None else (
+        discount = percent(line.discount_percent / 100) if line.discount_percent is not None else (
             money(line.discount_minor) if line.discount_minor else "")
         rows.append(
             f"<tr><td class=num>{line.position}</td><td>{escape(line.sku)}</td><td>{escape(line.name)}</td>"
-            f"<td>{escape(line.unit)}</td><td class=num>{_decimal(line.quantity, cur)}</td>"
+            f"<td>{escape(line.unit)}</td><td class=num>{number(line.quantity)}</td>"
             f"<td class=num>{money(line.unit_price_minor)}</td><td class=num>{discount}</td>"
-            f"<td class=num>{_decimal(line.tax_rate * 100, cur)}%</td><td class=num>{money(line.net_minor)}</td></tr>")
+            f"<td class=num>{percent(line.tax_rate)}</td><td class=num>{money(line.net_minor)}</td></tr>")
     vat_rows = "".join(
-        f"<tr><td class=num>{_decimal(rate * 100, cur)}%</td><td class=num>{money(net)}</td><td class=num>{money(tax)}</td></tr>"
+        f"<tr><td class=num>{percent(rate)}</td><td class=num>{money(net)}</td><td class=num>{money(tax)}</td></tr>"
         for rate, net, tax in tax_summary(quote.lines))
     seller_lines = [f"<strong>{escape(str(seller.get('name') or ''))}</strong>"]
-    for key, label in (("address", ""), ("tax_code", "MST / Tax code: "), ("phone", "ĐT / Phone: "),
-                       ("email", "Email: "), ("bank_account", "TK / Bank: ")):
+    for key, label in (("address", None), ("tax_code", "Tax code: %(value)s"), ("phone", "Phone: %(value)s"),
+                       ("email", "E-mail: %(value)s"), ("bank_account", "Bank account: %(value)s")):
         if seller.get(key):
-            seller_lines.append(escape(label + str(seller[key])))
+            seller_lines.append(escape(_(label) % {"value": seller[key]} if label else str(seller[key])))
     customer_lines = [f"<strong>{escape(customer.name)}</strong>"]
     if customer.addresses:
         customer_lines.append(escape(", ".join(address_lines(customer.addresses[0]))))
     if customer.attributes.get("tax_code"):
-        customer_lines.append(escape(f"MST / Tax code: {customer.attributes['tax_code']}"))
+        customer_lines.append(escape(_("Tax code: %(value)s") % {"value": customer.attributes["tax_code"]}))
     customer_lines += [escape(v) for v in (customer.phone, customer.email) if v]
-    words = f"<p class=words>Bằng chữ: {escape(vnd_in_words(quote.total_minor))}.</p>" if cur == "VND" else ""
+    words = (f"<p class=words>{escape(_('In words: %(words)s.') % {'words': vnd_in_words(quote.total_minor)})}</p>"
+             if quote.currency == "VND" and t.locale == "vi" else "")
     notes = f"<div class=notes>{escape(quote.notes)}</div>" if quote.notes else ""
     css = _BASE_CSS + _QUOTE_CSS + (_PRINT_CSS if printable else "")
+    status = _(QUOTE_STATUSES[quote.status]) if quote.status in QUOTE_STATUSES else quote.status
+    title = _("Quotation %(number)s — %(customer)s") % {"number": quote.number, "customer": customer.name}
     return f"""<!DOCTYPE html>
-<html lang="vi"><head><meta charset="utf-8">
-<title>Báo giá {escape(quote.number)} — {escape(customer.name)}</title>
+<html lang="{t.locale}"><head><meta charset="utf-8">
+<title>{escape(title)}</title>
 <style>{css}</style></head>
 <body><div class="doc">
 <div class="head"><div class="seller">{"<br>".join(seller_lines)}</div>
-<div class="meta"><h1>BÁO GIÁ / QUOTATION</h1>
-Số / No.: <strong>{escape(quote.number)}</strong><br>
-Ngày / Date: {_day(quote.issued_on)}<br>
-Hiệu lực đến / Valid until: {_day(quote.valid_until)}<br>
-<span class="status">{escape(STATUS_LABELS.get(quote.status, quote.status))}</span></div></div>
-<div class="parties">Kính gửi / To:<br>{"<br>".join(customer_lines)}</div>
-<table class="lines"><thead><tr><th>#</th><th>Mã / SKU</th><th>Hàng hóa, dịch vụ / Description</th><th>ĐVT / Unit</th>
-<th class=num>SL / Qty</th><th class=num>Đơn giá / Unit price</th><th class=num>Chiết khấu / Discount</th>
-<th class=num>VAT</th><th class=num>Thành tiền / Amount</th></tr></thead>
+<div class="meta"><h1>{escape(_("QUOTATION"))}</h1>
+{escape(_("No.:"))} <strong>{escape(quote.number)}</strong><br>
+{escape(_("Date:"))} {escape(t.format_date(quote.issued_on))}<br>
+{escape(_("Valid until:"))} {escape(t.format_date(quote.valid_until))}<br>
+<span class="status">{escape(status)}</span></div></div>
+<div class="parties">{escape(_("To:"))}<br>{"<br>".join(customer_lines)}</div>
+<table class="lines"><thead><tr><th>#</th><th>{escape(_("SKU"))}</th><th>{escape(_("Description"))}</th>
+<th>{escape(_("Unit"))}</th><th class=num>{escape(_("Qty"))}</th><th class=num>{escape(_("Unit price"))}</th>
+<th class=num>{escape(_("Discount"))}</th><th class=num>{escape(_("VAT"))}</th><th class=num>{escape(_("Amount"))}</th>
+</tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <table class="totals">
-<tr><td>Cộng tiền hàng / Subtotal</td><td class=num>{money(quote.subtotal_minor)}</td></tr>
-<tr><td>Chiết khấu / Discount</td><td class=num>-{money(quote.discount_minor)}</td></tr>
-<tr><td>Thuế GTGT / VAT</td><td class=num>{money(quote.tax_minor)}</td></tr>
-<tr class="grand"><td>Tổng cộng / Total</td><td class=num>{money(quote.total_minor)}</td></tr>
+<tr><td>{escape(_("Subtotal"))}</td><td class=num>{money(quote.subtotal_minor)}</td></tr>
+<tr><td>{escape(_("Discount"))}</td><td class=num>-{money(quote.discount_minor)}</td></tr>
+<tr><td>{escape(_("VAT"))}</td><td class=num>{money(quote.tax_minor)}</td></tr>
+<tr class="grand"><td>{escape(_("Total"))}</td><td class=num>{money(quote.total_minor)}</td></tr>
 </table>
 {words}
-<table class="vat"><thead><tr><th>Thuế suất / VAT rate</th><th>Tiền hàng / Taxable</th><th>Tiền thuế / VAT</th></tr></thead>
+<table class="vat"><thead><tr><th>{escape(_("VAT rate"))}</th><th>{escape(_("Taxable amount"))}</th>
+<th>{escape(_("VAT amount"))}</th></tr></thead>
 <tbody>{vat_rows}</tbody></table>
 {notes}
-<div class="sign"><div>Khách hàng / Customer<br><em>(ký, ghi rõ họ tên)</em></div>
-<div>Đại diện bên bán / For the seller<br><em>(ký, đóng dấu)</em></div></div>
+<div class="sign"><div>{escape(_("Customer"))}<br><em>{escape(_("(signature and full name)"))}</em></div>
+<div>{escape(_("For the seller"))}<br><em>{escape(_("(signature and seal)"))}</em></div></div>
 </div></body></html>
 """
 
@@ -214,8 +214,9 @@ LAYOUTS = {
 }
 
 
-def labels_html(labels: Sequence[Sequence[str]], layout: LabelLayout) -> str:
-    """Printable sheets of address labels (each label: its lines, first in bold) on A4 with print CSS."""
+def labels_html(labels: Sequence[Sequence[str]], layout: LabelLayout, t: Translator) -> str:
+    """Printable sheets of address labels (each label: its lines, first in bold) on A4 with print CSS; the page's
+    language and title are ``t``'s."""
     per_sheet = layout.columns * layout.rows
     sheets = []
     for start in range(0, max(len(labels), 1), per_sheet):
@@ -236,7 +237,8 @@ body {{ margin: 0; }}
 @media screen {{ .sheet {{ outline: 1px solid #ccc; margin: 8mm auto; }} .label {{ outline: 1px dashed #ddd; }} }}
 """
     return f"""<!DOCTYPE html>
-<html lang="vi"><head><meta charset="utf-8"><title>Nhãn địa chỉ / Address labels ({len(labels)})</title>
+<html lang="{t.locale}"><head><meta charset="utf-8">
+<title>{escape(t.gettext("Address labels (%(count)s)") % {"count": t.format_number(len(labels))})}</title>
 <style>{css}</style></head>
 <body>{"".join(sheets)}</body></html>
 """

@@ -17,8 +17,9 @@ from marshmallow import RAISE, Schema, fields, post_load, validate, validates, v
 from crmkit.core.schemas import AwareDateTime
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
+from crmkit.money import MAX_MINOR
 from crmkit_sales.base import MAX_ID
-from crmkit_sales.pricing import CONDITION_OPS, MAX_MINOR, MAX_QUANTITY, VAT_RATES, line_field
+from crmkit_sales.pricing import CONDITION_OPS, MAX_QUANTITY, VAT_RATES, line_field
 
 PRODUCT_KINDS = ("product", "service")
 PAYMENT_METHODS = ("cash", "bank_transfer", "card", "cod", "momo", "zalopay", "vnpay", "cheque", "other")

@@ -6,8 +6,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
+from crmkit.core import tables as core
 from crmkit.errors import ValidationError
 from crmkit_sales.agenda import Appointments, Tasks
 from crmkit_sales.base import LIFECYCLE_SETTING
@@ -49,6 +53,17 @@ class Sales:
     def place_order(self, data: dict[str, Any] | None = None, /, **fields: Any) -> Order:
         """Shortcut for :meth:`Orders.place` (``crm.sales.place_order(customer_id=…, lines=[…])``)."""
         return self.orders.place(data, **fields)
+
+    def customer_names(self, ids: Iterable[int], permission: str) -> dict[int, str]:
+        """The names of the customers among ``ids`` within ``permission``'s scope (one query): what a page shows
+        beside the deals, quotes or orders it listed under that permission."""
+        c = core.customers.c
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        query = self.crm.access.scoped(sa.select(c.id, c.name).where(c.id.in_(wanted)), c.id, permission)
+        with self.crm.reading() as conn:
+            return {row.id: row.name for row in conn.execute(query)}
 
     def seller(self) -> dict[str, Any]:
         """The business printed on quotes (name, address, tax code, phone, e-mail, bank account);

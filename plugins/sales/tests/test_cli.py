@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from crmkit_sales import models as m
 from .conftest import Shop, count
 
 pytestmark = pytest.mark.crmkit_plugins("sales")
+NBSP = "\u00a0"  # Babel separates a Vietnamese amount from its currency with a no-break space
 
 
 def run(crm: Any, *args: str, user: str = "lan.nguyen") -> Result:
@@ -50,8 +52,9 @@ def test_catalogue_prices_orders_payments_and_reports(shop: Shop) -> None:
     head = json.loads(placed[:placed.index("\n}\n") + 2])
     assert (head["number"], head["total"], head["owner"]) == ("SO-000001", "1.366.620 ₫", None)  # the system's
     order_id = str(head["id"])
-    table = ok(crm, "sales", "payments", "record", order_id, "1000000", "--method", "cash").stdout
-    assert "366.620 ₫" in table
+    table = ok(crm, "--locale", "vi", "sales", "payments", "record", order_id, "1000000", "--method", "cash").stdout
+    fields = dict(re.split(r" {2,}", line, maxsplit=1) for line in table.splitlines() if "  " in line)  # label, value
+    assert (fields["Còn nợ"], fields["Đã trả đủ"]) == (f"366.620{NBSP}₫", "không")
     owed = json.loads(ok(crm, "--format", "json", "sales", "payments", "outstanding", str(shop.dist.id)).stdout)
     assert owed == [{"currency": "VND", "outstanding": "366.620 ₫", "outstanding_minor": 366_620}]
     ok(crm, "sales", "orders", "refund", order_id, "100000", "--reason", "Hai chai vỡ")
@@ -91,13 +94,18 @@ def test_pipeline_quotes_agenda_contracts_and_labels(shop: Shop, tmp_path: Path)
         ok(crm, "sales", "quotes", step, quote_id)
     document = tmp_path / "bao-gia.html"
     ok(crm, "sales", "quotes", "render", quote_id, "--print", "-o", str(document))
-    assert "7.770.000 ₫" in document.read_text(encoding="utf-8")
+    assert "₫7,770,000" in document.read_text(encoding="utf-8")  # in the command's language
+    ok(crm, "--locale", "vi", "sales", "quotes", "render", quote_id, "-o", str(document))
+    assert '<html lang="vi">' in (text := document.read_text(encoding="utf-8")) and f"7.770.000{NBSP}₫" in text
     assert "SO-000001" in ok(crm, "sales", "quotes", "order", quote_id).stdout
 
     ok(crm, "sales", "appointments", "add", str(shop.dist.id), "--employee", "lan.nguyen", "--subject", "Khảo sát kho",
        "--at", "2026-03-02 09:00", "--place", "88 Trần Hưng Đạo, Quận 5")
-    agenda = ok(crm, "sales", "appointments", "agenda", "lan.nguyen", "--date", "2026-03-02").stdout
-    assert "2026-03-02 09:00" in agenda and "Khảo sát kho" in agenda
+    agenda = ok(crm, "--locale", "vi", "sales", "appointments", "agenda", "lan.nguyen", "--date", "2026-03-02").stdout
+    assert agenda.startswith("Lịch hẹn\n") and "Khảo sát kho" in agenda
+    assert "02/03/2026 09:00 (Giờ Đông Dương)" in agenda  # the business's time zone, named
+    agenda = ok(crm, "--locale", "en", "sales", "appointments", "agenda", "lan.nguyen", "--date", "2026-03-02").stdout
+    assert agenda.startswith("Appointments\n") and "Mar 2, 2026, 9:00 AM (Indochina Time)" in agenda
     calendar = tmp_path / "lan.ics"
     ok(crm, "sales", "appointments", "ics", "lan.nguyen", "--date", "2026-03-02", "-o", str(calendar))
     assert "DTSTART:20260302T020000Z" in calendar.read_bytes().decode("utf-8")
@@ -112,8 +120,10 @@ def test_pipeline_quotes_agenda_contracts_and_labels(shop: Shop, tmp_path: Path)
 
     labels = tmp_path / "nhan.html"
     result = ok(crm, "sales", "labels", str(shop.an.id), str(shop.bob.id), "-o", str(labels))
-    assert "1 labels; no postal address you may see: " + str(shop.bob.id) in result.stderr
-    assert "12 Lý Thường Kiệt" in labels.read_text(encoding="utf-8")
+    assert "1 label; no postal address you may see: " + str(shop.bob.id) in result.stderr
+    assert "12 Lý Thường Kiệt" in (sheet := labels.read_text(encoding="utf-8")) and "<title>Address labels (1)" in sheet
+    result = ok(crm, "--locale", "vi", "sales", "labels", str(shop.an.id), "-o", str(labels))
+    assert result.stderr == f"đã ghi {labels}\n1 nhãn\n" and '<html lang="vi">' in labels.read_text(encoding="utf-8")
 
 
 def test_a_user_sees_their_scope_and_is_told_when_a_report_is_scoped(shop: Shop) -> None:
@@ -140,3 +150,23 @@ def test_a_user_sees_their_scope_and_is_told_when_a_report_is_scoped(shop: Shop)
     assert "scoped" not in ok(crm, "sales", "report", "revenue").stderr
     refused = as_lan("sales", "orders", "refund", str(mine.id), "1000")
     assert refused.exit_code == 1 and "sales.orders.refund" in refused.stderr
+
+
+def test_tables_speak_the_locale_and_json_does_not(shop: Shop) -> None:
+    crm = shop.crm
+    ok(crm, "sales", "products", "add", "--sku", "MAY-PHA", "--name", "Máy pha cà phê", "--price", "1234567",
+       "--vat", "8%")
+    order = crm.sales.orders.place(customer_id=shop.dist.id, lines=[{"sku": "MAY-PHA", "quantity": 1}])
+    vi = ok(crm, "--locale", "vi", "sales", "products", "list", "--search", "may pha").stdout.splitlines()
+    assert vi[0].split()[:4] == ["Mã", "Mã", "hàng", "Tên"] and "Giá" in vi[0].split()
+    assert f"1.234.567{NBSP}₫" in vi[2] and "8%" in vi[2] and vi[2].rstrip().endswith("có")
+    en = ok(crm, "--locale", "en", "sales", "products", "list", "--search", "may pha").stdout.splitlines()
+    assert en[0].split() == ["id", "sku", "name", "kind", "unit", "category", "price", "cost", "vat", "active"]
+    assert "₫1,234,567" in en[2] and en[2].rstrip().endswith("yes")
+    shown = ok(crm, "--locale", "vi", "sales", "orders", "show", str(order.id)).stdout
+    assert f"1.333.332{NBSP}₫" in shown and "(Giờ Đông Dương)" in shown  # 1.234.567 ₫ + 8% VAT; placed, local time
+    for command in (("sales", "products", "list"), ("sales", "orders", "list"), ("sales", "orders", "show", str(order.id)),
+                    ("sales", "report", "revenue")):
+        for fmt in ("json", "csv"):
+            assert ok(crm, "--locale", "vi", "--format", fmt, *command).stdout == \
+                ok(crm, "--locale", "en", "--format", fmt, *command).stdout, (command, fmt)

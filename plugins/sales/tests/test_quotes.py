@@ -84,16 +84,23 @@ def test_quote_document_html_and_printable(shop: Shop) -> None:
     sales.set_seller(name="Công ty TNHH Đặc Sản Việt", address="25 Lê Lợi, Quận 1, TP. Hồ Chí Minh", tax_code="0312345678")
     quote = sales.quotes.create(customer_id=shop.an.id, notes="Giao trong 3 ngày <script>alert(1)</script>", lines=[
         {"sku": "CF-ROB-500", "quantity": "2.5", "discount_percent": 10}, {"sku": "GAO-ST25-5", "quantity": 5}])
-    html = sales.quotes.render_html(quote.id)
-    for expected in ("Công ty TNHH Đặc Sản Việt", "0312345678", "Nguyễn Văn An", "12 Lý Thường Kiệt, Phường Hàng Bài, "
-                     "Quận Hoàn Kiếm, Hà Nội", "Q-000001", "Cà phê Robusta 500g", "2,5", "10%", "95.000 ₫", "925.000 ₫",
-                     "Tổng cộng", "1.206.375 ₫", "Bằng chữ: Một triệu hai trăm lẻ sáu nghìn ba trăm bảy mươi lăm đồng",
-                     "&lt;script&gt;alert(1)&lt;/script&gt;"):
+    html = sales.quotes.render_html(quote.id).replace("\u00a0", " ")  # Vietnamese, the default
+    for expected in ('<html lang="vi">', "BÁO GIÁ", "MST: 0312345678", "Công ty TNHH Đặc Sản Việt", "Nguyễn Văn An",
+                     "12 Lý Thường Kiệt, Phường Hàng Bài, Quận Hoàn Kiếm, Hà Nội", "Q-000001", "Cà phê Robusta 500g",
+                     "2,5", "10%", "95.000 ₫", "925.000 ₫", "Tổng cộng", "1.206.375 ₫",
+                     "Bằng chữ: Một triệu hai trăm lẻ sáu nghìn ba trăm bảy mươi lăm đồng",
+                     f"Ngày: {quote.issued_on:%d/%m/%Y}", "&lt;script&gt;alert(1)&lt;/script&gt;"):
         assert expected in html, expected
+    english = sales.quotes.render_html(quote.id, locale="en")
+    for expected in ('<html lang="en">', "QUOTATION", "Tax code: 0312345678", "2.5", "₫95,000", "₫1,206,375", "Total",
+                     "Valid until:"):
+        assert expected in english, expected
+    assert "BÁO GIÁ" not in english and "Bằng chữ" not in english
     assert "<script>" not in html and "@page" not in html
     printable = sales.quotes.render_html(quote.id, printable=True)
     assert "@page { size: A4" in printable and "@media print" in printable
 
     usd = sales.quotes.create(customer_id=shop.bob.id, currency="USD", lines=[{"sku": "TEA-GIFT", "quantity": 2}])
     usd_html = sales.quotes.render_html(usd.id)
-    assert "$25.00" in usd_html and "Bằng chữ" not in usd_html
+    assert "25,00\u00a0US$" in usd_html and "Bằng chữ" not in usd_html  # only đồng are written in words
+    assert "$25.00" in sales.quotes.render_html(usd.id, locale="en")

@@ -53,3 +53,6 @@ def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
     for user, what in (("lan.nguyen", "sales: her own customers"), ("minh.tran", "the Hà Nội manager: his branch's"),
                        ("hanh.ngo", "the accountant (read-only): everyone's, contact details masked")):
         click.echo(f"  crmkit{db} --user {user} customers find --limit 5    # {what}")
+    click.secho("In a browser: the web console (Vietnamese or English) and the API's docs", bold=True)
+    click.echo(f"  crmkit{db} users passwd lan.nguyen    # give her a password (the demo's users have none)")
+    click.echo(f"  crmkit{db} serve    # then open http://127.0.0.1:8000/console/ and sign in; the API at /docs")

@@ -238,6 +238,9 @@ def test_contact_details_are_masked_everywhere_without_the_permission(crm: Any) 
     assert marketing.customers.find("nguyen").items[0].phones == ("+84 9** *** 678",)
     assert marketing.customers.profile(an.id).interactions[0].sender == "a***@example.vn"
     assert marketing.interactions.timeline(an.id).items[0].sender == "a***@example.vn"
+    twin = crm.customers.add(name="An Nguyễn", phone="+84912345678")
+    assert [d.reason for d in marketing.customers.duplicates(twin.id)] == ["same phone +84 9** *** 678"]
+    assert [d.reason for d in crm.customers.duplicates(twin.id)] == ["same phone +84912345678"]
     add_user(crm, "cskh", grants={"customers.read": "all", "customers.update": "all"})
     with pytest.raises(crmkit.PermissionDenied, match="customers.contact_details"):
         crm.as_user("cskh").customers.update(an.id, phones=["0987 000 111"])

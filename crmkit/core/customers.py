@@ -515,7 +515,7 @@ class Customers:
                         .where(cp.kind == kind, cp.value.in_(values), c.status == "active", scope)
                     ).all()
                     for other, value in rows:
-                        offer(other, f"same {kind} {value}", score)
+                        offer(other, f"same {kind} {self._contact_in_reason(kind, value, me.owner)}", score)
             my_key = fold(me.name)
             block = my_key[:4]
             if block:
@@ -870,6 +870,14 @@ class Customers:
         from crmkit.core.masking import mask_customer
 
         return mask_customer(customer)
+
+    def _contact_in_reason(self, kind: str, value: str, owner: str | None) -> str:
+        """A shared phone or e-mail as a duplicate's reason names it: masked unless the user sees this customer's contacts."""
+        if self._crm.access.sees_contacts_of(owner):
+            return value
+        from crmkit.core.masking import mask_email, mask_phone
+
+        return mask_email(value) if kind == "email" else mask_phone(value)
 
     def _shown_many(self, customers: list[Customer]) -> list[Customer]:
         if self._crm.access.contact_owners() is None:

@@ -219,6 +219,31 @@ def test_an_import_refuses_a_file_that_is_neither_csv_nor_json_lines_or_has_unkn
     assert "Nhập từ tệp" not in text(viewer.get("/console/customers"))
 
 
+def test_an_upload_over_10_mb_is_refused_from_its_length_before_the_console_reads_it(crm: Any) -> None:
+    browser = signed_in(crm, "lan")
+    token = csrf_of(browser.get("/console/customers/import"), "/console/customers/import")
+
+    class Body(io.BytesIO):
+        """A 50 MB upload that records how much of it the server read."""
+
+        read_bytes = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            chunk = super().read(size)
+            Body.read_bytes += len(chunk)
+            return chunk
+
+    boundary = "x" * 20
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n")
+    big = browser.post("/console/customers/import", input_stream=Body(head.encode() + b"name\n" + b"An\n" * 10),
+                       content_type=f"multipart/form-data; boundary={boundary}",
+                       environ_overrides={"CONTENT_LENGTH": str(50 << 20)})
+    assert big.status_code == 413 and Body.read_bytes == 0
+    assert "Tệp lớn hơn 10 MB: hãy nhập bằng lệnh crmkit customers import." in text(big)
+    assert crm.customers.find().items == []
+
+
 # -- export ----------------------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, FunctionLoader, PackageLoader, pass_context,
                     select_autoescape)
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 PREFIX = "/console"
 #: A folder of templates replacing the core's of the same name, set by whoever runs the server (never the database).
 TEMPLATES_ENV = "CRMKIT_CONSOLE_TEMPLATES"
+#: The largest file an import page takes while the user waits; bigger files go through the CLI.
+MAX_UPLOAD = 10 << 20
+#: The largest request body the console reads at all (an upload plus its form), checked before parsing.
+MAX_REQUEST = MAX_UPLOAD + (256 << 10)
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -208,7 +213,13 @@ class ConsoleApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         http = Request(environ)
-        response = self._dispatch(http)
+        http.max_content_length = MAX_REQUEST
+        try:
+            response = self._dispatch(http)
+        except RequestEntityTooLarge:  # refused from its Content-Length (or at the limit when chunked), unread
+            response = ConsoleRequest(self, http, {}, None, None).render(
+                "error.html", status=413,
+                message="The file is larger than 10 MB: import it with the command crmkit customers import.")
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-store")
         return response(environ, start_response)

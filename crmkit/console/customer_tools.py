@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Response
 
+from crmkit.console.app import MAX_UPLOAD
 from crmkit.console.extensions import ConsolePage
 from crmkit.core.transfer import (ATTRIBUTE_PREFIX, COLUMNS, CONSENT_PREFIX, REJECT_COLUMNS, _csv_cell, _export_record,
                                   import_customers)
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from crmkit.core.models import Customer, Page
 
 DUPLICATE_PAIRS = 50
-#: Uploads up to this size are imported while the page waits (about a minute at worst); bigger files: the CLI.
-MAX_UPLOAD = 10 << 20
 SHOWN_REJECTS = 20
 EXPORT_PAGE = 1000
 #: Reject files are kept this long for their download link (seconds).

@@ -90,7 +90,9 @@ def run_differentiate(crm: CRM, session: Session, run_id: int, scope: Scope) -> 
     conn.execute(m.profiles.insert().from_select(
         ("customer_id", "run_id", "value_minor", "currency", "value_source", "score", "tier", "updated_at"),
         sa.select(c.id, sa.literal(run_id), net if known else sa.null(), sa.literal(currency),
-                  sa.literal(note[:20] if known else None), rank if known else sa.null(), sa.literal("unknown"),
+                  sa.literal(note[:20] if known else None),
+                  sa.cast(rank, PROFILE.score.type) if known else sa.null(),  # RFM's score is a code: "555"
+                  sa.literal("unknown"),
                   sa.literal(now, m.profiles.c.updated_at.type)).where(c.id.in_(customer_set(scope)))))
     mine = PROFILE.run_id == run_id
     if known:

@@ -40,6 +40,16 @@ def test_differentiate_ranks_by_net_purchases_and_names_the_below_zero_group(sho
     assert (cell["customers"], cell["value"]) == (1, "10.000.000 ₫")
 
 
+def test_differentiate_ranks_by_the_rfm_score_once_analytics_computed_it(shop_crm: Any, buy: Any, at: Any) -> None:
+    ids = _buyers(shop_crm, buy)
+    shop_crm.analytics.rfm()
+    result = shop_crm.idic.run(steps=["differentiate"]).result("differentiate")
+    assert result.report["note"] == "ranked by rfm"
+    tiers = {i: shop_crm.customers.profile(i).sections["idic"]["tier"] for i in ids}
+    assert tiers[ids[9]] == "most_valuable" and tiers[ids[11]] == "unknown"  # the biggest buyer; one who never bought
+    assert "most_valuable" not in {tiers[i] for i in ids[:3]}  # the smallest buyers rank below the biggest
+
+
 def test_differentiate_before_any_transaction_falls_back_to_unknown_value(shop_crm: Any, buy: Any, at: Any) -> None:
     shop_crm.customers.add(name="Lê Thị Hoa", tags=["needs:van-phong"])
     other = shop_crm.customers.add(name="Vũ Đức Hải")

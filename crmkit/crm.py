@@ -320,6 +320,8 @@ class CRM:
         Needs ``settings.admin``; a plugin storing a setting of its own passes the permission that
         governs it instead (``permission="qci.plan"``), having checked whatever else it needs.
         """
+        from crmkit.core.redact import redact_options
+        from crmkit.core.secrets import refuse_inline
         from crmkit.core.tables import settings
 
         self.access.require(permission)
@@ -327,12 +329,13 @@ class CRM:
             zone_named(value)  # refused before anything is written
         if key == "founding_day" and value not in (None, ""):
             check_day_month(value, "founding_day")  # DD/MM, the shop's own occasion (crmkit.calendar)
+        refuse_inline(key, value)  # a secret is given by reference (env:NAME, file:/path), never stored
 
         with self.transaction() as session:
             conn = session.connection()
             conn.execute(settings.delete().where(settings.c.key == key))
             conn.execute(settings.insert().values(key=key, value=value))
-            self.audit.record(session, "set", "setting", key, changes={"value": value})
+            self.audit.record(session, "set", "setting", key, changes={"value": redact_options({key: value})[key]})
         self.settings[key] = value
 
     def plugin_info(self) -> list[PluginInfo]:
@@ -352,7 +355,9 @@ class CRM:
 
     def __repr__(self) -> str:
         plugins = ",".join(i.name for i in self.registry.enabled())
-        return f"<CRM {self.engine.url.render_as_string(hide_password=True)} plugins=[{plugins}]>"
+        from crmkit.core.redact import mask_database_url
+
+        return f"<CRM {mask_database_url(self.engine.url)} plugins=[{plugins}]>"
 
 
 def _candidates(plugins: Sequence[Plugin | str] | None) -> list[Discovered]:

@@ -33,7 +33,7 @@ from crmkit.core import tables as t
 from crmkit.core.access import SYSTEM
 from crmkit.core.jobs import Job
 from crmkit.core.types import utcnow
-from crmkit.core.webhooks import RETRY_FOR, check_url, secret_key, sign
+from crmkit.core.webhooks import RETRY_FOR, check_url, is_sealed, seal_clear, sign, stored_key
 from crmkit.errors import PluginError, ValidationError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ _ERROR_LENGTH = 500
 def backoff(attempt: int) -> timedelta:
     """How long to wait after failed attempt number ``attempt`` (1-based): uniform in [0, min(6 h, 5 s × 6^(n-1))]."""
     ceiling = min(RETRY_CAP, FIRST_RETRY * 6 ** min(attempt - 1, 10))
-    return timedelta(seconds=random.uniform(0, ceiling))
+    return timedelta(seconds=random.uniform(0, ceiling))  # noqa: S311 - retry jitter, not a secret
 
 
 @attrs.define
@@ -211,7 +211,7 @@ class Worker:
         now = self.clock()
         d, e, s = t.webhook_deliveries.c, t.webhook_events.c, t.webhook_subscriptions.c
         due = (sa.select(d.id, d.attempts, d.created_at, e.id.label("event_id"), e.type, e.occurred_at, e.data, s.url,
-                         s.secret)
+                         s.id.label("subscription_id"), s.secret)
                .select_from(t.webhook_deliveries).join(t.webhook_events, e.id == d.event_id)
                .join(t.webhook_subscriptions, s.id == d.subscription_id)
                .where(d.status == "pending", d.next_attempt_at <= now, s.active.is_(True))
@@ -225,7 +225,10 @@ class Worker:
             until = now + self.lease
             conn.execute(t.webhook_deliveries.update().where(d.id.in_([row.id for row in rows]))
                          .values(claimed_by=self.name, lease_until=until, next_attempt_at=until))
-        return [_Claimed(row.id, row.attempts, row.created_at, row.event_id, _body(row), row.url, secret_key(row.secret))
+        clear = {row.subscription_id: row.secret for row in rows if not is_sealed(row.secret)}
+        if clear:  # subscriptions made before secrets were wrapped: wrapped on first use
+            seal_clear(self.crm, clear)
+        return [_Claimed(row.id, row.attempts, row.created_at, row.event_id, _body(row), row.url, stored_key(row.secret))
                 for row in rows]
 
     def _send(self, item: _Claimed) -> _Outcome | None:

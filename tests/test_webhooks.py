@@ -16,6 +16,7 @@ import crmkit
 from crmkit import NotFound, Plugin, ValidationError, hookimpl
 from crmkit.core import tables as t
 from crmkit.core.types import utcnow
+from crmkit.core.webhooks import new_secret, secret_key, stored_key
 from crmkit.testing import WebhookReceiver, add_user
 from crmkit.worker import Worker
 
@@ -310,3 +311,34 @@ def test_plugins_emit_their_events_in_their_transactions(crm: Any) -> None:
     moved = by_type["deal.stage_changed"].data
     assert moved["old_stage"] is None and moved["new_stage"]["name"] == "Tiếp cận"
     assert by_type["points.earned"].data["entry"]["kind"] == "earn"
+
+
+def test_a_signing_secret_is_stored_wrapped_and_an_old_clear_one_keeps_working_and_is_wrapped(local: Any) -> None:
+    def stored() -> dict[int, str]:
+        with local.reading() as conn:
+            return dict(conn.execute(sa.select(t.webhook_subscriptions.c.id, t.webhook_subscriptions.c.secret)).all())
+
+    with WebhookReceiver() as receiver, WebhookReceiver() as older:
+        new = local.webhooks.subscribe(receiver.url, ["customer.created"])
+        receiver.secret = new.secret
+        old_secret = new_secret()  # as a version before wrapping stored it: in clear
+        with local.transaction() as session:
+            old_id = session.connection().execute(t.webhook_subscriptions.insert().values(
+                url=older.url, events=["customer.created"], secret=old_secret, description="", active=True,
+                created_at=utcnow(), updated_at=utcnow()).returning(t.webhook_subscriptions.c.id)).scalar_one()
+        older.secret = old_secret
+        key_text = new.secret.removeprefix("whsec_")
+        assert stored()[old_id] == old_secret and stored()[new.id].startswith("wrapped:")
+        assert key_text not in stored()[new.id] and new.secret not in str(_audit(local))
+        local.customers.add(name="Nguyễn Văn An")
+        assert deliver(local).delivered == 2
+    assert [r.signed for r in receiver.received] == [r.signed for r in older.received] == [True]
+    after = stored()
+    assert all(value.startswith("wrapped:") for value in after.values())  # the old row was wrapped on first use
+    assert old_secret.removeprefix("whsec_") not in after[old_id]
+    assert stored_key(after[old_id]) == secret_key(old_secret)
+
+
+def _audit(crm: Any) -> list[Any]:
+    with crm.reading() as conn:
+        return [tuple(row) for row in conn.execute(sa.select(t.audit_log)).all()]

@@ -22,6 +22,7 @@ import crmkit
 from crmkit import Job, Plugin, hookimpl
 from crmkit.core import tables as t
 from crmkit.core.types import utcnow
+from crmkit.core.webhooks import is_sealed, new_secret, secret_key, stored_key
 from crmkit.testing import WebhookReceiver
 from crmkit.worker import Worker
 
@@ -198,3 +199,47 @@ def test_the_bundled_plugins_jobs_run_in_the_worker(crm: Any) -> None:
         assert conn.execute(sa.select(t.jobs.c.name, t.jobs.c.last_error)).all() and not any(
             conn.execute(sa.select(t.jobs.c.last_error)).scalars())
     assert {e.plugin for e in crm.events.types.values()} == {"core", "sales", "loyalty", "campaigns"}
+
+
+def clear_secret_events(crm: Any, receiver: WebhookReceiver, n: int) -> int:
+    """A subscription as versions before wrapping stored it (its ``whsec_`` secret in clear), and ``n`` events; its id."""
+    crm.set_setting("webhooks.allow_private_urls", True)
+    receiver.secret = new_secret()
+    with crm.transaction() as session:
+        subscription_id = session.connection().execute(t.webhook_subscriptions.insert().values(
+            url=receiver.url, events=["interaction.logged"], secret=receiver.secret, description="", active=True,
+            created_at=utcnow(), updated_at=utcnow()).returning(t.webhook_subscriptions.c.id)).scalar_one()
+    customer = crm.customers.add(name="Trần Thị Bình")
+    crm.interactions.log_many([{"customer_id": customer.id, "channel": "phone"}] * n)
+    return subscription_id
+
+
+def stored_secret(crm: Any, subscription_id: int) -> str:
+    with crm.reading() as conn:
+        return conn.execute(sa.select(t.webhook_subscriptions.c.secret).where(
+            t.webhook_subscriptions.c.id == subscription_id)).scalar_one()
+
+
+def test_two_workers_meeting_a_clear_secret_wrap_it_once_and_sign_every_delivery(crm: Any) -> None:
+    with WebhookReceiver(delay=0.003) as receiver:
+        subscription_id = clear_secret_events(crm, receiver, 60)
+        workers = [spawn(crm, "--once", "--batch", "5", "--concurrency", "2", "--name", f"w{i}") for i in (1, 2)]
+        for worker in workers:
+            finish(worker)
+    assert len(receiver.ids()) == 60 and all(r.signed for r in receiver.received)
+    assert is_sealed(stored_secret(crm, subscription_id))
+    assert stored_key(stored_secret(crm, subscription_id)) == secret_key(receiver.secret)
+
+
+def test_a_worker_killed_after_meeting_a_clear_secret_leaves_it_readable_and_the_rest_signed(crm: Any) -> None:
+    with WebhookReceiver(delay=0.01) as receiver:
+        subscription_id = clear_secret_events(crm, receiver, 40)
+        doomed = spawn(crm, "--batch", "1", "--concurrency", "1", "--lease", "1", "--name", "doomed")
+        wait_for(lambda: len(receiver.received) >= 1)
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=30)
+        assert stored_key(stored_secret(crm, subscription_id)) == secret_key(receiver.secret)  # clear or wrapped
+        time.sleep(1.2)
+        finish(spawn(crm, "--once", "--name", "survivor"))
+    assert set(receiver.ids()) == {r.id for r in receiver.received} and all(r.signed for r in receiver.received)
+    assert statuses(crm) == {"delivered": 40} and is_sealed(stored_secret(crm, subscription_id))

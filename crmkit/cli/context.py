@@ -111,6 +111,7 @@ class CLIContext:
     def _open(self) -> CRM:
         import sqlalchemy as sa
 
+        from crmkit.core.redact import redact_text
         from crmkit.crm import CRM
 
         if self.db is None and not (self.upgrade or self.create):
@@ -122,7 +123,7 @@ class CLIContext:
             if isinstance(exc, ModuleNotFoundError) and (exc.name or "").startswith("crmkit"):
                 raise  # crmkit's own code is broken: not a database problem
             # A malformed URL or a database driver that is not installed: as unusable as a server that is down.
-            raise DatabaseUnavailable(f"cannot open database {_hidden(self.db)}: {exc}") from None
+            raise DatabaseUnavailable(f"cannot open database {_hidden(self.db)}: {redact_text(str(exc))}") from None
 
     @staticmethod
     def _as_user(crm: CRM, username: str) -> UserHandle:
@@ -169,12 +170,9 @@ def _require_default_database() -> None:
 
 def _hidden(url: str | None) -> str:
     """``url`` with its password masked (when it parses at all)."""
-    import sqlalchemy as sa
+    from crmkit.core.redact import mask_database_url
 
-    try:
-        return sa.make_url(url or "").render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return repr(url)
+    return mask_database_url(url or "")
 
 
 def pass_crm(function: F) -> F:

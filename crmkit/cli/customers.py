@@ -315,15 +315,18 @@ def tag(crm: CRM, customer_id: int, tags: tuple[str, ...], remove: bool) -> None
 @click.argument("customer_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--reason", default="erasure request", show_default=True, help="Recorded in the audit log.")
+@click.option("--vacuum", is_flag=True,
+              help="PostgreSQL: VACUUM FULL the CRM's tables afterwards (each locked while rewritten), so no "
+                   "erased value stays in the table files.")
 @pass_crm
-def erase(crm: CRM, customer_id: int, yes: bool, reason: str) -> None:
+def erase(crm: CRM, customer_id: int, yes: bool, reason: str, vacuum: bool) -> None:
     """Right to erasure: remove or anonymize CUSTOMER_ID in the core and every plugin (cannot be undone)."""
     customer = crm.customers.get(customer_id, follow_merges=False)
     if not yes:
         question = current_translator().gettext(
             "Erase customer %(id)s (%(name)s) from the core and every plugin? This cannot be undone")
         click.confirm(question % {"id": customer.id, "name": customer.name}, abort=True)
-    crm.customers.erase(customer_id, reason=reason)
+    crm.customers.erase(customer_id, reason=reason, vacuum=vacuum)
     click.echo(current_translator().gettext("customer %(id)s erased (recorded in the audit log)") % {"id": customer_id})
 
 

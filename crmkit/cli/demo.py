@@ -22,6 +22,7 @@ def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
     \b
     crmkit --db sqlite:///demo.db demo --reset
     """
+    from crmkit.core.redact import mask_database_url
     from crmkit.demo import build_demo, delete_sqlite_database, overview
     from crmkit.storage import DEFAULT_URL
 
@@ -33,7 +34,7 @@ def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
     with progress_bar(2 * customers, "Building the demo CRM") as bar:  # imported, then given a history
         stats = build_demo(crm, customers=customers, seed=seed, progress=bar.update)
     sections = overview(crm)
-    shown = crm.engine.url.render_as_string(hide_password=True)
+    shown = mask_database_url(crm.engine.url)
     if current_format() != "table":
         emit_sections(sections)
         return

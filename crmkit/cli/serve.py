@@ -17,11 +17,18 @@ from crmkit.cli.context import CLIContext
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True, help="Threads per worker.")
 @click.option("--timeout", type=click.IntRange(5, 3600), default=30, show_default=True,
               help="Seconds before a stuck request's worker is restarted.")
+@click.option("--graceful-timeout", type=click.IntRange(1, 3600), default=None, show_default="--timeout",
+              help="Seconds a stopping worker has to finish the requests it is serving.")
+@click.option("--keep-alive", "keepalive", type=click.IntRange(0, 300), default=5, show_default=True,
+              help="Seconds an idle kept-alive connection stays open (0: close after each response).")
+@click.option("--read-timeout", type=click.FloatRange(1, 3600), default=30, show_default=True,
+              help="Seconds a request has, in all, to send its headers and body (slow clients are dropped).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log each request to stdout.")
 @click.option("--console-templates", type=click.Path(exists=True, file_okay=False), envvar="CRMKIT_CONSOLE_TEMPLATES",
               help="A folder of templates replacing the console's own of the same name (e.g. base.html).")
 @click.pass_obj
-def serve(ctx: CLIContext, bind: tuple[str, ...], workers: int, threads: int, timeout: int, access_log: bool,
+def serve(ctx: CLIContext, bind: tuple[str, ...], workers: int, threads: int, timeout: int,
+          graceful_timeout: int | None, keepalive: int, read_timeout: float, access_log: bool,
           console_templates: str | None) -> None:
     """Serve the HTTP API: /openapi.json, the docs at /docs, every plugin's routes (TLS by your reverse proxy)."""
     from crmkit.console.app import TEMPLATES_ENV
@@ -35,4 +42,6 @@ def serve(ctx: CLIContext, bind: tuple[str, ...], workers: int, threads: int, ti
     ctx.close()
     click.echo(f"crmkit API on {', '.join(bind)} with {workers} worker(s) × {threads} thread(s); docs at /docs",
                err=True)
-    Server(database, gunicorn_options(bind, workers, threads, timeout, access_log), plugins=ctx.plugins).run()
+    options = gunicorn_options(bind, workers, threads, timeout, access_log, graceful_timeout=graceful_timeout,
+                               keepalive=keepalive, read_timeout=read_timeout)
+    Server(database, options, plugins=ctx.plugins).run()

@@ -25,6 +25,7 @@ from crmkit.core.text import fold
 from crmkit.core.types import UTCDateTime, utcnow
 from crmkit.core.access import CONTACT_DETAILS
 from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crmkit.privacy import wipe_free_space
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -817,13 +818,15 @@ class Customers:
         data.update({name: to_jsonable(value) for name, value in sections.items()})
         return data
 
-    def erase(self, customer_id: int, *, reason: str = "erasure request") -> None:
+    def erase(self, customer_id: int, *, reason: str = "erasure request", vacuum: bool = False) -> None:
         """Right to erasure: remove or anonymize the person in the core and every plugin, and record it.
 
-        Interactions are kept as anonymous counts (channel, time, rating) with their content
-        removed; audit entries keep who-did-what but lose the personal values. A merged-away
-        id erases the customer it was merged into, together with every record merged into it.
-        Needs ``customers.erase`` on the customer.
+        Interactions are kept as anonymous facts (channel, direction, time, rating, employee) with
+        every free-text column removed; audit entries keep who-did-what but lose the personal values.
+        A merged-away id erases the customer it was merged into, together with every record merged
+        into it. After the commit the erased values are wiped from the database files too
+        (``crmkit.privacy.wipe_free_space``: SQLite's WAL is checkpointed; ``vacuum`` runs VACUUM FULL
+        on PostgreSQL). Needs ``customers.erase`` on the customer.
         """
         self._crm.access.require("customers.erase")
         self._require_no_disabled_data("erase")
@@ -831,30 +834,38 @@ class Customers:
             conn = session.connection()
             self._crm.access.require_customer(conn, customer_id, "customers.erase")
             customer = self._load(conn, self._resolve_merged(conn, customer_id), removing=True)
-            customer_id = customer.id
-            if customer.status == "erased":
-                return
-            self._crm.hooks.customer_erase(customer, session)
-            for table in (t.contact_points, t.addresses, t.tags, t.consents, t.search_keys):
-                conn.execute(table.delete().where(table.c.customer_id == customer_id))
-            ms = t.memberships.c
-            conn.execute(t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id)))
-            conn.execute(t.interactions.update().where(t.interactions.c.customer_id == customer_id)
-                         .values(subject=None, summary=None, sender=None))
-            records = [customer_id, *self._merged_into(conn, customer_id)]
-            conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id.in_(records)).values(changes=None))
-            conn.execute(t.merges.update().where(t.merges.c.kept_id == customer_id).values(snapshot={}))
-            for record in records:
-                placeholder = f"Erased customer {record}"
-                conn.execute(t.customers.update().where(t.customers.c.id == record).values(
-                    **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
-                    name=placeholder, name_key=fold(placeholder), attributes={}, updated_at=utcnow(),
-                    **({"status": "erased"} if record == customer_id else {}),
-                ))
-            self._crm.audit.record(session, "erase", "customer", customer_id, customer_id=customer_id,
-                                   changes={"reason": reason})
-            self._crm.events.redact(session, records)
-            self._crm.events.emit(session, "customer.erased", {"customer": {"id": customer_id}}, customer_id=customer_id)
+            erased = customer.status != "erased"
+            if erased:
+                self._erase(session, customer, reason)
+        if erased or vacuum:  # asking again with ``vacuum`` finishes the wipe an earlier erasure left to do
+            wipe_free_space(self._crm.engine, [lin.metadata for lin in self._crm.lineages() if lin.metadata is not None],
+                            vacuum=vacuum)
+
+    def _erase(self, session: Session, customer: Customer, reason: str) -> None:
+        """The erasure's writes, in the caller's transaction (plugins' hooks first)."""
+        conn = session.connection()
+        customer_id = customer.id
+        self._crm.hooks.customer_erase(customer, session)
+        for table in (t.contact_points, t.addresses, t.tags, t.consents, t.search_keys):
+            conn.execute(table.delete().where(table.c.customer_id == customer_id))
+        ms = t.memberships.c
+        conn.execute(t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id)))
+        conn.execute(t.interactions.update().where(t.interactions.c.customer_id == customer_id)
+                     .values(subject=None, summary=None, outcome=None, sender=None))
+        records = [customer_id, *self._merged_into(conn, customer_id)]
+        conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id.in_(records)).values(changes=None))
+        conn.execute(t.merges.update().where(t.merges.c.kept_id == customer_id).values(snapshot={}))
+        for record in records:
+            placeholder = f"Erased customer {record}"
+            conn.execute(t.customers.update().where(t.customers.c.id == record).values(
+                **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
+                name=placeholder, name_key=fold(placeholder), attributes={}, updated_at=utcnow(),
+                **({"status": "erased"} if record == customer_id else {}),
+            ))
+        self._crm.audit.record(session, "erase", "customer", customer_id, customer_id=customer_id,
+                               changes={"reason": reason})
+        self._crm.events.redact(session, records)
+        self._crm.events.emit(session, "customer.erased", {"customer": {"id": customer_id}}, customer_id=customer_id)
 
     # -- internals ------------------------------------------------------------------------------------------
 

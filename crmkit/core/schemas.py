@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timezone, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
@@ -16,7 +16,7 @@ from crmkit.calendar import EARLIEST_ZONE, zone_named
 from crmkit.core.jsonable import decode_cursor, to_jsonable
 from crmkit.core.models import CHANNELS, DIRECTIONS, GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.phones import PhoneError, normalize_phone
-from crmkit.core.text import clean_name, fold, normalize_email
+from crmkit.core.text import clean_name, control_character, fold, has_control_character, normalize_email
 from crmkit.errors import ValidationError as CRMValidationError
 
 #: The largest id a database column holds (64-bit): larger numbers are refused as input, not overflowed.
@@ -39,6 +39,64 @@ GENDER_ALIASES = {
     "m": "male", "male": "male", "nam": "male", "man": "male",
     "other": "other", "khac": "other",
 }
+
+
+#: Tab, line feed and carriage return: text in a multi-line field.
+_MULTILINE_WHITESPACE = str.maketrans("", "", "\t\n\r")
+
+
+def first_control_character(value: Any, *, multiline: bool = False) -> str | None:
+    """The first control character in a loaded value (text, or text inside lists and mappings, keys too), described."""
+    if type(value) is str:  # the common case first: an exact type check is the cheapest
+        return control_character(value, multiline=multiline)
+    if isinstance(value, Mapping):
+        items: Any = (item for pair in value.items() for item in pair)
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return control_character(value, multiline=multiline) if isinstance(value, str) else None
+    return next((found for item in items if (found := first_control_character(item, multiline=multiline))), None)
+
+
+class CleanSchema(Schema):
+    """A schema that refuses control characters in every text it loads, naming each field that has one.
+
+    Every input schema (core and plugins) derives from it; fields in ``MULTILINE`` may hold tab and newlines.
+    """
+
+    MULTILINE: ClassVar[frozenset[str]] = frozenset()
+
+    @pre_load
+    def _refuse_control_characters(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, Mapping) and (errors := control_character_errors(data, self.MULTILINE)):
+            raise ValidationError(errors)
+        return data
+
+
+def control_character_errors(data: Mapping[Any, Any], multiline: frozenset[str] = frozenset(),
+                             prefix: str = "") -> dict[str, list[str]]:
+    """One error per field of ``data`` holding a control character (named ``prefix`` + name), for rows no schema
+    loads (an import's cells); fields in ``multiline`` may hold tab and newlines. Empty when the row is clean."""
+    if _clean_row(data, multiline):
+        return {}
+    return {f"{prefix}{name}": [f"contains a control character ({found}); only printable text is accepted"]
+            for name, value in data.items() if (found := first_control_character(value, multiline=name in multiline))}
+
+
+def _clean_row(data: Mapping[str, Any], multiline: frozenset[str]) -> bool:
+    """Whether a row of plain values (text, lists of text, numbers) holds no control character, in one regex
+    search over all its text — nearly every row is clean; False also when its shape needs the field-by-field check."""
+    parts: list[str] = []
+    for name, value in data.items():
+        kind = type(value)
+        if kind is str:
+            parts.append(value.translate(_MULTILINE_WHITESPACE) if name in multiline else value)
+        elif kind is list and all(type(item) is str for item in value):
+            parts.extend(item.translate(_MULTILINE_WHITESPACE) if name in multiline else item for item in value)
+        elif value is not None and kind not in (int, float, bool):
+            return False
+        parts.append(name if type(name) is str else "\x00")
+    return not has_control_character(" ".join(parts))
 
 
 class Name(fields.String):
@@ -81,7 +139,7 @@ class FlexibleDate(fields.Date):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
         if isinstance(value, str) and "/" in value:
             try:
-                result = datetime.strptime(value.strip(), "%d/%m/%Y").date()
+                result = datetime.strptime(value.strip(), "%d/%m/%Y").date()  # noqa: DTZ007 - a date: no zone applies
             except ValueError:
                 raise ValidationError(f"not a valid date: {value!r} (use YYYY-MM-DD or DD/MM/YYYY)") from None
         else:
@@ -141,7 +199,7 @@ class CustomerSince(fields.Field):
     def _parse(self, text: str) -> datetime:
         try:
             if "/" in text:
-                return self._first_moment(datetime.strptime(text, "%d/%m/%Y").date())
+                return self._first_moment(datetime.strptime(text, "%d/%m/%Y").date())  # noqa: DTZ007 - a local date
             if len(text) <= 10:
                 return self._first_moment(date.fromisoformat(text))
             return datetime.fromisoformat(text)
@@ -182,7 +240,7 @@ def read_cursor(cursor: str, field: str, *types: type) -> list[Any]:
     return values
 
 
-class AddressSchema(Schema):
+class AddressSchema(CleanSchema):
     """A postal address."""
 
     class Meta:
@@ -199,15 +257,17 @@ class AddressSchema(Schema):
     label = fields.String(allow_none=True, validate=validate.Length(max=50))
 
 
-class MembershipSchema(Schema):
+class MembershipSchema(CleanSchema):
     """A person's membership in an organization."""
 
     organization_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
     role = fields.String(allow_none=True, validate=validate.Length(max=100))
 
 
-class CustomerSchema(Schema):
+class CustomerSchema(CleanSchema):
     """A customer as given by a caller, an import row or the CLI (all fields optional on update)."""
+
+    MULTILINE = frozenset({"attributes"})  # custom text fields may be notes of several lines
 
     class Meta:
         unknown = RAISE
@@ -296,8 +356,10 @@ def _attribute_schema(extra: Mapping[str, fields.Field]) -> Schema:
     return schema_class(unknown=INCLUDE)
 
 
-class InteractionSchema(Schema):
+class InteractionSchema(CleanSchema):
     """An interaction as logged by a caller or imported."""
+
+    MULTILINE = frozenset({"summary"})
 
     class Meta:
         unknown = RAISE

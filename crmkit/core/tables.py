@@ -242,7 +242,7 @@ webhook_subscriptions = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("events", JSONType, nullable=False),  # event type names
-    sa.Column("secret", sa.String(200), nullable=False),  # whsec_…: needed to sign, so stored as given
+    sa.Column("secret", sa.String(200), nullable=False),  # wrapped:… (the whsec_ key wrapped); older rows whsec_… in clear
     sa.Column("description", sa.String(300), nullable=False, server_default=""),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -47,3 +47,24 @@ def normalize_email(raw: str) -> str:
     if not _EMAIL.match(value) or ".." in value or len(value) > MAX_EMAIL:
         raise ValueError(f"not a valid e-mail address: {raw!r}")
     return value
+
+
+#: Characters no single-line text holds: C0 controls (NUL…US), DEL, C1 controls, Unicode line/paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The same for multi-line text, where tab, line feed and carriage return are text.
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds any control character (one search: the quick test of a whole row)."""
+    return _CONTROL.search(text) is not None
+
+
+def control_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first control character in ``text``, described (``U+0000 at position 4``), or None when it is clean.
+
+    NUL would abort a PostgreSQL write and be cut off by SQLite; other controls forge lines in logs,
+    CSV exports and terminals. Only a multi-line field (a summary, a message body) may hold tab and newlines.
+    """
+    found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(text)
+    return None if found is None else f"U+{ord(found.group()):04X} at position {found.start() + 1}"

@@ -15,7 +15,7 @@ import hmac
 import ipaddress
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from crmkit.core import tables as t
 from crmkit.core.events import Events
 from crmkit.core.schemas import aware_utc
+from crmkit.core.secrets import unwrap, wrap
 from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, ValidationError
 
@@ -37,7 +38,9 @@ ALLOW_PRIVATE = "webhooks.allow_private_urls"
 STATUSES = ("pending", "delivered", "dead")
 #: How long a delivery is retried, counted from when it was created (the event, or its replay).
 RETRY_FOR = timedelta(days=3)
-_SECRET_PREFIX = "whsec_"
+_SECRET_PREFIX = "whsec_"  # noqa: S105 - the public prefix of every secret
+#: How a stored secret starts once wrapped with the CRM secret key (rows from before hold ``whsec_…`` in clear).
+_WRAPPED_PREFIX = "wrapped:"
 _EDITABLE = ("url", "events", "description", "active")
 
 
@@ -102,6 +105,40 @@ def secret_key(secret: str) -> bytes:
     return key
 
 
+def seal(secret: str) -> str:
+    """A ``whsec_…`` secret as stored: its key wrapped with the CRM secret key, which lives outside the database,
+    so the table, its dumps and backups hold no secret in clear."""
+    nonce = secrets.token_bytes(16)
+    wrapped, check = wrap(secret_key(secret), nonce)
+    return _WRAPPED_PREFIX + base64.b64encode(nonce + check + wrapped).decode()
+
+
+def is_sealed(stored: str) -> bool:
+    """Whether a stored secret is wrapped (False for a row written in clear before secrets were wrapped)."""
+    return stored.startswith(_WRAPPED_PREFIX)
+
+
+def stored_key(stored: str) -> bytes:
+    """The HMAC key of a stored secret, wrapped or (an older row) in clear; ``SecretUnavailable`` when the CRM
+    secret key is not the one it was wrapped with."""
+    if not is_sealed(stored):
+        return secret_key(stored)
+    raw = base64.b64decode(stored.removeprefix(_WRAPPED_PREFIX))
+    return unwrap(raw[24:], raw[:16], raw[16:24])
+
+
+def seal_clear(crm: CRM, found: Mapping[int, str]) -> None:
+    """Wrap secrets still stored in clear (``{subscription id: stored value}``, read on first use), each only if
+    no one changed it meanwhile; one transaction, in id order so that concurrent workers never deadlock."""
+    s = t.webhook_subscriptions.c
+    with crm.transaction() as session:
+        conn = session.connection()
+        for subscription_id, clear in sorted(found.items()):
+            if not is_sealed(clear):
+                conn.execute(t.webhook_subscriptions.update().where(s.id == subscription_id, s.secret == clear)
+                             .values(secret=seal(clear)))
+
+
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` header: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``."""
     digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
@@ -154,11 +191,11 @@ class Webhooks:
         self._crm.access.require(ADMIN)
         values = self._checked({"url": url, "events": events, "description": description, "active": active})
         secret = new_secret() if secret is None else secret
-        secret_key(secret)
+        stored = seal(secret)  # checks its form too
         now = utcnow()
         with self._crm.transaction() as session:
             new_id = session.connection().execute(t.webhook_subscriptions.insert().values(
-                **values, secret=secret, created_at=now, updated_at=now).returning(t.webhook_subscriptions.c.id)
+                **values, secret=stored, created_at=now, updated_at=now).returning(t.webhook_subscriptions.c.id)
             ).scalar_one()
             Events.forget_listeners(session)
             self._crm.audit.record(session, "create", "webhook", new_id, changes=values)

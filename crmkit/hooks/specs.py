@@ -189,7 +189,8 @@ def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> Non
     """Right to erasure: delete or anonymize your rows for ``customer``, in the erase transaction.
 
     Runs before the core removes its own data (``customer`` is still complete); raising rolls
-    the whole erasure back. Use ``crmkit.privacy.delete_rows`` / ``anonymize_rows``.
+    the whole erasure back. Use ``crmkit.privacy.delete_rows`` / ``anonymize_rows``; rows kept keep only
+    enumerations, numbers and dates (every free-text column cleared or replaced).
     """
 
 
@@ -230,7 +231,8 @@ def crmkit_api_operations(crm: CRM) -> list[Operation] | None:
 
 @hookspec
 def crmkit_translations(crm: CRM) -> list[tuple[str, str]] | None:
-    """Return ``(package, domain)`` of the gettext catalogs your plugin ships: ``<package>/locale/<lang>/LC_MESSAGES/<domain>.po``.
+    """Return ``(package, domain)`` of the gettext catalogs your plugin ships:
+    ``<package>/locale/<lang>/LC_MESSAGES/<domain>.po``.
 
     Called once when the CRM opens. Your catalogs translate your own pages, menu entries, panels and tiles
     (before the core's catalog), never the core's or another plugin's; without a ``.po`` the msgid shows.

@@ -24,7 +24,6 @@ import attrs
 import sqlalchemy as sa
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from crmkit.core import tables as t
@@ -32,6 +31,7 @@ from crmkit.core.access import SYSTEM, Principal
 from crmkit.core.types import utcnow
 from crmkit.web.operations import ApiRequest, Operation, Page, Reply
 from crmkit.web.problems import PROBLEM_JSON, HttpProblem, problem_body, problem_for
+from crmkit.web.url_maps import url_map
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
@@ -40,6 +40,8 @@ log = logging.getLogger("crmkit.web")
 StartResponse = Callable[..., Any]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A Content-Length as RFC 9110 spells it: ASCII digits only (``str.isdigit`` also takes "²" and "١").
+_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 class Authenticator(Protocol):
@@ -111,8 +113,7 @@ class ApiApp:
         self.authenticators = list(authenticators)
         self.limiter = RateLimiter(settings.rate_limit)
         self._by_endpoint = {op.key: op for op in self.operations}
-        self.url_map = Map([Rule(op.rule, endpoint=op.key, methods=[op.method]) for op in self.operations],
-                           strict_slashes=False, merge_slashes=False)
+        self.url_map = url_map(tuple((op.rule, op.key, (op.method,)) for op in self.operations))
 
     # -- WSGI ------------------------------------------------------------------------------------------
 
@@ -155,14 +156,31 @@ class ApiApp:
         operation = self._by_endpoint[str(endpoint)]
         request.environ["crmkit.route"] = operation.openapi_path
         length = request.headers.get("Content-Length")
-        if length is not None and (not length.isdigit() or int(length) > self.settings.max_body):
-            raise HttpProblem(413 if length.isdigit() else 400,
-                              f"the body must be at most {self.settings.max_body} bytes" if length.isdigit()
-                              else "Content-Length must be a non-negative integer")
+        if length is not None and not _LENGTH.fullmatch(length):  # before int(): no sign, space, "²" or 5,000 digits
+            raise HttpProblem(400, "Content-Length must be a whole number of bytes (digits 0-9 only)")
+        if length is not None and int(length) > self.settings.max_body:
+            raise HttpProblem(413, f"the body must be at most {self.settings.max_body} bytes")
+        if length is None and request.environ.get("wsgi.input_terminated"):
+            self._read_streamed(request)
         if operation.method == "GET" and not operation.public:  # read-only: the token check and the read share a connection
             with self.crm.reading_together():
                 return self._authorized(operation, request, params, request_id)
         return self._authorized(operation, request, params, request_id)
+
+    def _read_streamed(self, request: Request) -> None:
+        """Read a body sent without a length (``Transfer-Encoding: chunked``) now, refusing it past the limit.
+
+        Werkzeug would cut such a body at ``max_content_length`` without a word (a JSON document silently
+        truncated); read here to one byte past the limit, it is refused whole or kept whole (cached for the handler)."""
+        request.max_content_length = self.settings.max_body + 1
+        try:
+            data = request.get_data(cache=True)
+        except HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the server's own refusal of malformed chunks (gunicorn's InvalidChunkSize)
+            raise HttpProblem(400, f"the chunked body is malformed ({type(exc).__name__})") from None
+        if len(data) > self.settings.max_body:
+            raise HttpProblem(413, f"the body must be at most {self.settings.max_body} bytes")
 
     def _authorized(self, operation: Operation, request: Request, params: dict[str, Any], request_id: str) -> Response:
         """Run ``operation`` as the request's principal, within the caller's rate limit."""

@@ -77,8 +77,9 @@ class Operation:
     ``Idempotency-Key``; a handler committing step by step (a resumable run) sets ``atomic=False``:
     its key is claimed before and answered after, and a crash between leaves it claimed (409) until
     it expires. ``responses`` documents other answers, ``{status: media type}`` (an HTML refusal page,
-    a 207 of per-item results); other errors are problem+json. With ``service_validates`` the handler gets the parsed JSON and the service loads it through that
-    same schema (so it is validated once). ``permission`` is documented (the service enforces it). ``public`` routes need no sign-in
+    a 207 of per-item results); other errors are problem+json. With ``service_validates`` the handler
+    gets the parsed JSON and the service loads it through that same schema (so it is validated once).
+    ``permission`` is documented (the service enforces it). ``public`` routes need no sign-in
     (tracking pixels, provider callbacks: they authorize themselves). ``etag`` makes a GET answer
     an ``ETag`` and a PATCH/PUT/DELETE honour ``If-Match`` through ``etag_of(request) -> str``.
     """

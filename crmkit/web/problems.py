@@ -9,6 +9,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
+
 from crmkit.errors import AuthenticationFailed, Conflict, CRMError, NotFound, PermissionDenied, ValidationError
 
 PROBLEM_JSON = "application/problem+json"
@@ -41,6 +43,9 @@ def problem_for(exc: BaseException) -> HttpProblem | None:
         return HttpProblem(409, str(exc))
     if isinstance(exc, CRMError):
         return HttpProblem(400, str(exc))
+    if isinstance(exc, HTTPException) and exc.code is not None and 400 <= exc.code < 500:
+        # Werkzeug's, raised while reading the body: 413 past the limit (chunked too), 400 when the client vanished
+        return HttpProblem(exc.code, exc.description or HTTPStatus(exc.code).phrase)
     if isinstance(exc, OverflowError) or type(exc).__name__ == "DataError":  # a value the database cannot hold
         return HttpProblem(422, "a value cannot be stored: a number out of range or a NUL character")
     return None

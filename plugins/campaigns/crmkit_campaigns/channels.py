@@ -18,7 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -30,7 +30,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from crmkit.core.redact import redact_url
+from crmkit.core.redact import is_reference, redact_url
+from crmkit.core.secrets import SecretUnavailable, refuse_inline, resolve, resolve_all
 from crmkit.errors import ValidationError
 
 ADDRESS_KINDS = ("email", "phone")
@@ -153,10 +154,11 @@ class SmtpAdapter:
     idempotent = False
 
     def __init__(self, *, host: str, sender: str, port: int = 25, username: str | None = None,
-                 password_env: str | None = None, starttls: bool = False, ssl: bool = False, timeout: float = 10.0,
-                 reply_to: str | None = None) -> None:
+                 password: str | None = None, password_env: str | None = None, starttls: bool = False,
+                 ssl: bool = False, timeout: float = 10.0, reply_to: str | None = None) -> None:
         self.host, self.port, self.sender, self.reply_to = host, int(port), sender, reply_to
-        self.username, self.password_env = username, password_env
+        # ``password`` is a reference (env:NAME, file:/path) read at login; ``password_env`` its older spelling
+        self.username, self.password = username, password or (f"env:{password_env}" if password_env else "")
         self.starttls, self.ssl, self.timeout = bool(starttls), bool(ssl), float(timeout)
         self._smtp: smtplib.SMTP | None = None
 
@@ -169,7 +171,9 @@ class SmtpAdapter:
             if self.starttls:
                 smtp.starttls()
             if self.username:
-                smtp.login(self.username, os.environ.get(self.password_env or "", ""))
+                smtp.login(self.username, resolve(self.password, "password") if self.password else "")
+        except SecretUnavailable as exc:
+            raise TransientError(str(exc), channel_down=True) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise TransientError(f"SMTP login refused by {self.host}:{self.port}: {exc}", channel_down=True) from exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -188,7 +192,8 @@ class SmtpAdapter:
             error = f"recipient refused: {code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
             raise (TransientError(error) if 400 <= code < 500 else PermanentError(error)) from exc
         except smtplib.SMTPResponseException as exc:
-            error = f"SMTP {exc.smtp_code}: {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+            said = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+            error = f"SMTP {exc.smtp_code}: {said}"
             self.close()
             raise (TransientError(error) if 400 <= exc.smtp_code < 500 else PermanentError(error)) from exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -224,30 +229,47 @@ class WebhookAdapter:
         if address_kind not in ADDRESS_KINDS:
             raise ValidationError(f"must be one of {', '.join(ADDRESS_KINDS)}", field="address_kind")
         self.url, self.address_kind, self.timeout, self.idempotent = url, address_kind, float(timeout), bool(idempotent)
+        # header values and the URL may be references (env:NAME, file:/path), read when the first message goes
         self.headers = {"Content-Type": "application/json", **dict(headers or {})}
-        if token_env:
-            self.headers["Authorization"] = f"Bearer {os.environ.get(token_env, '')}"
+        self.token_env = token_env
+        self._resolved: tuple[str, dict[str, str]] | None = None
+
+    def _target(self) -> tuple[str, dict[str, str]]:
+        """The URL and headers with their references read (once per adapter, i.e. per dispatch)."""
+        if self._resolved is None:
+            headers = resolve_all(self.headers, "headers")
+            if self.token_env:
+                headers["Authorization"] = f"Bearer {resolve('env:' + self.token_env, 'token_env')}"
+            self._resolved = resolve(self.url, "url"), headers
+        return self._resolved
 
     def send(self, message: OutgoingMessage) -> str:
         """POST the message; returns the provider's message id."""
+        try:
+            url, headers = self._target()
+        except SecretUnavailable as exc:
+            raise TransientError(str(exc), channel_down=True) from None
+        if not url.startswith(("http://", "https://")):  # a URL read from a reference was never checked when set
+            raise TransientError(f"url must start with http:// or https://, got {redact_url(url)}", channel_down=True)
         body = json.dumps({
             "to": message.to, "text": message.text, "subject": message.subject,
             "idempotency_key": message.idempotency_key, "message_id": message.message_id,
             "campaign_id": message.campaign_id, "channel": message.channel, "unsubscribe_url": message.unsubscribe_url,
         }, ensure_ascii=False).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={**self.headers, "Idempotency-Key": message.idempotency_key})
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+            url, data=body, method="POST", headers={**headers, "Idempotency-Key": message.idempotency_key}
+        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - as above
                 reply = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:200].decode(errors="replace")
-            error = f"HTTP {exc.code} from {redact_url(self.url)}: {detail}"
+            error = f"HTTP {exc.code} from {redact_url(url)}: {detail}"
             if exc.code in (408, 425, 429) or exc.code >= 500:
                 raise TransientError(error) from exc
             raise PermanentError(error) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise TransientError(f"{redact_url(self.url)} unreachable: {getattr(exc, 'reason', exc)}",
+            raise TransientError(f"{redact_url(url)} unreachable: {getattr(exc, 'reason', exc)}",
                                  channel_down=True) from exc
         try:
             data = json.loads(reply or b"{}")
@@ -295,11 +317,17 @@ class FileOutboxAdapter:
             raise TransientError(f"cannot write {target}: {exc}", channel_down=True) from exc
         return f"file:{target.name}"
 
+    def forget(self, provider_id: str) -> None:
+        """Delete the file ``send`` wrote (``provider_id`` is what it returned): the customer was erased."""
+        name = provider_id.removeprefix("file:")
+        if name == Path(name).name:  # a bare file name, never a path out of the folder
+            (self.directory / name).unlink(missing_ok=True)
+
 
 #: Adapter types a channel can be configured with, and the options each takes.
 ADAPTER_TYPES: dict[str, type] = {"smtp": SmtpAdapter, "webhook": WebhookAdapter, "file": FileOutboxAdapter}
 OPTIONS = {
-    "smtp": ("host", "port", "sender", "username", "password_env", "starttls", "ssl", "timeout", "reply_to"),
+    "smtp": ("host", "port", "sender", "username", "password", "password_env", "starttls", "ssl", "timeout", "reply_to"),
     "webhook": ("url", "address_kind", "headers", "token_env", "timeout", "idempotent"),
     "file": ("directory", "address_kind", "sender"),
 }
@@ -316,6 +344,7 @@ def check_config(channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValidationError(f"unknown option(s) {', '.join(unknown)} for {kind} (known: {', '.join(OPTIONS[kind])})",
                               field=channel)
+    refuse_inline(channel, options)  # secrets by reference only: none reaches the settings or the audit log
     missing = [k for k in REQUIRED[kind] if not options.get(k)]
     if missing:
         raise ValidationError(f"the {kind} adapter needs {', '.join(missing)}", field=channel)
@@ -326,7 +355,7 @@ def check_config(channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
             except PermanentError as exc:
                 raise ValidationError(f"{option} must be an e-mail address (name <box@domain>): {exc}",
                                       field=f"{channel}.{option}") from None
-    if kind == "webhook" and not re.match(r"^https?://", str(options["url"])):
+    if kind == "webhook" and not is_reference(options["url"]) and not re.match(r"^https?://", str(options["url"])):
         raise ValidationError(f"url must start with http:// or https://, got {options['url']!r}", field=f"{channel}.url")
     build_adapter(channel, {"adapter": kind, **options})  # options of the wrong type fail here
     return {"adapter": kind, **options}
@@ -350,14 +379,15 @@ def split_trailing(url: str) -> tuple[str, str]:
     return url, trailing
 
 
-def html_body(text: str, pixel_url: str | None) -> str:
-    """A minimal HTML part for a text message: paragraphs, clickable links, and the open-tracking pixel."""
+def html_body(text: str, pixel_url: str | None, links: Iterable[tuple[int, int]] = ()) -> str:
+    """A minimal HTML part for a text message: paragraphs, the ``(start, end)`` spans ``links`` of it as links (the
+    ones the template's author wrote), every other character escaped as text, and the open-tracking pixel."""
     pieces, last = [], 0
-    for found in URL.finditer(text):
-        url, trailing = split_trailing(found.group())
-        pieces.append(html.escape(text[last:found.start()]))
-        pieces.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>{html.escape(trailing)}')
-        last = found.end()
+    for start, end in links:
+        url = html.escape(text[start:end])
+        pieces.append(html.escape(text[last:start]))
+        pieces.append(f'<a href="{url}">{url}</a>')
+        last = end
     pieces.append(html.escape(text[last:]))
     linked = "".join(pieces)
     paragraphs = "".join(f"<p>{part.replace(chr(10), '<br>')}</p>" for part in linked.split("\n\n"))

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 
 from crmkit import privacy
 from crmkit.core import tables as core
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.merging import delete_in, executemany, repoint, select_in
 from crmkit.core.types import utcnow
 from crmkit_campaigns import models as m
+from crmkit_campaigns.channels import FileOutboxAdapter, build_adapter
 from crmkit_campaigns.objects import HANDED_OVER
 from crmkit_campaigns.permissions import READ
 from crmkit_campaigns.shown import masked_row
@@ -29,12 +31,17 @@ RECENT_DAYS = 90
 
 
 def export(crm: CRM, session: Session, customer: Customer) -> dict[str, list[dict[str, Any]]]:
-    """Every campaigns row about the customer: messages, their events, suppression entries.
+    """Every campaigns row about the customer: messages, their events, suppression entries (those of
+    the customer and those made for one of the customer's addresses alone).
 
     Addresses are masked (also inside errors and event details) for a user who may not see the
     customer's contact details, as the core masks the customer itself.
     """
     rows = privacy.export_rows(session, m.CUSTOMER_TABLES, customer.id)
+    s = m.suppressions.c
+    by_address = session.connection().execute(sa.select(m.suppressions).where(
+        s.customer_id.is_(None), s.address.in_(_contact_values(session.connection(), customer.id))).order_by(s.id))
+    rows[m.suppressions.name] += [to_jsonable(dict(row)) for row in by_address.mappings()]
     if crm.access.sees_contacts_of(customer.owner):
         return rows
     addresses = {r.get("address") for table in rows.values() for r in table} - {None}
@@ -46,9 +53,53 @@ def profile_shown(crm: CRM, customer: Customer) -> bool:
     return crm.access.allowed(READ) and crm.access.covers(customer.owner, READ)
 
 
-def erase(session: Session, customer_id: int) -> None:
-    """Delete the customer's messages, events and suppression entries (events first: they reference messages)."""
-    privacy.delete_rows(session, m.CUSTOMER_TABLES, customer_id)
+def erase(crm: CRM, session: Session, customer_id: int) -> None:
+    """Delete the customer's messages (and the file-outbox files written for them) and events; keep each
+    suppression of the customer or of one of their addresses as a keyed digest of the address alone.
+
+    The digest (``crmkit.privacy.digest``) still blocks the address should it come back, while
+    neither it, its reason nor its audit entries say whose it was.
+    """
+    conn = session.connection()
+    s = m.suppressions.c
+    values = _contact_values(conn, customer_id)
+    theirs = conn.execute(sa.select(s.id, s.address).where(
+        sa.or_(s.customer_id == customer_id, s.address.in_(values)))).all()
+    _forget_outbox_files(crm, conn, customer_id)
+    privacy.delete_rows(session, (m.events, m.messages), customer_id)
+    conn.execute(m.suppressions.delete().where(s.id.in_([i for i, address in theirs if address is None])))
+    kept = [(i, address) for i, address in theirs if address is not None]
+    if kept:
+        key = privacy.hash_key(conn)
+        executemany(conn, m.suppressions.update().where(s.id == sa.bindparam("_id")).values(
+            address=sa.bindparam("_address"), customer_id=None, reason=ERASED_REASON), [
+            {"_id": i, "_address": address if address.startswith(privacy.DIGEST_PREFIX) else privacy.digest(key, address)}
+            for i, address in kept])
+    a = core.audit_log.c
+    conn.execute(core.audit_log.update().where(a.entity == "suppression", a.entity_id.in_([str(i) for i, _ in theirs]))
+                 .values(changes=None))
+
+
+#: The reason an erased customer's suppression entries keep (theirs said why, perhaps naming them).
+ERASED_REASON = "kept after an erasure"
+
+
+def _contact_values(conn: sa.Connection, customer_id: int) -> list[str]:
+    """The customer's normalised e-mail addresses and phone numbers (as suppressions store addresses)."""
+    p = core.contact_points.c
+    return list(conn.execute(sa.select(p.value).where(p.customer_id == customer_id)).scalars())
+
+
+def _forget_outbox_files(crm: CRM, conn: sa.Connection, customer_id: int) -> None:
+    """Delete the files a file-outbox channel wrote for the customer's messages."""
+    msg = m.messages.c
+    written = conn.execute(sa.select(msg.channel, msg.provider_message_id).where(
+        msg.customer_id == customer_id, msg.provider_message_id.startswith("file:"))).all()
+    channels = crm.campaigns.settings.channels
+    for channel, provider_id in written:
+        adapter = build_adapter(channel, channels[channel]) if channel in channels else None
+        if isinstance(adapter, FileOutboxAdapter):
+            adapter.forget(provider_id)
 
 
 def merge_many(session: Session, pairs: Mapping[int, int]) -> None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from crmkit import privacy
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit_campaigns import models as m
@@ -203,7 +204,8 @@ class Dispatcher:
         with self._crm.reading() as conn:
             check = dict(conn.execute(sa.select(
                 c.id, sa.case((c.status != "active", "customer_" + c.status),
-                              else_=eligibility(channel, adapter.address_kind, settings, now)))
+                              else_=eligibility(channel, adapter.address_kind, settings, now,
+                                                key=privacy.hash_key(conn, create=False))))
                 .where(c.id.in_(ids))).all())
             addresses = dict(conn.execute(sa.select(c.id, primary_contact(adapter.address_kind))
                                           .where(c.id.in_(ids))).all())

@@ -36,8 +36,8 @@ def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> di
 
 
 @hookimpl
-def crmkit_customer_erase(customer: Customer, session: Session) -> None:
-    customer_data.erase(session, customer.id)
+def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> None:
+    customer_data.erase(crm, session, customer.id)
 
 
 @hookimpl

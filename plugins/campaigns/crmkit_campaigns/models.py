@@ -148,8 +148,11 @@ suppressions = sa.Table(
 signing_keys = sa.Table(
     "campaign_signing_keys", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),  # wrapped with the CRM secret key (crmkit.core.secrets)
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("nonce", sa.String(32)),  # null: an older key in clear, wrapped when next loaded
+    sa.Column("key_check", sa.String(16)),
+    sa.Column("expires_at", UTCDateTime),  # end of an old key's grace period after a rotation
 )
 
 #: Tables holding rows about a customer, children first (the order erasure deletes in).

@@ -29,6 +29,8 @@ BASE_VARIABLES = {
     "campaign_name": "text", "unsubscribe_url": "text", "today": "date",
 }
 _TEMPLATE_TYPES = {"text": "text", "number": "number", "date": "date", "datetime": "datetime"}
+#: Placeholders whose value this CRM makes (not a customer): a link in them is a link.
+SYSTEM_LINKS = frozenset({"unsubscribe_url"})
 UNSUBSCRIBE_FOOTER = "\n\n--\nKhông muốn nhận tin nữa? / Unsubscribe: {url}"
 
 
@@ -110,15 +112,49 @@ class Renderer:
         values = {**values, "unsubscribe_url": urls["unsubscribe"]}
         subject_template, body_template = self.templates[variant.id]
         currency = self.campaign.currency
-        text = body_template.render(values, currency=currency, zone=self.zone)
-        text = URL.sub(lambda found: self._track(found.group(), message_id, urls["unsubscribe"]), text)
+        pieces = body_template.pieces(values, currency=currency, zone=self.zone)
         if "unsubscribe_url" not in body_template.names:
-            text += UNSUBSCRIBE_FOOTER.format(url=urls["unsubscribe"])
+            pieces.append((UNSUBSCRIBE_FOOTER.format(url=urls["unsubscribe"]), None))
+        text, linked = self._link(pieces, message_id, urls["unsubscribe"])
         subject = subject_template.render(values, currency=currency, zone=self.zone) if subject_template else None
-        return Rendered(subject, text, html_body(text, urls["open"]) if self.html else None, urls["unsubscribe"])
+        return Rendered(subject, text, html_body(text, urls["open"], linked) if self.html else None, urls["unsubscribe"])
 
-    def _track(self, found: str, message_id: int, unsubscribe: str) -> str:
-        url, trailing = split_trailing(found)
-        if url == unsubscribe or url.startswith(self.base_url + "/"):
-            return url + trailing
-        return click_url(self.signer, self.base_url, message_id, url) + trailing
+    def _link(self, pieces: list[tuple[str, str | None]], message_id: int,
+              unsubscribe: str) -> tuple[str, list[tuple[int, int]]]:
+        """The text with the links the template's author wrote made tracked, and where the links are in it.
+
+        A URL is a link only when its scheme, host and the ``/`` ending the host come from the template's own
+        text (or are the unsubscribe URL): a URL in a customer's value (a name ``An https://evil.example``), or
+        one whose host a value completes, stays plain text — never signed, never clickable in the HTML part."""
+        text = "".join(piece for piece, _ in pieces)
+        authored = bytearray(len(text))  # 1 where the template's author (or this CRM) wrote the character
+        at = 0
+        for piece, name in pieces:
+            if name is None or name in SYSTEM_LINKS:
+                authored[at:at + len(piece)] = b"\x01" * len(piece)
+            at += len(piece)
+        out: list[str] = []
+        linked: list[tuple[int, int]] = []
+        last = length = 0
+        for found in URL.finditer(text):
+            url = split_trailing(found.group())[0]
+            start = found.start()
+            if 0 in authored[start:start + _origin_length(url)]:
+                continue  # a customer's text: left as it is
+            link = url if url == unsubscribe or url.startswith(self.base_url + "/") else click_url(
+                self.signer, self.base_url, message_id, url)
+            out.append(text[last:start])
+            length += start - last
+            out.append(link)
+            linked.append((length, length + len(link)))
+            length += len(link)
+            last = start + len(url)
+        out.append(text[last:])
+        return "".join(out), linked
+
+
+def _origin_length(url: str) -> int:
+    """How much of ``url`` names where it leads: ``https://host/`` (with the ``/``, ``?`` or ``#`` ending the host)."""
+    host = len(url.split("://", 1)[0]) + 3
+    ends = [i for i in (url.find(c, host) for c in "/?#") if i != -1]
+    return min(ends) + 1 if ends else len(url)

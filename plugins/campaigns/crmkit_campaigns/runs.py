@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crmkit import privacy
 from crmkit.core import tables as core
 from crmkit.errors import ValidationError
 from crmkit.money import Money
@@ -37,8 +38,14 @@ _ADVISORY_LOCK = 0x63726D6B63616D70  # "crmkcamp"
 BILLABLE_STATUSES = (*PENDING_STATUSES, *HANDED_OVER)
 
 
-def eligibility(channel: str, address_kind: str, settings: Settings, now: datetime) -> sa.ColumnElement[Any]:
-    """Why a customer (``customers`` row) cannot receive a message on ``channel`` now, or NULL when they can."""
+def eligibility(channel: str, address_kind: str, settings: Settings, now: datetime, *,
+                key: bytes | None = None) -> sa.ColumnElement[Any]:
+    """Why a customer (``customers`` row) cannot receive a message on ``channel`` now, or NULL when they can.
+
+    ``key``: the database's ``crmkit.privacy.hash_key``, when there is one — erasure leaves the
+    suppressed addresses of erased customers as keyed digests, matched here against the digest
+    of each address (only while such entries exist).
+    """
     cid = core.customers.c.id
     k, p, s, msg = core.consents.c, core.contact_points.c, m.suppressions.c, m.messages.c
     any_channel = sa.or_(s.channel.is_(None), s.channel == channel)
@@ -48,6 +55,11 @@ def eligibility(channel: str, address_kind: str, settings: Settings, now: dateti
         cid.in_(sa.select(p.customer_id).join(m.suppressions, s.address == p.value)
                 .where(p.kind == address_kind, any_channel)),
     )
+    if key is not None:
+        hashed = s.address.startswith(privacy.DIGEST_PREFIX, autoescape=True)
+        suppressed = sa.or_(suppressed, cid.in_(sa.select(p.customer_id).where(
+            p.kind == address_kind, sa.exists().where(hashed),
+            privacy.keyed_digest(key, p.value).in_(sa.select(s.address).where(hashed, any_channel)))))
     consent = sa.exists().where(k.customer_id == cid, k.channel == channel, k.granted.is_(True))
     address = sa.exists().where(p.customer_id == cid, p.kind == address_kind)
     whens: list[tuple[Any, str]] = [(suppressed, "suppressed"), (~consent, "no_consent"), (~address, "no_address")]
@@ -83,7 +95,8 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
     covered = sa.exists().where(same, msg.recipient_id == cid)  # the unique key: one index probe
     candidates = (
         sa.select(cid.label("customer_id"),
-                  eligibility(campaign.channel, address_kind, settings, now).label("reason"),
+                  eligibility(campaign.channel, address_kind, settings, now,
+                              key=privacy.hash_key(conn, create=False)).label("reason"),
                   bucket_sql(cid, campaign.id, "holdout").label("hb"),
                   bucket_sql(cid, campaign.id, "variant").label("vb"))
         .where(audience, ~covered)

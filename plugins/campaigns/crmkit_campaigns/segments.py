@@ -19,6 +19,7 @@ from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.core.masking import mask_email, mask_phone
 from crmkit.core.safe_csv import SafeWriter
+from crmkit.core.schemas import CleanSchema
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit_campaigns import config, models as m
 from crmkit_campaigns.objects import Segment
@@ -35,8 +36,10 @@ EXPORT_BATCH = 5000
 MAX_EXPRESSION = 10_000
 
 
-class SegmentSchema(marshmallow.Schema):
+class SegmentSchema(CleanSchema):
     """What a saved segment accepts."""
+
+    MULTILINE = frozenset({"expression", "description"})
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     expression = fields.String(required=True, validate=validate.Length(min=1, max=MAX_EXPRESSION))

@@ -3,7 +3,8 @@
 A token is ``<key id>.<message id, hex>.<HMAC-SHA256, 128 bits>``; the MAC covers what the token is
 for (``open``, ``click`` + the target URL, ``unsubscribe``), so a pixel token cannot unsubscribe
 anyone and a click token cannot redirect elsewhere. Keys live in ``campaign_signing_keys`` (made on
-first use, one random 256-bit secret); the key id lets a new key be added without breaking old links.
+first use, random 256-bit secrets wrapped with the CRM secret key, which is kept outside the database);
+the key id lets :func:`rotate` add a new key while older ones verify until their grace period ends.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from crmkit.core.secrets import unwrap, wrap
 from crmkit.core.types import utcnow
+from crmkit.errors import Conflict, ValidationError
 from crmkit_campaigns import models as m
 
 if TYPE_CHECKING:
@@ -84,20 +88,85 @@ class Signer:
                    for key in self.keys.values())
 
 
+#: How long an old key still verifies after ``crmkit campaigns keys rotate`` (links already sent, the old webhook token).
+DEFAULT_GRACE = timedelta(days=90)
+_KEYS = sa.select(m.signing_keys.c.id, m.signing_keys.c.secret, m.signing_keys.c.nonce, m.signing_keys.c.key_check,
+                  m.signing_keys.c.expires_at).order_by(m.signing_keys.c.id)
+
+
+def _key_row(key_id: int, secret: bytes | None = None) -> dict[str, object]:
+    """A ``campaign_signing_keys`` row: a new random key (or ``secret``) wrapped with the CRM secret key."""
+    nonce = secrets.token_bytes(16)
+    wrapped, check = wrap(secret or secrets.token_bytes(32), nonce)
+    return {"id": key_id, "secret": wrapped.hex(), "nonce": nonce.hex(), "key_check": check.hex(), "created_at": utcnow()}
+
+
 def load_signer(crm: CRM) -> Signer:
-    """The CRM's signer; the first call creates its key (in its own transaction — call it outside one)."""
+    """The CRM's signer with its unexpired keys; the first call creates a key, and a key an older version stored
+    in clear is wrapped (each in its own transaction — call it outside one)."""
     with crm.reading() as conn:
-        keys = dict(conn.execute(sa.select(m.signing_keys.c.id, m.signing_keys.c.secret)).all())
-    if not keys:
+        rows = conn.execute(_KEYS).all()
+    if not rows:
         try:
             with crm.transaction() as session:
-                session.connection().execute(m.signing_keys.insert().values(
-                    id=1, secret=secrets.token_hex(32), created_at=utcnow()))
+                session.connection().execute(m.signing_keys.insert().values(_key_row(1)))
         except sa.exc.IntegrityError:
             pass  # another process made it first: use theirs
-        with crm.reading() as conn:
-            keys = dict(conn.execute(sa.select(m.signing_keys.c.id, m.signing_keys.c.secret)).all())
-    return Signer({key_id: bytes.fromhex(secret) for key_id, secret in keys.items()})
+    elif any(row.nonce is None for row in rows):
+        with crm.transaction() as session:
+            for row in rows:
+                if row.nonce is None:
+                    values = _key_row(row.id, bytes.fromhex(row.secret))
+                    session.connection().execute(m.signing_keys.update().where(
+                        m.signing_keys.c.id == row.id, m.signing_keys.c.nonce.is_(None)).values(
+                        secret=values["secret"], nonce=values["nonce"], key_check=values["key_check"]))
+    else:
+        return _signer(rows)
+    with crm.reading() as conn:
+        return _signer(conn.execute(_KEYS).all())
+
+
+def _signer(rows: Sequence[sa.Row[Any]]) -> Signer:
+    now = utcnow()
+    return Signer({row.id: unwrap(bytes.fromhex(row.secret), bytes.fromhex(row.nonce), bytes.fromhex(row.key_check))
+                   for row in rows if row.expires_at is None or row.expires_at > now})
+
+
+def rotate(crm: CRM, grace: timedelta = DEFAULT_GRACE) -> int:
+    """Add a new signing key (new links and the webhook token use it) and let the older ones verify until
+    ``grace`` from now; audited without key material. Returns the new key's id."""
+    if grace < timedelta(0):
+        raise ValidationError("must not be negative", field="grace_days")
+    load_signer(crm)  # the first key exists and every key is wrapped
+    for _ in range(5):  # two rotations at once: the second takes the next id
+        try:
+            with crm.transaction() as session:
+                conn = session.connection()
+                new_id = conn.execute(sa.select(sa.func.max(m.signing_keys.c.id))).scalar_one() + 1
+                conn.execute(m.signing_keys.insert().values(_key_row(new_id)))
+                ends = utcnow() + grace
+                conn.execute(m.signing_keys.update().where(m.signing_keys.c.id < new_id,
+                                                           m.signing_keys.c.expires_at.is_(None)).values(expires_at=ends))
+                conn.execute(m.signing_keys.update().where(m.signing_keys.c.id < new_id,
+                                                           m.signing_keys.c.expires_at > ends).values(expires_at=ends))
+                crm.audit.record(session, "rotate", "campaign_signing_key", new_id,
+                                 changes={"older_keys_verify_until": ends.isoformat()})
+            return int(new_id)
+        except sa.exc.IntegrityError:
+            continue
+    raise Conflict("signing keys are being rotated by another process: run the rotation again")
+
+
+def key_list(crm: CRM) -> list[dict[str, Any]]:
+    """Every signing key: id, created, expires, state (``signing``, ``verifying``, ``expired``) — never key material."""
+    now = utcnow()
+    with crm.reading() as conn:
+        rows = conn.execute(sa.select(m.signing_keys.c.id, m.signing_keys.c.created_at, m.signing_keys.c.expires_at)
+                            .order_by(m.signing_keys.c.id)).all()
+    newest = max((row.id for row in rows), default=None)
+    return [{"id": row.id, "created_at": row.created_at, "expires_at": row.expires_at,
+             "state": "signing" if row.id == newest else "expired" if row.expires_at and row.expires_at <= now
+             else "verifying"} for row in rows]
 
 
 def links(signer: Signer, base_url: str, message_id: int) -> dict[str, str]:

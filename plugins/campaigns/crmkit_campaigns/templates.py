@@ -60,13 +60,13 @@ class Template:
 
     def render(self, values: Mapping[str, Any], *, currency: str, zone: tzinfo) -> str:
         """The text for one customer; ``values`` maps each placeholder to its value (None when empty)."""
-        out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-            else:
-                out.append(_apply(part, values.get(part.name), currency, zone))
-        return "".join(out)
+        return "".join(text for text, _ in self.pieces(values, currency=currency, zone=zone))
+
+    def pieces(self, values: Mapping[str, Any], *, currency: str, zone: tzinfo) -> list[tuple[str, str | None]]:
+        """The rendered text in pieces ``(text, placeholder name)``, None for the template's own text: so that
+        links can be told apart by who wrote them (the template's author, or a customer through a value)."""
+        return [(part, None) if isinstance(part, str) else (_apply(part, values.get(part.name), currency, zone), part.name)
+                for part in self.parts]
 
 
 def parse(text: str, variables: Mapping[str, str], *, field: str) -> Template:

@@ -146,6 +146,7 @@ class Gateway:
 
     def __init__(self) -> None:
         self.delivered: dict[str, dict[str, Any]] = {}
+        self.authorizations: list[str | None] = []  # the Authorization header of each request
         self.requests = 0
         self.fail_next = 0
         gateway = self
@@ -153,6 +154,7 @@ class Gateway:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server name
                 gateway.requests += 1
+                gateway.authorizations.append(self.headers.get("Authorization"))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if gateway.fail_next:
                     gateway.fail_next -= 1

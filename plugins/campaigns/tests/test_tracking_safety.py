@@ -8,11 +8,14 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
+
+import campaigns_testkit as kit
 
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
@@ -158,48 +161,88 @@ def test_no_input_makes_any_tracking_route_answer_5xx(sent, route, token, query,
 
 # -- no secret in what is printed or logged ----------------------------------------------------------------------
 
-SECRETS = {"SMTP_PASSWORD": "mk-Smtp-9f27c1", "SMS_TOKEN": "tk-Sms-51ae0b"}
-URL_PASSWORD, URL_KEY, HEADER_TOKEN = "pw-Url-77d2", "key-Url-3c8e", "hd-Bearer-0a4f"
+SECRETS = {"SMTP_PASSWORD": "mk-Smtp-9f27c1", "SMS_TOKEN": "tk-Sms-51ae0b", "SMS_AUTH": "Bearer hd-Env-6d3a"}
+URL_PASSWORD, URL_KEY, HEADER_TOKEN, FILE_PASSWORD = "pw-Url-77d2", "key-Url-3c8e", "hd-Bearer-0a4f", "fl-Smtp-2b1d"
 
 
 @pytest.mark.crmkit_plugins("campaigns")
-def test_no_secret_is_printed_by_the_commands_that_show_configuration_nor_logged_by_the_app(crm, monkeypatch, caplog):
+def test_no_secret_is_stored_printed_audited_or_logged(crm, monkeypatch, caplog, tmp_path):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
+    secret_file = tmp_path / "smtp_password"
+    secret_file.write_text(FILE_PASSWORD + "\n")
+    monkeypatch.setattr("crmkit.web.server.Server.run", lambda self: None)  # `serve` starts, prints, returns
     runner = CliRunner()
     webhook_token = crm.campaigns.webhook_token()
     forged = "1.1.AAAAAAAAAAAAAAAAAAAAAA"
     outputs: list[str] = []
 
-    def run(*args: str) -> str:
+    def run(*args: str, refused_field: str | None = None) -> str:
         with crm.acting_as("lan.nguyen"):
             result = runner.invoke(cli, list(args), obj=CLIContext(crm=crm), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
         outputs.extend([result.stdout, result.stderr])
+        if refused_field is None:
+            assert result.exit_code == 0, result.output
+        else:  # one line naming the field and how to give the secret instead
+            assert result.exit_code == 1 and f"{refused_field}:" in result.stderr and "env:NAME" in result.stderr
         return result.stdout
 
     with caplog.at_level(logging.DEBUG):
+        sms = ("campaigns", "channel", "set", "sms", "webhook")
+        run(*sms, f"url=https://shop:{URL_PASSWORD}@sms.example.vn/send", refused_field="sms.url")
+        run(*sms, f"url=https://sms.example.vn/send?api_key={URL_KEY}", refused_field="sms.url")
+        run(*sms, "url=https://sms.example.vn/send", f'headers={{"Authorization": "Bearer {HEADER_TOKEN}"}}',
+            refused_field="sms.headers.Authorization")
+        run("campaigns", "channel", "set", "email", "smtp", "host=smtp.saomai.example.vn", "sender=chao@saomai.example.vn",
+            f"password={FILE_PASSWORD}", refused_field="email.password")
+        run("campaigns", "config", "base_url", f"https://track:{URL_PASSWORD}@t.saomai.example.vn/campaigns/t",
+            refused_field="campaigns.base_url")
         run("campaigns", "channel", "set", "email", "smtp", "host=smtp.saomai.example.vn", "port=587",
-            'sender=Sao Mai <chao@saomai.example.vn>', "username=chao", "password_env=SMTP_PASSWORD", "starttls=true")
-        run("campaigns", "channel", "set", "sms", "webhook",
-            f"url=https://shop:{URL_PASSWORD}@sms.example.vn/send?api_key={URL_KEY}&sender=SAOMAI",
-            f'headers={{"Authorization": "Bearer {HEADER_TOKEN}", "X-Shop": "saomai"}}', "token_env=SMS_TOKEN")
-        run("campaigns", "config", "base_url", f"https://track:{URL_PASSWORD}@t.saomai.example.vn/campaigns/t")
+            'sender=Sao Mai <chao@saomai.example.vn>', "username=chao", f"password=file:{secret_file}", "starttls=true")
+        run(*sms, "url=https://sms.example.vn/send?sender=SAOMAI",
+            'headers={"Authorization": "env:SMS_AUTH", "X-Shop": "saomai"}')
+        run("campaigns", "channel", "set", "chat", "webhook", "url=https://chat.example.vn/send", "token_env=SMS_TOKEN")
         run("campaigns", "config")
         shown = run("--format", "json", "campaigns", "channels")
+        run("campaigns", "keys", "rotate", "--grace-days", "30")
+        run("campaigns", "keys", "list")
+        run("--format", "json", "audit")
+        run("campaigns", "serve", "--port", "8099")
         app = create_app(crm)
         assert call(app, "GET", "/campaigns/t/health")[0] == 200
         assert call(app, "GET", f"/campaigns/t/u/{forged}")[0] == 400  # a forged unsubscribe token
         assert call(app, "GET", f"/campaigns/t/o/{forged}.gif")[0] == 200
         assert call(app, "GET", f"/campaigns/t/c/{forged}?u=https%3A%2F%2Fsaomai.example.vn%2F")[0] == 400
-        assert call(app, "POST", EVENTS, b"[]", {"Authorization": f"Bearer {webhook_token}"})[0] == 200
+        assert call(app, "POST", EVENTS, b"[]", {"Authorization": f"Bearer {webhook_token}"})[0] == 200  # grace
         # gunicorn's access log (crmkit serve) logs its format with a dict of atoms: the request line and Referer
         logging.getLogger("gunicorn.access").info('%(h)s "%(r)s" %(s)s "%(f)s"', {
             "h": "127.0.0.1", "r": f"POST /campaigns/t/u/{forged} HTTP/1.1", "s": "400",
             "f": f"https://t.saomai.example.vn/campaigns/t/u/{forged}"})
-    assert '"password_env": "SMTP_PASSWORD"' in shown and "sms.example.vn/send" in shown  # still useful to read
+    assert '"password": "file:' in shown and '"Authorization": "env:SMS_AUTH"' in shown  # references stay readable
+    assert '"token_env": "SMS_TOKEN"' in shown
     everything = "\n".join(outputs + [record.getMessage() for record in caplog.records])
     assert "GET /campaigns/t/u/<token> 400" in everything  # the request log is there, without the token
     assert '"POST /campaigns/t/u/<token> HTTP/1.1" 400 "https://t.saomai.example.vn/campaigns/t/u/<token>"' in everything
-    for secret in (*SECRETS.values(), URL_PASSWORD, URL_KEY, HEADER_TOKEN, webhook_token, forged):
+    with crm.engine.connect() as conn:  # nor is any stored: settings, audit log, signing keys
+        stored = "\n".join(str(row) for table in (core.settings, core.audit_log, m.signing_keys)
+                           for row in conn.execute(sa.select(table)).all())
+    new_token = crm.campaigns.webhook_token()
+    assert new_token != webhook_token
+    for secret in (*SECRETS.values(), URL_PASSWORD, URL_KEY, HEADER_TOKEN, FILE_PASSWORD, webhook_token, new_token,
+                   forged):
         assert secret not in everything, secret
+        assert secret not in stored, secret
+
+
+@pytest.mark.crmkit_plugins("campaigns")
+def test_a_referenced_secret_is_read_when_a_message_is_sent(crm, monkeypatch):
+    with kit.Gateway() as gateway:
+        crm.campaigns.set_channel("sms", "webhook", url=gateway.url, headers={"Authorization": "env:SMS_AUTH"})
+        crm.campaigns.configure("quiet_hours", "")
+        crm.customers.add(name="Trần Thị Bích", phone="0912345678", consents={"sms": True})
+        crm.campaigns.run(crm.campaigns.create("Tết", channel="sms", body="Chúc mừng năm mới").id, now=kit.NOON)
+        missing = crm.campaigns.dispatch(now=kit.NOON)  # not set yet: the channel waits, the reference is named
+        assert missing.sent == 0 and any("SMS_AUTH" in error for error in missing.errors), missing
+        monkeypatch.setenv("SMS_AUTH", SECRETS["SMS_AUTH"])  # set (or rotated) outside the CRM: used at once
+        assert crm.campaigns.dispatch(now=kit.NOON + timedelta(hours=1)).sent == 1
+    assert gateway.authorizations == [SECRETS["SMS_AUTH"]]

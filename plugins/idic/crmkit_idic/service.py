@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit.core import tables as core
+from crmkit.core.schemas import control_character_errors
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crmkit_idic import models as m
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from crmkit import CRM, Customer
 
 TREATMENT_FIELDS = ("offer", "price_list", "service_level", "message")
+#: The treatment texts that may hold tab and newlines: the message, and a segment condition laid out on lines.
+_MULTILINE = frozenset({"message", "condition"})
 
 
 class IdicService:
@@ -169,6 +172,8 @@ class IdicService:
         """A reviewer says the pair are different customers: they will never be merged automatically
         (``idic.review`` on both customers)."""
         self._crm.access.require(REVIEW)
+        if errors := control_character_errors({"reason": reason}):
+            raise ValidationError(errors)
         with self._crm.transaction() as session:
             conn = session.connection()
             item = self._pending(conn, review_id)
@@ -252,6 +257,9 @@ class IdicService:
         """A treatment rule: customers of ``tier`` × ``needs`` (None: any) meeting ``condition_`` (a campaigns
         segment expression) get this offer / price list / service level / message. Checked now (``idic.plan``)."""
         self._crm.access.require(PLAN)
+        if errors := control_character_errors({"name": name, "needs": needs, "condition": condition_, **what},
+                                              _MULTILINE):
+            raise ValidationError(errors)
         name = (name or "").strip()
         if not name or len(name) > 200:
             raise ValidationError("a name of 1 to 200 characters is required", field="name")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmkit import Conflict, Plugin, hookimpl
+from crmkit import Conflict, Plugin, ValidationError, hookimpl
 from crmkit.core import tables as core
 
 pytestmark = pytest.mark.crmkit_plugins("idic")
@@ -171,3 +171,13 @@ def test_social_handles_from_attributes_match(crm: Any) -> None:
     two = crm.customers.add(name="Dang Thu Trang", attributes={"zalo": "trangdang"})
     assert identify(crm)["merged"] == 1
     assert crm.customers.get(two.id).id == one.id
+
+
+def test_a_reject_reason_with_a_control_character_is_refused_and_the_pair_stays_pending(crm: Any) -> None:
+    a = crm.customers.add(name="Vũ Đức Hải", phone="0987000111")
+    b = crm.customers.add(name="Vũ Thị Mai", phone="0987000111")
+    identify(crm)
+    [item] = crm.idic.reviews()
+    with pytest.raises(ValidationError, match="^reason: contains a control character \\(U\\+0000"):
+        crm.idic.reject(item["id"], reason="khác người\x00")
+    assert [(i["customer_id"], i["other_id"], i["status"]) for i in crm.idic.reviews()] == [(a.id, b.id, "pending")]

@@ -147,3 +147,16 @@ def test_handoff_creates_a_segment_and_a_draft_campaign(shop_crm: Any, buy: Any,
     with shop_crm.reading() as conn:
         audience = conn.execute(sa.select(core.customers.c.id).where(segments.audience(1))).scalars().all()
     assert sorted(audience) == sorted(ids[5:8])  # the 3rd to 5th biggest buyers
+
+
+def test_control_characters_in_a_treatment_are_refused_by_field_and_only_the_message_takes_lines(shop_crm: Any) -> None:
+    idic = shop_crm.idic
+    for field, attempt in (("name", {"name": "VIP\x00", "message": "x"}), ("offer", {"name": "VIP", "offer": "Giảm\n15%"}),
+                           ("message", {"name": "VIP", "message": "Chào\x1b[2J"}),
+                           ("needs", {"name": "VIP", "needs": "gia-dinh\t", "message": "x"})):
+        with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
+            idic.add_treatment(**attempt)
+    assert idic.treatments() == []
+    added = idic.add_treatment("VIP Hà Nội", condition_='city =\n  "Hà Nội"',
+                               message="Chào anh/chị,\n\tcảm ơn đã mua hàng")
+    assert [t["message"] for t in idic.treatments()] == [added["message"]] == ["Chào anh/chị,\n\tcảm ơn đã mua hàng"]

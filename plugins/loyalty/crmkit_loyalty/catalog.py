@@ -11,6 +11,7 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
+from crmkit.core.schemas import CleanSchema
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import MAX_MINOR
@@ -40,7 +41,7 @@ _MINOR = validate.Range(min=0, max=MAX_MINOR)
 _DAYS = validate.Range(min=1, max=36_500)
 
 
-class ProgramSchema(marshmallow.Schema):
+class ProgramSchema(CleanSchema):
     """A program as given by a caller or the CLI (defaults: VND, 1 point per 10.000, floor, 365-day expiry)."""
 
     code = fields.String(required=True, validate=_CODE)
@@ -65,7 +66,7 @@ class ProgramSchema(marshmallow.Schema):
         return data
 
 
-class RuleSchema(marshmallow.Schema):
+class RuleSchema(CleanSchema):
     """An earn rule; which fields are required depends on ``kind``."""
 
     kind = fields.String(required=True, validate=validate.OneOf(RULE_KINDS))
@@ -101,7 +102,7 @@ class RuleSchema(marshmallow.Schema):
         return data
 
 
-class TierSchema(marshmallow.Schema):
+class TierSchema(CleanSchema):
     """A tier: reached at ``threshold`` qualifying points (or minor units of spend), earning at ``multiplier``."""
 
     code = fields.String(required=True, validate=_CODE)
@@ -110,8 +111,10 @@ class TierSchema(marshmallow.Schema):
     multiplier = fields.Decimal(load_default=Decimal(1), validate=_RATE)
 
 
-class RewardSchema(marshmallow.Schema):
+class RewardSchema(CleanSchema):
     """A reward of the catalogue."""
+
+    MULTILINE = frozenset({"description"})
 
     code = fields.String(required=True, validate=_CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))

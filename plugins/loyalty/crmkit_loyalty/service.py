@@ -17,7 +17,7 @@ from marshmallow import fields, validate
 from crmkit.core import tables as core
 from crmkit.core.access import SYSTEM
 from crmkit.core.merging import repoint, select_in
-from crmkit.core.schemas import beyond_columns, check_limit
+from crmkit.core.schemas import beyond_columns, check_limit, control_character_errors
 from crmkit.core.types import utcnow
 from crmkit.core.upsert import insert_ignore
 from crmkit.errors import Conflict, NotFound, ValidationError
@@ -82,7 +82,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             customer = self._customer(conn, customer_id, permission=MEMBERS_ENROLL)
             self._enroll(session, target, customer.id, utcnow())
             member = self._member(conn, target, customer.id)
-            assert member is not None
+            assert member is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
             return member
 
     def member(self, customer_id: int, *, program: str | None = None) -> Member | None:
@@ -190,6 +190,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             raise ValidationError("say why the points are changed by hand", field="note")
         if len(note) > 500:
             raise ValidationError("at most 500 characters", field="note")
+        if errors := control_character_errors({"note": note}, frozenset({"note"})):
+            raise ValidationError(errors)
         if expires_at is not None and expires_at.tzinfo is None:
             raise ValidationError("give a timezone-aware time", field="expires_at")
         with self._crm.transaction() as session:
@@ -712,7 +714,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         return export_rows(session, (members, ledger, redemptions), customer_id)
 
     def erase(self, customer_id: int, session: Session) -> None:
-        """Forfeit the balance (a last ledger entry); delete redemptions and memberships; keep the ledger without notes."""
+        """Forfeit the balance (a last ledger entry); delete redemptions and memberships; keep the ledger without
+        notes, and with the caller's own idempotency keys of manual entries (free text) replaced by the entry's id."""
         conn = session.connection()
         now = utcnow()
         for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id)).mappings().all():
@@ -722,6 +725,8 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                                   source_kind="customer", source_id=customer_id, now=now, note="forfeited on erasure")
         delete_rows(session, (redemptions, members), customer_id)
         conn.execute(ledger.update().where(ledger.c.customer_id == customer_id).values(note=None, remaining=0))
+        conn.execute(ledger.update().where(ledger.c.customer_id == customer_id, ledger.c.source_kind == "manual")
+                     .values(source_id=sa.literal("erased:") + sa.cast(ledger.c.id, sa.String)))
 
     def profile(self, customer_id: int, session: Session) -> list[dict[str, Any]]:
         """Customer 360: per program, the balance, tier, points expiring in 30 days and the last entries.

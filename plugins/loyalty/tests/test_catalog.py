@@ -78,3 +78,20 @@ def test_rewards_can_be_changed(loyal):
         loyal.loyalty.update_reward("xe-may", stock=1)
     with pytest.raises(NotFound, match="redemption 77"):
         loyal.loyalty.cancel_redemption(77)
+
+
+def test_control_characters_are_refused_by_field_and_only_descriptions_and_notes_take_lines(loyal):
+    for settings, field in (({"name": "Ly\x00 sứ"}, "name"), ({"name": "Ly\nsứ"}, "name"),
+                            ({"description": "Ly sứ\x1b[2J"}, "description"), ({"kind": "product\x7f"}, "kind")):
+        with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
+            loyal.loyalty.add_reward("ly-su", **{"name": "Ly sứ", "points_cost": 100, **settings})
+    assert loyal.loyalty.rewards() == []
+    with pytest.raises(ValidationError, match="^name: contains a control character \\(U\\+2028"):
+        loyal.loyalty.create_program("vip", "Khách\u2028VIP")
+    reward = loyal.loyalty.add_reward("ly-su", "Ly sứ Bát Tràng", 100, description="Men lam.\n\tDung tích 350 ml")
+    assert reward.description == "Men lam.\n\tDung tích 350 ml"
+    assert [p.code for p in loyal.loyalty.programs()] == ["default"]
+    an = loyal.customers.add(name="Nguyễn Văn An")
+    with pytest.raises(ValidationError, match="^note: contains a control character \\(U\\+0000"):
+        loyal.loyalty.grant(an.id, 10, "Khiếu nại\x00 đơn SO-000042")
+    assert ledger_count(loyal) == 0

@@ -23,15 +23,16 @@ from typing import Any
 
 import attrs
 import marshmallow
-from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import fields, validate, validates_schema
 
 from crmkit import ValidationError
+from crmkit.core.schemas import CleanSchema
 from crmkit_qci.areas import AREA_KEYS, BY_KEY
 
 MAX_POINTS = 11
 
 
-class ScaleSchema(Schema):
+class ScaleSchema(CleanSchema):
     """An answer scale: whole numbers from ``min`` to ``max`` with optional labels per point."""
 
     min = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
@@ -52,7 +53,7 @@ class ScaleSchema(Schema):
                 raise marshmallow.ValidationError(f"label {key!r} is not a point of the scale {low}–{high}", "labels")
 
 
-class QuestionSchema(Schema):
+class QuestionSchema(CleanSchema):
     """One question: a unique id, the text, an optional help line, a weight and an optional own scale."""
 
     id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
@@ -63,7 +64,7 @@ class QuestionSchema(Schema):
     scale = fields.Nested(ScaleSchema, load_default=None)
 
 
-class AreaSchema(Schema):
+class AreaSchema(CleanSchema):
     """The questions of one QCI area and the area's weight in the overall score."""
 
     id = fields.String(required=True)
@@ -72,8 +73,10 @@ class AreaSchema(Schema):
     questions = fields.List(fields.Nested(QuestionSchema), required=True, validate=validate.Length(min=1))
 
 
-class BankSchema(Schema):
+class BankSchema(CleanSchema):
     """A whole bank: every QCI area exactly once, question ids unique across areas."""
+
+    MULTILINE = frozenset({"description"})
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     version = fields.String(load_default="1", validate=validate.Length(min=1, max=40))

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import marshmallow
 import sqlalchemy as sa
-from marshmallow import Schema, fields, post_load, pre_load, validate
+from marshmallow import fields, post_load, pre_load, validate
 
 from crmkit import ValidationError
+from crmkit.core.schemas import CleanSchema
 from crmkit.core.types import utcnow
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
@@ -36,8 +37,10 @@ class _WholeMinorUnits(fields.Integer):
         return super()._validated(value)
 
 
-class CostSchema(Schema):
+class CostSchema(CleanSchema):
     """A cost as recorded: the month, a positive amount in minor units, its kind and currency, a note."""
+
+    MULTILINE = frozenset({"note"})
 
     month = fields.String(required=True, validate=validate.Regexp(
         r"^\d{4}-(0[1-9]|1[0-2])$", error="{input!r} is not a month (YYYY-MM)"))

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import marshmallow
 import sqlalchemy as sa
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, PermissionDenied, ValidationError
+from crmkit.core.schemas import CleanSchema
 from crmkit.core.types import utcnow
 from crmkit_qci import campaign_data
 from crmkit_qci.areas import AREA_KEYS, title
@@ -48,15 +49,19 @@ OWNERS_SETTING = "qci.owners"
 CAMPAIGN_AREAS = ("acquisition", "penetration", "retention")
 
 
-class SegmentChoiceSchema(Schema):
+class SegmentChoiceSchema(CleanSchema):
     """A segment expression (in crmkit-campaigns' filter language) and the segment fields it needs."""
+
+    MULTILINE = frozenset({"expression"})
 
     expression = fields.String(required=True, validate=validate.Length(min=1))
     fields_ = fields.List(fields.String(), data_key="fields", load_default=list)
 
 
-class CampaignSchema(Schema):
+class CampaignSchema(CleanSchema):
     """The draft campaign an action hands to crmkit-campaigns."""
+
+    MULTILINE = frozenset({"template", "segment"})  # a nested schema checks its own fields' lines
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     objective = fields.String(required=True, validate=validate.OneOf(CAMPAIGN_AREAS))
@@ -66,8 +71,10 @@ class CampaignSchema(Schema):
     template = fields.String(required=True, validate=validate.Length(min=1))
 
 
-class RuleSchema(Schema):
+class RuleSchema(CleanSchema):
     """One proposed action of the rule bank."""
+
+    MULTILINE = frozenset({"description", "campaign"})
 
     id = fields.String(required=True, validate=validate.Length(min=1, max=60))
     area = fields.String(required=True, validate=validate.OneOf(AREA_KEYS))
@@ -77,8 +84,10 @@ class RuleSchema(Schema):
     campaign = fields.Nested(CampaignSchema, load_default=None)
 
 
-class RuleBankSchema(Schema):
+class RuleBankSchema(CleanSchema):
     """The rule bank: its version and actions."""
+
+    MULTILINE = frozenset({"actions"})
 
     version = fields.String(required=True)
     actions = fields.List(fields.Nested(RuleSchema), required=True)
@@ -155,7 +164,7 @@ def weakest(standings: Sequence[AreaStanding], *, count: int, threshold: float) 
     """The ``count`` areas with the lowest combined score below ``threshold`` (ties by the QCI order)."""
     order = {key: i for i, key in enumerate(AREA_KEYS)}
     scored = [s for s in standings if s.combined is not None and s.combined < threshold]
-    return sorted(scored, key=lambda s: (s.combined, order[s.area]))[:count]  # type: ignore[return-value]
+    return sorted(scored, key=lambda s: (s.combined, order[s.area]))[:count]
 
 
 class Plan:

@@ -38,3 +38,14 @@ def test_bad_costs_are_refused(qci_crm: Any, kwargs: dict[str, Any], message: st
 def test_a_bad_amount_on_the_command_line(qci_crm: Any) -> None:
     refused = run(qci_crm, "qci", "costs", "add", "2025-03", "mười triệu")
     assert refused.exit_code == 2 and "Invalid value for AMOUNT: 'mười triệu' is not an amount" in refused.stderr
+
+
+def test_control_characters_are_refused_by_field_and_only_a_note_takes_lines(qci_crm: Any) -> None:
+    costs = qci_crm.qci.costs
+    for field, kwargs in (("note", {"note": "Quảng cáo\x00 Zalo"}), ("note", {"note": "Zalo\x1b[2J"}),
+                          ("kind", {"kind": "acquisition\n"}), ("month", {"month": "2025\u202803"})):
+        with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+"):
+            costs.add(**{"month": "2025-03", "amount_minor": 5, **kwargs})
+    assert costs.list() == []
+    added = costs.add("2025-03", 45_000_000, kind="acquisition", note="Quảng cáo Zalo\n\t- tháng 3")
+    assert [c.note for c in costs.list()] == [added.note] == ["Quảng cáo Zalo\n\t- tháng 3"]

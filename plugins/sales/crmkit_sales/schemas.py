@@ -14,7 +14,7 @@ from typing import Any
 import marshmallow
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates, validates_schema
 
-from crmkit.core.schemas import AwareDateTime
+from crmkit.core.schemas import AwareDateTime, CleanSchema
 from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import MAX_MINOR
@@ -126,7 +126,7 @@ def _id(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
-class _Strict(Schema):
+class _Strict(CleanSchema):
     class Meta:
         unknown = RAISE
 
@@ -138,6 +138,8 @@ class _Strict(Schema):
 
 
 class ProductSchema(_Strict):
+    MULTILINE = frozenset({"description"})
+
     sku = _text(64, required=True)
     name = _text(300, required=True)
     kind = fields.String(load_default="product", validate=validate.OneOf(PRODUCT_KINDS))
@@ -253,6 +255,8 @@ class LineSchema(_Strict):
 
 
 class _Document(_Strict):
+    MULTILINE = frozenset({"notes"})
+
     customer_id = _id(required=True)
     lines = fields.List(fields.Nested(LineSchema), required=True, validate=validate.Length(min=1))
     currency = Currency(allow_none=True)
@@ -273,6 +277,8 @@ class QuoteSchema(_Document):
 
 
 class QuoteRevisionSchema(_Strict):
+    MULTILINE = frozenset({"notes"})
+
     lines = fields.List(fields.Nested(LineSchema), validate=validate.Length(min=1))
     valid_until = fields.Date()
     notes = fields.String(allow_none=True)
@@ -280,6 +286,8 @@ class QuoteRevisionSchema(_Strict):
 
 
 class OrderSchema(_Document):
+    MULTILINE = frozenset({"notes", "shipping_address"})
+
     placed_at = AwareDateTime(allow_none=True)
     shipping_name = _text(300, allow_none=True)
     shipping_phone = _text(50, allow_none=True)
@@ -295,6 +303,8 @@ class OrderSchema(_Document):
 
 
 class PaymentSchema(_Strict):
+    MULTILINE = frozenset({"note"})
+
     amount_minor = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_MINOR))
     method = fields.String(load_default="bank_transfer", validate=validate.OneOf(PAYMENT_METHODS))
     paid_at = AwareDateTime(allow_none=True)
@@ -309,6 +319,8 @@ class RefundSchema(_Strict):
 
 
 class ContractSchema(_Strict):
+    MULTILINE = frozenset({"notes"})
+
     customer_id = _id(required=True)
     order_id = _id(allow_none=True)
     number = _text(50, required=True)
@@ -329,6 +341,8 @@ class ContractSchema(_Strict):
 
 
 class AppointmentSchema(_Strict):
+    MULTILINE = frozenset({"notes"})
+
     customer_id = _id(required=True)
     employee = _text(100, allow_none=True)  # a user; the acting user by default
     deal_id = _id(allow_none=True)
@@ -348,6 +362,8 @@ class AppointmentSchema(_Strict):
 
 
 class TaskSchema(_Strict):
+    MULTILINE = frozenset({"notes"})
+
     customer_id = _id(required=True)
     employee = _text(100, allow_none=True)  # a user; the acting user by default
     deal_id = _id(allow_none=True)
@@ -358,6 +374,8 @@ class TaskSchema(_Strict):
 
 
 class SellerSchema(_Strict):
+    MULTILINE = frozenset({"address"})
+
     name = _text(300, required=True)
     address = fields.String(allow_none=True)
     tax_code = _text(20, allow_none=True)

@@ -16,7 +16,7 @@ from .conftest import Shop, count
 
 pytestmark = pytest.mark.crmkit_plugins("sales")
 
-WATCHED = [t for t in m.metadata.sorted_tables] + [core.audit_log]
+WATCHED = [*m.metadata.sorted_tables, core.audit_log]
 
 
 def _snapshot(shop: Shop) -> dict[str, int]:
@@ -72,3 +72,24 @@ def test_each_bad_input_names_its_field_and_writes_nothing(shop: Shop) -> None:
         assert _snapshot(shop) == before, f"{what}: something was written"
     assert sales.orders.get(order.id).paid_minor == 0
     assert sales.deals.get(deal.id).stage_id == sales.pipelines.get("B2B").stages[0].id
+
+
+def test_control_characters_are_refused_by_field_and_a_newline_only_where_text_has_lines(shop: Shop) -> None:
+    sales = shop.crm.sales
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("name", lambda: sales.products.add(sku="CF-NUL", name="Cà phê\x00 sữa", price_minor=1, currency="VND")),
+        ("notes", lambda: sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}],
+                                             notes="Giao gấp\x1b[31m")),
+        ("shipping_name", lambda: sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}],
+                                                     shipping_name="Nguyễn\nVăn An")),
+        ("title", lambda: sales.tasks.add(customer_id=shop.an.id, employee="lan", title="Gọi\tlại",
+                                          due_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc))),
+    ]
+    for field, attempt in cases:
+        before = _snapshot(shop)
+        with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
+            attempt()
+        assert _snapshot(shop) == before, f"{field}: something was written"
+    order = sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}],
+                               notes="Giao sau 17h\n\tgọi trước", shipping_address="12 Lý Thường Kiệt\nHoàn Kiếm")
+    assert (order.notes, order.shipping_address) == ("Giao sau 17h\n\tgọi trước", "12 Lý Thường Kiệt\nHoàn Kiếm")

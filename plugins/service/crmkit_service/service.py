@@ -22,6 +22,7 @@ from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, Permission, ValidationError
 from crmkit.core.merging import repoint
+from crmkit.core.schemas import CleanSchema, control_character_errors
 from crmkit.core.tables import customers
 from crmkit.core.types import utcnow
 from crmkit.privacy import delete_rows, export_rows
@@ -65,6 +66,8 @@ DEFAULT_POLICIES: dict[str, tuple[int, int]] = {
     "urgent": (30, 240), "high": (120, 960), "normal": (240, 1440), "low": (480, 2880),
 }
 MAX_BODY = 20_000
+#: The free texts that may hold tab and newlines: a reply or note body, a resolution.
+_LINES = frozenset({"body", "resolution"})
 _UNSET: Any = object()
 
 
@@ -142,8 +145,10 @@ class Breach:
     due_at: datetime
 
 
-class OpenSchema(marshmallow.Schema):
+class OpenSchema(CleanSchema):
     """What opening a case accepts (every door loads it through this schema)."""
+
+    MULTILINE = frozenset({"description"})
 
     customer_id = fields.Integer(required=True, strict=True)
     subject = fields.String(required=True, validate=validate.Length(min=1, max=300))
@@ -303,6 +308,8 @@ class ServiceService:
         text = body.strip() if isinstance(body, str) else ""
         if not text:
             raise ValidationError("must not be empty", field="body")
+        if errors := control_character_errors({"body": text}, _LINES):
+            raise ValidationError(errors)
         if len(text) > MAX_BODY:
             raise ValidationError(f"longer than {MAX_BODY} characters", field="body")
         with self._crm.transaction() as session:
@@ -401,6 +408,8 @@ class ServiceService:
         if status not in STATUSES:
             raise ValidationError(f"unknown status {status!r}: one of {', '.join(STATUSES)}", field="status")
         note = (resolution or "").strip() or None
+        if errors := control_character_errors({"resolution": note}, _LINES):
+            raise ValidationError(errors)
         with self._crm.transaction() as session:
             conn = session.connection()
             case = self._one(conn, case_id, WRITE, lock=True)
@@ -574,6 +583,8 @@ class ServiceService:
         text = (note or "").strip()
         if not text:
             raise ValidationError("say why the day is off", field="note")
+        if errors := control_character_errors({"note": text}):
+            raise ValidationError(errors)
         with self._crm.transaction() as session:
             conn = session.connection()
             if team is not None:

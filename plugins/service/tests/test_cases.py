@@ -275,3 +275,26 @@ def test_lists_page_by_case_id_and_filter(crm):
     with pytest.raises(crmkit.ValidationError) as bad:
         crm.service.list(status="finished")
     assert list(bad.value.errors) == ["status"]
+
+
+def test_control_characters_are_refused_by_field_and_only_long_texts_take_lines(scrm, clock):
+    an = scrm.customers.add(name="Nguyễn Văn An")
+    for field, attempt in (
+            ("subject", lambda: scrm.service.open(an.id, "Máy lạnh\x00 hỏng")),
+            ("subject", lambda: scrm.service.open(an.id, "Máy lạnh\nhỏng")),
+            ("description", lambda: scrm.service.open(an.id, "Máy lạnh", description="Chỉ thổi gió\x1b[2J")),
+            ("category", lambda: scrm.service.open(an.id, "Máy lạnh", category="repair\t"))):
+        with pytest.raises(crmkit.ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
+            attempt()
+    assert scrm.service.list() == [] and scrm.interactions.timeline(an.id).items == []
+    case = scrm.service.open(an.id, "Máy lạnh", description="Lắp 3 ngày:\n\t- chỉ thổi gió")
+    assert case.description == "Lắp 3 ngày:\n\t- chỉ thổi gió"
+    with pytest.raises(crmkit.ValidationError, match="^body: contains a control character \\(U\\+0000"):
+        scrm.service.note(case.id, "Khách VIP\x00")
+    with pytest.raises(crmkit.ValidationError, match="^resolution: contains a control character \\(U\\+007F"):
+        scrm.service.set_status(case.id, "resolved", resolution="Thay tụ\x7f")
+    with pytest.raises(crmkit.ValidationError, match="^note: contains a control character \\(U\\+000A"):
+        scrm.service.add_day_off(datetime(2026, 12, 24).date(), "Nghỉ\nGiáng sinh")
+    assert scrm.service.conversation(case.id) == [] and scrm.service.get(case.id).status == "new"
+    scrm.service.reply(case.id, "Dạ, kỹ thuật viên sẽ đến:\n- sáng mai")
+    assert [m.body for m in scrm.service.conversation(case.id)] == ["Dạ, kỹ thuật viên sẽ đến:\n- sáng mai"]

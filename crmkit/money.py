@@ -7,6 +7,7 @@ Plugins (sales, loyalty, campaigns, analytics) share this instead of each invent
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 
 import attrs
 
@@ -18,6 +19,18 @@ _SYMBOLS = {"VND": "₫", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 #: The largest amount in minor units an input may hold (10^15: a quadrillion đồng, ten trillion dollars):
 #: the sums reports and balances make of many such amounts still fit a 64-bit column.
 MAX_MINOR = 10**15
+
+
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 currency (CLDR's list): imports refuse a typo like ``UDS``."""
+    return code.upper() in _currencies()
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
 
 
 def minor_units(currency: str) -> int:

@@ -127,7 +127,7 @@ def test_an_imported_customer_is_stored_exactly_as_one_added_through_the_api(crm
     path = write_csv(tmp_path / "one.csv", RICH_HEADER, as_cells([row]))
     import_customers(imported_crm, path)
     imported = imported_crm.customers.get_by_external_id("KH-0007")
-    data = schema_input({k: v for k, v in row.items()}, with_address=True)
+    data = schema_input(dict(row), with_address=True)
     added = added_crm.customers.add(data, source="import one.csv")
     assert comparable(imported) == comparable(added)
     assert stored_rows(imported_crm, imported.id) == stored_rows(added_crm, added.id)

@@ -167,13 +167,13 @@ def _import(crm: CRM, source: str | os.PathLike[str] | IO[Any], format: str | No
         return _apply(crm, batches, writer.write, rejects, "customers", label, progress)
 
 
-def _apply(crm: CRM, batches: Iterable[_Batch], write: Callable[[Session, _Batch], _Outcome], rejects: _RejectFile,
+def _apply(crm: CRM, batches: Iterable[_Batch], write: Callable[[Session, _Batch], ImportOutcome], rejects: _RejectFile,
            entity: str, label: str, progress: Callable[[int], None] | None) -> ImportSummary:
     """Write each batch in a transaction of its own (audited as one ``import`` of ``entity``), then its rejects."""
     counts = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     for batch in batches:
         with crm.transaction() as session:
-            outcome = write(session, batch) if batch.accepted else _Outcome()
+            outcome = write(session, batch) if batch.accepted else ImportOutcome()
             late = outcome.rejects
             crm.audit.record(session, "import", entity, label[-100:], changes={
                 "file": label, "rows": [batch.first_row, batch.first_row + batch.rows - 1],
@@ -321,7 +321,7 @@ def _compile_schema(schema: marshmallow.Schema) -> tuple[dict[str, Callable[[Any
     return _Checks(checks), frozenset(name for name, field in schema.load_fields.items() if field.required)
 
 
-class _Checks(dict):  # type: ignore[type-arg]
+class _Checks(dict[str, Callable[[Any], Any]]):
     """Field checks by name; an unknown key makes the row unsure (the schema raises for it)."""
 
     def __missing__(self, key: str) -> Callable[[Any], Any]:
@@ -607,6 +607,10 @@ class _Reader:
     """
 
     COLUMNS: tuple[str, ...] = COLUMNS
+    #: The column that identifies a row's record, so that a re-run finds it instead of adding it again.
+    KEY = "external_id"
+    #: What a JSON number with a fraction becomes (``Decimal`` for a file of money amounts: never a float).
+    PARSE_FLOAT: Callable[[str], Any] = float
 
     def __init__(self, stream: IO[Any], fmt: str, mapping: Mapping[str, str], channels: Sequence[str], label: str) -> None:
         self._fmt = fmt
@@ -625,9 +629,9 @@ class _Reader:
                 raise ValidationError(f"{label}: the mapping names columns the file does not have: {_names(missing)}")
             self._targets = self._plan(header)
             present = set(self._targets)
-            if "external_id" not in present:
-                raise ValidationError(f"{label}: no external_id column: every row needs one so that a re-run updates "
-                                      "it instead of adding it twice (map yours, e.g. --map 'ID=external_id')")
+            if self.KEY not in present:
+                raise ValidationError(f"{label}: no {self.KEY} column: every row needs one so that a re-run updates "
+                                      f"it instead of adding it twice (map yours, e.g. --map 'ID={self.KEY}')")
             self._check_header(present)
             self.reject_header = [*REJECT_COLUMNS, *header]
             self._with_address = bool(present & _ADDRESS.keys())
@@ -752,7 +756,7 @@ class _Reader:
             line = self._lines.number
             original = [text.rstrip("\r\n")]
             try:
-                obj = json.loads(text)
+                obj = json.loads(text, parse_float=self.PARSE_FLOAT)
             except ValueError as exc:
                 return _Record(row, line, None, original, f"line {line}: not valid JSON ({exc})")
             if not isinstance(obj, dict):
@@ -790,21 +794,23 @@ class _Batch:
 
     first_row: int
     rows: int = 0
-    accepted: list[_Accepted] = attrs.field(factory=list)
-    rejects: list[_Reject] = attrs.field(factory=list)
+    accepted: list[AcceptedRow] = attrs.field(factory=list)
+    rejects: list[RejectedRow] = attrs.field(factory=list)
     fresh: _TableRows | None = None
 
 
-#: row, line, original cells, values, whether the row named the customer (or only gave name parts)
-_Accepted = tuple[int, int, list[str], dict[str, Any], bool]
-_Reject = tuple[int, int, str, list[str]]
+#: An accepted row as a writer gets it: row, line, original cells, values, whether the row named the record
+#: (a customer row: or only gave name parts).
+AcceptedRow = tuple[int, int, list[str], dict[str, Any], bool]
+#: A rejected row: row, line, reason (``column: message``), original cells.
+RejectedRow = tuple[int, int, str, list[str]]
 
 
 def _prepared_batches(reader: _Reader, validator: RowValidator, form: _Form, batch_size: int) -> Iterator[_Batch]:
     """Validated batches of customer rows, each with the table rows inserting its accepted rows (``fresh``)."""
 
     def prepare(record: _Record) -> tuple[dict[str, Any], bool]:
-        assert record.cells is not None
+        assert record.cells is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
         data = schema_input(record.cells, with_address=record.with_address)
         return validator(data, record.row), "name" in data
 
@@ -817,8 +823,9 @@ def _prepared_batches(reader: _Reader, validator: RowValidator, form: _Form, bat
 def _batches(reader: _Reader, prepare: Callable[[_Record], tuple[dict[str, Any], bool]], batch_size: int,
              finish: Callable[[_Batch], None] | None = None) -> Iterator[_Batch]:
     """Batches of ``batch_size`` rows, each row accepted with what ``prepare`` makes of it (values, whether it
-    named the record) or rejected with the reason (``ValidationError`` of ``prepare``, no external_id, or the
-    second of two rows with one external_id); ``finish`` completes each batch before it is handed on."""
+    named the record) or rejected with the reason (``ValidationError`` of ``prepare``, no key (``reader.KEY``),
+    or the second of two rows with one key); ``finish`` completes each batch before it is handed on."""
+    key = reader.KEY
     with _SeenIds() as seen:
         batch = _Batch(first_row=1)
         for record in reader:
@@ -826,15 +833,15 @@ def _batches(reader: _Reader, prepare: Callable[[_Record], tuple[dict[str, Any],
             reason = record.error
             values: dict[str, Any] | None = None
             if reason is None:
-                assert record.cells is not None
-                external_id = record.cells.get("external_id")
+                assert record.cells is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
+                external_id = record.cells.get(key)
                 if external_id is None or (type(external_id) is str and not external_id.strip()):
-                    reason = ("external_id: required — a row without one could not be matched on a re-run "
+                    reason = (f"{key}: required — a row without one could not be matched on a re-run "
                               "(it would be added twice)")
                 else:
                     earlier = seen.first_row(external_id, record.row)
                     if earlier is not None:
-                        reason = f"external_id: {external_id!r} is also on row {earlier} of this file"
+                        reason = f"{key}: {external_id!r} is also on row {earlier} of this file"
             named = False
             if reason is None:
                 try:
@@ -842,7 +849,7 @@ def _batches(reader: _Reader, prepare: Callable[[_Record], tuple[dict[str, Any],
                 except ValidationError as exc:
                     reason = reason_text(exc.errors)
             if reason is None:
-                assert values is not None
+                assert values is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
                 batch.accepted.append((record.row, record.line, record.original, values, named))
             else:
                 batch.rejects.append((record.row, record.line, reason, record.original))
@@ -984,7 +991,7 @@ class _RejectFile:
             self._writer = SafeWriter(self._file)
             self._writer.writerow(self._header)
         self._writer.writerows([row, line, reason, *original] for row, line, reason, original in rejects)
-        assert self._file is not None
+        assert self._file is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
         self._file.flush()
 
     def finish(self) -> Path | None:
@@ -1008,11 +1015,13 @@ class _RejectFile:
 
 
 @attrs.define
-class _Outcome:
+class ImportOutcome:
+    """What a writer did with one batch: counts, and the rows it could not apply (row, line, reason, cells)."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-    rejects: list[_Reject] = attrs.field(factory=list)
+    rejects: list[RejectedRow] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -1212,18 +1221,18 @@ class _Writer:
         self.form = _Form(crm.engine.dialect)
         self._settings: dict[sqlite3.Connection, dict[str, Any]] = {}  # each tuned connection: its own settings
 
-    def write(self, session: Session, batch: _Batch) -> _Outcome:
+    def write(self, session: Session, batch: _Batch) -> ImportOutcome:
         """Insert or update one batch in the caller's transaction; rows that cannot be applied come back as rejects."""
         conn = session.connection()
         self._tune(conn)
         bulk = _Bulk(conn)
-        outcome = _Outcome()
+        outcome = ImportOutcome()
         accepted = batch.accepted
         owners = self._owners
         targets = _targets(conn, [entry[3]["external_id"] for entry in accepted])
         new: list[int] = []
         owned: dict[int, str] = {}  # batch index: the owner given to a new customer whose row named none
-        updates: list[tuple[int, _Accepted]] = []
+        updates: list[tuple[int, AcceptedRow]] = []
         named: dict[int, Any] = {}  # row: the external id it names (a merged-away customer's, maybe)
         for index, entry in enumerate(accepted):
             target = targets.get(entry[3]["external_id"])
@@ -1248,8 +1257,8 @@ class _Writer:
                 updates.append((target.customer_id, entry))
         self._insert(session, bulk, batch, new, owned, outcome)
         while updates:  # two rows reaching one customer (through a merge) apply one after the other
-            first: dict[int, _Accepted] = {}
-            later: list[tuple[int, _Accepted]] = []
+            first: dict[int, AcceptedRow] = {}
+            later: list[tuple[int, AcceptedRow]] = []
             for customer_id, entry in updates:
                 if customer_id in first:
                     later.append((customer_id, entry))
@@ -1263,7 +1272,7 @@ class _Writer:
         """On SQLite, give the import's connection ``_SQLITE_BULK`` settings (the old ones are kept to restore)."""
         if conn.dialect.name != "sqlite":
             return
-        raw = conn.connection.driver_connection  # type: ignore[union-attr]
+        raw = conn.connection.driver_connection
         if raw not in self._settings:
             self._settings[raw] = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in _SQLITE_BULK}
             for name, value in _SQLITE_BULK.items():
@@ -1284,7 +1293,7 @@ class _Writer:
         if restored is not None:
             restored.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _vetoed(self, outcome: _Outcome, entry: _Accepted, customer: Customer | None, changes: dict[str, Any],
+    def _vetoed(self, outcome: ImportOutcome, entry: AcceptedRow, customer: Customer | None, changes: dict[str, Any],
                 session: Session) -> bool:
         """Run the ``before_save`` hooks; a veto (``ValidationError``) rejects the row."""
         if not self._hooked:
@@ -1297,7 +1306,7 @@ class _Writer:
         return False
 
     def _insert(self, session: Session, bulk: _Bulk, batch: _Batch, new: list[int], owned: Mapping[int, str],
-                outcome: _Outcome) -> None:
+                outcome: ImportOutcome) -> None:
         accepted = batch.accepted
         new = [i for i in new if not self._vetoed(outcome, accepted[i], None, accepted[i][3], session)]
         if not new:
@@ -1306,7 +1315,7 @@ class _Writer:
         for index, customer_id in zip(new, bulk.new_customer_ids(len(new))):
             ids[index] = customer_id
         if self._hooked or batch.fresh is None:  # a before_save hook may have changed the values
-            rows = _TableRows.inserting(self.form, ((ids[i], accepted[i][3]) for i in new))  # type: ignore[misc]
+            rows = _TableRows.inserting(self.form, ((ids[i], accepted[i][3]) for i in new))
         else:
             rows = batch.fresh.renumbered(ids)
             if owned:  # prepared before the owner was known: give those rows the importing user
@@ -1323,8 +1332,8 @@ class _Writer:
             ({"customer": to_jsonable(c)}, c.id)
             for c in self._customers._load_many(session.connection(), [ids[i] for i in new])))  # noqa: SLF001
 
-    def _update(self, session: Session, bulk: _Bulk, entries: dict[int, _Accepted], named: Mapping[int, Any],
-                outcome: _Outcome) -> None:
+    def _update(self, session: Session, bulk: _Bulk, entries: dict[int, AcceptedRow], named: Mapping[int, Any],
+                outcome: ImportOutcome) -> None:
         conn = session.connection()
         current = {c.id: c for c in self._customers._load_many(conn, list(entries), for_update=True)}  # noqa: SLF001
         changed: list[tuple[Customer, dict[str, Any]]] = []
@@ -1434,7 +1443,7 @@ class _Bulk:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self._dialect = conn.dialect
-        self._raw = conn.connection.driver_connection.cursor() if conn.dialect.name == "sqlite" else None  # type: ignore[union-attr]
+        self._raw = conn.connection.driver_connection.cursor() if conn.dialect.name == "sqlite" else None
 
     def insert(self, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -1473,9 +1482,9 @@ class _Bulk:
             quote = self._dialect.identifier_preparer.quote
             names = [quote(c) for c in columns]
             if kind == "insert":
-                _SQL[key] = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+                _SQL[key] = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - names from the model, quoted
             else:
-                _SQL[key] = f"UPDATE {quote(table.name)} SET {', '.join(n + ' = ?' for n in names)} WHERE {quote('id')} = ?"
+                _SQL[key] = f"UPDATE {quote(table.name)} SET {', '.join(n + ' = ?' for n in names)} WHERE {quote('id')} = ?"  # noqa: S608 - as above
         return _SQL[key]
 
 
@@ -1516,6 +1525,53 @@ def import_interactions(
     """
     with _as_caller(crm) as crm:
         crm.access.require("interactions.log")
+        return import_records(crm, source, entity="interactions", reader=_InteractionReader,
+                              prepare=_InteractionRows(crm), write=_InteractionWriter(crm).write, format=format,
+                              mapping=mapping, reject_path=reject_path, batch_size=batch_size, progress=progress,
+                              parallel=False, reject_bom=reject_bom)
+
+
+class RecordReader(_Reader):
+    """Reads a file of one kind of record: its :attr:`COLUMNS` and no prefixed ones; a subclass sets ``COLUMNS``
+    and checks the header's other required columns in ``_check_header`` (``external_id`` is always required)."""
+
+    def _check_header(self, present: set[str | None]) -> None:
+        """Raise when the header lacks a column every row needs (besides external_id): none here."""
+
+    def _prefixed(self, name: str, lowered: str) -> str | bool:
+        return False
+
+    def _described(self) -> str:
+        return ", ".join(self.COLUMNS)
+
+
+def import_records(
+    crm: CRM | UserHandle,
+    source: str | os.PathLike[str] | IO[Any],
+    *,
+    entity: str,
+    reader: type[RecordReader],
+    prepare: Callable[[_Record], tuple[dict[str, Any], bool]],
+    write: Callable[[Session, _Batch], ImportOutcome],
+    format: str | None = None,  # noqa: A002 - the CLI option's name
+    mapping: Mapping[str, str] | None = None,
+    reject_path: str | os.PathLike[str] | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
+    reject_bom: bool = True,
+) -> ImportSummary:
+    """Import any kind of record with the customer import's guarantees, so plugins need not build their own.
+
+    ``reader`` names the file's columns; ``prepare`` turns one record's cells into values (raising
+    ``ValidationError`` naming the fields rejects the row; rows without an ``external_id``, or
+    repeating one, are rejected before); ``write`` applies one batch in its transaction and returns
+    an :class:`ImportOutcome`. Each batch commits whole, audited as one ``import`` of ``entity``,
+    its rejects go to the reject file (row, line, reason) and ``progress`` gets its row count.
+    ``parallel`` (default: for files of 4 MiB and more) reads and prepares in a second process
+    (``prepare`` must not touch the database). The caller checks permissions.
+    """
+    with _as_caller(crm) as crm:
         if batch_size < 1:
             raise ValidationError("must be at least 1", field="batch_size")
         fmt = _format_of(source, format)
@@ -1523,14 +1579,16 @@ def import_interactions(
         rejects_to = Path(reject_path) if reject_path is not None else _default_reject_path(source)
         with ExitStack() as stack:
             stream = stack.enter_context(_open_source(source))
-            reader = _InteractionReader(stream, fmt, mapping or {}, crm.channels, label)
-            batches = _batches(reader, _InteractionRows(crm), batch_size)
-            rejects = stack.enter_context(_RejectFile(rejects_to, reader.reject_header, bom=reject_bom))
-            return _apply(crm, batches, _InteractionWriter(crm).write, rejects, "interactions", label, progress)
+            records = reader(stream, fmt, mapping or {}, crm.channels, label)
+            batches = _batches(records, prepare, batch_size)
+            if _use_process(parallel, source, stream):
+                batches = stack.enter_context(_in_child_process(batches))
+            rejects = stack.enter_context(_RejectFile(rejects_to, records.reject_header, bom=reject_bom))
+            return _apply(crm, batches, write, rejects, entity, label, progress)
 
 
-class _InteractionReader(_Reader):
-    """Reads an interactions file: :data:`INTERACTION_COLUMNS`, no prefixed columns."""
+class _InteractionReader(RecordReader):
+    """Reads an interactions file: :data:`INTERACTION_COLUMNS`."""
 
     COLUMNS = INTERACTION_COLUMNS
 
@@ -1555,7 +1613,7 @@ class _InteractionRows:
         self._interactions = crm.interactions
 
     def __call__(self, record: _Record) -> tuple[dict[str, Any], bool]:
-        assert record.cells is not None
+        assert record.cells is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
         cells = {k: v for k, v in record.cells.items() if not (v is None or (type(v) is str and not v.strip()))}
         errors: dict[str, list[str]] = {}
         external_id = cells.pop("external_id")
@@ -1601,17 +1659,17 @@ class _InteractionWriter:
         self._crm = crm
         self._reach = crm.access.principal.owners("interactions.log")
 
-    def write(self, session: Session, batch: _Batch) -> _Outcome:
+    def write(self, session: Session, batch: _Batch) -> ImportOutcome:
         """Insert or update one batch in the caller's transaction; rows that cannot be applied come back as rejects."""
         conn = session.connection()
-        outcome = _Outcome()
+        outcome = ImportOutcome()
         accepted = batch.accepted
         by_id = self._customers(conn, "id", {e[3]["customer_id"] for e in accepted if "customer_id" in e[3]})
         by_key = self._customers(conn, "external_id",
                                  {e[3]["customer_external_id"] for e in accepted if "customer_external_id" in e[3]})
         existing = self._existing(conn, [e[3]["external_id"] for e in accepted])
-        new: list[_Accepted] = []
-        changed: list[tuple[_Accepted, dict[str, Any]]] = []
+        new: list[AcceptedRow] = []
+        changed: list[tuple[AcceptedRow, dict[str, Any]]] = []
         for entry in accepted:
             values = entry[3]
             key = values.pop("customer_external_id", None)
@@ -1645,25 +1703,7 @@ class _InteractionWriter:
         return self._reach is None or owner in self._reach
 
     def _customers(self, conn: sa.Connection, column: str, keys: set[Any]) -> dict[Any, tuple[int | None, str | None]]:
-        """For each key of ``customers.<column>``: the active customer it leads to (following a merge) within
-        scope, or (None, why) for an inactive one; keys of no customer, or of one outside scope, are left out."""
-        c = t.customers.c
-        found: dict[Any, tuple[int | None, str | None]] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), 5000):
-            rows = conn.execute(sa.select(c[column], c.id, c.status, c.merged_into_id, c.owner)
-                                .where(c[column].in_(ordered[start:start + 5000]))).all()
-            kept = {r.merged_into_id for r in rows if r.status == "merged" and r.merged_into_id is not None}
-            into = {r.id: r for r in conn.execute(sa.select(c.id, c.status, c.owner).where(c.id.in_(kept)))} if kept else {}
-            for r in rows:
-                final = into.get(r.merged_into_id, r) if r.status == "merged" else r
-                if not self._reaches(final.owner):
-                    continue
-                if final.status == "active":
-                    found[r[0]] = (final.id, None)
-                else:
-                    found[r[0]] = (None, f"customer {final.id} is {final.status}: nothing can be logged for it")
-        return found
+        return resolve_customers(conn, column, keys, self._reach, inactive="nothing can be logged for it")
 
     @staticmethod
     def _existing(conn: sa.Connection, external_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -1677,7 +1717,7 @@ class _InteractionWriter:
             found.update((row["external_id"], dict(row)) for row in conn.execute(query).mappings())
         return found
 
-    def _insert(self, session: Session, new: list[_Accepted], outcome: _Outcome) -> None:
+    def _insert(self, session: Session, new: list[AcceptedRow], outcome: ImportOutcome) -> None:
         def vetoed(index: int, exc: ValidationError) -> None:
             entry = new[index]
             outcome.rejects.append((entry[0], entry[1], reason_text(exc.errors), entry[2]))
@@ -1685,7 +1725,7 @@ class _InteractionWriter:
         logged = self._crm.interactions.insert_validated(session, [entry[3] for entry in new], vetoed=vetoed)
         outcome.inserted += len(logged)
 
-    def _update(self, session: Session, changed: list[tuple[_Accepted, dict[str, Any]]], outcome: _Outcome) -> None:
+    def _update(self, session: Session, changed: list[tuple[AcceptedRow, dict[str, Any]]], outcome: ImportOutcome) -> None:
         if not changed:
             return
         conn = session.connection()
@@ -1698,6 +1738,30 @@ class _InteractionWriter:
             (change["id"], entry[3]["customer_id"], {"before": change["before"], "after": change["after"]})
             for entry, change in changed))
         outcome.updated += len(changed)
+
+
+def resolve_customers(conn: sa.Connection, column: str, keys: set[Any], reach: frozenset[str] | set[str] | None, *,
+                      inactive: str) -> dict[Any, tuple[int | None, str | None]]:
+    """For each key of ``customers.<column>`` (``id`` or ``external_id``): the active customer it leads to
+    (following a merge) whose owner is in ``reach`` (None: any), or (None, ``customer N is <status>: <inactive>``)
+    for an inactive one; keys of no customer, or of one out of reach, are left out (callers say "not found")."""
+    c = t.customers.c
+    found: dict[Any, tuple[int | None, str | None]] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 5000):
+        rows = conn.execute(sa.select(c[column], c.id, c.status, c.merged_into_id, c.owner)
+                            .where(c[column].in_(ordered[start:start + 5000]))).all()
+        kept = {r.merged_into_id for r in rows if r.status == "merged" and r.merged_into_id is not None}
+        into = {r.id: r for r in conn.execute(sa.select(c.id, c.status, c.owner).where(c.id.in_(kept)))} if kept else {}
+        for r in rows:
+            final = into.get(r.merged_into_id, r) if r.status == "merged" else r
+            if reach is not None and final.owner not in reach:
+                continue
+            if final.status == "active":
+                found[r[0]] = (final.id, None)
+            else:
+                found[r[0]] = (None, f"customer {final.id} is {final.status}: {inactive}")
+    return found
 
 
 # -- export --------------------------------------------------------------------------------------------

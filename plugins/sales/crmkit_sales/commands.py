@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
 import click
 
 from crmkit.cli.context import pass_crm
+from crmkit.cli.importing import import_options, run_import
 from crmkit.cli.output import N_, Percent, current_translator, emit, emit_object
 from crmkit.cli.params import amount_minor
 from crmkit.errors import ValidationError
@@ -667,6 +669,26 @@ def orders_place(crm: Any, customer_id: int, line_specs: tuple[str, ...], curren
         head["vouchers"] = "; ".join(f"{d.code} −{_money(order.currency, d.amount_minor)} ({d.label})"
                                      for d in order.discounts)
     _show_document(order, head)
+
+
+@orders.command("import")
+@import_options("--map 'Mã đơn=reference' --map 'Ngày=placed_at'")
+@click.option("--with-hooks", is_flag=True,
+              help="Treat each order as a sale happening now: loyalty earns, campaigns and webhooks react "
+                   "(default: history stays quiet; `crmkit loyalty backfill` earns later).")
+@pass_crm
+def orders_import(crm: Any, file: Path, mapping: tuple[tuple[str, str], ...], rejects: Path | None, batch_size: int,
+                  file_format: str | None, no_bom: bool, with_hooks: bool) -> None:
+    """Import past orders from a CSV or JSON Lines FILE, idempotent by their reference.
+
+    Columns: reference, customer_external_id (or customer_id), placed_at (a local day or time, or
+    with an offset), currency, total (or sku/description, quantity, unit_price; or lines), status,
+    notes. A re-run skips the references already imported; bad rows go to the reject file with
+    their row number, field and reason.
+    """
+    run_import(file, lambda progress: crm.sales.orders.import_history(
+        file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
+        progress=progress, with_hooks=with_hooks, reject_bom=not no_bom))
 
 
 @orders.command("show")

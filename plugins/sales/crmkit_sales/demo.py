@@ -1,5 +1,6 @@
 """Demo data for ``crmkit demo``: a Vietnamese catalogue in VND, price lists, two pipelines with deals,
-quotes, a year of orders (repeat buyers and drop-outs, as a real shop has) with payments and a few refunds, maintenance contracts, appointments and tasks.
+quotes, a year of orders (repeat buyers and drop-outs, as a real shop has) with payments and a few refunds,
+maintenance contracts, appointments and tasks.
 
 Everything goes through the service (so other plugins' hooks — loyalty points — see it) and is
 deterministic for a seed; dates are relative to today.

@@ -43,6 +43,18 @@ def crmkit_order_discounts(crm: Any, order_draft: Any, codes: Any, session: Any)
 
 
 @hookspec
+def crmkit_orders_imported(crm: Any, customer_ids: Any, session: Any) -> None:
+    """Past orders of these customers were imported (``crmkit sales orders import``), in the batch's transaction.
+
+    Fired for every committed batch, with or without ``--with-hooks``: keep data derived from orders
+    (aggregates, summaries) right here. History is not a sale happening now, so ``crmkit_order_placed``
+    (earning, campaigns, webhooks) fires for imported orders only when the import asks for it; a plugin
+    that earns from orders offers its own backfill (``crmkit loyalty backfill``). ``customer_ids`` is a
+    sorted list of ints.
+    """
+
+
+@hookspec
 def crmkit_order_refunded(crm: Any, order: Any, refund: Any, session: Any) -> None:
     """Money was refunded on an order (full or partial), in the same transaction.
 

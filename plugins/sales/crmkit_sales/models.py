@@ -157,11 +157,12 @@ deal_history = sa.Table(
 )
 
 
-def _line_columns() -> list[Any]:
-    """Columns every document line (quote or order) has: a priced catalogue item with its discount and tax."""
+def _line_columns(*, free: bool = False) -> list[Any]:
+    """Columns every document line (quote or order) has: a priced catalogue item with its discount and tax
+    (``free``: or a free description, with no product, as imported order history may have)."""
     return [
         sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("product_id", Id, sa.ForeignKey("sales_products.id"), nullable=False),
+        sa.Column("product_id", Id, sa.ForeignKey("sales_products.id"), nullable=free),
         sa.Column("sku", sa.String(64), nullable=False),  # copied: the document keeps what was sold
         sa.Column("name", sa.String(300), nullable=False),
         sa.Column("unit", sa.String(30), nullable=False),
@@ -220,6 +221,7 @@ orders = sa.Table(
     sa.Column("owner", sa.String(100)),
     _currency(),
     sa.Column("status", sa.String(10), nullable=False),  # placed | shipped | delivered | cancelled | refunded
+    sa.Column("reference", sa.String(100), unique=True),  # in the system an imported order came from
     sa.Column("placed_at", UTCDateTime, nullable=False),
     sa.Column("shipped_at", UTCDateTime),
     sa.Column("delivered_at", UTCDateTime),
@@ -247,7 +249,7 @@ order_lines = sa.Table(
     "sales_order_lines", metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("order_id", Id, sa.ForeignKey("sales_orders.id"), nullable=False, index=True),
-    *_line_columns(),
+    *_line_columns(free=True),
     sa.Index("ix_sales_order_lines_product_id", "product_id"),
 )
 

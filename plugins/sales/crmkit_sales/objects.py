@@ -171,7 +171,7 @@ class Line:
     """A priced catalogue item on a quote or an order (amounts for the whole line)."""
 
     position: int
-    product_id: int
+    product_id: int | None  # None: a free description (imported history)
     sku: str
     name: str
     unit: str
@@ -269,6 +269,7 @@ class Order:
     shipping_phone: str | None = None
     shipping_address: str | None = None
     notes: str | None = None
+    reference: str | None = None  # its reference in the system it was imported from (``orders import``)
     discounts: tuple[Any, ...] = ()  # vouchers applied when placing it (``crmkit_sales.discounts.Discount``)
 
     @property

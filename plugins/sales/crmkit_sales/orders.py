@@ -15,9 +15,10 @@ scope; shipping phones and addresses are masked where they may not see the custo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period, older_than, one
 from crmkit_sales.discounts import Discount, apply_vouchers, voucher_codes
 from crmkit_sales.documents import insert_lines, read_lines, total_values
+from crmkit_sales.history import import_orders
 from crmkit_sales.objects import Line, Order, Payment, Refund, from_row, order_number
 from crmkit_sales.permissions import DEALS_READ, ORDERS_PLACE, ORDERS_READ, ORDERS_REFUND, PAYMENTS_RECORD
 from crmkit_sales.pricing import build_lines, margin
@@ -39,6 +41,8 @@ from crmkit_sales.schemas import OrderSchema, PaymentSchema, RefundSchema, load
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from crmkit.core.transfer import ImportSummary
 
 OPEN_STATUSES = ("placed", "shipped", "delivered")
 ORDER_FIELDS = ("owner", "deal_id", "quote_id", "shipping_name", "shipping_phone", "shipping_address", "notes")
@@ -107,6 +111,28 @@ class Orders(Part):
         self.crm.hooks.call("crmkit_order_placed", order=order, session=session)
         self.crm.events.emit(session, "order.placed", lambda: {"order": to_jsonable(order)}, customer_id=customer_id)
         return order
+
+    def import_history(
+        self,
+        source: str | os.PathLike[str] | IO[Any],
+        *,
+        format: str | None = None,  # noqa: A002 - the CLI option's name
+        mapping: Mapping[str, str] | None = None,
+        reject_path: str | os.PathLike[str] | None = None,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] | None = None,
+        with_hooks: bool = False,
+        reject_bom: bool = True,
+    ) -> ImportSummary:
+        """Load past orders from a CSV or JSON Lines file, idempotent by ``reference`` (:mod:`crmkit_sales.history`).
+
+        Rows are checked, rejected to ``reject_path`` (default ``FILE.rejects.csv``) with row, field and
+        reason, and written in batches of one transaction each. ``with_hooks`` fires ``crmkit_order_placed``
+        and ``order.placed`` for each order (earning, campaigns, webhooks); without it history stays quiet.
+        Needs ``sales.orders.place`` on every row's customer.
+        """
+        return import_orders(self, source, format=format, mapping=mapping, reject_path=reject_path,
+                             batch_size=batch_size, progress=progress, with_hooks=with_hooks, reject_bom=reject_bom)
 
     def ship(self, order_id: int, *, at: datetime | None = None) -> Order:
         """Mark a placed order shipped."""

@@ -174,7 +174,7 @@ class Deals(Part):
             pipeline = self.sales.pipelines.fetch(conn, current.pipeline_id)
             target = self._stage_in(pipeline, stage)
             old = pipeline.stage(current.stage_id)
-            assert old is not None
+            assert old is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
             if target.id == old.id:
                 raise ValidationError(f"deal {deal_id} is already in stage {target.name!r}", field="stage")
             if target.outcome == "lost" and not (reason and reason.strip()):

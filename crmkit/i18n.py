@@ -14,13 +14,14 @@ locale-independent and never go through this module.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from importlib.resources import files
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -105,9 +106,13 @@ class Translator:
         """An amount as people here write it: vi ``1.234.567 ₫``, en ``₫1,234,567`` (a no-break space in vi)."""
         return format_currency(money.amount, money.currency, locale=self._locale)
 
-    def format_number(self, value: int | Decimal) -> str:
-        """A number with this locale's separators: vi ``1.234.567`` and ``60,1``, en ``1,234,567`` and ``60.1``."""
-        return format_decimal(value, locale=self._locale)
+    def format_number(self, value: int | Decimal, places: int | None = None) -> str:
+        """A number with this locale's separators: vi ``1.234.567`` and ``60,1``, en ``1,234,567`` and ``60.1``;
+        ``places`` fixes the decimals shown (``places=2``: vi ``5,00``), for figures read side by side."""
+        if places is None:
+            return format_decimal(value, locale=self._locale)
+        pattern = "#,##0" + ("." + "0" * places if places else "")
+        return format_decimal(value, pattern, locale=self._locale, decimal_quantization=True)
 
     def format_percent(self, value: Decimal | float) -> str:
         """A ratio as a percentage with at most one decimal: ``0.601`` is vi ``60,1%``, en ``60.1%``."""
@@ -133,6 +138,62 @@ class Translator:
     def format_weekday(self, value: date) -> str:
         """The day of the week by name: vi ``Chủ Nhật``, en ``Sunday``."""
         return format_date(value, "EEEE", locale=self._locale)
+
+
+#: Messages a person reads whose words vary (an id, a user, a limit): the English pattern and the msgid it is.
+#: A ``rest`` group is kept as it is, after the translation. (The services' own messages are English.)
+MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?P<kind>[\w .-]+?) (?P<ident>'[^']*'|-?\d+) not found"), "%(kind)s %(ident)s not found"),
+    (re.compile(r"user (?P<user>'[^']*') lacks permission (?P<permission>[\w.:*-]+?)(?P<rest>: .*)?"),
+     "user %(user)s lacks permission %(permission)s"),
+    (re.compile(r"Longer than maximum length (?P<max>\d+)\."), "Longer than maximum length %(max)s."),
+    (re.compile(r"Shorter than minimum length (?P<min>\d+)\."), "Shorter than minimum length %(min)s."),
+    (re.compile(r"Length must be between (?P<min>\d+) and (?P<max>\d+)\."),
+     "Length must be between %(min)s and %(max)s."),
+    (re.compile(r"Must be one of: (?P<choices>.+)\."), "Must be one of: %(choices)s."),
+    (re.compile(r"Must be greater than or equal to (?P<min>[\d.-]+)\."), "Must be greater than or equal to %(min)s."),
+)
+
+
+def translate_message(t: Translator, message: str,
+                      patterns: Sequence[tuple[re.Pattern[str], str]] = ()) -> str:
+    """A service's English message as ``t``'s reader reads it: the catalog's translation of the whole message
+    (marshmallow's ``Not a valid integer.``), else of a known pattern (a plugin's ``patterns`` first, then
+    :data:`MESSAGE_PATTERNS`: ``customer 12 not found``), each part through the catalog too, else as it is.
+
+    Only presentation layers call this (the CLI, the console, a report): the API and JSON keep the English message.
+    """
+    said = t.gettext(message)
+    if said != message or t.locale == "en":
+        return said
+    for pattern, msgid in (*patterns, *MESSAGE_PATTERNS):
+        found = pattern.fullmatch(message)
+        if found and t.gettext(msgid) != msgid:
+            parts = found.groupdict()
+            rest = parts.pop("rest", None) or ""
+            return t.gettext(msgid) % {key: t.gettext(value) for key, value in parts.items()} + rest
+    return message
+
+
+def translate_error(t: Translator, error: BaseException) -> str:
+    """``error``'s one-line message in ``t``'s language: a ``ValidationError`` field by field (the field names and
+    the row kept, each message through :func:`translate_message`), any other error's message as a whole."""
+    from crmkit.errors import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return translate_message(t, str(error))
+
+    def flat(messages: Any) -> list[str]:
+        if isinstance(messages, str):
+            return [translate_message(t, messages)]
+        if isinstance(messages, Mapping):
+            return [f"{key}: {m}" for key, value in messages.items() for m in flat(value)]
+        return [m for item in messages for m in flat(item)]
+
+    parts = ["; ".join(flat(messages)) if field == "_" else f"{field}: {'; '.join(flat(messages))}"
+             for field, messages in error.errors.items()]
+    prefix = t.gettext("row %(row)s: ") % {"row": error.row} if error.row is not None else ""
+    return prefix + "; ".join(parts)
 
 
 def translator(locale: str, catalogs: Sequence[CatalogRef] = ()) -> Translator:

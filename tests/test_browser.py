@@ -23,7 +23,7 @@ def _sales_teams(crm: Any) -> dict[str, int]:
     crm.users.add("lan", "Nguyễn Thị Lan", password=PASSWORD, locale="vi", teams=["Hà Nội"], roles=["sales"])
     crm.users.add("minh", "Trần Văn Minh", password=PASSWORD, locale="en", teams=["Sài Gòn"], roles=["sales"])
     owners = {"Nguyễn Văn An": "lan", "Phạm Thị Bình": "lan", "Lê Hoàng Cường": "lan", "Võ Thị Dung": "minh"}
-    return {name: crm.customers.add(name=name, owner=owner, phones=["0903 123 4%02d" % n],
+    return {name: crm.customers.add(name=name, owner=owner, phones=[f"0903 123 4{n:02d}"],
                                     emails=[f"kh{n}@example.vn"]).id
             for n, (name, owner) in enumerate(owners.items())}
 

@@ -285,8 +285,13 @@ def test_cli_tables_speak_the_locale_and_json_does_not(crm: Any) -> None:
 
 
 def test_cli_errors_and_fixed_messages_speak_the_locale(crm: Any, tmp_path: Path) -> None:
-    assert _crmkit(crm, "customers", "show", "999", locale="vi").stderr == "lỗi: customer 999 not found\n"
+    assert _crmkit(crm, "customers", "show", "999", locale="vi").stderr == "lỗi: không tìm thấy khách hàng 999\n"
     assert _crmkit(crm, "customers", "show", "999", locale="en").stderr == "error: customer 999 not found\n"
+    # a schema's message by its field, in the reader's language; English stays the services' own words
+    bad_date = ("customers", "add", "--name", "Nguyễn Văn An", "--birth-date", "xyz")
+    assert _crmkit(crm, *bad_date, locale="vi").stderr == "lỗi: birth_date: Không phải ngày hợp lệ.\n"
+    assert _crmkit(crm, *bad_date, locale="en").stderr == "error: birth_date: Not a valid date.\n"
+    assert crm.customers.find("Nguyễn Văn An").items == []
     unknown = _crmkit(crm, "no-such-command", locale="en").stderr  # said in the --locale given before it
     assert unknown.startswith("error: crmkit: No such command") and unknown.rstrip().endswith("(see `crmkit --help`)")
     assert _crmkit(crm, "no-such-command", locale="vi").stderr.rstrip().endswith("(xem `crmkit --help`)")
@@ -308,3 +313,21 @@ def test_output_formats_typed_values_per_locale() -> None:
         assert (vi.cell(value), en.cell(value)) == (in_vi, in_en)
     assert (vi.cell(1234, "customer_id"), vi.cell(2026, "id")) == ("1234", "2026")  # identifiers are not counts
     assert str(Percent(Decimal("0.08"))) == "8%" and str(Percent(Decimal("0.125"))) == "12.5%"  # JSON and CSV
+
+
+def test_service_messages_read_in_vietnamese_and_the_api_keeps_english() -> None:
+    from crmkit.errors import NotFound, PermissionDenied, ValidationError
+    from crmkit.i18n import translate_error
+
+    vi, en = translator("vi"), translator("en")
+    refused = ValidationError({"attributes": {"so_lan_ghe": ["Not a valid integer."]},
+                               "name": ["Missing data for required field."]}, row=3)
+    assert translate_error(vi, refused) == ("dòng 3: attributes: so_lan_ghe: Không phải số nguyên hợp lệ.; "
+                                            "name: Thiếu dữ liệu cho trường bắt buộc.")
+    assert translate_error(en, refused) == str(refused)  # English is the message itself
+    assert translate_error(vi, NotFound("customer", 12)) == "không tìm thấy khách hàng 12"
+    denied = PermissionDenied("customers.write", "lan", "only their team's customers")
+    assert translate_error(vi, denied) == ("người dùng 'lan' không có quyền customers.write: "
+                                           "only their team's customers")
+    assert translate_error(vi, ValidationError("something only this service says")) == (
+        "something only this service says")  # unknown to the catalogs: as it is, never garbled

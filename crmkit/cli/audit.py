@@ -37,7 +37,7 @@ def audit(crm: CRM, customer_id: int | None, actor: str | None, entity: str | No
         if table and changes is not None:
             text = json.dumps(changes, ensure_ascii=False, default=str)
             changes = text if len(text) <= CHANGES_WIDTH else text[: CHANGES_WIDTH - 1] + "…"
-        rows.append({"id": entry.id, "at": f"{entry.at:%Y-%m-%d %H:%M:%S}" if table else entry.at, "actor": entry.actor,
+        rows.append({"id": entry.id, "at": entry.at, "actor": entry.actor,
                      "action": entry.action, "entity": entry.entity, "entity_id": entry.entity_id,
                      "customer_id": entry.customer_id, "changes": changes})
     emit(rows, COLUMNS)

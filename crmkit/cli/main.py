@@ -34,6 +34,7 @@ from crmkit.cli.users import users
 from crmkit.cli.webhooks import webhooks
 from crmkit.cli.serve import serve
 from crmkit.cli.worker import worker
+from crmkit.core.redact import redact_text
 from crmkit.errors import CRMError, DatabaseUnavailable, PluginError, SchemaOutdated
 
 if TYPE_CHECKING:
@@ -143,25 +144,27 @@ class CrmkitGroup(click.Group):
 
 
 def _speaking(state: CLIContext) -> Translator:
-    """The language of an error line (the core's words): the command's (``--locale``, the user's, the business's),
-    else the ``--locale`` given, else vi — when the failure is the user or the database, their locale is unknowable."""
+    """The language of an error line (the core's words; a plugin's first in its own commands): the command's
+    (``--locale``, the user's, the business's), else the ``--locale`` given, else vi — when the failure is the user
+    or the database, their locale is unknowable."""
     from crmkit.i18n import translator
     from crmkit.locales import DEFAULT_LOCALE
 
     try:
-        return state.translator
+        return state.translator_for(state.plugin)  # a plugin's command: its words first ("reward 'x' not found")
     except Exception:  # noqa: BLE001 - the error being reported may be why the user's locale cannot be read
         return translator(state.locale or DEFAULT_LOCALE)
 
 
 def error_line(message: str, translator: Translator) -> str:
-    """The one line a failure prints: ``error: …`` (vi ``lỗi: …``); the message is the service's, in English."""
+    """The one line a failure prints: ``error: …`` (vi ``lỗi: …``) and ``message`` as it is."""
     return f"{translator.gettext('error')}: {one_line(message)}"
 
 
 def report(exc: BaseException, *, debug: bool, translator: Translator) -> int:
     """Print ``exc`` as one ``error: …`` line on stderr in ``translator``'s language (the traceback first with
-    ``--debug``); returns the exit code. The CLI's own words are translated; a service's message stays English."""
+    ``--debug``); returns the exit code. The CLI's own words are translated, and a service's message as far as the
+    catalogs know it (:func:`crmkit.i18n.translate_error`: marshmallow's messages, not found, permission denied)."""
     t = translator
     if isinstance(exc, BrokenPipeError):  # `crmkit … | head`: the reader left, nothing to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter from failing at exit
@@ -185,13 +188,24 @@ def report(exc: BaseException, *, debug: bool, translator: Translator) -> int:
     elif isinstance(exc, (DatabaseUnavailable, SchemaOutdated)):
         message, code = str(exc), EXIT_DATABASE
     elif isinstance(exc, CRMError):
-        message, code = str(exc), EXIT_FAILED
+        from crmkit.i18n import translate_error
+
+        message, code = translate_error(t, exc), EXIT_FAILED
     else:
         hint = "" if debug else f" ({t.gettext('rerun with --debug for the traceback')})"
         unexpected = t.gettext("unexpected %(error)s") % {"error": type(exc).__name__}
-        message, code = f"{unexpected}: {exc}{hint}", EXIT_BUG
-    click.echo(error_line(message, t), err=True)
+        message, code = f"{unexpected}: {_without_parameters(exc)}{hint}", EXIT_BUG
+    click.echo(error_line(redact_text(message), t), err=True)
     return code
+
+
+def _without_parameters(exc: BaseException) -> str:
+    """An exception's text; for a database statement error only the driver's first line, never the SQL
+    or its parameters (they may hold a customer's personal data, and the engine may not hide them)."""
+    database_errors = sys.modules.get("sqlalchemy.exc")
+    if database_errors is not None and isinstance(exc, database_errors.StatementError):
+        return (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig is not None else type(exc).__name__
+    return str(exc)
 
 
 #: click >= 8.2 raises this for a group called without a command (older versions print the help themselves).

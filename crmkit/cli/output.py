@@ -44,7 +44,7 @@ def current_format() -> str:
     return state.format if state else "table"
 
 
-def N_(message: str) -> str:
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for a marker, as pybabel extracts it
     """Mark ``message`` (a column name, a key) for ``pybabel extract`` without translating it: the output translates
     it when it is shown, in the locale of that moment."""
     return message

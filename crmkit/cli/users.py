@@ -25,20 +25,15 @@ TOKEN_COLUMNS = ("id", "user", "name", "status", "permissions", "expires_at", "l
 # -- turning users into what a person reads ------------------------------------------------------------------
 
 
-def _when(value: datetime | None) -> str | None:
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else None
-
-
 def user_view(user: User) -> dict[str, Any]:
-    """The user as ``users show`` prints it (table format: readable times, empty fields left out)."""
+    """The user as ``users show`` prints it (table format: empty fields left out; the output shows times local)."""
     if current_format() != "table":
         return dict(to_jsonable(user))
     view: dict[str, Any] = {
         "username": user.username, "name": user.display_name, "active": "yes" if user.active else "no (disabled)",
         "email": user.email, "phone": user.phone, "locale": user.locale, "timezone": user.timezone,
         "teams": list(user.teams), "roles": list(user.roles), "password": "set" if user.has_password else "not set",
-        "locked_until": _when(user.locked_until), "last_login": _when(user.last_login_at),
-        "created_at": _when(user.created_at),
+        "locked_until": user.locked_until, "last_login": user.last_login_at, "created_at": user.created_at,
     }
     return {k: v for k, v in view.items() if v not in (None, "", [])}
 
@@ -49,7 +44,7 @@ def list_row(user: User) -> dict[str, Any]:
     return {"username": user.username, "name": user.display_name,
             "active": ("yes" if user.active else "no") if table else user.active, "teams": list(user.teams),
             "roles": list(user.roles), "email": user.email, "phone": user.phone,
-            "last_login": _when(user.last_login_at) if table else user.last_login_at}
+            "last_login": user.last_login_at}
 
 
 def token_row(token: ApiToken) -> dict[str, Any]:
@@ -59,9 +54,8 @@ def token_row(token: ApiToken) -> dict[str, Any]:
                            "status": token.status(datetime.now(timezone.utc)),
                            "permissions": list(token.permissions) if token.permissions is not None
                            else ("(all of the user's)" if table else None)}
-    for key in ("expires_at", "last_used_at", "revoked_at", "created_at"):
-        value = getattr(token, key)
-        row[key] = _when(value) if table else value
+    for key in ("expires_at", "last_used_at", "revoked_at", "created_at"):  # times the output formats per locale
+        row[key] = getattr(token, key)
     return row
 
 

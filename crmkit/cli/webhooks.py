@@ -22,16 +22,12 @@ DELIVERY_COLUMNS = ("id", "event_id", "event_type", "subscription_id", "status",
 STATUSES = LazyChoice("crmkit.core.webhooks:STATUSES")
 
 
-def _when(value: datetime | None) -> str | None:
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else None
-
-
 def subscription_view(subscription: Subscription) -> dict[str, Any]:
     """A subscription as ``show`` prints it; its secret only when it has one (on creation)."""
     view = dict(to_jsonable(subscription))
     if current_format() == "table":
         view.update(events=list(subscription.events), active="yes" if subscription.active else "no (paused)",
-                    created_at=_when(subscription.created_at), updated_at=_when(subscription.updated_at))
+                    created_at=subscription.created_at, updated_at=subscription.updated_at)
     if subscription.secret is None:
         view.pop("secret")
     return view
@@ -41,7 +37,7 @@ def delivery_row(delivery: Delivery) -> dict[str, Any]:
     """One line of ``deliveries`` / ``dead``."""
     row = {column: getattr(delivery, column) for column in DELIVERY_COLUMNS}
     if current_format() == "table":
-        row["next_attempt_at"] = _when(delivery.next_attempt_at) if delivery.status == "pending" else None
+        row["next_attempt_at"] = delivery.next_attempt_at if delivery.status == "pending" else None
     return row
 
 

@@ -6,7 +6,10 @@ units of the campaign's currency (``--budget 5000000`` is 5.000.000 ₫).
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +18,16 @@ import attrs
 import click
 
 from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import current_format, emit_object
+from crmkit.cli.output import Coded, Percent, current_format, current_translator, emit_object
 from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice, amount_minor
 from crmkit.core.redact import redact_options, redact_url
 
 if TYPE_CHECKING:
     from crmkit import CRM
+    from crmkit.i18n import Translator
+    from crmkit.money import Money
     from crmkit_campaigns.objects import Campaign, RunResult
+    from crmkit_campaigns.reports import CampaignReport, Lift
 
 
 def _ref(value: str) -> int | str:
@@ -40,10 +46,11 @@ def _text(value: str | None, path: Path | None, option: str) -> str | None:
     return path.read_text(encoding="utf-8") if path is not None else value
 
 
-def _money(minor: int | None, currency: str) -> str | None:
+def _money(minor: int | None, currency: str) -> Money | None:
+    """An amount for the output: a table shows it the reader's way, JSON and CSV as ``Money.format()`` (``1.500 ₫``)."""
     from crmkit.money import Money
 
-    return None if minor is None else Money(currency, int(minor)).format()
+    return None if minor is None else Money(currency, int(minor))
 
 
 @click.group()
@@ -362,52 +369,132 @@ def messages(crm: CRM, campaign: str, status: str | None, limit: int) -> None:
          ("id", "customer_id", "status", "reason", "attempts", "next_attempt_at", "sent_at", "address", "last_error"))
 
 
+#: The lift's verdict when the sample is too small (``reports.too_few``), for its translation in a table.
+VERDICT_PATTERNS = ((re.compile(
+    r"too few to call: (?P<treated>\d+) treated and (?P<held>\d+) held-out customers, (?P<conversions>\d+) "
+    r"conversions \(significance needs at least (?P<per_group>\d+) customers in each group and "
+    r"(?P<needed>\d+) conversions\)"),
+    "too few to call: %(treated)s treated and %(held)s held-out customers, %(conversions)s conversions "
+    "(significance needs at least %(per_group)s customers in each group and %(needed)s conversions)"),)
+
+
 @campaigns.command("report")
 @click.argument("campaign", nargs=-1)
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), help="Also draw a chart (.png or .svg).")
 @pass_crm
 def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
-    """ROI report of one campaign per variant and holdout, or a comparison of several (all that ran by default)."""
+    """ROI report of one campaign per variant and holdout, or a comparison of several (all that ran by default).
+
+    A table speaks the reader's language (rates as percentages, amounts the local way); JSON and CSV keep
+    rates as 4-decimal ratios and amounts as ``1.234.567 ₫`` in every locale."""
     from crmkit_campaigns.reports import chart as draw, comparison_rows
 
+    t = current_translator()
+    table = current_format() == "table"
     if len(campaign) == 1:
         found = [crm.campaigns.report(_ref(campaign[0]))]
-        r = found[0]
-        c = r.campaign
-        emit_object({
-            "campaign": c.name, "status": c.status, "scope": _scope(r.scoped_to), "audience": r.audience,
-            "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or "none", "holdout": r.holdout,
-            "waiting": r.pending, "unconfirmed": r.unconfirmed, "revenue": _money(r.revenue_minor, c.currency),
-            "cost": _money(r.cost_minor, c.currency), "roi": r.roi,
-            "lift": f"{r.lift.difference:+.2%} (95% CI {r.lift.low:+.2%} … {r.lift.high:+.2%})" if r.lift else None,
-            "significance": r.lift.verdict if r.lift else None,
-            "incremental_revenue": _money(r.lift.incremental_revenue_minor, c.currency) if r.lift else None,
-        })
-        rows = []
-        for row in r.as_rows():
-            lift = row.pop("lift")
-            row["revenue"] = _money(row.pop("revenue_minor"), c.currency)
-            row["lift"] = f"{lift.difference:+.2%} [{lift.low:+.2%}, {lift.high:+.2%}]" if lift else None
-            rows.append(row)
-        emit(rows, ("group", "customers", "sent", "delivery_rate", "open_rate", "click_rate", "response_rate",
-                    "conversion_rate", "converted", "revenue", "lift"), title="\nBy group")
+        _print_report(found[0], t if table else None)
     else:
         found = crm.campaigns.compare([_ref(x) for x in campaign] or None)
         rows = comparison_rows(found)
         for row in rows:
             row["revenue"] = _money(row.pop("revenue_minor"), row["currency"])
             row["cost"] = _money(row.pop("cost_minor"), row["currency"])
+            if table:
+                row["status"] = _status(t, row["status"])
+                row.update({key: _percent(row[key]) for key in (
+                    "open_rate", "click_rate", "conversion_rate", "roi", "lift", "lift_low", "lift_high")})
         emit(rows, ("id", "campaign", "status", "channel", "audience", "excluded", "sent", "open_rate", "click_rate",
                     "conversion_rate", "revenue", "cost", "roi", "lift", "lift_low", "lift_high"))
         if found and found[0].scoped_to:
-            click.echo(f"scope: {_scope(found[0].scoped_to)}", err=True)
+            click.echo(t.gettext("scope: %(scope)s") % {"scope": _scope(found[0].scoped_to, t.gettext)}, err=True)
     if chart is not None and found:
-        click.echo(f"chart written to {draw(found, chart)}", err=True)
+        written = draw(found, chart, t.gettext)
+        click.echo(t.gettext("chart written to %(file)s") % {"file": written}, err=True)
 
 
-def _scope(user: str | None) -> str:
-    """What a report's figures cover, in words."""
-    return "all customers" if user is None else f"only the customers in {user}'s scope (fixed cost left out)"
+def _print_report(r: CampaignReport, t: Translator | None) -> None:
+    """One campaign's report: its figures, then one row per group; in ``t``'s words in a table (``t`` given),
+    else for JSON and CSV as they have always been written."""
+    from crmkit.i18n import translate_message
+    from crmkit_campaigns.console import REASONS
+
+    c = r.campaign
+    said: Callable[[str], str] = t.gettext if t else str
+    if t:  # "on the suppression list: 3; no consent for this channel: 1"
+        excluded = "; ".join(f"{t.gettext(REASONS.get(k, k))}: {t.format_number(v)}" for k, v in r.excluded.items())
+    else:  # "suppressed 3, no_consent 1", as JSON and CSV have always written it
+        excluded = ", ".join(f"{k} {v}" for k, v in r.excluded.items())
+    emit_object({
+        "campaign": c.name, "status": _status(t, c.status) if t else c.status, "scope": _scope(r.scoped_to, said),
+        "audience": r.audience, "excluded": excluded or said("none"), "holdout": r.holdout, "waiting": r.pending,
+        "unconfirmed": r.unconfirmed, "revenue": _money(r.revenue_minor, c.currency),
+        "cost": _money(r.cost_minor, c.currency), "roi": _percent(r.roi) if t else r.roi,
+        "lift": _lift(r.lift, t, whole=True),
+        "significance": (translate_message(t, r.lift.verdict, VERDICT_PATTERNS) if t else r.lift.verdict)
+        if r.lift else None,
+        "incremental_revenue": _money(r.lift.incremental_revenue_minor, c.currency) if r.lift else None,
+    })
+    rows = []
+    for row in r.as_rows():
+        lift = row.pop("lift")
+        row["revenue"] = _money(row.pop("revenue_minor"), c.currency)
+        row["lift"] = _lift(lift, t, whole=False)
+        if t:
+            row["group"] = _group(t, row["group"])
+            row.update({key: _percent(row[key]) for key in (
+                "delivery_rate", "open_rate", "click_rate", "response_rate", "conversion_rate")})
+        rows.append(row)
+    emit(rows, ("group", "customers", "sent", "delivery_rate", "open_rate", "click_rate", "response_rate",
+                "conversion_rate", "converted", "revenue", "lift"),
+         title="\n" + (t.gettext("By group: rates over messages sent, conversion over the group's customers")
+                       if t else "By group"))
+
+
+def _percent(ratio: Decimal | None) -> Percent | None:
+    """A ratio a table shows as a percentage the reader's way (vi ``42,5%``)."""
+    return None if ratio is None else Percent(ratio)
+
+
+def _lift(lift: Lift | None, t: Translator | None, *, whole: bool) -> str | None:
+    """The lift with its 95 % interval: ``+19,3% (KTC 95% +10,9% … +26,7%)`` in ``t``'s words, or as JSON and CSV
+    have always written it (``+19.33% (95% CI +10.87% … +26.68%)``; per group ``+21.73% [+12.13%, +30.47%]``)."""
+    if lift is None:
+        return None
+    if t is None:
+        if whole:
+            return f"{lift.difference:+.2%} (95% CI {lift.low:+.2%} … {lift.high:+.2%})"
+        return f"{lift.difference:+.2%} [{lift.low:+.2%}, {lift.high:+.2%}]"
+
+    def signed(ratio: Decimal) -> str:
+        return ("+" if ratio > 0 else "") + t.format_percent(ratio)
+
+    parts = {"difference": signed(lift.difference), "low": signed(lift.low), "high": signed(lift.high)}
+    if whole:
+        return t.gettext("%(difference)s (95%% CI %(low)s … %(high)s)") % parts
+    return f"{parts['difference']} [{parts['low']} … {parts['high']}]"
+
+
+def _status(t: Translator, status: str) -> Coded:
+    """A campaign's status in the reader's words (the console's), its code in JSON and CSV."""
+    from crmkit_campaigns.console import STATUSES
+
+    return Coded(status, t.gettext(STATUSES.get(status, status)))
+
+
+def _group(t: Translator, name: str) -> Coded:
+    """A report group in the reader's words: a variant, everyone who got the campaign, the control group."""
+    from crmkit_campaigns.reports import HOLDOUT
+
+    label = {"all": t.gettext("All who got it"), HOLDOUT: t.gettext("Control group")}.get(name)
+    return Coded(name, label or t.gettext("Variant %(name)s") % {"name": name})
+
+
+def _scope(user: str | None, gettext: Callable[[str], str] = str) -> str:
+    """What a report's figures cover, in words (``gettext``'s language; English for JSON and CSV)."""
+    if user is None:
+        return gettext("all customers")
+    return gettext("only the customers in %(user)s's scope (fixed cost left out)") % {"user": user}
 
 
 @campaigns.command("serve", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -432,6 +519,30 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 def webhook_token(crm: CRM) -> None:
     """The bearer token providers send to POST /campaigns/t/events."""
     click.echo(crm.campaigns.webhook_token())
+
+
+@campaigns.group()
+def keys() -> None:
+    """The keys that sign tracking links and the webhook token: list and rotate."""
+
+
+@keys.command("rotate")
+@click.option("--grace-days", type=click.IntRange(0, 3650), default=90, show_default=True,
+              help="Days the older keys still verify (links already sent, the old webhook token).")
+@pass_crm
+def keys_rotate(crm: CRM, grace_days: int) -> None:
+    """Sign new links and the webhook token with a new key; older keys verify for --grace-days more."""
+    new_id = crm.campaigns.rotate_signing_key(timedelta(days=grace_days))
+    emit(crm.campaigns.signing_keys(), ("id", "state", "created_at", "expires_at"))
+    click.echo(f"key {new_id} signs from now on; give providers the new `crmkit campaigns webhook-token` "
+               f"within {grace_days} days", err=True)
+
+
+@keys.command("list")
+@pass_crm
+def keys_list(crm: CRM) -> None:
+    """The signing keys: id, state (signing, verifying, expired) and dates — never key material."""
+    emit(crm.campaigns.signing_keys(), ("id", "state", "created_at", "expires_at"))
 
 
 # --- channels, settings, suppressions -----------------------------------------------------------------

@@ -298,17 +298,19 @@ def comparison_rows(reports: Sequence[CampaignReport]) -> list[dict[str, Any]]:
     return rows
 
 
-def chart(reports: Sequence[CampaignReport], path: str | Path) -> Path:
+def chart(reports: Sequence[CampaignReport], path: str | Path,
+          gettext: Callable[[str], str] | None = None) -> Path:
     """Draw conversion rates (variants and holdout, with 95 % Wilson intervals) and revenue vs cost; PNG or SVG by suffix.
 
-    One campaign: its groups side by side; several: one bar per campaign. Needs matplotlib
+    One campaign: its groups side by side; several: one bar per campaign. Its labels go through ``gettext``
+    (``crmkit campaigns report --chart`` passes the reader's), English without. Needs matplotlib
     (``pip install 'crmkit-campaigns[chart]'``).
     """
     target = Path(path)
     fmt = target.suffix.lstrip(".").lower()
     if fmt not in CHART_FORMATS:
         raise ValidationError(f"the chart file must end in .png or .svg, not {target.name!r}", field="chart")
-    figure = _figure(reports, _untranslated)
+    figure = _figure(reports, gettext or _untranslated)
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, format=fmt)
     return target

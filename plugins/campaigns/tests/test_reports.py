@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -145,3 +147,63 @@ def test_the_report_says_when_the_sample_is_too_small(crm_factory, tmp_path):
         shown = CliRunner().invoke(cli, ["campaigns", "report", "Nhỏ"], obj=CLIContext(crm=crm), catch_exceptions=False)
     assert shown.exit_code == 0, shown.output
     assert "too few to call" in shown.stdout and "at least 30 customers in each group" in shown.stdout
+    vi = _report_cli(crm, "--locale", "vi", "campaigns", "report", "Nhỏ")
+    assert "chưa đủ để kết luận" in vi and "cần ít nhất 30 khách mỗi nhóm và 5 lượt chuyển đổi" in vi
+
+
+def _report_cli(crm, *args: str) -> str:
+    from click.testing import CliRunner
+
+    from crmkit.cli.context import CLIContext
+    from crmkit.cli.main import cli
+
+    with crm.acting_as("lan.nguyen"):
+        shown = CliRunner().invoke(cli, list(args), obj=CLIContext(crm=crm), catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    return shown.stdout
+
+
+def test_the_report_command_speaks_the_reader_s_language_and_json_does_not(measured):
+    crm, campaign, _ = measured
+    vi = _report_cli(crm, "--locale", "vi", "campaigns", "report", "Tết").replace("\xa0", " ")
+    figures = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in vi.split("\n\n")[0].splitlines())
+    assert (figures["Doanh thu"], figures["Chi phí"], figures["ROI"]) == ("18.100.000 ₫", "1.225.500 ₫", "1.377%")
+    assert figures["Mức tăng"] == "+19,3% (khoảng tin cậy 95%: +10,9% … +26,7%)"
+    assert figures["Ý nghĩa thống kê"] == "có ý nghĩa thống kê (khoảng tin cậy 95 % không chứa 0)"
+    assert (figures["Trạng thái"], figures["Phạm vi"], figures["Loại trừ"]) == ("Hoàn tất", "tất cả khách hàng", "không có")
+    group_a = next(line for line in vi.splitlines() if line.startswith("Phiên bản A"))
+    assert group_a.split() == ["Phiên", "bản", "A", "221", "221", "0%", "0%", "0%", "0%", "42,5%", "94", "9.400.000",
+                               "₫", "+21,7%", "[+12,1%", "…", "+30,5%]"]
+    assert "Nhóm đối chứng" in vi and "Tỷ lệ chuyển đổi" in vi
+    en = _report_cli(crm, "--locale", "en", "campaigns", "report", "Tết")
+    figures = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in en.split("\n\n")[0].splitlines())
+    assert (figures["revenue"], figures["roi"]) == ("₫18,100,000", "1,377%")
+    assert figures["lift"] == "+19.3% (95% CI +10.9% … +26.7%)"
+    assert "Variant A" in en and "42.5%" in en and "Control group" in en
+    compared = _report_cli(crm, "--locale", "vi", "campaigns", "report")
+    assert compared.replace("\xa0", " ").splitlines()[2].split()[-6:] == [
+        "1.225.500", "₫", "1.377%", "19,3%", "10,9%", "26,7%"]
+    # a program reads the same bytes in every locale, as it always has: ratios, amounts as Money.format()
+    for fmt in ("json", "csv"):
+        for args in (["report", "Tết"], ["report"]):
+            outputs = {_report_cli(crm, "--locale", locale, "--format", fmt, "campaigns", *args) for locale in ("vi", "en")}
+            assert len(outputs) == 1, (fmt, args, outputs)
+    shown, end = json.JSONDecoder().raw_decode(_report_cli(crm, "--locale", "vi", "--format", "json", "campaigns",
+                                                           "report", "Tết"))
+    assert (shown["revenue"], shown["roi"], shown["lift"]) == ("18.100.000 ₫", "13.7695",
+                                                               "+19.33% (95% CI +10.87% … +26.68%)")
+    assert shown["significance"] == "significant (the 95 % interval excludes 0)" and shown["scope"] == "all customers"
+
+
+@pytest.mark.sqlite_only  # the catalogs, not the database
+def test_every_word_of_the_report_command_has_a_vietnamese_translation(crm_factory):
+    from crmkit.console.testing import untranslated
+    from crmkit_campaigns.commands import VERDICT_PATTERNS
+
+    columns = ["campaign", "scope", "audience", "excluded", "holdout", "waiting", "unconfirmed", "revenue", "cost",
+               "roi", "lift", "significance", "incremental_revenue", "group", "customers", "sent", "delivery_rate",
+               "open_rate", "click_rate", "response_rate", "conversion_rate", "converted", "lift_low", "lift_high", "none",
+               "significant (the 95 % interval excludes 0)", "not significant (the 95 % interval includes 0)",
+               *(msgid for _, msgid in VERDICT_PATTERNS)]
+    crm = crm_factory(plugins=["campaigns"])
+    assert untranslated(crm, "campaigns", sources=("commands.py",), also=columns) == []

@@ -114,7 +114,7 @@ def statement(crm: CRM, customer_id: int, start: datetime | None, end: datetime 
 def _statement_period(start: date | None, end: date | None, month: str | None, today: date) -> tuple[date, date]:
     if month is not None:
         try:
-            first = datetime.strptime(month, "%Y-%m").date()
+            first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a month: no zone applies
         except ValueError:
             raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month") from None
         following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)

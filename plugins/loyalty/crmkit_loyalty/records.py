@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -19,7 +19,7 @@ from crmkit.errors import ValidationError
 from crmkit.money import Money
 
 #: Points as callers see them: int, or Decimal in a program with fractional points.
-Points = Union[int, Decimal]
+Points = int | Decimal
 
 ROUNDING = ("floor", "round", "ceil")
 #: The most points (in units) one entry may move, and the most a balance may hold: far inside the 64-bit

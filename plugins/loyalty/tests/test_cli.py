@@ -150,7 +150,7 @@ def test_tables_speak_the_locale_and_json_does_not(loyal, run):
     statement = ok(run("--locale", "vi", "loyalty", "statement", str(an.id)))
     assert "số dư cuối kỳ  1.234.567" in statement
     refused = run("--locale", "vi", "loyalty", "redeem", str(an.id), "nothing")  # a plugin's error: the core's prefix
-    assert refused.exit_code == EXIT_FAILED and refused.stderr == "lỗi: reward 'nothing' not found\n"
+    assert refused.exit_code == EXIT_FAILED and refused.stderr == "lỗi: không tìm thấy phần thưởng 'nothing'\n"
     for command in (("loyalty", "tiers"), ("loyalty", "balance", str(an.id)), ("loyalty", "statement", str(an.id)),
                     ("loyalty", "history", str(an.id))):
         for fmt in ("json", "csv"):

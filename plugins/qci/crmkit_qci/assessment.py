@@ -133,7 +133,7 @@ def score(bank: Bank, answers: Mapping[str, int | None]) -> tuple[dict[str, Area
         if answered:
             total = sum(Decimal(str(q.weight)) for q in answered)
             points = sum(Decimal(str(q.weight)) * Decimal(answers[q.id] - q.scale_min) / Decimal(q.scale_max - q.scale_min)
-                         for q in answered)  # type: ignore[operator]
+                         for q in answered)
             value = _one_decimal(100 * points / total)
         areas[area.key] = AreaScore(area.key, value, area.weight, len(answered), len(area.questions))
     return areas, overall_of(areas.values())

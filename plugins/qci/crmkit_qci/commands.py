@@ -6,13 +6,14 @@ Amounts are typed in major units (``45000000`` đồng); periods are ``YYYY-MM``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from crmkit.cli.context import pass_crm
-from crmkit.cli.output import current_format, emit, emit_object, format_option
+from crmkit.cli.output import Coded, current_format, current_translator, emit, emit_object, format_option
 from crmkit.cli.params import amount_minor
 from crmkit.errors import ValidationError
 
@@ -78,34 +79,47 @@ def assess(crm: CRM, path: Path | None, assessed_on: str | None, label: str | No
     else:
         crm.qci.assessments.day(assessed_on)  # a bad date is refused before any question is asked
         bank = crm.qci.bank()
+        _ = current_translator().gettext  # the question bank in the reader's words (the default bank's are in the catalog)
         chosen = [bank.area(a) for a in areas] if areas else list(bank.areas)
-        click.echo(f"{bank.label}: {sum(len(a.questions) for a in chosen)} questions. "
-                   "Answer with a number on the scale shown, or n for not applicable.", err=True)
+        click.echo(_("%(bank)s: %(count)s questions. Answer with a number on the scale shown, or n for not "
+                     "applicable.") % {"bank": bank.label, "count": sum(len(a.questions) for a in chosen)}, err=True)
         answers: dict[str, int | None] = {}
         for area in chosen:
-            click.secho(f"\n{area.title}", bold=True, err=True)
+            click.secho(f"\n{_(area.title)}", bold=True, err=True)
             for question in area.questions:
-                click.echo(f"\n{question.id}. {question.text}", err=True)
+                click.echo(f"\n{question.id}. {_(question.text)}", err=True)
                 if question.help:
-                    click.echo(f"   {question.help}", err=True)
+                    click.echo(f"   {_(question.help)}", err=True)
                 for point in range(question.scale_min, question.scale_max + 1):
                     if point in question.labels:
-                        click.echo(f"   {point} = {question.labels[point]}", err=True)
+                        click.echo(f"   {point} = {_(question.labels[point])}", err=True)
                 answers[question.id] = click.prompt(
-                    f"   answer {question.scale_min}–{question.scale_max} (n = not applicable)",
+                    "   " + _("answer %(low)s–%(high)s (n = not applicable)") % {
+                        "low": question.scale_min, "high": question.scale_max},
                     type=AnswerType(question), err=True)
         result = crm.qci.assessments.record(answers, assessed_on=assessed_on, label=label)
     _show_assessment(result)
 
 
+def _area(key: str) -> Coded:
+    """An area: its key in JSON and CSV, its title in the reader's words in a table."""
+    from crmkit_qci.areas import BY_KEY
+
+    return Coded(key, current_translator().gettext(BY_KEY[key].title) if key in BY_KEY else key)
+
+
 def _show_assessment(result: Assessment) -> None:
     from crmkit_qci.areas import title
 
-    if current_format() == "table":
-        click.secho(f"assessment {result.id} of {result.assessed_on} by {result.assessor} ({result.bank}): "
-                    f"overall {'—' if result.overall is None else f'{result.overall:.1f}'} / 100", bold=True)
-    emit([{"area": a.area, "title": title(a.area), "score": a.score, "answered": a.answered,
-           "questions": a.questions} for a in result.areas.values()],
+    table = current_format() == "table"
+    if table:
+        t = current_translator()
+        overall = "—" if result.overall is None else t.format_number(Decimal(str(result.overall)), 1)
+        click.secho(t.gettext("assessment %(id)s of %(date)s by %(user)s (%(bank)s): overall %(score)s / 100") % {
+            "id": result.id, "date": t.format_date(result.assessed_on), "user": result.assessor,
+            "bank": result.bank, "score": overall}, bold=True)
+    emit([{"area": _area(a.area), "title": current_translator().gettext(title(a.area)) if table else title(a.area),
+           "score": a.score, "answered": a.answered, "questions": a.questions} for a in result.areas.values()],
          ["area", "title", "score", "answered", "questions"])
 
 
@@ -135,13 +149,15 @@ def areas(crm: CRM, period: str | None, compare: bool, last: int) -> None:
             before, after = scores[-2], scores[-1]
             rows.append({"area": "overall" if area is None else area.key, **dict(zip(columns, scores, strict=True)),
                          "change": None if before is None or after is None else round(after - before, 1)})
-        emit(rows, ["area", *columns, "change"], title="Assessments compared (scores 0–100)")
+        emit(rows, ["area", *columns, "change"], title=current_translator().gettext("Assessments compared (scores 0–100)"))
         return
     card = crm.qci.scorecard(period)
     latest = crm.qci.assessments.latest()
     standings = crm.qci.standings(card=card)
-    heading = (f"assessment: {'none yet' if latest is None else f'{latest.assessed_on} #{latest.id}'} · "
-               f"data: {card.period.label}")
+    t = current_translator()
+    heading = t.gettext("assessment: %(assessment)s · data: %(period)s") % {
+        "assessment": t.gettext("none yet") if latest is None else f"{t.format_date(latest.assessed_on)} #{latest.id}",
+        "period": card.period.label}
     emit([{"area": s.area, "assessment": s.assessment, "data": s.data, "combined": s.combined} for s in standings],
          ["area", "assessment", "data", "combined"], title=heading)
 
@@ -164,6 +180,7 @@ def scorecard(crm: CRM, period: str | None) -> None:
     if current_format() != "table":
         emit([row.as_dict() for row in card.rows], list(card.rows[0].as_dict()))
         return
+    t = current_translator()
     notes: list[str] = []
     rows = []
     for r in card.rows:
@@ -174,12 +191,15 @@ def scorecard(crm: CRM, period: str | None) -> None:
             value = f"{m.status} [{len(notes)}]"
         previous = "—" if r.previous is None else r.previous.display() if r.previous.status == "ok" else r.previous.status
         change = r.change_display() + (f" {r.trend}" if r.trend in ("better", "worse") else "")
-        rows.append({"area": m.area, "kpi": m.key, "value": value, "target": r.target_display(), "light": r.light,
-                     "previous": previous, "change": change})
+        rows.append({"area": m.area, "kpi": m.key, "value": value, "target": r.target_display(),
+                     "light": Coded(r.light, t.gettext(r.light)), "previous": previous, "change": change})
+    scope = " · " + t.gettext("scoped to %(whom)s") % {"whom": card.coverage.describe()} if card.scoped else ""
     emit(rows, ["area", "kpi", "value", "target", "light", "previous", "change"],
-         title=f"QCI scorecard {card.period.label} (vs {card.period.previous().label}; money in {card.currency})"
-               f"{card.scope_note()}")
-    click.echo(f"\n{card.headline()}")
+         title=t.gettext("QCI scorecard %(period)s (vs %(previous)s; money in %(currency)s)") % {
+             "period": card.period.label, "previous": card.period.previous().label, "currency": card.currency} + scope)
+    lights = {key: t.format_number(n) for key, n in card.lights().items()}
+    click.echo("\n" + t.gettext("%(period)s: %(green)s green, %(amber)s amber, %(red)s red, %(none)s without a light "
+                                "(no data, not available or no target)") % {"period": card.period.label, **lights} + scope)
     for note in notes:
         click.echo(note)
 
@@ -214,8 +234,8 @@ def targets(crm: CRM, settings: Sequence[str], tolerances: Sequence[str], clears
         crm.qci.reset_target(key)
     current = crm.qci.targets()
     emit([{"kpi": key, "area": k.area, "unit": k.unit, "better": k.direction,
-           "target": None if current[key] is None else current[key].text,  # type: ignore[union-attr]
-           "tolerance": None if current[key] is None else f"{current[key].tolerance * 100:.0f}%",  # type: ignore[union-attr]
+           "target": None if current[key] is None else current[key].text,
+           "tolerance": None if current[key] is None else f"{current[key].tolerance * 100:.0f}%",
            "definition": k.definition} for key, k in BY_KEY.items()],
          ["kpi", "area", "unit", "better", "target", "tolerance", "definition"])
 
@@ -278,12 +298,17 @@ def _show_actions(actions: Sequence[Action], progress: dict[str, int], today: An
         emit([attrs.asdict(a) for a in actions], ["id", "area", "rule_id", "title", "owner", "due_on", "status",
                                                   "segment_ref", "campaign_ref", "handoff", "reason", "done_at"])
         return
-    emit([{"id": a.id, "area": a.area, "action": a.title, "owner": a.owner or "—",
-           "due": f"{a.due_on}{' overdue' if a.overdue(today) else ''}", "status": a.status,
+    from crmkit_qci.report import STATUS_NAMES
+
+    t = current_translator()
+    overdue = t.gettext("Overdue")
+    emit([{"id": a.id, "area": _area(a.area), "action": t.gettext(a.title), "owner": a.owner or "—",
+           "due": f"{t.format_date(a.due_on)}{f' ({overdue})' if a.overdue(today) else ''}",
+           "status": Coded(a.status, t.gettext(STATUS_NAMES.get(a.status, a.status))),
            "campaign": a.campaign_ref or ("" if a.handoff is None else "—")} for a in actions],
          ["id", "area", "action", "owner", "due", "status", "campaign"],
-         title=f"QCI plan: {progress['done']} done, {progress['in_progress']} in progress, {progress['open']} open, "
-               f"{progress['overdue']} overdue")
+         title=t.gettext("QCI plan: %(done)s done, %(in_progress)s in progress, %(open)s open, %(overdue)s overdue")
+         % {key: t.format_number(progress.get(key, 0)) for key in ("done", "in_progress", "open", "overdue")})
 
 
 @qci.command("owners")
@@ -309,9 +334,11 @@ def owners(crm: CRM, settings: Sequence[str]) -> None:
 @click.option("--period", help=PERIOD_HELP)
 @pass_crm
 def report(crm: CRM, out: Path, period: str | None) -> None:
-    """Write the printable HTML report: radar chart, KPI scorecard with trends, the plan."""
-    path = crm.qci.report(out, period)
-    click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    """Write the printable HTML report: radar chart, KPI scorecard with trends, the plan (in the language of
+    `crmkit --locale`, else the user's, else the business's)."""
+    t = current_translator()
+    path = crm.qci.report(out, period, locale=t.locale)
+    click.echo(t.gettext("wrote %(file)s (%(size)s bytes)") % {"file": path, "size": t.format_number(path.stat().st_size)})
 
 
 # -- the question bank -------------------------------------------------------------------------------------------
@@ -328,8 +355,10 @@ def bank() -> None:
 def bank_show(crm: CRM) -> None:
     """List the active bank's questions."""
     active = crm.qci.bank()
-    emit([{"id": q.id, "area": q.area, "weight": q.weight, "scale": f"{q.scale_min}–{q.scale_max}", "question": q.text}
-          for q in active.questions()], ["id", "area", "weight", "scale", "question"], title=active.label)
+    said = current_translator().gettext if current_format() == "table" else str  # the question in the reader's words
+    emit([{"id": q.id, "area": _area(q.area), "weight": q.weight, "scale": f"{q.scale_min}–{q.scale_max}",
+           "question": said(q.text)} for q in active.questions()], ["id", "area", "weight", "scale", "question"],
+         title=active.label)
 
 
 @bank.command("export")

@@ -9,11 +9,13 @@ its scores in the table beside it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from crmkit import ValidationError, hookimpl
 from crmkit.console import ConsolePage, MenuEntry
 from crmkit_qci.permissions import ASSESS, PLAN, READ
+from crmkit_qci.report import STATUS_NAMES
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
@@ -26,8 +28,6 @@ HOME = "/console/qci/"
 NEW = "/console/qci/assessments/new"
 TEMPLATES = "crmkit_qci:templates/console/"
 NOT_APPLICABLE = "n"  # what the form's "Not applicable" choice sends (one of assessment.NOT_APPLICABLE)
-#: Action statuses → their names (msgids).
-STATUS_NAMES = {"open": "Not started", "in_progress": "In progress", "done": "Done"}
 #: The service's messages the form shows in the user's language: a phrase in the message → its msgid.
 KNOWN_ERRORS = {
     "not answered": "Not answered: choose a point of the scale, or “Not applicable”.",
@@ -106,7 +106,7 @@ def _radar(request: ConsoleRequest, assessment: Assessment, data: dict[str, floa
         radar.Series(_("Assessment"), ASSESSMENT_COLOUR, mine),
         radar.Series(_("Data"), DATA_COLOUR, measured, dashed=True),
     ], notes={i: _("(no score)") for i, (a, d) in enumerate(zip(mine, measured)) if a is None and d is None},
-        size=640, margin=150))
+        size=640, margin=150, number=lambda v: request.i18n.format_number(Decimal(str(v)), 1)))
 
 
 def assessment_page(request: ConsoleRequest) -> Response:

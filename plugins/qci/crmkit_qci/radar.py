@@ -7,7 +7,7 @@ has none is skipped, not drawn at 0 — "not assessed" must not look like "score
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 import attrs
@@ -24,9 +24,11 @@ class Series:
 
 
 def svg(axes: Sequence[str], series: Sequence[Series], *, size: int = 560, rings: Sequence[int] = (20, 40, 60, 80, 100),
-        notes: Mapping[int, str] | None = None, margin: int = 112) -> str:
+        notes: Mapping[int, str] | None = None, margin: int = 112,
+        number: Callable[[float], str] = "{:.1f}".format) -> str:
     """The chart as an ``<svg>`` element: axes clockwise from the top, rings every 20 points, a legend below;
-    ``margin`` is the room left around the rings for the axis labels (more for longer, e.g. Vietnamese, ones)."""
+    ``margin`` is the room left around the rings for the axis labels (more for longer, e.g. Vietnamese, ones);
+    ``number`` writes a score in a point's tooltip (the reader's locale: vi ``46,4``)."""
     n = len(axes)
     if n < 3:
         raise ValueError("a radar chart needs at least three axes")
@@ -73,7 +75,7 @@ def svg(axes: Sequence[str], series: Sequence[Series], *, size: int = 560, rings
         for i, v in known:
             x, y = point(i, v)
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{s.colour}"><title>{escape(s.name)}: '
-                         f'{escape(axes[i])} {v:.1f}</title></circle>')
+                         f'{escape(axes[i])} {escape(number(v))}</title></circle>')
     x = size / 2 - 110 * len(series) / 2
     for s in series:
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""

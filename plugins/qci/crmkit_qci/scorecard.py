@@ -107,7 +107,8 @@ class Row:
         if unit in ("share", "points"):
             return f"{arrow} {self.change * 100:+.1f} pp"
         if unit == "money":
-            return f"{arrow} {'+' if self.change >= 0 else '-'}{Money(self.measure.currency or 'VND', abs(int(self.change))).format()}"
+            amount = Money(self.measure.currency or "VND", abs(int(self.change))).format()
+            return f"{arrow} {'+' if self.change >= 0 else '-'}{amount}"
         if unit == "rating":
             return f"{arrow} {self.change:+.2f}"
         return f"{arrow} {'+' if self.change >= 0 else ''}{format_value(unit, self.change, self.measure.currency)}"

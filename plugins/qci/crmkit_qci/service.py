@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import marshmallow
 import sqlalchemy as sa
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from crmkit import ValidationError
 from crmkit.core import tables as core
+from crmkit.core.schemas import CleanSchema
 from crmkit.core.types import utcnow
 from crmkit_qci import bank as banks
 from crmkit_qci import kpis, periods, scorecard, sources
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from crmkit import CRM
 
 
-class AnswerFileSchema(Schema):
+class AnswerFileSchema(CleanSchema):
     """An answer file: ``{"assessed_on": "2026-10-15", "label": "…", "answers": {"AP1": 3, "AP2": null, …}}``."""
 
     assessed_on = fields.Date(load_default=None)
@@ -249,16 +250,21 @@ class QCIService:
 
     # -- the report and the demo -----------------------------------------------------------------------------------
 
-    def report(self, path: str | Path, period: str | periods.Period | None = None) -> Path:
+    def report(self, path: str | Path, period: str | periods.Period | None = None, *,
+               locale: str | None = None) -> Path:
         """Write the self-contained, printable HTML report for the period; returns its path (scoped like the
-        reader's scorecard, and saying so)."""
+        reader's scorecard, and saying so). It is written in ``locale`` (vi or en), else the business setting
+        ``locale``, else Vietnamese."""
+        from crmkit.core.types import utcnow
+        from crmkit.i18n import plugin_translator
         from crmkit_qci import report
 
         self._crm.access.require(READ)
         card = self.scorecard(period)
-        return report.write(Path(path), card=card, standings=self.standings(card=card),
-                            assessments=self.assessments.list(limit=4), actions=self.plan.list(),
-                            progress=self.plan.progress(), today=self.plan.today())
+        return report.write(Path(path), plugin_translator(self._crm, "qci", locale), card=card,
+                            standings=self.standings(card=card), assessments=self.assessments.list(limit=4),
+                            actions=self.plan.list(), progress=self.plan.progress(), today=self.plan.today(),
+                            now=utcnow(), zone=self._crm.timezone)
 
     def overview(self) -> dict[str, list[str]]:
         """The scorecard headline for ``crmkit demo``: lights, the latest assessment, the weakest areas, the plan."""

@@ -140,7 +140,7 @@ def test_the_scorecard_command_and_the_report_say_they_are_scoped(qci_crm: Any, 
     with crm.as_user("lan"):
         table = CliRunner().invoke(cli, ["qci", "scorecard", "--period", "2025-03"], obj=CLIContext(crm=crm),
                                    catch_exceptions=False).stdout
-        path = crm.qci.report(tmp_path / "qci.html", "2025-03")
+        path = crm.qci.report(tmp_path / "qci.html", "2025-03", locale="en")
     assert "QCI scorecard 2025-03 (vs 2025-02; money in VND) · scoped to customers of lan's teams" in table
     html = path.read_text(encoding="utf-8")
     assert "· scoped to customers of lan&#x27;s teams" in html and "KPIs count customers of lan&#x27;s teams" in html

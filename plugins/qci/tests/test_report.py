@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_text
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_report_is_one_printable_file(qci_crm: Any, tmp_path: Path) -> None:
     assert "5.00 / 5" in row and "≥ 4.00 / 5" in row and "▲ +2.00" in row and "green" in row
     assert "no data: no purchase" not in html  # purchases are not available here, which is different:
     assert "not available: install crmkit-sales" in html
-    assert "Assessments over time" in html and "2025-01-15" in html and "2025-03-20" in html
+    assert "Assessments over time" in html and "Jan 15, 2025" in html and "Mar 20, 2025" in html
     assert "Win back customers at risk and lapsed customers" in html and "why: Retention: assessment" in html
 
 
@@ -72,3 +73,53 @@ def test_demo_shows_the_scorecard_headline(crm_factory: Any) -> None:
     assert lines[1].startswith(f"assessment {assessments[1].assessed_on}: overall {assessments[1].overall:.1f} / 100")
     assert lines[2].startswith("weakest areas: ")
     assert re.fullmatch(r"plan: 0 done, 0 in progress, \d+ open, 0 overdue \(crmkit qci plan\)", lines[3])
+
+
+def _visible(page: str) -> list[str]:
+    """The texts a reader sees in the report (the chart's SVG and the CSS left out), one per element."""
+    page = re.sub(r"<style>.*?</style>|<svg.*?</svg>", "", page, flags=re.S)
+    return [line.strip() for line in html_text.unescape(re.sub(r"<[^>]+>", "\n", page)).splitlines() if line.strip()]
+
+
+def test_report_and_commands_follow_the_locale(qci_crm: Any, tmp_path: Path) -> None:
+    crm = qci_crm
+    staff(crm, "thao.vo")
+    who = crm.customers.add(name="Võ Thị Sáu", owner="thao.vo").id
+    for day, rating in (("2025-02-03", 3), ("2025-03-03", 5)):
+        crm.interactions.log(who, "phone", occurred_at=at(day), rating=rating, employee="ngoc.do")
+    crm.qci.assessments.record({"RE1": 1, "RE2": 2, "RE3": 1, "RE4": 1, "RE5": 1}, assessed_on="2025-01-15")
+    crm.qci.assessments.record({"RE1": 3, "RE2": 2, "RE3": 4, "RE4": 3, "RE5": 2}, assessed_on="2025-03-20")
+    crm.qci.generate_plan("2025-03", areas=2)
+    pages = {}
+    for locale in ("vi", "en"):
+        out = tmp_path / f"qci-{locale}.html"
+        ok(crm, "--locale", locale, "qci", "report", "--out", str(out), "--period", "2025-03")
+        pages[locale] = out.read_text(encoding="utf-8")
+    vi, en = pages["vi"], pages["en"]
+    assert '<html lang="vi">' in vi and "<title>Báo cáo QCI 2025-03</title>" in vi
+    assert '<html lang="en">' in en and "<title>QCI report 2025-03</title>" in en
+    row = vi[vi.index("Mức hài lòng trung bình"):]
+    row = row[:row.index("</tr>")]  # satisfaction 5.00 against 4.00, up from 3.00, in Vietnamese style
+    assert "5,00 / 5" in row and "≥ 4,00 / 5" in row and "▲ +2,00" in row and "xanh" in row
+    assert "20/03/2025" in vi and "Mar 20, 2025" in en and "46,4" in vi and "46.4" in en
+    assert "(Giờ Đông Dương)" in vi and "(Indochina Time)" in en  # when it was made, the zone named
+    assert "<title>Tự đánh giá: Giữ chân khách hàng 46,4</title>" in vi  # the radar's points, in vi style too
+    assert "Kéo lại khách có nguy cơ rời bỏ và khách đã ngừng mua" in vi  # the default action, translated
+    # nothing in English is left in the Vietnamese report but names and codes: not even why a KPI has no value
+    allowed = {"KPI", "#", "crmkit-analytics", "crmkit-campaigns"}
+    english = set(_visible(en))
+    left = [text for text in _visible(vi) if text in english and re.search(r"[A-Za-z]{3}", text)
+            and text not in allowed and not re.fullmatch(r"[\d/.,\-–—Q ]+", text)]
+    assert left == []
+    statuses = [text for text in _visible(vi) if text.startswith(("chưa có dữ liệu: ", "không khả dụng: "))]
+    assert "không khả dụng: cần cài crmkit-analytics" in statuses
+    assert "chưa có dữ liệu: chưa có khách hàng nào tính đến cuối 2025-03" in statuses
+    assert ("không khả dụng: cần cài crmkit-campaigns, hoặc ghi chi phí thu hút (crmkit qci costs add 2025-03 AMOUNT "
+            "--kind acquisition)") in statuses
+    # the commands: the plan and the question bank in the reader's words, JSON and CSV the same in every locale
+    plan = ok(crm, "--locale", "vi", "qci", "plan").stdout
+    assert plan.startswith("Kế hoạch QCI: 0 đã xong") and "Giữ chân khách hàng" in plan and "Chưa bắt đầu" in plan
+    assert "Chúng tôi phân khúc khách hàng theo giá trị" in ok(crm, "--locale", "vi", "qci", "bank", "show").stdout
+    for command in (("qci", "plan"), ("qci", "bank", "show")):
+        for fmt in ("json", "csv"):
+            assert len({ok(crm, "--locale", locale, "--format", fmt, *command).stdout for locale in ("vi", "en")}) == 1

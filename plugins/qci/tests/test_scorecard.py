@@ -104,6 +104,14 @@ def test_scorecard_and_targets_commands(qci_crm: Any) -> None:
     assert (sat["value"], sat["previous"], sat["light"], sat["trend"], sat["status"]) == ("3.50", "4.50", "red", "worse", "ok")
     roi = next(r for r in rows if r["kpi"] == "campaign_roi")
     assert (roi["value"], roi["status"], roi["reason"]) == ("", "not available", "install crmkit-campaigns")
+    assert "\n2025-03: 4 green, 0 amber, 3 red, 16 without a light (no data, not available or no target)\n" in table
+    vi = ok(qci_crm, "--locale", "vi", "qci", "scorecard", "--period", "2025-03").stdout
+    assert vi.startswith("Bảng điểm QCI 2025-03 (so với 2025-02; tiền tính bằng VND)\n")
+    assert "\n2025-03: 4 xanh, 0 vàng, 3 đỏ, 16 chưa có đèn (chưa có số liệu, không khả dụng hoặc chưa đặt mục tiêu)\n" in vi
+    assert next(line for line in vi.splitlines() if " satisfaction " in line).split()[9] == "đỏ"
+    for fmt in ("json", "csv"):  # what a program reads does not depend on the locale
+        assert len({ok(qci_crm, "--locale", locale, "--format", fmt, "qci", "scorecard", "--period", "2025-03").stdout
+                    for locale in ("vi", "en")}) == 1
 
     listed = json.loads(ok(qci_crm, "--format", "json", "qci", "targets", "--set", "satisfaction=4.5",
                            "--tolerance", "satisfaction=2%", "--set", "response_time=12").stdout)
@@ -116,3 +124,9 @@ def test_scorecard_and_targets_commands(qci_crm: Any) -> None:
     assert qci_crm.qci.targets()["satisfaction"].text == "4.5"  # the refused change left it alone
     bad_period = run(qci_crm, "qci", "scorecard", "--period", "2025-13")
     assert bad_period.exit_code == 1 and "period: '2025-13': month 13 does not exist" in bad_period.stderr
+
+
+def test_every_title_the_commands_print_has_its_vietnamese_translation(qci_crm: Any) -> None:
+    from crmkit.console.testing import untranslated
+
+    assert untranslated(qci_crm, "qci", sources=("commands.py",), also=[GREEN, AMBER, RED, NONE]) == []

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
 from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import current_format, emit_object
+from crmkit.cli.output import N_, Coded, current_format, current_translator, emit_object
+from crmkit_service.console import PRIORITY_LABELS, STATUS_LABELS
 
 if TYPE_CHECKING:
     from crmkit import CRM
     from crmkit_service.service import Case, Message
 
-CASE_TABLE = ("id", "customer_id", "status", "priority", "subject", "assignee", "team", "resolution due (UTC)")
-MESSAGE_TABLE = ("id", "at (UTC)", "kind", "direction", "author", "body")
+#: The columns of a case list in table format (JSON and CSV carry every field).
+CASE_TABLE = ("id", "customer_id", "status", "priority", "subject", "assignee", "team", "resolution_due_at")
+#: The columns of a conversation in table format.
+MESSAGE_TABLE = ("id", "created_at", "kind", "direction", "author", "body")
+#: Stored codes (a message's kind and direction, an SLA target, a closed day) by the words a person reads.
+CODE_LABELS = {"reply": N_("Reply"), "note": N_("Note"), "inbound": N_("Inbound"), "outbound": N_("Outbound"),
+               "first_response": N_("First response"), "resolution": N_("Resolution"),
+               "closed_day": N_("Not a working day")}
 
 
 @click.group()
@@ -63,13 +70,9 @@ def list_cases(crm: CRM, status: str | None, customer_id: int | None, assignee: 
     """Cases in your scope, newest first."""
     found = crm.service.list(status=status, customer_id=customer_id, assignee=assignee, team=team,
                              priority=priority, after=after, limit=limit)
-    if current_format() == "table":
-        emit([{"id": c.id, "customer_id": c.customer_id, "status": c.status, "priority": c.priority,
-               "subject": c.subject, "assignee": c.assignee or "", "team": c.team or "",
-               "resolution due (UTC)": f"{c.resolution_due_at:%Y-%m-%d %H:%M}" if c.resolution_due_at else ""}
-              for c in found], CASE_TABLE, title="Cases")
-    else:
-        emit([_case_row(c) for c in found], _case_fields())
+    table = current_format() == "table"
+    emit([_case_row(c) for c in found], CASE_TABLE if table else _case_fields(),
+         title=current_translator().gettext("Cases") if table else None)
 
 
 @cases.command("show")
@@ -136,9 +139,11 @@ def status(crm: CRM, case_id: int, status: str, resolution: str | None) -> None:
 def run_due(crm: CRM) -> None:
     """Mark the cases that missed an SLA target now (what the worker's service.run-due job does every minute)."""
     breaches = crm.service.run_due()
-    emit([{"case_id": b.case_id, "customer_id": b.customer_id, "target": b.target,
-           "due_at": b.due_at.isoformat()} for b in breaches], ("case_id", "customer_id", "target", "due_at"),
-         title=f"{len(breaches)} SLA breaches")
+    t = current_translator()
+    title = t.ngettext("%(count)s SLA breach", "%(count)s SLA breaches", len(breaches)) % {
+        "count": t.format_number(len(breaches))}
+    emit([{"case_id": b.case_id, "customer_id": b.customer_id, "target": _coded(b.target), "due_at": b.due_at}
+          for b in breaches], ("case_id", "customer_id", "target", "due_at"), title=title)
 
 
 @service.group()
@@ -150,7 +155,7 @@ def sla() -> None:
 @pass_crm
 def list_policies(crm: CRM) -> None:
     """The first-response and resolution targets per priority, in working minutes."""
-    emit([attrs.asdict(p) for p in crm.service.policies()],
+    emit([{**attrs.asdict(p), "priority": _coded(p.priority)} for p in crm.service.policies()],
          ("priority", "first_response_minutes", "resolution_minutes"))
 
 
@@ -162,7 +167,8 @@ def list_policies(crm: CRM) -> None:
 def set_policy(crm: CRM, priority: str, first_response: int, resolution: int) -> None:
     """Set PRIORITY's targets (for cases opened from now on)."""
     policy = crm.service.set_policy(priority, first_response_minutes=first_response, resolution_minutes=resolution)
-    emit([attrs.asdict(policy)], ("priority", "first_response_minutes", "resolution_minutes"))
+    emit([{**attrs.asdict(policy), "priority": _coded(policy.priority)}],
+         ("priority", "first_response_minutes", "resolution_minutes"))
 
 
 @sla.command("week")
@@ -185,8 +191,12 @@ def week(crm: CRM, days: Sequence[str], team: str | None) -> None:
                 raise ValidationError(f"{item!r}: write a day like mon=08:00-17:00 "
                                       f"({', '.join(WEEKDAYS)})", field="hours") from None
         crm.service.set_week(wanted, team=team)
-    emit([{"day": WEEKDAYS[n], "hours": f"{span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}"
-           if span else "closed"} for n, span in enumerate(crm.service.week(team))], ("day", "hours"))
+    t = current_translator()
+    monday = date(2024, 1, 1)  # any Monday: the weekdays by name in the reader's language
+    closed = Coded("closed", t.gettext(CODE_LABELS["closed_day"]))
+    emit([{"day": Coded(WEEKDAYS[n], t.format_weekday(monday + timedelta(days=n))),
+           "hours": f"{span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}" if span else closed}
+          for n, span in enumerate(crm.service.week(team))], ("day", "hours"))
 
 
 def _minutes(text: str) -> int:
@@ -205,14 +215,17 @@ def _minutes(text: str) -> int:
 def day_off(crm: CRM, day: Any, note: str, team: str | None) -> None:
     """Add a company day off (DAY as 2027-02-05 or 05/02/2027)."""
     added = crm.service.add_day_off(day.date(), note, team=team)
-    click.echo(f"{added.day.isoformat()} is a day off for {added.team or 'the whole company'}: {added.note}")
+    t = current_translator()
+    said = (t.gettext("%(day)s is a day off for team %(team)s: %(note)s") if added.team
+            else t.gettext("%(day)s is a day off for the whole company: %(note)s"))
+    click.echo(said % {"day": t.format_date(added.day), "team": added.team, "note": added.note})
 
 
 @sla.command("days-off")
 @pass_crm
 def list_days_off(crm: CRM) -> None:
     """The company's days off (public holidays come from the calendar and are not listed)."""
-    emit([{"day": d.day.isoformat(), "team": d.team or "", "note": d.note} for d in crm.service.days_off()],
+    emit([{"day": d.day, "team": d.team or "", "note": d.note} for d in crm.service.days_off()],
          ("day", "team", "note"))
 
 
@@ -222,11 +235,12 @@ def list_days_off(crm: CRM) -> None:
 @click.option("--team")
 @pass_crm
 def due(crm: CRM, start: Any, minutes: int, team: str | None) -> None:
-    """When MINUTES of working time after START (2027-02-05T16:00+07:00) end on TEAM's calendar."""
-    from datetime import timedelta
-
+    """When MINUTES of working time after START (2027-02-05T16:00+07:00) end on TEAM's calendar: the local time
+    with the zone named in a table, ISO 8601 for JSON and CSV."""
     calendar = crm.service.calendar(team)
-    click.echo(calendar.add(start, timedelta(minutes=minutes)).astimezone(calendar.zone).isoformat())
+    ends = calendar.add(start, timedelta(minutes=minutes)).astimezone(calendar.zone)
+    click.echo(current_translator().format_datetime(ends, calendar.zone) if current_format() == "table"
+               else ends.isoformat())
 
 
 def show_case(case: Case) -> None:
@@ -236,17 +250,33 @@ def show_case(case: Case) -> None:
 
 def show_messages(items: Sequence[Message]) -> None:
     """Print conversation entries: a short table, or every field for JSON and CSV."""
-    if current_format() == "table":
-        emit([{"id": m.id, "at (UTC)": f"{m.created_at:%Y-%m-%d %H:%M}", "kind": m.kind,
-               "direction": m.direction or "", "author": m.author, "body": m.body} for m in items], MESSAGE_TABLE)
-    else:
-        emit([attrs.asdict(m) for m in items], ("id", "case_id", "customer_id", "kind", "direction", "body",
-                                                "author", "interaction_id", "created_at"))
+    table = current_format() == "table"
+    emit([_message_row(m) for m in items], MESSAGE_TABLE if table else (
+        "id", "case_id", "customer_id", "kind", "direction", "body", "author", "interaction_id", "created_at"))
+
+
+def _coded(code: str | None) -> Coded | None:
+    """A stored code (status, priority, kind…) that a table shows in the reader's words and JSON/CSV as the code."""
+    if code is None:
+        return None
+    label = STATUS_LABELS.get(code) or PRIORITY_LABELS.get(code) or CODE_LABELS.get(code)
+    return Coded(code, current_translator().gettext(label) if label else code)
 
 
 def _case_row(case: Case) -> dict[str, Any]:
-    row = attrs.asdict(case)
-    row["watchers"] = ", ".join(case.watchers)
+    """A case as raw values: times stay datetimes, codes are :class:`Coded` (the output formats both)."""
+    row = attrs.asdict(case, recurse=False)
+    from crmkit.console.display import channel_label
+
+    row.update(status=_coded(case.status), priority=_coded(case.priority), watchers=", ".join(case.watchers),
+               channel=Coded(case.channel, channel_label(current_translator(), case.channel)))
+    return row
+
+
+def _message_row(message: Message) -> dict[str, Any]:
+    """A conversation entry as raw values, its kind and direction coded."""
+    row = attrs.asdict(message, recurse=False)
+    row.update(kind=_coded(message.kind), direction=_coded(message.direction))
     return row
 
 

@@ -357,3 +357,28 @@ def test_a_template_in_the_servers_override_folder_replaces_the_cores(crm: Any, 
     missing = browser.get("/console/nowhere")
     assert missing.status_code == 404 and "Sao Mai · Không tìm thấy trang" in text(missing)
     assert "Khách hàng" in text(missing)  # the core's base.html, menu and all, still frames it
+    # Compiled templates are shared by every console in the process: an edit is still seen by the next one,
+    (tmp_path / "error.html").write_text(
+        '{% extends "base.html" %}{% block content %}<h1>Sao Mai 2 · {{ _(message) }}</h1>{% endblock %}',
+        encoding="utf-8")
+    def again() -> str:
+        browser = ConsoleBrowser(crm)
+        browser.sign_in("lan")
+        return text(browser.get("/console/nowhere"))
+
+    assert "Sao Mai 2 · Không tìm thấy trang" in again()
+    monkeypatch.delenv("CRMKIT_CONSOLE_TEMPLATES")  # and a server without the folder shows the core's own page
+    plain = again()
+    assert "Sao Mai" not in plain and "Không tìm thấy trang" in plain
+
+
+def test_a_schemas_message_reads_in_the_users_language_by_its_field(crm: Any) -> None:
+    browser = signed_in(crm)  # a Vietnamese user: the service's English message is shown translated
+    form = {"name": "Nguyễn " * 60, "email": "", "phone": "", "owner": "", "lifecycle_stage": "prospect", "tags": ""}
+    refused = browser.submit("/console/customers/new", "/console/customers/new", form)
+    assert refused.status_code == 422
+    name_field = refused.get_data(as_text=True).split('<label for="name">')[1].split("</div>")[0]
+    assert "Độ dài phải từ 1 đến 300." in name_field and "Length must be" not in name_field
+    english = signed_in(crm, "mike", locale="en")
+    shown = english.submit("/console/customers/new", "/console/customers/new", form).get_data(as_text=True)
+    assert "Length must be between 1 and 300." in shown.split('<label for="name">')[1].split("</div>")[0]

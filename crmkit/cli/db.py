@@ -89,5 +89,79 @@ def revision(crm: CRM, plugin: str, message: str, empty: bool) -> None:
     click.echo(current_translator().gettext("wrote %(file)s") % {"file": script.path})
 
 
+@db.command("downgrade")
+@click.argument("lineage")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@format_option
+@click.pass_obj
+def downgrade(state: CLIContext, lineage: str, revision: str, yes: bool) -> None:
+    """Take LINEAGE (a plugin, or `crmkit`) down to REVISION (`base` removes all its tables), data in place."""
+    from alembic.util import CommandError
+
+    from crmkit import migrations
+    from crmkit.errors import NotFound, ValidationError
+
+    state.check_schema = False
+    crm = state.crm
+    lineages = {lin.name: lin for lin in crm.lineages()}
+    if lineage not in lineages:
+        raise NotFound("migration lineage (an enabled plugin with migrations)", lineage)
+    gettext = current_translator().gettext
+    if not yes:
+        click.confirm(gettext("Take %(lineage)s down to %(revision)s? What later revisions added is dropped with "
+                              "its data.") % {"lineage": lineage, "revision": revision}, abort=True)
+    try:
+        migrations.downgrade(crm.engine, lineages[lineage], revision)
+    except CommandError as exc:  # an unknown revision, or one above the current
+        raise ValidationError({"revision": [str(exc)]}) from None
+    emit(lineage_rows(crm), LINEAGE_COLUMNS, title=gettext("Schema downgraded"))
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace FILE if it exists.")
+@format_option
+@click.pass_obj
+def backup(state: CLIContext, file: str, overwrite: bool) -> None:
+    """Write a consistent copy of the SQLite database to FILE while the CRM stays in use (SQLite's backup API)."""
+    from crmkit.core.backup import backup as write_backup
+
+    state.check_schema = False
+    made = write_backup(state.crm, file, overwrite=overwrite)
+    _emit_backup(made, current_translator().gettext("Backup written"))
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@format_option
+@click.pass_obj
+def restore(state: CLIContext, file: str, yes: bool) -> None:
+    """Replace the SQLite database with the backup FILE (stop the server and the worker first)."""
+    from crmkit.core.backup import restore as read_backup
+
+    state.check_schema = False
+    gettext = current_translator().gettext
+    if not yes:
+        click.confirm(gettext("Replace everything in %(url)s with %(file)s?") % {"url": _shown_url(state.crm),
+                                                                               "file": file}, abort=True)
+    restored = read_backup(state.crm, file)
+    _emit_backup(restored, gettext("Database restored"))
+    if restored.erased_again:
+        click.echo(gettext("Erased again: %(count)d customer(s) erased after this backup was taken.")
+                   % {"count": len(restored.erased_again)}, err=True)
+    if any(row["current"] != row["head"] for row in lineage_rows(state.crm)):
+        click.echo(gettext("The backup's schema is older than this installation: run `crmkit db upgrade`."), err=True)
+
+
+def _emit_backup(made: Any, title: str) -> None:
+    emit([{"file": str(made.path), "size": made.size,
+           "revisions": "; ".join(f"{name} {'/'.join(revs)}" for name, revs in sorted(made.revisions.items()))}],
+         (N_("file"), N_("size"), N_("revisions")), title=title)
+
+
 def _shown_url(crm: CRM) -> str:
-    return crm.engine.url.render_as_string(hide_password=True)
+    from crmkit.core.redact import mask_database_url
+
+    return mask_database_url(crm.engine.url)

@@ -18,16 +18,17 @@ from urllib.parse import urlencode
 from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, FunctionLoader, PackageLoader, pass_context,
                     select_autoescape)
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
-from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile
 from crmkit.console.sessions import (API_ACTION, COOKIE, IDLE, SAFE_METHODS, SIGN_IN_COOKIE, ConsoleSession, Sessions,
                                      csrf_token, csrf_valid, same_origin)
+from crmkit.console.template_cache import COMPILED_TEMPLATES
 from crmkit.errors import NotFound, PermissionDenied, PluginError
 from crmkit.i18n import Translator, negotiate, translator
 from crmkit.locales import CatalogRef
+from crmkit.web.url_maps import url_map
 
 if TYPE_CHECKING:
     from jinja2.runtime import Context
@@ -93,10 +94,16 @@ class ConsoleRequest:
         return permission is None or self.crm.access.allowed(permission)
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> Response:
-        """The page ``template`` (or, for an htmx request, its ``partial`` block when it has one) as HTML."""
+        """The page ``template`` (or, for an htmx request, its ``partial`` block when it has one) as HTML; the
+        services' messages in ``errors`` (by input) shown in the user's language as far as the catalogs know them."""
+        from crmkit.i18n import translate_message
+
         page = self.app.env.get_template(template)
         context = {"r": self, "_": self.i18n.gettext, "ngettext": self.i18n.ngettext, "i18n": self.i18n,
                    "menu": self.app.menu_for(self) if self.user else [], "locale": self.i18n.locale, **values}
+        if isinstance(values.get("errors"), Mapping):
+            context["errors"] = {field: [translate_message(self.i18n, m) if isinstance(m, str) else m for m in shown]
+                                 if isinstance(shown, list) else shown for field, shown in values["errors"].items()}
         if self.http.headers.get("HX-Request") and "partial" in page.blocks:
             html = "".join(page.blocks["partial"](page.new_context(context)))
         else:
@@ -160,7 +167,8 @@ class ConsoleApp:
         self.env = Environment(loader=ChoiceLoader([*([FileSystemLoader(overrides)] if overrides else []),
                                                     PackageLoader("crmkit.console", "templates"),
                                                     FunctionLoader(_template_source)]),
-                               autoescape=select_autoescape(default=True, default_for_string=True))
+                               autoescape=select_autoescape(default=True, default_for_string=True),
+                               bytecode_cache=COMPILED_TEMPLATES)
         self.env.filters.update(money=_money, number=_number, date=_date, datetime=_datetime, **display.FILTERS)
         self._owners: dict[Any, str] = {}
         self.pages: list[ConsolePage] = [*pages.core_pages(), *admin_pages.admin_pages(), *self._collected(
@@ -169,8 +177,7 @@ class ConsoleApp:
                                                                        "crmkit_console_menu"), *admin_pages.ADMIN_MENU]
         self.panels: list[Panel] = self._collected(crm.hooks.customer_panels(), Panel, "crmkit_customer_panels")
         self.tiles: list[Tile] = self._collected(crm.hooks.home_tiles(), Tile, "crmkit_home_tiles")
-        self.url_map = Map([Rule(page.path, endpoint=n, methods=list(page.methods))
-                            for n, page in enumerate(self.pages)], strict_slashes=False, merge_slashes=False)
+        self.url_map = url_map(tuple((page.path, n, tuple(page.methods)) for n, page in enumerate(self.pages)))
 
     def _collected(self, declared: list[tuple[str, Any]], kind: type, hook: str, paths: bool = False) -> list[Any]:
         """Every plugin's items of one hook, checked to be of ``kind`` (and, for pages, under ``/console/<plugin>/``),
@@ -294,7 +301,7 @@ def _new_secret() -> str:
 
 def public(handler: Handler) -> Handler:
     """Mark a page that needs no session (signing in): it checks what it needs itself."""
-    handler.console_public = True  # type: ignore[attr-defined]
+    handler.console_public = True
     return handler
 
 

@@ -8,8 +8,9 @@ The core lineage is always upgraded first; plugins follow in dependency order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -56,7 +57,7 @@ def _config(lineage: Lineage, connection: sa.Connection | None = None) -> Any:
     return config
 
 
-@lru_cache(maxsize=None)
+@cache
 def _revisions(location: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """(heads, every known revision) of the revision files in ``location``."""
     from alembic.script import ScriptDirectory
@@ -70,11 +71,16 @@ def heads(lineage: Lineage) -> tuple[str, ...]:
     return _revisions(lineage.location)[0]
 
 
+def known_revisions(lineage: Lineage) -> frozenset[str]:
+    """Every revision the installed code ships for this lineage (a database at another one is from a newer crmkit)."""
+    return _revisions(lineage.location)[1]
+
+
 def current(connection: sa.Connection, lineage: Lineage) -> tuple[str, ...]:
     """The revision(s) the database is at for this lineage (empty when never applied)."""
     if not sa.inspect(connection).has_table(lineage.version_table):
         return ()
-    rows = connection.execute(sa.text(f"SELECT version_num FROM {lineage.version_table}")).scalars()
+    rows = connection.execute(sa.text(f"SELECT version_num FROM {lineage.version_table}")).scalars()  # noqa: S608 - a plugin's declared table name
     return tuple(sorted(rows))
 
 
@@ -96,22 +102,53 @@ def unknown(engine: sa.Engine, lineages: Iterable[Lineage]) -> dict[str, tuple[s
 
 
 def upgrade(engine: sa.Engine, lineages: Sequence[Lineage], target: str = "heads") -> None:
-    """Bring every lineage to ``target`` (core first), each in its own transaction."""
+    """Bring every lineage to ``target`` (core first), all in one transaction.
+
+    A first ``crmkit init`` or an upgrade that fails or is killed half-way leaves the schema as it was, never
+    with some plugins' tables made and others missing.
+    """
     from alembic import command
 
-    for lineage in lineages:
-        with engine.connect() as conn:
-            with conn.begin():
-                command.upgrade(_config(lineage, conn), target)
+    with _migrating(engine) as conn:
+        for lineage in lineages:
+            command.upgrade(_config(lineage, conn), target)
 
 
 def downgrade(engine: sa.Engine, lineage: Lineage, target: str = "base") -> None:
-    """Take one lineage down to ``target`` (``base`` drops all its tables)."""
+    """Take one lineage down to ``target`` (``base`` drops all its tables), with the data in place."""
     from alembic import command
 
+    with _migrating(engine) as conn:
+        command.downgrade(_config(lineage, conn), target)
+
+
+@contextmanager
+def _migrating(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in one transaction for a migration step; on SQLite with foreign keys checked at the end.
+
+    SQLite changes a table by copying it into a new one and dropping the old (Alembic's batch mode); with
+    foreign keys enforced, dropping a table other rows reference fails although the copy keeps them valid. So
+    enforcement is off while the step runs (SQLite ignores the pragma inside a transaction, hence before it)
+    and ``PRAGMA foreign_key_check`` must find nothing before the step commits.
+    """
+    from crmkit.errors import Conflict
+
     with engine.connect() as conn:
-        with conn.begin():
-            command.downgrade(_config(lineage, conn), target)
+        sqlite = conn.dialect.name == "sqlite"
+        raw = conn.connection.driver_connection
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
+                if broken:
+                    table, rowid, parent, _ = broken[0]
+                    raise Conflict(f"the migration left {len(broken)} row(s) pointing nowhere, e.g. {table} "
+                                         f"row {rowid} → {parent}; nothing was changed")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def revision(lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bool = True) -> Any:

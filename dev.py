@@ -2,17 +2,21 @@
 """Set up crmkit in ./.venv and run its main jobs — the only commands a newcomer needs.
 
     python3 dev.py demo     build a demo CRM (SQLite) with every bundled plugin and show it
-    python3 dev.py test     run the whole test suite on SQLite and, when available, PostgreSQL
-                            (in parallel on every core; extra arguments go to pytest); installs
-                            Debian's chromium for the browser tests when it is missing
+    python3 dev.py test     run the checks of ``lint``, then the whole test suite on SQLite and, when
+                            available, PostgreSQL (in parallel on every core; extra arguments go to
+                            pytest); installs Debian's chromium for the browser tests when it is missing
+    python3 dev.py lint     the checks alone: ruff (lint and format), mypy, the import contracts, and
+                            pip-audit (known vulnerabilities in the installed dependencies)
     python3 dev.py bench    run the benchmarks at full size (``bench NAME`` for one)
 
-Needs only Python 3.11+ and git; everything else is installed into .venv.
+Needs only Python 3.11+ and git; everything else is installed into .venv, at the versions
+constraints.txt pins.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +27,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
+CONSTRAINTS = ROOT / "constraints.txt"
 PG_URL = "postgresql://crmkit:crmkit@127.0.0.1:5432/postgres"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, driven by Playwright in tests/test_browser.py
 
@@ -36,22 +41,24 @@ def packages() -> list[Path]:
 
 
 def setup() -> None:
-    """Create .venv and (re)install the packages when any pyproject.toml changed."""
+    """Create .venv and (re)install the packages, at constraints.txt's versions, when it or a pyproject.toml changed."""
     if not PY.exists():
         print("• creating .venv", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     digest = hashlib.sha256()
     for pkg in packages():
         digest.update((pkg / "pyproject.toml").read_bytes())
+    digest.update(CONSTRAINTS.read_bytes())
     stamp = VENV / ".crmkit-installed"
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return
     print("• installing crmkit, its plugins and test tools into .venv (first run takes a minute)", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    # Each package with its test and bench extras (test data, reference engines); pip ignores absent extras.
-    editable = [arg for pkg in packages() for arg in ("-e", f"{pkg}[test,bench]")]
-    subprocess.run(pip + editable, check=True)
+    # Each package with its test, bench and lint extras (test data, reference engines, checkers); pip ignores
+    # absent extras. Every dependency at the version constraints.txt pins, so a new release breaks no one's run.
+    editable = [arg for pkg in packages() for arg in ("-e", f"{pkg}[test,bench,lint]")]
+    subprocess.run(pip + ["--constraint", str(CONSTRAINTS), *editable], check=True)
     stamp.write_text(digest.hexdigest())
 
 
@@ -97,12 +104,69 @@ def ensure_chromium() -> None:
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> int:
+    """Run a command in the project's folder; its exit code."""
     return subprocess.run(args, cwd=ROOT, env={**os.environ, **(env or {})}).returncode
+
+
+def lint() -> int:
+    """Run every check (configured in pyproject.toml), then pip-audit; 1 when any of them failed."""
+    checks = {
+        "ruff check": [str(BIN / "ruff"), "check", "."],
+        "ruff format --check": [str(BIN / "ruff"), "format", "--check", "."],
+        "mypy": [str(BIN / "mypy")],
+        "lint-imports": [str(BIN / "lint-imports"), "--no-cache"],
+    }
+    failed = []
+    for name, args in checks.items():
+        print(f"• {name}", flush=True)
+        if run(args) != 0:
+            failed.append(name)
+    if not audit():
+        failed.append("pip-audit")
+    if failed:
+        print(f"• failed: {', '.join(failed)}", flush=True)
+        return 1
+    return 0
+
+
+def audit() -> bool:
+    """Whether pip-audit finds no known vulnerability in the installed dependencies.
+
+    An advisory service that cannot be reached is said in one line and passes: the network never fails a run.
+    """
+    args = [str(BIN / "pip-audit"), "--skip-editable", "--progress-spinner", "off", "--format", "json"]
+    try:
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return not_audited("no answer in 2 minutes")
+    try:
+        dependencies = json.loads(done.stdout)["dependencies"]
+    except (ValueError, KeyError, TypeError):
+        return not_audited((done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1])
+    vulnerable = [dep for dep in dependencies if dep.get("vulns")]
+    for dep in vulnerable:
+        found = "; ".join(
+            vuln["id"] + (f" (fixed in {', '.join(vuln['fix_versions'])})" if vuln.get("fix_versions") else "")
+            for vuln in dep["vulns"]
+        )
+        print(f"• pip-audit: {dep['name']} {dep['version']} has a known vulnerability: {found}", flush=True)
+    audited = [dep for dep in dependencies if "skip_reason" not in dep]
+    if not vulnerable and not audited:
+        return not_audited("it knows none of the dependencies")
+    if not vulnerable:
+        print(f"• pip-audit: no known vulnerability in {len(audited)} dependencies", flush=True)
+    return not vulnerable
+
+
+def not_audited(reason: str) -> bool:
+    """Say in one line that the dependencies were not audited, and why; the run goes on."""
+    print(f"• pip-audit: the advisory service cannot be reached ({reason[:200]}): dependencies not audited", flush=True)
+    return True
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
-    if command not in ("demo", "test", "bench"):
+    if command not in ("demo", "test", "bench", "lint"):
         print(__doc__)
         return 0 if command in ("help", "-h", "--help") else 2
     setup()
@@ -112,6 +176,11 @@ def main(argv: list[str]) -> int:
         return run([str(BIN / "crmkit"), "--db", db, "demo", "--reset", *argv[1:]])
     if command == "bench":
         return run([str(PY), str(ROOT / "bench" / "run.py"), *argv[1:]])
+    if lint() != 0:
+        print("• the checks failed (`python3 dev.py lint` runs them alone): the tests did not run", flush=True)
+        return 1
+    if command == "lint":
+        return 0
     ensure_chromium()
     url = start_postgres()
     env = {"CRMKIT_STRICT_PLUGINS": "1"}

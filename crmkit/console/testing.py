@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.test import Client, TestResponse
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the test users' password
 _FORM = re.compile(r"<form\b[^>]*\baction=\"([^\"]*)\"[^>]*>(.*?)</form>", re.DOTALL)
 _TOKEN = re.compile(r"name=\"csrf_token\" value=\"([0-9a-f]+)\"")
 

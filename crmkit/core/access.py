@@ -15,6 +15,7 @@ import functools
 import inspect
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, _GeneratorContextManager, contextmanager
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -73,7 +74,8 @@ class Principal:
 SYSTEM = Principal(None, "system")
 
 #: The principal of each CRM (by ``id``) in the running context: a thread or an asyncio task sees its own.
-_ACTING: contextvars.ContextVar[Mapping[int, Principal]] = contextvars.ContextVar("crmkit_acting", default={})
+_ACTING: contextvars.ContextVar[Mapping[int, Principal]] = contextvars.ContextVar(
+    "crmkit_acting", default=MappingProxyType({}))  # read-only: every change sets a new mapping
 
 
 class Access:

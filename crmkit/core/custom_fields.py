@@ -41,7 +41,7 @@ class Day(fields.Date):
             return value
         if isinstance(value, str) and "/" in value:
             try:
-                return datetime.strptime(value.strip(), "%d/%m/%Y").date()
+                return datetime.strptime(value.strip(), "%d/%m/%Y").date()  # noqa: DTZ007 - a date: no zone applies
             except ValueError:
                 raise SchemaError(f"not a valid date: {value!r} (use YYYY-MM-DD or DD/MM/YYYY)") from None
         return super()._deserialize(value, attr, data, **kwargs)

@@ -1,4 +1,5 @@
-"""Core schema: customers, contact points, addresses, tags, consents, memberships, search keys, interactions, audit log, merges, plugin states, settings.
+"""Core schema: customers, contact points, addresses, tags, consents, memberships, search keys,
+interactions, audit log, merges, plugin states, settings.
 
 Revision ID: crmkit_0001
 Revises: (base)

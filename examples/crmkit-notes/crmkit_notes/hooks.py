@@ -80,7 +80,7 @@ def crmkit_segment_fields() -> dict[str, Any]:
 
 @hookimpl
 def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - demo data, repeatable by seed
     now = utcnow()
     chosen = rng.sample(customer_ids, k=len(customer_ids) // 3)
     crm.notes.add_many(

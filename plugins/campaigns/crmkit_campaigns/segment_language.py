@@ -139,7 +139,7 @@ def _number_or_date(text: str, pos: int) -> Token:
                 raise SegmentSyntaxError(column, f"{raw!r} is not a valid {'date' if kind == 'date' else 'date-time'}") from None
             return Token(kind, raw, column, value)
     found = _NUMBER.match(text, pos)
-    assert found is not None
+    assert found is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
     raw = found.group()
     if _WORD.match(text, found.end()) and not text[found.end()].isspace():
         raise SegmentSyntaxError(column, f"{text[pos:found.end() + 1]!r}…: put a space between a number and a word")

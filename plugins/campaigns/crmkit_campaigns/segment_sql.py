@@ -4,9 +4,9 @@ Fields are typed (text, number, date, date-time, boolean, one-of): a literal of 
 is an error naming its column. The core's fields come first; every plugin adds its own through
 ``crmkit_segment_fields`` (a SQL expression correlated on ``customers.id``; its SQL type gives the
 field's type — or a ``crmkit.core.segments.SegmentField`` with ``choices``: an enumerated field, whose
-unknown values are refused with the closest suggested). Negation is pushed down to the comparisons so that ``not``, ``!=`` and ``not in``
-include customers whose field is empty (two-valued logic), while positive conditions stay plain
-comparisons a database index can serve. Age is rewritten into a range of birth dates, a date
+unknown values are refused with the closest suggested). Negation is pushed down to the comparisons so
+that ``not``, ``!=`` and ``not in`` include customers whose field is empty (two-valued logic), while
+positive conditions stay plain comparisons a database index can serve. Age is rewritten into a range of birth dates, a date
 compared with a date-time field into the bounds of that local day.
 """
 

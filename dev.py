@@ -77,7 +77,9 @@ def start_postgres() -> str | None:
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crmkit') THEN "
         "CREATE ROLE crmkit LOGIN SUPERUSER PASSWORD 'crmkit'; END IF; END $$;"
     )
-    result = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-q", "-c", sql], capture_output=True, text=True)
+    result = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-q", "-c", sql], capture_output=True, text=True
+    )
     if result.returncode != 0:
         print(f"• PostgreSQL {version}/{cluster} did not start: {result.stderr.strip()}", flush=True)
         return None
@@ -89,8 +91,11 @@ def ensure_chromium() -> None:
     if Path(CHROMIUM).exists():
         return
     if not Path("/etc/debian_version").exists() or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        print(f"• {CHROMIUM} is missing and cannot be installed here (needs root on Debian: "
-              "apt-get install chromium): the browser tests will fail", flush=True)
+        print(
+            f"• {CHROMIUM} is missing and cannot be installed here (needs root on Debian: "
+            "apt-get install chromium): the browser tests will fail",
+            flush=True,
+        )
         return
     print("• installing Debian's chromium for the browser tests (apt-get, once)", flush=True)
     quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

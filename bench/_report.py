@@ -17,13 +17,17 @@ from typing import Any
 SIZES = ("tiny", "small", "full")
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str, argv: Sequence[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     """``--size tiny|small|full`` (tiny: seconds, for the test suite), ``--postgres URL``, ``--workdir DIR``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", choices=SIZES, default="full")
-    parser.add_argument("--postgres", default=os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL"),
-                        help="PostgreSQL URL for the PostgreSQL half (default: $CRMKIT_BENCH_POSTGRES_URL)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL"),
+        help="PostgreSQL URL for the PostgreSQL half (default: $CRMKIT_BENCH_POSTGRES_URL)",
+    )
     parser.add_argument("--workdir", default=None, help="where to put generated databases and files")
     if extra:
         extra(parser)
@@ -49,11 +53,11 @@ def timed() -> Iterator[list[float]]:
 def alternating_adds(crms: dict[str, Any], inputs: Sequence[Any], *, source: str, rounds: int = 10) -> dict[str, float]:
     """Seconds each CRM spends on ``customers.add`` of its share of ``inputs``, in ``rounds`` that alternate which
     goes first, so both see the same machine conditions (the A/B timing of hook and outbox overhead)."""
-    spent = {label: 0.0 for label in crms}
+    spent = dict.fromkeys(crms, 0.0)
     per_round = -(-len(inputs) // rounds)
     labels = list(crms)
     for round_no, first in enumerate(range(0, len(inputs), per_round)):
-        chunk = inputs[first:first + per_round]
+        chunk = inputs[first : first + per_round]
         for label in labels if round_no % 2 == 0 else labels[::-1]:
             add = crms[label].customers.add
             start = time.perf_counter()
@@ -75,7 +79,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(name: str, figure: float, unit: str, *, target: str, ok: bool, peer: str | None = None, **extra: Any) -> None:
+def report(
+    name: str, figure: float, unit: str, *, target: str, ok: bool, peer: str | None = None, **extra: Any
+) -> None:
     """One result line: ``[bench] name: figure unit | target … | peer … | MET/MISSED``."""
     parts = [f"[bench] {name}: {figure:,.3f} {unit}", f"target {target}"]
     if peer:

@@ -20,7 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, percentile, report, scale, timed  # noqa: E402
+from bench._report import parse_args, percentile, report, scale, timed
 
-AS_OF = datetime(2026, 1, 1, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS = 730
 TARGET_RATIO = 3.0
 
@@ -54,8 +54,10 @@ def iso(us_after_start: np.ndarray) -> np.ndarray:
 
 def customer_rows(customers: int) -> list[tuple[Any, ...]]:
     now = AS_OF.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return [(i, "person", f"Khách hàng {i}", f"khach hang {i}", "customer", "{}", "active", now, now)
-            for i in range(1, customers + 1)]
+    return [
+        (i, "person", f"Khách hàng {i}", f"khach hang {i}", "customer", "{}", "active", now, now)
+        for i in range(1, customers + 1)
+    ]
 
 
 CUSTOMER_COLUMNS = "id, kind, name, name_key, lifecycle_stage, attributes, status, created_at, updated_at"
@@ -71,9 +73,10 @@ def load_sqlite(path: Path, data: dict[str, np.ndarray], customers: int) -> None
     step = 1_000_000
     for start in range(0, len(data["amount"]), step):
         part = slice(start, start + step)
-        conn.executemany(f"INSERT INTO crmkit_test_purchases ({ORDER_COLUMNS}) VALUES (?,?,?,'VND')",
-                         zip(data["customer_id"][part].tolist(), iso(data["us"][part]).tolist(),
-                             data["amount"][part].tolist()))
+        conn.executemany(
+            f"INSERT INTO crmkit_test_purchases ({ORDER_COLUMNS}) VALUES (?,?,?,'VND')",
+            zip(data["customer_id"][part].tolist(), iso(data["us"][part]).tolist(), data["amount"][part].tolist()),
+        )
     conn.execute("CREATE INDEX ix_crmkit_test_purchases_customer_id ON crmkit_test_purchases (customer_id)")
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
@@ -94,8 +97,9 @@ def load_postgres(url: str, data: dict[str, np.ndarray], customers: int) -> None
         for start in range(0, len(data["amount"]), step):
             part = slice(start, start + step)
             with cur.copy(f"COPY crmkit_test_purchases ({ORDER_COLUMNS}) FROM STDIN") as copy:
-                for row in zip(data["customer_id"][part].tolist(), iso(data["us"][part]).tolist(),
-                               data["amount"][part].tolist()):
+                for row in zip(
+                    data["customer_id"][part].tolist(), iso(data["us"][part]).tolist(), data["amount"][part].tolist()
+                ):
                     copy.write_row((*row, "VND"))
         cur.execute("CREATE INDEX ix_crmkit_test_purchases_customer_id ON crmkit_test_purchases (customer_id)")
         cur.execute(f"SELECT setval('customers_id_seq', {customers})")
@@ -113,10 +117,15 @@ class DuckDBReference:
         self.con = duckdb.connect()
         orders = {"customer_id": data["customer_id"], "us": data["us"], "amount_minor": data["amount"]}  # noqa: F841
         start = (AS_OF - timedelta(days=DAYS)).replace(tzinfo=None).isoformat(sep=" ")
-        self.con.execute(f"CREATE TABLE orders AS SELECT customer_id, TIMESTAMP '{start}' + to_microseconds(us) "
-                         "AS occurred_at, amount_minor, 'VND' AS currency FROM orders")
-        grid = " ".join(f"WHEN r = {r} AND fm = {fm} THEN '{name}'" for r, row in _grid().items()
-                        for fm, name in enumerate(row, start=1))
+        self.con.execute(
+            f"CREATE TABLE orders AS SELECT customer_id, TIMESTAMP '{start}' + to_microseconds(us) "
+            "AS occurred_at, amount_minor, 'VND' AS currency FROM orders"
+        )
+        grid = " ".join(
+            f"WHEN r = {r} AND fm = {fm} THEN '{name}'"
+            for r, row in _grid().items()
+            for fm, name in enumerate(row, start=1)
+        )
         as_of = AS_OF.replace(tzinfo=None).isoformat(sep=" ")
         self.sql = f"""
             CREATE OR REPLACE TABLE rfm AS
@@ -160,8 +169,14 @@ def measure(crm: Any, label: str, duck: DuckDBReference | None, size: str) -> No
 
     with timed() as t:
         rows = crm.analytics.rebuild()
-    report(f"analytics aggregate rebuild ({label})", t[0], "s", target="(no target: one full pass over every order)",
-           ok=True, rows=rows)
+    report(
+        f"analytics aggregate rebuild ({label})",
+        t[0],
+        "s",
+        target="(no target: one full pass over every order)",
+        ok=True,
+        rows=rows,
+    )
     crm.analytics.rfm(as_of=AS_OF)  # warm the cache as DuckDB's in-memory table is
     ours, theirs = float("inf"), float("inf")
     for _ in range(3):  # taking turns, so a busy machine slows both alike
@@ -171,10 +186,16 @@ def measure(crm: Any, label: str, duck: DuckDBReference | None, size: str) -> No
             run = crm.analytics.rfm(as_of=AS_OF)
         ours = min(ours, t[0])
     ratio = ours / theirs if duck is not None else None
-    report(f"analytics RFM with quintile scores ({label})", ours, "s",
-           target=f"≤ {TARGET_RATIO:.0f}× DuckDB from scratch",
-           peer=f"DuckDB {theirs:.3f} s, ratio {ratio:.2f}×" if ratio is not None else "DuckDB not installed",
-           ok=bool(ratio is not None and ratio <= TARGET_RATIO), customers=run.summary["customers"], size=size)
+    report(
+        f"analytics RFM with quintile scores ({label})",
+        ours,
+        "s",
+        target=f"≤ {TARGET_RATIO:.0f}× DuckDB from scratch",
+        peer=f"DuckDB {theirs:.3f} s, ratio {ratio:.2f}×" if ratio is not None else "DuckDB not installed",
+        ok=bool(ratio is not None and ratio <= TARGET_RATIO),
+        customers=run.summary["customers"],
+        size=size,
+    )
     ids = np.random.default_rng(1).integers(1, run.summary["customers"] + 1, 300).tolist()
     samples = []
     for customer_id in ids:
@@ -182,13 +203,21 @@ def measure(crm: Any, label: str, duck: DuckDBReference | None, size: str) -> No
             start = time.perf_counter()
             aggregates.refresh(crm, session.connection(), [customer_id])
             samples.append((time.perf_counter() - start) * 1000)
-    report(f"analytics per-order aggregate refresh ({label}) p50", percentile(samples, 50), "ms",
-           target="(no target: added to each order transaction)", ok=True, p99=f"{percentile(samples, 99):.2f} ms")
+    report(
+        f"analytics per-order aggregate refresh ({label}) p50",
+        percentile(samples, 50),
+        "ms",
+        target="(no target: added to each order transaction)",
+        ok=True,
+        p99=f"{percentile(samples, 99):.2f} ms",
+    )
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], extra=lambda p: p.add_argument(
-        "--only", choices=("sqlite", "postgresql"), help="measure one database only"))
+    args = parse_args(
+        __doc__.splitlines()[0],
+        extra=lambda p: p.add_argument("--only", choices=("sqlite", "postgresql"), help="measure one database only"),
+    )
     customers = scale(args.size, tiny=2_000, small=100_000, full=1_000_000)
     orders = customers * 10
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="crmkit-bench-rfm-"))

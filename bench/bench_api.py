@@ -29,21 +29,48 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, percentile, report, scale  # noqa: E402
-from crmkit.core.customers import SEARCH_SLACK  # noqa: E402
-from crmkit.core.search import prefix_upper_bound, query_prefixes  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, percentile, report, scale
+from crmkit.core.customers import SEARCH_SLACK
+from crmkit.core.search import prefix_upper_bound, query_prefixes
 
 CLIENT_PROCESSES, THREADS_PER_PROCESS = 4, 8  # 32 concurrent clients
 PAGE = 20  # the API's default page of search results
 SEARCH_BATCH = PAGE + 1 + SEARCH_SLACK  # the keys crmkit's search reads at a time
 SERVER_WORKERS, SERVER_THREADS = 2, 4
 KINDS = ("crmkit", "peer", "peer-asgi")
-CHILDREN = (("customer_contact_points", "customer_id"), ("customer_addresses", "customer_id"),
-            ("customer_tags", "customer_id"), ("customer_consents", "customer_id"),
-            ("customer_memberships", "person_id"))
-WORDS = ("nguyen", "tran", "le", "pham", "hoang", "vu", "dang", "bui", "do", "ho", "ngo", "duong", "ly", "an",
-         "binh", "lan", "mai", "minh", "hung", "thu", "smith", "john", "mary")
+CHILDREN = (
+    ("customer_contact_points", "customer_id"),
+    ("customer_addresses", "customer_id"),
+    ("customer_tags", "customer_id"),
+    ("customer_consents", "customer_id"),
+    ("customer_memberships", "person_id"),
+)
+WORDS = (
+    "nguyen",
+    "tran",
+    "le",
+    "pham",
+    "hoang",
+    "vu",
+    "dang",
+    "bui",
+    "do",
+    "ho",
+    "ngo",
+    "duong",
+    "ly",
+    "an",
+    "binh",
+    "lan",
+    "mai",
+    "minh",
+    "hung",
+    "thu",
+    "smith",
+    "john",
+    "mary",
+)
 
 
 # --- the peer: the same framework, a bare handler over the raw driver ----------------------------------
@@ -77,8 +104,10 @@ def peer_app(url: str) -> Any:
     def rows(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         cursor = connection().execute(sql, params)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, (str(v) if v is not None and not isinstance(v, (int, str)) else v for v in row)))
-                for row in cursor.fetchall()]
+        return [
+            dict(zip(names, (str(v) if v is not None and not isinstance(v, (int, str)) else v for v in row)))
+            for row in cursor.fetchall()
+        ]
 
     def customers(ids: list[int]) -> list[dict[str, Any]]:
         """The customers with their child rows, as crmkit reads them: one query per table for all of them."""
@@ -99,14 +128,20 @@ def peer_app(url: str) -> Any:
         for low, high in ranges:
             position: tuple[Any, ...] = ()
             while len(shown) <= PAGE:
-                hits = connection().execute(scan + (after if position else "") + batch,
-                                            (low, high, *position)).fetchall()
+                hits = (
+                    connection().execute(scan + (after if position else "") + batch, (low, high, *position)).fetchall()
+                )
                 if hits:
                     ids = list({cid for _, cid in hits})
-                    first = dict(connection().execute(
-                        f"SELECT customer_id, min(key) FROM customer_search_keys WHERE customer_id IN "
-                        f"({', '.join([mark] * len(ids))}) AND ({any_range}) GROUP BY customer_id",
-                        (*ids, *(bound for pair in ranges for bound in pair))).fetchall())
+                    first = dict(
+                        connection()
+                        .execute(
+                            f"SELECT customer_id, min(key) FROM customer_search_keys WHERE customer_id IN "
+                            f"({', '.join([mark] * len(ids))}) AND ({any_range}) GROUP BY customer_id",
+                            (*ids, *(bound for pair in ranges for bound in pair)),
+                        )
+                        .fetchall()
+                    )
                     shown.extend((key, cid) for key, cid in hits if first[cid] == key)
                     position = tuple(hits[-1])
                 if len(hits) < SEARCH_BATCH:
@@ -141,8 +176,15 @@ def serve(kind: str, url: str, port: int) -> None:
 
         os.environ["CRMKIT_BENCH_URL"] = url
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        uvicorn.run("bench_api:asgi_peer", factory=True, host="127.0.0.1", port=port, workers=SERVER_WORKERS,
-                    log_level="warning", access_log=False)
+        uvicorn.run(
+            "bench_api:asgi_peer",
+            factory=True,
+            host="127.0.0.1",
+            port=port,
+            workers=SERVER_WORKERS,
+            log_level="warning",
+            access_log=False,
+        )
         return
     from crmkit.web.server import Server, gunicorn_options
 
@@ -214,8 +256,9 @@ def load(port: int, paths: list[str], token: str, seconds: float) -> tuple[int, 
     queue: Any = multiprocessing.Queue()
     chunks = [paths[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
     started = time.perf_counter()
-    workers = [multiprocessing.Process(target=client_process, args=(port, chunk, token, seconds, queue))
-               for chunk in chunks]
+    workers = [
+        multiprocessing.Process(target=client_process, args=(port, chunk, token, seconds, queue)) for chunk in chunks
+    ]
     for worker in workers:
         worker.start()
     results = [queue.get() for _ in workers]
@@ -256,24 +299,40 @@ def measure(backend: str, url: str, spec: datagen.Spec, seconds: float, rounds: 
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=30)
-    figures = {name: {kind: (count / elapsed, percentile(latencies, 99) * 1000, errors)
-                      for kind, (count, elapsed, latencies, errors) in by_kind.items()}
-               for name, by_kind in totals.items()}
+    figures = {
+        name: {
+            kind: (count / elapsed, percentile(latencies, 99) * 1000, errors)
+            for kind, (count, elapsed, latencies, errors) in by_kind.items()
+        }
+        for name, by_kind in totals.items()
+    }
     for name, by_kind in figures.items():
         rate, p99, errors = by_kind["crmkit"]
         peer_rate, peer_p99, peer_errors = by_kind["peer"]
-        report(f"API {name} ({backend}, {spec.customers:,} customers, {SERVER_WORKERS} workers, "
-               f"{CLIENT_PROCESSES * THREADS_PER_PROCESS} clients, {seconds:g} s)", rate, "requests/s",
-               target="0 errors and >= 1/2 of the peer's requests/s", ok=errors == 0 and rate >= peer_rate / 2,
-               peer=f"peer bare Werkzeug + raw driver: {peer_rate:,.0f} requests/s, p99 {peer_p99:.1f} ms, "
-                    f"{peer_errors} errors (crmkit/peer = {rate / peer_rate:.2f}x)",
-               p99=f"{p99:.1f} ms", errors=errors, load=f"{os.getloadavg()[0]:.1f}")
+        report(
+            f"API {name} ({backend}, {spec.customers:,} customers, {SERVER_WORKERS} workers, "
+            f"{CLIENT_PROCESSES * THREADS_PER_PROCESS} clients, {seconds:g} s)",
+            rate,
+            "requests/s",
+            target="0 errors and >= 1/2 of the peer's requests/s",
+            ok=errors == 0 and rate >= peer_rate / 2,
+            peer=f"peer bare Werkzeug + raw driver: {peer_rate:,.0f} requests/s, p99 {peer_p99:.1f} ms, "
+            f"{peer_errors} errors (crmkit/peer = {rate / peer_rate:.2f}x)",
+            p99=f"{p99:.1f} ms",
+            errors=errors,
+            load=f"{os.getloadavg()[0]:.1f}",
+        )
         asgi_rate, asgi_p99, asgi_errors = by_kind["peer-asgi"]
-        report(f"server choice: the peer on gunicorn gthread vs uvicorn + a2wsgi, {name} ({backend})", peer_rate,
-               "requests/s", target="gunicorn >= uvicorn for synchronous handlers", ok=peer_rate >= asgi_rate,
-               peer=f"uvicorn ({SERVER_WORKERS} workers, a2wsgi thread pool of {SERVER_THREADS}): "
-                    f"{asgi_rate:,.0f} requests/s, p99 {asgi_p99:.1f} ms, {asgi_errors} errors "
-                    f"(gunicorn/uvicorn = {peer_rate / asgi_rate:.2f}x)")
+        report(
+            f"server choice: the peer on gunicorn gthread vs uvicorn + a2wsgi, {name} ({backend})",
+            peer_rate,
+            "requests/s",
+            target="gunicorn >= uvicorn for synchronous handlers",
+            ok=peer_rate >= asgi_rate,
+            peer=f"uvicorn ({SERVER_WORKERS} workers, a2wsgi thread pool of {SERVER_THREADS}): "
+            f"{asgi_rate:,.0f} requests/s, p99 {asgi_p99:.1f} ms, {asgi_errors} errors "
+            f"(gunicorn/uvicorn = {peer_rate / asgi_rate:.2f}x)",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

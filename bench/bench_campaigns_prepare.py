@@ -24,10 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, peak_rss_mib, report, scale, timed  # noqa: E402
-from bench.bench_campaigns_segment import campaigns_copy, postgres_copy  # noqa: E402
-
-from crmkit.core.types import utcnow  # noqa: E402
+from bench._report import parse_args, peak_rss_mib, report, scale, timed
+from bench.bench_campaigns_segment import campaigns_copy, postgres_copy
+from crmkit.core.types import utcnow
 
 TARGET_S = 60.0
 SUPPRESSED = 1_000
@@ -50,9 +49,14 @@ def make_reachable(crm: Any, customers: int) -> None:
         for statement in REACHABLE_SQL:
             conn.execute(sa.text(statement))
     with crm.reading() as conn:
-        addresses = conn.execute(sa.text(
-            "SELECT value FROM customer_contact_points WHERE kind = 'email' ORDER BY customer_id LIMIT :n"),
-            {"n": min(SUPPRESSED, customers // 100)}).scalars().all()
+        addresses = (
+            conn.execute(
+                sa.text("SELECT value FROM customer_contact_points WHERE kind = 'email' ORDER BY customer_id LIMIT :n"),
+                {"n": min(SUPPRESSED, customers // 100)},
+            )
+            .scalars()
+            .all()
+        )
     for address in addresses:
         crm.campaigns.suppress(address=address, reason="bench: hộp thư không tồn tại")
 
@@ -65,18 +69,27 @@ def earlier_campaign(crm: Any, customers: int) -> None:
     earlier = crm.campaigns.create("Tuần trước", channel="email", segment="Nửa đầu", body="Chào {{ first_name }}")
     crm.campaigns.run(earlier.id, now=utcnow() - timedelta(days=2))
     with crm.transaction() as session:
-        session.connection().execute(m.messages.update().where(m.messages.c.campaign_id == earlier.id,
-                                                               m.messages.c.status == "queued")
-                                     .values(status="sent", sent_at=utcnow() - timedelta(days=2)))
+        session.connection().execute(
+            m.messages.update()
+            .where(m.messages.c.campaign_id == earlier.id, m.messages.c.status == "queued")
+            .values(status="sent", sent_at=utcnow() - timedelta(days=2))
+        )
 
 
 def timed_run(crm: Any) -> tuple[float, float, Any]:
     """Create the 1M campaign (A/B, 10 % holdout) and time its run: wall and CPU seconds (SQLite works in this thread)."""
     crm.campaigns.segments.create("Tất cả khách cá nhân và tổ chức", 'kind in ("person", "organization")')
-    campaign = crm.campaigns.create("Tết toàn quốc", channel="email", segment="Tất cả khách cá nhân và tổ chức",
-                                    subject="Chúc mừng năm mới {{ first_name }}", holdout_percent=10,
-                                    body="Chào {{ first_name }}, quà Tết: https://shop.example.vn/tet")
-    crm.campaigns.set_variant(campaign.id, "B", body="{{ first_name }} ơi, lì xì đầu năm: https://shop.example.vn/li-xi")
+    campaign = crm.campaigns.create(
+        "Tết toàn quốc",
+        channel="email",
+        segment="Tất cả khách cá nhân và tổ chức",
+        subject="Chúc mừng năm mới {{ first_name }}",
+        holdout_percent=10,
+        body="Chào {{ first_name }}, quà Tết: https://shop.example.vn/tet",
+    )
+    crm.campaigns.set_variant(
+        campaign.id, "B", body="{{ first_name }} ơi, lì xì đầu năm: https://shop.example.vn/li-xi"
+    )
     start_cpu = time.thread_time()
     with timed() as took:
         result = crm.campaigns.run(campaign.id)
@@ -101,13 +114,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw.close()
         seconds, cpu, result = timed_run(crm)
     written = result.audience
-    failed = written != customers or result.queued + result.holdout + sum(result.excluded.values()) != customers \
+    failed = (
+        written != customers
+        or result.queued + result.holdout + sum(result.excluded.values()) != customers
         or seconds >= TARGET_S
-    report(f"prepare a run (SQLite, {customers:,} recipients)", seconds, "s", target=f"< {TARGET_S:g} s",
-           ok=not failed, rows_per_s=f"{written / seconds:,.0f}", queued=f"{result.queued:,}",
-           holdout=f"{result.holdout:,}", excluded=dict(result.excluded), cpu=f"{cpu:.1f} s",
-           peak_rss=f"{peak_rss_mib():.0f} MiB",
-           load=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    )
+    report(
+        f"prepare a run (SQLite, {customers:,} recipients)",
+        seconds,
+        "s",
+        target=f"< {TARGET_S:g} s",
+        ok=not failed,
+        rows_per_s=f"{written / seconds:,.0f}",
+        queued=f"{result.queued:,}",
+        holdout=f"{result.holdout:,}",
+        excluded=dict(result.excluded),
+        cpu=f"{cpu:.1f} s",
+        peak_rss=f"{peak_rss_mib():.0f} MiB",
+        load=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+    )
     if args.postgres and args.size != "tiny":
         url = postgres_copy(customers, args.postgres, "crmkit_bench_campaigns_prepare")
         if url:
@@ -117,8 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 make_reachable(crm, customers)
                 earlier_campaign(crm, customers)
                 seconds, _, pg = timed_run(crm)
-            report(f"prepare a run (PostgreSQL, {customers:,} recipients)", seconds, "s", target="reported only",
-                   ok=pg.audience == customers, rows_per_s=f"{pg.audience / seconds:,.0f}", queued=f"{pg.queued:,}")
+            report(
+                f"prepare a run (PostgreSQL, {customers:,} recipients)",
+                seconds,
+                "s",
+                target="reported only",
+                ok=pg.audience == customers,
+                rows_per_s=f"{pg.audience / seconds:,.0f}",
+                queued=f"{pg.queued:,}",
+            )
     return 1 if failed else 0
 
 

@@ -26,16 +26,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, report, scale  # noqa: E402
-
-from crmkit.core.types import utcnow  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, report, scale
+from crmkit.core.types import utcnow
 
 TARGET_MS = 500.0
 EXPRESSION = 'city = "ha noi" and age between 25 and 40 and has consent "email"'
-PEER_SQL = ("SELECT count(*) FROM customers c WHERE c.status = 'active' AND c.city = 'Hà Nội' "
-            "AND c.birth_date >= ? AND c.birth_date < ? AND EXISTS (SELECT 1 FROM customer_consents k "
-            "WHERE k.customer_id = c.id AND k.channel = 'email' AND k.granted)")
+PEER_SQL = (
+    "SELECT count(*) FROM customers c WHERE c.status = 'active' AND c.city = 'Hà Nội' "
+    "AND c.birth_date >= ? AND c.birth_date < ? AND EXISTS (SELECT 1 FROM customer_consents k "
+    "WHERE k.customer_id = c.id AND k.channel = 'email' AND k.granted)"
+)
 
 
 def campaigns_copy(customers: int, workdir: str | None, name: str) -> Path:
@@ -108,21 +109,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         theirs, theirs_cpu, (peer_count,) = timings_ms(lambda: raw.execute(PEER_SQL, born).fetchone(), runs)
         median, peer = statistics.median(ours), statistics.median(theirs)
         failed = count != peer_count or median >= TARGET_MS
-        report(f"segment count, 3 conditions (SQLite, {customers:,} customers)", median, "ms",
-               target=f"< {TARGET_MS:g} ms", ok=not failed,
-               peer=f"peer raw sqlite3, exact city = 'Hà Nội': {peer:.1f} ms ({median / peer:.2f}x)",
-               customers_matched=f"{count:,}", same_as_peer=count == peer_count, runs=runs,
-               min=f"{min(ours):.1f} ms", cpu=f"{statistics.median(ours_cpu):.1f} ms",
-               peer_cpu=f"{statistics.median(theirs_cpu):.1f} ms",
-               load=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
-               expression=repr(EXPRESSION))
+        report(
+            f"segment count, 3 conditions (SQLite, {customers:,} customers)",
+            median,
+            "ms",
+            target=f"< {TARGET_MS:g} ms",
+            ok=not failed,
+            peer=f"peer raw sqlite3, exact city = 'Hà Nội': {peer:.1f} ms ({median / peer:.2f}x)",
+            customers_matched=f"{count:,}",
+            same_as_peer=count == peer_count,
+            runs=runs,
+            min=f"{min(ours):.1f} ms",
+            cpu=f"{statistics.median(ours_cpu):.1f} ms",
+            peer_cpu=f"{statistics.median(theirs_cpu):.1f} ms",
+            load=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+            expression=repr(EXPRESSION),
+        )
     if args.postgres and args.size != "tiny":
         url = postgres_copy(customers, args.postgres, "crmkit_bench_campaigns_segment")
         if url:
             with CRM(url, plugins=["campaigns"]) as crm:
                 pg, _, pg_count = timings_ms(lambda: crm.campaigns.segments.count(expression=EXPRESSION), runs)
-            report(f"segment count, 3 conditions (PostgreSQL, {customers:,} customers)", statistics.median(pg), "ms",
-                   target="reported only", ok=pg_count == count, customers_matched=f"{pg_count:,}")
+            report(
+                f"segment count, 3 conditions (PostgreSQL, {customers:,} customers)",
+                statistics.median(pg),
+                "ms",
+                target="reported only",
+                ok=pg_count == count,
+                customers_matched=f"{pg_count:,}",
+            )
     return 1 if failed else 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, report, scale  # noqa: E402
+from bench._report import parse_args, report, scale
 
 TARGET_RATIO = 3.0
 HEAVY = ("sqlalchemy", "marshmallow", "alembic", "psycopg", "stevedore")
@@ -70,12 +70,17 @@ def main() -> int:
     imported = heavy_imports(help_command)
     report(
         f"crmkit --help wall time vs `python -c 'import click'` (median of {runs}, {len(plugins)} plugins installed)",
-        ratio, "x", target=f"≤ {TARGET_RATIO:g}x, no SQLAlchemy/marshmallow/plugin commands imported",
+        ratio,
+        "x",
+        target=f"≤ {TARGET_RATIO:g}x, no SQLAlchemy/marshmallow/plugin commands imported",
         ok=ratio <= TARGET_RATIO and not imported,
-        peer=f"peer import click: {peer_ms:.1f} ms", crmkit_help=f"{help_ms:.1f} ms",
-        plugins=",".join(plugins) or "none", heavy_imports=",".join(imported) or "none",
+        peer=f"peer import click: {peer_ms:.1f} ms",
+        crmkit_help=f"{help_ms:.1f} ms",
+        plugins=",".join(plugins) or "none",
+        heavy_imports=",".join(imported) or "none",
     )
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

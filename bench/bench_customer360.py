@@ -22,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, percentile, report, scale  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, percentile, report, scale
 
 TARGET_MS = {"SQLite": 5.0, "PostgreSQL": 10.0}
 
@@ -104,10 +104,15 @@ def measure(backend: str, url: str, peer: Callable[[int], Any], spec: datagen.Sp
     target = TARGET_MS[backend]
     driver = "sqlite3" if backend == "SQLite" else "psycopg"
     report(
-        f"customer 360 p99 ({backend}, {spec.customers:,} customers, {spec.interactions:,} interactions)", p99, "ms",
-        target=f"< {target:g} ms", ok=p99 < target,
+        f"customer 360 p99 ({backend}, {spec.customers:,} customers, {spec.interactions:,} interactions)",
+        p99,
+        "ms",
+        target=f"< {target:g} ms",
+        ok=p99 < target,
         peer=f"peer raw {driver}: p99 {peer_p99:.3f} ms, p50 {peer_p50:.3f} ms (crmkit/raw p99 = {p99 / peer_p99:.1f}x)",
-        p50=f"{p50:.3f} ms", max=f"{max(crmkit_ms):.1f} ms", lookups=f"{len(crmkit_ms):,}",
+        p50=f"{p50:.3f} ms",
+        max=f"{max(crmkit_ms):.1f} ms",
+        lookups=f"{len(crmkit_ms):,}",
         load=f"{os.getloadavg()[0]:.1f}",
     )
 

@@ -19,10 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import alternating_adds, parse_args, report, scale  # noqa: E402
-
-from crmkit import CRM, Plugin, hookimpl  # noqa: E402
+from bench import datagen
+from bench._report import alternating_adds, parse_args, report, scale
+from crmkit import CRM, Plugin, hookimpl
 
 TARGET_RATIO = 1.5
 PLUGINS = 6
@@ -79,8 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for crm in (bare, hooked):
             datagen.add_staff(crm)  # the customers' owners
         enabled = [info.name for info in hooked.registry.enabled()]
-        if len(enabled) != PLUGINS or not all(hooked.hooks.has_implementations(h) for h in
-                                                ("crmkit_customer_before_save", "crmkit_customer_created")):
+        if len(enabled) != PLUGINS or not all(
+            hooked.hooks.has_implementations(h) for h in ("crmkit_customer_before_save", "crmkit_customer_created")
+        ):
             raise SystemExit(f"expected {PLUGINS} plugins implementing the customer hooks, got {enabled}")
         spent = alternating_adds({"bare": bare, "hooked": hooked}, inputs, source=datagen.SOURCE, rounds=ROUNDS)
         bare.close()
@@ -89,8 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     ratio = spent["hooked"] / spent["bare"]
     report(
-        f"hook overhead ({count:,} customers.add, {PLUGINS} no-op plugins vs none, SQLite)", ratio, "x",
-        target=f"≤ {TARGET_RATIO:g}x", ok=ratio <= TARGET_RATIO,
+        f"hook overhead ({count:,} customers.add, {PLUGINS} no-op plugins vs none, SQLite)",
+        ratio,
+        "x",
+        target=f"≤ {TARGET_RATIO:g}x",
+        ok=ratio <= TARGET_RATIO,
         peer=f"peer no plugin: {count / spent['bare']:,.0f} customers/s ({spent['bare'] * 1e6 / count:.0f} µs each)",
         with_plugins=f"{count / spent['hooked']:,.0f} customers/s ({spent['hooked'] * 1e6 / count:.0f} µs each)",
         load=f"{os.getloadavg()[0]:.1f}",

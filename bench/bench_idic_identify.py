@@ -24,12 +24,54 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, peak_rss_mib, report, scale, timed  # noqa: E402
+from bench._report import parse_args, peak_rss_mib, report, scale, timed
 
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+]
 MIDDLE = ["Văn", "Thị", "Minh", "Đức", "Thu", "Ngọc", "Quốc", "Thanh", "Hữu", "Bảo"]
-GIVEN = ["An", "Bình", "Châu", "Dũng", "Hà", "Hải", "Hoa", "Khang", "Lan", "Long", "Mai", "Nam", "Phúc", "Quân",
-         "Sơn", "Tâm", "Thảo", "Trang", "Tuấn", "Vy", "Yến", "Khoa", "Linh", "Nhung", "Phong", "Thắng"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Châu",
+    "Dũng",
+    "Hà",
+    "Hải",
+    "Hoa",
+    "Khang",
+    "Lan",
+    "Long",
+    "Mai",
+    "Nam",
+    "Phúc",
+    "Quân",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Trang",
+    "Tuấn",
+    "Vy",
+    "Yến",
+    "Khoa",
+    "Linh",
+    "Nhung",
+    "Phong",
+    "Thắng",
+]
 NOW = "2026-11-01 00:00:00.000000"
 
 
@@ -76,8 +118,11 @@ def generate(path: Path, customers: int, seed: int = 7) -> dict[int, int]:
         name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
         add(cid, name, f"staff{n}@example.vn", f"+8428{n // 5:08d}", f"co-{n}", cid)
     db = sqlite3.connect(path)
-    db.executemany("INSERT INTO customers (id, external_id, kind, name, name_key, lifecycle_stage, attributes, status, "
-                   "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    db.executemany(
+        "INSERT INTO customers (id, external_id, kind, name, name_key, lifecycle_stage, attributes, status, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
     db.executemany("INSERT INTO customer_contact_points (customer_id, kind, value, position) VALUES (?,?,?,?)", points)
     db.commit()
     db.close()
@@ -107,11 +152,28 @@ def main() -> None:
         crm.close()
     print(f"counts: {counts}", flush=True)
     limit = 120 * customers / 1_000_000  # the target scales with the size: 120 s per million customers
-    report("idic identify, SQLite", took[0], "s", target=f"< {limit:g} s (120 s per 1M customers / 3M identifiers)",
-           ok=took[0] < limit, customers=customers, identifiers=counts["identifiers"],
-           merged=counts["merged"], queued=counts["queued"], peak_rss_mib=f"{peak_rss_mib():.0f}")
-    report("idic identify precision", precision, "", target=">= 0.99", ok=precision >= 0.99,
-           recall=f"{recall:.4f}", correct=correct, expected=expected)
+    report(
+        "idic identify, SQLite",
+        took[0],
+        "s",
+        target=f"< {limit:g} s (120 s per 1M customers / 3M identifiers)",
+        ok=took[0] < limit,
+        customers=customers,
+        identifiers=counts["identifiers"],
+        merged=counts["merged"],
+        queued=counts["queued"],
+        peak_rss_mib=f"{peak_rss_mib():.0f}",
+    )
+    report(
+        "idic identify precision",
+        precision,
+        "",
+        target=">= 0.99",
+        ok=precision >= 0.99,
+        recall=f"{recall:.4f}",
+        correct=correct,
+        expected=expected,
+    )
 
 
 if __name__ == "__main__":

@@ -36,10 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, peak_rss_mib, report, scale  # noqa: E402
-
-from crmkit.core.text import fold  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, peak_rss_mib, report, scale
+from crmkit.core.text import fold
 
 HEADER = ["external_id", "name", "email", "phone", "city", "birth_date"]
 TARGET_SHARE = 5  # crmkit's rows/s must be at least 1/5 of raw executemany
@@ -71,7 +70,9 @@ def generate(path: Path, rows: int, seed: int = SEED) -> Path:
             local = "".join(ch for ch in fold(name).replace(" ", ".") if ch.isalnum() or ch == ".")
             email = f"{local}{n}@{rng.choice(datagen.MAIL_DOMAINS)}"
             digits = f"0{rng.choice(datagen.MOBILE_PREFIXES)}{rng.randrange(10_000_000):07d}"
-            phone = rng.choice((f"{digits[:4]} {digits[4:7]} {digits[7:]}", digits, f"{digits[:4]}.{digits[4:7]}.{digits[7:]}"))
+            phone = rng.choice(
+                (f"{digits[:4]} {digits[4:7]} {digits[7:]}", digits, f"{digits[:4]}.{digits[4:7]}.{digits[7:]}")
+            )
             born = date(rng.randint(1950, 2005), rng.randint(1, 12), rng.randint(1, 28))
             birth = rng.choice((born.isoformat(), born.isoformat(), born.strftime("%d/%m/%Y"), ""))
             bad = rng.random()
@@ -81,8 +82,9 @@ def generate(path: Path, rows: int, seed: int = SEED) -> Path:
                 phone = phone[:5]
             elif bad < 0.01:
                 birth = f"{date.today().year + 1}-01-01"
-            writer.writerow([f"KH{n:08d}", name, email, "" if rng.random() < 0.05 else phone,
-                             rng.choice(places), birth])
+            writer.writerow(
+                [f"KH{n:08d}", name, email, "" if rng.random() < 0.05 else phone, rng.choice(places), birth]
+            )
     return path
 
 
@@ -118,8 +120,9 @@ def raw_peer(csv_path: Path, folder: Path) -> float:
 
 def crmkit_import(csv_path: Path, db: Path) -> dict[str, float]:
     """Run the import in a fresh interpreter; its figures and peak memory (this process and the reader's)."""
-    result = subprocess.run([sys.executable, __file__, "--child", str(csv_path), str(db)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", str(csv_path), str(db)], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise SystemExit(f"the import failed:\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -138,14 +141,23 @@ def child(csv_path: str, db: str) -> None:
     seconds = time.perf_counter() - start
     crm.close()
     reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rows": summary.rows, "inserted": summary.inserted,
-                      "rejected": summary.rejected, "rss": peak_rss_mib(), "reader_rss": reader}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": summary.rows,
+                "inserted": summary.inserted,
+                "rejected": summary.rejected,
+                "rss": peak_rss_mib(),
+                "reader_rss": reader,
+            }
+        )
+    )
 
 
 def floor(imported: Path, folder: Path, batch: int) -> float:
     """Rows/s of raw ``executemany`` of the rows the import wrote, into an empty crmkit schema, batch by batch."""
     from crmkit import CRM
-
     from crmkit.core.transfer import _SQLITE_BULK
 
     target = folder / "floor.db"
@@ -159,13 +171,17 @@ def floor(imported: Path, folder: Path, batch: int) -> float:
         rows = {}
         for table, columns in WRITTEN.items():
             key = "id" if table == "customers" else "customer_id"
-            rows[table] = source.execute(f"SELECT {', '.join(map(quote, columns))} FROM {table} "
-                                         f"WHERE {key} BETWEEN ? AND ?", (low, low + batch - 1)).fetchall()
+            rows[table] = source.execute(
+                f"SELECT {', '.join(map(quote, columns))} FROM {table} WHERE {key} BETWEEN ? AND ?",
+                (low, low + batch - 1),
+            ).fetchall()
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         for table, columns in WRITTEN.items():
-            conn.executemany(f"INSERT INTO {table} ({', '.join(map(quote, columns))}) "
-                             f"VALUES ({', '.join('?' * len(columns))})", rows[table])
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(map(quote, columns))}) VALUES ({', '.join('?' * len(columns))})",
+                rows[table],
+            )
         conn.execute("COMMIT")
         spent += time.perf_counter() - start
     source.close()
@@ -198,21 +214,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         full = crmkit_import(big, folder / "crm.db")
         rate = full["rows"] / full["seconds"]
         assert full["inserted"] + full["rejected"] == count and 0.005 * count <= full["rejected"] <= 0.02 * count, full
-        print(f"crmkit import: {full['inserted']:,} inserted, {full['rejected']:,} rejected in {full['seconds']:,.1f} s",
-              flush=True)
+        print(
+            f"crmkit import: {full['inserted']:,} inserted, {full['rejected']:,} rejected in {full['seconds']:,.1f} s",
+            flush=True,
+        )
         floor_rate = floor(folder / "crm.db", folder, batch)
-        report(f"import {count:,} customers from CSV into SQLite (validated, E.164 phones)", rate, "rows/s",
-               target=f">= 1/{TARGET_SHARE} of raw executemany ({raw / TARGET_SHARE:,.0f} rows/s)",
-               ok=rate * TARGET_SHARE >= raw,
-               peer=f"raw sqlite3 executemany {raw:,.0f} rows/s (crmkit = 1/{raw / rate:.1f} of it)",
-               floor=f"{floor_rate:,.0f} rows/s for executemany of the rows crmkit wrote (crmkit = {rate / floor_rate:.0%} of it)",
-               batch=batch)
+        report(
+            f"import {count:,} customers from CSV into SQLite (validated, E.164 phones)",
+            rate,
+            "rows/s",
+            target=f">= 1/{TARGET_SHARE} of raw executemany ({raw / TARGET_SHARE:,.0f} rows/s)",
+            ok=rate * TARGET_SHARE >= raw,
+            peer=f"raw sqlite3 executemany {raw:,.0f} rows/s (crmkit = 1/{raw / rate:.1f} of it)",
+            floor=f"{floor_rate:,.0f} rows/s for executemany of the rows crmkit wrote (crmkit = {rate / floor_rate:.0%} of it)",
+            batch=batch,
+        )
         peak, peak_small = max(full["rss"], full["reader_rss"]), max(small["rss"], small["reader_rss"])
-        report("import peak memory (largest process)", peak, "MiB",
-               target=f"flat in file size: <= {FLAT}x the peak for a tenth of the rows ({peak_small:,.0f} MiB)",
-               ok=peak <= FLAT * peak_small,
-               writer=f"{full['rss']:,.0f} MiB", reader=f"{full['reader_rss']:,.0f} MiB",
-               file=f"{big.stat().st_size / 2**20:,.0f} MiB")
+        report(
+            "import peak memory (largest process)",
+            peak,
+            "MiB",
+            target=f"flat in file size: <= {FLAT}x the peak for a tenth of the rows ({peak_small:,.0f} MiB)",
+            ok=peak <= FLAT * peak_small,
+            writer=f"{full['rss']:,.0f} MiB",
+            reader=f"{full['reader_rss']:,.0f} MiB",
+            file=f"{big.stat().st_size / 2**20:,.0f} MiB",
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, report, scale  # noqa: E402
+from bench._report import parse_args, report, scale
 
 WORKERS = 8
 PLUGINS = ["sales", "loyalty"]
@@ -40,8 +40,16 @@ BALANCE, COST, HOT_COST, HOT_BALANCE = 1_000, 50, 7, 1_000
 DATABASE = f"crmkit_bench_loyalty_{os.getpid()}"
 
 
-def worker(url: str, customer_ids: Sequence[int], hot: int, attempts: int, hot_attempts: int, seed: int,
-           start: Any, results: Any) -> None:
+def worker(
+    url: str,
+    customer_ids: Sequence[int],
+    hot: int,
+    attempts: int,
+    hot_attempts: int,
+    seed: int,
+    start: Any,
+    results: Any,
+) -> None:
     """Phase 1: redeem the voucher for random members; phase 2: the hot-spot reward for one member."""
     from crmkit import CRM
 
@@ -72,14 +80,17 @@ def _attempts(crm: Any, customer_ids: Sequence[int], reward: str) -> tuple[dict[
 Outcome = tuple[Counter[int], int, list[str], float]
 
 
-def run_phases(url: str, workers: int, customer_ids: Sequence[int], hot: int, attempts: int,
-               hot_attempts: int) -> tuple[Outcome, Outcome]:
+def run_phases(
+    url: str, workers: int, customer_ids: Sequence[int], hot: int, attempts: int, hot_attempts: int
+) -> tuple[Outcome, Outcome]:
     """Start the workers; release them together for each phase; returns each phase's successes, refusals, errors, time."""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(workers + 1)
     results = context.Queue()
-    processes = [context.Process(target=worker, args=(url, list(customer_ids), hot, attempts, hot_attempts, n,
-                                                      start, results)) for n in range(workers)]
+    processes = [
+        context.Process(target=worker, args=(url, list(customer_ids), hot, attempts, hot_attempts, n, start, results))
+        for n in range(workers)
+    ]
     for process in processes:
         process.start()
     phases = []
@@ -123,8 +134,11 @@ def database(args: Any) -> tuple[str, str]:
     path = folder / "loyalty_concurrency.db"
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
-    print("no PostgreSQL URL given (--postgres or CRMKIT_BENCH_POSTGRES_URL): running on SQLite, where write "
-          "transactions are serialized by BEGIN IMMEDIATE", flush=True)
+    print(
+        "no PostgreSQL URL given (--postgres or CRMKIT_BENCH_POSTGRES_URL): running on SQLite, where write "
+        "transactions are serialized by BEGIN IMMEDIATE",
+        flush=True,
+    )
     return "SQLite", f"sqlite:///{path}"
 
 
@@ -157,7 +171,8 @@ def measure(backend: str, url: str, workers: int, members: int, attempts: int, h
         crm.loyalty.grant(hot, HOT_BALANCE, "số dư ban đầu")
 
         (won, refused, errors, elapsed), (hot_won, _, hot_errors, _) = run_phases(
-            url, workers, ids, hot, attempts, hot_attempts)
+            url, workers, ids, hot, attempts, hot_attempts
+        )
 
         balances = {cid: crm.loyalty.balance(cid) for cid in [*ids, hot]}
         negative = sum(1 for points in balances.values() if points < 0)
@@ -167,12 +182,22 @@ def measure(backend: str, url: str, workers: int, members: int, attempts: int, h
         mismatches = len(crm.loyalty.verify())
     anomalies = negative + wrong + hot_wrong + mismatches + len(errors) + len(hot_errors)
     successes = sum(won.values())
-    report(f"concurrent redemptions ({backend}, {workers} worker processes, {members:,} members)",
-           successes / elapsed, "redemptions/s", target="0 anomalies", ok=anomalies == 0,
-           anomalies=anomalies, attempts=f"{workers * attempts:,}", succeeded=f"{successes:,}", refused=f"{refused:,}",
-           seconds=f"{elapsed:.1f}", hot_spot=f"{hot_won[hot]}/{workers * hot_attempts} succeeded (expected {hot_expected})",
-           negative_balances=negative, ledger_mismatches=mismatches,
-           load_average=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    report(
+        f"concurrent redemptions ({backend}, {workers} worker processes, {members:,} members)",
+        successes / elapsed,
+        "redemptions/s",
+        target="0 anomalies",
+        ok=anomalies == 0,
+        anomalies=anomalies,
+        attempts=f"{workers * attempts:,}",
+        succeeded=f"{successes:,}",
+        refused=f"{refused:,}",
+        seconds=f"{elapsed:.1f}",
+        hot_spot=f"{hot_won[hot]}/{workers * hot_attempts} succeeded (expected {hot_expected})",
+        negative_balances=negative,
+        ledger_mismatches=mismatches,
+        load_average=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+    )
     for message in (errors + hot_errors)[:5]:
         print(f"  unexpected error: {message}", flush=True)
     return 0 if anomalies == 0 else 1

@@ -24,14 +24,14 @@ import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, peak_rss_mib, percentile, report, scale, timed  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, peak_rss_mib, percentile, report, scale, timed
 
 BALANCE_TARGET_MS = 2.0
 BATCH_TARGET_S = 30.0
@@ -45,8 +45,9 @@ def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def member_history(rng: random.Random, customer_id: int, count: int, now: datetime,
-                   next_id: int) -> tuple[list[tuple[Any, ...]], int, int]:
+def member_history(
+    rng: random.Random, customer_id: int, count: int, now: datetime, next_id: int
+) -> tuple[list[tuple[Any, ...]], int, int]:
     """One member's ledger rows (purchases, some redemptions paid FIFO from earlier lots, each purchase with what
     is left of its lot) and how many lots are open."""
     times = sorted(now - timedelta(seconds=rng.randrange(HISTORY_DAYS * 86_400)) for _ in range(count))
@@ -56,8 +57,25 @@ def member_history(rng: random.Random, customer_id: int, count: int, now: dateti
         next_id += 1
         cost = rng.choice((100, 200))
         if balance >= cost and rng.random() < 0.2:
-            entries.append((entry_id, 1, customer_id, -cost, "redeem", "redeem", "redemption", str(entry_id), None,
-                            None, 0, stamp(moment), None, None, "bench"))
+            entries.append(
+                (
+                    entry_id,
+                    1,
+                    customer_id,
+                    -cost,
+                    "redeem",
+                    "redeem",
+                    "redemption",
+                    str(entry_id),
+                    None,
+                    None,
+                    0,
+                    stamp(moment),
+                    None,
+                    None,
+                    "bench",
+                )
+            )
             balance -= cost
             left = cost
             while left:
@@ -69,9 +87,25 @@ def member_history(rng: random.Random, customer_id: int, count: int, now: dateti
         else:
             points = rng.randint(5, 300)
             expires = stamp(moment + timedelta(days=EXPIRY_DAYS))
-            entries.append((entry_id, 1, customer_id, points, "earn", "purchase", "order", str(entry_id),
-                            str(entry_id), points * 10_000 + rng.randrange(10_000), 1, stamp(moment), expires, None,
-                            "bench"))
+            entries.append(
+                (
+                    entry_id,
+                    1,
+                    customer_id,
+                    points,
+                    "earn",
+                    "purchase",
+                    "order",
+                    str(entry_id),
+                    str(entry_id),
+                    points * 10_000 + rng.randrange(10_000),
+                    1,
+                    stamp(moment),
+                    expires,
+                    None,
+                    "bench",
+                )
+            )
             balance += points
             lots.append([entry_id, 1, customer_id, points, expires])
     remaining = {lot[0]: lot[3] for lot in lots}
@@ -82,12 +116,14 @@ def generate(path: Path, members: int, entries: int, seed: int) -> tuple[int, in
     """Bulk-load members and ledger entries (with their open lots) with raw ``executemany`` (one transaction per
     10,000 members)."""
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     per_member = max(1, entries // members)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
-    indexes = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                           "AND tbl_name IN ('loyalty_ledger', 'loyalty_members')").fetchall()
+    indexes = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN ('loyalty_ledger', 'loyalty_members')"
+    ).fetchall()
     for (ddl,) in indexes:  # secondary indexes are built once, after the load
         conn.execute("DROP INDEX " + ddl.split()[2])
     next_id, written, open_lots = 1, 0, 0
@@ -121,8 +157,9 @@ def prepare(workdir: str | None, members: int, entries: int, seed: int) -> tuple
         leftover.unlink(missing_ok=True)
     shutil.copyfile(customers, path)
     with CRM(f"sqlite:///{path}", plugins=["sales", "loyalty"], upgrade=True) as crm:
-        crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500, expiry_days=EXPIRY_DAYS,
-                                   auto_enroll=False)
+        crm.loyalty.create_program(
+            "default", "Khách hàng thân thiết", point_value_minor=500, expiry_days=EXPIRY_DAYS, auto_enroll=False
+        )
     written, open_lots = generate(path, members, entries, seed)
     return path, written, open_lots
 
@@ -134,8 +171,9 @@ def raw_balance(path: Path) -> Any:
     def lookup(customer_id: int) -> Any:
         conn.execute("BEGIN")
         try:
-            return conn.execute("SELECT points FROM loyalty_members WHERE customer_id = ? AND program_id = 1",
-                                (customer_id,)).fetchone()
+            return conn.execute(
+                "SELECT points FROM loyalty_members WHERE customer_id = ? AND program_id = 1", (customer_id,)
+            ).fetchone()
         finally:
             conn.execute("COMMIT")
 
@@ -167,8 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = 20261123
     with timed() as took:
         path, written, open_lots = prepare(args.workdir, members, entries, seed)
-    print(f"generated {written:,} ledger entries ({open_lots:,} open lots) for {members:,} members "
-          f"in {took[0]:.1f} s", flush=True)
+    print(
+        f"generated {written:,} ledger entries ({open_lots:,} open lots) for {members:,} members in {took[0]:.1f} s",
+        flush=True,
+    )
 
     from crmkit import CRM
 
@@ -177,11 +217,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = [rng.randint(1, members) for _ in range(2 * lookups + WARMUP)]
         (mine, peer), (mine_cpu, _) = latencies((crm.loyalty.balance, raw_balance(path)), ids)
         p99, peer_p99 = percentile(mine, 99), percentile(peer, 99)
-        report(f"balance lookup p99 (SQLite, {members:,} members, {written:,} entries)", p99, "ms",
-               target=f"< {BALANCE_TARGET_MS:g} ms", ok=p99 < BALANCE_TARGET_MS,
-               peer=f"peer raw sqlite3: p99 {peer_p99:.3f} ms", p50=f"{percentile(mine, 50):.3f} ms",
-               cpu_p99=f"{percentile(mine_cpu, 99):.3f} ms",
-               lookups=f"{len(mine):,}", load_average=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        report(
+            f"balance lookup p99 (SQLite, {members:,} members, {written:,} entries)",
+            p99,
+            "ms",
+            target=f"< {BALANCE_TARGET_MS:g} ms",
+            ok=p99 < BALANCE_TARGET_MS,
+            peer=f"peer raw sqlite3: p99 {peer_p99:.3f} ms",
+            p50=f"{percentile(mine, 50):.3f} ms",
+            cpu_p99=f"{percentile(mine_cpu, 99):.3f} ms",
+            lookups=f"{len(mine):,}",
+            load_average=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        )
         with timed() as expiry:
             (expired,) = crm.loyalty.expire()
         with timed() as tiers:
@@ -189,11 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with timed() as check:
             mismatches = crm.loyalty.verify()
         total = expiry[0] + tiers[0]
-        report(f"expire + evaluate-tiers over all members (SQLite, {members:,} members, {written:,} entries)", total, "s",
-               target=f"< {BATCH_TARGET_S:g} s", ok=total < BATCH_TARGET_S and not mismatches,
-               expire=f"{expiry[0]:.1f} s ({expired.changed:,} lots, {expired.points:,} points)",
-               evaluate_tiers=f"{tiers[0]:.1f} s ({moved.changed:,} members moved)",
-               verify=f"{check[0]:.1f} s, {len(mismatches)} mismatches", peak_rss=f"{peak_rss_mib():.0f} MiB")
+        report(
+            f"expire + evaluate-tiers over all members (SQLite, {members:,} members, {written:,} entries)",
+            total,
+            "s",
+            target=f"< {BATCH_TARGET_S:g} s",
+            ok=total < BATCH_TARGET_S and not mismatches,
+            expire=f"{expiry[0]:.1f} s ({expired.changed:,} lots, {expired.points:,} points)",
+            evaluate_tiers=f"{tiers[0]:.1f} s ({moved.changed:,} members moved)",
+            verify=f"{check[0]:.1f} s, {len(mismatches)} mismatches",
+            peak_rss=f"{peak_rss_mib():.0f} MiB",
+        )
         with timed() as again:
             (second,) = crm.loyalty.expire()
         print(f"expire again: {second.changed} lots in {again[0]:.2f} s (must be 0)", flush=True)

@@ -29,13 +29,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, report, scale  # noqa: E402
+from bench._report import parse_args, report, scale
+from crmkit import CRM
+from crmkit.core.transfer import import_customers
 
-from crmkit import CRM  # noqa: E402
-from crmkit.core.transfer import import_customers  # noqa: E402
-
-HEADER = ["reference", "customer_external_id", "placed_at", "currency", "total", "description", "quantity",
-          "unit_price"]
+HEADER = [
+    "reference",
+    "customer_external_id",
+    "placed_at",
+    "currency",
+    "total",
+    "description",
+    "quantity",
+    "unit_price",
+]
 TARGET_SECONDS_PER_100K = 30.0
 SEED = 20261207
 
@@ -52,8 +59,18 @@ def generate(path: Path, rows: int, customers: int, seed: int = SEED) -> Path:
             if n % 3:
                 writer.writerow([f"HD-{n:08d}", customer, day, "VND", str(rng.randrange(0, 5_000) * 1_000), "", "", ""])
             else:
-                writer.writerow([f"HD-{n:08d}", customer, f"{day}T{rng.randrange(24):02d}:15:00+07:00", "USD", "",
-                                 "Cà phê Robusta 500g", str(1 + rng.randrange(5)), f"{rng.randrange(100, 5_000) / 100:.2f}"])
+                writer.writerow(
+                    [
+                        f"HD-{n:08d}",
+                        customer,
+                        f"{day}T{rng.randrange(24):02d}:15:00+07:00",
+                        "USD",
+                        "",
+                        "Cà phê Robusta 500g",
+                        str(1 + rng.randrange(5)),
+                        f"{rng.randrange(100, 5_000) / 100:.2f}",
+                    ]
+                )
     return path
 
 
@@ -100,10 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if summary.inserted != rows or again.unchanged != rows:
             raise SystemExit(f"expected {rows} orders once: {summary} then {again}")
         per_100k = seconds * 100_000 / rows
-        report("sales orders import (SQLite)", rows / seconds, "rows/s",
-               target=f"100,000 rows < {TARGET_SECONDS_PER_100K:.0f} s", ok=per_100k < TARGET_SECONDS_PER_100K,
-               peer=f"raw sqlite3 executemany {rows / peer_seconds:,.0f} rows/s", rows=rows,
-               seconds=f"{seconds:.2f}", per_100k=f"{per_100k:.1f}s", rerun=f"{rerun:.2f}s")
+        report(
+            "sales orders import (SQLite)",
+            rows / seconds,
+            "rows/s",
+            target=f"100,000 rows < {TARGET_SECONDS_PER_100K:.0f} s",
+            ok=per_100k < TARGET_SECONDS_PER_100K,
+            peer=f"raw sqlite3 executemany {rows / peer_seconds:,.0f} rows/s",
+            rows=rows,
+            seconds=f"{seconds:.2f}",
+            per_100k=f"{per_100k:.1f}s",
+            rerun=f"{rerun:.2f}s",
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -27,11 +27,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import parse_args, report, scale  # noqa: E402
-
-from crmkit import CRM, Plugin, hookimpl  # noqa: E402
-from crmkit.core.types import Id, new_metadata  # noqa: E402
-from crmkit.hooks.manager import discover  # noqa: E402
+from bench._report import parse_args, report, scale
+from crmkit import CRM, Plugin, hookimpl
+from crmkit.core.types import Id, new_metadata
+from crmkit.hooks.manager import discover
 
 TARGET_RATIO = 1.5
 ROUNDS = 10
@@ -40,7 +39,8 @@ PRODUCTS = 40
 
 ledger_metadata = new_metadata()
 ledger = sa.Table(
-    "bench_points_ledger", ledger_metadata,
+    "bench_points_ledger",
+    ledger_metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("customer_id", Id, nullable=False),
     sa.Column("order_id", Id, nullable=False, index=True),
@@ -59,13 +59,24 @@ class LedgerPlugin:
     def crmkit_order_placed(self, order: Any, session: Any) -> None:
         conn = session.connection()
         if conn.execute(sa.select(ledger.c.id).where(ledger.c.order_id == order.id)).first() is None:
-            conn.execute(ledger.insert().values(customer_id=order.customer_id, order_id=order.id,
-                                                points=order.total_minor // 10_000))
+            conn.execute(
+                ledger.insert().values(
+                    customer_id=order.customer_id, order_id=order.id, points=order.total_minor // 10_000
+                )
+            )
 
 
 def _loyalty_program(crm: CRM) -> None:
-    crm.loyalty.create_program("bench", "Khách hàng thân thiết", currency="VND", earn_points=1,
-                               earn_amount_minor=10_000, point_value_minor=500, expiry_days=365, auto_enroll=True)
+    crm.loyalty.create_program(
+        "bench",
+        "Khách hàng thân thiết",
+        currency="VND",
+        earn_points=1,
+        earn_amount_minor=10_000,
+        point_value_minor=500,
+        expiry_days=365,
+        auto_enroll=True,
+    )
 
 
 #: What each reacting plugin needs before orders earn anything (campaigns needs nothing).
@@ -97,8 +108,14 @@ def prepare(url: str, extra: Sequence[Any], customers: int) -> tuple[CRM, list[i
     skus = []
     for n in range(PRODUCTS):
         sku = f"SP-{n:03d}"
-        crm.sales.products.add(sku=sku, name=f"Sản phẩm {n}", price_minor=rng.randrange(20_000, 2_000_000, 1_000),
-                               currency="VND", cost_minor=None, tax_rate=rng.choice(("5%", "8%", "10%")))
+        crm.sales.products.add(
+            sku=sku,
+            name=f"Sản phẩm {n}",
+            price_minor=rng.randrange(20_000, 2_000_000, 1_000),
+            currency="VND",
+            cost_minor=None,
+            tax_rate=rng.choice(("5%", "8%", "10%")),
+        )
         skus.append(sku)
     return crm, customer_ids, skus
 
@@ -117,14 +134,21 @@ def count_statements(crm: CRM) -> list[int]:
 def order_inputs(count: int, customer_ids: list[int], skus: list[str]) -> list[dict[str, Any]]:
     """``count`` orders of 3 distinct products, deterministic."""
     rng = random.Random(7)
-    return [{"customer_id": rng.choice(customer_ids),
-             "lines": [{"sku": sku, "quantity": rng.randint(1, 5)} for sku in rng.sample(skus, 3)]}
-            for _ in range(count)]
+    return [
+        {
+            "customer_id": rng.choice(customer_ids),
+            "lines": [{"sku": sku, "quantity": rng.randint(1, 5)} for sku in rng.sample(skus, 3)],
+        }
+        for _ in range(count)
+    ]
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stand-in", action="store_true",
-                        help="use the inline ledger plugins even when loyalty or campaigns is installed")
+    parser.add_argument(
+        "--stand-in",
+        action="store_true",
+        help="use the inline ledger plugins even when loyalty or campaigns is installed",
+    )
     parser.add_argument("--only", choices=REACTING, help="install just this one of the reacting plugins")
 
 
@@ -148,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         statements = {"bare": count_statements(bare), "hooked": count_statements(hooked)}
         per_round = -(-count // ROUNDS)
         for round_no, first in enumerate(range(0, count, per_round)):
-            chunk = inputs[first:first + per_round]
+            chunk = inputs[first : first + per_round]
             turns = (("bare", bare), ("hooked", hooked)) if round_no % 2 == 0 else (("hooked", hooked), ("bare", bare))
             for label, crm in turns:
                 place = crm.sales.orders.place
@@ -166,13 +190,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if placed != count:
         raise SystemExit(f"placed {placed} orders, expected {count}")
     ratio = spent["hooked"] / spent["bare"]
-    print(f"order placement {described}: {count / spent['hooked']:,.0f} orders/s, "
-          f"{statements['hooked'][0] / count:.1f} SQL statements per order; "
-          f"without: {count / spent['bare']:,.0f} orders/s, {statements['bare'][0] / count:.1f} statements; "
-          f"CPU time with/without: {cpu['hooked'] / cpu['bare']:.2f}x", flush=True)
+    print(
+        f"order placement {described}: {count / spent['hooked']:,.0f} orders/s, "
+        f"{statements['hooked'][0] / count:.1f} SQL statements per order; "
+        f"without: {count / spent['bare']:,.0f} orders/s, {statements['bare'][0] / count:.1f} statements; "
+        f"CPU time with/without: {cpu['hooked'] / cpu['bare']:.2f}x",
+        flush=True,
+    )
     report(
-        f"sales order placement ({count:,} orders × 3 lines, {described} vs none, SQLite)", ratio, "x",
-        target=f"≤ {TARGET_RATIO:g}x", ok=ratio <= TARGET_RATIO,
+        f"sales order placement ({count:,} orders × 3 lines, {described} vs none, SQLite)",
+        ratio,
+        "x",
+        target=f"≤ {TARGET_RATIO:g}x",
+        ok=ratio <= TARGET_RATIO,
         peer=f"peer no order hook: {count / spent['bare']:,.0f} orders/s ({spent['bare'] * 1e6 / count:.0f} µs each)",
         with_plugins=f"{count / spent['hooked']:,.0f} orders/s ({spent['hooked'] * 1e6 / count:.0f} µs each)",
     )

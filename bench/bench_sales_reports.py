@@ -20,30 +20,62 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, report, scale  # noqa: E402
-
-from crmkit import CRM  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, report, scale
+from crmkit import CRM
 
 TARGET_SECONDS = 5.0
 RUNS = 3
 BATCH = 50_000
-TODAY = datetime(2026, 6, 1, tzinfo=timezone.utc)
-PIPELINES = (("Bán hàng B2B", ("Tiếp cận", "Đánh giá nhu cầu", "Báo giá", "Đàm phán")),
-             ("Dịch vụ bảo trì", ("Liên hệ", "Khảo sát", "Đề xuất", "Thương lượng")))
+TODAY = datetime(2026, 6, 1, tzinfo=UTC)
+PIPELINES = (
+    ("Bán hàng B2B", ("Tiếp cận", "Đánh giá nhu cầu", "Báo giá", "Đàm phán")),
+    ("Dịch vụ bảo trì", ("Liên hệ", "Khảo sát", "Đề xuất", "Thương lượng")),
+)
 PROBABILITIES = (1000, 2500, 5000, 7500)  # basis points (the Rate column's scale)
 OWNERS = tuple(f"nv{n:02d}" for n in range(1, 41))
-DEAL_COLUMNS = ("id", "customer_id", "pipeline_id", "stage_id", "reached_position", "title", "owner", "amount_minor",
-                "currency", "expected_close", "source", "status", "close_reason", "opened_at", "closed_at", "updated_at")
-ORDER_COLUMNS = ("id", "customer_id", "owner", "currency", "status", "placed_at", "delivered_at", "cancelled_at",
-                 "subtotal_minor", "discount_minor", "tax_minor", "total_minor", "margin_minor", "paid_minor",
-                 "refunded_minor", "updated_at")
+DEAL_COLUMNS = (
+    "id",
+    "customer_id",
+    "pipeline_id",
+    "stage_id",
+    "reached_position",
+    "title",
+    "owner",
+    "amount_minor",
+    "currency",
+    "expected_close",
+    "source",
+    "status",
+    "close_reason",
+    "opened_at",
+    "closed_at",
+    "updated_at",
+)
+ORDER_COLUMNS = (
+    "id",
+    "customer_id",
+    "owner",
+    "currency",
+    "status",
+    "placed_at",
+    "delivered_at",
+    "cancelled_at",
+    "subtotal_minor",
+    "discount_minor",
+    "tax_minor",
+    "total_minor",
+    "margin_minor",
+    "paid_minor",
+    "refunded_minor",
+    "updated_at",
+)
 SALES_BULK_TABLES = ("sales_deals", "sales_orders")
 GENERATOR = "1"  # bump when the generated rows change, so cached data sets are built again
 
@@ -66,8 +98,10 @@ def stage_rows() -> list[tuple[Any, ...]]:
     """``(id, pipeline_id, name, position, probability, outcome)``: 4 open stages, won, lost per pipeline."""
     rows = []
     for p, (_, names) in enumerate(PIPELINES, 1):
-        stages = [(name, bp, None) for name, bp in zip(names, PROBABILITIES, strict=True)] + [("Thắng", 10000, "won"),
-                                                                                 ("Thua", 0, "lost")]
+        stages = [(name, bp, None) for name, bp in zip(names, PROBABILITIES, strict=True)] + [
+            ("Thắng", 10000, "won"),
+            ("Thua", 0, "lost"),
+        ]
         rows += [((p - 1) * 6 + n, p, name, n, bp, outcome) for n, (name, bp, outcome) in enumerate(stages, 1)]
     return rows
 
@@ -90,10 +124,26 @@ def deal_batches(count: int, customers: int, seed: int) -> Iterator[list[tuple[A
             position, reached, status = 6, rng.randint(1, 4), "lost"
             closed = opened + timedelta(days=rng.randint(3, 120))
         expected = (TODAY + timedelta(days=rng.randint(-180, 365))).date().isoformat()
-        batch.append((deal_id, rng.randint(1, customers), pipeline, (pipeline - 1) * 6 + position, reached,
-                      "Cơ hội bán hàng", OWNERS[deal_id % len(OWNERS)], rng.randrange(1_000_000, 500_000_000, 100_000),
-                      "VND", expected, "Website", status, "Giá cao" if status == "lost" else None, _stamp(opened),
-                      _stamp(closed) if closed else None, _stamp(closed or opened)))
+        batch.append(
+            (
+                deal_id,
+                rng.randint(1, customers),
+                pipeline,
+                (pipeline - 1) * 6 + position,
+                reached,
+                "Cơ hội bán hàng",
+                OWNERS[deal_id % len(OWNERS)],
+                rng.randrange(1_000_000, 500_000_000, 100_000),
+                "VND",
+                expected,
+                "Website",
+                status,
+                "Giá cao" if status == "lost" else None,
+                _stamp(opened),
+                _stamp(closed) if closed else None,
+                _stamp(closed or opened),
+            )
+        )
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -122,9 +172,26 @@ def order_batches(count: int, customers: int, seed: int) -> Iterator[list[tuple[
             refunded = total // 4
         elif roll < 0.16:
             status, refunded = "refunded", total
-        batch.append((order_id, rng.randint(1, customers), OWNERS[order_id % len(OWNERS)], "VND", status,
-                      _stamp(placed), _stamp(delivered) if delivered else None, _stamp(cancelled) if cancelled else None,
-                      subtotal, discount, tax, total, (subtotal - discount) // 4, paid, refunded, _stamp(placed)))
+        batch.append(
+            (
+                order_id,
+                rng.randint(1, customers),
+                OWNERS[order_id % len(OWNERS)],
+                "VND",
+                status,
+                _stamp(placed),
+                _stamp(delivered) if delivered else None,
+                _stamp(cancelled) if cancelled else None,
+                subtotal,
+                discount,
+                tax,
+                total,
+                (subtotal - discount) // 4,
+                paid,
+                refunded,
+                _stamp(placed),
+            )
+        )
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -149,8 +216,11 @@ class Sizes:
 
 def _fill(write: Callable[[str, Sequence[str], list[tuple[Any, ...]]], None], sizes: Sizes) -> None:
     now = _stamp(TODAY)
-    write("sales_pipelines", ("id", "name", "created_at", "updated_at"),
-          [(n, name, now, now) for n, (name, _) in enumerate(PIPELINES, 1)])
+    write(
+        "sales_pipelines",
+        ("id", "name", "created_at", "updated_at"),
+        [(n, name, now, now) for n, (name, _) in enumerate(PIPELINES, 1)],
+    )
     write("sales_stages", ("id", "pipeline_id", "name", "position", "probability", "outcome"), stage_rows())
     for batch in deal_batches(sizes.deals, sizes.customers, sizes.seed):
         write("sales_deals", DEAL_COLUMNS, batch)
@@ -170,13 +240,19 @@ def sqlite_database(sizes: Sizes, folder: Path) -> Path:
     try:
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY"):
             conn.execute(f"PRAGMA {pragma}")
-        indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
-                               "tbl_name IN ('sales_deals', 'sales_orders')").fetchall()
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
+            "tbl_name IN ('sales_deals', 'sales_orders')"
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
         conn.execute("BEGIN")
-        _fill(lambda table, columns, rows: conn.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows), sizes)
+        _fill(
+            lambda table, columns, rows: conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+            ),
+            sizes,
+        )
         conn.execute("COMMIT")
         for _, sql in indexes:
             conn.execute(sql)
@@ -220,7 +296,9 @@ def _fill_postgres(url: str, sizes: Sizes) -> None:
         conn.execute("SET maintenance_work_mem = '512MB'")
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
-            "AND indexname NOT IN (SELECT conname FROM pg_constraint)", (list(SALES_BULK_TABLES),)).fetchall()
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+            (list(SALES_BULK_TABLES),),
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
 
@@ -266,11 +344,20 @@ def measure(url: str, backend: str, sizes: Sizes) -> None:
         ("funnel, every pipeline", funnel_median, funnel_cold, f"{len(pipelines)} pipelines"),
         ("weighted forecast by month", forecast_median, forecast_cold, f"{len(forecast)} month×currency rows"),
     ):
-        report(f"sales report {what} ({sizes.deals:,} deals, {sizes.orders:,} orders, {backend})", median, "s",
-               target=f"< {TARGET_SECONDS:g} s on SQLite" if limit else "none (SQLite's is < 5 s)",
-               ok=median < limit if limit else True, peer=f"cold first run {cold:.3f} s", detail=detail)
-    print(f"also on {backend}: revenue by month over {sizes.orders:,} orders {revenue_median:.3f} s "
-          f"({len(revenue)} months); performance per employee {performance_median:.3f} s", flush=True)
+        report(
+            f"sales report {what} ({sizes.deals:,} deals, {sizes.orders:,} orders, {backend})",
+            median,
+            "s",
+            target=f"< {TARGET_SECONDS:g} s on SQLite" if limit else "none (SQLite's is < 5 s)",
+            ok=median < limit if limit else True,
+            peer=f"cold first run {cold:.3f} s",
+            detail=detail,
+        )
+    print(
+        f"also on {backend}: revenue by month over {sizes.orders:,} orders {revenue_median:.3f} s "
+        f"({len(revenue)} months); performance per employee {performance_median:.3f} s",
+        flush=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

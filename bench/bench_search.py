@@ -22,10 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import parse_args, percentile, report, scale  # noqa: E402
-
-from crmkit.core.text import fold  # noqa: E402
+from bench import datagen
+from bench._report import parse_args, percentile, report, scale
+from crmkit.core.text import fold
 
 TARGET_MS = 50.0
 LIMIT = 20
@@ -41,7 +40,11 @@ def name_queries(rng: random.Random, count: int) -> list[str]:
     queries = ["nguyen van an"]
     while len(queries) < count:
         gender = rng.choice(("male", "female"))
-        parts = (rng.choice(datagen.VN_FAMILY[:8]), rng.choice(datagen.VN_MIDDLE[gender]), rng.choice(datagen.VN_GIVEN[gender]))
+        parts = (
+            rng.choice(datagen.VN_FAMILY[:8]),
+            rng.choice(datagen.VN_MIDDLE[gender]),
+            rng.choice(datagen.VN_GIVEN[gender]),
+        )
         queries.append(fold(" ".join(parts)))
     return queries
 
@@ -53,15 +56,16 @@ def contact_queries(conn: sqlite3.Connection, rng: random.Random, kind: str, cou
     while len(queries) < count:
         ids = [rng.randint(1, last) for _ in range(count * 3)]
         marks = ",".join("?" * len(ids))
-        for (value,) in conn.execute(f"SELECT value FROM customer_contact_points WHERE kind = ? AND id IN ({marks})",
-                                     (kind, *ids)):
+        for (value,) in conn.execute(
+            f"SELECT value FROM customer_contact_points WHERE kind = ? AND id IN ({marks})", (kind, *ids)
+        ):
             if kind == "phone":
-                suffix = value[-rng.randint(4, 7):]
+                suffix = value[-rng.randint(4, 7) :]
                 if not suffix.startswith("0"):  # as typed: "…5678"; a leading 0 reads as a national prefix
                     queries.append(suffix)
             else:
                 local = value.split("@")[0]
-                queries.append(local[:rng.randint(min(4, len(local)), len(local))])
+                queries.append(local[: rng.randint(min(4, len(local)), len(local))])
     return queries[:count]
 
 
@@ -102,15 +106,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit(f"{kind}: {empty} searches for existing customers found nothing")
             peer_sql = PEER_SQL[kind]
             pattern = "%{}" if kind == "phone suffix" else "%{}%"
-            theirs, _ = latencies_ms(lambda q, sql=peer_sql, like=pattern: raw.execute(sql, (like.format(q),)).fetchall(),
-                                       batch[:peer_runs])
+            theirs, _ = latencies_ms(
+                lambda q, sql=peer_sql, like=pattern: raw.execute(sql, (like.format(q),)).fetchall(), batch[:peer_runs]
+            )
             p50, p99, peer_p50 = percentile(ours, 50), percentile(ours, 99), percentile(theirs, 50)
             report(
-                f"search p99 ({kind}, SQLite, {spec.customers:,} customers)", p99, "ms", target=f"< {TARGET_MS:g} ms",
+                f"search p99 ({kind}, SQLite, {spec.customers:,} customers)",
+                p99,
+                "ms",
+                target=f"< {TARGET_MS:g} ms",
                 ok=p99 < TARGET_MS,
                 peer=f"peer LIKE '%…%' scan: p50 {peer_p50:.2f} ms over {len(theirs)} queries "
-                     f"(LIKE/crmkit p50 = {peer_p50 / p50:.1f}x)",
-                p50=f"{p50:.3f} ms", queries=len(ours), example=repr(batch[-1]), load=f"{os.getloadavg()[0]:.1f}",
+                f"(LIKE/crmkit p50 = {peer_p50 / p50:.1f}x)",
+                p50=f"{p50:.3f} ms",
+                queries=len(ours),
+                example=repr(batch[-1]),
+                load=f"{os.getloadavg()[0]:.1f}",
             )
     return 0
 

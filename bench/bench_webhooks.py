@@ -28,11 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import datagen  # noqa: E402
-from bench._report import alternating_adds, parse_args, report, scale  # noqa: E402
-
-from crmkit import CRM  # noqa: E402
-from crmkit.testing import WebhookReceiver  # noqa: E402
+from bench import datagen
+from bench._report import alternating_adds, parse_args, report, scale
+from crmkit import CRM
+from crmkit.testing import WebhookReceiver
 
 TARGET_RATE = 500.0
 TARGET_RATIO = 1.2
@@ -54,10 +53,16 @@ def outbox_cost(folder: Path, count: int) -> None:
     quiet.close()
     loud.close()
     ratio = spent["loud"] / spent["quiet"]
-    report(f"outbox cost ({count:,} customers.add, one subscription listening vs none, SQLite)", ratio, "x",
-           target=f"≤ {TARGET_RATIO:g}x", ok=ratio <= TARGET_RATIO,
-           peer=f"peer none listening: {spent['quiet'] * 1e6 / count:.0f} µs each",
-           listening=f"{spent['loud'] * 1e6 / count:.0f} µs each", load=f"{os.getloadavg()[0]:.1f}")
+    report(
+        f"outbox cost ({count:,} customers.add, one subscription listening vs none, SQLite)",
+        ratio,
+        "x",
+        target=f"≤ {TARGET_RATIO:g}x",
+        ok=ratio <= TARGET_RATIO,
+        peer=f"peer none listening: {spent['quiet'] * 1e6 / count:.0f} µs each",
+        listening=f"{spent['loud'] * 1e6 / count:.0f} µs each",
+        load=f"{os.getloadavg()[0]:.1f}",
+    )
 
 
 def delivery_rate(url: str, label: str, count: int) -> None:
@@ -80,9 +85,16 @@ def delivery_rate(url: str, label: str, count: int) -> None:
         env = {**os.environ, "CRMKIT_DISABLE_PLUGINS": ",".join(ep.name for ep in entry_points(group="crmkit.plugins"))}
         db = crm.engine.url.render_as_string(hide_password=False)
         started = time.perf_counter()
-        workers = [subprocess.Popen([CRMKIT, "--db", db, "worker", "--once", "--batch", "100", "--name", f"bench{i}"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                   for i in range(WORKERS)]
+        workers = [
+            subprocess.Popen(
+                [CRMKIT, "--db", db, "worker", "--once", "--batch", "100", "--name", f"bench{i}"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(WORKERS)
+        ]
         for worker in workers:
             _, err = worker.communicate(timeout=3600)
             if worker.returncode != 0:
@@ -94,9 +106,15 @@ def delivery_rate(url: str, label: str, count: int) -> None:
     if delivered < count or pending:
         raise SystemExit(f"{label}: {delivered} of {count} events delivered, {pending} pending")
     rate = (count - 1) / (arrivals[-1] - arrivals[0]) if count > 1 else float(count)
-    report(f"webhook delivery ({count:,} events, {WORKERS} workers, local receiver, {label})", rate, "events/s",
-           target=f"≥ {TARGET_RATE:g} events/s", ok=rate >= TARGET_RATE,
-           peer=f"wall with start-up {count / wall:,.0f} events/s ({wall:.1f} s)", load=f"{os.getloadavg()[0]:.1f}")
+    report(
+        f"webhook delivery ({count:,} events, {WORKERS} workers, local receiver, {label})",
+        rate,
+        "events/s",
+        target=f"≥ {TARGET_RATE:g} events/s",
+        ok=rate >= TARGET_RATE,
+        peer=f"wall with start-up {count / wall:,.0f} events/s ({wall:.1f} s)",
+        load=f"{os.getloadavg()[0]:.1f}",
+    )
 
 
 @contextmanager

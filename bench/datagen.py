@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,35 +51,192 @@ VERSION = 4
 
 # -- pools ------------------------------------------------------------------------------------------
 
-VN_FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ",
-             "Ngô", "Dương", "Lý")
+VN_FAMILY = (
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+)
 VN_FAMILY_WEIGHTS = (38, 11, 9.5, 7, 5, 5, 4.5, 3.9, 3.9, 2.1, 2, 1.4, 1.3, 1.3, 1, 0.5)
-VN_MIDDLE = {"male": ("Văn", "Hữu", "Đức", "Minh", "Quốc", "Thanh", "Công", "Hoàng", "Gia", "Văn"),
-             "female": ("Thị", "Ngọc", "Thu", "Thanh", "Minh", "Kim", "Bảo", "Hồng", "Thị")}
-VN_GIVEN = {"male": ("An", "Bình", "Cường", "Dũng", "Đạt", "Hải", "Hiếu", "Hùng", "Huy", "Khoa", "Long", "Minh",
-                     "Nam", "Phong", "Phúc", "Quân", "Sơn", "Tài", "Thắng", "Trung", "Tuấn", "Việt", "Vinh", "Đông"),
-            "female": ("An", "Anh", "Chi", "Dung", "Giang", "Hà", "Hạnh", "Hoa", "Hương", "Lan", "Linh", "Mai", "My",
-                       "Ngân", "Nhung", "Oanh", "Phương", "Quỳnh", "Thảo", "Trang", "Trinh", "Vân", "Yến", "Uyên")}
-EN_GIVEN = {"male": ("James", "John", "Robert", "Michael", "David", "William", "Thomas", "Daniel", "Andrew", "Peter"),
-            "female": ("Mary", "Emma", "Olivia", "Sarah", "Emily", "Jessica", "Anna", "Laura", "Sophie", "Grace")}
-EN_FAMILY = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Taylor", "Clark",
-             "Walker", "Wright", "Green", "Baker", "Hill")
-ORG_WORDS = ("Sao Mai", "Hòa Phát", "Minh Long", "Thành Công", "Phú Quý", "Đại Việt", "Bình Minh", "Hưng Thịnh",
-             "Golden Lotus", "Blue Ocean", "Saigon Trade", "Mekong Foods", "Red River", "An Khang", "Tân Tiến")
+VN_MIDDLE = {
+    "male": ("Văn", "Hữu", "Đức", "Minh", "Quốc", "Thanh", "Công", "Hoàng", "Gia", "Văn"),
+    "female": ("Thị", "Ngọc", "Thu", "Thanh", "Minh", "Kim", "Bảo", "Hồng", "Thị"),
+}
+VN_GIVEN = {
+    "male": (
+        "An",
+        "Bình",
+        "Cường",
+        "Dũng",
+        "Đạt",
+        "Hải",
+        "Hiếu",
+        "Hùng",
+        "Huy",
+        "Khoa",
+        "Long",
+        "Minh",
+        "Nam",
+        "Phong",
+        "Phúc",
+        "Quân",
+        "Sơn",
+        "Tài",
+        "Thắng",
+        "Trung",
+        "Tuấn",
+        "Việt",
+        "Vinh",
+        "Đông",
+    ),
+    "female": (
+        "An",
+        "Anh",
+        "Chi",
+        "Dung",
+        "Giang",
+        "Hà",
+        "Hạnh",
+        "Hoa",
+        "Hương",
+        "Lan",
+        "Linh",
+        "Mai",
+        "My",
+        "Ngân",
+        "Nhung",
+        "Oanh",
+        "Phương",
+        "Quỳnh",
+        "Thảo",
+        "Trang",
+        "Trinh",
+        "Vân",
+        "Yến",
+        "Uyên",
+    ),
+}
+EN_GIVEN = {
+    "male": ("James", "John", "Robert", "Michael", "David", "William", "Thomas", "Daniel", "Andrew", "Peter"),
+    "female": ("Mary", "Emma", "Olivia", "Sarah", "Emily", "Jessica", "Anna", "Laura", "Sophie", "Grace"),
+}
+EN_FAMILY = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Taylor",
+    "Clark",
+    "Walker",
+    "Wright",
+    "Green",
+    "Baker",
+    "Hill",
+)
+ORG_WORDS = (
+    "Sao Mai",
+    "Hòa Phát",
+    "Minh Long",
+    "Thành Công",
+    "Phú Quý",
+    "Đại Việt",
+    "Bình Minh",
+    "Hưng Thịnh",
+    "Golden Lotus",
+    "Blue Ocean",
+    "Saigon Trade",
+    "Mekong Foods",
+    "Red River",
+    "An Khang",
+    "Tân Tiến",
+)
 ORG_FORMS = ("Công ty TNHH {}", "Công ty Cổ phần {}", "{} Co., Ltd", "Nhà phân phối {}", "Cửa hàng {}", "{} JSC")
 ORG_DOMAINS = ("com.vn", "vn", "com")
 MAIL_DOMAINS = ("gmail.com", "gmail.com", "gmail.com", "yahoo.com", "outlook.com", "fpt.vn", "vnpt.vn", "icloud.com")
-MOBILE_PREFIXES = ("90", "91", "93", "94", "96", "97", "98", "32", "33", "34", "35", "36", "37", "38", "39", "70",
-                   "76", "77", "78", "79", "81", "82", "83", "84", "85", "86", "88")
-VN_CITIES = ("Hà Nội", "TP. Hồ Chí Minh", "Đà Nẵng", "Hải Phòng", "Cần Thơ", "Biên Hòa", "Nha Trang", "Huế",
-             "Vũng Tàu", "Buôn Ma Thuột", "Quy Nhơn", "Thủ Dầu Một")
+MOBILE_PREFIXES = (
+    "90",
+    "91",
+    "93",
+    "94",
+    "96",
+    "97",
+    "98",
+    "32",
+    "33",
+    "34",
+    "35",
+    "36",
+    "37",
+    "38",
+    "39",
+    "70",
+    "76",
+    "77",
+    "78",
+    "79",
+    "81",
+    "82",
+    "83",
+    "84",
+    "85",
+    "86",
+    "88",
+)
+VN_CITIES = (
+    "Hà Nội",
+    "TP. Hồ Chí Minh",
+    "Đà Nẵng",
+    "Hải Phòng",
+    "Cần Thơ",
+    "Biên Hòa",
+    "Nha Trang",
+    "Huế",
+    "Vũng Tàu",
+    "Buôn Ma Thuột",
+    "Quy Nhơn",
+    "Thủ Dầu Một",
+)
 EN_PLACES = (("US", "New York"), ("US", "San Francisco"), ("GB", "London"), ("SG", "Singapore"), ("AU", "Sydney"))
-STREETS = ("Lê Lợi", "Nguyễn Huệ", "Trần Hưng Đạo", "Hai Bà Trưng", "Lý Thường Kiệt", "Điện Biên Phủ", "Cách Mạng Tháng 8")
+STREETS = (
+    "Lê Lợi",
+    "Nguyễn Huệ",
+    "Trần Hưng Đạo",
+    "Hai Bà Trưng",
+    "Lý Thường Kiệt",
+    "Điện Biên Phủ",
+    "Cách Mạng Tháng 8",
+)
 #: The employees (users, created first) who own customers and log interactions, with their display names.
-STAFF = {"lan.nguyen": "Nguyễn Thị Lan", "minh.tran": "Trần Quang Minh", "hoa.le": "Lê Thị Hoa",
-         "tuan.pham": "Phạm Anh Tuấn", "sarah.lee": "Sarah Lee", "david.clark": "David Clark",
-         "thao.vu": "Vũ Phương Thảo", "khoa.do": "Đỗ Đăng Khoa", "mai.bui": "Bùi Thị Mai", "nam.hoang": "Hoàng Văn Nam",
-         "linh.dang": "Đặng Thùy Linh", "peter.hill": "Peter Hill"}
+STAFF = {
+    "lan.nguyen": "Nguyễn Thị Lan",
+    "minh.tran": "Trần Quang Minh",
+    "hoa.le": "Lê Thị Hoa",
+    "tuan.pham": "Phạm Anh Tuấn",
+    "sarah.lee": "Sarah Lee",
+    "david.clark": "David Clark",
+    "thao.vu": "Vũ Phương Thảo",
+    "khoa.do": "Đỗ Đăng Khoa",
+    "mai.bui": "Bùi Thị Mai",
+    "nam.hoang": "Hoàng Văn Nam",
+    "linh.dang": "Đặng Thùy Linh",
+    "peter.hill": "Peter Hill",
+}
 #: The organisation: branches, each with its teams (a tree), and every employee in one team.
 BRANCHES, TEAMS_PER_BRANCH, USERS = 10, 9, 1_000
 
@@ -88,15 +245,19 @@ def _organisation() -> tuple[list[tuple[str, str | None]], dict[str, str], dict[
     """The teams in creation order ``(name, parent)``, then every user's display name and team (deterministic):
     ``STAFF`` first, then generated employees ``nv0013``… with Vietnamese names, round-robin over the teams."""
     teams: list[tuple[str, str | None]] = [(f"Chi nhánh {b:02d}", None) for b in range(1, BRANCHES + 1)]
-    teams += [(f"CN{b:02d} · Nhóm {n}", f"Chi nhánh {b:02d}")
-              for b in range(1, BRANCHES + 1) for n in range(1, TEAMS_PER_BRANCH + 1)]
+    teams += [
+        (f"CN{b:02d} · Nhóm {n}", f"Chi nhánh {b:02d}")
+        for b in range(1, BRANCHES + 1)
+        for n in range(1, TEAMS_PER_BRANCH + 1)
+    ]
     leaves = [name for name, parent in teams if parent is not None]
     rng = random.Random("staff")
     names = dict(STAFF)
     while len(names) < USERS:
         gender = rng.choice(("male", "female"))
-        names[f"nv{len(names) + 1:04d}"] = " ".join((rng.choice(VN_FAMILY), rng.choice(VN_MIDDLE[gender]),
-                                                     rng.choice(VN_GIVEN[gender])))
+        names[f"nv{len(names) + 1:04d}"] = " ".join(
+            (rng.choice(VN_FAMILY), rng.choice(VN_MIDDLE[gender]), rng.choice(VN_GIVEN[gender]))
+        )
     return teams, names, {username: leaves[n % len(leaves)] for n, username in enumerate(names)}
 
 
@@ -110,27 +271,101 @@ PERSON_STAGES = ("lead", "prospect", "customer", "customer", "customer", "churne
 ORG_STAGES = ("customer", "distributor", "retailer", "partner", "prospect")
 CHANNELS = ("email", "phone", "sms", "chat", "social", "web", "in_person", "post", "fax")
 CHANNEL_WEIGHTS = (30, 25, 10, 15, 8, 7, 3, 1, 1)
-SUBJECTS = ("Hỏi giá sản phẩm", "Xác nhận đơn hàng", "Khiếu nại giao hàng", "Order follow-up", "Newsletter reply",
-            "Yêu cầu báo giá", "Đổi trả hàng", "Warranty question", "Cập nhật địa chỉ", "Meeting request",
-            "Chăm sóc sau bán hàng", "Chương trình khuyến mãi", None, None)
-SUMMARIES = ("Khách hỏi về giá sỉ cho đơn hàng tháng sau; đã gửi bảng giá.",
-             "Customer asked for delivery status; tracking number sent.",
-             "Khách phàn nàn giao hàng trễ 2 ngày, đã xin lỗi và tặng mã giảm giá.",
-             "Called to confirm the appointment for Thursday.",
-             "Đã tư vấn gói dịch vụ mới, khách sẽ suy nghĩ thêm.",
-             None, None, None, None)
+SUBJECTS = (
+    "Hỏi giá sản phẩm",
+    "Xác nhận đơn hàng",
+    "Khiếu nại giao hàng",
+    "Order follow-up",
+    "Newsletter reply",
+    "Yêu cầu báo giá",
+    "Đổi trả hàng",
+    "Warranty question",
+    "Cập nhật địa chỉ",
+    "Meeting request",
+    "Chăm sóc sau bán hàng",
+    "Chương trình khuyến mãi",
+    None,
+    None,
+)
+SUMMARIES = (
+    "Khách hỏi về giá sỉ cho đơn hàng tháng sau; đã gửi bảng giá.",
+    "Customer asked for delivery status; tracking number sent.",
+    "Khách phàn nàn giao hàng trễ 2 ngày, đã xin lỗi và tặng mã giảm giá.",
+    "Called to confirm the appointment for Thursday.",
+    "Đã tư vấn gói dịch vụ mới, khách sẽ suy nghĩ thêm.",
+    None,
+    None,
+    None,
+    None,
+)
 OUTCOMES = ("resolved", "follow-up", "no answer", "order placed", "complaint", "information sent", None, None)
 
-CUSTOMER_COLUMNS = ("id", "external_id", "kind", "name", "given_name", "family_name", "name_key", "birth_date",
-                    "gender", "lifecycle_stage", "owner", "country", "city", "province", "attributes", "status",
-                    "merged_into_id", "created_at", "updated_at")
-SCALARS = ("external_id", "kind", "name", "given_name", "family_name", "birth_date", "gender", "lifecycle_stage",
-           "owner", "country", "city", "province")
+CUSTOMER_COLUMNS = (
+    "id",
+    "external_id",
+    "kind",
+    "name",
+    "given_name",
+    "family_name",
+    "name_key",
+    "birth_date",
+    "gender",
+    "lifecycle_stage",
+    "owner",
+    "country",
+    "city",
+    "province",
+    "attributes",
+    "status",
+    "merged_into_id",
+    "created_at",
+    "updated_at",
+)
+SCALARS = (
+    "external_id",
+    "kind",
+    "name",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "gender",
+    "lifecycle_stage",
+    "owner",
+    "country",
+    "city",
+    "province",
+)
 ADDRESS_FIELDS = ("label", "line1", "line2", "ward", "district", "city", "province", "postal_code", "country")
-INTERACTION_COLUMNS = ("id", "customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome",
-                       "rating", "employee", "sender", "created_at")
-USER_COLUMNS = ("id", "username", "display_name", "email", "phone", "active", "locale", "timezone", "password_hash",
-                "failed_logins", "locked_until", "last_login_at", "created_at", "updated_at")
+INTERACTION_COLUMNS = (
+    "id",
+    "customer_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "subject",
+    "summary",
+    "outcome",
+    "rating",
+    "employee",
+    "sender",
+    "created_at",
+)
+USER_COLUMNS = (
+    "id",
+    "username",
+    "display_name",
+    "email",
+    "phone",
+    "active",
+    "locale",
+    "timezone",
+    "password_hash",
+    "failed_logins",
+    "locked_until",
+    "last_login_at",
+    "created_at",
+    "updated_at",
+)
 TABLES: dict[str, tuple[str, ...]] = {
     "teams": ("id", "name", "parent_id", "created_at"),
     "users": USER_COLUMNS,
@@ -146,11 +381,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "interactions": INTERACTION_COLUMNS,
 }
 
-USERS_AT = datetime(2020, 12, 1, tzinfo=timezone.utc)
-CUSTOMERS_FROM = datetime(2021, 1, 1, tzinfo=timezone.utc)
-CUSTOMERS_UNTIL = datetime(2023, 1, 1, tzinfo=timezone.utc)
-INTERACTIONS_FROM = datetime(2023, 1, 1, tzinfo=timezone.utc)
-INTERACTIONS_UNTIL = datetime(2026, 1, 1, tzinfo=timezone.utc)
+USERS_AT = datetime(2020, 12, 1, tzinfo=UTC)
+CUSTOMERS_FROM = datetime(2021, 1, 1, tzinfo=UTC)
+CUSTOMERS_UNTIL = datetime(2023, 1, 1, tzinfo=UTC)
+INTERACTIONS_FROM = datetime(2023, 1, 1, tzinfo=UTC)
+INTERACTIONS_UNTIL = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -179,8 +414,12 @@ def fingerprint() -> str:
     A cached database whose fingerprint differs is stale and is generated again.
     """
     digest = hashlib.sha1(str(VERSION).encode())
-    sources = [ROOT / "crmkit/core/tables.py", ROOT / "crmkit/core/search.py", ROOT / "crmkit/core/text.py",
-               *sorted((ROOT / "crmkit/migrations/versions").glob("*.py"))]
+    sources = [
+        ROOT / "crmkit/core/tables.py",
+        ROOT / "crmkit/core/search.py",
+        ROOT / "crmkit/core/text.py",
+        *sorted((ROOT / "crmkit/migrations/versions").glob("*.py")),
+    ]
     for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
@@ -225,16 +464,19 @@ def user_rows() -> dict[str, list[tuple[Any, ...]]]:
     stamp = _Clock().text(_epoch_us(USERS_AT))
     team_ids = {name: n for n, (name, _) in enumerate(TEAMS, start=1)}
     teams = [(team_ids[name], name, team_ids.get(parent or ""), stamp) for name, parent in TEAMS]
-    audit = [(n, stamp, ACTOR, "create", "team", name, None, json.dumps({"parent": parent}))
-             for n, (name, parent) in enumerate(TEAMS, start=1)]
+    audit = [
+        (n, stamp, ACTOR, "create", "team", name, None, json.dumps({"parent": parent}))
+        for n, (name, parent) in enumerate(TEAMS, start=1)
+    ]
     users, members = [], []
     for user_id, (username, display_name) in enumerate(DISPLAY_NAMES.items(), start=1):
         users.append((user_id, username, display_name, None, None, True, None, None, None, 0, None, None, stamp, stamp))
         members.append((team_ids[TEAM_OF[username]], user_id))
         changes = {"display_name": display_name, "email": None, "phone": None, "locale": None, "timezone": None}
         audit.append((len(audit) + 1, stamp, ACTOR, "create", "user", username, None, json.dumps(changes)))
-        audit.append((len(audit) + 1, stamp, ACTOR, "join", "team", TEAM_OF[username], None,
-                      json.dumps({"user": username})))
+        audit.append(
+            (len(audit) + 1, stamp, ACTOR, "join", "team", TEAM_OF[username], None, json.dumps({"user": username}))
+        )
     return {"teams": teams, "users": users, "team_members": members, "audit_log": audit}
 
 
@@ -263,10 +505,15 @@ def customer_values(spec: Spec) -> Iterator[tuple[int, dict[str, Any]]]:
         if rng.random() < 0.7:
             values["owner"] = rng.choice(EMPLOYEES)
         if rng.random() < 0.3:
-            values["addresses"] = [{
-                "line1": f"{rng.randint(1, 300)} {rng.choice(STREETS)}", "ward": f"Phường {rng.randint(1, 20)}",
-                "district": f"Quận {rng.randint(1, 12)}", "city": rng.choice(VN_CITIES), "country": "VN",
-            }]
+            values["addresses"] = [
+                {
+                    "line1": f"{rng.randint(1, 300)} {rng.choice(STREETS)}",
+                    "ward": f"Phường {rng.randint(1, 20)}",
+                    "district": f"Quận {rng.randint(1, 12)}",
+                    "city": rng.choice(VN_CITIES),
+                    "country": "VN",
+                }
+            ]
         if rng.random() < 0.25:
             values["tags"] = sorted(set(rng.sample(TAGS, rng.randint(1, 2))))
         if rng.random() < 0.4:
@@ -293,15 +540,24 @@ def _person(rng: random.Random, cid: int, *, vietnamese: bool, family_cum: list[
         middle, given = rng.choice(VN_MIDDLE[gender]), rng.choice(VN_GIVEN[gender])
         name = f"{family} {middle} {given}"
         f_family, f_middle, f_given = fold(family), fold(middle), fold(given)
-        local = rng.choice((f"{f_given}.{f_family}", f"{f_family}{f_middle}{f_given}", f"{f_given}{f_family[0]}{f_middle[0]}"))
+        local = rng.choice(
+            (f"{f_given}.{f_family}", f"{f_family}{f_middle}{f_given}", f"{f_given}{f_family[0]}{f_middle[0]}")
+        )
         country, city = "VN", rng.choice(VN_CITIES)
     else:
         given, family = rng.choice(EN_GIVEN[gender]), rng.choice(EN_FAMILY)
         name = f"{given} {family}"
         local = rng.choice((f"{given}.{family}", f"{given[0]}{family}")).lower()
         country, city = rng.choice(EN_PLACES)
-    values: dict[str, Any] = {"kind": "person", "name": name, "given_name": given, "family_name": family,
-                              "lifecycle_stage": rng.choice(PERSON_STAGES), "country": country, "city": city}
+    values: dict[str, Any] = {
+        "kind": "person",
+        "name": name,
+        "given_name": given,
+        "family_name": family,
+        "lifecycle_stage": rng.choice(PERSON_STAGES),
+        "country": country,
+        "city": city,
+    }
     if rng.random() < 0.8:
         values["gender"] = gender
     if rng.random() < 0.6:
@@ -318,8 +574,13 @@ def _person(rng: random.Random, cid: int, *, vietnamese: bool, family_cum: list[
 def _organization(rng: random.Random, cid: int) -> dict[str, Any]:
     words = rng.choice(ORG_WORDS)
     slug = fold(words).replace(" ", "")
-    values: dict[str, Any] = {"kind": "organization", "name": rng.choice(ORG_FORMS).format(words),
-                              "lifecycle_stage": rng.choice(ORG_STAGES), "country": "VN", "city": rng.choice(VN_CITIES)}
+    values: dict[str, Any] = {
+        "kind": "organization",
+        "name": rng.choice(ORG_FORMS).format(words),
+        "lifecycle_stage": rng.choice(ORG_STAGES),
+        "country": "VN",
+        "city": rng.choice(VN_CITIES),
+    }
     if rng.random() < 0.9:
         values["emails"] = [f"contact{cid}@{slug}.{rng.choice(ORG_DOMAINS)}"]
     if rng.random() < 0.95:
@@ -346,8 +607,9 @@ def interaction_batches(spec: Spec, batch: int = BATCH * 5) -> Iterator[list[tup
     for first in range(1, total + 1, batch):
         size = min(batch, total + 1 - first)
         rolls = [rng.random() for _ in range(size)]
-        customers = [rng.randint(1, n) if r < 0.7 else (rng.choice(active) if r < 0.97 else rng.choice(whales))
-                     for r in rolls]
+        customers = [
+            rng.randint(1, n) if r < 0.7 else (rng.choice(active) if r < 0.97 else rng.choice(whales)) for r in rolls
+        ]
         channels = rng.choices(CHANNELS, cum_weights=channel_cum, k=size)
         directions = rng.choices(("inbound", "outbound"), k=size)
         subjects = rng.choices(SUBJECTS, k=size)
@@ -357,8 +619,20 @@ def interaction_batches(spec: Spec, batch: int = BATCH * 5) -> Iterator[list[tup
         employees = rng.choices(EMPLOYEES, k=size)
         times = [clock.text(start + (first + k) * step + rng.randrange(step or 1)) for k in range(size)]
         yield [
-            (first + k, customers[k], channels[k], directions[k], times[k], subjects[k], summaries[k], outcomes[k],
-             ratings[k], employees[k], None, times[k])
+            (
+                first + k,
+                customers[k],
+                channels[k],
+                directions[k],
+                times[k],
+                subjects[k],
+                summaries[k],
+                outcomes[k],
+                ratings[k],
+                employees[k],
+                None,
+                times[k],
+            )
             for k in range(size)
         ]
 
@@ -376,28 +650,47 @@ def customer_rows(spec: Spec, batch: int = BATCH) -> Iterator[dict[str, list[tup
         now = clock.text(start + cid * step)
         name = values["name"]
         birth = values.get("birth_date")
-        tables["customers"].append((
-            cid, values.get("external_id"), values["kind"], name, values.get("given_name"), values.get("family_name"),
-            fold(name)[:400], birth.isoformat() if birth else None, values.get("gender"), values["lifecycle_stage"],
-            values.get("owner"), values.get("country"), values.get("city"), values.get("province"), "{}", "active",
-            None, now, now,
-        ))
+        tables["customers"].append(
+            (
+                cid,
+                values.get("external_id"),
+                values["kind"],
+                name,
+                values.get("given_name"),
+                values.get("family_name"),
+                fold(name)[:400],
+                birth.isoformat() if birth else None,
+                values.get("gender"),
+                values["lifecycle_stage"],
+                values.get("owner"),
+                values.get("country"),
+                values.get("city"),
+                values.get("province"),
+                "{}",
+                "active",
+                None,
+                now,
+                now,
+            )
+        )
         for kind in ("email", "phone"):
             for position, value in enumerate(values.get(kind + "s", ())):
                 point_id += 1
                 tables["customer_contact_points"].append((point_id, cid, kind, value, None, position))
         for position, address in enumerate(values.get("addresses", ())):
             address_id += 1
-            tables["customer_addresses"].append(
-                (address_id, cid, *(address.get(f) for f in ADDRESS_FIELDS), position))
+            tables["customer_addresses"].append((address_id, cid, *(address.get(f) for f in ADDRESS_FIELDS), position))
         tables["customer_tags"].extend((cid, tag) for tag in values.get("tags", ()))
         tables["customer_consents"].extend(
-            (cid, channel, int(granted), now, SOURCE) for channel, granted in values.get("consents", {}).items())
+            (cid, channel, int(granted), now, SOURCE) for channel, granted in values.get("consents", {}).items()
+        )
         tables["customer_memberships"].extend(
-            (cid, m["organization_id"], m["role"]) for m in values.get("organizations", ()))
+            (cid, m["organization_id"], m["role"]) for m in values.get("organizations", ())
+        )
         owner = values.get("owner")
         tables["customer_search_keys"].extend(
-            (key, cid, owner) for key in search_keys(name, values.get("emails", ()), values.get("phones", ())))
+            (key, cid, owner) for key in search_keys(name, values.get("emails", ()), values.get("phones", ()))
+        )
         tables["audit_log"].append((ORG_AUDIT + cid, now, ACTOR, "create", "customer", str(cid), cid, changes(values)))
         if cid % batch == 0:
             yield tables
@@ -451,8 +744,10 @@ class _SQLiteLoader:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.pending = 0
-        self.sql = {t: f"INSERT INTO {t} ({', '.join(_quote(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
-                    for t, cols in TABLES.items()}
+        self.sql = {
+            t: f"INSERT INTO {t} ({', '.join(_quote(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+            for t, cols in TABLES.items()
+        }
         conn.execute("BEGIN")
 
     def write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
@@ -484,7 +779,9 @@ def build_sqlite(path: Path, spec: Spec, *, progress: bool = False) -> None:
         conn.execute("PRAGMA temp_store=MEMORY")
         indexes = conn.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            f"AND tbl_name IN ({', '.join('?' * len(TABLES))})", list(TABLES)).fetchall()
+            f"AND tbl_name IN ({', '.join('?' * len(TABLES))})",
+            list(TABLES),
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
         loader = _SQLiteLoader(conn)
@@ -559,10 +856,14 @@ def build_postgres(url: str, spec: Spec, *, progress: bool = False) -> None:
         tables = list(TABLES)
         foreign_keys = conn.execute(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)", (tables,)).fetchall()
+            "WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)",
+            (tables,),
+        ).fetchall()
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ANY(%s) "
-            "AND indexname NOT IN (SELECT conname FROM pg_constraint)", (tables,)).fetchall()
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+            (tables,),
+        ).fetchall()
         for table, name, _ in foreign_keys:
             conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
         for name, _ in indexes:
@@ -574,8 +875,18 @@ def build_postgres(url: str, spec: Spec, *, progress: bool = False) -> None:
             conn.execute(sql)
         for table, name, definition in foreign_keys:
             conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        for table in ("teams", "users", "customers", "customer_contact_points", "customer_addresses", "audit_log", "interactions"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}")
+        for table in (
+            "teams",
+            "users",
+            "customers",
+            "customer_contact_points",
+            "customer_addresses",
+            "audit_log",
+            "interactions",
+        ):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"
+            )
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -615,7 +926,9 @@ def postgres_database(spec: Spec, server_url: str, *, progress: bool = True) -> 
         admin.execute(f'DROP DATABASE IF EXISTS "{temporary}"')
         admin.execute(f'CREATE DATABASE "{temporary}"')
         try:
-            build_postgres(server.set(database=temporary).render_as_string(hide_password=False), spec, progress=progress)
+            build_postgres(
+                server.set(database=temporary).render_as_string(hide_password=False), spec, progress=progress
+            )
             admin.execute(f'ALTER DATABASE "{temporary}" RENAME TO "{name}"')
         except psycopg.errors.DuplicateDatabase:  # a concurrent run finished first: use its copy
             admin.execute(f'DROP DATABASE "{temporary}"')
@@ -645,9 +958,13 @@ def warm(url: str) -> str:
 
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-            size = conn.execute(
-                "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) * current_setting('block_size')::bigint FROM pg_class c "
-                "WHERE c.relkind IN ('r', 'i') AND c.relnamespace = current_schema()::regnamespace").fetchone()[0] or 0
+            size = (
+                conn.execute(
+                    "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) * current_setting('block_size')::bigint FROM pg_class c "
+                    "WHERE c.relkind IN ('r', 'i') AND c.relnamespace = current_schema()::regnamespace"
+                ).fetchone()[0]
+                or 0
+            )
     return f"page cache warmed: read {size / 2**30:.2f} GiB in {time.perf_counter() - started:.1f} s"
 
 
@@ -663,8 +980,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postgres", help="PostgreSQL server URL: generate a (cached) database on it instead")
     args = parser.parse_args(argv)
     base = Spec.for_size(args.size or "full", args.seed)
-    spec = Spec(args.customers if args.customers is not None else base.customers,
-                args.interactions if args.interactions is not None else base.interactions, args.seed)
+    spec = Spec(
+        args.customers if args.customers is not None else base.customers,
+        args.interactions if args.interactions is not None else base.interactions,
+        args.seed,
+    )
     if args.postgres:
         print(postgres_database(spec, args.postgres))
     elif args.out:

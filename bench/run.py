@@ -42,8 +42,9 @@ def run(script: Path, forwarded: list[str]) -> tuple[int, list[str], float]:
     print(f"\n=== {script.name} {' '.join(forwarded)}", flush=True)
     start = time.perf_counter()
     lines: list[str] = []
-    with subprocess.Popen([sys.executable, str(script), *forwarded], stdout=subprocess.PIPE, text=True,
-                          cwd=BENCH.parent) as proc:
+    with subprocess.Popen(
+        [sys.executable, str(script), *forwarded], stdout=subprocess.PIPE, text=True, cwd=BENCH.parent
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             print(line, end="", flush=True)
@@ -74,8 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--size", choices=("tiny", "small", "full"), default="full")
-    parser.add_argument("--postgres", help="PostgreSQL server URL for the PostgreSQL halves "
-                                           "(default: $CRMKIT_BENCH_POSTGRES_URL, read by each benchmark)")
+    parser.add_argument(
+        "--postgres",
+        help="PostgreSQL server URL for the PostgreSQL halves "
+        "(default: $CRMKIT_BENCH_POSTGRES_URL, read by each benchmark)",
+    )
     parser.add_argument("--workdir", help="where benchmarks put generated data (default: bench/out)")
     args = parser.parse_args(argv)
     forwarded = ["--size", args.size]

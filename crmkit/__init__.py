@@ -25,8 +25,8 @@ from crmkit.hooks import hookimpl, hookspec
 if TYPE_CHECKING:
     from crmkit.core.events import EventType
     from crmkit.core.jobs import Job
-    from crmkit.core.permissions import Permission
     from crmkit.core.models import Address, Consent, Customer, Interaction, Page, Profile
+    from crmkit.core.permissions import Permission
     from crmkit.crm import CRM
     from crmkit.plugin import Plugin
 
@@ -57,7 +57,26 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CRM", "Plugin", "Permission", "EventType", "Job", "hookimpl", "hookspec",
-    "Customer", "Interaction", "Address", "Consent", "Page", "Profile",
-    "CRMError", "NotFound", "PermissionDenied", "AuthenticationFailed", "ValidationError", "Conflict", "SchemaOutdated", "DatabaseUnavailable", "PluginError",
+    "CRM",
+    "Plugin",
+    "Permission",
+    "EventType",
+    "Job",
+    "hookimpl",
+    "hookspec",
+    "Customer",
+    "Interaction",
+    "Address",
+    "Consent",
+    "Page",
+    "Profile",
+    "CRMError",
+    "NotFound",
+    "PermissionDenied",
+    "AuthenticationFailed",
+    "ValidationError",
+    "Conflict",
+    "SchemaOutdated",
+    "DatabaseUnavailable",
+    "PluginError",
 ]

@@ -15,7 +15,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,35 +35,51 @@ TET_DAYS = 3
 #: Fixed-date occasions (day, month) customers in Vietnam expect a business to mark.
 FIXED_OCCASIONS: dict[str, tuple[int, int]] = {
     "valentine": (14, 2),
-    "womens_day": (8, 3),            # Quốc tế Phụ nữ 8/3
-    "reunification_day": (30, 4),    # Ngày Giải phóng miền Nam 30/4
-    "labour_day": (1, 5),            # Quốc tế Lao động 1/5
-    "national_day": (2, 9),          # Quốc khánh 2/9
+    "womens_day": (8, 3),  # Quốc tế Phụ nữ 8/3
+    "reunification_day": (30, 4),  # Ngày Giải phóng miền Nam 30/4
+    "labour_day": (1, 5),  # Quốc tế Lao động 1/5
+    "national_day": (2, 9),  # Quốc khánh 2/9
     "vietnamese_womens_day": (20, 10),  # Ngày Phụ nữ Việt Nam 20/10
-    "teachers_day": (20, 11),        # Ngày Nhà giáo Việt Nam 20/11
+    "teachers_day": (20, 11),  # Ngày Nhà giáo Việt Nam 20/11
     "christmas": (24, 12),
     "new_year": (1, 1),
 }
 #: Lunar-date occasions (lunar day, lunar month), kept on the Vietnamese lunar calendar (UTC+7).
 LUNAR_OCCASIONS: dict[str, tuple[int, int]] = {
-    "ram_thang_gieng": (15, 1),      # Rằm tháng Giêng (Tết Nguyên tiêu), 15/1 âm lịch
-    "gio_to": (10, 3),               # Giỗ Tổ Hùng Vương, 10/3 âm lịch
-    "vu_lan": (15, 7),               # Lễ Vu Lan, 15/7 âm lịch
-    "trung_thu": (15, 8),            # Tết Trung thu, 15/8 âm lịch
+    "ram_thang_gieng": (15, 1),  # Rằm tháng Giêng (Tết Nguyên tiêu), 15/1 âm lịch
+    "gio_to": (10, 3),  # Giỗ Tổ Hùng Vương, 10/3 âm lịch
+    "vu_lan": (15, 7),  # Lễ Vu Lan, 15/7 âm lịch
+    "trung_thu": (15, 8),  # Tết Trung thu, 15/8 âm lịch
 }
 #: The shop's own founding day: an occasion whose date is the CRM setting ``founding_day`` (``DD/MM``).
 FOUNDING_DAY = "founding_day"
 #: Other accepted spellings (folded: lower case, no diacritics, ``_`` between words) → the canonical name.
 OCCASION_ALIASES: dict[str, str] = {
-    "tet_nguyen_dan": "tet", "lunar_new_year": "tet",
-    "tet_nguyen_tieu": "ram_thang_gieng", "nguyen_tieu": "ram_thang_gieng", "lantern_festival": "ram_thang_gieng",
-    "gio_to_hung_vuong": "gio_to", "hung_kings": "gio_to", "hung_kings_day": "gio_to",
-    "le_vu_lan": "vu_lan", "ram_thang_bay": "vu_lan",
-    "tet_trung_thu": "trung_thu", "mid_autumn": "trung_thu", "mid_autumn_festival": "trung_thu",
-    "giai_phong_mien_nam": "reunification_day", "quoc_te_lao_dong": "labour_day", "labor_day": "labour_day",
-    "quoc_khanh": "national_day", "quoc_te_phu_nu": "womens_day", "phu_nu_viet_nam": "vietnamese_womens_day",
-    "nha_giao": "teachers_day", "nha_giao_viet_nam": "teachers_day", "giang_sinh": "christmas",
-    "tet_duong_lich": "new_year", "ngay_thanh_lap": FOUNDING_DAY, "founding": FOUNDING_DAY,
+    "tet_nguyen_dan": "tet",
+    "lunar_new_year": "tet",
+    "tet_nguyen_tieu": "ram_thang_gieng",
+    "nguyen_tieu": "ram_thang_gieng",
+    "lantern_festival": "ram_thang_gieng",
+    "gio_to_hung_vuong": "gio_to",
+    "hung_kings": "gio_to",
+    "hung_kings_day": "gio_to",
+    "le_vu_lan": "vu_lan",
+    "ram_thang_bay": "vu_lan",
+    "tet_trung_thu": "trung_thu",
+    "mid_autumn": "trung_thu",
+    "mid_autumn_festival": "trung_thu",
+    "giai_phong_mien_nam": "reunification_day",
+    "quoc_te_lao_dong": "labour_day",
+    "labor_day": "labour_day",
+    "quoc_khanh": "national_day",
+    "quoc_te_phu_nu": "womens_day",
+    "phu_nu_viet_nam": "vietnamese_womens_day",
+    "nha_giao": "teachers_day",
+    "nha_giao_viet_nam": "teachers_day",
+    "giang_sinh": "christmas",
+    "tet_duong_lich": "new_year",
+    "ngay_thanh_lap": FOUNDING_DAY,
+    "founding": FOUNDING_DAY,
 }
 
 
@@ -156,8 +172,9 @@ def tet(year: int, utc_offset: float = VIETNAM_UTC_OFFSET) -> date:
     return _date_from_jd(_new_moon_day(k + offset, utc_offset))
 
 
-def lunar_to_solar(day: int, month: int, lunar_year: int, leap: bool = False,
-                   utc_offset: float = VIETNAM_UTC_OFFSET) -> date:
+def lunar_to_solar(
+    day: int, month: int, lunar_year: int, leap: bool = False, utc_offset: float = VIETNAM_UTC_OFFSET
+) -> date:
     """The solar date of lunar ``day``/``month`` of ``lunar_year`` (Vietnam's lunar calendar by default);
     ``leap`` for the leap month. ``ValueError`` when that day does not exist (a 30th in a 29-day month, or
     a leap month the year does not have)."""
@@ -213,9 +230,12 @@ _MONTH_DAY = re.compile(r"(\d{1,2})-(\d{1,2})")
 _LUNAR_AFTER = re.compile(r"(\d{1,2})/(\d{1,2})_?\(?(?:am_lich|am|al|lunar)\)?")
 _LUNAR_BEFORE = re.compile(r"(?:am_lich|al|lunar)[_:]?(\d{1,2})/(\d{1,2})")
 _LUNAR_CANONICAL = re.compile(r"lunar-(\d{1,2})-(\d{1,2})")
-_SPELLINGS = ("a name (tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, founding_day, "
-              + ", ".join(FIXED_OCCASIONS) + "; Vietnamese names too, e.g. 'Tết Trung thu'), a solar day DD/MM "
-              "or MM-DD (30/4, 04-30), or a lunar day 'DD/MM âm lịch' (15/8 âm lịch)")
+_SPELLINGS = (
+    "a name (tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, founding_day, "
+    + ", ".join(FIXED_OCCASIONS)
+    + "; Vietnamese names too, e.g. 'Tết Trung thu'), a solar day DD/MM "
+    "or MM-DD (30/4, 04-30), or a lunar day 'DD/MM âm lịch' (15/8 âm lịch)"
+)
 
 
 def check_occasion(target: str) -> str:
@@ -229,9 +249,13 @@ def check_occasion(target: str) -> str:
     name = OCCASION_ALIASES.get(name, name)
     if name in ("tet", FOUNDING_DAY) or name in FIXED_OCCASIONS or name in LUNAR_OCCASIONS:
         return name
-    for pattern, lunar, day_first in ((_LUNAR_AFTER, True, True), (_LUNAR_BEFORE, True, True),
-                                      (_LUNAR_CANONICAL, True, False), (_SOLAR, False, True),
-                                      (_MONTH_DAY, False, False)):
+    for pattern, lunar, day_first in (
+        (_LUNAR_AFTER, True, True),
+        (_LUNAR_BEFORE, True, True),
+        (_LUNAR_CANONICAL, True, False),
+        (_SOLAR, False, True),
+        (_MONTH_DAY, False, False),
+    ):
         found = pattern.fullmatch(name)
         if not found:
             continue
@@ -293,8 +317,10 @@ def occasion_date(name: str, year: int, *, founding: tuple[int, int] | None = No
     target = check_occasion(name)
     found = occasion_dates(target, year, founding=founding)
     if not found:
-        raise ValueError(f"occasion {name!r} does not fall in {year}"
-                         + (" (no founding_day is set)" if target == FOUNDING_DAY and founding is None else ""))
+        raise ValueError(
+            f"occasion {name!r} does not fall in {year}"
+            + (" (no founding_day is set)" if target == FOUNDING_DAY and founding is None else "")
+        )
     return found[0]
 
 
@@ -342,7 +368,7 @@ def local_date(moment: datetime, zone: tzinfo = LOCAL_TZ) -> date:
 
 def local_midnight(day: date, zone: tzinfo = LOCAL_TZ) -> datetime:
     """The UTC moment a local day begins in ``zone``: how periods given as local dates are bounded in UTC storage."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def utc_offsets(zone: tzinfo, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
@@ -352,6 +378,7 @@ def utc_offsets(zone: tzinfo, since: datetime, until: datetime) -> list[tuple[da
     How SQL without time zone support (SQLite) gets local clock times exactly, daylight saving included:
     a zone like Asia/Ho_Chi_Minh gives one pair. Changes are found a day apart at most, to the second.
     """
+
     def offset(epoch: int) -> int:
         return int(datetime.fromtimestamp(epoch, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
 
@@ -367,7 +394,7 @@ def utc_offsets(zone: tzinfo, since: datetime, until: datetime) -> list[tuple[da
                 low, high = (middle, high) if offset(middle) == changes[-1][1] else (low, middle)
             changes.append((high, offset(high)))
         at = following
-    return [(datetime.fromtimestamp(epoch, timezone.utc), seconds) for epoch, seconds in changes]
+    return [(datetime.fromtimestamp(epoch, UTC), seconds) for epoch, seconds in changes]
 
 
 def month_windows(start: datetime, end: datetime, zone: tzinfo = LOCAL_TZ) -> list[tuple[str, datetime, datetime]]:

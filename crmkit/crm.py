@@ -67,8 +67,16 @@ class CRM:
             self.close()  # a CRM that failed to open (outdated schema, broken plugin) holds no connections
             raise
 
-    def _open(self, plugins: Sequence[Plugin | str] | None, disable: Sequence[str], strict: bool | None,
-              actor: str | None, default_country: str | None, upgrade: bool, check_schema: bool) -> None:
+    def _open(
+        self,
+        plugins: Sequence[Plugin | str] | None,
+        disable: Sequence[str],
+        strict: bool | None,
+        actor: str | None,
+        default_country: str | None,
+        upgrade: bool,
+        check_schema: bool,
+    ) -> None:
         """Everything after the engine exists: settings, plugins, the schema check, services."""
         check_connection(self.engine)
         self._write_engine = self.engine.execution_options(crmkit_write=True)
@@ -81,11 +89,14 @@ class CRM:
         stored_disabled, stored_settings = self._read_state(plugin_states, settings)
         self.settings: dict[str, Any] = stored_settings
         self.default_country: str = (
-            default_country or os.environ.get("CRMKIT_DEFAULT_COUNTRY") or stored_settings.get("default_country") or "VN"
+            default_country
+            or os.environ.get("CRMKIT_DEFAULT_COUNTRY")
+            or stored_settings.get("default_country")
+            or "VN"
         ).upper()
         candidates = _candidates(plugins)
         self.registry = PluginRegistry(
-            candidates, disabled=set(disable) | blocked_from_env() | stored_disabled, strict=self.strict,
+            candidates, disabled=set(disable) | blocked_from_env() | stored_disabled, strict=self.strict
         )
         self.hooks = Hooks(self, self.registry)
         if check_schema:
@@ -94,12 +105,12 @@ class CRM:
 
         from crmkit.core.access import Access
         from crmkit.core.audit import AuditLog
+        from crmkit.core.custom_fields import CustomFields
         from crmkit.core.customers import Customers
         from crmkit.core.events import Events
         from crmkit.core.interactions import Interactions
         from crmkit.core.plugins_admin import PluginsAdmin
         from crmkit.core.roles import Roles
-        from crmkit.core.custom_fields import CustomFields
         from crmkit.core.teams import Teams
         from crmkit.core.users import Users
         from crmkit.core.webhooks import Webhooks
@@ -292,8 +303,10 @@ class CRM:
         newer = migrations.unknown(self.engine, pending)
         if newer:
             names = ", ".join(f"{name} at {'/'.join(revs)}" for name, revs in newer.items())
-            raise SchemaOutdated(f"database schema is newer than the installed code for: {names} "
-                                 "(install the crmkit and plugin versions that wrote it)")
+            raise SchemaOutdated(
+                f"database schema is newer than the installed code for: {names} "
+                "(install the crmkit and plugin versions that wrote it)"
+            )
         fresh = pending[0].name == migrations.CORE and not self._has_core_tables()
         if upgrade or fresh:
             migrations.upgrade(self.engine, pending)
@@ -310,7 +323,9 @@ class CRM:
             inspector = sa.inspect(conn)
             if not inspector.has_table(plugin_states.name):
                 return set(), {}
-            disabled = set(conn.execute(sa.select(plugin_states.c.name).where(plugin_states.c.enabled.is_(False))).scalars())
+            disabled = set(
+                conn.execute(sa.select(plugin_states.c.name).where(plugin_states.c.enabled.is_(False))).scalars()
+            )
             stored = dict(conn.execute(sa.select(settings.c.key, settings.c.value)).all())
             return disabled, stored
 
@@ -373,4 +388,3 @@ def _candidates(plugins: Sequence[Plugin | str] | None) -> list[Discovered]:
         else:
             raise NotFound("plugin", item)
     return result
-

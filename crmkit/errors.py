@@ -42,13 +42,7 @@ class ValidationError(CRMError, ValueError):
     Hooks named ``*_before_*`` raise it to veto a change.
     """
 
-    def __init__(
-        self,
-        message: str | Mapping[str, Any],
-        *,
-        field: str | None = None,
-        row: int | None = None,
-    ) -> None:
+    def __init__(self, message: str | Mapping[str, Any], *, field: str | None = None, row: int | None = None) -> None:
         if isinstance(message, Mapping):
             self.errors: dict[str, Any] = dict(message)
         else:

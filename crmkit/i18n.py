@@ -144,19 +144,22 @@ class Translator:
 #: A ``rest`` group is kept as it is, after the translation. (The services' own messages are English.)
 MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?P<kind>[\w .-]+?) (?P<ident>'[^']*'|-?\d+) not found"), "%(kind)s %(ident)s not found"),
-    (re.compile(r"user (?P<user>'[^']*') lacks permission (?P<permission>[\w.:*-]+?)(?P<rest>: .*)?"),
-     "user %(user)s lacks permission %(permission)s"),
+    (
+        re.compile(r"user (?P<user>'[^']*') lacks permission (?P<permission>[\w.:*-]+?)(?P<rest>: .*)?"),
+        "user %(user)s lacks permission %(permission)s",
+    ),
     (re.compile(r"Longer than maximum length (?P<max>\d+)\."), "Longer than maximum length %(max)s."),
     (re.compile(r"Shorter than minimum length (?P<min>\d+)\."), "Shorter than minimum length %(min)s."),
-    (re.compile(r"Length must be between (?P<min>\d+) and (?P<max>\d+)\."),
-     "Length must be between %(min)s and %(max)s."),
+    (
+        re.compile(r"Length must be between (?P<min>\d+) and (?P<max>\d+)\."),
+        "Length must be between %(min)s and %(max)s.",
+    ),
     (re.compile(r"Must be one of: (?P<choices>.+)\."), "Must be one of: %(choices)s."),
     (re.compile(r"Must be greater than or equal to (?P<min>[\d.-]+)\."), "Must be greater than or equal to %(min)s."),
 )
 
 
-def translate_message(t: Translator, message: str,
-                      patterns: Sequence[tuple[re.Pattern[str], str]] = ()) -> str:
+def translate_message(t: Translator, message: str, patterns: Sequence[tuple[re.Pattern[str], str]] = ()) -> str:
     """A service's English message as ``t``'s reader reads it: the catalog's translation of the whole message
     (marshmallow's ``Not a valid integer.``), else of a known pattern (a plugin's ``patterns`` first, then
     :data:`MESSAGE_PATTERNS`: ``customer 12 not found``), each part through the catalog too, else as it is.
@@ -190,8 +193,10 @@ def translate_error(t: Translator, error: BaseException) -> str:
             return [f"{key}: {m}" for key, value in messages.items() for m in flat(value)]
         return [m for item in messages for m in flat(item)]
 
-    parts = ["; ".join(flat(messages)) if field == "_" else f"{field}: {'; '.join(flat(messages))}"
-             for field, messages in error.errors.items()]
+    parts = [
+        "; ".join(flat(messages)) if field == "_" else f"{field}: {'; '.join(flat(messages))}"
+        for field, messages in error.errors.items()
+    ]
     prefix = t.gettext("row %(row)s: ") % {"row": error.row} if error.row is not None else ""
     return prefix + "; ".join(parts)
 
@@ -250,4 +255,3 @@ def is_translated(message: Message) -> bool:
     """Whether ``message`` is a real translation: not the header, not fuzzy, every plural form filled in."""
     strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
     return bool(message.id) and not message.fuzzy and all(strings)
-

@@ -72,8 +72,10 @@ class Money:
             raise ValueError(f"{text!r} is not an amount (write 1500000 or 19.99)") from None
         places = minor_units(currency)
         if not value.is_finite() or -int(value.as_tuple().exponent) > places:
-            raise ValueError(f"{text!r}: {currency.upper()} amounts have {places} decimal places "
-                             "(write 50000, without thousands separators)")
+            raise ValueError(
+                f"{text!r}: {currency.upper()} amounts have {places} decimal places "
+                "(write 50000, without thousands separators)"
+            )
         most = Decimal(MAX_MINOR).scaleb(-places)
         if value.copy_abs() > most:
             raise ValueError(f"{text!r}: at most {most} {currency.upper()}")
@@ -103,7 +105,9 @@ class Money:
         """Multiplied by an exact factor (quantity, rate), rounded half-even to the minor unit."""
         if isinstance(factor, float):
             raise TypeError("multiply money by a Decimal or int, not a float")
-        return Money(self.currency, int((Decimal(self.minor) * Decimal(factor)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)))
+        return Money(
+            self.currency, int((Decimal(self.minor) * Decimal(factor)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        )
 
     def format(self) -> str:
         """Local formatting: ``1.500.000 ₫`` for VND, ``$1,234.50`` for USD, ``12.00 XYZ`` otherwise."""

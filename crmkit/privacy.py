@@ -114,7 +114,7 @@ def _digest_sqlite(element: keyed_digest, compiler: Any, **kw: Any) -> str:
 @compiles(keyed_digest, "postgresql")
 def _digest_pg(element: keyed_digest, compiler: Any, **kw: Any) -> str:
     _, inner, outer, column = (compiler.process(arg, **kw) for arg in element.clauses)
-    return (f"('{DIGEST_PREFIX}' || encode(sha256({outer} || sha256({inner} || convert_to({column}, 'UTF8'))), 'hex'))")
+    return f"('{DIGEST_PREFIX}' || encode(sha256({outer} || sha256({inner} || convert_to({column}, 'UTF8'))), 'hex'))"
 
 
 def sqlite_digest(key: bytes | None, value: str | None) -> str | None:
@@ -140,7 +140,8 @@ def wipe_free_space(engine: sa.Engine, metadata: Iterable[sa.MetaData], *, vacuu
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             details: list[str] = []
             conn.connection.driver_connection.add_notice_handler(  # type: ignore[union-attr]
-                lambda notice: details.append(notice.message_detail or ""))
+                lambda notice: details.append(notice.message_detail or "")
+            )
             for name in names:
                 _vacuum_full(conn, name, details)
 
@@ -162,8 +163,10 @@ def _vacuum_full(conn: sa.Connection, name: str, details: list[str]) -> None:
         if not held:
             return
         if time.monotonic() > deadline:
-            raise Conflict(f"the erasure is done, but another transaction still sees {held} old row versions of "
-                           f"{name}; run the erasure again with --vacuum when it has ended")
+            raise Conflict(
+                f"the erasure is done, but another transaction still sees {held} old row versions of "
+                f"{name}; run the erasure again with --vacuum when it has ended"
+            )
         time.sleep(pause)
         pause = min(pause * 2, 2.0)
 

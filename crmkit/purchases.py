@@ -22,8 +22,15 @@ HOOK = "crmkit_value_transactions"
 #: Columns every source must have.
 REQUIRED = ("customer_id", "occurred_at", "amount_minor", "currency")
 #: The subquery's columns and types; an optional column a source lacks reads as NULL.
-COLUMNS = {"customer_id": Id, "occurred_at": UTCDateTime(), "amount_minor": sa.BigInteger(), "currency": sa.String(),
-           "margin_minor": sa.BigInteger(), "category": sa.String(), "channel": sa.String()}
+COLUMNS = {
+    "customer_id": Id,
+    "occurred_at": UTCDateTime(),
+    "amount_minor": sa.BigInteger(),
+    "currency": sa.String(),
+    "margin_minor": sa.BigInteger(),
+    "category": sa.String(),
+    "channel": sa.String(),
+}
 
 _built: weakref.WeakKeyDictionary[CRM, sa.Subquery] = weakref.WeakKeyDictionary()
 
@@ -47,8 +54,11 @@ def has_purchases(crm: CRM) -> bool:
 def _union(crm: CRM) -> sa.Subquery:
     selects = [_normalized(plugin, source) for plugin, source in crm.hooks.call_each(HOOK) if source is not None]
     if not selects:
-        return sa.select(*(sa.cast(sa.null(), type_).label(name) for name, type_ in COLUMNS.items())
-                         ).where(sa.false()).subquery("purchases")
+        return (
+            sa.select(*(sa.cast(sa.null(), type_).label(name) for name, type_ in COLUMNS.items()))
+            .where(sa.false())
+            .subquery("purchases")
+        )
     return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("purchases")
 
 
@@ -60,8 +70,12 @@ def _normalized(plugin: str, source: Any) -> sa.Select[Any]:
         raise PluginError(plugin, f"returned {type(source).__name__}, not a SQLAlchemy selectable", hook=HOOK)
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
-        raise PluginError(plugin, f"its purchases lack column(s) {', '.join(missing)} (it has "
-                                  f"{', '.join(columns.keys())})", hook=HOOK)
-    return sa.select(*(
-        (sa.type_coerce(columns[name], type_) if name in columns else sa.cast(sa.null(), type_)).label(name)
-        for name, type_ in COLUMNS.items()))
+        raise PluginError(
+            plugin, f"its purchases lack column(s) {', '.join(missing)} (it has {', '.join(columns.keys())})", hook=HOOK
+        )
+    return sa.select(
+        *(
+            (sa.type_coerce(columns[name], type_) if name in columns else sa.cast(sa.null(), type_)).label(name)
+            for name, type_ in COLUMNS.items()
+        )
+    )

@@ -17,8 +17,16 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from crmkit.calendar import utc_offsets
 
-__all__ = ["day_of", "epoch_seconds", "local_clock", "month_index", "month_label", "seconds_between",
-           "whole_days_since", "year_month"]
+__all__ = [
+    "day_of",
+    "epoch_seconds",
+    "local_clock",
+    "month_index",
+    "month_label",
+    "seconds_between",
+    "whole_days_since",
+    "year_month",
+]
 
 
 class epoch_seconds(FunctionElement[int]):
@@ -158,14 +166,14 @@ def _local_part_pg(element: _local_part, compiler: Any, **kw: Any) -> str:
     return f"({value} - 1)" if isinstance(element, _local_weekday) else value  # isodow counts from Monday = 1
 
 
-def local_clock(column: ColumnElement[Any], zone: ZoneInfo, since: datetime,
-                until: datetime) -> tuple[ColumnElement[int], ColumnElement[int]]:
+def local_clock(
+    column: ColumnElement[Any], zone: ZoneInfo, since: datetime, until: datetime
+) -> tuple[ColumnElement[int], ColumnElement[int]]:
     """(hour 0–23, weekday 0 = Monday) of a UTC timestamp column as a clock in ``zone`` reads it, daylight saving
     included, for rows between the instants ``since`` and ``until`` (SQLite needs the zone's offsets over them)."""
     changes = utc_offsets(zone, since, until)
     offset: ColumnElement[int] = sa.literal(changes[0][1])
     if len(changes) > 1:
-        offset = sa.case(*((column >= start, seconds) for start, seconds in reversed(changes[1:])),
-                         else_=changes[0][1])
+        offset = sa.case(*((column >= start, seconds) for start, seconds in reversed(changes[1:])), else_=changes[0][1])
     args = (column, sa.literal(zone.key), offset)
     return _local_hour(*args), _local_weekday(*args)

@@ -26,11 +26,14 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
-        raise DatabaseUnavailable("not a database URL (expected e.g. sqlite:///crm.db or "
-                                  "postgresql://user:password@host/dbname)") from None
+        raise DatabaseUnavailable(
+            "not a database URL (expected e.g. sqlite:///crm.db or postgresql://user:password@host/dbname)"
+        ) from None
     if "@" in (parsed.host or ""):  # user:pa@ss@host: the driver would be told to resolve "ss@host", and say so
-        raise DatabaseUnavailable(f"cannot open database {mask_database_url(url)}: its password holds an unescaped @ "
-                                  f"(or another reserved character): write it percent-encoded, @ as %40")
+        raise DatabaseUnavailable(
+            f"cannot open database {mask_database_url(url)}: its password holds an unescaped @ "
+            f"(or another reserved character): write it percent-encoded, @ as %40"
+        )
     kwargs.setdefault("hide_parameters", True)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -43,8 +46,9 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(parsed, **kwargs)
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
-        raise DatabaseUnavailable(f"cannot open database {mask_database_url(parsed)}: "
-                                  f"its driver is not installed ({exc})") from None
+        raise DatabaseUnavailable(
+            f"cannot open database {mask_database_url(parsed)}: its driver is not installed ({exc})"
+        ) from None
 
 
 _configured: weakref.WeakSet[sa.Engine] = weakref.WeakSet()

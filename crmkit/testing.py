@@ -57,17 +57,25 @@ POSTGRES_ENV = "CRMKIT_TEST_POSTGRES_URL"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crmkit")
-    group.addoption("--crmkit-postgres", default=os.environ.get(POSTGRES_ENV),
-                    help=f"PostgreSQL URL to run crmkit tests on as well as SQLite (default: ${POSTGRES_ENV})")
-    group.addoption("--crmkit-hook-report", metavar="FILE", default=None,
-                    help="write which crmkit hooks ran an implementation in which passing test (JSON)")
+    group.addoption(
+        "--crmkit-postgres",
+        default=os.environ.get(POSTGRES_ENV),
+        help=f"PostgreSQL URL to run crmkit tests on as well as SQLite (default: ${POSTGRES_ENV})",
+    )
+    group.addoption(
+        "--crmkit-hook-report",
+        metavar="FILE",
+        default=None,
+        help="write which crmkit hooks ran an implementation in which passing test (JSON)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "crmkit_plugins(*names): plugins the `crm` fixture loads")
     config.addinivalue_line("markers", "sqlite_only(reason): behaviour that exists only on SQLite")
-    config.addinivalue_line("markers", "postgresql_only(reason): behaviour that exists only on PostgreSQL "
-                                       "(not collected without one)")
+    config.addinivalue_line(
+        "markers", "postgresql_only(reason): behaviour that exists only on PostgreSQL (not collected without one)"
+    )
     os.environ.setdefault("CRMKIT_STRICT_PLUGINS", "1")
     from crmkit.core import users
 
@@ -127,8 +135,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if metafunc.definition.get_closest_marker("postgresql_only"):
             backends = ["postgresql"] if postgres else []  # without a server: deselected (the header says so)
         else:
-            backends = ["sqlite", *(["postgresql"] if postgres and not metafunc.definition.get_closest_marker(
-                "sqlite_only") else [])]
+            backends = [
+                "sqlite",
+                *(["postgresql"] if postgres and not metafunc.definition.get_closest_marker("sqlite_only") else []),
+            ]
         if backends:
             metafunc.parametrize("crmkit_backend", backends, indirect=True, scope="session")
 
@@ -266,8 +276,11 @@ def _empty(url: str) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            order = [name for name, _ in sa.inspect(conn).get_sorted_table_and_fkc_names()
-                     if name and not name.startswith("crmkit_version_")]
+            order = [
+                name
+                for name, _ in sa.inspect(conn).get_sorted_table_and_fkc_names()
+                if name and not name.startswith("crmkit_version_")
+            ]
             probe = " UNION ALL ".join(f"SELECT '{n}' WHERE EXISTS (SELECT 1 FROM \"{n}\")" for n in order)
             holding = set(conn.exec_driver_sql(probe).scalars())
             for name in reversed(order):
@@ -275,12 +288,19 @@ def _empty(url: str) -> None:
                     conn.exec_driver_sql(f'DELETE FROM "{name}"')
             # used sequences, and those of the tables that held rows: one set with setval(…, false) — as a bulk
             # load leaves it — shows no last value, yet would not start at 1 again
-            used = conn.execute(sa.text(
-                "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
-                "WHERE last_value IS NOT NULL UNION SELECT s.oid::regclass::text FROM pg_class s "
-                "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass "
-                "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' AND t.relname = ANY(:holding)"),
-                {"holding": sorted(holding)}).scalars().all()
+            used = (
+                conn.execute(
+                    sa.text(
+                        "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
+                        "WHERE last_value IS NOT NULL UNION SELECT s.oid::regclass::text FROM pg_class s "
+                        "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass "
+                        "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' AND t.relname = ANY(:holding)"
+                    ),
+                    {"holding": sorted(holding)},
+                )
+                .scalars()
+                .all()
+            )
             for sequence in used:
                 conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} RESTART")
     finally:
@@ -288,10 +308,14 @@ def _empty(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def _crmkit_databases(crmkit_backend: str, tmp_path_factory: pytest.TempPathFactory,
-                      request: pytest.FixtureRequest) -> Iterator[_Databases]:
-    dbs = _Databases(crmkit_backend, tmp_path_factory.mktemp(f"crmkit-{crmkit_backend}"),
-                     request.config.getoption("--crmkit-postgres"))
+def _crmkit_databases(
+    crmkit_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[_Databases]:
+    dbs = _Databases(
+        crmkit_backend,
+        tmp_path_factory.mktemp(f"crmkit-{crmkit_backend}"),
+        request.config.getoption("--crmkit-postgres"),
+    )
     yield dbs
     dbs.drop_all()
 
@@ -328,16 +352,20 @@ def crm(crm_factory: Callable[..., Any], request: pytest.FixtureRequest) -> Any:
 
 def customer_tables(metadata: sa.MetaData) -> list[sa.Table]:
     """Tables of ``metadata`` holding rows about a customer (a column referencing ``customers.id``)."""
-    return [table for table in metadata.sorted_tables
-            if any(fk.column.table.name == "customers" for col in table.columns for fk in col.foreign_keys)]
+    return [
+        table
+        for table in metadata.sorted_tables
+        if any(fk.column.table.name == "customers" for col in table.columns for fk in col.foreign_keys)
+    ]
 
 
 def customer_rows(crm: Any, table: sa.Table, customer_id: int) -> int:
     """How many rows of ``table`` reference this customer."""
     columns = [col for col in table.columns if any(fk.column.table.name == "customers" for fk in col.foreign_keys)]
     with crm.reading() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(table)
-                            .where(sa.or_(*(col == customer_id for col in columns)))).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(sa.or_(*(col == customer_id for col in columns)))
+        ).scalar_one()
 
 
 class PluginContract:
@@ -382,7 +410,8 @@ class PluginContract:
         section = exported.get(self.plugin, {})
         for table in tables:
             assert len(section.get(table.name, [])) >= customer_rows(crm, table, customer.id), (
-                f"export_data()[{self.plugin!r}][{table.name!r}] misses rows of {table.name}")
+                f"export_data()[{self.plugin!r}][{table.name!r}] misses rows of {table.name}"
+            )
         crm.customers.erase(customer.id)
         for table in tables:
             if table.name not in plugin.retained_tables:
@@ -415,7 +444,7 @@ class PluginContract:
         assert not missing, f"declared permissions never shown to be checked (add them to permission_calls): {missing}"
         customer = crm.customers.add(name="Kiểm Tra Quyền", email="quyen@example.vn")
         self.populate(crm, customer.id)
-        every = {name: "all" for name in crm.access.permissions}
+        every = dict.fromkeys(crm.access.permissions, "all")
         for name in declared:
             user = add_user(crm, f"without.{name}", grants={p: s for p, s in every.items() if p != name})
             crm.customers.update(customer.id, owner=user.username)
@@ -443,7 +472,9 @@ class PluginContract:
         lineage = next((lin for lin in crm.lineages() if lin.name == self.plugin), None)
         if lineage is None:
             return  # a plugin without tables has no migrations to check
-        self.populate(crm, crm.customers.add(name="Nguyễn Văn An", email="an.nguyen@example.vn").id)  # with data in place
+        self.populate(
+            crm, crm.customers.add(name="Nguyễn Văn An", email="an.nguyen@example.vn").id
+        )  # with data in place
         migrations.downgrade(crm.engine, lineage, "base")
         with crm.engine.connect() as conn:
             left = set(sa.inspect(conn).get_table_names()) & set(lineage.metadata.tables)
@@ -477,8 +508,14 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
 # --- users, scopes and the scope property -----------------------------------------------------------------
 
 
-def add_user(crm: Any, username: str, *, teams: Sequence[str] = (), roles: Sequence[str] = (),
-             grants: Mapping[str, str] | None = None) -> Any:
+def add_user(
+    crm: Any,
+    username: str,
+    *,
+    teams: Sequence[str] = (),
+    roles: Sequence[str] = (),
+    grants: Mapping[str, str] | None = None,
+) -> Any:
     """An active user for tests, in ``teams`` (created when missing) with ``roles``; ``grants``
     (``{permission: scope}``) makes them a role of their own named after them."""
     existing = {team.name for team in crm.teams.list()}
@@ -492,8 +529,9 @@ def add_user(crm: Any, username: str, *, teams: Sequence[str] = (), roles: Seque
     return crm.users.get(username)
 
 
-def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
-                 populate: Callable[[Any, int], None], *, examples: int = 8) -> None:
+def check_scopes(
+    crm: Any, calls: Mapping[str, Callable[[Any, int], Any]], populate: Callable[[Any, int], None], *, examples: int = 8
+) -> None:
     """The scope property, for any set of calls (a plugin's ``scoped_calls``, the core's own).
 
     Hypothesis draws a team tree, users in teams holding every permission with a drawn scope
@@ -509,14 +547,23 @@ def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
         return
     counter = iter(range(1_000_000))
     scopes = st.sampled_from(["own", "team", "all"])
-    world = st.fixed_dictionaries({
-        "parents": st.lists(st.integers(min_value=-1, max_value=2), min_size=1, max_size=3),
-        "users": st.lists(st.tuples(st.integers(0, 2), scopes, st.one_of(st.none(), scopes)), min_size=2, max_size=4),
-        "owners": st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=1, max_size=4),
-    })
+    world = st.fixed_dictionaries(
+        {
+            "parents": st.lists(st.integers(min_value=-1, max_value=2), min_size=1, max_size=3),
+            "users": st.lists(
+                st.tuples(st.integers(0, 2), scopes, st.one_of(st.none(), scopes)), min_size=2, max_size=4
+            ),
+            "owners": st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=1, max_size=4),
+        }
+    )
 
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(world)  # no shrinking: every world adds rows to one database, and the failing one is reported as drawn
     def check(drawn: Mapping[str, Any]) -> None:
         n = next(counter)
@@ -528,11 +575,14 @@ def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
         users = []
         for k, (team, scope, contacts) in enumerate(drawn["users"]):
             team = min(team, len(teams) - 1)
-            grants = {p: (scope if d.scoped else "all") for p, d in crm.access.permissions.items()
-                      if p != CONTACT_DETAILS}
+            grants = {
+                p: (scope if d.scoped else "all") for p, d in crm.access.permissions.items() if p != CONTACT_DETAILS
+            }
             if contacts is not None:
                 grants[CONTACT_DETAILS] = contacts
-            users.append((add_user(crm, f"w{n}.u{k}", teams=[teams[team]], grants=grants).username, team, scope, contacts))
+            users.append(
+                (add_user(crm, f"w{n}.u{k}", teams=[teams[team]], grants=grants).username, team, scope, contacts)
+            )
         customers: dict[int, tuple[str | None, str, str]] = {}
         for k, owner in enumerate(drawn["owners"]):
             username = users[min(owner, len(users) - 1)][0] if owner is not None else None
@@ -566,12 +616,15 @@ def check_scopes(crm: Any, calls: Mapping[str, Callable[[Any, int], Any]],
             for username, team, scope, contacts in users:
                 shown, text = _exposed(call, crm.as_user(username), customers)
                 expected = everything & reach(team, scope, username)
-                assert shown == expected, (f"{name} as {username} (scope {scope}) exposed customers {sorted(shown)}, "
-                                           f"expected {sorted(expected)}")
+                assert shown == expected, (
+                    f"{name} as {username} (scope {scope}) exposed customers {sorted(shown)}, "
+                    f"expected {sorted(expected)}"
+                )
                 for cid in set(customers) - reach(team, contacts, username):
                     _, email, phone = customers[cid]
                     assert email not in text and phone not in text, (
-                        f"{name} as {username} shows contact details of customer {cid} it may not see")
+                        f"{name} as {username} shows contact details of customer {cid} it may not see"
+                    )
 
     check()
 
@@ -628,7 +681,8 @@ def _exposed(call: Callable[[Any, int], Any], crm: Any, customers: Mapping[int, 
 #: The stand-in source's table, on its own MetaData: no migration makes it, the plugin creates it at start-up.
 purchase_metadata = sa.MetaData()
 purchases = sa.Table(
-    "crmkit_test_purchases", purchase_metadata,
+    "crmkit_test_purchases",
+    purchase_metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("customer_id", Id, nullable=False, index=True),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
@@ -652,12 +706,15 @@ class PurchaseSourceHooks:
     def crmkit_value_transactions(self, crm: Any) -> Any:
         """Every row, in the columns ``crmkit.purchases`` reads."""
         c = purchases.c
-        return sa.select(c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.margin_minor, c.category, c.channel)
+        return sa.select(
+            c.customer_id, c.occurred_at, c.amount_minor, c.currency, c.margin_minor, c.category, c.channel
+        )
 
 
 #: A plugin holding purchases, so tests of purchase readers need no other plugin's package.
-PURCHASE_SOURCE = Plugin(name="testpurchases", hooks=(PurchaseSourceHooks(),),
-                         description="purchases from a test table")
+PURCHASE_SOURCE = Plugin(
+    name="testpurchases", hooks=(PurchaseSourceHooks(),), description="purchases from a test table"
+)
 
 
 class Shop:
@@ -666,15 +723,39 @@ class Shop:
     def __init__(self, crm: Any) -> None:
         self.crm = crm
 
-    def buy(self, customer_id: int, when: datetime, amount: int = 100_000, currency: str = "VND", *,
-            margin: int | None = None, category: str | None = None, channel: str | None = None) -> int:
+    def buy(
+        self,
+        customer_id: int,
+        when: datetime,
+        amount: int = 100_000,
+        currency: str = "VND",
+        *,
+        margin: int | None = None,
+        category: str | None = None,
+        channel: str | None = None,
+    ) -> int:
         """Record a purchase and fire ``crmkit_order_placed`` in its transaction, like sales; returns its id."""
         with self.crm.transaction() as session:
-            purchase_id: int = session.connection().execute(purchases.insert().values(
-                customer_id=customer_id, occurred_at=when, amount_minor=amount, currency=currency, margin_minor=margin,
-                category=category, channel=channel).returning(purchases.c.id)).scalar_one()
-            order = SimpleNamespace(id=purchase_id, customer_id=customer_id, currency=currency, total_minor=amount,
-                                    placed_at=when)
+            purchase_id: int = (
+                session.connection()
+                .execute(
+                    purchases.insert()
+                    .values(
+                        customer_id=customer_id,
+                        occurred_at=when,
+                        amount_minor=amount,
+                        currency=currency,
+                        margin_minor=margin,
+                        category=category,
+                        channel=channel,
+                    )
+                    .returning(purchases.c.id)
+                )
+                .scalar_one()
+            )
+            order = SimpleNamespace(
+                id=purchase_id, customer_id=customer_id, currency=currency, total_minor=amount, placed_at=when
+            )
             self.crm.hooks.call("crmkit_order_placed", crm=self.crm, order=order, session=session)
         return purchase_id
 
@@ -683,8 +764,11 @@ class Shop:
         with self.crm.transaction() as session:
             conn = session.connection()
             row = conn.execute(sa.select(purchases).where(purchases.c.id == purchase_id)).mappings().one()
-            conn.execute(purchases.update().where(purchases.c.id == purchase_id)
-                         .values(amount_minor=row["amount_minor"] - amount))
+            conn.execute(
+                purchases.update()
+                .where(purchases.c.id == purchase_id)
+                .values(amount_minor=row["amount_minor"] - amount)
+            )
             order = SimpleNamespace(id=purchase_id, customer_id=row["customer_id"], currency=row["currency"])
             refund = SimpleNamespace(order_id=purchase_id, amount_minor=amount, currency=row["currency"])
             self.crm.hooks.call("crmkit_order_refunded", crm=self.crm, order=order, refund=refund, session=session)
@@ -747,7 +831,7 @@ def api_scope_calls(crm: Any, *, tag: str | None = None) -> dict[str, Callable[[
         username = principal.username if principal is not None else "scope.system"
         if username not in tokens:
             if principal is None and username not in {u.username for u in crm.users.list()}:
-                add_user(crm, username, grants={name: "all" for name in crm.access.permissions})
+                add_user(crm, username, grants=dict.fromkeys(crm.access.permissions, "all"))
             tokens[username] = crm.users.create_token(username, "scope check").secret
         return tokens[username]
 
@@ -758,15 +842,21 @@ def api_scope_calls(crm: Any, *, tag: str | None = None) -> dict[str, Callable[[
                 raise NotFound("route", path)
             assert answer.status_code == 200, f"GET {path}: {answer.status_code} {answer.get_data(as_text=True)[:300]}"
             return _customers_named(answer.json)
+
         return call
 
     def whole(op: Any) -> str:  # a list's first page must hold everything in the world, or pages would differ
         limit = op.query is not None and "limit" in op.query.fields
         return op.openapi_path + ("?limit=1000" if limit else "")
 
-    return {f"GET {op.openapi_path}": call_for(whole(op)) for op in app.operations
-            if op.method == "GET" and not op.public and (tag is None or op.tag == tag)
-            and set(op.path_params) <= {"customer_id"}}
+    return {
+        f"GET {op.openapi_path}": call_for(whole(op))
+        for op in app.operations
+        if op.method == "GET"
+        and not op.public
+        and (tag is None or op.tag == tag)
+        and set(op.path_params) <= {"customer_id"}
+    }
 
 
 def _customers_named(data: Any) -> Any:
@@ -820,8 +910,9 @@ class WebhookReceiver:
     ``webhook-id``), 200 by default; ``delay`` seconds are spent before answering. Use it as a context manager.
     """
 
-    def __init__(self, secret: str | None = None, *, answer: Callable[[Any, int], int] | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, secret: str | None = None, *, answer: Callable[[Any, int], int] | None = None, delay: float = 0.0
+    ) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -835,7 +926,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 status = receiver._receive(dict(self.headers), raw)
                 self.send_response(status)
@@ -871,8 +962,9 @@ class WebhookReceiver:
         signed = False
         if self.secret:
             key = base64.b64decode(self.secret.removeprefix("whsec_"))
-            expected = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + raw,
-                                                 hashlib.sha256).digest()).decode()
+            expected = base64.b64encode(
+                hmac.new(key, f"{message_id}.{timestamp}.".encode() + raw, hashlib.sha256).digest()
+            ).decode()
             given = [part.split(",", 1)[1] for part in headers.get("webhook-signature", "").split() if "," in part]
             signed = any(hmac.compare_digest(expected, g) for g in given) and abs(time.time() - int(timestamp)) < 300
         body = json.loads(raw)
@@ -896,8 +988,16 @@ class WebhookReceiver:
 #: Debian's chromium package (``dev.py test`` installs it); Playwright drives it, never a browser it downloads.
 CHROMIUM = "/usr/bin/chromium"
 #: Flags this machine needs: no sandbox as root, no GPU, and no traffic of the browser's own.
-CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 SCREENSHOTS_ENV = "CRMKIT_SCREENSHOTS"
 
 
@@ -970,8 +1070,14 @@ def new_browser_page(_crmkit_chromium: Any, browser_locale: str) -> Iterator[Cal
     errors: list[str] = []
 
     def make(locale: str | None = None, **options: Any) -> Any:
-        context = _crmkit_chromium.new_context(**{"locale": locale or browser_locale, "timezone_id": "Asia/Ho_Chi_Minh",
-                                                  "viewport": {"width": 1280, "height": 800}, **options})
+        context = _crmkit_chromium.new_context(
+            **{
+                "locale": locale or browser_locale,
+                "timezone_id": "Asia/Ho_Chi_Minh",
+                "viewport": {"width": 1280, "height": 800},
+                **options,
+            }
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

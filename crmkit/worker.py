@@ -125,8 +125,9 @@ class _Sender:
             return response.status, f"HTTP {response.status}: {answer[:200].decode(errors='replace')}"[:_ERROR_LENGTH]
         raise AssertionError("unreachable")
 
-    def _connect(self, url: str, origin: str, connections: dict[str, http.client.HTTPConnection]
-                 ) -> http.client.HTTPConnection:
+    def _connect(
+        self, url: str, origin: str, connections: dict[str, http.client.HTTPConnection]
+    ) -> http.client.HTTPConnection:
         scheme, host, port = check_url(url, allow_private=self._allow_private)
         conn: http.client.HTTPConnection
         if scheme == "https":
@@ -148,9 +149,18 @@ class Worker:
     claim holds before another worker may take it over.
     """
 
-    def __init__(self, crm: CRM, *, name: str | None = None, batch: int = 50, concurrency: int = 4,
-                 lease: timedelta = timedelta(seconds=60), poll: float = 1.0, timeout: float = TIMEOUT,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        crm: CRM,
+        *,
+        name: str | None = None,
+        batch: int = 50,
+        concurrency: int = 4,
+        lease: timedelta = timedelta(seconds=60),
+        poll: float = 1.0,
+        timeout: float = TIMEOUT,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         if batch < 1 or concurrency < 1:
             raise ValidationError("must be at least 1", field="batch" if batch < 1 else "concurrency")
         if lease <= timedelta(0):
@@ -210,35 +220,58 @@ class Worker:
     def _claim(self) -> list[_Claimed]:
         now = self.clock()
         d, e, s = t.webhook_deliveries.c, t.webhook_events.c, t.webhook_subscriptions.c
-        due = (sa.select(d.id, d.attempts, d.created_at, e.id.label("event_id"), e.type, e.occurred_at, e.data, s.url,
-                         s.id.label("subscription_id"), s.secret)
-               .select_from(t.webhook_deliveries).join(t.webhook_events, e.id == d.event_id)
-               .join(t.webhook_subscriptions, s.id == d.subscription_id)
-               .where(d.status == "pending", d.next_attempt_at <= now, s.active.is_(True))
-               .order_by(d.next_attempt_at, d.id).limit(self.batch)
-               .with_for_update(skip_locked=True, of=t.webhook_deliveries))
+        due = (
+            sa.select(
+                d.id,
+                d.attempts,
+                d.created_at,
+                e.id.label("event_id"),
+                e.type,
+                e.occurred_at,
+                e.data,
+                s.url,
+                s.id.label("subscription_id"),
+                s.secret,
+            )
+            .select_from(t.webhook_deliveries)
+            .join(t.webhook_events, e.id == d.event_id)
+            .join(t.webhook_subscriptions, s.id == d.subscription_id)
+            .where(d.status == "pending", d.next_attempt_at <= now, s.active.is_(True))
+            .order_by(d.next_attempt_at, d.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True, of=t.webhook_deliveries)
+        )
         with self.crm.transaction() as session:
             conn = session.connection()
             rows = conn.execute(due).all()
             if not rows:
                 return []
             until = now + self.lease
-            conn.execute(t.webhook_deliveries.update().where(d.id.in_([row.id for row in rows]))
-                         .values(claimed_by=self.name, lease_until=until, next_attempt_at=until))
+            conn.execute(
+                t.webhook_deliveries.update()
+                .where(d.id.in_([row.id for row in rows]))
+                .values(claimed_by=self.name, lease_until=until, next_attempt_at=until)
+            )
         clear = {row.subscription_id: row.secret for row in rows if not is_sealed(row.secret)}
         if clear:  # subscriptions made before secrets were wrapped: wrapped on first use
             seal_clear(self.crm, clear)
-        return [_Claimed(row.id, row.attempts, row.created_at, row.event_id, _body(row), row.url, stored_key(row.secret))
-                for row in rows]
+        return [
+            _Claimed(row.id, row.attempts, row.created_at, row.event_id, _body(row), row.url, stored_key(row.secret))
+            for row in rows
+        ]
 
     def _send(self, item: _Claimed) -> _Outcome | None:
         """POST one delivery, signed; None when the worker is stopping and it was not sent."""
         if self.stopping:
             return None
         timestamp = int(time.time())
-        headers = {"content-type": "application/json", "user-agent": f"crmkit-webhooks/{__version__}",
-                   "webhook-id": item.event_id, "webhook-timestamp": str(timestamp),
-                   "webhook-signature": sign(item.key, item.event_id, timestamp, item.body)}
+        headers = {
+            "content-type": "application/json",
+            "user-agent": f"crmkit-webhooks/{__version__}",
+            "webhook-id": item.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(item.key, item.event_id, timestamp, item.body),
+        }
         at = self.clock()
         started = time.perf_counter()
         status, error = self._sender.post(item.url, item.body, headers)
@@ -256,25 +289,60 @@ class Worker:
             self.tally.delivered += status == "delivered"
             self.tally.failed += status == "pending"
             self.tally.dead += status == "dead"
-            updates.append({"_id": item.delivery_id, "_status": status, "_attempts": attempts, "_next": retry_at,
-                            "_code": outcome.status_code, "_error": outcome.error,
-                            "_delivered": outcome.at if outcome.ok else None})
+            updates.append(
+                {
+                    "_id": item.delivery_id,
+                    "_status": status,
+                    "_attempts": attempts,
+                    "_next": retry_at,
+                    "_code": outcome.status_code,
+                    "_error": outcome.error,
+                    "_delivered": outcome.at if outcome.ok else None,
+                }
+            )
             if status == "dead":
-                log.warning("webhook delivery %s (event %s) is dead after %s attempts: %s", item.delivery_id,
-                            item.event_id, attempts, outcome.error)
+                log.warning(
+                    "webhook delivery %s (event %s) is dead after %s attempts: %s",
+                    item.delivery_id,
+                    item.event_id,
+                    attempts,
+                    outcome.error,
+                )
         with self.crm.transaction() as session:
             conn = session.connection()
             if updates:
-                conn.execute(mine.values(status=sa.bindparam("_status"), attempts=sa.bindparam("_attempts"),
-                                         next_attempt_at=sa.bindparam("_next"), last_status=sa.bindparam("_code"),
-                                         last_error=sa.bindparam("_error"), delivered_at=sa.bindparam("_delivered"),
-                                         claimed_by=None, lease_until=None), updates)
-                conn.execute(t.webhook_attempts.insert(), [
-                    {"delivery_id": o.claimed.delivery_id, "at": o.at, "worker": self.name, "status_code": o.status_code,
-                     "error": o.error, "duration_ms": o.duration_ms} for o in done])
+                conn.execute(
+                    mine.values(
+                        status=sa.bindparam("_status"),
+                        attempts=sa.bindparam("_attempts"),
+                        next_attempt_at=sa.bindparam("_next"),
+                        last_status=sa.bindparam("_code"),
+                        last_error=sa.bindparam("_error"),
+                        delivered_at=sa.bindparam("_delivered"),
+                        claimed_by=None,
+                        lease_until=None,
+                    ),
+                    updates,
+                )
+                conn.execute(
+                    t.webhook_attempts.insert(),
+                    [
+                        {
+                            "delivery_id": o.claimed.delivery_id,
+                            "at": o.at,
+                            "worker": self.name,
+                            "status_code": o.status_code,
+                            "error": o.error,
+                            "duration_ms": o.duration_ms,
+                        }
+                        for o in done
+                    ],
+                )
             if unsent:
-                conn.execute(mine.values(next_attempt_at=self.clock(), claimed_by=None, lease_until=None),
-                             [{"_id": delivery_id} for delivery_id in unsent])
+                conn.execute(
+                    mine.values(next_attempt_at=self.clock(), claimed_by=None, lease_until=None),
+                    [{"_id": delivery_id} for delivery_id in unsent],
+                )
 
     # -- jobs --------------------------------------------------------------------------------------------------
 
@@ -324,9 +392,10 @@ class Worker:
         j = t.jobs.c
         with self.crm.transaction() as session:
             claimed = session.connection().execute(
-                t.jobs.update().where(j.name == job.name, j.next_run_at <= now,
-                                      sa.or_(j.lease_until.is_(None), j.lease_until < now))
-                .values(claimed_by=self.name, lease_until=now + self.lease, last_started_at=now))
+                t.jobs.update()
+                .where(j.name == job.name, j.next_run_at <= now, sa.or_(j.lease_until.is_(None), j.lease_until < now))
+                .values(claimed_by=self.name, lease_until=now + self.lease, last_started_at=now)
+            )
             return claimed.rowcount == 1
 
     def _run_job(self, job: Job) -> None:
@@ -341,9 +410,16 @@ class Worker:
         j = t.jobs.c
         with self.crm.transaction() as session:
             session.connection().execute(
-                t.jobs.update().where(j.name == job.name, j.claimed_by == self.name)
-                .values(next_run_at=started + job.every, claimed_by=None, lease_until=None,
-                        last_finished_at=self.clock(), last_error=error))
+                t.jobs.update()
+                .where(j.name == job.name, j.claimed_by == self.name)
+                .values(
+                    next_run_at=started + job.every,
+                    claimed_by=None,
+                    lease_until=None,
+                    last_finished_at=self.clock(),
+                    last_error=error,
+                )
+            )
 
 
 def _body(row: Any) -> bytes:

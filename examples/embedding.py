@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +41,27 @@ def main(folder: Path) -> None:
     """Run the walk-through on databases inside ``folder``."""
     shop = CRM(f"sqlite:///{folder / 'shop.db'}", plugins=[Plugin("welcome", hooks=Welcome())], actor="website")
 
-    an = shop.customers.add(name="Nguyễn Văn An", phone="0912 345 678", email="an.nguyen@example.vn",
-                            city="Hà Nội", tags=["vip"], consents={"sms": True})
+    an = shop.customers.add(
+        name="Nguyễn Văn An",
+        phone="0912 345 678",
+        email="an.nguyen@example.vn",
+        city="Hà Nội",
+        tags=["vip"],
+        consents={"sms": True},
+    )
     emily = shop.customers.add(name="Emily Carter", email="emily.carter@example.com", phone="+44 20 7946 0958")
     print(f"added #{an.id} {an.name} {an.phone} and #{emily.id} {emily.name} {emily.phone}")
 
-    start = datetime(2025, 3, 3, 2, 0, tzinfo=timezone.utc)
-    shop.interactions.log(an.id, "phone", direction="outbound", occurred_at=start, subject="Tư vấn gói cước",
-                          outcome="interested", employee="lan")
+    start = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
+    shop.interactions.log(
+        an.id,
+        "phone",
+        direction="outbound",
+        occurred_at=start,
+        subject="Tư vấn gói cước",
+        outcome="interested",
+        employee="lan",
+    )
     shop.interactions.log(an.id, "email", occurred_at=start + timedelta(days=2), subject="Hỏi lại báo giá", rating=5)
     shop.interactions.log(emily.id, "chat", occurred_at=start + timedelta(hours=5), subject="Delivery time")
 
@@ -80,9 +93,13 @@ def main(folder: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{folder / 'branch.db'}")
     branch = CRM(engine, plugins=[])
     branch.customers.add(name="Trần Thị Bích")
-    print(f"branch sees {[c.name for c in branch.customers.find()]}; shop sees {[c.name for c in shop.customers.find()]}")
-    print(f"branch plugins: {[i.name for i in branch.plugin_info()]}; has welcome: {branch.has_service('welcome')}; "
-          f"welcome messages queued: {shop.welcome.queued}")
+    print(
+        f"branch sees {[c.name for c in branch.customers.find()]}; shop sees {[c.name for c in shop.customers.find()]}"
+    )
+    print(
+        f"branch plugins: {[i.name for i in branch.plugin_info()]}; has welcome: {branch.has_service('welcome')}; "
+        f"welcome messages queued: {shop.welcome.queued}"
+    )
     branch.close()
     engine.dispose()  # the application owns its engine
     shop.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -84,7 +85,8 @@ def test_bad_input_answers_a_problem_naming_the_field_and_writes_nothing(crm: An
         if field:
             assert field in answer.json["errors"], answer.json
     assert client.get("/customers", query_string={"limit": 5000}).json["errors"] == {
-        "limit": ["Must be greater than or equal to 1 and less than or equal to 1000."]}
+        "limit": ["Must be greater than or equal to 1 and less than or equal to 1000."]
+    }
     assert client.get("/customers", query_string={"after": "%%%"}).status_code == 422
     assert client.get("/customers", query_string={"colour": "red"}).json["errors"] == {"colour": ["Unknown field."]}
     assert crm.customers.find().items == []
@@ -94,8 +96,9 @@ def test_oversized_and_lying_bodies_are_refused_before_they_are_read(crm: Any) -
     client = api_client(crm, "admin", roles=["administrator"], app=create_app(crm, settings=ApiSettings(max_body=1000)))
     big = client.post("/customers", json={"name": "An", "notes": "x" * 2000})
     assert big.status_code == 413 and big.mimetype == PROBLEM
-    negative = client.post("/customers", data=b"{}", environ_overrides={"CONTENT_LENGTH": "-1"},
-                           content_type="application/json")
+    negative = client.post(
+        "/customers", data=b"{}", environ_overrides={"CONTENT_LENGTH": "-1"}, content_type="application/json"
+    )
     assert negative.status_code == 400
     assert crm.customers.find().items == []
 
@@ -155,7 +158,10 @@ def test_cors_answers_preflights_and_exposes_headers_only_to_allowed_origins(crm
     assert "Idempotency-Key" in preflight.headers["Access-Control-Allow-Headers"]
     allowed = client.get("/customers", headers={"Origin": "https://shop.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    assert "Access-Control-Allow-Origin" not in client.get("/customers", headers={"Origin": "https://evil.example"}).headers
+    assert (
+        "Access-Control-Allow-Origin"
+        not in client.get("/customers", headers={"Origin": "https://evil.example"}).headers
+    )
 
 
 def test_request_ids_are_echoed_and_a_crash_leaks_nothing_but_the_id(crm_factory: Any, caplog: Any) -> None:
@@ -166,8 +172,11 @@ def test_request_ids_are_echoed_and_a_crash_leaks_nothing_but_the_id(crm_factory
     def crmkit_api_operations(crm: Any) -> list[Operation]:
         return [Operation("GET", "/boom/now", explode, "Fails")]
 
-    crm = crm_factory(plugins=[Plugin(name="boom", hooks=[type("H", (), {"crmkit_api_operations": staticmethod(
-        crmkit_api_operations)})()])])
+    crm = crm_factory(
+        plugins=[
+            Plugin(name="boom", hooks=[type("H", (), {"crmkit_api_operations": staticmethod(crmkit_api_operations)})()])
+        ]
+    )
     client = api_client(crm, "admin", roles=["administrator"])
     assert client.get("/health", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
     assert client.get("/health", headers={"X-Request-Id": "bad id;<x>"}).headers["X-Request-Id"] != "bad id;<x>"
@@ -182,8 +191,13 @@ def test_a_plugin_route_outside_its_prefix_fails_the_app_naming_the_plugin(crm_f
     def crmkit_api_operations(crm: Any) -> list[Operation]:
         return [Operation("GET", "/customers/steal", lambda r: {}, "Shadows the core")]
 
-    crm = crm_factory(plugins=[Plugin(name="rogue", hooks=[type("H", (), {"crmkit_api_operations": staticmethod(
-        crmkit_api_operations)})()])])
+    crm = crm_factory(
+        plugins=[
+            Plugin(
+                name="rogue", hooks=[type("H", (), {"crmkit_api_operations": staticmethod(crmkit_api_operations)})()]
+            )
+        ]
+    )
     with pytest.raises(PluginError, match="rogue.*must live under /rogue/"):
         create_app(crm)
 
@@ -205,7 +219,9 @@ def test_the_openapi_document_validates_and_the_docs_page_is_served_without_a_cd
     document = client.get("/openapi.json").json
     validate(document)
     assert document["openapi"] == "3.1.0"
-    assert {"/customers", "/customers/{customer_id}", "/interactions", "/users", "/webhooks"} <= document["paths"].keys()
+    assert {"/customers", "/customers/{customer_id}", "/interactions", "/users", "/webhooks"} <= document[
+        "paths"
+    ].keys()
     create = document["paths"]["/customers"]["post"]
     assert create["tags"] == ["customers"] and "Idempotency-Key" in json.dumps(create["parameters"])
     page = client.get("/docs")
@@ -217,8 +233,15 @@ def test_the_openapi_document_validates_and_the_docs_page_is_served_without_a_cd
 def test_interactions_are_logged_and_read_on_the_timeline(crm: Any) -> None:
     customer = crm.customers.add(name="Hoàng Yến")
     client = api_client(crm, "admin", roles=["administrator"])
-    logged = client.post("/interactions", json={"customer_id": customer.id, "channel": "phone",
-                                                "subject": "Hỏi giá", "occurred_at": "2026-12-01T09:00:00+07:00"})
+    logged = client.post(
+        "/interactions",
+        json={
+            "customer_id": customer.id,
+            "channel": "phone",
+            "subject": "Hỏi giá",
+            "occurred_at": "2026-12-01T09:00:00+07:00",
+        },
+    )
     assert logged.status_code == 201 and logged.json["occurred_at"] == "2026-12-01T02:00:00+00:00"
     timeline = client.get(f"/customers/{customer.id}/interactions", query_string={"channel": "phone"})
     assert [i["subject"] for i in timeline.json["items"]] == ["Hỏi giá"]
@@ -240,8 +263,13 @@ def test_every_core_route_shows_exactly_the_callers_scope(crm: Any) -> None:
     from crmkit.testing import api_scope_calls, check_scopes
 
     calls = api_scope_calls(crm)
-    assert {"GET /customers", "GET /customers/{customer_id}", "GET /customers/{customer_id}/interactions",
-            "GET /customers/{customer_id}/export", "GET /audit"} <= calls.keys()
+    assert {
+        "GET /customers",
+        "GET /customers/{customer_id}",
+        "GET /customers/{customer_id}/interactions",
+        "GET /customers/{customer_id}/export",
+        "GET /audit",
+    } <= calls.keys()
 
     def populate(crm: Any, customer_id: int) -> None:
         crm.interactions.log(customer_id, "phone", subject="Gọi lại")
@@ -251,15 +279,16 @@ def test_every_core_route_shows_exactly_the_callers_scope(crm: Any) -> None:
 
 
 def test_an_expired_idempotency_key_may_be_used_again(crm: Any) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from crmkit.core import tables as t
 
     client = api_client(crm, "admin", roles=["administrator"])
     first = client.post("/customers", json={"name": "Mai Anh"}, headers={"Idempotency-Key": "daily"})
     with crm.transaction() as session:  # two days pass: past the 24 hours a key is kept
-        session.connection().execute(t.idempotency_keys.update().values(
-            created_at=datetime.now(timezone.utc) - timedelta(days=2)))
+        session.connection().execute(
+            t.idempotency_keys.update().values(created_at=datetime.now(UTC) - timedelta(days=2))
+        )
     later = client.post("/customers", json={"name": "Mai Anh"}, headers={"Idempotency-Key": "daily"})
     assert later.status_code == 201 and later.json["id"] != first.json["id"]
 
@@ -275,14 +304,28 @@ def test_a_non_atomic_handler_claims_its_key_and_a_failure_frees_it(crm_factory:
 
     @hookimpl
     def crmkit_api_operations(crm: Any) -> list[Operation]:
-        from crmkit.web import query_schema
         from marshmallow import fields
 
-        return [Operation("POST", "/runner/runs", run, "A resumable run", atomic=False,
-                          body=query_schema("RunBody", fail=fields.Boolean()))]
+        from crmkit.web import query_schema
 
-    crm = crm_factory(plugins=[Plugin(name="runner", hooks=[type("H", (), {"crmkit_api_operations": staticmethod(
-        crmkit_api_operations)})()])])
+        return [
+            Operation(
+                "POST",
+                "/runner/runs",
+                run,
+                "A resumable run",
+                atomic=False,
+                body=query_schema("RunBody", fail=fields.Boolean()),
+            )
+        ]
+
+    crm = crm_factory(
+        plugins=[
+            Plugin(
+                name="runner", hooks=[type("H", (), {"crmkit_api_operations": staticmethod(crmkit_api_operations)})()]
+            )
+        ]
+    )
     client = api_client(crm, "admin", roles=["administrator"])
     assert client.post("/runner/runs", json={"fail": True}, headers={"Idempotency-Key": "r"}).status_code == 500
     done = client.post("/runner/runs", json={"fail": True}, headers={"Idempotency-Key": "r2"})
@@ -311,9 +354,25 @@ def test_crmkit_serve_runs_the_api_on_gunicorn_workers_and_stops_on_sigterm(crm_
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = crm.engine.url.render_as_string(hide_password=False)
-    server = subprocess.Popen([sys.executable, "-m", "crmkit.cli.main", "--db", url, "serve", "--bind",
-                               f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmkit.cli.main",
+            "--db",
+            url,
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

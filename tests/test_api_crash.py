@@ -23,9 +23,26 @@ def _free_port() -> int:
 
 
 def _start(url: str, port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen([sys.executable, "-m", "crmkit.cli.main", "--db", url, "serve", "--bind",
-                               f"127.0.0.1:{port}", "--workers", "2", "--threads", "2", "--no-access-log"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmkit.cli.main",
+            "--db",
+            url,
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+            "--no-access-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -43,9 +60,12 @@ def _post(port: int, token: str, key: str) -> int | None:
     """POST one customer with ``key``; the status, or None when the server died under it."""
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("POST", "/customers", body=json.dumps({"name": f"Khách {key}", "external_id": key}),
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                              "Idempotency-Key": key})
+        conn.request(
+            "POST",
+            "/customers",
+            body=json.dumps({"name": f"Khách {key}", "external_id": key}),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Idempotency-Key": key},
+        )
         return conn.getresponse().status
     except (OSError, http.client.HTTPException):
         return None

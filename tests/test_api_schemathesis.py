@@ -8,8 +8,25 @@ from typing import Any
 import pytest
 
 #: Every tag of the app with every bundled plugin: each must have operations, and each is fuzzed.
-TAGS = ["customers", "interactions", "users", "teams", "roles", "tokens", "audit", "webhooks", "meta",
-        "sales", "loyalty", "campaigns", "analytics", "idic", "qci", "service", "notes"]
+TAGS = [
+    "customers",
+    "interactions",
+    "users",
+    "teams",
+    "roles",
+    "tokens",
+    "audit",
+    "webhooks",
+    "meta",
+    "sales",
+    "loyalty",
+    "campaigns",
+    "analytics",
+    "idic",
+    "qci",
+    "service",
+    "notes",
+]
 EXAMPLES = 6  # per operation and backend: enough to reach every branch of input checking, and the suite stays fast
 
 
@@ -18,7 +35,10 @@ def test_every_operation_answers_within_its_documented_contract(crm_factory: Any
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from schemathesis.checks import (
-        content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance,
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
     )
 
     from crmkit.testing import add_user
@@ -36,8 +56,15 @@ def test_every_operation_answers_within_its_documented_contract(crm_factory: Any
     assert mine, f"no operation is tagged {tag}"
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     for operation in mine:
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
             response = case.call(headers={"Authorization": f"Bearer {token}"})

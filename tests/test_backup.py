@@ -170,8 +170,9 @@ KILLED_IN_RESTORE = textwrap.dedent("""
 
 
 def _killed(script: str, url: str, file: Path, ready: Path, *, delay: float = 0.0) -> None:
-    child = subprocess.Popen([sys.executable, "-c", script, url, str(file), str(ready)],
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, url, str(file), str(ready)], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -182,8 +183,7 @@ def _killed(script: str, url: str, file: Path, ready: Path, *, delay: float = 0.
 
 
 @sqlite_only
-def test_a_backup_killed_before_it_completes_leaves_no_file_that_looks_like_a_backup(crm: Any,
-                                                                                    tmp_path: Path) -> None:
+def test_a_backup_killed_before_it_completes_leaves_no_file_that_looks_like_a_backup(crm: Any, tmp_path: Path) -> None:
     crm.customers.add(name="Nguyễn Văn An")
     url, target = crm.engine.url.render_as_string(hide_password=False), tmp_path / "dem-nay.crmkit"
     _killed(KILLED_BEFORE_RENAME, url, target, tmp_path / "ready")
@@ -194,8 +194,7 @@ def test_a_backup_killed_before_it_completes_leaves_no_file_that_looks_like_a_ba
 
 
 @sqlite_only
-def test_a_restore_killed_part_way_leaves_the_old_database_or_the_new_one_never_a_mix(crm: Any,
-                                                                                      tmp_path: Path) -> None:
+def test_a_restore_killed_part_way_leaves_the_old_database_or_the_new_one_never_a_mix(crm: Any, tmp_path: Path) -> None:
     crm.customers.add(name="Bản sao")
     backup_file = tmp_path / "lon.crmkit"
     assert crmkit(crm, "db", "backup", str(backup_file)).exit_code == 0
@@ -223,14 +222,22 @@ def test_on_postgresql_backup_names_pg_dump_which_round_trips_the_crm(crm: Any, 
     dump, copy_name = tmp_path / "crm.dump", f"crmkit_restored_{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PGPASSWORD": url.password or ""}
     where = ["--host", url.host or "127.0.0.1", "--port", str(url.port or 5432), "--username", url.username or ""]
-    subprocess.run([_pg_tool("pg_dump"), *where, "--format=custom", f"--file={dump}", url.database], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [_pg_tool("pg_dump"), *where, "--format=custom", f"--file={dump}", url.database],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{copy_name}"')
     try:
-        subprocess.run([_pg_tool("pg_restore"), *where, f"--dbname={copy_name}", str(dump)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [_pg_tool("pg_restore"), *where, f"--dbname={copy_name}", str(dump)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         restored = CRM(url.set(database=copy_name), plugins=[])
         assert [c.phones for c in restored.customers.find("nguyen van an").items] == [("+84912345678",)]
         restored.close()

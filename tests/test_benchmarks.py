@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,14 @@ def bench_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_python(*args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def bench_lines(output: str) -> list[str]:
@@ -79,13 +85,18 @@ def _raw_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
     columns = [c for c in datagen.TABLES[table] if c not in WRITE_TIMES]
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} FROM {table}").all()
-    parsed = [tuple(json.loads(v) if c in ("changes", "attributes") and isinstance(v, str) else v
-                    for c, v in zip(columns, row)) for row in rows]
+    parsed = [
+        tuple(
+            json.loads(v) if c in ("changes", "attributes") and isinstance(v, str) else v for c, v in zip(columns, row)
+        )
+        for row in rows
+    ]
     return sorted(parsed, key=repr)
 
 
-def test_a_test_database_a_bulk_load_filled_is_handed_on_empty_with_ids_from_1(_crmkit_databases: Any,
-                                                                              tmp_path: Path) -> None:
+def test_a_test_database_a_bulk_load_filled_is_handed_on_empty_with_ids_from_1(
+    _crmkit_databases: Any, tmp_path: Path
+) -> None:
     from crmkit import CRM
 
     url = _crmkit_databases.url_for([], 90, tmp_path)  # slot 90: no other test uses it
@@ -93,8 +104,10 @@ def test_a_test_database_a_bulk_load_filled_is_handed_on_empty_with_ids_from_1(_
     with CRM(_crmkit_databases.url_for([], 90, tmp_path), plugins=[]) as crm:  # what the next test gets
         added = crm.customers.add(name="Nguyễn Văn An", addresses=[{"line1": "1 Lê Lợi"}], email="an@example.vn")
         with crm.reading() as conn:
-            rows = {table: conn.exec_driver_sql(f"SELECT id FROM {table}").scalars().all()
-                    for table in ("customers", "customer_addresses", "customer_contact_points")}
+            rows = {
+                table: conn.exec_driver_sql(f"SELECT id FROM {table}").scalars().all()
+                for table in ("customers", "customer_addresses", "customer_contact_points")
+            }
         assert (added.id, crm.interactions.log(added.id, "email").id) == (1, 1)
         assert rows == {"customers": [1], "customer_addresses": [1], "customer_contact_points": [1]}
 
@@ -111,10 +124,13 @@ def test_generated_data_is_what_the_api_would_have_written(crm_factory: Any) -> 
     for batch in datagen.interaction_batches(spec):
         for row in batch:
             given = dict(zip(datagen.INTERACTION_COLUMNS, row))
-            occurred = datetime.fromisoformat(given["occurred_at"]).replace(tzinfo=timezone.utc)
-            extra = {k: given[k] for k in ("subject", "summary", "outcome", "rating", "employee") if given[k] is not None}
-            logged = reference.interactions.log(given["customer_id"], given["channel"], direction=given["direction"],
-                                                occurred_at=occurred, **extra)
+            occurred = datetime.fromisoformat(given["occurred_at"]).replace(tzinfo=UTC)
+            extra = {
+                k: given[k] for k in ("subject", "summary", "outcome", "rating", "employee") if given[k] is not None
+            }
+            logged = reference.interactions.log(
+                given["customer_id"], given["channel"], direction=given["direction"], occurred_at=occurred, **extra
+            )
             assert logged.id == given["id"]
     generated = crm_factory(plugins=[])
     url = generated.engine.url.render_as_string(hide_password=False)

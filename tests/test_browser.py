@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-
 PASSWORD = "Sen-hong-2026!"
 
 
@@ -23,9 +22,10 @@ def _sales_teams(crm: Any) -> dict[str, int]:
     crm.users.add("lan", "Nguyễn Thị Lan", password=PASSWORD, locale="vi", teams=["Hà Nội"], roles=["sales"])
     crm.users.add("minh", "Trần Văn Minh", password=PASSWORD, locale="en", teams=["Sài Gòn"], roles=["sales"])
     owners = {"Nguyễn Văn An": "lan", "Phạm Thị Bình": "lan", "Lê Hoàng Cường": "lan", "Võ Thị Dung": "minh"}
-    return {name: crm.customers.add(name=name, owner=owner, phones=[f"0903 123 4{n:02d}"],
-                                    emails=[f"kh{n}@example.vn"]).id
-            for n, (name, owner) in enumerate(owners.items())}
+    return {
+        name: crm.customers.add(name=name, owner=owner, phones=[f"0903 123 4{n:02d}"], emails=[f"kh{n}@example.vn"]).id
+        for n, (name, owner) in enumerate(owners.items())
+    }
 
 
 def _sign_in(page: Any, base: str, username: str) -> None:
@@ -39,12 +39,14 @@ def _sign_in(page: Any, base: str, username: str) -> None:
 
 
 def test_api_docs_page_lists_operations_by_tag_filters_them_and_tries_one(
-        live_server: str, browser_page: Any, screenshot: Any) -> None:
+    live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     page = browser_page
     page.goto(f"{live_server}/docs")
     expect(page.locator("#about")).to_contain_text("Version")
     expect(page.locator("#tags a")).to_contain_text(
-        ["audit", "customers", "interactions", "meta", "roles", "teams", "tokens", "users", "webhooks"])
+        ["audit", "customers", "interactions", "meta", "roles", "teams", "tokens", "users", "webhooks"]
+    )
     expect(page.get_by_role("heading", name="customers", exact=True)).to_be_visible()
     operations = page.locator("details")
     expect(operations.filter(has_text="GET/customers/{customer_id}/profile — The customer 360")).to_have_count(1)
@@ -64,7 +66,8 @@ def test_api_docs_page_lists_operations_by_tag_filters_them_and_tries_one(
 
 @pytest.mark.parametrize("browser_locale", ["vi-VN"])
 def test_the_sign_in_page_speaks_the_browsers_language_and_a_wrong_password_is_refused(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     _sales_teams(crm)
     page = browser_page
     page.goto(f"{live_server}/console/")
@@ -80,7 +83,8 @@ def test_the_sign_in_page_speaks_the_browsers_language_and_a_wrong_password_is_r
 
 
 def test_a_vietnamese_sales_user_finds_a_customer_as_she_types_opens_the_360_and_logs_a_call(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     ids = _sales_teams(crm)
     page = browser_page  # an English-speaking browser: her own locale, Vietnamese, wins once she is signed in
     _sign_in(page, live_server, "lan")
@@ -121,7 +125,8 @@ def test_a_vietnamese_sales_user_finds_a_customer_as_she_types_opens_the_360_and
 
 
 def test_a_sales_user_opening_another_teams_customer_sees_the_not_found_page(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     ids = _sales_teams(crm)
     page = browser_page
     _sign_in(page, live_server, "minh")
@@ -135,7 +140,8 @@ def test_a_sales_user_opening_another_teams_customer_sees_the_not_found_page(
 
 
 def test_at_phone_width_the_customer_list_fits_the_screen(
-        crm: Any, live_server: str, new_browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, new_browser_page: Any, screenshot: Any
+) -> None:
     _sales_teams(crm)
     page = new_browser_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     _sign_in(page, live_server, "lan")
@@ -147,7 +153,8 @@ def test_at_phone_width_the_customer_list_fits_the_screen(
 
 
 def test_a_customer_named_like_a_script_is_shown_as_text_and_never_runs(
-        crm: Any, live_server: str, browser_page: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any
+) -> None:
     _sales_teams(crm)
     name = "<script>alert(1)</script><img src=x onerror=alert(2)>"
     crm.customers.add(name=name, owner="lan")
@@ -164,7 +171,8 @@ def test_a_customer_named_like_a_script_is_shown_as_text_and_never_runs(
 
 
 def test_an_administrator_reviews_duplicates_erases_a_customer_and_sees_it_gone(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     _sales_teams(crm)
     twin = crm.customers.add(name="Nguyen Van An", owner="lan", phones=["0903123400"])  # An's phone, typed again
     crm.users.add("hoa", "Đỗ Thị Hoa", password=PASSWORD, locale="vi", roles=["administrator"])

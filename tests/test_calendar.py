@@ -1,23 +1,59 @@
 """Tết and the fixed Vietnamese occasions (crmkit.calendar)."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmkit.calendar import (check_occasion, is_birthday, is_occasion, local_date, month_windows, occasion_date,
-                             occasions_on, tet, utc_offsets)
+from crmkit.calendar import (
+    check_occasion,
+    is_birthday,
+    is_occasion,
+    local_date,
+    month_windows,
+    occasion_date,
+    occasions_on,
+    tet,
+    utc_offsets,
+)
 
 #: Mùng 1 Tết as published for Vietnam (2007 and 2030 differ from Chinese New Year: Vietnam counts at UTC+7).
-KNOWN_TET = {year: date.fromisoformat(day) for year, day in {
-    2000: "2000-02-05", 2001: "2001-01-24", 2002: "2002-02-12", 2003: "2003-02-01", 2004: "2004-01-22",
-    2005: "2005-02-09", 2006: "2006-01-29", 2007: "2007-02-17", 2008: "2008-02-07", 2009: "2009-01-26",
-    2010: "2010-02-14", 2011: "2011-02-03", 2012: "2012-01-23", 2013: "2013-02-10", 2014: "2014-01-31",
-    2015: "2015-02-19", 2016: "2016-02-08", 2017: "2017-01-28", 2018: "2018-02-16", 2019: "2019-02-05",
-    2020: "2020-01-25", 2021: "2021-02-12", 2022: "2022-02-01", 2023: "2023-01-22", 2024: "2024-02-10",
-    2025: "2025-01-29", 2026: "2026-02-17", 2027: "2027-02-06", 2028: "2028-01-26", 2029: "2029-02-13",
-    2030: "2030-02-02",
-}.items()}
+KNOWN_TET = {
+    year: date.fromisoformat(day)
+    for year, day in {
+        2000: "2000-02-05",
+        2001: "2001-01-24",
+        2002: "2002-02-12",
+        2003: "2003-02-01",
+        2004: "2004-01-22",
+        2005: "2005-02-09",
+        2006: "2006-01-29",
+        2007: "2007-02-17",
+        2008: "2008-02-07",
+        2009: "2009-01-26",
+        2010: "2010-02-14",
+        2011: "2011-02-03",
+        2012: "2012-01-23",
+        2013: "2013-02-10",
+        2014: "2014-01-31",
+        2015: "2015-02-19",
+        2016: "2016-02-08",
+        2017: "2017-01-28",
+        2018: "2018-02-16",
+        2019: "2019-02-05",
+        2020: "2020-01-25",
+        2021: "2021-02-12",
+        2022: "2022-02-01",
+        2023: "2023-01-22",
+        2024: "2024-02-10",
+        2025: "2025-01-29",
+        2026: "2026-02-17",
+        2027: "2027-02-06",
+        2028: "2028-01-26",
+        2029: "2029-02-13",
+        2030: "2030-02-02",
+    }.items()
+}
 
 
 @pytest.mark.parametrize("year", sorted(KNOWN_TET))
@@ -25,11 +61,14 @@ def test_tet_matches_published_dates(year):
     assert tet(year) == KNOWN_TET[year]
 
 
-@pytest.mark.parametrize("year, vietnam, china", [
-    (1985, date(1985, 1, 21), date(1985, 2, 20)),
-    (2007, date(2007, 2, 17), date(2007, 2, 18)),
-    (2030, date(2030, 2, 2), date(2030, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "year, vietnam, china",
+    [
+        (1985, date(1985, 1, 21), date(1985, 2, 20)),
+        (2007, date(2007, 2, 17), date(2007, 2, 18)),
+        (2030, date(2030, 2, 2), date(2030, 2, 3)),
+    ],
+)
 def test_tet_uses_vietnam_time_zone_where_china_differs(year, vietnam, china):
     assert tet(year) == vietnam
     assert tet(year, utc_offset=8.0) == china
@@ -79,28 +118,34 @@ def test_birthday_on_29_february_falls_on_28_february_in_other_years():
 
 
 def test_local_date_is_vietnam_time():
-    assert local_date(datetime(2025, 3, 7, 17, 0, tzinfo=timezone.utc)) == date(2025, 3, 8)
-    assert local_date(datetime(2025, 3, 7, 16, 59, tzinfo=timezone.utc)) == date(2025, 3, 7)
+    assert local_date(datetime(2025, 3, 7, 17, 0, tzinfo=UTC)) == date(2025, 3, 8)
+    assert local_date(datetime(2025, 3, 7, 16, 59, tzinfo=UTC)) == date(2025, 3, 7)
     with pytest.raises(ValueError, match="naive"):
         local_date(datetime(2025, 3, 7, 12, 0))
 
 
 def test_month_windows_are_local_months_clipped_to_the_period_across_daylight_saving():
     new_york = ZoneInfo("America/New_York")
-    start = datetime(2026, 2, 15, 12, tzinfo=timezone.utc)
-    end = datetime(2026, 4, 1, 4, tzinfo=timezone.utc)  # 1 April, 00:00 in New York (EDT since 8 March)
+    start = datetime(2026, 2, 15, 12, tzinfo=UTC)
+    end = datetime(2026, 4, 1, 4, tzinfo=UTC)  # 1 April, 00:00 in New York (EDT since 8 March)
     windows = month_windows(start, end, new_york)
     assert [label for label, _, _ in windows] == ["2026-02", "2026-03"]
     assert windows[0][1] == start and windows[-1][2] == end
-    assert windows[1][1] == datetime(2026, 3, 1, 5, tzinfo=timezone.utc)  # EST midnight
-    assert [label for label, _, _ in month_windows(start, end)] == ["2026-02", "2026-03", "2026-04"]  # Hà Nội: 11:00 on 1 April
+    assert windows[1][1] == datetime(2026, 3, 1, 5, tzinfo=UTC)  # EST midnight
+    assert [label for label, _, _ in month_windows(start, end)] == [
+        "2026-02",
+        "2026-03",
+        "2026-04",
+    ]  # Hà Nội: 11:00 on 1 April
 
 
 def test_utc_offsets_lists_each_change_of_a_zone_to_the_second():
-    year = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
+    year = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     assert utc_offsets(ZoneInfo("America/New_York"), *year) == [
-        (year[0], -5 * 3600), (datetime(2026, 3, 8, 7, tzinfo=timezone.utc), -4 * 3600),
-        (datetime(2026, 11, 1, 6, tzinfo=timezone.utc), -5 * 3600)]
+        (year[0], -5 * 3600),
+        (datetime(2026, 3, 8, 7, tzinfo=UTC), -4 * 3600),
+        (datetime(2026, 11, 1, 6, tzinfo=UTC), -5 * 3600),
+    ]
     assert utc_offsets(ZoneInfo("Asia/Ho_Chi_Minh"), *year) == [(year[0], 7 * 3600)]
 
 
@@ -123,12 +168,27 @@ def test_lunar_occasions_on_their_published_solar_dates():
 
 def test_one_spelling_set_for_every_plugin():
     spellings = {
-        "04-30": "04-30", "30/4": "04-30", " 30/04 ": "04-30", "reunification_day": "reunification_day",
-        "2/9": "09-02", "Quốc khánh": "national_day", "20/10": "10-20", "8/3": "03-08",
-        "Tết": "tet", "Tết Nguyên Đán": "tet", "Trung thu": "trung_thu", "Tết Trung Thu": "trung_thu",
-        "Giỗ Tổ Hùng Vương": "gio_to", "Vu Lan": "vu_lan", "Rằm tháng Giêng": "ram_thang_gieng",
-        "15/8 âm lịch": "lunar-08-15", "15/8 al": "lunar-08-15", "lunar 15/8": "lunar-08-15",
-        "lunar-08-15": "lunar-08-15", "Founding_Day": "founding_day", "ngày thành lập": "founding_day",
+        "04-30": "04-30",
+        "30/4": "04-30",
+        " 30/04 ": "04-30",
+        "reunification_day": "reunification_day",
+        "2/9": "09-02",
+        "Quốc khánh": "national_day",
+        "20/10": "10-20",
+        "8/3": "03-08",
+        "Tết": "tet",
+        "Tết Nguyên Đán": "tet",
+        "Trung thu": "trung_thu",
+        "Tết Trung Thu": "trung_thu",
+        "Giỗ Tổ Hùng Vương": "gio_to",
+        "Vu Lan": "vu_lan",
+        "Rằm tháng Giêng": "ram_thang_gieng",
+        "15/8 âm lịch": "lunar-08-15",
+        "15/8 al": "lunar-08-15",
+        "lunar 15/8": "lunar-08-15",
+        "lunar-08-15": "lunar-08-15",
+        "Founding_Day": "founding_day",
+        "ngày thành lập": "founding_day",
     }
     for spelling, stored in spellings.items():
         assert check_occasion(spelling) == stored, spelling

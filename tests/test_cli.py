@@ -16,6 +16,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,13 @@ def url_of(crm: Any) -> str:
     return crm.engine.url.render_as_string(hide_password=False)
 
 
-def run(url: str | None, *args: str, plugins: Sequence[Any] = (), input: str | None = None,
-        env: dict[str, str] | None = None) -> Result:
+def run(
+    url: str | None,
+    *args: str,
+    plugins: Sequence[Any] = (),
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
     """``crmkit [--db url] args…`` with exactly ``plugins`` loaded."""
     argv = (["--db", url] if url else []) + list(args)
     return CliRunner().invoke(cli, argv, obj=CLIContext(plugins=list(plugins)), input=input, env=env)
@@ -81,11 +87,34 @@ def add_users(invoke: Invoke, *usernames: str, role: str | None = None) -> None:
 
 
 def test_add_normalizes_and_show_prints_vietnamese(invoke: Invoke, crm: Any) -> None:
-    out = ok(invoke("customers", "add", "--name", "Nguyễn Văn An", "--phone", "0912 345 678",
-                    "--email", "An.Nguyen@Example.com", "--birth-date", "15/08/1990", "--gender", "nam",
-                    "--address", "12 Lê Lợi, Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh",
-                    "--province", "TP. Hồ Chí Minh", "--stage", "customer", "--tag", "vip", "--consent", "email",
-                    "--source", "hội chợ"))
+    out = ok(
+        invoke(
+            "customers",
+            "add",
+            "--name",
+            "Nguyễn Văn An",
+            "--phone",
+            "0912 345 678",
+            "--email",
+            "An.Nguyen@Example.com",
+            "--birth-date",
+            "15/08/1990",
+            "--gender",
+            "nam",
+            "--address",
+            "12 Lê Lợi, Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh",
+            "--province",
+            "TP. Hồ Chí Minh",
+            "--stage",
+            "customer",
+            "--tag",
+            "vip",
+            "--consent",
+            "email",
+            "--source",
+            "hội chợ",
+        )
+    )
     assert "Nguyễn Văn An" in out and "an.nguyen@example.com" in out
     assert "0912 345 678" in out and "+84912345678" not in out  # stored E.164, shown the national way
     [customer] = crm.customers.find("nguyen van an").items
@@ -130,15 +159,39 @@ def test_find_is_accent_insensitive_and_pages(invoke: Invoke) -> None:
 
 def test_json_and_csv_output_parse(invoke: Invoke) -> None:
     add_users(invoke, "huong.le")
-    first = add(invoke, "--name", "Phạm Minh Châu", "--phone", "0987654321", "--tag", "vip", "--tag", "online",
-                "--owner", "huong.le")
+    first = add(
+        invoke,
+        "--name",
+        "Phạm Minh Châu",
+        "--phone",
+        "0987654321",
+        "--tag",
+        "vip",
+        "--tag",
+        "online",
+        "--owner",
+        "huong.le",
+    )
     add(invoke, "--kind", "organization", "--name", "Công ty TNHH Minh Phát", "--stage", "distributor")
     rows = json.loads(ok(invoke("--format", "json", "customers", "find", "--owner", "huong.le")))
-    assert rows == [{"id": first, "name": "Phạm Minh Châu", "kind": "person", "stage": "lead",
-                     "phone": "+84987654321", "email": None, "province": None, "owner": "huong.le",
-                     "tags": ["online", "vip"]}]
+    assert rows == [
+        {
+            "id": first,
+            "name": "Phạm Minh Châu",
+            "kind": "person",
+            "stage": "lead",
+            "phone": "+84987654321",
+            "email": None,
+            "province": None,
+            "owner": "huong.le",
+            "tags": ["online", "vip"],
+        }
+    ]
     table = list(csv.DictReader(io.StringIO(ok(invoke("customers", "find", "--format", "csv")))))
-    assert {r["name"]: r["kind"] for r in table} == {"Phạm Minh Châu": "person", "Công ty TNHH Minh Phát": "organization"}
+    assert {r["name"]: r["kind"] for r in table} == {
+        "Phạm Minh Châu": "person",
+        "Công ty TNHH Minh Phát": "organization",
+    }
     assert table[1]["tags"] == "online;vip" and table[0]["tags"] == ""
     one = list(csv.DictReader(io.StringIO(ok(invoke("--format", "csv", "customers", "show", str(first))))))
     assert len(one) == 1 and one[0]["name"] == "Phạm Minh Châu"
@@ -150,8 +203,21 @@ def test_update_tag_and_consent(invoke: Invoke, crm: Any) -> None:
     org = add(invoke, "--kind", "organization", "--name", "Nhà phân phối Hoàng Long")
     cid = add(invoke, "--name", "Võ Thị Lan", "--email", "lan@example.com")
     add_users(invoke, "minh.tran")
-    ok(invoke("customers", "update", str(cid), "--owner", "minh.tran", "--stage", "customer",
-              "--org", f"{org}:Kế toán trưởng", "--attr", "vip_level=3"))
+    ok(
+        invoke(
+            "customers",
+            "update",
+            str(cid),
+            "--owner",
+            "minh.tran",
+            "--stage",
+            "customer",
+            "--org",
+            f"{org}:Kế toán trưởng",
+            "--attr",
+            "vip_level=3",
+        )
+    )
     ok(invoke("customers", "tag", str(cid), "khách quen", "online"))
     ok(invoke("customers", "tag", str(cid), "online", "--remove"))
     ok(invoke("customers", "consent", str(cid), "sms", "--grant", "--source", "web form"))
@@ -172,8 +238,22 @@ def test_update_tag_and_consent(invoke: Invoke, crm: Any) -> None:
 def test_duplicates_merge_profile_and_timeline_follow_the_kept_customer(invoke: Invoke, crm: Any) -> None:
     kept = add(invoke, "--name", "Nguyễn Văn An", "--phone", "0912345678")
     dup = add(invoke, "--name", "Nguyen Van An", "--phone", "0912 345 678", "--email", "an@example.com")
-    ok(invoke("interactions", "log", str(dup), "phone", "--subject", "Hỏi giá", "--rating", "4",
-              "--at", "2025-03-01T09:00:00+07:00", "--employee", "lan.nguyen"))
+    ok(
+        invoke(
+            "interactions",
+            "log",
+            str(dup),
+            "phone",
+            "--subject",
+            "Hỏi giá",
+            "--rating",
+            "4",
+            "--at",
+            "2025-03-01T09:00:00+07:00",
+            "--employee",
+            "lan.nguyen",
+        )
+    )
     candidates = json.loads(ok(invoke("--format", "json", "customers", "duplicates", str(kept))))
     assert [(c["id"], c["reason"]) for c in candidates] == [(dup, "same phone +84912345678")]
 
@@ -208,19 +288,61 @@ def test_erase_asks_first_and_export_data_is_json(invoke: Invoke, crm: Any) -> N
 
 def test_log_and_timeline_filters(invoke: Invoke) -> None:
     cid = add(invoke, "--name", "Hoàng Đức Huy")
-    for channel, at, employee in (("phone", "2025-01-10T09:00:00+07:00", "lan.nguyen"),
-                                  ("email", "2025-02-10T09:00:00Z", "minh.tran"),
-                                  ("phone", "2025-03-10T15:30:00+07:00", "minh.tran")):
-        ok(invoke("interactions", "log", str(cid), channel, "--at", at, "--employee", employee,
-                  "--subject", f"{channel} {at[:7]}", "--direction", "outbound"))
+    for channel, at, employee in (
+        ("phone", "2025-01-10T09:00:00+07:00", "lan.nguyen"),
+        ("email", "2025-02-10T09:00:00Z", "minh.tran"),
+        ("phone", "2025-03-10T15:30:00+07:00", "minh.tran"),
+    ):
+        ok(
+            invoke(
+                "interactions",
+                "log",
+                str(cid),
+                channel,
+                "--at",
+                at,
+                "--employee",
+                employee,
+                "--subject",
+                f"{channel} {at[:7]}",
+                "--direction",
+                "outbound",
+            )
+        )
     rows = json.loads(ok(invoke("--format", "json", "interactions", "timeline", str(cid))))
     assert [r["subject"] for r in rows] == ["phone 2025-03", "email 2025-02", "phone 2025-01"]
     assert rows[0]["occurred_at"] == "2025-03-10T08:30:00+00:00" and rows[0]["direction"] == "outbound"
-    phones = json.loads(ok(invoke("--format", "json", "interactions", "timeline", str(cid), "--channel", "phone",
-                                  "--since", "2025-02-01T00:00:00+07:00")))
+    phones = json.loads(
+        ok(
+            invoke(
+                "--format",
+                "json",
+                "interactions",
+                "timeline",
+                str(cid),
+                "--channel",
+                "phone",
+                "--since",
+                "2025-02-01T00:00:00+07:00",
+            )
+        )
+    )
     assert [r["subject"] for r in phones] == ["phone 2025-03"]
-    by_employee = json.loads(ok(invoke("--format", "json", "interactions", "timeline", str(cid),
-                                       "--employee", "minh.tran", "--until", "2025-03-01T00:00:00Z")))
+    by_employee = json.loads(
+        ok(
+            invoke(
+                "--format",
+                "json",
+                "interactions",
+                "timeline",
+                str(cid),
+                "--employee",
+                "minh.tran",
+                "--until",
+                "2025-03-01T00:00:00Z",
+            )
+        )
+    )
     assert [r["subject"] for r in by_employee] == ["email 2025-02"]
     page = invoke("interactions", "timeline", str(cid), "--limit", "2")
     assert "phone 2025-03" in ok(page) and "phone 2025-01" not in page.stdout
@@ -245,11 +367,19 @@ def test_the_acting_user_is_audited_and_logs_interactions(invoke: Invoke, crm: A
 
 
 def test_bad_input_is_one_line_and_writes_nothing(invoke: Invoke, crm: Any) -> None:
-    failed(invoke("customers", "add", "--name", "Lý Văn Sơn", "--email", "not-an-email"), EXIT_FAILED,
-           "email", "not-an-email")
+    failed(
+        invoke("customers", "add", "--name", "Lý Văn Sơn", "--email", "not-an-email"),
+        EXIT_FAILED,
+        "email",
+        "not-an-email",
+    )
     failed(invoke("customers", "add", "--name", "Lý Văn Sơn", "--phone", "12345"), EXIT_FAILED, "phone")
-    failed(invoke("customers", "add", "--name", "Lý Văn Sơn", "--birth-date", "31/02/1990"), EXIT_FAILED,
-           "birth_date", "31/02/1990")
+    failed(
+        invoke("customers", "add", "--name", "Lý Văn Sơn", "--birth-date", "31/02/1990"),
+        EXIT_FAILED,
+        "birth_date",
+        "31/02/1990",
+    )
     failed(invoke("customers", "add", "--name", "Lý Văn Sơn", "--address", "a, b, c, d, e"), EXIT_USAGE, "--address")
     assert crm.customers.find().items == []
 
@@ -276,8 +406,10 @@ def test_debug_shows_the_traceback(invoke: Invoke) -> None:
     assert "Traceback" in result.stderr and result.stderr.strip().splitlines()[-1] == "error: customer 424242 not found"
 
 
-@pytest.mark.parametrize("url", ["postgresql://crmkit:s3cret@127.0.0.1:1/nowhere", "sqlite:////nonexistent-dir/x/crm.db",
-                                 "nosuchdb://host/x"])
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://crmkit:s3cret@127.0.0.1:1/nowhere", "sqlite:////nonexistent-dir/x/crm.db", "nosuchdb://host/x"],
+)
 def test_an_unreachable_database_is_one_line(url: str) -> None:
     line = failed(run(url, "customers", "find"), EXIT_DATABASE, "cannot open database")
     assert "s3cret" not in line
@@ -313,18 +445,21 @@ def widgets_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plugin:
     (package / "__init__.py").write_text("")
     (package / "migrations" / "__init__.py").write_text("")
     (package / "migrations" / f"{name}_0001_widgets.py").write_text(WIDGETS_MIGRATION.format(name=name))
-    (package / "models.py").write_text(textwrap.dedent(f"""
+    (package / "models.py").write_text(
+        textwrap.dedent(f"""
         import sqlalchemy as sa
         from crmkit.core.types import new_metadata
         metadata = new_metadata()
         widgets = sa.Table("{name}_widgets", metadata, sa.Column("id", sa.Integer, primary_key=True))
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     return Plugin(name, tables=f"crmkit_{name}.models:metadata", migrations=f"crmkit_{name}.migrations")
 
 
-def test_schema_behind_then_db_current_and_upgrade(invoke: Invoke, crm: Any, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schema_behind_then_db_current_and_upgrade(
+    invoke: Invoke, crm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plugin = widgets_plugin(tmp_path, monkeypatch)
     cid = add(invoke, "--name", "Đỗ Quang Vinh")
     failed(invoke("customers", "show", str(cid), plugins=[plugin]), EXIT_DATABASE, plugin.name, "crmkit db upgrade")
@@ -343,8 +478,9 @@ def test_schema_behind_then_db_current_and_upgrade(invoke: Invoke, crm: Any, tmp
     out = ok(invoke("db", "revision", plugin.name, "-m", "add colour", "--empty", plugins=[plugin]))
     written = Path(out.split("wrote ", 1)[1].strip())
     assert written.parent == tmp_path / f"crmkit_{plugin.name}" / "migrations" and "add_colour" in written.name
-    behind = {r["lineage"]: r["state"] for r in json.loads(ok(invoke("--format", "json", "db", "current",
-                                                                      plugins=[plugin])))}
+    behind = {
+        r["lineage"]: r["state"] for r in json.loads(ok(invoke("--format", "json", "db", "current", plugins=[plugin])))
+    }
     assert behind[plugin.name].startswith("behind")
     ok(invoke("db", "upgrade", plugins=[plugin]))
     failed(invoke("db", "revision", "nosuchplugin", "-m", "x"), EXIT_FAILED, "nosuchplugin")
@@ -373,8 +509,14 @@ class Greeter:
 def test_plugins_list_enable_disable(invoke: Invoke) -> None:
     greeter = Plugin("greeter", hooks=Greeter(), version="1.2.3")
     rows = json.loads(ok(invoke("--format", "json", "plugins", "list", plugins=[greeter])))
-    assert rows == [{"name": "greeter", "version": "1.2.3", "status": "enabled",
-                     "hooks": ["crmkit_customer_created", "crmkit_customer_profile"]}]
+    assert rows == [
+        {
+            "name": "greeter",
+            "version": "1.2.3",
+            "status": "enabled",
+            "hooks": ["crmkit_customer_created", "crmkit_customer_profile"],
+        }
+    ]
     assert "customer_created, customer_profile" in ok(invoke("plugins", "list", plugins=[greeter]))
     cid = add(invoke, "--name", "Ngô Bảo Châu", plugins=[greeter])
     assert "Xin chào Ngô Bảo Châu" in ok(invoke("customers", "profile", str(cid), plugins=[greeter]))
@@ -389,10 +531,10 @@ def test_plugins_list_enable_disable(invoke: Invoke) -> None:
 
 # -- plugin command groups: listed without being imported ------------------------------------------------------
 
-FAKE_PLUGIN = '''
+FAKE_PLUGIN = """
 from crmkit import Plugin
 plugin = Plugin("{name}", description="Thẻ khách hàng thân thiết (test)", cli="{package}.commands:group")
-'''
+"""
 FAKE_COMMANDS = '''
 import click
 from crmkit.cli import pass_crm
@@ -437,8 +579,19 @@ def test_help_lists_plugin_groups_without_importing_them(fake_plugin: Callable[.
     name = fake_plugin()
     out = ok(run(None, "--help"))
     assert "Plugin commands" in out and name in out and "Thẻ khách hàng thân thiết (test)" in out
-    for group in ("customers", "interactions", "db", "plugins", "init", "demo", "audit", "users", "teams", "roles",
-                  "permissions"):
+    for group in (
+        "customers",
+        "interactions",
+        "db",
+        "plugins",
+        "init",
+        "demo",
+        "audit",
+        "users",
+        "teams",
+        "roles",
+        "permissions",
+    ):
         assert f"  {group} " in out
     assert f"crmkit_{name}.commands" not in sys.modules
     assert "hello" in ok(run(None, name, "--help"))
@@ -482,8 +635,19 @@ def test_import_export_round_trip(invoke: Invoke, crm: Any, crm_factory: Any, tm
         encoding="utf-8",
     )
     rejects = tmp_path / "rejects.csv"
-    args = ("customers", "import", str(source), "--map", "Mã KH=external_id", "--map", "Họ tên=name",
-            "--rejects", str(rejects), "--batch-size", "2")
+    args = (
+        "customers",
+        "import",
+        str(source),
+        "--map",
+        "Mã KH=external_id",
+        "--map",
+        "Họ tên=name",
+        "--rejects",
+        str(rejects),
+        "--batch-size",
+        "2",
+    )
     first = invoke("--format", "json", *args)
     [summary] = json.loads(ok(first))
     assert (summary["inserted"], summary["updated"], summary["rejected"]) == (2, 0, 1)
@@ -527,8 +691,9 @@ def _installed_crmkit() -> str:
 
 
 def test_installed_help_imports_neither_sqlalchemy_nor_plugin_commands() -> None:
-    result = subprocess.run([sys.executable, "-X", "importtime", _installed_crmkit(), "--help"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", _installed_crmkit(), "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Commands:" in result.stdout and "customers" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
@@ -547,8 +712,13 @@ def test_installed_help_imports_neither_sqlalchemy_nor_plugin_commands() -> None
 
 def test_installed_command_lists_every_installed_plugin(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CRMKIT_STRICT_PLUGINS"}
-    result = subprocess.run([_installed_crmkit(), "--db", f"sqlite:///{tmp_path / 'crm.db'}", "--format", "json",
-                             "plugins", "list"], capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [_installed_crmkit(), "--db", f"sqlite:///{tmp_path / 'crm.db'}", "--format", "json", "plugins", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     listed = {row["name"]: row["status"] for row in json.loads(result.stdout)}
     assert set(listed) == {ep.name for ep in entry_points(group="crmkit.plugins")}
@@ -582,13 +752,19 @@ def rows():
 def test_every_plugin_group_and_command_accepts_format(fake_plugin: Callable[..., str]) -> None:
     name = fake_plugin(NESTED_COMMANDS)
     expected = [{"tên": "Lan", "điểm": 5}]
-    for argv in ([name, "top", "--format", "json"], [name, "--format", "json", "top"],
-                 [name, "report", "rows", "--format", "json"], [name, "report", "--format", "json", "rows"],
-                 [name, "--format", "json", "report", "rows"], ["--format", "json", name, "report", "rows"],
-                 ["--format", "csv", name, "--format", "table", "report", "rows", "--format", "json"]):
+    for argv in (
+        [name, "top", "--format", "json"],
+        [name, "--format", "json", "top"],
+        [name, "report", "rows", "--format", "json"],
+        [name, "report", "--format", "json", "rows"],
+        [name, "--format", "json", "report", "rows"],
+        ["--format", "json", name, "report", "rows"],
+        ["--format", "csv", name, "--format", "table", "report", "rows", "--format", "json"],
+    ):
         assert json.loads(ok(run(None, *argv))) == expected, argv
     assert list(csv.DictReader(io.StringIO(ok(run(None, name, "report", "rows", "--format", "csv"))))) == [
-        {"tên": "Lan", "điểm": "5"}]
+        {"tên": "Lan", "điểm": "5"}
+    ]
     assert "--format [table|json|csv]" in ok(run(None, name, "report", "rows", "--help"))
     failed(run(None, name, "top", "--format", "xml"), EXIT_USAGE, "--format")
 
@@ -614,27 +790,32 @@ class Wallet:
 
     @hookimpl
     def crmkit_customer_profile(self, customer: Any) -> dict[str, Any]:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from crmkit.money import Money
 
-        paid = datetime(2026, 5, 1, 17, 30, tzinfo=timezone.utc)  # 00:30 on 2 May in Hà Nội
-        return {"wallet": {
-            "balance": Money("VND", 25000), "credit": Money("USD", 1250), "updated_at": paid,
-            "as_json": {"currency": "VND", "minor": 1500000}, "seen_at": "2026-05-01T17:30:00+00:00",
-            "recent": [{"id": 1, "at": paid, "amount": Money("VND", 200000), "note": None}],
-        }}
+        paid = datetime(2026, 5, 1, 17, 30, tzinfo=UTC)  # 00:30 on 2 May in Hà Nội
+        return {
+            "wallet": {
+                "balance": Money("VND", 25000),
+                "credit": Money("USD", 1250),
+                "updated_at": paid,
+                "as_json": {"currency": "VND", "minor": 1500000},
+                "seen_at": "2026-05-01T17:30:00+00:00",
+                "recent": [{"id": 1, "at": paid, "amount": Money("VND", 200000), "note": None}],
+            }
+        }
 
 
 def test_profile_sections_show_money_as_money_and_local_times(invoke: Invoke) -> None:
     wallet = Plugin("wallet", hooks=Wallet())
     cid = add(invoke, "--name", "Vũ Thị Thu", plugins=[wallet])
     out = ok(invoke("--locale", "vi", "customers", "profile", str(cid), plugins=[wallet]))
-    section = out[out.index("\nwallet\n"):].replace(NBSP, " ")
+    section = out[out.index("\nwallet\n") :].replace(NBSP, " ")
     assert "25.000 ₫" in section and "12,50 US$" in section and "1.500.000 ₫" in section and "200.000 ₫" in section
     assert "02/05/2026 00:30 (Giờ Đông Dương)" in section and "17:30" not in section and "+00:00" not in section
     assert "minor" not in section and "{" not in section
-    recent = section.splitlines()[section.splitlines().index("  recent") + 1:]
+    recent = section.splitlines()[section.splitlines().index("  recent") + 1 :]
     assert recent[0].split()[:2] == ["id", "at"] and "200.000 ₫" in recent[2]  # a plugin's keys, as it wrote them
     english = ok(invoke("--locale", "en", "customers", "profile", str(cid), plugins=[wallet]))
     assert "₫25,000" in english and "$12.50" in english and "May 2, 2026, 12:30" in english
@@ -653,8 +834,9 @@ def test_no_database_is_said_not_created(tmp_path: Path, monkeypatch: pytest.Mon
     assert json.loads(ok(run(None, "--format", "json", "customers", "find", env=env))) == []
 
 
-def test_the_demo_and_db_upgrade_may_create_the_default_database(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_and_db_upgrade_may_create_the_default_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = {"CRMKIT_DATABASE_URL": None}
     (tmp_path / "a").mkdir()
     monkeypatch.chdir(tmp_path / "a")
@@ -669,8 +851,7 @@ def test_the_demo_and_db_upgrade_may_create_the_default_database(tmp_path: Path,
 BOM = "\ufeff".encode()
 
 
-def test_csv_files_for_people_start_with_a_bom_and_round_trip(invoke: Invoke, crm_factory: Any,
-                                                             tmp_path: Path) -> None:
+def test_csv_files_for_people_start_with_a_bom_and_round_trip(invoke: Invoke, crm_factory: Any, tmp_path: Path) -> None:
     add(invoke, "--name", "Nguyễn Thị Ánh Tuyết", "--external-id", "KH-1", "--email", "tuyet@example.com")
     exported = tmp_path / "khach_hang.csv"
     ok(invoke("customers", "export", "--out", str(exported)))
@@ -697,7 +878,9 @@ def test_reject_files_start_with_a_bom_unless_asked(invoke: Invoke, tmp_path: Pa
     source = tmp_path / "khach.csv"
     source.write_text("external_id,name,email\nKH-9,Trần Văn Đức,duc@example\n", encoding="utf-8")
     rejects = tmp_path / "rejects.csv"
-    [summary] = json.loads(ok(invoke("--format", "json", "customers", "import", str(source), "--rejects", str(rejects))))
+    [summary] = json.loads(
+        ok(invoke("--format", "json", "customers", "import", str(source), "--rejects", str(rejects)))
+    )
     assert summary["rejected"] == 1
     assert rejects.read_bytes().startswith(BOM + b"reject_row,")
     assert "Trần Văn Đức" in rejects.read_text(encoding="utf-8-sig")

@@ -57,26 +57,66 @@ def last_error(result: Any, code: int, *fragments: str) -> str:
 
 def test_users_add_list_show_update_disable_enable(invoke: Invoke, crm: Any) -> None:
     ok(invoke("teams", "add", "Chi nhánh Hà Nội"))
-    added = as_json(invoke("--format", "json", "users", "add", "lan.nguyen", "--name", "Nguyễn Thị Lan",
-                           "--email", "lan@example.com", "--phone", "0912 345 678", "--locale", "vi",
-                           "--timezone", "Asia/Ho_Chi_Minh", "--team", "Chi nhánh Hà Nội", "--role", "sales",
-                           "--password", input=f"{PASSWORD}\n{PASSWORD}\n"))
+    added = as_json(
+        invoke(
+            "--format",
+            "json",
+            "users",
+            "add",
+            "lan.nguyen",
+            "--name",
+            "Nguyễn Thị Lan",
+            "--email",
+            "lan@example.com",
+            "--phone",
+            "0912 345 678",
+            "--locale",
+            "vi",
+            "--timezone",
+            "Asia/Ho_Chi_Minh",
+            "--team",
+            "Chi nhánh Hà Nội",
+            "--role",
+            "sales",
+            "--password",
+            input=f"{PASSWORD}\n{PASSWORD}\n",
+        )
+    )
     assert (added["username"], added["display_name"], added["phone"], added["teams"], added["roles"]) == (
-        "lan.nguyen", "Nguyễn Thị Lan", "+84912345678", ["Chi nhánh Hà Nội"], ["sales"])
+        "lan.nguyen",
+        "Nguyễn Thị Lan",
+        "+84912345678",
+        ["Chi nhánh Hà Nội"],
+        ["sales"],
+    )
     assert added["has_password"] and added["active"]
     assert crm.users.authenticate("lan.nguyen", PASSWORD).username == "lan.nguyen"
     ok(invoke("users", "add", "minh.tran"))  # no password: cannot sign in until `users passwd`
 
     table = ok(invoke("users", "list"))
     assert "Nguyễn Thị Lan" in table and "Chi nhánh Hà Nội" in table and "minh.tran" in table
-    assert [u["username"] for u in as_json(invoke("users", "list", "--team", "Chi nhánh Hà Nội",
-                                                  "--format", "json"))] == ["lan.nguyen"]
+    assert [
+        u["username"] for u in as_json(invoke("users", "list", "--team", "Chi nhánh Hà Nội", "--format", "json"))
+    ] == ["lan.nguyen"]
     shown = ok(invoke("users", "show", "lan.nguyen"))
     assert "Nguyễn Thị Lan" in shown and "password    set" in shown and "sales" in shown
     assert "password    not set" in ok(invoke("users", "show", "minh.tran"))
 
-    updated = as_json(invoke("users", "update", "lan.nguyen", "--email", "lan.nguyen@example.com", "--phone", "",
-                             "--locale", "en", "--format", "json"))
+    updated = as_json(
+        invoke(
+            "users",
+            "update",
+            "lan.nguyen",
+            "--email",
+            "lan.nguyen@example.com",
+            "--phone",
+            "",
+            "--locale",
+            "en",
+            "--format",
+            "json",
+        )
+    )
     assert (updated["email"], updated["phone"], updated["locale"]) == ("lan.nguyen@example.com", None, "en")
     failed(invoke("users", "update", "lan.nguyen", "--email", "lan@"), EXIT_FAILED, "email", "lan@")
     failed(invoke("users", "update", "lan.nguyen", "--locale", "fr"), EXIT_FAILED, "locale")
@@ -96,10 +136,15 @@ def test_users_add_list_show_update_disable_enable(invoke: Invoke, crm: Any) -> 
 
 def test_bad_users_are_refused_naming_the_field_and_nothing_is_written(invoke: Invoke, crm: Any) -> None:
     failed(invoke("users", "add", "lan", "--password-stdin", input="short\n"), EXIT_FAILED, "password", "10")
-    failed(invoke("users", "add", "lan", "--password-stdin", input="lan-lan-lan-123\n"), EXIT_FAILED, "password",
-           "username")
-    last_error(invoke("users", "add", "lan", "--password", input="matkhau123\nmatkhau123\n"), EXIT_FAILED,
-               "password", "common")
+    failed(
+        invoke("users", "add", "lan", "--password-stdin", input="lan-lan-lan-123\n"),
+        EXIT_FAILED,
+        "password",
+        "username",
+    )
+    last_error(
+        invoke("users", "add", "lan", "--password", input="matkhau123\nmatkhau123\n"), EXIT_FAILED, "password", "common"
+    )
     failed(invoke("users", "add", "Lan Nguyen"), EXIT_FAILED, "username")
     failed(invoke("users", "add", "lan", "--team", "Không có"), EXIT_FAILED, "team", "Không có")
     failed(invoke("users", "add", "lan", "--role", "king"), EXIT_FAILED, "role", "king")
@@ -113,8 +158,12 @@ def test_bad_users_are_refused_naming_the_field_and_nothing_is_written(invoke: I
 def test_passwd_refuses_a_weak_password_and_sets_a_strong_one(invoke: Invoke, crm: Any) -> None:
     ok(invoke("users", "add", "thu.ngan"))
     failed(invoke("users", "passwd", "thu.ngan", "--password-stdin", input="\n"), EXIT_FAILED, "password", "required")
-    failed(invoke("users", "passwd", "thu.ngan", "--password-stdin", input="aaaaaaaaaaaa\n"), EXIT_FAILED,
-           "password", "repetitive")
+    failed(
+        invoke("users", "passwd", "thu.ngan", "--password-stdin", input="aaaaaaaaaaaa\n"),
+        EXIT_FAILED,
+        "password",
+        "repetitive",
+    )
     last_error(invoke("users", "passwd", "thu.ngan", input="short1\nshort1\n"), EXIT_FAILED, "password")
     assert not crm.users.get("thu.ngan").has_password
     failed(invoke("users", "passwd", "ghost", "--password-stdin", input=f"{PASSWORD}\n"), EXIT_FAILED, "ghost")
@@ -131,16 +180,29 @@ def test_passwd_refuses_a_weak_password_and_sets_a_strong_one(invoke: Invoke, cr
 
 def test_tokens_show_the_secret_once_list_without_it_and_revoke(invoke: Invoke, crm: Any) -> None:
     ok(invoke("users", "add", "zalo.bot", "--role", "support"))
-    created = invoke("--format", "json", "users", "token", "create", "zalo.bot", "--name", "Zalo OA sync",
-                     "--permission", "customers.read", "--expires-in-days", "30")
+    created = invoke(
+        "--format",
+        "json",
+        "users",
+        "token",
+        "create",
+        "zalo.bot",
+        "--name",
+        "Zalo OA sync",
+        "--permission",
+        "customers.read",
+        "--expires-in-days",
+        "30",
+    )
     token = as_json(created)
     secret = token["secret"]
     assert secret.startswith("crmkit_") and token["permissions"] == ["customers.read"] and token["expires_at"]
     assert "not shown again" in created.stderr
     handle = crm.with_token(secret)
     assert handle.principal.username == "zalo.bot" and set(handle.principal.grants) == {"customers.read"}
-    table = invoke("users", "token", "create", "zalo.bot", "--name", "website form",
-                   "--expires-at", "2099-01-01T00:00:00+07:00")
+    table = invoke(
+        "users", "token", "create", "zalo.bot", "--name", "website form", "--expires-at", "2099-01-01T00:00:00+07:00"
+    )
     assert "secret" in ok(table) and "Jan 1, 2099, 12:00 AM (Indochina Time)" in table.stdout  # the business's zone
 
     listed = ok(invoke("users", "token", "list", "zalo.bot"))
@@ -157,12 +219,33 @@ def test_tokens_show_the_secret_once_list_without_it_and_revoke(invoke: Invoke, 
         crm.with_token(secret)
 
     failed(invoke("users", "token", "revoke", "999"), EXIT_FAILED, "token", "999")
-    failed(invoke("users", "token", "create", "zalo.bot", "--name", "x", "--permission", "customers.steal"),
-           EXIT_FAILED, "customers.steal")
-    failed(invoke("users", "token", "create", "zalo.bot", "--name", "x", "--expires-at", "2020-01-01T00:00:00Z"),
-           EXIT_FAILED, "expires_at", "past")
-    failed(invoke("users", "token", "create", "zalo.bot", "--name", "x", "--expires-in-days", "1",
-                  "--expires-at", "2099-01-01T00:00:00Z"), EXIT_USAGE, "not both")
+    failed(
+        invoke("users", "token", "create", "zalo.bot", "--name", "x", "--permission", "customers.steal"),
+        EXIT_FAILED,
+        "customers.steal",
+    )
+    failed(
+        invoke("users", "token", "create", "zalo.bot", "--name", "x", "--expires-at", "2020-01-01T00:00:00Z"),
+        EXIT_FAILED,
+        "expires_at",
+        "past",
+    )
+    failed(
+        invoke(
+            "users",
+            "token",
+            "create",
+            "zalo.bot",
+            "--name",
+            "x",
+            "--expires-in-days",
+            "1",
+            "--expires-at",
+            "2099-01-01T00:00:00Z",
+        ),
+        EXIT_USAGE,
+        "not both",
+    )
     failed(invoke("users", "token", "create", "zalo.bot"), EXIT_USAGE, "--name")
     failed(invoke("users", "token", "create", "ghost", "--name", "x"), EXIT_FAILED, "ghost")
     assert len(crm.users.tokens()) == 2
@@ -175,15 +258,19 @@ def test_reassign_moves_the_customers_of_someone_leaving_and_is_audited(invoke: 
     other = add(invoke, "--name", "Lê Thị Hoa", "--owner", "huong.le")
     ok(invoke("users", "disable", "lan.nguyen"))
 
-    assert ok(invoke("users", "reassign", "lan.nguyen", "minh.tran")).strip() == \
-        "moved 2 customers from lan.nguyen to minh.tran"
+    assert (
+        ok(invoke("users", "reassign", "lan.nguyen", "minh.tran")).strip()
+        == "moved 2 customers from lan.nguyen to minh.tran"
+    )
     assert [crm.customers.get(cid).owner for cid in mine] == ["minh.tran", "minh.tran"]
     assert crm.customers.get(other).owner == "huong.le"
-    [entry] = [e for e in as_json(invoke("--format", "json", "audit", "--entity", "user"))
-               if e["action"] == "reassign"]
+    [entry] = [e for e in as_json(invoke("--format", "json", "audit", "--entity", "user")) if e["action"] == "reassign"]
     assert (entry["entity_id"], entry["changes"]) == ("lan.nguyen", {"to": "minh.tran", "customers": 2})
     assert as_json(invoke("--format", "json", "users", "reassign", "lan.nguyen", "minh.tran")) == {
-        "from": "lan.nguyen", "to": "minh.tran", "customers_moved": 0}
+        "from": "lan.nguyen",
+        "to": "minh.tran",
+        "customers_moved": 0,
+    }
 
     failed(invoke("users", "reassign", "minh.tran", "lan.nguyen"), EXIT_FAILED, "lan.nguyen", "disabled")
     failed(invoke("users", "reassign", "minh.tran", "ghost"), EXIT_FAILED, "ghost")
@@ -204,15 +291,26 @@ def test_teams_tree_members_and_a_cycle_refused_naming_the_team(invoke: Invoke, 
 
     _, _, *tree = ok(invoke("teams", "list")).splitlines()
     assert [line.split("  lan.nguyen")[0].rstrip() for line in tree] == [
-        "Minh Phát", "  Chi nhánh Hà Nội", "    Telesales HN", "  Chi nhánh Sài Gòn"]
+        "Minh Phát",
+        "  Chi nhánh Hà Nội",
+        "    Telesales HN",
+        "  Chi nhánh Sài Gòn",
+    ]
     assert tree[2].endswith("  lan.nguyen")
     rows = list(csv.DictReader(io.StringIO(ok(invoke("--format", "csv", "teams", "list")))))
     assert [(r["name"], r["parent"], r["depth"]) for r in rows] == [
-        ("Minh Phát", "", "0"), ("Chi nhánh Hà Nội", "Minh Phát", "1"), ("Telesales HN", "Chi nhánh Hà Nội", "2"),
-        ("Chi nhánh Sài Gòn", "Minh Phát", "1")]
+        ("Minh Phát", "", "0"),
+        ("Chi nhánh Hà Nội", "Minh Phát", "1"),
+        ("Telesales HN", "Chi nhánh Hà Nội", "2"),
+        ("Chi nhánh Sài Gòn", "Minh Phát", "1"),
+    ]
     shown = as_json(invoke("teams", "show", "Minh Phát", "--format", "json"))
-    assert shown == {"name": "Minh Phát", "parent": None, "members": [],
-                     "sub_teams": ["Chi nhánh Hà Nội", "Chi nhánh Sài Gòn"]}
+    assert shown == {
+        "name": "Minh Phát",
+        "parent": None,
+        "members": [],
+        "sub_teams": ["Chi nhánh Hà Nội", "Chi nhánh Sài Gòn"],
+    }
 
     failed(invoke("teams", "move", "Minh Phát", "--parent", "Telesales HN"), EXIT_FAILED, "Telesales HN", "cycle")
     failed(invoke("teams", "move", "Chi nhánh Hà Nội", "--parent", "Chi nhánh Hà Nội"), EXIT_FAILED, "cycle")
@@ -242,16 +340,37 @@ def test_roles_list_show_add_grant_revoke_assign_delete(invoke: Invoke, crm: Any
     assert "Role sales" in sales
     assert any(line.split()[:3] == ["customers.read", "own", "core"] for line in sales.splitlines())
 
-    role = as_json(invoke("--format", "json", "roles", "add", "telesales", "--description", "gọi khách của mình",
-                          "--grant", "customers.read=own", "--grant", "interactions.log=own"))
+    role = as_json(
+        invoke(
+            "--format",
+            "json",
+            "roles",
+            "add",
+            "telesales",
+            "--description",
+            "gọi khách của mình",
+            "--grant",
+            "customers.read=own",
+            "--grant",
+            "interactions.log=own",
+        )
+    )
     assert role["grants"] == {"customers.read": "own", "interactions.log": "own"}
     assert role["description"] == "gọi khách của mình"
-    assert as_json(invoke("--format", "json", "roles", "grant", "telesales", "customers.update", "--scope", "team")
-                   )["grants"]["customers.update"] == "team"
-    assert as_json(invoke("--format", "json", "roles", "grant", "telesales", "customers.read")
-                   )["grants"]["customers.read"] == "all"
-    assert "interactions.log" not in as_json(invoke("--format", "json", "roles", "revoke", "telesales",
-                                                    "interactions.log"))["grants"]
+    assert (
+        as_json(invoke("--format", "json", "roles", "grant", "telesales", "customers.update", "--scope", "team"))[
+            "grants"
+        ]["customers.update"]
+        == "team"
+    )
+    assert (
+        as_json(invoke("--format", "json", "roles", "grant", "telesales", "customers.read"))["grants"]["customers.read"]
+        == "all"
+    )
+    assert (
+        "interactions.log"
+        not in as_json(invoke("--format", "json", "roles", "revoke", "telesales", "interactions.log"))["grants"]
+    )
 
     ok(invoke("users", "add", "lan.nguyen"))
     assert as_json(invoke("--format", "json", "roles", "assign", "lan.nguyen", "telesales"))["roles"] == ["telesales"]
@@ -260,12 +379,17 @@ def test_roles_list_show_add_grant_revoke_assign_delete(invoke: Invoke, crm: Any
     assert ok(invoke("roles", "delete", "telesales")).strip() == "role telesales deleted"
     failed(invoke("roles", "show", "telesales"), EXIT_FAILED, "role", "telesales")
     changes = [(e["action"], e["entity_id"]) for e in as_json(invoke("--format", "json", "audit", "--entity", "role"))]
-    assert ("grant", "telesales") in changes and ("assign", "telesales") in changes and ("delete", "telesales") in changes
+    assert (
+        ("grant", "telesales") in changes and ("assign", "telesales") in changes and ("delete", "telesales") in changes
+    )
 
 
 def test_a_role_with_an_unknown_permission_or_scope_is_refused_naming_it(invoke: Invoke, crm: Any) -> None:
-    failed(invoke("roles", "add", "pilot", "--grant", "customers.read=own", "--grant", "customers.steal=all"),
-           EXIT_FAILED, "customers.steal")
+    failed(
+        invoke("roles", "add", "pilot", "--grant", "customers.read=own", "--grant", "customers.steal=all"),
+        EXIT_FAILED,
+        "customers.steal",
+    )
     failed(invoke("roles", "add", "pilot", "--grant", "customers.read=everyone"), EXIT_FAILED, "everyone")
     failed(invoke("roles", "add", "pilot", "--grant", "users.admin=own"), EXIT_FAILED, "users.admin", "all")
     failed(invoke("roles", "add", "pilot", "--grant", "customers.read"), EXIT_USAGE, "--grant")
@@ -281,21 +405,34 @@ def test_a_role_with_an_unknown_permission_or_scope_is_refused_naming_it(invoke:
 class _Stamps:
     @hookimpl
     def crmkit_permissions(self) -> list[Permission]:
-        return [Permission("stamps.grant", "give loyalty stamps", roles={"sales": "own", "manager": "team"}),
-                Permission("stamps.setup", "configure stamp cards", scoped=False)]
+        return [
+            Permission("stamps.grant", "give loyalty stamps", roles={"sales": "own", "manager": "team"}),
+            Permission("stamps.setup", "configure stamp cards", scoped=False),
+        ]
 
 
 def test_permissions_list_shows_every_declared_permission_with_its_plugin(invoke: Invoke) -> None:
     stamps = Plugin("stamps", hooks=_Stamps())
     rows = {r["permission"]: r for r in as_json(invoke("--format", "json", "permissions", "list", plugins=[stamps]))}
-    for core in ("customers.read", "customers.contact_details", "customers.export", "interactions.log",
-                 "users.admin", "audit.read", "settings.admin"):
+    for core in (
+        "customers.read",
+        "customers.contact_details",
+        "customers.export",
+        "interactions.log",
+        "users.admin",
+        "audit.read",
+        "settings.admin",
+    ):
         assert rows[core]["plugin"] == "core", core
     assert rows["customers.read"]["scoped"] is True and rows["users.admin"]["scoped"] is False
     assert rows["customers.read"]["default_roles"]["sales"] == "own"
-    assert rows["stamps.grant"] == {"permission": "stamps.grant", "plugin": "stamps", "scoped": True,
-                                    "description": "give loyalty stamps",
-                                    "default_roles": {"sales": "own", "manager": "team"}}
+    assert rows["stamps.grant"] == {
+        "permission": "stamps.grant",
+        "plugin": "stamps",
+        "scoped": True,
+        "description": "give loyalty stamps",
+        "default_roles": {"sales": "own", "manager": "team"},
+    }
     assert rows["stamps.setup"]["scoped"] is False and rows["stamps.setup"]["default_roles"] == {}
     table = ok(invoke("permissions", "list", plugins=[stamps]))
     line = next(line for line in table.splitlines() if line.startswith("stamps.grant"))
@@ -318,13 +455,17 @@ def test_user_option_acts_with_the_users_permissions_and_scope(invoke: Invoke, c
 
     seen = as_json(invoke("--user", "lan.nguyen", "--format", "json", "customers", "find"))
     assert [(c["id"], c["phone"]) for c in seen] == [(lans, "+84987654321")]
-    assert [c["id"] for c in as_json(invoke("--format", "json", "customers", "find", env={"CRMKIT_USER": "minh.tran"}))
-            ] == [minhs]
+    assert [
+        c["id"] for c in as_json(invoke("--format", "json", "customers", "find", env={"CRMKIT_USER": "minh.tran"}))
+    ] == [minhs]
     assert {c["id"] for c in as_json(invoke("--user", "hai.pham", "--format", "json", "customers", "find"))} == {
-        lans, minhs}
+        lans,
+        minhs,
+    }
     assert {c["id"] for c in as_json(invoke("--format", "json", "customers", "find"))} == {lans, minhs, nobodys}
-    masked = {c["id"]: c["phone"] for c in as_json(invoke("--user", "thu.ngan", "--format", "json", "customers",
-                                                          "find"))}
+    masked = {
+        c["id"]: c["phone"] for c in as_json(invoke("--user", "thu.ngan", "--format", "json", "customers", "find"))
+    }
     assert set(masked) == {lans, minhs, nobodys} and "+84987654321" not in masked.values()
     assert masked[lans] and masked[lans].endswith("321") and "*" in masked[lans]
 
@@ -336,8 +477,11 @@ def test_user_option_acts_with_the_users_permissions_and_scope(invoke: Invoke, c
     line = failed(invoke("--user", "lan.nguyen", "users", "add", "hacker"), EXIT_FAILED, "lan.nguyen", "users.admin")
     assert line == "error: user 'lan.nguyen' lacks permission users.admin"
     failed(invoke("--user", "lan.nguyen", "roles", "grant", "sales", "customers.read"), EXIT_FAILED, "users.admin")
-    failed(invoke("--user", "thu.ngan", "customers", "update", str(lans), "--stage", "lead"), EXIT_FAILED,
-           "customers.update")
+    failed(
+        invoke("--user", "thu.ngan", "customers", "update", str(lans), "--stage", "lead"),
+        EXIT_FAILED,
+        "customers.update",
+    )
     assert "hacker" not in {u.username for u in crm.users.list()}
     assert crm.roles.get("sales").grants["customers.read"] == "own"
     assert crm.customers.get(lans).lifecycle_stage == "customer"
@@ -350,12 +494,15 @@ def test_user_option_acts_with_the_users_permissions_and_scope(invoke: Invoke, c
 
 def test_an_unknown_or_disabled_user_is_one_line_and_runs_nothing(invoke: Invoke, crm: Any) -> None:
     ok(invoke("users", "add", "lan.nguyen", "--role", "administrator"))
-    assert failed(invoke("--user", "ghost", "customers", "find"), EXIT_FAILED) == \
-        "error: --user ghost: user 'ghost' not found"
+    assert (
+        failed(invoke("--user", "ghost", "customers", "find"), EXIT_FAILED)
+        == "error: --user ghost: user 'ghost' not found"
+    )
     failed(invoke("customers", "add", "--name", "Ma", env={"CRMKIT_USER": "ghost"}), EXIT_FAILED, "ghost")
     ok(invoke("users", "disable", "lan.nguyen"))
-    failed(invoke("--user", "lan.nguyen", "customers", "add", "--name", "Ma"), EXIT_FAILED, "--user lan.nguyen",
-           "disabled")
+    failed(
+        invoke("--user", "lan.nguyen", "customers", "add", "--name", "Ma"), EXIT_FAILED, "--user lan.nguyen", "disabled"
+    )
     assert crm.customers.find().items == []
     ok(invoke("users", "enable", "lan.nguyen"))
     ok(invoke("--user", "lan.nguyen", "customers", "add", "--name", "Ma"))

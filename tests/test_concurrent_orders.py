@@ -61,7 +61,8 @@ def _run_workers(crm: CRM, customer_id: int, tmp_path: Path) -> list[str]:
 
 
 def test_orders_of_one_customer_written_at_once_by_several_processes_all_succeed_and_add_up(
-        crm_factory: Callable[..., CRM], tmp_path: Path) -> None:
+    crm_factory: Callable[..., CRM], tmp_path: Path
+) -> None:
     crm = crm_factory(plugins=None)  # every installed plugin
     crm.users.add("lan", "Nguyễn Thị Lan", password="Sen-hong-2026!")
     crm.sales.products.add(sku="CF-500", name="Cà phê Robusta 500g", price_minor=PRICE, currency="VND", tax_rate="0%")
@@ -83,5 +84,7 @@ def test_orders_of_one_customer_written_at_once_by_several_processes_all_succeed
 
 def _purchases(crm: CRM, customer_id: int) -> list[dict[str, Any]]:
     """The customer's purchase aggregates as analytics shows them, without the time they were computed."""
-    return [{k: v for k, v in row.items() if k != "updated_at"}
-            for row in crm.analytics.customer_values(customer_id)["purchases"]]
+    return [
+        {k: v for k, v in row.items() if k != "updated_at"}
+        for row in crm.analytics.customer_values(customer_id)["purchases"]
+    ]

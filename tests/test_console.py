@@ -48,13 +48,27 @@ def test_sign_in_returns_to_the_page_asked_for_and_never_to_another_site(crm: An
     console_user(crm, "lan")
     browser = ConsoleBrowser(crm)
     page = browser.get("/console/sign-in?next=/console/customers")
-    answer = browser.post("/console/sign-in", {"csrf_token": csrf_of(page, "/console/sign-in"), "username": "lan",
-                                               "password": "correct horse battery staple", "next": "/console/customers"})
+    answer = browser.post(
+        "/console/sign-in",
+        {
+            "csrf_token": csrf_of(page, "/console/sign-in"),
+            "username": "lan",
+            "password": "correct horse battery staple",
+            "next": "/console/customers",
+        },
+    )
     assert answer.headers["Location"] == "/console/customers"
     other = ConsoleBrowser(crm)
     page = other.get("/console/sign-in")
-    answer = other.post("/console/sign-in", {"csrf_token": csrf_of(page, "/console/sign-in"), "username": "lan",
-                                             "password": "correct horse battery staple", "next": "//evil.example/"})
+    answer = other.post(
+        "/console/sign-in",
+        {
+            "csrf_token": csrf_of(page, "/console/sign-in"),
+            "username": "lan",
+            "password": "correct horse battery staple",
+            "next": "//evil.example/",
+        },
+    )
     assert answer.headers["Location"] == "/console/"
 
 
@@ -90,8 +104,9 @@ def test_sign_out_deletes_the_session_and_its_cookie_no_longer_works(crm: Any) -
     assert browser.get("/customers", headers={"Accept": "application/json"}).status_code == 401
 
 
-@pytest.mark.parametrize(("column", "ago"), [("last_seen_at", timedelta(hours=8, minutes=1)),
-                                             ("expires_at", timedelta(seconds=1))])
+@pytest.mark.parametrize(
+    ("column", "ago"), [("last_seen_at", timedelta(hours=8, minutes=1)), ("expires_at", timedelta(seconds=1))]
+)
 def test_a_session_ends_after_8_idle_hours_or_7_days(crm: Any, column: str, ago: timedelta) -> None:
     browser = signed_in(crm)
     assert browser.get("/console/").status_code == 200
@@ -109,12 +124,17 @@ def test_a_post_without_its_forms_token_or_from_another_site_is_refused(crm: Any
     other_forms = csrf_of(browser.get("/console/"), "/console/sign-out")
     assert browser.post("/console/customers/new", {**form, "csrf_token": other_forms}).status_code == 403
     token = csrf_of(browser.get("/console/customers/new"), "/console/customers/new")
-    refused = browser.post("/console/customers/new", {**form, "csrf_token": token},
-                           headers={"Origin": "https://evil.example"})
+    refused = browser.post(
+        "/console/customers/new", {**form, "csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
     assert refused.status_code == 403 and "Bạn không có quyền thực hiện thao tác này." in text(refused)
     assert crm.customers.find("hoa").items == []
-    assert browser.post("/console/customers/new", {**form, "csrf_token": token},
-                        headers={"Origin": "http://localhost"}).status_code == 303
+    assert (
+        browser.post(
+            "/console/customers/new", {**form, "csrf_token": token}, headers={"Origin": "http://localhost"}
+        ).status_code
+        == 303
+    )
     assert [c.name for c in crm.customers.find("hoa").items] == ["Võ Thị Hoa"]
     header = browser.get("/console/").get_data(as_text=True).split('"X-CSRF-Token": "')[1].split('"')[0]
     htmx = browser.post("/console/customers/new", {**form, "name": "Đỗ Văn Hùng"}, headers={"X-CSRF-Token": header})
@@ -140,7 +160,8 @@ def test_every_page_sends_the_security_headers(crm: Any) -> None:
         headers = browser.get(path).headers
         assert headers["Content-Security-Policy"] == (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"), path
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        ), path
         assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "same-origin"
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["Cache-Control"] == "no-store"
     missing = browser.get("/console/nowhere")
@@ -175,8 +196,12 @@ def test_the_list_pages_by_keyset_and_filters_by_stage_tag_and_owner(crm: Any) -
     browser = signed_in(crm, roles=["manager"])
     console_user(crm, "minh", teams=["Hà Nội"])
     for n in range(30):
-        crm.customers.add(name=f"Khách {n:02d}", owner="lan" if n % 2 else "minh",
-                          lifecycle_stage="customer" if n % 3 == 0 else "lead", tags=["vip"] if n < 4 else [])
+        crm.customers.add(
+            name=f"Khách {n:02d}",
+            owner="lan" if n % 2 else "minh",
+            lifecycle_stage="customer" if n % 3 == 0 else "lead",
+            tags=["vip"] if n < 4 else [],
+        )
     first = browser.get("/console/customers")
     names = [w for w in text(first).split() if w.isdigit()]
     assert names[:2] == ["00", "01"] and len(names) == 25
@@ -191,8 +216,14 @@ def test_the_list_pages_by_keyset_and_filters_by_stage_tag_and_owner(crm: Any) -
 
 def test_a_new_customer_with_a_bad_email_shows_the_error_by_the_field_and_keeps_the_values(crm: Any) -> None:
     browser = signed_in(crm)
-    form = {"name": "Lê Văn Cường", "email": "not-an-email", "phone": "0903 123 456", "owner": "",
-            "lifecycle_stage": "prospect", "tags": "vip, hà nội"}
+    form = {
+        "name": "Lê Văn Cường",
+        "email": "not-an-email",
+        "phone": "0903 123 456",
+        "owner": "",
+        "lifecycle_stage": "prospect",
+        "tags": "vip, hà nội",
+    }
     refused = browser.submit("/console/customers/new", "/console/customers/new", form)
     page = refused.get_data(as_text=True)
     assert refused.status_code == 422
@@ -216,8 +247,14 @@ def test_editing_changes_only_what_was_changed(crm: Any) -> None:
     browser = signed_in(crm)
     an = crm.customers.add(name="Nguyễn Văn An", owner="lan", emails=["an@example.vn"], tags=["vip"])
     edit = f"/console/customers/{an.id}/edit"
-    form = {"name": "Nguyễn Văn Ân", "email": "an@example.vn", "phone": "", "owner": "lan",
-            "lifecycle_stage": "customer", "tags": "vip"}
+    form = {
+        "name": "Nguyễn Văn Ân",
+        "email": "an@example.vn",
+        "phone": "",
+        "owner": "lan",
+        "lifecycle_stage": "customer",
+        "tags": "vip",
+    }
     assert browser.submit(edit, edit, form).status_code == 303
     changed = crm.customers.get(an.id)
     assert (changed.name, changed.lifecycle_stage, changed.emails) == ("Nguyễn Văn Ân", "customer", ("an@example.vn",))
@@ -236,8 +273,12 @@ def test_another_teams_customer_is_not_found_anywhere_in_the_console(crm: Any) -
     mine = crm.customers.add(name="Nguyễn Văn An", owner="lan")
     token = csrf_of(browser.get(f"/console/customers/{mine.id}"), f"/console/customers/{mine.id}/interactions")
     assert token  # a token for my customer's form is no key to theirs
-    assert browser.post(f"/console/customers/{theirs.id}/interactions",
-                        {"csrf_token": token, "channel": "phone"}).status_code == 403
+    assert (
+        browser.post(
+            f"/console/customers/{theirs.id}/interactions", {"csrf_token": token, "channel": "phone"}
+        ).status_code
+        == 403
+    )
 
 
 def test_a_missing_permission_shows_the_403_page(crm: Any) -> None:
@@ -265,8 +306,11 @@ def test_logging_a_call_puts_it_on_the_timeline(crm: Any) -> None:
     page = f"/console/customers/{an.id}"
     shown = text(browser.get(page))
     assert "Ghi nhận cuộc gọi" in shown and "SMS ✓ Đã đồng ý" in shown and "form at the shop" in shown
-    logged = browser.submit(page, f"{page}/interactions", {"channel": "phone", "direction": "outbound",
-                                                           "subject": "Tư vấn gói cước", "summary": "Khách đồng ý"})
+    logged = browser.submit(
+        page,
+        f"{page}/interactions",
+        {"channel": "phone", "direction": "outbound", "subject": "Tư vấn gói cước", "summary": "Khách đồng ý"},
+    )
     assert logged.status_code == 303
     after = text(browser.get(logged.headers["Location"]))
     assert "Đã lưu." in after and "Tư vấn gói cước" in after and "Khách đồng ý" in after
@@ -295,8 +339,10 @@ def test_contacts_are_masked_for_a_user_who_may_not_see_them_and_survive_an_edit
     edit = f"/console/customers/{an.id}/edit"
     form = browser.get(edit).get_data(as_text=True)
     assert "+84912345678" not in form
-    values = {name: form.split(f'id="{name}" name="{name}" type="')[1].split('value="')[1].split('"')[0]
-              for name in ("name", "email", "phone", "owner", "tags")}
+    values = {
+        name: form.split(f'id="{name}" name="{name}" type="')[1].split('value="')[1].split('"')[0]
+        for name in ("name", "email", "phone", "owner", "tags")
+    }
     assert browser.submit(edit, edit, {**values, "name": "Nguyễn Văn Ân", "lifecycle_stage": "lead"}).status_code == 303
     kept = crm.customers.get(an.id)
     assert (kept.name, kept.phones, kept.emails) == ("Nguyễn Văn Ân", ("+84912345678",), ("an@example.vn",))
@@ -319,8 +365,14 @@ def test_the_console_works_when_the_app_is_mounted_under_a_prefix(crm: Any) -> N
     browser = ConsoleBrowser(crm, app=host)
     page = browser.get("/crm/console/sign-in")
     assert 'action="/crm/console/sign-in"' in page.get_data(as_text=True)
-    signed = browser.post("/crm/console/sign-in", {"csrf_token": csrf_of(page, "/crm/console/sign-in"),
-                                                   "username": "lan", "password": "correct horse battery staple"})
+    signed = browser.post(
+        "/crm/console/sign-in",
+        {
+            "csrf_token": csrf_of(page, "/crm/console/sign-in"),
+            "username": "lan",
+            "password": "correct horse battery staple",
+        },
+    )
     assert signed.headers["Location"] == "/crm/console/"
     assert 'href="/crm/console/customers"' in browser.get("/crm/console/").get_data(as_text=True)
 
@@ -347,11 +399,13 @@ def test_untranslated_lists_what_a_plugins_console_part_leaves_in_english(crm: A
     assert {"My notes", "Notes"} <= set(untranslated(crm, "notes", locale="en"))  # no English catalog at all
 
 
-def test_a_template_in_the_servers_override_folder_replaces_the_cores(crm: Any, tmp_path: Any,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_template_in_the_servers_override_folder_replaces_the_cores(
+    crm: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "error.html").write_text(
         '{% extends "base.html" %}{% block content %}<h1>Sao Mai · {{ _(message) }}</h1>{% endblock %}',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.setenv("CRMKIT_CONSOLE_TEMPLATES", str(tmp_path))  # `crmkit serve --console-templates DIR`
     browser = signed_in(crm, "lan")
     missing = browser.get("/console/nowhere")
@@ -360,7 +414,9 @@ def test_a_template_in_the_servers_override_folder_replaces_the_cores(crm: Any, 
     # Compiled templates are shared by every console in the process: an edit is still seen by the next one,
     (tmp_path / "error.html").write_text(
         '{% extends "base.html" %}{% block content %}<h1>Sao Mai 2 · {{ _(message) }}</h1>{% endblock %}',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
+
     def again() -> str:
         browser = ConsoleBrowser(crm)
         browser.sign_in("lan")

@@ -46,9 +46,18 @@ def menu(page: Any) -> list[str]:
 # -- who sees what ---------------------------------------------------------------------------------------
 
 
-ADMIN_PATHS = ["/console/admin/", "/console/admin/users", "/console/admin/users/new", "/console/admin/users/lan/edit",
-               "/console/admin/teams", "/console/admin/roles", "/console/admin/roles/new", "/console/admin/tokens",
-               "/console/admin/webhooks", "/console/admin/plugins"]
+ADMIN_PATHS = [
+    "/console/admin/",
+    "/console/admin/users",
+    "/console/admin/users/new",
+    "/console/admin/users/lan/edit",
+    "/console/admin/teams",
+    "/console/admin/roles",
+    "/console/admin/roles/new",
+    "/console/admin/tokens",
+    "/console/admin/webhooks",
+    "/console/admin/plugins",
+]
 
 
 def test_a_sales_user_has_no_administration_menu_and_every_page_and_change_is_refused(crm: Any) -> None:
@@ -60,8 +69,9 @@ def test_a_sales_user_has_no_administration_menu_and_every_page_and_change_is_re
         assert page.status_code == 403, path
         assert "You may not do this." in text(page)
     token = csrf_of(home, "/console/sign-out")  # any token of hers: the permission refuses before anything runs
-    refused = browser.post("/console/admin/users/new", {"csrf_token": token, "username": "mallory",
-                                                        "password": NEW_PASSWORD})
+    refused = browser.post(
+        "/console/admin/users/new", {"csrf_token": token, "username": "mallory", "password": NEW_PASSWORD}
+    )
     assert refused.status_code == 403
     with pytest.raises(Exception, match="mallory"):
         crm.users.get("mallory")
@@ -100,8 +110,12 @@ def test_the_user_list_shows_roles_teams_active_and_last_sign_in(crm: Any) -> No
     add_user(crm, "minh", teams=["Sài Gòn"], roles=["sales"])
     crm.users.disable("minh")
     page = browser.get("/console/admin/users")
-    row = {name: re.sub(r"\s+", " ", cells) for name, cells in
-           re.findall(r"<tr><td><a [^>]*>([^<]+)</a></td>(.*?)</tr>", page.get_data(as_text=True), re.DOTALL)}
+    row = {
+        name: re.sub(r"\s+", " ", cells)
+        for name, cells in re.findall(
+            r"<tr><td><a [^>]*>([^<]+)</a></td>(.*?)</tr>", page.get_data(as_text=True), re.DOTALL
+        )
+    }
     lan = text_of(row["lan"])
     assert "Nguyễn Thị Lan" in lan and "sales" in lan and "Hà Nội" in lan and "Yes" in lan and "Never" in lan
     assert "No" in text_of(row["minh"]) and "Sài Gòn" in text_of(row["minh"])
@@ -120,27 +134,49 @@ def text_of(fragment: str) -> str:
 def test_an_administrator_creates_a_user_with_roles_and_teams_who_then_signs_in(crm: Any) -> None:
     browser = admin(crm)
     crm.teams.add("Hà Nội")
-    made = browser.submit("/console/admin/users/new", "/console/admin/users/new", {
-        "username": "hoa", "display_name": "Lê Thị Hoa", "email": "hoa@example.vn", "password": NEW_PASSWORD,
-        "locale": "vi", "timezone": "", "roles": ["sales", "support"], "teams": ["Hà Nội"]})
+    made = browser.submit(
+        "/console/admin/users/new",
+        "/console/admin/users/new",
+        {
+            "username": "hoa",
+            "display_name": "Lê Thị Hoa",
+            "email": "hoa@example.vn",
+            "password": NEW_PASSWORD,
+            "locale": "vi",
+            "timezone": "",
+            "roles": ["sales", "support"],
+            "teams": ["Hà Nội"],
+        },
+    )
     assert made.status_code == 303 and made.headers["Location"] == "/console/admin/users/hoa/edit?saved=created"
     hoa = crm.users.get("hoa")
     assert (hoa.display_name, hoa.email, hoa.locale, hoa.roles, hoa.teams) == (
-        "Lê Thị Hoa", "hoa@example.vn", "vi", ("sales", "support"), ("Hà Nội",))
+        "Lê Thị Hoa",
+        "hoa@example.vn",
+        "vi",
+        ("sales", "support"),
+        ("Hà Nội",),
+    )
     assert "User created." in text(browser.get(made.headers["Location"]))
     assert device(crm, browser).sign_in("hoa", NEW_PASSWORD).status_code == 303
 
 
 def test_the_create_form_shows_each_error_by_its_field_and_keeps_what_was_typed(crm: Any) -> None:
     browser = admin(crm)
-    weak = browser.submit("/console/admin/users/new", "/console/admin/users/new", {
-        "username": "hoa", "display_name": "Lê Thị Hoa", "password": "short", "locale": "vi", "roles": ["sales"]})
+    weak = browser.submit(
+        "/console/admin/users/new",
+        "/console/admin/users/new",
+        {"username": "hoa", "display_name": "Lê Thị Hoa", "password": "short", "locale": "vi", "roles": ["sales"]},
+    )
     assert weak.status_code == 422
     body = weak.get_data(as_text=True)
     assert re.search(r'id="password-error">must be at least 10 characters', body)
     assert 'value="Lê Thị Hoa"' in body and re.search(r'value="sales" checked', body)
-    taken = browser.submit("/console/admin/users/new", "/console/admin/users/new", {
-        "username": "thu", "password": NEW_PASSWORD, "locale": "en"})
+    taken = browser.submit(
+        "/console/admin/users/new",
+        "/console/admin/users/new",
+        {"username": "thu", "password": NEW_PASSWORD, "locale": "en"},
+    )
     assert taken.status_code == 422 and "id=\"username-error\">user 'thu' already exists" in html_of(taken)
 
 
@@ -149,15 +185,40 @@ def test_editing_a_user_changes_profile_roles_and_teams(crm: Any) -> None:
     add_user(crm, "lan", teams=["Hà Nội"], roles=["sales"])
     crm.teams.add("Sài Gòn")
     page = "/console/admin/users/lan/edit"
-    saved = browser.submit(page, page, {"display_name": "Phạm Thị Lan", "email": "", "phone": "0903 123 456",
-                                        "locale": "en", "timezone": "Asia/Bangkok", "roles": ["support"],
-                                        "teams": ["Sài Gòn"]})
+    saved = browser.submit(
+        page,
+        page,
+        {
+            "display_name": "Phạm Thị Lan",
+            "email": "",
+            "phone": "0903 123 456",
+            "locale": "en",
+            "timezone": "Asia/Bangkok",
+            "roles": ["support"],
+            "teams": ["Sài Gòn"],
+        },
+    )
     assert saved.status_code == 303
     lan = crm.users.get("lan")
     assert (lan.display_name, lan.phone, lan.locale, lan.timezone, lan.roles, lan.teams) == (
-        "Phạm Thị Lan", "+84903123456", "en", "Asia/Bangkok", ("support",), ("Sài Gòn",))
-    bad = browser.submit(page, page, {"display_name": "Phạm Thị Lan", "timezone": "Mars/Olympus", "locale": "en",
-                                      "roles": ["support"], "teams": ["Sài Gòn"]})
+        "Phạm Thị Lan",
+        "+84903123456",
+        "en",
+        "Asia/Bangkok",
+        ("support",),
+        ("Sài Gòn",),
+    )
+    bad = browser.submit(
+        page,
+        page,
+        {
+            "display_name": "Phạm Thị Lan",
+            "timezone": "Mars/Olympus",
+            "locale": "en",
+            "roles": ["support"],
+            "teams": ["Sài Gòn"],
+        },
+    )
     assert bad.status_code == 422 and "unknown time zone" in text(bad)
 
 
@@ -198,9 +259,11 @@ def test_deactivating_ends_the_sessions_unlocking_lifts_the_lock_and_no_one_deac
     for _ in range(5):
         lan.sign_in("lan", "wrong password")
     assert lan.sign_in("lan").status_code == 401
-    assert "Locked until" in text_of(re.search(r"<tr><td><a [^>]*>lan</a>.*?</tr>",
-                                               browser.get("/console/admin/users").get_data(as_text=True),
-                                               re.DOTALL).group(0))
+    assert "Locked until" in text_of(
+        re.search(
+            r"<tr><td><a [^>]*>lan</a>.*?</tr>", browser.get("/console/admin/users").get_data(as_text=True), re.DOTALL
+        ).group(0)
+    )
     assert "Unlock" in text(browser.get(page))
     unlocked = browser.submit(page, "/console/admin/users/lan/unlock", {})
     assert "Account unlocked." in text(browser.get(unlocked.headers["Location"]))
@@ -238,9 +301,16 @@ def test_roles_list_permissions_with_scopes_and_a_custom_role_is_created_and_edi
     roles = text(browser.get("/console/admin/roles"))
     assert "sales" in roles and "customers.read · own records" in roles
     assert "customers.read · the team's records" in roles
-    made = browser.submit("/console/admin/roles/new", "/console/admin/roles/new", {
-        "name": "telesales", "description": "calls leads", "grant:customers.read": "team",
-        "grant:interactions.log": "own"})
+    made = browser.submit(
+        "/console/admin/roles/new",
+        "/console/admin/roles/new",
+        {
+            "name": "telesales",
+            "description": "calls leads",
+            "grant:customers.read": "team",
+            "grant:interactions.log": "own",
+        },
+    )
     assert made.status_code == 303
     assert crm.roles.get("telesales").grants == {"customers.read": "team", "interactions.log": "own"}
     role = crm.roles.get("telesales")
@@ -259,8 +329,11 @@ def test_roles_list_permissions_with_scopes_and_a_custom_role_is_created_and_edi
 def test_a_new_tokens_secret_is_shown_once_then_never_and_revoking_stops_it(crm: Any) -> None:
     browser = admin(crm)
     add_user(crm, "lan", roles=["sales"])
-    made = browser.submit("/console/admin/tokens", "/console/admin/tokens", {
-        "username": "lan", "name": "Zalo shop", "permissions": "customers.read, interactions.log", "expires": ""})
+    made = browser.submit(
+        "/console/admin/tokens",
+        "/console/admin/tokens",
+        {"username": "lan", "name": "Zalo shop", "permissions": "customers.read, interactions.log", "expires": ""},
+    )
     assert made.status_code == 200
     secret = re.search(r'id="new-secret" readonly value="(crmkit_[^"]+)"', made.get_data(as_text=True)).group(1)
     assert "Copy it now: it will not be shown again." in text(made)
@@ -276,8 +349,11 @@ def test_a_new_tokens_secret_is_shown_once_then_never_and_revoking_stops_it(crm:
     assert "revoked" in text(browser.get("/console/admin/tokens"))
     with pytest.raises(Exception, match="invalid, expired or revoked"):
         crm.users.token_principal(secret)
-    bad = browser.submit("/console/admin/tokens", "/console/admin/tokens", {
-        "username": "lan", "name": "x", "permissions": "customers.reed", "expires": ""})
+    bad = browser.submit(
+        "/console/admin/tokens",
+        "/console/admin/tokens",
+        {"username": "lan", "name": "x", "permissions": "customers.reed", "expires": ""},
+    )
     assert bad.status_code == 422 and "unknown permission 'customers.reed'" in text(bad)
 
 
@@ -286,8 +362,11 @@ def test_a_new_tokens_secret_is_shown_once_then_never_and_revoking_stops_it(crm:
 
 def test_a_webhook_to_a_private_address_is_refused_next_to_the_url_field(crm: Any) -> None:
     browser = admin(crm)
-    refused = browser.submit("/console/admin/webhooks", "/console/admin/webhooks", {
-        "url": "http://127.0.0.1:8080/hook", "events": ["customer.created"], "description": "local"})
+    refused = browser.submit(
+        "/console/admin/webhooks",
+        "/console/admin/webhooks",
+        {"url": "http://127.0.0.1:8080/hook", "events": ["customer.created"], "description": "local"},
+    )
     assert refused.status_code == 422
     body = html_of(refused)
     assert "id=\"url-error\">host '127.0.0.1' is a local or private address" in body
@@ -298,8 +377,11 @@ def test_a_webhook_to_a_private_address_is_refused_next_to_the_url_field(crm: An
 def test_webhooks_are_added_with_the_secret_shown_once_disabled_and_their_deliveries_seen(crm: Any) -> None:
     crm.set_setting("webhooks.allow_private_urls", True)
     browser = admin(crm)
-    made = browser.submit("/console/admin/webhooks", "/console/admin/webhooks", {
-        "url": "http://127.0.0.1:9/hook", "events": ["customer.created", "interaction.logged"], "description": "shop"})
+    made = browser.submit(
+        "/console/admin/webhooks",
+        "/console/admin/webhooks",
+        {"url": "http://127.0.0.1:9/hook", "events": ["customer.created", "interaction.logged"], "description": "shop"},
+    )
     assert made.status_code == 200
     assert re.search(r'id="new-secret" readonly value="whsec_', made.get_data(as_text=True))
     subscription = crm.webhooks.list()[0]
@@ -325,7 +407,8 @@ def test_plugins_are_listed_with_version_status_and_hooks_and_switched_off_for_t
     assert "notes" in page and info.version in page and "enabled" in page and "console_pages" in page
     done = browser.submit("/console/admin/plugins", "/console/admin/plugins/notes", {"enabled": "0"})
     assert "Plugin notes is disabled for this database from the next start of the server" in text(
-        browser.get(done.headers["Location"]))
+        browser.get(done.headers["Location"])
+    )
     assert [e.action for e in crm.audit.entries(entity="plugin").items] == ["disable"]
 
 
@@ -361,8 +444,11 @@ def test_the_administration_speaks_vietnamese(crm: Any) -> None:
     assert "Tạo người dùng" in new and "Múi giờ" in new
     tokens = text(browser.get("/console/admin/tokens"))
     assert "Tạo mã truy cập" in tokens
-    made = browser.submit("/console/admin/tokens", "/console/admin/tokens", {"username": "thu", "name": "Zalo",
-                                                                             "permissions": "", "expires": ""})
+    made = browser.submit(
+        "/console/admin/tokens",
+        "/console/admin/tokens",
+        {"username": "thu", "name": "Zalo", "permissions": "", "expires": ""},
+    )
     assert "Hãy sao chép ngay: mã này sẽ không được hiển thị lại." in text(made)
     assert "Thêm webhook" in text(browser.get("/console/admin/webhooks"))
     assert "Phần mở rộng" in text(browser.get("/console/admin/plugins"))
@@ -374,7 +460,8 @@ def test_the_administration_speaks_vietnamese(crm: Any) -> None:
 
 
 def test_in_a_browser_an_administrator_creates_a_user_who_then_signs_in(
-        crm: Any, live_server: str, new_browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, new_browser_page: Any, screenshot: Any
+) -> None:
     for team in ("Hà Nội", "Sài Gòn"):
         crm.teams.add(team)
     crm.users.add("thu", "Đặng Minh Thư", password=PASSWORD, locale="vi", roles=["administrator"])
@@ -403,7 +490,8 @@ def test_in_a_browser_an_administrator_creates_a_user_who_then_signs_in(
     rows = page.locator("table.list tbody tr")
     expect(rows).to_have_count(4)
     expect(rows.filter(has_text="hoa")).to_contain_text(
-        re.compile(r"Lê Thị Hoa\s*sales\s*Hà Nội\s*Có\s*—\s*Chưa bao giờ"))
+        re.compile(r"Lê Thị Hoa\s*sales\s*Hà Nội\s*Có\s*—\s*Chưa bao giờ")
+    )
     screenshot(page, "console-admin-users")
     phone = new_browser_page(viewport={"width": 390, "height": 844})
     phone.goto(f"{live_server}/console/")

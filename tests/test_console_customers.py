@@ -28,12 +28,16 @@ def two_branches(crm: Any) -> dict[str, int]:
     """Lan sells in Hà Nội, Minh in Sài Gòn (both sales); their customers' ids by name."""
     console_user(crm, "lan", teams=["Hà Nội"])
     console_user(crm, "minh", teams=["Sài Gòn"])
-    made = [("Nguyễn Văn An", "lan", "lead", ["vip"], "0903 123 456"),
-            ("Phạm Thị Bình", "lan", "prospect", [], "0903 123 457"),
-            ("Lê Hoàng Cường", "lan", "customer", ["vip"], "0903 123 458"),
-            ("Võ Thị Dung", "minh", "prospect", ["vip"], "0903 123 459")]
-    return {name: crm.customers.add(name=name, owner=owner, lifecycle_stage=stage, tags=tags, phones=[phone]).id
-            for name, owner, stage, tags, phone in made}
+    made = [
+        ("Nguyễn Văn An", "lan", "lead", ["vip"], "0903 123 456"),
+        ("Phạm Thị Bình", "lan", "prospect", [], "0903 123 457"),
+        ("Lê Hoàng Cường", "lan", "customer", ["vip"], "0903 123 458"),
+        ("Võ Thị Dung", "minh", "prospect", ["vip"], "0903 123 459"),
+    ]
+    return {
+        name: crm.customers.add(name=name, owner=owner, lifecycle_stage=stage, tags=tags, phones=[phone]).id
+        for name, owner, stage, tags, phone in made
+    }
 
 
 def csv_rows(response: Any) -> list[dict[str, str]]:
@@ -50,7 +54,8 @@ def href(page: Any, css_class: str) -> str:
 
 
 def test_the_list_filters_by_team_and_stage_and_keeps_the_filters_in_paging_search_and_export(
-        crm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    crm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     two_branches(crm)
     crm.customers.add(name="Nguyễn Thị Em", owner="lan", lifecycle_stage="prospect")
     browser = signed_in(crm, "boss", roles=["administrator"], teams=[])
@@ -172,14 +177,17 @@ def test_a_sales_user_sees_her_duplicates_but_may_not_merge_and_another_team_see
 def test_an_import_shows_its_counts_and_a_reject_file_naming_row_and_field(crm: Any) -> None:
     console_user(crm, "minh", teams=["Sài Gòn"])
     browser = signed_in(crm, "lan")
-    rows = ("external_id,name,phone,lifecycle_stage,owner\n"
-            "KH1,Nguyễn Văn An,0903 123 456,lead,\n"
-            "KH2,Trần Thị Bình,12,prospect,\n"
-            "KH3,Lê Văn Cường,0903 123 458,bạn hàng,\n"
-            "KH4,Võ Thị Dung,0903 123 459,lead,minh\n")
+    rows = (
+        "external_id,name,phone,lifecycle_stage,owner\n"
+        "KH1,Nguyễn Văn An,0903 123 456,lead,\n"
+        "KH2,Trần Thị Bình,12,prospect,\n"
+        "KH3,Lê Văn Cường,0903 123 458,bạn hàng,\n"
+        "KH4,Võ Thị Dung,0903 123 459,lead,minh\n"
+    )
     token = csrf_of(browser.get("/console/customers/import"), "/console/customers/import")
-    done = browser.post("/console/customers/import", {"csrf_token": token,
-                                                      "file": (io.BytesIO(rows.encode()), "khach-hang.csv")})
+    done = browser.post(
+        "/console/customers/import", {"csrf_token": token, "file": (io.BytesIO(rows.encode()), "khach-hang.csv")}
+    )
     words = text(done)
     assert done.status_code == 200
     assert "Đã nhập xong: khach-hang.csv" in words
@@ -193,7 +201,8 @@ def test_an_import_shows_its_counts_and_a_reject_file_naming_row_and_field(crm: 
     rejects = csv_rows(download)
     assert [(r["reject_row"], r["external_id"]) for r in rejects] == [("2", "KH2"), ("3", "KH3"), ("4", "KH4")]
     assert rejects[0]["reject_reason"].startswith("phone: ") and rejects[1]["reject_reason"].startswith(
-        "lifecycle_stage: ")
+        "lifecycle_stage: "
+    )
     assert "owner" in rejects[2]["reject_reason"]
     assert [r["reject_line"] for r in rejects] == ["3", "4", "5"]
 
@@ -205,15 +214,29 @@ def test_an_import_shows_its_counts_and_a_reject_file_naming_row_and_field(crm: 
 def test_an_import_refuses_a_file_that_is_neither_csv_nor_json_lines_or_has_unknown_columns(crm: Any) -> None:
     browser = signed_in(crm, "lan")
     token = csrf_of(browser.get("/console/customers/import"), "/console/customers/import")
-    wrong = browser.post("/console/customers/import", {"csrf_token": token,
-                                                       "file": (io.BytesIO(b"x"), "khach-hang.xlsx")})
+    wrong = browser.post(
+        "/console/customers/import", {"csrf_token": token, "file": (io.BytesIO(b"x"), "khach-hang.xlsx")}
+    )
     assert wrong.status_code == 422 and "Tệp phải là CSV (.csv) hoặc JSON Lines (.jsonl)." in text(wrong)
-    unknown = browser.post("/console/customers/import", {"csrf_token": token,
-                                                         "file": (io.BytesIO(b"name,shoe_size\nAn,42\n"), "a.csv")})
+    unknown = browser.post(
+        "/console/customers/import", {"csrf_token": token, "file": (io.BytesIO(b"name,shoe_size\nAn,42\n"), "a.csv")}
+    )
     assert unknown.status_code == 422 and "shoe_size" in text(unknown)
-    jsonl = browser.post("/console/customers/import", {"csrf_token": token, "file": (io.BytesIO(
-        '{"external_id": "KH1", "name": "Nguyễn Văn An", "phone": "0903123456"}\n'.encode()), "a.jsonl")})
-    assert jsonl.status_code == 200 and "Khách hàng được thêm 1" in text(jsonl) and "Các dòng bị từ chối" not in text(jsonl)
+    jsonl = browser.post(
+        "/console/customers/import",
+        {
+            "csrf_token": token,
+            "file": (
+                io.BytesIO('{"external_id": "KH1", "name": "Nguyễn Văn An", "phone": "0903123456"}\n'.encode()),
+                "a.jsonl",
+            ),
+        },
+    )
+    assert (
+        jsonl.status_code == 200
+        and "Khách hàng được thêm 1" in text(jsonl)
+        and "Các dòng bị từ chối" not in text(jsonl)
+    )
     viewer = signed_in(crm, "viewer", roles=[], grants={"customers.read": "all"})
     assert viewer.get("/console/customers/import").status_code == 403
     assert "Nhập từ tệp" not in text(viewer.get("/console/customers"))
@@ -234,11 +257,16 @@ def test_an_upload_over_10_mb_is_refused_from_its_length_before_the_console_read
             return chunk
 
     boundary = "x" * 20
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n")
-    big = browser.post("/console/customers/import", input_stream=Body(head.encode() + b"name\n" + b"An\n" * 10),
-                       content_type=f"multipart/form-data; boundary={boundary}",
-                       environ_overrides={"CONTENT_LENGTH": str(50 << 20)})
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+    )
+    big = browser.post(
+        "/console/customers/import",
+        input_stream=Body(head.encode() + b"name\n" + b"An\n" * 10),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        environ_overrides={"CONTENT_LENGTH": str(50 << 20)},
+    )
     assert big.status_code == 413 and Body.read_bytes == 0
     assert "Tệp lớn hơn 10 MB: hãy nhập bằng lệnh crmkit customers import." in text(big)
     assert crm.customers.find().items == []
@@ -260,13 +288,17 @@ def test_export_downloads_the_filtered_list_with_masked_contacts_for_who_may_not
     assert exported.get_data(as_text=True).startswith("\ufeffexternal_id,kind,name,")
     rows = csv_rows(exported)
     assert [(r["name"], r["phone"], r["lifecycle_stage"]) for r in rows] == [  # quoted: no spreadsheet formula
-        ("Phạm Thị Bình", "'+84903123457", "prospect"), ("Võ Thị Dung", "'+84903123459", "prospect")]
+        ("Phạm Thị Bình", "'+84903123457", "prospect"),
+        ("Võ Thị Dung", "'+84903123459", "prospect"),
+    ]
 
     auditor = signed_in(crm, "auditor", roles=[], teams=[], grants={"customers.read": "all", "customers.export": "all"})
     rows = csv_rows(auditor.get("/console/customers/export.csv?tag=vip"))
     assert [(r["name"], r["phone"]) for r in rows] == [
-        ("Lê Hoàng Cường", "'+84 9** *** 458"), ("Nguyễn Văn An", "'+84 9** *** 456"),
-        ("Võ Thị Dung", "'+84 9** *** 459")]
+        ("Lê Hoàng Cường", "'+84 9** *** 458"),
+        ("Nguyễn Văn An", "'+84 9** *** 456"),
+        ("Võ Thị Dung", "'+84 9** *** 459"),
+    ]
 
 
 def test_a_sales_user_without_the_export_permission_has_no_export_and_is_refused(crm: Any) -> None:

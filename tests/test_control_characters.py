@@ -17,8 +17,13 @@ BAD = ["\x00", "\x1b[31m", "\x7f", "\x85", "\u2028"]  # NUL, an escape sequence,
 
 @pytest.mark.parametrize("bad", BAD)
 def test_a_control_character_in_a_customer_field_is_refused_naming_the_field(crm: CRM, bad: str) -> None:
-    for field, value in (("name", f"Nguyễn{bad}Văn An"), ("city", f"Hà{bad}Nội"), ("owner", f"x{bad}"),
-                         ("tags", ["vip", f"tết{bad}"]), ("external_id", f"KH{bad}1")):
+    for field, value in (
+        ("name", f"Nguyễn{bad}Văn An"),
+        ("city", f"Hà{bad}Nội"),
+        ("owner", f"x{bad}"),
+        ("tags", ["vip", f"tết{bad}"]),
+        ("external_id", f"KH{bad}1"),
+    ):
         with pytest.raises(ValidationError) as caught:
             crm.customers.add(**{"name": "Trần Thị Bình", field: value})
         assert str(caught.value).startswith(f"{field}: contains a control character (U+")
@@ -50,8 +55,12 @@ def _rejects(path: str | None) -> list[dict[str, str]]:
 
 
 def test_an_import_rejects_the_rows_with_control_characters_and_imports_the_rest(crm: CRM, tmp_path: Path) -> None:
-    rows = [["KH1", "Nguyễn Văn An", "an@example.vn"], ["KH2", "Trần\x00 Thị Bình", "binh@example.vn"],
-            ["KH3", "Đặng Minh Đức", "duc\x1b@example.vn"], ["KH4", "Phạm Bảo Nhung", "nhung@example.vn"]]
+    rows = [
+        ["KH1", "Nguyễn Văn An", "an@example.vn"],
+        ["KH2", "Trần\x00 Thị Bình", "binh@example.vn"],
+        ["KH3", "Đặng Minh Đức", "duc\x1b@example.vn"],
+        ["KH4", "Phạm Bảo Nhung", "nhung@example.vn"],
+    ]
     summary = import_customers(crm, write_csv(tmp_path / "khach.csv", ["external_id", "name", "email"], rows))
     assert (summary.inserted, summary.rejected) == (2, 2)
     rejects = _rejects(summary.reject_path)
@@ -68,10 +77,14 @@ def test_an_import_rejects_the_rows_with_control_characters_and_imports_the_rest
 def test_an_interaction_import_rejects_a_nul_row_and_keeps_the_rest(crm: CRM, tmp_path: Path) -> None:
     an = crm.customers.add(name="Nguyễn Văn An", external_id="KH1")
     header = ["external_id", "customer_external_id", "channel", "occurred_at", "subject", "summary"]
-    path = write_csv(tmp_path / "calls.csv", header, [
-        ["C1", "KH1", "phone", "2026-01-05T09:00:00+07:00", "Gọi lại", "Khách hỏi giá\nhẹn thứ Hai"],
-        ["C2", "KH1", "phone", "2026-01-06T09:00:00+07:00", "Gọi\x00 lại", "NUL"],
-    ])
+    path = write_csv(
+        tmp_path / "calls.csv",
+        header,
+        [
+            ["C1", "KH1", "phone", "2026-01-05T09:00:00+07:00", "Gọi lại", "Khách hỏi giá\nhẹn thứ Hai"],
+            ["C2", "KH1", "phone", "2026-01-06T09:00:00+07:00", "Gọi\x00 lại", "NUL"],
+        ],
+    )
     summary = import_interactions(crm, path)
     assert (summary.inserted, summary.rejected) == (1, 1)
     assert "subject: contains a control character (U+0000" in _rejects(summary.reject_path)[0]["reject_reason"]

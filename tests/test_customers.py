@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -25,8 +25,19 @@ def count(crm: Any, table: sa.Table) -> int:
 
 def everything(crm: Any) -> dict[str, int]:
     """Row counts of every core table a customer write touches."""
-    return {table.name: count(crm, table) for table in (
-        t.customers, t.contact_points, t.addresses, t.tags, t.consents, t.memberships, t.search_keys, t.audit_log)}
+    return {
+        table.name: count(crm, table)
+        for table in (
+            t.customers,
+            t.contact_points,
+            t.addresses,
+            t.tags,
+            t.consents,
+            t.memberships,
+            t.search_keys,
+            t.audit_log,
+        )
+    }
 
 
 # -- creating ------------------------------------------------------------------------------
@@ -35,11 +46,25 @@ def everything(crm: Any) -> dict[str, int]:
 def test_add_person_normalizes_what_it_stores(crm: Any) -> None:
     add_user(crm, "lan")
     an = crm.customers.add(
-        name="  Nguyễn   Văn An ", email="An.Nguyen@Example.VN", phones=["0912 345 678", "+84 24 3825 1234"],
-        birth_date="15/08/1990", gender="Nam", tags=["vip", "hanoi", "vip"], owner="lan", lifecycle_stage="customer",
-        addresses=[{"line1": "12 Hàng Bài", "ward": "Tràng Tiền", "district": "Hoàn Kiếm", "province": "Hà Nội",
-                    "country": "VN"}],
-        city="Hà Nội", country="vn",
+        name="  Nguyễn   Văn An ",
+        email="An.Nguyen@Example.VN",
+        phones=["0912 345 678", "+84 24 3825 1234"],
+        birth_date="15/08/1990",
+        gender="Nam",
+        tags=["vip", "hanoi", "vip"],
+        owner="lan",
+        lifecycle_stage="customer",
+        addresses=[
+            {
+                "line1": "12 Hàng Bài",
+                "ward": "Tràng Tiền",
+                "district": "Hoàn Kiếm",
+                "province": "Hà Nội",
+                "country": "VN",
+            }
+        ],
+        city="Hà Nội",
+        country="vn",
     )
     assert an.name == "Nguyễn Văn An"
     assert an.emails == ("an.nguyen@example.vn",)
@@ -55,11 +80,11 @@ def test_add_person_normalizes_what_it_stores(crm: Any) -> None:
 
 def test_defaults_and_timestamps_are_aware_utc(crm: Any) -> None:
     add_user(crm, "minh")
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     bich = crm.customers.add(name="Trần Thị Bích")
     assert (bich.kind, bich.lifecycle_stage, bich.status) == ("person", "lead", "active")
     assert bich.created_at.utcoffset() == timedelta(0) and bich.updated_at.utcoffset() == timedelta(0)
-    assert before - timedelta(seconds=5) <= bich.created_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert before - timedelta(seconds=5) <= bich.created_at <= datetime.now(UTC) + timedelta(seconds=5)
     later = crm.customers.update(bich.id, owner="minh")
     assert later.created_at == bich.created_at
     assert later.updated_at >= bich.updated_at
@@ -80,8 +105,18 @@ def test_changing_a_name_part_updates_a_built_name_but_not_a_typed_one(crm: Any)
     assert (changed.name, changed.given_name, changed.family_name) == ("Nguyễn Văn An", "Bình", "Nguyễn")
 
 
-@pytest.mark.parametrize(("alias", "gender"), [("Nữ", "female"), ("NỮ", "female"), ("nu", "female"), ("F", "female"),
-                                               ("nam", "male"), ("Male", "male"), ("Khác", "other")])
+@pytest.mark.parametrize(
+    ("alias", "gender"),
+    [
+        ("Nữ", "female"),
+        ("NỮ", "female"),
+        ("nu", "female"),
+        ("F", "female"),
+        ("nam", "male"),
+        ("Male", "male"),
+        ("Khác", "other"),
+    ],
+)
 def test_gender_accepts_vietnamese_and_english_spellings(crm: Any, alias: str, gender: str) -> None:
     assert crm.customers.add(name="Khách", gender=alias).gender == gender
 
@@ -122,8 +157,9 @@ def test_organizations_and_memberships(crm: Any) -> None:
     acme = crm.customers.add(name="Công ty TNHH Hoàng Long", kind="organization", lifecycle_stage="distributor")
     shop = crm.customers.add(name="Tạp hoá Minh Châu", kind="organization", lifecycle_stage="retailer")
     an = crm.customers.add(name="Nguyễn Văn An", organizations=[{"organization_id": acme.id, "role": "buyer"}])
-    an = crm.customers.update(an.id, organizations=[{"organization_id": acme.id, "role": "buyer"},
-                                                    {"organization_id": shop.id}])
+    an = crm.customers.update(
+        an.id, organizations=[{"organization_id": acme.id, "role": "buyer"}, {"organization_id": shop.id}]
+    )
     assert [(m.organization_id, m.role) for m in an.organizations] == [(acme.id, "buyer"), (shop.id, None)]
     assert [p.name for p in crm.customers.members(acme.id)] == ["Nguyễn Văn An"]
     assert crm.customers.get(acme.id).kind == "organization"
@@ -131,8 +167,10 @@ def test_organizations_and_memberships(crm: Any) -> None:
 
 def test_an_organization_listed_twice_is_one_membership(crm: Any) -> None:
     acme = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
-    an = crm.customers.add(name="Nguyễn Văn An", organizations=[{"organization_id": acme.id, "role": "buyer"},
-                                                               {"organization_id": acme.id, "role": "owner"}])
+    an = crm.customers.add(
+        name="Nguyễn Văn An",
+        organizations=[{"organization_id": acme.id, "role": "buyer"}, {"organization_id": acme.id, "role": "owner"}],
+    )
     assert [(m.organization_id, m.role) for m in an.organizations] == [(acme.id, "buyer")]
 
 
@@ -231,15 +269,32 @@ def test_update_records_before_and_after_in_the_audit_log(crm: Any) -> None:
     entry = crm.audit.entries(customer_id=an.id).items[0]
     assert entry.action == "update"
     assert entry.changes["before"] == {"owner": "lan", "emails": ["an@example.vn"], "lifecycle_stage": "lead"}
-    assert entry.changes["after"] == {"owner": "minh", "emails": ["an.nguyen@example.vn"], "lifecycle_stage": "customer"}
+    assert entry.changes["after"] == {
+        "owner": "minh",
+        "emails": ["an.nguyen@example.vn"],
+        "lifecycle_stage": "customer",
+    }
 
 
 def test_an_update_that_changes_nothing_writes_nothing(crm: Any) -> None:
-    an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phone="0912345678", tags=["vip"],
-                           consents={"email": True}, attributes={"zalo": "an.nguyen"})
+    an = crm.customers.add(
+        name="Nguyễn Văn An",
+        email="an@example.vn",
+        phone="0912345678",
+        tags=["vip"],
+        consents={"email": True},
+        attributes={"zalo": "an.nguyen"},
+    )
     before = everything(crm)
-    same = crm.customers.update(an.id, name="Nguyễn Văn An", email="AN@example.vn", phone="+84 912 345 678",
-                                tags=["vip"], consents={"email": True}, attributes={"zalo": "an.nguyen"})
+    same = crm.customers.update(
+        an.id,
+        name="Nguyễn Văn An",
+        email="AN@example.vn",
+        phone="+84 912 345 678",
+        tags=["vip"],
+        consents={"email": True},
+        attributes={"zalo": "an.nguyen"},
+    )
     assert same == an
     assert everything(crm) == before
     assert crm.customers.get(an.id).updated_at == an.updated_at
@@ -269,13 +324,15 @@ def test_consent_per_channel_with_time_and_source(crm: Any) -> None:
     now = crm.customers.get(an.id)
     assert not now.has_consent("sms")
     assert (now.consents["sms"].at, now.consents["sms"].source) == (withdrawn, "reply STOP")
-    assert now.consents["sms"].at.tzinfo == timezone.utc
+    assert now.consents["sms"].at.tzinfo == UTC
     assert now.consents["email"] == an.consents["email"]  # the other channel keeps its time and source
 
     history = [e.changes for e in reversed(crm.audit.entries(customer_id=an.id).items) if e.action == "consent"]
     assert [(h["channel"], h["granted"], h["source"]) for h in history] == [
-        ("sms", True, "hotline call"), ("sms", False, "reply STOP")]
-    assert history[0]["at"] == given.astimezone(timezone.utc).isoformat()
+        ("sms", True, "hotline call"),
+        ("sms", False, "reply STOP"),
+    ]
+    assert history[0]["at"] == given.astimezone(UTC).isoformat()
 
 
 def test_consent_update_keeps_the_time_of_unchanged_channels(crm: Any) -> None:
@@ -285,11 +342,14 @@ def test_consent_update_keeps_the_time_of_unchanged_channels(crm: Any) -> None:
     assert later.has_consent("sms")
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (("pigeon", True), "channel"),
-    (("email", True, ""), "source"),
-    (("email", True, "web", datetime(2024, 3, 8, 9, 30)), "at"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("pigeon", True), "channel"),
+        (("email", True, ""), "source"),
+        (("email", True, "web", datetime(2024, 3, 8, 9, 30)), "at"),
+    ],
+)
 def test_bad_consent_names_the_field(crm: Any, args: tuple[Any, ...], field: str) -> None:
     an = crm.customers.add(name="Nguyễn Văn An")
     channel, granted, *rest = args
@@ -307,8 +367,11 @@ def test_bad_consent_names_the_field(crm: Any, args: tuple[Any, ...], field: str
 class _LoyaltyFields:
     @hookimpl
     def crmkit_customer_fields(self) -> dict[str, fields.Field]:
-        return {"card": fields.String(validate=validate.Regexp(r"^LC\d{6}$")), "joined_on": fields.Date(),
-                "points": fields.Integer(validate=validate.Range(min=0))}
+        return {
+            "card": fields.String(validate=validate.Regexp(r"^LC\d{6}$")),
+            "joined_on": fields.Date(),
+            "points": fields.Integer(validate=validate.Range(min=0)),
+        }
 
 
 ATTRIBUTE_PLUGIN = Plugin("probe", hooks=_LoyaltyFields())
@@ -316,8 +379,10 @@ ATTRIBUTE_PLUGIN = Plugin("probe", hooks=_LoyaltyFields())
 
 def test_attributes_are_validated_by_plugin_fields_and_free_keys_kept(crm_factory: Any) -> None:
     crm = crm_factory(plugins=[ATTRIBUTE_PLUGIN])
-    an = crm.customers.add(name="Nguyễn Văn An",
-                           attributes={"card": "LC123456", "joined_on": "2023-11-20", "points": "150", "zalo": "an.ng"})
+    an = crm.customers.add(
+        name="Nguyễn Văn An",
+        attributes={"card": "LC123456", "joined_on": "2023-11-20", "points": "150", "zalo": "an.ng"},
+    )
     assert an.attributes == {"card": "LC123456", "joined_on": "2023-11-20", "points": 150, "zalo": "an.ng"}
     merged = crm.customers.update(an.id, attributes={"points": 200, "zalo": None, "facebook": "an.nguyen"})
     assert merged.attributes == {"card": "LC123456", "joined_on": "2023-11-20", "points": 200, "facebook": "an.nguyen"}
@@ -410,16 +475,32 @@ def test_duplicate_pairs_across_the_database(crm: Any) -> None:
     assert "email" in pairs[an.id, twin.id].reason
     assert "birth date" in pairs[ha.id, ha2.id].reason
     crm.customers.merge(an.id, twin.id)
-    assert {(d.customer_id, d.other_id) for d in crm.customers.duplicate_pairs()} == {(an.id, other.id), (ha.id, ha2.id)}
+    assert {(d.customer_id, d.other_id) for d in crm.customers.duplicate_pairs()} == {
+        (an.id, other.id),
+        (ha.id, ha2.id),
+    }
 
 
 def test_duplicates_are_found_among_thousands_of_similar_names(crm: Any) -> None:
     """A common family name fills the name block; the near-identical neighbour is still found."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with crm.transaction() as session:
-        session.connection().execute(t.customers.insert(), [
-            {"kind": "person", "name": f"Nguyễn A {i:04d}", "name_key": f"nguyen a {i:04d}", "lifecycle_stage": "lead",
-             "attributes": {}, "status": "active", "created_at": now, "updated_at": now} for i in range(2100)])
+        session.connection().execute(
+            t.customers.insert(),
+            [
+                {
+                    "kind": "person",
+                    "name": f"Nguyễn A {i:04d}",
+                    "name_key": f"nguyen a {i:04d}",
+                    "lifecycle_stage": "lead",
+                    "attributes": {},
+                    "status": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(2100)
+            ],
+        )
     an = crm.customers.add(name="Nguyễn Văn An")
     twin = crm.customers.add(name="Nguyen Van An")
     assert [d.other_id for d in crm.customers.duplicates(an.id)] == [twin.id]
@@ -450,19 +531,35 @@ def _two_records_of_one_person(crm: Any) -> tuple[Any, Any, Any, Any]:
     add_user(crm, "lan")
     hoang_long = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
     minh_chau = crm.customers.add(name="Tạp hoá Minh Châu", kind="organization")
-    kept = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phone="0912345678", tags=["vip"],
-                             organizations=[{"organization_id": hoang_long.id, "role": "buyer"}],
-                             addresses=[{"line1": "12 Hàng Bài", "province": "Hà Nội"}])
-    merged = crm.customers.add(name="Nguyen Van An", emails=["an@example.vn", "an.work@hoanglong.vn"],
-                               phone="0987 654 321", tags=["vip", "hanoi"], birth_date="1990-08-15", owner="lan",
-                               organizations=[{"organization_id": hoang_long.id}, {"organization_id": minh_chau.id}],
-                               addresses=[{"line1": "5 Lý Thường Kiệt", "province": "Hà Nội"}])
+    kept = crm.customers.add(
+        name="Nguyễn Văn An",
+        email="an@example.vn",
+        phone="0912345678",
+        tags=["vip"],
+        organizations=[{"organization_id": hoang_long.id, "role": "buyer"}],
+        addresses=[{"line1": "12 Hàng Bài", "province": "Hà Nội"}],
+    )
+    merged = crm.customers.add(
+        name="Nguyen Van An",
+        emails=["an@example.vn", "an.work@hoanglong.vn"],
+        phone="0987 654 321",
+        tags=["vip", "hanoi"],
+        birth_date="1990-08-15",
+        owner="lan",
+        organizations=[{"organization_id": hoang_long.id}, {"organization_id": minh_chau.id}],
+        addresses=[{"line1": "5 Lý Thường Kiệt", "province": "Hà Nội"}],
+    )
     crm.customers.set_consent(kept.id, "email", True, source="web form", at=datetime(2024, 1, 5, tzinfo=ICT))
     crm.customers.set_consent(merged.id, "email", False, source="unsubscribe link", at=datetime(2024, 6, 1, tzinfo=ICT))
     crm.customers.set_consent(kept.id, "sms", True, source="shop", at=datetime(2024, 7, 1, tzinfo=ICT))
     crm.customers.set_consent(merged.id, "sms", False, source="old form", at=datetime(2023, 1, 1, tzinfo=ICT))
-    crm.customers.set_consent(merged.id, "zalo" if "zalo" in crm.channels else "chat", True, source="chat",
-                              at=datetime(2024, 2, 1, tzinfo=ICT))
+    crm.customers.set_consent(
+        merged.id,
+        "zalo" if "zalo" in crm.channels else "chat",
+        True,
+        source="chat",
+        at=datetime(2024, 2, 1, tzinfo=ICT),
+    )
     for channel in ("email", "phone"):
         crm.interactions.log(kept.id, channel, subject="kept")
     for channel in ("sms", "chat", "in_person"):
@@ -549,16 +646,38 @@ def _records_to_merge_in_one_batch(crm: Any) -> list[tuple[int, int]]:
     o1 = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
     o2 = crm.customers.add(name="Tạp hoá Minh Châu", kind="organization")
     o3 = crm.customers.add(name="Hoang Long JSC", kind="organization", city="Hà Nội")
-    kept = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phone="0912345678", tags=["vip"],
-                             organizations=[{"organization_id": o1.id, "role": "buyer"}], attributes={"a": 1})
-    first = crm.customers.add(name="Nguyen Van An", emails=["an@example.vn", "an1@example.vn", "shared@example.vn"],
-                              phone="0987654321", tags=["vip", "hanoi"], birth_date="1990-08-15",
-                              attributes={"a": 2, "b": 1}, addresses=[{"line1": "5 Lý Thường Kiệt"}],
-                              organizations=[{"organization_id": o1.id}, {"organization_id": o2.id, "role": "owner"},
-                                             {"organization_id": o3.id, "role": "director"}])
-    second = crm.customers.add(name="An Nguyen", emails=["shared@example.vn", "an2@example.vn"], phone="0987654321",
-                               tags=["hanoi", "zalo"], birth_date="1985-01-01", owner="lan", attributes={"b": 2, "c": 3},
-                               organizations=[{"organization_id": o3.id, "role": "buyer"}])
+    kept = crm.customers.add(
+        name="Nguyễn Văn An",
+        email="an@example.vn",
+        phone="0912345678",
+        tags=["vip"],
+        organizations=[{"organization_id": o1.id, "role": "buyer"}],
+        attributes={"a": 1},
+    )
+    first = crm.customers.add(
+        name="Nguyen Van An",
+        emails=["an@example.vn", "an1@example.vn", "shared@example.vn"],
+        phone="0987654321",
+        tags=["vip", "hanoi"],
+        birth_date="1990-08-15",
+        attributes={"a": 2, "b": 1},
+        addresses=[{"line1": "5 Lý Thường Kiệt"}],
+        organizations=[
+            {"organization_id": o1.id},
+            {"organization_id": o2.id, "role": "owner"},
+            {"organization_id": o3.id, "role": "director"},
+        ],
+    )
+    second = crm.customers.add(
+        name="An Nguyen",
+        emails=["shared@example.vn", "an2@example.vn"],
+        phone="0987654321",
+        tags=["hanoi", "zalo"],
+        birth_date="1985-01-01",
+        owner="lan",
+        attributes={"b": 2, "c": 3},
+        organizations=[{"organization_id": o3.id, "role": "buyer"}],
+    )
     other = crm.customers.add(name="Trần Thị Bình", organizations=[{"organization_id": o3.id, "role": "accountant"}])
     older = crm.customers.add(name="Nguyễn V. An", email="old@example.vn")
     crm.customers.merge(first.id, older.id)
@@ -577,10 +696,20 @@ def _merge_state(crm: Any) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     with crm.reading() as conn:
         ids = conn.execute(sa.select(t.customers.c.id).order_by(t.customers.c.id)).scalars().all()
-        people = [attrs.evolve(crm.customers.get(c, follow_merges=False), created_at=None, updated_at=None) for c in ids]
-        for table, drop in ((t.contact_points, ()), (t.addresses, ()), (t.tags, ()), (t.consents, ()),
-                            (t.memberships, ()), (t.search_keys, ()), (t.interactions, ("created_at", "occurred_at")),
-                            (t.merges, ("at",)), (t.audit_log, ("at",))):
+        people = [
+            attrs.evolve(crm.customers.get(c, follow_merges=False), created_at=None, updated_at=None) for c in ids
+        ]
+        for table, drop in (
+            (t.contact_points, ()),
+            (t.addresses, ()),
+            (t.tags, ()),
+            (t.consents, ()),
+            (t.memberships, ()),
+            (t.search_keys, ()),
+            (t.interactions, ("created_at", "occurred_at")),
+            (t.merges, ("at",)),
+            (t.audit_log, ("at",)),
+        ):
             columns = [c for c in table.c if c.name not in drop]
             rows[table.name] = [tuple(r) for r in conn.execute(sa.select(*columns).order_by(*columns))]
     for n, (*head, snapshot) in enumerate(rows[t.merges.name]):
@@ -607,11 +736,15 @@ def test_merge_many_gives_what_merging_pair_by_pair_gives(crm_factory: Any) -> N
     assert kept.tags == ("hanoi", "vip", "zalo")
     assert (kept.birth_date, kept.owner, kept.attributes) == (date(1990, 8, 15), "lan", {"a": 1, "b": 1, "c": 3})
     assert {ch: (c.granted, c.source) for ch, c in kept.consents.items()} == {
-        "email": (False, "unsubscribe link"), "sms": (False, "call")}
+        "email": (False, "unsubscribe link"),
+        "sms": (False, "call"),
+    }
     with batch.reading() as conn:
         id_of = dict(conn.execute(sa.select(t.customers.c.name, t.customers.c.id)).all())
-    assert {m.organization_id: m.role for m in kept.organizations} == {pairs[1][0]: "buyer",
-                                                                       id_of["Tạp hoá Minh Châu"]: "owner"}
+    assert {m.organization_id: m.role for m in kept.organizations} == {
+        pairs[1][0]: "buyer",
+        id_of["Tạp hoá Minh Châu"]: "owner",
+    }
     assert sorted(p.name for p in batch.customers.members(pairs[1][0])) == ["Nguyễn Văn An", "Trần Thị Bình"]
     assert batch.customers.get(id_of["Nguyễn V. An"]).id == kept.id  # the record merged into a merged one follows it
     assert names_found(batch, "an2@example") == ["Nguyễn Văn An"]
@@ -632,10 +765,16 @@ def test_merge_many_of_a_large_batch(crm: Any) -> None:
     last = crm.customers.get(pairs[-1][1])
     n = len(pairs) - 1
     assert (last.id, last.emails, last.phones, last.tags) == (
-        pairs[-1][0], (f"k{n}@example.vn", f"dup{n}@example.vn"), (f"+84903{n:06d}",), ("a", "b"))
+        pairs[-1][0],
+        (f"k{n}@example.vn", f"dup{n}@example.vn"),
+        (f"+84903{n:06d}",),
+        ("a", "b"),
+    )
     assert names_found(crm, f"dup{n}@example") == [f"Khách {n}"]
     assert len(crm.interactions.timeline(pairs[0][0]).items) == 1
-    assert {e.changes["merged_id"] for e in crm.audit.entries(limit=1000) if e.action == "merge"} == {m for _, m in pairs}
+    assert {e.changes["merged_id"] for e in crm.audit.entries(limit=1000) if e.action == "merge"} == {
+        m for _, m in pairs
+    }
 
 
 def test_merge_many_refuses_a_batch_that_is_not_independent_merges(crm: Any) -> None:
@@ -647,7 +786,9 @@ def test_merge_many_refuses_a_batch_that_is_not_independent_merges(crm: Any) -> 
     with pytest.raises(crmkit.Conflict, match=f"itself \\(merging {b.id} into {b.id}\\)"):
         crm.customers.merge_many([(a.id, c.id), (b.id, b.id)])
     crm.customers.merge(a.id, c.id)
-    with pytest.raises(crmkit.Conflict, match=f"customer {c.id} is merged into {a.id} \\(merging {c.id} into {b.id}\\)"):
+    with pytest.raises(
+        crmkit.Conflict, match=f"customer {c.id} is merged into {a.id} \\(merging {c.id} into {b.id}\\)"
+    ):
         crm.customers.merge_many([(b.id, c.id)])
     assert crm.customers.merge_many([]) == []
     assert count(crm, t.merges) == 1 and crm.customers.get(b.id).status == "active"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from crmkit.core import tables as t
 from crmkit.core.text import fold
 from crmkit.demo import STAFF, build_demo, overview
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 BAR = re.compile(r"^(?P<label>.*?)\s{2,}(?P<count>[\d,]+)\s+\d+%\s+█+$")
 PAIR = re.compile(r"^(?P<label>.*?)\s{2,}(?P<value>.*)$")
 
@@ -59,13 +59,20 @@ def test_demo_data_is_realistic(crm: Any, demo: Any) -> None:
 
     with crm.reading() as conn:
         names = list(conn.execute(sa.select(c.name).where(c.kind == "person")).scalars())
-        phones = list(conn.execute(sa.select(t.contact_points.c.value).where(t.contact_points.c.kind == "phone")).scalars())
-        wards = conn.execute(sa.select(sa.func.count()).select_from(t.addresses)
-                             .where(t.addresses.c.ward.is_not(None), t.addresses.c.district.is_not(None))).scalar_one()
+        phones = list(
+            conn.execute(sa.select(t.contact_points.c.value).where(t.contact_points.c.kind == "phone")).scalars()
+        )
+        wards = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.addresses)
+            .where(t.addresses.c.ward.is_not(None), t.addresses.c.district.is_not(None))
+        ).scalar_one()
         sources = set(conn.execute(sa.select(t.consents.c.source)).scalars())
         first, last, low, high = conn.execute(
-            sa.select(sa.func.min(i.occurred_at), sa.func.max(i.occurred_at), sa.func.min(i.rating),
-                      sa.func.max(i.rating))).one()
+            sa.select(
+                sa.func.min(i.occurred_at), sa.func.max(i.occurred_at), sa.func.min(i.rating), sa.func.max(i.rating)
+            )
+        ).one()
         channels = set(conn.execute(sa.select(i.channel).distinct()).scalars())
         stages = set(conn.execute(sa.select(c.lifecycle_stage).where(c.kind == "organization")).scalars())
         provinces = set(conn.execute(sa.select(c.province)).scalars())
@@ -94,15 +101,21 @@ def test_overview_numbers_are_the_databases(crm: Any, demo: Any) -> None:
     assert all(by_province[name] == n for name, n in shown.items())
     assert all(n <= min(shown.values()) for name, n in by_province.items() if name not in shown)
 
-    assert bars(sections["Lifecycle stages"]) == grouped(crm, sa.select(c.lifecycle_stage, sa.func.count())
-                                                         .group_by(c.lifecycle_stage))
-    recent = grouped(crm, sa.select(i.channel, sa.func.count()).where(i.occurred_at >= NOW - timedelta(days=90))
-                     .group_by(i.channel))
+    assert bars(sections["Lifecycle stages"]) == grouped(
+        crm, sa.select(c.lifecycle_stage, sa.func.count()).group_by(c.lifecycle_stage)
+    )
+    recent = grouped(
+        crm, sa.select(i.channel, sa.func.count()).where(i.occurred_at >= NOW - timedelta(days=90)).group_by(i.channel)
+    )
     assert bars(sections["Interactions by channel, last 90 days"]) == recent
 
-    averages = grouped(crm, sa.select(i.channel, sa.func.avg(i.rating)).where(i.rating.is_not(None)).group_by(i.channel))
-    shown_averages = {m["label"]: float(m["value"].split()[0])
-                      for m in map(PAIR.match, sections["Average satisfaction per channel (1–5)"])}
+    averages = grouped(
+        crm, sa.select(i.channel, sa.func.avg(i.rating)).where(i.rating.is_not(None)).group_by(i.channel)
+    )
+    shown_averages = {
+        m["label"]: float(m["value"].split()[0])
+        for m in map(PAIR.match, sections["Average satisfaction per channel (1–5)"])
+    }
     assert shown_averages == {channel: round(float(avg), 2) for channel, avg in averages.items()}
 
     [title] = [s for s in sections if s.startswith("Customer 360: ")]
@@ -169,10 +182,23 @@ def snapshot(crm: Any) -> list[tuple[Any, ...]]:
     while True:
         page = crm.customers.find(after=after, limit=100)
         for customer in page:
-            history = [(x.channel, x.direction, x.occurred_at, x.subject, x.rating, x.employee)
-                       for x in crm.interactions.timeline(customer.id, limit=1000)]
-            rows.append((customer.external_id, customer.name, customer.emails, customer.phones, customer.tags,
-                         customer.province, customer.birth_date, customer.owner, tuple(history)))
+            history = [
+                (x.channel, x.direction, x.occurred_at, x.subject, x.rating, x.employee)
+                for x in crm.interactions.timeline(customer.id, limit=1000)
+            ]
+            rows.append(
+                (
+                    customer.external_id,
+                    customer.name,
+                    customer.emails,
+                    customer.phones,
+                    customer.tags,
+                    customer.province,
+                    customer.birth_date,
+                    customer.owner,
+                    tuple(history),
+                )
+            )
         if page.next_cursor is None:
             return sorted(rows)
         after = page.next_cursor
@@ -252,9 +278,17 @@ def test_crmkit_demo_prints_the_overview(crm: Any) -> None:
     out = result.stdout
     people = scalar(crm, sa.select(sa.func.count()).where(t.customers.c.kind == "person"))
     assert f"crmkit demo: 60 customers ({people} people, {60 - people} organizations)" in out
-    for title in ("Team", "Customers by province (top 10)", "Lifecycle stages", "Interactions by channel, last 90 days",
-                  "Average satisfaction per channel (1–5)", "Busiest employees, last 90 days", "Customer 360: ",
-                  'Accent-insensitive search: crmkit customers find "nguyen van"', "Try next"):
+    for title in (
+        "Team",
+        "Customers by province (top 10)",
+        "Lifecycle stages",
+        "Interactions by channel, last 90 days",
+        "Average satisfaction per channel (1–5)",
+        "Busiest employees, last 90 days",
+        "Customer 360: ",
+        'Accent-insensitive search: crmkit customers find "nguyen van"',
+        "Try next",
+    ):
         assert f"\n{title}" in out, title
     assert "Nguyễn" in out and "TP. Hồ Chí Minh" in out
     assert re.search(r"\n  Nguyễn Thị Lan +lan\.nguyen +Kinh doanh Hà Nội +sales +\d+ customers\n", out)
@@ -291,13 +325,21 @@ def test_demo_reset_recreates_only_sqlite_files(crm: Any, tmp_path: Path) -> Non
 
 
 #: The overview section each bundled plugin adds (the main job: ``python3 dev.py demo`` shows them all).
-BUNDLED_SECTIONS = {"sales": "Sales pipeline by stage", "loyalty": "Loyalty", "campaigns": "Campaigns",
-                    "analytics": "RFM segments", "idic": "IDIC", "qci": "QCI scorecard", "service": "Service",
-                    "notes": "Notes"}
+BUNDLED_SECTIONS = {
+    "sales": "Sales pipeline by stage",
+    "loyalty": "Loyalty",
+    "campaigns": "Campaigns",
+    "analytics": "RFM segments",
+    "idic": "IDIC",
+    "qci": "QCI scorecard",
+    "service": "Service",
+    "notes": "Notes",
+}
 
 
-def test_the_demo_with_every_bundled_plugin_completes_and_shows_each(crm_factory: Any, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_demo_with_every_bundled_plugin_completes_and_shows_each(
+    crm_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # on a server database, the demo's e-mails go to ./crmkit-outbox
     crm = crm_factory(plugins=None)  # every installed plugin, as `python3 dev.py demo` runs it
     enabled = {info.name for info in crm.plugins.list() if info.status == "enabled"}

@@ -37,8 +37,20 @@ PHONE = "0398 613 804"
 STREET = "27 Hàng Bông"
 WARD = "Phường Hàng Gai"
 #: Every form in which a value of hers could be stored: as typed, normalised, folded.
-VALUES = [NAME, fold(NAME), "Nhung", EMAIL, EMAIL.lower(), PHONE, "0398613804", "+84398613804", "398613804",
-          STREET, fold(STREET), WARD]
+VALUES = [
+    NAME,
+    fold(NAME),
+    "Nhung",
+    EMAIL,
+    EMAIL.lower(),
+    PHONE,
+    "0398613804",
+    "+84398613804",
+    "398613804",
+    STREET,
+    fold(STREET),
+    WARD,
+]
 
 
 def _needles() -> set[bytes]:
@@ -64,13 +76,18 @@ def _database_files(crm: Any) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists()}
     with crm.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("CHECKPOINT")  # dirty pages reach the files
-        folder = conn.exec_driver_sql("SELECT 'base/' || oid FROM pg_database WHERE datname = current_database()").scalar()
+        folder = conn.exec_driver_sql(
+            "SELECT 'base/' || oid FROM pg_database WHERE datname = current_database()"
+        ).scalar()
         names = conn.exec_driver_sql(
             f"SELECT f, COALESCE(pg_filenode_relation(0, NULLIF(regexp_replace(f, '[^0-9].*', ''), '')::oid)::text, '') "
-            f"FROM pg_ls_dir('{folder}') AS f").all()
+            f"FROM pg_ls_dir('{folder}') AS f"
+        ).all()
         read = sa.text("SELECT pg_read_binary_file(:path, 0, COALESCE((pg_stat_file(:path, true)).size, 0), true)")
-        return {f"{name} ({relation})": conn.execute(read, {"path": f"{folder}/{name}"}).scalar() or b""
-                for name, relation in names}
+        return {
+            f"{name} ({relation})": conn.execute(read, {"path": f"{folder}/{name}"}).scalar() or b""
+            for name, relation in names
+        }
 
 
 def _outbox_files(outbox: Path) -> dict[str, bytes]:
@@ -79,16 +96,34 @@ def _outbox_files(outbox: Path) -> dict[str, bytes]:
 
 def _populate(crm: Any, outbox: Path) -> int:
     """Nhung, with data in the core and every plugin; and Bình, who is not erased, messaged alongside her."""
-    cid = crm.customers.add(name=NAME, email=EMAIL, phone=PHONE, addresses=[{
-        "line1": STREET, "ward": WARD, "district": "Quận Hoàn Kiếm", "province": "Hà Nội"}]).id
+    cid = crm.customers.add(
+        name=NAME,
+        email=EMAIL,
+        phone=PHONE,
+        addresses=[{"line1": STREET, "ward": WARD, "district": "Quận Hoàn Kiếm", "province": "Hà Nội"}],
+    ).id
     binh = crm.customers.add(name="Trần Văn Bình", email="binh@example.org").id
-    crm.interactions.log(cid, "phone", subject=f"Gọi {NAME}", summary=f"{NAME} hỏi giá", sender=PHONE,
-                         outcome=f"callback to {NAME} 0398613804", employee="system", rating=4)
-    crm.sales.products.add(sku="CF-500", name="Cà phê 500g", unit="gói", price_minor=95_000, currency="VND",
-                           tax_rate="10%")
-    order = crm.sales.orders.place(customer_id=cid, lines=[{"sku": "CF-500", "quantity": 2}], shipping_name=NAME,
-                                   shipping_phone=PHONE, shipping_address=f"{STREET}, {WARD}",
-                                   notes=f"Gọi {NAME} trước khi giao")
+    crm.interactions.log(
+        cid,
+        "phone",
+        subject=f"Gọi {NAME}",
+        summary=f"{NAME} hỏi giá",
+        sender=PHONE,
+        outcome=f"callback to {NAME} 0398613804",
+        employee="system",
+        rating=4,
+    )
+    crm.sales.products.add(
+        sku="CF-500", name="Cà phê 500g", unit="gói", price_minor=95_000, currency="VND", tax_rate="10%"
+    )
+    order = crm.sales.orders.place(
+        customer_id=cid,
+        lines=[{"sku": "CF-500", "quantity": 2}],
+        shipping_name=NAME,
+        shipping_phone=PHONE,
+        shipping_address=f"{STREET}, {WARD}",
+        notes=f"Gọi {NAME} trước khi giao",
+    )
     crm.sales.payments.record(order.id, order.total_minor, reference=f"CK {NAME}")
     crm.sales.orders.refund(order.id, 10_000, reason=f"{NAME} báo thiếu hàng")
     crm.loyalty.create_program("vip", "Khách thân thiết", auto_enroll=False, point_value_minor=500)
@@ -102,8 +137,13 @@ def _populate(crm: Any, outbox: Path) -> int:
     for someone in (cid, binh):
         crm.customers.set_consent(someone, "email", True, source="form")
     crm.campaigns.segments.create("Hai khách", f"id in ({cid}, {binh})")
-    campaign = crm.campaigns.create("Chào hè", channel="email", segment="Hai khách", subject="Chào {{ name }}",
-                                    body="Chào {{ name }} ({{ email }}, {{ phone }})")
+    campaign = crm.campaigns.create(
+        "Chào hè",
+        channel="email",
+        segment="Hai khách",
+        subject="Chào {{ name }}",
+        body="Chào {{ name }} ({{ email }}, {{ phone }})",
+    )
     crm.campaigns.run(campaign.id)
     crm.campaigns.dispatch()
     crm.campaigns.suppress(address=EMAIL, reason=f"{NAME} asked by phone")  # the address alone, every channel
@@ -116,8 +156,9 @@ def outbox(tmp_path: Path) -> Path:
     return tmp_path / "outbox"
 
 
-def test_erasure_leaves_no_byte_of_the_person_in_the_database_files_or_the_outbox(crm_factory: Any,
-                                                                                    outbox: Path) -> None:
+def test_erasure_leaves_no_byte_of_the_person_in_the_database_files_or_the_outbox(
+    crm_factory: Any, outbox: Path
+) -> None:
     crm = crm_factory(plugins=PLUGINS)
     cid = _populate(crm, outbox)
     exported = crm.customers.export_data(cid)
@@ -131,10 +172,14 @@ def test_erasure_leaves_no_byte_of_the_person_in_the_database_files_or_the_outbo
     files = _outbox_files(outbox)
     assert _leaks(files) == [] and len(files) == 1  # Bình's message stays
     with crm.reading() as conn:
-        facts = conn.execute(sa.select(t.interactions.c.outcome, t.interactions.c.rating)
-                             .where(t.interactions.c.customer_id == cid)).all()
-        kept = conn.execute(sa.select(cm.suppressions.c.address, cm.suppressions.c.reason,
-                                      cm.suppressions.c.customer_id).order_by(cm.suppressions.c.id)).all()
+        facts = conn.execute(
+            sa.select(t.interactions.c.outcome, t.interactions.c.rating).where(t.interactions.c.customer_id == cid)
+        ).all()
+        kept = conn.execute(
+            sa.select(cm.suppressions.c.address, cm.suppressions.c.reason, cm.suppressions.c.customer_id).order_by(
+                cm.suppressions.c.id
+            )
+        ).all()
     assert (None, 4) in facts and {outcome for outcome, _ in facts} == {None}  # the rated call stays, its text goes
     assert len(kept) == 2
     for address, reason, customer_id in kept:  # each a digest of the address alone, saying nothing of her
@@ -142,8 +187,9 @@ def test_erasure_leaves_no_byte_of_the_person_in_the_database_files_or_the_outbo
         assert (reason, customer_id) == ("kept after an erasure", None)
 
 
-def test_an_erased_customers_suppressed_address_is_still_refused_when_it_comes_back(crm_factory: Any,
-                                                                                    outbox: Path) -> None:
+def test_an_erased_customers_suppressed_address_is_still_refused_when_it_comes_back(
+    crm_factory: Any, outbox: Path
+) -> None:
     crm = crm_factory(plugins=PLUGINS)
     cid = _populate(crm, outbox)
     crm.customers.erase(cid)
@@ -177,22 +223,26 @@ def test_customers_erased_at_the_same_time_share_one_key_and_both_suppressions_s
     with crm.reading() as conn:
         key = privacy.hash_key(conn, create=False)
         stored = set(conn.execute(sa.select(cm.suppressions.c.address)).scalars())
-        keys = conn.execute(sa.select(sa.func.count()).select_from(t.settings)
-                            .where(t.settings.c.key == privacy.HASH_KEY_SETTING)).scalar_one()
+        keys = conn.execute(
+            sa.select(sa.func.count()).select_from(t.settings).where(t.settings.c.key == privacy.HASH_KEY_SETTING)
+        ).scalar_one()
     assert keys == 1 and key is not None
     assert stored == {privacy.digest(key, email) for email in emails}
 
 
 @pytest.mark.crmkit_plugins("campaigns")
 def test_digests_need_the_crm_secret_key_and_another_key_stops_sending_instead_of_matching_nothing(
-        crm: Any, monkeypatch: pytest.MonkeyPatch, outbox: Path) -> None:
+    crm: Any, monkeypatch: pytest.MonkeyPatch, outbox: Path
+) -> None:
     monkeypatch.setenv("CRMKIT_SECRET_KEY", "khoá-của-cửa-hàng")
     crm.campaigns.set_channel("email", "file", directory=str(outbox), address_kind="email")
     cid = crm.customers.add(name=NAME, email=EMAIL).id
     crm.campaigns.suppress(address=EMAIL, reason="hỏi qua điện thoại")
     crm.customers.erase(cid)
     with crm.reading() as conn:
-        stored = conn.execute(sa.select(t.settings.c.value).where(t.settings.c.key == privacy.HASH_KEY_SETTING)).scalar()
+        stored = conn.execute(
+            sa.select(t.settings.c.value).where(t.settings.c.key == privacy.HASH_KEY_SETTING)
+        ).scalar()
         key = privacy.hash_key(conn)
     assert set(stored) == {"wrapped", "nonce", "check"} and bytes.fromhex(stored["wrapped"]) != key  # not in clear
     again = crm.customers.add(name="Khách mới", email=EMAIL, consents={"email": True}).id
@@ -223,16 +273,18 @@ crm.customers.erase(customer_id)
 
 
 @pytest.mark.crmkit_plugins("campaigns")
-def test_an_erasure_killed_before_commit_leaves_everything_and_a_second_one_erases_all(crm: Any,
-                                                                                        tmp_path: Path) -> None:
+def test_an_erasure_killed_before_commit_leaves_everything_and_a_second_one_erases_all(
+    crm: Any, tmp_path: Path
+) -> None:
     cid = crm.customers.add(name=NAME, email=EMAIL, phone=PHONE).id
     crm.interactions.log(cid, "phone", outcome=f"callback to {NAME} 0398613804")
     crm.campaigns.suppress(address=EMAIL, reason=f"{NAME} asked by phone")
     before = _snapshot(crm, cid)
     ready = tmp_path / "ready"
     url = crm.engine.url.render_as_string(hide_password=False)
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, url, str(ready), str(cid)], stderr=subprocess.PIPE,
-                              text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, url, str(ready), str(cid)], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while not ready.exists() and worker.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -253,6 +305,8 @@ def _snapshot(crm: Any, customer_id: int) -> dict[str, Any]:
         return {
             "customer": tuple(conn.execute(sa.select(c.name, c.status).where(c.id == customer_id)).one()),
             "outcomes": list(conn.execute(sa.select(t.interactions.c.outcome)).scalars()),
-            "points": list(conn.execute(sa.select(t.contact_points.c.value).order_by(t.contact_points.c.value)).scalars()),
+            "points": list(
+                conn.execute(sa.select(t.contact_points.c.value).order_by(t.contact_points.c.value)).scalars()
+            ),
             "suppressions": [tuple(r) for r in conn.execute(sa.select(s.address, s.reason))],
         }

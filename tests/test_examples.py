@@ -34,8 +34,9 @@ def test_embedding_example_runs_and_shows_what_it_promises(tmp_path):
     assert any(line.startswith("ValidationError: email: ") and "(fields: ['email'])" in line for line in lines)
     assert "NotFound: customer 10000 not found" in lines
     assert lines[-2] == "branch sees ['Trần Thị Bích']; shop sees ['Emily Carter', 'Nguyễn Văn An']"
-    assert lines[-1] == ("branch plugins: []; has welcome: False; "
-                         "welcome messages queued: ['Nguyễn Văn An', 'Emily Carter']")
+    assert lines[-1] == (
+        "branch plugins: []; has welcome: False; welcome messages queued: ['Nguyễn Văn An', 'Emily Carter']"
+    )
     # the data is really in the application's database files, each on its own
     with crmkit.CRM(f"sqlite:///{tmp_path / 'shop.db'}", plugins=[]) as shop:
         assert sorted(c.name for c in shop.customers.find()) == ["Emily Carter", "Nguyễn Văn An"]

@@ -31,8 +31,11 @@ DOCS = ROOT / "docs" / "hooks.md"
 
 def hookspecs() -> dict[str, Any]:
     """Every hookspec function of the core catalogue, by name."""
-    return {name: fn for name, fn in vars(specs).items()
-            if name.startswith("crmkit_") and callable(fn) and hasattr(fn, "crmkit_spec")}
+    return {
+        name: fn
+        for name, fn in vars(specs).items()
+        if name.startswith("crmkit_") and callable(fn) and hasattr(fn, "crmkit_spec")
+    }
 
 
 def declared(name: str, fn: Any) -> str:
@@ -95,12 +98,25 @@ def test_every_hookspec_runs_in_a_passing_test(tmp_path):
     files = hook_test_files()
     env = {k: v for k, v in os.environ.items() if k not in ("CRMKIT_TEST_POSTGRES_URL", "PYTEST_ADDOPTS")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--crmkit-hook-report={report}",
-         *map(str, files)],
-        cwd=ROOT, env={**env, "CRMKIT_STRICT_PLUGINS": "1"}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--crmkit-hook-report={report}",
+            *map(str, files),
+        ],
+        cwd=ROOT,
+        env={**env, "CRMKIT_STRICT_PLUGINS": "1"},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, f"the hook tests failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
     exercised = json.loads(report.read_text())
     missing = sorted(name for name in hookspecs() if not exercised.get(name))
-    assert not missing, (f"hookspecs no passing test makes run (with a plugin implementing them): {missing}; "
-                         f"looked in {[str(f.relative_to(ROOT)) for f in files]}")
+    assert not missing, (
+        f"hookspecs no passing test makes run (with a plugin implementing them): {missing}; "
+        f"looked in {[str(f.relative_to(ROOT)) for f in files]}"
+    )

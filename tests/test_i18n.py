@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ import pytest
 from babel.messages.pofile import PoFileError
 from click.testing import CliRunner
 
-from crmkit import i18n
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import EXIT_USAGE, cli
 from crmkit.i18n import negotiate, read_catalog, translator
@@ -24,23 +23,47 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 #: The console's base strings and their Vietnamese: the console codes against these msgids.
 SEEDED = {
-    "Sign in": "Đăng nhập", "Sign out": "Đăng xuất", "Username": "Tên đăng nhập", "Password": "Mật khẩu",
-    "Wrong username or password, or the account is locked.":
-        "Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đang bị khóa.",
-    "Home": "Trang chủ", "Customers": "Khách hàng", "Search customers": "Tìm khách hàng",
-    "New customer": "Thêm khách hàng", "Name": "Tên", "Phone": "Điện thoại", "E-mail": "Email",
-    "Owner": "Người phụ trách", "Stage": "Giai đoạn", "Tags": "Nhãn", "Save": "Lưu", "Cancel": "Hủy",
-    "Timeline": "Dòng thời gian", "Log a call": "Ghi nhận cuộc gọi",
-    "Log a visit": "Ghi nhận lượt ghé thăm", "Consent": "Sự đồng ý", "Interactions": "Tương tác",
-    "Administration": "Quản trị", "Users": "Người dùng", "Teams": "Nhóm", "Roles": "Vai trò",
-    "API tokens": "Mã truy cập API", "Webhooks": "Webhook", "Plugins": "Phần mở rộng",
-    "Audit log": "Nhật ký hoạt động", "Today's agenda": "Lịch làm việc hôm nay",
-    "Overdue tasks": "Công việc quá hạn", "No customers found.": "Không tìm thấy khách hàng nào.",
-    "Next page": "Trang sau", "Language": "Ngôn ngữ", "Page not found": "Không tìm thấy trang",
+    "Sign in": "Đăng nhập",
+    "Sign out": "Đăng xuất",
+    "Username": "Tên đăng nhập",
+    "Password": "Mật khẩu",
+    "Wrong username or password, or the account is locked.": "Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đang bị khóa.",
+    "Home": "Trang chủ",
+    "Customers": "Khách hàng",
+    "Search customers": "Tìm khách hàng",
+    "New customer": "Thêm khách hàng",
+    "Name": "Tên",
+    "Phone": "Điện thoại",
+    "E-mail": "Email",
+    "Owner": "Người phụ trách",
+    "Stage": "Giai đoạn",
+    "Tags": "Nhãn",
+    "Save": "Lưu",
+    "Cancel": "Hủy",
+    "Timeline": "Dòng thời gian",
+    "Log a call": "Ghi nhận cuộc gọi",
+    "Log a visit": "Ghi nhận lượt ghé thăm",
+    "Consent": "Sự đồng ý",
+    "Interactions": "Tương tác",
+    "Administration": "Quản trị",
+    "Users": "Người dùng",
+    "Teams": "Nhóm",
+    "Roles": "Vai trò",
+    "API tokens": "Mã truy cập API",
+    "Webhooks": "Webhook",
+    "Plugins": "Phần mở rộng",
+    "Audit log": "Nhật ký hoạt động",
+    "Today's agenda": "Lịch làm việc hôm nay",
+    "Overdue tasks": "Công việc quá hạn",
+    "No customers found.": "Không tìm thấy khách hàng nào.",
+    "Next page": "Trang sau",
+    "Language": "Ngôn ngữ",
+    "Page not found": "Không tìm thấy trang",
     "You may not do this.": "Bạn không có quyền thực hiện thao tác này.",
-    "The form has errors: see the fields marked.":
-        "Biểu mẫu có lỗi: vui lòng xem các trường được đánh dấu.",
-    "Saved.": "Đã lưu.", "Customer 360": "Hồ sơ khách hàng 360°", "Created": "Ngày tạo",
+    "The form has errors: see the fields marked.": "Biểu mẫu có lỗi: vui lòng xem các trường được đánh dấu.",
+    "Saved.": "Đã lưu.",
+    "Customer 360": "Hồ sơ khách hàng 360°",
+    "Created": "Ngày tạo",
     "Updated": "Ngày cập nhật",
 }
 
@@ -48,21 +71,26 @@ SEEDED = {
 # -- which language --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("user", "business", "accept", "expected"), [
-    ("en", "vi", "vi", "en"),  # the user's own choice first
-    (None, "en", "vi", "en"),  # then the business setting
-    ("fr", "en_US", None, "en"),  # a locale crmkit does not speak is skipped; en_US is English
-    (None, None, "en-US,en;q=0.9,vi;q=0.8", "en"),  # then the browser, by q-value
-    (None, None, "en;q=0.4, vi-VN;q=0.9", "vi"),
-    (None, "", "fr-FR, en-GB;q=0.7", "en"),  # French first, but English is the best we have
-    (None, None, "fr, de;q=0.5", "vi"),  # nothing matches: Vietnamese
-    (None, None, "en;q=0, vi;q=0.1", "vi"),  # q=0 means "not this one"
-    (None, None, "*", "vi"), (None, None, "vi;q=0, *;q=0.5", "en"),  # anything but Vietnamese
-    (None, None, "en;level=1;q=0.8, vi;q=nonsense, de", "en"),  # malformed entries count for nothing
-    (None, None, None, "vi"),
-])
+@pytest.mark.parametrize(
+    ("user", "business", "accept", "expected"),
+    [
+        ("en", "vi", "vi", "en"),  # the user's own choice first
+        (None, "en", "vi", "en"),  # then the business setting
+        ("fr", "en_US", None, "en"),  # a locale crmkit does not speak is skipped; en_US is English
+        (None, None, "en-US,en;q=0.9,vi;q=0.8", "en"),  # then the browser, by q-value
+        (None, None, "en;q=0.4, vi-VN;q=0.9", "vi"),
+        (None, "", "fr-FR, en-GB;q=0.7", "en"),  # French first, but English is the best we have
+        (None, None, "fr, de;q=0.5", "vi"),  # nothing matches: Vietnamese
+        (None, None, "en;q=0, vi;q=0.1", "vi"),  # q=0 means "not this one"
+        (None, None, "*", "vi"),
+        (None, None, "vi;q=0, *;q=0.5", "en"),  # anything but Vietnamese
+        (None, None, "en;level=1;q=0.8, vi;q=nonsense, de", "en"),  # malformed entries count for nothing
+        (None, None, None, "vi"),
+    ],
+)
 def test_negotiation_prefers_user_then_business_then_accept_language_then_vietnamese(
-        user: str | None, business: str | None, accept: str | None, expected: str) -> None:
+    user: str | None, business: str | None, accept: str | None, expected: str
+) -> None:
     assert negotiate(user, business, accept) == expected
 
 
@@ -92,9 +120,15 @@ def test_plural_forms_follow_each_language() -> None:
     vi, en = translator("vi"), translator("en")
     singular, plural = "%(count)d customer", "%(count)d customers"
     assert [vi.ngettext(singular, plural, n) % {"count": n} for n in (0, 1, 5)] == [
-        "0 khách hàng", "1 khách hàng", "5 khách hàng"]  # Vietnamese has one form
+        "0 khách hàng",
+        "1 khách hàng",
+        "5 khách hàng",
+    ]  # Vietnamese has one form
     assert [en.ngettext(singular, plural, n) % {"count": n} for n in (0, 1, 5)] == [
-        "0 customers", "1 customer", "5 customers"]
+        "0 customers",
+        "1 customer",
+        "5 customers",
+    ]
 
 
 def test_every_vietnamese_message_is_translated_and_the_po_parses() -> None:
@@ -117,15 +151,21 @@ def _plugin_package(root: Path, name: str, po: str) -> None:
     (root / name / "__init__.py").write_text("")
     (messages / f"{name}.po").write_text(
         'msgid ""\nmsgstr ""\n"Language: vi\\n"\n"Content-Type: text/plain; charset=utf-8\\n"\n\n' + po,
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
-def test_a_plugin_catalog_translates_its_own_texts_and_never_the_cores(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    _plugin_package(tmp_path, "crmkit_i18n_notes", 'msgid "Notes"\nmsgstr "Ghi chú"\n\n'
-                                                   'msgid "Sign in"\nmsgstr "Vào hệ thống"\n\n'
-                                                   '#, fuzzy\nmsgid "Draft"\nmsgstr "Nháp"\n\n'
-                                                   'a line no .po has\n\nmsgid "Note"\nmsgstr "Ghi chép"\n')
+def test_a_plugin_catalog_translates_its_own_texts_and_never_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _plugin_package(
+        tmp_path,
+        "crmkit_i18n_notes",
+        'msgid "Notes"\nmsgstr "Ghi chú"\n\n'
+        'msgid "Sign in"\nmsgstr "Vào hệ thống"\n\n'
+        '#, fuzzy\nmsgid "Draft"\nmsgstr "Nháp"\n\n'
+        'a line no .po has\n\nmsgid "Note"\nmsgstr "Ghi chép"\n',
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     notes = (("crmkit_i18n_notes", "crmkit_i18n_notes"),)
     vi = translator("vi", notes)
@@ -145,31 +185,47 @@ def test_a_plugin_catalog_translates_its_own_texts_and_never_the_cores(tmp_path:
 # -- formats ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("locale", "money", "expected"), [
-    ("vi", Money.of(1234567, "VND"), f"1.234.567{NBSP}₫"),
-    ("en", Money.of(1234567, "VND"), "₫1,234,567"),
-    ("vi", Money.of("-25000", "VND"), f"-25.000{NBSP}₫"),
-    ("vi", Money.of("1234.5", "USD"), f"1.234,50{NBSP}US$"),
-    ("en", Money.of("1234.5", "USD"), "$1,234.50"),
-    ("en", Money.of(0, "USD"), "$0.00"),
-])
+@pytest.mark.parametrize(
+    ("locale", "money", "expected"),
+    [
+        ("vi", Money.of(1234567, "VND"), f"1.234.567{NBSP}₫"),
+        ("en", Money.of(1234567, "VND"), "₫1,234,567"),
+        ("vi", Money.of("-25000", "VND"), f"-25.000{NBSP}₫"),
+        ("vi", Money.of("1234.5", "USD"), f"1.234,50{NBSP}US$"),
+        ("en", Money.of("1234.5", "USD"), "$1,234.50"),
+        ("en", Money.of(0, "USD"), "$0.00"),
+    ],
+)
 def test_money_is_written_the_local_way(locale: str, money: Money, expected: str) -> None:
     assert translator(locale).format_money(money) == expected
 
 
-@pytest.mark.parametrize(("locale", "value", "expected"), [
-    ("vi", 1234567, "1.234.567"), ("en", 1234567, "1,234,567"),
-    ("vi", Decimal("60.1"), "60,1"), ("en", Decimal("60.1"), "60.1"),
-    ("vi", Decimal("-0.5"), "-0,5"), ("vi", 0, "0"),
-])
+@pytest.mark.parametrize(
+    ("locale", "value", "expected"),
+    [
+        ("vi", 1234567, "1.234.567"),
+        ("en", 1234567, "1,234,567"),
+        ("vi", Decimal("60.1"), "60,1"),
+        ("en", Decimal("60.1"), "60.1"),
+        ("vi", Decimal("-0.5"), "-0,5"),
+        ("vi", 0, "0"),
+    ],
+)
 def test_numbers_use_the_locales_separators(locale: str, value: int | Decimal, expected: str) -> None:
     assert translator(locale).format_number(value) == expected
 
 
-@pytest.mark.parametrize(("locale", "value", "expected"), [
-    ("vi", Decimal("0.601"), "60,1%"), ("en", Decimal("0.601"), "60.1%"),
-    ("vi", 0.6, "60%"), ("vi", 1, "100%"), ("vi", Decimal("0.12345"), "12,3%"), ("en", 12.5, "1,250%"),
-])
+@pytest.mark.parametrize(
+    ("locale", "value", "expected"),
+    [
+        ("vi", Decimal("0.601"), "60,1%"),
+        ("en", Decimal("0.601"), "60.1%"),
+        ("vi", 0.6, "60%"),
+        ("vi", 1, "100%"),
+        ("vi", Decimal("0.12345"), "12,3%"),
+        ("en", 12.5, "1,250%"),
+    ],
+)
 def test_percentages_keep_one_decimal_at_most(locale: str, value: Decimal | float, expected: str) -> None:
     assert translator(locale).format_percent(value) == expected
 
@@ -182,23 +238,38 @@ def test_dates_and_weekdays() -> None:
     assert [en.format_weekday(date(2026, 12, day)) for day in (6, 7, 9)] == ["Sunday", "Monday", "Wednesday"]
 
 
-@pytest.mark.parametrize(("moment", "vi", "en"), [
-    (datetime(2026, 12, 6, 15, 30, tzinfo=timezone.utc),
-     "06/12/2026 10:30 (Giờ chuẩn miền Đông)", "Dec 6, 2026, 10:30 AM (Eastern Standard Time)"),
-    (datetime(2026, 7, 6, 15, 30, tzinfo=timezone.utc),  # summer: daylight saving time, UTC-4
-     "06/07/2026 11:30 (Giờ mùa hè miền Đông)", "Jul 6, 2026, 11:30 AM (Eastern Daylight Time)"),
-    (datetime(2026, 3, 8, 6, 59, tzinfo=timezone.utc),  # one minute before the clocks go forward
-     "08/03/2026 01:59 (Giờ chuẩn miền Đông)", "Mar 8, 2026, 1:59 AM (Eastern Standard Time)"),
-    (datetime(2026, 3, 8, 7, 0, tzinfo=timezone.utc),  # 2:00 never happens: 3:00 EDT
-     "08/03/2026 03:00 (Giờ mùa hè miền Đông)", "Mar 8, 2026, 3:00 AM (Eastern Daylight Time)"),
-])
+@pytest.mark.parametrize(
+    ("moment", "vi", "en"),
+    [
+        (
+            datetime(2026, 12, 6, 15, 30, tzinfo=UTC),
+            "06/12/2026 10:30 (Giờ chuẩn miền Đông)",
+            "Dec 6, 2026, 10:30 AM (Eastern Standard Time)",
+        ),
+        (
+            datetime(2026, 7, 6, 15, 30, tzinfo=UTC),  # summer: daylight saving time, UTC-4
+            "06/07/2026 11:30 (Giờ mùa hè miền Đông)",
+            "Jul 6, 2026, 11:30 AM (Eastern Daylight Time)",
+        ),
+        (
+            datetime(2026, 3, 8, 6, 59, tzinfo=UTC),  # one minute before the clocks go forward
+            "08/03/2026 01:59 (Giờ chuẩn miền Đông)",
+            "Mar 8, 2026, 1:59 AM (Eastern Standard Time)",
+        ),
+        (
+            datetime(2026, 3, 8, 7, 0, tzinfo=UTC),  # 2:00 never happens: 3:00 EDT
+            "08/03/2026 03:00 (Giờ mùa hè miền Đông)",
+            "Mar 8, 2026, 3:00 AM (Eastern Daylight Time)",
+        ),
+    ],
+)
 def test_datetimes_are_local_with_the_zone_named_across_daylight_saving(moment: datetime, vi: str, en: str) -> None:
     assert translator("vi").format_datetime(moment, NEW_YORK) == vi
     assert translator("en").format_datetime(moment, NEW_YORK) == en
 
 
 def test_datetimes_in_vietnam_and_naive_ones_refused() -> None:
-    moment = datetime(2026, 12, 6, 17, 5, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 6, 17, 5, tzinfo=UTC)
     saigon = ZoneInfo("Asia/Ho_Chi_Minh")
     assert translator("vi").format_datetime(moment, saigon) == "07/12/2026 00:05 (Giờ Đông Dương)"
     assert translator("en").format_datetime(moment, saigon) == "Dec 7, 2026, 12:05 AM (Indochina Time)"
@@ -213,8 +284,12 @@ def _locale_after(crm: Any, *args: str, env: dict[str, str] | None = None) -> tu
     """Run ``crmkit [args] plugins list`` on ``crm``'s database; (exit code, stderr, the translator's locale)."""
     state = CLIContext(plugins=[])
     url = crm.engine.url.render_as_string(hide_password=False)
-    result = CliRunner().invoke(cli, ["--db", url, *args, "--format", "json", "plugins", "list"], obj=state,
-                                env={"CRMKIT_LOCALE": None, **(env or {})})
+    result = CliRunner().invoke(
+        cli,
+        ["--db", url, *args, "--format", "json", "plugins", "list"],
+        obj=state,
+        env={"CRMKIT_LOCALE": None, **(env or {})},
+    )
     return result.exit_code, result.stderr, state.translator.locale
 
 
@@ -251,20 +326,31 @@ def _crmkit(crm: Any, *args: str, locale: str | None) -> Any:
     """``crmkit [--locale LOCALE] ARGS`` on ``crm``'s database, without ``$CRMKIT_LOCALE``."""
     url = crm.engine.url.render_as_string(hide_password=False)
     chosen = ["--locale", locale] if locale else []
-    return CliRunner().invoke(cli, ["--db", url, *chosen, *args], obj=CLIContext(plugins=[]),
-                              env={"CRMKIT_LOCALE": None})
+    return CliRunner().invoke(
+        cli, ["--db", url, *chosen, *args], obj=CLIContext(plugins=[]), env={"CRMKIT_LOCALE": None}
+    )
 
 
 def test_cli_tables_speak_the_locale_and_json_does_not(crm: Any) -> None:
     an = crm.customers.add(name="Nguyễn Văn An", phone="0912 345 678", province="Hà Nội", tags=["vip"])
-    crm.interactions.log(an.id, "phone", occurred_at=datetime(2026, 12, 6, 3, 30, tzinfo=timezone.utc),
-                         subject="Hỏi giá")
+    crm.interactions.log(an.id, "phone", occurred_at=datetime(2026, 12, 6, 3, 30, tzinfo=UTC), subject="Hỏi giá")
     vi = _crmkit(crm, "customers", "find", locale="vi").stdout
-    assert vi.splitlines()[0].split() == ["Mã", "Tên", "Loại", "Giai", "đoạn", "Điện", "thoại", "Email",
-                                        "Tỉnh/thành", "Phụ", "trách", "Nhãn"]
+    assert vi.splitlines()[0].split() == [
+        "Mã",
+        "Tên",
+        "Loại",
+        "Giai",
+        "đoạn",
+        "Điện",
+        "thoại",
+        "Email",
+        "Tỉnh/thành",
+        "Phụ",
+        "trách",
+        "Nhãn",
+    ]
     en = _crmkit(crm, "customers", "find", locale="en").stdout
-    assert en.splitlines()[0].split() == ["id", "name", "kind", "stage", "phone", "email", "province", "owner",
-                                        "tags"]
+    assert en.splitlines()[0].split() == ["id", "name", "kind", "stage", "phone", "email", "province", "owner", "tags"]
     assert _crmkit(crm, "customers", "find", locale=None).stdout == vi  # no --locale, no setting: Vietnamese
     assert vi.splitlines()[2].split()[:6] == [str(an.id), "Nguyễn", "Văn", "An", "person", "Khách"]  # stage by name
     assert "0912 345 678" in vi and "+84912345678" not in vi  # a local number the national way
@@ -272,13 +358,19 @@ def test_cli_tables_speak_the_locale_and_json_does_not(crm: Any) -> None:
 
     timeline = _crmkit(crm, "interactions", "timeline", str(an.id), locale="vi").stdout
     assert "06/12/2026 10:30 (Giờ Đông Dương)" in timeline  # the business's time zone, named
-    assert "Dec 6, 2026, 10:30 AM (Indochina Time)" in _crmkit(crm, "interactions", "timeline", str(an.id),
-                                                                locale="en").stdout
+    assert (
+        "Dec 6, 2026, 10:30 AM (Indochina Time)"
+        in _crmkit(crm, "interactions", "timeline", str(an.id), locale="en").stdout
+    )
     shown = _crmkit(crm, "customers", "show", str(an.id), locale="vi").stdout
     assert "Tạo lúc" in shown and "(Giờ Đông Dương)" in shown and "created_at" not in shown
 
-    for command in (("customers", "find"), ("customers", "show", str(an.id)), ("interactions", "timeline", str(an.id)),
-                    ("customers", "profile", str(an.id))):
+    for command in (
+        ("customers", "find"),
+        ("customers", "show", str(an.id)),
+        ("interactions", "timeline", str(an.id)),
+        ("customers", "profile", str(an.id)),
+    ):
         for fmt in ("json", "csv"):
             outputs = {_crmkit(crm, "--format", fmt, *command, locale=locale).stdout for locale in ("vi", "en")}
             assert len(outputs) == 1, (command, fmt)  # machine formats are the same in every locale
@@ -306,9 +398,15 @@ def test_output_formats_typed_values_per_locale() -> None:
 
     saigon = ZoneInfo("Asia/Ho_Chi_Minh")
     vi, en = Human(translator("vi"), saigon), Human(translator("en"), saigon)
-    values = [(Money.of(1234567, "VND"), f"1.234.567{NBSP}₫", "₫1,234,567"), (Percent(Decimal("0.601")), "60,1%", "60.1%"),
-              (Decimal("1.5"), "1,5", "1.5"), (1234567, "1.234.567", "1,234,567"), (True, "có", "yes"),
-              (date(2026, 12, 6), "06/12/2026", "Dec 6, 2026"), (None, "", "")]
+    values = [
+        (Money.of(1234567, "VND"), f"1.234.567{NBSP}₫", "₫1,234,567"),
+        (Percent(Decimal("0.601")), "60,1%", "60.1%"),
+        (Decimal("1.5"), "1,5", "1.5"),
+        (1234567, "1.234.567", "1,234,567"),
+        (True, "có", "yes"),
+        (date(2026, 12, 6), "06/12/2026", "Dec 6, 2026"),
+        (None, "", ""),
+    ]
     for value, in_vi, in_en in values:
         assert (vi.cell(value), en.cell(value)) == (in_vi, in_en)
     assert (vi.cell(1234, "customer_id"), vi.cell(2026, "id")) == ("1234", "2026")  # identifiers are not counts
@@ -320,14 +418,18 @@ def test_service_messages_read_in_vietnamese_and_the_api_keeps_english() -> None
     from crmkit.i18n import translate_error
 
     vi, en = translator("vi"), translator("en")
-    refused = ValidationError({"attributes": {"so_lan_ghe": ["Not a valid integer."]},
-                               "name": ["Missing data for required field."]}, row=3)
-    assert translate_error(vi, refused) == ("dòng 3: attributes: so_lan_ghe: Không phải số nguyên hợp lệ.; "
-                                            "name: Thiếu dữ liệu cho trường bắt buộc.")
+    refused = ValidationError(
+        {"attributes": {"so_lan_ghe": ["Not a valid integer."]}, "name": ["Missing data for required field."]}, row=3
+    )
+    assert translate_error(vi, refused) == (
+        "dòng 3: attributes: so_lan_ghe: Không phải số nguyên hợp lệ.; name: Thiếu dữ liệu cho trường bắt buộc."
+    )
     assert translate_error(en, refused) == str(refused)  # English is the message itself
     assert translate_error(vi, NotFound("customer", 12)) == "không tìm thấy khách hàng 12"
     denied = PermissionDenied("customers.write", "lan", "only their team's customers")
-    assert translate_error(vi, denied) == ("người dùng 'lan' không có quyền customers.write: "
-                                           "only their team's customers")
+    assert translate_error(vi, denied) == (
+        "người dùng 'lan' không có quyền customers.write: only their team's customers"
+    )
     assert translate_error(vi, ValidationError("something only this service says")) == (
-        "something only this service says")  # unknown to the catalogs: as it is, never garbled
+        "something only this service says"
+    )  # unknown to the catalogs: as it is, never garbled

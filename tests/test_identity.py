@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,25 @@ PASSWORD = "Sen-hong-2026!"
 
 
 def test_a_user_signs_in_with_a_hashed_password_and_the_sign_in_is_audited(crm: Any) -> None:
-    crm.users.add("lan", "Nguyễn Thị Lan", password=PASSWORD, email="lan@saomai.vn", phone="0912 345 678",
-                  locale="vi", timezone="Asia/Ho_Chi_Minh")
+    crm.users.add(
+        "lan",
+        "Nguyễn Thị Lan",
+        password=PASSWORD,
+        email="lan@saomai.vn",
+        phone="0912 345 678",
+        locale="vi",
+        timezone="Asia/Ho_Chi_Minh",
+    )
     with crm.reading() as conn:
         stored = conn.execute(sa.select(t.users.c.password_hash)).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     user = crm.users.authenticate("lan", PASSWORD)
     assert (user.display_name, user.phone, user.has_password, user.last_login_at is not None) == (
-        "Nguyễn Thị Lan", "+84912345678", True, True)
+        "Nguyễn Thị Lan",
+        "+84912345678",
+        True,
+        True,
+    )
     assert [(e.action, e.user_id) for e in crm.audit.entries(entity="user", limit=1)] == [("login", user.id)]
 
 
@@ -35,15 +46,15 @@ def test_wrong_passwords_lock_the_account_for_a_growing_time(crm: Any) -> None:
         with pytest.raises(crmkit.AuthenticationFailed):
             crm.users.authenticate("lan", "not-the-password")
     first_lock = crm.users.get("lan").locked_until
-    assert first_lock is not None and first_lock > datetime.now(timezone.utc)
+    assert first_lock is not None and first_lock > datetime.now(UTC)
     with pytest.raises(crmkit.AuthenticationFailed):  # even the right password, while locked
         crm.users.authenticate("lan", PASSWORD)
     with crm.transaction() as session:  # the lock runs out
-        session.connection().execute(t.users.update().values(locked_until=datetime.now(timezone.utc)))
+        session.connection().execute(t.users.update().values(locked_until=datetime.now(UTC)))
     with pytest.raises(crmkit.AuthenticationFailed):
         crm.users.authenticate("lan", "wrong again")
     second_lock = crm.users.get("lan").locked_until
-    assert second_lock - datetime.now(timezone.utc) > timedelta(minutes=1, seconds=30)  # 2 minutes now
+    assert second_lock - datetime.now(UTC) > timedelta(minutes=1, seconds=30)  # 2 minutes now
     reasons = [e.changes["reason"] for e in crm.audit.entries(entity="user") if e.action == "login_failed"]
     assert reasons[0] == "wrong password" and any(r.startswith("locked until") for r in reasons)
     crm.users.set_password("lan", "Another-good-one-9")
@@ -66,10 +77,16 @@ def test_unknown_and_disabled_users_cannot_sign_in_or_act(crm: Any) -> None:
     assert crm.as_user("lan").principal.username == "lan"
 
 
-@pytest.mark.parametrize(("password", "reason"), [
-    ("", "required"), ("short1!", "at least 10"), ("aaaaaaaaaaaa", "repetitive"), ("lan-12345678", "easy to guess"),
-    ("password123", "easy to guess"),
-])
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("", "required"),
+        ("short1!", "at least 10"),
+        ("aaaaaaaaaaaa", "repetitive"),
+        ("lan-12345678", "easy to guess"),
+        ("password123", "easy to guess"),
+    ],
+)
 def test_weak_passwords_are_refused_naming_the_field(crm: Any, password: str, reason: str) -> None:
     with pytest.raises(crmkit.ValidationError, match=reason) as refused:
         crm.users.add("lan", password=password)
@@ -78,10 +95,17 @@ def test_weak_passwords_are_refused_naming_the_field(crm: Any, password: str, re
         crm.users.get("lan")  # nothing written
 
 
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"username": "Lan Nguyen"}, "username"), ({"username": ""}, "username"), ({"email": "lan@"}, "email"),
-    ({"locale": "fr"}, "locale"), ({"timezone": "Mars/Olympus"}, "timezone"), ({"phone": "12"}, "phone"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"username": "Lan Nguyen"}, "username"),
+        ({"username": ""}, "username"),
+        ({"email": "lan@"}, "email"),
+        ({"locale": "fr"}, "locale"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"phone": "12"}, "phone"),
+    ],
+)
 def test_bad_user_input_names_the_field(crm: Any, fields: dict[str, str], field: str) -> None:
     with pytest.raises(crmkit.ValidationError) as refused:
         crm.users.add(**{"username": "lan", **fields})
@@ -115,13 +139,16 @@ def test_a_token_acts_as_its_user_within_its_permissions_until_revoked(crm: Any)
 
 def test_an_expired_token_and_bad_token_input_are_refused(crm: Any) -> None:
     add_user(crm, "shop", roles=["sales"])
-    token = crm.users.create_token("shop", "nightly", expires_at=datetime.now(timezone.utc) + timedelta(seconds=60))
+    token = crm.users.create_token("shop", "nightly", expires_at=datetime.now(UTC) + timedelta(seconds=60))
     with crm.transaction() as session:
-        session.connection().execute(t.api_tokens.update().values(expires_at=datetime.now(timezone.utc)))
+        session.connection().execute(t.api_tokens.update().values(expires_at=datetime.now(UTC)))
     with pytest.raises(crmkit.AuthenticationFailed):
         crm.with_token(token.secret)
-    for kwargs, field in (({"permissions": ["customers.fly"]}, "permissions"), ({"name": ""}, "name"),
-                          ({"expires_at": datetime(2020, 1, 1, tzinfo=timezone.utc)}, "expires_at")):
+    for kwargs, field in (
+        ({"permissions": ["customers.fly"]}, "permissions"),
+        ({"name": ""}, "name"),
+        ({"expires_at": datetime(2020, 1, 1, tzinfo=UTC)}, "expires_at"),
+    ):
         with pytest.raises(crmkit.ValidationError) as refused:
             crm.users.create_token("shop", **{"name": "x", **kwargs})
         assert field in refused.value.errors
@@ -168,8 +195,14 @@ def test_roles_refuse_unknown_permissions_and_scopes_by_name(crm: Any) -> None:
         crm.roles.add("pilot", grants={"users.admin": "own"})
     with pytest.raises(crmkit.NotFound):
         crm.roles.get("pilot")
-    assert {r.name for r in crm.roles.list()} == {"administrator", "manager", "sales", "marketing", "support",
-                                                  "read-only"}
+    assert {r.name for r in crm.roles.list()} == {
+        "administrator",
+        "manager",
+        "sales",
+        "marketing",
+        "support",
+        "read-only",
+    }
     admin = crm.roles.get("administrator").grants
     assert set(admin) == set(crm.access.permissions) and set(admin.values()) == {"all"}
 
@@ -194,7 +227,8 @@ def test_a_plugin_installed_later_reaches_the_default_roles_once(crm_factory: An
         assert "stamps.grant" not in again.roles.get("sales").grants  # applied once, never again
         again.close()
         assert [(p.name, p.plugin) for p in later.access.permissions.values() if p.plugin == "stamps"] == [
-            ("stamps.grant", "stamps")]
+            ("stamps.grant", "stamps")
+        ]
     finally:
         later.close()
 
@@ -227,9 +261,12 @@ def test_a_denied_call_names_the_permission_and_is_audited_even_when_its_change_
 
 def test_contact_details_are_masked_everywhere_without_the_permission(crm: Any) -> None:
     add_user(crm, "tiep.thi", roles=["marketing"])
-    an = crm.customers.add(name="Nguyễn Văn An", phone="0912 345 678", email="an.nguyen@example.vn",
-                           addresses=[{"line1": "12 Hàng Bạc", "ward": "Hàng Bạc", "district": "Hoàn Kiếm",
-                                       "province": "Hà Nội"}])
+    an = crm.customers.add(
+        name="Nguyễn Văn An",
+        phone="0912 345 678",
+        email="an.nguyen@example.vn",
+        addresses=[{"line1": "12 Hàng Bạc", "ward": "Hàng Bạc", "district": "Hoàn Kiếm", "province": "Hà Nội"}],
+    )
     crm.interactions.log(an.id, "email", sender="an.nguyen@example.vn", subject="Hỏi giá")
     marketing = crm.as_user("tiep.thi")
     shown = marketing.customers.get(an.id)
@@ -306,18 +343,23 @@ def test_the_owner_strings_of_an_older_database_become_users(crm_factory: Any) -
     crm = crm_factory()
     core = migrations.core_lineage()
     migrations.downgrade(crm.engine, core, "crmkit_0002")
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with crm.engine.begin() as conn:
         for n, owner in enumerate(["lan.nguyen", "Minh Trần", "lan.nguyen", None]):
-            conn.execute(sa.text(
-                "INSERT INTO customers (kind, name, name_key, lifecycle_stage, owner, attributes, status, created_at, "
-                "updated_at) VALUES ('person', :name, :name, 'lead', :owner, '{}', 'active', :now, :now)"),
-                {"name": f"khach {n}", "owner": owner, "now": now})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO customers (kind, name, name_key, lifecycle_stage, owner, attributes, status, created_at, "
+                    "updated_at) VALUES ('person', :name, :name, 'lead', :owner, '{}', 'active', :now, :now)"
+                ),
+                {"name": f"khach {n}", "owner": owner, "now": now},
+            )
     migrations.upgrade(crm.engine, [core])
     upgraded = crmkit.CRM(crm.engine.url.render_as_string(hide_password=False), plugins=[])
     try:
         assert [(u.username, u.active, u.has_password) for u in upgraded.users.list()] == [
-            ("Minh Trần", True, False), ("lan.nguyen", True, False)]
+            ("Minh Trần", True, False),
+            ("lan.nguyen", True, False),
+        ]
         assert sorted(c.owner or "" for c in upgraded.customers.find()) == ["", "Minh Trần", "lan.nguyen", "lan.nguyen"]
     finally:
         upgraded.close()
@@ -338,7 +380,9 @@ class _FilesPlugin:
         return {"files": _Files(crm)}
 
 
-def test_a_handle_returns_what_the_service_returns_and_runs_blocks_as_its_user(crm_factory: Any, tmp_path: Path) -> None:
+def test_a_handle_returns_what_the_service_returns_and_runs_blocks_as_its_user(
+    crm_factory: Any, tmp_path: Path
+) -> None:
     crm = crm_factory(plugins=[Plugin("files", hooks=_FilesPlugin())])
     add_user(crm, "lan", roles=["sales"])
     lan = crm.as_user("lan")

@@ -20,25 +20,46 @@ from crmkit import CRM, NotFound, PermissionDenied, Plugin, ValidationError, hoo
 from crmkit.core import tables as t
 from crmkit.core.models import Customer
 from crmkit.core.transfer import (
-    COLUMNS, REJECT_COLUMNS, RowValidator, export_customers, import_customers, reason_text, schema_input,
+    COLUMNS,
+    REJECT_COLUMNS,
+    RowValidator,
+    export_customers,
+    import_customers,
+    reason_text,
+    schema_input,
 )
 from crmkit.testing import add_user, read_csv, write_csv
 
 RICH_HEADER = [*COLUMNS, "consent_email", "consent_sms", "attr_tier"]
 
 
-
-
 def rich_row(n: int, **changes: str) -> dict[str, str]:
     """A row using every column: Vietnamese name, several e-mails and phones, tags, consents, an address."""
     row = {
-        "external_id": f"KH-{n:04d}", "kind": "person", "name": f"Nguyễn  Thị Ánh {n}", "given_name": "Ánh",
-        "family_name": "Nguyễn", "email": f"Anh.Nguyen{n}@Example.vn", "emails": f"anh{n}@work.vn; anh{n}@mail.com",
-        "phone": f"0912 345 {n % 1000:03d}", "phones": f"+84 24 3825 {n % 10000:04d};028 3822 {n % 10000:04d}",
-        "birth_date": "15/08/1990", "gender": "Nữ", "lifecycle_stage": "customer", "owner": "lan.nguyen",
-        "country": "vn", "city": "Hà Nội", "province": "Hà Nội", "tags": "vip; tết-2025;vip",
-        "address_line1": f"{n} Lý Thường Kiệt", "address_line2": "Tầng 3", "ward": "Hàng Bài",
-        "district": "Hoàn Kiếm", "postal_code": "100000", "consent_email": "yes", "consent_sms": "no",
+        "external_id": f"KH-{n:04d}",
+        "kind": "person",
+        "name": f"Nguyễn  Thị Ánh {n}",
+        "given_name": "Ánh",
+        "family_name": "Nguyễn",
+        "email": f"Anh.Nguyen{n}@Example.vn",
+        "emails": f"anh{n}@work.vn; anh{n}@mail.com",
+        "phone": f"0912 345 {n % 1000:03d}",
+        "phones": f"+84 24 3825 {n % 10000:04d};028 3822 {n % 10000:04d}",
+        "birth_date": "15/08/1990",
+        "gender": "Nữ",
+        "lifecycle_stage": "customer",
+        "owner": "lan.nguyen",
+        "country": "vn",
+        "city": "Hà Nội",
+        "province": "Hà Nội",
+        "tags": "vip; tết-2025;vip",
+        "address_line1": f"{n} Lý Thường Kiệt",
+        "address_line2": "Tầng 3",
+        "ward": "Hàng Bài",
+        "district": "Hoàn Kiếm",
+        "postal_code": "100000",
+        "consent_email": "yes",
+        "consent_sms": "no",
         "attr_tier": "gold",
     }
     row.update(changes)
@@ -96,11 +117,15 @@ def by_external_id(crm: CRM) -> dict[str, dict[str, Any]]:
 
 
 def test_the_issue_header_imports_as_is_and_customers_are_searchable(crm: CRM, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "khach.csv", ["external_id", "name", "email", "phone", "city"], [
-        ["KH1", "Nguyễn Văn An", "An.Nguyen@Gmail.com", "0912 345 678", "Hà Nội"],
-        ["KH2", "Trần Thị Bình", "binh@example.vn", "028 3822 1234", "TP. Hồ Chí Minh"],
-        ["KH3", "Đặng Minh Đức", "duc@example.vn", "", ""],
-    ])
+    path = write_csv(
+        tmp_path / "khach.csv",
+        ["external_id", "name", "email", "phone", "city"],
+        [
+            ["KH1", "Nguyễn Văn An", "An.Nguyen@Gmail.com", "0912 345 678", "Hà Nội"],
+            ["KH2", "Trần Thị Bình", "binh@example.vn", "028 3822 1234", "TP. Hồ Chí Minh"],
+            ["KH3", "Đặng Minh Đức", "duc@example.vn", "", ""],
+        ],
+    )
     sqlite = crm.engine.dialect.name == "sqlite"
     if sqlite:  # two idle connections in the pool: the import may be given either
         with crm.engine.connect(), crm.engine.connect():
@@ -120,8 +145,9 @@ def test_the_issue_header_imports_as_is_and_customers_are_searchable(crm: CRM, t
                 assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
 
 
-def test_an_imported_customer_is_stored_exactly_as_one_added_through_the_api(crm_factory: Callable[..., CRM],
-                                                                                tmp_path: Path) -> None:
+def test_an_imported_customer_is_stored_exactly_as_one_added_through_the_api(
+    crm_factory: Callable[..., CRM], tmp_path: Path
+) -> None:
     imported_crm, added_crm = staffed(crm_factory()), staffed(crm_factory())
     row = rich_row(7)
     path = write_csv(tmp_path / "one.csv", RICH_HEADER, as_cells([row]))
@@ -139,8 +165,10 @@ def test_an_imported_customer_is_stored_exactly_as_one_added_through_the_api(crm
 # -- validation: the fast path is the schema ---------------------------------------------------------------
 
 
-NATIONAL_PHONES = {"VN": ["0912 345 678", "(028) 3822 1234", "0084912345678", "0987.654.321"],
-                   "US": ["(415) 555-2671", "415-555-0199", "1 212 555 0100", "202.555.0123"]}
+NATIONAL_PHONES = {
+    "VN": ["0912 345 678", "(028) 3822 1234", "0084912345678", "0987.654.321"],
+    "US": ["(415) 555-2671", "415-555-0199", "1 212 555 0100", "202.555.0123"],
+}
 
 
 def generated_rows(count: int, seed: int, country: str) -> list[dict[str, Any]]:
@@ -150,33 +178,57 @@ def generated_rows(count: int, seed: int, country: str) -> list[dict[str, Any]]:
     future = (date.today() + timedelta(days=400)).isoformat()
     good: dict[str, list[Any]] = {
         "name": ["Nguyễn Văn An", "  Lê   Thị  Hồng ", "Nguye\u0302\u0303n Hoa", "John O'Brien", "Đặng Đức"],
-        "given_name": ["An", "", " Hồng "], "family_name": ["Nguyễn", "", "Smith"],
+        "given_name": ["An", "", " Hồng "],
+        "family_name": ["Nguyễn", "", "Smith"],
         "email": ["An@Example.com", " x.y@mail.vn ", "", "ánh@ví.vn"],
         "emails": ["a@b.cd;c@d.ef", "", "A@B.CD ; a@b.cd"],
         "phone": [*national, "+84 912-345-678", "", "+1 415 555 2671"],
         "phones": [";".join(national[:2]), "", "+44 20 7946 0958"],
         "birth_date": ["1990-08-15", "15/08/1990", "", "2000-02-29", "1/2/1985"],
-        "gender": ["Nữ", "nam", "F", "khác", "", "MALE"], "kind": ["person", "organization", ""],
+        "gender": ["Nữ", "nam", "F", "khác", "", "MALE"],
+        "kind": ["person", "organization", ""],
         "lifecycle_stage": ["lead", "customer", "distributor", ""],
         "owner": ["lan.nguyen", "", "minh.tran", "ghost"],  # whether a user, and active: checked after validation
-        "country": ["vn", "US", ""], "city": ["Hà Nội", "", " Huế "], "province": ["Thừa Thiên Huế", ""],
-        "tags": ["vip;b2b", " vip ; ", "", "tết-2025"], "consent_email": ["yes", "no", "1", "0", "true", "FALSE", ""],
-        "consent_sms": ["Y", "off", ""], "attr_tier": ["gold", ""],
-        "address_line1": ["12 Lý Thường Kiệt", ""], "ward": ["Hàng Bài", ""], "postal_code": ["100000", ""],
+        "country": ["vn", "US", ""],
+        "city": ["Hà Nội", "", " Huế "],
+        "province": ["Thừa Thiên Huế", ""],
+        "tags": ["vip;b2b", " vip ; ", "", "tết-2025"],
+        "consent_email": ["yes", "no", "1", "0", "true", "FALSE", ""],
+        "consent_sms": ["Y", "off", ""],
+        "attr_tier": ["gold", ""],
+        "address_line1": ["12 Lý Thường Kiệt", ""],
+        "ward": ["Hàng Bài", ""],
+        "postal_code": ["100000", ""],
     }
     bad: dict[str, list[Any]] = {
-        "email": ["not-an-email", "a@@b.cd", "a..b@c.de", "a@b"], "emails": ["ok@b.cd;bad"],
-        "phone": ["12345", "0912", "abc", "+84 12"], "phones": [national[0] + ";999"],
+        "email": ["not-an-email", "a@@b.cd", "a..b@c.de", "a@b"],
+        "emails": ["ok@b.cd;bad"],
+        "phone": ["12345", "0912", "abc", "+84 12"],
+        "phones": [national[0] + ";999"],
         "birth_date": [future, "31/02/1990", "1990-13-01", "yesterday", "15.08.1990", "20240101"],
-        "gender": ["x", "femalee"], "kind": ["company", "Person"], "lifecycle_stage": ["vip"],
-        "owner": ["o" * 101], "country": ["VNM", "V", "1A"], "name": ["n" * 301],
-        "given_name": ["g" * 151], "tags": ["t" * 101], "consent_email": ["maybe", " yes "],
-        "address_line1": [""], "postal_code": ["1" * 21], "external_id": ["e" * 201],
+        "gender": ["x", "femalee"],
+        "kind": ["company", "Person"],
+        "lifecycle_stage": ["vip"],
+        "owner": ["o" * 101],
+        "country": ["VNM", "V", "1A"],
+        "name": ["n" * 301],
+        "given_name": ["g" * 151],
+        "tags": ["t" * 101],
+        "consent_email": ["maybe", " yes "],
+        "address_line1": [""],
+        "postal_code": ["1" * 21],
+        "external_id": ["e" * 201],
     }
     typed: dict[str, list[Any]] = {  # what JSON Lines can hold besides text
-        "external_id": [123], "emails": [["a@b.cd", "c@d.ef"], "a@b.cd"], "tags": [["vip", "b2b"], [1]],
-        "consent_email": [True, False, 1, None, [1]], "attr_tier": [5, True, None], "phone": [912345678],
-        "name": [["Nguyễn"]], "birth_date": [19900815], "postal_code": [100000],
+        "external_id": [123],
+        "emails": [["a@b.cd", "c@d.ef"], "a@b.cd"],
+        "tags": [["vip", "b2b"], [1]],
+        "consent_email": [True, False, 1, None, [1]],
+        "attr_tier": [5, True, None],
+        "phone": [912345678],
+        "name": [["Nguyễn"]],
+        "birth_date": [19900815],
+        "postal_code": [100000],
     }
     rows = []
     for n in range(count):
@@ -209,7 +261,9 @@ def test_fast_validation_accepts_and_rejects_exactly_what_the_schema_does(crm: C
     for n, cells in enumerate(generated_rows(1500, seed=len(country), country=country), start=1):
         data = schema_input(cells, with_address=True)
         try:
-            expected: dict[str, Any] | None = crm.customers.validate(copy.deepcopy(data), row=n, default_country=country)
+            expected: dict[str, Any] | None = crm.customers.validate(
+                copy.deepcopy(data), row=n, default_country=country
+            )
             errors = None
         except ValidationError as exc:
             expected, errors = None, exc.errors
@@ -256,7 +310,11 @@ def test_a_rerun_updates_changed_rows_and_never_duplicates(crm: CRM, tmp_path: P
     assert customer_rows(crm) == 7
     two = crm.customers.get_by_external_id("KH-0002")
     assert (two.name, two.tags, two.emails, two.phones) == (
-        "Nguyễn Thị Ánh Hai", ("b2b",), ("anh.nguyen2@example.vn",), ("+84912345002", "+84987654321"))
+        "Nguyễn Thị Ánh Hai",
+        ("b2b",),
+        ("anh.nguyen2@example.vn",),
+        ("+84912345002", "+84987654321"),
+    )
     assert two.consents["email"].granted is False and two.consents["sms"].at == before["KH-0002"].consents["sms"].at
     five = crm.customers.get_by_external_id("KH-0005")
     assert five.addresses == () and five.attributes == {"tier": "silver"}
@@ -264,13 +322,27 @@ def test_a_rerun_updates_changed_rows_and_never_duplicates(crm: CRM, tmp_path: P
     assert crm.customers.find("anh2@work").items == []
 
 
-def test_an_update_by_import_stores_what_the_same_update_through_the_api_stores(crm_factory: Callable[..., CRM],
-                                                                                 tmp_path: Path) -> None:
+def test_an_update_by_import_stores_what_the_same_update_through_the_api_stores(
+    crm_factory: Callable[..., CRM], tmp_path: Path
+) -> None:
     by_import, by_api = staffed(crm_factory()), staffed(crm_factory())
     typed_name, built_name = rich_row(3), rich_row(4, name="")
-    changes = dict(name="", given_name="Bình", family_name="Trần", email="binh@example.vn", emails="", phones="",
-                   tags="b2b;new", consent_email="no", consent_sms="", attr_tier="silver",
-                   address_line1="9 Hai Bà Trưng", ward="", city="Đà Nẵng", birth_date="")
+    changes = dict(
+        name="",
+        given_name="Bình",
+        family_name="Trần",
+        email="binh@example.vn",
+        emails="",
+        phones="",
+        tags="b2b;new",
+        consent_email="no",
+        consent_sms="",
+        attr_tier="silver",
+        address_line1="9 Hai Bà Trưng",
+        ward="",
+        city="Đà Nẵng",
+        birth_date="",
+    )
     changed = [dict(typed_name, **changes), dict(built_name, **changes)]
     for crm in (by_import, by_api):
         import_customers(crm, write_csv(tmp_path / "v1.csv", RICH_HEADER, as_cells([typed_name, built_name])))
@@ -288,11 +360,19 @@ def test_an_update_by_import_stores_what_the_same_update_through_the_api_stores(
 
 def test_an_external_id_of_a_merged_customer_updates_the_customer_it_was_merged_into(crm: CRM, tmp_path: Path) -> None:
     header = ["external_id", "name", "email", "city"]
-    import_customers(crm, write_csv(tmp_path / "a.csv", header, [["A1", "Lê Văn Tám", "tam@a.vn", "Huế"],
-                                                                 ["B1", "Le Van Tam", "tam@b.vn", "Huế"]]))
+    import_customers(
+        crm,
+        write_csv(
+            tmp_path / "a.csv",
+            header,
+            [["A1", "Lê Văn Tám", "tam@a.vn", "Huế"], ["B1", "Le Van Tam", "tam@b.vn", "Huế"]],
+        ),
+    )
     kept, merged = crm.customers.get_by_external_id("A1"), crm.customers.get_by_external_id("B1")
     crm.customers.merge(kept.id, merged.id)
-    summary = import_customers(crm, write_csv(tmp_path / "b.csv", header, [["B1", "Lê Văn Tám", "tam@b.vn", "Đà Nẵng"]]))
+    summary = import_customers(
+        crm, write_csv(tmp_path / "b.csv", header, [["B1", "Lê Văn Tám", "tam@b.vn", "Đà Nẵng"]])
+    )
     assert (summary.inserted, summary.updated) == (0, 1)
     after = crm.customers.get(kept.id)
     assert (after.external_id, after.city, after.emails) == ("A1", "Đà Nẵng", ("tam@b.vn",))
@@ -312,7 +392,8 @@ def big_file(path: Path, count: int) -> Path:
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["one-process", "reader-process"])
 def test_an_interrupted_import_leaves_whole_batches_and_a_rerun_finishes_it(
-        crm_factory: Callable[..., CRM], tmp_path: Path, parallel: bool) -> None:
+    crm_factory: Callable[..., CRM], tmp_path: Path, parallel: bool
+) -> None:
     interrupted, clean = crm_factory(), crm_factory()
     path = big_file(tmp_path / "big.csv", 230)
     calls: list[int] = []
@@ -329,19 +410,26 @@ def test_an_interrupted_import_leaves_whole_batches_and_a_rerun_finishes_it(
     assert customer_rows(interrupted) == 100 - bad_in_first_100
 
     rerun = import_customers(interrupted, path, batch_size=50, parallel=parallel)
-    assert (rerun.rows, rerun.unchanged, rerun.inserted) == (230, 100 - bad_in_first_100, 230 - 100 - (13 - bad_in_first_100))
+    assert (rerun.rows, rerun.unchanged, rerun.inserted) == (
+        230,
+        100 - bad_in_first_100,
+        230 - 100 - (13 - bad_in_first_100),
+    )
     import_customers(clean, path, batch_size=230)
     assert by_external_id(interrupted) == by_external_id(clean)
     with interrupted.reading() as conn:
-        imports = conn.execute(sa.select(sa.func.count()).select_from(t.audit_log)
-                               .where(t.audit_log.c.action == "import")).scalar()
+        imports = conn.execute(
+            sa.select(sa.func.count()).select_from(t.audit_log).where(t.audit_log.c.action == "import")
+        ).scalar()
     assert imports == 2 + 5  # one audit entry per committed batch, none per row
 
 
 # -- bad input -----------------------------------------------------------------------------------------------
 
 
-def test_every_rejected_row_is_in_the_reject_file_with_its_reason_and_can_be_reimported(crm: CRM, tmp_path: Path) -> None:
+def test_every_rejected_row_is_in_the_reject_file_with_its_reason_and_can_be_reimported(
+    crm: CRM, tmp_path: Path
+) -> None:
     future = (date.today() + timedelta(days=30)).isoformat()
     path = tmp_path / "mixed.csv"
     path.write_text(
@@ -384,8 +472,11 @@ def test_every_rejected_row_is_in_the_reject_file_with_its_reason_and_can_be_rei
 
 
 def test_unknown_columns_stop_the_import_before_anything_is_written_unless_mapped(crm: CRM, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "crm_export.csv", ["Mã KH", "Họ tên", "SĐT", "Ghi chú"],
-                     [["X1", "Hồ Xuân Hương", "0912 000 111", "thơ"]])
+    path = write_csv(
+        tmp_path / "crm_export.csv",
+        ["Mã KH", "Họ tên", "SĐT", "Ghi chú"],
+        [["X1", "Hồ Xuân Hương", "0912 000 111", "thơ"]],
+    )
     with pytest.raises(ValidationError) as caught:
         import_customers(crm, path)
     message = str(caught.value)
@@ -397,8 +488,9 @@ def test_unknown_columns_stop_the_import_before_anything_is_written_unless_mappe
         import_customers(crm, path, mapping={"Email": "email"})
     with pytest.raises(ValidationError, match="columns 'Họ tên' and 'SĐT' are both name"):
         import_customers(crm, path, mapping={"Mã KH": "external_id", "Họ tên": "name", "SĐT": "name", "Ghi chú": ""})
-    summary = import_customers(crm, path, mapping={"Mã KH": "external_id", "Họ tên": "name", "SĐT": "phone",
-                                                   "Ghi chú": "attr_note"})
+    summary = import_customers(
+        crm, path, mapping={"Mã KH": "external_id", "Họ tên": "name", "SĐT": "phone", "Ghi chú": "attr_note"}
+    )
     assert summary.inserted == 1
     customer = crm.customers.get_by_external_id("X1")
     assert (customer.name, customer.phone, customer.attributes) == ("Hồ Xuân Hương", "+84912000111", {"note": "thơ"})
@@ -406,8 +498,12 @@ def test_unknown_columns_stop_the_import_before_anything_is_written_unless_mappe
 
 def test_a_file_that_is_not_utf8_is_refused_naming_the_line_and_a_bom_is_fine(crm: CRM, tmp_path: Path) -> None:
     rows = [["L1", "Café Sài Gòn", "cafe@example.vn"], ["L2", "Phở Hà Nội", "pho@example.vn"]]
-    latin = write_csv(tmp_path / "latin.csv", ["external_id", "name", "email"], [["L0", "Plain", "p@example.vn"]] + rows[:1],
-                      encoding="latin-1")
+    latin = write_csv(
+        tmp_path / "latin.csv",
+        ["external_id", "name", "email"],
+        [["L0", "Plain", "p@example.vn"]] + rows[:1],
+        encoding="latin-1",
+    )
     with pytest.raises(ValidationError, match=r"latin.csv: line 3 is not UTF-8 \(byte 0xe9 at column 7\)"):
         import_customers(crm, latin)
     assert customer_rows(crm) == 0
@@ -417,7 +513,8 @@ def test_a_file_that_is_not_utf8_is_refused_naming_the_line_and_a_bom_is_fine(cr
 
 
 def test_national_numbers_take_the_given_default_country_else_the_crm_setting(
-        crm_factory: Callable[..., CRM], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    crm_factory: Callable[..., CRM], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_csv(tmp_path / "us.csv", ["external_id", "name", "phone"], [["U1", "Emma Clark", "(415) 555-2671"]])
     vietnam = crm_factory()
     summary = import_customers(vietnam, path)
@@ -474,13 +571,38 @@ def test_imported_customers_go_through_the_customer_hooks(crm_factory: Callable[
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_export_then_import_into_an_empty_crm_round_trips(crm_factory: Callable[..., CRM], tmp_path: Path,
-                                                           fmt: str) -> None:
+def test_export_then_import_into_an_empty_crm_round_trips(
+    crm_factory: Callable[..., CRM], tmp_path: Path, fmt: str
+) -> None:
     source, target = staffed(crm_factory()), staffed(crm_factory())
-    rows = [rich_row(1), rich_row(2, kind="organization", name="Công ty TNHH Sao Mai", given_name="", family_name="",
-                                  gender="", birth_date="", consent_email="", tags=""),
-            rich_row(3, emails="", phones="", address_line1="", address_line2="", ward="", district="", postal_code="",
-                     attr_tier="", city="", province="", country="")]
+    rows = [
+        rich_row(1),
+        rich_row(
+            2,
+            kind="organization",
+            name="Công ty TNHH Sao Mai",
+            given_name="",
+            family_name="",
+            gender="",
+            birth_date="",
+            consent_email="",
+            tags="",
+        ),
+        rich_row(
+            3,
+            emails="",
+            phones="",
+            address_line1="",
+            address_line2="",
+            ward="",
+            district="",
+            postal_code="",
+            attr_tier="",
+            city="",
+            province="",
+            country="",
+        ),
+    ]
     import_customers(source, write_csv(tmp_path / "in.csv", RICH_HEADER, as_cells(rows)))
     third = source.customers.get_by_external_id("KH-0003")
     source.customers.update(third.id, attributes={"since": "2019"})
@@ -490,13 +612,20 @@ def test_export_then_import_into_an_empty_crm_round_trips(crm_factory: Callable[
     assert (summary.inserted, summary.rejected) == (3, 0)
     assert by_external_id(target) == {
         k: dict(v, consents={ch: (g, f"import out.{fmt}") for ch, (g, _) in v["consents"].items()})
-        for k, v in by_external_id(source).items()}
+        for k, v in by_external_id(source).items()
+    }
     assert import_customers(source, exported).unchanged == 3
 
 
 def test_export_writes_the_documented_columns_and_keeps_types_in_json_lines(crm: CRM, tmp_path: Path) -> None:
-    crm.customers.add(external_id="E1", name="Trịnh Công Sơn", phones=["0912 345 678", "0987 654 321"],
-                      consents={"sms": True}, attributes={"visits": 3, "vip": True}, tags=["nhạc", "vip"])
+    crm.customers.add(
+        external_id="E1",
+        name="Trịnh Công Sơn",
+        phones=["0912 345 678", "0987 654 321"],
+        consents={"sms": True},
+        attributes={"visits": 3, "vip": True},
+        tags=["nhạc", "vip"],
+    )
     crm.customers.add(name="No External Id")
     text, lines = io.StringIO(), io.BytesIO()
     assert export_customers(crm, text) == 2
@@ -504,7 +633,12 @@ def test_export_writes_the_documented_columns_and_keeps_types_in_json_lines(crm:
     assert header == [*COLUMNS, *(f"consent_{ch}" for ch in crm.channels), "attr_vip", "attr_visits"]
     record = dict(zip(header, first))
     assert (record["phone"], record["phones"], record["tags"]) == ("'+84912345678", "'+84987654321", "nhạc;vip")
-    assert (record["consent_sms"], record["consent_email"], record["attr_visits"], record["attr_vip"]) == ("yes", "", "3", "yes")
+    assert (record["consent_sms"], record["consent_email"], record["attr_visits"], record["attr_vip"]) == (
+        "yes",
+        "",
+        "3",
+        "yes",
+    )
     assert dict(zip(header, second))["external_id"] == ""
     export_customers(crm, lines, format="jsonl")
     obj = json.loads(lines.getvalue().decode("utf-8").splitlines()[0])
@@ -514,14 +648,22 @@ def test_export_writes_the_documented_columns_and_keeps_types_in_json_lines(crm:
 
 def test_json_lines_rows_with_unknown_keys_or_bad_json_are_rejected(crm: CRM, tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
-    path.write_text("\n".join([
-        json.dumps({"external_id": "J1", "name": "Ngô Bảo Châu", "emails": ["chau@example.vn"], "consent_email": True}),
-        json.dumps({"external_id": "J2", "name": "Extra", "favourite": "phở"}),
-        "{not json",
-        json.dumps(["a", "list"]),
-        "",
-        json.dumps({"external_id": 17, "name": "Number Id"}),
-    ]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {"external_id": "J1", "name": "Ngô Bảo Châu", "emails": ["chau@example.vn"], "consent_email": True}
+                ),
+                json.dumps({"external_id": "J2", "name": "Extra", "favourite": "phở"}),
+                "{not json",
+                json.dumps(["a", "list"]),
+                "",
+                json.dumps({"external_id": 17, "name": "Number Id"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     summary = import_customers(crm, path)
     assert (summary.inserted, summary.rejected) == (1, 4)
     reasons = [r["reject_reason"] for r in read_csv(summary.reject_path)]
@@ -549,19 +691,26 @@ def test_rows_whose_owner_is_no_active_user_are_rejected_naming_the_owner(crm: C
     kept = crm.customers.add(external_id="K0", name="Khách Cũ", owner="minh.tran")
     crm.users.disable("minh.tran")
     header = ["external_id", "name", "owner"]
-    path = write_csv(tmp_path / "owners.csv", header, [
-        ["K1", "Nguyễn Văn An", "lan.nguyen"],
-        ["K2", "Trần Thị Bình", "lan"],
-        ["K3", "Lê Văn Cường", "minh.tran"],
-        ["K4", "Phạm Thị Dung", ""],
-        ["K0", "Khách Cũ Đổi Tên", "minh.tran"],  # keeps its (now disabled) owner: not a change, as update does
-        ["K5", "Hoàng Văn Em", "o" * 101],
-    ])
+    path = write_csv(
+        tmp_path / "owners.csv",
+        header,
+        [
+            ["K1", "Nguyễn Văn An", "lan.nguyen"],
+            ["K2", "Trần Thị Bình", "lan"],
+            ["K3", "Lê Văn Cường", "minh.tran"],
+            ["K4", "Phạm Thị Dung", ""],
+            ["K0", "Khách Cũ Đổi Tên", "minh.tran"],  # keeps its (now disabled) owner: not a change, as update does
+            ["K5", "Hoàng Văn Em", "o" * 101],
+        ],
+    )
     summary = import_customers(crm, path)
     assert (summary.inserted, summary.updated, summary.rejected) == (2, 1, 3)
     reasons = {r["external_id"]: r["reject_reason"] for r in read_csv(summary.reject_path)}
-    assert reasons == {"K2": "owner: no user 'lan'", "K3": "owner: user 'minh.tran' is disabled",
-                       "K5": "owner: Longer than maximum length 100."}
+    assert reasons == {
+        "K2": "owner: no user 'lan'",
+        "K3": "owner: user 'minh.tran' is disabled",
+        "K5": "owner: Longer than maximum length 100.",
+    }
     assert crm.customers.get_by_external_id("K1").owner == "lan.nguyen"
     assert crm.customers.get_by_external_id("K4").owner is None  # the system leaves a customer unowned
     assert crm.customers.get(kept.id).name == "Khách Cũ Đổi Tên"
@@ -570,7 +719,9 @@ def test_rows_whose_owner_is_no_active_user_are_rejected_naming_the_owner(crm: C
     again = import_customers(crm, path)
     assert (again.updated, again.rejected) == (0, 2)
     assert [r["reject_reason"] for r in read_csv(again.reject_path)] == [
-        "owner: no user 'ghost'", "owner: user 'minh.tran' is disabled"]
+        "owner: no user 'ghost'",
+        "owner: user 'minh.tran' is disabled",
+    ]
     assert crm.customers.get_by_external_id("K1").owner == "lan.nguyen"
 
 
@@ -608,10 +759,14 @@ def owner_world(crm: CRM) -> CRM:
     return crm
 
 
-@pytest.mark.parametrize(("acting", "parallel"), [(None, False), ("lan.nguyen", False), ("lan.nguyen", True)],
-                         ids=["system", "sales-user", "sales-user-reader-process"])
+@pytest.mark.parametrize(
+    ("acting", "parallel"),
+    [(None, False), ("lan.nguyen", False), ("lan.nguyen", True)],
+    ids=["system", "sales-user", "sales-user-reader-process"],
+)
 def test_the_import_accepts_and_rejects_owners_exactly_as_the_api_does(
-        crm_factory: Callable[..., CRM], tmp_path: Path, acting: str | None, parallel: bool) -> None:
+    crm_factory: Callable[..., CRM], tmp_path: Path, acting: str | None, parallel: bool
+) -> None:
     """Fast path or schema path, bulk insert or not: each row is stored, or rejected for the reason, that
     ``crm.customers.add`` of the same row gives — as the system, and as a user whose scope is their own."""
     by_import, by_api = owner_world(crm_factory()), owner_world(crm_factory())
@@ -624,8 +779,9 @@ def test_the_import_accepts_and_rejects_owners_exactly_as_the_api_does(
     path = tmp_path / "owners.jsonl"
     path.write_text("".join(json.dumps(cells, ensure_ascii=False) + "\n" for cells in rows), encoding="utf-8")
 
-    summary = import_customers(by_import.as_user(acting) if acting else by_import, path, batch_size=64,
-                               parallel=parallel)
+    summary = import_customers(
+        by_import.as_user(acting) if acting else by_import, path, batch_size=64, parallel=parallel
+    )
     api = by_api.as_user(acting) if acting else by_api
     expected: dict[int, str] = {}
     for n, cells in enumerate(rows, start=1):
@@ -650,19 +806,27 @@ def test_the_import_accepts_and_rejects_owners_exactly_as_the_api_does(
 def test_a_scoped_users_import_owns_its_new_customers_and_cannot_touch_other_scopes(crm: CRM, tmp_path: Path) -> None:
     owner_world(crm)
     add_user(crm, "thu.vo", teams=["Hà Nội"], roles=["manager"])
-    for external_id, owner in (("X-LAN", "lan.nguyen"), ("X-LAN2", "lan.nguyen"), ("X-HOA", "hoa.le"),
-                               ("X-NONE", None)):
+    for external_id, owner in (
+        ("X-LAN", "lan.nguyen"),
+        ("X-LAN2", "lan.nguyen"),
+        ("X-HOA", "hoa.le"),
+        ("X-NONE", None),
+    ):
         crm.customers.add(external_id=external_id, name=f"Khách {external_id}", owner=owner)
     header = ["external_id", "name", "owner"]
-    path = write_csv(tmp_path / "lan.csv", header, [
-        ["N1", "Nguyễn Văn Mới", ""],
-        ["N2", "Trần Thị Mới", "lan.nguyen"],
-        ["N3", "Lê Văn Mới", "hoa.le"],
-        ["X-LAN", "Khách Của Lan", "lan.nguyen"],
-        ["X-HOA", "Khách Của Hoa", "hoa.le"],
-        ["X-NONE", "Khách Không Chủ", ""],
-        ["X-LAN2", "Khách X-LAN2", "hoa.le"],
-    ])
+    path = write_csv(
+        tmp_path / "lan.csv",
+        header,
+        [
+            ["N1", "Nguyễn Văn Mới", ""],
+            ["N2", "Trần Thị Mới", "lan.nguyen"],
+            ["N3", "Lê Văn Mới", "hoa.le"],
+            ["X-LAN", "Khách Của Lan", "lan.nguyen"],
+            ["X-HOA", "Khách Của Hoa", "hoa.le"],
+            ["X-NONE", "Khách Không Chủ", ""],
+            ["X-LAN2", "Khách X-LAN2", "hoa.le"],
+        ],
+    )
     summary = import_customers(crm.as_user("lan.nguyen"), path)
     assert (summary.inserted, summary.updated, summary.rejected) == (2, 1, 4)
     reasons = {r["external_id"]: r["reject_reason"] for r in read_csv(summary.reject_path)}
@@ -696,10 +860,16 @@ def test_a_scoped_users_import_owns_its_new_customers_and_cannot_touch_other_sco
 
 def test_an_import_cannot_change_contact_details_its_user_does_not_see(crm: CRM, tmp_path: Path) -> None:
     add_user(crm, "lan.nguyen", teams=["Hà Nội"], roles=["sales"])
-    add_user(crm, "an.le", teams=["Hà Nội"], grants={"customers.create": "team", "customers.update": "team",
-                                                      "customers.read": "team"})
+    add_user(
+        crm,
+        "an.le",
+        teams=["Hà Nội"],
+        grants={"customers.create": "team", "customers.update": "team", "customers.read": "team"},
+    )
     crm.customers.add(external_id="C1", name="Nguyễn Văn An", phones=["0912 345 678"], owner="lan.nguyen")
-    path = write_csv(tmp_path / "c.csv", ["external_id", "name", "phone"], [["C1", "Nguyễn Văn An Mới", "0912 345 679"]])
+    path = write_csv(
+        tmp_path / "c.csv", ["external_id", "name", "phone"], [["C1", "Nguyễn Văn An Mới", "0912 345 679"]]
+    )
     summary = import_customers(crm.as_user("an.le"), path)
     assert summary.rejected == 1
     assert read_csv(summary.reject_path)[0]["reject_reason"].startswith("phones: cannot be changed without seeing them")
@@ -709,16 +879,26 @@ def test_an_import_cannot_change_contact_details_its_user_does_not_see(crm: CRM,
 
 
 def test_a_scoped_users_export_holds_only_their_scope_with_contacts_masked_without_the_permission(
-        crm: CRM, tmp_path: Path) -> None:
+    crm: CRM, tmp_path: Path
+) -> None:
     owner_world(crm)
     add_user(crm, "thu.vo", teams=["Hà Nội"], roles=["manager"])
     add_user(crm, "an.le", teams=["Hà Nội"], grants={"customers.export": "team"})
-    for external_id, owner, attribute in (("E-LAN", "lan.nguyen", "tier"), ("E-HOA", "hoa.le", "since"),
-                                          ("E-TUAN", "tuan.pham", "hcm_only"), ("E-NONE", None, "nobody")):
-        crm.customers.add(external_id=external_id, name=f"Khách {external_id}", owner=owner, email=f"{external_id}@example.vn",
-                          phone="0912 345 678", addresses=[{"line1": "12 Lý Thường Kiệt", "line2": "Tầng 3",
-                                                            "ward": "Hàng Bài", "postal_code": "100000"}],
-                          attributes={attribute: "x"})
+    for external_id, owner, attribute in (
+        ("E-LAN", "lan.nguyen", "tier"),
+        ("E-HOA", "hoa.le", "since"),
+        ("E-TUAN", "tuan.pham", "hcm_only"),
+        ("E-NONE", None, "nobody"),
+    ):
+        crm.customers.add(
+            external_id=external_id,
+            name=f"Khách {external_id}",
+            owner=owner,
+            email=f"{external_id}@example.vn",
+            phone="0912 345 678",
+            addresses=[{"line1": "12 Lý Thường Kiệt", "line2": "Tầng 3", "ward": "Hàng Bài", "postal_code": "100000"}],
+            attributes={attribute: "x"},
+        )
 
     def exported(who: Any) -> dict[str, dict[str, str]]:
         out = io.StringIO()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -31,24 +31,38 @@ def test_every_channel_and_direction_is_logged_with_its_details(crm: Any, an: An
     logged = []
     for n, channel in enumerate(CHANNELS):
         for direction in DIRECTIONS:
-            logged.append(crm.interactions.log(
-                an.id, channel, direction=direction, occurred_at=DAY1 + timedelta(hours=n),
-                subject=f"{channel} {direction}", summary="Hỏi về đơn hàng #1024", outcome="resolved",
-                rating=(n % 5) + 1, employee="lan", sender="an@example.vn",
-            ))
+            logged.append(
+                crm.interactions.log(
+                    an.id,
+                    channel,
+                    direction=direction,
+                    occurred_at=DAY1 + timedelta(hours=n),
+                    subject=f"{channel} {direction}",
+                    summary="Hỏi về đơn hàng #1024",
+                    outcome="resolved",
+                    rating=(n % 5) + 1,
+                    employee="lan",
+                    sender="an@example.vn",
+                )
+            )
     assert {(i.channel, i.direction) for i in logged} == {(c, d) for c in CHANNELS for d in DIRECTIONS}
     stored = crm.interactions.get(logged[0].id)
     assert stored == logged[0]
-    assert (stored.summary, stored.outcome, stored.rating, stored.employee) == ("Hỏi về đơn hàng #1024", "resolved", 1, "lan")
-    assert stored.occurred_at == DAY1 and stored.occurred_at.tzinfo == timezone.utc
-    assert crm.interactions.counts(an.id) == {c: 2 for c in CHANNELS}
+    assert (stored.summary, stored.outcome, stored.rating, stored.employee) == (
+        "Hỏi về đơn hàng #1024",
+        "resolved",
+        1,
+        "lan",
+    )
+    assert stored.occurred_at == DAY1 and stored.occurred_at.tzinfo == UTC
+    assert crm.interactions.counts(an.id) == dict.fromkeys(CHANNELS, 2)
 
 
 def test_defaults_inbound_now(crm: Any, an: Any) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     call = crm.interactions.log(an.id, "phone")
     assert call.direction == "inbound" and call.rating is None
-    assert before - timedelta(seconds=5) <= call.occurred_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert before - timedelta(seconds=5) <= call.occurred_at <= datetime.now(UTC) + timedelta(seconds=5)
 
 
 BAD_LOGS = [
@@ -100,7 +114,7 @@ def test_timeline_is_newest_first_and_filters(crm: Any, an: Any) -> None:
     assert [i.employee for i in crm.interactions.timeline(an.id, employee="minh")] == ["minh", "minh"]
     window = crm.interactions.timeline(an.id, since=DAY1 + timedelta(days=1), until=DAY1 + timedelta(days=3))
     assert [i.channel for i in window] == ["sms", "phone"]  # since inclusive, until exclusive
-    in_utc = crm.interactions.timeline(an.id, since=(DAY1 + timedelta(days=4)).astimezone(timezone.utc))
+    in_utc = crm.interactions.timeline(an.id, since=(DAY1 + timedelta(days=4)).astimezone(UTC))
     assert [i.channel for i in in_utc] == ["chat"]
     assert crm.interactions.timeline(an.id, channels=["fax"]).items == []
 

@@ -27,21 +27,25 @@ def test_arithmetic_is_exact_and_refuses_floats_and_mixed_currencies() -> None:
         Money("VND", 1) + Money("USD", 1)
 
 
-@pytest.mark.parametrize(("typed", "currency", "minor"), [
-    ("1500000", "VND", 1_500_000), ("1_500_000", "VND", 1_500_000), (" 19.99 ", "USD", 1999), ("5", "USD", 500),
-])
+@pytest.mark.parametrize(
+    ("typed", "currency", "minor"),
+    [("1500000", "VND", 1_500_000), ("1_500_000", "VND", 1_500_000), (" 19.99 ", "USD", 1999), ("5", "USD", 500)],
+)
 def test_typed_amounts_parse_exactly(typed: str, currency: str, minor: int) -> None:
     assert Money.parse(typed, currency).minor == minor
     assert amount_minor(typed, currency, "--amount") == minor
 
 
-@pytest.mark.parametrize(("typed", "currency", "message"), [
-    ("50.000", "VND", "VND amounts have 0 decimal places"),  # fifty thousand, the Vietnamese way: never 50 ₫
-    ("1.500.000", "VND", "is not an amount"),
-    ("19.999", "USD", "USD amounts have 2 decimal places"),
-    ("mười triệu", "VND", "is not an amount"),
-    ("NaN", "VND", "VND amounts have 0 decimal places"),
-])
+@pytest.mark.parametrize(
+    ("typed", "currency", "message"),
+    [
+        ("50.000", "VND", "VND amounts have 0 decimal places"),  # fifty thousand, the Vietnamese way: never 50 ₫
+        ("1.500.000", "VND", "is not an amount"),
+        ("19.999", "USD", "USD amounts have 2 decimal places"),
+        ("mười triệu", "VND", "is not an amount"),
+        ("NaN", "VND", "VND amounts have 0 decimal places"),
+    ],
+)
 def test_ambiguous_or_bad_amounts_are_refused_never_rounded(typed: str, currency: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Money.parse(typed, currency)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import sys
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,11 @@ class Recorder:
 
     @hookimpl
     def crmkit_interaction_logged(self, interaction, session):
-        seen = session.connection().execute(sa.select(interactions.c.subject)
-                                            .where(interactions.c.id == interaction.id)).scalar()
+        seen = (
+            session.connection()
+            .execute(sa.select(interactions.c.subject).where(interactions.c.id == interaction.id))
+            .scalar()
+        )
         self.log.append((self.name, "logged", seen))
 
 
@@ -302,8 +305,9 @@ def test_installed_plugin_is_found_through_its_entry_point(crm_factory, reopen, 
     crm = reopen(base, plugins=None)  # no plugins=: every installed plugin, through stevedore
     notes = info(crm, "notes")
     assert (notes.status, notes.version, notes.reason) == ("enabled", NOTES_VERSION, None)
-    assert {"crmkit_services", "crmkit_customer_export", "crmkit_customer_erase",
-            "crmkit_customers_merged"} <= set(notes.hooks)
+    assert {"crmkit_services", "crmkit_customer_export", "crmkit_customer_erase", "crmkit_customers_merged"} <= set(
+        notes.hooks
+    )
     customer = crm.customers.add(name="Trần Văn Hùng")
     crm.notes.add(customer.id, "Found through the entry point")
     assert [n.text for n in crm.notes.list(customer.id)] == ["Found through the entry point"]
@@ -333,7 +337,8 @@ def broken_distribution(tmp_path: Path) -> Iterator[str]:
 
 
 def test_entry_point_that_fails_to_import_is_reported_and_the_rest_works(
-        crm_factory, reopen, monkeypatch, broken_distribution):
+    crm_factory, reopen, monkeypatch, broken_distribution
+):
     base = crm_factory(plugins=["notes"])
     only_installed(monkeypatch, "notes", "broken")
     crm = reopen(base, plugins=None, strict=False)
@@ -359,26 +364,40 @@ def test_entry_point_that_fails_to_import_is_reported_and_the_rest_works(
 FAILURES = {
     "fails to import": (
         [Plugin("ghostly", hooks="crmkit_tests_no_such_module")],
-        "ghostly", "cannot import: ModuleNotFoundError: No module named 'crmkit_tests_no_such_module'"),
+        "ghostly",
+        "cannot import: ModuleNotFoundError: No module named 'crmkit_tests_no_such_module'",
+    ),
     "missing dependency": (
         [Plugin("needy", hooks=Empty(), requires=("ghost",))],
-        "needy", "requires ghost, which is not installed"),
+        "needy",
+        "requires ghost, which is not installed",
+    ),
     "incompatible version": (
         [Plugin("picky", hooks=Empty(), requires=("notes>=99",))],
-        "picky", f"requires notes>=99, but notes {NOTES_VERSION} is installed"),
+        "picky",
+        f"requires notes>=99, but notes {NOTES_VERSION} is installed",
+    ),
     "wrong hook signature": (
         [Plugin("sloppy", hooks=WrongSignature())],
-        "sloppy", "hook crmkit_customer_created: Argument(s) {'bogus'} are declared in the hookimpl "
-                  "but can not be found in the hookspec"),
+        "sloppy",
+        "hook crmkit_customer_created: Argument(s) {'bogus'} are declared in the hookimpl "
+        "but can not be found in the hookspec",
+    ),
     "unknown hook": (
         [Plugin("dreamer", hooks=UnknownHook())],
-        "dreamer", "implements unknown hook crmkit_customer_deleted"),
+        "dreamer",
+        "implements unknown hook crmkit_customer_deleted",
+    ),
     "hookspecs cannot be published": (
         [Plugin("publisher", hooks=BrokenPublisher())],
-        "publisher", "cannot publish its hookspecs: RuntimeError: spec module missing"),
+        "publisher",
+        "cannot publish its hookspecs: RuntimeError: spec module missing",
+    ),
     "dependency cycle": (
         [Plugin("chicken", hooks=Empty(), requires=("egg",)), Plugin("egg", hooks=Empty(), requires=("chicken",))],
-        "chicken", "dependency cycle: chicken -> egg -> chicken"),
+        "chicken",
+        "dependency cycle: chicken -> egg -> chicken",
+    ),
 }
 
 
@@ -413,7 +432,9 @@ def test_dependants_of_a_failed_plugin_fail_too(crm, reopen):
     opened = reopen(crm, plugins=[dependant, broken], strict=False)
     assert info(opened, "base_plugin").status == "failed"
     assert (info(opened, "addon").status, info(opened, "addon").reason) == (
-        "failed", "requires base_plugin, which is failed")
+        "failed",
+        "requires base_plugin, which is failed",
+    )
 
 
 def test_startup_hook_sees_a_ready_crm_and_a_failing_one_stops_startup(crm, reopen):
@@ -436,7 +457,9 @@ def test_disable_env_blocks_a_plugin(crm_factory, reopen, monkeypatch):
     crm = reopen(base, plugins=["notes", needs_notes], strict=False)
     assert info(crm, "notes").status == "disabled"
     assert (info(crm, "reminders").status, info(crm, "reminders").reason) == (
-        "failed", "requires notes, which is disabled")
+        "failed",
+        "requires notes, which is disabled",
+    )
     assert not crm.has_service("notes")
     with pytest.raises(AttributeError, match="installed and enabled"):
         crm.notes  # noqa: B018
@@ -531,14 +554,23 @@ def test_plugin_publishes_hookspecs_that_another_implements(crm, reopen):
 def test_plugin_publishes_hookspecs_through_crmkit_add_hookspecs(crm, reopen):
     badges, optional = Badges(), OptionalBadges()
     loyalty = Plugin("loyalty", hooks=LoyaltyPublisher())
-    opened = reopen(crm, plugins=[Plugin("badges", hooks=badges, requires=("loyalty",)), loyalty,
-                                  Plugin("optional_badges", hooks=optional)])
+    opened = reopen(
+        crm,
+        plugins=[
+            Plugin("badges", hooks=badges, requires=("loyalty",)),
+            loyalty,
+            Plugin("optional_badges", hooks=optional),
+        ],
+    )
     assert "crmkit_add_hookspecs" in info(opened, "loyalty").hooks
     opened.hooks.call("crmkit_points_changed", customer_id=1, delta=25)
     assert badges.seen == [25] and optional.seen == [25]
 
-    without_loyalty = reopen(crm, plugins=[Plugin("optional_badges", hooks=OptionalBadges()),
-                                           Plugin("eager_badges", hooks=Badges())], strict=False)
+    without_loyalty = reopen(
+        crm,
+        plugins=[Plugin("optional_badges", hooks=OptionalBadges()), Plugin("eager_badges", hooks=Badges())],
+        strict=False,
+    )
     assert info(without_loyalty, "optional_badges").status == "enabled"
     assert info(without_loyalty, "eager_badges").reason.startswith("implements unknown hook crmkit_points_changed")
 
@@ -580,7 +612,9 @@ def test_a_failing_after_hook_rolls_the_whole_write_back_and_names_the_plugin(cr
 
     customer = crm.customers.add(name="Hồ Ngọc Lan")
     moody = reopen(crm, plugins=[Plugin("moody", hooks=Raises("logged"))])
-    with pytest.raises(PluginError, match="^plugin moody: hook crmkit_interaction_logged: KeyError: 'sentiment model'$"):
+    with pytest.raises(
+        PluginError, match="^plugin moody: hook crmkit_interaction_logged: KeyError: 'sentiment model'$"
+    ):
         moody.interactions.log(customer.id, "phone", subject="Follow-up")
     assert count(crm, interactions) == 0
 
@@ -606,8 +640,11 @@ def test_a_batch_merge_runs_the_batch_hook_and_the_per_pair_hook_only_where_ther
     crm.notes.add(an2.id, "on the duplicate of An")
     crm.notes.add(binh2.id, "on the duplicate of Bình")
     crm.customers.merge_many([(an.id, an2.id), (binh.id, binh2.id)])
-    assert log == [("batch", {an2.id: an.id, binh2.id: binh.id}, {"merged"}), ("pair", an.id, an2.id),
-                   ("pair", binh.id, binh2.id)]
+    assert log == [
+        ("batch", {an2.id: an.id, binh2.id: binh.id}, {"merged"}),
+        ("pair", an.id, an2.id),
+        ("pair", binh.id, binh2.id),
+    ]
     # notes implements only the per-pair hook: called pair by pair, its rows followed
     assert [n.text for n in crm.notes.list(binh.id)] == ["on the duplicate of Bình"]
     log.clear()
@@ -621,7 +658,9 @@ def test_a_failing_batch_merge_hook_rolls_the_whole_batch_back(crm_factory, reop
     an, an2, binh, binh2 = (crm.customers.add(name=name) for name in ("An", "An", "Bình", "Bình"))
     crm.notes.add(an2.id, "on the duplicate")
     opened = reopen(crm, plugins=["notes", Plugin("bulk", hooks=BatchMerges([], fail=True))])
-    with pytest.raises(PluginError, match="^plugin bulk: hook crmkit_customers_merged_many: RuntimeError: bulk re-point"):
+    with pytest.raises(
+        PluginError, match="^plugin bulk: hook crmkit_customers_merged_many: RuntimeError: bulk re-point"
+    ):
         opened.customers.merge_many([(an.id, an2.id), (binh.id, binh2.id)])
     assert [crm.customers.get(c.id).status for c in (an2, binh2)] == ["active", "active"]
     assert [n.customer_id for n in crm.notes.list(an2.id)] == [an2.id]
@@ -640,11 +679,16 @@ class Till:
             return sa.select(sa.literal(1).label("customer_id"))  # no time, amount or currency
         from crmkit.core.types import UTCDateTime
 
-        selects = [sa.select(sa.literal(customer_id).label("customer_id"),
-                             sa.literal(datetime.fromisoformat(at), UTCDateTime()).label("occurred_at"),
-                             sa.literal(amount, sa.BigInteger).label("amount_minor"), sa.literal(currency).label("currency"),
-                             *([sa.literal(amount // 4, sa.BigInteger).label("margin_minor")] if self.margin else []))
-                   for customer_id, at, amount, currency in self.rows]
+        selects = [
+            sa.select(
+                sa.literal(customer_id).label("customer_id"),
+                sa.literal(datetime.fromisoformat(at), UTCDateTime()).label("occurred_at"),
+                sa.literal(amount, sa.BigInteger).label("amount_minor"),
+                sa.literal(currency).label("currency"),
+                *([sa.literal(amount // 4, sa.BigInteger).label("margin_minor")] if self.margin else []),
+            )
+            for customer_id, at, amount, currency in self.rows
+        ]
         return sa.union_all(*selects).subquery()
 
 
@@ -655,25 +699,36 @@ def test_purchases_are_every_sources_rows_in_one_subquery(crm, reopen):
     assert not has_purchases(crm)
     with crm.engine.connect() as conn:
         assert conn.execute(sa.select(purchases(crm))).all() == []  # nobody bought anything we know of
-    opened = reopen(crm, plugins=[
-        Plugin("till", hooks=Till([(an.id, "2026-02-10T03:00:00+00:00", 1_500_000, "VND")], margin=True)),
-        Plugin("eshop", hooks=Till([(an.id, "2026-03-08T01:00:00+00:00", 250_000, "VND")]))])
+    opened = reopen(
+        crm,
+        plugins=[
+            Plugin("till", hooks=Till([(an.id, "2026-02-10T03:00:00+00:00", 1_500_000, "VND")], margin=True)),
+            Plugin("eshop", hooks=Till([(an.id, "2026-03-08T01:00:00+00:00", 250_000, "VND")])),
+        ],
+    )
     assert has_purchases(opened)
     p = purchases(opened)
     with opened.engine.connect() as conn:
-        rows = conn.execute(sa.select(p.c.customer_id, p.c.occurred_at, p.c.amount_minor, p.c.currency, p.c.margin_minor,
-                                      p.c.category).order_by(p.c.occurred_at)).all()
+        rows = conn.execute(
+            sa.select(
+                p.c.customer_id, p.c.occurred_at, p.c.amount_minor, p.c.currency, p.c.margin_minor, p.c.category
+            ).order_by(p.c.occurred_at)
+        ).all()
     assert [tuple(r) for r in rows] == [
-        (an.id, datetime(2026, 2, 10, 3, tzinfo=timezone.utc), 1_500_000, "VND", 375_000, None),
-        (an.id, datetime(2026, 3, 8, 1, tzinfo=timezone.utc), 250_000, "VND", None, None)]  # margin: the eshop has none
+        (an.id, datetime(2026, 2, 10, 3, tzinfo=UTC), 1_500_000, "VND", 375_000, None),
+        (an.id, datetime(2026, 3, 8, 1, tzinfo=UTC), 250_000, "VND", None, None),
+    ]  # margin: the eshop has none
 
 
 def test_a_purchase_source_lacking_a_column_is_blamed_by_name(crm, reopen):
     from crmkit.purchases import purchases
 
     opened = reopen(crm, plugins=[Plugin("brokentill", hooks=Till(None))])
-    with pytest.raises(PluginError, match="^plugin brokentill: hook crmkit_value_transactions: its purchases lack "
-                                          "column[(]s[)] occurred_at, amount_minor, currency"):
+    with pytest.raises(
+        PluginError,
+        match="^plugin brokentill: hook crmkit_value_transactions: its purchases lack "
+        "column[(]s[)] occurred_at, amount_minor, currency",
+    ):
         purchases(opened)
 
 
@@ -712,8 +767,9 @@ def test_two_crms_in_one_process_share_neither_plugins_nor_data(crm_factory, reo
     with_notes = crm_factory(plugins=["notes"])
     log: list[tuple[str, str, Any]] = []
     extras = StartupAndChannels()
-    plain = reopen(crm_factory(), plugins=[Plugin("watcher", hooks=Recorder("watcher", log)),
-                                           Plugin("zalo", hooks=extras)])
+    plain = reopen(
+        crm_factory(), plugins=[Plugin("watcher", hooks=Recorder("watcher", log)), Plugin("zalo", hooks=extras)]
+    )
     a = with_notes.customers.add(name="Nguyễn Văn An")
     with_notes.notes.add(a.id, "only in the first CRM")
     assert log == []  # the second CRM's plugin never sees the first CRM's writes
@@ -746,7 +802,9 @@ class Shipping:
     def crmkit_jobs(self, crm: CRM) -> list[Any]:
         from datetime import timedelta
 
-        return [crmkit.Job("shipping.sync", timedelta(hours=1), lambda crm: self.runs.append(crm.actor), "sync parcels")]
+        return [
+            crmkit.Job("shipping.sync", timedelta(hours=1), lambda crm: self.runs.append(crm.actor), "sync parcels")
+        ]
 
 
 class ClashingEvents:

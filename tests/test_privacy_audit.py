@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,8 +15,19 @@ from crmkit.core import tables as t
 from crmkit.testing import add_user
 
 ICT = timezone(timedelta(hours=7))
-PERSONAL = ["Nguyễn Văn An", "Nguyen Van An", "an@example.vn", "an.work@hoanglong.vn", "912345678", "987654321",
-            "12 Hàng Bài", "1990-08-15", "LC123456", "Gọi về bảo hành", "máy giặt"]
+PERSONAL = [
+    "Nguyễn Văn An",
+    "Nguyen Van An",
+    "an@example.vn",
+    "an.work@hoanglong.vn",
+    "912345678",
+    "987654321",
+    "12 Hàng Bài",
+    "1990-08-15",
+    "LC123456",
+    "Gọi về bảo hành",
+    "máy giặt",
+]
 
 
 class _Notes:
@@ -37,8 +48,11 @@ class _Notes:
             raise RuntimeError("notes store unavailable")
         # still inside the erase transaction: the core has not yet removed the contact points
         with crm.reading() as conn:
-            emails = conn.execute(sa.select(sa.func.count()).select_from(t.contact_points)
-                                  .where(t.contact_points.c.customer_id == customer.id)).scalar_one()
+            emails = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.contact_points)
+                .where(t.contact_points.c.customer_id == customer.id)
+            ).scalar_one()
         self.erased.append((customer.id, emails))
         self.notes.pop(customer.id, None)
         crm.audit.record(session, "erase", "probe_notes", customer.id, customer_id=customer.id)
@@ -58,13 +72,28 @@ def _customer_with_history(crm: Any, notes: _Notes) -> Any:
     add_user(crm, "minh")
     hoang_long = crm.customers.add(name="Công ty Hoàng Long", kind="organization")
     an = crm.customers.add(
-        name="Nguyễn Văn An", emails=["an@example.vn"], phone="0912 345 678", birth_date="15/08/1990", gender="nam",
-        tags=["vip"], addresses=[{"line1": "12 Hàng Bài", "province": "Hà Nội"}], attributes={"card": "LC123456"},
-        consents={"email": True}, organizations=[{"organization_id": hoang_long.id, "role": "buyer"}],
+        name="Nguyễn Văn An",
+        emails=["an@example.vn"],
+        phone="0912 345 678",
+        birth_date="15/08/1990",
+        gender="nam",
+        tags=["vip"],
+        addresses=[{"line1": "12 Hàng Bài", "province": "Hà Nội"}],
+        attributes={"card": "LC123456"},
+        consents={"email": True},
+        organizations=[{"organization_id": hoang_long.id, "role": "buyer"}],
     )
     crm.customers.update(an.id, owner="minh")
-    crm.interactions.log(an.id, "phone", subject="Gọi về bảo hành", summary="máy giặt kêu to", sender="+84912345678",
-                         occurred_at=datetime(2024, 5, 1, 9, tzinfo=ICT), rating=4, employee="minh")
+    crm.interactions.log(
+        an.id,
+        "phone",
+        subject="Gọi về bảo hành",
+        summary="máy giặt kêu to",
+        sender="+84912345678",
+        occurred_at=datetime(2024, 5, 1, 9, tzinfo=ICT),
+        rating=4,
+        employee="minh",
+    )
     twin = crm.customers.add(name="Nguyen Van An", emails=["an.work@hoanglong.vn"], phone="0987654321")
     crm.interactions.log(twin.id, "email", subject="Báo giá", occurred_at=datetime(2024, 4, 1, tzinfo=ICT))
     crm.customers.merge(an.id, twin.id)
@@ -98,21 +127,33 @@ def test_erase_removes_or_anonymizes_the_person_everywhere(crm_notes: Any, notes
     gone = crm_notes.customers.get(an.id)
     assert gone.status == "erased" and gone.name == f"Erased customer {an.id}"
     assert (gone.emails, gone.phones, gone.addresses, gone.tags, gone.consents, gone.organizations) == (
-        (), (), (), (), {}, ())
+        (),
+        (),
+        (),
+        (),
+        {},
+        (),
+    )
     assert (gone.birth_date, gone.gender, gone.owner, gone.attributes) == (None, None, None, {})
     tombstone = crm_notes.customers.get(twin.id, follow_merges=False)
     assert tombstone.name == f"Erased customer {twin.id}" and tombstone.birth_date is None
     # interactions stay as anonymous facts (channel, time, rating), their content removed
     kept = crm_notes.interactions.timeline(an.id)
     assert [(i.channel, i.rating, i.subject, i.summary, i.sender) for i in kept] == [
-        ("phone", 4, None, None, None), ("email", None, None, None, None)]
+        ("phone", 4, None, None, None),
+        ("email", None, None, None, None),
+    ]
     for query in ("nguyen van an", "an@example", "an.work", "345678", "654321"):
         assert crm_notes.customers.find(query).items == [], query
     # the plugin erased its part, in the same transaction, before the core removed contact points
     assert notes.erased == [(an.id, len(an.emails) + len(an.phones))] and an.id not in notes.notes
     # the erasure itself is on record; nothing personal is left anywhere the person could ask about
     trail = crm_notes.audit.entries(customer_id=an.id).items
-    assert (trail[0].action, trail[0].actor, trail[0].changes) == ("erase", "lan", {"reason": "khách yêu cầu xoá dữ liệu"})
+    assert (trail[0].action, trail[0].actor, trail[0].changes) == (
+        "erase",
+        "lan",
+        {"reason": "khách yêu cầu xoá dữ liệu"},
+    )
     assert [e.entity for e in trail[:2]] == ["customer", "probe_notes"]
     everything = json.dumps([crm_notes.customers.export_data(an.id), crmkit_dump(crm_notes)], ensure_ascii=False)
     leaked = [p for p in PERSONAL if p in everything]
@@ -156,9 +197,13 @@ def test_audit_records_the_actor_given_to_the_crm_and_acting_as(crm_factory: Any
         crm.customers.set_consent(an.id, "sms", True, source="phone call")
     crm.customers.add_tags(an.id, "vip")
     entries = crm.audit.entries(customer_id=an.id).items
-    assert [(e.action, e.actor) for e in entries] == [("update", "lan"), ("consent", "minh"), ("update", "minh"),
-                                                      ("create", "lan")]
-    assert all(e.at.tzinfo == timezone.utc for e in entries)
+    assert [(e.action, e.actor) for e in entries] == [
+        ("update", "lan"),
+        ("consent", "minh"),
+        ("update", "minh"),
+        ("create", "lan"),
+    ]
+    assert all(e.at.tzinfo == UTC for e in entries)
     assert [e.action for e in crm.audit.entries(actor="minh")] == ["consent", "update"]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmkit import CRM
 from crmkit.cli.context import CLIContext
@@ -31,20 +32,28 @@ DANGEROUS = {  # name -> the cell a spreadsheet gets
 
 def customers_of(crm: CRM) -> dict[str, dict[str, Any]]:
     """What a user reads about each customer, by name."""
-    return {c.name: {"phone": c.phone, "tags": c.tags, "city": c.city, "attributes": c.attributes}
-            for c in crm.customers.find(limit=100)}
+    return {
+        c.name: {"phone": c.phone, "tags": c.tags, "city": c.city, "attributes": c.attributes}
+        for c in crm.customers.find(limit=100)
+    }
 
 
 def formula_crm(crm: CRM) -> CRM:
     for n, name in enumerate(DANGEROUS):
-        crm.customers.add(external_id=f"F{n}", name=name, phone=f"0912 345 67{n}", tags=["-vip", "@home"],
-                          city="=HYPERLINK(\"http://evil.example\")",
-                          attributes={"note": "\t=1+1", "delta": "-5", "plain": "Hà Nội"})
+        crm.customers.add(
+            external_id=f"F{n}",
+            name=name,
+            phone=f"0912 345 67{n}",
+            tags=["-vip", "@home"],
+            city='=HYPERLINK("http://evil.example")',
+            attributes={"note": "\t=1+1", "delta": "-5", "plain": "Hà Nội"},
+        )
     return crm
 
 
-def test_an_export_neutralises_formula_cells_and_imports_back_unchanged(crm_factory: Callable[..., CRM],
-                                                                       tmp_path: Path) -> None:
+def test_an_export_neutralises_formula_cells_and_imports_back_unchanged(
+    crm_factory: Callable[..., CRM], tmp_path: Path
+) -> None:
     source, target = formula_crm(crm_factory()), crm_factory()
     exported = tmp_path / "customers.csv"
     assert export_customers(source, exported) == len(DANGEROUS)
@@ -53,7 +62,7 @@ def test_an_export_neutralises_formula_cells_and_imports_back_unchanged(crm_fact
     assert names == DANGEROUS
     first = rows["F0"]
     assert first["phone"] == "'+84912345670"  # OWASP: a leading + is a formula to Excel
-    assert (first["tags"], first["city"]) == ("'-vip;@home", "'=HYPERLINK(\"http://evil.example\")")
+    assert (first["tags"], first["city"]) == ("'-vip;@home", '\'=HYPERLINK("http://evil.example")')
     assert (first["attr_note"], first["attr_delta"], first["attr_plain"]) == ("'\t=1+1", "-5", "Hà Nội")
 
     summary = import_customers(target, exported)
@@ -64,29 +73,34 @@ def test_an_export_neutralises_formula_cells_and_imports_back_unchanged(crm_fact
 
 
 def test_a_reject_file_neutralises_its_cells_and_the_fixed_file_imports_the_values(crm: CRM, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "in.csv", ["external_id", "name", "email", "phone"], [
-        ["R1", "=HYPERLINK(\"http://evil.example\",\"click\")", "not-an-email", "'+84 912 345 678"],
-        ["R2", "@Lan", "lan@example.vn", "0912 345 679"],
-    ])
+    path = write_csv(
+        tmp_path / "in.csv",
+        ["external_id", "name", "email", "phone"],
+        [
+            ["R1", '=HYPERLINK("http://evil.example","click")', "not-an-email", "'+84 912 345 678"],
+            ["R2", "@Lan", "lan@example.vn", "0912 345 679"],
+        ],
+    )
     summary = import_customers(crm, path)
     assert (summary.inserted, summary.rejected) == (1, 1)
     assert crm.customers.get_by_external_id("R2").name == "@Lan"
     rejected = read_csv(summary.reject_path)[0]
-    assert rejected["name"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert rejected["name"] == '\'=HYPERLINK("http://evil.example","click")'
     assert rejected["phone"] == "'+84 912 345 678"  # the quote the user's file had before its + sign
 
     rejected["email"] = "an@example.vn"
     fixed = write_csv(tmp_path / "fixed.csv", list(rejected), [list(rejected.values())])
     assert import_customers(crm, fixed).inserted == 1
     again = crm.customers.get_by_external_id("R1")
-    assert (again.name, again.phone) == ("=HYPERLINK(\"http://evil.example\",\"click\")", "+84912345678")
+    assert (again.name, again.phone) == ('=HYPERLINK("http://evil.example","click")', "+84912345678")
 
 
 def test_cli_csv_output_neutralises_formula_cells(crm: CRM) -> None:
     formula_crm(crm)
     url = crm.engine.url.render_as_string(hide_password=False)
-    result = CliRunner().invoke(cli, ["--db", url, "--format", "csv", "customers", "find", "--limit", "100"],
-                                obj=CLIContext(plugins=[]))
+    result = CliRunner().invoke(
+        cli, ["--db", url, "--format", "csv", "customers", "find", "--limit", "100"], obj=CLIContext(plugins=[])
+    )
     assert result.exit_code == 0, result.stderr
     shown = {r["name"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert set(shown) == set(DANGEROUS.values())

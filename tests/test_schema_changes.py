@@ -25,7 +25,9 @@ pytestmark = pytest.mark.crmkit_plugins("sales", "loyalty")
 
 def crmkit(crm: Any, *args: str) -> Result:
     url = crm.engine.url.render_as_string(hide_password=False)
-    return CliRunner().invoke(cli, ["--db", url, "--format", "json", *args], obj=CLIContext(plugins=["sales", "loyalty"]))
+    return CliRunner().invoke(
+        cli, ["--db", url, "--format", "json", *args], obj=CLIContext(plugins=["sales", "loyalty"])
+    )
 
 
 def states(crm: Any) -> dict[str, str]:
@@ -63,8 +65,12 @@ def test_one_revision_down_keeps_the_rows(crm: Any) -> None:
     down = crmkit(crm, "db", "downgrade", "--yes", "loyalty", "--", "-1")  # one revision down
     assert down.exit_code == 0, down.output
     with crm.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM loyalty_ledger WHERE customer_id = :c"),
-                            {"c": customer_id}).scalar_one() == 1
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM loyalty_ledger WHERE customer_id = :c"), {"c": customer_id}
+            ).scalar_one()
+            == 1
+        )
     assert crmkit(crm, "db", "upgrade").exit_code == 0
     assert crm.loyalty.balance(customer_id, program="vip") == 500
 
@@ -99,8 +105,7 @@ def test_a_downgrade_killed_part_way_leaves_the_schema_whole_at_one_revision(crm
     head = states(crm)["loyalty"]
     for delay in (0.0, 0.02, 0.1):
         ready = tmp_path / f"ready-{delay}"
-        child = subprocess.Popen([sys.executable, "-c", DOWNGRADE, url, str(ready)], stderr=subprocess.PIPE,
-                                 text=True)
+        child = subprocess.Popen([sys.executable, "-c", DOWNGRADE, url, str(ready)], stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -131,8 +136,9 @@ def test_a_first_init_killed_part_way_leaves_no_half_made_schema(tmp_path: Path)
     for delay in (0.3, 0.6, 1.0, 1.5):
         db = tmp_path / f"moi-{delay}.db"
         ready = tmp_path / f"ready-{delay}"
-        child = subprocess.Popen([sys.executable, "-c", INIT, f"sqlite:///{db}", str(ready)], stderr=subprocess.PIPE,
-                                 text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", INIT, f"sqlite:///{db}", str(ready)], stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 60
         while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)

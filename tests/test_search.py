@@ -54,8 +54,18 @@ def people(crm: Any) -> dict[str, Any]:
 
 
 def test_listing_pages_through_everyone_in_folded_name_order(crm: Any) -> None:
-    names_ = ["Đặng Thu Hà", "Nguyễn Văn An", "Anh Tuấn", "Bùi Minh", "Lê Ánh", "le anh", "Zoe Lee", "Ông Văn Ba",
-              "Dương Quá", "Lê Ánh"] * 3
+    names_ = [
+        "Đặng Thu Hà",
+        "Nguyễn Văn An",
+        "Anh Tuấn",
+        "Bùi Minh",
+        "Lê Ánh",
+        "le anh",
+        "Zoe Lee",
+        "Ông Văn Ba",
+        "Dương Quá",
+        "Lê Ánh",
+    ] * 3
     with crm.transaction():  # one commit for the lot: nested writes join it
         added = [crm.customers.add(name=name) for name in names_]
     expected = [c.id for c in sorted(added, key=lambda c: (fold(c.name), c.id))]
@@ -77,7 +87,10 @@ def test_listing_filters_by_tag_owner_kind_and_stage(crm: Any) -> None:
         crm.customers.add(name=f"Khách {i}", tags=["vip"], owner="lan")
     assert len(every_page(crm, tag="vip", limit=2)) == 6
     assert {c.name for c in every_page(crm, owner="lan", limit=3)} == {
-        "Nguyễn Văn An", "Công ty Hoàng Long", *(f"Khách {i}" for i in range(5))}
+        "Nguyễn Văn An",
+        "Công ty Hoàng Long",
+        *(f"Khách {i}" for i in range(5)),
+    }
     assert [c.id for c in crm.customers.find(kind="organization")] == [org.id]
     assert [c.id for c in crm.customers.find(lifecycle_stage="customer")] == [an.id]
     assert [c.id for c in crm.customers.find(tag="vip", owner="lan", lifecycle_stage="customer")] == [an.id]
@@ -96,8 +109,12 @@ def test_invalid_cursor_or_filter_is_a_validation_error(crm: Any, cursor: str) -
             with pytest.raises(crmkit.ValidationError) as exc:
                 crm.customers.find(query, after=cursor)
             assert list(exc.value.errors) == ["after"]
-    for bad, field in (({"limit": 0}, "limit"), ({"limit": 5000}, "limit"), ({"kind": "robot"}, "kind"),
-                       ({"lifecycle_stage": "vip"}, "lifecycle_stage")):
+    for bad, field in (
+        ({"limit": 0}, "limit"),
+        ({"limit": 5000}, "limit"),
+        ({"kind": "robot"}, "kind"),
+        ({"lifecycle_stage": "vip"}, "lifecycle_stage"),
+    ):
         with pytest.raises(crmkit.ValidationError) as exc:
             crm.customers.find(**bad)
         assert list(exc.value.errors) == [field]
@@ -115,7 +132,7 @@ def test_merged_and_erased_customers_are_not_listed(crm: Any, people: dict[str, 
 
 
 SEARCHES = [
-    ("nguyen van an", {"Nguyễn Văn An", "Nguyễn Văn Anh"}),   # a name is found by its start
+    ("nguyen van an", {"Nguyễn Văn An", "Nguyễn Văn Anh"}),  # a name is found by its start
     ("Nguyễn Văn An", {"Nguyễn Văn An", "Nguyễn Văn Anh"}),
     ("NGUYEN  VAN   AN", {"Nguyễn Văn An", "Nguyễn Văn Anh"}),
     ("van an", {"Nguyễn Văn An", "Nguyễn Văn Anh", "Trần Văn An"}),  # middle + given name
@@ -153,11 +170,20 @@ def test_search_is_accent_insensitive_over_names_emails_and_phones(crm: Any, peo
 def test_search_pages_through_every_match_once(crm: Any) -> None:
     # "An An" style names match a query through several of their words: still one hit each.
     with crm.transaction():
-        added = [crm.customers.add(name=name, email=email) for name, email in [
-            *((f"Nguyễn Văn An {i:02d}", None) for i in range(12)),
-            ("Lê An An", None), ("An An", "an.an@example.vn"), ("Trần An", "an@example.vn"), ("An Khang An", None),
-            ("Phạm Anh", None), ("Bích", "anh.bich@example.vn"), ("Trần Bình", None), ("Annie Lee", None),
-        ]]
+        added = [
+            crm.customers.add(name=name, email=email)
+            for name, email in [
+                *((f"Nguyễn Văn An {i:02d}", None) for i in range(12)),
+                ("Lê An An", None),
+                ("An An", "an.an@example.vn"),
+                ("Trần An", "an@example.vn"),
+                ("An Khang An", None),
+                ("Phạm Anh", None),
+                ("Bích", "anh.bich@example.vn"),
+                ("Trần Bình", None),
+                ("Annie Lee", None),
+            ]
+        ]
     matching = {c.id for c in added if c.name not in ("Trần Bình",)}
     for limit in (1, 2, 3, 5, 50):
         shown = every_page(crm, "an", limit=limit)
@@ -197,7 +223,8 @@ def test_merged_and_erased_customers_are_not_found(crm: Any, people: dict[str, A
 
 
 def test_a_scoped_search_finds_exactly_the_customers_in_scope_after_every_kind_of_write(
-        crm: Any, tmp_path: Any) -> None:
+    crm: Any, tmp_path: Any
+) -> None:
     """The search keys carry their customer's owner (a scoped search reads only those keys): every
     write that changes an owner or the keys keeps them equal, so a team-scoped user finds exactly
     what the system finds among the customers they may see."""
@@ -215,8 +242,11 @@ def test_a_scoped_search_finds_exactly_the_customers_in_scope_after_every_kind_o
     def check() -> None:
         k, c = t.search_keys.c, t.customers.c
         with crm.reading() as conn:
-            stale = conn.execute(sa.select(k.customer_id, k.owner, c.owner).join(t.customers, c.id == k.customer_id)
-                                 .where(k.owner.is_distinct_from(c.owner))).all()
+            stale = conn.execute(
+                sa.select(k.customer_id, k.owner, c.owner)
+                .join(t.customers, c.id == k.customer_id)
+                .where(k.owner.is_distinct_from(c.owner))
+            ).all()
         assert stale == [], "search keys whose owner is not their customer's"
         for query in queries:
             expected = [x.id for x in every_page(crm, query, limit=50) if x.owner in ("lan", "minh")]
@@ -252,25 +282,32 @@ def test_a_scoped_search_finds_exactly_the_customers_in_scope_after_every_kind_o
     assert nobody.id not in {x.id for x in lan.customers.find("an", limit=100)}
 
     header = ["external_id", "name", "email", "owner"]
-    rows = [["N1", "Nguyễn Thị Nhập", "nhap.nguyen@example.vn", "minh"],
-            ["N2", "Nguyễn Văn Ngoài", "ngoai@example.vn", "hoa"],
-            ["N3", "Nguyễn Không Chủ", "khongchu@example.vn", ""]]
+    rows = [
+        ["N1", "Nguyễn Thị Nhập", "nhap.nguyen@example.vn", "minh"],
+        ["N2", "Nguyễn Văn Ngoài", "ngoai@example.vn", "hoa"],
+        ["N3", "Nguyễn Không Chủ", "khongchu@example.vn", ""],
+    ]
     path = tmp_path / "a.csv"
     path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
     assert import_customers(crm, path).inserted == 3
     check()
     imported = {x.name: x.id for x in crm.customers.find("nguyen", limit=100)}
-    assert {x.id for x in lan.customers.find("nguyen", limit=100)} == {
-        an.id, anh.id, imported["Nguyễn Thị Nhập"]}
+    assert {x.id for x in lan.customers.find("nguyen", limit=100)} == {an.id, anh.id, imported["Nguyễn Thị Nhập"]}
     # again, owners changed (keys kept) and a name changed (keys rebuilt), and lan's own rows without an owner
-    rows = [["N1", "Nguyễn Thị Nhập", "nhap.nguyen@example.vn", "hoa"],
-            ["N2", "Nguyễn Văn Ngoại", "ngoai@example.vn", "minh"],
-            ["N3", "Nguyễn Không Chủ", "khongchu@example.vn", "lan"]]
+    rows = [
+        ["N1", "Nguyễn Thị Nhập", "nhap.nguyen@example.vn", "hoa"],
+        ["N2", "Nguyễn Văn Ngoại", "ngoai@example.vn", "minh"],
+        ["N3", "Nguyễn Không Chủ", "khongchu@example.vn", "lan"],
+    ]
     path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
     assert import_customers(crm, path).updated == 3
     check()
     assert {x.id for x in lan.customers.find("nguyen", limit=100)} == {
-        an.id, anh.id, imported["Nguyễn Văn Ngoài"], imported["Nguyễn Không Chủ"]}
+        an.id,
+        anh.id,
+        imported["Nguyễn Văn Ngoài"],
+        imported["Nguyễn Không Chủ"],
+    }
     path.write_text("external_id,name,email\nL1,Nguyễn Của Lan,cualan@example.vn\n", encoding="utf-8")
     assert import_customers(lan, path).inserted == 1  # no owner given: the importing user's
     check()
@@ -294,9 +331,14 @@ def test_the_core_migration_gives_the_search_keys_of_an_older_database_their_own
     with crm.engine.connect() as conn:
         assert "owner" not in {c["name"] for c in sa.inspect(conn).get_columns("customer_search_keys")}
     migrations.upgrade(crm.engine, [core])
-    only = {"compare_type": True, "include_object": lambda obj, name, type_, reflected, other: (
-        obj.name == "customer_search_keys" if type_ == "table" else getattr(obj, "table", None) is None
-        or obj.table.name == "customer_search_keys")}
+    only = {
+        "compare_type": True,
+        "include_object": lambda obj, name, type_, reflected, other: (
+            obj.name == "customer_search_keys"
+            if type_ == "table"
+            else getattr(obj, "table", None) is None or obj.table.name == "customer_search_keys"
+        ),
+    }
     k = t.search_keys.c
     with crm.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts=only), t.metadata) == []

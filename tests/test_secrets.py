@@ -20,15 +20,24 @@ NAME = "Phạm Bảo Nhung"
 
 def _stored(crm: CRM) -> str:
     with crm.reading() as conn:
-        return "\n".join(str(tuple(row)) for table in (t.settings, t.audit_log) for row in conn.execute(sa.select(table)))
+        return "\n".join(
+            str(tuple(row)) for table in (t.settings, t.audit_log) for row in conn.execute(sa.select(table))
+        )
 
 
 def test_inline_secrets_are_refused_naming_the_field_and_nothing_is_stored(crm: CRM) -> None:
-    refused = {"smtp_password": "mk-Smtp-9f27", "crm.sync": {"url": "https://u:pw-Url-77d2@sync.example.vn/"},
-               "crm.feed": {"url": "https://feed.example.vn/x?api_key=key-Url-3c8e"},
-               "crm.hook": {"headers": {"Authorization": "Bearer hd-Tok-0a4f"}}}
-    fields = {"smtp_password": "smtp_password", "crm.sync": "crm.sync.url", "crm.feed": "crm.feed.url",
-              "crm.hook": "crm.hook.headers.Authorization"}
+    refused = {
+        "smtp_password": "mk-Smtp-9f27",
+        "crm.sync": {"url": "https://u:pw-Url-77d2@sync.example.vn/"},
+        "crm.feed": {"url": "https://feed.example.vn/x?api_key=key-Url-3c8e"},
+        "crm.hook": {"headers": {"Authorization": "Bearer hd-Tok-0a4f"}},
+    }
+    fields = {
+        "smtp_password": "smtp_password",
+        "crm.sync": "crm.sync.url",
+        "crm.feed": "crm.feed.url",
+        "crm.hook": "crm.hook.headers.Authorization",
+    }
     for key, value in refused.items():
         with pytest.raises(ValidationError) as caught:
             crm.set_setting(key, value)
@@ -58,26 +67,45 @@ def test_references_resolve_only_when_used_and_a_missing_one_names_the_reference
     refuse_inline("sms", {"headers": {"Authorization": "env:SMS_AUTH"}, "password": f"file:{secret_file}"})
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("postgresql://crm:Sen@Hong-42@db.example.vn/crm", "postgresql://crm:***@db.example.vn/crm"),
-    ("postgresql://crm@db.example.vn/crm?password=Qs-Pw-88&sslmode=require",
-     "postgresql://crm@db.example.vn/crm?password=***&sslmode=require"),
-    ("postgresql+psycopg://crm:p%40ss@db/crm?application_name=a@b", "postgresql+psycopg://crm:***@db/crm?application_name=a@b"),
-    ("sqlite:///crm.db", "sqlite:///crm.db"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://crm:Sen@Hong-42@db.example.vn/crm", "postgresql://crm:***@db.example.vn/crm"),
+        (
+            "postgresql://crm@db.example.vn/crm?password=Qs-Pw-88&sslmode=require",
+            "postgresql://crm@db.example.vn/crm?password=***&sslmode=require",
+        ),
+        (
+            "postgresql+psycopg://crm:p%40ss@db/crm?application_name=a@b",
+            "postgresql+psycopg://crm:***@db/crm?application_name=a@b",
+        ),
+        ("sqlite:///crm.db", "sqlite:///crm.db"),
+    ],
+)
 def test_database_urls_are_masked_in_every_spelling(url: str, shown: str) -> None:
     assert mask_database_url(url) == shown
     assert mask_database_url(sa.make_url(url)).startswith(shown.split("?")[0].split("@")[0])
     assert redact_text(f"cannot open database {url}: refused") == f"cannot open database {shown}: refused"
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("postgresql://crmkit:Sen@Hong-42@127.0.0.1:1/crm", "postgresql://crmkit:***@127.0.0.1:1/crm: its password holds "
-                                                        "an unescaped @"),
-    ("postgresql://crmkit:Sen%40Hong-42@127.0.0.1:1/crm", "postgresql+psycopg://crmkit:***@127.0.0.1:1/crm: connection"),
-    ("postgresql://crmkit@127.0.0.1:1/crm?password=Qs-Pw-88", "postgresql+psycopg://crmkit@127.0.0.1:1/crm?password=***: "),
-    ("nosuchdriver://crmkit:Sen@Hong-42@127.0.0.1/crm", "nosuchdriver://crmkit:***@127.0.0.1/crm: "),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://crmkit:Sen@Hong-42@127.0.0.1:1/crm",
+            "postgresql://crmkit:***@127.0.0.1:1/crm: its password holds an unescaped @",
+        ),
+        (
+            "postgresql://crmkit:Sen%40Hong-42@127.0.0.1:1/crm",
+            "postgresql+psycopg://crmkit:***@127.0.0.1:1/crm: connection",
+        ),
+        (
+            "postgresql://crmkit@127.0.0.1:1/crm?password=Qs-Pw-88",
+            "postgresql+psycopg://crmkit@127.0.0.1:1/crm?password=***: ",
+        ),
+        ("nosuchdriver://crmkit:Sen@Hong-42@127.0.0.1/crm", "nosuchdriver://crmkit:***@127.0.0.1/crm: "),
+    ],
+)
 def test_the_cli_never_prints_a_database_password(url: str, shown: str) -> None:
     result = CliRunner().invoke(cli, ["--locale", "en", "--db", url, "customers", "find", "an"])
     assert result.exit_code == 3 and result.stderr.startswith(f"error: cannot open database {shown}"), result.stderr
@@ -87,7 +115,9 @@ def test_the_cli_never_prints_a_database_password(url: str, shown: str) -> None:
 def test_database_errors_never_carry_their_parameters(crm: CRM, capsys) -> None:
     with pytest.raises(sa.exc.IntegrityError) as caught:
         with crm.transaction() as session:
-            session.connection().execute(t.settings.insert(), [{"key": "x", "value": NAME}, {"key": "x", "value": NAME}])
+            session.connection().execute(
+                t.settings.insert(), [{"key": "x", "value": NAME}, {"key": "x", "value": NAME}]
+            )
     assert NAME not in str(caught.value)  # crmkit's engines hide parameters
     bare = sa.create_engine("sqlite://")  # an embedding application's engine may not
     with bare.begin() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -21,8 +21,8 @@ from crmkit.sqlfunctions import (
 )
 
 #: 23:30 UTC on 31 January: already 1 February in Vietnam, still January (and the 31st) in UTC.
-LATE = datetime(2026, 1, 31, 23, 30, 15, tzinfo=timezone.utc)
-LATER = datetime(2026, 2, 2, 11, 30, 15, tzinfo=timezone.utc)
+LATE = datetime(2026, 1, 31, 23, 30, 15, tzinfo=UTC)
+LATER = datetime(2026, 2, 2, 11, 30, 15, tzinfo=UTC)
 
 
 def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
@@ -30,13 +30,18 @@ def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
     first = crm.interactions.log(customer.id, channel="phone", occurred_at=LATE)
     second = crm.interactions.log(customer.id, channel="email", occurred_at=LATER)
     i, later, c = core.interactions.alias("i"), core.interactions.alias("later"), core.customers.c
-    query = sa.select(
-        epoch_seconds(i.c.occurred_at), day_of(i.c.occurred_at), month_index(i.c.occurred_at),
-        seconds_between(i.c.occurred_at, later.c.occurred_at),
-        whole_days_since(i.c.occurred_at, int(LATER.timestamp())),
-        sa.select(year_month(c.birth_date)).where(c.id == customer.id).scalar_subquery(),
-    ).select_from(i.join(later, later.c.customer_id == i.c.customer_id)).where(i.c.id == first.id,
-                                                                              later.c.id == second.id)
+    query = (
+        sa.select(
+            epoch_seconds(i.c.occurred_at),
+            day_of(i.c.occurred_at),
+            month_index(i.c.occurred_at),
+            seconds_between(i.c.occurred_at, later.c.occurred_at),
+            whole_days_since(i.c.occurred_at, int(LATER.timestamp())),
+            sa.select(year_month(c.birth_date)).where(c.id == customer.id).scalar_subquery(),
+        )
+        .select_from(i.join(later, later.c.customer_id == i.c.customer_id))
+        .where(i.c.id == first.id, later.c.id == second.id)
+    )
     with crm.engine.connect() as conn:
         epoch, day, month, seconds, days, born = conn.execute(query).one()
     assert epoch == int(LATE.timestamp())
@@ -49,7 +54,7 @@ def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
 
 def test_local_clock_reads_hour_and_weekday_as_the_zone_does_across_daylight_saving(crm: CRM) -> None:
     customer = crm.customers.add(name="Mary Tran")
-    winter, summer = datetime(2026, 1, 14, 2, tzinfo=timezone.utc), datetime(2026, 6, 3, 1, tzinfo=timezone.utc)
+    winter, summer = datetime(2026, 1, 14, 2, tzinfo=UTC), datetime(2026, 6, 3, 1, tzinfo=UTC)
     for moment in (winter, summer):  # both Wednesday in UTC
         crm.interactions.log(customer.id, channel="sms", occurred_at=moment)
     i = core.interactions.c

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +26,33 @@ def url_of(crm: Any) -> str:
 
 def test_times_round_trip_as_aware_utc(crm: Any) -> None:
     an = crm.customers.add(name="Nguyễn Văn An")
-    moments = [datetime(2024, 2, 10, 0, 30, tzinfo=ICT),  # Tết: still 9 February in UTC
-               datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=NEW_YORK_WINTER),
-               datetime(2000, 1, 1, tzinfo=timezone.utc)]
+    moments = [
+        datetime(2024, 2, 10, 0, 30, tzinfo=ICT),  # Tết: still 9 February in UTC
+        datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=NEW_YORK_WINTER),
+        datetime(2000, 1, 1, tzinfo=UTC),
+    ]
     logged = [crm.interactions.log(an.id, "phone", occurred_at=m) for m in moments]
     read = {i.id: i.occurred_at for i in crm.interactions.timeline(an.id)}
     for moment, interaction in zip(moments, logged):
         assert read[interaction.id] == moment
-        assert read[interaction.id].tzinfo == timezone.utc
+        assert read[interaction.id].tzinfo == UTC
     assert read[logged[0].id].day == 9
-    assert crm.customers.get(an.id).created_at.tzinfo == timezone.utc
+    assert crm.customers.get(an.id).created_at.tzinfo == UTC
 
 
 def test_naive_times_are_refused_by_the_storage_layer(crm: Any) -> None:
     an = crm.customers.add(name="Nguyễn Văn An")
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
         with crm.transaction() as session:
-            session.connection().execute(t.interactions.insert().values(
-                customer_id=an.id, channel="email", direction="inbound", occurred_at=datetime(2024, 5, 1, 9),
-                created_at=utcnow()))
+            session.connection().execute(
+                t.interactions.insert().values(
+                    customer_id=an.id,
+                    channel="email",
+                    direction="inbound",
+                    occurred_at=datetime(2024, 5, 1, 9),
+                    created_at=utcnow(),
+                )
+            )
     assert len(crm.interactions.timeline(an.id)) == 0
 
 
@@ -71,10 +79,13 @@ def test_unwritable_sqlite_path_is_one_clear_line(path: str) -> None:
     assert path in str(exc.value) and "unable to open database file" in str(exc.value)
 
 
-@pytest.mark.parametrize(("url", "says"), [
-    ("not a url", "not a database URL"),
-    ("mysql://crm:s3cret@db.example/crm", "mysql://crm:***@db.example/crm: its driver is not installed"),
-])
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://crm:s3cret@db.example/crm", "mysql://crm:***@db.example/crm: its driver is not installed"),
+    ],
+)
 def test_unusable_urls_are_one_clear_line_without_the_password(url: str, says: str) -> None:
     with pytest.raises(crmkit.DatabaseUnavailable) as exc:
         CRM(url, plugins=[])
@@ -115,8 +126,9 @@ def migrations_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_a_plugin_with_unapplied_migrations_needs_an_upgrade(crm: Any, migrations_package: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_with_unapplied_migrations_needs_an_upgrade(
+    crm: Any, migrations_package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.syspath_prepend(str(migrations_package))
     plugin = Plugin("probe_migrated", migrations="crmkit_probe_migrations")
     crm.customers.add(name="Nguyễn Văn An")
@@ -136,10 +148,13 @@ def test_a_plugin_with_unapplied_migrations_needs_an_upgrade(crm: Any, migration
     reopened.close()
 
 
-@pytest.mark.parametrize(("written", "says"), [
-    (None, "behind for: crmkit (run `crmkit db upgrade`)"),  # no revision recorded yet
-    ("crmkit_9999_future", "newer than the installed code for: crmkit at crmkit_9999_future"),
-])
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [
+        (None, "behind for: crmkit (run `crmkit db upgrade`)"),  # no revision recorded yet
+        ("crmkit_9999_future", "newer than the installed code for: crmkit at crmkit_9999_future"),
+    ],
+)
 def test_a_core_schema_that_does_not_match_the_code_is_refused(crm: Any, written: str | None, says: str) -> None:
     url = url_of(crm)
     with crm.transaction() as session:

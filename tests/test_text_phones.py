@@ -33,8 +33,13 @@ def test_fold_removes_case_accents_and_extra_spaces(text: str | None, folded: st
 
 
 def test_fold_gives_the_same_key_for_every_spelling_of_a_vietnamese_name() -> None:
-    spellings = ["Nguyễn Văn An", "NGUYỄN VĂN AN", "nguyen van an", " Nguyen  Van An ",
-                 unicodedata.normalize("NFD", "Nguyễn Văn An")]
+    spellings = [
+        "Nguyễn Văn An",
+        "NGUYỄN VĂN AN",
+        "nguyen van an",
+        " Nguyen  Van An ",
+        unicodedata.normalize("NFD", "Nguyễn Văn An"),
+    ]
     assert {fold(s) for s in spellings} == {"nguyen van an"}
 
 
@@ -42,8 +47,19 @@ def test_normalize_email_trims_and_lower_cases() -> None:
     assert normalize_email("  An.Nguyen@Example.VN ") == "an.nguyen@example.vn"
 
 
-@pytest.mark.parametrize("bad", ["an", "an@", "@example.vn", "an@example", "an nguyen@example.vn",
-                                 "an@@example.vn", "an..b@example.vn", "an@example.v"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "an",
+        "an@",
+        "@example.vn",
+        "an@example",
+        "an nguyen@example.vn",
+        "an@@example.vn",
+        "an..b@example.vn",
+        "an@example.v",
+    ],
+)
 def test_normalize_email_refuses_what_is_not_an_address(bad: str) -> None:
     with pytest.raises(ValueError, match="not a valid e-mail"):
         normalize_email(bad)
@@ -92,8 +108,10 @@ def _crmkit(raw: str, country: str) -> str | None:
 
 
 _FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-_TYPES = [getattr(phonenumbers.PhoneNumberType, name) for name in
-          ("FIXED_LINE", "MOBILE", "TOLL_FREE", "PREMIUM_RATE", "VOIP", "UAN")]
+_TYPES = [
+    getattr(phonenumbers.PhoneNumberType, name)
+    for name in ("FIXED_LINE", "MOBILE", "TOLL_FREE", "PREMIUM_RATE", "VOIP", "UAN")
+]
 
 
 def _generated_numbers(country: str, rng: random.Random) -> list[str]:
@@ -112,11 +130,17 @@ def _generated_numbers(country: str, rng: random.Random) -> list[str]:
             digits = digits[: rng.choice([len(digits), len(digits), len(digits) - 1])] + rng.choice(["", "", "7"])
             number = phonenumbers.parse("+" + code + digits)
             written += [
-                trunk + digits, digits, "+" + code + digits, code + digits, "00" + code + digits,
-                f"+{code} {digits[:3]} {digits[3:]}", f"{trunk}{digits[:3]}.{digits[3:6]}-{digits[6:]}",
+                trunk + digits,
+                digits,
+                "+" + code + digits,
+                code + digits,
+                "00" + code + digits,
+                f"+{code} {digits[:3]} {digits[3:]}",
+                f"{trunk}{digits[:3]}.{digits[3:6]}-{digits[6:]}",
                 phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
                 phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
-                (trunk + digits).translate(_FULLWIDTH), trunk + digits[:4] + digits[4:].translate(_FULLWIDTH),
+                (trunk + digits).translate(_FULLWIDTH),
+                trunk + digits[:4] + digits[4:].translate(_FULLWIDTH),
             ]
     return written
 
@@ -125,8 +149,11 @@ def _generated_numbers(country: str, rng: random.Random) -> list[str]:
 def test_fast_path_and_libphonenumber_agree_on_generated_numbers(country: str) -> None:
     rng = random.Random(f"crmkit-{country}")
     numbers = _generated_numbers(country, rng)
-    disagreements = [(raw, _crmkit(raw, country), _libphonenumber(raw, country))
-                     for raw in numbers if _crmkit(raw, country) != _libphonenumber(raw, country)]
+    disagreements = [
+        (raw, _crmkit(raw, country), _libphonenumber(raw, country))
+        for raw in numbers
+        if _crmkit(raw, country) != _libphonenumber(raw, country)
+    ]
     assert not disagreements, disagreements[:10]
     accepted = sum(_libphonenumber(raw, country) is not None for raw in numbers)
     assert accepted > len(numbers) // 4, "the generator should produce plenty of valid numbers"

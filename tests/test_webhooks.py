@@ -43,19 +43,27 @@ def count(crm: Any, table: sa.Table) -> int:
 
 def test_events_are_delivered_signed_with_the_customer_as_json(local: Any) -> None:
     with WebhookReceiver() as receiver:
-        subscription = local.webhooks.subscribe(receiver.url, ["customer.created", "customer.updated",
-                                                               "interaction.logged", "consent.changed"])
+        subscription = local.webhooks.subscribe(
+            receiver.url, ["customer.created", "customer.updated", "interaction.logged", "consent.changed"]
+        )
         receiver.secret = subscription.secret
         assert subscription.secret.startswith("whsec_") and local.webhooks.get(subscription.id).secret is None
         an = local.customers.add(name="Nguyễn Văn An", emails=["an@example.vn"])
         local.customers.update(an.id, city="Huế")
-        local.interactions.log_many([{"customer_id": an.id, "channel": "phone"}, {"customer_id": an.id, "channel": "sms"}])
+        local.interactions.log_many(
+            [{"customer_id": an.id, "channel": "phone"}, {"customer_id": an.id, "channel": "sms"}]
+        )
         local.customers.set_consent(an.id, "email", True, source="web form")
         assert deliver(local).delivered == 5
     assert all(r.signed for r in receiver.received)
     bodies = [r.body for r in receiver.received]
-    assert sorted(b["type"] for b in bodies) == ["consent.changed", "customer.created", "customer.updated",
-                                                 "interaction.logged", "interaction.logged"]
+    assert sorted(b["type"] for b in bodies) == [
+        "consent.changed",
+        "customer.created",
+        "customer.updated",
+        "interaction.logged",
+        "interaction.logged",
+    ]
     created = next(b for b in bodies if b["type"] == "customer.created")
     assert created["id"] == receiver.received[bodies.index(created)].id
     assert created["timestamp"].endswith("+00:00")
@@ -159,9 +167,20 @@ def test_replay_of_a_time_range_to_one_subscription(local: Any) -> None:
     assert sorted(receiver.ids()) == sorted(other.ids() * 2)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/hook", "http://localhost/hook", "http://10.1.2.3/hook",
-                                 "http://169.254.169.254/latest/meta-data", "http://[::1]/hook", "http://0.0.0.0/",
-                                 "http://192.168.1.10/hook", "ftp://example.com/hook", "not a url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://0.0.0.0/",
+        "http://192.168.1.10/hook",
+        "ftp://example.com/hook",
+        "not a url",
+    ],
+)
 def test_urls_to_this_machine_or_private_networks_are_refused_by_default(crm: Any, url: str) -> None:
     with pytest.raises(ValidationError) as refused:
         crm.webhooks.subscribe(url, ["customer.created"])
@@ -181,7 +200,9 @@ def test_the_ssrf_guard_is_checked_again_when_delivering(local: Any) -> None:
 
 
 def test_unknown_event_types_and_bad_fields_are_refused_naming_them(local: Any) -> None:
-    with pytest.raises(ValidationError, match="unknown event type 'customer.craeted'; did you mean 'customer.created'") as e:
+    with pytest.raises(
+        ValidationError, match="unknown event type 'customer.craeted'; did you mean 'customer.created'"
+    ) as e:
         local.webhooks.subscribe("http://127.0.0.1:9/", ["customer.craeted"])
     assert "events" in e.value.errors
     for kwargs, field in (({"secret": "not-a-secret"}, "secret"), ({"description": "x" * 301}, "description")):
@@ -204,8 +225,9 @@ def test_unknown_event_types_and_bad_fields_are_refused_naming_them(local: Any) 
 
 def test_erasure_redacts_the_customer_s_stored_payloads(local: Any) -> None:
     with WebhookReceiver(answer=lambda body, tries: 500) as receiver:
-        local.webhooks.subscribe(receiver.url, ["customer.created", "customer.updated", "customer.erased",
-                                                "interaction.logged"])
+        local.webhooks.subscribe(
+            receiver.url, ["customer.created", "customer.updated", "customer.erased", "interaction.logged"]
+        )
         an = local.customers.add(name="Đỗ Văn Hải", phones=["0912345678"])
         other = local.customers.add(name="Someone Else")
         local.interactions.log(an.id, "phone", subject="private matter")
@@ -213,7 +235,9 @@ def test_erasure_redacts_the_customer_s_stored_payloads(local: Any) -> None:
         local.customers.erase(an.id)
         receiver._answer = lambda body, tries: 200
         deliver(local, after=timedelta(minutes=30))
-    sent = {(r.body["type"], json.dumps(r.body["data"], ensure_ascii=False)) for r in receiver.received if r.status == 200}
+    sent = {
+        (r.body["type"], json.dumps(r.body["data"], ensure_ascii=False)) for r in receiver.received if r.status == 200
+    }
     assert ("customer.created", '{"redacted": true}') in sent  # …and they go out redacted
     assert ("interaction.logged", '{"redacted": true}') in sent
     assert ("customer.erased", json.dumps({"customer": {"id": an.id}})) in sent
@@ -245,14 +269,26 @@ def test_the_cli_manages_subscriptions_and_shows_deliveries(local: Any) -> None:
     url = local.engine.url.render_as_string(hide_password=False)
 
     def run(*args: str) -> Any:
-        result = CliRunner().invoke(cli, ["--db", url, *args], catch_exceptions=False,
-                                    env={"CRMKIT_DISABLE_PLUGINS": ALL_PLUGINS})
+        result = CliRunner().invoke(
+            cli, ["--db", url, *args], catch_exceptions=False, env={"CRMKIT_DISABLE_PLUGINS": ALL_PLUGINS}
+        )
         assert result.exit_code == 0, result.output
         return result.output
 
     local.close()
-    created = json.loads(run("webhooks", "add", "http://127.0.0.1:9/hook", "--event", "customer.created",
-                             "--description", "shop", "--format", "json"))
+    created = json.loads(
+        run(
+            "webhooks",
+            "add",
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "customer.created",
+            "--description",
+            "shop",
+            "--format",
+            "json",
+        )
+    )
     assert created["secret"].startswith("whsec_") and created["events"] == ["customer.created"]
     assert "secret" not in json.loads(run("webhooks", "show", str(created["id"]), "--format", "json"))
     assert "customer.created" in run("webhooks", "list")
@@ -262,8 +298,11 @@ def test_the_cli_manages_subscriptions_and_shows_deliveries(local: Any) -> None:
     assert json.loads(run("webhooks", "dead", "--format", "json")) == []
     assert "queued 0 deliveries" in run("webhooks", "replay", "--since", "2026-01-01T00:00:00Z")
     assert "removed" in run("webhooks", "remove", str(created["id"]))
-    result = CliRunner().invoke(cli, ["--db", url, "webhooks", "add", "http://127.0.0.1:9/", "--event", "custmer.created"],
-                                env={"CRMKIT_DISABLE_PLUGINS": ALL_PLUGINS})
+    result = CliRunner().invoke(
+        cli,
+        ["--db", url, "webhooks", "add", "http://127.0.0.1:9/", "--event", "custmer.created"],
+        env={"CRMKIT_DISABLE_PLUGINS": ALL_PLUGINS},
+    )
     assert result.exit_code != 0 and "did you mean 'customer.created'" in result.output
 
 
@@ -279,19 +318,30 @@ def test_imports_emit_created_and_updated_events(local: Any, tmp_path: Any) -> N
     with local.reading() as conn:
         rows = conn.execute(sa.select(t.webhook_events.c.type, t.webhook_events.c.data)).all()
     assert sorted((type_, data["customer"]["name"]) for type_, data in rows) == [  # event ids are random: no order
-        ("customer.created", "An"), ("customer.created", "Bình"), ("customer.updated", "An")]
+        ("customer.created", "An"),
+        ("customer.created", "Bình"),
+        ("customer.updated", "An"),
+    ]
     assert [data["changed"] for type_, data in rows if type_ == "customer.updated"] == [["city"]]
 
 
 @pytest.mark.crmkit_plugins("sales", "loyalty")
 def test_plugins_emit_their_events_in_their_transactions(crm: Any) -> None:
     crm.set_setting("webhooks.allow_private_urls", True)
-    crm.webhooks.subscribe("http://127.0.0.1:9/", ["order.placed", "order.refunded", "deal.stage_changed",
-                                                   "points.earned", "points.redeemed"])
+    crm.webhooks.subscribe(
+        "http://127.0.0.1:9/",
+        ["order.placed", "order.refunded", "deal.stage_changed", "points.earned", "points.redeemed"],
+    )
     crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
     crm.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 10, stock=5)
-    crm.sales.products.add(sku="CF-ARA-250", name="Cà phê Arabica Cầu Đất 250g", category="Cà phê",
-                           price_minor=120_000, currency="VND", tax_rate="0.1")
+    crm.sales.products.add(
+        sku="CF-ARA-250",
+        name="Cà phê Arabica Cầu Đất 250g",
+        category="Cà phê",
+        price_minor=120_000,
+        currency="VND",
+        tax_rate="0.1",
+    )
     crm.sales.pipelines.add("B2B", [{"name": "Tiếp cận", "probability": "0.2"}])
     an = crm.customers.add(name="Nguyễn Văn An")
     order = crm.sales.place_order(customer_id=an.id, lines=[{"sku": "CF-ARA-250", "quantity": "3"}])
@@ -300,11 +350,16 @@ def test_plugins_emit_their_events_in_their_transactions(crm: Any) -> None:
     crm.sales.deals.add(customer_id=an.id, pipeline="B2B", title="Cà phê văn phòng", amount_minor=20_000_000)
     crm.loyalty.redeem(an.id, "arabica-250")
     with crm.reading() as conn:
-        rows = conn.execute(sa.select(t.webhook_events.c.type, t.webhook_events.c.customer_id, t.webhook_events.c.data)
-                            .order_by(t.webhook_events.c.id)).all()
+        rows = conn.execute(
+            sa.select(t.webhook_events.c.type, t.webhook_events.c.customer_id, t.webhook_events.c.data).order_by(
+                t.webhook_events.c.id
+            )
+        ).all()
     by_type = {row.type: row for row in rows}
-    assert sorted(by_type) == ["deal.stage_changed", "order.placed", "order.refunded", "points.earned",
-                               "points.redeemed"] and len(rows) == 5
+    assert (
+        sorted(by_type) == ["deal.stage_changed", "order.placed", "order.refunded", "points.earned", "points.redeemed"]
+        and len(rows) == 5
+    )
     assert {row.customer_id for row in rows} == {an.id}
     placed = by_type["order.placed"].data["order"]
     assert placed["total_minor"] == order.total_minor and isinstance(placed["total_minor"], int)  # money: minor units
@@ -323,9 +378,23 @@ def test_a_signing_secret_is_stored_wrapped_and_an_old_clear_one_keeps_working_a
         receiver.secret = new.secret
         old_secret = new_secret()  # as a version before wrapping stored it: in clear
         with local.transaction() as session:
-            old_id = session.connection().execute(t.webhook_subscriptions.insert().values(
-                url=older.url, events=["customer.created"], secret=old_secret, description="", active=True,
-                created_at=utcnow(), updated_at=utcnow()).returning(t.webhook_subscriptions.c.id)).scalar_one()
+            old_id = (
+                session.connection()
+                .execute(
+                    t.webhook_subscriptions.insert()
+                    .values(
+                        url=older.url,
+                        events=["customer.created"],
+                        secret=old_secret,
+                        description="",
+                        active=True,
+                        created_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                    .returning(t.webhook_subscriptions.c.id)
+                )
+                .scalar_one()
+            )
         older.secret = old_secret
         key_text = new.secret.removeprefix("whsec_")
         assert stored()[old_id] == old_secret and stored()[new.id].startswith("wrapped:")

@@ -33,8 +33,13 @@ ENV = {**os.environ, "CRMKIT_DISABLE_PLUGINS": ",".join(ep.name for ep in entry_
 
 def spawn(crm: Any, *options: str) -> subprocess.Popen[str]:
     url = crm.engine.url.render_as_string(hide_password=False)
-    return subprocess.Popen([CRMKIT, "--db", url, "--format", "json", "worker", *options], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [CRMKIT, "--db", url, "--format", "json", "worker", *options],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
@@ -87,8 +92,9 @@ def test_a_killed_worker_s_claims_are_delivered_by_another_after_the_lease(crm: 
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=30)
         with crm.reading() as conn:
-            held = conn.execute(sa.select(sa.func.count()).where(t.webhook_deliveries.c.claimed_by == "doomed")
-                                ).scalar_one()
+            held = conn.execute(
+                sa.select(sa.func.count()).where(t.webhook_deliveries.c.claimed_by == "doomed")
+            ).scalar_one()
         assert held > 0  # it died holding claims…
         time.sleep(2.2)  # …which are due again once its lease has run out
         finish(spawn(crm, "--once", "--name", "survivor"))
@@ -116,8 +122,9 @@ def test_sigterm_finishes_the_delivery_in_flight_releases_the_rest_and_exits_0(c
     with crm.reading() as conn:
         d = t.webhook_deliveries.c
         held = conn.execute(sa.select(sa.func.count()).where(d.claimed_by.is_not(None))).scalar_one()
-        due = conn.execute(sa.select(sa.func.count()).where(d.status == "pending", d.next_attempt_at <= utcnow())
-                           ).scalar_one()
+        due = conn.execute(
+            sa.select(sa.func.count()).where(d.status == "pending", d.next_attempt_at <= utcnow())
+        ).scalar_one()
     assert held == 0 and due == 100 - sent  # …and the rest is released, due now rather than after the lease
 
 
@@ -192,12 +199,17 @@ def test_a_failing_job_is_recorded_and_the_worker_goes_on(crm: Any) -> None:
 @pytest.mark.crmkit_plugins("sales", "loyalty", "campaigns")
 def test_the_bundled_plugins_jobs_run_in_the_worker(crm: Any) -> None:
     worker = Worker(crm)
-    assert {job.name for job in worker.jobs} == {"loyalty.expire", "loyalty.evaluate-tiers", "campaigns.run-due",
-                                                 "campaigns.dispatch"}
+    assert {job.name for job in worker.jobs} == {
+        "loyalty.expire",
+        "loyalty.evaluate-tiers",
+        "campaigns.run-due",
+        "campaigns.dispatch",
+    }
     assert worker.run(once=True).jobs == 4
     with crm.reading() as conn:
         assert conn.execute(sa.select(t.jobs.c.name, t.jobs.c.last_error)).all() and not any(
-            conn.execute(sa.select(t.jobs.c.last_error)).scalars())
+            conn.execute(sa.select(t.jobs.c.last_error)).scalars()
+        )
     assert {e.plugin for e in crm.events.types.values()} == {"core", "sales", "loyalty", "campaigns"}
 
 
@@ -206,9 +218,23 @@ def clear_secret_events(crm: Any, receiver: WebhookReceiver, n: int) -> int:
     crm.set_setting("webhooks.allow_private_urls", True)
     receiver.secret = new_secret()
     with crm.transaction() as session:
-        subscription_id = session.connection().execute(t.webhook_subscriptions.insert().values(
-            url=receiver.url, events=["interaction.logged"], secret=receiver.secret, description="", active=True,
-            created_at=utcnow(), updated_at=utcnow()).returning(t.webhook_subscriptions.c.id)).scalar_one()
+        subscription_id = (
+            session.connection()
+            .execute(
+                t.webhook_subscriptions.insert()
+                .values(
+                    url=receiver.url,
+                    events=["interaction.logged"],
+                    secret=receiver.secret,
+                    description="",
+                    active=True,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+                .returning(t.webhook_subscriptions.c.id)
+            )
+            .scalar_one()
+        )
     customer = crm.customers.add(name="Trần Thị Bình")
     crm.interactions.log_many([{"customer_id": customer.id, "channel": "phone"}] * n)
     return subscription_id
@@ -216,8 +242,9 @@ def clear_secret_events(crm: Any, receiver: WebhookReceiver, n: int) -> int:
 
 def stored_secret(crm: Any, subscription_id: int) -> str:
     with crm.reading() as conn:
-        return conn.execute(sa.select(t.webhook_subscriptions.c.secret).where(
-            t.webhook_subscriptions.c.id == subscription_id)).scalar_one()
+        return conn.execute(
+            sa.select(t.webhook_subscriptions.c.secret).where(t.webhook_subscriptions.c.id == subscription_id)
+        ).scalar_one()
 
 
 def test_two_workers_meeting_a_clear_secret_wrap_it_once_and_sign_every_delivery(crm: Any) -> None:

@@ -26,8 +26,9 @@ CHANGES_WIDTH = 70
 @click.option("--after", metavar="CURSOR", help="Continue after the page that printed this cursor.")
 @format_option
 @pass_crm
-def audit(crm: CRM, customer_id: int | None, actor: str | None, entity: str | None, limit: int,
-          after: str | None) -> None:
+def audit(
+    crm: CRM, customer_id: int | None, actor: str | None, entity: str | None, limit: int, after: str | None
+) -> None:
     """The audit log, newest first: who changed what, and when."""
     page = crm.audit.entries(customer_id=customer_id, actor=actor, entity=entity, after=after, limit=limit)
     table = current_format() == "table"
@@ -37,8 +38,17 @@ def audit(crm: CRM, customer_id: int | None, actor: str | None, entity: str | No
         if table and changes is not None:
             text = json.dumps(changes, ensure_ascii=False, default=str)
             changes = text if len(text) <= CHANGES_WIDTH else text[: CHANGES_WIDTH - 1] + "…"
-        rows.append({"id": entry.id, "at": entry.at, "actor": entry.actor,
-                     "action": entry.action, "entity": entry.entity, "entity_id": entry.entity_id,
-                     "customer_id": entry.customer_id, "changes": changes})
+        rows.append(
+            {
+                "id": entry.id,
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "entity": entry.entity,
+                "entity_id": entry.entity_id,
+                "customer_id": entry.customer_id,
+                "changes": changes,
+            }
+        )
     emit(rows, COLUMNS)
     print_next_page(page.next_cursor, "--after")

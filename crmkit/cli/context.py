@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -101,7 +101,7 @@ class CLIContext:
     @property
     def timezone(self) -> tzinfo:
         """Where times are shown: the business's time zone once the CRM is open (``crm.timezone``), else UTC."""
-        return self._crm.timezone if self._crm is not None else timezone.utc
+        return self._crm.timezone if self._crm is not None else UTC
 
     @property
     def country(self) -> str:
@@ -117,8 +117,9 @@ class CLIContext:
         if self.db is None and not (self.upgrade or self.create):
             _require_default_database()
         try:
-            return CRM(self.db, plugins=self.plugins, actor=self.user, upgrade=self.upgrade,
-                       check_schema=self.check_schema)
+            return CRM(
+                self.db, plugins=self.plugins, actor=self.user, upgrade=self.upgrade, check_schema=self.check_schema
+            )
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
             if isinstance(exc, ModuleNotFoundError) and (exc.name or "").startswith("crmkit"):
                 raise  # crmkit's own code is broken: not a database problem
@@ -165,7 +166,8 @@ def _require_default_database() -> None:
     if not Path(path).exists():
         raise DatabaseUnavailable(
             f"no database: ./{path} does not exist and neither --db nor CRMKIT_DATABASE_URL names one; "
-            f"create it with `crmkit init` (or `crmkit demo` for sample data), or pass --db URL")
+            f"create it with `crmkit init` (or `crmkit demo` for sample data), or pass --db URL"
+        )
 
 
 def _hidden(url: str | None) -> str:

@@ -16,8 +16,22 @@ from crmkit.cli.context import pass_crm
 from crmkit.cli.importing import import_options, run_import
 from crmkit.cli.interactions import INTERACTION_COLUMNS, interaction_row
 from crmkit.cli.output import (
-    N_, Coded, Human, Percent, Phone, current_format, current_human, current_translator, display_width, emit,
-    emit_object, emit_sections, format_option, pad, print_next_page, table,
+    N_,
+    Coded,
+    Human,
+    Percent,
+    Phone,
+    current_format,
+    current_human,
+    current_translator,
+    display_width,
+    emit,
+    emit_object,
+    emit_sections,
+    format_option,
+    pad,
+    print_next_page,
+    table,
 )
 from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice
 from crmkit.core.jsonable import to_jsonable
@@ -30,8 +44,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 KINDS = LazyChoice("crmkit.core.models:KINDS")
 STAGES = LazyChoice("crmkit.core.models:LIFECYCLE_STAGES")
-LIST_COLUMNS = (N_("id"), N_("name"), N_("kind"), N_("stage"), N_("phone"), N_("email"), N_("province"), N_("owner"),
-                N_("tags"))
+LIST_COLUMNS = (
+    N_("id"),
+    N_("name"),
+    N_("kind"),
+    N_("stage"),
+    N_("phone"),
+    N_("email"),
+    N_("province"),
+    N_("owner"),
+    N_("tags"),
+)
 ADDRESS_PARTS = ("line1", "ward", "district", "province")
 
 
@@ -42,9 +65,15 @@ def list_row(customer: Customer) -> dict[str, Any]:
     """One line of a customer listing: a table shows the stage in the reader's language and the phone the local way,
     JSON and CSV the stored code and E.164."""
     return {
-        "id": customer.id, "name": customer.name, "kind": customer.kind, "stage": _stage(customer.lifecycle_stage),
-        "phone": Phone(customer.phone) if customer.phone else None, "email": customer.email,
-        "province": customer.province or customer.city, "owner": customer.owner, "tags": list(customer.tags),
+        "id": customer.id,
+        "name": customer.name,
+        "kind": customer.kind,
+        "stage": _stage(customer.lifecycle_stage),
+        "phone": Phone(customer.phone) if customer.phone else None,
+        "email": customer.email,
+        "province": customer.province or customer.city,
+        "owner": customer.owner,
+        "tags": list(customer.tags),
     }
 
 
@@ -73,17 +102,29 @@ def customer_view(customer: Customer) -> dict[str, Any]:
         for a in customer.addresses
     ]
     view: dict[str, Any] = {
-        "id": customer.id, "name": customer.name, "kind": customer.kind, "external_id": customer.external_id,
-        "status": customer.status if customer.status == "active" or not customer.merged_into_id
+        "id": customer.id,
+        "name": customer.name,
+        "kind": customer.kind,
+        "external_id": customer.external_id,
+        "status": customer.status
+        if customer.status == "active" or not customer.merged_into_id
         else t.gettext("%(status)s into %(id)s") % {"status": customer.status, "id": customer.merged_into_id},
-        "stage": _stage(customer.lifecycle_stage), "emails": list(customer.emails),
+        "stage": _stage(customer.lifecycle_stage),
+        "emails": list(customer.emails),
         "phones": [Phone(p) for p in customer.phones],
-        "addresses": "; ".join(addresses), "birth_date": customer.birth_date, "gender": customer.gender,
-        "owner": customer.owner, "city": customer.city, "province": customer.province, "country": customer.country,
-        "tags": list(customer.tags), "consents": "; ".join(consents),
+        "addresses": "; ".join(addresses),
+        "birth_date": customer.birth_date,
+        "gender": customer.gender,
+        "owner": customer.owner,
+        "city": customer.city,
+        "province": customer.province,
+        "country": customer.country,
+        "tags": list(customer.tags),
+        "consents": "; ".join(consents),
         "organizations": [f"{m.organization_id}" + (f" ({m.role})" if m.role else "") for m in customer.organizations],
         "attributes": dict(customer.attributes) or None,
-        "created_at": customer.created_at, "updated_at": customer.updated_at,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
     }
     return {k: v for k, v in view.items() if v not in (None, "", [], {})}
 
@@ -115,8 +156,12 @@ class AddressParam(click.ParamType):
             return parsed
         parts = [p.strip() for p in text.split(",")]
         if len(parts) > len(ADDRESS_PARTS):
-            self.fail(f"{value!r} has more than {len(ADDRESS_PARTS)} comma-separated parts "
-                      f"({', '.join(ADDRESS_PARTS)}); give a JSON object instead", param, ctx)
+            self.fail(
+                f"{value!r} has more than {len(ADDRESS_PARTS)} comma-separated parts "
+                f"({', '.join(ADDRESS_PARTS)}); give a JSON object instead",
+                param,
+                ctx,
+            )
         return {key: part for key, part in zip(ADDRESS_PARTS, parts) if part}
 
 
@@ -134,25 +179,46 @@ class MembershipParam(click.ParamType):
         return {"organization_id": int(ident), "role": role.strip() or None}
 
 
-SINGLE_FIELDS = ("name", "given_name", "family_name", "kind", "external_id", "birth_date", "gender",
-                 "lifecycle_stage", "owner", "country", "city", "province")
+SINGLE_FIELDS = (
+    "name",
+    "given_name",
+    "family_name",
+    "kind",
+    "external_id",
+    "birth_date",
+    "gender",
+    "lifecycle_stage",
+    "owner",
+    "country",
+    "city",
+    "province",
+)
 LIST_FIELDS = ("emails", "phones", "addresses", "tags", "organizations")
 
 
 def customer_options(function: F) -> F:
     """The customer fields as options, shared by ``add`` and ``update``."""
     options = [
-        click.option("--name", help="Full name as written (e.g. \"Nguyễn Văn An\", \"Công ty TNHH Minh Phát\")."),
+        click.option("--name", help='Full name as written (e.g. "Nguyễn Văn An", "Công ty TNHH Minh Phát").'),
         click.option("--given-name", help="Given name (An); with --family-name builds the name."),
         click.option("--family-name", help="Family name (Nguyễn)."),
         click.option("--kind", type=KINDS, help="person (default) or organization."),
         click.option("--external-id", help="Your system's id for this customer (imports match on it)."),
         click.option("--email", "emails", multiple=True, help="E-mail address; repeat for several (first is primary)."),
-        click.option("--phone", "phones", multiple=True,
-                     help="Phone number; national numbers take the default country (0912 345 678 → +84912345678)."),
-        click.option("--address", "addresses", type=AddressParam(), multiple=True,
-                     help="\"line1, ward, district, province\" or a JSON object with line1, ward, district, city, "
-                          "province, postal_code, country; repeat for several."),
+        click.option(
+            "--phone",
+            "phones",
+            multiple=True,
+            help="Phone number; national numbers take the default country (0912 345 678 → +84912345678).",
+        ),
+        click.option(
+            "--address",
+            "addresses",
+            type=AddressParam(),
+            multiple=True,
+            help='"line1, ward, district, province" or a JSON object with line1, ward, district, city, '
+            "province, postal_code, country; repeat for several.",
+        ),
         click.option("--birth-date", help="YYYY-MM-DD or DD/MM/YYYY."),
         click.option("--gender", help="female / male / other (nữ / nam / khác accepted)."),
         click.option("--stage", "lifecycle_stage", type=STAGES, help="Lifecycle stage."),
@@ -161,13 +227,29 @@ def customer_options(function: F) -> F:
         click.option("--city", help="City."),
         click.option("--province", help="Province or centrally-run city (Hà Nội, TP. Hồ Chí Minh)."),
         click.option("--tag", "tags", multiple=True, help="Tag; repeat for several."),
-        click.option("--org", "organizations", type=MembershipParam(), multiple=True,
-                     help="ORG_ID[:ROLE] of an organization this person belongs to; repeat for several."),
-        click.option("--consent", "consents", multiple=True,
-                     help="Channel the customer agreed to be contacted on (email, sms, …); repeat for several."),
-        click.option("--attr", "attributes", type=KEY_VALUE, multiple=True,
-                     help="Custom attribute KEY=VALUE (VALUE read as JSON when it is JSON); repeat for several."),
-        click.option("--source", default="cli", show_default=True, help="Where this data came from (kept with consents)."),
+        click.option(
+            "--org",
+            "organizations",
+            type=MembershipParam(),
+            multiple=True,
+            help="ORG_ID[:ROLE] of an organization this person belongs to; repeat for several.",
+        ),
+        click.option(
+            "--consent",
+            "consents",
+            multiple=True,
+            help="Channel the customer agreed to be contacted on (email, sms, …); repeat for several.",
+        ),
+        click.option(
+            "--attr",
+            "attributes",
+            type=KEY_VALUE,
+            multiple=True,
+            help="Custom attribute KEY=VALUE (VALUE read as JSON when it is JSON); repeat for several.",
+        ),
+        click.option(
+            "--source", default="cli", show_default=True, help="Where this data came from (kept with consents)."
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -184,7 +266,7 @@ def given_values(options: Mapping[str, Any]) -> dict[str, Any]:
             if rest:
                 values[many] = rest
     if options.get("consents"):
-        values["consents"] = {channel: True for channel in options["consents"]}
+        values["consents"] = dict.fromkeys(options["consents"], True)
     if options.get("attributes"):
         values["attributes"] = dict(options["attributes"])
     return values
@@ -245,8 +327,16 @@ def update(crm: CRM, customer_id: int, source: str, **options: Any) -> None:
 @click.option("--limit", type=int, default=20, show_default=True, help="How many to show (1–1000).")
 @format_option
 @pass_crm
-def find(crm: CRM, query: str | None, tag: str | None, owner: str | None, kind: str | None, stage: str | None,
-         after: str | None, limit: int) -> None:
+def find(
+    crm: CRM,
+    query: str | None,
+    tag: str | None,
+    owner: str | None,
+    kind: str | None,
+    stage: str | None,
+    after: str | None,
+    limit: int,
+) -> None:
     """Search by name, e-mail or phone, accent-insensitively ("nguyen van an" finds Nguyễn Văn An), or list by name."""
     page = crm.customers.find(query, tag=tag, owner=owner, kind=kind, lifecycle_stage=stage, after=after, limit=limit)
     emit([list_row(c) for c in page], LIST_COLUMNS)
@@ -277,25 +367,43 @@ def duplicates(crm: CRM, customer_id: int, limit: int) -> None:
     rows = []
     for candidate in candidates:
         other = crm.customers.get(candidate.other_id)
-        rows.append({"id": other.id, "name": other.name, "phone": Phone(other.phone) if other.phone else None,
-                     "email": other.email, "reason": candidate.reason, "score": round(candidate.score, 2)})
-    emit(rows, (N_("id"), N_("name"), N_("phone"), N_("email"), N_("reason"), N_("score")),
-         title=current_translator().gettext("Possible duplicates of customer %(id)s") % {"id": customer_id})
+        rows.append(
+            {
+                "id": other.id,
+                "name": other.name,
+                "phone": Phone(other.phone) if other.phone else None,
+                "email": other.email,
+                "reason": candidate.reason,
+                "score": round(candidate.score, 2),
+            }
+        )
+    emit(
+        rows,
+        (N_("id"), N_("name"), N_("phone"), N_("email"), N_("reason"), N_("score")),
+        title=current_translator().gettext("Possible duplicates of customer %(id)s") % {"id": customer_id},
+    )
 
 
 @customers.command("consent")
 @click.argument("customer_id", type=int)
 @click.argument("channel")
 @click.option("--grant/--withdraw", "granted", required=True, help="Whether consent is given or withdrawn.")
-@click.option("--source", required=True, help="Where it came from: \"web form\", \"hợp đồng 2024-117\", \"hotline\"…")
+@click.option("--source", required=True, help='Where it came from: "web form", "hợp đồng 2024-117", "hotline"…')
 @click.option("--at", type=AWARE_DATETIME, help="When (ISO date-time with a time zone; default now).")
 @format_option
 @pass_crm
 def consent(crm: CRM, customer_id: int, channel: str, granted: bool, source: str, at: Any) -> None:
     """Record that CUSTOMER_ID gave or withdrew consent to be contacted on CHANNEL."""
     result = crm.customers.set_consent(customer_id, channel, granted, source=source, at=at)
-    emit_object({"customer_id": customer_id, "channel": result.channel, "granted": result.granted,
-                 "at": result.at, "source": result.source})
+    emit_object(
+        {
+            "customer_id": customer_id,
+            "channel": result.channel,
+            "granted": result.granted,
+            "at": result.at,
+            "source": result.source,
+        }
+    )
 
 
 @customers.command("tag")
@@ -315,16 +423,20 @@ def tag(crm: CRM, customer_id: int, tags: tuple[str, ...], remove: bool) -> None
 @click.argument("customer_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--reason", default="erasure request", show_default=True, help="Recorded in the audit log.")
-@click.option("--vacuum", is_flag=True,
-              help="PostgreSQL: VACUUM FULL the CRM's tables afterwards (each locked while rewritten), so no "
-                   "erased value stays in the table files.")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="PostgreSQL: VACUUM FULL the CRM's tables afterwards (each locked while rewritten), so no "
+    "erased value stays in the table files.",
+)
 @pass_crm
 def erase(crm: CRM, customer_id: int, yes: bool, reason: str, vacuum: bool) -> None:
     """Right to erasure: remove or anonymize CUSTOMER_ID in the core and every plugin (cannot be undone)."""
     customer = crm.customers.get(customer_id, follow_merges=False)
     if not yes:
         question = current_translator().gettext(
-            "Erase customer %(id)s (%(name)s) from the core and every plugin? This cannot be undone")
+            "Erase customer %(id)s (%(name)s) from the core and every plugin? This cannot be undone"
+        )
         click.confirm(question % {"id": customer.id, "name": customer.name}, abort=True)
     crm.customers.erase(customer_id, reason=reason, vacuum=vacuum)
     click.echo(current_translator().gettext("customer %(id)s erased (recorded in the audit log)") % {"id": customer_id})
@@ -332,8 +444,11 @@ def erase(crm: CRM, customer_id: int, yes: bool, reason: str, vacuum: bool) -> N
 
 @customers.command("export-data")
 @click.argument("customer_id", type=int)
-@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 @pass_crm
 def export_data(crm: CRM, customer_id: int, out: Path | None) -> None:
     """Right of access: everything the core and every enabled plugin holds about CUSTOMER_ID, as JSON."""
@@ -347,8 +462,9 @@ def export_data(crm: CRM, customer_id: int, out: Path | None) -> None:
 
 @customers.command("profile")
 @click.argument("customer_id", type=int)
-@click.option("--interactions", "shown", type=int, default=10, show_default=True,
-              help="How many recent interactions to list.")
+@click.option(
+    "--interactions", "shown", type=int, default=10, show_default=True, help="How many recent interactions to list."
+)
 @format_option
 @pass_crm
 def profile(crm: CRM, customer_id: int, shown: int) -> None:
@@ -359,13 +475,17 @@ def profile(crm: CRM, customer_id: int, shown: int) -> None:
         return
     emit_object(customer_view(result.customer))
     human = current_human()
-    counts = ", ".join(f"{channel} {human.cell(n)}"
-                       for channel, n in sorted(result.interaction_counts.items(), key=lambda x: -x[1]))
+    counts = ", ".join(
+        f"{channel} {human.cell(n)}" for channel, n in sorted(result.interaction_counts.items(), key=lambda x: -x[1])
+    )
     total = sum(result.interaction_counts.values())
     click.echo()
     title = human.translator.gettext("Interactions: %(total)s") % {"total": human.cell(total)}
-    emit([interaction_row(i) for i in result.interactions[:shown]], INTERACTION_COLUMNS,
-         title=title + (f" ({counts})" if counts else ""))
+    emit(
+        [interaction_row(i) for i in result.interactions[:shown]],
+        INTERACTION_COLUMNS,
+        title=title + (f" ({counts})" if counts else ""),
+    )
     if result.sections:
         emit_sections({title: section_lines(data, human) for title, data in result.sections.items()})
 
@@ -410,7 +530,11 @@ def readable(value: Any, human: Human, key: str = "") -> Any:
     if attrs.has(type(value)) and not isinstance(value, (Money, Percent)):
         return readable({f.name: getattr(value, f.name) for f in attrs.fields(type(value))}, human)
     if isinstance(value, Mapping):
-        if set(value) == {"currency", "minor"} and isinstance(value["minor"], int) and isinstance(value["currency"], str):
+        if (
+            set(value) == {"currency", "minor"}
+            and isinstance(value["minor"], int)
+            and isinstance(value["currency"], str)
+        ):
             try:
                 return human.cell(Money(value["currency"], value["minor"]))
             except (TypeError, ValueError):
@@ -444,11 +568,22 @@ def _scalar(value: Any) -> str:
 
 @customers.command("import")
 @import_options('--map "Họ tên=name" --map mobile=phone')
-@click.option("--country", help="Country of phone numbers written without +code (default: $CRMKIT_DEFAULT_COUNTRY, "
-                                "else the CRM's setting, else VN).")
+@click.option(
+    "--country",
+    help="Country of phone numbers written without +code (default: $CRMKIT_DEFAULT_COUNTRY, "
+    "else the CRM's setting, else VN).",
+)
 @pass_crm
-def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects: Path | None, batch_size: int,
-            country: str | None, file_format: str | None, no_bom: bool) -> None:
+def import_(
+    crm: CRM,
+    file: Path,
+    mapping: tuple[tuple[str, str], ...],
+    rejects: Path | None,
+    batch_size: int,
+    country: str | None,
+    file_format: str | None,
+    no_bom: bool,
+) -> None:
     """Import customers from a CSV or JSON Lines FILE (UTF-8, with or without BOM), idempotent by external_id.
 
     A re-run updates the customers it already imported and never duplicates them; rows that
@@ -456,19 +591,40 @@ def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects:
     """
     from crmkit.core.transfer import import_customers
 
-    run_import(file, lambda progress: import_customers(
-        crm, file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
-        default_country=country, progress=progress, reject_bom=not no_bom))
+    run_import(
+        file,
+        lambda progress: import_customers(
+            crm,
+            file,
+            format=file_format,
+            mapping=dict(mapping) or None,
+            reject_path=rejects,
+            batch_size=batch_size,
+            default_country=country,
+            progress=progress,
+            reject_bom=not no_bom,
+        ),
+    )
 
 
 @customers.command("export")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write to this file instead of standard output.")
-@click.option("--format", "file_format", type=click.Choice(("csv", "jsonl")),
-              help="File format (default: from --out's extension, else CSV).")
-@click.option("--bom/--no-bom", default=None,
-              help="Start the CSV with a UTF-8 BOM, so Excel shows Vietnamese [default: with --out, yes; on "
-                   "standard output, no].")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(("csv", "jsonl")),
+    help="File format (default: from --out's extension, else CSV).",
+)
+@click.option(
+    "--bom/--no-bom",
+    default=None,
+    help="Start the CSV with a UTF-8 BOM, so Excel shows Vietnamese [default: with --out, yes; on "
+    "standard output, no].",
+)
 @pass_crm
 def export(crm: CRM, out: Path | None, file_format: str | None, bom: bool | None) -> None:
     """Export every active customer to CSV or JSON Lines, in the columns `customers import` reads back unchanged.
@@ -482,5 +638,6 @@ def export(crm: CRM, out: Path | None, file_format: str | None, bom: bool | None
     count = export_customers(crm, sys.stdout if out is None else out, format=fmt, bom=bom)
     t = current_translator()
     said = t.ngettext("exported %(count)s customer", "exported %(count)s customers", count) % {
-        "count": t.format_number(count)}
+        "count": t.format_number(count)
+    }
     click.echo(said + (" " + t.gettext("to %(file)s") % {"file": out} if out else ""), err=True)

@@ -29,8 +29,14 @@ def lineage_rows(crm: CRM) -> list[dict[str, Any]]:
                 state = "not applied (run `crmkit db upgrade`)"
             else:
                 state = "behind (run `crmkit db upgrade`)"
-            rows.append({"lineage": lineage.name, "current": ", ".join(current) or "-",
-                         "head": ", ".join(head) or "-", "state": state})
+            rows.append(
+                {
+                    "lineage": lineage.name,
+                    "current": ", ".join(current) or "-",
+                    "head": ", ".join(head) or "-",
+                    "state": state,
+                }
+            )
     return rows
 
 
@@ -75,7 +81,9 @@ def current(state: CLIContext) -> None:
 @db.command("revision")
 @click.argument("plugin")
 @click.option("-m", "--message", required=True, help="What the migration does (becomes part of the file name).")
-@click.option("--empty", is_flag=True, help="Write an empty revision instead of diffing the database against the plugin's tables.")
+@click.option(
+    "--empty", is_flag=True, help="Write an empty revision instead of diffing the database against the plugin's tables."
+)
 @pass_crm
 def revision(crm: CRM, plugin: str, message: str, empty: bool) -> None:
     """Write a new migration for PLUGIN (or `crmkit` for the core) from the difference between its tables and the database."""
@@ -109,8 +117,11 @@ def downgrade(state: CLIContext, lineage: str, revision: str, yes: bool) -> None
         raise NotFound("migration lineage (an enabled plugin with migrations)", lineage)
     gettext = current_translator().gettext
     if not yes:
-        click.confirm(gettext("Take %(lineage)s down to %(revision)s? What later revisions added is dropped with "
-                              "its data.") % {"lineage": lineage, "revision": revision}, abort=True)
+        click.confirm(
+            gettext("Take %(lineage)s down to %(revision)s? What later revisions added is dropped with its data.")
+            % {"lineage": lineage, "revision": revision},
+            abort=True,
+        )
     try:
         migrations.downgrade(crm.engine, lineages[lineage], revision)
     except CommandError as exc:  # an unknown revision, or one above the current
@@ -144,21 +155,34 @@ def restore(state: CLIContext, file: str, yes: bool) -> None:
     state.check_schema = False
     gettext = current_translator().gettext
     if not yes:
-        click.confirm(gettext("Replace everything in %(url)s with %(file)s?") % {"url": _shown_url(state.crm),
-                                                                               "file": file}, abort=True)
+        click.confirm(
+            gettext("Replace everything in %(url)s with %(file)s?") % {"url": _shown_url(state.crm), "file": file},
+            abort=True,
+        )
     restored = read_backup(state.crm, file)
     _emit_backup(restored, gettext("Database restored"))
     if restored.erased_again:
-        click.echo(gettext("Erased again: %(count)d customer(s) erased after this backup was taken.")
-                   % {"count": len(restored.erased_again)}, err=True)
+        click.echo(
+            gettext("Erased again: %(count)d customer(s) erased after this backup was taken.")
+            % {"count": len(restored.erased_again)},
+            err=True,
+        )
     if any(row["current"] != row["head"] for row in lineage_rows(state.crm)):
         click.echo(gettext("The backup's schema is older than this installation: run `crmkit db upgrade`."), err=True)
 
 
 def _emit_backup(made: Any, title: str) -> None:
-    emit([{"file": str(made.path), "size": made.size,
-           "revisions": "; ".join(f"{name} {'/'.join(revs)}" for name, revs in sorted(made.revisions.items()))}],
-         (N_("file"), N_("size"), N_("revisions")), title=title)
+    emit(
+        [
+            {
+                "file": str(made.path),
+                "size": made.size,
+                "revisions": "; ".join(f"{name} {'/'.join(revs)}" for name, revs in sorted(made.revisions.items())),
+            }
+        ],
+        (N_("file"), N_("size"), N_("revisions")),
+        title=title,
+    )
 
 
 def _shown_url(crm: CRM) -> str:

@@ -9,8 +9,13 @@ from crmkit.cli.output import current_format, emit_sections, format_option, prog
 
 
 @click.command("demo")
-@click.option("--customers", type=click.IntRange(1, 100_000), default=3000, show_default=True,
-              help="How many customers to make (people and organizations).")
+@click.option(
+    "--customers",
+    type=click.IntRange(1, 100_000),
+    default=3000,
+    show_default=True,
+    help="How many customers to make (people and organizations).",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same customers.")
 @click.option("--reset", is_flag=True, help="Delete the SQLite database file first, if it exists.")
 @format_option
@@ -38,21 +43,34 @@ def demo(state: CLIContext, customers: int, seed: int, reset: bool) -> None:
     if current_format() != "table":
         emit_sections(sections)
         return
-    click.secho(f"crmkit demo: {stats.customers:,} customers ({stats.people:,} people, {stats.organizations:,} "
-                f"organizations) and {stats.interactions:,} interactions in {stats.seconds:.1f} s", bold=True)
+    click.secho(
+        f"crmkit demo: {stats.customers:,} customers ({stats.people:,} people, {stats.organizations:,} "
+        f"organizations) and {stats.interactions:,} interactions in {stats.seconds:.1f} s",
+        bold=True,
+    )
     click.echo(f"database: {shown}")
     emit_sections(sections)
     db = "" if state.db is None else f" --db {shown}"
     click.echo()
     click.secho("Try next (ID: any customer id above)", bold=True)
-    for command in ('customers find "tran thi"', "customers find --stage distributor --limit 5",
-                    "customers profile ID", "interactions timeline ID --channel phone", "customers duplicates ID",
-                    "audit --limit 5", "plugins list"):
+    for command in (
+        'customers find "tran thi"',
+        "customers find --stage distributor --limit 5",
+        "customers profile ID",
+        "interactions timeline ID --channel phone",
+        "customers duplicates ID",
+        "audit --limit 5",
+        "plugins list",
+    ):
         click.echo(f"  crmkit{db} {command}")
-    click.secho("As one of the team (their role's permissions; customers outside their scope do not exist for them)",
-                bold=True)
-    for user, what in (("lan.nguyen", "sales: her own customers"), ("minh.tran", "the Hà Nội manager: his branch's"),
-                       ("hanh.ngo", "the accountant (read-only): everyone's, contact details masked")):
+    click.secho(
+        "As one of the team (their role's permissions; customers outside their scope do not exist for them)", bold=True
+    )
+    for user, what in (
+        ("lan.nguyen", "sales: her own customers"),
+        ("minh.tran", "the Hà Nội manager: his branch's"),
+        ("hanh.ngo", "the accountant (read-only): everyone's, contact details masked"),
+    ):
         click.echo(f"  crmkit{db} --user {user} customers find --limit 5    # {what}")
     click.secho("In a browser: the web console (Vietnamese or English) and the API's docs", bold=True)
     click.echo(f"  crmkit{db} users passwd lan.nguyen    # give her a password (the demo's users have none)")

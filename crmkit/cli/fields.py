@@ -19,8 +19,14 @@ TYPES = ("text", "integer", "decimal", "date", "bool", "choice")
 
 def field_row(field: CustomField) -> dict[str, Any]:
     """One field as a row."""
-    return {"name": field.name, "type": field.type, "choices": ", ".join(field.choices) or None,
-            "label_vi": field.label_vi, "label_en": field.label_en, "retired": field.retired}
+    return {
+        "name": field.name,
+        "type": field.type,
+        "choices": ", ".join(field.choices) or None,
+        "label_vi": field.label_vi,
+        "label_en": field.label_en,
+        "retired": field.retired,
+    }
 
 
 @click.group("fields")
@@ -31,16 +37,17 @@ def fields() -> None:
 @fields.command("add")
 @click.argument("name")
 @click.option("--type", "type_", type=click.Choice(TYPES), required=True, help="What the field holds.")
-@click.option("--choices", help="For --type choice: the values, comma-separated (\"cà phê,trà,nước ép\").")
-@click.option("--label-vi", help="The label shown in Vietnamese (\"Sở thích\").")
-@click.option("--label-en", help="The label shown in English (\"Favourite drink\").")
+@click.option("--choices", help='For --type choice: the values, comma-separated ("cà phê,trà,nước ép").')
+@click.option("--label-vi", help='The label shown in Vietnamese ("Sở thích").')
+@click.option("--label-en", help='The label shown in English ("Favourite drink").')
 @format_option
 @pass_crm
 def add(crm: CRM, name: str, type_: str, choices: str | None, label_vi: str | None, label_en: str | None) -> None:
     """Define customer field NAME (lower-case letters, digits and _): set it with --attr NAME=…, import it as
     attr_NAME, filter segments on it."""
-    field = crm.fields.add(name, type_, choices=(choices or "").split(",") if choices else (),
-                           label_vi=label_vi, label_en=label_en)
+    field = crm.fields.add(
+        name, type_, choices=(choices or "").split(",") if choices else (), label_vi=label_vi, label_en=label_en
+    )
     emit([field_row(field)], FIELD_COLUMNS, title=current_translator().gettext("Field added"))
 
 
@@ -60,7 +67,11 @@ def list_(crm: CRM, retired: bool) -> None:
 @pass_crm
 def rename(crm: CRM, name: str, new_name: str) -> None:
     """Rename field NAME to NEW_NAME; every customer's value moves with it."""
-    emit([field_row(crm.fields.rename(name, new_name))], FIELD_COLUMNS, title=current_translator().gettext("Field renamed"))
+    emit(
+        [field_row(crm.fields.rename(name, new_name))],
+        FIELD_COLUMNS,
+        title=current_translator().gettext("Field renamed"),
+    )
 
 
 @fields.command("retire")

@@ -24,20 +24,43 @@ def import_options(map_example: str) -> Callable[[F], F]:
     command; ``map_example`` shows ``--map`` for that kind of file (``--map "Họ tên=name"``)."""
 
     def decorate(function: F) -> F:
-        for option in reversed((
-            click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-            click.option("--map", "mapping", type=RENAME, multiple=True, metavar="COLUMN=FIELD",
-                         help=f"Read the file's COLUMN as FIELD (e.g. {map_example}); repeat."),
-            click.option("--rejects", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-                         help="Where to write rejected rows with their row number and reason "
-                              "(default: FILE.rejects.csv)."),
-            click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
-                         help="Rows per transaction: an interruption keeps whole batches only."),
-            click.option("--format", "file_format", type=click.Choice(("csv", "jsonl")),
-                         help="File format (default: from the extension, .jsonl/.ndjson for JSON Lines, else CSV)."),
-            click.option("--no-bom", is_flag=True, help="Write the reject file without the UTF-8 BOM (by default it "
-                                                        "has one, so Excel shows Vietnamese)."),
-        )):
+        for option in reversed(
+            (
+                click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+                click.option(
+                    "--map",
+                    "mapping",
+                    type=RENAME,
+                    multiple=True,
+                    metavar="COLUMN=FIELD",
+                    help=f"Read the file's COLUMN as FIELD (e.g. {map_example}); repeat.",
+                ),
+                click.option(
+                    "--rejects",
+                    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+                    help="Where to write rejected rows with their row number and reason (default: FILE.rejects.csv).",
+                ),
+                click.option(
+                    "--batch-size",
+                    type=click.IntRange(1, 100_000),
+                    default=1000,
+                    show_default=True,
+                    help="Rows per transaction: an interruption keeps whole batches only.",
+                ),
+                click.option(
+                    "--format",
+                    "file_format",
+                    type=click.Choice(("csv", "jsonl")),
+                    help="File format (default: from the extension, .jsonl/.ndjson for JSON Lines, else CSV).",
+                ),
+                click.option(
+                    "--no-bom",
+                    is_flag=True,
+                    help="Write the reject file without the UTF-8 BOM (by default it "
+                    "has one, so Excel shows Vietnamese).",
+                ),
+            )
+        ):
             function = option(function)
         return function
 
@@ -48,9 +71,20 @@ def run_import(file: Path, load: Callable[[Callable[[int], None]], Any]) -> None
     """Run ``load(progress)`` under a progress bar sized from FILE, then print its summary."""
     with progress_bar(estimated_rows(file), f"Importing {file.name}") as bar:
         summary = load(bar.update)
-    emit([{"rows": summary.rows, "inserted": summary.inserted, "updated": summary.updated,
-           "unchanged": summary.unchanged, "rejected": summary.rejected, "reject_file": summary.reject_path}],
-         SUMMARY, title=current_translator().gettext("Imported %(file)s") % {"file": file})
+    emit(
+        [
+            {
+                "rows": summary.rows,
+                "inserted": summary.inserted,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+                "rejected": summary.rejected,
+                "reject_file": summary.reject_path,
+            }
+        ],
+        SUMMARY,
+        title=current_translator().gettext("Imported %(file)s") % {"file": file},
+    )
 
 
 def estimated_rows(path: Path) -> int:

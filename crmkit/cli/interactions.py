@@ -11,7 +11,14 @@ import click
 from crmkit.cli.context import CLIContext, pass_crm
 from crmkit.cli.importing import import_options, run_import
 from crmkit.cli.output import (
-    N_, Coded, current_format, current_translator, emit, emit_object, format_option, print_next_page,
+    N_,
+    Coded,
+    current_format,
+    current_translator,
+    emit,
+    emit_object,
+    format_option,
+    print_next_page,
 )
 from crmkit.cli.params import AWARE_DATETIME, LazyChoice
 from crmkit.core.jsonable import to_jsonable
@@ -21,16 +28,29 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 DIRECTIONS = LazyChoice("crmkit.core.models:DIRECTIONS")
-INTERACTION_COLUMNS = (N_("id"), N_("at"), N_("channel"), N_("direction"), N_("subject"), N_("outcome"), N_("rating"),
-                       N_("employee"))
+INTERACTION_COLUMNS = (
+    N_("id"),
+    N_("at"),
+    N_("channel"),
+    N_("direction"),
+    N_("subject"),
+    N_("outcome"),
+    N_("rating"),
+    N_("employee"),
+)
 
 
 def interaction_row(interaction: Interaction) -> dict[str, Any]:
     """One line of a timeline (table format): the time is shown in the business's time zone, the zone named."""
     return {
-        "id": interaction.id, "at": interaction.occurred_at, "channel": _channel(interaction.channel),
-        "direction": interaction.direction, "subject": interaction.subject, "outcome": interaction.outcome,
-        "rating": interaction.rating, "employee": interaction.employee,
+        "id": interaction.id,
+        "at": interaction.occurred_at,
+        "channel": _channel(interaction.channel),
+        "direction": interaction.direction,
+        "subject": interaction.subject,
+        "outcome": interaction.outcome,
+        "rating": interaction.rating,
+        "employee": interaction.employee,
     }
 
 
@@ -49,10 +69,15 @@ def interactions() -> None:
 @interactions.command("log")
 @click.argument("customer_id", type=int)
 @click.argument("channel")
-@click.option("--direction", type=DIRECTIONS, default="inbound", show_default=True,
-              help="Who reached out: the customer (inbound) or you (outbound).")
+@click.option(
+    "--direction",
+    type=DIRECTIONS,
+    default="inbound",
+    show_default=True,
+    help="Who reached out: the customer (inbound) or you (outbound).",
+)
 @click.option("--at", type=AWARE_DATETIME, help="When, with a time zone (2024-05-01T09:30+07:00); default now.")
-@click.option("--subject", help="Subject line (\"Hỏi giá sản phẩm\").")
+@click.option("--subject", help='Subject line ("Hỏi giá sản phẩm").')
 @click.option("--summary", help="What was said or done.")
 @click.option("--outcome", help="How it ended (resolved, follow-up, quote sent, …).")
 @click.option("--rating", type=int, help="Customer satisfaction, 1–5.")
@@ -82,24 +107,61 @@ def log(state: CLIContext, customer_id: int, channel: str, direction: str, at: d
 @click.option("--before", metavar="CURSOR", help="Continue after the page that printed this cursor.")
 @format_option
 @pass_crm
-def timeline(crm: CRM, customer_id: int, channels: tuple[str, ...], since: datetime | None, until: datetime | None,
-             employee: str | None, limit: int, before: str | None) -> None:
+def timeline(
+    crm: CRM,
+    customer_id: int,
+    channels: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    employee: str | None,
+    limit: int,
+    before: str | None,
+) -> None:
     """CUSTOMER_ID's interactions across every channel, newest first."""
-    page = crm.interactions.timeline(customer_id, channels=list(channels) or None, since=since, until=until,
-                                     employee=employee, before=before, limit=limit)
+    page = crm.interactions.timeline(
+        customer_id,
+        channels=list(channels) or None,
+        since=since,
+        until=until,
+        employee=employee,
+        before=before,
+        limit=limit,
+    )
     if current_format() == "table":
         emit([interaction_row(i) for i in page], INTERACTION_COLUMNS)
     else:
-        emit([to_jsonable(i) for i in page], ("id", "customer_id", "channel", "direction", "occurred_at", "subject",
-                                              "summary", "outcome", "rating", "employee", "sender", "external_id"))
+        emit(
+            [to_jsonable(i) for i in page],
+            (
+                "id",
+                "customer_id",
+                "channel",
+                "direction",
+                "occurred_at",
+                "subject",
+                "summary",
+                "outcome",
+                "rating",
+                "employee",
+                "sender",
+                "external_id",
+            ),
+        )
     print_next_page(page.next_cursor, "--before")
 
 
 @interactions.command("import")
 @import_options('--map "Mã KH=customer_external_id" --map ID=external_id')
 @pass_crm
-def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects: Path | None, batch_size: int,
-            file_format: str | None, no_bom: bool) -> None:
+def import_(
+    crm: CRM,
+    file: Path,
+    mapping: tuple[tuple[str, str], ...],
+    rejects: Path | None,
+    batch_size: int,
+    file_format: str | None,
+    no_bom: bool,
+) -> None:
     """Import past contacts (calls, visits, e-mails, …) from a CSV or JSON Lines FILE, idempotent by external_id.
 
     Columns: external_id (the contact's id in the old system), customer_id or customer_external_id,
@@ -109,6 +171,16 @@ def import_(crm: CRM, file: Path, mapping: tuple[tuple[str, str], ...], rejects:
     """
     from crmkit.core.transfer import import_interactions
 
-    run_import(file, lambda progress: import_interactions(
-        crm, file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
-        progress=progress, reject_bom=not no_bom))
+    run_import(
+        file,
+        lambda progress: import_interactions(
+            crm,
+            file,
+            format=file_format,
+            mapping=dict(mapping) or None,
+            reject_path=rejects,
+            batch_size=batch_size,
+            progress=progress,
+            reject_bom=not no_bom,
+        ),
+    )

@@ -29,10 +29,10 @@ from crmkit.cli.params import LazyChoice
 from crmkit.cli.permissions import permissions
 from crmkit.cli.plugins import plugins
 from crmkit.cli.roles import roles
+from crmkit.cli.serve import serve
 from crmkit.cli.teams import teams
 from crmkit.cli.users import users
 from crmkit.cli.webhooks import webhooks
-from crmkit.cli.serve import serve
 from crmkit.cli.worker import worker
 from crmkit.core.redact import redact_text
 from crmkit.errors import CRMError, DatabaseUnavailable, PluginError, SchemaOutdated
@@ -53,7 +53,7 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILED: "the operation was refused or failed (bad input, unknown id, conflict, permission denied, "
-                 "unknown or disabled --user, plugin error)",
+    "unknown or disabled --user, plugin error)",
     EXIT_USAGE: "bad usage (unknown command or option, missing or malformed argument)",
     EXIT_DATABASE: "the database cannot be reached, or its schema is behind (run `crmkit db upgrade`)",
     EXIT_BUG: "unexpected error (a bug: rerun with --debug and report the traceback)",
@@ -97,7 +97,9 @@ class CrmkitGroup(click.Group):
             self._plugin_commands[cmd_name] = _load_plugin_command(cmd_name, entry_point)
         return self._plugin_commands[cmd_name]
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         state = ctx.find_object(CLIContext)
         if state is not None and name in self.plugin_entry_points():
@@ -116,8 +118,14 @@ class CrmkitGroup(click.Group):
 
     # -- one-line errors -------------------------------------------------------------------------------
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Run the command line; returns (or, standalone, exits with) the exit code."""
         extra.pop("windows_expand_args", None)
         argv = list(sys.argv[1:] if args is None else args)
@@ -180,8 +188,9 @@ def report(exc: BaseException, *, debug: bool, translator: Translator) -> int:
         message, code = f"{where}: {exc.format_message()} ({see})", EXIT_USAGE
     elif isinstance(exc, click.ClickException):
         message, code = exc.format_message(), EXIT_FAILED
-    elif isinstance(exc, KeyboardInterrupt) or (isinstance(exc, click.Abort)
-                                                and isinstance(exc.__context__, KeyboardInterrupt)):
+    elif isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, click.Abort) and isinstance(exc.__context__, KeyboardInterrupt)
+    ):
         message, code = t.gettext("interrupted"), EXIT_INTERRUPTED
     elif isinstance(exc, click.Abort):
         message, code = t.gettext("aborted: nothing was changed"), EXIT_FAILED
@@ -239,8 +248,13 @@ def _unavailable(name: str, reason: str, cause: BaseException | None) -> click.C
     def fail() -> None:
         raise PluginError(name, f"unavailable: {reason}") from cause
 
-    return click.Command(name, callback=fail, help=f"Unavailable: {reason}.", short_help=f"unavailable: {reason}",
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"Unavailable: {reason}.",
+        short_help=f"unavailable: {reason}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def _plugin_summary(entry_point: EntryPoint) -> str:
@@ -260,27 +274,57 @@ def _choose_locale(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
-@click.group("crmkit", cls=CrmkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--db", metavar="URL", envvar="CRMKIT_DATABASE_URL",
-              help="Database URL: sqlite:///path.db or postgresql://user:pass@host/db "
-                   "[default: $CRMKIT_DATABASE_URL, else sqlite:///crmkit.db once `crmkit init` created it].")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
-              help="How results are printed [default: table].")
-@click.option("--bom", is_flag=True,
-              help="Start --format csv output with a UTF-8 BOM, for a file Excel opens with Vietnamese intact "
-                   "(`crmkit --bom --format csv … > report.csv`).")
-@click.option("--user", metavar="NAME", envvar="CRMKIT_USER",
-              help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
-                   "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
-                   "unrestricted].")
-@click.option("--locale", type=LazyChoice("crmkit.locales:LOCALES"), envvar="CRMKIT_LOCALE", callback=_choose_locale,
-              help="Language and formats of what people read [default: $CRMKIT_LOCALE, else the --user's "
-                   "locale, else the business setting `locale`, else vi].")
+@click.group(
+    "crmkit", cls=CrmkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--db",
+    metavar="URL",
+    envvar="CRMKIT_DATABASE_URL",
+    help="Database URL: sqlite:///path.db or postgresql://user:pass@host/db "
+    "[default: $CRMKIT_DATABASE_URL, else sqlite:///crmkit.db once `crmkit init` created it].",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="How results are printed [default: table].",
+)
+@click.option(
+    "--bom",
+    is_flag=True,
+    help="Start --format csv output with a UTF-8 BOM, for a file Excel opens with Vietnamese intact "
+    "(`crmkit --bom --format csv … > report.csv`).",
+)
+@click.option(
+    "--user",
+    metavar="NAME",
+    envvar="CRMKIT_USER",
+    help="Run the command as this user, with their permissions and record scopes (not a sign-in: "
+    "whoever can open the database is the system) [default: $CRMKIT_USER, else the system, "
+    "unrestricted].",
+)
+@click.option(
+    "--locale",
+    type=LazyChoice("crmkit.locales:LOCALES"),
+    envvar="CRMKIT_LOCALE",
+    callback=_choose_locale,
+    help="Language and formats of what people read [default: $CRMKIT_LOCALE, else the --user's "
+    "locale, else the business setting `locale`, else vi].",
+)
 @click.option("--debug", is_flag=True, help="On error, print the traceback as well.")
 @click.version_option(__version__, "--version", prog_name="crmkit")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, output_format: str | None, bom: bool, user: str | None,
-        locale: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    db: str | None,
+    output_format: str | None,
+    bom: bool,
+    user: str | None,
+    locale: str | None,
+    debug: bool,
+) -> None:
     """crmkit: customers, interactions and plugins, from the command line.
 
     \b
@@ -306,8 +350,23 @@ def cli(ctx: click.Context, db: str | None, output_format: str | None, bom: bool
     state.locale = locale or state.locale
 
 
-for _command in (init, db, plugins, customers, fields, interactions, audit, users, teams, roles, permissions, demo,
-                 webhooks, worker, serve):
+for _command in (
+    init,
+    db,
+    plugins,
+    customers,
+    fields,
+    interactions,
+    audit,
+    users,
+    teams,
+    roles,
+    permissions,
+    demo,
+    webhooks,
+    worker,
+    serve,
+):
     cli.add_command(add_format_options(_command))
 
 

@@ -15,7 +15,7 @@ import json
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -160,7 +160,7 @@ def current_human() -> Human:
     ctx = click.get_current_context(silent=True)
     state = ctx.find_object(CLIContext) if ctx else None
     if state is None:
-        return Human(translator(DEFAULT_LOCALE), timezone.utc)
+        return Human(translator(DEFAULT_LOCALE), UTC)
     return Human(state.translator_for(state.plugin), state.timezone, state.country)
 
 
@@ -189,8 +189,13 @@ _FORMAT_HELP = "Output format (default: the `crmkit --format` option, else table
 def format_option(function: F) -> F:
     """Decorator: give a command its own ``--format table|json|csv`` (it overrides the root option)."""
     return click.option(
-        "--format", "output_format", type=click.Choice(FORMATS), default=None, expose_value=False,
-        callback=_choose_format, help=_FORMAT_HELP,
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default=None,
+        expose_value=False,
+        callback=_choose_format,
+        help=_FORMAT_HELP,
     )(function)
 
 
@@ -203,10 +208,16 @@ def add_format_options(command: click.Command) -> click.Command:
     ``customers import --format csv|jsonl``) keeps it.
     """
     if not any("--format" in getattr(param, "opts", ()) for param in command.params):
-        command.params.append(click.Option(
-            ["--format", "output_format"], type=click.Choice(FORMATS), default=None, expose_value=False,
-            callback=_choose_format, help=_FORMAT_HELP,
-        ))
+        command.params.append(
+            click.Option(
+                ["--format", "output_format"],
+                type=click.Choice(FORMATS),
+                default=None,
+                expose_value=False,
+                callback=_choose_format,
+                help=_FORMAT_HELP,
+            )
+        )
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             add_format_options(sub)
@@ -337,6 +348,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, human: H
     With ``human`` the column names and typed values are shown in its locale (quantities right-aligned);
     without, values are shown as ``str`` gives them and the names as they are.
     """
+
     def text(value: Any, key: str) -> str:
         return human.cell(value, key) if human else _cell(value)
 
@@ -346,8 +358,11 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, human: H
     cells = [[text(r.get(c), c) for c in columns] for r in rows]
     headers = [human.label(c) if human else c for c in columns]
     widths = [max([display_width(h)] + [display_width(row[i]) for row in cells]) for i, h in enumerate(headers)]
-    aligned = [all(numeric(r.get(c)) for r in rows if r.get(c) not in (None, ""))
-               and any(r.get(c) not in (None, "") for r in rows) for c in columns]
+    aligned = [
+        all(numeric(r.get(c)) for r in rows if r.get(c) not in (None, ""))
+        and any(r.get(c) not in (None, "") for r in rows)
+        for c in columns
+    ]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(pad(value, widths[i], right=aligned[i]) for i, value in enumerate(values)).rstrip()

@@ -21,12 +21,17 @@ def permission_rows(crm: CRM) -> list[dict[str, Any]]:
     rows = []
     for name, permission in sorted(crm.access.permissions.items()):
         defaults = dict(permission.roles)
-        rows.append({
-            "permission": name, "plugin": permission.plugin,
-            "scoped": ("yes" if permission.scoped else "no") if table else permission.scoped,
-            "description": permission.description,
-            "default_roles": ", ".join(f"{role} ({scope})" for role, scope in defaults.items()) if table else defaults,
-        })
+        rows.append(
+            {
+                "permission": name,
+                "plugin": permission.plugin,
+                "scoped": ("yes" if permission.scoped else "no") if table else permission.scoped,
+                "description": permission.description,
+                "default_roles": ", ".join(f"{role} ({scope})" for role, scope in defaults.items())
+                if table
+                else defaults,
+            }
+        )
     return rows
 
 

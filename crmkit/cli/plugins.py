@@ -31,8 +31,11 @@ def list_plugins(state: CLIContext) -> None:
     ]
     emit(rows, ("name", "version", "status", "hooks"))
     if not rows and table:
-        click.echo(current_translator().gettext(
-            "No plugins installed: `pip install ./plugins/sales` (or any crmkit-* distribution) adds one."))
+        click.echo(
+            current_translator().gettext(
+                "No plugins installed: `pip install ./plugins/sales` (or any crmkit-* distribution) adds one."
+            )
+        )
 
 
 @plugins.command("enable")
@@ -42,8 +45,12 @@ def enable(state: CLIContext, name: str) -> None:
     """Enable plugin NAME for this database (then `crmkit db upgrade` creates its tables)."""
     state.check_schema = False
     state.crm.plugins.enable(name)
-    click.echo(current_translator().gettext(
-        "plugin %(name)s enabled; run `crmkit db upgrade` if its tables are not created yet") % {"name": name})
+    click.echo(
+        current_translator().gettext(
+            "plugin %(name)s enabled; run `crmkit db upgrade` if its tables are not created yet"
+        )
+        % {"name": name}
+    )
 
 
 @plugins.command("disable")
@@ -53,5 +60,6 @@ def disable(state: CLIContext, name: str) -> None:
     """Disable plugin NAME for this database; its tables and data stay."""
     state.check_schema = False
     state.crm.plugins.disable(name)
-    click.echo(current_translator().gettext("plugin %(name)s disabled for this database (its data is kept)")
-               % {"name": name})
+    click.echo(
+        current_translator().gettext("plugin %(name)s disabled for this database (its data is kept)") % {"name": name}
+    )

@@ -38,10 +38,15 @@ def show_role(crm: CRM, role: Role) -> None:
         emit_object(to_jsonable(role))
         return
     declared = crm.access.permissions
-    rows = [{"permission": name, "scope": scope,
-             "plugin": declared[name].plugin if name in declared else "(not declared by an enabled plugin)",
-             "description": declared[name].description if name in declared else ""}
-            for name, scope in sorted(role.grants.items())]
+    rows = [
+        {
+            "permission": name,
+            "scope": scope,
+            "plugin": declared[name].plugin if name in declared else "(not declared by an enabled plugin)",
+            "description": declared[name].description if name in declared else "",
+        }
+        for name, scope in sorted(role.grants.items())
+    ]
     title = f"Role {role.name}" + (f": {role.description}" if role.description else "")
     emit(rows, GRANT_COLUMNS, title=title)
 
@@ -59,8 +64,10 @@ def list_roles(crm: CRM) -> None:
     if current_format() != "table":
         emit([to_jsonable(r) for r in crm.roles.list()], ("name", "description", "grants"))
         return
-    emit([{"name": r.name, "permissions": len(r.grants), "description": r.description} for r in crm.roles.list()],
-         LIST_COLUMNS)
+    emit(
+        [{"name": r.name, "permissions": len(r.grants), "description": r.description} for r in crm.roles.list()],
+        LIST_COLUMNS,
+    )
 
 
 @roles.command("show")
@@ -75,8 +82,13 @@ def show(crm: CRM, name: str) -> None:
 @roles.command("add")
 @click.argument("name")
 @click.option("--description", default="", help="What the role is for.")
-@click.option("--grant", "grants", type=GrantParam(), multiple=True,
-              help="PERMISSION=SCOPE (own, team or all), e.g. customers.read=team; repeat for several.")
+@click.option(
+    "--grant",
+    "grants",
+    type=GrantParam(),
+    multiple=True,
+    help="PERMISSION=SCOPE (own, team or all), e.g. customers.read=team; repeat for several.",
+)
 @format_option
 @pass_crm
 def add(crm: CRM, name: str, description: str, grants: tuple[tuple[str, str], ...]) -> None:
@@ -92,8 +104,13 @@ def add(crm: CRM, name: str, description: str, grants: tuple[tuple[str, str], ..
 @roles.command("grant")
 @click.argument("role")
 @click.argument("permission")
-@click.option("--scope", type=SCOPES, default="all", show_default=True,
-              help="Which records: the user's own, their teams' (and sub-teams'), or all.")
+@click.option(
+    "--scope",
+    type=SCOPES,
+    default="all",
+    show_default=True,
+    help="Which records: the user's own, their teams' (and sub-teams'), or all.",
+)
 @format_option
 @pass_crm
 def grant(crm: CRM, role: str, permission: str, scope: str) -> None:

@@ -38,8 +38,15 @@ def tree_rows(teams: Sequence[Team]) -> list[dict[str, Any]]:
 
     def walk(parent: str | None, depth: int) -> None:
         for team in children.get(parent, ()):
-            rows.append({"team": INDENT * depth + team.name, "name": team.name, "parent": team.parent,
-                         "depth": depth, "members": list(team.members)})
+            rows.append(
+                {
+                    "team": INDENT * depth + team.name,
+                    "name": team.name,
+                    "parent": team.parent,
+                    "depth": depth,
+                    "members": list(team.members),
+                }
+            )
             walk(team.name, depth + 1)
 
     walk(None, 0)
@@ -122,4 +129,3 @@ def remove_member(crm: CRM, team: str, username: str) -> None:
     """Take USER out of TEAM."""
     crm.teams.remove_member(team, username)
     emit_object(team_view(crm.teams.get(team)))
-

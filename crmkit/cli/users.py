@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,7 +19,17 @@ if TYPE_CHECKING:
 
 LOCALES = LazyChoice("crmkit.locales:LOCALES")
 LIST_COLUMNS = ("username", "name", "active", "teams", "roles", "email", "phone", "last_login")
-TOKEN_COLUMNS = ("id", "user", "name", "status", "permissions", "expires_at", "last_used_at", "revoked_at", "created_at")
+TOKEN_COLUMNS = (
+    "id",
+    "user",
+    "name",
+    "status",
+    "permissions",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "created_at",
+)
 
 
 # -- turning users into what a person reads ------------------------------------------------------------------
@@ -30,10 +40,19 @@ def user_view(user: User) -> dict[str, Any]:
     if current_format() != "table":
         return dict(to_jsonable(user))
     view: dict[str, Any] = {
-        "username": user.username, "name": user.display_name, "active": "yes" if user.active else "no (disabled)",
-        "email": user.email, "phone": user.phone, "locale": user.locale, "timezone": user.timezone,
-        "teams": list(user.teams), "roles": list(user.roles), "password": "set" if user.has_password else "not set",
-        "locked_until": user.locked_until, "last_login": user.last_login_at, "created_at": user.created_at,
+        "username": user.username,
+        "name": user.display_name,
+        "active": "yes" if user.active else "no (disabled)",
+        "email": user.email,
+        "phone": user.phone,
+        "locale": user.locale,
+        "timezone": user.timezone,
+        "teams": list(user.teams),
+        "roles": list(user.roles),
+        "password": "set" if user.has_password else "not set",
+        "locked_until": user.locked_until,
+        "last_login": user.last_login_at,
+        "created_at": user.created_at,
     }
     return {k: v for k, v in view.items() if v not in (None, "", [])}
 
@@ -41,19 +60,30 @@ def user_view(user: User) -> dict[str, Any]:
 def list_row(user: User) -> dict[str, Any]:
     """One line of ``users list``."""
     table = current_format() == "table"
-    return {"username": user.username, "name": user.display_name,
-            "active": ("yes" if user.active else "no") if table else user.active, "teams": list(user.teams),
-            "roles": list(user.roles), "email": user.email, "phone": user.phone,
-            "last_login": user.last_login_at}
+    return {
+        "username": user.username,
+        "name": user.display_name,
+        "active": ("yes" if user.active else "no") if table else user.active,
+        "teams": list(user.teams),
+        "roles": list(user.roles),
+        "email": user.email,
+        "phone": user.phone,
+        "last_login": user.last_login_at,
+    }
 
 
 def token_row(token: ApiToken) -> dict[str, Any]:
     """One token, never with its secret."""
     table = current_format() == "table"
-    row: dict[str, Any] = {"id": token.id, "user": token.user, "name": token.name,
-                           "status": token.status(datetime.now(timezone.utc)),
-                           "permissions": list(token.permissions) if token.permissions is not None
-                           else ("(all of the user's)" if table else None)}
+    row: dict[str, Any] = {
+        "id": token.id,
+        "user": token.user,
+        "name": token.name,
+        "status": token.status(datetime.now(UTC)),
+        "permissions": list(token.permissions)
+        if token.permissions is not None
+        else ("(all of the user's)" if table else None),
+    }
     for key in ("expires_at", "last_used_at", "revoked_at", "created_at"):  # times the output formats per locale
         row[key] = getattr(token, key)
     return row
@@ -67,8 +97,12 @@ def read_password(from_stdin: bool) -> str:
 
 
 #: ``--password-stdin``: the password is the first line of standard input (for scripts; never on the command line).
-password_stdin_option = click.option("--password-stdin", "password_stdin", is_flag=True,
-                                     help="Read the password from the first line of standard input (for scripts).")
+password_stdin_option = click.option(
+    "--password-stdin",
+    "password_stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
 
 
 # -- the group -------------------------------------------------------------------------------------------------
@@ -81,7 +115,7 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("username")
-@click.option("--name", "display_name", help="Display name (\"Nguyễn Thị Lan\"); default: the username.")
+@click.option("--name", "display_name", help='Display name ("Nguyễn Thị Lan"); default: the username.')
 @click.option("--email", help="Work e-mail address.")
 @click.option("--phone", help="Work phone (0912 345 678 → +84912345678).")
 @click.option("--locale", type=LOCALES, help="Language of the console for them: vi or en.")
@@ -128,10 +162,10 @@ def show(crm: CRM, username: str) -> None:
 @users.command("update")
 @click.argument("username")
 @click.option("--name", "display_name", help="Display name.")
-@click.option("--email", help="Work e-mail address (\"\" clears it).")
-@click.option("--phone", help="Work phone (\"\" clears it).")
-@click.option("--locale", help="vi or en (\"\" clears it).")
-@click.option("--timezone", help="Time zone, e.g. Asia/Ho_Chi_Minh (\"\" clears it).")
+@click.option("--email", help='Work e-mail address ("" clears it).')
+@click.option("--phone", help='Work phone ("" clears it).')
+@click.option("--locale", help='vi or en ("" clears it).')
+@click.option("--timezone", help='Time zone, e.g. Asia/Ho_Chi_Minh ("" clears it).')
 @format_option
 @pass_crm
 def update(crm: CRM, username: str, **fields: Any) -> None:
@@ -185,9 +219,14 @@ def reassign(crm: CRM, from_user: str, to_user: str) -> None:
     moved = crm.users.reassign(from_user, to_user)
     if current_format() == "table":
         t = current_translator()
-        click.echo(t.ngettext("moved %(count)s customer from %(from)s to %(to)s",
-                              "moved %(count)s customers from %(from)s to %(to)s", moved)
-                   % {"count": t.format_number(moved), "from": from_user, "to": to_user})
+        click.echo(
+            t.ngettext(
+                "moved %(count)s customer from %(from)s to %(to)s",
+                "moved %(count)s customers from %(from)s to %(to)s",
+                moved,
+            )
+            % {"count": t.format_number(moved), "from": from_user, "to": to_user}
+        )
     else:
         emit_object({"from": from_user, "to": to_user, "customers_moved": moved})
 
@@ -202,24 +241,36 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("username")
-@click.option("--name", required=True, help="What the token is for (\"website form\", \"Zalo OA sync\").")
-@click.option("--permission", "permissions", multiple=True,
-              help="Narrow the token to this permission of the user's; repeat for several (default: all of them).")
+@click.option("--name", required=True, help='What the token is for ("website form", "Zalo OA sync").')
+@click.option(
+    "--permission",
+    "permissions",
+    multiple=True,
+    help="Narrow the token to this permission of the user's; repeat for several (default: all of them).",
+)
 @click.option("--expires-in-days", type=click.IntRange(1, 36_500), help="The token ends this many days from now.")
 @click.option("--expires-at", type=AWARE_DATETIME, help="The token ends at this time (ISO, with a time zone).")
 @format_option
 @pass_crm
-def create_token(crm: CRM, username: str, name: str, permissions: tuple[str, ...], expires_in_days: int | None,
-                 expires_at: datetime | None) -> None:
+def create_token(
+    crm: CRM,
+    username: str,
+    name: str,
+    permissions: tuple[str, ...],
+    expires_in_days: int | None,
+    expires_at: datetime | None,
+) -> None:
     """Create an API token acting as USERNAME; its secret is printed this once and never again."""
     if expires_in_days is not None and expires_at is not None:
         raise click.UsageError("give --expires-in-days or --expires-at, not both")
     if expires_in_days is not None:
-        expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
+        expires_at = datetime.now(UTC) + timedelta(days=expires_in_days)
     created = crm.users.create_token(username, name, permissions=list(permissions) or None, expires_at=expires_at)
     emit_object({**token_row(created), "secret": created.secret})
-    click.echo(current_translator().gettext(
-        "warning: copy the secret now: it is not shown again (only its hash is stored)"), err=True)
+    click.echo(
+        current_translator().gettext("warning: copy the secret now: it is not shown again (only its hash is stored)"),
+        err=True,
+    )
 
 
 @token.command("list")

@@ -17,8 +17,17 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 LIST_COLUMNS = ("id", "url", "events", "active", "description")
-DELIVERY_COLUMNS = ("id", "event_id", "event_type", "subscription_id", "status", "attempts", "next_attempt_at",
-                    "last_status", "last_error")
+DELIVERY_COLUMNS = (
+    "id",
+    "event_id",
+    "event_type",
+    "subscription_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_status",
+    "last_error",
+)
 STATUSES = LazyChoice("crmkit.core.webhooks:STATUSES")
 
 
@@ -26,8 +35,12 @@ def subscription_view(subscription: Subscription) -> dict[str, Any]:
     """A subscription as ``show`` prints it; its secret only when it has one (on creation)."""
     view = dict(to_jsonable(subscription))
     if current_format() == "table":
-        view.update(events=list(subscription.events), active="yes" if subscription.active else "no (paused)",
-                    created_at=subscription.created_at, updated_at=subscription.updated_at)
+        view.update(
+            events=list(subscription.events),
+            active="yes" if subscription.active else "no (paused)",
+            created_at=subscription.created_at,
+            updated_at=subscription.updated_at,
+        )
     if subscription.secret is None:
         view.pop("secret")
     return view
@@ -60,8 +73,11 @@ def add(crm: CRM, url: str, events: tuple[str, ...], secret: str | None, descrip
     \b
     crmkit webhooks add https://shop.example.com/crm-hook --event customer.created --event order.placed
     """
-    emit_object(subscription_view(crm.webhooks.subscribe(url, list(events), secret=secret, description=description,
-                                                         active=not paused)))
+    emit_object(
+        subscription_view(
+            crm.webhooks.subscribe(url, list(events), secret=secret, description=description, active=not paused)
+        )
+    )
 
 
 @webhooks.command("list")
@@ -89,8 +105,14 @@ def show(crm: CRM, subscription_id: int) -> None:
 @click.option("--active/--paused", "active", default=None, help="Resume or pause it.")
 @format_option
 @pass_crm
-def update(crm: CRM, subscription_id: int, url: str | None, events: tuple[str, ...], description: str | None,
-           active: bool | None) -> None:
+def update(
+    crm: CRM,
+    subscription_id: int,
+    url: str | None,
+    events: tuple[str, ...],
+    description: str | None,
+    active: bool | None,
+) -> None:
     """Change a subscription's URL, event types, description, or pause/resume it."""
     given: dict[str, Any] = {"url": url, "events": list(events) or None, "description": description, "active": active}
     given = {k: v for k, v in given.items() if v is not None}
@@ -134,13 +156,16 @@ def dead(crm: CRM, limit: int) -> None:
 @click.option("--until", type=AWARE_DATETIME, help="… up to this time (excluded).")
 @click.option("--subscription", "subscription_id", type=int, help="Only to this subscription.")
 @pass_crm
-def replay(crm: CRM, event_id: str | None, since: datetime | None, until: datetime | None,
-           subscription_id: int | None) -> None:
+def replay(
+    crm: CRM, event_id: str | None, since: datetime | None, until: datetime | None, subscription_id: int | None
+) -> None:
     """Send EVENT_ID, or every event in --since/--until, again to the subscriptions listening (same webhook-id)."""
     count = crm.webhooks.replay(event_id, since=since, until=until, subscription_id=subscription_id)
     t = current_translator()
-    click.echo(t.ngettext("queued %(count)s delivery", "queued %(count)s deliveries", count)
-               % {"count": t.format_number(count)})
+    click.echo(
+        t.ngettext("queued %(count)s delivery", "queued %(count)s deliveries", count)
+        % {"count": t.format_number(count)}
+    )
 
 
 @webhooks.command("events")
@@ -148,5 +173,7 @@ def replay(crm: CRM, event_id: str | None, since: datetime | None, until: dateti
 @pass_crm
 def events(crm: CRM) -> None:
     """The event types subscriptions may listen to, with who declares them."""
-    emit([{"type": e.name, "plugin": e.plugin, "description": e.description} for e in crm.events.types.values()],
-         ("type", "plugin", "description"))
+    emit(
+        [{"type": e.name, "plugin": e.plugin, "description": e.description} for e in crm.events.types.values()],
+        ("type", "plugin", "description"),
+    )

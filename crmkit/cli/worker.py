@@ -19,14 +19,26 @@ if TYPE_CHECKING:
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Deliver what is due and run due jobs, then exit (for cron and tests).")
 @click.option("--name", help="This worker's name in claims and the delivery log (default: host:pid).")
-@click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
-              help="Deliveries claimed at a time.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Deliveries sent at once.")
-@click.option("--lease", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Seconds a claim holds: a killed worker's work is taken over after it.")
-@click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
-              help="Seconds to wait when nothing is due.")
+@click.option(
+    "--batch", type=click.IntRange(1, 1000), default=50, show_default=True, help="Deliveries claimed at a time."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=4, show_default=True, help="Deliveries sent at once."
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds a claim holds: a killed worker's work is taken over after it.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait when nothing is due.",
+)
 @pass_crm
 def worker(crm: CRM, once: bool, name: str | None, batch: int, concurrency: int, lease: float, poll: float) -> None:
     """Deliver webhooks and run the plugins' scheduled jobs (due campaigns, dispatch, tier evaluation, point expiry).
@@ -45,5 +57,15 @@ def worker(crm: CRM, once: bool, name: str | None, batch: int, concurrency: int,
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     tally = runner.run(once=once)
-    emit([{"worker": runner.name, "delivered": tally.delivered, "failed": tally.failed, "dead": tally.dead,
-           "jobs": tally.jobs}], ("worker", "delivered", "failed", "dead", "jobs"))
+    emit(
+        [
+            {
+                "worker": runner.name,
+                "delivered": tally.delivered,
+                "failed": tally.failed,
+                "dead": tally.dead,
+                "jobs": tally.jobs,
+            }
+        ],
+        ("worker", "delivered", "failed", "dead", "jobs"),
+    )

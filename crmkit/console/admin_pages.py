@@ -32,13 +32,20 @@ from crmkit.locales import LOCALES
 
 USERS, WEBHOOKS, SETTINGS, AUDIT = "users.admin", "webhooks.admin", "settings.admin", "audit.read"
 #: "Administration" for user administrators; "Audit log" for anyone reading it (a manager: about the team's customers).
-ADMIN_MENU = (MenuEntry("Administration", "/console/admin/", USERS),
-              MenuEntry("Audit log", "/console/admin/audit", AUDIT))
+ADMIN_MENU = (
+    MenuEntry("Administration", "/console/admin/", USERS),
+    MenuEntry("Audit log", "/console/admin/audit", AUDIT),
+)
 #: The administration's sections (label msgid, path, permission), in the order of its tabs.
-SECTIONS = (("Users", "/console/admin/users", USERS), ("Teams", "/console/admin/teams", USERS),
-            ("Roles", "/console/admin/roles", USERS), ("API tokens", "/console/admin/tokens", USERS),
-            ("Webhooks", "/console/admin/webhooks", WEBHOOKS), ("Plugins", "/console/admin/plugins", SETTINGS),
-            ("Audit log", "/console/admin/audit", AUDIT))
+SECTIONS = (
+    ("Users", "/console/admin/users", USERS),
+    ("Teams", "/console/admin/teams", USERS),
+    ("Roles", "/console/admin/roles", USERS),
+    ("API tokens", "/console/admin/tokens", USERS),
+    ("Webhooks", "/console/admin/webhooks", WEBHOOKS),
+    ("Plugins", "/console/admin/plugins", SETTINGS),
+    ("Audit log", "/console/admin/audit", AUDIT),
+)
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}  # each language by its own name
 PROFILE_FIELDS = ("display_name", "email", "phone", "locale", "timezone")
 AUDIT_PAGE = 50
@@ -66,8 +73,9 @@ def admin_pages() -> list[ConsolePage]:
         ConsolePage("/console/admin/tokens/<int:token_id>/revoke", token_revoke, methods=post, permission=USERS),
         ConsolePage("/console/admin/webhooks", webhook_list, methods=BOTH, permission=WEBHOOKS),
         ConsolePage("/console/admin/webhooks/<int:subscription_id>", webhook_page, permission=WEBHOOKS),
-        ConsolePage("/console/admin/webhooks/<int:subscription_id>/active", webhook_active, methods=post,
-                    permission=WEBHOOKS),
+        ConsolePage(
+            "/console/admin/webhooks/<int:subscription_id>/active", webhook_active, methods=post, permission=WEBHOOKS
+        ),
         ConsolePage("/console/admin/plugins", plugin_list, permission=SETTINGS),
         ConsolePage("/console/admin/plugins/<name>", plugin_switch, methods=post, permission=SETTINGS),
         ConsolePage("/console/admin/audit", audit_log, permission=AUDIT),
@@ -131,19 +139,41 @@ def index(request: ConsoleRequest) -> Response:
 
 def user_list(request: ConsoleRequest) -> Response:
     """Every user: username, name, roles, teams, active, locked, last sign-in."""
-    return _render(request, "admin_users.html", "Users", users=request.crm.users.list(), now=utcnow(),
-                   saved=request.http.args.get("saved"))
+    return _render(
+        request,
+        "admin_users.html",
+        "Users",
+        users=request.crm.users.list(),
+        now=utcnow(),
+        saved=request.http.args.get("saved"),
+    )
 
 
-def _user_form(request: ConsoleRequest, user: User | None, values: Mapping[str, Any], errors: Mapping[str, list[str]],
-               *, status: int = 200, notice: str | None = None) -> Response:
+def _user_form(
+    request: ConsoleRequest,
+    user: User | None,
+    values: Mapping[str, Any],
+    errors: Mapping[str, list[str]],
+    *,
+    status: int = 200,
+    notice: str | None = None,
+) -> Response:
     """The create form (``user`` None) or a user's page: profile, roles and teams, and the account's actions."""
     crm = request.crm
-    return _render(request, "admin_user.html", "Users", status=status, user=user, values=values, errors=errors,
-                   roles_choices=[(role.name, role.name) for role in crm.roles.list()],
-                   teams_choices=[(team.name, team.name) for team in crm.teams.list()],
-                   languages=[(code, LANGUAGES.get(code, code)) for code in LOCALES], notice=notice,
-                   locked=user is not None and user.locked_until is not None and user.locked_until > utcnow())
+    return _render(
+        request,
+        "admin_user.html",
+        "Users",
+        status=status,
+        user=user,
+        values=values,
+        errors=errors,
+        roles_choices=[(role.name, role.name) for role in crm.roles.list()],
+        teams_choices=[(team.name, team.name) for team in crm.teams.list()],
+        languages=[(code, LANGUAGES.get(code, code)) for code in LOCALES],
+        notice=notice,
+        locked=user is not None and user.locked_until is not None and user.locked_until > utcnow(),
+    )
 
 
 def user_new(request: ConsoleRequest) -> Response:
@@ -157,9 +187,14 @@ def user_new(request: ConsoleRequest) -> Response:
     values["teams"] = _checked(request, "teams", [team.name for team in crm.teams.list()])
     password = request.http.form.get("password", "")
     try:
-        user = crm.users.add(values["username"], values["display_name"] or None, password=password or None,
-                             **{name: values[name] or None for name in PROFILE_FIELDS[1:]},
-                             roles=values["roles"], teams=values["teams"])
+        user = crm.users.add(
+            values["username"],
+            values["display_name"] or None,
+            password=password or None,
+            **{name: values[name] or None for name in PROFILE_FIELDS[1:]},
+            roles=values["roles"],
+            teams=values["teams"],
+        )
     except (ValidationError, Conflict) as exc:
         return _user_form(request, None, values, _errors(exc, "username"), status=422)
     return request.redirect(f"/console/admin/users/{user.username}/edit", saved="created")
@@ -167,8 +202,12 @@ def user_new(request: ConsoleRequest) -> Response:
 
 def _profile(user: User) -> dict[str, Any]:
     """A user as their page's form shows them."""
-    return {"username": user.username, **{name: getattr(user, name) or "" for name in PROFILE_FIELDS},
-            "roles": list(user.roles), "teams": list(user.teams)}
+    return {
+        "username": user.username,
+        **{name: getattr(user, name) or "" for name in PROFILE_FIELDS},
+        "roles": list(user.roles),
+        "teams": list(user.teams),
+    }
 
 
 def user_edit(request: ConsoleRequest) -> Response:
@@ -185,10 +224,18 @@ def user_edit(request: ConsoleRequest) -> Response:
     try:
         if changed:
             crm.users.update(username, **changed)
-        _apply(values["roles"], current["roles"], lambda role: crm.roles.assign(username, role),
-               lambda role: crm.roles.unassign(username, role))
-        _apply(values["teams"], current["teams"], lambda team: crm.teams.add_member(team, username),
-               lambda team: crm.teams.remove_member(team, username))
+        _apply(
+            values["roles"],
+            current["roles"],
+            lambda role: crm.roles.assign(username, role),
+            lambda role: crm.roles.unassign(username, role),
+        )
+        _apply(
+            values["teams"],
+            current["teams"],
+            lambda team: crm.teams.add_member(team, username),
+            lambda team: crm.teams.remove_member(team, username),
+        )
     except ValidationError as exc:
         return _user_form(request, user, values, _errors(exc), status=422)
     return request.redirect(f"/console/admin/users/{username}/edit", saved="saved")
@@ -217,8 +264,13 @@ def user_active(request: ConsoleRequest) -> Response:
         crm.users.enable(username)
         return request.redirect(f"/console/admin/users/{username}/edit", saved="activated")
     if request.user is not None and request.user.id == user.id:
-        return _user_form(request, user, _profile(user), {"_": [request.i18n.gettext(
-            "You cannot deactivate your own account.")]}, status=422)
+        return _user_form(
+            request,
+            user,
+            _profile(user),
+            {"_": [request.i18n.gettext("You cannot deactivate your own account.")]},
+            status=422,
+        )
     crm.users.disable(username)
     _end_sessions(request, user)
     return request.redirect(f"/console/admin/users/{username}/edit", saved="deactivated")
@@ -261,8 +313,17 @@ def team_list(request: ConsoleRequest) -> Response:
         except (ValidationError, Conflict) as exc:
             errors, status = _errors(exc, "name"), 422
     teams = crm.teams.list()
-    return _render(request, "admin_teams.html", "Teams", status=status, teams=teams, values=values, errors=errors,
-                   team_choices=[(team.name, team.name) for team in teams], saved=request.http.args.get("saved"))
+    return _render(
+        request,
+        "admin_teams.html",
+        "Teams",
+        status=status,
+        teams=teams,
+        values=values,
+        errors=errors,
+        team_choices=[(team.name, team.name) for team in teams],
+        saved=request.http.args.get("saved"),
+    )
 
 
 def _team(request: ConsoleRequest) -> Team:
@@ -293,8 +354,9 @@ def team_page(request: ConsoleRequest) -> Response:
 
 def role_list(request: ConsoleRequest) -> Response:
     """Every role with its description and its permissions, each with its scope."""
-    return _render(request, "admin_roles.html", "Roles", roles=request.crm.roles.list(),
-                   saved=request.http.args.get("saved"))
+    return _render(
+        request, "admin_roles.html", "Roles", roles=request.crm.roles.list(), saved=request.http.args.get("saved")
+    )
 
 
 def _permissions(request: ConsoleRequest) -> list[tuple[Permission, list[str]]]:
@@ -306,14 +368,31 @@ def _permissions(request: ConsoleRequest) -> list[tuple[Permission, list[str]]]:
 def _grants(request: ConsoleRequest) -> dict[str, str]:
     """The grants the role form posts: ``grant:<permission>`` = a scope, or empty for none."""
     form = request.http.form
-    return {permission.name: form[f"grant:{permission.name}"] for permission, _ in _permissions(request)
-            if form.get(f"grant:{permission.name}")}
+    return {
+        permission.name: form[f"grant:{permission.name}"]
+        for permission, _ in _permissions(request)
+        if form.get(f"grant:{permission.name}")
+    }
 
 
-def _role_form(request: ConsoleRequest, role: Role | None, values: Mapping[str, Any], errors: Mapping[str, list[str]],
-               *, status: int = 200) -> Response:
-    return _render(request, "admin_role.html", "Roles", status=status, role=role, values=values, errors=errors,
-                   permissions=_permissions(request))
+def _role_form(
+    request: ConsoleRequest,
+    role: Role | None,
+    values: Mapping[str, Any],
+    errors: Mapping[str, list[str]],
+    *,
+    status: int = 200,
+) -> Response:
+    return _render(
+        request,
+        "admin_role.html",
+        "Roles",
+        status=status,
+        role=role,
+        values=values,
+        errors=errors,
+        permissions=_permissions(request),
+    )
 
 
 def role_new(request: ConsoleRequest) -> Response:
@@ -363,16 +442,27 @@ def token_list(request: ConsoleRequest) -> Response:
         permissions = [p.strip() for p in values["permissions"].replace(",", " ").split() if p.strip()]
         try:
             expires = _day_start(request, values["expires"], "expires_at", next_day=True)
-            created = crm.users.create_token(values["username"], values["name"], permissions=permissions or None,
-                                             expires_at=expires)
-            values = {name: "" for name in values}
+            created = crm.users.create_token(
+                values["username"], values["name"], permissions=permissions or None, expires_at=expires
+            )
+            values = dict.fromkeys(values, "")
         except ValidationError as exc:
             errors, status = _errors(exc), 422
         except NotFound as exc:
             errors, status = {"username": [str(exc)]}, 422
-    return _render(request, "admin_tokens.html", "API tokens", status=status, tokens=crm.users.tokens(),
-                   users=[user.username for user in crm.users.list(active=True)], values=values, errors=errors,
-                   created=created, now=utcnow(), saved=request.http.args.get("saved"))
+    return _render(
+        request,
+        "admin_tokens.html",
+        "API tokens",
+        status=status,
+        tokens=crm.users.tokens(),
+        users=[user.username for user in crm.users.list(active=True)],
+        values=values,
+        errors=errors,
+        created=created,
+        now=utcnow(),
+        saved=request.http.args.get("saved"),
+    )
 
 
 def token_revoke(request: ConsoleRequest) -> Response:
@@ -393,23 +483,39 @@ def webhook_list(request: ConsoleRequest) -> Response:
     errors: dict[str, list[str]] = {}
     created, status = None, 200
     if request.http.method == "POST":
-        values = {**_form(request, ("url", "description")),
-                  "events": _checked(request, "events", [event.name for event in types])}
+        values = {
+            **_form(request, ("url", "description")),
+            "events": _checked(request, "events", [event.name for event in types]),
+        }
         try:
             created = crm.webhooks.subscribe(values["url"], values["events"], description=values["description"])
             values = {"url": "", "description": "", "events": []}
         except ValidationError as exc:
             errors, status = _errors(exc), 422
-    return _render(request, "admin_webhooks.html", "Webhooks", status=status, subscriptions=crm.webhooks.list(),
-                   types_choices=[(event.name, event.name) for event in types], values=values, errors=errors,
-                   created=created, saved=request.http.args.get("saved"))
+    return _render(
+        request,
+        "admin_webhooks.html",
+        "Webhooks",
+        status=status,
+        subscriptions=crm.webhooks.list(),
+        types_choices=[(event.name, event.name) for event in types],
+        values=values,
+        errors=errors,
+        created=created,
+        saved=request.http.args.get("saved"),
+    )
 
 
 def webhook_page(request: ConsoleRequest) -> Response:
     """A subscription and its latest deliveries, newest first."""
     crm, subscription_id = request.crm, request.params["subscription_id"]
-    return _render(request, "admin_webhook.html", "Webhooks", subscription=crm.webhooks.get(subscription_id),
-                   deliveries=crm.webhooks.deliveries(subscription_id, limit=DELIVERIES))
+    return _render(
+        request,
+        "admin_webhook.html",
+        "Webhooks",
+        subscription=crm.webhooks.get(subscription_id),
+        deliveries=crm.webhooks.deliveries(subscription_id, limit=DELIVERIES),
+    )
 
 
 def webhook_active(request: ConsoleRequest) -> Response:
@@ -425,8 +531,14 @@ def webhook_active(request: ConsoleRequest) -> Response:
 def plugin_list(request: ConsoleRequest) -> Response:
     """Installed plugins: version, status in this database, hooks, and the button switching each on or off."""
     args = request.http.args
-    return _render(request, "admin_plugins.html", "Plugins", plugins=request.crm.plugins.list(),
-                   changed=args.get("changed"), enabled=args.get("enabled") == "1")
+    return _render(
+        request,
+        "admin_plugins.html",
+        "Plugins",
+        plugins=request.crm.plugins.list(),
+        changed=args.get("changed"),
+        enabled=args.get("enabled") == "1",
+    )
 
 
 def plugin_switch(request: ConsoleRequest) -> Response:
@@ -459,14 +571,31 @@ def audit_log(request: ConsoleRequest) -> Response:
     after = None
     try:
         page = request.crm.audit.entries(
-            actor=filters["actor"] or None, action=filters["action"] or None,
+            actor=filters["actor"] or None,
+            action=filters["action"] or None,
             since=_day_start(request, filters["since"], "since"),
             until=_day_start(request, filters["until"], "until", next_day=True),
-            after=args.get("after") or None, limit=AUDIT_PAGE)
-        entries = [_Shown(entry, json.dumps(to_jsonable(entry.changes), ensure_ascii=False, sort_keys=True)
-                          if entry.changes is not None else "") for entry in page.items]
+            after=args.get("after") or None,
+            limit=AUDIT_PAGE,
+        )
+        entries = [
+            _Shown(
+                entry,
+                json.dumps(to_jsonable(entry.changes), ensure_ascii=False, sort_keys=True)
+                if entry.changes is not None
+                else "",
+            )
+            for entry in page.items
+        ]
         after = page.next_cursor
     except ValidationError as exc:
         errors = _errors(exc)
-    return _render(request, "admin_audit.html", "Audit log", entries=entries, filters=filters, errors=errors,
-                   next_url=request.url("/console/admin/audit", **filters, after=after) if after else None)
+    return _render(
+        request,
+        "admin_audit.html",
+        "Audit log",
+        entries=entries,
+        filters=filters,
+        errors=errors,
+        next_url=request.url("/console/admin/audit", **filters, after=after) if after else None,
+    )

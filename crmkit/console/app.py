@@ -15,15 +15,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, FunctionLoader, PackageLoader, pass_context,
-                    select_autoescape)
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    FunctionLoader,
+    PackageLoader,
+    pass_context,
+    select_autoescape,
+)
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile
-from crmkit.console.sessions import (API_ACTION, COOKIE, IDLE, SAFE_METHODS, SIGN_IN_COOKIE, ConsoleSession, Sessions,
-                                     csrf_token, csrf_valid, same_origin)
+from crmkit.console.sessions import (
+    API_ACTION,
+    COOKIE,
+    IDLE,
+    SAFE_METHODS,
+    SIGN_IN_COOKIE,
+    ConsoleSession,
+    Sessions,
+    csrf_token,
+    csrf_valid,
+    same_origin,
+)
 from crmkit.console.template_cache import COMPILED_TEMPLATES
 from crmkit.errors import NotFound, PermissionDenied, PluginError
 from crmkit.i18n import Translator, negotiate, translator
@@ -46,7 +63,7 @@ MAX_REQUEST = MAX_UPLOAD + (256 << 10)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
@@ -58,16 +75,24 @@ Handler = Callable[["ConsoleRequest"], Response]
 class ConsoleRequest:
     """One request to a console page: the CRM acting as the user, the route's params, and rendering helpers."""
 
-    def __init__(self, app: ConsoleApp, http: Request, params: Mapping[str, Any], session: ConsoleSession | None,
-                 user: User | None, page: ConsolePage | None = None) -> None:
+    def __init__(
+        self,
+        app: ConsoleApp,
+        http: Request,
+        params: Mapping[str, Any],
+        session: ConsoleSession | None,
+        user: User | None,
+        page: ConsolePage | None = None,
+    ) -> None:
         self.app = app
         self.crm = app.crm
         self.http = http
         self.params = dict(params)
         self.session = session
         self.user = user
-        self.locale = negotiate(user.locale if user else None, app.crm.settings.get("locale"),
-                                http.headers.get("Accept-Language"))
+        self.locale = negotiate(
+            user.locale if user else None, app.crm.settings.get("locale"), http.headers.get("Accept-Language")
+        )
         #: The page's words: its plugin's catalogs first (for a plugin's page), then the core's.
         self.i18n: Translator = self.translator_of(page)
 
@@ -99,11 +124,22 @@ class ConsoleRequest:
         from crmkit.i18n import translate_message
 
         page = self.app.env.get_template(template)
-        context = {"r": self, "_": self.i18n.gettext, "ngettext": self.i18n.ngettext, "i18n": self.i18n,
-                   "menu": self.app.menu_for(self) if self.user else [], "locale": self.i18n.locale, **values}
+        context = {
+            "r": self,
+            "_": self.i18n.gettext,
+            "ngettext": self.i18n.ngettext,
+            "i18n": self.i18n,
+            "menu": self.app.menu_for(self) if self.user else [],
+            "locale": self.i18n.locale,
+            **values,
+        }
         if isinstance(values.get("errors"), Mapping):
-            context["errors"] = {field: [translate_message(self.i18n, m) if isinstance(m, str) else m for m in shown]
-                                 if isinstance(shown, list) else shown for field, shown in values["errors"].items()}
+            context["errors"] = {
+                field: [translate_message(self.i18n, m) if isinstance(m, str) else m for m in shown]
+                if isinstance(shown, list)
+                else shown
+                for field, shown in values["errors"].items()
+            }
         if self.http.headers.get("HX-Request") and "partial" in page.blocks:
             html = "".join(page.blocks["partial"](page.new_context(context)))
         else:
@@ -164,17 +200,29 @@ class ConsoleApp:
         self.crm = crm
         self.sessions = Sessions(crm)
         overrides = templates or os.environ.get(TEMPLATES_ENV)
-        self.env = Environment(loader=ChoiceLoader([*([FileSystemLoader(overrides)] if overrides else []),
-                                                    PackageLoader("crmkit.console", "templates"),
-                                                    FunctionLoader(_template_source)]),
-                               autoescape=select_autoescape(default=True, default_for_string=True),
-                               bytecode_cache=COMPILED_TEMPLATES)
+        self.env = Environment(
+            loader=ChoiceLoader(
+                [
+                    *([FileSystemLoader(overrides)] if overrides else []),
+                    PackageLoader("crmkit.console", "templates"),
+                    FunctionLoader(_template_source),
+                ]
+            ),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            bytecode_cache=COMPILED_TEMPLATES,
+        )
         self.env.filters.update(money=_money, number=_number, date=_date, datetime=_datetime, **display.FILTERS)
         self._owners: dict[Any, str] = {}
-        self.pages: list[ConsolePage] = [*pages.core_pages(), *admin_pages.admin_pages(), *self._collected(
-            crm.hooks.console_pages(), ConsolePage, "crmkit_console_pages", paths=True)]
-        self.menu: list[MenuEntry] = [*pages.CORE_MENU, *self._collected(crm.hooks.console_menu(), MenuEntry,
-                                                                       "crmkit_console_menu"), *admin_pages.ADMIN_MENU]
+        self.pages: list[ConsolePage] = [
+            *pages.core_pages(),
+            *admin_pages.admin_pages(),
+            *self._collected(crm.hooks.console_pages(), ConsolePage, "crmkit_console_pages", paths=True),
+        ]
+        self.menu: list[MenuEntry] = [
+            *pages.CORE_MENU,
+            *self._collected(crm.hooks.console_menu(), MenuEntry, "crmkit_console_menu"),
+            *admin_pages.ADMIN_MENU,
+        ]
         self.panels: list[Panel] = self._collected(crm.hooks.customer_panels(), Panel, "crmkit_customer_panels")
         self.tiles: list[Tile] = self._collected(crm.hooks.home_tiles(), Tile, "crmkit_home_tiles")
         self.url_map = url_map(tuple((page.path, n, tuple(page.methods)) for n, page in enumerate(self.pages)))
@@ -186,8 +234,9 @@ class ConsoleApp:
         for plugin, items in declared:
             for item in items:
                 if not isinstance(item, kind):
-                    raise PluginError(plugin, f"{hook} returned {item!r}, not a crmkit.console.{kind.__name__}",
-                                      hook=hook)
+                    raise PluginError(
+                        plugin, f"{hook} returned {item!r}, not a crmkit.console.{kind.__name__}", hook=hook
+                    )
                 if paths and not item.path.startswith(f"{PREFIX}/{plugin}/"):
                     raise PluginError(plugin, f"console page {item.path} must live under {PREFIX}/{plugin}/", hook=hook)
                 found.append(item)
@@ -213,8 +262,9 @@ class ConsoleApp:
         """The session's CSRF secret, or before sign-in the sign-in cookie's."""
         if request.session is not None:
             return request.session.csrf_secret
-        return request.http.environ.setdefault("crmkit.sign_in_secret",
-                                                request.http.cookies.get(SIGN_IN_COOKIE) or _new_secret())
+        return request.http.environ.setdefault(
+            "crmkit.sign_in_secret", request.http.cookies.get(SIGN_IN_COOKIE) or _new_secret()
+        )
 
     # -- WSGI ------------------------------------------------------------------------------------------------
 
@@ -225,8 +275,10 @@ class ConsoleApp:
             response = self._dispatch(http)
         except RequestEntityTooLarge:  # refused from its Content-Length (or at the limit when chunked), unread
             response = ConsoleRequest(self, http, {}, None, None).render(
-                "error.html", status=413,
-                message="The file is larger than 10 MB: import it with the command crmkit customers import.")
+                "error.html",
+                status=413,
+                message="The file is larger than 10 MB: import it with the command crmkit customers import.",
+            )
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-store")
         return response(environ, start_response)
@@ -255,8 +307,9 @@ class ConsoleApp:
         except MethodNotAllowed as exc:
             return Response(status=405, headers={"Allow": ", ".join(exc.valid_methods or ())})
         except HTTPException:
-            return ConsoleRequest(self, http, {}, session, user).render("error.html", status=404,
-                                                                         message="Page not found")
+            return ConsoleRequest(self, http, {}, session, user).render(
+                "error.html", status=404, message="Page not found"
+            )
         page = self.pages[int(endpoint)]
         request = ConsoleRequest(self, http, params, session, user, page)
         if http.method not in SAFE_METHODS and not self._trusted_change(request):
@@ -270,8 +323,10 @@ class ConsoleApp:
             return redirect(target, 303)
         try:
             if not request.allowed(page.permission) or not all(
-                    request.allowed(entry.permission) for entry in self.menu
-                    if entry.url.rstrip("/") == http.path.rstrip("/")):
+                request.allowed(entry.permission)
+                for entry in self.menu
+                if entry.url.rstrip("/") == http.path.rstrip("/")
+            ):
                 raise PermissionDenied(page.permission or "console", session.username)
             return self._finish(request, page.handler(request))
         except NotFound:
@@ -284,8 +339,9 @@ class ConsoleApp:
         htmx, the page's ``X-CSRF-Token`` header)."""
         secret, http = self.csrf_secret(request), request.http
         header = http.headers.get("X-CSRF-Token")
-        return same_origin(http) and (csrf_valid(secret, http.path, http.form.get("csrf_token"))
-                                      or csrf_valid(secret, API_ACTION, header))
+        return same_origin(http) and (
+            csrf_valid(secret, http.path, http.form.get("csrf_token")) or csrf_valid(secret, API_ACTION, header)
+        )
 
     def _finish(self, request: ConsoleRequest, response: Response) -> Response:
         """Set the sign-in form's CSRF cookie when a page made one up."""
@@ -307,5 +363,6 @@ def public(handler: Handler) -> Handler:
 
 def set_cookie(request: ConsoleRequest, response: Response, name: str, value: str, *, max_age: Any = None) -> None:
     """A console cookie: HttpOnly, SameSite=Lax, Secure when the request came over https (behind the trusted proxy)."""
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax",
-                        secure=request.http.scheme == "https")
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=request.http.scheme == "https"
+    )

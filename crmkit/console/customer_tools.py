@@ -22,8 +22,15 @@ from werkzeug.wrappers import Response
 
 from crmkit.console.app import MAX_UPLOAD
 from crmkit.console.extensions import ConsolePage
-from crmkit.core.transfer import (ATTRIBUTE_PREFIX, COLUMNS, CONSENT_PREFIX, REJECT_COLUMNS, _csv_cell, _export_record,
-                                  import_customers)
+from crmkit.core.transfer import (
+    ATTRIBUTE_PREFIX,
+    COLUMNS,
+    CONSENT_PREFIX,
+    REJECT_COLUMNS,
+    _csv_cell,
+    _export_record,
+    import_customers,
+)
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -38,9 +45,13 @@ REJECTS_KEPT = 24 * 3600
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 LIST_FILTERS = ("q", "owner", "team", "tag", "stage")
 #: The start of a duplicate finder's reason → its msgid (longest first: "same name and…" before "same name").
-REASONS = (("same email", "Same e-mail"), ("same phone", "Same phone"),
-           ("same name and birth date", "Same name and birth date"), ("same name", "Same name"),
-           ("similar name", "Similar name"))
+REASONS = (
+    ("same email", "Same e-mail"),
+    ("same phone", "Same phone"),
+    ("same name and birth date", "Same name and birth date"),
+    ("same name", "Same name"),
+    ("similar name", "Similar name"),
+)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
@@ -54,8 +65,9 @@ def tool_pages() -> list[ConsolePage]:
         ConsolePage("/console/customers/import", import_file, methods=("GET", "POST"), permission="customers.create"),
         ConsolePage("/console/customers/import/rejects/<token>", rejects, permission="customers.create"),
         ConsolePage("/console/customers/export.csv", export, permission="customers.export"),
-        ConsolePage("/console/customers/<int:customer_id>/erase", erase, methods=("GET", "POST"),
-                    permission="customers.erase"),
+        ConsolePage(
+            "/console/customers/<int:customer_id>/erase", erase, methods=("GET", "POST"), permission="customers.erase"
+        ),
     ]
 
 
@@ -64,12 +76,17 @@ def list_filters(request: ConsoleRequest) -> dict[str, str]:
     return {name: request.http.args.get(name, "").strip() for name in LIST_FILTERS}
 
 
-def find_filtered(request: ConsoleRequest, filters: dict[str, str], after: str | None,
-                  limit: int) -> Page[Customer]:
+def find_filtered(request: ConsoleRequest, filters: dict[str, str], after: str | None, limit: int) -> Page[Customer]:
     """One page of ``crm.customers.find`` for the list's filters (as the user: scoped and masked)."""
-    return request.crm.customers.find(filters["q"] or None, owner=filters["owner"] or None,
-                                      team=filters["team"] or None, tag=filters["tag"] or None,
-                                      lifecycle_stage=filters["stage"] or None, after=after, limit=limit)
+    return request.crm.customers.find(
+        filters["q"] or None,
+        owner=filters["owner"] or None,
+        team=filters["team"] or None,
+        tag=filters["tag"] or None,
+        lifecycle_stage=filters["stage"] or None,
+        after=after,
+        limit=limit,
+    )
 
 
 # -- duplicates and merge ----------------------------------------------------------------------------------
@@ -101,9 +118,15 @@ def compare(request: ConsoleRequest, *, error: str | None = None, status: int = 
     if first.customer.id == second.customer.id:  # already merged: the customer they became
         return request.redirect(f"/console/customers/{first.customer.id}")
     kept = min((first.customer, second.customer), key=lambda c: (c.created_at, c.id)).id
-    return request.render("customer_compare.html", status=status, profiles=(first, second), kept=kept, error=error,
-                          action=f"/console/customers/duplicates/{first_id}/{second_id}/merge",
-                          can_merge=request.allowed("customers.merge"))
+    return request.render(
+        "customer_compare.html",
+        status=status,
+        profiles=(first, second),
+        kept=kept,
+        error=error,
+        action=f"/console/customers/duplicates/{first_id}/{second_id}/merge",
+        can_merge=request.allowed("customers.merge"),
+    )
 
 
 def merge(request: ConsoleRequest) -> Response:
@@ -162,8 +185,12 @@ def import_file(request: ConsoleRequest) -> Response:
     if upload is None or not upload.filename:
         return request.render("customer_import.html", status=422, summary=None, error=gettext("Choose a file."))
     if fmt is None:
-        return request.render("customer_import.html", status=422, summary=None,
-                              error=gettext("The file must be CSV (.csv) or JSON Lines (.jsonl)."))
+        return request.render(
+            "customer_import.html",
+            status=422,
+            summary=None,
+            error=gettext("The file must be CSV (.csv) or JSON Lines (.jsonl)."),
+        )
     _forget_old_rejects()
     token = secrets.token_urlsafe(24)
     reject_path = _reject_file(request, token)
@@ -174,8 +201,14 @@ def import_file(request: ConsoleRequest) -> Response:
             while chunk := upload.stream.read(1 << 16):
                 size += len(chunk)
                 if size > MAX_UPLOAD:
-                    return request.render("customer_import.html", status=413, summary=None, error=gettext(
-                        "The file is larger than 10 MB: import it with the command crmkit customers import."))
+                    return request.render(
+                        "customer_import.html",
+                        status=413,
+                        summary=None,
+                        error=gettext(
+                            "The file is larger than 10 MB: import it with the command crmkit customers import."
+                        ),
+                    )
                 saved.write(chunk)
         summary = import_customers(request.crm, path, format=fmt, reject_path=reject_path)
     except ValidationError as exc:
@@ -183,9 +216,14 @@ def import_file(request: ConsoleRequest) -> Response:
     finally:
         os.unlink(path)
     shown = _first_rejects(reject_path) if summary.reject_path else []
-    return request.render("customer_import.html", summary=summary, error=None, rejects=shown, file=upload.filename,
-                          rejects_url=request.url(f"/console/customers/import/rejects/{token}")
-                          if summary.reject_path else None)
+    return request.render(
+        "customer_import.html",
+        summary=summary,
+        error=None,
+        rejects=shown,
+        file=upload.filename,
+        rejects_url=request.url(f"/console/customers/import/rejects/{token}") if summary.reject_path else None,
+    )
 
 
 def rejects(request: ConsoleRequest) -> Response:
@@ -194,8 +232,11 @@ def rejects(request: ConsoleRequest) -> Response:
     path = _reject_file(request, token) if _TOKEN.fullmatch(token) else None
     if path is None or not path.is_file():
         raise NotFound("reject file", token)
-    return Response(path.read_bytes(), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="rejects.csv"'})
+    return Response(
+        path.read_bytes(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="rejects.csv"'},
+    )
 
 
 # -- export ----------------------------------------------------------------------------------------------------
@@ -231,8 +272,11 @@ def export(request: ConsoleRequest) -> Response:
         record = _export_record(customer, crm.channels, keys)
         writer.writerow([_csv_cell(record.get(column)) for column in columns])
     name = f"customers-{crm.today().isoformat()}.csv"  # the business's day, as the export's times
-    return Response(out.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        out.getvalue().encode("utf-8"),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 # -- erasure ---------------------------------------------------------------------------------------------------
@@ -249,11 +293,18 @@ def erase(request: ConsoleRequest) -> Response:
         return request.render("customer_erase.html", customer=customer, action=action, typed="", error=None)
     typed = request.http.form.get("confirm", "").strip()
     if typed != customer.name:
-        return request.render("customer_erase.html", status=422, customer=customer, action=action, typed=typed,
-                              error=request.i18n.gettext("Type the customer's name exactly as shown to erase them."))
+        return request.render(
+            "customer_erase.html",
+            status=422,
+            customer=customer,
+            action=action,
+            typed=typed,
+            error=request.i18n.gettext("Type the customer's name exactly as shown to erase them."),
+        )
     try:
         crm.customers.erase(customer_id, reason="erasure request via the console")
     except Conflict as exc:
-        return request.render("customer_erase.html", status=409, customer=customer, action=action, typed=typed,
-                              error=str(exc))
+        return request.render(
+            "customer_erase.html", status=409, customer=customer, action=action, typed=typed, error=str(exc)
+        )
     return request.redirect("/console/customers", erased=1)

@@ -20,11 +20,27 @@ if TYPE_CHECKING:
     from crmkit.i18n import Translator
 
 #: Lifecycle stage → its msgid.
-STAGE_LABELS = {"lead": "Lead", "prospect": "Prospect", "customer": "Customer", "churned": "Churned",
-                "partner": "Partner", "distributor": "Distributor", "retailer": "Retailer"}
+STAGE_LABELS = {
+    "lead": "Lead",
+    "prospect": "Prospect",
+    "customer": "Customer",
+    "churned": "Churned",
+    "partner": "Partner",
+    "distributor": "Distributor",
+    "retailer": "Retailer",
+}
 #: The core's channels → their msgids (a plugin's own channel is shown by its code).
-CHANNEL_LABELS = {"email": "E-mail", "phone": "Phone", "sms": "SMS", "chat": "Chat", "social": "Social media",
-                  "web": "Website", "fax": "Fax", "post": "Post", "in_person": "In person"}
+CHANNEL_LABELS = {
+    "email": "E-mail",
+    "phone": "Phone",
+    "sms": "SMS",
+    "chat": "Chat",
+    "social": "Social media",
+    "web": "Website",
+    "fax": "Fax",
+    "post": "Post",
+    "in_person": "In person",
+}
 
 
 def stage_label(i18n: Translator, stage: str) -> str:
@@ -52,8 +68,9 @@ def format_phone(number: str, country: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         return number
     local = phonenumbers.region_code_for_number(parsed) == country.upper()
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL if local
-                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(
+        parsed, phonenumbers.PhoneNumberFormat.NATIONAL if local else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
 
 
 @pass_context

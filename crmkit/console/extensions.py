@@ -65,6 +65,7 @@ def static_files(plugin: str, package: str) -> ConsolePage:
     """The page serving ``package``'s ``static/`` CSS and JavaScript at ``/console/<plugin>/static/<name>``, cached
     by browsers for an hour; return it with your other pages and link your files from your templates'
     ``{% block head %}``."""
+
     def serve(request: ConsoleRequest) -> Response:
         from crmkit.console.pages import static_file
 

@@ -23,8 +23,9 @@ def messages_of(value: Any) -> list[str]:
     return [str(value)]
 
 
-def form_errors(exc: ValidationError, inputs: Collection[str] | None = None,
-                rename: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+def form_errors(
+    exc: ValidationError, inputs: Collection[str] | None = None, rename: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
     """``exc``'s messages by form input: a service field is renamed by ``rename`` (``{"emails": "email"}``), and
     one that is not among ``inputs`` (when given) goes under ``"_"``, shown at the top."""
     shown: dict[str, list[str]] = {}

@@ -45,10 +45,18 @@ def core_pages() -> list[ConsolePage]:
         ConsolePage("/console/customers/new", customer_new, methods=("GET", "POST"), permission="customers.create"),
         *customer_tools.tool_pages(),
         ConsolePage("/console/customers/<int:customer_id>", customer_360, permission="customers.read"),
-        ConsolePage("/console/customers/<int:customer_id>/edit", customer_edit, methods=("GET", "POST"),
-                    permission="customers.update"),
-        ConsolePage("/console/customers/<int:customer_id>/interactions", log_interaction, methods=("POST",),
-                    permission="interactions.log"),
+        ConsolePage(
+            "/console/customers/<int:customer_id>/edit",
+            customer_edit,
+            methods=("GET", "POST"),
+            permission="customers.update",
+        ),
+        ConsolePage(
+            "/console/customers/<int:customer_id>/interactions",
+            log_interaction,
+            methods=("POST",),
+            permission="interactions.log",
+        ),
     ]
 
 
@@ -73,8 +81,13 @@ def sign_in(request: ConsoleRequest) -> Response:
     try:
         user = request.crm.users.authenticate(username, http.form.get("password", ""))
     except AuthenticationFailed:
-        return request.render("sign_in.html", status=401, username=username, next=_next(request),
-                              error="Wrong username or password, or the account is locked.")
+        return request.render(
+            "sign_in.html",
+            status=401,
+            username=username,
+            next=_next(request),
+            error="Wrong username or password, or the account is locked.",
+        )
     old = http.cookies.get(COOKIE)
     if old:
         request.app.sessions.end(old)
@@ -105,8 +118,9 @@ def static_file(request: ConsoleRequest, package: str, name: str) -> Response:
     if "/" in name or name.startswith(".") or not name.endswith((".css", ".js")) or not found.is_file():
         return request.render("error.html", status=404, message="Page not found")
     media = "text/css" if name.endswith(".css") else "text/javascript"
-    return Response(found.read_bytes(), content_type=f"{media}; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return Response(
+        found.read_bytes(), content_type=f"{media}; charset=utf-8", headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 # -- home ------------------------------------------------------------------------------------------------
@@ -124,8 +138,12 @@ def home(request: ConsoleRequest) -> Response:
             recent = conn.execute(
                 sa.select(i.id, i.channel, i.direction, i.occurred_at, i.subject, c.id.label("customer_id"), c.name)
                 .join(t.customers, c.id == i.customer_id)
-                .where(i.employee == username, c.status == "active", crm.access.owner_filter(c.owner, "interactions.read"))
-                .order_by(i.occurred_at.desc(), i.id.desc()).limit(RECENT)).all()
+                .where(
+                    i.employee == username, c.status == "active", crm.access.owner_filter(c.owner, "interactions.read")
+                )
+                .order_by(i.occurred_at.desc(), i.id.desc())
+                .limit(RECENT)
+            ).all()
     tiles = [(tile, tile.data(crm)) for tile in request.app.tiles if request.allowed(tile.permission)]
     return request.render("home.html", owned=owned, recent=recent, tiles=tiles)
 
@@ -143,17 +161,29 @@ def customer_list(request: ConsoleRequest) -> Response:
         customers, after = page.items, page.next_cursor
     except ValidationError as exc:
         customers, after, errors = [], None, _field_errors(exc)
-    return request.render("customers.html", customers=customers, filters=filters, stages=stage_choices(request.i18n),
-                          teams=[(team.name, team.name) for team in request.crm.teams.list()],
-                          next_url=request.url("/console/customers", **filters, after=after) if after else None,
-                          export_url=request.url("/console/customers/export.csv", **filters),
-                          erased=request.http.args.get("erased"), errors=errors)
+    return request.render(
+        "customers.html",
+        customers=customers,
+        filters=filters,
+        stages=stage_choices(request.i18n),
+        teams=[(team.name, team.name) for team in request.crm.teams.list()],
+        next_url=request.url("/console/customers", **filters, after=after) if after else None,
+        export_url=request.url("/console/customers/export.csv", **filters),
+        erased=request.http.args.get("erased"),
+        errors=errors,
+    )
 
 
 def _values_of(customer: Customer) -> dict[str, str]:
     """A customer as the form shows it (contacts as the service gives them: masked when the user may not see them)."""
-    return {"name": customer.name, "email": customer.email or "", "phone": customer.phone or "",
-            "owner": customer.owner or "", "lifecycle_stage": customer.lifecycle_stage, "tags": ", ".join(customer.tags)}
+    return {
+        "name": customer.name,
+        "email": customer.email or "",
+        "phone": customer.phone or "",
+        "owner": customer.owner or "",
+        "lifecycle_stage": customer.lifecycle_stage,
+        "tags": ", ".join(customer.tags),
+    }
 
 
 def _data(values: dict[str, str], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -175,10 +205,23 @@ def _field_errors(exc: ValidationError) -> dict[str, list[str]]:
     return form_errors(exc, FORM_FIELDS, _ERROR_FIELD)
 
 
-def _form(request: ConsoleRequest, action: str, values: dict[str, str], errors: dict[str, list[str]],
-          customer: Customer | None, status: int = 200) -> Response:
-    return request.render("customer_form.html", status=status, action=action, values=values, errors=errors,
-                          customer=customer, stages=stage_choices(request.i18n))
+def _form(
+    request: ConsoleRequest,
+    action: str,
+    values: dict[str, str],
+    errors: dict[str, list[str]],
+    customer: Customer | None,
+    status: int = 200,
+) -> Response:
+    return request.render(
+        "customer_form.html",
+        status=status,
+        action=action,
+        values=values,
+        errors=errors,
+        customer=customer,
+        stages=stage_choices(request.i18n),
+    )
 
 
 def _submitted(request: ConsoleRequest) -> dict[str, str]:
@@ -217,9 +260,14 @@ def customer_edit(request: ConsoleRequest) -> Response:
     return request.redirect(f"/console/customers/{customer_id}", saved=1)
 
 
-def customer_360(request: ConsoleRequest, *, log_values: dict[str, str] | None = None,
-                 log_errors: dict[str, list[str]] | None = None, panel_state: dict[str, Any] | None = None,
-                 status: int = 200) -> Response:
+def customer_360(
+    request: ConsoleRequest,
+    *,
+    log_values: dict[str, str] | None = None,
+    log_errors: dict[str, list[str]] | None = None,
+    panel_state: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
     """The customer, consent per channel, the timeline with the log-a-call form, and one panel per plugin.
 
     ``panel_state`` is what a plugin's panel form sent and was refused, by panel name (its template reads
@@ -236,15 +284,25 @@ def customer_360(request: ConsoleRequest, *, log_values: dict[str, str] | None =
     replaced = {panel.name for panel, _ in panels}
     sections = {name: to_jsonable(data) for name, data in profile.sections.items() if name not in replaced}
     return request.render(
-        "customer.html", status=status, customer=customer, profile=profile, panels=panels, sections=sections,
+        "customer.html",
+        status=status,
+        customer=customer,
+        profile=profile,
+        panels=panels,
+        sections=sections,
         consents=[(channel, customer.consents.get(channel)) for channel in crm.channels],
-        show_timeline=request.allowed("interactions.read"), can_log=request.allowed("interactions.log"),
-        can_edit=request.allowed("customers.update"), can_erase=request.allowed("customers.erase"),
+        show_timeline=request.allowed("interactions.read"),
+        can_log=request.allowed("interactions.log"),
+        can_edit=request.allowed("customers.update"),
+        can_erase=request.allowed("customers.erase"),
         merged=request.http.args.get("merged"),
-        channels=[(key, request.i18n.gettext(label)) for key, label in LOG_CHANNELS.items()], saved=request.http.args.get("saved"),
-        log_values=log_values or {"channel": "phone", "direction": "outbound", "subject": "", "summary": "",
-                                  "outcome": ""},
-        log_errors=log_errors or {}, panel_state=panel_state or {})
+        channels=[(key, request.i18n.gettext(label)) for key, label in LOG_CHANNELS.items()],
+        saved=request.http.args.get("saved"),
+        log_values=log_values
+        or {"channel": "phone", "direction": "outbound", "subject": "", "summary": "", "outcome": ""},
+        log_errors=log_errors or {},
+        panel_state=panel_state or {},
+    )
 
 
 def log_interaction(request: ConsoleRequest) -> Response:
@@ -255,10 +313,16 @@ def log_interaction(request: ConsoleRequest) -> Response:
     try:
         if values["channel"] not in LOG_CHANNELS:
             raise ValidationError(f"must be one of {', '.join(LOG_CHANNELS)}", field="channel")
-        request.crm.interactions.log(customer_id, values["channel"], direction=values["direction"] or "outbound",
-                                     **{k: values[k] or None for k in ("subject", "summary", "outcome")})
+        request.crm.interactions.log(
+            customer_id,
+            values["channel"],
+            direction=values["direction"] or "outbound",
+            **{k: values[k] or None for k in ("subject", "summary", "outcome")},
+        )
     except ValidationError as exc:
-        errors = {field: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
-                  for field, messages in exc.errors.items()}
+        errors = {
+            field: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
+            for field, messages in exc.errors.items()
+        }
         return customer_360(request, log_values=values, log_errors=errors, status=422)
     return request.redirect(f"/console/customers/{customer_id}", saved=1)

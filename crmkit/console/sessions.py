@@ -64,9 +64,16 @@ class Sessions:
             conn = session.connection()
             s = t.console_sessions.c  # sessions ended meanwhile go with each sign-in
             conn.execute(t.console_sessions.delete().where(sa.or_(s.expires_at <= now, s.last_seen_at <= now - IDLE)))
-            conn.execute(t.console_sessions.insert().values(
-                id=_digest(token), user_id=user_id, created_at=now, last_seen_at=now, expires_at=now + ABSOLUTE,
-                csrf_secret=secrets.token_hex(32)))
+            conn.execute(
+                t.console_sessions.insert().values(
+                    id=_digest(token),
+                    user_id=user_id,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + ABSOLUTE,
+                    csrf_secret=secrets.token_hex(32),
+                )
+            )
         return token
 
     def find(self, token: str) -> ConsoleSession | None:
@@ -74,9 +81,11 @@ class Sessions:
         s, u = t.console_sessions.c, t.users.c
         now = utcnow()
         with self._crm.reading() as conn:
-            row = conn.execute(sa.select(s.id, s.user_id, s.last_seen_at, s.expires_at, s.csrf_secret, u.username,
-                                         u.active).join(t.users, u.id == s.user_id)
-                               .where(s.id == _digest(token))).first()
+            row = conn.execute(
+                sa.select(s.id, s.user_id, s.last_seen_at, s.expires_at, s.csrf_secret, u.username, u.active)
+                .join(t.users, u.id == s.user_id)
+                .where(s.id == _digest(token))
+            ).first()
         if row is None:
             return None
         if not row.active or row.expires_at <= now or now - row.last_seen_at >= IDLE:
@@ -132,7 +141,8 @@ class SessionAuthenticator:
         if found is None:
             raise AuthenticationFailed("the console session ended: sign in again")
         if request.method not in SAFE_METHODS and not (
-                same_origin(request) and csrf_valid(found.csrf_secret, API_ACTION, request.headers.get("X-CSRF-Token"))):
+            same_origin(request) and csrf_valid(found.csrf_secret, API_ACTION, request.headers.get("X-CSRF-Token"))
+        ):
             from crmkit.web.problems import HttpProblem
 
             raise HttpProblem(403, "a change made with the console's cookie needs its X-CSRF-Token header")

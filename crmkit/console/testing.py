@@ -22,8 +22,16 @@ _FORM = re.compile(r"<form\b[^>]*\baction=\"([^\"]*)\"[^>]*>(.*?)</form>", re.DO
 _TOKEN = re.compile(r"name=\"csrf_token\" value=\"([0-9a-f]+)\"")
 
 
-def console_user(crm: Any, username: str, *, roles: Sequence[str] = ("sales",), teams: Sequence[str] = (),
-                 grants: Mapping[str, str] | None = None, locale: str | None = None, password: str = PASSWORD) -> Any:
+def console_user(
+    crm: Any,
+    username: str,
+    *,
+    roles: Sequence[str] = ("sales",),
+    teams: Sequence[str] = (),
+    grants: Mapping[str, str] | None = None,
+    locale: str | None = None,
+    password: str = PASSWORD,
+) -> Any:
     """An active user who can sign in to the console with ``password`` (created with ``crmkit.testing.add_user``)."""
     from crmkit.testing import add_user
 
@@ -84,8 +92,9 @@ class ConsoleBrowser:
 _KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
 
 
-def untranslated(crm: Any, plugin: str, *, locale: str = "vi", sources: Sequence[str] = ("console.py",),
-                 also: Iterable[str] = ()) -> list[str]:
+def untranslated(
+    crm: Any, plugin: str, *, locale: str = "vi", sources: Sequence[str] = ("console.py",), also: Iterable[str] = ()
+) -> list[str]:
     """What ``plugin``'s console part shows in English to a ``locale`` user: the msgids of ``_()``, ``gettext()``
     and ``ngettext()`` in its templates (``*.html`` under its package) and ``sources`` (modules of its package),
     its menu labels and panel and tile titles, and ``also`` (labels it looks up from tables), that neither its
@@ -116,7 +125,11 @@ def untranslated(crm: Any, plugin: str, *, locale: str = "vi", sources: Sequence
         for _, message, _, _ in extract_from_file(method, str(path), keywords=_KEYWORDS):
             found.add((message, None) if isinstance(message, str) else (message[0], message[1]))
     declared = [*crm.hooks.console_menu(), *crm.hooks.customer_panels(), *crm.hooks.home_tiles()]
-    found |= {(getattr(item, "label", None) or item.title, None) for owner, items in declared if owner == plugin
-              for item in items}
+    found |= {
+        (getattr(item, "label", None) or item.title, None)
+        for owner, items in declared
+        if owner == plugin
+        for item in items
+    }
     found |= {(msgid, None) for msgid in also}
     return sorted(msgid for msgid, _plural in found if msgid not in known)

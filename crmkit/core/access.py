@@ -32,8 +32,21 @@ if TYPE_CHECKING:
 
 CONTACT_DETAILS = "customers.contact_details"
 #: The core's services on a CRM (plugins' are ``crm.<name>`` through ``crmkit_services``): a handle wraps them.
-CORE_SERVICES = frozenset({"customers", "interactions", "audit", "users", "teams", "roles", "plugins", "access",
-                           "fields", "events", "webhooks"})
+CORE_SERVICES = frozenset(
+    {
+        "customers",
+        "interactions",
+        "audit",
+        "users",
+        "teams",
+        "roles",
+        "plugins",
+        "access",
+        "fields",
+        "events",
+        "webhooks",
+    }
+)
 
 
 @attrs.frozen
@@ -75,7 +88,8 @@ SYSTEM = Principal(None, "system")
 
 #: The principal of each CRM (by ``id``) in the running context: a thread or an asyncio task sees its own.
 _ACTING: contextvars.ContextVar[Mapping[int, Principal]] = contextvars.ContextVar(
-    "crmkit_acting", default=MappingProxyType({}))  # read-only: every change sets a new mapping
+    "crmkit_acting", default=MappingProxyType({})
+)  # read-only: every change sets a new mapping
 
 
 class Access:
@@ -89,13 +103,19 @@ class Access:
         for plugin, declared in crm.hooks.permissions():
             for permission in declared:
                 if not isinstance(permission, Permission):
-                    raise PluginError(plugin, f"crmkit_permissions returned {permission!r}, not a crmkit.Permission",
-                                      hook="crmkit_permissions")
+                    raise PluginError(
+                        plugin,
+                        f"crmkit_permissions returned {permission!r}, not a crmkit.Permission",
+                        hook="crmkit_permissions",
+                    )
                 if not permission.name.startswith(plugin + "."):
-                    raise PluginError(plugin, f"permission {permission.name} must start with '{plugin}.'",
-                                      hook="crmkit_permissions")
+                    raise PluginError(
+                        plugin, f"permission {permission.name} must start with '{plugin}.'", hook="crmkit_permissions"
+                    )
                 if permission.name in self.permissions:
-                    raise PluginError(plugin, f"permission {permission.name} is declared twice", hook="crmkit_permissions")
+                    raise PluginError(
+                        plugin, f"permission {permission.name} is declared twice", hook="crmkit_permissions"
+                    )
                 self.permissions[permission.name] = attrs.evolve(permission, plugin=plugin)
 
     # -- the principal ---------------------------------------------------------------------------------
@@ -175,8 +195,9 @@ class Access:
         self._crm.audit.denied(principal, permission, f"{what} is {whose}, outside its scope")
         raise PermissionDenied(permission, principal.username, f"{what} is {whose}, outside your scope")
 
-    def check_owner(self, conn: sa.Connection, owner: str | None, permission: str, *, field: str = "owner",
-                    row: int | None = None) -> None:
+    def check_owner(
+        self, conn: sa.Connection, owner: str | None, permission: str, *, field: str = "owner", row: int | None = None
+    ) -> None:
         """A record's owner (a customer's, a deal's, a task's assignee) must be an active user, and one the
         acting user may give records to — within ``permission``'s scope; ``ValidationError`` naming ``field``."""
         principal = self.principal
@@ -197,8 +218,11 @@ class Access:
             return set()
         c = t.customers.c
         seen = c.owner.in_(sorted(owners)) if owners else sa.false()
-        return set(conn.execute(sa.select(c.id).where(c.id.in_(sorted(set(customer_ids))),
-                                                      sa.or_(c.owner.is_(None), ~seen))).scalars())
+        return set(
+            conn.execute(
+                sa.select(c.id).where(c.id.in_(sorted(set(customer_ids))), sa.or_(c.owner.is_(None), ~seen))
+            ).scalars()
+        )
 
     def require_customer(self, conn: sa.Connection, customer_id: int, permission: str) -> None:
         """Require ``permission`` on this customer: ``NotFound`` when it is outside the scope (or absent).
@@ -222,7 +246,9 @@ class Access:
             readable = self.principal.owners("customers.read")
             if customer_id in found and (readable is None or found[customer_id] in readable):
                 self._crm.audit.denied(self.principal, permission, f"customer {customer_id} is outside its scope")
-                raise PermissionDenied(permission, self.principal.username, f"customer {customer_id} is outside your scope")
+                raise PermissionDenied(
+                    permission, self.principal.username, f"customer {customer_id} is outside your scope"
+                )
             raise NotFound("customer", customer_id)
 
     def covers(self, owner: str | None, permission: str) -> bool:
@@ -244,7 +270,17 @@ class Access:
 
 
 #: Modules whose objects are tools, not services: a handle hands them out as they are.
-_TOOLS = ("builtins", "sqlalchemy", "pathlib", "datetime", "decimal", "zoneinfo", "collections", "marshmallow", "pluggy")
+_TOOLS = (
+    "builtins",
+    "sqlalchemy",
+    "pathlib",
+    "datetime",
+    "decimal",
+    "zoneinfo",
+    "collections",
+    "marshmallow",
+    "pluggy",
+)
 
 
 def _is_service(value: Any) -> bool:
@@ -252,8 +288,15 @@ def _is_service(value: Any) -> bool:
     (attrs and dataclass instances, builtins, paths, times), tools (SQLAlchemy, marshmallow), classes and modules."""
     kind = type(value)
     module = (kind.__module__ or "").split(".")[0]
-    return not (module in _TOOLS or attrs.has(kind) or dataclasses.is_dataclass(value) or inspect.isclass(value)
-                or inspect.ismodule(value) or isinstance(value, BaseException) or callable(value))
+    return not (
+        module in _TOOLS
+        or attrs.has(kind)
+        or dataclasses.is_dataclass(value)
+        or inspect.isclass(value)
+        or inspect.ismodule(value)
+        or isinstance(value, BaseException)
+        or callable(value)
+    )
 
 
 class UserHandle:
@@ -309,11 +352,13 @@ class _BoundService:
 def _bind(value: Any, crm: CRM, principal: Principal, *, nested: bool = False) -> Any:
     """A callable made to run as ``principal``; inside a service (``nested``), a sub-service wrapped likewise."""
     if inspect.ismethod(value) or inspect.isfunction(value):
+
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
             with crm.access.acting(principal):
                 result = value(*args, **kwargs)
             return _bind_result(result, crm, principal)
+
         return call
     if nested and _is_service(value):
         return _BoundService(value, crm, principal)
@@ -343,4 +388,3 @@ def _iterate_as(generator: Iterator[Any], crm: CRM, principal: Principal) -> Ite
 def _enter_as(manager: AbstractContextManager[Any], crm: CRM, principal: Principal) -> Iterator[Any]:
     with crm.access.acting(principal), manager as value:
         yield value
-

@@ -48,25 +48,55 @@ class AuditLog:
         self._crm = crm
 
     def record(
-        self, session: Session, action: str, entity: str, entity_id: Any, *,
-        customer_id: int | None = None, changes: Mapping[str, Any] | None = None, user_id: int | None = None,
+        self,
+        session: Session,
+        action: str,
+        entity: str,
+        entity_id: Any,
+        *,
+        customer_id: int | None = None,
+        changes: Mapping[str, Any] | None = None,
+        user_id: int | None = None,
     ) -> None:
         """Append an entry in the caller's transaction, attributed to ``crm.actor`` (and the acting user's id;
         ``user_id`` names the user an entry is about when the system acts, as for a sign-in)."""
         principal = self._crm.access.principal
-        session.connection().execute(_INSERT, {
-            "at": utcnow(), "actor": self._crm.actor, "action": action, "entity": entity, "entity_id": str(entity_id),
-            "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None,
-            "user_id": principal.user_id if user_id is None else user_id,
-        })
+        session.connection().execute(
+            _INSERT,
+            {
+                "at": utcnow(),
+                "actor": self._crm.actor,
+                "action": action,
+                "entity": entity,
+                "entity_id": str(entity_id),
+                "customer_id": customer_id,
+                "changes": to_jsonable(changes) if changes is not None else None,
+                "user_id": principal.user_id if user_id is None else user_id,
+            },
+        )
 
-    def record_many(self, session: Session, action: str, entity: str,
-                    entries: Iterable[tuple[Any, int | None, Mapping[str, Any] | None]]) -> None:
+    def record_many(
+        self,
+        session: Session,
+        action: str,
+        entity: str,
+        entries: Iterable[tuple[Any, int | None, Mapping[str, Any] | None]],
+    ) -> None:
         """Append many entries of one kind at once — ``(entity_id, customer_id, changes)`` each — in one executemany."""
         now, actor, user_id = utcnow(), self._crm.actor, self._crm.access.principal.user_id
-        rows = [{"at": now, "actor": actor, "action": action, "entity": entity, "entity_id": str(entity_id),
-                 "customer_id": customer_id, "changes": to_jsonable(changes) if changes is not None else None,
-                 "user_id": user_id} for entity_id, customer_id, changes in entries]
+        rows = [
+            {
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "entity": entity,
+                "entity_id": str(entity_id),
+                "customer_id": customer_id,
+                "changes": to_jsonable(changes) if changes is not None else None,
+                "user_id": user_id,
+            }
+            for entity_id, customer_id, changes in entries
+        ]
         if rows:
             session.connection().execute(_INSERT, rows)
 
@@ -80,15 +110,26 @@ class AuditLog:
 
         ids = sorted({e.customer_id for e in entries if e.customer_id is not None})
         owners = dict(conn.execute(sa.select(customers.c.id, customers.c.owner).where(customers.c.id.in_(ids))).all())
-        return [e if e.changes is None or (e.customer_id is not None and access.sees_contacts_of(owners.get(e.customer_id)))
-                else attrs.evolve(e, changes=mask_changes(e.changes)) for e in entries]
+        return [
+            e
+            if e.changes is None or (e.customer_id is not None and access.sees_contacts_of(owners.get(e.customer_id)))
+            else attrs.evolve(e, changes=mask_changes(e.changes))
+            for e in entries
+        ]
 
     def denied(self, principal: Principal, permission: str, detail: str = "") -> None:
         """Record a permission denial. It must outlive the refused change, so it is written in its own
         transaction — after the caller's one ends when a transaction is open on this thread."""
-        entry = {"at": utcnow(), "actor": principal.username, "action": "denied", "entity": "permission",
-                 "entity_id": permission, "customer_id": None, "changes": {"detail": detail} if detail else None,
-                 "user_id": principal.user_id}
+        entry = {
+            "at": utcnow(),
+            "actor": principal.username,
+            "action": "denied",
+            "entity": "permission",
+            "entity_id": permission,
+            "customer_id": None,
+            "changes": {"detail": detail} if detail else None,
+            "user_id": principal.user_id,
+        }
         self._crm.after_transaction(lambda: self._write(entry))
 
     def _write(self, entry: Mapping[str, Any]) -> None:
@@ -96,9 +137,16 @@ class AuditLog:
             session.connection().execute(_INSERT, dict(entry))
 
     def entries(
-        self, *, customer_id: int | None = None, entity: str | None = None, actor: str | None = None,
-        action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-        after: str | None = None, limit: int = 50,
+        self,
+        *,
+        customer_id: int | None = None,
+        entity: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
     ) -> Page[AuditEntry]:
         """Newest first, filtered (``since`` ≤ at < ``until``, aware times), keyset-paginated (pass ``next_cursor``
         back as ``after``).

@@ -21,8 +21,10 @@ from crmkit.errors import ValidationError
 if TYPE_CHECKING:
     from crmkit.crm import CRM
 
-POSTGRES_HINT = ("on PostgreSQL use its own tools: pg_dump --format=custom --file=FILE DBNAME, and "
-                 "pg_restore --clean --if-exists --dbname=DBNAME FILE (see the README's backups section)")
+POSTGRES_HINT = (
+    "on PostgreSQL use its own tools: pg_dump --format=custom --file=FILE DBNAME, and "
+    "pg_restore --clean --if-exists --dbname=DBNAME FILE (see the README's backups section)"
+)
 
 
 @attrs.frozen
@@ -90,8 +92,14 @@ def restore(crm: CRM, source: str | os.PathLike[str]) -> Backup:
     known = {lin.name: lin for lin in crm.lineages()}
     for name, revs in revisions.items():
         if name in known and not set(revs) <= migrations.known_revisions(known[name]):
-            raise ValidationError({"file": [f"{path} was made by a newer version of {name} "
-                                            f"(revision {'/'.join(revs)}): upgrade crmkit first"]})
+            raise ValidationError(
+                {
+                    "file": [
+                        f"{path} was made by a newer version of {name} "
+                        f"(revision {'/'.join(revs)}): upgrade crmkit first"
+                    ]
+                }
+            )
     erased = _erased_customers(crm)
     raw = crm.engine.raw_connection()
     try:
@@ -139,11 +147,18 @@ def _revisions(path: Path) -> dict[str, tuple[str, ...]]:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            tables = [name for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'crmkit_version_%'")]
-            return {table.removeprefix("crmkit_version_"): tuple(sorted(
-                v for (v,) in conn.execute(f'SELECT version_num FROM "{table}"')))  # noqa: S608 - names read from the file's own catalogue
-                for table in tables}
+            tables = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'crmkit_version_%'"
+                )
+            ]
+            return {
+                table.removeprefix("crmkit_version_"): tuple(
+                    sorted(v for (v,) in conn.execute(f'SELECT version_num FROM "{table}"'))  # noqa: S608 - a name from the file's catalogue
+                )
+                for table in tables
+            }
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:

@@ -72,8 +72,11 @@ class CustomField:
         if self.type == "date":
             return Day(allow_none=True)
         if self.type == "bool":
-            return fields.Boolean(allow_none=True, truthy={True, 1, *_spellings("true", "yes", "y", "có", "co", "1")},
-                                  falsy={False, 0, *_spellings("false", "no", "n", "không", "khong", "0")})
+            return fields.Boolean(
+                allow_none=True,
+                truthy={True, *_spellings("true", "yes", "y", "có", "co", "1")},
+                falsy={False, *_spellings("false", "no", "n", "không", "khong", "0")},
+            )
         if self.type == "choice":
             return fields.String(allow_none=True, validate=validate.OneOf(self.choices))
         return fields.String(allow_none=True, validate=validate.Length(max=1000))
@@ -121,8 +124,15 @@ class CustomFields:
         dialect = self._crm.engine.dialect.name
         return {f.name: f.segment_field(dialect) for f in self.list()}
 
-    def add(self, name: str, type: str, *, choices: tuple[str, ...] | list[str] = (),  # noqa: A002 - the option's name
-            label_vi: str | None = None, label_en: str | None = None) -> CustomField:
+    def add(
+        self,
+        name: str,
+        type: str,
+        *,
+        choices: tuple[str, ...] | list[str] = (),
+        label_vi: str | None = None,
+        label_en: str | None = None,
+    ) -> CustomField:
         """Define a field; values customers already hold under ``name`` must fit its type."""
         self._crm.access.require("settings.admin")
         self._check_name(name)
@@ -153,13 +163,16 @@ class CustomFields:
             if conn.execute(sa.select(c.id).where(self._holds(conn, new_name)).limit(1)).first() is not None:
                 raise ValidationError(f"customers already hold values under {new_name!r}", field="new_name")
             moved = 0
-            for customer_id, attributes in conn.execute(sa.select(c.id, c.attributes).where(
-                    self._holds(conn, name))).all():
+            for customer_id, attributes in conn.execute(
+                sa.select(c.id, c.attributes).where(self._holds(conn, name))
+            ).all():
                 values = dict(attributes)
                 values[new_name] = values.pop(name)
                 conn.execute(t.customers.update().where(c.id == customer_id).values(attributes=values))
                 moved += 1
-            self._crm.audit.record(session, "rename", "custom_field", name, changes={"name": new_name, "customers": moved})
+            self._crm.audit.record(
+                session, "rename", "custom_field", name, changes={"name": new_name, "customers": moved}
+            )
         self._store([renamed if f.name == name else f for f in self.list(retired=True)])
         return renamed
 
@@ -184,8 +197,11 @@ class CustomFields:
             raise ValidationError("lower-case letters, digits and _, starting with a letter (so_thich)", field="name")
         if any(f.name == name for f in self.list(retired=True)):
             raise ValidationError(f"there is already a custom field {name!r}", field="name")
-        taken = {*t.customers.c.keys(), *self._crm.hooks.customer_fields(),
-                 *self._crm.hooks.segment_field_definitions()}
+        taken = {
+            *t.customers.c.keys(),
+            *self._crm.hooks.customer_fields(),
+            *self._crm.hooks.segment_field_definitions(),
+        }
         if name in taken:
             raise ValidationError(f"{name!r} is already a customer or plugin field", field="name")
 
@@ -203,8 +219,11 @@ class CustomFields:
                 bad.append((customer_id, attributes.get(field.name)))
         if bad:
             customer_id, value = bad[0]
-            raise ValidationError(f"{len(bad)} customer(s) hold values that are not {field.type} (customer "
-                                  f"{customer_id}: {value!r}); correct them or choose another type", field="type")
+            raise ValidationError(
+                f"{len(bad)} customer(s) hold values that are not {field.type} (customer "
+                f"{customer_id}: {value!r}); correct them or choose another type",
+                field="type",
+            )
 
     @staticmethod
     def _holds(conn: sa.Connection, name: str) -> sa.ColumnElement[bool]:
@@ -218,4 +237,3 @@ class CustomFields:
         value = [{**attrs.asdict(f), "choices": list(f.choices)} for f in sorted(found, key=lambda f: f.name)]
         self._crm.set_setting(SETTING, value)
         self._crm.customers.refresh_schema()
-

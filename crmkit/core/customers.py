@@ -14,16 +14,25 @@ import marshmallow
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
+from crmkit.core.access import CONTACT_DETAILS
 from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.merging import chunks, delete_in, executemany, ids_value, in_ids, repoint, select_in
 from crmkit.core.models import (
-    KINDS, LIFECYCLE_STAGES, Address, Consent, Customer, DuplicateCandidate, Membership, Merge, Page, Profile,
+    KINDS,
+    LIFECYCLE_STAGES,
+    Address,
+    Consent,
+    Customer,
+    DuplicateCandidate,
+    Membership,
+    Merge,
+    Page,
+    Profile,
 )
 from crmkit.core.schemas import CustomerSchema, aware_utc, beyond_columns, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
 from crmkit.core.text import fold
 from crmkit.core.types import UTCDateTime, utcnow
-from crmkit.core.access import CONTACT_DETAILS
 from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crmkit.privacy import wipe_free_space
 
@@ -33,8 +42,18 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 SCALARS = (
-    "external_id", "kind", "name", "given_name", "family_name", "birth_date", "gender",
-    "lifecycle_stage", "owner", "country", "city", "province",
+    "external_id",
+    "kind",
+    "name",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "gender",
+    "lifecycle_stage",
+    "owner",
+    "country",
+    "city",
+    "province",
 )
 #: The fields a merge fills on the kept customer where it has none (the external id stays the merged record's).
 FILLED = tuple(f for f in SCALARS if f != "external_id")
@@ -60,21 +79,29 @@ def _search_statement(ranges: int, scoped: bool) -> sa.Select[Any]:
     """
     k = t.search_keys.c
     where = [_in_ranges(ranges)] + ([k.owner.in_(sa.bindparam("owners", expanding=True))] if scoped else [])
-    return (sa.select(k.key, k.customer_id).where(*where).order_by(k.key, k.customer_id)
-            .limit(sa.bindparam("batch", type_=sa.Integer)))
+    return (
+        sa.select(k.key, k.customer_id)
+        .where(*where)
+        .order_by(k.key, k.customer_id)
+        .limit(sa.bindparam("batch", type_=sa.Integer))
+    )
 
 
 @functools.lru_cache(maxsize=8)
 def _first_keys_statement(ranges: int) -> sa.Select[Any]:
     """Each hit customer's first key within the ranges (``ids``): a customer is shown at that key only."""
     k = t.search_keys.c
-    return (sa.select(k.customer_id, sa.func.min(k.key))
-            .where(k.customer_id.in_(sa.bindparam("ids", expanding=True)), _in_ranges(ranges)).group_by(k.customer_id))
+    return (
+        sa.select(k.customer_id, sa.func.min(k.key))
+        .where(k.customer_id.in_(sa.bindparam("ids", expanding=True)), _in_ranges(ranges))
+        .group_by(k.customer_id)
+    )
 
 
 #: A scan's keyset condition: past the (key, customer id) of the last row read.
 _AFTER_KEY = sa.tuple_(t.search_keys.c.key, t.search_keys.c.customer_id) > sa.tuple_(
-    sa.bindparam("after_key", type_=sa.String), sa.bindparam("after_id", type_=sa.Integer))
+    sa.bindparam("after_key", type_=sa.String), sa.bindparam("after_id", type_=sa.Integer)
+)
 
 # Statements of the hot read paths (loading customers, customer 360), built once: executing a
 # prebuilt statement skips rebuilding it and recomputing its cache key, which is most of the
@@ -90,33 +117,70 @@ _LOAD_CUSTOMERS_FOR_UPDATE = _LOAD_CUSTOMERS.with_for_update(key_share=True)
 _LOAD_CUSTOMERS_FOR_REMOVAL = _LOAD_CUSTOMERS.with_for_update()
 #: The columns of ``_LOAD_CHILDREN``: which table a row comes from, and typed slots its columns fill.
 _CHILD_SLOTS: dict[str, sa.types.TypeEngine[Any]] = {
-    "part": sa.String(), "customer_id": sa.BigInteger(), "position": sa.Integer(), "id": sa.BigInteger(),
-    "organization_id": sa.BigInteger(), "granted": sa.Boolean(), "at": UTCDateTime(),
+    "part": sa.String(),
+    "customer_id": sa.BigInteger(),
+    "position": sa.Integer(),
+    "id": sa.BigInteger(),
+    "organization_id": sa.BigInteger(),
+    "granted": sa.Boolean(),
+    "at": UTCDateTime(),
     **{f"text{n}": sa.String() for n in range(len(ADDRESS_FIELDS))},
 }
 
 
-def _child_rows(part: str, customer_id: sa.Column[Any], among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]],
-                **columns: sa.Column[Any]) -> sa.Select[Any]:
+def _child_rows(
+    part: str,
+    customer_id: sa.Column[Any],
+    among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]],
+    **columns: sa.Column[Any],
+) -> sa.Select[Any]:
     """One child table's rows for the customers ``among`` selects, laid out in ``_CHILD_SLOTS`` (NULL where unused)."""
     given = {"part": sa.literal_column(f"'{part}'", sa.String()), "customer_id": customer_id, **columns}
-    return sa.select(*(
-        (given[name] if name in given else sa.cast(sa.null(), type_)).label(name) for name, type_ in _CHILD_SLOTS.items()
-    )).where(among(customer_id))
+    return sa.select(
+        *(
+            (given[name] if name in given else sa.cast(sa.null(), type_)).label(name)
+            for name, type_ in _CHILD_SLOTS.items()
+        )
+    ).where(among(customer_id))
 
 
 def _children(among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]]) -> sa.CompoundSelect[Any]:
     """Contact points, addresses, tags, consents and memberships of customers in one query (not five), each
     part in its own order: contact points and addresses by position, tags by name, memberships by organization."""
     return sa.union_all(
-        _child_rows("address", t.addresses.c.customer_id, among, position=t.addresses.c.position, id=t.addresses.c.id,
-                    **{f"text{n}": t.addresses.c[f] for n, f in enumerate(ADDRESS_FIELDS)}),
-        _child_rows("consent", t.consents.c.customer_id, among, text0=t.consents.c.channel, text1=t.consents.c.source,
-                    granted=t.consents.c.granted, at=t.consents.c.at),
-        _child_rows("membership", t.memberships.c.person_id, among, organization_id=t.memberships.c.organization_id,
-                    text0=t.memberships.c.role),
-        _child_rows("point", t.contact_points.c.customer_id, among, position=t.contact_points.c.position,
-                    id=t.contact_points.c.id, text0=t.contact_points.c.kind, text1=t.contact_points.c.value),
+        _child_rows(
+            "address",
+            t.addresses.c.customer_id,
+            among,
+            position=t.addresses.c.position,
+            id=t.addresses.c.id,
+            **{f"text{n}": t.addresses.c[f] for n, f in enumerate(ADDRESS_FIELDS)},
+        ),
+        _child_rows(
+            "consent",
+            t.consents.c.customer_id,
+            among,
+            text0=t.consents.c.channel,
+            text1=t.consents.c.source,
+            granted=t.consents.c.granted,
+            at=t.consents.c.at,
+        ),
+        _child_rows(
+            "membership",
+            t.memberships.c.person_id,
+            among,
+            organization_id=t.memberships.c.organization_id,
+            text0=t.memberships.c.role,
+        ),
+        _child_rows(
+            "point",
+            t.contact_points.c.customer_id,
+            among,
+            position=t.contact_points.c.position,
+            id=t.contact_points.c.id,
+            text0=t.contact_points.c.kind,
+            text1=t.contact_points.c.value,
+        ),
         _child_rows("tag", t.tags.c.customer_id, among, text0=t.tags.c.tag),
     ).order_by("part", "position", "id", "organization_id", "text0")
 
@@ -134,16 +198,24 @@ BULK_LOAD = 200
 def _bulk_loads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any], sa.CompoundSelect[Any]]:
     """The customer, customer-for-update, customer-for-removal and children statements of bulk loads on ``dialect``."""
     customers = sa.select(t.customers).where(in_ids(dialect, t.customers.c.id, "ids"))
-    return (customers, customers.with_for_update(key_share=True), customers.with_for_update(),
-            _children(lambda column: in_ids(dialect, column, "ids")))
+    return (
+        customers,
+        customers.with_for_update(key_share=True),
+        customers.with_for_update(),
+        _children(lambda column: in_ids(dialect, column, "ids")),
+    )
+
 
 _RECENT_INTERACTIONS = (
-    sa.select(t.interactions).where(t.interactions.c.customer_id == _CUSTOMER_ID)
-    .order_by(t.interactions.c.occurred_at.desc(), t.interactions.c.id.desc()).limit(PROFILE_INTERACTIONS)
+    sa.select(t.interactions)
+    .where(t.interactions.c.customer_id == _CUSTOMER_ID)
+    .order_by(t.interactions.c.occurred_at.desc(), t.interactions.c.id.desc())
+    .limit(PROFILE_INTERACTIONS)
 )
 _INTERACTION_COUNTS = (
     sa.select(t.interactions.c.channel, sa.func.count())
-    .where(t.interactions.c.customer_id == _CUSTOMER_ID).group_by(t.interactions.c.channel)
+    .where(t.interactions.c.customer_id == _CUSTOMER_ID)
+    .group_by(t.interactions.c.channel)
 )
 
 
@@ -173,13 +245,21 @@ class Customers:
         country = (default_country or self._crm.default_country).upper()
         if country not in self._schemas:
             self._schemas[country] = CustomerSchema(
-                default_country=country, attribute_fields=self._attribute_fields(), channels=self._crm.channels,
+                default_country=country,
+                attribute_fields=self._attribute_fields(),
+                channels=self._crm.channels,
                 zone=lambda: self._crm.timezone,
             )
         return self._schemas[country]
 
-    def validate(self, data: Mapping[str, Any], *, partial: bool = False, row: int | None = None,
-                 default_country: str | None = None) -> dict[str, Any]:
+    def validate(
+        self,
+        data: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        row: int | None = None,
+        default_country: str | None = None,
+    ) -> dict[str, Any]:
         """Validate and normalize input through the customer schema; raises ``ValidationError``."""
         schema = self.schema(default_country) if default_country else self._schema
         try:
@@ -217,21 +297,27 @@ class Customers:
         now = utcnow()
         row = {field: values.get(field) for field in SCALARS}
         row.update(
-            kind=values.get("kind") or "person", lifecycle_stage=values.get("lifecycle_stage") or "lead",
-            name_key=fold(values["name"])[:400], attributes=values.get("attributes") or {},
-            created_at=values.get("created_at") or now, updated_at=now, status="active",
+            kind=values.get("kind") or "person",
+            lifecycle_stage=values.get("lifecycle_stage") or "lead",
+            name_key=fold(values["name"])[:400],
+            attributes=values.get("attributes") or {},
+            created_at=values.get("created_at") or now,
+            updated_at=now,
+            status="active",
         )
         customer_id = conn.execute(t.customers.insert().values(row).returning(t.customers.c.id)).scalar_one()
         self._write_children(conn, customer_id, values, source=source, now=now, replace=False)
         customer = self._load(conn, customer_id)
         self._crm.audit.record(session, "create", "customer", customer_id, customer_id=customer_id, changes=values)
         self._crm.hooks.customer_created(customer, session)
-        self._crm.events.emit(session, "customer.created", lambda: {"customer": to_jsonable(customer)},
-                              customer_id=customer_id)
+        self._crm.events.emit(
+            session, "customer.created", lambda: {"customer": to_jsonable(customer)}, customer_id=customer_id
+        )
         return customer
 
-    def update(self, customer_id: int, data: Mapping[str, Any] | None = None, /, *, source: str = "api",
-               **fields: Any) -> Customer:
+    def update(
+        self, customer_id: int, data: Mapping[str, Any] | None = None, /, *, source: str = "api", **fields: Any
+    ) -> Customer:
         """Change the given fields (lists such as ``emails`` or ``tags`` are replaced; ``attributes`` merged).
 
         Needs ``customers.update`` on the customer; a new owner must be within its scope.
@@ -241,8 +327,9 @@ class Customers:
         with self._crm.transaction() as session:
             return self._shown(self.update_validated(session, customer_id, values, source=source))
 
-    def update_validated(self, session: Session, customer_id: int, values: dict[str, Any], *,
-                         source: str = "api") -> Customer:
+    def update_validated(
+        self, session: Session, customer_id: int, values: dict[str, Any], *, source: str = "api"
+    ) -> Customer:
         """Apply already-validated changes in the caller's transaction; fires the hooks, audits the diff."""
         conn = session.connection()
         self._crm.access.require_customer(conn, customer_id, "customers.update")
@@ -251,8 +338,9 @@ class Customers:
         if not self._crm.access.sees_contacts_of(current.owner):
             hidden = {"emails", "phones", "addresses"} & values.keys()
             if hidden:
-                raise PermissionDenied(CONTACT_DETAILS, self._crm.actor,
-                                       f"cannot change {', '.join(sorted(hidden))} without seeing them")
+                raise PermissionDenied(
+                    CONTACT_DETAILS, self._crm.actor, f"cannot change {', '.join(sorted(hidden))} without seeing them"
+                )
         changes = self.changes(current, values)
         if not changes:
             return current
@@ -275,15 +363,26 @@ class Customers:
         if {"name", "emails", "phones"} & changes.keys():
             self._reindex(conn, [customer_id])  # the keys take the new owner too
         elif "owner" in changes:
-            conn.execute(t.search_keys.update().where(t.search_keys.c.customer_id == customer_id)
-                         .values(owner=changes["owner"]))
+            conn.execute(
+                t.search_keys.update().where(t.search_keys.c.customer_id == customer_id).values(owner=changes["owner"])
+            )
         customer = self._load(conn, customer_id)
         before = {k: getattr(current, k) for k in changes if hasattr(current, k)}
-        self._crm.audit.record(session, "update", "customer", customer_id, customer_id=customer_id,
-                               changes={"before": before, "after": changes})
+        self._crm.audit.record(
+            session,
+            "update",
+            "customer",
+            customer_id,
+            customer_id=customer_id,
+            changes={"before": before, "after": changes},
+        )
         self._crm.hooks.customer_updated(customer, changes, session)
-        self._crm.events.emit(session, "customer.updated",
-                              lambda: {"customer": to_jsonable(customer), "changed": sorted(changes)}, customer_id=customer_id)
+        self._crm.events.emit(
+            session,
+            "customer.updated",
+            lambda: {"customer": to_jsonable(customer), "changed": sorted(changes)},
+            customer_id=customer_id,
+        )
         return customer
 
     def changes(self, current: Customer, values: dict[str, Any]) -> dict[str, Any]:
@@ -299,13 +398,16 @@ class Customers:
             # A name that was built from its parts follows them; one typed by hand stays.
             compose = self._schema.compose_name
             if current.name == compose(current.given_name, current.family_name):
-                name = compose(values.get("given_name", current.given_name), values.get("family_name", current.family_name))
+                name = compose(
+                    values.get("given_name", current.given_name), values.get("family_name", current.family_name)
+                )
                 if name:
                     values["name"] = name
         return self._diff(current, values)
 
-    def set_consent(self, customer_id: int, channel: str, granted: bool, *, source: str,
-                    at: datetime | None = None) -> Consent:
+    def set_consent(
+        self, customer_id: int, channel: str, granted: bool, *, source: str, at: datetime | None = None
+    ) -> Consent:
         """Record that the customer gave (or withdrew) consent for ``channel``, when and on whose word."""
         if channel not in self._crm.channels:
             raise ValidationError(f"unknown channel {channel!r}", field="channel")
@@ -318,14 +420,23 @@ class Customers:
             current = self._load(conn, customer_id, for_update=True)
             self._require_active(current)
             self._upsert_consent(conn, customer_id, channel, granted, when, source)
-            self._crm.audit.record(session, "consent", "customer", customer_id, customer_id=customer_id,
-                                   changes={"channel": channel, "granted": granted, "source": source, "at": when})
+            self._crm.audit.record(
+                session,
+                "consent",
+                "customer",
+                customer_id,
+                customer_id=customer_id,
+                changes={"channel": channel, "granted": granted, "source": source, "at": when},
+            )
             customer = self._load(conn, customer_id)
             self._crm.hooks.customer_updated(customer, {"consents": {channel: granted}}, session)
             consent = Consent(channel, granted, when, source)
-            self._crm.events.emit(session, "consent.changed",
-                                  lambda: {"customer_id": customer_id, "consent": to_jsonable(consent)},
-                                  customer_id=customer_id)
+            self._crm.events.emit(
+                session,
+                "consent.changed",
+                lambda: {"customer_id": customer_id, "consent": to_jsonable(consent)},
+                customer_id=customer_id,
+            )
         return consent
 
     def add_tags(self, customer_id: int, *tags: str) -> Customer:
@@ -365,8 +476,16 @@ class Customers:
         return self.get(found)
 
     def find(
-        self, query: str | None = None, *, tag: str | None = None, owner: str | None = None, kind: str | None = None,
-        lifecycle_stage: str | None = None, after: str | None = None, limit: int = 20, team: str | None = None,
+        self,
+        query: str | None = None,
+        *,
+        tag: str | None = None,
+        owner: str | None = None,
+        kind: str | None = None,
+        lifecycle_stage: str | None = None,
+        after: str | None = None,
+        limit: int = 20,
+        team: str | None = None,
     ) -> Page[Customer]:
         """Search (accent-insensitive: name words, e-mail prefixes, phone suffixes) or list by name.
 
@@ -400,16 +519,24 @@ class Customers:
         """Customers owned by a member of ``team`` or of a team below it (an unknown team is a ``ValidationError``)."""
         teams, tm = self._crm.teams, t.team_members.c
         try:
-            reach = teams._below(conn, [teams.id_of(conn, team)])  # noqa: SLF001 - the tree walk a team scope uses
+            reach = teams._below(conn, [teams.id_of(conn, team)])
         except NotFound:
             raise ValidationError(f"no team named {team!r}", field="team") from None
-        members = (sa.select(t.users.c.username).join(t.team_members, tm.user_id == t.users.c.id)
-                   .where(tm.team_id.in_(reach)))
+        members = (
+            sa.select(t.users.c.username).join(t.team_members, tm.user_id == t.users.c.id).where(tm.team_id.in_(reach))
+        )
         return t.customers.c.owner.in_(members)
 
-    def _list(self, conn: sa.Connection, filters: list[Any], after: str | None, limit: int) -> tuple[list[int], str | None]:
+    def _list(
+        self, conn: sa.Connection, filters: list[Any], after: str | None, limit: int
+    ) -> tuple[list[int], str | None]:
         c = t.customers.c
-        query = sa.select(c.id, c.name_key).where(c.status == "active", *filters).order_by(c.name_key, c.id).limit(limit + 1)
+        query = (
+            sa.select(c.id, c.name_key)
+            .where(c.status == "active", *filters)
+            .order_by(c.name_key, c.id)
+            .limit(limit + 1)
+        )
         if after:
             key, last_id = read_cursor(after, "after", str, int)
             query = query.where(sa.tuple_(c.name_key, c.id) > sa.tuple_(sa.literal(key), sa.literal(last_id)))
@@ -417,8 +544,15 @@ class Customers:
         cursor = encode_cursor(rows[limit - 1].name_key, rows[limit - 1].id) if len(rows) > limit else None
         return [r.id for r in rows[:limit]], cursor
 
-    def _search(self, conn: sa.Connection, text: str, filters: list[Any], after: str | None,
-                limit: int, owners: frozenset[str] | None = None) -> tuple[list[int], str | None]:
+    def _search(
+        self,
+        conn: sa.Connection,
+        text: str,
+        filters: list[Any],
+        after: str | None,
+        limit: int,
+        owners: frozenset[str] | None = None,
+    ) -> tuple[list[int], str | None]:
         """Customers whose search keys start with the query's prefixes, in key order, each once.
 
         A customer matching several keys (``An An`` matches ``an an`` and ``an``) is shown
@@ -449,8 +583,15 @@ class Customers:
                     query = query.join(t.customers, t.customers.c.id == t.search_keys.c.customer_id).where(*filters)
                 if position is not None:
                     query = query.where(_AFTER_KEY)
-                hits = conn.execute(query, {**params, "batch": batch, "after_key": position[0] if position else None,
-                                            "after_id": position[1] if position else None}).all()
+                hits = conn.execute(
+                    query,
+                    {
+                        **params,
+                        "batch": batch,
+                        "after_key": position[0] if position else None,
+                        "after_id": position[1] if position else None,
+                    },
+                ).all()
                 if hits:
                     first = dict(conn.execute(first_keys, {**bounds, "ids": list({cid for _, cid in hits})}).all())
                     shown.extend((key, cid) for key, cid in hits if first[cid] == key)
@@ -512,7 +653,8 @@ class Customers:
             for kind, values, score in (("email", me.emails, 1.0), ("phone", me.phones, 0.95)):
                 if values:
                     rows = conn.execute(
-                        sa.select(cp.customer_id, cp.value).join(t.customers, c.id == cp.customer_id)
+                        sa.select(cp.customer_id, cp.value)
+                        .join(t.customers, c.id == cp.customer_id)
                         .where(cp.kind == kind, cp.value.in_(values), c.status == "active", scope)
                     ).all()
                     for other, value in rows:
@@ -523,24 +665,46 @@ class Customers:
                 # Near-identical names sort next to each other: read the neighbours on both
                 # sides of this name (an index range each), not an arbitrary slice of a
                 # block that holds every "Nguyễn" in the database.
-                near = sa.and_(c.name_key >= block, c.name_key < prefix_upper_bound(block), c.status == "active",
-                               c.kind == me.kind, c.id != me.id, scope)
+                near = sa.and_(
+                    c.name_key >= block,
+                    c.name_key < prefix_upper_bound(block),
+                    c.status == "active",
+                    c.kind == me.kind,
+                    c.id != me.id,
+                    scope,
+                )
                 rows = [
-                    *conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(near, c.name_key >= my_key)
-                                  .order_by(c.name_key, c.id).limit(NAME_NEIGHBOURS)).all(),
-                    *conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(near, c.name_key < my_key)
-                                  .order_by(c.name_key.desc(), c.id.desc()).limit(NAME_NEIGHBOURS)).all(),
+                    *conn.execute(
+                        sa.select(c.id, c.name_key, c.birth_date)
+                        .where(near, c.name_key >= my_key)
+                        .order_by(c.name_key, c.id)
+                        .limit(NAME_NEIGHBOURS)
+                    ).all(),
+                    *conn.execute(
+                        sa.select(c.id, c.name_key, c.birth_date)
+                        .where(near, c.name_key < my_key)
+                        .order_by(c.name_key.desc(), c.id.desc())
+                        .limit(NAME_NEIGHBOURS)
+                    ).all(),
                 ]
                 if me.birth_date is not None:  # however common the name, the same birth date is found
-                    rows += conn.execute(sa.select(c.id, c.name_key, c.birth_date).where(
-                        near, c.name_key == my_key, c.birth_date == me.birth_date)).all()
+                    rows += conn.execute(
+                        sa.select(c.id, c.name_key, c.birth_date).where(
+                            near, c.name_key == my_key, c.birth_date == me.birth_date
+                        )
+                    ).all()
                 for other, key, birth_date in rows:
                     ratio = 1.0 if key == my_key else difflib.SequenceMatcher(None, my_key, key).ratio()
                     if ratio >= 0.92:
                         same_birth = me.birth_date is not None and me.birth_date == birth_date
                         score = (0.9 if same_birth else 0.6) * ratio
-                        offer(other, "same name" + (" and birth date" if same_birth else "") if ratio == 1.0
-                              else f"similar name ({ratio:.0%})", score)
+                        offer(
+                            other,
+                            "same name" + (" and birth date" if same_birth else "")
+                            if ratio == 1.0
+                            else f"similar name ({ratio:.0%})",
+                            score,
+                        )
         return sorted(found.values(), key=lambda d: (-d.score, d.other_id))[:limit]
 
     def duplicate_pairs(self, *, limit: int = 1000) -> list[DuplicateCandidate]:
@@ -553,16 +717,26 @@ class Customers:
         by_contact = (
             sa.select(a.c.customer_id, b.c.customer_id, a.c.kind, a.c.value)
             .join(b, sa.and_(a.c.kind == b.c.kind, a.c.value == b.c.value, a.c.customer_id < b.c.customer_id))
-            .join(ca, ca.c.id == a.c.customer_id).join(cb, cb.c.id == b.c.customer_id)
+            .join(ca, ca.c.id == a.c.customer_id)
+            .join(cb, cb.c.id == b.c.customer_id)
             .where(ca.c.status == "active", cb.c.status == "active")
-            .order_by(a.c.customer_id, b.c.customer_id).limit(limit)
+            .order_by(a.c.customer_id, b.c.customer_id)
+            .limit(limit)
         )
         by_name = (
             sa.select(ca.c.id, cb.c.id, ca.c.birth_date)
-            .join(cb, sa.and_(ca.c.name_key == cb.c.name_key, ca.c.birth_date == cb.c.birth_date,
-                              ca.c.kind == cb.c.kind, ca.c.id < cb.c.id))
+            .join(
+                cb,
+                sa.and_(
+                    ca.c.name_key == cb.c.name_key,
+                    ca.c.birth_date == cb.c.birth_date,
+                    ca.c.kind == cb.c.kind,
+                    ca.c.id < cb.c.id,
+                ),
+            )
             .where(ca.c.status == "active", cb.c.status == "active")
-            .order_by(ca.c.id, cb.c.id).limit(limit)
+            .order_by(ca.c.id, cb.c.id)
+            .limit(limit)
         )
         read = self._crm.access.owner_filter
         by_contact = by_contact.where(read(ca.c.owner, "customers.read"), read(cb.c.owner, "customers.read"))
@@ -616,7 +790,9 @@ class Customers:
                     self._require_active(found[customer_id], f" (merging {merged_id} into {kept_id})")
                 kept, merged = found[kept_id], found[merged_id]
                 if kept.kind != merged.kind:
-                    raise Conflict(f"cannot merge a {merged.kind} into a {kept.kind} (merging {merged_id} into {kept_id})")
+                    raise Conflict(
+                        f"cannot merge a {merged.kind} into a {kept.kind} (merging {merged_id} into {kept_id})"
+                    )
             into = {merged_id: kept_id for kept_id, merged_id in pairs}
             now = utcnow()
             changed = self._move_rows(conn, found, pairs, into)
@@ -624,26 +800,56 @@ class Customers:
             self._fill_kept(conn, found, pairs)
             c = t.customers.c
             repoint(conn, c.merged_into_id, into)  # records merged into a merged one earlier now point at its kept one
-            executemany(conn, t.customers.update().where(c.id == sa.bindparam("_merged"))
-                        .values(status="merged", merged_into_id=sa.bindparam("_kept")),
-                        [{"_merged": merged_id, "_kept": kept_id} for kept_id, merged_id in pairs])
+            executemany(
+                conn,
+                t.customers.update()
+                .where(c.id == sa.bindparam("_merged"))
+                .values(status="merged", merged_into_id=sa.bindparam("_kept")),
+                [{"_merged": merged_id, "_kept": kept_id} for kept_id, merged_id in pairs],
+            )
             dialect = conn.dialect.name
-            conn.execute(t.customers.update().where(in_ids(dialect, c.id, "ids")).values(updated_at=now),
-                         {"ids": ids_value(dialect, ids)})
+            conn.execute(
+                t.customers.update().where(in_ids(dialect, c.id, "ids")).values(updated_at=now),
+                {"ids": ids_value(dialect, ids)},
+            )
             delete_in(conn, t.search_keys.c.customer_id, list(into))
             kept_ids = sorted(set(into.values()))
             self._reindex(conn, kept_ids)
-            made = conn.execute(t.merges.insert().returning(t.merges.c.id, sort_by_parameter_order=True), [
-                {"kept_id": kept_id, "merged_id": merged_id, "at": now, "actor": self._crm.actor,
-                 "snapshot": to_jsonable(found[merged_id])} for kept_id, merged_id in pairs]).scalars().all()
-            self._crm.audit.record_many(session, "merge", "customer", [
-                (kept_id, kept_id, {"merged_id": merged_id}) for kept_id, merged_id in pairs])
+            made = (
+                conn.execute(
+                    t.merges.insert().returning(t.merges.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "kept_id": kept_id,
+                            "merged_id": merged_id,
+                            "at": now,
+                            "actor": self._crm.actor,
+                            "snapshot": to_jsonable(found[merged_id]),
+                        }
+                        for kept_id, merged_id in pairs
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            self._crm.audit.record_many(
+                session,
+                "merge",
+                "customer",
+                [(kept_id, kept_id, {"merged_id": merged_id}) for kept_id, merged_id in pairs],
+            )
             self._crm.hooks.customers_merged_many(
-                into, {m: found[m] for m in into}, lambda wanted: {k.id: k for k in self._load_many(conn, wanted)}, session)
+                into,
+                {m: found[m] for m in into},
+                lambda wanted: {k.id: k for k in self._load_many(conn, wanted)},
+                session,
+            )
             self._crm.events.emit_many(session, "customer.merged", self._merge_events(conn, pairs))
         return [Merge(merge_id, kept_id, merged_id) for merge_id, (kept_id, merged_id) in zip(made, pairs)]
 
-    def _merge_events(self, conn: sa.Connection, pairs: Sequence[tuple[int, int]]) -> Iterator[tuple[dict[str, Any], int]]:
+    def _merge_events(
+        self, conn: sa.Connection, pairs: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[dict[str, Any], int]]:
         """``customer.merged`` payloads (the kept customer after the batch), made only when a subscription listens."""
         kept = {c.id: c for c in self._load_many(conn, sorted({kept_id for kept_id, _ in pairs}))}
         for kept_id, merged_id in pairs:
@@ -658,15 +864,27 @@ class Customers:
             if kept_id == merged_id:
                 raise Conflict(f"cannot merge a customer into itself (merging {merged_id} into {kept_id})")
             if merged_id in seen:
-                raise ValidationError(f"customer {merged_id} is merged twice: into {seen[merged_id]} and into {kept_id}",
-                                      field="merged_id", row=row + 1)
+                raise ValidationError(
+                    f"customer {merged_id} is merged twice: into {seen[merged_id]} and into {kept_id}",
+                    field="merged_id",
+                    row=row + 1,
+                )
             if merged_id in kept_ids:
-                raise ValidationError(f"customer {merged_id} is both kept and merged in one batch (merging "
-                                      f"{merged_id} into {kept_id}): merge in two batches", field="merged_id", row=row + 1)
+                raise ValidationError(
+                    f"customer {merged_id} is both kept and merged in one batch (merging "
+                    f"{merged_id} into {kept_id}): merge in two batches",
+                    field="merged_id",
+                    row=row + 1,
+                )
             seen[merged_id] = kept_id
 
-    def _move_rows(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]],
-                   into: Mapping[int, int]) -> dict[int, tuple[Membership, ...]]:
+    def _move_rows(
+        self,
+        conn: sa.Connection,
+        found: Mapping[int, Customer],
+        pairs: Sequence[tuple[int, int]],
+        into: Mapping[int, int],
+    ) -> dict[int, tuple[Membership, ...]]:
         """Move the merged records' rows to their kept ones, deduplicating as pair-by-pair merges in order would.
 
         A merged record's contact point or tag already on the kept customer (its own or moved
@@ -678,10 +896,12 @@ class Customers:
         repoint(conn, t.interactions.c.customer_id, into)
         points: dict[int, list[tuple[int, tuple[str, str]]]] = defaultdict(list)
         for point_id, customer_id, kind, value in select_in(
-                conn, sa.select(cp.id, cp.customer_id, cp.kind, cp.value), cp.customer_id, merged_ids):
+            conn, sa.select(cp.id, cp.customer_id, cp.kind, cp.value), cp.customer_id, merged_ids
+        ):
             points[customer_id].append((point_id, (kind, value)))
-        have = {k: {("email", e) for e in found[k].emails} | {("phone", p) for p in found[k].phones}
-                for k in into.values()}
+        have = {
+            k: {("email", e) for e in found[k].emails} | {("phone", p) for p in found[k].phones} for k in into.values()
+        }
         tags = {k: set(found[k].tags) for k in into.values()}
         consents = {k: dict(found[k].consents) for k in into.values()}
         drop_points: list[int] = []
@@ -701,19 +921,37 @@ class Customers:
         for batch in chunks(drop_tags):
             conn.execute(t.tags.delete().where(sa.tuple_(tg.customer_id, tg.tag).in_(batch)))
         repoint(conn, tg.customer_id, into)
-        changed = [(k, consent) for k, mine in consents.items() for consent in mine.values()
-                   if found[k].consents.get(consent.channel) is not consent]
+        changed = [
+            (k, consent)
+            for k, mine in consents.items()
+            for consent in mine.values()
+            if found[k].consents.get(consent.channel) is not consent
+        ]
         delete_in(conn, cs.customer_id, merged_ids)
         for batch in chunks(changed):
-            conn.execute(t.consents.delete().where(
-                sa.tuple_(cs.customer_id, cs.channel).in_([(k, consent.channel) for k, consent in batch])))
-            conn.execute(t.consents.insert(), [
-                {"customer_id": k, "channel": consent.channel, "granted": consent.granted, "at": consent.at,
-                 "source": consent.source} for k, consent in batch])
+            conn.execute(
+                t.consents.delete().where(
+                    sa.tuple_(cs.customer_id, cs.channel).in_([(k, consent.channel) for k, consent in batch])
+                )
+            )
+            conn.execute(
+                t.consents.insert(),
+                [
+                    {
+                        "customer_id": k,
+                        "channel": consent.channel,
+                        "granted": consent.granted,
+                        "at": consent.at,
+                        "source": consent.source,
+                    }
+                    for k, consent in batch
+                ],
+            )
         return self._move_memberships(conn, found, pairs, sorted({x for pair in pairs for x in pair}))
 
-    def _move_memberships(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]],
-                          ids: Sequence[int]) -> dict[int, tuple[Membership, ...]]:
+    def _move_memberships(
+        self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]], ids: Sequence[int]
+    ) -> dict[int, tuple[Membership, ...]]:
         """Re-point memberships on both sides (person and organization), dropping those the kept one already has.
 
         Returns, for merged people whose organizations an earlier pair merged, their memberships
@@ -721,8 +959,13 @@ class Customers:
         """
         ms = t.memberships.c
         query = sa.select(ms.person_id, ms.organization_id, ms.role)
-        rows = {(p, o): role for p, o, role in [*select_in(conn, query, ms.person_id, ids),
-                                                *select_in(conn, query, ms.organization_id, ids)]}
+        rows = {
+            (p, o): role
+            for p, o, role in [
+                *select_in(conn, query, ms.person_id, ids),
+                *select_in(conn, query, ms.organization_id, ids),
+            ]
+        }
         if not rows:
             return {}
         before = dict(rows)
@@ -753,8 +996,11 @@ class Customers:
             for p in sorted(people_of[merged_id]):
                 move((p, merged_id), None if p in taken or p == kept_id else (p, kept_id))
         gone = [key for key, role in before.items() if key not in rows or rows[key] != role]
-        new = [{"person_id": p, "organization_id": o, "role": role} for (p, o), role in rows.items()
-               if (p, o) not in before or before[p, o] != role]
+        new = [
+            {"person_id": p, "organization_id": o, "role": role}
+            for (p, o), role in rows.items()
+            if (p, o) not in before or before[p, o] != role
+        ]
         for batch in chunks(gone):
             conn.execute(t.memberships.delete().where(sa.tuple_(ms.person_id, ms.organization_id).in_(batch)))
         if new:
@@ -764,21 +1010,30 @@ class Customers:
     def _fill_kept(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]]) -> None:
         """Fill each kept customer's empty fields from its merged records (the first one holding a value wins);
         attributes are combined, the kept customer's own winning."""
-        values = {kept_id: {**{f: getattr(found[kept_id], f) for f in FILLED},
-                            "attributes": dict(found[kept_id].attributes)} for kept_id, _ in pairs}
+        values = {
+            kept_id: {**{f: getattr(found[kept_id], f) for f in FILLED}, "attributes": dict(found[kept_id].attributes)}
+            for kept_id, _ in pairs
+        }
         for kept_id, merged_id in pairs:
             merged, mine = found[merged_id], values[kept_id]
             for field in FILLED:
                 if mine[field] is None and getattr(merged, field) is not None:
                     mine[field] = getattr(merged, field)
             mine["attributes"] = {**merged.attributes, **mine["attributes"]}
-        changed = [{"_id": kept_id, **{f"_{f}": v for f, v in mine.items()}} for kept_id, mine in values.items()
-                   if any(mine[f] != getattr(found[kept_id], f) for f in FILLED)
-                   or mine["attributes"] != found[kept_id].attributes]
+        changed = [
+            {"_id": kept_id, **{f"_{f}": v for f, v in mine.items()}}
+            for kept_id, mine in values.items()
+            if any(mine[f] != getattr(found[kept_id], f) for f in FILLED)
+            or mine["attributes"] != found[kept_id].attributes
+        ]
         if changed:  # most kept customers gain nothing (updated_at is written for all of them by the caller)
             columns = (*FILLED, "attributes")
-            conn.execute(t.customers.update().where(t.customers.c.id == sa.bindparam("_id"))
-                         .values({f: sa.bindparam(f"_{f}") for f in columns}), changed)
+            conn.execute(
+                t.customers.update()
+                .where(t.customers.c.id == sa.bindparam("_id"))
+                .values({f: sa.bindparam(f"_{f}") for f in columns}),
+                changed,
+            )
 
     # -- privacy ----------------------------------------------------------------------------------------
 
@@ -796,10 +1051,17 @@ class Customers:
             customer = self._load(conn, self._resolve_merged(conn, customer_id))
             customer_id = customer.id
             i, a, m = t.interactions.c, t.audit_log.c, t.merges.c
-            interactions = conn.execute(
-                sa.select(t.interactions).where(i.customer_id == customer_id).order_by(i.occurred_at, i.id)).mappings().all()
+            interactions = (
+                conn.execute(
+                    sa.select(t.interactions).where(i.customer_id == customer_id).order_by(i.occurred_at, i.id)
+                )
+                .mappings()
+                .all()
+            )
             records = [customer_id, *self._merged_into(conn, customer_id)]
-            audit = conn.execute(sa.select(t.audit_log).where(a.customer_id.in_(records)).order_by(a.id)).mappings().all()
+            audit = (
+                conn.execute(sa.select(t.audit_log).where(a.customer_id.in_(records)).order_by(a.id)).mappings().all()
+            )
             merges = conn.execute(sa.select(t.merges).where(m.kept_id == customer_id).order_by(m.id)).mappings().all()
             sections = self._crm.hooks.customer_export(customer, session)
         shown = self._shown(customer)
@@ -838,8 +1100,11 @@ class Customers:
             if erased:
                 self._erase(session, customer, reason)
         if erased or vacuum:  # asking again with ``vacuum`` finishes the wipe an earlier erasure left to do
-            wipe_free_space(self._crm.engine, [lin.metadata for lin in self._crm.lineages() if lin.metadata is not None],
-                            vacuum=vacuum)
+            wipe_free_space(
+                self._crm.engine,
+                [lin.metadata for lin in self._crm.lineages() if lin.metadata is not None],
+                vacuum=vacuum,
+            )
 
     def _erase(self, session: Session, customer: Customer, reason: str) -> None:
         """The erasure's writes, in the caller's transaction (plugins' hooks first)."""
@@ -849,21 +1114,34 @@ class Customers:
         for table in (t.contact_points, t.addresses, t.tags, t.consents, t.search_keys):
             conn.execute(table.delete().where(table.c.customer_id == customer_id))
         ms = t.memberships.c
-        conn.execute(t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id)))
-        conn.execute(t.interactions.update().where(t.interactions.c.customer_id == customer_id)
-                     .values(subject=None, summary=None, outcome=None, sender=None))
+        conn.execute(
+            t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id))
+        )
+        conn.execute(
+            t.interactions.update()
+            .where(t.interactions.c.customer_id == customer_id)
+            .values(subject=None, summary=None, outcome=None, sender=None)
+        )
         records = [customer_id, *self._merged_into(conn, customer_id)]
         conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id.in_(records)).values(changes=None))
         conn.execute(t.merges.update().where(t.merges.c.kept_id == customer_id).values(snapshot={}))
         for record in records:
             placeholder = f"Erased customer {record}"
-            conn.execute(t.customers.update().where(t.customers.c.id == record).values(
-                **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
-                name=placeholder, name_key=fold(placeholder), attributes={}, updated_at=utcnow(),
-                **({"status": "erased"} if record == customer_id else {}),
-            ))
-        self._crm.audit.record(session, "erase", "customer", customer_id, customer_id=customer_id,
-                               changes={"reason": reason})
+            conn.execute(
+                t.customers.update()
+                .where(t.customers.c.id == record)
+                .values(
+                    **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
+                    name=placeholder,
+                    name_key=fold(placeholder),
+                    attributes={},
+                    updated_at=utcnow(),
+                    **({"status": "erased"} if record == customer_id else {}),
+                )
+            )
+        self._crm.audit.record(
+            session, "erase", "customer", customer_id, customer_id=customer_id, changes={"reason": reason}
+        )
         self._crm.events.redact(session, records)
         self._crm.events.emit(session, "customer.erased", {"customer": {"id": customer_id}}, customer_id=customer_id)
 
@@ -917,12 +1195,16 @@ class Customers:
                 if applied:
                     raise Conflict(
                         f"cannot {action}: plugin {info.name} is disabled for this database but holds customer data; "
-                        f"enable it first (crmkit plugins enable {info.name})")
+                        f"enable it first (crmkit plugins enable {info.name})"
+                    )
 
     def _require_active(self, customer: Customer, context: str = "") -> None:
         if customer.status != "active":
-            raise Conflict(f"customer {customer.id} is {customer.status}" +
-                           (f" into {customer.merged_into_id}" if customer.merged_into_id else "") + context)
+            raise Conflict(
+                f"customer {customer.id} is {customer.status}"
+                + (f" into {customer.merged_into_id}" if customer.merged_into_id else "")
+                + context
+            )
 
     def _check_external_id(self, conn: sa.Connection, external_id: str | None, own_id: int | None) -> None:
         if external_id is None:
@@ -938,8 +1220,11 @@ class Customers:
                 if tuple(Address(**a) for a in value) != current.addresses:
                     changes[key] = value
             elif key == "consents":  # only the channels that change: the others keep their time and source
-                changed = {ch: granted for ch, granted in value.items()
-                           if ch not in current.consents or current.consents[ch].granted != granted}
+                changed = {
+                    ch: granted
+                    for ch, granted in value.items()
+                    if ch not in current.consents or current.consents[ch].granted != granted
+                }
                 if changed:
                     changes[key] = changed
             elif key == "organizations":
@@ -947,27 +1232,44 @@ class Customers:
                     changes[key] = value
             else:
                 old = getattr(current, key)
-                if (tuple(old) if isinstance(old, tuple) else old) != (tuple(value) if isinstance(value, list) else value):
+                if (tuple(old) if isinstance(old, tuple) else old) != (
+                    tuple(value) if isinstance(value, list) else value
+                ):
                     changes[key] = value
         return changes
 
-    def _write_children(self, conn: sa.Connection, customer_id: int, values: Mapping[str, Any], *, source: str,
-                        now: datetime, replace: bool) -> None:
+    def _write_children(
+        self,
+        conn: sa.Connection,
+        customer_id: int,
+        values: Mapping[str, Any],
+        *,
+        source: str,
+        now: datetime,
+        replace: bool,
+    ) -> None:
         for kind in ("email", "phone"):
             key = kind + "s"
             if key in values:
                 if replace:
-                    conn.execute(t.contact_points.delete().where(
-                        t.contact_points.c.customer_id == customer_id, t.contact_points.c.kind == kind))
-                rows = [{"customer_id": customer_id, "kind": kind, "value": v, "position": n}
-                        for n, v in enumerate(values[key])]
+                    conn.execute(
+                        t.contact_points.delete().where(
+                            t.contact_points.c.customer_id == customer_id, t.contact_points.c.kind == kind
+                        )
+                    )
+                rows = [
+                    {"customer_id": customer_id, "kind": kind, "value": v, "position": n}
+                    for n, v in enumerate(values[key])
+                ]
                 if rows:
                     conn.execute(t.contact_points.insert(), rows)
         if "addresses" in values:
             if replace:
                 conn.execute(t.addresses.delete().where(t.addresses.c.customer_id == customer_id))
-            rows = [{**{f: a.get(f) for f in ADDRESS_FIELDS}, "customer_id": customer_id, "position": n}
-                    for n, a in enumerate(values["addresses"])]
+            rows = [
+                {**{f: a.get(f) for f in ADDRESS_FIELDS}, "customer_id": customer_id, "position": n}
+                for n, a in enumerate(values["addresses"])
+            ]
             if rows:
                 conn.execute(t.addresses.insert(), rows)
         if "tags" in values:
@@ -984,30 +1286,52 @@ class Customers:
             owner = values.get("owner")
             conn.execute(t.search_keys.insert(), [{"key": k, "customer_id": customer_id, "owner": owner} for k in keys])
 
-    def _write_memberships(self, conn: sa.Connection, customer_id: int, values: Mapping[str, Any], replace: bool) -> None:
+    def _write_memberships(
+        self, conn: sa.Connection, customer_id: int, values: Mapping[str, Any], replace: bool
+    ) -> None:
         memberships = values["organizations"]
         org_ids = [m["organization_id"] for m in memberships]
         if org_ids:
-            kinds = dict(conn.execute(sa.select(t.customers.c.id, t.customers.c.kind)
-                                      .where(t.customers.c.id.in_(org_ids))).all())
+            kinds = dict(
+                conn.execute(sa.select(t.customers.c.id, t.customers.c.kind).where(t.customers.c.id.in_(org_ids))).all()
+            )
             for n, org_id in enumerate(org_ids):
                 if kinds.get(org_id) != "organization":
-                    raise ValidationError({"organizations": {n: {"organization_id": [
-                        f"customer {org_id} is not an organization" if org_id in kinds else f"no customer {org_id}"]}}})
+                    raise ValidationError(
+                        {
+                            "organizations": {
+                                n: {
+                                    "organization_id": [
+                                        f"customer {org_id} is not an organization"
+                                        if org_id in kinds
+                                        else f"no customer {org_id}"
+                                    ]
+                                }
+                            }
+                        }
+                    )
         if replace:
             conn.execute(t.memberships.delete().where(t.memberships.c.person_id == customer_id))
         if memberships:
-            conn.execute(t.memberships.insert(), [
-                {"person_id": customer_id, "organization_id": m["organization_id"], "role": m.get("role")}
-                for m in memberships])
+            conn.execute(
+                t.memberships.insert(),
+                [
+                    {"person_id": customer_id, "organization_id": m["organization_id"], "role": m.get("role")}
+                    for m in memberships
+                ],
+            )
 
-    def _upsert_consent(self, conn: sa.Connection, customer_id: int, channel: str, granted: bool, at: datetime,
-                        source: str) -> None:
+    def _upsert_consent(
+        self, conn: sa.Connection, customer_id: int, channel: str, granted: bool, at: datetime, source: str
+    ) -> None:
         key = (t.consents.c.customer_id == customer_id) & (t.consents.c.channel == channel)
         updated = conn.execute(t.consents.update().where(key).values(granted=granted, at=at, source=source))
         if updated.rowcount == 0:
-            conn.execute(t.consents.insert().values(customer_id=customer_id, channel=channel, granted=granted,
-                                                    at=at, source=source))
+            conn.execute(
+                t.consents.insert().values(
+                    customer_id=customer_id, channel=channel, granted=granted, at=at, source=source
+                )
+            )
 
     def reindex(self, customer_ids: Iterable[int]) -> None:
         """Rebuild the search keys of these customers from their current name, e-mails and phones, in bulk.
@@ -1024,23 +1348,31 @@ class Customers:
         names = select_in(conn, sa.select(c.id, c.name, c.owner), c.id, ids)
         points: dict[int, dict[str, list[str]]] = defaultdict(lambda: {"email": [], "phone": []})
         for customer_id, kind, value in select_in(
-                conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.customer_id, cp.position, cp.id),
-                cp.customer_id, ids):
+            conn,
+            sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.customer_id, cp.position, cp.id),
+            cp.customer_id,
+            ids,
+        ):
             points[customer_id].setdefault(kind, []).append(value)
         delete_in(conn, sk.customer_id, ids)
-        rows = [{"key": key, "customer_id": customer_id, "owner": owner} for customer_id, name, owner in names
-                for key in search_keys(name, points[customer_id]["email"], points[customer_id]["phone"])]
+        rows = [
+            {"key": key, "customer_id": customer_id, "owner": owner}
+            for customer_id, name, owner in names
+            for key in search_keys(name, points[customer_id]["email"], points[customer_id]["phone"])
+        ]
         executemany(conn, t.search_keys.insert(), rows)
 
-    def _load(self, conn: sa.Connection, customer_id: int, *, for_update: bool = False, removing: bool = False
-              ) -> Customer:
+    def _load(
+        self, conn: sa.Connection, customer_id: int, *, for_update: bool = False, removing: bool = False
+    ) -> Customer:
         found = self._load_many(conn, [customer_id], for_update=for_update, removing=removing)
         if not found:
             raise NotFound("customer", customer_id)
         return found[0]
 
-    def _load_many(self, conn: sa.Connection, ids: Sequence[int], *, for_update: bool = False,
-                   removing: bool = False) -> list[Customer]:
+    def _load_many(
+        self, conn: sa.Connection, ids: Sequence[int], *, for_update: bool = False, removing: bool = False
+    ) -> list[Customer]:
         """Customers with their contact points, addresses, tags, consents and memberships (2 queries).
 
         ``for_update`` locks them for a change on PostgreSQL; ``removing`` (a merge, an erasure) with the
@@ -1059,7 +1391,11 @@ class Customers:
             children, params = _LOAD_CUSTOMER_CHILDREN, {"id": ids[0]}
         else:
             load, load_for_update, load_for_removal, children = (
-                _LOAD_CUSTOMERS, _LOAD_CUSTOMERS_FOR_UPDATE, _LOAD_CUSTOMERS_FOR_REMOVAL, _LOAD_CHILDREN)
+                _LOAD_CUSTOMERS,
+                _LOAD_CUSTOMERS_FOR_UPDATE,
+                _LOAD_CUSTOMERS_FOR_REMOVAL,
+                _LOAD_CHILDREN,
+            )
             params = {"ids": list(ids)}
         statement = (load_for_removal if removing else load_for_update) if locking else load
         rows = conn.execute(statement, params).mappings().all()
@@ -1084,13 +1420,29 @@ class Customers:
                 orgs[cid].append(Membership(row.organization_id, row.text0))
         return [
             Customer(
-                id=r["id"], kind=r["kind"], name=r["name"], external_id=r["external_id"], given_name=r["given_name"],
-                family_name=r["family_name"], emails=tuple(points[r["id"]]["email"]),
-                phones=tuple(points[r["id"]]["phone"]), addresses=tuple(addresses[r["id"]]),
-                birth_date=r["birth_date"], gender=r["gender"], lifecycle_stage=r["lifecycle_stage"], owner=r["owner"],
-                country=r["country"], city=r["city"], province=r["province"], tags=tuple(tags[r["id"]]),
-                consents=consents[r["id"]], organizations=tuple(orgs[r["id"]]), attributes=r["attributes"] or {},
-                status=r["status"], merged_into_id=r["merged_into_id"], created_at=r["created_at"],
+                id=r["id"],
+                kind=r["kind"],
+                name=r["name"],
+                external_id=r["external_id"],
+                given_name=r["given_name"],
+                family_name=r["family_name"],
+                emails=tuple(points[r["id"]]["email"]),
+                phones=tuple(points[r["id"]]["phone"]),
+                addresses=tuple(addresses[r["id"]]),
+                birth_date=r["birth_date"],
+                gender=r["gender"],
+                lifecycle_stage=r["lifecycle_stage"],
+                owner=r["owner"],
+                country=r["country"],
+                city=r["city"],
+                province=r["province"],
+                tags=tuple(tags[r["id"]]),
+                consents=consents[r["id"]],
+                organizations=tuple(orgs[r["id"]]),
+                attributes=r["attributes"] or {},
+                status=r["status"],
+                merged_into_id=r["merged_into_id"],
+                created_at=r["created_at"],
                 updated_at=r["updated_at"],
             )
             for r in rows
@@ -1101,8 +1453,11 @@ class Customers:
         ms = t.memberships.c
         scope = self._crm.access.customers(ms.person_id, "customers.read")
         with self._crm.reading() as conn:
-            ids = list(conn.execute(sa.select(ms.person_id).where(ms.organization_id == organization_id, scope)
-                                    .order_by(ms.person_id)).scalars())
+            ids = list(
+                conn.execute(
+                    sa.select(ms.person_id).where(ms.organization_id == organization_id, scope).order_by(ms.person_id)
+                ).scalars()
+            )
             return self._shown_many(self._load_many(conn, ids))
 
 

@@ -74,11 +74,17 @@ class Events:
         for plugin, declared in crm.hooks.webhook_events():
             for event in declared:
                 if not isinstance(event, EventType):
-                    raise PluginError(plugin, f"crmkit_webhook_events returned {event!r}, not a crmkit.EventType",
-                                      hook="crmkit_webhook_events")
+                    raise PluginError(
+                        plugin,
+                        f"crmkit_webhook_events returned {event!r}, not a crmkit.EventType",
+                        hook="crmkit_webhook_events",
+                    )
                 if event.name in self.types:
-                    raise PluginError(plugin, f"event type {event.name} is declared twice (also by "
-                                              f"{self.types[event.name].plugin})", hook="crmkit_webhook_events")
+                    raise PluginError(
+                        plugin,
+                        f"event type {event.name} is declared twice (also by {self.types[event.name].plugin})",
+                        hook="crmkit_webhook_events",
+                    )
                 self.types[event.name] = attrs.evolve(event, plugin=plugin)
 
     def require_known(self, names: Iterable[str], *, field: str = "events") -> list[str]:
@@ -93,15 +99,25 @@ class Events:
                 raise ValidationError(f"unknown event type {name!r}{hint}", field=field)
         return result
 
-    def emit(self, session: Session, type: str, data: Mapping[str, Any] | Callable[[], Mapping[str, Any]], *,
-             customer_id: int | None = None) -> str | None:
+    def emit(
+        self,
+        session: Session,
+        type: str,
+        data: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+        *,
+        customer_id: int | None = None,
+    ) -> str | None:
         """Record one event in the caller's transaction for every subscription listening to ``type``; its id, or None
         when none listens. ``data`` may be a function making it, called only then (so silence costs one cached read)."""
         ids = self.emit_many(session, type, [(data, customer_id)])
         return ids[0] if ids else None
 
-    def emit_many(self, session: Session, type: str,
-                  items: Iterable[tuple[Mapping[str, Any] | Callable[[], Mapping[str, Any]], int | None]]) -> list[str]:
+    def emit_many(
+        self,
+        session: Session,
+        type: str,
+        items: Iterable[tuple[Mapping[str, Any] | Callable[[], Mapping[str, Any]], int | None]],
+    ) -> list[str]:
         """:meth:`emit` for many ``(data, customer_id)`` pairs at once (two inserts); ``items`` is read only when a
         subscription listens, so pass a generator to build the payloads lazily."""
         if type not in self.types:
@@ -110,22 +126,45 @@ class Events:
         if not listeners:
             return []
         now = utcnow()
-        events = [{"id": new_event_id(), "type": type, "occurred_at": now, "customer_id": customer_id,
-                   "data": data() if callable(data) else data} for data, customer_id in items]
+        events = [
+            {
+                "id": new_event_id(),
+                "type": type,
+                "occurred_at": now,
+                "customer_id": customer_id,
+                "data": data() if callable(data) else data,
+            }
+            for data, customer_id in items
+        ]
         if not events:
             return []
         conn = session.connection()
         conn.execute(t.webhook_events.insert(), events)
-        conn.execute(t.webhook_deliveries.insert(), [
-            {"event_id": event["id"], "subscription_id": subscription, "status": "pending", "attempts": 0,
-             "next_attempt_at": now, "created_at": now} for event in events for subscription in listeners])
+        conn.execute(
+            t.webhook_deliveries.insert(),
+            [
+                {
+                    "event_id": event["id"],
+                    "subscription_id": subscription,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for event in events
+                for subscription in listeners
+            ],
+        )
         return [event["id"] for event in events]
 
     def redact(self, session: Session, customer_ids: Sequence[int]) -> None:
         """Replace the payload of every stored event about these customers (erasure): pending and dead deliveries,
         and replays, then carry ``{"redacted": true}`` only."""
-        session.connection().execute(t.webhook_events.update().where(t.webhook_events.c.customer_id.in_(customer_ids))
-                                     .values(data={"redacted": True}))
+        session.connection().execute(
+            t.webhook_events.update()
+            .where(t.webhook_events.c.customer_id.in_(customer_ids))
+            .values(data={"redacted": True})
+        )
 
     @staticmethod
     def forget_listeners(session: Session) -> None:
@@ -138,6 +177,7 @@ class Events:
         active = session.info.get(_LISTENERS)
         if active is None:
             s = t.webhook_subscriptions.c
-            active = session.info[_LISTENERS] = session.connection().execute(
-                sa.select(s.id, s.events).where(s.active.is_(True)).order_by(s.id)).all()
+            active = session.info[_LISTENERS] = (
+                session.connection().execute(sa.select(s.id, s.events).where(s.active.is_(True)).order_by(s.id)).all()
+            )
         return [subscription for subscription, events in active if type in events]

@@ -21,8 +21,19 @@ if TYPE_CHECKING:
 
     from crmkit.crm import CRM
 
-FIELDS = ("customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome", "rating", "employee", "sender",
-          "external_id")
+FIELDS = (
+    "customer_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "subject",
+    "summary",
+    "outcome",
+    "rating",
+    "employee",
+    "sender",
+    "external_id",
+)
 
 
 def row_to_interaction(row: Mapping[str, Any]) -> Interaction:
@@ -37,7 +48,9 @@ class Interactions:
         self._crm = crm
         self._schema = InteractionSchema(channels=crm.channels)
 
-    def validate(self, data: Mapping[str, Any], *, row: int | None = None, customer_required: bool = True) -> dict[str, Any]:
+    def validate(
+        self, data: Mapping[str, Any], *, row: int | None = None, customer_required: bool = True
+    ) -> dict[str, Any]:
         """Validate an interaction through its schema; raises ``ValidationError`` naming the field.
 
         ``customer_required=False`` accepts a row without ``customer_id`` (an import naming the
@@ -48,27 +61,48 @@ class Interactions:
         except marshmallow.ValidationError as exc:
             raise ValidationError(exc.messages_dict, row=row) from None
 
-    def log(self, customer_id: int, channel: str, *, direction: str = "inbound", occurred_at: datetime | None = None,
-            **fields: Any) -> Interaction:
+    def log(
+        self,
+        customer_id: int,
+        channel: str,
+        *,
+        direction: str = "inbound",
+        occurred_at: datetime | None = None,
+        **fields: Any,
+    ) -> Interaction:
         """Record a contact; a merged-away customer id logs onto the customer it was merged into.
 
         Needs ``interactions.log`` on the customer; a user's own contacts name them as ``employee``.
         """
         self._crm.access.require("interactions.log")
-        values = self._defaults(self.validate({"customer_id": customer_id, "channel": channel, "direction": direction,
-                                               "occurred_at": occurred_at, **fields}))
+        values = self._defaults(
+            self.validate(
+                {
+                    "customer_id": customer_id,
+                    "channel": channel,
+                    "direction": direction,
+                    "occurred_at": occurred_at,
+                    **fields,
+                }
+            )
+        )
         with self._crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self._resolve_customer(conn, values["customer_id"])
             self._crm.access.require_customer(conn, values["customer_id"], "interactions.log")
             self._crm.hooks.interaction_before_log(values, session)
             row = {f: values.get(f) for f in FIELDS}
-            new_id = conn.execute(t.interactions.insert().values(**row, created_at=utcnow())
-                                  .returning(t.interactions.c.id)).scalar_one()
+            new_id = conn.execute(
+                t.interactions.insert().values(**row, created_at=utcnow()).returning(t.interactions.c.id)
+            ).scalar_one()
             interaction = Interaction(id=new_id, **row)
             self._crm.hooks.interaction_logged(interaction, session)
-            self._crm.events.emit(session, "interaction.logged", lambda: {"interaction": to_jsonable(interaction)},
-                                  customer_id=interaction.customer_id)
+            self._crm.events.emit(
+                session,
+                "interaction.logged",
+                lambda: {"interaction": to_jsonable(interaction)},
+                customer_id=interaction.customer_id,
+            )
         return interaction
 
     def log_many(self, entries: Sequence[Mapping[str, Any]]) -> list[Interaction]:
@@ -78,8 +112,10 @@ class Interactions:
         entry raises ``ValidationError`` naming its 1-based position, and nothing is written.
         """
         self._crm.access.require("interactions.log")
-        rows = [self._defaults(self.validate({"direction": "inbound", **entry}, row=position))
-                for position, entry in enumerate(entries, 1)]
+        rows = [
+            self._defaults(self.validate({"direction": "inbound", **entry}, row=position))
+            for position, entry in enumerate(entries, 1)
+        ]
         if not rows:
             return []
         with self._crm.transaction() as session:
@@ -93,8 +129,13 @@ class Interactions:
             self._crm.access.require_customers(conn, set(resolved.values()), "interactions.log")
             return self.insert_validated(session, rows)
 
-    def insert_validated(self, session: Session, rows: Sequence[dict[str, Any]], *,
-                         vetoed: Callable[[int, ValidationError], None] | None = None) -> list[Interaction]:
+    def insert_validated(
+        self,
+        session: Session,
+        rows: Sequence[dict[str, Any]],
+        *,
+        vetoed: Callable[[int, ValidationError], None] | None = None,
+    ) -> list[Interaction]:
         """Insert validated rows of resolved, permitted customers in the caller's transaction; fires the hooks.
 
         Imports use this after their own checks, so hooks see imported contacts as logged ones. A
@@ -117,28 +158,42 @@ class Interactions:
         conn = session.connection()
         now = utcnow()
         params = [{**{f: values.get(f) for f in FIELDS}, "created_at": now} for values in rows]
-        new_ids = conn.execute(t.interactions.insert().returning(t.interactions.c.id, sort_by_parameter_order=True),
-                               params).scalars().all()
+        new_ids = (
+            conn.execute(t.interactions.insert().returning(t.interactions.c.id, sort_by_parameter_order=True), params)
+            .scalars()
+            .all()
+        )
         logged = [Interaction(id=new_id, **{f: p[f] for f in FIELDS}) for new_id, p in zip(new_ids, params)]
         for interaction in logged:
             self._crm.hooks.interaction_logged(interaction, session)
-        self._crm.events.emit_many(session, "interaction.logged",
-                                   (({"interaction": to_jsonable(i)}, i.customer_id) for i in logged))
+        self._crm.events.emit_many(
+            session, "interaction.logged", (({"interaction": to_jsonable(i)}, i.customer_id) for i in logged)
+        )
         return logged
 
     def get(self, interaction_id: int) -> Interaction:
         """One interaction by id (``NotFound`` when its customer is outside the ``interactions.read`` scope)."""
         scope = self._crm.access.customers(t.interactions.c.customer_id, "interactions.read")
         with self._crm.reading() as conn:
-            row = conn.execute(sa.select(t.interactions).where(t.interactions.c.id == interaction_id, scope)
-                               ).mappings().first()
+            row = (
+                conn.execute(sa.select(t.interactions).where(t.interactions.c.id == interaction_id, scope))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound("interaction", interaction_id)
             return self._shown(conn, row["customer_id"], [row_to_interaction(row)])[0]
 
     def timeline(
-        self, customer_id: int, *, channels: Sequence[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None, employee: str | None = None, before: str | None = None, limit: int = 50,
+        self,
+        customer_id: int,
+        *,
+        channels: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        employee: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
     ) -> Page[Interaction]:
         """Newest first; filter by channel, time range [since, until) and employee; keyset pages via ``before``.
 
@@ -171,8 +226,9 @@ class Interactions:
                 last_at = aware_utc(datetime.fromisoformat(at), "before")
             except ValueError:
                 raise ValidationError(f"invalid cursor {before!r}", field="before") from None
-            query = query.where(sa.tuple_(i.occurred_at, i.id) < sa.tuple_(
-                sa.literal(last_at, i.occurred_at.type), sa.literal(last_id)))
+            query = query.where(
+                sa.tuple_(i.occurred_at, i.id) < sa.tuple_(sa.literal(last_at, i.occurred_at.type), sa.literal(last_id))
+            )
         query = query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit + 1)
         with self._crm.reading() as conn:
             customer_id = self._resolve_customer(conn, customer_id, follow_to_erased=True)
@@ -188,8 +244,11 @@ class Interactions:
         self._crm.access.require("interactions.read")
         with self._crm.reading() as conn:
             self._crm.access.require_customer(conn, customer_id, "interactions.read")
-            return dict(conn.execute(sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id)
-                                     .group_by(i.channel)).all())
+            return dict(
+                conn.execute(
+                    sa.select(i.channel, sa.func.count()).where(i.customer_id == customer_id).group_by(i.channel)
+                ).all()
+            )
 
     def _defaults(self, values: dict[str, Any]) -> dict[str, Any]:
         """Now for a missing time; the acting user as the employee of a contact they log."""

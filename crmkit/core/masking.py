@@ -28,7 +28,7 @@ def mask_phone(phone: str) -> str:
         groups = MASK * len(national)
     else:
         head = national[0] + MASK * (len(national) - 4)
-        groups = " ".join([*(head[n:n + 3] for n in range(0, len(head), 3)), national[-3:]])
+        groups = " ".join([*(head[n : n + 3] for n in range(0, len(head), 3)), national[-3:]])
     return f"+{code} {groups}" if code else groups
 
 
@@ -45,9 +45,12 @@ def mask_address(address: Address) -> Address:
 
 def mask_customer(customer: Customer) -> Customer:
     """The customer with phones, e-mails and street addresses masked."""
-    return attrs.evolve(customer, phones=tuple(mask_phone(p) for p in customer.phones),
-                        emails=tuple(mask_email(e) for e in customer.emails),
-                        addresses=tuple(mask_address(a) for a in customer.addresses))
+    return attrs.evolve(
+        customer,
+        phones=tuple(mask_phone(p) for p in customer.phones),
+        emails=tuple(mask_email(e) for e in customer.emails),
+        addresses=tuple(mask_address(a) for a in customer.addresses),
+    )
 
 
 def mask_sender(sender: str | None) -> str | None:
@@ -57,8 +60,14 @@ def mask_sender(sender: str | None) -> str | None:
     return mask_email(sender) if "@" in sender else mask_phone(sender) if sender.startswith("+") else MASK * 3
 
 
-_MASKERS = {"email": mask_email, "emails": mask_email, "phone": mask_phone, "phones": mask_phone,
-            "sender": mask_sender, "address": mask_sender}
+_MASKERS = {
+    "email": mask_email,
+    "emails": mask_email,
+    "phone": mask_phone,
+    "phones": mask_phone,
+    "sender": mask_sender,
+    "address": mask_sender,
+}
 
 
 def mask_changes(value: Any, key: str | None = None) -> Any:

@@ -50,8 +50,9 @@ def ids_value(dialect: str, ids: Iterable[int]) -> Any:
     return json.dumps(values) if dialect == "sqlite" else values
 
 
-def select_in(conn: sa.Connection, query: sa.Select[Any], column: sa.ColumnElement[Any],
-              ids: Iterable[int]) -> list[sa.Row[Any]]:
+def select_in(
+    conn: sa.Connection, query: sa.Select[Any], column: sa.ColumnElement[Any], ids: Iterable[int]
+) -> list[sa.Row[Any]]:
     """Rows of ``query`` whose ``column`` is one of ``ids`` (integer ids), in one statement."""
     ids = list(ids)
     if not ids:
@@ -77,8 +78,11 @@ def repoint(conn: sa.Connection, column: sa.Column[Any], pairs: Mapping[int, int
     only: they are not converted per row). One prepared ``UPDATE … WHERE column = ?`` runs for
     every pair, so ``column`` must be indexed. Returns the number of rows changed.
     """
-    statement = (sa.update(column.table).where(column == sa.bindparam("_merged"))
-                 .values({column.key: sa.bindparam("_kept"), **values}))
+    statement = (
+        sa.update(column.table)
+        .where(column == sa.bindparam("_merged"))
+        .values({column.key: sa.bindparam("_kept"), **values})
+    )
     return executemany(conn, statement, [{"_merged": merged, "_kept": kept} for merged, kept in pairs.items()])
 
 

@@ -30,10 +30,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 def _check_roles(instance: Permission, attribute: attrs.Attribute[Mapping[str, str]], value: Mapping[str, str]) -> None:
     for role, scope in value.items():
         if scope not in SCOPES:
-            raise ValueError(f"permission {instance.name}: role {role!r} gets unknown scope {scope!r} "
-                             f"(one of {', '.join(SCOPES)})")
+            raise ValueError(
+                f"permission {instance.name}: role {role!r} gets unknown scope {scope!r} (one of {', '.join(SCOPES)})"
+            )
         if not instance.scoped and scope != "all":
-            raise ValueError(f"permission {instance.name} is not about records: role {role!r} must get it with scope 'all'")
+            raise ValueError(
+                f"permission {instance.name} is not about records: role {role!r} must get it with scope 'all'"
+            )
 
 
 @attrs.frozen
@@ -55,7 +58,9 @@ class Permission:
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: str) -> None:
         if not _NAME.match(value):
-            raise ValueError(f"permission name must be dotted lower-case words like 'sales.orders.refund', got {value!r}")
+            raise ValueError(
+                f"permission name must be dotted lower-case words like 'sales.orders.refund', got {value!r}"
+            )
 
 
 def _p(name: str, description: str, scoped: bool = True, **roles: str) -> Permission:
@@ -64,19 +69,42 @@ def _p(name: str, description: str, scoped: bool = True, **roles: str) -> Permis
 
 #: The core's permissions (plugins declare theirs through the ``crmkit_permissions`` hook).
 CORE_PERMISSIONS: tuple[Permission, ...] = (
-    _p("customers.read", "see customers, their profile and duplicates",
-       manager="team", sales="own", marketing="all", support="all", read_only="all"),
-    _p("customers.create", "add customers (and import them); with own scope only for oneself as owner",
-       manager="team", sales="own", support="all"),
-    _p("customers.update", "change customers, their tags and consent",
-       manager="team", sales="own", support="all"),
+    _p(
+        "customers.read",
+        "see customers, their profile and duplicates",
+        manager="team",
+        sales="own",
+        marketing="all",
+        support="all",
+        read_only="all",
+    ),
+    _p(
+        "customers.create",
+        "add customers (and import them); with own scope only for oneself as owner",
+        manager="team",
+        sales="own",
+        support="all",
+    ),
+    _p("customers.update", "change customers, their tags and consent", manager="team", sales="own", support="all"),
     _p("customers.merge", "merge duplicate customers", manager="team"),
     _p("customers.export", "export customers in bulk and a customer's data (right of access)", manager="team"),
     _p("customers.erase", "erase a customer (right to erasure)", manager="team"),
-    _p("customers.contact_details", "see phones, e-mails and street addresses (masked otherwise)",
-       manager="team", sales="own", support="all"),
-    _p("interactions.read", "see interactions and timelines",
-       manager="team", sales="own", marketing="all", support="all", read_only="all"),
+    _p(
+        "customers.contact_details",
+        "see phones, e-mails and street addresses (masked otherwise)",
+        manager="team",
+        sales="own",
+        support="all",
+    ),
+    _p(
+        "interactions.read",
+        "see interactions and timelines",
+        manager="team",
+        sales="own",
+        marketing="all",
+        support="all",
+        read_only="all",
+    ),
     _p("interactions.log", "log calls, visits and messages", manager="team", sales="own", support="all"),
     _p("audit.read", "read the audit log (of the customers in scope; with all, the whole log)", manager="team"),
     _p("users.admin", "manage users, teams, roles and tokens", scoped=False),

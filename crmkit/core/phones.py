@@ -10,15 +10,23 @@ through ``phonenumbers`` itself. Both routes give the same answer (tested).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
 _FORMATTING = re.compile(r"[\s.\-()/]")
 _TYPES = (
-    "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
-    "personal_number", "voip", "pager", "uan", "voicemail",
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
 )
 
 
@@ -26,7 +34,7 @@ class PhoneError(ValueError):
     """The text is not a valid phone number for the given default country."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _region_rules(region: str) -> tuple[str, str, re.Pattern[str]] | None:
     """(country code, national prefix, valid-number regex) for a region with a single-region code."""
     meta = PhoneMetadata.metadata_for_region(region.upper())
@@ -59,9 +67,9 @@ def normalize_phone(raw: str, default_country: str = "VN") -> str:
         code, national_prefix, regex = rules
         nsn = None
         if text.startswith("+" + code):
-            nsn = text[len(code) + 1:]
+            nsn = text[len(code) + 1 :]
         elif national_prefix and text.startswith(national_prefix) and not text.startswith("00"):
-            nsn = text[len(national_prefix):]
+            nsn = text[len(national_prefix) :]
         if nsn is not None and regex.fullmatch(nsn):
             return f"+{code}{nsn}"
     # Unusual forms (and every rejection) get libphonenumber's full rules and message.

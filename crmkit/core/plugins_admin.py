@@ -37,8 +37,9 @@ class PluginsAdmin:
             raise NotFound("plugin", name)
         with self._crm.transaction() as session:
             conn = session.connection()
-            updated = conn.execute(plugin_states.update().where(plugin_states.c.name == name)
-                                   .values(enabled=enabled, changed_at=utcnow()))
+            updated = conn.execute(
+                plugin_states.update().where(plugin_states.c.name == name).values(enabled=enabled, changed_at=utcnow())
+            )
             if updated.rowcount == 0:
                 conn.execute(plugin_states.insert().values(name=name, enabled=enabled, changed_at=utcnow()))
             self._crm.audit.record(session, "enable" if enabled else "disable", "plugin", name)

@@ -14,8 +14,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 HIDDEN = "***"
 #: Names of options, headers and query parameters whose values are secrets.
-SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|auth|api[-_]?key|apikey|credential|cookie|signature|^sig$|"
-                         r"^key$|private", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"pass(word|wd)?|secret|token|auth|api[-_]?key|apikey|credential|cookie|signature|^sig$|"
+    r"^key$|private",
+    re.IGNORECASE,
+)
 
 
 #: A secret reference, not a secret: ``env:NAME`` (an environment variable) or ``file:/path`` (``crmkit.core.secrets``).
@@ -91,8 +94,10 @@ def mask_database_url(url: Any) -> str:
         rest = f"{rest[:at].split(':', 1)[0]}:{HIDDEN}{rest[at:]}"
     head, mark, query = rest.partition("?")
     if mark:
-        query = "&".join(f"{name}={HIDDEN}" if is_secret_name(name) else f"{name}{eq}{value}"
-                         for name, eq, value in (pair.partition("=") for pair in query.split("&")))
+        query = "&".join(
+            f"{name}={HIDDEN}" if is_secret_name(name) else f"{name}{eq}{value}"
+            for name, eq, value in (pair.partition("=") for pair in query.split("&"))
+        )
     return f"{scheme}{head}{mark}{query}"
 
 
@@ -104,4 +109,4 @@ def redact_text(text: str) -> str:
 def _masked_in_text(found: re.Match[str]) -> str:
     url = found.group()
     kept = url.rstrip(":,.;)")  # the sentence's punctuation after the URL is not part of it
-    return mask_database_url(kept) + url[len(kept):]
+    return mask_database_url(kept) + url[len(kept) :]

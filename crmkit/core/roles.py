@@ -59,8 +59,11 @@ class Roles:
             if not done:  # a new database: the default roles are made once (one an administrator deletes stays gone)
                 for name, description in DEFAULT_ROLES.items():
                     if name not in ids:
-                        ids[name] = conn.execute(t.roles.insert().values(
-                            name=name, description=description, created_at=now).returning(t.roles.c.id)).scalar_one()
+                        ids[name] = conn.execute(
+                            t.roles.insert()
+                            .values(name=name, description=description, created_at=now)
+                            .returning(t.roles.c.id)
+                        ).scalar_one()
             rows = []
             for permission in new:
                 if permission.name in done:
@@ -107,11 +110,14 @@ class Roles:
             conn = session.connection()
             if conn.execute(sa.select(t.roles.c.id).where(t.roles.c.name == name)).first():
                 raise Conflict(f"role {name!r} already exists")
-            role_id = conn.execute(t.roles.insert().values(name=name, description=description, created_at=utcnow())
-                                   .returning(t.roles.c.id)).scalar_one()
+            role_id = conn.execute(
+                t.roles.insert().values(name=name, description=description, created_at=utcnow()).returning(t.roles.c.id)
+            ).scalar_one()
             if checked:
-                conn.execute(t.role_permissions.insert(), [
-                    {"role_id": role_id, "permission": p, "scope": s} for p, s in checked.items()])
+                conn.execute(
+                    t.role_permissions.insert(),
+                    [{"role_id": role_id, "permission": p, "scope": s} for p, s in checked.items()],
+                )
             self._crm.audit.record(session, "create", "role", name, changes={"grants": checked})
         return self.get(name)
 
@@ -158,8 +164,12 @@ class Roles:
             conn = session.connection()
             role_id = self._id_of(conn, name)
             ur = t.user_roles.c
-            holder = conn.execute(sa.select(t.users.c.username).join(t.user_roles, ur.user_id == t.users.c.id)
-                                  .where(ur.role_id == role_id).limit(1)).scalar()
+            holder = conn.execute(
+                sa.select(t.users.c.username)
+                .join(t.user_roles, ur.user_id == t.users.c.id)
+                .where(ur.role_id == role_id)
+                .limit(1)
+            ).scalar()
             if holder is not None:
                 raise Conflict(f"role {name!r} is held by {holder!r}: unassign it first")
             conn.execute(t.role_permissions.delete().where(t.role_permissions.c.role_id == role_id))
@@ -188,7 +198,9 @@ class Roles:
     def _check(self, permission: str, scope: str) -> str:
         declared = self._crm.access.permissions.get(permission)
         if declared is None:
-            raise ValidationError(f"unknown permission {permission!r} (see `crmkit permissions list`)", field="permission")
+            raise ValidationError(
+                f"unknown permission {permission!r} (see `crmkit permissions list`)", field="permission"
+            )
         if scope not in SCOPES:
             raise ValidationError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})", field="scope")
         if not declared.scoped and scope != "all":
@@ -208,8 +220,10 @@ class Roles:
         roles = conn.execute(query).all()
         rp = t.role_permissions.c
         grants: dict[int, dict[str, str]] = {}
-        for role_id, permission, scope in conn.execute(sa.select(rp.role_id, rp.permission, rp.scope)
-                                                       .where(rp.role_id.in_([r.id for r in roles]))
-                                                       .order_by(rp.permission)):
+        for role_id, permission, scope in conn.execute(
+            sa.select(rp.role_id, rp.permission, rp.scope)
+            .where(rp.role_id.in_([r.id for r in roles]))
+            .order_by(rp.permission)
+        ):
             grants.setdefault(role_id, {})[permission] = scope
         return [Role(r.id, r.name, r.description, grants.get(r.id, {})) for r in roles]

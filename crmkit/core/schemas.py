@@ -7,7 +7,7 @@ and is what the API, the CLI and imports all load through.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
@@ -33,11 +33,19 @@ def check_limit(limit: Any, maximum: int = 1000) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
         raise CRMValidationError(f"must be between 1 and {maximum}", field="limit")
 
+
 #: Accepted spellings, folded (so ``Nữ``, ``NỮ`` and ``nu`` all match ``nu``).
 GENDER_ALIASES = {
-    "f": "female", "female": "female", "nu": "female", "woman": "female",
-    "m": "male", "male": "male", "nam": "male", "man": "male",
-    "other": "other", "khac": "other",
+    "f": "female",
+    "female": "female",
+    "nu": "female",
+    "woman": "female",
+    "m": "male",
+    "male": "male",
+    "nam": "male",
+    "man": "male",
+    "other": "other",
+    "khac": "other",
 }
 
 
@@ -73,14 +81,18 @@ class CleanSchema(Schema):
         return data
 
 
-def control_character_errors(data: Mapping[Any, Any], multiline: frozenset[str] = frozenset(),
-                             prefix: str = "") -> dict[str, list[str]]:
+def control_character_errors(
+    data: Mapping[Any, Any], multiline: frozenset[str] = frozenset(), prefix: str = ""
+) -> dict[str, list[str]]:
     """One error per field of ``data`` holding a control character (named ``prefix`` + name), for rows no schema
     loads (an import's cells); fields in ``multiline`` may hold tab and newlines. Empty when the row is clean."""
     if _clean_row(data, multiline):
         return {}
-    return {f"{prefix}{name}": [f"contains a control character ({found}); only printable text is accepted"]
-            for name, value in data.items() if (found := first_control_character(value, multiline=name in multiline))}
+    return {
+        f"{prefix}{name}": [f"contains a control character ({found}); only printable text is accepted"]
+        for name, value in data.items()
+        if (found := first_control_character(value, multiline=name in multiline))
+    }
 
 
 def _clean_row(data: Mapping[str, Any], multiline: frozenset[str]) -> bool:
@@ -168,7 +180,7 @@ class AwareDateTime(fields.DateTime):
         if _is_naive(result):
             raise ValidationError(_NAIVE.format(result.isoformat()))
         try:
-            return result.astimezone(timezone.utc)
+            return result.astimezone(UTC)
         except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC moment
             raise ValidationError("is out of range") from None
 
@@ -191,8 +203,8 @@ class CustomerSince(fields.Field):
             raise ValidationError("must be a date (YYYY-MM-DD or DD/MM/YYYY) or a date-time with a time zone")
         if _is_naive(result):
             raise ValidationError(_NAIVE.format(result.isoformat()))
-        result = result.astimezone(timezone.utc)
-        if result > datetime.now(timezone.utc):
+        result = result.astimezone(UTC)
+        if result > datetime.now(UTC):
             raise ValidationError("is in the future")
         return result
 
@@ -204,8 +216,9 @@ class CustomerSince(fields.Field):
                 return self._first_moment(date.fromisoformat(text))
             return datetime.fromisoformat(text)
         except ValueError:
-            raise ValidationError(f"not a valid date or date-time: {text!r} (use YYYY-MM-DD, DD/MM/YYYY or "
-                                  "2019-03-01T09:30+07:00)") from None
+            raise ValidationError(
+                f"not a valid date or date-time: {text!r} (use YYYY-MM-DD, DD/MM/YYYY or 2019-03-01T09:30+07:00)"
+            ) from None
 
     def _first_moment(self, day: date) -> datetime:
         zone = getattr(self.root, "zone", None)
@@ -222,7 +235,7 @@ def aware_utc(value: Any, field: str) -> datetime:
         raise CRMValidationError(f"must be a datetime, got {value!r}", field=field)
     if _is_naive(value):
         raise CRMValidationError(_NAIVE.format(value.isoformat()), field=field)
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def read_cursor(cursor: str, field: str, *types: type) -> list[Any]:
@@ -236,7 +249,9 @@ def read_cursor(cursor: str, field: str, *types: type) -> list[Any]:
     except (ValueError, TypeError):
         values = None
     if values is None or not all(isinstance(v, ty) and not isinstance(v, bool) for v, ty in zip(values, types)):
-        raise CRMValidationError(f"invalid cursor {cursor!r}: pass back the next_cursor of the previous page", field=field)
+        raise CRMValidationError(
+            f"invalid cursor {cursor!r}: pass back the next_cursor of the previous page", field=field
+        )
     return values
 
 
@@ -286,7 +301,9 @@ class CustomerSchema(CleanSchema):
     gender = Gender(allow_none=True)
     lifecycle_stage = fields.String(validate=validate.OneOf(LIFECYCLE_STAGES))
     owner = fields.String(allow_none=True, validate=validate.Length(max=100))
-    country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="must be a two-letter ISO country code"))
+    country = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{2}$", error="must be a two-letter ISO country code")
+    )
     city = Name(allow_none=True, validate=validate.Length(max=100))
     province = Name(allow_none=True, validate=validate.Length(max=100))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)))
@@ -295,8 +312,15 @@ class CustomerSchema(CleanSchema):
     attributes = fields.Dict(keys=fields.String())
     created_at = CustomerSince()  # customer since: the original date when migrating from another system
 
-    def __init__(self, *args: Any, default_country: str = "VN", attribute_fields: Mapping[str, fields.Field] | None = None,
-                 channels: tuple[str, ...] = CHANNELS, zone: Callable[[], tzinfo] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        default_country: str = "VN",
+        attribute_fields: Mapping[str, fields.Field] | None = None,
+        channels: tuple[str, ...] = CHANNELS,
+        zone: Callable[[], tzinfo] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.default_country = default_country
         self.zone = zone  # the business's time zone (a date of ``created_at`` begins there); None: the default

@@ -55,8 +55,9 @@ def resolve(value: str, field: str) -> str:
 
 def resolve_all(values: Mapping[str, Any], field: str) -> dict[str, Any]:
     """``values`` with every reference among them resolved (a header mapping, when it is sent)."""
-    return {name: resolve(value, f"{field}.{name}") if isinstance(value, str) else value
-            for name, value in values.items()}
+    return {
+        name: resolve(value, f"{field}.{name}") if isinstance(value, str) else value for name, value in values.items()
+    }
 
 
 def refuse_inline(field: str, value: Any) -> None:
@@ -83,12 +84,18 @@ def _refuse_url(field: str, url: str) -> None:
     except ValueError:
         return
     if password:
-        raise ValidationError("the URL carries a password (user:password@); put the URL in an environment "
-                              "variable or a file and write env:NAME or file:/path", field=field)
+        raise ValidationError(
+            "the URL carries a password (user:password@); put the URL in an environment "
+            "variable or a file and write env:NAME or file:/path",
+            field=field,
+        )
     secret = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(name)]
     if secret:
-        raise ValidationError(f"the URL carries a secret in ?{secret[0]}=; send it in a header given by reference "
-                              f"(headers={{\"X-Api-Key\": \"env:NAME\"}}) or put the URL in env:NAME", field=field)
+        raise ValidationError(
+            f"the URL carries a secret in ?{secret[0]}=; send it in a header given by reference "
+            f'(headers={{"X-Api-Key": "env:NAME"}}) or put the URL in env:NAME',
+            field=field,
+        )
 
 
 # -- the CRM secret key, kept outside the database -------------------------------------------------------------
@@ -106,8 +113,10 @@ def secret_key() -> bytes:
             _create_key_file(path)
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretUnavailable(f"cannot read or create the CRM secret key file {path}: "
-                                f"{getattr(exc, 'strerror', None) or exc}; set {KEY_ENV} instead") from None
+        raise SecretUnavailable(
+            f"cannot read or create the CRM secret key file {path}: "
+            f"{getattr(exc, 'strerror', None) or exc}; set {KEY_ENV} instead"
+        ) from None
     return hashlib.sha256(text.encode()).digest()
 
 
@@ -150,6 +159,8 @@ def unwrap(wrapped: bytes, nonce: bytes, check: bytes) -> bytes:
     key = secret_key()
     secret = bytes(a ^ b for a, b in zip(wrapped, _stream(key, nonce, len(wrapped)), strict=True))
     if not hmac.compare_digest(_pad(key, nonce + secret, b"check")[:8], check):
-        raise SecretUnavailable(f"a stored key was wrapped with another CRM secret key: restore the key "
-                                f"({KEY_ENV} or {KEY_FILE}) from your backup")
+        raise SecretUnavailable(
+            f"a stored key was wrapped with another CRM secret key: restore the key "
+            f"({KEY_ENV} or {KEY_FILE}) from your backup"
+        )
     return secret

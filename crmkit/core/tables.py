@@ -9,7 +9,8 @@ from crmkit.core.types import Id, JSONType, SearchKey, UTCDateTime, customer_fk,
 metadata = new_metadata()
 
 customers = sa.Table(
-    "customers", metadata,
+    "customers",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("external_id", sa.String(200), unique=True),
     sa.Column("kind", sa.String(20), nullable=False),  # person | organization
@@ -33,12 +34,17 @@ customers = sa.Table(
     sa.Index("ix_customers_owner_id", "owner", "id"),
     # Tombstones only: re-pointing merge chains and listing the records merged into a customer
     # look customers up by ``merged_into_id``; without this each merge scanned the whole table.
-    sa.Index("ix_customers_merged_into_id", "merged_into_id",
-             sqlite_where=sa.text("merged_into_id IS NOT NULL"), postgresql_where=sa.text("merged_into_id IS NOT NULL")),
+    sa.Index(
+        "ix_customers_merged_into_id",
+        "merged_into_id",
+        sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+        postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+    ),
 )
 
 contact_points = sa.Table(
-    "customer_contact_points", metadata,
+    "customer_contact_points",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("kind", sa.String(20), nullable=False),  # email | phone
@@ -49,7 +55,8 @@ contact_points = sa.Table(
 )
 
 addresses = sa.Table(
-    "customer_addresses", metadata,
+    "customer_addresses",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("label", sa.String(50)),
@@ -65,14 +72,16 @@ addresses = sa.Table(
 )
 
 tags = sa.Table(
-    "customer_tags", metadata,
+    "customer_tags",
+    metadata,
     customer_fk(index=False, primary_key=True),
     sa.Column("tag", sa.String(100), primary_key=True),
     sa.Index("ix_customer_tags_tag_customer_id", "tag", "customer_id"),
 )
 
 consents = sa.Table(
-    "customer_consents", metadata,
+    "customer_consents",
+    metadata,
     customer_fk(index=False, primary_key=True),
     sa.Column("channel", sa.String(30), primary_key=True),
     sa.Column("granted", sa.Boolean, nullable=False),
@@ -81,14 +90,16 @@ consents = sa.Table(
 )
 
 memberships = sa.Table(
-    "customer_memberships", metadata,
+    "customer_memberships",
+    metadata,
     sa.Column("person_id", Id, sa.ForeignKey("customers.id"), primary_key=True),
     sa.Column("organization_id", Id, sa.ForeignKey("customers.id"), primary_key=True, index=True),
     sa.Column("role", sa.String(100)),
 )
 
 search_keys = sa.Table(
-    "customer_search_keys", metadata,
+    "customer_search_keys",
+    metadata,
     sa.Column("key", SearchKey, primary_key=True),
     customer_fk(index=True, primary_key=True),
     # The customer's owner, copied from ``customers.owner`` on every write that changes either: a
@@ -99,7 +110,8 @@ search_keys = sa.Table(
 )
 
 interactions = sa.Table(
-    "interactions", metadata,
+    "interactions",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(index=False),
     sa.Column("channel", sa.String(30), nullable=False),
@@ -119,7 +131,8 @@ interactions = sa.Table(
 )
 
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.String(100), nullable=False),
@@ -132,7 +145,8 @@ audit_log = sa.Table(
 )
 
 merges = sa.Table(
-    "customer_merges", metadata,
+    "customer_merges",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("kept_id", Id, sa.ForeignKey("customers.id"), nullable=False, index=True),
     sa.Column("merged_id", Id, sa.ForeignKey("customers.id"), nullable=False, index=True),
@@ -142,14 +156,16 @@ merges = sa.Table(
 )
 
 plugin_states = sa.Table(
-    "crmkit_plugins", metadata,
+    "crmkit_plugins",
+    metadata,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("changed_at", UTCDateTime, nullable=False),
 )
 
 settings = sa.Table(
-    "crmkit_settings", metadata,
+    "crmkit_settings",
+    metadata,
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", JSONType, nullable=False),
 )
@@ -158,7 +174,8 @@ settings = sa.Table(
 # --- identity: the business's employees, their teams and roles, and integrations' tokens -------------------
 
 users = sa.Table(
-    "users", metadata,
+    "users",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     # the key records refer to (customers.owner, deals' owners): chosen once, never renamed
     sa.Column("username", sa.String(100), nullable=False, unique=True),
@@ -177,7 +194,8 @@ users = sa.Table(
 )
 
 teams = sa.Table(
-    "teams", metadata,
+    "teams",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("parent_id", Id, sa.ForeignKey("teams.id"), index=True),  # company → branch → team
@@ -185,13 +203,15 @@ teams = sa.Table(
 )
 
 team_members = sa.Table(
-    "team_members", metadata,
+    "team_members",
+    metadata,
     sa.Column("team_id", Id, sa.ForeignKey("teams.id"), primary_key=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True, index=True),
 )
 
 roles = sa.Table(
-    "roles", metadata,
+    "roles",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("description", sa.String(300), nullable=False, server_default=""),
@@ -199,7 +219,8 @@ roles = sa.Table(
 )
 
 role_permissions = sa.Table(
-    "role_permissions", metadata,
+    "role_permissions",
+    metadata,
     sa.Column("role_id", Id, sa.ForeignKey("roles.id"), primary_key=True),
     sa.Column("permission", sa.String(100), primary_key=True),
     sa.Column("scope", sa.String(10), nullable=False),  # own | team | all
@@ -207,7 +228,8 @@ role_permissions = sa.Table(
 )
 
 user_roles = sa.Table(
-    "user_roles", metadata,
+    "user_roles",
+    metadata,
     sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("role_id", Id, sa.ForeignKey("roles.id"), primary_key=True, index=True),
 )
@@ -215,13 +237,15 @@ user_roles = sa.Table(
 #: Declared permissions whose default grants have been given to the default roles once (so a role an
 #: administrator changed is never changed back, and a plugin installed later still reaches the defaults).
 permission_defaults = sa.Table(
-    "permission_defaults", metadata,
+    "permission_defaults",
+    metadata,
     sa.Column("permission", sa.String(100), primary_key=True),
     sa.Column("applied_at", UTCDateTime, nullable=False),
 )
 
 api_tokens = sa.Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("name", sa.String(100), nullable=False),
@@ -238,11 +262,14 @@ api_tokens = sa.Table(
 # --- webhooks and the worker: an outbox written in the business transaction, claimed with leases -----------------
 
 webhook_subscriptions = sa.Table(
-    "webhook_subscriptions", metadata,
+    "webhook_subscriptions",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("events", JSONType, nullable=False),  # event type names
-    sa.Column("secret", sa.String(200), nullable=False),  # wrapped:… (the whsec_ key wrapped); older rows whsec_… in clear
+    sa.Column(
+        "secret", sa.String(200), nullable=False
+    ),  # wrapped:… (the whsec_ key wrapped); older rows whsec_… in clear
     sa.Column("description", sa.String(300), nullable=False, server_default=""),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -250,7 +277,8 @@ webhook_subscriptions = sa.Table(
 )
 
 webhook_events = sa.Table(
-    "webhook_events", metadata,
+    "webhook_events",
+    metadata,
     sa.Column("id", sa.String(40), primary_key=True),  # evt_…: the webhook-id receivers dedupe on
     sa.Column("type", sa.String(100), nullable=False),
     sa.Column("occurred_at", UTCDateTime, nullable=False, index=True),
@@ -259,11 +287,13 @@ webhook_events = sa.Table(
 )
 
 webhook_deliveries = sa.Table(
-    "webhook_deliveries", metadata,
+    "webhook_deliveries",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
-    sa.Column("subscription_id", Id, sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False,
-              index=True),
+    sa.Column(
+        "subscription_id", Id, sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("status", sa.String(20), nullable=False),  # pending | delivered | dead
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     # when a worker may (next) take it: a claim moves it to the lease's end, so an expired lease is due again
@@ -278,10 +308,12 @@ webhook_deliveries = sa.Table(
 )
 
 webhook_attempts = sa.Table(
-    "webhook_attempts", metadata,
+    "webhook_attempts",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("delivery_id", Id, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False,
-              index=True),
+    sa.Column(
+        "delivery_id", Id, sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("worker", sa.String(100), nullable=False),
     sa.Column("status_code", sa.Integer),  # NULL: no HTTP answer (refused, timed out)
@@ -290,7 +322,8 @@ webhook_attempts = sa.Table(
 )
 
 jobs = sa.Table(
-    "crmkit_jobs", metadata,
+    "crmkit_jobs",
+    metadata,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("next_run_at", UTCDateTime, nullable=False),
     sa.Column("claimed_by", sa.String(100)),
@@ -304,7 +337,8 @@ jobs = sa.Table(
 # --- the HTTP API: a replayed POST answers what the first one did ----------------------------------------
 
 idempotency_keys = sa.Table(
-    "api_idempotency_keys", metadata,
+    "api_idempotency_keys",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("key", sa.String(200), nullable=False),
@@ -320,7 +354,8 @@ idempotency_keys = sa.Table(
 # --- the web console: signed-in browsers ------------------------------------------------------------------
 
 console_sessions = sa.Table(
-    "console_sessions", metadata,
+    "console_sessions",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's token: a leaked table signs no one in
     sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("created_at", UTCDateTime, nullable=False),

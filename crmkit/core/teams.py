@@ -33,8 +33,9 @@ class Teams:
             if conn.execute(sa.select(t.teams.c.id).where(t.teams.c.name == name)).first():
                 raise Conflict(f"team {name!r} already exists")
             parent_id = self.id_of(conn, parent) if parent is not None else None
-            team_id = conn.execute(t.teams.insert().values(name=name, parent_id=parent_id, created_at=utcnow())
-                                   .returning(t.teams.c.id)).scalar_one()
+            team_id = conn.execute(
+                t.teams.insert().values(name=name, parent_id=parent_id, created_at=utcnow()).returning(t.teams.c.id)
+            ).scalar_one()
             self._crm.audit.record(session, "create", "team", name, changes={"parent": parent})
             return self._load(conn, team_id)
 
@@ -46,8 +47,9 @@ class Teams:
             team_id = self.id_of(conn, name)
             parent_id = self.id_of(conn, parent) if parent is not None else None
             if parent_id is not None and parent_id in self._below(conn, [team_id]):
-                raise ValidationError(f"team {parent!r} is {name!r} itself or inside it: that would make a cycle",
-                                      field="parent")
+                raise ValidationError(
+                    f"team {parent!r} is {name!r} itself or inside it: that would make a cycle", field="parent"
+                )
             conn.execute(t.teams.update().where(t.teams.c.id == team_id).values(parent_id=parent_id))
             self._crm.audit.record(session, "move", "team", name, changes={"parent": parent})
             return self._load(conn, team_id)
@@ -95,7 +97,9 @@ class Teams:
 
     def reach(self, conn: sa.Connection, user_id: int) -> set[int]:
         """Ids of the user's teams and every team below them (what a ``team`` scope covers)."""
-        own = list(conn.execute(sa.select(t.team_members.c.team_id).where(t.team_members.c.user_id == user_id)).scalars())
+        own = list(
+            conn.execute(sa.select(t.team_members.c.team_id).where(t.team_members.c.user_id == user_id)).scalars()
+        )
         return self._below(conn, own) if own else set()
 
     def _below(self, conn: sa.Connection, roots: list[int]) -> set[int]:
@@ -120,10 +124,19 @@ class Teams:
         parent = t.teams.alias("parent")
         tc, tm = t.teams.c, t.team_members.c
         members: dict[int, list[str]] = {}
-        for team_id, username in conn.execute(sa.select(tm.team_id, t.users.c.username)
-                                              .join(t.users, t.users.c.id == tm.user_id)
-                                              .where(tm.team_id.in_(ids)).order_by(t.users.c.username)):
+        for team_id, username in conn.execute(
+            sa.select(tm.team_id, t.users.c.username)
+            .join(t.users, t.users.c.id == tm.user_id)
+            .where(tm.team_id.in_(ids))
+            .order_by(t.users.c.username)
+        ):
             members.setdefault(team_id, []).append(username)
-        rows = {r.id: r for r in conn.execute(sa.select(tc.id, tc.name, parent.c.name.label("parent"))
-                                              .outerjoin(parent, parent.c.id == tc.parent_id).where(tc.id.in_(ids)))}
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                sa.select(tc.id, tc.name, parent.c.name.label("parent"))
+                .outerjoin(parent, parent.c.id == tc.parent_id)
+                .where(tc.id.in_(ids))
+            )
+        }
         return [Team(r.id, r.name, r.parent, tuple(members.get(r.id, ()))) for r in (rows[i] for i in ids)]

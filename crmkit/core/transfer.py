@@ -55,11 +55,11 @@ from marshmallow import fields, validate
 
 from crmkit.core import tables as t
 from crmkit.core.access import UserHandle
-from crmkit.core.jsonable import to_jsonable
 from crmkit.core.customers import ADDRESS_FIELDS, SCALARS
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.masking import mask_customer
-from crmkit.core.safe_csv import QUOTE, SafeWriter, neutralise, restore
 from crmkit.core.phones import normalize_phone
+from crmkit.core.safe_csv import QUOTE, SafeWriter, neutralise, restore
 from crmkit.core.schemas import Email, FlexibleDate, Gender, Name, Phone
 from crmkit.core.search import search_keys
 from crmkit.core.text import clean_name, fold, normalize_email
@@ -75,9 +75,29 @@ if TYPE_CHECKING:
 #: The columns an import reads and an export writes, in export order; then ``consent_<channel>``
 #: (yes/no) for every channel and ``attr_<name>`` for customer attributes.
 COLUMNS: tuple[str, ...] = (
-    "external_id", "kind", "name", "given_name", "family_name", "email", "emails", "phone", "phones",
-    "birth_date", "gender", "lifecycle_stage", "owner", "country", "city", "province", "tags",
-    "address_line1", "address_line2", "ward", "district", "postal_code", "created_at",
+    "external_id",
+    "kind",
+    "name",
+    "given_name",
+    "family_name",
+    "email",
+    "emails",
+    "phone",
+    "phones",
+    "birth_date",
+    "gender",
+    "lifecycle_stage",
+    "owner",
+    "country",
+    "city",
+    "province",
+    "tags",
+    "address_line1",
+    "address_line2",
+    "ward",
+    "district",
+    "postal_code",
+    "created_at",
 )
 CONSENT_PREFIX = "consent_"
 ATTRIBUTE_PREFIX = "attr_"
@@ -88,12 +108,30 @@ LIST_SEPARATOR = ";"
 
 _LISTS = frozenset({"emails", "phones", "tags"})
 #: Columns that are one schema field each (blank: None, which clears the value).
-_PLAIN = frozenset({"external_id", "given_name", "family_name", "email", "phone", "birth_date", "gender", "owner",
-                    "country", "city", "province"})
+_PLAIN = frozenset(
+    {
+        "external_id",
+        "given_name",
+        "family_name",
+        "email",
+        "phone",
+        "birth_date",
+        "gender",
+        "owner",
+        "country",
+        "city",
+        "province",
+    }
+)
 #: Blank cells in these columns say nothing (a new customer gets the default, an existing one keeps its value).
 _KEEP_WHEN_BLANK = frozenset({"kind", "name", "lifecycle_stage", "created_at"})
-_ADDRESS = {"address_line1": "line1", "address_line2": "line2", "ward": "ward", "district": "district",
-            "postal_code": "postal_code"}
+_ADDRESS = {
+    "address_line1": "line1",
+    "address_line2": "line2",
+    "ward": "ward",
+    "district": "district",
+    "postal_code": "postal_code",
+}
 _CUSTOMER_HOOKS = ("crmkit_customer_before_save", "crmkit_customer_created", "crmkit_customer_updated")
 #: Files at least this large are read and validated in a second process (when the machine has two cores).
 PARALLEL_MIN_BYTES = 4 << 20
@@ -119,7 +157,7 @@ def import_customers(
     crm: CRM | UserHandle,
     source: str | os.PathLike[str] | IO[Any],
     *,
-    format: str | None = None,  # noqa: A002 - the CLI option's name
+    format: str | None = None,
     mapping: Mapping[str, str] | None = None,
     reject_path: str | os.PathLike[str] | None = None,
     batch_size: int = 1000,
@@ -138,14 +176,23 @@ def import_customers(
     shows Vietnamese correctly, unless ``reject_bom=False``.
     """
     with _as_caller(crm) as crm:
-        return _import(crm, source, format, mapping, reject_path, batch_size, default_country, progress, parallel,
-                       reject_bom)
+        return _import(
+            crm, source, format, mapping, reject_path, batch_size, default_country, progress, parallel, reject_bom
+        )
 
 
-def _import(crm: CRM, source: str | os.PathLike[str] | IO[Any], format: str | None,  # noqa: A002, PLR0913
-            mapping: Mapping[str, str] | None, reject_path: str | os.PathLike[str] | None, batch_size: int,
-            default_country: str | None, progress: Callable[[int], None] | None, parallel: bool | None,
-            reject_bom: bool = True) -> ImportSummary:
+def _import(
+    crm: CRM,
+    source: str | os.PathLike[str] | IO[Any],
+    format: str | None,
+    mapping: Mapping[str, str] | None,
+    reject_path: str | os.PathLike[str] | None,
+    batch_size: int,
+    default_country: str | None,
+    progress: Callable[[int], None] | None,
+    parallel: bool | None,
+    reject_bom: bool = True,
+) -> ImportSummary:
     crm.access.require("customers.create")
     if batch_size < 1:
         raise ValidationError("must be at least 1", field="batch_size")
@@ -167,19 +214,35 @@ def _import(crm: CRM, source: str | os.PathLike[str] | IO[Any], format: str | No
         return _apply(crm, batches, writer.write, rejects, "customers", label, progress)
 
 
-def _apply(crm: CRM, batches: Iterable[_Batch], write: Callable[[Session, _Batch], ImportOutcome], rejects: _RejectFile,
-           entity: str, label: str, progress: Callable[[int], None] | None) -> ImportSummary:
+def _apply(
+    crm: CRM,
+    batches: Iterable[_Batch],
+    write: Callable[[Session, _Batch], ImportOutcome],
+    rejects: _RejectFile,
+    entity: str,
+    label: str,
+    progress: Callable[[int], None] | None,
+) -> ImportSummary:
     """Write each batch in a transaction of its own (audited as one ``import`` of ``entity``), then its rejects."""
     counts = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     for batch in batches:
         with crm.transaction() as session:
             outcome = write(session, batch) if batch.accepted else ImportOutcome()
             late = outcome.rejects
-            crm.audit.record(session, "import", entity, label[-100:], changes={
-                "file": label, "rows": [batch.first_row, batch.first_row + batch.rows - 1],
-                "inserted": outcome.inserted, "updated": outcome.updated, "unchanged": outcome.unchanged,
-                "rejected": len(batch.rejects) + len(late),
-            })
+            crm.audit.record(
+                session,
+                "import",
+                entity,
+                label[-100:],
+                changes={
+                    "file": label,
+                    "rows": [batch.first_row, batch.first_row + batch.rows - 1],
+                    "inserted": outcome.inserted,
+                    "updated": outcome.updated,
+                    "unchanged": outcome.unchanged,
+                    "rejected": len(batch.rejects) + len(late),
+                },
+            )
         rejects.write(sorted([*batch.rejects, *late]))
         counts["rows"] += batch.rows
         counts["inserted"] += outcome.inserted
@@ -192,8 +255,9 @@ def _apply(crm: CRM, batches: Iterable[_Batch], write: Callable[[Session, _Batch
     return ImportSummary(reject_path=str(written) if written else None, **counts)
 
 
-def export_customers(crm: CRM | UserHandle, dest: str | os.PathLike[str] | IO[Any], *, format: str = "csv",  # noqa: A002
-                     bom: bool | None = None) -> int:
+def export_customers(
+    crm: CRM | UserHandle, dest: str | os.PathLike[str] | IO[Any], *, format: str = "csv", bom: bool | None = None
+) -> int:
     """Write every active customer in the import's columns (CSV or JSON Lines); returns the rows written.
 
     Importing the result into an empty CRM gives the same customers (one postal address
@@ -206,7 +270,7 @@ def export_customers(crm: CRM | UserHandle, dest: str | os.PathLike[str] | IO[An
         return _export(crm, dest, format, bom)
 
 
-def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str, bom: bool | None = None) -> int:  # noqa: A002
+def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str, bom: bool | None = None) -> int:
     scope = crm.access.owner_filter(t.customers.c.owner, "customers.export")
     if format not in ("csv", "jsonl"):
         raise ValidationError("must be csv or jsonl", field="format")
@@ -237,7 +301,7 @@ def _as_caller(crm: CRM | UserHandle) -> Iterator[CRM]:
     """The plain CRM, running as whoever calls: a handle from ``crm.as_user(...)`` acts as its user."""
     if isinstance(crm, UserHandle):
         with crm:
-            yield crm._crm  # noqa: SLF001 - the handle's CRM, entered as the handle's user
+            yield crm._crm
     else:
         yield crm
 
@@ -297,7 +361,10 @@ def _schema_hooks(schema: marshmallow.Schema) -> tuple[list[Any], list[Any], lis
     """The schema's pre_load, validates_schema and post_load methods, or None if it has others."""
     hooks = getattr(schema, "_hooks", None)
     if not isinstance(hooks, Mapping) or {tag for tag, found in hooks.items() if found} - {
-            "pre_load", "validates_schema", "post_load"}:
+        "pre_load",
+        "validates_schema",
+        "post_load",
+    }:
         return None
     found: dict[str, list[Any]] = {}
     for tag in ("pre_load", "validates_schema", "post_load"):
@@ -375,7 +442,7 @@ def _compile_conversion(field: fields.Field, schema: marshmallow.Schema) -> Call
     if kind is fields.Nested and isinstance(field.schema, marshmallow.Schema):
         return _compile_nested(field)
     if kind in (Gender, FlexibleDate):  # their own conversion is cheap; marshmallow's wrapper is what is slow
-        return lambda value: field._deserialize(value, None, None)  # noqa: SLF001
+        return lambda value: field._deserialize(value, None, None)
     return lambda value: field.deserialize(value)
 
 
@@ -415,7 +482,11 @@ def _compile_validator(validator: Any) -> Callable[[Any], None]:
 
         def length(value: Any) -> None:
             size = len(value)
-            if (equal is not None and size != equal) or (low is not None and size < low) or (high is not None and size > high):
+            if (
+                (equal is not None and size != equal)
+                or (low is not None and size < low)
+                or (high is not None and size > high)
+            ):
                 _unsure()
 
         return length
@@ -460,10 +531,10 @@ def schema_input(cells: Mapping[str, Any], *, with_address: bool) -> dict[str, A
                 data[column] = value
         elif column.startswith(CONSENT_PREFIX):
             if not blank:
-                data.setdefault("consents", {})[column[len(CONSENT_PREFIX):]] = value
+                data.setdefault("consents", {})[column[len(CONSENT_PREFIX) :]] = value
         elif column.startswith(ATTRIBUTE_PREFIX):
             if not blank:
-                data.setdefault("attributes", {})[column[len(ATTRIBUTE_PREFIX):]] = value
+                data.setdefault("attributes", {})[column[len(ATTRIBUTE_PREFIX) :]] = value
         else:
             data[column] = None if blank else value
     if with_address:
@@ -563,10 +634,11 @@ class _Lines:
 
 
 def _not_utf8(label: str, line: int, raw: bytes, exc: UnicodeDecodeError) -> ValidationError:
-    column = len(raw[:exc.start].decode("utf-8", "replace")) + 1
+    column = len(raw[: exc.start].decode("utf-8", "replace")) + 1
     return ValidationError(
         f"{label}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}); "
-        "save the file as UTF-8 (Excel: CSV UTF-8)")
+        "save the file as UTF-8 (Excel: CSV UTF-8)"
+    )
 
 
 def _check_utf8(stream: IO[Any], label: str) -> None:
@@ -612,7 +684,9 @@ class _Reader:
     #: What a JSON number with a fraction becomes (``Decimal`` for a file of money amounts: never a float).
     PARSE_FLOAT: Callable[[str], Any] = float
 
-    def __init__(self, stream: IO[Any], fmt: str, mapping: Mapping[str, str], channels: Sequence[str], label: str) -> None:
+    def __init__(
+        self, stream: IO[Any], fmt: str, mapping: Mapping[str, str], channels: Sequence[str], label: str
+    ) -> None:
         self._fmt = fmt
         self._mapping = {k.strip(): v for k, v in mapping.items()}
         self._channels = channels
@@ -630,8 +704,10 @@ class _Reader:
             self._targets = self._plan(header)
             present = set(self._targets)
             if self.KEY not in present:
-                raise ValidationError(f"{label}: no {self.KEY} column: every row needs one so that a re-run updates "
-                                      f"it instead of adding it twice (map yours, e.g. --map 'ID={self.KEY}')")
+                raise ValidationError(
+                    f"{label}: no {self.KEY} column: every row needs one so that a re-run updates "
+                    f"it instead of adding it twice (map yours, e.g. --map 'ID={self.KEY}')"
+                )
             self._check_header(present)
             self.reject_header = [*REJECT_COLUMNS, *header]
             self._with_address = bool(present & _ADDRESS.keys())
@@ -651,16 +727,15 @@ class _Reader:
 
     def _prefixed(self, name: str, lowered: str) -> str | bool:
         """The crmkit column of a prefixed file column (``consent_email``, ``attr_so_thich``), else False."""
-        if lowered.startswith(CONSENT_PREFIX) and lowered[len(CONSENT_PREFIX):] in self._channels:
+        if lowered.startswith(CONSENT_PREFIX) and lowered[len(CONSENT_PREFIX) :] in self._channels:
             return lowered
         if lowered.startswith(ATTRIBUTE_PREFIX) and len(name) > len(ATTRIBUTE_PREFIX):
-            return ATTRIBUTE_PREFIX + name[len(ATTRIBUTE_PREFIX):]
+            return ATTRIBUTE_PREFIX + name[len(ATTRIBUTE_PREFIX) :]
         return False
 
     def _described(self) -> str:
         """The columns a file may have, for the unknown-columns error."""
-        return (f"{', '.join(self.COLUMNS)}, {CONSENT_PREFIX}<{'|'.join(self._channels)}> and "
-                f"{ATTRIBUTE_PREFIX}<name>")
+        return f"{', '.join(self.COLUMNS)}, {CONSENT_PREFIX}<{'|'.join(self._channels)}> and {ATTRIBUTE_PREFIX}<name>"
 
     def _plan(self, header: Sequence[str]) -> list[str | None]:
         """The crmkit column of each file column (None: skipped); the error names every unknown column."""
@@ -679,7 +754,8 @@ class _Reader:
         if unknown:
             raise ValidationError(
                 f"{self._label}: unknown column(s) {_names(unknown)}: map each to a crmkit column "
-                f"(--map 'FILE_COLUMN=COLUMN') or remove it; the columns are {self._described()}")
+                f"(--map 'FILE_COLUMN=COLUMN') or remove it; the columns are {self._described()}"
+            )
         return targets
 
     def _target(self, name: str) -> str | None | bool:
@@ -704,7 +780,9 @@ class _Reader:
                     self._lines.held.clear()
                     return [c.strip() for c in cells]
         except csv.Error as exc:
-            raise ValidationError(f"{self._label}: the header (line {self._lines.number}) is not valid CSV: {exc}") from None
+            raise ValidationError(
+                f"{self._label}: the header (line {self._lines.number}) is not valid CSV: {exc}"
+            ) from None
         raise ValidationError(f"{self._label}: the file is empty; its first line must name the columns")
 
     def _csv_records(self) -> Iterator[_Record]:
@@ -732,10 +810,17 @@ class _Reader:
             if len(cells) > width and not any(c.strip() for c in cells[width:]):
                 cells = cells[:width]
             if len(cells) != width:
-                yield _Record(row, start, None, cells,
-                              f"line {start}: {len(cells)} cells where the header has {width} (a missing or extra comma?)")
+                yield _Record(
+                    row,
+                    start,
+                    None,
+                    cells,
+                    f"line {start}: {len(cells)} cells where the header has {width} (a missing or extra comma?)",
+                )
                 continue
-            yield _Record(row, start, {t: c for t, c in zip(targets, cells) if t}, cells, with_address=self._with_address)
+            yield _Record(
+                row, start, {t: c for t, c in zip(targets, cells) if t}, cells, with_address=self._with_address
+            )
 
     # JSON Lines
 
@@ -820,8 +905,12 @@ def _prepared_batches(reader: _Reader, validator: RowValidator, form: _Form, bat
     return _batches(reader, prepare, batch_size, finish)
 
 
-def _batches(reader: _Reader, prepare: Callable[[_Record], tuple[dict[str, Any], bool]], batch_size: int,
-             finish: Callable[[_Batch], None] | None = None) -> Iterator[_Batch]:
+def _batches(
+    reader: _Reader,
+    prepare: Callable[[_Record], tuple[dict[str, Any], bool]],
+    batch_size: int,
+    finish: Callable[[_Batch], None] | None = None,
+) -> Iterator[_Batch]:
     """Batches of ``batch_size`` rows, each row accepted with what ``prepare`` makes of it (values, whether it
     named the record) or rejected with the reason (``ValidationError`` of ``prepare``, no key (``reader.KEY``),
     or the second of two rows with one key); ``finish`` completes each batch before it is handed on."""
@@ -836,8 +925,10 @@ def _batches(reader: _Reader, prepare: Callable[[_Record], tuple[dict[str, Any],
                 assert record.cells is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
                 external_id = record.cells.get(key)
                 if external_id is None or (type(external_id) is str and not external_id.strip()):
-                    reason = (f"{key}: required — a row without one could not be matched on a re-run "
-                              "(it would be added twice)")
+                    reason = (
+                        f"{key}: required — a row without one could not be matched on a re-run "
+                        "(it would be added twice)"
+                    )
                 else:
                     earlier = seen.first_row(external_id, record.row)
                     if earlier is not None:
@@ -1068,7 +1159,7 @@ class _Form:
         self.time = self._processor(t.customers.c.created_at)
 
     def _processor(self, column: sa.Column[Any]) -> Callable[[Any], Any]:
-        process = column.type._cached_bind_processor(self._dialect) if self.raw else None  # noqa: SLF001
+        process = column.type._cached_bind_processor(self._dialect) if self.raw else None
         return process or _same
 
 
@@ -1093,8 +1184,15 @@ class _TableRows:
             scalars[_STAGE] = scalars[_STAGE] or "lead"
             scalars[_BIRTH] = form.date(scalars[_BIRTH])
             since = values.get("created_at")
-            rows.customers.append((key, *scalars, fold(values["name"])[:400], form.json(values.get("attributes") or {}),
-                                   None if since is None else form.time(since)))
+            rows.customers.append(
+                (
+                    key,
+                    *scalars,
+                    fold(values["name"])[:400],
+                    form.json(values.get("attributes") or {}),
+                    None if since is None else form.time(since),
+                )
+            )
             rows.add_children(form, key, values)
             rows.add_keys(key, values["name"], values.get("emails", ()), values.get("phones", ()), values.get("owner"))
         rows.sort()
@@ -1106,7 +1204,9 @@ class _TableRows:
             if kind + "s" in values:
                 self.points.extend(zip(repeat(key), repeat(kind), values[kind + "s"], count()))
         if "addresses" in values:
-            self.addresses.extend((key, *(a.get(f) for f in ADDRESS_FIELDS), n) for n, a in enumerate(values["addresses"]))
+            self.addresses.extend(
+                (key, *(a.get(f) for f in ADDRESS_FIELDS), n) for n, a in enumerate(values["addresses"])
+            )
         if "tags" in values:
             self.tags.extend(zip(repeat(key), values["tags"]))
         if values.get("consents"):
@@ -1127,13 +1227,22 @@ class _TableRows:
         def remap(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             return [(ids[r[0]], *r[1:]) for r in rows if ids[r[0]] is not None]
 
-        return _TableRows(remap(self.customers), remap(self.points), remap(self.addresses), remap(self.tags),
-                          remap(self.consents), [(k, ids[i], o) for k, i, o in self.keys if ids[i] is not None])
+        return _TableRows(
+            remap(self.customers),
+            remap(self.points),
+            remap(self.addresses),
+            remap(self.tags),
+            remap(self.consents),
+            [(k, ids[i], o) for k, i, o in self.keys if ids[i] is not None],
+        )
 
     def insert(self, bulk: _Bulk, form: _Form, now: Any, source: str) -> None:
         stamp = form.time(now)
-        bulk.insert(t.customers, _CUSTOMER_COLUMNS, [(*r[:-1], "active", stamp if r[-1] is None else r[-1], stamp)
-                                                     for r in self.customers])
+        bulk.insert(
+            t.customers,
+            _CUSTOMER_COLUMNS,
+            [(*r[:-1], "active", stamp if r[-1] is None else r[-1], stamp) for r in self.customers],
+        )
         bulk.insert(t.contact_points, _POINT_COLUMNS, self.points)
         bulk.insert(t.addresses, _ADDRESS_COLUMNS, self.addresses)
         bulk.insert(t.tags, ("customer_id", "tag"), self.tags)
@@ -1188,8 +1297,10 @@ class _OwnerRules:
         if self._clear is not None and customer.owner not in self._clear:
             hidden = [key for key in _CONTACTS if key in values]
             if hidden:
-                return (f"{', '.join(hidden)}: cannot be changed without seeing them (this customer's contact details "
-                        "are masked for you: customers.contact_details)")
+                return (
+                    f"{', '.join(hidden)}: cannot be changed without seeing them (this customer's contact details "
+                    "are masked for you: customers.contact_details)"
+                )
         return None
 
     def hides(self, owner: str | None) -> bool:
@@ -1293,8 +1404,14 @@ class _Writer:
         if restored is not None:
             restored.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _vetoed(self, outcome: ImportOutcome, entry: AcceptedRow, customer: Customer | None, changes: dict[str, Any],
-                session: Session) -> bool:
+    def _vetoed(
+        self,
+        outcome: ImportOutcome,
+        entry: AcceptedRow,
+        customer: Customer | None,
+        changes: dict[str, Any],
+        session: Session,
+    ) -> bool:
         """Run the ``before_save`` hooks; a veto (``ValidationError``) rejects the row."""
         if not self._hooked:
             return False
@@ -1305,8 +1422,15 @@ class _Writer:
             return True
         return False
 
-    def _insert(self, session: Session, bulk: _Bulk, batch: _Batch, new: list[int], owned: Mapping[int, str],
-                outcome: ImportOutcome) -> None:
+    def _insert(
+        self,
+        session: Session,
+        bulk: _Bulk,
+        batch: _Batch,
+        new: list[int],
+        owned: Mapping[int, str],
+        outcome: ImportOutcome,
+    ) -> None:
         accepted = batch.accepted
         new = [i for i in new if not self._vetoed(outcome, accepted[i], None, accepted[i][3], session)]
         if not new:
@@ -1320,22 +1444,34 @@ class _Writer:
             rows = batch.fresh.renumbered(ids)
             if owned:  # prepared before the owner was known: give those rows the importing user
                 given = {ids[i]: owner for i, owner in owned.items() if ids[i] is not None}
-                rows.customers = [(*r[:_OWNER], given[r[0]], *r[_OWNER + 1:]) if r[0] in given else r
-                                  for r in rows.customers]
+                rows.customers = [
+                    (*r[:_OWNER], given[r[0]], *r[_OWNER + 1 :]) if r[0] in given else r for r in rows.customers
+                ]
                 rows.keys = [(k, i, given[i]) if i in given else (k, i, o) for k, i, o in rows.keys]
         rows.insert(bulk, self.form, utcnow(), self._source)
         outcome.inserted += len(new)
         if self._hooked:
-            for customer in self._customers._load_many(session.connection(), [ids[i] for i in new]):  # noqa: SLF001
+            for customer in self._customers._load_many(session.connection(), [ids[i] for i in new]):
                 self._crm.hooks.customer_created(customer, session)
-        self._crm.events.emit_many(session, "customer.created", (  # read only when a webhook listens
-            ({"customer": to_jsonable(c)}, c.id)
-            for c in self._customers._load_many(session.connection(), [ids[i] for i in new])))  # noqa: SLF001
+        self._crm.events.emit_many(
+            session,
+            "customer.created",
+            (  # read only when a webhook listens
+                ({"customer": to_jsonable(c)}, c.id)
+                for c in self._customers._load_many(session.connection(), [ids[i] for i in new])
+            ),
+        )
 
-    def _update(self, session: Session, bulk: _Bulk, entries: dict[int, AcceptedRow], named: Mapping[int, Any],
-                outcome: ImportOutcome) -> None:
+    def _update(
+        self,
+        session: Session,
+        bulk: _Bulk,
+        entries: dict[int, AcceptedRow],
+        named: Mapping[int, Any],
+        outcome: ImportOutcome,
+    ) -> None:
         conn = session.connection()
-        current = {c.id: c for c in self._customers._load_many(conn, list(entries), for_update=True)}  # noqa: SLF001
+        current = {c.id: c for c in self._customers._load_many(conn, list(entries), for_update=True)}
         changed: list[tuple[Customer, dict[str, Any]]] = []
         owners = self._owners
         for customer_id, entry in entries.items():
@@ -1373,8 +1509,13 @@ class _Writer:
             owner = changes.get("owner", customer.owner)
             if {"name", "emails", "phones"} & changes.keys():
                 cleared["keys"].append(customer.id)
-                rows.add_keys(customer.id, name, changes.get("emails", customer.emails), changes.get("phones", customer.phones),
-                              owner)
+                rows.add_keys(
+                    customer.id,
+                    name,
+                    changes.get("emails", customer.emails),
+                    changes.get("phones", customer.phones),
+                    owner,
+                )
             elif "owner" in changes:
                 owned.append({"c": customer.id, "o": owner})
         rows.sort()
@@ -1386,26 +1527,37 @@ class _Writer:
         bulk.delete(t.tags, cleared["tags"])
         bulk.delete(t.search_keys, cleared["keys"])
         if owned:
-            conn.execute(t.search_keys.update().where(t.search_keys.c.customer_id == sa.bindparam("c"))
-                         .values(owner=sa.bindparam("o")), owned)
+            conn.execute(
+                t.search_keys.update()
+                .where(t.search_keys.c.customer_id == sa.bindparam("c"))
+                .values(owner=sa.bindparam("o")),
+                owned,
+            )
         if consents:
-            conn.execute(t.consents.delete().where(cs.customer_id == sa.bindparam("c"), cs.channel == sa.bindparam("ch")),
-                         consents)
+            conn.execute(
+                t.consents.delete().where(cs.customer_id == sa.bindparam("c"), cs.channel == sa.bindparam("ch")),
+                consents,
+            )
         rows.insert(bulk, form, now, self._source)
         outcome.updated += len(changed)
         if self._hooked:
-            by_id = {c.id: c for c in self._customers._load_many(conn, [c.id for c, _ in changed])}  # noqa: SLF001
+            by_id = {c.id: c for c in self._customers._load_many(conn, [c.id for c, _ in changed])}
             for customer, changes in changed:
                 self._crm.hooks.customer_updated(by_id[customer.id], changes, session)
         changed_fields = {customer.id: sorted(changes) for customer, changes in changed}
-        self._crm.events.emit_many(session, "customer.updated", (  # read only when a webhook listens
-            ({"customer": to_jsonable(c), "changed": changed_fields[c.id]}, c.id)
-            for c in self._customers._load_many(conn, list(changed_fields))))  # noqa: SLF001
+        self._crm.events.emit_many(
+            session,
+            "customer.updated",
+            (  # read only when a webhook listens
+                ({"customer": to_jsonable(c), "changed": changed_fields[c.id]}, c.id)
+                for c in self._customers._load_many(conn, list(changed_fields))
+            ),
+        )
 
 
-_BY_EXTERNAL_ID = sa.select(t.customers.c.id, t.customers.c.external_id, t.customers.c.status,
-                            t.customers.c.merged_into_id, t.customers.c.owner).where(
-    t.customers.c.external_id.in_(sa.bindparam("ids", expanding=True)))
+_BY_EXTERNAL_ID = sa.select(
+    t.customers.c.id, t.customers.c.external_id, t.customers.c.status, t.customers.c.merged_into_id, t.customers.c.owner
+).where(t.customers.c.external_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _targets(conn: sa.Connection, external_ids: list[str]) -> dict[str, _Target]:
@@ -1414,7 +1566,7 @@ def _targets(conn: sa.Connection, external_ids: list[str]) -> dict[str, _Target]
     found: dict[str, tuple[int, str, int | None]] = {}
     owners: dict[str, str | None] = {}
     for start in range(0, len(external_ids), 5000):
-        chunk = external_ids[start:start + 5000]
+        chunk = external_ids[start : start + 5000]
         for customer_id, external_id, status, into, owner in conn.execute(_BY_EXTERNAL_ID, {"ids": chunk}):
             found[external_id] = (customer_id, status, into)
             owners[external_id] = owner
@@ -1428,9 +1580,13 @@ def _targets(conn: sa.Connection, external_ids: list[str]) -> dict[str, _Target]
             result[external_id] = _Target(into, via_merge=True)
         else:
             where = f"customer {customer_id}" + (f", merged into customer {into}," if into is not None else "")
-            result[external_id] = _Target(None, f"external_id: {external_id!r} belongs to {where} which is "
-                                                f"{states.get(into, status) if into is not None else status}; "
-                                                "it cannot be updated", owner=owners[external_id])
+            result[external_id] = _Target(
+                None,
+                f"external_id: {external_id!r} belongs to {where} which is "
+                f"{states.get(into, status) if into is not None else status}; "
+                "it cannot be updated",
+                owner=owners[external_id],
+            )
     return result
 
 
@@ -1456,8 +1612,11 @@ class _Bulk:
     def update_customers(self, rows: Sequence[Sequence[Any]]) -> None:
         """``UPDATE customers`` of every column in ``_UPDATE_COLUMNS``; each row ends with the id."""
         if self._raw is None:
-            statement = t.customers.update().where(t.customers.c.id == sa.bindparam("_id")).values(
-                {c: sa.bindparam("_" + c) for c in _UPDATE_COLUMNS})
+            statement = (
+                t.customers.update()
+                .where(t.customers.c.id == sa.bindparam("_id"))
+                .values({c: sa.bindparam("_" + c) for c in _UPDATE_COLUMNS})
+            )
             self.conn.execute(statement, [{"_" + k: v for k, v in zip((*_UPDATE_COLUMNS, "id"), row)} for row in rows])
         else:
             self._raw.executemany(self._sql("update", t.customers, _UPDATE_COLUMNS), rows)
@@ -1472,8 +1631,12 @@ class _Bulk:
             start = self.conn.execute(sa.select(sa.func.max(t.customers.c.id))).scalar() or 0
             return list(range(start + 1, start + count + 1))
         if self._dialect.name == "postgresql":
-            return list(self.conn.execute(sa.text(
-                "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)"), {"n": count}).scalars())
+            return list(
+                self.conn.execute(
+                    sa.text("SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)"),
+                    {"n": count},
+                ).scalars()
+            )
         raise NotImplementedError(f"bulk import on {self._dialect.name}")
 
     def _sql(self, kind: str, table: sa.Table, columns: tuple[str, ...]) -> str:
@@ -1482,9 +1645,13 @@ class _Bulk:
             quote = self._dialect.identifier_preparer.quote
             names = [quote(c) for c in columns]
             if kind == "insert":
-                _SQL[key] = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - names from the model, quoted
+                _SQL[key] = (
+                    f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - names from the model, quoted
+                )
             else:
-                _SQL[key] = f"UPDATE {quote(table.name)} SET {', '.join(n + ' = ?' for n in names)} WHERE {quote('id')} = ?"  # noqa: S608 - as above
+                _SQL[key] = (
+                    f"UPDATE {quote(table.name)} SET {', '.join(n + ' = ?' for n in names)} WHERE {quote('id')} = ?"  # noqa: S608 - as above
+                )
         return _SQL[key]
 
 
@@ -1494,19 +1661,39 @@ class _Bulk:
 #: comes from: a re-run updates it, never adds it twice), its customer by ``customer_id`` or
 #: ``customer_external_id``, then what ``crm.interactions.log`` takes.
 INTERACTION_COLUMNS: tuple[str, ...] = (
-    "external_id", "customer_id", "customer_external_id", "channel", "direction", "occurred_at", "subject",
-    "summary", "outcome", "rating", "employee", "sender",
+    "external_id",
+    "customer_id",
+    "customer_external_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "subject",
+    "summary",
+    "outcome",
+    "rating",
+    "employee",
+    "sender",
 )
 #: What a re-run compares (and updates) of an interaction imported before.
-_INTERACTION_VALUES = ("customer_id", "channel", "direction", "occurred_at", "subject", "summary", "outcome", "rating",
-                       "employee", "sender")
+_INTERACTION_VALUES = (
+    "customer_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "subject",
+    "summary",
+    "outcome",
+    "rating",
+    "employee",
+    "sender",
+)
 
 
 def import_interactions(
     crm: CRM | UserHandle,
     source: str | os.PathLike[str] | IO[Any],
     *,
-    format: str | None = None,  # noqa: A002 - the CLI option's name
+    format: str | None = None,
     mapping: Mapping[str, str] | None = None,
     reject_path: str | os.PathLike[str] | None = None,
     batch_size: int = 1000,
@@ -1525,10 +1712,21 @@ def import_interactions(
     """
     with _as_caller(crm) as crm:
         crm.access.require("interactions.log")
-        return import_records(crm, source, entity="interactions", reader=_InteractionReader,
-                              prepare=_InteractionRows(crm), write=_InteractionWriter(crm).write, format=format,
-                              mapping=mapping, reject_path=reject_path, batch_size=batch_size, progress=progress,
-                              parallel=False, reject_bom=reject_bom)
+        return import_records(
+            crm,
+            source,
+            entity="interactions",
+            reader=_InteractionReader,
+            prepare=_InteractionRows(crm),
+            write=_InteractionWriter(crm).write,
+            format=format,
+            mapping=mapping,
+            reject_path=reject_path,
+            batch_size=batch_size,
+            progress=progress,
+            parallel=False,
+            reject_bom=reject_bom,
+        )
 
 
 class RecordReader(_Reader):
@@ -1553,7 +1751,7 @@ def import_records(
     reader: type[RecordReader],
     prepare: Callable[[_Record], tuple[dict[str, Any], bool]],
     write: Callable[[Session, _Batch], ImportOutcome],
-    format: str | None = None,  # noqa: A002 - the CLI option's name
+    format: str | None = None,
     mapping: Mapping[str, str] | None = None,
     reject_path: str | os.PathLike[str] | None = None,
     batch_size: int = 1000,
@@ -1638,8 +1836,9 @@ class _InteractionRows:
             errors["occurred_at"] = ["is in the future (history only: log what happened)"]
         if errors:
             order = {column: n for n, column in enumerate(INTERACTION_COLUMNS)}
-            raise ValidationError({k: errors[k] for k in sorted(errors, key=lambda k: order.get(k, len(order)))},
-                                  row=record.row)
+            raise ValidationError(
+                {k: errors[k] for k in sorted(errors, key=lambda k: order.get(k, len(order)))}, row=record.row
+            )
         values["external_id"] = external_id
         if customer_key is not None:
             values["customer_external_id"] = customer_key
@@ -1665,8 +1864,9 @@ class _InteractionWriter:
         outcome = ImportOutcome()
         accepted = batch.accepted
         by_id = self._customers(conn, "id", {e[3]["customer_id"] for e in accepted if "customer_id" in e[3]})
-        by_key = self._customers(conn, "external_id",
-                                 {e[3]["customer_external_id"] for e in accepted if "customer_external_id" in e[3]})
+        by_key = self._customers(
+            conn, "external_id", {e[3]["customer_external_id"] for e in accepted if "customer_external_id" in e[3]}
+        )
         existing = self._existing(conn, [e[3]["external_id"] for e in accepted])
         new: list[AcceptedRow] = []
         changed: list[tuple[AcceptedRow, dict[str, Any]]] = []
@@ -1677,9 +1877,15 @@ class _InteractionWriter:
             customer_id, problem = (by_id if key is None else by_key).get(asked, (None, None))
             if customer_id is None:
                 shown = asked if key is None else repr(asked)
-                problem = f"{column}: {problem}" if problem else (
-                    f"{column}: no customer {shown}" if self._reach is None
-                    else f"{column}: {shown} is not a customer you can log interactions for")
+                problem = (
+                    f"{column}: {problem}"
+                    if problem
+                    else (
+                        f"{column}: no customer {shown}"
+                        if self._reach is None
+                        else f"{column}: {shown} is not a customer you can log interactions for"
+                    )
+                )
                 outcome.rejects.append((entry[0], entry[1], problem, entry[2]))
                 continue
             values["customer_id"] = customer_id
@@ -1687,8 +1893,14 @@ class _InteractionWriter:
             if before is None:
                 new.append(entry)
             elif not self._reaches(before["owner"]):
-                outcome.rejects.append((entry[0], entry[1], f"external_id: {values['external_id']!r} is used by an "
-                                        "interaction you cannot change", entry[2]))
+                outcome.rejects.append(
+                    (
+                        entry[0],
+                        entry[1],
+                        f"external_id: {values['external_id']!r} is used by an interaction you cannot change",
+                        entry[2],
+                    )
+                )
             else:
                 diff = {f: values.get(f) for f in _INTERACTION_VALUES if values.get(f) != before[f]}
                 if diff:
@@ -1711,9 +1923,11 @@ class _InteractionWriter:
         i = t.interactions.c
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(external_ids), 5000):
-            query = (sa.select(i.id, i.external_id, *(i[f] for f in _INTERACTION_VALUES), t.customers.c.owner)
-                     .join(t.customers, t.customers.c.id == i.customer_id)
-                     .where(i.external_id.in_(external_ids[start:start + 5000])))
+            query = (
+                sa.select(i.id, i.external_id, *(i[f] for f in _INTERACTION_VALUES), t.customers.c.owner)
+                .join(t.customers, t.customers.c.id == i.customer_id)
+                .where(i.external_id.in_(external_ids[start : start + 5000]))
+            )
             found.update((row["external_id"], dict(row)) for row in conn.execute(query).mappings())
         return found
 
@@ -1725,23 +1939,40 @@ class _InteractionWriter:
         logged = self._crm.interactions.insert_validated(session, [entry[3] for entry in new], vetoed=vetoed)
         outcome.inserted += len(logged)
 
-    def _update(self, session: Session, changed: list[tuple[AcceptedRow, dict[str, Any]]], outcome: ImportOutcome) -> None:
+    def _update(
+        self, session: Session, changed: list[tuple[AcceptedRow, dict[str, Any]]], outcome: ImportOutcome
+    ) -> None:
         if not changed:
             return
         conn = session.connection()
         i = t.interactions.c
-        statement = t.interactions.update().where(i.id == sa.bindparam("_id")).values(
-            {f: sa.bindparam("_" + f) for f in _INTERACTION_VALUES})
-        conn.execute(statement, [{"_id": change["id"], **{"_" + f: entry[3].get(f) for f in _INTERACTION_VALUES}}
-                                 for entry, change in changed])
-        self._crm.audit.record_many(session, "update", "interaction", (
-            (change["id"], entry[3]["customer_id"], {"before": change["before"], "after": change["after"]})
-            for entry, change in changed))
+        statement = (
+            t.interactions.update()
+            .where(i.id == sa.bindparam("_id"))
+            .values({f: sa.bindparam("_" + f) for f in _INTERACTION_VALUES})
+        )
+        conn.execute(
+            statement,
+            [
+                {"_id": change["id"], **{"_" + f: entry[3].get(f) for f in _INTERACTION_VALUES}}
+                for entry, change in changed
+            ],
+        )
+        self._crm.audit.record_many(
+            session,
+            "update",
+            "interaction",
+            (
+                (change["id"], entry[3]["customer_id"], {"before": change["before"], "after": change["after"]})
+                for entry, change in changed
+            ),
+        )
         outcome.updated += len(changed)
 
 
-def resolve_customers(conn: sa.Connection, column: str, keys: set[Any], reach: frozenset[str] | set[str] | None, *,
-                      inactive: str) -> dict[Any, tuple[int | None, str | None]]:
+def resolve_customers(
+    conn: sa.Connection, column: str, keys: set[Any], reach: frozenset[str] | set[str] | None, *, inactive: str
+) -> dict[Any, tuple[int | None, str | None]]:
     """For each key of ``customers.<column>`` (``id`` or ``external_id``): the active customer it leads to
     (following a merge) whose owner is in ``reach`` (None: any), or (None, ``customer N is <status>: <inactive>``)
     for an inactive one; keys of no customer, or of one out of reach, are left out (callers say "not found")."""
@@ -1749,8 +1980,11 @@ def resolve_customers(conn: sa.Connection, column: str, keys: set[Any], reach: f
     found: dict[Any, tuple[int | None, str | None]] = {}
     ordered = sorted(keys)
     for start in range(0, len(ordered), 5000):
-        rows = conn.execute(sa.select(c[column], c.id, c.status, c.merged_into_id, c.owner)
-                            .where(c[column].in_(ordered[start:start + 5000]))).all()
+        rows = conn.execute(
+            sa.select(c[column], c.id, c.status, c.merged_into_id, c.owner).where(
+                c[column].in_(ordered[start : start + 5000])
+            )
+        ).all()
         kept = {r.merged_into_id for r in rows if r.status == "merged" and r.merged_into_id is not None}
         into = {r.id: r for r in conn.execute(sa.select(c.id, c.status, c.owner).where(c.id.in_(kept)))} if kept else {}
         for r in rows:
@@ -1778,8 +2012,9 @@ def _attribute_keys(crm: CRM, scope: sa.ColumnElement[bool]) -> list[str]:
             query = sa.select(sa.func.jsonb_object_keys(c.attributes))
         else:
             raise NotImplementedError(f"export on {conn.dialect.name}")
-        return list(conn.execute(query.where(c.status == "active", scope).distinct().order_by(sa.literal_column("1")))
-                    .scalars())
+        return list(
+            conn.execute(query.where(c.status == "active", scope).distinct().order_by(sa.literal_column("1"))).scalars()
+        )
 
 
 def _active_customers(crm: CRM, scope: sa.ColumnElement[bool], chunk: int = 1000) -> Iterator[Customer]:
@@ -1787,9 +2022,12 @@ def _active_customers(crm: CRM, scope: sa.ColumnElement[bool], chunk: int = 1000
     c = t.customers.c
     with crm.reading() as conn:
         last = 0
-        while ids := list(conn.execute(sa.select(c.id).where(c.status == "active", c.id > last, scope)
-                                       .order_by(c.id).limit(chunk)).scalars()):
-            yield from sorted(crm.customers._load_many(conn, ids), key=lambda customer: customer.id)  # noqa: SLF001
+        while ids := list(
+            conn.execute(
+                sa.select(c.id).where(c.status == "active", c.id > last, scope).order_by(c.id).limit(chunk)
+            ).scalars()
+        ):
+            yield from sorted(crm.customers._load_many(conn, ids), key=lambda customer: customer.id)
             last = ids[-1]
 
 
@@ -1797,13 +2035,23 @@ def _export_record(customer: Customer, channels: Sequence[str], attribute_keys: 
     """One customer as import columns, JSON-typed (lists, booleans, None for empty)."""
     address = customer.addresses[0] if customer.addresses else None
     record: dict[str, Any] = {
-        "external_id": customer.external_id, "kind": customer.kind, "name": customer.name,
-        "given_name": customer.given_name, "family_name": customer.family_name,
-        "email": customer.email, "emails": list(customer.emails[1:]),
-        "phone": customer.phone, "phones": list(customer.phones[1:]),
+        "external_id": customer.external_id,
+        "kind": customer.kind,
+        "name": customer.name,
+        "given_name": customer.given_name,
+        "family_name": customer.family_name,
+        "email": customer.email,
+        "emails": list(customer.emails[1:]),
+        "phone": customer.phone,
+        "phones": list(customer.phones[1:]),
         "birth_date": customer.birth_date.isoformat() if customer.birth_date else None,
-        "gender": customer.gender, "lifecycle_stage": customer.lifecycle_stage, "owner": customer.owner,
-        "country": customer.country, "city": customer.city, "province": customer.province, "tags": list(customer.tags),
+        "gender": customer.gender,
+        "lifecycle_stage": customer.lifecycle_stage,
+        "owner": customer.owner,
+        "country": customer.country,
+        "city": customer.city,
+        "province": customer.province,
+        "tags": list(customer.tags),
         "created_at": customer.created_at.isoformat() if customer.created_at else None,
     }
     for column, part in _ADDRESS.items():

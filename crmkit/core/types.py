@@ -5,7 +5,7 @@ Plugins import these so all tables agree on how time and text are stored.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,13 +37,13 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: crmkit stores timezone-aware times only")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 #: JSON column: JSONB on PostgreSQL, JSON text elsewhere.
@@ -55,7 +55,7 @@ SearchKey = sa.String(400).with_variant(sa.String(400, collation="C"), "postgres
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (what every ``*_at`` column stores)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def customer_fk(**kwargs: Any) -> sa.Column[int]:
@@ -67,8 +67,11 @@ def customer_fk(**kwargs: Any) -> sa.Column[int]:
     from crmkit.core import tables  # while the core's tables load, ``customers`` is already defined
 
     return sa.Column(
-        "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        sa.ForeignKey(tables.customers.c.id), nullable=kwargs.pop("nullable", False), index=kwargs.pop("index", True),
+        "customer_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey(tables.customers.c.id),
+        nullable=kwargs.pop("nullable", False),
+        index=kwargs.pop("index", True),
         **kwargs,
     )
 

@@ -16,8 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-_LOCK = sa.text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), k) "
-                "FROM (SELECT unnest(CAST(:keys AS integer[])) AS k ORDER BY 1) AS ordered")
+_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(CAST(:space AS integer), k) "
+    "FROM (SELECT unnest(CAST(:keys AS integer[])) AS k ORDER BY 1) AS ordered"
+)
 _insert_ignore_cache: dict[tuple[str, str, tuple[str, ...], str], Any] = {}
 
 
@@ -35,8 +37,9 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any
     conn.execute(insert.on_conflict_do_update(index_elements=list(key), set_=changed), [dict(r) for r in rows])
 
 
-def insert_ignore(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any], conflict: Sequence[str],
-                  returning: sa.Column[Any]) -> Any:
+def insert_ignore(
+    conn: sa.Connection, table: sa.Table, values: Mapping[str, Any], conflict: Sequence[str], returning: sa.Column[Any]
+) -> Any:
     """Insert a row unless it clashes with the unique ``conflict`` columns; returns ``returning`` (None if skipped).
 
     (RETURNING, not the row count: psycopg reports -1 rows for ``ON CONFLICT DO NOTHING``.)
@@ -44,8 +47,9 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any
     cache_key = (conn.dialect.name, table.name, tuple(conflict), returning.name)
     statement = _insert_ignore_cache.get(cache_key)
     if statement is None:
-        statement = (dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(conflict))
-                     .returning(returning))
+        statement = (
+            dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(conflict)).returning(returning)
+        )
         _insert_ignore_cache[cache_key] = statement
     return conn.execute(statement, dict(values)).scalar()
 

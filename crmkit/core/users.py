@@ -42,18 +42,35 @@ MAX_LOCK = timedelta(days=1)
 TOKEN_TOUCH = timedelta(minutes=1)
 #: A token and its user by the token's lookup part: built once, as every API request runs it.
 _TOKEN_LOOKUP = (
-    sa.select(t.api_tokens.c.id, t.api_tokens.c.secret_hash, t.api_tokens.c.permissions, t.api_tokens.c.expires_at,
-              t.api_tokens.c.revoked_at, t.api_tokens.c.last_used_at, t.users.c.id.label("user_id"),
-              t.users.c.username, t.users.c.active)
-    .join(t.users, t.users.c.id == t.api_tokens.c.user_id).where(t.api_tokens.c.lookup == sa.bindparam("lookup"))
+    sa.select(
+        t.api_tokens.c.id,
+        t.api_tokens.c.secret_hash,
+        t.api_tokens.c.permissions,
+        t.api_tokens.c.expires_at,
+        t.api_tokens.c.revoked_at,
+        t.api_tokens.c.last_used_at,
+        t.users.c.id.label("user_id"),
+        t.users.c.username,
+        t.users.c.active,
+    )
+    .join(t.users, t.users.c.id == t.api_tokens.c.user_id)
+    .where(t.api_tokens.c.lookup == sa.bindparam("lookup"))
 )
 #: Users with their teams and roles by id (``ids``), and a user's id by ``username``: built once, as every console
 #: page reads its user.
 _USERS = sa.select(t.users).where(t.users.c.id.in_(sa.bindparam("ids", expanding=True)))
-_USERS_TEAMS = (sa.select(t.team_members.c.user_id, t.teams.c.name).join(t.teams, t.teams.c.id == t.team_members.c.team_id)
-                .where(t.team_members.c.user_id.in_(sa.bindparam("ids", expanding=True))).order_by(t.teams.c.name))
-_USERS_ROLES = (sa.select(t.user_roles.c.user_id, t.roles.c.name).join(t.roles, t.roles.c.id == t.user_roles.c.role_id)
-                .where(t.user_roles.c.user_id.in_(sa.bindparam("ids", expanding=True))).order_by(t.roles.c.name))
+_USERS_TEAMS = (
+    sa.select(t.team_members.c.user_id, t.teams.c.name)
+    .join(t.teams, t.teams.c.id == t.team_members.c.team_id)
+    .where(t.team_members.c.user_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(t.teams.c.name)
+)
+_USERS_ROLES = (
+    sa.select(t.user_roles.c.user_id, t.roles.c.name)
+    .join(t.roles, t.roles.c.id == t.user_roles.c.role_id)
+    .where(t.user_roles.c.user_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(t.roles.c.name)
+)
 _USER_ID = sa.select(t.users.c.id).where(t.users.c.username == sa.bindparam("username"))
 #: How long a token's roles and teams, once read, serve its requests (the token itself is checked every time).
 PRINCIPAL_TTL = 5.0
@@ -61,10 +78,25 @@ PRINCIPAL_TTL = 5.0
 #: test run (the cost protects stored passwords; in a test suite it only slows every sign-in down).
 PASSWORD_HASHING: dict[str, int] = {}
 TOKEN_PREFIX = "crmkit_"  # noqa: S105 - the public prefix of every token, not a secret
-_COMMON = frozenset({
-    "password", "password1", "password123", "123456789", "1234567890", "12345678910", "qwertyuiop", "iloveyou",
-    "matkhau123", "matkhau1234", "admin12345", "abc123456", "11111111111", "0123456789", "abcdefghij",
-})
+_COMMON = frozenset(
+    {
+        "password",
+        "password1",
+        "password123",
+        "123456789",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "iloveyou",
+        "matkhau123",
+        "matkhau1234",
+        "admin12345",
+        "abc123456",
+        "11111111111",
+        "0123456789",
+        "abcdefghij",
+    }
+)
 _FIELDS = ("display_name", "email", "phone", "locale", "timezone")
 
 
@@ -105,16 +137,35 @@ class Users:
 
     # -- accounts ---------------------------------------------------------------------------------------
 
-    def add(self, username: str, display_name: str | None = None, *, password: str | None = None,
-            email: str | None = None, phone: str | None = None, locale: str | None = None,
-            timezone: str | None = None, teams: Sequence[str] = (), roles: Sequence[str] = ()) -> User:
+    def add(
+        self,
+        username: str,
+        display_name: str | None = None,
+        *,
+        password: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        locale: str | None = None,
+        timezone: str | None = None,
+        teams: Sequence[str] = (),
+        roles: Sequence[str] = (),
+    ) -> User:
         """Create an active user (``password`` optional: without one they sign in once it is set)."""
         self._crm.access.require(ADMIN)
         if not USERNAME.match(username or ""):
-            raise ValidationError("must be 1–100 lower-case letters, digits or . _ @ - (starting with a letter "
-                                  "or digit)", field="username")
-        values = self._validate({"display_name": display_name or username, "email": email, "phone": phone,
-                                 "locale": locale, "timezone": timezone})
+            raise ValidationError(
+                "must be 1–100 lower-case letters, digits or . _ @ - (starting with a letter or digit)",
+                field="username",
+            )
+        values = self._validate(
+            {
+                "display_name": display_name or username,
+                "email": email,
+                "phone": phone,
+                "locale": locale,
+                "timezone": timezone,
+            }
+        )
         if password is not None:
             check_password(password, username)
         now = utcnow()
@@ -122,10 +173,19 @@ class Users:
             conn = session.connection()
             if conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).first():
                 raise Conflict(f"user {username!r} already exists")
-            user_id = conn.execute(t.users.insert().values(
-                username=username, active=True, failed_logins=0, created_at=now, updated_at=now,
-                password_hash=self.hasher.hash(password) if password is not None else None, **values,
-            ).returning(t.users.c.id)).scalar_one()
+            user_id = conn.execute(
+                t.users.insert()
+                .values(
+                    username=username,
+                    active=True,
+                    failed_logins=0,
+                    created_at=now,
+                    updated_at=now,
+                    password_hash=self.hasher.hash(password) if password is not None else None,
+                    **values,
+                )
+                .returning(t.users.c.id)
+            ).scalar_one()
             self._crm.audit.record(session, "create", "user", username, changes=values)
             for team in teams:
                 self._crm.teams.add_member(team, username)
@@ -161,8 +221,11 @@ class Users:
         with self._crm.transaction() as session:
             conn = session.connection()
             user_id = self.id_of(conn, username)
-            conn.execute(t.users.update().where(t.users.c.id == user_id).values(
-                failed_logins=0, locked_until=None, updated_at=utcnow()))
+            conn.execute(
+                t.users.update()
+                .where(t.users.c.id == user_id)
+                .values(failed_logins=0, locked_until=None, updated_at=utcnow())
+            )
             self._crm.audit.record(session, "unlock", "user", username)
             return self._load(conn, user_id)
 
@@ -171,8 +234,11 @@ class Users:
         with self._crm.transaction() as session:
             conn = session.connection()
             user_id = self.id_of(conn, username)
-            conn.execute(t.users.update().where(t.users.c.id == user_id).values(
-                active=active, failed_logins=0, locked_until=None, updated_at=utcnow()))
+            conn.execute(
+                t.users.update()
+                .where(t.users.c.id == user_id)
+                .values(active=active, failed_logins=0, locked_until=None, updated_at=utcnow())
+            )
             self._crm.audit.record(session, "enable" if active else "disable", "user", username)
             return self._load(conn, user_id)
 
@@ -188,8 +254,11 @@ class Users:
         with self._crm.transaction() as session:
             conn = session.connection()
             user_id = self.id_of(conn, username)
-            conn.execute(t.users.update().where(t.users.c.id == user_id).values(
-                password_hash=hashed, failed_logins=0, locked_until=None, updated_at=utcnow()))
+            conn.execute(
+                t.users.update()
+                .where(t.users.c.id == user_id)
+                .values(password_hash=hashed, failed_logins=0, locked_until=None, updated_at=utcnow())
+            )
             conn.execute(t.console_sessions.delete().where(t.console_sessions.c.user_id == user_id))
             self._crm.audit.record(session, "password", "user", username)
 
@@ -207,8 +276,9 @@ class Users:
         with self._crm.reading() as conn:
             if team is not None:
                 team_id = self._crm.teams.id_of(conn, team)
-                query = query.where(u.id.in_(sa.select(t.team_members.c.user_id)
-                                             .where(t.team_members.c.team_id == team_id)))
+                query = query.where(
+                    u.id.in_(sa.select(t.team_members.c.user_id).where(t.team_members.c.team_id == team_id))
+                )
             return self._load_many(conn, list(conn.execute(query).scalars()))
 
     def reassign(self, from_user: str, to_user: str) -> int:
@@ -223,10 +293,19 @@ class Users:
             self.require_assignable(conn, [to_user])
             c, k = t.customers.c, t.search_keys.c
             # the search keys carry their customer's owner (only active customers have keys)
-            conn.execute(t.search_keys.update().where(k.owner == from_user, k.customer_id.in_(
-                sa.select(c.id).where(c.owner == from_user, c.status == "active"))).values(owner=to_user))
-            moved = conn.execute(t.customers.update().where(c.owner == from_user, c.status == "active")
-                                 .values(owner=to_user, updated_at=utcnow())).rowcount
+            conn.execute(
+                t.search_keys.update()
+                .where(
+                    k.owner == from_user,
+                    k.customer_id.in_(sa.select(c.id).where(c.owner == from_user, c.status == "active")),
+                )
+                .values(owner=to_user)
+            )
+            moved = conn.execute(
+                t.customers.update()
+                .where(c.owner == from_user, c.status == "active")
+                .values(owner=to_user, updated_at=utcnow())
+            ).rowcount
             self._crm.audit.record(session, "reassign", "user", from_user, changes={"to": to_user, "customers": moved})
             return int(moved)
 
@@ -239,8 +318,9 @@ class Users:
             raise NotFound("user", username)
         return int(found)
 
-    def require_assignable(self, conn: sa.Connection, usernames: Iterable[str], *, field: str = "owner",
-                           row: int | None = None) -> None:
+    def require_assignable(
+        self, conn: sa.Connection, usernames: Iterable[str], *, field: str = "owner", row: int | None = None
+    ) -> None:
         """Refuse records given to an unknown or disabled user (``ValidationError`` naming the field and user)."""
         wanted = sorted({u for u in usernames if u is not None})
         if not wanted:
@@ -272,8 +352,9 @@ class Users:
 
         u = t.users.c
         with self._crm.reading() as conn:  # the hash is checked outside the write transaction: it takes ~50 ms
-            row = conn.execute(sa.select(u.id, u.active, u.password_hash, u.locked_until)
-                               .where(u.username == username)).first()
+            row = conn.execute(
+                sa.select(u.id, u.active, u.password_hash, u.locked_until).where(u.username == username)
+            ).first()
         stored = row.password_hash if row is not None and row.password_hash else None
         try:
             hasher.verify(stored or self._dummy_hash or "", password)
@@ -302,14 +383,23 @@ class Users:
                 return self._load(conn, row.id)
             if row is not None and reason in ("wrong password", "no password set"):
                 # one atomic increment: concurrent wrong guesses all count
-                failures = conn.execute(t.users.update().where(u.id == row.id)
-                                        .values(failed_logins=u.failed_logins + 1)
-                                        .returning(u.failed_logins)).scalar_one()
+                failures = conn.execute(
+                    t.users.update()
+                    .where(u.id == row.id)
+                    .values(failed_logins=u.failed_logins + 1)
+                    .returning(u.failed_logins)
+                ).scalar_one()
                 if failures >= FREE_FAILURES:
                     lock = now + min(timedelta(minutes=2 ** min(failures - FREE_FAILURES, 20)), MAX_LOCK)
                     conn.execute(t.users.update().where(u.id == row.id).values(locked_until=lock))
-            self._crm.audit.record(session, "login_failed", "user", username,
-                                   user_id=row.id if row is not None else None, changes={"reason": reason})
+            self._crm.audit.record(
+                session,
+                "login_failed",
+                "user",
+                username,
+                user_id=row.id if row is not None else None,
+                changes={"reason": reason},
+            )
         raise AuthenticationFailed("wrong username or password, or the account is disabled or locked")
 
     # -- principals ---------------------------------------------------------------------------------
@@ -330,13 +420,15 @@ class Users:
                 raise AuthenticationFailed(f"user {username!r} is disabled")
             return self._principal(conn, row.id, username, None, None)
 
-    def _principal(self, conn: sa.Connection, user_id: int, username: str, only: Iterable[str] | None,
-                   token_id: int | None) -> Principal:
+    def _principal(
+        self, conn: sa.Connection, user_id: int, username: str, only: Iterable[str] | None, token_id: int | None
+    ) -> Principal:
         order = {scope: n for n, scope in enumerate(("own", "team", "all"))}
         grants: dict[str, str] = {}
         rp, ur = t.role_permissions.c, t.user_roles.c
-        for permission, scope in conn.execute(sa.select(rp.permission, rp.scope).join(
-                t.user_roles, ur.role_id == rp.role_id).where(ur.user_id == user_id)):
+        for permission, scope in conn.execute(
+            sa.select(rp.permission, rp.scope).join(t.user_roles, ur.role_id == rp.role_id).where(ur.user_id == user_id)
+        ):
             if permission in self._crm.access.permissions and order[scope] > order.get(grants.get(permission, ""), -1):
                 grants[permission] = scope
         if only is not None:
@@ -346,8 +438,13 @@ class Users:
         owners = {username}
         if teams:
             tm = t.team_members.c
-            owners.update(conn.execute(sa.select(t.users.c.username).join(t.team_members, tm.user_id == t.users.c.id)
-                                       .where(tm.team_id.in_(sorted(teams)))).scalars())
+            owners.update(
+                conn.execute(
+                    sa.select(t.users.c.username)
+                    .join(t.team_members, tm.user_id == t.users.c.id)
+                    .where(tm.team_id.in_(sorted(teams)))
+                ).scalars()
+            )
         return Principal(user_id, username, grants, frozenset(owners), token_id)
 
     def handle(self, username: str) -> UserHandle:
@@ -356,8 +453,9 @@ class Users:
 
     # -- API tokens -----------------------------------------------------------------------------------
 
-    def create_token(self, username: str, name: str, *, permissions: Sequence[str] | None = None,
-                     expires_at: datetime | None = None) -> ApiToken:
+    def create_token(
+        self, username: str, name: str, *, permissions: Sequence[str] | None = None, expires_at: datetime | None = None
+    ) -> ApiToken:
         """A token for an integration acting as ``username``; its ``secret`` is shown this once.
 
         ``permissions`` narrows it to a subset of the user's permissions (names checked);
@@ -379,13 +477,26 @@ class Users:
         with self._crm.transaction() as session:
             conn = session.connection()
             user_id = self.id_of(conn, username)
-            token_id = conn.execute(t.api_tokens.insert().values(
-                user_id=user_id, name=name, lookup=lookup, secret_hash=token_hash(secret),
-                permissions=sorted(set(permissions)) if permissions is not None else None,
-                expires_at=expires_at, created_at=utcnow(),
-            ).returning(t.api_tokens.c.id)).scalar_one()
-            self._crm.audit.record(session, "create", "token", token_id,
-                                   changes={"user": username, "name": name, "permissions": permissions})
+            token_id = conn.execute(
+                t.api_tokens.insert()
+                .values(
+                    user_id=user_id,
+                    name=name,
+                    lookup=lookup,
+                    secret_hash=token_hash(secret),
+                    permissions=sorted(set(permissions)) if permissions is not None else None,
+                    expires_at=expires_at,
+                    created_at=utcnow(),
+                )
+                .returning(t.api_tokens.c.id)
+            ).scalar_one()
+            self._crm.audit.record(
+                session,
+                "create",
+                "token",
+                token_id,
+                changes={"user": username, "name": name, "permissions": permissions},
+            )
             token = self._tokens(conn, t.api_tokens.c.id == token_id)[0]
         from attrs import evolve
 
@@ -403,8 +514,11 @@ class Users:
         self._crm.access.require(ADMIN)
         with self._crm.transaction() as session:
             conn = session.connection()
-            done = conn.execute(t.api_tokens.update().where(t.api_tokens.c.id == token_id)
-                                .values(revoked_at=sa.func.coalesce(t.api_tokens.c.revoked_at, utcnow()))).rowcount
+            done = conn.execute(
+                t.api_tokens.update()
+                .where(t.api_tokens.c.id == token_id)
+                .values(revoked_at=sa.func.coalesce(t.api_tokens.c.revoked_at, utcnow()))
+            ).rowcount
             if not done:
                 raise NotFound("token", token_id)
             self._crm.audit.record(session, "revoke", "token", token_id)
@@ -420,15 +534,29 @@ class Users:
             row = conn.execute(_TOKEN_LOOKUP, {"lookup": lookup}).first()
             stored = row.secret_hash if row is not None else token_hash("")
             matches = hmac.compare_digest(stored, token_hash(secret)) and row is not None
-            reason = ("unknown token" if not matches else "revoked" if row.revoked_at is not None
-                      else "expired" if row.expires_at is not None and row.expires_at <= now
-                      else "user disabled" if not row.active else None)
+            reason = (
+                "unknown token"
+                if not matches
+                else "revoked"
+                if row.revoked_at is not None
+                else "expired"
+                if row.expires_at is not None and row.expires_at <= now
+                else "user disabled"
+                if not row.active
+                else None
+            )
             if reason is None:
                 principal = self._cached_principal(conn, row)
         if reason is not None:
             with self._crm.transaction() as session:
-                self._crm.audit.record(session, "token_refused", "token", row.id if matches else lookup,
-                                       user_id=row.user_id if matches else None, changes={"reason": reason})
+                self._crm.audit.record(
+                    session,
+                    "token_refused",
+                    "token",
+                    row.id if matches else lookup,
+                    user_id=row.user_id if matches else None,
+                    changes={"reason": reason},
+                )
             raise AuthenticationFailed("invalid, expired or revoked token")
         if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH:
             with self._crm.transaction() as session:
@@ -494,24 +622,51 @@ class Users:
         for user_id, name in conn.execute(_USERS_ROLES, params):
             roles.setdefault(user_id, []).append(name)
         rows = {r.id: r for r in conn.execute(_USERS, params)}
-        return [User(id=r.id, username=r.username, display_name=r.display_name, email=r.email, phone=r.phone,
-                     active=r.active, locale=r.locale, timezone=r.timezone, teams=tuple(teams.get(r.id, ())),
-                     roles=tuple(roles.get(r.id, ())), has_password=r.password_hash is not None,
-                     locked_until=r.locked_until, last_login_at=r.last_login_at, created_at=r.created_at)
-                for r in (rows[i] for i in ids if i in rows)]
+        return [
+            User(
+                id=r.id,
+                username=r.username,
+                display_name=r.display_name,
+                email=r.email,
+                phone=r.phone,
+                active=r.active,
+                locale=r.locale,
+                timezone=r.timezone,
+                teams=tuple(teams.get(r.id, ())),
+                roles=tuple(roles.get(r.id, ())),
+                has_password=r.password_hash is not None,
+                locked_until=r.locked_until,
+                last_login_at=r.last_login_at,
+                created_at=r.created_at,
+            )
+            for r in (rows[i] for i in ids if i in rows)
+        ]
 
     def _tokens(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[ApiToken]:
         k = t.api_tokens.c
-        rows = conn.execute(sa.select(t.api_tokens, t.users.c.username).join(t.users, t.users.c.id == k.user_id)
-                            .where(where).order_by(k.id.desc())).mappings()
-        return [ApiToken(id=r["id"], user=r["username"], name=r["name"],
-                         permissions=tuple(r["permissions"]) if r["permissions"] is not None else None,
-                         expires_at=r["expires_at"], last_used_at=r["last_used_at"], revoked_at=r["revoked_at"],
-                         created_at=r["created_at"]) for r in rows]
+        rows = conn.execute(
+            sa.select(t.api_tokens, t.users.c.username)
+            .join(t.users, t.users.c.id == k.user_id)
+            .where(where)
+            .order_by(k.id.desc())
+        ).mappings()
+        return [
+            ApiToken(
+                id=r["id"],
+                user=r["username"],
+                name=r["name"],
+                permissions=tuple(r["permissions"]) if r["permissions"] is not None else None,
+                expires_at=r["expires_at"],
+                last_used_at=r["last_used_at"],
+                revoked_at=r["revoked_at"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
 
 
 def _split_token(token: str) -> tuple[str, str]:
     """``crmkit_<lookup>_<secret>`` → (lookup, secret); a malformed token gives parts that match nothing."""
-    body = token[len(TOKEN_PREFIX):] if token.startswith(TOKEN_PREFIX) else ""
+    body = token[len(TOKEN_PREFIX) :] if token.startswith(TOKEN_PREFIX) else ""
     lookup, _, secret = body.partition("_")
     return (lookup, secret) if lookup and secret else ("", "")

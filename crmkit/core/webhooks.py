@@ -135,8 +135,11 @@ def seal_clear(crm: CRM, found: Mapping[int, str]) -> None:
         conn = session.connection()
         for subscription_id, clear in sorted(found.items()):
             if not is_sealed(clear):
-                conn.execute(t.webhook_subscriptions.update().where(s.id == subscription_id, s.secret == clear)
-                             .values(secret=seal(clear)))
+                conn.execute(
+                    t.webhook_subscriptions.update()
+                    .where(s.id == subscription_id, s.secret == clear)
+                    .values(secret=seal(clear))
+                )
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -164,10 +167,19 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, str, int]:
             ip = ipaddress.ip_address(address.split("%")[0])
             mapped = getattr(ip, "ipv4_mapped", None)
             ip = mapped or ip
-            if (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                    or ip.is_unspecified):
-                raise ValidationError(f"host {parts.hostname!r} is a local or private address ({ip}); webhooks go to "
-                                      f"public addresses unless the setting {ALLOW_PRIVATE} is true", field="url")
+            if (
+                ip.is_loopback
+                or ip.is_private
+                or ip.is_link_local
+                or ip.is_multicast
+                or ip.is_reserved
+                or ip.is_unspecified
+            ):
+                raise ValidationError(
+                    f"host {parts.hostname!r} is a local or private address ({ip}); webhooks go to "
+                    f"public addresses unless the setting {ALLOW_PRIVATE} is true",
+                    field="url",
+                )
     return parts.scheme, parts.hostname, port
 
 
@@ -184,8 +196,9 @@ class Webhooks:
 
     # -- subscriptions --------------------------------------------------------------------------------------
 
-    def subscribe(self, url: str, events: Sequence[str], *, secret: str | None = None, description: str = "",
-                  active: bool = True) -> Subscription:
+    def subscribe(
+        self, url: str, events: Sequence[str], *, secret: str | None = None, description: str = "", active: bool = True
+    ) -> Subscription:
         """Send events of the types listed to ``url``; the returned subscription carries its signing secret (generated
         unless given) — the only time it is shown."""
         self._crm.access.require(ADMIN)
@@ -194,9 +207,15 @@ class Webhooks:
         stored = seal(secret)  # checks its form too
         now = utcnow()
         with self._crm.transaction() as session:
-            new_id = session.connection().execute(t.webhook_subscriptions.insert().values(
-                **values, secret=stored, created_at=now, updated_at=now).returning(t.webhook_subscriptions.c.id)
-            ).scalar_one()
+            new_id = (
+                session.connection()
+                .execute(
+                    t.webhook_subscriptions.insert()
+                    .values(**values, secret=stored, created_at=now, updated_at=now)
+                    .returning(t.webhook_subscriptions.c.id)
+                )
+                .scalar_one()
+            )
             Events.forget_listeners(session)
             self._crm.audit.record(session, "create", "webhook", new_id, changes=values)
             return attrs.evolve(self._load(session.connection(), new_id), secret=secret)
@@ -224,8 +243,11 @@ class Webhooks:
         with self._crm.transaction() as session:
             conn = session.connection()
             self._load(conn, subscription_id)
-            conn.execute(t.webhook_subscriptions.update().where(t.webhook_subscriptions.c.id == subscription_id)
-                         .values(**values, updated_at=utcnow()))
+            conn.execute(
+                t.webhook_subscriptions.update()
+                .where(t.webhook_subscriptions.c.id == subscription_id)
+                .values(**values, updated_at=utcnow())
+            )
             Events.forget_listeners(session)
             self._crm.audit.record(session, "update", "webhook", subscription_id, changes=values)
             return self._load(conn, subscription_id)
@@ -246,8 +268,9 @@ class Webhooks:
 
     # -- deliveries -----------------------------------------------------------------------------------------
 
-    def deliveries(self, subscription_id: int | None = None, status: str | None = None, *,
-                   limit: int = 100) -> list[Delivery]:
+    def deliveries(
+        self, subscription_id: int | None = None, status: str | None = None, *, limit: int = 100
+    ) -> list[Delivery]:
         """The latest deliveries, newest first, of one subscription and/or in one status."""
         self._crm.access.require(ADMIN)
         if status is not None and status not in STATUSES:
@@ -255,8 +278,12 @@ class Webhooks:
         if not 1 <= limit <= 10_000:
             raise ValidationError("must be between 1 and 10000", field="limit")
         d, e = t.webhook_deliveries.c, t.webhook_events.c
-        query = (sa.select(t.webhook_deliveries, e.type.label("event_type"))
-                 .join(t.webhook_events, e.id == d.event_id).order_by(d.id.desc()).limit(limit))
+        query = (
+            sa.select(t.webhook_deliveries, e.type.label("event_type"))
+            .join(t.webhook_events, e.id == d.event_id)
+            .order_by(d.id.desc())
+            .limit(limit)
+        )
         if subscription_id is not None:
             query = query.where(d.subscription_id == subscription_id)
         if status is not None:
@@ -273,20 +300,33 @@ class Webhooks:
         self._crm.access.require(ADMIN)
         a = t.webhook_attempts.c
         with self._crm.reading() as conn:
-            rows = conn.execute(sa.select(a.at, a.worker, a.status_code, a.error, a.duration_ms)
-                                .where(a.delivery_id == delivery_id).order_by(a.id)).all()
+            rows = conn.execute(
+                sa.select(a.at, a.worker, a.status_code, a.error, a.duration_ms)
+                .where(a.delivery_id == delivery_id)
+                .order_by(a.id)
+            ).all()
         return [Attempt(*row) for row in rows]
 
-    def replay(self, event_id: str | None = None, *, since: datetime | None = None, until: datetime | None = None,
-               subscription_id: int | None = None) -> int:
+    def replay(
+        self,
+        event_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        subscription_id: int | None = None,
+    ) -> int:
         """Deliver again one event, or every event in [since, until), to the active subscriptions listening to it (or
         only ``subscription_id``): new pending deliveries with the same ``webhook-id``; returns how many."""
         self._crm.access.require(ADMIN)
         if (event_id is None) == (since is None and until is None):
             raise ValidationError("name one event, or a time range with since/until", field="event_id")
         e, s = t.webhook_events.c, t.webhook_subscriptions.c
-        query = (sa.select(e.id, e.type, s.id, s.events).select_from(t.webhook_events)
-                 .join(t.webhook_subscriptions, s.active.is_(True)).order_by(e.occurred_at, e.id, s.id))
+        query = (
+            sa.select(e.id, e.type, s.id, s.events)
+            .select_from(t.webhook_events)
+            .join(t.webhook_subscriptions, s.active.is_(True))
+            .order_by(e.occurred_at, e.id, s.id)
+        )
         if event_id is not None:
             query = query.where(e.id == event_id)
         if since is not None:
@@ -302,13 +342,27 @@ class Webhooks:
                 self._load(conn, subscription_id)
             if event_id is not None and conn.execute(sa.select(e.id).where(e.id == event_id)).first() is None:
                 raise NotFound("webhook event", event_id)
-            rows = [{"event_id": event, "subscription_id": subscription, "status": "pending", "attempts": 0,
-                     "next_attempt_at": now, "created_at": now}
-                    for event, type, subscription, listened in conn.execute(query) if type in listened]
+            rows = [
+                {
+                    "event_id": event,
+                    "subscription_id": subscription,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for event, type, subscription, listened in conn.execute(query)
+                if type in listened
+            ]
             if rows:
                 conn.execute(t.webhook_deliveries.insert(), rows)
-            self._crm.audit.record(session, "replay", "webhook", subscription_id or "all",
-                                   changes={"event_id": event_id, "since": since, "until": until, "deliveries": len(rows)})
+            self._crm.audit.record(
+                session,
+                "replay",
+                "webhook",
+                subscription_id or "all",
+                changes={"event_id": event_id, "since": since, "until": until, "deliveries": len(rows)},
+            )
         return len(rows)
 
     # -- internals ------------------------------------------------------------------------------------------
@@ -333,16 +387,26 @@ class Webhooks:
 
     @staticmethod
     def _load(conn: sa.Connection, subscription_id: int) -> Subscription:
-        row = conn.execute(sa.select(t.webhook_subscriptions).where(t.webhook_subscriptions.c.id == subscription_id)
-                           ).mappings().first()
+        row = (
+            conn.execute(sa.select(t.webhook_subscriptions).where(t.webhook_subscriptions.c.id == subscription_id))
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound("webhook subscription", subscription_id)
         return _subscription(row)
 
 
 def _subscription(row: Any) -> Subscription:
-    return Subscription(row["id"], row["url"], tuple(row["events"]), row["description"], row["active"],
-                        row["created_at"], row["updated_at"])
+    return Subscription(
+        row["id"],
+        row["url"],
+        tuple(row["events"]),
+        row["description"],
+        row["active"],
+        row["created_at"],
+        row["updated_at"],
+    )
 
 
 def _delivery(row: Any) -> Delivery:

@@ -64,7 +64,9 @@ class Hooks:
         for plugin in dict.fromkeys(reversed(registered)):  # pluggy's own calling order, each plugin once
             alone = pm.subset_hook_caller(name, remove_plugins=[other for other in registered if other is not plugin])
             name_of = _plugin_name(pm, plugin)
-            results.extend((name_of, result) for result in self._invoke(alone, name, dict(kwargs)) if result is not None)
+            results.extend(
+                (name_of, result) for result in self._invoke(alone, name, dict(kwargs)) if result is not None
+            )
         return results
 
     def has_implementations(self, name: str) -> bool:
@@ -150,8 +152,13 @@ class Hooks:
     def customer_updated(self, customer: Customer, changes: dict[str, Any], session: Session) -> None:
         self.call("crmkit_customer_updated", customer=customer, changes=changes, session=session)
 
-    def customers_merged_many(self, pairs: Mapping[int, int], merged: Mapping[int, Customer],
-                              load: Callable[[list[int]], Mapping[int, Customer]], session: Session) -> None:
+    def customers_merged_many(
+        self,
+        pairs: Mapping[int, int],
+        merged: Mapping[int, Customer],
+        load: Callable[[list[int]], Mapping[int, Customer]],
+        session: Session,
+    ) -> None:
         """A batch merge (``pairs``: merged id → kept id): the batch hook on the plugins implementing it, then
         ``crmkit_customers_merged`` pair by pair on the plugins that implement only that one (older plugins).
 
@@ -168,8 +175,11 @@ class Hooks:
         caller = pm.subset_hook_caller("crmkit_customers_merged", skip) if skip else single
         kept = load(sorted(set(pairs.values())))
         for merged_id, kept_id in pairs.items():
-            self._invoke(caller, "crmkit_customers_merged",
-                         {"kept": kept[kept_id], "merged": merged[merged_id], "session": session})
+            self._invoke(
+                caller,
+                "crmkit_customers_merged",
+                {"kept": kept[kept_id], "merged": merged[merged_id], "session": session},
+            )
 
     # -- interactions ------------------------------------------------------------------
 

@@ -79,9 +79,21 @@ def _scan(refresh: bool) -> list[Discovered]:
         version = _dist_version(dist)
         plugin = ext.plugin
         if not isinstance(plugin, Plugin):
-            found.append(Discovered(ext.name, None, f"entry point {ext.entry_point_target} is not a crmkit.Plugin", dist, version))
+            found.append(
+                Discovered(
+                    ext.name, None, f"entry point {ext.entry_point_target} is not a crmkit.Plugin", dist, version
+                )
+            )
         elif plugin.name != ext.name:
-            found.append(Discovered(ext.name, None, f"entry point name {ext.name!r} differs from plugin name {plugin.name!r}", dist, version))
+            found.append(
+                Discovered(
+                    ext.name,
+                    None,
+                    f"entry point name {ext.name!r} differs from plugin name {plugin.name!r}",
+                    dist,
+                    version,
+                )
+            )
         else:
             found.append(Discovered(ext.name, plugin, None, dist, plugin.version or version))
     for name, error in failures.items():
@@ -175,7 +187,9 @@ class PluginRegistry:
         self._fail_dependants()
         for name, info in self.infos.items():
             if info.status == "enabled":
-                info.hooks = sorted({impl_name for mod in self._modules.get(name, []) for impl_name in self._hooks_of(mod)})
+                info.hooks = sorted(
+                    {impl_name for mod in self._modules.get(name, []) for impl_name in self._hooks_of(mod)}
+                )
 
     def _resolve_order(self) -> list[str]:
         """Enabled plugins ordered by dependency depth, then name; cycles and missing ones fail."""
@@ -256,7 +270,10 @@ class PluginRegistry:
                     if not caller.has_spec():
                         impl = next(i for i in caller.get_hookimpls() if i.plugin is module)
                         if not impl.optionalhook:
-                            self._fail(name, f"implements unknown hook {hook_name} (is the plugin publishing it installed and required?)")
+                            self._fail(
+                                name,
+                                f"implements unknown hook {hook_name} (is the plugin publishing it installed and required?)",
+                            )
 
     def _fail_dependants(self) -> None:
         changed = True
@@ -321,7 +338,7 @@ def _validation_reason(exc: Exception, pm: pluggy.PluginManager) -> str:
     hook = found.group(1)
     prefix = "hookimpl definition:"
     detail = "; ".join(line for line in lines[1:] if not line.startswith(prefix))
-    definition = next((line[len(prefix):].strip() for line in lines if line.startswith(prefix)), None)
+    definition = next((line[len(prefix) :].strip() for line in lines if line.startswith(prefix)), None)
     caller = getattr(pm.hook, hook, None)
     if definition:
         detail += f"; implemented as {definition}"

@@ -22,13 +22,13 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
     from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+    from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile
     from crmkit.core.events import EventType
     from crmkit.core.jobs import Job
     from crmkit.core.models import Customer, Interaction
     from crmkit.core.permissions import Permission
     from crmkit.core.segments import SegmentField
     from crmkit.crm import CRM
-    from crmkit.console.extensions import ConsolePage, MenuEntry, Panel, Tile
     from crmkit.web.operations import Operation
 
 # --- Start-up -------------------------------------------------------------
@@ -237,8 +237,6 @@ def crmkit_translations(crm: CRM) -> list[tuple[str, str]] | None:
     Called once when the CRM opens. Your catalogs translate your own pages, menu entries, panels and tiles
     (before the core's catalog), never the core's or another plugin's; without a ``.po`` the msgid shows.
     """
-
-
 
 
 @hookspec

@@ -53,7 +53,9 @@ def _config(lineage: Lineage, connection: sa.Connection | None = None) -> Any:
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("version_locations", lineage.location)
     config.set_main_option("path_separator", "os")
-    config.attributes.update(connection=connection, version_table=lineage.version_table, target_metadata=lineage.metadata)
+    config.attributes.update(
+        connection=connection, version_table=lineage.version_table, target_metadata=lineage.metadata
+    )
     return config
 
 
@@ -96,8 +98,9 @@ def unknown(engine: sa.Engine, lineages: Iterable[Lineage]) -> dict[str, tuple[s
     That database was upgraded by a newer crmkit or plugin; no upgrade can fix it here.
     """
     with engine.connect() as conn:
-        found = {lin.name: tuple(r for r in current(conn, lin) if r not in _revisions(lin.location)[1])
-                 for lin in lineages}
+        found = {
+            lin.name: tuple(r for r in current(conn, lin) if r not in _revisions(lin.location)[1]) for lin in lineages
+        }
     return {name: revs for name, revs in found.items() if revs}
 
 
@@ -144,8 +147,10 @@ def _migrating(engine: sa.Engine) -> Iterator[sa.Connection]:
                 broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
                 if broken:
                     table, rowid, parent, _ = broken[0]
-                    raise Conflict(f"the migration left {len(broken)} row(s) pointing nowhere, e.g. {table} "
-                                         f"row {rowid} → {parent}; nothing was changed")
+                    raise Conflict(
+                        f"the migration left {len(broken)} row(s) pointing nowhere, e.g. {table} "
+                        f"row {rowid} → {parent}; nothing was changed"
+                    )
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
@@ -159,8 +164,12 @@ def revision(lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bo
         config = _config(lineage, conn)
         head = heads(lineage)
         script = command.revision(
-            config, message=message, autogenerate=autogenerate, version_path=lineage.location,
-            head=head[0] if head else "base", branch_label=None if head else lineage.name,
+            config,
+            message=message,
+            autogenerate=autogenerate,
+            version_path=lineage.location,
+            head=head[0] if head else "base",
+            branch_label=None if head else lineage.name,
         )
     _revisions.cache_clear()
     return script

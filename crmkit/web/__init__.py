@@ -19,13 +19,30 @@ if TYPE_CHECKING:
     from crmkit.web.assemble import create_app, operations_of
 
 __all__ = [
-    "ApiApp", "ApiRequest", "ApiSettings", "Authenticator", "HttpProblem", "Operation", "Page", "Reply",
-    "create_app", "etag_of_json", "operations_of", "page_of", "paging", "query_schema", "schema_of",
+    "ApiApp",
+    "ApiRequest",
+    "ApiSettings",
+    "Authenticator",
+    "HttpProblem",
+    "Operation",
+    "Page",
+    "Reply",
+    "create_app",
+    "etag_of_json",
+    "operations_of",
+    "page_of",
+    "paging",
+    "query_schema",
+    "schema_of",
 ]
 
 _LAZY = {
-    "ApiApp": "crmkit.web.app", "ApiSettings": "crmkit.web.app", "Authenticator": "crmkit.web.app",
-    "etag_of_json": "crmkit.web.app", "create_app": "crmkit.web.assemble", "operations_of": "crmkit.web.assemble",
+    "ApiApp": "crmkit.web.app",
+    "ApiSettings": "crmkit.web.app",
+    "Authenticator": "crmkit.web.app",
+    "etag_of_json": "crmkit.web.app",
+    "create_app": "crmkit.web.assemble",
+    "operations_of": "crmkit.web.assemble",
 }
 
 

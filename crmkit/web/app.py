@@ -15,9 +15,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -104,8 +104,14 @@ class RateLimiter:
 class ApiApp:
     """The WSGI app of a CRM: ``create_app(crm)`` builds it; call it as any WSGI server does."""
 
-    def __init__(self, crm: CRM, operations: Sequence[Operation], settings: ApiSettings,
-                 authenticators: Sequence[Authenticator] = (), mounts: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        crm: CRM,
+        operations: Sequence[Operation],
+        settings: ApiSettings,
+        authenticators: Sequence[Authenticator] = (),
+        mounts: Mapping[str, Any] | None = None,
+    ) -> None:
         self.crm = crm
         self.mounts = dict(mounts or {})  # path prefix → a WSGI app serving it (the console at /console)
         self.operations = list(operations)
@@ -129,7 +135,7 @@ class ApiApp:
         started = time.perf_counter()
         try:
             response = self._dispatch(request, request_id)
-        except Exception as exc:  # noqa: BLE001 - every failure answers; unexpected ones are logged, not shown
+        except Exception as exc:
             problem = problem_for(exc)
             if problem is None:
                 log.exception("request %s %s %s failed", request_id, request.method, request.path)
@@ -137,8 +143,14 @@ class ApiApp:
             response = self._problem(problem, request_id, request.path)
         response.headers["X-Request-Id"] = request_id
         self._cors(request, response)
-        log.info("%s %s %s %d %.1fms", request_id, request.method, environ.get("crmkit.route", "-"),
-                 response.status_code, (time.perf_counter() - started) * 1000)  # the route, never a path's token
+        log.info(
+            "%s %s %s %d %.1fms",
+            request_id,
+            request.method,
+            environ.get("crmkit.route", "-"),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )  # the route, never a path's token
         return response(environ, start_response)
 
     def _dispatch(self, request: Request, request_id: str) -> Response:
@@ -149,8 +161,9 @@ class ApiApp:
             endpoint, params = adapter.match(method="GET" if request.method == "HEAD" else request.method)
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(set(exc.valid_methods or ()) | {"OPTIONS"}))
-            raise HttpProblem(405, f"{request.method} is not allowed here (allowed: {allowed})",
-                              headers={"Allow": allowed}) from None
+            raise HttpProblem(
+                405, f"{request.method} is not allowed here (allowed: {allowed})", headers={"Allow": allowed}
+            ) from None
         except HTTPException as exc:
             raise HttpProblem(exc.code or 404, f"no route {request.path}") from None
         operation = self._by_endpoint[str(endpoint)]
@@ -162,7 +175,9 @@ class ApiApp:
             raise HttpProblem(413, f"the body must be at most {self.settings.max_body} bytes")
         if length is None and request.environ.get("wsgi.input_terminated"):
             self._read_streamed(request)
-        if operation.method == "GET" and not operation.public:  # read-only: the token check and the read share a connection
+        if (
+            operation.method == "GET" and not operation.public
+        ):  # read-only: the token check and the read share a connection
             with self.crm.reading_together():
                 return self._authorized(operation, request, params, request_id)
         return self._authorized(operation, request, params, request_id)
@@ -185,8 +200,12 @@ class ApiApp:
     def _authorized(self, operation: Operation, request: Request, params: dict[str, Any], request_id: str) -> Response:
         """Run ``operation`` as the request's principal, within the caller's rate limit."""
         principal = SYSTEM if operation.public else self._authenticate(request)
-        if not operation.public:  # public routes (pixels, provider callbacks) are many, signed, and the proxy's to throttle
-            wait = self.limiter.take(f"token:{principal.token_id}" if principal.token_id else f"user:{principal.user_id}")
+        if (
+            not operation.public
+        ):  # public routes (pixels, provider callbacks) are many, signed, and the proxy's to throttle
+            wait = self.limiter.take(
+                f"token:{principal.token_id}" if principal.token_id else f"user:{principal.user_id}"
+            )
             if wait:
                 raise HttpProblem(429, "too many requests; slow down", headers={"Retry-After": str(int(wait) + 1)})
         with self.crm.access.acting(principal):
@@ -197,20 +216,23 @@ class ApiApp:
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise HttpProblem(401, "use Authorization: Bearer <token>",
-                                  headers={"WWW-Authenticate": 'Bearer realm="crmkit"'})
+                raise HttpProblem(
+                    401, "use Authorization: Bearer <token>", headers={"WWW-Authenticate": 'Bearer realm="crmkit"'}
+                )
             return self.crm.users.token_principal(token.strip())
         for authenticator in self.authenticators:
             principal = authenticator(self.crm, request)
             if principal is not None:
                 return principal
-        raise HttpProblem(401, "sign in: send Authorization: Bearer <token>",
-                          headers={"WWW-Authenticate": 'Bearer realm="crmkit"'})
+        raise HttpProblem(
+            401, "sign in: send Authorization: Bearer <token>", headers={"WWW-Authenticate": 'Bearer realm="crmkit"'}
+        )
 
     # -- one operation ---------------------------------------------------------------------------------
 
-    def _run(self, operation: Operation, request: Request, params: dict[str, Any], principal: Principal,
-             request_id: str) -> Response:
+    def _run(
+        self, operation: Operation, request: Request, params: dict[str, Any], principal: Principal, request_id: str
+    ) -> Response:
         query = _load(operation.query, _query_dict(request, operation.query), "query") if operation.query else {}
         raw_body = request.get_data(cache=True) if operation.method in ("POST", "PUT", "PATCH") else b""
         body: Any = None
@@ -232,8 +254,9 @@ class ApiApp:
                 with self.crm.transaction():  # the check and the change see the same row
                     current = operation.etag_of(api_request)
                     if expected.strip() != "*" and current not in _etags(expected):
-                        raise HttpProblem(412, "the record changed since you read it: GET it again",
-                                          headers={"ETag": current})
+                        raise HttpProblem(
+                            412, "the record changed since you read it: GET it again", headers={"ETag": current}
+                        )
                     return self._respond(operation, api_request, operation.handler(api_request))
         return self._respond(operation, api_request, operation.handler(api_request))
 
@@ -259,18 +282,27 @@ class ApiApp:
                 headers.setdefault("ETag", etag(data))
         return Response(data, status=status, headers=headers, content_type=media_type)  # HEAD: Werkzeug drops the body
 
-    def _idempotent(self, operation: Operation, request: ApiRequest, principal: Principal, key: str,
-                    raw_body: bytes) -> Response:
+    def _idempotent(
+        self, operation: Operation, request: ApiRequest, principal: Principal, key: str, raw_body: bytes
+    ) -> Response:
         """A POST with ``Idempotency-Key``: the first answer is stored (with the change itself when the handler is
         atomic) and every repeat with the same request answers it; the same key with another request is refused."""
         if not 1 <= len(key) <= 200:
             raise HttpProblem(422, "Idempotency-Key must be 1–200 characters", errors={"Idempotency-Key": ["too long"]})
-        fingerprint = hashlib.sha256(b"\0".join([operation.method.encode(), request.http.path.encode(),
-                                                 request.http.query_string, raw_body])).hexdigest()
+        fingerprint = hashlib.sha256(
+            b"\0".join([operation.method.encode(), request.http.path.encode(), request.http.query_string, raw_body])
+        ).hexdigest()
         k = t.idempotency_keys.c
         where = sa.and_(k.user_id == principal.user_id, k.key == key)
-        claim = {"user_id": principal.user_id, "key": key, "fingerprint": fingerprint, "status": 0, "headers": {},
-                 "body": b"", "created_at": utcnow()}
+        claim = {
+            "user_id": principal.user_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": 0,
+            "headers": {},
+            "body": b"",
+            "created_at": utcnow(),
+        }
         stored = self._stored(where)
         if stored is None:
             try:
@@ -278,9 +310,16 @@ class ApiApp:
                     with self.crm.transaction() as session:
                         response = self._respond(operation, request, operation.handler(request))
                         if response.status_code < 400:
-                            session.connection().execute(t.idempotency_keys.insert().values(
-                                {**claim, "status": response.status_code, "body": response.get_data(),
-                                 "headers": _kept_headers(response)}))
+                            session.connection().execute(
+                                t.idempotency_keys.insert().values(
+                                    {
+                                        **claim,
+                                        "status": response.status_code,
+                                        "body": response.get_data(),
+                                        "headers": _kept_headers(response),
+                                    }
+                                )
+                            )
                     return response
                 with self.crm.transaction() as session:  # claimed: a concurrent repeat now waits for the answer
                     session.connection().execute(t.idempotency_keys.insert().values(claim))
@@ -291,11 +330,15 @@ class ApiApp:
             else:
                 return self._answer_claimed(operation, request, where)
         if stored.fingerprint != fingerprint:
-            raise HttpProblem(422, "this Idempotency-Key was used with another request; use a new key",
-                              errors={"Idempotency-Key": ["reused with a different request"]})
+            raise HttpProblem(
+                422,
+                "this Idempotency-Key was used with another request; use a new key",
+                errors={"Idempotency-Key": ["reused with a different request"]},
+            )
         if stored.status == 0:
-            raise HttpProblem(409, "a request with this Idempotency-Key is still running; retry later",
-                              headers={"Retry-After": "5"})
+            raise HttpProblem(
+                409, "a request with this Idempotency-Key is still running; retry later", headers={"Retry-After": "5"}
+            )
         return Response(stored.body, status=stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"})
 
     def _answer_claimed(self, operation: Operation, request: ApiRequest, where: sa.ColumnElement[bool]) -> Response:
@@ -307,8 +350,11 @@ class ApiApp:
                 session.connection().execute(t.idempotency_keys.delete().where(where))
             raise
         with self.crm.transaction() as session:
-            session.connection().execute(t.idempotency_keys.update().where(where).values(
-                status=response.status_code, body=response.get_data(), headers=_kept_headers(response)))
+            session.connection().execute(
+                t.idempotency_keys.update()
+                .where(where)
+                .values(status=response.status_code, body=response.get_data(), headers=_kept_headers(response))
+            )
         return response
 
     def _stored(self, where: sa.ColumnElement[bool]) -> Any:
@@ -335,7 +381,8 @@ class ApiApp:
         if self._origin_allowed(request):
             response.headers["Access-Control-Allow-Methods"] = allowed
             response.headers["Access-Control-Allow-Headers"] = (
-                "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id")
+                "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"
+            )
             response.headers["Access-Control-Max-Age"] = "600"
         return response
 

@@ -22,8 +22,12 @@ from crmkit.web.problems import PROBLEM_JSON
 _PROBLEM = {
     "type": "object",
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "instance": {"type": "string"}, "request_id": {"type": "string"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
         "errors": {"type": "object"},
     },
     "required": ["title", "status", "detail"],
@@ -39,13 +43,20 @@ def _schema_name(schema: Schema) -> str:
     return name + ("Partial" if schema.partial else "")
 
 
-def build_openapi(operations: Sequence[Operation], *, title: str = "crmkit API",
-                  tags: dict[str, str] | None = None) -> dict[str, Any]:
+def build_openapi(
+    operations: Sequence[Operation], *, title: str = "crmkit API", tags: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document (a dict, as served at ``/openapi.json``)."""
-    spec = APISpec(title=title, version=__version__, openapi_version="3.1.0",
-                   plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
-                   info={"description": "The HTTP API of crmkit: every operation acts as the caller "
-                                        "(Authorization: Bearer <token>), within their permissions and scope."})
+    spec = APISpec(
+        title=title,
+        version=__version__,
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        info={
+            "description": "The HTTP API of crmkit: every operation acts as the caller "
+            "(Authorization: Bearer <token>), within their permissions and scope."
+        },
+    )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Problem", _PROBLEM)
     for name, description in sorted((tags or {}).items()):
@@ -60,25 +71,49 @@ def build_openapi(operations: Sequence[Operation], *, title: str = "crmkit API",
 
 def _operation(op: Operation) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True,
-         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if kind == "int" else {"type": "string"}}
+        {
+            "in": "path",
+            "name": name,
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if kind == "int" else {"type": "string"},
+        }
         for name, kind in op.path_params.items()
     ]
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
     if op.method == "POST" and not op.public:
-        parameters.append({"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"},
-                           "description": "Repeat the POST safely: the same key and body answer the first response."})
+        parameters.append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Repeat the POST safely: the same key and body answer the first response.",
+            }
+        )
     if op.etag_of is not None and op.method in ("PUT", "PATCH", "DELETE"):
-        parameters.append({"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-                           "description": "The ETag you read: 412 if the record changed since."})
+        parameters.append(
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The ETag you read: 412 if the record changed since.",
+            }
+        )
     result: dict[str, Any] = {
-        "operationId": op.key, "summary": op.summary, "tags": [op.tag], "parameters": parameters,
+        "operationId": op.key,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": parameters,
         "responses": _responses(op),
     }
     if op.description or op.permission:
-        result["description"] = (op.description + ("\n\n" if op.description else "")
-                                 + (f"Needs permission `{op.permission}`." if op.permission else ""))
+        result["description"] = (
+            op.description
+            + ("\n\n" if op.description else "")
+            + (f"Needs permission `{op.permission}`." if op.permission else "")
+        )
     if op.body is not None:
         result["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
     if op.public:
@@ -110,7 +145,8 @@ def _responses(op: Operation) -> dict[str, Any]:
     for status in sorted(statuses):
         responses[str(status)] = {"description": HTTPStatus(status).phrase, **problem}
     for status, media_type in op.responses.items():
-        responses[str(status)] = {"description": HTTPStatus(status).phrase,
-                                  "content": {media_type: {"schema": {"type": "string"} if "json" not in media_type
-                                                           else {}}}}
+        responses[str(status)] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {media_type: {"schema": {"type": "string"} if "json" not in media_type else {}}},
+        }
     return responses

@@ -20,8 +20,13 @@ import attrs
 from marshmallow import Schema, fields, validate
 
 _SCALARS: dict[Any, type[fields.Field]] = {
-    int: fields.Integer, str: fields.String, bool: fields.Boolean, float: fields.Float,
-    datetime: fields.DateTime, date: fields.Date, Decimal: fields.String,
+    int: fields.Integer,
+    str: fields.String,
+    bool: fields.Boolean,
+    float: fields.Float,
+    datetime: fields.DateTime,
+    date: fields.Date,
+    Decimal: fields.String,
 }
 
 
@@ -66,11 +71,14 @@ def _is(origin: Any, abc: type) -> bool:
 
 def page_of(item: Schema, name: str) -> Schema:
     """The schema of a list page: ``items``, the ``next_cursor`` and the ``next`` link (None on the last page)."""
-    return Schema.from_dict({
-        "items": fields.List(fields.Nested(item), required=True),
-        "next_cursor": fields.String(allow_none=True),
-        "next": fields.String(allow_none=True),
-    }, name=name)()
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item), required=True),
+            "next_cursor": fields.String(allow_none=True),
+            "next": fields.String(allow_none=True),
+        },
+        name=name,
+    )()
 
 
 def paging(cursor: str = "after", *, default: int = 20) -> dict[str, fields.Field]:

@@ -31,9 +31,14 @@ if TYPE_CHECKING:
 class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """A gunicorn application whose workers each build ``create_app(CRM(database))``."""
 
-    def __init__(self, database: str | None, options: dict[str, Any], *,
-                 plugins: Sequence[Plugin | str] | None = None,
-                 make_app: Callable[[Any], ApiApp] | None = None) -> None:
+    def __init__(
+        self,
+        database: str | None,
+        options: dict[str, Any],
+        *,
+        plugins: Sequence[Plugin | str] | None = None,
+        make_app: Callable[[Any], ApiApp] | None = None,
+    ) -> None:
         self.database = database
         self.options = options
         self.plugins = plugins
@@ -123,7 +128,9 @@ class _ClientSocket(socket.socket):
         if end == -1:
             return len(self.gathered) >= GATHERED  # over-long headers: gunicorn's parser refuses them
         length = _CONTENT_LENGTH.search(self.gathered, 0, end + 2)
-        body = int(length[1]) if length and not _EXPECT.search(self.gathered, 0, end + 2) else 0  # 100-continue: none yet
+        body = (
+            int(length[1]) if length and not _EXPECT.search(self.gathered, 0, end + 2) else 0
+        )  # 100-continue: none yet
         return len(self.gathered) >= min(end + 4 + body, GATHERED)
 
 
@@ -183,18 +190,34 @@ class TimedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
             conn.close()
 
 
-def gunicorn_options(bind: Sequence[str], workers: int, threads: int, timeout: int, access_log: bool, *,
-                     graceful_timeout: int | None = None, keepalive: int = 5,
-                     read_timeout: float = 30.0) -> dict[str, Any]:
+def gunicorn_options(
+    bind: Sequence[str],
+    workers: int,
+    threads: int,
+    timeout: int,
+    access_log: bool,
+    *,
+    graceful_timeout: int | None = None,
+    keepalive: int = 5,
+    read_timeout: float = 30.0,
+) -> dict[str, Any]:
     """gunicorn settings for crmkit: threaded workers with a read deadline per request, a request timeout,
     graceful restarts, a keep-alive limit, bounded request lines and headers."""
     worker = type("TimedThreadWorker", (TimedThreadWorker,), {"read_timeout": float(read_timeout)})
     return {
-        "bind": list(bind), "workers": workers, "threads": threads, "worker_class": worker,
-        "timeout": timeout, "graceful_timeout": timeout if graceful_timeout is None else graceful_timeout,
+        "bind": list(bind),
+        "workers": workers,
+        "threads": threads,
+        "worker_class": worker,
+        "timeout": timeout,
+        "graceful_timeout": timeout if graceful_timeout is None else graceful_timeout,
         "keepalive": keepalive,
-        "limit_request_line": 8190, "limit_request_fields": 100, "limit_request_field_size": 8190,
-        "accesslog": "-" if access_log else None, "errorlog": "-", "proc_name": "crmkit",
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "proc_name": "crmkit",
         "forwarded_allow_ips": "127.0.0.1,::1",
         "control_socket_disable": True,  # no socket in ~/.gunicorn through which a local user could steer the server
     }

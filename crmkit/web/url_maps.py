@@ -19,5 +19,8 @@ Route = tuple[str, Hashable, tuple[str, ...]]
 @lru_cache(maxsize=64)
 def url_map(routes: tuple[Route, ...]) -> Map:
     """The map of these routes, in this order (no strict or merged slashes), made once per process."""
-    return Map([Rule(rule, endpoint=endpoint, methods=list(methods)) for rule, endpoint, methods in routes],
-               strict_slashes=False, merge_slashes=False)
+    return Map(
+        [Rule(rule, endpoint=endpoint, methods=list(methods)) for rule, endpoint, methods in routes],
+        strict_slashes=False,
+        merge_slashes=False,
+    )

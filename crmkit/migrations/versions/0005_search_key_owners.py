@@ -8,29 +8,30 @@ Revises: crmkit_0004
 Create Date: 2026-12-06 21:30:00.000000
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-revision = 'crmkit_0005'
-down_revision = 'crmkit_0004'
+revision = "crmkit_0005"
+down_revision = "crmkit_0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('customer_search_keys', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('owner', sa.String(length=100), nullable=True))
+    with op.batch_alter_table("customer_search_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("owner", sa.String(length=100), nullable=True))
     # every key takes its customer's owner as it is now
     op.execute(
         "UPDATE customer_search_keys SET owner = "
         "(SELECT owner FROM customers WHERE customers.id = customer_search_keys.customer_id)"
     )
-    with op.batch_alter_table('customer_search_keys', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_search_keys_owner_key_customer_id'),
-                              ['owner', 'key', 'customer_id'], unique=False)
+    with op.batch_alter_table("customer_search_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_search_keys_owner_key_customer_id"), ["owner", "key", "customer_id"], unique=False
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('customer_search_keys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customer_search_keys_owner_key_customer_id'))
-        batch_op.drop_column('owner')
+    with op.batch_alter_table("customer_search_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_search_keys_owner_key_customer_id"))
+        batch_op.drop_column("owner")

@@ -39,15 +39,34 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
     note = schema_of(Note)
     customer, one = "/notes/customers/{customer_id:int}", "/notes/{note_id:int}"
     return [
-        Operation("GET", customer, lambda r: r.crm.notes.list(r.params["customer_id"], limit=r.query["limit"]),
-                  "A customer's notes, newest first", response=note, many=True, permission=READ,
-                  query=query_schema("NoteListQuery",
-                                     limit=fields.Integer(load_default=50, validate=validate.Range(1, 1000)))),
-        Operation("POST", customer, add, "Write a note about a customer", response=note, status=201,
-                  permission=WRITE, body=query_schema(
-                      "NoteBody", text=fields.String(required=True, validate=validate.Length(1, MAX_LENGTH)),
-                      created_at=fields.AwareDateTime(allow_none=True))),
-        Operation("GET", one, lambda r: r.crm.notes.get(r.params["note_id"]), "Read a note", response=note,
-                  permission=READ),
+        Operation(
+            "GET",
+            customer,
+            lambda r: r.crm.notes.list(r.params["customer_id"], limit=r.query["limit"]),
+            "A customer's notes, newest first",
+            response=note,
+            many=True,
+            permission=READ,
+            query=query_schema(
+                "NoteListQuery", limit=fields.Integer(load_default=50, validate=validate.Range(1, 1000))
+            ),
+        ),
+        Operation(
+            "POST",
+            customer,
+            add,
+            "Write a note about a customer",
+            response=note,
+            status=201,
+            permission=WRITE,
+            body=query_schema(
+                "NoteBody",
+                text=fields.String(required=True, validate=validate.Length(1, MAX_LENGTH)),
+                created_at=fields.AwareDateTime(allow_none=True),
+            ),
+        ),
+        Operation(
+            "GET", one, lambda r: r.crm.notes.get(r.params["note_id"]), "Read a note", response=note, permission=READ
+        ),
         Operation("DELETE", one, delete, "Delete a note", status=204, permission=WRITE),
     ]

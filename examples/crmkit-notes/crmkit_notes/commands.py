@@ -62,7 +62,13 @@ def delete(crm: CRM, note_id: int) -> None:
 def show(items: Sequence[Note], title: str | None = None) -> None:
     """Print notes: a short table, or every field with the exact time for JSON and CSV."""
     if current_format() == "table":
-        emit([{"id": n.id, "at (UTC)": f"{n.created_at:%Y-%m-%d %H:%M}", "author": n.author, "text": n.text}
-              for n in items], TABLE, title=title)
+        emit(
+            [
+                {"id": n.id, "at (UTC)": f"{n.created_at:%Y-%m-%d %H:%M}", "author": n.author, "text": n.text}
+                for n in items
+            ],
+            TABLE,
+            title=title,
+        )
     else:
         emit([attrs.asdict(n) for n in items], FIELDS)

@@ -38,14 +38,28 @@ def crmkit_console_menu() -> list[MenuEntry]:
 
 @hookimpl
 def crmkit_customer_panels() -> list[Panel]:
-    return [Panel("notes", "Notes", "crmkit_notes:templates/notes_panel.html",
-                  lambda crm, customer: crm.notes.summary(customer.id, latest=10), permission=READ)]
+    return [
+        Panel(
+            "notes",
+            "Notes",
+            "crmkit_notes:templates/notes_panel.html",
+            lambda crm, customer: crm.notes.summary(customer.id, latest=10),
+            permission=READ,
+        )
+    ]
 
 
 @hookimpl
 def crmkit_home_tiles() -> list[Tile]:
-    return [Tile("notes", "My notes", "crmkit_notes:templates/notes_tile.html",
-                 lambda crm: crm.notes.mine(limit=3), permission=READ)]
+    return [
+        Tile(
+            "notes",
+            "My notes",
+            "crmkit_notes:templates/notes_tile.html",
+            lambda crm: crm.notes.mine(limit=3),
+            permission=READ,
+        )
+    ]
 
 
 @hookimpl

@@ -84,8 +84,13 @@ def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     now = utcnow()
     chosen = rng.sample(customer_ids, k=len(customer_ids) // 3)
     crm.notes.add_many(
-        {"customer_id": cid, "text": rng.choice(DEMO_NOTES), "created_at": now - timedelta(minutes=rng.randrange(525_600))}
-        for cid in sorted(chosen) for _ in range(rng.randint(1, 3))
+        {
+            "customer_id": cid,
+            "text": rng.choice(DEMO_NOTES),
+            "created_at": now - timedelta(minutes=rng.randrange(525_600)),
+        }
+        for cid in sorted(chosen)
+        for _ in range(rng.randint(1, 3))
     )
 
 

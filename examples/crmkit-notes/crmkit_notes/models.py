@@ -7,7 +7,8 @@ from crmkit.core.types import Id, UTCDateTime, customer_fk, new_metadata
 metadata = new_metadata()
 
 notes = sa.Table(
-    "notes", metadata,
+    "notes",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(index=False),
     sa.Column("text", sa.Text, nullable=False),

@@ -25,8 +25,11 @@ MAX_LENGTH = 5000
 READ, WRITE = "notes.read", "notes.write"
 #: What the plugin lets roles do: read notes of the customers in scope, write notes about them.
 PERMISSIONS = [
-    Permission(READ, "read notes about customers", roles={"manager": "team", "sales": "own", "support": "all",
-                                                           "read-only": "all"}),
+    Permission(
+        READ,
+        "read notes about customers",
+        roles={"manager": "team", "sales": "own", "support": "all", "read-only": "all"},
+    ),
     Permission(WRITE, "write notes about customers", roles={"manager": "team", "sales": "own", "support": "all"}),
 ]
 
@@ -101,8 +104,9 @@ class NotesService:
             conn = session.connection()
             note = self._one(conn, note_id, WRITE)
             conn.execute(notes.delete().where(notes.c.id == note.id))
-            self._crm.audit.record(session, "delete", "note", note.id, customer_id=note.customer_id,
-                                   changes={"text": note.text})
+            self._crm.audit.record(
+                session, "delete", "note", note.id, customer_id=note.customer_id, changes={"text": note.text}
+            )
         return note
 
     def summary(self, customer_id: int, *, latest: int = 3) -> dict[str, Any]:
@@ -112,7 +116,9 @@ class NotesService:
             return {"count": 0, "latest": []}
         scope = self._crm.access.customers(notes.c.customer_id, READ)
         with self._crm.reading() as conn:
-            count = conn.execute(sa.select(sa.func.count()).where(notes.c.customer_id == customer_id, scope)).scalar_one()
+            count = conn.execute(
+                sa.select(sa.func.count()).where(notes.c.customer_id == customer_id, scope)
+            ).scalar_one()
             recent = self._latest(conn, customer_id, latest) if count else []
         return {"count": count, "latest": recent}
 
@@ -121,29 +127,56 @@ class NotesService:
         self._crm.access.require(READ)
         c = notes.c
         with self._crm.reading() as conn:
-            rows = conn.execute(sa.select(notes).where(c.author == self._crm.actor,
-                                                       self._crm.access.customers(c.customer_id, READ))
-                                .order_by(c.created_at.desc(), c.id.desc()).limit(limit)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(notes)
+                    .where(c.author == self._crm.actor, self._crm.access.customers(c.customer_id, READ))
+                    .order_by(c.created_at.desc(), c.id.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [Note(**row) for row in rows]
 
     def move(self, from_customer_id: int, to_customer_id: int) -> int:
         """Re-point one customer's notes to another (what a merge needs); returns how many moved."""
         with self._crm.transaction() as session:
-            return session.connection().execute(notes.update().where(notes.c.customer_id == from_customer_id)
-                                                .values(customer_id=to_customer_id)).rowcount
+            return (
+                session.connection()
+                .execute(
+                    notes.update().where(notes.c.customer_id == from_customer_id).values(customer_id=to_customer_id)
+                )
+                .rowcount
+            )
 
     def _one(self, conn: sa.Connection, note_id: int, permission: str) -> Note:
         """The note ``note_id`` if ``permission``'s scope reaches its customer (checks the permission)."""
-        row = conn.execute(sa.select(notes).where(
-            notes.c.id == note_id, self._crm.access.customers(notes.c.customer_id, permission))).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(notes).where(
+                    notes.c.id == note_id, self._crm.access.customers(notes.c.customer_id, permission)
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound("note", note_id)
         return Note(**row)
 
     def _latest(self, conn: sa.Connection, customer_id: int, limit: int) -> list[Note]:
         c = notes.c
-        rows = conn.execute(sa.select(notes).where(c.customer_id == customer_id)
-                            .order_by(c.created_at.desc(), c.id.desc()).limit(limit)).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(notes)
+                .where(c.customer_id == customer_id)
+                .order_by(c.created_at.desc(), c.id.desc())
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
         return [Note(**row) for row in rows]
 
     def _validate(self, item: Mapping[str, Any], *, row: int | None) -> dict[str, Any]:
@@ -157,13 +190,21 @@ class NotesService:
         targets = self._writable_customers(conn, {values["customer_id"] for values in rows})
         self._crm.access.require_customers(conn, set(targets.values()), WRITE)
         now = utcnow()
-        records = [{"customer_id": targets[values["customer_id"]], "text": values["text"], "author": self._crm.actor,
-                    "created_at": values["created_at"] or now} for values in rows]
+        records = [
+            {
+                "customer_id": targets[values["customer_id"]],
+                "text": values["text"],
+                "author": self._crm.actor,
+                "created_at": values["created_at"] or now,
+            }
+            for values in rows
+        ]
         ids = conn.execute(notes.insert().returning(notes.c.id, sort_by_parameter_order=True), records).scalars().all()
         added = [Note(id=note_id, **record) for note_id, record in zip(ids, records)]
         for note in added:
-            self._crm.audit.record(session, "create", "note", note.id, customer_id=note.customer_id,
-                                   changes={"text": note.text})
+            self._crm.audit.record(
+                session, "create", "note", note.id, customer_id=note.customer_id, changes={"text": note.text}
+            )
         return added
 
     def _writable_customers(self, conn: sa.Connection, ids: set[int]) -> dict[int, int]:

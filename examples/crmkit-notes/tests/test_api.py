@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,8 +21,10 @@ def test_a_salesperson_adds_lists_reads_and_deletes_notes_of_her_customer(crm: A
     note = added.json
     assert added.headers["Location"] == f"/notes/{note['id']}"
     assert (note["customer_id"], note["text"], note["author"]) == (an.id, "Khách hẹn gọi lại thứ Hai", "lan")
-    older = lan.post(f"/notes/customers/{an.id}", json={"text": "Gặp ở hội chợ", "created_at": "2025-05-01T08:00:00+07:00"})
-    assert datetime.fromisoformat(older.json["created_at"]) == datetime(2025, 5, 1, 1, tzinfo=timezone.utc)
+    older = lan.post(
+        f"/notes/customers/{an.id}", json={"text": "Gặp ở hội chợ", "created_at": "2025-05-01T08:00:00+07:00"}
+    )
+    assert datetime.fromisoformat(older.json["created_at"]) == datetime(2025, 5, 1, 1, tzinfo=UTC)
 
     listed = lan.get(f"/notes/customers/{an.id}")
     assert [n["id"] for n in listed.json] == [note["id"], older.json["id"]]
@@ -73,8 +75,16 @@ def test_a_missing_permission_answers_403_naming_it(crm: Any) -> None:
 def test_the_openapi_document_validates_and_lists_the_notes_routes(crm: Any) -> None:
     document = api_client(crm).get("/openapi.json").json
     validate(document)
-    ours = {(method.upper(), path) for path, item in document["paths"].items() for method, op in item.items()
-            if op["tags"] == ["notes"]}
-    assert ours == {("GET", "/notes/customers/{customer_id}"), ("POST", "/notes/customers/{customer_id}"),
-                    ("GET", "/notes/{note_id}"), ("DELETE", "/notes/{note_id}")}
+    ours = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if op["tags"] == ["notes"]
+    }
+    assert ours == {
+        ("GET", "/notes/customers/{customer_id}"),
+        ("POST", "/notes/customers/{customer_id}"),
+        ("GET", "/notes/{note_id}"),
+        ("DELETE", "/notes/{note_id}"),
+    }
     assert {"name": "notes", "description": "Free-text notes about customers"} in document["tags"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -29,12 +29,16 @@ class TestNotesContract(PluginContract):
         crm.notes.add(customer_id, "Khách hẹn gọi lại thứ Hai")
 
     def permission_calls(self):
-        return {"notes.read": lambda crm, cid: crm.notes.list(cid),
-                "notes.write": lambda crm, cid: crm.notes.add(cid, "Gọi lại")}
+        return {
+            "notes.read": lambda crm, cid: crm.notes.list(cid),
+            "notes.write": lambda crm, cid: crm.notes.add(cid, "Gọi lại"),
+        }
 
     def scoped_calls(self):
-        return {"list": lambda crm, cid: crm.notes.list(cid),
-                "profile section": lambda crm, cid: crm.notes.summary(cid)["latest"]}
+        return {
+            "list": lambda crm, cid: crm.notes.list(cid),
+            "profile section": lambda crm, cid: crm.notes.summary(cid)["latest"],
+        }
 
 
 def test_a_sales_user_reads_and_writes_notes_of_own_customers_only(crm):
@@ -54,7 +58,7 @@ def test_a_sales_user_reads_and_writes_notes_of_own_customers_only(crm):
 
 def test_notes_are_listed_newest_first_with_author(crm):
     an = crm.customers.add(name="Nguyễn Văn An")
-    earlier = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+    earlier = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
     crm.notes.add(an.id, "First call", created_at=earlier)
     with crm.acting_as("lan"):
         crm.notes.add(an.id, "  Gửi báo giá qua e-mail  ")
@@ -161,16 +165,20 @@ def test_cli_add_and_list(crm):
 
 
 def test_plugin_object_imports_nothing_heavy():
-    code = ("import sys, crmkit_notes.plugin as p; "
-            "print(p.plugin.name, sorted(m for m in ('sqlalchemy', 'marshmallow', 'crmkit_notes.service') if m in sys.modules))")
+    code = (
+        "import sys, crmkit_notes.plugin as p; "
+        "print(p.plugin.name, sorted(m for m in ('sqlalchemy', 'marshmallow', 'crmkit_notes.service') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["notes", "[]"]
 
 
 def test_recent_notes_are_capped_in_the_profile(crm):
     an = crm.customers.add(name="Ngô Thanh Tâm")
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    crm.notes.add_many([{"customer_id": an.id, "text": f"n{n}", "created_at": start + timedelta(days=n)} for n in range(5)])
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    crm.notes.add_many(
+        [{"customer_id": an.id, "text": f"n{n}", "created_at": start + timedelta(days=n)} for n in range(5)]
+    )
     section = crm.customers.profile(an.id).sections["notes"]
     assert section["count"] == 5 and [n.text for n in section["latest"]] == ["n4", "n3", "n2"]
 

@@ -153,9 +153,20 @@ class SmtpAdapter:
     address_kind = "email"
     idempotent = False
 
-    def __init__(self, *, host: str, sender: str, port: int = 25, username: str | None = None,
-                 password: str | None = None, password_env: str | None = None, starttls: bool = False,
-                 ssl: bool = False, timeout: float = 10.0, reply_to: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        sender: str,
+        port: int = 25,
+        username: str | None = None,
+        password: str | None = None,
+        password_env: str | None = None,
+        starttls: bool = False,
+        ssl: bool = False,
+        timeout: float = 10.0,
+        reply_to: str | None = None,
+    ) -> None:
         self.host, self.port, self.sender, self.reply_to = host, int(port), sender, reply_to
         # ``password`` is a reference (env:NAME, file:/path) read at login; ``password_env`` its older spelling
         self.username, self.password = username, password or (f"env:{password_env}" if password_env else "")
@@ -224,8 +235,16 @@ class WebhookAdapter:
 
     name = "webhook"
 
-    def __init__(self, *, url: str, address_kind: str = "phone", headers: Mapping[str, str] | None = None,
-                 token_env: str | None = None, timeout: float = 10.0, idempotent: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        address_kind: str = "phone",
+        headers: Mapping[str, str] | None = None,
+        token_env: str | None = None,
+        timeout: float = 10.0,
+        idempotent: bool = True,
+    ) -> None:
         if address_kind not in ADDRESS_KINDS:
             raise ValidationError(f"must be one of {', '.join(ADDRESS_KINDS)}", field="address_kind")
         self.url, self.address_kind, self.timeout, self.idempotent = url, address_kind, float(timeout), bool(idempotent)
@@ -251,11 +270,19 @@ class WebhookAdapter:
             raise TransientError(str(exc), channel_down=True) from None
         if not url.startswith(("http://", "https://")):  # a URL read from a reference was never checked when set
             raise TransientError(f"url must start with http:// or https://, got {redact_url(url)}", channel_down=True)
-        body = json.dumps({
-            "to": message.to, "text": message.text, "subject": message.subject,
-            "idempotency_key": message.idempotency_key, "message_id": message.message_id,
-            "campaign_id": message.campaign_id, "channel": message.channel, "unsubscribe_url": message.unsubscribe_url,
-        }, ensure_ascii=False).encode()
+        body = json.dumps(
+            {
+                "to": message.to,
+                "text": message.text,
+                "subject": message.subject,
+                "idempotency_key": message.idempotency_key,
+                "message_id": message.message_id,
+                "campaign_id": message.campaign_id,
+                "channel": message.channel,
+                "unsubscribe_url": message.unsubscribe_url,
+            },
+            ensure_ascii=False,
+        ).encode()
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
             url, data=body, method="POST", headers={**headers, "Idempotency-Key": message.idempotency_key}
         )
@@ -269,8 +296,9 @@ class WebhookAdapter:
                 raise TransientError(error) from exc
             raise PermanentError(error) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise TransientError(f"{redact_url(url)} unreachable: {getattr(exc, 'reason', exc)}",
-                                 channel_down=True) from exc
+            raise TransientError(
+                f"{redact_url(url)} unreachable: {getattr(exc, 'reason', exc)}", channel_down=True
+            ) from exc
         try:
             data = json.loads(reply or b"{}")
         except ValueError:
@@ -289,7 +317,9 @@ class FileOutboxAdapter:
     name = "file"
     idempotent = True
 
-    def __init__(self, *, directory: str, address_kind: str = "email", sender: str = "crmkit <no-reply@crmkit.local>") -> None:
+    def __init__(
+        self, *, directory: str, address_kind: str = "email", sender: str = "crmkit <no-reply@crmkit.local>"
+    ) -> None:
         if address_kind not in ADDRESS_KINDS:
             raise ValidationError(f"must be one of {', '.join(ADDRESS_KINDS)}", field="address_kind")
         self.directory = Path(directory)
@@ -327,7 +357,18 @@ class FileOutboxAdapter:
 #: Adapter types a channel can be configured with, and the options each takes.
 ADAPTER_TYPES: dict[str, type] = {"smtp": SmtpAdapter, "webhook": WebhookAdapter, "file": FileOutboxAdapter}
 OPTIONS = {
-    "smtp": ("host", "port", "sender", "username", "password", "password_env", "starttls", "ssl", "timeout", "reply_to"),
+    "smtp": (
+        "host",
+        "port",
+        "sender",
+        "username",
+        "password",
+        "password_env",
+        "starttls",
+        "ssl",
+        "timeout",
+        "reply_to",
+    ),
     "webhook": ("url", "address_kind", "headers", "token_env", "timeout", "idempotent"),
     "file": ("directory", "address_kind", "sender"),
 }
@@ -338,12 +379,15 @@ def check_config(channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate one channel's adapter configuration (``{"adapter": "smtp", "host": …}``); returns it cleaned."""
     kind = config.get("adapter")
     if kind not in ADAPTER_TYPES:
-        raise ValidationError(f"adapter must be one of {', '.join(ADAPTER_TYPES)}, got {kind!r}", field=f"{channel}.adapter")
+        raise ValidationError(
+            f"adapter must be one of {', '.join(ADAPTER_TYPES)}, got {kind!r}", field=f"{channel}.adapter"
+        )
     options = {k: v for k, v in config.items() if k != "adapter"}
     unknown = sorted(set(options) - set(OPTIONS[kind]))
     if unknown:
-        raise ValidationError(f"unknown option(s) {', '.join(unknown)} for {kind} (known: {', '.join(OPTIONS[kind])})",
-                              field=channel)
+        raise ValidationError(
+            f"unknown option(s) {', '.join(unknown)} for {kind} (known: {', '.join(OPTIONS[kind])})", field=channel
+        )
     refuse_inline(channel, options)  # secrets by reference only: none reaches the settings or the audit log
     missing = [k for k in REQUIRED[kind] if not options.get(k)]
     if missing:
@@ -353,10 +397,13 @@ def check_config(channel: str, config: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 address_header(str(options[option]))
             except PermanentError as exc:
-                raise ValidationError(f"{option} must be an e-mail address (name <box@domain>): {exc}",
-                                      field=f"{channel}.{option}") from None
+                raise ValidationError(
+                    f"{option} must be an e-mail address (name <box@domain>): {exc}", field=f"{channel}.{option}"
+                ) from None
     if kind == "webhook" and not is_reference(options["url"]) and not re.match(r"^https?://", str(options["url"])):
-        raise ValidationError(f"url must start with http:// or https://, got {options['url']!r}", field=f"{channel}.url")
+        raise ValidationError(
+            f"url must start with http:// or https://, got {options['url']!r}", field=f"{channel}.url"
+        )
     build_adapter(channel, {"adapter": kind, **options})  # options of the wrong type fail here
     return {"adapter": kind, **options}
 

@@ -81,8 +81,13 @@ def segments_create(crm: CRM, name: str, expression: str, description: str | Non
 @pass_crm
 def segments_list(crm: CRM) -> None:
     """Every saved segment."""
-    emit([{"id": s.id, "name": s.name, "expression": s.expression, "description": s.description}
-          for s in crm.campaigns.segments.list()], ("id", "name", "expression", "description"))
+    emit(
+        [
+            {"id": s.id, "name": s.name, "expression": s.expression, "description": s.description}
+            for s in crm.campaigns.segments.list()
+        ],
+        ("id", "name", "expression", "description"),
+    )
 
 
 @segments.command("show")
@@ -120,13 +125,26 @@ def segments_sample(crm: CRM, segment: str | None, expression: str | None, limit
 
 @segments.command("export")
 @_audience_options
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
-@click.option("--as", "fmt", type=LazyChoice("crmkit_campaigns.segments:EXPORT_FORMATS"), default="csv", show_default=True, help="File format.")
-@click.option("--bom/--no-bom", default=None,
-              help="Start a CSV with a UTF-8 BOM so Excel shows Vietnamese (default: for a file, not for stdout).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
+@click.option(
+    "--as",
+    "fmt",
+    type=LazyChoice("crmkit_campaigns.segments:EXPORT_FORMATS"),
+    default="csv",
+    show_default=True,
+    help="File format.",
+)
+@click.option(
+    "--bom/--no-bom",
+    default=None,
+    help="Start a CSV with a UTF-8 BOM so Excel shows Vietnamese (default: for a file, not for stdout).",
+)
 @pass_crm
-def segments_export(crm: CRM, segment: str | None, expression: str | None, output: Path | None, fmt: str,
-                    bom: bool | None) -> None:
+def segments_export(
+    crm: CRM, segment: str | None, expression: str | None, output: Path | None, fmt: str, bom: bool | None
+) -> None:
     """Write a segment's customers (id, name, e-mail, phone, city, province) as CSV or JSON lines."""
     ref = _ref(segment) if segment else None
     with_bom = fmt == "csv" and (bom if bom is not None else output is not None)
@@ -153,19 +171,37 @@ def segments_delete(crm: CRM, segment: str) -> None:
 @pass_crm
 def segments_fields(crm: CRM) -> None:
     """The fields expressions can use: the core's and every installed plugin's."""
-    emit([{"field": f.name, "type": f.type if f.type not in ("name", "choice", "age") else
-           {"name": "text", "age": "number"}.get(f.type, "one of: " + ", ".join(f.values())),
-           "source": f.source, "description": f.description} for f in crm.campaigns.segments.fields().values()],
-         ("field", "type", "source", "description"))
+    emit(
+        [
+            {
+                "field": f.name,
+                "type": f.type
+                if f.type not in ("name", "choice", "age")
+                else {"name": "text", "age": "number"}.get(f.type, "one of: " + ", ".join(f.values())),
+                "source": f.source,
+                "description": f.description,
+            }
+            for f in crm.campaigns.segments.fields().values()
+        ],
+        ("field", "type", "source", "description"),
+    )
 
 
 # --- campaigns ----------------------------------------------------------------------------------------
 
 
 def _campaign_row(c: Campaign) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "status": c.status, "channel": c.channel, "segment": c.segment or "(everyone)",
-            "occasion": c.occasion, "variants": ", ".join(v.name for v in c.variants),
-            "holdout": f"{c.holdout_percent.normalize():f}%", "scheduled_at": c.scheduled_at}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "channel": c.channel,
+        "segment": c.segment or "(everyone)",
+        "occasion": c.occasion,
+        "variants": ", ".join(v.name for v in c.variants),
+        "holdout": f"{c.holdout_percent.normalize():f}%",
+        "scheduled_at": c.scheduled_at,
+    }
 
 
 @campaigns.command("create")
@@ -174,37 +210,78 @@ def _campaign_row(c: Campaign) -> dict[str, Any]:
 @click.option("--segment", help="Saved segment (name or id); everyone when omitted.")
 @click.option("--subject", help="Subject (e-mail), with {{ placeholders }}.")
 @click.option("--body", help="Message text, with {{ placeholders }}.")
-@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the text from a file.")
+@click.option(
+    "--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the text from a file."
+)
 @click.option("--objective", help="What the campaign is for.")
 @click.option("--owner", help="Who runs it.")
 @click.option("--currency", help="Currency of costs and attributed revenue [default: the CRM's, else VND].")
 @click.option("--budget", help="Budget (major units): a run that would cost more is refused.")
 @click.option("--cost-fixed", help="Fixed cost (major units).")
 @click.option("--cost-per-message", help="Cost of each message sent (major units).")
-@click.option("--holdout", type=Decimal, default=Decimal(0), show_default=True,
-              help="Percent of eligible customers held out (they receive nothing) to measure lift.")
-@click.option("--attribution-days", type=int, default=7, show_default=True,
-              help="Purchases this many days after a message count as its conversions.")
-@click.option("--occasion", help="birthday, first_purchase, or an occasion as crmkit.calendar spells it (as loyalty "
-                                 "rules do): tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, founding_day, womens_day, "
-                                 "vietnamese_womens_day, teachers_day, national_day…, a solar day 30/4 or 04-30, "
-                                 "or a lunar day '15/8 âm lịch'.")
+@click.option(
+    "--holdout",
+    type=Decimal,
+    default=Decimal(0),
+    show_default=True,
+    help="Percent of eligible customers held out (they receive nothing) to measure lift.",
+)
+@click.option(
+    "--attribution-days",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Purchases this many days after a message count as its conversions.",
+)
+@click.option(
+    "--occasion",
+    help="birthday, first_purchase, or an occasion as crmkit.calendar spells it (as loyalty "
+    "rules do): tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, founding_day, womens_day, "
+    "vietnamese_womens_day, teachers_day, national_day…, a solar day 30/4 or 04-30, "
+    "or a lunar day '15/8 âm lịch'.",
+)
 @click.option("--days-before", type=int, default=0, show_default=True, help="Send this many days before the occasion.")
 @pass_crm
-def create(crm: CRM, name: str, channel: str, segment: str | None, subject: str | None, body: str | None,
-           body_file: Path | None, objective: str | None, owner: str | None, currency: str | None, budget: str | None,
-           cost_fixed: str | None, cost_per_message: str | None, holdout: Decimal, attribution_days: int,
-           occasion: str | None, days_before: int) -> None:
+def create(
+    crm: CRM,
+    name: str,
+    channel: str,
+    segment: str | None,
+    subject: str | None,
+    body: str | None,
+    body_file: Path | None,
+    objective: str | None,
+    owner: str | None,
+    currency: str | None,
+    budget: str | None,
+    cost_fixed: str | None,
+    cost_per_message: str | None,
+    holdout: Decimal,
+    attribution_days: int,
+    occasion: str | None,
+    days_before: int,
+) -> None:
     """Create a draft campaign NAME (its message is variant A; add others with `variant`)."""
     text = _text(body, body_file, "--body")
     if text is None:
         raise click.UsageError("give the message with --body or --body-file")
     campaign = crm.campaigns.create(
-        name, channel=channel, segment=_ref(segment) if segment else None, subject=subject, body=text,
-        objective=objective, owner=owner, currency=currency, budget_minor=_minor(crm, budget, currency, "--budget"),
+        name,
+        channel=channel,
+        segment=_ref(segment) if segment else None,
+        subject=subject,
+        body=text,
+        objective=objective,
+        owner=owner,
+        currency=currency,
+        budget_minor=_minor(crm, budget, currency, "--budget"),
         cost_fixed_minor=_minor(crm, cost_fixed, currency, "--cost-fixed") or 0,
         cost_per_message_minor=_minor(crm, cost_per_message, currency, "--cost-per-message") or 0,
-        holdout_percent=holdout, attribution_days=attribution_days, occasion=occasion, days_before=days_before)
+        holdout_percent=holdout,
+        attribution_days=attribution_days,
+        occasion=occasion,
+        days_before=days_before,
+    )
     emit_object(_campaign_row(campaign))
 
 
@@ -213,12 +290,22 @@ def create(crm: CRM, name: str, channel: str, segment: str | None, subject: str 
 @click.argument("name")
 @click.option("--subject", help="Subject of this variant.")
 @click.option("--body", help="Text of this variant.")
-@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the text from a file.")
+@click.option(
+    "--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the text from a file."
+)
 @click.option("--weight", type=int, default=1, show_default=True, help="Share of customers, relative to the others.")
 @click.option("--remove", is_flag=True, help="Remove the variant instead.")
 @pass_crm
-def variant(crm: CRM, campaign: str, name: str, subject: str | None, body: str | None, body_file: Path | None,
-            weight: int, remove: bool) -> None:
+def variant(
+    crm: CRM,
+    campaign: str,
+    name: str,
+    subject: str | None,
+    body: str | None,
+    body_file: Path | None,
+    weight: int,
+    remove: bool,
+) -> None:
     """Add, replace or remove message variant NAME of a draft CAMPAIGN (A/B tests)."""
     if remove:
         updated = crm.campaigns.remove_variant(_ref(campaign), name)
@@ -235,8 +322,10 @@ def variant(crm: CRM, campaign: str, name: str, subject: str | None, body: str |
 @pass_crm
 def list_campaigns(crm: CRM, status: str | None) -> None:
     """Campaigns, newest first."""
-    emit([_campaign_row(c) for c in crm.campaigns.list(status=status)],
-         ("id", "name", "status", "channel", "segment", "occasion", "variants", "holdout", "scheduled_at"))
+    emit(
+        [_campaign_row(c) for c in crm.campaigns.list(status=status)],
+        ("id", "name", "status", "channel", "segment", "occasion", "variants", "holdout", "scheduled_at"),
+    )
 
 
 @campaigns.command("show")
@@ -245,11 +334,21 @@ def list_campaigns(crm: CRM, status: str | None) -> None:
 def show(crm: CRM, campaign: str) -> None:
     """A campaign: settings, costs and variants."""
     c = crm.campaigns.get(_ref(campaign))
-    data = {**_campaign_row(c), "objective": c.objective, "owner": c.owner, "currency": c.currency,
-            "budget": _money(c.budget_minor, c.currency), "cost_fixed": _money(c.cost_fixed_minor, c.currency),
-            "cost_per_message": _money(c.cost_per_message_minor, c.currency), "attribution_days": c.attribution_days,
-            "days_before": c.days_before if c.occasion else None, "started_at": c.started_at,
-            "finished_at": c.finished_at, "created_by": c.created_by, "scheduled_by": c.scheduled_by}
+    data = {
+        **_campaign_row(c),
+        "objective": c.objective,
+        "owner": c.owner,
+        "currency": c.currency,
+        "budget": _money(c.budget_minor, c.currency),
+        "cost_fixed": _money(c.cost_fixed_minor, c.currency),
+        "cost_per_message": _money(c.cost_per_message_minor, c.currency),
+        "attribution_days": c.attribution_days,
+        "days_before": c.days_before if c.occasion else None,
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "created_by": c.created_by,
+        "scheduled_by": c.scheduled_by,
+    }
     if current_format() == "json":
         data["variants"] = [attrs.asdict(v) for v in c.variants]
     emit_object(data)
@@ -295,10 +394,20 @@ def unschedule(crm: CRM, campaign: str) -> None:
 
 
 def _run_rows(results: list[RunResult]) -> list[dict[str, Any]]:
-    return [{"campaign": r.campaign_name or r.campaign_id, "run": r.run_id, "period": r.period or None,
-             "occasion_date": r.occasion_date, "audience": r.audience, "queued": r.queued, "holdout": r.holdout,
-             "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or None, "send_at": r.send_at}
-            for r in results]
+    return [
+        {
+            "campaign": r.campaign_name or r.campaign_id,
+            "run": r.run_id,
+            "period": r.period or None,
+            "occasion_date": r.occasion_date,
+            "audience": r.audience,
+            "queued": r.queued,
+            "holdout": r.holdout,
+            "excluded": ", ".join(f"{k} {v}" for k, v in r.excluded.items()) or None,
+            "send_at": r.send_at,
+        }
+        for r in results
+    ]
 
 
 RUN_COLUMNS = ("campaign", "run", "period", "occasion_date", "audience", "queued", "holdout", "excluded", "send_at")
@@ -314,8 +423,13 @@ def run(crm: CRM, campaign: str) -> None:
 
 
 @campaigns.command("run-due")
-@click.option("--dispatch/--no-dispatch", "then_dispatch", default=True, show_default=True,
-              help="Deliver the queued messages afterwards.")
+@click.option(
+    "--dispatch/--no-dispatch",
+    "then_dispatch",
+    default=True,
+    show_default=True,
+    help="Deliver the queued messages afterwards.",
+)
 @pass_crm
 def run_due(crm: CRM, then_dispatch: bool) -> None:
     """For cron: run scheduled campaigns whose time came and today's occasions, then dispatch."""
@@ -334,16 +448,29 @@ def _print_dispatch(report: Any) -> None:
         click.echo(f"quiet hours: nothing sent before {report.quiet_until.isoformat(timespec='minutes')}", err=True)
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    emit([{"sent": report.sent, "retrying": report.retrying, "failed": report.failed, "recovered": report.recovered,
-           "unconfirmed": report.unconfirmed, "no_adapter": report.skipped,
-           "finished_campaigns": ", ".join(map(str, report.finished_campaigns)) or None}],
-         ("sent", "retrying", "failed", "recovered", "unconfirmed", "no_adapter", "finished_campaigns"))
+    emit(
+        [
+            {
+                "sent": report.sent,
+                "retrying": report.retrying,
+                "failed": report.failed,
+                "recovered": report.recovered,
+                "unconfirmed": report.unconfirmed,
+                "no_adapter": report.skipped,
+                "finished_campaigns": ", ".join(map(str, report.finished_campaigns)) or None,
+            }
+        ],
+        ("sent", "retrying", "failed", "recovered", "unconfirmed", "no_adapter", "finished_campaigns"),
+    )
 
 
 @campaigns.command("dispatch")
 @click.option("--limit", type=int, help="Send at most this many messages.")
-@click.option("--retry-unconfirmed", is_flag=True,
-              help="Send again the messages whose outcome is unknown (after checking the provider did not deliver them).")
+@click.option(
+    "--retry-unconfirmed",
+    is_flag=True,
+    help="Send again the messages whose outcome is unknown (after checking the provider did not deliver them).",
+)
 @pass_crm
 def dispatch(crm: CRM, limit: int | None, retry_unconfirmed: bool) -> None:
     """Deliver queued messages (retries with backoff; safe to run from several processes)."""
@@ -365,17 +492,24 @@ def cancel(crm: CRM, campaign: str) -> None:
 @pass_crm
 def messages(crm: CRM, campaign: str, status: str | None, limit: int) -> None:
     """A campaign's messages, newest first."""
-    emit(crm.campaigns.messages(_ref(campaign), status=status, limit=limit),
-         ("id", "customer_id", "status", "reason", "attempts", "next_attempt_at", "sent_at", "address", "last_error"))
+    emit(
+        crm.campaigns.messages(_ref(campaign), status=status, limit=limit),
+        ("id", "customer_id", "status", "reason", "attempts", "next_attempt_at", "sent_at", "address", "last_error"),
+    )
 
 
 #: The lift's verdict when the sample is too small (``reports.too_few``), for its translation in a table.
-VERDICT_PATTERNS = ((re.compile(
-    r"too few to call: (?P<treated>\d+) treated and (?P<held>\d+) held-out customers, (?P<conversions>\d+) "
-    r"conversions \(significance needs at least (?P<per_group>\d+) customers in each group and "
-    r"(?P<needed>\d+) conversions\)"),
-    "too few to call: %(treated)s treated and %(held)s held-out customers, %(conversions)s conversions "
-    "(significance needs at least %(per_group)s customers in each group and %(needed)s conversions)"),)
+VERDICT_PATTERNS = (
+    (
+        re.compile(
+            r"too few to call: (?P<treated>\d+) treated and (?P<held>\d+) held-out customers, (?P<conversions>\d+) "
+            r"conversions \(significance needs at least (?P<per_group>\d+) customers in each group and "
+            r"(?P<needed>\d+) conversions\)"
+        ),
+        "too few to call: %(treated)s treated and %(held)s held-out customers, %(conversions)s conversions "
+        "(significance needs at least %(per_group)s customers in each group and %(needed)s conversions)",
+    ),
+)
 
 
 @campaigns.command("report")
@@ -387,7 +521,8 @@ def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
 
     A table speaks the reader's language (rates as percentages, amounts the local way); JSON and CSV keep
     rates as 4-decimal ratios and amounts as ``1.234.567 ₫`` in every locale."""
-    from crmkit_campaigns.reports import chart as draw, comparison_rows
+    from crmkit_campaigns.reports import chart as draw
+    from crmkit_campaigns.reports import comparison_rows
 
     t = current_translator()
     table = current_format() == "table"
@@ -402,10 +537,41 @@ def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
             row["cost"] = _money(row.pop("cost_minor"), row["currency"])
             if table:
                 row["status"] = _status(t, row["status"])
-                row.update({key: _percent(row[key]) for key in (
-                    "open_rate", "click_rate", "conversion_rate", "roi", "lift", "lift_low", "lift_high")})
-        emit(rows, ("id", "campaign", "status", "channel", "audience", "excluded", "sent", "open_rate", "click_rate",
-                    "conversion_rate", "revenue", "cost", "roi", "lift", "lift_low", "lift_high"))
+                row.update(
+                    {
+                        key: _percent(row[key])
+                        for key in (
+                            "open_rate",
+                            "click_rate",
+                            "conversion_rate",
+                            "roi",
+                            "lift",
+                            "lift_low",
+                            "lift_high",
+                        )
+                    }
+                )
+        emit(
+            rows,
+            (
+                "id",
+                "campaign",
+                "status",
+                "channel",
+                "audience",
+                "excluded",
+                "sent",
+                "open_rate",
+                "click_rate",
+                "conversion_rate",
+                "revenue",
+                "cost",
+                "roi",
+                "lift",
+                "lift_low",
+                "lift_high",
+            ),
+        )
         if found and found[0].scoped_to:
             click.echo(t.gettext("scope: %(scope)s") % {"scope": _scope(found[0].scoped_to, t.gettext)}, err=True)
     if chart is not None and found:
@@ -425,16 +591,26 @@ def _print_report(r: CampaignReport, t: Translator | None) -> None:
         excluded = "; ".join(f"{t.gettext(REASONS.get(k, k))}: {t.format_number(v)}" for k, v in r.excluded.items())
     else:  # "suppressed 3, no_consent 1", as JSON and CSV have always written it
         excluded = ", ".join(f"{k} {v}" for k, v in r.excluded.items())
-    emit_object({
-        "campaign": c.name, "status": _status(t, c.status) if t else c.status, "scope": _scope(r.scoped_to, said),
-        "audience": r.audience, "excluded": excluded or said("none"), "holdout": r.holdout, "waiting": r.pending,
-        "unconfirmed": r.unconfirmed, "revenue": _money(r.revenue_minor, c.currency),
-        "cost": _money(r.cost_minor, c.currency), "roi": _percent(r.roi) if t else r.roi,
-        "lift": _lift(r.lift, t, whole=True),
-        "significance": (translate_message(t, r.lift.verdict, VERDICT_PATTERNS) if t else r.lift.verdict)
-        if r.lift else None,
-        "incremental_revenue": _money(r.lift.incremental_revenue_minor, c.currency) if r.lift else None,
-    })
+    emit_object(
+        {
+            "campaign": c.name,
+            "status": _status(t, c.status) if t else c.status,
+            "scope": _scope(r.scoped_to, said),
+            "audience": r.audience,
+            "excluded": excluded or said("none"),
+            "holdout": r.holdout,
+            "waiting": r.pending,
+            "unconfirmed": r.unconfirmed,
+            "revenue": _money(r.revenue_minor, c.currency),
+            "cost": _money(r.cost_minor, c.currency),
+            "roi": _percent(r.roi) if t else r.roi,
+            "lift": _lift(r.lift, t, whole=True),
+            "significance": (translate_message(t, r.lift.verdict, VERDICT_PATTERNS) if t else r.lift.verdict)
+            if r.lift
+            else None,
+            "incremental_revenue": _money(r.lift.incremental_revenue_minor, c.currency) if r.lift else None,
+        }
+    )
     rows = []
     for row in r.as_rows():
         lift = row.pop("lift")
@@ -442,13 +618,31 @@ def _print_report(r: CampaignReport, t: Translator | None) -> None:
         row["lift"] = _lift(lift, t, whole=False)
         if t:
             row["group"] = _group(t, row["group"])
-            row.update({key: _percent(row[key]) for key in (
-                "delivery_rate", "open_rate", "click_rate", "response_rate", "conversion_rate")})
+            row.update(
+                {
+                    key: _percent(row[key])
+                    for key in ("delivery_rate", "open_rate", "click_rate", "response_rate", "conversion_rate")
+                }
+            )
         rows.append(row)
-    emit(rows, ("group", "customers", "sent", "delivery_rate", "open_rate", "click_rate", "response_rate",
-                "conversion_rate", "converted", "revenue", "lift"),
-         title="\n" + (t.gettext("By group: rates over messages sent, conversion over the group's customers")
-                       if t else "By group"))
+    emit(
+        rows,
+        (
+            "group",
+            "customers",
+            "sent",
+            "delivery_rate",
+            "open_rate",
+            "click_rate",
+            "response_rate",
+            "conversion_rate",
+            "converted",
+            "revenue",
+            "lift",
+        ),
+        title="\n"
+        + (t.gettext("By group: rates over messages sent, conversion over the group's customers") if t else "By group"),
+    )
 
 
 def _percent(ratio: Decimal | None) -> Percent | None:
@@ -505,8 +699,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Deprecated: runs `crmkit serve`, which serves the tracking routes under /campaigns/t (other options pass on)."""
     from crmkit.cli.serve import serve as core_serve
 
-    click.echo("warning: `crmkit campaigns serve` is deprecated: run `crmkit serve`; the tracking routes are under "
-               "/campaigns/t (set `crmkit campaigns config base_url https://<host>/campaigns/t`)", err=True)
+    click.echo(
+        "warning: `crmkit campaigns serve` is deprecated: run `crmkit serve`; the tracking routes are under "
+        "/campaigns/t (set `crmkit campaigns config base_url https://<host>/campaigns/t`)",
+        err=True,
+    )
     args = list(ctx.args)
     if host or port:
         args = ["--bind", f"{host or '127.0.0.1'}:{port or 8000}", *args]
@@ -527,15 +724,23 @@ def keys() -> None:
 
 
 @keys.command("rotate")
-@click.option("--grace-days", type=click.IntRange(0, 3650), default=90, show_default=True,
-              help="Days the older keys still verify (links already sent, the old webhook token).")
+@click.option(
+    "--grace-days",
+    type=click.IntRange(0, 3650),
+    default=90,
+    show_default=True,
+    help="Days the older keys still verify (links already sent, the old webhook token).",
+)
 @pass_crm
 def keys_rotate(crm: CRM, grace_days: int) -> None:
     """Sign new links and the webhook token with a new key; older keys verify for --grace-days more."""
     new_id = crm.campaigns.rotate_signing_key(timedelta(days=grace_days))
     emit(crm.campaigns.signing_keys(), ("id", "state", "created_at", "expires_at"))
-    click.echo(f"key {new_id} signs from now on; give providers the new `crmkit campaigns webhook-token` "
-               f"within {grace_days} days", err=True)
+    click.echo(
+        f"key {new_id} signs from now on; give providers the new `crmkit campaigns webhook-token` "
+        f"within {grace_days} days",
+        err=True,
+    )
 
 
 @keys.command("list")
@@ -595,14 +800,23 @@ def config(crm: CRM, key: str | None, value: str | None) -> None:
     base_url, founding_day DD/MM, max_attempts, backoff_seconds, lease_seconds)."""
     if key is None or value is None:
         settings = crm.campaigns.settings
-        shown = {"timezone": settings.zone.key, "quiet_hours": str(settings.quiet_hours or "none"),
-                 "frequency_cap": f"{settings.frequency_cap[0]}/{settings.frequency_cap[1]}d" if settings.frequency_cap else "none",
-                 "base_url": redact_url(settings.base_url), "founding_day": "/".join(f"{n:02d}" for n in settings.founding_day)
-                 if settings.founding_day else None, "max_attempts": settings.max_attempts,
-                 "backoff_seconds": settings.backoff_seconds, "lease_seconds": settings.lease_seconds}
+        shown = {
+            "timezone": settings.zone.key,
+            "quiet_hours": str(settings.quiet_hours or "none"),
+            "frequency_cap": f"{settings.frequency_cap[0]}/{settings.frequency_cap[1]}d"
+            if settings.frequency_cap
+            else "none",
+            "base_url": redact_url(settings.base_url),
+            "founding_day": "/".join(f"{n:02d}" for n in settings.founding_day) if settings.founding_day else None,
+            "max_attempts": settings.max_attempts,
+            "backoff_seconds": settings.backoff_seconds,
+            "lease_seconds": settings.lease_seconds,
+        }
         emit_object({k: v for k, v in shown.items() if key is None or k == key})
         return
-    parsed: Any = int(value) if value.isdigit() and key in ("max_attempts", "backoff_seconds", "lease_seconds") else value
+    parsed: Any = (
+        int(value) if value.isdigit() and key in ("max_attempts", "backoff_seconds", "lease_seconds") else value
+    )
     emit_object(redact_options({key: crm.campaigns.configure(key, parsed)}))
 
 

@@ -103,12 +103,18 @@ def read(stored: Mapping[str, Any]) -> Settings:
     defaults = {**DEFAULTS, "timezone": stored.get("timezone")}  # unless set for campaigns: the CRM's
     values = {key: normalize(key, stored.get(PREFIX + key, default)) for key, default in defaults.items()}
     # the founding day is the CRM's (one definition for every plugin); an older campaigns.founding_day still counts
-    values["founding_day"] = normalize("founding_day", stored.get(CORE_KEYS["founding_day"],
-                                                                  stored.get(PREFIX + "founding_day")))
+    values["founding_day"] = normalize(
+        "founding_day", stored.get(CORE_KEYS["founding_day"], stored.get(PREFIX + "founding_day"))
+    )
     return Settings(
-        zone=ZoneInfo(values["timezone"]), quiet_hours=values["quiet_hours"], frequency_cap=values["frequency_cap"],
-        base_url=values["base_url"], channels=values["channels"], founding_day=values["founding_day"],
-        max_attempts=values["max_attempts"], backoff_seconds=values["backoff_seconds"],
+        zone=ZoneInfo(values["timezone"]),
+        quiet_hours=values["quiet_hours"],
+        frequency_cap=values["frequency_cap"],
+        base_url=values["base_url"],
+        channels=values["channels"],
+        founding_day=values["founding_day"],
+        max_attempts=values["max_attempts"],
+        backoff_seconds=values["backoff_seconds"],
         lease_seconds=values["lease_seconds"],
     )
 
@@ -134,10 +140,12 @@ def normalize(key: str, value: Any) -> Any:
         if isinstance(value, str):
             found = re.match(r"^\s*(\d+)\s*/\s*(\d+)\s*d(ays?)?\s*$", value)
             value = {"messages": int(found[1]), "days": int(found[2])} if found else value
-        if not isinstance(value, Mapping) or not all(isinstance(value.get(k), int) and value[k] > 0
-                                                     for k in ("messages", "days")):
-            raise ValidationError('expected {"messages": N, "days": D} or "N/Dd" (e.g. "3/7d"), positive whole numbers',
-                                  field=field)
+        if not isinstance(value, Mapping) or not all(
+            isinstance(value.get(k), int) and value[k] > 0 for k in ("messages", "days")
+        ):
+            raise ValidationError(
+                'expected {"messages": N, "days": D} or "N/Dd" (e.g. "3/7d"), positive whole numbers', field=field
+            )
         return int(value["messages"]), int(value["days"])
     if key == "base_url":
         text = str(value).rstrip("/")

@@ -45,28 +45,67 @@ TILE_CAMPAIGNS = 4
 PANEL_MESSAGES = 10
 #: Customers offered for a preview (a random handful of the campaign's audience).
 PREVIEW_CHOICES = 10
-CAMPAIGN_FIELDS = ("name", "segment", "channel", "subject", "body", "holdout_percent", "cost_fixed", "cost_per_message",
-                   "budget")
+CAMPAIGN_FIELDS = (
+    "name",
+    "segment",
+    "channel",
+    "subject",
+    "body",
+    "holdout_percent",
+    "cost_fixed",
+    "cost_per_message",
+    "budget",
+)
 SEGMENT_FIELDS = ("name", "expression", "description")
 #: Campaign status → its msgid.
 STATUSES = {"draft": "Draft", "scheduled": "Scheduled", "running": "Running", "done": "Done", "cancelled": "Cancelled"}
 #: A message's status (or, once sent, what the customer did with it) → its msgid.
-PROGRESS = {"queued": "Waiting to be sent", "claimed": "Being sent", "sending": "Being sent", "sent": "Sent",
-            "unconfirmed": "Sent, not confirmed", "bounced": "Bounced", "failed": "Failed", "cancelled": "Cancelled",
-            "excluded": "Not sent", HOLDOUT: "Held out (control group)", "delivered": "Received",
-            "opened": "Opened", "clicked": "Clicked", "responded": "Replied", "unsubscribed": "Unsubscribed"}
+PROGRESS = {
+    "queued": "Waiting to be sent",
+    "claimed": "Being sent",
+    "sending": "Being sent",
+    "sent": "Sent",
+    "unconfirmed": "Sent, not confirmed",
+    "bounced": "Bounced",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "excluded": "Not sent",
+    HOLDOUT: "Held out (control group)",
+    "delivered": "Received",
+    "opened": "Opened",
+    "clicked": "Clicked",
+    "responded": "Replied",
+    "unsubscribed": "Unsubscribed",
+}
 #: Why a customer gets no message → its msgid.
-REASONS = {"suppressed": "on the suppression list", "no_consent": "no consent for this channel",
-           "no_address": "no address for this channel", "frequency_cap": "already has enough messages (frequency cap)",
-           HOLDOUT: "held out as the control group", "not_in_audience": "not in the campaign's audience",
-           "campaign_cancelled": "the campaign was cancelled"}
+REASONS = {
+    "suppressed": "on the suppression list",
+    "no_consent": "no consent for this channel",
+    "no_address": "no address for this channel",
+    "frequency_cap": "already has enough messages (frequency cap)",
+    HOLDOUT: "held out as the control group",
+    "not_in_audience": "not in the campaign's audience",
+    "campaign_cancelled": "the campaign was cancelled",
+}
 _KEEP_SPACES = ("body", "subject", "expression")
 #: A segment field's type → its msgid (the builder's list of fields).
-FIELD_TYPES = {"number": "number", "name": "text", "text": "text", "choice": "one of a list", "date": "date",
-               "datetime": "date and time", "boolean": "true or false"}
+FIELD_TYPES = {
+    "number": "number",
+    "name": "text",
+    "text": "text",
+    "choice": "one of a list",
+    "date": "date",
+    "datetime": "date and time",
+    "boolean": "true or false",
+}
 #: What the customer did with a sent message, the furthest first: (column, progress).
-_ENGAGEMENT = (("unsubscribed_at", "unsubscribed"), ("responded_at", "responded"), ("clicked_at", "clicked"),
-               ("opened_at", "opened"), ("delivered_at", "delivered"))
+_ENGAGEMENT = (
+    ("unsubscribed_at", "unsubscribed"),
+    ("responded_at", "responded"),
+    ("clicked_at", "clicked"),
+    ("opened_at", "opened"),
+    ("delivered_at", "delivered"),
+)
 
 
 # -- shared bits ------------------------------------------------------------------------------------------
@@ -106,7 +145,7 @@ class LiveCount:
 
     @property
     def after(self) -> str:
-        return self.expression[(self.column or 1) - 1:]
+        return self.expression[(self.column or 1) - 1 :]
 
 
 def live_count(crm: CRM, expression: str) -> LiveCount:
@@ -132,8 +171,9 @@ def segment_list(request: ConsoleRequest) -> Response:
 
 def segment_count(request: ConsoleRequest) -> Response:
     """The live count under the builder's definition (htmx calls it as the marketer types)."""
-    return request.render(TEMPLATES + "segment_count.html",
-                          live=live_count(request.crm, request.http.args.get("expression", "")))
+    return request.render(
+        TEMPLATES + "segment_count.html", live=live_count(request.crm, request.http.args.get("expression", ""))
+    )
 
 
 def segment_new(request: ConsoleRequest) -> Response:
@@ -142,17 +182,24 @@ def segment_new(request: ConsoleRequest) -> Response:
     if request.http.method == "POST":
         values = _form(request, SEGMENT_FIELDS)
         try:
-            made = crm.campaigns.segments.create(values["name"], values["expression"],
-                                                 description=values["description"] or None)
+            made = crm.campaigns.segments.create(
+                values["name"], values["expression"], description=values["description"] or None
+            )
         except ValidationError as exc:
             errors, status = _errors(exc, SEGMENT_FIELDS), 422
         except Conflict as exc:
             errors, status = {"name": [str(exc)]}, 409
         else:
             return request.redirect(SEGMENTS, saved=made.name)
-    return request.render(TEMPLATES + "segment_form.html", status=status, values=values, errors=errors,
-                          live=live_count(crm, values["expression"]), fields=crm.campaigns.segments.fields().values(),
-                          field_types=FIELD_TYPES)
+    return request.render(
+        TEMPLATES + "segment_form.html",
+        status=status,
+        values=values,
+        errors=errors,
+        live=live_count(crm, values["expression"]),
+        fields=crm.campaigns.segments.fields().values(),
+        field_types=FIELD_TYPES,
+    )
 
 
 # -- campaigns --------------------------------------------------------------------------------------------
@@ -185,25 +232,35 @@ def campaign_new(request: ConsoleRequest) -> Response:
     from crmkit.console.display import channel_label  # phonenumbers: loaded when a page needs it
 
     crm, currency = request.crm, _currency(request.crm)
-    values = {**dict.fromkeys(CAMPAIGN_FIELDS, ""), "channel": "email", "holdout_percent": "0",
-              "segment": request.http.args.get("segment", "")}
+    values = {
+        **dict.fromkeys(CAMPAIGN_FIELDS, ""),
+        "channel": "email",
+        "holdout_percent": "0",
+        "segment": request.http.args.get("segment", ""),
+    }
     errors: dict[str, list[str]] = {}
     status = 200
     if request.http.method == "POST":
         values = _form(request, CAMPAIGN_FIELDS)
-        options = {"cost_fixed_minor": _amount(values, "cost_fixed", currency, errors) or 0,
-                   "cost_per_message_minor": _amount(values, "cost_per_message", currency, errors) or 0,
-                   "budget_minor": _amount(values, "budget", currency, errors)}
+        options = {
+            "cost_fixed_minor": _amount(values, "cost_fixed", currency, errors) or 0,
+            "cost_per_message_minor": _amount(values, "cost_per_message", currency, errors) or 0,
+            "budget_minor": _amount(values, "budget", currency, errors),
+        }
         try:
             options["holdout_percent"] = Decimal(values["holdout_percent"] or "0")
         except ArithmeticError:
             errors["holdout_percent"] = [request.i18n.gettext("Give a percentage between 0 and 50.")]
         if not errors:
             try:
-                made = crm.campaigns.create(values["name"], channel=values["channel"], body=values["body"],
-                                            subject=values["subject"] or None,
-                                            segment=int(values["segment"]) if values["segment"].isdigit() else None,
-                                            **options)
+                made = crm.campaigns.create(
+                    values["name"],
+                    channel=values["channel"],
+                    body=values["body"],
+                    subject=values["subject"] or None,
+                    segment=int(values["segment"]) if values["segment"].isdigit() else None,
+                    **options,
+                )
             except ValidationError as exc:
                 errors = _errors(exc, CAMPAIGN_FIELDS)
             except Conflict as exc:
@@ -214,8 +271,15 @@ def campaign_new(request: ConsoleRequest) -> Response:
     segments = [(str(s.id), s.name) for s in crm.campaigns.segments.list()] if request.allowed(SEGMENTS_READ) else []
     ready = [c["channel"] for c in crm.campaigns.channel_list()] if request.allowed(CHANNELS) else []
     channels = [(channel, channel_label(request.i18n, channel)) for channel in ready or crm.channels]
-    return request.render(TEMPLATES + "campaign_form.html", status=status, values=values, errors=errors,
-                          segments=segments, channels=channels, currency=currency)
+    return request.render(
+        TEMPLATES + "campaign_form.html",
+        status=status,
+        values=values,
+        errors=errors,
+        segments=segments,
+        channels=channels,
+        currency=currency,
+    )
 
 
 def _preview(request: ConsoleRequest, campaign: Campaign) -> tuple[Preview | None, str | None]:
@@ -237,8 +301,10 @@ def campaign_detail(request: ConsoleRequest, *, error: str | None = None, status
     choices = []
     if request.allowed(SEGMENTS_READ):
         try:
-            choices = [(str(c["id"]), c["name"]) for c in crm.campaigns.segments.sample(
-                campaign.segment_id, limit=PREVIEW_CHOICES)]
+            choices = [
+                (str(c["id"]), c["name"])
+                for c in crm.campaigns.segments.sample(campaign.segment_id, limit=PREVIEW_CHOICES)
+            ]
         except ValidationError:  # its definition names a field gone with an uninstalled plugin
             choices = []
     preview, preview_error = _preview(request, campaign)
@@ -246,21 +312,30 @@ def campaign_detail(request: ConsoleRequest, *, error: str | None = None, status
         choices.insert(0, (str(preview.customer_id), crm.customers.get(preview.customer_id).name))
     runnable = campaign.status in ("draft", "scheduled", "running") and not campaign.occasion
     return request.render(
-        TEMPLATES + "campaign.html", status=status, campaign=campaign, statuses=STATUSES, choices=choices,
-        preview=preview, preview_error=preview_error, reasons=REASONS, error=error,
+        TEMPLATES + "campaign.html",
+        status=status,
+        campaign=campaign,
+        statuses=STATUSES,
+        choices=choices,
+        preview=preview,
+        preview_error=preview_error,
+        reasons=REASONS,
+        error=error,
         saved=request.http.args.get("saved"),
         can_run=runnable and request.allowed(SEND),
         can_schedule=campaign.status == "draft" and request.allowed(SEND) and request.allowed(MANAGE),
         can_report=campaign.status != "draft" and request.allowed(REPORTS),
-        money=lambda minor: Money(campaign.currency, minor))
+        money=lambda minor: Money(campaign.currency, minor),
+    )
 
 
 def campaign_preview(request: ConsoleRequest) -> Response:
     """The message the chosen customer would receive, and whether they would (swapped in by htmx)."""
     campaign = request.crm.campaigns.get(request.params["campaign_id"])
     preview, preview_error = _preview(request, campaign)
-    return request.render(TEMPLATES + "preview.html", campaign=campaign, preview=preview, preview_error=preview_error,
-                          reasons=REASONS)
+    return request.render(
+        TEMPLATES + "preview.html", campaign=campaign, preview=preview, preview_error=preview_error, reasons=REASONS
+    )
 
 
 def campaign_run(request: ConsoleRequest) -> Response:
@@ -336,9 +411,16 @@ def campaign_report(request: ConsoleRequest) -> Response:
     as a table (what the chart shows, for screen readers too), the lift over the holdout, who was left out."""
     report = request.crm.campaigns.report(request.params["campaign_id"])
     currency = report.campaign.currency
-    return request.render(TEMPLATES + "report.html", report=report, figures=figures(report),
-                          chart=_chart(request, report), statuses=STATUSES, reasons=REASONS,
-                          ran=request.http.args.get("ran"), money=lambda minor: Money(currency, minor))
+    return request.render(
+        TEMPLATES + "report.html",
+        report=report,
+        figures=figures(report),
+        chart=_chart(request, report),
+        statuses=STATUSES,
+        reasons=REASONS,
+        ran=request.http.args.get("ran"),
+        money=lambda minor: Money(currency, minor),
+    )
 
 
 # -- the customer 360 and the home page -------------------------------------------------------------------
@@ -370,10 +452,15 @@ def customer_messages(crm: CRM, customer: Customer) -> dict[str, Any]:
     lines = []
     for message in crm.campaigns.customer_messages(customer.id, limit=PANEL_MESSAGES):
         stage, at = progress(message)
-        lines.append(MessageLine(message["campaign_id"], message["campaign"], message["channel"], at, stage,
-                                 message["reason"]))
-    return {"messages": lines, "suppressions": crm.campaigns.suppressions(customer_id=customer.id, limit=20),
-            "progress": PROGRESS, "reasons": REASONS}
+        lines.append(
+            MessageLine(message["campaign_id"], message["campaign"], message["channel"], at, stage, message["reason"])
+        )
+    return {
+        "messages": lines,
+        "suppressions": crm.campaigns.suppressions(customer_id=customer.id, limit=20),
+        "progress": PROGRESS,
+        "reasons": REASONS,
+    }
 
 
 def campaign_results(crm: CRM) -> list[tuple[Campaign, Group]]:
@@ -420,8 +507,7 @@ def crmkit_customer_panels() -> list[Panel]:
 
 @hookimpl
 def crmkit_home_tiles() -> list[Tile]:
-    return [Tile("campaign-results", "Campaign results", TEMPLATES + "tile.html", campaign_results,
-                 permission=REPORTS)]
+    return [Tile("campaign-results", "Campaign results", TEMPLATES + "tile.html", campaign_results, permission=REPORTS)]
 
 
 @hookimpl

@@ -39,8 +39,11 @@ def export(crm: CRM, session: Session, customer: Customer) -> dict[str, list[dic
     """
     rows = privacy.export_rows(session, m.CUSTOMER_TABLES, customer.id)
     s = m.suppressions.c
-    by_address = session.connection().execute(sa.select(m.suppressions).where(
-        s.customer_id.is_(None), s.address.in_(_contact_values(session.connection(), customer.id))).order_by(s.id))
+    by_address = session.connection().execute(
+        sa.select(m.suppressions)
+        .where(s.customer_id.is_(None), s.address.in_(_contact_values(session.connection(), customer.id)))
+        .order_by(s.id)
+    )
     rows[m.suppressions.name] += [to_jsonable(dict(row)) for row in by_address.mappings()]
     if crm.access.sees_contacts_of(customer.owner):
         return rows
@@ -63,21 +66,34 @@ def erase(crm: CRM, session: Session, customer_id: int) -> None:
     conn = session.connection()
     s = m.suppressions.c
     values = _contact_values(conn, customer_id)
-    theirs = conn.execute(sa.select(s.id, s.address).where(
-        sa.or_(s.customer_id == customer_id, s.address.in_(values)))).all()
+    theirs = conn.execute(
+        sa.select(s.id, s.address).where(sa.or_(s.customer_id == customer_id, s.address.in_(values)))
+    ).all()
     _forget_outbox_files(crm, conn, customer_id)
     privacy.delete_rows(session, (m.events, m.messages), customer_id)
     conn.execute(m.suppressions.delete().where(s.id.in_([i for i, address in theirs if address is None])))
     kept = [(i, address) for i, address in theirs if address is not None]
     if kept:
         key = privacy.hash_key(conn)
-        executemany(conn, m.suppressions.update().where(s.id == sa.bindparam("_id")).values(
-            address=sa.bindparam("_address"), customer_id=None, reason=ERASED_REASON), [
-            {"_id": i, "_address": address if address.startswith(privacy.DIGEST_PREFIX) else privacy.digest(key, address)}
-            for i, address in kept])
+        executemany(
+            conn,
+            m.suppressions.update()
+            .where(s.id == sa.bindparam("_id"))
+            .values(address=sa.bindparam("_address"), customer_id=None, reason=ERASED_REASON),
+            [
+                {
+                    "_id": i,
+                    "_address": address if address.startswith(privacy.DIGEST_PREFIX) else privacy.digest(key, address),
+                }
+                for i, address in kept
+            ],
+        )
     a = core.audit_log.c
-    conn.execute(core.audit_log.update().where(a.entity == "suppression", a.entity_id.in_([str(i) for i, _ in theirs]))
-                 .values(changes=None))
+    conn.execute(
+        core.audit_log.update()
+        .where(a.entity == "suppression", a.entity_id.in_([str(i) for i, _ in theirs]))
+        .values(changes=None)
+    )
 
 
 #: The reason an erased customer's suppression entries keep (theirs said why, perhaps naming them).
@@ -93,8 +109,11 @@ def _contact_values(conn: sa.Connection, customer_id: int) -> list[str]:
 def _forget_outbox_files(crm: CRM, conn: sa.Connection, customer_id: int) -> None:
     """Delete the files a file-outbox channel wrote for the customer's messages."""
     msg = m.messages.c
-    written = conn.execute(sa.select(msg.channel, msg.provider_message_id).where(
-        msg.customer_id == customer_id, msg.provider_message_id.startswith("file:"))).all()
+    written = conn.execute(
+        sa.select(msg.channel, msg.provider_message_id).where(
+            msg.customer_id == customer_id, msg.provider_message_id.startswith("file:")
+        )
+    ).all()
     channels = crm.campaigns.settings.channels
     for channel, provider_id in written:
         adapter = build_adapter(channel, channels[channel]) if channel in channels else None
@@ -113,17 +132,31 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
     """
     conn = session.connection()
     msg = m.messages.c
-    kept_rows = {(r, c, p): (i, status) for i, r, c, p, status in select_in(
-        conn, sa.select(msg.id, msg.recipient_id, msg.campaign_id, msg.period, msg.status), msg.recipient_id,
-        sorted(set(pairs.values())))}
+    kept_rows = {
+        (r, c, p): (i, status)
+        for i, r, c, p, status in select_in(
+            conn,
+            sa.select(msg.id, msg.recipient_id, msg.campaign_id, msg.period, msg.status),
+            msg.recipient_id,
+            sorted(set(pairs.values())),
+        )
+    }
     rows: dict[int, list[Any]] = defaultdict(list)
-    for row in select_in(conn, sa.select(msg.id, msg.customer_id, msg.campaign_id, msg.period, msg.recipient_id)
-                         .where(msg.status != "excluded"), msg.customer_id, list(pairs)):
+    for row in select_in(
+        conn,
+        sa.select(msg.id, msg.customer_id, msg.campaign_id, msg.period, msg.recipient_id).where(
+            msg.status != "excluded"
+        ),
+        msg.customer_id,
+        list(pairs),
+    ):
         rows[row.customer_id].append(row)
     dropped: list[int] = []
     handed: list[dict[str, int]] = []
     for merged_id, kept_id in pairs.items():
-        for message_id, _, campaign_id, period, _ in sorted(rows[merged_id], key=lambda r: (r.recipient_id != merged_id, r.id)):
+        for message_id, _, campaign_id, period, _ in sorted(
+            rows[merged_id], key=lambda r: (r.recipient_id != merged_id, r.id)
+        ):
             kept_row = kept_rows.get((kept_id, campaign_id, period))
             if kept_row is not None and kept_row[1] != "excluded":
                 continue  # both were messaged: each row keeps its recipient
@@ -132,8 +165,11 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
             handed.append({"_id": message_id, "_kept": kept_id})
             kept_rows[(kept_id, campaign_id, period)] = (message_id, "moved")
     delete_in(conn, msg.id, dropped)
-    executemany(conn, m.messages.update().where(msg.id == sa.bindparam("_id")).values(recipient_id=sa.bindparam("_kept")),
-                handed)
+    executemany(
+        conn,
+        m.messages.update().where(msg.id == sa.bindparam("_id")).values(recipient_id=sa.bindparam("_kept")),
+        handed,
+    )
     for table in m.CUSTOMER_TABLES:
         repoint(conn, table.c.customer_id, pairs)
 
@@ -144,22 +180,49 @@ def profile(session: Session, customer_id: int) -> dict[str, Any]:
     msg, cmp, ev = m.messages.c, m.campaigns.c, m.events.c
     handed = msg.status.in_(HANDED_OVER)
     since = utcnow() - timedelta(days=RECENT_DAYS)
-    total, recent = conn.execute(sa.select(
-        sa.func.count(), sa.func.sum(sa.case((msg.sent_at >= since, 1), else_=0)),
-    ).where(msg.customer_id == customer_id, handed)).one()
-    latest = conn.execute(
-        sa.select(msg.id, cmp.name.label("campaign"), msg.channel, msg.status, msg.sent_at, msg.opened_at,
-                  msg.clicked_at, msg.responded_at, msg.unsubscribed_at)
-        .join(m.campaigns, cmp.id == msg.campaign_id)
-        .where(msg.customer_id == customer_id, handed).order_by(msg.sent_at.desc(), msg.id.desc()).limit(PROFILE_ROWS)
-    ).mappings().all()
-    responses = conn.execute(
-        sa.select(ev.at, cmp.name.label("campaign"), ev.kind, ev.detail).join(m.campaigns, cmp.id == ev.campaign_id)
-        .where(ev.customer_id == customer_id, ev.kind.in_(("responded", "clicked", "converted", "unsubscribed")))
-        .order_by(ev.at.desc(), ev.id.desc()).limit(PROFILE_ROWS)
-    ).mappings().all()
-    return {"messages_received": int(total), f"messages_received_{RECENT_DAYS}d": int(recent or 0),
-            "latest_messages": [dict(r) for r in latest], "latest_responses": [dict(r) for r in responses]}
+    total, recent = conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(sa.case((msg.sent_at >= since, 1), else_=0))).where(
+            msg.customer_id == customer_id, handed
+        )
+    ).one()
+    latest = (
+        conn.execute(
+            sa.select(
+                msg.id,
+                cmp.name.label("campaign"),
+                msg.channel,
+                msg.status,
+                msg.sent_at,
+                msg.opened_at,
+                msg.clicked_at,
+                msg.responded_at,
+                msg.unsubscribed_at,
+            )
+            .join(m.campaigns, cmp.id == msg.campaign_id)
+            .where(msg.customer_id == customer_id, handed)
+            .order_by(msg.sent_at.desc(), msg.id.desc())
+            .limit(PROFILE_ROWS)
+        )
+        .mappings()
+        .all()
+    )
+    responses = (
+        conn.execute(
+            sa.select(ev.at, cmp.name.label("campaign"), ev.kind, ev.detail)
+            .join(m.campaigns, cmp.id == ev.campaign_id)
+            .where(ev.customer_id == customer_id, ev.kind.in_(("responded", "clicked", "converted", "unsubscribed")))
+            .order_by(ev.at.desc(), ev.id.desc())
+            .limit(PROFILE_ROWS)
+        )
+        .mappings()
+        .all()
+    )
+    return {
+        "messages_received": int(total),
+        f"messages_received_{RECENT_DAYS}d": int(recent or 0),
+        "latest_messages": [dict(r) for r in latest],
+        "latest_responses": [dict(r) for r in responses],
+    }
 
 
 def segment_fields() -> dict[str, Any]:
@@ -168,6 +231,8 @@ def segment_fields() -> dict[str, Any]:
     mine = sa.and_(msg.customer_id == core.customers.c.id, msg.status.in_(HANDED_OVER))
     since = utcnow() - timedelta(days=RECENT_DAYS)
     return {
-        f"messages_received_{RECENT_DAYS}d": sa.select(sa.func.count()).where(mine, msg.sent_at >= since).scalar_subquery(),
+        f"messages_received_{RECENT_DAYS}d": sa.select(sa.func.count())
+        .where(mine, msg.sent_at >= since)
+        .scalar_subquery(),
         "last_campaign_at": sa.select(sa.func.max(msg.sent_at)).where(mine).scalar_subquery(),
     }

@@ -36,22 +36,43 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
         return
     service = crm.campaigns
     if "email" not in service.settings.channels:
-        service.set_channel("email", "file", directory=str(outbox_directory(crm)), address_kind="email",
-                            sender="Cửa hàng Sao Mai <chao@saomai.example.vn>")
+        service.set_channel(
+            "email",
+            "file",
+            directory=str(outbox_directory(crm)),
+            address_kind="email",
+            sender="Cửa hàng Sao Mai <chao@saomai.example.vn>",
+        )
     service.segments.create(SEGMENT, SEGMENT_EXPRESSION, description="Khách hàng và khách tiềm năng ở Hà Nội")
     campaign = service.create(
-        TET, channel="email", segment=SEGMENT, objective="Doanh số mùa Tết", owner=_owner(crm, OWNER),
-        subject="Chúc mừng năm mới, {{ first_name }}!", holdout_percent=10, attribution_days=14,
-        cost_fixed_minor=2_000_000, cost_per_message_minor=300, budget_minor=5_000_000,
-        body="Chào {{ first_name | default(\"bạn\") }},\nCửa hàng Sao Mai chúc bạn năm mới an khang thịnh vượng!"
-             "\nQuà Tết giảm 20%: https://saomai.example.vn/tet",
+        TET,
+        channel="email",
+        segment=SEGMENT,
+        objective="Doanh số mùa Tết",
+        owner=_owner(crm, OWNER),
+        subject="Chúc mừng năm mới, {{ first_name }}!",
+        holdout_percent=10,
+        attribution_days=14,
+        cost_fixed_minor=2_000_000,
+        cost_per_message_minor=300,
+        budget_minor=5_000_000,
+        body='Chào {{ first_name | default("bạn") }},\nCửa hàng Sao Mai chúc bạn năm mới an khang thịnh vượng!'
+        "\nQuà Tết giảm 20%: https://saomai.example.vn/tet",
     )
-    service.set_variant(campaign.id, "B", subject="🧧 Lì xì đầu năm cho {{ first_name }}",
-                        body="{{ first_name | default(\"Bạn\") }} ơi, lì xì 100.000 ₫ cho đơn đầu năm tại "
-                             "https://saomai.example.vn/li-xi")
-    birthday = service.create(BIRTHDAY, channel="email", occasion="birthday", subject="Chúc mừng sinh nhật {{ first_name }}",
-                              body="Chúc {{ first_name | default(\"bạn\") }} sinh nhật vui vẻ! Quà tặng: "
-                                   "https://saomai.example.vn/sinh-nhat")
+    service.set_variant(
+        campaign.id,
+        "B",
+        subject="🧧 Lì xì đầu năm cho {{ first_name }}",
+        body='{{ first_name | default("Bạn") }} ơi, lì xì 100.000 ₫ cho đơn đầu năm tại '
+        "https://saomai.example.vn/li-xi",
+    )
+    birthday = service.create(
+        BIRTHDAY,
+        channel="email",
+        occasion="birthday",
+        subject="Chúc mừng sinh nhật {{ first_name }}",
+        body='Chúc {{ first_name | default("bạn") }} sinh nhật vui vẻ! Quà tặng: https://saomai.example.vn/sinh-nhat',
+    )
     service.schedule(birthday.id)
     try:
         result = service.run(campaign.id)
@@ -84,8 +105,10 @@ def overview(crm: CRM) -> dict[str, list[str]]:
     for report in service.compare():
         t = report.treated
         excluded = ", ".join(f"{k} {v}" for k, v in report.excluded.items()) or "none"
-        lines.append(f"campaign {report.campaign.name!r} ({report.campaign.status}): {t.sent:,} sent, "
-                     f"{t.opened:,} opened, {t.clicked:,} clicked; holdout {report.holdout:,}; excluded: {excluded}")
+        lines.append(
+            f"campaign {report.campaign.name!r} ({report.campaign.status}): {t.sent:,} sent, "
+            f"{t.opened:,} opened, {t.clicked:,} clicked; holdout {report.holdout:,}; excluded: {excluded}"
+        )
     for campaign in service.list():
         if campaign.occasion and campaign.status in ("scheduled", "running"):
             lines.append(f"occasion campaign {campaign.name!r} is active: `crmkit campaigns run-due` sends it daily")

@@ -75,8 +75,9 @@ class _Tally:
 class Dispatcher:
     """One dispatch pass over the outbox (``crm.campaigns.dispatch()`` makes one)."""
 
-    def __init__(self, crm: CRM, service: CampaignsService, *, clock: Callable[[], datetime] = utcnow,
-                 batch: int = BATCH) -> None:
+    def __init__(
+        self, crm: CRM, service: CampaignsService, *, clock: Callable[[], datetime] = utcnow, batch: int = BATCH
+    ) -> None:
         self._crm = crm
         self._service = service
         self._clock = clock
@@ -115,11 +116,20 @@ class Dispatcher:
                     close()
         return self._report(tally, finished=finished)
 
-    def _report(self, tally: _Tally, *, quiet_until: datetime | None = None,
-                finished: list[int] | None = None) -> DispatchReport:
-        return DispatchReport(sent=tally.sent, retrying=tally.retrying, failed=tally.failed, recovered=tally.recovered,
-                              unconfirmed=tally.unconfirmed, skipped=tally.skipped, quiet_until=quiet_until,
-                              errors=tuple(tally.errors), finished_campaigns=tuple(finished or ()))
+    def _report(
+        self, tally: _Tally, *, quiet_until: datetime | None = None, finished: list[int] | None = None
+    ) -> DispatchReport:
+        return DispatchReport(
+            sent=tally.sent,
+            retrying=tally.retrying,
+            failed=tally.failed,
+            recovered=tally.recovered,
+            unconfirmed=tally.unconfirmed,
+            skipped=tally.skipped,
+            quiet_until=quiet_until,
+            errors=tuple(tally.errors),
+            finished_campaigns=tuple(finished or ()),
+        )
 
     # -- leases -----------------------------------------------------------------------------------------
 
@@ -131,8 +141,11 @@ class Dispatcher:
         expired = sa.and_(msg.status.in_(IN_FLIGHT), msg.lease_until < now)
         with self._crm.transaction() as session:
             conn = session.connection()
-            tally.recovered += conn.execute(m.messages.update().where(expired, msg.status == "claimed").values(
-                status="queued", worker=None, lease_until=None)).rowcount
+            tally.recovered += conn.execute(
+                m.messages.update()
+                .where(expired, msg.status == "claimed")
+                .values(status="queued", worker=None, lease_until=None)
+            ).rowcount
             stuck = conn.execute(sa.select(msg.id, msg.channel).where(expired, msg.status == "sending")).all()
             by_channel: dict[str, list[int]] = defaultdict(list)
             for message_id, channel in stuck:
@@ -140,16 +153,27 @@ class Dispatcher:
             for channel, ids in by_channel.items():
                 adapter = adapters.get(channel)
                 if adapter is not None and adapter.idempotent:
-                    tally.recovered += conn.execute(m.messages.update().where(msg.id.in_(ids)).values(
-                        status="queued", worker=None, lease_until=None, next_attempt_at=now)).rowcount
+                    tally.recovered += conn.execute(
+                        m.messages.update()
+                        .where(msg.id.in_(ids))
+                        .values(status="queued", worker=None, lease_until=None, next_attempt_at=now)
+                    ).rowcount
                 else:
-                    tally.unconfirmed += conn.execute(m.messages.update().where(msg.id.in_(ids)).values(
-                        status="unconfirmed", worker=None, lease_until=None,
-                        last_error="outcome unknown: the dispatcher stopped while handing it to the provider; "
-                                   "check the provider, then `dispatch --retry-unconfirmed` to send it again")).rowcount
+                    tally.unconfirmed += conn.execute(
+                        m.messages.update()
+                        .where(msg.id.in_(ids))
+                        .values(
+                            status="unconfirmed",
+                            worker=None,
+                            lease_until=None,
+                            last_error="outcome unknown: the dispatcher stopped while handing it to the provider; "
+                            "check the provider, then `dispatch --retry-unconfirmed` to send it again",
+                        )
+                    ).rowcount
             if retry_unconfirmed:
-                tally.recovered += conn.execute(m.messages.update().where(msg.status == "unconfirmed").values(
-                    status="queued", next_attempt_at=now)).rowcount
+                tally.recovered += conn.execute(
+                    m.messages.update().where(msg.status == "unconfirmed").values(status="queued", next_attempt_at=now)
+                ).rowcount
 
     def _claim(self, size: int, channels: list[str]) -> list[dict[str, Any]]:
         """Lease up to ``size`` due messages on ``channels`` to this dispatcher."""
@@ -157,10 +181,17 @@ class Dispatcher:
             return []
         now = self._clock()
         msg = m.messages.c
-        due = (sa.select(msg.id).where(msg.status == QUEUED, msg.next_attempt_at <= now, msg.channel.in_(channels))
-               .order_by(msg.next_attempt_at, msg.id).limit(size))
-        claim = {"status": "claimed", "worker": self.worker,
-                 "lease_until": now + timedelta(seconds=self.settings.lease_seconds)}
+        due = (
+            sa.select(msg.id)
+            .where(msg.status == QUEUED, msg.next_attempt_at <= now, msg.channel.in_(channels))
+            .order_by(msg.next_attempt_at, msg.id)
+            .limit(size)
+        )
+        claim = {
+            "status": "claimed",
+            "worker": self.worker,
+            "lease_until": now + timedelta(seconds=self.settings.lease_seconds),
+        }
         with self._crm.transaction() as session:
             conn = session.connection()
             if conn.dialect.name == "postgresql":
@@ -178,8 +209,9 @@ class Dispatcher:
 
     # -- delivery ----------------------------------------------------------------------------------------
 
-    def _deliver(self, claimed: list[dict[str, Any]], adapters: Mapping[str, Adapter], down: set[str],
-                 tally: _Tally) -> None:
+    def _deliver(
+        self, claimed: list[dict[str, Any]], adapters: Mapping[str, Adapter], down: set[str], tally: _Tally
+    ) -> None:
         by_channel: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in claimed:
             by_channel[row["channel"]].append(row)
@@ -194,26 +226,37 @@ class Dispatcher:
                     break
                 self._send_one(row, message, adapter, down, tally)
 
-    def _prepare(self, channel: str, adapter: Adapter, rows: list[dict[str, Any]],
-                 tally: _Tally) -> list[tuple[dict[str, Any], OutgoingMessage]]:
+    def _prepare(
+        self, channel: str, adapter: Adapter, rows: list[dict[str, Any]], tally: _Tally
+    ) -> list[tuple[dict[str, Any], OutgoingMessage]]:
         """Check eligibility again, read the recipients' values and render their messages."""
         now = self._clock()
         settings = attrs.evolve(self.settings, frequency_cap=None)  # the cap was applied when queuing
         c = core.customers.c
         ids = [row["customer_id"] for row in rows]
         with self._crm.reading() as conn:
-            check = dict(conn.execute(sa.select(
-                c.id, sa.case((c.status != "active", "customer_" + c.status),
-                              else_=eligibility(channel, adapter.address_kind, settings, now,
-                                                key=privacy.hash_key(conn, create=False))))
-                .where(c.id.in_(ids))).all())
-            addresses = dict(conn.execute(sa.select(c.id, primary_contact(adapter.address_kind))
-                                          .where(c.id.in_(ids))).all())
+            check = dict(
+                conn.execute(
+                    sa.select(
+                        c.id,
+                        sa.case(
+                            (c.status != "active", "customer_" + c.status),
+                            else_=eligibility(
+                                channel, adapter.address_kind, settings, now, key=privacy.hash_key(conn, create=False)
+                            ),
+                        ),
+                    ).where(c.id.in_(ids))
+                ).all()
+            )
+            addresses = dict(
+                conn.execute(sa.select(c.id, primary_contact(adapter.address_kind)).where(c.id.in_(ids))).all()
+            )
             values: dict[int, dict[int, dict[str, Any]]] = {}
             for campaign_id in {row["campaign_id"] for row in rows}:
                 renderer = self._renderer(campaign_id, adapter)
-                values[campaign_id] = renderer.values(conn, [r["customer_id"] for r in rows
-                                                             if r["campaign_id"] == campaign_id], now)
+                values[campaign_id] = renderer.values(
+                    conn, [r["customer_id"] for r in rows if r["campaign_id"] == campaign_id], now
+                )
         ready, cancelled = [], []
         for row in rows:
             reason = check.get(row["customer_id"], "customer_missing")
@@ -224,24 +267,40 @@ class Dispatcher:
             variant = next(v for v in renderer.campaign.variants if v.id == row["variant_id"])
             customer_values = values[row["campaign_id"]][row["customer_id"]]
             rendered = renderer.render(variant, customer_values, row["id"])
-            ready.append((row, OutgoingMessage(
-                message_id=row["id"], idempotency_key=idempotency_key(row["campaign_id"], row["id"]),
-                campaign_id=row["campaign_id"], customer_id=row["customer_id"], channel=channel,
-                to=addresses[row["customer_id"]], subject=rendered.subject, text=rendered.text, html=rendered.html,
-                unsubscribe_url=rendered.unsubscribe_url, name=customer_values["name"])))
+            ready.append(
+                (
+                    row,
+                    OutgoingMessage(
+                        message_id=row["id"],
+                        idempotency_key=idempotency_key(row["campaign_id"], row["id"]),
+                        campaign_id=row["campaign_id"],
+                        customer_id=row["customer_id"],
+                        channel=channel,
+                        to=addresses[row["customer_id"]],
+                        subject=rendered.subject,
+                        text=rendered.text,
+                        html=rendered.html,
+                        unsubscribe_url=rendered.unsubscribe_url,
+                        name=customer_values["name"],
+                    ),
+                )
+            )
         if cancelled:
             with self._crm.transaction() as session:
                 conn = session.connection()
                 for message_id, reason in cancelled:
-                    conn.execute(m.messages.update().where(m.messages.c.id == message_id,
-                                                           m.messages.c.worker == self.worker)
-                                 .values(status="cancelled", reason=reason, worker=None, lease_until=None))
+                    conn.execute(
+                        m.messages.update()
+                        .where(m.messages.c.id == message_id, m.messages.c.worker == self.worker)
+                        .values(status="cancelled", reason=reason, worker=None, lease_until=None)
+                    )
         return ready
 
     def _renderer(self, campaign_id: int, adapter: Adapter) -> Renderer:
         if campaign_id not in self._renderers:
             self._renderers[campaign_id] = self._service._renderer(
-                campaign_id, html=adapter.address_kind == "email", signer=self._service._link_signer())
+                campaign_id, html=adapter.address_kind == "email", signer=self._service._link_signer()
+            )
         return self._renderers[campaign_id]
 
     def _mark_sending(self, rows: list[dict[str, Any]]) -> set[int]:
@@ -249,12 +308,20 @@ class Dispatcher:
         msg = m.messages.c
         lease = self._clock() + timedelta(seconds=self.settings.lease_seconds)
         with self._crm.transaction() as session:
-            return set(session.connection().execute(m.messages.update().where(
-                msg.id.in_([row["id"] for row in rows]), msg.worker == self.worker, msg.status == "claimed",
-            ).values(status="sending", attempts=msg.attempts + 1, lease_until=lease).returning(msg.id)).scalars())
+            return set(
+                session.connection()
+                .execute(
+                    m.messages.update()
+                    .where(msg.id.in_([row["id"] for row in rows]), msg.worker == self.worker, msg.status == "claimed")
+                    .values(status="sending", attempts=msg.attempts + 1, lease_until=lease)
+                    .returning(msg.id)
+                )
+                .scalars()
+            )
 
-    def _send_one(self, row: dict[str, Any], message: OutgoingMessage, adapter: Adapter, down: set[str],
-                  tally: _Tally) -> None:
+    def _send_one(
+        self, row: dict[str, Any], message: OutgoingMessage, adapter: Adapter, down: set[str], tally: _Tally
+    ) -> None:
         """A non-idempotent adapter: ``sending`` is committed alone, so a crash leaves at most one message unsure."""
         if not self._mark_sending([row]):
             return  # the lease was lost (another dispatcher recovered it): not ours to send
@@ -263,8 +330,9 @@ class Dispatcher:
             down.add(message.channel)
         self._record([outcome], [], down, tally)
 
-    def _send_batch(self, ready: list[tuple[dict[str, Any], OutgoingMessage]], adapter: Adapter, down: set[str],
-                    tally: _Tally) -> None:
+    def _send_batch(
+        self, ready: list[tuple[dict[str, Any], OutgoingMessage]], adapter: Adapter, down: set[str], tally: _Tally
+    ) -> None:
         """An idempotent adapter: the batch is marked ``sending`` in one commit and its outcomes in another.
 
         After a crash in between, each of these messages goes out again with its idempotency key,
@@ -287,8 +355,9 @@ class Dispatcher:
         finally:  # even when an adapter raises something unexpected: what was sent is recorded
             self._record(outcomes, untried, down, tally)
 
-    def _attempt(self, row: dict[str, Any], message: OutgoingMessage,
-                 adapter: Adapter) -> tuple[str, dict[str, Any], OutgoingMessage, str]:
+    def _attempt(
+        self, row: dict[str, Any], message: OutgoingMessage, adapter: Adapter
+    ) -> tuple[str, dict[str, Any], OutgoingMessage, str]:
         """Hand one message to the adapter: ("sent", provider id), ("retry"/"down", error) or ("failed", error)."""
         try:
             return "sent", row, message, adapter.send(message)
@@ -299,8 +368,13 @@ class Dispatcher:
         except DeliveryError as exc:
             return "retry", row, message, str(exc)
 
-    def _record(self, outcomes: list[tuple[str, dict[str, Any], OutgoingMessage, str]], untried: list[dict[str, Any]],
-                down: set[str], tally: _Tally) -> None:
+    def _record(
+        self,
+        outcomes: list[tuple[str, dict[str, Any], OutgoingMessage, str]],
+        untried: list[dict[str, Any]],
+        down: set[str],
+        tally: _Tally,
+    ) -> None:
         """Write the outcomes of attempts (and give back untried rows) in one transaction."""
         if not outcomes and not untried:
             return
@@ -318,17 +392,36 @@ class Dispatcher:
                 mine = sa.and_(msg.id == row["id"], msg.worker == self.worker, msg.status == "sending")
                 attempts = row["attempts"] + 1
                 if kind == "sent":
-                    done = conn.execute(m.messages.update().where(mine).values(
-                        status="sent", sent_at=now, address=message.to, provider_message_id=result[:250],
-                        last_error=None, worker=None, lease_until=None)).rowcount
+                    done = conn.execute(
+                        m.messages.update()
+                        .where(mine)
+                        .values(
+                            status="sent",
+                            sent_at=now,
+                            address=message.to,
+                            provider_message_id=result[:250],
+                            last_error=None,
+                            worker=None,
+                            lease_until=None,
+                        )
+                    ).rowcount
                     if done:
                         self._event(session, "sent", row, now, {"provider_message_id": result})
                     tally.sent += done
                 elif kind == "failed" or attempts >= self.settings.max_attempts:
                     error = result if kind == "failed" else f"gave up after {attempts} attempts: {result}"
-                    conn.execute(m.messages.update().where(mine).values(
-                        status="failed", reason="rejected" if kind == "failed" else "gave_up", address=message.to,
-                        last_error=error, worker=None, lease_until=None))
+                    conn.execute(
+                        m.messages.update()
+                        .where(mine)
+                        .values(
+                            status="failed",
+                            reason="rejected" if kind == "failed" else "gave_up",
+                            address=message.to,
+                            last_error=error,
+                            worker=None,
+                            lease_until=None,
+                        )
+                    )
                     self._event(session, "failed", row, now, {"error": error})
                     tally.failed += 1
                     tally.errors.append(f"message {row['id']}: {error}")
@@ -336,16 +429,30 @@ class Dispatcher:
                     jitter = (row["id"] * 2654435761 % 1000) / 10_000  # 0–10 %: spread retries, no randomness
                     retry_at = now + self.settings.backoff(attempts, jitter)
                     last_error = result
-                    conn.execute(m.messages.update().where(mine).values(
-                        status="queued", next_attempt_at=retry_at, last_error=result, worker=None, lease_until=None))
+                    conn.execute(
+                        m.messages.update()
+                        .where(mine)
+                        .values(
+                            status="queued", next_attempt_at=retry_at, last_error=result, worker=None, lease_until=None
+                        )
+                    )
                     tally.retrying += 1
             retry_at = retry_at or now + self.settings.backoff(1)
             for channel, error in went_down.items():
                 self._release(conn, channel, retry_at, error, tally)
             for row in untried:  # marked sending but never handed over: not an attempt
-                conn.execute(m.messages.update().where(msg.id == row["id"], msg.worker == self.worker).values(
-                    status="queued", attempts=msg.attempts - 1, next_attempt_at=retry_at,
-                    last_error=last_error, worker=None, lease_until=None))
+                conn.execute(
+                    m.messages.update()
+                    .where(msg.id == row["id"], msg.worker == self.worker)
+                    .values(
+                        status="queued",
+                        attempts=msg.attempts - 1,
+                        next_attempt_at=retry_at,
+                        last_error=last_error,
+                        worker=None,
+                        lease_until=None,
+                    )
+                )
                 tally.retrying += 1
 
     def _release(self, conn: sa.Connection, channel: str, retry_at: datetime, error: str, tally: _Tally) -> None:
@@ -354,9 +461,11 @@ class Dispatcher:
         They were never handed to the adapter, so their attempts are not counted.
         """
         msg = m.messages.c
-        tally.retrying += conn.execute(m.messages.update().where(
-            msg.worker == self.worker, msg.status == "claimed", msg.channel == channel).values(
-            status="queued", worker=None, lease_until=None, next_attempt_at=retry_at, last_error=error)).rowcount
+        tally.retrying += conn.execute(
+            m.messages.update()
+            .where(msg.worker == self.worker, msg.status == "claimed", msg.channel == channel)
+            .values(status="queued", worker=None, lease_until=None, next_attempt_at=retry_at, last_error=error)
+        ).rowcount
 
     def _event(self, session: Any, kind: str, row: Mapping[str, Any], at: datetime, detail: dict[str, Any]) -> None:
         event = MessageEvent(kind, row["id"], row["campaign_id"], row["customer_id"], row["channel"], at, detail)
@@ -367,5 +476,10 @@ class Dispatcher:
     def _waiting_without_adapter(self, adapters: Mapping[str, Adapter]) -> int:
         msg = m.messages.c
         with self._crm.reading() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(
-                msg.status == QUEUED, msg.next_attempt_at <= self._clock(), msg.channel.not_in(list(adapters)))).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        msg.status == QUEUED, msg.next_attempt_at <= self._clock(), msg.channel.not_in(list(adapters))
+                    )
+                ).scalar_one()
+            )

@@ -19,8 +19,16 @@ def crmkit_webhook_events() -> list[EventType]:
 @hookimpl
 def crmkit_jobs(crm: CRM) -> list[Job]:
     return [
-        Job("campaigns.run-due", timedelta(minutes=1), lambda crm: crm.campaigns.run_due(),
-            "run scheduled campaigns whose time came and today's occasions (crmkit campaigns run-due)"),
-        Job("campaigns.dispatch", timedelta(seconds=30), lambda crm: crm.campaigns.dispatch(),
-            "deliver queued campaign messages, with retries (crmkit campaigns dispatch)"),
+        Job(
+            "campaigns.run-due",
+            timedelta(minutes=1),
+            lambda crm: crm.campaigns.run_due(),
+            "run scheduled campaigns whose time came and today's occasions (crmkit campaigns run-due)",
+        ),
+        Job(
+            "campaigns.dispatch",
+            timedelta(seconds=30),
+            lambda crm: crm.campaigns.dispatch(),
+            "deliver queued campaign messages, with retries (crmkit campaigns dispatch)",
+        ),
     ]

@@ -16,7 +16,8 @@ from crmkit.core.types import Id, JSONType, UTCDateTime, customer_fk, new_metada
 metadata = new_metadata()
 
 segments = sa.Table(
-    "campaign_segments", metadata,
+    "campaign_segments",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("expression", sa.Text, nullable=False),
@@ -27,7 +28,8 @@ segments = sa.Table(
 )
 
 campaigns = sa.Table(
-    "campaigns", metadata,
+    "campaigns",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("objective", sa.String(500)),
@@ -55,7 +57,8 @@ campaigns = sa.Table(
 )
 
 variants = sa.Table(
-    "campaign_variants", metadata,
+    "campaign_variants",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("campaign_id", Id, sa.ForeignKey("campaigns.id"), nullable=False),
     sa.Column("name", sa.String(50), nullable=False),
@@ -66,7 +69,8 @@ variants = sa.Table(
 )
 
 runs = sa.Table(
-    "campaign_runs", metadata,
+    "campaign_runs",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("campaign_id", Id, sa.ForeignKey("campaigns.id"), nullable=False, index=True),
     sa.Column("period", sa.String(10), nullable=False),
@@ -82,13 +86,16 @@ runs = sa.Table(
 )
 
 messages = sa.Table(
-    "campaign_messages", metadata,
+    "campaign_messages",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("campaign_id", Id, sa.ForeignKey("campaigns.id"), nullable=False),
     sa.Column("run_id", Id, sa.ForeignKey("campaign_runs.id"), nullable=False),
     sa.Column("variant_id", Id, sa.ForeignKey("campaign_variants.id")),  # NULL for the holdout and excluded
     customer_fk(index=False),  # the customer now (merges re-point it)
-    sa.Column("recipient_id", Id, nullable=False),  # who the row stands for in the unique key (see customer_data.merge_many)
+    sa.Column(
+        "recipient_id", Id, nullable=False
+    ),  # who the row stands for in the unique key (see customer_data.merge_many)
     sa.Column("period", sa.String(10), nullable=False),
     sa.Column("channel", sa.String(30), nullable=False),
     # excluded | holdout | queued | claimed | sending | sent | unconfirmed | failed | bounced | cancelled
@@ -114,14 +121,23 @@ messages = sa.Table(
     sa.Index("ix_campaign_messages_provider_message_id", "provider_message_id"),
 )
 #: The dispatcher's work queue (in claim order) and its lease recovery, kept small: only rows waiting or in flight.
-sa.Index("ix_campaign_messages_due", messages.c.next_attempt_at, messages.c.id,
-         sqlite_where=messages.c.status == "queued", postgresql_where=messages.c.status == "queued")
-sa.Index("ix_campaign_messages_in_flight", messages.c.lease_until,
-         sqlite_where=messages.c.status.in_(("claimed", "sending")),
-         postgresql_where=messages.c.status.in_(("claimed", "sending")))
+sa.Index(
+    "ix_campaign_messages_due",
+    messages.c.next_attempt_at,
+    messages.c.id,
+    sqlite_where=messages.c.status == "queued",
+    postgresql_where=messages.c.status == "queued",
+)
+sa.Index(
+    "ix_campaign_messages_in_flight",
+    messages.c.lease_until,
+    sqlite_where=messages.c.status.in_(("claimed", "sending")),
+    postgresql_where=messages.c.status.in_(("claimed", "sending")),
+)
 
 events = sa.Table(
-    "campaign_events", metadata,
+    "campaign_events",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("message_id", Id, sa.ForeignKey("campaign_messages.id"), nullable=False, index=True),
     sa.Column("campaign_id", Id, sa.ForeignKey("campaigns.id"), nullable=False),
@@ -134,7 +150,8 @@ events = sa.Table(
 )
 
 suppressions = sa.Table(
-    "campaign_suppressions", metadata,
+    "campaign_suppressions",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("channel", sa.String(30)),  # NULL: every channel
     sa.Column("address", sa.String(320), index=True),  # a normalized e-mail or E.164 phone number
@@ -146,7 +163,8 @@ suppressions = sa.Table(
 )
 
 signing_keys = sa.Table(
-    "campaign_signing_keys", metadata,
+    "campaign_signing_keys",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("secret", sa.String(64), nullable=False),  # wrapped with the CRM secret key (crmkit.core.secrets)
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -14,9 +14,8 @@ import calendar
 from datetime import date, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 import marshmallow
+import sqlalchemy as sa
 
 from crmkit.calendar import FIXED_OCCASIONS, FOUNDING_DAY, LUNAR_OCCASIONS, check_occasion, occasion_dates
 from crmkit.core import tables as core
@@ -45,6 +44,8 @@ def validate(occasion: str) -> None:
         normalize(occasion)
     except ValueError as exc:
         raise marshmallow.ValidationError(str(exc)) from None
+
+
 CATCH_UP_DAYS = 7
 #: How many years back first-purchase anniversaries are looked for.
 ANNIVERSARY_YEARS = 60
@@ -58,8 +59,9 @@ def days_to_process(checked_through: date | None, started: date, today: date) ->
     return [first + timedelta(days=n) for n in range((today - first).days + 1)]
 
 
-def condition(occasion: str, target: date, *, clock: Clock, founding_day: tuple[int, int] | None,
-              purchases: Any = None) -> sa.ColumnElement[bool] | None:
+def condition(
+    occasion: str, target: date, *, clock: Clock, founding_day: tuple[int, int] | None, purchases: Any = None
+) -> sa.ColumnElement[bool] | None:
     """Who celebrates ``occasion`` on local date ``target``: a condition over ``customers``, or None (nobody).
 
     ``purchases`` is the purchase subquery (``crmkit.purchases``), needed by ``first_purchase``.
@@ -98,4 +100,3 @@ def _anniversary(target: date, clock: Clock, purchases: Any) -> sa.ColumnElement
     # One aggregation over the purchases: each customer's first one, kept when it falls on an anniversary.
     firsts = sa.select(p.customer_id).where(p.amount_minor > 0).group_by(p.customer_id).having(sa.or_(*ranges))
     return core.customers.c.id.in_(firsts)
-

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crmkit import Permission
 
 if TYPE_CHECKING:
-    from crmkit.crm import CRM
+    pass
 
 READ = "campaigns.read"
 MANAGE = "campaigns.manage"
@@ -29,20 +29,41 @@ _READERS = {"marketing": "all", "manager": "team", "read-only": "all"}
 _DOERS = {"marketing": "all", "manager": "team"}
 
 PERMISSIONS = [
-    Permission(READ, "see campaigns, their messages (of the customers in scope), previews and the suppression list",
-               roles=_READERS),
-    Permission(MANAGE, "create, change, schedule and cancel campaigns and their message variants (templates); "
-                       "the scope is over the campaign's owner", roles=_DOERS),
-    Permission(SEND, "run campaigns (prepare their messages for the customers in scope), schedule them, dispatch",
-               roles=_DOERS),
+    Permission(
+        READ,
+        "see campaigns, their messages (of the customers in scope), previews and the suppression list",
+        roles=_READERS,
+    ),
+    Permission(
+        MANAGE,
+        "create, change, schedule and cancel campaigns and their message variants (templates); "
+        "the scope is over the campaign's owner",
+        roles=_DOERS,
+    ),
+    Permission(
+        SEND, "run campaigns (prepare their messages for the customers in scope), schedule them, dispatch", roles=_DOERS
+    ),
     Permission(REPORTS, "campaign reports and comparisons, counted over the customers in scope", roles=_READERS),
     Permission(SEGMENTS_READ, "see saved segments; count and sample their customers in scope", roles=_READERS),
-    Permission(SEGMENTS_MANAGE, "create, change and delete saved segments; the scope is over the segment's author",
-               roles=_DOERS),
-    Permission(SEGMENTS_EXPORT, "export a segment's customers in scope (contact details masked without "
-                                "customers.contact_details)", roles=_DOERS),
-    Permission(CHANNELS, "set up channels and their adapters, campaign settings, the webhook token", scoped=False,
-               roles={"marketing": "all"}),
-    Permission(SUPPRESSIONS, "put customers and addresses on the suppression list and take them off",
-               roles={"marketing": "all", "manager": "team", "support": "all"}),
+    Permission(
+        SEGMENTS_MANAGE,
+        "create, change and delete saved segments; the scope is over the segment's author",
+        roles=_DOERS,
+    ),
+    Permission(
+        SEGMENTS_EXPORT,
+        "export a segment's customers in scope (contact details masked without customers.contact_details)",
+        roles=_DOERS,
+    ),
+    Permission(
+        CHANNELS,
+        "set up channels and their adapters, campaign settings, the webhook token",
+        scoped=False,
+        roles={"marketing": "all"},
+    ),
+    Permission(
+        SUPPRESSIONS,
+        "put customers and addresses on the suppression list and take them off",
+        roles={"marketing": "all", "manager": "team", "support": "all"},
+    ),
 ]

@@ -24,9 +24,19 @@ if TYPE_CHECKING:
 
 #: Placeholders every template may use, with their types (plugins' segment fields are added).
 BASE_VARIABLES = {
-    "first_name": "text", "name": "text", "given_name": "text", "family_name": "text", "email": "text",
-    "phone": "text", "city": "text", "province": "text", "customer_id": "number", "birth_date": "date",
-    "campaign_name": "text", "unsubscribe_url": "text", "today": "date",
+    "first_name": "text",
+    "name": "text",
+    "given_name": "text",
+    "family_name": "text",
+    "email": "text",
+    "phone": "text",
+    "city": "text",
+    "province": "text",
+    "customer_id": "number",
+    "birth_date": "date",
+    "campaign_name": "text",
+    "unsubscribe_url": "text",
+    "today": "date",
 }
 _TEMPLATE_TYPES = {"text": "text", "number": "number", "date": "date", "datetime": "datetime"}
 #: Placeholders whose value this CRM makes (not a customer): a link in them is a link.
@@ -56,8 +66,17 @@ class Rendered:
 class Renderer:
     """Renders one campaign's variants; reads its recipients' values in one query per batch."""
 
-    def __init__(self, crm: CRM, campaign: Campaign, fields: Mapping[str, Field], *, zone: tzinfo, base_url: str,
-                 signer: Signer, html: bool) -> None:
+    def __init__(
+        self,
+        crm: CRM,
+        campaign: Campaign,
+        fields: Mapping[str, Field],
+        *,
+        zone: tzinfo,
+        base_url: str,
+        signer: Signer,
+        html: bool,
+    ) -> None:
         self._crm = crm
         self.campaign = campaign
         self.zone = zone
@@ -66,14 +85,18 @@ class Renderer:
         self.html = html
         known = variables(fields)
         self.templates = {
-            v.id: (templates.parse(v.subject, known, field="subject") if v.subject else None,
-                   templates.parse(v.body, known, field="body"))
+            v.id: (
+                templates.parse(v.subject, known, field="subject") if v.subject else None,
+                templates.parse(v.body, known, field="body"),
+            )
             for v in campaign.variants
         }
-        used = set().union(*(body.names | (subject.names if subject else set())
-                             for subject, body in self.templates.values()))
-        self.plugin_fields = {name: fields[name].expression for name in sorted(used)
-                              if name in fields and fields[name].source == "plugin"}
+        used = set().union(
+            *(body.names | (subject.names if subject else set()) for subject, body in self.templates.values())
+        )
+        self.plugin_fields = {
+            name: fields[name].expression for name in sorted(used) if name in fields and fields[name].source == "plugin"
+        }
         self.loyalty = "points_balance" in used and crm.has_service("loyalty")
 
     def values(self, conn: sa.Connection, customer_ids: Iterable[int], now: datetime) -> dict[int, dict[str, Any]]:
@@ -83,17 +106,31 @@ class Renderer:
         if not ids:
             return {}
         query = sa.select(
-            c.id, c.name, c.given_name, c.family_name, c.city, c.province, c.birth_date,
-            primary_contact("email").label("email"), primary_contact("phone").label("phone"),
+            c.id,
+            c.name,
+            c.given_name,
+            c.family_name,
+            c.city,
+            c.province,
+            c.birth_date,
+            primary_contact("email").label("email"),
+            primary_contact("phone").label("phone"),
             *(expression.label(f"f_{name}") for name, expression in self.plugin_fields.items()),
         ).where(c.id.in_(ids))
         found = {}
         for row in conn.execute(query).mappings():
             values = {
-                "customer_id": row["id"], "name": row["name"], "given_name": row["given_name"],
-                "family_name": row["family_name"], "first_name": row["given_name"] or row["name"],
-                "email": row["email"], "phone": row["phone"], "city": row["city"], "province": row["province"],
-                "birth_date": row["birth_date"], "campaign_name": self.campaign.name,
+                "customer_id": row["id"],
+                "name": row["name"],
+                "given_name": row["given_name"],
+                "family_name": row["family_name"],
+                "first_name": row["given_name"] or row["name"],
+                "email": row["email"],
+                "phone": row["phone"],
+                "city": row["city"],
+                "province": row["province"],
+                "birth_date": row["birth_date"],
+                "campaign_name": self.campaign.name,
                 "today": now.astimezone(self.zone).date(),
             }
             values.update({name: row[f"f_{name}"] for name in self.plugin_fields})
@@ -117,10 +154,13 @@ class Renderer:
             pieces.append((UNSUBSCRIBE_FOOTER.format(url=urls["unsubscribe"]), None))
         text, linked = self._link(pieces, message_id, urls["unsubscribe"])
         subject = subject_template.render(values, currency=currency, zone=self.zone) if subject_template else None
-        return Rendered(subject, text, html_body(text, urls["open"], linked) if self.html else None, urls["unsubscribe"])
+        return Rendered(
+            subject, text, html_body(text, urls["open"], linked) if self.html else None, urls["unsubscribe"]
+        )
 
-    def _link(self, pieces: list[tuple[str, str | None]], message_id: int,
-              unsubscribe: str) -> tuple[str, list[tuple[int, int]]]:
+    def _link(
+        self, pieces: list[tuple[str, str | None]], message_id: int, unsubscribe: str
+    ) -> tuple[str, list[tuple[int, int]]]:
         """The text with the links the template's author wrote made tracked, and where the links are in it.
 
         A URL is a link only when its scheme, host and the ``/`` ending the host come from the template's own
@@ -131,7 +171,7 @@ class Renderer:
         at = 0
         for piece, name in pieces:
             if name is None or name in SYSTEM_LINKS:
-                authored[at:at + len(piece)] = b"\x01" * len(piece)
+                authored[at : at + len(piece)] = b"\x01" * len(piece)
             at += len(piece)
         out: list[str] = []
         linked: list[tuple[int, int]] = []
@@ -139,10 +179,13 @@ class Renderer:
         for found in URL.finditer(text):
             url = split_trailing(found.group())[0]
             start = found.start()
-            if 0 in authored[start:start + _origin_length(url)]:
+            if 0 in authored[start : start + _origin_length(url)]:
                 continue  # a customer's text: left as it is
-            link = url if url == unsubscribe or url.startswith(self.base_url + "/") else click_url(
-                self.signer, self.base_url, message_id, url)
+            link = (
+                url
+                if url == unsubscribe or url.startswith(self.base_url + "/")
+                else click_url(self.signer, self.base_url, message_id, url)
+            )
             out.append(text[last:start])
             length += start - last
             out.append(link)

@@ -142,13 +142,23 @@ class CampaignReport:
         """One flat row per group, for tables, JSON and CSV."""
         rows = []
         for g in self.groups:
-            rows.append({
-                "group": g.name, "customers": g.customers, "sent": g.sent, "delivered": g.delivered,
-                "delivery_rate": g.rate(g.delivered), "open_rate": g.rate(g.opened), "click_rate": g.rate(g.clicked),
-                "response_rate": g.rate(g.responded), "unsubscribe_rate": g.rate(g.unsubscribed),
-                "converted": g.converted, "conversion_rate": g.conversion_rate, "revenue_minor": g.revenue_minor,
-                "lift": (self.variant_lifts.get(g.name) or (self.lift if g.name == "all" else None)),
-            })
+            rows.append(
+                {
+                    "group": g.name,
+                    "customers": g.customers,
+                    "sent": g.sent,
+                    "delivered": g.delivered,
+                    "delivery_rate": g.rate(g.delivered),
+                    "open_rate": g.rate(g.opened),
+                    "click_rate": g.rate(g.clicked),
+                    "response_rate": g.rate(g.responded),
+                    "unsubscribe_rate": g.rate(g.unsubscribed),
+                    "converted": g.converted,
+                    "conversion_rate": g.conversion_rate,
+                    "revenue_minor": g.revenue_minor,
+                    "lift": (self.variant_lifts.get(g.name) or (self.lift if g.name == "all" else None)),
+                }
+            )
         return rows
 
 
@@ -175,15 +185,33 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     dialect = crm.engine.dialect.name
     anchor = sa.func.coalesce(msg.sent_at, msg.next_attempt_at, msg.queued_at)
     p = purchases(crm).c
-    revenue = sa.func.coalesce(sa.select(sa.func.sum(p.amount_minor)).where(
-        p.customer_id == msg.customer_id, p.currency == campaign.currency, p.amount_minor > 0, p.occurred_at > anchor,
-        p.occurred_at <= _plus_days(anchor, campaign.attribution_days, dialect),
-    ).scalar_subquery(), 0)
+    revenue = sa.func.coalesce(
+        sa.select(sa.func.sum(p.amount_minor))
+        .where(
+            p.customer_id == msg.customer_id,
+            p.currency == campaign.currency,
+            p.amount_minor > 0,
+            p.occurred_at > anchor,
+            p.occurred_at <= _plus_days(anchor, campaign.attribution_days, dialect),
+        )
+        .scalar_subquery(),
+        0,
+    )
     group = sa.case((msg.status == HOLDOUT, sa.literal(-1, m.messages.c.variant_id.type)), else_=msg.variant_id)
-    per_message = sa.select(
-        group.label("grp"), msg.status, msg.delivered_at, msg.opened_at, msg.clicked_at, msg.responded_at,
-        msg.unsubscribed_at, revenue.label("revenue"),
-    ).where(msg.campaign_id == campaign.id, msg.status != "excluded", in_scope).subquery()
+    per_message = (
+        sa.select(
+            group.label("grp"),
+            msg.status,
+            msg.delivered_at,
+            msg.opened_at,
+            msg.clicked_at,
+            msg.responded_at,
+            msg.unsubscribed_at,
+            revenue.label("revenue"),
+        )
+        .where(msg.campaign_id == campaign.id, msg.status != "excluded", in_scope)
+        .subquery()
+    )
     r = per_message.c
 
     def count_if(condition: Any) -> Any:
@@ -191,18 +219,33 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
 
     sent = r.status.in_(HANDED_OVER)
     query = sa.select(
-        r.grp, sa.func.count(), count_if(sent), count_if(sent & r.delivered_at.is_not(None)),
-        count_if(r.status == "bounced"), count_if(r.status == "failed"), count_if(sent & r.opened_at.is_not(None)),
-        count_if(sent & r.clicked_at.is_not(None)), count_if(sent & r.responded_at.is_not(None)),
-        count_if(sent & r.unsubscribed_at.is_not(None)), count_if(r.revenue > 0), sa.func.sum(r.revenue),
-        count_if(r.status.in_(PENDING_STATUSES)), count_if(r.status == "unconfirmed"),
+        r.grp,
+        sa.func.count(),
+        count_if(sent),
+        count_if(sent & r.delivered_at.is_not(None)),
+        count_if(r.status == "bounced"),
+        count_if(r.status == "failed"),
+        count_if(sent & r.opened_at.is_not(None)),
+        count_if(sent & r.clicked_at.is_not(None)),
+        count_if(sent & r.responded_at.is_not(None)),
+        count_if(sent & r.unsubscribed_at.is_not(None)),
+        count_if(r.revenue > 0),
+        sa.func.sum(r.revenue),
+        count_if(r.status.in_(PENDING_STATUSES)),
+        count_if(r.status == "unconfirmed"),
     ).group_by(r.grp)
     with crm.reading() as conn:
         rows = conn.execute(query).all()
-        excluded = dict(conn.execute(sa.select(msg.reason, sa.func.count()).where(
-            msg.campaign_id == campaign.id, msg.status == "excluded", in_scope).group_by(msg.reason)).all())
-        billable = conn.execute(sa.select(sa.func.count()).where(
-            msg.campaign_id == campaign.id, msg.status.in_(HANDED_OVER), in_scope)).scalar_one()
+        excluded = dict(
+            conn.execute(
+                sa.select(msg.reason, sa.func.count())
+                .where(msg.campaign_id == campaign.id, msg.status == "excluded", in_scope)
+                .group_by(msg.reason)
+            ).all()
+        )
+        billable = conn.execute(
+            sa.select(sa.func.count()).where(msg.campaign_id == campaign.id, msg.status.in_(HANDED_OVER), in_scope)
+        ).scalar_one()
     names = {v.id: v.name for v in campaign.variants}
     by_name: dict[str, Group] = {}
     pending = unconfirmed = 0
@@ -223,9 +266,18 @@ def campaign_report(crm: CRM, campaign: Campaign) -> CampaignReport:
     variant_lifts = {g.name: lifted for g in variants if holdout and (lifted := compare(g, holdout))}
     excluded_counts = {str(k): int(v) for k, v in excluded.items()}
     return CampaignReport(
-        campaign=campaign, audience=treated.customers + (holdout.customers if holdout else 0) + sum(excluded_counts.values()),
-        excluded=excluded_counts, holdout=holdout.customers if holdout else 0, pending=pending, unconfirmed=unconfirmed,
-        groups=groups, cost_minor=cost, revenue_minor=revenue_total, roi=roi, lift=lift, variant_lifts=variant_lifts,
+        campaign=campaign,
+        audience=treated.customers + (holdout.customers if holdout else 0) + sum(excluded_counts.values()),
+        excluded=excluded_counts,
+        holdout=holdout.customers if holdout else 0,
+        pending=pending,
+        unconfirmed=unconfirmed,
+        groups=groups,
+        cost_minor=cost,
+        revenue_minor=revenue_total,
+        roi=roi,
+        lift=lift,
+        variant_lifts=variant_lifts,
         scoped_to=scoped_to,
     )
 
@@ -245,8 +297,10 @@ def newcombe(converted1: int, total1: int, converted0: int, total0: int, z: floa
     low1, high1 = wilson(converted1, total1, z)
     low0, high0 = wilson(converted0, total0, z)
     diff = p1 - p0
-    return (diff - math.sqrt((p1 - low1) ** 2 + (high0 - p0) ** 2),
-            diff + math.sqrt((high1 - p1) ** 2 + (p0 - low0) ** 2))
+    return (
+        diff - math.sqrt((p1 - low1) ** 2 + (high0 - p0) ** 2),
+        diff + math.sqrt((high1 - p1) ** 2 + (p0 - low0) ** 2),
+    )
 
 
 def too_few(treated: Group, holdout: Group) -> str | None:
@@ -254,9 +308,11 @@ def too_few(treated: Group, holdout: Group) -> str | None:
     conversions = treated.converted + holdout.converted
     if min(treated.customers, holdout.customers) >= MIN_PER_GROUP and conversions >= MIN_CONVERSIONS:
         return None
-    return (f"too few to call: {treated.customers} treated and {holdout.customers} held-out customers, "
-            f"{conversions} conversions (significance needs at least {MIN_PER_GROUP} customers in each group "
-            f"and {MIN_CONVERSIONS} conversions)")
+    return (
+        f"too few to call: {treated.customers} treated and {holdout.customers} held-out customers, "
+        f"{conversions} conversions (significance needs at least {MIN_PER_GROUP} customers in each group "
+        f"and {MIN_CONVERSIONS} conversions)"
+    )
 
 
 def compare(treated: Group, holdout: Group) -> Lift | None:
@@ -274,9 +330,16 @@ def compare(treated: Group, holdout: Group) -> Lift | None:
 
     incremental_revenue = (treated.revenue_minor * n0 - holdout.revenue_minor * n1) // n0
     return Lift(
-        treated_rate=dec(p1), holdout_rate=dec(p0), difference=dec(diff), low=dec(low), high=dec(high),
-        relative=dec(diff / p0) if p0 else None, significant=note is None and (low > 0 or high < 0),
-        incremental_conversions=dec(diff * n1), incremental_revenue_minor=incremental_revenue, note=note,
+        treated_rate=dec(p1),
+        holdout_rate=dec(p0),
+        difference=dec(diff),
+        low=dec(low),
+        high=dec(high),
+        relative=dec(diff / p0) if p0 else None,
+        significant=note is None and (low > 0 or high < 0),
+        incremental_conversions=dec(diff * n1),
+        incremental_revenue_minor=incremental_revenue,
+        note=note,
     )
 
 
@@ -285,21 +348,33 @@ def comparison_rows(reports: Sequence[CampaignReport]) -> list[dict[str, Any]]:
     rows = []
     for report in reports:
         t = report.treated
-        rows.append({
-            "id": report.campaign.id, "campaign": report.campaign.name, "status": report.campaign.status,
-            "channel": report.campaign.channel, "audience": report.audience, "excluded": sum(report.excluded.values()),
-            "sent": t.sent, "open_rate": t.rate(t.opened), "click_rate": t.rate(t.clicked),
-            "response_rate": t.rate(t.responded), "conversion_rate": t.conversion_rate,
-            "revenue_minor": report.revenue_minor, "cost_minor": report.cost_minor, "roi": report.roi,
-            "lift": report.lift.difference if report.lift else None,
-            "lift_low": report.lift.low if report.lift else None, "lift_high": report.lift.high if report.lift else None,
-            "currency": report.campaign.currency, "scoped_to": report.scoped_to,
-        })
+        rows.append(
+            {
+                "id": report.campaign.id,
+                "campaign": report.campaign.name,
+                "status": report.campaign.status,
+                "channel": report.campaign.channel,
+                "audience": report.audience,
+                "excluded": sum(report.excluded.values()),
+                "sent": t.sent,
+                "open_rate": t.rate(t.opened),
+                "click_rate": t.rate(t.clicked),
+                "response_rate": t.rate(t.responded),
+                "conversion_rate": t.conversion_rate,
+                "revenue_minor": report.revenue_minor,
+                "cost_minor": report.cost_minor,
+                "roi": report.roi,
+                "lift": report.lift.difference if report.lift else None,
+                "lift_low": report.lift.low if report.lift else None,
+                "lift_high": report.lift.high if report.lift else None,
+                "currency": report.campaign.currency,
+                "scoped_to": report.scoped_to,
+            }
+        )
     return rows
 
 
-def chart(reports: Sequence[CampaignReport], path: str | Path,
-          gettext: Callable[[str], str] | None = None) -> Path:
+def chart(reports: Sequence[CampaignReport], path: str | Path, gettext: Callable[[str], str] | None = None) -> Path:
     """Draw conversion rates (variants and holdout, with 95 % Wilson intervals) and revenue vs cost; PNG or SVG by suffix.
 
     One campaign: its groups side by side; several: one bar per campaign. Its labels go through ``gettext``
@@ -358,18 +433,22 @@ def _figure(reports: Sequence[CampaignReport], gettext: Callable[[str], str]) ->
     rates = [converted / total if total else 0.0 for converted, total in counts]
     intervals = [wilson(converted, total) if total else (0.0, 0.0) for converted, total in counts]
     # Wilson: within 0 … 100 %; at a rate of 0 the rounding can put the low end a hair above it
-    errors = [[max(0.0, r - low) * 100 for r, (low, _) in zip(rates, intervals)],
-              [max(0.0, high - r) * 100 for r, (_, high) in zip(rates, intervals)]]
+    errors = [
+        [max(0.0, r - low) * 100 for r, (low, _) in zip(rates, intervals)],
+        [max(0.0, high - r) * 100 for r, (_, high) in zip(rates, intervals)],
+    ]
     figure = Figure(figsize=(11, 4.2))
     left, right = figure.subplots(1, 2)
     left.bar(labels, [r * 100 for r in rates], yerr=errors, capsize=4, color=colours)
     left.set_ylabel(gettext("conversion rate (%)"))
     left.set_title(gettext("Conversion (95 % interval)"))
     positions = range(len(money))
-    right.bar([p - 0.2 for p in positions], [rev for rev, _ in money], width=0.4, label=gettext("revenue"),
-              color="#2ca02c")
-    right.bar([p + 0.2 for p in positions], [cost for _, cost in money], width=0.4, label=gettext("cost"),
-              color="#d62728")
+    right.bar(
+        [p - 0.2 for p in positions], [rev for rev, _ in money], width=0.4, label=gettext("revenue"), color="#2ca02c"
+    )
+    right.bar(
+        [p + 0.2 for p in positions], [cost for _, cost in money], width=0.4, label=gettext("cost"), color="#d62728"
+    )
     right.set_xticks(list(positions), money_labels)
     right.set_title(gettext("Revenue and cost (%(currency)s)") % {"currency": reports[0].campaign.currency})
     right.legend()

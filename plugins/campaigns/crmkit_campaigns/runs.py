@@ -23,7 +23,14 @@ from crmkit.core import tables as core
 from crmkit.errors import ValidationError
 from crmkit.money import Money
 from crmkit_campaigns import models as m
-from crmkit_campaigns.objects import EXCLUSION_REASONS, HANDED_OVER, PENDING_STATUSES, PRESSURE_STATUSES, Campaign, RunResult
+from crmkit_campaigns.objects import (
+    EXCLUSION_REASONS,
+    HANDED_OVER,
+    PENDING_STATUSES,
+    PRESSURE_STATUSES,
+    Campaign,
+    RunResult,
+)
 from crmkit_campaigns.sqlparts import bucket_sql, split_bounds
 
 if TYPE_CHECKING:
@@ -38,8 +45,9 @@ _ADVISORY_LOCK = 0x63726D6B63616D70  # "crmkcamp"
 BILLABLE_STATUSES = (*PENDING_STATUSES, *HANDED_OVER)
 
 
-def eligibility(channel: str, address_kind: str, settings: Settings, now: datetime, *,
-                key: bytes | None = None) -> sa.ColumnElement[Any]:
+def eligibility(
+    channel: str, address_kind: str, settings: Settings, now: datetime, *, key: bytes | None = None
+) -> sa.ColumnElement[Any]:
     """Why a customer (``customers`` row) cannot receive a message on ``channel`` now, or NULL when they can.
 
     ``key``: the database's ``crmkit.privacy.hash_key``, when there is one — erasure leaves the
@@ -52,28 +60,55 @@ def eligibility(channel: str, address_kind: str, settings: Settings, now: dateti
     # The suppression list is small next to the audience: each set is computed once (not per customer).
     suppressed = sa.or_(
         cid.in_(sa.select(s.customer_id).where(s.customer_id.is_not(None), any_channel)),
-        cid.in_(sa.select(p.customer_id).join(m.suppressions, s.address == p.value)
-                .where(p.kind == address_kind, any_channel)),
+        cid.in_(
+            sa.select(p.customer_id)
+            .join(m.suppressions, s.address == p.value)
+            .where(p.kind == address_kind, any_channel)
+        ),
     )
     if key is not None:
         hashed = s.address.startswith(privacy.DIGEST_PREFIX, autoescape=True)
-        suppressed = sa.or_(suppressed, cid.in_(sa.select(p.customer_id).where(
-            p.kind == address_kind, sa.exists().where(hashed),
-            privacy.keyed_digest(key, p.value).in_(sa.select(s.address).where(hashed, any_channel)))))
+        suppressed = sa.or_(
+            suppressed,
+            cid.in_(
+                sa.select(p.customer_id).where(
+                    p.kind == address_kind,
+                    sa.exists().where(hashed),
+                    privacy.keyed_digest(key, p.value).in_(sa.select(s.address).where(hashed, any_channel)),
+                )
+            ),
+        )
     consent = sa.exists().where(k.customer_id == cid, k.channel == channel, k.granted.is_(True))
     address = sa.exists().where(p.customer_id == cid, p.kind == address_kind)
     whens: list[tuple[Any, str]] = [(suppressed, "suppressed"), (~consent, "no_consent"), (~address, "no_address")]
     if settings.frequency_cap:
         limit, days = settings.frequency_cap
-        recent = (sa.select(sa.func.count()).where(msg.customer_id == cid, msg.queued_at >= now - timedelta(days=days),
-                                                   msg.status.in_(PRESSURE_STATUSES)).scalar_subquery())
+        recent = (
+            sa.select(sa.func.count())
+            .where(
+                msg.customer_id == cid, msg.queued_at >= now - timedelta(days=days), msg.status.in_(PRESSURE_STATUSES)
+            )
+            .scalar_subquery()
+        )
         whens.append((recent >= limit, "frequency_cap"))
     return sa.case(*whens, else_=sa.null())
 
 
-def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.ColumnElement[bool], address_kind: str,
-            settings: Settings, period: str, kind: str, now: datetime, occasion_date: date | None = None,
-            expression: str | None = None, require_recipients: bool = True) -> RunResult:
+def prepare(
+    crm: CRM,
+    session: Session,
+    campaign: Campaign,
+    *,
+    audience: sa.ColumnElement[bool],
+    address_kind: str,
+    settings: Settings,
+    period: str,
+    kind: str,
+    now: datetime,
+    occasion_date: date | None = None,
+    expression: str | None = None,
+    require_recipients: bool = True,
+) -> RunResult:
     """Write the outbox rows of one run in ``session``'s transaction; returns the counts.
 
     ``require_recipients``: refuse (``ValidationError``, nothing written) when nobody new is eligible
@@ -86,21 +121,38 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
     same = sa.and_(msg.campaign_id == campaign.id, msg.period == period)
     conn.execute(m.messages.delete().where(same, msg.status == "excluded"))
     send_at = settings.next_send_time(max(now, campaign.scheduled_at or now))
-    run_id = conn.execute(m.runs.insert().values(
-        campaign_id=campaign.id, period=period, kind=kind, occasion_date=occasion_date, started_at=now,
-        actor=crm.actor, expression=expression, audience=0, queued=0, holdout=0, excluded={},
-    ).returning(m.runs.c.id)).scalar_one()
+    run_id = conn.execute(
+        m.runs.insert()
+        .values(
+            campaign_id=campaign.id,
+            period=period,
+            kind=kind,
+            occasion_date=occasion_date,
+            started_at=now,
+            actor=crm.actor,
+            expression=expression,
+            audience=0,
+            queued=0,
+            holdout=0,
+            excluded={},
+        )
+        .returning(m.runs.c.id)
+    ).scalar_one()
 
     cid = core.customers.c.id
     covered = sa.exists().where(same, msg.recipient_id == cid)  # the unique key: one index probe
     candidates = (
-        sa.select(cid.label("customer_id"),
-                  eligibility(campaign.channel, address_kind, settings, now,
-                              key=privacy.hash_key(conn, create=False)).label("reason"),
-                  bucket_sql(cid, campaign.id, "holdout").label("hb"),
-                  bucket_sql(cid, campaign.id, "variant").label("vb"))
+        sa.select(
+            cid.label("customer_id"),
+            eligibility(campaign.channel, address_kind, settings, now, key=privacy.hash_key(conn, create=False)).label(
+                "reason"
+            ),
+            bucket_sql(cid, campaign.id, "holdout").label("hb"),
+            bucket_sql(cid, campaign.id, "variant").label("vb"),
+        )
         .where(audience, ~covered)
-        .cte("candidates").prefix_with("MATERIALIZED")
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
     )
     c = candidates.c
     holdout_bp = int(campaign.holdout_percent * 100)
@@ -109,14 +161,35 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
     status = sa.case((~eligible, "excluded"), (held, "holdout"), else_="queued")
     variant = sa.case((~eligible | held, sa.null()), *_split(campaign, c.vb), else_=campaign.variants[-1].id)
     rows = sa.select(
-        sa.literal(campaign.id, m.messages.c.campaign_id.type), sa.literal(run_id, m.messages.c.run_id.type), variant,
-        c.customer_id, c.customer_id, sa.literal(period), sa.literal(campaign.channel), status, c.reason,
+        sa.literal(campaign.id, m.messages.c.campaign_id.type),
+        sa.literal(run_id, m.messages.c.run_id.type),
+        variant,
+        c.customer_id,
+        c.customer_id,
+        sa.literal(period),
+        sa.literal(campaign.channel),
+        status,
+        c.reason,
         sa.literal(now, m.messages.c.queued_at.type),
-        sa.case((eligible, sa.literal(send_at, m.messages.c.next_attempt_at.type)), else_=sa.null()),  # holdout: when it would have gone
+        sa.case(
+            (eligible, sa.literal(send_at, m.messages.c.next_attempt_at.type)), else_=sa.null()
+        ),  # holdout: when it would have gone
         sa.literal(0),
     ).select_from(candidates)
-    columns = ["campaign_id", "run_id", "variant_id", "customer_id", "recipient_id", "period", "channel", "status",
-               "reason", "queued_at", "next_attempt_at", "attempts"]
+    columns = [
+        "campaign_id",
+        "run_id",
+        "variant_id",
+        "customer_id",
+        "recipient_id",
+        "period",
+        "channel",
+        "status",
+        "reason",
+        "queued_at",
+        "next_attempt_at",
+        "attempts",
+    ]
     conn.execute(m.messages.insert().from_select(columns, rows))
 
     counts = _counts(conn, campaign.id, period, run_id)
@@ -128,13 +201,29 @@ def prepare(crm: CRM, session: Session, campaign: Campaign, *, audience: sa.Colu
         return RunResult(campaign.id, None, period, 0, 0, 0, {}, occasion_date, None, campaign_name=campaign.name)
     if require_recipients and queued + holdout == 0:
         reasons = ", ".join(f"{reason} {n}" for reason, n in excluded.items())
-        raise ValidationError(f"no customer can receive campaign {campaign.name!r}: all {total} in the audience are "
-                              f"excluded ({reasons}); nothing was queued", field="audience")
+        raise ValidationError(
+            f"no customer can receive campaign {campaign.name!r}: all {total} in the audience are "
+            f"excluded ({reasons}); nothing was queued",
+            field="audience",
+        )
     _check_budget(conn, campaign)
-    conn.execute(m.runs.update().where(m.runs.c.id == run_id).values(
-        audience=total, queued=queued, holdout=holdout, excluded=excluded))
-    return RunResult(campaign.id, run_id, period, total, queued, holdout, excluded, occasion_date,
-                     send_at if queued else None, campaign_name=campaign.name)
+    conn.execute(
+        m.runs.update()
+        .where(m.runs.c.id == run_id)
+        .values(audience=total, queued=queued, holdout=holdout, excluded=excluded)
+    )
+    return RunResult(
+        campaign.id,
+        run_id,
+        period,
+        total,
+        queued,
+        holdout,
+        excluded,
+        occasion_date,
+        send_at if queued else None,
+        campaign_name=campaign.name,
+    )
 
 
 def _split(campaign: Campaign, bucket: Any) -> list[tuple[sa.ColumnElement[bool], int]]:
@@ -147,8 +236,11 @@ def _counts(conn: sa.Connection, campaign_id: int, period: str, run_id: int) -> 
     """``{status or exclusion reason: count}`` of the rows a run wrote."""
     msg = m.messages.c
     label = sa.case((msg.status == "excluded", msg.reason), else_=msg.status)
-    rows = conn.execute(sa.select(label, sa.func.count()).where(
-        msg.campaign_id == campaign_id, msg.period == period, msg.run_id == run_id).group_by(label)).all()
+    rows = conn.execute(
+        sa.select(label, sa.func.count())
+        .where(msg.campaign_id == campaign_id, msg.period == period, msg.run_id == run_id)
+        .group_by(label)
+    ).all()
     return {name: int(n) for name, n in rows}
 
 
@@ -157,14 +249,18 @@ def _check_budget(conn: sa.Connection, campaign: Campaign) -> None:
     if campaign.budget_minor is None or not campaign.cost_per_message_minor and not campaign.cost_fixed_minor:
         return
     msg = m.messages.c
-    billable = conn.execute(sa.select(sa.func.count()).where(
-        msg.campaign_id == campaign.id, msg.status.in_(BILLABLE_STATUSES))).scalar_one()
+    billable = conn.execute(
+        sa.select(sa.func.count()).where(msg.campaign_id == campaign.id, msg.status.in_(BILLABLE_STATUSES))
+    ).scalar_one()
     planned = campaign.cost_fixed_minor + campaign.cost_per_message_minor * billable
     if planned > campaign.budget_minor:
-        affordable = max(0, (campaign.budget_minor - campaign.cost_fixed_minor) // max(1, campaign.cost_per_message_minor))
+        affordable = max(
+            0, (campaign.budget_minor - campaign.cost_fixed_minor) // max(1, campaign.cost_per_message_minor)
+        )
         planned_text = Money(campaign.currency, planned).format()
         budget_text = Money(campaign.currency, campaign.budget_minor).format()
-        raise ValidationError(f"over budget: {billable} messages cost {planned_text}, the budget of {budget_text} "
-                              f"covers {affordable}; narrow the audience or raise the budget (nothing was queued)",
-                              field="budget")
-
+        raise ValidationError(
+            f"over budget: {billable} messages cost {planned_text}, the budget of {budget_text} "
+            f"covers {affordable}; narrow the audience or raise the budget (nothing was queued)",
+            field="budget",
+        )

@@ -39,10 +39,38 @@ import attrs
 from crmkit.errors import ValidationError
 
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
-UNITS = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks", "month": "months", "months": "months",
-         "year": "years", "years": "years"}
-KEYWORDS = frozenset({"and", "or", "not", "in", "between", "contains", "starts", "with", "is", "null", "empty",
-                      "tag", "has", "true", "false", "today", "now", "ago"})
+UNITS = {
+    "day": "days",
+    "days": "days",
+    "week": "weeks",
+    "weeks": "weeks",
+    "month": "months",
+    "months": "months",
+    "year": "years",
+    "years": "years",
+}
+KEYWORDS = frozenset(
+    {
+        "and",
+        "or",
+        "not",
+        "in",
+        "between",
+        "contains",
+        "starts",
+        "with",
+        "is",
+        "null",
+        "empty",
+        "tag",
+        "has",
+        "true",
+        "false",
+        "today",
+        "now",
+        "ago",
+    }
+)
 
 
 class SegmentSyntaxError(ValidationError):
@@ -92,7 +120,7 @@ def tokenize(text: str) -> list[Token]:
             pos += 1
         elif ch in "\"'":
             value, pos = _string(text, pos)
-            tokens.append(Token("string", text[column - 1:pos], column, value))
+            tokens.append(Token("string", text[column - 1 : pos], column, value))
         elif ch.isdigit() or (ch == "-" and pos + 1 < len(text) and text[pos + 1].isdigit()):
             tokens.append(_number_or_date(text, pos))
             pos += len(tokens[-1].text)
@@ -136,13 +164,15 @@ def _number_or_date(text: str, pos: int) -> Token:
             try:
                 value: Any = datetime.fromisoformat(raw) if kind == "datetime" else date.fromisoformat(raw)
             except ValueError:
-                raise SegmentSyntaxError(column, f"{raw!r} is not a valid {'date' if kind == 'date' else 'date-time'}") from None
+                raise SegmentSyntaxError(
+                    column, f"{raw!r} is not a valid {'date' if kind == 'date' else 'date-time'}"
+                ) from None
             return Token(kind, raw, column, value)
     found = _NUMBER.match(text, pos)
     assert found is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
     raw = found.group()
     if _WORD.match(text, found.end()) and not text[found.end()].isspace():
-        raise SegmentSyntaxError(column, f"{text[pos:found.end() + 1]!r}…: put a space between a number and a word")
+        raise SegmentSyntaxError(column, f"{text[pos : found.end() + 1]!r}…: put a space between a number and a word")
     return Token("number", raw, column, Decimal(raw) if "." in raw else int(raw))
 
 
@@ -221,7 +251,7 @@ Node = Compare | Tag | HasConsent | HasContact | Not | And | Or
 def parse(text: str) -> Node:
     """Parse a segment expression into its syntax tree; raises ``SegmentSyntaxError`` naming the column."""
     if not text or not text.strip():
-        raise SegmentSyntaxError(1, "the expression is empty (example: city = \"Hà Nội\" and has consent \"email\")")
+        raise SegmentSyntaxError(1, 'the expression is empty (example: city = "Hà Nội" and has consent "email")')
     return _Parser(tokenize(text)).expression()
 
 
@@ -246,12 +276,16 @@ class _Parser:
 
     def expect_word(self, word: str, context: str) -> Token:
         if not self.at_word(word):
-            raise SegmentSyntaxError(self.current.column, f"expected '{word}' {context}, found {self.current.describe()}")
+            raise SegmentSyntaxError(
+                self.current.column, f"expected '{word}' {context}, found {self.current.describe()}"
+            )
         return self.advance()
 
     def expect(self, kind: str, context: str) -> Token:
         if self.current.kind != kind:
-            raise SegmentSyntaxError(self.current.column, f"expected '{kind}' {context}, found {self.current.describe()}")
+            raise SegmentSyntaxError(
+                self.current.column, f"expected '{kind}' {context}, found {self.current.describe()}"
+            )
         return self.advance()
 
     # -- grammar --------------------------------------------------------------------------------------
@@ -290,14 +324,18 @@ class _Parser:
             self.advance()
             node = self.or_expr()
             if self.current.kind != ")":
-                raise SegmentSyntaxError(self.current.column, f"expected ')' to close the '(' at column {token.column}, "
-                                                              f"found {self.current.describe()}")
+                raise SegmentSyntaxError(
+                    self.current.column,
+                    f"expected ')' to close the '(' at column {token.column}, found {self.current.describe()}",
+                )
             self.advance()
             return node
         if token.kind == "end":
             raise SegmentSyntaxError(token.column, "expected a condition at the end of the expression")
         if token.kind != "word":
-            raise SegmentSyntaxError(token.column, f"expected a field name, 'tag', 'has', 'not' or '(', found {token.describe()}")
+            raise SegmentSyntaxError(
+                token.column, f"expected a field name, 'tag', 'has', 'not' or '(', found {token.describe()}"
+            )
         if token.value == "tag":
             self.advance()
             return Tag(self.name_argument("after 'tag'"), token.column)
@@ -309,8 +347,10 @@ class _Parser:
                 return HasConsent(self.name_argument("after 'has consent'"), column)
             if self.at_word("email", "phone"):
                 return HasContact(self.advance().value, token.column)
-            raise SegmentSyntaxError(self.current.column, f"expected 'consent', 'email' or 'phone' after 'has', "
-                                                          f"found {self.current.describe()}")
+            raise SegmentSyntaxError(
+                self.current.column,
+                f"expected 'consent', 'email' or 'phone' after 'has', found {self.current.describe()}",
+            )
         if token.value in KEYWORDS:
             raise SegmentSyntaxError(token.column, f"expected a field name, found the keyword {token.text!r}")
         self.advance()
@@ -338,7 +378,9 @@ class _Parser:
             if negated:
                 self.advance()
             if not self.at_word("null", "empty"):
-                raise SegmentSyntaxError(self.current.column, f"expected 'null' or 'empty' after 'is', found {self.current.describe()}")
+                raise SegmentSyntaxError(
+                    self.current.column, f"expected 'null' or 'empty' after 'is', found {self.current.describe()}"
+                )
             self.advance()
             node: Node = Compare(name, "null", (), field.column, token.column)
             return Not(node) if negated else node
@@ -359,7 +401,9 @@ class _Parser:
                 self.advance()
                 values.append(self.value("after ','"))
             if self.current.kind != ")":
-                raise SegmentSyntaxError(self.current.column, f"expected ',' or ')' in the list, found {self.current.describe()}")
+                raise SegmentSyntaxError(
+                    self.current.column, f"expected ',' or ')' in the list, found {self.current.describe()}"
+                )
             self.advance()
             return Compare(name, "in", tuple(values), field.column, token.column)
         if self.at_word("between"):
@@ -375,8 +419,11 @@ class _Parser:
             self.advance()
             self.expect_word("with", "after 'starts'")
             return Compare(name, "starts", (self.value("after 'starts with'"),), field.column, token.column)
-        raise SegmentSyntaxError(token.column, f"expected an operator after {field.text!r} (=, !=, <, <=, >, >=, in, "
-                                               f"between, contains, starts with, is null), found {token.describe()}")
+        raise SegmentSyntaxError(
+            token.column,
+            f"expected an operator after {field.text!r} (=, !=, <, <=, >, >=, in, "
+            f"between, contains, starts with, is null), found {token.describe()}",
+        )
 
     def value(self, context: str) -> Literal:
         token = self.current
@@ -392,7 +439,9 @@ class _Parser:
                 unit = self.advance()
                 self.expect_word("ago", f"after '{token.text} {unit.text}'")
                 if not isinstance(token.value, int) or token.value < 0:
-                    raise SegmentSyntaxError(token.column, "a relative date needs a whole, positive number (30 days ago)")
+                    raise SegmentSyntaxError(
+                        token.column, "a relative date needs a whole, positive number (30 days ago)"
+                    )
                 return Literal("ago", (token.value, UNITS[unit.value]), token.column, f"{token.text} {unit.text} ago")
             return Literal("number", token.value, token.column, token.text)
         if token.kind == "word" and token.value in ("true", "false"):
@@ -402,6 +451,7 @@ class _Parser:
             self.advance()
             return Literal(token.value, None, token.column, token.text)
         if token.kind == "word":
-            raise SegmentSyntaxError(token.column, f"expected a value {context}, found {token.describe()} "
-                                                   f"(quote text: \"{token.text}\")")
+            raise SegmentSyntaxError(
+                token.column, f'expected a value {context}, found {token.describe()} (quote text: "{token.text}")'
+            )
         raise SegmentSyntaxError(token.column, f"expected a value {context}")

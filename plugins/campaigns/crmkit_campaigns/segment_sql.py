@@ -29,11 +29,29 @@ from crmkit.core.text import fold
 from crmkit.errors import ValidationError
 from crmkit_campaigns.folding import folded_match
 from crmkit_campaigns.segment_language import (
-    And, Compare, HasConsent, HasContact, Literal, Node, Not, Or, SegmentSyntaxError, Tag, parse,
+    And,
+    Compare,
+    HasConsent,
+    HasContact,
+    Literal,
+    Node,
+    Not,
+    Or,
+    SegmentSyntaxError,
+    Tag,
+    parse,
 )
 
-_DESCRIBE = {"text": "text", "number": "a number", "date": "a date", "datetime": "a date-time",
-             "boolean": "true or false", "today": "a date", "now": "a date-time", "ago": "a relative date"}
+_DESCRIBE = {
+    "text": "text",
+    "number": "a number",
+    "date": "a date",
+    "datetime": "a date-time",
+    "boolean": "true or false",
+    "today": "a date",
+    "now": "a date-time",
+    "ago": "a relative date",
+}
 
 
 @attrs.frozen
@@ -61,29 +79,47 @@ def core_fields() -> dict[str, Field]:
     """The core customer fields every segment may use."""
     c, i = core.customers.c, core.interactions.c
     own = i.customer_id == c.id
-    return {f.name: f for f in (
-        Field("id", "number", c.id, nullable=False, description="customer id"),
-        Field("name", "name", c.name_key, nullable=False, description="full name (accent-insensitive)"),
-        Field("given_name", "text", c.given_name, description="given name"),
-        Field("family_name", "text", c.family_name, description="family name"),
-        Field("city", "text", c.city, description="city"),
-        Field("province", "text", c.province, description="province"),
-        Field("country", "text", c.country, description="ISO country code"),
-        Field("gender", "choice", c.gender, choices=GENDERS, description="gender"),
-        Field("kind", "choice", c.kind, nullable=False, choices=KINDS, description="person or organization"),
-        Field("lifecycle_stage", "choice", c.lifecycle_stage, nullable=False, choices=LIFECYCLE_STAGES,
-              description="lifecycle stage"),
-        Field("owner", "text", c.owner, description="account owner (employee)"),
-        Field("external_id", "text", c.external_id, description="id in the source system"),
-        Field("birth_date", "date", c.birth_date, description="date of birth"),
-        Field("birth_month", "number", sa.extract("month", c.birth_date), description="month of birth (1–12)"),
-        Field("age", "age", c.birth_date, description="age in whole years, today"),
-        Field("created_at", "datetime", c.created_at, nullable=False, description="when the customer was created"),
-        Field("last_interaction_at", "datetime", _scalar(sa.func.max(i.occurred_at), own),
-              description="time of the latest interaction"),
-        Field("interaction_count", "number", _scalar(sa.func.count(), own), nullable=False,
-              description="number of interactions"),
-    )}
+    return {
+        f.name: f
+        for f in (
+            Field("id", "number", c.id, nullable=False, description="customer id"),
+            Field("name", "name", c.name_key, nullable=False, description="full name (accent-insensitive)"),
+            Field("given_name", "text", c.given_name, description="given name"),
+            Field("family_name", "text", c.family_name, description="family name"),
+            Field("city", "text", c.city, description="city"),
+            Field("province", "text", c.province, description="province"),
+            Field("country", "text", c.country, description="ISO country code"),
+            Field("gender", "choice", c.gender, choices=GENDERS, description="gender"),
+            Field("kind", "choice", c.kind, nullable=False, choices=KINDS, description="person or organization"),
+            Field(
+                "lifecycle_stage",
+                "choice",
+                c.lifecycle_stage,
+                nullable=False,
+                choices=LIFECYCLE_STAGES,
+                description="lifecycle stage",
+            ),
+            Field("owner", "text", c.owner, description="account owner (employee)"),
+            Field("external_id", "text", c.external_id, description="id in the source system"),
+            Field("birth_date", "date", c.birth_date, description="date of birth"),
+            Field("birth_month", "number", sa.extract("month", c.birth_date), description="month of birth (1–12)"),
+            Field("age", "age", c.birth_date, description="age in whole years, today"),
+            Field("created_at", "datetime", c.created_at, nullable=False, description="when the customer was created"),
+            Field(
+                "last_interaction_at",
+                "datetime",
+                _scalar(sa.func.max(i.occurred_at), own),
+                description="time of the latest interaction",
+            ),
+            Field(
+                "interaction_count",
+                "number",
+                _scalar(sa.func.count(), own),
+                nullable=False,
+                description="number of interactions",
+            ),
+        )
+    }
 
 
 def type_of(expression: Any) -> str:
@@ -91,8 +127,14 @@ def type_of(expression: Any) -> str:
     affinity = getattr(expression.type, "_type_affinity", None)
     if affinity is None or issubclass(affinity, sa.types.NullType):
         return "any"
-    for sql_type, kind in ((sa.Boolean, "boolean"), (sa.DateTime, "datetime"), (sa.Date, "date"),
-                           (sa.Integer, "number"), (sa.Numeric, "number"), (sa.String, "text")):
+    for sql_type, kind in (
+        (sa.Boolean, "boolean"),
+        (sa.DateTime, "datetime"),
+        (sa.Date, "date"),
+        (sa.Integer, "number"),
+        (sa.Numeric, "number"),
+        (sa.String, "text"),
+    ):
         if issubclass(affinity, sql_type):
             return kind
     return "any"
@@ -105,8 +147,9 @@ def catalogue(plugin_fields: Mapping[str, Any]) -> dict[str, Field]:
         if name not in fields:
             declared = as_segment_field(value)
             if declared.enumerated:
-                fields[name] = Field(name, "choice", declared.expression, choices=declared.choices or (),
-                                     source="plugin")
+                fields[name] = Field(
+                    name, "choice", declared.expression, choices=declared.choices or (), source="plugin"
+                )
             else:
                 fields[name] = Field(name, type_of(declared.expression), declared.expression, source="plugin")
     return fields
@@ -178,8 +221,9 @@ class Compiler:
         if isinstance(node, HasConsent):
             return self.consent(node, positive)
         if isinstance(node, HasContact):
-            found = sa.exists().where(core.contact_points.c.customer_id == core.customers.c.id,
-                                      core.contact_points.c.kind == node.kind)
+            found = sa.exists().where(
+                core.contact_points.c.customer_id == core.customers.c.id, core.contact_points.c.kind == node.kind
+            )
             return found if positive else ~found
         return self.compare(node, positive)
 
@@ -212,7 +256,9 @@ class Compiler:
     def consent(self, node: HasConsent, positive: bool) -> sa.ColumnElement[bool]:
         channel = node.channel.strip().lower()
         if channel not in self.channels:
-            raise SegmentSyntaxError(node.column, f"unknown channel {node.channel!r} (known: {', '.join(self.channels)})")
+            raise SegmentSyntaxError(
+                node.column, f"unknown channel {node.channel!r} (known: {', '.join(self.channels)})"
+            )
         k = core.consents.c
         found = sa.exists().where(k.customer_id == core.customers.c.id, k.channel == channel, k.granted.is_(True))
         return found if positive else ~found
@@ -224,8 +270,9 @@ class Compiler:
         if found is None:
             close = difflib.get_close_matches(node.field, self.fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SegmentSyntaxError(node.column, f"unknown field {node.field!r}{hint}; known fields: "
-                                                  f"{', '.join(sorted(self.fields))}")
+            raise SegmentSyntaxError(
+                node.column, f"unknown field {node.field!r}{hint}; known fields: {', '.join(sorted(self.fields))}"
+            )
         return found
 
     def compare(self, node: Compare, positive: bool) -> sa.ColumnElement[bool]:
@@ -243,14 +290,17 @@ class Compiler:
 
     def refuse(self, field: Field, node: Compare) -> SegmentSyntaxError:
         kind = {"name": "text", "choice": "text", "age": "a number"}.get(field.type, field.type)
-        return SegmentSyntaxError(node.op_column, f"operator {_op_text(node.op)!r} does not apply to {field.name} ({kind})")
+        return SegmentSyntaxError(
+            node.op_column, f"operator {_op_text(node.op)!r} does not apply to {field.name} ({kind})"
+        )
 
     def literal(self, field: Field, value: Literal, *accepted: str) -> Any:
         if value.kind not in accepted:
             expected = " or ".join(dict.fromkeys(_DESCRIBE[a] for a in accepted))
             hint = f' (quote it: "{value.text}")' if "text" in accepted and value.kind == "number" else ""
-            raise SegmentSyntaxError(value.column, f"{field.name} takes {expected}, but {value.text} is "
-                                                   f"{_DESCRIBE[value.kind]}{hint}")
+            raise SegmentSyntaxError(
+                value.column, f"{field.name} takes {expected}, but {value.text} is {_DESCRIBE[value.kind]}{hint}"
+            )
         return value.value
 
     def _text(self, field: Field, node: Compare) -> sa.ColumnElement[bool]:
@@ -340,8 +390,12 @@ class Compiler:
             low, high = sorted(years)
             return sa.and_(bd < born_before(low), bd >= born_before(high + 1))
         n = years[0]
-        return {">=": bd < born_before(n), ">": bd < born_before(n + 1),
-                "<": bd >= born_before(n), "<=": bd >= born_before(n + 1)}[node.op]
+        return {
+            ">=": bd < born_before(n),
+            ">": bd < born_before(n + 1),
+            "<": bd >= born_before(n),
+            "<=": bd >= born_before(n + 1),
+        }[node.op]
 
     def ordered(self, field: Field, node: Compare, bounds: list[tuple[Any, Any]]) -> sa.ColumnElement[bool]:
         """Comparisons with values that are points (lo == hi) or half-open intervals [lo, hi) such as a local day."""
@@ -393,7 +447,8 @@ def _op_text(op: str) -> str:
     return {"starts": "starts with"}.get(op, op)
 
 
-def compile_expression(text: str, fields: Mapping[str, Field], *, dialect: str, clock: Clock,
-                       channels: tuple[str, ...]) -> sa.ColumnElement[bool]:
+def compile_expression(
+    text: str, fields: Mapping[str, Field], *, dialect: str, clock: Clock, channels: tuple[str, ...]
+) -> sa.ColumnElement[bool]:
     """Parse and compile ``text`` into a condition over ``customers`` (raises ``SegmentSyntaxError``)."""
     return Compiler(fields, dialect, clock, channels).compile(parse(text))

@@ -16,12 +16,13 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit.core import tables as core
-from crmkit.core.types import utcnow
 from crmkit.core.masking import mask_email, mask_phone
 from crmkit.core.safe_csv import SafeWriter
 from crmkit.core.schemas import CleanSchema
+from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
-from crmkit_campaigns import config, models as m
+from crmkit_campaigns import config
+from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import Segment
 from crmkit_campaigns.permissions import SEGMENTS_EXPORT, SEGMENTS_MANAGE, SEGMENTS_READ
 from crmkit_campaigns.segment_sql import Clock, Field, catalogue, compile_expression
@@ -71,22 +72,35 @@ class Segments:
     def _fields(self) -> dict[str, Field]:
         return catalogue(self._crm.hooks.segment_field_definitions())
 
-    def condition(self, expression: str, *, now: datetime | None = None, field: str = "expression") -> sa.ColumnElement[bool]:
+    def condition(
+        self, expression: str, *, now: datetime | None = None, field: str = "expression"
+    ) -> sa.ColumnElement[bool]:
         """The SQL condition over ``customers`` for ``expression`` (active customers only), **unscoped**:
         a building block; :meth:`audience` adds the acting user's scope."""
         settings = config.read(self._crm.settings)
         clock = Clock(now or utcnow(), settings.zone)
         try:
-            where = compile_expression(expression, self._fields(), dialect=self._crm.engine.dialect.name, clock=clock,
-                                       channels=self._crm.channels)
+            where = compile_expression(
+                expression,
+                self._fields(),
+                dialect=self._crm.engine.dialect.name,
+                clock=clock,
+                channels=self._crm.channels,
+            )
         except ValidationError as exc:
             if field != "expression":
                 raise ValidationError({field: exc.errors["expression"]}) from None
             raise
         return sa.and_(core.customers.c.status == "active", where)
 
-    def audience(self, segment: int | str | None = None, *, expression: str | None = None,
-                 now: datetime | None = None, permission: str = SEGMENTS_READ) -> sa.ColumnElement[bool]:
+    def audience(
+        self,
+        segment: int | str | None = None,
+        *,
+        expression: str | None = None,
+        now: datetime | None = None,
+        permission: str = SEGMENTS_READ,
+    ) -> sa.ColumnElement[bool]:
         """The condition of a saved segment, of an expression, or of every active customer (neither given),
         limited to the customers ``permission``'s scope reaches for the acting user (and requiring it).
 
@@ -95,8 +109,9 @@ class Segments:
         scope = self._crm.access.owner_filter(core.customers.c.owner, permission)
         return sa.and_(self.unscoped(segment, expression=expression, now=now), scope)
 
-    def unscoped(self, segment: int | str | None = None, *, expression: str | None = None,
-                 now: datetime | None = None) -> sa.ColumnElement[bool]:
+    def unscoped(
+        self, segment: int | str | None = None, *, expression: str | None = None, now: datetime | None = None
+    ) -> sa.ColumnElement[bool]:
         """:meth:`audience` without the scope: whether a customer (already checked by the caller) belongs."""
         if segment is not None and expression is not None:
             raise ValidationError("give a saved segment or an expression, not both", field="expression")
@@ -127,8 +142,14 @@ class Segments:
             self._crm.audit.record(session, "create", "segment", segment_id, changes=values)
         return Segment(id=segment_id, **row)
 
-    def update(self, segment: int | str, *, expression: str | None = None, description: str | None = None,
-               name: str | None = None) -> Segment:
+    def update(
+        self,
+        segment: int | str,
+        *,
+        expression: str | None = None,
+        description: str | None = None,
+        name: str | None = None,
+    ) -> Segment:
         """Change a saved segment's expression, description or name (campaigns using it see the change).
 
         Needs ``campaigns.segments.manage`` over the segment's author.
@@ -136,15 +157,21 @@ class Segments:
         self._crm.access.require(SEGMENTS_MANAGE)
         current = self._get(segment)
         self._require_author(current)
-        values = self._validate({"name": name if name is not None else current.name,
-                                 "expression": expression if expression is not None else current.expression,
-                                 "description": description if description is not None else current.description})
+        values = self._validate(
+            {
+                "name": name if name is not None else current.name,
+                "expression": expression if expression is not None else current.expression,
+                "description": description if description is not None else current.description,
+            }
+        )
         self.condition(values["expression"])
         values["expression"] = values["expression"].strip()
         with self._crm.transaction() as session:
             conn = session.connection()
-            if values["name"] != current.name and conn.execute(
-                    sa.select(m.segments.c.id).where(m.segments.c.name == values["name"])).first():
+            if (
+                values["name"] != current.name
+                and conn.execute(sa.select(m.segments.c.id).where(m.segments.c.name == values["name"])).first()
+            ):
                 raise Conflict(f"a segment named {values['name']!r} already exists")
             conn.execute(m.segments.update().where(m.segments.c.id == current.id).values(**values, updated_at=utcnow()))
             self._crm.audit.record(session, "update", "segment", current.id, changes=values)
@@ -157,7 +184,11 @@ class Segments:
         self._require_author(current)
         with self._crm.transaction() as session:
             conn = session.connection()
-            used = conn.execute(sa.select(m.campaigns.c.name).where(m.campaigns.c.segment_id == current.id)).scalars().all()
+            used = (
+                conn.execute(sa.select(m.campaigns.c.name).where(m.campaigns.c.segment_id == current.id))
+                .scalars()
+                .all()
+            )
             if used:
                 raise Conflict(f"segment {current.name!r} is the audience of campaign(s) {', '.join(used)}")
             conn.execute(m.segments.delete().where(m.segments.c.id == current.id))
@@ -186,8 +217,9 @@ class Segments:
 
     # -- evaluation -------------------------------------------------------------------------------------
 
-    def count(self, segment: int | str | None = None, *, expression: str | None = None,
-              now: datetime | None = None) -> int:
+    def count(
+        self, segment: int | str | None = None, *, expression: str | None = None, now: datetime | None = None
+    ) -> int:
         """How many active customers match (one ``COUNT(*)`` in the database).
 
         Needs ``campaigns.segments.read``; a user counts only the customers in its scope.
@@ -196,8 +228,14 @@ class Segments:
         with self._crm.reading() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(core.customers).where(where)).scalar_one())
 
-    def sample(self, segment: int | str | None = None, *, expression: str | None = None, limit: int = 10,
-               now: datetime | None = None) -> list[dict[str, Any]]:
+    def sample(
+        self,
+        segment: int | str | None = None,
+        *,
+        expression: str | None = None,
+        limit: int = 10,
+        now: datetime | None = None,
+    ) -> list[dict[str, Any]]:
         """A random handful of matching customers (id, name, e-mail, phone, city, province).
 
         Needs ``campaigns.segments.read``; only customers in its scope, contact details masked
@@ -210,8 +248,15 @@ class Segments:
         with self._crm.reading() as conn:
             return [self._shown(row) for row in conn.execute(query).mappings()]
 
-    def export(self, out: IO[str], segment: int | str | None = None, *, expression: str | None = None,
-               format: str = "csv", now: datetime | None = None) -> int:
+    def export(
+        self,
+        out: IO[str],
+        segment: int | str | None = None,
+        *,
+        expression: str | None = None,
+        format: str = "csv",
+        now: datetime | None = None,
+    ) -> int:
         """Write matching customers (id, name, e-mail, phone, city, province) as CSV or JSON lines; returns how many.
 
         Reads in batches by id, so a million customers never sit in memory together. Needs
@@ -237,7 +282,9 @@ class Segments:
     def _batches(self, where: sa.ColumnElement[bool]) -> Iterator[Mapping[str, Any]]:
         last = 0
         while True:
-            query = self._rows().where(where, core.customers.c.id > last).order_by(core.customers.c.id).limit(EXPORT_BATCH)
+            query = (
+                self._rows().where(where, core.customers.c.id > last).order_by(core.customers.c.id).limit(EXPORT_BATCH)
+            )
             with self._crm.reading() as conn:
                 rows = conn.execute(query).mappings().all()
             yield from rows
@@ -248,8 +295,15 @@ class Segments:
     @staticmethod
     def _rows() -> sa.Select[Any]:
         c = core.customers.c
-        return sa.select(c.id, c.name, primary_contact("email").label("email"), primary_contact("phone").label("phone"),
-                         c.city, c.province, c.owner)
+        return sa.select(
+            c.id,
+            c.name,
+            primary_contact("email").label("email"),
+            primary_contact("phone").label("phone"),
+            c.city,
+            c.province,
+            c.owner,
+        )
 
     def _shown(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """A customer row without its owner, contact details masked where the acting user may not see them."""

@@ -32,11 +32,18 @@ from crmkit.core.schemas import CleanSchema
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
 from crmkit.purchases import has_purchases, purchases
-from crmkit_campaigns import config, models as m, occasions, reports, runs, signing, templates
+from crmkit_campaigns import config, occasions, reports, runs, signing, templates
+from crmkit_campaigns import models as m
 from crmkit_campaigns.channels import Adapter, build_adapter, check_config
 from crmkit_campaigns.dispatch import Dispatcher
 from crmkit_campaigns.objects import (
-    PENDING_STATUSES, TRANSITIONS, Campaign, DispatchReport, Preview, RunResult, Variant,
+    PENDING_STATUSES,
+    TRANSITIONS,
+    Campaign,
+    DispatchReport,
+    Preview,
+    RunResult,
+    Variant,
 )
 from crmkit_campaigns.permissions import CHANNELS, MANAGE, READ, REPORTS, SEND, SUPPRESSIONS
 from crmkit_campaigns.rendering import Renderer, variables
@@ -75,8 +82,12 @@ class CampaignSchema(CleanSchema):
     budget_minor = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0))
     cost_fixed_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
     cost_per_message_minor = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
-    holdout_percent = fields.Decimal(load_default=Decimal(0), places=2, validate=validate.Range(min=0, max=MAX_HOLDOUT),
-                                     metadata={"default": 0, "minimum": 0, "maximum": MAX_HOLDOUT})
+    holdout_percent = fields.Decimal(
+        load_default=Decimal(0),
+        places=2,
+        validate=validate.Range(min=0, max=MAX_HOLDOUT),
+        metadata={"default": 0, "minimum": 0, "maximum": MAX_HOLDOUT},
+    )
     attribution_days = fields.Integer(load_default=7, strict=True, validate=validate.Range(min=1, max=365))
     occasion = fields.String(load_default=None, allow_none=True, validate=occasions.validate)
     days_before = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=60))
@@ -93,8 +104,9 @@ class VariantSchema(CleanSchema):
 
     MULTILINE = frozenset({"body"})
 
-    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,50}$",
-                                                                 error="letters, digits, - and _ (at most 50)"))
+    name = fields.String(
+        required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,50}$", error="letters, digits, - and _ (at most 50)")
+    )
     weight = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=1000))
     subject = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
     body = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
@@ -185,8 +197,11 @@ class CampaignsService:
         found = self._adapters()
         if channel not in found:
             ready = ", ".join(sorted(found)) or "none"
-            raise ValidationError(f"no adapter delivers channel {channel!r} (channels ready: {ready}); set one up with "
-                                  f"`crmkit campaigns channel set {channel} …`", field="channel")
+            raise ValidationError(
+                f"no adapter delivers channel {channel!r} (channels ready: {ready}); set one up with "
+                f"`crmkit campaigns channel set {channel} …`",
+                field="channel",
+            )
         return found[channel]
 
     def channel_list(self) -> list[dict[str, Any]]:
@@ -194,10 +209,17 @@ class CampaignsService:
         secrets hidden (``campaigns.channels.manage``)."""
         self._crm.access.require(CHANNELS)
         configured = self.settings.channels
-        return [{"channel": channel, "adapter": adapter.name, "address_kind": adapter.address_kind,
-                 "idempotent": adapter.idempotent, "source": "settings" if channel in configured else "plugin",
-                 "options": redact_options({k: v for k, v in configured.get(channel, {}).items() if k != "adapter"})}
-                for channel, adapter in sorted(self._adapters().items())]
+        return [
+            {
+                "channel": channel,
+                "adapter": adapter.name,
+                "address_kind": adapter.address_kind,
+                "idempotent": adapter.idempotent,
+                "source": "settings" if channel in configured else "plugin",
+                "options": redact_options({k: v for k, v in configured.get(channel, {}).items() if k != "adapter"}),
+            }
+            for channel, adapter in sorted(self._adapters().items())
+        ]
 
     def signer(self) -> Signer:
         """The tracking-link signer, holding the secret key (``campaigns.channels.manage``; the tracking
@@ -234,8 +256,16 @@ class CampaignsService:
 
     # -- campaigns -----------------------------------------------------------------------------------------
 
-    def create(self, name: str, *, channel: str, body: str, subject: str | None = None, segment: CampaignRef | None = None,
-               **options: Any) -> Campaign:
+    def create(
+        self,
+        name: str,
+        *,
+        channel: str,
+        body: str,
+        subject: str | None = None,
+        segment: CampaignRef | None = None,
+        **options: Any,
+    ) -> Campaign:
         """Create a draft campaign with one message variant ("A").
 
         ``options``: ``objective``, ``owner``, ``currency`` (default: the CRM's ``currency`` setting, else VND),
@@ -248,8 +278,10 @@ class CampaignsService:
         its scope.
         """
         self._crm.access.require(MANAGE)
-        values = self._validate(self._schema, {"name": name, "channel": channel, "body": body, "subject": subject,
-                                               "segment": segment, **options})
+        values = self._validate(
+            self._schema,
+            {"name": name, "channel": channel, "body": body, "subject": subject, "segment": segment, **options},
+        )
         self._check_channel(values["channel"])
         currency = (values["currency"] or str(self._crm.settings.get("currency") or "VND")).upper()
         segment_id = self._segment_id(values["segment"])
@@ -260,19 +292,44 @@ class CampaignsService:
         if values["owner"] is None and not principal.is_system:
             values["owner"] = principal.username
         now = utcnow()
-        row = {k: values[k] for k in ("name", "objective", "owner", "channel", "budget_minor", "cost_fixed_minor",
-                                      "cost_per_message_minor", "attribution_days", "occasion", "days_before")}
-        row.update(status="draft", segment_id=segment_id, currency=currency, holdout_bp=int(values["holdout_percent"] * 100),
-                   created_by=self._crm.actor, created_at=now, updated_at=now)
+        row = {
+            k: values[k]
+            for k in (
+                "name",
+                "objective",
+                "owner",
+                "channel",
+                "budget_minor",
+                "cost_fixed_minor",
+                "cost_per_message_minor",
+                "attribution_days",
+                "occasion",
+                "days_before",
+            )
+        }
+        row.update(
+            status="draft",
+            segment_id=segment_id,
+            currency=currency,
+            holdout_bp=int(values["holdout_percent"] * 100),
+            created_by=self._crm.actor,
+            created_at=now,
+            updated_at=now,
+        )
         with self._crm.transaction() as session:
             conn = session.connection()
             self._check_owner(conn, row["owner"])
             if conn.execute(sa.select(m.campaigns.c.id).where(m.campaigns.c.name == row["name"])).first():
                 raise Conflict(f"a campaign named {row['name']!r} already exists")
             campaign_id = conn.execute(m.campaigns.insert().values(row).returning(m.campaigns.c.id)).scalar_one()
-            conn.execute(m.variants.insert().values(campaign_id=campaign_id, name="A", weight=1,
-                                                    subject=values["subject"], body=values["body"]))
-            self._crm.audit.record(session, "create", "campaign", campaign_id, changes={**row, "subject": values["subject"]})
+            conn.execute(
+                m.variants.insert().values(
+                    campaign_id=campaign_id, name="A", weight=1, subject=values["subject"], body=values["body"]
+                )
+            )
+            self._crm.audit.record(
+                session, "create", "campaign", campaign_id, changes={**row, "subject": values["subject"]}
+            )
             return self._load(conn, campaign_id)
 
     def update(self, campaign: CampaignRef, **changes: Any) -> Campaign:
@@ -284,19 +341,31 @@ class CampaignsService:
         allowed = set(CampaignSchema().fields) - {"body", "subject", "name"}
         unknown = sorted(set(changes) - allowed)
         if unknown:
-            raise ValidationError(f"cannot change {', '.join(unknown)} (changeable: {', '.join(sorted(allowed))})",
-                                  field=unknown[0])
+            raise ValidationError(
+                f"cannot change {', '.join(unknown)} (changeable: {', '.join(sorted(allowed))})", field=unknown[0]
+            )
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
             self._require_managed(current)
             self._require_status(current, "draft", "changed")
-            merged = {"name": current.name, "channel": current.channel, "body": current.variants[0].body,
-                      "segment": current.segment_id, "objective": current.objective, "owner": current.owner,
-                      "currency": current.currency, "budget_minor": current.budget_minor,
-                      "cost_fixed_minor": current.cost_fixed_minor, "cost_per_message_minor": current.cost_per_message_minor,
-                      "holdout_percent": current.holdout_percent, "attribution_days": current.attribution_days,
-                      "occasion": current.occasion, "days_before": current.days_before, **changes}
+            merged = {
+                "name": current.name,
+                "channel": current.channel,
+                "body": current.variants[0].body,
+                "segment": current.segment_id,
+                "objective": current.objective,
+                "owner": current.owner,
+                "currency": current.currency,
+                "budget_minor": current.budget_minor,
+                "cost_fixed_minor": current.cost_fixed_minor,
+                "cost_per_message_minor": current.cost_per_message_minor,
+                "holdout_percent": current.holdout_percent,
+                "attribution_days": current.attribution_days,
+                "occasion": current.occasion,
+                "days_before": current.days_before,
+                **changes,
+            }
             values = self._validate(self._schema, merged)
             self._check_channel(values["channel"])
             values["occasion"] = self._check_occasion(values["occasion"])
@@ -313,14 +382,17 @@ class CampaignsService:
             self._crm.audit.record(session, "update", "campaign", current.id, changes=changes)
             return self._load(conn, current.id)
 
-    def set_variant(self, campaign: CampaignRef, name: str, *, body: str, subject: str | None = None,
-                    weight: int = 1) -> Campaign:
+    def set_variant(
+        self, campaign: CampaignRef, name: str, *, body: str, subject: str | None = None, weight: int = 1
+    ) -> Campaign:
         """Add or replace a message variant of a draft campaign; customers are split by ``weight`` (A/B).
 
         Needs ``campaigns.manage`` over the campaign's owner.
         """
         self._crm.access.require(MANAGE)
-        values = self._validate(self._variant_schema, {"name": name, "body": body, "subject": subject, "weight": weight})
+        values = self._validate(
+            self._variant_schema, {"name": name, "body": body, "subject": subject, "weight": weight}
+        )
         self._check_templates(values["subject"], values["body"], variables(self.segments._fields()))
         with self._crm.transaction() as session:
             conn = session.connection()
@@ -330,8 +402,11 @@ class CampaignsService:
             v = m.variants.c
             existing = next((x for x in current.variants if x.name == values["name"]), None)
             if existing:
-                conn.execute(m.variants.update().where(v.id == existing.id).values(
-                    weight=values["weight"], subject=values["subject"], body=values["body"]))
+                conn.execute(
+                    m.variants.update()
+                    .where(v.id == existing.id)
+                    .values(weight=values["weight"], subject=values["subject"], body=values["body"])
+                )
             else:
                 conn.execute(m.variants.insert().values(campaign_id=current.id, **values))
             self._crm.audit.record(session, "variant", "campaign", current.id, changes=values)
@@ -396,8 +471,13 @@ class CampaignsService:
             current = self._load(conn, campaign, for_update=True)
             self._require_managed(current)
             self._adapter(current.channel)
-            self._move(session, current, "scheduled", scheduled_at=when,
-                       scheduled_by=None if principal.is_system else principal.username)
+            self._move(
+                session,
+                current,
+                "scheduled",
+                scheduled_at=when,
+                scheduled_by=None if principal.is_system else principal.username,
+            )
             return self._load(conn, current.id)
 
     def unschedule(self, campaign: CampaignRef) -> Campaign:
@@ -422,8 +502,11 @@ class CampaignsService:
             self._require_managed(current)
             self._move(session, current, "cancelled", finished_at=utcnow())
             msg = m.messages.c
-            conn.execute(m.messages.update().where(msg.campaign_id == current.id, msg.status.in_(("queued", "claimed")))
-                         .values(status="cancelled", reason="campaign_cancelled", worker=None, lease_until=None))
+            conn.execute(
+                m.messages.update()
+                .where(msg.campaign_id == current.id, msg.status.in_(("queued", "claimed")))
+                .values(status="cancelled", reason="campaign_cancelled", worker=None, lease_until=None)
+            )
             return self._load(conn, current.id)
 
     def run(self, campaign: CampaignRef, *, now: datetime | None = None, kind: str = "manual") -> RunResult:
@@ -441,8 +524,10 @@ class CampaignsService:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
             if current.occasion:
-                raise Conflict(f"campaign {current.name!r} is an occasion campaign: activate it with `schedule`; "
-                               f"`run-due` sends it each day")
+                raise Conflict(
+                    f"campaign {current.name!r} is an occasion campaign: activate it with `schedule`; "
+                    f"`run-due` sends it each day"
+                )
             if current.status in ("done", "cancelled"):
                 raise Conflict(f"campaign {current.name!r} is {current.status}: it cannot run again")
             adapter = self._adapter(current.channel)
@@ -452,9 +537,19 @@ class CampaignsService:
                 current = self._load(conn, current.id)
             segment = self._segment_expression(conn, current)
             audience = self.segments.audience(expression=segment, now=now, permission=SEND)
-            result = runs.prepare(self._crm, session, current, audience=audience, address_kind=adapter.address_kind,
-                                  settings=self.settings, period="", kind=kind, now=now, expression=segment,
-                                  require_recipients=first)
+            result = runs.prepare(
+                self._crm,
+                session,
+                current,
+                audience=audience,
+                address_kind=adapter.address_kind,
+                settings=self.settings,
+                period="",
+                kind=kind,
+                now=now,
+                expression=segment,
+                require_recipients=first,
+            )
             if first:
                 self._move(session, current, "running", started_at=now)
             self._crm.audit.record(session, "run", "campaign", current.id, changes=attrs.asdict(result))
@@ -472,9 +567,14 @@ class CampaignsService:
         now = now or utcnow()
         c = m.campaigns.c
         with self._crm.reading() as conn:
-            due = conn.execute(sa.select(c.id, c.occasion, c.scheduled_by).where(
-                c.scheduled_at <= now, sa.or_(c.status == "scheduled", sa.and_(c.status == "running", c.occasion.is_not(None))))
-                .order_by(c.scheduled_at, c.id)).all()
+            due = conn.execute(
+                sa.select(c.id, c.occasion, c.scheduled_by)
+                .where(
+                    c.scheduled_at <= now,
+                    sa.or_(c.status == "scheduled", sa.and_(c.status == "running", c.occasion.is_not(None))),
+                )
+                .order_by(c.scheduled_at, c.id)
+            ).all()
         results: list[RunResult] = []
         errors: dict[str, str] = {}
         for campaign_id, occasion, scheduled_by in due:
@@ -507,34 +607,54 @@ class CampaignsService:
             adapter = self._adapter(current.channel)
             segment = self._segment_expression(conn, current)
             audience = self.segments.audience(expression=segment, now=now, permission=SEND)
-            checked = conn.execute(sa.select(m.campaigns.c.occasion_checked_through).where(
-                m.campaigns.c.id == current.id)).scalar_one()
+            checked = conn.execute(
+                sa.select(m.campaigns.c.occasion_checked_through).where(m.campaigns.c.id == current.id)
+            ).scalar_one()
             started = (current.scheduled_at or now).astimezone(settings.zone).date()
             source = purchases(self._crm) if current.occasion == "first_purchase" else None
             results = []
             for day in occasions.days_to_process(checked, started, clock.today):
                 target = shift(day, days=current.days_before)
-                who = occasions.condition(current.occasion or "", target, clock=clock,
-                                          founding_day=settings.founding_day, purchases=source)
+                who = occasions.condition(
+                    current.occasion or "", target, clock=clock, founding_day=settings.founding_day, purchases=source
+                )
                 if who is None:
                     continue
-                result = runs.prepare(self._crm, session, current, audience=sa.and_(audience, who),
-                                      address_kind=adapter.address_kind, settings=settings, period=str(target.year),
-                                      kind="occasion", now=now, occasion_date=target, expression=segment,
-                                      require_recipients=False)
+                result = runs.prepare(
+                    self._crm,
+                    session,
+                    current,
+                    audience=sa.and_(audience, who),
+                    address_kind=adapter.address_kind,
+                    settings=settings,
+                    period=str(target.year),
+                    kind="occasion",
+                    now=now,
+                    occasion_date=target,
+                    expression=segment,
+                    require_recipients=False,
+                )
                 if result.run_id is not None:
                     results.append(result)
             if current.status == "scheduled":
                 self._move(session, current, "running", started_at=now)
-            conn.execute(m.campaigns.update().where(m.campaigns.c.id == current.id)
-                         .values(occasion_checked_through=clock.today))
+            conn.execute(
+                m.campaigns.update().where(m.campaigns.c.id == current.id).values(occasion_checked_through=clock.today)
+            )
             if results:
-                self._crm.audit.record(session, "run", "campaign", current.id,
-                                       changes={"runs": [attrs.asdict(r) for r in results]})
+                self._crm.audit.record(
+                    session, "run", "campaign", current.id, changes={"runs": [attrs.asdict(r) for r in results]}
+                )
             return results
 
-    def dispatch(self, *, limit: int | None = None, retry_unconfirmed: bool = False, now: datetime | None = None,
-                 batch: int = 100) -> DispatchReport:
+    def dispatch(
+        self,
+        *,
+        limit: int | None = None,
+        retry_unconfirmed: bool = False,
+        now: datetime | None = None,
+        batch: int = 100,
+    ) -> DispatchReport:
         """Deliver due messages after commit, with retries and backoff (safe to run from several processes).
 
         Needs ``campaigns.send`` (any scope: it sends what runs prepared, for whoever prepared them).
@@ -542,7 +662,9 @@ class CampaignsService:
         self._crm.access.require(SEND)
         self._link_signer()  # its key is made outside any transaction
         clock = (lambda: now) if now is not None else utcnow
-        return Dispatcher(self._crm, self, clock=clock, batch=batch).run(limit=limit, retry_unconfirmed=retry_unconfirmed)
+        return Dispatcher(self._crm, self, clock=clock, batch=batch).run(
+            limit=limit, retry_unconfirmed=retry_unconfirmed
+        )
 
     def finish_completed(self, now: datetime) -> list[int]:
         """running → done for every one-off campaign none of whose messages waits or is in flight; their ids
@@ -553,22 +675,30 @@ class CampaignsService:
         finished = []
         with self._crm.transaction() as session:
             conn = session.connection()
-            for campaign_id in conn.execute(sa.select(c.id).where(c.status == "running", c.occasion.is_(None), ~pending)
-                                            .order_by(c.id)).scalars().all():
+            for campaign_id in (
+                conn.execute(
+                    sa.select(c.id).where(c.status == "running", c.occasion.is_(None), ~pending).order_by(c.id)
+                )
+                .scalars()
+                .all()
+            ):
                 current = self._load(conn, campaign_id, for_update=True)
                 if current.status != "running":
                     continue  # a concurrent dispatcher finished it first
                 self._move(session, current, "done", finished_at=now)
                 self._crm.events.emit(
-                    session, "campaign.finished", lambda: {"campaign": to_jsonable(self._load(conn, campaign_id))}  # noqa: B023 - emit calls it now
+                    session,
+                    "campaign.finished",
+                    lambda: {"campaign": to_jsonable(self._load(conn, campaign_id))},  # noqa: B023 - emit calls it now
                 )
                 finished.append(campaign_id)
         return finished
 
     # -- previews, messages, suppressions, reports -------------------------------------------------------------
 
-    def preview(self, campaign: CampaignRef, customer_id: int, *, variant: str | None = None,
-                now: datetime | None = None) -> Preview:
+    def preview(
+        self, campaign: CampaignRef, customer_id: int, *, variant: str | None = None, now: datetime | None = None
+    ) -> Preview:
         """The message one customer would get (their variant unless one is named), and whether they would get it.
 
         Needs ``campaigns.read`` over the customer (``NotFound`` outside its scope) and ``customers.read``;
@@ -586,21 +716,40 @@ class CampaignsService:
             self._crm.access.require_customer(conn, customer.id, READ)
             where = sa.and_(core.customers.c.id == customer.id, self.segments.unscoped(expression=segment, now=now))
             in_audience = conn.execute(sa.select(core.customers.c.id).where(where)).first() is not None
-            reason = conn.execute(sa.select(runs.eligibility(current.channel, adapter.address_kind, settings, now))
-                                  .where(core.customers.c.id == customer.id)).scalar()
+            reason = conn.execute(
+                sa.select(runs.eligibility(current.channel, adapter.address_kind, settings, now)).where(
+                    core.customers.c.id == customer.id
+                )
+            ).scalar()
             renderer = self._renderer(current.id, html=adapter.address_kind == "email", signer=self._link_signer())
             values = renderer.values(conn, [customer.id], now)[customer.id]
         if not self._crm.access.sees_contacts_of(customer.owner):
-            values = {**values, "email": values["email"] and mask_email(values["email"]),
-                      "phone": values["phone"] and mask_phone(values["phone"])}
+            values = {
+                **values,
+                "email": values["email"] and mask_email(values["email"]),
+                "phone": values["phone"] and mask_phone(values["phone"]),
+            }
         if not in_audience:
             reason = "not_in_audience"
-        elif reason is None and variant is None and bucket(customer.id, current.id, "holdout") < current.holdout_percent * 100:
+        elif (
+            reason is None
+            and variant is None
+            and bucket(customer.id, current.id, "holdout") < current.holdout_percent * 100
+        ):
             reason = "holdout"
         rendered = renderer.render(chosen, values, 0)
         to = customer.email if adapter.address_kind == "email" else customer.phone
-        return Preview(current.id, customer.id, chosen.name, to, rendered.subject, rendered.text, rendered.html,
-                       reason is None, reason)
+        return Preview(
+            current.id,
+            customer.id,
+            chosen.name,
+            to,
+            rendered.subject,
+            rendered.text,
+            rendered.html,
+            reason is None,
+            reason,
+        )
 
     def renderer(self, campaign_id: int, *, html: bool, signer: Signer) -> Renderer:
         """A renderer of the campaign's variants (``campaigns.read``)."""
@@ -610,8 +759,15 @@ class CampaignsService:
     def _renderer(self, campaign_id: int, *, html: bool, signer: Signer) -> Renderer:
         """The renderer the dispatcher and previews use."""
         settings = self.settings
-        return Renderer(self._crm, self._get(campaign_id), self.segments._fields(), zone=settings.zone,
-                        base_url=settings.base_url, signer=signer, html=html)
+        return Renderer(
+            self._crm,
+            self._get(campaign_id),
+            self.segments._fields(),
+            zone=settings.zone,
+            base_url=settings.base_url,
+            signer=signer,
+            html=html,
+        )
 
     def messages(self, campaign: CampaignRef, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """A campaign's messages (newest first), e.g. the ``failed`` or ``unconfirmed`` ones.
@@ -624,12 +780,30 @@ class CampaignsService:
             raise ValidationError("must be between 1 and 10000", field="limit")
         current = self._get(campaign)
         msg, c = m.messages.c, core.customers.c
-        query = (sa.select(msg.id, msg.customer_id, msg.status, msg.reason, msg.attempts, msg.next_attempt_at,
-                           msg.sent_at, msg.address, msg.provider_message_id, msg.last_error, msg.delivered_at,
-                           msg.opened_at, msg.clicked_at, msg.responded_at, msg.unsubscribed_at, c.owner)
-                 .join(core.customers, c.id == msg.customer_id)
-                 .where(msg.campaign_id == current.id, self._crm.access.owner_filter(c.owner, READ))
-                 .order_by(msg.id.desc()).limit(limit))
+        query = (
+            sa.select(
+                msg.id,
+                msg.customer_id,
+                msg.status,
+                msg.reason,
+                msg.attempts,
+                msg.next_attempt_at,
+                msg.sent_at,
+                msg.address,
+                msg.provider_message_id,
+                msg.last_error,
+                msg.delivered_at,
+                msg.opened_at,
+                msg.clicked_at,
+                msg.responded_at,
+                msg.unsubscribed_at,
+                c.owner,
+            )
+            .join(core.customers, c.id == msg.customer_id)
+            .where(msg.campaign_id == current.id, self._crm.access.owner_filter(c.owner, READ))
+            .order_by(msg.id.desc())
+            .limit(limit)
+        )
         if status:
             query = query.where(msg.status == status)
         with self._crm.reading() as conn:
@@ -644,17 +818,37 @@ class CampaignsService:
         """
         self._crm.access.require(READ)
         msg, c, cmp = m.messages.c, core.customers.c, m.campaigns.c
-        query = (sa.select(msg.id, msg.campaign_id, cmp.name.label("campaign"), msg.channel, msg.status, msg.reason,
-                           msg.address, msg.queued_at, msg.sent_at, msg.delivered_at, msg.bounced_at, msg.opened_at,
-                           msg.clicked_at, msg.responded_at, msg.unsubscribed_at, c.owner)
-                 .join(m.campaigns, cmp.id == msg.campaign_id).join(core.customers, c.id == msg.customer_id)
-                 .where(msg.customer_id == customer_id, self._crm.access.owner_filter(c.owner, READ))
-                 .order_by(msg.id.desc()).limit(limit))
+        query = (
+            sa.select(
+                msg.id,
+                msg.campaign_id,
+                cmp.name.label("campaign"),
+                msg.channel,
+                msg.status,
+                msg.reason,
+                msg.address,
+                msg.queued_at,
+                msg.sent_at,
+                msg.delivered_at,
+                msg.bounced_at,
+                msg.opened_at,
+                msg.clicked_at,
+                msg.responded_at,
+                msg.unsubscribed_at,
+                c.owner,
+            )
+            .join(m.campaigns, cmp.id == msg.campaign_id)
+            .join(core.customers, c.id == msg.customer_id)
+            .where(msg.customer_id == customer_id, self._crm.access.owner_filter(c.owner, READ))
+            .order_by(msg.id.desc())
+            .limit(limit)
+        )
         with self._crm.reading() as conn:
             return shown_rows(self._crm, conn.execute(query).mappings())
 
-    def suppress(self, *, reason: str, address: str | None = None, customer_id: int | None = None,
-                 channel: str | None = None) -> int:
+    def suppress(
+        self, *, reason: str, address: str | None = None, customer_id: int | None = None, channel: str | None = None
+    ) -> int:
         """Put an address or a customer on the suppression list (of one channel, or all); returns its id.
 
         Needs ``campaigns.suppressions.manage`` over the customer; an address alone (no customer) needs
@@ -668,19 +862,41 @@ class CampaignsService:
         if channel is not None and channel not in self._crm.channels:
             raise ValidationError(f"unknown channel {channel!r}", field="channel")
         if customer_id is None and scope != "all":
-            raise ValidationError("give the customer the address belongs to: your scope of "
-                                  f"{SUPPRESSIONS} reaches only customers' entries", field="customer_id")
+            raise ValidationError(
+                "give the customer the address belongs to: your scope of "
+                f"{SUPPRESSIONS} reaches only customers' entries",
+                field="customer_id",
+            )
         if customer_id is not None:
             customer_id = self._crm.customers.get(customer_id).id
         normalized = self._normalize_address(address) if address else None
         with self._crm.transaction() as session:
             if customer_id is not None:
                 self._crm.access.require_customer(session.connection(), customer_id, SUPPRESSIONS)
-            new_id = session.connection().execute(m.suppressions.insert().values(
-                channel=channel, address=normalized, customer_id=customer_id, reason=reason.strip()[:200],
-                created_by=self._crm.actor, created_at=utcnow()).returning(m.suppressions.c.id)).scalar_one()
-            self._crm.audit.record(session, "suppress", "suppression", new_id, customer_id=customer_id,
-                                   changes={"address": normalized, "channel": channel, "reason": reason})
+            new_id = (
+                session.connection()
+                .execute(
+                    m.suppressions.insert()
+                    .values(
+                        channel=channel,
+                        address=normalized,
+                        customer_id=customer_id,
+                        reason=reason.strip()[:200],
+                        created_by=self._crm.actor,
+                        created_at=utcnow(),
+                    )
+                    .returning(m.suppressions.c.id)
+                )
+                .scalar_one()
+            )
+            self._crm.audit.record(
+                session,
+                "suppress",
+                "suppression",
+                new_id,
+                customer_id=customer_id,
+                changes={"address": normalized, "channel": channel, "reason": reason},
+            )
         return int(new_id)
 
     def unsuppress(self, suppression_id: int) -> None:
@@ -688,13 +904,22 @@ class CampaignsService:
         scope = self._crm.access.customers(m.suppressions.c.customer_id, SUPPRESSIONS)
         with self._crm.transaction() as session:
             conn = session.connection()
-            row = conn.execute(sa.select(m.suppressions).where(m.suppressions.c.id == suppression_id, scope)
-                               ).mappings().first()
+            row = (
+                conn.execute(sa.select(m.suppressions).where(m.suppressions.c.id == suppression_id, scope))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound("suppression", suppression_id)
             conn.execute(m.suppressions.delete().where(m.suppressions.c.id == suppression_id))
-            self._crm.audit.record(session, "unsuppress", "suppression", suppression_id, customer_id=row["customer_id"],
-                                   changes={"address": row["address"], "channel": row["channel"]})
+            self._crm.audit.record(
+                session,
+                "unsuppress",
+                "suppression",
+                suppression_id,
+                customer_id=row["customer_id"],
+                changes={"address": row["address"], "channel": row["channel"]},
+            )
 
     def suppressions(self, *, limit: int = 100, customer_id: int | None = None) -> list[dict[str, Any]]:
         """The suppression list (or one customer's entries), newest first.
@@ -704,9 +929,13 @@ class CampaignsService:
         """
         self._crm.access.require(READ)
         s, c = m.suppressions.c, core.customers.c
-        query = (sa.select(m.suppressions, c.owner.label("customer_owner"))
-                 .outerjoin(core.customers, c.id == s.customer_id)
-                 .where(self._crm.access.customers(s.customer_id, READ)).order_by(s.id.desc()).limit(limit))
+        query = (
+            sa.select(m.suppressions, c.owner.label("customer_owner"))
+            .outerjoin(core.customers, c.id == s.customer_id)
+            .where(self._crm.access.customers(s.customer_id, READ))
+            .order_by(s.id.desc())
+            .limit(limit)
+        )
         if customer_id is not None:
             query = query.where(s.customer_id == customer_id)
         with self._crm.reading() as conn:
@@ -735,8 +964,11 @@ class CampaignsService:
     def _load(self, conn: sa.Connection, campaign: CampaignRef, *, for_update: bool = False) -> Campaign:
         c = m.campaigns.c
         key = c.id == campaign if isinstance(campaign, int) else c.name == str(campaign).strip()
-        query = sa.select(m.campaigns, m.segments.c.name.label("segment_name")).outerjoin(
-            m.segments, m.segments.c.id == c.segment_id).where(key)
+        query = (
+            sa.select(m.campaigns, m.segments.c.name.label("segment_name"))
+            .outerjoin(m.segments, m.segments.c.id == c.segment_id)
+            .where(key)
+        )
         if for_update and conn.dialect.name == "postgresql":
             query = query.with_for_update(of=m.campaigns)
         row = conn.execute(query).mappings().first()
@@ -745,13 +977,29 @@ class CampaignsService:
         v = m.variants.c
         found = conn.execute(sa.select(m.variants).where(v.campaign_id == row["id"]).order_by(v.id)).mappings().all()
         return Campaign(
-            id=row["id"], name=row["name"], status=row["status"], channel=row["channel"], segment=row["segment_name"],
-            segment_id=row["segment_id"], currency=row["currency"], cost_fixed_minor=row["cost_fixed_minor"],
-            cost_per_message_minor=row["cost_per_message_minor"], holdout_percent=Decimal(row["holdout_bp"]) / 100,
-            attribution_days=row["attribution_days"], created_by=row["created_by"], created_at=row["created_at"],
-            updated_at=row["updated_at"], objective=row["objective"], owner=row["owner"], budget_minor=row["budget_minor"],
-            occasion=row["occasion"], days_before=row["days_before"], scheduled_at=row["scheduled_at"],
-            started_at=row["started_at"], finished_at=row["finished_at"], scheduled_by=row["scheduled_by"],
+            id=row["id"],
+            name=row["name"],
+            status=row["status"],
+            channel=row["channel"],
+            segment=row["segment_name"],
+            segment_id=row["segment_id"],
+            currency=row["currency"],
+            cost_fixed_minor=row["cost_fixed_minor"],
+            cost_per_message_minor=row["cost_per_message_minor"],
+            holdout_percent=Decimal(row["holdout_bp"]) / 100,
+            attribution_days=row["attribution_days"],
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            objective=row["objective"],
+            owner=row["owner"],
+            budget_minor=row["budget_minor"],
+            occasion=row["occasion"],
+            days_before=row["days_before"],
+            scheduled_at=row["scheduled_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            scheduled_by=row["scheduled_by"],
             variants=tuple(Variant(r["id"], r["name"], r["weight"], r["subject"], r["body"]) for r in found),
         )
 
@@ -759,12 +1007,18 @@ class CampaignsService:
         """Change a campaign's status if the move is legal (``Conflict`` otherwise), and audit it."""
         if status not in TRANSITIONS[campaign.status]:
             allowed = ", ".join(TRANSITIONS[campaign.status]) or "none: it is final"
-            raise Conflict(f"campaign {campaign.name!r} is {campaign.status}: it cannot become {status} "
-                           f"(from {campaign.status}: {allowed})")
-        session.connection().execute(m.campaigns.update().where(m.campaigns.c.id == campaign.id).values(
-            status=status, updated_at=utcnow(), **values))
-        self._crm.audit.record(session, "status", "campaign", campaign.id,
-                               changes={"from": campaign.status, "to": status, **values})
+            raise Conflict(
+                f"campaign {campaign.name!r} is {campaign.status}: it cannot become {status} "
+                f"(from {campaign.status}: {allowed})"
+            )
+        session.connection().execute(
+            m.campaigns.update()
+            .where(m.campaigns.c.id == campaign.id)
+            .values(status=status, updated_at=utcnow(), **values)
+        )
+        self._crm.audit.record(
+            session, "status", "campaign", campaign.id, changes={"from": campaign.status, "to": status, **values}
+        )
 
     def _require_managed(self, campaign: Campaign) -> None:
         """``PermissionDenied`` unless ``campaigns.manage``'s scope reaches the campaign's owner."""
@@ -786,7 +1040,9 @@ class CampaignsService:
     def _segment_expression(self, conn: sa.Connection, campaign: Campaign) -> str | None:
         if campaign.segment_id is None:
             return None
-        return conn.execute(sa.select(m.segments.c.expression).where(m.segments.c.id == campaign.segment_id)).scalar_one()
+        return conn.execute(
+            sa.select(m.segments.c.expression).where(m.segments.c.id == campaign.segment_id)
+        ).scalar_one()
 
     def _segment_id(self, segment: Any) -> int | None:
         if segment is None:
@@ -794,22 +1050,29 @@ class CampaignsService:
         try:
             return self.segments._get(segment if isinstance(segment, int) else str(segment)).id
         except NotFound:
-            raise ValidationError(f"no saved segment {segment!r} (create it with `crmkit campaigns segments create`)",
-                                  field="segment") from None
+            raise ValidationError(
+                f"no saved segment {segment!r} (create it with `crmkit campaigns segments create`)", field="segment"
+            ) from None
 
     def _check_channel(self, channel: str) -> None:
         if channel not in self._crm.channels:
-            raise ValidationError(f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel")
+            raise ValidationError(
+                f"unknown channel {channel!r} (known: {', '.join(self._crm.channels)})", field="channel"
+            )
 
     def _check_occasion(self, occasion: str | None) -> str | None:
         """The occasion in its stored form (``crmkit.calendar``'s spellings), if this CRM can run it."""
         occasion = None if occasion is None else occasions.normalize(occasion)
         if occasion == "first_purchase" and not has_purchases(self._crm):
-            raise ValidationError("first-purchase anniversaries need purchase data: install a plugin providing "
-                                  "crmkit_value_transactions (crmkit-sales)", field="occasion")
+            raise ValidationError(
+                "first-purchase anniversaries need purchase data: install a plugin providing "
+                "crmkit_value_transactions (crmkit-sales)",
+                field="occasion",
+            )
         if occasion == "founding_day" and self.settings.founding_day is None:
-            raise ValidationError("set the founding day first: crmkit campaigns config founding_day DD/MM",
-                                  field="occasion")
+            raise ValidationError(
+                "set the founding day first: crmkit campaigns config founding_day DD/MM", field="occasion"
+            )
         return occasion
 
     @staticmethod

@@ -84,21 +84,34 @@ class Signer:
     def check_webhook(self, token: str) -> bool:
         """True when ``token`` is the webhook token of any of the keys (any other text, non-ASCII too: False)."""
         given = token.encode("utf-8", "surrogatepass")  # compare_digest refuses non-ASCII str, never bytes
-        return any(hmac.compare_digest(given, _b64(hmac.new(key, b"webhook", hashlib.sha256).digest()).encode())
-                   for key in self.keys.values())
+        return any(
+            hmac.compare_digest(given, _b64(hmac.new(key, b"webhook", hashlib.sha256).digest()).encode())
+            for key in self.keys.values()
+        )
 
 
 #: How long an old key still verifies after ``crmkit campaigns keys rotate`` (links already sent, the old webhook token).
 DEFAULT_GRACE = timedelta(days=90)
-_KEYS = sa.select(m.signing_keys.c.id, m.signing_keys.c.secret, m.signing_keys.c.nonce, m.signing_keys.c.key_check,
-                  m.signing_keys.c.expires_at).order_by(m.signing_keys.c.id)
+_KEYS = sa.select(
+    m.signing_keys.c.id,
+    m.signing_keys.c.secret,
+    m.signing_keys.c.nonce,
+    m.signing_keys.c.key_check,
+    m.signing_keys.c.expires_at,
+).order_by(m.signing_keys.c.id)
 
 
 def _key_row(key_id: int, secret: bytes | None = None) -> dict[str, object]:
     """A ``campaign_signing_keys`` row: a new random key (or ``secret``) wrapped with the CRM secret key."""
     nonce = secrets.token_bytes(16)
     wrapped, check = wrap(secret or secrets.token_bytes(32), nonce)
-    return {"id": key_id, "secret": wrapped.hex(), "nonce": nonce.hex(), "key_check": check.hex(), "created_at": utcnow()}
+    return {
+        "id": key_id,
+        "secret": wrapped.hex(),
+        "nonce": nonce.hex(),
+        "key_check": check.hex(),
+        "created_at": utcnow(),
+    }
 
 
 def load_signer(crm: CRM) -> Signer:
@@ -117,9 +130,11 @@ def load_signer(crm: CRM) -> Signer:
             for row in rows:
                 if row.nonce is None:
                     values = _key_row(row.id, bytes.fromhex(row.secret))
-                    session.connection().execute(m.signing_keys.update().where(
-                        m.signing_keys.c.id == row.id, m.signing_keys.c.nonce.is_(None)).values(
-                        secret=values["secret"], nonce=values["nonce"], key_check=values["key_check"]))
+                    session.connection().execute(
+                        m.signing_keys.update()
+                        .where(m.signing_keys.c.id == row.id, m.signing_keys.c.nonce.is_(None))
+                        .values(secret=values["secret"], nonce=values["nonce"], key_check=values["key_check"])
+                    )
     else:
         return _signer(rows)
     with crm.reading() as conn:
@@ -128,8 +143,13 @@ def load_signer(crm: CRM) -> Signer:
 
 def _signer(rows: Sequence[sa.Row[Any]]) -> Signer:
     now = utcnow()
-    return Signer({row.id: unwrap(bytes.fromhex(row.secret), bytes.fromhex(row.nonce), bytes.fromhex(row.key_check))
-                   for row in rows if row.expires_at is None or row.expires_at > now})
+    return Signer(
+        {
+            row.id: unwrap(bytes.fromhex(row.secret), bytes.fromhex(row.nonce), bytes.fromhex(row.key_check))
+            for row in rows
+            if row.expires_at is None or row.expires_at > now
+        }
+    )
 
 
 def rotate(crm: CRM, grace: timedelta = DEFAULT_GRACE) -> int:
@@ -145,12 +165,23 @@ def rotate(crm: CRM, grace: timedelta = DEFAULT_GRACE) -> int:
                 new_id = conn.execute(sa.select(sa.func.max(m.signing_keys.c.id))).scalar_one() + 1
                 conn.execute(m.signing_keys.insert().values(_key_row(new_id)))
                 ends = utcnow() + grace
-                conn.execute(m.signing_keys.update().where(m.signing_keys.c.id < new_id,
-                                                           m.signing_keys.c.expires_at.is_(None)).values(expires_at=ends))
-                conn.execute(m.signing_keys.update().where(m.signing_keys.c.id < new_id,
-                                                           m.signing_keys.c.expires_at > ends).values(expires_at=ends))
-                crm.audit.record(session, "rotate", "campaign_signing_key", new_id,
-                                 changes={"older_keys_verify_until": ends.isoformat()})
+                conn.execute(
+                    m.signing_keys.update()
+                    .where(m.signing_keys.c.id < new_id, m.signing_keys.c.expires_at.is_(None))
+                    .values(expires_at=ends)
+                )
+                conn.execute(
+                    m.signing_keys.update()
+                    .where(m.signing_keys.c.id < new_id, m.signing_keys.c.expires_at > ends)
+                    .values(expires_at=ends)
+                )
+                crm.audit.record(
+                    session,
+                    "rotate",
+                    "campaign_signing_key",
+                    new_id,
+                    changes={"older_keys_verify_until": ends.isoformat()},
+                )
             return int(new_id)
         except sa.exc.IntegrityError:
             continue
@@ -161,12 +192,25 @@ def key_list(crm: CRM) -> list[dict[str, Any]]:
     """Every signing key: id, created, expires, state (``signing``, ``verifying``, ``expired``) — never key material."""
     now = utcnow()
     with crm.reading() as conn:
-        rows = conn.execute(sa.select(m.signing_keys.c.id, m.signing_keys.c.created_at, m.signing_keys.c.expires_at)
-                            .order_by(m.signing_keys.c.id)).all()
+        rows = conn.execute(
+            sa.select(m.signing_keys.c.id, m.signing_keys.c.created_at, m.signing_keys.c.expires_at).order_by(
+                m.signing_keys.c.id
+            )
+        ).all()
     newest = max((row.id for row in rows), default=None)
-    return [{"id": row.id, "created_at": row.created_at, "expires_at": row.expires_at,
-             "state": "signing" if row.id == newest else "expired" if row.expires_at and row.expires_at <= now
-             else "verifying"} for row in rows]
+    return [
+        {
+            "id": row.id,
+            "created_at": row.created_at,
+            "expires_at": row.expires_at,
+            "state": "signing"
+            if row.id == newest
+            else "expired"
+            if row.expires_at and row.expires_at <= now
+            else "verifying",
+        }
+        for row in rows
+    ]
 
 
 def links(signer: Signer, base_url: str, message_id: int) -> dict[str, str]:

@@ -30,11 +30,20 @@ import attrs
 from crmkit.errors import ValidationError
 from crmkit.money import Money
 
-FILTERS = {"money": ("number",), "number": ("number",), "date": ("date", "datetime"), "upper": ("text",),
-           "lower": ("text",), "title": ("text",), "default": None}
+FILTERS = {
+    "money": ("number",),
+    "number": ("number",),
+    "date": ("date", "datetime"),
+    "upper": ("text",),
+    "lower": ("text",),
+    "title": ("text",),
+    "default": None,
+}
 _OPEN, _CLOSE = "{{", "}}"
 _IDENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
-_FILTER = re.compile(r"\s*\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|-?\d+)?\s*\))?\s*")
+_FILTER = re.compile(
+    r"\s*\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|-?\d+)?\s*\))?\s*"
+)
 
 
 @attrs.frozen
@@ -65,8 +74,10 @@ class Template:
     def pieces(self, values: Mapping[str, Any], *, currency: str, zone: tzinfo) -> list[tuple[str, str | None]]:
         """The rendered text in pieces ``(text, placeholder name)``, None for the template's own text: so that
         links can be told apart by who wrote them (the template's author, or a customer through a value)."""
-        return [(part, None) if isinstance(part, str) else (_apply(part, values.get(part.name), currency, zone), part.name)
-                for part in self.parts]
+        return [
+            (part, None) if isinstance(part, str) else (_apply(part, values.get(part.name), currency, zone), part.name)
+            for part in self.parts
+        ]
 
 
 def parse(text: str, variables: Mapping[str, str], *, field: str) -> Template:
@@ -91,7 +102,7 @@ def parse(text: str, variables: Mapping[str, str], *, field: str) -> Template:
 
 
 def _placeholder(text: str, start: int, end: int, variables: Mapping[str, str], field: str) -> Placeholder:
-    inner = text[start + 2:end]
+    inner = text[start + 2 : end]
     found = _IDENT.match(inner)
     if not found or not found.group(1):
         raise _error(text, start, f"expected a placeholder name inside '{{{{ }}}}', found {inner.strip()!r}", field)
@@ -100,7 +111,9 @@ def _placeholder(text: str, start: int, end: int, variables: Mapping[str, str], 
     if name not in variables:
         close = difflib.get_close_matches(name, variables, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise _error(text, start, f"unknown placeholder {{{{ {name} }}}}{hint}; known: {', '.join(sorted(variables))}", field)
+        raise _error(
+            text, start, f"unknown placeholder {{{{ {name} }}}}{hint}; known: {', '.join(sorted(variables))}", field
+        )
     kind = variables[name]
     filters: list[tuple[str, Any]] = []
     pos = found.end()
@@ -113,11 +126,19 @@ def _placeholder(text: str, start: int, end: int, variables: Mapping[str, str], 
             raise _error(text, start + 2 + pos, f"unknown filter {filter_name!r} (known: {', '.join(FILTERS)})", field)
         accepted = FILTERS[filter_name]
         if accepted is not None and kind != "any" and kind not in accepted:
-            raise _error(text, start + 2 + pos, f"filter {filter_name!r} needs {' or '.join(accepted)}, but "
-                                                f"{name} is {kind}", field)
+            raise _error(
+                text,
+                start + 2 + pos,
+                f"filter {filter_name!r} needs {' or '.join(accepted)}, but {name} is {kind}",
+                field,
+            )
         argument = _argument(raw)
-        if filter_name == "money" and argument is not None and not (isinstance(argument, str) and re.fullmatch(r"[A-Za-z]{3}", argument)):
-            raise _error(text, start + 2 + pos, f"money takes a currency code such as \"VND\", got {raw}", field)
+        if (
+            filter_name == "money"
+            and argument is not None
+            and not (isinstance(argument, str) and re.fullmatch(r"[A-Za-z]{3}", argument))
+        ):
+            raise _error(text, start + 2 + pos, f'money takes a currency code such as "VND", got {raw}', field)
         if filter_name == "default" and argument is None:
             raise _error(text, start + 2 + pos, 'default needs the text to use, e.g. default("bạn")', field)
         filters.append((filter_name, argument))

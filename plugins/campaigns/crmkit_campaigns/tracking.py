@@ -30,8 +30,14 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 #: Events a provider's webhook may report, and the message column each sets the first time.
-FIRST_TIME = {"delivered": "delivered_at", "bounced": "bounced_at", "opened": "opened_at", "clicked": "clicked_at",
-              "responded": "responded_at", "unsubscribed": "unsubscribed_at"}
+FIRST_TIME = {
+    "delivered": "delivered_at",
+    "bounced": "bounced_at",
+    "opened": "opened_at",
+    "clicked": "clicked_at",
+    "responded": "responded_at",
+    "unsubscribed": "unsubscribed_at",
+}
 #: Set while a reply that is already attributed to a message is logged as an interaction.
 _ATTRIBUTED: ContextVar[int | None] = ContextVar("crmkit_campaigns_attributed_reply", default=None)
 
@@ -44,12 +50,17 @@ def _convertible() -> sa.Select[Any]:
     execution): it runs inside every order's transaction."""
     msg, cmp = m.messages.c, m.campaigns.c
     handed_over = [sa.literal_column(f"'{status}'") for status in HANDED_OVER]
-    return (sa.select(msg.id, msg.campaign_id, msg.customer_id, msg.channel, msg.sent_at, cmp.attribution_days)
-            .join(m.campaigns, cmp.id == msg.campaign_id)
-            .where(msg.customer_id == sa.bindparam("customer_id"), msg.status.in_(handed_over),
-                   msg.queued_at >= sa.bindparam("since", type_=msg.queued_at.type),
-                   msg.sent_at <= sa.bindparam("placed", type_=msg.sent_at.type),
-                   cmp.currency == sa.bindparam("currency")))
+    return (
+        sa.select(msg.id, msg.campaign_id, msg.customer_id, msg.channel, msg.sent_at, cmp.attribution_days)
+        .join(m.campaigns, cmp.id == msg.campaign_id)
+        .where(
+            msg.customer_id == sa.bindparam("customer_id"),
+            msg.status.in_(handed_over),
+            msg.queued_at >= sa.bindparam("since", type_=msg.queued_at.type),
+            msg.sent_at <= sa.bindparam("placed", type_=msg.sent_at.type),
+            cmp.currency == sa.bindparam("currency"),
+        )
+    )
 
 
 class Tracking:
@@ -58,8 +69,9 @@ class Tracking:
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
 
-    def record(self, message_id: int, kind: str, *, at: datetime | None = None,
-               detail: Mapping[str, Any] | None = None) -> bool:
+    def record(
+        self, message_id: int, kind: str, *, at: datetime | None = None, detail: Mapping[str, Any] | None = None
+    ) -> bool:
         """Record an event about a message; returns False when it changes nothing (a repeated open…).
 
         ``NotFound`` for an unknown message; ``ValidationError`` for an unknown kind or a message
@@ -89,12 +101,19 @@ class Tracking:
             if changes:
                 session.connection().execute(m.messages.update().where(m.messages.c.id == message_id).values(changes))
             if kind == "unsubscribed":
-                self._crm.customers.set_consent(row["customer_id"], row["channel"], False,
-                                                source=f"unsubscribe link, campaign {row['campaign_id']}", at=at)
+                self._crm.customers.set_consent(
+                    row["customer_id"],
+                    row["channel"],
+                    False,
+                    source=f"unsubscribe link, campaign {row['campaign_id']}",
+                    at=at,
+                )
             self._event(session, row, kind, at, detail)
         return True
 
-    def respond(self, message_id: int, text: str, *, at: datetime | None = None, subject: str | None = None) -> Interaction:
+    def respond(
+        self, message_id: int, text: str, *, at: datetime | None = None, subject: str | None = None
+    ) -> Interaction:
         """A reply to a message: logged as an inbound interaction on its channel, and the message marked responded.
 
         Needs ``campaigns.send`` over the message's customer (and ``interactions.log``).
@@ -105,19 +124,29 @@ class Tracking:
             row = self._message(session, message_id, lock=True)
             if row["status"] not in HANDED_OVER:
                 raise ValidationError(f"message {message_id} was not sent (it is {row['status']})", field="message_id")
-            campaign = session.connection().execute(sa.select(m.campaigns.c.name).where(
-                m.campaigns.c.id == row["campaign_id"])).scalar_one()
+            campaign = (
+                session.connection()
+                .execute(sa.select(m.campaigns.c.name).where(m.campaigns.c.id == row["campaign_id"]))
+                .scalar_one()
+            )
             token = _ATTRIBUTED.set(message_id)
             try:
                 interaction = self._crm.interactions.log(
-                    row["customer_id"], row["channel"], direction="inbound", occurred_at=at,
-                    subject=(subject or f"Reply to campaign: {campaign}")[:300], summary=text, sender=row["address"],
-                    outcome="campaign reply")
+                    row["customer_id"],
+                    row["channel"],
+                    direction="inbound",
+                    occurred_at=at,
+                    subject=(subject or f"Reply to campaign: {campaign}")[:300],
+                    summary=text,
+                    sender=row["address"],
+                    outcome="campaign reply",
+                )
             finally:
                 _ATTRIBUTED.reset(token)
             if row["responded_at"] is None:
-                session.connection().execute(m.messages.update().where(m.messages.c.id == message_id)
-                                             .values(responded_at=at))
+                session.connection().execute(
+                    m.messages.update().where(m.messages.c.id == message_id).values(responded_at=at)
+                )
             self._event(session, row, "responded", at, {"interaction_id": interaction.id})
         return interaction
 
@@ -132,13 +161,27 @@ class Tracking:
         msg, cmp = m.messages.c, m.campaigns.c
         conn = session.connection()
         oldest = interaction.occurred_at - timedelta(days=366)
-        candidates = conn.execute(
-            sa.select(m.messages, cmp.attribution_days).join(m.campaigns, cmp.id == msg.campaign_id)
-            .where(msg.customer_id == interaction.customer_id, msg.queued_at >= oldest,
-                   msg.channel == interaction.channel, msg.status.in_(HANDED_OVER), msg.sent_at <= interaction.occurred_at)
-            .order_by(msg.sent_at.desc()).limit(20)).mappings().all()
-        row = next((r for r in candidates
-                    if interaction.occurred_at - r["sent_at"] <= timedelta(days=r["attribution_days"])), None)
+        candidates = (
+            conn.execute(
+                sa.select(m.messages, cmp.attribution_days)
+                .join(m.campaigns, cmp.id == msg.campaign_id)
+                .where(
+                    msg.customer_id == interaction.customer_id,
+                    msg.queued_at >= oldest,
+                    msg.channel == interaction.channel,
+                    msg.status.in_(HANDED_OVER),
+                    msg.sent_at <= interaction.occurred_at,
+                )
+                .order_by(msg.sent_at.desc())
+                .limit(20)
+            )
+            .mappings()
+            .all()
+        )
+        row = next(
+            (r for r in candidates if interaction.occurred_at - r["sent_at"] <= timedelta(days=r["attribution_days"])),
+            None,
+        )
         if row is None or row["responded_at"] is not None:
             return
         conn.execute(m.messages.update().where(msg.id == row["id"]).values(responded_at=interaction.occurred_at))
@@ -147,13 +190,29 @@ class Tracking:
     def order_placed(self, order: Any, session: Session) -> None:
         """A purchase soon after a message (within its campaign's attribution window) is that message's conversion."""
         placed = order.placed_at
-        rows = session.connection().execute(_convertible(), {
-            "customer_id": order.customer_id, "since": placed - timedelta(days=366), "placed": placed,
-            "currency": order.currency}).mappings().all()
+        rows = (
+            session.connection()
+            .execute(
+                _convertible(),
+                {
+                    "customer_id": order.customer_id,
+                    "since": placed - timedelta(days=366),
+                    "placed": placed,
+                    "currency": order.currency,
+                },
+            )
+            .mappings()
+            .all()
+        )
         for row in rows:
             if placed - row["sent_at"] <= timedelta(days=row["attribution_days"]):
-                self._event(session, row, "converted", placed, {
-                    "order_id": order.id, "amount_minor": order.total_minor, "currency": order.currency})
+                self._event(
+                    session,
+                    row,
+                    "converted",
+                    placed,
+                    {"order_id": order.id, "amount_minor": order.total_minor, "currency": order.currency},
+                )
 
     # -- internals ---------------------------------------------------------------------------------------
 
@@ -173,15 +232,37 @@ class Tracking:
     def _suppress_bounced(self, session: Session, row: Mapping[str, Any]) -> None:
         s = m.suppressions.c
         conn = session.connection()
-        if conn.execute(sa.select(s.id).where(s.address == row["address"], sa.or_(
-                s.channel.is_(None), s.channel == row["channel"]))).first() is None:
-            conn.execute(m.suppressions.insert().values(
-                channel=row["channel"], address=row["address"], customer_id=row["customer_id"],
-                reason=f"hard bounce (campaign {row['campaign_id']})", created_by=self._crm.actor, created_at=utcnow()))
+        if (
+            conn.execute(
+                sa.select(s.id).where(
+                    s.address == row["address"], sa.or_(s.channel.is_(None), s.channel == row["channel"])
+                )
+            ).first()
+            is None
+        ):
+            conn.execute(
+                m.suppressions.insert().values(
+                    channel=row["channel"],
+                    address=row["address"],
+                    customer_id=row["customer_id"],
+                    reason=f"hard bounce (campaign {row['campaign_id']})",
+                    created_by=self._crm.actor,
+                    created_at=utcnow(),
+                )
+            )
 
-    def _event(self, session: Session, row: Mapping[str, Any], kind: str, at: datetime, detail: Mapping[str, Any]) -> None:
-        session.connection().execute(m.events.insert().values(
-            message_id=row["id"], campaign_id=row["campaign_id"], customer_id=row["customer_id"], kind=kind, at=at,
-            detail=dict(detail)))
+    def _event(
+        self, session: Session, row: Mapping[str, Any], kind: str, at: datetime, detail: Mapping[str, Any]
+    ) -> None:
+        session.connection().execute(
+            m.events.insert().values(
+                message_id=row["id"],
+                campaign_id=row["campaign_id"],
+                customer_id=row["customer_id"],
+                kind=kind,
+                at=at,
+                detail=dict(detail),
+            )
+        )
         event = MessageEvent(kind, row["id"], row["campaign_id"], row["customer_id"], row["channel"], at, dict(detail))
         self._crm.hooks.call("crmkit_message_event", event=event, session=session)

@@ -44,8 +44,14 @@ if TYPE_CHECKING:
 
 PREFIX = "/campaigns/t"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-WEBHOOK_EVENTS = {"delivered": "delivered", "bounced": "bounced", "opened": "opened", "clicked": "clicked",
-                  "replied": "responded", "responded": "responded"}
+WEBHOOK_EVENTS = {
+    "delivered": "delivered",
+    "bounced": "bounced",
+    "opened": "opened",
+    "clicked": "clicked",
+    "replied": "responded",
+    "responded": "responded",
+}
 MAX_BODY = 1 << 20
 MAX_DEPTH = 16
 HTML = "text/html; charset=utf-8"
@@ -65,8 +71,10 @@ class CampaignClickQuery(Schema):
 
 
 def _page(title: str, body: str, status: int = 200) -> Reply:
-    page = (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-            f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>')
+    page = (
+        f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+        f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>'
+    )
     return Reply(page.encode(), status=status, media_type=HTML)
 
 
@@ -78,26 +86,66 @@ def tracking_operations() -> list[Operation]:
     """The public tracking routes (pixel, click, unsubscribe page and POST, provider events, health)."""
     unsubscribe = PREFIX + "/u/{token:str}"
     return [
-        Operation("GET", PREFIX + "/o/{token:str}", _open, "Open pixel of a sent message (the token ends in .gif)",
-                  public=True, media_type="image/gif",
-                  description="Records the first open; answers the 1×1 GIF whatever the token."),
-        Operation("GET", PREFIX + "/c/{token:str}", _click, "Tracked link: records the click, redirects to the target",
-                  query=CampaignClickQuery(), status=302, public=True, media_type="text/plain",
-                  description="Redirects only to the URL `u` the token was signed for (400 otherwise)."),
-        Operation("GET", unsubscribe, _unsubscribe_form, "Unsubscribe page (a button that POSTs back)", public=True,
-                  media_type=HTML, responses={400: HTML}),
-        Operation("POST", unsubscribe, _unsubscribe, "Unsubscribe: withdraw consent for the message's channel",
-                  public=True, media_type=HTML, responses={400: HTML},
-                  description="Also RFC 8058 one-click (`List-Unsubscribe=One-Click`); the body is ignored."),
-        Operation("POST", PREFIX + "/events", _events, "Provider webhooks: delivered, bounced, opened, clicked, replied",
-                  public=True, response=query_schema("CampaignEventResults", results=fields.List(fields.Dict())),
-                  responses={207: "application/json", 422: "application/json"},
-                  description="Send `Authorization: Bearer <crmkit campaigns webhook-token>` and a JSON object or "
-                              "list of `{event, provider_message_id | message_id | idempotency_key, reason, "
-                              "permanent, text, subject, at}` (at most 1 MiB). Answers each event's result: 200 "
-                              "when all were recorded, 207 when some were refused, 422 when all were."),
-        Operation("GET", PREFIX + "/health", lambda r: Reply(b"ok\n", media_type="text/plain"),
-                  "Is the tracking up", public=True, media_type="text/plain"),
+        Operation(
+            "GET",
+            PREFIX + "/o/{token:str}",
+            _open,
+            "Open pixel of a sent message (the token ends in .gif)",
+            public=True,
+            media_type="image/gif",
+            description="Records the first open; answers the 1×1 GIF whatever the token.",
+        ),
+        Operation(
+            "GET",
+            PREFIX + "/c/{token:str}",
+            _click,
+            "Tracked link: records the click, redirects to the target",
+            query=CampaignClickQuery(),
+            status=302,
+            public=True,
+            media_type="text/plain",
+            description="Redirects only to the URL `u` the token was signed for (400 otherwise).",
+        ),
+        Operation(
+            "GET",
+            unsubscribe,
+            _unsubscribe_form,
+            "Unsubscribe page (a button that POSTs back)",
+            public=True,
+            media_type=HTML,
+            responses={400: HTML},
+        ),
+        Operation(
+            "POST",
+            unsubscribe,
+            _unsubscribe,
+            "Unsubscribe: withdraw consent for the message's channel",
+            public=True,
+            media_type=HTML,
+            responses={400: HTML},
+            description="Also RFC 8058 one-click (`List-Unsubscribe=One-Click`); the body is ignored.",
+        ),
+        Operation(
+            "POST",
+            PREFIX + "/events",
+            _events,
+            "Provider webhooks: delivered, bounced, opened, clicked, replied",
+            public=True,
+            response=query_schema("CampaignEventResults", results=fields.List(fields.Dict())),
+            responses={207: "application/json", 422: "application/json"},
+            description="Send `Authorization: Bearer <crmkit campaigns webhook-token>` and a JSON object or "
+            "list of `{event, provider_message_id | message_id | idempotency_key, reason, "
+            "permanent, text, subject, at}` (at most 1 MiB). Answers each event's result: 200 "
+            "when all were recorded, 207 when some were refused, 422 when all were.",
+        ),
+        Operation(
+            "GET",
+            PREFIX + "/health",
+            lambda r: Reply(b"ok\n", media_type="text/plain"),
+            "Is the tracking up",
+            public=True,
+            media_type="text/plain",
+        ),
     ]
 
 
@@ -125,8 +173,12 @@ def _click(r: ApiRequest) -> Reply:
         _record(r.crm, message_id, "clicked", {"url": target})
     except CRMError:
         pass  # the link still works for the reader (e.g. after an erasure)
-    return Reply(b"", status=302, media_type="text/plain",
-                 headers={"Location": quote(target, safe=_URL_SAFE), "Cache-Control": "no-store"})
+    return Reply(
+        b"",
+        status=302,
+        media_type="text/plain",
+        headers={"Location": quote(target, safe=_URL_SAFE), "Cache-Control": "no-store"},
+    )
 
 
 def _unsubscribe_form(r: ApiRequest) -> Reply:
@@ -135,8 +187,10 @@ def _unsubscribe_form(r: ApiRequest) -> Reply:
         r.crm.campaigns.signer().verify("unsubscribe", token)
     except InvalidToken:
         return _invalid_link()
-    form = (f'<h1>Hủy nhận tin / Unsubscribe</h1><form method="post" action="{html.escape(token)}">'
-            f'<button type="submit">Hủy nhận tin / Unsubscribe</button></form>')
+    form = (
+        f'<h1>Hủy nhận tin / Unsubscribe</h1><form method="post" action="{html.escape(token)}">'
+        f'<button type="submit">Hủy nhận tin / Unsubscribe</button></form>'
+    )
     return _page("Hủy nhận tin", form)
 
 
@@ -152,8 +206,11 @@ def _unsubscribe(r: ApiRequest) -> Reply:
 def _events(r: ApiRequest) -> Reply:
     auth = r.http.headers.get("Authorization", "")
     if not auth.startswith("Bearer ") or not r.crm.campaigns.signer().check_webhook(auth[7:].strip()):
-        raise HttpProblem(401, "send the webhook token: Authorization: Bearer <crmkit campaigns webhook-token>",
-                          headers={"WWW-Authenticate": "Bearer"})
+        raise HttpProblem(
+            401,
+            "send the webhook token: Authorization: Bearer <crmkit campaigns webhook-token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     raw = r.http.get_data(cache=True)
     if len(raw) > MAX_BODY:
         raise HttpProblem(413, f"the body must be at most {MAX_BODY} bytes")
@@ -189,12 +246,12 @@ def _webhook_event(crm: CRM, item: Any) -> bool:
         raise ValidationError("each event is a JSON object", field="event")
     for key, value in item.items():
         if _unstorable(key) or _unstorable(value):  # PostgreSQL stores no NUL in text (nor in jsonb)
-            raise ValidationError("text may not contain NUL characters or lone surrogates",
-                                  field=ascii(key)[1:-1][:50])
+            raise ValidationError("text may not contain NUL characters or lone surrogates", field=ascii(key)[1:-1][:50])
     kind = WEBHOOK_EVENTS.get(str(item.get("event", "")))
     if kind is None:
-        raise ValidationError(f"unknown event {str(item.get('event'))[:50]!r} (known: {', '.join(WEBHOOK_EVENTS)})",
-                              field="event")
+        raise ValidationError(
+            f"unknown event {str(item.get('event'))[:50]!r} (known: {', '.join(WEBHOOK_EVENTS)})", field="event"
+        )
     message_id = _message_id(crm, item)
     at = _time(item.get("at"))
     if kind == "responded":
@@ -216,16 +273,20 @@ def _message_id(crm: CRM, item: dict[str, Any]) -> int:
     if "idempotency_key" in item:
         key = _KEY.fullmatch(item["idempotency_key"]) if isinstance(item["idempotency_key"], str) else None
         if key is None or int(key[1]) > MAX_ID:
-            raise ValidationError("must be crmkit-<campaign id>-<message id>, as crmkit sent it", field="idempotency_key")
+            raise ValidationError(
+                "must be crmkit-<campaign id>-<message id>, as crmkit sent it", field="idempotency_key"
+            )
         return int(key[1])
     provider = item.get("provider_message_id")
     if provider:
         if not isinstance(provider, (str, int)) or isinstance(provider, bool) or len(str(provider)) > 250:
-            raise ValidationError("must be the provider's id of the message (text, at most 250 characters)",
-                                  field="provider_message_id")
+            raise ValidationError(
+                "must be the provider's id of the message (text, at most 250 characters)", field="provider_message_id"
+            )
         with crm.reading() as conn:
-            found = conn.execute(sa.select(m.messages.c.id).where(
-                m.messages.c.provider_message_id == str(provider))).scalar()
+            found = conn.execute(
+                sa.select(m.messages.c.id).where(m.messages.c.provider_message_id == str(provider))
+            ).scalar()
         if found is not None:
             return int(found)
         raise NotFound("message with provider id", provider)

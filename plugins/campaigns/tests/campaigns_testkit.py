@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,17 +17,33 @@ from crmkit import Plugin, hookimpl, testing
 from crmkit.core.text import fold
 
 #: A Wednesday at 10:00 in Hà Nội: outside the default quiet hours.
-NOON = datetime(2026, 3, 4, 3, 0, tzinfo=timezone.utc)
+NOON = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)
 
 
-def people(crm: Any, count: int, *, city: str = "Hà Nội", consent: bool = True, prefix: str = "Khách",
-           birth_date: date | None = None, **extra: Any) -> list[Any]:
+def people(
+    crm: Any,
+    count: int,
+    *,
+    city: str = "Hà Nội",
+    consent: bool = True,
+    prefix: str = "Khách",
+    birth_date: date | None = None,
+    **extra: Any,
+) -> list[Any]:
     """``count`` customers with an e-mail (and consent for e-mail unless ``consent=False``)."""
     made = []
     for n in range(count):
-        made.append(crm.customers.add(
-            name=f"{prefix} {n}", given_name=f"{prefix}{n}", email=f"{fold(prefix).replace(' ', '')}{n}@example.vn",
-            city=city, consents={"email": consent}, birth_date=birth_date, **extra))
+        made.append(
+            crm.customers.add(
+                name=f"{prefix} {n}",
+                given_name=f"{prefix}{n}",
+                email=f"{fold(prefix).replace(' ', '')}{n}@example.vn",
+                city=city,
+                consents={"email": consent},
+                birth_date=birth_date,
+                **extra,
+            )
+        )
     return made
 
 
@@ -38,14 +54,34 @@ def bulk_people(crm: Any, count: int) -> list[int]:
 
     with crm.transaction() as session:
         conn = session.connection()
-        ids = conn.execute(t.customers.insert().returning(t.customers.c.id, sort_by_parameter_order=True), [
-            {"kind": "person", "name": f"Khách {n}", "name_key": f"khach {n}", "lifecycle_stage": "lead",
-             "attributes": {}, "status": "active", "created_at": NOON, "updated_at": NOON} for n in range(count)
-        ]).scalars().all()
-        conn.execute(t.contact_points.insert(), [
-            {"customer_id": i, "kind": "email", "value": f"k{i}@example.vn", "position": 0} for i in ids])
-        conn.execute(t.consents.insert(), [
-            {"customer_id": i, "channel": "email", "granted": True, "at": NOON, "source": "test"} for i in ids])
+        ids = (
+            conn.execute(
+                t.customers.insert().returning(t.customers.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "kind": "person",
+                        "name": f"Khách {n}",
+                        "name_key": f"khach {n}",
+                        "lifecycle_stage": "lead",
+                        "attributes": {},
+                        "status": "active",
+                        "created_at": NOON,
+                        "updated_at": NOON,
+                    }
+                    for n in range(count)
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            t.contact_points.insert(),
+            [{"customer_id": i, "kind": "email", "value": f"k{i}@example.vn", "position": 0} for i in ids],
+        )
+        conn.execute(
+            t.consents.insert(),
+            [{"customer_id": i, "channel": "email", "granted": True, "at": NOON, "source": "test"} for i in ids],
+        )
     return list(ids)
 
 
@@ -152,7 +188,7 @@ class Gateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            def do_POST(self) -> None:
                 gateway.requests += 1
                 gateway.authorizations.append(self.headers.get("Authorization"))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -199,8 +235,9 @@ def buy(crm: Any, customer_id: int, amount: int, at: datetime, currency: str = "
 
 def buy_many(crm: Any, rows: list[tuple[int, int, datetime, str]]) -> None:
     """Record purchases ``(customer_id, amount_minor, at, currency)`` in one transaction, as an import does."""
-    testing.Shop(crm).insert_quietly([{"customer_id": c, "amount_minor": a, "occurred_at": t, "currency": cur}
-                                      for c, a, t, cur in rows])
+    testing.Shop(crm).insert_quietly(
+        [{"customer_id": c, "amount_minor": a, "occurred_at": t, "currency": cur} for c, a, t, cur in rows]
+    )
 
 
 # --- a vendor channel, a listener, adapters for crash tests ------------------------------------------------------

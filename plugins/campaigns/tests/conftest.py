@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import campaigns_testkit as kit  # noqa: E402
+import campaigns_testkit as kit
 
 
 @pytest.fixture

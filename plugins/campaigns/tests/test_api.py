@@ -3,10 +3,10 @@ tokens — their scope, their permissions, the refusals — and the OpenAPI docu
 
 from __future__ import annotations
 
+import campaigns_testkit as kit
 import pytest
 from openapi_spec_validator import validate
 
-import campaigns_testkit as kit
 from crmkit.testing import api_client
 from crmkit.web import create_app
 from crmkit_campaigns.permissions import PERMISSIONS
@@ -24,15 +24,19 @@ def branches(shop):
 
     add_user(shop, "lan", teams=["HN"], roles=["sales"])
     add_user(shop, "hoa", teams=["SG"], roles=["sales"])
-    people = {"lan": kit.people(shop, 3, prefix="Lan", owner="lan"), "hoa": kit.people(shop, 2, prefix="Hoa", owner="hoa")}
+    people = {
+        "lan": kit.people(shop, 3, prefix="Lan", owner="lan"),
+        "hoa": kit.people(shop, 2, prefix="Hoa", owner="hoa"),
+    }
     app = create_app(shop)
     return shop, people, app, api_client(shop, "mai", app=app, teams=["HN"], grants=TEAM_MARKETING)
 
 
 def test_segments_list_create_read_and_count_live_in_the_callers_scope(branches):
     crm, people, _, mai = branches
-    made = mai.post("/campaigns/segments", json={"name": "Hà Nội", "expression": 'city = "ha noi"',
-                                                 "description": "Thủ đô"})
+    made = mai.post(
+        "/campaigns/segments", json={"name": "Hà Nội", "expression": 'city = "ha noi"', "description": "Thủ đô"}
+    )
     assert made.status_code == 201, made.json
     segment = made.json
     assert made.headers["Location"] == f"/campaigns/segments/{segment['id']}"
@@ -50,9 +54,18 @@ def test_segments_list_create_read_and_count_live_in_the_callers_scope(branches)
 
 def test_campaigns_list_create_read_run_preview_and_report(branches):
     crm, people, _, mai = branches
-    made = mai.post("/campaigns/", json={"name": "Tết", "channel": "email", "subject": "Chúc Tết {{ given_name }}",
-                                         "body": "Ưu đãi Tết cho {{ name }}", "cost_per_message_minor": 500,
-                                         "holdout_percent": "0", "budget_minor": 5_000_000})
+    made = mai.post(
+        "/campaigns/",
+        json={
+            "name": "Tết",
+            "channel": "email",
+            "subject": "Chúc Tết {{ given_name }}",
+            "body": "Ưu đãi Tết cho {{ name }}",
+            "cost_per_message_minor": 500,
+            "holdout_percent": "0",
+            "budget_minor": 5_000_000,
+        },
+    )
     assert made.status_code == 201, made.json
     campaign = made.json
     assert made.headers["Location"] == f"/campaigns/{campaign['id']}"
@@ -85,7 +98,8 @@ def test_bad_input_answers_422_naming_the_field(branches):
     missing = mai.post("/campaigns/", json={"name": "X", "body": "x", "holdout_percent": 90})
     assert missing.status_code == 422 and {"channel", "holdout_percent"} <= set(missing.json["errors"]), missing.json
     assert mai.get("/campaigns/", query_string={"status": "paused"}).json["errors"] == {
-        "status": ["Must be one of: draft, scheduled, running, done, cancelled."]}
+        "status": ["Must be one of: draft, scheduled, running, done, cancelled."]
+    }
 
 
 def test_a_customer_outside_the_scope_is_404_and_a_missing_permission_403(branches):
@@ -106,16 +120,30 @@ def test_the_openapi_document_validates_and_lists_the_campaigns_operations(branc
     _, _, app, _ = branches
     document = api_client(branches[0], app=app).get("/openapi.json").json
     validate(document)
-    tagged = {(method.upper(), path): op for path, ops in document["paths"].items() for method, op in ops.items()
-              if op.get("tags") == ["campaigns"]}
+    tagged = {
+        (method.upper(), path): op
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        if op.get("tags") == ["campaigns"]
+    }
     assert set(tagged) == {
-        ("GET", "/campaigns/segments"), ("POST", "/campaigns/segments"), ("GET", "/campaigns/segments/{segment_id}"),
-        ("GET", "/campaigns/segments/{segment_id}/count"), ("GET", "/campaigns/segments/count"),
-        ("GET", "/campaigns/"), ("POST", "/campaigns/"), ("GET", "/campaigns/{campaign_id}"),
-        ("POST", "/campaigns/{campaign_id}/run"), ("GET", "/campaigns/{campaign_id}/preview/{customer_id}"),
+        ("GET", "/campaigns/segments"),
+        ("POST", "/campaigns/segments"),
+        ("GET", "/campaigns/segments/{segment_id}"),
+        ("GET", "/campaigns/segments/{segment_id}/count"),
+        ("GET", "/campaigns/segments/count"),
+        ("GET", "/campaigns/"),
+        ("POST", "/campaigns/"),
+        ("GET", "/campaigns/{campaign_id}"),
+        ("POST", "/campaigns/{campaign_id}/run"),
+        ("GET", "/campaigns/{campaign_id}/preview/{customer_id}"),
         ("GET", "/campaigns/{campaign_id}/report"),
-        ("GET", "/campaigns/t/o/{token}"), ("GET", "/campaigns/t/c/{token}"), ("GET", "/campaigns/t/u/{token}"),
-        ("POST", "/campaigns/t/u/{token}"), ("POST", "/campaigns/t/events"), ("GET", "/campaigns/t/health"),
+        ("GET", "/campaigns/t/o/{token}"),
+        ("GET", "/campaigns/t/c/{token}"),
+        ("GET", "/campaigns/t/u/{token}"),
+        ("POST", "/campaigns/t/u/{token}"),
+        ("POST", "/campaigns/t/events"),
+        ("GET", "/campaigns/t/health"),
     }
     public = {key for key, op in tagged.items() if op["security"] == []}
     assert public == {key for key in tagged if key[1].startswith("/campaigns/t/")}

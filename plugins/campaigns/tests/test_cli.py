@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import campaigns_testkit as kit
 import pytest
 from click.testing import CliRunner, Result
 
-import campaigns_testkit as kit
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
 
@@ -40,7 +40,10 @@ def test_segments_from_the_command_line(crm, tmp_path):
     assert {r["city"] for r in as_json(crm, "segments", "sample", "Hà Nội")} == {"Hà Nội", "HÀ NỘI"}
     out = tmp_path / "ha-noi.jsonl"
     ok(crm, "campaigns", "segments", "export", "Hà Nội", "--as", "jsonl", "-o", str(out))
-    assert sorted(json.loads(line)["email"] for line in out.read_text().splitlines()) == ["k0@example.vn", "k1@example.vn"]
+    assert sorted(json.loads(line)["email"] for line in out.read_text().splitlines()) == [
+        "k0@example.vn",
+        "k1@example.vn",
+    ]
     csv_file, plain = tmp_path / "ha-noi.csv", tmp_path / "ha-noi-plain.csv"
     ok(crm, "campaigns", "segments", "export", "Hà Nội", "-o", str(csv_file))
     ok(crm, "campaigns", "segments", "export", "Hà Nội", "-o", str(plain), "--no-bom")
@@ -57,17 +60,35 @@ def test_segments_from_the_command_line(crm, tmp_path):
 
 
 def test_a_campaign_from_create_to_report(crm, tmp_path):
-    customers = [crm.customers.add(name=f"Khách {n}", given_name=f"Lan{n}", email=f"lan{n}@example.vn",
-                                   consents={"email": True}) for n in range(4)]
+    customers = [
+        crm.customers.add(name=f"Khách {n}", given_name=f"Lan{n}", email=f"lan{n}@example.vn", consents={"email": True})
+        for n in range(4)
+    ]
     ok(crm, "campaigns", "channel", "set", "email", "file", f"directory={tmp_path / 'outbox'}")
     ok(crm, "campaigns", "config", "quiet_hours", "off")
     assert as_json(crm, "config")["quiet_hours"] == "none"
     assert as_json(crm, "channels")[0]["adapter"] == "file"
     body = tmp_path / "tet.txt"
     body.write_text("Chào {{ first_name }}, ưu đãi Tết tại https://saomai.example.vn/tet", encoding="utf-8")
-    created = as_json(crm, "create", "Tết 2026", "--channel", "email", "--subject", "Chúc mừng năm mới {{ first_name }}",
-                      "--body-file", str(body), "--budget", "5000000", "--cost-fixed", "1000000",
-                      "--cost-per-message", "500", "--holdout", "0")
+    created = as_json(
+        crm,
+        "create",
+        "Tết 2026",
+        "--channel",
+        "email",
+        "--subject",
+        "Chúc mừng năm mới {{ first_name }}",
+        "--body-file",
+        str(body),
+        "--budget",
+        "5000000",
+        "--cost-fixed",
+        "1000000",
+        "--cost-per-message",
+        "500",
+        "--holdout",
+        "0",
+    )
     assert created["status"] == "draft"
     shown = as_json(crm, "show", "Tết 2026")
     assert (shown["budget"], shown["cost_per_message"]) == ("5.000.000 ₫", "500 ₫")
@@ -132,8 +153,20 @@ def test_a_user_s_commands_count_and_report_their_scope(crm, tmp_path):
 
 def test_occasion_spelled_as_a_solar_day(crm, tmp_path):
     kit.outbox(crm, tmp_path / "outbox")
-    created = run(crm, "--format", "json", "campaigns", "create", "Ngày 30/4", "--channel", "email", "--body", "x",
-                  "--occasion", "04-30")
+    created = run(
+        crm,
+        "--format",
+        "json",
+        "campaigns",
+        "create",
+        "Ngày 30/4",
+        "--channel",
+        "email",
+        "--body",
+        "x",
+        "--occasion",
+        "04-30",
+    )
     assert created.exit_code == 0, created.output
     assert json.loads(created.stdout)["occasion"] == "04-30"
     bad = run(crm, "campaigns", "create", "Sai", "--channel", "email", "--body", "x", "--occasion", "halloween")

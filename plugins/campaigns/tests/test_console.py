@@ -7,9 +7,9 @@ import base64
 import re
 from typing import Any
 
+import campaigns_testkit as kit
 import pytest
 
-import campaigns_testkit as kit
 from crmkit.console.testing import ConsoleBrowser, console_user, text, untranslated
 from crmkit_campaigns import console
 
@@ -23,8 +23,11 @@ def marketing(shop: Any) -> tuple[Any, ConsoleBrowser, dict[str, list[Any]]]:
     """Mai (marketing, reads English) signed in; three customers in Hà Nội, two in Huế, one Hà Nội customer
     who never consented to e-mail."""
     console_user(shop, "mai", roles=["marketing"], locale="en")
-    people = {"hn": kit.people(shop, 3, prefix="An"), "hue": kit.people(shop, 2, prefix="Binh", city="Huế"),
-              "no": kit.people(shop, 1, prefix="Cuong", consent=False)}
+    people = {
+        "hn": kit.people(shop, 3, prefix="An"),
+        "hue": kit.people(shop, 2, prefix="Binh", city="Huế"),
+        "no": kit.people(shop, 1, prefix="Cuong", consent=False),
+    }
     browser = ConsoleBrowser(shop)
     assert browser.sign_in("mai").status_code == 303
     return shop, browser, people
@@ -35,9 +38,17 @@ def _count(browser: ConsoleBrowser, expression: str) -> Any:
 
 
 def _campaign(browser: ConsoleBrowser, **values: str) -> Any:
-    form = {"name": "Tết", "segment": "", "channel": "email", "subject": "Chào {{ first_name }}",
-            "body": "Ưu đãi Tết cho {{ name }}: https://shop.example.vn/tet", "holdout_percent": "0",
-            "cost_per_message": "300", "budget": "", **values}
+    form = {
+        "name": "Tết",
+        "segment": "",
+        "channel": "email",
+        "subject": "Chào {{ first_name }}",
+        "body": "Ưu đãi Tết cho {{ name }}: https://shop.example.vn/tet",
+        "holdout_percent": "0",
+        "cost_per_message": "300",
+        "budget": "",
+        **values,
+    }
     return browser.submit("/console/campaigns/new", "/console/campaigns/new", form)
 
 
@@ -54,9 +65,15 @@ def test_the_segment_builder_counts_as_the_marketer_types_and_saves(marketing: A
     assert text(_count(browser, 'city = "ha noi" and has consent "email"')) == "3 customers match"
     assert text(_count(browser, 'city = "Hue"')) == "2 customers match"
 
-    saved = browser.submit("/console/campaigns/segments/new", "/console/campaigns/segments/new",
-                           {"name": "Hà Nội nhận e-mail", "expression": 'city = "ha noi" and has consent "email"',
-                            "description": "Khách ở thủ đô"})
+    saved = browser.submit(
+        "/console/campaigns/segments/new",
+        "/console/campaigns/segments/new",
+        {
+            "name": "Hà Nội nhận e-mail",
+            "expression": 'city = "ha noi" and has consent "email"',
+            "description": "Khách ở thủ đô",
+        },
+    )
     assert saved.status_code == 303
     listing = browser.get(saved.headers["Location"])
     assert "Segment “Hà Nội nhận e-mail” saved." in text(listing)
@@ -72,16 +89,18 @@ def test_the_segment_builder_counts_as_the_marketer_types_and_saves(marketing: A
 def test_a_bad_definition_shows_the_parsers_mistake_inline_and_is_not_saved(marketing: Any) -> None:
     crm, browser, _ = marketing
     unfinished = _count(browser, 'city = "ha noi" and')
-    assert text(unfinished) == ('Mistake at column 20: expected a condition at the end of the expression '
-                                'city = "ha noi" and')
+    assert text(unfinished) == (
+        'Mistake at column 20: expected a condition at the end of the expression city = "ha noi" and'
+    )
     assert 'role="alert"' in unfinished.get_data(as_text=True)
-    assert '<mark> </mark>' in unfinished.get_data(as_text=True)  # the end of the line is marked
+    assert "<mark> </mark>" in unfinished.get_data(as_text=True)  # the end of the line is marked
     misspelt = _count(browser, 'provnce = "Huế"')
     assert text(misspelt).startswith("Mistake at column 1: unknown field 'provnce' (did you mean 'province'?)")
     assert "<mark>provnce = &#34;Huế&#34;</mark>" in misspelt.get_data(as_text=True)
 
-    refused = browser.submit("/console/campaigns/segments/new", "/console/campaigns/segments/new",
-                             {"name": "Sai", "expression": "age > ba"})
+    refused = browser.submit(
+        "/console/campaigns/segments/new", "/console/campaigns/segments/new", {"name": "Sai", "expression": "age > ba"}
+    )
     assert refused.status_code == 422
     shown = text(refused)
     assert "The form has errors" in shown and "Mistake at column 7:" in shown
@@ -110,7 +129,8 @@ def test_a_marketer_creates_previews_runs_and_reads_the_report(marketing: Any) -
     not_consented = text(browser.get(f"/console/campaigns/{campaign.id}", query_string={"customer": cuong.id}))
     assert "This customer would not receive it: no consent for this channel." in not_consented
     assert f'<option value="{cuong.id}" selected>Cuong 0</option>' in browser.get(
-        f"/console/campaigns/{campaign.id}", query_string={"customer": cuong.id}).get_data(as_text=True)
+        f"/console/campaigns/{campaign.id}", query_string={"customer": cuong.id}
+    ).get_data(as_text=True)
 
     ran = browser.submit(f"/console/campaigns/{campaign.id}", f"/console/campaigns/{campaign.id}/run", {})
     assert ran.headers["Location"] == f"/console/campaigns/{campaign.id}/report?ran=1"
@@ -129,8 +149,9 @@ def test_a_marketer_creates_previews_runs_and_reads_the_report(marketing: Any) -
     assert "Audience 4 Sent 3 Received 1 33.3% Opened 1 33.3% Clicked 1 33.3% Converted 0 0%" in report
     assert "Revenue ₫0 Cost ₫900 ROI -100%" in report
     assert "Variant A 3 3 1 (33.3%) 1 (33.3%) 1 (33.3%) 0 (0%) ₫0" in report  # the chart's figures as a table
-    chart = re.search(r'<img class="chart" src="data:image/svg\+xml;base64,([^"]+)" alt="([^"]+)"',
-                      page.get_data(as_text=True))
+    chart = re.search(
+        r'<img class="chart" src="data:image/svg\+xml;base64,([^"]+)" alt="([^"]+)"', page.get_data(as_text=True)
+    )
     svg = base64.b64decode(chart.group(1)).decode()
     assert svg.lstrip().startswith("<?xml") and "conversion rate (%)" in svg and "Tết" in svg
     assert chart.group(2).startswith("Chart: conversion rate of each group")
@@ -141,8 +162,9 @@ def test_a_marketer_creates_previews_runs_and_reads_the_report(marketing: Any) -
 def test_the_customer_360_lists_her_campaign_messages_and_suppressions_and_home_shows_results(marketing: Any) -> None:
     crm, browser, people = marketing
     an = people["hn"][0]
-    campaign = crm.campaigns.create("Trung thu", channel="email", body="Bánh trung thu: https://shop.example.vn/tt",
-                                    subject="Trung thu")
+    campaign = crm.campaigns.create(
+        "Trung thu", channel="email", body="Bánh trung thu: https://shop.example.vn/tt", subject="Trung thu"
+    )
     crm.campaigns.run(campaign.id)
     crm.campaigns.dispatch()
     mine = next(m for m in crm.campaigns.messages(campaign.id) if m["customer_id"] == an.id)
@@ -153,7 +175,8 @@ def test_the_customer_360_lists_her_campaign_messages_and_suppressions_and_home_
     assert "On the suppression list SMS — không nhận SMS" in page
     cuong = people["no"][0]
     assert "Trung thu · E-mail · Not sent (no consent for this channel)" in text(
-        browser.get(f"/console/customers/{cuong.id}"))
+        browser.get(f"/console/customers/{cuong.id}")
+    )
 
     home = text(browser.get("/console/"))
     assert "Campaign results Campaign Sent Click rate Trung thu 5 20%" in home
@@ -167,7 +190,9 @@ def test_a_template_mistake_is_shown_by_the_message_and_the_form_keeps_what_was_
     assert "VND amounts have 0 decimal places" in shown  # the amount is checked in the form first
     refused = _campaign(browser, body="Chào {{ first_nam }}")
     html = refused.get_data(as_text=True)
-    assert refused.status_code == 422 and "unknown placeholder {{ first_nam }} (did you mean 'first_name'?)" in text(refused)
+    assert refused.status_code == 422 and "unknown placeholder {{ first_nam }} (did you mean 'first_name'?)" in text(
+        refused
+    )
     assert re.search(r'<textarea id="body"[^>]*aria-invalid="true"[^>]*>Chào \{\{ first_nam \}\}</textarea>', html)
     assert crm.campaigns.list() == []
 
@@ -178,11 +203,14 @@ def test_a_run_nobody_may_receive_is_refused_on_the_page_and_a_draft_can_be_sche
     campaign = crm.campaigns.create("Không ai", channel="email", body="Xin chào", segment="Chưa đồng ý")
     refused = browser.submit(f"/console/campaigns/{campaign.id}", f"/console/campaigns/{campaign.id}/run", {})
     assert refused.status_code == 422
-    assert "no customer can receive campaign 'Không ai': all 1 in the audience are excluded (no_consent 1)" in text(refused)
+    assert "no customer can receive campaign 'Không ai': all 1 in the audience are excluded (no_consent 1)" in text(
+        refused
+    )
     assert crm.campaigns.get(campaign.id).status == "draft"
 
-    scheduled = browser.submit(f"/console/campaigns/{campaign.id}", f"/console/campaigns/{campaign.id}/schedule",
-                               {"at": "2030-01-25T09:00"})
+    scheduled = browser.submit(
+        f"/console/campaigns/{campaign.id}", f"/console/campaigns/{campaign.id}/schedule", {"at": "2030-01-25T09:00"}
+    )
     assert scheduled.status_code == 303
     assert crm.campaigns.get(campaign.id).scheduled_at.isoformat() == "2030-01-25T02:00:00+00:00"  # 09:00 in Hà Nội
     page = text(browser.get(f"/console/campaigns/{campaign.id}"))
@@ -203,9 +231,15 @@ def test_a_sales_user_without_campaign_permissions_gets_403_and_no_menu_panel_or
     crm.campaigns.segments.create("Hà Nội", 'city = "ha noi"')
     lan = ConsoleBrowser(crm)
     lan.sign_in("lan")
-    for path in ("/console/campaigns/", "/console/campaigns/segments", "/console/campaigns/segments/new",
-                 "/console/campaigns/new", f"/console/campaigns/{campaign.id}",
-                 f"/console/campaigns/{campaign.id}/report", "/console/campaigns/segments/count?expression=id%3D1"):
+    for path in (
+        "/console/campaigns/",
+        "/console/campaigns/segments",
+        "/console/campaigns/segments/new",
+        "/console/campaigns/new",
+        f"/console/campaigns/{campaign.id}",
+        f"/console/campaigns/{campaign.id}/report",
+        "/console/campaigns/segments/count?expression=id%3D1",
+    ):
         page = lan.get(path)
         assert (page.status_code, text(page).split(" · ")[0]) == (403, "You may not do this."), path
     home = text(lan.get("/console/"))
@@ -256,6 +290,18 @@ def test_a_vietnamese_marketer_reads_the_pages_in_vietnamese(shop: Any) -> None:
 
 @pytest.mark.sqlite_only  # the catalogs, not the database
 def test_every_text_of_the_console_part_has_a_vietnamese_translation(crm: Any) -> None:
-    named = {*console.STATUSES.values(), *console.PROGRESS.values(), *console.REASONS.values(), *console.FIELD_TYPES.values(),
-             "Audience", "Sent", "Received", "Opened", "Clicked", "Converted", "Revenue", "Cost"}  # the report's figures
+    named = {
+        *console.STATUSES.values(),
+        *console.PROGRESS.values(),
+        *console.REASONS.values(),
+        *console.FIELD_TYPES.values(),
+        "Audience",
+        "Sent",
+        "Received",
+        "Opened",
+        "Clicked",
+        "Converted",
+        "Revenue",
+        "Cost",
+    }  # the report's figures
     assert untranslated(crm, "campaigns", sources=("console.py", "reports.py"), also=named) == []

@@ -11,17 +11,29 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import campaigns_testkit as kit
 import pytest
 from playwright.sync_api import expect
 
-import campaigns_testkit as kit
 from crmkit.console.testing import PASSWORD
 from crmkit.core.types import utcnow
 
 pytestmark = pytest.mark.crmkit_plugins("campaigns", kit.PURCHASES)
 
-HA_NOI = ["Nguyễn Văn An", "Trần Thị Bích", "Lê Hoàng Cường", "Phạm Thu Dung", "Vũ Minh Đức", "Đỗ Thị Hà",
-          "Bùi Quang Huy", "Hoàng Thị Lan", "Ngô Văn Long", "Đặng Thị Mai", "Phan Văn Nam", "Trịnh Thị Oanh"]
+HA_NOI = [
+    "Nguyễn Văn An",
+    "Trần Thị Bích",
+    "Lê Hoàng Cường",
+    "Phạm Thu Dung",
+    "Vũ Minh Đức",
+    "Đỗ Thị Hà",
+    "Bùi Quang Huy",
+    "Hoàng Thị Lan",
+    "Ngô Văn Long",
+    "Đặng Thị Mai",
+    "Phan Văn Nam",
+    "Trịnh Thị Oanh",
+]
 HUE = ["Lý Văn Phúc", "Mai Thị Quỳnh", "Tôn Thất Sơn"]
 
 
@@ -30,16 +42,23 @@ def _shop(crm: Any, outbox: Any) -> None:
     and Yến, a marketer who reads Vietnamese."""
     kit.outbox(crm, outbox)
     for n, name in enumerate(HA_NOI):
-        crm.customers.add(name=name, given_name=name.split()[-1], email=f"hn{n}@example.vn", city="Hà Nội",
-                          consents={"email": n < len(HA_NOI) - 1})
+        crm.customers.add(
+            name=name,
+            given_name=name.split()[-1],
+            email=f"hn{n}@example.vn",
+            city="Hà Nội",
+            consents={"email": n < len(HA_NOI) - 1},
+        )
     for n, name in enumerate(HUE):
-        crm.customers.add(name=name, given_name=name.split()[-1], email=f"hue{n}@example.vn", city="Huế",
-                          consents={"email": True})
+        crm.customers.add(
+            name=name, given_name=name.split()[-1], email=f"hue{n}@example.vn", city="Huế", consents={"email": True}
+        )
     crm.users.add("yen", "Vũ Hải Yến", password=PASSWORD, locale="vi", roles=["marketing"])
 
 
 def test_a_marketer_builds_a_segment_with_its_live_count_creates_runs_and_reads_a_campaign(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any, tmp_path: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any, tmp_path: Any
+) -> None:
     _shop(crm, tmp_path / "outbox")
     page = browser_page
     page.goto(f"{live_server}/console/")
@@ -75,7 +94,8 @@ def test_a_marketer_builds_a_segment_with_its_live_count_creates_runs_and_reads_
     expect(page.get_by_label("Đối tượng")).to_have_value(str(crm.campaigns.segments.get("Hà Nội nhận e-mail").id))
     page.get_by_label("Chủ đề").fill("{{ first_name }} ơi, quà Tết đã sẵn sàng")
     page.get_by_label("Nội dung tin nhắn").fill(
-        "Chào {{ first_name }}, giỏ quà Tết giảm 20% cho khách ở {{ city }}: https://shop.example.vn/tet")
+        "Chào {{ first_name }}, giỏ quà Tết giảm 20% cho khách ở {{ city }}: https://shop.example.vn/tet"
+    )
     page.get_by_label("Nhóm đối chứng (% không gửi)").fill("20")
     page.get_by_label("Chi phí cố định (VND)").fill("1500000")
     page.get_by_label("Chi phí mỗi tin (VND)").fill("500")

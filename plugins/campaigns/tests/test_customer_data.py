@@ -7,10 +7,10 @@ import csv
 import io
 from datetime import timedelta
 
+import campaigns_testkit as kit
 import pytest
 import sqlalchemy as sa
 
-import campaigns_testkit as kit
 from crmkit.testing import PluginContract
 from crmkit_campaigns import models as m
 
@@ -37,8 +37,13 @@ class TestCampaignsContract(PluginContract):
         crm.campaigns.configure("quiet_hours", "")
         crm.customers.set_consent(customer_id, "email", True, source="test")
         segment = crm.campaigns.segments.create(f"Khách {customer_id}", f"id = {customer_id}")
-        campaign = crm.campaigns.create(f"Hợp đồng {customer_id}", channel="email", segment=segment.id,
-                                        subject="Chào {{ email }}", body="Chào {{ name }} ({{ email }}, {{ phone }})")
+        campaign = crm.campaigns.create(
+            f"Hợp đồng {customer_id}",
+            channel="email",
+            segment=segment.id,
+            subject="Chào {{ email }}",
+            body="Chào {{ name }} ({{ email }}, {{ phone }})",
+        )
         crm.campaigns.run(campaign.id, now=kit.NOON)
         crm.campaigns.dispatch(now=kit.NOON)
         (message,) = crm.campaigns.messages(campaign.id)
@@ -63,10 +68,11 @@ class TestCampaignsContract(PluginContract):
         return {
             # a count exposes the customer it counted: the segment holds this one customer only
             "segment count": lambda crm, cid: [cid] * crm.campaigns.segments.count(f"Khách {cid}"),
-            "segment count of an expression": lambda crm, cid: [cid] * crm.campaigns.segments.count(
-                expression=f"id = {cid} and has email"),
-            "segment sample": lambda crm, cid: [{"customer_id": r["id"], **r}
-                                                for r in crm.campaigns.segments.sample(f"Khách {cid}")],
+            "segment count of an expression": lambda crm, cid: [cid]
+            * crm.campaigns.segments.count(expression=f"id = {cid} and has email"),
+            "segment sample": lambda crm, cid: [
+                {"customer_id": r["id"], **r} for r in crm.campaigns.segments.sample(f"Khách {cid}")
+            ],
             "segment export": lambda crm, cid: _exported(crm, f"Khách {cid}"),
             "campaign messages": lambda crm, cid: crm.campaigns.messages(f"Hợp đồng {cid}"),
             "campaign preview": lambda crm, cid: crm.campaigns.preview(f"Hợp đồng {cid}", cid),
@@ -83,8 +89,11 @@ pytestmark = pytest.mark.crmkit_plugins("campaigns")
 
 def rows_of(crm, campaign_id):
     with crm.reading() as conn:
-        return conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.recipient_id)
-                            .where(m.messages.c.campaign_id == campaign_id).order_by(m.messages.c.id)).all()
+        return conn.execute(
+            sa.select(m.messages.c.customer_id, m.messages.c.recipient_id)
+            .where(m.messages.c.campaign_id == campaign_id)
+            .order_by(m.messages.c.id)
+        ).all()
 
 
 def test_merge_re_points_messages_and_the_kept_customer_is_not_messaged_twice(shop):

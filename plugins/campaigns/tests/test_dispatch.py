@@ -7,9 +7,9 @@ import threading
 from datetime import timedelta
 
 import attrs
+import campaigns_testkit as kit
 import pytest
 
-import campaigns_testkit as kit
 from crmkit_campaigns.channels import SmtpAdapter, WebhookAdapter
 from crmkit_campaigns.dispatch import Dispatcher
 
@@ -19,14 +19,17 @@ LATER = kit.NOON + timedelta(minutes=10)  # past every lease and first backoff
 
 
 def smtp(crm, port):
-    crm.campaigns.set_channel("email", "smtp", host="127.0.0.1", port=port, sender="Sao Mai <chao@saomai.example.vn>",
-                              timeout=5)
+    crm.campaigns.set_channel(
+        "email", "smtp", host="127.0.0.1", port=port, sender="Sao Mai <chao@saomai.example.vn>", timeout=5
+    )
     crm.campaigns.configure("quiet_hours", "")
     crm.campaigns.configure("frequency_cap", None)
 
 
 def launch(crm, name="Tết", channel="email", body="Chào {{ first_name }}, ưu đãi https://saomai.example.vn/tet", **kw):
-    campaign = crm.campaigns.create(name, channel=channel, subject="Chúc mừng năm mới {{ first_name }}", body=body, **kw)
+    campaign = crm.campaigns.create(
+        name, channel=channel, subject="Chúc mừng năm mới {{ first_name }}", body=body, **kw
+    )
     crm.campaigns.run(campaign.id, now=kit.NOON)
     return campaign
 
@@ -45,7 +48,9 @@ def test_email_over_real_smtp(crm):
     # a long URL folds the header onto its next line (RFC 5322): the value then starts with the fold's space
     assert first["List-Unsubscribe"].strip().startswith("<http://127.0.0.1:8000/campaigns/t/u/")
     text = first.get_body(("plain",)).get_content()
-    assert "http://127.0.0.1:8000/campaigns/t/c/" in text and "Unsubscribe: http://127.0.0.1:8000/campaigns/t/u/" in text
+    assert (
+        "http://127.0.0.1:8000/campaigns/t/c/" in text and "Unsubscribe: http://127.0.0.1:8000/campaigns/t/u/" in text
+    )
     html = first.get_body(("html",)).get_content()
     assert "/o/" in html and ".gif" in html
     sent = crm.campaigns.messages(campaign.id, status="sent")
@@ -111,13 +116,21 @@ def test_a_vendor_plugin_adds_a_zalo_channel(crm_factory):
     crm.campaigns.configure("quiet_hours", "")
     fan = crm.customers.add(name="Phạm Thu", phone="0987654321", consents={"zalo": True})
     crm.customers.add(name="Không dùng Zalo", phone="0987000000")
-    assert {"channel": "zalo", "adapter": "zalo-oa", "address_kind": "phone", "idempotent": True, "source": "plugin",
-            "options": {}} in crm.campaigns.channel_list()
+    assert {
+        "channel": "zalo",
+        "adapter": "zalo-oa",
+        "address_kind": "phone",
+        "idempotent": True,
+        "source": "plugin",
+        "options": {},
+    } in crm.campaigns.channel_list()
     campaign = launch(crm, channel="zalo", body="Chào {{ first_name }}")
     assert crm.campaigns.dispatch(now=kit.NOON).sent == 1
     (message,) = adapter.sent
     assert (message.to, message.channel, message.customer_id) == ("+84987654321", "zalo", fan.id)
-    assert crm.campaigns.messages(campaign.id, status="sent")[0]["provider_message_id"] == f"zalo-oa-{message.message_id}"
+    assert (
+        crm.campaigns.messages(campaign.id, status="sent")[0]["provider_message_id"] == f"zalo-oa-{message.message_id}"
+    )
 
 
 def test_consent_withdrawn_between_the_run_and_the_send_cancels_the_message(shop):

@@ -6,10 +6,10 @@ from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.utils import parseaddr
 
+import campaigns_testkit as kit
 import pytest
 from aiosmtpd.controller import Controller
 
-import campaigns_testkit as kit
 from crmkit.errors import ValidationError
 from crmkit_campaigns.channels import address_header
 
@@ -49,8 +49,15 @@ def decoded(raw_header: str) -> tuple[str, str]:
 
 def test_vietnamese_sender_and_reply_to_names_reach_the_server_intact(crm, inbox):
     controller, handler = inbox
-    crm.campaigns.set_channel("email", "smtp", host="127.0.0.1", port=controller.port, timeout=5,
-                              sender=f"{SENDER[0]} <{SENDER[1]}>", reply_to=f'"{REPLY_TO[0]}" <{REPLY_TO[1]}>')
+    crm.campaigns.set_channel(
+        "email",
+        "smtp",
+        host="127.0.0.1",
+        port=controller.port,
+        timeout=5,
+        sender=f"{SENDER[0]} <{SENDER[1]}>",
+        reply_to=f'"{REPLY_TO[0]}" <{REPLY_TO[1]}>',
+    )
     crm.campaigns.configure("quiet_hours", "")
     crm.campaigns.configure("frequency_cap", None)
     kit.people(crm, 2, prefix="Lan")
@@ -71,13 +78,16 @@ def test_vietnamese_sender_and_reply_to_names_reach_the_server_intact(crm, inbox
         assert str(modern["Message-ID"]).endswith("@saomai.example.vn>")
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("Cửa hàng Sao Mai <chao@saomai.example.vn>", ("Cửa hàng Sao Mai", "chao@saomai.example.vn")),
-    ('"Sao Mai, Hà Nội" <chao@saomai.example.vn>', ("Sao Mai, Hà Nội", "chao@saomai.example.vn")),
-    ("Sao Mai <chao@saomai.example.vn>", ("Sao Mai", "chao@saomai.example.vn")),
-    ("chao@saomai.example.vn", ("", "chao@saomai.example.vn")),
-    ("Sao Mai <chao@sàomai.vn>", ("Sao Mai", "chao@xn--somai-rqa.vn")),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Cửa hàng Sao Mai <chao@saomai.example.vn>", ("Cửa hàng Sao Mai", "chao@saomai.example.vn")),
+        ('"Sao Mai, Hà Nội" <chao@saomai.example.vn>', ("Sao Mai, Hà Nội", "chao@saomai.example.vn")),
+        ("Sao Mai <chao@saomai.example.vn>", ("Sao Mai", "chao@saomai.example.vn")),
+        ("chao@saomai.example.vn", ("", "chao@saomai.example.vn")),
+        ("Sao Mai <chao@sàomai.vn>", ("Sao Mai", "chao@xn--somai-rqa.vn")),
+    ],
+)
 def test_address_header_encodes_the_name_apart_from_the_address(value, expected):
     header = address_header(value)
     assert header.isascii()

@@ -3,10 +3,10 @@ with the closest suggested instead of matching nobody — core fields, analytics
 
 from __future__ import annotations
 
+import campaigns_testkit as kit
 import pytest
 import sqlalchemy as sa
 
-import campaigns_testkit as kit
 from crmkit import Plugin, ValidationError, hookimpl
 from crmkit.core.segments import SegmentField, match_choice
 from crmkit.core.tables import customers
@@ -33,7 +33,8 @@ def test_customer_type_loyl_is_refused_suggesting_loyal(crm_factory):
     assert segments.count(expression='customer_type != "loyal"') == 3
     assert "did you mean 'champions'?" in refused(crm, 'rfm_segment = "champion"')
     assert "unknown customer_type 'atrisk2' (did you mean 'at_risk'?)" in refused(
-        crm, 'not customer_type in ("new", "at risk", "atrisk2")')
+        crm, 'not customer_type in ("new", "at risk", "atrisk2")'
+    )
     listed = {f.name: f for f in segments.fields().values()}
     assert listed["customer_type"].type == "choice" and listed["customer_type"].source == "plugin"
 
@@ -54,12 +55,15 @@ def test_loyalty_tier_takes_the_default_program_s_tier_codes(crm_factory):
     assert not isinstance(crm.hooks.segment_fields()["loyalty_tier"], SegmentField)
 
 
-@pytest.mark.parametrize(("expression", "message"), [
-    ('lifecycle_stage = "custmer"', "unknown lifecycle_stage 'custmer' (did you mean 'customer'?)"),
-    ('kind = "persn"', "unknown kind 'persn' (did you mean 'person'?)"),
-    ('gender in ("male", "femal")', "column 20: unknown gender 'femal' (did you mean 'female'?)"),
-    ('gender = "xyz"', "unknown gender 'xyz'; gender is one of: female, male, other"),
-])
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ('lifecycle_stage = "custmer"', "unknown lifecycle_stage 'custmer' (did you mean 'customer'?)"),
+        ('kind = "persn"', "unknown kind 'persn' (did you mean 'person'?)"),
+        ('gender in ("male", "femal")', "column 20: unknown gender 'femal' (did you mean 'female'?)"),
+        ('gender = "xyz"', "unknown gender 'xyz'; gender is one of: female, male, other"),
+    ],
+)
 def test_core_enumerated_fields_suggest_the_closest_value(crm, expression, message):
     assert message in refused(crm, expression)
 
@@ -68,7 +72,9 @@ class _Favourites:
     @hookimpl
     def crmkit_segment_fields(self):
         return {
-            "favourite": SegmentField(sa.case((customers.c.id % 2 == 0, "cà phê"), else_="trà"), choices=("cà phê", "trà")),
+            "favourite": SegmentField(
+                sa.case((customers.c.id % 2 == 0, "cà phê"), else_="trà"), choices=("cà phê", "trà")
+            ),
             "shelf": SegmentField(sa.literal("A1"), choices=lambda: ["A1", "B2"]),
         }
 
@@ -88,7 +94,10 @@ def test_match_choice_is_the_core_s_matching_for_any_consumer():
     assert match_choice("customer_type", "At-Risk", ("loyal", "at_risk")) == "at_risk"
     with pytest.raises(ValidationError) as caught:
         match_choice("customer_type", "loyl", ("loyal", "at_risk"))
-    assert caught.value.errors == {"customer_type": [
-        "unknown customer_type 'loyl' (did you mean 'loyal'?); customer_type is one of: loyal, at_risk"]}
+    assert caught.value.errors == {
+        "customer_type": [
+            "unknown customer_type 'loyl' (did you mean 'loyal'?); customer_type is one of: loyal, at_risk"
+        ]
+    }
     with pytest.raises(TypeError):
         SegmentField(sa.literal(1), choices="abc")

@@ -8,25 +8,35 @@ import re
 from email import message_from_bytes, policy
 from urllib.parse import parse_qs, urlsplit
 
+import campaigns_testkit as kit
 import pytest
 from werkzeug.test import Client
 
-import campaigns_testkit as kit
 from crmkit.web import create_app
 
 #: Every text field of a customer, filled by someone hostile: URLs, a ``javascript:`` link, HTML.
 HOSTILE = [
-    {"name": "An https://evil.example/login", "given_name": "@evil.example/steal",
-     "family_name": '<a href="https://evil.example/a">bấm</a>', "city": "<script>alert(1)</script>",
-     "province": "http://evil.example/p?x=<b>"},
-    {"name": "javascript:alert(document.cookie)", "given_name": "javascript:alert(1)//https://evil.example/j",
-     "family_name": "<img src=x onerror=alert(1)>", "city": "Hà Nội https://evil.example/hn.",
-     "province": "<b>https://evil.example/bold</b>"},
+    {
+        "name": "An https://evil.example/login",
+        "given_name": "@evil.example/steal",
+        "family_name": '<a href="https://evil.example/a">bấm</a>',
+        "city": "<script>alert(1)</script>",
+        "province": "http://evil.example/p?x=<b>",
+    },
+    {
+        "name": "javascript:alert(document.cookie)",
+        "given_name": "javascript:alert(1)//https://evil.example/j",
+        "family_name": "<img src=x onerror=alert(1)>",
+        "city": "Hà Nội https://evil.example/hn.",
+        "province": "<b>https://evil.example/bold</b>",
+    },
 ]
 #: The template's own links: one whole, one whose path a customer's value completes, one whose host a value would.
-BODY = ("Chào {{ first_name }} ({{ name }} / {{ family_name }} / {{ city }} / {{ province }}). "
-        "Ưu đãi Tết: https://saomai.example.vn/tet?ma=TET. Cửa hàng gần bạn: https://saomai.example.vn/ch/{{ city }} "
-        "và https://saomai.example.vn{{ given_name }}")
+BODY = (
+    "Chào {{ first_name }} ({{ name }} / {{ family_name }} / {{ city }} / {{ province }}). "
+    "Ưu đãi Tết: https://saomai.example.vn/tet?ma=TET. Cửa hàng gần bạn: https://saomai.example.vn/ch/{{ city }} "
+    "và https://saomai.example.vn{{ given_name }}"
+)
 SHOP = "saomai.example.vn"
 CLICK = re.compile(r"http://127\.0\.0\.1:8000/campaigns/t/c/[^\s\"<>]+")
 
@@ -49,18 +59,27 @@ def delivered(crm_factory, tmp_path):
     crm = crm_factory(plugins=["campaigns", kit.zalo_plugin(zalo)])
     kit.outbox(crm, tmp_path / "outbox")
     for n, fields in enumerate(HOSTILE):
-        crm.customers.add(email=f"khach{n}@example.vn", phone=f"091234567{n}",
-                          consents={"email": True, "sms": True, "zalo": True}, **fields)
+        crm.customers.add(
+            email=f"khach{n}@example.vn",
+            phone=f"091234567{n}",
+            consents={"email": True, "sms": True, "zalo": True},
+            **fields,
+        )
     with kit.Gateway() as gateway:
         crm.campaigns.set_channel("sms", "webhook", url=gateway.url)
         for channel in ("email", "sms", "zalo"):
-            campaign = crm.campaigns.create(f"Tết {channel}", channel=channel, body=BODY,
-                                            subject="Chúc mừng {{ name }}" if channel == "email" else None)
+            campaign = crm.campaigns.create(
+                f"Tết {channel}",
+                channel=channel,
+                body=BODY,
+                subject="Chúc mừng {{ name }}" if channel == "email" else None,
+            )
             crm.campaigns.run(campaign.id, now=kit.NOON)
         report = crm.campaigns.dispatch(now=kit.NOON)
     assert report.sent == 3 * len(HOSTILE), report
-    emails = [message_from_bytes(path.read_bytes(), policy=policy.default)
-              for path in (tmp_path / "outbox").glob("*.eml")]
+    emails = [
+        message_from_bytes(path.read_bytes(), policy=policy.default) for path in (tmp_path / "outbox").glob("*.eml")
+    ]
     return crm, {
         "email": [(e.get_body(("plain",)).get_content(), e.get_body(("html",)).get_content()) for e in emails],
         "sms": [(body["text"], None) for body in gateway.delivered.values()],
@@ -114,14 +133,31 @@ def test_a_token_has_one_spelling_and_every_other_is_refused(crm_factory):
     assert (key, message) == (str(signer.current), "e") and signer.verify("unsubscribe", token) == 14
     altered = [
         f"+0{key}.0x0E.{mac}",  # the issue's example: a sign, leading zeros, 0x, upper case — all at once
-        f"+{key}.{message}.{mac}", f"-{key}.{message}.{mac}", f"{key}.+{message}.{mac}", f"{key}.-{message}.{mac}",
-        f"0{key}.{message}.{mac}", f"{key}.0{message}.{mac}", f"{key}.00{message}.{mac}",
-        f"{key}.0x{message}.{mac}", f"{key}.0X{message}.{mac}", f"{key}.{message.upper()}.{mac}",
-        f" {key}.{message}.{mac}", f"{key}.{message}.{mac} ", f"{key} .{message}.{mac}", f"{key}.{message}\t.{mac}",
-        f"{key}.\u00a0{message}.{mac}", f"{key}.{message}.{mac}\n",
-        f"{key}.0.{message}.{mac}", f"{key}.{message}.0.{mac}", f"{key}.0{key}.{message}.{mac}",  # dots inside numbers
-        f"{key}_0.{message}.{mac}", f"{key}.0_{message}.{mac}", f"\u0661.{message}.{mac}",  # int() reads these too
-        f"{key}.{message}.{mac}=", f"{key}.{message}.{mac[:-1]}", f"{key}.{message}.{mac}A",
+        f"+{key}.{message}.{mac}",
+        f"-{key}.{message}.{mac}",
+        f"{key}.+{message}.{mac}",
+        f"{key}.-{message}.{mac}",
+        f"0{key}.{message}.{mac}",
+        f"{key}.0{message}.{mac}",
+        f"{key}.00{message}.{mac}",
+        f"{key}.0x{message}.{mac}",
+        f"{key}.0X{message}.{mac}",
+        f"{key}.{message.upper()}.{mac}",
+        f" {key}.{message}.{mac}",
+        f"{key}.{message}.{mac} ",
+        f"{key} .{message}.{mac}",
+        f"{key}.{message}\t.{mac}",
+        f"{key}.\u00a0{message}.{mac}",
+        f"{key}.{message}.{mac}\n",
+        f"{key}.0.{message}.{mac}",
+        f"{key}.{message}.0.{mac}",
+        f"{key}.0{key}.{message}.{mac}",  # dots inside numbers
+        f"{key}_0.{message}.{mac}",
+        f"{key}.0_{message}.{mac}",
+        f"\u0661.{message}.{mac}",  # int() reads these too
+        f"{key}.{message}.{mac}=",
+        f"{key}.{message}.{mac[:-1]}",
+        f"{key}.{message}.{mac}A",
     ]
     app = Client(create_app(crm))
     for bad in altered:

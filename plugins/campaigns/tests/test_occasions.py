@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import campaigns_testkit as kit
 import pytest
 
-import campaigns_testkit as kit
 from crmkit import Conflict, ValidationError
 from crmkit.calendar import tet
 
@@ -17,12 +17,13 @@ HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
 def at(day: date, hour: int = 9) -> datetime:
     """``hour`` o'clock local time in Hà Nội on ``day``, as UTC."""
-    return datetime.combine(day, time(hour), HANOI).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour), HANOI).astimezone(UTC)
 
 
 def occasion(crm, kind, start, **options):
-    campaign = crm.campaigns.create(f"Dịp {kind}", channel="email", occasion=kind, body="Chúc mừng {{ first_name }}",
-                                    **options)
+    campaign = crm.campaigns.create(
+        f"Dịp {kind}", channel="email", occasion=kind, body="Chúc mừng {{ first_name }}", **options
+    )
     crm.campaigns.schedule(campaign.id, at(start, 0))
     return campaign
 
@@ -41,10 +42,11 @@ def test_birthdays_once_per_customer_per_year_in_local_time(shop):
     shop.customers.add(name="Minh", email="minh@example.vn", birth_date=date(1985, 5, 21), consents={"email": True})
     shop.customers.add(name="Hoa", email="hoa@example.vn", birth_date=date(1992, 5, 20), consents={"email": False})
     campaign = occasion(shop, "birthday", today)
-    late_evening_utc = datetime(2026, 5, 19, 18, 30, tzinfo=timezone.utc)  # already 01:30 on the 20th in Hà Nội
+    late_evening_utc = datetime(2026, 5, 19, 18, 30, tzinfo=UTC)  # already 01:30 on the 20th in Hà Nội
     due = shop.campaigns.run_due(now=late_evening_utc)
     assert [(r.period, r.occasion_date, r.queued, r.excluded) for r in due.runs] == [
-        ("2026", today, 1, {"no_consent": 1})]
+        ("2026", today, 1, {"no_consent": 1})
+    ]
     assert shop.campaigns.get(campaign.id).status == "running"
     assert shop.campaigns.run_due(now=at(today, 20)).runs == []  # cron again the same day: nothing new
     assert shop.campaigns.dispatch(now=at(today, 20)).sent == 1
@@ -55,14 +57,17 @@ def test_birthdays_once_per_customer_per_year_in_local_time(shop):
     assert [(r.period, r.queued) for r in next_year.runs] == [("2027", 1)]
     sent = shop.campaigns.messages(campaign.id, limit=100)
     assert sorted((m["customer_id"], m["status"]) for m in sent if m["customer_id"] == lan.id) == [
-        (lan.id, "queued"), (lan.id, "sent")]
+        (lan.id, "queued"),
+        (lan.id, "sent"),
+    ]
 
 
 def test_missed_days_are_caught_up_for_a_week_and_days_before_shifts_the_date(shop):
     start = date(2026, 7, 1)
     for n in range(10):  # birthdays on 1–10 July
-        shop.customers.add(name=f"Khách {n + 1}", email=f"k{n}@example.vn", birth_date=date(1990, 7, n + 1),
-                           consents={"email": True})
+        shop.customers.add(
+            name=f"Khách {n + 1}", email=f"k{n}@example.vn", birth_date=date(1990, 7, n + 1), consents={"email": True}
+        )
     campaign = occasion(shop, "birthday", start, days_before=2)
     first = shop.campaigns.run_due(now=at(start))
     assert [r.occasion_date for r in first.runs] == [date(2026, 7, 3)]  # two days ahead
@@ -136,7 +141,9 @@ def test_solar_and_lunar_days_as_loyalty_spells_them(shop):
     vu_lan = occasion(shop, "15/7 âm lịch", date(2026, 8, 1))
     assert vu_lan.occasion == "lunar-07-15"
     april = shop.campaigns.run_due(now=at(date(2026, 4, 30)))
-    assert [(r.campaign_id, r.occasion_date, r.queued) for r in april.runs] == [(reunification.id, date(2026, 4, 30), 2)]
+    assert [(r.campaign_id, r.occasion_date, r.queued) for r in april.runs] == [
+        (reunification.id, date(2026, 4, 30), 2)
+    ]
     august = shop.campaigns.run_due(now=at(date(2026, 8, 27)))  # Vu Lan 2026: 27/8
     assert [(r.campaign_id, r.occasion_date, r.queued) for r in august.runs] == [(vu_lan.id, date(2026, 8, 27), 2)]
     eve = shop.campaigns.run_due(now=at(date(2026, 9, 23)))  # two days before Trung thu (25/9/2026)

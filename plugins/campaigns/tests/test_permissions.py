@@ -8,10 +8,10 @@ import csv
 import io
 from datetime import timedelta
 
+import campaigns_testkit as kit
 import pytest
 import sqlalchemy as sa
 
-import campaigns_testkit as kit
 from crmkit import NotFound, PermissionDenied, ValidationError
 from crmkit.testing import add_user
 from crmkit_campaigns import models as m
@@ -70,8 +70,12 @@ def test_a_user_without_campaigns_send_cannot_run_or_schedule_a_campaign(branche
     thu = crm.as_user("thu")
     campaign = thu.campaigns.create("Tết", channel="email", body="Chúc mừng năm mới")
     assert campaign.owner == "thu"  # who creates it owns it
-    for refused_call in (lambda: thu.campaigns.run(campaign.id), lambda: thu.campaigns.schedule(campaign.id),
-                         lambda: thu.campaigns.dispatch(), lambda: thu.campaigns.run_due()):
+    for refused_call in (
+        lambda: thu.campaigns.run(campaign.id),
+        lambda: thu.campaigns.schedule(campaign.id),
+        lambda: thu.campaigns.dispatch(),
+        lambda: thu.campaigns.run_due(),
+    ):
         with pytest.raises(PermissionDenied) as refused:
             refused_call()
         assert refused.value.permission == "campaigns.send"
@@ -126,7 +130,8 @@ def test_messages_previews_and_suppressions_show_the_scope_with_addresses_masked
     assert sorted(r["customer_id"] for r in shown) == ids(people["lan"])
     assert {r["address"] for r in shown} == {"l***@example.vn"}
     assert [(r["customer_id"], r["address"]) for r in mai.campaigns.suppressions()] == [
-        (lan_customer.id, "l***@example.vn")]
+        (lan_customer.id, "l***@example.vn")
+    ]
     preview = mai.campaigns.preview(campaign.id, lan_customer.id)
     assert preview.to == "l***@example.vn" and lan_customer.email not in preview.text + (preview.subject or "")
     assert "l***@example.vn" in preview.text
@@ -137,7 +142,8 @@ def test_messages_previews_and_suppressions_show_the_scope_with_addresses_masked
         lan.campaigns.messages(campaign.id)
     add_user(crm, "quan", teams=["HN"], roles=["manager"])  # a manager sees the team's contact details
     assert {r["address"] for r in crm.as_user("quan").campaigns.messages(campaign.id)} == {
-        c.email for c in people["lan"]}
+        c.email for c in people["lan"]
+    }
     data = crm.as_user("quan").customers.export_data(lan_customer.id)["campaigns"]
     assert data["campaign_messages"][0]["address"] == lan_customer.email
 
@@ -158,8 +164,9 @@ def test_export_data_masks_campaign_addresses_without_contact_details(branches):
 
 def test_a_report_as_a_team_user_counts_only_the_team_and_says_so(branches):
     crm, people = branches
-    campaign = crm.campaigns.create("Tết", channel="email", body="Chào", cost_fixed_minor=1_000_000,
-                                    cost_per_message_minor=500)
+    campaign = crm.campaigns.create(
+        "Tết", channel="email", body="Chào", cost_fixed_minor=1_000_000, cost_per_message_minor=500
+    )
     crm.campaigns.run(campaign.id, now=kit.NOON)
     crm.campaigns.dispatch(now=kit.NOON)
     everyone = crm.campaigns.report(campaign.id)
@@ -281,11 +288,27 @@ def test_the_migration_makes_campaign_owners_users(crm):
     now = utcnow()
     with crm.engine.begin() as conn:  # campaigns of before: owners were free text
         for name, owner in (("Cũ", "cu.chu"), ("Của Lan", "lan"), ("Không chủ", None)):
-            conn.execute(m.campaigns.insert().values(
-                name=name, owner=owner, status="draft", channel="email", currency="VND", cost_fixed_minor=0,
-                cost_per_message_minor=0, holdout_bp=0, attribution_days=7, days_before=0, created_by="system",
-                created_at=now, updated_at=now))
+            conn.execute(
+                m.campaigns.insert().values(
+                    name=name,
+                    owner=owner,
+                    status="draft",
+                    channel="email",
+                    currency="VND",
+                    cost_fixed_minor=0,
+                    cost_per_message_minor=0,
+                    holdout_bp=0,
+                    attribution_days=7,
+                    days_before=0,
+                    created_by="system",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     migrations.upgrade(crm.engine, [lineage])
     assert [(u.username, u.active) for u in crm.users.list()] == [("cu.chu", True), ("lan", True)]
     assert {c.name: (c.owner, c.scheduled_by) for c in crm.campaigns.list()} == {
-        "Cũ": ("cu.chu", None), "Của Lan": ("lan", None), "Không chủ": (None, None)}
+        "Cũ": ("cu.chu", None),
+        "Của Lan": ("lan", None),
+        "Không chủ": (None, None),
+    }

@@ -7,10 +7,10 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
+import campaigns_testkit as kit
 import pytest
 import sqlalchemy as sa
 
-import campaigns_testkit as kit
 from crmkit import ValidationError
 from crmkit_campaigns import models as m
 from crmkit_campaigns.reports import Group, chart, compare, comparison_rows, newcombe
@@ -22,14 +22,24 @@ def measured(crm_factory, tmp_path):
     crm = crm_factory(plugins=["campaigns", kit.PURCHASES])
     kit.outbox(crm, tmp_path / "outbox")
     ids = kit.bulk_people(crm, 600)
-    campaign = crm.campaigns.create("Tết", channel="email", body="A", holdout_percent=25, attribution_days=7,
-                                    cost_fixed_minor=1_000_000, cost_per_message_minor=500)
+    campaign = crm.campaigns.create(
+        "Tết",
+        channel="email",
+        body="A",
+        holdout_percent=25,
+        attribution_days=7,
+        cost_fixed_minor=1_000_000,
+        cost_per_message_minor=500,
+    )
     crm.campaigns.set_variant(campaign.id, "B", body="B")
     crm.campaigns.run(campaign.id, now=kit.NOON)
     crm.campaigns.dispatch(now=kit.NOON)
     with crm.reading() as conn:
-        groups = dict(conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.status)
-                                   .where(m.messages.c.campaign_id == campaign.id)).all())
+        groups = dict(
+            conn.execute(
+                sa.select(m.messages.c.customer_id, m.messages.c.status).where(m.messages.c.campaign_id == campaign.id)
+            ).all()
+        )
     day = kit.NOON + timedelta(days=1)
     bought = []
     for customer_id in ids:
@@ -86,14 +96,17 @@ def test_comparison_and_chart(measured, tmp_path):
         chart(crm.campaigns.compare(), tmp_path / "all.pdf")
 
 
-@pytest.mark.parametrize(("counts", "expected"), [  # Newcombe (1998), Table II, method 10
-    ((56, 70, 48, 80), (0.0524, 0.3339)),
-    ((9, 10, 3, 10), (0.1705, 0.8090)),
-    ((5, 56, 0, 29), (-0.0381, 0.1926)),
-    ((0, 10, 0, 20), (-0.1611, 0.2775)),
-    ((10, 10, 0, 20), (0.6791, 1.0)),
-    ((10, 10, 0, 10), (0.6075, 1.0)),
-])
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [  # Newcombe (1998), Table II, method 10
+        ((56, 70, 48, 80), (0.0524, 0.3339)),
+        ((9, 10, 3, 10), (0.1705, 0.8090)),
+        ((5, 56, 0, 29), (-0.0381, 0.1926)),
+        ((0, 10, 0, 20), (-0.1611, 0.2775)),
+        ((10, 10, 0, 20), (0.6791, 1.0)),
+        ((10, 10, 0, 10), (0.6075, 1.0)),
+    ],
+)
 def test_the_lift_interval_is_newcombe_s_hybrid_score_interval(counts, expected):
     assert tuple(round(x, 4) for x in newcombe(*counts)) == expected
 
@@ -111,11 +124,14 @@ def test_three_treated_against_two_held_out_is_not_called_significant():
     assert lift.verdict == lift.note
 
 
-@pytest.mark.parametrize(("treated", "holdout", "enough"), [
-    ((29, 29), (30, 0), False),  # a clear interval, but 29 treated customers
-    ((30, 4), (30, 0), False),  # 4 conversions in all
-    ((30, 5), (30, 0), True),
-])
+@pytest.mark.parametrize(
+    ("treated", "holdout", "enough"),
+    [
+        ((29, 29), (30, 0), False),  # a clear interval, but 29 treated customers
+        ((30, 4), (30, 0), False),  # 4 conversions in all
+        ((30, 5), (30, 0), True),
+    ],
+)
 def test_significance_needs_the_stated_minimum_sample(treated, holdout, enough):
     lift = compare(group("all", *treated), group("holdout", *holdout))
     assert (lift.note is None) is enough
@@ -137,8 +153,11 @@ def test_the_report_says_when_the_sample_is_too_small(crm_factory, tmp_path):
     crm.campaigns.run(campaign.id, now=kit.NOON)
     crm.campaigns.dispatch(now=kit.NOON)
     with crm.reading() as conn:
-        groups = dict(conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.status)
-                                   .where(m.messages.c.campaign_id == campaign.id)).all())
+        groups = dict(
+            conn.execute(
+                sa.select(m.messages.c.customer_id, m.messages.c.status).where(m.messages.c.campaign_id == campaign.id)
+            ).all()
+        )
     assert "holdout" in groups.values() and "sent" in groups.values()
     kit.buy_many(crm, [(c, 100_000, kit.NOON + timedelta(days=1), "VND") for c, s in groups.items() if s == "sent"])
     lift = crm.campaigns.report(campaign.id).lift
@@ -170,10 +189,31 @@ def test_the_report_command_speaks_the_reader_s_language_and_json_does_not(measu
     assert (figures["Doanh thu"], figures["Chi phí"], figures["ROI"]) == ("18.100.000 ₫", "1.225.500 ₫", "1.377%")
     assert figures["Mức tăng"] == "+19,3% (khoảng tin cậy 95%: +10,9% … +26,7%)"
     assert figures["Ý nghĩa thống kê"] == "có ý nghĩa thống kê (khoảng tin cậy 95 % không chứa 0)"
-    assert (figures["Trạng thái"], figures["Phạm vi"], figures["Loại trừ"]) == ("Hoàn tất", "tất cả khách hàng", "không có")
+    assert (figures["Trạng thái"], figures["Phạm vi"], figures["Loại trừ"]) == (
+        "Hoàn tất",
+        "tất cả khách hàng",
+        "không có",
+    )
     group_a = next(line for line in vi.splitlines() if line.startswith("Phiên bản A"))
-    assert group_a.split() == ["Phiên", "bản", "A", "221", "221", "0%", "0%", "0%", "0%", "42,5%", "94", "9.400.000",
-                               "₫", "+21,7%", "[+12,1%", "…", "+30,5%]"]
+    assert group_a.split() == [
+        "Phiên",
+        "bản",
+        "A",
+        "221",
+        "221",
+        "0%",
+        "0%",
+        "0%",
+        "0%",
+        "42,5%",
+        "94",
+        "9.400.000",
+        "₫",
+        "+21,7%",
+        "[+12,1%",
+        "…",
+        "+30,5%]",
+    ]
     assert "Nhóm đối chứng" in vi and "Tỷ lệ chuyển đổi" in vi
     en = _report_cli(crm, "--locale", "en", "campaigns", "report", "Tết")
     figures = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in en.split("\n\n")[0].splitlines())
@@ -182,16 +222,28 @@ def test_the_report_command_speaks_the_reader_s_language_and_json_does_not(measu
     assert "Variant A" in en and "42.5%" in en and "Control group" in en
     compared = _report_cli(crm, "--locale", "vi", "campaigns", "report")
     assert compared.replace("\xa0", " ").splitlines()[2].split()[-6:] == [
-        "1.225.500", "₫", "1.377%", "19,3%", "10,9%", "26,7%"]
+        "1.225.500",
+        "₫",
+        "1.377%",
+        "19,3%",
+        "10,9%",
+        "26,7%",
+    ]
     # a program reads the same bytes in every locale, as it always has: ratios, amounts as Money.format()
     for fmt in ("json", "csv"):
         for args in (["report", "Tết"], ["report"]):
-            outputs = {_report_cli(crm, "--locale", locale, "--format", fmt, "campaigns", *args) for locale in ("vi", "en")}
+            outputs = {
+                _report_cli(crm, "--locale", locale, "--format", fmt, "campaigns", *args) for locale in ("vi", "en")
+            }
             assert len(outputs) == 1, (fmt, args, outputs)
-    shown, end = json.JSONDecoder().raw_decode(_report_cli(crm, "--locale", "vi", "--format", "json", "campaigns",
-                                                           "report", "Tết"))
-    assert (shown["revenue"], shown["roi"], shown["lift"]) == ("18.100.000 ₫", "13.7695",
-                                                               "+19.33% (95% CI +10.87% … +26.68%)")
+    shown, end = json.JSONDecoder().raw_decode(
+        _report_cli(crm, "--locale", "vi", "--format", "json", "campaigns", "report", "Tết")
+    )
+    assert (shown["revenue"], shown["roi"], shown["lift"]) == (
+        "18.100.000 ₫",
+        "13.7695",
+        "+19.33% (95% CI +10.87% … +26.68%)",
+    )
     assert shown["significance"] == "significant (the 95 % interval excludes 0)" and shown["scope"] == "all customers"
 
 
@@ -200,10 +252,35 @@ def test_every_word_of_the_report_command_has_a_vietnamese_translation(crm_facto
     from crmkit.console.testing import untranslated
     from crmkit_campaigns.commands import VERDICT_PATTERNS
 
-    columns = ["campaign", "scope", "audience", "excluded", "holdout", "waiting", "unconfirmed", "revenue", "cost",
-               "roi", "lift", "significance", "incremental_revenue", "group", "customers", "sent", "delivery_rate",
-               "open_rate", "click_rate", "response_rate", "conversion_rate", "converted", "lift_low", "lift_high", "none",
-               "significant (the 95 % interval excludes 0)", "not significant (the 95 % interval includes 0)",
-               *(msgid for _, msgid in VERDICT_PATTERNS)]
+    columns = [
+        "campaign",
+        "scope",
+        "audience",
+        "excluded",
+        "holdout",
+        "waiting",
+        "unconfirmed",
+        "revenue",
+        "cost",
+        "roi",
+        "lift",
+        "significance",
+        "incremental_revenue",
+        "group",
+        "customers",
+        "sent",
+        "delivery_rate",
+        "open_rate",
+        "click_rate",
+        "response_rate",
+        "conversion_rate",
+        "converted",
+        "lift_low",
+        "lift_high",
+        "none",
+        "significant (the 95 % interval excludes 0)",
+        "not significant (the 95 % interval includes 0)",
+        *(msgid for _, msgid in VERDICT_PATTERNS),
+    ]
     crm = crm_factory(plugins=["campaigns"])
     assert untranslated(crm, "campaigns", sources=("commands.py",), also=columns) == []

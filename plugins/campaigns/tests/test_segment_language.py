@@ -12,8 +12,10 @@ from crmkit_campaigns.segment_language import And, Compare, HasConsent, Not, Or,
 
 
 def test_the_issue_example_parses_with_the_expected_precedence():
-    tree = parse('province = "Hà Nội" and age between 25 and 40 and rfm_segment in ("champions", "loyal") '
-                 'and not tag "blacklist"')
+    tree = parse(
+        'province = "Hà Nội" and age between 25 and 40 and rfm_segment in ("champions", "loyal") '
+        'and not tag "blacklist"'
+    )
     assert isinstance(tree, And)
     province, age, rfm, blacklist = tree.items
     assert (province.field, province.op, province.values[0].value) == ("province", "=", "Hà Nội")
@@ -48,21 +50,24 @@ def test_values_dates_relative_dates_and_escaped_quotes():
     assert parse("score > -1.5").values[0].text == "-1.5"
 
 
-@pytest.mark.parametrize(("expression", "column", "message"), [
-    ('province = "Hà Nội" and age = ', 31, "expected a value after '='"),
-    ('city = "Huế', 8, "unterminated string"),
-    ("age between 20 or 30", 16, "expected 'and' in 'between … and …'"),
-    ('(city = "Huế" or age > 3', 25, "expected ')' to close the '(' at column 1"),
-    ('city = "Huế" age > 3', 14, "unexpected 'age' (missing 'and' / 'or'?)"),
-    ("city = Huế", 8, 'quote text: "Hu'),
-    ("age > 3 @ 4", 9, "unexpected character '@'"),
-    ("created_at > 2025-13-40", 14, "is not a valid date"),
-    ("tag", 4, "expected a quoted name after 'tag'"),
-    ("has money", 5, "expected 'consent', 'email' or 'phone' after 'has'"),
-    ("age in (1, 2", 13, "expected ',' or ')' in the list"),
-    ("and age > 3", 1, "expected a field name, found the keyword 'and'"),
-    ("   ", 1, "the expression is empty"),
-])
+@pytest.mark.parametrize(
+    ("expression", "column", "message"),
+    [
+        ('province = "Hà Nội" and age = ', 31, "expected a value after '='"),
+        ('city = "Huế', 8, "unterminated string"),
+        ("age between 20 or 30", 16, "expected 'and' in 'between … and …'"),
+        ('(city = "Huế" or age > 3', 25, "expected ')' to close the '(' at column 1"),
+        ('city = "Huế" age > 3', 14, "unexpected 'age' (missing 'and' / 'or'?)"),
+        ("city = Huế", 8, 'quote text: "Hu'),
+        ("age > 3 @ 4", 9, "unexpected character '@'"),
+        ("created_at > 2025-13-40", 14, "is not a valid date"),
+        ("tag", 4, "expected a quoted name after 'tag'"),
+        ("has money", 5, "expected 'consent', 'email' or 'phone' after 'has'"),
+        ("age in (1, 2", 13, "expected ',' or ')' in the list"),
+        ("and age > 3", 1, "expected a field name, found the keyword 'and'"),
+        ("   ", 1, "the expression is empty"),
+    ],
+)
 def test_errors_name_the_column_of_the_mistake(expression, column, message):
     with pytest.raises(SegmentSyntaxError) as caught:
         parse(expression)
@@ -71,8 +76,22 @@ def test_errors_name_the_column_of_the_mistake(expression, column, message):
     assert str(caught.value).startswith(f"expression: column {column}: ")
 
 
-@pytest.mark.parametrize("stored", ["Hà Nội", "HÀ NỘI", "Ha Noi", "hà nội", "Đà Nẵng", "ĐÀ NẴNG", "Huế", "Quy Nhơn",
-                                    "Buôn Ma Thuột", "Biên Hòa", "Thủ Dầu Một"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "Hà Nội",
+        "HÀ NỘI",
+        "Ha Noi",
+        "hà nội",
+        "Đà Nẵng",
+        "ĐÀ NẴNG",
+        "Huế",
+        "Quy Nhơn",
+        "Buôn Ma Thuột",
+        "Biên Hòa",
+        "Thủ Dầu Một",
+    ],
+)
 def test_patterns_match_exactly_the_spellings_with_the_same_fold(stored):
     import fnmatch
     import re

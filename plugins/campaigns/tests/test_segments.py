@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
+import campaigns_testkit as kit
 import pytest
 import sqlalchemy as sa
 
-import campaigns_testkit as kit
 from crmkit import Conflict, NotFound, Plugin, ValidationError, hookimpl
 from crmkit.core.tables import customers
 from crmkit.testing import add_user
@@ -22,8 +22,11 @@ pytestmark = pytest.mark.crmkit_plugins("campaigns")
 class _TierHooks:
     @hookimpl
     def crmkit_segment_fields(self):
-        spend = (sa.select(sa.func.coalesce(sa.func.sum(kit.purchases.c.amount_minor), 0))
-                 .where(kit.purchases.c.customer_id == customers.c.id).scalar_subquery())
+        spend = (
+            sa.select(sa.func.coalesce(sa.func.sum(kit.purchases.c.amount_minor), 0))
+            .where(kit.purchases.c.customer_id == customers.c.id)
+            .scalar_subquery()
+        )
         return {"tier": sa.case((customers.c.id % 2 == 0, "Vàng"), else_="Bạc"), "spend": spend}
 
 
@@ -37,18 +40,43 @@ def town(crm):
     today = crm.today()
     add = crm.customers.add
     made = {
-        "an": add(name="Nguyễn Văn An", email="an@example.vn", city="Hà Nội", gender="male",
-                  birth_date=shift(today, months=-12 * 30), tags=["vip", "Tết-2025"], consents={"email": True}),
-        "binh": add(name="Trần Thị Bình", email="binh@example.vn", city="HÀ NỘI", gender="female",
-                    birth_date=shift(today, months=-12 * 40), consents={"email": False, "sms": True}),
-        "john": add(name="John Smith", phone="0912345678", city="Ha Noi", lifecycle_stage="customer",
-                    birth_date=shift(today, months=-12 * 41), tags=["tet-2025"]),  # 41 today
-        "dung": add(name="Lê Dũng", email="dung@example.vn", city="Đà Nẵng", province="Đà Nẵng",
-                    birth_date=date(1990, 2, 14), consents={"email": True}),
+        "an": add(
+            name="Nguyễn Văn An",
+            email="an@example.vn",
+            city="Hà Nội",
+            gender="male",
+            birth_date=shift(today, months=-12 * 30),
+            tags=["vip", "Tết-2025"],
+            consents={"email": True},
+        ),
+        "binh": add(
+            name="Trần Thị Bình",
+            email="binh@example.vn",
+            city="HÀ NỘI",
+            gender="female",
+            birth_date=shift(today, months=-12 * 40),
+            consents={"email": False, "sms": True},
+        ),
+        "john": add(
+            name="John Smith",
+            phone="0912345678",
+            city="Ha Noi",
+            lifecycle_stage="customer",
+            birth_date=shift(today, months=-12 * 41),
+            tags=["tet-2025"],
+        ),  # 41 today
+        "dung": add(
+            name="Lê Dũng",
+            email="dung@example.vn",
+            city="Đà Nẵng",
+            province="Đà Nẵng",
+            birth_date=date(1990, 2, 14),
+            consents={"email": True},
+        ),
         "org": add(name="Công ty TNHH Sao Mai", kind="organization", city="Huế", owner="lan.nguyen"),
     }
-    crm.interactions.log(made["an"].id, "phone", occurred_at=datetime.now(timezone.utc) - timedelta(days=3))
-    crm.interactions.log(made["dung"].id, "email", occurred_at=datetime.now(timezone.utc) - timedelta(days=200))
+    crm.interactions.log(made["an"].id, "phone", occurred_at=datetime.now(UTC) - timedelta(days=3))
+    crm.interactions.log(made["dung"].id, "email", occurred_at=datetime.now(UTC) - timedelta(days=200))
     return crm, made
 
 
@@ -88,8 +116,10 @@ CASES = [
     ("last_interaction_at >= 30 days ago", ["Nguyễn Văn An"]),
     ("last_interaction_at < 30 days ago", ["Lê Dũng"]),
     ("interaction_count = 0", ["Công ty TNHH Sao Mai", "John Smith", "Trần Thị Bình"]),
-    ("created_at = today and created_at <= now", ["Công ty TNHH Sao Mai", "John Smith", "Lê Dũng", "Nguyễn Văn An",
-                                                 "Trần Thị Bình"]),
+    (
+        "created_at = today and created_at <= now",
+        ["Công ty TNHH Sao Mai", "John Smith", "Lê Dũng", "Nguyễn Văn An", "Trần Thị Bình"],
+    ),
     ("created_at > today", []),
 ]
 
@@ -131,8 +161,8 @@ def test_bad_expressions_are_refused_with_the_column(town):
 def test_plugin_fields_are_typed_from_their_sql(crm_factory):
     crm = crm_factory(plugins=["campaigns", TIERS, kit.PURCHASES])
     a, b, c = (crm.customers.add(name=n) for n in ("An", "Bình", "Chi"))
-    kit.buy(crm, a.id, 2_000_000, datetime.now(timezone.utc))
-    kit.buy(crm, c.id, 900_000, datetime.now(timezone.utc))
+    kit.buy(crm, a.id, 2_000_000, datetime.now(UTC))
+    kit.buy(crm, c.id, 900_000, datetime.now(UTC))
     segments = crm.campaigns.segments
     assert segments.count(expression="spend >= 1000000") == 1
     assert segments.count(expression="spend between 1 and 3000000 and not spend > 1000000") == 1
@@ -177,7 +207,9 @@ def test_sample_and_export(town):
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(rows[0]) == ["id", "name", "email", "phone", "city", "province"]
     john = next(r for r in rows if r["name"] == "John Smith")
-    assert john["phone"] == "'+84912345678" and john["email"] == ""  # quoted: Excel reads a leading + as a formula and int(john["id"]) == made["john"].id
+    assert (
+        john["phone"] == "'+84912345678" and john["email"] == ""
+    )  # quoted: Excel reads a leading + as a formula and int(john["id"]) == made["john"].id
     with pytest.raises(ValidationError, match="format"):
         segments.export(io.StringIO(), format="xlsx")
     with pytest.raises(ValidationError, match="limit"):

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes, policy
 
+import campaigns_testkit as kit
 import pytest
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-import campaigns_testkit as kit
 from crmkit.web import create_app
 from crmkit_campaigns.web import PIXEL
 
@@ -62,8 +62,9 @@ def links(outbox, customer):
             html = email.get_body(("html",)).get_content()
             click = re.search(r"http://127\.0\.0\.1:8000(/campaigns/t/c/\S+)", text).group(1)
             pixel = re.search(r'src="http://127\.0\.0\.1:8000(/campaigns/t/o/[^"]+)"', html).group(1)
-            unsubscribe = re.search(r"<http://127\.0\.0\.1:8000(/campaigns/t/u/[^>]+)>",
-                                    email["List-Unsubscribe"]).group(1)
+            unsubscribe = re.search(
+                r"<http://127\.0\.0\.1:8000(/campaigns/t/u/[^>]+)>", email["List-Unsubscribe"]
+            ).group(1)
             return click, pixel, unsubscribe
     raise AssertionError(f"no e-mail to {customer.email}")
 
@@ -91,8 +92,11 @@ def test_opens_and_clicks_are_recorded_once_and_redirect_only_where_signed(sent)
     assert message["status"] == "sent"
     assert listener.kinds().count("opened") == 1 and listener.kinds().count("clicked") == 1
     opened = next(e for e in listener.events if e.kind == "clicked")
-    assert (opened.customer_id, opened.campaign_id, opened.detail["url"]) == (lan.id, campaign.id,
-                                                                              "https://saomai.example.vn/tet?ma=TET&x=1")
+    assert (opened.customer_id, opened.campaign_id, opened.detail["url"]) == (
+        lan.id,
+        campaign.id,
+        "https://saomai.example.vn/tet?ma=TET&x=1",
+    )
     report = crm.campaigns.report(campaign.id)
     assert (report.treated.opened, report.treated.clicked) == (1, 1)
     profile = crm.customers.profile(lan.id).sections["campaigns"]
@@ -109,7 +113,10 @@ def test_unsubscribe_shows_a_form_then_withdraws_consent(sent):
     status, _, page = call(app, "POST", unsubscribe)
     assert status == 200 and "Đã hủy nhận tin" in page.decode()
     customer = crm.customers.get(lan.id)
-    assert not customer.has_consent("email") and customer.consents["email"].source == f"unsubscribe link, campaign {campaign.id}"
+    assert (
+        not customer.has_consent("email")
+        and customer.consents["email"].source == f"unsubscribe link, campaign {campaign.id}"
+    )
     assert call(app, "POST", unsubscribe[:-3] + "AAA")[0] == 400
     assert "unsubscribed" in listener.kinds()
     again = crm.campaigns.create("Lần nữa", channel="email", body="x")
@@ -123,10 +130,17 @@ def test_provider_webhooks_need_the_token_and_record_delivery_bounces_and_replie
     token = crm.campaigns.webhook_token()
     events = [
         {"event": "delivered", "idempotency_key": f"crmkit-{campaign.id}-{message_of(crm, campaign, lan)['id']}"},
-        {"event": "bounced", "provider_message_id": message_of(crm, campaign, binh)["provider_message_id"],
-         "reason": "550 mailbox unavailable"},
-        {"event": "replied", "message_id": message_of(crm, campaign, chi)["id"], "text": "Cho tôi xin báo giá quà Tết",
-         "at": "2026-03-04T11:00:00+07:00"},
+        {
+            "event": "bounced",
+            "provider_message_id": message_of(crm, campaign, binh)["provider_message_id"],
+            "reason": "550 mailbox unavailable",
+        },
+        {
+            "event": "replied",
+            "message_id": message_of(crm, campaign, chi)["id"],
+            "text": "Cho tôi xin báo giá quà Tết",
+            "at": "2026-03-04T11:00:00+07:00",
+        },
         {"event": "teleported", "message_id": 1},
     ]
     body = json.dumps(events).encode()
@@ -140,8 +154,11 @@ def test_provider_webhooks_need_the_token_and_record_delivery_bounces_and_replie
     assert (bounced["status"], bounced["last_error"]) == ("bounced", "550 mailbox unavailable")
     assert [s["address"] for s in crm.campaigns.suppressions()] == [binh.email]  # a hard bounce is suppressed
     reply_logged = crm.customers.profile(chi.id).interactions[0]
-    assert (reply_logged.direction, reply_logged.channel, reply_logged.summary) == ("inbound", "email",
-                                                                                   "Cho tôi xin báo giá quà Tết")
+    assert (reply_logged.direction, reply_logged.channel, reply_logged.summary) == (
+        "inbound",
+        "email",
+        "Cho tôi xin báo giá quà Tết",
+    )
     report = crm.campaigns.report(campaign.id)
     assert (report.treated.delivered, report.treated.bounced, report.treated.responded) == (1, 1, 1)
     assert {"delivered", "bounced", "responded"} <= set(listener.kinds())
@@ -150,8 +167,12 @@ def test_provider_webhooks_need_the_token_and_record_delivery_bounces_and_replie
 def test_an_inbound_contact_soon_after_a_message_counts_as_its_response(sent):
     crm, campaign, (lan, binh, _), _, _ = sent
     sent_at = message_of(crm, campaign, lan)["sent_at"]
-    crm.interactions.log(lan.id, "email", direction="inbound", occurred_at=sent_at + timedelta(days=2), summary="Hỏi giá")
-    crm.interactions.log(binh.id, "email", direction="inbound", occurred_at=sent_at + timedelta(days=30), summary="Muộn")
+    crm.interactions.log(
+        lan.id, "email", direction="inbound", occurred_at=sent_at + timedelta(days=2), summary="Hỏi giá"
+    )
+    crm.interactions.log(
+        binh.id, "email", direction="inbound", occurred_at=sent_at + timedelta(days=30), summary="Muộn"
+    )
     crm.interactions.log(binh.id, "phone", direction="inbound", occurred_at=sent_at + timedelta(days=1))
     assert message_of(crm, campaign, lan)["id"] and crm.campaigns.report(campaign.id).treated.responded == 1
     with crm.reading() as conn:  # within the 7-day window, same channel: lan's; binh's came too late / elsewhere
@@ -159,8 +180,13 @@ def test_an_inbound_contact_soon_after_a_message_counts_as_its_response(sent):
 
         from crmkit_campaigns import models as m
 
-        responded = dict(conn.execute(sa.select(m.messages.c.customer_id, m.messages.c.responded_at)
-                                      .where(m.messages.c.campaign_id == campaign.id)).all())
+        responded = dict(
+            conn.execute(
+                sa.select(m.messages.c.customer_id, m.messages.c.responded_at).where(
+                    m.messages.c.campaign_id == campaign.id
+                )
+            ).all()
+        )
     assert responded[lan.id] == sent_at + timedelta(days=2) and responded[binh.id] is None
 
 
@@ -177,7 +203,9 @@ def test_the_app_over_a_real_loopback_http_server(sent):
 
         with pytest.raises(urllib.error.HTTPError) as redirect:
             urllib.request.build_opener(NoRedirect).open(base + click)
-        assert redirect.value.code == 302 and redirect.value.headers["Location"].startswith("https://saomai.example.vn/")
+        assert redirect.value.code == 302 and redirect.value.headers["Location"].startswith(
+            "https://saomai.example.vn/"
+        )
         request = urllib.request.Request(base + unsubscribe, data=b"List-Unsubscribe=One-Click", method="POST")
         assert urllib.request.urlopen(request).status == 200
     assert not crm.customers.get(lan.id).has_consent("email")

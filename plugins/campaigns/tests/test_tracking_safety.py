@@ -10,19 +10,19 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 
+import campaigns_testkit as kit
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-import campaigns_testkit as kit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_tracking import EVENTS, call, links, message_of, sent, serving  # noqa: F401 - `sent` is a fixture
 
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
 from crmkit.core import tables as core
 from crmkit.web import create_app
 from crmkit_campaigns import models as m
-from test_tracking import EVENTS, call, links, message_of, sent, serving  # noqa: F401 - `sent` is a fixture
 
 SIMULTANEOUS = 16
 
@@ -53,13 +53,18 @@ def test_simultaneous_first_opens_and_unsubscribes_are_recorded_once(sent):
     message = message_of(crm, campaign, lan)
     with serving(crm) as base:
         opens = _fire([base + pixel] * SIMULTANEOUS)
-        unsubscribes = _fire([urllib.request.Request(base + unsubscribe, data=b"List-Unsubscribe=One-Click",
-                                                     method="POST")] * SIMULTANEOUS)
+        unsubscribes = _fire(
+            [urllib.request.Request(base + unsubscribe, data=b"List-Unsubscribe=One-Click", method="POST")]
+            * SIMULTANEOUS
+        )
     assert opens == [200] * SIMULTANEOUS and unsubscribes == [200] * SIMULTANEOUS
     with crm.reading() as conn:
         kinds = conn.execute(sa.select(m.events.c.kind).where(m.events.c.message_id == message["id"])).scalars().all()
-        consent_entries = conn.execute(sa.select(sa.func.count()).select_from(core.audit_log).where(
-            core.audit_log.c.action == "consent", core.audit_log.c.customer_id == lan.id)).scalar_one()
+        consent_entries = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(core.audit_log)
+            .where(core.audit_log.c.action == "consent", core.audit_log.c.customer_id == lan.id)
+        ).scalar_one()
     assert kinds.count("opened") == 1 and kinds.count("unsubscribed") == 1
     assert listener.kinds().count("opened") == 1 and listener.kinds().count("unsubscribed") == 1
     assert consent_entries == 1  # one withdrawal of consent, audited once
@@ -79,11 +84,17 @@ def test_non_ascii_huge_and_non_canonical_tokens_are_refused_not_crashed(sent):
         token[:-1] + "é",  # non-ASCII: compare_digest refused it (TypeError → 500)
         f"{key_id}.{'1' * 5000}.{mac}",  # a 5,000-digit id
         f"{key_id}.{'9' * 5000}",
-        f"0{key_id}.{message_hex}.{mac}", f"{key_id}.0{message_hex}.{mac}", f"{key_id}.0x{message_hex}.{mac}",
-        f"+{key_id}.{message_hex}.{mac}", f"{key_id}.-{message_hex}.{mac}", f"{key_id}.{message_hex.upper()}.{mac}"
-        if message_hex.upper() != message_hex else f"{key_id}.{message_hex} .{mac}",
+        f"0{key_id}.{message_hex}.{mac}",
+        f"{key_id}.0{message_hex}.{mac}",
+        f"{key_id}.0x{message_hex}.{mac}",
+        f"+{key_id}.{message_hex}.{mac}",
+        f"{key_id}.-{message_hex}.{mac}",
+        f"{key_id}.{message_hex.upper()}.{mac}"
+        if message_hex.upper() != message_hex
+        else f"{key_id}.{message_hex} .{mac}",
         f"١.{message_hex}.{mac}",  # an Arabic-Indic digit one: int() reads it as 1
-        f"{key_id}.{message_hex}.{mac} ", f"{key_id}.{'f' * 17}.{mac}",
+        f"{key_id}.{message_hex}.{mac} ",
+        f"{key_id}.{'f' * 17}.{mac}",
     ]
     for bad in forged:
         assert call(app, "POST", f"/campaigns/t/u/{bad}")[0] == 400, bad
@@ -130,24 +141,68 @@ def test_webhook_events_with_huge_ids_and_odd_values_are_refused_per_event(sent)
 
 _TEXT = st.text(max_size=60) | st.binary(max_size=60).map(lambda raw: raw.decode("latin-1"))
 #: Pieces of almost-tokens: digits of any script, signs, hex prefixes, non-ASCII letters, huge numbers.
-_PIECE = (st.text(alphabet="0123456789abcdefABCDEFx+-_ é١٢ÿ\u00a0", max_size=24) | st.integers().map(str)
-          | st.integers(min_value=1).map(lambda n: f"{n:x}") | st.just("9" * 5000) | st.text(max_size=24))
+_PIECE = (
+    st.text(alphabet="0123456789abcdefABCDEFx+-_ é١٢ÿ\u00a0", max_size=24)
+    | st.integers().map(str)
+    | st.integers(min_value=1).map(lambda n: f"{n:x}")
+    | st.just("9" * 5000)
+    | st.text(max_size=24)
+)
 _KEY_ID = st.sampled_from(["1", "١", "01", "+1", " 1", "2"]) | _PIECE  # "1" is this CRM's key
 _TOKEN = _TEXT | st.tuples(_KEY_ID, _PIECE, _PIECE).map(".".join)
-_ROUTE = st.sampled_from([("GET", "/o/{}.gif"), ("HEAD", "/o/{}.gif"), ("GET", "/o/{}"), ("GET", "/c/{}"),
-                          ("GET", "/u/{}"), ("POST", "/u/{}"), ("POST", "/events"), ("POST", "/events"),
-                          ("GET", "/events/{}"), ("PUT", "/{}"), ("GET", "/health")])
+_ROUTE = st.sampled_from(
+    [
+        ("GET", "/o/{}.gif"),
+        ("HEAD", "/o/{}.gif"),
+        ("GET", "/o/{}"),
+        ("GET", "/c/{}"),
+        ("GET", "/u/{}"),
+        ("POST", "/u/{}"),
+        ("POST", "/events"),
+        ("POST", "/events"),
+        ("GET", "/events/{}"),
+        ("PUT", "/{}"),
+        ("GET", "/health"),
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=_ROUTE, token=_TOKEN, query=_TEXT,
-       authorization=_TEXT | _TEXT.map("Bearer {}".format), use_token=st.booleans(), body=st.binary(max_size=200) | st.builds(
-           lambda v: json.dumps(v).encode(), st.recursive(
-               st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-                   st.sampled_from(["event", "message_id", "idempotency_key", "provider_message_id", "at", "reason",
-                                    "permanent", "text", "subject", "url"]) | st.text(max_size=5), inner, max_size=5),
-               max_leaves=12)))
+@given(
+    route=_ROUTE,
+    token=_TOKEN,
+    query=_TEXT,
+    authorization=_TEXT | _TEXT.map("Bearer {}".format),
+    use_token=st.booleans(),
+    body=st.binary(max_size=200)
+    | st.builds(
+        lambda v: json.dumps(v).encode(),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda inner: st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "event",
+                        "message_id",
+                        "idempotency_key",
+                        "provider_message_id",
+                        "at",
+                        "reason",
+                        "permanent",
+                        "text",
+                        "subject",
+                        "url",
+                    ]
+                )
+                | st.text(max_size=5),
+                inner,
+                max_size=5,
+            ),
+            max_leaves=12,
+        ),
+    ),
+)
 def test_no_input_makes_any_tracking_route_answer_5xx(sent, route, token, query, authorization, use_token, body):
     crm = sent[0]
     method, route = route
@@ -191,16 +246,48 @@ def test_no_secret_is_stored_printed_audited_or_logged(crm, monkeypatch, caplog,
         sms = ("campaigns", "channel", "set", "sms", "webhook")
         run(*sms, f"url=https://shop:{URL_PASSWORD}@sms.example.vn/send", refused_field="sms.url")
         run(*sms, f"url=https://sms.example.vn/send?api_key={URL_KEY}", refused_field="sms.url")
-        run(*sms, "url=https://sms.example.vn/send", f'headers={{"Authorization": "Bearer {HEADER_TOKEN}"}}',
-            refused_field="sms.headers.Authorization")
-        run("campaigns", "channel", "set", "email", "smtp", "host=smtp.saomai.example.vn", "sender=chao@saomai.example.vn",
-            f"password={FILE_PASSWORD}", refused_field="email.password")
-        run("campaigns", "config", "base_url", f"https://track:{URL_PASSWORD}@t.saomai.example.vn/campaigns/t",
-            refused_field="campaigns.base_url")
-        run("campaigns", "channel", "set", "email", "smtp", "host=smtp.saomai.example.vn", "port=587",
-            'sender=Sao Mai <chao@saomai.example.vn>', "username=chao", f"password=file:{secret_file}", "starttls=true")
-        run(*sms, "url=https://sms.example.vn/send?sender=SAOMAI",
-            'headers={"Authorization": "env:SMS_AUTH", "X-Shop": "saomai"}')
+        run(
+            *sms,
+            "url=https://sms.example.vn/send",
+            f'headers={{"Authorization": "Bearer {HEADER_TOKEN}"}}',
+            refused_field="sms.headers.Authorization",
+        )
+        run(
+            "campaigns",
+            "channel",
+            "set",
+            "email",
+            "smtp",
+            "host=smtp.saomai.example.vn",
+            "sender=chao@saomai.example.vn",
+            f"password={FILE_PASSWORD}",
+            refused_field="email.password",
+        )
+        run(
+            "campaigns",
+            "config",
+            "base_url",
+            f"https://track:{URL_PASSWORD}@t.saomai.example.vn/campaigns/t",
+            refused_field="campaigns.base_url",
+        )
+        run(
+            "campaigns",
+            "channel",
+            "set",
+            "email",
+            "smtp",
+            "host=smtp.saomai.example.vn",
+            "port=587",
+            "sender=Sao Mai <chao@saomai.example.vn>",
+            "username=chao",
+            f"password=file:{secret_file}",
+            "starttls=true",
+        )
+        run(
+            *sms,
+            "url=https://sms.example.vn/send?sender=SAOMAI",
+            'headers={"Authorization": "env:SMS_AUTH", "X-Shop": "saomai"}',
+        )
         run("campaigns", "channel", "set", "chat", "webhook", "url=https://chat.example.vn/send", "token_env=SMS_TOKEN")
         run("campaigns", "config")
         shown = run("--format", "json", "campaigns", "channels")
@@ -215,21 +302,40 @@ def test_no_secret_is_stored_printed_audited_or_logged(crm, monkeypatch, caplog,
         assert call(app, "GET", f"/campaigns/t/c/{forged}?u=https%3A%2F%2Fsaomai.example.vn%2F")[0] == 400
         assert call(app, "POST", EVENTS, b"[]", {"Authorization": f"Bearer {webhook_token}"})[0] == 200  # grace
         # gunicorn's access log (crmkit serve) logs its format with a dict of atoms: the request line and Referer
-        logging.getLogger("gunicorn.access").info('%(h)s "%(r)s" %(s)s "%(f)s"', {
-            "h": "127.0.0.1", "r": f"POST /campaigns/t/u/{forged} HTTP/1.1", "s": "400",
-            "f": f"https://t.saomai.example.vn/campaigns/t/u/{forged}"})
+        logging.getLogger("gunicorn.access").info(
+            '%(h)s "%(r)s" %(s)s "%(f)s"',
+            {
+                "h": "127.0.0.1",
+                "r": f"POST /campaigns/t/u/{forged} HTTP/1.1",
+                "s": "400",
+                "f": f"https://t.saomai.example.vn/campaigns/t/u/{forged}",
+            },
+        )
     assert '"password": "file:' in shown and '"Authorization": "env:SMS_AUTH"' in shown  # references stay readable
     assert '"token_env": "SMS_TOKEN"' in shown
     everything = "\n".join(outputs + [record.getMessage() for record in caplog.records])
     assert "GET /campaigns/t/u/<token> 400" in everything  # the request log is there, without the token
-    assert '"POST /campaigns/t/u/<token> HTTP/1.1" 400 "https://t.saomai.example.vn/campaigns/t/u/<token>"' in everything
+    assert (
+        '"POST /campaigns/t/u/<token> HTTP/1.1" 400 "https://t.saomai.example.vn/campaigns/t/u/<token>"' in everything
+    )
     with crm.engine.connect() as conn:  # nor is any stored: settings, audit log, signing keys
-        stored = "\n".join(str(row) for table in (core.settings, core.audit_log, m.signing_keys)
-                           for row in conn.execute(sa.select(table)).all())
+        stored = "\n".join(
+            str(row)
+            for table in (core.settings, core.audit_log, m.signing_keys)
+            for row in conn.execute(sa.select(table)).all()
+        )
     new_token = crm.campaigns.webhook_token()
     assert new_token != webhook_token
-    for secret in (*SECRETS.values(), URL_PASSWORD, URL_KEY, HEADER_TOKEN, FILE_PASSWORD, webhook_token, new_token,
-                   forged):
+    for secret in (
+        *SECRETS.values(),
+        URL_PASSWORD,
+        URL_KEY,
+        HEADER_TOKEN,
+        FILE_PASSWORD,
+        webhook_token,
+        new_token,
+        forged,
+    ):
         assert secret not in everything, secret
         assert secret not in stored, secret
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import campaigns_testkit as kit
 import pytest
 
-import campaigns_testkit as kit
 from crmkit.core.types import utcnow
 
 
@@ -16,8 +16,14 @@ def store(crm_factory, tmp_path):
     crm = crm_factory(plugins=["sales", "loyalty", "campaigns", listener.plugin])
     kit.outbox(crm, tmp_path / "outbox")
     crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
-    crm.sales.products.add(sku="CF-ARA-250", name="Cà phê Arabica Cầu Đất 250g", category="Cà phê",
-                           price_minor=120_000, currency="VND", tax_rate="0.1")
+    crm.sales.products.add(
+        sku="CF-ARA-250",
+        name="Cà phê Arabica Cầu Đất 250g",
+        category="Cà phê",
+        price_minor=120_000,
+        currency="VND",
+        tax_rate="0.1",
+    )
     return crm, listener
 
 
@@ -41,9 +47,13 @@ def test_orders_after_a_message_are_its_conversions(store):
     crm, listener = store
     buyer, _ = kit.people(crm, 2)  # the second gets the message and buys nothing
     order(crm, buyer.id, "2")  # before the campaign: no conversion
-    campaign = crm.campaigns.create("Cà phê Tết", channel="email", attribution_days=3, cost_fixed_minor=100_000,
-                                    body="Chào {{ first_name }}, bạn có {{ points_balance | number }} điểm "
-                                         "({{ total_spend | money }} đã mua).")
+    campaign = crm.campaigns.create(
+        "Cà phê Tết",
+        channel="email",
+        attribution_days=3,
+        cost_fixed_minor=100_000,
+        body="Chào {{ first_name }}, bạn có {{ points_balance | number }} điểm ({{ total_spend | money }} đã mua).",
+    )
     preview = crm.campaigns.preview(campaign.id, buyer.id)
     points = crm.loyalty.balance(buyer.id)
     assert points > 0 and f"bạn có {points} điểm (264.000 ₫ đã mua)" in preview.text
@@ -53,7 +63,8 @@ def test_orders_after_a_message_are_its_conversions(store):
     placed = order(crm, buyer.id, "5")
     converted = [e for e in listener.events if e.kind == "converted"]
     assert [(e.customer_id, e.detail["order_id"], e.detail["amount_minor"]) for e in converted] == [
-        (buyer.id, placed.id, placed.total_minor)]
+        (buyer.id, placed.id, placed.total_minor)
+    ]
     report = crm.campaigns.report(campaign.id)
     assert (report.treated.converted, report.revenue_minor) == (1, placed.total_minor)
     assert report.roi == (Decimal(placed.total_minor - 100_000) / Decimal(100_000)).quantize(Decimal("0.0001"))

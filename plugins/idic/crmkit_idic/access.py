@@ -28,14 +28,28 @@ PLAN = "idic.plan"
 MERGE = "customers.merge"
 
 PERMISSIONS: tuple[Permission, ...] = (
-    Permission(RUN, "run and resume the IDIC workflow: every customer with scope all, else only the user's customers",
-               roles={"manager": "team"}),
-    Permission(REVIEW, "decide the review queue of possible duplicates, see the merge log and undo merges "
-                       "(a pair shows only when both customers are in scope)", roles={"manager": "team"}),
-    Permission(READ, "see IDIC status, runs and their report, agendas, treatments and the customer-360 section",
-               roles={"manager": "team", "sales": "own", "marketing": "all", "support": "all", "read-only": "all"}),
-    Permission(PLAN, "add, remove and hand off treatment rules (they are not customer records)", scoped=False,
-               roles={"manager": "all", "marketing": "all"}),
+    Permission(
+        RUN,
+        "run and resume the IDIC workflow: every customer with scope all, else only the user's customers",
+        roles={"manager": "team"},
+    ),
+    Permission(
+        REVIEW,
+        "decide the review queue of possible duplicates, see the merge log and undo merges "
+        "(a pair shows only when both customers are in scope)",
+        roles={"manager": "team"},
+    ),
+    Permission(
+        READ,
+        "see IDIC status, runs and their report, agendas, treatments and the customer-360 section",
+        roles={"manager": "team", "sales": "own", "marketing": "all", "support": "all", "read-only": "all"},
+    ),
+    Permission(
+        PLAN,
+        "add, remove and hand off treatment rules (they are not customer records)",
+        scoped=False,
+        roles={"manager": "all", "marketing": "all"},
+    ),
 )
 
 
@@ -100,8 +114,10 @@ def _mask_row(row: Mapping[str, Any]) -> dict[str, Any]:
         masked["reason"] = mask_text(masked["reason"])
     moved = masked.get("moved")
     if isinstance(moved, Mapping) and moved.get("contact_points"):
-        masked["moved"] = {**moved, "contact_points": [[kind, mask_identifier(kind, value)]
-                                                       for kind, value in moved["contact_points"]]}
+        masked["moved"] = {
+            **moved,
+            "contact_points": [[kind, mask_identifier(kind, value)] for kind, value in moved["contact_points"]],
+        }
     return masked
 
 

@@ -61,8 +61,15 @@ def _steps(run: IdicRun) -> list[dict[str, Any]]:
             return ", ".join(f"{k} {v}" for k, v in result.counts.items())
         return ", ".join(f"{words.count(k)} {human.cell(v)}" for k, v in result.counts.items())
 
-    rows = [{"step": step, "status": (r := run.result(step)) and r.status or "pending",
-             "counts": counts(r) if r else "", "error": (r.error or "") if r else ""} for step in run.steps]
+    rows = [
+        {
+            "step": step,
+            "status": (r := run.result(step)) and r.status or "pending",
+            "counts": counts(r) if r else "",
+            "error": (r.error or "") if r else "",
+        }
+        for step in run.steps
+    ]
     return _shown(rows, step=lambda w: w.step, status=lambda w: w.status)
 
 
@@ -80,13 +87,17 @@ def _next_action(words: Words) -> Callable[[Any], str]:
 
 
 @idic.command("run")
-@click.option("--segment", metavar="EXPR", help='Only customers of this campaigns segment expression (e.g. \'city = "Hà Nội"\').')
+@click.option(
+    "--segment", metavar="EXPR", help="Only customers of this campaigns segment expression (e.g. 'city = \"Hà Nội\"')."
+)
 @click.option("--segment-id", type=int, metavar="N", help="Only customers of saved campaigns segment N.")
 @click.option("--step", "steps", type=STEP_CHOICE, multiple=True, help="Run only this step (repeatable).")
 @click.option("--resume", "resume", type=int, metavar="RUN", help="Continue a failed or interrupted run.")
 @format_option
 @pass_crm
-def run_command(crm: CRM, segment: str | None, segment_id: int | None, steps: tuple[str, ...], resume: int | None) -> None:
+def run_command(
+    crm: CRM, segment: str | None, segment_id: int | None, steps: tuple[str, ...], resume: int | None
+) -> None:
     """Run the IDIC steps in order (each stored; a failure can be resumed)."""
     if resume is not None:
         if segment or segment_id or steps:
@@ -111,9 +122,20 @@ def status(crm: CRM) -> None:
 @pass_crm
 def runs_command(crm: CRM, limit: int) -> None:
     """Recent runs, newest first."""
-    rows = _shown(({"id": r.id, "status": r.status, "steps": ",".join(r.steps), "segment": r.segment or r.segment_id
-                    or "", "started_at": r.started_at, "actor": r.actor} for r in crm.idic.runs(limit=limit)),
-                  status=lambda w: w.status)
+    rows = _shown(
+        (
+            {
+                "id": r.id,
+                "status": r.status,
+                "steps": ",".join(r.steps),
+                "segment": r.segment or r.segment_id or "",
+                "started_at": r.started_at,
+                "actor": r.actor,
+            }
+            for r in crm.idic.runs(limit=limit)
+        ),
+        status=lambda w: w.status,
+    )
     emit(rows, [N_("id"), N_("status"), N_("steps"), N_("segment"), N_("started_at"), N_("actor")])
 
 
@@ -140,14 +162,21 @@ def review(crm: CRM, accept: int | None, reject: int | None, interactive: bool, 
         emit_object(crm.idic.accept(accept))
     elif reject is not None:
         crm.idic.reject(reject)
-        click.echo(current_translator().gettext("review item %(id)s rejected: the pair will not be merged")
-                   % {"id": reject})
+        click.echo(
+            current_translator().gettext("review item %(id)s rejected: the pair will not be merged") % {"id": reject}
+        )
     elif interactive:
         for item in crm.idic.reviews(limit=limit):
-            click.echo(f"#{item['id']}  {item['name']} ({item['customer_id']})  ~  {item['other_name']} "
-                       f"({item['other_id']})  {item['score']:.2f}  {item['reason']}")
-            answer = click.prompt("merge? [y]es / [n]o / [s]kip / [q]uit", type=click.Choice(["y", "n", "s", "q"]),
-                                  default="s", show_choices=False)
+            click.echo(
+                f"#{item['id']}  {item['name']} ({item['customer_id']})  ~  {item['other_name']} "
+                f"({item['other_id']})  {item['score']:.2f}  {item['reason']}"
+            )
+            answer = click.prompt(
+                "merge? [y]es / [n]o / [s]kip / [q]uit",
+                type=click.Choice(["y", "n", "s", "q"]),
+                default="s",
+                show_choices=False,
+            )
             if answer == "q":
                 break
             if answer == "y":
@@ -155,8 +184,10 @@ def review(crm: CRM, accept: int | None, reject: int | None, interactive: bool, 
             elif answer == "n":
                 crm.idic.reject(item["id"])
     else:
-        emit(_shown(crm.idic.reviews(limit=limit), reason=lambda w: w.explain),
-             [N_("id"), N_("customer_id"), N_("name"), N_("other_id"), N_("other_name"), N_("score"), N_("reason")])
+        emit(
+            _shown(crm.idic.reviews(limit=limit), reason=lambda w: w.explain),
+            [N_("id"), N_("customer_id"), N_("name"), N_("other_id"), N_("other_name"), N_("score"), N_("reason")],
+        )
 
 
 @idic.command("merges")
@@ -165,8 +196,10 @@ def review(crm: CRM, accept: int | None, reject: int | None, interactive: bool, 
 @pass_crm
 def merges(crm: CRM, limit: int) -> None:
     """The merge log (what `unmerge` can undo)."""
-    emit(_shown(crm.idic.merges(limit=limit), status=lambda w: w.status, reason=lambda w: w.explain),
-         [N_("id"), N_("kept_id"), N_("merged_id"), N_("score"), N_("automatic"), N_("status"), N_("reason")])
+    emit(
+        _shown(crm.idic.merges(limit=limit), status=lambda w: w.status, reason=lambda w: w.explain),
+        [N_("id"), N_("kept_id"), N_("merged_id"), N_("score"), N_("automatic"), N_("status"), N_("reason")],
+    )
 
 
 @idic.command("unmerge")
@@ -180,15 +213,35 @@ def unmerge(crm: CRM, merge_id: int) -> None:
 
 @idic.command("agenda")
 @click.argument("employee", required=False)
-@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day (Asia/Ho_Chi_Minh) [default: today]; overdue items are included.")
+@click.option(
+    "--date",
+    "day",
+    metavar="YYYY-MM-DD",
+    help="The day (Asia/Ho_Chi_Minh) [default: today]; overdue items are included.",
+)
 @format_option
 @pass_crm
 def agenda(crm: CRM, employee: str | None, day: str | None) -> None:
     """The contacts EMPLOYEE (default: every employee) should make on a day, among the customers you may see."""
-    emit(_shown(crm.idic.agenda(employee, day), channel=lambda w: w.channel, purpose=lambda w: w.explain,
-                next_action=_next_action),
-         [N_("id"), N_("due_on"), N_("hour"), N_("customer_id"), N_("name"), N_("owner"), N_("channel"), N_("purpose"),
-          N_("next_action")])
+    emit(
+        _shown(
+            crm.idic.agenda(employee, day),
+            channel=lambda w: w.channel,
+            purpose=lambda w: w.explain,
+            next_action=_next_action,
+        ),
+        [
+            N_("id"),
+            N_("due_on"),
+            N_("hour"),
+            N_("customer_id"),
+            N_("name"),
+            N_("owner"),
+            N_("channel"),
+            N_("purpose"),
+            N_("next_action"),
+        ],
+    )
 
 
 @idic.group("treatments", invoke_without_command=True)
@@ -205,8 +258,10 @@ def treatments(ctx: click.Context) -> None:
 @pass_crm
 def list_treatments(crm: CRM) -> None:
     """Every rule, in the order they are tried."""
-    emit(_shown(crm.idic.treatments(), tier=lambda w: w.tier, needs=lambda w: w.needs),
-         [N_("id"), N_("priority"), N_("name"), N_("tier"), N_("needs"), N_("condition"), N_("offer"), N_("message")])
+    emit(
+        _shown(crm.idic.treatments(), tier=lambda w: w.tier, needs=lambda w: w.needs),
+        [N_("id"), N_("priority"), N_("name"), N_("tier"), N_("needs"), N_("condition"), N_("offer"), N_("message")],
+    )
 
 
 @treatments.command("add")
@@ -221,11 +276,32 @@ def list_treatments(crm: CRM) -> None:
 @click.option("--priority", type=int, default=100, show_default=True, help="Lower is tried first.")
 @format_option
 @pass_crm
-def add_treatment(crm: CRM, name: str, tier: str | None, needs: str | None, condition: str | None, offer: str | None,
-                  price_list: str | None, service_level: str | None, message: str | None, priority: int) -> None:
+def add_treatment(
+    crm: CRM,
+    name: str,
+    tier: str | None,
+    needs: str | None,
+    condition: str | None,
+    offer: str | None,
+    price_list: str | None,
+    service_level: str | None,
+    message: str | None,
+    priority: int,
+) -> None:
     """Add a treatment rule (checked now: an unknown field in --condition is refused)."""
-    emit_object(crm.idic.add_treatment(name, tier=tier, needs=needs, condition_=condition, priority=priority,
-                                       offer=offer, price_list=price_list, service_level=service_level, message=message))
+    emit_object(
+        crm.idic.add_treatment(
+            name,
+            tier=tier,
+            needs=needs,
+            condition_=condition,
+            priority=priority,
+            offer=offer,
+            price_list=price_list,
+            service_level=service_level,
+            message=message,
+        )
+    )
 
 
 @treatments.command("remove")
@@ -248,8 +324,13 @@ def handoff(crm: CRM, treatment: str, channel: str) -> None:
 
 
 @idic.command("report")
-@click.option("--out", "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("idic-report.html"),
-              show_default=True)
+@click.option(
+    "--out",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("idic-report.html"),
+    show_default=True,
+)
 @click.option("--run", "run_id", type=int, help="Report this run [default: the last one].")
 @pass_crm
 def report(crm: CRM, path: Path, run_id: int | None) -> None:

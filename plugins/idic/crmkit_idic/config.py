@@ -27,9 +27,18 @@ DEFAULTS: dict[str, Any] = {
     "value_source": "auto",  # auto | clv | pcv | rfm | net
     "tiers": [["most_valuable", 20], ["most_growable", 30]],  # top 20 %, next 30 %; other positive: maintain
     "needs_tag_prefix": "needs:",  # a tag "needs:family" puts the customer in needs group "family"
-    "topics": {"bảo hành": "service", "warranty": "service", "sửa": "service", "repair": "service",
-               "giá": "price", "price": "price", "khuyến mãi": "price", "discount": "price",
-               "giao hàng": "delivery", "delivery": "delivery"},
+    "topics": {
+        "bảo hành": "service",
+        "warranty": "service",
+        "sửa": "service",
+        "repair": "service",
+        "giá": "price",
+        "price": "price",
+        "khuyến mãi": "price",
+        "discount": "price",
+        "giao hàng": "delivery",
+        "delivery": "delivery",
+    },
     "needs_method": "rules",  # rules | kmeans (needs scikit-learn: the `kmeans` extra)
     "needs_clusters": 5,  # k of k-means (fewer when fewer customers have evidence)
     # Interact
@@ -49,8 +58,9 @@ def check_setting(name: str, value: Any) -> Any:
     naming the setting otherwise."""
     if name == "needs_method" and value not in NEEDS_METHODS:
         raise ValidationError(f"unknown needs method {value!r} (one of {', '.join(NEEDS_METHODS)})", field=name)
-    if name == "needs_clusters" and (not isinstance(value, int) or isinstance(value, bool)
-                                     or not CLUSTERS[0] <= value <= CLUSTERS[1]):
+    if name == "needs_clusters" and (
+        not isinstance(value, int) or isinstance(value, bool) or not CLUSTERS[0] <= value <= CLUSTERS[1]
+    ):
         raise ValidationError(f"must be a whole number from {CLUSTERS[0]} to {CLUSTERS[1]}, not {value!r}", field=name)
     return value
 

@@ -39,26 +39,68 @@ RUNS_SHOWN = 20
 REVIEWS_SHOWN = 50
 
 # Fixed English values of the workflow, by kind → their msgids (values not listed are data, shown as they are).
-TIER_LABELS = {"most_valuable": "Most valuable", "most_growable": "Most growable", "maintain": "Maintain",
-               "below_zero": "Below zero", "unknown": "Unknown value"}
-NEEDS_LABELS = {"general": "General", "service": "Service and warranty", "price": "Price and promotions",
-                "delivery": "Delivery"}
-STEP_LABELS = {"identify": "Identify", "differentiate": "Differentiate", "interact": "Interact",
-               "customize": "Customize"}
-STATUS_LABELS = {"running": "Running", "failed": "Failed", "done": "Done", "never run": "Never run",
-                 "pending": "Pending", "accepted": "Accepted", "rejected": "Rejected", "merged": "Merged",
-                 "undone": "Undone"}
-CHANNEL_LABELS = {"phone": "Phone", "sms": "SMS", "email": "E-mail", "chat": "Chat", "social": "Social network",
-                  "in_person": "Visit in person", "zalo": "Zalo"}
-KIND_LABELS = {"email": "e-mail", "phone": "phone number", "external_id": "external id", "person": "person",
-               "organization": "organization"}
+TIER_LABELS = {
+    "most_valuable": "Most valuable",
+    "most_growable": "Most growable",
+    "maintain": "Maintain",
+    "below_zero": "Below zero",
+    "unknown": "Unknown value",
+}
+NEEDS_LABELS = {
+    "general": "General",
+    "service": "Service and warranty",
+    "price": "Price and promotions",
+    "delivery": "Delivery",
+}
+STEP_LABELS = {
+    "identify": "Identify",
+    "differentiate": "Differentiate",
+    "interact": "Interact",
+    "customize": "Customize",
+}
+STATUS_LABELS = {
+    "running": "Running",
+    "failed": "Failed",
+    "done": "Done",
+    "never run": "Never run",
+    "pending": "Pending",
+    "accepted": "Accepted",
+    "rejected": "Rejected",
+    "merged": "Merged",
+    "undone": "Undone",
+}
+CHANNEL_LABELS = {
+    "phone": "Phone",
+    "sms": "SMS",
+    "email": "E-mail",
+    "chat": "Chat",
+    "social": "Social network",
+    "in_person": "Visit in person",
+    "zalo": "Zalo",
+}
+KIND_LABELS = {
+    "email": "e-mail",
+    "phone": "phone number",
+    "external_id": "external id",
+    "person": "person",
+    "organization": "organization",
+}
 COUNT_LABELS = {
-    "identifiers": "Identifiers gathered", "shared_identifiers": "Shared identifiers (ignored)",
-    "candidate_pairs": "Candidate pairs", "customers_matched": "Customers matched", "merged": "Merged automatically",
-    "queued": "Sent to review", "conflicts": "Conflicts", "interactions_routed": "Interactions routed",
-    "prospects_created": "Prospects created", "customers": "Customers", "planned": "Contacts planned",
-    "no_consented_channel": "Without a consented channel", "previous_items_cancelled": "Earlier contacts replaced",
-    "treated": "Given a treatment", "default_action": "Given the default action",
+    "identifiers": "Identifiers gathered",
+    "shared_identifiers": "Shared identifiers (ignored)",
+    "candidate_pairs": "Candidate pairs",
+    "customers_matched": "Customers matched",
+    "merged": "Merged automatically",
+    "queued": "Sent to review",
+    "conflicts": "Conflicts",
+    "interactions_routed": "Interactions routed",
+    "prospects_created": "Prospects created",
+    "customers": "Customers",
+    "planned": "Contacts planned",
+    "no_consented_channel": "Without a consented channel",
+    "previous_items_cancelled": "Earlier contacts replaced",
+    "treated": "Given a treatment",
+    "default_action": "Given the default action",
     **{f"tier_{tier}": label for tier, label in TIER_LABELS.items()},
 }
 
@@ -80,8 +122,14 @@ def _iso_date(i18n: Translator, value: str) -> str:
 
 #: How a placeholder of a sentence below is shown (others are shown as written).
 _PLACEHOLDERS: dict[str, Callable[[Translator, str], str]] = {
-    "tier": _label(TIER_LABELS), "needs": _label(NEEDS_LABELS), "kind": _kind, "one": _kind, "two": _kind,
-    "date": _iso_date, "first": _iso_date, "second": _iso_date,
+    "tier": _label(TIER_LABELS),
+    "needs": _label(NEEDS_LABELS),
+    "kind": _kind,
+    "one": _kind,
+    "two": _kind,
+    "date": _iso_date,
+    "first": _iso_date,
+    "second": _iso_date,
 }
 Sentences = list[tuple[re.Pattern[str], str]]
 
@@ -99,11 +147,15 @@ REASONS = _sentences(
     (r"same (?P<kind>\S+) (?P<value>\S+), different name", "same %(kind)s %(value)s, different name"),
     (r"(?P<count>\d+) shared identifiers, similar name", "%(count)s shared identifiers, similar name"),
     (r"same name and birth date (?P<date>\S+)", "same name and birth date %(date)s"),
-    (r"interaction sender (?P<value>\S+) is the other's (?P<kind>\S+)",
-     "interaction sender %(value)s is the other's %(kind)s"),
+    (
+        r"interaction sender (?P<value>\S+) is the other's (?P<kind>\S+)",
+        "interaction sender %(value)s is the other's %(kind)s",
+    ),
     (r"conflict: a (?P<one>\w+) and a (?P<two>\w+)", "conflict: a %(one)s and a %(two)s"),
-    (r"conflict: birth dates differ \((?P<first>[^ ]+) / (?P<second>[^)]+)\)",
-     "conflict: birth dates differ (%(first)s / %(second)s)"),
+    (
+        r"conflict: birth dates differ \((?P<first>[^ ]+) / (?P<second>[^)]+)\)",
+        "conflict: birth dates differ (%(first)s / %(second)s)",
+    ),
     (r"held: its cluster joins customers kept apart", "held: its cluster joins customers kept apart"),
     (r"(?P<tier>[a-z ]+): contact every (?P<days>\d+) days", "%(tier)s: contact every %(days)s days"),
     (r"category bought most", "category bought most"),
@@ -114,8 +166,10 @@ REASONS = _sentences(
     (r"tier (?P<tier>\w+)", "tier %(tier)s"),
     (r"needs (?P<needs>.+)", "needs group %(needs)s"),
     (r"condition (?P<condition>.+)", "condition %(condition)s"),
-    (r"no treatment rule matched: default for tier (?P<tier>\w+)",
-     "no treatment rule matched: default for tier %(tier)s"),
+    (
+        r"no treatment rule matched: default for tier (?P<tier>\w+)",
+        "no treatment rule matched: default for tier %(tier)s",
+    ),
 )
 #: What a next-best-action holds besides a treatment's own message or offer (kept as written): the tiers'
 #: default actions and the treatment's price list and service level (see ``steps.action_of``).
@@ -135,9 +189,14 @@ def explain(i18n: Translator, text: str | None) -> str:
     accepted = _ACCEPTED.fullmatch(text)
     if accepted:
         return i18n.gettext("accepted by %(user)s: %(reason)s") % {
-            "user": accepted["user"], "reason": explain(i18n, accepted["reason"])}
-    return "; ".join(_sentence(i18n, part, REASONS) or ", ".join(
-        _sentence(i18n, piece, REASONS) or piece for piece in part.split(", ")) for part in text.split("; "))
+            "user": accepted["user"],
+            "reason": explain(i18n, accepted["reason"]),
+        }
+    return "; ".join(
+        _sentence(i18n, part, REASONS)
+        or ", ".join(_sentence(i18n, piece, REASONS) or piece for piece in part.split(", "))
+        for part in text.split("; ")
+    )
 
 
 def action(i18n: Translator, text: str | None) -> str:
@@ -151,8 +210,10 @@ def _sentence(i18n: Translator, text: str, sentences: Sentences) -> str | None:
     for pattern, msgid in sentences:
         found = pattern.fullmatch(text)
         if found:
-            values = {k: _PLACEHOLDERS.get(k, lambda _, v: v)(i18n, v if k != "tier" else v.replace(" ", "_"))
-                      for k, v in found.groupdict().items()}
+            values = {
+                k: _PLACEHOLDERS.get(k, lambda _, v: v)(i18n, v if k != "tier" else v.replace(" ", "_"))
+                for k, v in found.groupdict().items()
+            }
             return i18n.gettext(msgid) % values
     return None
 
@@ -217,11 +278,16 @@ def _notice(request: ConsoleRequest) -> str | None:
     return NOTICES.get(request.http.args.get("done", ""))
 
 
-NOTICES = {"run": "The IDIC run finished.", "resumed": "The IDIC run was resumed and finished.",
-           "accepted": "Merged: the two records are one customer now.",
-           "rejected": "Kept apart: the two customers will not be merged.",
-           "unmerged": "The merge was undone.", "added": "Treatment added.", "removed": "Treatment removed.",
-           "handed": "Handed to campaigns: a segment and a draft campaign were created."}
+NOTICES = {
+    "run": "The IDIC run finished.",
+    "resumed": "The IDIC run was resumed and finished.",
+    "accepted": "Merged: the two records are one customer now.",
+    "rejected": "Kept apart: the two customers will not be merged.",
+    "unmerged": "The merge was undone.",
+    "added": "Treatment added.",
+    "removed": "Treatment removed.",
+    "handed": "Handed to campaigns: a segment and a draft campaign were created.",
+}
 
 
 # -- status and runs ----------------------------------------------------------------------------------------
@@ -231,9 +297,18 @@ def status_page(request: ConsoleRequest, *, error: str | None = None, status: in
     """Where the cycle stands: the last run and its steps, counts per tier, queue and plan sizes, the runs."""
     idic = request.crm.idic
     runs = idic.runs(limit=RUNS_SHOWN)
-    return _render(request, "status.html", status=status, summary=idic.status(), last=runs[0] if runs else None,
-                   runs=runs, tiers=TIERS, error=error, notice=_notice(request),
-                   can_run=request.allowed(RUN) and request.allowed(MERGE))
+    return _render(
+        request,
+        "status.html",
+        status=status,
+        summary=idic.status(),
+        last=runs[0] if runs else None,
+        runs=runs,
+        tiers=TIERS,
+        error=error,
+        notice=_notice(request),
+        can_run=request.allowed(RUN) and request.allowed(MERGE),
+    )
 
 
 def run_now(request: ConsoleRequest) -> Response:
@@ -260,11 +335,21 @@ def resume(request: ConsoleRequest) -> Response:
 def reviews_page(request: ConsoleRequest, *, error: str | None = None, status: int = 200) -> Response:
     """Pending pairs, surest first, each with both customers side by side; below, the merge log with Unmerge."""
     crm = request.crm
-    pairs = [{**item, "customers": [crm.customers.get(item["customer_id"]), crm.customers.get(item["other_id"])]}
-             for item in crm.idic.reviews(limit=REVIEWS_SHOWN)]
+    pairs = [
+        {**item, "customers": [crm.customers.get(item["customer_id"]), crm.customers.get(item["other_id"])]}
+        for item in crm.idic.reviews(limit=REVIEWS_SHOWN)
+    ]
     merges = [{**merge, "kept_name": _name(crm, merge["kept_id"])} for merge in crm.idic.merges()]
-    return _render(request, "reviews.html", status=status, pairs=pairs, merges=merges,
-                   can_merge=request.allowed(MERGE), error=error, notice=_notice(request))
+    return _render(
+        request,
+        "reviews.html",
+        status=status,
+        pairs=pairs,
+        merges=merges,
+        can_merge=request.allowed(MERGE),
+        error=error,
+        notice=_notice(request),
+    )
 
 
 def _name(crm: CRM, customer_id: int) -> str | None:
@@ -294,8 +379,11 @@ def accept(request: ConsoleRequest) -> Response:
 def reject(request: ConsoleRequest) -> Response:
     """The pair are two customers: keep them apart for good, with the reviewer's reason if given."""
     reason = request.http.form.get("reason", "").strip()
-    return _decided(request, lambda: request.crm.idic.reject(request.params["review_id"],
-                                                             **({"reason": reason} if reason else {})), "rejected")
+    return _decided(
+        request,
+        lambda: request.crm.idic.reject(request.params["review_id"], **({"reason": reason} if reason else {})),
+        "rejected",
+    )
 
 
 def unmerge(request: ConsoleRequest) -> Response:
@@ -320,15 +408,29 @@ FORM_FIELDS = ("name", "tier", "needs", "condition", "priority", *TREATMENT_FIEL
 BLANK_FORM = {**dict.fromkeys(FORM_FIELDS, ""), "priority": "100"}
 
 
-def treatments_page(request: ConsoleRequest, *, values: dict[str, str] | None = None,
-                    errors: dict[str, list[str]] | None = None, error: str | None = None,
-                    status: int = 200) -> Response:
+def treatments_page(
+    request: ConsoleRequest,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     """The treatment rules in the order they are tried; the add form and Remove for ``idic.plan`` holders."""
     crm = request.crm
-    return _render(request, "treatments.html", status=status, treatments=crm.idic.treatments(),
-                   can_plan=request.allowed(PLAN), has_campaigns=crm.has_service("campaigns"),
-                   values=values or BLANK_FORM, errors=errors or {}, error=error, notice=_notice(request),
-                   tier_choices=[(tier, request.i18n.gettext(TIER_LABELS[tier])) for tier in TIERS])
+    return _render(
+        request,
+        "treatments.html",
+        status=status,
+        treatments=crm.idic.treatments(),
+        can_plan=request.allowed(PLAN),
+        has_campaigns=crm.has_service("campaigns"),
+        values=values or BLANK_FORM,
+        errors=errors or {},
+        error=error,
+        notice=_notice(request),
+        tier_choices=[(tier, request.i18n.gettext(TIER_LABELS[tier])) for tier in TIERS],
+    )
 
 
 def add_treatment(request: ConsoleRequest) -> Response:
@@ -338,15 +440,25 @@ def add_treatment(request: ConsoleRequest) -> Response:
         if not re.fullmatch(r"-?\d{1,9}", values["priority"]):
             raise ValidationError("must be a whole number", field="priority")
         request.crm.idic.add_treatment(
-            values["name"], tier=values["tier"] or None, needs=values["needs"] or None,
-            condition_=values["condition"] or None, priority=int(values["priority"]),
-            **{field: values[field] or None for field in TREATMENT_FIELDS})
+            values["name"],
+            tier=values["tier"] or None,
+            needs=values["needs"] or None,
+            condition_=values["condition"] or None,
+            priority=int(values["priority"]),
+            **{field: values[field] or None for field in TREATMENT_FIELDS},
+        )
     except Conflict:
-        return treatments_page(request, values=values, errors={"name": [request.i18n.gettext(
-            "A treatment with this name already exists.")]}, status=409)
+        return treatments_page(
+            request,
+            values=values,
+            errors={"name": [request.i18n.gettext("A treatment with this name already exists.")]},
+            status=409,
+        )
     except ValidationError as exc:
-        errors = {field if field in FORM_FIELDS else "_": [str(m) for m in (v if isinstance(v, list) else [v])]
-                  for field, v in exc.errors.items()}
+        errors = {
+            field if field in FORM_FIELDS else "_": [str(m) for m in (v if isinstance(v, list) else [v])]
+            for field, v in exc.errors.items()
+        }
         return treatments_page(request, values=values, errors=errors, status=422)
     return request.redirect(TREATMENTS, done="added")
 
@@ -382,8 +494,10 @@ def panel_data(crm: CRM, customer: Customer) -> dict[str, Any] | None:
 
 def tile_data(crm: CRM) -> dict[str, Any]:
     """How many contacts the user has due today or earlier, and the review queue size they can decide."""
-    return {"due": len(crm.idic.agenda(crm.access.principal.username)),
-            "reviews": crm.idic.status()["review_queue"] if crm.access.allowed(REVIEW) else None}
+    return {
+        "due": len(crm.idic.agenda(crm.access.principal.username)),
+        "reviews": crm.idic.status()["review_queue"] if crm.access.allowed(REVIEW) else None,
+    }
 
 
 # -- hooks --------------------------------------------------------------------------------------------------
@@ -411,8 +525,11 @@ def crmkit_console_pages() -> list[ConsolePage]:
 
 @hookimpl
 def crmkit_console_menu() -> list[MenuEntry]:
-    return [MenuEntry("IDIC", HOME, permission=READ), MenuEntry("Review queue", REVIEWS, permission=REVIEW),
-            MenuEntry("My agenda", AGENDA, permission=READ)]
+    return [
+        MenuEntry("IDIC", HOME, permission=READ),
+        MenuEntry("Review queue", REVIEWS, permission=REVIEW),
+        MenuEntry("My agenda", AGENDA, permission=READ),
+    ]
 
 
 @hookimpl

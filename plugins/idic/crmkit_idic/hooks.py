@@ -69,9 +69,13 @@ def repoint_rows(crm: CRM, conn: sa.Connection, pairs: Mapping[int, int]) -> Non
     repoint(conn, r.other_id, pairs)
     for batch in chunks(kept_ids):
         conn.execute(m.reviews.delete().where(r.customer_id.in_(batch), r.customer_id == r.other_id))
-    apart = {(row.customer_id, row.other_id): row.reason for row in [
-        *select_in(conn, sa.select(m.do_not_merge), d.customer_id, list(pairs)),
-        *select_in(conn, sa.select(m.do_not_merge), d.other_id, list(pairs))]}
+    apart = {
+        (row.customer_id, row.other_id): row.reason
+        for row in [
+            *select_in(conn, sa.select(m.do_not_merge), d.customer_id, list(pairs)),
+            *select_in(conn, sa.select(m.do_not_merge), d.other_id, list(pairs)),
+        ]
+    }
     for batch in chunks(list(apart)):
         conn.execute(m.do_not_merge.delete().where(sa.tuple_(d.customer_id, d.other_id).in_(batch)))
     for (one, two), reason in apart.items():
@@ -116,9 +120,16 @@ def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
 def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     """Two treatment rules and one full IDIC run over the demo customers, after every other plugin's demo data
     (the run merges duplicates, and its value tiers need the demo's orders)."""
-    crm.idic.add_treatment("Khách VIP", tier="most_valuable", message="Mời tham dự sự kiện tri ân khách hàng VIP",
-                           service_level="gold", priority=10)
-    crm.idic.add_treatment("Khách tiềm năng", tier="most_growable", offer="Giảm 10% cho đơn hàng tiếp theo", priority=20)
+    crm.idic.add_treatment(
+        "Khách VIP",
+        tier="most_valuable",
+        message="Mời tham dự sự kiện tri ân khách hàng VIP",
+        service_level="gold",
+        priority=10,
+    )
+    crm.idic.add_treatment(
+        "Khách tiềm năng", tier="most_growable", offer="Giảm 10% cho đơn hàng tiếp theo", priority=20
+    )
     crm.idic.run()
 
 

@@ -86,31 +86,62 @@ def gather(crm: CRM, conn: sa.Connection) -> dict[str, int]:
     conn.execute(m.identifiers.delete())
     target = ("customer_id", "kind", "value", "source")
     active = sa.and_(c.status == "active", c.id.not_in(inbox))
-    conn.execute(m.identifiers.insert().from_select(target, sa.select(
-        cp.customer_id, cp.kind, cp.value, sa.literal("contact")).join(core.customers, c.id == cp.customer_id).where(active)))
-    conn.execute(m.identifiers.insert().from_select(target, sa.select(
-        c.id, sa.literal("external_id"), c.external_id, sa.literal("external_id")).where(active, c.external_id.is_not(None))))
+    conn.execute(
+        m.identifiers.insert().from_select(
+            target,
+            sa.select(cp.customer_id, cp.kind, cp.value, sa.literal("contact"))
+            .join(core.customers, c.id == cp.customer_id)
+            .where(active),
+        )
+    )
+    conn.execute(
+        m.identifiers.insert().from_select(
+            target,
+            sa.select(c.id, sa.literal("external_id"), c.external_id, sa.literal("external_id")).where(
+                active, c.external_id.is_not(None)
+            ),
+        )
+    )
     for key in setting(crm, "social_keys"):
         handle = sa.func.lower(sa.func.trim(sa.func.ltrim(sa.func.trim(c.attributes[key].as_string()), "@")))
-        conn.execute(m.identifiers.insert().from_select(target, sa.select(
-            c.id, sa.literal(f"social:{key}"), handle, sa.literal("attributes")).where(active, handle != "")))
+        conn.execute(
+            m.identifiers.insert().from_select(
+                target,
+                sa.select(c.id, sa.literal(f"social:{key}"), handle, sa.literal("attributes")).where(
+                    active, handle != ""
+                ),
+            )
+        )
     for source in crm.hooks.call("crmkit_idic_identifiers"):
         if source is None:
             continue
         sub = source.subquery() if isinstance(source, sa.Select) else source
         missing = {"customer_id", "kind", "value"} - set(sub.c.keys())
         if missing:
-            raise ValidationError(f"an identifier source lacks column(s) {', '.join(sorted(missing))}",
-                                  field="crmkit_idic_identifiers")
+            raise ValidationError(
+                f"an identifier source lacks column(s) {', '.join(sorted(missing))}", field="crmkit_idic_identifiers"
+            )
         value = sa.func.lower(sa.func.trim(sub.c.value))
-        conn.execute(m.identifiers.insert().from_select(target, sa.select(
-            sub.c.customer_id, sub.c.kind, value, sa.literal("plugin"))
-            .join(core.customers, c.id == sub.c.customer_id).where(active, sub.c.value.is_not(None))))
+        conn.execute(
+            m.identifiers.insert().from_select(
+                target,
+                sa.select(sub.c.customer_id, sub.c.kind, value, sa.literal("plugin"))
+                .join(core.customers, c.id == sub.c.customer_id)
+                .where(active, sub.c.value.is_not(None)),
+            )
+        )
     # Senders of interactions on known customers: e-mails in SQL, phones normalized in batches.
     on_known = sa.and_(i.sender.is_not(None), i.customer_id.in_(sa.select(c.id).where(active)))
-    conn.execute(m.identifiers.insert().from_select(target, sa.select(
-        i.customer_id, sa.literal("email"), sa.func.lower(sa.func.trim(i.sender)), sa.literal("interaction"))
-        .where(on_known, i.sender.like("%@%")).distinct()))
+    conn.execute(
+        m.identifiers.insert().from_select(
+            target,
+            sa.select(
+                i.customer_id, sa.literal("email"), sa.func.lower(sa.func.trim(i.sender)), sa.literal("interaction")
+            )
+            .where(on_known, i.sender.like("%@%"))
+            .distinct(),
+        )
+    )
     rows = conn.execute(sa.select(i.customer_id, i.sender).where(on_known, ~i.sender.like("%@%")).distinct())
     for chunk in chunks((tuple(row) for row in rows), BATCH):
         values = []
@@ -144,23 +175,37 @@ def route_inbox(crm: CRM, session: Session) -> dict[str, int]:
     conn = session.connection()
     i, c = core.interactions.c, core.customers.c
     inbox = _inbox_ids(crm)
-    senders = conn.execute(sa.select(i.sender).where(i.customer_id.in_(inbox), i.sender.is_not(None))
-                           .distinct().order_by(i.sender)).scalars().all()
+    senders = (
+        conn.execute(
+            sa.select(i.sender).where(i.customer_id.in_(inbox), i.sender.is_not(None)).distinct().order_by(i.sender)
+        )
+        .scalars()
+        .all()
+    )
     routed = prospects = 0
     for sender in senders:
         kind, value = _identify_sender(sender, crm.default_country)
         if value is None:
             continue
         owner = conn.execute(
-            sa.select(core.contact_points.c.customer_id).join(core.customers, c.id == core.contact_points.c.customer_id)
-            .where(core.contact_points.c.kind == kind, core.contact_points.c.value == value, c.status == "active",
-                   c.id.not_in(inbox)).order_by(core.contact_points.c.customer_id).limit(1)).scalar()
+            sa.select(core.contact_points.c.customer_id)
+            .join(core.customers, c.id == core.contact_points.c.customer_id)
+            .where(
+                core.contact_points.c.kind == kind,
+                core.contact_points.c.value == value,
+                c.status == "active",
+                c.id.not_in(inbox),
+            )
+            .order_by(core.contact_points.c.customer_id)
+            .limit(1)
+        ).scalar()
         if owner is None:
             values = crm.customers.validate({"name": value, f"{kind}s": [value], "lifecycle_stage": "prospect"})
             owner = crm.customers.insert_validated(session, values, source="idic:inbox").id
             prospects += 1
-        moved = conn.execute(core.interactions.update().where(i.customer_id.in_(inbox), i.sender == sender)
-                             .values(customer_id=owner))
+        moved = conn.execute(
+            core.interactions.update().where(i.customer_id.in_(inbox), i.sender == sender).values(customer_id=owner)
+        )
         routed += moved.rowcount
     return {"interactions_routed": routed, "prospects_created": prospects}
 
@@ -177,21 +222,31 @@ def _identify_sender(sender: str, country: str) -> tuple[str, str | None]:
 # -- candidates and scores -----------------------------------------------------------------------------------
 
 
-def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | None,
-               user: sa.ColumnElement[bool] | None = None) -> tuple[list[Candidate], int]:
+def candidates(
+    crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | None, user: sa.ColumnElement[bool] | None = None
+) -> tuple[list[Candidate], int]:
     """Scored candidate pairs (at least one customer in ``scope``, both in the acting ``user``'s scope when
     given, no do-not-merge pair), and the number of shared identifiers that were left out."""
     ident = m.identifiers.c
     limit = int(setting(crm, "shared_limit"))
     holders = sa.func.count(ident.customer_id.distinct())
-    groups = sa.select(ident.kind, ident.value, holders.label("holders")).group_by(ident.kind, ident.value) \
-        .having(holders >= 2).subquery()
+    groups = (
+        sa.select(ident.kind, ident.value, holders.label("holders"))
+        .group_by(ident.kind, ident.value)
+        .having(holders >= 2)
+        .subquery()
+    )
     shared = conn.execute(sa.select(sa.func.count()).select_from(groups).where(groups.c.holders > limit)).scalar_one()
     a, b = m.identifiers.alias("a"), m.identifiers.alias("b")
     in_scope = customer_set(scope)
     pair_query = (
-        sa.select(a.c.customer_id, b.c.customer_id, a.c.kind, a.c.value,
-                  sa.and_(a.c.source != "interaction", b.c.source != "interaction"))
+        sa.select(
+            a.c.customer_id,
+            b.c.customer_id,
+            a.c.kind,
+            a.c.value,
+            sa.and_(a.c.source != "interaction", b.c.source != "interaction"),
+        )
         .join(groups, sa.and_(groups.c.kind == a.c.kind, groups.c.value == a.c.value, groups.c.holders <= limit))
         .join(b, sa.and_(b.c.kind == a.c.kind, b.c.value == a.c.value, b.c.customer_id > a.c.customer_id))
     )
@@ -208,7 +263,9 @@ def candidates(crm: CRM, conn: sa.Connection, scope: sa.ColumnElement[bool] | No
         sa.select(ca.c.id, cb.c.id)
         .join(cb, sa.and_(ca.c.name_key == cb.c.name_key, ca.c.birth_date == cb.c.birth_date, ca.c.id < cb.c.id))
         # both sides NOT NULL: whichever side the planner scans first skips the (many) customers without one
-        .where(ca.c.status == "active", cb.c.status == "active", ca.c.birth_date.is_not(None), cb.c.birth_date.is_not(None))
+        .where(
+            ca.c.status == "active", cb.c.status == "active", ca.c.birth_date.is_not(None), cb.c.birth_date.is_not(None)
+        )
     )
     if scope is not None:
         by_name = by_name.where(sa.or_(ca.c.id.in_(in_scope), cb.c.id.in_(in_scope)))
@@ -230,9 +287,15 @@ def _refused(conn: sa.Connection, found: dict[tuple[int, int], Candidate]) -> se
     d, r = m.do_not_merge.c, m.reviews.c
     for chunk in chunks(((x,) for x in ids), BATCH):
         some = [x for (x,) in chunk]
-        refused.update(tuple(row) for row in conn.execute(sa.select(d.customer_id, d.other_id).where(d.customer_id.in_(some))))
-        refused.update(tuple(row) for row in conn.execute(
-            sa.select(r.customer_id, r.other_id).where(r.customer_id.in_(some), r.status == "pending")))
+        refused.update(
+            tuple(row) for row in conn.execute(sa.select(d.customer_id, d.other_id).where(d.customer_id.in_(some)))
+        )
+        refused.update(
+            tuple(row)
+            for row in conn.execute(
+                sa.select(r.customer_id, r.other_id).where(r.customer_id.in_(some), r.status == "pending")
+            )
+        )
     return refused
 
 
@@ -242,12 +305,20 @@ def _score(conn: sa.Connection, pairs: list[Candidate]) -> None:
     ids = sorted({x for cand in pairs for x in (cand.low, cand.high)})
     people: dict[int, Any] = {}
     for chunk in chunks(((x,) for x in ids), BATCH):
-        people.update({row.id: row for row in conn.execute(
-            sa.select(c.id, c.name_key, c.birth_date, c.kind).where(c.id.in_([x for (x,) in chunk])))})
+        people.update(
+            {
+                row.id: row
+                for row in conn.execute(
+                    sa.select(c.id, c.name_key, c.birth_date, c.kind).where(c.id.in_([x for (x,) in chunk]))
+                )
+            }
+        )
     for cand in pairs:
         one, two = people[cand.low], people[cand.high]
-        similar = one.name_key == two.name_key or \
-            difflib.SequenceMatcher(None, one.name_key, two.name_key).ratio() >= SIMILAR_NAME
+        similar = (
+            one.name_key == two.name_key
+            or difflib.SequenceMatcher(None, one.name_key, two.name_key).ratio() >= SIMILAR_NAME
+        )
         name_note = "similar name" if similar else "different name"
         scores: list[tuple[float, str]] = []
         trusted = sorted((kind, value) for kind, value, ok in cand.shared if ok)
@@ -334,16 +405,27 @@ class PlannedMerge:
     reason: str
 
 
-def merge_pair(crm: CRM, session: Session, kept_id: int, merged_id: int, *, score: float, reason: str,
-               automatic: bool, run_id: int | None) -> int:
+def merge_pair(
+    crm: CRM,
+    session: Session,
+    kept_id: int,
+    merged_id: int,
+    *,
+    score: float,
+    reason: str,
+    automatic: bool,
+    run_id: int | None,
+) -> int:
     """Merge one pair through the core, logging what moved so it can be undone; returns the merge-log id."""
-    (log_id,) = merge_planned(crm, session, [PlannedMerge(kept_id, merged_id, score, reason)], automatic=automatic,
-                              run_id=run_id)
+    (log_id,) = merge_planned(
+        crm, session, [PlannedMerge(kept_id, merged_id, score, reason)], automatic=automatic, run_id=run_id
+    )
     return log_id
 
 
-def merge_planned(crm: CRM, session: Session, plan: list[PlannedMerge], *, automatic: bool,
-                  run_id: int | None) -> list[int]:
+def merge_planned(
+    crm: CRM, session: Session, plan: list[PlannedMerge], *, automatic: bool, run_id: int | None
+) -> list[int]:
     """Merge every planned pair in one ``crm.customers.merge_many`` (every plugin re-points its rows), logging
     what moved so each can be undone; returns the merge-log ids in plan order. Runs in the caller's transaction."""
     if not plan:
@@ -353,9 +435,21 @@ def merge_planned(crm: CRM, session: Session, plan: list[PlannedMerge], *, autom
     moved = _movable(conn, pairs)
     merges = crm.customers.merge_many(pairs)
     now = utcnow()
-    rows = [{"run_id": run_id, "customer_id": p.kept_id, "merged_id": p.merged_id, "core_merge_id": merge.id,
-             "score": p.score, "reason": p.reason[:500], "automatic": automatic, "moved": moved[p.merged_id],
-             "status": "merged", "at": now} for p, merge in zip(plan, merges)]
+    rows = [
+        {
+            "run_id": run_id,
+            "customer_id": p.kept_id,
+            "merged_id": p.merged_id,
+            "core_merge_id": merge.id,
+            "score": p.score,
+            "reason": p.reason[:500],
+            "automatic": automatic,
+            "moved": moved[p.merged_id],
+            "status": "merged",
+            "at": now,
+        }
+        for p, merge in zip(plan, merges)
+    ]
     logged = m.merge_log.insert().returning(m.merge_log.c.id, sort_by_parameter_order=True)
     return [log_id for batch in chunks(rows, BATCH) for log_id in conn.execute(logged, batch).scalars()]
 
@@ -369,29 +463,40 @@ def _movable(conn: sa.Connection, pairs: list[tuple[int, int]]) -> dict[int, dic
     c, cp, i, ad, tg = core.customers.c, core.contact_points.c, core.interactions.c, core.addresses.c, core.tags.c
     ids = sorted({x for pair in pairs for x in pair})
     merged_ids = [merged_id for _, merged_id in pairs]
-    people = {row.id: row._mapping for row in select_in(conn, sa.select(c.id, c.attributes, *(c[f] for f in FILLABLE)),
-                                                         c.id, ids)}
+    people = {
+        row.id: row._mapping
+        for row in select_in(conn, sa.select(c.id, c.attributes, *(c[f] for f in FILLABLE)), c.id, ids)
+    }
     points: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for customer_id, kind, value in select_in(conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.id),
-                                              cp.customer_id, ids):
+    for customer_id, kind, value in select_in(
+        conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.id), cp.customer_id, ids
+    ):
         points[customer_id].append((kind, value))
     tags: dict[int, list[str]] = defaultdict(list)
     for customer_id, tag in select_in(conn, sa.select(tg.customer_id, tg.tag).order_by(tg.tag), tg.customer_id, ids):
         tags[customer_id].append(tag)
     interactions: dict[int, list[int]] = defaultdict(list)
-    for customer_id, interaction_id in select_in(conn, sa.select(i.customer_id, i.id).order_by(i.id), i.customer_id,
-                                                 merged_ids):
+    for customer_id, interaction_id in select_in(
+        conn, sa.select(i.customer_id, i.id).order_by(i.id), i.customer_id, merged_ids
+    ):
         interactions[customer_id].append(interaction_id)
     addresses: dict[int, list[int]] = defaultdict(list)
-    for customer_id, address_id in select_in(conn, sa.select(ad.customer_id, ad.id).order_by(ad.id), ad.customer_id,
-                                             merged_ids):
+    for customer_id, address_id in select_in(
+        conn, sa.select(ad.customer_id, ad.id).order_by(ad.id), ad.customer_id, merged_ids
+    ):
         addresses[customer_id].append(address_id)
     kept_state: dict[int, dict[str, Any]] = {}
     moved: dict[int, dict[str, Any]] = {}
     for kept_id, merged_id in pairs:
-        kept = kept_state.setdefault(kept_id, {
-            "points": set(points[kept_id]), "tags": set(tags[kept_id]), "attributes": dict(people[kept_id]["attributes"] or {}),
-            **{f: people[kept_id][f] for f in FILLABLE}})
+        kept = kept_state.setdefault(
+            kept_id,
+            {
+                "points": set(points[kept_id]),
+                "tags": set(tags[kept_id]),
+                "attributes": dict(people[kept_id]["attributes"] or {}),
+                **{f: people[kept_id][f] for f in FILLABLE},
+            },
+        )
         merged = people[merged_id]
         filled = [f for f in FILLABLE if kept[f] is None and merged[f] is not None]
         attributes = merged["attributes"] or {}
@@ -413,7 +518,9 @@ def _movable(conn: sa.Connection, pairs: list[tuple[int, int]]) -> dict[int, dic
 # -- the step ------------------------------------------------------------------------------------------------
 
 
-def run_identify(crm: CRM, session: Session, run_id: int | None, scope: sa.ColumnElement[bool] | None) -> dict[str, Any]:
+def run_identify(
+    crm: CRM, session: Session, run_id: int | None, scope: sa.ColumnElement[bool] | None
+) -> dict[str, Any]:
     """The Identify step in the caller's transaction; returns its counts.
 
     Run by a user whose ``idic.run`` scope is not all, only pairs of two of their customers are matched, and
@@ -437,16 +544,34 @@ def run_identify(crm: CRM, session: Session, run_id: int | None, scope: sa.Colum
     merged = len(plan)
     merged_ids = {p.merged_id for p in plan}
     sure_keys = {(cand.low, cand.high) for cand in sure}  # a set: ``cand not in sure`` compared every pair (quadratic)
-    queue = [cand for cand in pairs if (cand.low, cand.high) not in sure_keys and (cand.score >= floor or cand.conflict)] + held
+    queue = [
+        cand for cand in pairs if (cand.low, cand.high) not in sure_keys and (cand.score >= floor or cand.conflict)
+    ] + held
     now = utcnow()
-    rows = [{"run_id": run_id, "customer_id": cand.low, "other_id": cand.high, "score": cand.score,
-             "reason": cand.reason[:500], "status": "pending", "created_at": now}
-            for cand in queue if cand.low not in merged_ids and cand.high not in merged_ids]
+    rows = [
+        {
+            "run_id": run_id,
+            "customer_id": cand.low,
+            "other_id": cand.high,
+            "score": cand.score,
+            "reason": cand.reason[:500],
+            "status": "pending",
+            "created_at": now,
+        }
+        for cand in queue
+        if cand.low not in merged_ids and cand.high not in merged_ids
+    ]
     for start in range(0, len(rows), BATCH):
-        conn.execute(m.reviews.insert(), rows[start:start + BATCH])
+        conn.execute(m.reviews.insert(), rows[start : start + BATCH])
     matched = {x for cand in pairs for x in (cand.low, cand.high)}
     return {
-        "identifiers": sum(per_kind.values()), "identifiers_by_kind": per_kind, "shared_identifiers": shared,
-        "candidate_pairs": len(pairs), "customers_matched": len(matched), "merged": merged,
-        "queued": len(rows), "conflicts": sum(1 for cand in pairs if cand.conflict) + len(held), **inbox,
+        "identifiers": sum(per_kind.values()),
+        "identifiers_by_kind": per_kind,
+        "shared_identifiers": shared,
+        "candidate_pairs": len(pairs),
+        "customers_matched": len(matched),
+        "merged": merged,
+        "queued": len(rows),
+        "conflicts": sum(1 for cand in pairs if cand.conflict) + len(held),
+        **inbox,
     }

@@ -17,7 +17,8 @@ def _customer_ref(name: str, **kwargs: object) -> sa.Column[int]:
 
 
 runs = sa.Table(
-    "idic_runs", metadata,
+    "idic_runs",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("steps", JSONType, nullable=False),  # the steps this run executes, in order
     sa.Column("segment", sa.Text),  # a campaigns segment expression limiting the run (None: everyone)
@@ -30,7 +31,8 @@ runs = sa.Table(
 )
 
 step_results = sa.Table(
-    "idic_step_results", metadata,
+    "idic_step_results",
+    metadata,
     sa.Column("run_id", Id, sa.ForeignKey(runs.c.id), primary_key=True),
     sa.Column("step", sa.String(20), primary_key=True),
     sa.Column("status", sa.String(20), nullable=False),  # running | failed | done
@@ -42,7 +44,8 @@ step_results = sa.Table(
 )
 
 identifiers = sa.Table(
-    "idic_identifiers", metadata,
+    "idic_identifiers",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("kind", sa.String(30), nullable=False),  # email | phone | external_id | social:<network> | <plugin kind>
@@ -52,7 +55,8 @@ identifiers = sa.Table(
 )
 
 reviews = sa.Table(
-    "idic_reviews", metadata,
+    "idic_reviews",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("run_id", Id, sa.ForeignKey(runs.c.id)),
     customer_fk(),
@@ -67,7 +71,8 @@ reviews = sa.Table(
 )
 
 do_not_merge = sa.Table(
-    "idic_do_not_merge", metadata,
+    "idic_do_not_merge",
+    metadata,
     customer_fk(index=False, primary_key=True),
     _customer_ref("other_id", primary_key=True, index=True),
     sa.Column("reason", sa.String(500), nullable=False),
@@ -76,7 +81,8 @@ do_not_merge = sa.Table(
 )
 
 merge_log = sa.Table(
-    "idic_merges", metadata,
+    "idic_merges",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("run_id", Id, sa.ForeignKey(runs.c.id)),
     customer_fk(),  # the kept customer
@@ -92,7 +98,8 @@ merge_log = sa.Table(
 )
 
 profiles = sa.Table(
-    "idic_profiles", metadata,
+    "idic_profiles",
+    metadata,
     customer_fk(index=False, primary_key=True),
     sa.Column("run_id", Id, sa.ForeignKey(runs.c.id)),
     sa.Column("value_minor", sa.BigInteger),
@@ -114,7 +121,8 @@ profiles = sa.Table(
 )
 
 plan_items = sa.Table(
-    "idic_plan_items", metadata,
+    "idic_plan_items",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("run_id", Id, sa.ForeignKey(runs.c.id)),
     customer_fk(),
@@ -130,7 +138,8 @@ plan_items = sa.Table(
 )
 
 treatments = sa.Table(
-    "idic_treatments", metadata,
+    "idic_treatments",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("tier", sa.String(30)),  # None: any tier

@@ -88,8 +88,9 @@ def features(conn: sa.Connection, sources: Sequence[tuple[str, sa.Select[Any]]])
         rows.append(row)
         cols.append(renumber[np.concatenate(columns)])
         values.append(weight / np.bincount(row, weights=weight, minlength=n)[row])
-    matrix = sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(n, len(labels)), dtype=np.float64)
+    matrix = sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, len(labels)), dtype=np.float64
+    )
     matrix.sort_indices()
     return Features(customer_ids, normalize(matrix, norm="l2", copy=False), tuple(labels))
 
@@ -100,8 +101,12 @@ def cluster(found: Features, clusters: int) -> tuple[list[Cluster], dict[str, An
     same name (a manager could not tell them apart) end up as one needs group."""
     n = len(found.customer_ids)
     k = min(clusters, n)
-    report: dict[str, Any] = {"clusters_requested": clusters, "clusters": k, "customers_clustered": n,
-                              "features": len(found.columns)}
+    report: dict[str, Any] = {
+        "clusters_requested": clusters,
+        "clusters": k,
+        "customers_clustered": n,
+        "features": len(found.columns),
+    }
     if n == 0:
         return [], {**report, "algorithm": None}
     model: KMeans | MiniBatchKMeans

@@ -5,7 +5,7 @@ from crmkit import Plugin
 plugin = Plugin(
     name="idic",
     description="IDIC workflow: identify customers across channels, differentiate by value and needs, "
-                "plan interactions, customize treatments",
+    "plan interactions, customize treatments",
     hooks=("crmkit_idic.hooks", "crmkit_idic.api", "crmkit_idic.console"),
     hookspecs="crmkit_idic.hookspecs",
     tables="crmkit_idic.models:metadata",

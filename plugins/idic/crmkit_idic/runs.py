@@ -71,7 +71,9 @@ def _identify(crm: CRM, session: Session, run_id: int, scope: s.Scope) -> tuple[
 
 
 STEP_FUNCTIONS: dict[str, Callable[[CRM, Session, int, s.Scope], tuple[dict[str, Any], dict[str, Any]]]] = {
-    "identify": _identify, "differentiate": s.run_differentiate, "interact": s.run_interact,
+    "identify": _identify,
+    "differentiate": s.run_differentiate,
+    "interact": s.run_interact,
     "customize": s.run_customize,
 }
 
@@ -84,9 +86,22 @@ def start(crm: CRM, *, steps: Sequence[str] | None, segment: str | None, segment
         raise ValidationError("give --segment or --segment-id, not both", field="segment")
     scope_of(crm, segment, segment_id)
     with crm.transaction() as session:
-        run_id = session.connection().execute(m.runs.insert().values(
-            steps=ordered, segment=segment, segment_id=segment_id, status="running", actor=crm.actor,
-            started_at=utcnow()).returning(m.runs.c.id)).scalar_one()
+        run_id = (
+            session.connection()
+            .execute(
+                m.runs.insert()
+                .values(
+                    steps=ordered,
+                    segment=segment,
+                    segment_id=segment_id,
+                    status="running",
+                    actor=crm.actor,
+                    started_at=utcnow(),
+                )
+                .returning(m.runs.c.id)
+            )
+            .scalar_one()
+        )
     return get(crm, run_id)
 
 
@@ -119,8 +134,11 @@ def execute(crm: CRM, run: IdicRun) -> IdicRun:
                 counts, report = STEP_FUNCTIONS[step](crm, session, run.id, scope)
                 finished = utcnow()
                 sr = m.step_results.c
-                session.connection().execute(m.step_results.update().where(sr.run_id == run.id, sr.step == step).values(
-                    status="done", counts=counts, report=report, error=None, finished_at=finished))
+                session.connection().execute(
+                    m.step_results.update()
+                    .where(sr.run_id == run.id, sr.step == step)
+                    .values(status="done", counts=counts, report=report, error=None, finished_at=finished)
+                )
                 result = _results(session.connection(), run.id, step)[0]
                 crm.hooks.call("crmkit_idic_step_finished", run=run, step=step, result=result, session=session)
         except BaseException as exc:
@@ -128,8 +146,9 @@ def execute(crm: CRM, run: IdicRun) -> IdicRun:
             raise
         run = get(crm, run.id)
     with crm.transaction() as session:
-        session.connection().execute(m.runs.update().where(m.runs.c.id == run.id).values(
-            status="done", error=None, finished_at=utcnow()))
+        session.connection().execute(
+            m.runs.update().where(m.runs.c.id == run.id).values(status="done", error=None, finished_at=utcnow())
+        )
     return get(crm, run.id)
 
 
@@ -148,8 +167,11 @@ def _mark_started(crm: CRM, run: IdicRun, step: str) -> None:
     with crm.transaction() as session:
         conn = session.connection()
         conn.execute(m.step_results.delete().where(sr.run_id == run.id, sr.step == step))
-        conn.execute(m.step_results.insert().values(run_id=run.id, step=step, status="running", counts={}, report={},
-                                                    started_at=utcnow()))
+        conn.execute(
+            m.step_results.insert().values(
+                run_id=run.id, step=step, status="running", counts={}, report={}, started_at=utcnow()
+            )
+        )
         crm.hooks.call("crmkit_idic_step_started", run=run, step=step, session=session)
 
 
@@ -157,9 +179,14 @@ def _mark_failed(crm: CRM, run_id: int, step: str, error: str) -> None:
     sr = m.step_results.c
     with crm.transaction() as session:
         conn = session.connection()
-        conn.execute(m.step_results.update().where(sr.run_id == run_id, sr.step == step).values(
-            status="failed", error=error[:2000], finished_at=utcnow()))
-        conn.execute(m.runs.update().where(m.runs.c.id == run_id).values(status="failed", error=f"{step}: {error}"[:2000]))
+        conn.execute(
+            m.step_results.update()
+            .where(sr.run_id == run_id, sr.step == step)
+            .values(status="failed", error=error[:2000], finished_at=utcnow())
+        )
+        conn.execute(
+            m.runs.update().where(m.runs.c.id == run_id).values(status="failed", error=f"{step}: {error}"[:2000])
+        )
 
 
 def _results(conn: sa.Connection, run_id: int, step: str | None = None) -> list[StepResult]:

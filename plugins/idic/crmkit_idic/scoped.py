@@ -60,9 +60,11 @@ def _identify(crm: CRM, conn: sa.Connection, run: IdicRun, result: StepResult, w
     merged = sa.select(g.customer_id.label("id")).where(g.run_id == run.id, within(g.customer_id))
     queued = sa.and_(r.run_id == run.id, both(crm, r.customer_id, r.other_id, READ))
     matched = sa.union(merged, sa.select(r.customer_id).where(queued), sa.select(r.other_id).where(queued)).subquery()
-    counts = {"customers_matched": int(conn.execute(sa.select(sa.func.count()).select_from(matched)).scalar_one()),
-              "merged": _count(conn, m.merge_log, g.run_id == run.id, within(g.customer_id)),
-              "queued": _count(conn, m.reviews, queued)}
+    counts = {
+        "customers_matched": int(conn.execute(sa.select(sa.func.count()).select_from(matched)).scalar_one()),
+        "merged": _count(conn, m.merge_log, g.run_id == run.id, within(g.customer_id)),
+        "queued": _count(conn, m.reviews, queued),
+    }
     return counts, {}
 
 
@@ -73,11 +75,17 @@ def _differentiate(crm: CRM, conn: sa.Connection, run: IdicRun, result: StepResu
     sizes = conn.execute(sa.select(p.needs, sa.func.count()).where(mine).group_by(p.needs)).all()
     stored = result.report
     groups = sorted(sizes, key=lambda group: (-group[1], group[0] or ""))  # biggest first, as the step reports
-    needs = {"method": (stored.get("needs") or {}).get("method", "rules"),
-             "groups": [{"needs": name, "customers": n} for name, n in groups]}
+    needs = {
+        "method": (stored.get("needs") or {}).get("method", "rules"),
+        "groups": [{"needs": name, "customers": n} for name, n in groups],
+    }
     counts = {"customers": sum(tiers.values()), **{f"tier_{k}": v for k, v in sorted(tiers.items())}}
-    return counts, {"note": stored.get("note"), "currency": stored.get("currency"), "needs": needs,
-                    "matrix": matrix(conn, mine)}
+    return counts, {
+        "note": stored.get("note"),
+        "currency": stored.get("currency"),
+        "needs": needs,
+        "matrix": matrix(conn, mine),
+    }
 
 
 def _interact(crm: CRM, conn: sa.Connection, run: IdicRun, result: StepResult, within: Within) -> Figures:
@@ -85,26 +93,47 @@ def _interact(crm: CRM, conn: sa.Connection, run: IdicRun, result: StepResult, w
     mine = sa.and_(pl.run_id == run.id, within(pl.customer_id))
     customers = _count(conn, m.profiles, within(p.customer_id))
     planned = _count(conn, m.plan_items, mine)
-    by_channel = dict(conn.execute(sa.select(pl.channel, sa.func.count()).where(mine)
-                                   .group_by(pl.channel).order_by(pl.channel)).all())
-    by_owner = [{"owner": owner or "(unassigned)", "contacts": n} for owner, n in conn.execute(
-        sa.select(pl.owner, sa.func.count()).where(mine).group_by(pl.owner).order_by(pl.owner))]
-    counts = {"customers": customers, "planned": planned,
-              "no_consented_channel": _count(conn, m.profiles, within(p.customer_id), p.channel.is_(None))}
-    return counts, {"coverage": round(planned / customers, 4) if customers else 0.0, "by_channel": by_channel,
-                    "by_owner": by_owner}
+    by_channel = dict(
+        conn.execute(sa.select(pl.channel, sa.func.count()).where(mine).group_by(pl.channel).order_by(pl.channel)).all()
+    )
+    by_owner = [
+        {"owner": owner or "(unassigned)", "contacts": n}
+        for owner, n in conn.execute(
+            sa.select(pl.owner, sa.func.count()).where(mine).group_by(pl.owner).order_by(pl.owner)
+        )
+    ]
+    counts = {
+        "customers": customers,
+        "planned": planned,
+        "no_consented_channel": _count(conn, m.profiles, within(p.customer_id), p.channel.is_(None)),
+    }
+    return counts, {
+        "coverage": round(planned / customers, 4) if customers else 0.0,
+        "by_channel": by_channel,
+        "by_owner": by_owner,
+    }
 
 
 def _customize(crm: CRM, conn: sa.Connection, run: IdicRun, result: StepResult, within: Within) -> Figures:
     p, t = m.profiles.c, m.treatments.c
-    given = dict(conn.execute(sa.select(p.treatment_id, sa.func.count()).where(
-        within(p.customer_id), p.treatment_id.is_not(None)).group_by(p.treatment_id)).all())
+    given = dict(
+        conn.execute(
+            sa.select(p.treatment_id, sa.func.count())
+            .where(within(p.customer_id), p.treatment_id.is_not(None))
+            .group_by(p.treatment_id)
+        ).all()
+    )
     rules = conn.execute(sa.select(t.id, t.name).order_by(t.priority, t.id)).all()
     defaulted = _count(conn, m.profiles, within(p.customer_id), p.treatment_id.is_(None))
-    return ({"treated": sum(given.values()), "default_action": defaulted},
-            {"treatments": [{"treatment": name, "customers": given.get(rule_id, 0)} for rule_id, name in rules]})
+    return (
+        {"treated": sum(given.values()), "default_action": defaulted},
+        {"treatments": [{"treatment": name, "customers": given.get(rule_id, 0)} for rule_id, name in rules]},
+    )
 
 
 RECOUNT: dict[str, Callable[[CRM, sa.Connection, IdicRun, StepResult, Within], Figures]] = {
-    "identify": _identify, "differentiate": _differentiate, "interact": _interact, "customize": _customize,
+    "identify": _identify,
+    "differentiate": _differentiate,
+    "interact": _interact,
+    "customize": _customize,
 }

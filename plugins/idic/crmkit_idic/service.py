@@ -67,8 +67,9 @@ class IdicService:
 
     # -- runs ---------------------------------------------------------------------------------------------
 
-    def run(self, *, steps: Sequence[str] | None = None, segment: str | None = None,
-            segment_id: int | None = None) -> runs.IdicRun:
+    def run(
+        self, *, steps: Sequence[str] | None = None, segment: str | None = None, segment_id: int | None = None
+    ) -> runs.IdicRun:
         """Start a run of the given steps (default: all four, in order) over everyone or a segment.
 
         Needs ``idic.run``: with scope all the run covers every customer (of the segment); with own or team
@@ -129,11 +130,20 @@ class IdicService:
         with self._crm.reading() as conn:
             queued = conn.execute(sa.select(sa.func.count()).select_from(m.reviews).where(pending)).scalar_one()
             open_items = conn.execute(sa.select(sa.func.count()).select_from(m.plan_items).where(planned)).scalar_one()
-            tiers = dict(conn.execute(sa.select(p.tier, sa.func.count()).where(within(p.customer_id, READ))
-                                      .group_by(p.tier)).all())
-        return {"last_run": last.id if last else None, "status": last.status if last else "never run",
-                "next_step": last.next_step if last else None, "review_queue": queued, "open_plan_items": open_items,
-                **{f"tier_{t}": tiers.get(t, 0) for t in TIERS}, "scoped": is_scoped(self._crm)}
+            tiers = dict(
+                conn.execute(
+                    sa.select(p.tier, sa.func.count()).where(within(p.customer_id, READ)).group_by(p.tier)
+                ).all()
+            )
+        return {
+            "last_run": last.id if last else None,
+            "status": last.status if last else "never run",
+            "next_step": last.next_step if last else None,
+            "review_queue": queued,
+            "open_plan_items": open_items,
+            **{f"tier_{t}": tiers.get(t, 0) for t in TIERS},
+            "scoped": is_scoped(self._crm),
+        }
 
     # -- review queue and merges -------------------------------------------------------------------------
 
@@ -143,11 +153,25 @@ class IdicService:
         A pair shows only when both customers are in the user's scope; its reason's e-mails and phones are
         masked unless the user may see the contact details of both."""
         r, ca, cb = m.reviews.c, core.customers.alias("ca"), core.customers.alias("cb")
-        query = (sa.select(r.id, r.customer_id, ca.c.name.label("name"), r.other_id, cb.c.name.label("other_name"),
-                           r.score, r.reason, r.status, ca.c.owner.label("_owner"), cb.c.owner.label("_other_owner"))
-                 .join(ca, ca.c.id == r.customer_id).join(cb, cb.c.id == r.other_id)
-                 .where(r.status == status, both(self._crm, r.customer_id, r.other_id, REVIEW))
-                 .order_by(r.score.desc(), r.id).limit(limit))
+        query = (
+            sa.select(
+                r.id,
+                r.customer_id,
+                ca.c.name.label("name"),
+                r.other_id,
+                cb.c.name.label("other_name"),
+                r.score,
+                r.reason,
+                r.status,
+                ca.c.owner.label("_owner"),
+                cb.c.owner.label("_other_owner"),
+            )
+            .join(ca, ca.c.id == r.customer_id)
+            .join(cb, cb.c.id == r.other_id)
+            .where(r.status == status, both(self._crm, r.customer_id, r.other_id, REVIEW))
+            .order_by(r.score.desc(), r.id)
+            .limit(limit)
+        )
         with self._crm.reading() as conn:
             return shown_reasons(self._crm, conn.execute(query).mappings(), "_owner", "_other_owner")
 
@@ -162,9 +186,16 @@ class IdicService:
             one, two = self._current(conn, item.customer_id), self._current(conn, item.other_id)
             merge_id = None
             if one != two:
-                merge_id = merge_pair(self._crm, session, min(one, two), max(one, two), score=item.score,
-                                      reason=f"accepted by {self._crm.actor}: {item.reason}", automatic=False,
-                                      run_id=item.run_id)
+                merge_id = merge_pair(
+                    self._crm,
+                    session,
+                    min(one, two),
+                    max(one, two),
+                    score=item.score,
+                    reason=f"accepted by {self._crm.actor}: {item.reason}",
+                    automatic=False,
+                    run_id=item.run_id,
+                )
             self._decide(conn, review_id, "accepted")
         return {"review": review_id, "merge": merge_id, "kept": min(one, two), "merged": max(one, two)}
 
@@ -182,8 +213,9 @@ class IdicService:
 
     def _pending(self, conn: sa.Connection, review_id: int) -> Any:
         r = m.reviews.c
-        item = conn.execute(sa.select(m.reviews).where(
-            r.id == review_id, both(self._crm, r.customer_id, r.other_id, REVIEW))).first()
+        item = conn.execute(
+            sa.select(m.reviews).where(r.id == review_id, both(self._crm, r.customer_id, r.other_id, REVIEW))
+        ).first()
         if item is None:
             raise NotFound("review item", review_id)
         if item.status != "pending":
@@ -191,8 +223,11 @@ class IdicService:
         return item
 
     def _decide(self, conn: sa.Connection, review_id: int, status: str) -> None:
-        conn.execute(m.reviews.update().where(m.reviews.c.id == review_id).values(
-            status=status, decided_by=self._crm.actor, decided_at=utcnow()))
+        conn.execute(
+            m.reviews.update()
+            .where(m.reviews.c.id == review_id)
+            .values(status=status, decided_by=self._crm.actor, decided_at=utcnow())
+        )
 
     def _current(self, conn: sa.Connection, customer_id: int) -> int:
         c = core.customers.c
@@ -209,10 +244,24 @@ class IdicService:
         A merge belongs to the customer it kept (the merged record is a tombstone of it now): it shows when
         that customer is in the user's scope, its reason masked unless the user sees their contact details."""
         g, c = m.merge_log.c, core.customers.c
-        query = (sa.select(g.id, g.run_id, g.customer_id.label("kept_id"), g.merged_id, g.score, g.reason, g.automatic,
-                           g.status, g.at, c.owner.label("_owner"))
-                 .join(core.customers, c.id == g.customer_id)
-                 .where(self._crm.access.customers(g.customer_id, REVIEW)).order_by(g.id.desc()).limit(limit))
+        query = (
+            sa.select(
+                g.id,
+                g.run_id,
+                g.customer_id.label("kept_id"),
+                g.merged_id,
+                g.score,
+                g.reason,
+                g.automatic,
+                g.status,
+                g.at,
+                c.owner.label("_owner"),
+            )
+            .join(core.customers, c.id == g.customer_id)
+            .where(self._crm.access.customers(g.customer_id, REVIEW))
+            .order_by(g.id.desc())
+            .limit(limit)
+        )
         with self._crm.reading() as conn:
             return shown_reasons(self._crm, conn.execute(query).mappings(), "_owner")
 
@@ -239,12 +288,23 @@ class IdicService:
         own sees their own customers' contacts, a manager with team their team's."""
         when = self._crm.today() if day is None else _day(day)
         pl, c = m.plan_items.c, core.customers.c
-        query = (sa.select(pl.id, pl.due_on, pl.hour, pl.customer_id, c.name, pl.owner, pl.channel, pl.purpose,
-                           m.profiles.c.next_action)
-                 .join(core.customers, c.id == pl.customer_id)
-                 .outerjoin(m.profiles, m.profiles.c.customer_id == pl.customer_id)
-                 .where(pl.status == "open", pl.due_on <= when, self._crm.access.customers(pl.customer_id, READ))
-                 .order_by(pl.due_on, pl.hour, pl.id))
+        query = (
+            sa.select(
+                pl.id,
+                pl.due_on,
+                pl.hour,
+                pl.customer_id,
+                c.name,
+                pl.owner,
+                pl.channel,
+                pl.purpose,
+                m.profiles.c.next_action,
+            )
+            .join(core.customers, c.id == pl.customer_id)
+            .outerjoin(m.profiles, m.profiles.c.customer_id == pl.customer_id)
+            .where(pl.status == "open", pl.due_on <= when, self._crm.access.customers(pl.customer_id, READ))
+            .order_by(pl.due_on, pl.hour, pl.id)
+        )
         if employee is not None:
             query = query.where(pl.owner == employee)
         with self._crm.reading() as conn:
@@ -252,13 +312,22 @@ class IdicService:
 
     # -- customize ---------------------------------------------------------------------------------------
 
-    def add_treatment(self, name: str, *, tier: str | None = None, needs: str | None = None,
-                      condition_: str | None = None, priority: int = 100, **what: str | None) -> dict[str, Any]:
+    def add_treatment(
+        self,
+        name: str,
+        *,
+        tier: str | None = None,
+        needs: str | None = None,
+        condition_: str | None = None,
+        priority: int = 100,
+        **what: str | None,
+    ) -> dict[str, Any]:
         """A treatment rule: customers of ``tier`` × ``needs`` (None: any) meeting ``condition_`` (a campaigns
         segment expression) get this offer / price list / service level / message. Checked now (``idic.plan``)."""
         self._crm.access.require(PLAN)
-        if errors := control_character_errors({"name": name, "needs": needs, "condition": condition_, **what},
-                                              _MULTILINE):
+        if errors := control_character_errors(
+            {"name": name, "needs": needs, "condition": condition_, **what}, _MULTILINE
+        ):
             raise ValidationError(errors)
         name = (name or "").strip()
         if not name or len(name) > 200:
@@ -274,8 +343,15 @@ class IdicService:
             raise ValidationError("must be a whole number", field="priority")
         if condition_:
             condition(self._crm, condition_)  # an unknown field or a syntax error is refused now, not at run time
-        row = {"name": name, "tier": tier, "needs": needs or None, "condition": condition_ or None,
-               "priority": priority, "created_at": utcnow(), **{f: what.get(f) for f in TREATMENT_FIELDS}}
+        row = {
+            "name": name,
+            "tier": tier,
+            "needs": needs or None,
+            "condition": condition_ or None,
+            "priority": priority,
+            "created_at": utcnow(),
+            **{f: what.get(f) for f in TREATMENT_FIELDS},
+        }
         with self._crm.transaction() as session:
             conn = session.connection()
             if conn.execute(sa.select(m.treatments.c.id).where(m.treatments.c.name == name)).first():
@@ -297,7 +373,9 @@ class IdicService:
         with self._crm.transaction() as session:
             conn = session.connection()
             treatment = self._treatment(conn, name)
-            conn.execute(m.profiles.update().where(m.profiles.c.treatment_id == treatment["id"]).values(treatment_id=None))
+            conn.execute(
+                m.profiles.update().where(m.profiles.c.treatment_id == treatment["id"]).values(treatment_id=None)
+            )
             conn.execute(m.treatments.delete().where(m.treatments.c.id == treatment["id"]))
             self._crm.audit.record(session, "delete", "idic_treatment", treatment["id"], changes={"name": name})
 
@@ -317,11 +395,21 @@ class IdicService:
             treatment = self._treatment(session.connection(), name)
             quoted = name.replace("\\", "\\\\").replace('"', '\\"')
             segment = self._crm.campaigns.segments.create(
-                f"IDIC: {name}", f'idic_treatment = "{quoted}"', description=f"customers given IDIC treatment {name}")
+                f"IDIC: {name}", f'idic_treatment = "{quoted}"', description=f"customers given IDIC treatment {name}"
+            )
             campaign = self._crm.campaigns.create(
-                f"IDIC: {name}", channel=channel, subject=treatment["offer"] or name,
-                body=action_of(treatment), segment=segment.id)
-        return {"treatment": name, "segment_id": segment.id, "campaign_id": campaign.id, "campaign_status": campaign.status}
+                f"IDIC: {name}",
+                channel=channel,
+                subject=treatment["offer"] or name,
+                body=action_of(treatment),
+                segment=segment.id,
+            )
+        return {
+            "treatment": name,
+            "segment_id": segment.id,
+            "campaign_id": campaign.id,
+            "campaign_status": campaign.status,
+        }
 
     # -- profile, report ----------------------------------------------------------------------------------
 
@@ -336,22 +424,54 @@ class IdicService:
             return None
         customer_id = customer.id
         i, p, pl = m.identifiers.c, m.profiles.c, m.plan_items.c
-        found = conn.execute(sa.select(i.kind, i.value, i.source).where(i.customer_id == customer_id)
-                             .order_by(i.kind, i.value)).mappings().all()
+        found = (
+            conn.execute(
+                sa.select(i.kind, i.value, i.source).where(i.customer_id == customer_id).order_by(i.kind, i.value)
+            )
+            .mappings()
+            .all()
+        )
         t = m.treatments.c
-        profile = conn.execute(sa.select(m.profiles, t.name.label("treatment"))
-                               .outerjoin(m.treatments, t.id == p.treatment_id)
-                               .where(p.customer_id == customer_id)).mappings().first()
-        plan = conn.execute(sa.select(pl.due_on, pl.channel, pl.owner, pl.purpose).where(
-            pl.customer_id == customer_id, pl.status == "open").order_by(pl.due_on)).mappings().all()
+        profile = (
+            conn.execute(
+                sa.select(m.profiles, t.name.label("treatment"))
+                .outerjoin(m.treatments, t.id == p.treatment_id)
+                .where(p.customer_id == customer_id)
+            )
+            .mappings()
+            .first()
+        )
+        plan = (
+            conn.execute(
+                sa.select(pl.due_on, pl.channel, pl.owner, pl.purpose)
+                .where(pl.customer_id == customer_id, pl.status == "open")
+                .order_by(pl.due_on)
+            )
+            .mappings()
+            .all()
+        )
         identifiers = [dict(r) for r in found]
         if not access.sees_contacts_of(customer.owner):
             identifiers = [{**r, "value": mask_identifier(r["kind"], r["value"])} for r in identifiers]
         section: dict[str, Any] = {"identifiers": identifiers, "plan": [dict(r) for r in plan]}
         if profile is not None:
-            section.update({k: profile[k] for k in ("tier", "needs", "needs_reason", "channel", "best_hour",
-                                                    "best_weekday", "rhythm_days", "treatment", "next_action",
-                                                    "reason")})
+            section.update(
+                {
+                    k: profile[k]
+                    for k in (
+                        "tier",
+                        "needs",
+                        "needs_reason",
+                        "channel",
+                        "best_hour",
+                        "best_weekday",
+                        "rhythm_days",
+                        "treatment",
+                        "next_action",
+                        "reason",
+                    )
+                }
+            )
         return section
 
     def report(self, path: str | Path, run_id: int | None = None, *, locale: str | None = None) -> Path:
@@ -375,8 +495,11 @@ def keep_apart(crm: CRM, conn: sa.Connection, one: int, two: int, reason: str) -
     low, high = min(one, two), max(one, two)
     d = m.do_not_merge.c
     if conn.execute(sa.select(d.customer_id).where(d.customer_id == low, d.other_id == high)).first() is None:
-        conn.execute(m.do_not_merge.insert().values(customer_id=low, other_id=high, reason=reason[:500],
-                                                    created_by=crm.actor, created_at=utcnow()))
+        conn.execute(
+            m.do_not_merge.insert().values(
+                customer_id=low, other_id=high, reason=reason[:500], created_by=crm.actor, created_at=utcnow()
+            )
+        )
 
 
 def _day(value: date | str) -> date:
@@ -386,4 +509,3 @@ def _day(value: date | str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"not a date (YYYY-MM-DD): {value!r}", field="date") from None
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -33,7 +33,7 @@ class FakeSegments:
     def condition(self, expression: str, *, field: str = "expression") -> Any:
         found = re.fullmatch(r'\s*(\w+)\s*=\s*"([^"]*)"\s*', expression)
         if not found:
-            raise ValidationError("column 1: expected FIELD = \"text\"", field=field)
+            raise ValidationError('column 1: expected FIELD = "text"', field=field)
         fields = {"city": core.customers.c.city, **self.crm.hooks.segment_fields()}
         if found[1] not in fields:
             raise ValidationError(f"column 1: unknown field {found[1]!r}", field=field)
@@ -69,7 +69,7 @@ CAMPAIGNS = Plugin(name="idictestcampaigns", hooks=(_CampaignsStandIn(),), descr
 
 def _at(day: str, hour: int = 10) -> datetime:
     """``2026-03-12`` at ``hour``:00 UTC."""
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=timezone.utc)
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
 
 
 @pytest.fixture

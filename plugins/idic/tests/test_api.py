@@ -39,7 +39,9 @@ def test_a_manager_runs_idic_reads_the_run_and_the_status(crm: Any, hoa: ApiClie
     assert [r["id"] for r in hoa.get("/idic/runs?limit=5").json] == [run["id"]]
     status = hoa.get("/idic/status").json
     assert status["last_run"] == run["id"] and status["status"] == "done" and status["scoped"] is True
-    assert sum(status[f"tier_{t}"] for t in ("most_valuable", "most_growable", "maintain", "below_zero", "unknown")) == 1
+    assert (
+        sum(status[f"tier_{t}"] for t in ("most_valuable", "most_growable", "maintain", "below_zero", "unknown")) == 1
+    )
     assert crm.customers.get(kept.id).status == "active"
 
 
@@ -132,11 +134,22 @@ def test_a_missing_permission_answers_403_naming_it(crm: Any, hoa: ApiClient) ->
 def test_the_openapi_document_validates_and_lists_idics_operations(crm: Any) -> None:
     document = api_client(crm).get("/openapi.json").json
     validate(document)
-    ours = {(method.upper(), path) for path, item in document["paths"].items() for method, op in item.items()
-            if op["tags"] == ["idic"]}
-    assert ours == {("POST", "/idic/runs"), ("POST", "/idic/runs/{run_id}/resume"), ("GET", "/idic/runs"),
-                    ("GET", "/idic/runs/{run_id}"), ("GET", "/idic/status"), ("GET", "/idic/reviews"),
-                    ("POST", "/idic/reviews/{review_id}/accept"), ("POST", "/idic/reviews/{review_id}/reject"),
-                    ("GET", "/idic/agenda")}
+    ours = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if op["tags"] == ["idic"]
+    }
+    assert ours == {
+        ("POST", "/idic/runs"),
+        ("POST", "/idic/runs/{run_id}/resume"),
+        ("GET", "/idic/runs"),
+        ("GET", "/idic/runs/{run_id}"),
+        ("GET", "/idic/status"),
+        ("GET", "/idic/reviews"),
+        ("POST", "/idic/reviews/{review_id}/accept"),
+        ("POST", "/idic/reviews/{review_id}/reject"),
+        ("GET", "/idic/agenda"),
+    }
     assert "idic" in {tag["name"] for tag in document["tags"]}
     assert "Needs permission `idic.run`." in document["paths"]["/idic/runs"]["post"]["description"]

@@ -70,6 +70,13 @@ def test_the_html_report_shows_funnel_matrix_coverage_and_treatments(crm: Any, i
     out = tmp_path / "idic.html"
     assert invoke(crm, "idic", "report", "--out", str(out)).exit_code == 0
     html = out.read_text(encoding="utf-8")
-    for text in ("Funnel", "Tier × needs", "van-phong", "Needs groups (rules)", "Plan coverage", "100% of customers",
-                 "Văn phòng"):
+    for text in (
+        "Funnel",
+        "Tier × needs",
+        "van-phong",
+        "Needs groups (rules)",
+        "Plan coverage",
+        "100% of customers",
+        "Văn phòng",
+    ):
         assert text in html, text

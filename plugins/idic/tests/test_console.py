@@ -19,8 +19,12 @@ REVIEWS = "/console/idic/reviews"
 def shop(crm: Any) -> Any:
     """Team HN (manager Hoa and salesman Minh, who read English; saleswoman Lan, Vietnamese) and team HCM
     (salesman Tuấn)."""
-    for username, team, role in (("hoa", "HN", "manager"), ("lan", "HN", "sales"), ("minh", "HN", "sales"),
-                                 ("tuan", "HCM", "sales")):
+    for username, team, role in (
+        ("hoa", "HN", "manager"),
+        ("lan", "HN", "sales"),
+        ("minh", "HN", "sales"),
+        ("tuan", "HCM", "sales"),
+    ):
         add_user(crm, username, teams=[team], roles=[role])
     for username in ("hoa", "minh"):
         crm.users.update(username, locale="en")
@@ -65,8 +69,10 @@ def test_a_manager_accepts_a_pair_from_the_queue_merges_them_and_can_undo_it(sho
     assert "Merged: the two records are one customer now." in after and "Nothing to review." in after
     assert shop.customers.get(son.id).id == mother.id
     (merge,) = shop.idic.merges()
-    assert f"Trần Thị Bình #{son.id} 80% accepted by hoa: same phone +84912345678, different name (by a reviewer) " \
-           "Merged Unmerge" in after
+    assert (
+        f"Trần Thị Bình #{son.id} 80% accepted by hoa: same phone +84912345678, different name (by a reviewer) "
+        "Merged Unmerge" in after
+    )
 
     undone = hoa.submit(REVIEWS, f"/console/idic/merges/{merge['id']}/unmerge", {})
     assert "The merge was undone." in text(hoa.get(undone.headers["Location"]))
@@ -164,8 +170,9 @@ def test_the_agenda_lists_a_salespersons_own_contacts_in_vietnamese_linking_to_t
 
 def test_the_customer_360_shows_tier_needs_and_treatment_in_vietnamese(shop: Any) -> None:
     an = shop.customers.add(name="Nguyễn Văn An", owner="lan", tags=["needs:service"], consents={"sms": True})
-    shop.idic.add_treatment("Chăm sóc bảo hành", tier="unknown", needs="service",
-                            message="Gọi nhắc lịch bảo dưỡng miễn phí")
+    shop.idic.add_treatment(
+        "Chăm sóc bảo hành", tier="unknown", needs="service", message="Gọi nhắc lịch bảo dưỡng miễn phí"
+    )
     shop.idic.run()
     profile = text(_signed_in(shop, "lan").get(f"/console/customers/{an.id}"))
     assert "IDIC Hạng khách Chưa rõ giá trị" in profile
@@ -182,8 +189,17 @@ def test_a_manager_adds_and_removes_a_treatment_and_a_salesperson_only_reads_the
     assert refused.status_code == 422
     errors = text(refused)
     assert "The form has errors" in errors and "a name of 1 to 200 characters is required" in errors
-    added = hoa.submit(page, f"{page}/add", {"name": "Khách VIP", "tier": "most_valuable", "priority": "10",
-                                             "message": "Mời dự tiệc tri ân", "service_level": "vàng"})
+    added = hoa.submit(
+        page,
+        f"{page}/add",
+        {
+            "name": "Khách VIP",
+            "tier": "most_valuable",
+            "priority": "10",
+            "message": "Mời dự tiệc tri ân",
+            "service_level": "vàng",
+        },
+    )
     listed = text(hoa.get(added.headers["Location"]))
     assert "Treatment added." in listed
     assert "10 Khách VIP Most valuable Any Service level vàng Message Mời dự tiệc tri ân Remove" in listed
@@ -210,7 +226,9 @@ def test_a_treatment_handed_to_campaigns_becomes_a_segment_and_a_draft(shop_crm:
     page = "/console/idic/treatments"
     assert "Condition (segment expression)" in text(hoa.get(page))  # conditions need the campaigns language
     handed = hoa.submit(page, f"{page}/handoff", {"name": "Khách tiềm năng"})
-    assert "Handed to campaigns: a segment and a draft campaign were created." in text(hoa.get(handed.headers["Location"]))
+    assert "Handed to campaigns: a segment and a draft campaign were created." in text(
+        hoa.get(handed.headers["Location"])
+    )
     (draft,) = crm.campaigns.drafts
     assert draft["name"] == "IDIC: Khách tiềm năng" and draft["subject"] == "Giảm 10% cho đơn hàng tiếp theo"
 
@@ -219,8 +237,19 @@ def test_a_treatment_handed_to_campaigns_becomes_a_segment_and_a_draft(shop_crm:
 def test_every_text_of_the_pages_has_a_vietnamese_translation(crm: Any) -> None:
     from crmkit_idic import console
 
-    used = {msgid for table in (console.TIER_LABELS, console.NEEDS_LABELS, console.STEP_LABELS, console.STATUS_LABELS,
-                                console.CHANNEL_LABELS, console.KIND_LABELS, console.COUNT_LABELS, console.NOTICES)
-            for msgid in table.values()}
+    used = {
+        msgid
+        for table in (
+            console.TIER_LABELS,
+            console.NEEDS_LABELS,
+            console.STEP_LABELS,
+            console.STATUS_LABELS,
+            console.CHANNEL_LABELS,
+            console.KIND_LABELS,
+            console.COUNT_LABELS,
+            console.NOTICES,
+        )
+        for msgid in table.values()
+    }
     used |= {msgid for _, msgid in console.REASONS + console.ACTIONS}
     assert untranslated(crm, "idic", also=used) == []

@@ -16,17 +16,20 @@ PASSWORD = "Sen-hong-2026!"
 
 
 def test_a_manager_accepts_a_pair_in_the_review_queue_and_sees_it_gone(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     crm.teams.add("Hà Nội")
     crm.users.add("hoa", "Phạm Thu Hoa", password=PASSWORD, locale="vi", teams=["Hà Nội"], roles=["manager"])
     for username, name in (("lan", "Nguyễn Thị Lan"), ("minh", "Trần Văn Minh")):
         crm.users.add(username, name, teams=["Hà Nội"], roles=["sales"])
-    mother = crm.customers.add(name="Trần Thị Bình", phone="0912345678", owner="lan", city="Hà Nội",
-                               birth_date="1968-04-12")
+    mother = crm.customers.add(
+        name="Trần Thị Bình", phone="0912345678", owner="lan", city="Hà Nội", birth_date="1968-04-12"
+    )
     son = crm.customers.add(name="Lê Minh Châu", phone="0912 345 678", owner="minh", email="chau.le@example.vn")
     crm.customers.add(name="Hoàng Thu Hà", email="ha.hoang@example.vn", birth_date="1990-01-02", owner="lan")
-    crm.customers.add(name="Hoàng Thu Hà", email="ha.hoang@example.vn", birth_date="1985-07-30", owner="minh",
-                      city="Hải Phòng")
+    crm.customers.add(
+        name="Hoàng Thu Hà", email="ha.hoang@example.vn", birth_date="1985-07-30", owner="minh", city="Hải Phòng"
+    )
     crm.idic.run(steps=["identify"])
 
     page = browser_page

@@ -61,8 +61,9 @@ class TestIdicContract(PluginContract):
     def scoped_calls(self) -> Mapping[str, Callable[[Any, int], Any]]:
         return {
             "reviews": lambda crm, cid: _ids(crm.idic.reviews(limit=1000), "customer_id", "other_id"),
-            "rejected reviews": lambda crm, cid: _ids(crm.idic.reviews(status="rejected", limit=1000),
-                                                      "customer_id", "other_id"),
+            "rejected reviews": lambda crm, cid: _ids(
+                crm.idic.reviews(status="rejected", limit=1000), "customer_id", "other_id"
+            ),
             "merges": lambda crm, cid: _ids(crm.idic.merges(limit=1000), "kept_id"),
             "agenda": lambda crm, cid: crm.idic.agenda(None, LATER),
             "customer 360 section": _section,

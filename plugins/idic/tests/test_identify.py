@@ -90,8 +90,9 @@ def test_a_cluster_joining_a_rejected_pair_is_not_merged(crm: Any) -> None:
 
 def test_unmerge_restores_the_customer_and_moves_its_rows_back(crm: Any) -> None:
     an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", tags=["vip"])
-    again = crm.customers.add(name="Nguyen Van An", email="an@example.vn", phone="0903111222", tags=["zalo"],
-                              birth_date="1992-02-03")
+    again = crm.customers.add(
+        name="Nguyen Van An", email="an@example.vn", phone="0903111222", tags=["zalo"], birth_date="1992-02-03"
+    )
     logged = crm.interactions.log(again.id, "phone", subject="Hỏi giá")
     identify(crm)
     merge = crm.idic.merges()[0]
@@ -111,9 +112,17 @@ def test_unmerge_restores_the_customer_and_moves_its_rows_back(crm: Any) -> None
 
 def test_three_records_of_one_person_merge_in_one_run_and_the_later_merge_undoes_only_its_own_rows(crm: Any) -> None:
     an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", tags=["vip"])
-    two = crm.customers.add(name="Nguyen Van An", email="an@example.vn", phone="0903111222", tags=["zalo"], city="Hà Nội")
-    three = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phones=["0903111222", "0903999888"],
-                              tags=["zalo", "hcm"], city="Hồ Chí Minh", gender="male")
+    two = crm.customers.add(
+        name="Nguyen Van An", email="an@example.vn", phone="0903111222", tags=["zalo"], city="Hà Nội"
+    )
+    three = crm.customers.add(
+        name="Nguyễn Văn An",
+        email="an@example.vn",
+        phones=["0903111222", "0903999888"],
+        tags=["zalo", "hcm"],
+        city="Hồ Chí Minh",
+        gender="male",
+    )
     assert identify(crm)["merged"] == 2
     kept = crm.customers.get(three.id)
     assert kept.id == an.id and kept.phones == ("+84903111222", "+84903999888") and kept.tags == ("hcm", "vip", "zalo")
@@ -149,8 +158,9 @@ class _Cards:
     def crmkit_idic_identifiers(self, crm: Any) -> Any:
         c = core.customers.c
         card = c.attributes["card"].as_string()
-        return sa.select(c.id.label("customer_id"), sa.literal("loyalty_card").label("kind"), card.label("value")) \
-            .where(card.is_not(None))
+        return sa.select(
+            c.id.label("customer_id"), sa.literal("loyalty_card").label("kind"), card.label("value")
+        ).where(card.is_not(None))
 
 
 CARDS = Plugin(name="idictestcards", hooks=(_Cards(),), description="loyalty cards in attributes")

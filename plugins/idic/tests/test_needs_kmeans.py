@@ -13,8 +13,12 @@ from crmkit import ValidationError
 
 PHONES, COSMETICS = "Điện thoại", "Mỹ phẩm"
 #: The needs groups of ``_shoppers`` with three clusters, biggest first.
-THREE_GROUPS = [{"needs": f"kmeans:{COSMETICS}", "customers": 6}, {"needs": f"kmeans:service+{PHONES}", "customers": 4},
-                {"needs": f"kmeans:{PHONES}", "customers": 4}, {"needs": "general", "customers": 1}]
+THREE_GROUPS = [
+    {"needs": f"kmeans:{COSMETICS}", "customers": 6},
+    {"needs": f"kmeans:service+{PHONES}", "customers": 4},
+    {"needs": f"kmeans:{PHONES}", "customers": 4},
+    {"needs": "general", "customers": 1},
+]
 
 
 def _shoppers(crm: Any, buy: Any) -> dict[str, list[int]]:
@@ -56,7 +60,12 @@ def test_kmeans_separates_phone_buyers_cosmetics_buyers_and_warranty_askers(shop
     assert _groups_of(shop_crm, people["silent"]) == {"general"}
     needs = result.report["needs"]
     assert {k: needs[k] for k in ("method", "algorithm", "clusters_requested", "clusters", "customers_clustered")} == {
-        "method": "kmeans", "algorithm": "KMeans", "clusters_requested": 3, "clusters": 3, "customers_clustered": 14}
+        "method": "kmeans",
+        "algorithm": "KMeans",
+        "clusters_requested": 3,
+        "clusters": 3,
+        "customers_clustered": 14,
+    }
     assert needs["groups"] == THREE_GROUPS
     reason = shop_crm.customers.profile(people["warranty"][0]).sections["idic"]["needs_reason"]
     assert reason.startswith("k-means cluster of 4: topic service 0.") and f"category {PHONES} 0." in reason
@@ -94,7 +103,10 @@ def test_fewer_customers_with_evidence_than_clusters(shop_crm: Any) -> None:
     needs = crm.idic.run(steps=["differentiate"]).result("differentiate").report["needs"]
     assert (needs["customers_clustered"], needs["clusters"], needs["clusters_requested"]) == (2, 2, 5)
     assert (_needs(crm, family.id), _needs(crm, shipping.id), _needs(crm, quiet.id)) == (
-        "kmeans:gia-dinh", "kmeans:delivery", "general")
+        "kmeans:gia-dinh",
+        "kmeans:delivery",
+        "general",
+    )
 
 
 def test_a_cluster_without_a_dominant_need_is_named_mixed(shop_crm: Any, buy: Any) -> None:
@@ -111,8 +123,9 @@ def test_a_cluster_without_a_dominant_need_is_named_mixed(shop_crm: Any, buy: An
     assert sum(group["customers"] for group in needs["groups"]) == 12
 
 
-def test_large_data_is_clustered_with_mini_batches_to_the_same_groups(shop_crm: Any, buy: Any,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_data_is_clustered_with_mini_batches_to_the_same_groups(
+    shop_crm: Any, buy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from crmkit_idic import needs_kmeans
 
     people = _shoppers(shop_crm, buy)
@@ -125,8 +138,13 @@ def test_large_data_is_clustered_with_mini_batches_to_the_same_groups(shop_crm: 
 
 def test_bad_needs_settings_are_refused_naming_the_setting(shop_crm: Any) -> None:
     crm = shop_crm
-    for name, value in (("needs_method", "dbscan"), ("needs_clusters", 1), ("needs_clusters", "5"),
-                        ("needs_clusters", True), ("needs_clusters", 51)):
+    for name, value in (
+        ("needs_method", "dbscan"),
+        ("needs_clusters", 1),
+        ("needs_clusters", "5"),
+        ("needs_clusters", True),
+        ("needs_clusters", 51),
+    ):
         with pytest.raises(ValidationError) as info:
             crm.idic.configure(**{name: value})
         assert name in info.value.errors
@@ -137,8 +155,9 @@ def test_bad_needs_settings_are_refused_naming_the_setting(shop_crm: Any) -> Non
     assert crm.idic.last_run().status == "failed"
 
 
-def test_without_scikit_learn_kmeans_is_refused_with_what_to_install(shop_crm: Any, buy: Any,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_scikit_learn_kmeans_is_refused_with_what_to_install(
+    shop_crm: Any, buy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     people = _shoppers(shop_crm, buy)
     # `import sklearn…` now fails as if it were not installed, whether or not this process imported it already
     for name in ["sklearn", *(name for name in sys.modules if name.startswith("sklearn."))]:
@@ -161,8 +180,17 @@ def test_kmeans_groups_through_the_cli_and_treatment_rules(shop_crm: Any, buy: A
     shop_crm.idic.configure(needs_method="kmeans", needs_clusters=3)
     ran = invoke(shop_crm, "--format", "json", "idic", "run", "--step", "differentiate")
     assert ran.exit_code == 0, ran.output
-    added = invoke(shop_crm, "idic", "treatments", "add", "Gói bảo hành", "--needs", f"kmeans:service+{PHONES}",
-                   "--offer", "Gia hạn bảo hành 12 tháng")
+    added = invoke(
+        shop_crm,
+        "idic",
+        "treatments",
+        "add",
+        "Gói bảo hành",
+        "--needs",
+        f"kmeans:service+{PHONES}",
+        "--offer",
+        "Gia hạn bảo hành 12 tháng",
+    )
     assert added.exit_code == 0, added.output
     assert invoke(shop_crm, "idic", "run", "--step", "customize").exit_code == 0
     shown = json.loads(invoke(shop_crm, "--format", "json", "customers", "profile", str(people["warranty"][0])).output)

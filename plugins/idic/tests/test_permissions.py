@@ -29,8 +29,13 @@ def _people(crm: Any) -> None:
 def test_idic_declares_its_permissions_with_default_roles(crm: Any) -> None:
     declared = {name: p for name, p in crm.access.permissions.items() if p.plugin == "idic"}
     assert sorted(declared) == ["idic.plan", "idic.read", "idic.review", "idic.run"]
-    assert dict(declared["idic.read"].roles) == {"manager": "team", "sales": "own", "marketing": "all",
-                                                 "support": "all", "read-only": "all"}
+    assert dict(declared["idic.read"].roles) == {
+        "manager": "team",
+        "sales": "own",
+        "marketing": "all",
+        "support": "all",
+        "read-only": "all",
+    }
     assert dict(declared["idic.run"].roles) == {"manager": "team"}
     assert not declared["idic.plan"].scoped
     _people(crm)
@@ -107,8 +112,10 @@ def test_a_scoped_manager_runs_idic_over_their_teams_customers_only(crm: Any) ->
     hn_one = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", owner="lan")
     hn_two = crm.customers.add(name="Nguyen Van An", email="an@example.vn", owner="minh")
     crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", owner="tuan")  # in HCM: not Hoa's to merge
-    hcm_pair = [crm.customers.add(name="Vũ Đức Hải", phone="0987000111", owner="tuan"),
-                crm.customers.add(name="Vu Duc Hai", phone="0987000111", owner="tuan")]
+    hcm_pair = [
+        crm.customers.add(name="Vũ Đức Hải", phone="0987000111", owner="tuan"),
+        crm.customers.add(name="Vu Duc Hai", phone="0987000111", owner="tuan"),
+    ]
     run = crm.as_user("hoa").idic.run()
     assert run.actor == "hoa"
     assert run.result("identify").counts["merged"] == 1 and run.result("identify").counts["queued"] == 0
@@ -155,8 +162,9 @@ def test_a_scoped_users_status_runs_and_report_count_only_their_customers(crm: A
     mine = lan.idic.get(run.id)
     assert mine.scoped == "lan"
     assert mine.result("differentiate").counts == {"customers": 3, "tier_unknown": 3}
-    assert mine.result("differentiate").report["matrix"] == [{"tier": "unknown", "needs": "general", "customers": 3,
-                                                              "value": ""}]
+    assert mine.result("differentiate").report["matrix"] == [
+        {"tier": "unknown", "needs": "general", "customers": 3, "value": ""}
+    ]
     assert mine.result("interact").counts["planned"] == 3
     assert [r.id for r in lan.idic.runs()] == [run.id] and lan.idic.last_run().scoped == "lan"
     status = lan.idic.status()
@@ -173,13 +181,17 @@ def test_a_scoped_users_status_runs_and_report_count_only_their_customers(crm: A
 def test_the_customer_360_section_and_export_follow_the_users_scope_and_contact_details(crm: Any) -> None:
     _people(crm)
     add_user(crm, "kiem", grants={"customers.read": "all", "customers.export": "all", "idic.read": "all"})
-    customer = crm.customers.add(name="Vũ Thị Mai", email="mai@example.vn", phone="0903123456", owner="lan",
-                                 attributes={"zalo": "maivu"})
+    customer = crm.customers.add(
+        name="Vũ Thị Mai", email="mai@example.vn", phone="0903123456", owner="lan", attributes={"zalo": "maivu"}
+    )
     crm.idic.run()
     assert crm.as_user("tuan").customers.find().items == []
     section = crm.as_user("lan").customers.profile(customer.id).sections["idic"]
     assert {(i["kind"], i["value"]) for i in section["identifiers"]} == {
-        ("email", "mai@example.vn"), ("phone", "+84903123456"), ("social:zalo", "maivu")}
+        ("email", "mai@example.vn"),
+        ("phone", "+84903123456"),
+        ("social:zalo", "maivu"),
+    }
     kiem = crm.as_user("kiem")
     masked = {(i["kind"], i["value"]) for i in kiem.customers.profile(customer.id).sections["idic"]["identifiers"]}
     assert masked == {("email", "m***@example.vn"), ("phone", "+84 9** *** 456"), ("social:zalo", "m***")}
@@ -206,9 +218,16 @@ def test_the_upgrade_makes_users_of_the_employees_plan_items_name(crm: Any) -> N
 
     customer = crm.customers.add(name="Đinh Công Tráng")
     with crm.transaction() as session:  # a plan item written before owners were users
-        session.connection().execute(m.plan_items.insert().values(
-            customer_id=customer.id, owner="old.employee", due_on=date(2026, 1, 5), channel="phone", purpose="x",
-            status="open"))
+        session.connection().execute(
+            m.plan_items.insert().values(
+                customer_id=customer.id,
+                owner="old.employee",
+                due_on=date(2026, 1, 5),
+                channel="phone",
+                purpose="x",
+                status="open",
+            )
+        )
     lineage = next(lin for lin in crm.lineages() if lin.name == "idic")
     migrations.downgrade(crm.engine, lineage, "idic_0001")
     migrations.upgrade(crm.engine, [lineage])

@@ -33,7 +33,9 @@ def test_a_run_executes_the_four_steps_in_order_and_fires_the_step_hooks(crm_fac
     assert run.status == "done" and run.next_step is None
     assert [r.step for r in run.results] == ["identify", "differentiate", "interact", "customize"]
     assert run.result("differentiate").counts["customers"] == 1
-    assert listener.events == [e for step in runs.STEPS for e in (("started", step, run.id), ("finished", step, "done"))]
+    assert listener.events == [
+        e for step in runs.STEPS for e in (("started", step, run.id), ("finished", step, "done"))
+    ]
 
 
 def test_an_interrupted_run_resumes_from_the_failed_step_and_loses_nobody(crm: Any, monkeypatch: Any) -> None:
@@ -90,6 +92,8 @@ def test_steps_run_alone_and_bad_steps_or_scopes_are_refused(crm: Any) -> None:
     assert run.steps == ("differentiate", "customize") and run.status == "done"
     with pytest.raises(ValidationError) as info:
         crm.idic.run(steps=["identfy"])
-    assert info.value.errors == {"step": ["unknown step 'identfy' (one of identify, differentiate, interact, customize)"]}
+    assert info.value.errors == {
+        "step": ["unknown step 'identfy' (one of identify, differentiate, interact, customize)"]
+    }
     with pytest.raises(ValidationError, match="campaigns plugin"):
         crm.idic.run(segment='city = "Hà Nội"')

@@ -29,8 +29,14 @@ def _buyers(crm: Any, buy: Any) -> list[int]:
 def test_differentiate_ranks_by_net_purchases_and_names_the_below_zero_group(shop_crm: Any, buy: Any, at: Any) -> None:
     ids = _buyers(shop_crm, buy)
     result = shop_crm.idic.run(steps=["differentiate"]).result("differentiate")
-    assert result.counts == {"customers": 12, "tier_below_zero": 1, "tier_maintain": 5, "tier_most_growable": 3,
-                             "tier_most_valuable": 2, "tier_unknown": 1}
+    assert result.counts == {
+        "customers": 12,
+        "tier_below_zero": 1,
+        "tier_maintain": 5,
+        "tier_most_growable": 3,
+        "tier_most_valuable": 2,
+        "tier_unknown": 1,
+    }
     section = shop_crm.customers.profile(ids[9]).sections["idic"]
     assert (section["tier"], section["needs"]) == ("most_valuable", "Phụ kiện")
     assert shop_crm.customers.profile(ids[10]).sections["idic"]["tier"] == "below_zero"
@@ -57,10 +63,15 @@ def test_differentiate_before_any_transaction_falls_back_to_unknown_value(shop_c
     result = shop_crm.idic.run(steps=["differentiate"]).result("differentiate")
     assert result.counts == {"customers": 2, "tier_unknown": 2}
     assert "no purchase history (no transaction yet)" in result.report["note"]
-    assert {(r["tier"], r["needs"]) for r in result.report["matrix"]} == {("unknown", "van-phong"), ("unknown", "service")}
+    assert {(r["tier"], r["needs"]) for r in result.report["matrix"]} == {
+        ("unknown", "van-phong"),
+        ("unknown", "service"),
+    }
 
 
-def test_interact_plans_contacts_on_the_consented_channel_they_answer_and_logging_closes_them(shop_crm: Any, buy: Any, at: Any) -> None:
+def test_interact_plans_contacts_on_the_consented_channel_they_answer_and_logging_closes_them(
+    shop_crm: Any, buy: Any, at: Any
+) -> None:
     crm = shop_crm
     vip = crm.customers.add(name="Đặng Thu Trang", owner="lan", consents={"email": True, "sms": True})
     buy(crm, vip.id, 50_000_000)
@@ -73,7 +84,12 @@ def test_interact_plans_contacts_on_the_consented_channel_they_answer_and_loggin
     interact = run.result("interact")
     assert interact.counts["planned"] == 1 and interact.counts["no_consented_channel"] == 1
     section = crm.customers.profile(vip.id).sections["idic"]
-    assert (section["channel"], section["best_hour"], section["best_weekday"], section["rhythm_days"]) == ("sms", 20, 1, 14)
+    assert (section["channel"], section["best_hour"], section["best_weekday"], section["rhythm_days"]) == (
+        "sms",
+        20,
+        1,
+        14,
+    )
     today = crm.today()
     agenda = crm.idic.agenda("lan", today + timedelta(days=1))
     assert [(a["customer_id"], a["channel"]) for a in agenda] == [(vip.id, "sms")]
@@ -85,8 +101,9 @@ def test_interact_plans_contacts_on_the_consented_channel_they_answer_and_loggin
     assert "date" in info.value.errors
 
 
-def test_best_contact_time_is_read_on_the_business_clock_across_daylight_saving(shop_crm: Any, buy: Any,
-                                                                                at: Any) -> None:
+def test_best_contact_time_is_read_on_the_business_clock_across_daylight_saving(
+    shop_crm: Any, buy: Any, at: Any
+) -> None:
     crm = shop_crm
     crm.set_setting("timezone", "America/New_York")
     client = crm.customers.add(name="Mary Tran", owner="lan", consents={"sms": True})
@@ -105,12 +122,20 @@ def test_customize_gives_each_customer_a_next_best_action_with_its_reason(shop_c
     crm = shop_crm
     ids = _buyers(crm, buy)
     crm.customers.update(ids[8], city="Hà Nội")
-    crm.idic.add_treatment("VIP Hà Nội", tier="most_valuable", condition_='city = "Hà Nội"',
-                           message="Mời dự sự kiện tri ân tại Hà Nội", service_level="gold", priority=1)
+    crm.idic.add_treatment(
+        "VIP Hà Nội",
+        tier="most_valuable",
+        condition_='city = "Hà Nội"',
+        message="Mời dự sự kiện tri ân tại Hà Nội",
+        service_level="gold",
+        priority=1,
+    )
     crm.idic.add_treatment("VIP", tier="most_valuable", offer="Giảm 15%", price_list="vip", priority=5)
     run = crm.idic.run(steps=["differentiate", "customize"])
-    assert run.result("customize").report["treatments"] == [{"treatment": "VIP Hà Nội", "customers": 1},
-                                                             {"treatment": "VIP", "customers": 1}]
+    assert run.result("customize").report["treatments"] == [
+        {"treatment": "VIP Hà Nội", "customers": 1},
+        {"treatment": "VIP", "customers": 1},
+    ]
     hanoi = crm.customers.profile(ids[8]).sections["idic"]
     assert hanoi["next_action"] == "Mời dự sự kiện tri ân tại Hà Nội; service level gold"
     assert hanoi["reason"] == 'rule “VIP Hà Nội” (priority 1), tier most_valuable, condition city = "Hà Nội"'
@@ -119,7 +144,9 @@ def test_customize_gives_each_customer_a_next_best_action_with_its_reason(shop_c
     assert below["reason"] == "no treatment rule matched: default for tier below_zero"
 
 
-def test_treatment_rules_with_an_unknown_field_or_tier_are_refused_at_creation(shop_crm: Any, buy: Any, at: Any, crm_factory: Any) -> None:
+def test_treatment_rules_with_an_unknown_field_or_tier_are_refused_at_creation(
+    shop_crm: Any, buy: Any, at: Any, crm_factory: Any
+) -> None:
     with pytest.raises(ValidationError) as info:
         shop_crm.idic.add_treatment("Sai", condition_='favourite_colour = "đỏ"', message="x")
     assert "unknown field 'favourite_colour'" in info.value.errors["condition"][0]
@@ -151,12 +178,16 @@ def test_handoff_creates_a_segment_and_a_draft_campaign(shop_crm: Any, buy: Any,
 
 def test_control_characters_in_a_treatment_are_refused_by_field_and_only_the_message_takes_lines(shop_crm: Any) -> None:
     idic = shop_crm.idic
-    for field, attempt in (("name", {"name": "VIP\x00", "message": "x"}), ("offer", {"name": "VIP", "offer": "Giảm\n15%"}),
-                           ("message", {"name": "VIP", "message": "Chào\x1b[2J"}),
-                           ("needs", {"name": "VIP", "needs": "gia-dinh\t", "message": "x"})):
+    for field, attempt in (
+        ("name", {"name": "VIP\x00", "message": "x"}),
+        ("offer", {"name": "VIP", "offer": "Giảm\n15%"}),
+        ("message", {"name": "VIP", "message": "Chào\x1b[2J"}),
+        ("needs", {"name": "VIP", "needs": "gia-dinh\t", "message": "x"}),
+    ):
         with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
             idic.add_treatment(**attempt)
     assert idic.treatments() == []
-    added = idic.add_treatment("VIP Hà Nội", condition_='city =\n  "Hà Nội"',
-                               message="Chào anh/chị,\n\tcảm ơn đã mua hàng")
+    added = idic.add_treatment(
+        "VIP Hà Nội", condition_='city =\n  "Hà Nội"', message="Chào anh/chị,\n\tcảm ơn đã mua hàng"
+    )
     assert [t["message"] for t in idic.treatments()] == [added["message"]] == ["Chào anh/chị,\n\tcảm ơn đã mua hàng"]

@@ -71,24 +71,46 @@ _PROGRAM_BY_ID = sa.select(programs).where(programs.c.id == sa.bindparam("progra
 _RULES = sa.select(rules).where(rules.c.program_id == sa.bindparam("program_id")).order_by(rules.c.id)
 _ACTIVE_RULES = _RULES.where(rules.c.active.is_(True))
 _TIERS = sa.select(tiers).where(tiers.c.program_id == sa.bindparam("program_id")).order_by(tiers.c.rank)
-_ACTIVE_VERSIONS = (sa.select(programs.c.id.label("program_id"), programs.c.config_version)
-                    .where(programs.c.active.is_(True)).order_by(programs.c.id))
+_ACTIVE_VERSIONS = (
+    sa.select(programs.c.id.label("program_id"), programs.c.config_version)
+    .where(programs.c.active.is_(True))
+    .order_by(programs.c.id)
+)
 _VERSION = sa.select(programs.c.config_version).where(programs.c.id == sa.bindparam("program_id"))
-_BUMP_VERSION = (programs.update().where(programs.c.id == sa.bindparam("program_id"))
-                 .values(config_version=programs.c.config_version + 1))
+_BUMP_VERSION = (
+    programs.update()
+    .where(programs.c.id == sa.bindparam("program_id"))
+    .values(config_version=programs.c.config_version + 1)
+)
 _MEMBER = sa.select(members).where(MEMBER_KEY)
-_CUSTOMER_COLUMNS = [column.label(f"customer_{column.name}") for column in (
-    core.customers.c.id, core.customers.c.status, core.customers.c.birth_date, core.customers.c.attributes,
-    core.customers.c.merged_into_id)]
+_CUSTOMER_COLUMNS = [
+    column.label(f"customer_{column.name}")
+    for column in (
+        core.customers.c.id,
+        core.customers.c.status,
+        core.customers.c.birth_date,
+        core.customers.c.attributes,
+        core.customers.c.merged_into_id,
+    )
+]
 _CUSTOMER = sa.select(*_CUSTOMER_COLUMNS).where(core.customers.c.id == sa.bindparam("customer_id"))
 #: The customer with each active program and its version (one row of NULLs when there is none) and the
 #: customer's tier in it (``member_id`` NULL: not a member) — what earning from an order reads, in one statement.
-_ORDER_CONTEXT = (sa.select(*_CUSTOMER_COLUMNS, *_ACTIVE_VERSIONS.selected_columns,
-                            members.c.customer_id.label("member_id"), members.c.tier.label("member_tier"))
-                  .select_from(core.customers.outerjoin(programs, programs.c.active.is_(True))
-                               .outerjoin(members, sa.and_(members.c.program_id == programs.c.id,
-                                                           members.c.customer_id == core.customers.c.id)))
-                  .where(core.customers.c.id == sa.bindparam("customer_id")).order_by(programs.c.id))
+_ORDER_CONTEXT = (
+    sa.select(
+        *_CUSTOMER_COLUMNS,
+        *_ACTIVE_VERSIONS.selected_columns,
+        members.c.customer_id.label("member_id"),
+        members.c.tier.label("member_tier"),
+    )
+    .select_from(
+        core.customers.outerjoin(programs, programs.c.active.is_(True)).outerjoin(
+            members, sa.and_(members.c.program_id == programs.c.id, members.c.customer_id == core.customers.c.id)
+        )
+    )
+    .where(core.customers.c.id == sa.bindparam("customer_id"))
+    .order_by(programs.c.id)
+)
 
 
 @attrs.frozen
@@ -157,8 +179,11 @@ class ServiceBase:
         return [tier_from_row(program, row) for row in conn.execute(_TIERS, {"program_id": program.id}).mappings()]
 
     def _reward(self, conn: sa.Connection, program: Program, code: str) -> Reward:
-        row = conn.execute(sa.select(rewards).where(rewards.c.program_id == program.id, rewards.c.code == code)
-                           ).mappings().first()
+        row = (
+            conn.execute(sa.select(rewards).where(rewards.c.program_id == program.id, rewards.c.code == code))
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound("reward", code)
         return reward_from_row(program, row)
@@ -217,16 +242,18 @@ class ServiceBase:
         """
         row = conn.execute(_PROGRAM_BY_ID, {"program_id": program_id}).mappings().one()
         program = program_from_row(row)
-        return ProgramConfig(row["config_version"], program, tuple(self._rules(conn, program)),
-                             tuple(self._tiers(conn, program)))
+        return ProgramConfig(
+            row["config_version"], program, tuple(self._rules(conn, program)), tuple(self._tiers(conn, program))
+        )
 
     def _tiers_of(self, session: Session, program: Program) -> Sequence[Tier]:
         return self._config_of(session, program.id).tiers
 
     # -- customers and members ------------------------------------------------------------
 
-    def _customer(self, conn: sa.Connection, customer_id: int, *, active: bool = True,
-                  permission: str | None = None) -> CustomerFacts:
+    def _customer(
+        self, conn: sa.Connection, customer_id: int, *, active: bool = True, permission: str | None = None
+    ) -> CustomerFacts:
         """The customer (a merged-away id gives the one it was merged into); ``Conflict`` if erased and ``active``.
 
         With ``permission``, the customer must be within the acting user's scope of it: ``NotFound`` (for the
@@ -251,8 +278,11 @@ class ServiceBase:
         :meth:`_active_programs`) and the customer's memberships: one statement."""
         rows = self._customer_rows(session.connection(), _ORDER_CONTEXT, customer_id)
         listed = [row for row in rows if row.program_id is not None]
-        return OrderContext(_facts(rows[0]), self._remember_versions(session, listed),
-                            {row.program_id: row for row in listed if row.member_id is not None})
+        return OrderContext(
+            _facts(rows[0]),
+            self._remember_versions(session, listed),
+            {row.program_id: row for row in listed if row.member_id is not None},
+        )
 
     def _customer_rows(self, conn: sa.Connection, query: sa.Select[Any], customer_id: int) -> Sequence[sa.Row[Any]]:
         """The rows of ``query`` (``customer_*`` columns, parameter ``customer_id``) for the customer, or for the one
@@ -288,28 +318,50 @@ def program_from_row(row: Mapping[str, Any]) -> Program:
 def rule_from_row(program: Program, row: Mapping[str, Any]) -> Rule:
     """A ``loyalty_rules`` row as a :class:`Rule` (bonus points in the program's points)."""
     bonus = row["bonus_points"]
-    return Rule(id=row["id"], program=program.code, kind=row["kind"], target=row["target"],
-                multiplier=row["multiplier"], bonus_points=None if bonus is None else program.points(bonus),
-                amount_minor=row["amount_minor"], starts_on=row["starts_on"], ends_on=row["ends_on"], active=row["active"])
+    return Rule(
+        id=row["id"],
+        program=program.code,
+        kind=row["kind"],
+        target=row["target"],
+        multiplier=row["multiplier"],
+        bonus_points=None if bonus is None else program.points(bonus),
+        amount_minor=row["amount_minor"],
+        starts_on=row["starts_on"],
+        ends_on=row["ends_on"],
+        active=row["active"],
+    )
 
 
 def tier_from_row(program: Program, row: Mapping[str, Any]) -> Tier:
     """A ``loyalty_tiers`` row as a :class:`Tier` (threshold in points, or in minor units of spend)."""
     threshold = program.points(row["threshold"]) if program.tier_basis == "points" else row["threshold"]
-    return Tier(code=row["code"], name=row["name"], rank=row["rank"], threshold=threshold,
-                multiplier=row["multiplier"])
+    return Tier(code=row["code"], name=row["name"], rank=row["rank"], threshold=threshold, multiplier=row["multiplier"])
 
 
 def member_from_row(program: Program, row: Mapping[str, Any]) -> Member:
     """A ``loyalty_members`` row as a :class:`Member`."""
-    return Member(customer_id=row["customer_id"], program=program.code, points=program.points(row["points"]),
-                  tier=row["tier"], tier_since=row["tier_since"], enrolled_at=row["enrolled_at"])
+    return Member(
+        customer_id=row["customer_id"],
+        program=program.code,
+        points=program.points(row["points"]),
+        tier=row["tier"],
+        tier_since=row["tier_since"],
+        enrolled_at=row["enrolled_at"],
+    )
 
 
 def reward_from_row(program: Program, row: Mapping[str, Any]) -> Reward:
     """A ``loyalty_rewards`` row as a :class:`Reward`."""
     value = None if row["value_minor"] is None else Money(program.currency, row["value_minor"])
-    return Reward(id=row["id"], program=program.code, code=row["code"], name=row["name"], kind=row["kind"],
-                  points_cost=program.points(row["points_cost"]), stock=row["stock"], value=value,
-                  description=row["description"], active=row["active"])
-
+    return Reward(
+        id=row["id"],
+        program=program.code,
+        code=row["code"],
+        name=row["name"],
+        kind=row["kind"],
+        points_cost=program.points(row["points_cost"]),
+        stock=row["stock"],
+        value=value,
+        description=row["description"],
+        active=row["active"],
+    )

@@ -52,8 +52,9 @@ class BatchMixin(ServiceBase):
 
     # -- expiry ------------------------------------------------------------------------------
 
-    def expire(self, *, program: str | None = None, now: datetime | None = None,
-               batch_size: int = BATCH) -> list[BatchRun]:
+    def expire(
+        self, *, program: str | None = None, now: datetime | None = None, batch_size: int = BATCH
+    ) -> list[BatchRun]:
         """Expire every lot whose expiry date has passed, oldest first: one ``expire`` entry per lot.
 
         Running it again expires nothing more: expired lots are closed (``remaining`` 0), and the unique
@@ -74,23 +75,52 @@ class BatchMixin(ServiceBase):
                 conn = session.connection()
                 in_batch = sa.and_(due, c.customer_id.between(first, last))
                 _lock_range(conn, program.id, sa.select(c.customer_id).where(in_batch))
-                count, batch_units = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.remaining), 0))
-                                                  .where(in_batch)).one()
+                count, batch_units = conn.execute(
+                    sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.remaining), 0)).where(in_batch)
+                ).one()
                 if not count:
                     continue
-                conn.execute(ledger.insert().from_select(
-                    ["program_id", "customer_id", "points", "kind", "reason", "source_kind", "source_id",
-                     "qualifying", "created_at", "actor"],
-                    sa.select(c.program_id, c.customer_id, -c.remaining, sa.literal("expire"), sa.literal("expiry"),
-                              sa.literal("expiry"), sa.cast(c.id, sa.String(100)), sa.false(),
-                              sa.literal(now, UTCDateTime()), sa.literal(self._crm.actor)).where(in_batch),
-                ))
-                per_member = (sa.select(sa.func.sum(c.remaining)).where(in_batch, c.customer_id == members.c.customer_id)
-                              .scalar_subquery())
-                conn.execute(members.update()
-                             .where(members.c.program_id == program.id,
-                                    members.c.customer_id.in_(sa.select(c.customer_id).where(in_batch)))
-                             .values(points=members.c.points - per_member))
+                conn.execute(
+                    ledger.insert().from_select(
+                        [
+                            "program_id",
+                            "customer_id",
+                            "points",
+                            "kind",
+                            "reason",
+                            "source_kind",
+                            "source_id",
+                            "qualifying",
+                            "created_at",
+                            "actor",
+                        ],
+                        sa.select(
+                            c.program_id,
+                            c.customer_id,
+                            -c.remaining,
+                            sa.literal("expire"),
+                            sa.literal("expiry"),
+                            sa.literal("expiry"),
+                            sa.cast(c.id, sa.String(100)),
+                            sa.false(),
+                            sa.literal(now, UTCDateTime()),
+                            sa.literal(self._crm.actor),
+                        ).where(in_batch),
+                    )
+                )
+                per_member = (
+                    sa.select(sa.func.sum(c.remaining))
+                    .where(in_batch, c.customer_id == members.c.customer_id)
+                    .scalar_subquery()
+                )
+                conn.execute(
+                    members.update()
+                    .where(
+                        members.c.program_id == program.id,
+                        members.c.customer_id.in_(sa.select(c.customer_id).where(in_batch)),
+                    )
+                    .values(points=members.c.points - per_member)
+                )
                 conn.execute(ledger.update().where(in_batch).values(remaining=0))
                 expired += count
                 units += batch_units
@@ -103,15 +133,22 @@ class BatchMixin(ServiceBase):
         rows = conn.execute(
             sa.select(ledger, members.c.points.label("balance"))
             .join(members, member_key(program.id, ledger.c.customer_id))
-            .where(ledger.c.program_id == program.id, ledger.c.reason == "expiry", ledger.c.created_at == now,
-                   ledger.c.customer_id.between(first, last)).order_by(ledger.c.id)).mappings()
+            .where(
+                ledger.c.program_id == program.id,
+                ledger.c.reason == "expiry",
+                ledger.c.created_at == now,
+                ledger.c.customer_id.between(first, last),
+            )
+            .order_by(ledger.c.id)
+        ).mappings()
         for row in rows:
             self._ledger.changed(session, entry_from_row(program, row), program.points(row["balance"]))
 
     # -- tiers --------------------------------------------------------------------------------
 
-    def evaluate_tiers(self, *, program: str | None = None, now: datetime | None = None,
-                       batch_size: int = BATCH) -> list[BatchRun]:
+    def evaluate_tiers(
+        self, *, program: str | None = None, now: datetime | None = None, batch_size: int = BATCH
+    ) -> list[BatchRun]:
         """Put every member in the tier their qualifying points (or spend) over the rolling window reach.
 
         Set-based: one grouped query per batch of members finds those whose tier changes;
@@ -120,8 +157,9 @@ class BatchMixin(ServiceBase):
         self._crm.access.require(JOBS_RUN)
         return self._evaluate_tiers(program=program, now=now, batch_size=batch_size)
 
-    def _evaluate_tiers(self, *, program: str | None = None, now: datetime | None = None,
-                        batch_size: int = BATCH) -> list[BatchRun]:
+    def _evaluate_tiers(
+        self, *, program: str | None = None, now: datetime | None = None, batch_size: int = BATCH
+    ) -> list[BatchRun]:
         """:meth:`evaluate_tiers` without the permission check (after ``set_tiers``, which has its own)."""
         moment = now or utcnow()
         return [self._evaluate_program(target, moment, batch_size) for target in self._targets(program)]
@@ -130,8 +168,9 @@ class BatchMixin(ServiceBase):
         m = members.c
         with self._crm.reading() as conn:
             tiers = self._tiers(conn, program)
-            low, high = conn.execute(sa.select(sa.func.min(m.customer_id), sa.func.max(m.customer_id))
-                                     .where(m.program_id == program.id)).one()
+            low, high = conn.execute(
+                sa.select(sa.func.min(m.customer_id), sa.func.max(m.customer_id)).where(m.program_id == program.id)
+            ).one()
         if not tiers:
             return BatchRun(program.code, 0)
         changed = 0
@@ -145,20 +184,30 @@ class BatchMixin(ServiceBase):
                 rows = conn.execute(
                     sa.select(m.customer_id, m.tier, target.label("target"))
                     .select_from(members.outerjoin(value, value.c.customer_id == m.customer_id))
-                    .where(in_batch, sa.or_(m.tier.is_(None), m.tier != target))).all()
+                    .where(in_batch, sa.or_(m.tier.is_(None), m.tier != target))
+                ).all()
                 self._move_tiers(session, program, tiers, [(r.customer_id, r.tier, r.target) for r in rows], now)
                 changed += len(rows)
         return BatchRun(program.code, changed)
 
-    def _evaluate_member(self, session: Session, program: Program, customer_id: int, now: datetime,
-                         tiers: Sequence[Tier]) -> None:
+    def _evaluate_member(
+        self, session: Session, program: Program, customer_id: int, now: datetime, tiers: Sequence[Tier]
+    ) -> None:
         """Re-evaluate one member's tier after a change of their qualifying points (in the caller's transaction)."""
         if tiers:
             current = session.connection().execute(_TIER, {"member": customer_id, "program": program.id}).scalar()
             self._settle_tier(session, program, customer_id, now, tiers, current)
 
-    def _settle_tier(self, session: Session, program: Program, customer_id: int, now: datetime,
-                     tiers: Sequence[Tier], current: str | None, total: int | None = None) -> None:
+    def _settle_tier(
+        self,
+        session: Session,
+        program: Program,
+        customer_id: int,
+        now: datetime,
+        tiers: Sequence[Tier],
+        current: str | None,
+        total: int | None = None,
+    ) -> None:
         """Move a member whose tier is ``current`` to the tier their qualifying window reaches now, if it differs.
 
         ``total`` is that window when the caller already read it (``WindowTotal``); else one prebuilt query.
@@ -166,14 +215,26 @@ class BatchMixin(ServiceBase):
         if not tiers:
             return
         if total is None:
-            total = session.connection().execute(WINDOW[program.tier_basis], {
-                "member": customer_id, "program": program.id, "since": program.window_start(now)}).scalar_one()
+            total = (
+                session.connection()
+                .execute(
+                    WINDOW[program.tier_basis],
+                    {"member": customer_id, "program": program.id, "since": program.window_start(now)},
+                )
+                .scalar_one()
+            )
         target = _tier_for(program, tiers, int(total))
         if current != target.code:
             self._move_tiers(session, program, tiers, [(customer_id, current, target.code)], now)
 
-    def _move_tiers(self, session: Session, program: Program, tiers: Sequence[Tier],
-                    changes: Sequence[tuple[int, str | None, str]], now: datetime) -> None:
+    def _move_tiers(
+        self,
+        session: Session,
+        program: Program,
+        tiers: Sequence[Tier],
+        changes: Sequence[tuple[int, str | None, str]],
+        now: datetime,
+    ) -> None:
         conn = session.connection()
         if len(changes) == 1:  # one member (after an order or a refund): the prebuilt primary-key update
             customer_id, _old, code = changes[0]
@@ -184,18 +245,33 @@ class BatchMixin(ServiceBase):
                 by_target[new].append(customer_id)
             dialect = conn.dialect.name
             for code, ids in by_target.items():
-                conn.execute(members.update().where(members.c.program_id == program.id,
-                                                    in_ids(dialect, members.c.customer_id, "ids"))
-                             .values(tier=code, tier_since=now), {"ids": ids_value(dialect, ids)})
+                conn.execute(
+                    members.update()
+                    .where(members.c.program_id == program.id, in_ids(dialect, members.c.customer_id, "ids"))
+                    .values(tier=code, tier_since=now),
+                    {"ids": ids_value(dialect, ids)},
+                )
         # The member's tier history (``tier_history``): one audit entry per move, written in one executemany.
-        self._crm.audit.record_many(session, TIER_MOVE, TIER_ENTITY, [
-            (tier_entity_id(program, customer_id), customer_id, {"program": program.code, "from": old, "to": new})
-            for customer_id, old, new in changes])
+        self._crm.audit.record_many(
+            session,
+            TIER_MOVE,
+            TIER_ENTITY,
+            [
+                (tier_entity_id(program, customer_id), customer_id, {"program": program.code, "from": old, "to": new})
+                for customer_id, old, new in changes
+            ],
+        )
         if changes and self._crm.hooks.has_implementations("crmkit_tier_changed"):
             by_code = {tier.code: tier for tier in tiers}
             for customer_id, old, new in changes:
-                self._crm.hooks.call("crmkit_tier_changed", customer_id=customer_id, program=program,
-                                     old_tier=by_code.get(old) if old else None, new_tier=by_code[new], session=session)
+                self._crm.hooks.call(
+                    "crmkit_tier_changed",
+                    customer_id=customer_id,
+                    program=program,
+                    old_tier=by_code.get(old) if old else None,
+                    new_tier=by_code[new],
+                    session=session,
+                )
 
     def _value_column(self, program: Program) -> sa.ColumnElement[Any]:
         return ledger.c.points if program.tier_basis == "points" else ledger.c.amount_minor
@@ -204,16 +280,22 @@ class BatchMixin(ServiceBase):
         """Per customer: the qualifying points (or spend) of the rolling window ending ``now``."""
         since = program.window_start(now)
         column = self._value_column(program)
-        return (sa.select(ledger.c.customer_id, sa.func.sum(column).label("value"))
-                .where(ledger.c.program_id == program.id, who, ledger.c.qualifying.is_(True), ledger.c.created_at > since)
-                .group_by(ledger.c.customer_id))
+        return (
+            sa.select(ledger.c.customer_id, sa.func.sum(column).label("value"))
+            .where(ledger.c.program_id == program.id, who, ledger.c.qualifying.is_(True), ledger.c.created_at > since)
+            .group_by(ledger.c.customer_id)
+        )
 
-    def _tier_case(self, program: Program, tiers: Sequence[Tier], value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    def _tier_case(
+        self, program: Program, tiers: Sequence[Tier], value: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[str]:
         highest_first = sorted(tiers, key=lambda tier: tier.rank, reverse=True)
         if len(highest_first) == 1:  # one tier for everyone (a CASE needs at least one WHEN)
             return sa.literal(highest_first[0].code, sa.String)
-        return sa.case(*[(value >= _threshold_units(program, tier), tier.code) for tier in highest_first[:-1]],
-                       else_=highest_first[-1].code)
+        return sa.case(
+            *[(value >= _threshold_units(program, tier), tier.code) for tier in highest_first[:-1]],
+            else_=highest_first[-1].code,
+        )
 
     # -- the ledger check -----------------------------------------------------------------------
 
@@ -223,10 +305,17 @@ class BatchMixin(ServiceBase):
         An empty list means the ledger and the balances agree (what ``crmkit loyalty verify`` checks).
         """
         self._crm.access.require(JOBS_RUN)
-        sums = (sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.points).label("total"))
-                .group_by(ledger.c.program_id, ledger.c.customer_id).subquery())
-        open_lots = (sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.remaining).label("open"))
-                     .where(OPEN).group_by(ledger.c.program_id, ledger.c.customer_id).subquery())
+        sums = (
+            sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.points).label("total"))
+            .group_by(ledger.c.program_id, ledger.c.customer_id)
+            .subquery()
+        )
+        open_lots = (
+            sa.select(ledger.c.program_id, ledger.c.customer_id, sa.func.sum(ledger.c.remaining).label("open"))
+            .where(OPEN)
+            .group_by(ledger.c.program_id, ledger.c.customer_id)
+            .subquery()
+        )
         m = members.c
         total = sa.func.coalesce(sums.c.total, 0)
         opened = sa.func.coalesce(open_lots.c.open, 0)
@@ -235,16 +324,25 @@ class BatchMixin(ServiceBase):
             wanted = [target.id for target in self._targets(program)]
             members_side = (
                 sa.select(m.customer_id, programs.c.code, m.points, total, opened)
-                .select_from(members.join(programs, programs.c.id == m.program_id)
-                             .outerjoin(sums, sa.and_(sums.c.program_id == m.program_id, sums.c.customer_id == m.customer_id))
-                             .outerjoin(open_lots, sa.and_(open_lots.c.program_id == m.program_id,
-                                                           open_lots.c.customer_id == m.customer_id)))
-                .where(m.program_id.in_(wanted), sa.or_(m.points != total, opened != positive)))
+                .select_from(
+                    members.join(programs, programs.c.id == m.program_id)
+                    .outerjoin(sums, sa.and_(sums.c.program_id == m.program_id, sums.c.customer_id == m.customer_id))
+                    .outerjoin(
+                        open_lots,
+                        sa.and_(open_lots.c.program_id == m.program_id, open_lots.c.customer_id == m.customer_id),
+                    )
+                )
+                .where(m.program_id.in_(wanted), sa.or_(m.points != total, opened != positive))
+            )
             orphans = (
                 sa.select(sums.c.customer_id, programs.c.code, sa.literal(0), sums.c.total, sa.literal(0))
-                .select_from(sums.join(programs, programs.c.id == sums.c.program_id)
-                             .outerjoin(members, sa.and_(m.program_id == sums.c.program_id, m.customer_id == sums.c.customer_id)))
-                .where(sums.c.program_id.in_(wanted), m.customer_id.is_(None), sums.c.total != 0))
+                .select_from(
+                    sums.join(programs, programs.c.id == sums.c.program_id).outerjoin(
+                        members, sa.and_(m.program_id == sums.c.program_id, m.customer_id == sums.c.customer_id)
+                    )
+                )
+                .where(sums.c.program_id.in_(wanted), m.customer_id.is_(None), sums.c.total != 0)
+            )
             rows = conn.execute(sa.union_all(members_side, orphans)).all()
         return [Mismatch(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
@@ -278,6 +376,9 @@ def _ranges(low: int | None, high: int | None, size: int) -> Iterator[tuple[int,
 def _lock_range(conn: sa.Connection, program_id: int, customer_ids: sa.Select[Any]) -> None:
     """PostgreSQL: lock the balance rows of these members in id order before a batch changes them."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(members.c.customer_id)
-                     .where(members.c.program_id == program_id, members.c.customer_id.in_(customer_ids))
-                     .order_by(members.c.customer_id).with_for_update()).all()
+        conn.execute(
+            sa.select(members.c.customer_id)
+            .where(members.c.program_id == program_id, members.c.customer_id.in_(customer_ids))
+            .order_by(members.c.customer_id)
+            .with_for_update()
+        ).all()

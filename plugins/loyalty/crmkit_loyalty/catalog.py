@@ -11,6 +11,7 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
+from crmkit.calendar import FOUNDING_DAY, check_occasion, founding_day
 from crmkit.core.schemas import CleanSchema
 from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
@@ -18,7 +19,6 @@ from crmkit.money import MAX_MINOR
 from crmkit_loyalty.base import ServiceBase, reward_from_row, rule_from_row
 from crmkit_loyalty.models import programs, rewards, rules, tiers
 from crmkit_loyalty.permissions import PROGRAMS_MANAGE
-from crmkit.calendar import FOUNDING_DAY, check_occasion, founding_day
 from crmkit_loyalty.records import MAX_BALANCE, MAX_UNITS, ROUNDING, Program, Reward, Rule, Tier
 
 RULE_KINDS = ("product", "category", "min_order", "birthday", "occasion", "signup", "referral")
@@ -46,7 +46,9 @@ class ProgramSchema(CleanSchema):
 
     code = fields.String(required=True, validate=_CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    currency = fields.String(load_default="VND", validate=validate.Regexp(r"^[A-Za-z]{3}$", error="a 3-letter ISO code"))
+    currency = fields.String(
+        load_default="VND", validate=validate.Regexp(r"^[A-Za-z]{3}$", error="a 3-letter ISO code")
+    )
     earn_points = fields.Decimal(load_default=Decimal(1), validate=_RATE)
     earn_amount_minor = fields.Integer(load_default=10000, validate=validate.Range(min=1, max=MAX_MINOR))
     rounding = fields.String(load_default="floor", validate=validate.OneOf(ROUNDING))
@@ -80,8 +82,14 @@ class RuleSchema(CleanSchema):
     @marshmallow.validates_schema
     def _by_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
         kind = data.get("kind")
-        needs = {"product": ("target", "multiplier"), "category": ("target", "multiplier"), "min_order": ("amount_minor",),
-                 "occasion": ("target",), "signup": ("bonus_points",), "referral": ("bonus_points",)}.get(kind, ())
+        needs = {
+            "product": ("target", "multiplier"),
+            "category": ("target", "multiplier"),
+            "min_order": ("amount_minor",),
+            "occasion": ("target",),
+            "signup": ("bonus_points",),
+            "referral": ("bonus_points",),
+        }.get(kind, ())
         errors = {name: [f"required for a {kind} rule"] for name in needs if data.get(name) is None}
         if kind in ("birthday", "occasion") and data.get("multiplier") is None and data.get("bonus_points") is None:
             errors["multiplier"] = [f"a {kind} rule needs a multiplier or bonus_points"]
@@ -144,8 +152,9 @@ class CatalogMixin(ServiceBase):
 
     # -- programs ---------------------------------------------------------------------------
 
-    def create_program(self, code: str, name: str, *, tiers: Sequence[Mapping[str, Any]] | None = None,
-                       **settings: Any) -> Program:
+    def create_program(
+        self, code: str, name: str, *, tiers: Sequence[Mapping[str, Any]] | None = None, **settings: Any
+    ) -> Program:
         """Create a program (settings as in ``ProgramSchema``) with its tiers (Member/Silver/Gold/Diamond by default)."""
         self._crm.access.require(PROGRAMS_MANAGE)
         values = load(ProgramSchema(), {"code": code, "name": name, **settings})
@@ -154,8 +163,9 @@ class CatalogMixin(ServiceBase):
             self._forget_config(session)
             if conn.execute(sa.select(programs.c.id).where(programs.c.code == values["code"])).first():
                 raise Conflict(f"loyalty program {values['code']!r} already exists")
-            program_id = conn.execute(programs.insert().values(**values, created_at=utcnow())
-                                      .returning(programs.c.id)).scalar_one()
+            program_id = conn.execute(
+                programs.insert().values(**values, created_at=utcnow()).returning(programs.c.id)
+            ).scalar_one()
             program = self._program_by_id(conn, program_id)
             self._write_tiers(conn, program, _default_tiers(program) if tiers is None else tiers)
             self._crm.audit.record(session, "create", "loyalty_program", values["code"], changes=values)
@@ -197,8 +207,9 @@ class CatalogMixin(ServiceBase):
         self._crm.access.require(PROGRAMS_MANAGE)
         values = load(RuleSchema(), {"kind": kind, **_given(settings)})
         if values.get("target") == FOUNDING_DAY and kind == "occasion" and founding_day(self._crm.settings) is None:
-            raise ValidationError("set the CRM's founding_day setting (DD/MM) first: founding_day rules need the date",
-                                  field="target")
+            raise ValidationError(
+                "set the CRM's founding_day setting (DD/MM) first: founding_day rules need the date", field="target"
+            )
         with self._crm.transaction() as session:
             conn = session.connection()
             self._forget_config(session)
@@ -207,10 +218,15 @@ class CatalogMixin(ServiceBase):
                 values["bonus_points"] = target.to_units(values["bonus_points"], "bonus_points")
             if kind in ("min_order", "signup", "referral") and any(r.kind == kind for r in self._rules(conn, target)):
                 raise Conflict(f"program {target.code!r} already has an active {kind} rule: deactivate it first")
-            rule_id = conn.execute(rules.insert().values(**values, program_id=target.id, active=True, created_at=utcnow())
-                                   .returning(rules.c.id)).scalar_one()
+            rule_id = conn.execute(
+                rules.insert()
+                .values(**values, program_id=target.id, active=True, created_at=utcnow())
+                .returning(rules.c.id)
+            ).scalar_one()
             self._changed_config(session, target.id)
-            self._crm.audit.record(session, "create", "loyalty_rule", rule_id, changes={**values, "program": target.code})
+            self._crm.audit.record(
+                session, "create", "loyalty_rule", rule_id, changes={**values, "program": target.code}
+            )
             return self._rule(conn, target, rule_id)
 
     def deactivate_rule(self, rule_id: int) -> Rule:
@@ -246,8 +262,9 @@ class CatalogMixin(ServiceBase):
             target = self._program(conn, program)
             self._write_tiers(conn, target, definitions)
             self._changed_config(session, target.id)
-            self._crm.audit.record(session, "update", "loyalty_tiers", target.code,
-                                   changes={"tiers": [dict(d) for d in definitions]})
+            self._crm.audit.record(
+                session, "update", "loyalty_tiers", target.code, changes={"tiers": [dict(d) for d in definitions]}
+            )
         self._evaluate_tiers(program=target.code)  # type: ignore[attr-defined]  # BatchMixin, without loyalty.jobs.run
         return self.tiers(target.code)
 
@@ -264,12 +281,17 @@ class CatalogMixin(ServiceBase):
                 values = schema.load(dict(definition))
             except marshmallow.ValidationError as exc:
                 raise ValidationError({"tiers": {number: exc.messages_dict}}) from None
-            threshold = (program.to_units(values["threshold"], "threshold") if program.tier_basis == "points"
-                         else _whole(values["threshold"], "threshold"))
+            threshold = (
+                program.to_units(values["threshold"], "threshold")
+                if program.tier_basis == "points"
+                else _whole(values["threshold"], "threshold")
+            )
             rows.append({**values, "threshold": threshold})
         rows.sort(key=lambda row: row["threshold"])
         if not rows or rows[0]["threshold"] != 0:
-            raise ValidationError("the lowest tier must have threshold 0, so that every member has a tier", field="tiers")
+            raise ValidationError(
+                "the lowest tier must have threshold 0, so that every member has a tier", field="tiers"
+            )
         if len({row["threshold"] for row in rows}) != len(rows) or len({row["code"] for row in rows}) != len(rows):
             raise ValidationError("tier codes and thresholds must be unique", field="tiers")
         conn.execute(tiers.delete().where(tiers.c.program_id == program.id))
@@ -277,19 +299,26 @@ class CatalogMixin(ServiceBase):
 
     # -- rewards ---------------------------------------------------------------------------------------
 
-    def add_reward(self, code: str, name: str, points_cost: Any, *, program: str | None = None, **settings: Any) -> Reward:
+    def add_reward(
+        self, code: str, name: str, points_cost: Any, *, program: str | None = None, **settings: Any
+    ) -> Reward:
         """Add a reward (``kind`` product/service/discount, ``stock`` None for unlimited, ``value_minor``)."""
         self._crm.access.require(PROGRAMS_MANAGE)
         values = load(RewardSchema(), {"code": code, "name": name, "points_cost": points_cost, **settings})
         with self._crm.transaction() as session:
             conn = session.connection()
             target = self._program(conn, program)
-            if conn.execute(sa.select(rewards.c.id).where(rewards.c.program_id == target.id, rewards.c.code == code)).first():
+            if conn.execute(
+                sa.select(rewards.c.id).where(rewards.c.program_id == target.id, rewards.c.code == code)
+            ).first():
                 raise Conflict(f"reward {code!r} already exists in program {target.code!r}")
             values["points_cost"] = target.to_units(values["points_cost"], "points_cost")
-            reward_id = conn.execute(rewards.insert().values(**values, program_id=target.id, created_at=utcnow())
-                                     .returning(rewards.c.id)).scalar_one()
-            self._crm.audit.record(session, "create", "loyalty_reward", reward_id, changes={**values, "program": target.code})
+            reward_id = conn.execute(
+                rewards.insert().values(**values, program_id=target.id, created_at=utcnow()).returning(rewards.c.id)
+            ).scalar_one()
+            self._crm.audit.record(
+                session, "create", "loyalty_reward", reward_id, changes={**values, "program": target.code}
+            )
             return self._reward(conn, target, code)
 
     def update_reward(self, code: str, *, program: str | None = None, **changes: Any) -> Reward:
@@ -311,7 +340,11 @@ class CatalogMixin(ServiceBase):
         """The rewards catalogue of a program, cheapest first."""
         with self._crm.reading() as conn:
             target = self._program(conn, program)
-            query = sa.select(rewards).where(rewards.c.program_id == target.id).order_by(rewards.c.points_cost, rewards.c.code)
+            query = (
+                sa.select(rewards)
+                .where(rewards.c.program_id == target.id)
+                .order_by(rewards.c.points_cost, rewards.c.code)
+            )
             if not include_inactive:
                 query = query.where(rewards.c.active.is_(True))
             return [reward_from_row(target, row) for row in conn.execute(query).mappings()]
@@ -329,4 +362,3 @@ def _whole(value: Decimal, field: str) -> int:
     if value != value.to_integral_value():
         raise ValidationError("a spend threshold is in minor units: a whole number", field=field)
     return int(value)
-

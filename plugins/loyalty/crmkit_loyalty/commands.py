@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
+from crmkit.calendar import local_midnight
 from crmkit.cli.context import pass_crm
 from crmkit.cli.output import N_, current_format, current_translator, emit, emit_object
 from crmkit.cli.params import amount_minor
-from crmkit.calendar import local_midnight
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
@@ -21,12 +21,15 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _program_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--program", metavar="CODE", default=None,
-                        help="Program code [default: the first program created].")(function)
+    return click.option(
+        "--program", metavar="CODE", default=None, help="Program code [default: the first program created]."
+    )(function)
 
 
 def _period_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    function = click.option("--to", "end", type=DATE, default=None, help="Last local date (YYYY-MM-DD), included.")(function)
+    function = click.option("--to", "end", type=DATE, default=None, help="Last local date (YYYY-MM-DD), included.")(
+        function
+    )
     return click.option("--from", "start", type=DATE, default=None, help="First local date (YYYY-MM-DD).")(function)
 
 
@@ -66,9 +69,18 @@ def balance(crm: CRM, customer_id: int, program: str | None) -> None:
     target = crm.loyalty.program(program)
     member = crm.loyalty.member(customer_id, program=target.code)
     points = crm.loyalty.balance(customer_id, program=target.code)
-    emit_object(_plain({"customer_id": customer_id, "program": target.code, "member": member is not None,
-                        "points": points, "tier": member.tier if member else None,
-                        "value": target.value_of(target.to_units(points)) if points > 0 else None}))
+    emit_object(
+        _plain(
+            {
+                "customer_id": customer_id,
+                "program": target.code,
+                "member": member is not None,
+                "points": points,
+                "tier": member.tier if member else None,
+                "value": target.value_of(target.to_units(points)) if points > 0 else None,
+            }
+        )
+    )
 
 
 @loyalty.command()
@@ -80,8 +92,19 @@ def balance(crm: CRM, customer_id: int, program: str | None) -> None:
 def history(crm: CRM, customer_id: int, limit: int, before: int | None, program: str | None) -> None:
     """A customer's ledger entries, newest first."""
     entries = crm.loyalty.history(customer_id, program=program, limit=limit, before=before)
-    emit(_rows(entries), [N_("id"), N_("created_at"), N_("points"), N_("kind"), N_("reason"), N_("order_id"),
-                          N_("expires_at"), N_("note")])
+    emit(
+        _rows(entries),
+        [
+            N_("id"),
+            N_("created_at"),
+            N_("points"),
+            N_("kind"),
+            N_("reason"),
+            N_("order_id"),
+            N_("expires_at"),
+            N_("note"),
+        ],
+    )
 
 
 @loyalty.command()
@@ -91,24 +114,46 @@ def history(crm: CRM, customer_id: int, limit: int, before: int | None, program:
 @click.option("--entries", is_flag=True, help="List the period's entries instead of the summary.")
 @_program_option
 @pass_crm
-def statement(crm: CRM, customer_id: int, start: datetime | None, end: datetime | None, month: str | None,
-              entries: bool, program: str | None) -> None:
+def statement(
+    crm: CRM,
+    customer_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    month: str | None,
+    entries: bool,
+    program: str | None,
+) -> None:
     """Points earned, reversed, spent, expired and adjusted over a period, with opening and closing balances."""
     first, last = _statement_period(_day(start), _day(end), month, crm.today())
     result = crm.loyalty.statement(customer_id, first, last, program=program)
     if entries:
-        emit(_rows(result.entries), [N_("id"), N_("created_at"), N_("points"), N_("kind"), N_("reason"),
-                                     N_("order_id"), N_("note")])
+        emit(
+            _rows(result.entries),
+            [N_("id"), N_("created_at"), N_("points"), N_("kind"), N_("reason"), N_("order_id"), N_("note")],
+        )
         return
     t = current_translator()
     said = t.gettext if current_format() == "table" else str  # JSON and CSV keep the English line names
-    lines = [(N_("opening balance"), result.opening), (N_("earned"), result.earned), (N_("reversed"), result.reversed),
-             (N_("spent"), result.spent), (N_("expired"), result.expired), (N_("adjusted"), result.adjusted),
-             (N_("closing balance"), result.closing)]
-    emit([{"line": said(name), "points": value} for name, value in lines], [N_("line"), N_("points")],
-         title=t.gettext("customer %(customer)s, program %(program)s, %(first)s – %(last)s") % {
-             "customer": result.customer_id, "program": result.program, "first": t.format_date(first),
-             "last": t.format_date(last)})
+    lines = [
+        (N_("opening balance"), result.opening),
+        (N_("earned"), result.earned),
+        (N_("reversed"), result.reversed),
+        (N_("spent"), result.spent),
+        (N_("expired"), result.expired),
+        (N_("adjusted"), result.adjusted),
+        (N_("closing balance"), result.closing),
+    ]
+    emit(
+        [{"line": said(name), "points": value} for name, value in lines],
+        [N_("line"), N_("points")],
+        title=t.gettext("customer %(customer)s, program %(program)s, %(first)s – %(last)s")
+        % {
+            "customer": result.customer_id,
+            "program": result.program,
+            "first": t.format_date(first),
+            "last": t.format_date(last),
+        },
+    )
 
 
 def _statement_period(start: date | None, end: date | None, month: str | None, today: date) -> tuple[date, date]:
@@ -130,8 +175,9 @@ def _statement_period(start: date | None, end: date | None, month: str | None, t
 @click.option("--key", default=None, help="An idempotency key: repeating the command with it grants once.")
 @_program_option
 @pass_crm
-def grant(crm: CRM, customer_id: int, points: str, note: str, expires: datetime | None, key: str | None,
-          program: str | None) -> None:
+def grant(
+    crm: CRM, customer_id: int, points: str, note: str, expires: datetime | None, key: str | None, program: str | None
+) -> None:
     """Give points by hand, with a reason (audit-logged)."""
     expires_at = None if expires is None else local_midnight(expires.date(), crm.timezone)
     entry = crm.loyalty.grant(customer_id, points, note, program=program, expires_at=expires_at, key=key)
@@ -190,8 +236,10 @@ def cancel_redemption(crm: CRM, redemption_id: int, note: str | None) -> None:
 @pass_crm
 def redemptions(crm: CRM, customer_id: int, program: str | None) -> None:
     """A customer's redemptions, newest first."""
-    emit(_rows(crm.loyalty.redemptions(customer_id, program=program)),
-         ["id", "created_at", "reward", "reward_name", "quantity", "points", "status", "code"])
+    emit(
+        _rows(crm.loyalty.redemptions(customer_id, program=program)),
+        ["id", "created_at", "reward", "reward_name", "quantity", "points", "status", "code"],
+    )
 
 
 @loyalty.group(invoke_without_command=True)
@@ -206,8 +254,10 @@ def rewards(ctx: click.Context, show_all: bool, program: str | None) -> None:
 
 @pass_crm
 def _list_rewards(crm: CRM, show_all: bool, program: str | None) -> None:
-    emit(_rows(crm.loyalty.rewards(program, include_inactive=show_all)),
-         ["code", "name", "kind", "points_cost", "stock", "value", "active"])
+    emit(
+        _rows(crm.loyalty.rewards(program, include_inactive=show_all)),
+        ["code", "name", "kind", "points_cost", "stock", "value", "active"],
+    )
 
 
 @rewards.command("add")
@@ -220,12 +270,29 @@ def _list_rewards(crm: CRM, show_all: bool, program: str | None) -> None:
 @click.option("--description", default=None)
 @_program_option
 @pass_crm
-def rewards_add(crm: CRM, code: str, name: str, points_cost: str, kind: str, stock: int | None, value: str | None,
-                description: str | None, program: str | None) -> None:
+def rewards_add(
+    crm: CRM,
+    code: str,
+    name: str,
+    points_cost: str,
+    kind: str,
+    stock: int | None,
+    value: str | None,
+    description: str | None,
+    program: str | None,
+) -> None:
     """Add a reward to the catalogue."""
     currency = crm.loyalty.program(program).currency
-    reward = crm.loyalty.add_reward(code, name, points_cost, kind=kind, stock=stock, description=description,
-                                    value_minor=amount_minor(value, currency, "--value"), program=program)
+    reward = crm.loyalty.add_reward(
+        code,
+        name,
+        points_cost,
+        kind=kind,
+        stock=stock,
+        description=description,
+        value_minor=amount_minor(value, currency, "--value"),
+        program=program,
+    )
     emit_object(_plain(reward))
 
 
@@ -239,12 +306,26 @@ def rewards_add(crm: CRM, code: str, name: str, points_cost: str, kind: str, sto
 @click.option("--active/--inactive", default=None, help="Offer it, or stop offering it.")
 @_program_option
 @pass_crm
-def rewards_update(crm: CRM, code: str, name: str | None, points_cost: str | None, stock: int | None,
-                   unlimited: bool, value: str | None, active: bool | None, program: str | None) -> None:
+def rewards_update(
+    crm: CRM,
+    code: str,
+    name: str | None,
+    points_cost: str | None,
+    stock: int | None,
+    unlimited: bool,
+    value: str | None,
+    active: bool | None,
+    program: str | None,
+) -> None:
     """Change a reward: name, points, stock, value, or whether it is offered."""
     currency = crm.loyalty.program(program).currency
-    changes = {"name": name, "points_cost": points_cost, "stock": stock, "active": active,
-               "value_minor": amount_minor(value, currency, "--value")}
+    changes = {
+        "name": name,
+        "points_cost": points_cost,
+        "stock": stock,
+        "active": active,
+        "value_minor": amount_minor(value, currency, "--value"),
+    }
     changes = {key: val for key, val in changes.items() if val is not None}
     if unlimited:
         changes["stock"] = None
@@ -266,8 +347,10 @@ def tiers(ctx: click.Context, program: str | None) -> None:
 @pass_crm
 def _list_tiers(crm: CRM, program: str | None) -> None:
     counts = {row.tier: row.members for row in crm.loyalty.tier_counts(program=program)}
-    emit([{**_tier(tier), "members": counts.get(tier.code, 0)} for tier in crm.loyalty.tiers(program)],
-         [*TIER_COLUMNS, N_("members")])
+    emit(
+        [{**_tier(tier), "members": counts.get(tier.code, 0)} for tier in crm.loyalty.tiers(program)],
+        [*TIER_COLUMNS, N_("members")],
+    )
 
 
 #: What ``loyalty tiers`` shows of a tier.
@@ -292,7 +375,14 @@ def tiers_set(crm: CRM, definitions: tuple[str, ...], program: str | None) -> No
         parts = text.split(":")
         if len(parts) not in (3, 4):
             raise click.BadParameter(f"{text!r} is not CODE:NAME:THRESHOLD[:MULTIPLIER]", param_hint="DEFINITIONS")
-        parsed.append({"code": parts[0], "name": parts[1], "threshold": parts[2], "multiplier": parts[3] if len(parts) == 4 else "1"})
+        parsed.append(
+            {
+                "code": parts[0],
+                "name": parts[1],
+                "threshold": parts[2],
+                "multiplier": parts[3] if len(parts) == 4 else "1",
+            }
+        )
     emit([_tier(tier) for tier in crm.loyalty.set_tiers(parsed, program=program)], TIER_COLUMNS)
 
 
@@ -306,36 +396,81 @@ def programs(ctx: click.Context) -> None:
 
 @pass_crm
 def _list_programs(crm: CRM) -> None:
-    emit(_rows(crm.loyalty.programs()), ["code", "name", "currency", "earn_points", "earn_amount_minor", "rounding",
-                                          "point_decimals", "include_tax", "expiry_days", "tier_basis", "active"])
+    emit(
+        _rows(crm.loyalty.programs()),
+        [
+            "code",
+            "name",
+            "currency",
+            "earn_points",
+            "earn_amount_minor",
+            "rounding",
+            "point_decimals",
+            "include_tax",
+            "expiry_days",
+            "tier_basis",
+            "active",
+        ],
+    )
 
 
 def _program_settings(function: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--earn-points", default=None, help="Points earned per --per-amount spent [default: 1]."),
         click.option("--per-amount", default=None, help="Amount spent per --earn-points, e.g. 10000 [default: 10000]."),
-        click.option("--rounding", type=click.Choice(["floor", "round", "ceil"]), default=None,
-                     help="How each order's points are rounded [default: floor]."),
-        click.option("--tax/--no-tax", "include_tax", default=None, help="Earn on the total with or without tax [default: with]."),
-        click.option("--expiry-days", type=click.IntRange(min=1), default=None, help="Points expire after [default: 365]."),
+        click.option(
+            "--rounding",
+            type=click.Choice(["floor", "round", "ceil"]),
+            default=None,
+            help="How each order's points are rounded [default: floor].",
+        ),
+        click.option(
+            "--tax/--no-tax", "include_tax", default=None, help="Earn on the total with or without tax [default: with]."
+        ),
+        click.option(
+            "--expiry-days", type=click.IntRange(min=1), default=None, help="Points expire after [default: 365]."
+        ),
         click.option("--no-expiry", is_flag=True, help="Points never expire."),
         click.option("--tier-basis", type=click.Choice(["points", "spend"]), default=None),
-        click.option("--tier-window-days", type=click.IntRange(min=1), default=None, help="Rolling window [default: 365]."),
-        click.option("--point-value", default=None, help="Money value of one point, e.g. 500 (for the liability report)."),
-        click.option("--auto-enroll/--no-auto-enroll", default=None, help="New customers join automatically [default: yes]."),
+        click.option(
+            "--tier-window-days", type=click.IntRange(min=1), default=None, help="Rolling window [default: 365]."
+        ),
+        click.option(
+            "--point-value", default=None, help="Money value of one point, e.g. 500 (for the liability report)."
+        ),
+        click.option(
+            "--auto-enroll/--no-auto-enroll", default=None, help="New customers join automatically [default: yes]."
+        ),
     ]
     for option in reversed(options):
         function = option(function)
     return function
 
 
-def _settings(currency: str, earn_points: str | None, per_amount: str | None, rounding: str | None,
-              include_tax: bool | None, expiry_days: int | None, no_expiry: bool, tier_basis: str | None,
-              tier_window_days: int | None, point_value: str | None, auto_enroll: bool | None) -> dict[str, Any]:
-    given = {"earn_points": earn_points, "earn_amount_minor": amount_minor(per_amount, currency, "--per-amount"),
-             "rounding": rounding, "include_tax": include_tax, "expiry_days": expiry_days, "tier_basis": tier_basis,
-             "tier_window_days": tier_window_days, "point_value_minor": amount_minor(point_value, currency, "--point-value"),
-             "auto_enroll": auto_enroll}
+def _settings(
+    currency: str,
+    earn_points: str | None,
+    per_amount: str | None,
+    rounding: str | None,
+    include_tax: bool | None,
+    expiry_days: int | None,
+    no_expiry: bool,
+    tier_basis: str | None,
+    tier_window_days: int | None,
+    point_value: str | None,
+    auto_enroll: bool | None,
+) -> dict[str, Any]:
+    given = {
+        "earn_points": earn_points,
+        "earn_amount_minor": amount_minor(per_amount, currency, "--per-amount"),
+        "rounding": rounding,
+        "include_tax": include_tax,
+        "expiry_days": expiry_days,
+        "tier_basis": tier_basis,
+        "tier_window_days": tier_window_days,
+        "point_value_minor": amount_minor(point_value, currency, "--point-value"),
+        "auto_enroll": auto_enroll,
+    }
     result = {key: value for key, value in given.items() if value is not None}
     if no_expiry:
         result["expiry_days"] = None
@@ -346,17 +481,30 @@ def _settings(currency: str, earn_points: str | None, per_amount: str | None, ro
 @click.argument("code")
 @click.argument("name")
 @click.option("--currency", default="VND", show_default=True)
-@click.option("--decimals", "point_decimals", type=click.IntRange(0, 3), default=0, show_default=True,
-              help="Decimal places points may have (0: whole points only).")
+@click.option(
+    "--decimals",
+    "point_decimals",
+    type=click.IntRange(0, 3),
+    default=0,
+    show_default=True,
+    help="Decimal places points may have (0: whole points only).",
+)
 @click.option("--no-default-tiers", is_flag=True, help="Create only a single Member tier.")
 @_program_settings
 @pass_crm
-def programs_add(crm: CRM, code: str, name: str, currency: str, point_decimals: int, no_default_tiers: bool,
-                 **options: Any) -> None:
+def programs_add(
+    crm: CRM, code: str, name: str, currency: str, point_decimals: int, no_default_tiers: bool, **options: Any
+) -> None:
     """Create a program (with Member, Silver, Gold and Diamond tiers unless --no-default-tiers)."""
     tiers_given = [{"code": "member", "name": "Member", "threshold": 0}] if no_default_tiers else None
-    program = crm.loyalty.create_program(code, name, currency=currency.upper(), point_decimals=point_decimals,
-                                         tiers=tiers_given, **_settings(currency.upper(), **options))
+    program = crm.loyalty.create_program(
+        code,
+        name,
+        currency=currency.upper(),
+        point_decimals=point_decimals,
+        tiers=tiers_given,
+        **_settings(currency.upper(), **options),
+    )
     emit_object(_plain(program))
 
 
@@ -385,16 +533,24 @@ def rules(ctx: click.Context, show_all: bool, program: str | None) -> None:
 
 @pass_crm
 def _list_rules(crm: CRM, show_all: bool, program: str | None) -> None:
-    emit(_rows(crm.loyalty.rules(program, include_inactive=show_all)),
-         ["id", "kind", "target", "multiplier", "bonus_points", "amount_minor", "starts_on", "ends_on", "active"])
+    emit(
+        _rows(crm.loyalty.rules(program, include_inactive=show_all)),
+        ["id", "kind", "target", "multiplier", "bonus_points", "amount_minor", "starts_on", "ends_on", "active"],
+    )
 
 
 @rules.command("add")
-@click.argument("kind", type=click.Choice(["product", "category", "min_order", "birthday", "occasion", "signup", "referral"]))
-@click.option("--target", default=None, help="SKU or product id, category, or occasion as crmkit.calendar spells it: "
-                                             "tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, womens_day, "
-                                             "vietnamese_womens_day, teachers_day, national_day, founding_day…, "
-                                             "a solar day 30/4 or 04-30, or a lunar day '15/8 âm lịch'.")
+@click.argument(
+    "kind", type=click.Choice(["product", "category", "min_order", "birthday", "occasion", "signup", "referral"])
+)
+@click.option(
+    "--target",
+    default=None,
+    help="SKU or product id, category, or occasion as crmkit.calendar spells it: "
+    "tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, womens_day, "
+    "vietnamese_womens_day, teachers_day, national_day, founding_day…, "
+    "a solar day 30/4 or 04-30, or a lunar day '15/8 âm lịch'.",
+)
 @click.option("--multiplier", default=None, help="e.g. 2 (double points).")
 @click.option("--bonus", "bonus_points", default=None, help="Fixed bonus points.")
 @click.option("--min-amount", default=None, help="Minimum order amount (min_order rules), e.g. 50000.")
@@ -402,13 +558,29 @@ def _list_rules(crm: CRM, show_all: bool, program: str | None) -> None:
 @click.option("--to", "ends_on", type=DATE, default=None, help="Last local date the rule applies.")
 @_program_option
 @pass_crm
-def rules_add(crm: CRM, kind: str, target: str | None, multiplier: str | None, bonus_points: str | None,
-              min_amount: str | None, starts_on: datetime | None, ends_on: datetime | None, program: str | None) -> None:
+def rules_add(
+    crm: CRM,
+    kind: str,
+    target: str | None,
+    multiplier: str | None,
+    bonus_points: str | None,
+    min_amount: str | None,
+    starts_on: datetime | None,
+    ends_on: datetime | None,
+    program: str | None,
+) -> None:
     """Add an earn rule."""
     currency = crm.loyalty.program(program).currency
-    rule = crm.loyalty.add_rule(kind, program=program, target=target, multiplier=multiplier, bonus_points=bonus_points,
-                                amount_minor=amount_minor(min_amount, currency, "--min-amount"),
-                                starts_on=_day(starts_on), ends_on=_day(ends_on))
+    rule = crm.loyalty.add_rule(
+        kind,
+        program=program,
+        target=target,
+        multiplier=multiplier,
+        bonus_points=bonus_points,
+        amount_minor=amount_minor(min_amount, currency, "--min-amount"),
+        starts_on=_day(starts_on),
+        ends_on=_day(ends_on),
+    )
     emit_object(_plain(rule))
 
 
@@ -428,8 +600,13 @@ def rules_deactivate(crm: CRM, rule_id: int) -> None:
 @pass_crm
 def expire(crm: CRM, program: str | None) -> None:
     """Expire points past their expiry date, oldest first (running it twice expires nothing more)."""
-    emit([{"program": run.program, "lots_expired": run.changed, "points": run.points}
-          for run in crm.loyalty.expire(program=program)], ["program", "lots_expired", "points"])
+    emit(
+        [
+            {"program": run.program, "lots_expired": run.changed, "points": run.points}
+            for run in crm.loyalty.expire(program=program)
+        ],
+        ["program", "lots_expired", "points"],
+    )
 
 
 @loyalty.command("evaluate-tiers")
@@ -437,8 +614,10 @@ def expire(crm: CRM, program: str | None) -> None:
 @pass_crm
 def evaluate_tiers(crm: CRM, program: str | None) -> None:
     """Move every member to the tier their qualifying points (or spend) over the window reach."""
-    emit([{"program": run.program, "members_moved": run.changed} for run in crm.loyalty.evaluate_tiers(program=program)],
-         ["program", "members_moved"])
+    emit(
+        [{"program": run.program, "members_moved": run.changed} for run in crm.loyalty.evaluate_tiers(program=program)],
+        ["program", "members_moved"],
+    )
 
 
 @loyalty.command()
@@ -491,8 +670,10 @@ def report_liability(crm: CRM, program: str | None) -> None:
 @pass_crm
 def report_earn_burn(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Points earned and burned per local month."""
-    _report(crm.loyalty.earn_burn(program=program, start=_day(start), end=_day(end)),
-            ["program", "month", "earned", "reversed", "redeemed", "expired", "adjusted", "net"])
+    _report(
+        crm.loyalty.earn_burn(program=program, start=_day(start), end=_day(end)),
+        ["program", "month", "earned", "reversed", "redeemed", "expired", "adjusted", "net"],
+    )
 
 
 @report.command("tiers")
@@ -509,8 +690,10 @@ def report_tiers(crm: CRM, program: str | None) -> None:
 @pass_crm
 def report_redemption(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Share of earned points redeemed, and of members who redeemed."""
-    _report(crm.loyalty.redemption_rate(program=program, start=_day(start), end=_day(end)),
-            ["program", "earned", "redeemed", "rate", "members", "redeeming_members", "member_rate"])
+    _report(
+        crm.loyalty.redemption_rate(program=program, start=_day(start), end=_day(end)),
+        ["program", "earned", "redeemed", "rate", "members", "redeeming_members", "member_rate"],
+    )
 
 
 @report.command("repeat")
@@ -519,7 +702,7 @@ def report_redemption(crm: CRM, start: datetime | None, end: datetime | None, pr
 @pass_crm
 def report_repeat(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Repeat-purchase rate of members vs non-members."""
-    _report(crm.loyalty.repeat_purchase(program=program, start=_day(start), end=_day(end)),
-            ["group", "buyers", "repeat_buyers", "rate"])
-
-
+    _report(
+        crm.loyalty.repeat_purchase(program=program, start=_day(start), end=_day(end)),
+        ["group", "buyers", "repeat_buyers", "rate"],
+    )

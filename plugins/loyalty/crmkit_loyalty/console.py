@@ -46,21 +46,42 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: Ledger entry kind → its msgid.
 KINDS = {"earn": "Earned", "reverse": "Reversed", "redeem": "Redeemed", "expire": "Expired", "adjust": "Adjusted"}
 #: Ledger reason (or its prefix before ``:``) → its msgid; other reasons are shown as written.
-REASONS = {"purchase": "Purchase", "signup": "Sign-up bonus", "referral": "Referral bonus",
-           "grant": "Given by hand", "deduct": "Taken by hand", "redeem": "Reward redeemed",
-           "redeem_cancel": "Redemption cancelled", "erasure": "Forfeited on erasure", "expire": "Points expired",
-           "birthday": "Birthday bonus", "occasion": "Occasion bonus", "refund": "Refund", "cancel": "Order cancelled"}
+REASONS = {
+    "purchase": "Purchase",
+    "signup": "Sign-up bonus",
+    "referral": "Referral bonus",
+    "grant": "Given by hand",
+    "deduct": "Taken by hand",
+    "redeem": "Reward redeemed",
+    "redeem_cancel": "Redemption cancelled",
+    "erasure": "Forfeited on erasure",
+    "expire": "Points expired",
+    "birthday": "Birthday bonus",
+    "occasion": "Occasion bonus",
+    "refund": "Refund",
+    "cancel": "Order cancelled",
+}
 #: Reasons whose note a person wrote (or names the reward): shown beside the line.
 _NOTED = ("grant", "deduct", "redeem", "redeem_cancel")
-RULE_KINDS = {"product": "Product multiplier", "category": "Category multiplier", "min_order": "Minimum order",
-              "birthday": "Birthday", "occasion": "Occasion", "signup": "Sign-up bonus", "referral": "Referral bonus"}
+RULE_KINDS = {
+    "product": "Product multiplier",
+    "category": "Category multiplier",
+    "min_order": "Minimum order",
+    "birthday": "Birthday",
+    "occasion": "Occasion",
+    "signup": "Sign-up bonus",
+    "referral": "Referral bonus",
+}
 REWARD_KIND_LABELS = {"product": "Product", "service": "Service", "discount": "Discount"}
 ROUNDINGS = {"floor": "Down to a whole point", "round": "To the nearest point", "ceil": "Up to a whole point"}
 TIER_BASES = {"points": "On qualifying points", "spend": "On spend"}
 #: The service's refusal by field → the msgid shown before its own message.
-REDEEM_ERRORS = {"points": "Not enough points for this reward.", "reward": "This reward cannot be redeemed.",
-                 "customer_id": "This customer is not a member of the program.",
-                 "quantity": "This reward cannot be redeemed."}
+REDEEM_ERRORS = {
+    "points": "Not enough points for this reward.",
+    "reward": "This reward cannot be redeemed.",
+    "customer_id": "This customer is not a member of the program.",
+    "quantity": "This reward cannot be redeemed.",
+}
 
 
 @attrs.frozen
@@ -94,8 +115,14 @@ def line_of(entry: LedgerEntry, balance: Any = None) -> Line:
     """A ledger entry as a line of the card or the statement (the note only when a person wrote it)."""
     head = entry.reason.split(":", 1)[0]
     detail = (entry.note or "") if head in _NOTED else (f"#{entry.order_id}" if entry.order_id else "")
-    return Line(entry.created_at, entry.points, KINDS.get(entry.kind, entry.kind),
-                REASONS.get(entry.reason, REASONS.get(head, entry.reason)), detail, balance)
+    return Line(
+        entry.created_at,
+        entry.points,
+        KINDS.get(entry.kind, entry.kind),
+        REASONS.get(entry.reason, REASONS.get(head, entry.reason)),
+        detail,
+        balance,
+    )
 
 
 def tier_names(tiers: Sequence[Tier]) -> dict[str, str]:
@@ -118,8 +145,19 @@ def loyalty_cards(crm: CRM, customer: Customer) -> list[Card]:
         affordable = [reward for reward in offered if reward.points_cost <= member.points and reward.stock != 0]
         lines = [line_of(entry) for entry in service.history(customer.id, program=program.code, limit=PANEL_LINES)]
         latest = service.redemptions(customer.id, program=program.code)[:PANEL_REDEMPTIONS]
-        cards.append(Card(program, member, section["tier"], section["value"], section["expiring_soon"], lines,
-                          affordable, {reward.code: reward.name for reward in offered}, latest))
+        cards.append(
+            Card(
+                program,
+                member,
+                section["tier"],
+                section["value"],
+                section["expiring_soon"],
+                lines,
+                affordable,
+                {reward.code: reward.name for reward in offered},
+                latest,
+            )
+        )
     return cards
 
 
@@ -141,16 +179,21 @@ def redeem(request: ConsoleRequest) -> Response:
             raise
         errors = {"reward": [str(exc)]}
     except ValidationError as exc:
-        errors = {field: messages if isinstance(messages, list) else [str(messages)]
-                  for field, messages in exc.errors.items()}
+        errors = {
+            field: messages if isinstance(messages, list) else [str(messages)] for field, messages in exc.errors.items()
+        }
     except Conflict as exc:  # an erased customer
         errors = {"_": [str(exc)]}
     else:
         target = request.url(f"/console/customers/{done.customer_id}", redeemed=done.id) + f"#panel-{PANEL}"
         return redirect(target, 303)
     field = next(iter(errors))
-    state = {"program": program, "reward": reward, "lead": REDEEM_ERRORS.get(field, "The reward could not be redeemed."),
-             "errors": [str(message) for messages in errors.values() for message in messages]}
+    state = {
+        "program": program,
+        "reward": reward,
+        "lead": REDEEM_ERRORS.get(field, "The reward could not be redeemed."),
+        "errors": [str(message) for messages in errors.values() for message in messages],
+    }
     return customer_360(request, panel_state={PANEL: state}, status=422)
 
 
@@ -174,8 +217,12 @@ def member_statement(request: ConsoleRequest) -> Response:
     if customer.id != customer_id:  # merged away: the statement of the customer it became
         return request.redirect(f"/console/loyalty/members/{customer.id}", program=program.code)
     member = crm.loyalty.member(customer.id, program=program.code)
-    values: dict[str, Any] = {"customer": customer, "program": program, "member": member,
-                              "programs": crm.loyalty.programs()}
+    values: dict[str, Any] = {
+        "customer": customer,
+        "program": program,
+        "member": member,
+        "programs": crm.loyalty.programs(),
+    }
     if member is not None:
         first = _month(request)
         following = _next_month(first)
@@ -187,21 +234,32 @@ def member_statement(request: ConsoleRequest) -> Response:
         this_month = crm.today().replace(day=1)
         since = member.enrolled_at.astimezone(crm.timezone).date().replace(day=1)
         values.update(
-            statement=statement, lines=lines, tiers=tier_names(crm.loyalty.tiers(program.code)),
+            statement=statement,
+            lines=lines,
+            tiers=tier_names(crm.loyalty.tiers(program.code)),
             history=crm.loyalty.tier_history(customer.id, program=program.code),
             redemptions=crm.loyalty.redemptions(customer.id, program=program.code),
             older=f"{(first - timedelta(days=1)):%Y-%m}" if first > since else None,
-            newer=f"{following:%Y-%m}" if following <= this_month else None)
+            newer=f"{following:%Y-%m}" if following <= this_month else None,
+        )
     return request.render(TEMPLATES + "member.html", **values)
 
 
 def programs_page(request: ConsoleRequest) -> Response:
     """Every program: how points are earned and worth, its earn rules and its tiers."""
     service = request.crm.loyalty
-    programs = [(program, service.rules(program.code, include_inactive=True), service.tiers(program.code))
-                for program in service.programs()]
-    return request.render(TEMPLATES + "programs.html", programs=programs, rule_kinds=RULE_KINDS, roundings=ROUNDINGS,
-                          bases=TIER_BASES, money_of=lambda minor, currency: Money(currency, minor))
+    programs = [
+        (program, service.rules(program.code, include_inactive=True), service.tiers(program.code))
+        for program in service.programs()
+    ]
+    return request.render(
+        TEMPLATES + "programs.html",
+        programs=programs,
+        rule_kinds=RULE_KINDS,
+        roundings=ROUNDINGS,
+        bases=TIER_BASES,
+        money_of=lambda minor, currency: Money(currency, minor),
+    )
 
 
 def rewards_page(request: ConsoleRequest) -> Response:
@@ -210,17 +268,30 @@ def rewards_page(request: ConsoleRequest) -> Response:
     programs = service.programs()
     program = service.program(request.http.args.get("program") or None) if programs else None
     rewards = service.rewards(program.code, include_inactive=can_manage) if program else []
-    return request.render(TEMPLATES + "rewards.html", programs=programs, program=program, rewards=rewards,
-                          can_manage=can_manage, kinds=REWARD_KIND_LABELS, saved=request.http.args.get("saved"))
+    return request.render(
+        TEMPLATES + "rewards.html",
+        programs=programs,
+        program=program,
+        rewards=rewards,
+        can_manage=can_manage,
+        kinds=REWARD_KIND_LABELS,
+        saved=request.http.args.get("saved"),
+    )
 
 
 def _reward_values(reward: Reward | None) -> dict[str, str]:
     """A reward as its form shows it (a new one: a product with unlimited stock)."""
     if reward is None:
         return {**dict.fromkeys(REWARD_FIELDS, ""), "kind": "product"}
-    return {"code": reward.code, "name": reward.name, "kind": reward.kind, "points_cost": str(reward.points_cost),
-            "stock": "" if reward.stock is None else str(reward.stock),
-            "value": "" if reward.value is None else str(reward.value.amount), "description": reward.description or ""}
+    return {
+        "code": reward.code,
+        "name": reward.name,
+        "kind": reward.kind,
+        "points_cost": str(reward.points_cost),
+        "stock": "" if reward.stock is None else str(reward.stock),
+        "value": "" if reward.value is None else str(reward.value.amount),
+        "description": reward.description or "",
+    }
 
 
 def _reward_changes(values: dict[str, str], fields: Sequence[str], currency: str) -> dict[str, Any]:
@@ -238,12 +309,25 @@ def _reward_changes(values: dict[str, str], fields: Sequence[str], currency: str
     return data
 
 
-def _reward_form(request: ConsoleRequest, program: Program, reward: Reward | None, values: dict[str, str],
-                 errors: dict[str, list[str]], status: int = 200) -> Response:
+def _reward_form(
+    request: ConsoleRequest,
+    program: Program,
+    reward: Reward | None,
+    values: dict[str, str],
+    errors: dict[str, list[str]],
+    status: int = 200,
+) -> Response:
     action = NEW_REWARD if reward is None else f"{REWARDS}/{program.code}/{reward.code}/edit"
-    return request.render(TEMPLATES + "reward_form.html", status=status, program=program, reward=reward,
-                          values=values, errors=errors, action=action,
-                          kinds=[(kind, request.i18n.gettext(REWARD_KIND_LABELS[kind])) for kind in REWARD_KINDS])
+    return request.render(
+        TEMPLATES + "reward_form.html",
+        status=status,
+        program=program,
+        reward=reward,
+        values=values,
+        errors=errors,
+        action=action,
+        kinds=[(kind, request.i18n.gettext(REWARD_KIND_LABELS[kind])) for kind in REWARD_KINDS],
+    )
 
 
 def _errors_of(exc: ValidationError) -> dict[str, list[str]]:
@@ -269,8 +353,13 @@ def reward_new(request: ConsoleRequest) -> Response:
     values = _submitted(request)
     try:
         data = _reward_changes(values, ("kind", "stock", "value", "description"), program.currency)
-        service.add_reward(values["code"], values["name"], values["points_cost"] or None, program=program.code,
-                           **{k: v for k, v in data.items() if v is not None})
+        service.add_reward(
+            values["code"],
+            values["name"],
+            values["points_cost"] or None,
+            program=program.code,
+            **{k: v for k, v in data.items() if v is not None},
+        )
     except (ValidationError, Conflict) as exc:
         errors = _errors_of(exc) if isinstance(exc, ValidationError) else {"code": [str(exc)]}
         return _reward_form(request, program, None, values, errors, status=422)
@@ -324,16 +413,19 @@ def crmkit_console_pages() -> list[ConsolePage]:
         ConsolePage(reward + "/edit", reward_edit, methods=("GET", "POST"), permission=PROGRAMS_MANAGE),
         ConsolePage(reward + "/status", reward_status, methods=("POST",), permission=PROGRAMS_MANAGE),
         ConsolePage("/console/loyalty/members/<int:customer_id>", member_statement, permission=MEMBERS_READ),
-        ConsolePage("/console/loyalty/members/<int:customer_id>/redeem", redeem, methods=("POST",),
-                    permission=POINTS_REDEEM),
+        ConsolePage(
+            "/console/loyalty/members/<int:customer_id>/redeem", redeem, methods=("POST",), permission=POINTS_REDEEM
+        ),
     ]
 
 
 @hookimpl
 def crmkit_console_menu() -> list[MenuEntry]:
     """Programs and rewards, for the people who look after members."""
-    return [MenuEntry("Loyalty", PROGRAMS, permission=MEMBERS_READ),
-            MenuEntry("Rewards", REWARDS, permission=MEMBERS_READ)]
+    return [
+        MenuEntry("Loyalty", PROGRAMS, permission=MEMBERS_READ),
+        MenuEntry("Rewards", REWARDS, permission=MEMBERS_READ),
+    ]
 
 
 @hookimpl
@@ -345,8 +437,15 @@ def crmkit_customer_panels() -> list[Panel]:
 @hookimpl
 def crmkit_home_tiles() -> list[Tile]:
     """Outstanding points and their money value, over the customers in the user's report scope."""
-    return [Tile("loyalty-liability", "Points liability", TEMPLATES + "liability_tile.html",
-                 lambda crm: crm.loyalty.liability(), permission=REPORTS_READ)]
+    return [
+        Tile(
+            "loyalty-liability",
+            "Points liability",
+            TEMPLATES + "liability_tile.html",
+            lambda crm: crm.loyalty.liability(),
+            permission=REPORTS_READ,
+        )
+    ]
 
 
 @hookimpl

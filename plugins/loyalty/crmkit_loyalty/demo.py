@@ -41,8 +41,16 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     if any(program.code == PROGRAM for program in loyalty.programs()):
         return
     rng = random.Random(seed)
-    loyalty.create_program(PROGRAM, "Khách hàng thân thiết", currency="VND", earn_points=1, earn_amount_minor=10_000,
-                           point_value_minor=500, expiry_days=365, auto_enroll=False)
+    loyalty.create_program(
+        PROGRAM,
+        "Khách hàng thân thiết",
+        currency="VND",
+        earn_points=1,
+        earn_amount_minor=10_000,
+        point_value_minor=500,
+        expiry_days=365,
+        auto_enroll=False,
+    )
     for rule in RULES:
         loyalty.add_rule(rule["kind"], program=PROGRAM, **{k: v for k, v in rule.items() if k != "kind"})
     for code, name, kind, points, stock, value in REWARDS:
@@ -79,15 +87,17 @@ def overview(crm: CRM) -> dict[str, list[str]]:
     repeat = ", ".join(f"{row.group} {_percent(row.rate)}" for row in loyalty.repeat_purchase(program=PROGRAM))
     rewards = ", ".join(f"{r.name} ({r.points_cost} points)" for r in loyalty.rewards(program=PROGRAM))
     value = f" worth {liability.value}" if liability.value else ""
-    return {"Loyalty": [
-        f"{liability.members:,} members; {liability.outstanding:,} points outstanding{value}",
-        f"tiers: {tiers}",
-        f"redeemed {_percent(redemption.rate)} of the points earned; {redemption.redeeming_members:,} members redeemed",
-        f"repeat-purchase rate: {repeat}",
-        f"rewards: {rewards}",
-        f"earning {program.earn_points.normalize():f} point per {Money(program.currency, program.earn_amount_minor)}; "
-        "try `crmkit loyalty report liability`, `crmkit loyalty statement ID`",
-    ]}
+    return {
+        "Loyalty": [
+            f"{liability.members:,} members; {liability.outstanding:,} points outstanding{value}",
+            f"tiers: {tiers}",
+            f"redeemed {_percent(redemption.rate)} of the points earned; {redemption.redeeming_members:,} members redeemed",
+            f"repeat-purchase rate: {repeat}",
+            f"rewards: {rewards}",
+            f"earning {program.earn_points.normalize():f} point per {Money(program.currency, program.earn_amount_minor)}; "
+            "try `crmkit loyalty report liability`, `crmkit loyalty statement ID`",
+        ]
+    }
 
 
 def _percent(rate: object) -> str:

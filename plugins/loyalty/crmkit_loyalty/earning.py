@@ -27,10 +27,9 @@ from typing import Any
 
 import attrs
 
-from crmkit.money import Money
 from crmkit.calendar import is_birthday, is_occasion, local_date
+from crmkit.money import Money
 from crmkit_loyalty.records import Program, Rule, Tier
-
 
 _ONE = Fraction(1)
 
@@ -55,8 +54,16 @@ def basis_of(program: Program, order: Any) -> int:
     return max(total, 0)
 
 
-def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, order: Any,
-                   birth_date: date | None, zone: tzinfo, *, founding: tuple[int, int] | None = None) -> list[Earning]:
+def order_earnings(
+    program: Program,
+    rules: Sequence[Rule],
+    tier: Tier | None,
+    order: Any,
+    birth_date: date | None,
+    zone: tzinfo,
+    *,
+    founding: tuple[int, int] | None = None,
+) -> list[Earning]:
     """The entries ``order`` earns in ``program`` for a member in ``tier`` born on ``birth_date``; its day is
     the date it was placed in ``zone``; occasions are ``crmkit.calendar``'s (``founding``: the shop's founding day)."""
     day = local_date(order.placed_at, zone)
@@ -78,12 +85,18 @@ def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, o
         exact *= Fraction(tier.multiplier)
         steps.append(f"tier {tier.name} ×{_show(Fraction(tier.multiplier))}")
     birthday = is_birthday(birth_date, day)
-    day_rules = [rule for rule in active if (rule.kind == "birthday" and birthday)
-                 or (rule.kind == "occasion" and rule.target is not None and is_occasion(rule.target, day, founding=founding))]
+    day_rules = [
+        rule
+        for rule in active
+        if (rule.kind == "birthday" and birthday)
+        or (rule.kind == "occasion" and rule.target is not None and is_occasion(rule.target, day, founding=founding))
+    ]
     day_multiplier = max((Fraction(rule.multiplier) for rule in day_rules if rule.multiplier), default=_ONE)
     if day_multiplier != 1:
         exact *= day_multiplier
-        steps.append(f"{'birthday/occasion' if len(day_rules) > 1 else _day_name(day_rules[0])} ×{_show(day_multiplier)}")
+        steps.append(
+            f"{'birthday/occasion' if len(day_rules) > 1 else _day_name(day_rules[0])} ×{_show(day_multiplier)}"
+        )
     result = [Earning("purchase", program.round(exact), basis, ", ".join(steps) + f", {program.rounding}")]
     for rule in day_rules:
         if rule.bonus_points:
@@ -96,7 +109,7 @@ def order_earnings(program: Program, rules: Sequence[Rule], tier: Tier | None, o
 @functools.lru_cache(maxsize=64)
 def _units_per_minor(earn_points: Decimal, earn_amount_minor: int, point_decimals: int) -> Fraction:
     """Point units a program earns per minor unit of basis (the same for every order: kept, not recomputed)."""
-    return Fraction(earn_points) * 10 ** point_decimals / earn_amount_minor
+    return Fraction(earn_points) * 10**point_decimals / earn_amount_minor
 
 
 @functools.lru_cache(maxsize=64)
@@ -105,8 +118,9 @@ def _rate_text(currency: str, earn_points: Decimal, earn_amount_minor: int) -> s
     return f" at {earn_points.normalize():f} per {Money(currency, earn_amount_minor).format()}"
 
 
-def refund_share(program: Program, purchase_units: int, purchase_amount: int, order_total: int,
-                 refunded_total: int) -> tuple[int, int]:
+def refund_share(
+    program: Program, purchase_units: int, purchase_amount: int, order_total: int, refunded_total: int
+) -> tuple[int, int]:
     """Points and spend to have reversed, in total, once ``refunded_total`` of ``order_total`` was refunded.
 
     Proportional, rounded with the program's rule (the spend is floored), computed on the running

@@ -25,8 +25,16 @@ def crmkit_webhook_events() -> list[EventType]:
 @hookimpl
 def crmkit_jobs(crm: CRM) -> list[Job]:
     return [
-        Job("loyalty.expire", timedelta(hours=1), lambda crm: crm.loyalty.expire(),
-            "expire the points whose expiry date has passed (crmkit loyalty expire)"),
-        Job("loyalty.evaluate-tiers", timedelta(days=1), lambda crm: crm.loyalty.evaluate_tiers(),
-            "move members to the tier their qualifying points reach (crmkit loyalty evaluate-tiers)"),
+        Job(
+            "loyalty.expire",
+            timedelta(hours=1),
+            lambda crm: crm.loyalty.expire(),
+            "expire the points whose expiry date has passed (crmkit loyalty expire)",
+        ),
+        Job(
+            "loyalty.evaluate-tiers",
+            timedelta(days=1),
+            lambda crm: crm.loyalty.evaluate_tiers(),
+            "move members to the tier their qualifying points reach (crmkit loyalty evaluate-tiers)",
+        ),
     ]

@@ -104,8 +104,9 @@ def _tier_codes(crm: CRM) -> tuple[str, ...]:
     """The tier codes of the default program (the one ``loyalty_tier`` reads), lowest first."""
     default = sa.select(sa.func.min(programs.c.id)).scalar_subquery()
     with crm.reading() as conn:
-        return tuple(conn.execute(sa.select(tiers.c.code).where(tiers.c.program_id == default)
-                                  .order_by(tiers.c.rank)).scalars())
+        return tuple(
+            conn.execute(sa.select(tiers.c.code).where(tiers.c.program_id == default).order_by(tiers.c.rank)).scalars()
+        )
 
 
 @hookimpl

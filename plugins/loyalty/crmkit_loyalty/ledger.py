@@ -36,10 +36,18 @@ ENTRY_KEY = ("program_id", "source_kind", "source_id", "reason")
 # The hot paths are built once and run with parameters: building statements costs more than running them.
 #: One balance row, by the ``member`` (customer id) and ``program`` (program id) parameters.
 MEMBER_KEY = sa.and_(members.c.customer_id == sa.bindparam("member"), members.c.program_id == sa.bindparam("program"))
-_MOVE_BALANCE = (members.update().where(MEMBER_KEY).values(points=members.c.points + sa.bindparam("units"))
-                 .returning(members.c.points))
-_SPEND_BALANCE = (members.update().where(MEMBER_KEY, members.c.points >= sa.bindparam("need"))
-                  .values(points=members.c.points + sa.bindparam("units")).returning(members.c.points))
+_MOVE_BALANCE = (
+    members.update()
+    .where(MEMBER_KEY)
+    .values(points=members.c.points + sa.bindparam("units"))
+    .returning(members.c.points)
+)
+_SPEND_BALANCE = (
+    members.update()
+    .where(MEMBER_KEY, members.c.points >= sa.bindparam("need"))
+    .values(points=members.c.points + sa.bindparam("units"))
+    .returning(members.c.points)
+)
 _BALANCE = sa.select(members.c.points).where(MEMBER_KEY)
 
 
@@ -48,8 +56,11 @@ def _window(column: sa.Column[Any]) -> sa.Select[Any]:
     (parameters ``member``, ``program``, ``since``). It reads only the index ``ix_loyalty_ledger_member_window``."""
     c = ledger.c
     return sa.select(sa.func.coalesce(sa.func.sum(column), 0)).where(
-        c.customer_id == sa.bindparam("member"), c.program_id == sa.bindparam("program"), c.qualifying.is_(True),
-        c.created_at > sa.bindparam("since"))
+        c.customer_id == sa.bindparam("member"),
+        c.program_id == sa.bindparam("program"),
+        c.qualifying.is_(True),
+        c.created_at > sa.bindparam("since"),
+    )
 
 
 #: The tier window per ``tier_basis``; and the balance move returning it as well (an order's purchase entry).
@@ -58,11 +69,15 @@ _MOVE_BALANCE_WINDOW = {basis: _MOVE_BALANCE.returning(window.scalar_subquery())
 _LOCK_MEMBER = sa.select(members.c.tier.label("member_tier")).where(MEMBER_KEY).with_for_update()  # PostgreSQL only
 #: An open lot: what a member's entries still hold (the partial index ``ix_loyalty_ledger_open_lots`` holds just these).
 OPEN = ledger.c.remaining > 0
-_OPEN_LOTS = (sa.select(ledger.c.id, ledger.c.remaining)
-              .where(ledger.c.customer_id == sa.bindparam("customer_id"),
-                     ledger.c.program_id == sa.bindparam("program_id"), OPEN)
-              .order_by(ledger.c.expires_at.asc().nulls_last(), ledger.c.id).limit(LOT_PAGE))
+_OPEN_LOTS = (
+    sa.select(ledger.c.id, ledger.c.remaining)
+    .where(ledger.c.customer_id == sa.bindparam("customer_id"), ledger.c.program_id == sa.bindparam("program_id"), OPEN)
+    .order_by(ledger.c.expires_at.asc().nulls_last(), ledger.c.id)
+    .limit(LOT_PAGE)
+)
 _SET_LOT = ledger.update().where(ledger.c.id == sa.bindparam("lot")).values(remaining=sa.bindparam("left"))
+
+
 def balance_units(conn: sa.Connection, program_id: int, customer_id: int) -> int | None:
     """A member's balance in units (None when not a member): one primary-key lookup."""
     return conn.execute(_BALANCE, {"member": customer_id, "program": program_id}).scalar()
@@ -74,9 +89,12 @@ def lock_members(conn: sa.Connection, program_id: int, customer_ids: Iterable[in
         return
     ids = sorted(set(customer_ids))
     if ids:
-        conn.execute(sa.select(members.c.customer_id).where(members.c.program_id == program_id,
-                                                          members.c.customer_id.in_(ids))
-                     .order_by(members.c.customer_id).with_for_update()).all()
+        conn.execute(
+            sa.select(members.c.customer_id)
+            .where(members.c.program_id == program_id, members.c.customer_id.in_(ids))
+            .order_by(members.c.customer_id)
+            .with_for_update()
+        ).all()
 
 
 def lock_member(conn: sa.Connection, program_id: int, customer_id: int) -> sa.Row[Any] | None:
@@ -84,7 +102,9 @@ def lock_member(conn: sa.Connection, program_id: int, customer_id: int) -> sa.Ro
     return conn.execute(_LOCK_MEMBER, {"member": customer_id, "program": program_id}).first()
 
 
-def locked_member(conn: sa.Connection, program_id: int, customer_id: int, seen: sa.Row[Any] | None) -> sa.Row[Any] | None:
+def locked_member(
+    conn: sa.Connection, program_id: int, customer_id: int, seen: sa.Row[Any] | None
+) -> sa.Row[Any] | None:
     """The membership (``member_tier``) as it is under this transaction's lock, given ``seen``, read earlier in it.
 
     PostgreSQL: locked ``FOR UPDATE`` and read again. SQLite: ``seen`` itself — the write
@@ -115,10 +135,24 @@ class Ledger:
         self._crm = crm
 
     def post(
-        self, session: Session, program: Program, customer_id: int, units: int, *, kind: str, reason: str,
-        source_kind: str, source_id: Any, now: datetime, order_id: Any = None, amount_minor: int | None = None,
-        qualifying: bool = False, note: str | None = None, expires_at: datetime | None = None,
-        require_balance: bool = False, window: WindowTotal | None = None,
+        self,
+        session: Session,
+        program: Program,
+        customer_id: int,
+        units: int,
+        *,
+        kind: str,
+        reason: str,
+        source_kind: str,
+        source_id: Any,
+        now: datetime,
+        order_id: Any = None,
+        amount_minor: int | None = None,
+        qualifying: bool = False,
+        note: str | None = None,
+        expires_at: datetime | None = None,
+        require_balance: bool = False,
+        window: WindowTotal | None = None,
     ) -> LedgerEntry | None:
         """Write one entry and move the balance; None when this (source, reason) was already posted.
 
@@ -131,10 +165,20 @@ class Ledger:
             raise ValidationError(f"more than {program.points(MAX_UNITS)} points in one entry", field="points")
         conn = session.connection()
         row = {
-            "program_id": program.id, "customer_id": customer_id, "points": units, "kind": kind, "reason": reason,
-            "source_kind": source_kind, "source_id": str(source_id), "order_id": None if order_id is None else str(order_id),
-            "amount_minor": amount_minor, "qualifying": qualifying, "created_at": now,
-            "expires_at": expires_at if units > 0 else None, "note": note, "actor": self._crm.actor,
+            "program_id": program.id,
+            "customer_id": customer_id,
+            "points": units,
+            "kind": kind,
+            "reason": reason,
+            "source_kind": source_kind,
+            "source_id": str(source_id),
+            "order_id": None if order_id is None else str(order_id),
+            "amount_minor": amount_minor,
+            "qualifying": qualifying,
+            "created_at": now,
+            "expires_at": expires_at if units > 0 else None,
+            "note": note,
+            "actor": self._crm.actor,
             "remaining": max(units, 0),
         }
         entry_id = insert_ignore(conn, ledger, row, ENTRY_KEY, ledger.c.id)
@@ -152,7 +196,8 @@ class Ledger:
             have = balance_units(conn, program.id, customer_id)
             raise ValidationError(
                 f"not enough points: the balance is {program.points(have or 0)}, {program.points(-units)} needed",
-                field="points")
+                field="points",
+            )
         if units > 0 and balance < units:  # a negative balance is paid back first: the lot holds what is left
             row["remaining"] = max(balance, 0)
             conn.execute(_SET_LOT, {"lot": entry_id, "left": row["remaining"]})
@@ -166,9 +211,12 @@ class Ledger:
         """Tell other plugins (``crmkit_points_changed``) about an entry, in the same transaction."""
         self._crm.hooks.call("crmkit_points_changed", entry=entry, balance=balance, session=session)
         if entry.kind in EVENT_OF_KIND:
-            self._crm.events.emit(session, EVENT_OF_KIND[entry.kind],
-                                  lambda: {"entry": to_jsonable(entry), "balance": to_jsonable(balance)},
-                                  customer_id=entry.customer_id)
+            self._crm.events.emit(
+                session,
+                EVENT_OF_KIND[entry.kind],
+                lambda: {"entry": to_jsonable(entry), "balance": to_jsonable(balance)},
+                customer_id=entry.customer_id,
+            )
 
     def consume(self, conn: sa.Connection, program_id: int, customer_id: int, units: int) -> int:
         """Take ``units`` from the member's open lots, soonest-expiring (oldest) first; returns how many were taken."""
@@ -192,12 +240,17 @@ class Ledger:
 
     def settle(self, conn: sa.Connection, program_id: int, customer_id: int) -> int:
         """Recompute a balance from the ledger and trim the open lots to it (after a merge); returns the balance."""
-        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
-                             .where(ledger.c.program_id == program_id, ledger.c.customer_id == customer_id)).scalar_one()
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0)).where(
+                ledger.c.program_id == program_id, ledger.c.customer_id == customer_id
+            )
+        ).scalar_one()
         conn.execute(members.update().where(member_key(program_id, customer_id)).values(points=total))
-        open_units = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.remaining), 0))
-                                  .where(ledger.c.customer_id == customer_id, ledger.c.program_id == program_id, OPEN)
-                                  ).scalar_one()
+        open_units = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(ledger.c.remaining), 0)).where(
+                ledger.c.customer_id == customer_id, ledger.c.program_id == program_id, OPEN
+            )
+        ).scalar_one()
         if open_units > max(total, 0):
             self.consume(conn, program_id, customer_id, open_units - max(total, 0))
         return int(total)
@@ -208,8 +261,12 @@ _AS_STORED = tuple(field.name for field in attrs.fields(LedgerEntry) if field.na
 
 
 def _entry(program: Program, entry_id: int, row: Mapping[str, Any]) -> LedgerEntry:
-    return LedgerEntry(id=entry_id, program=program.code, points=program.points(row["points"]),
-                       **{name: row[name] for name in _AS_STORED})
+    return LedgerEntry(
+        id=entry_id,
+        program=program.code,
+        points=program.points(row["points"]),
+        **{name: row[name] for name in _AS_STORED},
+    )
 
 
 def entry_from_row(program: Program, row: Mapping[str, Any]) -> LedgerEntry:

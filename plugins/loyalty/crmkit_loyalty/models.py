@@ -29,8 +29,10 @@ class DecimalText(sa.types.TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
 
+
 programs = sa.Table(
-    "loyalty_programs", metadata,
+    "loyalty_programs",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("code", sa.String(50), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
@@ -54,7 +56,8 @@ programs = sa.Table(
 )
 
 rules = sa.Table(
-    "loyalty_rules", metadata,
+    "loyalty_rules",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), nullable=False),
     # product | category | min_order | birthday | occasion | signup | referral
@@ -71,7 +74,8 @@ rules = sa.Table(
 )
 
 tiers = sa.Table(
-    "loyalty_tiers", metadata,
+    "loyalty_tiers",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), nullable=False),
     sa.Column("code", sa.String(50), nullable=False),
@@ -84,7 +88,8 @@ tiers = sa.Table(
 )
 
 members = sa.Table(
-    "loyalty_members", metadata,
+    "loyalty_members",
+    metadata,
     customer_fk(primary_key=True, index=False),
     sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), primary_key=True),
     sa.Column("points", sa.BigInteger, nullable=False),  # the balance: always the sum of the member's ledger
@@ -95,7 +100,8 @@ members = sa.Table(
 )
 
 ledger = sa.Table(
-    "loyalty_ledger", metadata,
+    "loyalty_ledger",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), nullable=False),
     customer_fk(index=False),
@@ -117,17 +123,32 @@ ledger = sa.Table(
     sa.UniqueConstraint("program_id", "source_kind", "source_id", "reason"),
     # A member's entries by date, carrying what the tier window sums (qualifying, points, spend): the
     # re-evaluation after each order reads only this index, never the table.
-    sa.Index("ix_loyalty_ledger_member_window", "customer_id", "program_id", "created_at", "id", "qualifying", "points",
-             "amount_minor"),
+    sa.Index(
+        "ix_loyalty_ledger_member_window",
+        "customer_id",
+        "program_id",
+        "created_at",
+        "id",
+        "qualifying",
+        "points",
+        "amount_minor",
+    ),
     sa.Index("ix_loyalty_ledger_program_id_created_at", "program_id", "created_at"),
     # The open lots only (a small part of the ledger), per member soonest-expiring first: FIFO spending and expiry.
-    sa.Index("ix_loyalty_ledger_open_lots", "customer_id", "program_id", "expires_at",
-             sqlite_where=sa.text("remaining > 0"), postgresql_where=sa.text("remaining > 0")),
+    sa.Index(
+        "ix_loyalty_ledger_open_lots",
+        "customer_id",
+        "program_id",
+        "expires_at",
+        sqlite_where=sa.text("remaining > 0"),
+        postgresql_where=sa.text("remaining > 0"),
+    ),
 )
 
 
 rewards = sa.Table(
-    "loyalty_rewards", metadata,
+    "loyalty_rewards",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), nullable=False),
     sa.Column("code", sa.String(50), nullable=False),
@@ -145,7 +166,8 @@ rewards = sa.Table(
 )
 
 redemptions = sa.Table(
-    "loyalty_redemptions", metadata,
+    "loyalty_redemptions",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("program_id", Id, sa.ForeignKey("loyalty_programs.id"), nullable=False),
     customer_fk(index=False),

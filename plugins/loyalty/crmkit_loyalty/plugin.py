@@ -13,6 +13,6 @@ plugin = Plugin(
     cli="crmkit_loyalty.commands:loyalty",
     retained_tables={
         "loyalty_ledger": "points are a liability of the business: the ledger is kept for its accounts, with the "
-                          "notes removed and the balance forfeited, linked only to the anonymized customer record",
+        "notes removed and the balance forfeited, linked only to the anonymized customer record"
     },
 )

@@ -85,8 +85,11 @@ class Program:
             raise ValidationError(f"at most {most} points at a time", field=field)
         scaled = number.scaleb(self.point_decimals)
         if scaled != scaled.to_integral_value():
-            message = (f"fractional points are not allowed in program {self.code!r}" if not self.fractional
-                       else f"at most {self.point_decimals} decimal places in program {self.code!r}")
+            message = (
+                f"fractional points are not allowed in program {self.code!r}"
+                if not self.fractional
+                else f"at most {self.point_decimals} decimal places in program {self.code!r}"
+            )
             raise ValidationError(message, field=field)
         return int(scaled)
 
@@ -114,7 +117,7 @@ class Program:
         """The money value of ``units`` points (half-even to the minor unit), if the program has a point value."""
         if self.point_value_minor is None:
             return None
-        exact = Fraction(units * self.point_value_minor, 10 ** self.point_decimals)
+        exact = Fraction(units * self.point_value_minor, 10**self.point_decimals)
         return Money(self.currency, round(exact))
 
 
@@ -135,8 +138,11 @@ class Rule:
 
     def applies_on(self, day: date) -> bool:
         """True when the rule is active and ``day`` (a local date) is inside its validity window."""
-        return self.active and (self.starts_on is None or self.starts_on <= day) and (
-            self.ends_on is None or day <= self.ends_on)
+        return (
+            self.active
+            and (self.starts_on is None or self.starts_on <= day)
+            and (self.ends_on is None or day <= self.ends_on)
+        )
 
 
 @attrs.frozen
@@ -268,4 +274,3 @@ class Mismatch:
     balance: int
     ledger_sum: int
     open_lots: int
-

@@ -19,8 +19,8 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.types import utcnow
 from crmkit.calendar import local_midnight, month_windows
+from crmkit.core.types import utcnow
 from crmkit.money import Money
 from crmkit.purchases import purchases
 from crmkit_loyalty.base import ServiceBase
@@ -116,17 +116,30 @@ class ReportsMixin(ServiceBase):
                 m = members.c
                 positive = sa.case((m.points > 0, m.points), else_=0)
                 count, outstanding = conn.execute(
-                    sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(positive), 0))
-                    .where(m.program_id == target.id, mine)).one()
-                expiring = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.remaining), 0))
-                                        .where(ledger.c.program_id == target.id, OPEN, ledger.c.expires_at <= soon,
-                                               lots_in_scope)).scalar_one()
-                result.append(Liability(target.code, count, target.points(int(outstanding)),
-                                        target.value_of(int(outstanding)), target.points(int(expiring)), scoped_to))
+                    sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(positive), 0)).where(
+                        m.program_id == target.id, mine
+                    )
+                ).one()
+                expiring = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(ledger.c.remaining), 0)).where(
+                        ledger.c.program_id == target.id, OPEN, ledger.c.expires_at <= soon, lots_in_scope
+                    )
+                ).scalar_one()
+                result.append(
+                    Liability(
+                        target.code,
+                        count,
+                        target.points(int(outstanding)),
+                        target.value_of(int(outstanding)),
+                        target.points(int(expiring)),
+                        scoped_to,
+                    )
+                )
         return result
 
-    def earn_burn(self, *, program: str | None = None, start: date | None = None,
-                  end: date | None = None) -> list[MonthFlow]:
+    def earn_burn(
+        self, *, program: str | None = None, start: date | None = None, end: date | None = None
+    ) -> list[MonthFlow]:
         """Per local month (``crm.timezone``): points earned, reversed, redeemed, expired, adjusted, and the net."""
         scoped_to = self._scoped_to()
         mine = self._reported(ledger.c.customer_id)
@@ -149,9 +162,19 @@ class ReportsMixin(ServiceBase):
                     if not rows:
                         continue  # a month without entries is not listed
                     sums = dict.fromkeys(KINDS, 0) | {kind: int(total) for kind, total in rows}
-                    result.append(MonthFlow(target.code, label, show(sums["earn"]), show(-sums["reverse"]),
-                                            show(-sums["redeem"]), show(-sums["expire"]), show(sums["adjust"]),
-                                            show(sum(sums.values())), scoped_to))
+                    result.append(
+                        MonthFlow(
+                            target.code,
+                            label,
+                            show(sums["earn"]),
+                            show(-sums["reverse"]),
+                            show(-sums["redeem"]),
+                            show(-sums["expire"]),
+                            show(sums["adjust"]),
+                            show(sum(sums.values())),
+                            scoped_to,
+                        )
+                    )
         return result
 
     def tier_counts(self, *, program: str | None = None) -> list[TierCount]:
@@ -161,15 +184,22 @@ class ReportsMixin(ServiceBase):
         result = []
         with self._crm.reading() as conn:
             for target in self._chosen(conn, program):
-                counts = dict(conn.execute(sa.select(members.c.tier, sa.func.count())
-                                           .where(members.c.program_id == target.id, mine)
-                                           .group_by(members.c.tier)).all())
-                result.extend(TierCount(target.code, tier.code, tier.name, counts.get(tier.code, 0), scoped_to)
-                              for tier in self._tiers(conn, target))
+                counts = dict(
+                    conn.execute(
+                        sa.select(members.c.tier, sa.func.count())
+                        .where(members.c.program_id == target.id, mine)
+                        .group_by(members.c.tier)
+                    ).all()
+                )
+                result.extend(
+                    TierCount(target.code, tier.code, tier.name, counts.get(tier.code, 0), scoped_to)
+                    for tier in self._tiers(conn, target)
+                )
         return result
 
-    def redemption_rate(self, *, program: str | None = None, start: date | None = None,
-                        end: date | None = None) -> list[RedemptionRate]:
+    def redemption_rate(
+        self, *, program: str | None = None, start: date | None = None, end: date | None = None
+    ) -> list[RedemptionRate]:
         """Points redeemed (net of cancellations) over points earned, and redeeming members over members."""
         scoped_to = self._scoped_to()
         entries_in_scope, mine = self._reported(ledger.c.customer_id), self._reported(members.c.customer_id)
@@ -178,42 +208,77 @@ class ReportsMixin(ServiceBase):
         result = []
         with self._crm.reading() as conn:
             for target in self._chosen(conn, program):
-                sums = dict(conn.execute(
-                    sa.select(ledger.c.kind, sa.func.sum(ledger.c.points))
-                    .where(ledger.c.program_id == target.id, ledger.c.kind.in_(("earn", "redeem")), entries_in_scope,
-                           *_period(ledger.c.created_at, start, end, zone))
-                    .group_by(ledger.c.kind)).all())
+                sums = dict(
+                    conn.execute(
+                        sa.select(ledger.c.kind, sa.func.sum(ledger.c.points))
+                        .where(
+                            ledger.c.program_id == target.id,
+                            ledger.c.kind.in_(("earn", "redeem")),
+                            entries_in_scope,
+                            *_period(ledger.c.created_at, start, end, zone),
+                        )
+                        .group_by(ledger.c.kind)
+                    ).all()
+                )
                 earned, redeemed = int(sums.get("earn") or 0), -int(sums.get("redeem") or 0)
-                count = conn.execute(sa.select(sa.func.count()).where(members.c.program_id == target.id, mine)
-                                     ).scalar_one()
+                count = conn.execute(
+                    sa.select(sa.func.count()).where(members.c.program_id == target.id, mine)
+                ).scalar_one()
                 redeeming = conn.execute(
-                    sa.select(sa.func.count(sa.distinct(redemptions.c.customer_id)))
-                    .where(redemptions.c.program_id == target.id, redemptions.c.status == "completed",
-                           redemptions_in_scope, *_period(redemptions.c.created_at, start, end, zone))).scalar_one()
-                result.append(RedemptionRate(target.code, target.points(earned), target.points(redeemed),
-                                             _ratio(redeemed, earned), count, redeeming, _ratio(redeeming, count),
-                                             scoped_to))
+                    sa.select(sa.func.count(sa.distinct(redemptions.c.customer_id))).where(
+                        redemptions.c.program_id == target.id,
+                        redemptions.c.status == "completed",
+                        redemptions_in_scope,
+                        *_period(redemptions.c.created_at, start, end, zone),
+                    )
+                ).scalar_one()
+                result.append(
+                    RedemptionRate(
+                        target.code,
+                        target.points(earned),
+                        target.points(redeemed),
+                        _ratio(redeemed, earned),
+                        count,
+                        redeeming,
+                        _ratio(redeeming, count),
+                        scoped_to,
+                    )
+                )
         return result
 
-    def repeat_purchase(self, *, program: str | None = None, start: date | None = None,
-                        end: date | None = None) -> list[RepeatRate]:
+    def repeat_purchase(
+        self, *, program: str | None = None, start: date | None = None, end: date | None = None
+    ) -> list[RepeatRate]:
         """Repeat-purchase rate of members vs non-members: buyers with two or more purchases over all buyers."""
         scoped_to = self._scoped_to()
         zone = self._crm.timezone
         bought = purchases(self._crm)  # no row when no plugin reports purchases: nobody bought anything we know of
-        per_customer = (sa.select(bought.c.customer_id, sa.func.count().label("n"))
-                        .where(bought.c.amount_minor > 0, self._reported(bought.c.customer_id),
-                               *_period(bought.c.occurred_at, start, end, zone))
-                        .group_by(bought.c.customer_id).subquery("buyers"))
+        per_customer = (
+            sa.select(bought.c.customer_id, sa.func.count().label("n"))
+            .where(
+                bought.c.amount_minor > 0,
+                self._reported(bought.c.customer_id),
+                *_period(bought.c.occurred_at, start, end, zone),
+            )
+            .group_by(bought.c.customer_id)
+            .subquery("buyers")
+        )
         with self._crm.reading() as conn:
             target = self._program(conn, program)
-            is_member = sa.exists().where(members.c.customer_id == per_customer.c.customer_id,
-                                          members.c.program_id == target.id)
-            grouped = sa.select(sa.case((is_member, "members"), else_="non-members").label("grp"),
-                                per_customer.c.n).subquery("grouped")
-            counts = {grp: (int(buyers), int(repeat or 0)) for grp, buyers, repeat in conn.execute(
-                sa.select(grouped.c.grp, sa.func.count(), sa.func.sum(sa.case((grouped.c.n >= 2, 1), else_=0)))
-                .group_by(grouped.c.grp)).all()}
+            is_member = sa.exists().where(
+                members.c.customer_id == per_customer.c.customer_id, members.c.program_id == target.id
+            )
+            grouped = sa.select(
+                sa.case((is_member, "members"), else_="non-members").label("grp"), per_customer.c.n
+            ).subquery("grouped")
+            counts = {
+                grp: (int(buyers), int(repeat or 0))
+                for grp, buyers, repeat in conn.execute(
+                    sa.select(
+                        grouped.c.grp, sa.func.count(), sa.func.sum(sa.case((grouped.c.n >= 2, 1), else_=0))
+                    ).group_by(grouped.c.grp)
+                ).all()
+            }
         result = []
         for group in GROUPS:
             buyers, repeat = counts.get(group, (0, 0))
@@ -234,8 +299,9 @@ class ReportsMixin(ServiceBase):
         return [self._program(conn, program)] if program is not None else self._programs(conn)
 
 
-def _period(column: sa.ColumnElement[Any], start: date | None, end: date | None,
-            zone: tzinfo) -> list[sa.ColumnElement[bool]]:
+def _period(
+    column: sa.ColumnElement[Any], start: date | None, end: date | None, zone: tzinfo
+) -> list[sa.ColumnElement[bool]]:
     """Conditions for local dates ``start``..``end`` in ``zone`` (both included; either may be open)."""
     conditions = []
     if start is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,11 @@ class StandInOrders:
         self.refunded: dict[int, list[Refund]] = {}
 
     def list(self, *, since: datetime | None = None, until: datetime | None = None, limit: int = 100) -> list[Order]:
-        found = [o for o in self.placed.values() if (since is None or o.placed_at >= since)
-                 and (until is None or o.placed_at < until)]
+        found = [
+            o
+            for o in self.placed.values()
+            if (since is None or o.placed_at >= since) and (until is None or o.placed_at < until)
+        ]
         return sorted(found, key=lambda o: (o.placed_at, o.id), reverse=True)[:limit]
 
     def refunds(self, order_id: int) -> list[Refund]:
@@ -101,10 +104,26 @@ class StandInSales:
         self._crm = crm
         self.orders = StandInOrders(crm)
 
-    def place(self, customer_id: int, total_minor: int, *, placed_at: datetime | None = None, tax_minor: int = 0,
-              lines: tuple[Line, ...] = (), currency: str = "VND", fire: bool = True) -> Order:
-        order = Order(next(_ids), customer_id, total_minor, placed_at or datetime.now(timezone.utc) - timedelta(seconds=1),
-                      currency=currency, tax_minor=tax_minor, lines=tuple(lines))
+    def place(
+        self,
+        customer_id: int,
+        total_minor: int,
+        *,
+        placed_at: datetime | None = None,
+        tax_minor: int = 0,
+        lines: tuple[Line, ...] = (),
+        currency: str = "VND",
+        fire: bool = True,
+    ) -> Order:
+        order = Order(
+            next(_ids),
+            customer_id,
+            total_minor,
+            placed_at or datetime.now(UTC) - timedelta(seconds=1),
+            currency=currency,
+            tax_minor=tax_minor,
+            lines=tuple(lines),
+        )
         self.orders.placed[order.id] = order
         if fire:
             self.deliver_again(order)
@@ -119,7 +138,7 @@ class StandInSales:
         order.refunded_minor += amount_minor
         if order.refunded_minor >= order.total_minor:
             order.status = "refunded"
-        refund = Refund(next(_ids), order.id, amount_minor, order.currency, datetime.now(timezone.utc))
+        refund = Refund(next(_ids), order.id, amount_minor, order.currency, datetime.now(UTC))
         self.orders.refunded.setdefault(order.id, []).append(refund)
         with self._crm.transaction() as session:
             self._crm.hooks.call("crmkit_order_refunded", order=order, refund=refund, session=session)
@@ -141,16 +160,26 @@ class _StandInHooks:
         orders = [o for o in crm.sales.orders.placed.values() if o.status != "cancelled"]
         if not orders:
             return None
-        return sa.union_all(*[
-            sa.select(sa.literal(o.customer_id).label("customer_id"), sa.literal(o.placed_at).label("occurred_at"),
-                      sa.literal(o.total_minor - o.refunded_minor).label("amount_minor"),
-                      sa.literal(o.currency).label("currency"))
-            for o in orders]).subquery()
+        return sa.union_all(
+            *[
+                sa.select(
+                    sa.literal(o.customer_id).label("customer_id"),
+                    sa.literal(o.placed_at).label("occurred_at"),
+                    sa.literal(o.total_minor - o.refunded_minor).label("amount_minor"),
+                    sa.literal(o.currency).label("currency"),
+                )
+                for o in orders
+            ]
+        ).subquery()
 
 
 #: A "sales" plugin publishing the real sales hookspecs, without the sales tables.
-SALES = Plugin(name="sales", hookspecs=("crmkit_sales.hookspecs",), hooks=(_StandInHooks(),),
-               description="stand-in for the sales plugin in loyalty's tests")
+SALES = Plugin(
+    name="sales",
+    hookspecs=("crmkit_sales.hookspecs",),
+    hooks=(_StandInHooks(),),
+    description="stand-in for the sales plugin in loyalty's tests",
+)
 PLUGINS = [SALES, LOYALTY]
 
 
@@ -161,7 +190,7 @@ def make(crm_factory: Any, **kwargs: Any) -> Any:
 
 def days_ago(days: float) -> datetime:
     """A UTC moment ``days`` ago."""
-    return datetime.now(timezone.utc) - timedelta(days=days)
+    return datetime.now(UTC) - timedelta(days=days)
 
 
 class Listener:

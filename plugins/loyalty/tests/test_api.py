@@ -24,8 +24,9 @@ def api(loyal):
         customer = crm.customers.add(name=f"Khách của {owner}", owner=owner)
         crm.sales.place(customer.id, spent)
         members[owner] = customer.id
-    headers = {name: {"Authorization": f"Bearer {crm.users.create_token(name, 'test').secret}"}
-               for name in ("hoa", "lan")}
+    headers = {
+        name: {"Authorization": f"Bearer {crm.users.create_token(name, 'test').secret}"} for name in ("hoa", "lan")
+    }
     return crm, Client(create_app(crm)), members, headers
 
 
@@ -34,9 +35,15 @@ def test_balance_history_and_statement(api):
     lan = members["lan"]
     answer = client.get(f"/loyalty/customers/{lan}", headers=headers["hoa"])
     assert answer.status_code == 200
-    assert answer.json == {"customer_id": lan, "program": "default", "member": True, "points": 300,
-                           "tier": "member", "tier_since": answer.json["tier_since"],
-                           "value": {"currency": "VND", "minor": 150_000}}
+    assert answer.json == {
+        "customer_id": lan,
+        "program": "default",
+        "member": True,
+        "points": 300,
+        "tier": "member",
+        "tier_since": answer.json["tier_since"],
+        "value": {"currency": "VND", "minor": 150_000},
+    }
     for note in ("một", "hai"):
         crm.loyalty.grant(lan, 10, note)
     first = client.get(f"/loyalty/customers/{lan}/history?limit=2", headers=headers["hoa"])
@@ -54,23 +61,27 @@ def test_balance_history_and_statement(api):
 def test_grant_deduct_redeem_and_cancel(api):
     crm, client, members, headers = api
     lan = members["lan"]
-    granted = client.post(f"/loyalty/customers/{lan}/grants", json={"points": 50, "note": "bù giao hàng chậm"},
-                          headers=headers["hoa"])
+    granted = client.post(
+        f"/loyalty/customers/{lan}/grants", json={"points": 50, "note": "bù giao hàng chậm"}, headers=headers["hoa"]
+    )
     assert granted.status_code == 201
     assert (granted.json["points"], granted.json["reason"]) == (50, "grant")
-    taken = client.post(f"/loyalty/customers/{lan}/deductions", json={"points": "20", "note": "trừ nhầm"},
-                        headers=headers["hoa"])
+    taken = client.post(
+        f"/loyalty/customers/{lan}/deductions", json={"points": "20", "note": "trừ nhầm"}, headers=headers["hoa"]
+    )
     assert taken.status_code == 201 and taken.json["points"] == -20
-    redeemed = client.post(f"/loyalty/customers/{lan}/redemptions", json={"reward": "voucher-50k", "quantity": 2},
-                           headers=headers["lan"])
+    redeemed = client.post(
+        f"/loyalty/customers/{lan}/redemptions", json={"reward": "voucher-50k", "quantity": 2}, headers=headers["lan"]
+    )
     assert redeemed.status_code == 201
     assert (redeemed.json["points"], redeemed.json["status"]) == (200, "completed")
     assert redeemed.json["code"].startswith("LY")
     assert crm.loyalty.balance(lan) == 130
     listed = client.get(f"/loyalty/customers/{lan}/redemptions", headers=headers["lan"])
     assert [r["id"] for r in listed.json] == [redeemed.json["id"]]
-    cancelled = client.post(f"/loyalty/redemptions/{redeemed.json['id']}/cancel", json={"note": "khách đổi ý"},
-                            headers=headers["lan"])
+    cancelled = client.post(
+        f"/loyalty/redemptions/{redeemed.json['id']}/cancel", json={"note": "khách đổi ý"}, headers=headers["lan"]
+    )
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
     again = client.post(f"/loyalty/redemptions/{redeemed.json['id']}/cancel", headers=headers["lan"])
     assert again.status_code == 409
@@ -82,7 +93,8 @@ def test_the_catalogue(api):
     rewards = client.get("/loyalty/rewards", headers=headers["lan"])
     assert rewards.status_code == 200
     assert [(r["code"], r["points_cost"], r["stock"], r["value"]) for r in rewards.json] == [
-        ("voucher-50k", 100, 5, {"currency": "VND", "minor": 50_000})]
+        ("voucher-50k", 100, 5, {"currency": "VND", "minor": 50_000})
+    ]
     programs = client.get("/loyalty/programs", headers=headers["lan"])
     assert [p["code"] for p in programs.json] == ["default"]
     tiers = client.get("/loyalty/tiers?program=default", headers=headers["lan"])
@@ -120,11 +132,13 @@ def test_out_of_scope_is_404_and_a_missing_permission_403(api):
     tam = members["tam"]
     for path in ("", "/history", "/redemptions"):
         assert client.get(f"/loyalty/customers/{tam}{path}", headers=headers["lan"]).status_code == 404
-    redeem = client.post(f"/loyalty/customers/{tam}/redemptions", json={"reward": "voucher-50k"},
-                         headers=headers["lan"])
+    redeem = client.post(
+        f"/loyalty/customers/{tam}/redemptions", json={"reward": "voucher-50k"}, headers=headers["lan"]
+    )
     assert redeem.status_code == 404
-    refused = client.post(f"/loyalty/customers/{members['lan']}/grants", json={"points": 10, "note": "x"},
-                          headers=headers["lan"])
+    refused = client.post(
+        f"/loyalty/customers/{members['lan']}/grants", json={"points": 10, "note": "x"}, headers=headers["lan"]
+    )
     assert refused.status_code == 403 and refused.json["permission"] == "loyalty.points.grant"
     assert crm.loyalty.balance(tam) == 500
 
@@ -133,9 +147,17 @@ def test_openapi_lists_loyalty_operations(api):
     _, client, _, _ = api
     document = client.get("/openapi.json").json
     validate(document)
-    tagged = {f"{method.upper()} {path}" for path, item in document["paths"].items()
-              for method, op in item.items() if op.get("tags") == ["loyalty"]}
-    assert {"GET /loyalty/customers/{customer_id}", "GET /loyalty/customers/{customer_id}/history",
-            "POST /loyalty/customers/{customer_id}/grants", "POST /loyalty/customers/{customer_id}/redemptions",
-            "GET /loyalty/rewards"} <= tagged
+    tagged = {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if op.get("tags") == ["loyalty"]
+    }
+    assert {
+        "GET /loyalty/customers/{customer_id}",
+        "GET /loyalty/customers/{customer_id}/history",
+        "POST /loyalty/customers/{customer_id}/grants",
+        "POST /loyalty/customers/{customer_id}/redemptions",
+        "GET /loyalty/rewards",
+    } <= tagged
     assert all(path.startswith("/loyalty/") for path in (t.split(" ", 1)[1] for t in tagged))

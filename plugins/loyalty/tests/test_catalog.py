@@ -10,13 +10,16 @@ def test_program_settings_are_validated_and_some_are_fixed(loyal):
     with pytest.raises(Conflict, match="already exists"):
         loyal.loyalty.create_program("default", "Lần nữa")
     with pytest.raises(ValidationError) as caught:
-        loyal.loyalty.create_program("Bad Code!", "", currency="đồng", rounding="bankers", point_decimals=5,
-                                     earn_amount_minor=0)
+        loyal.loyalty.create_program(
+            "Bad Code!", "", currency="đồng", rounding="bankers", point_decimals=5, earn_amount_minor=0
+        )
     assert set(caught.value.errors) == {"code", "name", "currency", "rounding", "point_decimals", "earn_amount_minor"}
     with pytest.raises(ValidationError) as caught:
         loyal.loyalty.update_program("default", currency="USD", point_decimals=2)
-    assert caught.value.errors == {"currency": ["cannot be changed once the program exists"],
-                                   "point_decimals": ["cannot be changed once the program exists"]}
+    assert caught.value.errors == {
+        "currency": ["cannot be changed once the program exists"],
+        "point_decimals": ["cannot be changed once the program exists"],
+    }
     updated = loyal.loyalty.update_program("default", expiry_days=None, name="Thành viên thân thiết")
     assert (updated.expiry_days, updated.name) == (None, "Thành viên thân thiết")
     with pytest.raises(NotFound, match="loyalty program 'vip'"):
@@ -43,8 +46,10 @@ def test_rules_are_validated_by_kind(loyal):
         ({"kind": "occasion", "target": "13-45", "bonus_points": 5}, {"target"}),
         ({"kind": "signup", "bonus_points": -5}, {"bonus_points"}),
         ({"kind": "lottery", "bonus_points": 5}, {"kind"}),
-        ({"kind": "category", "target": "Gạo", "multiplier": 2, "starts_on": "2026-03-01", "ends_on": "2026-02-01"},
-         {"ends_on"}),
+        (
+            {"kind": "category", "target": "Gạo", "multiplier": 2, "starts_on": "2026-03-01", "ends_on": "2026-02-01"},
+            {"ends_on"},
+        ),
     ]
     for settings, fields in cases:
         with pytest.raises(ValidationError) as caught:
@@ -69,9 +74,15 @@ def test_a_deactivated_rule_stops_applying_but_stays_listed(loyal):
 
 def test_rewards_can_be_changed(loyal):
     loyal.loyalty.add_reward("arabica-250", "Cà phê Arabica 250g", 240, stock=5, value_minor=120_000)
-    changed = loyal.loyalty.update_reward("arabica-250", points_cost=220, stock=None, name="Cà phê Arabica Cầu Đất 250g")
+    changed = loyal.loyalty.update_reward(
+        "arabica-250", points_cost=220, stock=None, name="Cà phê Arabica Cầu Đất 250g"
+    )
     assert (changed.points_cost, changed.stock, changed.name, str(changed.value)) == (
-        220, None, "Cà phê Arabica Cầu Đất 250g", "120.000 ₫")
+        220,
+        None,
+        "Cà phê Arabica Cầu Đất 250g",
+        "120.000 ₫",
+    )
     with pytest.raises(ValidationError, match="stock"):
         loyal.loyalty.update_reward("arabica-250", stock=-1)
     with pytest.raises(NotFound, match="reward 'xe-may'"):
@@ -81,8 +92,12 @@ def test_rewards_can_be_changed(loyal):
 
 
 def test_control_characters_are_refused_by_field_and_only_descriptions_and_notes_take_lines(loyal):
-    for settings, field in (({"name": "Ly\x00 sứ"}, "name"), ({"name": "Ly\nsứ"}, "name"),
-                            ({"description": "Ly sứ\x1b[2J"}, "description"), ({"kind": "product\x7f"}, "kind")):
+    for settings, field in (
+        ({"name": "Ly\x00 sứ"}, "name"),
+        ({"name": "Ly\nsứ"}, "name"),
+        ({"description": "Ly sứ\x1b[2J"}, "description"),
+        ({"kind": "product\x7f"}, "kind"),
+    ):
         with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
             loyal.loyalty.add_reward("ly-su", **{"name": "Ly sứ", "points_cost": 100, **settings})
     assert loyal.loyalty.rewards() == []

@@ -16,6 +16,7 @@ def run(loyal):
 
     def invoke(*args):
         return CliRunner().invoke(cli, ["--db", url, *args], obj=CLIContext(plugins=PLUGINS))
+
     return invoke
 
 
@@ -34,12 +35,31 @@ def error(result, code):
 def test_grant_balance_redeem_history_statement(loyal, run):
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 1_250_000)
-    ok(run("loyalty", "rewards", "add", "voucher-100k", "Voucher 100.000 ₫", "--points", "100", "--kind", "discount",
-           "--value", "100000"))
+    ok(
+        run(
+            "loyalty",
+            "rewards",
+            "add",
+            "voucher-100k",
+            "Voucher 100.000 ₫",
+            "--points",
+            "100",
+            "--kind",
+            "discount",
+            "--value",
+            "100000",
+        )
+    )
     ok(run("loyalty", "grant", str(an.id), "25", "--note", "Khiếu nại giao hàng chậm"))
     balance = json.loads(ok(run("--format", "json", "loyalty", "balance", str(an.id))))
-    assert balance == {"customer_id": an.id, "program": "default", "member": True, "points": 150, "tier": "member",
-                       "value": "75.000 ₫"}
+    assert balance == {
+        "customer_id": an.id,
+        "program": "default",
+        "member": True,
+        "points": 150,
+        "tier": "member",
+        "value": "75.000 ₫",
+    }
     redemption = json.loads(ok(run("--format", "json", "loyalty", "redeem", str(an.id), "voucher-100k")))
     assert (redemption["points"], redemption["status"]) == (100, "completed")
     history = json.loads(ok(run("--format", "json", "loyalty", "history", str(an.id))))
@@ -60,20 +80,55 @@ def test_redeeming_more_than_the_balance_is_one_error_line(loyal, run):
 
 
 def test_programs_rules_and_tiers_setup(loyal, run):
-    out = json.loads(ok(run("--format", "json", "loyalty", "programs", "add", "usd", "US customers", "--currency", "usd",
-                            "--earn-points", "1", "--per-amount", "1.00", "--rounding", "round", "--no-expiry",
-                            "--point-value", "0.01", "--no-default-tiers")))
-    assert (out["currency"], out["earn_amount_minor"], out["expiry_days"], out["point_value_minor"]) == ("USD", 100, None, 1)
+    out = json.loads(
+        ok(
+            run(
+                "--format",
+                "json",
+                "loyalty",
+                "programs",
+                "add",
+                "usd",
+                "US customers",
+                "--currency",
+                "usd",
+                "--earn-points",
+                "1",
+                "--per-amount",
+                "1.00",
+                "--rounding",
+                "round",
+                "--no-expiry",
+                "--point-value",
+                "0.01",
+                "--no-default-tiers",
+            )
+        )
+    )
+    assert (out["currency"], out["earn_amount_minor"], out["expiry_days"], out["point_value_minor"]) == (
+        "USD",
+        100,
+        None,
+        1,
+    )
     assert [t.code for t in loyal.loyalty.tiers("usd")] == ["member"]
     ok(run("loyalty", "rules", "add", "occasion", "--target", "tet", "--multiplier", "2"))
     assert "50000" in error(run("loyalty", "rules", "add", "min_order", "--min-amount", "50.000"), EXIT_USAGE)
     ok(run("loyalty", "rules", "add", "min_order", "--min-amount", "50000"))
     rules = json.loads(ok(run("--format", "json", "loyalty", "rules")))
-    assert [(r["kind"], r["target"], r["amount_minor"]) for r in rules] == [("occasion", "tet", None), ("min_order", None, 50_000)]
-    assert "target" in error(run("loyalty", "rules", "add", "occasion", "--target", "halloween", "--bonus", "5"), EXIT_FAILED)
+    assert [(r["kind"], r["target"], r["amount_minor"]) for r in rules] == [
+        ("occasion", "tet", None),
+        ("min_order", None, 50_000),
+    ]
+    assert "target" in error(
+        run("loyalty", "rules", "add", "occasion", "--target", "halloween", "--bonus", "5"), EXIT_FAILED
+    )
     ok(run("loyalty", "tiers", "set", "member:Thành viên:0", "vang:Vàng:300:1.2"))
     tiers = json.loads(ok(run("--format", "json", "loyalty", "tiers")))
-    assert [(t["code"], t["name"], t["multiplier"]) for t in tiers] == [("member", "Thành viên", "1"), ("vang", "Vàng", "1.2")]
+    assert [(t["code"], t["name"], t["multiplier"]) for t in tiers] == [
+        ("member", "Thành viên", "1"),
+        ("vang", "Vàng", "1.2"),
+    ]
     assert "CODE:NAME:THRESHOLD" in error(run("loyalty", "tiers", "set", "vang"), EXIT_USAGE)
 
 
@@ -82,7 +137,9 @@ def test_batch_commands_and_reports(loyal, run):
     loyal.sales.place(an.id, 6_000_000)
     expired = json.loads(ok(run("--format", "json", "loyalty", "expire")))
     assert expired == [{"program": "default", "lots_expired": 0, "points": 0}]
-    assert json.loads(ok(run("--format", "json", "loyalty", "evaluate-tiers"))) == [{"program": "default", "members_moved": 0}]
+    assert json.loads(ok(run("--format", "json", "loyalty", "evaluate-tiers"))) == [
+        {"program": "default", "members_moved": 0}
+    ]
     result = run("loyalty", "verify")
     assert result.exit_code == 0 and "ok" in result.stderr
     liability = ok(run("--format", "csv", "loyalty", "report", "liability"))
@@ -118,8 +175,16 @@ def test_verify_fails_when_a_balance_disagrees_and_statement_takes_a_month(loyal
     assert "31" in result.stdout
     assert "--month" in error(run("loyalty", "statement", str(an.id), "--month", "2026-13"), EXIT_USAGE)
     lines = ok(run("--format", "csv", "loyalty", "statement", str(an.id), "--month", "2020-02")).splitlines()
-    assert lines == ["line,points", "opening balance,0", "earned,0", "reversed,0", "spent,0", "expired,0",
-                     "adjusted,0", "closing balance,0"]
+    assert lines == [
+        "line,points",
+        "opening balance,0",
+        "earned,0",
+        "reversed,0",
+        "spent,0",
+        "expired,0",
+        "adjusted,0",
+        "closing balance,0",
+    ]
 
 
 def test_a_key_reused_for_another_customer_is_one_error_line_and_grants_nothing(loyal, run):
@@ -127,8 +192,9 @@ def test_a_key_reused_for_another_customer_is_one_error_line_and_grants_nothing(
     binh = loyal.customers.add(name="Trần Thị Bình")
     ok(run("loyalty", "grant", str(an.id), "70", "--note", "bù điểm", "--key", "K"))
     line = error(run("loyalty", "grant", str(binh.id), "40", "--note", "bù điểm", "--key", "K"), EXIT_FAILED)
-    assert line.startswith("error: key: idempotency key 'K' was already used for a grant of 70 points to customer "
-                           f"{an.id}")
+    assert line.startswith(
+        f"error: key: idempotency key 'K' was already used for a grant of 70 points to customer {an.id}"
+    )
     assert f"customer {binh.id}, not {an.id}; 40 points, not 70" in line
     line = error(run("loyalty", "deduct", str(an.id), "70", "--note", "bù điểm", "--key", "K"), EXIT_FAILED)
     assert "a deduct, not a grant" in line
@@ -151,8 +217,13 @@ def test_tables_speak_the_locale_and_json_does_not(loyal, run):
     assert "số dư cuối kỳ  1.234.567" in statement
     refused = run("--locale", "vi", "loyalty", "redeem", str(an.id), "nothing")  # a plugin's error: the core's prefix
     assert refused.exit_code == EXIT_FAILED and refused.stderr == "lỗi: không tìm thấy phần thưởng 'nothing'\n"
-    for command in (("loyalty", "tiers"), ("loyalty", "balance", str(an.id)), ("loyalty", "statement", str(an.id)),
-                    ("loyalty", "history", str(an.id))):
+    for command in (
+        ("loyalty", "tiers"),
+        ("loyalty", "balance", str(an.id)),
+        ("loyalty", "statement", str(an.id)),
+        ("loyalty", "history", str(an.id)),
+    ):
         for fmt in ("json", "csv"):
-            assert ok(run("--locale", "vi", "--format", fmt, *command)) == ok(run("--locale", "en", "--format", fmt,
-                                                                                   *command)), (command, fmt)
+            assert ok(run("--locale", "vi", "--format", fmt, *command)) == ok(
+                run("--locale", "en", "--format", fmt, *command)
+            ), (command, fmt)

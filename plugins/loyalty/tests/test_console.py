@@ -35,7 +35,8 @@ def _signed_in(crm: Any, username: str) -> ConsoleBrowser:
 
 
 def test_the_loyalty_card_shows_balance_tier_value_expiring_points_latest_lines_and_affordable_rewards(
-        shop: dict[str, Any]) -> None:
+    shop: dict[str, Any],
+) -> None:
     browser = _signed_in(shop["crm"], "lan")
     page = browser.get(f"/console/customers/{shop['an']}")
     shown = text(page)
@@ -54,8 +55,11 @@ def test_redeeming_from_the_360_takes_the_points_and_says_so_with_the_voucher_co
     crm, an = shop["crm"], shop["an"]
     crm.loyalty.update_reward("voucher-100k", name="Phiếu mua hàng 100.000 ₫ <VIP>")
     browser = _signed_in(crm, "lan")
-    answer = browser.submit(f"/console/customers/{an}", f"/console/loyalty/members/{an}/redeem",
-                            {"program": "default", "reward": "voucher-100k"})
+    answer = browser.submit(
+        f"/console/customers/{an}",
+        f"/console/loyalty/members/{an}/redeem",
+        {"program": "default", "reward": "voucher-100k"},
+    )
     assert answer.status_code == 303
     assert re.search(rf"/console/customers/{an}\?redeemed=\d+#panel-loyalty$", answer.headers["Location"])
     assert crm.loyalty.balance(an) == 150
@@ -72,8 +76,9 @@ def test_redeeming_from_the_360_takes_the_points_and_says_so_with_the_voucher_co
 def test_redeeming_more_than_the_balance_shows_the_services_refusal_next_to_the_form(shop: dict[str, Any]) -> None:
     crm, an = shop["crm"], shop["an"]
     browser = _signed_in(crm, "lan")
-    refused = browser.submit(f"/console/customers/{an}", f"/console/loyalty/members/{an}/redeem",
-                             {"program": "default", "reward": "may-xay"})
+    refused = browser.submit(
+        f"/console/customers/{an}", f"/console/loyalty/members/{an}/redeem", {"program": "default", "reward": "may-xay"}
+    )
     assert refused.status_code == 422
     shown = text(refused)
     assert "Không đủ điểm để đổi quà này. (not enough points: the balance is 350, 5000 needed)" in shown
@@ -81,8 +86,11 @@ def test_redeeming_more_than_the_balance_shows_the_services_refusal_next_to_the_
     assert 'aria-invalid="true" aria-describedby="redeem-error-default"' in refused.get_data(as_text=True)
     assert crm.loyalty.balance(an) == 350 and crm.loyalty.redemptions(an) == []
 
-    unknown = browser.submit(f"/console/customers/{an}", f"/console/loyalty/members/{an}/redeem",
-                             {"program": "default", "reward": "khong-co"})
+    unknown = browser.submit(
+        f"/console/customers/{an}",
+        f"/console/loyalty/members/{an}/redeem",
+        {"program": "default", "reward": "khong-co"},
+    )
     assert unknown.status_code == 422
     assert "Không thể đổi quà này. (reward 'khong-co' not found)" in text(unknown)
 
@@ -130,14 +138,21 @@ def test_the_statement_pages_by_month_with_a_running_balance_and_shows_the_tier_
     crm, an = shop["crm"], shop["an"]
     order = crm.sales.place(an, 3_000_000)  # 300 qualifying points: Silver once the tiers below are set
     crm.loyalty.redeem(an, "arabica-250")
-    crm.loyalty.set_tiers([{"code": "member", "name": "Member", "threshold": 0},
-                           {"code": "silver", "name": "Silver", "threshold": 300, "multiplier": "1.1"}])
+    crm.loyalty.set_tiers(
+        [
+            {"code": "member", "name": "Member", "threshold": 0},
+            {"code": "silver", "name": "Silver", "threshold": 300, "multiplier": "1.1"},
+        ]
+    )
     browser = _signed_in(crm, "lan")
     page = browser.get(f"/console/loyalty/members/{an}")
     shown = text(page)
     assert page.status_code == 200 and "Sao kê điểm · Nguyễn Văn An" in shown
-    assert re.search(rf"Cộng điểm · Mua hàng #{order.id} \+300 300 .*Tặng thủ công Quà khai trương cửa hàng \+350 650 "
-                     r".*Đổi điểm · Đổi quà 1 × Cà phê Arabica Cầu Đất 250g -100 550", shown)  # oldest first
+    assert re.search(
+        rf"Cộng điểm · Mua hàng #{order.id} \+300 300 .*Tặng thủ công Quà khai trương cửa hàng \+350 650 "
+        r".*Đổi điểm · Đổi quà 1 × Cà phê Arabica Cầu Đất 250g -100 550",
+        shown,
+    )  # oldest first
     assert "Số dư đầu kỳ 0 Cộng điểm +300 Đổi điểm -100 Thu hồi 0 Hết hạn 0 Điều chỉnh +350 Số dư cuối kỳ 550" in shown
     assert "Thành viên → Bạc" in shown  # the tier history, in the catalog's words
     assert "Đã đổi" in shown and crm.loyalty.redemptions(an)[0].code in shown
@@ -162,27 +177,61 @@ def test_a_manager_creates_edits_and_retires_a_reward_and_a_salesperson_may_only
     crm = shop["crm"]
     console_user(crm, "trang", roles=["sales"], grants={"loyalty.programs.manage": "all"}, locale="en")
     browser = _signed_in(crm, "trang")
-    bad = browser.submit("/console/loyalty/rewards/new?program=default", "/console/loyalty/rewards/new",
-                         {"program": "default", "code": "Bad Code", "name": "Bình giữ nhiệt", "kind": "product",
-                          "points_cost": "300", "value": "50.000"})
+    bad = browser.submit(
+        "/console/loyalty/rewards/new?program=default",
+        "/console/loyalty/rewards/new",
+        {
+            "program": "default",
+            "code": "Bad Code",
+            "name": "Bình giữ nhiệt",
+            "kind": "product",
+            "points_cost": "300",
+            "value": "50.000",
+        },
+    )
     assert bad.status_code == 422
-    assert "'50.000': VND amounts have 0 decimal places" in text(bad) and 'value="Bad Code"' in bad.get_data(as_text=True)
-    saved = browser.submit("/console/loyalty/rewards/new?program=default", "/console/loyalty/rewards/new",
-                           {"program": "default", "code": "binh-giu-nhiet", "name": "Bình giữ nhiệt", "kind": "product",
-                            "points_cost": "300", "stock": "10", "value": "250000"})
+    assert "'50.000': VND amounts have 0 decimal places" in text(bad) and 'value="Bad Code"' in bad.get_data(
+        as_text=True
+    )
+    saved = browser.submit(
+        "/console/loyalty/rewards/new?program=default",
+        "/console/loyalty/rewards/new",
+        {
+            "program": "default",
+            "code": "binh-giu-nhiet",
+            "name": "Bình giữ nhiệt",
+            "kind": "product",
+            "points_cost": "300",
+            "stock": "10",
+            "value": "250000",
+        },
+    )
     assert saved.status_code == 303
     listed = text(browser.get("/console/loyalty/rewards"))
     assert "Bình giữ nhiệt binh-giu-nhiet Product 300 ₫250,000 10 offered" in listed
     edit = "/console/loyalty/rewards/default/binh-giu-nhiet/edit"
-    assert browser.submit(edit, edit, {"name": "Bình giữ nhiệt Lock&Lock", "kind": "product", "points_cost": "280",
-                                       "stock": "", "value": "250000"}).status_code == 303
+    assert (
+        browser.submit(
+            edit,
+            edit,
+            {
+                "name": "Bình giữ nhiệt Lock&Lock",
+                "kind": "product",
+                "points_cost": "280",
+                "stock": "",
+                "value": "250000",
+            },
+        ).status_code
+        == 303
+    )
     reward = [r for r in crm.loyalty.rewards() if r.code == "binh-giu-nhiet"][0]
     assert (reward.name, reward.points_cost, reward.stock) == ("Bình giữ nhiệt Lock&Lock", 280, None)
     status = "/console/loyalty/rewards/default/binh-giu-nhiet/status"
     assert browser.submit("/console/loyalty/rewards", status, {"active": "0"}).status_code == 303
     assert "binh-giu-nhiet" not in [r.code for r in crm.loyalty.rewards()]
     assert "Bình giữ nhiệt Lock&Lock binh-giu-nhiet Product 280 ₫250,000 unlimited retired" in text(
-        browser.get("/console/loyalty/rewards"))
+        browser.get("/console/loyalty/rewards")
+    )
 
     seller = _signed_in(crm, "minh")
     rewards = seller.get("/console/loyalty/rewards")
@@ -192,7 +241,8 @@ def test_a_manager_creates_edits_and_retires_a_reward_and_a_salesperson_may_only
 
 
 def test_the_points_liability_tile_shows_outstanding_points_and_their_value_to_whom_may_read_reports(
-        shop: dict[str, Any]) -> None:
+    shop: dict[str, Any],
+) -> None:
     crm = shop["crm"]
     console_user(crm, "quan", roles=["marketing"])
     tile = text(_signed_in(crm, "quan").get("/console/"))

@@ -32,14 +32,19 @@ def crm(crm_factory: Any) -> Any:
 
 @pytest.mark.parametrize("browser_locale", ["vi-VN"])
 def test_a_vietnamese_salesperson_redeems_a_members_points_from_the_360_and_sees_the_new_balance(
-        crm: Any, live_server: str, new_browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, new_browser_page: Any, screenshot: Any
+) -> None:
     crm.teams.add("Hà Nội")
     crm.users.add("lan", "Nguyễn Thị Lan", password=PASSWORD, locale="vi", teams=["Hà Nội"], roles=["sales"])
     an = crm.customers.add(name="Nguyễn Văn An", owner="lan", phones=["0903 123 400"], emails=["an@example.vn"])
     crm.sales.place(an.id, 5_200_000)  # 520 points
-    crm.loyalty.set_tiers([{"code": "member", "name": "Member", "threshold": 0},
-                           {"code": "silver", "name": "Silver", "threshold": 500, "multiplier": "1.1"},
-                           {"code": "gold", "name": "Gold", "threshold": 2000, "multiplier": "1.25"}])
+    crm.loyalty.set_tiers(
+        [
+            {"code": "member", "name": "Member", "threshold": 0},
+            {"code": "silver", "name": "Silver", "threshold": 500, "multiplier": "1.1"},
+            {"code": "gold", "name": "Gold", "threshold": 2000, "multiplier": "1.25"},
+        ]
+    )
     crm.loyalty.grant(an.id, 250, "Xin lỗi vì giao hàng trễ", expires_at=utcnow() + timedelta(days=12))
 
     page = new_browser_page(viewport={"width": 1280, "height": 900})
@@ -63,7 +68,8 @@ def test_a_vietnamese_salesperson_redeems_a_members_points_from_the_360_and_sees
     expect(page).to_have_url(re.compile(rf"/console/customers/{an.id}\?redeemed=\d+#panel-loyalty$"))
     code = crm.loyalty.redemptions(an.id)[0].code
     expect(page.get_by_role("status")).to_have_text(
-        f"Đã đổi Phiếu mua hàng 100.000 ₫ với 200 điểm. Mã phiếu: {code}. Số dư mới: 570 điểm.")
+        f"Đã đổi Phiếu mua hàng 100.000 ₫ với 200 điểm. Mã phiếu: {code}. Số dư mới: 570 điểm."
+    )
     expect(card.locator(".figure-value")).to_have_text("570")
     expect(card).to_contain_text(re.compile(r"50 điểm vào \d\d/\d\d/\d{4}"))  # spent first: they expire first
     expect(card.locator("table.ledger tr").first).to_contain_text("Đổi quà · 1 × Phiếu mua hàng 100.000 ₫")

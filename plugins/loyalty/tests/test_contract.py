@@ -56,7 +56,9 @@ class TestLoyaltyContract(PluginContract):
 
     def permission_calls(self):
         return {
-            "loyalty.programs.manage": lambda crm, cid: crm.loyalty.add_reward("more", "Thêm", 5, program=own_program(cid)),
+            "loyalty.programs.manage": lambda crm, cid: crm.loyalty.add_reward(
+                "more", "Thêm", 5, program=own_program(cid)
+            ),
             "loyalty.members.read": lambda crm, cid: crm.loyalty.history(cid, program=own_program(cid)),
             "loyalty.members.enroll": lambda crm, cid: crm.loyalty.enroll(cid, program=own_program(cid)),
             "loyalty.points.grant": lambda crm, cid: crm.loyalty.grant(cid, 5, "bù điểm", program=own_program(cid)),
@@ -70,7 +72,10 @@ class TestLoyaltyContract(PluginContract):
         return {
             # a customer's own view
             "member": lambda crm, cid: crm.loyalty.member(cid, program=own_program(cid)),
-            "balance": lambda crm, cid: {"customer_id": cid, "points": crm.loyalty.balance(cid, program=own_program(cid))},
+            "balance": lambda crm, cid: {
+                "customer_id": cid,
+                "points": crm.loyalty.balance(cid, program=own_program(cid)),
+            },
             "history": lambda crm, cid: crm.loyalty.history(cid, program=own_program(cid)),
             "statement": _statement,
             "redemptions": lambda crm, cid: crm.loyalty.redemptions(cid, program=own_program(cid)),

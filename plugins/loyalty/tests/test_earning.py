@@ -1,6 +1,6 @@
 """Earning from orders through the sales hooks: idempotency, tiers, birthdays, enrolment, referrals, the hook."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -55,8 +55,12 @@ def test_minimum_order_amount(loyal):
 
 
 def test_tier_multiplier_applies_to_earning_after_promotion(loyal):
-    loyal.loyalty.set_tiers([{"code": "member", "name": "Member", "threshold": 0},
-                             {"code": "silver", "name": "Silver", "threshold": 100, "multiplier": "1.5"}])
+    loyal.loyalty.set_tiers(
+        [
+            {"code": "member", "name": "Member", "threshold": 0},
+            {"code": "silver", "name": "Silver", "threshold": 100, "multiplier": "1.5"},
+        ]
+    )
     an = loyal.customers.add(name="Võ Minh Khoa")
     loyal.sales.place(an.id, 1_000_000)
     assert loyal.loyalty.member(an.id).tier == "silver"
@@ -68,12 +72,12 @@ def test_tier_multiplier_applies_to_earning_after_promotion(loyal):
 def test_birthday_doubles_purchases_and_pays_its_bonus_once_a_year(loyal):
     loyal.loyalty.add_rule("birthday", multiplier=2, bonus_points=50)
     an = loyal.customers.add(name="Đặng Thị Mai", birth_date="1990-03-15")
-    on_birthday = datetime(2026, 3, 14, 18, 0, tzinfo=timezone.utc)  # 15/03 01:00 in Vietnam
+    on_birthday = datetime(2026, 3, 14, 18, 0, tzinfo=UTC)  # 15/03 01:00 in Vietnam
     loyal.sales.place(an.id, 1_000_000, placed_at=on_birthday)
     assert loyal.loyalty.balance(an.id) == 200 + 50
     loyal.sales.place(an.id, 1_000_000, placed_at=on_birthday.replace(hour=20))
     assert loyal.loyalty.balance(an.id) == 250 + 200
-    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 3, 15, 18, 0, tzinfo=timezone.utc))  # 16/03 local
+    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 3, 15, 18, 0, tzinfo=UTC))  # 16/03 local
     assert loyal.loyalty.balance(an.id) == 450 + 100
     assert [e.reason for e in loyal.loyalty.history(an.id)].count("birthday:2026") == 1
 
@@ -93,7 +97,7 @@ def test_fractional_points_program(loyal):
 def test_quote_tells_what_an_order_would_earn(loyal):
     loyal.loyalty.add_rule("birthday", bonus_points=50)
     an = loyal.customers.add(name="Đặng Thị Mai", birth_date="1990-03-15")
-    order = loyal.sales.place(an.id, 1_234_567, placed_at=datetime(2026, 3, 15, 3, 0, tzinfo=timezone.utc), fire=False)
+    order = loyal.sales.place(an.id, 1_234_567, placed_at=datetime(2026, 3, 15, 3, 0, tzinfo=UTC), fire=False)
     quoted = [(line.reason, line.points) for line in loyal.loyalty.quote(order)]
     assert quoted == [("purchase", 123), ("birthday:2026", 50)]
     loyal.sales.deliver_again(order)
@@ -157,9 +161,11 @@ def test_a_referral_is_paid_when_the_referred_customer_is_not_a_member_and_owed_
     order = loyal.sales.place(dung.id, 300_000)
     (owed,) = loyal.loyalty.history(cuong.id)  # not skipped silently: the ledger says why, without points
     assert (owed.points, owed.kind, owed.reason, owed.order_id) == (0, "earn", "referral_owed", str(order.id))
-    assert owed.note == (f"referral bonus of 100 points for customer {dung.id}'s first order not paid yet: customer "
-                         f"{cuong.id} is not a member of program 'default' (it does not enrol automatically); "
-                         "paid when they enrol")
+    assert owed.note == (
+        f"referral bonus of 100 points for customer {dung.id}'s first order not paid yet: customer "
+        f"{cuong.id} is not a member of program 'default' (it does not enrol automatically); "
+        "paid when they enrol"
+    )
     assert loyal.loyalty.balance(cuong.id) == 0
     loyal.loyalty.enroll(cuong.id)
     assert loyal.loyalty.balance(cuong.id) == 100
@@ -225,7 +231,10 @@ def test_founding_day_and_lunar_occasion_rules_through_the_service(loyal):
     loyal.loyalty.add_rule("occasion", target="ngày thành lập", bonus_points=30)
     loyal.loyalty.add_rule("occasion", target="15/8 âm lịch", multiplier=2)
     an = loyal.customers.add(name="Nguyễn Văn An")
-    loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 15, 3, 0, tzinfo=timezone.utc))
-    loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 25, 3, 0, tzinfo=timezone.utc))  # Trung thu
+    loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 15, 3, 0, tzinfo=UTC))
+    loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 25, 3, 0, tzinfo=UTC))  # Trung thu
     assert sorted((e.reason, int(e.points)) for e in loyal.loyalty.history(an.id)) == [
-        ("occasion:founding_day:2026", 30), ("purchase", 10), ("purchase", 20)]
+        ("occasion:founding_day:2026", 30),
+        ("purchase", 10),
+        ("purchase", 20),
+    ]

@@ -86,18 +86,27 @@ def test_an_idempotency_key_reused_for_another_request_is_refused_naming_what_di
         (lambda: loyal.loyalty.grant(binh.id, 70, "bù điểm", key="K"), f"customer {binh.id}, not {an.id}"),
         (lambda: loyal.loyalty.grant(an.id, 40, "bù điểm", key="K"), "40 points, not 70"),
         (lambda: loyal.loyalty.deduct(an.id, 70, "bù điểm", key="K"), "a deduct, not a grant"),
-        (lambda: loyal.loyalty.grant(an.id, 70, "bù điểm", key="K", program="events"), "program 'events', not 'default'"),
+        (
+            lambda: loyal.loyalty.grant(an.id, 70, "bù điểm", key="K", program="events"),
+            "program 'events', not 'default'",
+        ),
         (lambda: loyal.loyalty.grant(binh.id, 40, "bù điểm", key="K"), f"customer {binh.id}, not {an.id}; 40 points"),
     ]
     for call, differs in tries:
         with pytest.raises(ValidationError) as caught:
             call()
         message = caught.value.errors["key"][0]
-        assert message.startswith(f"idempotency key 'K' was already used for a grant of 70 points to customer {an.id} "
-                                  f"in program 'default' (entry {first.id}); this request differs: ")
+        assert message.startswith(
+            f"idempotency key 'K' was already used for a grant of 70 points to customer {an.id} "
+            f"in program 'default' (entry {first.id}); this request differs: "
+        )
         assert differs in message
     assert ledger_count(loyal) == entries
-    assert (loyal.loyalty.balance(an.id), loyal.loyalty.balance(binh.id), loyal.loyalty.balance(binh.id, program="events")) == (70, 0, 0)
+    assert (
+        loyal.loyalty.balance(an.id),
+        loyal.loyalty.balance(binh.id),
+        loyal.loyalty.balance(binh.id, program="events"),
+    ) == (70, 0, 0)
     assert loyal.loyalty.grant(an.id, 70, "bù điểm", key="K").id == first.id  # the same request: a retry
     taken = loyal.loyalty.deduct(an.id, 20, "tặng nhầm", key="D")
     with pytest.raises(ValidationError, match="'D' was already used for a deduct of 20 points"):
@@ -192,7 +201,13 @@ def test_statement_for_a_period(loyal):
     loyal.loyalty.grant(an.id, 5, "xin lỗi")
     today = loyal.today()  # the business's date: the machine's can be a day behind Hà Nội
     statement = loyal.loyalty.statement(an.id, today - timedelta(days=30), today)
-    assert (statement.opening, statement.earned, statement.reversed, statement.spent, statement.adjusted) == (80, 50, 10, 30, 5)
+    assert (statement.opening, statement.earned, statement.reversed, statement.spent, statement.adjusted) == (
+        80,
+        50,
+        10,
+        30,
+        5,
+    )
     assert statement.closing == 80 + 50 - 10 - 30 + 5 == loyal.loyalty.balance(an.id)
     assert len(statement.entries) == 4
     with pytest.raises(ValidationError, match="end"):
@@ -235,7 +250,10 @@ def test_export_covers_every_loyalty_table(loyal):
     loyal.loyalty.redeem(an.id, "voucher-50k")
     section = loyal.customers.export_data(an.id)["loyalty"]
     assert {name: len(rows) for name, rows in section.items()} == {
-        "loyalty_members": 1, "loyalty_ledger": 2, "loyalty_redemptions": 1}
+        "loyalty_members": 1,
+        "loyalty_ledger": 2,
+        "loyalty_redemptions": 1,
+    }
     assert section["loyalty_members"][0]["points"] == 20
     assert [row["remaining"] for row in section["loyalty_ledger"]] == [20, 0]  # the purchase's open lot, spent in part
 
@@ -278,9 +296,18 @@ def test_segment_fields_filter_customers_by_tier_and_balance(loyal):
     loyal.customers.add(name="Lê Văn Cường")
     fields = loyal.hooks.segment_fields()
     with loyal.reading() as conn:
-        found = conn.execute(sa.select(customers.c.id).where(fields["points_balance"] >= 100,
-                                                             fields["loyalty_tier"] == "silver")).scalars().all()
-        tiers = conn.execute(sa.select(fields["loyalty_tier"]).select_from(customers).order_by(customers.c.id)).scalars().all()
+        found = (
+            conn.execute(
+                sa.select(customers.c.id).where(fields["points_balance"] >= 100, fields["loyalty_tier"] == "silver")
+            )
+            .scalars()
+            .all()
+        )
+        tiers = (
+            conn.execute(sa.select(fields["loyalty_tier"]).select_from(customers).order_by(customers.c.id))
+            .scalars()
+            .all()
+        )
     assert found == [rich.id]
     assert tiers == ["silver", "member", "member"]
 

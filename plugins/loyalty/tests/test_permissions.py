@@ -21,8 +21,11 @@ def shop(loyal):
     add_user(loyal, "tam", teams=["Sài Gòn"], roles=["sales"])
     loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 100, kind="discount", value_minor=50_000)
     members = {}
-    for owner, name, spent in (("lan", "Nguyễn Văn An", 3_000_000), ("minh", "Trần Thị Bình", 2_000_000),
-                               ("tam", "Lê Văn Cường", 5_000_000)):
+    for owner, name, spent in (
+        ("lan", "Nguyễn Văn An", 3_000_000),
+        ("minh", "Trần Thị Bình", 2_000_000),
+        ("tam", "Lê Văn Cường", 5_000_000),
+    ):
         customer = loyal.customers.add(name=name, owner=owner)
         loyal.sales.place(customer.id, spent)  # 300, 200 and 500 points
         members[owner] = customer.id
@@ -145,8 +148,9 @@ def test_system_jobs_stay_unrestricted_and_users_need_the_job_permission(shop):
     for job in (crm.as_user("lan").loyalty.evaluate_tiers, crm.as_user("hoa").loyalty.backfill):
         with pytest.raises(PermissionDenied):
             job()
-    crm.loyalty.set_tiers([{"code": "member", "name": "Member", "threshold": 0},
-                           {"code": "vip", "name": "VIP", "threshold": 250}])
+    crm.loyalty.set_tiers(
+        [{"code": "member", "name": "Member", "threshold": 0}, {"code": "vip", "name": "VIP", "threshold": 250}]
+    )
     assert crm.loyalty.member(members["tam"]).tier == "vip"
 
 

@@ -34,7 +34,11 @@ def test_redemption_takes_points_and_stock_together_and_cancelling_gives_both_ba
     an = shop.customers.add(name="Nguyễn Văn An")
     shop.loyalty.grant(an.id, 500, "quà khai trương")
     redemption = shop.loyalty.redeem(an.id, "arabica-250", quantity=2)
-    assert (redemption.points, redemption.status, redemption.reward_name) == (200, "completed", "Cà phê Arabica Cầu Đất 250g")
+    assert (redemption.points, redemption.status, redemption.reward_name) == (
+        200,
+        "completed",
+        "Cà phê Arabica Cầu Đất 250g",
+    )
     assert redemption.code.startswith("LY") and len(redemption.code) == 12
     assert shop.loyalty.balance(an.id) == 300
     assert [r.stock for r in shop.loyalty.rewards() if r.code == "arabica-250"] == [0]
@@ -137,6 +141,7 @@ def _attempts(crm, customer_id, reward, count):
             except ValidationError:
                 outcomes.append(False)
         return outcomes
+
     return work
 
 
@@ -160,8 +165,18 @@ def test_concurrent_redemptions_from_processes_never_spend_the_same_points_twice
     for n in range(2):
         ready = tmp_path / f"ready{n}"
         command = [sys.executable, str(HERE / "redeem_worker.py"), url, str(an.id), "gift", "6", str(ready), str(go)]
-        workers.append((ready, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                                env={**os.environ, "PYTHONPATH": str(HERE)})))
+        workers.append(
+            (
+                ready,
+                subprocess.Popen(
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, "PYTHONPATH": str(HERE)},
+                ),
+            )
+        )
     deadline = time.monotonic() + 60
     while not all(ready.exists() for ready, _ in workers) and time.monotonic() < deadline:
         time.sleep(0.02)

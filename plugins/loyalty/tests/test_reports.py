@@ -1,6 +1,6 @@
 """Reports: liability, earn vs burn by month, members per tier, redemption rate, repeat purchases."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from loyalty_testkit import days_ago
@@ -25,8 +25,8 @@ def test_points_liability_counts_only_positive_balances_and_values_them(loyal):
 def test_earn_and_burn_by_local_month(loyal):
     loyal.loyalty.add_reward("gift", "Quà", 30)
     an = loyal.customers.add(name="Nguyễn Văn An")
-    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 5, 31, 16, 30, tzinfo=timezone.utc))  # 23:30 in Hanoi
-    loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 5, 31, 17, 30, tzinfo=timezone.utc))  # 1 June 00:30
+    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 5, 31, 16, 30, tzinfo=UTC))  # 23:30 in Hanoi
+    loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 5, 31, 17, 30, tzinfo=UTC))  # 1 June 00:30
     loyal.loyalty.redeem(an.id, "gift")
     loyal.loyalty.expire(now=utcnow() + timedelta(days=800))
     this_month = utcnow().astimezone(timezone(timedelta(hours=7))).strftime("%Y-%m")
@@ -41,8 +41,8 @@ def test_earn_and_burn_by_local_month(loyal):
 def test_earn_and_burn_months_follow_the_business_time_zone(loyal):
     loyal.set_setting("timezone", "America/New_York")  # UTC-4 in summer
     an = loyal.customers.add(name="Nguyễn Văn An")
-    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc))  # 30 June, 22:00
-    loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 7, 1, 5, 0, tzinfo=timezone.utc))  # 1 July, 01:00
+    loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 7, 1, 2, 0, tzinfo=UTC))  # 30 June, 22:00
+    loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 7, 1, 5, 0, tzinfo=UTC))  # 1 July, 01:00
     assert [(row.month, row.earned) for row in loyal.loyalty.earn_burn()] == [("2026-06", 100), ("2026-07", 200)]
     assert [row.month for row in loyal.loyalty.earn_burn(end=date(2026, 6, 30))] == ["2026-06"]
     assert [row.month for row in loyal.loyalty.earn_burn(start=date(2026, 7, 1), end=date(2026, 7, 1))] == ["2026-07"]

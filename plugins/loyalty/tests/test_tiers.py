@@ -46,15 +46,20 @@ def test_evaluate_tiers_demotes_when_purchases_leave_the_rolling_window(listenin
     (run,) = crm.loyalty.evaluate_tiers(now=utcnow() + timedelta(days=100), batch_size=2)
     assert run.changed == 3
     assert [crm.loyalty.member(p.id).tier for p in people] == ["member"] * 5
-    assert sorted(listener.tiers) == sorted([(people[0].id, "silver", "member"), (people[1].id, "gold", "member"),
-                                             (people[3].id, "diamond", "member")])
+    assert sorted(listener.tiers) == sorted(
+        [(people[0].id, "silver", "member"), (people[1].id, "gold", "member"), (people[3].id, "diamond", "member")]
+    )
 
 
 def test_evaluate_tiers_promotes_after_tiers_are_lowered(loyal):
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 3_000_000)
-    tiers = loyal.loyalty.set_tiers([{"code": "member", "name": "Thành viên", "threshold": 0},
-                                     {"code": "vang", "name": "Vàng", "threshold": 250, "multiplier": "1.2"}])
+    tiers = loyal.loyalty.set_tiers(
+        [
+            {"code": "member", "name": "Thành viên", "threshold": 0},
+            {"code": "vang", "name": "Vàng", "threshold": 250, "multiplier": "1.2"},
+        ]
+    )
     assert [(t.code, t.rank, t.threshold) for t in tiers] == [("member", 0, 0), ("vang", 1, 250)]
     assert loyal.loyalty.member(an.id).tier == "vang"
 

@@ -19,10 +19,22 @@ def shop(crm_factory):
     crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
     crm.loyalty.add_reward("voucher-100k", "Voucher 100.000 ₫", 200, kind="discount", value_minor=100_000)
     crm.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 240, stock=40)
-    crm.sales.products.add(sku="CF-ARA-250", name="Cà phê Arabica Cầu Đất 250g", category="Cà phê",
-                           price_minor=120_000, currency="VND", tax_rate="0.1")
-    crm.sales.products.add(sku="GAO-ST25-5", name="Gạo ST25 Sóc Trăng túi 5kg", category="Gạo",
-                           price_minor=185_000, currency="VND", tax_rate="0.05")
+    crm.sales.products.add(
+        sku="CF-ARA-250",
+        name="Cà phê Arabica Cầu Đất 250g",
+        category="Cà phê",
+        price_minor=120_000,
+        currency="VND",
+        tax_rate="0.1",
+    )
+    crm.sales.products.add(
+        sku="GAO-ST25-5",
+        name="Gạo ST25 Sóc Trăng túi 5kg",
+        category="Gạo",
+        price_minor=185_000,
+        currency="VND",
+        tax_rate="0.05",
+    )
     return crm
 
 
@@ -43,7 +55,9 @@ def test_a_voucher_is_taken_off_an_order_once_and_comes_back_when_the_order_is_c
     assert (discount_code, amount) == (code.lower(), 100_000) and label.startswith("Voucher 100.000 ₫")
     coffee, rice = order.lines  # 100.000 spread over 360.000 and 370.000 before VAT: 49.315 and 50.685
     assert [(line.discount_minor, line.net_minor, line.tax_minor) for line in order.lines] == [
-        (49_315, 310_685, 31_068), (50_685, 319_315, 15_966)]
+        (49_315, 310_685, 31_068),
+        (50_685, 319_315, 15_966),
+    ]
     assert (order.discount_minor, order.total_minor) == (100_000, 677_034)
     assert shop.sales.orders.get(order.id).total_minor == 677_034
     (redemption,) = shop.loyalty.redemptions(an.id)
@@ -53,8 +67,12 @@ def test_a_voucher_is_taken_off_an_order_once_and_comes_back_when_the_order_is_c
 
     with pytest.raises(ValidationError) as caught:  # a second use: refused, naming the code; nothing written
         shop.sales.place_order(customer_id=an.id, lines=LINES, vouchers=[code])
-    assert caught.value.errors == {"vouchers": [f"voucher {code} was already used on order {order.id} "
-                                                f"({redemption.used_at.astimezone(shop.timezone):%d/%m/%Y %H:%M})"]}
+    assert caught.value.errors == {
+        "vouchers": [
+            f"voucher {code} was already used on order {order.id} "
+            f"({redemption.used_at.astimezone(shop.timezone):%d/%m/%Y %H:%M})"
+        ]
+    }
     assert _orders(shop) == 1
     with pytest.raises(Conflict, match=f"voucher {code}\\) was used on order {order.id}: cancel the order first"):
         shop.loyalty.cancel_redemption(redemption.id)
@@ -76,11 +94,14 @@ def test_vouchers_that_cannot_be_used_are_refused_naming_the_code(shop):
     product = shop.loyalty.redeem(an.id, "arabica-250").code
     small = [{"sku": "CF-ARA-250", "quantity": "0.5"}]  # 60.000 before VAT
     refused = [
-        ([binh_code], LINES,
-         f"voucher {binh_code} belongs to another customer, not to customer {an.id} of this order"),
+        ([binh_code], LINES, f"voucher {binh_code} belongs to another customer, not to customer {an.id} of this order"),
         ([cancelled.code], LINES, f"voucher {cancelled.code} was cancelled ("),
-        ([product], LINES, f"voucher {product} is for 'Cà phê Arabica Cầu Đất 250g', a product reward with no money "
-                           "value: hand the reward over"),
+        (
+            [product],
+            LINES,
+            f"voucher {product} is for 'Cà phê Arabica Cầu Đất 250g', a product reward with no money "
+            "value: hand the reward over",
+        ),
         (["LYNOSUCHCODE"], LINES, "unknown voucher code LYNOSUCHCODE"),
         ([code], small, f"vouchers worth 100.000 ₫ ({code} 100.000 ₫) are more than the order's 60.000 ₫ before VAT"),
         ([code, code.lower()], LINES, f"voucher {code.lower()} is given twice"),
@@ -101,10 +122,22 @@ def test_place_with_a_voucher_from_the_command_line(shop):
     def run(*args):
         return CliRunner().invoke(cli, ["--db", url, *args], obj=CLIContext(plugins=["sales", "loyalty"]))
 
-    placed = run("--format", "json", "sales", "orders", "place", str(an.id), "--line", "CF-ARA-250:3",
-                 "--line", "GAO-ST25-5:2", "--voucher", code)
+    placed = run(
+        "--format",
+        "json",
+        "sales",
+        "orders",
+        "place",
+        str(an.id),
+        "--line",
+        "CF-ARA-250:3",
+        "--line",
+        "GAO-ST25-5:2",
+        "--voucher",
+        code,
+    )
     assert placed.exit_code == 0, placed.stderr
-    head = json.loads(placed.stdout[:placed.stdout.index("\n}\n") + 2])
+    head = json.loads(placed.stdout[: placed.stdout.index("\n}\n") + 2])
     assert head["vouchers"].startswith(f"{code} −100.000 ₫ (Voucher 100.000 ₫")
     assert head["total"] == "677.034 ₫"
     again = run("sales", "orders", "place", str(an.id), "--line", "CF-ARA-250:3", "--voucher", code)

@@ -11,16 +11,31 @@ from crmkit.core.types import utcnow
 def shop(crm_factory):
     crm = crm_factory(plugins=["sales", "loyalty"])
     crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
-    crm.sales.products.add(sku="CF-ARA-250", name="Cà phê Arabica Cầu Đất 250g", category="Cà phê",
-                           price_minor=120_000, currency="VND", tax_rate="0.1")
-    crm.sales.products.add(sku="GAO-ST25-5", name="Gạo ST25 Sóc Trăng túi 5kg", category="Gạo",
-                           price_minor=185_000, currency="VND", tax_rate="0.05")
+    crm.sales.products.add(
+        sku="CF-ARA-250",
+        name="Cà phê Arabica Cầu Đất 250g",
+        category="Cà phê",
+        price_minor=120_000,
+        currency="VND",
+        tax_rate="0.1",
+    )
+    crm.sales.products.add(
+        sku="GAO-ST25-5",
+        name="Gạo ST25 Sóc Trăng túi 5kg",
+        category="Gạo",
+        price_minor=185_000,
+        currency="VND",
+        tax_rate="0.05",
+    )
     return crm
 
 
 def _order(crm, customer_id, **extra):
-    return crm.sales.place_order(customer_id=customer_id, lines=[{"sku": "CF-ARA-250", "quantity": "3"},
-                                                                  {"sku": "GAO-ST25-5", "quantity": "2"}], **extra)
+    return crm.sales.place_order(
+        customer_id=customer_id,
+        lines=[{"sku": "CF-ARA-250", "quantity": "3"}, {"sku": "GAO-ST25-5", "quantity": "2"}],
+        **extra,
+    )
 
 
 def test_an_order_placed_through_sales_earns_by_its_lines(shop):
@@ -61,8 +76,14 @@ def test_backfill_reads_orders_placed_before_the_program(crm_factory):
     crm = crm_factory(plugins=["sales", "loyalty"])
     crm.sales.products.add(sku="GAO-ST25-5", name="Gạo ST25 Sóc Trăng túi 5kg", price_minor=185_000, currency="VND")
     an = crm.customers.add(name="Nguyễn Văn An")
-    orders = [crm.sales.place_order(customer_id=an.id, lines=[{"sku": "GAO-ST25-5", "quantity": str(n)}],
-                                    placed_at=utcnow() - timedelta(days=10 * n)) for n in (1, 2, 3)]
+    orders = [
+        crm.sales.place_order(
+            customer_id=an.id,
+            lines=[{"sku": "GAO-ST25-5", "quantity": str(n)}],
+            placed_at=utcnow() - timedelta(days=10 * n),
+        )
+        for n in (1, 2, 3)
+    ]
     crm.loyalty.create_program("default", "Khách hàng thân thiết")
     assert crm.loyalty.balance(an.id) == 0
     assert crm.loyalty.backfill() == 3

@@ -80,8 +80,10 @@ def parse_answer(question: Question, raw: Any) -> int | None:
     if isinstance(raw, str):
         text = raw.strip()
         if not text.lstrip("-").isdigit():
-            raise ValidationError(f"{raw!r} is not a whole number on the scale {question.describe_scale()} "
-                                  "(or n for not applicable)", field=field)
+            raise ValidationError(
+                f"{raw!r} is not a whole number on the scale {question.describe_scale()} (or n for not applicable)",
+                field=field,
+            )
         raw = int(text)
     if not isinstance(raw, (int, float)):
         raise ValidationError(f"{raw!r} is not a whole number on the scale {question.describe_scale()}", field=field)
@@ -109,7 +111,8 @@ def check_answers(bank: Bank, given: Mapping[str, Any]) -> dict[str, int | None]
             continue
         if question.id not in given:
             errors.setdefault(f"answers.{question.id}", []).append(
-                f"not answered (area {question.area}; give null or n for not applicable)")
+                f"not answered (area {question.area}; give null or n for not applicable)"
+            )
             continue
         try:
             result[question.id] = parse_answer(question, given[question.id])
@@ -132,8 +135,10 @@ def score(bank: Bank, answers: Mapping[str, int | None]) -> tuple[dict[str, Area
         value = None
         if answered:
             total = sum(Decimal(str(q.weight)) for q in answered)
-            points = sum(Decimal(str(q.weight)) * Decimal(answers[q.id] - q.scale_min) / Decimal(q.scale_max - q.scale_min)
-                         for q in answered)
+            points = sum(
+                Decimal(str(q.weight)) * Decimal(answers[q.id] - q.scale_min) / Decimal(q.scale_max - q.scale_min)
+                for q in answered
+            )
             value = _one_decimal(100 * points / total)
         areas[area.key] = AreaScore(area.key, value, area.weight, len(answered), len(area.questions))
     return areas, overall_of(areas.values())
@@ -159,8 +164,9 @@ class Assessments:
         self._crm = crm
         self._bank = bank  # a callable giving the active bank
 
-    def record(self, answers: Mapping[str, Any], *, assessed_on: date | str | None = None,
-               label: str | None = None) -> Assessment:
+    def record(
+        self, answers: Mapping[str, Any], *, assessed_on: date | str | None = None, label: str | None = None
+    ) -> Assessment:
         """Validate and score ``{question id: answer}`` with the active bank and store it, in one transaction."""
         self._crm.access.require(ASSESS)
         bank: Bank = self._bank()
@@ -173,18 +179,46 @@ class Assessments:
         now = utcnow()
         with self._crm.transaction() as session:
             conn = session.connection()
-            new_id = conn.execute(assessments.insert().values(
-                assessed_on=day, label=label, assessor=self._crm.actor, bank=bank.label, overall=overall,
-                created_at=now).returning(assessments.c.id)).scalar_one()
-            conn.execute(answers_table.insert(), [
-                {"assessment_id": new_id, "question_id": qid, "area": questions[qid].area, "value": value,
-                 "scale_min": questions[qid].scale_min, "scale_max": questions[qid].scale_max,
-                 "weight": questions[qid].weight} for qid, value in checked.items()])
-            conn.execute(area_scores.insert(), [
-                {"assessment_id": new_id, **attrs.asdict(a)} for a in areas.values()])
-            self._crm.audit.record(session, "create", "qci_assessment", new_id, changes={
-                "assessed_on": day, "overall": overall, "bank": bank.label,
-                "areas": {k: a.score for k, a in areas.items() if a.score is not None}})
+            new_id = conn.execute(
+                assessments.insert()
+                .values(
+                    assessed_on=day,
+                    label=label,
+                    assessor=self._crm.actor,
+                    bank=bank.label,
+                    overall=overall,
+                    created_at=now,
+                )
+                .returning(assessments.c.id)
+            ).scalar_one()
+            conn.execute(
+                answers_table.insert(),
+                [
+                    {
+                        "assessment_id": new_id,
+                        "question_id": qid,
+                        "area": questions[qid].area,
+                        "value": value,
+                        "scale_min": questions[qid].scale_min,
+                        "scale_max": questions[qid].scale_max,
+                        "weight": questions[qid].weight,
+                    }
+                    for qid, value in checked.items()
+                ],
+            )
+            conn.execute(area_scores.insert(), [{"assessment_id": new_id, **attrs.asdict(a)} for a in areas.values()])
+            self._crm.audit.record(
+                session,
+                "create",
+                "qci_assessment",
+                new_id,
+                changes={
+                    "assessed_on": day,
+                    "overall": overall,
+                    "bank": bank.label,
+                    "areas": {k: a.score for k, a in areas.items() if a.score is not None},
+                },
+            )
         return Assessment(new_id, day, label, self._crm.actor, bank.label, overall, areas, now)
 
     def get(self, assessment_id: int) -> Assessment:
@@ -223,8 +257,10 @@ class Assessments:
         self.get(assessment_id)
         c = answers_table.c
         with self._crm.reading() as conn:
-            rows = [dict(r) for r in conn.execute(sa.select(answers_table).where(c.assessment_id == assessment_id))
-                    .mappings()]
+            rows = [
+                dict(r)
+                for r in conn.execute(sa.select(answers_table).where(c.assessment_id == assessment_id)).mappings()
+            ]
         order = {key: i for i, key in enumerate(AREA_KEYS)}
         return sorted(rows, key=lambda r: (order.get(r["area"], 99), r["question_id"]))
 
@@ -251,11 +287,21 @@ class Assessments:
         scores: dict[int, dict[str, AreaScore]] = {}
         for row in conn.execute(sa.select(area_scores).where(area_scores.c.assessment_id.in_(ids))).mappings():
             scores.setdefault(row["assessment_id"], {})[row["area"]] = AreaScore(
-                row["area"], row["score"], row["weight"], row["answered"], row["questions"])
+                row["area"], row["score"], row["weight"], row["answered"], row["questions"]
+            )
         by_id = {row["id"]: row for row in rows}
         order = {key: i for i, key in enumerate(AREA_KEYS)}
-        return [Assessment(
-            id=i, assessed_on=by_id[i]["assessed_on"], label=by_id[i]["label"], assessor=by_id[i]["assessor"],
-            bank=by_id[i]["bank"], overall=by_id[i]["overall"], created_at=by_id[i]["created_at"],
-            areas=dict(sorted(scores.get(i, {}).items(), key=lambda kv: order.get(kv[0], 99))),
-        ) for i in ids if i in by_id]
+        return [
+            Assessment(
+                id=i,
+                assessed_on=by_id[i]["assessed_on"],
+                label=by_id[i]["label"],
+                assessor=by_id[i]["assessor"],
+                bank=by_id[i]["bank"],
+                overall=by_id[i]["overall"],
+                created_at=by_id[i]["created_at"],
+                areas=dict(sorted(scores.get(i, {}).items(), key=lambda kv: order.get(kv[0], 99))),
+            )
+            for i in ids
+            if i in by_id
+        ]

@@ -37,8 +37,7 @@ class ScaleSchema(CleanSchema):
 
     min = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
     max = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
-    labels = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.Length(min=1)),
-                         load_default=dict)
+    labels = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.Length(min=1)), load_default=dict)
 
     @validates_schema
     def _check_range(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -46,8 +45,9 @@ class ScaleSchema(CleanSchema):
         if high <= low:
             raise marshmallow.ValidationError(f"max ({high}) must be above min ({low})", "max")
         if high - low + 1 > MAX_POINTS:
-            raise marshmallow.ValidationError(f"a scale has at most {MAX_POINTS} points ({low}–{high} has "
-                                              f"{high - low + 1})", "max")
+            raise marshmallow.ValidationError(
+                f"a scale has at most {MAX_POINTS} points ({low}–{high} has {high - low + 1})", "max"
+            )
         for key in data["labels"]:
             if not key.strip().lstrip("-").isdigit() or not low <= int(key) <= high:
                 raise marshmallow.ValidationError(f"label {key!r} is not a point of the scale {low}–{high}", "labels")
@@ -56,8 +56,12 @@ class ScaleSchema(CleanSchema):
 class QuestionSchema(CleanSchema):
     """One question: a unique id, the text, an optional help line, a weight and an optional own scale."""
 
-    id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
-                                                               error="use letters, digits, '_', '.' or '-' (at most 40)"))
+    id = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", error="use letters, digits, '_', '.' or '-' (at most 40)"
+        ),
+    )
     text = fields.String(required=True, validate=validate.Length(min=1, max=500))
     help = fields.String(load_default=None, validate=validate.Length(max=500))
     weight = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=100, min_inclusive=False))
@@ -93,7 +97,8 @@ class BankSchema(CleanSchema):
             key = area["id"]
             if key not in BY_KEY:
                 errors.setdefault(f"areas.{key}.id", []).append(
-                    f"unknown QCI area {key!r} (one of {', '.join(AREA_KEYS)})")
+                    f"unknown QCI area {key!r} (one of {', '.join(AREA_KEYS)})"
+                )
             elif key in seen_areas:
                 errors.setdefault(f"areas.{key}.id", []).append(f"area {key!r} appears twice")
             seen_areas.add(key)
@@ -101,12 +106,15 @@ class BankSchema(CleanSchema):
                 qid = question["id"]
                 if qid in seen_questions:
                     errors.setdefault(f"areas.{key}.questions.{qid}.id", []).append(
-                        f"duplicate question id {qid!r} (already used in {seen_questions[qid]})")
+                        f"duplicate question id {qid!r} (already used in {seen_questions[qid]})"
+                    )
                 seen_questions.setdefault(qid, key)
         missing = [key for key in AREA_KEYS if key not in seen_areas]
         if missing:
-            errors["areas"] = [f"missing area{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
-                               "every QCI area needs at least one question"]
+            errors["areas"] = [
+                f"missing area{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+                "every QCI area needs at least one question"
+            ]
         if errors:
             raise marshmallow.ValidationError(errors)
 
@@ -171,8 +179,9 @@ class Bank:
 def parse(document: Any, *, source: str = "bank", bank_id: int | None = None) -> Bank:
     """Validate a bank document (already parsed from JSON/YAML); raises ``ValidationError`` naming each bad path."""
     if not isinstance(document, Mapping):
-        raise ValidationError(f"a question bank is a mapping with name, scale and areas, not {type(document).__name__}",
-                              field=source)
+        raise ValidationError(
+            f"a question bank is a mapping with name, scale and areas, not {type(document).__name__}", field=source
+        )
     try:
         data = BankSchema().load(dict(document))
     except marshmallow.ValidationError as exc:
@@ -185,9 +194,18 @@ def parse(document: Any, *, source: str = "bank", bank_id: int | None = None) ->
         questions = []
         for q in area["questions"]:
             scale = q["scale"] or default_scale
-            questions.append(Question(
-                id=q["id"], area=key, text=q["text"].strip(), weight=q["weight"], scale_min=scale["min"],
-                scale_max=scale["max"], labels={int(k): v for k, v in scale["labels"].items()}, help=q["help"]))
+            questions.append(
+                Question(
+                    id=q["id"],
+                    area=key,
+                    text=q["text"].strip(),
+                    weight=q["weight"],
+                    scale_min=scale["min"],
+                    scale_max=scale["max"],
+                    labels={int(k): v for k, v in scale["labels"].items()},
+                    help=q["help"],
+                )
+            )
         areas.append(AreaQuestions(key, area["title"] or BY_KEY[key].title, area["weight"], tuple(questions)))
     return Bank(data["name"], data["version"], tuple(areas), document=dict(document), id=bank_id)
 
@@ -242,17 +260,20 @@ def parse_text(text: str, *, yaml_syntax: bool, name: str = "document") -> Any:
         try:
             import yaml
         except ImportError:
-            raise ValidationError(f"{name}: reading YAML needs PyYAML (pip install PyYAML); JSON files always work",
-                                  field="file") from None
+            raise ValidationError(
+                f"{name}: reading YAML needs PyYAML (pip install PyYAML); JSON files always work", field="file"
+            ) from None
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise ValidationError(f"{name}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}",
-                                  field="file") from None
+            raise ValidationError(
+                f"{name}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}", field="file"
+            ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                              field="file") from None
+        raise ValidationError(
+            f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", field="file"
+        ) from None

@@ -43,15 +43,23 @@ def _reports(crm: CRM, period: Period, currency: str) -> list[Any]:
     compare = getattr(crm.campaigns, "compare", None)
     if compare is None:
         raise Unavailable("the installed crmkit-campaigns has no campaign report API (crm.campaigns.compare)")
-    return [r for r in compare() if r.campaign.started_at is not None and r.campaign.currency == currency
-            and period.start <= r.campaign.started_at < period.end]
+    return [
+        r
+        for r in compare()
+        if r.campaign.started_at is not None
+        and r.campaign.currency == currency
+        and period.start <= r.campaign.started_at < period.end
+    ]
 
 
 def costs(crm: CRM, period: Period, currency: str, objective: str | None = None) -> int | None:
     """Σ cost of the campaigns that started in the period (of one objective, compared case-insensitively), in
     minor units of ``currency``; None when none ran."""
-    reports = [r for r in _reports(crm, period, currency)
-               if objective is None or (r.campaign.objective or "").strip().lower() == objective]
+    reports = [
+        r
+        for r in _reports(crm, period, currency)
+        if objective is None or (r.campaign.objective or "").strip().lower() == objective
+    ]
     return sum(int(r.cost_minor) for r in reports) if reports else None
 
 
@@ -64,20 +72,30 @@ def results(crm: CRM, period: Period, currency: str) -> Results:
         return Results(None, None, roi_why=why, lift_why=why)
     cost = sum(int(r.cost_minor) for r in reports)
     revenue = sum(int(r.revenue_minor) for r in reports)
-    detail = (f"{len(reports)} campaign{'s' if len(reports) != 1 else ''}: attributed revenue "
-              f"{Money(currency, revenue).format()}, cost {Money(currency, cost).format()}")
+    detail = (
+        f"{len(reports)} campaign{'s' if len(reports) != 1 else ''}: attributed revenue "
+        f"{Money(currency, revenue).format()}, cost {Money(currency, cost).format()}"
+    )
     roi = None if not cost else _four((Decimal(revenue) - Decimal(cost)) / Decimal(cost))
     treated = [_group(r.groups, "all") for r in reports]
     held = [_group(r.groups, "holdout") for r in reports]
-    pairs = [(t, h) for t, h in zip(treated, held, strict=True) if t is not None and h is not None and h.customers and t.customers]
+    pairs = [
+        (t, h)
+        for t, h in zip(treated, held, strict=True)
+        if t is not None and h is not None and h.customers and t.customers
+    ]
     lift = None
     if pairs:
         n1, c1 = sum(t.customers for t, _ in pairs), sum(t.converted for t, _ in pairs)
         n0, c0 = sum(h.customers for _, h in pairs), sum(h.converted for _, h in pairs)
         lift = _four(Decimal(c1) / Decimal(n1) - Decimal(c0) / Decimal(n0))
-    return Results(roi, lift, detail,
-                   roi_why=None if roi is not None else f"the campaigns of {period.label} had no cost",
-                   lift_why=None if lift is not None else f"no campaign of {period.label} kept a holdout group")
+    return Results(
+        roi,
+        lift,
+        detail,
+        roi_why=None if roi is not None else f"the campaigns of {period.label} had no cost",
+        lift_why=None if lift is not None else f"no campaign of {period.label} kept a holdout group",
+    )
 
 
 def _group(groups: Sequence[Any], name: str) -> Any:
@@ -98,10 +116,17 @@ def hand_off(crm: CRM, rule: Mapping[str, Any], owner: str, action_id: int) -> t
     spec = rule["campaign"]
     service = crm.campaigns
     segments = getattr(service, "segments", None)
-    if segments is None or not all(hasattr(x, a) for x, a in ((segments, "fields"), (segments, "create"),
-                                                               (service, "create"))):
-        return None, None, ("not handed off: the installed crmkit-campaigns has no segment/campaign creation API "
-                            "(crm.campaigns.segments.create, crm.campaigns.create)")
+    if segments is None or not all(
+        hasattr(x, a) for x, a in ((segments, "fields"), (segments, "create"), (service, "create"))
+    ):
+        return (
+            None,
+            None,
+            (
+                "not handed off: the installed crmkit-campaigns has no segment/campaign creation API "
+                "(crm.campaigns.segments.create, crm.campaigns.create)"
+            ),
+        )
     known = set(segments.fields())
     choice = next((c for c in spec["segment"] if set(c["fields_"]) <= known), None)
     if choice is None:
@@ -109,7 +134,17 @@ def hand_off(crm: CRM, rule: Mapping[str, Any], owner: str, action_id: int) -> t
         return None, None, f"not handed off: campaigns knows none of the segment fields {', '.join(wanted)}"
     name = f"{spec['name']} (QCI #{action_id})"
     segment = segments.create(name, choice["expression"], description=f"QCI action #{action_id}: {rule['title']}")
-    campaign = service.create(name, channel=spec["channel"], body=spec["template"], subject=spec["subject"],
-                              segment=segment.id, objective=spec["objective"], owner=owner)
-    return (str(segment.id), str(campaign.id),
-            f"segment #{segment.id} ({choice['expression']}) and draft campaign #{campaign.id} created in crmkit-campaigns")
+    campaign = service.create(
+        name,
+        channel=spec["channel"],
+        body=spec["template"],
+        subject=spec["subject"],
+        segment=segment.id,
+        objective=spec["objective"],
+        owner=owner,
+    )
+    return (
+        str(segment.id),
+        str(campaign.id),
+        f"segment #{segment.id} ({choice['expression']}) and draft campaign #{campaign.id} created in crmkit-campaigns",
+    )

@@ -60,11 +60,17 @@ class AnswerType(click.ParamType):
 
 
 @qci.command("assess")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the answers from a JSON or YAML file instead of asking.")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the answers from a JSON or YAML file instead of asking.",
+)
 @click.option("--date", "assessed_on", metavar="YYYY-MM-DD", help="The date the assessment describes [default: today].")
 @click.option("--label", help="A name for this assessment (e.g. 'Q4 review').")
-@click.option("--area", "areas", multiple=True, metavar="AREA", help="Ask only these areas (repeatable) [default: all].")
+@click.option(
+    "--area", "areas", multiple=True, metavar="AREA", help="Ask only these areas (repeatable) [default: all]."
+)
 @format_option
 @pass_crm
 def assess(crm: CRM, path: Path | None, assessed_on: str | None, label: str | None, areas: Sequence[str]) -> None:
@@ -79,10 +85,15 @@ def assess(crm: CRM, path: Path | None, assessed_on: str | None, label: str | No
     else:
         crm.qci.assessments.day(assessed_on)  # a bad date is refused before any question is asked
         bank = crm.qci.bank()
-        _ = current_translator().gettext  # the question bank in the reader's words (the default bank's are in the catalog)
+        _ = (
+            current_translator().gettext
+        )  # the question bank in the reader's words (the default bank's are in the catalog)
         chosen = [bank.area(a) for a in areas] if areas else list(bank.areas)
-        click.echo(_("%(bank)s: %(count)s questions. Answer with a number on the scale shown, or n for not "
-                     "applicable.") % {"bank": bank.label, "count": sum(len(a.questions) for a in chosen)}, err=True)
+        click.echo(
+            _("%(bank)s: %(count)s questions. Answer with a number on the scale shown, or n for not applicable.")
+            % {"bank": bank.label, "count": sum(len(a.questions) for a in chosen)},
+            err=True,
+        )
         answers: dict[str, int | None] = {}
         for area in chosen:
             click.secho(f"\n{_(area.title)}", bold=True, err=True)
@@ -94,9 +105,12 @@ def assess(crm: CRM, path: Path | None, assessed_on: str | None, label: str | No
                     if point in question.labels:
                         click.echo(f"   {point} = {_(question.labels[point])}", err=True)
                 answers[question.id] = click.prompt(
-                    "   " + _("answer %(low)s–%(high)s (n = not applicable)") % {
-                        "low": question.scale_min, "high": question.scale_max},
-                    type=AnswerType(question), err=True)
+                    "   "
+                    + _("answer %(low)s–%(high)s (n = not applicable)")
+                    % {"low": question.scale_min, "high": question.scale_max},
+                    type=AnswerType(question),
+                    err=True,
+                )
         result = crm.qci.assessments.record(answers, assessed_on=assessed_on, label=label)
     _show_assessment(result)
 
@@ -115,12 +129,30 @@ def _show_assessment(result: Assessment) -> None:
     if table:
         t = current_translator()
         overall = "—" if result.overall is None else t.format_number(Decimal(str(result.overall)), 1)
-        click.secho(t.gettext("assessment %(id)s of %(date)s by %(user)s (%(bank)s): overall %(score)s / 100") % {
-            "id": result.id, "date": t.format_date(result.assessed_on), "user": result.assessor,
-            "bank": result.bank, "score": overall}, bold=True)
-    emit([{"area": _area(a.area), "title": current_translator().gettext(title(a.area)) if table else title(a.area),
-           "score": a.score, "answered": a.answered, "questions": a.questions} for a in result.areas.values()],
-         ["area", "title", "score", "answered", "questions"])
+        click.secho(
+            t.gettext("assessment %(id)s of %(date)s by %(user)s (%(bank)s): overall %(score)s / 100")
+            % {
+                "id": result.id,
+                "date": t.format_date(result.assessed_on),
+                "user": result.assessor,
+                "bank": result.bank,
+                "score": overall,
+            },
+            bold=True,
+        )
+    emit(
+        [
+            {
+                "area": _area(a.area),
+                "title": current_translator().gettext(title(a.area)) if table else title(a.area),
+                "score": a.score,
+                "answered": a.answered,
+                "questions": a.questions,
+            }
+            for a in result.areas.values()
+        ],
+        ["area", "title", "score", "answered", "questions"],
+    )
 
 
 # -- areas ------------------------------------------------------------------------------------------------------
@@ -129,8 +161,13 @@ def _show_assessment(result: Assessment) -> None:
 @qci.command("areas")
 @click.option("--period", help=PERIOD_HELP)
 @click.option("--compare", is_flag=True, help="Compare the assessments over time (one column per assessment).")
-@click.option("--last", type=click.IntRange(2, 20), default=4, show_default=True,
-              help="With --compare: how many of the latest assessments.")
+@click.option(
+    "--last",
+    type=click.IntRange(2, 20),
+    default=4,
+    show_default=True,
+    help="With --compare: how many of the latest assessments.",
+)
 @format_option
 @pass_crm
 def areas(crm: CRM, period: str | None, compare: bool, last: int) -> None:
@@ -140,16 +177,28 @@ def areas(crm: CRM, period: str | None, compare: bool, last: int) -> None:
     if compare:
         history = crm.qci.assessments.list(limit=last)
         if len(history) < 2:
-            raise ValidationError(f"comparing needs two assessments; there {'is' if history else 'are'} "
-                                  f"{len(history) or 'none'} (crmkit qci assess)", field="compare")
+            raise ValidationError(
+                f"comparing needs two assessments; there {'is' if history else 'are'} "
+                f"{len(history) or 'none'} (crmkit qci assess)",
+                field="compare",
+            )
         columns = [f"{a.assessed_on} #{a.id}" for a in history]
         rows = []
         for area in [*AREAS, None]:
             scores = [a.overall if area is None else a.score(area.key) for a in history]
             before, after = scores[-2], scores[-1]
-            rows.append({"area": "overall" if area is None else area.key, **dict(zip(columns, scores, strict=True)),
-                         "change": None if before is None or after is None else round(after - before, 1)})
-        emit(rows, ["area", *columns, "change"], title=current_translator().gettext("Assessments compared (scores 0–100)"))
+            rows.append(
+                {
+                    "area": "overall" if area is None else area.key,
+                    **dict(zip(columns, scores, strict=True)),
+                    "change": None if before is None or after is None else round(after - before, 1),
+                }
+            )
+        emit(
+            rows,
+            ["area", *columns, "change"],
+            title=current_translator().gettext("Assessments compared (scores 0–100)"),
+        )
         return
     card = crm.qci.scorecard(period)
     latest = crm.qci.assessments.latest()
@@ -157,9 +206,13 @@ def areas(crm: CRM, period: str | None, compare: bool, last: int) -> None:
     t = current_translator()
     heading = t.gettext("assessment: %(assessment)s · data: %(period)s") % {
         "assessment": t.gettext("none yet") if latest is None else f"{t.format_date(latest.assessed_on)} #{latest.id}",
-        "period": card.period.label}
-    emit([{"area": s.area, "assessment": s.assessment, "data": s.data, "combined": s.combined} for s in standings],
-         ["area", "assessment", "data", "combined"], title=heading)
+        "period": card.period.label,
+    }
+    emit(
+        [{"area": s.area, "assessment": s.assessment, "data": s.data, "combined": s.combined} for s in standings],
+        ["area", "assessment", "data", "combined"],
+        title=heading,
+    )
 
 
 # -- scorecard and targets ---------------------------------------------------------------------------------------
@@ -189,32 +242,65 @@ def scorecard(crm: CRM, period: str | None) -> None:
         if m.status != "ok":
             notes.append(f"[{len(notes) + 1}] {m.key}: {m.status}: {m.reason}")
             value = f"{m.status} [{len(notes)}]"
-        previous = "—" if r.previous is None else r.previous.display() if r.previous.status == "ok" else r.previous.status
+        previous = (
+            "—" if r.previous is None else r.previous.display() if r.previous.status == "ok" else r.previous.status
+        )
         change = r.change_display() + (f" {r.trend}" if r.trend in ("better", "worse") else "")
-        rows.append({"area": m.area, "kpi": m.key, "value": value, "target": r.target_display(),
-                     "light": Coded(r.light, t.gettext(r.light)), "previous": previous, "change": change})
+        rows.append(
+            {
+                "area": m.area,
+                "kpi": m.key,
+                "value": value,
+                "target": r.target_display(),
+                "light": Coded(r.light, t.gettext(r.light)),
+                "previous": previous,
+                "change": change,
+            }
+        )
     scope = " · " + t.gettext("scoped to %(whom)s") % {"whom": card.coverage.describe()} if card.scoped else ""
-    emit(rows, ["area", "kpi", "value", "target", "light", "previous", "change"],
-         title=t.gettext("QCI scorecard %(period)s (vs %(previous)s; money in %(currency)s)") % {
-             "period": card.period.label, "previous": card.period.previous().label, "currency": card.currency} + scope)
+    emit(
+        rows,
+        ["area", "kpi", "value", "target", "light", "previous", "change"],
+        title=t.gettext("QCI scorecard %(period)s (vs %(previous)s; money in %(currency)s)")
+        % {"period": card.period.label, "previous": card.period.previous().label, "currency": card.currency}
+        + scope,
+    )
     lights = {key: t.format_number(n) for key, n in card.lights().items()}
-    click.echo("\n" + t.gettext("%(period)s: %(green)s green, %(amber)s amber, %(red)s red, %(none)s without a light "
-                                "(no data, not available or no target)") % {"period": card.period.label, **lights} + scope)
+    click.echo(
+        "\n"
+        + t.gettext(
+            "%(period)s: %(green)s green, %(amber)s amber, %(red)s red, %(none)s without a light "
+            "(no data, not available or no target)"
+        )
+        % {"period": card.period.label, **lights}
+        + scope
+    )
     for note in notes:
         click.echo(note)
 
 
 @qci.command("targets")
-@click.option("--set", "settings", multiple=True, metavar="KPI=TARGET",
-              help="Set a target: an absolute value (90%, 0.9, 24, 150000) or a change on the previous period (+5%).")
-@click.option("--tolerance", "tolerances", multiple=True, metavar="KPI=PCT",
-              help="The amber band of a KPI set with --set (default 10%).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KPI=TARGET",
+    help="Set a target: an absolute value (90%, 0.9, 24, 150000) or a change on the previous period (+5%).",
+)
+@click.option(
+    "--tolerance",
+    "tolerances",
+    multiple=True,
+    metavar="KPI=PCT",
+    help="The amber band of a KPI set with --set (default 10%).",
+)
 @click.option("--clear", "clears", multiple=True, metavar="KPI", help="Remove a KPI's target (its light turns off).")
 @click.option("--reset", "resets", multiple=True, metavar="KPI", help="Back to the KPI's default target.")
 @format_option
 @pass_crm
-def targets(crm: CRM, settings: Sequence[str], tolerances: Sequence[str], clears: Sequence[str],
-            resets: Sequence[str]) -> None:
+def targets(
+    crm: CRM, settings: Sequence[str], tolerances: Sequence[str], clears: Sequence[str], resets: Sequence[str]
+) -> None:
     """Show the KPI targets, or change them.
 
     \b
@@ -227,17 +313,29 @@ def targets(crm: CRM, settings: Sequence[str], tolerances: Sequence[str], clears
     for key, value in (_pair(s, "set") for s in settings):
         crm.qci.set_target(key, value, tolerance=tolerance.pop(key, None))
     if tolerance:
-        raise ValidationError(f"--tolerance for {', '.join(tolerance)} needs a --set of the same KPI", field="tolerance")
+        raise ValidationError(
+            f"--tolerance for {', '.join(tolerance)} needs a --set of the same KPI", field="tolerance"
+        )
     for key in clears:
         crm.qci.set_target(key, None)
     for key in resets:
         crm.qci.reset_target(key)
     current = crm.qci.targets()
-    emit([{"kpi": key, "area": k.area, "unit": k.unit, "better": k.direction,
-           "target": None if current[key] is None else current[key].text,
-           "tolerance": None if current[key] is None else f"{current[key].tolerance * 100:.0f}%",
-           "definition": k.definition} for key, k in BY_KEY.items()],
-         ["kpi", "area", "unit", "better", "target", "tolerance", "definition"])
+    emit(
+        [
+            {
+                "kpi": key,
+                "area": k.area,
+                "unit": k.unit,
+                "better": k.direction,
+                "target": None if current[key] is None else current[key].text,
+                "tolerance": None if current[key] is None else f"{current[key].tolerance * 100:.0f}%",
+                "definition": k.definition,
+            }
+            for key, k in BY_KEY.items()
+        ],
+        ["kpi", "area", "unit", "better", "target", "tolerance", "definition"],
+    )
 
 
 def _pair(text: str, option: str) -> tuple[str, str]:
@@ -254,19 +352,36 @@ def _pair(text: str, option: str) -> tuple[str, str]:
 @click.option("--generate", is_flag=True, help="Add actions for the weakest areas (assessment and data).")
 @click.option("--period", help=PERIOD_HELP + " (the data scores --generate uses)")
 @click.option("--areas", "area_count", type=int, default=3, show_default=True, help="With --generate: how many areas.")
-@click.option("--threshold", type=float, default=60.0, show_default=True,
-              help="With --generate: only areas scoring below this.")
-@click.option("--owner", help="With --generate: the owner (a user) of every new action [default: the area's owner, "
-                               "else you].")
-@click.option("--assign", "assignments", multiple=True, metavar="ID=USER",
-              help="Give action ID to USER (repeatable; USER '-' leaves it unassigned).")
+@click.option(
+    "--threshold", type=float, default=60.0, show_default=True, help="With --generate: only areas scoring below this."
+)
+@click.option(
+    "--owner", help="With --generate: the owner (a user) of every new action [default: the area's owner, else you]."
+)
+@click.option(
+    "--assign",
+    "assignments",
+    multiple=True,
+    metavar="ID=USER",
+    help="Give action ID to USER (repeatable; USER '-' leaves it unassigned).",
+)
 @click.option("--start", "start_id", type=int, metavar="ID", help="Mark action ID in progress.")
 @click.option("--done", "done_id", type=int, metavar="ID", help="Mark action ID done.")
 @click.option("--status", type=click.Choice(["open", "in_progress", "done"]), help="List only actions in this status.")
 @format_option
 @pass_crm
-def plan(crm: CRM, generate: bool, period: str | None, area_count: int, threshold: float, owner: str | None,
-         assignments: Sequence[str], start_id: int | None, done_id: int | None, status: str | None) -> None:
+def plan(
+    crm: CRM,
+    generate: bool,
+    period: str | None,
+    area_count: int,
+    threshold: float,
+    owner: str | None,
+    assignments: Sequence[str],
+    start_id: int | None,
+    done_id: int | None,
+    status: str | None,
+) -> None:
     """The action plan: list it, --generate it, --assign actions and track them to --done.
 
     \b
@@ -295,20 +410,45 @@ def _show_actions(actions: Sequence[Action], progress: dict[str, int], today: An
     if current_format() != "table":
         import attrs
 
-        emit([attrs.asdict(a) for a in actions], ["id", "area", "rule_id", "title", "owner", "due_on", "status",
-                                                  "segment_ref", "campaign_ref", "handoff", "reason", "done_at"])
+        emit(
+            [attrs.asdict(a) for a in actions],
+            [
+                "id",
+                "area",
+                "rule_id",
+                "title",
+                "owner",
+                "due_on",
+                "status",
+                "segment_ref",
+                "campaign_ref",
+                "handoff",
+                "reason",
+                "done_at",
+            ],
+        )
         return
     from crmkit_qci.report import STATUS_NAMES
 
     t = current_translator()
     overdue = t.gettext("Overdue")
-    emit([{"id": a.id, "area": _area(a.area), "action": t.gettext(a.title), "owner": a.owner or "—",
-           "due": f"{t.format_date(a.due_on)}{f' ({overdue})' if a.overdue(today) else ''}",
-           "status": Coded(a.status, t.gettext(STATUS_NAMES.get(a.status, a.status))),
-           "campaign": a.campaign_ref or ("" if a.handoff is None else "—")} for a in actions],
-         ["id", "area", "action", "owner", "due", "status", "campaign"],
-         title=t.gettext("QCI plan: %(done)s done, %(in_progress)s in progress, %(open)s open, %(overdue)s overdue")
-         % {key: t.format_number(progress.get(key, 0)) for key in ("done", "in_progress", "open", "overdue")})
+    emit(
+        [
+            {
+                "id": a.id,
+                "area": _area(a.area),
+                "action": t.gettext(a.title),
+                "owner": a.owner or "—",
+                "due": f"{t.format_date(a.due_on)}{f' ({overdue})' if a.overdue(today) else ''}",
+                "status": Coded(a.status, t.gettext(STATUS_NAMES.get(a.status, a.status))),
+                "campaign": a.campaign_ref or ("" if a.handoff is None else "—"),
+            }
+            for a in actions
+        ],
+        ["id", "area", "action", "owner", "due", "status", "campaign"],
+        title=t.gettext("QCI plan: %(done)s done, %(in_progress)s in progress, %(open)s open, %(overdue)s overdue")
+        % {key: t.format_number(progress.get(key, 0)) for key in ("done", "in_progress", "open", "overdue")},
+    )
 
 
 @qci.command("owners")
@@ -329,8 +469,14 @@ def owners(crm: CRM, settings: Sequence[str]) -> None:
 
 
 @qci.command("report")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("qci-report.html"),
-              show_default=True, help="Where to write the HTML report.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("qci-report.html"),
+    show_default=True,
+    help="Where to write the HTML report.",
+)
 @click.option("--period", help=PERIOD_HELP)
 @pass_crm
 def report(crm: CRM, out: Path, period: str | None) -> None:
@@ -338,7 +484,9 @@ def report(crm: CRM, out: Path, period: str | None) -> None:
     `crmkit --locale`, else the user's, else the business's)."""
     t = current_translator()
     path = crm.qci.report(out, period, locale=t.locale)
-    click.echo(t.gettext("wrote %(file)s (%(size)s bytes)") % {"file": path, "size": t.format_number(path.stat().st_size)})
+    click.echo(
+        t.gettext("wrote %(file)s (%(size)s bytes)") % {"file": path, "size": t.format_number(path.stat().st_size)}
+    )
 
 
 # -- the question bank -------------------------------------------------------------------------------------------
@@ -356,9 +504,20 @@ def bank_show(crm: CRM) -> None:
     """List the active bank's questions."""
     active = crm.qci.bank()
     said = current_translator().gettext if current_format() == "table" else str  # the question in the reader's words
-    emit([{"id": q.id, "area": _area(q.area), "weight": q.weight, "scale": f"{q.scale_min}–{q.scale_max}",
-           "question": said(q.text)} for q in active.questions()], ["id", "area", "weight", "scale", "question"],
-         title=active.label)
+    emit(
+        [
+            {
+                "id": q.id,
+                "area": _area(q.area),
+                "weight": q.weight,
+                "scale": f"{q.scale_min}–{q.scale_max}",
+                "question": said(q.text),
+            }
+            for q in active.questions()
+        ],
+        ["id", "area", "weight", "scale", "question"],
+        title=active.label,
+    )
 
 
 @bank.command("export")
@@ -382,8 +541,9 @@ def bank_export(crm: CRM, path: Path | None) -> None:
 def bank_import(crm: CRM, path: Path) -> None:
     """Validate a JSON or YAML bank and make it the active one (nothing changes when it is refused)."""
     imported = crm.qci.import_bank(path)
-    click.echo(f"imported {imported.label}: {sum(1 for _ in imported.questions())} questions in "
-               f"{len(imported.areas)} areas")
+    click.echo(
+        f"imported {imported.label}: {sum(1 for _ in imported.questions())} questions in {len(imported.areas)} areas"
+    )
 
 
 @bank.command("reset")
@@ -404,8 +564,7 @@ def costs() -> None:
 @costs.command("add")
 @click.argument("month")
 @click.argument("amount")
-@click.option("--kind", default="other", show_default=True,
-              help="acquisition, retention, service, marketing or other.")
+@click.option("--kind", default="other", show_default=True, help="acquisition, retention, service, marketing or other.")
 @click.option("--currency", help="ISO code [default: the KPI currency].")
 @click.option("--note", help="What the cost is.")
 @format_option
@@ -420,8 +579,15 @@ def costs_add(crm: CRM, month: str, amount: str, kind: str, currency: str | None
 
     code = (currency or crm.qci.currency()).upper()
     cost = crm.qci.costs.add(month, amount_minor(amount, code, "AMOUNT"), kind=kind, currency=code, note=note)
-    emit_object({"id": cost.id, "month": cost.month, "kind": cost.kind,
-                 "amount": Money(cost.currency, cost.amount_minor).format(), "note": cost.note})
+    emit_object(
+        {
+            "id": cost.id,
+            "month": cost.month,
+            "kind": cost.kind,
+            "amount": Money(cost.currency, cost.amount_minor).format(),
+            "note": cost.note,
+        }
+    )
 
 
 @costs.command("list")
@@ -433,6 +599,19 @@ def costs_list(crm: CRM, period: str | None) -> None:
     from crmkit.money import Money
 
     chosen = None if period is None else crm.qci.period(period)
-    emit([{"id": c.id, "month": c.month, "kind": c.kind, "amount": Money(c.currency, c.amount_minor).format(),
-           "amount_minor": c.amount_minor, "currency": c.currency, "note": c.note, "by": c.recorded_by}
-          for c in crm.qci.costs.list(chosen)], ["id", "month", "kind", "amount", "note", "by"])
+    emit(
+        [
+            {
+                "id": c.id,
+                "month": c.month,
+                "kind": c.kind,
+                "amount": Money(c.currency, c.amount_minor).format(),
+                "amount_minor": c.amount_minor,
+                "currency": c.currency,
+                "note": c.note,
+                "by": c.recorded_by,
+            }
+            for c in crm.qci.costs.list(chosen)
+        ],
+        ["id", "month", "kind", "amount", "note", "by"],
+    )

@@ -45,12 +45,14 @@ def _page(assessment_id: int) -> str:
 def assessments(request: ConsoleRequest) -> Response:
     """The most recent assessments, newest first, with a "New assessment" button for ``qci.assess``."""
     found = list(reversed(request.crm.qci.assessments.list(limit=50)))
-    return request.render(TEMPLATES + "assessments.html", assessments=found, can_assess=request.allowed(ASSESS),
-                          new=NEW)
+    return request.render(
+        TEMPLATES + "assessments.html", assessments=found, can_assess=request.allowed(ASSESS), new=NEW
+    )
 
 
 def _shown_errors(request: ConsoleRequest, exc: ValidationError) -> dict[str, list[str]]:
     """The service's errors by form input (``answers.AP1`` → ``AP1``), known ones in the user's language."""
+
     def shown(message: str) -> str:
         known = next((msgid for phrase, msgid in KNOWN_ERRORS.items() if phrase in message), None)
         return request.i18n.gettext(known) if known else message
@@ -63,11 +65,19 @@ def _shown_errors(request: ConsoleRequest, exc: ValidationError) -> dict[str, li
     return errors
 
 
-def _form(request: ConsoleRequest, bank: Bank, values: dict[str, str], errors: dict[str, list[str]],
-          status: int = 200) -> Response:
+def _form(
+    request: ConsoleRequest, bank: Bank, values: dict[str, str], errors: dict[str, list[str]], status: int = 200
+) -> Response:
     """The assessment form with the values entered so far and the errors by their inputs."""
-    return request.render(TEMPLATES + "assessment_form.html", status=status, bank=bank, values=values,
-                          errors=errors, action=NEW, not_applicable=NOT_APPLICABLE)
+    return request.render(
+        TEMPLATES + "assessment_form.html",
+        status=status,
+        bank=bank,
+        values=values,
+        errors=errors,
+        action=NEW,
+        not_applicable=NOT_APPLICABLE,
+    )
 
 
 def assessment_new(request: ConsoleRequest) -> Response:
@@ -85,8 +95,7 @@ def assessment_new(request: ConsoleRequest) -> Response:
         if given:
             values[question.id] = answers[question.id] = given
     try:
-        done = qci.assessments.record(answers, assessed_on=values["assessed_on"] or None,
-                                      label=values["label"] or None)
+        done = qci.assessments.record(answers, assessed_on=values["assessed_on"] or None, label=values["label"] or None)
     except ValidationError as exc:
         return _form(request, bank, values, _shown_errors(request, exc), status=422)
     return request.redirect(_page(done.id), saved=1)
@@ -102,11 +111,19 @@ def _radar(request: ConsoleRequest, assessment: Assessment, data: dict[str, floa
     _ = request.i18n.gettext
     mine = [assessment.score(area.key) for area in AREAS]
     measured = [data[area.key] for area in AREAS]
-    return svg_data_uri(radar.svg([_(area.title) for area in AREAS], [
-        radar.Series(_("Assessment"), ASSESSMENT_COLOUR, mine),
-        radar.Series(_("Data"), DATA_COLOUR, measured, dashed=True),
-    ], notes={i: _("(no score)") for i, (a, d) in enumerate(zip(mine, measured)) if a is None and d is None},
-        size=640, margin=150, number=lambda v: request.i18n.format_number(Decimal(str(v)), 1)))
+    return svg_data_uri(
+        radar.svg(
+            [_(area.title) for area in AREAS],
+            [
+                radar.Series(_("Assessment"), ASSESSMENT_COLOUR, mine),
+                radar.Series(_("Data"), DATA_COLOUR, measured, dashed=True),
+            ],
+            notes={i: _("(no score)") for i, (a, d) in enumerate(zip(mine, measured)) if a is None and d is None},
+            size=640,
+            margin=150,
+            number=lambda v: request.i18n.format_number(Decimal(str(v)), 1),
+        )
+    )
 
 
 def assessment_page(request: ConsoleRequest) -> Response:
@@ -121,14 +138,26 @@ def assessment_page(request: ConsoleRequest) -> Response:
     rows = [{"title": area.title, "score": assessment.areas.get(area.key), "data": data[area.key]} for area in AREAS]
     actions = qci.plan.list()
     return request.render(
-        TEMPLATES + "assessment.html", assessment=assessment, radar=_radar(request, assessment, data), rows=rows,
-        card=card, lights=card.lights(), actions=actions, progress=qci.plan.progress(), today=qci.plan.today(),
-        status_names=STATUS_NAMES, area_titles={area.key: area.title for area in AREAS}, can_plan=request.allowed(PLAN), plan_action=_page(assessment_id) + "/plan",
-        saved=request.http.args.get("saved"), generated=request.http.args.get("generated"))
+        TEMPLATES + "assessment.html",
+        assessment=assessment,
+        radar=_radar(request, assessment, data),
+        rows=rows,
+        card=card,
+        lights=card.lights(),
+        actions=actions,
+        progress=qci.plan.progress(),
+        today=qci.plan.today(),
+        status_names=STATUS_NAMES,
+        area_titles={area.key: area.title for area in AREAS},
+        can_plan=request.allowed(PLAN),
+        plan_action=_page(assessment_id) + "/plan",
+        saved=request.http.args.get("saved"),
+        generated=request.http.args.get("generated"),
+    )
 
 
 def generate_plan(request: ConsoleRequest) -> Response:
-    """"Make a plan": the weakest areas' actions added with ``crm.qci.generate_plan``, as ``crmkit qci plan
+    """ "Make a plan": the weakest areas' actions added with ``crm.qci.generate_plan``, as ``crmkit qci plan
     --generate`` does; back on the scorecard page, which says how many were added (or why none)."""
     assessment_id = request.params["assessment_id"]
     request.crm.qci.assessments.get(assessment_id)  # a 404 for an assessment that does not exist
@@ -145,8 +174,9 @@ def crmkit_console_pages() -> list[ConsolePage]:
         ConsolePage(HOME, assessments, permission=READ),
         ConsolePage(NEW, assessment_new, methods=("GET", "POST"), permission=ASSESS),
         ConsolePage("/console/qci/assessments/<int:assessment_id>", assessment_page, permission=READ),
-        ConsolePage("/console/qci/assessments/<int:assessment_id>/plan", generate_plan, methods=("POST",),
-                    permission=PLAN),
+        ConsolePage(
+            "/console/qci/assessments/<int:assessment_id>/plan", generate_plan, methods=("POST",), permission=PLAN
+        ),
     ]
 
 

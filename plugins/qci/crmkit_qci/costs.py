@@ -42,15 +42,22 @@ class CostSchema(CleanSchema):
 
     MULTILINE = frozenset({"note"})
 
-    month = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{4}-(0[1-9]|1[0-2])$", error="{input!r} is not a month (YYYY-MM)"))
-    amount_minor = _WholeMinorUnits(required=True, strict=True, validate=validate.Range(
-        min=1, error="must be above 0, not {input}"), error_messages={
-            "invalid": "a whole number of minor units (money is never a float)"})
-    kind = fields.String(required=True, validate=validate.OneOf(
-        KINDS, error=f"{{input!r}} is not a cost kind (one of {', '.join(KINDS)})"))
-    currency = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z]{3}$", error="{input!r} is not an ISO 4217 currency code"))
+    month = fields.String(
+        required=True, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="{input!r} is not a month (YYYY-MM)")
+    )
+    amount_minor = _WholeMinorUnits(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, error="must be above 0, not {input}"),
+        error_messages={"invalid": "a whole number of minor units (money is never a float)"},
+    )
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(KINDS, error=f"{{input!r}} is not a cost kind (one of {', '.join(KINDS)})"),
+    )
+    currency = fields.String(
+        required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="{input!r} is not an ISO 4217 currency code")
+    )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
 
     @pre_load
@@ -82,14 +89,16 @@ class Costs:
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
 
-    def add(self, month: str, amount_minor: int, *, kind: str = "other", currency: str = "VND",
-            note: str | None = None) -> Cost:
+    def add(
+        self, month: str, amount_minor: int, *, kind: str = "other", currency: str = "VND", note: str | None = None
+    ) -> Cost:
         """Record a cost for a month (``2026-10``); refuses a bad month, kind, currency or amount naming the field.
         Needs ``qci.assess``."""
         self._crm.access.require(ASSESS)
         try:
-            checked = CostSchema().load({"month": month, "amount_minor": amount_minor, "kind": kind,
-                                         "currency": currency, "note": note})
+            checked = CostSchema().load(
+                {"month": month, "amount_minor": amount_minor, "kind": kind, "currency": currency, "note": note}
+            )
         except marshmallow.ValidationError as exc:
             raise ValidationError(exc.messages_dict) from None
         values = {**checked, "recorded_at": utcnow(), "recorded_by": self._crm.actor}

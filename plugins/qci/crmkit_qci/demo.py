@@ -13,16 +13,35 @@ if TYPE_CHECKING:
     from crmkit import CRM
 
 #: How mature the demo business is per area on a 1–5 scale, six months ago (it improves by the second assessment).
-MATURITY = {"analysis_planning": 2.6, "value_proposition": 3.4, "people_organization": 3.0,
-            "information_technology": 2.4, "process_management": 2.8, "acquisition": 3.1, "penetration": 2.2,
-            "retention": 1.9, "efficiency": 2.5, "measuring_effect": 1.7, "customer_experience": 3.3}
-OWNERS = {"acquisition": "lan.nguyen", "penetration": "minh.tran", "retention": "huong.le",
-          "customer_experience": "ngoc.do", "information_technology": "quang.pham", "measuring_effect": "thao.vo"}
+MATURITY = {
+    "analysis_planning": 2.6,
+    "value_proposition": 3.4,
+    "people_organization": 3.0,
+    "information_technology": 2.4,
+    "process_management": 2.8,
+    "acquisition": 3.1,
+    "penetration": 2.2,
+    "retention": 1.9,
+    "efficiency": 2.5,
+    "measuring_effect": 1.7,
+    "customer_experience": 3.3,
+}
+OWNERS = {
+    "acquisition": "lan.nguyen",
+    "penetration": "minh.tran",
+    "retention": "huong.le",
+    "customer_experience": "ngoc.do",
+    "information_technology": "quang.pham",
+    "measuring_effect": "thao.vo",
+}
 #: Who answers the demo's assessments and generates its plan.
 ASSESSOR = "lan.nguyen"
 #: Monthly customer-management costs in VND: (kind, amount, note).
-MONTHLY_COSTS = (("acquisition", 45_000_000, "Quảng cáo Facebook & Zalo"), ("service", 120_000_000, "Lương bộ phận CSKH"),
-                 ("marketing", 30_000_000, "Bản tin & khuyến mãi"))
+MONTHLY_COSTS = (
+    ("acquisition", 45_000_000, "Quảng cáo Facebook & Zalo"),
+    ("service", 120_000_000, "Lương bộ phận CSKH"),
+    ("marketing", 30_000_000, "Bản tin & khuyến mãi"),
+)
 
 
 def populate(crm: CRM, seed: int) -> None:
@@ -41,8 +60,11 @@ def populate(crm: CRM, seed: int) -> None:
             for question in bank.questions():
                 level = MATURITY[question.area] + progress + rng.uniform(-0.9, 0.9)
                 answers[question.id] = max(question.scale_min, min(question.scale_max, round(level)))
-            crm.qci.assessments.record(answers, assessed_on=today - timedelta(days=30 * months_ago),
-                                       label=f"QCI self-assessment, {months_ago} month{'s' if months_ago > 1 else ''} ago")
+            crm.qci.assessments.record(
+                answers,
+                assessed_on=today - timedelta(days=30 * months_ago),
+                label=f"QCI self-assessment, {months_ago} month{'s' if months_ago > 1 else ''} ago",
+            )
         currency = crm.qci.currency()
         last = crm.qci.period()  # the last complete month, and the two before it
         for month in (last.previous().previous(), last.previous(), last):
@@ -53,4 +75,3 @@ def populate(crm: CRM, seed: int) -> None:
             if area in OWNERS:
                 crm.qci.set_owner(area, OWNERS[area])
         crm.qci.generate_plan(areas=3)
-

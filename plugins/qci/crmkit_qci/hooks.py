@@ -15,8 +15,10 @@ from crmkit_qci.service import QCIService
 if TYPE_CHECKING:
     from crmkit import CRM, Customer
 
-PRIVACY_NOTE = ("crmkit-qci stores no personal data about customers: its tables hold assessments, KPI targets, "
-                "action plans and costs, and name employees only (assessors, action owners).")
+PRIVACY_NOTE = (
+    "crmkit-qci stores no personal data about customers: its tables hold assessments, KPI targets, "
+    "action plans and costs, and name employees only (assessors, action owners)."
+)
 
 
 @hookimpl

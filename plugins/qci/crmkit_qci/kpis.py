@@ -32,16 +32,7 @@ from crmkit_qci import campaign_data
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
 from crmkit_qci.permissions import READ
-from crmkit_qci.sources import (
-    ANALYTICS,
-    CAMPAIGNS,
-    CORE,
-    COSTS,
-    DUPLICATES,
-    PURCHASES,
-    Source,
-    available,
-)
+from crmkit_qci.sources import ANALYTICS, CAMPAIGNS, CORE, COSTS, DUPLICATES, PURCHASES, Source, available
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -119,8 +110,9 @@ class Context:
     def whole_business(self, what: str) -> None:
         """Refuse (``Unavailable``) a figure that exists only for the whole business on a scoped scorecard."""
         if self.coverage.scoped:
-            raise Unavailable(f"{what} cover the whole business: not shown on a scorecard of "
-                              f"{self.coverage.describe()}")
+            raise Unavailable(
+                f"{what} cover the whole business: not shown on a scorecard of {self.coverage.describe()}"
+            )
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` the first time ``key`` is asked for in this context, the same result afterwards
@@ -192,8 +184,15 @@ class KPI:
         """Measure this KPI over ``ctx.period`` (never raises for missing data or sources: the status says it)."""
         label = f"now ({utcnow():%Y-%m-%d})" if self.snapshot else ctx.period.label
         source = "; ".join([s.name for s in self.sources] + [f"{s.name} if installed" for s in self.optional])
-        base = {"key": self.key, "area": self.area, "title": self.title, "unit": self.unit, "period": label,
-                "source": source, "coverage": ctx.coverage}
+        base = {
+            "key": self.key,
+            "area": self.area,
+            "title": self.title,
+            "unit": self.unit,
+            "period": label,
+            "source": source,
+            "coverage": ctx.coverage,
+        }
         for src in self.sources:
             if src.install and not available(ctx.crm, src, ctx.purchases):
                 return Measure(**base, status=NOT_AVAILABLE, reason=f"install {src.install}")
@@ -258,8 +257,11 @@ _ACTIVE = core.customers.c.status == "active"
 
 
 def _active_customers(ctx: Context) -> int:
-    total = int(ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
-                                 .where(_ACTIVE, ctx.owned())).scalar_one())
+    total = int(
+        ctx.conn.execute(
+            sa.select(sa.func.count()).select_from(core.customers).where(_ACTIVE, ctx.owned())
+        ).scalar_one()
+    )
     if not total:
         raise NoData("no active customer")
     return total
@@ -267,12 +269,16 @@ def _active_customers(ctx: Context) -> int:
 
 def new_customers(ctx: Context) -> tuple[int, str | None]:
     c = core.customers.c
-    ever = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
-                            .where(c.created_at < ctx.end, ctx.owned()))
+    ever = ctx.conn.execute(
+        sa.select(sa.func.count()).select_from(core.customers).where(c.created_at < ctx.end, ctx.owned())
+    )
     if not ever.scalar_one():
         raise NoData(f"no customer existed by the end of {ctx.period.label}")
-    n = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers).where(
-        c.created_at >= ctx.start, c.created_at < ctx.end, c.status != "merged", ctx.owned())).scalar_one()
+    n = ctx.conn.execute(
+        sa.select(sa.func.count())
+        .select_from(core.customers)
+        .where(c.created_at >= ctx.start, c.created_at < ctx.end, c.status != "merged", ctx.owned())
+    ).scalar_one()
     return int(n), "customers created in the period (duplicates merged away not counted)"
 
 
@@ -284,9 +290,11 @@ def data_completeness(ctx: Context) -> tuple[Decimal, str | None]:
         "owner": c.owner.is_not(None),
         "consent": sa.exists().where(cs.customer_id == c.id),
     }
-    row = ctx.conn.execute(sa.select(sa.func.count(), *(sa.func.sum(sa.case((check, 1), else_=0))
-                                                         for check in checks.values()))
-                           .where(_ACTIVE, ctx.owned())).one()
+    row = ctx.conn.execute(
+        sa.select(sa.func.count(), *(sa.func.sum(sa.case((check, 1), else_=0)) for check in checks.values())).where(
+            _ACTIVE, ctx.owned()
+        )
+    ).one()
     total = int(row[0])
     if not total:
         raise NoData("no active customer")
@@ -299,11 +307,14 @@ def data_freshness(ctx: Context) -> tuple[Decimal, str | None]:
     c, i = core.customers.c, core.interactions.c
     since = utcnow() - FRESHNESS
     touched = sa.or_(c.updated_at >= since, sa.exists().where(i.customer_id == c.id, i.occurred_at >= since))
-    total, fresh = ctx.conn.execute(sa.select(sa.func.count(), sa.func.sum(sa.case((touched, 1), else_=0)))
-                                    .where(_ACTIVE, ctx.owned())).one()
+    total, fresh = ctx.conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(sa.case((touched, 1), else_=0))).where(_ACTIVE, ctx.owned())
+    ).one()
     if not total:
         raise NoData("no active customer")
-    return _ratio(fresh or 0, total), f"{int(fresh or 0):,} of {int(total):,} customers updated or contacted in the last year"
+    return _ratio(
+        fresh or 0, total
+    ), f"{int(fresh or 0):,} of {int(total):,} customers updated or contacted in the last year"
 
 
 def duplicate_rate(ctx: Context) -> tuple[Decimal, str | None]:
@@ -314,16 +325,25 @@ def duplicate_rate(ctx: Context) -> tuple[Decimal, str | None]:
     c = core.customers.c
     involved = 0
     if ids:  # of those, the active customers the qci.read scope counts (the same population as ``active``)
-        involved = int(ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
-                                        .where(c.id.in_(sorted(ids)), _ACTIVE, ctx.owned())).scalar_one())
-    return _ratio(involved, active), (f"{_n(len(pairs), 'possible duplicate pair')} "
-                                      f"involving {_n(involved, 'customer')}")
+        involved = int(
+            ctx.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(core.customers)
+                .where(c.id.in_(sorted(ids)), _ACTIVE, ctx.owned())
+            ).scalar_one()
+        )
+    return _ratio(involved, active), (
+        f"{_n(len(pairs), 'possible duplicate pair')} involving {_n(involved, 'customer')}"
+    )
 
 
 def customers_with_owner(ctx: Context) -> tuple[Decimal, str | None]:
     total = _active_customers(ctx)
-    owned = ctx.conn.execute(sa.select(sa.func.count()).select_from(core.customers)
-                             .where(_ACTIVE, core.customers.c.owner.is_not(None), ctx.owned())).scalar_one()
+    owned = ctx.conn.execute(
+        sa.select(sa.func.count())
+        .select_from(core.customers)
+        .where(_ACTIVE, core.customers.c.owner.is_not(None), ctx.owned())
+    ).scalar_one()
     return _ratio(owned, total), f"{int(owned):,} of {total:,} customers have a named owner"
 
 
@@ -336,19 +356,25 @@ def _in_period(column: Any, ctx: Context) -> sa.ColumnElement[bool]:
 
 def activities_per_employee(ctx: Context) -> tuple[Decimal, str | None]:
     i = core.interactions.c
-    n, employees = ctx.conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(i.employee)))
-                                    .where(_in_period(i.occurred_at, ctx), i.employee.is_not(None),
-                                           ctx.mine(i.customer_id))).one()
+    n, employees = ctx.conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(i.employee))).where(
+            _in_period(i.occurred_at, ctx), i.employee.is_not(None), ctx.mine(i.customer_id)
+        )
+    ).one()
     if not employees:
         raise NoData(f"no interaction in {ctx.period.label} names an employee")
-    return _dec(Decimal(int(n)) / Decimal(int(employees)), "0.01"), f"{int(n):,} interactions by {int(employees)} employees"
+    return _dec(
+        Decimal(int(n)) / Decimal(int(employees)), "0.01"
+    ), f"{int(n):,} interactions by {int(employees)} employees"
 
 
 def satisfaction(ctx: Context) -> tuple[Decimal, str | None]:
     i = core.interactions.c
-    avg, n = ctx.conn.execute(sa.select(sa.func.avg(i.rating), sa.func.count(i.rating))
-                              .where(_in_period(i.occurred_at, ctx), i.rating.is_not(None),
-                                     ctx.mine(i.customer_id))).one()
+    avg, n = ctx.conn.execute(
+        sa.select(sa.func.avg(i.rating), sa.func.count(i.rating)).where(
+            _in_period(i.occurred_at, ctx), i.rating.is_not(None), ctx.mine(i.customer_id)
+        )
+    ).one()
     if not n:
         raise NoData(f"no rated interaction in {ctx.period.label}")
     return _dec(avg, "0.01"), _n(n, "rating")
@@ -358,14 +384,21 @@ def _first_replies(ctx: Context) -> sa.Subquery:
     """Inbound interactions of the period with the time of the first outbound contact with the customer
     at or after it, within ``REPLY_WINDOW`` (NULL when none)."""
     i, o = core.interactions.alias("asked"), core.interactions.alias("reply")
-    reply = (sa.select(sa.func.min(o.c.occurred_at))
-             .where(o.c.customer_id == i.c.customer_id, o.c.direction == "outbound",
-                    o.c.occurred_at >= i.c.occurred_at,
-                    seconds_between(i.c.occurred_at, o.c.occurred_at) <= REPLY_WINDOW.total_seconds())
-             .scalar_subquery())
-    return (sa.select(i.c.occurred_at.label("asked_at"), reply.label("replied_at"))
-            .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx), ctx.mine(i.c.customer_id))
-            .subquery())
+    reply = (
+        sa.select(sa.func.min(o.c.occurred_at))
+        .where(
+            o.c.customer_id == i.c.customer_id,
+            o.c.direction == "outbound",
+            o.c.occurred_at >= i.c.occurred_at,
+            seconds_between(i.c.occurred_at, o.c.occurred_at) <= REPLY_WINDOW.total_seconds(),
+        )
+        .scalar_subquery()
+    )
+    return (
+        sa.select(i.c.occurred_at.label("asked_at"), reply.label("replied_at"))
+        .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx), ctx.mine(i.c.customer_id))
+        .subquery()
+    )
 
 
 def _replies(ctx: Context) -> tuple[int, int, Any, int]:
@@ -375,9 +408,14 @@ def _replies(ctx: Context) -> tuple[int, int, Any, int]:
 def _count_replies(ctx: Context) -> tuple[int, int, Any, int]:
     pairs = _first_replies(ctx)
     wait = seconds_between(pairs.c.asked_at, pairs.c.replied_at)
-    inbound, answered, average, within = ctx.conn.execute(sa.select(
-        sa.func.count(), sa.func.count(pairs.c.replied_at), sa.func.avg(wait),
-        sa.func.sum(sa.case((wait <= 24 * 3600, 1), else_=0)))).one()
+    inbound, answered, average, within = ctx.conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(pairs.c.replied_at),
+            sa.func.avg(wait),
+            sa.func.sum(sa.case((wait <= 24 * 3600, 1), else_=0)),
+        )
+    ).one()
     if not inbound:
         raise NoData(f"no inbound interaction in {ctx.period.label}")
     return int(inbound), int(answered), average, int(within or 0)
@@ -386,8 +424,9 @@ def _count_replies(ctx: Context) -> tuple[int, int, Any, int]:
 def response_time(ctx: Context) -> tuple[Decimal, str | None]:
     inbound, answered, average, _ = _replies(ctx)
     if not answered:
-        raise NoData(f"none of the {inbound:,} inbound interactions got an outbound reply within "
-                     f"{REPLY_WINDOW.days} days")
+        raise NoData(
+            f"none of the {inbound:,} inbound interactions got an outbound reply within {REPLY_WINDOW.days} days"
+        )
     return _dec(Decimal(str(average)) / 3600, "0.1"), f"{answered:,} of {inbound:,} inbound contacts answered"
 
 
@@ -400,22 +439,35 @@ def resolution_time(ctx: Context) -> tuple[Decimal, str | None]:
     i, o = core.interactions.alias("opened"), core.interactions.alias("closing")
     configured = ctx.crm.settings.get("qci.resolved_outcomes")
     outcomes = [str(x).lower() for x in (configured or RESOLVED_OUTCOMES)]
-    resolved = (sa.select(sa.func.min(o.c.occurred_at))
-                .where(o.c.customer_id == i.c.customer_id, o.c.occurred_at >= i.c.occurred_at,
-                       sa.func.lower(o.c.outcome).in_(outcomes),
-                       seconds_between(i.c.occurred_at, o.c.occurred_at) <= RESOLUTION_WINDOW.total_seconds())
-                .scalar_subquery())
-    cases = (sa.select(i.c.occurred_at.label("opened_at"), resolved.label("resolved_at"))
-             .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx), ctx.mine(i.c.customer_id))
-             .subquery())
-    n, closed, average = ctx.conn.execute(sa.select(
-        sa.func.count(), sa.func.count(cases.c.resolved_at),
-        sa.func.avg(seconds_between(cases.c.opened_at, cases.c.resolved_at)))).one()
+    resolved = (
+        sa.select(sa.func.min(o.c.occurred_at))
+        .where(
+            o.c.customer_id == i.c.customer_id,
+            o.c.occurred_at >= i.c.occurred_at,
+            sa.func.lower(o.c.outcome).in_(outcomes),
+            seconds_between(i.c.occurred_at, o.c.occurred_at) <= RESOLUTION_WINDOW.total_seconds(),
+        )
+        .scalar_subquery()
+    )
+    cases = (
+        sa.select(i.c.occurred_at.label("opened_at"), resolved.label("resolved_at"))
+        .where(i.c.direction == "inbound", _in_period(i.c.occurred_at, ctx), ctx.mine(i.c.customer_id))
+        .subquery()
+    )
+    n, closed, average = ctx.conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(cases.c.resolved_at),
+            sa.func.avg(seconds_between(cases.c.opened_at, cases.c.resolved_at)),
+        )
+    ).one()
     if not n:
         raise NoData(f"no inbound interaction in {ctx.period.label}")
     if not closed:
-        raise NoData(f"none of the {int(n):,} inbound contacts was resolved (outcome {', '.join(outcomes)}) "
-                     f"within {RESOLUTION_WINDOW.days} days")
+        raise NoData(
+            f"none of the {int(n):,} inbound contacts was resolved (outcome {', '.join(outcomes)}) "
+            f"within {RESOLUTION_WINDOW.days} days"
+        )
     return _dec(Decimal(str(average)) / 3600, "0.1"), f"{int(closed):,} of {int(n):,} cases resolved"
 
 
@@ -434,8 +486,9 @@ def _no_purchases(ctx: Context) -> NoData:
 
 def purchases_per_buyer(ctx: Context) -> tuple[Decimal, str | None]:
     vt = ctx.purchases.c  # type: ignore[union-attr]
-    n, buyers = ctx.conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(vt.customer_id)))
-                                 .where(_bought(ctx))).one()
+    n, buyers = ctx.conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(vt.customer_id))).where(_bought(ctx))
+    ).one()
     if not buyers:
         raise _no_purchases(ctx)
     return _dec(Decimal(int(n)) / Decimal(int(buyers)), "0.01"), f"{int(n):,} purchases by {int(buyers):,} buyers"
@@ -444,12 +497,19 @@ def purchases_per_buyer(ctx: Context) -> tuple[Decimal, str | None]:
 def multi_category_share(ctx: Context) -> tuple[Decimal, str | None]:
     vt = ctx.purchases.c  # type: ignore[union-attr]
     if ctx.conn.execute(sa.select(vt.customer_id).where(vt.category.is_not(None)).limit(1)).first() is None:
-        raise Unavailable("the purchase source gives no product category (crmkit_value_transactions has no "
-                          "`category` column with values)")
-    per_buyer = (sa.select(vt.customer_id, sa.func.count(sa.distinct(vt.category)).label("categories"))
-                 .where(_bought(ctx), vt.category.is_not(None)).group_by(vt.customer_id).subquery())
-    buyers, several = ctx.conn.execute(sa.select(
-        sa.func.count(), sa.func.sum(sa.case((per_buyer.c.categories > 1, 1), else_=0)))).one()
+        raise Unavailable(
+            "the purchase source gives no product category (crmkit_value_transactions has no "
+            "`category` column with values)"
+        )
+    per_buyer = (
+        sa.select(vt.customer_id, sa.func.count(sa.distinct(vt.category)).label("categories"))
+        .where(_bought(ctx), vt.category.is_not(None))
+        .group_by(vt.customer_id)
+        .subquery()
+    )
+    buyers, several = ctx.conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(sa.case((per_buyer.c.categories > 1, 1), else_=0)))
+    ).one()
     if not buyers:
         raise NoData(f"no purchase with a category in {ctx.period.label}")
     return _ratio(several or 0, buyers), f"{int(several or 0):,} of {int(buyers):,} buyers bought in 2+ categories"
@@ -468,8 +528,11 @@ def _count_retention(ctx: Context) -> tuple[int, int]:
     previous = ctx.period.previous()
     earlier = _buyers(ctx, previous).subquery()
     now = _buyers(ctx, ctx.period).subquery()
-    before, kept = ctx.conn.execute(sa.select(sa.func.count(), sa.func.count(now.c.customer_id))
-                                    .select_from(earlier.outerjoin(now, now.c.customer_id == earlier.c.customer_id))).one()
+    before, kept = ctx.conn.execute(
+        sa.select(sa.func.count(), sa.func.count(now.c.customer_id)).select_from(
+            earlier.outerjoin(now, now.c.customer_id == earlier.c.customer_id)
+        )
+    ).one()
     if not before:
         raise NoData(f"nobody bought in the previous period ({previous.label}): retention needs buyers to keep")
     return int(before), int(kept)
@@ -482,7 +545,9 @@ def retention_rate(ctx: Context) -> tuple[Decimal, str | None]:
 
 def churn_rate(ctx: Context) -> tuple[Decimal, str | None]:
     before, kept = _retention(ctx)
-    return _ratio(before - kept, before), f"{before - kept:,} of {before:,} buyers of {ctx.period.previous().label} did not buy again"
+    return _ratio(
+        before - kept, before
+    ), f"{before - kept:,} of {before:,} buyers of {ctx.period.previous().label} did not buy again"
 
 
 def win_backs(ctx: Context) -> tuple[int, str | None]:
@@ -492,13 +557,25 @@ def win_backs(ctx: Context) -> tuple[int, str | None]:
         sa.select(
             sa.func.max(sa.case((_bought(ctx), 1), else_=0)).label("now"),
             sa.func.max(sa.case((vt.occurred_at < lapse_start, 1), else_=0)).label("long_ago"),
-            sa.func.max(sa.case((sa.and_(vt.occurred_at >= lapse_start, vt.occurred_at < ctx.start), 1), else_=0))
-            .label("lately"),
-        ).where(vt.amount_minor > 0, vt.occurred_at < ctx.end).group_by(vt.customer_id).subquery())
-    buyers, won = ctx.conn.execute(sa.select(
-        sa.func.sum(per_customer.c.now),
-        sa.func.sum(sa.case((sa.and_(per_customer.c.now == 1, per_customer.c.long_ago == 1,
-                                     per_customer.c.lately == 0), 1), else_=0)))).one()
+            sa.func.max(
+                sa.case((sa.and_(vt.occurred_at >= lapse_start, vt.occurred_at < ctx.start), 1), else_=0)
+            ).label("lately"),
+        )
+        .where(vt.amount_minor > 0, vt.occurred_at < ctx.end)
+        .group_by(vt.customer_id)
+        .subquery()
+    )
+    buyers, won = ctx.conn.execute(
+        sa.select(
+            sa.func.sum(per_customer.c.now),
+            sa.func.sum(
+                sa.case(
+                    (sa.and_(per_customer.c.now == 1, per_customer.c.long_ago == 1, per_customer.c.lately == 0), 1),
+                    else_=0,
+                )
+            ),
+        )
+    ).one()
     if not buyers:
         raise _no_purchases(ctx)
     return int(won or 0), f"buyers who had not bought for {LAPSE.days}+ days before {ctx.period.label}"
@@ -506,8 +583,9 @@ def win_backs(ctx: Context) -> tuple[int, str | None]:
 
 def _revenue(ctx: Context) -> tuple[int, int]:
     vt = ctx.purchases.c  # type: ignore[union-attr]
-    total, n = ctx.conn.execute(sa.select(sa.func.sum(vt.amount_minor), sa.func.count())
-                                .where(_bought(ctx), vt.currency == ctx.currency)).one()
+    total, n = ctx.conn.execute(
+        sa.select(sa.func.sum(vt.amount_minor), sa.func.count()).where(_bought(ctx), vt.currency == ctx.currency)
+    ).one()
     if not n:
         raise NoData(f"no purchase in {ctx.currency} in {ctx.period.label}")
     return int(total), int(n)
@@ -516,9 +594,11 @@ def _revenue(ctx: Context) -> tuple[int, int]:
 def revenue_per_employee(ctx: Context) -> tuple[int, str | None]:
     revenue, _ = _revenue(ctx)
     i = core.interactions.c
-    employees = ctx.conn.execute(sa.select(sa.func.count(sa.distinct(i.employee)))
-                                 .where(_in_period(i.occurred_at, ctx), i.employee.is_not(None),
-                                        ctx.mine(i.customer_id))).scalar_one()
+    employees = ctx.conn.execute(
+        sa.select(sa.func.count(sa.distinct(i.employee))).where(
+            _in_period(i.occurred_at, ctx), i.employee.is_not(None), ctx.mine(i.customer_id)
+        )
+    ).scalar_one()
     if not employees:
         raise NoData(f"no interaction in {ctx.period.label} names an employee")
     return _per(revenue, employees), f"{Money(ctx.currency, revenue).format()} over {int(employees)} active employees"
@@ -528,11 +608,16 @@ def gross_margin_rate(ctx: Context) -> tuple[Decimal, str | None]:
     vt = ctx.purchases.c  # type: ignore[union-attr]
     if ctx.conn.execute(sa.select(vt.customer_id).where(vt.margin_minor.is_not(None)).limit(1)).first() is None:
         raise Unavailable("the purchase source gives no margin (record product costs, e.g. in crmkit-sales)")
-    margin, amount = ctx.conn.execute(sa.select(sa.func.sum(vt.margin_minor), sa.func.sum(vt.amount_minor)).where(
-        _bought(ctx), vt.currency == ctx.currency, vt.margin_minor.is_not(None))).one()
+    margin, amount = ctx.conn.execute(
+        sa.select(sa.func.sum(vt.margin_minor), sa.func.sum(vt.amount_minor)).where(
+            _bought(ctx), vt.currency == ctx.currency, vt.margin_minor.is_not(None)
+        )
+    ).one()
     if not amount:
         raise NoData(f"no purchase with a known margin in {ctx.period.label}")
-    return _ratio(margin, amount), f"margin {Money(ctx.currency, int(margin)).format()} on {Money(ctx.currency, int(amount)).format()}"
+    return _ratio(
+        margin, amount
+    ), f"margin {Money(ctx.currency, int(margin)).format()} on {Money(ctx.currency, int(amount)).format()}"
 
 
 # -- costs (recorded in QCI, and campaigns' when installed) ------------------------------------------------------
@@ -542,7 +627,8 @@ def recorded_costs(ctx: Context, kind: str | None = None) -> int | None:
     """Σ costs recorded for the period's months in the KPI currency (of one kind), or None when none is recorded."""
     c = costs.c
     query = sa.select(sa.func.sum(c.amount_minor), sa.func.count()).where(
-        c.month.in_(ctx.period.month_labels()), c.currency == ctx.currency)
+        c.month.in_(ctx.period.month_labels()), c.currency == ctx.currency
+    )
     if kind is not None:
         query = query.where(c.kind == kind)
     total, n = ctx.conn.execute(query).one()
@@ -567,7 +653,9 @@ def _costs(ctx: Context, kind: str | None) -> tuple[int, list[str]]:
         record = f"crmkit qci costs add {ctx.period.month_labels()[0]} AMOUNT" + (f" --kind {kind}" if kind else "")
         if not ctx.crm.has_service("campaigns"):
             raise Unavailable(f"install crmkit-campaigns, or record {what} ({record})")
-        raise NoData(f"no {what} in {ctx.currency} for {ctx.period.label}: no campaign cost and none recorded ({record})")
+        raise NoData(
+            f"no {what} in {ctx.currency} for {ctx.period.label}: no campaign cost and none recorded ({record})"
+        )
     return total, parts
 
 
@@ -597,11 +685,15 @@ def share_of_wallet(ctx: Context) -> tuple[Decimal, str | None]:
             share = run.summary.get("share")
             if share is None:
                 raise NoData(f"the share-of-wallet run of {run.as_of:%Y-%m-%d} knows no customer's category spend")
-            return (_dec(share), f"{_n(run.summary.get('customers', 0), 'customer')} with a known category spend, "
-                                 f"as of {run.as_of:%Y-%m-%d} ({run.currency})")
+            return (
+                _dec(share),
+                f"{_n(run.summary.get('customers', 0), 'customer')} with a known category spend, "
+                f"as of {run.as_of:%Y-%m-%d} ({run.currency})",
+            )
     last_day = (ctx.period.next_first_day - timedelta(days=1)).isoformat()
-    raise NoData(f"no share-of-wallet computation dated in {ctx.period.label} "
-                 f"(run: crmkit analytics sow --as-of {last_day})")
+    raise NoData(
+        f"no share-of-wallet computation dated in {ctx.period.label} (run: crmkit analytics sow --as-of {last_day})"
+    )
 
 
 def analysis_age(ctx: Context) -> tuple[int, str | None]:
@@ -634,60 +726,263 @@ def campaign_lift(ctx: Context) -> tuple[Decimal, str | None]:
 # -- the catalogue -----------------------------------------------------------------------------------------------
 
 CATALOGUE: tuple[KPI, ...] = (
-    KPI("analysis_age", "analysis_planning", "Days since the last customer analysis", "days", LOWER, (ANALYTICS,),
-        "days from the latest analytics run (RFM, CLV, SOW…) to the period end", analysis_age, "31"),
-    KPI("gross_margin_rate", "value_proposition", "Gross margin on purchases", "share", HIGHER, (PURCHASES,),
-        "Σ margin / Σ amount of the period's purchases with a known margin", gross_margin_rate, "30%"),
-    KPI("activities_per_employee", "people_organization", "Activities per employee", "ratio", HIGHER, (CORE,),
-        "interactions in the period / employees named on them", activities_per_employee, "+0%"),
-    KPI("customers_with_owner", "people_organization", "Customers with a named owner", "share", HIGHER, (CORE,),
-        "active customers with a named owner (as of now)", customers_with_owner, "95%", snapshot=True),
-    KPI("data_completeness", "information_technology", "Data completeness of key fields", "share", HIGHER, (CORE,),
+    KPI(
+        "analysis_age",
+        "analysis_planning",
+        "Days since the last customer analysis",
+        "days",
+        LOWER,
+        (ANALYTICS,),
+        "days from the latest analytics run (RFM, CLV, SOW…) to the period end",
+        analysis_age,
+        "31",
+    ),
+    KPI(
+        "gross_margin_rate",
+        "value_proposition",
+        "Gross margin on purchases",
+        "share",
+        HIGHER,
+        (PURCHASES,),
+        "Σ margin / Σ amount of the period's purchases with a known margin",
+        gross_margin_rate,
+        "30%",
+    ),
+    KPI(
+        "activities_per_employee",
+        "people_organization",
+        "Activities per employee",
+        "ratio",
+        HIGHER,
+        (CORE,),
+        "interactions in the period / employees named on them",
+        activities_per_employee,
+        "+0%",
+    ),
+    KPI(
+        "customers_with_owner",
+        "people_organization",
+        "Customers with a named owner",
+        "share",
+        HIGHER,
+        (CORE,),
+        "active customers with a named owner (as of now)",
+        customers_with_owner,
+        "95%",
+        snapshot=True,
+    ),
+    KPI(
+        "data_completeness",
+        "information_technology",
+        "Data completeness of key fields",
+        "share",
+        HIGHER,
+        (CORE,),
         "share of filled key fields (contact, province/city, owner, consent) over active customers (as of now)",
-        data_completeness, "90%", snapshot=True),
-    KPI("data_freshness", "information_technology", "Fresh customer records", "share", HIGHER, (CORE,),
-        "active customers updated or contacted in the last 365 days (as of now)", data_freshness, "80%",
-        snapshot=True),
-    KPI("duplicate_rate", "information_technology", "Customers with a possible duplicate", "share", LOWER,
-        (DUPLICATES,), "active customers in a duplicate pair of the core's detection (as of now)",
-        duplicate_rate, "2%", snapshot=True),
-    KPI("answered_within_24h", "process_management", "Inbound contacts answered within 24 h", "share", HIGHER,
-        (CORE,), "inbound interactions with an outbound contact to the customer within 24 h", answered_within_24h,
-        "80%"),
-    KPI("new_customers", "acquisition", "New customers", "count", HIGHER, (CORE,),
-        "customers created in the period", new_customers, "+0%"),
-    KPI("cost_per_acquisition", "acquisition", "Cost per acquired customer", "money", LOWER, (COSTS,),
-        "acquisition costs (recorded + acquisition campaigns') / new customers", cost_per_acquisition, optional=(CAMPAIGNS,)),
-    KPI("multi_category_share", "penetration", "Buyers of more than one category", "share", HIGHER, (PURCHASES,),
-        "buyers of the period who bought in 2+ product categories", multi_category_share, "30%"),
-    KPI("share_of_wallet", "penetration", "Share of wallet", "share", HIGHER, (ANALYTICS,),
+        data_completeness,
+        "90%",
+        snapshot=True,
+    ),
+    KPI(
+        "data_freshness",
+        "information_technology",
+        "Fresh customer records",
+        "share",
+        HIGHER,
+        (CORE,),
+        "active customers updated or contacted in the last 365 days (as of now)",
+        data_freshness,
+        "80%",
+        snapshot=True,
+    ),
+    KPI(
+        "duplicate_rate",
+        "information_technology",
+        "Customers with a possible duplicate",
+        "share",
+        LOWER,
+        (DUPLICATES,),
+        "active customers in a duplicate pair of the core's detection (as of now)",
+        duplicate_rate,
+        "2%",
+        snapshot=True,
+    ),
+    KPI(
+        "answered_within_24h",
+        "process_management",
+        "Inbound contacts answered within 24 h",
+        "share",
+        HIGHER,
+        (CORE,),
+        "inbound interactions with an outbound contact to the customer within 24 h",
+        answered_within_24h,
+        "80%",
+    ),
+    KPI(
+        "new_customers",
+        "acquisition",
+        "New customers",
+        "count",
+        HIGHER,
+        (CORE,),
+        "customers created in the period",
+        new_customers,
+        "+0%",
+    ),
+    KPI(
+        "cost_per_acquisition",
+        "acquisition",
+        "Cost per acquired customer",
+        "money",
+        LOWER,
+        (COSTS,),
+        "acquisition costs (recorded + acquisition campaigns') / new customers",
+        cost_per_acquisition,
+        optional=(CAMPAIGNS,),
+    ),
+    KPI(
+        "multi_category_share",
+        "penetration",
+        "Buyers of more than one category",
+        "share",
+        HIGHER,
+        (PURCHASES,),
+        "buyers of the period who bought in 2+ product categories",
+        multi_category_share,
+        "30%",
+    ),
+    KPI(
+        "share_of_wallet",
+        "penetration",
+        "Share of wallet",
+        "share",
+        HIGHER,
+        (ANALYTICS,),
         "Σ our spend / Σ category spend, from the analytics share-of-wallet run dated in the period",
-        share_of_wallet, "40%"),
-    KPI("purchases_per_buyer", "penetration", "Purchases per buyer", "ratio", HIGHER, (PURCHASES,),
-        "purchases in the period / distinct buyers", purchases_per_buyer, "1.5"),
-    KPI("retention_rate", "retention", "Retention rate", "share", HIGHER, (PURCHASES,),
-        "buyers of the previous period who bought again in this one", retention_rate, "60%"),
-    KPI("churn_rate", "retention", "Churn rate", "share", LOWER, (PURCHASES,),
-        "buyers of the previous period who did not buy in this one", churn_rate, "40%"),
-    KPI("win_backs", "retention", "Customers won back", "count", HIGHER, (PURCHASES,),
-        "buyers of the period with no purchase in the 180 days before it but one earlier", win_backs, "+0%"),
-    KPI("cost_per_order", "efficiency", "Cost per order", "money", LOWER, (PURCHASES, COSTS),
-        "customer-management costs (recorded + campaigns') / purchases in the period", cost_per_order,
-        optional=(CAMPAIGNS,)),
-    KPI("revenue_per_employee", "efficiency", "Revenue per employee", "money", HIGHER, (PURCHASES, CORE),
-        "revenue of the period / employees named on its interactions", revenue_per_employee, "+0%"),
-    KPI("campaign_roi", "measuring_effect", "Campaign ROI", "share", HIGHER, (CAMPAIGNS,),
-        "(attributed revenue − cost) / cost of the campaigns run in the period", campaign_roi, "100%"),
-    KPI("campaign_lift", "measuring_effect", "Campaign lift over holdout", "points", HIGHER, (CAMPAIGNS,),
-        "conversion rate of recipients − of the holdout group, campaigns of the period", campaign_lift, "1%"),
-    KPI("satisfaction", "customer_experience", "Average satisfaction", "rating", HIGHER, (CORE,),
-        "mean rating (1–5) of the period's rated interactions", satisfaction, "4"),
-    KPI("response_time", "customer_experience", "Response time", "hours", LOWER, (CORE,),
+        share_of_wallet,
+        "40%",
+    ),
+    KPI(
+        "purchases_per_buyer",
+        "penetration",
+        "Purchases per buyer",
+        "ratio",
+        HIGHER,
+        (PURCHASES,),
+        "purchases in the period / distinct buyers",
+        purchases_per_buyer,
+        "1.5",
+    ),
+    KPI(
+        "retention_rate",
+        "retention",
+        "Retention rate",
+        "share",
+        HIGHER,
+        (PURCHASES,),
+        "buyers of the previous period who bought again in this one",
+        retention_rate,
+        "60%",
+    ),
+    KPI(
+        "churn_rate",
+        "retention",
+        "Churn rate",
+        "share",
+        LOWER,
+        (PURCHASES,),
+        "buyers of the previous period who did not buy in this one",
+        churn_rate,
+        "40%",
+    ),
+    KPI(
+        "win_backs",
+        "retention",
+        "Customers won back",
+        "count",
+        HIGHER,
+        (PURCHASES,),
+        "buyers of the period with no purchase in the 180 days before it but one earlier",
+        win_backs,
+        "+0%",
+    ),
+    KPI(
+        "cost_per_order",
+        "efficiency",
+        "Cost per order",
+        "money",
+        LOWER,
+        (PURCHASES, COSTS),
+        "customer-management costs (recorded + campaigns') / purchases in the period",
+        cost_per_order,
+        optional=(CAMPAIGNS,),
+    ),
+    KPI(
+        "revenue_per_employee",
+        "efficiency",
+        "Revenue per employee",
+        "money",
+        HIGHER,
+        (PURCHASES, CORE),
+        "revenue of the period / employees named on its interactions",
+        revenue_per_employee,
+        "+0%",
+    ),
+    KPI(
+        "campaign_roi",
+        "measuring_effect",
+        "Campaign ROI",
+        "share",
+        HIGHER,
+        (CAMPAIGNS,),
+        "(attributed revenue − cost) / cost of the campaigns run in the period",
+        campaign_roi,
+        "100%",
+    ),
+    KPI(
+        "campaign_lift",
+        "measuring_effect",
+        "Campaign lift over holdout",
+        "points",
+        HIGHER,
+        (CAMPAIGNS,),
+        "conversion rate of recipients − of the holdout group, campaigns of the period",
+        campaign_lift,
+        "1%",
+    ),
+    KPI(
+        "satisfaction",
+        "customer_experience",
+        "Average satisfaction",
+        "rating",
+        HIGHER,
+        (CORE,),
+        "mean rating (1–5) of the period's rated interactions",
+        satisfaction,
+        "4",
+    ),
+    KPI(
+        "response_time",
+        "customer_experience",
+        "Response time",
+        "hours",
+        LOWER,
+        (CORE,),
         "mean hours from an inbound interaction to the next outbound one with the customer (within 7 days)",
-        response_time, "24"),
-    KPI("resolution_time", "customer_experience", "Resolution time", "hours", LOWER, (CORE,),
+        response_time,
+        "24",
+    ),
+    KPI(
+        "resolution_time",
+        "customer_experience",
+        "Resolution time",
+        "hours",
+        LOWER,
+        (CORE,),
         "mean hours from an inbound interaction to one with a resolved outcome (within 30 days)",
-        resolution_time, "72"),
+        resolution_time,
+        "72",
+    ),
 )
 
 BY_KEY: dict[str, KPI] = {k.key: k for k in CATALOGUE}
@@ -702,8 +997,9 @@ def kpi(key: str) -> KPI:
     return BY_KEY[key]
 
 
-def measure_all(crm: CRM, period: Period, currency: str, keys: Sequence[str] | None = None, *,
-                snapshots: bool = True) -> list[Measure]:
+def measure_all(
+    crm: CRM, period: Period, currency: str, keys: Sequence[str] | None = None, *, snapshots: bool = True
+) -> list[Measure]:
     """Measure every KPI (or those named) over ``period`` in one read connection; ``snapshots=False`` leaves
     out the KPIs that read the data as it is now (a previous period has no use for them)."""
     from crmkit_qci.sources import purchases

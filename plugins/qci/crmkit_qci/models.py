@@ -11,7 +11,8 @@ metadata = new_metadata()
 
 #: Imported question banks; the newest active one is used, none active means the default bank.
 banks = sa.Table(
-    "qci_banks", metadata,
+    "qci_banks",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("version", sa.String(40), nullable=False),
@@ -22,7 +23,8 @@ banks = sa.Table(
 )
 
 assessments = sa.Table(
-    "qci_assessments", metadata,
+    "qci_assessments",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("assessed_on", sa.Date, nullable=False, index=True),
     sa.Column("label", sa.String(200)),
@@ -34,7 +36,8 @@ assessments = sa.Table(
 
 #: Each answer keeps the question's area, weight and scale as asked, so old scores never change.
 answers = sa.Table(
-    "qci_answers", metadata,
+    "qci_answers",
+    metadata,
     sa.Column("assessment_id", Id, sa.ForeignKey("qci_assessments.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("question_id", sa.String(40), primary_key=True),
     sa.Column("area", sa.String(40), nullable=False),
@@ -45,7 +48,8 @@ answers = sa.Table(
 )
 
 area_scores = sa.Table(
-    "qci_area_scores", metadata,
+    "qci_area_scores",
+    metadata,
     sa.Column("assessment_id", Id, sa.ForeignKey("qci_assessments.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("area", sa.String(40), primary_key=True),
     sa.Column("score", sa.Float),  # 0–100, one decimal; NULL when not assessed
@@ -55,7 +59,8 @@ area_scores = sa.Table(
 )
 
 actions = sa.Table(
-    "qci_actions", metadata,
+    "qci_actions",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("area", sa.String(40), nullable=False),
     sa.Column("rule_id", sa.String(60), nullable=False),
@@ -77,7 +82,8 @@ actions = sa.Table(
 
 #: Customer-management costs per month (no CRM table holds them): efficiency KPIs divide by them.
 costs = sa.Table(
-    "qci_costs", metadata,
+    "qci_costs",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("month", sa.String(7), nullable=False, index=True),  # YYYY-MM
     sa.Column("kind", sa.String(20), nullable=False),  # acquisition | retention | service | marketing | other

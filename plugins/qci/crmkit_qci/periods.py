@@ -36,7 +36,8 @@ class Period:
     def label(self) -> str:
         """``2026-10``, ``2026-Q4`` or ``2026``."""
         return {"month": f"{self.year}-{self.number:02d}", "quarter": f"{self.year}-Q{self.number}"}.get(
-            self.kind, str(self.year))
+            self.kind, str(self.year)
+        )
 
     @property
     def first_day(self) -> date:
@@ -82,8 +83,9 @@ def parse(text: str, zone: str = DEFAULT_TIMEZONE) -> Period:
     """``2026-10`` / ``2026-Q4`` / ``2026`` as a Period; anything else is refused naming ``period``."""
     match = _PATTERN.match(str(text).strip())
     if not match:
-        raise ValidationError(f"{text!r} is not a period: use YYYY-MM (2026-10), YYYY-Qn (2026-Q4) or YYYY",
-                              field="period")
+        raise ValidationError(
+            f"{text!r} is not a period: use YYYY-MM (2026-10), YYYY-Qn (2026-Q4) or YYYY", field="period"
+        )
     year = int(match["year"])
     if match["month"]:
         month = int(match["month"])

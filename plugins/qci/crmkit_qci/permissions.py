@@ -14,10 +14,21 @@ READ = "qci.read"
 PLAN = "qci.plan"
 
 PERMISSIONS: tuple[Permission, ...] = (
-    Permission(ASSESS, "record assessments and costs, import or reset the question bank", scoped=False,
-               roles={"manager": "all"}),
-    Permission(READ, "see assessments, KPIs, the scorecard, the plan, costs and the report; KPIs count only "
-                     "the customers in scope", roles={"manager": "team", "read-only": "all"}),
-    Permission(PLAN, "generate the plan, assign, start and finish actions, set area owners and KPI targets",
-               scoped=False, roles={"manager": "all"}),
+    Permission(
+        ASSESS,
+        "record assessments and costs, import or reset the question bank",
+        scoped=False,
+        roles={"manager": "all"},
+    ),
+    Permission(
+        READ,
+        "see assessments, KPIs, the scorecard, the plan, costs and the report; KPIs count only the customers in scope",
+        roles={"manager": "team", "read-only": "all"},
+    ),
+    Permission(
+        PLAN,
+        "generate the plan, assign, start and finish actions, set area owners and KPI targets",
+        scoped=False,
+        roles={"manager": "all"},
+    ),
 )

@@ -135,8 +135,11 @@ class AreaStanding:
 
     def describe(self) -> str:
         """``assessment 35.0, data 25.0 → 30.0``."""
-        parts = [f"{name} {score:.1f}" for name, score in (("assessment", self.assessment), ("data", self.data))
-                 if score is not None]
+        parts = [
+            f"{name} {score:.1f}"
+            for name, score in (("assessment", self.assessment), ("data", self.data))
+            if score is not None
+        ]
         return ", ".join(parts) + f" → {self.combined:.1f}"
 
 
@@ -177,8 +180,15 @@ class Plan:
         """Today in the business's time zone (due dates and overdue checks use it)."""
         return self._crm.today()
 
-    def generate(self, standings: Sequence[AreaStanding], *, areas: int = 3, threshold: float = 60.0,
-                 owner: str | None = None, coverage: Coverage | None = None) -> Generated:
+    def generate(
+        self,
+        standings: Sequence[AreaStanding],
+        *,
+        areas: int = 3,
+        threshold: float = 60.0,
+        owner: str | None = None,
+        coverage: Coverage | None = None,
+    ) -> Generated:
         """Add the rule bank's actions for the weakest areas, in one transaction (see the module docstring).
 
         ``coverage``: whose customers the standings' data scores counted (a scoped one is named in each reason)."""
@@ -188,8 +198,11 @@ class Plan:
         if not 0 < threshold <= 100:
             raise ValidationError("a score between 0 and 100", field="threshold")
         if all(s.combined is None for s in standings):
-            raise ValidationError("nothing to plan from: no area has an assessment score or a lit KPI "
-                                  "(record an assessment with `crmkit qci assess`, set KPI targets)", field="scores")
+            raise ValidationError(
+                "nothing to plan from: no area has an assessment score or a lit KPI "
+                "(record an assessment with `crmkit qci assess`, set KPI targets)",
+                field="scores",
+            )
         chosen = weakest(standings, count=areas, threshold=threshold)
         owners: Mapping[str, str] = self._crm.settings.get(OWNERS_SETTING) or {}
         today = self.today()
@@ -212,20 +225,34 @@ class Plan:
                         skipped.append(rule["id"])
                         continue
                     values = {
-                        "area": rule["area"], "rule_id": rule["id"], "title": rule["title"],
-                        "description": rule["description"], "due_on": today + timedelta(days=rule["due_days"]),
-                        "owner": owner or owners.get(rule["area"]) or fallback, "status": OPEN,
+                        "area": rule["area"],
+                        "rule_id": rule["id"],
+                        "title": rule["title"],
+                        "description": rule["description"],
+                        "due_on": today + timedelta(days=rule["due_days"]),
+                        "owner": owner or owners.get(rule["area"]) or fallback,
+                        "status": OPEN,
                         "reason": f"{title(standing.area)}: {standing.describe()}{scope}"[:300],
-                        "created_at": utcnow(), "created_by": self._crm.actor,
+                        "created_at": utcnow(),
+                        "created_by": self._crm.actor,
                     }
                     new_id = conn.execute(actions.insert().values(**values).returning(actions.c.id)).scalar_one()
                     if rule["campaign"] is not None:
                         handed = self._hand_off(session, rule, values["owner"], new_id)
                         conn.execute(actions.update().where(actions.c.id == new_id).values(**handed))
                         values.update(handed)
-                    self._crm.audit.record(session, "create", "qci_action", new_id, changes={
-                        "rule_id": rule["id"], "owner": values["owner"], "due_on": values["due_on"],
-                        "campaign_ref": values.get("campaign_ref")})
+                    self._crm.audit.record(
+                        session,
+                        "create",
+                        "qci_action",
+                        new_id,
+                        changes={
+                            "rule_id": rule["id"],
+                            "owner": values["owner"],
+                            "due_on": values["due_on"],
+                            "campaign_ref": values.get("campaign_ref"),
+                        },
+                    )
                     created.append(self._get(conn, new_id))
         return Generated(tuple(chosen), tuple(created), tuple(skipped))
 
@@ -293,8 +320,9 @@ class Plan:
                 owner = owner.strip()
                 self._crm.users.require_assignable(conn, [owner], field="owner")
             conn.execute(actions.update().where(actions.c.id == action_id).values(owner=owner))
-            self._crm.audit.record(session, "assign", "qci_action", action_id,
-                                   changes={"owner": owner, "was": current.owner})
+            self._crm.audit.record(
+                session, "assign", "qci_action", action_id, changes={"owner": owner, "was": current.owner}
+            )
             return self._get(conn, action_id)
 
     def progress(self) -> dict[str, int]:
@@ -303,8 +331,9 @@ class Plan:
         a = actions.c
         with self._crm.reading() as conn:
             counts = dict(conn.execute(sa.select(a.status, sa.func.count()).group_by(a.status)).all())
-            overdue = conn.execute(sa.select(sa.func.count()).select_from(actions)
-                                   .where(a.status != DONE, a.due_on < self.today())).scalar_one()
+            overdue = conn.execute(
+                sa.select(sa.func.count()).select_from(actions).where(a.status != DONE, a.due_on < self.today())
+            ).scalar_one()
         return {**{s: int(counts.get(s, 0)) for s in STATUSES}, "overdue": int(overdue)}
 
     def _move(self, action_id: int, status: str) -> Action:
@@ -320,8 +349,9 @@ class Plan:
             values: dict[str, Any] = {"status": status}
             values["started_at" if status == IN_PROGRESS else "done_at"] = now
             conn.execute(actions.update().where(actions.c.id == action_id).values(**values))
-            self._crm.audit.record(session, status if status == DONE else "start", "qci_action", action_id,
-                                   changes={"status": status})
+            self._crm.audit.record(
+                session, status if status == DONE else "start", "qci_action", action_id, changes={"status": status}
+            )
             return self._get(conn, action_id)
 
     @staticmethod

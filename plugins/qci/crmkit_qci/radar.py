@@ -23,9 +23,16 @@ class Series:
     dashed: bool = False
 
 
-def svg(axes: Sequence[str], series: Sequence[Series], *, size: int = 560, rings: Sequence[int] = (20, 40, 60, 80, 100),
-        notes: Mapping[int, str] | None = None, margin: int = 112,
-        number: Callable[[float], str] = "{:.1f}".format) -> str:
+def svg(
+    axes: Sequence[str],
+    series: Sequence[Series],
+    *,
+    size: int = 560,
+    rings: Sequence[int] = (20, 40, 60, 80, 100),
+    notes: Mapping[int, str] | None = None,
+    margin: int = 112,
+    number: Callable[[float], str] = "{:.1f}".format,
+) -> str:
     """The chart as an ``<svg>`` element: axes clockwise from the top, rings every 20 points, a legend below;
     ``margin`` is the room left around the rings for the axis labels (more for longer, e.g. Vietnamese, ones);
     ``number`` writes a score in a point's tooltip (the reader's locale: vi ``46,4``)."""
@@ -42,9 +49,11 @@ def svg(axes: Sequence[str], series: Sequence[Series], *, size: int = 560, rings
         r = radius * (max(0.0, min(100.0, value)) if clamp else value) / 100
         return cx + r * math.cos(angle), cy + r * math.sin(angle)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {height}" width="{size}" height="{height}" '
-             f'role="img" aria-label="Radar chart of QCI area scores" font-family="system-ui, sans-serif">',
-             f'<rect width="{size}" height="{height}" fill="#fff"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {height}" width="{size}" height="{height}" '
+        f'role="img" aria-label="Radar chart of QCI area scores" font-family="system-ui, sans-serif">',
+        f'<rect width="{size}" height="{height}" fill="#fff"/>',
+    ]
     for ring in rings:
         outline = " ".join(f"{x:.1f},{y:.1f}" for x, y in (point(i, ring) for i in range(n)))
         parts.append(f'<polygon points="{outline}" fill="none" stroke="#d5dae1" stroke-width="1"/>')
@@ -63,24 +72,32 @@ def svg(axes: Sequence[str], series: Sequence[Series], *, size: int = 560, rings
             first = ly + 8  # below: it hangs down
         else:
             first = ly + 4 - height_of / 2
-        spans = "".join(f'<tspan x="{lx:.1f}" y="{first + 13 * k:.1f}">{escape(w)}</tspan>' for k, w in enumerate(words))
+        spans = "".join(
+            f'<tspan x="{lx:.1f}" y="{first + 13 * k:.1f}">{escape(w)}</tspan>' for k, w in enumerate(words)
+        )
         parts.append(f'<text font-size="12" fill="#1d2330" text-anchor="{anchor}">{spans}</text>')
     for s in series:
         known = [(i, v) for i, v in enumerate(s.values) if v is not None]
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         if len(known) >= 3:
             outline = " ".join(f"{x:.1f},{y:.1f}" for x, y in (point(i, v) for i, v in known))
-            parts.append(f'<polygon points="{outline}" fill="{s.colour}" fill-opacity="0.15" stroke="{s.colour}" '
-                         f'stroke-width="2.5"{dash}/>')
+            parts.append(
+                f'<polygon points="{outline}" fill="{s.colour}" fill-opacity="0.15" stroke="{s.colour}" '
+                f'stroke-width="2.5"{dash}/>'
+            )
         for i, v in known:
             x, y = point(i, v)
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{s.colour}"><title>{escape(s.name)}: '
-                         f'{escape(axes[i])} {escape(number(v))}</title></circle>')
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{s.colour}"><title>{escape(s.name)}: '
+                f"{escape(axes[i])} {escape(number(v))}</title></circle>"
+            )
     x = size / 2 - 110 * len(series) / 2
     for s in series:
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        parts.append(f'<line x1="{x:.1f}" y1="{legend_y}" x2="{x + 26:.1f}" y2="{legend_y}" stroke="{s.colour}" '
-                     f'stroke-width="3"{dash}/>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{legend_y}" x2="{x + 26:.1f}" y2="{legend_y}" stroke="{s.colour}" '
+            f'stroke-width="3"{dash}/>'
+        )
         parts.append(f'<text x="{x + 32:.1f}" y="{legend_y + 4}" font-size="12" fill="#1d2330">{escape(s.name)}</text>')
         x += 110
     parts.append("</svg>")

@@ -77,19 +77,31 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 24px}
 """
 
 
-def write(path: Path, t: Translator, *, card: Scorecard, standings: Sequence[AreaStanding],
-          assessments: Sequence[Assessment], actions: Sequence[Action], progress: Mapping[str, int], today: date,
-          now: datetime, zone: tzinfo) -> Path:
+def write(
+    path: Path,
+    t: Translator,
+    *,
+    card: Scorecard,
+    standings: Sequence[AreaStanding],
+    assessments: Sequence[Assessment],
+    actions: Sequence[Action],
+    progress: Mapping[str, int],
+    today: date,
+    now: datetime,
+    zone: tzinfo,
+) -> Path:
     """Render the report to ``path`` in ``t``'s language (UTF-8, no external resources); returns ``path``."""
     latest = assessments[-1] if assessments else None
     lights = card.lights()
     scope = (" · " + t.gettext("scoped to %(whom)s") % {"whom": _coverage(t, card.coverage)}) if card.scoped else ""
     heading = t.gettext("QCI report — %(period)s") % {"period": card.period.label}
-    subtitle = t.gettext("Customer management assessed the QCI way and measured from the CRM's data · generated "
-                         "%(time)s · money in %(currency)s") % {"time": t.format_datetime(now, zone),
-                                                                 "currency": card.currency}
-    footer = t.gettext("crmkit-qci · scores 0–100 · lights: green meets the target, amber within its tolerance, "
-                       "red beyond")
+    subtitle = t.gettext(
+        "Customer management assessed the QCI way and measured from the CRM's data · generated "
+        "%(time)s · money in %(currency)s"
+    ) % {"time": t.format_datetime(now, zone), "currency": card.currency}
+    footer = t.gettext(
+        "crmkit-qci · scores 0–100 · lights: green meets the target, amber within its tolerance, red beyond"
+    )
     body = [
         f"<header><h1>{escape(heading)}</h1><p>{escape(subtitle + scope)}</p></header><main>",
         _summary(t, latest, lights, progress),
@@ -99,37 +111,50 @@ def write(path: Path, t: Translator, *, card: Scorecard, standings: Sequence[Are
         _method(t),
         f"</main><footer>{escape(footer)}</footer>",
     ]
-    html = (f"<!DOCTYPE html><html lang=\"{t.locale}\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>"
-            f"{escape(t.gettext('QCI report %(period)s') % {'period': card.period.label})}</title><style>{CSS}</style>"
-            f"</head><body>{''.join(body)}</body></html>")
+    html = (
+        f'<!DOCTYPE html><html lang="{t.locale}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>'
+        f"{escape(t.gettext('QCI report %(period)s') % {'period': card.period.label})}</title><style>{CSS}</style>"
+        f"</head><body>{''.join(body)}</body></html>"
+    )
     path.write_text(html, encoding="utf-8")
     return path
 
 
 #: Why a KPI has no value, as the measures word it (``kpis.py``): the pattern and its msgid.
-REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), msgid) for pattern, msgid in (
-    (r"no customer existed by the end of (?P<period>\S+)", "no customer existed by the end of %(period)s"),
-    (r"no interaction in (?P<period>\S+) names an employee", "no interaction in %(period)s names an employee"),
-    (r"no rated interaction in (?P<period>\S+)", "no rated interaction in %(period)s"),
-    (r"no inbound interaction in (?P<period>\S+)", "no inbound interaction in %(period)s"),
-    (r"none of the (?P<count>[\d,]+) inbound interactions got an outbound reply within (?P<days>\d+) days",
-     "none of the %(count)s inbound interactions got an outbound reply within %(days)s days"),
-    (r"none of the (?P<count>[\d,]+) inbound contacts was resolved \(outcome (?P<outcomes>.+)\) within "
-     r"(?P<days>\d+) days", "none of the %(count)s inbound contacts was resolved (outcome %(outcomes)s) within "
-     "%(days)s days"),
-    (r"no purchase in (?P<currency>[A-Z]{3}) in (?P<period>\S+)", "no purchase in %(currency)s in %(period)s"),
-    (r"no purchase in (?P<period>\S+)", "no purchase in %(period)s"),
-    (r"no purchase with a category in (?P<period>\S+)", "no purchase with a category in %(period)s"),
-    (r"no purchase with a known margin in (?P<period>\S+)", "no purchase with a known margin in %(period)s"),
-    (r"nobody bought in the previous period \((?P<period>\S+)\): retention needs buyers to keep",
-     "nobody bought in the previous period (%(period)s): retention needs buyers to keep"),
-    (r"no new customer in (?P<period>\S+)", "no new customer in %(period)s"),
-    (r"install crmkit-campaigns, or record (?P<what>.+?) \((?P<record>.+)\)",
-     "install crmkit-campaigns, or record %(what)s (%(record)s)"),
-    (r"install (?P<what>.+)", "install %(what)s"),
-    (r"needs permission (?P<what>\S+)", "needs permission %(what)s"),
-))
+REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (r"no customer existed by the end of (?P<period>\S+)", "no customer existed by the end of %(period)s"),
+        (r"no interaction in (?P<period>\S+) names an employee", "no interaction in %(period)s names an employee"),
+        (r"no rated interaction in (?P<period>\S+)", "no rated interaction in %(period)s"),
+        (r"no inbound interaction in (?P<period>\S+)", "no inbound interaction in %(period)s"),
+        (
+            r"none of the (?P<count>[\d,]+) inbound interactions got an outbound reply within (?P<days>\d+) days",
+            "none of the %(count)s inbound interactions got an outbound reply within %(days)s days",
+        ),
+        (
+            r"none of the (?P<count>[\d,]+) inbound contacts was resolved \(outcome (?P<outcomes>.+)\) within "
+            r"(?P<days>\d+) days",
+            "none of the %(count)s inbound contacts was resolved (outcome %(outcomes)s) within %(days)s days",
+        ),
+        (r"no purchase in (?P<currency>[A-Z]{3}) in (?P<period>\S+)", "no purchase in %(currency)s in %(period)s"),
+        (r"no purchase in (?P<period>\S+)", "no purchase in %(period)s"),
+        (r"no purchase with a category in (?P<period>\S+)", "no purchase with a category in %(period)s"),
+        (r"no purchase with a known margin in (?P<period>\S+)", "no purchase with a known margin in %(period)s"),
+        (
+            r"nobody bought in the previous period \((?P<period>\S+)\): retention needs buyers to keep",
+            "nobody bought in the previous period (%(period)s): retention needs buyers to keep",
+        ),
+        (r"no new customer in (?P<period>\S+)", "no new customer in %(period)s"),
+        (
+            r"install crmkit-campaigns, or record (?P<what>.+?) \((?P<record>.+)\)",
+            "install crmkit-campaigns, or record %(what)s (%(record)s)",
+        ),
+        (r"install (?P<what>.+)", "install %(what)s"),
+        (r"needs permission (?P<what>\S+)", "needs permission %(what)s"),
+    )
+)
 
 #: Light codes → their names (msgids).
 LIGHT_NAMES = {GREEN: "green", AMBER: "amber", RED: "red", NONE: "none"}
@@ -141,8 +166,11 @@ def _coverage(t: Translator, coverage: Coverage) -> str:
     """Whose customers the KPIs count, in ``t``'s language."""
     if not coverage.scoped:
         return t.gettext("every customer")
-    said = t.gettext("customers of %(user)s's teams") if coverage.scope == "team" else t.gettext(
-        "%(user)s's own customers")
+    said = (
+        t.gettext("customers of %(user)s's teams")
+        if coverage.scope == "team"
+        else t.gettext("%(user)s's own customers")
+    )
     return said % {"user": coverage.user}
 
 
@@ -196,16 +224,21 @@ def _change(t: Translator, row: Row) -> str:
 
 def _summary(t: Translator, latest: Assessment | None, lights: Mapping[str, int], progress: Mapping[str, int]) -> str:
     overall = _score(t, None if latest is None else latest.overall)
-    when = (t.gettext("no assessment yet") if latest is None
-            else t.gettext("assessment of %(date)s") % {"date": t.format_date(latest.assessed_on)})
+    when = (
+        t.gettext("no assessment yet")
+        if latest is None
+        else t.gettext("assessment of %(date)s") % {"date": t.format_date(latest.assessed_on)}
+    )
     total = sum(progress.get(s, 0) for s in ("open", "in_progress", "done"))
     n = t.format_number
     tiles = [
         (overall, t.gettext("overall assessment score / 100 · %(when)s") % {"when": when}),
         (f"{n(lights[GREEN])} · {n(lights[AMBER])} · {n(lights[RED])}", t.gettext("KPIs green · amber · red")),
         (n(lights[NONE]), t.gettext("KPIs without a light (no data, not available or no target)")),
-        (f"{n(progress.get('done', 0))} / {n(total)}",
-         t.gettext("plan actions done · %(overdue)s overdue") % {"overdue": n(progress.get("overdue", 0))}),
+        (
+            f"{n(progress.get('done', 0))} / {n(total)}",
+            t.gettext("plan actions done · %(overdue)s overdue") % {"overdue": n(progress.get("overdue", 0))},
+        ),
     ]
     cells = "".join(f'<div class="tile"><b>{escape(v)}</b><span>{escape(label)}</span></div>' for v, label in tiles)
     return f'<section><h2>{escape(t.gettext("Summary"))}</h2><div class="tiles">{cells}</div></section>'
@@ -217,18 +250,25 @@ def _score(t: Translator, value: float | None) -> str:
 
 def _areas(t: Translator, standings: Sequence[AreaStanding], assessments: Sequence[Assessment]) -> str:
     _ = t.gettext
-    chart = radar.svg([_(a.title) for a in AREAS], [
-        radar.Series(_("Assessment"), ASSESSMENT_COLOUR, [s.assessment for s in standings]),
-        radar.Series(_("Data"), DATA_COLOUR, [s.data for s in standings], dashed=True),
-    ], notes={i: _("(no score)") for i, s in enumerate(standings) if s.combined is None},
-        number=lambda v: _score(t, v))
+    chart = radar.svg(
+        [_(a.title) for a in AREAS],
+        [
+            radar.Series(_("Assessment"), ASSESSMENT_COLOUR, [s.assessment for s in standings]),
+            radar.Series(_("Data"), DATA_COLOUR, [s.data for s in standings], dashed=True),
+        ],
+        notes={i: _("(no score)") for i, s in enumerate(standings) if s.combined is None},
+        number=lambda v: _score(t, v),
+    )
     rows = "".join(
         f"<tr><td>{escape(_(title(s.area)))}</td><td class=num>{_score(t, s.assessment)}</td>"
         f"<td class=num>{_score(t, s.data)}</td><td class=num><b>{_score(t, s.combined)}</b></td></tr>"
-        for s in standings)
-    table = (f"<table><thead><tr><th>{escape(_('Area'))}</th><th class=num>{escape(_('Assessment'))}</th>"
-             f"<th class=num>{escape(_('Data'))}</th><th class=num>{escape(_('Combined'))}</th></tr></thead>"
-             f"<tbody>{rows}</tbody></table>")
+        for s in standings
+    )
+    table = (
+        f"<table><thead><tr><th>{escape(_('Area'))}</th><th class=num>{escape(_('Assessment'))}</th>"
+        f"<th class=num>{escape(_('Data'))}</th><th class=num>{escape(_('Combined'))}</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
     history = ""
     if len(assessments) > 1:
         head = "".join(f"<th class=num>{escape(t.format_date(a.assessed_on))}</th>" for a in assessments)
@@ -244,18 +284,28 @@ def _areas(t: Translator, standings: Sequence[AreaStanding], assessments: Sequen
                 css = "" if delta == 0 else (" better" if delta > 0 else " worse")
             lines.append(f"<tr><td>{escape(_(area.title))}</td>{cells}<td class='num{css}'>{escape(change)}</td></tr>")
         overall = "".join(f"<td class=num><b>{_score(t, a.overall)}</b></td>" for a in assessments)
-        history = (f"<h3>{escape(_('Assessments over time'))}</h3><table><thead><tr><th>{escape(_('Area'))}</th>"
-                   + head + f"<th class=num>{escape(_('Change'))}</th></tr></thead><tbody>" + "".join(lines)
-                   + f"<tr><td><b>{escape(_('Overall'))}</b></td>{overall}<td></td></tr></tbody></table>")
-    lead = _("Assessment: the latest self-assessment (0–100). Data: the period's KPIs against their targets "
-             "(green 100, amber 50, red 0, averaged).")
-    return (f"<section><h2>{escape(_('QCI areas: assessment vs. data'))}</h2><p class=lead>{escape(lead)}</p>"
-            f"<div class=split><div>{chart}</div><div>{table}</div></div>{history}</section>")
+        history = (
+            f"<h3>{escape(_('Assessments over time'))}</h3><table><thead><tr><th>{escape(_('Area'))}</th>"
+            + head
+            + f"<th class=num>{escape(_('Change'))}</th></tr></thead><tbody>"
+            + "".join(lines)
+            + f"<tr><td><b>{escape(_('Overall'))}</b></td>{overall}<td></td></tr></tbody></table>"
+        )
+    lead = _(
+        "Assessment: the latest self-assessment (0–100). Data: the period's KPIs against their targets "
+        "(green 100, amber 50, red 0, averaged)."
+    )
+    return (
+        f"<section><h2>{escape(_('QCI areas: assessment vs. data'))}</h2><p class=lead>{escape(lead)}</p>"
+        f"<div class=split><div>{chart}</div><div>{table}</div></div>{history}</section>"
+    )
 
 
 def _light(t: Translator, row: Row) -> str:
-    return (f'<span class="light" style="background:{LIGHT_COLOURS[row.light]}"></span>'
-            f"{escape(t.gettext(LIGHT_NAMES[row.light]))}")
+    return (
+        f'<span class="light" style="background:{LIGHT_COLOURS[row.light]}"></span>'
+        f"{escape(t.gettext(LIGHT_NAMES[row.light]))}"
+    )
 
 
 def _kpis(t: Translator, card: Scorecard) -> str:
@@ -264,8 +314,10 @@ def _kpis(t: Translator, card: Scorecard) -> str:
 
     def source(key: str) -> str:
         kpi = by_key[key]
-        return "; ".join([_(s.name) for s in kpi.sources]
-                         + [_("%(source)s if installed") % {"source": _(s.name)} for s in kpi.optional])
+        return "; ".join(
+            [_(s.name) for s in kpi.sources]
+            + [_("%(source)s if installed") % {"source": _(s.name)} for s in kpi.optional]
+        )
 
     lines = []
     for area in AREAS:
@@ -284,17 +336,32 @@ def _kpis(t: Translator, card: Scorecard) -> str:
                 f"<td class=num>{escape(_target(t, r))}</td><td>{_light(t, r)}</td>"
                 f"<td class=num>{previous}</td>"
                 f"<td class=num><span class={r.trend}>{escape(_change(t, r))}</span></td>"
-                f"<td class=why>{escape(source(m.key))}</td></tr>")
+                f"<td class=why>{escape(source(m.key))}</td></tr>"
+            )
     lead = _("%(period)s against targets, with the change on %(previous)s; KPIs count %(whom)s.") % {
-        "period": card.period.label, "previous": card.period.previous().label, "whom": _coverage(t, card.coverage)}
-    head = "".join(f"<th{' class=num' if numeric else ''}>{escape(_(name))}</th>" for name, numeric in (
-        ("KPI", False), ("Value", True), ("Target", True), ("Light", False), ("Previous", True), ("Change", True),
-        ("Source", False)))
-    return (f"<section class=kpis><h2>{escape(_('KPI scorecard'))}</h2><p class=lead>{escape(lead)}</p>"
-            "<table class=kpi-table><colgroup><col style='width:22%'>"
-            "<col style='width:15%'><col style='width:14%'><col style='width:9%'><col style='width:13%'>"
-            f"<col style='width:14%'><col style='width:13%'></colgroup><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(lines)}</tbody></table></section>")
+        "period": card.period.label,
+        "previous": card.period.previous().label,
+        "whom": _coverage(t, card.coverage),
+    }
+    head = "".join(
+        f"<th{' class=num' if numeric else ''}>{escape(_(name))}</th>"
+        for name, numeric in (
+            ("KPI", False),
+            ("Value", True),
+            ("Target", True),
+            ("Light", False),
+            ("Previous", True),
+            ("Change", True),
+            ("Source", False),
+        )
+    )
+    return (
+        f"<section class=kpis><h2>{escape(_('KPI scorecard'))}</h2><p class=lead>{escape(lead)}</p>"
+        "<table class=kpi-table><colgroup><col style='width:22%'>"
+        "<col style='width:15%'><col style='width:14%'><col style='width:9%'><col style='width:13%'>"
+        f"<col style='width:14%'><col style='width:13%'></colgroup><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(lines)}</tbody></table></section>"
+    )
 
 
 def _plan(t: Translator, actions: Sequence[Action], progress: Mapping[str, int], today: date) -> str:
@@ -302,30 +369,48 @@ def _plan(t: Translator, actions: Sequence[Action], progress: Mapping[str, int],
     if not actions:
         command = "crmkit qci plan --generate"
         said = escape(_("No action yet: %(command)s turns the weakest areas into actions.") % {"command": command})
-        return (f"<section class=plan><h2>{escape(_('Action plan'))}</h2><p class=lead>"
-                f"{said.replace(command, f'<code>{command}</code>')}</p></section>")
+        return (
+            f"<section class=plan><h2>{escape(_('Action plan'))}</h2><p class=lead>"
+            f"{said.replace(command, f'<code>{command}</code>')}</p></section>"
+        )
     rows = []
     for a in actions:
         due = escape(t.format_date(a.due_on))
         if a.overdue(today):
             due = f"<span class=overdue>{due} ({escape(_('Overdue'))})</span>"
-        refs = ((a.segment_ref and _("segment %(ref)s") % {"ref": a.segment_ref}),
-                (a.campaign_ref and _("campaign %(ref)s") % {"ref": a.campaign_ref}))
+        refs = (
+            (a.segment_ref and _("segment %(ref)s") % {"ref": a.segment_ref}),
+            (a.campaign_ref and _("campaign %(ref)s") % {"ref": a.campaign_ref}),
+        )
         handoff = escape(", ".join(x for x in refs if x) or (_(a.handoff) if a.handoff else ""))
         why = _("why: %(reason)s") % {"reason": a.reason}
-        rows.append(f"<tr><td class=num>{a.id}</td><td>{escape(_(title(a.area)))}</td><td><b>{escape(_(a.title))}</b>"
-                    f"<div class=why>{escape(_(a.description))}</div><div class=why>{escape(why)}</div></td>"
-                    f"<td>{escape(a.owner or _('Unassigned'))}</td><td class=num>{due}</td>"
-                    f"<td class='status-{a.status}'>{escape(_(STATUS_NAMES.get(a.status, a.status)))}</td>"
-                    f"<td class=why>{handoff}</td></tr>")
+        rows.append(
+            f"<tr><td class=num>{a.id}</td><td>{escape(_(title(a.area)))}</td><td><b>{escape(_(a.title))}</b>"
+            f"<div class=why>{escape(_(a.description))}</div><div class=why>{escape(why)}</div></td>"
+            f"<td>{escape(a.owner or _('Unassigned'))}</td><td class=num>{due}</td>"
+            f"<td class='status-{a.status}'>{escape(_(STATUS_NAMES.get(a.status, a.status)))}</td>"
+            f"<td class=why>{handoff}</td></tr>"
+        )
     n = t.format_number
     lead = _("%(done)s done, %(in_progress)s in progress, %(open)s open, %(overdue)s overdue.") % {
-        key: n(progress.get(key, 0)) for key in ("done", "in_progress", "open", "overdue")}
-    head = "".join(f"<th{' class=num' if numeric else ''}>{escape(_(name))}</th>" for name, numeric in (
-        ("#", True), ("Area", False), ("Action", False), ("Owner", False), ("Due", True), ("Status", False),
-        ("Campaign", False)))
-    return (f"<section class=plan><h2>{escape(_('Action plan'))}</h2><p class=lead>{escape(lead)}</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+        key: n(progress.get(key, 0)) for key in ("done", "in_progress", "open", "overdue")
+    }
+    head = "".join(
+        f"<th{' class=num' if numeric else ''}>{escape(_(name))}</th>"
+        for name, numeric in (
+            ("#", True),
+            ("Area", False),
+            ("Action", False),
+            ("Owner", False),
+            ("Due", True),
+            ("Status", False),
+            ("Campaign", False),
+        )
+    )
+    return (
+        f"<section class=plan><h2>{escape(_('Action plan'))}</h2><p class=lead>{escape(lead)}</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
 
 
 def _method(t: Translator) -> str:
@@ -334,5 +419,8 @@ def _method(t: Translator) -> str:
         "over answered questions; overall = area scores averaged with the area weights. Lights: for a KPI where "
         "higher is better, green when the value meets the target, amber when it is within the KPI's tolerance (10% "
         "of the target unless set), red otherwise (mirrored when lower is better). A KPI shows “no data” when the "
-        "period holds nothing to measure and “not available” when its source plugin is not installed — never a zero.")
-    return f"<section><h2>{escape(t.gettext('How the numbers are made'))}</h2><p class=note>{escape(text)}</p></section>"
+        "period holds nothing to measure and “not available” when its source plugin is not installed — never a zero."
+    )
+    return (
+        f"<section><h2>{escape(t.gettext('How the numbers are made'))}</h2><p class=note>{escape(text)}</p></section>"
+    )

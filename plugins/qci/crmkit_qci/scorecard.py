@@ -78,13 +78,26 @@ class Row:
         """A flat record for ``--format json|csv`` and the report (values in stored units: minor, 0–1 shares)."""
         m = self.measure
         return {
-            "kpi": m.key, "area": m.area, "title": m.title, "period": m.period, "status": m.status,
-            "value": m.value, "unit": m.unit, "currency": m.currency, "display": m.display(), "detail": m.detail,
-            "reason": m.reason, "source": m.source, "target": None if self.target is None else self.target.text,
-            "target_value": self.target_value, "light": self.light,
+            "kpi": m.key,
+            "area": m.area,
+            "title": m.title,
+            "period": m.period,
+            "status": m.status,
+            "value": m.value,
+            "unit": m.unit,
+            "currency": m.currency,
+            "display": m.display(),
+            "detail": m.detail,
+            "reason": m.reason,
+            "source": m.source,
+            "target": None if self.target is None else self.target.text,
+            "target_value": self.target_value,
+            "light": self.light,
             "previous": None if self.previous is None else self.previous.value,
             "previous_display": None if self.previous is None else self.previous.display(),
-            "change": self.change, "trend": self.trend, "better_when": self.direction,
+            "change": self.change,
+            "trend": self.trend,
+            "better_when": self.direction,
             "scoped_to": m.coverage.describe() if m.coverage.scoped else None,
         }
 
@@ -149,16 +162,19 @@ class Scorecard:
         """One line: ``2026-10: 6 green, 3 amber, 4 red, 10 without a light (no data or no target)``, ending
         with ``· scoped to customers of lan's teams`` on a scoped scorecard."""
         n = self.lights()
-        return (f"{self.period.label}: {n[GREEN]} green, {n[AMBER]} amber, {n[RED]} red, "
-                f"{n[NONE]} without a light (no data, not available or no target)") + self.scope_note()
+        return (
+            f"{self.period.label}: {n[GREEN]} green, {n[AMBER]} amber, {n[RED]} red, "
+            f"{n[NONE]} without a light (no data, not available or no target)"
+        ) + self.scope_note()
 
     def scope_note(self) -> str:
         """`` · scoped to customers of lan's teams`` on a scoped scorecard, else nothing."""
         return f" · scoped to {self.coverage.describe()}" if self.scoped else ""
 
 
-def parse_target(key: str, text: str | int | float | Decimal, *, currency: str = "VND",
-                 tolerance: str | Decimal | None = None) -> Target:
+def parse_target(
+    key: str, text: str | int | float | Decimal, *, currency: str = "VND", tolerance: str | Decimal | None = None
+) -> Target:
     """Read a target for KPI ``key`` (see the module docstring); refuses naming ``target`` with the KPI."""
     definition = kpi(key)
     raw = str(text).strip().replace(",", "") if not isinstance(text, float) else repr(text)
@@ -171,14 +187,18 @@ def parse_target(key: str, text: str | int | float | Decimal, *, currency: str =
     try:
         value = Decimal(number)
     except InvalidOperation:
-        raise ValidationError(f"{key}: {text!r} is not a target (a number such as 90%, 0.9, 24 or 150000; "
-                              "or a change on the previous period such as +5%)", field="target") from None
+        raise ValidationError(
+            f"{key}: {text!r} is not a target (a number such as 90%, 0.9, 24 or 150000; "
+            "or a change on the previous period such as +5%)",
+            field="target",
+        ) from None
     if not value.is_finite():
         raise ValidationError(f"{key}: {text!r} is not a finite number", field="target")
     if raw.endswith("%"):
         if definition.unit not in ("share", "points"):
-            raise ValidationError(f"{key}: {text!r}: only shares take a % target ({key} is in {definition.unit})",
-                                  field="target")
+            raise ValidationError(
+                f"{key}: {text!r}: only shares take a % target ({key} is in {definition.unit})", field="target"
+            )
         value = value / 100
     elif definition.unit == "money":
         value = value.scaleb(minor_units(currency))  # typed in major units, compared in minor units
@@ -209,8 +229,11 @@ def targets(crm: CRM, currency: str) -> dict[str, Target | None]:
     for key, definition in BY_KEY.items():
         entry = stored.get(key)
         if entry is not None:
-            result[key] = None if entry.get("target") is None else parse_target(
-                key, entry["target"], currency=currency, tolerance=entry.get("tolerance"))
+            result[key] = (
+                None
+                if entry.get("target") is None
+                else parse_target(key, entry["target"], currency=currency, tolerance=entry.get("tolerance"))
+            )
         else:
             result[key] = None if definition.target is None else parse_target(key, definition.target, currency=currency)
     return result
@@ -226,8 +249,14 @@ def light(direction: str, value: Decimal | None, target: Decimal | None, toleran
     return GREEN if value <= target else AMBER if value <= target + band else RED
 
 
-def build(period: Period, currency: str, current: Sequence[Measure], previous: Sequence[Measure],
-          goals: Mapping[str, Target | None], coverage: Coverage | None = None) -> Scorecard:
+def build(
+    period: Period,
+    currency: str,
+    current: Sequence[Measure],
+    previous: Sequence[Measure],
+    goals: Mapping[str, Target | None],
+    coverage: Coverage | None = None,
+) -> Scorecard:
     """Combine this period's and the previous period's measures with the targets into a scorecard (of
     ``coverage``: every customer unless given)."""
     before = {m.key: m for m in previous}
@@ -240,11 +269,25 @@ def build(period: Period, currency: str, current: Sequence[Measure], previous: S
         value = None if m.status != OK or m.value is None else Decimal(m.value)
         comparable = value is not None and prev is not None and prev.status == OK and prev.value is not None
         change = value - Decimal(prev.value) if comparable else None  # type: ignore[operator, union-attr, arg-type]
-        trend = "n/a" if change is None else "same" if change == 0 else (
-            "better" if (change > 0) == (definition.direction == HIGHER) else "worse")
-        rows.append(Row(m, definition.direction, target, target_value,
-                        light(definition.direction, value, target_value, target.tolerance if target else DEFAULT_TOLERANCE),
-                        prev, change, trend))
+        trend = (
+            "n/a"
+            if change is None
+            else "same"
+            if change == 0
+            else ("better" if (change > 0) == (definition.direction == HIGHER) else "worse")
+        )
+        rows.append(
+            Row(
+                m,
+                definition.direction,
+                target,
+                target_value,
+                light(definition.direction, value, target_value, target.tolerance if target else DEFAULT_TOLERANCE),
+                prev,
+                change,
+                trend,
+            )
+        )
     return Scorecard(period, currency, tuple(rows), coverage or Coverage())
 
 

@@ -83,7 +83,9 @@ class QCIService:
             self._crm.access.require(READ)
         b = banks_table.c
         with self._crm.reading() as conn:
-            row = conn.execute(sa.select(b.id, b.document).where(b.active.is_(True)).order_by(b.id.desc()).limit(1)).first()
+            row = conn.execute(
+                sa.select(b.id, b.document).where(b.active.is_(True)).order_by(b.id.desc()).limit(1)
+            ).first()
         if row is None:
             return banks.default_bank()
         return banks.parse(row.document, bank_id=row.id)
@@ -97,19 +99,38 @@ class QCIService:
         with self._crm.transaction() as session:
             conn = session.connection()
             conn.execute(banks_table.update().where(banks_table.c.active.is_(True)).values(active=False))
-            new_id = conn.execute(banks_table.insert().values(
-                name=checked.name, version=checked.version, document=dict(document), active=True,
-                imported_at=utcnow(), imported_by=self._crm.actor).returning(banks_table.c.id)).scalar_one()
-            self._crm.audit.record(session, "import", "qci_bank", new_id,
-                                   changes={"name": checked.name, "version": checked.version,
-                                            "questions": sum(1 for _ in checked.questions())})
+            new_id = conn.execute(
+                banks_table.insert()
+                .values(
+                    name=checked.name,
+                    version=checked.version,
+                    document=dict(document),
+                    active=True,
+                    imported_at=utcnow(),
+                    imported_by=self._crm.actor,
+                )
+                .returning(banks_table.c.id)
+            ).scalar_one()
+            self._crm.audit.record(
+                session,
+                "import",
+                "qci_bank",
+                new_id,
+                changes={
+                    "name": checked.name,
+                    "version": checked.version,
+                    "questions": sum(1 for _ in checked.questions()),
+                },
+            )
         return banks.parse(document, bank_id=new_id)
 
     def reset_bank(self) -> banks.Bank:
         """Go back to the default bank (imported banks are kept, inactive, for the record)."""
         self._crm.access.require(ASSESS)
         with self._crm.transaction() as session:
-            session.connection().execute(banks_table.update().where(banks_table.c.active.is_(True)).values(active=False))
+            session.connection().execute(
+                banks_table.update().where(banks_table.c.active.is_(True)).values(active=False)
+            )
             self._crm.audit.record(session, "reset", "qci_bank", "default")
         return banks.default_bank()
 
@@ -163,21 +184,29 @@ class QCIService:
         scope, owned = self._crm.access.customers, self._crm.access.owner_filter(c.owner, READ)
         queries = {
             "active": sa.select(c.id).where(c.status == "active", owned),
-            "new": sa.select(c.id).where(c.created_at >= chosen.start, c.created_at < chosen.end,
-                                         c.status != "merged", owned),
-            "contacted": sa.select(i.customer_id).where(i.occurred_at >= chosen.start, i.occurred_at < chosen.end,
-                                                        scope(i.customer_id, READ)),
+            "new": sa.select(c.id).where(
+                c.created_at >= chosen.start, c.created_at < chosen.end, c.status != "merged", owned
+            ),
+            "contacted": sa.select(i.customer_id).where(
+                i.occurred_at >= chosen.start, i.occurred_at < chosen.end, scope(i.customer_id, READ)
+            ),
         }
         bought = sources.purchases(self._crm)
         if bought is not None:
             queries["buyers"] = sa.select(bought.c.customer_id).where(
-                bought.c.amount_minor > 0, bought.c.occurred_at >= chosen.start, bought.c.occurred_at < chosen.end,
-                scope(bought.c.customer_id, READ))
+                bought.c.amount_minor > 0,
+                bought.c.occurred_at >= chosen.start,
+                bought.c.occurred_at < chosen.end,
+                scope(bought.c.customer_id, READ),
+            )
         with self._crm.reading() as conn:
-            found = {name: tuple(conn.execute(query.distinct().order_by(*query.selected_columns)).scalars())
-                     for name, query in queries.items()}
-        return Counted(chosen.label, found["active"], found["new"], found["contacted"], found.get("buyers", ()),
-                       covered)
+            found = {
+                name: tuple(conn.execute(query.distinct().order_by(*query.selected_columns)).scalars())
+                for name, query in queries.items()
+            }
+        return Counted(
+            chosen.label, found["active"], found["new"], found["contacted"], found.get("buyers", ()), covered
+        )
 
     def targets(self) -> dict[str, scorecard.Target | None]:
         """The target of every KPI (stored, else the default; None when it has none)."""
@@ -187,13 +216,18 @@ class QCIService:
     def set_target(self, key: str, target: str | None, *, tolerance: str | None = None) -> scorecard.Target | None:
         """Set a KPI's target (``"90%"``, ``"24"``, ``"+5%"``) and tolerance, or remove it with ``None``; audited."""
         self._crm.access.require(PLAN)
-        checked = None if target is None else scorecard.parse_target(key, target, currency=self.currency(),
-                                                                      tolerance=tolerance)
+        checked = (
+            None
+            if target is None
+            else scorecard.parse_target(key, target, currency=self.currency(), tolerance=tolerance)
+        )
         if target is None:
             kpis.kpi(key)
         stored = dict(self._crm.settings.get(scorecard.TARGETS_SETTING) or {})
-        stored[key] = {"target": None if checked is None else checked.text,
-                       "tolerance": None if tolerance is None else str(tolerance)}
+        stored[key] = {
+            "target": None if checked is None else checked.text,
+            "tolerance": None if tolerance is None else str(tolerance),
+        }
         self._crm.set_setting(scorecard.TARGETS_SETTING, stored, permission=PLAN)
         return checked
 
@@ -208,8 +242,9 @@ class QCIService:
 
     # -- areas and the plan --------------------------------------------------------------------------------------
 
-    def standings(self, period: str | periods.Period | None = None,
-                  card: scorecard.Scorecard | None = None) -> list[AreaStanding]:
+    def standings(
+        self, period: str | periods.Period | None = None, card: scorecard.Scorecard | None = None
+    ) -> list[AreaStanding]:
         """Per area: the latest assessment's score and the data score of the period's scorecard."""
         self._crm.access.require(READ)
         card = card or self.scorecard(period)
@@ -238,20 +273,28 @@ class QCIService:
         self._crm.access.require(READ)
         return dict(self._crm.settings.get(OWNERS_SETTING) or {})
 
-    def generate_plan(self, period: str | periods.Period | None = None, *, areas: int = 3, threshold: float = 60.0,
-                      owner: str | None = None) -> Generated:
+    def generate_plan(
+        self,
+        period: str | periods.Period | None = None,
+        *,
+        areas: int = 3,
+        threshold: float = 60.0,
+        owner: str | None = None,
+    ) -> Generated:
         """Turn the weakest areas (assessment and data) into actions (see ``crmkit_qci.plan``).
 
         The data scores are those of the reader's scorecard (scoped when their ``qci.read`` scope is)."""
         self._crm.access.require(PLAN)
         card = self.scorecard(period)
-        return self.plan.generate(self.standings(card=card), areas=areas, threshold=threshold, owner=owner,
-                                  coverage=card.coverage)
+        return self.plan.generate(
+            self.standings(card=card), areas=areas, threshold=threshold, owner=owner, coverage=card.coverage
+        )
 
     # -- the report and the demo -----------------------------------------------------------------------------------
 
-    def report(self, path: str | Path, period: str | periods.Period | None = None, *,
-               locale: str | None = None) -> Path:
+    def report(
+        self, path: str | Path, period: str | periods.Period | None = None, *, locale: str | None = None
+    ) -> Path:
         """Write the self-contained, printable HTML report for the period; returns its path (scoped like the
         reader's scorecard, and saying so). It is written in ``locale`` (vi or en), else the business setting
         ``locale``, else Vietnamese."""
@@ -261,10 +304,18 @@ class QCIService:
 
         self._crm.access.require(READ)
         card = self.scorecard(period)
-        return report.write(Path(path), plugin_translator(self._crm, "qci", locale), card=card,
-                            standings=self.standings(card=card), assessments=self.assessments.list(limit=4),
-                            actions=self.plan.list(), progress=self.plan.progress(), today=self.plan.today(),
-                            now=utcnow(), zone=self._crm.timezone)
+        return report.write(
+            Path(path),
+            plugin_translator(self._crm, "qci", locale),
+            card=card,
+            standings=self.standings(card=card),
+            assessments=self.assessments.list(limit=4),
+            actions=self.plan.list(),
+            progress=self.plan.progress(),
+            today=self.plan.today(),
+            now=utcnow(),
+            zone=self._crm.timezone,
+        )
 
     def overview(self) -> dict[str, list[str]]:
         """The scorecard headline for ``crmkit demo``: lights, the latest assessment, the weakest areas, the plan."""
@@ -281,8 +332,10 @@ class QCIService:
             lines.append("weakest areas: " + "; ".join(f"{s.area} {s.combined:.1f}" for s in low))
         progress = self.plan.progress()
         if any(progress.values()):
-            lines.append(f"plan: {progress['done']} done, {progress['in_progress']} in progress, {progress['open']} open, "
-                         f"{progress['overdue']} overdue (crmkit qci plan)")
+            lines.append(
+                f"plan: {progress['done']} done, {progress['in_progress']} in progress, {progress['open']} open, "
+                f"{progress['overdue']} overdue (crmkit qci plan)"
+            )
         return {"QCI scorecard (crmkit qci scorecard)": lines}
 
     def today(self) -> date:

@@ -31,11 +31,15 @@ class Source:
 
 CORE = Source("core", "core (customers, interactions)")
 DUPLICATES = Source("duplicates", "core duplicate detection")
-PURCHASES = Source("purchases", "purchases (crmkit_value_transactions)",
-                   "crmkit-sales (its orders are the purchases; any plugin implementing crmkit_value_transactions works)")
+PURCHASES = Source(
+    "purchases",
+    "purchases (crmkit_value_transactions)",
+    "crmkit-sales (its orders are the purchases; any plugin implementing crmkit_value_transactions works)",
+)
 ANALYTICS = Source("analytics", "crmkit-analytics", "crmkit-analytics")
 CAMPAIGNS = Source("campaigns", "crmkit-campaigns", "crmkit-campaigns")
 COSTS = Source("costs", "recorded costs (crmkit qci costs)")
+
 
 def purchases(crm: CRM) -> sa.Subquery | None:
     """Every purchase source's rows as one subquery (``crmkit.purchases``), or None when no enabled plugin
@@ -58,5 +62,3 @@ def currency(crm: CRM) -> str:
     Amounts in other currencies are left out of money KPIs (never converted or added).
     """
     return str(crm.settings.get("qci.currency") or crm.settings.get("currency") or "VND").upper()
-
-

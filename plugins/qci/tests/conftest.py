@@ -7,7 +7,7 @@ does over its orders), so the purchase KPIs are tested without another plugin's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ SOURCE = PURCHASE_SOURCE
 
 def at(day: str, hour: int = 10, minute: int = 0) -> datetime:
     """``2025-03-12`` at ``hour``:``minute`` UTC."""
-    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=timezone.utc)
+    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -38,8 +38,16 @@ def shop_crm(crm_factory: Callable[..., Any]) -> Any:
     return crm_factory(plugins=["qci", SOURCE])
 
 
-def buy(crm: Any, customer_id: int, when: datetime, amount: int = 100_000, *, currency: str = "VND",
-        margin: int | None = None, category: str | None = None) -> None:
+def buy(
+    crm: Any,
+    customer_id: int,
+    when: datetime,
+    amount: int = 100_000,
+    *,
+    currency: str = "VND",
+    margin: int | None = None,
+    category: str | None = None,
+) -> None:
     """Record one purchase in the stand-in source (as sales records an order)."""
     Shop(crm).buy(customer_id, when, amount, currency, margin=margin, category=category)
 

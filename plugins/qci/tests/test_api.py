@@ -28,8 +28,9 @@ def test_an_assessment_is_recorded_listed_and_read(crm: Any, hoa: ApiClient) -> 
     asked = {q["id"] for a in bank.json["areas"] for q in a["questions"]}
     assert set(WEAK) <= asked
 
-    created = hoa.post("/qci/assessments", json={"answers": {**WEAK, "AQ3": None}, "label": "Quý 4",
-                                                 "assessed_on": "2026-01-15"})
+    created = hoa.post(
+        "/qci/assessments", json={"answers": {**WEAK, "AQ3": None}, "label": "Quý 4", "assessed_on": "2026-01-15"}
+    )
     assert created.status_code == 201, created.json
     body = created.json
     assert created.headers["Location"] == f"/qci/assessments/{body['id']}"
@@ -68,8 +69,7 @@ def test_the_plan_is_generated_assigned_and_tracked_to_done(crm: Any, hoa: ApiCl
     assert hoa.post(f"/qci/plan/{first}/start").json["status"] == "in_progress"
     assert hoa.post(f"/qci/plan/{first}/done").json["status"] == "done"
     assert hoa.post(f"/qci/plan/{first}/done").status_code == 409
-    assert hoa.get("/qci/plan/progress").json == {"open": len(created) - 1, "in_progress": 0, "done": 1,
-                                                  "overdue": 0}
+    assert hoa.get("/qci/plan/progress").json == {"open": len(created) - 1, "in_progress": 0, "done": 1, "overdue": 0}
     again = hoa.post("/qci/plan/generate", json={"areas": 1}).json  # only the done rule is proposed again
     assert [a["rule_id"] for a in again["created"]] == [created[0]["rule_id"]]
     assert set(again["skipped"]) == {a["rule_id"] for a in created[1:]}
@@ -104,11 +104,24 @@ def test_a_missing_permission_answers_403_naming_it(crm: Any) -> None:
 def test_the_openapi_document_validates_and_lists_qcis_operations(crm: Any) -> None:
     document = api_client(crm).get("/openapi.json").json
     validate(document)
-    ours = {(method.upper(), path) for path, item in document["paths"].items() for method, op in item.items()
-            if op["tags"] == ["qci"]}
-    assert ours == {("GET", "/qci/bank"), ("POST", "/qci/assessments"), ("GET", "/qci/assessments"),
-                    ("GET", "/qci/assessments/{assessment_id}"), ("GET", "/qci/scorecard"), ("GET", "/qci/plan"),
-                    ("GET", "/qci/plan/progress"), ("POST", "/qci/plan/generate"), ("GET", "/qci/plan/{action_id}"),
-                    ("POST", "/qci/plan/{action_id}/start"), ("POST", "/qci/plan/{action_id}/done"),
-                    ("PUT", "/qci/plan/{action_id}/owner")}
+    ours = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if op["tags"] == ["qci"]
+    }
+    assert ours == {
+        ("GET", "/qci/bank"),
+        ("POST", "/qci/assessments"),
+        ("GET", "/qci/assessments"),
+        ("GET", "/qci/assessments/{assessment_id}"),
+        ("GET", "/qci/scorecard"),
+        ("GET", "/qci/plan"),
+        ("GET", "/qci/plan/progress"),
+        ("POST", "/qci/plan/generate"),
+        ("GET", "/qci/plan/{action_id}"),
+        ("POST", "/qci/plan/{action_id}/start"),
+        ("POST", "/qci/plan/{action_id}/done"),
+        ("PUT", "/qci/plan/{action_id}/owner"),
+    }
     assert "qci" in {tag["name"] for tag in document["tags"]}

@@ -37,8 +37,9 @@ def test_scores_follow_the_documented_formula(qci_crm: Any) -> None:
 
 
 def test_an_area_answered_not_applicable_throughout_is_not_assessed(qci_crm: Any) -> None:
-    result = qci_crm.qci.assessments.record({"RE1": None, "RE2": "n", "RE3": "n/a", "RE4": "-", "RE5": None,
-                                             "ME1": 1, "ME2": 1, "ME3": 1, "ME4": 1})
+    result = qci_crm.qci.assessments.record(
+        {"RE1": None, "RE2": "n", "RE3": "n/a", "RE4": "-", "RE5": None, "ME1": 1, "ME2": 1, "ME3": 1, "ME4": 1}
+    )
     assert result.score("retention") is None and result.score("measuring_effect") == 0.0
     assert result.overall == 0.0
 
@@ -47,9 +48,13 @@ def test_an_answer_out_of_range_is_refused_naming_the_question_and_scale(qci_crm
     with pytest.raises(ValidationError) as caught:
         qci_crm.qci.assessments.record({**RETENTION, "RE2": 7, "RE4": "abc", "RE5": 2.5})
     assert caught.value.errors == {
-        "answers.RE2": ["7 is outside the scale 1–5 (1 = Not done, 5 = Optimized: continuously improved, a model for others)"],
-        "answers.RE4": ["'abc' is not a whole number on the scale 1–5 (1 = Not done, 5 = Optimized: continuously "
-                        "improved, a model for others) (or n for not applicable)"],
+        "answers.RE2": [
+            "7 is outside the scale 1–5 (1 = Not done, 5 = Optimized: continuously improved, a model for others)"
+        ],
+        "answers.RE4": [
+            "'abc' is not a whole number on the scale 1–5 (1 = Not done, 5 = Optimized: continuously "
+            "improved, a model for others) (or n for not applicable)"
+        ],
         "answers.RE5": ["2.5 is not a whole number on the scale 1–5 (1 = None, 5 = All)"],
     }
     assert qci_crm.qci.assessments.latest() is None  # nothing written
@@ -98,8 +103,9 @@ def test_parse_answer_accepts_what_people_type() -> None:
 
 def test_assess_interactively_re_asks_an_answer_out_of_range(qci_crm: Any) -> None:
     # RE1 first typed 9 (refused, asked again), then 4; RE4 not applicable
-    result = ok(qci_crm, "qci", "assess", "--area", "retention", "--label", "Đánh giá quý 4",
-                input="9\n4\n2\n3\nn\n1\n")
+    result = ok(
+        qci_crm, "qci", "assess", "--area", "retention", "--label", "Đánh giá quý 4", input="9\n4\n2\n3\nn\n1\n"
+    )
     assert "Error: 9 is outside the scale 1–5" in result.stderr
     assert result.stderr.count("answer 1–5 (n = not applicable)") == 6
     saved = qci_crm.qci.assessments.latest()
@@ -112,11 +118,16 @@ def test_assess_interactively_re_asks_an_answer_out_of_range(qci_crm: Any) -> No
 
 def test_assess_from_files_and_compare(qci_crm: Any, tmp_path: Any) -> None:
     spring = tmp_path / "xuan.json"
-    spring.write_text('{"assessed_on": "2025-03-31", "label": "Xuân", "answers": '
-                      '{"RE1": 1, "RE2": 1, "RE3": 2, "RE4": 1, "RE5": null}}', encoding="utf-8")
+    spring.write_text(
+        '{"assessed_on": "2025-03-31", "label": "Xuân", "answers": '
+        '{"RE1": 1, "RE2": 1, "RE3": 2, "RE4": 1, "RE5": null}}',
+        encoding="utf-8",
+    )
     autumn = tmp_path / "thu.yaml"
-    autumn.write_text("assessed_on: 2025-09-30\nlabel: Thu\nanswers:\n" +
-                      "".join(f"  {qid}: {v}\n" for qid, v in RETENTION.items()), encoding="utf-8")
+    autumn.write_text(
+        "assessed_on: 2025-09-30\nlabel: Thu\nanswers:\n" + "".join(f"  {qid}: {v}\n" for qid, v in RETENTION.items()),
+        encoding="utf-8",
+    )
     ok(qci_crm, "qci", "assess", "--file", str(spring))
     ok(qci_crm, "qci", "assess", "--file", str(autumn))
     table = ok(qci_crm, "qci", "areas", "--compare").stdout

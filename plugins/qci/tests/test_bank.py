@@ -32,11 +32,18 @@ def test_default_bank_covers_every_area_with_real_questions() -> None:
 def _small_bank() -> dict[str, Any]:
     """A two-question-per-area bank in Vietnamese, the shape a business writes."""
     return {
-        "name": "Bộ câu hỏi QCI của Công ty Mekong", "version": "2026.1",
+        "name": "Bộ câu hỏi QCI của Công ty Mekong",
+        "version": "2026.1",
         "scale": {"min": 1, "max": 5, "labels": {"1": "Chưa làm", "5": "Xuất sắc"}},
-        "areas": [{"id": key, "questions": [
-            {"id": f"{key[:3].upper()}{n}", "text": f"Câu hỏi {n} về {key}", "weight": n} for n in (1, 2)]}
-            for key in AREA_KEYS],
+        "areas": [
+            {
+                "id": key,
+                "questions": [
+                    {"id": f"{key[:3].upper()}{n}", "text": f"Câu hỏi {n} về {key}", "weight": n} for n in (1, 2)
+                ],
+            }
+            for key in AREA_KEYS
+        ],
     }
 
 
@@ -49,7 +56,9 @@ def _refused(document: Any) -> dict[str, Any]:
 def test_a_bank_missing_an_area_is_refused_naming_it() -> None:
     document = _small_bank()
     document["areas"] = [a for a in document["areas"] if a["id"] not in ("retention", "efficiency")]
-    assert _refused(document) == {"areas": ["missing areas retention, efficiency: every QCI area needs at least one question"]}
+    assert _refused(document) == {
+        "areas": ["missing areas retention, efficiency: every QCI area needs at least one question"]
+    }
 
 
 def test_duplicate_question_ids_and_unknown_areas_are_named() -> None:
@@ -57,18 +66,24 @@ def test_duplicate_question_ids_and_unknown_areas_are_named() -> None:
     document["areas"][7]["questions"][1]["id"] = "ACQ1"  # retention reuses an acquisition id
     document["areas"].append({"id": "loyalty", "questions": [{"id": "L1", "text": "?"}]})
     errors = _refused(document)
-    assert errors["areas.retention.questions.ACQ1.id"] == [
-        "duplicate question id 'ACQ1' (already used in acquisition)"]
+    assert errors["areas.retention.questions.ACQ1.id"] == ["duplicate question id 'ACQ1' (already used in acquisition)"]
     assert errors["areas.loyalty.id"][0].startswith("unknown QCI area 'loyalty' (one of analysis_planning,")
 
 
-@pytest.mark.parametrize(("scale", "field", "message"), [
-    ({"min": 3, "max": 3}, "scale.max", "max (3) must be above min (3)"),
-    ({"min": 0, "max": 20}, "scale.max", "a scale has at most 11 points (0–20 has 21)"),
-    ({"min": 1, "max": 5, "labels": {"7": "Tuyệt vời"}}, "scale.labels", "label '7' is not a point of the scale 1–5"),
-    ({"min": 1.5, "max": 5}, "scale.min", "Not a valid integer."),
-    ({"max": 5}, "scale.min", "Missing data for required field."),
-])
+@pytest.mark.parametrize(
+    ("scale", "field", "message"),
+    [
+        ({"min": 3, "max": 3}, "scale.max", "max (3) must be above min (3)"),
+        ({"min": 0, "max": 20}, "scale.max", "a scale has at most 11 points (0–20 has 21)"),
+        (
+            {"min": 1, "max": 5, "labels": {"7": "Tuyệt vời"}},
+            "scale.labels",
+            "label '7' is not a point of the scale 1–5",
+        ),
+        ({"min": 1.5, "max": 5}, "scale.min", "Not a valid integer."),
+        ({"max": 5}, "scale.min", "Missing data for required field."),
+    ],
+)
 def test_a_bad_scale_is_refused_naming_the_question(scale: dict[str, Any], field: str, message: str) -> None:
     document = _small_bank()
     document["areas"][1]["questions"][0]["scale"] = scale
@@ -83,11 +98,14 @@ def test_bad_weights_text_and_shapes_are_named() -> None:
     document["colour"] = "blue"
     errors = _refused(document)
     assert errors["areas.analysis_planning.questions.ANA1.weight"] == [
-        "Must be greater than 0 and less than or equal to 100."]
+        "Must be greater than 0 and less than or equal to 100."
+    ]
     assert errors["areas.analysis_planning.questions.ANA2.text"] == ["Length must be between 1 and 500."]
     assert errors["areas.people_organization.questions"] == ["Shorter than minimum length 1."]
     assert errors["colour"] == ["Unknown field."]
-    assert _refused(["not", "a", "mapping"]) == {"bank": ["a question bank is a mapping with name, scale and areas, not list"]}
+    assert _refused(["not", "a", "mapping"]) == {
+        "bank": ["a question bank is a mapping with name, scale and areas, not list"]
+    }
 
 
 def test_import_json_then_yaml_and_reset(qci_crm: Any, tmp_path: Path) -> None:
@@ -97,13 +115,25 @@ def test_import_json_then_yaml_and_reset(qci_crm: Any, tmp_path: Path) -> None:
     path.write_text(json.dumps(_small_bank(), ensure_ascii=False), encoding="utf-8")
     imported = crm.qci.import_bank(path)
     assert (imported.name, imported.version, len(list(imported.questions()))) == (
-        "Bộ câu hỏi QCI của Công ty Mekong", "2026.1", 22)
+        "Bộ câu hỏi QCI của Công ty Mekong",
+        "2026.1",
+        22,
+    )
     assert crm.qci.bank().id == imported.id
 
-    yaml_text = "\n".join([
-        "name: Bộ câu hỏi rút gọn", "version: '3'", "scale: {min: 0, max: 4}", "areas:",
-        *[f"  - id: {key}\n    weight: {2 if key == 'retention' else 1}\n    questions:\n"
-          f"      - {{id: Y{i}, text: 'Câu hỏi {i}'}}" for i, key in enumerate(AREA_KEYS)]])
+    yaml_text = "\n".join(
+        [
+            "name: Bộ câu hỏi rút gọn",
+            "version: '3'",
+            "scale: {min: 0, max: 4}",
+            "areas:",
+            *[
+                f"  - id: {key}\n    weight: {2 if key == 'retention' else 1}\n    questions:\n"
+                f"      - {{id: Y{i}, text: 'Câu hỏi {i}'}}"
+                for i, key in enumerate(AREA_KEYS)
+            ],
+        ]
+    )
     yaml_path = tmp_path / "rut-gon.yaml"
     yaml_path.write_text(yaml_text, encoding="utf-8")
     second = crm.qci.import_bank(yaml_path)
@@ -137,7 +167,9 @@ def test_unparsable_files_say_where(qci_crm: Any, tmp_path: Path, monkeypatch: p
     with pytest.raises(ValidationError, match=r"broken.yaml: not valid YAML at line 3"):
         qci_crm.qci.import_bank(bad_yaml)
     monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
-    with pytest.raises(ValidationError, match=r"reading YAML needs PyYAML \(pip install PyYAML\); JSON files always work"):
+    with pytest.raises(
+        ValidationError, match=r"reading YAML needs PyYAML \(pip install PyYAML\); JSON files always work"
+    ):
         qci_crm.qci.import_bank(bad_yaml)
 
 
@@ -152,10 +184,14 @@ def test_bank_commands(qci_crm: Any, tmp_path: Path) -> None:
     exported.write_text(json.dumps(document), encoding="utf-8")
     refused = run(crm, "qci", "bank", "import", str(exported))
     assert refused.exit_code == 1
-    assert refused.stderr.strip() == ("error: areas: missing area measuring_effect: every QCI area needs at least "
-                                      "one question")
+    assert refused.stderr.strip() == (
+        "error: areas: missing area measuring_effect: every QCI area needs at least one question"
+    )
     document["areas"] = banks.default_document()["areas"]
     document["name"] = "Bộ câu hỏi đã sửa"
     exported.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    assert "imported Bộ câu hỏi đã sửa v1 (#1): 49 questions in 11 areas" in ok(crm, "qci", "bank", "import", str(exported)).stdout
+    assert (
+        "imported Bộ câu hỏi đã sửa v1 (#1): 49 questions in 11 areas"
+        in ok(crm, "qci", "bank", "import", str(exported)).stdout
+    )
     assert "active bank: crmkit QCI default bank v1" in ok(crm, "qci", "bank", "reset").stdout

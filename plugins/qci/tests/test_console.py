@@ -20,8 +20,12 @@ def answers(**areas: str) -> dict[str, str]:
     """The form's fields answering every question of the given areas' prefixes with one value (``RE="4"``)."""
     from crmkit_qci.bank import default_bank
 
-    return {f"answers.{q.id}": value for q in default_bank().questions() for prefix, value in areas.items()
-            if q.id.rstrip("0123456789") == prefix}
+    return {
+        f"answers.{q.id}": value
+        for q in default_bank().questions()
+        for prefix, value in areas.items()
+        if q.id.rstrip("0123456789") == prefix
+    }
 
 
 def test_a_manager_fills_the_form_in_vietnamese_fixes_a_missed_question_and_reads_the_scorecard(crm: Any) -> None:
@@ -32,8 +36,10 @@ def test_a_manager_fills_the_form_in_vietnamese_fixes_a_missed_question_and_read
     form = browser.get(NEW)
     page = text(form)
     assert "Đánh giá mới" in page and "Giữ chân khách hàng" in page and "Trải nghiệm khách hàng" in page
-    assert ("RE1. Khách hàng có nguy cơ rời bỏ được phát hiện sớm (không hoạt động, khiếu nại, chi tiêu giảm). "
-            "1 · Chưa làm 2 · Tự phát: tùy từng người") in page
+    assert (
+        "RE1. Khách hàng có nguy cơ rời bỏ được phát hiện sớm (không hoạt động, khiếu nại, chi tiêu giảm). "
+        "1 · Chưa làm 2 · Tự phát: tùy từng người"
+    ) in page
     assert "5 · Tối ưu: liên tục cải tiến, là hình mẫu cho nơi khác Không áp dụng" in page
 
     given = {"assessed_on": "2026-01-15", "label": "Quý 1", **answers(AP="2", RE="4")}
@@ -42,7 +48,10 @@ def test_a_manager_fills_the_form_in_vietnamese_fixes_a_missed_question_and_read
     assert refused.status_code == 422 and crm.qci.assessments.list() == []
     html = refused.get_data(as_text=True)
     assert re.search(r'aria-describedby="AP5-error">\s*<legend>AP5\. ', html)
-    assert '<p class="error" id="AP5-error">Chưa trả lời: hãy chọn một mức trên thang điểm, hoặc “Không áp dụng”.</p>' in html
+    assert (
+        '<p class="error" id="AP5-error">Chưa trả lời: hãy chọn một mức trên thang điểm, hoặc “Không áp dụng”.</p>'
+        in html
+    )
     assert 'name="answers.RE1" value="4" checked' in html and 'value="Quý 1"' in html  # what was entered stays
 
     saved = browser.submit(NEW, NEW, {**given, "answers.AP5": "n"})
@@ -56,8 +65,11 @@ def test_a_manager_fills_the_form_in_vietnamese_fixes_a_missed_question_and_read
     assert "Bảng điểm QCI: đánh giá ngày 15/01/2026" in page and "Đã lưu đánh giá." in page
     assert "50 Điểm tổng, trên thang 100" in page
     assert "Phân tích & lập kế hoạch 25 4/5" in page and "Giữ chân khách hàng 75 5/5" in page
-    assert re.search(r'<img src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]+" '
-                     r'alt="Biểu đồ radar các lĩnh vực QCI: điểm tự đánh giá và điểm số liệu">', card.get_data(as_text=True))
+    assert re.search(
+        r'<img src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]+" '
+        r'alt="Biểu đồ radar các lĩnh vực QCI: điểm tự đánh giá và điểm số liệu">',
+        card.get_data(as_text=True),
+    )
     assert "Chưa có việc nào." in page
 
     planned = browser.submit(scorecard, scorecard + "/plan", {})
@@ -65,8 +77,10 @@ def test_a_manager_fills_the_form_in_vietnamese_fixes_a_missed_question_and_read
     actions = crm.qci.plan.list()
     assert actions and f"Đã thêm {len(actions)} việc." in page
     first, catalog = actions[0], read_catalog("crmkit_qci", "crmkit_qci", "vi")
-    assert f"{catalog.get(first.title).string} {catalog.get(first.description).string} mai {first.due_on:%d/%m/%Y} " \
-           "Chưa bắt đầu" in page
+    assert (
+        f"{catalog.get(first.title).string} {catalog.get(first.description).string} mai {first.due_on:%d/%m/%Y} "
+        "Chưa bắt đầu" in page
+    )
     listing = text(browser.get("/console/qci/"))
     assert "Đánh giá QCI" in listing and "15/01/2026 Quý 1 mai 50" in listing
 
@@ -87,7 +101,7 @@ def test_the_form_refuses_a_future_date_and_an_empty_assessment_in_english(crm: 
 def test_a_reader_sees_scorecards_without_buttons_and_others_see_no_qci_at_all(crm: Any) -> None:
     console_user(crm, "ro", roles=["read-only"], locale="en")
     console_user(crm, "lan", roles=["sales"], locale="en")
-    done = crm.qci.assessments.record({q: 3 for q in ("RE1", "RE2", "RE3", "RE4", "RE5")}, assessed_on="2026-02-01")
+    done = crm.qci.assessments.record(dict.fromkeys(("RE1", "RE2", "RE3", "RE4", "RE5"), 3), assessed_on="2026-02-01")
     reader = ConsoleBrowser(crm)
     reader.sign_in("ro")
     listing = reader.get("/console/qci/")
@@ -111,8 +125,13 @@ def test_every_text_of_the_console_the_default_bank_and_the_actions_has_its_viet
     from crmkit_qci.plan import rules
 
     bank = default_bank()
-    looked_up = {*console.STATUS_NAMES.values(), *console.KNOWN_ERRORS.values(), *(a.title for a in AREAS),
-                 *(q.text for q in bank.questions()), *(q.help for q in bank.questions() if q.help),
-                 *(label for q in bank.questions() for label in q.labels.values()),
-                 *(text for rule in rules() for text in (rule["title"], rule["description"]))}
+    looked_up = {
+        *console.STATUS_NAMES.values(),
+        *console.KNOWN_ERRORS.values(),
+        *(a.title for a in AREAS),
+        *(q.text for q in bank.questions()),
+        *(q.help for q in bank.questions() if q.help),
+        *(label for q in bank.questions() for label in q.labels.values()),
+        *(text for rule in rules() for text in (rule["title"], rule["description"])),
+    }
     assert untranslated(crm, "qci", also=looked_up) == []

@@ -13,8 +13,15 @@ from crmkit_qci.models import metadata
 
 RETENTION = {"RE1": 2, "RE2": 3, "RE3": 1, "RE4": None, "RE5": 2}
 #: KPIs computed from customers, their interactions and the duplicate detection.
-CUSTOMER_KPIS = ("customers_with_owner", "data_completeness", "duplicate_rate", "new_customers", "satisfaction",
-                 "response_time", "activities_per_employee")
+CUSTOMER_KPIS = (
+    "customers_with_owner",
+    "data_completeness",
+    "duplicate_rate",
+    "new_customers",
+    "satisfaction",
+    "response_time",
+    "activities_per_employee",
+)
 
 
 class TestQciContract(PluginContract):
@@ -47,14 +54,20 @@ class TestQciContract(PluginContract):
 
 def _rows(crm: Any) -> dict[str, int]:
     with crm.reading() as conn:
-        return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in metadata.sorted_tables}
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in metadata.sorted_tables
+        }
 
 
 def test_no_table_references_a_customer() -> None:
     assert customer_tables(metadata) == []
-    employee_columns = {c.name for t in metadata.sorted_tables for c in t.columns} & {"assessor", "owner", "created_by",
-                                                                                    "imported_by", "recorded_by"}
+    employee_columns = {c.name for t in metadata.sorted_tables for c in t.columns} & {
+        "assessor",
+        "owner",
+        "created_by",
+        "imported_by",
+        "recorded_by",
+    }
     assert employee_columns == {"assessor", "owner", "created_by", "imported_by", "recorded_by"}
 
 

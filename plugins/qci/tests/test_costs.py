@@ -13,8 +13,22 @@ from .conftest import ok, run
 
 
 def test_costs_are_recorded_and_listed_per_period(qci_crm: Any) -> None:
-    added = json.loads(ok(qci_crm, "--format", "json", "qci", "costs", "add", "2025-03", "45000000",
-                          "--kind", "acquisition", "--note", "Quảng cáo Zalo").stdout)
+    added = json.loads(
+        ok(
+            qci_crm,
+            "--format",
+            "json",
+            "qci",
+            "costs",
+            "add",
+            "2025-03",
+            "45000000",
+            "--kind",
+            "acquisition",
+            "--note",
+            "Quảng cáo Zalo",
+        ).stdout
+    )
     assert (added["amount"], added["kind"], added["note"]) == ("45.000.000 ₫", "acquisition", "Quảng cáo Zalo")
     ok(qci_crm, "qci", "costs", "add", "2025-05", "19.99", "--currency", "usd")
     listed = json.loads(ok(qci_crm, "--format", "json", "qci", "costs", "list", "--period", "2025-Q2").stdout)
@@ -22,13 +36,25 @@ def test_costs_are_recorded_and_listed_per_period(qci_crm: Any) -> None:
     assert [c.amount_minor for c in qci_crm.qci.costs.list()] == [45_000_000, 1999]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"month": "2025-13", "amount_minor": 1}, "month: '2025-13' is not a month (YYYY-MM)"),
-    ({"month": "2025-03", "amount_minor": 1.5}, "amount_minor: a whole number of minor units (money is never a float)"),
-    ({"month": "2025-03", "amount_minor": 0}, "amount_minor: must be above 0, not 0"),
-    ({"month": "2025-03", "amount_minor": 5, "kind": "coffee"}, "kind: 'coffee' is not a cost kind (one of acquisition,"),
-    ({"month": "2025-03", "amount_minor": 5, "currency": "đồng"}, "currency: 'đồng' is not an ISO 4217 currency code"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"month": "2025-13", "amount_minor": 1}, "month: '2025-13' is not a month (YYYY-MM)"),
+        (
+            {"month": "2025-03", "amount_minor": 1.5},
+            "amount_minor: a whole number of minor units (money is never a float)",
+        ),
+        ({"month": "2025-03", "amount_minor": 0}, "amount_minor: must be above 0, not 0"),
+        (
+            {"month": "2025-03", "amount_minor": 5, "kind": "coffee"},
+            "kind: 'coffee' is not a cost kind (one of acquisition,",
+        ),
+        (
+            {"month": "2025-03", "amount_minor": 5, "currency": "đồng"},
+            "currency: 'đồng' is not an ISO 4217 currency code",
+        ),
+    ],
+)
 def test_bad_costs_are_refused(qci_crm: Any, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         qci_crm.qci.costs.add(**kwargs)
@@ -42,8 +68,12 @@ def test_a_bad_amount_on_the_command_line(qci_crm: Any) -> None:
 
 def test_control_characters_are_refused_by_field_and_only_a_note_takes_lines(qci_crm: Any) -> None:
     costs = qci_crm.qci.costs
-    for field, kwargs in (("note", {"note": "Quảng cáo\x00 Zalo"}), ("note", {"note": "Zalo\x1b[2J"}),
-                          ("kind", {"kind": "acquisition\n"}), ("month", {"month": "2025\u202803"})):
+    for field, kwargs in (
+        ("note", {"note": "Quảng cáo\x00 Zalo"}),
+        ("note", {"note": "Zalo\x1b[2J"}),
+        ("kind", {"kind": "acquisition\n"}),
+        ("month", {"month": "2025\u202803"}),
+    ):
         with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+"):
             costs.add(**{"month": "2025-03", "amount_minor": 5, **kwargs})
     assert costs.list() == []

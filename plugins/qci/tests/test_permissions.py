@@ -26,8 +26,10 @@ def test_the_permissions_are_declared_with_their_default_roles(qci_crm: Any) -> 
     assert set(declared) == {"qci.assess", "qci.read", "qci.plan"}
     assert (declared["qci.assess"].scoped, dict(declared["qci.assess"].roles)) == (False, {"manager": "all"})
     assert (declared["qci.plan"].scoped, dict(declared["qci.plan"].roles)) == (False, {"manager": "all"})
-    assert (declared["qci.read"].scoped, dict(declared["qci.read"].roles)) == (True, {"manager": "team",
-                                                                                      "read-only": "all"})
+    assert (declared["qci.read"].scoped, dict(declared["qci.read"].roles)) == (
+        True,
+        {"manager": "team", "read-only": "all"},
+    )
 
 
 def test_a_read_only_user_reads_the_scorecard_but_cannot_assess_or_plan(qci_crm: Any) -> None:
@@ -86,26 +88,33 @@ def test_a_team_scoped_scorecard_counts_only_the_teams_customers(qci_crm: Any) -
     assert not everyone.scoped and "scoped" not in everyone.headline()
     m = _kpis(everyone)
     assert (m["customers_with_owner"].value, m["customers_with_owner"].detail) == (
-        Decimal("0.7500"), "3 of 4 customers have a named owner")
+        Decimal("0.7500"),
+        "3 of 4 customers have a named owner",
+    )
     assert (m["satisfaction"].value, m["satisfaction"].detail) == (Decimal("3.00"), "2 ratings")
     assert m["response_time"].detail == "2 of 2 inbound contacts answered"
     assert (m["cost_per_acquisition"].status, m["cost_per_acquisition"].reason) == (
-        "no data", "no customer existed by the end of 2025-03")  # costs recorded; the customers came later
+        "no data",
+        "no customer existed by the end of 2025-03",
+    )  # costs recorded; the customers came later
 
     card = crm.as_user("lan").qci.scorecard("2025-03")  # manager: qci.read with scope team
     assert card.scoped and card.coverage.describe() == "customers of lan's teams"
     assert card.headline().endswith(" · scoped to customers of lan's teams")
     m = _kpis(card)
     assert (m["customers_with_owner"].value, m["customers_with_owner"].detail) == (
-        Decimal("1.0000"), "2 of 2 customers have a named owner")  # Hoa's and Lan's; not Minh's, not the unowned one
+        Decimal("1.0000"),
+        "2 of 2 customers have a named owner",
+    )  # Hoa's and Lan's; not Minh's, not the unowned one
     assert (m["satisfaction"].value, m["satisfaction"].detail) == (Decimal("5.00"), "1 rating")
     assert (m["response_time"].value, m["response_time"].detail) == (Decimal("2.0"), "1 of 1 inbound contacts answered")
     assert m["activities_per_employee"].detail == "2 interactions by 1 employees"
     assert m["data_completeness"].detail == "2 customers: contact 50%, place 0%, owner 100%, consent 0%"
     # costs are the whole business's: never divided by the team's new customers
     assert (m["cost_per_acquisition"].status, m["cost_per_acquisition"].reason) == (
-        "not available", "recorded and campaign costs cover the whole business: not shown on a scorecard of "
-                         "customers of lan's teams")
+        "not available",
+        "recorded and campaign costs cover the whole business: not shown on a scorecard of customers of lan's teams",
+    )
     row = next(r for r in card.rows if r.measure.key == "satisfaction")
     assert row.as_dict()["scoped_to"] == "customers of lan's teams"
     assert next(r for r in everyone.rows if r.measure.key == "satisfaction").as_dict()["scoped_to"] is None
@@ -138,8 +147,11 @@ def test_the_scorecard_command_and_the_report_say_they_are_scoped(qci_crm: Any, 
     crm = qci_crm
     _two_teams(crm)
     with crm.as_user("lan"):
-        table = CliRunner().invoke(cli, ["qci", "scorecard", "--period", "2025-03"], obj=CLIContext(crm=crm),
-                                   catch_exceptions=False).stdout
+        table = (
+            CliRunner()
+            .invoke(cli, ["qci", "scorecard", "--period", "2025-03"], obj=CLIContext(crm=crm), catch_exceptions=False)
+            .stdout
+        )
         path = crm.qci.report(tmp_path / "qci.html", "2025-03", locale="en")
     assert "QCI scorecard 2025-03 (vs 2025-02; money in VND) · scoped to customers of lan's teams" in table
     html = path.read_text(encoding="utf-8")
@@ -178,8 +190,12 @@ def test_a_plan_the_system_generates_without_owners_is_unassigned_until_assigned
     with pytest.raises(ValidationError, match="owner: no user 'ghost'"):
         crm.qci.plan.assign(first, "ghost")
     assert crm.qci.plan.assign(first, "thao.vo").owner == "thao.vo"
-    result = CliRunner().invoke(cli, ["--format", "json", "qci", "plan", "--assign", f"{made[1].id}=thao.vo"],
-                                obj=CLIContext(crm=crm), catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        ["--format", "json", "qci", "plan", "--assign", f"{made[1].id}=thao.vo"],
+        obj=CLIContext(crm=crm),
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert {a.owner for a in crm.qci.plan.list()} == {"thao.vo"}
     assert crm.qci.plan.assign(first, None).owner is None
@@ -206,12 +222,26 @@ def test_the_migration_turns_plan_owner_names_into_users(qci_crm: Any) -> None:
     lineage = next(lin for lin in crm.lineages() if lin.name == "qci")
     migrations.downgrade(crm.engine, lineage, "qci_0001")
     now = at("2025-03-01")
-    row = {"area": "retention", "rule_id": "ret-win-back", "title": "Win back", "description": "…",
-           "due_on": now.date(), "status": "open", "reason": "Retention: assessment 5.4", "created_at": now,
-           "created_by": "lan.nguyen"}
+    row = {
+        "area": "retention",
+        "rule_id": "ret-win-back",
+        "title": "Win back",
+        "description": "…",
+        "due_on": now.date(),
+        "status": "open",
+        "reason": "Retention: assessment 5.4",
+        "created_at": now,
+        "created_by": "lan.nguyen",
+    }
     with crm.engine.begin() as conn:
-        conn.execute(actions.insert(), [{**row, "owner": "huong.le"}, {**row, "owner": "system"},
-                                        {**row, "owner": "huong.le", "rule_id": "ret-exit-survey"}])
+        conn.execute(
+            actions.insert(),
+            [
+                {**row, "owner": "huong.le"},
+                {**row, "owner": "system"},
+                {**row, "owner": "huong.le", "rule_id": "ret-exit-survey"},
+            ],
+        )
         conn.execute(core.settings.insert().values(key="qci.owners", value={"acquisition": "minh.tran"}))
     migrations.upgrade(crm.engine, [lineage])
     with crm.reading() as conn:
@@ -231,7 +261,9 @@ def test_a_kpi_needing_a_permission_the_reader_lacks_says_which(qci_crm: Any) ->
     m = {x.key: x for x in crm.as_user("quy").qci.kpis(keys=["duplicate_rate", "customers_with_owner"])}
     # the duplicate rate uses the core's duplicate detection, which needs customers.read
     assert (m["duplicate_rate"].status, m["duplicate_rate"].reason) == (
-        "not available", "needs permission customers.read")
+        "not available",
+        "needs permission customers.read",
+    )
     assert m["customers_with_owner"].detail == "0 of 2 customers have a named owner"
     assert {x.key: x for x in crm.qci.kpis(keys=["duplicate_rate"])}["duplicate_rate"].value == Decimal("1.0000")
 

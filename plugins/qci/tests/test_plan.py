@@ -9,14 +9,27 @@ from typing import Any
 import pytest
 
 from crmkit import Conflict, NotFound, ValidationError
-from crmkit_qci.plan import AreaStanding, rules, weakest
 from crmkit_qci.areas import AREA_KEYS
+from crmkit_qci.plan import AreaStanding, rules, weakest
 
 from .conftest import ok, run, staff
 
 #: Retention and measuring the effect answered worst, acquisition best.
-WEAK = {"RE1": 1, "RE2": 1, "RE3": 2, "RE4": 1, "RE5": 1, "ME1": 2, "ME2": 1, "ME3": 2, "ME4": 2,
-        "AQ1": 5, "AQ2": 4, "AQ3": 5, "AQ4": 4}
+WEAK = {
+    "RE1": 1,
+    "RE2": 1,
+    "RE3": 2,
+    "RE4": 1,
+    "RE5": 1,
+    "ME1": 2,
+    "ME2": 1,
+    "ME3": 2,
+    "ME4": 2,
+    "AQ1": 5,
+    "AQ2": 4,
+    "AQ3": 5,
+    "AQ4": 4,
+}
 
 
 def test_the_rule_bank_proposes_actions_for_every_area() -> None:
@@ -28,10 +41,17 @@ def test_the_rule_bank_proposes_actions_for_every_area() -> None:
 
 
 def test_weakest_orders_by_combined_score_and_skips_unscored() -> None:
-    standings = [AreaStanding("retention", 20.0, 40.0), AreaStanding("acquisition", 50.0, None),
-                 AreaStanding("efficiency", None, None), AreaStanding("penetration", 90.0, 0.0)]
+    standings = [
+        AreaStanding("retention", 20.0, 40.0),
+        AreaStanding("acquisition", 50.0, None),
+        AreaStanding("efficiency", None, None),
+        AreaStanding("penetration", 90.0, 0.0),
+    ]
     assert [(s.area, s.combined) for s in weakest(standings, count=3, threshold=60)] == [
-        ("retention", 30.0), ("penetration", 45.0), ("acquisition", 50.0)]
+        ("retention", 30.0),
+        ("penetration", 45.0),
+        ("acquisition", 50.0),
+    ]
     assert [s.area for s in weakest(standings, count=3, threshold=40)] == ["retention"]
 
 
@@ -48,7 +68,11 @@ def test_generate_assigns_owners_and_due_dates_then_tracks_to_done(qci_crm: Any)
     assert set(by_rule) == {"ret-win-back", "ret-exit-survey", "me-holdouts", "me-review"}
     win_back = by_rule["ret-win-back"]
     assert (win_back.owner, win_back.due_on, win_back.status, win_back.created_by) == (
-        "huong.le", today + timedelta(days=30), "open", "lan.nguyen")
+        "huong.le",
+        today + timedelta(days=30),
+        "open",
+        "lan.nguyen",
+    )
     assert by_rule["me-holdouts"].owner == "lan.nguyen"  # no owner set for the area: whoever generated it
     assert win_back.reason == "Retention: assessment 5.4 → 5.4"
     assert win_back.handoff == "not handed off: install crmkit-campaigns to create the segment and draft campaign"
@@ -69,7 +93,9 @@ def test_generate_assigns_owners_and_due_dates_then_tracks_to_done(qci_crm: Any)
 
 
 def test_nothing_to_plan_from_is_a_clear_error(qci_crm: Any) -> None:
-    with pytest.raises(ValidationError, match="scores: nothing to plan from: no area has an assessment score or a lit KPI"):
+    with pytest.raises(
+        ValidationError, match="scores: nothing to plan from: no area has an assessment score or a lit KPI"
+    ):
         qci_crm.qci.generate_plan()
     with pytest.raises(ValidationError, match="areas: between 1 and 11"):
         qci_crm.qci.generate_plan(areas=0)

@@ -46,14 +46,16 @@ def test_report_is_one_printable_file(qci_crm: Any, tmp_path: Path) -> None:
     assert html.startswith("<!DOCTYPE html>") and "<title>QCI report 2025-03</title>" in html
     assert "@media print" in html and "@page{size:A4" in html
     assert not re.search(r"""(src|href)=["']?https?:""", html)  # self-contained: nothing to fetch
-    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    svg = html[html.index("<svg") : html.index("</svg>") + 6]
     root = ET.fromstring(svg)
     dots = [c.find(f"{SVG}title").text for c in root.findall(f"{SVG}circle")]
-    assert [d for d in dots if d.startswith("Assessment")] == ["Assessment: Retention 46.4"]  # 100 × 3.25 / 7; the only area assessed
+    assert [d for d in dots if d.startswith("Assessment")] == [
+        "Assessment: Retention 46.4"
+    ]  # 100 × 3.25 / 7; the only area assessed
     assert "Data: Customer experience 100.0" in dots  # satisfaction green, the only lit experience KPI
     # the KPI table: satisfaction 5.00 against 4.00, up from 3.00; a KPI without data says why
-    row = html[html.index("Average satisfaction"):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index("Average satisfaction") :]
+    row = row[: row.index("</tr>")]
     assert "5.00 / 5" in row and "≥ 4.00 / 5" in row and "▲ +2.00" in row and "green" in row
     assert "no data: no purchase" not in html  # purchases are not available here, which is different:
     assert "not available: install crmkit-sales" in html
@@ -68,8 +70,11 @@ def test_demo_shows_the_scorecard_headline(crm_factory: Any) -> None:
     assert len(assessments) == 2 and assessments[0].overall < assessments[1].overall  # the demo shows progress
     assert crm.qci.plan.list() and len(crm.qci.costs.list()) == 9
     lines = overview(crm)["QCI scorecard (crmkit qci scorecard)"]
-    assert re.fullmatch(r"\d{4}-\d{2}: \d+ green, \d+ amber, \d+ red, \d+ without a light "
-                        r"\(no data, not available or no target\)", lines[0])
+    assert re.fullmatch(
+        r"\d{4}-\d{2}: \d+ green, \d+ amber, \d+ red, \d+ without a light "
+        r"\(no data, not available or no target\)",
+        lines[0],
+    )
     assert lines[1].startswith(f"assessment {assessments[1].assessed_on}: overall {assessments[1].overall:.1f} / 100")
     assert lines[2].startswith("weakest areas: ")
     assert re.fullmatch(r"plan: 0 done, 0 in progress, \d+ open, 0 overdue \(crmkit qci plan\)", lines[3])
@@ -98,8 +103,8 @@ def test_report_and_commands_follow_the_locale(qci_crm: Any, tmp_path: Path) -> 
     vi, en = pages["vi"], pages["en"]
     assert '<html lang="vi">' in vi and "<title>Báo cáo QCI 2025-03</title>" in vi
     assert '<html lang="en">' in en and "<title>QCI report 2025-03</title>" in en
-    row = vi[vi.index("Mức hài lòng trung bình"):]
-    row = row[:row.index("</tr>")]  # satisfaction 5.00 against 4.00, up from 3.00, in Vietnamese style
+    row = vi[vi.index("Mức hài lòng trung bình") :]
+    row = row[: row.index("</tr>")]  # satisfaction 5.00 against 4.00, up from 3.00, in Vietnamese style
     assert "5,00 / 5" in row and "≥ 4,00 / 5" in row and "▲ +2,00" in row and "xanh" in row
     assert "20/03/2025" in vi and "Mar 20, 2025" in en and "46,4" in vi and "46.4" in en
     assert "(Giờ Đông Dương)" in vi and "(Indochina Time)" in en  # when it was made, the zone named
@@ -108,14 +113,22 @@ def test_report_and_commands_follow_the_locale(qci_crm: Any, tmp_path: Path) -> 
     # nothing in English is left in the Vietnamese report but names and codes: not even why a KPI has no value
     allowed = {"KPI", "#", "crmkit-analytics", "crmkit-campaigns"}
     english = set(_visible(en))
-    left = [text for text in _visible(vi) if text in english and re.search(r"[A-Za-z]{3}", text)
-            and text not in allowed and not re.fullmatch(r"[\d/.,\-–—Q ]+", text)]
+    left = [
+        text
+        for text in _visible(vi)
+        if text in english
+        and re.search(r"[A-Za-z]{3}", text)
+        and text not in allowed
+        and not re.fullmatch(r"[\d/.,\-–—Q ]+", text)
+    ]
     assert left == []
     statuses = [text for text in _visible(vi) if text.startswith(("chưa có dữ liệu: ", "không khả dụng: "))]
     assert "không khả dụng: cần cài crmkit-analytics" in statuses
     assert "chưa có dữ liệu: chưa có khách hàng nào tính đến cuối 2025-03" in statuses
-    assert ("không khả dụng: cần cài crmkit-campaigns, hoặc ghi chi phí thu hút (crmkit qci costs add 2025-03 AMOUNT "
-            "--kind acquisition)") in statuses
+    assert (
+        "không khả dụng: cần cài crmkit-campaigns, hoặc ghi chi phí thu hút (crmkit qci costs add 2025-03 AMOUNT "
+        "--kind acquisition)"
+    ) in statuses
     # the commands: the plan and the question bank in the reader's words, JSON and CSV the same in every locale
     plan = ok(crm, "--locale", "vi", "qci", "plan").stdout
     assert plan.startswith("Kế hoạch QCI: 0 đã xong") and "Giữ chân khách hàng" in plan and "Chưa bắt đầu" in plan

@@ -16,10 +16,17 @@ from crmkit_qci.scorecard import AMBER, GREEN, NONE, RED, light, parse_target
 from .conftest import at, ok, run, staff
 
 
-@pytest.mark.parametrize(("direction", "value", "expected"), [
-    ("higher", "4.0", GREEN), ("higher", "3.6", AMBER), ("higher", "3.59", RED),  # target 4, tolerance 10% → 3.6
-    ("lower", "24", GREEN), ("lower", "26.4", AMBER), ("lower", "26.5", RED),  # target 24 → 26.4
-])
+@pytest.mark.parametrize(
+    ("direction", "value", "expected"),
+    [
+        ("higher", "4.0", GREEN),
+        ("higher", "3.6", AMBER),
+        ("higher", "3.59", RED),  # target 4, tolerance 10% → 3.6
+        ("lower", "24", GREEN),
+        ("lower", "26.4", AMBER),
+        ("lower", "26.5", RED),  # target 24 → 26.4
+    ],
+)
 def test_lights_follow_the_documented_thresholds(direction: str, value: str, expected: str) -> None:
     target = Decimal("4") if direction == "higher" else Decimal("24")
     assert light(direction, Decimal(value), target, Decimal("0.10")) == expected
@@ -64,10 +71,17 @@ def test_scorecard_lights_trends_and_configured_targets(qci_crm: Any) -> None:
     sat = rows["satisfaction"]
     assert (sat.measure.value, sat.target_value, sat.light) == (Decimal("3.50"), Decimal("4"), RED)  # 3.5 < 3.6
     assert (sat.previous.value, sat.change, sat.trend, sat.change_display()) == (
-        Decimal("4.50"), Decimal("-1.00"), "worse", "▼ -1.00")
+        Decimal("4.50"),
+        Decimal("-1.00"),
+        "worse",
+        "▼ -1.00",
+    )
     activity = rows["activities_per_employee"]  # default target +0%: at least last period's 2.00
     assert (activity.target_value, activity.light, activity.target_display()) == (
-        Decimal("2.00"), GREEN, "≥ 2.00 (+0% vs previous)")
+        Decimal("2.00"),
+        GREEN,
+        "≥ 2.00 (+0% vs previous)",
+    )
     assert rows["campaign_roi"].light == NONE and rows["campaign_roi"].trend == "n/a"
     assert rows["duplicate_rate"].previous is None  # as of now: nothing to compare with
 
@@ -77,7 +91,9 @@ def test_scorecard_lights_trends_and_configured_targets(qci_crm: Any) -> None:
     rows = {r.measure.key: r for r in qci_crm.qci.scorecard("2025-03").rows}
     assert rows["satisfaction"].light == GREEN and rows["satisfaction"].target.tolerance == Decimal("0.05")
     assert (rows["activities_per_employee"].target_value, rows["activities_per_employee"].light) == (
-        Decimal("3.2000"), RED)  # 2 < 3.2 − 10%
+        Decimal("3.2000"),
+        RED,
+    )  # 2 < 3.2 − 10%
     assert rows["data_completeness"].target is None and rows["data_completeness"].light == NONE
     assert qci_crm.qci.reset_target("data_completeness").text == "90%"
 
@@ -99,22 +115,53 @@ def test_scorecard_and_targets_commands(qci_crm: Any) -> None:
     sat = next(line for line in table.splitlines() if " satisfaction " in line)
     assert sat.split()[2:] == ["3.50", "/", "5", "≥", "4.00", "/", "5", "red", "4.50", "/", "5", "▼", "-1.00", "worse"]
     assert "campaign_roi: not available: install crmkit-campaigns" in table
-    rows = list(csv.DictReader(io.StringIO(ok(qci_crm, "--format", "csv", "qci", "scorecard", "--period", "2025-03").stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(ok(qci_crm, "--format", "csv", "qci", "scorecard", "--period", "2025-03").stdout))
+    )
     sat = next(r for r in rows if r["kpi"] == "satisfaction")
-    assert (sat["value"], sat["previous"], sat["light"], sat["trend"], sat["status"]) == ("3.50", "4.50", "red", "worse", "ok")
+    assert (sat["value"], sat["previous"], sat["light"], sat["trend"], sat["status"]) == (
+        "3.50",
+        "4.50",
+        "red",
+        "worse",
+        "ok",
+    )
     roi = next(r for r in rows if r["kpi"] == "campaign_roi")
     assert (roi["value"], roi["status"], roi["reason"]) == ("", "not available", "install crmkit-campaigns")
     assert "\n2025-03: 4 green, 0 amber, 3 red, 16 without a light (no data, not available or no target)\n" in table
     vi = ok(qci_crm, "--locale", "vi", "qci", "scorecard", "--period", "2025-03").stdout
     assert vi.startswith("Bảng điểm QCI 2025-03 (so với 2025-02; tiền tính bằng VND)\n")
-    assert "\n2025-03: 4 xanh, 0 vàng, 3 đỏ, 16 chưa có đèn (chưa có số liệu, không khả dụng hoặc chưa đặt mục tiêu)\n" in vi
+    assert (
+        "\n2025-03: 4 xanh, 0 vàng, 3 đỏ, 16 chưa có đèn (chưa có số liệu, không khả dụng hoặc chưa đặt mục tiêu)\n"
+        in vi
+    )
     assert next(line for line in vi.splitlines() if " satisfaction " in line).split()[9] == "đỏ"
     for fmt in ("json", "csv"):  # what a program reads does not depend on the locale
-        assert len({ok(qci_crm, "--locale", locale, "--format", fmt, "qci", "scorecard", "--period", "2025-03").stdout
-                    for locale in ("vi", "en")}) == 1
+        assert (
+            len(
+                {
+                    ok(qci_crm, "--locale", locale, "--format", fmt, "qci", "scorecard", "--period", "2025-03").stdout
+                    for locale in ("vi", "en")
+                }
+            )
+            == 1
+        )
 
-    listed = json.loads(ok(qci_crm, "--format", "json", "qci", "targets", "--set", "satisfaction=4.5",
-                           "--tolerance", "satisfaction=2%", "--set", "response_time=12").stdout)
+    listed = json.loads(
+        ok(
+            qci_crm,
+            "--format",
+            "json",
+            "qci",
+            "targets",
+            "--set",
+            "satisfaction=4.5",
+            "--tolerance",
+            "satisfaction=2%",
+            "--set",
+            "response_time=12",
+        ).stdout
+    )
     by_kpi = {t["kpi"]: t for t in listed}
     assert (by_kpi["satisfaction"]["target"], by_kpi["satisfaction"]["tolerance"]) == ("4.5", "2%")
     assert by_kpi["response_time"]["target"] == "12" and by_kpi["cost_per_order"]["target"] is None

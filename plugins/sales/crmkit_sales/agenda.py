@@ -51,8 +51,11 @@ class Appointments(Part):
             self.crm.access.check_owner(conn, values["employee"], APPOINTMENTS_MANAGE, field="employee")
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
-            new_id = conn.execute(m.appointments.insert().values(**values, status="scheduled", created_at=now,
-                                                                 updated_at=now).returning(m.appointments.c.id)).scalar_one()
+            new_id = conn.execute(
+                m.appointments.insert()
+                .values(**values, status="scheduled", created_at=now, updated_at=now)
+                .returning(m.appointments.c.id)
+            ).scalar_one()
             self.audit(session, "create", "appointment", new_id, customer_id=values["customer_id"], changes=values)
             return self._get(conn, new_id)
 
@@ -62,15 +65,25 @@ class Appointments(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             current = self._checked(conn, appointment_id, write=APPOINTMENTS_MANAGE)
-            values = load(self._schema, {
-                "customer_id": current.customer_id, "employee": current.employee, "subject": current.subject,
-                "starts_at": starts_at, "ends_at": ends_at or starts_at + (current.ends_at - current.starts_at),
-            })
+            values = load(
+                self._schema,
+                {
+                    "customer_id": current.customer_id,
+                    "employee": current.employee,
+                    "subject": current.subject,
+                    "starts_at": starts_at,
+                    "ends_at": ends_at or starts_at + (current.ends_at - current.starts_at),
+                },
+            )
             change = {"starts_at": values["starts_at"], "ends_at": values["ends_at"], "status": "scheduled"}
-            conn.execute(m.appointments.update().where(m.appointments.c.id == appointment_id)
-                         .values(**change, updated_at=utcnow()))
-            self.audit(session, "reschedule", "appointment", appointment_id, customer_id=current.customer_id,
-                       changes=change)
+            conn.execute(
+                m.appointments.update()
+                .where(m.appointments.c.id == appointment_id)
+                .values(**change, updated_at=utcnow())
+            )
+            self.audit(
+                session, "reschedule", "appointment", appointment_id, customer_id=current.customer_id, changes=change
+            )
             return self._get(conn, appointment_id)
 
     def record_outcome(self, appointment_id: int, outcome: str) -> Appointment:
@@ -88,14 +101,22 @@ class Appointments(Part):
         with self.crm.reading() as conn:
             return self._checked(conn, appointment_id)
 
-    def list(self, *, customer_id: int | None = None, employee: str | None = None, since: datetime | None = None,
-             until: datetime | None = None, limit: int = 200) -> list[Appointment]:
+    def list(
+        self,
+        *,
+        customer_id: int | None = None,
+        employee: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> list[Appointment]:
         """Appointments in time order, filtered by customer, employee and start time [since, until): those of the
         customers in the ``sales.agenda.read`` scope."""
         check_period(since, until)
         a = m.appointments.c
-        query = self.scoped(sa.select(m.appointments).order_by(a.starts_at, a.id).limit(limit), a.customer_id,
-                            AGENDA_READ)
+        query = self.scoped(
+            sa.select(m.appointments).order_by(a.starts_at, a.id).limit(limit), a.customer_id, AGENDA_READ
+        )
         for column, value in ((a.customer_id, customer_id), (a.employee, employee)):
             if value is not None:
                 query = query.where(column == value)
@@ -119,17 +140,26 @@ class Appointments(Part):
         start = datetime.combine(day, time(0), self.timezone)
         end = datetime.combine(day + timedelta(days=SPANS[span]), time(0), self.timezone)
         a, t = m.appointments.c, m.tasks.c
-        appointments_q = self.scoped(sa.select(m.appointments).where(
-            a.employee == employee, a.status != "cancelled", a.starts_at >= start, a.starts_at < end,
-        ).order_by(a.starts_at, a.id), a.customer_id, AGENDA_READ)
-        tasks_q = self.scoped(sa.select(m.tasks).where(
-            t.employee == employee, t.done_at.is_(None), t.due_at >= start, t.due_at < end,
-        ).order_by(t.due_at, t.id), t.customer_id, AGENDA_READ)
+        appointments_q = self.scoped(
+            sa.select(m.appointments)
+            .where(a.employee == employee, a.status != "cancelled", a.starts_at >= start, a.starts_at < end)
+            .order_by(a.starts_at, a.id),
+            a.customer_id,
+            AGENDA_READ,
+        )
+        tasks_q = self.scoped(
+            sa.select(m.tasks)
+            .where(t.employee == employee, t.done_at.is_(None), t.due_at >= start, t.due_at < end)
+            .order_by(t.due_at, t.id),
+            t.customer_id,
+            AGENDA_READ,
+        )
         with self.crm.reading() as conn:
             appointments = conn.execute(appointments_q).mappings().all()
             tasks = conn.execute(tasks_q).mappings().all()
-        return Agenda(employee, start, end, [from_row(Appointment, r) for r in appointments],
-                      [from_row(Task, r) for r in tasks])
+        return Agenda(
+            employee, start, end, [from_row(Appointment, r) for r in appointments], [from_row(Task, r) for r in tasks]
+        )
 
     def ics(self, employee: str | None = None, *, on: date | None = None, span: str = "week") -> str:
         """The employee's agenda as an iCalendar file (appointments as VEVENTs, open tasks as VTODOs)."""
@@ -137,20 +167,39 @@ class Appointments(Part):
         customers = _names(self.crm, {x.customer_id for x in [*agenda.appointments, *agenda.tasks]})
         domain = str(self.crm.settings.get("domain") or "crmkit.local")
         stamp = ical.utc(utcnow())
-        events = [ical.component("VEVENT", [
-            ("UID", f"sales-appointment-{a.id}@{domain}"), ("DTSTAMP", stamp),
-            ("DTSTART", ical.utc(a.starts_at)), ("DTEND", ical.utc(a.ends_at)),
-            ("SUMMARY", ical.escape(f"{a.subject} — {customers.get(a.customer_id, a.customer_id)}")),
-            ("LOCATION", ical.escape(a.place) if a.place else None),
-            ("DESCRIPTION", ical.escape("\n".join(filter(None, [f"Kênh / channel: {a.channel}", a.notes])))),
-            ("STATUS", "CONFIRMED"), ("LAST-MODIFIED", ical.utc(a.updated_at)),
-        ]) for a in agenda.appointments]
-        todos = [ical.component("VTODO", [
-            ("UID", f"sales-task-{t.id}@{domain}"), ("DTSTAMP", stamp), ("DUE", ical.utc(t.due_at)),
-            ("SUMMARY", ical.escape(f"{t.title} — {customers.get(t.customer_id, t.customer_id)}")),
-            ("DESCRIPTION", ical.escape(t.notes) if t.notes else None),
-            ("PRIORITY", _ICS_PRIORITY[t.priority]), ("STATUS", "NEEDS-ACTION"), ("LAST-MODIFIED", ical.utc(t.updated_at)),
-        ]) for t in agenda.tasks]
+        events = [
+            ical.component(
+                "VEVENT",
+                [
+                    ("UID", f"sales-appointment-{a.id}@{domain}"),
+                    ("DTSTAMP", stamp),
+                    ("DTSTART", ical.utc(a.starts_at)),
+                    ("DTEND", ical.utc(a.ends_at)),
+                    ("SUMMARY", ical.escape(f"{a.subject} — {customers.get(a.customer_id, a.customer_id)}")),
+                    ("LOCATION", ical.escape(a.place) if a.place else None),
+                    ("DESCRIPTION", ical.escape("\n".join(filter(None, [f"Kênh / channel: {a.channel}", a.notes])))),
+                    ("STATUS", "CONFIRMED"),
+                    ("LAST-MODIFIED", ical.utc(a.updated_at)),
+                ],
+            )
+            for a in agenda.appointments
+        ]
+        todos = [
+            ical.component(
+                "VTODO",
+                [
+                    ("UID", f"sales-task-{t.id}@{domain}"),
+                    ("DTSTAMP", stamp),
+                    ("DUE", ical.utc(t.due_at)),
+                    ("SUMMARY", ical.escape(f"{t.title} — {customers.get(t.customer_id, t.customer_id)}")),
+                    ("DESCRIPTION", ical.escape(t.notes) if t.notes else None),
+                    ("PRIORITY", _ICS_PRIORITY[t.priority]),
+                    ("STATUS", "NEEDS-ACTION"),
+                    ("LAST-MODIFIED", ical.utc(t.updated_at)),
+                ],
+            )
+            for t in agenda.tasks
+        ]
         return ical.calendar(f"{agenda.employee} — crmkit", [*events, *todos])
 
     def _set(self, appointment_id: int, **values: Any) -> Appointment:
@@ -158,17 +207,23 @@ class Appointments(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             current = self._checked(conn, appointment_id, write=APPOINTMENTS_MANAGE)
-            conn.execute(m.appointments.update().where(m.appointments.c.id == appointment_id)
-                         .values(**values, updated_at=utcnow()))
-            self.audit(session, "update", "appointment", appointment_id, customer_id=current.customer_id, changes=values)
+            conn.execute(
+                m.appointments.update()
+                .where(m.appointments.c.id == appointment_id)
+                .values(**values, updated_at=utcnow())
+            )
+            self.audit(
+                session, "update", "appointment", appointment_id, customer_id=current.customer_id, changes=values
+            )
             return self._get(conn, appointment_id)
 
     def _get(self, conn: sa.Connection, appointment_id: int) -> Appointment:
         return from_row(Appointment, one(conn, m.appointments, appointment_id, "appointment"))
 
     def _checked(self, conn: sa.Connection, appointment_id: int, *, write: str | None = None) -> Appointment:
-        return from_row(Appointment, self.load(conn, m.appointments, appointment_id, "appointment", read=AGENDA_READ,
-                                               write=write))
+        return from_row(
+            Appointment, self.load(conn, m.appointments, appointment_id, "appointment", read=AGENDA_READ, write=write)
+        )
 
 
 class Tasks(Part):
@@ -189,8 +244,9 @@ class Tasks(Part):
             self.crm.access.check_owner(conn, values["employee"], TASKS_MANAGE, field="employee")
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
-            new_id = conn.execute(m.tasks.insert().values(**values, created_at=now, updated_at=now)
-                                  .returning(m.tasks.c.id)).scalar_one()
+            new_id = conn.execute(
+                m.tasks.insert().values(**values, created_at=now, updated_at=now).returning(m.tasks.c.id)
+            ).scalar_one()
             self.audit(session, "create", "task", new_id, customer_id=values["customer_id"], changes=values)
             return self._get(conn, new_id)
 
@@ -203,9 +259,14 @@ class Tasks(Part):
             current = from_row(Task, self.load(conn, m.tasks, task_id, "task", read=AGENDA_READ, write=TASKS_MANAGE))
             if current.done_at is not None:
                 raise ValidationError(f"task {task_id} was done on {current.done_at.isoformat()}", field="done_at")
-            conn.execute(m.tasks.update().where(m.tasks.c.id == task_id)
-                         .values(done_at=when, outcome=outcome, updated_at=utcnow()))
-            self.audit(session, "complete", "task", task_id, customer_id=current.customer_id, changes={"outcome": outcome})
+            conn.execute(
+                m.tasks.update()
+                .where(m.tasks.c.id == task_id)
+                .values(done_at=when, outcome=outcome, updated_at=utcnow())
+            )
+            self.audit(
+                session, "complete", "task", task_id, customer_id=current.customer_id, changes={"outcome": outcome}
+            )
             return self._get(conn, task_id)
 
     def get(self, task_id: int) -> Task:
@@ -213,8 +274,9 @@ class Tasks(Part):
         with self.crm.reading() as conn:
             return from_row(Task, self.load(conn, m.tasks, task_id, "task", read=AGENDA_READ))
 
-    def list(self, *, employee: str | None = None, customer_id: int | None = None, open_only: bool = True,
-             limit: int = 200) -> list[Task]:
+    def list(
+        self, *, employee: str | None = None, customer_id: int | None = None, open_only: bool = True, limit: int = 200
+    ) -> list[Task]:
         """Tasks by due time, filtered by employee and customer; done ones only when ``open_only`` is False: those
         of the customers in the ``sales.agenda.read`` scope."""
         t = m.tasks.c
@@ -245,6 +307,7 @@ def _names(crm: Any, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     with crm.reading() as conn:
-        rows = conn.execute(sa.select(core.customers.c.id, core.customers.c.name)
-                            .where(core.customers.c.id.in_(sorted(ids)))).all()
+        rows = conn.execute(
+            sa.select(core.customers.c.id, core.customers.c.name).where(core.customers.c.id.in_(sorted(ids)))
+        ).all()
     return dict(rows)

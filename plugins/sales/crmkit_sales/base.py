@@ -47,8 +47,16 @@ class Part:
         """The business's time zone (``crm.timezone``): days and agendas use it."""
         return self.crm.timezone
 
-    def audit(self, session: Session, action: str, entity: str, entity_id: Any, *, customer_id: int | None = None,
-              changes: Mapping[str, Any] | None = None) -> None:
+    def audit(
+        self,
+        session: Session,
+        action: str,
+        entity: str,
+        entity_id: Any,
+        *,
+        customer_id: int | None = None,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
         """Record the change in the core's audit log, in the caller's transaction."""
         self.crm.audit.record(session, action, entity, entity_id, customer_id=customer_id, changes=changes)
 
@@ -69,8 +77,17 @@ class Part:
         """Whether ``permission`` reaches only some customers for the acting user (a report then says so)."""
         return self.crm.access.principal.owners(permission) is not None
 
-    def load(self, conn: sa.Connection, table: sa.Table, row_id: Any, kind: str, *, read: str,
-             write: str | None = None, lock: bool = False) -> Mapping[str, Any]:
+    def load(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        row_id: Any,
+        kind: str,
+        *,
+        read: str,
+        write: str | None = None,
+        lock: bool = False,
+    ) -> Mapping[str, Any]:
         """The row of a customer-owned ``table`` with this id, for the acting user.
 
         ``NotFound`` when it is absent or its customer is outside ``read``'s scope (never reveal that it
@@ -103,8 +120,9 @@ class Part:
         if not self.sales.lifecycle_on_order():
             return False
         c = core.customers.c
-        stage = conn.execute(sa.select(c.lifecycle_stage).where(c.id == customer_id, c.status == "active")
-                             ).scalar_one_or_none()
+        stage = conn.execute(
+            sa.select(c.lifecycle_stage).where(c.id == customer_id, c.status == "active")
+        ).scalar_one_or_none()
         if stage not in BECOME_CUSTOMERS:
             return False
         actor = self.crm.actor
@@ -128,7 +146,8 @@ class Part:
 
 
 _CUSTOMER_STATUS = sa.select(core.customers.c.status, core.customers.c.merged_into_id).where(
-    core.customers.c.id == sa.bindparam("customer_id"))
+    core.customers.c.id == sa.bindparam("customer_id")
+)
 
 
 def active_customer(conn: sa.Connection, customer_id: int) -> int:
@@ -149,8 +168,9 @@ def active_customer(conn: sa.Connection, customer_id: int) -> int:
         customer_id = row.merged_into_id
 
 
-def older_than(time_column: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any],
-               last: tuple[datetime, int]) -> sa.ColumnElement[bool]:
+def older_than(
+    time_column: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any], last: tuple[datetime, int]
+) -> sa.ColumnElement[bool]:
     """The keyset predicate of a newest-first list: rows after ``last`` (the time and id of the last row shown)."""
     at, last_id = last
     return sa.or_(time_column < at, sa.and_(time_column == at, id_column < last_id))

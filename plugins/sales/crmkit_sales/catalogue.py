@@ -34,8 +34,9 @@ class Products(Part):
         with self.crm.transaction() as session:
             conn = session.connection()
             self._check_sku(conn, values["sku"], None)
-            new_id = conn.execute(m.products.insert().values(**values, created_at=now, updated_at=now)
-                                  .returning(m.products.c.id)).scalar_one()
+            new_id = conn.execute(
+                m.products.insert().values(**values, created_at=now, updated_at=now).returning(m.products.c.id)
+            ).scalar_one()
             self.audit(session, "create", "product", new_id, changes=values)
             return self.fetch(conn, new_id)
 
@@ -62,8 +63,9 @@ class Products(Part):
         with self.crm.reading() as conn:
             return self.fetch(conn, ref)
 
-    def list(self, *, search: str | None = None, category: str | None = None, active: bool | None = True,
-             limit: int = 200) -> list[Product]:
+    def list(
+        self, *, search: str | None = None, category: str | None = None, active: bool | None = True, limit: int = 200
+    ) -> list[Product]:
         """Products ordered by SKU; ``search`` matches SKU or name (accent-insensitive)."""
         self.require(PRODUCTS_READ)
         p = m.products.c
@@ -132,13 +134,17 @@ class PriceLists(Part):
                 values["group_tag"] = None
             elif values.get("group_tag"):
                 values["group_condition"] = None
-            conn.execute(m.price_lists.update().where(m.price_lists.c.id == current.id)
-                         .values(**_group_columns(values), updated_at=utcnow()))
+            conn.execute(
+                m.price_lists.update()
+                .where(m.price_lists.c.id == current.id)
+                .values(**_group_columns(values), updated_at=utcnow())
+            )
             self.audit(session, "update", "price_list", current.id, changes=values)
             return self._get(conn, current.id)
 
-    def set_price(self, ref: int | str, product: int | str, price_minor: int, *,
-                  min_quantity: Decimal | int | str = 1) -> PriceList:
+    def set_price(
+        self, ref: int | str, product: int | str, price_minor: int, *, min_quantity: Decimal | int | str = 1
+    ) -> PriceList:
         """Set a product's price in the list (from ``min_quantity`` up), replacing the one at that quantity."""
         self.require(PRODUCTS_MANAGE)
         values = load(self._price_schema, {"price_minor": price_minor, "min_quantity": min_quantity})
@@ -147,12 +153,16 @@ class PriceLists(Part):
             price_list = self._get(conn, ref)
             product_obj = self.sales.products.fetch(conn, product)
             i = m.price_list_items.c
-            key = (i.price_list_id == price_list.id) & (i.product_id == product_obj.id) & (i.min_quantity == values["min_quantity"])
+            key = (
+                (i.price_list_id == price_list.id)
+                & (i.product_id == product_obj.id)
+                & (i.min_quantity == values["min_quantity"])
+            )
             conn.execute(m.price_list_items.delete().where(key))
-            conn.execute(m.price_list_items.insert().values(price_list_id=price_list.id, product_id=product_obj.id,
-                                                            **values))
-            self.audit(session, "set_price", "price_list", price_list.id,
-                       changes={"sku": product_obj.sku, **values})
+            conn.execute(
+                m.price_list_items.insert().values(price_list_id=price_list.id, product_id=product_obj.id, **values)
+            )
+            self.audit(session, "set_price", "price_list", price_list.id, changes={"sku": product_obj.sku, **values})
             return self._get(conn, price_list.id)
 
     def remove_price(self, ref: int | str, product: int | str, *, min_quantity: Decimal | int | str = 1) -> PriceList:
@@ -164,8 +174,13 @@ class PriceLists(Part):
             price_list = self._get(conn, ref)
             product_obj = self.sales.products.fetch(conn, product)
             i = m.price_list_items.c
-            gone = conn.execute(m.price_list_items.delete().where(
-                i.price_list_id == price_list.id, i.product_id == product_obj.id, i.min_quantity == values["min_quantity"]))
+            gone = conn.execute(
+                m.price_list_items.delete().where(
+                    i.price_list_id == price_list.id,
+                    i.product_id == product_obj.id,
+                    i.min_quantity == values["min_quantity"],
+                )
+            )
             if gone.rowcount == 0:
                 raise NotFound(f"price of {product_obj.sku} in price list", price_list.name)
             self.audit(session, "remove_price", "price_list", price_list.id, changes={"sku": product_obj.sku})
@@ -184,8 +199,16 @@ class PriceLists(Part):
             rows = conn.execute(sa.select(m.price_lists).order_by(m.price_lists.c.name)).mappings().all()
         return [from_row(PriceList, r) for r in rows]
 
-    def price_for(self, customer_id: int, product: int | str, *, currency: str | None = None, on: date | None = None,
-                  quantity: Decimal | int | str = 1, price_list_id: int | None = None) -> Price:
+    def price_for(
+        self,
+        customer_id: int,
+        product: int | str,
+        *,
+        currency: str | None = None,
+        on: date | None = None,
+        quantity: Decimal | int | str = 1,
+        price_list_id: int | None = None,
+    ) -> Price:
         """The unit price the customer gets for a product under the price rule (see :mod:`crmkit_sales.pricing`).
 
         Needs ``sales.products.read`` and the customer within the ``customers.read`` scope.
@@ -198,11 +221,19 @@ class PriceLists(Part):
             self.crm.access.require_customer(conn, customer_id, "customers.read")
             customer_id = active_customer(conn, customer_id)
             product_obj = self.sales.products.fetch(conn, product)
-            (price,) = resolve_prices(conn, self.crm, customer_id=customer_id, currency=currency, on=day,
-                                      wanted=[(attrs.asdict(product_obj), quantity)], price_list_id=price_list_id)
+            (price,) = resolve_prices(
+                conn,
+                self.crm,
+                customer_id=customer_id,
+                currency=currency,
+                on=day,
+                wanted=[(attrs.asdict(product_obj), quantity)],
+                price_list_id=price_list_id,
+            )
         if price is None:
-            raise ValidationError(f"{product_obj.sku} has no price in {currency} for customer {customer_id}",
-                                  field="currency")
+            raise ValidationError(
+                f"{product_obj.sku} has no price in {currency} for customer {customer_id}", field="currency"
+            )
         return price
 
     def _get(self, conn: sa.Connection, ref: int | str) -> PriceList:
@@ -210,10 +241,16 @@ class PriceLists(Part):
         if row is None:
             raise NotFound("price list", ref)
         i, p = m.price_list_items.c, m.products.c
-        items = conn.execute(
-            sa.select(i.product_id, p.sku, p.name, i.min_quantity, i.price_minor)
-            .join(m.products, p.id == i.product_id).where(i.price_list_id == row["id"]).order_by(p.sku, i.min_quantity)
-        ).mappings().all()
+        items = (
+            conn.execute(
+                sa.select(i.product_id, p.sku, p.name, i.min_quantity, i.price_minor)
+                .join(m.products, p.id == i.product_id)
+                .where(i.price_list_id == row["id"])
+                .order_by(p.sku, i.min_quantity)
+            )
+            .mappings()
+            .all()
+        )
         return from_row(PriceList, row, items=tuple(from_row(PriceListItem, it) for it in items))
 
 

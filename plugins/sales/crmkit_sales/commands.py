@@ -71,14 +71,33 @@ def _rows(items: Iterable[Any], shape: Callable[[Any], dict[str, Any]]) -> list[
     return [shape(item) for item in items]
 
 
-PRODUCT_COLUMNS = [N_("id"), N_("sku"), N_("name"), N_("kind"), N_("unit"), N_("category"), N_("price"), N_("cost"),
-                   N_("vat"), N_("active")]
+PRODUCT_COLUMNS = [
+    N_("id"),
+    N_("sku"),
+    N_("name"),
+    N_("kind"),
+    N_("unit"),
+    N_("category"),
+    N_("price"),
+    N_("cost"),
+    N_("vat"),
+    N_("active"),
+]
 
 
 def _product(p: Any) -> dict[str, Any]:
-    return {"id": p.id, "sku": p.sku, "name": p.name, "kind": p.kind, "unit": p.unit, "category": p.category,
-            "price": _money(p.currency, p.price_minor), "cost": _money(p.currency, p.cost_minor),
-            "vat": Percent(p.tax_rate), "active": p.active}
+    return {
+        "id": p.id,
+        "sku": p.sku,
+        "name": p.name,
+        "kind": p.kind,
+        "unit": p.unit,
+        "category": p.category,
+        "price": _money(p.currency, p.price_minor),
+        "cost": _money(p.currency, p.cost_minor),
+        "vat": Percent(p.tax_rate),
+        "active": p.active,
+    }
 
 
 def _local(crm: Any, moment: datetime) -> datetime:
@@ -87,8 +106,12 @@ def _local(crm: Any, moment: datetime) -> datetime:
 
 
 def _deal(crm: Any, d: Any) -> dict[str, Any]:
-    return {**attrs.asdict(d), "amount": _money(d.currency, d.amount_minor), "opened_at": _local(crm, d.opened_at),
-            "closed_at": _local(crm, d.closed_at) if d.closed_at else None}
+    return {
+        **attrs.asdict(d),
+        "amount": _money(d.currency, d.amount_minor),
+        "opened_at": _local(crm, d.opened_at),
+        "closed_at": _local(crm, d.closed_at) if d.closed_at else None,
+    }
 
 
 def _move(crm: Any, change: Any) -> dict[str, Any]:
@@ -96,28 +119,57 @@ def _move(crm: Any, change: Any) -> dict[str, Any]:
 
 
 def _line(currency: str, line: Any) -> dict[str, Any]:
-    return {"#": line.position, "sku": line.sku, "name": line.name, "quantity": line.quantity, "unit": line.unit,
-            "unit_price": _money(currency, line.unit_price_minor), "discount": _money(currency, line.discount_minor),
-            "vat": Percent(line.tax_rate), "amount": _money(currency, line.net_minor),
-            "total": _money(currency, line.total_minor)}
+    return {
+        "#": line.position,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit": line.unit,
+        "unit_price": _money(currency, line.unit_price_minor),
+        "discount": _money(currency, line.discount_minor),
+        "vat": Percent(line.tax_rate),
+        "amount": _money(currency, line.net_minor),
+        "total": _money(currency, line.total_minor),
+    }
 
 
 def _totals(doc: Any) -> dict[str, Any]:
-    return {"subtotal": _money(doc.currency, doc.subtotal_minor), "discount": _money(doc.currency, doc.discount_minor),
-            "tax": _money(doc.currency, doc.tax_minor), "total": _money(doc.currency, doc.total_minor)}
+    return {
+        "subtotal": _money(doc.currency, doc.subtotal_minor),
+        "discount": _money(doc.currency, doc.discount_minor),
+        "tax": _money(doc.currency, doc.tax_minor),
+        "total": _money(doc.currency, doc.total_minor),
+    }
 
 
 def _quote(q: Any) -> dict[str, Any]:
-    return {"id": q.id, "number": q.number, "version": q.version, "customer_id": q.customer_id, "status": q.status,
-            "issued_on": q.issued_on, "valid_until": q.valid_until, **_totals(q), "order_id": q.order_id}
+    return {
+        "id": q.id,
+        "number": q.number,
+        "version": q.version,
+        "customer_id": q.customer_id,
+        "status": q.status,
+        "issued_on": q.issued_on,
+        "valid_until": q.valid_until,
+        **_totals(q),
+        "order_id": q.order_id,
+    }
 
 
 def _order(crm: Any, o: Any) -> dict[str, Any]:
-    return {"id": o.id, "number": o.number, "customer_id": o.customer_id, "status": o.status,
-            "placed_at": _local(crm, o.placed_at),
-            "owner": o.owner, **_totals(o), "paid": _money(o.currency, o.paid_minor),
-            "refunded": _money(o.currency, o.refunded_minor), "outstanding": _money(o.currency, o.outstanding_minor),
-            "paid_in_full": o.paid_in_full}
+    return {
+        "id": o.id,
+        "number": o.number,
+        "customer_id": o.customer_id,
+        "status": o.status,
+        "placed_at": _local(crm, o.placed_at),
+        "owner": o.owner,
+        **_totals(o),
+        "paid": _money(o.currency, o.paid_minor),
+        "refunded": _money(o.currency, o.refunded_minor),
+        "outstanding": _money(o.currency, o.outstanding_minor),
+        "paid_in_full": o.paid_in_full,
+    }
 
 
 def _show_document(doc: Any, head: dict[str, Any]) -> None:
@@ -169,13 +221,19 @@ def products_list(crm: Any, search: str | None, category: str | None, show_all: 
 
 
 def _product_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--name"), click.option("--price", help="List price in major units (95000 đồng, 19.99 USD)."),
-        click.option("--currency", help="VND by default (the CRM's currency)."), click.option("--unit"),
-        click.option("--category"), click.option("--cost", help="Unit cost in major units (for margins)."),
-        click.option("--vat", help="0%, 5%, 8% or 10%."), click.option("--kind", type=click.Choice(["product", "service"])),
-        click.option("--description"),
-    ]):
+    for option in reversed(
+        [
+            click.option("--name"),
+            click.option("--price", help="List price in major units (95000 đồng, 19.99 USD)."),
+            click.option("--currency", help="VND by default (the CRM's currency)."),
+            click.option("--unit"),
+            click.option("--category"),
+            click.option("--cost", help="Unit cost in major units (for margins)."),
+            click.option("--vat", help="0%, 5%, 8% or 10%."),
+            click.option("--kind", type=click.Choice(["product", "service"])),
+            click.option("--description"),
+        ]
+    ):
         function = option(function)
     return function
 
@@ -240,25 +298,44 @@ def pricelists() -> None:
 
 
 def _pricelist(pl: Any) -> dict[str, Any]:
-    group = f"tag {pl.group_tag}" if pl.group_tag else (
-        f"{pl.group_condition['field']} {pl.group_condition['op']} {pl.group_condition['value']}"
-        if pl.group_condition else "everyone")
-    return {"id": pl.id, "name": pl.name, "currency": pl.currency, "group": group, "valid_from": pl.valid_from,
-            "valid_until": pl.valid_until, "active": pl.active, "prices": len(pl.items)}
+    group = (
+        f"tag {pl.group_tag}"
+        if pl.group_tag
+        else (
+            f"{pl.group_condition['field']} {pl.group_condition['op']} {pl.group_condition['value']}"
+            if pl.group_condition
+            else "everyone"
+        )
+    )
+    return {
+        "id": pl.id,
+        "name": pl.name,
+        "currency": pl.currency,
+        "group": group,
+        "valid_from": pl.valid_from,
+        "valid_until": pl.valid_until,
+        "active": pl.active,
+        "prices": len(pl.items),
+    }
 
 
 @pricelists.command("list")
 @pass_crm
 def pricelists_list(crm: Any) -> None:
     """List the price lists."""
-    emit(_rows(crm.sales.pricelists.list(), _pricelist), ["id", "name", "currency", "group", "valid_from", "valid_until", "active"])
+    emit(
+        _rows(crm.sales.pricelists.list(), _pricelist),
+        ["id", "name", "currency", "group", "valid_from", "valid_until", "active"],
+    )
 
 
 def _condition(text: str) -> dict[str, Any]:
     """``lifecycle_stage in distributor,retailer`` / ``total_spend >= 50000000`` as a condition mapping."""
     parts = text.split(None, 2)
     if len(parts) != 3:
-        raise ValidationError(f"{text!r}: use FIELD OP VALUE, e.g. 'lifecycle_stage = distributor'", field="group_condition")
+        raise ValidationError(
+            f"{text!r}: use FIELD OP VALUE, e.g. 'lifecycle_stage = distributor'", field="group_condition"
+        )
     field, op, value = parts
     parsed: Any = [v.strip() for v in value.split(",")] if op == "in" else value
     if op != "in" and value.lstrip("-").isdigit():
@@ -270,17 +347,30 @@ def _condition(text: str) -> dict[str, Any]:
 @click.argument("name")
 @click.option("--currency", help="VND by default.")
 @click.option("--tag", help="For customers with this tag.")
-@click.option("--where", "condition", help="For customers matching FIELD OP VALUE, e.g. 'lifecycle_stage = distributor'.")
+@click.option(
+    "--where", "condition", help="For customers matching FIELD OP VALUE, e.g. 'lifecycle_stage = distributor'."
+)
 @click.option("--from", "valid_from", type=DATE)
 @click.option("--until", "valid_until", type=DATE)
 @pass_crm
-def pricelists_add(crm: Any, name: str, currency: str | None, tag: str | None, condition: str | None,
-                   valid_from: datetime | None, valid_until: datetime | None) -> None:
+def pricelists_add(
+    crm: Any,
+    name: str,
+    currency: str | None,
+    tag: str | None,
+    condition: str | None,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> None:
     """Create a price list (for everyone unless --tag or --where)."""
     price_list = crm.sales.pricelists.add(
-        name=name, currency=currency or crm.sales.pricelists.currency, group_tag=tag,
-        group_condition=_condition(condition) if condition else None, valid_from=_day(valid_from),
-        valid_until=_day(valid_until))
+        name=name,
+        currency=currency or crm.sales.pricelists.currency,
+        group_tag=tag,
+        group_condition=_condition(condition) if condition else None,
+        valid_from=_day(valid_from),
+        valid_until=_day(valid_until),
+    )
     emit_object(_pricelist(price_list))
 
 
@@ -291,8 +381,13 @@ def pricelists_show(crm: Any, price_list: str) -> None:
     """Show a price list and its prices."""
     pl = crm.sales.pricelists.get(price_list)
     emit_object(_pricelist(pl))
-    emit([{"sku": i.sku, "name": i.name, "from_quantity": i.min_quantity, "price": _money(pl.currency, i.price_minor)}
-          for i in pl.items], ["sku", "name", "from_quantity", "price"])
+    emit(
+        [
+            {"sku": i.sku, "name": i.name, "from_quantity": i.min_quantity, "price": _money(pl.currency, i.price_minor)}
+            for i in pl.items
+        ],
+        ["sku", "name", "from_quantity", "price"],
+    )
 
 
 @pricelists.command("set-price")
@@ -304,7 +399,9 @@ def pricelists_show(crm: Any, price_list: str) -> None:
 def pricelists_set_price(crm: Any, price_list: str, product: str, price: str, min_quantity: str) -> None:
     """Set a product's price in a price list (major units)."""
     pl = crm.sales.pricelists.get(price_list)
-    pl = crm.sales.pricelists.set_price(pl.id, product, amount_minor(price, pl.currency, "price"), min_quantity=min_quantity)
+    pl = crm.sales.pricelists.set_price(
+        pl.id, product, amount_minor(price, pl.currency, "price"), min_quantity=min_quantity
+    )
     emit_object(_pricelist(pl))
 
 
@@ -325,13 +422,21 @@ def pricelists_remove_price(crm: Any, price_list: str, product: str, min_quantit
 @click.option("--on", "on", type=DATE, help="Date (today by default).")
 @click.option("--quantity", default="1", show_default=True)
 @pass_crm
-def pricelists_price(crm: Any, customer_id: int, product: str, currency: str | None, on: datetime | None,
-                     quantity: str) -> None:
+def pricelists_price(
+    crm: Any, customer_id: int, product: str, currency: str | None, on: datetime | None, quantity: str
+) -> None:
     """The unit price a customer gets for a product (the price rule), and where it comes from."""
     price = crm.sales.pricelists.price_for(customer_id, product, currency=currency, on=_day(on), quantity=quantity)
     source = crm.sales.pricelists.get(price.price_list_id).name if price.price_list_id else "list price"
-    emit_object({"product_id": price.product_id, "price": _money(price.currency, price.unit_price_minor),
-                 "price_minor": price.unit_price_minor, "currency": price.currency, "source": source})
+    emit_object(
+        {
+            "product_id": price.product_id,
+            "price": _money(price.currency, price.unit_price_minor),
+            "price_minor": price.unit_price_minor,
+            "currency": price.currency,
+            "source": source,
+        }
+    )
 
 
 # --- pipelines and deals -------------------------------------------------------------------------------------
@@ -346,8 +451,17 @@ STAGE_COLUMNS = [N_("pipeline"), N_("stage_id"), N_("position"), N_("stage"), N_
 
 
 def _stages(pipeline: Any) -> list[dict[str, Any]]:
-    return [{"pipeline": pipeline.name, "stage_id": s.id, "position": s.position, "stage": s.name,
-             "probability": s.probability, "outcome": s.outcome} for s in pipeline.stages]
+    return [
+        {
+            "pipeline": pipeline.name,
+            "stage_id": s.id,
+            "position": s.position,
+            "stage": s.name,
+            "probability": s.probability,
+            "outcome": s.outcome,
+        }
+        for s in pipeline.stages
+    ]
 
 
 @pipelines.command("list")
@@ -367,7 +481,9 @@ def pipelines_show(crm: Any, pipeline: str) -> None:
 
 @pipelines.command("add")
 @click.argument("name")
-@click.option("--stage", "stages", multiple=True, required=True, help="NAME:PROBABILITY, in order (e.g. 'Báo giá:0.5').")
+@click.option(
+    "--stage", "stages", multiple=True, required=True, help="NAME:PROBABILITY, in order (e.g. 'Báo giá:0.5')."
+)
 @click.option("--won", default="Won", show_default=True, help="Name of the won stage.")
 @click.option("--lost", default="Lost", show_default=True, help="Name of the lost stage.")
 @pass_crm
@@ -379,7 +495,10 @@ def pipelines_add(crm: Any, name: str, stages: tuple[str, ...], won: str, lost: 
         if not stage_name:
             raise ValidationError({"stages": {n: [f"{spec!r}: use NAME:PROBABILITY"]}})
         given.append({"name": stage_name, "probability": probability})
-    given += [{"name": won, "probability": "1", "outcome": "won"}, {"name": lost, "probability": "0", "outcome": "lost"}]
+    given += [
+        {"name": won, "probability": "1", "outcome": "won"},
+        {"name": lost, "probability": "0", "outcome": "lost"},
+    ]
     emit(_stages(crm.sales.pipelines.add(name, given)))
 
 
@@ -388,8 +507,18 @@ def deals() -> None:
     """Deals (opportunities) and their stage history."""
 
 
-DEAL_COLUMNS = [N_("id"), N_("customer_id"), N_("title"), N_("pipeline_id"), N_("stage_id"), N_("status"), N_("owner"),
-                N_("amount"), N_("expected_close"), N_("source")]
+DEAL_COLUMNS = [
+    N_("id"),
+    N_("customer_id"),
+    N_("title"),
+    N_("pipeline_id"),
+    N_("stage_id"),
+    N_("status"),
+    N_("owner"),
+    N_("amount"),
+    N_("expected_close"),
+    N_("source"),
+]
 
 
 @deals.command("list")
@@ -399,8 +528,9 @@ DEAL_COLUMNS = [N_("id"), N_("customer_id"), N_("title"), N_("pipeline_id"), N_(
 @click.option("--pipeline")
 @click.option("--limit", default=100, show_default=True)
 @pass_crm
-def deals_list(crm: Any, customer: int | None, owner: str | None, status: str | None, pipeline: str | None,
-               limit: int) -> None:
+def deals_list(
+    crm: Any, customer: int | None, owner: str | None, status: str | None, pipeline: str | None, limit: int
+) -> None:
     """List deals, newest first."""
     found = crm.sales.deals.list(customer_id=customer, owner=owner, status=status, pipeline=pipeline, limit=limit)
     emit(_rows(found, lambda d: _deal(crm, d)), DEAL_COLUMNS)
@@ -417,13 +547,31 @@ def deals_list(crm: Any, customer: int | None, owner: str | None, status: str | 
 @click.option("--source")
 @click.option("--stage", help="Starting stage (the first by default).")
 @pass_crm
-def deals_add(crm: Any, customer_id: int, pipeline: str, title: str, amount: str, currency: str | None,
-              owner: str | None, expected_close: datetime | None, source: str | None, stage: str | None) -> None:
+def deals_add(
+    crm: Any,
+    customer_id: int,
+    pipeline: str,
+    title: str,
+    amount: str,
+    currency: str | None,
+    owner: str | None,
+    expected_close: datetime | None,
+    source: str | None,
+    stage: str | None,
+) -> None:
     """Open a deal."""
     currency = (currency or crm.sales.deals.currency).upper()
-    deal = crm.sales.deals.add(customer_id=customer_id, pipeline=pipeline, title=title, stage=stage,
-                               amount_minor=amount_minor(amount, currency, "amount"), currency=currency,
-                               owner=owner, expected_close=_day(expected_close), source=source)
+    deal = crm.sales.deals.add(
+        customer_id=customer_id,
+        pipeline=pipeline,
+        title=title,
+        stage=stage,
+        amount_minor=amount_minor(amount, currency, "amount"),
+        currency=currency,
+        owner=owner,
+        expected_close=_day(expected_close),
+        source=source,
+    )
     emit_object(_deal(crm, deal))
 
 
@@ -480,8 +628,16 @@ def quotes() -> None:
     """Quotes: versions, statuses, documents, and orders from accepted quotes."""
 
 
-QUOTE_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("status"), N_("issued_on"), N_("valid_until"),
-                 N_("total"), N_("order_id")]
+QUOTE_COLUMNS = [
+    N_("id"),
+    N_("number"),
+    N_("customer_id"),
+    N_("status"),
+    N_("issued_on"),
+    N_("valid_until"),
+    N_("total"),
+    N_("order_id"),
+]
 LINE_HELP = "SKU:QTY[:DISCOUNT[:VAT]] — DISCOUNT '10%' or an amount; VAT '8%' (repeat per line)."
 
 
@@ -492,7 +648,10 @@ LINE_HELP = "SKU:QTY[:DISCOUNT[:VAT]] — DISCOUNT '10%' or an amount; VAT '8%' 
 @pass_crm
 def quotes_list(crm: Any, customer: int | None, status: str | None, all_versions: bool) -> None:
     """List quotes, newest first."""
-    emit(_rows(crm.sales.quotes.list(customer_id=customer, status=status, latest=not all_versions), _quote), QUOTE_COLUMNS)
+    emit(
+        _rows(crm.sales.quotes.list(customer_id=customer, status=status, latest=not all_versions), _quote),
+        QUOTE_COLUMNS,
+    )
 
 
 @quotes.command("create")
@@ -505,14 +664,29 @@ def quotes_list(crm: Any, customer: int | None, status: str | None, all_versions
 @click.option("--owner")
 @click.option("--notes")
 @pass_crm
-def quotes_create(crm: Any, customer_id: int, line_specs: tuple[str, ...], currency: str | None, valid_days: int,
-                  deal_id: int | None, price_list: str | None, owner: str | None, notes: str | None) -> None:
+def quotes_create(
+    crm: Any,
+    customer_id: int,
+    line_specs: tuple[str, ...],
+    currency: str | None,
+    valid_days: int,
+    deal_id: int | None,
+    price_list: str | None,
+    owner: str | None,
+    notes: str | None,
+) -> None:
     """Create a draft quote at the customer's prices."""
     currency = (currency or crm.sales.quotes.currency).upper()
     quote = crm.sales.quotes.create(
-        customer_id=customer_id, lines=_lines(line_specs, currency), currency=currency, valid_days=valid_days,
-        deal_id=deal_id, price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None,
-        owner=owner, notes=notes)
+        customer_id=customer_id,
+        lines=_lines(line_specs, currency),
+        currency=currency,
+        valid_days=valid_days,
+        deal_id=deal_id,
+        price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None,
+        owner=owner,
+        notes=notes,
+    )
     _show_document(quote, _quote(quote))
 
 
@@ -531,8 +705,9 @@ def quotes_show(crm: Any, quote_id: int) -> None:
 @click.option("--valid-until", type=DATE)
 @click.option("--notes")
 @pass_crm
-def quotes_revise(crm: Any, quote_id: int, line_specs: tuple[str, ...], valid_until: datetime | None,
-                  notes: str | None) -> None:
+def quotes_revise(
+    crm: Any, quote_id: int, line_specs: tuple[str, ...], valid_until: datetime | None, notes: str | None
+) -> None:
     """Revise a quote (a sent or decided one gets a new version)."""
     current = crm.sales.quotes.get(quote_id)
     changes: dict[str, Any] = {}
@@ -617,8 +792,17 @@ def orders() -> None:
     """Orders: place, ship, deliver, cancel, refund."""
 
 
-ORDER_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("status"), N_("placed_at"), N_("owner"), N_("total"),
-                 N_("paid"), N_("outstanding")]
+ORDER_COLUMNS = [
+    N_("id"),
+    N_("number"),
+    N_("customer_id"),
+    N_("status"),
+    N_("placed_at"),
+    N_("owner"),
+    N_("total"),
+    N_("paid"),
+    N_("outstanding"),
+]
 
 
 @orders.command("list")
@@ -629,13 +813,25 @@ ORDER_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("status"), N_("pl
 @click.option("--until", type=DATE)
 @click.option("--limit", default=100, show_default=True)
 @pass_crm
-def orders_list(crm: Any, customer: int | None, status: str | None, owner: str | None, since: datetime | None,
-                until: datetime | None, limit: int) -> None:
+def orders_list(
+    crm: Any,
+    customer: int | None,
+    status: str | None,
+    owner: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> None:
     """List orders, newest first."""
     zone = crm.sales.orders.timezone
-    found = crm.sales.orders.list(customer_id=customer, status=status, owner=owner, limit=limit,
-                                  since=since.replace(tzinfo=zone) if since else None,
-                                  until=(until + timedelta(days=1)).replace(tzinfo=zone) if until else None)
+    found = crm.sales.orders.list(
+        customer_id=customer,
+        status=status,
+        owner=owner,
+        limit=limit,
+        since=since.replace(tzinfo=zone) if since else None,
+        until=(until + timedelta(days=1)).replace(tzinfo=zone) if until else None,
+    )
     emit(_rows(found, lambda o: _order(crm, o)), ORDER_COLUMNS)
 
 
@@ -649,36 +845,75 @@ def orders_list(crm: Any, customer: int | None, status: str | None, owner: str |
 @click.option("--ship-phone")
 @click.option("--ship-address")
 @click.option("--notes")
-@click.option("--placed-at", help="When it was placed, for an order taken earlier (YYYY-MM-DD HH:MM, business "
-                                  "time zone; not in the future). Default: now.")
-@click.option("--voucher", "vouchers", multiple=True, metavar="CODE",
-              help="A voucher code (e.g. from `crmkit loyalty redeem`) taken off before VAT; repeat for several.")
+@click.option(
+    "--placed-at",
+    help="When it was placed, for an order taken earlier (YYYY-MM-DD HH:MM, business "
+    "time zone; not in the future). Default: now.",
+)
+@click.option(
+    "--voucher",
+    "vouchers",
+    multiple=True,
+    metavar="CODE",
+    help="A voucher code (e.g. from `crmkit loyalty redeem`) taken off before VAT; repeat for several.",
+)
 @pass_crm
-def orders_place(crm: Any, customer_id: int, line_specs: tuple[str, ...], currency: str | None, owner: str | None,
-                 price_list: str | None, ship_name: str | None, ship_phone: str | None, ship_address: str | None,
-                 notes: str | None, placed_at: str | None, vouchers: tuple[str, ...]) -> None:
+def orders_place(
+    crm: Any,
+    customer_id: int,
+    line_specs: tuple[str, ...],
+    currency: str | None,
+    owner: str | None,
+    price_list: str | None,
+    ship_name: str | None,
+    ship_phone: str | None,
+    ship_address: str | None,
+    notes: str | None,
+    placed_at: str | None,
+    vouchers: tuple[str, ...],
+) -> None:
     """Place an order directly, at the customer's prices (a lead or prospect becomes a customer)."""
     currency = (currency or crm.sales.orders.currency).upper()
     order = crm.sales.orders.place(
         placed_at=_moment(crm, placed_at, "placed_at") if placed_at else None,
-        customer_id=customer_id, lines=_lines(line_specs, currency), currency=currency, owner=owner,
-        price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None, shipping_name=ship_name,
-        shipping_phone=ship_phone, shipping_address=ship_address, notes=notes, vouchers=list(vouchers) or None)
+        customer_id=customer_id,
+        lines=_lines(line_specs, currency),
+        currency=currency,
+        owner=owner,
+        price_list_id=crm.sales.pricelists.get(price_list).id if price_list else None,
+        shipping_name=ship_name,
+        shipping_phone=ship_phone,
+        shipping_address=ship_address,
+        notes=notes,
+        vouchers=list(vouchers) or None,
+    )
     head = _order(crm, order)
     if order.discounts:
-        head["vouchers"] = "; ".join(f"{d.code} −{_money(order.currency, d.amount_minor)} ({d.label})"
-                                     for d in order.discounts)
+        head["vouchers"] = "; ".join(
+            f"{d.code} −{_money(order.currency, d.amount_minor)} ({d.label})" for d in order.discounts
+        )
     _show_document(order, head)
 
 
 @orders.command("import")
 @import_options("--map 'Mã đơn=reference' --map 'Ngày=placed_at'")
-@click.option("--with-hooks", is_flag=True,
-              help="Treat each order as a sale happening now: loyalty earns, campaigns and webhooks react "
-                   "(default: history stays quiet; `crmkit loyalty backfill` earns later).")
+@click.option(
+    "--with-hooks",
+    is_flag=True,
+    help="Treat each order as a sale happening now: loyalty earns, campaigns and webhooks react "
+    "(default: history stays quiet; `crmkit loyalty backfill` earns later).",
+)
 @pass_crm
-def orders_import(crm: Any, file: Path, mapping: tuple[tuple[str, str], ...], rejects: Path | None, batch_size: int,
-                  file_format: str | None, no_bom: bool, with_hooks: bool) -> None:
+def orders_import(
+    crm: Any,
+    file: Path,
+    mapping: tuple[tuple[str, str], ...],
+    rejects: Path | None,
+    batch_size: int,
+    file_format: str | None,
+    no_bom: bool,
+    with_hooks: bool,
+) -> None:
     """Import past orders from a CSV or JSON Lines FILE, idempotent by their reference.
 
     Columns: reference, customer_external_id (or customer_id), placed_at (a local day or time, or
@@ -686,9 +921,19 @@ def orders_import(crm: Any, file: Path, mapping: tuple[tuple[str, str], ...], re
     notes. A re-run skips the references already imported; bad rows go to the reject file with
     their row number, field and reason.
     """
-    run_import(file, lambda progress: crm.sales.orders.import_history(
-        file, format=file_format, mapping=dict(mapping) or None, reject_path=rejects, batch_size=batch_size,
-        progress=progress, with_hooks=with_hooks, reject_bom=not no_bom))
+    run_import(
+        file,
+        lambda progress: crm.sales.orders.import_history(
+            file,
+            format=file_format,
+            mapping=dict(mapping) or None,
+            reject_path=rejects,
+            batch_size=batch_size,
+            progress=progress,
+            with_hooks=with_hooks,
+            reject_bom=not no_bom,
+        ),
+    )
 
 
 @orders.command("show")
@@ -748,7 +993,9 @@ def payments() -> None:
 def payments_record(crm: Any, order_id: int, amount: str, method: str, reference: str | None, note: str | None) -> None:
     """Record a payment (major units); more than the outstanding balance is refused."""
     currency = crm.sales.orders.get(order_id).currency
-    crm.sales.payments.record(order_id, amount_minor(amount, currency, "amount"), method=method, reference=reference, note=note)
+    crm.sales.payments.record(
+        order_id, amount_minor(amount, currency, "amount"), method=method, reference=reference, note=note
+    )
     emit_object(_order(crm, crm.sales.orders.get(order_id)))
 
 
@@ -759,8 +1006,10 @@ def payments_record(crm: Any, order_id: int, amount: str, method: str, reference
 def payments_list(crm: Any, order_id: int | None, customer: int | None) -> None:
     """List payments, newest first."""
     found = crm.sales.payments.list(order_id=order_id, customer_id=customer)
-    emit(_rows(found, lambda p: {**attrs.asdict(p), "amount": _money(p.currency, p.amount_minor)}),
-         ["id", "order_id", "paid_at", "amount", "method", "reference", "recorded_by"])
+    emit(
+        _rows(found, lambda p: {**attrs.asdict(p), "amount": _money(p.currency, p.amount_minor)}),
+        ["id", "order_id", "paid_at", "amount", "method", "reference", "recorded_by"],
+    )
 
 
 @payments.command("outstanding")
@@ -769,8 +1018,13 @@ def payments_list(crm: Any, order_id: int | None, customer: int | None) -> None:
 def payments_outstanding(crm: Any, customer_id: int) -> None:
     """What a customer still owes, per currency."""
     owed = crm.sales.payments.outstanding(customer_id)
-    emit([{"currency": cur, "outstanding": _money(cur, amount), "outstanding_minor": amount} for cur, amount in owed.items()],
-         ["currency", "outstanding", "outstanding_minor"])
+    emit(
+        [
+            {"currency": cur, "outstanding": _money(cur, amount), "outstanding_minor": amount}
+            for cur, amount in owed.items()
+        ],
+        ["currency", "outstanding", "outstanding_minor"],
+    )
 
 
 # --- contracts ----------------------------------------------------------------------------------------------------
@@ -785,8 +1039,17 @@ def _contract(c: Any) -> dict[str, Any]:
     return {**attrs.asdict(c), "value": _money(c.currency, c.value_minor)}
 
 
-CONTRACT_COLUMNS = [N_("id"), N_("number"), N_("customer_id"), N_("title"), N_("start_date"), N_("end_date"),
-                    N_("renewal_date"), N_("value"), N_("status")]
+CONTRACT_COLUMNS = [
+    N_("id"),
+    N_("number"),
+    N_("customer_id"),
+    N_("title"),
+    N_("start_date"),
+    N_("end_date"),
+    N_("renewal_date"),
+    N_("value"),
+    N_("status"),
+]
 
 
 @contracts.command("list")
@@ -812,15 +1075,37 @@ def contracts_list(crm: Any, customer: int | None, status: str | None) -> None:
 @click.option("--owner")
 @click.option("--notes")
 @pass_crm
-def contracts_add(crm: Any, customer_id: int, number: str, title: str, start: datetime, end: datetime | None,
-                  renewal: datetime | None, value: str, currency: str | None, order_id: int | None, status: str,
-                  owner: str | None, notes: str | None) -> None:
+def contracts_add(
+    crm: Any,
+    customer_id: int,
+    number: str,
+    title: str,
+    start: datetime,
+    end: datetime | None,
+    renewal: datetime | None,
+    value: str,
+    currency: str | None,
+    order_id: int | None,
+    status: str,
+    owner: str | None,
+    notes: str | None,
+) -> None:
     """Record a contract."""
     currency = (currency or crm.sales.contracts.currency).upper()
     contract = crm.sales.contracts.add(
-        customer_id=customer_id, number=number, title=title, start_date=start.date(), end_date=_day(end),
-        renewal_date=_day(renewal), value_minor=amount_minor(value, currency, "value"), currency=currency,
-        order_id=order_id, status=status, owner=owner, notes=notes)
+        customer_id=customer_id,
+        number=number,
+        title=title,
+        start_date=start.date(),
+        end_date=_day(end),
+        renewal_date=_day(renewal),
+        value_minor=amount_minor(value, currency, "value"),
+        currency=currency,
+        order_id=order_id,
+        status=status,
+        owner=owner,
+        notes=notes,
+    )
     emit_object(_contract(contract))
 
 
@@ -856,24 +1141,48 @@ def appointments() -> None:
     """Appointments, agendas and iCalendar export."""
 
 
-APPOINTMENT_COLUMNS = [N_("id"), N_("customer_id"), N_("employee"), N_("subject"), N_("starts"), N_("ends"),
-                       N_("channel"), N_("place"), N_("status"), N_("outcome")]
+APPOINTMENT_COLUMNS = [
+    N_("id"),
+    N_("customer_id"),
+    N_("employee"),
+    N_("subject"),
+    N_("starts"),
+    N_("ends"),
+    N_("channel"),
+    N_("place"),
+    N_("status"),
+    N_("outcome"),
+]
 TASK_COLUMNS = [N_("id"), N_("customer_id"), N_("employee"), N_("title"), N_("due"), N_("priority"), N_("done")]
 
 
 def _appointment(crm: Any, a: Any) -> dict[str, Any]:
     zone = crm.sales.appointments.timezone
-    return {"id": a.id, "customer_id": a.customer_id, "employee": a.employee, "subject": a.subject,
-            "starts": a.starts_at.astimezone(zone), "ends": a.ends_at.astimezone(zone), "channel": a.channel,
-            "place": a.place,
-            "status": a.status, "outcome": a.outcome}
+    return {
+        "id": a.id,
+        "customer_id": a.customer_id,
+        "employee": a.employee,
+        "subject": a.subject,
+        "starts": a.starts_at.astimezone(zone),
+        "ends": a.ends_at.astimezone(zone),
+        "channel": a.channel,
+        "place": a.place,
+        "status": a.status,
+        "outcome": a.outcome,
+    }
 
 
 def _task(crm: Any, t: Any) -> dict[str, Any]:
     zone = crm.sales.tasks.timezone
-    return {"id": t.id, "customer_id": t.customer_id, "employee": t.employee, "title": t.title,
-            "due": t.due_at.astimezone(zone), "priority": t.priority,
-            "done": t.done_at.astimezone(zone) if t.done_at else None}
+    return {
+        "id": t.id,
+        "customer_id": t.customer_id,
+        "employee": t.employee,
+        "title": t.title,
+        "due": t.due_at.astimezone(zone),
+        "priority": t.priority,
+        "done": t.done_at.astimezone(zone) if t.done_at else None,
+    }
 
 
 @appointments.command("add")
@@ -886,12 +1195,28 @@ def _task(crm: Any, t: Any) -> dict[str, Any]:
 @click.option("--place")
 @click.option("--notes")
 @pass_crm
-def appointments_add(crm: Any, customer_id: int, employee: str | None, subject: str, starts: str, minutes: int, channel: str,
-                     place: str | None, notes: str | None) -> None:
+def appointments_add(
+    crm: Any,
+    customer_id: int,
+    employee: str | None,
+    subject: str,
+    starts: str,
+    minutes: int,
+    channel: str,
+    place: str | None,
+    notes: str | None,
+) -> None:
     """Schedule an appointment."""
     appointment = crm.sales.appointments.add(
-        customer_id=customer_id, employee=employee, subject=subject, starts_at=_moment(crm, starts, "starts_at"),
-        duration_minutes=minutes, channel=channel, place=place, notes=notes)
+        customer_id=customer_id,
+        employee=employee,
+        subject=subject,
+        starts_at=_moment(crm, starts, "starts_at"),
+        duration_minutes=minutes,
+        channel=channel,
+        place=place,
+        notes=notes,
+    )
     emit_object(_appointment(crm, appointment))
 
 
@@ -901,8 +1226,10 @@ def appointments_add(crm: Any, customer_id: int, employee: str | None, subject: 
 @pass_crm
 def appointments_list(crm: Any, customer: int | None, employee: str | None) -> None:
     """List appointments in time order."""
-    emit(_rows(crm.sales.appointments.list(customer_id=customer, employee=employee), lambda a: _appointment(crm, a)),
-         APPOINTMENT_COLUMNS)
+    emit(
+        _rows(crm.sales.appointments.list(customer_id=customer, employee=employee), lambda a: _appointment(crm, a)),
+        APPOINTMENT_COLUMNS,
+    )
 
 
 @appointments.command("agenda")
@@ -914,7 +1241,9 @@ def appointments_agenda(crm: Any, employee: str | None, on: datetime | None, wee
     """An employee's (yours by default) appointments and open tasks for a day or a week."""
     agenda = crm.sales.appointments.agenda(employee, on=_day(on), span="week" if week else "day")
     t = current_translator()
-    emit(_rows(agenda.appointments, lambda a: _appointment(crm, a)), APPOINTMENT_COLUMNS, title=t.gettext("Appointments"))
+    emit(
+        _rows(agenda.appointments, lambda a: _appointment(crm, a)), APPOINTMENT_COLUMNS, title=t.gettext("Appointments")
+    )
     emit(_rows(agenda.tasks, lambda task: _task(crm, task)), TASK_COLUMNS, title=t.gettext("Tasks due"))
 
 
@@ -959,10 +1288,18 @@ def tasks() -> None:
 @click.option("--priority", type=click.Choice(["low", "normal", "high"]), default="normal", show_default=True)
 @click.option("--notes")
 @pass_crm
-def tasks_add(crm: Any, customer_id: int, employee: str | None, title: str, due: str, priority: str, notes: str | None) -> None:
+def tasks_add(
+    crm: Any, customer_id: int, employee: str | None, title: str, due: str, priority: str, notes: str | None
+) -> None:
     """Create a task."""
-    task = crm.sales.tasks.add(customer_id=customer_id, employee=employee, title=title,
-                               due_at=_moment(crm, due, "due_at"), priority=priority, notes=notes)
+    task = crm.sales.tasks.add(
+        customer_id=customer_id,
+        employee=employee,
+        title=title,
+        due_at=_moment(crm, due, "due_at"),
+        priority=priority,
+        notes=notes,
+    )
     emit_object(_task(crm, task))
 
 
@@ -973,8 +1310,13 @@ def tasks_add(crm: Any, customer_id: int, employee: str | None, title: str, due:
 @pass_crm
 def tasks_list(crm: Any, employee: str | None, customer: int | None, show_all: bool) -> None:
     """List tasks by due time."""
-    emit(_rows(crm.sales.tasks.list(employee=employee, customer_id=customer, open_only=not show_all),
-               lambda t: _task(crm, t)), TASK_COLUMNS)
+    emit(
+        _rows(
+            crm.sales.tasks.list(employee=employee, customer_id=customer, open_only=not show_all),
+            lambda t: _task(crm, t),
+        ),
+        TASK_COLUMNS,
+    )
 
 
 @tasks.command("overdue")
@@ -1004,12 +1346,14 @@ def tasks_done(crm: Any, task_id: int, outcome: str | None) -> None:
 @click.option("--layout", default="3x8", show_default=True, help="Sheet layout: 3x8 or 3x7 labels on A4.")
 @click.option("-o", "--output", help="HTML file to write (stdout by default).")
 @pass_crm
-def labels(crm: Any, customer_ids: tuple[int, ...], tag: str | None, everyone: bool, layout: str,
-           output: str | None) -> None:
+def labels(
+    crm: Any, customer_ids: tuple[int, ...], tag: str | None, everyone: bool, layout: str, output: str | None
+) -> None:
     """Printable address labels (HTML, A4) for customer ids, a tag, or everyone."""
     t = current_translator()
-    sheet = crm.sales.labels.render(customer_ids=list(customer_ids) or None, tag=tag, everyone=everyone, layout=layout,
-                                    locale=t.locale)
+    sheet = crm.sales.labels.render(
+        customer_ids=list(customer_ids) or None, tag=tag, everyone=everyone, layout=layout, locale=t.locale
+    )
     _write(sheet.html, output)
     said = t.ngettext("%(count)s label", "%(count)s labels", sheet.count) % {"count": t.format_number(sheet.count)}
     if sheet.skipped:
@@ -1023,7 +1367,9 @@ def report() -> None:
 
 
 def _period(function: Callable[..., Any]) -> Callable[..., Any]:
-    function = click.option("--customer", "customer_id", type=int, help="Only this customer's deals or orders.")(function)
+    function = click.option("--customer", "customer_id", type=int, help="Only this customer's deals or orders.")(
+        function
+    )
     function = click.option("--until", type=DATE, help="Last day (inclusive).")(function)
     return click.option("--since", type=DATE, help="First day.")(function)
 
@@ -1033,7 +1379,8 @@ def _emit_report(rows: Any, shape: Callable[[Any], dict[str, Any]], columns: lis
     emit(_rows(rows, shape), columns)
     if getattr(rows, "scoped", False):
         said = current_translator().gettext(
-            "scoped: only the customers within %(user)s's sales.reports.read scope are counted")
+            "scoped: only the customers within %(user)s's sales.reports.read scope are counted"
+        )
         click.echo(said % {"user": rows.user}, err=True)
 
 
@@ -1041,24 +1388,33 @@ def _emit_report(rows: Any, shape: Callable[[Any], dict[str, Any]], columns: lis
 @click.argument("pipeline")
 @_period
 @pass_crm
-def report_funnel(crm: Any, pipeline: str, since: datetime | None, until: datetime | None,
-                  customer_id: int | None) -> None:
+def report_funnel(
+    crm: Any, pipeline: str, since: datetime | None, until: datetime | None, customer_id: int | None
+) -> None:
     """Conversion by stage (deals opened in the period)."""
-    _emit_report(crm.sales.reports.funnel(pipeline, since=_day(since), until=_day(until), customer_id=customer_id),
-                 attrs.asdict)
+    _emit_report(
+        crm.sales.reports.funnel(pipeline, since=_day(since), until=_day(until), customer_id=customer_id), attrs.asdict
+    )
 
 
 @report.command("forecast")
 @click.option("--pipeline")
 @_period
 @pass_crm
-def report_forecast(crm: Any, pipeline: str | None, since: datetime | None, until: datetime | None,
-                    customer_id: int | None) -> None:
+def report_forecast(
+    crm: Any, pipeline: str | None, since: datetime | None, until: datetime | None, customer_id: int | None
+) -> None:
     """Weighted pipeline by month of expected close (amount × stage probability)."""
     rows = crm.sales.reports.forecast(pipeline=pipeline, since=_day(since), until=_day(until), customer_id=customer_id)
-    _emit_report(rows, lambda r: {**attrs.asdict(r), "amount": _money(r.currency, r.amount_minor),
-                                "weighted": _money(r.currency, r.weighted_minor)},
-                 ["month", "currency", "deals", "amount", "weighted", "amount_minor", "weighted_minor"])
+    _emit_report(
+        rows,
+        lambda r: {
+            **attrs.asdict(r),
+            "amount": _money(r.currency, r.amount_minor),
+            "weighted": _money(r.currency, r.weighted_minor),
+        },
+        ["month", "currency", "deals", "amount", "weighted", "amount_minor", "weighted_minor"],
+    )
 
 
 @report.command("performance")
@@ -1067,9 +1423,15 @@ def report_forecast(crm: Any, pipeline: str | None, since: datetime | None, unti
 def report_performance(crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None) -> None:
     """Win rate and revenue per employee."""
     rows = crm.sales.reports.performance(since=_day(since), until=_day(until), customer_id=customer_id)
-    _emit_report(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor),
-                                "won_amount": _money(r.currency, r.won_amount_minor)},
-                 ["owner", "won", "lost", "win_rate", "won_amount", "orders", "revenue", "currency", "revenue_minor"])
+    _emit_report(
+        rows,
+        lambda r: {
+            **attrs.asdict(r),
+            "revenue": _money(r.currency, r.revenue_minor),
+            "won_amount": _money(r.currency, r.won_amount_minor),
+        },
+        ["owner", "won", "lost", "win_rate", "won_amount", "orders", "revenue", "currency", "revenue_minor"],
+    )
 
 
 @report.command("top-products")
@@ -1077,13 +1439,18 @@ def report_performance(crm: Any, since: datetime | None, until: datetime | None,
 @click.option("--limit", default=10, show_default=True)
 @click.option("--per-month", is_flag=True, help="The top products of each month.")
 @pass_crm
-def report_top_products(crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None, limit: int,
-                        per_month: bool) -> None:
+def report_top_products(
+    crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None, limit: int, per_month: bool
+) -> None:
     """Best-selling products by revenue (before VAT)."""
-    rows = crm.sales.reports.top_products(since=_day(since), until=_day(until), limit=limit, per_month=per_month,
-                                          customer_id=customer_id)
-    _emit_report(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)},
-                 ["period", "rank", "sku", "name", "quantity", "orders", "revenue", "revenue_minor"])
+    rows = crm.sales.reports.top_products(
+        since=_day(since), until=_day(until), limit=limit, per_month=per_month, customer_id=customer_id
+    )
+    _emit_report(
+        rows,
+        lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)},
+        ["period", "rank", "sku", "name", "quantity", "orders", "revenue", "revenue_minor"],
+    )
 
 
 @report.command("days-to-close")
@@ -1091,11 +1458,18 @@ def report_top_products(crm: Any, since: datetime | None, until: datetime | None
 @click.option("--per-owner", is_flag=True)
 @_period
 @pass_crm
-def report_days_to_close(crm: Any, pipeline: str | None, per_owner: bool, since: datetime | None,
-                         until: datetime | None, customer_id: int | None) -> None:
+def report_days_to_close(
+    crm: Any,
+    pipeline: str | None,
+    per_owner: bool,
+    since: datetime | None,
+    until: datetime | None,
+    customer_id: int | None,
+) -> None:
     """Average days from opening to winning a deal."""
-    rows = crm.sales.reports.days_to_close(pipeline=pipeline, per_owner=per_owner, since=_day(since), until=_day(until),
-                                           customer_id=customer_id)
+    rows = crm.sales.reports.days_to_close(
+        pipeline=pipeline, per_owner=per_owner, since=_day(since), until=_day(until), customer_id=customer_id
+    )
     _emit_report(rows, attrs.asdict, ["pipeline", "owner", "deals", "average_days", "min_days", "max_days"])
 
 
@@ -1105,5 +1479,8 @@ def report_days_to_close(crm: Any, pipeline: str | None, per_owner: bool, since:
 def report_revenue(crm: Any, since: datetime | None, until: datetime | None, customer_id: int | None) -> None:
     """Orders and revenue (net of refunds) per month."""
     rows = crm.sales.reports.revenue_by_month(since=_day(since), until=_day(until), customer_id=customer_id)
-    _emit_report(rows, lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)},
-                 ["month", "currency", "orders", "revenue", "revenue_minor"])
+    _emit_report(
+        rows,
+        lambda r: {**attrs.asdict(r), "revenue": _money(r.currency, r.revenue_minor)},
+        ["month", "currency", "orders", "revenue", "revenue_minor"],
+    )

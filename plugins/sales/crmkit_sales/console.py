@@ -48,12 +48,31 @@ PANEL_ROWS = 5
 TILE_ROWS = 8
 # The msgids of the values the service stores (shown translated; the stored value is the key).
 DEAL_STATUSES = {"open": "Open", "won": "Won", "lost": "Lost"}
-QUOTE_STATUSES = {"draft": "Draft", "sent": "Sent", "accepted": "Accepted", "declined": "Declined",
-                  "expired": "Expired"}
-ORDER_STATUSES = {"placed": "Placed", "shipped": "Shipped", "delivered": "Delivered", "cancelled": "Cancelled",
-                  "refunded": "Refunded"}
-PAYMENT_METHODS = {"cash": "Cash", "bank_transfer": "Bank transfer", "card": "Card", "cod": "Cash on delivery",
-                   "momo": "MoMo", "zalopay": "ZaloPay", "vnpay": "VNPay", "cheque": "Cheque", "other": "Other"}
+QUOTE_STATUSES = {
+    "draft": "Draft",
+    "sent": "Sent",
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "expired": "Expired",
+}
+ORDER_STATUSES = {
+    "placed": "Placed",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+    "refunded": "Refunded",
+}
+PAYMENT_METHODS = {
+    "cash": "Cash",
+    "bank_transfer": "Bank transfer",
+    "card": "Card",
+    "cod": "Cash on delivery",
+    "momo": "MoMo",
+    "zalopay": "ZaloPay",
+    "vnpay": "VNPay",
+    "cheque": "Cheque",
+    "other": "Other",
+}
 
 
 def totals(amounts: Iterable[Money]) -> list[Money]:
@@ -91,13 +110,21 @@ def board_columns(crm: CRM, pipeline: Pipeline) -> list[Column]:
     """One column per stage of ``pipeline``: its open deals, the latest won and lost ones, and each stage's
     count and value over every deal the user may read (one grouped query)."""
     deals = crm.sales.deals
-    shown = [*deals.list(status="open", pipeline=pipeline.id, limit=OPEN_CARDS),
-             *deals.list(status="won", pipeline=pipeline.id, limit=CLOSED_CARDS),
-             *deals.list(status="lost", pipeline=pipeline.id, limit=CLOSED_CARDS)]
+    shown = [
+        *deals.list(status="open", pipeline=pipeline.id, limit=OPEN_CARDS),
+        *deals.list(status="won", pipeline=pipeline.id, limit=CLOSED_CARDS),
+        *deals.list(status="lost", pipeline=pipeline.id, limit=CLOSED_CARDS),
+    ]
     values = deals.value_by_stage(pipeline=pipeline.id)
-    return [Column(stage, [d for d in shown if d.stage_id == stage.id],
-                   sum(v.count for v in values if v.stage_id == stage.id),
-                   [v.amount for v in values if v.stage_id == stage.id]) for stage in pipeline.stages]
+    return [
+        Column(
+            stage,
+            [d for d in shown if d.stage_id == stage.id],
+            sum(v.count for v in values if v.stage_id == stage.id),
+            [v.amount for v in values if v.stage_id == stage.id],
+        )
+        for stage in pipeline.stages
+    ]
 
 
 def _chosen_pipeline(pipelines: list[Pipeline], wanted: str | None) -> Pipeline | None:
@@ -105,8 +132,15 @@ def _chosen_pipeline(pipelines: list[Pipeline], wanted: str | None) -> Pipeline 
     return next((p for p in pipelines if str(p.id) == wanted), pipelines[0] if pipelines else None)
 
 
-def pipeline_page(request: ConsoleRequest, *, pipeline_id: int | None = None, error: str | None = None,
-                  failed: Deal | None = None, moved: Deal | None = None, status: int = 200) -> Response:
+def pipeline_page(
+    request: ConsoleRequest,
+    *,
+    pipeline_id: int | None = None,
+    error: str | None = None,
+    failed: Deal | None = None,
+    moved: Deal | None = None,
+    status: int = 200,
+) -> Response:
     """The board of one pipeline (chosen from the list when there are several); an htmx or fetch request gets
     the board alone (what the drag and drop swaps in). A refused move (``error``, the service's reason) marks
     the ``failed`` deal's card, its form keeping the stage tried and asking for a reason."""
@@ -118,12 +152,20 @@ def pipeline_page(request: ConsoleRequest, *, pipeline_id: int | None = None, er
     cards = [d for column in columns for d in column.deals]
     if moved is None and request.http.args.get("moved", "").isdigit():
         moved = next((d for d in cards if d.id == int(request.http.args["moved"])), None)
-    return request.render(TEMPLATES + "pipeline.html", status=status, pipelines=pipelines, pipeline=pipeline,
-                          columns=columns, names=crm.sales.customer_names((d.customer_id for d in cards),
-                                                                          perm.DEALS_READ),
-                          can_move=request.allowed(perm.DEALS_UPDATE), error=error, failed=failed, moved=moved,
-                          tried=request.http.form.get("stage", "") if failed else "",
-                          stage_names={s.id: s.name for s in pipeline.stages} if pipeline else {})
+    return request.render(
+        TEMPLATES + "pipeline.html",
+        status=status,
+        pipelines=pipelines,
+        pipeline=pipeline,
+        columns=columns,
+        names=crm.sales.customer_names((d.customer_id for d in cards), perm.DEALS_READ),
+        can_move=request.allowed(perm.DEALS_UPDATE),
+        error=error,
+        failed=failed,
+        moved=moved,
+        tried=request.http.form.get("stage", "") if failed else "",
+        stage_names={s.id: s.name for s in pipeline.stages} if pipeline else {},
+    )
 
 
 def pipeline_board(request: ConsoleRequest) -> Response:
@@ -162,8 +204,15 @@ def _after(request: ConsoleRequest) -> tuple[datetime, int] | None:
         raise ValidationError(f"invalid cursor {cursor!r}: pass back the next page link", field="after") from None
 
 
-def _document_list(request: ConsoleRequest, path: str, template: str, statuses: dict[str, str],
-                   read: str, fetch: Callable[..., Sequence[Any]], key: str) -> Response:
+def _document_list(
+    request: ConsoleRequest,
+    path: str,
+    template: str,
+    statuses: dict[str, str],
+    read: str,
+    fetch: Callable[..., Sequence[Any]],
+    key: str,
+) -> Response:
     """A newest-first list of quotes or orders, filtered by status, paged by keyset (``key``: the time column)."""
     status = request.http.args.get("status", "")
     status = status if status in statuses else ""
@@ -173,44 +222,68 @@ def _document_list(request: ConsoleRequest, path: str, template: str, statuses: 
     except ValidationError as exc:
         rows, error = [], "; ".join(_messages(exc))
     page = rows[:PAGE_SIZE]
-    next_url = (request.url(path, status=status, after=encode_cursor(getattr(page[-1], key), page[-1].id))
-                if len(rows) > PAGE_SIZE else None)
-    return request.render(TEMPLATES + template, rows=page, status_filter=status, statuses=statuses,
-                          names=request.crm.sales.customer_names((r.customer_id for r in page), read),
-                          next_url=next_url, error=error, Money=Money)
+    next_url = (
+        request.url(path, status=status, after=encode_cursor(getattr(page[-1], key), page[-1].id))
+        if len(rows) > PAGE_SIZE
+        else None
+    )
+    return request.render(
+        TEMPLATES + template,
+        rows=page,
+        status_filter=status,
+        statuses=statuses,
+        names=request.crm.sales.customer_names((r.customer_id for r in page), read),
+        next_url=next_url,
+        error=error,
+        Money=Money,
+    )
 
 
 def quote_list(request: ConsoleRequest) -> Response:
     """``GET /console/sales/quotes``: the latest version of each quote in the user's scope, newest first."""
-    return _document_list(request, QUOTES, "quotes.html", QUOTE_STATUSES, perm.QUOTES_READ,
-                          request.crm.sales.quotes.list, "created_at")
+    return _document_list(
+        request, QUOTES, "quotes.html", QUOTE_STATUSES, perm.QUOTES_READ, request.crm.sales.quotes.list, "created_at"
+    )
 
 
 def order_list(request: ConsoleRequest) -> Response:
     """``GET /console/sales/orders``: orders in the user's scope, newest first, with what is still owed."""
-    return _document_list(request, ORDERS, "orders.html", ORDER_STATUSES, perm.ORDERS_READ,
-                          request.crm.sales.orders.list, "placed_at")
+    return _document_list(
+        request, ORDERS, "orders.html", ORDER_STATUSES, perm.ORDERS_READ, request.crm.sales.orders.list, "placed_at"
+    )
 
 
 def quote_detail(request: ConsoleRequest) -> Response:
     """One quote version: its lines, totals, status and its other versions (404 outside the user's scope)."""
     sales = request.crm.sales
     quote = sales.quotes.get(request.params["quote_id"])
-    return request.render(TEMPLATES + "quote.html", quote=quote, versions=sales.quotes.versions(quote.id),
-                          names=sales.customer_names([quote.customer_id], perm.QUOTES_READ),
-                          can_see_order=request.allowed(perm.ORDERS_READ), statuses=QUOTE_STATUSES, Money=Money,
-                          order_number=order_number)
+    return request.render(
+        TEMPLATES + "quote.html",
+        quote=quote,
+        versions=sales.quotes.versions(quote.id),
+        names=sales.customer_names([quote.customer_id], perm.QUOTES_READ),
+        can_see_order=request.allowed(perm.ORDERS_READ),
+        statuses=QUOTE_STATUSES,
+        Money=Money,
+        order_number=order_number,
+    )
 
 
 def order_detail(request: ConsoleRequest) -> Response:
     """One order: its lines, totals, status, payments and refunds (404 outside the user's scope)."""
     sales = request.crm.sales
     order = sales.orders.get(request.params["order_id"])
-    return request.render(TEMPLATES + "order.html", order=order, payments=sales.payments.list(order_id=order.id),
-                          refunds=sales.orders.refunds(order.id),
-                          names=sales.customer_names([order.customer_id], perm.ORDERS_READ),
-                          can_see_quote=request.allowed(perm.QUOTES_READ), statuses=ORDER_STATUSES,
-                          methods=PAYMENT_METHODS, Money=Money)
+    return request.render(
+        TEMPLATES + "order.html",
+        order=order,
+        payments=sales.payments.list(order_id=order.id),
+        refunds=sales.orders.refunds(order.id),
+        names=sales.customer_names([order.customer_id], perm.ORDERS_READ),
+        can_see_quote=request.allowed(perm.QUOTES_READ),
+        statuses=ORDER_STATUSES,
+        methods=PAYMENT_METHODS,
+        Money=Money,
+    )
 
 
 # -- customer 360 and home -------------------------------------------------------------------------------
@@ -236,9 +309,14 @@ def customer_sales(crm: CRM, customer: Customer) -> CustomerSales:
     outstanding = sales.payments.outstanding(customer.id) if orders is not None else {}
     quotes = sales.quotes.list(customer_id=customer.id, limit=PANEL_ROWS) if allowed(perm.QUOTES_READ) else None
     deals = sales.deals.list(customer_id=customer.id, status="open") if allowed(perm.DEALS_READ) else None
-    return CustomerSales(orders, [Money(c, minor) for c, minor in sorted(outstanding.items())], quotes,
-                         deals[:PANEL_ROWS] if deals is not None else None, totals(d.amount for d in deals or ()),
-                         {"orders": ORDER_STATUSES, "quotes": QUOTE_STATUSES})
+    return CustomerSales(
+        orders,
+        [Money(c, minor) for c, minor in sorted(outstanding.items())],
+        quotes,
+        deals[:PANEL_ROWS] if deals is not None else None,
+        totals(d.amount for d in deals or ()),
+        {"orders": ORDER_STATUSES, "quotes": QUOTE_STATUSES},
+    )
 
 
 @attrs.frozen
@@ -291,8 +369,9 @@ def today(crm: CRM) -> Today:
     overdue = sales.tasks.overdue(employee=agenda.employee, now=now, limit=TILE_ROWS)
     due = [task for task in agenda.tasks if task.due_at >= now]
     shown = [*agenda.appointments, *due, *overdue]
-    return Today(list(agenda.appointments), due, overdue,
-                 sales.customer_names((x.customer_id for x in shown), perm.AGENDA_READ))
+    return Today(
+        list(agenda.appointments), due, overdue, sales.customer_names((x.customer_id for x in shown), perm.AGENDA_READ)
+    )
 
 
 # -- hooks -----------------------------------------------------------------------------------------------
@@ -302,8 +381,9 @@ def today(crm: CRM) -> Today:
 def crmkit_console_pages() -> list[ConsolePage]:
     return [
         ConsolePage(PIPELINE, pipeline_board, permission=perm.DEALS_READ),
-        ConsolePage("/console/sales/deals/<int:deal_id>/move", move_deal, methods=("POST",),
-                    permission=perm.DEALS_UPDATE),
+        ConsolePage(
+            "/console/sales/deals/<int:deal_id>/move", move_deal, methods=("POST",), permission=perm.DEALS_UPDATE
+        ),
         ConsolePage(QUOTES, quote_list, permission=perm.QUOTES_READ),
         ConsolePage(QUOTES + "/<int:quote_id>", quote_detail, permission=perm.QUOTES_READ),
         ConsolePage(ORDERS, order_list, permission=perm.ORDERS_READ),
@@ -314,22 +394,31 @@ def crmkit_console_pages() -> list[ConsolePage]:
 
 @hookimpl
 def crmkit_console_menu() -> list[MenuEntry]:
-    return [MenuEntry("Pipeline", PIPELINE, perm.DEALS_READ), MenuEntry("Quotes", QUOTES, perm.QUOTES_READ),
-            MenuEntry("Orders", ORDERS, perm.ORDERS_READ)]
+    return [
+        MenuEntry("Pipeline", PIPELINE, perm.DEALS_READ),
+        MenuEntry("Quotes", QUOTES, perm.QUOTES_READ),
+        MenuEntry("Orders", ORDERS, perm.ORDERS_READ),
+    ]
 
 
 @hookimpl
 def crmkit_customer_panels() -> list[Panel]:
     # named "sales" so it takes the place of the raw "sales" section of the customer profile
-    return [Panel("sales", "Orders and quotes", TEMPLATES + "panel.html", customer_sales,
-                  permission=perm.ORDERS_READ)]
+    return [Panel("sales", "Orders and quotes", TEMPLATES + "panel.html", customer_sales, permission=perm.ORDERS_READ)]
 
 
 @hookimpl
 def crmkit_home_tiles() -> list[Tile]:
-    return [Tile("sales-pipeline", "Pipeline value", TEMPLATES + "pipeline_tile.html", pipeline_value,
-                 permission=perm.DEALS_READ),
-            Tile("sales-today", "Today", TEMPLATES + "today_tile.html", today, permission=perm.AGENDA_READ)]
+    return [
+        Tile(
+            "sales-pipeline",
+            "Pipeline value",
+            TEMPLATES + "pipeline_tile.html",
+            pipeline_value,
+            permission=perm.DEALS_READ,
+        ),
+        Tile("sales-today", "Today", TEMPLATES + "today_tile.html", today, permission=perm.AGENDA_READ),
+    ]
 
 
 @hookimpl

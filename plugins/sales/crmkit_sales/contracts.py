@@ -39,8 +39,9 @@ class Contracts(Part):
             values["customer_id"] = self.require_customer(conn, values["customer_id"], CONTRACTS_MANAGE)
             self.crm.access.check_owner(conn, values["owner"], CONTRACTS_MANAGE)
             self._check(conn, values, None)
-            contract_id = conn.execute(m.contracts.insert().values(**values, created_at=now, updated_at=now)
-                                       .returning(m.contracts.c.id)).scalar_one()
+            contract_id = conn.execute(
+                m.contracts.insert().values(**values, created_at=now, updated_at=now).returning(m.contracts.c.id)
+            ).scalar_one()
             self.audit(session, "create", "contract", contract_id, customer_id=values["customer_id"], changes=values)
             return self._get(conn, contract_id)
 
@@ -52,8 +53,9 @@ class Contracts(Part):
             raise ValidationError("a contract stays with its customer", field="customer_id")
         with self.crm.transaction() as session:
             conn = session.connection()
-            current = self.load(conn, m.contracts, contract_id, "contract", read=CONTRACTS_READ,
-                                write=CONTRACTS_MANAGE, lock=True)
+            current = self.load(
+                conn, m.contracts, contract_id, "contract", read=CONTRACTS_READ, write=CONTRACTS_MANAGE, lock=True
+            )
             if "owner" in values:
                 self.crm.access.check_owner(conn, values["owner"], CONTRACTS_MANAGE)
             merged = {**current, **values}
@@ -61,7 +63,9 @@ class Contracts(Part):
                 if merged[end] is not None and merged[end] < merged[start]:
                     raise ValidationError(f"ends before it starts ({start} {merged[start]})", field=end)
             self._check(conn, merged, contract_id)
-            conn.execute(m.contracts.update().where(m.contracts.c.id == contract_id).values(**values, updated_at=utcnow()))
+            conn.execute(
+                m.contracts.update().where(m.contracts.c.id == contract_id).values(**values, updated_at=utcnow())
+            )
             self.audit(session, "update", "contract", contract_id, customer_id=current["customer_id"], changes=values)
             return self._get(conn, contract_id)
 
@@ -73,8 +77,11 @@ class Contracts(Part):
     def list(self, *, customer_id: int | None = None, status: str | None = None, limit: int = 200) -> list[Contract]:
         """Contracts by start date, newest first: those of the customers in the ``sales.contracts.read`` scope."""
         c = m.contracts.c
-        query = self.scoped(sa.select(m.contracts).order_by(c.start_date.desc(), c.id.desc()).limit(limit),
-                            c.customer_id, CONTRACTS_READ)
+        query = self.scoped(
+            sa.select(m.contracts).order_by(c.start_date.desc(), c.id.desc()).limit(limit),
+            c.customer_id,
+            CONTRACTS_READ,
+        )
         if customer_id is not None:
             query = query.where(c.customer_id == customer_id)
         if status is not None:
@@ -90,8 +97,11 @@ class Contracts(Part):
         start = today or self.crm.today()
         c = m.contracts.c
         due = sa.func.coalesce(c.renewal_date, c.end_date)
-        query = (sa.select(m.contracts).where(c.status == "active", due >= start, due <= start + timedelta(days=days))
-                 .order_by(due, c.id))
+        query = (
+            sa.select(m.contracts)
+            .where(c.status == "active", due >= start, due <= start + timedelta(days=days))
+            .order_by(due, c.id)
+        )
         query = self.scoped(query, c.customer_id, CONTRACTS_READ)
         with self.crm.reading() as conn:
             return [from_row(Contract, r) for r in conn.execute(query).mappings()]
@@ -101,8 +111,9 @@ class Contracts(Part):
         ``sales.contracts.manage`` scope); returns how many."""
         day = today or self.crm.today()
         c = m.contracts.c
-        due = self.scoped(m.contracts.update().where(c.status == "active", c.end_date < day), c.customer_id,
-                          CONTRACTS_MANAGE)
+        due = self.scoped(
+            m.contracts.update().where(c.status == "active", c.end_date < day), c.customer_id, CONTRACTS_MANAGE
+        )
         with self.crm.transaction() as session:
             now = utcnow()
             result = session.connection().execute(due.values(status="expired", updated_at=now))

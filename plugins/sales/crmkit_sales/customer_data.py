@@ -58,13 +58,19 @@ def export(crm: CRM, session: Session, customer: Customer) -> dict[str, list[dic
     customer_id = customer.id
     data = privacy.export_rows(session, CUSTOMER_TABLES, customer_id)
     if not crm.access.sees_contacts_of(customer.owner):
-        data[m.orders.name] = [{**row, "shipping_phone": mask_phone(row["shipping_phone"]) if row["shipping_phone"]
-                                else None, "shipping_address": MASK * 3 if row["shipping_address"] else None}
-                               for row in data[m.orders.name]]
+        data[m.orders.name] = [
+            {
+                **row,
+                "shipping_phone": mask_phone(row["shipping_phone"]) if row["shipping_phone"] else None,
+                "shipping_address": MASK * 3 if row["shipping_address"] else None,
+            }
+            for row in data[m.orders.name]
+        ]
     conn = session.connection()
     for child, key, parent in CHILD_TABLES:
-        rows = conn.execute(sa.select(child).where(child.c[key].in_(_parents(parent, customer_id)))
-                            .order_by(*child.primary_key.columns)).mappings()
+        rows = conn.execute(
+            sa.select(child).where(child.c[key].in_(_parents(parent, customer_id))).order_by(*child.primary_key.columns)
+        ).mappings()
         data[child.name] = [to_jsonable(dict(row)) for row in rows]
     return data
 
@@ -82,13 +88,27 @@ def erase(session: Session, customer_id: int) -> None:
     conn.execute(m.deal_history.delete().where(m.deal_history.c.deal_id.in_(deals)))
     privacy.delete_rows(session, (m.quotes, m.deals), customer_id)
     now = utcnow()
-    privacy.anonymize_rows(session, m.orders, customer_id, {
-        "shipping_name": None, "shipping_phone": None, "shipping_address": None, "notes": None,
-        "cancel_reason": None, "updated_at": now})
+    privacy.anonymize_rows(
+        session,
+        m.orders,
+        customer_id,
+        {
+            "shipping_name": None,
+            "shipping_phone": None,
+            "shipping_address": None,
+            "notes": None,
+            "cancel_reason": None,
+            "updated_at": now,
+        },
+    )
     conn.execute(m.payments.update().where(m.payments.c.order_id.in_(orders)).values(reference=None, note=None))
     conn.execute(m.refunds.update().where(m.refunds.c.order_id.in_(orders)).values(reason=None))
-    privacy.anonymize_rows(session, m.contracts, customer_id, {
-        "title": sa.literal("Contract ") + m.contracts.c.number, "notes": None, "updated_at": now})
+    privacy.anonymize_rows(
+        session,
+        m.contracts,
+        customer_id,
+        {"title": sa.literal("Contract ") + m.contracts.c.number, "notes": None, "updated_at": now},
+    )
 
 
 def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
@@ -116,43 +136,100 @@ def profile(crm: CRM, session: Session, customer: Customer) -> dict[str, Any]:
 
     section: dict[str, Any] = {}
     if shown(DEALS_READ):
-        open_deals = rows(
-            sa.select(d.id, d.title, s.name.label("stage"), s.probability, d.amount_minor, d.currency,
-                      d.expected_close, d.owner)
-            .join(m.stages, s.id == d.stage_id).where(d.customer_id == cid, d.status == "open")
-            .order_by(d.expected_close, d.id).limit(PROFILE_ROWS), d.customer_id, DEALS_READ).mappings().all()
-        section["open_deals"] = [{**dict(r), "amount": str(Money(r["currency"], r["amount_minor"]))}
-                                 for r in open_deals]
+        open_deals = (
+            rows(
+                sa.select(
+                    d.id,
+                    d.title,
+                    s.name.label("stage"),
+                    s.probability,
+                    d.amount_minor,
+                    d.currency,
+                    d.expected_close,
+                    d.owner,
+                )
+                .join(m.stages, s.id == d.stage_id)
+                .where(d.customer_id == cid, d.status == "open")
+                .order_by(d.expected_close, d.id)
+                .limit(PROFILE_ROWS),
+                d.customer_id,
+                DEALS_READ,
+            )
+            .mappings()
+            .all()
+        )
+        section["open_deals"] = [
+            {**dict(r), "amount": str(Money(r["currency"], r["amount_minor"]))} for r in open_deals
+        ]
     if shown(ORDERS_READ):
-        orders = rows(
-            sa.select(o.id, o.placed_at, o.status, o.currency, o.total_minor, o.paid_minor, o.refunded_minor)
-            .where(o.customer_id == cid).order_by(o.placed_at.desc(), o.id.desc()).limit(PROFILE_ROWS),
-            o.customer_id, ORDERS_READ).mappings().all()
+        orders = (
+            rows(
+                sa.select(o.id, o.placed_at, o.status, o.currency, o.total_minor, o.paid_minor, o.refunded_minor)
+                .where(o.customer_id == cid)
+                .order_by(o.placed_at.desc(), o.id.desc())
+                .limit(PROFILE_ROWS),
+                o.customer_id,
+                ORDERS_READ,
+            )
+            .mappings()
+            .all()
+        )
         balances = rows(
-            sa.select(o.currency, sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor),
-                      sa.func.sum(o.total_minor - o.paid_minor))
-            .where(o.customer_id == cid, o.status.in_((*OPEN_STATUSES, "refunded"))).group_by(o.currency),
-            o.customer_id, ORDERS_READ).all()
-        section["last_orders"] = [{
-            "id": r["id"], "number": order_number(r["id"]), "placed_at": r["placed_at"], "status": r["status"],
-            "total": str(Money(r["currency"], r["total_minor"])),
-            "outstanding": str(Money(r["currency"], 0 if r["status"] == "cancelled" else r["total_minor"] - r["paid_minor"])),
-        } for r in orders]
+            sa.select(
+                o.currency,
+                sa.func.count(),
+                sa.func.sum(o.total_minor - o.refunded_minor),
+                sa.func.sum(o.total_minor - o.paid_minor),
+            )
+            .where(o.customer_id == cid, o.status.in_((*OPEN_STATUSES, "refunded")))
+            .group_by(o.currency),
+            o.customer_id,
+            ORDERS_READ,
+        ).all()
+        section["last_orders"] = [
+            {
+                "id": r["id"],
+                "number": order_number(r["id"]),
+                "placed_at": r["placed_at"],
+                "status": r["status"],
+                "total": str(Money(r["currency"], r["total_minor"])),
+                "outstanding": str(
+                    Money(r["currency"], 0 if r["status"] == "cancelled" else r["total_minor"] - r["paid_minor"])
+                ),
+            }
+            for r in orders
+        ]
         section["orders"] = {cur: count for cur, count, _, _ in balances}
         section["total_spend"] = {cur: str(Money(cur, int(spend or 0))) for cur, _, spend, _ in balances}
         section["outstanding"] = {cur: str(Money(cur, int(owed or 0))) for cur, _, _, owed in balances if owed}
     if shown(CONTRACTS_READ):
-        contracts = rows(
-            sa.select(c.id, c.number, c.title, c.start_date, c.end_date, c.renewal_date, c.value_minor, c.currency)
-            .where(c.customer_id == cid, c.status == "active").order_by(c.end_date, c.id),
-            c.customer_id, CONTRACTS_READ).mappings().all()
-        section["active_contracts"] = [{**dict(r), "value": str(Money(r["currency"], r["value_minor"]))}
-                                       for r in contracts]
+        contracts = (
+            rows(
+                sa.select(c.id, c.number, c.title, c.start_date, c.end_date, c.renewal_date, c.value_minor, c.currency)
+                .where(c.customer_id == cid, c.status == "active")
+                .order_by(c.end_date, c.id),
+                c.customer_id,
+                CONTRACTS_READ,
+            )
+            .mappings()
+            .all()
+        )
+        section["active_contracts"] = [
+            {**dict(r), "value": str(Money(r["currency"], r["value_minor"]))} for r in contracts
+        ]
     if shown(AGENDA_READ):
-        appointment = rows(
-            sa.select(a.id, a.subject, a.starts_at, a.employee, a.channel, a.place)
-            .where(a.customer_id == cid, a.status == "scheduled", a.starts_at >= utcnow())
-            .order_by(a.starts_at).limit(1), a.customer_id, AGENDA_READ).mappings().first()
+        appointment = (
+            rows(
+                sa.select(a.id, a.subject, a.starts_at, a.employee, a.channel, a.place)
+                .where(a.customer_id == cid, a.status == "scheduled", a.starts_at >= utcnow())
+                .order_by(a.starts_at)
+                .limit(1),
+                a.customer_id,
+                AGENDA_READ,
+            )
+            .mappings()
+            .first()
+        )
         section["next_appointment"] = dict(appointment) if appointment else None
     return section
 
@@ -175,8 +252,9 @@ def segment_fields(crm: CRM) -> dict[str, sa.ColumnElement[Any]]:
         "total_spend": sa.func.coalesce(scalar(sa.func.sum(o.total_minor - o.refunded_minor), *money), 0),
         "order_count": scalar(sa.func.count(), *counted),
         "last_order_at": scalar(sa.func.max(o.placed_at), *counted),
-        "outstanding_balance": sa.func.coalesce(scalar(sa.func.sum(o.total_minor - o.paid_minor),
-                                                       *money, o.status != "refunded"), 0),
+        "outstanding_balance": sa.func.coalesce(
+            scalar(sa.func.sum(o.total_minor - o.paid_minor), *money, o.status != "refunded"), 0
+        ),
         "open_deal_count": scalar(sa.func.count(), d.customer_id == cid, d.status == "open"),
     }
 
@@ -188,9 +266,14 @@ def value_transactions() -> sa.Select[Any]:
     """
     o = m.orders.c
     net = o.total_minor - o.refunded_minor
-    margin = sa.case((o.total_minor == 0, o.margin_minor),
-                     else_=o.margin_minor - (o.margin_minor * o.refunded_minor) // o.total_minor)
+    margin = sa.case(
+        (o.total_minor == 0, o.margin_minor),
+        else_=o.margin_minor - (o.margin_minor * o.refunded_minor) // o.total_minor,
+    )
     return sa.select(
-        o.customer_id.label("customer_id"), o.placed_at.label("occurred_at"), net.label("amount_minor"),
-        o.currency.label("currency"), margin.label("margin_minor"),
+        o.customer_id.label("customer_id"),
+        o.placed_at.label("occurred_at"),
+        net.label("amount_minor"),
+        o.currency.label("currency"),
+        margin.label("margin_minor"),
     ).where(o.status != "cancelled")

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from crmkit.crm import CRM
 
 #: The demo's salespeople (users with the sales role): they own deals, quotes, orders, contracts and tasks.
-EMPLOYEES = {"lan.nguyen": "Nguyễn Thị Lan", "minh.tran": "Trần Văn Minh", "hoa.le": "Lê Thị Hoa",
-             "tuan.pham": "Phạm Anh Tuấn"}
+EMPLOYEES = {
+    "lan.nguyen": "Nguyễn Thị Lan",
+    "minh.tran": "Trần Văn Minh",
+    "hoa.le": "Lê Thị Hoa",
+    "tuan.pham": "Phạm Anh Tuấn",
+}
 STAFF = tuple(EMPLOYEES)
 
 #: sku, name, kind, unit, category, list price (VND), unit cost, VAT rate
@@ -46,17 +50,38 @@ PRICES = {row[0]: row[5] for row in CATALOGUE}
 #: Each buyer's usual order (gamma-distributed between buyers: shape, mean in đồng); from BULK_FROM they buy wholesale.
 BASKET_SHAPE, BASKET_MEAN, BULK_FROM = 4.0, 800_000, 1_500_000
 PIPELINES = {
-    "Bán hàng B2B": [("Tiếp cận", "0.1"), ("Đánh giá nhu cầu", "0.25"), ("Báo giá", "0.5"), ("Đàm phán", "0.75"),
-                     ("Thắng", "1", "won"), ("Thua", "0", "lost")],
-    "Dịch vụ bảo trì": [("Liên hệ", "0.2"), ("Khảo sát", "0.4"), ("Đề xuất", "0.6"), ("Thắng", "1", "won"),
-                        ("Thua", "0", "lost")],
+    "Bán hàng B2B": [
+        ("Tiếp cận", "0.1"),
+        ("Đánh giá nhu cầu", "0.25"),
+        ("Báo giá", "0.5"),
+        ("Đàm phán", "0.75"),
+        ("Thắng", "1", "won"),
+        ("Thua", "0", "lost"),
+    ],
+    "Dịch vụ bảo trì": [
+        ("Liên hệ", "0.2"),
+        ("Khảo sát", "0.4"),
+        ("Đề xuất", "0.6"),
+        ("Thắng", "1", "won"),
+        ("Thua", "0", "lost"),
+    ],
 }
 LOST_REASONS = ("Giá cao hơn đối thủ", "Khách hoãn ngân sách", "Chọn nhà cung cấp khác", "Không liên lạc được")
 PAYMENT_METHODS = ("bank_transfer", "bank_transfer", "cash", "momo", "cod", "card")
-APPOINTMENT_SUBJECTS = ("Giới thiệu sản phẩm mới", "Khảo sát máy pha cà phê", "Đàm phán giá đại lý",
-                        "Bàn giao máy và hướng dẫn sử dụng", "Gia hạn hợp đồng bảo trì")
-TASK_TITLES = ("Gọi lại xác nhận đơn hàng", "Gửi báo giá sửa đổi", "Nhắc thanh toán công nợ", "Gửi mẫu cà phê",
-               "Hẹn lịch bảo trì định kỳ")
+APPOINTMENT_SUBJECTS = (
+    "Giới thiệu sản phẩm mới",
+    "Khảo sát máy pha cà phê",
+    "Đàm phán giá đại lý",
+    "Bàn giao máy và hướng dẫn sử dụng",
+    "Gia hạn hợp đồng bảo trì",
+)
+TASK_TITLES = (
+    "Gọi lại xác nhận đơn hàng",
+    "Gửi báo giá sửa đổi",
+    "Nhắc thanh toán công nợ",
+    "Gửi mẫu cà phê",
+    "Hẹn lịch bảo trì định kỳ",
+)
 
 
 def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
@@ -68,27 +93,55 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     now = utcnow()
     _staff(crm)
     if sales.seller().get("tax_code") is None:
-        sales.set_seller(name="Công ty TNHH Đặc Sản Việt", address="25 Lê Lợi, Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh",
-                         tax_code="0312345678", phone="028 3822 1234", email="banhang@dacsanviet.vn",
-                         bank_account="Vietcombank 0071 0001 23456")
+        sales.set_seller(
+            name="Công ty TNHH Đặc Sản Việt",
+            address="25 Lê Lợi, Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh",
+            tax_code="0312345678",
+            phone="028 3822 1234",
+            email="banhang@dacsanviet.vn",
+            bank_account="Vietcombank 0071 0001 23456",
+        )
     for sku, name, kind, unit, category, price, cost, rate in CATALOGUE:
-        sales.products.add(sku=sku, name=name, kind=kind, unit=unit, category=category, price_minor=price,
-                           currency="VND", cost_minor=cost, tax_rate=rate)
+        sales.products.add(
+            sku=sku,
+            name=name,
+            kind=kind,
+            unit=unit,
+            category=category,
+            price_minor=price,
+            currency="VND",
+            cost_minor=cost,
+            tax_rate=rate,
+        )
     today = now.astimezone(sales.orders.timezone).date()
-    trade = sales.pricelists.add(name="Giá đại lý & bán lẻ", currency="VND", valid_from=today - timedelta(days=400),
-                                 group_condition={"field": "lifecycle_stage", "op": "in", "value": ["distributor", "retailer"]})
-    for sku, price, *tiers in (("NM-PQ-T12", 870_000, ("10", 830_000)), ("GAO-ST25-25", 790_000, ("20", 760_000)),
-                               ("CF-ROB-500", 82_000, ("50", 78_000)), ("MAY-ESP-01", 11_400_000)):
+    trade = sales.pricelists.add(
+        name="Giá đại lý & bán lẻ",
+        currency="VND",
+        valid_from=today - timedelta(days=400),
+        group_condition={"field": "lifecycle_stage", "op": "in", "value": ["distributor", "retailer"]},
+    )
+    for sku, price, *tiers in (
+        ("NM-PQ-T12", 870_000, ("10", 830_000)),
+        ("GAO-ST25-25", 790_000, ("20", 760_000)),
+        ("CF-ROB-500", 82_000, ("50", 78_000)),
+        ("MAY-ESP-01", 11_400_000),
+    ):
         sales.pricelists.set_price(trade.id, sku, price)
         for min_quantity, tier_price in tiers:
             sales.pricelists.set_price(trade.id, sku, tier_price, min_quantity=min_quantity)
-    promo = sales.pricelists.add(name="Khuyến mãi quà Tết", currency="VND", group_tag="vip",
-                                 valid_from=today - timedelta(days=20), valid_until=today + timedelta(days=25))
+    promo = sales.pricelists.add(
+        name="Khuyến mãi quà Tết",
+        currency="VND",
+        group_tag="vip",
+        valid_from=today - timedelta(days=20),
+        valid_until=today + timedelta(days=25),
+    )
     for sku, price in (("TRA-HG-100", 129_000), ("DIEU-BP-500", 179_000), ("PIA-ST-4", 55_000)):
         sales.pricelists.set_price(promo.id, sku, price)
     for name, stages in PIPELINES.items():
-        sales.pipelines.add(name, [{"name": s[0], "probability": s[1], "outcome": s[2] if len(s) > 2 else None}
-                                   for s in stages])
+        sales.pipelines.add(
+            name, [{"name": s[0], "probability": s[1], "outcome": s[2] if len(s) > 2 else None} for s in stages]
+        )
     buyers = rng.sample(customer_ids, min(len(customer_ids), 300))
     _orders(crm, rng, buyers, now)
     _deals_and_quotes(crm, rng, customer_ids, now)
@@ -146,11 +199,20 @@ def _orders(crm: CRM, rng: random.Random, buyers: list[int], now: datetime) -> N
                     sales.orders.cancel(order.id, reason="Khách đổi ý trước khi giao")
                     continue
                 if roll < 0.85:
-                    sales.payments.record(order.id, order.total_minor, method=rng.choice(PAYMENT_METHODS),
-                                          paid_at=placed + timedelta(days=rng.randint(0, 5)))
+                    sales.payments.record(
+                        order.id,
+                        order.total_minor,
+                        method=rng.choice(PAYMENT_METHODS),
+                        paid_at=placed + timedelta(days=rng.randint(0, 5)),
+                    )
                 elif roll < 0.95:
-                    sales.payments.record(order.id, order.total_minor // 2, method="bank_transfer",
-                                          paid_at=placed + timedelta(days=1), reference="Đặt cọc 50%")
+                    sales.payments.record(
+                        order.id,
+                        order.total_minor // 2,
+                        method="bank_transfer",
+                        paid_at=placed + timedelta(days=1),
+                        reference="Đặt cọc 50%",
+                    )
                 if placed < now - timedelta(days=7):
                     sales.orders.deliver(order.id, at=placed + timedelta(days=rng.randint(1, 4)))
                 if 0.05 <= roll < 0.09:
@@ -166,27 +228,47 @@ def _deals_and_quotes(crm: CRM, rng: random.Random, customer_ids: list[int], now
         owner = rng.choice(STAFF)
         with crm.acting_as(owner):
             deal = sales.deals.add(
-                customer_id=customer_id, pipeline=pipeline.id, owner=owner, currency="VND", opened_at=opened,
-                title=rng.choice(("Cung cấp cà phê cho chuỗi quán", "Đơn hàng nước mắm cho nhà hàng", "Gạo ST25 cho bếp ăn",
-                                  "Máy pha cà phê cho văn phòng", "Hợp đồng bảo trì thiết bị")),
+                customer_id=customer_id,
+                pipeline=pipeline.id,
+                owner=owner,
+                currency="VND",
+                opened_at=opened,
+                title=rng.choice(
+                    (
+                        "Cung cấp cà phê cho chuỗi quán",
+                        "Đơn hàng nước mắm cho nhà hàng",
+                        "Gạo ST25 cho bếp ăn",
+                        "Máy pha cà phê cho văn phòng",
+                        "Hợp đồng bảo trì thiết bị",
+                    )
+                ),
                 amount_minor=rng.randrange(5_000_000, 250_000_000, 500_000),
-                expected_close=(now + timedelta(days=rng.randint(-10, 150))).date(), source=rng.choice(
-                    ("Website", "Giới thiệu", "Hội chợ", "Zalo OA", "Gọi điện")))
+                expected_close=(now + timedelta(days=rng.randint(-10, 150))).date(),
+                source=rng.choice(("Website", "Giới thiệu", "Hội chợ", "Zalo OA", "Gọi điện")),
+            )
             steps = rng.randint(0, len(open_stages) - 1)
             moment = opened
-            for stage in open_stages[1:steps + 1]:
+            for stage in open_stages[1 : steps + 1]:
                 moment += timedelta(days=rng.randint(2, 15))
                 sales.deals.move(deal.id, stage.id, at=min(moment, now))
             fate = rng.random()
             if fate < 0.3:
-                sales.deals.win(deal.id, reason="Khách ký hợp đồng", at=min(moment + timedelta(days=rng.randint(3, 20)), now))
+                sales.deals.win(
+                    deal.id, reason="Khách ký hợp đồng", at=min(moment + timedelta(days=rng.randint(3, 20)), now)
+                )
             elif fate < 0.5:
                 sales.deals.lose(deal.id, reason=rng.choice(LOST_REASONS), at=min(moment + timedelta(days=9), now))
             if n % 3 == 1:
-                quote = sales.quotes.create(customer_id=customer_id, deal_id=deal.id, owner=owner, notes=(
-                    "Giá đã bao gồm vận chuyển nội thành TP.HCM.\nThanh toán: chuyển khoản trong 7 ngày."),
-                    lines=[{"sku": sku, "quantity": rng.choice((1, 2, 3) if sku == "MAY-ESP-01" else (2, 5, 10, 20))}
-                           for sku in rng.sample(WHOLESALE, 2)])
+                quote = sales.quotes.create(
+                    customer_id=customer_id,
+                    deal_id=deal.id,
+                    owner=owner,
+                    notes=("Giá đã bao gồm vận chuyển nội thành TP.HCM.\nThanh toán: chuyển khoản trong 7 ngày."),
+                    lines=[
+                        {"sku": sku, "quantity": rng.choice((1, 2, 3) if sku == "MAY-ESP-01" else (2, 5, 10, 20))}
+                        for sku in rng.sample(WHOLESALE, 2)
+                    ],
+                )
                 if fate < 0.5:
                     sales.quotes.send(quote.id)
                 if fate < 0.3:
@@ -200,9 +282,17 @@ def _contracts(crm: CRM, rng: random.Random, buyers: list[int], today: date) -> 
         years = rng.choice((1, 2))
         end = start + timedelta(days=365 * years)
         crm.sales.contracts.add(
-            customer_id=customer_id, number=f"HĐ-{start.year}-{n + 1:04d}", title="Hợp đồng bảo trì máy pha cà phê",
-            start_date=start, end_date=end, renewal_date=end - timedelta(days=30), value_minor=4_800_000 * years,
-            currency="VND", owner=rng.choice(STAFF), status="active" if end >= today else "expired")
+            customer_id=customer_id,
+            number=f"HĐ-{start.year}-{n + 1:04d}",
+            title="Hợp đồng bảo trì máy pha cà phê",
+            start_date=start,
+            end_date=end,
+            renewal_date=end - timedelta(days=30),
+            value_minor=4_800_000 * years,
+            currency="VND",
+            owner=rng.choice(STAFF),
+            status="active" if end >= today else "expired",
+        )
 
 
 def _agenda(crm: CRM, rng: random.Random, customer_ids: list[int], now: datetime) -> None:
@@ -210,19 +300,33 @@ def _agenda(crm: CRM, rng: random.Random, customer_ids: list[int], now: datetime
     zone = sales.appointments.timezone
     for customer_id in rng.sample(customer_ids, min(len(customer_ids), 40)):
         day = (now + timedelta(days=rng.randint(-7, 14))).astimezone(zone).date()
-        starts = datetime(day.year, day.month, day.day, rng.choice((8, 9, 10, 14, 15, 16)), rng.choice((0, 30)), tzinfo=zone)
+        starts = datetime(
+            day.year, day.month, day.day, rng.choice((8, 9, 10, 14, 15, 16)), rng.choice((0, 30)), tzinfo=zone
+        )
         channel = rng.choice(("in_person", "in_person", "phone", "video"))
         appointment = sales.appointments.add(
-            customer_id=customer_id, employee=rng.choice(STAFF), subject=rng.choice(APPOINTMENT_SUBJECTS),
-            starts_at=starts, duration_minutes=rng.choice((30, 45, 60, 90)), channel=channel,
-            place="Văn phòng khách hàng" if channel == "in_person" else ("Google Meet" if channel == "video" else None))
+            customer_id=customer_id,
+            employee=rng.choice(STAFF),
+            subject=rng.choice(APPOINTMENT_SUBJECTS),
+            starts_at=starts,
+            duration_minutes=rng.choice((30, 45, 60, 90)),
+            channel=channel,
+            place="Văn phòng khách hàng" if channel == "in_person" else ("Google Meet" if channel == "video" else None),
+        )
         if starts < now:
-            sales.appointments.record_outcome(appointment.id, rng.choice(
-                ("Khách đồng ý đặt thử 20 thùng", "Cần gửi thêm báo giá", "Khách hẹn gặp lại sau Tết")))
+            sales.appointments.record_outcome(
+                appointment.id,
+                rng.choice(("Khách đồng ý đặt thử 20 thùng", "Cần gửi thêm báo giá", "Khách hẹn gặp lại sau Tết")),
+            )
     for customer_id in rng.sample(customer_ids, min(len(customer_ids), 50)):
         due = now + timedelta(days=rng.randint(-10, 10), hours=rng.randint(0, 8))
-        task = sales.tasks.add(customer_id=customer_id, employee=rng.choice(STAFF), title=rng.choice(TASK_TITLES),
-                               due_at=due, priority=rng.choice(("low", "normal", "normal", "high")))
+        task = sales.tasks.add(
+            customer_id=customer_id,
+            employee=rng.choice(STAFF),
+            title=rng.choice(TASK_TITLES),
+            due_at=due,
+            priority=rng.choice(("low", "normal", "normal", "high")),
+        )
         if due < now and rng.random() < 0.5:
             sales.tasks.complete(task.id, outcome="Đã xử lý")
 
@@ -236,12 +340,18 @@ def overview(crm: CRM) -> dict[str, list[str]]:
         sections["Sales pipeline by stage"] = [
             f"{pipelines[0].name} · {row.stage}: {row.current} now, {row.reached} reached"
             + (f", {row.conversion_to_next}% went on" if row.conversion_to_next is not None else "")
-            for row in reports.funnel(pipelines[0].id)]
+            for row in reports.funnel(pipelines[0].id)
+        ]
     months = reports.revenue_by_month()[-6:]
-    sections["Revenue by month"] = [f"{r.month}: {Money(r.currency, r.revenue_minor)} ({r.orders} orders)" for r in months]
-    sections["Top products"] = [f"{r.rank}. {r.name}: {Money(r.currency, r.revenue_minor)} ({r.quantity} sold)"
-                                for r in reports.top_products(limit=5)]
+    sections["Revenue by month"] = [
+        f"{r.month}: {Money(r.currency, r.revenue_minor)} ({r.orders} orders)" for r in months
+    ]
+    sections["Top products"] = [
+        f"{r.rank}. {r.name}: {Money(r.currency, r.revenue_minor)} ({r.quantity} sold)"
+        for r in reports.top_products(limit=5)
+    ]
     overdue = crm.sales.tasks.overdue()
     sections["Overdue tasks"] = [f"{len(overdue)} overdue"] + [
-        f"{t.due_at.astimezone(crm.sales.tasks.timezone):%d/%m %H:%M} {t.employee}: {t.title}" for t in overdue[:5]]
+        f"{t.due_at.astimezone(crm.sales.tasks.timezone):%d/%m %H:%M} {t.employee}: {t.title}" for t in overdue[:5]
+    ]
     return sections

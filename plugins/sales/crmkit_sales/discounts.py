@@ -76,15 +76,28 @@ def voucher_codes(value: Any) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def apply_vouchers(crm: CRM, session: Session, *, customer_id: int, currency: str, placed_at: datetime,
-                   lines: Sequence[Line], codes: Sequence[str]) -> tuple[list[Line], tuple[Discount, ...]]:
+def apply_vouchers(
+    crm: CRM,
+    session: Session,
+    *,
+    customer_id: int,
+    currency: str,
+    placed_at: datetime,
+    lines: Sequence[Line],
+    codes: Sequence[str],
+) -> tuple[list[Line], tuple[Discount, ...]]:
     """Ask the plugins (``crmkit_order_discounts``) for the discounts of ``codes`` and spread them over ``lines``.
 
     ``ValidationError`` (field ``vouchers``) for a code no plugin knows, one two plugins claim, an amount that is
     not a positive whole number of minor units, or vouchers worth more than the order before VAT.
     """
-    draft = OrderDraft(customer_id=customer_id, currency=currency, placed_at=placed_at, lines=tuple(lines),
-                       **attrs.asdict(totals(lines)))
+    draft = OrderDraft(
+        customer_id=customer_id,
+        currency=currency,
+        placed_at=placed_at,
+        lines=tuple(lines),
+        **attrs.asdict(totals(lines)),
+    )
     answers = crm.hooks.call("crmkit_order_discounts", order_draft=draft, codes=tuple(codes), session=session)
     found: dict[str, Discount] = {}
     for answer in answers or ():
@@ -102,8 +115,11 @@ def apply_vouchers(crm: CRM, session: Session, *, customer_id: int, currency: st
     amount = sum(d.amount_minor for d in discounts)
     if amount > draft.net_minor:
         worth = ", ".join(f"{d.code} {Money(currency, d.amount_minor).format()}" for d in discounts)
-        raise ValidationError(f"vouchers worth {Money(currency, amount).format()} ({worth}) are more than the order's "
-                              f"{Money(currency, draft.net_minor).format()} before VAT", field="vouchers")
+        raise ValidationError(
+            f"vouchers worth {Money(currency, amount).format()} ({worth}) are more than the order's "
+            f"{Money(currency, draft.net_minor).format()} before VAT",
+            field="vouchers",
+        )
     return spread(lines, amount, currency), discounts
 
 
@@ -116,7 +132,7 @@ def spread(lines: Sequence[Line], amount: int, currency: str) -> list[Line]:
         return list(lines)
     shares = [amount * line.net_minor // net for line in lines]
     order = sorted(range(len(lines)), key=lambda i: (-(amount * lines[i].net_minor % net), i))
-    for i in order[:amount - sum(shares)]:
+    for i in order[: amount - sum(shares)]:
         shares[i] += 1
     result = []
     for line, share in zip(lines, shares, strict=True):
@@ -125,8 +141,16 @@ def spread(lines: Sequence[Line], amount: int, currency: str) -> list[Line]:
             continue
         new_net = line.net_minor - share
         tax = Money(currency, new_net).times(line.tax_rate).minor
-        result.append(attrs.evolve(line, discount_percent=None, discount_minor=line.discount_minor + share,
-                                   net_minor=new_net, tax_minor=tax, total_minor=new_net + tax))
+        result.append(
+            attrs.evolve(
+                line,
+                discount_percent=None,
+                discount_minor=line.discount_minor + share,
+                net_minor=new_net,
+                tax_minor=tax,
+                total_minor=new_net + tax,
+            )
+        )
     return result
 
 

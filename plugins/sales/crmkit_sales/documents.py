@@ -18,7 +18,9 @@ def insert_lines(conn: sa.Connection, table: sa.Table, parent: str, parent_id: i
     conn.execute(table.insert(), [{parent: parent_id, **attrs.asdict(line)} for line in lines])
 
 
-def read_lines(conn: sa.Connection, table: sa.Table, parent: str, parent_ids: Iterable[int]) -> dict[int, tuple[Line, ...]]:
+def read_lines(
+    conn: sa.Connection, table: sa.Table, parent: str, parent_ids: Iterable[int]
+) -> dict[int, tuple[Line, ...]]:
     """``{document id: its lines in order}`` in one query."""
     ids = sorted(set(parent_ids))
     found: dict[int, list[Line]] = {i: [] for i in ids}

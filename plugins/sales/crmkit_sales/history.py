@@ -52,8 +52,21 @@ if TYPE_CHECKING:
     from crmkit_sales.orders import Orders
 
 #: The columns of an order history file (CSV header or JSON Lines keys).
-ORDER_COLUMNS = ("reference", "customer_id", "customer_external_id", "placed_at", "currency", "total", "sku",
-                 "description", "quantity", "unit_price", "lines", "status", "notes")
+ORDER_COLUMNS = (
+    "reference",
+    "customer_id",
+    "customer_external_id",
+    "placed_at",
+    "currency",
+    "total",
+    "sku",
+    "description",
+    "quantity",
+    "unit_price",
+    "lines",
+    "status",
+    "notes",
+)
 STATUSES = ("placed", "shipped", "delivered", "cancelled", "refunded")
 #: The status of a row that gives none: history is usually goods delivered.
 DEFAULT_STATUS = "delivered"
@@ -92,7 +105,9 @@ class _OrderRows:
     def __call__(self, record: Any) -> tuple[dict[str, Any], bool]:
         cells = {k: v.strip() if type(v) is str else v for k, v in record.cells.items()}
         cells = {k: v for k, v in cells.items() if v is not None and v != ""}
-        errors = control_character_errors({k: v for k, v in cells.items() if k != "lines" or type(v) is str}, _MULTILINE)
+        errors = control_character_errors(
+            {k: v for k, v in cells.items() if k != "lines" or type(v) is str}, _MULTILINE
+        )
         if errors:  # NUL would abort a PostgreSQL batch and be cut short by SQLite: the row is refused first
             raise ValidationError(errors, row=record.row)
         values: dict[str, Any] = {"reference": _text(cells.pop("reference"), "reference", MAX_REFERENCE, errors)}
@@ -111,8 +126,9 @@ class _OrderRows:
             values["lines"], values["total_minor"] = self._amounts(cells, currency, errors)
         if errors:
             order = {column: n for n, column in enumerate(ORDER_COLUMNS)}
-            raise ValidationError({k: errors[k] for k in sorted(errors, key=lambda k: order.get(k.split("[")[0], 99))},
-                                  row=record.row)
+            raise ValidationError(
+                {k: errors[k] for k in sorted(errors, key=lambda k: order.get(k.split("[")[0], 99))}, row=record.row
+            )
         return values, True
 
     @staticmethod
@@ -146,22 +162,31 @@ class _OrderRows:
                 aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=self._zone)
                 moment = aware.astimezone(UTC)
         except ValueError:
-            errors["placed_at"] = [f"{text!r} is not a date (2024-03-01) or a time (2024-03-01 14:30, "
-                                   "2024-03-01T14:30+07:00)"]
+            errors["placed_at"] = [
+                f"{text!r} is not a date (2024-03-01) or a time (2024-03-01 14:30, 2024-03-01T14:30+07:00)"
+            ]
             return None
         if moment > self._now:
             errors["placed_at"] = [f"{text} is in the future: history is what was already ordered"]
         return moment
 
-    def _amounts(self, cells: dict[str, Any], currency: str, errors: dict[str, list[str]]) -> tuple[list[dict[str, Any]], int]:
+    def _amounts(
+        self, cells: dict[str, Any], currency: str, errors: dict[str, list[str]]
+    ) -> tuple[list[dict[str, Any]], int]:
         """The order's free or catalogue lines (as dicts: the catalogue is looked up when writing) and total."""
         single = any(k in cells for k in (*_SINGLE_LINE, "unit_price"))
-        given = [k for k, present in (("total", "total" in cells), ("lines", "lines" in cells),
-                                       ("unit_price", single)) if present]
+        given = [
+            k
+            for k, present in (("total", "total" in cells), ("lines", "lines" in cells), ("unit_price", single))
+            if present
+        ]
         if len(given) != 1:
             field = "total" if not given else given[-1]
-            errors[field] = ["give the order's total, or its lines (unit_price, quantity and sku or description), "
-                             "or a lines list" if not given else f"give only one of {', '.join(given)}"]
+            errors[field] = [
+                "give the order's total, or its lines (unit_price, quantity and sku or description), or a lines list"
+                if not given
+                else f"give only one of {', '.join(given)}"
+            ]
             return [], 0
         if given[0] == "total":
             total = _money(cells["total"], currency, "total", errors)
@@ -180,16 +205,20 @@ class _OrderRows:
         return lines, sum(line["total_minor"] for line in lines)
 
     @staticmethod
-    def _line(position: int, item: Mapping[str, Any], currency: str, prefix: str,
-              errors: dict[str, list[str]]) -> dict[str, Any] | None:
+    def _line(
+        position: int, item: Mapping[str, Any], currency: str, prefix: str, errors: dict[str, list[str]]
+    ) -> dict[str, Any] | None:
         if found := control_character_errors(item, prefix=prefix):  # a lines list's text, once parsed
             errors.update(found)
             return None
         sku = item.get("sku")
         description = item.get("description")
         sku = None if sku is None or str(sku).strip() == "" else _text(sku, prefix + "sku", 64, errors)
-        description = (None if description is None or str(description).strip() == ""
-                       else _text(description, prefix + "description", 300, errors))
+        description = (
+            None
+            if description is None or str(description).strip() == ""
+            else _text(description, prefix + "description", 300, errors)
+        )
         if sku is None and description is None:
             errors[prefix + "description"] = ["required (or sku): what was sold"]
         quantity = _quantity(item.get("quantity", 1), prefix + "quantity", errors)
@@ -203,8 +232,15 @@ class _OrderRows:
         if total > MAX_MINOR:
             errors[prefix + "quantity"] = ["quantity × unit_price is out of range"]
             return None
-        return {"position": position, "prefix": prefix, "sku": sku, "description": description, "quantity": quantity,
-                "unit_price_minor": unit_price, "total_minor": total}
+        return {
+            "position": position,
+            "prefix": prefix,
+            "sku": sku,
+            "description": description,
+            "quantity": quantity,
+            "unit_price_minor": unit_price,
+            "total_minor": total,
+        }
 
 
 def _text(value: Any, field: str, most: int, errors: dict[str, list[str]]) -> str:
@@ -280,8 +316,9 @@ class _OrderWriter:
         outcome.unchanged += len(known)
         accepted: list[AcceptedRow] = [e for e in batch.accepted if e[3]["reference"] not in known]
         by_id = self._customers(conn, "id", {e[3]["customer_id"] for e in accepted if "customer_id" in e[3]})
-        by_key = self._customers(conn, "external_id",
-                                 {e[3]["customer_external_id"] for e in accepted if "customer_external_id" in e[3]})
+        by_key = self._customers(
+            conn, "external_id", {e[3]["customer_external_id"] for e in accepted if "customer_external_id" in e[3]}
+        )
         products = self._products(conn, {line["sku"] for e in accepted for line in e[3]["lines"] if line["sku"]})
         rows: dict[str, tuple[dict[str, Any], list[Line]]] = {}
         for entry in accepted:
@@ -300,19 +337,26 @@ class _OrderWriter:
         if customer_ids:
             self._crm.hooks.call("crmkit_orders_imported", customer_ids=customer_ids, session=session)
         if self._with_hooks:
-            placed = [from_row(Order, rows[reference][0], id=order_id, lines=tuple(rows[reference][1]))
-                      for reference, order_id in inserted.items()]
+            placed = [
+                from_row(Order, rows[reference][0], id=order_id, lines=tuple(rows[reference][1]))
+                for reference, order_id in inserted.items()
+            ]
             for order in placed:
                 self._crm.hooks.call("crmkit_order_placed", order=order, session=session)
-            self._crm.events.emit_many(session, "order.placed", (
-                (_payload(order), order.customer_id) for order in placed))
+            self._crm.events.emit_many(
+                session, "order.placed", ((_payload(order), order.customer_id) for order in placed)
+            )
         return outcome
 
     def _customers(self, conn: sa.Connection, column: str, keys: set[Any]) -> dict[Any, tuple[int | None, str | None]]:
         return resolve_customers(conn, column, keys, self._reach, inactive="no order can be filed for it")
 
-    def _customer_of(self, values: dict[str, Any], by_id: Mapping[Any, tuple[int | None, str | None]],
-                     by_key: Mapping[Any, tuple[int | None, str | None]]) -> tuple[str | None, int | None]:
+    def _customer_of(
+        self,
+        values: dict[str, Any],
+        by_id: Mapping[Any, tuple[int | None, str | None]],
+        by_key: Mapping[Any, tuple[int | None, str | None]],
+    ) -> tuple[str | None, int | None]:
         """(why not, None) or (None, the customer id) for a row's customer."""
         key = values.pop("customer_external_id", None)
         column, asked = ("customer_id", values.get("customer_id")) if key is None else ("customer_external_id", key)
@@ -331,8 +375,9 @@ class _OrderWriter:
         o = m.orders.c
         found: set[str] = set()
         for start in range(0, len(references), 5000):
-            found.update(conn.execute(sa.select(o.reference).where(o.reference.in_(references[start:start + 5000])))
-                         .scalars())
+            found.update(
+                conn.execute(sa.select(o.reference).where(o.reference.in_(references[start : start + 5000]))).scalars()
+            )
         return found
 
     @staticmethod
@@ -349,30 +394,61 @@ class _OrderWriter:
         lines = []
         for item in values["lines"]:
             product: Mapping[str, Any] = products.get(item["sku"] or "") or {
-                "id": None, "name": item["description"], "unit": "", "category": None}
+                "id": None,
+                "name": item["description"],
+                "unit": "",
+                "category": None,
+            }
             if product["name"] is None:
-                return (f"{item['prefix']}sku: no product {item['sku']!r} in the catalogue (give a description to "
-                        "import it as a free line)")
+                return (
+                    f"{item['prefix']}sku: no product {item['sku']!r} in the catalogue (give a description to "
+                    "import it as a free line)"
+                )
             total = item["total_minor"]
-            lines.append(Line(
-                position=item["position"], product_id=product["id"], sku=item["sku"] or "",
-                name=item["description"] or product["name"], unit=product["unit"], category=product["category"],
-                quantity=item["quantity"],
-                unit_price_minor=item["unit_price_minor"], price_list_id=None, discount_percent=None,
-                discount_minor=0, tax_rate=Decimal(0), net_minor=total, tax_minor=0, total_minor=total, cost_minor=None))
+            lines.append(
+                Line(
+                    position=item["position"],
+                    product_id=product["id"],
+                    sku=item["sku"] or "",
+                    name=item["description"] or product["name"],
+                    unit=product["unit"],
+                    category=product["category"],
+                    quantity=item["quantity"],
+                    unit_price_minor=item["unit_price_minor"],
+                    price_list_id=None,
+                    discount_percent=None,
+                    discount_minor=0,
+                    tax_rate=Decimal(0),
+                    net_minor=total,
+                    tax_minor=0,
+                    total_minor=total,
+                    cost_minor=None,
+                )
+            )
         return lines
 
     def _order_row(self, values: dict[str, Any], customer_id: int, lines: list[Line]) -> dict[str, Any]:
         total = values["total_minor"]
         status = values["status"]
-        amounts = total_values(lines) if lines else {"subtotal_minor": total, "discount_minor": 0, "tax_minor": 0,
-                                                      "total_minor": total}
+        amounts = (
+            total_values(lines)
+            if lines
+            else {"subtotal_minor": total, "discount_minor": 0, "tax_minor": 0, "total_minor": total}
+        )
         return {
-            "customer_id": customer_id, "reference": values["reference"], "owner": self._owner,
-            "currency": values["currency"], "status": status, "placed_at": values["placed_at"],
-            "cancelled_at": values["placed_at"] if status == "cancelled" else None, **amounts, "margin_minor": None,
-            "paid_minor": 0 if status == "cancelled" else total, "refunded_minor": total if status == "refunded" else 0,
-            "notes": values["notes"], "updated_at": utcnow(),
+            "customer_id": customer_id,
+            "reference": values["reference"],
+            "owner": self._owner,
+            "currency": values["currency"],
+            "status": status,
+            "placed_at": values["placed_at"],
+            "cancelled_at": values["placed_at"] if status == "cancelled" else None,
+            **amounts,
+            "margin_minor": None,
+            "paid_minor": 0 if status == "cancelled" else total,
+            "refunded_minor": total if status == "refunded" else 0,
+            "notes": values["notes"],
+            "updated_at": utcnow(),
         }
 
     @staticmethod
@@ -383,12 +459,19 @@ class _OrderWriter:
         columns = list(next(iter(rows.values()))[0])
         dialect = conn.dialect.name
         insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(m.orders)
-        statement = insert.on_conflict_do_nothing(index_elements=["reference"]).returning(m.orders.c.id,
-                                                                                            m.orders.c.reference)
-        inserted: dict[str, int] = {row.reference: row.id for row in
-                                    conn.execute(statement, [{c: row[c] for c in columns} for row, _ in rows.values()])}
-        lines = [{"order_id": inserted[reference], **attrs.asdict(line)}
-                 for reference, (_, order_lines) in rows.items() if reference in inserted for line in order_lines]
+        statement = insert.on_conflict_do_nothing(index_elements=["reference"]).returning(
+            m.orders.c.id, m.orders.c.reference
+        )
+        inserted: dict[str, int] = {
+            row.reference: row.id
+            for row in conn.execute(statement, [{c: row[c] for c in columns} for row, _ in rows.values()])
+        }
+        lines = [
+            {"order_id": inserted[reference], **attrs.asdict(line)}
+            for reference, (_, order_lines) in rows.items()
+            if reference in inserted
+            for line in order_lines
+        ]
         if lines:
             conn.execute(m.order_lines.insert(), lines)
         return inserted
@@ -402,20 +485,40 @@ class _OrderWriter:
         c = core.customers.c
         leads: list[tuple[int, str]] = []
         for start in range(0, len(customer_ids), 5000):
-            leads.extend((row.id, row.lifecycle_stage) for row in conn.execute(sa.select(c.id, c.lifecycle_stage).where(
-                c.id.in_(customer_ids[start:start + 5000]), c.status == "active",
-                c.lifecycle_stage.in_(BECOME_CUSTOMERS))))
+            leads.extend(
+                (row.id, row.lifecycle_stage)
+                for row in conn.execute(
+                    sa.select(c.id, c.lifecycle_stage).where(
+                        c.id.in_(customer_ids[start : start + 5000]),
+                        c.status == "active",
+                        c.lifecycle_stage.in_(BECOME_CUSTOMERS),
+                    )
+                )
+            )
         if self._with_hooks:
             for customer_id, _ in leads:
                 self._orders.becomes_customer(conn, customer_id)
             return
         ids = [customer_id for customer_id, _ in leads]
         for start in range(0, len(ids), 5000):
-            conn.execute(core.customers.update().where(c.id.in_(ids[start:start + 5000]))
-                         .values(lifecycle_stage="customer", updated_at=utcnow()))
-        self._crm.audit.record_many(session, "update", "customer", (
-            (customer_id, customer_id, {"before": {"lifecycle_stage": stage}, "after": {"lifecycle_stage": "customer"}})
-            for customer_id, stage in leads))
+            conn.execute(
+                core.customers.update()
+                .where(c.id.in_(ids[start : start + 5000]))
+                .values(lifecycle_stage="customer", updated_at=utcnow())
+            )
+        self._crm.audit.record_many(
+            session,
+            "update",
+            "customer",
+            (
+                (
+                    customer_id,
+                    customer_id,
+                    {"before": {"lifecycle_stage": stage}, "after": {"lifecycle_stage": "customer"}},
+                )
+                for customer_id, stage in leads
+            ),
+        )
 
 
 def _payload(order: Order) -> Callable[[], dict[str, Any]]:
@@ -438,7 +541,17 @@ def import_orders(
     """Load past orders from a CSV or JSON Lines file (see the module docstring); what :meth:`Orders.import_history` runs."""
     orders.require(ORDERS_PLACE)
     crm = orders.crm
-    return import_records(crm, source, entity="orders", reader=_OrderReader,
-                          prepare=_OrderRows(orders.currency, orders.timezone),
-                          write=_OrderWriter(orders, with_hooks).write, format=format, mapping=mapping,
-                          reject_path=reject_path, batch_size=batch_size, progress=progress, reject_bom=reject_bom)
+    return import_records(
+        crm,
+        source,
+        entity="orders",
+        reader=_OrderReader,
+        prepare=_OrderRows(orders.currency, orders.timezone),
+        write=_OrderWriter(orders, with_hooks).write,
+        format=format,
+        mapping=mapping,
+        reject_path=reject_path,
+        batch_size=batch_size,
+        progress=progress,
+        reject_bom=reject_bom,
+    )

@@ -7,7 +7,7 @@ Only what an agenda export needs (VEVENT, VTODO); lines end with CRLF and are fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 PRODID = "-//crmkit//crmkit-sales//EN"
 
@@ -22,7 +22,7 @@ def utc(moment: datetime) -> str:
     """A DATE-TIME in UTC form (``20260301T020000Z``); naive datetimes are refused."""
     if moment.tzinfo is None:
         raise ValueError("iCalendar times must be timezone-aware")
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def fold(line: str, limit: int = 75) -> str:
@@ -51,8 +51,14 @@ def component(name: str, properties: Sequence[tuple[str, str | None]]) -> list[s
 
 def calendar(name: str, components: Iterable[list[str]]) -> str:
     """A VCALENDAR holding ``components``, folded, with CRLF line ends."""
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
-             f"X-WR-CALNAME:{escape(name)}"]
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{PRODID}",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{escape(name)}",
+    ]
     for lines_of_one in components:
         lines.extend(lines_of_one)
     lines.append("END:VCALENDAR")

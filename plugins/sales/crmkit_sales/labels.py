@@ -35,8 +35,15 @@ class LabelSheet:
 class Labels(Part):
     """Address labels in the Vietnamese format (street; ward, district; province) on A4 sheets."""
 
-    def render(self, *, customer_ids: Sequence[int] | None = None, tag: str | None = None, everyone: bool = False,
-               layout: str = "3x8", locale: str | None = None) -> LabelSheet:
+    def render(
+        self,
+        *,
+        customer_ids: Sequence[int] | None = None,
+        tag: str | None = None,
+        everyone: bool = False,
+        layout: str = "3x8",
+        locale: str | None = None,
+    ) -> LabelSheet:
         """Labels for ``customer_ids``, customers tagged ``tag``, or ``everyone`` with a postal address; the page in
         ``locale``, else the business's language."""
         from crmkit.i18n import plugin_translator

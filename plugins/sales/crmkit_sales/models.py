@@ -61,7 +61,8 @@ def _now_columns() -> list[sa.Column[Any]]:
 
 
 products = sa.Table(
-    "sales_products", metadata,
+    "sales_products",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("sku", sa.String(64), nullable=False, unique=True),
     sa.Column("name", sa.String(300), nullable=False),
@@ -79,7 +80,8 @@ products = sa.Table(
 )
 
 price_lists = sa.Table(
-    "sales_price_lists", metadata,
+    "sales_price_lists",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     _currency(),
@@ -93,7 +95,8 @@ price_lists = sa.Table(
 )
 
 price_list_items = sa.Table(
-    "sales_price_list_items", metadata,
+    "sales_price_list_items",
+    metadata,
     sa.Column("price_list_id", Id, sa.ForeignKey("sales_price_lists.id"), primary_key=True),
     sa.Column("product_id", Id, sa.ForeignKey("sales_products.id"), primary_key=True, index=True),
     sa.Column("min_quantity", Quantity, primary_key=True),  # quantity break: applies from this quantity up
@@ -102,14 +105,16 @@ price_list_items = sa.Table(
 )
 
 pipelines = sa.Table(
-    "sales_pipelines", metadata,
+    "sales_pipelines",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     *_now_columns(),
 )
 
 stages = sa.Table(
-    "sales_stages", metadata,
+    "sales_stages",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("pipeline_id", Id, sa.ForeignKey("sales_pipelines.id"), nullable=False),
     sa.Column("name", sa.String(100), nullable=False),
@@ -121,7 +126,8 @@ stages = sa.Table(
 )
 
 deals = sa.Table(
-    "sales_deals", metadata,
+    "sales_deals",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("pipeline_id", Id, sa.ForeignKey("sales_pipelines.id"), nullable=False),
@@ -139,13 +145,16 @@ deals = sa.Table(
     sa.Column("closed_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_sales_deals_pipeline_id_stage_id_reached_position", "pipeline_id", "stage_id", "reached_position"),
-    sa.Index("ix_sales_deals_forecast", "status", "expected_close", "pipeline_id", "stage_id", "currency", "amount_minor"),
+    sa.Index(
+        "ix_sales_deals_forecast", "status", "expected_close", "pipeline_id", "stage_id", "currency", "amount_minor"
+    ),
     # covering: win rate and won amount per employee read the index only
     sa.Index("ix_sales_deals_owner_status_closed_at", "owner", "status", "closed_at", "currency", "amount_minor"),
 )
 
 deal_history = sa.Table(
-    "sales_deal_history", metadata,
+    "sales_deal_history",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("deal_id", Id, sa.ForeignKey("sales_deals.id"), nullable=False),
     sa.Column("from_stage_id", Id, sa.ForeignKey("sales_stages.id")),
@@ -181,11 +190,15 @@ def _line_columns(*, free: bool = False) -> list[Any]:
 
 
 def _total_columns() -> list[sa.Column[Any]]:
-    return [sa.Column(name, Money, nullable=False) for name in ("subtotal_minor", "discount_minor", "tax_minor", "total_minor")]
+    return [
+        sa.Column(name, Money, nullable=False)
+        for name in ("subtotal_minor", "discount_minor", "tax_minor", "total_minor")
+    ]
 
 
 quotes = sa.Table(
-    "sales_quotes", metadata,
+    "sales_quotes",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("root_id", Id, sa.ForeignKey("sales_quotes.id"), index=True),  # the first version; NULL on it
     sa.Column("version", sa.Integer, nullable=False),
@@ -206,14 +219,16 @@ quotes = sa.Table(
 )
 
 quote_lines = sa.Table(
-    "sales_quote_lines", metadata,
+    "sales_quote_lines",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("quote_id", Id, sa.ForeignKey("sales_quotes.id"), nullable=False, index=True),
     *_line_columns(),
 )
 
 orders = sa.Table(
-    "sales_orders", metadata,
+    "sales_orders",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(index=False),
     sa.Column("quote_id", Id, sa.ForeignKey("sales_quotes.id"), unique=True),
@@ -241,12 +256,14 @@ orders = sa.Table(
     sa.Index("ix_sales_orders_customer_id_placed_at", "customer_id", "placed_at"),
     # covering: revenue by month and per employee read the index only (millions of orders)
     sa.Index("ix_sales_orders_placed_at", "placed_at", "status", "currency", "total_minor", "refunded_minor"),
-    sa.Index("ix_sales_orders_owner_placed_at", "owner", "placed_at", "status", "currency", "total_minor",
-             "refunded_minor"),
+    sa.Index(
+        "ix_sales_orders_owner_placed_at", "owner", "placed_at", "status", "currency", "total_minor", "refunded_minor"
+    ),
 )
 
 order_lines = sa.Table(
-    "sales_order_lines", metadata,
+    "sales_order_lines",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("order_id", Id, sa.ForeignKey("sales_orders.id"), nullable=False, index=True),
     *_line_columns(free=True),
@@ -254,7 +271,8 @@ order_lines = sa.Table(
 )
 
 payments = sa.Table(
-    "sales_payments", metadata,
+    "sales_payments",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("order_id", Id, sa.ForeignKey("sales_orders.id"), nullable=False, index=True),
     sa.Column("amount_minor", Money, nullable=False),
@@ -268,7 +286,8 @@ payments = sa.Table(
 )
 
 refunds = sa.Table(
-    "sales_refunds", metadata,
+    "sales_refunds",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("order_id", Id, sa.ForeignKey("sales_orders.id"), nullable=False, index=True),
     sa.Column("amount_minor", Money, nullable=False),
@@ -280,7 +299,8 @@ refunds = sa.Table(
 )
 
 contracts = sa.Table(
-    "sales_contracts", metadata,
+    "sales_contracts",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("order_id", Id, sa.ForeignKey("sales_orders.id"), index=True),
@@ -299,7 +319,8 @@ contracts = sa.Table(
 )
 
 appointments = sa.Table(
-    "sales_appointments", metadata,
+    "sales_appointments",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("employee", sa.String(100), nullable=False),
@@ -317,7 +338,8 @@ appointments = sa.Table(
 )
 
 tasks = sa.Table(
-    "sales_tasks", metadata,
+    "sales_tasks",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("employee", sa.String(100), nullable=False),

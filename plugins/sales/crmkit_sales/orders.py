@@ -78,27 +78,64 @@ class Orders(Part):
             self.crm.access.check_owner(conn, values["owner"], ORDERS_PLACE)
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
-            lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency,
-                                on=placed_at.astimezone(self.timezone).date(), items=values.pop("lines"),
-                                price_list_id=values.pop("price_list_id", None))
+            lines = build_lines(
+                conn,
+                self.crm,
+                customer_id=customer_id,
+                currency=currency,
+                on=placed_at.astimezone(self.timezone).date(),
+                items=values.pop("lines"),
+                price_list_id=values.pop("price_list_id", None),
+            )
             discounts: tuple[Discount, ...] = ()
             if codes:
-                lines, discounts = apply_vouchers(self.crm, session, customer_id=customer_id, currency=currency,
-                                                  placed_at=placed_at, lines=lines, codes=codes)
-            return self.insert(session, customer_id=customer_id, currency=currency, placed_at=placed_at, lines=lines,
-                               discounts=discounts, **values)
+                lines, discounts = apply_vouchers(
+                    self.crm,
+                    session,
+                    customer_id=customer_id,
+                    currency=currency,
+                    placed_at=placed_at,
+                    lines=lines,
+                    codes=codes,
+                )
+            return self.insert(
+                session,
+                customer_id=customer_id,
+                currency=currency,
+                placed_at=placed_at,
+                lines=lines,
+                discounts=discounts,
+                **values,
+            )
 
-    def insert(self, session: Session, *, customer_id: int, currency: str, placed_at: datetime, lines: Sequence[Line],
-               discounts: Sequence[Discount] = (), **extra: Any) -> Order:
+    def insert(
+        self,
+        session: Session,
+        *,
+        customer_id: int,
+        currency: str,
+        placed_at: datetime,
+        lines: Sequence[Line],
+        discounts: Sequence[Discount] = (),
+        **extra: Any,
+    ) -> Order:
         """Write an order with already-priced lines in the caller's transaction and fire ``crmkit_order_placed``
         (the caller has checked the customer and the owner); a lead or prospect becomes a customer
         (:meth:`~crmkit_sales.base.Part.becomes_customer`)."""
         self.require(ORDERS_PLACE)
         conn = session.connection()
         row = {
-            **dict.fromkeys(ORDER_FIELDS), **extra, "customer_id": customer_id, "currency": currency,
-            "status": "placed", "placed_at": placed_at, **total_values(lines), "margin_minor": margin(lines, currency),
-            "paid_minor": 0, "refunded_minor": 0, "updated_at": utcnow(),
+            **dict.fromkeys(ORDER_FIELDS),
+            **extra,
+            "customer_id": customer_id,
+            "currency": currency,
+            "status": "placed",
+            "placed_at": placed_at,
+            **total_values(lines),
+            "margin_minor": margin(lines, currency),
+            "paid_minor": 0,
+            "refunded_minor": 0,
+            "updated_at": utcnow(),
         }
         order_id = conn.execute(_INSERT_ORDER, row).scalar_one()
         insert_lines(conn, m.order_lines, "order_id", order_id, lines)
@@ -116,7 +153,7 @@ class Orders(Part):
         self,
         source: str | os.PathLike[str] | IO[Any],
         *,
-        format: str | None = None,  # noqa: A002 - the CLI option's name
+        format: str | None = None,
         mapping: Mapping[str, str] | None = None,
         reject_path: str | os.PathLike[str] | None = None,
         batch_size: int = 1000,
@@ -131,8 +168,17 @@ class Orders(Part):
         and ``order.placed`` for each order (earning, campaigns, webhooks); without it history stays quiet.
         Needs ``sales.orders.place`` on every row's customer.
         """
-        return import_orders(self, source, format=format, mapping=mapping, reject_path=reject_path,
-                             batch_size=batch_size, progress=progress, with_hooks=with_hooks, reject_bom=reject_bom)
+        return import_orders(
+            self,
+            source,
+            format=format,
+            mapping=mapping,
+            reject_path=reject_path,
+            batch_size=batch_size,
+            progress=progress,
+            with_hooks=with_hooks,
+            reject_bom=reject_bom,
+        )
 
     def ship(self, order_id: int, *, at: datetime | None = None) -> Order:
         """Mark a placed order shipped."""
@@ -154,17 +200,25 @@ class Orders(Part):
             _require_status(row, ("placed", "shipped"), "cancel")
             held = row["paid_minor"] - row["refunded_minor"]
             if held:
-                raise ValidationError(f"{Money(row['currency'], held)} paid on {order_number(order_id)} is not refunded: "
-                                      "refund it instead of cancelling", field="status")
+                raise ValidationError(
+                    f"{Money(row['currency'], held)} paid on {order_number(order_id)} is not refunded: "
+                    "refund it instead of cancelling",
+                    field="status",
+                )
             now = utcnow()
-            conn.execute(m.orders.update().where(m.orders.c.id == order_id).values(
-                status="cancelled", cancelled_at=now, cancel_reason=reason, updated_at=now))
+            conn.execute(
+                m.orders.update()
+                .where(m.orders.c.id == order_id)
+                .values(status="cancelled", cancelled_at=now, cancel_reason=reason, updated_at=now)
+            )
             order = self.fetch(conn, order_id)
             self.audit(session, "cancel", "order", order_id, customer_id=order.customer_id, changes={"reason": reason})
             self.crm.hooks.call("crmkit_order_cancelled", order=order, session=session)
             return self._shown(conn, [order])[0]
 
-    def refund(self, order_id: int, amount_minor: int, *, reason: str | None = None, at: datetime | None = None) -> Refund:
+    def refund(
+        self, order_id: int, amount_minor: int, *, reason: str | None = None, at: datetime | None = None
+    ) -> Refund:
         """Give back money paid on an order (partial or full); at the full total the order becomes ``refunded``.
 
         Refused above what was paid and not yet refunded. Needs ``sales.orders.refund``. Fires
@@ -179,24 +233,48 @@ class Orders(Part):
             held = row["paid_minor"] - row["refunded_minor"]
             amount = values["amount_minor"]
             if amount > held:
-                raise ValidationError(f"{Money(row['currency'], amount)} is more than the {Money(row['currency'], held)} "
-                                      f"paid and not yet refunded on {order_number(order_id)}", field="amount_minor")
+                raise ValidationError(
+                    f"{Money(row['currency'], amount)} is more than the {Money(row['currency'], held)} "
+                    f"paid and not yet refunded on {order_number(order_id)}",
+                    field="amount_minor",
+                )
             when = values.get("at") or utcnow()
             refunded = row["refunded_minor"] + amount
-            conn.execute(m.orders.update().where(m.orders.c.id == order_id).values(
-                refunded_minor=refunded, updated_at=utcnow(),
-                status="refunded" if refunded == row["total_minor"] else row["status"]))
-            refund_row = {"order_id": order_id, "amount_minor": amount, "currency": row["currency"],
-                          "reason": values.get("reason"), "at": when, "recorded_by": self.crm.actor}
+            conn.execute(
+                m.orders.update()
+                .where(m.orders.c.id == order_id)
+                .values(
+                    refunded_minor=refunded,
+                    updated_at=utcnow(),
+                    status="refunded" if refunded == row["total_minor"] else row["status"],
+                )
+            )
+            refund_row = {
+                "order_id": order_id,
+                "amount_minor": amount,
+                "currency": row["currency"],
+                "reason": values.get("reason"),
+                "at": when,
+                "recorded_by": self.crm.actor,
+            }
             refund_id = conn.execute(m.refunds.insert().values(refund_row).returning(m.refunds.c.id)).scalar_one()
             refund = from_row(Refund, refund_row, id=refund_id, customer_id=row["customer_id"])
             order = self.fetch(conn, order_id)
-            self.audit(session, "refund", "order", order_id, customer_id=order.customer_id,
-                       changes={"amount_minor": amount, "reason": refund.reason})
+            self.audit(
+                session,
+                "refund",
+                "order",
+                order_id,
+                customer_id=order.customer_id,
+                changes={"amount_minor": amount, "reason": refund.reason},
+            )
             self.crm.hooks.call("crmkit_order_refunded", order=order, refund=refund, session=session)
-            self.crm.events.emit(session, "order.refunded",
-                                 lambda: {"order": to_jsonable(order), "refund": to_jsonable(refund)},
-                                 customer_id=order.customer_id)
+            self.crm.events.emit(
+                session,
+                "order.refunded",
+                lambda: {"order": to_jsonable(order), "refund": to_jsonable(refund)},
+                customer_id=order.customer_id,
+            )
             return refund
 
     def get(self, order_id: int) -> Order:
@@ -206,17 +284,26 @@ class Orders(Part):
             order = from_row(Order, row, lines=read_lines(conn, m.order_lines, "order_id", [order_id])[order_id])
             return self._shown(conn, [order])[0]
 
-    def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
-             since: datetime | None = None, until: datetime | None = None, after: tuple[datetime, int] | None = None,
-             limit: int = 100) -> list[Order]:
+    def list(
+        self,
+        *,
+        customer_id: int | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[Order]:
         """Orders newest first, filtered by customer, status, owner and placement time [since, until): those of
         the customers in the ``sales.orders.read`` scope. ``after`` (the last shown order's ``placed_at`` and id)
         pages on by keyset."""
         check_limit(limit)
         check_period(since, until)
         o = m.orders.c
-        query = self.scoped(sa.select(m.orders).order_by(o.placed_at.desc(), o.id.desc()).limit(limit),
-                            o.customer_id, ORDERS_READ)
+        query = self.scoped(
+            sa.select(m.orders).order_by(o.placed_at.desc(), o.id.desc()).limit(limit), o.customer_id, ORDERS_READ
+        )
         for column, value in ((o.customer_id, customer_id), (o.status, status), (o.owner, owner)):
             if value is not None:
                 query = query.where(column == value)
@@ -249,12 +336,21 @@ class Orders(Part):
     def _shown(self, conn: sa.Connection, orders: Sequence[Order]) -> Sequence[Order]:
         """The orders as the acting user may see them: shipping phone and address masked for customers whose
         contact details they may not see."""
-        hidden = self.crm.access.hidden_contacts(conn, {o.customer_id for o in orders if o.shipping_phone or o.shipping_address})
+        hidden = self.crm.access.hidden_contacts(
+            conn, {o.customer_id for o in orders if o.shipping_phone or o.shipping_address}
+        )
         if not hidden:
             return orders
-        return [attrs.evolve(o, shipping_phone=mask_phone(o.shipping_phone) if o.shipping_phone else None,
-                             shipping_address=MASK * 3 if o.shipping_address else None)
-                if o.customer_id in hidden else o for o in orders]
+        return [
+            attrs.evolve(
+                o,
+                shipping_phone=mask_phone(o.shipping_phone) if o.shipping_phone else None,
+                shipping_address=MASK * 3 if o.shipping_address else None,
+            )
+            if o.customer_id in hidden
+            else o
+            for o in orders
+        ]
 
     def _advance(self, order_id: int, status: str, allowed: tuple[str, ...], at: datetime | None) -> Order:
         self.require(ORDERS_PLACE)
@@ -265,8 +361,11 @@ class Orders(Part):
             when = at or utcnow()
             if when.tzinfo is None:
                 raise ValidationError("give a timezone-aware time", field="at")
-            conn.execute(m.orders.update().where(m.orders.c.id == order_id)
-                         .values({"status": status, f"{status}_at": when, "updated_at": utcnow()}))
+            conn.execute(
+                m.orders.update()
+                .where(m.orders.c.id == order_id)
+                .values({"status": status, f"{status}_at": when, "updated_at": utcnow()})
+            )
             self.audit(session, status, "order", order_id, customer_id=row["customer_id"])
             return self._shown(conn, [self.fetch(conn, order_id)])[0]
 
@@ -276,16 +375,26 @@ class Payments(Part):
 
     _schema = PaymentSchema()
 
-    def record(self, order_id: int, amount_minor: int, *, method: str = "bank_transfer", paid_at: datetime | None = None,
-               reference: str | None = None, note: str | None = None) -> Payment:
+    def record(
+        self,
+        order_id: int,
+        amount_minor: int,
+        *,
+        method: str = "bank_transfer",
+        paid_at: datetime | None = None,
+        reference: str | None = None,
+        note: str | None = None,
+    ) -> Payment:
         """Record money received on an order; more than the outstanding balance is refused.
 
         Needs ``sales.payments.record``. Fires ``crmkit_payment_recorded`` with the order's new ``paid_minor`` /
         ``outstanding_minor``.
         """
         self.require(PAYMENTS_RECORD)
-        values = load(self._schema, {"amount_minor": amount_minor, "method": method, "paid_at": paid_at,
-                                     "reference": reference, "note": note})
+        values = load(
+            self._schema,
+            {"amount_minor": amount_minor, "method": method, "paid_at": paid_at, "reference": reference, "note": note},
+        )
         with self.crm.transaction() as session:
             conn = session.connection()
             row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ, write=PAYMENTS_RECORD, lock=True)
@@ -293,18 +402,34 @@ class Payments(Part):
             outstanding = row["total_minor"] - row["paid_minor"]
             amount = values["amount_minor"]
             if amount > outstanding:
-                raise ValidationError(f"{Money(row['currency'], amount)} is more than the outstanding balance "
-                                      f"{Money(row['currency'], outstanding)} of {order_number(order_id)}",
-                                      field="amount_minor")
-            conn.execute(m.orders.update().where(m.orders.c.id == order_id)
-                         .values(paid_minor=row["paid_minor"] + amount, updated_at=utcnow()))
-            payment_row = {**values, "order_id": order_id, "currency": row["currency"],
-                           "paid_at": values.get("paid_at") or utcnow(), "recorded_by": self.crm.actor}
+                raise ValidationError(
+                    f"{Money(row['currency'], amount)} is more than the outstanding balance "
+                    f"{Money(row['currency'], outstanding)} of {order_number(order_id)}",
+                    field="amount_minor",
+                )
+            conn.execute(
+                m.orders.update()
+                .where(m.orders.c.id == order_id)
+                .values(paid_minor=row["paid_minor"] + amount, updated_at=utcnow())
+            )
+            payment_row = {
+                **values,
+                "order_id": order_id,
+                "currency": row["currency"],
+                "paid_at": values.get("paid_at") or utcnow(),
+                "recorded_by": self.crm.actor,
+            }
             payment_id = conn.execute(m.payments.insert().values(payment_row).returning(m.payments.c.id)).scalar_one()
             payment = from_row(Payment, payment_row, id=payment_id, customer_id=row["customer_id"])
             order = self.sales.orders.fetch(conn, order_id)
-            self.audit(session, "payment", "order", order_id, customer_id=order.customer_id,
-                       changes={"amount_minor": amount, "method": payment.method})
+            self.audit(
+                session,
+                "payment",
+                "order",
+                order_id,
+                customer_id=order.customer_id,
+                changes={"amount_minor": amount, "method": payment.method},
+            )
             self.crm.hooks.call("crmkit_payment_recorded", order=order, payment=payment, session=session)
             return payment
 
@@ -313,8 +438,12 @@ class Payments(Part):
         the ``sales.orders.read`` scope."""
         check_limit(limit)
         p, o = m.payments.c, m.orders.c
-        query = (sa.select(m.payments, o.customer_id).join(m.orders, o.id == p.order_id)
-                 .order_by(p.paid_at.desc(), p.id.desc()).limit(limit))
+        query = (
+            sa.select(m.payments, o.customer_id)
+            .join(m.orders, o.id == p.order_id)
+            .order_by(p.paid_at.desc(), p.id.desc())
+            .limit(limit)
+        )
         query = self.scoped(query, o.customer_id, ORDERS_READ)
         if order_id is not None:
             query = query.where(p.order_id == order_id)
@@ -332,12 +461,15 @@ class Payments(Part):
             self.crm.access.require_customer(conn, customer_id, ORDERS_READ)
             rows = conn.execute(
                 sa.select(o.currency, sa.func.sum(o.total_minor - o.paid_minor))
-                .where(o.customer_id == customer_id, o.status.in_(OPEN_STATUSES)).group_by(o.currency)
+                .where(o.customer_id == customer_id, o.status.in_(OPEN_STATUSES))
+                .group_by(o.currency)
             ).all()
         return {currency: int(amount) for currency, amount in rows if amount}
 
 
 def _require_status(row: Mapping[str, Any], allowed: Sequence[str], action: str) -> None:
     if row["status"] not in allowed:
-        raise ValidationError(f"cannot {action} {order_number(row['id'])}: it is {row['status']} "
-                              f"(only when {' or '.join(allowed)})", field="status")
+        raise ValidationError(
+            f"cannot {action} {order_number(row['id'])}: it is {row['status']} (only when {' or '.join(allowed)})",
+            field="status",
+        )

@@ -20,8 +20,10 @@ from crmkit_sales.schemas import DealSchema, DealUpdateSchema, PipelineSchema, S
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-DEFAULT_TERMINALS = ({"name": "Won", "probability": 1, "outcome": "won"},
-                     {"name": "Lost", "probability": 0, "outcome": "lost"})
+DEFAULT_TERMINALS = (
+    {"name": "Won", "probability": 1, "outcome": "won"},
+    {"name": "Lost", "probability": 0, "outcome": "lost"},
+)
 
 
 class Pipelines(Part):
@@ -40,10 +42,16 @@ class Pipelines(Part):
         values = load(self._schema, {"name": name, "stages": list(stages)})
         given = values["stages"]
         outcomes = {s["outcome"] for s in given}
-        extra = [load(self._stage_schema, t) for t in DEFAULT_TERMINALS if t["outcome"] not in outcomes
-                 and t["name"].casefold() not in {s["name"].casefold() for s in given}]
-        ordered = [s for s in given if s["outcome"] is None] + [s for s in given + extra if s["outcome"] == "won"] \
+        extra = [
+            load(self._stage_schema, t)
+            for t in DEFAULT_TERMINALS
+            if t["outcome"] not in outcomes and t["name"].casefold() not in {s["name"].casefold() for s in given}
+        ]
+        ordered = (
+            [s for s in given if s["outcome"] is None]
+            + [s for s in given + extra if s["outcome"] == "won"]
             + [s for s in given + extra if s["outcome"] == "lost"]
+        )
         if not any(s["outcome"] == "won" for s in ordered) or not any(s["outcome"] == "lost" for s in ordered):
             raise ValidationError("a pipeline needs a won and a lost stage", field="stages")
         now = utcnow()
@@ -51,10 +59,14 @@ class Pipelines(Part):
             conn = session.connection()
             if conn.execute(sa.select(m.pipelines.c.id).where(m.pipelines.c.name == values["name"])).first():
                 raise Conflict(f"pipeline {values['name']!r} already exists")
-            pipeline_id = conn.execute(m.pipelines.insert().values(name=values["name"], created_at=now, updated_at=now)
-                                       .returning(m.pipelines.c.id)).scalar_one()
-            conn.execute(m.stages.insert(), [{**s, "pipeline_id": pipeline_id, "position": n + 1}
-                                              for n, s in enumerate(ordered)])
+            pipeline_id = conn.execute(
+                m.pipelines.insert()
+                .values(name=values["name"], created_at=now, updated_at=now)
+                .returning(m.pipelines.c.id)
+            ).scalar_one()
+            conn.execute(
+                m.stages.insert(), [{**s, "pipeline_id": pipeline_id, "position": n + 1} for n, s in enumerate(ordered)]
+            )
             self.audit(session, "create", "pipeline", pipeline_id, changes=values)
             return self.fetch(conn, pipeline_id)
 
@@ -66,15 +78,22 @@ class Pipelines(Part):
             row = one(conn, m.stages, stage_id, "stage")
             if probability is not None and row["outcome"] is not None:
                 raise ValidationError(f"the {row['outcome']} stage's probability is fixed", field="probability")
-            values = load(self._stage_schema, {
-                "name": name or row["name"], "outcome": row["outcome"],
-                "probability": row["probability"] if probability is None else probability,
-            })
+            values = load(
+                self._stage_schema,
+                {
+                    "name": name or row["name"],
+                    "outcome": row["outcome"],
+                    "probability": row["probability"] if probability is None else probability,
+                },
+            )
             others = self.fetch(conn, row["pipeline_id"]).stages
             if any(s.id != stage_id and s.name.casefold() == values["name"].casefold() for s in others):
                 raise ValidationError(f"the pipeline already has a stage {values['name']!r}", field="name")
-            conn.execute(m.stages.update().where(m.stages.c.id == stage_id)
-                         .values(name=values["name"], probability=values["probability"]))
+            conn.execute(
+                m.stages.update()
+                .where(m.stages.c.id == stage_id)
+                .values(name=values["name"], probability=values["probability"])
+            )
             self.audit(session, "update", "stage", stage_id, changes=values)
             return from_row(Stage, one(conn, m.stages, stage_id, "stage"))
 
@@ -91,7 +110,9 @@ class Pipelines(Part):
             rows = conn.execute(sa.select(m.pipelines).order_by(m.pipelines.c.name)).mappings().all()
             stages: dict[int, list[Stage]] = {row["id"]: [] for row in rows}
             for stage in conn.execute(sa.select(m.stages).order_by(m.stages.c.position)).mappings():
-                stages.setdefault(stage["pipeline_id"], []).append(from_row(Stage, stage))  # one added since: not listed
+                stages.setdefault(stage["pipeline_id"], []).append(
+                    from_row(Stage, stage)
+                )  # one added since: not listed
         return [Pipeline(row["id"], row["name"], tuple(stages[row["id"]])) for row in rows]
 
     def fetch(self, conn: sa.Connection, ref: int | str) -> Pipeline:
@@ -99,8 +120,11 @@ class Pipelines(Part):
         row = by_ref(conn, m.pipelines, ref, "name")
         if row is None:
             raise NotFound("pipeline", ref)
-        stage_rows = conn.execute(sa.select(m.stages).where(m.stages.c.pipeline_id == row["id"])
-                                  .order_by(m.stages.c.position)).mappings().all()
+        stage_rows = (
+            conn.execute(sa.select(m.stages).where(m.stages.c.pipeline_id == row["id"]).order_by(m.stages.c.position))
+            .mappings()
+            .all()
+        )
         return Pipeline(row["id"], row["name"], tuple(from_row(Stage, s) for s in stage_rows))
 
 
@@ -130,18 +154,33 @@ class Deals(Part):
             opened = values.pop("opened_at", None) or now
             status = stage.outcome or "open"
             row = {
-                **values, "customer_id": customer_id, "pipeline_id": pipeline.id, "stage_id": stage.id,
-                "reached_position": _reached(stage, 0), "status": status, "opened_at": opened,
-                "closed_at": opened if stage.outcome else None, "updated_at": now,
+                **values,
+                "customer_id": customer_id,
+                "pipeline_id": pipeline.id,
+                "stage_id": stage.id,
+                "reached_position": _reached(stage, 0),
+                "status": status,
+                "opened_at": opened,
+                "closed_at": opened if stage.outcome else None,
+                "updated_at": now,
             }
             deal_id = conn.execute(m.deals.insert().values(row).returning(m.deals.c.id)).scalar_one()
-            conn.execute(m.deal_history.insert().values(deal_id=deal_id, from_stage_id=None, to_stage_id=stage.id,
-                                                        changed_at=opened, changed_by=self.crm.actor))
+            conn.execute(
+                m.deal_history.insert().values(
+                    deal_id=deal_id,
+                    from_stage_id=None,
+                    to_stage_id=stage.id,
+                    changed_at=opened,
+                    changed_by=self.crm.actor,
+                )
+            )
             deal = self._get(conn, deal_id)
             self.audit(session, "create", "deal", deal_id, customer_id=customer_id, changes=values)
             if stage.outcome == "won":
                 self.becomes_customer(conn, customer_id)
-            self.crm.hooks.call("crmkit_deal_stage_changed", deal=deal, old_stage=None, new_stage=stage, session=session)
+            self.crm.hooks.call(
+                "crmkit_deal_stage_changed", deal=deal, old_stage=None, new_stage=stage, session=session
+            )
             self._stage_changed(session, deal, None, stage)
             return deal
 
@@ -182,19 +221,42 @@ class Deals(Part):
             when = at or utcnow()
             if when.tzinfo is None:
                 raise ValidationError("give a timezone-aware time", field="at")
-            conn.execute(m.deals.update().where(m.deals.c.id == deal_id).values(
-                stage_id=target.id, status=target.outcome or "open", reached_position=_reached(target, row["reached_position"]),
-                closed_at=when if target.outcome else None, close_reason=reason if target.outcome else None,
-                updated_at=utcnow(),
-            ))
-            conn.execute(m.deal_history.insert().values(deal_id=deal_id, from_stage_id=old.id, to_stage_id=target.id,
-                                                        changed_at=when, changed_by=self.crm.actor, reason=reason))
+            conn.execute(
+                m.deals.update()
+                .where(m.deals.c.id == deal_id)
+                .values(
+                    stage_id=target.id,
+                    status=target.outcome or "open",
+                    reached_position=_reached(target, row["reached_position"]),
+                    closed_at=when if target.outcome else None,
+                    close_reason=reason if target.outcome else None,
+                    updated_at=utcnow(),
+                )
+            )
+            conn.execute(
+                m.deal_history.insert().values(
+                    deal_id=deal_id,
+                    from_stage_id=old.id,
+                    to_stage_id=target.id,
+                    changed_at=when,
+                    changed_by=self.crm.actor,
+                    reason=reason,
+                )
+            )
             deal = self._get(conn, deal_id)
-            self.audit(session, "move", "deal", deal_id, customer_id=deal.customer_id,
-                       changes={"from": old.name, "to": target.name, "reason": reason})
+            self.audit(
+                session,
+                "move",
+                "deal",
+                deal_id,
+                customer_id=deal.customer_id,
+                changes={"from": old.name, "to": target.name, "reason": reason},
+            )
             if target.outcome == "won":
                 self.becomes_customer(conn, deal.customer_id)
-            self.crm.hooks.call("crmkit_deal_stage_changed", deal=deal, old_stage=old, new_stage=target, session=session)
+            self.crm.hooks.call(
+                "crmkit_deal_stage_changed", deal=deal, old_stage=old, new_stage=target, session=session
+            )
             self._stage_changed(session, deal, old, target)
             return deal
 
@@ -213,13 +275,21 @@ class Deals(Part):
         with self.crm.reading() as conn:
             return from_row(Deal, self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ))
 
-    def list(self, *, customer_id: int | None = None, owner: str | None = None, status: str | None = None,
-             pipeline: int | str | None = None, limit: int = 100) -> list[Deal]:
+    def list(
+        self,
+        *,
+        customer_id: int | None = None,
+        owner: str | None = None,
+        status: str | None = None,
+        pipeline: int | str | None = None,
+        limit: int = 100,
+    ) -> list[Deal]:
         """Deals, newest first, filtered by customer, owner, status (open / won / lost) or pipeline: those of the
         customers in the ``sales.deals.read`` scope."""
         d = m.deals.c
-        query = self.scoped(sa.select(m.deals).order_by(d.opened_at.desc(), d.id.desc()).limit(limit),
-                            d.customer_id, DEALS_READ)
+        query = self.scoped(
+            sa.select(m.deals).order_by(d.opened_at.desc(), d.id.desc()).limit(limit), d.customer_id, DEALS_READ
+        )
         with self.crm.reading() as conn:
             if pipeline is not None:
                 query = query.where(d.pipeline_id == self.sales.pipelines.fetch(conn, pipeline).id)
@@ -233,16 +303,26 @@ class Deals(Part):
         the customers in the ``sales.deals.read`` scope), for a pipeline or all; in pipeline and stage order."""
         d, s = m.deals.c, m.stages.c
         query = self.scoped(
-            sa.select(d.pipeline_id, d.stage_id, d.currency, sa.func.count().label("count"),
-                      sa.func.sum(d.amount_minor).label("amount_minor"))
+            sa.select(
+                d.pipeline_id,
+                d.stage_id,
+                d.currency,
+                sa.func.count().label("count"),
+                sa.func.sum(d.amount_minor).label("amount_minor"),
+            )
             .join(m.stages, s.id == d.stage_id)
             .group_by(d.pipeline_id, d.stage_id, s.position, d.currency)
-            .order_by(d.pipeline_id, s.position, d.currency), d.customer_id, DEALS_READ)
+            .order_by(d.pipeline_id, s.position, d.currency),
+            d.customer_id,
+            DEALS_READ,
+        )
         with self.crm.reading() as conn:
             if pipeline is not None:
                 query = query.where(d.pipeline_id == self.sales.pipelines.fetch(conn, pipeline).id)
-            return [StageValue(r.pipeline_id, r.stage_id, r.currency, r.count, int(r.amount_minor))
-                    for r in conn.execute(query)]
+            return [
+                StageValue(r.pipeline_id, r.stage_id, r.currency, r.count, int(r.amount_minor))
+                for r in conn.execute(query)
+            ]
 
     def history(self, deal_id: int) -> list[StageChange]:
         """Every stage the deal went through, in the order the moves were recorded."""
@@ -256,9 +336,12 @@ class Deals(Part):
 
     def _stage_changed(self, session: Session, deal: Deal, old: Stage | None, new: Stage) -> None:
         """Record the ``deal.stage_changed`` webhook event in the move's transaction."""
-        self.crm.events.emit(session, "deal.stage_changed", lambda: {
-            "deal": to_jsonable(deal), "old_stage": to_jsonable(old), "new_stage": to_jsonable(new)},
-            customer_id=deal.customer_id)
+        self.crm.events.emit(
+            session,
+            "deal.stage_changed",
+            lambda: {"deal": to_jsonable(deal), "old_stage": to_jsonable(old), "new_stage": to_jsonable(new)},
+            customer_id=deal.customer_id,
+        )
 
     def _get(self, conn: sa.Connection, deal_id: int) -> Deal:
         return from_row(Deal, one(conn, m.deals, deal_id, "deal"))
@@ -275,12 +358,15 @@ class Deals(Part):
             return stage
         if isinstance(ref, int):
             with self.crm.reading() as conn:
-                row = conn.execute(sa.select(m.stages.c.name, m.pipelines.c.name.label("pipeline"))
-                                   .join(m.pipelines, m.pipelines.c.id == m.stages.c.pipeline_id)
-                                   .where(m.stages.c.id == ref)).first()
+                row = conn.execute(
+                    sa.select(m.stages.c.name, m.pipelines.c.name.label("pipeline"))
+                    .join(m.pipelines, m.pipelines.c.id == m.stages.c.pipeline_id)
+                    .where(m.stages.c.id == ref)
+                ).first()
             if row is not None:
-                raise ValidationError(f"stage {row.name!r} belongs to pipeline {row.pipeline!r}, "
-                                      f"not to {pipeline.name!r}", field="stage")
+                raise ValidationError(
+                    f"stage {row.name!r} belongs to pipeline {row.pipeline!r}, not to {pipeline.name!r}", field="stage"
+                )
         names = ", ".join(s.name for s in pipeline.stages)
         raise ValidationError(f"pipeline {pipeline.name!r} has no stage {ref!r} (stages: {names})", field="stage")
 

@@ -12,7 +12,7 @@ plugin = Plugin(
     cli="crmkit_sales.commands:sales",
     retained_tables={
         "sales_orders": "orders are accounting documents the law requires a business to keep (10 years under "
-                        "Vietnam's Law on Accounting); kept with shipping name, phone, address and notes removed",
+        "Vietnam's Law on Accounting); kept with shipping name, phone, address and notes removed",
         "sales_contracts": "signed contracts are legal and accounting records; kept with notes removed",
         "sales_order_lines": "the lines of retained orders (products, quantities, prices: no personal data)",
         "sales_payments": "payments received are accounting records; kept with reference and note removed",

@@ -74,17 +74,26 @@ def condition_sql(crm: CRM, condition: Mapping[str, Any]) -> sa.ColumnElement[bo
         return column.in_(value)
     if isinstance(value, (list, dict)) or value is None:
         raise ValidationError(f"{op!r} takes one value", field="group_condition")
-    return {"=": column.__eq__, "!=": column.__ne__, "<": column.__lt__, "<=": column.__le__,
-            ">": column.__gt__, ">=": column.__ge__}[op](value)
+    return {
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+    }[op](value)
 
 
 def _applies(conn: sa.Connection, crm: CRM, customer_id: int, condition: Mapping[str, Any]) -> bool:
     c = core.customers.c
-    query = sa.select(sa.literal(1)).select_from(core.customers).where(c.id == customer_id, condition_sql(crm, condition))
+    query = (
+        sa.select(sa.literal(1)).select_from(core.customers).where(c.id == customer_id, condition_sql(crm, condition))
+    )
     return conn.execute(query).first() is not None
 
 
 # --- the price rule --------------------------------------------------------------------------------------
+
 
 def _offers() -> sa.Select[Any]:
     """Prices of the products for the customer in price lists that are active, in the currency, valid on the date,
@@ -96,11 +105,14 @@ def _offers() -> sa.Select[Any]:
         .join(m.price_lists, lists.id == items.price_list_id)
         .where(
             items.product_id.in_(sa.bindparam("product_ids", expanding=True)),
-            lists.active.is_(True), lists.currency == sa.bindparam("currency"),
+            lists.active.is_(True),
+            lists.currency == sa.bindparam("currency"),
             sa.or_(lists.valid_from.is_(None), lists.valid_from <= on),
             sa.or_(lists.valid_until.is_(None), lists.valid_until >= on),
-            sa.or_(lists.group_tag.is_(None), sa.exists().where(
-                tags.customer_id == sa.bindparam("customer_id"), tags.tag == lists.group_tag)),
+            sa.or_(
+                lists.group_tag.is_(None),
+                sa.exists().where(tags.customer_id == sa.bindparam("customer_id"), tags.tag == lists.group_tag),
+            ),
         )
     )
 
@@ -109,10 +121,15 @@ _OFFERS = _offers()
 _OFFERS_FROM_ONE = _OFFERS.where(m.price_lists.c.id == sa.bindparam("price_list_id"))
 
 
-
 def resolve_prices(
-    conn: sa.Connection, crm: CRM, *, customer_id: int, currency: str, on: date,
-    wanted: Sequence[tuple[Mapping[str, Any], Decimal]], price_list_id: int | None = None,
+    conn: sa.Connection,
+    crm: CRM,
+    *,
+    customer_id: int,
+    currency: str,
+    on: date,
+    wanted: Sequence[tuple[Mapping[str, Any], Decimal]],
+    price_list_id: int | None = None,
 ) -> list[Price | None]:
     """The price rule (see the module docstring): one :class:`Price` per ``(product row, quantity)``.
 
@@ -120,8 +137,12 @@ def resolve_prices(
     ``ValidationError`` when the named price list cannot be used. Two queries, plus one per
     applicable price list with a condition.
     """
-    params = {"customer_id": customer_id, "currency": currency, "on": on,
-              "product_ids": sorted({row["id"] for row, _ in wanted})}
+    params = {
+        "customer_id": customer_id,
+        "currency": currency,
+        "on": on,
+        "product_ids": sorted({row["id"] for row, _ in wanted}),
+    }
     query = _OFFERS
     if price_list_id is not None:
         _check_named_list(conn, crm, price_list_id, customer_id=customer_id, currency=currency, on=on)
@@ -148,24 +169,36 @@ def resolve_prices(
     return result
 
 
-def _check_named_list(conn: sa.Connection, crm: CRM, price_list_id: int, *, customer_id: int, currency: str,
-                      on: date) -> None:
+def _check_named_list(
+    conn: sa.Connection, crm: CRM, price_list_id: int, *, customer_id: int, currency: str, on: date
+) -> None:
     row = conn.execute(sa.select(m.price_lists).where(m.price_lists.c.id == price_list_id)).mappings().first()
     if row is None:
         raise ValidationError(f"no price list {price_list_id}", field="price_list_id")
     if row["currency"] != currency:
         raise ValidationError(
-            f"price list {row['name']!r} is in {row['currency']}, the document is in {currency}", field="currency")
-    if not row["active"] or (row["valid_from"] and row["valid_from"] > on) or (row["valid_until"] and row["valid_until"] < on):
+            f"price list {row['name']!r} is in {row['currency']}, the document is in {currency}", field="currency"
+        )
+    if (
+        not row["active"]
+        or (row["valid_from"] and row["valid_from"] > on)
+        or (row["valid_until"] and row["valid_until"] < on)
+    ):
         raise ValidationError(f"price list {row['name']!r} is not valid on {on.isoformat()}", field="price_list_id")
     if row["group_tag"] is not None:
-        has_tag = conn.execute(sa.select(core.tags.c.tag).where(
-            core.tags.c.customer_id == customer_id, core.tags.c.tag == row["group_tag"])).first()
+        has_tag = conn.execute(
+            sa.select(core.tags.c.tag).where(
+                core.tags.c.customer_id == customer_id, core.tags.c.tag == row["group_tag"]
+            )
+        ).first()
         if has_tag is None:
-            raise ValidationError(f"price list {row['name']!r} is for customers tagged {row['group_tag']!r}",
-                                  field="price_list_id")
+            raise ValidationError(
+                f"price list {row['name']!r} is for customers tagged {row['group_tag']!r}", field="price_list_id"
+            )
     if row["group_condition"] is not None and not _applies(conn, crm, customer_id, row["group_condition"]):
-        raise ValidationError(f"price list {row['name']!r} does not apply to customer {customer_id}", field="price_list_id")
+        raise ValidationError(
+            f"price list {row['name']!r} does not apply to customer {customer_id}", field="price_list_id"
+        )
 
 
 def line_field(position: int, field: str) -> str:
@@ -178,8 +211,14 @@ def line_field(position: int, field: str) -> str:
 
 
 def price_line(
-    *, position: int, product: Mapping[str, Any], quantity: Decimal, price: Price,
-    discount_percent: Decimal | None = None, discount_minor: int | None = None, tax_rate: Decimal | None = None,
+    *,
+    position: int,
+    product: Mapping[str, Any],
+    quantity: Decimal,
+    price: Price,
+    discount_percent: Decimal | None = None,
+    discount_minor: int | None = None,
+    tax_rate: Decimal | None = None,
 ) -> Line:
     """One line's amounts under the rounding rule (module docstring); ``ValidationError`` for a discount above gross."""
     currency = price.currency
@@ -190,15 +229,28 @@ def price_line(
     else:
         discount = discount_minor or 0
     if discount > gross:
-        raise ValidationError(f"discount {Money(currency, discount)} is more than the line amount "
-                              f"{Money(currency, gross)}", field=line_field(position, "discount_minor"))
+        raise ValidationError(
+            f"discount {Money(currency, discount)} is more than the line amount {Money(currency, gross)}",
+            field=line_field(position, "discount_minor"),
+        )
     net = gross - discount
     tax = Money(currency, net).times(rate).minor
     return Line(
-        position=position, product_id=product["id"], sku=product["sku"], name=product["name"], unit=product["unit"],
-        category=product["category"], quantity=quantity, unit_price_minor=price.unit_price_minor,
-        price_list_id=price.price_list_id, discount_percent=discount_percent, discount_minor=discount, tax_rate=rate,
-        net_minor=net, tax_minor=tax, total_minor=net + tax,
+        position=position,
+        product_id=product["id"],
+        sku=product["sku"],
+        name=product["name"],
+        unit=product["unit"],
+        category=product["category"],
+        quantity=quantity,
+        unit_price_minor=price.unit_price_minor,
+        price_list_id=price.price_list_id,
+        discount_percent=discount_percent,
+        discount_minor=discount,
+        tax_rate=rate,
+        net_minor=net,
+        tax_minor=tax,
+        total_minor=net + tax,
         cost_minor=product["cost_minor"] if product["currency"] == currency else None,
     )
 
@@ -235,13 +287,23 @@ def margin(lines: Sequence[Line], currency: str) -> int | None:
 
 # --- building lines from input ----------------------------------------------------------------------------
 
-_PRODUCTS = sa.select(m.products).where(sa.or_(m.products.c.id.in_(sa.bindparam("ids", expanding=True)),
-                                               m.products.c.sku.in_(sa.bindparam("skus", expanding=True))))
+_PRODUCTS = sa.select(m.products).where(
+    sa.or_(
+        m.products.c.id.in_(sa.bindparam("ids", expanding=True)),
+        m.products.c.sku.in_(sa.bindparam("skus", expanding=True)),
+    )
+)
 
 
 def build_lines(
-    conn: sa.Connection, crm: CRM, *, customer_id: int, currency: str, on: date,
-    items: Sequence[Mapping[str, Any]], price_list_id: int | None = None,
+    conn: sa.Connection,
+    crm: CRM,
+    *,
+    customer_id: int,
+    currency: str,
+    on: date,
+    items: Sequence[Mapping[str, Any]],
+    price_list_id: int | None = None,
 ) -> list[Line]:
     """Priced lines from validated line input (``product_id`` or ``sku``, ``quantity``, discount, tax rate).
 
@@ -266,23 +328,32 @@ def build_lines(
             chosen.append((row, item["quantity"]))
     if errors:
         raise ValidationError(errors)
-    prices = resolve_prices(conn, crm, customer_id=customer_id, currency=currency, on=on, wanted=chosen,
-                            price_list_id=price_list_id)
+    prices = resolve_prices(
+        conn, crm, customer_id=customer_id, currency=currency, on=on, wanted=chosen, price_list_id=price_list_id
+    )
     for n, ((row, _), price) in enumerate(zip(chosen, prices, strict=True), 1):
         if price is None:
             errors[line_field(n, "currency")] = [
                 f"{row['sku']} has no price in {currency}: its list price is in {row['currency']} and no "
-                f"{currency} price list applies to this customer"]
+                f"{currency} price list applies to this customer"
+            ]
     if errors:
         raise ValidationError(errors)
     lines = [
-        price_line(position=n + 1, product=row, quantity=item["quantity"], price=price,
-                   discount_percent=item.get("discount_percent"), discount_minor=item.get("discount_minor"),
-                   tax_rate=item.get("tax_rate"))
+        price_line(
+            position=n + 1,
+            product=row,
+            quantity=item["quantity"],
+            price=price,
+            discount_percent=item.get("discount_percent"),
+            discount_minor=item.get("discount_minor"),
+            tax_rate=item.get("tax_rate"),
+        )
         for n, ((row, _), price, item) in enumerate(zip(chosen, prices, items, strict=True))
         if price is not None
     ]
     if totals(lines).subtotal_minor > MAX_MINOR:
-        raise ValidationError(f"the lines add up to more than {MAX_MINOR} (minor units): split the document",
-                              field="lines")
+        raise ValidationError(
+            f"the lines add up to more than {MAX_MINOR} (minor units): split the document", field="lines"
+        )
     return lines

@@ -36,7 +36,9 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "expire": (("sent",), "expired"),
 }
 #: Quotes with the id of the order made from each (if any): what listing quotes reads.
-_WITH_ORDER = sa.select(m.quotes, m.orders.c.id.label("order_id")).outerjoin(m.orders, m.orders.c.quote_id == m.quotes.c.id)
+_WITH_ORDER = sa.select(m.quotes, m.orders.c.id.label("order_id")).outerjoin(
+    m.orders, m.orders.c.quote_id == m.quotes.c.id
+)
 
 
 class Quotes(Part):
@@ -65,15 +67,37 @@ class Quotes(Part):
             self.crm.access.check_owner(conn, values["owner"], QUOTES_MANAGE)
             if values.get("deal_id") is not None:
                 self.load(conn, m.deals, values["deal_id"], "deal", read=DEALS_READ)
-            lines = build_lines(conn, self.crm, customer_id=customer_id, currency=currency, on=issued,
-                                items=values.pop("lines"), price_list_id=values.get("price_list_id"))
-            row = {**values, "customer_id": customer_id, "currency": currency, "version": 1, "status": "draft",
-                   "issued_on": issued, "valid_until": valid_until, **total_values(lines),
-                   "created_at": now, "updated_at": now}
+            lines = build_lines(
+                conn,
+                self.crm,
+                customer_id=customer_id,
+                currency=currency,
+                on=issued,
+                items=values.pop("lines"),
+                price_list_id=values.get("price_list_id"),
+            )
+            row = {
+                **values,
+                "customer_id": customer_id,
+                "currency": currency,
+                "version": 1,
+                "status": "draft",
+                "issued_on": issued,
+                "valid_until": valid_until,
+                **total_values(lines),
+                "created_at": now,
+                "updated_at": now,
+            }
             quote_id = conn.execute(m.quotes.insert().values(row).returning(m.quotes.c.id)).scalar_one()
             insert_lines(conn, m.quote_lines, "quote_id", quote_id, lines)
-            self.audit(session, "create", "quote", quote_id, customer_id=customer_id,
-                       changes={"total_minor": row["total_minor"], "currency": currency, "lines": len(lines)})
+            self.audit(
+                session,
+                "create",
+                "quote",
+                quote_id,
+                customer_id=customer_id,
+                changes={"total_minor": row["total_minor"], "currency": currency, "lines": len(lines)},
+            )
             return self.fetch(conn, quote_id)
 
     def revise(self, quote_id: int, data: Mapping[str, Any] | None = None, /, **fields: Any) -> Quote:
@@ -96,13 +120,26 @@ class Quotes(Part):
             lines: Sequence[Line] = current.lines
             if reprice:
                 items = values.get("lines") or [_line_input(line) for line in current.lines]
-                lines = build_lines(conn, self.crm, customer_id=current.customer_id, currency=current.currency,
-                                    on=issued, items=items, price_list_id=price_list_id)
+                lines = build_lines(
+                    conn,
+                    self.crm,
+                    customer_id=current.customer_id,
+                    currency=current.currency,
+                    on=issued,
+                    items=items,
+                    price_list_id=price_list_id,
+                )
             valid_until = values.get("valid_until") or current.valid_until
             if valid_until < issued:
                 raise ValidationError(f"ends before it starts (issued_on {issued})", field="valid_until")
-            changes = {"issued_on": issued, "valid_until": valid_until, "price_list_id": price_list_id,
-                       "notes": values.get("notes", current.notes), **total_values(lines), "updated_at": utcnow()}
+            changes = {
+                "issued_on": issued,
+                "valid_until": valid_until,
+                "price_list_id": price_list_id,
+                "notes": values.get("notes", current.notes),
+                **total_values(lines),
+                "updated_at": utcnow(),
+            }
             if current.status == "draft":
                 conn.execute(m.quotes.update().where(m.quotes.c.id == quote_id).values(changes))
                 if reprice:
@@ -111,15 +148,33 @@ class Quotes(Part):
                 new_id = quote_id
             else:
                 now = utcnow()
-                conn.execute(m.quotes.update().where(m.quotes.c.id == quote_id).values(superseded_at=now, updated_at=now))
-                new_id = conn.execute(m.quotes.insert().values(
-                    **changes, root_id=current.root_id, version=current.version + 1, customer_id=current.customer_id,
-                    deal_id=current.deal_id, owner=current.owner, currency=current.currency, status="draft",
-                    created_at=now,
-                ).returning(m.quotes.c.id)).scalar_one()
+                conn.execute(
+                    m.quotes.update().where(m.quotes.c.id == quote_id).values(superseded_at=now, updated_at=now)
+                )
+                new_id = conn.execute(
+                    m.quotes.insert()
+                    .values(
+                        **changes,
+                        root_id=current.root_id,
+                        version=current.version + 1,
+                        customer_id=current.customer_id,
+                        deal_id=current.deal_id,
+                        owner=current.owner,
+                        currency=current.currency,
+                        status="draft",
+                        created_at=now,
+                    )
+                    .returning(m.quotes.c.id)
+                ).scalar_one()
                 insert_lines(conn, m.quote_lines, "quote_id", new_id, lines)
-            self.audit(session, "revise", "quote", new_id, customer_id=current.customer_id,
-                       changes={"from_version": current.version, "total_minor": changes["total_minor"]})
+            self.audit(
+                session,
+                "revise",
+                "quote",
+                new_id,
+                customer_id=current.customer_id,
+                changes={"from_version": current.version, "total_minor": changes["total_minor"]},
+            )
             return self.fetch(conn, new_id)
 
     def send(self, quote_id: int) -> Quote:
@@ -143,8 +198,11 @@ class Quotes(Part):
         ``sales.quotes.manage`` scope); returns how many."""
         day = today or self._today()
         q = m.quotes.c
-        due = self.scoped(m.quotes.update().where(q.status == "sent", q.superseded_at.is_(None), q.valid_until < day),
-                          q.customer_id, QUOTES_MANAGE)
+        due = self.scoped(
+            m.quotes.update().where(q.status == "sent", q.superseded_at.is_(None), q.valid_until < day),
+            q.customer_id,
+            QUOTES_MANAGE,
+        )
         with self.crm.transaction() as session:
             now = utcnow()
             result = session.connection().execute(due.values(status="expired", decided_at=now, updated_at=now))
@@ -165,15 +223,23 @@ class Quotes(Part):
             quote = self._checked(conn, quote_id, write=ORDERS_PLACE, lock=True)
             self._require_latest(quote)
             if quote.status != "accepted":
-                raise ValidationError(f"quote {quote.number} is {quote.status}: only an accepted quote becomes an order",
-                                      field="status")
+                raise ValidationError(
+                    f"quote {quote.number} is {quote.status}: only an accepted quote becomes an order", field="status"
+                )
             if quote.order_id is not None:
                 raise Conflict(f"quote {quote.number} already became order {quote.order_id}")
             customer_id = active_customer(conn, quote.customer_id)
             return self.sales.orders.insert(
-                session, customer_id=customer_id, currency=quote.currency,
-                placed_at=values.pop("placed_at", None) or utcnow(), lines=quote.lines, quote_id=quote.id,
-                deal_id=quote.deal_id, owner=quote.owner, **values)
+                session,
+                customer_id=customer_id,
+                currency=quote.currency,
+                placed_at=values.pop("placed_at", None) or utcnow(),
+                lines=quote.lines,
+                quote_id=quote.id,
+                deal_id=quote.deal_id,
+                owner=quote.owner,
+                **values,
+            )
 
     def get(self, quote_id: int) -> Quote:
         """One quote version with its lines (``NotFound`` when its customer is outside the ``sales.quotes.read``
@@ -189,13 +255,22 @@ class Quotes(Part):
             query = _WITH_ORDER.where(sa.or_(q.id == root, q.root_id == root)).order_by(q.version)
             return self._read(conn, self.scoped(query, q.customer_id, QUOTES_READ))
 
-    def list(self, *, customer_id: int | None = None, status: str | None = None, owner: str | None = None,
-             latest: bool = True, after: tuple[datetime, int] | None = None, limit: int = 100) -> list[Quote]:
+    def list(
+        self,
+        *,
+        customer_id: int | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        latest: bool = True,
+        after: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[Quote]:
         """Quotes newest first; ``latest`` hides superseded versions: those of the customers in the
         ``sales.quotes.read`` scope. ``after`` (the last shown quote's ``created_at`` and id) pages on by keyset."""
         q = m.quotes.c
-        query = self.scoped(_WITH_ORDER.order_by(q.created_at.desc(), q.id.desc()).limit(limit), q.customer_id,
-                            QUOTES_READ)
+        query = self.scoped(
+            _WITH_ORDER.order_by(q.created_at.desc(), q.id.desc()).limit(limit), q.customer_id, QUOTES_READ
+        )
         for column, value in ((q.customer_id, customer_id), (q.status, status), (q.owner, owner)):
             if value is not None:
                 query = query.where(column == value)
@@ -227,8 +302,9 @@ class Quotes(Part):
             customer = self.crm.customers.get(quote.customer_id)
         if not self.crm.access.sees_contacts_of(customer.owner):
             customer = mask_customer(customer)
-        return quote_html(quote, customer, self.sales.seller(), plugin_translator(self.crm, "sales", locale),
-                          printable=printable)
+        return quote_html(
+            quote, customer, self.sales.seller(), plugin_translator(self.crm, "sales", locale), printable=printable
+        )
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -239,8 +315,9 @@ class Quotes(Part):
     def _checked(self, conn: sa.Connection, quote_id: int, *, write: str | None = None, lock: bool = False) -> Quote:
         """The quote for the acting user: ``NotFound`` outside ``sales.quotes.read``'s scope, and with ``write``
         ``PermissionDenied`` for a quote they may see but not do this to."""
-        return self._with_lines(conn, self.load(conn, m.quotes, quote_id, "quote", read=QUOTES_READ, write=write,
-                                                lock=lock))
+        return self._with_lines(
+            conn, self.load(conn, m.quotes, quote_id, "quote", read=QUOTES_READ, write=write, lock=lock)
+        )
 
     def _with_lines(self, conn: sa.Connection, row: Mapping[str, Any]) -> Quote:
         quote_id = row["id"]
@@ -255,16 +332,27 @@ class Quotes(Part):
             quote = self._checked(conn, quote_id, write=QUOTES_MANAGE, lock=True)
             self._require_latest(quote)
             if quote.status not in allowed:
-                raise ValidationError(f"cannot {action} quote {quote.number}: it is {quote.status} "
-                                      f"(only a {' or '.join(allowed)} quote)", field="status")
+                raise ValidationError(
+                    f"cannot {action} quote {quote.number}: it is {quote.status} (only a {' or '.join(allowed)} quote)",
+                    field="status",
+                )
             if action == "accept" and self._today() > quote.valid_until:
-                raise ValidationError(f"quote {quote.number} expired on {quote.valid_until.isoformat()}: revise it",
-                                      field="valid_until")
+                raise ValidationError(
+                    f"quote {quote.number} expired on {quote.valid_until.isoformat()}: revise it", field="valid_until"
+                )
             now = utcnow()
             stamp = {"sent_at": now} if action == "send" else {"decided_at": now}
-            conn.execute(m.quotes.update().where(m.quotes.c.id == quote_id).values(status=target, updated_at=now, **stamp))
-            self.audit(session, action, "quote", quote_id, customer_id=quote.customer_id,
-                       changes={"from": quote.status, "to": target})
+            conn.execute(
+                m.quotes.update().where(m.quotes.c.id == quote_id).values(status=target, updated_at=now, **stamp)
+            )
+            self.audit(
+                session,
+                action,
+                "quote",
+                quote_id,
+                customer_id=quote.customer_id,
+                changes={"from": quote.status, "to": target},
+            )
             return self.fetch(conn, quote_id)
 
     def _require_latest(self, quote: Quote) -> None:
@@ -287,4 +375,3 @@ def _line_input(line: Line) -> dict[str, Any]:
 
 def _quote(row: Mapping[str, Any], lines: tuple[Line, ...]) -> Quote:
     return from_row(Quote, row, root_id=row["root_id"] or row["id"], lines=lines)
-

@@ -118,13 +118,16 @@ def vnd_in_words(amount: int) -> str:
     if len(groups) > len(_SCALES):
         raise ValueError(f"{amount} is too large to write in words")
     top = len(groups) - 1
-    words = [_hundreds(group, index < top) + _SCALES[index] for index, group in reversed(list(enumerate(groups))) if group]
+    words = [
+        _hundreds(group, index < top) + _SCALES[index] for index, group in reversed(list(enumerate(groups))) if group
+    ]
     text = ("âm " if amount < 0 else "") + " ".join(words) + " đồng"
     return text[0].upper() + text[1:]
 
 
-def quote_html(quote: Quote, customer: Customer, seller: Mapping[str, Any], t: Translator, *,
-               printable: bool = False) -> str:
+def quote_html(
+    quote: Quote, customer: Customer, seller: Mapping[str, Any], t: Translator, *, printable: bool = False
+) -> str:
     """The quote as a standalone HTML document in ``t``'s language (``<html lang>``, labels through the sales
     catalog, amounts, quantities, rates and dates in the locale's style); ``printable`` adds the A4 print layout.
     A VND quote in Vietnamese also says its total in words, as Vietnamese invoices do."""
@@ -136,19 +139,29 @@ def quote_html(quote: Quote, customer: Customer, seller: Mapping[str, Any], t: T
     _ = t.gettext
     rows = []
     for line in quote.lines:
-        discount = percent(line.discount_percent / 100) if line.discount_percent is not None else (
-            money(line.discount_minor) if line.discount_minor else "")
+        discount = (
+            percent(line.discount_percent / 100)
+            if line.discount_percent is not None
+            else (money(line.discount_minor) if line.discount_minor else "")
+        )
         rows.append(
             f"<tr><td class=num>{line.position}</td><td>{escape(line.sku)}</td><td>{escape(line.name)}</td>"
             f"<td>{escape(line.unit)}</td><td class=num>{number(line.quantity)}</td>"
             f"<td class=num>{money(line.unit_price_minor)}</td><td class=num>{discount}</td>"
-            f"<td class=num>{percent(line.tax_rate)}</td><td class=num>{money(line.net_minor)}</td></tr>")
+            f"<td class=num>{percent(line.tax_rate)}</td><td class=num>{money(line.net_minor)}</td></tr>"
+        )
     vat_rows = "".join(
         f"<tr><td class=num>{percent(rate)}</td><td class=num>{money(net)}</td><td class=num>{money(tax)}</td></tr>"
-        for rate, net, tax in tax_summary(quote.lines))
+        for rate, net, tax in tax_summary(quote.lines)
+    )
     seller_lines = [f"<strong>{escape(str(seller.get('name') or ''))}</strong>"]
-    for key, label in (("address", None), ("tax_code", "Tax code: %(value)s"), ("phone", "Phone: %(value)s"),
-                       ("email", "E-mail: %(value)s"), ("bank_account", "Bank account: %(value)s")):
+    for key, label in (
+        ("address", None),
+        ("tax_code", "Tax code: %(value)s"),
+        ("phone", "Phone: %(value)s"),
+        ("email", "E-mail: %(value)s"),
+        ("bank_account", "Bank account: %(value)s"),
+    ):
         if seller.get(key):
             seller_lines.append(escape(_(label) % {"value": seller[key]} if label else str(seller[key])))
     customer_lines = [f"<strong>{escape(customer.name)}</strong>"]
@@ -157,8 +170,11 @@ def quote_html(quote: Quote, customer: Customer, seller: Mapping[str, Any], t: T
     if customer.attributes.get("tax_code"):
         customer_lines.append(escape(_("Tax code: %(value)s") % {"value": customer.attributes["tax_code"]}))
     customer_lines += [escape(v) for v in (customer.phone, customer.email) if v]
-    words = (f"<p class=words>{escape(_('In words: %(words)s.') % {'words': vnd_in_words(quote.total_minor)})}</p>"
-             if quote.currency == "VND" and t.locale == "vi" else "")
+    words = (
+        f"<p class=words>{escape(_('In words: %(words)s.') % {'words': vnd_in_words(quote.total_minor)})}</p>"
+        if quote.currency == "VND" and t.locale == "vi"
+        else ""
+    )
     notes = f"<div class=notes>{escape(quote.notes)}</div>" if quote.notes else ""
     css = _BASE_CSS + _QUOTE_CSS + (_PRINT_CSS if printable else "")
     status = _(QUOTE_STATUSES[quote.status]) if quote.status in QUOTE_STATUSES else quote.status
@@ -221,7 +237,7 @@ def labels_html(labels: Sequence[Sequence[str]], layout: LabelLayout, t: Transla
     sheets = []
     for start in range(0, max(len(labels), 1), per_sheet):
         cells = []
-        for lines in labels[start:start + per_sheet]:
+        for lines in labels[start : start + per_sheet]:
             body = "<br>".join([f"<strong>{escape(lines[0])}</strong>", *(escape(x) for x in lines[1:])])
             cells.append(f'<div class="label">{body}</div>')
         sheets.append(f'<section class="sheet">{"".join(cells)}</section>')

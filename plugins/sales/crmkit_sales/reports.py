@@ -13,9 +13,9 @@ its scope (the predicate is in the SQL): a :class:`Report` says whether it is ``
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -144,15 +144,23 @@ class Reports(Part):
 
     def _report(self, rows: Iterable[Row]) -> Report[Row]:
         principal = self.crm.access.principal
-        return Report(rows, scoped=self.is_scoped(REPORTS_READ), user=None if principal.is_system else principal.username)
+        return Report(
+            rows, scoped=self.is_scoped(REPORTS_READ), user=None if principal.is_system else principal.username
+        )
 
     def _in_scope(self, query: Any, customer_id: sa.ColumnElement[Any], only: int | None) -> Any:
         """``query`` over the customers in the ``sales.reports.read`` scope (and just ``only``, when given)."""
         query = self.scoped(query, customer_id, REPORTS_READ)
         return query if only is None else query.where(customer_id == only)
 
-    def funnel(self, pipeline: int | str, *, since: date | None = None, until: date | None = None,
-               customer_id: int | None = None) -> Report[FunnelRow]:
+    def funnel(
+        self,
+        pipeline: int | str,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        customer_id: int | None = None,
+    ) -> Report[FunnelRow]:
         """Conversion by stage for deals opened in [since, until]: how many reached each stage and went on."""
         self.require(REPORTS_READ)
         d = m.deals.c
@@ -177,18 +185,44 @@ class Reports(Part):
         rows = []
         for stage in pipe.stages:
             if stage.outcome == "lost":
-                rows.append(FunnelRow(stage.name, stage.position, stage.probability, stage.outcome, current[stage.id],
-                                      current[stage.id], None, _percent(current[stage.id], total)))
+                rows.append(
+                    FunnelRow(
+                        stage.name,
+                        stage.position,
+                        stage.probability,
+                        stage.outcome,
+                        current[stage.id],
+                        current[stage.id],
+                        None,
+                        _percent(current[stage.id], total),
+                    )
+                )
                 continue
             reached = reached_at[stage.position]
-            following = next(iter(progress[progress.index(stage) + 1:]), None)
+            following = next(iter(progress[progress.index(stage) + 1 :]), None)
             to_next = _percent(reached_at[following.position], reached) if following else None
-            rows.append(FunnelRow(stage.name, stage.position, stage.probability, stage.outcome, reached,
-                                  current[stage.id], to_next, _percent(reached, total)))
+            rows.append(
+                FunnelRow(
+                    stage.name,
+                    stage.position,
+                    stage.probability,
+                    stage.outcome,
+                    reached,
+                    current[stage.id],
+                    to_next,
+                    _percent(reached, total),
+                )
+            )
         return self._report(rows)
 
-    def forecast(self, *, pipeline: int | str | None = None, since: date | None = None,
-                 until: date | None = None, customer_id: int | None = None) -> Report[ForecastRow]:
+    def forecast(
+        self,
+        *,
+        pipeline: int | str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        customer_id: int | None = None,
+    ) -> Report[ForecastRow]:
         """Weighted pipeline by month of expected close: Σ amount × stage probability over open deals.
 
         Each month's weighted sum is computed exactly and rounded once, half-to-even, to the minor unit.
@@ -197,8 +231,11 @@ class Reports(Part):
         check_period(since, until)
         d = m.deals.c
         month = year_month(d.expected_close)
-        query = (sa.select(month, d.currency, d.stage_id, sa.func.count(), sa.func.sum(d.amount_minor))
-                 .where(d.status == "open").group_by(month, d.currency, d.stage_id))
+        query = (
+            sa.select(month, d.currency, d.stage_id, sa.func.count(), sa.func.sum(d.amount_minor))
+            .where(d.status == "open")
+            .group_by(month, d.currency, d.stage_id)
+        )
         query = self._in_scope(query, d.customer_id, customer_id)
         if since:
             query = query.where(d.expected_close >= since.replace(day=1))
@@ -217,10 +254,12 @@ class Reports(Part):
             box[2] += Decimal(int(amount)) * probability[stage_id]
         return self._report(
             ForecastRow(mk, cur, n, amount, int(weighted.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)))
-            for (mk, cur), (n, amount, weighted) in sorted(sums.items()))
+            for (mk, cur), (n, amount, weighted) in sorted(sums.items())
+        )
 
-    def performance(self, *, since: date | None = None, until: date | None = None,
-                    customer_id: int | None = None) -> Report[PerformanceRow]:
+    def performance(
+        self, *, since: date | None = None, until: date | None = None, customer_id: int | None = None
+    ) -> Report[PerformanceRow]:
         """Per employee (deal and order owner): deals won/lost closed in the period, win rate, order revenue.
 
         One row per employee and currency of their won deals and orders; the deal counts and win
@@ -231,12 +270,20 @@ class Reports(Part):
         d, o = m.deals.c, m.orders.c
         closed = d.status.in_(("won", "lost"))
         counts_q = sa.select(d.owner, d.status, sa.func.count()).where(closed).group_by(d.owner, d.status)
-        won_q = (sa.select(d.owner, d.currency, sa.func.sum(d.amount_minor)).where(d.status == "won")
-                 .group_by(d.owner, d.currency))
-        orders_q = (sa.select(o.owner, o.currency, sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor))
-                    .where(o.status.in_(REVENUE_STATUSES)).group_by(o.owner, o.currency))
-        counts_q, won_q = self._in_scope(counts_q, d.customer_id, customer_id), self._in_scope(won_q, d.customer_id,
-                                                                                              customer_id)
+        won_q = (
+            sa.select(d.owner, d.currency, sa.func.sum(d.amount_minor))
+            .where(d.status == "won")
+            .group_by(d.owner, d.currency)
+        )
+        orders_q = (
+            sa.select(o.owner, o.currency, sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor))
+            .where(o.status.in_(REVENUE_STATUSES))
+            .group_by(o.owner, o.currency)
+        )
+        counts_q, won_q = (
+            self._in_scope(counts_q, d.customer_id, customer_id),
+            self._in_scope(won_q, d.customer_id, customer_id),
+        )
         orders_q = self._in_scope(orders_q, o.customer_id, customer_id)
         if start:
             counts_q, won_q = counts_q.where(d.closed_at >= start), won_q.where(d.closed_at >= start)
@@ -264,11 +311,20 @@ class Reports(Part):
         rows = []
         for (owner, currency), (won_amount, orders, revenue) in money.items():
             won, lost = closed_counts[owner]["won"], closed_counts[owner]["lost"]
-            rows.append(PerformanceRow(owner, won, lost, _percent(won, won + lost), won_amount, orders, revenue, currency))
+            rows.append(
+                PerformanceRow(owner, won, lost, _percent(won, won + lost), won_amount, orders, revenue, currency)
+            )
         return self._report(sorted(rows, key=lambda r: (r.currency, -r.revenue_minor, r.owner)))
 
-    def top_products(self, *, since: date | None = None, until: date | None = None, limit: int = 10,
-                     per_month: bool = False, customer_id: int | None = None) -> Report[ProductRow]:
+    def top_products(
+        self,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        limit: int = 10,
+        per_month: bool = False,
+        customer_id: int | None = None,
+    ) -> Report[ProductRow]:
         """Best-selling products by revenue (before VAT) over the period, or the top ``limit`` of each month."""
         self.require(REPORTS_READ)
         if limit < 1:
@@ -276,12 +332,20 @@ class Reports(Part):
         start, end = self._bounds(since, until)
         line, o = m.order_lines.c, m.orders.c
         query = (
-            sa.select(line.sku, sa.func.max(line.name), o.currency,
-                      sa.type_coerce(sa.func.sum(line.quantity), m.Quantity), sa.func.count(sa.distinct(o.id)),
-                      sa.func.sum(line.net_minor).label("revenue"))
+            sa.select(
+                line.sku,
+                sa.func.max(line.name),
+                o.currency,
+                sa.type_coerce(sa.func.sum(line.quantity), m.Quantity),
+                sa.func.count(sa.distinct(o.id)),
+                sa.func.sum(line.net_minor).label("revenue"),
+            )
             .join(m.orders, o.id == line.order_id)
-            .where(o.status.in_(REVENUE_STATUSES[:-1]), o.placed_at >= sa.bindparam("start"),
-                   o.placed_at < sa.bindparam("end"))
+            .where(
+                o.status.in_(REVENUE_STATUSES[:-1]),
+                o.placed_at >= sa.bindparam("start"),
+                o.placed_at < sa.bindparam("end"),
+            )
             .group_by(line.product_id, line.sku, o.currency)
             .order_by(o.currency, sa.desc("revenue"), line.sku)
         )
@@ -297,12 +361,20 @@ class Reports(Part):
                 for sku, name, currency, quantity, orders, revenue in conn.execute(query, {"start": low, "end": high}):
                     ranks[currency] += 1
                     if ranks[currency] <= limit:
-                        result.append(ProductRow(label, ranks[currency], sku, name, currency, quantity, orders,
-                                                 int(revenue)))
+                        result.append(
+                            ProductRow(label, ranks[currency], sku, name, currency, quantity, orders, int(revenue))
+                        )
         return self._report(result)
 
-    def days_to_close(self, *, pipeline: int | str | None = None, since: date | None = None, until: date | None = None,
-                      per_owner: bool = False, customer_id: int | None = None) -> Report[CloseTimeRow]:
+    def days_to_close(
+        self,
+        *,
+        pipeline: int | str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        per_owner: bool = False,
+        customer_id: int | None = None,
+    ) -> Report[CloseTimeRow]:
         """Average (min, max) days from opening to winning, for deals won in the period, per pipeline (and owner)."""
         self.require(REPORTS_READ)
         start, end = self._bounds(since, until)
@@ -310,8 +382,12 @@ class Reports(Part):
         days = seconds_between(d.opened_at, d.closed_at) / 86400.0
         groups: list[Any] = [p.name, d.owner] if per_owner else [p.name]
         owner = d.owner if per_owner else sa.null()
-        query = (sa.select(p.name, owner, sa.func.count(), sa.func.avg(days), sa.func.min(days), sa.func.max(days))
-                 .join(m.pipelines, p.id == d.pipeline_id).where(d.status == "won").group_by(*groups))
+        query = (
+            sa.select(p.name, owner, sa.func.count(), sa.func.avg(days), sa.func.min(days), sa.func.max(days))
+            .join(m.pipelines, p.id == d.pipeline_id)
+            .where(d.status == "won")
+            .group_by(*groups)
+        )
         query = self._in_scope(query, d.customer_id, customer_id)
         if start:
             query = query.where(d.closed_at >= start)
@@ -321,19 +397,31 @@ class Reports(Part):
             if pipeline is not None:
                 query = query.where(d.pipeline_id == self.sales.pipelines.fetch(conn, pipeline).id)
             rows = conn.execute(query.order_by(*groups)).all()
-        return self._report(CloseTimeRow(name, who, count, _days(avg), _days(low), _days(high))
-                            for name, who, count, avg, low, high in rows)
+        return self._report(
+            CloseTimeRow(name, who, count, _days(avg), _days(low), _days(high))
+            for name, who, count, avg, low, high in rows
+        )
 
-    def revenue_by_month(self, *, since: date | None = None, until: date | None = None,
-                         customer_id: int | None = None) -> Report[RevenueRow]:
+    def revenue_by_month(
+        self, *, since: date | None = None, until: date | None = None, customer_id: int | None = None
+    ) -> Report[RevenueRow]:
         """Orders and revenue (net of refunds) per month and currency."""
         self.require(REPORTS_READ)
         start, end = self._bounds(since, until)
         o = m.orders.c
-        counted = (o.status.in_(REVENUE_STATUSES), o.placed_at >= sa.bindparam("start"), o.placed_at < sa.bindparam("end"))
+        counted = (
+            o.status.in_(REVENUE_STATUSES),
+            o.placed_at >= sa.bindparam("start"),
+            o.placed_at < sa.bindparam("end"),
+        )
         currencies = self._in_scope(sa.select(o.currency).where(*counted).distinct(), o.customer_id, customer_id)
-        month = self._in_scope(sa.select(sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor))
-                               .where(*counted, o.currency == sa.bindparam("currency")), o.customer_id, customer_id)
+        month = self._in_scope(
+            sa.select(sa.func.count(), sa.func.sum(o.total_minor - o.refunded_minor)).where(
+                *counted, o.currency == sa.bindparam("currency")
+            ),
+            o.customer_id,
+            customer_id,
+        )
         rows = []
         with self.crm.reading() as conn:
             start, end = self._span(conn, start, end, customer_id)
@@ -347,13 +435,15 @@ class Reports(Part):
                         rows.append(RevenueRow(label, currency, count, int(revenue or 0)))
         return self._report(rows)
 
-    def _span(self, conn: sa.Connection, start: datetime | None, end: datetime | None,
-              customer_id: int | None) -> tuple[datetime | None, datetime | None]:
+    def _span(
+        self, conn: sa.Connection, start: datetime | None, end: datetime | None, customer_id: int | None
+    ) -> tuple[datetime | None, datetime | None]:
         """The period with open ends closed by the first and last order in scope (two index lookups unscoped)."""
         if start is None or end is None:
             o = m.orders.c
-            query = self._in_scope(sa.select(sa.func.min(o.placed_at), sa.func.max(o.placed_at)), o.customer_id,
-                                   customer_id)
+            query = self._in_scope(
+                sa.select(sa.func.min(o.placed_at), sa.func.max(o.placed_at)), o.customer_id, customer_id
+            )
             first, last = conn.execute(query).one()
             start = start or first
             end = end or (last + timedelta(microseconds=1) if last else None)

@@ -7,7 +7,7 @@ and imports reject the same things with the same messages, naming the field (and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,7 +33,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: The days and moments documents and appointments may fall on: anything else is a typo, and dates a few days
 #: from the calendar's ends would overflow when a period is added to them.
 DAYS = validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31))
-MOMENTS = validate.Range(min=datetime(1900, 1, 1, tzinfo=timezone.utc), max=datetime(3000, 1, 1, tzinfo=timezone.utc))
+MOMENTS = validate.Range(min=datetime(1900, 1, 1, tzinfo=UTC), max=datetime(3000, 1, 1, tzinfo=UTC))
 
 
 class ExactDecimal(fields.Field):
@@ -42,14 +42,21 @@ class ExactDecimal(fields.Field):
     Floats are refused: ``0.1`` is not exactly one tenth, and money must not drift.
     """
 
-    def __init__(self, places: int, *, minimum: Decimal | None = None, maximum: Decimal | None = None,
-                 positive: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        places: int,
+        *,
+        minimum: Decimal | None = None,
+        maximum: Decimal | None = None,
+        positive: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.places, self.minimum, self.maximum, self.positive = places, minimum, maximum, positive
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, (float, bool)):
-            raise marshmallow.ValidationError("give an exact number (a string such as \"2.5\"), not a float")
+            raise marshmallow.ValidationError('give an exact number (a string such as "2.5"), not a float')
         try:
             number = Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) else Decimal(value)
         except (InvalidOperation, TypeError, ValueError):
@@ -106,8 +113,11 @@ class Ref(fields.Field):
     """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or (
-                isinstance(value, int) and not 1 <= value <= MAX_ID):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or (isinstance(value, int) and not 1 <= value <= MAX_ID)
+        ):
             raise marshmallow.ValidationError("give an id (a whole number) or a name")
         return value
 
@@ -207,7 +217,8 @@ class PipelineSchema(_Strict):
             expected = {"won": Decimal(1), "lost": Decimal(0)}.get(stage["outcome"] or "")
             if expected is not None and stage["probability"] != expected:
                 raise marshmallow.ValidationError(
-                    f"the {stage['outcome']} stage {stage['name']!r} must have probability {expected}", "stages")
+                    f"the {stage['outcome']} stage {stage['name']!r} must have probability {expected}", "stages"
+                )
         if all(o is not None for o in outcomes):
             raise marshmallow.ValidationError("a pipeline needs at least one open stage", "stages")
 
@@ -299,7 +310,8 @@ class OrderSchema(_Document):
         if value is not None and value > now + CLOCK_SKEW:
             raise marshmallow.ValidationError(
                 f"{value.isoformat()} is in the future (now {now.isoformat(timespec='seconds')}): an order is placed "
-                f"now or in the past (clocks may run up to {CLOCK_SKEW.seconds // 60} minutes ahead)")
+                f"now or in the past (clocks may run up to {CLOCK_SKEW.seconds // 60} minutes ahead)"
+            )
 
 
 class PaymentSchema(_Strict):
@@ -357,8 +369,9 @@ class AppointmentSchema(_Strict):
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("ends_at") is not None and data["ends_at"] <= data["starts_at"]:
-            raise marshmallow.ValidationError(f"ends before it starts (starts_at {data['starts_at'].isoformat()})",
-                                              "ends_at")
+            raise marshmallow.ValidationError(
+                f"ends before it starts (starts_at {data['starts_at'].isoformat()})", "ends_at"
+            )
 
 
 class TaskSchema(_Strict):

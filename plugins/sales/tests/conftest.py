@@ -44,21 +44,69 @@ def make_shop(crm: Any) -> Shop:
     """Customers and a catalogue (three VND products with VAT 10/5/8%, one USD product at 0%) on ``crm``,
     and the :data:`STAFF` as users."""
     ensure_users(crm, *STAFF)
-    an = crm.customers.add(name="Nguyễn Văn An", email="an@example.com", tags=["vip"], addresses=[{
-        "line1": "12 Lý Thường Kiệt", "ward": "Phường Hàng Bài", "district": "Quận Hoàn Kiếm", "province": "Hà Nội"}])
-    dist = crm.customers.add(name="Công ty TNHH Phân phối Mekong", kind="organization", lifecycle_stage="distributor",
-                             addresses=[{"line1": "88 Trần Hưng Đạo", "ward": "Phường 1", "district": "Quận 5",
-                                         "province": "TP. Hồ Chí Minh"}])
+    an = crm.customers.add(
+        name="Nguyễn Văn An",
+        email="an@example.com",
+        tags=["vip"],
+        addresses=[
+            {
+                "line1": "12 Lý Thường Kiệt",
+                "ward": "Phường Hàng Bài",
+                "district": "Quận Hoàn Kiếm",
+                "province": "Hà Nội",
+            }
+        ],
+    )
+    dist = crm.customers.add(
+        name="Công ty TNHH Phân phối Mekong",
+        kind="organization",
+        lifecycle_stage="distributor",
+        addresses=[
+            {"line1": "88 Trần Hưng Đạo", "ward": "Phường 1", "district": "Quận 5", "province": "TP. Hồ Chí Minh"}
+        ],
+    )
     bob = crm.customers.add(name="Bob Smith", email="bob@example.com", country="US")
     products = crm.sales.products
-    products.add(sku="CF-ROB-500", name="Cà phê Robusta 500g", unit="gói", category="Cà phê", price_minor=95_000,
-                 currency="VND", cost_minor=61_000, tax_rate="10%")
-    products.add(sku="GAO-ST25-5", name="Gạo ST25 túi 5kg", unit="túi", category="Gạo", price_minor=185_000,
-                 currency="VND", cost_minor=140_000, tax_rate="5%")
-    products.add(sku="DV-BT-GIO", name="Dịch vụ bảo trì (giờ)", kind="service", unit="giờ", category="Dịch vụ",
-                 price_minor=350_000, currency="VND", tax_rate="8%")
-    products.add(sku="TEA-GIFT", name="Shan Tuyet tea gift box", unit="box", category="Trà", price_minor=1_250,
-                 currency="USD", cost_minor=700, tax_rate="0")
+    products.add(
+        sku="CF-ROB-500",
+        name="Cà phê Robusta 500g",
+        unit="gói",
+        category="Cà phê",
+        price_minor=95_000,
+        currency="VND",
+        cost_minor=61_000,
+        tax_rate="10%",
+    )
+    products.add(
+        sku="GAO-ST25-5",
+        name="Gạo ST25 túi 5kg",
+        unit="túi",
+        category="Gạo",
+        price_minor=185_000,
+        currency="VND",
+        cost_minor=140_000,
+        tax_rate="5%",
+    )
+    products.add(
+        sku="DV-BT-GIO",
+        name="Dịch vụ bảo trì (giờ)",
+        kind="service",
+        unit="giờ",
+        category="Dịch vụ",
+        price_minor=350_000,
+        currency="VND",
+        tax_rate="8%",
+    )
+    products.add(
+        sku="TEA-GIFT",
+        name="Shan Tuyet tea gift box",
+        unit="box",
+        category="Trà",
+        price_minor=1_250,
+        currency="USD",
+        cost_minor=700,
+        tax_rate="0",
+    )
     return Shop(crm, an, dist, bob)
 
 

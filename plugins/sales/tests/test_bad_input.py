@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -29,36 +29,71 @@ def test_each_bad_input_names_its_field_and_writes_nothing(shop: Shop) -> None:
     order = sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 2}])  # 209.000 ₫
     sales.pipelines.add("B2B", [{"name": "Tiếp cận", "probability": "0.1"}])
     other = sales.pipelines.add("Bảo trì", [{"name": "Liên hệ", "probability": "0.2"}])
-    deal = sales.deals.add(customer_id=shop.an.id, pipeline="B2B", title="Cà phê cho chuỗi quán", amount_minor=50_000_000)
-    at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    deal = sales.deals.add(
+        customer_id=shop.an.id, pipeline="B2B", title="Cà phê cho chuỗi quán", amount_minor=50_000_000
+    )
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
     cases: list[tuple[str, Callable[[], Any], tuple[Any, ...]]] = [
-        ("quote line for an unknown product",
-         lambda: sales.quotes.create(customer_id=shop.an.id, lines=[{"sku": "KHONG-CO", "quantity": 1}]),
-         ("lines.1.sku",)),
-        ("negative quantity",
-         lambda: sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": -2}]),
-         ("lines.1.quantity",)),
-        ("currency mismatch between price list and order",
-         lambda: sales.orders.place(customer_id=shop.an.id, currency="USD", price_list_id=vip.id,
-                                    lines=[{"sku": "TEA-GIFT", "quantity": 1}]),
-         ("currency",)),
-        ("paying more than the outstanding balance",
-         lambda: sales.payments.record(order.id, order.total_minor + 1), ("amount_minor",)),
-        ("moving a deal to a stage of another pipeline",
-         lambda: sales.deals.move(deal.id, other.stages[0].id), ("stage",)),
-        ("a contract that ends before it starts",
-         lambda: sales.contracts.add(customer_id=shop.an.id, number="HĐ-1", title="Bảo trì", value_minor=1,
-                                     currency="VND", start_date=date(2026, 3, 1), end_date=date(2026, 2, 28)),
-         ("end_date",)),
-        ("an appointment that ends before it starts",
-         lambda: sales.appointments.add(customer_id=shop.an.id, employee="lan", subject="Gặp", starts_at=at,
-                                        ends_at=at.replace(hour=8)), ("ends_at",)),
-        ("a price list valid until before it is valid from",
-         lambda: sales.pricelists.add(name="Sai", currency="VND", valid_from=date(2026, 3, 1),
-                                      valid_until=date(2026, 1, 1)), ("valid_until",)),
-        ("a report period that ends before it starts",
-         lambda: sales.reports.revenue_by_month(since=date(2026, 3, 1), until=date(2026, 2, 1)), ("until",)),
+        (
+            "quote line for an unknown product",
+            lambda: sales.quotes.create(customer_id=shop.an.id, lines=[{"sku": "KHONG-CO", "quantity": 1}]),
+            ("lines.1.sku",),
+        ),
+        (
+            "negative quantity",
+            lambda: sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": -2}]),
+            ("lines.1.quantity",),
+        ),
+        (
+            "currency mismatch between price list and order",
+            lambda: sales.orders.place(
+                customer_id=shop.an.id, currency="USD", price_list_id=vip.id, lines=[{"sku": "TEA-GIFT", "quantity": 1}]
+            ),
+            ("currency",),
+        ),
+        (
+            "paying more than the outstanding balance",
+            lambda: sales.payments.record(order.id, order.total_minor + 1),
+            ("amount_minor",),
+        ),
+        (
+            "moving a deal to a stage of another pipeline",
+            lambda: sales.deals.move(deal.id, other.stages[0].id),
+            ("stage",),
+        ),
+        (
+            "a contract that ends before it starts",
+            lambda: sales.contracts.add(
+                customer_id=shop.an.id,
+                number="HĐ-1",
+                title="Bảo trì",
+                value_minor=1,
+                currency="VND",
+                start_date=date(2026, 3, 1),
+                end_date=date(2026, 2, 28),
+            ),
+            ("end_date",),
+        ),
+        (
+            "an appointment that ends before it starts",
+            lambda: sales.appointments.add(
+                customer_id=shop.an.id, employee="lan", subject="Gặp", starts_at=at, ends_at=at.replace(hour=8)
+            ),
+            ("ends_at",),
+        ),
+        (
+            "a price list valid until before it is valid from",
+            lambda: sales.pricelists.add(
+                name="Sai", currency="VND", valid_from=date(2026, 3, 1), valid_until=date(2026, 1, 1)
+            ),
+            ("valid_until",),
+        ),
+        (
+            "a report period that ends before it starts",
+            lambda: sales.reports.revenue_by_month(since=date(2026, 3, 1), until=date(2026, 2, 1)),
+            ("until",),
+        ),
     ]
     for what, attempt, path in cases:
         before = _snapshot(shop)
@@ -78,18 +113,34 @@ def test_control_characters_are_refused_by_field_and_a_newline_only_where_text_h
     sales = shop.crm.sales
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("name", lambda: sales.products.add(sku="CF-NUL", name="Cà phê\x00 sữa", price_minor=1, currency="VND")),
-        ("notes", lambda: sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}],
-                                             notes="Giao gấp\x1b[31m")),
-        ("shipping_name", lambda: sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}],
-                                                     shipping_name="Nguyễn\nVăn An")),
-        ("title", lambda: sales.tasks.add(customer_id=shop.an.id, employee="lan", title="Gọi\tlại",
-                                          due_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc))),
+        (
+            "notes",
+            lambda: sales.orders.place(
+                customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}], notes="Giao gấp\x1b[31m"
+            ),
+        ),
+        (
+            "shipping_name",
+            lambda: sales.orders.place(
+                customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}], shipping_name="Nguyễn\nVăn An"
+            ),
+        ),
+        (
+            "title",
+            lambda: sales.tasks.add(
+                customer_id=shop.an.id, employee="lan", title="Gọi\tlại", due_at=datetime(2026, 3, 2, 9, tzinfo=UTC)
+            ),
+        ),
     ]
     for field, attempt in cases:
         before = _snapshot(shop)
         with pytest.raises(ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
             attempt()
         assert _snapshot(shop) == before, f"{field}: something was written"
-    order = sales.orders.place(customer_id=shop.an.id, lines=[{"sku": "CF-ROB-500", "quantity": 1}],
-                               notes="Giao sau 17h\n\tgọi trước", shipping_address="12 Lý Thường Kiệt\nHoàn Kiếm")
+    order = sales.orders.place(
+        customer_id=shop.an.id,
+        lines=[{"sku": "CF-ROB-500", "quantity": 1}],
+        notes="Giao sau 17h\n\tgọi trước",
+        shipping_address="12 Lý Thường Kiệt\nHoàn Kiếm",
+    )
     assert (order.notes, order.shipping_address) == ("Giao sau 17h\n\tgọi trước", "12 Lý Thường Kiệt\nHoàn Kiếm")

@@ -37,19 +37,52 @@ def ok(crm: Any, *args: str) -> Result:
 
 def test_catalogue_prices_orders_payments_and_reports(shop: Shop) -> None:
     crm = shop.crm
-    ok(crm, "sales", "products", "add", "--sku", "NM-PQ-500", "--name", "Nước mắm Phú Quốc 40 độ đạm 500ml",
-       "--price", "85000", "--cost", "52000", "--unit", "chai", "--category", "Nước mắm", "--vat", "10%")
+    ok(
+        crm,
+        "sales",
+        "products",
+        "add",
+        "--sku",
+        "NM-PQ-500",
+        "--name",
+        "Nước mắm Phú Quốc 40 độ đạm 500ml",
+        "--price",
+        "85000",
+        "--cost",
+        "52000",
+        "--unit",
+        "chai",
+        "--category",
+        "Nước mắm",
+        "--vat",
+        "10%",
+    )
     listed = json.loads(ok(crm, "--format", "json", "sales", "products", "list", "--search", "nuoc mam").stdout)
     assert [(p["sku"], p["price"], p["vat"]) for p in listed] == [("NM-PQ-500", "85.000 ₫", "10%")]
 
     ok(crm, "sales", "pricelists", "add", "Đại lý", "--where", "lifecycle_stage = distributor", "--from", "01/01/2026")
     ok(crm, "sales", "pricelists", "set-price", "Đại lý", "NM-PQ-500", "78000")
-    price = json.loads(ok(crm, "--format", "json", "sales", "pricelists", "price", str(shop.dist.id), "NM-PQ-500").stdout)
+    price = json.loads(
+        ok(crm, "--format", "json", "sales", "pricelists", "price", str(shop.dist.id), "NM-PQ-500").stdout
+    )
     assert (price["price"], price["source"]) == ("78.000 ₫", "Đại lý")
 
-    placed = ok(crm, "--format", "json", "sales", "orders", "place", str(shop.dist.id), "--line", "NM-PQ-500:12:5%",
-                "--line", "GAO-ST25-5:2::5%", "--ship-name", "Kho Mekong").stdout
-    head = json.loads(placed[:placed.index("\n}\n") + 2])
+    placed = ok(
+        crm,
+        "--format",
+        "json",
+        "sales",
+        "orders",
+        "place",
+        str(shop.dist.id),
+        "--line",
+        "NM-PQ-500:12:5%",
+        "--line",
+        "GAO-ST25-5:2::5%",
+        "--ship-name",
+        "Kho Mekong",
+    ).stdout
+    head = json.loads(placed[: placed.index("\n}\n") + 2])
     assert (head["number"], head["total"], head["owner"]) == ("SO-000001", "1.366.620 ₫", None)  # the system's
     order_id = str(head["id"])
     table = ok(crm, "--locale", "vi", "sales", "payments", "record", order_id, "1000000", "--method", "cash").stdout
@@ -73,22 +106,78 @@ def test_catalogue_prices_orders_payments_and_reports(shop: Shop) -> None:
 
 def test_pipeline_quotes_agenda_contracts_and_labels(shop: Shop, tmp_path: Path) -> None:
     crm = shop.crm
-    ok(crm, "sales", "pipelines", "add", "B2B", "--stage", "Tiếp cận:0.1", "--stage", "Báo giá:0.5", "--won", "Thắng",
-       "--lost", "Thua")
-    deal = json.loads(ok(crm, "--format", "json", "sales", "deals", "add", str(shop.dist.id), "--pipeline", "B2B",
-                         "--title", "Gạo ST25 cho bếp ăn", "--amount", "150000000", "--close", "2026-05-31").stdout)
+    ok(
+        crm,
+        "sales",
+        "pipelines",
+        "add",
+        "B2B",
+        "--stage",
+        "Tiếp cận:0.1",
+        "--stage",
+        "Báo giá:0.5",
+        "--won",
+        "Thắng",
+        "--lost",
+        "Thua",
+    )
+    deal = json.loads(
+        ok(
+            crm,
+            "--format",
+            "json",
+            "sales",
+            "deals",
+            "add",
+            str(shop.dist.id),
+            "--pipeline",
+            "B2B",
+            "--title",
+            "Gạo ST25 cho bếp ăn",
+            "--amount",
+            "150000000",
+            "--close",
+            "2026-05-31",
+        ).stdout
+    )
     ok(crm, "sales", "deals", "move", str(deal["id"]), "Báo giá")
     forecast = json.loads(ok(crm, "--format", "json", "sales", "report", "forecast").stdout)
-    assert forecast == [{"month": "2026-05", "currency": "VND", "deals": 1, "amount": "150.000.000 ₫",
-                         "weighted": "75.000.000 ₫", "amount_minor": 150_000_000, "weighted_minor": 75_000_000}]
+    assert forecast == [
+        {
+            "month": "2026-05",
+            "currency": "VND",
+            "deals": 1,
+            "amount": "150.000.000 ₫",
+            "weighted": "75.000.000 ₫",
+            "amount_minor": 150_000_000,
+            "weighted_minor": 75_000_000,
+        }
+    ]
     funnel = list(csv.DictReader(io.StringIO(ok(crm, "--format", "csv", "sales", "report", "funnel", "B2B").stdout)))
-    assert [(r["stage"], r["reached"]) for r in funnel] == [("Tiếp cận", "1"), ("Báo giá", "1"), ("Thắng", "0"),
-                                                           ("Thua", "0")]
+    assert [(r["stage"], r["reached"]) for r in funnel] == [
+        ("Tiếp cận", "1"),
+        ("Báo giá", "1"),
+        ("Thắng", "0"),
+        ("Thua", "0"),
+    ]
     lost = run(crm, "sales", "deals", "lose", str(deal["id"]))
     assert lost.exit_code == 2 and "--reason" in lost.stderr
 
-    quote = json.loads(ok(crm, "--format", "json", "sales", "quotes", "create", str(shop.dist.id),
-                          "--line", "GAO-ST25-5:40", "--deal", str(deal["id"])).stdout.split("\n[")[0])
+    quote = json.loads(
+        ok(
+            crm,
+            "--format",
+            "json",
+            "sales",
+            "quotes",
+            "create",
+            str(shop.dist.id),
+            "--line",
+            "GAO-ST25-5:40",
+            "--deal",
+            str(deal["id"]),
+        ).stdout.split("\n[")[0]
+    )
     quote_id = str(quote["id"])
     for step in ("send", "accept"):
         ok(crm, "sales", "quotes", step, quote_id)
@@ -99,8 +188,21 @@ def test_pipeline_quotes_agenda_contracts_and_labels(shop: Shop, tmp_path: Path)
     assert '<html lang="vi">' in (text := document.read_text(encoding="utf-8")) and f"7.770.000{NBSP}₫" in text
     assert "SO-000001" in ok(crm, "sales", "quotes", "order", quote_id).stdout
 
-    ok(crm, "sales", "appointments", "add", str(shop.dist.id), "--employee", "lan.nguyen", "--subject", "Khảo sát kho",
-       "--at", "2026-03-02 09:00", "--place", "88 Trần Hưng Đạo, Quận 5")
+    ok(
+        crm,
+        "sales",
+        "appointments",
+        "add",
+        str(shop.dist.id),
+        "--employee",
+        "lan.nguyen",
+        "--subject",
+        "Khảo sát kho",
+        "--at",
+        "2026-03-02 09:00",
+        "--place",
+        "88 Trần Hưng Đạo, Quận 5",
+    )
     agenda = ok(crm, "--locale", "vi", "sales", "appointments", "agenda", "lan.nguyen", "--date", "2026-03-02").stdout
     assert agenda.startswith("Lịch hẹn\n") and "Khảo sát kho" in agenda
     assert "02/03/2026 09:00 (Giờ Đông Dương)" in agenda  # the business's time zone, named
@@ -109,12 +211,40 @@ def test_pipeline_quotes_agenda_contracts_and_labels(shop: Shop, tmp_path: Path)
     calendar = tmp_path / "lan.ics"
     ok(crm, "sales", "appointments", "ics", "lan.nguyen", "--date", "2026-03-02", "-o", str(calendar))
     assert "DTSTART:20260302T020000Z" in calendar.read_bytes().decode("utf-8")
-    ok(crm, "sales", "tasks", "add", str(shop.an.id), "--employee", "lan.nguyen", "--title", "Nhắc thanh toán",
-       "--due", "2020-01-01 17:00")
+    ok(
+        crm,
+        "sales",
+        "tasks",
+        "add",
+        str(shop.an.id),
+        "--employee",
+        "lan.nguyen",
+        "--title",
+        "Nhắc thanh toán",
+        "--due",
+        "2020-01-01 17:00",
+    )
     assert "Nhắc thanh toán" in ok(crm, "sales", "tasks", "overdue").stdout
 
-    ok(crm, "sales", "contracts", "add", str(shop.dist.id), "--number", "HĐ-2026-0001", "--title", "Cung cấp gạo",
-       "--start", "2025-06-01", "--end", "2099-06-01", "--renewal", "2099-05-01", "--value", "120000000")
+    ok(
+        crm,
+        "sales",
+        "contracts",
+        "add",
+        str(shop.dist.id),
+        "--number",
+        "HĐ-2026-0001",
+        "--title",
+        "Cung cấp gạo",
+        "--start",
+        "2025-06-01",
+        "--end",
+        "2099-06-01",
+        "--renewal",
+        "2099-05-01",
+        "--value",
+        "120000000",
+    )
     assert "HĐ-2026-0001" in ok(crm, "sales", "contracts", "list").stdout
     assert "(none)" in ok(crm, "sales", "contracts", "renewals", "--days", "30").stdout
 
@@ -139,7 +269,7 @@ def test_a_user_sees_their_scope_and_is_told_when_a_report_is_scoped(shop: Shop)
             return CliRunner().invoke(cli, list(args), obj=CLIContext(crm=crm), catch_exceptions=False)
 
     placed = as_lan("--format", "json", "sales", "orders", "place", str(shop.an.id), "--line", "CF-ROB-500:1").stdout
-    head = json.loads(placed[:placed.index("\n}\n") + 2])
+    head = json.loads(placed[: placed.index("\n}\n") + 2])
     assert head["owner"] == "lan.nguyen"  # what she places is hers
     assert as_lan("sales", "orders", "place", str(shop.dist.id), "--line", "CF-ROB-500:1").exit_code == 1  # not hers
     listed = as_lan("--format", "json", "sales", "orders", "list")
@@ -154,8 +284,20 @@ def test_a_user_sees_their_scope_and_is_told_when_a_report_is_scoped(shop: Shop)
 
 def test_tables_speak_the_locale_and_json_does_not(shop: Shop) -> None:
     crm = shop.crm
-    ok(crm, "sales", "products", "add", "--sku", "MAY-PHA", "--name", "Máy pha cà phê", "--price", "1234567",
-       "--vat", "8%")
+    ok(
+        crm,
+        "sales",
+        "products",
+        "add",
+        "--sku",
+        "MAY-PHA",
+        "--name",
+        "Máy pha cà phê",
+        "--price",
+        "1234567",
+        "--vat",
+        "8%",
+    )
     order = crm.sales.orders.place(customer_id=shop.dist.id, lines=[{"sku": "MAY-PHA", "quantity": 1}])
     vi = ok(crm, "--locale", "vi", "sales", "products", "list", "--search", "may pha").stdout.splitlines()
     assert vi[0].split()[:4] == ["Mã", "Mã", "hàng", "Tên"] and "Giá" in vi[0].split()
@@ -165,8 +307,14 @@ def test_tables_speak_the_locale_and_json_does_not(shop: Shop) -> None:
     assert "₫1,234,567" in en[2] and en[2].rstrip().endswith("yes")
     shown = ok(crm, "--locale", "vi", "sales", "orders", "show", str(order.id)).stdout
     assert f"1.333.332{NBSP}₫" in shown and "(Giờ Đông Dương)" in shown  # 1.234.567 ₫ + 8% VAT; placed, local time
-    for command in (("sales", "products", "list"), ("sales", "orders", "list"), ("sales", "orders", "show", str(order.id)),
-                    ("sales", "report", "revenue")):
+    for command in (
+        ("sales", "products", "list"),
+        ("sales", "orders", "list"),
+        ("sales", "orders", "show", str(order.id)),
+        ("sales", "report", "revenue"),
+    ):
         for fmt in ("json", "csv"):
-            assert ok(crm, "--locale", "vi", "--format", fmt, *command).stdout == \
-                ok(crm, "--locale", "en", "--format", fmt, *command).stdout, (command, fmt)
+            assert (
+                ok(crm, "--locale", "vi", "--format", fmt, *command).stdout
+                == ok(crm, "--locale", "en", "--format", fmt, *command).stdout
+            ), (command, fmt)

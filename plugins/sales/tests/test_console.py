@@ -41,16 +41,24 @@ def make_world(crm: Any, *, lan_locale: str = "vi") -> World:
     add_user(crm, "minh", teams=["Sài Gòn"], roles=["sales"])  # never signs in here: no password to hash
     an = crm.customers.add(name="Nguyễn Văn An", owner="lan")
     binh = crm.customers.add(name="Trần Thị Bình", owner="minh")
-    crm.sales.products.add(sku="MAY-PHA", name="Máy pha cà phê", unit="cái", price_minor=1_234_567, currency="VND",
-                           tax_rate="0")
-    pipeline = crm.sales.pipelines.add("Bán lẻ", [
-        {"name": "Tiếp cận", "probability": "0.1"}, {"name": "Báo giá", "probability": "0.5"},
-        {"name": "Chốt đơn", "probability": 1, "outcome": "won"}, {"name": "Thất bại", "probability": 0,
-                                                                     "outcome": "lost"}])
-    deal = crm.sales.deals.add(customer_id=an.id, pipeline="Bán lẻ", title="Máy pha cho quán Cà Phê Sáng",
-                               amount_minor=1_234_567, owner="lan")
-    theirs = crm.sales.deals.add(customer_id=binh.id, pipeline="Bán lẻ", title="Tủ mát cho tiệm Bình",
-                                 amount_minor=9_000_000, owner="minh")
+    crm.sales.products.add(
+        sku="MAY-PHA", name="Máy pha cà phê", unit="cái", price_minor=1_234_567, currency="VND", tax_rate="0"
+    )
+    pipeline = crm.sales.pipelines.add(
+        "Bán lẻ",
+        [
+            {"name": "Tiếp cận", "probability": "0.1"},
+            {"name": "Báo giá", "probability": "0.5"},
+            {"name": "Chốt đơn", "probability": 1, "outcome": "won"},
+            {"name": "Thất bại", "probability": 0, "outcome": "lost"},
+        ],
+    )
+    deal = crm.sales.deals.add(
+        customer_id=an.id, pipeline="Bán lẻ", title="Máy pha cho quán Cà Phê Sáng", amount_minor=1_234_567, owner="lan"
+    )
+    theirs = crm.sales.deals.add(
+        customer_id=binh.id, pipeline="Bán lẻ", title="Tủ mát cho tiệm Bình", amount_minor=9_000_000, owner="minh"
+    )
     return World(crm, an, binh, pipeline, deal, theirs)
 
 
@@ -88,8 +96,14 @@ def move_token(page: Any) -> str:
 
 def test_the_board_shows_each_stage_with_its_deals_and_totals_in_vietnamese_dong(crm: Any) -> None:
     world = make_world(crm)
-    crm.sales.deals.add(customer_id=world.an.id, pipeline="Bán lẻ", stage="Báo giá", title="Máy xay cho quán",
-                        amount_minor=2_000_000, owner="lan")
+    crm.sales.deals.add(
+        customer_id=world.an.id,
+        pipeline="Bán lẻ",
+        stage="Báo giá",
+        title="Máy xay cho quán",
+        amount_minor=2_000_000,
+        owner="lan",
+    )
     browser = signed_in(crm, "lan")
     page = browser.get(BOARD)
     assert page.status_code == 200
@@ -113,8 +127,9 @@ def test_the_board_shows_each_stage_with_its_deals_and_totals_in_vietnamese_dong
 def test_several_pipelines_are_chosen_from_a_list(crm: Any) -> None:
     world = make_world(crm, lan_locale="en")
     other = crm.sales.pipelines.add("Dự án B2B", [{"name": "Khảo sát", "probability": "0.2"}])
-    crm.sales.deals.add(customer_id=world.an.id, pipeline=other.id, title="Lắp đặt cho văn phòng",
-                        amount_minor=50_000_000, owner="lan")
+    crm.sales.deals.add(
+        customer_id=world.an.id, pipeline=other.id, title="Lắp đặt cho văn phòng", amount_minor=50_000_000, owner="lan"
+    )
     browser = signed_in(crm, "lan")
     first = text(browser.get(BOARD))
     assert "Pipeline" in first and "Máy pha cho quán Cà Phê Sáng" in first and "Lắp đặt cho văn phòng" not in first
@@ -180,8 +195,9 @@ def test_another_teams_deal_is_not_found_and_a_reader_cannot_move(crm: Any) -> N
     browser = signed_in(crm, "lan")
     page = browser.get(BOARD)
     headers = {"X-CSRF-Token": move_token(page)}
-    theirs = browser.post(f"/console/sales/deals/{world.theirs.id}/move", {"stage": str(world.stage("Báo giá").id)},
-                          headers=headers)
+    theirs = browser.post(
+        f"/console/sales/deals/{world.theirs.id}/move", {"stage": str(world.stage("Báo giá").id)}, headers=headers
+    )
     assert theirs.status_code == 404
     assert crm.sales.deals.get(world.theirs.id).stage_id == world.stage("Tiếp cận").id
 
@@ -192,8 +208,11 @@ def test_another_teams_deal_is_not_found_and_a_reader_cannot_move(crm: Any) -> N
     assert "Kéo cơ hội" not in text(board)
     assert 'action="/console/sales/deals/' not in board.get_data(as_text=True)  # no "Move" forms
     assert "pipeline.js" not in board.get_data(as_text=True) and 'draggable="true"' not in board.get_data(as_text=True)
-    denied = reader.post(f"/console/sales/deals/{world.deal.id}/move", {"stage": str(world.stage("Báo giá").id)},
-                         headers={"X-CSRF-Token": move_token(board)})
+    denied = reader.post(
+        f"/console/sales/deals/{world.deal.id}/move",
+        {"stage": str(world.stage("Báo giá").id)},
+        headers={"X-CSRF-Token": move_token(board)},
+    )
     assert denied.status_code == 403
 
 
@@ -216,8 +235,12 @@ def test_orders_are_listed_newest_first_in_pages_and_show_lines_totals_and_payme
     world = make_world(crm)
     start = utcnow() - timedelta(days=30)
     for n in range(27):
-        crm.sales.place_order(customer_id=world.an.id, owner="lan", placed_at=start + timedelta(hours=n),
-                              lines=[{"sku": "MAY-PHA", "quantity": 1}])
+        crm.sales.place_order(
+            customer_id=world.an.id,
+            owner="lan",
+            placed_at=start + timedelta(hours=n),
+            lines=[{"sku": "MAY-PHA", "quantity": 1}],
+        )
     theirs = crm.sales.place_order(customer_id=world.binh.id, owner="minh", lines=[{"sku": "MAY-PHA", "quantity": 2}])
     newest = crm.sales.orders.list(customer_id=world.an.id, limit=1)[0]
     crm.sales.payments.record(newest.id, 234_567, method="momo", reference="MOMO-1")
@@ -243,8 +266,12 @@ def test_orders_are_listed_newest_first_in_pages_and_show_lines_totals_and_payme
 
 def test_quotes_list_and_detail_in_english_within_scope(crm: Any) -> None:
     world = make_world(crm, lan_locale="en")
-    quote = crm.sales.quotes.create(customer_id=world.an.id, owner="lan", valid_days=15,
-                                    lines=[{"sku": "MAY-PHA", "quantity": 2, "discount_percent": 10}])
+    quote = crm.sales.quotes.create(
+        customer_id=world.an.id,
+        owner="lan",
+        valid_days=15,
+        lines=[{"sku": "MAY-PHA", "quantity": 2, "discount_percent": 10}],
+    )
     crm.sales.quotes.send(quote.id)
     theirs = crm.sales.quotes.create(customer_id=world.binh.id, owner="minh", lines=[{"sku": "MAY-PHA", "quantity": 1}])
     browser = signed_in(crm, "lan")
@@ -277,17 +304,29 @@ def test_the_360_panel_shows_the_customers_orders_quotes_and_open_deals_with_tot
 
 def test_home_shows_pipeline_value_by_stage_and_todays_agenda_and_overdue_tasks(crm: Any) -> None:
     world = make_world(crm)
-    crm.sales.deals.add(customer_id=world.an.id, pipeline="Bán lẻ", stage="Báo giá", title="Máy xay",
-                        amount_minor=2_000_000, owner="lan")
-    crm.sales.deals.add(customer_id=world.an.id, pipeline="Bán lẻ", stage="Chốt đơn", title="Đã bán",
-                        amount_minor=7_000_000, owner="lan")
+    crm.sales.deals.add(
+        customer_id=world.an.id,
+        pipeline="Bán lẻ",
+        stage="Báo giá",
+        title="Máy xay",
+        amount_minor=2_000_000,
+        owner="lan",
+    )
+    crm.sales.deals.add(
+        customer_id=world.an.id,
+        pipeline="Bán lẻ",
+        stage="Chốt đơn",
+        title="Đã bán",
+        amount_minor=7_000_000,
+        owner="lan",
+    )
     now = datetime.now(crm.timezone)
     later = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59))
     crm.sales.appointments.add(customer_id=world.an.id, employee="lan", subject="Giao máy pha", starts_at=later)
-    crm.sales.tasks.add(customer_id=world.an.id, employee="lan", title="Gọi lại anh An",
-                        due_at=now - timedelta(days=2))
-    crm.sales.tasks.add(customer_id=world.binh.id, employee="minh", title="Việc của Minh",
-                        due_at=now - timedelta(days=2))
+    crm.sales.tasks.add(customer_id=world.an.id, employee="lan", title="Gọi lại anh An", due_at=now - timedelta(days=2))
+    crm.sales.tasks.add(
+        customer_id=world.binh.id, employee="minh", title="Việc của Minh", due_at=now - timedelta(days=2)
+    )
     words = text(signed_in(crm, "lan").get("/console/"))
     assert "Giá trị cơ hội 3.234.567 ₫" in words  # open deals only: the won one is not pipeline
     assert "Tiếp cận 1 1.234.567 ₫" in words and "Báo giá 1 2.000.000 ₫" in words
@@ -299,6 +338,10 @@ def test_home_shows_pipeline_value_by_stage_and_todays_agenda_and_overdue_tasks(
 def test_every_text_of_the_sales_pages_reads_in_vietnamese(crm: Any) -> None:
     from crmkit_sales import console
 
-    labels = {*console.DEAL_STATUSES.values(), *console.QUOTE_STATUSES.values(), *console.ORDER_STATUSES.values(),
-              *console.PAYMENT_METHODS.values()} - {"MoMo", "ZaloPay", "VNPay"}  # brands keep their names
+    labels = {
+        *console.DEAL_STATUSES.values(),
+        *console.QUOTE_STATUSES.values(),
+        *console.ORDER_STATUSES.values(),
+        *console.PAYMENT_METHODS.values(),
+    } - {"MoMo", "ZaloPay", "VNPay"}  # brands keep their names
     assert untranslated(crm, "sales", also=labels) == []

@@ -30,14 +30,21 @@ def _lans_pipeline(crm: Any) -> None:
     """Lan (Hà Nội, reads Vietnamese) and her customers' deals on a four-stage pipeline."""
     console_user(crm, "lan", teams=["Hà Nội"], locale="vi")
     crm.users.update("lan", display_name="Nguyễn Thị Lan")
-    crm.sales.pipelines.add("Bán lẻ", [
-        {"name": "Tiếp cận", "probability": "0.1"}, {"name": "Báo giá", "probability": "0.4"},
-        {"name": "Đàm phán", "probability": "0.7"}, {"name": "Chốt đơn", "probability": 1, "outcome": "won"},
-        {"name": "Thất bại", "probability": 0, "outcome": "lost"}])
+    crm.sales.pipelines.add(
+        "Bán lẻ",
+        [
+            {"name": "Tiếp cận", "probability": "0.1"},
+            {"name": "Báo giá", "probability": "0.4"},
+            {"name": "Đàm phán", "probability": "0.7"},
+            {"name": "Chốt đơn", "probability": 1, "outcome": "won"},
+            {"name": "Thất bại", "probability": 0, "outcome": "lost"},
+        ],
+    )
     for name, title, amount, stage in DEALS:
         customer = crm.customers.add(name=name, owner="lan")
-        crm.sales.deals.add(customer_id=customer.id, pipeline="Bán lẻ", stage=stage, title=title,
-                            amount_minor=amount, owner="lan")
+        crm.sales.deals.add(
+            customer_id=customer.id, pipeline="Bán lẻ", stage=stage, title=title, amount_minor=amount, owner="lan"
+        )
 
 
 def _column(page: Any, stage: str) -> Any:
@@ -46,7 +53,8 @@ def _column(page: Any, stage: str) -> Any:
 
 @pytest.mark.parametrize("browser_locale", ["vi-VN"])
 def test_a_salesperson_drags_a_deal_to_the_next_stage_and_it_stays_there(
-        crm: Any, live_server: str, browser_page: Any, screenshot: Any) -> None:
+    crm: Any, live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     _lans_pipeline(crm)
     page = browser_page
     page.goto(f"{live_server}/console/")

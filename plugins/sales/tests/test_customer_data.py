@@ -25,22 +25,42 @@ def _fill(crm: Any, customer_id: int) -> dict[str, Any]:
         make_shop(crm)  # with the staff: the appointment and the task below are Lan's
     if not sales.pipelines.list():
         sales.pipelines.add("B2B", [{"name": "Tiếp cận", "probability": "0.1"}])
-    deal = sales.deals.add(customer_id=customer_id, pipeline="B2B", title="Cà phê văn phòng", amount_minor=20_000_000,
-                           expected_close=crm.today() + timedelta(days=20))
+    deal = sales.deals.add(
+        customer_id=customer_id,
+        pipeline="B2B",
+        title="Cà phê văn phòng",
+        amount_minor=20_000_000,
+        expected_close=crm.today() + timedelta(days=20),
+    )
     sales.deals.move(deal.id, "Won")
     quote = sales.quotes.create(customer_id=customer_id, deal_id=deal.id, lines=[{"sku": "CF-ROB-500", "quantity": 2}])
     sales.quotes.accept(sales.quotes.send(quote.id).id)
-    order = sales.quotes.place_order(quote.id, shipping_name="Chị Hoa", shipping_phone="0912 345 678",
-                                     shipping_address="5 Nguyễn Huệ, Quận 1", notes="Gọi trước khi giao")
+    order = sales.quotes.place_order(
+        quote.id,
+        shipping_name="Chị Hoa",
+        shipping_phone="0912 345 678",
+        shipping_address="5 Nguyễn Huệ, Quận 1",
+        notes="Gọi trước khi giao",
+    )
     sales.payments.record(order.id, order.total_minor, reference="CK Nguyen Thi Hoa")
     sales.orders.refund(order.id, 10_000, reason="Chị Hoa báo thiếu hàng")
-    contract = sales.contracts.add(customer_id=customer_id, order_id=order.id, number=f"HĐ-{customer_id}",
-                                   title="Hợp đồng với chị Hoa", start_date=crm.today() - timedelta(days=10),
-                                   end_date=crm.today() + timedelta(days=355), value_minor=order.total_minor,
-                                   currency="VND", notes="Chị Hoa thích giao buổi sáng")
-    appointment = sales.appointments.add(customer_id=customer_id, employee="lan.nguyen", subject="Thử cà phê",
-                                         starts_at=utcnow() + timedelta(days=2))
-    sales.tasks.add(customer_id=customer_id, employee="lan.nguyen", title="Gọi lại", due_at=utcnow() + timedelta(days=1))
+    contract = sales.contracts.add(
+        customer_id=customer_id,
+        order_id=order.id,
+        number=f"HĐ-{customer_id}",
+        title="Hợp đồng với chị Hoa",
+        start_date=crm.today() - timedelta(days=10),
+        end_date=crm.today() + timedelta(days=355),
+        value_minor=order.total_minor,
+        currency="VND",
+        notes="Chị Hoa thích giao buổi sáng",
+    )
+    appointment = sales.appointments.add(
+        customer_id=customer_id, employee="lan.nguyen", subject="Thử cà phê", starts_at=utcnow() + timedelta(days=2)
+    )
+    sales.tasks.add(
+        customer_id=customer_id, employee="lan.nguyen", title="Gọi lại", due_at=utcnow() + timedelta(days=1)
+    )
     open_deal = sales.deals.add(customer_id=customer_id, pipeline="B2B", title="Gạo cho bếp ăn", amount_minor=5_000_000)
     return {"deal": deal, "order": order, "contract": contract, "appointment": appointment, "open_deal": open_deal}
 
@@ -76,14 +96,18 @@ def _calendar(crm: Any, customer_id: int) -> list[int]:
 
 
 def _quote_documents(crm: Any, customer_id: int) -> list[dict[str, Any]]:
-    return [{"customer_id": q.customer_id, "html": crm.sales.quotes.render_html(q.id)}
-            for q in crm.sales.quotes.list(customer_id=customer_id)]
+    return [
+        {"customer_id": q.customer_id, "html": crm.sales.quotes.render_html(q.id)}
+        for q in crm.sales.quotes.list(customer_id=customer_id)
+    ]
 
 
 def _counted(report: Callable[..., Any]) -> Callable[[Any, int], list[int]]:
     """A report narrowed to one customer: that customer when it counts anything of theirs (a report holds no ids)."""
+
     def call(crm: Any, customer_id: int) -> list[int]:
         return [customer_id] if any(_counts(row) for row in report(crm.sales.reports, customer_id)) else []
+
     return call
 
 
@@ -105,8 +129,9 @@ class TestSalesContract(PluginContract):
     def permission_calls(self) -> Mapping[str, Callable[[Any, int], Any]]:
         return {
             "sales.products.read": lambda crm, cid: crm.sales.products.list(),
-            "sales.products.manage": lambda crm, cid: crm.sales.products.add(sku="X-1", name="x", price_minor=1,
-                                                                             currency="VND"),
+            "sales.products.manage": lambda crm, cid: crm.sales.products.add(
+                sku="X-1", name="x", price_minor=1, currency="VND"
+            ),
             "sales.deals.read": lambda crm, cid: crm.sales.deals.list(customer_id=cid),
             "sales.deals.update": lambda crm, cid: crm.sales.deals.add(customer_id=cid, pipeline="B2B", title="x"),
             "sales.quotes.read": lambda crm, cid: crm.sales.quotes.list(customer_id=cid),
@@ -117,12 +142,15 @@ class TestSalesContract(PluginContract):
             "sales.payments.record": lambda crm, cid: crm.sales.payments.record(_order_of(crm, cid), 1),
             "sales.contracts.read": lambda crm, cid: crm.sales.contracts.list(customer_id=cid),
             "sales.contracts.manage": lambda crm, cid: crm.sales.contracts.add(
-                customer_id=cid, number="HĐ-X", title="x", start_date=crm.today(), value_minor=1, currency="VND"),
+                customer_id=cid, number="HĐ-X", title="x", start_date=crm.today(), value_minor=1, currency="VND"
+            ),
             "sales.agenda.read": lambda crm, cid: crm.sales.tasks.list(customer_id=cid),
             "sales.appointments.manage": lambda crm, cid: crm.sales.appointments.add(
-                customer_id=cid, subject="x", starts_at=utcnow() + timedelta(days=1)),
-            "sales.tasks.manage": lambda crm, cid: crm.sales.tasks.add(customer_id=cid, title="x",
-                                                                       due_at=utcnow() + timedelta(days=1)),
+                customer_id=cid, subject="x", starts_at=utcnow() + timedelta(days=1)
+            ),
+            "sales.tasks.manage": lambda crm, cid: crm.sales.tasks.add(
+                customer_id=cid, title="x", due_at=utcnow() + timedelta(days=1)
+            ),
             "sales.reports.read": lambda crm, cid: crm.sales.reports.revenue_by_month(),
             "sales.labels.print": lambda crm, cid: crm.sales.labels.render(customer_ids=[cid]),
         }
@@ -151,7 +179,8 @@ class TestSalesContract(PluginContract):
             "reports.revenue_by_month": _counted(lambda reports, cid: reports.revenue_by_month(customer_id=cid)),
             "labels.render(ids)": lambda crm, cid: crm.sales.labels.render(customer_ids=[cid]),
             "labels.render(everyone)": lambda crm, cid: crm.sales.labels.render(everyone=True).labelled,
-            "customer 360": lambda crm, cid: [cid] if crm.customers.profile(cid).sections["sales"].get("last_orders")
+            "customer 360": lambda crm, cid: [cid]
+            if crm.customers.profile(cid).sections["sales"].get("last_orders")
             else [],
             "export_data": lambda crm, cid: crm.customers.export_data(cid)["sales"],
         }
@@ -169,8 +198,13 @@ def test_profile_export_erase_and_merge(shop: Shop) -> None:
 
     exported = crm.customers.export_data(shop.an.id)["sales"]
     for table in m.metadata.sorted_tables:
-        if table.name in ("sales_products", "sales_price_lists", "sales_price_list_items", "sales_pipelines",
-                          "sales_stages"):
+        if table.name in (
+            "sales_products",
+            "sales_price_lists",
+            "sales_price_list_items",
+            "sales_pipelines",
+            "sales_stages",
+        ):
             assert table.name not in exported
         else:
             assert exported[table.name], f"export misses {table.name}"
@@ -186,14 +220,21 @@ def test_profile_export_erase_and_merge(shop: Shop) -> None:
 
     crm.customers.erase(shop.an.id)
     after = crm.customers.export_data(shop.an.id)["sales"]
-    for gone in ("sales_deals", "sales_deal_history", "sales_quotes", "sales_quote_lines", "sales_appointments",
-                 "sales_tasks"):
+    for gone in (
+        "sales_deals",
+        "sales_deal_history",
+        "sales_quotes",
+        "sales_quote_lines",
+        "sales_appointments",
+        "sales_tasks",
+    ):
         assert after[gone] == [], gone
     assert len(after["sales_orders"]) == 2 and len(after["sales_order_lines"]) == 2
     kept = after["sales_orders"][0]
     assert (kept["total_minor"], kept["paid_minor"], kept["refunded_minor"]) == (209_000, 209_000, 10_000)
-    assert all(kept[f] is None for f in ("shipping_name", "shipping_phone", "shipping_address", "notes", "quote_id",
-                                         "deal_id"))
+    assert all(
+        kept[f] is None for f in ("shipping_name", "shipping_phone", "shipping_address", "notes", "quote_id", "deal_id")
+    )
     assert all(p["reference"] is None for p in after["sales_payments"])
     assert all(r["reason"] is None for r in after["sales_refunds"])
     assert all(c["notes"] is None and "Hoa" not in c["title"] for c in after["sales_contracts"])

@@ -17,8 +17,21 @@ def test_demo_populates_every_area_and_summarises_it(crm: Any) -> None:
     stages = ("customer", "distributor", "retailer", "lead")
     ids = [crm.customers.add(name=f"Khách demo {n}", lifecycle_stage=stages[n % 4]).id for n in range(12)]
     crm.hooks.demo_populate(ids, 7)
-    for table in (m.products, m.price_lists, m.price_list_items, m.pipelines, m.deals, m.deal_history, m.quotes,
-                  m.orders, m.order_lines, m.payments, m.contracts, m.appointments, m.tasks):
+    for table in (
+        m.products,
+        m.price_lists,
+        m.price_list_items,
+        m.pipelines,
+        m.deals,
+        m.deal_history,
+        m.quotes,
+        m.orders,
+        m.order_lines,
+        m.payments,
+        m.contracts,
+        m.appointments,
+        m.tasks,
+    ):
         assert count(crm, table) > 0, table.name
     skus = {p.sku for p in crm.sales.products.list()}
     assert {"CF-ROB-500", "NM-PQ-500", "GAO-ST25-5", "DV-BT-GIO"} <= skus
@@ -30,7 +43,8 @@ def test_demo_populates_every_area_and_summarises_it(crm: Any) -> None:
 
     sections = crm.hooks.demo_overview()
     assert set(sections) >= {"Sales pipeline by stage", "Revenue by month", "Top products", "Overdue tasks"}
-    assert sections["Revenue by month"] and all(line.endswith("orders)") and "₫" in line
-                                                for line in sections["Revenue by month"])
+    assert sections["Revenue by month"] and all(
+        line.endswith("orders)") and "₫" in line for line in sections["Revenue by month"]
+    )
     assert sections["Top products"][0].startswith("1. ")
     assert sections["Sales pipeline by stage"][0].startswith("Bán hàng B2B · Tiếp cận")

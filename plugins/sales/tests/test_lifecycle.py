@@ -57,8 +57,19 @@ def test_the_cli_takes_a_past_placement_time_and_refuses_a_future_one(shop: Shop
     assert bad.exit_code == 1 and bad.stderr.startswith("error: placed_at: ") and "in the future" in bad.stderr
     assert count(crm, m.orders) == 0
     past = (utcnow() - timedelta(days=2)).astimezone(zone).replace(second=0, microsecond=0)
-    good = _cli(crm, "--format", "json", "sales", "orders", "place", str(shop.an.id), "--line", "CF-ROB-500:1",
-                "--placed-at", past.strftime("%Y-%m-%d %H:%M"))
+    good = _cli(
+        crm,
+        "--format",
+        "json",
+        "sales",
+        "orders",
+        "place",
+        str(shop.an.id),
+        "--line",
+        "CF-ROB-500:1",
+        "--placed-at",
+        past.strftime("%Y-%m-%d %H:%M"),
+    )
     assert good.exit_code == 0, good.output
     assert crm.sales.orders.list()[0].placed_at == past
 
@@ -79,8 +90,9 @@ def test_line_errors_count_lines_from_1_in_the_service_and_the_cli(shop: Shop) -
         sales.orders.place(customer_id=shop.an.id, lines=["CF-ROB-500"])
     bad = _cli(shop.crm, "sales", "orders", "place", str(shop.an.id), "--line", "CF-ROB-500:1", "--line", "GAO")
     assert bad.exit_code == 1 and bad.stderr.startswith("error: lines.2.sku: 'GAO': use SKU:QTY")
-    bad = _cli(shop.crm, "sales", "quotes", "create", str(shop.an.id), "--line", "CF-ROB-500:1", "--line",
-               "GAO-ST25-5:1:abc")
+    bad = _cli(
+        shop.crm, "sales", "quotes", "create", str(shop.an.id), "--line", "CF-ROB-500:1", "--line", "GAO-ST25-5:1:abc"
+    )
     assert bad.exit_code == 2 and "Invalid value for lines.2.discount" in bad.stderr
     assert count(shop.crm, m.orders) == 0
 
@@ -96,8 +108,16 @@ def _updates(crm: Any, customer_id: int) -> int:
 def test_a_first_order_makes_a_lead_or_prospect_a_customer_audited_under_the_seller(shop: Shop) -> None:
     crm = shop.crm
     # a cashier may place orders but not edit customers: the move is the order's consequence, not their edit
-    add_user(crm, "thu.ngan", grants={"customers.read": "all", "sales.products.read": "all",
-                                      "sales.orders.place": "all", "sales.orders.read": "all"})
+    add_user(
+        crm,
+        "thu.ngan",
+        grants={
+            "customers.read": "all",
+            "sales.products.read": "all",
+            "sales.orders.place": "all",
+            "sales.orders.read": "all",
+        },
+    )
     cashier = crm.as_user("thu.ngan")
     with pytest.raises(PermissionDenied):
         cashier.customers.update(shop.an.id, lifecycle_stage="customer")
@@ -105,8 +125,7 @@ def test_a_first_order_makes_a_lead_or_prospect_a_customer_audited_under_the_sel
     assert _stage(crm, shop.an.id) == "lead"
     order = cashier.sales.orders.place(customer_id=shop.an.id, lines=LINE)
     assert _stage(crm, shop.an.id) == "customer"
-    entry = next(e for e in crm.audit.entries(customer_id=shop.an.id, entity="customer").items
-                 if e.action == "update")
+    entry = next(e for e in crm.audit.entries(customer_id=shop.an.id, entity="customer").items if e.action == "update")
     assert entry.actor == "thu.ngan"
     assert entry.changes == {"before": {"lifecycle_stage": "lead"}, "after": {"lifecycle_stage": "customer"}}
     updates = _updates(crm, shop.an.id)
@@ -134,8 +153,16 @@ def test_a_won_deal_makes_a_lead_a_customer(shop: Shop) -> None:
     crm = shop.crm
     sales = crm.sales
     sales.pipelines.add("B2B", [{"name": "Tiếp cận", "probability": "0.1"}])
-    add_user(crm, "ban.hang", grants={"customers.read": "all", "sales.products.read": "all",
-                                      "sales.deals.read": "all", "sales.deals.update": "all"})
+    add_user(
+        crm,
+        "ban.hang",
+        grants={
+            "customers.read": "all",
+            "sales.products.read": "all",
+            "sales.deals.read": "all",
+            "sales.deals.update": "all",
+        },
+    )
     seller = crm.as_user("ban.hang")
     deal = seller.sales.deals.add(customer_id=shop.an.id, pipeline="B2B", title="Cà phê cho văn phòng")
     lost = seller.sales.deals.add(customer_id=shop.bob.id, pipeline="B2B", title="Trà")

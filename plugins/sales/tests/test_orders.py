@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from crmkit import Plugin, PluginError, ValidationError, hookimpl
-from crmkit.purchases import purchases
 from crmkit.core import tables as core
+from crmkit.purchases import purchases
 from crmkit_sales import models as m
 
 from .conftest import Recorder, Shop, count, make_shop
@@ -22,19 +22,33 @@ pytestmark = pytest.mark.crmkit_plugins("sales")
 def test_order_payments_refunds_and_the_hooks_they_fire(recorded: tuple[Shop, Recorder]) -> None:
     shop, recorder = recorded
     sales = shop.crm.sales
-    order = sales.place_order(customer_id=shop.an.id, owner="lan.nguyen", lines=[
-        {"sku": "CF-ROB-500", "quantity": 4}, {"sku": "GAO-ST25-5", "quantity": 2}])  # 418.000 + 388.500
+    order = sales.place_order(
+        customer_id=shop.an.id,
+        owner="lan.nguyen",
+        lines=[{"sku": "CF-ROB-500", "quantity": 4}, {"sku": "GAO-ST25-5", "quantity": 2}],
+    )  # 418.000 + 388.500
     assert (order.number, order.status, order.total_minor) == ("SO-000001", "placed", 806_500)
     name, placed = recorder.calls[-1]
     assert name == "order_placed" and placed["order"] == order
     line = placed["order"].lines[0]
-    assert (line.product_id, line.sku, line.category, line.quantity, line.unit_price_minor, line.tax_rate,
-            line.total_minor) == (1, "CF-ROB-500", "Cà phê", Decimal(4), 95_000, Decimal("0.1"), 418_000)
+    assert (
+        line.product_id,
+        line.sku,
+        line.category,
+        line.quantity,
+        line.unit_price_minor,
+        line.tax_rate,
+        line.total_minor,
+    ) == (1, "CF-ROB-500", "Cà phê", Decimal(4), 95_000, Decimal("0.1"), 418_000)
 
     payment = sales.payments.record(order.id, 300_000, method="momo", reference="MOMO-889911")
     name, paid = recorder.calls[-1]
     assert name == "payment_recorded" and paid["payment"] == payment
-    assert (paid["order"].paid_minor, paid["order"].outstanding_minor, paid["order"].paid_in_full) == (300_000, 506_500, False)
+    assert (paid["order"].paid_minor, paid["order"].outstanding_minor, paid["order"].paid_in_full) == (
+        300_000,
+        506_500,
+        False,
+    )
     sales.payments.record(order.id, 506_500, method="bank_transfer")
     assert sales.orders.get(order.id).paid_in_full
     assert sales.payments.outstanding(shop.an.id) == {}
@@ -96,19 +110,22 @@ def test_value_transactions_segment_fields_and_order_listing(crm_factory: Any) -
     crm = crm_factory(plugins=["sales"])
     shop = make_shop(crm)
     sales = crm.sales
-    early = datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc)
+    early = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
     first = sales.orders.place(customer_id=shop.an.id, placed_at=early, lines=[{"sku": "CF-ROB-500", "quantity": 10}])
     sales.payments.record(first.id, first.total_minor)
     sales.orders.refund(first.id, 104_500)  # a tenth of 1.045.000
-    second = sales.orders.place(customer_id=shop.an.id, placed_at=early + timedelta(days=30),
-                                lines=[{"sku": "DV-BT-GIO", "quantity": 1}])
+    second = sales.orders.place(
+        customer_id=shop.an.id, placed_at=early + timedelta(days=30), lines=[{"sku": "DV-BT-GIO", "quantity": 1}]
+    )
     gone = sales.orders.place(customer_id=shop.dist.id, lines=[{"sku": "GAO-ST25-5", "quantity": 1}])
     sales.orders.cancel(gone.id)
 
     with crm.reading() as conn:  # the purchases every other plugin reads
         rows = conn.execute(sa.select(purchases(crm)).order_by("occurred_at")).mappings().all()
     assert [(r["customer_id"], r["amount_minor"], r["currency"], r["margin_minor"]) for r in rows] == [
-        (shop.an.id, 940_500, "VND", 340_000 - 34_000), (shop.an.id, second.total_minor, "VND", None)]
+        (shop.an.id, 940_500, "VND", 340_000 - 34_000),
+        (shop.an.id, second.total_minor, "VND", None),
+    ]
     assert rows[0]["occurred_at"] == early
 
     fields = crm.hooks.segment_fields()
@@ -117,10 +134,16 @@ def test_value_transactions_segment_fields_and_order_listing(crm_factory: Any) -
         values = {r.id: r for r in conn.execute(sa.select(c.id, *(f.label(n) for n, f in fields.items()))).all()}
     an, dist = values[shop.an.id], values[shop.dist.id]
     assert (an.total_spend, an.order_count, an.outstanding_balance, an.open_deal_count) == (
-        940_500 + 378_000, 2, 378_000, 0)
+        940_500 + 378_000,
+        2,
+        378_000,
+        0,
+    )
     assert an.last_order_at is not None
     assert (dist.total_spend, dist.order_count, dist.last_order_at) == (0, 0, None)
 
     assert [o.id for o in sales.orders.list(customer_id=shop.an.id)] == [second.id, first.id]
-    assert [o.id for o in sales.orders.list(since=early + timedelta(days=1), until=early + timedelta(days=60))] == [second.id]
+    assert [o.id for o in sales.orders.list(since=early + timedelta(days=1), until=early + timedelta(days=60))] == [
+        second.id
+    ]
     assert [o.id for o in sales.orders.list(status="cancelled")] == [gone.id]

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmkit import NotFound, PermissionDenied, ValidationError
-from crmkit import migrations
+from crmkit import NotFound, PermissionDenied, ValidationError, migrations
 from crmkit.core import tables as core
 from crmkit.core.types import utcnow
 from crmkit.testing import add_user
@@ -37,10 +36,16 @@ def branch(crm: Any) -> dict[str, Any]:
     made: dict[str, Any] = {}
     for seller in SELLERS:
         customer = crm.customers.add(name=f"Khách của {seller}", phone=f"+8490{len(made)}123456", owner=seller)
-        deal = crm.sales.deals.add(customer_id=customer.id, pipeline="B2B", title=f"Deal {seller}", owner=seller,
-                                   amount_minor=1_000_000)
-        order = crm.sales.orders.place(customer_id=customer.id, lines=LINE, owner=seller,
-                                       shipping_phone="0912 345 678", shipping_address="5 Nguyễn Huệ, Quận 1")
+        deal = crm.sales.deals.add(
+            customer_id=customer.id, pipeline="B2B", title=f"Deal {seller}", owner=seller, amount_minor=1_000_000
+        )
+        order = crm.sales.orders.place(
+            customer_id=customer.id,
+            lines=LINE,
+            owner=seller,
+            shipping_phone="0912 345 678",
+            shipping_address="5 Nguyễn Huệ, Quận 1",
+        )
         crm.sales.payments.record(order.id, order.total_minor)
         made[seller] = {"customer": customer, "deal": deal, "order": order}
     return made
@@ -62,11 +67,14 @@ def test_a_salesperson_sees_own_customers_a_manager_the_team(crm: Any, branch: d
 
     # another's records look absent, whether read, written or filtered for
     minh = branch["minh"]
-    for attempt in (lambda: lan.sales.orders.get(minh["order"].id), lambda: lan.sales.deals.get(minh["deal"].id),
-                    lambda: lan.sales.deals.move(minh["deal"].id, "Won"),
-                    lambda: lan.sales.orders.place(customer_id=ids["minh"], lines=LINE),
-                    lambda: lan.sales.payments.outstanding(ids["minh"]), lambda: hang.sales.orders.get(
-                        branch["tuan"]["order"].id)):
+    for attempt in (
+        lambda: lan.sales.orders.get(minh["order"].id),
+        lambda: lan.sales.deals.get(minh["deal"].id),
+        lambda: lan.sales.deals.move(minh["deal"].id, "Won"),
+        lambda: lan.sales.orders.place(customer_id=ids["minh"], lines=LINE),
+        lambda: lan.sales.payments.outstanding(ids["minh"]),
+        lambda: hang.sales.orders.get(branch["tuan"]["order"].id),
+    ):
         with pytest.raises(NotFound):
             attempt()
     assert lan.sales.orders.list(customer_id=ids["minh"]) == []
@@ -92,7 +100,8 @@ def test_owners_are_users_and_default_to_whoever_acts(crm: Any, branch: dict[str
     assert (deal.owner, task.employee, order.owner) == ("lan", "lan", "lan")
     assert [t.id for t in lan.sales.tasks.list()] == [task.id]
     assert [t.id for t in lan.sales.appointments.agenda(on=task.due_at.astimezone(crm.timezone).date()).tasks] == [
-        task.id]
+        task.id
+    ]
 
     with pytest.raises(ValidationError) as refused:  # a salesperson cannot give a deal to a colleague …
         lan.sales.deals.update(deal.id, owner="minh")
@@ -121,15 +130,36 @@ def test_refunds_are_for_managers(crm: Any, branch: dict[str, Any]) -> None:
 
 
 def test_contact_details_are_masked_in_quotes_orders_exports_and_labels(crm: Any, branch: dict[str, Any]) -> None:
-    customer = crm.customers.add(name="Trần Thị Hoa", email="hoa@example.vn", phone="+84912345678", owner="minh",
-                                 addresses=[{"line1": "12 Lý Thường Kiệt", "ward": "Phường Hàng Bài",
-                                             "district": "Quận Hoàn Kiếm", "province": "Hà Nội"}])
+    customer = crm.customers.add(
+        name="Trần Thị Hoa",
+        email="hoa@example.vn",
+        phone="+84912345678",
+        owner="minh",
+        addresses=[
+            {
+                "line1": "12 Lý Thường Kiệt",
+                "ward": "Phường Hàng Bài",
+                "district": "Quận Hoàn Kiếm",
+                "province": "Hà Nội",
+            }
+        ],
+    )
     quote = crm.sales.quotes.create(customer_id=customer.id, lines=LINE)
-    order = crm.sales.orders.place(customer_id=customer.id, lines=LINE, shipping_phone="+84912345678",
-                                   shipping_address="12 Lý Thường Kiệt")
+    order = crm.sales.orders.place(
+        customer_id=customer.id, lines=LINE, shipping_phone="+84912345678", shipping_address="12 Lý Thường Kiệt"
+    )
     # Mai reads every quote, order and customer but not their contact details
-    add_user(crm, "mai", grants={"sales.quotes.read": "all", "sales.orders.read": "all", "customers.read": "all",
-                                 "customers.export": "all", "sales.labels.print": "all"})
+    add_user(
+        crm,
+        "mai",
+        grants={
+            "sales.quotes.read": "all",
+            "sales.orders.read": "all",
+            "customers.read": "all",
+            "customers.export": "all",
+            "sales.labels.print": "all",
+        },
+    )
     mai = crm.as_user("mai")
     html = mai.sales.quotes.render_html(quote.id)
     assert "+84 9** *** 678" in html and "+84912345678" not in html
@@ -153,8 +183,12 @@ def test_customer_360_shows_only_the_sales_parts_one_may_read(crm: Any, branch: 
     section = crm.as_user("thu").customers.profile(customer).sections["sales"]
     assert set(section) == {"last_orders", "orders", "total_spend", "outstanding"}
     assert section["last_orders"][0]["id"] == branch["minh"]["order"].id
-    assert set(crm.customers.profile(customer).sections["sales"]) >= {"open_deals", "last_orders", "active_contracts",
-                                                                       "next_appointment"}
+    assert set(crm.customers.profile(customer).sections["sales"]) >= {
+        "open_deals",
+        "last_orders",
+        "active_contracts",
+        "next_appointment",
+    }
 
 
 def test_the_migration_turns_owner_names_into_users(crm: Any) -> None:
@@ -163,16 +197,42 @@ def test_the_migration_turns_owner_names_into_users(crm: Any) -> None:
     migrations.downgrade(crm.engine, lineage, "sales_0001")
     now = utcnow()
     with crm.engine.begin() as conn:  # rows as sales wrote them before owners were users (same columns then)
-        pipeline = conn.execute(m.pipelines.insert().values(name="P", created_at=now, updated_at=now)
-                                .returning(m.pipelines.c.id)).scalar_one()
-        stage = conn.execute(m.stages.insert().values(pipeline_id=pipeline, name="S", position=1, probability=1)
-                             .returning(m.stages.c.id)).scalar_one()
-        conn.execute(m.deals.insert(), [
-            {"customer_id": shop.an.id, "pipeline_id": pipeline, "stage_id": stage, "reached_position": 1, "title": "x",
-             "owner": owner, "amount_minor": 0, "currency": "VND", "status": "open", "opened_at": now, "updated_at": now}
-            for owner in ("thao.vo", "system", "lan.nguyen")])
-        conn.execute(m.tasks.insert().values(customer_id=shop.an.id, employee="quang.pham", title="x", due_at=now,
-                                             priority="normal", created_at=now, updated_at=now))
+        pipeline = conn.execute(
+            m.pipelines.insert().values(name="P", created_at=now, updated_at=now).returning(m.pipelines.c.id)
+        ).scalar_one()
+        stage = conn.execute(
+            m.stages.insert().values(pipeline_id=pipeline, name="S", position=1, probability=1).returning(m.stages.c.id)
+        ).scalar_one()
+        conn.execute(
+            m.deals.insert(),
+            [
+                {
+                    "customer_id": shop.an.id,
+                    "pipeline_id": pipeline,
+                    "stage_id": stage,
+                    "reached_position": 1,
+                    "title": "x",
+                    "owner": owner,
+                    "amount_minor": 0,
+                    "currency": "VND",
+                    "status": "open",
+                    "opened_at": now,
+                    "updated_at": now,
+                }
+                for owner in ("thao.vo", "system", "lan.nguyen")
+            ],
+        )
+        conn.execute(
+            m.tasks.insert().values(
+                customer_id=shop.an.id,
+                employee="quang.pham",
+                title="x",
+                due_at=now,
+                priority="normal",
+                created_at=now,
+                updated_at=now,
+            )
+        )
     migrations.upgrade(crm.engine, [lineage])
     with crm.reading() as conn:
         users = dict(conn.execute(sa.select(core.users.c.username, core.users.c.active)).all())

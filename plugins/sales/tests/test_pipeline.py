@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -16,12 +16,20 @@ pytestmark = pytest.mark.crmkit_plugins("sales")
 
 def test_pipeline_stages_are_ordered_with_terminal_stages_last(shop: Shop) -> None:
     pipelines = shop.crm.sales.pipelines
-    pipeline = pipelines.add("Bán hàng B2B", [
-        {"name": "Thắng", "probability": 1, "outcome": "won"}, {"name": "Tiếp cận", "probability": "0.1"},
-        {"name": "Báo giá", "probability": "0.5"}])
+    pipeline = pipelines.add(
+        "Bán hàng B2B",
+        [
+            {"name": "Thắng", "probability": 1, "outcome": "won"},
+            {"name": "Tiếp cận", "probability": "0.1"},
+            {"name": "Báo giá", "probability": "0.5"},
+        ],
+    )
     assert [(s.name, s.position, s.probability, s.outcome) for s in pipeline.stages] == [
-        ("Tiếp cận", 1, Decimal("0.1"), None), ("Báo giá", 2, Decimal("0.5"), None),
-        ("Thắng", 3, Decimal(1), "won"), ("Lost", 4, Decimal(0), "lost")]
+        ("Tiếp cận", 1, Decimal("0.1"), None),
+        ("Báo giá", 2, Decimal("0.5"), None),
+        ("Thắng", 3, Decimal(1), "won"),
+        ("Lost", 4, Decimal(0), "lost"),
+    ]
     bad = [
         ([{"name": "A", "probability": "1.5"}], "stages"),
         ([{"name": "A", "probability": "0.2"}, {"name": "a", "probability": "0.3"}], "stages"),
@@ -42,7 +50,9 @@ def test_pipeline_stages_are_ordered_with_terminal_stages_last(shop: Shop) -> No
         pipelines.update_stage(pipeline.stages[0].id, name="gửi báo giá")
     assert "name" in error.value.errors
     assert [p.name for p in pipelines.list()] == ["Bán hàng B2B"]
-    pipelines.add("Bán lẻ", [{"name": "Quan tâm", "probability": "0.3"}, {"name": "Mua", "probability": "1", "outcome": "won"}])
+    pipelines.add(
+        "Bán lẻ", [{"name": "Quan tâm", "probability": "0.3"}, {"name": "Mua", "probability": "1", "outcome": "won"}]
+    )
     listed = {p.name: [stage.name for stage in p.stages] for p in pipelines.list()}
     assert listed == {name: [stage.name for stage in pipelines.get(name).stages] for name in ("Bán hàng B2B", "Bán lẻ")}
     assert listed["Bán lẻ"][:2] == ["Quan tâm", "Mua"] and "Quan tâm" not in listed["Bán hàng B2B"]
@@ -51,11 +61,18 @@ def test_pipeline_stages_are_ordered_with_terminal_stages_last(shop: Shop) -> No
 def test_deal_moves_are_recorded_and_fire_the_stage_hook(recorded: tuple[Shop, Recorder]) -> None:
     shop, recorder = recorded
     sales = shop.crm.sales
-    pipeline = sales.pipelines.add("B2B", [{"name": "Tiếp cận", "probability": "0.1"},
-                                           {"name": "Báo giá", "probability": "0.5"}])
+    pipeline = sales.pipelines.add(
+        "B2B", [{"name": "Tiếp cận", "probability": "0.1"}, {"name": "Báo giá", "probability": "0.5"}]
+    )
     with shop.crm.acting_as("lan.nguyen"):
-        deal = sales.deals.add(customer_id=shop.dist.id, pipeline="B2B", title="Nước mắm cho chuỗi nhà hàng",
-                               amount_minor=120_000_000, owner="lan.nguyen", source="Hội chợ")
+        deal = sales.deals.add(
+            customer_id=shop.dist.id,
+            pipeline="B2B",
+            title="Nước mắm cho chuỗi nhà hàng",
+            amount_minor=120_000_000,
+            owner="lan.nguyen",
+            source="Hội chợ",
+        )
     name, call = recorder.calls[-1]
     assert name == "deal_stage_changed" and call["old"] is None and call["new"].name == "Tiếp cận"
     assert call["deal"] == deal and deal.amount.format() == "120.000.000 ₫"
@@ -78,15 +95,19 @@ def test_deal_moves_are_recorded_and_fire_the_stage_hook(recorded: tuple[Shop, R
     assert (lost.status, lost.close_reason, lost.closed_at is not None) == ("lost", "Chọn nhà cung cấp khác", True)
     reopened = sales.deals.move(deal.id, "Tiếp cận")
     assert (reopened.status, reopened.closed_at, reopened.close_reason) == ("open", None, None)
-    closed_at = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
+    closed_at = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
     won = sales.deals.win(deal.id, reason="Ký hợp đồng 12 tháng", at=closed_at)
     assert (won.status, won.closed_at) == ("won", closed_at)
 
     history = sales.deals.history(deal.id)
     stages = {s.id: s.name for s in pipeline.stages}
     assert [(stages.get(h.from_stage_id), stages[h.to_stage_id], h.changed_by) for h in history] == [
-        (None, "Tiếp cận", "lan.nguyen"), ("Tiếp cận", "Báo giá", "minh.tran"), ("Báo giá", "Lost", "system"),
-        ("Lost", "Tiếp cận", "system"), ("Tiếp cận", "Won", "system")]
+        (None, "Tiếp cận", "lan.nguyen"),
+        ("Tiếp cận", "Báo giá", "minh.tran"),
+        ("Báo giá", "Lost", "system"),
+        ("Lost", "Tiếp cận", "system"),
+        ("Tiếp cận", "Won", "system"),
+    ]
     assert history[2].reason == "Chọn nhà cung cấp khác" and history[-1].changed_at == closed_at
     assert recorder.names().count("deal_stage_changed") == 5
     assert [d.id for d in sales.deals.list(status="won", owner="lan.nguyen")] == [deal.id]

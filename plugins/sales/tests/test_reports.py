@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,21 +11,34 @@ from .conftest import Shop, ensure_users
 
 pytestmark = pytest.mark.crmkit_plugins("sales")
 
-T0 = datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 
 
 def test_funnel_forecast_performance_and_days_to_close(shop: Shop) -> None:
     sales = shop.crm.sales
     ensure_users(shop.crm, "lan", "minh")
-    sales.pipelines.add("B2B", [{"name": "A", "probability": "0.1"}, {"name": "B", "probability": "0.5"},
-                                {"name": "C", "probability": "0.8"}])
+    sales.pipelines.add(
+        "B2B",
+        [{"name": "A", "probability": "0.1"}, {"name": "B", "probability": "0.5"}, {"name": "C", "probability": "0.8"}],
+    )
 
-    def deal(path: list[str], owner: str, amount: int, close: date | None = None, currency: str = "VND",
-             days: int = 1) -> int:
-        made = sales.deals.add(customer_id=shop.dist.id, pipeline="B2B", title="x", owner=owner, amount_minor=amount,
-                               currency=currency, expected_close=close, opened_at=T0)
+    def deal(
+        path: list[str], owner: str, amount: int, close: date | None = None, currency: str = "VND", days: int = 1
+    ) -> int:
+        made = sales.deals.add(
+            customer_id=shop.dist.id,
+            pipeline="B2B",
+            title="x",
+            owner=owner,
+            amount_minor=amount,
+            currency=currency,
+            expected_close=close,
+            opened_at=T0,
+        )
         for n, stage in enumerate(path, 1):
-            sales.deals.move(made.id, stage, reason="lý do" if stage == "Lost" else None, at=T0 + timedelta(days=days * n))
+            sales.deals.move(
+                made.id, stage, reason="lý do" if stage == "Lost" else None, at=T0 + timedelta(days=days * n)
+            )
         return made.id
 
     deal([], "lan", 10_000_000, date(2026, 4, 10))
@@ -41,7 +54,9 @@ def test_funnel_forecast_performance_and_days_to_close(shop: Shop) -> None:
     # a deal that skipped stages on its way to winning has reached them
     assert [(r.reached, r.current) for r in funnel.values()] == [(8, 2), (5, 1), (3, 1), (2, 2), (2, 2)]
     assert [funnel[s].conversion_to_next for s in "ABC"] == [Decimal("62.5"), Decimal("60.0"), Decimal("66.7")]
-    assert funnel["Won"].conversion_from_start == Decimal("25.0") and funnel["Lost"].conversion_from_start == Decimal("25.0")
+    assert funnel["Won"].conversion_from_start == Decimal("25.0") and funnel["Lost"].conversion_from_start == Decimal(
+        "25.0"
+    )
     assert [r.reached for r in sales.reports.funnel("B2B", since=date(2026, 1, 6))] == [0, 0, 0, 0, 0]
 
     forecast = [(r.month, r.currency, r.deals, r.amount_minor, r.weighted_minor) for r in sales.reports.forecast()]
@@ -54,26 +69,38 @@ def test_funnel_forecast_performance_and_days_to_close(shop: Shop) -> None:
 
     closing = sales.reports.days_to_close()
     assert [(r.pipeline, r.deals, r.average_days, r.min_days, r.max_days) for r in closing] == [
-        ("B2B", 2, Decimal("18.0"), Decimal("15.0"), Decimal("21.0"))]
+        ("B2B", 2, Decimal("18.0"), Decimal("15.0"), Decimal("21.0"))
+    ]
     assert {r.owner for r in sales.reports.days_to_close(per_owner=True)} == {"lan"}
 
     sales.orders.place(customer_id=shop.dist.id, owner="lan", lines=[{"sku": "DV-BT-GIO", "quantity": 1}])
     performance = {(r.owner, r.currency): r for r in sales.reports.performance()}
     lan, minh = performance[("lan", "VND")], performance[("minh", "VND")]
     assert (lan.won, lan.lost, lan.win_rate, lan.won_amount_minor, lan.orders, lan.revenue_minor) == (
-        2, 1, Decimal("66.7"), 10_000_000, 1, 378_000)
+        2,
+        1,
+        Decimal("66.7"),
+        10_000_000,
+        1,
+        378_000,
+    )
     assert (minh.won, minh.lost, minh.win_rate, minh.orders) == (0, 1, Decimal("0.0"), 0)
     assert ("minh", "USD") not in performance  # an open USD deal is neither won nor revenue
 
 
 def test_revenue_and_top_products_by_month_in_the_business_time_zone(shop: Shop) -> None:
     sales = shop.crm.sales
-    january = datetime(2026, 1, 15, 3, 0, tzinfo=timezone.utc)
-    late_january = datetime(2026, 1, 31, 20, 0, tzinfo=timezone.utc)  # 1 February, 03:00 in Hồ Chí Minh City
+    january = datetime(2026, 1, 15, 3, 0, tzinfo=UTC)
+    late_january = datetime(2026, 1, 31, 20, 0, tzinfo=UTC)  # 1 February, 03:00 in Hồ Chí Minh City
     first = sales.orders.place(customer_id=shop.an.id, placed_at=january, lines=[{"sku": "CF-ROB-500", "quantity": 10}])
-    second = sales.orders.place(customer_id=shop.dist.id, placed_at=late_january, lines=[
-        {"sku": "GAO-ST25-5", "quantity": 2}, {"sku": "CF-ROB-500", "quantity": 1}])
-    cancelled = sales.orders.place(customer_id=shop.an.id, placed_at=january, lines=[{"sku": "DV-BT-GIO", "quantity": 10}])
+    second = sales.orders.place(
+        customer_id=shop.dist.id,
+        placed_at=late_january,
+        lines=[{"sku": "GAO-ST25-5", "quantity": 2}, {"sku": "CF-ROB-500", "quantity": 1}],
+    )
+    cancelled = sales.orders.place(
+        customer_id=shop.an.id, placed_at=january, lines=[{"sku": "DV-BT-GIO", "quantity": 10}]
+    )
     sales.orders.cancel(cancelled.id)
     sales.payments.record(first.id, first.total_minor)
     sales.orders.refund(first.id, 45_000)

@@ -26,7 +26,16 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
 
     from crmkit.web import Operation, Reply, query_schema, schema_of
     from crmkit_service.service import (
-        ADMIN, MAX_BODY, PRIORITIES, READ, STATUSES, WRITE, Case, Message, OpenSchema, Policy,
+        ADMIN,
+        MAX_BODY,
+        PRIORITIES,
+        READ,
+        STATUSES,
+        WRITE,
+        Case,
+        Message,
+        OpenSchema,
+        Policy,
     )
 
     def open_case(r: ApiRequest) -> Reply:
@@ -52,42 +61,124 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
     body = fields.String(required=True, validate=validate.Length(1, MAX_BODY))
     listing = dict(
         status=fields.String(load_default=None, validate=validate.OneOf(("active", *STATUSES))),
-        assignee=fields.String(load_default=None), team=fields.String(load_default=None),
+        assignee=fields.String(load_default=None),
+        team=fields.String(load_default=None),
         priority=fields.String(load_default=None, validate=validate.OneOf(PRIORITIES)),
-        after=fields.Integer(load_default=None), limit=fields.Integer(load_default=50, validate=validate.Range(1, 500)))
+        after=fields.Integer(load_default=None),
+        limit=fields.Integer(load_default=50, validate=validate.Range(1, 500)),
+    )
     return [
-        Operation("GET", "/service/cases", list_cases, "Cases in the caller's scope, newest first (page with after)",
-                  response=case, many=True, permission=READ, query=query_schema(
-                      "CaseListQuery", customer_id=fields.Integer(load_default=None), **listing)),
-        Operation("POST", "/service/cases", open_case, "Open a case for a customer", response=case, status=201,
-                  permission=WRITE, body=OpenSchema()),
-        Operation("GET", one, lambda r: r.crm.service.get(r.params["case_id"]), "Read a case", response=case,
-                  permission=READ),
-        Operation("GET", one + "/messages", lambda r: r.crm.service.conversation(r.params["case_id"]),
-                  "A case's conversation, oldest first", response=message, many=True, permission=READ),
-        Operation("POST", one + "/replies", reply, "Add a reply (outbound to the customer, or inbound from them)",
-                  response=message, status=201, permission=WRITE, body=query_schema(
-                      "CaseReplyBody", body=body,
-                      direction=fields.String(load_default="outbound", validate=validate.OneOf(("inbound", "outbound"))))),
-        Operation("POST", one + "/notes", note, "Write an internal note", response=message, status=201,
-                  permission=WRITE, body=query_schema("CaseNoteBody", body=body)),
-        Operation("POST", one + "/assign", assign, "Give the case to a user and/or a team (null clears one)",
-                  response=case, permission=WRITE, body=query_schema(
-                      "CaseAssignBody", assignee=fields.String(allow_none=True), team=fields.String(allow_none=True))),
-        Operation("POST", one + "/status", lambda r: r.crm.service.set_status(r.params["case_id"], **r.body),
-                  "Move the case to another status", response=case, permission=WRITE, body=query_schema(
-                      "CaseStatusBody", status=fields.String(required=True),
-                      resolution=fields.String(load_default=None, allow_none=True))),
-        Operation("GET", "/service/customers/{customer_id:int}/cases",
-                  lambda r: r.crm.service.list(customer_id=r.params["customer_id"],
-                                               **{k: v for k, v in r.query.items() if v is not None}),
-                  "A customer's cases, newest first", response=case, many=True, permission=READ,
-                  query=query_schema("CustomerCaseQuery", **listing)),
-        Operation("GET", "/service/sla/policies", lambda r: r.crm.service.policies(),
-                  "SLA targets per priority, in working minutes", response=schema_of(Policy), many=True),
-        Operation("PUT", "/service/sla/policies/{priority}",
-                  lambda r: r.crm.service.set_policy(r.params["priority"], **r.body),
-                  "Set a priority's SLA targets (service.admin)", response=schema_of(Policy), permission=ADMIN,
-                  body=query_schema("PolicyBody", first_response_minutes=fields.Integer(required=True, strict=True),
-                                    resolution_minutes=fields.Integer(required=True, strict=True))),
+        Operation(
+            "GET",
+            "/service/cases",
+            list_cases,
+            "Cases in the caller's scope, newest first (page with after)",
+            response=case,
+            many=True,
+            permission=READ,
+            query=query_schema("CaseListQuery", customer_id=fields.Integer(load_default=None), **listing),
+        ),
+        Operation(
+            "POST",
+            "/service/cases",
+            open_case,
+            "Open a case for a customer",
+            response=case,
+            status=201,
+            permission=WRITE,
+            body=OpenSchema(),
+        ),
+        Operation(
+            "GET", one, lambda r: r.crm.service.get(r.params["case_id"]), "Read a case", response=case, permission=READ
+        ),
+        Operation(
+            "GET",
+            one + "/messages",
+            lambda r: r.crm.service.conversation(r.params["case_id"]),
+            "A case's conversation, oldest first",
+            response=message,
+            many=True,
+            permission=READ,
+        ),
+        Operation(
+            "POST",
+            one + "/replies",
+            reply,
+            "Add a reply (outbound to the customer, or inbound from them)",
+            response=message,
+            status=201,
+            permission=WRITE,
+            body=query_schema(
+                "CaseReplyBody",
+                body=body,
+                direction=fields.String(load_default="outbound", validate=validate.OneOf(("inbound", "outbound"))),
+            ),
+        ),
+        Operation(
+            "POST",
+            one + "/notes",
+            note,
+            "Write an internal note",
+            response=message,
+            status=201,
+            permission=WRITE,
+            body=query_schema("CaseNoteBody", body=body),
+        ),
+        Operation(
+            "POST",
+            one + "/assign",
+            assign,
+            "Give the case to a user and/or a team (null clears one)",
+            response=case,
+            permission=WRITE,
+            body=query_schema(
+                "CaseAssignBody", assignee=fields.String(allow_none=True), team=fields.String(allow_none=True)
+            ),
+        ),
+        Operation(
+            "POST",
+            one + "/status",
+            lambda r: r.crm.service.set_status(r.params["case_id"], **r.body),
+            "Move the case to another status",
+            response=case,
+            permission=WRITE,
+            body=query_schema(
+                "CaseStatusBody",
+                status=fields.String(required=True),
+                resolution=fields.String(load_default=None, allow_none=True),
+            ),
+        ),
+        Operation(
+            "GET",
+            "/service/customers/{customer_id:int}/cases",
+            lambda r: r.crm.service.list(
+                customer_id=r.params["customer_id"], **{k: v for k, v in r.query.items() if v is not None}
+            ),
+            "A customer's cases, newest first",
+            response=case,
+            many=True,
+            permission=READ,
+            query=query_schema("CustomerCaseQuery", **listing),
+        ),
+        Operation(
+            "GET",
+            "/service/sla/policies",
+            lambda r: r.crm.service.policies(),
+            "SLA targets per priority, in working minutes",
+            response=schema_of(Policy),
+            many=True,
+        ),
+        Operation(
+            "PUT",
+            "/service/sla/policies/{priority}",
+            lambda r: r.crm.service.set_policy(r.params["priority"], **r.body),
+            "Set a priority's SLA targets (service.admin)",
+            response=schema_of(Policy),
+            permission=ADMIN,
+            body=query_schema(
+                "PolicyBody",
+                first_response_minutes=fields.Integer(required=True, strict=True),
+                resolution_minutes=fields.Integer(required=True, strict=True),
+            ),
+        ),
     ]

@@ -10,7 +10,7 @@ daylight saving time too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 import attrs
@@ -68,8 +68,10 @@ def check_week(week: Mapping[int, DayHours]) -> tuple[DayHours, ...]:
         if span is not None:
             opens, closes = span
             if not 0 <= opens < closes <= 1440:
-                raise ValueError(f"{WEEKDAYS[weekday]}: opening {opens} and closing {closes} must be minutes "
-                                 "within the day, opening first")
+                raise ValueError(
+                    f"{WEEKDAYS[weekday]}: opening {opens} and closing {closes} must be minutes "
+                    "within the day, opening first"
+                )
             days[weekday] = (opens, closes)
     if not any(days):
         raise ValueError("a week needs working hours on at least one day")
@@ -102,7 +104,7 @@ class WorkingCalendar:
         if minutes == 1440:
             return self._at(day + timedelta(days=1), 0)
         local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.zone)
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The moment ``duration`` of working time after ``start`` (aware), in UTC.
@@ -114,7 +116,7 @@ class WorkingCalendar:
             raise ValueError("start must carry a time zone")
         if duration < timedelta(0):
             raise ValueError("duration must not be negative")
-        cursor = start.astimezone(timezone.utc)
+        cursor = start.astimezone(UTC)
         if duration == timedelta(0):
             return cursor
         remaining = duration
@@ -133,7 +135,7 @@ class WorkingCalendar:
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """The working time from ``start`` to ``end`` (aware); zero when ``end`` is not after ``start``."""
-        begin, finish = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        begin, finish = start.astimezone(UTC), end.astimezone(UTC)
         total = timedelta(0)
         day = begin.astimezone(self.zone).date()
         last = finish.astimezone(self.zone).date()

@@ -22,9 +22,15 @@ CASE_TABLE = ("id", "customer_id", "status", "priority", "subject", "assignee", 
 #: The columns of a conversation in table format.
 MESSAGE_TABLE = ("id", "created_at", "kind", "direction", "author", "body")
 #: Stored codes (a message's kind and direction, an SLA target, a closed day) by the words a person reads.
-CODE_LABELS = {"reply": N_("Reply"), "note": N_("Note"), "inbound": N_("Inbound"), "outbound": N_("Outbound"),
-               "first_response": N_("First response"), "resolution": N_("Resolution"),
-               "closed_day": N_("Not a working day")}
+CODE_LABELS = {
+    "reply": N_("Reply"),
+    "note": N_("Note"),
+    "inbound": N_("Inbound"),
+    "outbound": N_("Outbound"),
+    "first_response": N_("First response"),
+    "resolution": N_("Resolution"),
+    "closed_day": N_("Not a working day"),
+}
 
 
 @click.group()
@@ -48,12 +54,32 @@ def cases() -> None:
 @click.option("--team", help="The team working the case (its working hours time the SLA).")
 @click.option("--watcher", "watchers", multiple=True, help="A user kept informed (repeatable).")
 @pass_crm
-def open_case(crm: CRM, customer_id: int, subject: str, description: str | None, channel: str,
-              category: str | None, priority: str, assignee: str | None, team: str | None,
-              watchers: Sequence[str]) -> None:
+def open_case(
+    crm: CRM,
+    customer_id: int,
+    subject: str,
+    description: str | None,
+    channel: str,
+    category: str | None,
+    priority: str,
+    assignee: str | None,
+    team: str | None,
+    watchers: Sequence[str],
+) -> None:
     """Open a case for CUSTOMER_ID about SUBJECT."""
-    show_case(crm.service.open(customer_id, subject, description=description, channel=channel, category=category,
-                               priority=priority, assignee=assignee, team=team, watchers=watchers))
+    show_case(
+        crm.service.open(
+            customer_id,
+            subject,
+            description=description,
+            channel=channel,
+            category=category,
+            priority=priority,
+            assignee=assignee,
+            team=team,
+            watchers=watchers,
+        )
+    )
 
 
 @cases.command("list")
@@ -65,14 +91,32 @@ def open_case(crm: CRM, customer_id: int, subject: str, description: str | None,
 @click.option("--after", type=int, help="The next page: cases older than this case id.")
 @click.option("--limit", default=50, show_default=True)
 @pass_crm
-def list_cases(crm: CRM, status: str | None, customer_id: int | None, assignee: str | None, team: str | None,
-               priority: str | None, after: int | None, limit: int) -> None:
+def list_cases(
+    crm: CRM,
+    status: str | None,
+    customer_id: int | None,
+    assignee: str | None,
+    team: str | None,
+    priority: str | None,
+    after: int | None,
+    limit: int,
+) -> None:
     """Cases in your scope, newest first."""
-    found = crm.service.list(status=status, customer_id=customer_id, assignee=assignee, team=team,
-                             priority=priority, after=after, limit=limit)
+    found = crm.service.list(
+        status=status,
+        customer_id=customer_id,
+        assignee=assignee,
+        team=team,
+        priority=priority,
+        after=after,
+        limit=limit,
+    )
     table = current_format() == "table"
-    emit([_case_row(c) for c in found], CASE_TABLE if table else _case_fields(),
-         title=current_translator().gettext("Cases") if table else None)
+    emit(
+        [_case_row(c) for c in found],
+        CASE_TABLE if table else _case_fields(),
+        title=current_translator().gettext("Cases") if table else None,
+    )
 
 
 @cases.command("show")
@@ -141,9 +185,16 @@ def run_due(crm: CRM) -> None:
     breaches = crm.service.run_due()
     t = current_translator()
     title = t.ngettext("%(count)s SLA breach", "%(count)s SLA breaches", len(breaches)) % {
-        "count": t.format_number(len(breaches))}
-    emit([{"case_id": b.case_id, "customer_id": b.customer_id, "target": _coded(b.target), "due_at": b.due_at}
-          for b in breaches], ("case_id", "customer_id", "target", "due_at"), title=title)
+        "count": t.format_number(len(breaches))
+    }
+    emit(
+        [
+            {"case_id": b.case_id, "customer_id": b.customer_id, "target": _coded(b.target), "due_at": b.due_at}
+            for b in breaches
+        ],
+        ("case_id", "customer_id", "target", "due_at"),
+        title=title,
+    )
 
 
 @service.group()
@@ -155,8 +206,10 @@ def sla() -> None:
 @pass_crm
 def list_policies(crm: CRM) -> None:
     """The first-response and resolution targets per priority, in working minutes."""
-    emit([{**attrs.asdict(p), "priority": _coded(p.priority)} for p in crm.service.policies()],
-         ("priority", "first_response_minutes", "resolution_minutes"))
+    emit(
+        [{**attrs.asdict(p), "priority": _coded(p.priority)} for p in crm.service.policies()],
+        ("priority", "first_response_minutes", "resolution_minutes"),
+    )
 
 
 @sla.command("set-policy")
@@ -167,8 +220,10 @@ def list_policies(crm: CRM) -> None:
 def set_policy(crm: CRM, priority: str, first_response: int, resolution: int) -> None:
     """Set PRIORITY's targets (for cases opened from now on)."""
     policy = crm.service.set_policy(priority, first_response_minutes=first_response, resolution_minutes=resolution)
-    emit([{**attrs.asdict(policy), "priority": _coded(policy.priority)}],
-         ("priority", "first_response_minutes", "resolution_minutes"))
+    emit(
+        [{**attrs.asdict(policy), "priority": _coded(policy.priority)}],
+        ("priority", "first_response_minutes", "resolution_minutes"),
+    )
 
 
 @sla.command("week")
@@ -188,15 +243,25 @@ def week(crm: CRM, days: Sequence[str], team: str | None) -> None:
             try:
                 wanted[WEEKDAYS.index(name.strip().lower())] = (_minutes(opens), _minutes(closes))
             except ValueError:
-                raise ValidationError(f"{item!r}: write a day like mon=08:00-17:00 "
-                                      f"({', '.join(WEEKDAYS)})", field="hours") from None
+                raise ValidationError(
+                    f"{item!r}: write a day like mon=08:00-17:00 ({', '.join(WEEKDAYS)})", field="hours"
+                ) from None
         crm.service.set_week(wanted, team=team)
     t = current_translator()
     monday = date(2024, 1, 1)  # any Monday: the weekdays by name in the reader's language
     closed = Coded("closed", t.gettext(CODE_LABELS["closed_day"]))
-    emit([{"day": Coded(WEEKDAYS[n], t.format_weekday(monday + timedelta(days=n))),
-           "hours": f"{span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}" if span else closed}
-          for n, span in enumerate(crm.service.week(team))], ("day", "hours"))
+    emit(
+        [
+            {
+                "day": Coded(WEEKDAYS[n], t.format_weekday(monday + timedelta(days=n))),
+                "hours": f"{span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}"
+                if span
+                else closed,
+            }
+            for n, span in enumerate(crm.service.week(team))
+        ],
+        ("day", "hours"),
+    )
 
 
 def _minutes(text: str) -> int:
@@ -216,8 +281,11 @@ def day_off(crm: CRM, day: Any, note: str, team: str | None) -> None:
     """Add a company day off (DAY as 2027-02-05 or 05/02/2027)."""
     added = crm.service.add_day_off(day.date(), note, team=team)
     t = current_translator()
-    said = (t.gettext("%(day)s is a day off for team %(team)s: %(note)s") if added.team
-            else t.gettext("%(day)s is a day off for the whole company: %(note)s"))
+    said = (
+        t.gettext("%(day)s is a day off for team %(team)s: %(note)s")
+        if added.team
+        else t.gettext("%(day)s is a day off for the whole company: %(note)s")
+    )
     click.echo(said % {"day": t.format_date(added.day), "team": added.team, "note": added.note})
 
 
@@ -225,8 +293,9 @@ def day_off(crm: CRM, day: Any, note: str, team: str | None) -> None:
 @pass_crm
 def list_days_off(crm: CRM) -> None:
     """The company's days off (public holidays come from the calendar and are not listed)."""
-    emit([{"day": d.day, "team": d.team or "", "note": d.note} for d in crm.service.days_off()],
-         ("day", "team", "note"))
+    emit(
+        [{"day": d.day, "team": d.team or "", "note": d.note} for d in crm.service.days_off()], ("day", "team", "note")
+    )
 
 
 @sla.command("due")
@@ -239,8 +308,9 @@ def due(crm: CRM, start: Any, minutes: int, team: str | None) -> None:
     with the zone named in a table, ISO 8601 for JSON and CSV."""
     calendar = crm.service.calendar(team)
     ends = calendar.add(start, timedelta(minutes=minutes)).astimezone(calendar.zone)
-    click.echo(current_translator().format_datetime(ends, calendar.zone) if current_format() == "table"
-               else ends.isoformat())
+    click.echo(
+        current_translator().format_datetime(ends, calendar.zone) if current_format() == "table" else ends.isoformat()
+    )
 
 
 def show_case(case: Case) -> None:
@@ -251,8 +321,12 @@ def show_case(case: Case) -> None:
 def show_messages(items: Sequence[Message]) -> None:
     """Print conversation entries: a short table, or every field for JSON and CSV."""
     table = current_format() == "table"
-    emit([_message_row(m) for m in items], MESSAGE_TABLE if table else (
-        "id", "case_id", "customer_id", "kind", "direction", "body", "author", "interaction_id", "created_at"))
+    emit(
+        [_message_row(m) for m in items],
+        MESSAGE_TABLE
+        if table
+        else ("id", "case_id", "customer_id", "kind", "direction", "body", "author", "interaction_id", "created_at"),
+    )
 
 
 def _coded(code: str | None) -> Coded | None:
@@ -268,8 +342,12 @@ def _case_row(case: Case) -> dict[str, Any]:
     row = attrs.asdict(case, recurse=False)
     from crmkit.console.display import channel_label
 
-    row.update(status=_coded(case.status), priority=_coded(case.priority), watchers=", ".join(case.watchers),
-               channel=Coded(case.channel, channel_label(current_translator(), case.channel)))
+    row.update(
+        status=_coded(case.status),
+        priority=_coded(case.priority),
+        watchers=", ".join(case.watchers),
+        channel=Coded(case.channel, channel_label(current_translator(), case.channel)),
+    )
     return row
 
 
@@ -284,6 +362,3 @@ def _case_fields() -> tuple[str, ...]:
     from crmkit_service.service import Case
 
     return tuple(a.name for a in attrs.fields(Case))
-
-
-

@@ -25,16 +25,24 @@ if TYPE_CHECKING:
 CASES = "/console/service/cases"
 TEMPLATES = "crmkit_service:templates/console/"
 #: Status → its msgid (the console shows statuses in the user's language).
-STATUS_LABELS = {"new": "New", "open": "Open", "waiting_on_customer": "Waiting on customer",
-                 "waiting_on_third_party": "Waiting on third party", "resolved": "Resolved", "closed": "Closed",
-                 "reopened": "Reopened"}
+STATUS_LABELS = {
+    "new": "New",
+    "open": "Open",
+    "waiting_on_customer": "Waiting on customer",
+    "waiting_on_third_party": "Waiting on third party",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "reopened": "Reopened",
+}
 PRIORITY_LABELS = {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
 
 
 def _labels(request: ConsoleRequest) -> dict[str, Any]:
     gettext = request.i18n.gettext
-    return {"statuses": {k: gettext(v) for k, v in STATUS_LABELS.items()},
-            "priorities": {k: gettext(v) for k, v in PRIORITY_LABELS.items()}}
+    return {
+        "statuses": {k: gettext(v) for k, v in STATUS_LABELS.items()},
+        "priorities": {k: gettext(v) for k, v in PRIORITY_LABELS.items()},
+    }
 
 
 def cases_page(request: ConsoleRequest) -> Response:
@@ -45,23 +53,46 @@ def cases_page(request: ConsoleRequest) -> Response:
         status = "active"
     mine = args.get("mine") == "1"
     after = args.get("after", "")
-    found = request.crm.service.list(status=status or None, assignee=request.crm.actor if mine else None,
-                                     after=int(after) if after.isdigit() else None, limit=50)
-    return request.render(TEMPLATES + "cases.html", cases=found, selected=status, mine=mine,
-                          next_after=found[-1].id if len(found) == 50 else None,
-                          status_choices=["active", *STATUSES], **_labels(request))
+    found = request.crm.service.list(
+        status=status or None,
+        assignee=request.crm.actor if mine else None,
+        after=int(after) if after.isdigit() else None,
+        limit=50,
+    )
+    return request.render(
+        TEMPLATES + "cases.html",
+        cases=found,
+        selected=status,
+        mine=mine,
+        next_after=found[-1].id if len(found) == 50 else None,
+        status_choices=["active", *STATUSES],
+        **_labels(request),
+    )
 
 
-def case_page(request: ConsoleRequest, *, errors: dict[str, list[str]] | None = None,
-              values: dict[str, str] | None = None, status: int = 200) -> Response:
+def case_page(
+    request: ConsoleRequest,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     """A case: its details and SLA times, the conversation, and the forms (with ``service.write``)."""
     service, case_id = request.crm.service, request.params["case_id"]
     case = service.get(case_id)
     customer = request.crm.customers.get(case.customer_id)
-    return request.render(TEMPLATES + "case.html", status=status, case=case, customer=customer,
-                          conversation=service.conversation(case_id), can_write=request.allowed(WRITE),
-                          next_statuses=sorted(TRANSITIONS[case.status]), errors=errors or {}, values=values or {},
-                          **_labels(request))
+    return request.render(
+        TEMPLATES + "case.html",
+        status=status,
+        case=case,
+        customer=customer,
+        conversation=service.conversation(case_id),
+        can_write=request.allowed(WRITE),
+        next_statuses=sorted(TRANSITIONS[case.status]),
+        errors=errors or {},
+        values=values or {},
+        **_labels(request),
+    )
 
 
 def _act(request: ConsoleRequest, action: Any) -> Response:
@@ -84,13 +115,15 @@ def note(request: ConsoleRequest) -> Response:
 
 
 def assign(request: ConsoleRequest) -> Response:
-    return _act(request, lambda s, cid, f: s.assign(cid, assignee=f.get("assignee") or None,
-                                                   team=f.get("team") or None))
+    return _act(
+        request, lambda s, cid, f: s.assign(cid, assignee=f.get("assignee") or None, team=f.get("team") or None)
+    )
 
 
 def change_status(request: ConsoleRequest) -> Response:
-    return _act(request, lambda s, cid, f: s.set_status(cid, f.get("status", ""),
-                                                       resolution=f.get("resolution") or None))
+    return _act(
+        request, lambda s, cid, f: s.set_status(cid, f.get("status", ""), resolution=f.get("resolution") or None)
+    )
 
 
 def new_case(request: ConsoleRequest) -> Response:
@@ -103,16 +136,30 @@ def new_case(request: ConsoleRequest) -> Response:
         form = request.http.form
         values = {key: form.get(key, "").strip() for key in values}
         try:
-            case = request.crm.service.open(customer.id, values["subject"], description=values["description"] or None,
-                                            channel=values["channel"], category=values["category"] or None,
-                                            priority=values["priority"], assignee=request.crm.actor)
+            case = request.crm.service.open(
+                customer.id,
+                values["subject"],
+                description=values["description"] or None,
+                channel=values["channel"],
+                category=values["category"] or None,
+                priority=values["priority"],
+                assignee=request.crm.actor,
+            )
         except ValidationError as exc:
             errors = exc.errors
         else:
             return request.redirect(f"{CASES}/{case.id}")
-    return request.render(TEMPLATES + "new_case.html", status=422 if errors else 200, customer=customer,
-                          action=action, values=values, errors=errors, channels=request.crm.channels,
-                          priority_choices=PRIORITIES, **_labels(request))
+    return request.render(
+        TEMPLATES + "new_case.html",
+        status=422 if errors else 200,
+        customer=customer,
+        action=action,
+        values=values,
+        errors=errors,
+        channels=request.crm.channels,
+        priority_choices=PRIORITIES,
+        **_labels(request),
+    )
 
 
 @hookimpl
@@ -125,8 +172,12 @@ def crmkit_console_pages() -> list[ConsolePage]:
         ConsolePage(one + "/note", note, methods=("POST",), permission=WRITE),
         ConsolePage(one + "/assign", assign, methods=("POST",), permission=WRITE),
         ConsolePage(one + "/status", change_status, methods=("POST",), permission=WRITE),
-        ConsolePage("/console/service/customers/<int:customer_id>/cases/new", new_case, methods=("GET", "POST"),
-                    permission=WRITE),
+        ConsolePage(
+            "/console/service/customers/<int:customer_id>/cases/new",
+            new_case,
+            methods=("GET", "POST"),
+            permission=WRITE,
+        ),
     ]
 
 
@@ -137,15 +188,32 @@ def crmkit_console_menu() -> list[MenuEntry]:
 
 @hookimpl
 def crmkit_customer_panels() -> list[Panel]:
-    return [Panel("service", "Cases", TEMPLATES + "cases_panel.html",
-                  lambda crm, customer: {**crm.service.summary(customer.id, latest=10), "customer_id": customer.id,
-                                         "labels": STATUS_LABELS}, permission=READ)]
+    return [
+        Panel(
+            "service",
+            "Cases",
+            TEMPLATES + "cases_panel.html",
+            lambda crm, customer: {
+                **crm.service.summary(customer.id, latest=10),
+                "customer_id": customer.id,
+                "labels": STATUS_LABELS,
+            },
+            permission=READ,
+        )
+    ]
 
 
 @hookimpl
 def crmkit_home_tiles() -> list[Tile]:
-    return [Tile("service", "My open cases", TEMPLATES + "my_cases_tile.html",
-                 lambda crm: {"cases": crm.service.mine(limit=5), "labels": STATUS_LABELS}, permission=READ)]
+    return [
+        Tile(
+            "service",
+            "My open cases",
+            TEMPLATES + "my_cases_tile.html",
+            lambda crm: {"cases": crm.service.mine(limit=5), "labels": STATUS_LABELS},
+            permission=READ,
+        )
+    ]
 
 
 @hookimpl

@@ -16,37 +16,109 @@ if TYPE_CHECKING:
 
 #: (subject, description, category, channel, priority, first reply, customer's answer)
 CASES = (
-    ("Máy lạnh không lạnh sau khi lắp đặt", "Khách báo máy lạnh mới lắp 3 ngày chỉ thổi gió, không lạnh.",
-     "repair", "phone", "high", "Dạ, kỹ thuật viên sẽ đến kiểm tra vào sáng mai, anh/chị vui lòng giữ máy giúp em.",
-     "Cảm ơn em, sáng mai nhà chị có người."),
-    ("Giao hàng trễ đơn hàng", "Đơn đặt từ thứ Hai, hẹn giao thứ Tư nhưng đến nay chưa nhận được.",
-     "delivery", "chat", "normal", "Em đã kiểm tra với bên vận chuyển, đơn sẽ giao trong hôm nay ạ.",
-     "Ok em, chị chờ."),
-    ("Xuất hoá đơn VAT", "Công ty cần hoá đơn đỏ cho đơn hàng tháng trước, gửi về email kế toán.",
-     "billing", "email", "low", "Dạ, phòng kế toán sẽ gửi hoá đơn điện tử trong 2 ngày làm việc.", None),
-    ("Đổi size áo", "Khách muốn đổi áo size M sang L, còn nguyên tem mác.",
-     "returns", "in_person", "normal", "Cửa hàng đã đổi size cho khách tại quầy.", None),
-    ("Bảo hành máy lọc nước", "Máy lọc nước rò rỉ ở lõi số 2, còn hạn bảo hành 8 tháng.",
-     "warranty", "phone", "high", "Em đã tạo phiếu bảo hành, hãng sẽ liên hệ lại trong 24 giờ.",
-     "Đến giờ chưa thấy ai gọi."),
-    ("Refund for a cancelled order", "Customer cancelled order before shipping and asks when the refund arrives.",
-     "billing", "email", "normal", "The refund was issued today; banks take 3–5 working days to show it.",
-     "Thanks, I'll check next week."),
-    ("Cannot log in to the customer portal", "Password reset e-mail never arrives.",
-     "account", "web", "urgent", "We resent the reset link from a new sender address; please check spam too.",
-     "Got it now, thank you!"),
-    ("Wrong item delivered", "Ordered the blue kettle, received a red one.",
-     "delivery", "social", "normal", "Sorry about that — a courier will swap it tomorrow morning.", None),
-    ("Khiếu nại thái độ nhân viên", "Khách phản ánh nhân viên cửa hàng Quận 3 trả lời thiếu lịch sự.",
-     "complaint", "phone", "urgent", "Chúng tôi thành thật xin lỗi, quản lý cửa hàng sẽ gọi lại cho anh/chị hôm nay.",
-     None),
-    ("Hỏi về chương trình tích điểm", "Khách hỏi cách đổi điểm lấy voucher.",
-     "question", "chat", "low", "Anh/chị có thể đổi điểm trong mục Ưu đãi của ứng dụng ạ.", "Cảm ơn shop."),
+    (
+        "Máy lạnh không lạnh sau khi lắp đặt",
+        "Khách báo máy lạnh mới lắp 3 ngày chỉ thổi gió, không lạnh.",
+        "repair",
+        "phone",
+        "high",
+        "Dạ, kỹ thuật viên sẽ đến kiểm tra vào sáng mai, anh/chị vui lòng giữ máy giúp em.",
+        "Cảm ơn em, sáng mai nhà chị có người.",
+    ),
+    (
+        "Giao hàng trễ đơn hàng",
+        "Đơn đặt từ thứ Hai, hẹn giao thứ Tư nhưng đến nay chưa nhận được.",
+        "delivery",
+        "chat",
+        "normal",
+        "Em đã kiểm tra với bên vận chuyển, đơn sẽ giao trong hôm nay ạ.",
+        "Ok em, chị chờ.",
+    ),
+    (
+        "Xuất hoá đơn VAT",
+        "Công ty cần hoá đơn đỏ cho đơn hàng tháng trước, gửi về email kế toán.",
+        "billing",
+        "email",
+        "low",
+        "Dạ, phòng kế toán sẽ gửi hoá đơn điện tử trong 2 ngày làm việc.",
+        None,
+    ),
+    (
+        "Đổi size áo",
+        "Khách muốn đổi áo size M sang L, còn nguyên tem mác.",
+        "returns",
+        "in_person",
+        "normal",
+        "Cửa hàng đã đổi size cho khách tại quầy.",
+        None,
+    ),
+    (
+        "Bảo hành máy lọc nước",
+        "Máy lọc nước rò rỉ ở lõi số 2, còn hạn bảo hành 8 tháng.",
+        "warranty",
+        "phone",
+        "high",
+        "Em đã tạo phiếu bảo hành, hãng sẽ liên hệ lại trong 24 giờ.",
+        "Đến giờ chưa thấy ai gọi.",
+    ),
+    (
+        "Refund for a cancelled order",
+        "Customer cancelled order before shipping and asks when the refund arrives.",
+        "billing",
+        "email",
+        "normal",
+        "The refund was issued today; banks take 3–5 working days to show it.",
+        "Thanks, I'll check next week.",
+    ),
+    (
+        "Cannot log in to the customer portal",
+        "Password reset e-mail never arrives.",
+        "account",
+        "web",
+        "urgent",
+        "We resent the reset link from a new sender address; please check spam too.",
+        "Got it now, thank you!",
+    ),
+    (
+        "Wrong item delivered",
+        "Ordered the blue kettle, received a red one.",
+        "delivery",
+        "social",
+        "normal",
+        "Sorry about that — a courier will swap it tomorrow morning.",
+        None,
+    ),
+    (
+        "Khiếu nại thái độ nhân viên",
+        "Khách phản ánh nhân viên cửa hàng Quận 3 trả lời thiếu lịch sự.",
+        "complaint",
+        "phone",
+        "urgent",
+        "Chúng tôi thành thật xin lỗi, quản lý cửa hàng sẽ gọi lại cho anh/chị hôm nay.",
+        None,
+    ),
+    (
+        "Hỏi về chương trình tích điểm",
+        "Khách hỏi cách đổi điểm lấy voucher.",
+        "question",
+        "chat",
+        "low",
+        "Anh/chị có thể đổi điểm trong mục Ưu đãi của ứng dụng ạ.",
+        "Cảm ơn shop.",
+    ),
 )
-NOTES = ("Đã gọi 2 lần không bắt máy, sẽ gọi lại buổi chiều.", "Escalated to the warehouse lead.",
-         "Khách VIP, ưu tiên xử lý.", "Waiting for the supplier's answer on the part.")
-RESOLUTIONS = ("Đã xử lý xong, khách xác nhận hài lòng.", "Replaced the item; customer confirmed.",
-               "Đã hoàn tiền cho khách.", "Answered the question; nothing else needed.")
+NOTES = (
+    "Đã gọi 2 lần không bắt máy, sẽ gọi lại buổi chiều.",
+    "Escalated to the warehouse lead.",
+    "Khách VIP, ưu tiên xử lý.",
+    "Waiting for the supplier's answer on the part.",
+)
+RESOLUTIONS = (
+    "Đã xử lý xong, khách xác nhận hài lòng.",
+    "Replaced the item; customer confirmed.",
+    "Đã hoàn tiền cho khách.",
+    "Answered the question; nothing else needed.",
+)
 #: What happens to a demo case after its first reply, drawn per case.
 ENDINGS = ("open", "waiting_on_customer", "waiting_on_third_party", "resolved", "closed", "new")
 
@@ -57,17 +129,27 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
         return
     rng = random.Random(seed)
     users = [user.username for user in crm.users.list(active=True)]
-    care = {team.name: [m for m in team.members if m in users] or users for team in crm.teams.list()
-            if any(word in fold_name(team.name) for word in ("cham_soc", "cskh", "care", "support"))}
+    care = {
+        team.name: [m for m in team.members if m in users] or users
+        for team in crm.teams.list()
+        if any(word in fold_name(team.name) for word in ("cham_soc", "cskh", "care", "support"))
+    }
     count = max(3, len(customer_ids) // 40)
     with crm.transaction():
         for customer_id in sorted(rng.sample(customer_ids, k=min(count, len(customer_ids)))):
             subject, description, category, channel, priority, answer, back = rng.choice(CASES)
             team = rng.choice(sorted(care)) if care else None
             agents = care[team] if team else users
-            case = crm.service.open(customer_id, subject, description=description, channel=channel,
-                                    category=category, priority=priority,
-                                    assignee=rng.choice(agents) if agents else None, team=team)
+            case = crm.service.open(
+                customer_id,
+                subject,
+                description=description,
+                channel=channel,
+                category=category,
+                priority=priority,
+                assignee=rng.choice(agents) if agents else None,
+                team=team,
+            )
             ending = rng.choice(ENDINGS)
             if ending == "new":
                 continue

@@ -25,5 +25,11 @@ def crmkit_webhook_events() -> list[EventType]:
 
 @hookimpl
 def crmkit_jobs(crm: CRM) -> list[Job]:
-    return [Job("service.run-due", timedelta(minutes=1), lambda crm: crm.service.run_due(),
-                "mark cases that missed their first-response or resolution target (crmkit service run-due)")]
+    return [
+        Job(
+            "service.run-due",
+            timedelta(minutes=1),
+            lambda crm: crm.service.run_due(),
+            "mark cases that missed their first-response or resolution target (crmkit service run-due)",
+        )
+    ]

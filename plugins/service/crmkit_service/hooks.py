@@ -56,8 +56,13 @@ def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
 @hookimpl
 def crmkit_demo_overview(crm: CRM) -> dict[str, list[str]]:
     with crm.reading() as conn:
-        total, active = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(cases.c.status.in_(ACTIVE)))
-                                     .select_from(cases)).one()
+        total, active = conn.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(cases.c.status.in_(ACTIVE))).select_from(cases)
+        ).one()
         replies = conn.execute(sa.select(sa.func.count()).select_from(messages)).scalar_one()
-    return {"Service": [f"{total} cases ({active} still open), {replies} replies and notes — "
-                        "crmkit service cases list --status active"]}
+    return {
+        "Service": [
+            f"{total} cases ({active} still open), {replies} replies and notes — "
+            "crmkit service cases list --status active"
+        ]
+    }

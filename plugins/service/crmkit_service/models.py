@@ -12,7 +12,8 @@ from crmkit.core.types import Id, UTCDateTime, customer_fk, new_metadata
 metadata = new_metadata()
 
 cases = sa.Table(
-    "service_cases", metadata,
+    "service_cases",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     customer_fk(),
     sa.Column("subject", sa.String(300), nullable=False),
@@ -42,7 +43,8 @@ cases = sa.Table(
 )
 
 messages = sa.Table(
-    "service_case_messages", metadata,
+    "service_case_messages",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("case_id", Id, sa.ForeignKey("service_cases.id"), nullable=False),
     customer_fk(),  # the case's customer, kept here so export, erase and merge reach messages directly
@@ -56,20 +58,23 @@ messages = sa.Table(
 )
 
 watchers = sa.Table(
-    "service_case_watchers", metadata,
+    "service_case_watchers",
+    metadata,
     sa.Column("case_id", Id, sa.ForeignKey("service_cases.id"), primary_key=True),
     sa.Column("username", sa.String(100), primary_key=True),
 )
 
 policies = sa.Table(
-    "service_sla_policies", metadata,
+    "service_sla_policies",
+    metadata,
     sa.Column("priority", sa.String(10), primary_key=True),
     sa.Column("first_response_minutes", sa.Integer, nullable=False),
     sa.Column("resolution_minutes", sa.Integer, nullable=False),
 )
 
 hours = sa.Table(
-    "service_hours", metadata,
+    "service_hours",
+    metadata,
     sa.Column("team", sa.String(200), primary_key=True),  # "" = the business's default week
     sa.Column("weekday", sa.Integer, primary_key=True, autoincrement=False),  # 0 = Monday
     sa.Column("opens", sa.Integer, nullable=False),  # minutes after local midnight
@@ -77,7 +82,8 @@ hours = sa.Table(
 )
 
 days_off = sa.Table(
-    "service_days_off", metadata,
+    "service_days_off",
+    metadata,
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("team", sa.String(200), primary_key=True),  # "" = the whole company
     sa.Column("note", sa.String(200), nullable=False),

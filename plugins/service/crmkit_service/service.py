@@ -21,12 +21,12 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, Permission, ValidationError
+from crmkit.core.jsonable import to_jsonable
 from crmkit.core.merging import repoint
 from crmkit.core.schemas import CleanSchema, control_character_errors
 from crmkit.core.tables import customers
 from crmkit.core.types import utcnow
 from crmkit.privacy import delete_rows, export_rows
-from crmkit.core.jsonable import to_jsonable
 from crmkit_service.businesshours import DayHours, WorkingCalendar, check_week, is_public_holiday
 from crmkit_service.models import cases, days_off, hours, messages, policies
 from crmkit_service.models import watchers as case_watchers
@@ -38,10 +38,16 @@ if TYPE_CHECKING:
 
 READ, WRITE, ADMIN = "service.read", "service.write", "service.admin"
 PERMISSIONS = [
-    Permission(READ, "see cases of customers in scope and their conversation (also the customer-360 panel)",
-               roles={"manager": "team", "sales": "own", "support": "all", "read-only": "all"}),
-    Permission(WRITE, "open cases, reply, write internal notes, assign, watch and change a case's status",
-               roles={"manager": "team", "sales": "own", "support": "all"}),
+    Permission(
+        READ,
+        "see cases of customers in scope and their conversation (also the customer-360 panel)",
+        roles={"manager": "team", "sales": "own", "support": "all", "read-only": "all"},
+    ),
+    Permission(
+        WRITE,
+        "open cases, reply, write internal notes, assign, watch and change a case's status",
+        roles={"manager": "team", "sales": "own", "support": "all"},
+    ),
     Permission(ADMIN, "set SLA policies, working hours and days off, and run the SLA breach check", scoped=False),
 ]
 
@@ -63,7 +69,10 @@ ACTIVE = ("new", "open", "waiting_on_customer", "waiting_on_third_party", "reope
 PAUSED = "waiting_on_customer"
 #: Priority → (first response, resolution) targets in working minutes when no policy was set.
 DEFAULT_POLICIES: dict[str, tuple[int, int]] = {
-    "urgent": (30, 240), "high": (120, 960), "normal": (240, 1440), "low": (480, 2880),
+    "urgent": (30, 240),
+    "high": (120, 960),
+    "normal": (240, 1440),
+    "low": (480, 2880),
 }
 MAX_BODY = 20_000
 #: The free texts that may hold tab and newlines: a reply or note body, a resolution.
@@ -163,8 +172,10 @@ class OpenSchema(CleanSchema):
     @marshmallow.pre_load
     def _strip(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         stripped = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
-        return {key: (None if value == "" and key in ("description", "category", "assignee", "team") else value)
-                for key, value in stripped.items()}
+        return {
+            key: (None if value == "" and key in ("description", "category", "assignee", "team") else value)
+            for key, value in stripped.items()
+        }
 
 
 class ServiceService:
@@ -176,16 +187,36 @@ class ServiceService:
 
     # -- cases -------------------------------------------------------------------------------------------
 
-    def open(self, customer_id: int, subject: str, *, description: str | None = None, channel: str = "phone",
-             category: str | None = None, priority: str = "normal", assignee: str | None = None,
-             team: str | None = None, watchers: Sequence[str] = ()) -> Case:
+    def open(
+        self,
+        customer_id: int,
+        subject: str,
+        *,
+        description: str | None = None,
+        channel: str = "phone",
+        category: str | None = None,
+        priority: str = "normal",
+        assignee: str | None = None,
+        team: str | None = None,
+        watchers: Sequence[str] = (),
+    ) -> Case:
         """Open a case for a customer (a merged-away id opens it on the kept customer); needs ``service.write``
         on the customer. Its SLA due times are computed on ``team``'s calendar; the opening is logged as an
         inbound interaction on the case's channel, and ``crmkit_case_opened`` runs in the same transaction."""
         self._crm.access.require(WRITE)
-        values = self._load({"customer_id": customer_id, "subject": subject, "description": description,
-                             "channel": channel, "category": category, "priority": priority, "assignee": assignee,
-                             "team": team, "watchers": list(watchers)})
+        values = self._load(
+            {
+                "customer_id": customer_id,
+                "subject": subject,
+                "description": description,
+                "channel": channel,
+                "category": category,
+                "priority": priority,
+                "assignee": assignee,
+                "team": team,
+                "watchers": list(watchers),
+            }
+        )
         if values["channel"] not in self._crm.channels:
             raise ValidationError(f"must be one of {', '.join(self._crm.channels)}", field="channel")
         with self._crm.transaction() as session:
@@ -196,22 +227,49 @@ class ServiceService:
             now = utcnow()
             first, resolution = self._policy(conn, values["priority"])
             calendar = self._calendar(conn, values["team"])
-            row = {"customer_id": target, "subject": values["subject"], "description": values["description"],
-                   "channel": values["channel"], "category": values["category"], "priority": values["priority"],
-                   "status": "new", "assignee": values["assignee"], "team": values["team"], "resolution": None,
-                   "created_by": self._crm.actor, "created_at": now, "updated_at": now,
-                   "first_response_due_at": calendar.add(now, timedelta(minutes=first)),
-                   "resolution_due_at": calendar.add(now, timedelta(minutes=resolution))}
+            row = {
+                "customer_id": target,
+                "subject": values["subject"],
+                "description": values["description"],
+                "channel": values["channel"],
+                "category": values["category"],
+                "priority": values["priority"],
+                "status": "new",
+                "assignee": values["assignee"],
+                "team": values["team"],
+                "resolution": None,
+                "created_by": self._crm.actor,
+                "created_at": now,
+                "updated_at": now,
+                "first_response_due_at": calendar.add(now, timedelta(minutes=first)),
+                "resolution_due_at": calendar.add(now, timedelta(minutes=resolution)),
+            }
             case_id = conn.execute(cases.insert().values(**row).returning(cases.c.id)).scalar_one()
             for username in sorted(set(values["watchers"])):
                 conn.execute(case_watchers.insert().values(case_id=case_id, username=username))
-            self._crm.interactions.log(target, values["channel"], direction="inbound", occurred_at=now,
-                                       subject=_subject(case_id, values["subject"]),
-                                       summary=values["description"], outcome="case_opened")
+            self._crm.interactions.log(
+                target,
+                values["channel"],
+                direction="inbound",
+                occurred_at=now,
+                subject=_subject(case_id, values["subject"]),
+                summary=values["description"],
+                outcome="case_opened",
+            )
             case = self._read(conn, case_id)
-            self._crm.audit.record(session, "create", "case", case_id, customer_id=target,
-                                   changes={"subject": case.subject, "priority": case.priority,
-                                            "assignee": case.assignee, "team": case.team})
+            self._crm.audit.record(
+                session,
+                "create",
+                "case",
+                case_id,
+                customer_id=target,
+                changes={
+                    "subject": case.subject,
+                    "priority": case.priority,
+                    "assignee": case.assignee,
+                    "team": case.team,
+                },
+            )
             self._crm.hooks.call("crmkit_case_opened", case=case, session=session)
             self._crm.events.emit(session, "case.opened", lambda: {"case": to_jsonable(case)}, customer_id=target)
         return case
@@ -221,9 +279,17 @@ class ServiceService:
         with self._crm.reading() as conn:
             return self._one(conn, case_id, READ)
 
-    def list(self, *, status: str | None = None, customer_id: int | None = None, assignee: str | None = None,
-             team: str | None = None, priority: str | None = None, after: int | None = None,
-             limit: int = 50) -> list[Case]:
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        customer_id: int | None = None,
+        assignee: str | None = None,
+        team: str | None = None,
+        priority: str | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[Case]:
         """Cases in scope, newest first, paged by id (pass the last case's id as ``after``).
 
         ``status`` is one status or ``active`` (every status still being worked on).
@@ -241,8 +307,12 @@ class ServiceService:
             query = query.where(c.status.in_(ACTIVE))
         elif status:
             query = query.where(c.status == status)
-        for column, value in ((c.customer_id, customer_id), (c.assignee, assignee), (c.team, team),
-                              (c.priority, priority)):
+        for column, value in (
+            (c.customer_id, customer_id),
+            (c.assignee, assignee),
+            (c.team, team),
+            (c.priority, priority),
+        ):
             if value is not None:
                 query = query.where(column == value)
         if after is not None:
@@ -256,18 +326,31 @@ class ServiceService:
         self._crm.access.require(READ)
         c = cases.c
         with self._crm.reading() as conn:
-            rows = conn.execute(sa.select(cases).where(c.assignee == self._crm.actor, c.status.in_(ACTIVE),
-                                                       self._crm.access.customers(c.customer_id, READ))
-                                .order_by(c.resolution_due_at.is_(None), c.resolution_due_at, c.id)
-                                .limit(limit)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(cases)
+                    .where(
+                        c.assignee == self._crm.actor,
+                        c.status.in_(ACTIVE),
+                        self._crm.access.customers(c.customer_id, READ),
+                    )
+                    .order_by(c.resolution_due_at.is_(None), c.resolution_due_at, c.id)
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
             return self._with_watchers(conn, rows)
 
     def conversation(self, case_id: int) -> list[Message]:
         """A case's replies and notes, oldest first (``NotFound`` outside ``service.read``'s scope)."""
         with self._crm.reading() as conn:
             self._one(conn, case_id, READ)
-            rows = conn.execute(sa.select(messages).where(messages.c.case_id == case_id)
-                                .order_by(messages.c.id)).mappings().all()
+            rows = (
+                conn.execute(sa.select(messages).where(messages.c.case_id == case_id).order_by(messages.c.id))
+                .mappings()
+                .all()
+            )
         return [Message(**row) for row in rows]
 
     def summary(self, customer_id: int, *, latest: int = 5) -> dict[str, Any]:
@@ -278,10 +361,16 @@ class ServiceService:
         c = cases.c
         scope = self._crm.access.customers(c.customer_id, READ)
         with self._crm.reading() as conn:
-            active = conn.execute(sa.select(sa.func.count()).where(c.customer_id == customer_id, scope,
-                                                                   c.status.in_(ACTIVE))).scalar_one()
-            rows = conn.execute(sa.select(cases).where(c.customer_id == customer_id, scope)
-                                .order_by(c.id.desc()).limit(latest)).mappings().all()
+            active = conn.execute(
+                sa.select(sa.func.count()).where(c.customer_id == customer_id, scope, c.status.in_(ACTIVE))
+            ).scalar_one()
+            rows = (
+                conn.execute(
+                    sa.select(cases).where(c.customer_id == customer_id, scope).order_by(c.id.desc()).limit(latest)
+                )
+                .mappings()
+                .all()
+            )
             return {"active": active, "latest": self._with_watchers(conn, rows)}
 
     # -- the conversation --------------------------------------------------------------------------------
@@ -320,26 +409,58 @@ class ServiceService:
             now = utcnow()
             if kind == "reply":
                 interaction = self._crm.interactions.log(
-                    case.customer_id, case.channel, direction=direction, occurred_at=now,
-                    subject=_subject(case.id, case.subject), summary=text, outcome="case_reply",
-                    **({"employee": self._crm.actor} if direction == "outbound" else {}))
+                    case.customer_id,
+                    case.channel,
+                    direction=direction,
+                    occurred_at=now,
+                    subject=_subject(case.id, case.subject),
+                    summary=text,
+                    outcome="case_reply",
+                    **({"employee": self._crm.actor} if direction == "outbound" else {}),
+                )
             else:
                 interaction = self._crm.interactions.log(
-                    case.customer_id, case.channel, direction="outbound", occurred_at=now,
-                    subject=_subject(case.id, case.subject), summary="internal note", outcome="case_note",
-                    employee=self._crm.actor)
-            row = {"case_id": case.id, "customer_id": case.customer_id, "kind": kind, "direction": direction,
-                   "body": text, "author": self._crm.actor, "interaction_id": interaction.id, "created_at": now}
+                    case.customer_id,
+                    case.channel,
+                    direction="outbound",
+                    occurred_at=now,
+                    subject=_subject(case.id, case.subject),
+                    summary="internal note",
+                    outcome="case_note",
+                    employee=self._crm.actor,
+                )
+            row = {
+                "case_id": case.id,
+                "customer_id": case.customer_id,
+                "kind": kind,
+                "direction": direction,
+                "body": text,
+                "author": self._crm.actor,
+                "interaction_id": interaction.id,
+                "created_at": now,
+            }
             message_id = conn.execute(messages.insert().values(**row).returning(messages.c.id)).scalar_one()
             message = Message(id=message_id, **row)
-            self._crm.audit.record(session, "create", f"case_{kind}", message_id, customer_id=case.customer_id,
-                                   changes={"case_id": case.id, "body": text})
-            self._crm.events.emit(session, f"case.{kind}_added",
-                                  lambda: {"case_id": case.id, "message": to_jsonable(message)},
-                                  customer_id=case.customer_id)
+            self._crm.audit.record(
+                session,
+                "create",
+                f"case_{kind}",
+                message_id,
+                customer_id=case.customer_id,
+                changes={"case_id": case.id, "body": text},
+            )
+            self._crm.events.emit(
+                session,
+                f"case.{kind}_added",
+                lambda: {"case_id": case.id, "message": to_jsonable(message)},
+                customer_id=case.customer_id,
+            )
             if kind == "reply" and direction == "outbound":
-                conn.execute(cases.update().where(cases.c.id == case.id, cases.c.first_responded_at.is_(None))
-                             .values(first_responded_at=now))
+                conn.execute(
+                    cases.update()
+                    .where(cases.c.id == case.id, cases.c.first_responded_at.is_(None))
+                    .values(first_responded_at=now)
+                )
                 if case.status in ("new", "reopened"):
                     self._move(session, case, "open", now)
             elif kind == "reply" and case.status in (PAUSED, "resolved"):
@@ -377,12 +498,18 @@ class ServiceService:
             if "team" in changes and case.status in ACTIVE and case.paused_at is None:
                 values.update(self._retimed(conn, case, changes["team"], now))
             conn.execute(cases.update().where(cases.c.id == case.id).values(**values, updated_at=now))
-            self._crm.audit.record(session, "assign", "case", case.id, customer_id=case.customer_id,
-                                   changes={key: {"before": getattr(case, key), "after": value}
-                                            for key, value in changes.items()})
+            self._crm.audit.record(
+                session,
+                "assign",
+                "case",
+                case.id,
+                customer_id=case.customer_id,
+                changes={key: {"before": getattr(case, key), "after": value} for key, value in changes.items()},
+            )
             updated = self._read(conn, case.id)
-            self._crm.events.emit(session, "case.assigned", lambda: {"case": to_jsonable(updated)},
-                                  customer_id=case.customer_id)
+            self._crm.events.emit(
+                session, "case.assigned", lambda: {"case": to_jsonable(updated)}, customer_id=case.customer_id
+            )
         return updated
 
     def _retimed(self, conn: sa.Connection, case: Case, team: str | None, now: datetime) -> dict[str, datetime]:
@@ -415,8 +542,9 @@ class ServiceService:
             case = self._one(conn, case_id, WRITE, lock=True)
             if status not in TRANSITIONS[case.status]:
                 allowed = ", ".join(sorted(TRANSITIONS[case.status]))
-                raise ValidationError(f"a {case.status} case cannot become {status} (it can become: {allowed})",
-                                      field="status")
+                raise ValidationError(
+                    f"a {case.status} case cannot become {status} (it can become: {allowed})", field="status"
+                )
             if note is None and (status == "resolved" or (status == "closed" and case.resolved_at is None)):
                 raise ValidationError(f"say how the case was resolved before it becomes {status}", field="resolution")
             self._move(session, case, status, utcnow(), resolution=note)
@@ -436,8 +564,11 @@ class ServiceService:
             values["paused_at"] = None
             for name in ("first_response_due_at", "resolution_due_at"):
                 due = getattr(case, name)
-                if due is not None and due > case.paused_at and not (
-                        name == "first_response_due_at" and case.first_responded_at is not None):
+                if (
+                    due is not None
+                    and due > case.paused_at
+                    and not (name == "first_response_due_at" and case.first_responded_at is not None)
+                ):
                     values[name] = calendar.add(now, calendar.between(case.paused_at, due))
         if status == "resolved":
             values["resolved_at"] = now
@@ -445,21 +576,37 @@ class ServiceService:
             values["closed_at"] = now
         elif status == "reopened":
             _, minutes = self._policy(conn, case.priority)
-            values.update(resolved_at=None, closed_at=None, resolution_breached_at=None,
-                          resolution_due_at=calendar.add(now, timedelta(minutes=minutes)))
-        done = conn.execute(cases.update().where(cases.c.id == case.id, cases.c.status == case.status)
-                            .values(**values)).rowcount
+            values.update(
+                resolved_at=None,
+                closed_at=None,
+                resolution_breached_at=None,
+                resolution_due_at=calendar.add(now, timedelta(minutes=minutes)),
+            )
+        done = conn.execute(
+            cases.update().where(cases.c.id == case.id, cases.c.status == case.status).values(**values)
+        ).rowcount
         if done != 1:  # the row is locked, so only a write in this very transaction could get here
             raise Conflict(f"case {case.id} changed meanwhile: try again")
-        self._crm.audit.record(session, "status", "case", case.id, customer_id=case.customer_id,
-                               changes={"status": {"before": case.status, "after": status},
-                                        **({"resolution": resolution} if resolution else {})})
+        self._crm.audit.record(
+            session,
+            "status",
+            "case",
+            case.id,
+            customer_id=case.customer_id,
+            changes={
+                "status": {"before": case.status, "after": status},
+                **({"resolution": resolution} if resolution else {}),
+            },
+        )
         updated = self._read(conn, case.id)
         if status == "resolved":
             self._crm.hooks.call("crmkit_case_resolved", case=updated, session=session)
-        self._crm.events.emit(session, "case.status_changed",
-                              lambda: {"case": to_jsonable(updated), "previous_status": case.status},
-                              customer_id=case.customer_id)
+        self._crm.events.emit(
+            session,
+            "case.status_changed",
+            lambda: {"case": to_jsonable(updated), "previous_status": case.status},
+            customer_id=case.customer_id,
+        )
 
     def watch(self, case_id: int, username: str) -> Case:
         """Add a user to the case's watchers (an active user; ``ValidationError`` naming ``watchers`` otherwise)."""
@@ -470,8 +617,9 @@ class ServiceService:
             self._check_people(conn, None, None, [username])
             if username not in case.watchers:
                 conn.execute(case_watchers.insert().values(case_id=case.id, username=username))
-                self._crm.audit.record(session, "watch", "case", case.id, customer_id=case.customer_id,
-                                       changes={"watcher": username})
+                self._crm.audit.record(
+                    session, "watch", "case", case.id, customer_id=case.customer_id, changes={"watcher": username}
+                )
             return self._read(conn, case.id)
 
     def unwatch(self, case_id: int, username: str) -> Case:
@@ -480,10 +628,12 @@ class ServiceService:
         with self._crm.transaction() as session:
             conn = session.connection()
             case = self._one(conn, case_id, WRITE, lock=True)
-            if conn.execute(case_watchers.delete().where(case_watchers.c.case_id == case.id,
-                                                    case_watchers.c.username == username)).rowcount:
-                self._crm.audit.record(session, "unwatch", "case", case.id, customer_id=case.customer_id,
-                                       changes={"watcher": username})
+            if conn.execute(
+                case_watchers.delete().where(case_watchers.c.case_id == case.id, case_watchers.c.username == username)
+            ).rowcount:
+                self._crm.audit.record(
+                    session, "unwatch", "case", case.id, customer_id=case.customer_id, changes={"watcher": username}
+                )
             return self._read(conn, case.id)
 
     # -- SLAs --------------------------------------------------------------------------------------------
@@ -496,30 +646,46 @@ class ServiceService:
         self._crm.access.require(ADMIN)
         moment = now or utcnow()
         c = cases.c
-        targets = (("first_response", c.first_response_due_at, c.first_response_breached_at,
-                    c.first_responded_at.is_(None)),
-                   ("resolution", c.resolution_due_at, c.resolution_breached_at, sa.true()))
+        targets = (
+            ("first_response", c.first_response_due_at, c.first_response_breached_at, c.first_responded_at.is_(None)),
+            ("resolution", c.resolution_due_at, c.resolution_breached_at, sa.true()),
+        )
         found: list[Breach] = []
         with self._crm.transaction() as session:
             conn = session.connection()
             for target, due, breached, pending in targets:
-                candidates = conn.execute(sa.select(c.id, c.customer_id, due).where(
-                    c.status.in_([s for s in ACTIVE if s != PAUSED]), due <= moment, breached.is_(None), pending)
-                    .order_by(due, c.id)).all()
+                candidates = conn.execute(
+                    sa.select(c.id, c.customer_id, due)
+                    .where(c.status.in_([s for s in ACTIVE if s != PAUSED]), due <= moment, breached.is_(None), pending)
+                    .order_by(due, c.id)
+                ).all()
                 for case_id, customer_id, due_at in candidates:
-                    claimed = conn.execute(cases.update().where(c.id == case_id, breached.is_(None))
-                                           .values({breached.key: moment})).rowcount
+                    claimed = conn.execute(
+                        cases.update().where(c.id == case_id, breached.is_(None)).values({breached.key: moment})
+                    ).rowcount
                     if not claimed:
                         continue
                     breach = Breach(case_id, customer_id, target, due_at)
                     case = self._read(conn, case_id)
-                    self._crm.audit.record(session, "sla_breached", "case", case_id, customer_id=customer_id,
-                                           changes={"target": target, "due_at": due_at.isoformat()})
+                    self._crm.audit.record(
+                        session,
+                        "sla_breached",
+                        "case",
+                        case_id,
+                        customer_id=customer_id,
+                        changes={"target": target, "due_at": due_at.isoformat()},
+                    )
                     self._crm.hooks.call("crmkit_sla_breached", case=case, target=target, session=session)
-                    self._crm.events.emit(session, "case.sla_breached",
-                                          lambda b=breach, k=case: {"target": b.target, "due_at": b.due_at.isoformat(),
-                                                                    "case": to_jsonable(k)},
-                                          customer_id=customer_id)
+                    self._crm.events.emit(
+                        session,
+                        "case.sla_breached",
+                        lambda b=breach, k=case: {
+                            "target": b.target,
+                            "due_at": b.due_at.isoformat(),
+                            "case": to_jsonable(k),
+                        },
+                        customer_id=customer_id,
+                    )
                     found.append(breach)
         return found
 
@@ -533,8 +699,10 @@ class ServiceService:
         self._crm.access.require(ADMIN)
         if priority not in PRIORITIES:
             raise ValidationError(f"must be one of {', '.join(PRIORITIES)}", field="priority")
-        for name, value in (("first_response_minutes", first_response_minutes),
-                            ("resolution_minutes", resolution_minutes)):
+        for name, value in (
+            ("first_response_minutes", first_response_minutes),
+            ("resolution_minutes", resolution_minutes),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValidationError("must be a positive whole number of working minutes", field=name)
         if resolution_minutes < first_response_minutes:
@@ -542,11 +710,20 @@ class ServiceService:
         with self._crm.transaction() as session:
             conn = session.connection()
             conn.execute(policies.delete().where(policies.c.priority == priority))
-            conn.execute(policies.insert().values(priority=priority, first_response_minutes=first_response_minutes,
-                                                  resolution_minutes=resolution_minutes))
-            self._crm.audit.record(session, "set", "sla_policy", priority,
-                                   changes={"first_response_minutes": first_response_minutes,
-                                            "resolution_minutes": resolution_minutes})
+            conn.execute(
+                policies.insert().values(
+                    priority=priority,
+                    first_response_minutes=first_response_minutes,
+                    resolution_minutes=resolution_minutes,
+                )
+            )
+            self._crm.audit.record(
+                session,
+                "set",
+                "sla_policy",
+                priority,
+                changes={"first_response_minutes": first_response_minutes, "resolution_minutes": resolution_minutes},
+            )
         return Policy(priority, first_response_minutes, resolution_minutes)
 
     def week(self, team: str | None = None) -> tuple[DayHours, ...]:
@@ -569,10 +746,21 @@ class ServiceService:
                 self._check_people(conn, None, team, ())
             key = team or ""
             conn.execute(hours.delete().where(hours.c.team == key))
-            conn.execute(hours.insert(), [{"team": key, "weekday": day, "opens": span[0], "closes": span[1]}
-                                          for day, span in enumerate(checked) if span is not None])
-            self._crm.audit.record(session, "set", "service_hours", key or "default",
-                                   changes={"week": [list(span) if span else None for span in checked]})
+            conn.execute(
+                hours.insert(),
+                [
+                    {"team": key, "weekday": day, "opens": span[0], "closes": span[1]}
+                    for day, span in enumerate(checked)
+                    if span is not None
+                ],
+            )
+            self._crm.audit.record(
+                session,
+                "set",
+                "service_hours",
+                key or "default",
+                changes={"week": [list(span) if span else None for span in checked]},
+            )
         return checked
 
     def add_day_off(self, day: date, note: str, *, team: str | None = None) -> DayOff:
@@ -592,8 +780,9 @@ class ServiceService:
             key = team or ""
             conn.execute(days_off.delete().where(days_off.c.day == day, days_off.c.team == key))
             conn.execute(days_off.insert().values(day=day, team=key, note=text[:200]))
-            self._crm.audit.record(session, "create", "service_day_off", f"{day.isoformat()} {key}".strip(),
-                                   changes={"note": text[:200]})
+            self._crm.audit.record(
+                session, "create", "service_day_off", f"{day.isoformat()} {key}".strip(), changes={"note": text[:200]}
+            )
         return DayOff(day, team, text[:200])
 
     def days_off(self) -> list[DayOff]:
@@ -613,8 +802,15 @@ class ServiceService:
         """Every case row about the customer, and their watchers (right of access)."""
         data = export_rows(session, [cases, messages], customer_id)
         ids = [row["id"] for row in data[cases.name]]
-        rows = session.connection().execute(sa.select(case_watchers).where(case_watchers.c.case_id.in_(ids))
-                                            .order_by(case_watchers.c.case_id, case_watchers.c.username)).mappings()
+        rows = (
+            session.connection()
+            .execute(
+                sa.select(case_watchers)
+                .where(case_watchers.c.case_id.in_(ids))
+                .order_by(case_watchers.c.case_id, case_watchers.c.username)
+            )
+            .mappings()
+        )
         data[case_watchers.name] = [dict(row) for row in rows]
         return data
 
@@ -640,8 +836,11 @@ class ServiceService:
             raise ValidationError(exc.messages_dict) from None
 
     def _policy(self, conn: sa.Connection, priority: str) -> tuple[int, int]:
-        row = conn.execute(sa.select(policies.c.first_response_minutes, policies.c.resolution_minutes)
-                           .where(policies.c.priority == priority)).first()
+        row = conn.execute(
+            sa.select(policies.c.first_response_minutes, policies.c.resolution_minutes).where(
+                policies.c.priority == priority
+            )
+        ).first()
         return (row[0], row[1]) if row else DEFAULT_POLICIES[priority]
 
     def _calendar(self, conn: sa.Connection, team: str | None) -> WorkingCalendar:
@@ -652,8 +851,7 @@ class ServiceService:
         for row in rows:
             by_team.setdefault(row.team, {})[row.weekday] = (row.opens, row.closes)
         chosen = by_team.get(team or "") or by_team.get("")
-        off = frozenset(conn.execute(sa.select(days_off.c.day).where(days_off.c.team.in_(["", team or ""])))
-                        .scalars())
+        off = frozenset(conn.execute(sa.select(days_off.c.day).where(days_off.c.team.in_(["", team or ""]))).scalars())
 
         def day_off(day: date) -> bool:
             return day in off or is_public_holiday(day)
@@ -662,8 +860,9 @@ class ServiceService:
             return WorkingCalendar(self._crm.timezone, check_week(chosen), day_off)
         return WorkingCalendar(self._crm.timezone, day_off=day_off)
 
-    def _check_people(self, conn: sa.Connection, assignee: str | None, team: str | None,
-                      watching: Sequence[str]) -> None:
+    def _check_people(
+        self, conn: sa.Connection, assignee: str | None, team: str | None, watching: Sequence[str]
+    ) -> None:
         if assignee is not None:
             self._crm.users.require_assignable(conn, [assignee], field="assignee")
         if watching:
@@ -687,8 +886,9 @@ class ServiceService:
     def _one(self, conn: sa.Connection, case_id: int, permission: str, *, lock: bool = False) -> Case:
         """The case if ``permission``'s scope reaches its customer (``NotFound`` otherwise); ``lock`` takes the
         row lock (PostgreSQL; SQLite's write transactions already run one at a time)."""
-        query = sa.select(cases).where(cases.c.id == case_id, self._crm.access.customers(cases.c.customer_id,
-                                                                                         permission))
+        query = sa.select(cases).where(
+            cases.c.id == case_id, self._crm.access.customers(cases.c.customer_id, permission)
+        )
         row = conn.execute(query.with_for_update(of=cases) if lock else query).mappings().first()
         if row is None:
             raise NotFound("case", case_id)
@@ -702,9 +902,11 @@ class ServiceService:
         if not rows:
             return []
         found: dict[int, list[str]] = {}
-        for case_id, username in conn.execute(sa.select(case_watchers.c.case_id, case_watchers.c.username)
-                                              .where(case_watchers.c.case_id.in_([r["id"] for r in rows]))
-                                              .order_by(case_watchers.c.username)):
+        for case_id, username in conn.execute(
+            sa.select(case_watchers.c.case_id, case_watchers.c.username)
+            .where(case_watchers.c.case_id.in_([r["id"] for r in rows]))
+            .order_by(case_watchers.c.username)
+        ):
             found.setdefault(case_id, []).append(username)
         return [Case(**row, watchers=tuple(found.get(row["id"], ()))) for row in rows]
 

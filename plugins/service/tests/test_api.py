@@ -16,8 +16,16 @@ pytestmark = pytest.mark.crmkit_plugins("service")
 def test_a_support_agent_opens_answers_and_resolves_a_case(crm: Any) -> None:
     hoa = api_client(crm, "hoa", roles=["support"])
     an = crm.customers.add(name="Nguyễn Văn An")
-    opened = hoa.post("/service/cases", json={"customer_id": an.id, "subject": "Máy lạnh không lạnh",
-                                              "channel": "phone", "priority": "urgent", "assignee": "hoa"})
+    opened = hoa.post(
+        "/service/cases",
+        json={
+            "customer_id": an.id,
+            "subject": "Máy lạnh không lạnh",
+            "channel": "phone",
+            "priority": "urgent",
+            "assignee": "hoa",
+        },
+    )
     assert opened.status_code == 201, opened.json
     case = opened.json
     assert opened.headers["Location"] == f"/service/cases/{case['id']}"
@@ -28,8 +36,10 @@ def test_a_support_agent_opens_answers_and_resolves_a_case(crm: Any) -> None:
     done = hoa.post(f"/service/cases/{case['id']}/status", json={"status": "resolved", "resolution": "Đã thay tụ"})
     assert done.status_code == 200 and done.json["status"] == "resolved"
     conversation = hoa.get(f"/service/cases/{case['id']}/messages").json
-    assert [(m["kind"], m["body"]) for m in conversation] == [("reply", "Kỹ thuật viên đến lúc 14h"),
-                                                              ("note", "Mang theo tụ")]
+    assert [(m["kind"], m["body"]) for m in conversation] == [
+        ("reply", "Kỹ thuật viên đến lúc 14h"),
+        ("note", "Mang theo tụ"),
+    ]
     assert [c["id"] for c in hoa.get("/service/cases?status=resolved").json] == [case["id"]]
     assert hoa.get("/service/cases?status=active").json == []
     assert [c["id"] for c in hoa.get(f"/service/customers/{an.id}/cases").json] == [case["id"]]
@@ -63,7 +73,11 @@ def test_refusals_name_the_field_the_permission_or_the_state(crm: Any) -> None:
 def test_the_openapi_document_validates_and_lists_the_service_routes(crm: Any) -> None:
     document = api_client(crm).get("/openapi.json").json
     validate(document)
-    ours = {(method.upper(), path) for path, item in document["paths"].items() for method, op in item.items()
-            if op["tags"] == ["service"]}
+    ours = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if op["tags"] == ["service"]
+    }
     assert ("POST", "/service/cases/{case_id}/replies") in ours and ("GET", "/service/cases") in ours
     assert len(ours) == 11

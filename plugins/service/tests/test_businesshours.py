@@ -3,7 +3,7 @@ off, lunch-less default hours, a zone with daylight saving time, and a week with
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +21,7 @@ def at(*parts: int, zone=ICT) -> datetime:
 def test_time_over_a_weekend_does_not_count():
     calendar = WorkingCalendar(ICT)
     friday = at(2026, 12, 4, 16, 30)  # Friday, half an hour before closing
-    assert calendar.add(friday, HOUR) == at(2026, 12, 7, 8, 30).astimezone(timezone.utc)  # Monday 08:30
+    assert calendar.add(friday, HOUR) == at(2026, 12, 7, 8, 30).astimezone(UTC)  # Monday 08:30
     assert calendar.add(at(2026, 12, 5, 10, 0), HOUR) == at(2026, 12, 7, 9, 0)  # opened on Saturday
     assert calendar.between(friday, at(2026, 12, 7, 8, 30)) == HOUR
 
@@ -41,13 +41,17 @@ def test_tet_2027_and_its_substitute_days_are_not_worked():
 
 def test_tet_of_2026_falls_on_a_tuesday_and_crosses_no_year():
     assert [d for d in sorted(vietnam_public_holidays(2026)) if d.month == 2] == [
-        date(2026, 2, 16), date(2026, 2, 17), date(2026, 2, 18), date(2026, 2, 19), date(2026, 2, 20)]
+        date(2026, 2, 16),
+        date(2026, 2, 17),
+        date(2026, 2, 18),
+        date(2026, 2, 19),
+        date(2026, 2, 20),
+    ]
     assert is_public_holiday(date(2026, 9, 2)) and not is_public_holiday(date(2026, 9, 3))
 
 
 def test_company_days_off_and_a_team_week_with_saturday_mornings():
-    week = check_week({0: (480, 1020), 1: (480, 1020), 2: (480, 1020), 3: (480, 1020), 4: (480, 1020),
-                       5: (480, 720)})
+    week = check_week({0: (480, 1020), 1: (480, 1020), 2: (480, 1020), 3: (480, 1020), 4: (480, 1020), 5: (480, 720)})
     off = {date(2026, 12, 24)}
     calendar = WorkingCalendar(ICT, week, lambda d: d in off or is_public_holiday(d))
     assert calendar.add(at(2026, 12, 23, 16, 0), 2 * HOUR) == at(2026, 12, 25, 9, 0)  # 24/12 off
@@ -61,7 +65,7 @@ def test_daylight_saving_time_keeps_local_opening_hours():
     # Friday 27/3/2026 16:00 CET + 2 working hours: Monday 30/3 09:00 CEST (clocks moved on Sunday)
     due = calendar.add(at(2026, 3, 27, 16, 0, zone=berlin), 2 * HOUR)
     assert due.astimezone(berlin) == at(2026, 3, 30, 9, 0, zone=berlin)
-    assert due == datetime(2026, 3, 30, 7, 0, tzinfo=timezone.utc)
+    assert due == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
 
 
 def test_bad_weeks_are_refused_naming_the_problem():

@@ -3,7 +3,7 @@ scopes, SLA clocks (paused while waiting on the customer), breaches found once, 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,13 +17,23 @@ pytestmark = pytest.mark.crmkit_plugins("service")
 
 def test_a_case_is_opened_answered_and_resolved_and_every_step_is_on_the_timeline(scrm, listener, clock):
     an = scrm.customers.add(name="Nguyễn Văn An", phone="0912 345 678")
-    case = scrm.service.open(an.id, "  Máy lạnh không lạnh ", description="Lắp 3 ngày chỉ thổi gió",
-                             channel="phone", category="repair", priority="high")
-    assert (case.subject, case.status, case.priority, case.created_by) == ("Máy lạnh không lạnh", "new", "high",
-                                                                           "system")
+    case = scrm.service.open(
+        an.id,
+        "  Máy lạnh không lạnh ",
+        description="Lắp 3 ngày chỉ thổi gió",
+        channel="phone",
+        category="repair",
+        priority="high",
+    )
+    assert (case.subject, case.status, case.priority, case.created_by) == (
+        "Máy lạnh không lạnh",
+        "new",
+        "high",
+        "system",
+    )
     # high: first response 2 working hours, resolution 16 — from Monday 09:00 in Hồ Chí Minh City (08:00–17:00)
-    assert case.first_response_due_at == datetime(2026, 12, 7, 4, 0, tzinfo=timezone.utc)  # 11:00 local
-    assert case.resolution_due_at == datetime(2026, 12, 8, 9, 0, tzinfo=timezone.utc)  # Tuesday 16:00 local
+    assert case.first_response_due_at == datetime(2026, 12, 7, 4, 0, tzinfo=UTC)  # 11:00 local
+    assert case.resolution_due_at == datetime(2026, 12, 8, 9, 0, tzinfo=UTC)  # Tuesday 16:00 local
     clock.at(2026, 12, 7, 9, 20)
     answer = scrm.service.reply(case.id, "Dạ, kỹ thuật viên sẽ đến sáng mai ạ")
     scrm.service.note(case.id, "Khách VIP, ưu tiên")
@@ -34,12 +44,15 @@ def test_a_case_is_opened_answered_and_resolved_and_every_step_is_on_the_timelin
     assert resolved.status == "resolved" and resolved.resolved_at == clock.now
 
     assert [(m.kind, m.direction, m.body) for m in scrm.service.conversation(case.id)] == [
-        ("reply", "outbound", "Dạ, kỹ thuật viên sẽ đến sáng mai ạ"), ("note", None, "Khách VIP, ưu tiên")]
+        ("reply", "outbound", "Dạ, kỹ thuật viên sẽ đến sáng mai ạ"),
+        ("note", None, "Khách VIP, ưu tiên"),
+    ]
     timeline = scrm.interactions.timeline(an.id).items
     assert [(i.direction, i.outcome, i.subject) for i in timeline] == [
         ("outbound", "case_note", f"[#{case.id}] Máy lạnh không lạnh"),
         ("outbound", "case_reply", f"[#{case.id}] Máy lạnh không lạnh"),
-        ("inbound", "case_opened", f"[#{case.id}] Máy lạnh không lạnh")]
+        ("inbound", "case_opened", f"[#{case.id}] Máy lạnh không lạnh"),
+    ]
     assert timeline[1].summary == "Dạ, kỹ thuật viên sẽ đến sáng mai ạ" and timeline[1].id == answer.interaction_id
     assert timeline[0].summary == "internal note"  # the note's text stays on the case
     assert listener.calls == [("opened", case.id, "new"), ("resolved", case.id, "Thay tụ điện, máy lạnh đã chạy")]
@@ -59,9 +72,13 @@ def test_bad_transitions_and_bad_input_are_refused_naming_the_field(crm):
     with pytest.raises(crmkit.ValidationError) as unresolved:
         crm.service.set_status(case.id, "closed")
     assert list(unresolved.value.errors) == ["resolution"]
-    for kwargs, field in (({"priority": "asap"}, "priority"), ({"channel": "pigeon"}, "channel"),
-                          ({"assignee": "ghost"}, "assignee"), ({"team": "Không có"}, "team"),
-                          ({"watchers": ["ghost"]}, "watchers")):
+    for kwargs, field in (
+        ({"priority": "asap"}, "priority"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"assignee": "ghost"}, "assignee"),
+        ({"team": "Không có"}, "team"),
+        ({"watchers": ["ghost"]}, "watchers"),
+    ):
         with pytest.raises(crmkit.ValidationError) as refused:
             crm.service.open(an.id, "x", **kwargs)
         assert list(refused.value.errors) == [field], kwargs
@@ -118,8 +135,12 @@ def test_a_sales_user_sees_and_works_only_her_customers_cases(crm):
     other = crm.service.open(theirs.id, "Khách của Minh")
     assert own_case.created_by == "lan"
     assert [c.id for c in lan.service.list()] == [own_case.id]
-    for call in (lambda: lan.service.get(other.id), lambda: lan.service.reply(other.id, "hi"),
-                 lambda: lan.service.open(theirs.id, "not mine"), lambda: lan.service.conversation(other.id)):
+    for call in (
+        lambda: lan.service.get(other.id),
+        lambda: lan.service.reply(other.id, "hi"),
+        lambda: lan.service.open(theirs.id, "not mine"),
+        lambda: lan.service.conversation(other.id),
+    ):
         with pytest.raises(crmkit.NotFound):
             call()
     assert lan.service.summary(theirs.id) == {"active": 0, "latest": []}
@@ -141,8 +162,9 @@ def test_waiting_on_the_customer_pauses_the_resolution_clock(crm, clock):
     crm.service.reply(case.id, "Số seri: WP-2291", direction="inbound")
     resumed = crm.service.get(case.id)
     assert resumed.status == "open" and resumed.paused_at is None
-    assert resumed.resolution_due_at.astimezone(clock.now.tzinfo) == datetime(2026, 12, 14, 15, 0,
-                                                                              tzinfo=clock.now.tzinfo)
+    assert resumed.resolution_due_at.astimezone(clock.now.tzinfo) == datetime(
+        2026, 12, 14, 15, 0, tzinfo=clock.now.tzinfo
+    )
 
 
 def test_breaches_are_found_once_and_announced(scrm, listener, clock):
@@ -177,7 +199,8 @@ def test_a_team_calendar_and_company_day_off_time_the_sla(crm, clock):
     moved = crm.service.assign(office.id, team="Kỹ thuật")  # 10 h left, now on the weekend technicians' calendar
     assert moved.first_response_due_at.astimezone(local) == datetime(2026, 12, 19, 10, 0, tzinfo=local)
     assert [(d.day.isoformat(), d.team, d.note) for d in crm.service.days_off()] == [
-        ("2026-12-08", None, "Company trip")]
+        ("2026-12-08", None, "Company trip")
+    ]
     assert crm.service.week("Kỹ thuật")[5] == (480, 720) and crm.service.week()[0] == (480, 1020)
     with pytest.raises(crmkit.ValidationError) as empty:
         crm.service.set_week({})
@@ -242,8 +265,14 @@ def test_webhook_subscribers_get_every_case_event_with_its_data(crm):
     from crmkit.core.tables import webhook_events
 
     crm.set_setting("webhooks.allow_private_urls", True)
-    kinds = ["case.opened", "case.reply_added", "case.note_added", "case.assigned", "case.status_changed",
-             "case.sla_breached"]
+    kinds = [
+        "case.opened",
+        "case.reply_added",
+        "case.note_added",
+        "case.assigned",
+        "case.status_changed",
+        "case.sla_breached",
+    ]
     crm.webhooks.subscribe("http://127.0.0.1:9/hooks", kinds)
     add_user(crm, "hoa", roles=["support"])
     an = crm.customers.add(name="Nguyễn Văn An")
@@ -255,11 +284,21 @@ def test_webhook_subscribers_get_every_case_event_with_its_data(crm):
     crm.service.set_status(case.id, "reopened")
     crm.service.run_due(now=case.resolution_due_at + timedelta(days=30))
     with crm.reading() as conn:
-        rows = conn.execute(sa.select(webhook_events.c.type, webhook_events.c.data, webhook_events.c.customer_id)
-                            .order_by(webhook_events.c.occurred_at)).all()
-    assert [r.type for r in rows] == ["case.opened", "case.reply_added", "case.status_changed", "case.note_added",
-                                      "case.assigned", "case.status_changed", "case.status_changed",
-                                      "case.sla_breached"]
+        rows = conn.execute(
+            sa.select(webhook_events.c.type, webhook_events.c.data, webhook_events.c.customer_id).order_by(
+                webhook_events.c.occurred_at
+            )
+        ).all()
+    assert [r.type for r in rows] == [
+        "case.opened",
+        "case.reply_added",
+        "case.status_changed",
+        "case.note_added",
+        "case.assigned",
+        "case.status_changed",
+        "case.status_changed",
+        "case.sla_breached",
+    ]
     assert {r.customer_id for r in rows} == {an.id}
     assert rows[0].data["case"]["subject"] == "Giao hàng trễ" and rows[1].data["message"]["body"] == "Đang giao"
     assert rows[6].data["previous_status"] == "resolved" and rows[7].data["target"] == "resolution"
@@ -280,10 +319,11 @@ def test_lists_page_by_case_id_and_filter(crm):
 def test_control_characters_are_refused_by_field_and_only_long_texts_take_lines(scrm, clock):
     an = scrm.customers.add(name="Nguyễn Văn An")
     for field, attempt in (
-            ("subject", lambda: scrm.service.open(an.id, "Máy lạnh\x00 hỏng")),
-            ("subject", lambda: scrm.service.open(an.id, "Máy lạnh\nhỏng")),
-            ("description", lambda: scrm.service.open(an.id, "Máy lạnh", description="Chỉ thổi gió\x1b[2J")),
-            ("category", lambda: scrm.service.open(an.id, "Máy lạnh", category="repair\t"))):
+        ("subject", lambda: scrm.service.open(an.id, "Máy lạnh\x00 hỏng")),
+        ("subject", lambda: scrm.service.open(an.id, "Máy lạnh\nhỏng")),
+        ("description", lambda: scrm.service.open(an.id, "Máy lạnh", description="Chỉ thổi gió\x1b[2J")),
+        ("category", lambda: scrm.service.open(an.id, "Máy lạnh", category="repair\t")),
+    ):
         with pytest.raises(crmkit.ValidationError, match=f"^{field}: contains a control character \\(U\\+00"):
             attempt()
     assert scrm.service.list() == [] and scrm.interactions.timeline(an.id).items == []

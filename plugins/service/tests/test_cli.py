@@ -21,6 +21,7 @@ def run(crm):
 
     def invoke(*args):
         return CliRunner().invoke(cli, ["--db", url, *args], obj=CLIContext(plugins=["service"]))
+
     return invoke
 
 
@@ -32,12 +33,30 @@ def ok(result):
 def test_open_reply_note_assign_status_list_and_show(crm, run):
     add_user(crm, "hoa", roles=["support"])
     an = crm.customers.add(name="Nguyễn Văn An")
-    opened = json.loads(ok(run("--format", "json", "service", "cases", "open", str(an.id), "Giao hàng trễ",
-                               "--channel", "chat", "--priority", "high", "--category", "delivery")))
+    opened = json.loads(
+        ok(
+            run(
+                "--format",
+                "json",
+                "service",
+                "cases",
+                "open",
+                str(an.id),
+                "Giao hàng trễ",
+                "--channel",
+                "chat",
+                "--priority",
+                "high",
+                "--category",
+                "delivery",
+            )
+        )
+    )
     case_id = opened["id"]
     assert (opened["status"], opened["priority"], opened["channel"]) == ("new", "high", "chat")
-    assert "Dạ đơn sẽ giao hôm nay" in ok(run("--user", "hoa", "service", "cases", "reply", str(case_id),
-                                                "Dạ đơn sẽ giao hôm nay"))
+    assert "Dạ đơn sẽ giao hôm nay" in ok(
+        run("--user", "hoa", "service", "cases", "reply", str(case_id), "Dạ đơn sẽ giao hôm nay")
+    )
     ok(run("service", "cases", "reply", str(case_id), "Cảm ơn shop", "--inbound"))
     ok(run("service", "cases", "note", str(case_id), "Đã hỏi bên vận chuyển"))
     assigned = ok(run("service", "cases", "assign", str(case_id), "--to", "hoa"))
@@ -47,7 +66,10 @@ def test_open_reply_note_assign_status_list_and_show(crm, run):
     assert "Giao hàng trễ" in listed and "Resolved" in listed
     shown = json.loads(ok(run("--format", "json", "service", "cases", "show", str(case_id))))
     assert [(m["kind"], m["direction"], m["author"]) for m in shown["conversation"]] == [
-        ("reply", "outbound", "hoa"), ("reply", "inbound", "system"), ("note", None, "system")]
+        ("reply", "outbound", "hoa"),
+        ("reply", "inbound", "system"),
+        ("note", None, "system"),
+    ]
     assert shown["assignee"] == "hoa" and shown["resolution"] == "Đã giao"
 
 
@@ -73,13 +95,22 @@ def test_sla_commands_and_run_due(crm, run):
     assert ok(run("--locale", "vi", *due)).strip() == "15/02/2027 09:00 (Giờ Đông Dương)"
     for fmt in ("json", "csv"):  # a program reads ISO 8601, whatever the locale
         assert {ok(run("--locale", locale, "--format", fmt, *due)).strip() for locale in ("vi", "en")} == {
-            "2027-02-15T09:00:00+07:00"}
+            "2027-02-15T09:00:00+07:00"
+        }
     assert "0 SLA breaches" in ok(run("service", "run-due"))
     crm.teams.add("Kỹ thuật")
-    week = json.loads(ok(run("--format", "json", "service", "sla", "week", "--team", "Kỹ thuật",
-                             "sat=08:00-12:00", "sun=08:00-12:00")))
+    week = json.loads(
+        ok(
+            run(
+                "--format", "json", "service", "sla", "week", "--team", "Kỹ thuật", "sat=08:00-12:00", "sun=08:00-12:00"
+            )
+        )
+    )
     assert [d["hours"] for d in week] == ["closed"] * 5 + ["08:00-12:00", "08:00-12:00"]
-    assert json.loads(ok(run("--format", "json", "service", "sla", "week")))[0] == {"day": "mon", "hours": "08:00-17:00"}
+    assert json.loads(ok(run("--format", "json", "service", "sla", "week")))[0] == {
+        "day": "mon",
+        "hours": "08:00-17:00",
+    }
     bad = run("service", "sla", "week", "mon=8-17")
     assert bad.exit_code != 0 and ": hours: 'mon=8-17': write a day like mon=08:00-17:00" in bad.stderr
 
@@ -106,13 +137,35 @@ def test_commands_speak_the_chosen_locale_and_machine_formats_do_not(crm, run):
     assert "12/02/2027" in ok(run("--locale", "vi", "service", "sla", "days-off"))
     assert "0 yêu cầu trễ hạn SLA" in ok(run("--locale", "vi", "service", "run-due"))
     # nothing the commands show is left in English for a Vietnamese user
-    assert untranslated(crm, "service", sources=("console.py", "commands.py"),
-                        also=[*CASE_TABLE, *MESSAGE_TABLE, *_case_fields(), *CODE_LABELS.values(), "due_at",
-                              "target", "day", "hours", "note", "first_response_minutes",
-                              "resolution_minutes"]) == []
+    assert (
+        untranslated(
+            crm,
+            "service",
+            sources=("console.py", "commands.py"),
+            also=[
+                *CASE_TABLE,
+                *MESSAGE_TABLE,
+                *_case_fields(),
+                *CODE_LABELS.values(),
+                "due_at",
+                "target",
+                "day",
+                "hours",
+                "note",
+                "first_response_minutes",
+                "resolution_minutes",
+            ],
+        )
+        == []
+    )
     for fmt in ("json", "csv"):
-        for command in (["cases", "list"], ["cases", "show", str(case.id)], ["sla", "week"], ["sla", "policies"],
-                        ["sla", "days-off"]):
+        for command in (
+            ["cases", "list"],
+            ["cases", "show", str(case.id)],
+            ["sla", "week"],
+            ["sla", "policies"],
+            ["sla", "days-off"],
+        ):
             outputs = {ok(run("--locale", locale, "--format", fmt, "service", *command)) for locale in ("vi", "en")}
             assert len(outputs) == 1, (fmt, command, outputs)
     listed = json.loads(ok(run("--locale", "vi", "--format", "json", "service", "cases", "list")))

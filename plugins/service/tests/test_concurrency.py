@@ -49,11 +49,16 @@ def test_two_agents_replying_at_once_lose_nothing(crm):
     first, second = together(lambda: agent("lan"), lambda: agent("minh"))
     assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
     conversation = crm.service.conversation(case.id)
-    assert sorted(m.body for m in conversation) == sorted([f"lan {n}" for n in range(6)] + [f"minh {n}" for n in range(6)])
+    assert sorted(m.body for m in conversation) == sorted(
+        [f"lan {n}" for n in range(6)] + [f"minh {n}" for n in range(6)]
+    )
     assert len({m.interaction_id for m in conversation}) == 12
     with crm.reading() as conn:
-        logged = conn.execute(sa.select(sa.func.count()).where(interactions.c.customer_id == an.id,
-                                                               interactions.c.outcome == "case_reply")).scalar_one()
+        logged = conn.execute(
+            sa.select(sa.func.count()).where(
+                interactions.c.customer_id == an.id, interactions.c.outcome == "case_reply"
+            )
+        ).scalar_one()
     assert logged == 12
     final = crm.service.get(case.id)
     assert final.status == "open" and final.first_responded_at == min(m.created_at for m in conversation)
@@ -64,12 +69,14 @@ def test_racing_status_changes_follow_the_transition_table(crm):
     an = crm.customers.add(name="Trần Thị Bình")
     case = crm.service.open(an.id, "Đổi hàng")
     crm.service.set_status(case.id, "resolved", resolution="Đã đổi")
-    results = together(lambda: crm.service.set_status(case.id, "reopened"),
-                       lambda: crm.service.set_status(case.id, "reopened"))
+    results = together(
+        lambda: crm.service.set_status(case.id, "reopened"), lambda: crm.service.set_status(case.id, "reopened")
+    )
     refused = [r for r in results if isinstance(r, crmkit.ValidationError)]
     assert len(refused) == 1 and "a reopened case cannot become reopened" in refused[0].errors["status"][0]
-    statuses = [e.changes["status"]["after"] for e in crm.audit.entries(entity="case", limit=10).items
-                if e.action == "status"]
+    statuses = [
+        e.changes["status"]["after"] for e in crm.audit.entries(entity="case", limit=10).items if e.action == "status"
+    ]
     assert statuses == ["reopened", "resolved"]
 
 
@@ -112,8 +119,9 @@ def test_a_killed_reply_and_resolution_leave_nothing_behind(crm, tmp_path):
     before = len(crm.interactions.timeline(an.id).items)
     ready = tmp_path / "ready"
     url = crm.engine.url.render_as_string(hide_password=False)
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, url, str(case.id), str(ready)],
-                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, url, str(case.id), str(ready)], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 90
     while not ready.exists() and worker.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

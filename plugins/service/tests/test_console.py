@@ -23,8 +23,17 @@ def test_an_agent_works_a_case_from_the_360_to_resolution(crm: Any) -> None:
     new = f"/console/service/customers/{an.id}/cases/new"
     refused = browser.submit(new, new, {"subject": "  ", "channel": "phone", "priority": "high"})
     assert refused.status_code == 422 and "Subject" in text(refused)
-    opened = browser.submit(new, new, {"subject": "Máy lạnh <b>không</b> lạnh", "channel": "phone",
-                                       "priority": "high", "description": "Lắp 3 ngày", "category": "repair"})
+    opened = browser.submit(
+        new,
+        new,
+        {
+            "subject": "Máy lạnh <b>không</b> lạnh",
+            "channel": "phone",
+            "priority": "high",
+            "description": "Lắp 3 ngày",
+            "category": "repair",
+        },
+    )
     assert opened.status_code == 303
     page = opened.headers["Location"]
     case_id = int(page.rsplit("/", 1)[1])
@@ -35,17 +44,24 @@ def test_an_agent_works_a_case_from_the_360_to_resolution(crm: Any) -> None:
     assert "My open cases" in home and f"#{case_id} Máy lạnh" in home
 
     base = f"/console/service/cases/{case_id}"
-    assert browser.submit(page, base + "/reply", {"body": "Kỹ thuật viên đến lúc 14h", "direction": "outbound"}
-                          ).status_code == 303
+    assert (
+        browser.submit(
+            page, base + "/reply", {"body": "Kỹ thuật viên đến lúc 14h", "direction": "outbound"}
+        ).status_code
+        == 303
+    )
     assert browser.submit(page, base + "/note", {"note": "Mang theo tụ điện"}).status_code == 303
     wrong = browser.submit(page, base + "/status", {"status": "resolved", "resolution": ""})
     assert wrong.status_code == 422 and "say how the case was resolved" in text(wrong)
     bad_user = browser.submit(page, base + "/assign", {"assignee": "ghost", "team": ""})
     assert bad_user.status_code == 422 and "no user 'ghost'" in text(bad_user)
-    assert browser.submit(page, base + "/status", {"status": "resolved", "resolution": "Đã thay tụ"}
-                          ).status_code == 303
+    assert browser.submit(page, base + "/status", {"status": "resolved", "resolution": "Đã thay tụ"}).status_code == 303
     final = text(browser.get(page))
-    assert "Nguyễn Văn An · Resolved · High" in final and "Kỹ thuật viên đến lúc 14h" in final and "Mang theo tụ điện" in final
+    assert (
+        "Nguyễn Văn An · Resolved · High" in final
+        and "Kỹ thuật viên đến lúc 14h" in final
+        and "Mang theo tụ điện" in final
+    )
     assert "Đã thay tụ" in final
     listed = text(browser.get("/console/service/cases?status=resolved"))
     assert "Máy lạnh <b>không</b> lạnh" in listed

@@ -22,8 +22,9 @@ def crm(crm_factory: Any) -> Any:
 
 
 @pytest.mark.parametrize("browser_locale", ["vi-VN"])
-def test_a_vietnamese_agent_opens_answers_and_resolves_a_service_case(crm: Any, live_server: str,
-                                                                      new_browser_page: Any, screenshot: Any) -> None:
+def test_a_vietnamese_agent_opens_answers_and_resolves_a_service_case(
+    crm: Any, live_server: str, new_browser_page: Any, screenshot: Any
+) -> None:
     crm.teams.add("CSKH Hà Nội")
     crm.users.add("hoa", "Lê Thị Hoa", password=PASSWORD, locale="vi", teams=["CSKH Hà Nội"], roles=["support"])
     an = crm.customers.add(name="Nguyễn Văn An", phones=["0903 123 400"])

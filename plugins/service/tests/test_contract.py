@@ -15,11 +15,15 @@ class TestServiceContract(PluginContract):
         crm.service.note(case.id, "Kiểm tra lại bảo hành")
 
     def permission_calls(self):
-        return {"service.read": lambda crm, cid: crm.service.list(customer_id=cid),
-                "service.write": lambda crm, cid: crm.service.open(cid, "Hỏi giá"),
-                "service.admin": lambda crm, cid: crm.service.run_due()}
+        return {
+            "service.read": lambda crm, cid: crm.service.list(customer_id=cid),
+            "service.write": lambda crm, cid: crm.service.open(cid, "Hỏi giá"),
+            "service.admin": lambda crm, cid: crm.service.run_due(),
+        }
 
     def scoped_calls(self):
-        return {"list": lambda crm, cid: crm.service.list(),
-                "customer's cases": lambda crm, cid: crm.service.list(customer_id=cid),
-                "profile section": lambda crm, cid: crm.service.summary(cid)["latest"]}
+        return {
+            "list": lambda crm, cid: crm.service.list(),
+            "customer's cases": lambda crm, cid: crm.service.list(customer_id=cid),
+            "profile section": lambda crm, cid: crm.service.summary(cid)["latest"],
+        }

@@ -30,8 +30,10 @@ def test_demo_population_is_deterministic_and_summarised(crm_factory):
 
 
 def test_plugin_object_imports_nothing_heavy():
-    code = ("import sys, crmkit_service.plugin as p; "
-            "print(p.plugin.name, sorted(m for m in ('sqlalchemy', 'marshmallow', 'crmkit_service.service') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, crmkit_service.plugin as p; "
+        "print(p.plugin.name, sorted(m for m in ('sqlalchemy', 'marshmallow', 'crmkit_service.service') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["service", "[]"]

@@ -10,29 +10,29 @@ Revises: campaigns_0003
 Create Date: 2026-12-07 04:30:00.000000
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import crmkit.core.types
 
-revision = 'campaigns_0004'
-down_revision = 'campaigns_0003'
+revision = "campaigns_0004"
+down_revision = "campaigns_0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('campaign_signing_keys', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('nonce', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('key_check', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('expires_at', crmkit.core.types.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("campaign_signing_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("nonce", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("key_check", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("expires_at", crmkit.core.types.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     # wrapped keys cannot go back to clear here (the CRM secret key is not the migration's): they are dropped,
     # and the older version makes a new key (links sent before stop verifying)
     op.execute("DELETE FROM campaign_signing_keys WHERE nonce IS NOT NULL")
-    with op.batch_alter_table('campaign_signing_keys', schema=None) as batch_op:
-        batch_op.drop_column('expires_at')
-        batch_op.drop_column('key_check')
-        batch_op.drop_column('nonce')
+    with op.batch_alter_table("campaign_signing_keys", schema=None) as batch_op:
+        batch_op.drop_column("expires_at")
+        batch_op.drop_column("key_check")
+        batch_op.drop_column("nonce")

@@ -10,25 +10,25 @@ Create Date: 2026-12-07 04:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = 'sales_0003'
-down_revision = 'sales_0002'
+revision = "sales_0003"
+down_revision = "sales_0002"
 branch_labels = None
 depends_on = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('sales_orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('reference', sa.String(length=100), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_sales_orders_reference'), ['reference'])
-    with op.batch_alter_table('sales_order_lines', schema=None) as batch_op:
-        batch_op.alter_column('product_id', existing_type=_ID, nullable=True)
+    with op.batch_alter_table("sales_orders", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reference", sa.String(length=100), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_sales_orders_reference"), ["reference"])
+    with op.batch_alter_table("sales_order_lines", schema=None) as batch_op:
+        batch_op.alter_column("product_id", existing_type=_ID, nullable=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('sales_order_lines', schema=None) as batch_op:
-        batch_op.alter_column('product_id', existing_type=_ID, nullable=False)
-    with op.batch_alter_table('sales_orders', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_sales_orders_reference'), type_='unique')
-        batch_op.drop_column('reference')
+    with op.batch_alter_table("sales_order_lines", schema=None) as batch_op:
+        batch_op.alter_column("product_id", existing_type=_ID, nullable=False)
+    with op.batch_alter_table("sales_orders", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_sales_orders_reference"), type_="unique")
+        batch_op.drop_column("reference")

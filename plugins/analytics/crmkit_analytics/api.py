@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     from crmkit.web import ApiRequest, Operation
 
 #: What each measure's routes are about, by the measure's name (its path under ``/analytics/``).
-MEASURES = {"rfm": "RFM scores and segments", "types": "customer types", "pcv": "past customer value",
-            "sow": "share of wallet", "clv": "lifetime value (BG/NBD + Gamma-Gamma)"}
+MEASURES = {
+    "rfm": "RFM scores and segments",
+    "types": "customer types",
+    "pcv": "past customer value",
+    "sow": "share of wallet",
+    "clv": "lifetime value (BG/NBD + Gamma-Gamma)",
+}
 #: The segments a measure's rows can be filtered by (measures absent here have none).
 SEGMENTED = {"rfm": tuple(SEGMENTS), "types": tuple(TYPES)}
 _FIELDS: dict[type, type[fields.Field]] = {int: fields.Integer, str: fields.String, float: fields.Float}
@@ -40,8 +45,11 @@ def _columns(table: sa.Table) -> list[sa.Column[Any]]:
 
 def _row_schema(table: sa.Table) -> dict[str, fields.Field]:
     """The fields of a snapshot row as ``crm.analytics.customers`` gives it, read off the measure's table."""
-    return {"customer_id": fields.Integer(), "name": fields.String(),
-            **{column.key: _FIELDS[column.type.python_type]() for column in _columns(table)}}
+    return {
+        "customer_id": fields.Integer(),
+        "name": fields.String(),
+        **{column.key: _FIELDS[column.type.python_type]() for column in _columns(table)},
+    }
 
 
 def _latest(measure: str) -> Any:
@@ -53,6 +61,7 @@ def _latest(measure: str) -> Any:
         if run is None:
             raise HttpProblem(404, f"no {measure} run yet: compute one with `crmkit analytics {measure}`")
         return run
+
     return handler
 
 
@@ -65,24 +74,44 @@ def _measure_operations(measure: str, run: Schema) -> list[Operation]:
     name = "Analytics" + measure.capitalize()
     row = query_schema(f"{name}Row", **_row_schema(table))
     listing: dict[str, fields.Field] = {
-        "order": fields.String(validate=validate.OneOf([column.key for column in _columns(table)]),
-                               metadata={"description": "a column to sort by, highest first (default: customer id)"}),
+        "order": fields.String(
+            validate=validate.OneOf([column.key for column in _columns(table)]),
+            metadata={"description": "a column to sort by, highest first (default: customer id)"},
+        ),
         "limit": fields.Integer(load_default=50, validate=validate.Range(1, 1000)),
     }
     if measure in SEGMENTED:
         listing["segment"] = fields.String(validate=validate.OneOf(SEGMENTED[measure]))
     return [
-        Operation("GET", f"/analytics/{measure}", _latest(measure), f"The latest {title} run and its summary",
-                  response=run, permission=READ,
-                  description="The summary counts the caller's customers only (`scope` says whose when not all)."),
-        Operation("GET", f"/analytics/{measure}/customers",
-                  lambda r: r.crm.analytics.customers(measure, segment=r.query.get("segment"),
-                                                      order=r.query.get("order"), limit=r.query["limit"]),
-                  f"Customers' {title} from the latest run", query=query_schema(f"{name}Query", **listing),
-                  response=row, many=True, permission=READ),
-        Operation("GET", f"/analytics/{measure}/customers/{{customer_id:int}}",
-                  lambda r: r.crm.analytics.customer(measure, r.params["customer_id"]),
-                  f"A customer's {title} from the latest run", response=row, permission=READ),
+        Operation(
+            "GET",
+            f"/analytics/{measure}",
+            _latest(measure),
+            f"The latest {title} run and its summary",
+            response=run,
+            permission=READ,
+            description="The summary counts the caller's customers only (`scope` says whose when not all).",
+        ),
+        Operation(
+            "GET",
+            f"/analytics/{measure}/customers",
+            lambda r: r.crm.analytics.customers(
+                measure, segment=r.query.get("segment"), order=r.query.get("order"), limit=r.query["limit"]
+            ),
+            f"Customers' {title} from the latest run",
+            query=query_schema(f"{name}Query", **listing),
+            response=row,
+            many=True,
+            permission=READ,
+        ),
+        Operation(
+            "GET",
+            f"/analytics/{measure}/customers/{{customer_id:int}}",
+            lambda r: r.crm.analytics.customer(measure, r.params["customer_id"]),
+            f"A customer's {title} from the latest run",
+            response=row,
+            permission=READ,
+        ),
     ]
 
 
@@ -94,24 +123,46 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
     from crmkit_analytics.service import READ
 
     run = schema_of(Run)
-    runs = query_schema("AnalyticsRunsQuery", measure=fields.String(validate=validate.OneOf(list(SNAPSHOTS))),
-                        limit=fields.Integer(load_default=20, validate=validate.Range(1, 1000)))
+    runs = query_schema(
+        "AnalyticsRunsQuery",
+        measure=fields.String(validate=validate.OneOf(list(SNAPSHOTS))),
+        limit=fields.Integer(load_default=20, validate=validate.Range(1, 1000)),
+    )
     kpis = query_schema(
-        "AnalyticsKpisQuery", as_of=fields.Date(), currency=fields.String(validate=validate.Length(3, 3)),
+        "AnalyticsKpisQuery",
+        as_of=fields.Date(),
+        currency=fields.String(validate=validate.Length(3, 3)),
         months=fields.Integer(load_default=12, validate=validate.Range(1, 120)),
-        freshness_days=fields.Integer(load_default=90, validate=validate.Range(1, 3650)))
+        freshness_days=fields.Integer(load_default=90, validate=validate.Range(1, 3650)),
+    )
     kpi_answer = query_schema("AnalyticsKpis", overview=fields.Dict(), months=fields.List(fields.Dict()))
     return [
         *(op for measure in MEASURES for op in _measure_operations(measure, run)),
-        Operation("GET", "/analytics/runs",
-                  lambda r: r.crm.analytics.history(r.query.get("measure"), limit=r.query["limit"]),
-                  "Past runs of the measures, newest first", query=runs, response=run, many=True, permission=READ,
-                  description="Summaries are the whole base's: a caller who reads fewer customers gets them empty."),
-        Operation("GET", "/analytics/kpis",
-                  lambda r: r.crm.analytics.kpis(as_of=r.query.get("as_of"), currency=r.query.get("currency"),
-                                                 months=r.query["months"], freshness_days=r.query["freshness_days"]),
-                  "Headline KPIs and one row per month (acquisition, retention, churn, AOV…)", query=kpis,
-                  response=kpi_answer, permission=READ,
-                  description="Counted over the caller's customers (`overview.scope` says whose); amounts in minor "
-                              "units of `overview.currency`."),
+        Operation(
+            "GET",
+            "/analytics/runs",
+            lambda r: r.crm.analytics.history(r.query.get("measure"), limit=r.query["limit"]),
+            "Past runs of the measures, newest first",
+            query=runs,
+            response=run,
+            many=True,
+            permission=READ,
+            description="Summaries are the whole base's: a caller who reads fewer customers gets them empty.",
+        ),
+        Operation(
+            "GET",
+            "/analytics/kpis",
+            lambda r: r.crm.analytics.kpis(
+                as_of=r.query.get("as_of"),
+                currency=r.query.get("currency"),
+                months=r.query["months"],
+                freshness_days=r.query["freshness_days"],
+            ),
+            "Headline KPIs and one row per month (acquisition, retention, churn, AOV…)",
+            query=kpis,
+            response=kpi_answer,
+            permission=READ,
+            description="Counted over the caller's customers (`overview.scope` says whose); amounts in minor "
+            "units of `overview.currency`.",
+        ),
     ]

@@ -31,11 +31,22 @@ COMPUTE = "/console/analytics/compute"
 TEMPLATES = "crmkit_analytics:templates/console/"
 MEASURES = ("rfm", "types", "pcv", "sow", "clv")
 #: Customer types (``customer_types.TYPES``) → their display names (msgids).
-TYPE_NAMES = {"loyal": "Loyal", "potential": "Potential", "new": "New", "prospect": "Prospect",
-              "at_risk": "At risk", "lost": "Lost"}
+TYPE_NAMES = {
+    "loyal": "Loyal",
+    "potential": "Potential",
+    "new": "New",
+    "prospect": "Prospect",
+    "at_risk": "At risk",
+    "lost": "Lost",
+}
 #: Measures → their names (msgids), for what "Compute now" could not compute.
-MEASURE_NAMES = {"rfm": "RFM segments", "types": "Customer types", "pcv": "Past customer value",
-                 "sow": "Share of wallet", "clv": "Customer lifetime value"}
+MEASURE_NAMES = {
+    "rfm": "RFM segments",
+    "types": "Customer types",
+    "pcv": "Past customer value",
+    "sow": "Share of wallet",
+    "clv": "Customer lifetime value",
+}
 TOP = 5  # most valuable customers listed on the dashboard
 
 
@@ -54,9 +65,17 @@ def dashboard(request: ConsoleRequest, *, computed: Computed | None = None) -> R
     service, _ = request.crm.analytics, request.i18n.gettext
     latest = {measure: service.latest(measure) for measure in MEASURES}
     values: dict[str, Any] = {
-        "latest": latest, "computed": computed, "measure_names": MEASURE_NAMES, "can_run": request.allowed(RUN),
-        "scoped": service.scope() is not None, "action": COMPUTE, "problem": None, "overview": None, "cohorts": [],
-        **dict.fromkeys(("currency", "aov", "revenue", "pcv_total", "sow_share", "clv", "segments", "types"))}
+        "latest": latest,
+        "computed": computed,
+        "measure_names": MEASURE_NAMES,
+        "can_run": request.allowed(RUN),
+        "scoped": service.scope() is not None,
+        "action": COMPUTE,
+        "problem": None,
+        "overview": None,
+        "cohorts": [],
+        **dict.fromkeys(("currency", "aov", "revenue", "pcv_total", "sow_share", "clv", "segments", "types")),
+    }
     try:  # the runs' currency; before any run, the one purchases are in
         values["currency"] = currency = _currency(latest) or service.currency()
         values["overview"] = service.kpis(currency=currency)["overview"]
@@ -70,7 +89,9 @@ def dashboard(request: ConsoleRequest, *, computed: Computed | None = None) -> R
         values["pcv_total"] = _money(latest["pcv"].currency, latest["pcv"].summary.get("total_minor"))
     if latest["sow"] is not None:
         values["sow_share"] = latest["sow"].summary.get("share")
-    values.update(**_segments(latest["rfm"], _), **_types(latest["types"], _), **_lifetime_value(service, latest["clv"]))
+    values.update(
+        **_segments(latest["rfm"], _), **_types(latest["types"], _), **_lifetime_value(service, latest["clv"])
+    )
     if values["cohorts"]:
         from crmkit_analytics import charts
 
@@ -88,9 +109,18 @@ def _segments(run: Run | None, _: Callable[[str], str]) -> dict[str, Any]:
         return {}
     names = {key: _(name) for key, (name, _rule, _action) in SEGMENTS.items()}
     sizes, total = run.summary["segments"], run.summary["customers"]
-    return {"rfm_chart": charts.data_uri(charts.rfm_grid(run.summary["grid"], segment_of, names, text=_)),
-            "segments": [{"name": names[key], "action": _(action), "customers": sizes[key]["customers"],
-                          "share": sizes[key]["customers"] / total} for key, (_name, _rule, action) in SEGMENTS.items()]}
+    return {
+        "rfm_chart": charts.data_uri(charts.rfm_grid(run.summary["grid"], segment_of, names, text=_)),
+        "segments": [
+            {
+                "name": names[key],
+                "action": _(action),
+                "customers": sizes[key]["customers"],
+                "share": sizes[key]["customers"] / total,
+            }
+            for key, (_name, _rule, action) in SEGMENTS.items()
+        ],
+    }
 
 
 def _types(run: Run | None, _: Callable[[str], str]) -> dict[str, Any]:
@@ -101,10 +131,14 @@ def _types(run: Run | None, _: Callable[[str], str]) -> dict[str, Any]:
     if run is None or not run.summary.get("customers"):
         return {}
     names, sizes = {key: _(TYPE_NAMES[key]) for key in TYPES}, run.summary["types"]
-    return {"types_chart": charts.data_uri(charts.segment_sizes(sizes, names, charts.TYPE_COLOURS,
-                                                                _("Customers by type"), text=_)),
-            "types": [{"name": names[key], "meaning": _(meaning), "customers": sizes[key]}
-                      for key, meaning in TYPES.items()]}
+    return {
+        "types_chart": charts.data_uri(
+            charts.segment_sizes(sizes, names, charts.TYPE_COLOURS, _("Customers by type"), text=_)
+        ),
+        "types": [
+            {"name": names[key], "meaning": _(meaning), "customers": sizes[key]} for key, meaning in TYPES.items()
+        ],
+    }
 
 
 def _lifetime_value(service: AnalyticsService, run: Run | None) -> dict[str, Any]:
@@ -112,16 +146,24 @@ def _lifetime_value(service: AnalyticsService, run: Run | None) -> dict[str, Any
     if run is None or not run.summary.get("customers"):
         return {}
     summary, quantiles = run.summary, run.summary["quantiles_minor"]
-    return {"clv": {"total": _money(run.currency, summary["total_minor"]),
-                    "median": _money(run.currency, quantiles["p50"]), "top_tenth": _money(run.currency, quantiles["p90"]),
-                    "customers": summary["customers"], "likely_inactive": summary["likely_inactive"],
-                    "horizon_days": run.parameters.get("horizon_days")},
-            "top": [{**row, "clv": _money(run.currency, row["clv_minor"])}
-                    for row in service.customers("clv", order="clv_minor", limit=TOP)]}
+    return {
+        "clv": {
+            "total": _money(run.currency, summary["total_minor"]),
+            "median": _money(run.currency, quantiles["p50"]),
+            "top_tenth": _money(run.currency, quantiles["p90"]),
+            "customers": summary["customers"],
+            "likely_inactive": summary["likely_inactive"],
+            "horizon_days": run.parameters.get("horizon_days"),
+        },
+        "top": [
+            {**row, "clv": _money(run.currency, row["clv_minor"])}
+            for row in service.customers("clv", order="clv_minor", limit=TOP)
+        ],
+    }
 
 
 def compute(request: ConsoleRequest) -> Response:
-    """"Compute now": every measure as of now, as ``crmkit analytics run`` does; the dashboard then shows the
+    """ "Compute now": every measure as of now, as ``crmkit analytics run`` does; the dashboard then shows the
     new runs and, for a measure that could not be computed, why."""
     return dashboard(request, computed=request.crm.analytics.run())
 
@@ -132,13 +174,18 @@ def value_panel(crm: CRM, customer: Customer) -> dict[str, Any]:
     from crmkit_analytics.rfm import SEGMENTS
 
     found = crm.analytics.customer_values(customer.id)
-    shown: dict[str, Any] = {"purchases": [{**row, "total": Money(row["currency"], int(row["total_minor"]))}
-                                           for row in found["purchases"]]}
+    shown: dict[str, Any] = {
+        "purchases": [{**row, "total": Money(row["currency"], int(row["total_minor"]))} for row in found["purchases"]]
+    }
     if "rfm" in found:
         row = found["rfm"]
         name, _rule, action = SEGMENTS[row["segment"]]
-        shown["rfm"] = {**row, "segment_name": name, "action": action,
-                        "monetary": Money(row["currency"], int(row["monetary_minor"]))}
+        shown["rfm"] = {
+            **row,
+            "segment_name": name,
+            "action": action,
+            "monetary": Money(row["currency"], int(row["monetary_minor"])),
+        }
     if "types" in found:
         shown["customer_type"] = TYPE_NAMES[found["types"]["customer_type"]]
     if "pcv" in found:
@@ -156,16 +203,23 @@ def value_tile(crm: CRM) -> dict[str, Any]:
     """The home tile's figures: total expected lifetime value, champions, and the good customers slipping away."""
     clv, rfm = crm.analytics.latest("clv"), crm.analytics.latest("rfm")
     segments = rfm.summary.get("segments", {}) if rfm is not None else {}
-    return {"clv": None if clv is None else _money(clv.currency, clv.summary.get("total_minor")),
-            "champions": segments.get("champions", {}).get("customers") if rfm is not None else None,
-            "slipping": (sum(segments.get(key, {}).get("customers", 0) for key in ("at_risk", "cant_lose"))
-                         if rfm is not None else None)}
+    return {
+        "clv": None if clv is None else _money(clv.currency, clv.summary.get("total_minor")),
+        "champions": segments.get("champions", {}).get("customers") if rfm is not None else None,
+        "slipping": (
+            sum(segments.get(key, {}).get("customers", 0) for key in ("at_risk", "cant_lose"))
+            if rfm is not None
+            else None
+        ),
+    }
 
 
 @hookimpl
 def crmkit_console_pages() -> list[ConsolePage]:
-    return [ConsolePage(DASHBOARD, dashboard, permission=READ),
-            ConsolePage(COMPUTE, compute, methods=("POST",), permission=RUN)]
+    return [
+        ConsolePage(DASHBOARD, dashboard, permission=READ),
+        ConsolePage(COMPUTE, compute, methods=("POST",), permission=RUN),
+    ]
 
 
 @hookimpl

@@ -36,20 +36,36 @@ TYPES: dict[str, str] = {
 }
 
 
-def compute(crm: CRM, conn: sa.Connection, *, as_of: datetime, new_days: int, loyal_purchases: int,
-            at_risk_days: int, lost_days: int) -> runs.Run:
+def compute(
+    crm: CRM,
+    conn: sa.Connection,
+    *,
+    as_of: datetime,
+    new_days: int,
+    loyal_purchases: int,
+    at_risk_days: int,
+    lost_days: int,
+) -> runs.Run:
     """Classify every active customer and store the snapshot; returns the run."""
     if not new_days <= at_risk_days <= lost_days:
-        raise ValidationError(f"need new_days ≤ at_risk_days ≤ lost_days, got {new_days}, {at_risk_days}, {lost_days}",
-                              field="at_risk_days")
-    parameters = {"new_days": new_days, "loyal_purchases": loyal_purchases, "at_risk_days": at_risk_days,
-                  "lost_days": lost_days}
+        raise ValidationError(
+            f"need new_days ≤ at_risk_days ≤ lost_days, got {new_days}, {at_risk_days}, {lost_days}",
+            field="at_risk_days",
+        )
+    parameters = {
+        "new_days": new_days,
+        "loyal_purchases": loyal_purchases,
+        "at_risk_days": at_risk_days,
+        "lost_days": lost_days,
+    }
     run_id = runs.start(crm, conn, "types", None, as_of, parameters)
     history = _history(crm, conn, as_of)
     i = core.interactions.c
     contact = (
         sa.select(i.customer_id, sa.func.max(i.occurred_at).label("last_inbound"))
-        .where(i.direction == "inbound", i.occurred_at <= as_of).group_by(i.customer_id).subquery("contact")
+        .where(i.direction == "inbound", i.occurred_at <= as_of)
+        .group_by(i.customer_id)
+        .subquery("contact")
     )
     h, k, c = history.c, contact.c, core.customers.c
     recent = h.last_at > as_of - timedelta(days=at_risk_days)
@@ -58,8 +74,12 @@ def compute(crm: CRM, conn: sa.Connection, *, as_of: datetime, new_days: int, lo
         (h.first_at > as_of - timedelta(days=new_days), "new"),
         (sa.and_(h.purchases >= loyal_purchases, recent), "loyal"),
         (recent, "potential"),
-        (sa.or_(h.last_at > as_of - timedelta(days=lost_days), k.last_inbound > as_of - timedelta(days=at_risk_days)),
-         "at_risk"),
+        (
+            sa.or_(
+                h.last_at > as_of - timedelta(days=lost_days), k.last_inbound > as_of - timedelta(days=at_risk_days)
+            ),
+            "at_risk",
+        ),
         else_="lost",
     )
     query = (
@@ -75,9 +95,13 @@ def compute(crm: CRM, conn: sa.Connection, *, as_of: datetime, new_days: int, lo
 def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool] | None = None) -> dict[str, Any]:
     """Customers per type (``where`` limits it to some customers: a user's scope)."""
     t = customer_types.c
-    counts = dict(conn.execute(sa.select(t.customer_type, sa.func.count())
-                               .where(t.run_id == run_id, sa.true() if where is None else where)
-                               .group_by(t.customer_type)).all())
+    counts = dict(
+        conn.execute(
+            sa.select(t.customer_type, sa.func.count())
+            .where(t.run_id == run_id, sa.true() if where is None else where)
+            .group_by(t.customer_type)
+        ).all()
+    )
     return {"types": {name: int(counts.get(name, 0)) for name in TYPES}, "customers": int(sum(counts.values()))}
 
 
@@ -87,12 +111,25 @@ def _history(crm: CRM, conn: sa.Connection, as_of: datetime) -> sa.Subquery:
     cv = customer_value.c
     newest = conn.execute(sa.select(sa.func.max(cv.last_purchase_at))).scalar()
     if newest is None or newest <= as_of:
-        return (sa.select(cv.customer_id, sa.func.min(cv.first_purchase_at).label("first_at"),
-                          sa.func.max(cv.last_purchase_at).label("last_at"),
-                          sa.func.sum(cv.purchase_count).label("purchases"))
-                .group_by(cv.customer_id).subquery("history"))
+        return (
+            sa.select(
+                cv.customer_id,
+                sa.func.min(cv.first_purchase_at).label("first_at"),
+                sa.func.max(cv.last_purchase_at).label("last_at"),
+                sa.func.sum(cv.purchase_count).label("purchases"),
+            )
+            .group_by(cv.customer_id)
+            .subquery("history")
+        )
     vt = aggregates.transactions(crm)
-    return (sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"),
-                      sa.func.max(vt.c.occurred_at).label("last_at"), sa.func.count().label("purchases"))
-            .where(vt.c.amount_minor > 0, vt.c.occurred_at <= as_of)
-            .group_by(vt.c.customer_id).subquery("history"))
+    return (
+        sa.select(
+            vt.c.customer_id,
+            sa.func.min(vt.c.occurred_at).label("first_at"),
+            sa.func.max(vt.c.occurred_at).label("last_at"),
+            sa.func.count().label("purchases"),
+        )
+        .where(vt.c.amount_minor > 0, vt.c.occurred_at <= as_of)
+        .group_by(vt.c.customer_id)
+        .subquery("history")
+    )

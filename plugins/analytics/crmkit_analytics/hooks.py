@@ -52,8 +52,14 @@ def crmkit_permissions() -> list[Permission]:
 def crmkit_customer_fields() -> dict[str, fields.Field]:
     from marshmallow import fields, validate
 
-    return {"category_spend": fields.Integer(strict=True, validate=validate.Range(min=0), allow_none=True,
-                                             metadata={"description": "yearly spend in our category, minor units"})}
+    return {
+        "category_spend": fields.Integer(
+            strict=True,
+            validate=validate.Range(min=0),
+            allow_none=True,
+            metadata={"description": "yearly spend in our category, minor units"},
+        )
+    }
 
 
 # --- sales (optional) ------------------------------------------------------------------------
@@ -72,6 +78,12 @@ def crmkit_order_refunded(crm: CRM, order: Any, refund: Any, session: Session) -
 @hookimpl(optionalhook=True)
 def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
     aggregates.refresh(crm, session.connection(), [order.customer_id])
+
+
+@hookimpl(optionalhook=True)
+def crmkit_orders_imported(crm: CRM, customer_ids: list[int], session: Session) -> None:
+    """A batch of imported order history (``crmkit sales orders import``): its customers' aggregates, in its transaction."""
+    aggregates.refresh(crm, session.connection(), customer_ids)
 
 
 # --- customers ---------------------------------------------------------------------------------
@@ -107,15 +119,20 @@ def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> d
 @hookimpl
 def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
     def latest(table: sa.Table, column: str) -> Any:
-        return (sa.select(table.c[column])
-                .where(table.c.customer_id == customers.c.id, table.c.run_id == runs.latest_id(_measure(table)))
-                .scalar_subquery())
+        return (
+            sa.select(table.c[column])
+            .where(table.c.customer_id == customers.c.id, table.c.run_id == runs.latest_id(_measure(table)))
+            .scalar_subquery()
+        )
 
     return {
-        "rfm_score": latest(rfm, "score"), "rfm_segment": SegmentField(latest(rfm, "segment"), choices=tuple(SEGMENTS)),
+        "rfm_score": latest(rfm, "score"),
+        "rfm_segment": SegmentField(latest(rfm, "segment"), choices=tuple(SEGMENTS)),
         "customer_type": SegmentField(latest(customer_types, "customer_type"), choices=tuple(TYPES)),
         "pcv": latest(pcv, "pcv_minor"),
-        "sow": latest(sow, "share"), "clv": latest(clv, "clv_minor"), "p_alive": latest(clv, "p_alive"),
+        "sow": latest(sow, "share"),
+        "clv": latest(clv, "clv_minor"),
+        "p_alive": latest(clv, "p_alive"),
     }
 
 
@@ -129,7 +146,7 @@ def _measure(table: sa.Table) -> str:
 @hookimpl
 def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     """Give a third of the demo customers a yearly category spend (what a survey would tell), for share of wallet."""
-    rng = random.Random(seed * 7919 + 6)
+    rng = random.Random(seed * 7919 + 6)  # noqa: S311 - demo data, repeatable by seed
     with crm.transaction():  # one commit for all of them
         for customer_id in customer_ids:
             if rng.random() < 1 / 3:

@@ -50,11 +50,11 @@ def first_month(as_of: datetime, months: int) -> datetime:
     return as_of.replace(year=index // 12, month=index % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _purchases(crm: CRM, currency: str, start: datetime | None, end: datetime,
-               scope: Scope) -> tuple[sa.Subquery, sa.ColumnElement[bool]]:
+def _purchases(
+    crm: CRM, currency: str, start: datetime | None, end: datetime, scope: Scope
+) -> tuple[sa.Subquery, sa.ColumnElement[bool]]:
     vt = aggregates.transactions(crm)
-    window = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= end,
-                     scope(vt.c.customer_id))
+    window = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= end, scope(vt.c.customer_id))
     return vt, window if start is None else sa.and_(window, vt.c.occurred_at >= start)
 
 
@@ -62,97 +62,167 @@ def _purchases(crm: CRM, currency: str, start: datetime | None, end: datetime,
 GROUP = sa.literal_column("grp")
 
 
-def monthly(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int,
-            scope: Scope) -> list[dict[str, Any]]:
+def monthly(
+    crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int, scope: Scope
+) -> list[dict[str, Any]]:
     """One row per month (oldest first) with acquired, active, orders, revenue, AOV, frequency, retention, churn."""
     start = first_month(as_of, months)
     vt, window = _purchases(crm, currency, first_month(start, 2), as_of, scope)  # one month more, for retention
     month = month_index(vt.c.occurred_at)
-    per_month = {m: (n, revenue, active) for m, n, revenue, active in conn.execute(
-        sa.select(month, sa.func.count(), sa.func.sum(vt.c.amount_minor), sa.func.count(sa.distinct(vt.c.customer_id)))
-        .where(window).group_by(month))}
-    first = (sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"))
-             .where(vt.c.currency == currency, vt.c.amount_minor > 0, scope(vt.c.customer_id))
-             .group_by(vt.c.currency, vt.c.customer_id).subquery("first"))
-    acquired = dict(conn.execute(
-        sa.select(month_index(first.c.first_at), sa.func.count())
-        .where(first.c.first_at >= start, first.c.first_at <= as_of).group_by(month_index(first.c.first_at))).all())
+    per_month = {
+        m: (n, revenue, active)
+        for m, n, revenue, active in conn.execute(
+            sa.select(
+                month, sa.func.count(), sa.func.sum(vt.c.amount_minor), sa.func.count(sa.distinct(vt.c.customer_id))
+            )
+            .where(window)
+            .group_by(month)
+        )
+    }
+    first = (
+        sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"))
+        .where(vt.c.currency == currency, vt.c.amount_minor > 0, scope(vt.c.customer_id))
+        .group_by(vt.c.currency, vt.c.customer_id)
+        .subquery("first")
+    )
+    acquired = dict(
+        conn.execute(
+            sa.select(month_index(first.c.first_at), sa.func.count())
+            .where(first.c.first_at >= start, first.c.first_at <= as_of)
+            .group_by(month_index(first.c.first_at))
+        ).all()
+    )
     pairs = sa.select(vt.c.customer_id, month.label("m")).where(window).distinct().cte("active_months")
     a, b = pairs.alias("a"), pairs.alias("b")
-    retained = dict(conn.execute(
-        sa.select(b.c.m, sa.func.count()).select_from(a.join(b, sa.and_(b.c.customer_id == a.c.customer_id,
-                                                                         b.c.m == a.c.m + 1)))
-        .group_by(b.c.m)).all())
+    retained = dict(
+        conn.execute(
+            sa.select(b.c.m, sa.func.count())
+            .select_from(a.join(b, sa.and_(b.c.customer_id == a.c.customer_id, b.c.m == a.c.m + 1)))
+            .group_by(b.c.m)
+        ).all()
+    )
     rows = []
     first_index = start.year * 12 + start.month - 1
     for m in range(first_index, first_index + months):
         orders, revenue, active = per_month.get(m, (0, 0, 0))
         previous_active = per_month.get(m - 1, (0, 0, 0))[2]
         retention = retained.get(m, 0) / previous_active if previous_active else None
-        rows.append({
-            "month": month_label(m), "acquired": int(acquired.get(m, 0)), "active": int(active),
-            "orders": int(orders), "revenue_minor": int(revenue or 0),
-            "aov_minor": round(int(revenue) / orders) if orders else None,
-            "purchase_frequency": round(orders / active, 3) if active else None,
-            "retention": None if retention is None else round(retention, 4),
-            "churn": None if retention is None else round(1 - retention, 4),
-        })
+        rows.append(
+            {
+                "month": month_label(m),
+                "acquired": int(acquired.get(m, 0)),
+                "active": int(active),
+                "orders": int(orders),
+                "revenue_minor": int(revenue or 0),
+                "aov_minor": round(int(revenue) / orders) if orders else None,
+                "purchase_frequency": round(orders / active, 3) if active else None,
+                "retention": None if retention is None else round(retention, 4),
+                "churn": None if retention is None else round(1 - retention, 4),
+            }
+        )
     return rows
 
 
-def overview(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, freshness_days: int,
-             scope: Scope) -> dict[str, Any]:
+def overview(
+    crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, freshness_days: int, scope: Scope
+) -> dict[str, Any]:
     """Headline figures as of the date: customers, buyers, repeat-purchase rate, AOV, frequency, data freshness."""
     c = core.customers.c
     mine = sa.and_(c.status == "active", scope(c.id))
     customers = conn.execute(sa.select(sa.func.count()).where(mine, c.created_at <= as_of)).scalar_one()
-    fresh = conn.execute(sa.select(sa.func.count()).where(
-        mine, c.updated_at > as_of - timedelta(days=freshness_days), c.updated_at <= as_of)).scalar_one()
+    fresh = conn.execute(
+        sa.select(sa.func.count()).where(
+            mine, c.updated_at > as_of - timedelta(days=freshness_days), c.updated_at <= as_of
+        )
+    ).scalar_one()
     vt, window = _purchases(crm, currency, None, as_of, scope)
-    per_customer = (sa.select(vt.c.customer_id, sa.func.count().label("n"), sa.func.sum(vt.c.amount_minor).label("s"))
-                    .where(window).group_by(vt.c.currency, vt.c.customer_id).subquery("per_customer"))
+    per_customer = (
+        sa.select(vt.c.customer_id, sa.func.count().label("n"), sa.func.sum(vt.c.amount_minor).label("s"))
+        .where(window)
+        .group_by(vt.c.currency, vt.c.customer_id)
+        .subquery("per_customer")
+    )
     p = per_customer.c
-    buyers, repeat, orders, revenue = conn.execute(sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((p.n >= 2, 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(p.n), 0), sa.func.coalesce(sa.func.sum(p.s), 0))).one()
+    buyers, repeat, orders, revenue = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((p.n >= 2, 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(p.n), 0),
+            sa.func.coalesce(sa.func.sum(p.s), 0),
+        )
+    ).one()
     return {
-        "as_of": as_of, "currency": currency, "customers": int(customers), "buyers": int(buyers),
+        "as_of": as_of,
+        "currency": currency,
+        "customers": int(customers),
+        "buyers": int(buyers),
         "prospects": int(customers) - int(buyers),
         "repeat_purchase_rate": round(repeat / buyers, 4) if buyers else None,
-        "orders": int(orders), "revenue_minor": int(revenue),
+        "orders": int(orders),
+        "revenue_minor": int(revenue),
         "aov_minor": round(int(revenue) / orders) if orders else None,
         "purchase_frequency": round(orders / buyers, 3) if buyers else None,
-        "freshness_days": freshness_days, "fresh_customers": int(fresh),
+        "freshness_days": freshness_days,
+        "fresh_customers": int(fresh),
         "data_freshness": round(fresh / customers, 4) if customers else None,
     }
 
 
-def breakdown(crm: CRM, conn: sa.Connection, *, by: str, currency: str, start: datetime, end: datetime,
-              scope: Scope) -> list[dict[str, Any]]:
+def breakdown(
+    crm: CRM, conn: sa.Connection, *, by: str, currency: str, start: datetime, end: datetime, scope: Scope
+) -> list[dict[str, Any]]:
     """Customers, buyers, orders and revenue in [start, end] grouped by one dimension (see ``DIMENSIONS``)."""
     if by not in DIMENSIONS:
         raise ValidationError(f"unknown breakdown {by!r} (one of {', '.join(DIMENSIONS)})", field="by")
     vt, window = _purchases(crm, currency, start, end, scope)
     if by in ("category", "channel", "period"):
-        key = (month_index(vt.c.occurred_at) if by == "period"
-               else sa.func.coalesce(vt.c[by], UNKNOWN))
+        key = month_index(vt.c.occurred_at) if by == "period" else sa.func.coalesce(vt.c[by], UNKNOWN)
         rows = conn.execute(
-            sa.select(key.label("grp"), sa.func.count(sa.distinct(vt.c.customer_id)), sa.func.count(),
-                      sa.func.sum(vt.c.amount_minor)).where(window).group_by(GROUP).order_by(GROUP)).all()
-        return [{by: month_label(k) if by == "period" else k, "customers": None, "buyers": int(b), "orders": int(n),
-                 "revenue_minor": int(s)} for k, b, n, s in rows]
+            sa.select(
+                key.label("grp"),
+                sa.func.count(sa.distinct(vt.c.customer_id)),
+                sa.func.count(),
+                sa.func.sum(vt.c.amount_minor),
+            )
+            .where(window)
+            .group_by(GROUP)
+            .order_by(GROUP)
+        ).all()
+        return [
+            {
+                by: month_label(k) if by == "period" else k,
+                "customers": None,
+                "buyers": int(b),
+                "orders": int(n),
+                "revenue_minor": int(s),
+            }
+            for k, b, n, s in rows
+        ]
     c = core.customers.c
-    spend = (sa.select(vt.c.customer_id, sa.func.count().label("orders"), sa.func.sum(vt.c.amount_minor).label("revenue"))
-             .where(window).group_by(vt.c.currency, vt.c.customer_id).subquery("spend"))
+    spend = (
+        sa.select(vt.c.customer_id, sa.func.count().label("orders"), sa.func.sum(vt.c.amount_minor).label("revenue"))
+        .where(window)
+        .group_by(vt.c.currency, vt.c.customer_id)
+        .subquery("spend")
+    )
     key = _age_band(c.birth_date, end.date()) if by == "age_band" else sa.func.coalesce(c[by], UNKNOWN)
     rows = conn.execute(
-        sa.select(key.label("grp"), sa.func.count(), sa.func.count(spend.c.customer_id),
-                  sa.func.coalesce(sa.func.sum(spend.c.orders), 0), sa.func.coalesce(sa.func.sum(spend.c.revenue), 0))
+        sa.select(
+            key.label("grp"),
+            sa.func.count(),
+            sa.func.count(spend.c.customer_id),
+            sa.func.coalesce(sa.func.sum(spend.c.orders), 0),
+            sa.func.coalesce(sa.func.sum(spend.c.revenue), 0),
+        )
         .select_from(core.customers.outerjoin(spend, spend.c.customer_id == c.id))
-        .where(c.status == "active", scope(c.id)).group_by(GROUP)).all()
+        .where(c.status == "active", scope(c.id))
+        .group_by(GROUP)
+    ).all()
     ordered = sorted(rows, key=lambda r: (-int(r[4]), str(r[0])))
-    return [{by: k, "customers": int(n), "buyers": int(b), "orders": int(o), "revenue_minor": int(s)}
-            for k, n, b, o, s in ordered]
+    return [
+        {by: k, "customers": int(n), "buyers": int(b), "orders": int(o), "revenue_minor": int(s)}
+        for k, n, b, o, s in ordered
+    ]
 
 
 def _age_band(birth_date: sa.ColumnElement[date], on: date) -> sa.ColumnElement[str]:
@@ -169,23 +239,36 @@ def _age_band(birth_date: sa.ColumnElement[date], on: date) -> sa.ColumnElement[
     )
 
 
-def cohorts(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int,
-            scope: Scope) -> list[dict[str, Any]]:
+def cohorts(
+    crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int, scope: Scope
+) -> list[dict[str, Any]]:
     """Cohorts by first-purchase month over the last ``months`` months: size and share active in month 0, 1, …"""
     start = first_month(as_of, months)
     vt = aggregates.transactions(crm)
     mine = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= as_of, scope(vt.c.customer_id))
-    first = (sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"))
-             .where(mine).group_by(vt.c.currency, vt.c.customer_id).subquery("first"))
-    cohort = (sa.select(first.c.customer_id, month_index(first.c.first_at).label("cohort"))
-              .where(first.c.first_at >= start).subquery("cohort"))
-    active = (sa.select(vt.c.customer_id, month_index(vt.c.occurred_at).label("m"))
-              .where(mine, vt.c.occurred_at >= start).distinct().subquery("active"))
+    first = (
+        sa.select(vt.c.customer_id, sa.func.min(vt.c.occurred_at).label("first_at"))
+        .where(mine)
+        .group_by(vt.c.currency, vt.c.customer_id)
+        .subquery("first")
+    )
+    cohort = (
+        sa.select(first.c.customer_id, month_index(first.c.first_at).label("cohort"))
+        .where(first.c.first_at >= start)
+        .subquery("cohort")
+    )
+    active = (
+        sa.select(vt.c.customer_id, month_index(vt.c.occurred_at).label("m"))
+        .where(mine, vt.c.occurred_at >= start)
+        .distinct()
+        .subquery("active")
+    )
     offset = (active.c.m - cohort.c.cohort).label("offset")
     counts = conn.execute(
         sa.select(cohort.c.cohort, offset, sa.func.count())
         .select_from(cohort.join(active, active.c.customer_id == cohort.c.customer_id))
-        .group_by(cohort.c.cohort, offset)).all()
+        .group_by(cohort.c.cohort, offset)
+    ).all()
     table: dict[int, dict[int, int]] = {}
     for cohort_month, k, n in counts:
         table.setdefault(cohort_month, {})[k] = n
@@ -193,8 +276,9 @@ def cohorts(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, mo
     last = as_of.year * 12 + as_of.month - 1
     for cohort_month in sorted(table):
         size = table[cohort_month].get(0, 0)
-        shares = [round(table[cohort_month].get(k, 0) / size, 4) if size else None
-                  for k in range(last - cohort_month + 1)]
+        shares = [
+            round(table[cohort_month].get(k, 0) / size, 4) if size else None for k in range(last - cohort_month + 1)
+        ]
         rows.append({"cohort": month_label(cohort_month), "customers": size, "retention": shares})
     return rows
 
@@ -206,9 +290,25 @@ def activity(conn: sa.Connection, *, as_of: datetime, months: int, scope: Scope)
     month = month_index(i.occurred_at)
     employee = sa.func.coalesce(i.employee, UNKNOWN)
     rows = conn.execute(
-        sa.select(month, employee.label("grp"), sa.func.count(),
-                  sa.func.sum(sa.case((i.direction == "inbound", 1), else_=0)), sa.func.count(sa.distinct(i.customer_id)))
-        .where(i.occurred_at >= start, i.occurred_at <= as_of, scope(i.customer_id)).group_by(month, GROUP)
-        .order_by(month, sa.func.count().desc(), GROUP)).all()
-    return [{"month": month_label(m), "employee": e, "interactions": int(n), "inbound": int(inbound),
-             "outbound": int(n) - int(inbound), "customers": int(reached)} for m, e, n, inbound, reached in rows]
+        sa.select(
+            month,
+            employee.label("grp"),
+            sa.func.count(),
+            sa.func.sum(sa.case((i.direction == "inbound", 1), else_=0)),
+            sa.func.count(sa.distinct(i.customer_id)),
+        )
+        .where(i.occurred_at >= start, i.occurred_at <= as_of, scope(i.customer_id))
+        .group_by(month, GROUP)
+        .order_by(month, sa.func.count().desc(), GROUP)
+    ).all()
+    return [
+        {
+            "month": month_label(m),
+            "employee": e,
+            "interactions": int(n),
+            "inbound": int(inbound),
+            "outbound": int(n) - int(inbound),
+            "customers": int(reached),
+        }
+        for m, e, n, inbound, reached in rows
+    ]

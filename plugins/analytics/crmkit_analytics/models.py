@@ -13,7 +13,8 @@ from crmkit.core.types import Id, JSONType, UTCDateTime, customer_fk, new_metada
 metadata = new_metadata()
 
 customer_value = sa.Table(
-    "analytics_customer_value", metadata,
+    "analytics_customer_value",
+    metadata,
     # (currency, customer_id) is the key, and on SQLite the table is stored in that order (WITHOUT ROWID):
     # one currency's customers are read sequentially, in customer order, with no lookups
     sa.Column("currency", sa.String(3), primary_key=True),
@@ -23,6 +24,15 @@ customer_value = sa.Table(
     sa.Column("purchase_count", sa.Integer, nullable=False),
     sa.Column("total_minor", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Purchase occasions (every transaction of one local day of the business's time zone, netted): how many,
+    # the first and last one's day (days since 1970-01-01, local), the first one's amount, the lowest one's
+    # (a negative occasion is a refund without its purchase) and their sum. What the BTYD models read.
+    sa.Column("occasions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_day", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_day", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_occasion_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("lowest_occasion_minor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("occasions_minor", sa.BigInteger, nullable=False, server_default="0"),
     # Quintile cut points are read from these indexes (ORDER BY … LIMIT 1 OFFSET k).
     sa.Index("ix_analytics_customer_value_currency_last", "currency", "last_purchase_at"),
     sa.Index("ix_analytics_customer_value_currency_count", "currency", "purchase_count"),
@@ -35,7 +45,8 @@ customer_value = sa.Table(
 REBUILT_INDEXES = [ix for ix in customer_value.indexes if ix.name != "ix_analytics_customer_value_customer_id"]
 
 runs = sa.Table(
-    "analytics_runs", metadata,
+    "analytics_runs",
+    metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("measure", sa.String(20), nullable=False),  # rfm | types | pcv | sow | clv
     sa.Column("currency", sa.String(3)),  # None for currency-free measures (customer types)
@@ -54,7 +65,8 @@ def _run_id() -> sa.Column[int]:
 
 
 rfm = sa.Table(
-    "analytics_rfm", metadata,
+    "analytics_rfm",
+    metadata,
     customer_fk(index=False, primary_key=True),
     _run_id(),
     sa.Column("recency_days", sa.Integer, nullable=False),
@@ -68,14 +80,16 @@ rfm = sa.Table(
 )
 
 customer_types = sa.Table(
-    "analytics_customer_types", metadata,
+    "analytics_customer_types",
+    metadata,
     customer_fk(index=False, primary_key=True),
     _run_id(),
     sa.Column("customer_type", sa.String(20), nullable=False),
 )
 
 pcv = sa.Table(
-    "analytics_pcv", metadata,
+    "analytics_pcv",
+    metadata,
     customer_fk(index=False, primary_key=True),
     _run_id(),
     sa.Column("purchases", sa.Integer, nullable=False),
@@ -83,7 +97,8 @@ pcv = sa.Table(
 )
 
 sow = sa.Table(
-    "analytics_sow", metadata,
+    "analytics_sow",
+    metadata,
     customer_fk(index=False, primary_key=True),
     _run_id(),
     sa.Column("spend_minor", sa.BigInteger, nullable=False),
@@ -93,13 +108,18 @@ sow = sa.Table(
 )
 
 clv = sa.Table(
-    "analytics_clv", metadata,
+    "analytics_clv",
+    metadata,
     customer_fk(index=False, primary_key=True),
     _run_id(),
     sa.Column("p_alive", sa.Float, nullable=False),  # a probability, not money
     sa.Column("expected_purchases", sa.Float, nullable=False),
     sa.Column("expected_spend_minor", sa.BigInteger, nullable=False),  # per purchase
     sa.Column("clv_minor", sa.BigInteger, nullable=False),
+    # the customer's summary the models read: repeat occasions x, t_x and T in weeks (None in runs before them)
+    sa.Column("frequency", sa.Integer),
+    sa.Column("recency_weeks", sa.Float),
+    sa.Column("age_weeks", sa.Float),
 )
 
 #: Snapshot tables by measure name (what ``analytics_runs.measure`` says).

@@ -8,7 +8,7 @@ every measure also takes them as arguments, which win over the stored values. Ra
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +23,34 @@ PREFIX = "analytics."
 #: name → (default, description); what ``crmkit analytics settings`` lists.
 DEFAULTS: dict[str, tuple[Any, str]] = {
     "currency": (None, "currency the measures use when purchases are in several (ISO 4217, e.g. VND)"),
-    "rfm_monetary": ("total", "RFM monetary value: total (net spend in the window) or average (spend per purchase, "
-                              "as Kumar & Reinartz define it)"),
+    "rfm_monetary": (
+        "total",
+        "RFM monetary value: total (net spend in the window) or average (spend per purchase, "
+        "as Kumar & Reinartz define it)",
+    ),
     "discount_rate": ("0.10", "annual discount rate for PCV and CLV, 0 ≤ rate < 1 (0.10 = 10% a year)"),
     "gross_margin_rate": ("1", "share of revenue that is gross margin, 0 < rate ≤ 1; 1 = value measured as revenue"),
     "clv_horizon_days": (365, "CLV horizon in days"),
+    "clv_model": ("bgnbd", "CLV purchase model predicting: bgnbd or pareto_nbd (both are fitted and compared)"),
+    "clv_occasions": (
+        "day",
+        "CLV purchase occasions: day (a local day's transactions are one, as the papers "
+        "count) or transaction (each is one)",
+    ),
     "new_days": (90, "customer types: a first purchase within this many days makes a customer new"),
     "loyal_purchases": (4, "customer types: purchases needed (with a recent one) to be loyal"),
     "at_risk_days": (180, "customer types: no purchase for this many days makes a customer at risk"),
     "lost_days": (365, "customer types: no purchase (and no inbound contact) for this many days makes a customer lost"),
     "sow_window_days": (365, "share of wallet: our spend is summed over this many days"),
-    "sow_low_share": ("0.30", "share of wallet below which a customer with high category spend is a growth opportunity"),
-    "category_spend_estimates": ({}, "estimated yearly category spend (minor units) per RFM segment, for customers "
-                                     "without a category_spend attribute"),
+    "sow_low_share": (
+        "0.30",
+        "share of wallet below which a customer with high category spend is a growth opportunity",
+    ),
+    "category_spend_estimates": (
+        {},
+        "estimated yearly category spend (minor units) per RFM segment, for customers "
+        "without a category_spend attribute",
+    ),
 }
 
 
@@ -44,8 +59,9 @@ def setting(crm: CRM, name: str) -> Any:
     return crm.settings.get(PREFIX + name, DEFAULTS[name][0])
 
 
-def rate(value: Any, field: str, *, low: Decimal, high: Decimal, include_low: bool, include_high: bool,
-         meaning: str) -> Decimal:
+def rate(
+    value: Any, field: str, *, low: Decimal, high: Decimal, include_low: bool, include_high: bool, meaning: str
+) -> Decimal:
     """``value`` as a Decimal within the given bounds, or a ``ValidationError`` naming the field."""
     if isinstance(value, float):
         value = repr(value)
@@ -66,20 +82,41 @@ def rate(value: Any, field: str, *, low: Decimal, high: Decimal, include_low: bo
 
 def discount_rate(crm: CRM, value: Any = None) -> Decimal:
     """The annual discount rate: 0 ≤ rate < 1."""
-    return rate(setting(crm, "discount_rate") if value is None else value, "discount_rate", low=Decimal(0),
-                high=Decimal(1), include_low=True, include_high=False, meaning="0.10 means 10% a year")
+    return rate(
+        setting(crm, "discount_rate") if value is None else value,
+        "discount_rate",
+        low=Decimal(0),
+        high=Decimal(1),
+        include_low=True,
+        include_high=False,
+        meaning="0.10 means 10% a year",
+    )
 
 
 def margin_rate(crm: CRM, value: Any = None) -> Decimal:
     """The gross-margin rate: 0 < rate ≤ 1."""
-    return rate(setting(crm, "gross_margin_rate") if value is None else value, "gross_margin_rate", low=Decimal(0),
-                high=Decimal(1), include_low=False, include_high=True, meaning="0.35 means 35% of revenue is margin")
+    return rate(
+        setting(crm, "gross_margin_rate") if value is None else value,
+        "gross_margin_rate",
+        low=Decimal(0),
+        high=Decimal(1),
+        include_low=False,
+        include_high=True,
+        meaning="0.35 means 35% of revenue is margin",
+    )
 
 
 def share(crm: CRM, value: Any = None) -> Decimal:
     """The low-share threshold for growth opportunities: 0 < share ≤ 1."""
-    return rate(setting(crm, "sow_low_share") if value is None else value, "low_share", low=Decimal(0),
-                high=Decimal(1), include_low=False, include_high=True, meaning="0.3 means 30% of the category spend")
+    return rate(
+        setting(crm, "sow_low_share") if value is None else value,
+        "low_share",
+        low=Decimal(0),
+        high=Decimal(1),
+        include_low=False,
+        include_high=True,
+        meaning="0.3 means 30% of the category spend",
+    )
 
 
 def monetary(crm: CRM, value: Any = None) -> str:
@@ -91,6 +128,33 @@ def monetary(crm: CRM, value: Any = None) -> str:
     if text not in MONETARY:
         raise ValidationError(f"must be one of {', '.join(MONETARY)}, got {raw!r}", field="monetary")
     return text
+
+
+def choice(crm: CRM, name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """The setting ``name`` unless ``value`` is given, one of ``allowed`` (e.g. the CLV model)."""
+    raw = setting(crm, name) if value is None else value
+    text = str(raw).strip().lower()
+    if text not in allowed:
+        raise ValidationError(f"must be one of {', '.join(allowed)}, got {raw!r}", field=name)
+    return text
+
+
+def local_day(value: date | datetime | str, field: str, zone: Any) -> date:
+    """A date (``YYYY-MM-DD``, a ``date``; an aware time, or an ISO time with its offset, is read as its day in
+    ``zone``), or a ``ValidationError``."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError("give a timezone-aware time (or a date)", field=field)
+        return value.astimezone(zone).date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        if "T" in text or " " in text:
+            return local_day(datetime.fromisoformat(text), field, zone)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"not a date (YYYY-MM-DD) or ISO time: {value!r}", field=field) from None
 
 
 def days(crm: CRM, name: str, value: Any = None) -> int:
@@ -130,8 +194,8 @@ def as_of(value: datetime | date | str | None) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValidationError("give a timezone-aware time (or a date)", field="as_of")
-        return value.astimezone(timezone.utc)
-    return datetime.combine(value, time.max, tzinfo=timezone.utc).replace(microsecond=0)
+        return value.astimezone(UTC)
+    return datetime.combine(value, time.max, tzinfo=UTC).replace(microsecond=0)
 
 
 def currency_code(value: str) -> str:
@@ -149,9 +213,12 @@ def estimates(value: Mapping[str, Any]) -> dict[str, int]:
     result = {}
     for segment, amount in value.items():
         if segment not in SEGMENTS:
-            raise ValidationError(f"unknown RFM segment {segment!r} (one of {', '.join(SEGMENTS)})",
-                                  field="category_spend_estimates")
+            raise ValidationError(
+                f"unknown RFM segment {segment!r} (one of {', '.join(SEGMENTS)})", field="category_spend_estimates"
+            )
         if isinstance(amount, bool) or not isinstance(amount, (int, str)) or not str(amount).isdigit():
-            raise ValidationError(f"{segment}: give whole minor units ≥ 0, got {amount!r}", field="category_spend_estimates")
+            raise ValidationError(
+                f"{segment}: give whole minor units ≥ 0, got {amount!r}", field="category_spend_estimates"
+            )
         result[segment] = int(amount)
     return result

@@ -30,7 +30,7 @@ R     FM 1            FM 2                 FM 3                 FM 4       FM 5
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -56,7 +56,11 @@ GRID: dict[int, tuple[str, str, str, str, str]] = {
 SEGMENTS: dict[str, tuple[str, str, str]] = {
     "champions": ("Champions", "R 5, FM 4–5", "bought recently, often and for a lot: reward, ask for referrals"),
     "loyal": ("Loyal", "R 3–4, FM 4–5", "buy regularly and spend well: upsell, loyalty programme"),
-    "potential_loyalists": ("Potential loyalists", "R 4–5, FM 2–3", "recent with average value: membership, recommendations"),
+    "potential_loyalists": (
+        "Potential loyalists",
+        "R 4–5, FM 2–3",
+        "recent with average value: membership, recommendations",
+    ),
     "new": ("New", "R 5, FM 1", "first purchase just now: onboard them well"),
     "promising": ("Promising", "R 4, FM 1", "recent but little so far: build awareness, free trials"),
     "need_attention": ("Need attention", "R 3, FM 1–3", "middling on everything: limited-time offers, reactivate"),
@@ -91,8 +95,9 @@ def monetary_value(values: sa.FromClause, monetary: str) -> sa.ColumnElement[int
     return sa.type_coerce(average, sa.BigInteger)
 
 
-def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, window_days: int | None,
-            monetary: str = "total") -> runs.Run:
+def compute(
+    crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, window_days: int | None, monetary: str = "total"
+) -> runs.Run:
     """Score every customer with purchases in ``currency`` and store the snapshot; returns the run.
 
     ``monetary``: ``total`` (net spend in the window) or ``average`` (spend per purchase)."""
@@ -107,8 +112,11 @@ def compute(crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, wi
             cuts: dict[str, list[Any]] = {"recency_days": [], "frequency": [], "monetary_minor": []}
             if n:
                 money = monetary_value(values, monetary)
-                for name, column in (("recency_days", values.c.last_purchase_at),
-                                     ("frequency", values.c.purchase_count), ("monetary_minor", money)):
+                for name, column in (
+                    ("recency_days", values.c.last_purchase_at),
+                    ("frequency", values.c.purchase_count),
+                    ("monetary_minor", money),
+                ):
                     cuts[name] = _cut_points(conn, column, n)
                 cuts["recency_days"] = [(as_of_epoch - int(v.timestamp())) // 86400 for v in cuts["recency_days"]]
                 cuts["monetary_minor"] = [int(v) for v in cuts["monetary_minor"]]
@@ -129,35 +137,65 @@ def _cut_points(conn: sa.Connection, column: sa.ColumnElement[Any], n: int) -> l
         fractions = array([k / 5 for k in (1, 2, 3, 4)])
         cuts = sa.func.percentile_disc(fractions).within_group(column)
         return list(conn.execute(sa.select(sa.type_coerce(cuts, ARRAY(column.type)))).scalar_one())
-    return [conn.execute(sa.select(column).order_by(column).limit(1).offset(-(-k * n // 5) - 1)).scalar_one()
-            for k in (1, 2, 3, 4)]
+    return [
+        conn.execute(sa.select(column).order_by(column).limit(1).offset(-(-k * n // 5) - 1)).scalar_one()
+        for k in (1, 2, 3, 4)
+    ]
 
 
-def _insert(conn: sa.Connection, values: sa.FromClause, run_id: int, as_of_epoch: int, cuts: dict[str, list[Any]],
-            money: sa.ColumnElement[int]) -> None:
+def _insert(
+    conn: sa.Connection,
+    values: sa.FromClause,
+    run_id: int,
+    as_of_epoch: int,
+    cuts: dict[str, list[Any]],
+    money: sa.ColumnElement[int],
+) -> None:
     v = values.c
     recency = whole_days_since(v.last_purchase_at, as_of_epoch)
     # recency_days < d  ⇔  last_purchase_at ≥ as_of − d days + 1 s (whole seconds): compare the column itself
-    r = _score([v.last_purchase_at >= datetime.fromtimestamp(as_of_epoch - d * 86400 + 1, tz=timezone.utc)
-                for d in cuts["recency_days"]])
+    r = _score(
+        [
+            v.last_purchase_at >= datetime.fromtimestamp(as_of_epoch - d * 86400 + 1, tz=UTC)
+            for d in cuts["recency_days"]
+        ]
+    )
     f = _score([v.purchase_count > c for c in cuts["frequency"]])
     m = _score([money > c for c in cuts["monetary_minor"]])
-    scored = sa.select(v.customer_id, recency.label("recency_days"), v.purchase_count, money.label("monetary_minor"),
-                       r.label("r"), f.label("f"), m.label("m")).cte("scored")
+    scored = sa.select(
+        v.customer_id,
+        recency.label("recency_days"),
+        v.purchase_count,
+        money.label("monetary_minor"),
+        r.label("r"),
+        f.label("f"),
+        m.label("m"),
+    ).cte("scored")
     if conn.dialect.name == "sqlite":  # a flattened subquery would evaluate r, f and m again in score and segment
         scored = scored.prefix_with("MATERIALIZED")
     s = scored.c
     fm = fm_score(s.f, s.m)
     segment = sa.case(
-        *((s.r == r_score, sa.case({fm_value: name for fm_value, name in enumerate(row, start=1)}, value=fm))
-          for r_score, row in GRID.items()),
+        *((s.r == r_score, sa.case(dict(enumerate(row, start=1)), value=fm)) for r_score, row in GRID.items())
     )
     score = sa.cast(s.r, sa.String) + sa.cast(s.f, sa.String) + sa.cast(s.m, sa.String)
-    conn.execute(rfm_table.insert().from_select(
-        ["customer_id", "run_id", "recency_days", "frequency", "monetary_minor", "r", "f", "m", "score", "segment"],
-        sa.select(s.customer_id, sa.literal(run_id, sa.Integer), s.recency_days, s.purchase_count, s.monetary_minor,
-                  s.r, s.f, s.m, score, segment),
-    ))
+    conn.execute(
+        rfm_table.insert().from_select(
+            ["customer_id", "run_id", "recency_days", "frequency", "monetary_minor", "r", "f", "m", "score", "segment"],
+            sa.select(
+                s.customer_id,
+                sa.literal(run_id, sa.Integer),
+                s.recency_days,
+                s.purchase_count,
+                s.monetary_minor,
+                s.r,
+                s.f,
+                s.m,
+                score,
+                segment,
+            ),
+        )
+    )
 
 
 def _score(beats: list[sa.ColumnElement[bool]]) -> sa.ColumnElement[int]:
@@ -173,9 +211,16 @@ def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool] | No
     t = rfm_table.c
     fm = fm_score(t.f, t.m)
     rows = conn.execute(
-        sa.select(t.r, fm.label("fm"), sa.func.count(), sa.func.sum(t.recency_days), sa.func.sum(t.frequency),
-                  sa.func.sum(t.monetary_minor))
-        .where(t.run_id == run_id, sa.true() if where is None else where).group_by(t.r, fm)
+        sa.select(
+            t.r,
+            fm.label("fm"),
+            sa.func.count(),
+            sa.func.sum(t.recency_days),
+            sa.func.sum(t.frequency),
+            sa.func.sum(t.monetary_minor),
+        )
+        .where(t.run_id == run_id, sa.true() if where is None else where)
+        .group_by(t.r, fm)
     ).all()
     grid = [[0] * 5 for _ in range(5)]
     segments = {name: {"customers": 0, "recency_days": 0, "purchases": 0, "monetary_minor": 0} for name in SEGMENTS}
@@ -187,4 +232,3 @@ def summary(conn: sa.Connection, run_id: int, where: sa.ColumnElement[bool] | No
         seg["purchases"] += int(frequency)
         seg["monetary_minor"] += int(monetary)
     return {"customers": sum(seg["customers"] for seg in segments.values()), "grid": grid, "segments": segments}
-

@@ -64,8 +64,9 @@ def bulk_write(conn: sa.Connection, table: sa.Table) -> Iterator[None]:
         conn.exec_driver_sql(f"{add} NOT VALID")
 
 
-def start(crm: CRM, conn: sa.Connection, measure: str, currency: str | None, as_of: datetime,
-          parameters: dict[str, Any]) -> int:
+def start(
+    crm: CRM, conn: sa.Connection, measure: str, currency: str | None, as_of: datetime, parameters: dict[str, Any]
+) -> int:
     """Record a new run of ``measure`` and clear the rows of the runs it supersedes (same measure and
     currency) from its snapshot table; returns the run id. Call inside the run's transaction."""
     same_currency = runs.c.currency.is_(None) if currency is None else runs.c.currency == currency
@@ -80,10 +81,21 @@ def start(crm: CRM, conn: sa.Connection, measure: str, currency: str | None, as_
                 conn.execute(table.delete())
         else:
             conn.execute(table.delete().where(table.c.run_id.in_(older)))
-    return int(conn.execute(runs.insert().values(
-        measure=measure, currency=currency, as_of=as_of, computed_at=utcnow(), actor=crm.actor,
-        parameters=to_jsonable(parameters), summary={},
-    ).returning(runs.c.id)).scalar_one())
+    return int(
+        conn.execute(
+            runs.insert()
+            .values(
+                measure=measure,
+                currency=currency,
+                as_of=as_of,
+                computed_at=utcnow(),
+                actor=crm.actor,
+                parameters=to_jsonable(parameters),
+                summary={},
+            )
+            .returning(runs.c.id)
+        ).scalar_one()
+    )
 
 
 def finish(conn: sa.Connection, run_id: int, summary: dict[str, Any], parameters: dict[str, Any] | None = None) -> Run:

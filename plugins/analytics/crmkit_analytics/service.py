@@ -20,9 +20,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 import attrs
+import sqlalchemy as sa
 
 from crmkit import NotFound, Permission, ValidationError
 from crmkit.core import tables as core
@@ -39,14 +38,24 @@ When = datetime | date | str | None
 READ, RUN, EXPORT = "analytics.read", "analytics.run", "analytics.export"
 #: What analytics lets roles do (administrator gets all of them, on every customer).
 PERMISSIONS = [
-    Permission(READ, "see RFM scores, customer types, past and lifetime value, share of wallet, KPIs, cohorts and "
-                     "activity of the customers in scope (reports count only them)",
-               roles={"manager": "team", "marketing": "all", "sales": "own", "read-only": "all"}),
-    Permission(RUN, "compute the measures over the whole customer base (RFM, types, PCV, SOW, CLV), rebuild the "
-                    "purchase aggregates and change the analytics settings",
-               scoped=False, roles={"marketing": "all"}),
-    Permission(EXPORT, "export analytics of the customers in scope: a measure's full list and the HTML report",
-               roles={"manager": "team", "marketing": "all"}),
+    Permission(
+        READ,
+        "see RFM scores, customer types, past and lifetime value, share of wallet, KPIs, cohorts and "
+        "activity of the customers in scope (reports count only them)",
+        roles={"manager": "team", "marketing": "all", "sales": "own", "read-only": "all"},
+    ),
+    Permission(
+        RUN,
+        "compute the measures over the whole customer base (RFM, types, PCV, SOW, CLV), rebuild the "
+        "purchase aggregates and change the analytics settings",
+        scoped=False,
+        roles={"marketing": "all"},
+    ),
+    Permission(
+        EXPORT,
+        "export analytics of the customers in scope: a measure's full list and the HTML report",
+        roles={"manager": "team", "marketing": "all"},
+    ),
 ]
 
 
@@ -119,6 +128,8 @@ class AnalyticsService:
             "category_spend_estimates": params.estimates,
             "loyal_purchases": lambda v: params.count(self._crm, "loyal_purchases", v),
             "rfm_monetary": lambda v: params.monetary(self._crm, v),
+            "clv_model": lambda v: params.choice(self._crm, "clv_model", v, ("bgnbd", "pareto_nbd")),
+            "clv_occasions": lambda v: params.choice(self._crm, "clv_occasions", v, ("day", "transaction")),
         }
         checked = {}
         for name, value in values.items():
@@ -174,7 +185,8 @@ class AnalyticsService:
             raise ValidationError(
                 f"purchases are in several currencies ({', '.join(found)}): choose one with --currency "
                 "or `crmkit analytics settings --currency CODE`; amounts in different currencies are never added",
-                field="currency")
+                field="currency",
+            )
         return found[0] if found else None
 
     def _ensure_aggregates(self) -> None:
@@ -190,8 +202,14 @@ class AnalyticsService:
 
     # -- measures (analytics.run: whole-base jobs; the run returned is read with analytics.read) ----------
 
-    def rfm(self, *, as_of: When = None, currency: str | None = None, window_days: int | None = None,
-            monetary: str | None = None) -> runs.Run:
+    def rfm(
+        self,
+        *,
+        as_of: When = None,
+        currency: str | None = None,
+        window_days: int | None = None,
+        monetary: str | None = None,
+    ) -> runs.Run:
         """Score every buyer's recency, frequency and monetary value (``total`` spend or ``average`` per purchase;
         default the ``rfm_monetary`` setting), segment them, and store the snapshot."""
         self._may_run()
@@ -201,11 +219,19 @@ class AnalyticsService:
         code = self.currency(currency)
         with self._crm.transaction() as session:
             conn = session.connection()
-            return self._scoped(conn, rfm.compute(self._crm, conn, currency=code, as_of=when, window_days=window,
-                                                  monetary=definition))
+            return self._scoped(
+                conn, rfm.compute(self._crm, conn, currency=code, as_of=when, window_days=window, monetary=definition)
+            )
 
-    def customer_types(self, *, as_of: When = None, new_days: int | None = None, loyal_purchases: int | None = None,
-                       at_risk_days: int | None = None, lost_days: int | None = None) -> runs.Run:
+    def customer_types(
+        self,
+        *,
+        as_of: When = None,
+        new_days: int | None = None,
+        loyal_purchases: int | None = None,
+        at_risk_days: int | None = None,
+        lost_days: int | None = None,
+    ) -> runs.Run:
         """Classify every active customer (loyal, potential, new, prospect, at risk, lost) and store the snapshot."""
         self._may_run()
         crm = self._crm
@@ -213,14 +239,22 @@ class AnalyticsService:
         self._ensure_aggregates()
         with crm.transaction() as session:
             conn = session.connection()
-            return self._scoped(conn, customer_types.compute(
-                crm, conn, as_of=when, new_days=params.days(crm, "new_days", new_days),
-                loyal_purchases=params.count(crm, "loyal_purchases", loyal_purchases),
-                at_risk_days=params.days(crm, "at_risk_days", at_risk_days),
-                lost_days=params.days(crm, "lost_days", lost_days)))
+            return self._scoped(
+                conn,
+                customer_types.compute(
+                    crm,
+                    conn,
+                    as_of=when,
+                    new_days=params.days(crm, "new_days", new_days),
+                    loyal_purchases=params.count(crm, "loyal_purchases", loyal_purchases),
+                    at_risk_days=params.days(crm, "at_risk_days", at_risk_days),
+                    lost_days=params.days(crm, "lost_days", lost_days),
+                ),
+            )
 
-    def pcv(self, *, as_of: When = None, currency: str | None = None, discount_rate: Any = None,
-            margin_rate: Any = None) -> runs.Run:
+    def pcv(
+        self, *, as_of: When = None, currency: str | None = None, discount_rate: Any = None, margin_rate: Any = None
+    ) -> runs.Run:
         """Past customer value of every buyer, compounded to the as-of date, and the total; stores the snapshot."""
         from crmkit_analytics import pcv
 
@@ -230,8 +264,9 @@ class AnalyticsService:
         code = self.currency(currency)
         with self._crm.transaction() as session:
             conn = session.connection()
-            return self._scoped(conn, pcv.compute(self._crm, conn, currency=code, as_of=when, discount_rate=rate,
-                                                  margin_rate=margin))
+            return self._scoped(
+                conn, pcv.compute(self._crm, conn, currency=code, as_of=when, discount_rate=rate, margin_rate=margin)
+            )
 
     def sow(self, *, as_of: When = None, currency: str | None = None, window_days: int | None = None) -> runs.Run:
         """Share of wallet of every customer with a known category spend, per segment and overall."""
@@ -244,25 +279,86 @@ class AnalyticsService:
         code = self.currency(currency)
         with self._crm.transaction() as session:
             conn = session.connection()
-            return self._scoped(conn, sow.compute(self._crm, conn, currency=code, as_of=when, window_days=window,
-                                                  estimates=estimates))
+            return self._scoped(
+                conn, sow.compute(self._crm, conn, currency=code, as_of=when, window_days=window, estimates=estimates)
+            )
 
-    def clv(self, *, as_of: When = None, currency: str | None = None, horizon_days: int | None = None,
-            discount_rate: Any = None, margin_rate: Any = None) -> runs.Run:
-        """Fit BG/NBD + Gamma-Gamma on the buyers' history and store P(alive), expected purchases and CLV."""
+    def clv(
+        self,
+        *,
+        as_of: When = None,
+        currency: str | None = None,
+        horizon_days: int | None = None,
+        discount_rate: Any = None,
+        margin_rate: Any = None,
+        model: str | None = None,
+    ) -> runs.Run:
+        """Fit BG/NBD and Pareto/NBD (compared by BIC) and Gamma-Gamma on the purchase occasions up to the as-of
+        date's local day (a date is that day; default today), predict with ``model`` (default the ``clv_model``
+        setting, ``bgnbd``), and store P(alive), expected purchases, spend and CLV per customer."""
         from crmkit_analytics import clv
 
         self._may_run()
-        when = params.as_of(as_of)
+        day = self._day(as_of, "as_of")
         rate, margin = params.discount_rate(self._crm, discount_rate), params.margin_rate(self._crm, margin_rate)
         horizon = params.days(self._crm, "clv_horizon_days", horizon_days)
+        chosen = params.choice(self._crm, "clv_model", model, clv.MODELS)
+        by_day = params.choice(self._crm, "clv_occasions", None, ("day", "transaction")) == "day"
         code = self.currency(currency)
         if code is None:
             raise ValidationError("no purchases yet: lifetime value needs purchase history", field="history")
         with self._crm.transaction() as session:
             conn = session.connection()
-            return self._scoped(conn, clv.compute(self._crm, conn, currency=code, as_of=when, horizon_days=horizon,
-                                                  discount_rate=rate, margin_rate=margin))
+            return self._scoped(
+                conn,
+                clv.compute(
+                    self._crm,
+                    conn,
+                    currency=code,
+                    as_of=clv.end_of_day(self._crm, day),
+                    horizon_days=horizon,
+                    discount_rate=rate,
+                    margin_rate=margin,
+                    model=chosen,
+                    by_day=by_day,
+                ),
+            )
+
+    def clv_check(
+        self,
+        *,
+        calibration_end: date | datetime | str,
+        holdout_end: date | datetime | str,
+        currency: str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """Fit the models on the purchase occasions up to ``calibration_end`` (a local day) and compare their
+        predictions with what the same customers bought until ``holdout_end``: per calibration frequency,
+        in total, week by week (cumulative repeat purchases) and as mean absolute error per customer.
+        A whole-base job that stores nothing (``analytics.run``)."""
+        from crmkit_analytics import clv, clv_check
+
+        self._may_run()
+        start, end = self._day(calibration_end, "calibration_end"), self._day(holdout_end, "holdout_end")
+        if end <= start:
+            raise ValidationError(
+                f"the hold-out must come after the calibration period: {end.isoformat()} is not "
+                f"after the calibration end {start.isoformat()}, so the two would overlap",
+                field="holdout_end",
+            )
+        chosen = params.choice(self._crm, "clv_model", model, clv.MODELS)
+        by_day = params.choice(self._crm, "clv_occasions", None, ("day", "transaction")) == "day"
+        code = self.currency(currency)
+        if code is None:
+            raise ValidationError("no purchases yet: the model check needs purchase history", field="history")
+        with self._crm.reading() as conn:
+            return clv_check.compare(
+                self._crm, conn, currency=code, calibration_end=start, holdout_end=end, model=chosen, by_day=by_day
+            )
+
+    def _day(self, value: When, field: str) -> date:
+        """A local day of the business: a date as given, an aware time's day in its time zone; None is today."""
+        return self._crm.today() if value is None else params.local_day(value, field, self._crm.timezone)
 
     def run(self, *, as_of: When = None, currency: str | None = None) -> Computed:
         """Compute every measure for one date, in order (RFM, customer types, PCV, SOW, CLV), each in its own
@@ -275,7 +371,7 @@ class AnalyticsService:
             "types": lambda: self.customer_types(as_of=when),
             "pcv": lambda: self.pcv(as_of=when, currency=currency),
             "sow": lambda: self.sow(as_of=when, currency=currency),
-            "clv": lambda: self.clv(as_of=when, currency=currency),
+            "clv": lambda: self.clv(as_of=when if as_of is None else as_of, currency=currency),
         }
         computed: dict[str, runs.Run] = {}
         problems: dict[str, str] = {}
@@ -311,8 +407,9 @@ class AnalyticsService:
             found = [runs.Run(**row) for row in conn.execute(query).mappings()]
         return found if label is None else [attrs.evolve(run, summary={}, scope=label) for run in found]
 
-    def customers(self, measure: str, *, segment: str | None = None, order: str | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
+    def customers(
+        self, measure: str, *, segment: str | None = None, order: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """Rows of the latest snapshot of ``measure`` with the customer's name, for the customers in scope;
         ``segment`` filters RFM segments or customer types; ``order`` is a column to sort by, highest first
         (default: the customer id)."""
@@ -347,9 +444,11 @@ class AnalyticsService:
             raise ValidationError(f"unknown measure (one of {', '.join(SNAPSHOTS)})", field="measure")
         table = SNAPSHOTS[measure]
         columns = [col for col in table.c if col.key not in ("customer_id", "run_id")]
-        query = (sa.select(table.c.customer_id, core.customers.c.name, *columns)
-                 .join(core.customers, core.customers.c.id == table.c.customer_id)
-                 .where(table.c.run_id == runs.latest_id(measure), self._in_scope(table.c.customer_id)))
+        query = (
+            sa.select(table.c.customer_id, core.customers.c.name, *columns)
+            .join(core.customers, core.customers.c.id == table.c.customer_id)
+            .where(table.c.run_id == runs.latest_id(measure), self._in_scope(table.c.customer_id))
+        )
         if segment is not None:
             column = {"rfm": "segment", "types": "customer_type"}.get(measure)
             if column is None:
@@ -357,13 +456,15 @@ class AnalyticsService:
             query = query.where(table.c[column] == segment)
         if order is not None:
             if order not in table.c or order in ("customer_id", "run_id"):
-                raise ValidationError(f"cannot sort {measure} by {order!r} (one of {', '.join(c.key for c in columns)})",
-                                      field="order")
+                raise ValidationError(
+                    f"cannot sort {measure} by {order!r} (one of {', '.join(c.key for c in columns)})", field="order"
+                )
             return query.order_by(table.c[order].desc(), table.c.customer_id)
         return query.order_by(table.c.customer_id)
 
-    def growth_opportunities(self, *, low_share: Any = None, min_category_spend: int | None = None,
-                             limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+    def growth_opportunities(
+        self, *, low_share: Any = None, min_category_spend: int | None = None, limit: int = 20
+    ) -> tuple[int, list[dict[str, Any]]]:
         """From the latest SOW run: (category-spend threshold, customers in scope with a low share of a big
         wallet). The threshold is the whole base's top fifth, so a customer's standing does not depend on who asks."""
         from crmkit_analytics import sow
@@ -372,18 +473,26 @@ class AnalyticsService:
         share = float(params.share(self._crm, low_share))
         with self._crm.reading() as conn:
             run = self._require(conn, "sow")
-            return sow.opportunities(conn, run.id, low_share=share, min_category_spend=min_category_spend,
-                                     limit=_limit(limit), where=where)
+            return sow.opportunities(
+                conn, run.id, low_share=share, min_category_spend=min_category_spend, limit=_limit(limit), where=where
+            )
 
     def customer_summary(self, conn: sa.Connection, customer_id: int) -> dict[str, Any]:
         """What the profile shows: purchase history per currency and the latest value of every measure, dated
         (nothing for a customer outside the acting user's ``analytics.read`` scope)."""
         history, latest = self._customer_rows(conn, customer_id)
-        result: dict[str, Any] = {"purchases": [
-            {"currency": row["currency"], "purchases": row["purchase_count"],
-             "total": Money(row["currency"], int(row["total_minor"])).format(),
-             "first_purchase_at": row["first_purchase_at"], "last_purchase_at": row["last_purchase_at"]}
-            for row in history]}
+        result: dict[str, Any] = {
+            "purchases": [
+                {
+                    "currency": row["currency"],
+                    "purchases": row["purchase_count"],
+                    "total": Money(row["currency"], int(row["total_minor"])).format(),
+                    "first_purchase_at": row["first_purchase_at"],
+                    "last_purchase_at": row["last_purchase_at"],
+                }
+                for row in history
+            ]
+        }
         result.update({measure: _profile_values(measure, row) for measure, row in latest.items()})
         return result
 
@@ -397,50 +506,74 @@ class AnalyticsService:
             history, latest = self._customer_rows(conn, customer_id)
         return {"purchases": history, **latest}
 
-    def _customer_rows(self, conn: sa.Connection, customer_id: int) -> tuple[list[dict[str, Any]],
-                                                                             dict[str, dict[str, Any]]]:
+    def _customer_rows(
+        self, conn: sa.Connection, customer_id: int
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         """The customer's aggregates per currency and their row of each measure's latest run, within scope."""
         cv = customer_value.c
-        history = [dict(row) for row in conn.execute(
-            sa.select(customer_value).where(cv.customer_id == customer_id, self._in_scope(cv.customer_id))
-            .order_by(cv.currency)).mappings()]
+        history = [
+            dict(row)
+            for row in conn.execute(
+                sa.select(customer_value)
+                .where(cv.customer_id == customer_id, self._in_scope(cv.customer_id))
+                .order_by(cv.currency)
+            ).mappings()
+        ]
         latest: dict[str, dict[str, Any]] = {}
         for measure, table in SNAPSHOTS.items():
-            row = conn.execute(
-                sa.select(table, runs_table.c.computed_at, runs_table.c.as_of, runs_table.c.currency)
-                .join(runs_table, runs_table.c.id == table.c.run_id)
-                .where(table.c.customer_id == customer_id, table.c.run_id == runs.latest_id(measure),
-                       self._in_scope(table.c.customer_id))
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(table, runs_table.c.computed_at, runs_table.c.as_of, runs_table.c.currency)
+                    .join(runs_table, runs_table.c.id == table.c.run_id)
+                    .where(
+                        table.c.customer_id == customer_id,
+                        table.c.run_id == runs.latest_id(measure),
+                        self._in_scope(table.c.customer_id),
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if row is not None:
                 latest[measure] = dict(row)
         return history, latest
 
     # -- KPIs, breakdowns, cohorts, report -------------------------------------------------------------
 
-    def kpis(self, *, as_of: When = None, currency: str | None = None, months: int = 12,
-             freshness_days: int = 90) -> dict[str, Any]:
+    def kpis(
+        self, *, as_of: When = None, currency: str | None = None, months: int = 12, freshness_days: int = 90
+    ) -> dict[str, Any]:
         """Headline KPIs as of the date and one row per month (acquisition, retention, churn, AOV, …), over the
         customers in scope; ``overview["scope"]`` says whose (None: every customer)."""
         self._crm.access.require(READ)
         when, code, months = params.as_of(as_of), self.currency(currency), _months(months)
         fresh = params.whole_days(freshness_days, "freshness_days")
         with self._crm.reading() as conn:
-            overview = kpis.overview(self._crm, conn, currency=code, as_of=when, freshness_days=fresh,
-                                     scope=self._in_scope)
-            return {"overview": {**overview, "scope": self.scope()},
-                    "months": kpis.monthly(self._crm, conn, currency=code, as_of=when, months=months,
-                                           scope=self._in_scope)}
+            overview = kpis.overview(
+                self._crm, conn, currency=code, as_of=when, freshness_days=fresh, scope=self._in_scope
+            )
+            return {
+                "overview": {**overview, "scope": self.scope()},
+                "months": kpis.monthly(self._crm, conn, currency=code, as_of=when, months=months, scope=self._in_scope),
+            }
 
-    def breakdown(self, by: str, *, as_of: When = None, currency: str | None = None,
-                  months: int = 12) -> list[dict[str, Any]]:
+    def breakdown(
+        self, by: str, *, as_of: When = None, currency: str | None = None, months: int = 12
+    ) -> list[dict[str, Any]]:
         """Customers, buyers, orders and revenue over the last ``months`` months grouped by ``by``
         (age_band, gender, province, city, category, channel, period), over the customers in scope."""
         self._crm.access.require(READ)
         when, code, months = params.as_of(as_of), self.currency(currency), _months(months)
         with self._crm.reading() as conn:
-            return kpis.breakdown(self._crm, conn, by=by, currency=code, start=kpis.first_month(when, months), end=when,
-                                  scope=self._in_scope)
+            return kpis.breakdown(
+                self._crm,
+                conn,
+                by=by,
+                currency=code,
+                start=kpis.first_month(when, months),
+                end=when,
+                scope=self._in_scope,
+            )
 
     def cohorts(self, *, as_of: When = None, currency: str | None = None, months: int = 12) -> list[dict[str, Any]]:
         """Retention by first-purchase month over the last ``months`` months, over the customers in scope."""
@@ -456,10 +589,21 @@ class AnalyticsService:
         with self._crm.reading() as conn:
             return kpis.activity(conn, as_of=when, months=months, scope=self._in_scope)
 
-    def report(self, path: str | Path, *, as_of: When = None, currency: str | None = None, recompute: bool = True,
-               charts_dir: str | Path | None = None) -> Path:
+    def report(
+        self,
+        path: str | Path,
+        *,
+        as_of: When = None,
+        currency: str | None = None,
+        recompute: bool = True,
+        charts_dir: str | Path | None = None,
+        locale: str | None = None,
+        holdout: tuple[When, When] | None = None,
+    ) -> Path:
         """Write the self-contained HTML report (computing every measure first unless ``recompute=False``);
-        with ``charts_dir``, every chart is also saved there as PNG and SVG.
+        with ``charts_dir``, every chart is also saved there as PNG and SVG. It is written in ``locale`` (vi or
+        en), else the business setting ``locale``, else Vietnamese. With ``holdout`` (calibration end, hold-out
+        end), it adds the CLV model check of :meth:`clv_check` with its charts.
 
         Needs ``analytics.read`` and ``analytics.export`` (a file of customers' names and values), and
         ``analytics.run`` to recompute. A user whose scope is narrower gets a report of their customers
@@ -472,9 +616,19 @@ class AnalyticsService:
         access.require(EXPORT)
         if recompute:
             access.require(RUN)
-        return report.write(self._crm, Path(path), as_of=params.as_of(as_of), currency=self.currency(currency),
-                            recompute=recompute, charts_dir=None if charts_dir is None else Path(charts_dir),
-                            scope=self.scope())
+        return report.write(
+            self._crm,
+            Path(path),
+            as_of=params.as_of(as_of),
+            currency=self.currency(currency),
+            recompute=recompute,
+            charts_dir=None if charts_dir is None else Path(charts_dir),
+            scope=self.scope(),
+            locale=locale,
+            clv_check=None
+            if holdout is None
+            else self.clv_check(calibration_end=holdout[0], holdout_end=holdout[1], currency=currency),
+        )
 
     def _require(self, conn: sa.Connection, measure: str) -> runs.Run:
         run = runs.latest(conn, measure)
@@ -502,18 +656,32 @@ def _profile_values(measure: str, row: Any) -> dict[str, Any]:
     dated = {"computed_at": row["computed_at"], "as_of": row["as_of"]}
     currency = row["currency"]
     if measure == "rfm":
-        return {"score": row["score"], "segment": row["segment"], "recency_days": row["recency_days"],
-                "frequency": row["frequency"], "monetary": Money(currency, int(row["monetary_minor"])).format(), **dated}
+        return {
+            "score": row["score"],
+            "segment": row["segment"],
+            "recency_days": row["recency_days"],
+            "frequency": row["frequency"],
+            "monetary": Money(currency, int(row["monetary_minor"])).format(),
+            **dated,
+        }
     if measure == "types":
         return {"customer_type": row["customer_type"], **dated}
     if measure == "pcv":
         return {"pcv": Money(currency, int(row["pcv_minor"])).format(), **dated}
     if measure == "sow":
-        return {"share": round(row["share"], 4), "spend": Money(currency, int(row["spend_minor"])).format(),
-                "category_spend": Money(currency, int(row["category_spend_minor"])).format(),
-                "source": row["source"], **dated}
-    return {"clv": Money(currency, int(row["clv_minor"])).format(), "p_alive": round(row["p_alive"], 4),
-            "expected_purchases": round(row["expected_purchases"], 3), **dated}
+        return {
+            "share": round(row["share"], 4),
+            "spend": Money(currency, int(row["spend_minor"])).format(),
+            "category_spend": Money(currency, int(row["category_spend_minor"])).format(),
+            "source": row["source"],
+            **dated,
+        }
+    return {
+        "clv": Money(currency, int(row["clv_minor"])).format(),
+        "p_alive": round(row["p_alive"], 4),
+        "expected_purchases": round(row["expected_purchases"], 3),
+        **dated,
+    }
 
 
 def _limit(limit: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,8 +31,18 @@ def shop(analytics_crm: Any) -> Shop:
 @pytest.fixture
 def people(analytics_crm: Any) -> Callable[..., list[int]]:
     """``people(n, **fields)`` adds ``n`` customers (Vietnamese names) and returns their ids."""
-    names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Minh Châu", "Phạm Quốc Dũng", "Hoàng Thu Hà", "Vũ Đức Hải",
-             "Đặng Mai Lan", "Bùi Thanh Long", "Đỗ Ngọc Mai", "Hồ Quang Nam"]
+    names = [
+        "Nguyễn Văn An",
+        "Trần Thị Bình",
+        "Lê Minh Châu",
+        "Phạm Quốc Dũng",
+        "Hoàng Thu Hà",
+        "Vũ Đức Hải",
+        "Đặng Mai Lan",
+        "Bùi Thanh Long",
+        "Đỗ Ngọc Mai",
+        "Hồ Quang Nam",
+    ]
 
     def make(n: int, **fields: Any) -> list[int]:
         return [analytics_crm.customers.add(name=f"{names[i % len(names)]} {i}", **fields).id for i in range(n)]
@@ -45,14 +55,22 @@ def purchase_history() -> Callable[..., list[int]]:
     """``purchase_history(crm, customers=24, owner=None)``: customers with 1–6 purchases of 1.500.000 ₫ each over
     the last 500 days (an import, aggregated on the first read; every third customer is ``owner``'s); their ids.
     For the console's tests, where measures are computed as of now."""
+
     def make(crm: Any, customers: int = 24, owner: str | None = None) -> list[int]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         ids, rows = [], []
         for n in range(customers):
             customer = crm.customers.add(name=f"Khách hàng {n:02d}", owner=owner if n % 3 == 0 else None)
             ids.append(customer.id)
-            rows.extend({"customer_id": customer.id, "occurred_at": now - timedelta(days=(n * 37 + k * 61) % 500 + 1),
-                         "amount_minor": 1_500_000, "currency": "VND"} for k in range(1 + n % 6))
+            rows.extend(
+                {
+                    "customer_id": customer.id,
+                    "occurred_at": now - timedelta(days=(n * 37 + k * 61) % 500 + 1),
+                    "amount_minor": 1_500_000,
+                    "currency": "VND",
+                }
+                for k in range(1 + n % 6)
+            )
         Shop(crm).insert_quietly(rows)
         return ids
 

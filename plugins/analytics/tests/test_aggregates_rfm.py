@@ -17,9 +17,19 @@ from crmkit_analytics.testing import AS_OF
 def aggregates(crm: Any) -> list[tuple[Any, ...]]:
     cv = customer_value.c
     with crm.reading() as conn:
-        return [tuple(r) for r in conn.execute(
-            sa.select(cv.customer_id, cv.currency, cv.first_purchase_at, cv.last_purchase_at, cv.purchase_count,
-                      cv.total_minor).order_by(cv.customer_id, cv.currency))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(
+                    cv.customer_id,
+                    cv.currency,
+                    cv.first_purchase_at,
+                    cv.last_purchase_at,
+                    cv.purchase_count,
+                    cv.total_minor,
+                ).order_by(cv.customer_id, cv.currency)
+            )
+        ]
 
 
 def test_orders_keep_aggregates_current_and_refunds_net_out(analytics_crm: Any, shop: Any, people: Any) -> None:
@@ -81,8 +91,9 @@ def test_merge_combines_and_erase_removes_aggregates(analytics_crm: Any, shop: A
         assert conn.execute(sa.select(sa.func.count()).select_from(rfm)).scalar_one() == 0
 
 
-def test_a_batch_merge_combines_the_aggregates_of_every_record_of_one_customer(analytics_crm: Any, shop: Any,
-                                                                               people: Any) -> None:
+def test_a_batch_merge_combines_the_aggregates_of_every_record_of_one_customer(
+    analytics_crm: Any, shop: Any, people: Any
+) -> None:
     kept, first, second, other, other_dup = people(5)
     shop.buy(first, days_ago=40, amount=300)
     shop.buy(second, days_ago=5, amount=7)
@@ -109,16 +120,33 @@ def test_rfm_scores_and_segments_by_hand(analytics_crm: Any, shop: Any, people: 
     ids = ladder(shop, people)
     run = analytics_crm.analytics.rfm(as_of=AS_OF)
     # n = 10: cut points are the 2nd, 4th, 6th and 8th smallest values of each measure
-    assert run.parameters["cut_points"] == {"recency_days": [90, 70, 50, 30], "frequency": [2, 4, 6, 8],
-                                            "monetary_minor": [200_000, 400_000, 600_000, 800_000]}
+    assert run.parameters["cut_points"] == {
+        "recency_days": [90, 70, 50, 30],
+        "frequency": [2, 4, 6, 8],
+        "monetary_minor": [200_000, 400_000, 600_000, 800_000],
+    }
     rows = {r["customer_id"]: r for r in analytics_crm.analytics.customers("rfm")}
     expected_r = [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
     expected_f = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    segments = ["new", "new", "potential_loyalists", "potential_loyalists", "need_attention", "need_attention",
-                "at_risk", "at_risk", "cant_lose", "cant_lose"]
+    segments = [
+        "new",
+        "new",
+        "potential_loyalists",
+        "potential_loyalists",
+        "need_attention",
+        "need_attention",
+        "at_risk",
+        "at_risk",
+        "cant_lose",
+        "cant_lose",
+    ]
     for i, cid in enumerate(ids):
         row = rows[cid]
-        assert (row["recency_days"], row["frequency"], row["monetary_minor"]) == (10 * (i + 1), i + 1, 100_000 * (i + 1))
+        assert (row["recency_days"], row["frequency"], row["monetary_minor"]) == (
+            10 * (i + 1),
+            i + 1,
+            100_000 * (i + 1),
+        )
         assert (row["r"], row["f"], row["m"]) == (expected_r[i], expected_f[i], expected_f[i])
         assert row["score"] == f"{expected_r[i]}{expected_f[i]}{expected_f[i]}"
         assert row["segment"] == segments[i]
@@ -186,8 +214,11 @@ def test_segment_fields_filter_in_sql(analytics_crm: Any, shop: Any, people: Any
     analytics_crm.analytics.rfm(as_of=AS_OF)
     fields = analytics_crm.hooks.segment_fields()
     with analytics_crm.reading() as conn:
-        at_risk = list(conn.execute(sa.select(customers.c.id).where(fields["rfm_segment"] == "cant_lose")
-                                    .order_by(customers.c.id)).scalars())
+        at_risk = list(
+            conn.execute(
+                sa.select(customers.c.id).where(fields["rfm_segment"] == "cant_lose").order_by(customers.c.id)
+            ).scalars()
+        )
         scores = dict(conn.execute(sa.select(customers.c.id, fields["rfm_score"])).all())
     assert at_risk == ids[8:]
     assert scores[ids[0]] == "511"
@@ -205,14 +236,18 @@ def monetary_shop(shop: Any, people: Any) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("window_days", [None, 3650])  # the aggregates, and a rescan of the transactions
-def test_rfm_monetary_average_per_purchase_as_kumar_reinartz(analytics_crm: Any, shop: Any, people: Any,
-                                                             window_days: int | None) -> None:
+def test_rfm_monetary_average_per_purchase_as_kumar_reinartz(
+    analytics_crm: Any, shop: Any, people: Any, window_days: int | None
+) -> None:
     ids = monetary_shop(shop, people)
     total = analytics_crm.analytics.rfm(as_of=AS_OF, window_days=window_days)
     assert total.parameters["monetary"] == "total"
     rows = {r["customer_id"]: r for r in analytics_crm.analytics.customers("rfm")}
     assert [(rows[ids[k]]["monetary_minor"], rows[ids[k]]["m"]) for k in "ABC"] == [
-        (900_000, 2), (1_000_010, 4), (300_001, 1)]
+        (900_000, 2),
+        (1_000_010, 4),
+        (300_001, 1),
+    ]
 
     average = analytics_crm.analytics.rfm(as_of=AS_OF, window_days=window_days, monetary="average")
     assert average.parameters["monetary"] == "average"
@@ -220,7 +255,10 @@ def test_rfm_monetary_average_per_purchase_as_kumar_reinartz(analytics_crm: Any,
     rows = {r["customer_id"]: r for r in analytics_crm.analytics.customers("rfm")}
     # C: 300,001 / 2 = 150,000.5 → 150,001 (half up, whole đồng: money never float)
     assert [(rows[ids[k]]["monetary_minor"], rows[ids[k]]["m"]) for k in "ABC"] == [
-        (900_000, 4), (100_001, 1), (150_001, 2)]
+        (900_000, 4),
+        (100_001, 1),
+        (150_001, 2),
+    ]
     assert analytics_crm.analytics.latest("rfm").parameters["monetary"] == "average"
 
 
@@ -235,3 +273,24 @@ def test_rfm_monetary_setting_and_bad_values(analytics_crm: Any, shop: Any, peop
     with pytest.raises(ValidationError) as bad:
         analytics_crm.analytics.configure(rfm_monetary="median")
     assert "monetary" in bad.value.errors
+
+
+def test_a_control_character_in_any_analytics_setting_is_refused_naming_it_and_nothing_is_stored(
+    analytics_crm: Any,
+) -> None:
+    before = analytics_crm.analytics.settings()
+    for name, value in (
+        ("currency", "VN\x00"),
+        ("rfm_monetary", "total\x00"),
+        ("clv_model", "bgnbd\x1b"),
+        ("clv_occasions", "day\x00"),
+        ("discount_rate", "0.1\x00"),
+        ("sow_low_share", "0.5\x7f"),
+        ("category_spend_estimates", {"new\x00": 1}),
+        ("loyal_purchases", "3\x00"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            analytics_crm.analytics.configure(**{"currency": "USD", name: value})  # all or nothing
+        field = {"rfm_monetary": "monetary", "sow_low_share": "low_share"}.get(name, name)  # as the measure's option
+        assert list(refused.value.errors) == [field] and "\x00" not in str(refused.value), name
+    assert analytics_crm.analytics.settings() == before

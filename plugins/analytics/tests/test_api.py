@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,19 +23,23 @@ def api(analytics_crm: Any, shop: Any) -> tuple[Any, Client, dict[str, int], dic
     add_user(crm, "minh", teams=["Sài Gòn"], roles=["sales"])
     add_user(crm, "mai", roles=["marketing"])
     add_user(crm, "vy", roles=["support"])
-    ids = {"an": crm.customers.add(name="Nguyễn Văn An", owner="lan").id,
-           "binh": crm.customers.add(name="Trần Thị Bình", owner="lan").id,
-           "chau": crm.customers.add(name="Lê Minh Châu", owner="minh").id}
+    ids = {
+        "an": crm.customers.add(name="Nguyễn Văn An", owner="lan").id,
+        "binh": crm.customers.add(name="Trần Thị Bình", owner="lan").id,
+        "chau": crm.customers.add(name="Lê Minh Châu", owner="minh").id,
+    }
     for month in (2, 3, 4, 5, 6):
-        shop.buy(ids["an"], datetime(AS_OF.year, month, 10, tzinfo=timezone.utc), 100_000)
-    shop.buy(ids["binh"], datetime(AS_OF.year, 5, 10, tzinfo=timezone.utc), 400_000)
+        shop.buy(ids["an"], datetime(AS_OF.year, month, 10, tzinfo=UTC), 100_000)
+    shop.buy(ids["binh"], datetime(AS_OF.year, 5, 10, tzinfo=UTC), 400_000)
     for month in (1, 4):
-        shop.buy(ids["chau"], datetime(AS_OF.year, month, 10, tzinfo=timezone.utc), 500_000)
+        shop.buy(ids["chau"], datetime(AS_OF.year, month, 10, tzinfo=UTC), 500_000)
     crm.analytics.rfm(as_of=AS_OF)
     crm.analytics.customer_types(as_of=AS_OF)
     crm.analytics.clv(as_of=AS_OF)
-    headers = {name: {"Authorization": f"Bearer {crm.users.create_token(name, 'test').secret}"}
-               for name in ("lan", "mai", "vy")}
+    headers = {
+        name: {"Authorization": f"Bearer {crm.users.create_token(name, 'test').secret}"}
+        for name in ("lan", "mai", "vy")
+    }
     return crm, Client(create_app(crm)), ids, headers
 
 
@@ -67,8 +71,9 @@ def test_customers_rows_and_one_customers(api: Any) -> None:
     assert one.status_code == 200
     assert (one.json["name"], one.json["frequency"], one.json["monetary_minor"]) == ("Nguyễn Văn An", 5, 500_000)
     kind = client.get(f"/analytics/types/customers/{ids['an']}", headers=headers["lan"]).json["customer_type"]
-    assert [r["customer_id"] for r in client.get(f"/analytics/types/customers?segment={kind}",
-                                                 headers=headers["lan"]).json] == [ids["an"]]
+    assert [
+        r["customer_id"] for r in client.get(f"/analytics/types/customers?segment={kind}", headers=headers["lan"]).json
+    ] == [ids["an"]]
     clv = client.get(f"/analytics/clv/customers/{ids['binh']}", headers=headers["lan"]).json
     assert isinstance(clv["clv_minor"], int) and 0 <= clv["p_alive"] <= 1
 
@@ -80,7 +85,11 @@ def test_kpis(api: Any) -> None:
     assert kpis.status_code == 200
     overview = kpis.json["overview"]
     assert (overview["currency"], overview["buyers"], overview["orders"], overview["revenue_minor"]) == (
-        "VND", 3, 8, 1_900_000)
+        "VND",
+        3,
+        8,
+        1_900_000,
+    )
     assert len(kpis.json["months"]) == 6
     assert client.get(url, headers=headers["lan"]).json["overview"]["buyers"] == 2
 
@@ -100,7 +109,9 @@ def test_out_of_scope_is_404_and_a_missing_permission_403(api: Any) -> None:
     for measure in ("rfm", "types", "clv"):
         assert client.get(f"/analytics/{measure}/customers/{ids['chau']}", headers=headers["lan"]).status_code == 404
     assert [r["customer_id"] for r in client.get("/analytics/rfm/customers", headers=headers["lan"]).json] == [
-        ids["an"], ids["binh"]]
+        ids["an"],
+        ids["binh"],
+    ]
     refused = client.get("/analytics/rfm", headers=headers["vy"])
     assert refused.status_code == 403 and refused.json["permission"] == "analytics.read"
 
@@ -109,9 +120,20 @@ def test_openapi_lists_analytics_operations(api: Any) -> None:
     _, client, _, _ = api
     document = client.get("/openapi.json").json
     validate(document)
-    tagged = {f"{method.upper()} {path}" for path, item in document["paths"].items()
-              for method, op in item.items() if op.get("tags") == ["analytics"]}
-    assert {"GET /analytics/rfm", "GET /analytics/rfm/customers", "GET /analytics/rfm/customers/{customer_id}",
-            "GET /analytics/types", "GET /analytics/clv", "GET /analytics/clv/customers/{customer_id}",
-            "GET /analytics/kpis", "GET /analytics/runs"} <= tagged
+    tagged = {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if op.get("tags") == ["analytics"]
+    }
+    assert {
+        "GET /analytics/rfm",
+        "GET /analytics/rfm/customers",
+        "GET /analytics/rfm/customers/{customer_id}",
+        "GET /analytics/types",
+        "GET /analytics/clv",
+        "GET /analytics/clv/customers/{customer_id}",
+        "GET /analytics/kpis",
+        "GET /analytics/runs",
+    } <= tagged
     assert all(entry.startswith("GET /analytics/") for entry in tagged)  # read only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 
+import attrs
 import numpy as np
 import pytest
 from scipy.special import hyp2f1
@@ -70,7 +71,7 @@ def test_discounting_purchases() -> None:
     assert plain == pytest.approx(total)
     assert total == pytest.approx(btyd.expected_purchases(PAPER, 52, x, t_x, T))
     _, discounted = btyd.discounted_expected_purchases(PAPER, x, t_x, T, horizon=52, step=52 / 12, rate_per_unit=0.002)
-    assert (discounted < total).all() and (discounted > total * 1.002 ** -52).all()
+    assert (discounted < total).all() and (discounted > total * 1.002**-52).all()
 
 
 def test_gamma_gamma_reproduces_fader_hardie_spend_note() -> None:
@@ -119,16 +120,19 @@ def test_gamma_gamma_recovers_simulated_parameters() -> None:
         assert getattr(fit, name) == pytest.approx(getattr(truth, name), rel=0.1), name
 
 
-@pytest.mark.parametrize(("x", "t_x", "T", "message"), [
-    ([1, 2], [1.0, 2.0], [0.5, 3.0], "t_x must lie between 0 and T"),
-    ([-1, 2], [0.0, 2.0], [1.0, 3.0], "whole numbers ≥ 0"),
-    ([0.5, 2], [0.0, 2.0], [1.0, 3.0], "whole numbers ≥ 0"),
-    ([1, float("nan")], [0.0, 2.0], [1.0, 3.0], "finite"),
-    ([2], [1.0], [3.0], "at least 2 customers, got 1"),
-    ([], [], [], "at least 2 customers, got 0"),
-    ([0, 0, 0], [0.0, 0.0, 0.0], [5.0, 6.0, 7.0], "no customer bought more than once"),
-    ([1, 2], [0.0, 0.0], [0.0, 0.0], "first purchase is today"),
-])
+@pytest.mark.parametrize(
+    ("x", "t_x", "T", "message"),
+    [
+        ([1, 2], [1.0, 2.0], [0.5, 3.0], "t_x must lie between 0 and T"),
+        ([-1, 2], [0.0, 2.0], [1.0, 3.0], "whole numbers ≥ 0"),
+        ([0.5, 2], [0.0, 2.0], [1.0, 3.0], "whole numbers ≥ 0"),
+        ([1, float("nan")], [0.0, 2.0], [1.0, 3.0], "finite"),
+        ([2], [1.0], [3.0], "at least 2 customers, got 1"),
+        ([], [], [], "at least 2 customers, got 0"),
+        ([0, 0, 0], [0.0, 0.0, 0.0], [5.0, 6.0, 7.0], "no customer bought more than once"),
+        ([1, 2], [0.0, 0.0], [0.0, 0.0], "first purchase is today"),
+    ],
+)
 def test_bgnbd_refuses_hopeless_input_clearly(x: list[float], t_x: list[float], T: list[float], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         btyd.fit_bgnbd(x, t_x, T)
@@ -150,3 +154,40 @@ def test_history_without_dropouts_is_fitted_with_the_parameter_flagged() -> None
     fit = btyd.fit_bgnbd(x, T - 0.5, T)
     assert fit.at_bound
     assert math.isfinite(btyd.expected_purchases(fit, 10, x, T - 0.5, T).sum())
+
+
+def test_a_base_of_customers_twice_over_gives_the_same_models() -> None:
+    # the fits group identical summaries into weighted terms: doubling every customer must change only the totals
+    x, t_x, T = cdnow_summary()
+    once = (btyd.fit_bgnbd(x, t_x, T), btyd.fit_pareto_nbd(x, t_x, T))
+    twice = (
+        btyd.fit_bgnbd(*(np.tile(v, 2) for v in (x, t_x, T))),
+        btyd.fit_pareto_nbd(*(np.tile(v, 2) for v in (x, t_x, T))),
+    )
+    for single, double, names in zip(once, twice, (("r", "alpha", "a", "b"), ("r", "alpha", "s", "beta"))):
+        for name in names:
+            assert getattr(double, name) == pytest.approx(getattr(single, name), rel=1e-5), name
+            assert double.standard_errors[name] == pytest.approx(single.standard_errors[name] / math.sqrt(2), rel=0.02)
+        assert double.log_likelihood == pytest.approx(2 * single.log_likelihood, rel=1e-9)
+        assert double.customers == 2 * len(x)
+
+
+def test_pareto_nbd_fit_is_the_maximum_of_its_likelihood() -> None:
+    x, t_x, T = cdnow_summary()
+    fit = btyd.fit_pareto_nbd(x, t_x, T)
+    assert btyd.pareto_log_likelihood(fit, x, t_x, T).sum() == pytest.approx(fit.log_likelihood, rel=1e-12)
+    for name in ("r", "alpha", "s", "beta"):
+        for factor in (0.99, 1.01):
+            nearby = attrs.evolve(fit, **{name: getattr(fit, name) * factor})
+            assert btyd.pareto_log_likelihood(nearby, x, t_x, T).sum() < fit.log_likelihood, (name, factor)
+
+
+def test_pareto_nbd_predictions_per_customer_match_their_formulas() -> None:
+    model = btyd.ParetoNBD(r=0.553, alpha=10.58, s=0.606, beta=11.67, log_likelihood=0.0, customers=0)
+    x, t_x, T = np.array([0.0, 2.0, 2.0, 7.0]), np.array([0.0, 30.0, 30.0, 38.0]), np.array([38.0, 38.0, 38.0, 39.0])
+    total, _ = btyd.discounted_expected_purchases(model, x, t_x, T, horizon=52, step=52 / 12, rate_per_unit=0.0)
+    assert total == pytest.approx(btyd.pareto_expected_purchases(model, 52, x, t_x, T), rel=1e-12)
+    assert total[1] == total[2]  # the same history, the same prediction
+    alive = btyd.pareto_p_alive(model, x, t_x, T)
+    one = [btyd.pareto_p_alive(model, [x[i]], [t_x[i]], [T[i]])[0] for i in range(4)]
+    assert alive == pytest.approx(one, rel=1e-14) and 0 < alive.min() and alive.max() <= 1

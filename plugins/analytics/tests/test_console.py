@@ -19,7 +19,8 @@ PRICE = 1_500_000  # every purchase of ``purchase_history``: the average order v
 
 
 def test_marketing_computes_from_the_empty_dashboard_and_reads_segments_value_and_cohorts_in_vietnamese(
-        crm: Any, purchase_history: Callable[..., list[int]]) -> None:
+    crm: Any, purchase_history: Callable[..., list[int]]
+) -> None:
     console_user(crm, "hoa", roles=["marketing"])
     ids = purchase_history(crm)
     browser = ConsoleBrowser(crm)
@@ -40,7 +41,9 @@ def test_marketing_computes_from_the_empty_dashboard_and_reads_segments_value_an
     total = crm.analytics.latest("clv").summary["total_minor"]
     assert f"{total:,}".replace(",", ".") + " ₫ Giá trị vòng đời khách hàng dự kiến" in page
     html = computed.get_data(as_text=True)
-    assert re.search(r'<img src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]+" alt="Lưới RFM: số khách hàng mỗi ô">', html)
+    assert re.search(
+        r'<img src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]+" alt="Lưới RFM: số khách hàng mỗi ô">', html
+    )
     assert 'alt="Khách hàng theo loại"' in html and "Nhóm khách theo tháng mua đầu" in page
     assert len(html.encode()) < 200_000
 
@@ -58,7 +61,8 @@ def test_marketing_computes_from_the_empty_dashboard_and_reads_segments_value_an
 
 
 def test_a_salesperson_reads_only_her_customers_and_cannot_compute(
-        crm: Any, purchase_history: Callable[..., list[int]]) -> None:
+    crm: Any, purchase_history: Callable[..., list[int]]
+) -> None:
     console_user(crm, "lan", roles=["sales"], locale="en")
     purchase_history(crm, owner="lan")
     browser = ConsoleBrowser(crm)
@@ -75,8 +79,9 @@ def test_a_salesperson_reads_only_her_customers_and_cannot_compute(
     assert "These figures count only the customers you look after." in page
     assert "8 Customers 8 Buyers" in page  # her 8 of the 24
     mine = crm.as_user("lan").analytics.latest("rfm").summary["segments"]
-    assert all(f"{name} {mine[key]['customers']} " in page
-               for key, name in (("champions", "Champions"), ("lost", "Lost")))
+    assert all(
+        f"{name} {mine[key]['customers']} " in page for key, name in (("champions", "Champions"), ("lost", "Lost"))
+    )
     assert f'action="{COMPUTE}"' not in dashboard.get_data(as_text=True)
     assert browser.post(COMPUTE, {"csrf_token": "x"}).status_code == 403
     assert "Customer value" in text(browser.get("/console/"))
@@ -96,7 +101,8 @@ def test_computing_before_any_purchase_says_why_lifetime_value_is_missing(crm: A
 
 
 def test_without_analytics_read_the_menu_tile_and_panel_are_hidden_and_the_dashboard_answers_403(
-        crm: Any, purchase_history: Callable[..., list[int]]) -> None:
+    crm: Any, purchase_history: Callable[..., list[int]]
+) -> None:
     console_user(crm, "doc", roles=[], grants={"customers.read": "all"}, locale="en")
     an = purchase_history(crm, customers=3)[0]
     crm.analytics.rfm()
@@ -114,8 +120,14 @@ def test_every_text_of_the_console_has_its_vietnamese_translation(crm: Any) -> N
     from crmkit_analytics.customer_types import TYPES
     from crmkit_analytics.rfm import SEGMENTS
 
-    looked_up = {*console.TYPE_NAMES.values(), *console.MEASURE_NAMES.values(), *TYPES.values(),
-                 *(text for segment in SEGMENTS.values() for text in (segment[0], segment[2])),
-                 "FM score (frequency and money, 5 = best)", "R score (recency, 5 = most recent)", "customers",
-                 "months since first purchase"}  # the charts' captions, translated through their ``text``
+    looked_up = {
+        *console.TYPE_NAMES.values(),
+        *console.MEASURE_NAMES.values(),
+        *TYPES.values(),
+        *(text for segment in SEGMENTS.values() for text in (segment[0], segment[2])),
+        "FM score (frequency and money, 5 = best)",
+        "R score (recency, 5 = most recent)",
+        "customers",
+        "months since first purchase",
+    }  # the charts' captions, translated through their ``text``
     assert untranslated(crm, "analytics", also=looked_up) == []

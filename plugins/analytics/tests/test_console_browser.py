@@ -20,8 +20,8 @@ PASSWORD = "Sen-hong-2026!"
 
 
 def test_a_manager_computes_the_dashboard_then_assesses_and_plans_on_the_qci_scorecard(
-        crm: Any, purchase_history: Callable[..., list[int]], live_server: str, browser_page: Any,
-        screenshot: Any) -> None:
+    crm: Any, purchase_history: Callable[..., list[int]], live_server: str, browser_page: Any, screenshot: Any
+) -> None:
     crm.users.add("hoa", "Lê Thị Hoa", password=PASSWORD, locale="vi", roles=["marketing", "manager"])
     purchase_history(crm)
     crm.analytics.rebuild()  # after an import, as `crmkit analytics rebuild`: the first page view has less to do
@@ -29,7 +29,9 @@ def test_a_manager_computes_the_dashboard_then_assesses_and_plans_on_the_qci_sco
         bank = crm.qci.bank()
         earlier = crm.qci.assessments.record(
             {q.id: 1 + (i * 7 + len(q.area)) % 5 for i, q in enumerate(bank.questions())},
-            assessed_on=crm.today() - timedelta(days=90), label="Quý trước")
+            assessed_on=crm.today() - timedelta(days=90),
+            label="Quý trước",
+        )
     page = browser_page
     page.goto(f"{live_server}/console/")
     page.get_by_label("Username").fill("hoa")
@@ -53,7 +55,9 @@ def test_a_manager_computes_the_dashboard_then_assesses_and_plans_on_the_qci_sco
     page.get_by_label("Tên gọi (không bắt buộc)").fill("Tự đánh giá quý 4")
     retention = page.get_by_role("region", name="Giữ chân khách hàng")
     for number, point in (("1", "2"), ("2", "1"), ("3", "3"), ("4", "4"), ("5", "2")):
-        retention.get_by_role("group", name=re.compile(rf"^RE{number}\. ")).get_by_role("radio", name=re.compile(rf"^{point} · ")).check()
+        retention.get_by_role("group", name=re.compile(rf"^RE{number}\. ")).get_by_role(
+            "radio", name=re.compile(rf"^{point} · ")
+        ).check()
     page.get_by_role("button", name="Lưu đánh giá").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Bảng điểm QCI: đánh giá ngày")
     # weights 2, 1.5, 1.5, 1, 1 on a 1–5 scale: 100 × (2·1 + 1.5·0 + 1.5·2 + 1·3 + 1·1) / 4 / 7 = 32,1

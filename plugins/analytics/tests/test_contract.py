@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmkit.testing import PluginContract, api_scope_calls, check_scopes
+from crmkit.testing import PluginContract
 from crmkit_analytics.models import SNAPSHOTS
 from crmkit_analytics.testing import AS_OF, SOURCE, Shop
 
@@ -34,24 +34,29 @@ def marker(customer_id: int) -> datetime:
 def counted(figures: Callable[[Any, datetime], Sequence[int]]) -> Callable[[Any, int], list[int]]:
     """A scoped call for a count-only report: ``[cid]`` when every figure grows by one across ``cid``'s minute,
     ``[]`` when none moves (anything else is a report that counts the customer in one place and not another)."""
+
     def call(crm: Any, customer_id: int) -> list[int]:
         at = marker(customer_id)
         before, after = figures(crm, at - timedelta(seconds=30)), figures(crm, at + timedelta(seconds=30))
         moves = [b - a for a, b in zip(before, after, strict=True)]
         assert set(moves) in ({0}, {1}), f"customer {customer_id} moves the figures by {moves}"
         return [customer_id] if moves[0] else []
+
     return call
 
 
 def listed(measure: str) -> Callable[[Any, int], list[dict[str, Any]]]:
     """The latest run's rows of ``measure`` in scope, after checking that its summary counts exactly them."""
+
     def call(crm: Any, customer_id: int) -> list[dict[str, Any]]:
         rows = crm.analytics.customers(measure, limit=EVERY)
         run = crm.analytics.latest(measure)
         assert run.summary["customers"] == len(rows), (
-            f"{measure}: the summary counts {run.summary['customers']} customers, the list shows {len(rows)}")
+            f"{measure}: the summary counts {run.summary['customers']} customers, the list shows {len(rows)}"
+        )
         assert (run.scope is None) == (crm.analytics.scope() is None)
         return rows
+
     return call
 
 
@@ -83,8 +88,9 @@ class TestAnalyticsContract(PluginContract):
         gap = 9 + customer_id % 11  # varied histories: the CLV fit converges quickly
         for n in range(1, 1 + customer_id % 4):
             shop.buy(customer_id, first + timedelta(days=n * gap), 100_000 * n, category="giày", channel="store")
-        crm.interactions.log(customer_id, "phone", direction="inbound", occurred_at=first, employee="kit",
-                             summary="Hỏi giá")
+        crm.interactions.log(
+            customer_id, "phone", direction="inbound", occurred_at=first, employee="kit", summary="Hỏi giá"
+        )
         crm.customers.update(customer_id, attributes={"category_spend": 9_000_000})
         other = crm.customers.add(name="Khách khác").id  # CLV needs two buyers: this one buys long before BASE
         for days in (150, 130):
@@ -103,22 +109,30 @@ class TestAnalyticsContract(PluginContract):
     def scoped_calls(self) -> dict[str, Callable[[Any, int], Any]]:
         lists = {f"{measure} list and summary": listed(measure) for measure in SNAPSHOTS}
         exports = {f"{measure} export": (lambda crm, cid, m=measure: crm.analytics.export(m)) for measure in SNAPSHOTS}
-        ones = {f"{measure} of one customer": (lambda crm, cid, m=measure: crm.analytics.customer(m, cid))
-                for measure in SNAPSHOTS}
+        ones = {
+            f"{measure} of one customer": (lambda crm, cid, m=measure: crm.analytics.customer(m, cid))
+            for measure in SNAPSHOTS
+        }
         return {
             **lists,
             **exports,
             **ones,
             "growth opportunities": lambda crm, cid: crm.analytics.growth_opportunities(
-                low_share="1", min_category_spend=0, limit=EVERY)[1],
+                low_share="1", min_category_spend=0, limit=EVERY
+            )[1],
             "kpis": counted(kpi_figures),
             # a dimension of the customer record and one of the purchases: the two ways breakdowns are grouped
-            "breakdowns": counted(lambda crm, at: [
-                sum(r["buyers"] for r in crm.analytics.breakdown(by, as_of=at, months=1)) for by in BREAKDOWNS]),
-            "cohorts": counted(lambda crm, at: [
-                sum(c["customers"] for c in crm.analytics.cohorts(as_of=at, months=1))]),
-            "activity": counted(lambda crm, at: [
-                sum(r["customers"] for r in crm.analytics.activity(as_of=at, months=1))]),
+            "breakdowns": counted(
+                lambda crm, at: [
+                    sum(r["buyers"] for r in crm.analytics.breakdown(by, as_of=at, months=1)) for by in BREAKDOWNS
+                ]
+            ),
+            "cohorts": counted(
+                lambda crm, at: [sum(c["customers"] for c in crm.analytics.cohorts(as_of=at, months=1))]
+            ),
+            "activity": counted(
+                lambda crm, at: [sum(r["customers"] for r in crm.analytics.activity(as_of=at, months=1))]
+            ),
             "profile section": profile_section,
             "customer summary": customer_summary,
         }

@@ -6,8 +6,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 
 def test_the_demo_clv_fit_is_away_from_the_bounds(crm_factory: Callable[..., Any]) -> None:
     crm = crm_factory(plugins=["analytics", "sales"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ Y = AS_OF.year
 
 
 def at(month: int, day: int = 10) -> datetime:
-    return datetime(Y, month, day, 9, tzinfo=timezone.utc)
+    return datetime(Y, month, day, 9, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -22,8 +22,9 @@ def history(analytics_crm: Any, shop: Any) -> dict[str, int]:
     """Four customers buying across April–June of the AS_OF year (AS_OF is 30 June)."""
     crm = analytics_crm
     an = crm.customers.add(name="Nguyễn Văn An", gender="male", province="Hà Nội", birth_date=date(Y - 30, 1, 1)).id
-    binh = crm.customers.add(name="Trần Thị Bình", gender="female", province="Hồ Chí Minh",
-                             birth_date=date(Y - 50, 1, 1)).id
+    binh = crm.customers.add(
+        name="Trần Thị Bình", gender="female", province="Hồ Chí Minh", birth_date=date(Y - 50, 1, 1)
+    ).id
     chau = crm.customers.add(name="Lê Minh Châu", gender="female", province="Hồ Chí Minh").id
     crm.customers.add(name="Phạm Quốc Dũng", gender="male", province="Đà Nẵng")  # a prospect
     shop.buy(an, at(4), 100_000, category="áo", channel="web")
@@ -59,13 +60,17 @@ def test_breakdowns(analytics_crm: Any, history: dict[str, int]) -> None:
     crm = analytics_crm
     by_gender = {r["gender"]: r for r in crm.analytics.breakdown("gender", as_of=AS_OF, months=3)}
     assert {k: (v["customers"], v["buyers"], v["orders"], v["revenue_minor"]) for k, v in by_gender.items()} == {
-        "female": (2, 2, 3, 1_000_000), "male": (2, 1, 3, 600_000)}
+        "female": (2, 2, 3, 1_000_000),
+        "male": (2, 1, 3, 600_000),
+    }
     by_age = {r["age_band"]: r["revenue_minor"] for r in crm.analytics.breakdown("age_band", as_of=AS_OF, months=3)}
     assert by_age == {"45-54": 400_000, "25-34": 600_000, "(unknown)": 600_000}
     by_province = [(r["province"], r["customers"]) for r in crm.analytics.breakdown("province", as_of=AS_OF, months=3)]
     assert by_province == [("Hồ Chí Minh", 2), ("Hà Nội", 1), ("Đà Nẵng", 1)]
-    by_category = {r["category"]: (r["buyers"], r["orders"], r["revenue_minor"])
-                   for r in crm.analytics.breakdown("category", as_of=AS_OF, months=3)}
+    by_category = {
+        r["category"]: (r["buyers"], r["orders"], r["revenue_minor"])
+        for r in crm.analytics.breakdown("category", as_of=AS_OF, months=3)
+    }
     assert by_category == {"giày": (2, 2, 700_000), "áo": (2, 4, 900_000)}
     by_channel = {r["channel"]: r["revenue_minor"] for r in crm.analytics.breakdown("channel", as_of=AS_OF, months=3)}
     assert by_channel == {"store": 700_000, "web": 900_000}
@@ -86,14 +91,33 @@ def test_cohort_retention_by_hand(analytics_crm: Any, history: dict[str, int]) -
 def test_crm_activity_per_employee(analytics_crm: Any, history: dict[str, int]) -> None:
     crm = analytics_crm
     with crm.acting_as("lan"):
-        crm.interactions.log(history["an"], channel="phone", direction="outbound", occurred_at=at(6, 1),
-                             employee="lan", summary="Gọi chăm sóc")
-        crm.interactions.log(history["binh"], channel="email", direction="inbound", occurred_at=at(6, 2),
-                             employee="lan", summary="Khiếu nại")
-        crm.interactions.log(history["binh"], channel="email", direction="outbound", occurred_at=at(6, 3),
-                             employee="lan", summary="Trả lời")
-    crm.interactions.log(history["chau"], channel="chat", direction="inbound", occurred_at=at(5, 2), employee="minh",
-                         summary="Hỏi size")
+        crm.interactions.log(
+            history["an"],
+            channel="phone",
+            direction="outbound",
+            occurred_at=at(6, 1),
+            employee="lan",
+            summary="Gọi chăm sóc",
+        )
+        crm.interactions.log(
+            history["binh"],
+            channel="email",
+            direction="inbound",
+            occurred_at=at(6, 2),
+            employee="lan",
+            summary="Khiếu nại",
+        )
+        crm.interactions.log(
+            history["binh"],
+            channel="email",
+            direction="outbound",
+            occurred_at=at(6, 3),
+            employee="lan",
+            summary="Trả lời",
+        )
+    crm.interactions.log(
+        history["chau"], channel="chat", direction="inbound", occurred_at=at(5, 2), employee="minh", summary="Hỏi size"
+    )
     rows = crm.analytics.activity(as_of=AS_OF, months=2)
     assert rows == [
         {"month": f"{Y}-05", "employee": "minh", "interactions": 1, "inbound": 1, "outbound": 0, "customers": 1},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ Y = AS_OF.year
 
 
 def at(month: int, day: int = 10) -> datetime:
-    return datetime(Y, month, day, 9, tzinfo=timezone.utc)
+    return datetime(Y, month, day, 9, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -54,8 +54,12 @@ def branch(analytics_crm: Any, shop: Any) -> dict[str, int]:
 def test_permissions_are_declared_with_their_default_roles(analytics_crm: Any) -> None:
     declared = {name: p for name, p in analytics_crm.access.permissions.items() if p.plugin == "analytics"}
     assert sorted(declared) == ["analytics.export", "analytics.read", "analytics.run"]
-    assert declared["analytics.read"].roles == {"manager": "team", "marketing": "all", "sales": "own",
-                                                "read-only": "all"}
+    assert declared["analytics.read"].roles == {
+        "manager": "team",
+        "marketing": "all",
+        "sales": "own",
+        "read-only": "all",
+    }
     assert not declared["analytics.run"].scoped and declared["analytics.run"].roles == {"marketing": "all"}
     assert declared["analytics.export"].roles == {"manager": "team", "marketing": "all"}
 
@@ -83,28 +87,36 @@ def test_a_sales_user_sees_only_own_customers_rfm_scores(analytics_crm: Any, bra
     assert refused.value.permission == "analytics.export"
 
 
-def test_a_team_scoped_kpi_report_counts_only_the_team(analytics_crm: Any, branch: dict[str, int],
-                                                        tmp_path: Path) -> None:
+def test_a_team_scoped_kpi_report_counts_only_the_team(
+    analytics_crm: Any, branch: dict[str, int], tmp_path: Path
+) -> None:
     crm = analytics_crm
     hoa = crm.as_user("hoa")
     team = hoa.analytics.kpis(as_of=AS_OF, months=3)
     everyone = crm.analytics.kpis(as_of=AS_OF, months=3)
     assert team["overview"]["scope"] == "hoa's team" and everyone["overview"]["scope"] is None
     assert (team["overview"]["customers"], team["overview"]["buyers"], team["overview"]["revenue_minor"]) == (
-        2, 2, 700_000)
+        2,
+        2,
+        700_000,
+    )
     assert (everyone["overview"]["customers"], everyone["overview"]["buyers"]) == (5, 4)
     assert [m["active"] for m in team["months"]] == [1, 2, 1]  # April An; May An, Bình; June An
     assert {r["gender"]: r["revenue_minor"] for r in hoa.analytics.breakdown("gender", as_of=AS_OF, months=3)} == {
-        "male": 300_000, "female": 400_000}
+        "male": 300_000,
+        "female": 400_000,
+    }
     assert [c["customers"] for c in hoa.analytics.cohorts(as_of=AS_OF, months=3)] == [1, 1]
     assert {r["customer_id"] for r in hoa.analytics.export("rfm")} == {branch["an"], branch["binh"]}
 
     with hoa:  # the block runs as Hoa (a handle would wrap the returned Path as if it were a context manager)
-        path = crm.analytics.report(tmp_path / "team.html", as_of=AS_OF, recompute=False)
+        path = crm.analytics.report(tmp_path / "team.html", as_of=AS_OF, recompute=False, locale="en")
     page = path.read_text(encoding="utf-8")
     assert "Scoped to hoa&#x27;s team" in page and "customers of hoa&#x27;s team" in page
     assert "Nguyễn Văn An" in page and "Lê Minh Châu" not in page and "Phạm Quốc Dũng" not in page
-    assert "Scoped to" not in crm.analytics.report(tmp_path / "all.html", as_of=AS_OF).read_text(encoding="utf-8")
+    assert "Scoped to" not in crm.analytics.report(tmp_path / "all.html", as_of=AS_OF, locale="en").read_text(
+        encoding="utf-8"
+    )
     with pytest.raises(PermissionDenied) as refused:
         hoa.analytics.report(tmp_path / "again.html", as_of=AS_OF)  # recomputing is a whole-base job
     assert refused.value.permission == "analytics.run"
@@ -124,16 +136,18 @@ def test_marketing_computes_the_measures_and_reads_the_whole_base(analytics_crm:
     assert refused.value.permission == "analytics.run"
 
 
-def test_a_scoped_user_running_a_measure_reads_back_only_their_customers(analytics_crm: Any,
-                                                                         branch: dict[str, int]) -> None:
+def test_a_scoped_user_running_a_measure_reads_back_only_their_customers(
+    analytics_crm: Any, branch: dict[str, int]
+) -> None:
     add_user(analytics_crm, "tuan", teams=["Sài Gòn"], grants={"analytics.run": "all", "analytics.read": "team"})
     run = analytics_crm.as_user("tuan").analytics.rfm(as_of=AS_OF)
     assert run.scope == "tuan's team" and run.summary["customers"] == 2  # Châu and Dũng; the job scored all 4
     assert analytics_crm.analytics.latest("rfm").summary["customers"] == 4
 
 
-def test_profile_section_shows_only_for_customers_in_analytics_scope(analytics_crm: Any,
-                                                                     branch: dict[str, int]) -> None:
+def test_profile_section_shows_only_for_customers_in_analytics_scope(
+    analytics_crm: Any, branch: dict[str, int]
+) -> None:
     crm = analytics_crm
     add_user(crm, "tuan", grants={"customers.read": "all", "analytics.read": "own"})
     add_user(crm, "vy", roles=["support"])  # reads every customer, no analytics

@@ -15,8 +15,16 @@ from crmkit_analytics.models import customer_value
 @pytest.fixture
 def store(crm_factory: Any) -> Any:
     crm = crm_factory(plugins=["sales", "analytics"])
-    crm.sales.products.add(sku="CF-ROB-500", name="Cà phê Robusta 500g", unit="gói", category="Cà phê",
-                           price_minor=100_000, currency="VND", cost_minor=60_000, tax_rate="0")
+    crm.sales.products.add(
+        sku="CF-ROB-500",
+        name="Cà phê Robusta 500g",
+        unit="gói",
+        category="Cà phê",
+        price_minor=100_000,
+        currency="VND",
+        cost_minor=60_000,
+        tax_rate="0",
+    )
     return crm
 
 
@@ -32,11 +40,15 @@ def test_sales_orders_drive_aggregates_and_measures(store: Any) -> None:
     an = crm.customers.add(name="Nguyễn Văn An").id
     binh = crm.customers.add(name="Trần Thị Bình").id
     now = utcnow()
-    first = crm.sales.orders.place(customer_id=an, lines=[{"sku": "CF-ROB-500", "quantity": 2}],
-                                   placed_at=now - timedelta(days=40))
-    crm.sales.orders.place(customer_id=an, lines=[{"sku": "CF-ROB-500", "quantity": 1}], placed_at=now - timedelta(days=5))
-    other = crm.sales.orders.place(customer_id=binh, lines=[{"sku": "CF-ROB-500", "quantity": 3}],
-                                   placed_at=now - timedelta(days=2))
+    first = crm.sales.orders.place(
+        customer_id=an, lines=[{"sku": "CF-ROB-500", "quantity": 2}], placed_at=now - timedelta(days=40)
+    )
+    crm.sales.orders.place(
+        customer_id=an, lines=[{"sku": "CF-ROB-500", "quantity": 1}], placed_at=now - timedelta(days=5)
+    )
+    other = crm.sales.orders.place(
+        customer_id=binh, lines=[{"sku": "CF-ROB-500", "quantity": 3}], placed_at=now - timedelta(days=2)
+    )
     assert aggregate(crm, an) == (2, 300_000)  # kept current by crmkit_order_placed, no rebuild
     crm.sales.payments.record(first.id, 200_000, method="cash")
     crm.sales.orders.refund(first.id, 50_000, reason="một gói bị hỏng")
@@ -50,6 +62,8 @@ def test_sales_orders_drive_aggregates_and_measures(store: Any) -> None:
     pcv = crm.analytics.pcv(discount_rate=0, margin_rate="0.5")
     # sales knows the cost: its margin (price − cost, scaled down by the refunded share) is used, not the rate
     assert pcv.summary["total_minor"] == (200_000 - 120_000) - (80_000 * 50_000) // 200_000 + (100_000 - 60_000)
-    kinds = {r["customer_id"]: r["customer_type"] for r in
-             (crm.analytics.customer_types(), crm.analytics.customers("types"))[1]}
+    kinds = {
+        r["customer_id"]: r["customer_type"]
+        for r in (crm.analytics.customer_types(), crm.analytics.customers("types"))[1]
+    }
     assert kinds == {an: "new", binh: "prospect"}

@@ -1,5 +1,5 @@
 """Business-hours arithmetic on the business's calendar: working hours per weekday, weekends, Vietnamese public
-holidays (the lunar ones from :mod:`crmkit.calendar`) and company days off.
+holidays (the lunar ones from :mod:`crmkit.vncalendar`) and company days off.
 
 Pure functions and one frozen value object, no database: :class:`WorkingCalendar` adds working time to a moment
 (an SLA's due time) and measures the working time between two moments (what is left when the clock pauses).
@@ -9,21 +9,25 @@ daylight saving time too.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 import attrs
 
-from crmkit.calendar import lunar_to_solar, tet
+from crmkit.vncalendar import lunar_to_solar, tet
 
-#: A weekday's working hours: (opens, closes) in minutes after local midnight; None = closed all day.
-DayHours = tuple[int, int] | None
+#: A weekday's working hours: (opens, closes) in minutes after local midnight, or several such pairs flattened for
+#: a day with breaks — ``(480, 720, 780, 1020)`` is 08:00–12:00 and 13:00–17:00 (lunch off); None = closed all day.
+DayHours = tuple[int, ...] | None
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The default week when the business set none: Monday to Friday, 08:00–17:00.
 DEFAULT_WEEK: tuple[DayHours, ...] = ((480, 1020),) * 5 + (None, None)
 #: How far ahead a due time is searched for before the calendar is called unworkable (ten years of days).
 HORIZON_DAYS = 3660
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 
 
 @lru_cache(maxsize=64)
@@ -59,23 +63,34 @@ def is_public_holiday(day: date) -> bool:
 
 
 def check_week(week: Mapping[int, DayHours]) -> tuple[DayHours, ...]:
-    """A week from ``{weekday: (opens, closes) | None}`` (0 = Monday; missing days closed); ``ValueError`` naming
-    the day for hours out of 00:00–24:00 or closing before opening, and for a week with no working hours at all."""
+    """A week from ``{weekday: (opens, closes, …) | None}`` (0 = Monday; missing days closed); ``ValueError`` naming
+    the day for hours out of 00:00–24:00, an interval closing before it opens or overlapping the one before, and for
+    a week with no working hours at all."""
     days: list[DayHours] = [None] * 7
     for weekday, span in week.items():
         if not 0 <= weekday <= 6:
             raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), got {weekday}")
         if span is not None:
-            opens, closes = span
-            if not 0 <= opens < closes <= 1440:
-                raise ValueError(
-                    f"{WEEKDAYS[weekday]}: opening {opens} and closing {closes} must be minutes "
-                    "within the day, opening first"
-                )
-            days[weekday] = (opens, closes)
+            bounds = tuple(span)
+            if not bounds or len(bounds) % 2:
+                raise ValueError(f"{WEEKDAYS[weekday]}: give opening and closing minutes in pairs, got {bounds}")
+            for opens, closes in intervals(bounds):
+                if not 0 <= opens < closes <= 1440:
+                    raise ValueError(
+                        f"{WEEKDAYS[weekday]}: opening {opens} and closing {closes} must be minutes "
+                        "within the day, opening first"
+                    )
+            if list(bounds) != sorted(set(bounds)):
+                raise ValueError(f"{WEEKDAYS[weekday]}: intervals {bounds} overlap or are out of order")
+            days[weekday] = bounds
     if not any(days):
         raise ValueError("a week needs working hours on at least one day")
     return tuple(days)
+
+
+def intervals(span: DayHours) -> list[tuple[int, int]]:
+    """A day's working intervals, ``(480, 720, 780, 1020)`` → ``[(480, 720), (780, 1020)]``."""
+    return [] if span is None else list(zip(span[::2], span[1::2], strict=True))
 
 
 @attrs.frozen
@@ -93,12 +108,12 @@ class WorkingCalendar:
     def __attrs_post_init__(self) -> None:
         check_week(dict(enumerate(self.week)))
 
-    def window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The UTC instants ``day`` opens and closes, or None when it is not worked."""
+    def windows(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The UTC instants ``day``'s working intervals open and close (none when the day is not worked)."""
         span = self.week[day.weekday()]
         if span is None or self.day_off(day):
-            return None
-        return self._at(day, span[0]), self._at(day, span[1])
+            return []
+        return [(self._at(day, opens), self._at(day, closes)) for opens, closes in intervals(span)]
 
     def _at(self, day: date, minutes: int) -> datetime:
         if minutes == 1440:
@@ -122,11 +137,10 @@ class WorkingCalendar:
         remaining = duration
         day = cursor.astimezone(self.zone).date()
         for _ in range(HORIZON_DAYS):
-            window = self.window(day)
-            if window is not None:
-                begin = max(window[0], cursor)
-                if begin < window[1]:
-                    available = window[1] - begin
+            for opens, closes in self.windows(day):
+                begin = max(opens, cursor)
+                if begin < closes:
+                    available = closes - begin
                     if remaining <= available:
                         return begin + remaining
                     remaining -= available
@@ -140,10 +154,53 @@ class WorkingCalendar:
         day = begin.astimezone(self.zone).date()
         last = finish.astimezone(self.zone).date()
         while day <= last:
-            window = self.window(day)
-            if window is not None:
-                low, high = max(window[0], begin), min(window[1], finish)
+            for opens, closes in self.windows(day):
+                low, high = max(opens, begin), min(closes, finish)
                 if low < high:
                     total += high - low
             day += timedelta(days=1)
         return total
+
+    def timeline(self, start: datetime, end: datetime) -> Timeline:
+        """The working intervals from ``start``'s local day to ``end``'s laid end to end, for measuring and adding
+        working time on many cases at once (re-timing them when a day off is added) with a bisection each."""
+        opens: list[int] = []
+        closes: list[int] = []
+        day, last = start.astimezone(self.zone).date(), end.astimezone(self.zone).date()
+        while day <= last:
+            for low, high in self.windows(day):
+                opens.append((low - _EPOCH) // _MICRO)
+                closes.append((high - _EPOCH) // _MICRO)
+            day += timedelta(days=1)
+        return Timeline(opens, closes)
+
+
+class Timeline:
+    """A calendar's working intervals in a range, as microseconds since the epoch, with the working time before each:
+    :meth:`offset` and :meth:`at` convert between an instant and the working time since the range began."""
+
+    def __init__(self, opens: list[int], closes: list[int]) -> None:
+        self.opens, self.closes = opens, closes
+        self.before: list[int] = []  # working microseconds before each interval
+        self.through: list[int] = []  # … up to each interval's closing
+        total = 0
+        for low, high in zip(opens, closes, strict=True):
+            self.before.append(total)
+            total += high - low
+            self.through.append(total)
+
+    def offset(self, moment: datetime) -> int:
+        """The working microseconds from the range's beginning to ``moment``."""
+        point = (moment - _EPOCH) // _MICRO
+        index = bisect_right(self.opens, point) - 1
+        if index < 0:
+            return 0
+        return self.before[index] + min(point - self.opens[index], self.closes[index] - self.opens[index])
+
+    def at(self, offset: int) -> datetime:
+        """The instant ``offset`` working microseconds after the range's beginning (as :meth:`WorkingCalendar.add`
+        answers: an instant at a closing rather than the next opening); ``ValueError`` beyond the range."""
+        index = bisect_left(self.through, offset)
+        if index == len(self.through):
+            raise ValueError("beyond the timeline: build it over a longer range")
+        return _EPOCH + (self.opens[index] + offset - self.before[index]) * _MICRO

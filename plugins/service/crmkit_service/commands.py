@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
-from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import N_, Coded, current_format, current_translator, emit_object
+from crmkit.plugin_api import N_, Coded, current_format, current_translator, emit, emit_object, pass_crm
+from crmkit_service.commands_desk import attach, canned, intake, list_attachments, merge, routing, show_attachments
+from crmkit_service.commands_quality import config, csat, remove_rule, report, rules, set_rule
 from crmkit_service.console import PRIORITY_LABELS, STATUS_LABELS
 
 if TYPE_CHECKING:
@@ -43,6 +44,13 @@ def cases() -> None:
     """Open, list, show, answer, assign and move cases."""
 
 
+for command in (merge, attach, list_attachments):
+    cases.add_command(command)
+service.add_command(routing)
+service.add_command(canned)
+service.add_command(intake)
+
+
 @cases.command("open")
 @click.argument("customer_id", type=int)
 @click.argument("subject")
@@ -53,6 +61,9 @@ def cases() -> None:
 @click.option("--assignee", help="The user working the case.")
 @click.option("--team", help="The team working the case (its working hours time the SLA).")
 @click.option("--watcher", "watchers", multiple=True, help="A user kept informed (repeatable).")
+@click.option("--contact", "contact_id", type=int, help="For an organization's case: the member who raised it.")
+@click.option("--order", "order_id", type=int, help="The order it concerns (checked by sales when installed).")
+@click.option("--product", help="The product it concerns (an SKU or id when sales is installed).")
 @pass_crm
 def open_case(
     crm: CRM,
@@ -65,6 +76,9 @@ def open_case(
     assignee: str | None,
     team: str | None,
     watchers: Sequence[str],
+    contact_id: int | None,
+    order_id: int | None,
+    product: str | None,
 ) -> None:
     """Open a case for CUSTOMER_ID about SUBJECT."""
     show_case(
@@ -78,6 +92,9 @@ def open_case(
             assignee=assignee,
             team=team,
             watchers=watchers,
+            contact_id=contact_id,
+            order_id=order_id,
+            product=product,
         )
     )
 
@@ -126,21 +143,39 @@ def show(crm: CRM, case_id: int) -> None:
     """A case and its conversation."""
     case = crm.service.get(case_id)
     conversation = crm.service.conversation(case_id)
+    files = crm.service.attachments.list(case_id)
     if current_format() == "table":
         show_case(case)
         click.echo("")
         show_messages(conversation)
+        if files:
+            click.echo("")
+            show_attachments(files)
     else:
-        emit_object({**_case_row(case), "conversation": [attrs.asdict(m) for m in conversation]})
+        emit_object(
+            {
+                **_case_row(case),
+                "conversation": [attrs.asdict(m) for m in conversation],
+                "attachments": [attrs.asdict(a) for a in files],
+            }
+        )
 
 
 @cases.command("reply")
 @click.argument("case_id", type=int)
-@click.argument("body")
+@click.argument("body", required=False)
 @click.option("--inbound", is_flag=True, help="The customer's message (default: our answer to them).")
+@click.option("--canned", help="Send this canned reply (in the customer's language) instead of BODY.")
 @pass_crm
-def reply(crm: CRM, case_id: int, body: str, inbound: bool) -> None:
+def reply(crm: CRM, case_id: int, body: str | None, inbound: bool, canned: str | None) -> None:
     """Add a reply to CASE_ID's conversation (also logged on the customer's timeline)."""
+    if canned is not None:
+        if body is not None or inbound:
+            raise click.UsageError("--canned sends our answer: give no BODY and no --inbound with it")
+        show_messages([crm.service.canned.reply(case_id, canned)])
+        return
+    if body is None:
+        raise click.UsageError("give the reply's BODY, or --canned KEY")
     show_messages([crm.service.reply(case_id, body, direction="inbound" if inbound else "outbound")])
 
 
@@ -199,7 +234,13 @@ def run_due(crm: CRM) -> None:
 
 @service.group()
 def sla() -> None:
-    """SLA policies, working hours and days off."""
+    """SLA policies, rules per customer group, working hours and days off."""
+
+
+for command in (rules, set_rule, remove_rule):
+    sla.add_command(command)
+for command in (csat, report, config):
+    service.add_command(command)
 
 
 @sla.command("policies")
@@ -233,18 +274,22 @@ def set_policy(crm: CRM, priority: str, first_response: int, resolution: int) ->
 def week(crm: CRM, days: Sequence[str], team: str | None) -> None:
     """Show the working week, or set it: DAYS like mon=08:00-17:00 sat=08:00-12:00 (days not named are closed)."""
     from crmkit import ValidationError
-    from crmkit_service.businesshours import WEEKDAYS
+    from crmkit_service.businesshours import WEEKDAYS, intervals
 
     if days:
-        wanted: dict[int, tuple[int, int]] = {}
+        wanted: dict[int, tuple[int, ...]] = {}
         for item in days:
-            name, _, span = item.partition("=")
-            opens, _, closes = span.partition("-")
-            try:
-                wanted[WEEKDAYS.index(name.strip().lower())] = (_minutes(opens), _minutes(closes))
+            name, _, spans = item.partition("=")
+            try:  # mon=08:00-12:00,13:00-17:00: intervals around a lunch break
+                bounds = [_minutes(part) for span in spans.split(",") for part in span.split("-", 1)]
+                if len(bounds) % 2:
+                    raise ValueError(item)
+                wanted[WEEKDAYS.index(name.strip().lower())] = tuple(bounds)
             except ValueError:
                 raise ValidationError(
-                    f"{item!r}: write a day like mon=08:00-17:00 ({', '.join(WEEKDAYS)})", field="hours"
+                    f"{item!r}: write a day like mon=08:00-17:00 or mon=08:00-12:00,13:00-17:00 "
+                    f"({', '.join(WEEKDAYS)})",
+                    field="hours",
                 ) from None
         crm.service.set_week(wanted, team=team)
     t = current_translator()
@@ -254,7 +299,7 @@ def week(crm: CRM, days: Sequence[str], team: str | None) -> None:
         [
             {
                 "day": Coded(WEEKDAYS[n], t.format_weekday(monday + timedelta(days=n))),
-                "hours": f"{span[0] // 60:02d}:{span[0] % 60:02d}-{span[1] // 60:02d}:{span[1] % 60:02d}"
+                "hours": ",".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in intervals(span))
                 if span
                 else closed,
             }
@@ -340,7 +385,7 @@ def _coded(code: str | None) -> Coded | None:
 def _case_row(case: Case) -> dict[str, Any]:
     """A case as raw values: times stay datetimes, codes are :class:`Coded` (the output formats both)."""
     row = attrs.asdict(case, recurse=False)
-    from crmkit.console.display import channel_label
+    from crmkit.plugin_api import channel_label
 
     row.update(
         status=_coded(case.status),

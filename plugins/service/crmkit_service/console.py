@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 from crmkit import hookimpl
 from crmkit.console import ConsolePage, MenuEntry, Panel, Tile
 from crmkit.errors import Conflict, ValidationError
+from crmkit_service.console_desk import case_extras
 from crmkit_service.service import PRIORITIES, READ, STATUSES, TRANSITIONS, WRITE
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
-    from crmkit.console.app import ConsoleRequest
+    from crmkit.plugin_api import ConsoleRequest
 
 CASES = "/console/service/cases"
+REPORTS = "/console/service/reports"  # console_quality.py
 TEMPLATES = "crmkit_service:templates/console/"
 #: Status → its msgid (the console shows statuses in the user's language).
 STATUS_LABELS = {
@@ -91,6 +93,7 @@ def case_page(
         next_statuses=sorted(TRANSITIONS[case.status]),
         errors=errors or {},
         values=values or {},
+        **case_extras(request, case),
         **_labels(request),
     )
 
@@ -183,7 +186,8 @@ def crmkit_console_pages() -> list[ConsolePage]:
 
 @hookimpl
 def crmkit_console_menu() -> list[MenuEntry]:
-    return [MenuEntry("Cases", CASES, permission=READ)]
+    # "Cases" first: the plugin's entries are grouped under the first one's label
+    return [MenuEntry("Cases", CASES, permission=READ), MenuEntry("Service reports", REPORTS, permission=READ)]
 
 
 @hookimpl

@@ -1,4 +1,6 @@
-"""The demo contribution: realistic cases in Vietnamese and English, with replies, notes and every status.
+"""The demo contribution: realistic cases in Vietnamese and English, with replies, notes and every status; SLA rules
+for loyalty's Gold and Diamond members (their cases are timed by them when loyalty runs), satisfaction answers on
+resolved cases and a case the customer reopened.
 
 Written through ``crm.service`` (so SLA times, interactions and the audit log are what real use gives), all in
 one transaction, deterministically from the demo's seed.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from crmkit.calendar import fold_name
+from crmkit.vncalendar import fold_name
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -119,6 +121,26 @@ RESOLUTIONS = (
     "Đã hoàn tiền cho khách.",
     "Answered the question; nothing else needed.",
 )
+#: SLA rules the demo sets: (priority, customer group, first response, resolution, warn minutes before a breach).
+RULES = (
+    ("normal", "diamond", 60, 480, None),
+    ("high", "diamond", 30, 240, None),
+    ("normal", "gold", 120, 960, None),
+    ("urgent", None, None, None, 10),
+    ("high", None, None, None, 30),
+)
+#: Survey answers of resolved demo cases: (score, comment), drawn per case.
+ANSWERS = (
+    (5, "Nhân viên nhiệt tình, xử lý nhanh."),
+    (5, "Great service, thank you!"),
+    (4, "Ổn, nhưng phải chờ hơi lâu."),
+    (4, None),
+    (3, "Được, lần sau mong nhanh hơn."),
+    (2, "Phải gọi nhiều lần mới có người nghe."),
+    (1, "Still not fixed."),
+)
+#: What a customer writes back on a resolved case that is not fixed (it reopens the case).
+REOPENING = "Máy vẫn còn lỗi như cũ, em kiểm tra lại giúp chị."
 #: What happens to a demo case after its first reply, drawn per case.
 ENDINGS = ("open", "waiting_on_customer", "waiting_on_third_party", "resolved", "closed", "new")
 
@@ -135,7 +157,17 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
         if any(word in fold_name(team.name) for word in ("cham_soc", "cskh", "care", "support"))
     }
     count = max(3, len(customer_ids) // 40)
+    reopened = False
     with crm.transaction():
+        for priority, group, first, resolution, warn in RULES:
+            crm.service.sla.set_rule(
+                priority,
+                customer_group=group,
+                first_response_minutes=first,
+                resolution_minutes=resolution,
+                warn_minutes=warn,
+                raise_priority=priority == "high" and group is None,
+            )
         for customer_id in sorted(rng.sample(customer_ids, k=min(count, len(customer_ids)))):
             subject, description, category, channel, priority, answer, back = rng.choice(CASES)
             team = rng.choice(sorted(care)) if care else None
@@ -160,6 +192,13 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
                 crm.service.note(case.id, rng.choice(NOTES))
             if ending in ("resolved", "closed"):
                 crm.service.set_status(case.id, "resolved", resolution=rng.choice(RESOLUTIONS))
+                if not reopened:  # one customer writes back: not fixed, the case reopens
+                    crm.service.reply(case.id, REOPENING, direction="inbound")
+                    reopened = True
+                    continue
+                if rng.random() < 0.7:
+                    score, comment = rng.choice(ANSWERS)
+                    crm.service.csat.record(case.id, score, comment)
                 if ending == "closed":
                     crm.service.set_status(case.id, "closed")
             elif ending != "open":

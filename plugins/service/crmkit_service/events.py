@@ -20,6 +20,12 @@ def crmkit_webhook_events() -> list[EventType]:
         EventType("case.assigned", "a case was given to another user or team (data: case)"),
         EventType("case.status_changed", "a case changed status (data: case, previous_status)"),
         EventType("case.sla_breached", "a case missed an SLA target (data: target, due_at, case)"),
+        EventType(
+            "case.sla_warning", "an SLA target is due within its rule's warning time (data: target, due_at, case)"
+        ),
+        EventType("case.escalated", "a breached case was escalated by its SLA rule (data: target, actions, case)"),
+        EventType("case.csat_requested", "a resolved case's satisfaction survey is due (data: case_id, link)"),
+        EventType("case.csat_answered", "a customer rated a resolved case 1–5 (data: case_id, score, comment)"),
     ]
 
 

@@ -9,7 +9,17 @@ from crmkit import Plugin
 plugin = Plugin(
     name="service",
     description="Customer service: cases, their conversation, assignment and SLAs in business hours",
-    hooks=("crmkit_service.hooks", "crmkit_service.events", "crmkit_service.api", "crmkit_service.console"),
+    hooks=(
+        "crmkit_service.hooks",
+        "crmkit_service.events",
+        "crmkit_service.api",
+        "crmkit_service.console",
+        "crmkit_service.hooks_desk",
+        "crmkit_service.api_desk",
+        "crmkit_service.console_desk",
+        "crmkit_service.api_quality",
+        "crmkit_service.console_quality",
+    ),
     hookspecs="crmkit_service.hookspecs",
     tables="crmkit_service.models:metadata",
     migrations="crmkit_service.migrations",

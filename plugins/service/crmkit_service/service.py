@@ -12,7 +12,7 @@ the scope answers ``NotFound``; ``service.admin`` (SLA policies, working hours, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,15 +21,17 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, Permission, ValidationError
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.merging import repoint
-from crmkit.core.schemas import CleanSchema, control_character_errors
-from crmkit.core.tables import customers
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import CleanSchema, control_character_errors, customers, repoint, to_jsonable, utcnow
 from crmkit.privacy import delete_rows, export_rows
-from crmkit_service.businesshours import DayHours, WorkingCalendar, check_week, is_public_holiday
-from crmkit_service.models import cases, days_off, hours, messages, policies
+from crmkit_service import config, csat, reports, sla
+from crmkit_service.businesshours import DayHours, WorkingCalendar, check_week, intervals, is_public_holiday
+from crmkit_service.canned import CannedReplies
+from crmkit_service.case_links import Attachments, checked_links
+from crmkit_service.case_merge import merge_cases
+from crmkit_service.intake import Intake
+from crmkit_service.models import CASE_DATA, cases, days_off, hours, messages, policies
 from crmkit_service.models import watchers as case_watchers
+from crmkit_service.routing import Routing
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from crmkit import CRM
 
 READ, WRITE, ADMIN = "service.read", "service.write", "service.admin"
+INTAKE = "service.intake"
 PERMISSIONS = [
     Permission(
         READ,
@@ -49,6 +52,9 @@ PERMISSIONS = [
         roles={"manager": "team", "sales": "own", "support": "all"},
     ),
     Permission(ADMIN, "set SLA policies, working hours and days off, and run the SLA breach check", scoped=False),
+    Permission(
+        INTAKE, "send web forms and inbound messages to the intake endpoints (an integration's token)", scoped=False
+    ),
 ]
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -107,6 +113,20 @@ class Case:
     first_response_breached_at: datetime | None
     resolution_breached_at: datetime | None
     watchers: tuple[str, ...] = ()
+    contact_id: int | None = None  # the organization's member who raised it (case_links.py)
+    order_id: int | None = None
+    product: str | None = None
+    merged_into_id: int | None = None  # set when this duplicate was folded into another case
+    external_id: str | None = None  # the Message-ID of the e-mail that opened it (intake.py threads by it)
+    customer_group: str | None = None  # the customer's group when opened: its SLA rule (sla.py)
+    first_response_warned_at: datetime | None = None
+    resolution_warned_at: datetime | None = None
+    reopen_count: int = 0
+    csat_requested_at: datetime | None = None  # the satisfaction survey (csat.py)
+    csat_token_hash: str | None = attrs.field(default=None, repr=False)
+    csat_score: int | None = None
+    csat_comment: str | None = None
+    csat_answered_at: datetime | None = None
 
 
 @attrs.frozen
@@ -123,6 +143,7 @@ class Message:
     author: str
     interaction_id: int | None
     created_at: datetime
+    external_id: str | None = None  # an inbound e-mail's Message-ID (intake.py threads replies by it)
 
 
 @attrs.frozen
@@ -168,12 +189,15 @@ class OpenSchema(CleanSchema):
     assignee = fields.String(load_default=None, allow_none=True)
     team = fields.String(load_default=None, allow_none=True)
     watchers = fields.List(fields.String(), load_default=list)
+    contact_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    order_id = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
+    product = fields.String(load_default=None, allow_none=True)
 
     @marshmallow.pre_load
     def _strip(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         stripped = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
         return {
-            key: (None if value == "" and key in ("description", "category", "assignee", "team") else value)
+            key: (None if value == "" and key in ("description", "category", "assignee", "team", "product") else value)
             for key, value in stripped.items()
         }
 
@@ -184,6 +208,13 @@ class ServiceService:
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
         self._open_schema = OpenSchema()
+        self.attachments = Attachments(crm, self)
+        self.intake = Intake(crm, self)
+        self.routing = Routing(crm, self)
+        self.canned = CannedReplies(crm, self)
+        self.sla = sla.Sla(crm)
+        self.csat = csat.Csat(crm, self)
+        self.reports = reports.Reports(crm)
 
     # -- cases -------------------------------------------------------------------------------------------
 
@@ -199,10 +230,14 @@ class ServiceService:
         assignee: str | None = None,
         team: str | None = None,
         watchers: Sequence[str] = (),
+        contact_id: int | None = None,
+        order_id: int | None = None,
+        product: str | None = None,
     ) -> Case:
         """Open a case for a customer (a merged-away id opens it on the kept customer); needs ``service.write``
         on the customer. Its SLA due times are computed on ``team``'s calendar; the opening is logged as an
-        inbound interaction on the case's channel, and ``crmkit_case_opened`` runs in the same transaction."""
+        inbound interaction on the case's channel, and ``crmkit_case_opened`` runs in the same transaction.
+        An organization's case may name its ``contact_id``; ``order_id`` and ``product`` say what it concerns."""
         self._crm.access.require(WRITE)
         values = self._load(
             {
@@ -215,6 +250,9 @@ class ServiceService:
                 "assignee": assignee,
                 "team": team,
                 "watchers": list(watchers),
+                "contact_id": contact_id,
+                "order_id": order_id,
+                "product": product,
             }
         )
         if values["channel"] not in self._crm.channels:
@@ -225,9 +263,15 @@ class ServiceService:
             self._crm.access.require_customer(conn, target, WRITE)
             self._check_people(conn, values["assignee"], values["team"], values["watchers"])
             now = utcnow()
-            first, resolution = self._policy(conn, values["priority"])
+            links = checked_links(self._crm, conn, target, values["contact_id"], values["order_id"], values["product"])
+            sla.calendar_lock(conn, exclusive=False)  # a re-timing in flight finishes first
+            group = sla.customer_group(self._crm, target, session)
+            if values["assignee"] is None and values["team"] is None:  # routing.py: the first matching rule's
+                values.update(self.routing.route(conn, target, values["channel"], values["category"], group, now))
+            first, resolution = self._policy(conn, values["priority"], group)
             calendar = self._calendar(conn, values["team"])
             row = {
+                **links,
                 "customer_id": target,
                 "subject": values["subject"],
                 "description": values["description"],
@@ -243,6 +287,7 @@ class ServiceService:
                 "updated_at": now,
                 "first_response_due_at": calendar.add(now, timedelta(minutes=first)),
                 "resolution_due_at": calendar.add(now, timedelta(minutes=resolution)),
+                "customer_group": group,
             }
             case_id = conn.execute(cases.insert().values(**row).returning(cases.c.id)).scalar_one()
             for username in sorted(set(values["watchers"])):
@@ -273,6 +318,10 @@ class ServiceService:
             self._crm.hooks.call("crmkit_case_opened", case=case, session=session)
             self._crm.events.emit(session, "case.opened", lambda: {"case": to_jsonable(case)}, customer_id=target)
         return case
+
+    def merge(self, kept_id: int, merged_id: int) -> Case:
+        """Fold duplicate case ``merged_id`` into ``kept_id`` (see :func:`crmkit_service.case_merge.merge_cases`)."""
+        return merge_cases(self._crm, self, kept_id, merged_id)
 
     def get(self, case_id: int) -> Case:
         """One case with its watchers (``NotFound`` when unknown or outside ``service.read``'s scope)."""
@@ -404,8 +453,17 @@ class ServiceService:
         with self._crm.transaction() as session:
             conn = session.connection()
             case = self._one(conn, case_id, WRITE, lock=True)
-            if case.status == "closed":
+            if case.status == "closed" and not (
+                kind == "reply" and direction == "inbound" and config.setting(self._crm, "reply_to_closed") == "reopen"
+            ):
                 raise Conflict(f"case {case_id} is closed: reopen it first (status reopened)")
+            if (
+                case.status == "resolved"
+                and kind == "reply"
+                and direction == "inbound"
+                and config.setting(self._crm, "reply_to_resolved") == "refuse"
+            ):
+                raise Conflict(f"case {case_id} is resolved and takes no more replies: open a new case")
             now = utcnow()
             if kind == "reply":
                 interaction = self._crm.interactions.log(
@@ -463,7 +521,7 @@ class ServiceService:
                 )
                 if case.status in ("new", "reopened"):
                     self._move(session, case, "open", now)
-            elif kind == "reply" and case.status in (PAUSED, "resolved"):
+            elif kind == "reply" and case.status in (PAUSED, "resolved", "closed"):
                 self._move(session, case, "open" if case.status == PAUSED else "reopened", now)
             conn.execute(cases.update().where(cases.c.id == case.id).values(updated_at=now))
         return message
@@ -575,11 +633,13 @@ class ServiceService:
         elif status == "closed":
             values["closed_at"] = now
         elif status == "reopened":
-            _, minutes = self._policy(conn, case.priority)
+            _, minutes = self._policy(conn, case.priority, case.customer_group)
             values.update(
                 resolved_at=None,
                 closed_at=None,
                 resolution_breached_at=None,
+                resolution_warned_at=None,
+                reopen_count=cases.c.reopen_count + 1,
                 resolution_due_at=calendar.add(now, timedelta(minutes=minutes)),
             )
         done = conn.execute(
@@ -666,7 +726,7 @@ class ServiceService:
                     if not claimed:
                         continue
                     breach = Breach(case_id, customer_id, target, due_at)
-                    case = self._read(conn, case_id)
+                    case = self.sla.escalate(session, self._read(conn, case_id), target, self._read)
                     self._crm.audit.record(
                         session,
                         "sla_breached",
@@ -687,6 +747,7 @@ class ServiceService:
                         customer_id=customer_id,
                     )
                     found.append(breach)
+            self.sla.warn(session, moment, self._read)
         return found
 
     def policies(self) -> list[Policy]:
@@ -734,7 +795,8 @@ class ServiceService:
     def set_week(self, week: Mapping[int, DayHours], *, team: str | None = None) -> tuple[DayHours, ...]:
         """Set the working hours (``{weekday: (opens, closes)}``, minutes after local midnight, 0 = Monday; days
         left out are closed) of a team, or of the business when ``team`` is None; needs ``service.admin``.
-        A week with no working hours at all is refused (``ValidationError`` naming ``hours``)."""
+        A week with no working hours at all is refused (``ValidationError`` naming ``hours``); a day may have several
+        intervals around breaks, ``(480, 720, 780, 1020)``. Open cases on the changed calendars are re-timed."""
         self._crm.access.require(ADMIN)
         try:
             checked = check_week(week)
@@ -745,15 +807,19 @@ class ServiceService:
             if team is not None:
                 self._check_people(conn, None, team, ())
             key = team or ""
+            sla.calendar_lock(conn, exclusive=True)
+            teams = sla.affected_teams(conn, team)
+            before = {name: self._calendar(conn, name) for name in teams}
             conn.execute(hours.delete().where(hours.c.team == key))
             conn.execute(
                 hours.insert(),
                 [
-                    {"team": key, "weekday": day, "opens": span[0], "closes": span[1]}
+                    {"team": key, "weekday": day, "opens": opens, "closes": closes}
                     for day, span in enumerate(checked)
-                    if span is not None
+                    for opens, closes in intervals(span)
                 ],
             )
+            sla.retime(conn, before, {name: self._calendar(conn, name) for name in teams}, utcnow())
             self._crm.audit.record(
                 session,
                 "set",
@@ -764,7 +830,8 @@ class ServiceService:
         return checked
 
     def add_day_off(self, day: date, note: str, *, team: str | None = None) -> DayOff:
-        """A company day off (for one team, or everyone): no SLA time runs on it for cases timed from now on."""
+        """A company day off (for one team, or everyone): no SLA time runs on it; the open cases on the calendars it
+        changes are re-timed in the same transaction (:func:`crmkit_service.sla.retime`)."""
         self._crm.access.require(ADMIN)
         if not isinstance(day, date) or isinstance(day, datetime):
             raise ValidationError("must be a date", field="day")
@@ -778,8 +845,13 @@ class ServiceService:
             if team is not None:
                 self._check_people(conn, None, team, ())
             key = team or ""
+            sla.calendar_lock(conn, exclusive=True)
+            teams = sla.affected_teams(conn, team)
+            before = {name: self._calendar(conn, name) for name in teams}
             conn.execute(days_off.delete().where(days_off.c.day == day, days_off.c.team == key))
             conn.execute(days_off.insert().values(day=day, team=key, note=text[:200]))
+            start = datetime.combine(day - timedelta(days=1), time(0), tzinfo=self._crm.timezone)  # ≤ the day's start
+            sla.retime(conn, before, {name: self._calendar(conn, name) for name in teams}, utcnow(), changed_from=start)
             self._crm.audit.record(
                 session, "create", "service_day_off", f"{day.isoformat()} {key}".strip(), changes={"note": text[:200]}
             )
@@ -791,6 +863,14 @@ class ServiceService:
             rows = conn.execute(sa.select(days_off).order_by(days_off.c.day, days_off.c.team)).all()
         return [DayOff(row.day, row.team or None, row.note) for row in rows]
 
+    def configure(self, name: str, value: Any) -> Any:
+        """Set one of the plugin's settings (:mod:`crmkit_service.config`); needs ``service.admin``."""
+        return config.configure(self._crm, name, value)
+
+    def settings(self) -> dict[str, Any]:
+        """The plugin's settings with their values (defaults where never set)."""
+        return {name: config.setting(self._crm, name) for name in config.NAMES}
+
     def calendar(self, team: str | None = None) -> WorkingCalendar:
         """The working calendar SLA times of ``team``'s cases are counted on."""
         with self._crm.reading() as conn:
@@ -800,7 +880,7 @@ class ServiceService:
 
     def export(self, customer_id: int, session: Session) -> dict[str, Any]:
         """Every case row about the customer, and their watchers (right of access)."""
-        data = export_rows(session, [cases, messages], customer_id)
+        data = export_rows(session, [cases, messages, *CASE_DATA], customer_id)
         ids = [row["id"] for row in data[cases.name]]
         rows = (
             session.connection()
@@ -819,7 +899,10 @@ class ServiceService:
         conn = session.connection()
         ids = sa.select(cases.c.id).where(cases.c.customer_id == customer_id)
         conn.execute(case_watchers.delete().where(case_watchers.c.case_id.in_(ids)))
-        delete_rows(session, [messages, cases], customer_id)
+        # An organization's cases outlive its erased contact; the customer's own duplicates lose their pointer.
+        conn.execute(cases.update().where(cases.c.contact_id == customer_id).values(contact_id=None))
+        conn.execute(cases.update().where(cases.c.customer_id == customer_id).values(merged_into_id=None))
+        delete_rows(session, [*CASE_DATA, messages, cases], customer_id)
 
     def merged(self, pairs: Mapping[int, int], session: Session) -> None:
         """Move the cases and messages of merged-away customers to the kept ones (``pairs``: merged → kept)."""
@@ -835,21 +918,22 @@ class ServiceService:
         except marshmallow.ValidationError as exc:
             raise ValidationError(exc.messages_dict) from None
 
-    def _policy(self, conn: sa.Connection, priority: str) -> tuple[int, int]:
+    def _policy(self, conn: sa.Connection, priority: str, group: str | None = None) -> tuple[int, int]:
         row = conn.execute(
             sa.select(policies.c.first_response_minutes, policies.c.resolution_minutes).where(
                 policies.c.priority == priority
             )
         ).first()
-        return (row[0], row[1]) if row else DEFAULT_POLICIES[priority]
+        return sla.targets(conn, priority, group, (row[0], row[1]) if row else DEFAULT_POLICIES[priority])
 
     def _calendar(self, conn: sa.Connection, team: str | None) -> WorkingCalendar:
         """The calendar of ``team``: its week (else the business's, else the default) in the business's zone,
         without public holidays and the company's and the team's days off."""
         rows = conn.execute(sa.select(hours).where(hours.c.team.in_(["", team or ""]))).all()
         by_team: dict[str, dict[int, DayHours]] = {}
-        for row in rows:
-            by_team.setdefault(row.team, {})[row.weekday] = (row.opens, row.closes)
+        for row in sorted(rows, key=lambda r: r.opens):  # a day's intervals in order (around its breaks)
+            day = by_team.setdefault(row.team, {})
+            day[row.weekday] = (*(day.get(row.weekday) or ()), row.opens, row.closes)
         chosen = by_team.get(team or "") or by_team.get("")
         off = frozenset(conn.execute(sa.select(days_off.c.day).where(days_off.c.team.in_(["", team or ""]))).scalars())
 

@@ -80,4 +80,14 @@ def test_the_openapi_document_validates_and_lists_the_service_routes(crm: Any) -
         if op["tags"] == ["service"]
     }
     assert ("POST", "/service/cases/{case_id}/replies") in ours and ("GET", "/service/cases") in ours
-    assert len(ours) == 11
+    assert {
+        ("POST", "/service/cases/{case_id}/merge"),
+        ("POST", "/service/cases/{case_id}/attachments"),
+        ("POST", "/service/cases/{case_id}/canned-replies"),
+        ("POST", "/service/intake/form"),
+        ("POST", "/service/intake/messages"),
+        ("GET", "/service/intake/rejected"),
+        ("POST", "/service/routing/rules"),
+        ("PUT", "/service/routing/shifts/{username}"),
+        ("PUT", "/service/canned/{key}/{language}"),
+    } <= ours

@@ -1,4 +1,4 @@
-"""Business-hours arithmetic: weekends, Tết (lunar, from crmkit.calendar) and its substitute days, company days
+"""Business-hours arithmetic: weekends, Tết (lunar, from crmkit.vncalendar) and its substitute days, company days
 off, lunch-less default hours, a zone with daylight saving time, and a week without working hours refused."""
 
 from __future__ import annotations

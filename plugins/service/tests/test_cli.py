@@ -6,23 +6,10 @@ import json
 from datetime import date
 
 import pytest
-from click.testing import CliRunner
 
-from crmkit.cli.context import CLIContext
-from crmkit.cli.main import cli
 from crmkit.testing import add_user
 
 pytestmark = pytest.mark.crmkit_plugins("service")
-
-
-@pytest.fixture
-def run(crm):
-    url = crm.engine.url.render_as_string(hide_password=False)
-
-    def invoke(*args):
-        return CliRunner().invoke(cli, ["--db", url, *args], obj=CLIContext(plugins=["service"]))
-
-    return invoke
 
 
 def ok(result):

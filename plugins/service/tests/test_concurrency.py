@@ -4,41 +4,19 @@ transition table, and two workers checking SLAs at once report each breach exact
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import crmkit
 from crmkit.core.tables import interactions
+from crmkit.testing import kill_when_ready
 
 pytestmark = pytest.mark.crmkit_plugins("service")
 
 
-def together(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads released at the same moment; their results (or exceptions) in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - handed back to the test
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
-def test_two_agents_replying_at_once_lose_nothing(crm):
+def test_two_agents_replying_at_once_lose_nothing(crm, together):
     an = crm.customers.add(name="Nguyễn Văn An")
     case = crm.service.open(an.id, "Máy lạnh không lạnh")
 
@@ -65,7 +43,7 @@ def test_two_agents_replying_at_once_lose_nothing(crm):
     assert [e.action for e in crm.audit.entries(entity="case", limit=10).items].count("status") == 1
 
 
-def test_racing_status_changes_follow_the_transition_table(crm):
+def test_racing_status_changes_follow_the_transition_table(crm, together):
     an = crm.customers.add(name="Trần Thị Bình")
     case = crm.service.open(an.id, "Đổi hàng")
     crm.service.set_status(case.id, "resolved", resolution="Đã đổi")
@@ -80,7 +58,7 @@ def test_racing_status_changes_follow_the_transition_table(crm):
     assert statuses == ["reopened", "resolved"]
 
 
-def test_two_workers_checking_slas_report_each_breach_once(crm):
+def test_two_workers_checking_slas_report_each_breach_once(crm, together):
     an = crm.customers.add(name="Lê Văn Cường")
     opened = [crm.service.open(an.id, f"Khẩn {n}", priority="urgent") for n in range(5)]
     later = max(c.resolution_due_at for c in opened) + timedelta(minutes=1)
@@ -108,26 +86,12 @@ with crm.transaction():
 
 
 def test_a_killed_reply_and_resolution_leave_nothing_behind(crm, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     an = crm.customers.add(name="Võ Thị Hoa")
     case = crm.service.open(an.id, "Máy lọc nước rò rỉ")
     before = len(crm.interactions.timeline(an.id).items)
     ready = tmp_path / "ready"
     url = crm.engine.url.render_as_string(hide_password=False)
-    worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER, url, str(case.id), str(ready)], stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 90
-    while not ready.exists() and worker.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert ready.exists(), worker.stderr.read() if worker.stderr else ""
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=30)
+    kill_when_ready(WORKER, url, str(case.id), str(ready), ready=ready)
     assert crm.service.conversation(case.id) == []
     assert crm.service.get(case.id) == case
     assert len(crm.interactions.timeline(an.id).items) == before

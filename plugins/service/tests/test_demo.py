@@ -37,3 +37,17 @@ def test_plugin_object_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["service", "[]"]
+
+
+def test_demo_cases_exercise_group_slas_satisfaction_and_a_reopening(crm_factory):
+    crm = crm_factory(plugins=["sales", "loyalty", "service"])
+    add_user(crm, "hoa", teams=["CSKH Hà Nội"], roles=["support"])
+    ids = [crm.customers.add(name=f"Khách Demo {n}").id for n in range(400)]
+    crm.hooks.demo_populate(ids, seed=7)
+    found = crm.service.list(limit=500)
+    assert {(r.customer_group, r.priority) for r in crm.service.sla.rules()} >= {("diamond", "normal"), (None, "high")}
+    assert sum(c.reopen_count for c in found) == 1 and any(c.status == "reopened" for c in found)
+    rated = [c for c in found if c.csat_score is not None]
+    assert rated and all(1 <= c.csat_score <= 5 for c in rated)
+    lines = crm.hooks.demo_overview()["Service"]
+    assert f"from {len(rated)} answers, 1 reopened" in lines[1]

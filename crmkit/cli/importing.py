@@ -67,22 +67,24 @@ def import_options(map_example: str) -> Callable[[F], F]:
     return decorate
 
 
-def run_import(file: Path, load: Callable[[Callable[[int], None]], Any]) -> None:
-    """Run ``load(progress)`` under a progress bar sized from FILE, then print its summary."""
+def run_import(file: Path, load: Callable[[Callable[[int], None]], Any], *, invalid_phones: bool = False) -> None:
+    """Run ``load(progress)`` under a progress bar sized from FILE, then print its summary (with the rows
+    imported despite an invalid phone when ``invalid_phones``: a customer import)."""
     with progress_bar(estimated_rows(file), f"Importing {file.name}") as bar:
         summary = load(bar.update)
+    row = {
+        "rows": summary.rows,
+        "inserted": summary.inserted,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "rejected": summary.rejected,
+        "reject_file": summary.reject_path,
+    }
+    if invalid_phones:
+        row["invalid_phones"] = summary.invalid_phones
     emit(
-        [
-            {
-                "rows": summary.rows,
-                "inserted": summary.inserted,
-                "updated": summary.updated,
-                "unchanged": summary.unchanged,
-                "rejected": summary.rejected,
-                "reject_file": summary.reject_path,
-            }
-        ],
-        SUMMARY,
+        [row],
+        (*SUMMARY, N_("invalid_phones")) if invalid_phones else SUMMARY,
         title=current_translator().gettext("Imported %(file)s") % {"file": file},
     )
 

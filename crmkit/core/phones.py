@@ -84,3 +84,17 @@ def _normalize_slow(raw: str, default_country: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise PhoneError(f"not a valid phone number: {raw!r}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def possible_phone(raw: str, default_country: str = "VN") -> str | None:
+    """E.164 form of a number libphonenumber finds possible (right length) but not valid (not assigned), else None.
+
+    An import may keep or drop such a number instead of losing the whole row (``--invalid-phone``).
+    """
+    try:
+        number = phonenumbers.parse(raw, (default_country or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_valid_number(number) or not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import Permission
-from crmkit.core import tables as core
-from crmkit.core.masking import MASK, mask_email, mask_phone
+from crmkit.plugin_api import MASK, mask_email, mask_phone
+from crmkit.plugin_api import core_tables as core
 
 if TYPE_CHECKING:
     from crmkit import CRM

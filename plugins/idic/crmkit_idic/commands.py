@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmkit.cli.context import pass_crm
-from crmkit.cli.output import N_, current_format, current_human, current_translator, emit, emit_object, format_option
+from crmkit.plugin_api import (
+    N_,
+    current_format,
+    current_human,
+    current_translator,
+    emit,
+    emit_object,
+    format_option,
+    pass_crm,
+)
 from crmkit_idic.config import STEPS
 
 if TYPE_CHECKING:

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
     from crmkit import CRM, Customer
-    from crmkit.console.app import ConsoleRequest
-    from crmkit.i18n import Translator
+    from crmkit.plugin_api import ConsoleRequest, Translator
 
 HOME = "/console/idic/"
 REVIEWS = "/console/idic/reviews"

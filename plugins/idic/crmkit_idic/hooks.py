@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import hookimpl
-from crmkit.core import tables as core
-from crmkit.core.merging import chunks, delete_in, repoint, select_in
+from crmkit.plugin_api import chunks, delete_in, journal_moved, repoint, select_in
+from crmkit.plugin_api import core_tables as core
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_idic import models as m
 from crmkit_idic.access import PERMISSIONS, READ, mask_export
@@ -39,13 +39,19 @@ def crmkit_services(crm: CRM) -> dict[str, Any]:
 @hookimpl
 def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Session) -> None:
     """Logging a contact closes the customer's matching open plan item (same channel)."""
-    close_plan_item(session.connection(), interaction.customer_id, interaction.channel, interaction.id)
+    close_plan_item(session.connection(), interaction.customer_id, interaction.channel, interaction.id, crm.now())
 
 
 @hookimpl
 def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
     """Re-point IDIC rows from merged customers to the kept ones, set-based (a kept customer's profile wins)."""
     repoint_rows(crm, session.connection(), pairs)
+
+
+@hookimpl
+def crmkit_customer_unmerged(crm: CRM, kept: Customer, restored: Customer, merge_id: int, session: Session) -> None:
+    """The core gave the restored customer its IDIC rows back (journaled); the log and the do-not-merge list follow."""
+    crm.idic.unmerged(session.connection(), kept.id, restored.id, merge_id)
 
 
 def repoint_rows(crm: CRM, conn: sa.Connection, pairs: Mapping[int, int]) -> None:
@@ -79,9 +85,11 @@ def repoint_rows(crm: CRM, conn: sa.Connection, pairs: Mapping[int, int]) -> Non
     for batch in chunks(list(apart)):
         conn.execute(m.do_not_merge.delete().where(sa.tuple_(d.customer_id, d.other_id).in_(batch)))
     for (one, two), reason in apart.items():
-        one, two = pairs.get(one, one), pairs.get(two, two)
-        if one != two:
-            keep_apart(crm, conn, one, two, reason)
+        now_one, now_two = pairs.get(one, one), pairs.get(two, two)
+        if now_one != now_two and keep_apart(crm, conn, now_one, now_two, reason):
+            merged, other = (one, now_two) if one in pairs else (two, now_one)
+            column = "customer_id" if pairs[merged] < other else "other_id"  # where the kept id now is
+            journal_moved(conn, m.do_not_merge, column, {merged: [other]})  # an unmerge gives the pair back
 
 
 @hookimpl

@@ -29,12 +29,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.merging import chunks, select_in
-from crmkit.core.phones import normalize_phone
-from crmkit.core.text import normalize_email
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import chunks, normalize_email, normalize_phone
+from crmkit.plugin_api import core_tables as core
+from crmkit_idic import hookspecs
 from crmkit_idic import models as m
 from crmkit_idic.access import run_scope
 from crmkit_idic.config import setting
@@ -112,7 +110,7 @@ def gather(crm: CRM, conn: sa.Connection) -> dict[str, int]:
                 ),
             )
         )
-    for source in crm.hooks.call("crmkit_idic_identifiers"):
+    for source in crm.hooks.call(hookspecs.crmkit_idic_identifiers):
         if source is None:
             continue
         sub = source.subquery() if isinstance(source, sa.Select) else source
@@ -391,10 +389,6 @@ def _blocked_clusters(conn: sa.Connection, members: dict[int, list[int]]) -> set
     return blocked
 
 
-#: Customer fields a merge may fill on the kept customer, recorded so an undo can clear them.
-FILLABLE = ("given_name", "family_name", "birth_date", "gender", "owner", "country", "city", "province")
-
-
 @attrs.frozen
 class PlannedMerge:
     """One merge to make: ``merged_id`` folds into ``kept_id``, for this score and reason."""
@@ -416,7 +410,7 @@ def merge_pair(
     automatic: bool,
     run_id: int | None,
 ) -> int:
-    """Merge one pair through the core, logging what moved so it can be undone; returns the merge-log id."""
+    """Merge one pair through the core (whose merge journal an unmerge reads), logging why; returns the merge-log id."""
     (log_id,) = merge_planned(
         crm, session, [PlannedMerge(kept_id, merged_id, score, reason)], automatic=automatic, run_id=run_id
     )
@@ -426,15 +420,14 @@ def merge_pair(
 def merge_planned(
     crm: CRM, session: Session, plan: list[PlannedMerge], *, automatic: bool, run_id: int | None
 ) -> list[int]:
-    """Merge every planned pair in one ``crm.customers.merge_many`` (every plugin re-points its rows), logging
-    what moved so each can be undone; returns the merge-log ids in plan order. Runs in the caller's transaction."""
+    """Merge every planned pair in one ``crm.customers.merge_many`` (every plugin re-points its rows, the core
+    journals them), logging why each was merged; returns the merge-log ids in plan order. Runs in the caller's
+    transaction."""
     if not plan:
         return []
     conn = session.connection()
-    pairs = [(p.kept_id, p.merged_id) for p in plan]
-    moved = _movable(conn, pairs)
-    merges = crm.customers.merge_many(pairs)
-    now = utcnow()
+    merges = crm.customers.merge_many([(p.kept_id, p.merged_id) for p in plan])
+    now = crm.now()
     rows = [
         {
             "run_id": run_id,
@@ -444,7 +437,6 @@ def merge_planned(
             "score": p.score,
             "reason": p.reason[:500],
             "automatic": automatic,
-            "moved": moved[p.merged_id],
             "status": "merged",
             "at": now,
         }
@@ -452,67 +444,6 @@ def merge_planned(
     ]
     logged = m.merge_log.insert().returning(m.merge_log.c.id, sort_by_parameter_order=True)
     return [log_id for batch in chunks(rows, BATCH) for log_id in conn.execute(logged, batch).scalars()]
-
-
-def _movable(conn: sa.Connection, pairs: list[tuple[int, int]]) -> dict[int, dict[str, Any]]:
-    """Per merged id, what the core's merge will move to its kept customer (read in bulk before it does).
-
-    Pairs sharing a kept customer are followed in order, as the merge does: a contact point or tag an
-    earlier record brought, or a field it filled, is not the later one's to take back on undo.
-    """
-    c, cp, i, ad, tg = core.customers.c, core.contact_points.c, core.interactions.c, core.addresses.c, core.tags.c
-    ids = sorted({x for pair in pairs for x in pair})
-    merged_ids = [merged_id for _, merged_id in pairs]
-    people = {
-        row.id: row._mapping
-        for row in select_in(conn, sa.select(c.id, c.attributes, *(c[f] for f in FILLABLE)), c.id, ids)
-    }
-    points: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for customer_id, kind, value in select_in(
-        conn, sa.select(cp.customer_id, cp.kind, cp.value).order_by(cp.id), cp.customer_id, ids
-    ):
-        points[customer_id].append((kind, value))
-    tags: dict[int, list[str]] = defaultdict(list)
-    for customer_id, tag in select_in(conn, sa.select(tg.customer_id, tg.tag).order_by(tg.tag), tg.customer_id, ids):
-        tags[customer_id].append(tag)
-    interactions: dict[int, list[int]] = defaultdict(list)
-    for customer_id, interaction_id in select_in(
-        conn, sa.select(i.customer_id, i.id).order_by(i.id), i.customer_id, merged_ids
-    ):
-        interactions[customer_id].append(interaction_id)
-    addresses: dict[int, list[int]] = defaultdict(list)
-    for customer_id, address_id in select_in(
-        conn, sa.select(ad.customer_id, ad.id).order_by(ad.id), ad.customer_id, merged_ids
-    ):
-        addresses[customer_id].append(address_id)
-    kept_state: dict[int, dict[str, Any]] = {}
-    moved: dict[int, dict[str, Any]] = {}
-    for kept_id, merged_id in pairs:
-        kept = kept_state.setdefault(
-            kept_id,
-            {
-                "points": set(points[kept_id]),
-                "tags": set(tags[kept_id]),
-                "attributes": dict(people[kept_id]["attributes"] or {}),
-                **{f: people[kept_id][f] for f in FILLABLE},
-            },
-        )
-        merged = people[merged_id]
-        filled = [f for f in FILLABLE if kept[f] is None and merged[f] is not None]
-        attributes = merged["attributes"] or {}
-        moved[merged_id] = {
-            "interactions": interactions[merged_id],
-            "contact_points": [[k, v] for k, v in points[merged_id] if (k, v) not in kept["points"]],
-            "addresses": addresses[merged_id],
-            "tags": [tag for tag in tags[merged_id] if tag not in kept["tags"]],
-            "filled": filled,
-            "attributes_added": [k for k in attributes if k not in kept["attributes"]],
-        }
-        kept["points"].update(points[merged_id])
-        kept["tags"].update(tags[merged_id])
-        kept.update({f: merged[f] for f in filled})
-        kept["attributes"] = {**attributes, **kept["attributes"]}
-    return moved
 
 
 # -- the step ------------------------------------------------------------------------------------------------
@@ -547,7 +478,7 @@ def run_identify(
     queue = [
         cand for cand in pairs if (cand.low, cand.high) not in sure_keys and (cand.score >= floor or cand.conflict)
     ] + held
-    now = utcnow()
+    now = crm.now()
     rows = [
         {
             "run_id": run_id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.types import Id, JSONType, UTCDateTime, customer_fk, new_metadata
+from crmkit.plugin_api import Id, JSONType, UTCDateTime, customer_fk, new_metadata
+from crmkit.plugin_api import core_tables as core
 
 metadata = new_metadata()
 
@@ -87,11 +87,10 @@ merge_log = sa.Table(
     sa.Column("run_id", Id, sa.ForeignKey(runs.c.id)),
     customer_fk(),  # the kept customer
     _customer_ref("merged_id", nullable=False, index=True),
-    sa.Column("core_merge_id", Id, nullable=False),  # customer_merges.id holding the snapshot
+    sa.Column("core_merge_id", Id, nullable=False),  # customer_merges.id: the core's journal an unmerge reads
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("automatic", sa.Boolean, nullable=False),
-    sa.Column("moved", JSONType, nullable=False),  # what moved from merged to kept (to move it back)
     sa.Column("status", sa.String(20), nullable=False),  # merged | undone
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("undone_at", UTCDateTime),

@@ -14,7 +14,7 @@ from crmkit_idic.config import STEPS
 
 if TYPE_CHECKING:
     from crmkit import CRM
-    from crmkit.i18n import Translator
+    from crmkit.plugin_api import Translator
     from crmkit_idic.console import Words
     from crmkit_idic.runs import IdicRun
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit_idic import hookspecs
 from crmkit_idic import models as m
 from crmkit_idic import steps as s
 from crmkit_idic.access import run_scope
@@ -96,7 +96,7 @@ def start(crm: CRM, *, steps: Sequence[str] | None, segment: str | None, segment
                     segment_id=segment_id,
                     status="running",
                     actor=crm.actor,
-                    started_at=utcnow(),
+                    started_at=crm.now(),
                 )
                 .returning(m.runs.c.id)
             )
@@ -132,7 +132,7 @@ def execute(crm: CRM, run: IdicRun) -> IdicRun:
         try:
             with crm.transaction() as session:
                 counts, report = STEP_FUNCTIONS[step](crm, session, run.id, scope)
-                finished = utcnow()
+                finished = crm.now()
                 sr = m.step_results.c
                 session.connection().execute(
                     m.step_results.update()
@@ -140,14 +140,14 @@ def execute(crm: CRM, run: IdicRun) -> IdicRun:
                     .values(status="done", counts=counts, report=report, error=None, finished_at=finished)
                 )
                 result = _results(session.connection(), run.id, step)[0]
-                crm.hooks.call("crmkit_idic_step_finished", run=run, step=step, result=result, session=session)
+                crm.hooks.call(hookspecs.crmkit_idic_step_finished, run=run, step=step, result=result, session=session)
         except BaseException as exc:
             _mark_failed(crm, run.id, step, f"{type(exc).__name__}: {exc}")
             raise
         run = get(crm, run.id)
     with crm.transaction() as session:
         session.connection().execute(
-            m.runs.update().where(m.runs.c.id == run.id).values(status="done", error=None, finished_at=utcnow())
+            m.runs.update().where(m.runs.c.id == run.id).values(status="done", error=None, finished_at=crm.now())
         )
     return get(crm, run.id)
 
@@ -169,10 +169,10 @@ def _mark_started(crm: CRM, run: IdicRun, step: str) -> None:
         conn.execute(m.step_results.delete().where(sr.run_id == run.id, sr.step == step))
         conn.execute(
             m.step_results.insert().values(
-                run_id=run.id, step=step, status="running", counts={}, report={}, started_at=utcnow()
+                run_id=run.id, step=step, status="running", counts={}, report={}, started_at=crm.now()
             )
         )
-        crm.hooks.call("crmkit_idic_step_started", run=run, step=step, session=session)
+        crm.hooks.call(hookspecs.crmkit_idic_step_started, run=run, step=step, session=session)
 
 
 def _mark_failed(crm: CRM, run_id: int, step: str, error: str) -> None:
@@ -182,7 +182,7 @@ def _mark_failed(crm: CRM, run_id: int, step: str, error: str) -> None:
         conn.execute(
             m.step_results.update()
             .where(sr.run_id == run_id, sr.step == step)
-            .values(status="failed", error=error[:2000], finished_at=utcnow())
+            .values(status="failed", error=error[:2000], finished_at=crm.now())
         )
         conn.execute(
             m.runs.update().where(m.runs.c.id == run_id).values(status="failed", error=f"{step}: {error}"[:2000])

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.schemas import control_character_errors
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crmkit.plugin_api import control_character_errors
+from crmkit.plugin_api import core_tables as core
 from crmkit_idic import models as m
 from crmkit_idic import runs
 from crmkit_idic.access import MERGE, PLAN, READ, REVIEW, RUN, both, mask_identifier, shown_reasons
@@ -226,7 +225,7 @@ class IdicService:
         conn.execute(
             m.reviews.update()
             .where(m.reviews.c.id == review_id)
-            .values(status=status, decided_by=self._crm.actor, decided_at=utcnow())
+            .values(status=status, decided_by=self._crm.actor, decided_at=self._crm.now())
         )
 
     def _current(self, conn: sa.Connection, customer_id: int) -> int:
@@ -266,19 +265,48 @@ class IdicService:
             return shown_reasons(self._crm, conn.execute(query).mappings(), "_owner")
 
     def unmerge(self, merge_id: int) -> dict[str, Any]:
-        """Undo a merge of the log: restore the merged customer from the core's snapshot and move back its
-        interactions, contact points, addresses, tags and consents; the pair is then kept apart.
+        """Undo a merge of the log through the core (``crm.customers.unmerge`` of its merge): the merged customer
+        is back with exactly the rows that came from it, in every plugin; the pair is then kept apart.
 
-        Rows other plugins re-pointed (orders, points…) stay with the kept customer: the core has no
-        unmerge hook yet (see the README). Needs ``idic.review`` and ``customers.merge`` on the kept customer
-        (outside the scope, the merge is not found).
+        Needs ``idic.review`` and ``customers.merge`` on both customers (outside the scope, the merge is not found).
         """
-        from crmkit_idic.unmerge import undo
-
         self._crm.access.require(REVIEW)
-        self._crm.access.require(MERGE)
+        g = m.merge_log.c
         with self._crm.transaction() as session:
-            return undo(self._crm, session, merge_id)
+            conn = session.connection()
+            log = conn.execute(
+                sa.select(g.core_merge_id, g.status).where(
+                    g.id == merge_id, self._crm.access.customers(g.customer_id, REVIEW)
+                )
+            ).first()
+            if log is None:
+                raise NotFound("IDIC merge", merge_id)
+            if log.status != "merged":
+                raise Conflict(f"merge {merge_id} was already undone")
+            done = self._crm.customers.unmerge(log.core_merge_id)
+        return {
+            "merge": merge_id,
+            "restored": done.restored_id,
+            "kept": done.kept_id,
+            "rows_moved_back": done.rows_moved_back,
+        }
+
+    def unmerged(self, conn: sa.Connection, kept_id: int, restored_id: int, core_merge_id: int) -> None:
+        """A merge was undone (here or by ``crmkit customers unmerge``): its log entry says so, and the pair is kept
+        apart so no run merges it again."""
+        g = m.merge_log.c
+        conn.execute(
+            m.merge_log.update()
+            .where(g.core_merge_id == core_merge_id, g.status == "merged")
+            .values(status="undone", undone_at=self._crm.now())
+        )
+        d = m.do_not_merge.c  # pairs given back by the journal name the restored customer on either side: low first
+        conn.execute(
+            m.do_not_merge.update()
+            .where(d.customer_id > d.other_id, sa.or_(d.customer_id == restored_id, d.other_id == restored_id))
+            .values(customer_id=d.other_id, other_id=d.customer_id)
+        )
+        keep_apart(self._crm, conn, kept_id, restored_id, f"merge {core_merge_id} undone by {self._crm.actor}")
 
     # -- interact ----------------------------------------------------------------------------------------
 
@@ -349,7 +377,7 @@ class IdicService:
             "needs": needs or None,
             "condition": condition_ or None,
             "priority": priority,
-            "created_at": utcnow(),
+            "created_at": self._crm.now(),
             **{f: what.get(f) for f in TREATMENT_FIELDS},
         }
         with self._crm.transaction() as session:
@@ -478,7 +506,7 @@ class IdicService:
         """Write the HTML report of a run (default: the last one) and return its path (``idic.read``; a user
         whose scope is not all gets the figures of their customers, and the page says so). It is written in
         ``locale`` (vi or en), else the business setting ``locale``, else Vietnamese."""
-        from crmkit.i18n import plugin_translator
+        from crmkit.plugin_api import plugin_translator
         from crmkit_idic.report import render
 
         self._crm.access.require(READ)
@@ -490,16 +518,18 @@ class IdicService:
         return target
 
 
-def keep_apart(crm: CRM, conn: sa.Connection, one: int, two: int, reason: str) -> None:
-    """Record that two customers must never be merged automatically (idempotent)."""
+def keep_apart(crm: CRM, conn: sa.Connection, one: int, two: int, reason: str) -> bool:
+    """Record that two customers must never be merged automatically (idempotent); False when they already were."""
     low, high = min(one, two), max(one, two)
     d = m.do_not_merge.c
-    if conn.execute(sa.select(d.customer_id).where(d.customer_id == low, d.other_id == high)).first() is None:
-        conn.execute(
-            m.do_not_merge.insert().values(
-                customer_id=low, other_id=high, reason=reason[:500], created_by=crm.actor, created_at=utcnow()
-            )
+    if conn.execute(sa.select(d.customer_id).where(d.customer_id == low, d.other_id == high)).first() is not None:
+        return False
+    conn.execute(
+        m.do_not_merge.insert().values(
+            customer_id=low, other_id=high, reason=reason[:500], created_by=crm.actor, created_at=crm.now()
         )
+    )
+    return True
 
 
 def _day(value: date | str) -> date:

@@ -17,11 +17,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import Money
-from crmkit.sqlfunctions import local_clock
+from crmkit.plugin_api import core_tables as core
+from crmkit.plugin_api import local_clock
 from crmkit_idic import models as m
 from crmkit_idic.config import TIERS, setting
 from crmkit_idic.identify import BATCH, customer_set
@@ -97,7 +96,7 @@ def run_differentiate(crm: CRM, session: Session, run_id: int, scope: Scope) -> 
     conn = session.connection()
     c = core.customers.c
     currency, rank, net, note = _value_sources(crm)
-    now = utcnow()
+    now = crm.now()
     conn.execute(m.profiles.delete().where(in_scope(scope)))
     known = rank is not None
     conn.execute(
@@ -360,7 +359,7 @@ def run_interact(crm: CRM, session: Session, run_id: int, scope: Scope) -> tuple
     first, last = conn.execute(
         sa.select(sa.func.min(i.occurred_at), sa.func.max(i.occurred_at)).where(i.direction == "inbound")
     ).one()
-    now = utcnow()
+    now = crm.now()
     hour, weekday = local_clock(i.occurred_at, crm.timezone, first or now, last or now)  # the business's clock
     best_hour = sa.select(hour).where(inbound).group_by(hour).order_by(sa.func.count().desc(), hour).limit(1)
     best_day = sa.select(weekday).where(inbound).group_by(weekday).order_by(sa.func.count().desc(), weekday).limit(1)
@@ -373,14 +372,14 @@ def run_interact(crm: CRM, session: Session, run_id: int, scope: Scope) -> tuple
             best_hour=best_hour.scalar_subquery(),
             best_weekday=best_day.scalar_subquery(),
             rhythm_days=sa.case(rhythm, value=PROFILE.tier, else_=sa.null()) if rhythm else sa.null(),
-            updated_at=utcnow(),
+            updated_at=crm.now(),
         )
     )
     pl = m.plan_items.c
     cancelled = conn.execute(
         m.plan_items.update()
         .where(pl.status == "open", pl.customer_id.in_(sa.select(PROFILE.customer_id).where(mine)))
-        .values(status="cancelled", closed_at=utcnow())
+        .values(status="cancelled", closed_at=crm.now())
     ).rowcount
     planned = _write_plan(crm, conn, run_id, mine)
     total = conn.execute(sa.select(sa.func.count()).where(mine)).scalar_one()
@@ -467,8 +466,11 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
-def close_plan_item(conn: sa.Connection, customer_id: int, channel: str, interaction_id: int) -> int | None:
-    """Close the customer's earliest open plan item on ``channel`` (an interaction was logged); its id or None."""
+def close_plan_item(
+    conn: sa.Connection, customer_id: int, channel: str, interaction_id: int, now: datetime
+) -> int | None:
+    """Close (at ``now``) the customer's earliest open plan item on ``channel`` (an interaction was logged); its id
+    or None."""
     pl = m.plan_items.c
     item = conn.execute(
         sa.select(pl.id)
@@ -480,7 +482,7 @@ def close_plan_item(conn: sa.Connection, customer_id: int, channel: str, interac
         conn.execute(
             m.plan_items.update()
             .where(pl.id == item)
-            .values(status="done", interaction_id=interaction_id, closed_at=utcnow())
+            .values(status="done", interaction_id=interaction_id, closed_at=now)
         )
     return item
 

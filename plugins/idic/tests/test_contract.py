@@ -46,6 +46,8 @@ def _section(crm: Any, customer_id: int) -> tuple[Any, list[int]]:
 
 class TestIdicContract(PluginContract):
     plugin = "idic"
+    merge_records = ("idic_merges",)  # IDIC's merge log names each merge's customers as they were
+    rebuilt_tables = ("idic_profiles",)  # a run's tiers and needs: the next run profiles a restored customer
 
     def populate(self, crm: Any, customer_id: int) -> None:
         _populate(crm, customer_id)

@@ -5,8 +5,9 @@
     python3 dev.py test     run the checks of ``lint``, then the whole test suite on SQLite and, when
                             available, PostgreSQL (in parallel on every core; extra arguments go to
                             pytest); installs Debian's chromium for the browser tests when it is missing
-    python3 dev.py lint     the checks alone: ruff (lint and format), mypy, the import contracts, and
-                            pip-audit (known vulnerabilities in the installed dependencies)
+    python3 dev.py lint     the checks alone: ruff (lint and format), mypy, the import contracts, the
+                            documentation site (sphinx-build -W: a renamed function or a broken docstring
+                            fails it), and pip-audit (known vulnerabilities in the installed dependencies)
     python3 dev.py bench    run the benchmarks at full size (``bench NAME`` for one)
 
 Needs only Python 3.11+ and git; everything else is installed into .venv, at the versions
@@ -120,6 +121,7 @@ def lint() -> int:
         "ruff format --check": [str(BIN / "ruff"), "format", "--check", "."],
         "mypy": [str(BIN / "mypy")],
         "lint-imports": [str(BIN / "lint-imports"), "--no-cache"],
+        "sphinx-build -W": [str(BIN / "sphinx-build"), "-W", "--keep-going", "-q", "docs", "docs/_build/html"],
     }
     failed = []
     for name, args in checks.items():

@@ -25,8 +25,6 @@ from crmkit.errors import ValidationError
 VIETNAM_UTC_OFFSET = 7.0
 #: The business's time zone when the CRM's ``timezone`` setting names none (``crm.timezone``).
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
-#: The default business time zone for calendar days (Vietnam has kept UTC+7, no DST, since 1975).
-LOCAL_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 #: Where a day begins first (UTC+14): no date that has begun anywhere is later than today there.
 EARLIEST_ZONE = timezone(timedelta(hours=14))
 #: Tết is celebrated for three days (mùng 1, 2 and 3); an occasion "on Tết" matches any of them.
@@ -358,15 +356,14 @@ def zone_named(name: str | None, field: str = "timezone") -> ZoneInfo:
         raise ValidationError(f"unknown time zone {name!r} (e.g. {DEFAULT_TIMEZONE})", field=field) from None
 
 
-def local_date(moment: datetime, zone: tzinfo = LOCAL_TZ) -> date:
-    """The calendar date in the business's time zone (``crm.timezone``; Vietnam's by default) of a
-    timezone-aware moment."""
+def local_date(moment: datetime, zone: tzinfo) -> date:
+    """The calendar date in ``zone`` (the business's: ``crm.timezone``) of a timezone-aware moment."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: pass a timezone-aware time")
     return moment.astimezone(zone).date()
 
 
-def local_midnight(day: date, zone: tzinfo = LOCAL_TZ) -> datetime:
+def local_midnight(day: date, zone: tzinfo) -> datetime:
     """The UTC moment a local day begins in ``zone``: how periods given as local dates are bounded in UTC storage."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
@@ -397,7 +394,7 @@ def utc_offsets(zone: tzinfo, since: datetime, until: datetime) -> list[tuple[da
     return [(datetime.fromtimestamp(epoch, UTC), seconds) for epoch, seconds in changes]
 
 
-def month_windows(start: datetime, end: datetime, zone: tzinfo = LOCAL_TZ) -> list[tuple[str, datetime, datetime]]:
+def month_windows(start: datetime, end: datetime, zone: tzinfo) -> list[tuple[str, datetime, datetime]]:
     """``(YYYY-MM, from, to)`` for each calendar month of ``zone`` meeting [start, end), clipped to it.
 
     How reports group by local month: one index range scan per month is exact in any time zone

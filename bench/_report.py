@@ -67,6 +67,18 @@ def alternating_adds(crms: dict[str, Any], inputs: Sequence[Any], *, source: str
     return spent
 
 
+def timed_runs(work: Callable[[], Any], runs: int = 3) -> tuple[float, float, Any]:
+    """(median, first) wall time of ``work`` over ``runs`` runs, and the last result: a report's cold and warm cost."""
+    import statistics
+
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times[0], result
+
+
 def percentile(samples: Sequence[float], p: float) -> float:
     """The ``p``-th percentile (0–100) by nearest rank."""
     ordered = sorted(samples)

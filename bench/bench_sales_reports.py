@@ -13,10 +13,7 @@ Revenue by month and performance per employee (over the 5,000,000 orders) are pr
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import sqlite3
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,11 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import datagen
-from bench._report import parse_args, report, scale
+from bench._report import parse_args, report, scale, timed_runs
 from crmkit import CRM
 
 TARGET_SECONDS = 5.0
-RUNS = 3
 BATCH = 50_000
 TODAY = datetime(2026, 6, 1, tzinfo=UTC)
 PIPELINES = (
@@ -76,7 +72,8 @@ ORDER_COLUMNS = (
     "refunded_minor",
     "updated_at",
 )
-SALES_BULK_TABLES = ("sales_deals", "sales_orders")
+#: The tables the benchmark fills (the first two small, the last two big).
+SALES_TABLES = ("sales_pipelines", "sales_stages", "sales_deals", "sales_orders")
 GENERATOR = "1"  # bump when the generated rows change, so cached data sets are built again
 
 
@@ -230,101 +227,18 @@ def _fill(write: Callable[[str, Sequence[str], list[tuple[Any, ...]]], None], si
 
 def sqlite_database(sizes: Sizes, folder: Path) -> Path:
     """A SQLite file with the customers, deals and orders of ``sizes`` (built once, then reused)."""
+    spec = datagen.Spec(sizes.customers, 0, sizes.seed)
     path = folder / f"sales_reports_{sizes.key}.db"
-    if path.exists():
-        return path
-    partial = folder / f"{path.name}.{os.getpid()}.partial"
-    datagen.build_sqlite(partial, datagen.Spec(sizes.customers, 0, sizes.seed))
-    CRM(f"sqlite:///{partial}", plugins=["sales"], upgrade=True).close()
-    conn = sqlite3.connect(partial, isolation_level=None)
-    try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY"):
-            conn.execute(f"PRAGMA {pragma}")
-        indexes = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
-            "tbl_name IN ('sales_deals', 'sales_orders')"
-        ).fetchall()
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
-        conn.execute("BEGIN")
-        _fill(
-            lambda table, columns, rows: conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
-            ),
-            sizes,
-        )
-        conn.execute("COMMIT")
-        for _, sql in indexes:
-            conn.execute(sql)
-        conn.execute("ANALYZE")
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-    os.replace(partial, path)
-    return path
+    return datagen.plugin_sqlite_database(path, spec, "sales", SALES_TABLES, lambda write: _fill(write, sizes))
 
 
 def postgres_database(sizes: Sizes, server_url: str) -> str:
     """A PostgreSQL database with the data of ``sizes`` on the server of ``server_url`` (built once, then reused)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
+    spec = datagen.Spec(sizes.customers, 0, sizes.seed)
     name = f"crmkit_bench_sales_{sizes.key}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(datagen.libpq_url(server_url), autocommit=True) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return url
-        building = f"{name}_t{os.getpid()}"
-        admin.execute(f'CREATE DATABASE "{building}"')
-        partial = make_url(server_url).set(database=building).render_as_string(hide_password=False)
-        try:
-            datagen.build_postgres(partial, datagen.Spec(sizes.customers, 0, sizes.seed))
-            CRM(partial, plugins=["sales"], upgrade=True).close()
-            _fill_postgres(partial, sizes)
-            admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-        except BaseException:
-            admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
-            raise
-    return url
-
-
-def _fill_postgres(url: str, sizes: Sizes) -> None:
-    import psycopg
-
-    with psycopg.connect(datagen.libpq_url(url)) as conn:
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        indexes = conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
-            "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
-            (list(SALES_BULK_TABLES),),
-        ).fetchall()
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
-
-        def write(table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-
-        _fill(write, sizes)
-        for table in ("sales_pipelines", "sales_stages", *SALES_BULK_TABLES):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table}")
-        for _, sql in indexes:
-            conn.execute(sql)
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE")
-
-
-def timed_runs(work: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(median, first) wall time over ``RUNS`` runs, and the last result."""
-    times, result = [], None
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times[0], result
+    return datagen.plugin_postgres_database(
+        name, server_url, spec, "sales", SALES_TABLES, lambda write: _fill(write, sizes)
+    )
 
 
 def measure(url: str, backend: str, sizes: Sizes) -> None:

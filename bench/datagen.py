@@ -26,7 +26,7 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -936,6 +936,101 @@ def postgres_database(spec: Spec, server_url: str, *, progress: bool = True) -> 
             admin.execute(f'DROP DATABASE IF EXISTS "{temporary}" WITH (FORCE)')
             raise
     return server.set(database=name).render_as_string(hide_password=False)
+
+
+#: How a plugin benchmark's ``fill`` writes rows: ``write(table, columns, rows)``.
+Write = Callable[[str, Sequence[str], Sequence[tuple[Any, ...]]], None]
+
+
+def plugin_sqlite_database(
+    path: Path, spec: Spec, plugin: str, tables: Sequence[str], fill: Callable[[Write], None]
+) -> Path:
+    """A SQLite file with ``spec``'s customers, ``plugin``'s schema and the rows ``fill`` writes into ``tables``
+    (their indexes dropped while it writes, then rebuilt): built once under a temporary name, then reused."""
+    from crmkit import CRM
+
+    if path.exists():
+        return path
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    build_sqlite(partial, Spec(spec.customers, 0, spec.seed))
+    CRM(f"sqlite:///{partial}", plugins=[plugin], upgrade=True).close()
+    conn = sqlite3.connect(partial, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY"):
+            conn.execute(f"PRAGMA {pragma}")
+        marks = ", ".join("?" * len(tables))
+        indexes = conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})",
+            list(tables),
+        ).fetchall()
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("BEGIN")
+        fill(
+            lambda table, columns, rows: conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+            )
+        )
+        conn.execute("COMMIT")
+        for _, sql in indexes:
+            conn.execute(sql)
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+    os.replace(partial, path)
+    return path
+
+
+def plugin_postgres_database(
+    name: str, server_url: str, spec: Spec, plugin: str, tables: Sequence[str], fill: Callable[[Write], None]
+) -> str:
+    """The URL of database ``name``: ``spec``'s customers, ``plugin``'s schema and the rows ``fill`` writes into
+    ``tables`` through ``COPY`` (indexes rebuilt after, id sequences moved past the rows); built once, then reused."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from crmkit import CRM
+
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return url
+        building = f"{name}_t{os.getpid()}"
+        admin.execute(f'CREATE DATABASE "{building}"')
+        partial = make_url(server_url).set(database=building).render_as_string(hide_password=False)
+        try:
+            build_postgres(partial, Spec(spec.customers, 0, spec.seed))
+            CRM(partial, plugins=[plugin], upgrade=True).close()
+            with psycopg.connect(libpq_url(partial)) as conn:
+                conn.execute("SET TIME ZONE 'UTC'")
+                conn.execute("SET maintenance_work_mem = '512MB'")
+                indexes = conn.execute(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
+                    "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+                    (list(tables),),
+                ).fetchall()
+                for index, _ in indexes:
+                    conn.execute(f"DROP INDEX {index}")
+
+                def write(table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+                    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+
+                fill(write)
+                for table in tables:
+                    conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table}")
+                for _, sql in indexes:
+                    conn.execute(sql)
+                conn.commit()
+                conn.autocommit = True
+                conn.execute("VACUUM ANALYZE")
+            admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        except BaseException:
+            admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+            raise
+    return url
 
 
 def warm(url: str) -> str:

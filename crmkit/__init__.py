@@ -28,13 +28,14 @@ if TYPE_CHECKING:
     from crmkit.core.models import Address, Consent, Customer, Interaction, Page, Profile
     from crmkit.core.permissions import Permission
     from crmkit.crm import CRM
-    from crmkit.plugin import Plugin
+    from crmkit.plugin import Plugin, Retained
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "CRM": "crmkit.crm",
     "Plugin": "crmkit.plugin",
+    "Retained": "crmkit.plugin",
     "Customer": "crmkit.core.models",
     "Interaction": "crmkit.core.models",
     "Address": "crmkit.core.models",
@@ -59,6 +60,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CRM",
     "Plugin",
+    "Retained",
     "Permission",
     "EventType",
     "Job",

@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crmkit import migrations
-from crmkit.calendar import check_day_month, zone_named
 from crmkit.core.models import CHANNELS
+from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, PluginError, SchemaOutdated
 from crmkit.hooks.facade import Hooks
 from crmkit.hooks.manager import Discovered, PluginInfo, PluginRegistry, blocked_from_env, discover, strict_from_env
 from crmkit.plugin import Plugin, resolve
 from crmkit.storage import DEFAULT_URL, check_connection, configure_engine, create_engine
+from crmkit.vncalendar import check_day_month, zone_named
 
 if TYPE_CHECKING:
     from crmkit.core.access import UserHandle
@@ -55,7 +56,11 @@ class CRM:
         default_country: str | None = None,
         upgrade: bool = False,
         check_schema: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        #: Where every "now" in this CRM comes from (``crm.now()``): the system clock unless a test or a replay
+        #: passes its own callable returning an aware datetime (``crmkit.testing.FrozenClock``).
+        self.clock: Callable[[], datetime] = clock or utcnow
         self._owns_engine = not isinstance(database, sa.Engine)
         if isinstance(database, sa.Engine):
             self.engine = configure_engine(database)
@@ -155,9 +160,16 @@ class CRM:
         for every plugin's dates, agendas, periods and local occasions."""
         return zone_named(self.settings.get("timezone"))
 
+    def now(self) -> datetime:
+        """The current time from this CRM's clock, timezone-aware UTC (what every ``*_at`` column stores)."""
+        value = self.clock()
+        if value.tzinfo is None:
+            raise ValueError(f"the CRM's clock returned a naive datetime {value!r}: it must return an aware one")
+        return value.astimezone(UTC)
+
     def today(self) -> date:
-        """Today's date in the business's time zone."""
-        return datetime.now(self.timezone).date()
+        """Today's date in the business's time zone (from ``crm.now()``)."""
+        return self.now().astimezone(self.timezone).date()
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -343,7 +355,7 @@ class CRM:
         if key == "timezone":
             zone_named(value)  # refused before anything is written
         if key == "founding_day" and value not in (None, ""):
-            check_day_month(value, "founding_day")  # DD/MM, the shop's own occasion (crmkit.calendar)
+            check_day_month(value, "founding_day")  # DD/MM, the shop's own occasion (crmkit.vncalendar)
         refuse_inline(key, value)  # a secret is given by reference (env:NAME, file:/path), never stored
 
         with self.transaction() as session:

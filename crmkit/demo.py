@@ -21,16 +21,14 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from crmkit.calendar import LOCAL_TZ
 from crmkit.core.phones import PhoneError, normalize_phone
 from crmkit.core.text import fold
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, ValidationError
 
 if TYPE_CHECKING:
@@ -515,7 +513,9 @@ def build_demo(
         )
     started = time.perf_counter()
     add_staff(crm)
-    world = _World(random.Random(seed), now or utcnow().replace(hour=0, minute=0, second=0, microsecond=0))
+    world = _World(
+        random.Random(seed), now or crm.now().replace(hour=0, minute=0, second=0, microsecond=0), crm.timezone
+    )
     records = world.customers(customers)
     ids = _import(crm, records, progress)
     memberships = interactions = 0
@@ -624,9 +624,10 @@ class _Record:
 class _World:
     """Draws demo customers from one seeded random generator (same seed, same customers)."""
 
-    def __init__(self, rng: random.Random, now: datetime) -> None:
+    def __init__(self, rng: random.Random, now: datetime, zone: tzinfo) -> None:
         self.rng = rng
         self.now = now
+        self.zone = zone  # the business's (crm.timezone): demo interactions happen in its business hours
         self.used_emails: set[str] = set()
         self.used_names: set[str] = set()
         self.made = 0
@@ -692,9 +693,9 @@ class _World:
         return candidate
 
     def when(self) -> datetime:
-        """A business-hours moment (Vietnam time) in the last 18 months, recent days more likely."""
+        """A business-hours moment (the business's time zone) in the last 18 months, recent days more likely."""
         days = int(HISTORY_DAYS * self.rng.random() ** 1.3)
-        local = (self.now.astimezone(LOCAL_TZ) - timedelta(days=days + 1)).replace(
+        local = (self.now.astimezone(self.zone) - timedelta(days=days + 1)).replace(
             hour=self.rng.randint(8, 19), minute=self.rng.randrange(60), second=0, microsecond=0
         )
         return local.astimezone(UTC)
@@ -843,7 +844,7 @@ def overview(crm: CRM, *, now: datetime | None = None) -> dict[str, list[str]]:
     from crmkit.core import tables as t
 
     c, i = t.customers.c, t.interactions.c
-    now = now or utcnow()
+    now = now or crm.now()
     recent = now - timedelta(days=RECENT_DAYS)
     active = c.status == "active"
     sections: dict[str, list[str]] = {}
@@ -936,7 +937,7 @@ def overview(crm: CRM, *, now: datetime | None = None) -> dict[str, list[str]]:
     if sample_id is not None:
         profile = crm.customers.profile(sample_id)
         sections[f"Customer 360: {profile.customer.name} (crmkit customers profile {sample_id})"] = _profile_lines(
-            profile
+            profile, crm.timezone
         )
     sections['Accent-insensitive search: crmkit customers find "nguyen van"'] = _search_lines(crm, "nguyen van")
     pairs = crm.customers.duplicate_pairs(limit=3)
@@ -992,7 +993,7 @@ def _team_lines(crm: CRM, owned: dict[str, int], limit: int = 24) -> list[str]:
     return lines
 
 
-def _profile_lines(profile: Any) -> list[str]:
+def _profile_lines(profile: Any, zone: tzinfo) -> list[str]:
     customer = profile.customer
     address = customer.addresses[0] if customer.addresses else None
     consents = ", ".join(f"{ch} {'✓' if c.granted else '✗'}" for ch, c in sorted(customer.consents.items()))
@@ -1013,11 +1014,11 @@ def _profile_lines(profile: Any) -> list[str]:
         ("interactions", f"{sum(profile.interaction_counts.values())} ({counts})"),
     ]
     lines = _aligned([(k, v) for k, v in facts if v])
-    lines.append("latest (Vietnam time):")
+    lines.append(f"latest ({zone}):")
     for item in profile.interactions[:5]:
         rating = f" {'★' * item.rating}" if item.rating else ""
         lines.append(
-            f"  {item.occurred_at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}  {item.channel:<9}  {item.direction:<8}  "
+            f"  {item.occurred_at.astimezone(zone):%d/%m/%Y %H:%M}  {item.channel:<9}  {item.direction:<8}  "
             f"{item.subject or ''} — {item.outcome or ''}{rating}"
         )
     for title, data in profile.sections.items():

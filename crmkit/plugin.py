@@ -7,7 +7,7 @@ plugins (and ``crmkit --help``) stays cheap.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +31,30 @@ def resolve(ref: str | Any) -> Any:
     return getattr(module, attribute) if attribute else module
 
 
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@attrs.frozen
+class Retained:
+    """What erasure keeps of a table's rows about a customer, and why: ``Retained(reason, personal=(columns…))``.
+
+    ``personal`` names every column of the kept rows that identifies or describes the person (names, phones,
+    addresses, free text): erasure must clear them (NULL or empty) or replace them; the contract kit checks it.
+    """
+
+    reason: str
+    personal: tuple[str, ...] = attrs.field(default=(), converter=_names)
+
+
+def _check_retained(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    for table, kept in value.items():
+        if not isinstance(kept, Retained):
+            raise ValueError(
+                f"retained_tables[{table!r}] must be Retained(reason, personal=(columns…)), got {type(kept).__name__}"
+            )
+
+
 @attrs.frozen
 class Plugin:
     """What a crmkit plugin declares about itself.
@@ -40,7 +64,8 @@ class Plugin:
     version specifiers (``"sales>=0.1"``); ``tables`` its SQLAlchemy MetaData
     (``"pkg.models:metadata"``); ``migrations`` the package holding its Alembic versions;
     ``cli`` its click group; ``retained_tables`` the tables whose rows erasure keeps
-    (anonymized) and why, e.g. invoices a business must keep by law.
+    (anonymized), each a :class:`Retained` saying why (invoices a business must keep by law) and
+    which of its columns are personal (cleared by erasure).
     """
 
     name: str = attrs.field()
@@ -52,7 +77,7 @@ class Plugin:
     cli: str | Any | None = None
     description: str = ""
     version: str | None = None
-    retained_tables: Mapping[str, str] = attrs.field(factory=dict)
+    retained_tables: Mapping[str, Retained] = attrs.field(factory=dict, validator=_check_retained)
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: str) -> None:

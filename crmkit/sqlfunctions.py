@@ -2,7 +2,7 @@
 
 Plugins build reports and measures as one query on both databases; each construct here compiles
 to the right SQL per dialect, so no plugin writes its own ``@compiles`` for the same thing.
-Timestamps are crmkit's UTC columns (``UTCDateTime``); results are in UTC.
+Timestamps are crmkit's UTC columns (``UTCDateTime``); results are in UTC unless a function takes a ``zone``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from crmkit.calendar import utc_offsets
+from crmkit.vncalendar import utc_offsets
 
 __all__ = [
     "day_of",
@@ -99,27 +99,8 @@ def _year_month_pg(element: year_month, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
 
 
-class month_index(FunctionElement[int]):
-    """Months since year 0 of a timestamp's UTC month (``year * 12 + month − 1``): consecutive months differ by 1."""
-
-    type = sa.Integer()
-    inherit_cache = True
-
-
-@compiles(month_index, "sqlite")
-def _month_index_sqlite(element: month_index, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%Y', {column}) AS INTEGER) * 12 + CAST(strftime('%m', {column}) AS INTEGER) - 1)"
-
-
-@compiles(month_index, "postgresql")
-def _month_index_pg(element: month_index, compiler: Any, **kw: Any) -> str:
-    column = f"({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC')"
-    return f"(CAST(EXTRACT(YEAR FROM {column}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {column}) AS INTEGER) - 1)"
-
-
 def month_label(index: int) -> str:
-    """``YYYY-MM`` of a :class:`month_index` value."""
+    """``YYYY-MM`` of a :func:`month_index` value."""
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
@@ -148,6 +129,10 @@ class _local_weekday(_local_part):
     sqlite_format, pg_field = "%w", "isodow"
 
 
+class _local_month_index(_local_part):
+    inherit_cache = True
+
+
 def _local_args(element: _local_part, compiler: Any, **kw: Any) -> list[str]:
     return [compiler.process(clause, **kw) for clause in element.clauses]
 
@@ -155,6 +140,9 @@ def _local_args(element: _local_part, compiler: Any, **kw: Any) -> list[str]:
 @compiles(_local_part, "sqlite")
 def _local_part_sqlite(element: _local_part, compiler: Any, **kw: Any) -> str:
     column, _zone, offset = _local_args(element, compiler, **kw)
+    if isinstance(element, _local_month_index):
+        year, month = (f"CAST(strftime('%{part}', {column}, ({offset}) || ' seconds') AS INTEGER)" for part in "Ym")
+        return f"({year} * 12 + {month} - 1)"
     value = f"CAST(strftime('{element.sqlite_format}', {column}, ({offset}) || ' seconds') AS INTEGER)"
     return f"(({value} + 6) % 7)" if isinstance(element, _local_weekday) else value  # %w counts from Sunday
 
@@ -162,8 +150,23 @@ def _local_part_sqlite(element: _local_part, compiler: Any, **kw: Any) -> str:
 @compiles(_local_part, "postgresql")
 def _local_part_pg(element: _local_part, compiler: Any, **kw: Any) -> str:
     column, zone, _offset = _local_args(element, compiler, **kw)
+    if isinstance(element, _local_month_index):
+        year, month = (
+            f"CAST(EXTRACT({part} FROM timezone({zone}, {column})) AS INTEGER)" for part in ("year", "month")
+        )
+        return f"({year} * 12 + {month} - 1)"
     value = f"CAST(EXTRACT({element.pg_field} FROM timezone({zone}, {column})) AS INTEGER)"
     return f"({value} - 1)" if isinstance(element, _local_weekday) else value  # isodow counts from Monday = 1
+
+
+def _in_zone(column: ColumnElement[Any], zone: ZoneInfo, since: datetime, until: datetime) -> tuple[Any, ...]:
+    """The clauses of a :class:`_local_part`: the column, the zone's name and its UTC offset at the row's instant
+    (a CASE over the zone's changes between ``since`` and ``until``: SQLite has no time zone database)."""
+    changes = utc_offsets(zone, since, until)
+    offset: ColumnElement[int] = sa.literal(changes[0][1])
+    if len(changes) > 1:
+        offset = sa.case(*((column >= start, seconds) for start, seconds in reversed(changes[1:])), else_=changes[0][1])
+    return (column, sa.literal(zone.key), offset)
 
 
 def local_clock(
@@ -171,9 +174,13 @@ def local_clock(
 ) -> tuple[ColumnElement[int], ColumnElement[int]]:
     """(hour 0–23, weekday 0 = Monday) of a UTC timestamp column as a clock in ``zone`` reads it, daylight saving
     included, for rows between the instants ``since`` and ``until`` (SQLite needs the zone's offsets over them)."""
-    changes = utc_offsets(zone, since, until)
-    offset: ColumnElement[int] = sa.literal(changes[0][1])
-    if len(changes) > 1:
-        offset = sa.case(*((column >= start, seconds) for start, seconds in reversed(changes[1:])), else_=changes[0][1])
-    args = (column, sa.literal(zone.key), offset)
+    args = _in_zone(column, zone, since, until)
     return _local_hour(*args), _local_weekday(*args)
+
+
+def month_index(column: ColumnElement[Any], zone: ZoneInfo, since: datetime, until: datetime) -> ColumnElement[int]:
+    """Months since year 0 (``year * 12 + month − 1``) of the month in ``zone`` (the business's) of a UTC timestamp
+    column, for rows between ``since`` and ``until``: consecutive months differ by 1, as reports group by local month.
+
+    Group by its label, not the expression: PostgreSQL refuses a repeated expression whose parameters differ."""
+    return _local_month_index(*_in_zone(column, zone, since, until))

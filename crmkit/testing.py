@@ -6,6 +6,8 @@ Fixtures:
 * ``crm`` — a CRM on a fresh database with the plugins named by
   ``@pytest.mark.crmkit_plugins("sales", ...)`` (none by default);
 * ``crm_factory`` — ``crm_factory(plugins=[...])`` for tests that need several CRMs;
+* ``frozen_clock`` — a :class:`FrozenClock` to pass as ``crm_factory(clock=frozen_clock)``: time stands still
+  until the test calls ``frozen_clock.advance(days=1)`` or ``.set("2026-10-31T17:30:00+00:00")``;
 * ``crmkit_backend`` — ``"sqlite"`` or ``"postgresql"``: every test using the fixtures
   above runs on SQLite and, when ``--crmkit-postgres URL`` or ``CRMKIT_TEST_POSTGRES_URL``
   is given, on PostgreSQL too.
@@ -14,7 +16,9 @@ Fixtures:
 
 :data:`PURCHASE_SOURCE` is a stand-in purchase source (``crmkit_value_transactions`` over its own table,
 ``crmkit_test_purchases``) for tests that need purchases without crmkit-sales; :class:`Shop` writes them,
-firing sales' order hooks as sales does: ``crm_factory(plugins=["analytics", PURCHASE_SOURCE])``.
+firing sales' order hooks as sales does: ``crm_factory(plugins=["analytics", PURCHASE_SOURCE])``. Its orders are
+:class:`SalesOrder` (with :class:`SalesLine` and :class:`SalesRefund`): the one typed double of sales' order
+objects, every documented field present, for any stand-in of crmkit-sales.
 
 :class:`WebhookReceiver` is a real local HTTP server that records webhook deliveries and checks their
 Standard Webhooks signatures (a test points a subscription at ``receiver.url``).
@@ -32,15 +36,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -350,6 +355,40 @@ def crm(crm_factory: Callable[..., Any], request: pytest.FixtureRequest) -> Any:
     return crm_factory(plugins=list(marker.args) if marker else [])
 
 
+class FrozenClock:
+    """A clock for ``CRM(clock=…)`` that stands still until the test moves it, so tests freeze time instead of
+    racing midnight or sleeping: ``crm_factory(clock=FrozenClock("2026-10-31T17:30:00+00:00"))``."""
+
+    def __init__(self, start: datetime | str = "2026-06-15T03:00:00+00:00") -> None:
+        self._now = self._aware(start)
+
+    @staticmethod
+    def _aware(when: datetime | str) -> datetime:
+        value = datetime.fromisoformat(when) if isinstance(when, str) else when
+        if value.tzinfo is None:
+            raise ValueError(f"FrozenClock needs an aware time, got {value!r}")
+        return value.astimezone(UTC)
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime | str) -> datetime:
+        """Move the clock to ``when`` (an aware datetime or ISO 8601 text with its offset)."""
+        self._now = self._aware(when)
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
+        """Move the clock forward by ``delta`` or ``timedelta(**parts)`` (``clock.advance(days=1)``)."""
+        self._now += delta if delta is not None else timedelta(**parts)
+        return self._now
+
+
+@pytest.fixture
+def frozen_clock() -> FrozenClock:
+    """A :class:`FrozenClock` at 2026-06-15 03:00 UTC (10:00 in Hà Nội): ``crm_factory(clock=frozen_clock)``."""
+    return FrozenClock()
+
+
 def customer_tables(metadata: sa.MetaData) -> list[sa.Table]:
     """Tables of ``metadata`` holding rows about a customer (a column referencing ``customers.id``)."""
     return [
@@ -359,63 +398,171 @@ def customer_tables(metadata: sa.MetaData) -> list[sa.Table]:
     ]
 
 
-def customer_rows(crm: Any, table: sa.Table, customer_id: int) -> int:
-    """How many rows of ``table`` reference this customer."""
+def customer_rows(crm: Any, table: sa.Table, customer_id: int, *, but_not: int | None = None) -> int:
+    """How many rows of ``table`` reference this customer (``but_not``: and not that one too, as a record of a
+    merge naming both customers does)."""
     columns = [col for col in table.columns if any(fk.column.table.name == "customers" for fk in col.foreign_keys)]
+    about = sa.or_(*(col == customer_id for col in columns))
+    if but_not is not None:
+        about = sa.and_(about, *(sa.or_(col.is_(None), col != but_not) for col in columns))
     with crm.reading() as conn:
-        return conn.execute(
-            sa.select(sa.func.count()).select_from(table).where(sa.or_(*(col == customer_id for col in columns)))
-        ).scalar_one()
+        return conn.execute(sa.select(sa.func.count()).select_from(table).where(about)).scalar_one()
+
+
+def _rows_about(crm: Any, metadata: sa.MetaData, customer_id: int) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """``{table: {primary key: row}}`` of the rows of ``metadata`` about a customer: those referencing it, and the
+    rows of other tables of ``metadata`` referencing those (an order's lines and payments), recursively."""
+    found: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    with crm.reading() as conn:
+        for table in metadata.sorted_tables:  # parents first
+            keys = list(table.primary_key.columns)
+            conditions = [
+                column.in_([key[0] for key in found[fk.column.table.name]])
+                if fk.column.table.name in found
+                else column == customer_id
+                for column in table.columns
+                for fk in column.foreign_keys
+                if fk.column.table.name == "customers"
+                or (fk.column.table.name in found and fk.column.primary_key and len(fk.column.table.primary_key) == 1)
+            ]
+            if not conditions or not keys:
+                continue
+            rows = conn.execute(sa.select(table).where(sa.or_(*conditions))).mappings()
+            about = {tuple(row[k.name] for k in keys): dict(row) for row in rows}
+            if about:
+                found[table.name] = about
+    return found
+
+
+def _check_retained_declaration(plugin: str, retained: Mapping[str, Any], metadata: sa.MetaData) -> None:
+    """Each ``retained_tables`` entry names one of the plugin's tables and existing columns of it."""
+    for name, kept in retained.items():
+        table = metadata.tables.get(name)
+        assert table is not None, f"plugin {plugin}: retained_tables names {name!r}, which is not one of its tables"
+        unknown = sorted(set(kept.personal) - set(table.columns.keys()))
+        assert not unknown, f"plugin {plugin}: retained_tables[{name!r}] names unknown columns {unknown}"
 
 
 class PluginContract:
     """Subclass in your plugin's tests, set ``plugin`` and implement ``populate``; pytest does the rest.
 
-    It checks that the plugin loads strictly (every hook signature valid), that export and
-    erase cover every table of its ``tables`` holding customer data, and that its migrations
-    downgrade to nothing with ``populate``'s rows in its tables and upgrade back to exactly its tables.
+    It checks that the plugin loads strictly with what it ``requires`` (every hook signature valid, every
+    version matching), that export and erase cover every table of its ``tables`` holding customer data (the
+    kept rows of ``retained_tables`` with their personal columns cleared), that every table it adds to the
+    database belongs to a migration lineage, that its migrations downgrade to nothing with ``populate``'s rows
+    in its tables and upgrade back to exactly its tables, that merges leave no row on the merged customer, and
+    that every permission it declares is checked.
     """
 
-    plugin: str = ""
-    #: Other plugins to load with it (those it requires).
-    with_plugins: Sequence[str] = ()
+    #: The plugin checked: the name of an installed one, or a ``crmkit.Plugin`` object (a plugin under development).
+    plugin: str | Plugin = ""
+    #: Other plugins to load with it (test stand-ins, say); the installed plugins it ``requires`` are loaded anyway.
+    with_plugins: Sequence[str | Plugin] = ()
+    #: Tables recording merges themselves (a merge log): their rows keep naming the customers as they were.
+    merge_records: Sequence[str] = ()
+    #: Tables of results a run recomputes (scores, model outputs): a merge drops the merged customer's rows and an
+    #: unmerge leaves them to the next run.
+    rebuilt_tables: Sequence[str] = ()
 
     def populate(self, crm: Any, customer_id: int) -> None:
         """Create at least one row about ``customer_id`` in every one of the plugin's customer tables."""
         raise NotImplementedError
 
+    @property
+    def _name(self) -> str:
+        return self.plugin.name if isinstance(self.plugin, Plugin) else self.plugin
+
+    def _dependencies(self) -> list[str | Plugin]:
+        """``with_plugins``, then every installed plugin the checked one requires (and theirs), by name: so a
+        version mismatch is reported as such, not as a plugin missing from the kit's CRM."""
+        from packaging.requirements import Requirement
+
+        from crmkit.hooks.manager import discover
+
+        installed = {d.name: d.plugin for d in discover()}
+        loaded = [self._name, *(p.name if isinstance(p, Plugin) else p for p in self.with_plugins)]
+        result = list(self.with_plugins)
+        todo = [self.plugin if isinstance(self.plugin, Plugin) else installed.get(self.plugin)]
+        while todo:
+            current = todo.pop()
+            for requirement in current.requires if current is not None else ():
+                name = Requirement(requirement).name
+                if name not in loaded and name in installed:
+                    loaded.append(name)
+                    result.append(name)
+                    todo.append(installed[name])
+        return result
+
     def _crm(self, crm_factory: Callable[..., Any]) -> Any:
-        return crm_factory(plugins=[*self.with_plugins, self.plugin])
+        return crm_factory(plugins=[*self._dependencies(), self.plugin])
 
     def _info(self, crm: Any) -> Any:
-        return crm.registry.infos[self.plugin]
+        return crm.registry.infos[self._name]
+
+    def _customer_tables(self, crm: Any) -> list[sa.Table]:
+        from crmkit.plugin import resolve
+
+        plugin = self._info(crm).plugin
+        return customer_tables(resolve(plugin.tables)) if plugin.tables else []
 
     def test_contract_loads_strictly(self, crm_factory: Callable[..., Any]) -> None:
         crm = self._crm(crm_factory)
         info = self._info(crm)
         assert info.status == "enabled", info.reason
-        assert info.hooks, f"plugin {self.plugin} implements no hook"
+        assert info.hooks, f"plugin {self._name} implements no hook"
 
     def test_contract_export_and_erase_cover_customer_tables(self, crm_factory: Callable[..., Any]) -> None:
+        """Export shows every row about the customer; erase deletes them, except in ``retained_tables``, whose
+        kept rows (and their child rows) hold nothing in their declared personal columns nor the customer's
+        name, e-mail or phone anywhere."""
         from crmkit.plugin import resolve
 
         crm = self._crm(crm_factory)
         plugin = self._info(crm).plugin
-        tables = customer_tables(resolve(plugin.tables)) if plugin.tables else []
-        customer = crm.customers.add(name="Contract Check", email="contract@example.com")
+        metadata = resolve(plugin.tables) if plugin.tables else sa.MetaData()
+        tables = customer_tables(metadata)
+        _check_retained_declaration(self._name, plugin.retained_tables, metadata)
+        customer = crm.customers.add(name="Trần Thị Xoá", email="xoa.tran@example.vn", phone="+84 912 000 777")
         self.populate(crm, customer.id)
         for table in tables:
             assert customer_rows(crm, table, customer.id) > 0, f"populate() left {table.name} empty: it is not covered"
         exported = crm.customers.export_data(customer.id)
-        section = exported.get(self.plugin, {})
+        section = exported.get(self._name, {})
         for table in tables:
             assert len(section.get(table.name, [])) >= customer_rows(crm, table, customer.id), (
-                f"export_data()[{self.plugin!r}][{table.name!r}] misses rows of {table.name}"
+                f"export_data()[{self._name!r}][{table.name!r}] misses rows of {table.name}"
             )
+        before = _rows_about(crm, metadata, customer.id)
         crm.customers.erase(customer.id)
-        for table in tables:
-            if table.name not in plugin.retained_tables:
-                assert customer_rows(crm, table, customer.id) == 0, f"erase left rows in {table.name}"
+        marks = {"name": "Trần Thị Xoá", "e-mail": "xoa.tran@example.vn", "phone": "912000777"}
+        with crm.reading() as conn:
+            for name, rows in before.items():
+                table = metadata.tables[name]
+                keys = list(table.primary_key.columns)
+                after = {
+                    tuple(row[k.name] for k in keys): row
+                    for row in conn.execute(sa.select(table).where(sa.tuple_(*keys).in_(list(rows)))).mappings()
+                }
+                kept = plugin.retained_tables.get(name)
+                if kept is None:
+                    assert not after, (
+                        f"erase left {len(after)} rows about the customer in {name} (not in retained_tables)"
+                    )
+                    continue
+                for key, row in after.items():
+                    for column in kept.personal:
+                        value = row[column]
+                        assert value in (None, "") or value != rows[key][column], (
+                            f"erase kept {name}.{column} = {value!r} in a retained row: retained_tables declares it "
+                            "personal, so erasure must clear or replace it"
+                        )
+                    for column, value in row.items():
+                        text = str(value) if value is not None else ""
+                        found = [w for w, mark in marks.items() if mark.replace(" ", "") in text.replace(" ", "")]
+                        assert not found, (
+                            f"erase kept the customer's {found[0]} in {name}.{column} of a retained row: declare the "
+                            f"column in Retained(personal=…) and clear it"
+                        )
 
     def scoped_calls(self) -> Mapping[str, Callable[[Any, int], Any]]:
         """Every list, search, report, segment and export of the plugin: ``name → call(crm, customer_id)``
@@ -438,7 +585,7 @@ class PluginContract:
         from crmkit.errors import PermissionDenied
 
         crm = self._crm(crm_factory)
-        declared = sorted(name for name, p in crm.access.permissions.items() if p.plugin == self.plugin)
+        declared = sorted(name for name, p in crm.access.permissions.items() if p.plugin == self._name)
         calls = self.permission_calls()
         missing = [name for name in declared if name not in calls]
         assert not missing, f"declared permissions never shown to be checked (add them to permission_calls): {missing}"
@@ -448,9 +595,12 @@ class PluginContract:
         for name in declared:
             user = add_user(crm, f"without.{name}", grants={p: s for p, s in every.items() if p != name})
             crm.customers.update(customer.id, owner=user.username)
-            with pytest.raises(PermissionDenied) as refused:
+            try:
                 calls[name](crm.as_user(user.username), customer.id)
-            assert refused.value.permission == name, f"{name}: refused for {refused.value.permission} instead"
+            except PermissionDenied as refused:
+                assert refused.permission == name, f"{name}: refused for {refused.permission} instead"
+            else:
+                pytest.fail(f"permission {name} is declared but never checked: its call ran for a user without it")
 
     def test_contract_scoped_calls_show_exactly_the_users_scope(self, crm_factory: Callable[..., Any]) -> None:
         crm = self._crm(crm_factory)
@@ -460,7 +610,7 @@ class PluginContract:
         """Every GET route of the plugin that needs at most a customer id, called over HTTP as users of drawn
         scopes, exposes exactly their scope (the same property as ``scoped_calls``, through the API)."""
         crm = self._crm(crm_factory)
-        check_scopes(crm, api_scope_calls(crm, tag=self.plugin), self.populate, examples=4)
+        check_scopes(crm, api_scope_calls(crm, tag=self._name), self.populate, examples=4)
 
     def test_contract_migrations_down_and_up(self, crm_factory: Callable[..., Any]) -> None:
         from alembic.autogenerate import compare_metadata
@@ -469,7 +619,7 @@ class PluginContract:
         from crmkit import migrations
 
         crm = self._crm(crm_factory)
-        lineage = next((lin for lin in crm.lineages() if lin.name == self.plugin), None)
+        lineage = next((lin for lin in crm.lineages() if lin.name == self._name), None)
         if lineage is None:
             return  # a plugin without tables has no migrations to check
         self.populate(
@@ -484,10 +634,111 @@ class PluginContract:
         opts = {"compare_type": True, "include_name": lambda name, type_, parents: type_ != "table" or name in own}
         with crm.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts=opts), lineage.metadata)
-        assert not diff, f"migrations and tables of {self.plugin} disagree: {diff}"
+        assert not diff, f"migrations and tables of {self._name} disagree: {diff}"
+
+    def test_contract_every_table_has_its_migrations(self, crm_factory: Callable[..., Any]) -> None:
+        """The plugin's declared tables have a migration lineage, and every table that opening a CRM with the plugin
+        adds to the database belongs to a lineage (none made by ``metadata.create_all`` at start-up)."""
+        from crmkit.plugin import resolve
+
+        with crm_factory(plugins=self._dependencies()).engine.connect() as conn:
+            before = set(sa.inspect(conn).get_table_names())
+        crm = self._crm(crm_factory)
+        plugin = self._info(crm).plugin
+        declared = sorted(resolve(plugin.tables).tables) if plugin.tables else []
+        lineages = crm.lineages()
+        assert not declared or self._name in {lin.name for lin in lineages}, (
+            f"plugin {self._name} declares tables {declared} but no migrations: give it an Alembic lineage "
+            "(Plugin(migrations=…), files <name>_000N_<what>.py)"
+        )
+        covered = {name for lin in lineages if lin.metadata is not None for name in lin.metadata.tables}
+        covered |= {lin.version_table for lin in lineages}
+        with crm.engine.connect() as conn:
+            stray = sorted(set(sa.inspect(conn).get_table_names()) - before - covered)
+        assert not stray, (
+            f"tables {stray} are in the database but in no migration lineage (made at start-up?): "
+            f"declare them in {self._name}'s tables and create them in its migrations"
+        )
+
+    def test_contract_merges_leave_no_row_on_the_merged_customer(self, crm_factory: Callable[..., Any]) -> None:
+        """After ``merge`` and after ``merge_many``, no row of the plugin's customer tables names a merged customer."""
+        crm = self._crm(crm_factory)
+        tables = self._customer_tables(crm)
+        if not tables:
+            return
+        people = [
+            crm.customers.add(name=f"Lê Gộp {n}", email=f"gop.{n}@example.vn", phone=f"+8490300{n:04d}")
+            for n in range(6)
+        ]
+        for person in people:
+            self.populate(crm, person.id)
+        crm.customers.merge(people[0].id, people[1].id)
+        crm.customers.merge_many([(people[2].id, people[3].id), (people[4].id, people[5].id)])
+        pairs = (("merge", people[0], people[1]), ("merge_many", people[2], people[3]), ("merge_many", *people[4:]))
+        for how, kept, merged in pairs:
+            for table in (t for t in tables if t.name not in self.merge_records):
+                left = customer_rows(crm, table, merged.id, but_not=kept.id)
+                assert not left, (
+                    f"after {how}, {left} rows of {table.name} still point at the merged customer {merged.id}: "
+                    "re-point them in crmkit_customers_merged_many"
+                )
+
+    def test_contract_unmerge_gives_the_rows_back(self, crm_factory: Callable[..., Any]) -> None:
+        """After a merge and its unmerge, every row of the plugin's customer tables is back with its customer (rows
+        naming both, such as a pair kept apart, are not counted)."""
+        crm = self._crm(crm_factory)
+        skipped = {*self.merge_records, *self.rebuilt_tables}
+        tables = [t for t in self._customer_tables(crm) if t.name not in skipped]
+        if not tables:
+            return
+        kept, merged = (
+            crm.customers.add(name=f"Lê Tách {n}", email=f"tach.{n}@example.vn", phone=f"+8490310{n:04d}")
+            for n in range(2)
+        )
+        for person in (kept, merged):
+            self.populate(crm, person.id)
+
+        def counts(table: sa.Table) -> tuple[int, int]:
+            return (
+                customer_rows(crm, table, kept.id, but_not=merged.id),
+                customer_rows(crm, table, merged.id, but_not=kept.id),
+            )
+
+        before = {table.name: counts(table) for table in tables}
+        (merge,) = crm.customers.merge_many([(kept.id, merged.id)])
+        crm.customers.unmerge(merge.id)
+        for table in tables:
+            after = counts(table)
+            assert after == before[table.name], (
+                f"after an unmerge, {table.name} holds {after} rows of (kept, restored) customers {kept.id} and "
+                f"{merged.id}, not {before[table.name]} as before the merge: re-point rows with "
+                "crmkit.plugin_api.repoint (or name them with journal_moved) and rebuild derived rows in "
+                "crmkit_customer_unmerged"
+            )
 
 
 # --- files ------------------------------------------------------------------------------------------------
+
+
+def kill_when_ready(script: str, *args: str, ready: Path, timeout: float = 90) -> None:
+    """Run ``python -c script *args`` and ``kill -9`` it once it has created ``ready`` (in the middle of its
+    write, before the commit): the crash test every new write path gets. Fails with the child's stderr if it
+    ends or takes ``timeout`` seconds without getting there."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", script, *args], stderr=subprocess.PIPE, text=True)  # noqa: S603 (the test's own script)
+    deadline = time.monotonic() + timeout
+    while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not ready.exists():
+        child.kill()
+        _, stderr = child.communicate(timeout=30)
+        raise AssertionError(f"the child never got ready: {stderr[-2000:]}")
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate(timeout=30)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], *, encoding: str = "utf-8") -> Path:
@@ -717,11 +968,62 @@ PURCHASE_SOURCE = Plugin(
 )
 
 
+@attrs.define
+class SalesLine:
+    """An order line exactly as crmkit-sales' ``crmkit_order_placed`` documents it (for tests without sales)."""
+
+    sku: str
+    total_minor: int
+    category: str | None = None
+    product_id: int = 0
+    name: str = ""
+    quantity: Decimal = Decimal(1)
+    unit_price_minor: int = 0
+    discount_minor: int = 0
+    tax_rate: Decimal = Decimal(0)
+
+
+@attrs.define
+class SalesOrder:
+    """An order exactly as crmkit-sales' order hooks document it: the one typed sales double of the test kit
+    (mutable, as a stand-in refunds and cancels it)."""
+
+    id: int
+    customer_id: int
+    total_minor: int
+    placed_at: datetime
+    currency: str = "VND"
+    tax_minor: int = 0
+    lines: tuple[SalesLine, ...] = ()
+    status: str = "placed"
+    refunded_minor: int = 0
+    number: str = ""
+    owner: str | None = None
+    subtotal_minor: int = 0
+    discount_minor: int = 0
+    discounts: tuple[Mapping[str, Any], ...] = ()
+
+
+@attrs.define
+class SalesRefund:
+    """A refund exactly as crmkit-sales' ``crmkit_order_refunded`` documents it."""
+
+    id: int
+    order_id: int
+    amount_minor: int
+    currency: str
+    at: datetime
+    reason: str | None = None
+
+
 class Shop:
-    """Writes :data:`PURCHASE_SOURCE`'s purchases as sales writes orders, so order listeners run as they would."""
+    """Writes :data:`PURCHASE_SOURCE`'s purchases as sales writes orders, firing sales' order hooks with
+    :class:`SalesOrder` / :class:`SalesRefund` objects carrying every documented field."""
 
     def __init__(self, crm: Any) -> None:
         self.crm = crm
+        self._refunded: defaultdict[int, int] = defaultdict(int)
+        self._refund_ids = itertools.count(1)
 
     def buy(
         self,
@@ -753,9 +1055,11 @@ class Shop:
                 )
                 .scalar_one()
             )
-            order = SimpleNamespace(
-                id=purchase_id, customer_id=customer_id, currency=currency, total_minor=amount, placed_at=when
+            line = SalesLine(category or "item", amount, category, name=category or "item", unit_price_minor=amount)
+            order = SalesOrder(
+                purchase_id, customer_id, amount, when, currency, lines=(line,), number=f"T-{purchase_id}"
             )
+            order.subtotal_minor = amount
             self.crm.hooks.call("crmkit_order_placed", crm=self.crm, order=order, session=session)
         return purchase_id
 
@@ -769,8 +1073,20 @@ class Shop:
                 .where(purchases.c.id == purchase_id)
                 .values(amount_minor=row["amount_minor"] - amount)
             )
-            order = SimpleNamespace(id=purchase_id, customer_id=row["customer_id"], currency=row["currency"])
-            refund = SimpleNamespace(order_id=purchase_id, amount_minor=amount, currency=row["currency"])
+            self._refunded[purchase_id] += amount
+            total, refunded = row["amount_minor"] + self._refunded[purchase_id] - amount, self._refunded[purchase_id]
+            order = SalesOrder(
+                purchase_id,
+                row["customer_id"],
+                total,
+                row["occurred_at"],
+                row["currency"],
+                status="refunded" if refunded >= total else "placed",
+                refunded_minor=refunded,
+                number=f"T-{purchase_id}",
+                subtotal_minor=total,
+            )
+            refund = SalesRefund(next(self._refund_ids), purchase_id, amount, row["currency"], self.crm.now())
             self.crm.hooks.call("crmkit_order_refunded", crm=self.crm, order=order, refund=refund, session=session)
 
     def insert_quietly(self, rows: list[dict[str, Any]]) -> None:

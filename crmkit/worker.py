@@ -32,7 +32,7 @@ from crmkit import __version__
 from crmkit.core import tables as t
 from crmkit.core.access import SYSTEM
 from crmkit.core.jobs import Job
-from crmkit.core.types import utcnow
+from crmkit.core.stored_answers import PURGE_JOB
 from crmkit.core.webhooks import RETRY_FOR, check_url, is_sealed, seal_clear, sign, stored_key
 from crmkit.errors import PluginError, ValidationError
 
@@ -145,7 +145,8 @@ class _Sender:
 class Worker:
     """One worker process's loop: claim due deliveries in batches, POST them, record the outcome; run due jobs.
 
-    ``clock`` gives "now" for scheduling (tests move it forward instead of sleeping); ``lease`` is how long a
+    ``clock`` gives "now" for scheduling (the CRM's, ``crm.now``, unless a test moves its own forward instead of
+    sleeping); ``lease`` is how long a
     claim holds before another worker may take it over.
     """
 
@@ -159,7 +160,7 @@ class Worker:
         lease: timedelta = timedelta(seconds=60),
         poll: float = 1.0,
         timeout: float = TIMEOUT,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if batch < 1 or concurrency < 1:
             raise ValidationError("must be at least 1", field="batch" if batch < 1 else "concurrency")
@@ -170,7 +171,7 @@ class Worker:
         self.batch = batch
         self.lease = lease
         self.poll = poll
-        self.clock = clock
+        self.clock = clock or crm.now
         self.tally = Tally()
         self.jobs = self._declared_jobs()
         self._stopping = threading.Event()
@@ -347,7 +348,8 @@ class Worker:
     # -- jobs --------------------------------------------------------------------------------------------------
 
     def _declared_jobs(self) -> list[Job]:
-        jobs: dict[str, Job] = {}
+        """The core's own jobs, then every plugin's (``crmkit_jobs``); a name declared twice is refused."""
+        jobs: dict[str, Job] = {PURGE_JOB.name: PURGE_JOB}
         for plugin, declared in self.crm.hooks.jobs():
             for job in declared:
                 if not isinstance(job, Job):

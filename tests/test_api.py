@@ -8,6 +8,7 @@ from datetime import UTC
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.test import Client
 
 from crmkit import Plugin, hookimpl
@@ -291,6 +292,50 @@ def test_an_expired_idempotency_key_may_be_used_again(crm: Any) -> None:
         )
     later = client.post("/customers", json={"name": "Mai Anh"}, headers={"Idempotency-Key": "daily"})
     assert later.status_code == 201 and later.json["id"] != first.json["id"]
+
+
+def test_the_worker_purges_answers_older_than_the_keeping_time(crm: Any) -> None:
+    from datetime import datetime, timedelta
+
+    from crmkit.core import tables as t
+    from crmkit.worker import Worker
+
+    client = api_client(crm, "admin", roles=["administrator"])
+    for key in ("old", "new"):
+        client.post("/customers", json={"name": f"Khách {key}"}, headers={"Idempotency-Key": key})
+    with crm.transaction() as session:
+        session.connection().execute(
+            t.idempotency_keys.update()
+            .where(t.idempotency_keys.c.key == "old")
+            .values(created_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    Worker(crm).run(once=True)
+    with crm.reading() as conn:
+        assert list(conn.execute(sa.select(t.idempotency_keys.c.key)).scalars()) == ["new"]
+
+
+def test_an_erasure_replaces_the_stored_answers_about_the_person_and_a_retry_is_not_run_again(crm: Any) -> None:
+    from crmkit.core import tables as t
+
+    client = api_client(crm, "admin", roles=["administrator"])
+    nhung = {"name": "Phạm Bảo Nhung", "email": "nhung@example.vn", "phone": "0398 613 804"}
+    created = client.post("/customers", json=nhung, headers={"Idempotency-Key": "signup-nhung"})
+    call = {"customer_id": created.json["id"], "channel": "phone", "summary": "hỏi giá máy lạnh"}
+    logged = client.post("/interactions", json=call, headers={"Idempotency-Key": "call-1"})
+    binh = client.post("/customers", json={"name": "Trần Văn Bình"}, headers={"Idempotency-Key": "signup-binh"})
+    assert logged.status_code == 201 and binh.status_code == 201
+
+    crm.customers.erase(created.json["id"])
+
+    with crm.reading() as conn:
+        bodies = dict(conn.execute(sa.select(t.idempotency_keys.c.key, t.idempotency_keys.c.body)).all())
+    assert not any(b"Nhung" in bytes(body) or b"613804" in bytes(body) for body in bodies.values())
+    retried = client.post("/customers", json=nhung, headers={"Idempotency-Key": "signup-nhung"})
+    assert retried.status_code == 410 and "erased" in retried.json["title"]
+    assert client.post("/interactions", json=call, headers={"Idempotency-Key": "call-1"}).status_code == 410
+    again = client.post("/customers", json={"name": "Trần Văn Bình"}, headers={"Idempotency-Key": "signup-binh"})
+    assert again.status_code == 201 and again.json == binh.json  # another person's answer is kept
+    assert list(crm.customers.find("Phạm Bảo Nhung").items) == []  # the retry did not sign her up again
 
 
 def test_a_non_atomic_handler_claims_its_key_and_a_failure_frees_it(crm_factory: Any) -> None:

@@ -1,15 +1,16 @@
-"""Tết and the fixed Vietnamese occasions (crmkit.calendar)."""
+"""Tết and the fixed Vietnamese occasions (crmkit.vncalendar)."""
 
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmkit.calendar import (
+from crmkit.vncalendar import (
     check_occasion,
     is_birthday,
     is_occasion,
     local_date,
+    local_midnight,
     month_windows,
     occasion_date,
     occasions_on,
@@ -117,11 +118,25 @@ def test_birthday_on_29_february_falls_on_28_february_in_other_years():
     assert not is_birthday(None, date(2024, 2, 29))
 
 
-def test_local_date_is_vietnam_time():
-    assert local_date(datetime(2025, 3, 7, 17, 0, tzinfo=UTC)) == date(2025, 3, 8)
-    assert local_date(datetime(2025, 3, 7, 16, 59, tzinfo=UTC)) == date(2025, 3, 7)
+def test_local_date_is_the_date_in_the_zone_given():
+    hanoi = ZoneInfo("Asia/Ho_Chi_Minh")
+    assert local_date(datetime(2025, 3, 7, 17, 0, tzinfo=UTC), hanoi) == date(2025, 3, 8)
+    assert local_date(datetime(2025, 3, 7, 16, 59, tzinfo=UTC), hanoi) == date(2025, 3, 7)
+    assert local_date(datetime(2025, 3, 7, 17, 0, tzinfo=UTC), ZoneInfo("Europe/Paris")) == date(2025, 3, 7)
     with pytest.raises(ValueError, match="naive"):
-        local_date(datetime(2025, 3, 7, 12, 0))
+        local_date(datetime(2025, 3, 7, 12, 0), hanoi)
+
+
+def test_local_day_helpers_need_the_zone_named():
+    """No hidden default zone: a caller that forgets the business's zone fails at once instead of using Vietnam's."""
+    moment = datetime(2026, 10, 31, 17, 30, tzinfo=UTC)
+    with pytest.raises(TypeError, match="zone"):
+        local_date(moment)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="zone"):
+        local_midnight(date(2026, 11, 1))  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="zone"):
+        month_windows(moment, moment)  # type: ignore[call-arg]
+    assert local_midnight(date(2026, 11, 1), ZoneInfo("Asia/Ho_Chi_Minh")) == datetime(2026, 10, 31, 17, tzinfo=UTC)
 
 
 def test_month_windows_are_local_months_clipped_to_the_period_across_daylight_saving():
@@ -132,7 +147,7 @@ def test_month_windows_are_local_months_clipped_to_the_period_across_daylight_sa
     assert [label for label, _, _ in windows] == ["2026-02", "2026-03"]
     assert windows[0][1] == start and windows[-1][2] == end
     assert windows[1][1] == datetime(2026, 3, 1, 5, tzinfo=UTC)  # EST midnight
-    assert [label for label, _, _ in month_windows(start, end)] == [
+    assert [label for label, _, _ in month_windows(start, end, ZoneInfo("Asia/Ho_Chi_Minh"))] == [
         "2026-02",
         "2026-03",
         "2026-04",
@@ -151,7 +166,7 @@ def test_utc_offsets_lists_each_change_of_a_zone_to_the_second():
 
 def test_lunar_occasions_on_their_published_solar_dates():
     """Dates as Vietnamese calendars print them (lịch vạn niên)."""
-    from crmkit.calendar import lunar_to_solar
+    from crmkit.vncalendar import lunar_to_solar
 
     assert occasion_date("trung_thu", 2026) == date(2026, 9, 25)
     assert occasion_date("vu_lan", 2026) == date(2026, 8, 27)
@@ -199,7 +214,7 @@ def test_one_spelling_set_for_every_plugin():
 
 
 def test_the_founding_day_is_a_setting_and_lunar_30ths_skip_short_months():
-    from crmkit.calendar import founding_day
+    from crmkit.vncalendar import founding_day
 
     assert founding_day({}) is None and founding_day({"founding_day": "15/09"}) == (15, 9)
     assert is_occasion("founding_day", date(2026, 9, 15), founding=(15, 9))
@@ -213,6 +228,6 @@ def test_the_founding_day_is_a_setting_and_lunar_30ths_skip_short_months():
 
 
 def occasion_dates_of(target, year):
-    from crmkit.calendar import occasion_dates
+    from crmkit.vncalendar import occasion_dates
 
     return occasion_dates(target, year)

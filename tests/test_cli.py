@@ -652,7 +652,8 @@ def test_import_export_round_trip(invoke: Invoke, crm: Any, crm_factory: Any, tm
     [summary] = json.loads(ok(first))
     assert (summary["inserted"], summary["updated"], summary["rejected"]) == (2, 0, 1)
     assert summary["reject_file"] == str(rejects)
-    [reject] = list(csv.DictReader(rejects.open(encoding="utf-8-sig")))
+    with rejects.open(encoding="utf-8-sig") as written:
+        [reject] = list(csv.DictReader(written))
     assert "email" in reject["reject_reason"] and reject["Mã KH"] == "KH-002"
 
     [again] = json.loads(ok(invoke("--format", "json", *args)))

@@ -13,7 +13,7 @@ from marshmallow import fields, validate
 import crmkit
 from crmkit import Plugin, hookimpl
 from crmkit.core import tables as t
-from crmkit.testing import add_user
+from crmkit.testing import FrozenClock, add_user
 
 ICT = timezone(timedelta(hours=7))
 
@@ -78,16 +78,17 @@ def test_add_person_normalizes_what_it_stores(crm: Any) -> None:
     assert crm.customers.get(an.id) == an
 
 
-def test_defaults_and_timestamps_are_aware_utc(crm: Any) -> None:
+def test_defaults_and_timestamps_are_aware_utc(crm_factory: Any, frozen_clock: FrozenClock) -> None:
+    crm = crm_factory(clock=frozen_clock)
     add_user(crm, "minh")
-    before = datetime.now(UTC)
     bich = crm.customers.add(name="Trần Thị Bích")
     assert (bich.kind, bich.lifecycle_stage, bich.status) == ("person", "lead", "active")
     assert bich.created_at.utcoffset() == timedelta(0) and bich.updated_at.utcoffset() == timedelta(0)
-    assert before - timedelta(seconds=5) <= bich.created_at <= datetime.now(UTC) + timedelta(seconds=5)
+    assert bich.created_at == bich.updated_at == frozen_clock()
+    frozen_clock.advance(minutes=5)
     later = crm.customers.update(bich.id, owner="minh")
     assert later.created_at == bich.created_at
-    assert later.updated_at >= bich.updated_at
+    assert later.updated_at == bich.updated_at + timedelta(minutes=5)
 
 
 def test_name_is_built_from_its_parts_in_the_countrys_order(crm_factory: Any) -> None:
@@ -127,21 +128,23 @@ def test_birth_date_accepts_iso_day_first_and_date_objects(crm: Any) -> None:
     assert crm.customers.add(name="C", birth_date=date(2001, 12, 31)).birth_date == date(2001, 12, 31)
 
 
-def test_a_birth_date_is_refused_only_when_that_day_has_begun_nowhere(crm: Any) -> None:
-    first_today = datetime.now(timezone(timedelta(hours=14))).date()  # where a day begins first (UTC+14)
+def test_a_birth_date_is_refused_only_when_that_day_has_begun_nowhere(crm_factory: Any) -> None:
+    crm = crm_factory(clock=FrozenClock("2026-10-31T10:30:00+00:00"))  # 00:30 on 1 November at UTC+14
+    first_today = date(2026, 11, 1)  # where a day begins first (UTC+14), while it is still 31 October in UTC
     assert crm.customers.add(name="Bé Na", birth_date=first_today).birth_date == first_today
     with pytest.raises(crmkit.ValidationError) as info:
         crm.customers.add(name="Chưa sinh", birth_date=first_today + timedelta(days=1))
     assert "birth_date" in info.value.errors
 
 
-def test_the_business_time_zone_is_a_checked_crm_setting(crm: Any) -> None:
-    assert (crm.timezone.key, crm.today()) == ("Asia/Ho_Chi_Minh", datetime.now(timezone(timedelta(hours=7))).date())
+def test_the_business_time_zone_is_a_checked_crm_setting(crm_factory: Any) -> None:
+    crm = crm_factory(clock=FrozenClock("2026-10-31T16:30:00+00:00"))  # 23:30 in Hà Nội, 06:30 on 1/11 at UTC+14
+    assert (crm.timezone.key, crm.today()) == ("Asia/Ho_Chi_Minh", date(2026, 10, 31))
     with pytest.raises(crmkit.ValidationError) as info:
         crm.set_setting("timezone", "Asia/Saigon_City")
     assert "timezone" in info.value.errors and crm.timezone.key == "Asia/Ho_Chi_Minh"
     crm.set_setting("timezone", "Pacific/Kiritimati")
-    assert (crm.timezone.key, crm.today()) == ("Pacific/Kiritimati", datetime.now(timezone(timedelta(hours=14))).date())
+    assert (crm.timezone.key, crm.today()) == ("Pacific/Kiritimati", date(2026, 11, 1))
 
 
 def test_phones_take_the_crms_default_country(crm_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -707,7 +710,7 @@ def _merge_state(crm: Any) -> dict[str, Any]:
             (t.memberships, ()),
             (t.search_keys, ()),
             (t.interactions, ("created_at", "occurred_at")),
-            (t.merges, ("at",)),
+            (t.merges, ("at", "filled", "undone_at", "undone_by")),  # snapshot last (the journal: tests/test_unmerge)
             (t.audit_log, ("at",)),
         ):
             columns = [c for c in table.c if c.name not in drop]

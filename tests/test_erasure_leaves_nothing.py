@@ -1,7 +1,8 @@
 """Right to erasure, read from the raw bytes: after ``erase`` no file the product wrote holds the person.
 
 A customer with data in every bundled plugin (name, e-mail, phone, postal address, free text naming
-them, a suppression made for their address alone, a message in the campaigns file outbox) is erased;
+them, a suppression made for their address alone, a message in the campaigns file outbox, an API answer
+kept for retries) is erased;
 then the SQLite file and its WAL — or, on PostgreSQL after ``vacuum``, every file of the database
 under the data directory — and every file under the outbox are searched for the name, e-mail, phone
 and address in every form crmkit stores them (as typed, normalised, folded, JSON-escaped, NFD).
@@ -28,6 +29,7 @@ from crmkit import privacy
 from crmkit.core import tables as t
 from crmkit.core.secrets import SecretUnavailable
 from crmkit.core.text import fold
+from crmkit.testing import api_client
 from crmkit_campaigns import models as cm
 
 PLUGINS = ["sales", "loyalty", "service", "campaigns", "analytics", "idic"]
@@ -113,6 +115,12 @@ def _populate(crm: Any, outbox: Path) -> int:
         employee="system",
         rating=4,
     )
+    answered = api_client(crm, "api-admin", roles=["administrator"]).post(  # its answer is kept for retries
+        "/interactions",
+        json={"customer_id": cid, "channel": "email", "summary": f"{NAME} hỏi đơn", "sender": EMAIL},
+        headers={"Idempotency-Key": "nhung-mail-1"},
+    )
+    assert answered.status_code == 201
     crm.sales.products.add(
         sku="CF-500", name="Cà phê 500g", unit="gói", price_minor=95_000, currency="VND", tax_rate="10%"
     )

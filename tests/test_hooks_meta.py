@@ -10,6 +10,8 @@
     per hook, the tests in which an implementation ran. A hook added to specs.py without a
     test there that makes it run (with a plugin implementing it) fails here by name: give
     the new hook a test in tests/test_plugins.py (or exercise it from an example plugin).
+(c) Every hookspec a bundled plugin publishes has a docstring and its signature (argument names,
+    annotations optional) in the plugin's README or docs/hooks.md.
 """
 
 from __future__ import annotations
@@ -86,6 +88,49 @@ def test_every_hookspec_is_in_the_docs_with_its_exact_signature():
 def test_docs_list_no_hook_that_does_not_exist():
     stale = sorted(set(doc_sections()) - set(hookspecs()))
     assert not stale, f"docs/hooks.md documents hooks that are not in crmkit.hooks.specs: {stale}"
+
+
+# --- hooks the bundled plugins publish --------------------------------------------------------------------------
+
+
+def plugin_hookspecs() -> dict[str, tuple[str, Any]]:
+    """Every hookspec a bundled plugin publishes (its ``Plugin(hookspecs=…)`` modules): ``{hook: (plugin, spec)}``."""
+    from crmkit.hooks.manager import discover
+    from crmkit.plugin import resolve
+
+    found = {}
+    for plugin in (d.plugin for d in discover() if d.plugin is not None):
+        for module in map(resolve, plugin.hookspecs):
+            for name, fn in vars(module).items():
+                if name.startswith("crmkit_") and callable(fn) and hasattr(fn, "crmkit_spec"):
+                    found[name] = (plugin.name, fn)
+    return found
+
+
+def readme_of(plugin: str) -> Path:
+    """A bundled plugin's README (plugins/<name>/README.md, or the example's)."""
+    bundled = ROOT / "plugins" / plugin / "README.md"
+    return bundled if bundled.exists() else ROOT / "examples" / f"crmkit-{plugin}" / "README.md"
+
+
+def test_bundled_plugins_publish_hooks():
+    assert {"crmkit_order_placed", "crmkit_points_changed", "crmkit_message_event"} <= set(plugin_hookspecs())
+
+
+def test_every_plugin_hookspec_has_a_docstring_and_its_signature_in_the_plugins_readme():
+    problems = []
+    for name, (plugin, fn) in sorted(plugin_hookspecs().items()):
+        if not (fn.__doc__ or "").strip():
+            problems.append(f"{plugin}: {name} has no docstring")
+        arguments = [a for a in inspect.signature(fn).parameters if a != "self"]
+        shown = re.escape(name) + r"\(" + r",\s*".join(re.escape(a) + r"(?::[^,()]*)?" for a in arguments) + r"\)"
+        text = readme_of(plugin).read_text(encoding="utf-8") + DOCS.read_text(encoding="utf-8")
+        if not re.search(shown, text):
+            problems.append(
+                f"{plugin}: {name}({', '.join(arguments)}) is not shown in {readme_of(plugin).relative_to(ROOT)} "
+                "(nor docs/hooks.md) with exactly these arguments"
+            )
+    assert not problems, "\n".join(problems)
 
 
 def hook_test_files() -> list[Path]:

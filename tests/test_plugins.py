@@ -189,7 +189,7 @@ class Shop:
         order = {"customer_id": customer_id, "amount": amount}
         with self._crm.transaction() as session:
             self._crm.audit.record(session, "place", "order", customer_id, customer_id=customer_id, changes=order)
-            self._crm.hooks.call("crmkit_order_placed", order=order, session=session)
+            self._crm.hooks.call(ShopSpecs.crmkit_order_placed, order=order, session=session)  # the spec, not a name
         return order
 
 
@@ -375,7 +375,7 @@ FAILURES = {
     "incompatible version": (
         [Plugin("picky", hooks=Empty(), requires=("notes>=99",))],
         "picky",
-        f"requires notes>=99, but notes {NOTES_VERSION} is installed",
+        f"version mismatch: requires notes>=99, but notes {NOTES_VERSION} is installed",
     ),
     "wrong hook signature": (
         [Plugin("sloppy", hooks=WrongSignature())],
@@ -545,6 +545,15 @@ def test_plugin_publishes_hookspecs_that_another_implements(crm, reopen):
     assert points.awarded == [(customer.id, 150)]
     assert info(opened, "points").hooks == ["crmkit_order_placed"]
 
+    with opened.transaction() as session, pytest.raises(TypeError) as wrong:
+        opened.hooks.call(ShopSpecs.crmkit_order_placed, order={}, sesion=session)
+    assert str(wrong.value) == (
+        "hook crmkit_order_placed: arguments unknown ['sesion'] and missing ['session']; "
+        "the hookspec is crmkit_order_placed(crm, order, session)"
+    )
+    with pytest.raises(TypeError, match="'place_order' is not a crmkit hookspec"):
+        opened.hooks.call(Shop.place_order, customer_id=customer.id, amount=1)
+
     alone = reopen(crm, plugins=[Plugin("points", hooks=Points(), requires=("shop",))], strict=False)
     assert info(alone, "points").reason == "requires shop, which is not installed"
     sloppy = reopen(crm, plugins=[shop, Plugin("sloppy_points", hooks=BadPoints(), requires=("shop",))], strict=False)
@@ -664,6 +673,30 @@ def test_a_failing_batch_merge_hook_rolls_the_whole_batch_back(crm_factory, reop
         opened.customers.merge_many([(an.id, an2.id), (binh.id, binh2.id)])
     assert [crm.customers.get(c.id).status for c in (an2, binh2)] == ["active", "active"]
     assert [n.customer_id for n in crm.notes.list(an2.id)] == [an2.id]
+
+
+class Unmerges:
+    """Rebuilds what it derives after an unmerge: records which customers it was told about, and their notes then."""
+
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    @hookimpl
+    def crmkit_customer_unmerged(self, crm, kept, restored, merge_id, session):
+        self.log.append((kept.id, restored.id, merge_id, [n.text for n in crm.notes.list(restored.id)]))
+
+
+def test_an_unmerge_gives_a_plugin_s_rows_back_and_tells_the_plugins(crm_factory):
+    log: list[Any] = []
+    crm = crm_factory(plugins=["notes", Plugin("rebuild", hooks=Unmerges(log), requires=("notes",))])
+    an, an2 = (crm.customers.add(name="Mai Anh") for _ in range(2))
+    crm.notes.add(an2.id, "on the duplicate")
+    (merge,) = crm.customers.merge_many([(an.id, an2.id)])
+    crm.notes.add(an.id, "after the merge")
+    crm.customers.unmerge(merge.id)
+    # notes re-points with ``repoint`` in its merge hook: the core's journal gave its row back
+    assert log == [(an.id, an2.id, merge.id, ["on the duplicate"])]
+    assert [n.text for n in crm.notes.list(an.id)] == ["after the merge"]
 
 
 class Till:
@@ -822,9 +855,81 @@ def test_plugins_declare_webhook_event_types_and_jobs_the_worker_runs(crm, reope
     assert opened.events.types["customer.created"].plugin == "core"
     opened.set_setting("webhooks.allow_private_urls", True)
     opened.webhooks.subscribe("http://127.0.0.1:9/hook", ["parcel.shipped"])  # a plugin's type can be subscribed to
-    assert [job.name for job in Worker(opened).jobs] == ["shipping.sync"]
+    assert [job.name for job in Worker(opened).jobs] == ["api.idempotency_purge", "shipping.sync"]
     Worker(opened).run_due_jobs()
     Worker(opened).run_due_jobs()  # not due again for an hour
     assert shipping.runs == ["system"]
     with pytest.raises(PluginError, match=r"clashing.*customer.created is declared twice \(also by core\)"):
         reopen(crm, plugins=[Plugin("clashing", hooks=ClashingEvents())])
+
+
+# --- collected hooks: a key claimed twice -------------------------------------------------------------------
+
+
+class ClaimsService:
+    """Provides ``crm.<name>``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def crmkit_services(self, crm):
+        return {self.name: object()}
+
+
+class ClaimsFields:
+    """Adds the customer field ``<name>_level`` and the segment field ``<name>_score``."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    @hookimpl
+    def crmkit_customer_fields(self):
+        from marshmallow import fields
+
+        return {f"{self.name}_level": fields.String(allow_none=True)}
+
+    @hookimpl
+    def crmkit_segment_fields(self):
+        return {f"{self.name}_score": sa.literal(self.value)}
+
+
+def test_a_service_two_plugins_claim_is_refused_naming_both(crm, reopen):
+    with pytest.raises(PluginError) as refused:
+        reopen(
+            crm,
+            plugins=[
+                Plugin("zalo_points", hooks=ClaimsService("points")),
+                Plugin("vip", hooks=ClaimsService("points")),
+            ],
+        )
+    assert str(refused.value) in {
+        "plugin vip: hook crmkit_services: 'points' is claimed by both plugin zalo_points and plugin vip",
+        "plugin zalo_points: hook crmkit_services: 'points' is claimed by both plugin vip and plugin zalo_points",
+    }
+
+
+def test_customer_and_segment_fields_two_plugins_claim_are_refused(crm, reopen):
+    plugins = [Plugin("tier_a", hooks=ClaimsFields("tier", "a")), Plugin("tier_b", hooks=ClaimsFields("tier", "b"))]
+    with pytest.raises(PluginError, match=r"hook crmkit_customer_fields: 'tier_level' is claimed by both plugin tier_"):
+        reopen(crm, plugins=plugins)
+    segments_only = [Plugin(p.name, hooks=SegmentFieldsOnly(p.hooks[0].name, p.hooks[0].value)) for p in plugins]
+    opened = reopen(crm, plugins=segments_only)
+    with pytest.raises(PluginError, match=r"hook crmkit_segment_fields: 'tier_score' is claimed by both plugin tier_"):
+        opened.hooks.segment_field_definitions()
+
+
+class SegmentFieldsOnly(ClaimsFields):
+    @hookimpl
+    def crmkit_customer_fields(self):
+        return None
+
+
+def test_a_dependant_may_replace_what_its_dependency_claims(crm, reopen):
+    base = Plugin("tier_base", hooks=ClaimsFields("tier", "base"))
+    opened = reopen(
+        crm, plugins=[base, Plugin("tier_plus", hooks=ClaimsFields("tier", "plus"), requires=("tier_base",))]
+    )
+    customer = opened.customers.add(name="Phạm Thu Hà", attributes={"tier_level": "gold"})
+    assert customer.attributes["tier_level"] == "gold"
+    assert "tier_score" in opened.hooks.segment_field_definitions()

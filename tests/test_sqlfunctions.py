@@ -34,7 +34,8 @@ def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
         sa.select(
             epoch_seconds(i.c.occurred_at),
             day_of(i.c.occurred_at),
-            month_index(i.c.occurred_at),
+            month_index(i.c.occurred_at, ZoneInfo("UTC"), LATE, LATER),
+            month_index(i.c.occurred_at, ZoneInfo("Asia/Ho_Chi_Minh"), LATE, LATER),
             seconds_between(i.c.occurred_at, later.c.occurred_at),
             whole_days_since(i.c.occurred_at, int(LATER.timestamp())),
             sa.select(year_month(c.birth_date)).where(c.id == customer.id).scalar_subquery(),
@@ -43,10 +44,11 @@ def test_each_function_computes_in_utc_on_this_database(crm: CRM) -> None:
         .where(i.c.id == first.id, later.c.id == second.id)
     )
     with crm.engine.connect() as conn:
-        epoch, day, month, seconds, days, born = conn.execute(query).one()
+        epoch, day, month, hanoi_month, seconds, days, born = conn.execute(query).one()
     assert epoch == int(LATE.timestamp())
     assert day == "2026-01-31"
     assert month_label(month) == "2026-01" and month == 2026 * 12
+    assert month_label(hanoi_month) == "2026-02"  # the month of the zone given: already February in Hà Nội
     assert round(seconds) == 36 * 3600
     assert days == 1
     assert born == "1990-03"

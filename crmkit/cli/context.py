@@ -63,6 +63,7 @@ class CLIContext:
     def crm(self) -> CRM:
         if self._crm is None:
             crm = self._open()
+            _warn_failed_plugins(crm)
             try:
                 if self.plugin is not None:
                     self._require_plugin(crm, self.plugin)
@@ -152,6 +153,16 @@ class CLIContext:
             if self._crm is not None:
                 self._crm.close()
                 self._crm = None
+
+
+def _warn_failed_plugins(crm: CRM) -> None:
+    """One ``warning: …`` line on stderr per plugin that failed to load (without ``CRMKIT_STRICT_PLUGINS``, a
+    failed plugin is left out rather than stopping the command: it must not go unnoticed either)."""
+    for info in crm.registry.infos.values():
+        if info.status == "failed":
+            click.echo(
+                f"warning: plugin {info.name} failed and is left out: {info.reason} (see `crmkit doctor`)", err=True
+            )
 
 
 def _require_default_database() -> None:

@@ -356,6 +356,40 @@ def merge(crm: CRM, kept_id: int, merged_id: int) -> None:
     show_customer(kept)
 
 
+@customers.command("merges")
+@click.option("--customer", "customer_id", type=int, help="Only the merges that kept or merged this customer.")
+@click.option("--limit", type=int, default=50, show_default=True, help="How many merges to show, newest first.")
+@format_option
+@pass_crm
+def merges(crm: CRM, customer_id: int | None, limit: int) -> None:
+    """Merges newest first: who merged what when, the rows each moved, and whether it was undone (`unmerge`)."""
+    rows = [
+        {
+            "merge": m.id,
+            "kept": m.kept_id,
+            "merged": m.merged_id,
+            "at": m.at,
+            "by": m.actor,
+            "rows moved": m.rows_moved,
+            "undone": m.undone_at,
+        }
+        for m in crm.customers.merges(customer_id=customer_id, limit=limit)
+    ]
+    emit(rows, (N_("merge"), N_("kept"), N_("merged"), N_("at"), N_("by"), N_("rows moved"), N_("undone")))
+
+
+@customers.command("unmerge")
+@click.argument("merge_id", type=int)
+@format_option
+@pass_crm
+def unmerge(crm: CRM, merge_id: int) -> None:
+    """Undo merge MERGE_ID (see `merges`): the merged customer is back with exactly the rows that came from it."""
+    done = crm.customers.unmerge(merge_id)
+    message = current_translator().gettext("merge %(merge)s undone: customer %(restored)s is separate from %(kept)s")
+    click.echo(message % {"merge": merge_id, "restored": done.restored_id, "kept": done.kept_id}, err=True)
+    emit_object({"merge": merge_id, "kept": done.kept_id, "restored": done.restored_id, **done.rows_moved_back})
+
+
 @customers.command("duplicates")
 @click.argument("customer_id", type=int)
 @click.option("--limit", type=int, default=20, show_default=True, help="How many candidates to show.")
@@ -573,6 +607,20 @@ def _scalar(value: Any) -> str:
     help="Country of phone numbers written without +code (default: $CRMKIT_DEFAULT_COUNTRY, "
     "else the CRM's setting, else VN).",
 )
+@click.option(
+    "--invalid-phone",
+    type=click.Choice(("drop", "keep", "reject")),
+    default="drop",
+    show_default=True,
+    help="A phone of the right length that is not a valid number (0123 456 789): import the row without it, "
+    "keep it, or reject the row; the reject file lists the row in each case.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(0, 32),
+    help="Processes that read and validate while one writes (default: for files of 4 MiB and more, one per "
+    "core but the writer's; 0: none).",
+)
 @pass_crm
 def import_(
     crm: CRM,
@@ -583,6 +631,8 @@ def import_(
     country: str | None,
     file_format: str | None,
     no_bom: bool,
+    invalid_phone: str,
+    jobs: int | None,
 ) -> None:
     """Import customers from a CSV or JSON Lines FILE (UTF-8, with or without BOM), idempotent by external_id.
 
@@ -603,7 +653,10 @@ def import_(
             default_country=country,
             progress=progress,
             reject_bom=not no_bom,
+            jobs=jobs,
+            invalid_phone=invalid_phone,
         ),
+        invalid_phones=True,
     )
 
 

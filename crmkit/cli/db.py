@@ -37,6 +37,10 @@ def lineage_rows(crm: CRM) -> list[dict[str, Any]]:
                     "state": state,
                 }
             )
+    managed = {row["lineage"] for row in rows}
+    for info in crm.registry.enabled():  # a plugin with tables but no lineage: nothing manages its schema
+        if info.plugin is not None and info.plugin.tables and info.name not in managed:
+            rows.append({"lineage": info.name, "current": "-", "head": "-", "state": "no migrations for its tables"})
     return rows
 
 
@@ -84,16 +88,29 @@ def current(state: CLIContext) -> None:
 @click.option(
     "--empty", is_flag=True, help="Write an empty revision instead of diffing the database against the plugin's tables."
 )
+@click.option(
+    "--rev-id",
+    metavar="ID",
+    help="The revision id, readable and in order (`notes_0002`) [default: a random one]; must not be used yet.",
+)
 @pass_crm
-def revision(crm: CRM, plugin: str, message: str, empty: bool) -> None:
+def revision(crm: CRM, plugin: str, message: str, empty: bool, rev_id: str | None) -> None:
     """Write a new migration for PLUGIN (or `crmkit` for the core) from the difference between its tables and the database."""
+    import re
+
     from crmkit import migrations
-    from crmkit.errors import NotFound
+    from crmkit.errors import NotFound, ValidationError
 
     lineages = {lineage.name: lineage for lineage in crm.lineages()}
     if plugin not in lineages:
         raise NotFound("migration lineage (an enabled plugin with migrations)", plugin)
-    script = migrations.revision(lineages[plugin], crm.engine, message, autogenerate=not empty)
+    if rev_id is not None:
+        if not re.fullmatch(r"[a-z0-9_]+", rev_id):
+            raise ValidationError({"rev_id": [f"{rev_id!r}: use lower-case letters, digits and _ (e.g. notes_0002)"]})
+        owner = next((lin.name for lin in lineages.values() if rev_id in migrations.known_revisions(lin)), None)
+        if owner is not None:
+            raise ValidationError({"rev_id": [f"{rev_id} is already a revision of {owner}: pick the next number"]})
+    script = migrations.revision(lineages[plugin], crm.engine, message, autogenerate=not empty, rev_id=rev_id)
     click.echo(current_translator().gettext("wrote %(file)s") % {"file": script.path})
 
 

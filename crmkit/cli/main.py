@@ -22,6 +22,7 @@ from crmkit.cli.context import CLIContext
 from crmkit.cli.customers import customers
 from crmkit.cli.db import db, init
 from crmkit.cli.demo import demo
+from crmkit.cli.doctor import doctor
 from crmkit.cli.fields import fields
 from crmkit.cli.interactions import interactions
 from crmkit.cli.output import FORMATS, add_format_options
@@ -363,6 +364,7 @@ for _command in (
     roles,
     permissions,
     demo,
+    doctor,
     webhooks,
     worker,
     serve,

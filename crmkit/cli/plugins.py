@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from crmkit.cli.context import CLIContext
@@ -17,7 +19,10 @@ def plugins() -> None:
 @format_option
 @click.pass_obj
 def list_plugins(state: CLIContext) -> None:
-    """Every discovered plugin: version, status (enabled / disabled / failed: reason) and the hooks it implements."""
+    """Every discovered plugin: version, status (enabled / disabled / failed: reason) and the hooks it implements.
+
+    Exits 1 when a plugin failed to load (`crmkit doctor` says what to do).
+    """
     state.check_schema = False  # a plugin whose schema is behind is still listed (and can be disabled)
     table = current_format() == "table"
     rows = [
@@ -36,6 +41,8 @@ def list_plugins(state: CLIContext) -> None:
                 "No plugins installed: `pip install ./plugins/sales` (or any crmkit-* distribution) adds one."
             )
         )
+    if any(info.status == "failed" for info in state.crm.plugins.list()):
+        raise click.exceptions.Exit(1)
 
 
 @plugins.command("enable")
@@ -62,4 +69,42 @@ def disable(state: CLIContext, name: str) -> None:
     state.crm.plugins.disable(name)
     click.echo(
         current_translator().gettext("plugin %(name)s disabled for this database (its data is kept)") % {"name": name}
+    )
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option(
+    "--with",
+    "extras",
+    metavar="PARTS",
+    default="",
+    help="Optional parts, comma-separated: api (an HTTP resource), console (a customer-360 panel); each with its tests.",
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default="the current folder",
+    help="Where to write the crmkit-NAME folder.",
+)
+def new(name: str, extras: str, into: Path) -> None:
+    """Write a new plugin distribution crmkit-NAME that installs with pip and passes its own tests at once.
+
+    It holds a customer-owned table with its first migration (NAME_0001), the service `crm.NAME`, the command group
+    `crmkit NAME`, a profile section, export/erase/merge, two permissions, contract tests and a README.
+    """
+    from crmkit.hooks.manager import discover
+    from crmkit.scaffold import create
+
+    installed = [found.name for found in discover()]
+    target = create(name, into, [part.strip() for part in extras.split(",") if part.strip()], installed)
+    code = [path for path in target.rglob("*.py") if "tests" not in path.parts and "migrations" not in path.parts]
+    lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in code)
+    click.echo(
+        current_translator().gettext(
+            "wrote %(folder)s (%(lines)d lines of code); next: pip install -e '%(folder)s[test]' && "
+            "crmkit db upgrade && pytest %(folder)s"
+        )
+        % {"folder": target, "lines": lines}
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -72,14 +72,14 @@ def list_row(user: User) -> dict[str, Any]:
     }
 
 
-def token_row(token: ApiToken) -> dict[str, Any]:
+def token_row(token: ApiToken, now: datetime) -> dict[str, Any]:
     """One token, never with its secret."""
     table = current_format() == "table"
     row: dict[str, Any] = {
         "id": token.id,
         "user": token.user,
         "name": token.name,
-        "status": token.status(datetime.now(UTC)),
+        "status": token.status(now),
         "permissions": list(token.permissions)
         if token.permissions is not None
         else ("(all of the user's)" if table else None),
@@ -264,9 +264,9 @@ def create_token(
     if expires_in_days is not None and expires_at is not None:
         raise click.UsageError("give --expires-in-days or --expires-at, not both")
     if expires_in_days is not None:
-        expires_at = datetime.now(UTC) + timedelta(days=expires_in_days)
+        expires_at = crm.now() + timedelta(days=expires_in_days)
     created = crm.users.create_token(username, name, permissions=list(permissions) or None, expires_at=expires_at)
-    emit_object({**token_row(created), "secret": created.secret})
+    emit_object({**token_row(created, crm.now()), "secret": created.secret})
     click.echo(
         current_translator().gettext("warning: copy the secret now: it is not shown again (only its hash is stored)"),
         err=True,
@@ -279,7 +279,7 @@ def create_token(
 @pass_crm
 def list_tokens(crm: CRM, username: str | None) -> None:
     """Tokens of USERNAME (or everyone's), newest first; secrets are never shown."""
-    emit([token_row(t) for t in crm.users.tokens(username)], TOKEN_COLUMNS)
+    emit([token_row(t, crm.now()) for t in crm.users.tokens(username)], TOKEN_COLUMNS)
 
 
 @token.command("revoke")

@@ -17,7 +17,6 @@ from typing import Any
 import attrs
 from werkzeug.wrappers import Response
 
-from crmkit.calendar import zone_named
 from crmkit.console.app import ConsoleRequest, set_cookie
 from crmkit.console.extensions import ConsolePage, MenuEntry
 from crmkit.console.forms import form_errors
@@ -26,9 +25,9 @@ from crmkit.core.audit import AuditEntry
 from crmkit.core.jsonable import to_jsonable
 from crmkit.core.models import Role, Team, User
 from crmkit.core.permissions import SCOPES, Permission
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.locales import LOCALES
+from crmkit.vncalendar import zone_named
 
 USERS, WEBHOOKS, SETTINGS, AUDIT = "users.admin", "webhooks.admin", "settings.admin", "audit.read"
 #: "Administration" for user administrators; "Audit log" for anyone reading it (a manager: about the team's customers).
@@ -144,7 +143,7 @@ def user_list(request: ConsoleRequest) -> Response:
         "admin_users.html",
         "Users",
         users=request.crm.users.list(),
-        now=utcnow(),
+        now=request.crm.now(),
         saved=request.http.args.get("saved"),
     )
 
@@ -172,7 +171,7 @@ def _user_form(
         teams_choices=[(team.name, team.name) for team in crm.teams.list()],
         languages=[(code, LANGUAGES.get(code, code)) for code in LOCALES],
         notice=notice,
-        locked=user is not None and user.locked_until is not None and user.locked_until > utcnow(),
+        locked=user is not None and user.locked_until is not None and user.locked_until > crm.now(),
     )
 
 
@@ -460,7 +459,7 @@ def token_list(request: ConsoleRequest) -> Response:
         values=values,
         errors=errors,
         created=created,
-        now=utcnow(),
+        now=crm.now(),
         saved=request.http.args.get("saved"),
     )
 

@@ -183,7 +183,7 @@ def _date(context: Context, value: Any) -> str:
 @pass_context
 def _datetime(context: Context, value: Any) -> str:
     request: ConsoleRequest = context["r"]
-    from crmkit.calendar import zone_named
+    from crmkit.vncalendar import zone_named
 
     zone = zone_named(request.user.timezone) if request.user and request.user.timezone else request.crm.timezone
     return context["i18n"].format_datetime(value, zone) if value is not None else ""

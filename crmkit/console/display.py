@@ -97,7 +97,7 @@ def day_filter(context: Context, value: Any) -> str:
     if value is None:
         return ""
     request = context["r"]
-    from crmkit.calendar import zone_named
+    from crmkit.vncalendar import zone_named
 
     zone = zone_named(request.user.timezone) if request.user and request.user.timezone else request.crm.timezone
     return context["i18n"].format_date(value.astimezone(zone).date())

@@ -19,7 +19,6 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
-from crmkit.core.types import utcnow
 from crmkit.errors import AuthenticationFailed
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ class Sessions:
 
     def start(self, user_id: int) -> str:
         """A new session for the user; returns the cookie's token (only its hash is stored)."""
-        token, now = secrets.token_urlsafe(32), utcnow()
+        token, now = secrets.token_urlsafe(32), self._crm.now()
         with self._crm.transaction() as session:
             conn = session.connection()
             s = t.console_sessions.c  # sessions ended meanwhile go with each sign-in
@@ -79,7 +78,7 @@ class Sessions:
     def find(self, token: str) -> ConsoleSession | None:
         """The live session of a cookie token, or None (unknown, idle too long, past its end, user disabled)."""
         s, u = t.console_sessions.c, t.users.c
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.reading() as conn:
             row = conn.execute(
                 sa.select(s.id, s.user_id, s.last_seen_at, s.expires_at, s.csrf_secret, u.username, u.active)

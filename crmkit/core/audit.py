@@ -13,7 +13,6 @@ from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import Page
 from crmkit.core.schemas import aware_utc, read_cursor
 from crmkit.core.tables import audit_log
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ class AuditLog:
         session.connection().execute(
             _INSERT,
             {
-                "at": utcnow(),
+                "at": self._crm.now(),
                 "actor": self._crm.actor,
                 "action": action,
                 "entity": entity,
@@ -83,7 +82,7 @@ class AuditLog:
         entries: Iterable[tuple[Any, int | None, Mapping[str, Any] | None]],
     ) -> None:
         """Append many entries of one kind at once — ``(entity_id, customer_id, changes)`` each — in one executemany."""
-        now, actor, user_id = utcnow(), self._crm.actor, self._crm.access.principal.user_id
+        now, actor, user_id = self._crm.now(), self._crm.actor, self._crm.access.principal.user_id
         rows = [
             {
                 "at": now,
@@ -121,7 +120,7 @@ class AuditLog:
         """Record a permission denial. It must outlive the refused change, so it is written in its own
         transaction — after the caller's one ends when a transaction is open on this thread."""
         entry = {
-            "at": utcnow(),
+            "at": self._crm.now(),
             "actor": principal.username,
             "action": "denied",
             "entity": "permission",

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import marshmallow
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.access import CONTACT_DETAILS
+from crmkit.core.customer_duplicates import CustomerDuplicates
+from crmkit.core.customer_merges import FILLED, CustomerMerges, MergeRecord, Unmerge
 from crmkit.core.jsonable import encode_cursor, to_jsonable
-from crmkit.core.merging import chunks, delete_in, executemany, ids_value, in_ids, repoint, select_in
+from crmkit.core.merging import delete_in, executemany, ids_value, in_ids, select_in
 from crmkit.core.models import (
     KINDS,
     LIFECYCLE_STAGES,
@@ -31,8 +31,9 @@ from crmkit.core.models import (
 )
 from crmkit.core.schemas import CustomerSchema, aware_utc, beyond_columns, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
+from crmkit.core.stored_answers import forget_person
 from crmkit.core.text import fold
-from crmkit.core.types import UTCDateTime, utcnow
+from crmkit.core.types import UTCDateTime
 from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crmkit.privacy import wipe_free_space
 
@@ -41,26 +42,9 @@ if TYPE_CHECKING:
 
     from crmkit.crm import CRM
 
-SCALARS = (
-    "external_id",
-    "kind",
-    "name",
-    "given_name",
-    "family_name",
-    "birth_date",
-    "gender",
-    "lifecycle_stage",
-    "owner",
-    "country",
-    "city",
-    "province",
-)
-#: The fields a merge fills on the kept customer where it has none (the external id stays the merged record's).
-FILLED = tuple(f for f in SCALARS if f != "external_id")
+SCALARS = ("external_id", *FILLED)
 ADDRESS_FIELDS = ("label", "line1", "line2", "ward", "district", "city", "province", "postal_code", "country")
 PROFILE_INTERACTIONS = 50
-#: Names read on each side of a customer's own when looking for near-identical ones.
-NAME_NEIGHBOURS = 200
 #: Extra search-key rows read per batch: most customers match a query through one key.
 SEARCH_SLACK = 20
 
@@ -224,6 +208,8 @@ class Customers:
 
     def __init__(self, crm: CRM) -> None:
         self._crm = crm
+        self._merges = CustomerMerges(crm, self)
+        self._duplicates = CustomerDuplicates(crm, self)
         self.refresh_schema()
 
     # -- validation -------------------------------------------------------------------------
@@ -249,6 +235,7 @@ class Customers:
                 attribute_fields=self._attribute_fields(),
                 channels=self._crm.channels,
                 zone=lambda: self._crm.timezone,
+                now=lambda: self._crm.now(),  # a function, not a bound method: the API document deep-copies schemas
             )
         return self._schemas[country]
 
@@ -294,7 +281,7 @@ class Customers:
         self._crm.access.check_owner(conn, values.get("owner"), "customers.create")
         self._crm.hooks.customer_before_save(None, values, session)
         self._check_external_id(conn, values.get("external_id"), None)
-        now = utcnow()
+        now = self._crm.now()
         row = {field: values.get(field) for field in SCALARS}
         row.update(
             kind=values.get("kind") or "person",
@@ -349,7 +336,7 @@ class Customers:
         self._crm.hooks.customer_before_save(current, changes, session)
         if "external_id" in changes:
             self._check_external_id(conn, changes["external_id"], customer_id)
-        now = utcnow()
+        now = self._crm.now()
         row = {field: changes[field] for field in SCALARS if field in changes}
         if "name" in changes:
             row["name_key"] = fold(changes["name"])[:400]
@@ -413,7 +400,7 @@ class Customers:
             raise ValidationError(f"unknown channel {channel!r}", field="channel")
         if not source:
             raise ValidationError("say where the consent came from", field="source")
-        when = utcnow() if at is None else aware_utc(at, "at")
+        when = self._crm.now() if at is None else aware_utc(at, "at")
         with self._crm.transaction() as session:
             conn = session.connection()
             self._crm.access.require_customer(conn, customer_id, "customers.update")
@@ -639,123 +626,20 @@ class Customers:
 
         Needs ``customers.read``; both this customer and the candidates are within its scope.
         """
-        c, cp = t.customers.c, t.contact_points.c
-        scope = self._crm.access.owner_filter(c.owner, "customers.read")
-        with self._crm.reading() as conn:
-            me = self._load(conn, customer_id)
-            self._require_readable(customer_id, me)
-            found: dict[int, DuplicateCandidate] = {}
-
-            def offer(other: int, reason: str, score: float) -> None:
-                if other != me.id and (other not in found or found[other].score < score):
-                    found[other] = DuplicateCandidate(me.id, other, reason, score)
-
-            for kind, values, score in (("email", me.emails, 1.0), ("phone", me.phones, 0.95)):
-                if values:
-                    rows = conn.execute(
-                        sa.select(cp.customer_id, cp.value)
-                        .join(t.customers, c.id == cp.customer_id)
-                        .where(cp.kind == kind, cp.value.in_(values), c.status == "active", scope)
-                    ).all()
-                    for other, value in rows:
-                        offer(other, f"same {kind} {self._contact_in_reason(kind, value, me.owner)}", score)
-            my_key = fold(me.name)
-            block = my_key[:4]
-            if block:
-                # Near-identical names sort next to each other: read the neighbours on both
-                # sides of this name (an index range each), not an arbitrary slice of a
-                # block that holds every "Nguyễn" in the database.
-                near = sa.and_(
-                    c.name_key >= block,
-                    c.name_key < prefix_upper_bound(block),
-                    c.status == "active",
-                    c.kind == me.kind,
-                    c.id != me.id,
-                    scope,
-                )
-                rows = [
-                    *conn.execute(
-                        sa.select(c.id, c.name_key, c.birth_date)
-                        .where(near, c.name_key >= my_key)
-                        .order_by(c.name_key, c.id)
-                        .limit(NAME_NEIGHBOURS)
-                    ).all(),
-                    *conn.execute(
-                        sa.select(c.id, c.name_key, c.birth_date)
-                        .where(near, c.name_key < my_key)
-                        .order_by(c.name_key.desc(), c.id.desc())
-                        .limit(NAME_NEIGHBOURS)
-                    ).all(),
-                ]
-                if me.birth_date is not None:  # however common the name, the same birth date is found
-                    rows += conn.execute(
-                        sa.select(c.id, c.name_key, c.birth_date).where(
-                            near, c.name_key == my_key, c.birth_date == me.birth_date
-                        )
-                    ).all()
-                for other, key, birth_date in rows:
-                    ratio = 1.0 if key == my_key else difflib.SequenceMatcher(None, my_key, key).ratio()
-                    if ratio >= 0.92:
-                        same_birth = me.birth_date is not None and me.birth_date == birth_date
-                        score = (0.9 if same_birth else 0.6) * ratio
-                        offer(
-                            other,
-                            "same name" + (" and birth date" if same_birth else "")
-                            if ratio == 1.0
-                            else f"similar name ({ratio:.0%})",
-                            score,
-                        )
-        return sorted(found.values(), key=lambda d: (-d.score, d.other_id))[:limit]
+        return self._duplicates.of(customer_id, limit=limit)
 
     def duplicate_pairs(self, *, limit: int = 1000) -> list[DuplicateCandidate]:
-        """Across the whole database, pairs sharing a normalized e-mail or phone, or the same
-        accent-free name and birth date (computed in SQL); the surest pair first. Needs
-        ``customers.read``: both customers of a pair are within its scope.
+        """Across the whole database, pairs sharing a normalized e-mail or phone, or the same accent-free name and
+        birth date (computed in SQL); the surest pair first. Needs ``customers.read`` on both customers of a pair.
         """
-        a, b = t.contact_points.alias("a"), t.contact_points.alias("b")
-        ca, cb = t.customers.alias("ca"), t.customers.alias("cb")
-        by_contact = (
-            sa.select(a.c.customer_id, b.c.customer_id, a.c.kind, a.c.value)
-            .join(b, sa.and_(a.c.kind == b.c.kind, a.c.value == b.c.value, a.c.customer_id < b.c.customer_id))
-            .join(ca, ca.c.id == a.c.customer_id)
-            .join(cb, cb.c.id == b.c.customer_id)
-            .where(ca.c.status == "active", cb.c.status == "active")
-            .order_by(a.c.customer_id, b.c.customer_id)
-            .limit(limit)
-        )
-        by_name = (
-            sa.select(ca.c.id, cb.c.id, ca.c.birth_date)
-            .join(
-                cb,
-                sa.and_(
-                    ca.c.name_key == cb.c.name_key,
-                    ca.c.birth_date == cb.c.birth_date,
-                    ca.c.kind == cb.c.kind,
-                    ca.c.id < cb.c.id,
-                ),
-            )
-            .where(ca.c.status == "active", cb.c.status == "active")
-            .order_by(ca.c.id, cb.c.id)
-            .limit(limit)
-        )
-        read = self._crm.access.owner_filter
-        by_contact = by_contact.where(read(ca.c.owner, "customers.read"), read(cb.c.owner, "customers.read"))
-        by_name = by_name.where(read(ca.c.owner, "customers.read"), read(cb.c.owner, "customers.read"))
-        found: dict[tuple[int, int], DuplicateCandidate] = {}
-        with self._crm.reading() as conn:
-            for x, y, kind, value in conn.execute(by_contact):
-                score = 1.0 if kind == "email" else 0.95
-                if (x, y) not in found or found[x, y].score < score:
-                    found[x, y] = DuplicateCandidate(x, y, f"same {kind} {value}", score)
-            for x, y, birth_date in conn.execute(by_name):
-                found.setdefault((x, y), DuplicateCandidate(x, y, f"same name and birth date {birth_date}", 0.9))
-        return sorted(found.values(), key=lambda d: (-d.score, d.customer_id, d.other_id))[:limit]
+        return self._duplicates.pairs(limit=limit)
 
     def merge(self, kept_id: int, merged_id: int) -> Customer:
         """Fold ``merged_id`` into ``kept_id``: every interaction, contact, tag and plugin row moves over.
 
         The merged customer stays as a tombstone pointing at the kept one (so old ids still
-        resolve), and a snapshot of it is kept in ``customer_merges``. Returns the kept customer.
+        resolve), and a snapshot of it is kept in ``customer_merges``, with the journal of the rows
+        that moved (what :meth:`unmerge` gives back). Returns the kept customer.
         A batch of one for :meth:`merge_many`.
         """
         with self._crm.transaction() as session:
@@ -772,268 +656,22 @@ class Customers:
         position); merging into itself, across kinds, or a customer not active (``Conflict``) —
         each naming the pair. Needs ``customers.merge`` on every customer of the batch.
         """
-        self._crm.access.require("customers.merge")
-        pairs = list(pairs)
-        self._check_pairs(pairs)
-        if not pairs:
-            return []
-        self._require_no_disabled_data("merge")
-        with self._crm.transaction() as session:
-            conn = session.connection()
-            ids = sorted({x for pair in pairs for x in pair})
-            self._crm.access.require_customers(conn, ids, "customers.merge")
-            found = {c.id: c for c in self._load_many(conn, ids, removing=True)}
-            for kept_id, merged_id in pairs:
-                for customer_id in (kept_id, merged_id):
-                    if customer_id not in found:
-                        raise NotFound("customer", customer_id)
-                    self._require_active(found[customer_id], f" (merging {merged_id} into {kept_id})")
-                kept, merged = found[kept_id], found[merged_id]
-                if kept.kind != merged.kind:
-                    raise Conflict(
-                        f"cannot merge a {merged.kind} into a {kept.kind} (merging {merged_id} into {kept_id})"
-                    )
-            into = {merged_id: kept_id for kept_id, merged_id in pairs}
-            now = utcnow()
-            changed = self._move_rows(conn, found, pairs, into)
-            found = {**found, **{m: attrs.evolve(found[m], organizations=orgs) for m, orgs in changed.items()}}
-            self._fill_kept(conn, found, pairs)
-            c = t.customers.c
-            repoint(conn, c.merged_into_id, into)  # records merged into a merged one earlier now point at its kept one
-            executemany(
-                conn,
-                t.customers.update()
-                .where(c.id == sa.bindparam("_merged"))
-                .values(status="merged", merged_into_id=sa.bindparam("_kept")),
-                [{"_merged": merged_id, "_kept": kept_id} for kept_id, merged_id in pairs],
-            )
-            dialect = conn.dialect.name
-            conn.execute(
-                t.customers.update().where(in_ids(dialect, c.id, "ids")).values(updated_at=now),
-                {"ids": ids_value(dialect, ids)},
-            )
-            delete_in(conn, t.search_keys.c.customer_id, list(into))
-            kept_ids = sorted(set(into.values()))
-            self._reindex(conn, kept_ids)
-            made = (
-                conn.execute(
-                    t.merges.insert().returning(t.merges.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "kept_id": kept_id,
-                            "merged_id": merged_id,
-                            "at": now,
-                            "actor": self._crm.actor,
-                            "snapshot": to_jsonable(found[merged_id]),
-                        }
-                        for kept_id, merged_id in pairs
-                    ],
-                )
-                .scalars()
-                .all()
-            )
-            self._crm.audit.record_many(
-                session,
-                "merge",
-                "customer",
-                [(kept_id, kept_id, {"merged_id": merged_id}) for kept_id, merged_id in pairs],
-            )
-            self._crm.hooks.customers_merged_many(
-                into,
-                {m: found[m] for m in into},
-                lambda wanted: {k.id: k for k in self._load_many(conn, wanted)},
-                session,
-            )
-            self._crm.events.emit_many(session, "customer.merged", self._merge_events(conn, pairs))
-        return [Merge(merge_id, kept_id, merged_id) for merge_id, (kept_id, merged_id) in zip(made, pairs)]
+        return self._merges.merge_many(pairs)
 
-    def _merge_events(
-        self, conn: sa.Connection, pairs: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[dict[str, Any], int]]:
-        """``customer.merged`` payloads (the kept customer after the batch), made only when a subscription listens."""
-        kept = {c.id: c for c in self._load_many(conn, sorted({kept_id for kept_id, _ in pairs}))}
-        for kept_id, merged_id in pairs:
-            yield {"customer": to_jsonable(kept[kept_id]), "merged_id": merged_id}, kept_id
+    def unmerge(self, merge_id: int) -> Unmerge:
+        """Undo merge ``merge_id``: the merged customer is active again with exactly the rows that came from it, in
+        the core and every plugin (rows created on the kept customer since stay with it); then
+        ``crmkit_customer_unmerged`` fires so plugins rebuild what they derive.
 
-    @staticmethod
-    def _check_pairs(pairs: Sequence[tuple[int, int]]) -> None:
-        """Refuse a batch that is not a set of independent merges (before touching the database)."""
-        kept_ids = {kept_id for kept_id, _ in pairs}
-        seen: dict[int, int] = {}
-        for row, (kept_id, merged_id) in enumerate(pairs):
-            if kept_id == merged_id:
-                raise Conflict(f"cannot merge a customer into itself (merging {merged_id} into {kept_id})")
-            if merged_id in seen:
-                raise ValidationError(
-                    f"customer {merged_id} is merged twice: into {seen[merged_id]} and into {kept_id}",
-                    field="merged_id",
-                    row=row + 1,
-                )
-            if merged_id in kept_ids:
-                raise ValidationError(
-                    f"customer {merged_id} is both kept and merged in one batch (merging "
-                    f"{merged_id} into {kept_id}): merge in two batches",
-                    field="merged_id",
-                    row=row + 1,
-                )
-            seen[merged_id] = kept_id
-
-    def _move_rows(
-        self,
-        conn: sa.Connection,
-        found: Mapping[int, Customer],
-        pairs: Sequence[tuple[int, int]],
-        into: Mapping[int, int],
-    ) -> dict[int, tuple[Membership, ...]]:
-        """Move the merged records' rows to their kept ones, deduplicating as pair-by-pair merges in order would.
-
-        A merged record's contact point or tag already on the kept customer (its own or moved
-        from an earlier record of the batch) is dropped; per consent channel the newest decision wins.
-        Returns the memberships of merged records that an earlier pair of the batch changed.
+        Refused (``Conflict``, nothing written): a merge already undone; a kept customer merged again since (the
+        chain is named: unmerge the later merges first) or erased; a snapshot erased. ``NotFound`` for an unknown
+        id. Needs ``customers.merge`` on both customers.
         """
-        cp, ad, tg, cs = t.contact_points.c, t.addresses.c, t.tags.c, t.consents.c
-        merged_ids = list(into)
-        repoint(conn, t.interactions.c.customer_id, into)
-        points: dict[int, list[tuple[int, tuple[str, str]]]] = defaultdict(list)
-        for point_id, customer_id, kind, value in select_in(
-            conn, sa.select(cp.id, cp.customer_id, cp.kind, cp.value), cp.customer_id, merged_ids
-        ):
-            points[customer_id].append((point_id, (kind, value)))
-        have = {
-            k: {("email", e) for e in found[k].emails} | {("phone", p) for p in found[k].phones} for k in into.values()
-        }
-        tags = {k: set(found[k].tags) for k in into.values()}
-        consents = {k: dict(found[k].consents) for k in into.values()}
-        drop_points: list[int] = []
-        drop_tags: list[tuple[int, str]] = []
-        for kept_id, merged_id in pairs:
-            drop_points += [point_id for point_id, key in points[merged_id] if key in have[kept_id]]
-            have[kept_id].update(key for _, key in points[merged_id])
-            drop_tags += [(merged_id, tag) for tag in found[merged_id].tags if tag in tags[kept_id]]
-            tags[kept_id].update(found[merged_id].tags)
-            for channel, consent in found[merged_id].consents.items():
-                mine = consents[kept_id].get(channel)
-                if mine is None or consent.at > mine.at:
-                    consents[kept_id][channel] = consent
-        delete_in(conn, cp.id, drop_points)
-        repoint(conn, cp.customer_id, into, position=cp.position + 1000)
-        repoint(conn, ad.customer_id, into, position=ad.position + 1000)
-        for batch in chunks(drop_tags):
-            conn.execute(t.tags.delete().where(sa.tuple_(tg.customer_id, tg.tag).in_(batch)))
-        repoint(conn, tg.customer_id, into)
-        changed = [
-            (k, consent)
-            for k, mine in consents.items()
-            for consent in mine.values()
-            if found[k].consents.get(consent.channel) is not consent
-        ]
-        delete_in(conn, cs.customer_id, merged_ids)
-        for batch in chunks(changed):
-            conn.execute(
-                t.consents.delete().where(
-                    sa.tuple_(cs.customer_id, cs.channel).in_([(k, consent.channel) for k, consent in batch])
-                )
-            )
-            conn.execute(
-                t.consents.insert(),
-                [
-                    {
-                        "customer_id": k,
-                        "channel": consent.channel,
-                        "granted": consent.granted,
-                        "at": consent.at,
-                        "source": consent.source,
-                    }
-                    for k, consent in batch
-                ],
-            )
-        return self._move_memberships(conn, found, pairs, sorted({x for pair in pairs for x in pair}))
+        return self._merges.unmerge(merge_id)
 
-    def _move_memberships(
-        self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]], ids: Sequence[int]
-    ) -> dict[int, tuple[Membership, ...]]:
-        """Re-point memberships on both sides (person and organization), dropping those the kept one already has.
-
-        Returns, for merged people whose organizations an earlier pair merged, their memberships
-        as they were at their own merge (what their snapshot shows).
-        """
-        ms = t.memberships.c
-        query = sa.select(ms.person_id, ms.organization_id, ms.role)
-        rows = {
-            (p, o): role
-            for p, o, role in [
-                *select_in(conn, query, ms.person_id, ids),
-                *select_in(conn, query, ms.organization_id, ids),
-            ]
-        }
-        if not rows:
-            return {}
-        before = dict(rows)
-        at_merge: dict[int, tuple[Membership, ...]] = {}
-        orgs_of: dict[int, set[int]] = defaultdict(set)
-        people_of: dict[int, set[int]] = defaultdict(set)
-        for p, o in rows:
-            orgs_of[p].add(o)
-            people_of[o].add(p)
-
-        def move(old: tuple[int, int], new: tuple[int, int] | None) -> None:
-            role = rows.pop(old)
-            orgs_of[old[0]].discard(old[1])
-            people_of[old[1]].discard(old[0])
-            if new is not None:
-                rows[new] = role
-                orgs_of[new[0]].add(new[1])
-                people_of[new[1]].add(new[0])
-
-        for kept_id, merged_id in pairs:
-            mine = tuple(Membership(o, rows[merged_id, o]) for o in sorted(orgs_of[merged_id]))
-            if mine != found[merged_id].organizations:
-                at_merge[merged_id] = mine
-            taken = set(orgs_of[kept_id])
-            for o in sorted(orgs_of[merged_id]):
-                move((merged_id, o), None if o in taken or o == kept_id else (kept_id, o))
-            taken = set(people_of[kept_id])
-            for p in sorted(people_of[merged_id]):
-                move((p, merged_id), None if p in taken or p == kept_id else (p, kept_id))
-        gone = [key for key, role in before.items() if key not in rows or rows[key] != role]
-        new = [
-            {"person_id": p, "organization_id": o, "role": role}
-            for (p, o), role in rows.items()
-            if (p, o) not in before or before[p, o] != role
-        ]
-        for batch in chunks(gone):
-            conn.execute(t.memberships.delete().where(sa.tuple_(ms.person_id, ms.organization_id).in_(batch)))
-        if new:
-            conn.execute(t.memberships.insert(), new)
-        return at_merge
-
-    def _fill_kept(self, conn: sa.Connection, found: Mapping[int, Customer], pairs: Sequence[tuple[int, int]]) -> None:
-        """Fill each kept customer's empty fields from its merged records (the first one holding a value wins);
-        attributes are combined, the kept customer's own winning."""
-        values = {
-            kept_id: {**{f: getattr(found[kept_id], f) for f in FILLED}, "attributes": dict(found[kept_id].attributes)}
-            for kept_id, _ in pairs
-        }
-        for kept_id, merged_id in pairs:
-            merged, mine = found[merged_id], values[kept_id]
-            for field in FILLED:
-                if mine[field] is None and getattr(merged, field) is not None:
-                    mine[field] = getattr(merged, field)
-            mine["attributes"] = {**merged.attributes, **mine["attributes"]}
-        changed = [
-            {"_id": kept_id, **{f"_{f}": v for f, v in mine.items()}}
-            for kept_id, mine in values.items()
-            if any(mine[f] != getattr(found[kept_id], f) for f in FILLED)
-            or mine["attributes"] != found[kept_id].attributes
-        ]
-        if changed:  # most kept customers gain nothing (updated_at is written for all of them by the caller)
-            columns = (*FILLED, "attributes")
-            conn.execute(
-                t.customers.update()
-                .where(t.customers.c.id == sa.bindparam("_id"))
-                .values({f: sa.bindparam(f"_{f}") for f in columns}),
-                changed,
-            )
+    def merges(self, *, customer_id: int | None = None, limit: int = 50) -> list[MergeRecord]:
+        """Merges newest first, with the rows each moved and whether it was undone (what :meth:`unmerge` takes)."""
+        return self._merges.merges(customer_id=customer_id, limit=limit)
 
     # -- privacy ----------------------------------------------------------------------------------------
 
@@ -1111,6 +749,8 @@ class Customers:
         conn = session.connection()
         customer_id = customer.id
         self._crm.hooks.customer_erase(customer, session)
+        records = [customer_id, *self._merged_into(conn, customer_id)]
+        forget_person(conn, records, self._identifying_values(conn, records))
         for table in (t.contact_points, t.addresses, t.tags, t.consents, t.search_keys):
             conn.execute(table.delete().where(table.c.customer_id == customer_id))
         ms = t.memberships.c
@@ -1122,9 +762,13 @@ class Customers:
             .where(t.interactions.c.customer_id == customer_id)
             .values(subject=None, summary=None, outcome=None, sender=None)
         )
-        records = [customer_id, *self._merged_into(conn, customer_id)]
         conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id.in_(records)).values(changes=None))
-        conn.execute(t.merges.update().where(t.merges.c.kept_id == customer_id).values(snapshot={}))
+        merges = t.merges.c
+        conn.execute(  # the journal's copies of either side of a merge
+            t.merges.update()
+            .where(sa.or_(merges.kept_id == customer_id, merges.merged_id.in_(records)))
+            .values(snapshot={}, filled={})
+        )
         for record in records:
             placeholder = f"Erased customer {record}"
             conn.execute(
@@ -1135,7 +779,7 @@ class Customers:
                     name=placeholder,
                     name_key=fold(placeholder),
                     attributes={},
-                    updated_at=utcnow(),
+                    updated_at=self._crm.now(),
                     **({"status": "erased"} if record == customer_id else {}),
                 )
             )
@@ -1144,6 +788,17 @@ class Customers:
         )
         self._crm.events.redact(session, records)
         self._crm.events.emit(session, "customer.erased", {"customer": {"id": customer_id}}, customer_id=customer_id)
+
+    @staticmethod
+    def _identifying_values(conn: sa.Connection, records: list[int]) -> list[str]:
+        """What identifies these customer records in free data: names, external ids, contact values, street lines."""
+        c, cp, a = t.customers.c, t.contact_points.c, t.addresses.c
+        found = [
+            *conn.execute(sa.select(c.name, c.external_id).where(c.id.in_(records))),
+            *conn.execute(sa.select(cp.value).where(cp.customer_id.in_(records))),
+            *conn.execute(sa.select(a.line1, a.line2).where(a.customer_id.in_(records))),
+        ]
+        return [value for row in found for value in row if value]
 
     # -- internals ------------------------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.core import tables as t
-from crmkit.core.types import utcnow
 from crmkit.errors import PluginError, ValidationError
 
 if TYPE_CHECKING:
@@ -70,6 +69,7 @@ class Events:
     """``crm.events``: the declared event types and the outbox every change writes its events to."""
 
     def __init__(self, crm: CRM) -> None:
+        self._now = crm.now  # the CRM's clock stamps each event
         self.types: dict[str, EventType] = {event.name: event for event in CORE_EVENT_TYPES}
         for plugin, declared in crm.hooks.webhook_events():
             for event in declared:
@@ -125,7 +125,7 @@ class Events:
         listeners = self._listeners(session, type)
         if not listeners:
             return []
-        now = utcnow()
+        now = self._now()
         events = [
             {
                 "id": new_event_id(),

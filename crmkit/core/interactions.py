@@ -13,7 +13,6 @@ from crmkit.core import tables as t
 from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import Interaction, Page
 from crmkit.core.schemas import InteractionSchema, aware_utc, read_cursor
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ class Interactions:
             self._crm.hooks.interaction_before_log(values, session)
             row = {f: values.get(f) for f in FIELDS}
             new_id = conn.execute(
-                t.interactions.insert().values(**row, created_at=utcnow()).returning(t.interactions.c.id)
+                t.interactions.insert().values(**row, created_at=self._crm.now()).returning(t.interactions.c.id)
             ).scalar_one()
             interaction = Interaction(id=new_id, **row)
             self._crm.hooks.interaction_logged(interaction, session)
@@ -156,7 +155,7 @@ class Interactions:
         if not rows:
             return []
         conn = session.connection()
-        now = utcnow()
+        now = self._crm.now()
         params = [{**{f: values.get(f) for f in FIELDS}, "created_at": now} for values in rows]
         new_ids = (
             conn.execute(t.interactions.insert().returning(t.interactions.c.id, sort_by_parameter_order=True), params)
@@ -252,7 +251,7 @@ class Interactions:
 
     def _defaults(self, values: dict[str, Any]) -> dict[str, Any]:
         """Now for a missing time; the acting user as the employee of a contact they log."""
-        values["occurred_at"] = values.get("occurred_at") or utcnow()
+        values["occurred_at"] = values.get("occurred_at") or self._crm.now()
         principal = self._crm.access.principal
         if not values.get("employee") and not principal.is_system:
             values["employee"] = principal.username

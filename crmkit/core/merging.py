@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from crmkit.core import merge_journal
+
 T = TypeVar("T")
 
 #: Items per statement where a list must be spelled out (row-value ``IN`` lists): far below SQLite's
@@ -74,10 +76,12 @@ def delete_in(conn: sa.Connection, column: sa.Column[Any], ids: Iterable[int]) -
 def repoint(conn: sa.Connection, column: sa.Column[Any], pairs: Mapping[int, int], **values: Any) -> int:
     """Set ``column`` to the kept id on every row holding a merged id (``pairs``: merged id → kept id).
 
-    ``values`` are extra column values or SQL expressions written on the same rows (constants
+    Inside a merge the rows are journaled first (:mod:`crmkit.core.merge_journal`), so an unmerge
+    can give them back. ``values`` are extra column values or SQL expressions written on the same rows (constants
     only: they are not converted per row). One prepared ``UPDATE … WHERE column = ?`` runs for
     every pair, so ``column`` must be indexed. Returns the number of rows changed.
     """
+    merge_journal.record(conn, column, pairs)
     statement = (
         sa.update(column.table)
         .where(column == sa.bindparam("_merged"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crmkit.core.tables import plugin_states
-from crmkit.core.types import utcnow
 from crmkit.errors import NotFound
 
 if TYPE_CHECKING:
@@ -38,8 +37,10 @@ class PluginsAdmin:
         with self._crm.transaction() as session:
             conn = session.connection()
             updated = conn.execute(
-                plugin_states.update().where(plugin_states.c.name == name).values(enabled=enabled, changed_at=utcnow())
+                plugin_states.update()
+                .where(plugin_states.c.name == name)
+                .values(enabled=enabled, changed_at=self._crm.now())
             )
             if updated.rowcount == 0:
-                conn.execute(plugin_states.insert().values(name=name, enabled=enabled, changed_at=utcnow()))
+                conn.execute(plugin_states.insert().values(name=name, enabled=enabled, changed_at=self._crm.now()))
             self._crm.audit.record(session, "enable" if enabled else "disable", "plugin", name)

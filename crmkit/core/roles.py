@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from crmkit.core import tables as t
 from crmkit.core.models import Role
 from crmkit.core.permissions import ADMINISTRATOR, DEFAULT_ROLES, SCOPES, Permission
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class Roles:
         """Give the default roles the defaults of ``new`` permissions, and mark them applied (one transaction)."""
         with self._crm.transaction() as session:
             conn = session.connection()
-            now = utcnow()
+            now = self._crm.now()
             ids = dict(conn.execute(sa.select(t.roles.c.name, t.roles.c.id)).all())
             done = set(conn.execute(sa.select(t.permission_defaults.c.permission)).scalars())  # another process
             if not done:  # a new database: the default roles are made once (one an administrator deletes stays gone)
@@ -111,7 +110,9 @@ class Roles:
             if conn.execute(sa.select(t.roles.c.id).where(t.roles.c.name == name)).first():
                 raise Conflict(f"role {name!r} already exists")
             role_id = conn.execute(
-                t.roles.insert().values(name=name, description=description, created_at=utcnow()).returning(t.roles.c.id)
+                t.roles.insert()
+                .values(name=name, description=description, created_at=self._crm.now())
+                .returning(t.roles.c.id)
             ).scalar_one()
             if checked:
                 conn.execute(

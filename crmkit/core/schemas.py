@@ -12,12 +12,13 @@ from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from crmkit.calendar import EARLIEST_ZONE, zone_named
 from crmkit.core.jsonable import decode_cursor, to_jsonable
 from crmkit.core.models import CHANNELS, DIRECTIONS, GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.phones import PhoneError, normalize_phone
 from crmkit.core.text import clean_name, control_character, fold, has_control_character, normalize_email
+from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError as CRMValidationError
+from crmkit.vncalendar import EARLIEST_ZONE, zone_named
 
 #: The largest id a database column holds (64-bit): larger numbers are refused as input, not overflowed.
 MAX_ID = 2**63 - 1
@@ -156,7 +157,7 @@ class FlexibleDate(fields.Date):
                 raise ValidationError(f"not a valid date: {value!r} (use YYYY-MM-DD or DD/MM/YYYY)") from None
         else:
             result = super()._deserialize(value, attr, data, **kwargs)
-        if result > datetime.now(EARLIEST_ZONE).date():  # not yet that day anywhere on earth
+        if result > _now(self).astimezone(EARLIEST_ZONE).date():  # not yet that day anywhere on earth
             raise ValidationError("date is in the future")
         return result
 
@@ -204,7 +205,7 @@ class CustomerSince(fields.Field):
         if _is_naive(result):
             raise ValidationError(_NAIVE.format(result.isoformat()))
         result = result.astimezone(UTC)
-        if result > datetime.now(UTC):
+        if result > _now(self):
             raise ValidationError("is in the future")
         return result
 
@@ -223,6 +224,13 @@ class CustomerSince(fields.Field):
     def _first_moment(self, day: date) -> datetime:
         zone = getattr(self.root, "zone", None)
         return datetime.combine(day, time(), (zone() if callable(zone) else zone) or zone_named(None))
+
+
+def _now(field: fields.Field) -> datetime:
+    """The CRM's time for a field's "not in the future" check: its schema's ``now`` (``crm.now``), else the system
+    clock (a schema used without a CRM)."""
+    now = getattr(field.root, "now", None)
+    return now() if callable(now) else utcnow()
 
 
 def _is_naive(value: datetime) -> bool:
@@ -319,11 +327,13 @@ class CustomerSchema(CleanSchema):
         attribute_fields: Mapping[str, fields.Field] | None = None,
         channels: tuple[str, ...] = CHANNELS,
         zone: Callable[[], tzinfo] | None = None,
+        now: Callable[[], datetime] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.default_country = default_country
         self.zone = zone  # the business's time zone (a date of ``created_at`` begins there); None: the default
+        self.now = now  # the CRM's clock (``crm.now``): ``created_at`` and birth dates may not be after it
         self.attribute_schema = _attribute_schema(attribute_fields or {})
         self.fields["consents"].key_field.validators = [validate.OneOf(channels)]  # type: ignore[attr-defined]
 

@@ -153,6 +153,20 @@ merges = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("snapshot", JSONType, nullable=False),  # the merged customer as it was
+    sa.Column("filled", JSONType),  # what the merge changed on the kept customer (fields, consents, memberships)
+    sa.Column("undone_at", UTCDateTime),  # set by an unmerge
+    sa.Column("undone_by", sa.String(100)),
+)
+
+#: The merge journal: every row a merge moved from the merged customer to the kept one (``row_key``: the row's
+#: primary key besides the moved column, as text), written in the merge's transaction, read back by an unmerge.
+merge_rows = sa.Table(
+    "customer_merge_rows",
+    metadata,
+    sa.Column("merge_id", Id, sa.ForeignKey("customer_merges.id"), primary_key=True),
+    sa.Column("table_name", sa.String(100), primary_key=True),
+    sa.Column("column_name", sa.String(100), primary_key=True),
+    sa.Column("row_key", sa.String(200), primary_key=True),
 )
 
 plugin_states = sa.Table(

@@ -8,7 +8,6 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.models import Team
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -34,7 +33,9 @@ class Teams:
                 raise Conflict(f"team {name!r} already exists")
             parent_id = self.id_of(conn, parent) if parent is not None else None
             team_id = conn.execute(
-                t.teams.insert().values(name=name, parent_id=parent_id, created_at=utcnow()).returning(t.teams.c.id)
+                t.teams.insert()
+                .values(name=name, parent_id=parent_id, created_at=self._crm.now())
+                .returning(t.teams.c.id)
             ).scalar_one()
             self._crm.audit.record(session, "create", "team", name, changes={"parent": parent})
             return self._load(conn, team_id)

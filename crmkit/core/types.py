@@ -54,7 +54,8 @@ SearchKey = sa.String(400).with_variant(sa.String(400, collation="C"), "postgres
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (what every ``*_at`` column stores)."""
+    """The system clock, timezone-aware UTC: the default of ``CRM(clock=…)``. Code with a CRM at hand reads
+    ``crm.now()`` instead, so a test's frozen clock (``crmkit.testing.FrozenClock``) reaches it."""
     return datetime.now(UTC)
 
 

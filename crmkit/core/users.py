@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.calendar import zone_named
 from crmkit.core import tables as t
 from crmkit.core.access import Principal, UserHandle
 from crmkit.core.models import ApiToken, User
-from crmkit.core.types import utcnow
 from crmkit.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
 from crmkit.locales import LOCALES
+from crmkit.vncalendar import zone_named
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -168,7 +167,7 @@ class Users:
         )
         if password is not None:
             check_password(password, username)
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.transaction() as session:
             conn = session.connection()
             if conn.execute(sa.select(t.users.c.id).where(t.users.c.username == username)).first():
@@ -203,7 +202,7 @@ class Users:
         with self._crm.transaction() as session:
             conn = session.connection()
             user_id = self.id_of(conn, username)
-            conn.execute(t.users.update().where(t.users.c.id == user_id).values(**values, updated_at=utcnow()))
+            conn.execute(t.users.update().where(t.users.c.id == user_id).values(**values, updated_at=self._crm.now()))
             self._crm.audit.record(session, "update", "user", username, changes=values)
             return self._load(conn, user_id)
 
@@ -224,7 +223,7 @@ class Users:
             conn.execute(
                 t.users.update()
                 .where(t.users.c.id == user_id)
-                .values(failed_logins=0, locked_until=None, updated_at=utcnow())
+                .values(failed_logins=0, locked_until=None, updated_at=self._crm.now())
             )
             self._crm.audit.record(session, "unlock", "user", username)
             return self._load(conn, user_id)
@@ -237,7 +236,7 @@ class Users:
             conn.execute(
                 t.users.update()
                 .where(t.users.c.id == user_id)
-                .values(active=active, failed_logins=0, locked_until=None, updated_at=utcnow())
+                .values(active=active, failed_logins=0, locked_until=None, updated_at=self._crm.now())
             )
             self._crm.audit.record(session, "enable" if active else "disable", "user", username)
             return self._load(conn, user_id)
@@ -257,7 +256,7 @@ class Users:
             conn.execute(
                 t.users.update()
                 .where(t.users.c.id == user_id)
-                .values(password_hash=hashed, failed_logins=0, locked_until=None, updated_at=utcnow())
+                .values(password_hash=hashed, failed_logins=0, locked_until=None, updated_at=self._crm.now())
             )
             conn.execute(t.console_sessions.delete().where(t.console_sessions.c.user_id == user_id))
             self._crm.audit.record(session, "password", "user", username)
@@ -304,7 +303,7 @@ class Users:
             moved = conn.execute(
                 t.customers.update()
                 .where(c.owner == from_user, c.status == "active")
-                .values(owner=to_user, updated_at=utcnow())
+                .values(owner=to_user, updated_at=self._crm.now())
             ).rowcount
             self._crm.audit.record(session, "reassign", "user", from_user, changes={"to": to_user, "customers": moved})
             return int(moved)
@@ -361,7 +360,7 @@ class Users:
             matches = stored is not None
         except (VerificationError, InvalidHashError):
             matches = False
-        now = utcnow()
+        now = self._crm.now()
         reason = None
         if row is None:
             reason = "unknown user"
@@ -471,7 +470,7 @@ class Users:
         if expires_at is not None:
             if expires_at.tzinfo is None:
                 raise ValidationError("must include a time zone", field="expires_at")
-            if expires_at <= utcnow():
+            if expires_at <= self._crm.now():
                 raise ValidationError("is already past", field="expires_at")
         lookup, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         with self._crm.transaction() as session:
@@ -486,7 +485,7 @@ class Users:
                     secret_hash=token_hash(secret),
                     permissions=sorted(set(permissions)) if permissions is not None else None,
                     expires_at=expires_at,
-                    created_at=utcnow(),
+                    created_at=self._crm.now(),
                 )
                 .returning(t.api_tokens.c.id)
             ).scalar_one()
@@ -517,7 +516,7 @@ class Users:
             done = conn.execute(
                 t.api_tokens.update()
                 .where(t.api_tokens.c.id == token_id)
-                .values(revoked_at=sa.func.coalesce(t.api_tokens.c.revoked_at, utcnow()))
+                .values(revoked_at=sa.func.coalesce(t.api_tokens.c.revoked_at, self._crm.now()))
             ).rowcount
             if not done:
                 raise NotFound("token", token_id)
@@ -529,7 +528,7 @@ class Users:
         self._crm.roles.apply_defaults()
         lookup, secret = _split_token(token)
         k = t.api_tokens.c
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.reading() as conn:
             row = conn.execute(_TOKEN_LOOKUP, {"lookup": lookup}).first()
             stored = row.secret_hash if row is not None else token_hash("")

@@ -27,7 +27,6 @@ from crmkit.core import tables as t
 from crmkit.core.events import Events
 from crmkit.core.schemas import aware_utc
 from crmkit.core.secrets import unwrap, wrap
-from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -205,7 +204,7 @@ class Webhooks:
         values = self._checked({"url": url, "events": events, "description": description, "active": active})
         secret = new_secret() if secret is None else secret
         stored = seal(secret)  # checks its form too
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.transaction() as session:
             new_id = (
                 session.connection()
@@ -246,7 +245,7 @@ class Webhooks:
             conn.execute(
                 t.webhook_subscriptions.update()
                 .where(t.webhook_subscriptions.c.id == subscription_id)
-                .values(**values, updated_at=utcnow())
+                .values(**values, updated_at=self._crm.now())
             )
             Events.forget_listeners(session)
             self._crm.audit.record(session, "update", "webhook", subscription_id, changes=values)
@@ -335,7 +334,7 @@ class Webhooks:
             query = query.where(e.occurred_at < aware_utc(until, "until"))
         if subscription_id is not None:
             query = query.where(s.id == subscription_id)
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.transaction() as session:
             conn = session.connection()
             if subscription_id is not None:

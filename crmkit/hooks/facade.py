@@ -33,8 +33,15 @@ class Hooks:
         self._registry = registry
         self._hook = registry.pm.hook
 
-    def call(self, name: str, **kwargs: Any) -> Any:
-        """Call hook ``name`` (any plugin's) with ``crm`` added; returns pluggy's result list."""
+    def call(self, name: str | Callable[..., Any], **kwargs: Any) -> Any:
+        """Call hook ``name`` (any plugin's) with ``crm`` added; returns pluggy's result list.
+
+        A plugin calling the hooks it publishes passes the hookspec itself (``call(hookspecs.crmkit_order_placed,
+        order=order, session=session)``): a misspelt hook then fails on import instead of reaching no one, and
+        arguments the spec does not declare, or misses, raise ``TypeError`` here.
+        """
+        if not isinstance(name, str):
+            name = _checked_call(name, kwargs)
         caller = getattr(self._hook, name, None)
         if caller is None:
             return []  # a hook nobody published (its plugin is absent): nothing listens
@@ -69,6 +76,29 @@ class Hooks:
             )
         return results
 
+    def collect(self, name: str | Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+        """Merge every plugin's ``{key: value}`` answer to hook ``name`` (services, fields, adapters), in calling
+        order. A key two plugins both claim raises ``PluginError`` naming both, instead of the last one winning,
+        unless one requires the other: a dependant replaces what its dependency gave (``name``: as for :meth:`call`)."""
+        if not isinstance(name, str):
+            name = _checked_call(name, kwargs)
+        merged: dict[str, Any] = {}
+        clash = False
+        for result in self.call(name, **kwargs):
+            for key, value in (result or {}).items():
+                clash = clash or key in merged
+                merged[key] = value
+        if clash:  # rare: find who claims what, one plugin at a time
+            owners: dict[str, str] = {}
+            for plugin, result in self.call_each(name, **kwargs):
+                for key in result:
+                    first = owners.setdefault(key, plugin)
+                    if first != plugin and not ({first, plugin} & self._registry.dependencies(first, plugin)):
+                        raise PluginError(
+                            plugin, f"{key!r} is claimed by both plugin {first} and plugin {plugin}", hook=name
+                        )
+        return merged
+
     def has_implementations(self, name: str) -> bool:
         """True when at least one enabled plugin implements hook ``name``."""
         caller = getattr(self._hook, name, None)
@@ -88,19 +118,13 @@ class Hooks:
         self.call("crmkit_startup")
 
     def services(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for result in self.call("crmkit_services"):
-            merged.update(result or {})
-        return merged
+        return self.collect("crmkit_services")
 
     def channels(self) -> list[str]:
         return [name for result in self.call("crmkit_channels") for name in (result or [])]
 
     def customer_fields(self) -> dict[str, fields.Field]:
-        merged: dict[str, fields.Field] = {}
-        for result in self.call("crmkit_customer_fields"):
-            merged.update(result or {})
-        return merged
+        return self.collect("crmkit_customer_fields")
 
     def permissions(self) -> list[tuple[str, Any]]:
         """``(plugin name, its declared permissions)`` for every plugin implementing ``crmkit_permissions``."""
@@ -209,8 +233,7 @@ class Hooks:
         the custom fields defined at run time (``crm.fields``; a plugin's field wins a name both use)."""
         fields = getattr(self._crm, "fields", None)
         merged: dict[str, SegmentField] = dict(fields.segment_fields()) if fields is not None else {}
-        for result in self.call("crmkit_segment_fields"):
-            merged.update({name: as_segment_field(value) for name, value in (result or {}).items()})
+        merged.update({name: as_segment_field(value) for name, value in self.collect("crmkit_segment_fields").items()})
         return merged
 
     # -- the demo ------------------------------------------------------------------------
@@ -226,6 +249,24 @@ class Hooks:
         for result in self.call(name, **kwargs):  # in plugin dependency order
             merged.update(result or {})
         return merged
+
+
+def _checked_call(spec: Callable[..., Any], kwargs: Mapping[str, Any]) -> str:
+    """The name of hookspec ``spec``, once ``kwargs`` are exactly its arguments (``crm`` may be left out)."""
+    import inspect
+
+    if not hasattr(spec, "crmkit_spec"):
+        raise TypeError(f"{getattr(spec, '__name__', spec)!r} is not a crmkit hookspec (mark it with @hookspec)")
+    declared = [name for name in inspect.signature(spec).parameters if name != "self"]  # specs may be methods
+    unknown = sorted(set(kwargs) - set(declared))
+    missing = sorted(set(declared) - set(kwargs) - {"crm"})
+    if unknown or missing:
+        problems = [f"unknown {unknown}" if unknown else "", f"missing {missing}" if missing else ""]
+        raise TypeError(
+            f"hook {spec.__name__}: arguments {' and '.join(p for p in problems if p)}; "
+            f"the hookspec is {spec.__name__}({', '.join(declared)})"
+        )
+    return spec.__name__
 
 
 def _plugin_name(pm: pluggy.PluginManager, module: Any) -> str:

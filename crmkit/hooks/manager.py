@@ -232,7 +232,9 @@ class PluginRegistry:
             if dep.status != "enabled":
                 return self._fail(name, f"requires {req_text}, which is {dep.status}")
             if req.specifier and dep.version != "?" and not req.specifier.contains(dep.version, prereleases=True):
-                return self._fail(name, f"requires {req_text}, but {req.name} {dep.version} is installed")
+                return self._fail(
+                    name, f"version mismatch: requires {req_text}, but {req.name} {dep.version} is installed"
+                )
         return False
 
     def _register(self, name: str, modules: list[Any]) -> None:
@@ -306,6 +308,19 @@ class PluginRegistry:
     def enabled(self) -> list[PluginInfo]:
         """Plugins registered with the manager, in dependency order."""
         return sorted((i for i in self.infos.values() if i.status == "enabled"), key=lambda i: (i.depth, i.name))
+
+    def dependencies(self, *names: str) -> set[str]:
+        """Every plugin the named ones require, directly or through others (themselves not included)."""
+        found: set[str] = set()
+        todo = list(names)
+        while todo:
+            info = self.infos.get(todo.pop())
+            for requirement in info.plugin.requires if info is not None and info.plugin is not None else ():
+                dependency = _requirement(requirement).name
+                if dependency not in found:
+                    found.add(dependency)
+                    todo.append(dependency)
+        return found
 
     def plugin_of(self, hook_function: Any) -> str | None:
         """The name of the plugin whose module defines ``hook_function`` (for error messages)."""

@@ -145,6 +145,16 @@ def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Se
     """
 
 
+@hookspec
+def crmkit_customer_unmerged(crm: CRM, kept: Customer, restored: Customer, merge_id: int, session: Session) -> None:
+    """After ``crm.customers.unmerge`` gave ``restored`` back every row the merge journal holds, in the same
+    transaction: rebuild what you derive from those rows for both customers (balances, aggregates, counters).
+
+    Rows moved through ``crmkit.core.merging.repoint`` (or named to ``crmkit.plugin_api.journal_moved``) are
+    already back; raising rolls the whole unmerge back.
+    """
+
+
 # --- Interactions -------------------------------------------------------------
 
 

@@ -156,8 +156,11 @@ def _migrating(engine: sa.Engine) -> Iterator[sa.Connection]:
                 raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
-def revision(lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bool = True) -> Any:
-    """Write a new revision file for ``lineage`` (``autogenerate`` diffs the database against its tables)."""
+def revision(
+    lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bool = True, rev_id: str | None = None
+) -> Any:
+    """Write a new revision file for ``lineage`` (``autogenerate`` diffs the database against its tables);
+    ``rev_id`` names it (``notes_0002``) instead of a random id."""
     from alembic import command
 
     with engine.connect() as conn:
@@ -170,6 +173,7 @@ def revision(lineage: Lineage, engine: sa.Engine, message: str, autogenerate: bo
             version_path=lineage.location,
             head=head[0] if head else "base",
             branch_label=None if head else lineage.name,
+            rev_id=rev_id,
         )
     _revisions.cache_clear()
     return script

@@ -28,7 +28,6 @@ from werkzeug.wrappers import Request, Response
 
 from crmkit.core import tables as t
 from crmkit.core.access import SYSTEM, Principal
-from crmkit.core.types import utcnow
 from crmkit.web.operations import ApiRequest, Operation, Page, Reply
 from crmkit.web.problems import PROBLEM_JSON, HttpProblem, problem_body, problem_for
 from crmkit.web.url_maps import url_map
@@ -301,7 +300,7 @@ class ApiApp:
             "status": 0,
             "headers": {},
             "body": b"",
-            "created_at": utcnow(),
+            "created_at": self.crm.now(),
         }
         stored = self._stored(where)
         if stored is None:
@@ -361,7 +360,7 @@ class ApiApp:
         """The stored answer to a key (status 0: claimed, still running); an expired one is forgotten here."""
         with self.crm.reading() as conn:
             row = conn.execute(sa.select(t.idempotency_keys).where(where)).first()
-        if row is not None and utcnow() - row.created_at > timedelta(hours=self.settings.idempotency_hours):
+        if row is not None and self.crm.now() - row.created_at > timedelta(hours=self.settings.idempotency_hours):
             with self.crm.transaction() as session:
                 session.connection().execute(t.idempotency_keys.delete().where(where))
             return None

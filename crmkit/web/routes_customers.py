@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit.core import tables as t
+from crmkit.core.customer_merges import MergeRecord, Unmerge
 from crmkit.core.models import KINDS, LIFECYCLE_STAGES, Consent, Customer, DuplicateCandidate, Interaction, Profile
 from crmkit.core.schemas import AwareDateTime, CustomerSchema, InteractionSchema
 from crmkit.crm import CRM
@@ -36,7 +37,7 @@ def _customer_etag(request: ApiRequest) -> str:
 
 
 def customer_operations(crm: CRM) -> list[Operation]:
-    """Customers: search and list, create, read, update, tags, consent, duplicates, merge, export, erase."""
+    """Customers: search and list, create, read, update, tags, consent, duplicates, merge, unmerge, export, erase."""
     tag = "customers"
     listing = query_schema(
         "CustomerListQuery",
@@ -79,6 +80,11 @@ def customer_operations(crm: CRM) -> list[Operation]:
         at=AwareDateTime(),
     )
     merge = query_schema("MergeBody", merged_id=fields.Integer(required=True, validate=validate.Range(1)))
+    merges = query_schema(
+        "MergesQuery",
+        customer_id=fields.Integer(validate=validate.Range(1)),
+        limit=fields.Integer(load_default=50, validate=validate.Range(1, 500)),
+    )
     erase = query_schema("EraseQuery", reason=fields.String(validate=validate.Length(1, 200)))
     duplicates = query_schema("DuplicatesQuery", limit=fields.Integer(load_default=20, validate=validate.Range(1, 100)))
     customer_body = crm.customers.schema()
@@ -209,6 +215,26 @@ def customer_operations(crm: CRM) -> list[Operation]:
             tag,
             body=merge,
             response=CUSTOMER,
+            permission="customers.merge",
+        ),
+        Operation(
+            "GET",
+            "/customers/merges",
+            lambda r: r.crm.customers.merges(customer_id=r.query.get("customer_id"), limit=r.query["limit"]),
+            "Merges, newest first, with the rows each moved and whether it was undone",
+            tag,
+            query=merges,
+            response=schema_of(MergeRecord),
+            many=True,
+            permission="customers.read",
+        ),
+        Operation(
+            "POST",
+            "/customers/merges/{merge_id:int}/unmerge",
+            lambda r: r.crm.customers.unmerge(r.params["merge_id"]),
+            "Undo a merge: the merged customer is back with exactly the rows that came from it",
+            tag,
+            response=schema_of(Unmerge),
             permission="customers.merge",
         ),
         Operation(

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 import click
 
-from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import current_format
+from crmkit.plugin_api import current_format, emit, pass_crm
 
 if TYPE_CHECKING:
     from crmkit import CRM

@@ -16,7 +16,7 @@ from crmkit_notes.service import READ
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
-    from crmkit.console.app import ConsoleRequest
+    from crmkit.plugin_api import ConsoleRequest
 
 MY_NOTES = "/console/notes/"
 

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import Permission, hookimpl
-from crmkit.core.tables import customers
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import customers
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_notes.models import notes
 from crmkit_notes.service import PERMISSIONS, NotesService
@@ -81,7 +80,7 @@ def crmkit_segment_fields() -> dict[str, Any]:
 @hookimpl
 def crmkit_demo_populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     rng = random.Random(seed)  # noqa: S311 - demo data, repeatable by seed
-    now = utcnow()
+    now = crm.now()
     chosen = rng.sample(customer_ids, k=len(customer_ids) // 3)
     crm.notes.add_many(
         {

@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, Permission, ValidationError
-from crmkit.core.tables import customers
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import customers, repoint
 from crmkit_notes.models import notes
 
 if TYPE_CHECKING:
@@ -140,15 +139,10 @@ class NotesService:
         return [Note(**row) for row in rows]
 
     def move(self, from_customer_id: int, to_customer_id: int) -> int:
-        """Re-point one customer's notes to another (what a merge needs); returns how many moved."""
+        """Re-point one customer's notes to another (what a merge needs; inside a merge the core's journal records
+        them, so an unmerge gives them back); returns how many moved."""
         with self._crm.transaction() as session:
-            return (
-                session.connection()
-                .execute(
-                    notes.update().where(notes.c.customer_id == from_customer_id).values(customer_id=to_customer_id)
-                )
-                .rowcount
-            )
+            return repoint(session.connection(), notes.c.customer_id, {from_customer_id: to_customer_id})
 
     def _one(self, conn: sa.Connection, note_id: int, permission: str) -> Note:
         """The note ``note_id`` if ``permission``'s scope reaches its customer (checks the permission)."""
@@ -189,7 +183,7 @@ class NotesService:
         conn = session.connection()
         targets = self._writable_customers(conn, {values["customer_id"] for values in rows})
         self._crm.access.require_customers(conn, set(targets.values()), WRITE)
-        now = utcnow()
+        now = self._crm.now()
         records = [
             {
                 "customer_id": targets[values["customer_id"]],

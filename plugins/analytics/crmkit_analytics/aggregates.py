@@ -21,13 +21,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from crmkit.calendar import utc_offsets
-from crmkit.core import tables as core
-from crmkit.core.merging import delete_in, select_in
-from crmkit.core.types import UTCDateTime, utcnow
-from crmkit.core.upsert import lock_keys, upsert
-from crmkit.purchases import purchases
-from crmkit.sqlfunctions import epoch_seconds
+from crmkit.plugin_api import UTCDateTime, delete_in, epoch_seconds, lock_keys, purchases, select_in, upsert
+from crmkit.plugin_api import core_tables as core
+from crmkit.vncalendar import utc_offsets
 from crmkit_analytics.models import REBUILT_INDEXES, customer_value
 
 if TYPE_CHECKING:
@@ -207,7 +203,7 @@ def rebuild(crm: CRM, conn: sa.Connection) -> int:
         query = _aggregate_select(crm, some=False)
         if conn.dialect.name == "sqlite":  # rows then append to the table, stored in (currency, customer) order
             query = query.order_by(query.selected_columns[1], query.selected_columns[0])
-        conn.execute(customer_value.insert().from_select(COLUMNS, query), {"now": utcnow()})
+        conn.execute(customer_value.insert().from_select(COLUMNS, query), {"now": crm.now()})
         for index in REBUILT_INDEXES:
             index.create(conn)
     return int(conn.execute(sa.select(sa.func.count()).select_from(customer_value)).scalar_one())
@@ -239,7 +235,7 @@ def refresh(crm: CRM, conn: sa.Connection, customer_ids: Iterable[int]) -> None:
         return
     lock_keys(conn, customer_value.name, ids)
     query = _cached(crm, "refresh", lambda: _aggregate_select(crm, some=True))
-    fresh = [dict(zip(COLUMNS, row)) for row in conn.execute(query, {"ids": ids, "now": utcnow()})]
+    fresh = [dict(zip(COLUMNS, row)) for row in conn.execute(query, {"ids": ids, "now": crm.now()})]
     cv = customer_value.c
     gone = cv.customer_id.in_(ids)
     if fresh:
@@ -248,9 +244,9 @@ def refresh(crm: CRM, conn: sa.Connection, customer_ids: Iterable[int]) -> None:
     upsert(conn, customer_value, fresh, _KEY)
 
 
-def merge_many(conn: sa.Connection, pairs: Mapping[int, int]) -> None:
+def merge_many(conn: sa.Connection, pairs: Mapping[int, int], now: datetime) -> None:
     """Fold each merged customer's aggregates into its kept one's (``pairs``: merged id → kept id): per
-    currency the earliest first purchase, the latest last one, summed counts and totals; written back in bulk."""
+    currency the earliest first purchase, the latest last one, summed counts and totals; written back in bulk, stamped ``now``."""
     cv = customer_value.c
     ids = sorted({*pairs, *pairs.values()})
     lock_keys(conn, customer_value.name, ids)  # an order of one of them refreshing at the same time waits
@@ -285,7 +281,6 @@ def merge_many(conn: sa.Connection, pairs: Mapping[int, int]) -> None:
                 occasions_minor=mine["occasions_minor"] + values["occasions_minor"],
             )
     delete_in(conn, cv.customer_id, list(pairs))
-    now = utcnow()
     upsert(conn, customer_value, [{**values, "updated_at": now} for values in combined.values()], _KEY)
 
 

@@ -25,7 +25,7 @@ from crmkit.money import minor_units
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from crmkit.i18n import Translator
+    from crmkit.plugin_api import Translator
 
 PALETTE = {
     "champions": "#1b7837",
@@ -241,7 +241,7 @@ def render(fig: Figure, fmt: str = "png", *, close: bool = True) -> bytes:
 def data_uri(fig: Figure) -> str:
     """The figure as an SVG ``data:`` URI for an ``<img>`` (text kept as text, not glyph outlines: a few KB
     lighter per chart, and the browser's fonts draw Vietnamese); the figure is closed."""
-    from crmkit.console.images import svg_data_uri
+    from crmkit.plugin_api import svg_data_uri
 
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "crmkit"}):
         return svg_data_uri(render(fig, "svg"))

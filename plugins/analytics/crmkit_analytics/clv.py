@@ -34,9 +34,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from crmkit import ValidationError
-from crmkit.calendar import local_date, local_midnight
-from crmkit.core.tables import customers
 from crmkit.money import minor_units
+from crmkit.plugin_api import customers
+from crmkit.vncalendar import local_date, local_midnight
 from crmkit_analytics import btyd, runs
 from crmkit_analytics.aggregates import large_cache
 from crmkit_analytics.bulk import insert_rows

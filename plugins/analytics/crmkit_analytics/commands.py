@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import Percent, current_format, current_human, current_translator, emit_object, format_option
-from crmkit.core.jsonable import to_jsonable
+from crmkit.plugin_api import (
+    Percent,
+    current_format,
+    current_human,
+    current_translator,
+    emit,
+    emit_object,
+    format_option,
+    pass_crm,
+    to_jsonable,
+)
 
 if TYPE_CHECKING:
     from crmkit import CRM

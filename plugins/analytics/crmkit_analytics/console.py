@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
     from crmkit import CRM, Customer
-    from crmkit.console.app import ConsoleRequest
+    from crmkit.plugin_api import ConsoleRequest
     from crmkit_analytics.runs import Run
     from crmkit_analytics.service import AnalyticsService, Computed
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import ValidationError
-from crmkit.core import tables as core
+from crmkit.plugin_api import core_tables as core
 from crmkit_analytics import aggregates, runs
 from crmkit_analytics.models import customer_types, customer_value
 

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import Permission, ValidationError, hookimpl
-from crmkit.core.merging import delete_in
-from crmkit.core.segments import SegmentField
-from crmkit.core.tables import customers
 from crmkit.money import Money
+from crmkit.plugin_api import SegmentField, customers, delete_in
 from crmkit.privacy import delete_rows, export_rows
 from crmkit_analytics import aggregates, runs
 from crmkit_analytics.customer_types import TYPES
@@ -92,9 +90,15 @@ def crmkit_orders_imported(crm: CRM, customer_ids: list[int], session: Session) 
 @hookimpl
 def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
     conn = session.connection()
-    aggregates.merge_many(conn, pairs)
+    aggregates.merge_many(conn, pairs, crm.now())
     for table in SNAPSHOTS.values():  # the merged ids' scores are stale; the kept ones' stay until the next run
         delete_in(conn, table.c.customer_id, list(pairs))
+
+
+@hookimpl
+def crmkit_customer_unmerged(crm: CRM, kept: Customer, restored: Customer, session: Session) -> None:
+    """Both customers' aggregates from their purchases as they are after the unmerge."""
+    aggregates.refresh(crm, session.connection(), [kept.id, restored.id])
 
 
 @hookimpl

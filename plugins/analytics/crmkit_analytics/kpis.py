@@ -1,4 +1,5 @@
-"""KPIs, breakdowns and cohorts over the transactions and the core tables, grouped in SQL by UTC month.
+"""KPIs, breakdowns and cohorts over the transactions and the core tables, grouped in SQL by the month of the
+business's time zone (``crm.timezone``), as sales' revenue report groups them.
 
 Definitions (per month, one currency; a purchase is a transaction with a positive net amount):
 
@@ -23,14 +24,15 @@ scoped user's KPIs aggregate only their customers, in the database.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crmkit import ValidationError
-from crmkit.core import tables as core
-from crmkit.sqlfunctions import month_index, month_label
+from crmkit.plugin_api import core_tables as core
+from crmkit.plugin_api import month_index, month_label
+from crmkit.vncalendar import local_midnight
 from crmkit_analytics import aggregates
 
 if TYPE_CHECKING:
@@ -44,10 +46,16 @@ DIMENSIONS = ("age_band", "gender", "province", "city", "category", "channel", "
 Scope = Callable[[sa.ColumnElement[Any]], sa.ColumnElement[bool]]
 
 
-def first_month(as_of: datetime, months: int) -> datetime:
-    """Midnight UTC on the first day of the month ``months − 1`` months before ``as_of``'s month."""
-    index = as_of.year * 12 + as_of.month - 1 - (months - 1)
-    return as_of.replace(year=index // 12, month=index % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
+def local_month(moment: datetime, zone: tzinfo) -> int:
+    """The :func:`~crmkit.sqlfunctions.month_index` of ``moment``'s month in ``zone``."""
+    local = moment.astimezone(zone)
+    return local.year * 12 + local.month - 1
+
+
+def first_month(as_of: datetime, months: int, zone: tzinfo) -> datetime:
+    """The instant (UTC) the month of ``zone`` ``months − 1`` months before ``as_of``'s month begins there."""
+    index = local_month(as_of, zone) - (months - 1)
+    return local_midnight(date(index // 12, index % 12 + 1, 1), zone)
 
 
 def _purchases(
@@ -60,15 +68,19 @@ def _purchases(
 
 #: GROUP BY the select's labelled key: PostgreSQL rejects a repeated expression whose parameters differ.
 GROUP = sa.literal_column("grp")
+#: The same for a labelled local month (``month_index(...).label("month_key")``).
+MONTH = sa.literal_column("month_key")
 
 
 def monthly(
     crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int, scope: Scope
 ) -> list[dict[str, Any]]:
     """One row per month (oldest first) with acquired, active, orders, revenue, AOV, frequency, retention, churn."""
-    start = first_month(as_of, months)
-    vt, window = _purchases(crm, currency, first_month(start, 2), as_of, scope)  # one month more, for retention
-    month = month_index(vt.c.occurred_at)
+    zone = crm.timezone
+    start = first_month(as_of, months, zone)
+    since = first_month(start, 2, zone)  # one month more, for retention
+    vt, window = _purchases(crm, currency, since, as_of, scope)
+    month = month_index(vt.c.occurred_at, zone, since, as_of).label("month_key")
     per_month = {
         m: (n, revenue, active)
         for m, n, revenue, active in conn.execute(
@@ -76,7 +88,7 @@ def monthly(
                 month, sa.func.count(), sa.func.sum(vt.c.amount_minor), sa.func.count(sa.distinct(vt.c.customer_id))
             )
             .where(window)
-            .group_by(month)
+            .group_by(MONTH)
         )
     }
     first = (
@@ -87,9 +99,9 @@ def monthly(
     )
     acquired = dict(
         conn.execute(
-            sa.select(month_index(first.c.first_at), sa.func.count())
+            sa.select(month_index(first.c.first_at, zone, start, as_of).label("month_key"), sa.func.count())
             .where(first.c.first_at >= start, first.c.first_at <= as_of)
-            .group_by(month_index(first.c.first_at))
+            .group_by(MONTH)
         ).all()
     )
     pairs = sa.select(vt.c.customer_id, month.label("m")).where(window).distinct().cte("active_months")
@@ -102,7 +114,7 @@ def monthly(
         ).all()
     )
     rows = []
-    first_index = start.year * 12 + start.month - 1
+    first_index = local_month(start, zone)
     for m in range(first_index, first_index + months):
         orders, revenue, active = per_month.get(m, (0, 0, 0))
         previous_active = per_month.get(m - 1, (0, 0, 0))[2]
@@ -176,7 +188,11 @@ def breakdown(
         raise ValidationError(f"unknown breakdown {by!r} (one of {', '.join(DIMENSIONS)})", field="by")
     vt, window = _purchases(crm, currency, start, end, scope)
     if by in ("category", "channel", "period"):
-        key = month_index(vt.c.occurred_at) if by == "period" else sa.func.coalesce(vt.c[by], UNKNOWN)
+        key = (
+            month_index(vt.c.occurred_at, crm.timezone, start, end)
+            if by == "period"
+            else sa.func.coalesce(vt.c[by], UNKNOWN)
+        )
         rows = conn.execute(
             sa.select(
                 key.label("grp"),
@@ -243,7 +259,8 @@ def cohorts(
     crm: CRM, conn: sa.Connection, *, currency: str, as_of: datetime, months: int, scope: Scope
 ) -> list[dict[str, Any]]:
     """Cohorts by first-purchase month over the last ``months`` months: size and share active in month 0, 1, …"""
-    start = first_month(as_of, months)
+    zone = crm.timezone
+    start = first_month(as_of, months, zone)
     vt = aggregates.transactions(crm)
     mine = sa.and_(vt.c.currency == currency, vt.c.amount_minor > 0, vt.c.occurred_at <= as_of, scope(vt.c.customer_id))
     first = (
@@ -253,12 +270,12 @@ def cohorts(
         .subquery("first")
     )
     cohort = (
-        sa.select(first.c.customer_id, month_index(first.c.first_at).label("cohort"))
+        sa.select(first.c.customer_id, month_index(first.c.first_at, zone, start, as_of).label("cohort"))
         .where(first.c.first_at >= start)
         .subquery("cohort")
     )
     active = (
-        sa.select(vt.c.customer_id, month_index(vt.c.occurred_at).label("m"))
+        sa.select(vt.c.customer_id, month_index(vt.c.occurred_at, zone, start, as_of).label("m"))
         .where(mine, vt.c.occurred_at >= start)
         .distinct()
         .subquery("active")
@@ -273,7 +290,7 @@ def cohorts(
     for cohort_month, k, n in counts:
         table.setdefault(cohort_month, {})[k] = n
     rows = []
-    last = as_of.year * 12 + as_of.month - 1
+    last = local_month(as_of, zone)
     for cohort_month in sorted(table):
         size = table[cohort_month].get(0, 0)
         shares = [
@@ -283,11 +300,11 @@ def cohorts(
     return rows
 
 
-def activity(conn: sa.Connection, *, as_of: datetime, months: int, scope: Scope) -> list[dict[str, Any]]:
+def activity(crm: CRM, conn: sa.Connection, *, as_of: datetime, months: int, scope: Scope) -> list[dict[str, Any]]:
     """Interactions per employee per month (inbound, outbound, customers reached), busiest first within a month."""
     i = core.interactions.c
-    start = first_month(as_of, months)
-    month = month_index(i.occurred_at)
+    start = first_month(as_of, months, crm.timezone)
+    month = month_index(i.occurred_at, crm.timezone, start, as_of).label("month_key")
     employee = sa.func.coalesce(i.employee, UNKNOWN)
     rows = conn.execute(
         sa.select(
@@ -298,8 +315,8 @@ def activity(conn: sa.Connection, *, as_of: datetime, months: int, scope: Scope)
             sa.func.count(sa.distinct(i.customer_id)),
         )
         .where(i.occurred_at >= start, i.occurred_at <= as_of, scope(i.customer_id))
-        .group_by(month, GROUP)
-        .order_by(month, sa.func.count().desc(), GROUP)
+        .group_by(MONTH, GROUP)
+        .order_by(MONTH, sa.func.count().desc(), GROUP)
     ).all()
     return [
         {

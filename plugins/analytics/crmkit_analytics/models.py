@@ -8,7 +8,7 @@ computed, for which date and with which parameters. Money is integer minor units
 
 import sqlalchemy as sa
 
-from crmkit.core.types import Id, JSONType, UTCDateTime, customer_fk, new_metadata
+from crmkit.plugin_api import Id, JSONType, UTCDateTime, customer_fk, new_metadata
 
 metadata = new_metadata()
 

@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from crmkit import ValidationError
-from crmkit.core.types import utcnow
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -182,10 +181,11 @@ def count(crm: CRM, name: str, value: Any = None) -> int:
     return int(raw)
 
 
-def as_of(value: datetime | date | str | None) -> datetime:
-    """The instant a measure is computed for: a UTC datetime; a date means the end of that day (UTC)."""
+def as_of(crm: CRM, value: datetime | date | str | None) -> datetime:
+    """The instant a measure is computed for: a UTC datetime (``crm.now()`` by default); a date means the end of
+    that day in the business's time zone (``crm.timezone``), as the months and days of the reports are its."""
     if value is None:
-        return utcnow()
+        return crm.now()
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
@@ -195,7 +195,7 @@ def as_of(value: datetime | date | str | None) -> datetime:
         if value.tzinfo is None:
             raise ValidationError("give a timezone-aware time (or a date)", field="as_of")
         return value.astimezone(UTC)
-    return datetime.combine(value, time.max, tzinfo=UTC).replace(microsecond=0)
+    return datetime.combine(value, time.max, tzinfo=crm.timezone).replace(microsecond=0).astimezone(UTC)
 
 
 def currency_code(value: str) -> str:

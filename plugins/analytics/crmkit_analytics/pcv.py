@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.sqlfunctions import day_of
+from crmkit.plugin_api import day_of
 from crmkit_analytics import aggregates, runs
 from crmkit_analytics.models import pcv as pcv_table
 

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from crmkit.core.types import utcnow
 from crmkit.money import Money
 from crmkit_analytics import charts, runs
 from crmkit_analytics.customer_types import TYPES
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from crmkit import CRM
-    from crmkit.i18n import Translator
+    from crmkit.plugin_api import Translator
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
@@ -153,7 +152,7 @@ def write(
     """Compute (or read) every measure and write the report to ``path``; returns the path. ``scope`` names whose
     customers the (already scoped) figures cover, for the header (None: every customer). It is written in
     ``locale`` (vi or en), else the business setting ``locale``, else Vietnamese."""
-    from crmkit.i18n import plugin_translator
+    from crmkit.plugin_api import plugin_translator
 
     t = plugin_translator(crm, "analytics", locale)
     _ = t.gettext
@@ -195,9 +194,11 @@ def write(
         "currency": code or "—",
         "discount": page.number(settings["discount_rate"]),
         "margin": page.number(settings["gross_margin_rate"]),
-        "time": page.time(utcnow()),
+        "time": page.time(crm.now()),
     }
-    footer = _("crmkit-analytics · amounts in the currency's own units · months are UTC calendar months")
+    footer = _("crmkit-analytics · amounts in the currency's own units · months are calendar months in %(zone)s") % {
+        "zone": crm.timezone.key
+    }
     document = (
         f'<!DOCTYPE html><html lang="{t.locale}"><head><meta charset="utf-8"><title>{esc(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.sqlfunctions import whole_days_since
+from crmkit.plugin_api import whole_days_since
 from crmkit_analytics import runs
 from crmkit_analytics.aggregates import large_cache
 from crmkit_analytics.models import rfm as rfm_table

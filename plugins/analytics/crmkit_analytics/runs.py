@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import to_jsonable
 from crmkit_analytics.models import SNAPSHOTS, runs
 
 if TYPE_CHECKING:
@@ -88,7 +87,7 @@ def start(
                 measure=measure,
                 currency=currency,
                 as_of=as_of,
-                computed_at=utcnow(),
+                computed_at=crm.now(),
                 actor=crm.actor,
                 parameters=to_jsonable(parameters),
                 summary={},

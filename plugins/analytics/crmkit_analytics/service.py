@@ -24,8 +24,8 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit import NotFound, Permission, ValidationError
-from crmkit.core import tables as core
 from crmkit.money import Money
+from crmkit.plugin_api import core_tables as core
 from crmkit_analytics import aggregates, customer_types, kpis, params, rfm, runs
 from crmkit_analytics.models import SNAPSHOTS, customer_value
 from crmkit_analytics.models import runs as runs_table
@@ -213,7 +213,7 @@ class AnalyticsService:
         """Score every buyer's recency, frequency and monetary value (``total`` spend or ``average`` per purchase;
         default the ``rfm_monetary`` setting), segment them, and store the snapshot."""
         self._may_run()
-        when = params.as_of(as_of)
+        when = params.as_of(self._crm, as_of)
         window = None if window_days is None else params.whole_days(window_days, "window_days")
         definition = params.monetary(self._crm, monetary)
         code = self.currency(currency)
@@ -235,7 +235,7 @@ class AnalyticsService:
         """Classify every active customer (loyal, potential, new, prospect, at risk, lost) and store the snapshot."""
         self._may_run()
         crm = self._crm
-        when = params.as_of(as_of)
+        when = params.as_of(self._crm, as_of)
         self._ensure_aggregates()
         with crm.transaction() as session:
             conn = session.connection()
@@ -259,7 +259,7 @@ class AnalyticsService:
         from crmkit_analytics import pcv
 
         self._may_run()
-        when = params.as_of(as_of)
+        when = params.as_of(self._crm, as_of)
         rate, margin = params.discount_rate(self._crm, discount_rate), params.margin_rate(self._crm, margin_rate)
         code = self.currency(currency)
         with self._crm.transaction() as session:
@@ -273,7 +273,7 @@ class AnalyticsService:
         from crmkit_analytics import sow
 
         self._may_run()
-        when = params.as_of(as_of)
+        when = params.as_of(self._crm, as_of)
         window = params.days(self._crm, "sow_window_days", window_days)
         estimates = params.estimates(params.setting(self._crm, "category_spend_estimates") or {})
         code = self.currency(currency)
@@ -365,7 +365,7 @@ class AnalyticsService:
         transaction; a measure that cannot be computed (no purchases yet, too little history for CLV) is left out
         with the reason. What ``crmkit analytics run``, the report and the console's "Compute now" call."""
         self._may_run()
-        when = params.as_of(as_of)
+        when = params.as_of(self._crm, as_of)
         steps: dict[str, Any] = {
             "rfm": lambda: self.rfm(as_of=when, currency=currency),
             "types": lambda: self.customer_types(as_of=when),
@@ -546,7 +546,7 @@ class AnalyticsService:
         """Headline KPIs as of the date and one row per month (acquisition, retention, churn, AOV, …), over the
         customers in scope; ``overview["scope"]`` says whose (None: every customer)."""
         self._crm.access.require(READ)
-        when, code, months = params.as_of(as_of), self.currency(currency), _months(months)
+        when, code, months = params.as_of(self._crm, as_of), self.currency(currency), _months(months)
         fresh = params.whole_days(freshness_days, "freshness_days")
         with self._crm.reading() as conn:
             overview = kpis.overview(
@@ -563,14 +563,14 @@ class AnalyticsService:
         """Customers, buyers, orders and revenue over the last ``months`` months grouped by ``by``
         (age_band, gender, province, city, category, channel, period), over the customers in scope."""
         self._crm.access.require(READ)
-        when, code, months = params.as_of(as_of), self.currency(currency), _months(months)
+        when, code, months = params.as_of(self._crm, as_of), self.currency(currency), _months(months)
         with self._crm.reading() as conn:
             return kpis.breakdown(
                 self._crm,
                 conn,
                 by=by,
                 currency=code,
-                start=kpis.first_month(when, months),
+                start=kpis.first_month(when, months, self._crm.timezone),
                 end=when,
                 scope=self._in_scope,
             )
@@ -578,16 +578,16 @@ class AnalyticsService:
     def cohorts(self, *, as_of: When = None, currency: str | None = None, months: int = 12) -> list[dict[str, Any]]:
         """Retention by first-purchase month over the last ``months`` months, over the customers in scope."""
         self._crm.access.require(READ)
-        when, code, months = params.as_of(as_of), self.currency(currency), _months(months)
+        when, code, months = params.as_of(self._crm, as_of), self.currency(currency), _months(months)
         with self._crm.reading() as conn:
             return kpis.cohorts(self._crm, conn, currency=code, as_of=when, months=months, scope=self._in_scope)
 
     def activity(self, *, as_of: When = None, months: int = 12) -> list[dict[str, Any]]:
         """Interactions per employee per month, with the customers in scope."""
         self._crm.access.require(READ)
-        when, months = params.as_of(as_of), _months(months)
+        when, months = params.as_of(self._crm, as_of), _months(months)
         with self._crm.reading() as conn:
-            return kpis.activity(conn, as_of=when, months=months, scope=self._in_scope)
+            return kpis.activity(self._crm, conn, as_of=when, months=months, scope=self._in_scope)
 
     def report(
         self,
@@ -619,7 +619,7 @@ class AnalyticsService:
         return report.write(
             self._crm,
             Path(path),
-            as_of=params.as_of(as_of),
+            as_of=params.as_of(self._crm, as_of),
             currency=self.currency(currency),
             recompute=recompute,
             charts_dir=None if charts_dir is None else Path(charts_dir),

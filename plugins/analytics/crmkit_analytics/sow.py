@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
+from crmkit.plugin_api import core_tables as core
 from crmkit_analytics import aggregates, runs
 from crmkit_analytics.models import rfm as rfm_table
 from crmkit_analytics.models import runs as runs_table

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from crmkit.core.types import Id, UTCDateTime, utcnow
+from crmkit.plugin_api import Id, UTCDateTime
 from crmkit_analytics import aggregates
 from crmkit_analytics.models import customer_value
 
@@ -80,7 +80,7 @@ def customer_values(
         query = aggregates.occasions_select(
             crm, by_day=by_day, currency=currency, until=as_of, since=since, free_buyers=free_buyers
         )
-        conn.execute(scratch.insert().from_select(aggregates.COLUMNS, query), {"now": utcnow()})
+        conn.execute(scratch.insert().from_select(aggregates.COLUMNS, query), {"now": crm.now()})
         for column in ("last_purchase_at", "purchase_count", "total_minor"):
             sa.Index(f"ix_analytics_values_scratch_{column}", scratch.c[column]).create(conn)
         yield scratch

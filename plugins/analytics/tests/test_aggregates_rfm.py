@@ -48,12 +48,12 @@ def test_orders_keep_aggregates_current_and_refunds_net_out(analytics_crm: Any, 
 
 
 def test_redelivered_order_hook_does_not_double_count(analytics_crm: Any, shop: Any, people: Any) -> None:
-    from types import SimpleNamespace
+    from crmkit.testing import SalesOrder
 
     (an,) = people(1)
     shop.buy(an, days_ago=3, amount=70_000)
     with analytics_crm.transaction() as session:
-        order = SimpleNamespace(id=1, customer_id=an, currency="VND")
+        order = SalesOrder(1, an, 70_000, AS_OF - timedelta(days=3))
         analytics_crm.hooks.call("crmkit_order_placed", crm=analytics_crm, order=order, session=session)
     assert aggregates(analytics_crm)[0][4:] == (1, 70_000)
 

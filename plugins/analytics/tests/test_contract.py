@@ -80,6 +80,7 @@ def customer_summary(crm: Any, customer_id: int) -> list[int]:
 class TestAnalyticsContract(PluginContract):
     plugin = "analytics"
     with_plugins = (SOURCE,)  # type: ignore[assignment]
+    rebuilt_tables = tuple(table.name for table in SNAPSHOTS.values())  # scores of a run: the next run redoes them
 
     def populate(self, crm: Any, customer_id: int) -> None:
         shop = Shop(crm)

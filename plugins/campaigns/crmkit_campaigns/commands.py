@@ -17,15 +17,25 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
-from crmkit.cli import emit, pass_crm
-from crmkit.cli.output import Coded, Percent, current_format, current_translator, emit_object
-from crmkit.cli.params import AWARE_DATETIME, KEY_VALUE, LazyChoice, amount_minor
 from crmkit.core.redact import redact_options, redact_url
+from crmkit.plugin_api import (
+    AWARE_DATETIME,
+    KEY_VALUE,
+    Coded,
+    LazyChoice,
+    Percent,
+    amount_minor,
+    current_format,
+    current_translator,
+    emit,
+    emit_object,
+    pass_crm,
+)
 
 if TYPE_CHECKING:
     from crmkit import CRM
-    from crmkit.i18n import Translator
     from crmkit.money import Money
+    from crmkit.plugin_api import Translator
     from crmkit_campaigns.objects import Campaign, RunResult
     from crmkit_campaigns.reports import CampaignReport, Lift
 
@@ -235,7 +245,7 @@ def _campaign_row(c: Campaign) -> dict[str, Any]:
 )
 @click.option(
     "--occasion",
-    help="birthday, first_purchase, or an occasion as crmkit.calendar spells it (as loyalty "
+    help="birthday, first_purchase, or an occasion as crmkit.vncalendar spells it (as loyalty "
     "rules do): tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, founding_day, womens_day, "
     "vietnamese_womens_day, teachers_day, national_day…, a solar day 30/4 or 04-30, "
     "or a lunar day '15/8 âm lịch'.",
@@ -582,7 +592,7 @@ def report(crm: CRM, campaign: tuple[str, ...], chart: Path | None) -> None:
 def _print_report(r: CampaignReport, t: Translator | None) -> None:
     """One campaign's report: its figures, then one row per group; in ``t``'s words in a table (``t`` given),
     else for JSON and CSV as they have always been written."""
-    from crmkit.i18n import translate_message
+    from crmkit.plugin_api import translate_message
     from crmkit_campaigns.console import REASONS
 
     c = r.campaign

@@ -11,7 +11,7 @@ key                            default                      meaning
                                campaigns/t``                ``crmkit serve`` answers under ``/campaigns/t``
 ``campaigns.channels``         ``{}``                       adapter per channel (``crmkit campaigns channel set``)
 ``founding_day``               none                         the company's founding day, ``DD/MM``: the CRM's
-                                                            own setting (``crmkit.calendar``), shared with
+                                                            own setting (``crmkit.vncalendar``), shared with
                                                             loyalty; ``campaigns.founding_day`` is read if unset
 ``campaigns.max_attempts``     ``8``                        delivery attempts before a message fails
 ``campaigns.backoff_seconds``  ``60``                       first retry delay; doubles per attempt (max 6 h)
@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from crmkit.calendar import check_day_month, zone_named
 from crmkit.errors import ValidationError
+from crmkit.vncalendar import check_day_month, zone_named
 
 PREFIX = "campaigns."
 DEFAULTS: dict[str, Any] = {

@@ -20,9 +20,9 @@ import attrs
 
 from crmkit import hookimpl
 from crmkit.console import ConsolePage, MenuEntry, Panel, Tile, static_files
-from crmkit.console.forms import form_errors
 from crmkit.errors import Conflict, ValidationError
 from crmkit.money import Money
+from crmkit.plugin_api import form_errors
 from crmkit_campaigns.permissions import CHANNELS, MANAGE, READ, REPORTS, SEGMENTS_MANAGE, SEGMENTS_READ, SEND
 from crmkit_campaigns.reports import HOLDOUT
 from crmkit_campaigns.segment_language import SegmentSyntaxError
@@ -30,9 +30,8 @@ from crmkit_campaigns.segment_language import SegmentSyntaxError
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
-    from crmkit.console.app import ConsoleRequest
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import ConsoleRequest, Customer
     from crmkit_campaigns.objects import Campaign, Preview
     from crmkit_campaigns.reports import CampaignReport, Group
 
@@ -229,7 +228,7 @@ def _amount(values: dict[str, str], name: str, currency: str, errors: dict[str, 
 def campaign_new(request: ConsoleRequest) -> Response:
     """The new-campaign form: name, audience (a saved segment or everyone), channel, the message; saved as a draft
     through ``crm.campaigns.create`` (a template mistake is shown by its field, with its line and column)."""
-    from crmkit.console.display import channel_label  # phonenumbers: loaded when a page needs it
+    from crmkit.plugin_api import channel_label  # phonenumbers: loaded when a page needs it
 
     crm, currency = request.crm, _currency(request.crm)
     values = {
@@ -353,7 +352,7 @@ def campaign_run(request: ConsoleRequest) -> Response:
 
 def campaign_schedule(request: ConsoleRequest) -> Response:
     """Schedule a draft for a local time the user picks (in their own time zone); ``run-due`` sends it then."""
-    from crmkit.calendar import zone_named
+    from crmkit.vncalendar import zone_named
 
     user, campaign_id = request.user, request.params["campaign_id"]
     zone = zone_named(user.timezone) if user and user.timezone else request.crm.timezone

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crmkit import privacy
 from crmkit.core import tables as core
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.merging import delete_in, executemany, repoint, select_in
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import delete_in, executemany, journal_moved, repoint, select_in, to_jsonable
 from crmkit_campaigns import models as m
 from crmkit_campaigns.channels import FileOutboxAdapter, build_adapter
 from crmkit_campaigns.objects import HANDED_OVER
@@ -23,8 +21,8 @@ from crmkit_campaigns.shown import masked_row
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import Customer
 
 PROFILE_ROWS = 5
 RECENT_DAYS = 90
@@ -153,6 +151,7 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
         rows[row.customer_id].append(row)
     dropped: list[int] = []
     handed: list[dict[str, int]] = []
+    handed_by: dict[int, list[int]] = defaultdict(list)
     for merged_id, kept_id in pairs.items():
         for message_id, _, campaign_id, period, _ in sorted(
             rows[merged_id], key=lambda r: (r.recipient_id != merged_id, r.id)
@@ -163,6 +162,7 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
             if kept_row is not None:  # the kept record was only excluded (a run re-evaluates those anyway)
                 dropped.append(kept_row[0])
             handed.append({"_id": message_id, "_kept": kept_id})
+            handed_by[merged_id].append(message_id)
             kept_rows[(kept_id, campaign_id, period)] = (message_id, "moved")
     delete_in(conn, msg.id, dropped)
     executemany(
@@ -170,16 +170,17 @@ def merge_many(session: Session, pairs: Mapping[int, int]) -> None:
         m.messages.update().where(msg.id == sa.bindparam("_id")).values(recipient_id=sa.bindparam("_kept")),
         handed,
     )
+    journal_moved(conn, m.messages, "recipient_id", handed_by)  # an unmerge hands them back
     for table in m.CUSTOMER_TABLES:
         repoint(conn, table.c.customer_id, pairs)
 
 
-def profile(session: Session, customer_id: int) -> dict[str, Any]:
-    """Customer 360: messages received (latest first) and responses, with counts."""
+def profile(session: Session, customer_id: int, now: datetime) -> dict[str, Any]:
+    """Customer 360 at ``now``: messages received (latest first) and responses, with counts."""
     conn = session.connection()
     msg, cmp, ev = m.messages.c, m.campaigns.c, m.events.c
     handed = msg.status.in_(HANDED_OVER)
-    since = utcnow() - timedelta(days=RECENT_DAYS)
+    since = now - timedelta(days=RECENT_DAYS)
     total, recent = conn.execute(
         sa.select(sa.func.count(), sa.func.sum(sa.case((msg.sent_at >= since, 1), else_=0))).where(
             msg.customer_id == customer_id, handed
@@ -225,11 +226,11 @@ def profile(session: Session, customer_id: int) -> dict[str, Any]:
     }
 
 
-def segment_fields() -> dict[str, Any]:
-    """``messages_received_90d`` and ``last_campaign_at``, correlated on ``customers.id``."""
+def segment_fields(now: datetime) -> dict[str, Any]:
+    """``messages_received_90d`` (the 90 days before ``now``) and ``last_campaign_at``, correlated on ``customers.id``."""
     msg = m.messages.c
     mine = sa.and_(msg.customer_id == core.customers.c.id, msg.status.in_(HANDED_OVER))
-    since = utcnow() - timedelta(days=RECENT_DAYS)
+    since = now - timedelta(days=RECENT_DAYS)
     return {
         f"messages_received_{RECENT_DAYS}d": sa.select(sa.func.count())
         .where(mine, msg.sent_at >= since)

@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -79,7 +78,7 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     except ValidationError:
         return  # a tiny demo may have nobody in Hà Nội with consent: the campaign stays scheduled
     if result.send_at is not None:
-        service.dispatch(now=max(utcnow(), result.send_at))
+        service.dispatch(now=max(crm.now(), result.send_at))
     rng = random.Random(seed)
     for message in service.messages(campaign.id, status="sent", limit=10_000):
         if rng.random() < 0.45:

@@ -32,8 +32,8 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit import privacy
-from crmkit.core import tables as core
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import core_tables as core
+from crmkit_campaigns import hookspecs
 from crmkit_campaigns import models as m
 from crmkit_campaigns.channels import Adapter, DeliveryError, OutgoingMessage, PermanentError, TransientError
 from crmkit_campaigns.objects import DispatchReport, MessageEvent
@@ -73,14 +73,15 @@ class _Tally:
 
 
 class Dispatcher:
-    """One dispatch pass over the outbox (``crm.campaigns.dispatch()`` makes one)."""
+    """One dispatch pass over the outbox (``crm.campaigns.dispatch()`` makes one); ``clock`` is the CRM's unless
+    a test passes its own."""
 
     def __init__(
-        self, crm: CRM, service: CampaignsService, *, clock: Callable[[], datetime] = utcnow, batch: int = BATCH
+        self, crm: CRM, service: CampaignsService, *, clock: Callable[[], datetime] | None = None, batch: int = BATCH
     ) -> None:
         self._crm = crm
         self._service = service
-        self._clock = clock
+        self._clock = clock or crm.now
         self.batch = batch
         self.worker = worker_name()
         self.settings = service.settings
@@ -469,7 +470,7 @@ class Dispatcher:
 
     def _event(self, session: Any, kind: str, row: Mapping[str, Any], at: datetime, detail: dict[str, Any]) -> None:
         event = MessageEvent(kind, row["id"], row["campaign_id"], row["customer_id"], row["channel"], at, detail)
-        self._crm.hooks.call("crmkit_message_event", event=event, session=session)
+        self._crm.hooks.call(hookspecs.crmkit_message_event, event=event, session=session)
 
     # -- wrapping up -------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core.text import fold
+from crmkit.plugin_api import fold
 
 #: Latin letters with diacritics (Latin-1, Latin Extended-A/B, and the Vietnamese block U+1E00–U+1EFF).
 _RANGES = ((0x20, 0x250), (0x1E00, 0x1F00))

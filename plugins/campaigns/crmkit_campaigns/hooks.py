@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from crmkit import Permission
-    from crmkit.core.models import Customer, Interaction
     from crmkit.crm import CRM
+    from crmkit.plugin_api import Customer, Interaction
 
 
 @hookimpl
@@ -49,12 +49,12 @@ def crmkit_customers_merged_many(pairs: Mapping[int, int], session: Session) -> 
 def crmkit_customer_profile(crm: CRM, customer: Customer, session: Session) -> dict[str, Any] | None:
     if not customer_data.profile_shown(crm, customer):
         return None
-    return {"campaigns": customer_data.profile(session, customer.id)}
+    return {"campaigns": customer_data.profile(session, customer.id, crm.now())}
 
 
 @hookimpl
-def crmkit_segment_fields() -> dict[str, Any]:
-    return customer_data.segment_fields()
+def crmkit_segment_fields(crm: CRM) -> dict[str, Any]:
+    return customer_data.segment_fields(crm.now())
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from crmkit.core.types import Id, JSONType, UTCDateTime, customer_fk, new_metadata
+from crmkit.plugin_api import Id, JSONType, UTCDateTime, customer_fk, new_metadata
 
 metadata = new_metadata()
 

@@ -4,7 +4,7 @@
 campaign, catching up at most ``CATCH_UP_DAYS`` missed days. A day's run targets the customers
 whose occasion falls ``days_before`` days later; its period is the occasion's year, so the unique
 outbox key (campaign, period, customer) sends each occasion once per customer per year, however
-often cron runs. Every occasion but the customer's own comes from ``crmkit.calendar`` (solar and lunar days,
+often cron runs. Every occasion but the customer's own comes from ``crmkit.vncalendar`` (solar and lunar days,
 Tết, the founding day), the same definitions loyalty's occasion rules use.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 import marshmallow
 import sqlalchemy as sa
 
-from crmkit.calendar import FIXED_OCCASIONS, FOUNDING_DAY, LUNAR_OCCASIONS, check_occasion, occasion_dates
-from crmkit.core import tables as core
+from crmkit.plugin_api import core_tables as core
+from crmkit.vncalendar import FIXED_OCCASIONS, FOUNDING_DAY, LUNAR_OCCASIONS, check_occasion, occasion_dates
 from crmkit_campaigns.segment_sql import Clock, shift
 
-#: Each customer's own occasions; every other occasion is the calendar's (``crmkit.calendar.check_occasion``).
+#: Each customer's own occasions; every other occasion is the calendar's (``crmkit.vncalendar.check_occasion``).
 PERSONAL = ("birthday", "first_purchase")
 #: The named occasions (any solar ``DD/MM``/``MM-DD`` or lunar ``DD/MM âm lịch`` day is accepted too).
 OCCASIONS = (*PERSONAL, FOUNDING_DAY, "tet", *LUNAR_OCCASIONS, *FIXED_OCCASIONS)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
 from crmkit.errors import CRMError
+from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns import templates
 from crmkit_campaigns.channels import URL, html_body, split_trailing
 from crmkit_campaigns.objects import Campaign, Variant

@@ -39,7 +39,7 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit.errors import ValidationError
-from crmkit.purchases import purchases
+from crmkit.plugin_api import purchases
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import HANDED_OVER, PENDING_STATUSES, Campaign
 from crmkit_campaigns.permissions import REPORTS

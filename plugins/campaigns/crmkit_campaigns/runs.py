@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import privacy
-from crmkit.core import tables as core
 from crmkit.errors import ValidationError
 from crmkit.money import Money
+from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import (
     EXCLUSION_REASONS,

@@ -21,12 +21,19 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.models import GENDERS, KINDS, LIFECYCLE_STAGES
 from crmkit.core.search import prefix_upper_bound
-from crmkit.core.segments import Choices, SegmentField, as_segment_field, match_choice
-from crmkit.core.text import fold
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import (
+    GENDERS,
+    KINDS,
+    LIFECYCLE_STAGES,
+    Choices,
+    SegmentField,
+    as_segment_field,
+    fold,
+    match_choice,
+)
+from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns.folding import folded_match
 from crmkit_campaigns.segment_language import (
     And,

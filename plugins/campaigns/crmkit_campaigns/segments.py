@@ -15,12 +15,10 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit.core import tables as core
-from crmkit.core.masking import mask_email, mask_phone
 from crmkit.core.safe_csv import SafeWriter
-from crmkit.core.schemas import CleanSchema
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.plugin_api import CleanSchema, mask_email, mask_phone
+from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns import config
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import Segment
@@ -78,7 +76,7 @@ class Segments:
         """The SQL condition over ``customers`` for ``expression`` (active customers only), **unscoped**:
         a building block; :meth:`audience` adds the acting user's scope."""
         settings = config.read(self._crm.settings)
-        clock = Clock(now or utcnow(), settings.zone)
+        clock = Clock(now or self._crm.now(), settings.zone)
         try:
             where = compile_expression(
                 expression,
@@ -132,7 +130,7 @@ class Segments:
         values = self._validate({"name": name, "expression": expression, "description": description})
         self.condition(values["expression"])
         values["expression"] = values["expression"].strip()
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.transaction() as session:
             conn = session.connection()
             if conn.execute(sa.select(m.segments.c.id).where(m.segments.c.name == values["name"])).first():
@@ -173,7 +171,9 @@ class Segments:
                 and conn.execute(sa.select(m.segments.c.id).where(m.segments.c.name == values["name"])).first()
             ):
                 raise Conflict(f"a segment named {values['name']!r} already exists")
-            conn.execute(m.segments.update().where(m.segments.c.id == current.id).values(**values, updated_at=utcnow()))
+            conn.execute(
+                m.segments.update().where(m.segments.c.id == current.id).values(**values, updated_at=self._crm.now())
+            )
             self._crm.audit.record(session, "update", "segment", current.id, changes=values)
         return self._get(current.id)
 

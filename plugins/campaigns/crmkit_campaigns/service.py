@@ -23,16 +23,11 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit.core import tables as core
-from crmkit.core.access import SYSTEM
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.masking import mask_email, mask_phone
 from crmkit.core.redact import redact_options
-from crmkit.core.schemas import CleanSchema
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
-from crmkit.purchases import has_purchases, purchases
-from crmkit_campaigns import config, occasions, reports, runs, signing, templates
+from crmkit.plugin_api import SYSTEM, CleanSchema, has_purchases, mask_email, mask_phone, purchases, to_jsonable
+from crmkit.plugin_api import core_tables as core
+from crmkit_campaigns import config, hookspecs, occasions, reports, runs, signing, templates
 from crmkit_campaigns import models as m
 from crmkit_campaigns.channels import Adapter, build_adapter, check_config
 from crmkit_campaigns.dispatch import Dispatcher
@@ -171,7 +166,7 @@ class CampaignsService:
 
     def _store(self, key: str, value: Any) -> None:
         """Write a campaigns setting; ``campaigns.channels.manage`` governs them (checked by the callers too).
-        The founding day is the CRM's own setting (``crmkit.calendar``), which loyalty reads too."""
+        The founding day is the CRM's own setting (``crmkit.vncalendar``), which loyalty reads too."""
         self._crm.set_setting(config.CORE_KEYS.get(key, config.PREFIX + key), value, permission=CHANNELS)
 
     def adapters(self) -> dict[str, Adapter]:
@@ -181,9 +176,9 @@ class CampaignsService:
         return self._adapters()
 
     def _adapters(self) -> dict[str, Adapter]:
-        found: dict[str, Adapter] = {}
-        for result in self._crm.hooks.call("crmkit_channel_adapters"):
-            found.update(result or {})
+        found: dict[str, Adapter] = self._crm.hooks.collect(
+            hookspecs.crmkit_channel_adapters
+        )  # a channel claimed twice: refused
         for channel, options in self.settings.channels.items():
             found[channel] = build_adapter(channel, options)
         return found
@@ -291,7 +286,7 @@ class CampaignsService:
         principal = self._crm.access.principal
         if values["owner"] is None and not principal.is_system:
             values["owner"] = principal.username
-        now = utcnow()
+        now = self._crm.now()
         row = {
             k: values[k]
             for k in (
@@ -378,7 +373,9 @@ class CampaignsService:
                 row["holdout_bp"] = int(values["holdout_percent"] * 100)
             if "currency" in changes:
                 row["currency"] = values["currency"].upper()
-            conn.execute(m.campaigns.update().where(m.campaigns.c.id == current.id).values(**row, updated_at=utcnow()))
+            conn.execute(
+                m.campaigns.update().where(m.campaigns.c.id == current.id).values(**row, updated_at=self._crm.now())
+            )
             self._crm.audit.record(session, "update", "campaign", current.id, changes=changes)
             return self._load(conn, current.id)
 
@@ -462,7 +459,7 @@ class CampaignsService:
         """
         self._crm.access.require(MANAGE)
         self._crm.access.require(SEND)
-        when = at or utcnow()
+        when = at or self._crm.now()
         if when.tzinfo is None:
             raise ValidationError("give a time with its time zone (e.g. 2025-01-20T09:00+07:00)", field="at")
         principal = self._crm.access.principal
@@ -500,7 +497,7 @@ class CampaignsService:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
             self._require_managed(current)
-            self._move(session, current, "cancelled", finished_at=utcnow())
+            self._move(session, current, "cancelled", finished_at=self._crm.now())
             msg = m.messages.c
             conn.execute(
                 m.messages.update()
@@ -519,7 +516,7 @@ class CampaignsService:
         fixed now; dispatching later sends what was prepared).
         """
         self._crm.access.require(SEND)
-        now = now or utcnow()
+        now = now or self._crm.now()
         with self._crm.transaction() as session:
             conn = session.connection()
             current = self._load(conn, campaign, for_update=True)
@@ -564,7 +561,7 @@ class CampaignsService:
         the system scheduled it.
         """
         self._crm.access.require(SEND)
-        now = now or utcnow()
+        now = now or self._crm.now()
         c = m.campaigns.c
         with self._crm.reading() as conn:
             due = conn.execute(
@@ -661,7 +658,7 @@ class CampaignsService:
         """
         self._crm.access.require(SEND)
         self._link_signer()  # its key is made outside any transaction
-        clock = (lambda: now) if now is not None else utcnow
+        clock = (lambda: now) if now is not None else None  # None: the CRM's clock
         return Dispatcher(self._crm, self, clock=clock, batch=batch).run(
             limit=limit, retry_unconfirmed=retry_unconfirmed
         )
@@ -705,7 +702,7 @@ class CampaignsService:
         the address and contact placeholders are masked where the user may not see contact details.
         """
         self._crm.access.require(READ)
-        now = now or utcnow()
+        now = now or self._crm.now()
         current = self._get(campaign)
         customer = self._crm.customers.get(customer_id)
         chosen = self._variant_of(current, customer.id, variant)
@@ -883,7 +880,7 @@ class CampaignsService:
                         customer_id=customer_id,
                         reason=reason.strip()[:200],
                         created_by=self._crm.actor,
-                        created_at=utcnow(),
+                        created_at=self._crm.now(),
                     )
                     .returning(m.suppressions.c.id)
                 )
@@ -1014,7 +1011,7 @@ class CampaignsService:
         session.connection().execute(
             m.campaigns.update()
             .where(m.campaigns.c.id == campaign.id)
-            .values(status=status, updated_at=utcnow(), **values)
+            .values(status=status, updated_at=self._crm.now(), **values)
         )
         self._crm.audit.record(
             session, "status", "campaign", campaign.id, changes={"from": campaign.status, "to": status, **values}
@@ -1061,7 +1058,7 @@ class CampaignsService:
             )
 
     def _check_occasion(self, occasion: str | None) -> str | None:
-        """The occasion in its stored form (``crmkit.calendar``'s spellings), if this CRM can run it."""
+        """The occasion in its stored form (``crmkit.vncalendar``'s spellings), if this CRM can run it."""
         occasion = None if occasion is None else occasions.normalize(occasion)
         if occasion == "first_purchase" and not has_purchases(self._crm):
             raise ValidationError(
@@ -1093,8 +1090,7 @@ class CampaignsService:
         return next((v for bound, v in zip(bounds, campaign.variants) if drawn < bound), campaign.variants[-1])
 
     def _normalize_address(self, address: str) -> str:
-        from crmkit.core.phones import normalize_phone
-        from crmkit.core.text import normalize_email
+        from crmkit.plugin_api import normalize_email, normalize_phone
 
         text = address.strip()
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from crmkit.core.masking import mask_sender
+from crmkit.plugin_api import mask_sender
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM

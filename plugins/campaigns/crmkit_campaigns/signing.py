@@ -15,14 +15,13 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
 from crmkit.core.secrets import unwrap, wrap
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, ValidationError
 from crmkit_campaigns import models as m
 
@@ -101,7 +100,7 @@ _KEYS = sa.select(
 ).order_by(m.signing_keys.c.id)
 
 
-def _key_row(key_id: int, secret: bytes | None = None) -> dict[str, object]:
+def _key_row(key_id: int, created_at: datetime, secret: bytes | None = None) -> dict[str, object]:
     """A ``campaign_signing_keys`` row: a new random key (or ``secret``) wrapped with the CRM secret key."""
     nonce = secrets.token_bytes(16)
     wrapped, check = wrap(secret or secrets.token_bytes(32), nonce)
@@ -110,7 +109,7 @@ def _key_row(key_id: int, secret: bytes | None = None) -> dict[str, object]:
         "secret": wrapped.hex(),
         "nonce": nonce.hex(),
         "key_check": check.hex(),
-        "created_at": utcnow(),
+        "created_at": created_at,
     }
 
 
@@ -122,27 +121,26 @@ def load_signer(crm: CRM) -> Signer:
     if not rows:
         try:
             with crm.transaction() as session:
-                session.connection().execute(m.signing_keys.insert().values(_key_row(1)))
+                session.connection().execute(m.signing_keys.insert().values(_key_row(1, crm.now())))
         except sa.exc.IntegrityError:
             pass  # another process made it first: use theirs
     elif any(row.nonce is None for row in rows):
         with crm.transaction() as session:
             for row in rows:
                 if row.nonce is None:
-                    values = _key_row(row.id, bytes.fromhex(row.secret))
+                    values = _key_row(row.id, crm.now(), bytes.fromhex(row.secret))
                     session.connection().execute(
                         m.signing_keys.update()
                         .where(m.signing_keys.c.id == row.id, m.signing_keys.c.nonce.is_(None))
                         .values(secret=values["secret"], nonce=values["nonce"], key_check=values["key_check"])
                     )
     else:
-        return _signer(rows)
+        return _signer(rows, crm.now())
     with crm.reading() as conn:
-        return _signer(conn.execute(_KEYS).all())
+        return _signer(conn.execute(_KEYS).all(), crm.now())
 
 
-def _signer(rows: Sequence[sa.Row[Any]]) -> Signer:
-    now = utcnow()
+def _signer(rows: Sequence[sa.Row[Any]], now: datetime) -> Signer:
     return Signer(
         {
             row.id: unwrap(bytes.fromhex(row.secret), bytes.fromhex(row.nonce), bytes.fromhex(row.key_check))
@@ -163,8 +161,8 @@ def rotate(crm: CRM, grace: timedelta = DEFAULT_GRACE) -> int:
             with crm.transaction() as session:
                 conn = session.connection()
                 new_id = conn.execute(sa.select(sa.func.max(m.signing_keys.c.id))).scalar_one() + 1
-                conn.execute(m.signing_keys.insert().values(_key_row(new_id)))
-                ends = utcnow() + grace
+                conn.execute(m.signing_keys.insert().values(_key_row(new_id, crm.now())))
+                ends = crm.now() + grace
                 conn.execute(
                     m.signing_keys.update()
                     .where(m.signing_keys.c.id < new_id, m.signing_keys.c.expires_at.is_(None))
@@ -190,7 +188,7 @@ def rotate(crm: CRM, grace: timedelta = DEFAULT_GRACE) -> int:
 
 def key_list(crm: CRM) -> list[dict[str, Any]]:
     """Every signing key: id, created, expires, state (``signing``, ``verifying``, ``expired``) — never key material."""
-    now = utcnow()
+    now = crm.now()
     with crm.reading() as conn:
         rows = conn.execute(
             sa.select(m.signing_keys.c.id, m.signing_keys.c.created_at, m.signing_keys.c.expires_at).order_by(

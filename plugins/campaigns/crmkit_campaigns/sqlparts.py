@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
+from crmkit.plugin_api import core_tables as core
 
 #: Buckets a customer is hashed into for the holdout and the A/B split (basis points).
 BUCKETS = 10_000

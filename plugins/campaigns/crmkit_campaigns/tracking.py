@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.core.types import utcnow
 from crmkit.errors import NotFound, ValidationError
+from crmkit_campaigns import hookspecs
 from crmkit_campaigns import models as m
 from crmkit_campaigns.objects import HANDED_OVER, MessageEvent
 from crmkit_campaigns.permissions import SEND
@@ -26,8 +26,8 @@ from crmkit_campaigns.permissions import SEND
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from crmkit.core.models import Interaction
     from crmkit.crm import CRM
+    from crmkit.plugin_api import Interaction
 
 #: Events a provider's webhook may report, and the message column each sets the first time.
 FIRST_TIME = {
@@ -82,7 +82,7 @@ class Tracking:
         self._crm.access.require(SEND)
         if kind not in FIRST_TIME:
             raise ValidationError(f"unknown event {kind!r} (known: {', '.join(FIRST_TIME)})", field="event")
-        at = at or utcnow()
+        at = at or self._crm.now()
         detail = dict(detail or {})
         with self._crm.transaction() as session:
             row = self._message(session, message_id, lock=True)  # the first-time check below is then atomic
@@ -119,7 +119,7 @@ class Tracking:
         Needs ``campaigns.send`` over the message's customer (and ``interactions.log``).
         """
         self._crm.access.require(SEND)
-        at = at or utcnow()
+        at = at or self._crm.now()
         with self._crm.transaction() as session:
             row = self._message(session, message_id, lock=True)
             if row["status"] not in HANDED_OVER:
@@ -247,7 +247,7 @@ class Tracking:
                     customer_id=row["customer_id"],
                     reason=f"hard bounce (campaign {row['campaign_id']})",
                     created_by=self._crm.actor,
-                    created_at=utcnow(),
+                    created_at=self._crm.now(),
                 )
             )
 
@@ -265,4 +265,4 @@ class Tracking:
             )
         )
         event = MessageEvent(kind, row["id"], row["campaign_id"], row["customer_id"], row["channel"], at, dict(detail))
-        self._crm.hooks.call("crmkit_message_event", event=event, session=session)
+        self._crm.hooks.call(hookspecs.crmkit_message_event, event=event, session=session)

@@ -33,8 +33,8 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from marshmallow import EXCLUDE, Schema, fields
 
-from crmkit.core.schemas import aware_utc
 from crmkit.errors import CRMError, NotFound, ValidationError
+from crmkit.plugin_api import aware_utc
 from crmkit.web import ApiRequest, HttpProblem, Operation, Reply, query_schema
 from crmkit_campaigns import models as m
 from crmkit_campaigns.signing import MAX_ID, InvalidToken

@@ -9,7 +9,7 @@ import campaigns_testkit as kit
 import pytest
 
 from crmkit import Conflict, ValidationError
-from crmkit.calendar import tet
+from crmkit.vncalendar import tet
 
 pytestmark = pytest.mark.crmkit_plugins("campaigns")
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -131,7 +131,7 @@ def test_first_purchase_needs_purchase_data_and_occasions_run_only_through_run_d
 
 
 def test_solar_and_lunar_days_as_loyalty_spells_them(shop):
-    """`--occasion 04-30` (refused before: loyalty accepted it) and the lunar days of crmkit.calendar."""
+    """`--occasion 04-30` (refused before: loyalty accepted it) and the lunar days of crmkit.vncalendar."""
     kit.people(shop, 2)
     reunification = occasion(shop, "04-30", date(2026, 4, 1))
     assert reunification.occasion == "04-30"

@@ -52,8 +52,8 @@ def _balance(r: ApiRequest) -> dict[str, Any]:
 @hookimpl
 def crmkit_api_operations(crm: CRM) -> list[Operation]:
     """Members' balances, history, statements, grants, deductions, redemptions, and the catalogue."""
-    from crmkit.core.schemas import AwareDateTime
     from crmkit.money import Money
+    from crmkit.plugin_api import AwareDateTime
     from crmkit.web import Operation, Page, Reply, page_of, query_schema, schema_of
     from crmkit_loyalty.records import LedgerEntry, Program, Redemption, Reward, Statement, Tier
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.schemas import beyond_columns
 from crmkit.errors import Conflict, NotFound
 from crmkit.money import Money
+from crmkit.plugin_api import beyond_columns
+from crmkit.plugin_api import core_tables as core
 from crmkit_loyalty.ledger import MEMBER_KEY, Ledger
 from crmkit_loyalty.models import members, programs, rewards, rules, tiers
 from crmkit_loyalty.records import Member, Points, Program, Reward, Rule, Tier, points_of

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.merging import ids_value, in_ids
-from crmkit.core.types import UTCDateTime, utcnow
+from crmkit.plugin_api import UTCDateTime, ids_value, in_ids
+from crmkit_loyalty import hookspecs
 from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.ledger import MEMBER_KEY, OPEN, WINDOW, entry_from_row, member_key
 from crmkit_loyalty.models import ledger, members, programs
@@ -61,7 +61,7 @@ class BatchMixin(ServiceBase):
         (program, ``expiry``, entry id) key would refuse a second entry for the same lot.
         """
         self._crm.access.require(JOBS_RUN)
-        moment = now or utcnow()
+        moment = now or self._crm.now()
         return [self._expire_program(target, moment, batch_size) for target in self._targets(program)]
 
     def _expire_program(self, program: Program, now: datetime, batch_size: int) -> BatchRun:
@@ -161,7 +161,7 @@ class BatchMixin(ServiceBase):
         self, *, program: str | None = None, now: datetime | None = None, batch_size: int = BATCH
     ) -> list[BatchRun]:
         """:meth:`evaluate_tiers` without the permission check (after ``set_tiers``, which has its own)."""
-        moment = now or utcnow()
+        moment = now or self._crm.now()
         return [self._evaluate_program(target, moment, batch_size) for target in self._targets(program)]
 
     def _evaluate_program(self, program: Program, now: datetime, batch_size: int) -> BatchRun:
@@ -265,7 +265,7 @@ class BatchMixin(ServiceBase):
             by_code = {tier.code: tier for tier in tiers}
             for customer_id, old, new in changes:
                 self._crm.hooks.call(
-                    "crmkit_tier_changed",
+                    hookspecs.crmkit_tier_changed,
                     customer_id=customer_id,
                     program=program,
                     old_tier=by_code.get(old) if old else None,

@@ -11,11 +11,10 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit.calendar import FOUNDING_DAY, check_occasion, founding_day
-from crmkit.core.schemas import CleanSchema
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import MAX_MINOR
+from crmkit.plugin_api import CleanSchema
+from crmkit.vncalendar import FOUNDING_DAY, check_occasion, founding_day
 from crmkit_loyalty.base import ServiceBase, reward_from_row, rule_from_row
 from crmkit_loyalty.models import programs, rewards, rules, tiers
 from crmkit_loyalty.permissions import PROGRAMS_MANAGE
@@ -164,7 +163,7 @@ class CatalogMixin(ServiceBase):
             if conn.execute(sa.select(programs.c.id).where(programs.c.code == values["code"])).first():
                 raise Conflict(f"loyalty program {values['code']!r} already exists")
             program_id = conn.execute(
-                programs.insert().values(**values, created_at=utcnow()).returning(programs.c.id)
+                programs.insert().values(**values, created_at=self._crm.now()).returning(programs.c.id)
             ).scalar_one()
             program = self._program_by_id(conn, program_id)
             self._write_tiers(conn, program, _default_tiers(program) if tiers is None else tiers)
@@ -220,7 +219,7 @@ class CatalogMixin(ServiceBase):
                 raise Conflict(f"program {target.code!r} already has an active {kind} rule: deactivate it first")
             rule_id = conn.execute(
                 rules.insert()
-                .values(**values, program_id=target.id, active=True, created_at=utcnow())
+                .values(**values, program_id=target.id, active=True, created_at=self._crm.now())
                 .returning(rules.c.id)
             ).scalar_one()
             self._changed_config(session, target.id)
@@ -314,7 +313,9 @@ class CatalogMixin(ServiceBase):
                 raise Conflict(f"reward {code!r} already exists in program {target.code!r}")
             values["points_cost"] = target.to_units(values["points_cost"], "points_cost")
             reward_id = conn.execute(
-                rewards.insert().values(**values, program_id=target.id, created_at=utcnow()).returning(rewards.c.id)
+                rewards.insert()
+                .values(**values, program_id=target.id, created_at=self._crm.now())
+                .returning(rewards.c.id)
             ).scalar_one()
             self._crm.audit.record(
                 session, "create", "loyalty_reward", reward_id, changes={**values, "program": target.code}

@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
-from crmkit.calendar import local_midnight
-from crmkit.cli.context import pass_crm
-from crmkit.cli.output import N_, current_format, current_translator, emit, emit_object
-from crmkit.cli.params import amount_minor
+from crmkit.plugin_api import N_, amount_minor, current_format, current_translator, emit, emit_object, pass_crm
+from crmkit.vncalendar import local_midnight
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
@@ -546,7 +544,7 @@ def _list_rules(crm: CRM, show_all: bool, program: str | None) -> None:
 @click.option(
     "--target",
     default=None,
-    help="SKU or product id, category, or occasion as crmkit.calendar spells it: "
+    help="SKU or product id, category, or occasion as crmkit.vncalendar spells it: "
     "tet, trung_thu, gio_to, vu_lan, ram_thang_gieng, womens_day, "
     "vietnamese_womens_day, teachers_day, national_day, founding_day…, "
     "a solar day 30/4 or 04-30, or a lunar day '15/8 âm lịch'.",

@@ -27,9 +27,8 @@ from crmkit_loyalty.permissions import MEMBERS_READ, POINTS_REDEEM, PROGRAMS_MAN
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
-    from crmkit.console.app import ConsoleRequest
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import ConsoleRequest, Customer
     from crmkit_loyalty.records import LedgerEntry, Member, Program, Redemption, Reward, Tier
 
 PROGRAMS = "/console/loyalty/programs"
@@ -166,7 +165,7 @@ def redeem(request: ConsoleRequest) -> Response:
     then back to the 360 saying so; a refusal (balance, stock, unknown reward) is shown next to the form."""
     from werkzeug.utils import redirect
 
-    from crmkit.console.pages import customer_360
+    from crmkit.plugin_api import customer_360
 
     form, customer_id = request.http.form, request.params["customer_id"]
     program, reward = form.get("program", "").strip() or None, form.get("reward", "").strip()

@@ -27,8 +27,8 @@ from typing import Any
 
 import attrs
 
-from crmkit.calendar import is_birthday, is_occasion, local_date
 from crmkit.money import Money
+from crmkit.vncalendar import is_birthday, is_occasion, local_date
 from crmkit_loyalty.records import Program, Rule, Tier
 
 _ONE = Fraction(1)
@@ -65,7 +65,7 @@ def order_earnings(
     founding: tuple[int, int] | None = None,
 ) -> list[Earning]:
     """The entries ``order`` earns in ``program`` for a member in ``tier`` born on ``birth_date``; its day is
-    the date it was placed in ``zone``; occasions are ``crmkit.calendar``'s (``founding``: the shop's founding day)."""
+    the date it was placed in ``zone``; occasions are ``crmkit.vncalendar``'s (``founding``: the shop's founding day)."""
     day = local_date(order.placed_at, zone)
     active = [rule for rule in rules if rule.applies_on(day)]
     basis = basis_of(program, order)

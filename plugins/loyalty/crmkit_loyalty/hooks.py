@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import hookimpl
-from crmkit.core.segments import SegmentField
+from crmkit.plugin_api import SegmentField
 from crmkit_loyalty import demo
-from crmkit_loyalty.models import programs, tiers
+from crmkit_loyalty.models import members, programs, tiers
 from crmkit_loyalty.permissions import PERMISSIONS
 from crmkit_loyalty.service import LoyaltyService, referral_fields
 
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from crmkit import Permission
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import Customer
 
 
 @hookimpl
@@ -77,6 +77,11 @@ def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Se
 
 
 @hookimpl
+def crmkit_customer_unmerged(crm: CRM, kept: Customer, restored: Customer, session: Session) -> None:
+    crm.loyalty.unmerge_members(kept.id, restored.id, session)
+
+
+@hookimpl
 def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> dict[str, Any]:
     return {"loyalty": crm.loyalty.export(customer.id, session)}
 
@@ -107,6 +112,17 @@ def _tier_codes(crm: CRM) -> tuple[str, ...]:
         return tuple(
             conn.execute(sa.select(tiers.c.code).where(tiers.c.program_id == default).order_by(tiers.c.rank)).scalars()
         )
+
+
+@hookimpl(optionalhook=True)
+def crmkit_service_customer_group(customer_id: int, session: Session) -> str | None:
+    """A member's tier code in the default program (``diamond``) is their group for the service plugin's SLAs."""
+    default = sa.select(sa.func.min(programs.c.id)).scalar_subquery()
+    return (
+        session.connection()
+        .execute(sa.select(members.c.tier).where(members.c.program_id == default, members.c.customer_id == customer_id))
+        .scalar()
+    )
 
 
 @hookimpl

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.upsert import insert_ignore
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import insert_ignore, to_jsonable
+from crmkit_loyalty import hookspecs
 from crmkit_loyalty.events import EVENT_OF_KIND
 from crmkit_loyalty.models import ledger, members
 from crmkit_loyalty.records import MAX_UNITS, LedgerEntry, Program
@@ -209,7 +209,7 @@ class Ledger:
 
     def changed(self, session: Session, entry: LedgerEntry, balance: Any) -> None:
         """Tell other plugins (``crmkit_points_changed``) about an entry, in the same transaction."""
-        self._crm.hooks.call("crmkit_points_changed", entry=entry, balance=balance, session=session)
+        self._crm.hooks.call(hookspecs.crmkit_points_changed, entry=entry, balance=balance, session=session)
         if entry.kind in EVENT_OF_KIND:
             self._crm.events.emit(
                 session,
@@ -254,6 +254,18 @@ class Ledger:
         if open_units > max(total, 0):
             self.consume(conn, program_id, customer_id, open_units - max(total, 0))
         return int(total)
+
+    def rebuild(self, conn: sa.Connection, program_id: int, customer_id: int) -> int:
+        """Rebuild a member's open lots and balance from the ledger alone (after an unmerge moved entries): every
+        positive entry reopens in full, then the negative ones consume them soonest-expiring first, as they did
+        when posted; returns the balance."""
+        c = ledger.c
+        mine = (c.program_id == program_id, c.customer_id == customer_id)
+        whole = sa.case((c.points > 0, c.points), else_=0)
+        conn.execute(ledger.update().where(*mine, c.remaining != whole).values(remaining=whole))
+        spent = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(-c.points), 0)).where(*mine, c.points < 0))
+        self.consume(conn, program_id, customer_id, int(spent.scalar_one()))
+        return self.settle(conn, program_id, customer_id)
 
 
 #: The ledger columns a :class:`LedgerEntry` carries as stored (``id``, ``program`` and ``points`` are converted).

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core.types import Id, UTCDateTime, customer_fk, new_metadata
+from crmkit.plugin_api import Id, UTCDateTime, customer_fk, new_metadata
 
 metadata = new_metadata()
 

@@ -1,6 +1,6 @@
 """The object the ``crmkit.plugins`` entry point names: it only names the plugin's parts (nothing heavy is imported)."""
 
-from crmkit import Plugin
+from crmkit import Plugin, Retained
 
 plugin = Plugin(
     name="loyalty",
@@ -12,7 +12,10 @@ plugin = Plugin(
     migrations="crmkit_loyalty.migrations",
     cli="crmkit_loyalty.commands:loyalty",
     retained_tables={
-        "loyalty_ledger": "points are a liability of the business: the ledger is kept for its accounts, with the "
-        "notes removed and the balance forfeited, linked only to the anonymized customer record"
+        "loyalty_ledger": Retained(
+            "points are a liability of the business: the ledger is kept for its accounts, with the "
+            "notes removed and the balance forfeited, linked only to the anonymized customer record",
+            personal=("note",),
+        )
     },
 )

@@ -19,10 +19,9 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.calendar import local_midnight, month_windows
-from crmkit.core.types import utcnow
 from crmkit.money import Money
-from crmkit.purchases import purchases
+from crmkit.plugin_api import purchases
+from crmkit.vncalendar import local_midnight, month_windows
 from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.ledger import OPEN
 from crmkit_loyalty.models import ledger, members, redemptions
@@ -109,7 +108,7 @@ class ReportsMixin(ServiceBase):
         """Per program: members, outstanding points, their money value and the points expiring within 30 days."""
         scoped_to = self._scoped_to()
         mine, lots_in_scope = self._reported(members.c.customer_id), self._reported(ledger.c.customer_id)
-        soon = utcnow() + timedelta(days=30)
+        soon = self._crm.now() + timedelta(days=30)
         result = []
         with self._crm.reading() as conn:
             for target in self._chosen(conn, program):

@@ -14,16 +14,22 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit.calendar import founding_day, local_midnight
 from crmkit.core import tables as core
-from crmkit.core.access import SYSTEM
-from crmkit.core.merging import repoint, select_in
-from crmkit.core.schemas import beyond_columns, check_limit, control_character_errors
-from crmkit.core.types import utcnow
-from crmkit.core.upsert import insert_ignore
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import Money
+from crmkit.plugin_api import (
+    SYSTEM,
+    beyond_columns,
+    check_limit,
+    control_character_errors,
+    insert_ignore,
+    journal_moved,
+    repoint,
+    select_in,
+)
 from crmkit.privacy import delete_rows, export_rows
+from crmkit.vncalendar import founding_day, local_midnight
+from crmkit_loyalty import hookspecs
 from crmkit_loyalty.base import CustomerFacts, member_from_row
 from crmkit_loyalty.batch import BatchMixin
 from crmkit_loyalty.catalog import CatalogMixin
@@ -68,7 +74,7 @@ from crmkit_loyalty.reports import ReportsMixin
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from crmkit.core.models import Customer
+    from crmkit.plugin_api import Customer
 
 REFERRED_BY = "referred_by"
 #: The reason of the 0-point entry saying a referral bonus is owed to a referrer who is not a member yet.
@@ -128,7 +134,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             conn = session.connection()
             target = self._program(conn, program)
             customer = self._customer(conn, customer_id, permission=MEMBERS_ENROLL)
-            self._enroll(session, target, customer.id, utcnow())
+            self._enroll(session, target, customer.id, self._crm.now())
             member = self._member(conn, target, customer.id)
             assert member is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
             return member
@@ -312,7 +318,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             if units <= 0:
                 raise ValidationError("must be a positive number of points", field="points")
             customer = self._customer(conn, customer_id, permission=permission)
-            now = utcnow()
+            now = self._crm.now()
             if reason == "grant":
                 self._enroll(session, target, customer.id, now)
             elif self._member(conn, target, customer.id) is None:
@@ -419,7 +425,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
                     f"customer {customer.id} is not a member of program {target.code!r}", field="customer_id"
                 )
             cost = target.to_units(item.points_cost) * quantity
-            now = utcnow()
+            now = self._crm.now()
             code = _voucher_code()
             redemption_id = conn.execute(
                 redemptions.insert()
@@ -499,7 +505,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             )
             if row is None:
                 raise NotFound("redemption", redemption_id)
-            now = utcnow()
+            now = self._crm.now()
             flipped = conn.execute(
                 redemptions.update()
                 .where(redemptions.c.id == redemption_id, redemptions.c.status == "completed")
@@ -603,7 +609,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         if not codes:
             return
         conn = session.connection()
-        now = utcnow()
+        now = self._crm.now()
         for code in codes:
             row = conn.execute(_VOUCHERS.where(redemptions.c.code == code.strip().upper())).mappings().first()
             if row is None:
@@ -686,7 +692,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         customer = context.customer
         if customer.status != "active":
             return
-        now = utcnow()
+        now = self._crm.now()
         at = min(order.placed_at, now)  # entries are dated at the purchase: expiry and tier windows count from it
         zone = self._crm.timezone
         for config in context.programs:
@@ -750,7 +756,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
     def refund_order(self, order: Any, refund: Any, session: Session) -> None:
         """Reverse points for a refund: proportionally for a partial one, everything left for a full one."""
         conn = session.connection()
-        now = utcnow()
+        now = self._crm.now()
         for program, customer_id, entries in self._order_entries(conn, order):
             if any(row.reason == "cancel" for row in entries):
                 continue
@@ -785,7 +791,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
     def cancel_order(self, order: Any, session: Session) -> None:
         """Reverse everything an order earned that is still standing (purchase points and its bonuses)."""
         conn = session.connection()
-        now = utcnow()
+        now = self._crm.now()
         for program, customer_id, entries in self._order_entries(conn, order):
             if any(row.reason == "cancel" for row in entries):
                 continue
@@ -1025,7 +1031,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
     def customer_created(self, customer_id: int, session: Session) -> None:
         """Enrol a new customer in every active auto-enrolling program (with the sign-up bonus)."""
-        now = utcnow()
+        now = self._crm.now()
         for program in self._active_programs(session):
             if program.auto_enroll:
                 self._enroll(session, program, customer_id, now, owed=False)  # a new customer is owed nothing
@@ -1051,7 +1057,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             return False
         if lowest is not None:
             self._crm.hooks.call(
-                "crmkit_tier_changed",
+                hookspecs.crmkit_tier_changed,
                 customer_id=customer_id,
                 program=program,
                 old_tier=None,
@@ -1116,7 +1122,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             )
         for table in (ledger, redemptions):
             repoint(conn, table.c.customer_id, pairs)
-        now = utcnow()
+        now = self._crm.now()
         for merged_id, kept_id in pairs.items():
             self._merge_member(session, kept_id, merged_id, program_ids.get(merged_id, []), now)
 
@@ -1130,6 +1136,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             program = config.program
             if self._member(conn, program, kept_id) is None:
                 conn.execute(members.update().where(member_key(program_id, merged_id)).values(customer_id=kept_id))
+                journal_moved(conn, members, "customer_id", {merged_id: [program_id]})  # an unmerge gives it back
             else:
                 conn.execute(members.delete().where(member_key(program_id, merged_id)))
             balance = self._ledger.settle(conn, program_id, kept_id)
@@ -1143,6 +1150,48 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
             )
             self._evaluate_member(session, program, kept_id, now, config.tiers)
 
+    def unmerge_members(self, kept_id: int, restored_id: int, session: Session) -> None:
+        """After an unmerge gave the restored customer its ledger entries and redemptions back: per program either
+        holds entries in, both members' lots, balances and tiers are rebuilt from the ledger. A customer holding
+        entries without a balance row (the merge dropped or moved it) is enrolled again, since its first entry."""
+        conn = session.connection()
+        lc = ledger.c
+        firsts: dict[tuple[int, int], datetime] = {
+            (row.program_id, row.customer_id): row.first
+            for row in conn.execute(
+                sa.select(lc.program_id, lc.customer_id, sa.func.min(lc.created_at).label("first"))
+                .where(lc.customer_id.in_((kept_id, restored_id)))
+                .group_by(lc.program_id, lc.customer_id)
+            )
+        }
+        now = self._crm.now()
+        for program_id in sorted({program_id for program_id, _ in firsts}):
+            config = self._config_of(session, program_id)
+            program = config.program
+            lock_members(conn, program_id, (kept_id, restored_id))
+            for customer_id in (kept_id, restored_id):
+                if self._member(conn, program, customer_id) is None:
+                    if (program_id, customer_id) not in firsts:
+                        continue
+                    conn.execute(
+                        members.insert().values(
+                            customer_id=customer_id,
+                            program_id=program_id,
+                            points=0,
+                            enrolled_at=firsts[program_id, customer_id],
+                        )
+                    )
+                balance = self._ledger.rebuild(conn, program_id, customer_id)
+                self._crm.audit.record(
+                    session,
+                    "unmerge",
+                    "loyalty_member",
+                    customer_id,
+                    customer_id=customer_id,
+                    changes={"program": program.code, "balance": program.points(balance)},
+                )
+                self._evaluate_member(session, program, customer_id, now, config.tiers)
+
     def export(self, customer_id: int, session: Session) -> dict[str, Any]:
         """Everything loyalty holds about the customer, one list of rows per table."""
         return export_rows(session, (members, ledger, redemptions), customer_id)
@@ -1151,7 +1200,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         """Forfeit the balance (a last ledger entry); delete redemptions and memberships; keep the ledger without
         notes, and with the caller's own idempotency keys of manual entries (free text) replaced by the entry's id."""
         conn = session.connection()
-        now = utcnow()
+        now = self._crm.now()
         for row in conn.execute(sa.select(members).where(members.c.customer_id == customer_id)).mappings().all():
             if row["points"]:
                 program = self._program_by_id(conn, row["program_id"])
@@ -1184,7 +1233,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
         if not access.allowed(MEMBERS_READ):
             return []
         conn = session.connection()
-        soon = utcnow() + timedelta(days=EXPIRING_SOON_DAYS)
+        soon = self._crm.now() + timedelta(days=EXPIRING_SOON_DAYS)
         sections = []
         for row in (
             conn.execute(

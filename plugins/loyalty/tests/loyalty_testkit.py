@@ -1,7 +1,8 @@
 """Test helpers for the loyalty plugin: a stand-in sales plugin that publishes the real sales hookspecs.
 
-The stand-in fires ``crmkit_order_placed`` / ``_refunded`` / ``_cancelled`` with objects carrying
-exactly the attributes documented in ``crmkit_sales/hookspecs.py``, keeps its orders in memory,
+The stand-in fires ``crmkit_order_placed`` / ``_refunded`` / ``_cancelled`` with ``crmkit.testing``'s typed
+sales double (``SalesOrder``, ``SalesLine``, ``SalesRefund``: every attribute documented in
+``crmkit_sales/hookspecs.py``), keeps its orders in memory,
 and offers the small part of ``crm.sales`` loyalty reads (``orders.list`` / ``orders.refunds``
 for backfill, ``crmkit_value_transactions`` for the repeat-purchase report).
 """
@@ -11,11 +12,9 @@ from __future__ import annotations
 import itertools
 import sys
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 
 try:
@@ -24,54 +23,11 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sales"))
 
 from crmkit import Plugin, hookimpl
+from crmkit.testing import SalesLine as Line
+from crmkit.testing import SalesOrder as Order
+from crmkit.testing import SalesRefund as Refund
 
 LOYALTY = "loyalty"
-
-
-@attrs.define
-class Line:
-    """An order line as the sales hookspec documents it."""
-
-    sku: str
-    total_minor: int
-    category: str | None = None
-    product_id: int = 0
-    name: str = ""
-    quantity: Decimal = Decimal(1)
-    unit_price_minor: int = 0
-    discount_minor: int = 0
-    tax_rate: Decimal = Decimal(0)
-
-
-@attrs.define
-class Order:
-    """An order as the sales hookspec documents it."""
-
-    id: int
-    customer_id: int
-    total_minor: int
-    placed_at: datetime
-    currency: str = "VND"
-    tax_minor: int = 0
-    lines: tuple[Line, ...] = ()
-    status: str = "placed"
-    refunded_minor: int = 0
-    number: str = ""
-    owner: str | None = None
-    subtotal_minor: int = 0
-    discount_minor: int = 0
-
-
-@attrs.define
-class Refund:
-    """A refund as the sales hookspec documents it."""
-
-    id: int
-    order_id: int
-    amount_minor: int
-    currency: str
-    at: datetime
-    reason: str | None = None
 
 
 _ids = itertools.count(1000)
@@ -119,7 +75,7 @@ class StandInSales:
             next(_ids),
             customer_id,
             total_minor,
-            placed_at or datetime.now(UTC) - timedelta(seconds=1),
+            placed_at or self._crm.now() - timedelta(seconds=1),
             currency=currency,
             tax_minor=tax_minor,
             lines=tuple(lines),
@@ -138,7 +94,7 @@ class StandInSales:
         order.refunded_minor += amount_minor
         if order.refunded_minor >= order.total_minor:
             order.status = "refunded"
-        refund = Refund(next(_ids), order.id, amount_minor, order.currency, datetime.now(UTC))
+        refund = Refund(next(_ids), order.id, amount_minor, order.currency, self._crm.now())
         self.orders.refunded.setdefault(order.id, []).append(refund)
         with self._crm.transaction() as session:
             self._crm.hooks.call("crmkit_order_refunded", order=order, refund=refund, session=session)

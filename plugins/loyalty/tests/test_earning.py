@@ -224,7 +224,7 @@ def test_configuration_changed_by_another_process_applies_to_the_next_order(loya
 
 
 def test_founding_day_and_lunar_occasion_rules_through_the_service(loyal):
-    """The CRM's founding_day setting (the one campaigns configures) and Trung thu, from crmkit.calendar."""
+    """The CRM's founding_day setting (the one campaigns configures) and Trung thu, from crmkit.vncalendar."""
     with pytest.raises(ValidationError, match="founding_day setting"):
         loyal.loyalty.add_rule("occasion", target="founding_day", bonus_points=30)
     loyal.set_setting("founding_day", "15/09")

@@ -1,11 +1,12 @@
 """Reports: liability, earn vs burn by month, members per tier, redemption rate, repeat purchases."""
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import loyalty_testkit as kit
 from loyalty_testkit import days_ago
 
-from crmkit.core.types import utcnow
+from crmkit.testing import FrozenClock
 
 
 def test_points_liability_counts_only_positive_balances_and_values_them(loyal):
@@ -22,17 +23,19 @@ def test_points_liability_counts_only_positive_balances_and_values_them(loyal):
     assert liability.expiring_30_days == 300
 
 
-def test_earn_and_burn_by_local_month(loyal):
+def test_earn_and_burn_by_local_month(crm_factory):
+    clock = FrozenClock("2026-08-31T17:30:00+00:00")  # the redemption falls at 00:30 on 1 September in Hà Nội
+    loyal = kit.make(crm_factory, clock=clock)
+    loyal.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
     loyal.loyalty.add_reward("gift", "Quà", 30)
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 1_000_000, placed_at=datetime(2026, 5, 31, 16, 30, tzinfo=UTC))  # 23:30 in Hanoi
     loyal.sales.place(an.id, 2_000_000, placed_at=datetime(2026, 5, 31, 17, 30, tzinfo=UTC))  # 1 June 00:30
     loyal.loyalty.redeem(an.id, "gift")
-    loyal.loyalty.expire(now=utcnow() + timedelta(days=800))
-    this_month = utcnow().astimezone(timezone(timedelta(hours=7))).strftime("%Y-%m")
+    loyal.loyalty.expire(now=clock() + timedelta(days=800))
     rows = {row.month: row for row in loyal.loyalty.earn_burn()}
     assert (rows["2026-05"].earned, rows["2026-06"].earned) == (100, 200)
-    assert rows[this_month].redeemed == 30
+    assert rows["2026-09"].redeemed == 30 and "2026-08" not in rows
     assert sum(row.expired for row in rows.values()) == 270
     assert sum(row.net for row in rows.values()) == loyal.loyalty.balance(an.id) == 0
     assert [row.month for row in loyal.loyalty.earn_burn(start=date(2026, 6, 1), end=date(2026, 6, 30))] == ["2026-06"]

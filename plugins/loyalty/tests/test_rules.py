@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 import attrs
 from loyalty_testkit import Line, Order
 
-from crmkit.calendar import LOCAL_TZ
 from crmkit_loyalty.earning import order_earnings, refund_share
 from crmkit_loyalty.records import Program, Rule, Tier
+
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
 PROGRAM = Program(
     id=1,
@@ -50,7 +51,7 @@ def rule(kind, **settings):
 
 
 def earned(
-    total, *, rules=(), program=PROGRAM, tier=MEMBER, birth_date=None, placed_at=AN_ORDINARY_DAY, zone=LOCAL_TZ, **order
+    total, *, rules=(), program=PROGRAM, tier=MEMBER, birth_date=None, placed_at=AN_ORDINARY_DAY, zone=HANOI, **order
 ):
     result = order_earnings(program, rules, tier, Order(1, 1, total, placed_at, **order), birth_date, zone)
     return [(e.reason, e.units) for e in result]
@@ -175,9 +176,7 @@ def test_lunar_and_founding_day_occasions_come_from_the_core_calendar():
     assert earned(100_000, rules=rules, placed_at=datetime(2026, 9, 26, 3, 0, tzinfo=UTC)) == [("purchase", 10)]
     founded = datetime(2026, 9, 15, 3, 0, tzinfo=UTC)
     assert earned(100_000, rules=rules, placed_at=founded) == [("purchase", 10)]  # no founding day set
-    with_founding = order_earnings(
-        PROGRAM, rules, MEMBER, Order(1, 1, 100_000, founded), None, LOCAL_TZ, founding=(15, 9)
-    )
+    with_founding = order_earnings(PROGRAM, rules, MEMBER, Order(1, 1, 100_000, founded), None, HANOI, founding=(15, 9))
     assert [(e.reason, e.units) for e in with_founding] == [("purchase", 10), ("occasion:founding_day:2026", 30)]
     assert earned(100_000, rules=rules, placed_at=datetime(2026, 4, 30, 3, 0, tzinfo=UTC)) == [
         ("purchase", 10),

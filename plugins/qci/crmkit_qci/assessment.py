@@ -23,7 +23,6 @@ import attrs
 import sqlalchemy as sa
 
 from crmkit import NotFound, ValidationError
-from crmkit.core.types import utcnow
 from crmkit_qci.areas import AREA_KEYS
 from crmkit_qci.bank import Bank, Question
 from crmkit_qci.models import answers as answers_table
@@ -176,7 +175,7 @@ class Assessments:
             raise ValidationError("at most 200 characters", field="label")
         areas, overall = score(bank, checked)
         questions = {q.id: q for q in bank.questions()}
-        now = utcnow()
+        now = self._crm.now()
         with self._crm.transaction() as session:
             conn = session.connection()
             new_id = conn.execute(

@@ -26,7 +26,7 @@ import marshmallow
 from marshmallow import fields, validate, validates_schema
 
 from crmkit import ValidationError
-from crmkit.core.schemas import CleanSchema
+from crmkit.plugin_api import CleanSchema
 from crmkit_qci.areas import AREA_KEYS, BY_KEY
 
 MAX_POINTS = 11

@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmkit.cli.context import pass_crm
-from crmkit.cli.output import Coded, current_format, current_translator, emit, emit_object, format_option
-from crmkit.cli.params import amount_minor
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import (
+    Coded,
+    amount_minor,
+    current_format,
+    current_translator,
+    emit,
+    emit_object,
+    format_option,
+    pass_crm,
+)
 
 if TYPE_CHECKING:
     from crmkit import CRM

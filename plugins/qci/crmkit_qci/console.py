@@ -20,7 +20,7 @@ from crmkit_qci.report import STATUS_NAMES
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
-    from crmkit.console.app import ConsoleRequest
+    from crmkit.plugin_api import ConsoleRequest
     from crmkit_qci.assessment import Assessment
     from crmkit_qci.bank import Bank
 
@@ -103,7 +103,7 @@ def assessment_new(request: ConsoleRequest) -> Response:
 
 def _radar(request: ConsoleRequest, assessment: Assessment, data: dict[str, float | None]) -> str:
     """The radar of the assessment's area scores against the data scores, as an image ``src``."""
-    from crmkit.console.images import svg_data_uri
+    from crmkit.plugin_api import svg_data_uri
     from crmkit_qci import radar
     from crmkit_qci.areas import AREAS
     from crmkit_qci.report import ASSESSMENT_COLOUR, DATA_COLOUR

@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from marshmallow import fields, post_load, pre_load, validate
 
 from crmkit import ValidationError
-from crmkit.core.schemas import CleanSchema
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import CleanSchema
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
 from crmkit_qci.permissions import ASSESS, READ
@@ -101,7 +100,7 @@ class Costs:
             )
         except marshmallow.ValidationError as exc:
             raise ValidationError(exc.messages_dict) from None
-        values = {**checked, "recorded_at": utcnow(), "recorded_by": self._crm.actor}
+        values = {**checked, "recorded_at": self._crm.now(), "recorded_by": self._crm.actor}
         with self._crm.transaction() as session:
             new_id = session.connection().execute(costs.insert().values(**values).returning(costs.c.id)).scalar_one()
             self._crm.audit.record(session, "create", "qci_cost", new_id, changes=values)

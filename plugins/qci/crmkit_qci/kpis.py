@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.types import utcnow
 from crmkit.errors import PermissionDenied
 from crmkit.money import Money
-from crmkit.sqlfunctions import seconds_between
+from crmkit.plugin_api import core_tables as core
+from crmkit.plugin_api import seconds_between
 from crmkit_qci import campaign_data
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
@@ -182,7 +181,7 @@ class KPI:
 
     def measure(self, ctx: Context) -> Measure:
         """Measure this KPI over ``ctx.period`` (never raises for missing data or sources: the status says it)."""
-        label = f"now ({utcnow():%Y-%m-%d})" if self.snapshot else ctx.period.label
+        label = f"now ({ctx.crm.today():%Y-%m-%d})" if self.snapshot else ctx.period.label
         source = "; ".join([s.name for s in self.sources] + [f"{s.name} if installed" for s in self.optional])
         base = {
             "key": self.key,
@@ -305,7 +304,7 @@ def data_completeness(ctx: Context) -> tuple[Decimal, str | None]:
 
 def data_freshness(ctx: Context) -> tuple[Decimal, str | None]:
     c, i = core.customers.c, core.interactions.c
-    since = utcnow() - FRESHNESS
+    since = ctx.crm.now() - FRESHNESS
     touched = sa.or_(c.updated_at >= since, sa.exists().where(i.customer_id == c.id, i.occurred_at >= since))
     total, fresh = ctx.conn.execute(
         sa.select(sa.func.count(), sa.func.sum(sa.case((touched, 1), else_=0))).where(_ACTIVE, ctx.owned())
@@ -697,7 +696,7 @@ def share_of_wallet(ctx: Context) -> tuple[Decimal, str | None]:
 
 
 def analysis_age(ctx: Context) -> tuple[int, str | None]:
-    until = min(ctx.end, utcnow())
+    until = min(ctx.end, ctx.crm.now())
     for run in ctx.crm.analytics.history(limit=100):
         if run.computed_at < ctx.end:
             return (until - run.computed_at).days, f"last analysis: {run.measure} computed {run.computed_at:%Y-%m-%d}"

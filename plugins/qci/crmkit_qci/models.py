@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from crmkit.core.types import Id, JSONType, UTCDateTime, new_metadata
+from crmkit.plugin_api import Id, JSONType, UTCDateTime, new_metadata
 
 metadata = new_metadata()
 

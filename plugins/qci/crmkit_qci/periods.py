@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from crmkit import ValidationError
-from crmkit.calendar import DEFAULT_TIMEZONE, local_midnight
+from crmkit.vncalendar import DEFAULT_TIMEZONE, local_midnight
 
 if TYPE_CHECKING:
     from crmkit import CRM

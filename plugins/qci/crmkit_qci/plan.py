@@ -31,8 +31,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, PermissionDenied, ValidationError
-from crmkit.core.schemas import CleanSchema
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import CleanSchema
 from crmkit_qci import campaign_data
 from crmkit_qci.areas import AREA_KEYS, title
 from crmkit_qci.bank import named_errors
@@ -233,7 +232,7 @@ class Plan:
                         "owner": owner or owners.get(rule["area"]) or fallback,
                         "status": OPEN,
                         "reason": f"{title(standing.area)}: {standing.describe()}{scope}"[:300],
-                        "created_at": utcnow(),
+                        "created_at": self._crm.now(),
                         "created_by": self._crm.actor,
                     }
                     new_id = conn.execute(actions.insert().values(**values).returning(actions.c.id)).scalar_one()
@@ -345,7 +344,7 @@ class Plan:
                 raise Conflict(f"action {action_id} is already done")
             if current.status == status:
                 raise Conflict(f"action {action_id} is already {status.replace('_', ' ')}")
-            now = utcnow()
+            now = self._crm.now()
             values: dict[str, Any] = {"status": status}
             values["started_at" if status == IN_PROGRESS else "done_at"] = now
             conn.execute(actions.update().where(actions.c.id == action_id).values(**values))

@@ -20,8 +20,8 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmkit.i18n import translate_message
 from crmkit.money import Money
+from crmkit.plugin_api import translate_message
 from crmkit_qci import radar
 from crmkit_qci.areas import AREAS, title
 from crmkit_qci.assessment import Assessment
@@ -30,7 +30,7 @@ from crmkit_qci.plan import Action, AreaStanding
 from crmkit_qci.scorecard import AMBER, GREEN, NONE, RED, Row, Scorecard
 
 if TYPE_CHECKING:
-    from crmkit.i18n import Translator
+    from crmkit.plugin_api import Translator
 
 LIGHT_COLOURS = {GREEN: "#2e9d5b", AMBER: "#e7a21b", RED: "#d6453d", NONE: "#b9c0ca"}
 ASSESSMENT_COLOUR, DATA_COLOUR = "#1f5f99", "#e07b24"

@@ -23,9 +23,8 @@ import sqlalchemy as sa
 from marshmallow import fields
 
 from crmkit import ValidationError
-from crmkit.core import tables as core
-from crmkit.core.schemas import CleanSchema
-from crmkit.core.types import utcnow
+from crmkit.plugin_api import CleanSchema
+from crmkit.plugin_api import core_tables as core
 from crmkit_qci import bank as banks
 from crmkit_qci import kpis, periods, scorecard, sources
 from crmkit_qci.areas import AREA_KEYS
@@ -106,7 +105,7 @@ class QCIService:
                     version=checked.version,
                     document=dict(document),
                     active=True,
-                    imported_at=utcnow(),
+                    imported_at=self._crm.now(),
                     imported_by=self._crm.actor,
                 )
                 .returning(banks_table.c.id)
@@ -298,8 +297,7 @@ class QCIService:
         """Write the self-contained, printable HTML report for the period; returns its path (scoped like the
         reader's scorecard, and saying so). It is written in ``locale`` (vi or en), else the business setting
         ``locale``, else Vietnamese."""
-        from crmkit.core.types import utcnow
-        from crmkit.i18n import plugin_translator
+        from crmkit.plugin_api import plugin_translator
         from crmkit_qci import report
 
         self._crm.access.require(READ)
@@ -313,7 +311,7 @@ class QCIService:
             actions=self.plan.list(),
             progress=self.plan.progress(),
             today=self.plan.today(),
-            now=utcnow(),
+            now=self._crm.now(),
             zone=self._crm.timezone,
         )
 

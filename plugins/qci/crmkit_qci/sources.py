@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.purchases import has_purchases
-from crmkit.purchases import purchases as all_purchases
+from crmkit.plugin_api import has_purchases
+from crmkit.plugin_api import purchases as all_purchases
 
 if TYPE_CHECKING:
     from crmkit import CRM

@@ -16,9 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import core_tables as core
 from crmkit_sales import ical
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period, one
@@ -44,7 +43,7 @@ class Appointments(Part):
         values["employee"] = self.employee(values.get("employee"))
         duration = values.pop("duration_minutes")
         values["ends_at"] = values.get("ends_at") or values["starts_at"] + timedelta(minutes=duration)
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self.require_customer(conn, values["customer_id"], APPOINTMENTS_MANAGE)
@@ -79,7 +78,7 @@ class Appointments(Part):
             conn.execute(
                 m.appointments.update()
                 .where(m.appointments.c.id == appointment_id)
-                .values(**change, updated_at=utcnow())
+                .values(**change, updated_at=self.crm.now())
             )
             self.audit(
                 session, "reschedule", "appointment", appointment_id, customer_id=current.customer_id, changes=change
@@ -166,7 +165,7 @@ class Appointments(Part):
         agenda = self.agenda(employee, on=on, span=span)
         customers = _names(self.crm, {x.customer_id for x in [*agenda.appointments, *agenda.tasks]})
         domain = str(self.crm.settings.get("domain") or "crmkit.local")
-        stamp = ical.utc(utcnow())
+        stamp = ical.utc(self.crm.now())
         events = [
             ical.component(
                 "VEVENT",
@@ -210,7 +209,7 @@ class Appointments(Part):
             conn.execute(
                 m.appointments.update()
                 .where(m.appointments.c.id == appointment_id)
-                .values(**values, updated_at=utcnow())
+                .values(**values, updated_at=self.crm.now())
             )
             self.audit(
                 session, "update", "appointment", appointment_id, customer_id=current.customer_id, changes=values
@@ -237,7 +236,7 @@ class Tasks(Part):
         self.require(TASKS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
         values["employee"] = self.employee(values.get("employee"))
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self.require_customer(conn, values["customer_id"], TASKS_MANAGE)
@@ -253,7 +252,7 @@ class Tasks(Part):
     def complete(self, task_id: int, *, outcome: str | None = None, at: datetime | None = None) -> Task:
         """Mark a task done (with what came of it)."""
         self.require(TASKS_MANAGE)
-        when = at or utcnow()
+        when = at or self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             current = from_row(Task, self.load(conn, m.tasks, task_id, "task", read=AGENDA_READ, write=TASKS_MANAGE))
@@ -262,7 +261,7 @@ class Tasks(Part):
             conn.execute(
                 m.tasks.update()
                 .where(m.tasks.c.id == task_id)
-                .values(done_at=when, outcome=outcome, updated_at=utcnow())
+                .values(done_at=when, outcome=outcome, updated_at=self.crm.now())
             )
             self.audit(
                 session, "complete", "task", task_id, customer_id=current.customer_id, changes={"outcome": outcome}
@@ -292,7 +291,9 @@ class Tasks(Part):
     def overdue(self, *, employee: str | None = None, now: datetime | None = None, limit: int = 500) -> list[Task]:
         """Open tasks past their due time, most overdue first (of the customers in the ``sales.agenda.read`` scope)."""
         t = m.tasks.c
-        query = sa.select(m.tasks).where(t.done_at.is_(None), t.due_at < (now or utcnow())).order_by(t.due_at, t.id)
+        query = (
+            sa.select(m.tasks).where(t.done_at.is_(None), t.due_at < (now or self.crm.now())).order_by(t.due_at, t.id)
+        )
         query = self.scoped(query, t.customer_id, AGENDA_READ)
         if employee is not None:
             query = query.where(t.employee == employee)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import hookimpl
-from crmkit.core.schemas import AwareDateTime
+from crmkit.plugin_api import AwareDateTime
 from crmkit.web import ApiRequest, Operation, Reply, etag_of_json, query_schema, schema_of
 from crmkit_sales import models as m
 from crmkit_sales import permissions as perm

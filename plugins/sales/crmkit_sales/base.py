@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
-from crmkit.core.access import SYSTEM
 from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.plugin_api import SYSTEM
+from crmkit.plugin_api import core_tables as core
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -10,9 +10,8 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.text import fold
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.plugin_api import fold
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, active_customer, by_ref
 from crmkit_sales.objects import Price, PriceList, PriceListItem, Product, from_row
@@ -30,7 +29,7 @@ class Products(Part):
         """Add a product (``sku``, ``name``, ``price_minor``, ``currency`` …); a taken SKU is a ``Conflict``."""
         self.require(PRODUCTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             self._check_sku(conn, values["sku"], None)
@@ -49,7 +48,9 @@ class Products(Part):
             current = self.fetch(conn, ref)
             if "sku" in values:
                 self._check_sku(conn, values["sku"], current.id)
-            conn.execute(m.products.update().where(m.products.c.id == current.id).values(**values, updated_at=utcnow()))
+            conn.execute(
+                m.products.update().where(m.products.c.id == current.id).values(**values, updated_at=self.crm.now())
+            )
             self.audit(session, "update", "product", current.id, changes=values)
             return self.fetch(conn, current.id)
 
@@ -106,7 +107,7 @@ class PriceLists(Part):
         values = load(self._schema, {**(data or {}), **fields})
         if values.get("group_condition"):
             condition_sql(self.crm, values["group_condition"])  # refuses unknown fields and operators
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             taken = conn.execute(sa.select(m.price_lists.c.id).where(m.price_lists.c.name == values["name"])).scalar()
@@ -137,7 +138,7 @@ class PriceLists(Part):
             conn.execute(
                 m.price_lists.update()
                 .where(m.price_lists.c.id == current.id)
-                .values(**_group_columns(values), updated_at=utcnow())
+                .values(**_group_columns(values), updated_at=self.crm.now())
             )
             self.audit(session, "update", "price_list", current.id, changes=values)
             return self._get(conn, current.id)

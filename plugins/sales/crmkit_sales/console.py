@@ -18,21 +18,17 @@ import attrs
 
 from crmkit import hookimpl
 from crmkit.console import ConsolePage, MenuEntry, Panel, Tile, static_files
-from crmkit.console.forms import messages_of
-from crmkit.core.jsonable import encode_cursor
-from crmkit.core.schemas import read_cursor
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import Money
+from crmkit.plugin_api import encode_cursor, messages_of, read_cursor
 from crmkit_sales import permissions as perm
 from crmkit_sales.objects import order_number
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
-    from crmkit.console.app import ConsoleRequest
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import ConsoleRequest, Customer
     from crmkit_sales.objects import Deal, Order, Pipeline, Quote, Stage
 
 PIPELINE = "/console/sales/pipeline"
@@ -364,7 +360,7 @@ class Today:
 def today(crm: CRM) -> Today:
     """The signed-in user's agenda for today (business time zone) and their open tasks already past due (a task
     due earlier today is overdue, not listed twice)."""
-    sales, now = crm.sales, utcnow()
+    sales, now = crm.sales, crm.now()
     agenda = sales.appointments.agenda()
     overdue = sales.tasks.overdue(employee=agenda.employee, now=now, limit=TILE_ROWS)
     due = [task for task in agenda.tasks if task.due_at >= now]

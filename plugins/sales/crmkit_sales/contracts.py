@@ -12,7 +12,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, ValidationError
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, one
@@ -33,7 +32,7 @@ class Contracts(Part):
         self.require(CONTRACTS_MANAGE)
         values = load(self._schema, {**(data or {}), **fields})
         values["owner"] = values.get("owner") or self.default_owner()
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             values["customer_id"] = self.require_customer(conn, values["customer_id"], CONTRACTS_MANAGE)
@@ -64,7 +63,7 @@ class Contracts(Part):
                     raise ValidationError(f"ends before it starts ({start} {merged[start]})", field=end)
             self._check(conn, merged, contract_id)
             conn.execute(
-                m.contracts.update().where(m.contracts.c.id == contract_id).values(**values, updated_at=utcnow())
+                m.contracts.update().where(m.contracts.c.id == contract_id).values(**values, updated_at=self.crm.now())
             )
             self.audit(session, "update", "contract", contract_id, customer_id=current["customer_id"], changes=values)
             return self._get(conn, contract_id)
@@ -115,7 +114,7 @@ class Contracts(Part):
             m.contracts.update().where(c.status == "active", c.end_date < day), c.customer_id, CONTRACTS_MANAGE
         )
         with self.crm.transaction() as session:
-            now = utcnow()
+            now = self.crm.now()
             result = session.connection().execute(due.values(status="expired", updated_at=now))
             if result.rowcount:
                 self.audit(session, "expire_due", "contract", "*", changes={"count": result.rowcount, "before": day})

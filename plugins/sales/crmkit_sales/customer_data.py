@@ -14,17 +14,15 @@ permission on the customer (deals, orders, contracts, agenda), its queries scope
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crmkit import privacy
-from crmkit.core import tables as core
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.masking import MASK, mask_phone
-from crmkit.core.merging import repoint
-from crmkit.core.types import utcnow
 from crmkit.money import Money
+from crmkit.plugin_api import MASK, mask_phone, repoint, to_jsonable
+from crmkit.plugin_api import core_tables as core
 from crmkit_sales import models as m
 from crmkit_sales.objects import order_number
 from crmkit_sales.orders import OPEN_STATUSES
@@ -33,8 +31,8 @@ from crmkit_sales.permissions import AGENDA_READ, CONTRACTS_READ, DEALS_READ, OR
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import Customer
 
 #: Tables holding a ``customer_id``, and the child tables reached through them (child, parent key, parent).
 CUSTOMER_TABLES = (m.deals, m.quotes, m.orders, m.contracts, m.appointments, m.tasks)
@@ -75,7 +73,7 @@ def export(crm: CRM, session: Session, customer: Customer) -> dict[str, list[dic
     return data
 
 
-def erase(session: Session, customer_id: int) -> None:
+def erase(session: Session, customer_id: int, now: datetime) -> None:
     """Delete the customer's pipeline, quotes and agenda; strip personal text from the financial records kept."""
     conn = session.connection()
     deals, quotes, orders = (_parents(t, customer_id) for t in (m.deals, m.quotes, m.orders))
@@ -87,7 +85,6 @@ def erase(session: Session, customer_id: int) -> None:
     conn.execute(m.quotes.update().where(m.quotes.c.customer_id == customer_id).values(root_id=None))
     conn.execute(m.deal_history.delete().where(m.deal_history.c.deal_id.in_(deals)))
     privacy.delete_rows(session, (m.quotes, m.deals), customer_id)
-    now = utcnow()
     privacy.anonymize_rows(
         session,
         m.orders,
@@ -221,7 +218,7 @@ def profile(crm: CRM, session: Session, customer: Customer) -> dict[str, Any]:
         appointment = (
             rows(
                 sa.select(a.id, a.subject, a.starts_at, a.employee, a.channel, a.place)
-                .where(a.customer_id == cid, a.status == "scheduled", a.starts_at >= utcnow())
+                .where(a.customer_id == cid, a.status == "scheduled", a.starts_at >= crm.now())
                 .order_by(a.starts_at)
                 .limit(1),
                 a.customer_id,

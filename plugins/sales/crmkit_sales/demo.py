@@ -12,7 +12,6 @@ import random
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crmkit.core.types import utcnow
 from crmkit.money import Money
 
 if TYPE_CHECKING:
@@ -90,7 +89,7 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
         return
     rng = random.Random(seed)
     sales = crm.sales
-    now = utcnow()
+    now = crm.now()
     _staff(crm)
     if sales.seller().get("tax_code") is None:
         sales.set_seller(

@@ -17,6 +17,7 @@ import attrs
 
 from crmkit.errors import ValidationError
 from crmkit.money import Money
+from crmkit_sales import hookspecs
 from crmkit_sales.objects import Line
 from crmkit_sales.pricing import totals
 
@@ -98,7 +99,7 @@ def apply_vouchers(
         lines=tuple(lines),
         **attrs.asdict(totals(lines)),
     )
-    answers = crm.hooks.call("crmkit_order_discounts", order_draft=draft, codes=tuple(codes), session=session)
+    answers = crm.hooks.call(hookspecs.crmkit_order_discounts, order_draft=draft, codes=tuple(codes), session=session)
     found: dict[str, Discount] = {}
     for answer in answers or ():
         for item in answer or ():

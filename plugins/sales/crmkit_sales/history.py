@@ -30,14 +30,13 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmkit.calendar import local_midnight
-from crmkit.core import tables as core
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.schemas import control_character_errors
 from crmkit.core.transfer import ImportOutcome, ImportSummary, RecordReader, import_records, resolve_customers
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import MAX_MINOR, Money, is_currency
+from crmkit.plugin_api import control_character_errors, to_jsonable
+from crmkit.plugin_api import core_tables as core
+from crmkit.vncalendar import local_midnight
+from crmkit_sales import hookspecs
 from crmkit_sales import models as m
 from crmkit_sales.base import BECOME_CUSTOMERS
 from crmkit_sales.documents import total_values
@@ -97,10 +96,10 @@ class _OrderReader(RecordReader):
 class _OrderRows:
     """One row's order values, checked without the database (``ValidationError`` naming every bad field)."""
 
-    def __init__(self, currency: str, zone: Any) -> None:
+    def __init__(self, currency: str, zone: Any, now: datetime) -> None:
         self._currency = currency
         self._zone = zone
-        self._now = utcnow() + CLOCK_SKEW
+        self._now = now + CLOCK_SKEW
 
     def __call__(self, record: Any) -> tuple[dict[str, Any], bool]:
         cells = {k: v.strip() if type(v) is str else v for k, v in record.cells.items()}
@@ -326,7 +325,7 @@ class _OrderWriter:
             problem, customer_id = self._customer_of(values, by_id, by_key)
             lines = self._lines(values, products)
             if customer_id is None or isinstance(lines, str):
-                outcome.rejects.append((entry[0], entry[1], problem or str(lines), entry[2]))
+                outcome.rejects.append(entry.rejected(problem or str(lines)))
                 continue
             rows[values["reference"]] = (self._order_row(values, customer_id, lines), lines)
         inserted = self._insert(conn, rows)
@@ -335,14 +334,14 @@ class _OrderWriter:
         customer_ids = sorted({rows[reference][0]["customer_id"] for reference in inserted})
         self._leads_become_customers(session, customer_ids)
         if customer_ids:
-            self._crm.hooks.call("crmkit_orders_imported", customer_ids=customer_ids, session=session)
+            self._crm.hooks.call(hookspecs.crmkit_orders_imported, customer_ids=customer_ids, session=session)
         if self._with_hooks:
             placed = [
                 from_row(Order, rows[reference][0], id=order_id, lines=tuple(rows[reference][1]))
                 for reference, order_id in inserted.items()
             ]
             for order in placed:
-                self._crm.hooks.call("crmkit_order_placed", order=order, session=session)
+                self._crm.hooks.call(hookspecs.crmkit_order_placed, order=order, session=session)
             self._crm.events.emit_many(
                 session, "order.placed", ((_payload(order), order.customer_id) for order in placed)
             )
@@ -448,7 +447,7 @@ class _OrderWriter:
             "paid_minor": 0 if status == "cancelled" else total,
             "refunded_minor": total if status == "refunded" else 0,
             "notes": values["notes"],
-            "updated_at": utcnow(),
+            "updated_at": self._crm.now(),
         }
 
     @staticmethod
@@ -504,7 +503,7 @@ class _OrderWriter:
             conn.execute(
                 core.customers.update()
                 .where(c.id.in_(ids[start : start + 5000]))
-                .values(lifecycle_stage="customer", updated_at=utcnow())
+                .values(lifecycle_stage="customer", updated_at=self._crm.now())
             )
         self._crm.audit.record_many(
             session,
@@ -546,7 +545,7 @@ def import_orders(
         source,
         entity="orders",
         reader=_OrderReader,
-        prepare=_OrderRows(orders.currency, orders.timezone),
+        prepare=_OrderRows(orders.currency, orders.timezone, crm.now()),
         write=_OrderWriter(orders, with_hooks).write,
         format=format,
         mapping=mapping,

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from crmkit.core.models import Customer
     from crmkit.crm import CRM
+    from crmkit.plugin_api import Customer
 
 
 @hookimpl
@@ -34,8 +34,8 @@ def crmkit_customer_export(crm: CRM, customer: Customer, session: Session) -> di
 
 
 @hookimpl
-def crmkit_customer_erase(customer: Customer, session: Session) -> None:
-    customer_data.erase(session, customer.id)
+def crmkit_customer_erase(crm: CRM, customer: Customer, session: Session) -> None:
+    customer_data.erase(session, customer.id, crm.now())
 
 
 @hookimpl

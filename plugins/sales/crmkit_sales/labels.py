@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 
 import attrs
 
-from crmkit.core.models import Customer
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import Customer
 from crmkit_sales.base import Part
 from crmkit_sales.permissions import LABELS_PRINT
 from crmkit_sales.render import LAYOUTS, address_lines, labels_html
@@ -46,7 +46,7 @@ class Labels(Part):
     ) -> LabelSheet:
         """Labels for ``customer_ids``, customers tagged ``tag``, or ``everyone`` with a postal address; the page in
         ``locale``, else the business's language."""
-        from crmkit.i18n import plugin_translator
+        from crmkit.plugin_api import plugin_translator
 
         self.require(LABELS_PRINT)
         if sum((customer_ids is not None, tag is not None, everyone)) != 1:

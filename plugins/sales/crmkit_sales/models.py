@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core.types import Id, JSONType, UTCDateTime, customer_fk, new_metadata
+from crmkit.plugin_api import Id, JSONType, UTCDateTime, customer_fk, new_metadata
 
 metadata = new_metadata()
 

@@ -23,12 +23,10 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.masking import MASK, mask_phone
-from crmkit.core.schemas import check_limit
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import Money
+from crmkit.plugin_api import MASK, check_limit, mask_phone, to_jsonable
+from crmkit_sales import hookspecs
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period, older_than, one
 from crmkit_sales.discounts import Discount, apply_vouchers, voucher_codes
@@ -68,10 +66,10 @@ class Orders(Part):
         self.require(ORDERS_PLACE)
         given = {**(data or {}), **fields}
         codes = voucher_codes(given.pop("vouchers", None))
-        values = load(self._schema, given)
+        values = load(self._schema, given, now=self.crm.now())
         values["owner"] = values.get("owner") or self.default_owner()
         currency = values.pop("currency", None) or self.currency
-        placed_at = values.pop("placed_at", None) or utcnow()
+        placed_at = values.pop("placed_at", None) or self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             customer_id = self.require_customer(conn, values.pop("customer_id"), ORDERS_PLACE)
@@ -135,7 +133,7 @@ class Orders(Part):
             "margin_minor": margin(lines, currency),
             "paid_minor": 0,
             "refunded_minor": 0,
-            "updated_at": utcnow(),
+            "updated_at": self.crm.now(),
         }
         order_id = conn.execute(_INSERT_ORDER, row).scalar_one()
         insert_lines(conn, m.order_lines, "order_id", order_id, lines)
@@ -145,7 +143,7 @@ class Orders(Part):
             changes["vouchers"] = {d.code: d.amount_minor for d in discounts}
         self.audit(session, "place", "order", order_id, customer_id=customer_id, changes=changes)
         self.becomes_customer(conn, customer_id)
-        self.crm.hooks.call("crmkit_order_placed", order=order, session=session)
+        self.crm.hooks.call(hookspecs.crmkit_order_placed, order=order, session=session)
         self.crm.events.emit(session, "order.placed", lambda: {"order": to_jsonable(order)}, customer_id=customer_id)
         return order
 
@@ -205,7 +203,7 @@ class Orders(Part):
                     "refund it instead of cancelling",
                     field="status",
                 )
-            now = utcnow()
+            now = self.crm.now()
             conn.execute(
                 m.orders.update()
                 .where(m.orders.c.id == order_id)
@@ -213,7 +211,7 @@ class Orders(Part):
             )
             order = self.fetch(conn, order_id)
             self.audit(session, "cancel", "order", order_id, customer_id=order.customer_id, changes={"reason": reason})
-            self.crm.hooks.call("crmkit_order_cancelled", order=order, session=session)
+            self.crm.hooks.call(hookspecs.crmkit_order_cancelled, order=order, session=session)
             return self._shown(conn, [order])[0]
 
     def refund(
@@ -238,14 +236,14 @@ class Orders(Part):
                     f"paid and not yet refunded on {order_number(order_id)}",
                     field="amount_minor",
                 )
-            when = values.get("at") or utcnow()
+            when = values.get("at") or self.crm.now()
             refunded = row["refunded_minor"] + amount
             conn.execute(
                 m.orders.update()
                 .where(m.orders.c.id == order_id)
                 .values(
                     refunded_minor=refunded,
-                    updated_at=utcnow(),
+                    updated_at=self.crm.now(),
                     status="refunded" if refunded == row["total_minor"] else row["status"],
                 )
             )
@@ -268,7 +266,7 @@ class Orders(Part):
                 customer_id=order.customer_id,
                 changes={"amount_minor": amount, "reason": refund.reason},
             )
-            self.crm.hooks.call("crmkit_order_refunded", order=order, refund=refund, session=session)
+            self.crm.hooks.call(hookspecs.crmkit_order_refunded, order=order, refund=refund, session=session)
             self.crm.events.emit(
                 session,
                 "order.refunded",
@@ -358,13 +356,13 @@ class Orders(Part):
             conn = session.connection()
             row = self.load(conn, m.orders, order_id, "order", read=ORDERS_READ, write=ORDERS_PLACE, lock=True)
             _require_status(row, allowed, f"mark {status}")
-            when = at or utcnow()
+            when = at or self.crm.now()
             if when.tzinfo is None:
                 raise ValidationError("give a timezone-aware time", field="at")
             conn.execute(
                 m.orders.update()
                 .where(m.orders.c.id == order_id)
-                .values({"status": status, f"{status}_at": when, "updated_at": utcnow()})
+                .values({"status": status, f"{status}_at": when, "updated_at": self.crm.now()})
             )
             self.audit(session, status, "order", order_id, customer_id=row["customer_id"])
             return self._shown(conn, [self.fetch(conn, order_id)])[0]
@@ -410,13 +408,13 @@ class Payments(Part):
             conn.execute(
                 m.orders.update()
                 .where(m.orders.c.id == order_id)
-                .values(paid_minor=row["paid_minor"] + amount, updated_at=utcnow())
+                .values(paid_minor=row["paid_minor"] + amount, updated_at=self.crm.now())
             )
             payment_row = {
                 **values,
                 "order_id": order_id,
                 "currency": row["currency"],
-                "paid_at": values.get("paid_at") or utcnow(),
+                "paid_at": values.get("paid_at") or self.crm.now(),
                 "recorded_by": self.crm.actor,
             }
             payment_id = conn.execute(m.payments.insert().values(payment_row).returning(m.payments.c.id)).scalar_one()
@@ -430,7 +428,7 @@ class Payments(Part):
                 customer_id=order.customer_id,
                 changes={"amount_minor": amount, "method": payment.method},
             )
-            self.crm.hooks.call("crmkit_payment_recorded", order=order, payment=payment, session=session)
+            self.crm.hooks.call(hookspecs.crmkit_payment_recorded, order=order, payment=payment, session=session)
             return payment
 
     def list(self, *, order_id: int | None = None, customer_id: int | None = None, limit: int = 200) -> list[Payment]:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.core.jsonable import to_jsonable
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, NotFound, ValidationError
+from crmkit.plugin_api import to_jsonable
+from crmkit_sales import hookspecs
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, by_ref, is_id, one
 from crmkit_sales.objects import Deal, Pipeline, Stage, StageChange, StageValue, from_row
@@ -54,7 +54,7 @@ class Pipelines(Part):
         )
         if not any(s["outcome"] == "won" for s in ordered) or not any(s["outcome"] == "lost" for s in ordered):
             raise ValidationError("a pipeline needs a won and a lost stage", field="stages")
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             if conn.execute(sa.select(m.pipelines.c.id).where(m.pipelines.c.name == values["name"])).first():
@@ -143,7 +143,7 @@ class Deals(Part):
         self.require(DEALS_UPDATE)
         values = load(self._schema, {"currency": self.currency, **(data or {}), **fields})
         values["owner"] = values.get("owner") or self.default_owner()
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             customer_id = self.require_customer(conn, values["customer_id"], DEALS_UPDATE)
@@ -179,7 +179,7 @@ class Deals(Part):
             if stage.outcome == "won":
                 self.becomes_customer(conn, customer_id)
             self.crm.hooks.call(
-                "crmkit_deal_stage_changed", deal=deal, old_stage=None, new_stage=stage, session=session
+                hookspecs.crmkit_deal_stage_changed, deal=deal, old_stage=None, new_stage=stage, session=session
             )
             self._stage_changed(session, deal, None, stage)
             return deal
@@ -193,7 +193,7 @@ class Deals(Part):
             current = from_row(Deal, self.load(conn, m.deals, deal_id, "deal", read=DEALS_READ, write=DEALS_UPDATE))
             if "owner" in values:
                 self.crm.access.check_owner(conn, values["owner"], DEALS_UPDATE)
-            conn.execute(m.deals.update().where(m.deals.c.id == deal_id).values(**values, updated_at=utcnow()))
+            conn.execute(m.deals.update().where(m.deals.c.id == deal_id).values(**values, updated_at=self.crm.now()))
             self.audit(session, "update", "deal", deal_id, customer_id=current.customer_id, changes=values)
             return self._get(conn, deal_id)
 
@@ -218,7 +218,7 @@ class Deals(Part):
                 raise ValidationError(f"deal {deal_id} is already in stage {target.name!r}", field="stage")
             if target.outcome == "lost" and not (reason and reason.strip()):
                 raise ValidationError("say why the deal was lost", field="reason")
-            when = at or utcnow()
+            when = at or self.crm.now()
             if when.tzinfo is None:
                 raise ValidationError("give a timezone-aware time", field="at")
             conn.execute(
@@ -230,7 +230,7 @@ class Deals(Part):
                     reached_position=_reached(target, row["reached_position"]),
                     closed_at=when if target.outcome else None,
                     close_reason=reason if target.outcome else None,
-                    updated_at=utcnow(),
+                    updated_at=self.crm.now(),
                 )
             )
             conn.execute(
@@ -255,7 +255,7 @@ class Deals(Part):
             if target.outcome == "won":
                 self.becomes_customer(conn, deal.customer_id)
             self.crm.hooks.call(
-                "crmkit_deal_stage_changed", deal=deal, old_stage=old, new_stage=target, session=session
+                hookspecs.crmkit_deal_stage_changed, deal=deal, old_stage=old, new_stage=target, session=session
             )
             self._stage_changed(session, deal, old, target)
             return deal

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
 from crmkit.errors import ValidationError
 from crmkit.money import MAX_MINOR, Money
+from crmkit.plugin_api import core_tables as core
 from crmkit_sales import models as m
 from crmkit_sales.objects import Line, Price, Totals
 

@@ -16,10 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmkit.core.access import SYSTEM
-from crmkit.core.masking import mask_customer
-from crmkit.core.types import utcnow
 from crmkit.errors import Conflict, ValidationError
+from crmkit.plugin_api import SYSTEM, mask_customer
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, active_customer, older_than, one
 from crmkit_sales.documents import insert_lines, read_lines, total_values
@@ -60,7 +58,7 @@ class Quotes(Part):
         valid_days = values.pop("valid_days")
         valid_until = values.pop("valid_until", None) or issued + timedelta(days=valid_days)
         currency = values.pop("currency", None) or self.currency
-        now = utcnow()
+        now = self.crm.now()
         with self.crm.transaction() as session:
             conn = session.connection()
             customer_id = self.require_customer(conn, values.pop("customer_id"), QUOTES_MANAGE)
@@ -138,7 +136,7 @@ class Quotes(Part):
                 "price_list_id": price_list_id,
                 "notes": values.get("notes", current.notes),
                 **total_values(lines),
-                "updated_at": utcnow(),
+                "updated_at": self.crm.now(),
             }
             if current.status == "draft":
                 conn.execute(m.quotes.update().where(m.quotes.c.id == quote_id).values(changes))
@@ -147,7 +145,7 @@ class Quotes(Part):
                     insert_lines(conn, m.quote_lines, "quote_id", quote_id, lines)
                 new_id = quote_id
             else:
-                now = utcnow()
+                now = self.crm.now()
                 conn.execute(
                     m.quotes.update().where(m.quotes.c.id == quote_id).values(superseded_at=now, updated_at=now)
                 )
@@ -204,7 +202,7 @@ class Quotes(Part):
             QUOTES_MANAGE,
         )
         with self.crm.transaction() as session:
-            now = utcnow()
+            now = self.crm.now()
             result = session.connection().execute(due.values(status="expired", decided_at=now, updated_at=now))
             if result.rowcount:
                 self.audit(session, "expire_due", "quote", "*", changes={"count": result.rowcount, "before": day})
@@ -217,7 +215,7 @@ class Quotes(Part):
         on the customer; the order's owner is the quote's.
         """
         self.require(ORDERS_PLACE)
-        values = load(self.order_schema, {**(data or {}), **fields})
+        values = load(self.order_schema, {**(data or {}), **fields}, now=self.crm.now())
         with self.crm.transaction() as session:
             conn = session.connection()
             quote = self._checked(conn, quote_id, write=ORDERS_PLACE, lock=True)
@@ -233,7 +231,7 @@ class Quotes(Part):
                 session,
                 customer_id=customer_id,
                 currency=quote.currency,
-                placed_at=values.pop("placed_at", None) or utcnow(),
+                placed_at=values.pop("placed_at", None) or self.crm.now(),
                 lines=quote.lines,
                 quote_id=quote.id,
                 deal_id=quote.deal_id,
@@ -294,7 +292,7 @@ class Quotes(Part):
         ``sales.quotes.read``; the customer's phone, e-mail and street address are masked for a user who
         may not see their contact details.
         """
-        from crmkit.i18n import plugin_translator
+        from crmkit.plugin_api import plugin_translator
         from crmkit_sales.render import quote_html
 
         quote = self.get(quote_id)
@@ -340,7 +338,7 @@ class Quotes(Part):
                 raise ValidationError(
                     f"quote {quote.number} expired on {quote.valid_until.isoformat()}: revise it", field="valid_until"
                 )
-            now = utcnow()
+            now = self.crm.now()
             stamp = {"sent_at": now} if action == "send" else {"decided_at": now}
             conn.execute(
                 m.quotes.update().where(m.quotes.c.id == quote_id).values(status=target, updated_at=now, **stamp)

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from crmkit.core.models import Address, Customer
 from crmkit.money import Money
+from crmkit.plugin_api import Address, Customer
 from crmkit_sales.objects import Quote
 from crmkit_sales.pricing import tax_summary
 
 if TYPE_CHECKING:
-    from crmkit.i18n import Translator
+    from crmkit.plugin_api import Translator
 
 _BASE_CSS = """
 body { font-family: "Noto Sans", "Segoe UI", Arial, sans-serif; color: #222; }

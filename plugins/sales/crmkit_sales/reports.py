@@ -21,9 +21,9 @@ from typing import Any, Generic, TypeVar
 import attrs
 import sqlalchemy as sa
 
-from crmkit.calendar import month_windows
 from crmkit.errors import ValidationError
-from crmkit.sqlfunctions import seconds_between, year_month
+from crmkit.plugin_api import seconds_between, year_month
+from crmkit.vncalendar import month_windows
 from crmkit_sales import models as m
 from crmkit_sales.base import Part, check_period
 from crmkit_sales.permissions import REPORTS_READ

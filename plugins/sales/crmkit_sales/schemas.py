@@ -7,6 +7,7 @@ and imports reject the same things with the same messages, naming the field (and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,10 +15,9 @@ from typing import Any
 import marshmallow
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates, validates_schema
 
-from crmkit.core.schemas import AwareDateTime, CleanSchema
-from crmkit.core.types import utcnow
 from crmkit.errors import ValidationError
 from crmkit.money import MAX_MINOR
+from crmkit.plugin_api import AwareDateTime, CleanSchema, utcnow
 from crmkit_sales.base import MAX_ID
 from crmkit_sales.pricing import CONDITION_OPS, MAX_QUANTITY, VAT_RATES, line_field
 
@@ -27,9 +27,11 @@ APPOINTMENT_CHANNELS = ("in_person", "phone", "video", "chat", "email")
 PRIORITIES = ("low", "normal", "high")
 CONTRACT_STATUSES = ("draft", "active", "expired", "terminated", "renewed")
 
-#: How far ahead of this machine's clock an order's ``placed_at`` may be: a till or phone whose clock runs a
+#: How far ahead of the CRM's clock (``crm.now()``) an order's ``placed_at`` may be: a till or phone whose clock runs a
 #: little fast still records its orders; anything later is a mistake (orders count as purchases at once).
 CLOCK_SKEW = timedelta(minutes=5)
+#: The CRM's time while :func:`load` validates (schemas are shared by every CRM in the process).
+_NOW: ContextVar[datetime | None] = ContextVar("crmkit_sales_now", default=None)
 #: The days and moments documents and appointments may fall on: anything else is a typo, and dates a few days
 #: from the calendar's ends would overflow when a period is added to them.
 DAYS = validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31))
@@ -306,7 +308,7 @@ class OrderSchema(_Document):
 
     @validates("placed_at")
     def _not_in_future(self, value: datetime | None, **kwargs: Any) -> None:
-        now = utcnow()
+        now = _NOW.get() or utcnow()
         if value is not None and value > now + CLOCK_SKEW:
             raise marshmallow.ValidationError(
                 f"{value.isoformat()} is in the future (now {now.isoformat(timespec='seconds')}): an order is placed "
@@ -397,12 +399,18 @@ class SellerSchema(_Strict):
     bank_account = fields.String(allow_none=True)
 
 
-def load(schema: Schema, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    """Validate ``data`` through ``schema``; a ``crmkit.ValidationError`` names every bad field (and line)."""
+def load(
+    schema: Schema, data: Mapping[str, Any], *, partial: bool = False, now: datetime | None = None
+) -> dict[str, Any]:
+    """Validate ``data`` through ``schema``; a ``crmkit.ValidationError`` names every bad field (and line).
+    ``now`` (``crm.now()``) is what "in the future" is measured from; the system clock without it."""
+    token = _NOW.set(now)
     try:
         return schema.load(dict(data), partial=partial)
     except marshmallow.ValidationError as exc:
         raise ValidationError(_numbered_lines(exc.messages_dict)) from None
+    finally:
+        _NOW.reset(token)
 
 
 def _numbered_lines(messages: Mapping[str, Any]) -> dict[str, Any]:

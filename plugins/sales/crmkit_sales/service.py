@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmkit.core import tables as core
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import core_tables as core
 from crmkit_sales.agenda import Appointments, Tasks
 from crmkit_sales.base import LIFECYCLE_SETTING
 from crmkit_sales.catalogue import PriceLists, Products

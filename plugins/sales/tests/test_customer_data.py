@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from crmkit.core.types import utcnow
 from crmkit.testing import PluginContract
 from crmkit_sales import models as m
 
@@ -56,10 +55,10 @@ def _fill(crm: Any, customer_id: int) -> dict[str, Any]:
         notes="Chị Hoa thích giao buổi sáng",
     )
     appointment = sales.appointments.add(
-        customer_id=customer_id, employee="lan.nguyen", subject="Thử cà phê", starts_at=utcnow() + timedelta(days=2)
+        customer_id=customer_id, employee="lan.nguyen", subject="Thử cà phê", starts_at=crm.now() + timedelta(days=2)
     )
     sales.tasks.add(
-        customer_id=customer_id, employee="lan.nguyen", title="Gọi lại", due_at=utcnow() + timedelta(days=1)
+        customer_id=customer_id, employee="lan.nguyen", title="Gọi lại", due_at=crm.now() + timedelta(days=1)
     )
     open_deal = sales.deals.add(customer_id=customer_id, pipeline="B2B", title="Gạo cho bếp ăn", amount_minor=5_000_000)
     return {"deal": deal, "order": order, "contract": contract, "appointment": appointment, "open_deal": open_deal}
@@ -79,7 +78,7 @@ def _order_of(crm: Any, customer_id: int) -> int:
 
 def _soon(crm: Any, days: int) -> date:
     """The business day ``days`` from now (when ``_fill``'s appointment and task fall)."""
-    return (utcnow() + timedelta(days=days)).astimezone(crm.sales.appointments.timezone).date()
+    return (_system(crm).now() + timedelta(days=days)).astimezone(crm.sales.appointments.timezone).date()
 
 
 def _agendas(crm: Any, customer_id: int) -> list[Any]:
@@ -146,10 +145,10 @@ class TestSalesContract(PluginContract):
             ),
             "sales.agenda.read": lambda crm, cid: crm.sales.tasks.list(customer_id=cid),
             "sales.appointments.manage": lambda crm, cid: crm.sales.appointments.add(
-                customer_id=cid, subject="x", starts_at=utcnow() + timedelta(days=1)
+                customer_id=cid, subject="x", starts_at=crm.now() + timedelta(days=1)
             ),
             "sales.tasks.manage": lambda crm, cid: crm.sales.tasks.add(
-                customer_id=cid, title="x", due_at=utcnow() + timedelta(days=1)
+                customer_id=cid, title="x", due_at=crm.now() + timedelta(days=1)
             ),
             "sales.reports.read": lambda crm, cid: crm.sales.reports.revenue_by_month(),
             "sales.labels.print": lambda crm, cid: crm.sales.labels.render(customer_ids=[cid]),
@@ -170,7 +169,7 @@ class TestSalesContract(PluginContract):
             "appointments.agenda": _agendas,
             "appointments.ics": _calendar,
             "tasks.list": lambda crm, cid: crm.sales.tasks.list(open_only=False),
-            "tasks.overdue": lambda crm, cid: crm.sales.tasks.overdue(now=utcnow() + timedelta(days=30)),
+            "tasks.overdue": lambda crm, cid: crm.sales.tasks.overdue(now=crm.now() + timedelta(days=30)),
             "reports.funnel": _counted(lambda reports, cid: reports.funnel("B2B", customer_id=cid)),
             "reports.forecast": _counted(lambda reports, cid: reports.forecast(customer_id=cid)),
             "reports.performance": _counted(lambda reports, cid: reports.performance(customer_id=cid)),

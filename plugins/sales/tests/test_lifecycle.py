@@ -13,11 +13,11 @@ from crmkit import PermissionDenied, ValidationError
 from crmkit.cli.context import CLIContext
 from crmkit.cli.main import cli
 from crmkit.core.types import utcnow
-from crmkit.testing import add_user
+from crmkit.testing import FrozenClock, add_user
 from crmkit_sales import models as m
 from crmkit_sales.schemas import CLOCK_SKEW
 
-from .conftest import Shop, count
+from .conftest import Shop, count, make_shop
 
 pytestmark = pytest.mark.crmkit_plugins("sales")
 
@@ -28,9 +28,11 @@ def _cli(crm: Any, *args: str) -> Any:
     return CliRunner().invoke(cli, list(args), obj=CLIContext(crm=crm), catch_exceptions=False)
 
 
-def test_an_order_placed_in_the_future_is_refused_naming_the_field(shop: Shop) -> None:
+def test_an_order_placed_in_the_future_is_refused_naming_the_field(crm_factory: Any) -> None:
+    clock = FrozenClock("2026-10-31T17:30:00+00:00")  # "the future" is the CRM's: a day ahead of it, not of the machine
+    shop = make_shop(crm_factory(plugins=["sales"], clock=clock))
     sales = shop.crm.sales
-    tomorrow = utcnow() + timedelta(days=1)
+    tomorrow = clock() + timedelta(days=1)
     with pytest.raises(ValidationError) as error:
         sales.orders.place(customer_id=shop.an.id, lines=LINE, placed_at=tomorrow)
     assert list(error.value.errors) == ["placed_at"]
@@ -43,9 +45,9 @@ def test_an_order_placed_in_the_future_is_refused_naming_the_field(shop: Shop) -
         sales.quotes.place_order(quote.id, placed_at=tomorrow)
     assert count(shop.crm, m.orders) == 0
 
-    skewed = utcnow() + CLOCK_SKEW - timedelta(seconds=30)  # a till whose clock runs a little fast
+    skewed = clock() + CLOCK_SKEW - timedelta(seconds=30)  # a till whose clock runs a little fast
     assert sales.orders.place(customer_id=shop.an.id, lines=LINE, placed_at=skewed).placed_at == skewed
-    earlier = utcnow() - timedelta(days=3)
+    earlier = clock() - timedelta(days=3)
     assert sales.quotes.place_order(quote.id, placed_at=earlier).placed_at == earlier
 
 

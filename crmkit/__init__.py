@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from crmkit.core.models import Address, Consent, Customer, Interaction, Page, Profile
     from crmkit.core.permissions import Permission
     from crmkit.crm import CRM
-    from crmkit.plugin import Plugin, Retained
+    from crmkit.plugin import Owned, Plugin, Retained
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,7 @@ _LAZY = {
     "CRM": "crmkit.crm",
     "Plugin": "crmkit.plugin",
     "Retained": "crmkit.plugin",
+    "Owned": "crmkit.plugin",
     "Customer": "crmkit.core.models",
     "Interaction": "crmkit.core.models",
     "Address": "crmkit.core.models",
@@ -61,6 +62,7 @@ __all__ = [
     "CRM",
     "Plugin",
     "Retained",
+    "Owned",
     "Permission",
     "EventType",
     "Job",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -56,6 +56,29 @@ def _check_retained(instance: Any, attribute: attrs.Attribute[Any], value: Mappi
 
 
 @attrs.frozen
+class Owned:
+    """A customer-owned table declared in ``Plugin(personal_data=…)``: the core exports, erases and merges its rows.
+
+    ``what`` says what it holds (shown by ``crmkit plugins show``); ``erase`` is ``"delete"`` (the rows go) or a
+    :class:`Retained` (the rows stay, its ``personal`` columns are cleared, for the reason it gives).
+    """
+
+    what: str
+    erase: Literal["delete"] | Retained = attrs.field(default="delete")
+
+    @erase.validator
+    def _check_erase(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value != "delete" and not isinstance(value, Retained):
+            raise ValueError(f'Owned(erase=…) must be "delete" or Retained(reason, personal=(columns…)), got {value!r}')
+
+
+def _check_personal_data(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    for table, owned in value.items():
+        if not isinstance(owned, Owned):
+            raise ValueError(f"personal_data[{table!r}] must be Owned(what, erase=…), got {type(owned).__name__}")
+
+
+@attrs.frozen
 class Plugin:
     """What a crmkit plugin declares about itself.
 
@@ -65,7 +88,9 @@ class Plugin:
     (``"pkg.models:metadata"``); ``migrations`` the package holding its Alembic versions;
     ``cli`` its click group; ``retained_tables`` the tables whose rows erasure keeps
     (anonymized), each a :class:`Retained` saying why (invoices a business must keep by law) and
-    which of its columns are personal (cleared by erasure).
+    which of its columns are personal (cleared by erasure); ``personal_data`` the customer-owned tables
+    whose export, erasure and merges the core does itself, each an :class:`Owned` (its ``Retained``
+    erasures count as ``retained_tables`` too).
     """
 
     name: str = attrs.field()
@@ -78,6 +103,15 @@ class Plugin:
     description: str = ""
     version: str | None = None
     retained_tables: Mapping[str, Retained] = attrs.field(factory=dict, validator=_check_retained)
+    personal_data: Mapping[str, Owned] = attrs.field(factory=dict, validator=_check_personal_data)
+
+    def __attrs_post_init__(self) -> None:
+        declared = {table: o.erase for table, o in self.personal_data.items() if isinstance(o.erase, Retained)}
+        twice = sorted(set(declared) & set(self.retained_tables))
+        if twice:
+            raise ValueError(f"plugin {self.name}: {twice[0]!r} is in both personal_data and retained_tables")
+        if declared:  # one place says what erasure keeps, whichever way it was declared
+            object.__setattr__(self, "retained_tables", {**self.retained_tables, **declared})
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: str) -> None:

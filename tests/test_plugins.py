@@ -157,6 +157,22 @@ class PairMerges:
         self.log.append(("pair", kept.id, merged.id))
 
 
+class Mailbox:
+    """Keeps messages for customers outside the database (files, say): what declared personal data cannot cover,
+    so its export and erasure are hand-written hooks."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, list[str]] = {}
+
+    @hookimpl
+    def crmkit_customer_export(self, customer):
+        return {"mailbox": {"messages": self.messages.get(customer.id, [])}}
+
+    @hookimpl
+    def crmkit_customer_erase(self, customer):
+        self.messages.pop(customer.id, None)
+
+
 class Vetoes:
     """Refuses example.org e-mail addresses and phone calls without a subject."""
 
@@ -305,12 +321,25 @@ def test_installed_plugin_is_found_through_its_entry_point(crm_factory, reopen, 
     crm = reopen(base, plugins=None)  # no plugins=: every installed plugin, through stevedore
     notes = info(crm, "notes")
     assert (notes.status, notes.version, notes.reason) == ("enabled", NOTES_VERSION, None)
-    assert {"crmkit_services", "crmkit_customer_export", "crmkit_customer_erase", "crmkit_customers_merged"} <= set(
-        notes.hooks
-    )
+    assert {"crmkit_services", "crmkit_customer_profile", "crmkit_segment_fields"} <= set(notes.hooks)
+    assert set(notes.plugin.personal_data) == {"notes"}  # export, erase and merges: declared, done by the core
     customer = crm.customers.add(name="Trần Văn Hùng")
     crm.notes.add(customer.id, "Found through the entry point")
     assert [n.text for n in crm.notes.list(customer.id)] == ["Found through the entry point"]
+
+
+def test_hand_written_export_and_erase_hooks_run_beside_declared_personal_data(crm_factory):
+    mailbox = Mailbox()
+    crm = crm_factory(plugins=["notes", Plugin("mailbox", hooks=mailbox)])
+    customer = crm.customers.add(name="Đỗ Minh Châu")
+    crm.notes.add(customer.id, "Gọi lại thứ Sáu")
+    mailbox.messages[customer.id] = ["Chào chị Châu"]
+    exported = crm.customers.export_data(customer.id)
+    assert exported["mailbox"] == {"messages": ["Chào chị Châu"]}
+    assert [n["text"] for n in exported["notes"]["notes"]] == ["Gọi lại thứ Sáu"]  # declared: no hook in notes
+    crm.customers.erase(customer.id)
+    assert mailbox.messages == {}
+    assert crm.customers.export_data(customer.id)["notes"] == {"notes": []}
 
 
 @pytest.fixture

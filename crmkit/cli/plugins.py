@@ -45,6 +45,22 @@ def list_plugins(state: CLIContext) -> None:
         raise click.exceptions.Exit(1)
 
 
+@plugins.command("holds")
+@click.argument("name", required=False)
+@format_option
+@click.pass_obj
+def holds(state: CLIContext, name: str | None) -> None:
+    """What each enabled plugin (or plugin NAME) declares it holds about customers, table by table, and what erasure
+    does with it (`Plugin(personal_data=…)`, `retained_tables`)."""
+    from crmkit.core.declared_data import holdings
+
+    infos = [i for i in state.crm.plugins.list() if i.status == "enabled" and i.plugin and name in (None, i.name)]
+    if name and not infos:
+        raise click.BadParameter(f"no enabled plugin named {name!r}", param_hint="NAME")
+    rows = [{"plugin": info.name, **row} for info in infos if info.plugin for row in holdings(info.plugin)]
+    emit(rows, ("plugin", "table", "holds", "erasure"))
+
+
 @plugins.command("enable")
 @click.argument("name")
 @click.pass_obj
@@ -92,7 +108,8 @@ def new(name: str, extras: str, into: Path) -> None:
     """Write a new plugin distribution crmkit-NAME that installs with pip and passes its own tests at once.
 
     It holds a customer-owned table with its first migration (NAME_0001), the service `crm.NAME`, the command group
-    `crmkit NAME`, a profile section, export/erase/merge, two permissions, contract tests and a README.
+    `crmkit NAME`, a profile section, the table declared as personal data (the core exports, erases and merges its
+    rows), two permissions, contract tests and a README.
     """
     from crmkit.hooks.manager import discover
     from crmkit.scaffold import create

@@ -433,13 +433,12 @@ class CustomerMerges:
         return f"customer {kept_id} was merged again since merge {merge_id}: {chain}; unmerge {first} first"
 
     def _tables(self) -> dict[str, sa.Table]:
-        """Every table of the core and the enabled plugins, by name (where journaled rows live)."""
-        return {
-            table.name: table
-            for lineage in self._crm.lineages()
-            if lineage.metadata is not None
-            for table in lineage.metadata.tables.values()
-        }
+        """Every table of the core and the enabled plugins (their lineages' and declared ``personal_data`` tables), by
+        name (where journaled rows live)."""
+        tables = {item.table.name: item.table for item in self._crm.hooks.declared_tables()}
+        for lineage in self._crm.lineages():
+            tables.update(lineage.metadata.tables if lineage.metadata is not None else {})
+        return tables
 
     def _restore(
         self,

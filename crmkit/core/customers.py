@@ -734,6 +734,8 @@ class Customers:
             conn = session.connection()
             self._crm.access.require_customer(conn, customer_id, "customers.erase")
             customer = self._load(conn, self._resolve_merged(conn, customer_id), removing=True)
+            if customer.status == "merged":  # merged while this erasure waited for its lock: erase where it went
+                customer = self._load(conn, self._resolve_merged(conn, customer.id), removing=True)
             erased = customer.status != "erased"
             if erased:
                 self._erase(session, customer, reason)

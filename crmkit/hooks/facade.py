@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from crmkit.core import declared_data
+from crmkit.core.declared_data import Declared, declared
 from crmkit.core.segments import SegmentField, as_segment_field
 from crmkit.errors import CRMError, PluginError
 
@@ -32,6 +34,16 @@ class Hooks:
         self._crm = crm
         self._registry = registry
         self._hook = registry.pm.hook
+        self._declared: list[Declared] | None = None
+
+    def declared_tables(self) -> list[Declared]:
+        """The enabled plugins' ``personal_data`` tables (checked when the plugins loaded), which the core exports,
+        erases and merges itself."""
+        if self._declared is None:
+            self._declared = [
+                item for info in self._registry.enabled() if info.plugin for item in declared(info.plugin)
+            ]
+        return self._declared
 
     def call(self, name: str | Callable[..., Any], **kwargs: Any) -> Any:
         """Call hook ``name`` (any plugin's) with ``crm`` added; returns pluggy's result list.
@@ -186,10 +198,12 @@ class Hooks:
         """A batch merge (``pairs``: merged id → kept id): the batch hook on the plugins implementing it, then
         ``crmkit_customers_merged`` pair by pair on the plugins that implement only that one (older plugins).
 
-        ``merged`` holds the merged customers as they were before the batch; ``load`` reads customers
+        The plugins' declared tables (``personal_data``) are re-pointed first. ``merged`` holds the merged customers
+        as they were before the batch; ``load`` reads customers
         (the kept ones after the batch), called only when a plugin needs the per-pair hook.
         """
         pm = self._registry.pm
+        declared_data.merge(session, self.declared_tables(), pairs)
         self.call("crmkit_customers_merged_many", pairs=pairs, session=session)
         batch = {_plugin_name(pm, impl.plugin) for impl in self._hook.crmkit_customers_merged_many.get_hookimpls()}
         single = self._hook.crmkit_customers_merged
@@ -216,10 +230,17 @@ class Hooks:
     # -- privacy and profile ---------------------------------------------------------------
 
     def customer_export(self, customer: Customer, session: Session) -> dict[str, Any]:
-        return self._sections("crmkit_customer_export", customer=customer, session=session)
+        """Each plugin's section: its declared tables' rows, with what its export hook returns added."""
+        sections: dict[str, Any] = declared_data.export(session, self.declared_tables(), customer.id)
+        for name, section in self._sections("crmkit_customer_export", customer=customer, session=session).items():
+            both = isinstance(section, dict) and isinstance(sections.get(name), dict)
+            sections[name] = {**sections[name], **section} if both else section
+        return sections
 
     def customer_erase(self, customer: Customer, session: Session) -> None:
+        """The plugins' erase hooks, then the erasure of their declared tables."""
         self.call("crmkit_customer_erase", customer=customer, session=session)
+        declared_data.erase(session, self.declared_tables(), customer.id)
 
     def customer_profile(self, customer: Customer, session: Session) -> dict[str, Any]:
         return self._sections("crmkit_customer_profile", customer=customer, session=session)

@@ -146,6 +146,8 @@ class PluginRegistry:
     # -- loading -----------------------------------------------------------------
 
     def _load(self, candidates: Sequence[Discovered], disabled: set[str]) -> None:
+        from crmkit.core.declared_data import declared
+
         for cand in candidates:
             info = PluginInfo(cand.name, cand.version, "enabled", distribution=cand.distribution, plugin=cand.plugin)
             self.infos[cand.name] = info
@@ -162,6 +164,14 @@ class PluginRegistry:
                 spec_modules = [resolve(ref) for ref in plugin.hookspecs]
                 modules = [resolve(ref) for ref in plugin.hooks]
             except Exception as exc:  # noqa: BLE001 - any import error is reported, not raised
+                self._fail(name, f"cannot import: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                declared(plugin)  # its personal_data names its own tables and columns
+            except PluginError as exc:
+                self._fail(name, str(exc).split(": ", 1)[1])
+                continue
+            except Exception as exc:  # noqa: BLE001 - its tables cannot be imported: reported, not raised
                 self._fail(name, f"cannot import: {type(exc).__name__}: {exc}")
                 continue
             try:

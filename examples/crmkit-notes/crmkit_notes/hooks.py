@@ -1,5 +1,7 @@
 """The plugin's hook implementations: thin glue between crmkit's events and ``crm.notes``.
 
+Export, erasure and merges of the ``notes`` table need no hook: ``plugin.py`` declares it in ``personal_data``.
+
 Each implementation takes only the arguments it needs (pluggy passes the rest to others).
 """
 
@@ -14,13 +16,10 @@ from marshmallow import fields, validate
 
 from crmkit import Permission, hookimpl
 from crmkit.plugin_api import customers
-from crmkit.privacy import delete_rows, export_rows
 from crmkit_notes.models import notes
 from crmkit_notes.service import PERMISSIONS, NotesService
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from crmkit import CRM, Customer
 
 #: Languages a customer may prefer to be addressed in (``customer.attributes["preferred_language"]``).
@@ -49,21 +48,6 @@ def crmkit_permissions() -> list[Permission]:
 @hookimpl
 def crmkit_customer_fields() -> dict[str, fields.Field]:
     return {"preferred_language": fields.String(validate=validate.OneOf(LANGUAGES), allow_none=True)}
-
-
-@hookimpl
-def crmkit_customer_export(customer: Customer, session: Session) -> dict[str, Any]:
-    return {"notes": export_rows(session, [notes], customer.id)}
-
-
-@hookimpl
-def crmkit_customer_erase(customer: Customer, session: Session) -> None:
-    delete_rows(session, [notes], customer.id)
-
-
-@hookimpl
-def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer) -> None:
-    crm.notes.move(merged.id, kept.id)
 
 
 @hookimpl

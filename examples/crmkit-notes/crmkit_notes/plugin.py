@@ -5,7 +5,7 @@ loads the plugin, so discovering it (and ``crmkit --help``) stays cheap. Keep it
 way — no SQLAlchemy, marshmallow or service imports here.
 """
 
-from crmkit import Plugin
+from crmkit import Owned, Plugin
 
 plugin = Plugin(
     name="notes",
@@ -14,4 +14,6 @@ plugin = Plugin(
     tables="crmkit_notes.models:metadata",
     migrations="crmkit_notes.migrations",
     cli="crmkit_notes.commands:notes",
+    # the core exports a customer's notes, deletes them on erasure and moves them on a merge (and back on unmerge)
+    personal_data={"notes": Owned("free-text notes staff wrote about the customer")},
 )

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from crmkit import Conflict, NotFound, Permission, ValidationError
-from crmkit.plugin_api import customers, repoint
+from crmkit.plugin_api import customers
 from crmkit_notes.models import notes
 
 if TYPE_CHECKING:
@@ -137,12 +137,6 @@ class NotesService:
                 .all()
             )
         return [Note(**row) for row in rows]
-
-    def move(self, from_customer_id: int, to_customer_id: int) -> int:
-        """Re-point one customer's notes to another (what a merge needs; inside a merge the core's journal records
-        them, so an unmerge gives them back); returns how many moved."""
-        with self._crm.transaction() as session:
-            return repoint(session.connection(), notes.c.customer_id, {from_customer_id: to_customer_id})
 
     def _one(self, conn: sa.Connection, note_id: int, permission: str) -> Note:
         """The note ``note_id`` if ``permission``'s scope reaches its customer (checks the permission)."""

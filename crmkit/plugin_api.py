@@ -25,7 +25,8 @@ Names load on first use, so importing this module stays as cheap as importing ``
   ``consents`` (``customer_id``, ``channel``, ``granted``, ``at``) and ``memberships`` (``person_id``,
   ``organization_id``, ``role``).
 * Models and input: ``Customer``, ``Interaction``, ``Address``, ``KINDS``, ``GENDERS``, ``LIFECYCLE_STAGES``;
-  ``CleanSchema``, ``AwareDateTime``, ``aware_utc``, ``control_character_errors``, ``check_limit``,
+  ``CleanSchema``, ``AwareDateTime``, ``CustomerReference`` (an attribute naming another customer: exports
+  and imports carry it by external id), ``aware_utc``, ``control_character_errors``, ``check_limit``,
   ``beyond_columns``, ``read_cursor``, ``to_jsonable``, ``encode_cursor``; text: ``fold``, ``normalize_email``,
   ``normalize_phone``; masking: ``mask_email``, ``mask_phone``, ``mask_customer``, ``mask_sender``, ``MASK``;
   access: ``SYSTEM``; segments: ``SegmentField``, ``Choices``, ``as_segment_field``, ``match_choice``;
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
     from crmkit.core.phones import normalize_phone as normalize_phone
     from crmkit.core.schemas import AwareDateTime as AwareDateTime
     from crmkit.core.schemas import CleanSchema as CleanSchema
+    from crmkit.core.schemas import CustomerReference as CustomerReference
     from crmkit.core.schemas import aware_utc as aware_utc
     from crmkit.core.schemas import beyond_columns as beyond_columns
     from crmkit.core.schemas import check_limit as check_limit
@@ -167,6 +169,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "crmkit.core.schemas": (
         "AwareDateTime",
         "CleanSchema",
+        "CustomerReference",
         "aware_utc",
         "beyond_columns",
         "check_limit",
@@ -205,6 +208,7 @@ __all__ = [
     "ConsoleRequest",
     "CoreTables",
     "Customer",
+    "CustomerReference",
     "GENDERS",
     "Id",
     "Interaction",

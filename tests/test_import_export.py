@@ -639,7 +639,8 @@ def test_export_writes_the_documented_columns_and_keeps_types_in_json_lines(crm:
         "3",
         "yes",
     )
-    assert dict(zip(header, second))["external_id"] == ""
+    no_id = crm.customers.find(query="No External Id").items[0]
+    assert dict(zip(header, second))["external_id"] == f"crmkit-{no_id.id}"  # stable: links to it resolve
     export_customers(crm, lines, format="jsonl")
     obj = json.loads(lines.getvalue().decode("utf-8").splitlines()[0])
     assert (obj["phones"], obj["consent_sms"], obj["attr_visits"], obj["attr_vip"]) == (["+84987654321"], True, 3, True)

@@ -69,7 +69,8 @@ def import_options(map_example: str) -> Callable[[F], F]:
 
 def run_import(file: Path, load: Callable[[Callable[[int], None]], Any], *, invalid_phones: bool = False) -> None:
     """Run ``load(progress)`` under a progress bar sized from FILE, then print its summary (with the rows
-    imported despite an invalid phone when ``invalid_phones``: a customer import)."""
+    imported despite an invalid phone, and those imported without their links, when ``invalid_phones``: a
+    customer import)."""
     with progress_bar(estimated_rows(file), f"Importing {file.name}") as bar:
         summary = load(bar.update)
     row = {
@@ -82,9 +83,10 @@ def run_import(file: Path, load: Callable[[Callable[[int], None]], Any], *, inva
     }
     if invalid_phones:
         row["invalid_phones"] = summary.invalid_phones
+        row["unlinked"] = summary.unlinked
     emit(
         [row],
-        (*SUMMARY, N_("invalid_phones")) if invalid_phones else SUMMARY,
+        (*SUMMARY, N_("invalid_phones"), N_("unlinked")) if invalid_phones else SUMMARY,
         title=current_translator().gettext("Imported %(file)s") % {"file": file},
     )
 

@@ -189,6 +189,14 @@ class AwareDateTime(fields.DateTime):
 _NAIVE = "needs a time zone, e.g. {}+07:00 or …Z (naive times are refused, not guessed)"
 
 
+class CustomerReference(fields.Integer):
+    """A customer attribute holding another customer's id (``referred_by``): exports write that customer's
+    external id and imports resolve it back, so a round trip keeps the link, not the number."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(min=1), **kwargs)
+
+
 class CustomerSince(fields.Field):
     """When someone became a customer, in UTC: a date-time with a time zone, or a date (2019-03-01,
     01/03/2019: that day's first moment in the business's time zone); never in the future."""

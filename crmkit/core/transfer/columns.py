@@ -10,7 +10,9 @@ if TYPE_CHECKING:
 
 
 #: The columns an import reads and an export writes, in export order; then ``consent_<channel>``
-#: (yes/no) for every channel and ``attr_<name>`` for customer attributes.
+#: (yes/no) for every channel and ``attr_<name>`` for customer attributes. ``organizations`` (a person's
+#: memberships) and attributes naming customers are links: an import sets them once every row is written
+#: (``crmkit.core.transfer.links``).
 COLUMNS: tuple[str, ...] = (
     "external_id",
     "kind",
@@ -35,6 +37,7 @@ COLUMNS: tuple[str, ...] = (
     "district",
     "postal_code",
     "created_at",
+    "organizations",
 )
 CONSENT_PREFIX = "consent_"
 ATTRIBUTE_PREFIX = "attr_"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from crmkit.core.access import UserHandle
+from crmkit.core.transfer.links import LinkColumns, apply_links, attribute_fields
 from crmkit.core.transfer.pipeline import ImportSummary, _apply, _as_caller, _Batch, _in_processes, _jobs
 from crmkit.core.transfer.reading import _default_reject_path, _format_of, _label, _open_source, _Reader
 from crmkit.core.transfer.rejects import _RejectFile
@@ -46,7 +48,9 @@ def import_customers(
     since Vietnam's 2018 renumbering) is dropped from the row by default, or kept, each such row
     listed in the reject file too; ``invalid_phone="reject"`` rejects the row. Raises
     ``ValidationError`` for a file that cannot be imported at all (unknown columns, not UTF-8);
-    bad rows are rejected, not raised. The reject file is for people: it starts with a UTF-8
+    bad rows are rejected, not raised. Memberships and attributes naming customers are set by external id once
+    every row is written, in one transaction (a link naming no customer: listed in the reject file, ``unlinked``).
+    The reject file is for people: it starts with a UTF-8
     BOM, so Excel shows Vietnamese correctly, unless ``reject_bom=False``.
     """
     if invalid_phone not in INVALID_PHONE_CHOICES:
@@ -90,6 +94,7 @@ def _import(
     label = _label(source)
     rejects_to = Path(reject_path) if reject_path is not None else _default_reject_path(source)
     validator = RowValidator(crm, country)
+    links = LinkColumns(attribute_fields(crm))
     with ExitStack() as stack:
         stream = stack.enter_context(_open_source(source))
         reader = _Reader(stream, fmt, mapping or {}, crm.channels, label)
@@ -98,7 +103,7 @@ def _import(
 
         def prepared(share: tuple[int, int], records: _Reader = reader) -> Iterator[_Batch]:
             return _prepared_batches(
-                records, validator, writer.form, batch_size, invalid_phone=invalid_phone, share=share
+                records, validator, writer.form, batch_size, invalid_phone=invalid_phone, share=share, links=links
             )
 
         def in_child(share: tuple[int, int]) -> Callable[[], Iterator[_Batch]]:
@@ -114,4 +119,4 @@ def _import(
             batches = prepared((0, 1))
         rejects = stack.enter_context(_RejectFile(rejects_to, reader.reject_header, bom=reject_bom))
         stack.callback(writer.restore_settings)
-        return _apply(crm, batches, writer.write, rejects, "customers", label, progress)
+        return _apply(crm, batches, writer.write, rejects, "customers", label, progress, partial(apply_links, crm))

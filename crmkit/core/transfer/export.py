@@ -17,6 +17,7 @@ from crmkit.core.access import UserHandle
 from crmkit.core.masking import mask_customer
 from crmkit.core.safe_csv import neutralise
 from crmkit.core.transfer.columns import _ADDRESS, ATTRIBUTE_PREFIX, COLUMNS, CONSENT_PREFIX, LIST_SEPARATOR
+from crmkit.core.transfer.links import ORGANIZATIONS, LinkColumns, attribute_fields, export_external_id
 from crmkit.core.transfer.pipeline import _as_caller
 from crmkit.errors import ValidationError
 
@@ -30,10 +31,11 @@ def export_customers(
 ) -> int:
     """Write every active customer in the import's columns (CSV or JSON Lines); returns the rows written.
 
-    Importing the result into an empty CRM gives the same customers (one postal address
-    each; in CSV, attribute values are text). Needs ``customers.export``; a user exports the
-    customers in its scope, contact details masked where they may not see them. A CSV file
-    (``dest`` a path) starts with a UTF-8 BOM so Excel shows Vietnamese correctly; a stream
+    Importing the result into an empty CRM gives the same customers (one postal address each; in CSV,
+    attributes no field declares come back as text), their memberships and the attributes naming customers
+    included: links are written by external id, and a customer without one is written as ``crmkit-<id>``.
+    Needs ``customers.export``; a user exports the customers in its scope, contact details masked where
+    they may not see them. A CSV file (``dest`` a path) starts with a UTF-8 BOM so Excel shows Vietnamese correctly; a stream
     gets none. ``bom`` True or False decides instead (JSON Lines never has one).
     """
     with _as_caller(crm) as crm:
@@ -46,6 +48,7 @@ def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str, bom: 
         raise ValidationError("must be csv or jsonl", field="format")
     clear = crm.access.contact_owners()  # None: every customer's contact details in clear
     attribute_keys = _attribute_keys(crm, scope)
+    references = LinkColumns(attribute_fields(crm)).references
     columns = [*COLUMNS, *(CONSENT_PREFIX + ch for ch in crm.channels), *(ATTRIBUTE_PREFIX + k for k in attribute_keys)]
     written = 0
     with _open_dest(dest) as out:
@@ -54,15 +57,18 @@ def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str, bom: 
             if bom if bom is not None else isinstance(dest, (str, os.PathLike)):
                 out.write("\ufeff")  # a UTF-8 BOM: Excel then reads the file as UTF-8
             csv_writer.writerow(columns)
-        for customer in _active_customers(crm, scope):
-            if clear is not None and customer.owner not in clear:
-                customer = mask_customer(customer)
-            record = _export_record(customer, crm.channels, attribute_keys)
-            if csv_writer is not None:
-                csv_writer.writerow([_csv_cell(record.get(c)) for c in columns])
-            else:
-                out.write(json.dumps({c: record.get(c) for c in columns}, ensure_ascii=False) + "\n")
-            written += 1
+        for chunk in _active_customers(crm, scope):
+            named = _external_ids(crm, _linked_ids(chunk, references))
+            for customer in chunk:
+                if clear is not None and customer.owner not in clear:
+                    customer = mask_customer(customer)
+                record = _export_record(customer, crm.channels, attribute_keys)
+                _add_links(record, customer, references, named)
+                if csv_writer is not None:
+                    csv_writer.writerow([_csv_cell(record.get(c), c) for c in columns])
+                else:
+                    out.write(json.dumps({c: record.get(c) for c in columns}, ensure_ascii=False) + "\n")
+                written += 1
     return written
 
 
@@ -82,8 +88,8 @@ def _attribute_keys(crm: CRM, scope: sa.ColumnElement[bool]) -> list[str]:
         )
 
 
-def _active_customers(crm: CRM, scope: sa.ColumnElement[bool], chunk: int = 1000) -> Iterator[Customer]:
-    """Active customers in ``scope`` by id, loaded a chunk at a time."""
+def _active_customers(crm: CRM, scope: sa.ColumnElement[bool], chunk: int = 1000) -> Iterator[list[Customer]]:
+    """Active customers in ``scope`` by id, a chunk at a time."""
     c = t.customers.c
     with crm.reading() as conn:
         last = 0
@@ -92,8 +98,51 @@ def _active_customers(crm: CRM, scope: sa.ColumnElement[bool], chunk: int = 1000
                 sa.select(c.id).where(c.status == "active", c.id > last, scope).order_by(c.id).limit(chunk)
             ).scalars()
         ):
-            yield from sorted(crm.customers._load_many(conn, ids), key=lambda customer: customer.id)
+            yield sorted(crm.customers._load_many(conn, ids), key=lambda customer: customer.id)
             last = ids[-1]
+
+
+def _linked_ids(customers: Sequence[Customer], references: frozenset[str]) -> set[int]:
+    """The ids of the customers these ones link to (their organizations, the customers their attributes name)."""
+    ids = {m.organization_id for customer in customers for m in customer.organizations}
+    for customer in customers:
+        ids.update(v for k in references if type(v := customer.attributes.get(k)) is int)
+    return ids
+
+
+def _external_ids(crm: CRM, ids: set[int]) -> dict[int, str]:
+    """The external id an export writes for each of these customers (``crmkit-<id>`` for one without); a link
+    to a merged customer names the customer it was merged into (the one the file holds)."""
+    c = t.customers.c
+    rows: dict[int, tuple[str | None, int | None]] = {}
+    wanted = set(ids)
+    with crm.reading() as conn:
+        while wanted:
+            query = sa.select(c.id, c.external_id, c.merged_into_id).where(c.id.in_(sorted(wanted)))
+            found = {i: (external_id, into) for i, external_id, into in conn.execute(query)}
+            rows.update(found)
+            wanted = {into for _, into in found.values() if into is not None and into not in rows}
+
+    def named(i: int) -> str:
+        seen = {i}
+        while (into := rows.get(i, (None, None))[1]) is not None and into not in seen:
+            i = into
+            seen.add(i)
+        return export_external_id(i, rows.get(i, (None, None))[0])
+
+    return {i: named(i) for i in ids}
+
+
+def _add_links(record: dict[str, Any], customer: Customer, references: frozenset[str], named: dict[int, str]) -> None:
+    """The customer's external id (its own or ``crmkit-<id>``) and its links by external id into ``record``."""
+    record["external_id"] = export_external_id(customer.id, customer.external_id)
+    record[ORGANIZATIONS] = [
+        {"organization": named[m.organization_id], "role": m.role} for m in customer.organizations
+    ] or None
+    for key in references:
+        value = customer.attributes.get(key)
+        if type(value) is int:
+            record[ATTRIBUTE_PREFIX + key] = named[value]
 
 
 def _export_record(customer: Customer, channels: Sequence[str], attribute_keys: Sequence[str]) -> dict[str, Any]:
@@ -129,14 +178,20 @@ def _export_record(customer: Customer, channels: Sequence[str], attribute_keys: 
     return record
 
 
-def _csv_cell(value: Any) -> str:
-    """One exported CSV cell as the import reads it back; text that would start a formula gets a quote."""
+def _csv_cell(value: Any, column: str = "") -> str:
+    """One exported CSV cell as the import reads it back; text that would start a formula gets a quote.
+
+    Booleans are yes/no; other attributes that are not text, and memberships, are written as JSON (``12``,
+    ``["a", "b"]``), which the import reads back by the attribute's declared type.
+    """
     if value is None:
         return ""
     if type(value) is str:
         return neutralise(value)
     if type(value) is bool:
         return "yes" if value else "no"
+    if column == ORGANIZATIONS or column.startswith(ATTRIBUTE_PREFIX):
+        return neutralise(json.dumps(value, ensure_ascii=False, default=str))
     if type(value) is list:
         return neutralise(LIST_SEPARATOR.join(value))
     return json.dumps(value, ensure_ascii=False)

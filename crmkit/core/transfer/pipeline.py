@@ -33,6 +33,7 @@ from crmkit.errors import ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from crmkit.core.transfer.links import PendingLink
     from crmkit.core.transfer.writing import _TableRows
     from crmkit.crm import CRM
 
@@ -56,6 +57,8 @@ class ImportSummary:
     reject_path: str | None
     #: Rows imported without (or with) a phone that is not a valid number, listed in the reject file too.
     invalid_phones: int = 0
+    #: Rows imported without their links (a membership or reference naming no customer), in the reject file too.
+    unlinked: int = 0
 
 
 def _apply(
@@ -66,9 +69,13 @@ def _apply(
     entity: str,
     label: str,
     progress: Callable[[int], None] | None,
+    link: Callable[[list[PendingLink], set[int]], list[RejectedRow]] | None = None,
 ) -> ImportSummary:
-    """Write each batch in a transaction of its own (audited as one ``import`` of ``entity``), then its rejects."""
+    """Write each batch in a transaction of its own (audited as one ``import`` of ``entity``), then its rejects;
+    then ``link`` sets the written rows' links (given the rows refused) and returns those it could not set."""
     counts = {"rows": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "invalid_phones": 0}
+    links: list[PendingLink] = []
+    refused_rows: set[int] = set()
     for batch in batches:
         with crm.transaction() as session:
             outcome = write(session, batch) if batch.accepted else ImportOutcome()
@@ -91,6 +98,9 @@ def _apply(
                 },
             )
         rejects.write(sorted([*batch.rejects, *late, *notes]))
+        if link is not None:
+            links.extend(batch.links)
+            refused_rows.update(reject[0] for reject in [*batch.rejects, *late])
         counts["rows"] += batch.rows
         counts["inserted"] += outcome.inserted
         counts["updated"] += outcome.updated
@@ -99,6 +109,10 @@ def _apply(
         counts["invalid_phones"] += len(notes)
         if progress is not None:
             progress(batch.rows)
+    if link is not None and links:
+        unlinked = link(links, refused_rows)
+        rejects.write(sorted(unlinked))
+        counts["unlinked"] = len(unlinked)
     written = rejects.finish()
     return ImportSummary(reject_path=str(written) if written else None, **counts)
 
@@ -147,6 +161,7 @@ class _Batch:
     rejects: list[RejectedRow] = attrs.field(factory=list)
     fresh: _TableRows | None = None
     notes: list[RejectedRow] = attrs.field(factory=list)  # accepted rows the reject file lists (an invalid phone)
+    links: list[PendingLink] = attrs.field(factory=list)  # accepted rows' links, set once every row is written
 
 
 class RejectedRow(NamedTuple):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from crmkit.core.models import Customer
+    from crmkit.core.transfer.links import LinkColumns, PendingLink
     from crmkit.crm import CRM
 
 
@@ -42,20 +43,32 @@ def _prepared_batches(
     *,
     invalid_phone: str = "drop",
     share: tuple[int, int] = (0, 1),
+    links: LinkColumns | None = None,
 ) -> Iterator[_Batch]:
     """Validated batches of customer rows, each with the table rows inserting its accepted rows (``fresh``).
 
     A phone that is possible but not a valid number is dropped or kept (``invalid_phone``: the row is imported,
-    and noted in the batch's ``notes`` for the reject file) or rejects the row (``reject``).
+    and noted in the batch's ``notes`` for the reject file) or rejects the row (``reject``). ``links`` takes the
+    link cells out of each row into the batch's ``links`` (set once the whole file is written) and types the
+    CSV cells of typed attributes.
     """
     notes: list[RejectedRow] = []
+    pending: list[PendingLink] = []
 
     def prepare(record: _Record) -> tuple[dict[str, Any], bool]:
         assert record.cells is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
+        link = None
+        if links is not None:
+            link = links.take(
+                record.cells, csv=reader._fmt == "csv", row=record.row, line=record.line, original=record.original
+            )
         data = schema_input(record.cells, with_address=record.with_address)
         named = "name" in data
         try:
-            return validator(data, record.row), named
+            values = validator(data, record.row)
+            if link is not None:
+                pending.append(link)
+            return values, named
         except ValidationError as exc:
             aside = set_aside_phones(data, validator.country) if {"phone", "phones"} & exc.errors.keys() else []
             if invalid_phone == "reject" or not aside:
@@ -64,6 +77,8 @@ def _prepared_batches(
                 values = validator(data, record.row)
             except ValidationError:
                 raise exc from None  # wrong in other ways too: every reason, the phone's included
+            if link is not None:
+                pending.append(link)
         if invalid_phone == "keep":
             first = [e164 for column, _, e164 in aside if column == "phone"]
             rest = [e164 for column, _, e164 in aside if column == "phones"]
@@ -73,6 +88,7 @@ def _prepared_batches(
 
     def finish(batch: _Batch) -> None:
         batch.notes, notes[:] = list(notes), []
+        batch.links, pending[:] = list(pending), []
         batch.fresh = _TableRows.inserting(form, enumerate(entry.values for entry in batch.accepted))
 
     return _batches(reader, prepare, batch_size, finish, share)

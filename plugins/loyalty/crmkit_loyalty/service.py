@@ -12,13 +12,14 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from crmkit.core import tables as core
 from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import Money
 from crmkit.plugin_api import (
     SYSTEM,
+    CustomerReference,
     beyond_columns,
     check_limit,
     control_character_errors,
@@ -1291,7 +1292,7 @@ class LoyaltyService(CatalogMixin, BatchMixin, ReportsMixin):
 
 def referral_fields() -> dict[str, fields.Field]:
     """The ``referred_by`` customer attribute: the id of the customer who referred this one."""
-    return {REFERRED_BY: fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))}
+    return {REFERRED_BY: CustomerReference(allow_none=True)}
 
 
 def _require_same_request(

@@ -1,8 +1,8 @@
 """Re-timing open cases when a holiday is added: the SLA due times of 100,000 open cases recomputed by
 ``crm.service.add_day_off`` (one transaction: the day off, a read of the cases, a bisection per due time on the old
-and new calendars' timelines, one batched update) on SQLite (and PostgreSQL with ``--postgres``). Target: < 10 s on
-SQLite. The peer, printed beside it, is the plain-Python loop over the same cases — ``WorkingCalendar.between`` then
-``add`` per due time, computing only — whose results must be the same.
+and new calendars' timelines, one batched update in the table's order) on SQLite (and PostgreSQL with
+``--postgres``). Target: < 10 s on SQLite. The peer, printed beside it, is the plain-Python loop over the same cases
+— ``WorkingCalendar.between`` then ``add`` per due time, computing only — whose results must be the same.
 
 The cases are bulk-written (executemany / COPY) straight into ``service_cases``, open, due over the next weeks.
 

@@ -328,7 +328,9 @@ def variant(
 
 
 @campaigns.command("list")
-@click.option("--status", help="Only campaigns in this status (draft, scheduled, running, done, cancelled).")
+@click.option(
+    "--status", help="Only campaigns in this status (draft, scheduled, running, done, cancelled, transactional)."
+)
 @pass_crm
 def list_campaigns(crm: CRM, status: str | None) -> None:
     """Campaigns, newest first."""

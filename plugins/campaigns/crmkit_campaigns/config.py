@@ -16,6 +16,8 @@ key                            default                      meaning
 ``campaigns.max_attempts``     ``8``                        delivery attempts before a message fails
 ``campaigns.backoff_seconds``  ``60``                       first retry delay; doubles per attempt (max 6 h)
 ``campaigns.lease_seconds``    ``300``                      how long a dispatcher owns the messages it claimed
+``campaigns.transactional_     ``["email"]``                channels a single message (``send_message``: CSAT
+channels``                                                  surveys…) may go by, in order of preference
 =============================  ===========================  ===================================================
 """
 
@@ -43,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "max_attempts": 8,
     "backoff_seconds": 60,
     "lease_seconds": 300,
+    "transactional_channels": ["email"],
 }
 #: Settings stored as the CRM's own (not ``campaigns.``-prefixed) because other plugins use them too.
 CORE_KEYS = {"founding_day": "founding_day"}
@@ -79,6 +82,7 @@ class Settings:
     max_attempts: int
     backoff_seconds: int
     lease_seconds: int
+    transactional_channels: tuple[str, ...] = ("email",)
 
     def next_send_time(self, moment: datetime) -> datetime:
         """``moment``, or the end of the quiet hours it falls in (as UTC)."""
@@ -116,6 +120,7 @@ def read(stored: Mapping[str, Any]) -> Settings:
         max_attempts=values["max_attempts"],
         backoff_seconds=values["backoff_seconds"],
         lease_seconds=values["lease_seconds"],
+        transactional_channels=values["transactional_channels"],
     )
 
 
@@ -158,6 +163,17 @@ def normalize(key: str, value: Any) -> Any:
         return {str(k): dict(v) for k, v in value.items()}
     if key == "founding_day":
         return None if value in (None, "") else check_day_month(value, field)
+    if key == "transactional_channels":
+        names = value.split(",") if isinstance(value, str) else value
+        if (
+            not names
+            or not isinstance(names, (list, tuple))
+            or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise ValidationError(
+                f"expected channel names in order of preference (e.g. email,sms), got {value!r}", field=field
+            )
+        return tuple(n.strip() for n in names)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValidationError(f"expected a positive whole number, got {value!r}", field=field)
     return value
@@ -172,4 +188,6 @@ def stored_form(key: str, value: Any) -> Any:
         return {"messages": normalized[0], "days": normalized[1]} if normalized else None
     if key == "founding_day":
         return f"{normalized[0]:02d}/{normalized[1]:02d}" if normalized else None
+    if key == "transactional_channels":
+        return list(normalized)
     return normalized

@@ -57,7 +57,14 @@ CAMPAIGN_FIELDS = (
 )
 SEGMENT_FIELDS = ("name", "expression", "description")
 #: Campaign status → its msgid.
-STATUSES = {"draft": "Draft", "scheduled": "Scheduled", "running": "Running", "done": "Done", "cancelled": "Cancelled"}
+STATUSES = {
+    "draft": "Draft",
+    "scheduled": "Scheduled",
+    "running": "Running",
+    "done": "Done",
+    "cancelled": "Cancelled",
+    "transactional": "Transactional",
+}
 #: A message's status (or, once sent, what the customer did with it) → its msgid.
 PROGRESS = {
     "queued": "Waiting to be sent",

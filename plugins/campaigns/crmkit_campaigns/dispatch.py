@@ -85,7 +85,7 @@ class Dispatcher:
         self.batch = batch
         self.worker = worker_name()
         self.settings = service.settings
-        self._renderers: dict[int, Renderer] = {}
+        self._renderers: dict[tuple[int, bool], Renderer] = {}
 
     # -- the pass ---------------------------------------------------------------------------------------
 
@@ -265,9 +265,12 @@ class Dispatcher:
                 cancelled.append((row["id"], reason))
                 continue
             renderer = self._renderer(row["campaign_id"], adapter)
-            variant = next(v for v in renderer.campaign.variants if v.id == row["variant_id"])
             customer_values = values[row["campaign_id"]][row["customer_id"]]
-            rendered = renderer.render(variant, customer_values, row["id"])
+            if row["content"] is not None:  # a transactional message (``send_message``) brings its own template
+                rendered = renderer.render_content(row["content"], customer_values, row["id"])
+            else:
+                variant = next(v for v in renderer.campaign.variants if v.id == row["variant_id"])
+                rendered = renderer.render(variant, customer_values, row["id"])
             ready.append(
                 (
                     row,
@@ -298,11 +301,12 @@ class Dispatcher:
         return ready
 
     def _renderer(self, campaign_id: int, adapter: Adapter) -> Renderer:
-        if campaign_id not in self._renderers:
-            self._renderers[campaign_id] = self._service._renderer(
-                campaign_id, html=adapter.address_kind == "email", signer=self._service._link_signer()
+        html = adapter.address_kind == "email"  # a transactional purpose's messages go by several channels
+        if (campaign_id, html) not in self._renderers:
+            self._renderers[campaign_id, html] = self._service._renderer(
+                campaign_id, html=html, signer=self._service._link_signer()
             )
-        return self._renderers[campaign_id]
+        return self._renderers[campaign_id, html]
 
     def _mark_sending(self, rows: list[dict[str, Any]]) -> set[int]:
         """Commit ``sending`` (one more attempt) for rows this dispatcher still holds; returns their ids."""

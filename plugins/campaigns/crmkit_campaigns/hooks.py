@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crmkit import hookimpl
-from crmkit_campaigns import customer_data, demo
+from crmkit_campaigns import customer_data, demo, transactional
 from crmkit_campaigns.permissions import PERMISSIONS
 from crmkit_campaigns.service import CampaignsService
 
@@ -65,6 +65,11 @@ def crmkit_interaction_logged(crm: CRM, interaction: Interaction, session: Sessi
 @hookimpl(optionalhook=True)
 def crmkit_order_placed(crm: CRM, order: Any, session: Session) -> None:
     crm.campaigns.tracking.order_placed(order, session)
+
+
+@hookimpl(optionalhook=True)
+def crmkit_csat_requested(crm: CRM, case: Any, link: str, session: Session) -> bool | str:
+    return transactional.csat_requested(crm, case, link, session)
 
 
 @hookimpl

@@ -116,6 +116,8 @@ messages = sa.Table(
     sa.Column("clicked_at", UTCDateTime),
     sa.Column("responded_at", UTCDateTime),
     sa.Column("unsubscribed_at", UTCDateTime),
+    # a transactional message's own template and values ({"subject", "body", "values"}); NULL in campaign runs
+    sa.Column("content", JSONType),
     sa.UniqueConstraint("campaign_id", "period", "recipient_id"),
     sa.Index("ix_campaign_messages_customer_id_queued_at", "customer_id", "queued_at"),
     sa.Index("ix_campaign_messages_provider_message_id", "provider_message_id"),

@@ -16,6 +16,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "running": ("done", "cancelled"),
     "done": (),
     "cancelled": (),
+    "transactional": (),  # the holder of one purpose's single messages (``send_message``): never moves
 }
 #: Messages that count against the frequency cap: sent, or on their way.
 PRESSURE_STATUSES = ("queued", "claimed", "sending", "sent", "unconfirmed")

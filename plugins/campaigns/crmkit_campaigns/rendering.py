@@ -84,6 +84,7 @@ class Renderer:
         self.signer = signer
         self.html = html
         known = variables(fields)
+        self.known = known
         self.templates = {
             v.id: (
                 templates.parse(v.subject, known, field="subject") if v.subject else None,
@@ -145,9 +146,27 @@ class Renderer:
 
     def render(self, variant: Variant, values: Mapping[str, Any], message_id: int) -> Rendered:
         """The message for one customer: tracked links, an unsubscribe link, and an HTML part for e-mail."""
+        subject_template, body_template = self.templates[variant.id]
+        return self._render(subject_template, body_template, values, message_id)
+
+    def render_content(self, content: Mapping[str, Any], values: Mapping[str, Any], message_id: int) -> Rendered:
+        """A transactional message (``send_message``) from its own template and values (``content``): those values
+        are the customer's kind — a link among them stays plain text, never rewritten or signed."""
+        own = content.get("values") or {}
+        known = {**BASE_VARIABLES, **dict.fromkeys(own, "text")}
+        subject = templates.parse(content["subject"], known, field="subject") if content.get("subject") else None
+        body = templates.parse(content["body"], known, field="body")
+        return self._render(subject, body, {**values, **own}, message_id)
+
+    def _render(
+        self,
+        subject_template: templates.Template | None,
+        body_template: templates.Template,
+        values: Mapping[str, Any],
+        message_id: int,
+    ) -> Rendered:
         urls = links(self.signer, self.base_url, message_id)
         values = {**values, "unsubscribe_url": urls["unsubscribe"]}
-        subject_template, body_template = self.templates[variant.id]
         currency = self.campaign.currency
         pieces = body_template.pieces(values, currency=currency, zone=self.zone)
         if "unsubscribe_url" not in body_template.names:

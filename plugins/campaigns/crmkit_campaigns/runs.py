@@ -45,6 +45,13 @@ _ADVISORY_LOCK = 0x63726D6B63616D70  # "crmkcamp"
 BILLABLE_STATUSES = (*PENDING_STATUSES, *HANDED_OVER)
 
 
+def lock_pressure(conn: sa.Connection) -> None:
+    """Serialize writers of queued messages until commit (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already does),
+    so that two of them at once cannot both pass the frequency cap."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+
+
 def eligibility(
     channel: str, address_kind: str, settings: Settings, now: datetime, *, key: bytes | None = None
 ) -> sa.ColumnElement[Any]:
@@ -115,8 +122,7 @@ def prepare(
     although the audience is not empty — a campaign without consented recipients.
     """
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+    lock_pressure(conn)
     msg = m.messages.c
     same = sa.and_(msg.campaign_id == campaign.id, msg.period == period)
     conn.execute(m.messages.delete().where(same, msg.status == "excluded"))

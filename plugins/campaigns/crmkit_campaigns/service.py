@@ -27,7 +27,7 @@ from crmkit.core.redact import redact_options
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
 from crmkit.plugin_api import SYSTEM, CleanSchema, has_purchases, mask_email, mask_phone, purchases, to_jsonable
 from crmkit.plugin_api import core_tables as core
-from crmkit_campaigns import config, hookspecs, occasions, reports, runs, signing, templates
+from crmkit_campaigns import config, hookspecs, occasions, reports, runs, signing, templates, transactional
 from crmkit_campaigns import models as m
 from crmkit_campaigns.channels import Adapter, build_adapter, check_config
 from crmkit_campaigns.dispatch import Dispatcher
@@ -662,6 +662,37 @@ class CampaignsService:
         return Dispatcher(self._crm, self, clock=clock, batch=batch).run(
             limit=limit, retry_unconfirmed=retry_unconfirmed
         )
+
+    def send_message(
+        self,
+        customer_id: int,
+        *,
+        purpose: str,
+        reference: str,
+        body: str,
+        subject: str | None = None,
+        values: Mapping[str, str] | None = None,
+        channel: str | None = None,
+        session: Session | None = None,
+    ) -> transactional.SendResult:
+        """Queue one transactional message (a survey, a receipt) to a customer on the first channel of
+        ``campaigns.transactional_channels`` (or ``channel``) they may be reached on — consent, suppression, an
+        address, the frequency cap and quiet hours as for campaigns; else nothing goes and the result says why.
+        ``body``/``subject`` are templates (placeholders of campaigns plus ``values``); the same ``reference``
+        is queued once. In ``session``'s transaction when given (``campaigns.send``)."""
+        self._crm.access.require(SEND)
+        arguments = {
+            "purpose": purpose,
+            "reference": reference,
+            "subject": subject,
+            "body": body,
+            "values": dict(values or {}),
+            "channels": [channel] if channel else None,
+        }
+        if session is not None:
+            return transactional.send(self._crm, self, session, customer_id, **arguments)
+        with self._crm.transaction() as own:
+            return transactional.send(self._crm, self, own, customer_id, **arguments)
 
     def finish_completed(self, now: datetime) -> list[int]:
         """running → done for every one-off campaign none of whose messages waits or is in flight; their ids

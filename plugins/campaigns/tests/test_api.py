@@ -98,7 +98,7 @@ def test_bad_input_answers_422_naming_the_field(branches):
     missing = mai.post("/campaigns/", json={"name": "X", "body": "x", "holdout_percent": 90})
     assert missing.status_code == 422 and {"channel", "holdout_percent"} <= set(missing.json["errors"]), missing.json
     assert mai.get("/campaigns/", query_string={"status": "paused"}).json["errors"] == {
-        "status": ["Must be one of: draft, scheduled, running, done, cancelled."]
+        "status": ["Must be one of: draft, scheduled, running, done, cancelled, transactional."]
     }
 
 

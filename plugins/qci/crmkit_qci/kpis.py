@@ -31,7 +31,7 @@ from crmkit_qci import campaign_data
 from crmkit_qci.models import costs
 from crmkit_qci.periods import Period
 from crmkit_qci.permissions import READ
-from crmkit_qci.sources import ANALYTICS, CAMPAIGNS, CORE, COSTS, DUPLICATES, PURCHASES, Source, available
+from crmkit_qci.sources import ANALYTICS, CAMPAIGNS, CASES, CORE, COSTS, DUPLICATES, PURCHASES, Source, available
 
 if TYPE_CHECKING:
     from crmkit import CRM
@@ -47,6 +47,8 @@ LAPSE = timedelta(days=180)
 #: Records untouched (no update, no interaction) for longer than this are stale.
 FRESHNESS = timedelta(days=365)
 #: Outcomes that close a case (compared lower-case); the ``qci.resolved_outcomes`` setting replaces them.
+#: How far back the case KPIs look (complaints "in the last 90 days").
+CASE_WINDOW = timedelta(days=90)
 RESOLVED_OUTCOMES = ("resolved", "closed", "solved", "done", "đã giải quyết")
 DUPLICATE_PAIRS_LIMIT = 100_000
 
@@ -377,6 +379,32 @@ def satisfaction(ctx: Context) -> tuple[Decimal, str | None]:
     if not n:
         raise NoData(f"no rated interaction in {ctx.period.label}")
     return _dec(avg, "0.01"), _n(n, "rating")
+
+
+def _case_stats(ctx: Context) -> list[dict[str, Any]]:
+    """The ``crmkit_customer_case_stats`` rows of cases opened in the last ``CASE_WINDOW`` (as of now), of active
+    customers in the reader's scope (the hook itself is unscoped)."""
+
+    def compute() -> list[dict[str, Any]]:
+        answers = ctx.crm.hooks.call("crmkit_customer_case_stats", since=ctx.crm.now() - CASE_WINDOW)
+        rows = [row for answer in answers for row in (answer or [])]
+        mine: set[int] = set(ctx.conn.execute(sa.select(core.customers.c.id).where(_ACTIVE, ctx.owned())).scalars())
+        return [row for row in rows if row["customer_id"] in mine]
+
+    return ctx.once("cases", compute)  # type: ignore[no-any-return]
+
+
+def complaint_rate(ctx: Context) -> tuple[Decimal, str | None]:
+    total = _active_customers(ctx)
+    complaining = sum(1 for row in _case_stats(ctx) if row["complaints"])
+    return _ratio(complaining, total), f"{complaining:,} of {total:,} customers complained in the last 90 days"
+
+
+def case_satisfaction(ctx: Context) -> tuple[Decimal, str | None]:
+    scores = [Decimal(str(row["csat_average"])) for row in _case_stats(ctx) if row["csat_average"] is not None]
+    if not scores:
+        raise NoData("no answered satisfaction survey of a case opened in the last 90 days")
+    return _dec(sum(scores) / len(scores), "0.01"), _n(len(scores), "customer") + " answered a case survey"
 
 
 def _first_replies(ctx: Context) -> sa.Subquery:
@@ -981,6 +1009,30 @@ CATALOGUE: tuple[KPI, ...] = (
         "mean hours from an inbound interaction to one with a resolved outcome (within 30 days)",
         resolution_time,
         "72",
+    ),
+    KPI(
+        "complaint_rate",
+        "customer_experience",
+        "Customers who complained",
+        "share",
+        LOWER,
+        (CASES,),
+        "active customers with a complaint case opened in the last 90 days (as of now)",
+        complaint_rate,
+        "5%",
+        snapshot=True,
+    ),
+    KPI(
+        "case_satisfaction",
+        "customer_experience",
+        "Case satisfaction (CSAT)",
+        "rating",
+        HIGHER,
+        (CASES,),
+        "mean of the active customers' average CSAT score of cases opened in the last 90 days (as of now)",
+        case_satisfaction,
+        "4",
+        snapshot=True,
     ),
 )
 

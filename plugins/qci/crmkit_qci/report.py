@@ -148,6 +148,10 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"no new customer in (?P<period>\S+)", "no new customer in %(period)s"),
         (
+            r"no answered satisfaction survey of a case opened in the last 90 days",
+            "no answered satisfaction survey of a case opened in the last 90 days",
+        ),
+        (
             r"install crmkit-campaigns, or record (?P<what>.+?) \((?P<record>.+)\)",
             "install crmkit-campaigns, or record %(what)s (%(record)s)",
         ),

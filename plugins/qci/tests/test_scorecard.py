@@ -128,11 +128,11 @@ def test_scorecard_and_targets_commands(qci_crm: Any) -> None:
     )
     roi = next(r for r in rows if r["kpi"] == "campaign_roi")
     assert (roi["value"], roi["status"], roi["reason"]) == ("", "not available", "install crmkit-campaigns")
-    assert "\n2025-03: 4 green, 0 amber, 3 red, 16 without a light (no data, not available or no target)\n" in table
+    assert "\n2025-03: 4 green, 0 amber, 3 red, 18 without a light (no data, not available or no target)\n" in table
     vi = ok(qci_crm, "--locale", "vi", "qci", "scorecard", "--period", "2025-03").stdout
     assert vi.startswith("Bảng điểm QCI 2025-03 (so với 2025-02; tiền tính bằng VND)\n")
     assert (
-        "\n2025-03: 4 xanh, 0 vàng, 3 đỏ, 16 chưa có đèn (chưa có số liệu, không khả dụng hoặc chưa đặt mục tiêu)\n"
+        "\n2025-03: 4 xanh, 0 vàng, 3 đỏ, 18 chưa có đèn (chưa có số liệu, không khả dụng hoặc chưa đặt mục tiêu)\n"
         in vi
     )
     assert next(line for line in vi.splitlines() if " satisfaction " in line).split()[9] == "đỏ"

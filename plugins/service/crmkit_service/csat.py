@@ -3,7 +3,9 @@ comment — is due (``crm.service.csat``).
 
 Resolving a case gives it a one-time answer link, ``/service/csat/<case id>.<secret>`` (only the secret's SHA-256 is
 stored), and calls ``crmkit_csat_requested`` and emits ``case.csat_requested`` with it: a plugin or a webhook
-receiver sends it on a channel the customer consented to. With no taker the survey simply stays pending. The answer
+receiver sends it on a channel the customer consented to (crmkit-campaigns does, when installed). A sender that
+could not send it returns the reason (``no_consent``, ``frequency_cap``…), recorded on the case's history as a
+``csat_not_sent`` audit entry; with no taker the survey simply stays pending. The answer
 comes back through that link (``POST /service/csat/<token>``, no sign-in: the token is the authority), or is
 recorded by staff (``crmkit service csat record CASE SCORE --comment …``). It is stored on the case and logged as a
 core interaction carrying the score as its ``rating``; a score below the ``csat_reopen_below`` setting reopens the
@@ -57,7 +59,12 @@ class Csat:
             .values(csat_requested_at=utcnow(), csat_token_hash=_digest(secret))
         )
         link = LINK.format(token=token)
-        self._crm.hooks.call("crmkit_csat_requested", case=case, link=link, session=session)
+        answers = self._crm.hooks.call("crmkit_csat_requested", case=case, link=link, session=session)
+        if True not in answers and (reasons := [a for a in answers if isinstance(a, str)]):
+            # a sender tried and could not (no consent, capped, no address): the case's history says why
+            self._crm.audit.record(
+                session, "csat_not_sent", "case", case.id, customer_id=case.customer_id, changes={"reasons": reasons}
+            )
         self._crm.events.emit(
             session, "case.csat_requested", lambda: {"case_id": case.id, "link": link}, customer_id=case.customer_id
         )

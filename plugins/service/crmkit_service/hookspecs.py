@@ -52,10 +52,11 @@ def crmkit_case_escalated(crm: Any, case: Any, target: str, actions: Any, sessio
 
 
 @hookspec
-def crmkit_csat_requested(crm: Any, case: Any, link: str, session: Any) -> bool | None:
+def crmkit_csat_requested(crm: Any, case: Any, link: str, session: Any) -> bool | str | None:
     """A resolved case's satisfaction survey is due: ``link`` is the path answering it (a one-time token). A
-    plugin that sends it to the customer (campaigns, respecting consent and caps) returns True; with no taker the
-    survey stays pending, to be answered by CLI or API. Runs in the transaction resolving the case."""
+    plugin that sends it to the customer (campaigns, respecting consent and caps) returns True, or the reason it
+    could not (``"no_consent"``…: audited on the case as ``csat_not_sent``); with no taker the survey stays
+    pending, to be answered by CLI or API. Runs in the transaction resolving the case."""
 
 
 @hookspec

@@ -339,6 +339,7 @@ def retime(
                     raise ValidationError(f"no working time within {HORIZON_DAYS} days", field="hours") from None
                 margin *= 4
         if changes:
+            changes.sort(key=lambda change: change["b_id"])  # in the table's order: its pages are visited in sequence
             conn.execute(
                 cases.update()
                 .where(c.id == sa.bindparam("b_id"))

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from crmkit import Conflict, NotFound, ValidationError
 from crmkit.plugin_api import control_character_errors, utcnow
-from crmkit_service import config
+from crmkit_service import config, hookspecs
 from crmkit_service.models import cases
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Csat:
             .values(csat_requested_at=utcnow(), csat_token_hash=_digest(secret))
         )
         link = LINK.format(token=token)
-        answers = self._crm.hooks.call("crmkit_csat_requested", case=case, link=link, session=session)
+        answers = self._crm.hooks.call(hookspecs.crmkit_csat_requested, case=case, link=link, session=session)
         if True not in answers and (reasons := [a for a in answers if isinstance(a, str)]):
             # a sender tried and could not (no consent, capped, no address): the case's history says why
             self._crm.audit.record(

@@ -23,7 +23,7 @@ from marshmallow import fields, validate
 from crmkit import Conflict, NotFound, Permission, ValidationError
 from crmkit.plugin_api import CleanSchema, control_character_errors, customers, repoint, to_jsonable, utcnow
 from crmkit.privacy import delete_rows, export_rows
-from crmkit_service import config, csat, reports, sla
+from crmkit_service import config, csat, hookspecs, reports, sla
 from crmkit_service.businesshours import DayHours, WorkingCalendar, check_week, intervals, is_public_holiday
 from crmkit_service.canned import CannedReplies
 from crmkit_service.case_links import Attachments, checked_links
@@ -315,7 +315,7 @@ class ServiceService:
                     "team": case.team,
                 },
             )
-            self._crm.hooks.call("crmkit_case_opened", case=case, session=session)
+            self._crm.hooks.call(hookspecs.crmkit_case_opened, case=case, session=session)
             self._crm.events.emit(session, "case.opened", lambda: {"case": to_jsonable(case)}, customer_id=target)
         return case
 
@@ -660,7 +660,7 @@ class ServiceService:
         )
         updated = self._read(conn, case.id)
         if status == "resolved":
-            self._crm.hooks.call("crmkit_case_resolved", case=updated, session=session)
+            self._crm.hooks.call(hookspecs.crmkit_case_resolved, case=updated, session=session)
         self._crm.events.emit(
             session,
             "case.status_changed",
@@ -735,7 +735,7 @@ class ServiceService:
                         customer_id=customer_id,
                         changes={"target": target, "due_at": due_at.isoformat()},
                     )
-                    self._crm.hooks.call("crmkit_sla_breached", case=case, target=target, session=session)
+                    self._crm.hooks.call(hookspecs.crmkit_sla_breached, case=case, target=target, session=session)
                     self._crm.events.emit(
                         session,
                         "case.sla_breached",

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from crmkit import ValidationError
 from crmkit.plugin_api import control_character_errors, to_jsonable
+from crmkit_service import hookspecs
 from crmkit_service.businesshours import HORIZON_DAYS, Timeline, WorkingCalendar
 from crmkit_service.models import cases, sla_rules
 from crmkit_service.models import watchers as case_watchers
@@ -79,7 +80,7 @@ def calendar_lock(conn: sa.Connection, *, exclusive: bool) -> None:
 
 def customer_group(crm: CRM, customer_id: int, session: Session) -> str | None:
     """The customer's group from the ``crmkit_service_customer_group`` hook (the first answer), or None."""
-    for answer in crm.hooks.call("crmkit_service_customer_group", customer_id=customer_id, session=session):
+    for answer in crm.hooks.call(hookspecs.crmkit_service_customer_group, customer_id=customer_id, session=session):
         if answer:
             return str(answer)[:100]
     return None
@@ -242,7 +243,9 @@ class Sla:
                     customer_id=customer_id,
                     changes={"target": target, "due_at": due_at.isoformat()},
                 )
-                self._crm.hooks.call("crmkit_sla_warning", case=case, target=target, due_at=due_at, session=session)
+                self._crm.hooks.call(
+                    hookspecs.crmkit_sla_warning, case=case, target=target, due_at=due_at, session=session
+                )
                 self._crm.events.emit(
                     session, "case.sla_warning", _warning_data(warning, case), customer_id=customer_id
                 )
@@ -274,7 +277,9 @@ class Sla:
             session, "escalate", "case", case.id, customer_id=case.customer_id, changes={"target": target, **actions}
         )
         updated = read(conn, case.id)
-        self._crm.hooks.call("crmkit_case_escalated", case=updated, target=target, actions=actions, session=session)
+        self._crm.hooks.call(
+            hookspecs.crmkit_case_escalated, case=updated, target=target, actions=actions, session=session
+        )
         self._crm.events.emit(
             session,
             "case.escalated",

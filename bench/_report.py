@@ -12,6 +12,7 @@ import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 SIZES = ("tiny", "small", "full")
@@ -101,3 +102,31 @@ def report(
     parts.extend(f"{key}={value}" for key, value in extra.items())
     parts.append("MET" if ok else "MISSED")
     print(" | ".join(parts), flush=True)
+
+
+def run_sized(
+    doc: str,
+    argv: Sequence[str] | None,
+    sizes_for: Callable[[str], Any],
+    sqlite_database: Callable[[Any, Path], Path],
+    postgres_database: Callable[[Any, str], str],
+    measure: Callable[[str, str, Any], None],
+) -> int:
+    """A plugin benchmark's ``main``: build (or reuse) its data sets for ``--size``, then ``measure`` on SQLite
+    and, when ``--postgres`` is given, on PostgreSQL."""
+    from bench import datagen
+
+    args = parse_args(doc.split("\n\n")[0], argv)
+    sizes = sizes_for(args.size)
+    folder = Path(args.workdir or datagen.DEFAULT_CACHE)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    path = sqlite_database(sizes, folder)
+    print(f"SQLite data set ready in {time.perf_counter() - started:.1f} s: {path}", flush=True)
+    measure(f"sqlite:///{path}", "SQLite", sizes)
+    if args.postgres:
+        started = time.perf_counter()
+        url = postgres_database(sizes, args.postgres)
+        print(f"PostgreSQL data set ready in {time.perf_counter() - started:.1f} s", flush=True)
+        measure(url, "PostgreSQL", sizes)
+    return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import datagen
-from bench._report import parse_args, report, scale, timed_runs
+from bench._report import report, run_sized, scale, timed_runs
 from crmkit import CRM
 
 TARGET_SECONDS = 5.0
@@ -276,20 +275,7 @@ def measure(url: str, backend: str, sizes: Sizes) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Build (or reuse) the data sets, then time the reports on SQLite and, when asked, PostgreSQL."""
-    args = parse_args(__doc__.split("\n\n")[0], argv)
-    sizes = Sizes(args.size)
-    folder = Path(args.workdir or datagen.DEFAULT_CACHE)
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    path = sqlite_database(sizes, folder)
-    print(f"SQLite data set ready in {time.perf_counter() - started:.1f} s: {path}", flush=True)
-    measure(f"sqlite:///{path}", "SQLite", sizes)
-    if args.postgres:
-        started = time.perf_counter()
-        url = postgres_database(sizes, args.postgres)
-        print(f"PostgreSQL data set ready in {time.perf_counter() - started:.1f} s", flush=True)
-        measure(url, "PostgreSQL", sizes)
-    return 0
+    return run_sized(__doc__, argv, Sizes, sqlite_database, postgres_database, measure)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,13 @@ if TYPE_CHECKING:
     from crmkit.console.images import svg_data_uri as svg_data_uri
     from crmkit.console.pages import customer_360 as customer_360
     from crmkit.core.access import SYSTEM as SYSTEM
+    from crmkit.core.bulk_sql import chunks as chunks
+    from crmkit.core.bulk_sql import delete_in as delete_in
+    from crmkit.core.bulk_sql import executemany as executemany
+    from crmkit.core.bulk_sql import ids_value as ids_value
+    from crmkit.core.bulk_sql import in_ids as in_ids
+    from crmkit.core.bulk_sql import repoint as repoint
+    from crmkit.core.bulk_sql import select_in as select_in
     from crmkit.core.jsonable import encode_cursor as encode_cursor
     from crmkit.core.jsonable import to_jsonable as to_jsonable
     from crmkit.core.masking import MASK as MASK
@@ -77,13 +84,6 @@ if TYPE_CHECKING:
     from crmkit.core.masking import mask_phone as mask_phone
     from crmkit.core.masking import mask_sender as mask_sender
     from crmkit.core.merge_journal import journal_moved as journal_moved
-    from crmkit.core.merging import chunks as chunks
-    from crmkit.core.merging import delete_in as delete_in
-    from crmkit.core.merging import executemany as executemany
-    from crmkit.core.merging import ids_value as ids_value
-    from crmkit.core.merging import in_ids as in_ids
-    from crmkit.core.merging import repoint as repoint
-    from crmkit.core.merging import select_in as select_in
     from crmkit.core.models import GENDERS as GENDERS
     from crmkit.core.models import KINDS as KINDS
     from crmkit.core.models import LIFECYCLE_STAGES as LIFECYCLE_STAGES
@@ -163,7 +163,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "crmkit.core.jsonable": ("encode_cursor", "to_jsonable"),
     "crmkit.core.masking": ("MASK", "mask_customer", "mask_email", "mask_phone", "mask_sender"),
     "crmkit.core.merge_journal": ("journal_moved",),
-    "crmkit.core.merging": ("chunks", "delete_in", "executemany", "ids_value", "in_ids", "repoint", "select_in"),
+    "crmkit.core.bulk_sql": ("chunks", "delete_in", "executemany", "ids_value", "in_ids", "repoint", "select_in"),
     "crmkit.core.models": ("GENDERS", "KINDS", "LIFECYCLE_STAGES", "Address", "Customer", "Interaction"),
     "crmkit.core.phones": ("normalize_phone",),
     "crmkit.core.schemas": (

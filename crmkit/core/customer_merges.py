@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from crmkit.core import merge_journal
 from crmkit.core import tables as t
+from crmkit.core.bulk_sql import chunks, delete_in, executemany, ids_value, in_ids, repoint, select_in
 from crmkit.core.jsonable import to_jsonable
-from crmkit.core.merging import chunks, delete_in, executemany, ids_value, in_ids, repoint, select_in
 from crmkit.core.models import Consent, Customer, Membership, Merge
 from crmkit.errors import Conflict, NotFound, ValidationError
 

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.access import CONTACT_DETAILS
+from crmkit.core.bulk_sql import delete_in, executemany, ids_value, in_ids, select_in
 from crmkit.core.customer_duplicates import CustomerDuplicates
 from crmkit.core.customer_merges import FILLED, CustomerMerges, MergeRecord, Unmerge
 from crmkit.core.jsonable import encode_cursor, to_jsonable
-from crmkit.core.merging import delete_in, executemany, ids_value, in_ids, select_in
 from crmkit.core.models import (
     KINDS,
     LIFECYCLE_STAGES,
@@ -174,7 +174,7 @@ _LOAD_CHILDREN = _children(lambda column: column.in_(_IDS))
 _ONE_ID = sa.bindparam("id")
 _LOAD_CUSTOMER = sa.select(t.customers).where(t.customers.c.id == _ONE_ID)
 _LOAD_CUSTOMER_CHILDREN = _children(lambda column: column == _ONE_ID)
-#: Above this many customers a load binds its ids as one parameter (``merging.in_ids``), not one each.
+#: Above this many customers a load binds its ids as one parameter (``bulk_sql.in_ids``), not one each.
 BULK_LOAD = 200
 
 

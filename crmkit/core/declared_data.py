@@ -2,7 +2,7 @@
 
 A declared table needs no hook code: its rows about a customer (every column referencing ``customers.id``) go
 into the plugin's section of ``export_data``, are deleted or anonymized on erasure (``Owned(erase=Retained(…))``
-clears the ``personal`` columns and keeps the row), and follow a merge through ``merging.repoint`` (so the merge
+clears the ``personal`` columns and keeps the row), and follow a merge through ``bulk_sql.repoint`` (so the merge
 journal records them and an unmerge gives them back). Hooks stay for anything unusual.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.merging import repoint
+from crmkit.core.bulk_sql import repoint
 from crmkit.errors import PluginError
 from crmkit.plugin import Retained, resolve
 from crmkit.privacy import _customer_columns, anonymize_rows, delete_rows, export_rows

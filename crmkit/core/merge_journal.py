@@ -1,6 +1,6 @@
 """The merge journal: which rows of which table every merge moved from the merged customer to the kept one.
 
-A merge opens :func:`recording` with its merge ids; while it is open, :func:`crmkit.core.merging.repoint`
+A merge opens :func:`recording` with its merge ids; while it is open, :func:`crmkit.core.bulk_sql.repoint`
 journals every row it re-points (one ``INSERT … SELECT`` per pair, in the merge's transaction), so a
 plugin that re-points through it cannot forget to. A plugin moving rows some other way names them with
 :func:`journal_moved`. An unmerge hands every journaled row back with :func:`give_back`: rows created on the kept
@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from crmkit.core import merging
+from crmkit.core import bulk_sql
 from crmkit.core import tables as t
 from crmkit.errors import Conflict
 
@@ -61,7 +61,7 @@ def _merge_ids(merged_ids: Iterable[int]) -> Mapping[int, int] | None:
 def record(conn: sa.Connection, column: sa.Column[Any], pairs: Mapping[int, int]) -> None:
     """Journal the rows whose ``column`` holds a merged id of ``pairs`` (merged id → kept id), before they move.
 
-    Called by :func:`crmkit.core.merging.repoint`; does nothing outside a merge.
+    Called by :func:`crmkit.core.bulk_sql.repoint`; does nothing outside a merge.
     """
     active = _merge_ids(pairs)
     if active is None or not pairs:
@@ -78,7 +78,7 @@ def record(conn: sa.Connection, column: sa.Column[Any], pairs: Mapping[int, int]
         sa.cast(key, r.row_key.type) if key is not None else sa.cast(sa.literal(""), r.row_key.type),
     ).where(column == sa.bindparam("_merged"))
     statement = t.merge_rows.insert().from_select([r.merge_id, r.table_name, r.column_name, r.row_key], source)
-    merging.executemany(conn, statement, [{"_merge": active[merged], "_merged": merged} for merged in pairs])
+    bulk_sql.executemany(conn, statement, [{"_merge": active[merged], "_merged": merged} for merged in pairs])
 
 
 def journal_moved(conn: sa.Connection, table: sa.Table, column: str, rows: Mapping[int, Iterable[Any]]) -> None:

@@ -139,7 +139,7 @@ def crmkit_customers_merged(crm: CRM, kept: Customer, merged: Customer, session:
 def crmkit_customers_merged_many(crm: CRM, pairs: Mapping[int, int], session: Session) -> None:
     """After the core merged many customers at once (``pairs``: merged id → kept id), in the same transaction.
 
-    Re-point your rows set-based (``crmkit.core.merging.repoint``). A plugin implementing this
+    Re-point your rows set-based (``crmkit.core.bulk_sql.repoint``). A plugin implementing this
     is not called ``crmkit_customers_merged`` for the merges of a batch; one that does not is
     called it pair by pair. Raising rolls the whole batch back.
     """
@@ -150,7 +150,7 @@ def crmkit_customer_unmerged(crm: CRM, kept: Customer, restored: Customer, merge
     """After ``crm.customers.unmerge`` gave ``restored`` back every row the merge journal holds, in the same
     transaction: rebuild what you derive from those rows for both customers (balances, aggregates, counters).
 
-    Rows moved through ``crmkit.core.merging.repoint`` (or named to ``crmkit.plugin_api.journal_moved``) are
+    Rows moved through ``crmkit.core.bulk_sql.repoint`` (or named to ``crmkit.plugin_api.journal_moved``) are
     already back; raising rolls the whole unmerge back.
     """
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from crmkit import Conflict, NotFound, ValidationError
 from crmkit.plugin_api import control_character_errors, utcnow
 from crmkit_service import config, hookspecs
-from crmkit_service.models import cases
+from crmkit_service.models import case_columns, cases
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -99,7 +99,7 @@ class Csat:
         c = cases.c
         with self._crm.reading() as conn:
             rows = conn.execute(
-                sa.select(cases)
+                sa.select(*case_columns)
                 .where(
                     c.csat_requested_at.is_not(None),
                     c.csat_answered_at.is_(None),

@@ -75,6 +75,9 @@ cases = sa.Table(
     ),
 )
 
+#: The columns a case shows (``Case``, the API, the CLI): all but the survey link's hash, which only csat.py reads.
+case_columns = tuple(column for column in cases.c if column.name != "csat_token_hash")
+
 messages = sa.Table(
     "service_case_messages",
     metadata,

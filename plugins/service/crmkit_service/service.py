@@ -29,7 +29,7 @@ from crmkit_service.canned import CannedReplies
 from crmkit_service.case_links import Attachments, checked_links
 from crmkit_service.case_merge import merge_cases
 from crmkit_service.intake import Intake
-from crmkit_service.models import CASE_DATA, cases, days_off, hours, messages, policies
+from crmkit_service.models import CASE_DATA, case_columns, cases, days_off, hours, messages, policies
 from crmkit_service.models import watchers as case_watchers
 from crmkit_service.routing import Routing
 
@@ -123,7 +123,6 @@ class Case:
     resolution_warned_at: datetime | None = None
     reopen_count: int = 0
     csat_requested_at: datetime | None = None  # the satisfaction survey (csat.py)
-    csat_token_hash: str | None = attrs.field(default=None, repr=False)
     csat_score: int | None = None
     csat_comment: str | None = None
     csat_answered_at: datetime | None = None
@@ -351,7 +350,7 @@ class ServiceService:
         if not 1 <= limit <= 500:
             raise ValidationError("must be between 1 and 500", field="limit")
         c = cases.c
-        query = sa.select(cases).where(self._crm.access.customers(c.customer_id, READ))
+        query = sa.select(*case_columns).where(self._crm.access.customers(c.customer_id, READ))
         if status == "active":
             query = query.where(c.status.in_(ACTIVE))
         elif status:
@@ -377,7 +376,7 @@ class ServiceService:
         with self._crm.reading() as conn:
             rows = (
                 conn.execute(
-                    sa.select(cases)
+                    sa.select(*case_columns)
                     .where(
                         c.assignee == self._crm.actor,
                         c.status.in_(ACTIVE),
@@ -415,7 +414,10 @@ class ServiceService:
             ).scalar_one()
             rows = (
                 conn.execute(
-                    sa.select(cases).where(c.customer_id == customer_id, scope).order_by(c.id.desc()).limit(latest)
+                    sa.select(*case_columns)
+                    .where(c.customer_id == customer_id, scope)
+                    .order_by(c.id.desc())
+                    .limit(latest)
                 )
                 .mappings()
                 .all()
@@ -970,7 +972,7 @@ class ServiceService:
     def _one(self, conn: sa.Connection, case_id: int, permission: str, *, lock: bool = False) -> Case:
         """The case if ``permission``'s scope reaches its customer (``NotFound`` otherwise); ``lock`` takes the
         row lock (PostgreSQL; SQLite's write transactions already run one at a time)."""
-        query = sa.select(cases).where(
+        query = sa.select(*case_columns).where(
             cases.c.id == case_id, self._crm.access.customers(cases.c.customer_id, permission)
         )
         row = conn.execute(query.with_for_update(of=cases) if lock else query).mappings().first()
@@ -979,7 +981,7 @@ class ServiceService:
         return self._with_watchers(conn, [row])[0]
 
     def _read(self, conn: sa.Connection, case_id: int) -> Case:
-        row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).mappings().one()
+        row = conn.execute(sa.select(*case_columns).where(cases.c.id == case_id)).mappings().one()
         return self._with_watchers(conn, [row])[0]
 
     def _with_watchers(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[Case]:

@@ -54,6 +54,9 @@ def test_the_customer_answers_through_the_link_once_and_the_rating_is_on_the_tim
     assert case.csat_requested_at is not None and case.csat_score is None
     link = sender.links[case.id]
     assert link.startswith(f"/service/csat/{case.id}.")
+    shown = api_client(ccrm, "hoa", roles=["support"]).get(f"/service/cases/{case.id}")
+    assert shown.status_code == 200 and "csat_requested_at" in shown.json
+    assert not any("token" in key for key in shown.json)  # staff see that a survey is due, never its link's hash
     public = api_client(ccrm)
     forged = public.post(f"/service/csat/{case.id}.not-the-secret", json={"score": 5})
     assert forged.status_code == 404

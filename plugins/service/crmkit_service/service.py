@@ -728,7 +728,9 @@ class ServiceService:
                     if not claimed:
                         continue
                     breach = Breach(case_id, customer_id, target, due_at)
-                    case = self.sla.escalate(session, self._read(conn, case_id), target, self._read)
+                    case = self.sla.escalate(
+                        session, self._read(conn, case_id), target, moment, self._read, self._retimed
+                    )
                     self._crm.audit.record(
                         session,
                         "sla_breached",

@@ -42,6 +42,9 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 ACTIVE = ("new", "open", "waiting_on_customer", "waiting_on_third_party", "reopened")
 _LOCK_SPACE = zlib.crc32(b"service_calendar") - 2**31
 
+#: How a case's due times move to another team's calendar: ``(conn, case, team, now) -> {column: due time}``.
+Retimed = Callable[[sa.Connection, Any, "str | None", datetime], dict[str, datetime]]
+
 
 @attrs.frozen
 class Rule:
@@ -252,9 +255,11 @@ class Sla:
                 found.append(warning)
         return found
 
-    def escalate(self, session: Session, case: Any, target: str, read: Any) -> Any:
+    def escalate(self, session: Session, case: Any, target: str, now: datetime, read: Any, retimed: Retimed) -> Any:
         """Apply the case's rule's escalation to a breach just claimed: reassign, make ``notify`` a watcher, raise
-        the priority; audited, ``crmkit_case_escalated`` and ``case.escalated``. Returns the case as it is now."""
+        the priority, move to another team (its targets still to come re-timed on that team's calendar, as a
+        reassignment does); audited, ``crmkit_case_escalated`` and ``case.escalated``. Returns the case as it is
+        now."""
         conn = session.connection()
         rule = rule_for(conn, case.priority, case.customer_group)
         if rule is None or not (rule.escalate_to or rule.escalate_team or rule.notify or rule.raise_priority):
@@ -266,11 +271,14 @@ class Sla:
             values["team"] = rule.escalate_team
         if rule.raise_priority and case.priority != PRIORITIES[-1]:
             values["priority"] = PRIORITIES[PRIORITIES.index(case.priority) + 1]
+        if "team" in values and case.paused_at is None:
+            values.update(retimed(conn, case, values["team"], now))
         if values:
             conn.execute(cases.update().where(cases.c.id == case.id).values(**values))
         if rule.notify and rule.notify not in case.watchers:
             conn.execute(case_watchers.insert().values(case_id=case.id, username=rule.notify))
-        actions = {**values, **({"notify": rule.notify} if rule.notify else {})}
+        done = {key: value for key, value in values.items() if not key.endswith("_due_at")}
+        actions = {**done, **({"notify": rule.notify} if rule.notify else {})}
         if not actions:
             return case
         self._crm.audit.record(

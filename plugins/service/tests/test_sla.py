@@ -92,7 +92,7 @@ def test_diamond_members_get_their_own_targets_and_others_the_priority_policy(gc
 
 def test_loyalty_tiers_are_the_service_groups(crm_factory, clock):
     crm = crm_factory(plugins=["sales", "loyalty", "service"])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     kim, lan = crm.customers.add(name="Phạm Thị Kim"), crm.customers.add(name="Đỗ Văn Lân")
     tier = crm.loyalty.enroll(kim.id).tier
     assert tier
@@ -152,6 +152,24 @@ def test_a_warning_comes_once_before_the_breach_and_the_breach_escalates(gcrm, e
 def _loop(calendars: tuple[WorkingCalendar, WorkingCalendar], now: datetime, due: datetime) -> datetime:
     old, new = calendars
     return new.add(now, old.between(now, due))
+
+
+def test_an_escalation_to_another_team_retimes_the_targets_still_to_come_on_its_calendar(gcrm, escalations, clock):
+    gcrm.teams.add("Ca chiều")
+    gcrm.service.set_week(dict.fromkeys(range(5), (780, 1020)), team="Ca chiều")  # weekday afternoons only
+    gcrm.service.sla.set_rule("high", escalate_team="Ca chiều")
+    an = gcrm.customers.add(name="Hoàng Thị Mai")
+    case = gcrm.service.open(an.id, "Máy giặt không vắt", priority="high")  # Monday 09:00, company hours
+    company, afternoons = gcrm.service.calendar(), gcrm.service.calendar("Ca chiều")
+    breach = case.first_response_due_at + timedelta(minutes=1)
+    assert [b.target for b in gcrm.service.run_due(now=breach)] == ["first_response"]
+    escalated = gcrm.service.get(case.id)
+    assert escalated.team == "Ca chiều"
+    assert escalated.first_response_due_at == case.first_response_due_at  # missed: it stays
+    # the working time the resolution had left on the company's hours now runs on the afternoon shift's
+    assert escalated.resolution_due_at == _loop((company, afternoons), breach, case.resolution_due_at)
+    assert escalated.resolution_due_at > case.resolution_due_at
+    assert escalations.calls[-1][:4] == ("escalated", case.id, "first_response", {"team": "Ca chiều"})
 
 
 def test_a_day_off_retimes_open_cases_as_the_plain_loop_would(crm, clock):

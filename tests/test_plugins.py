@@ -258,6 +258,22 @@ class BrokenPublisher:
         raise RuntimeError("spec module missing")
 
 
+class CoreSpecAgain:
+    """Publishes a hookspec the core already has."""
+
+    @hookspec
+    def crmkit_customer_created(self, crm, customer, session):
+        """A customer was created."""
+
+
+class OrderSpecs:
+    """Two shops publishing the same hook name: the second is told whose it is."""
+
+    @hookspec
+    def crmkit_order_shipped(self, order):
+        """An order left the warehouse."""
+
+
 class Badges:
     def __init__(self) -> None:
         self.seen: list[int] = []
@@ -422,6 +438,11 @@ FAILURES = {
         "publisher",
         "cannot publish its hookspecs: RuntimeError: spec module missing",
     ),
+    "hookspec the core publishes": (
+        [Plugin("copycat", hooks=Empty(), hookspecs=CoreSpecAgain)],
+        "copycat",
+        "publishes hookspec crmkit_customer_created, which the core already publishes",
+    ),
     "dependency cycle": (
         [Plugin("chicken", hooks=Empty(), requires=("egg",)), Plugin("egg", hooks=Empty(), requires=("chicken",))],
         "chicken",
@@ -453,6 +474,18 @@ def test_broken_plugin_is_reported_by_name_and_the_crm_keeps_working(crm_factory
     monkeypatch.setenv("CRMKIT_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match=f"^plugin {name}: "):
         reopen(base, plugins=["notes", good, *bad_plugins])
+
+
+def test_a_hookspec_two_plugins_publish_fails_the_second_naming_the_first(crm, reopen):
+    first = Plugin("shipping", hooks=Empty(), hookspecs=OrderSpecs)
+    second = Plugin("warehouse", hooks=Empty(), hookspecs=type("WarehouseSpecs", (OrderSpecs,), {}))
+    opened = reopen(crm, plugins=[first, second], strict=False)
+    assert info(opened, "shipping").status == "enabled"
+    assert (info(opened, "warehouse").status, info(opened, "warehouse").reason) == (
+        "failed",
+        "publishes hookspec crmkit_order_shipped, which plugin 'shipping' already publishes "
+        "(name a plugin's own hooks crmkit_<plugin>_…)",
+    )
 
 
 def test_dependants_of_a_failed_plugin_fail_too(crm, reopen):

@@ -141,6 +141,8 @@ class PluginRegistry:
         self.strict = strict
         self.infos: dict[str, PluginInfo] = {}
         self._modules: dict[str, list[Any]] = {}
+        #: Who published each hookspec (the core's are ``None``): a second plugin publishing one is told whose it is.
+        self._spec_owners: dict[str, str | None] = dict.fromkeys(vars(self.pm.hook))
         self._load(candidates, set(disabled))
 
     # -- loading -----------------------------------------------------------------
@@ -183,8 +185,11 @@ class PluginRegistry:
                 self._fail(name, _validation_reason(exc, self.pm))
                 continue
             except Exception as exc:  # noqa: BLE001 - a bad spec module is the plugin's fault, reported
-                self._fail(name, f"cannot publish its hookspecs: {type(exc).__name__}: {exc}")
+                self._fail(name, self._clash(exc) or f"cannot publish its hookspecs: {type(exc).__name__}: {exc}")
                 continue
+            finally:
+                for hook in vars(self.pm.hook).keys() - self._spec_owners.keys():
+                    self._spec_owners[hook] = name
             hook_modules[name] = modules
         # pluggy calls the last registered first: register dependants first so that a
         # dependency's implementation runs before its dependants'.
@@ -259,6 +264,16 @@ class PluginRegistry:
             self._fail(name, _validation_reason(exc, self.pm))
             return
         self._modules[name] = registered
+
+    def _clash(self, exc: Exception) -> str | None:
+        """The reason a plugin fails when it publishes a hookspec that the core or another plugin already did."""
+        found = re.match(r"Hook '(\w+)' is already registered", str(exc))
+        if found is None:
+            return None
+        hook = found[1]
+        owner = self._spec_owners.get(hook)
+        by = f"plugin {owner!r}" if owner else "the core"
+        return f"publishes hookspec {hook}, which {by} already publishes (name a plugin's own hooks crmkit_<plugin>_…)"
 
     def _publish_hookspecs(self, module: Any) -> None:
         """Call the module's ``crmkit_add_hookspecs`` (if any) with this manager, before anything is registered.

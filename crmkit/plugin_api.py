@@ -30,10 +30,19 @@ Names load on first use, so importing this module stays as cheap as importing ``
   ``beyond_columns``, ``read_cursor``, ``to_jsonable``, ``encode_cursor``; text: ``fold``, ``normalize_email``,
   ``normalize_phone``; masking: ``mask_email``, ``mask_phone``, ``mask_customer``, ``mask_sender``, ``MASK``;
   access: ``SYSTEM``; segments: ``SegmentField``, ``Choices``, ``as_segment_field``, ``match_choice``;
-  translations: ``plugin_translator``, ``Translator``, ``translate_message``.
+  translations: ``plugin_translator``, ``Translator``, ``translate_message``; ``prefix_upper_bound`` (a prefix
+  search as an indexed range).
+* Secrets by reference (``env:NAME``, ``file:/path``; docs/security.md): ``refuse_inline`` (refuse a secret given
+  inline), ``resolve``, ``resolve_all``, ``SecretUnavailable``, ``is_reference``; shown: ``redact_options``,
+  ``redact_url``; keys kept with the data, wrapped with the CRM secret key: ``wrap``, ``unwrap``.
+* Files: ``SafeWriter`` (CSV cells a spreadsheet will not run as formulas); a plugin's own import on the core's
+  engine (streamed, batches of one transaction, a reject file): ``import_records`` with a ``RecordReader``
+  subclass, a writer returning ``ImportOutcome`` per batch of ``AcceptedRow``, an ``ImportSummary`` back;
+  ``resolve_customers`` (ids or external ids to customers).
 * The command line: ``pass_crm``, ``CLIContext``, ``emit``, ``emit_object``, ``format_option``,
-  ``current_format``, ``current_human``, ``current_translator``, ``N_``, ``Percent``, ``Coded`` and the click
-  params ``AWARE_DATETIME``, ``KEY_VALUE``, ``LazyChoice``, ``amount_minor``.
+  ``current_format``, ``current_human``, ``current_translator``, ``N_``, ``Percent``, ``Coded``, the click
+  params ``AWARE_DATETIME``, ``KEY_VALUE``, ``LazyChoice``, ``amount_minor``, and an import command's
+  ``import_options`` and ``run_import`` (the options, progress bar and summary of ``crmkit customers import``).
 * The console, beside ``crmkit.console``'s page types: ``ConsoleRequest``, ``customer_360``, ``form_errors``,
   ``messages_of``, ``channel_label``, ``svg_data_uri``.
 """
@@ -49,6 +58,8 @@ if TYPE_CHECKING:
     from crmkit import vncalendar as vncalendar
     from crmkit.cli.context import CLIContext as CLIContext
     from crmkit.cli.context import pass_crm as pass_crm
+    from crmkit.cli.importing import import_options as import_options
+    from crmkit.cli.importing import run_import as run_import
     from crmkit.cli.output import N_ as N_
     from crmkit.cli.output import Coded as Coded
     from crmkit.cli.output import Percent as Percent
@@ -91,6 +102,10 @@ if TYPE_CHECKING:
     from crmkit.core.models import Customer as Customer
     from crmkit.core.models import Interaction as Interaction
     from crmkit.core.phones import normalize_phone as normalize_phone
+    from crmkit.core.redact import is_reference as is_reference
+    from crmkit.core.redact import redact_options as redact_options
+    from crmkit.core.redact import redact_url as redact_url
+    from crmkit.core.safe_csv import SafeWriter as SafeWriter
     from crmkit.core.schemas import AwareDateTime as AwareDateTime
     from crmkit.core.schemas import CleanSchema as CleanSchema
     from crmkit.core.schemas import CustomerReference as CustomerReference
@@ -99,6 +114,13 @@ if TYPE_CHECKING:
     from crmkit.core.schemas import check_limit as check_limit
     from crmkit.core.schemas import control_character_errors as control_character_errors
     from crmkit.core.schemas import read_cursor as read_cursor
+    from crmkit.core.search import prefix_upper_bound as prefix_upper_bound
+    from crmkit.core.secrets import SecretUnavailable as SecretUnavailable
+    from crmkit.core.secrets import refuse_inline as refuse_inline
+    from crmkit.core.secrets import resolve_secret as resolve_secret
+    from crmkit.core.secrets import resolve_secrets as resolve_secrets
+    from crmkit.core.secrets import unwrap_secret as unwrap_secret
+    from crmkit.core.secrets import wrap_secret as wrap_secret
     from crmkit.core.segments import Choices as Choices
     from crmkit.core.segments import SegmentField as SegmentField
     from crmkit.core.segments import as_segment_field as as_segment_field
@@ -111,6 +133,12 @@ if TYPE_CHECKING:
     from crmkit.core.tables import tags as tags
     from crmkit.core.text import fold as fold
     from crmkit.core.text import normalize_email as normalize_email
+    from crmkit.core.transfer import AcceptedRow as AcceptedRow
+    from crmkit.core.transfer import ImportOutcome as ImportOutcome
+    from crmkit.core.transfer import ImportSummary as ImportSummary
+    from crmkit.core.transfer import RecordReader as RecordReader
+    from crmkit.core.transfer import import_records as import_records
+    from crmkit.core.transfer import resolve_customers as resolve_customers
     from crmkit.core.types import Id as Id
     from crmkit.core.types import JSONType as JSONType
     from crmkit.core.types import UTCDateTime as UTCDateTime
@@ -142,6 +170,7 @@ if TYPE_CHECKING:
 _HOMES: dict[str, tuple[str, ...]] = {
     "crmkit": ("vncalendar",),
     "crmkit.cli.context": ("CLIContext", "pass_crm"),
+    "crmkit.cli.importing": ("import_options", "run_import"),
     "crmkit.cli.output": (
         "N_",
         "Coded",
@@ -166,6 +195,8 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "crmkit.core.bulk_sql": ("chunks", "delete_in", "executemany", "ids_value", "in_ids", "repoint", "select_in"),
     "crmkit.core.models": ("GENDERS", "KINDS", "LIFECYCLE_STAGES", "Address", "Customer", "Interaction"),
     "crmkit.core.phones": ("normalize_phone",),
+    "crmkit.core.redact": ("is_reference", "redact_options", "redact_url"),
+    "crmkit.core.safe_csv": ("SafeWriter",),
     "crmkit.core.schemas": (
         "AwareDateTime",
         "CleanSchema",
@@ -176,9 +207,26 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "control_character_errors",
         "read_cursor",
     ),
+    "crmkit.core.search": ("prefix_upper_bound",),
+    "crmkit.core.secrets": (
+        "SecretUnavailable",
+        "refuse_inline",
+        "resolve_secret",
+        "resolve_secrets",
+        "unwrap_secret",
+        "wrap_secret",
+    ),
     "crmkit.core.segments": ("Choices", "SegmentField", "as_segment_field", "match_choice"),
     "crmkit.core.tables": ("consents", "contact_points", "customers", "interactions", "memberships", "tags"),
     "crmkit.core.text": ("fold", "normalize_email"),
+    "crmkit.core.transfer": (
+        "AcceptedRow",
+        "ImportOutcome",
+        "ImportSummary",
+        "RecordReader",
+        "import_records",
+        "resolve_customers",
+    ),
     "crmkit.core.types": ("Id", "JSONType", "UTCDateTime", "customer_fk", "new_metadata", "utcnow"),
     "crmkit.core.upsert": ("insert_ignore", "lock_keys", "upsert"),
     "crmkit.i18n": ("Translator", "plugin_translator", "translate_message"),
@@ -199,6 +247,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AWARE_DATETIME",
+    "AcceptedRow",
     "Address",
     "AwareDateTime",
     "CLIContext",
@@ -211,6 +260,8 @@ __all__ = [
     "CustomerReference",
     "GENDERS",
     "Id",
+    "ImportOutcome",
+    "ImportSummary",
     "Interaction",
     "JSONType",
     "KEY_VALUE",
@@ -222,7 +273,10 @@ __all__ = [
     "Money",
     "N_",
     "Percent",
+    "RecordReader",
     "SYSTEM",
+    "SafeWriter",
+    "SecretUnavailable",
     "SegmentField",
     "Translator",
     "UTCDateTime",
@@ -255,17 +309,20 @@ __all__ = [
     "format_option",
     "has_purchases",
     "ids_value",
+    "import_options",
+    "import_records",
     "in_ids",
     "insert_ignore",
     "interactions",
     "is_currency",
+    "is_reference",
+    "journal_moved",
     "local_clock",
     "lock_keys",
     "mask_customer",
     "mask_email",
     "mask_phone",
     "mask_sender",
-    "journal_moved",
     "match_choice",
     "memberships",
     "messages_of",
@@ -277,19 +334,29 @@ __all__ = [
     "normalize_phone",
     "pass_crm",
     "plugin_translator",
+    "prefix_upper_bound",
     "purchases",
     "read_cursor",
+    "redact_options",
+    "redact_url",
+    "refuse_inline",
     "repoint",
+    "resolve_secret",
+    "resolve_secrets",
+    "resolve_customers",
+    "run_import",
     "seconds_between",
     "select_in",
     "svg_data_uri",
     "tags",
     "to_jsonable",
     "translate_message",
+    "unwrap_secret",
     "upsert",
     "utcnow",
     "vncalendar",
     "whole_days_since",
+    "wrap_secret",
     "year_month",
 ]  # _HOMES' names, CoreTables and core_tables
 

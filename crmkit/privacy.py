@@ -79,13 +79,13 @@ def hash_key(conn: sa.Connection, *, create: bool = True) -> bytes | None:
     stored = conn.execute(query).scalar()
     if stored is None and create:
         nonce = HASH_KEY_SETTING.encode() + b"|" + secrets.token_bytes(16)
-        wrapped, check = crm_secrets.wrap(secrets.token_bytes(32), nonce)
+        wrapped, check = crm_secrets.wrap_secret(secrets.token_bytes(32), nonce)
         value = {"wrapped": wrapped.hex(), "nonce": nonce.hex(), "check": check.hex()}
         insert_ignore(conn, settings, {"key": HASH_KEY_SETTING, "value": value}, ["key"], settings.c.key)
         stored = conn.execute(query).scalar()  # ours, or the one a concurrent erasure stored first
     if stored is None:
         return None
-    return crm_secrets.unwrap(*(bytes.fromhex(stored[part]) for part in ("wrapped", "nonce", "check")))
+    return crm_secrets.unwrap_secret(*(bytes.fromhex(stored[part]) for part in ("wrapped", "nonce", "check")))
 
 
 def digest(key: bytes, value: str) -> str:

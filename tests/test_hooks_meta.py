@@ -12,10 +12,16 @@
     the new hook a test in tests/test_plugins.py (or exercise it from an example plugin).
 (c) Every hookspec a bundled plugin publishes has a docstring and its signature (argument names,
     annotations optional) in the plugin's README or docs/hooks.md.
+(d) Every hookspec a bundled plugin publishes is exercised by a test, read from the tests' code (the
+    plugins' suites are too large to run here): some test module implements it (a function of that name
+    under ``@hookimpl``) or calls it (``crm.hooks.call(name or spec, …)``, ``collect``, ``call_each``,
+    ``pm.hook.<name>(…)``) where a bundled plugin implements it. A new plugin hookspec with neither fails
+    here by name: give it a test with a small plugin implementing it that asserts what the user sees.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import os
@@ -165,3 +171,75 @@ def test_every_hookspec_runs_in_a_passing_test(tmp_path):
         f"hookspecs no passing test makes run (with a plugin implementing them): {missing}; "
         f"looked in {[str(f.relative_to(ROOT)) for f in files]}"
     )
+
+
+def suite_modules() -> list[Path]:
+    """Every test module of the repository: tests/, the bundled plugins' and the example plugins' tests."""
+    return sorted(
+        {*ROOT.glob("tests/**/*.py"), *ROOT.glob("plugins/*/tests/**/*.py"), *ROOT.glob("examples/*/tests/**/*.py")}
+    )
+
+
+def plugin_modules() -> list[Path]:
+    """Every module of the bundled and example plugins' own code (not their tests)."""
+    return sorted({*ROOT.glob("plugins/*/crmkit_*/**/*.py"), *ROOT.glob("examples/*/crmkit_*/**/*.py")})
+
+
+def implemented(tree: ast.AST, hooks: set[str]) -> set[str]:
+    """The hooks of ``hooks`` a module implements: a function of that name decorated ``@hookimpl`` (or ``(…)``)."""
+
+    def is_hookimpl(decorator: ast.expr) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return (target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)) == "hookimpl"
+
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name in hooks
+        and any(map(is_hookimpl, node.decorator_list))
+    }
+
+
+def called(tree: ast.AST, hooks: set[str]) -> set[str]:
+    """The hooks of ``hooks`` a module calls: ``crm.hooks.call/collect/call_each(name or spec, …)``,
+    ``pm.hook.<name>(…)``."""
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        relay = node.func.value
+        if isinstance(relay, ast.Attribute) and relay.attr == "hook":
+            found.add(node.func.attr)
+        elif node.func.attr in ("call", "call_each", "collect") and node.args:
+            first = node.args[0]
+            found.add(first.value if isinstance(first, ast.Constant) else getattr(first, "attr", None))
+    return found & hooks
+
+
+def unexercised_plugin_hooks(published: dict[str, tuple[str, Any]]) -> list[str]:
+    """The published hooks no test implements, nor calls while a bundled plugin implements them."""
+    hooks = set(published)
+    trees = {path: ast.parse(path.read_text(encoding="utf-8"), str(path)) for path in suite_modules()}
+    in_tests = set().union(*(implemented(tree, hooks) for tree in trees.values()))
+    tests_call = set().union(*(called(tree, hooks) for tree in trees.values()))
+    in_plugins = set().union(
+        *(implemented(ast.parse(path.read_text(encoding="utf-8"), str(path)), hooks) for path in plugin_modules())
+    )
+    exercised = in_tests | (tests_call & in_plugins)
+    return [f"{published[name][0]}: {name}" for name in sorted(hooks - exercised)]
+
+
+def test_every_plugin_hookspec_is_exercised_by_a_test():
+    missing = unexercised_plugin_hooks(plugin_hookspecs())
+    assert not missing, (
+        f"plugin hookspecs no test implements (with @hookimpl) or calls where a plugin implements them: {missing}; "
+        "give each a test with a small plugin implementing it that asserts what the user sees"
+    )
+
+
+def test_a_new_unexercised_plugin_hookspec_fails_by_name():
+    """The check above is not vacuous: a hookspec nobody implements or calls is reported with its plugin."""
+    published = plugin_hookspecs()
+    published["crmkit_sales_nobody_listens"] = ("sales", published["crmkit_order_placed"][1])
+    assert unexercised_plugin_hooks(published) == ["sales: crmkit_sales_nobody_listens"]

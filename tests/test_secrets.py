@@ -12,7 +12,7 @@ from crmkit import CRM, ValidationError
 from crmkit.cli.main import cli, report
 from crmkit.core import tables as t
 from crmkit.core.redact import mask_database_url, redact_text
-from crmkit.core.secrets import KEY_ENV, SecretUnavailable, refuse_inline, resolve, secret_key
+from crmkit.core.secrets import KEY_ENV, SecretUnavailable, refuse_inline, resolve_secret, secret_key
 from crmkit.i18n import translator
 
 NAME = "Phạm Bảo Nhung"
@@ -54,16 +54,16 @@ def test_references_resolve_only_when_used_and_a_missing_one_names_the_reference
     secret_file = tmp_path / "smtp"
     secret_file.write_text("fl-Smtp-2b1d\n")
     monkeypatch.setenv("SMS_AUTH", "Bearer ev-7c1e")
-    assert resolve(f"file:{secret_file}", "password") == "fl-Smtp-2b1d"
-    assert resolve("env:SMS_AUTH", "headers.Authorization") == "Bearer ev-7c1e"
+    assert resolve_secret(f"file:{secret_file}", "password") == "fl-Smtp-2b1d"
+    assert resolve_secret("env:SMS_AUTH", "headers.Authorization") == "Bearer ev-7c1e"
     monkeypatch.delenv("SMS_AUTH")
     with pytest.raises(SecretUnavailable, match=r"headers.Authorization: the environment variable SMS_AUTH"):
-        resolve("env:SMS_AUTH", "headers.Authorization")
+        resolve_secret("env:SMS_AUTH", "headers.Authorization")
     with pytest.raises(SecretUnavailable, match="cannot read the secret file .*gone: No such file"):
-        resolve(f"file:{tmp_path / 'gone'}", "password")
+        resolve_secret(f"file:{tmp_path / 'gone'}", "password")
     (tmp_path / "binary").write_bytes(b"\xff\xfe")
     with pytest.raises(SecretUnavailable, match="binary: not UTF-8 text"):
-        resolve(f"file:{tmp_path / 'binary'}", "password")
+        resolve_secret(f"file:{tmp_path / 'binary'}", "password")
     refuse_inline("sms", {"headers": {"Authorization": "env:SMS_AUTH"}, "password": f"file:{secret_file}"})
 
 

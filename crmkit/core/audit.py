@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from crmkit.core.bulk_sql import chunks
 from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import Page
-from crmkit.core.schemas import aware_utc, read_cursor
+from crmkit.core.schemas import aware_utc, check_limit, read_cursor
 from crmkit.core.tables import audit_log
 from crmkit.errors import ValidationError
 
@@ -98,6 +99,44 @@ class AuditLog:
         ]
         if rows:
             session.connection().execute(_INSERT, rows)
+
+    def history(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        entity_id: Any,
+        *,
+        permission: str,
+        action: str | None = None,
+        limit: int = 50,
+    ) -> list[AuditEntry]:
+        """One entity's entries (of one ``action`` if given), newest first, read on the caller's connection: those
+        about customers in the user's scope of ``permission`` — a plugin's own read permission, not ``audit.read``."""
+        check_limit(limit)
+        log = audit_log.c
+        query = (
+            sa.select(audit_log)
+            .where(
+                log.entity == entity,
+                log.entity_id == str(entity_id),
+                self._crm.access.customers(log.customer_id, permission),
+            )
+            .order_by(log.id.desc())
+            .limit(limit)
+        )
+        if action is not None:
+            query = query.where(log.action == action)
+        return self._shown(conn, [AuditEntry(**row) for row in conn.execute(query).mappings()])
+
+    def clear_changes(self, session: Session, entity: str, entity_ids: Iterable[Any]) -> None:
+        """Forget what the entries about these entities changed, in the caller's transaction (an erasure: each entry
+        still says who did what and when, no longer to whom)."""
+        ids = sorted({str(entity_id) for entity_id in entity_ids})
+        log = audit_log.c
+        for chunk in chunks(ids):
+            session.connection().execute(
+                audit_log.update().where(log.entity == entity, log.entity_id.in_(chunk)).values(changes=None)
+            )
 
     def _shown(self, conn: sa.Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
         """Entries with contact details in their changes masked where the user may not see that customer's."""

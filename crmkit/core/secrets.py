@@ -35,7 +35,7 @@ class SecretUnavailable(CRMError):
     """A referenced secret cannot be read now (variable unset, file missing); the message names the reference."""
 
 
-def resolve(value: str, field: str) -> str:
+def resolve_secret(value: str, field: str) -> str:
     """The secret a reference points at (a plain value is returned as is); ``SecretUnavailable`` names the
     reference and ``field``, never a value."""
     if not is_reference(value):
@@ -53,10 +53,11 @@ def resolve(value: str, field: str) -> str:
         raise SecretUnavailable(f"{field}: cannot read the secret file {target}: {reason}") from None
 
 
-def resolve_all(values: Mapping[str, Any], field: str) -> dict[str, Any]:
+def resolve_secrets(values: Mapping[str, Any], field: str) -> dict[str, Any]:
     """``values`` with every reference among them resolved (a header mapping, when it is sent)."""
     return {
-        name: resolve(value, f"{field}.{name}") if isinstance(value, str) else value for name, value in values.items()
+        name: resolve_secret(value, f"{field}.{name}") if isinstance(value, str) else value
+        for name, value in values.items()
     }
 
 
@@ -105,7 +106,7 @@ def secret_key() -> bytes:
     """The CRM secret key (32 bytes) from ``CRMKIT_SECRET_KEY``, else the key file (created on first use)."""
     configured = os.environ.get(KEY_ENV)
     if configured:
-        text = resolve(configured, KEY_ENV)
+        text = resolve_secret(configured, KEY_ENV)
         return hashlib.sha256(text.strip().encode()).digest()
     path = KEY_FILE.expanduser()
     try:
@@ -146,7 +147,7 @@ def _stream(key: bytes, nonce: bytes, length: int) -> bytes:
     return b"".join(blocks)[:length]
 
 
-def wrap(secret: bytes, nonce: bytes) -> tuple[bytes, bytes]:
+def wrap_secret(secret: bytes, nonce: bytes) -> tuple[bytes, bytes]:
     """``(wrapped, check)``: ``secret`` (a key of any length) XOR a pad derived from the CRM secret key and a
     unique ``nonce``, and a check value that tells a wrong key on :func:`unwrap`."""
     key = secret_key()
@@ -154,7 +155,7 @@ def wrap(secret: bytes, nonce: bytes) -> tuple[bytes, bytes]:
     return wrapped, _pad(key, nonce + secret, b"check")[:8]
 
 
-def unwrap(wrapped: bytes, nonce: bytes, check: bytes) -> bytes:
+def unwrap_secret(wrapped: bytes, nonce: bytes, check: bytes) -> bytes:
     """The secret :func:`wrap` wrapped; ``SecretUnavailable`` when the CRM secret key is not the one it used."""
     key = secret_key()
     secret = bytes(a ^ b for a, b in zip(wrapped, _stream(key, nonce, len(wrapped)), strict=True))

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from crmkit.core import tables as t
 from crmkit.core.events import Events
 from crmkit.core.schemas import aware_utc
-from crmkit.core.secrets import unwrap, wrap
+from crmkit.core.secrets import unwrap_secret, wrap_secret
 from crmkit.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def seal(secret: str) -> str:
     """A ``whsec_…`` secret as stored: its key wrapped with the CRM secret key, which lives outside the database,
     so the table, its dumps and backups hold no secret in clear."""
     nonce = secrets.token_bytes(16)
-    wrapped, check = wrap(secret_key(secret), nonce)
+    wrapped, check = wrap_secret(secret_key(secret), nonce)
     return _WRAPPED_PREFIX + base64.b64encode(nonce + check + wrapped).decode()
 
 
@@ -123,7 +123,7 @@ def stored_key(stored: str) -> bytes:
     if not is_sealed(stored):
         return secret_key(stored)
     raw = base64.b64decode(stored.removeprefix(_WRAPPED_PREFIX))
-    return unwrap(raw[24:], raw[:16], raw[16:24])
+    return unwrap_secret(raw[24:], raw[:16], raw[16:24])
 
 
 def seal_clear(crm: CRM, found: Mapping[int, str]) -> None:

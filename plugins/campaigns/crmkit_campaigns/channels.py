@@ -30,9 +30,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from crmkit.core.redact import is_reference, redact_url
-from crmkit.core.secrets import SecretUnavailable, refuse_inline, resolve, resolve_all
 from crmkit.errors import ValidationError
+from crmkit.plugin_api import (
+    SecretUnavailable,
+    is_reference,
+    redact_url,
+    refuse_inline,
+    resolve_secret,
+    resolve_secrets,
+)
 
 ADDRESS_KINDS = ("email", "phone")
 _UTF8 = Charset("utf-8")
@@ -182,7 +188,7 @@ class SmtpAdapter:
             if self.starttls:
                 smtp.starttls()
             if self.username:
-                smtp.login(self.username, resolve(self.password, "password") if self.password else "")
+                smtp.login(self.username, resolve_secret(self.password, "password") if self.password else "")
         except SecretUnavailable as exc:
             raise TransientError(str(exc), channel_down=True) from None
         except smtplib.SMTPAuthenticationError as exc:
@@ -256,10 +262,10 @@ class WebhookAdapter:
     def _target(self) -> tuple[str, dict[str, str]]:
         """The URL and headers with their references read (once per adapter, i.e. per dispatch)."""
         if self._resolved is None:
-            headers = resolve_all(self.headers, "headers")
+            headers = resolve_secrets(self.headers, "headers")
             if self.token_env:
-                headers["Authorization"] = f"Bearer {resolve('env:' + self.token_env, 'token_env')}"
-            self._resolved = resolve(self.url, "url"), headers
+                headers["Authorization"] = f"Bearer {resolve_secret('env:' + self.token_env, 'token_env')}"
+            self._resolved = resolve_secret(self.url, "url"), headers
         return self._resolved
 
     def send(self, message: OutgoingMessage) -> str:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
-from crmkit.core.redact import redact_options, redact_url
 from crmkit.plugin_api import (
     AWARE_DATETIME,
     KEY_VALUE,
@@ -30,6 +29,8 @@ from crmkit.plugin_api import (
     emit,
     emit_object,
     pass_crm,
+    redact_options,
+    redact_url,
 )
 
 if TYPE_CHECKING:
@@ -701,26 +702,6 @@ def _scope(user: str | None, gettext: Callable[[str], str] = str) -> str:
     if user is None:
         return gettext("all customers")
     return gettext("only the customers in %(user)s's scope (fixed cost left out)") % {"user": user}
-
-
-@campaigns.command("serve", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--host", help="Listen on this address (becomes `crmkit serve --bind HOST:PORT`).")
-@click.option("--port", type=int, help="Listen on this port (becomes `crmkit serve --bind HOST:PORT`).")
-@click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Deprecated: runs `crmkit serve`, which serves the tracking routes under /campaigns/t (other options pass on)."""
-    from crmkit.cli.serve import serve as core_serve
-
-    click.echo(
-        "warning: `crmkit campaigns serve` is deprecated: run `crmkit serve`; the tracking routes are under "
-        "/campaigns/t (set `crmkit campaigns config base_url https://<host>/campaigns/t`)",
-        err=True,
-    )
-    args = list(ctx.args)
-    if host or port:
-        args = ["--bind", f"{host or '127.0.0.1'}:{port or 8000}", *args]
-    with core_serve.make_context("serve", args, parent=ctx) as served:
-        core_serve.invoke(served)
 
 
 @campaigns.command("webhook-token")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmkit import privacy
-from crmkit.core import tables as core
+from crmkit.plugin_api import core_tables as core
 from crmkit.plugin_api import delete_in, executemany, journal_moved, repoint, select_in, to_jsonable
 from crmkit_campaigns import models as m
 from crmkit_campaigns.channels import FileOutboxAdapter, build_adapter
@@ -86,12 +86,7 @@ def erase(crm: CRM, session: Session, customer_id: int) -> None:
                 for i, address in kept
             ],
         )
-    a = core.audit_log.c
-    conn.execute(
-        core.audit_log.update()
-        .where(a.entity == "suppression", a.entity_id.in_([str(i) for i, _ in theirs]))
-        .values(changes=None)
-    )
+    crm.audit.clear_changes(session, "suppression", [i for i, _ in theirs])
 
 
 #: The reason an erased customer's suppression entries keep (theirs said why, perhaps naming them).

@@ -21,7 +21,6 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from crmkit.core.search import prefix_upper_bound
 from crmkit.errors import ValidationError
 from crmkit.plugin_api import (
     GENDERS,
@@ -32,6 +31,7 @@ from crmkit.plugin_api import (
     as_segment_field,
     fold,
     match_choice,
+    prefix_upper_bound,
 )
 from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns.folding import folded_match

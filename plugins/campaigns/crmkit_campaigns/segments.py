@@ -15,9 +15,8 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit.core.safe_csv import SafeWriter
 from crmkit.errors import Conflict, NotFound, ValidationError
-from crmkit.plugin_api import CleanSchema, mask_email, mask_phone
+from crmkit.plugin_api import CleanSchema, SafeWriter, mask_email, mask_phone
 from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns import config
 from crmkit_campaigns import models as m

@@ -23,9 +23,17 @@ import marshmallow
 import sqlalchemy as sa
 from marshmallow import fields, validate
 
-from crmkit.core.redact import redact_options
 from crmkit.errors import Conflict, CRMError, NotFound, ValidationError
-from crmkit.plugin_api import SYSTEM, CleanSchema, has_purchases, mask_email, mask_phone, purchases, to_jsonable
+from crmkit.plugin_api import (
+    SYSTEM,
+    CleanSchema,
+    has_purchases,
+    mask_email,
+    mask_phone,
+    purchases,
+    redact_options,
+    to_jsonable,
+)
 from crmkit.plugin_api import core_tables as core
 from crmkit_campaigns import config, hookspecs, occasions, reports, runs, signing, templates, transactional
 from crmkit_campaigns import models as m

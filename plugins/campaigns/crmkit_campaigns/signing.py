@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from crmkit.core.secrets import unwrap, wrap
 from crmkit.errors import Conflict, ValidationError
+from crmkit.plugin_api import unwrap_secret, wrap_secret
 from crmkit_campaigns import models as m
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ _KEYS = sa.select(
 def _key_row(key_id: int, created_at: datetime, secret: bytes | None = None) -> dict[str, object]:
     """A ``campaign_signing_keys`` row: a new random key (or ``secret``) wrapped with the CRM secret key."""
     nonce = secrets.token_bytes(16)
-    wrapped, check = wrap(secret or secrets.token_bytes(32), nonce)
+    wrapped, check = wrap_secret(secret or secrets.token_bytes(32), nonce)
     return {
         "id": key_id,
         "secret": wrapped.hex(),
@@ -143,7 +143,7 @@ def load_signer(crm: CRM) -> Signer:
 def _signer(rows: Sequence[sa.Row[Any]], now: datetime) -> Signer:
     return Signer(
         {
-            row.id: unwrap(bytes.fromhex(row.secret), bytes.fromhex(row.nonce), bytes.fromhex(row.key_check))
+            row.id: unwrap_secret(bytes.fromhex(row.secret), bytes.fromhex(row.nonce), bytes.fromhex(row.key_check))
             for row in rows
             if row.expires_at is None or row.expires_at > now
         }

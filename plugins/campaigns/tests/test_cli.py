@@ -171,25 +171,3 @@ def test_occasion_spelled_as_a_solar_day(crm, tmp_path):
     assert json.loads(created.stdout)["occasion"] == "04-30"
     bad = run(crm, "campaigns", "create", "Sai", "--channel", "email", "--body", "x", "--occasion", "halloween")
     assert bad.exit_code != 0 and "occasion" in bad.output and "âm lịch" in bad.output
-
-
-def test_campaigns_serve_is_a_deprecated_alias_of_crmkit_serve(crm, monkeypatch):
-    import click
-
-    import crmkit.cli.serve
-
-    received: dict[str, Any] = {}
-
-    @click.command()
-    @click.option("--bind", "-b", multiple=True, default=("127.0.0.1:8000",))
-    @click.option("--workers", type=int, default=1)
-    @click.pass_obj
-    def serve(obj: CLIContext, bind: tuple[str, ...], workers: int) -> None:
-        received.update(bind=bind, workers=workers, crm=obj.crm)
-
-    monkeypatch.setattr(crmkit.cli.serve, "serve", serve)
-    result = run(crm, "campaigns", "serve", "--port", "8025", "--workers", "2")
-    assert result.exit_code == 0, result.output
-    assert "deprecated: run `crmkit serve`" in result.stderr and "/campaigns/t" in result.stderr
-    assert received == {"bind": ("127.0.0.1:8025",), "workers": 2, "crm": crm}
-    assert ok(crm, "campaigns", "serve") is not None and received["bind"] == ("127.0.0.1:8000",)  # its own default

@@ -294,7 +294,7 @@ def test_no_secret_is_stored_printed_audited_or_logged(crm, monkeypatch, caplog,
         run("campaigns", "keys", "rotate", "--grace-days", "30")
         run("campaigns", "keys", "list")
         run("--format", "json", "audit")
-        run("campaigns", "serve", "--port", "8099")
+        run("serve", "--bind", "127.0.0.1:8099")
         app = create_app(crm)
         assert call(app, "GET", "/campaigns/t/health")[0] == 200
         assert call(app, "GET", f"/campaigns/t/u/{forged}")[0] == 400  # a forged unsubscribe token

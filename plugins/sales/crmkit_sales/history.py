@@ -2,7 +2,7 @@
 
 One row (CSV) or object (JSON Lines) is one past order, keyed by its ``reference`` in the system it
 comes from: a re-run skips the references already imported, so nothing is ever doubled. The core's
-import machinery (:func:`crmkit.core.transfer.import_records`) reads the file, rejects bad rows to the
+import machinery (:func:`crmkit.plugin_api.import_records`) reads the file, rejects bad rows to the
 reject file with the row, field and reason, and commits each batch whole.
 
 Amounts are read as exact decimals in the currency's major units (VND 0 decimals, USD 2) and
@@ -30,10 +30,17 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmkit.core.transfer import ImportOutcome, ImportSummary, RecordReader, import_records, resolve_customers
 from crmkit.errors import ValidationError
 from crmkit.money import MAX_MINOR, Money, is_currency
-from crmkit.plugin_api import control_character_errors, to_jsonable
+from crmkit.plugin_api import (
+    ImportOutcome,
+    ImportSummary,
+    RecordReader,
+    control_character_errors,
+    import_records,
+    resolve_customers,
+    to_jsonable,
+)
 from crmkit.plugin_api import core_tables as core
 from crmkit.vncalendar import local_midnight
 from crmkit_sales import hookspecs
@@ -47,7 +54,7 @@ from crmkit_sales.schemas import CLOCK_SKEW
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from crmkit.core.transfer import AcceptedRow
+    from crmkit.plugin_api import AcceptedRow
     from crmkit_sales.orders import Orders
 
 #: The columns of an order history file (CSV header or JSON Lines keys).

@@ -1,6 +1,6 @@
 """Campaigns: link-signing keys wrapped with the CRM secret key (kept outside the database), and rotation.
 
-``secret`` now holds the key wrapped (``crmkit.core.secrets.wrap``) with its ``nonce`` and ``key_check``;
+``secret`` now holds the key wrapped (``crmkit.core.secrets.wrap_secret``) with its ``nonce`` and ``key_check``;
 ``expires_at`` ends an old key's grace period after ``crmkit campaigns keys rotate``. A key stored in
 clear by an older version (``nonce`` null) is wrapped the first time the CRM loads it, so links already
 sent keep working.

@@ -9,8 +9,7 @@ from typing import Any
 import attrs
 import click
 
-from crmkit.cli.importing import import_options, run_import
-from crmkit.plugin_api import N_, amount_minor, emit, emit_object, pass_crm
+from crmkit.plugin_api import N_, amount_minor, emit, emit_object, import_options, pass_crm, run_import
 from crmkit_sales.commands.display import DATE, LINE_HELP, _lines, _moment, _money, _order, _rows, _show_document
 from crmkit_sales.commands.group import sales
 

@@ -11,7 +11,7 @@ Two phases against one database:
 
 Anomalies (target: 0): a negative balance, a member whose points taken differ from 50 × the
 successful redemptions the workers saw, a hot-spot success count other than 142, a balance
-that disagrees with its ledger (``crm.loyalty.verify()``), and any error other than the
+that disagrees with its ledger (``crm.loyalty.jobs.verify()``), and any error other than the
 clean "not enough points" refusal. Runs on PostgreSQL when a server URL is given (the point of
 the benchmark: row locks under real concurrency); otherwise on SQLite, and says so.
 
@@ -161,9 +161,9 @@ def measure(backend: str, url: str, workers: int, members: int, attempts: int, h
     from crmkit import CRM
 
     with CRM(url, plugins=PLUGINS, upgrade=True) as crm:
-        crm.loyalty.create_program("default", "Khách hàng thân thiết", auto_enroll=False)
-        crm.loyalty.add_reward("voucher-50", "Voucher 25.000 ₫", COST, kind="discount")
-        crm.loyalty.add_reward("tra-da", "Ly trà đá", HOT_COST)
+        crm.loyalty.programs.create("default", "Khách hàng thân thiết", auto_enroll=False)
+        crm.loyalty.programs.add_reward("voucher-50", "Voucher 25.000 ₫", COST, kind="discount")
+        crm.loyalty.programs.add_reward("tra-da", "Ly trà đá", HOT_COST)
         ids = [crm.customers.add(name=f"Thành viên {n}").id for n in range(members)]
         hot = crm.customers.add(name="Khách quen").id
         for customer_id in ids:
@@ -179,7 +179,7 @@ def measure(backend: str, url: str, workers: int, members: int, attempts: int, h
         wrong = sum(1 for cid in ids if BALANCE - balances[cid] != COST * won[cid])
         hot_expected = HOT_BALANCE // HOT_COST
         hot_wrong = int(hot_won[hot] != hot_expected or balances[hot] != HOT_BALANCE - hot_expected * HOT_COST)
-        mismatches = len(crm.loyalty.verify())
+        mismatches = len(crm.loyalty.jobs.verify())
     anomalies = negative + wrong + hot_wrong + mismatches + len(errors) + len(hot_errors)
     successes = sum(won.values())
     report(

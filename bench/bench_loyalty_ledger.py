@@ -6,8 +6,8 @@ expired, so the first ``expire`` has a realistic backlog), then measures:
 * ``crm.loyalty.balance(id)`` over 10,000 random members: wall-clock p99 against the target (< 2 ms),
   with the CPU-time p99 beside it (on a shared machine the wall p99 is mostly waiting for a core);
   the peer is the same primary-key lookup with the raw ``sqlite3`` driver;
-* ``crm.loyalty.expire()`` + ``crm.loyalty.evaluate_tiers()`` over every member (target < 30 s),
-  followed by ``crm.loyalty.verify()``, whose mismatch count must be 0.
+* ``crm.loyalty.jobs.expire()`` + ``crm.loyalty.jobs.evaluate_tiers()`` over every member (target < 30 s),
+  followed by ``crm.loyalty.jobs.verify()``, whose mismatch count must be 0.
 
 The targets are SQLite's (the default database); the PostgreSQL figures of the same operations
 come from ``bench_loyalty_concurrency.py``'s database, so this one runs on SQLite only.
@@ -157,7 +157,7 @@ def prepare(workdir: str | None, members: int, entries: int, seed: int) -> tuple
         leftover.unlink(missing_ok=True)
     shutil.copyfile(customers, path)
     with CRM(f"sqlite:///{path}", plugins=["sales", "loyalty"], upgrade=True) as crm:
-        crm.loyalty.create_program(
+        crm.loyalty.programs.create(
             "default", "Khách hàng thân thiết", point_value_minor=500, expiry_days=EXPIRY_DAYS, auto_enroll=False
         )
     written, open_lots = generate(path, members, entries, seed)
@@ -230,11 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_average=f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         )
         with timed() as expiry:
-            (expired,) = crm.loyalty.expire()
+            (expired,) = crm.loyalty.jobs.expire()
         with timed() as tiers:
-            (moved,) = crm.loyalty.evaluate_tiers()
+            (moved,) = crm.loyalty.jobs.evaluate_tiers()
         with timed() as check:
-            mismatches = crm.loyalty.verify()
+            mismatches = crm.loyalty.jobs.verify()
         total = expiry[0] + tiers[0]
         report(
             f"expire + evaluate-tiers over all members (SQLite, {members:,} members, {written:,} entries)",
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             peak_rss=f"{peak_rss_mib():.0f} MiB",
         )
         with timed() as again:
-            (second,) = crm.loyalty.expire()
+            (second,) = crm.loyalty.jobs.expire()
         print(f"expire again: {second.changed} lots in {again[0]:.2f} s (must be 0)", flush=True)
     return 1 if mismatches or second.changed else 0
 

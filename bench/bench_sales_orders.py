@@ -67,7 +67,7 @@ class LedgerPlugin:
 
 
 def _loyalty_program(crm: CRM) -> None:
-    crm.loyalty.create_program(
+    crm.loyalty.programs.create(
         "bench",
         "Khách hàng thân thiết",
         currency="VND",

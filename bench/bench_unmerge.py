@@ -33,7 +33,7 @@ def build(crm: Any, orders: int, entries: int, messages: int, outbox: Path) -> t
     from crmkit_loyalty.models import ledger, members
 
     crm.sales.products.add(sku="CF-500", name="Cà phê Robusta 500g", price_minor=PRICE, currency="VND", tax_rate="0%")
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     kept = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn", phone="0912345678")
     merged = crm.customers.add(name="Nguyen Van An", email="an.nguyen@example.vn", phone="0987654321")
     for customer in (kept, merged):
@@ -96,7 +96,7 @@ def measure(label: str, url: str, orders: int, entries: int, messages: int, outb
             (merge,) = crm.customers.merge_many([(kept, merged)])
         with timed() as unmerge_time:
             done = crm.customers.unmerge(merge.id)
-        back = (holdings(crm, kept), holdings(crm, merged)) == before and crm.loyalty.verify() == []
+        back = (holdings(crm, kept), holdings(crm, merged)) == before and crm.loyalty.jobs.verify() == []
         moved = sum(done.rows_moved_back.values())
         report(
             f"unmerge {orders:,} orders, {entries:,} ledger entries, {messages:,} messages ({label})",

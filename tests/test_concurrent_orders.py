@@ -66,7 +66,7 @@ def test_orders_of_one_customer_written_at_once_by_several_processes_all_succeed
     crm = crm_factory(plugins=None)  # every installed plugin
     crm.users.add("lan", "Nguyễn Thị Lan", password="Sen-hong-2026!")
     crm.sales.products.add(sku="CF-500", name="Cà phê Robusta 500g", price_minor=PRICE, currency="VND", tax_rate="0%")
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     an = crm.customers.add(name="Nguyễn Văn An", email="an@example.vn")
 
     assert _run_workers(crm, an.id, tmp_path) == []
@@ -79,7 +79,7 @@ def test_orders_of_one_customer_written_at_once_by_several_processes_all_succeed
     assert (purchases["purchase_count"], purchases["total_minor"]) == (2 * bought, bought * (PRICE + 2 * PRICE - PRICE))
     crm.analytics.rebuild()  # recomputed from scratch: the figures the concurrent orders left are the same
     assert _purchases(crm, an.id) == [purchases]
-    assert crm.loyalty.verify() == []  # every member's balance is the sum of their ledger, lots included
+    assert crm.loyalty.jobs.verify() == []  # every member's balance is the sum of their ledger, lots included
 
 
 def _purchases(crm: CRM, customer_id: int) -> list[dict[str, Any]]:

@@ -134,7 +134,7 @@ def _populate(crm: Any, outbox: Path) -> int:
     )
     crm.sales.payments.record(order.id, order.total_minor, reference=f"CK {NAME}")
     crm.sales.orders.refund(order.id, 10_000, reason=f"{NAME} báo thiếu hàng")
-    crm.loyalty.create_program("vip", "Khách thân thiết", auto_enroll=False, point_value_minor=500)
+    crm.loyalty.programs.create("vip", "Khách thân thiết", auto_enroll=False, point_value_minor=500)
     crm.loyalty.grant(cid, 50, f"quà cho {NAME}", program="vip", key="Nhung 0398613804")
     case = crm.service.open(cid, f"Máy của {NAME} kêu to", description=f"{NAME} gọi từ {PHONE}")
     crm.service.reply(case.id, f"Chào {NAME}, em sẽ gọi lại 0398613804")

@@ -56,7 +56,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 @pytest.fixture
 def shop(crm: CRM) -> tuple[CRM, int, int]:
     """A program, a product, a customer and an order of theirs (paid in full, so it can be refunded)."""
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     crm.sales.products.add(sku="CF-500", name="Cà phê Robusta 500g", price_minor=120_000, currency="VND", tax_rate="0%")
     an = crm.customers.add(name="Nguyễn Văn An")
     order = crm.sales.orders.place(customer_id=an.id, lines=[{"sku": "CF-500", "quantity": 2}])
@@ -72,12 +72,12 @@ def _entry_points(crm: CRM, customer: int, order: int) -> dict[str, Callable[[An
         "grant points": lambda value: loyalty.grant(customer, value, "quà tặng"),
         "deduct points": lambda value: loyalty.deduct(customer, value, "điều chỉnh"),
         "history limit": lambda value: loyalty.history(customer, limit=value),
-        "program point value": lambda value: loyalty.create_program(next(codes), "P", point_value_minor=value),
-        "program earn points": lambda value: loyalty.create_program(next(codes), "P", earn_points=value),
-        "program earn amount": lambda value: loyalty.create_program(next(codes), "P", earn_amount_minor=value),
-        "program expiry days": lambda value: loyalty.create_program(next(codes), "P", expiry_days=value),
-        "reward points cost": lambda value: loyalty.add_reward(next(codes), "R", value),
-        "reward stock": lambda value: loyalty.add_reward(next(codes), "R", 10, stock=value),
+        "program point value": lambda value: loyalty.programs.create(next(codes), "P", point_value_minor=value),
+        "program earn points": lambda value: loyalty.programs.create(next(codes), "P", earn_points=value),
+        "program earn amount": lambda value: loyalty.programs.create(next(codes), "P", earn_amount_minor=value),
+        "program expiry days": lambda value: loyalty.programs.create(next(codes), "P", expiry_days=value),
+        "reward points cost": lambda value: loyalty.programs.add_reward(next(codes), "R", value),
+        "reward stock": lambda value: loyalty.programs.add_reward(next(codes), "R", 10, stock=value),
         "product price": lambda value: sales.products.add(sku=next(codes), name="P", price_minor=value, currency="VND"),
         "product tax rate": lambda value: sales.products.add(
             sku=next(codes), name="P", price_minor=1, currency="VND", tax_rate=value
@@ -139,8 +139,8 @@ def test_a_grant_beyond_the_bound_names_the_field_and_the_largest_allowed(shop: 
     crm.loyalty.grant(customer, 10**15, "quà")
     assert crm.loyalty.balance(customer) >= 10**15
     with pytest.raises(ValidationError, match="expiry_days"):
-        crm.loyalty.create_program("p2", "P", expiry_days=10**9)
-    assert crm.loyalty.create_program("p3", "P", earn_points=Decimal("0.5")).code == "p3"
+        crm.loyalty.programs.create("p2", "P", expiry_days=10**9)
+    assert crm.loyalty.programs.create("p3", "P", earn_points=Decimal("0.5")).code == "p3"
 
 
 CLI_ARGS = st.one_of(

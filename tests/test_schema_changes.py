@@ -43,7 +43,7 @@ def loyalty_tables(crm: Any) -> set[str]:
 def with_points(crm: Any) -> int:
     """A member with points, a reward and a redemption: rows in loyalty's tables that reference each other."""
     an = crm.customers.add(name="Nguyễn Văn An", phone="0912 345 678")
-    crm.loyalty.create_program("vip", "Khách thân thiết", auto_enroll=False)
+    crm.loyalty.programs.create("vip", "Khách thân thiết", auto_enroll=False)
     crm.loyalty.grant(an.id, 500, "Tết", program="vip")
     return an.id
 

@@ -332,8 +332,8 @@ def test_plugins_emit_their_events_in_their_transactions(crm: Any) -> None:
         "http://127.0.0.1:9/",
         ["order.placed", "order.refunded", "deal.stage_changed", "points.earned", "points.redeemed"],
     )
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
-    crm.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 10, stock=5)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 10, stock=5)
     crm.sales.products.add(
         sku="CF-ARA-250",
         name="Cà phê Arabica Cầu Đất 250g",

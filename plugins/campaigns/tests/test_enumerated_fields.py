@@ -41,8 +41,8 @@ def test_customer_type_loyl_is_refused_suggesting_loyal(crm_factory):
 
 def test_loyalty_tier_takes_the_default_program_s_tier_codes(crm_factory):
     crm = crm_factory(plugins=["sales", "loyalty", "campaigns"])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
-    codes = [tier.code for tier in crm.loyalty.tiers()]
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
+    codes = [tier.code for tier in crm.loyalty.programs.tiers()]
     assert "silver" in codes
     member, _ = kit.people(crm, 2)
     crm.loyalty.grant(member.id, 10, "chào mừng")  # a member, in the lowest tier (new customers may be enrolled too)

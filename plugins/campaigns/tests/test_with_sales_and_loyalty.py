@@ -15,7 +15,7 @@ def store(crm_factory, tmp_path):
     listener = kit.Listener()
     crm = crm_factory(plugins=["sales", "loyalty", "campaigns", listener.plugin])
     kit.outbox(crm, tmp_path / "outbox")
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     crm.sales.products.add(
         sku="CF-ARA-250",
         name="Cà phê Arabica Cầu Đất 250g",

@@ -35,7 +35,7 @@ def _program() -> dict[str, fields.Field]:
 def _balance(r: ApiRequest) -> dict[str, Any]:
     """What ``crmkit loyalty balance`` shows: membership, points, tier and what the points are worth."""
     customer_id, service = r.params["customer_id"], r.crm.loyalty
-    program = service.program(r.query.get("program"))
+    program = service.programs.get(r.query.get("program"))
     member = service.member(customer_id, program=program.code)
     points = service.balance(customer_id, program=program.code)
     return {
@@ -228,7 +228,9 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
         Operation(
             "GET",
             "/loyalty/rewards",
-            lambda r: r.crm.loyalty.rewards(r.query.get("program"), include_inactive=r.query["include_inactive"]),
+            lambda r: r.crm.loyalty.programs.rewards(
+                r.query.get("program"), include_inactive=r.query["include_inactive"]
+            ),
             "The rewards catalogue of a program, cheapest first",
             query=catalogue,
             response=schema_of(Reward),
@@ -238,7 +240,7 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
         Operation(
             "GET",
             "/loyalty/programs",
-            lambda r: r.crm.loyalty.programs(),
+            lambda r: r.crm.loyalty.programs.list(),
             "Every loyalty program, the default one first",
             response=schema_of(Program),
             many=True,
@@ -247,7 +249,7 @@ def crmkit_api_operations(crm: CRM) -> list[Operation]:
         Operation(
             "GET",
             "/loyalty/tiers",
-            lambda r: r.crm.loyalty.tiers(r.query.get("program")),
+            lambda r: r.crm.loyalty.programs.tiers(r.query.get("program")),
             "A program's tiers, lowest first",
             query=by_program,
             response=schema_of(Tier),

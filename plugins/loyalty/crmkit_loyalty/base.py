@@ -1,9 +1,10 @@
-"""What every part of ``crm.loyalty`` shares: loading programs, rules, tiers, members and customers."""
+"""What every part of ``crm.loyalty`` holds (:class:`Shared`): loading programs, rules, tiers, members and customers,
+and enrolment."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -11,10 +12,11 @@ import sqlalchemy as sa
 
 from crmkit.errors import Conflict, NotFound
 from crmkit.money import Money
-from crmkit.plugin_api import beyond_columns
+from crmkit.plugin_api import beyond_columns, insert_ignore
 from crmkit.plugin_api import core_tables as core
+from crmkit_loyalty import hookspecs
 from crmkit_loyalty.ledger import MEMBER_KEY, Ledger
-from crmkit_loyalty.models import members, programs, rewards, rules, tiers
+from crmkit_loyalty.models import ledger, members, programs, rewards, rules, tiers
 from crmkit_loyalty.records import Member, Points, Program, Reward, Rule, Tier, points_of
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ class ProgramConfig:
         return next((rule for rule in self.rules if rule.kind == kind), None)
 
 
+REFERRED_BY = "referred_by"
+#: The reason of the 0-point entry saying a referral bonus is owed to a referrer who is not a member yet.
+REFERRAL_OWED = "referral_owed"
 CONFIG_CACHE = "crmkit_loyalty.config"
 CONFIG_CHANGED = "crmkit_loyalty.config_changed"
 
@@ -122,28 +127,30 @@ class OrderContext:
     members: dict[int, sa.Row[Any]]  # program id -> the customer's membership (``member_tier``)
 
 
-class ServiceBase:
-    """State and loaders shared by the configuration, member, batch and report parts of the service.
+class Shared:
+    """What every part of ``crm.loyalty`` holds (one object, composed into each): the CRM, the ledger, and the
+    loaders of programs, rules, tiers, customers and members, with the programs' configuration kept across
+    transactions; enrolment too, since members and orders both enrol.
 
     The write paths (earning, enrolment, reversals) read which programs are active, and their
     ``config_version``, once per transaction (in its session's ``info``). Each program's settings,
     rules and tiers are kept across transactions (:class:`ProgramConfig`) tagged with that version:
-    every change of a program, its rules or its tiers through this service bumps the version in the
-    same transaction (:meth:`_changed_config`), so the version read tells whether the kept copy is
+    every change of a program, its rules or its tiers through ``crm.loyalty.programs`` bumps the version in
+    the same transaction (:meth:`changed_config`), so the version read tells whether the kept copy is
     still current — also when another process made the change — and an order reads no program,
     rule or tier row (three statements saved). Changes written to those tables by hand, without
     bumping the version, are not seen until the process restarts.
     """
 
     def __init__(self, crm: CRM) -> None:
-        self._crm = crm
-        self._ledger = Ledger(crm)
+        self.crm = crm
+        self.ledger = Ledger(crm)
         self._idents: dict[str | None, ProgramIdent] = {}
         self._configs: dict[int, ProgramConfig] = {}
 
     # -- programs -----------------------------------------------------------------------
 
-    def _program(self, conn: sa.Connection, code: str | None = None) -> Program:
+    def program(self, conn: sa.Connection, code: str | None = None) -> Program:
         """The program with ``code``, or the default program (the first one created) when ``code`` is None."""
         query = _DEFAULT_PROGRAM if code is None else _PROGRAM_BY_CODE
         row = conn.execute(query, {"code": code}).mappings().first()
@@ -153,32 +160,36 @@ class ServiceBase:
             raise NotFound("loyalty program", code)
         return program_from_row(row)
 
-    def _programs(self, conn: sa.Connection, *, active_only: bool = False) -> list[Program]:
+    def programs(self, conn: sa.Connection, *, active_only: bool = False) -> list[Program]:
+        """Every program (or the active ones), the default one first."""
         query = _ACTIVE_PROGRAMS if active_only else _PROGRAMS
         return [program_from_row(row) for row in conn.execute(query).mappings()]
 
-    def _program_by_id(self, conn: sa.Connection, program_id: int) -> Program:
+    def program_by_id(self, conn: sa.Connection, program_id: int) -> Program:
+        """The program with this id (which exists: it comes from a row that references it)."""
         return program_from_row(conn.execute(_PROGRAM_BY_ID, {"program_id": program_id}).mappings().one())
 
-    def _ident(self, code: str | None) -> ProgramIdent:
+    def ident(self, code: str | None) -> ProgramIdent:
         """A program's id and decimals, cached: the hot paths (balance lookups) need no program query."""
         ident = self._idents.get(code)
         if ident is None:
-            with self._crm.reading() as conn:
-                program = self._program(conn, code)
+            with self.crm.reading() as conn:
+                program = self.program(conn, code)
             ident = ProgramIdent(program.id, program.code, program.point_decimals)
             self._idents[code] = ident
         return ident
 
-    def _rules(self, conn: sa.Connection, program: Program, *, include_inactive: bool = False) -> list[Rule]:
+    def rules(self, conn: sa.Connection, program: Program, *, include_inactive: bool = False) -> list[Rule]:
+        """The program's earn rules (active ones unless ``include_inactive``) in the order they were added."""
         query = _RULES if include_inactive else _ACTIVE_RULES
         return [rule_from_row(program, row) for row in conn.execute(query, {"program_id": program.id}).mappings()]
 
-    def _tiers(self, conn: sa.Connection, program: Program) -> list[Tier]:
+    def tiers(self, conn: sa.Connection, program: Program) -> list[Tier]:
         """The program's tiers, lowest first."""
         return [tier_from_row(program, row) for row in conn.execute(_TIERS, {"program_id": program.id}).mappings()]
 
-    def _reward(self, conn: sa.Connection, program: Program, code: str) -> Reward:
+    def reward(self, conn: sa.Connection, program: Program, code: str) -> Reward:
+        """The program's reward with ``code``; ``NotFound`` when there is none."""
         row = (
             conn.execute(sa.select(rewards).where(rewards.c.program_id == program.id, rewards.c.code == code))
             .mappings()
@@ -188,13 +199,24 @@ class ServiceBase:
             raise NotFound("reward", code)
         return reward_from_row(program, row)
 
+    def targets(self, program: str | None) -> list[Program]:
+        """The named program, or every active program when ``program`` is None (what a job covers)."""
+        with self.crm.reading() as conn:
+            return [self.program(conn, program)] if program is not None else self.programs(conn, active_only=True)
+
     # -- the same, for the write paths (see the class docstring) ---------------------------
 
-    def _forget_config(self, session: Session) -> None:
+    def forget_programs(self) -> None:
+        """Drop the kept program ids and configurations (after a program is created: a database rebuilt under
+        this CRM may reuse program ids)."""
+        self._idents.clear()
+        self._configs.clear()
+
+    def forget_config(self, session: Session) -> None:
         """Drop the transaction's programs and configurations (before changing them)."""
         session.info.pop(CONFIG_CACHE, None)
 
-    def _changed_config(self, session: Session, program_id: int) -> None:
+    def changed_config(self, session: Session, program_id: int) -> None:
         """Bump the program's ``config_version``: kept rules and tiers of it are stale from this commit on.
 
         The transaction keeps nothing for later ones from then on: it might still roll back.
@@ -202,22 +224,22 @@ class ServiceBase:
         session.connection().execute(_BUMP_VERSION, {"program_id": program_id})
         session.info[CONFIG_CHANGED] = True
 
-    def _active_programs(self, session: Session) -> list[Program]:
+    def active_programs(self, session: Session) -> list[Program]:
         """The active programs (which ones: read once per transaction)."""
         cache = session.info.get(CONFIG_CACHE)
         if cache is None or "active" not in cache:
             self._remember_versions(session, session.connection().execute(_ACTIVE_VERSIONS).all())
             cache = session.info[CONFIG_CACHE]
-        return [self._config_of(session, program_id).program for program_id in cache["active"]]
+        return [self.config_of(session, program_id).program for program_id in cache["active"]]
 
     def _remember_versions(self, session: Session, rows: Sequence[sa.Row[Any]]) -> list[ProgramConfig]:
         """Keep ``(program_id, config_version)`` rows of the active programs, just read, as the transaction's."""
         cache = session.info.setdefault(CONFIG_CACHE, {})
         cache["active"] = [row.program_id for row in rows]
         cache.setdefault("versions", {}).update((row.program_id, row.config_version) for row in rows)
-        return [self._config_of(session, row.program_id) for row in rows]
+        return [self.config_of(session, row.program_id) for row in rows]
 
-    def _config_of(self, session: Session, program_id: int) -> ProgramConfig:
+    def config_of(self, session: Session, program_id: int) -> ProgramConfig:
         """The program with its rules and tiers: the kept copy when its version is the one this transaction read
         (a program the transaction has not listed as active has its version read first: one statement)."""
         cache = session.info.setdefault(CONFIG_CACHE, {})
@@ -243,15 +265,16 @@ class ServiceBase:
         row = conn.execute(_PROGRAM_BY_ID, {"program_id": program_id}).mappings().one()
         program = program_from_row(row)
         return ProgramConfig(
-            row["config_version"], program, tuple(self._rules(conn, program)), tuple(self._tiers(conn, program))
+            row["config_version"], program, tuple(self.rules(conn, program)), tuple(self.tiers(conn, program))
         )
 
-    def _tiers_of(self, session: Session, program: Program) -> Sequence[Tier]:
-        return self._config_of(session, program.id).tiers
+    def tiers_of(self, session: Session, program: Program) -> Sequence[Tier]:
+        """The program's tiers, lowest first, as kept for the transaction (see the class docstring)."""
+        return self.config_of(session, program.id).tiers
 
     # -- customers and members ------------------------------------------------------------
 
-    def _customer(
+    def customer(
         self, conn: sa.Connection, customer_id: int, *, active: bool = True, permission: str | None = None
     ) -> CustomerFacts:
         """The customer (a merged-away id gives the one it was merged into); ``Conflict`` if erased and ``active``.
@@ -269,13 +292,13 @@ class ServiceBase:
     def _require_scope(self, conn: sa.Connection, asked: int, customer_id: int, permission: str) -> None:
         """Require ``permission`` on ``customer_id`` (the customer ``asked`` resolved to); ``NotFound`` names ``asked``."""
         try:
-            self._crm.access.require_customer(conn, customer_id, permission)
+            self.crm.access.require_customer(conn, customer_id, permission)
         except NotFound:
             raise NotFound("customer", asked) from None
 
-    def _order_context(self, session: Session, customer_id: int) -> OrderContext:
+    def order_context(self, session: Session, customer_id: int) -> OrderContext:
         """The order's customer (following merges), the active programs (kept as the transaction's, see
-        :meth:`_active_programs`) and the customer's memberships: one statement."""
+        :meth:`active_programs`) and the customer's memberships: one statement."""
         rows = self._customer_rows(session.connection(), _ORDER_CONTEXT, customer_id)
         listed = [row for row in rows if row.program_id is not None]
         return OrderContext(
@@ -301,13 +324,99 @@ class ServiceBase:
             seen.add(current)
             current = merged_into
 
-    def _member(self, conn: sa.Connection, program: Program, customer_id: int) -> Member | None:
+    def member(self, conn: sa.Connection, program: Program, customer_id: int) -> Member | None:
+        """The customer's membership of the program, or None."""
         row = conn.execute(_MEMBER, {"member": customer_id, "program": program.id}).mappings().first()
         return None if row is None else member_from_row(program, row)
+
+    # -- enrolment ------------------------------------------------------------------------------
+
+    def enroll(self, session: Session, program: Program, customer_id: int, now: datetime, *, owed: bool = True) -> bool:
+        """Create the balance row (lowest tier), pay the sign-up bonus and (``owed``) referral bonuses owed to the
+        customer while not a member; False when already a member."""
+        conn = session.connection()
+        tiers = self.tiers_of(session, program)
+        lowest = tiers[0] if tiers else None
+        row = {
+            "customer_id": customer_id,
+            "program_id": program.id,
+            "points": 0,
+            "tier": lowest.code if lowest else None,
+            "tier_since": now if lowest else None,
+            "enrolled_at": now,
+        }
+        created = insert_ignore(conn, members, row, ("customer_id", "program_id"), members.c.customer_id)
+        if created is None:
+            return False
+        if lowest is not None:
+            self.crm.hooks.call(
+                hookspecs.crmkit_tier_changed,
+                customer_id=customer_id,
+                program=program,
+                old_tier=None,
+                new_tier=lowest,
+                session=session,
+            )
+        signup = self.config_of(session, program.id).rule("signup")
+        if signup is not None and signup.bonus_points:
+            self.ledger.post(
+                session,
+                program,
+                customer_id,
+                program.to_units(signup.bonus_points),
+                kind="earn",
+                reason="signup",
+                source_kind="customer",
+                source_id=customer_id,
+                now=now,
+                note="sign-up bonus",
+                expires_at=program.expiry_from(now),
+            )
+        if owed:
+            self._pay_owed_referrals(session, program, customer_id, now)
+        return True
+
+    def _pay_owed_referrals(self, session: Session, program: Program, customer_id: int, now: datetime) -> None:
+        """Pay a new member the referral bonuses they were owed while not a member (``referral_owed`` entries), at the
+        program's referral bonus as it is when they join."""
+        c = ledger.c
+        owed = (
+            session.connection()
+            .execute(
+                sa.select(c.source_id, c.order_id)
+                .where(c.customer_id == customer_id, c.program_id == program.id, c.reason == REFERRAL_OWED)
+                .order_by(c.id)
+            )
+            .all()
+        )
+        referral = self.config_of(session, program.id).rule("referral") if owed else None
+        if referral is None or not referral.bonus_points:
+            return
+        units = program.to_units(referral.bonus_points)
+        for referred, order_id in owed:
+            self.ledger.post(
+                session,
+                program,
+                customer_id,
+                units,
+                kind="earn",
+                reason="referral",
+                source_kind="customer",
+                source_id=referred,
+                now=now,
+                order_id=order_id,
+                note=f"referred customer {referred} (owed since their first order, paid on enrolment)",
+                expires_at=program.expiry_from(now),
+            )
 
 
 def _facts(row: sa.Row[Any]) -> CustomerFacts:
     return CustomerFacts(row.customer_id, row.customer_status, row.customer_birth_date, row.customer_attributes or {})
+
+
+def tier_named(tiers: Sequence[Tier], code: str | None) -> Tier | None:
+    """The tier with ``code``, else the lowest tier (None when the program has no tiers)."""
+    return next((tier for tier in tiers if tier.code == code), tiers[0] if tiers else None)
 
 
 def program_from_row(row: Mapping[str, Any]) -> Program:

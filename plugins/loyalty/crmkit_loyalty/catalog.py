@@ -1,11 +1,12 @@
-"""Configuring loyalty: programs, earn rules, tiers and the rewards catalogue (validated, audited writes)."""
+"""``crm.loyalty.programs``: programs, earn rules, tiers and the rewards catalogue (validated, audited writes)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import marshmallow
 import sqlalchemy as sa
@@ -15,10 +16,14 @@ from crmkit.errors import Conflict, NotFound, ValidationError
 from crmkit.money import MAX_MINOR
 from crmkit.plugin_api import CleanSchema
 from crmkit.vncalendar import FOUNDING_DAY, check_occasion, founding_day
-from crmkit_loyalty.base import ServiceBase, reward_from_row, rule_from_row
+from crmkit_loyalty.base import reward_from_row, rule_from_row
 from crmkit_loyalty.models import programs, rewards, rules, tiers
 from crmkit_loyalty.permissions import PROGRAMS_MANAGE
 from crmkit_loyalty.records import MAX_BALANCE, MAX_UNITS, ROUNDING, Program, Reward, Rule, Tier
+
+if TYPE_CHECKING:
+    from crmkit_loyalty.base import Shared
+    from crmkit_loyalty.tiering import Tiering
 
 RULE_KINDS = ("product", "category", "min_order", "birthday", "occasion", "signup", "referral")
 REWARD_KINDS = ("product", "service", "discount")
@@ -146,12 +151,17 @@ def _given(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class CatalogMixin(ServiceBase):
-    """Programs, rules, tiers and rewards of ``crm.loyalty``."""
+class Programs:
+    """``crm.loyalty.programs``: programs, their earn rules and tiers, and the rewards catalogue."""
+
+    def __init__(self, shared: Shared, tiering: Tiering) -> None:
+        self._shared = shared
+        self._crm = shared.crm
+        self._tiering = tiering
 
     # -- programs ---------------------------------------------------------------------------
 
-    def create_program(
+    def create(
         self, code: str, name: str, *, tiers: Sequence[Mapping[str, Any]] | None = None, **settings: Any
     ) -> Program:
         """Create a program (settings as in ``ProgramSchema``) with its tiers (Member/Silver/Gold/Diamond by default)."""
@@ -159,20 +169,19 @@ class CatalogMixin(ServiceBase):
         values = load(ProgramSchema(), {"code": code, "name": name, **settings})
         with self._crm.transaction() as session:
             conn = session.connection()
-            self._forget_config(session)
+            self._shared.forget_config(session)
             if conn.execute(sa.select(programs.c.id).where(programs.c.code == values["code"])).first():
                 raise Conflict(f"loyalty program {values['code']!r} already exists")
             program_id = conn.execute(
                 programs.insert().values(**values, created_at=self._crm.now()).returning(programs.c.id)
             ).scalar_one()
-            program = self._program_by_id(conn, program_id)
+            program = self._shared.program_by_id(conn, program_id)
             self._write_tiers(conn, program, _default_tiers(program) if tiers is None else tiers)
             self._crm.audit.record(session, "create", "loyalty_program", values["code"], changes=values)
-        self._idents.clear()
-        self._configs.clear()  # a database rebuilt under this CRM may reuse program ids
+        self._shared.forget_programs()
         return program
 
-    def update_program(self, code: str, **changes: Any) -> Program:
+    def update(self, code: str, **changes: Any) -> Program:
         """Change a program's settings; ``code``, ``currency`` and ``point_decimals`` are fixed once created."""
         self._crm.access.require(PROGRAMS_MANAGE)
         fixed = [name for name in IMMUTABLE if name in changes]
@@ -181,23 +190,23 @@ class CatalogMixin(ServiceBase):
         values = load(ProgramSchema(), changes, partial=True)
         with self._crm.transaction() as session:
             conn = session.connection()
-            self._forget_config(session)
-            program = self._program(conn, code)
+            self._shared.forget_config(session)
+            program = self._shared.program(conn, code)
             if values:
                 conn.execute(programs.update().where(programs.c.id == program.id).values(**values))
-                self._changed_config(session, program.id)  # tiers read differently with another tier_basis
+                self._shared.changed_config(session, program.id)  # tiers read differently with another tier_basis
                 self._crm.audit.record(session, "update", "loyalty_program", code, changes=values)
-            return self._program_by_id(conn, program.id)
+            return self._shared.program_by_id(conn, program.id)
 
-    def programs(self) -> list[Program]:
+    def list(self) -> list[Program]:
         """Every program, the default one (the first created) first."""
         with self._crm.reading() as conn:
-            return self._programs(conn)
+            return self._shared.programs(conn)
 
-    def program(self, code: str | None = None) -> Program:
+    def get(self, code: str | None = None) -> Program:
         """One program by code, or the default program."""
         with self._crm.reading() as conn:
-            return self._program(conn, code)
+            return self._shared.program(conn, code)
 
     # -- earn rules ----------------------------------------------------------------------------
 
@@ -211,18 +220,20 @@ class CatalogMixin(ServiceBase):
             )
         with self._crm.transaction() as session:
             conn = session.connection()
-            self._forget_config(session)
-            target = self._program(conn, program)
+            self._shared.forget_config(session)
+            target = self._shared.program(conn, program)
             if values["bonus_points"] is not None:
                 values["bonus_points"] = target.to_units(values["bonus_points"], "bonus_points")
-            if kind in ("min_order", "signup", "referral") and any(r.kind == kind for r in self._rules(conn, target)):
+            if kind in ("min_order", "signup", "referral") and any(
+                r.kind == kind for r in self._shared.rules(conn, target)
+            ):
                 raise Conflict(f"program {target.code!r} already has an active {kind} rule: deactivate it first")
             rule_id = conn.execute(
                 rules.insert()
                 .values(**values, program_id=target.id, active=True, created_at=self._crm.now())
                 .returning(rules.c.id)
             ).scalar_one()
-            self._changed_config(session, target.id)
+            self._shared.changed_config(session, target.id)
             self._crm.audit.record(
                 session, "create", "loyalty_rule", rule_id, changes={**values, "program": target.code}
             )
@@ -233,44 +244,44 @@ class CatalogMixin(ServiceBase):
         self._crm.access.require(PROGRAMS_MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
-            self._forget_config(session)
+            self._shared.forget_config(session)
             program_id = conn.execute(sa.select(rules.c.program_id).where(rules.c.id == rule_id)).scalar()
             if program_id is None:
                 raise NotFound("loyalty rule", rule_id)
             conn.execute(rules.update().where(rules.c.id == rule_id).values(active=False))
-            self._changed_config(session, program_id)
+            self._shared.changed_config(session, program_id)
             self._crm.audit.record(session, "deactivate", "loyalty_rule", rule_id)
-            return self._rule(conn, self._program_by_id(conn, program_id), rule_id)
+            return self._rule(conn, self._shared.program_by_id(conn, program_id), rule_id)
 
-    def rules(self, program: str | None = None, *, include_inactive: bool = False) -> list[Rule]:
+    def rules(self, program: str | None = None, *, include_inactive: bool = False) -> builtins.list[Rule]:
         """A program's earn rules in the order they were added."""
         with self._crm.reading() as conn:
-            return self._rules(conn, self._program(conn, program), include_inactive=include_inactive)
+            return self._shared.rules(conn, self._shared.program(conn, program), include_inactive=include_inactive)
 
     def _rule(self, conn: sa.Connection, program: Program, rule_id: int) -> Rule:
         return rule_from_row(program, conn.execute(sa.select(rules).where(rules.c.id == rule_id)).mappings().one())
 
     # -- tiers ------------------------------------------------------------------------------------
 
-    def set_tiers(self, definitions: Sequence[Mapping[str, Any]], *, program: str | None = None) -> list[Tier]:
+    def set_tiers(self, definitions: Sequence[Mapping[str, Any]], *, program: str | None = None) -> builtins.list[Tier]:
         """Replace a program's tiers (the lowest must start at 0), then re-evaluate every member's tier."""
         self._crm.access.require(PROGRAMS_MANAGE)
         with self._crm.transaction() as session:
             conn = session.connection()
-            self._forget_config(session)
-            target = self._program(conn, program)
+            self._shared.forget_config(session)
+            target = self._shared.program(conn, program)
             self._write_tiers(conn, target, definitions)
-            self._changed_config(session, target.id)
+            self._shared.changed_config(session, target.id)
             self._crm.audit.record(
                 session, "update", "loyalty_tiers", target.code, changes={"tiers": [dict(d) for d in definitions]}
             )
-        self._evaluate_tiers(program=target.code)  # type: ignore[attr-defined]  # BatchMixin, without loyalty.jobs.run
+        self._tiering.evaluate(program=target.code)  # without loyalty.jobs.run: managing programs suffices
         return self.tiers(target.code)
 
-    def tiers(self, program: str | None = None) -> list[Tier]:
+    def tiers(self, program: str | None = None) -> builtins.list[Tier]:
         """A program's tiers, lowest first."""
         with self._crm.reading() as conn:
-            return self._tiers(conn, self._program(conn, program))
+            return self._shared.tiers(conn, self._shared.program(conn, program))
 
     def _write_tiers(self, conn: sa.Connection, program: Program, definitions: Sequence[Mapping[str, Any]]) -> None:
         schema = TierSchema()
@@ -306,7 +317,7 @@ class CatalogMixin(ServiceBase):
         values = load(RewardSchema(), {"code": code, "name": name, "points_cost": points_cost, **settings})
         with self._crm.transaction() as session:
             conn = session.connection()
-            target = self._program(conn, program)
+            target = self._shared.program(conn, program)
             if conn.execute(
                 sa.select(rewards.c.id).where(rewards.c.program_id == target.id, rewards.c.code == code)
             ).first():
@@ -320,7 +331,7 @@ class CatalogMixin(ServiceBase):
             self._crm.audit.record(
                 session, "create", "loyalty_reward", reward_id, changes={**values, "program": target.code}
             )
-            return self._reward(conn, target, code)
+            return self._shared.reward(conn, target, code)
 
     def update_reward(self, code: str, *, program: str | None = None, **changes: Any) -> Reward:
         """Change a reward (name, points_cost, stock, value_minor, description, active); its code stays."""
@@ -328,19 +339,19 @@ class CatalogMixin(ServiceBase):
         values = load(RewardSchema(), changes, partial=True)
         with self._crm.transaction() as session:
             conn = session.connection()
-            target = self._program(conn, program)
-            reward = self._reward(conn, target, code)
+            target = self._shared.program(conn, program)
+            reward = self._shared.reward(conn, target, code)
             if "points_cost" in values:
                 values["points_cost"] = target.to_units(values["points_cost"], "points_cost")
             if values:
                 conn.execute(rewards.update().where(rewards.c.id == reward.id).values(**values))
                 self._crm.audit.record(session, "update", "loyalty_reward", reward.id, changes=values)
-            return self._reward(conn, target, code)
+            return self._shared.reward(conn, target, code)
 
-    def rewards(self, program: str | None = None, *, include_inactive: bool = False) -> list[Reward]:
+    def rewards(self, program: str | None = None, *, include_inactive: bool = False) -> builtins.list[Reward]:
         """The rewards catalogue of a program, cheapest first."""
         with self._crm.reading() as conn:
-            target = self._program(conn, program)
+            target = self._shared.program(conn, program)
             query = (
                 sa.select(rewards)
                 .where(rewards.c.program_id == target.id)

@@ -64,7 +64,7 @@ def loyalty() -> None:
 @pass_crm
 def balance(crm: CRM, customer_id: int, program: str | None) -> None:
     """A customer's points balance, tier and what the points are worth."""
-    target = crm.loyalty.program(program)
+    target = crm.loyalty.programs.get(program)
     member = crm.loyalty.member(customer_id, program=target.code)
     points = crm.loyalty.balance(customer_id, program=target.code)
     emit_object(
@@ -253,7 +253,7 @@ def rewards(ctx: click.Context, show_all: bool, program: str | None) -> None:
 @pass_crm
 def _list_rewards(crm: CRM, show_all: bool, program: str | None) -> None:
     emit(
-        _rows(crm.loyalty.rewards(program, include_inactive=show_all)),
+        _rows(crm.loyalty.programs.rewards(program, include_inactive=show_all)),
         ["code", "name", "kind", "points_cost", "stock", "value", "active"],
     )
 
@@ -280,8 +280,8 @@ def rewards_add(
     program: str | None,
 ) -> None:
     """Add a reward to the catalogue."""
-    currency = crm.loyalty.program(program).currency
-    reward = crm.loyalty.add_reward(
+    currency = crm.loyalty.programs.get(program).currency
+    reward = crm.loyalty.programs.add_reward(
         code,
         name,
         points_cost,
@@ -316,7 +316,7 @@ def rewards_update(
     program: str | None,
 ) -> None:
     """Change a reward: name, points, stock, value, or whether it is offered."""
-    currency = crm.loyalty.program(program).currency
+    currency = crm.loyalty.programs.get(program).currency
     changes = {
         "name": name,
         "points_cost": points_cost,
@@ -327,7 +327,7 @@ def rewards_update(
     changes = {key: val for key, val in changes.items() if val is not None}
     if unlimited:
         changes["stock"] = None
-    emit_object(_plain(crm.loyalty.update_reward(code, program=program, **changes)))
+    emit_object(_plain(crm.loyalty.programs.update_reward(code, program=program, **changes)))
 
 
 # -- tiers, programs and rules ------------------------------------------------------------------------------
@@ -344,9 +344,9 @@ def tiers(ctx: click.Context, program: str | None) -> None:
 
 @pass_crm
 def _list_tiers(crm: CRM, program: str | None) -> None:
-    counts = {row.tier: row.members for row in crm.loyalty.tier_counts(program=program)}
+    counts = {row.tier: row.members for row in crm.loyalty.reports.tier_counts(program=program)}
     emit(
-        [{**_tier(tier), "members": counts.get(tier.code, 0)} for tier in crm.loyalty.tiers(program)],
+        [{**_tier(tier), "members": counts.get(tier.code, 0)} for tier in crm.loyalty.programs.tiers(program)],
         [*TIER_COLUMNS, N_("members")],
     )
 
@@ -381,7 +381,7 @@ def tiers_set(crm: CRM, definitions: tuple[str, ...], program: str | None) -> No
                 "multiplier": parts[3] if len(parts) == 4 else "1",
             }
         )
-    emit([_tier(tier) for tier in crm.loyalty.set_tiers(parsed, program=program)], TIER_COLUMNS)
+    emit([_tier(tier) for tier in crm.loyalty.programs.set_tiers(parsed, program=program)], TIER_COLUMNS)
 
 
 @loyalty.group(invoke_without_command=True)
@@ -395,7 +395,7 @@ def programs(ctx: click.Context) -> None:
 @pass_crm
 def _list_programs(crm: CRM) -> None:
     emit(
-        _rows(crm.loyalty.programs()),
+        _rows(crm.loyalty.programs.list()),
         [
             "code",
             "name",
@@ -495,7 +495,7 @@ def programs_add(
 ) -> None:
     """Create a program (with Member, Silver, Gold and Diamond tiers unless --no-default-tiers)."""
     tiers_given = [{"code": "member", "name": "Member", "threshold": 0}] if no_default_tiers else None
-    program = crm.loyalty.create_program(
+    program = crm.loyalty.programs.create(
         code,
         name,
         currency=currency.upper(),
@@ -514,9 +514,9 @@ def programs_add(
 @pass_crm
 def programs_update(crm: CRM, code: str, name: str | None, active: bool | None, **options: Any) -> None:
     """Change a program's settings (the currency and decimals are fixed)."""
-    changes = _settings(crm.loyalty.program(code).currency, **options)
+    changes = _settings(crm.loyalty.programs.get(code).currency, **options)
     changes.update({key: value for key, value in (("name", name), ("active", active)) if value is not None})
-    emit_object(_plain(crm.loyalty.update_program(code, **changes)))
+    emit_object(_plain(crm.loyalty.programs.update(code, **changes)))
 
 
 @loyalty.group(invoke_without_command=True)
@@ -532,7 +532,7 @@ def rules(ctx: click.Context, show_all: bool, program: str | None) -> None:
 @pass_crm
 def _list_rules(crm: CRM, show_all: bool, program: str | None) -> None:
     emit(
-        _rows(crm.loyalty.rules(program, include_inactive=show_all)),
+        _rows(crm.loyalty.programs.rules(program, include_inactive=show_all)),
         ["id", "kind", "target", "multiplier", "bonus_points", "amount_minor", "starts_on", "ends_on", "active"],
     )
 
@@ -568,8 +568,8 @@ def rules_add(
     program: str | None,
 ) -> None:
     """Add an earn rule."""
-    currency = crm.loyalty.program(program).currency
-    rule = crm.loyalty.add_rule(
+    currency = crm.loyalty.programs.get(program).currency
+    rule = crm.loyalty.programs.add_rule(
         kind,
         program=program,
         target=target,
@@ -587,7 +587,7 @@ def rules_add(
 @pass_crm
 def rules_deactivate(crm: CRM, rule_id: int) -> None:
     """Stop applying a rule."""
-    emit_object(_plain(crm.loyalty.deactivate_rule(rule_id)))
+    emit_object(_plain(crm.loyalty.programs.deactivate_rule(rule_id)))
 
 
 # -- batch jobs -------------------------------------------------------------------------------------------------
@@ -601,7 +601,7 @@ def expire(crm: CRM, program: str | None) -> None:
     emit(
         [
             {"program": run.program, "lots_expired": run.changed, "points": run.points}
-            for run in crm.loyalty.expire(program=program)
+            for run in crm.loyalty.jobs.expire(program=program)
         ],
         ["program", "lots_expired", "points"],
     )
@@ -613,7 +613,10 @@ def expire(crm: CRM, program: str | None) -> None:
 def evaluate_tiers(crm: CRM, program: str | None) -> None:
     """Move every member to the tier their qualifying points (or spend) over the window reach."""
     emit(
-        [{"program": run.program, "members_moved": run.changed} for run in crm.loyalty.evaluate_tiers(program=program)],
+        [
+            {"program": run.program, "members_moved": run.changed}
+            for run in crm.loyalty.jobs.evaluate_tiers(program=program)
+        ],
         ["program", "members_moved"],
     )
 
@@ -623,7 +626,7 @@ def evaluate_tiers(crm: CRM, program: str | None) -> None:
 @pass_crm
 def verify(crm: CRM, program: str | None) -> None:
     """Check that every balance equals the sum of its ledger entries (exit code 1 when one does not)."""
-    mismatches = crm.loyalty.verify(program=program)
+    mismatches = crm.loyalty.jobs.verify(program=program)
     if mismatches:
         emit(_rows(mismatches), ["customer_id", "program", "balance", "ledger_sum", "open_lots"])
         raise click.ClickException(f"{len(mismatches)} balance(s) disagree with the ledger")
@@ -635,7 +638,7 @@ def verify(crm: CRM, program: str | None) -> None:
 @pass_crm
 def backfill(crm: CRM, since: datetime | None) -> None:
     """Earn points for orders the sales plugin already holds (idempotent: safe to run again)."""
-    count = crm.loyalty.backfill(since=None if since is None else local_midnight(since.date(), crm.timezone))
+    count = crm.loyalty.jobs.backfill(since=None if since is None else local_midnight(since.date(), crm.timezone))
     emit_object({"orders_read": count})
 
 
@@ -659,7 +662,10 @@ def report() -> None:
 @pass_crm
 def report_liability(crm: CRM, program: str | None) -> None:
     """Outstanding points and their money value, per program."""
-    _report(crm.loyalty.liability(program=program), ["program", "members", "outstanding", "value", "expiring_30_days"])
+    _report(
+        crm.loyalty.reports.liability(program=program),
+        ["program", "members", "outstanding", "value", "expiring_30_days"],
+    )
 
 
 @report.command("earn-burn")
@@ -669,7 +675,7 @@ def report_liability(crm: CRM, program: str | None) -> None:
 def report_earn_burn(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Points earned and burned per local month."""
     _report(
-        crm.loyalty.earn_burn(program=program, start=_day(start), end=_day(end)),
+        crm.loyalty.reports.earn_burn(program=program, start=_day(start), end=_day(end)),
         ["program", "month", "earned", "reversed", "redeemed", "expired", "adjusted", "net"],
     )
 
@@ -679,7 +685,7 @@ def report_earn_burn(crm: CRM, start: datetime | None, end: datetime | None, pro
 @pass_crm
 def report_tiers(crm: CRM, program: str | None) -> None:
     """Members per tier."""
-    _report(crm.loyalty.tier_counts(program=program), ["program", "tier", "name", "members"])
+    _report(crm.loyalty.reports.tier_counts(program=program), ["program", "tier", "name", "members"])
 
 
 @report.command("redemption")
@@ -689,7 +695,7 @@ def report_tiers(crm: CRM, program: str | None) -> None:
 def report_redemption(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Share of earned points redeemed, and of members who redeemed."""
     _report(
-        crm.loyalty.redemption_rate(program=program, start=_day(start), end=_day(end)),
+        crm.loyalty.reports.redemption_rate(program=program, start=_day(start), end=_day(end)),
         ["program", "earned", "redeemed", "rate", "members", "redeeming_members", "member_rate"],
     )
 
@@ -701,6 +707,6 @@ def report_redemption(crm: CRM, start: datetime | None, end: datetime | None, pr
 def report_repeat(crm: CRM, start: datetime | None, end: datetime | None, program: str | None) -> None:
     """Repeat-purchase rate of members vs non-members."""
     _report(
-        crm.loyalty.repeat_purchase(program=program, start=_day(start), end=_day(end)),
+        crm.loyalty.reports.repeat_purchase(program=program, start=_day(start), end=_day(end)),
         ["group", "buyers", "repeat_buyers", "rate"],
     )

@@ -136,11 +136,11 @@ def loyalty_cards(crm: CRM, customer: Customer) -> list[Card]:
         sections = service.profile(customer.id, session)
     cards = []
     for section in sections:
-        program = service.program(section["program"])
+        program = service.programs.get(section["program"])
         member = service.member(customer.id, program=program.code)
         if member is None:
             continue
-        offered = service.rewards(program.code)
+        offered = service.programs.rewards(program.code)
         affordable = [reward for reward in offered if reward.points_cost <= member.points and reward.stock != 0]
         lines = [line_of(entry) for entry in service.history(customer.id, program=program.code, limit=PANEL_LINES)]
         latest = service.redemptions(customer.id, program=program.code)[:PANEL_REDEMPTIONS]
@@ -212,7 +212,7 @@ def member_statement(request: ConsoleRequest) -> Response:
     """A member's ledger one month a page, oldest first with the balance after each line, and their tier history."""
     crm, customer_id = request.crm, request.params["customer_id"]
     customer = crm.customers.get(customer_id)
-    program = crm.loyalty.program(request.http.args.get("program") or None)
+    program = crm.loyalty.programs.get(request.http.args.get("program") or None)
     if customer.id != customer_id:  # merged away: the statement of the customer it became
         return request.redirect(f"/console/loyalty/members/{customer.id}", program=program.code)
     member = crm.loyalty.member(customer.id, program=program.code)
@@ -220,7 +220,7 @@ def member_statement(request: ConsoleRequest) -> Response:
         "customer": customer,
         "program": program,
         "member": member,
-        "programs": crm.loyalty.programs(),
+        "programs": crm.loyalty.programs.list(),
     }
     if member is not None:
         first = _month(request)
@@ -235,7 +235,7 @@ def member_statement(request: ConsoleRequest) -> Response:
         values.update(
             statement=statement,
             lines=lines,
-            tiers=tier_names(crm.loyalty.tiers(program.code)),
+            tiers=tier_names(crm.loyalty.programs.tiers(program.code)),
             history=crm.loyalty.tier_history(customer.id, program=program.code),
             redemptions=crm.loyalty.redemptions(customer.id, program=program.code),
             older=f"{(first - timedelta(days=1)):%Y-%m}" if first > since else None,
@@ -246,10 +246,10 @@ def member_statement(request: ConsoleRequest) -> Response:
 
 def programs_page(request: ConsoleRequest) -> Response:
     """Every program: how points are earned and worth, its earn rules and its tiers."""
-    service = request.crm.loyalty
+    catalog = request.crm.loyalty.programs
     programs = [
-        (program, service.rules(program.code, include_inactive=True), service.tiers(program.code))
-        for program in service.programs()
+        (program, catalog.rules(program.code, include_inactive=True), catalog.tiers(program.code))
+        for program in catalog.list()
     ]
     return request.render(
         TEMPLATES + "programs.html",
@@ -263,10 +263,10 @@ def programs_page(request: ConsoleRequest) -> Response:
 
 def rewards_page(request: ConsoleRequest) -> Response:
     """A program's rewards catalogue, cheapest first; managers also see retired rewards and may change them."""
-    service, can_manage = request.crm.loyalty, request.allowed(PROGRAMS_MANAGE)
-    programs = service.programs()
-    program = service.program(request.http.args.get("program") or None) if programs else None
-    rewards = service.rewards(program.code, include_inactive=can_manage) if program else []
+    catalog, can_manage = request.crm.loyalty.programs, request.allowed(PROGRAMS_MANAGE)
+    programs = catalog.list()
+    program = catalog.get(request.http.args.get("program") or None) if programs else None
+    rewards = catalog.rewards(program.code, include_inactive=can_manage) if program else []
     return request.render(
         TEMPLATES + "rewards.html",
         programs=programs,
@@ -344,15 +344,15 @@ def _submitted(request: ConsoleRequest) -> dict[str, str]:
 
 
 def reward_new(request: ConsoleRequest) -> Response:
-    """The new-reward form of a program; saved through ``crm.loyalty.add_reward``."""
-    service = request.crm.loyalty
-    program = service.program(request.http.values.get("program") or None)
+    """The new-reward form of a program; saved through ``crm.loyalty.programs.add_reward``."""
+    catalog = request.crm.loyalty.programs
+    program = catalog.get(request.http.values.get("program") or None)
     if request.http.method == "GET":
         return _reward_form(request, program, None, _reward_values(None), {})
     values = _submitted(request)
     try:
         data = _reward_changes(values, ("kind", "stock", "value", "description"), program.currency)
-        service.add_reward(
+        catalog.add_reward(
             values["code"],
             values["name"],
             values["points_cost"] or None,
@@ -366,9 +366,9 @@ def reward_new(request: ConsoleRequest) -> Response:
 
 
 def reward_edit(request: ConsoleRequest) -> Response:
-    """The edit form of a reward; only the fields the manager changed go to ``crm.loyalty.update_reward``."""
-    service, code = request.crm.loyalty, request.params["code"]
-    program = service.program(request.params["program"])
+    """The edit form of a reward; only the fields the manager changed go to ``crm.loyalty.programs.update_reward``."""
+    catalog, code = request.crm.loyalty.programs, request.params["code"]
+    program = catalog.get(request.params["program"])
     reward = _reward(request, program, code)
     current = _reward_values(reward)
     if request.http.method == "GET":
@@ -377,7 +377,7 @@ def reward_edit(request: ConsoleRequest) -> Response:
     changed = [name for name in REWARD_FIELDS if values[name] != current[name]]
     try:
         if changed:
-            service.update_reward(code, program=program.code, **_reward_changes(values, changed, program.currency))
+            catalog.update_reward(code, program=program.code, **_reward_changes(values, changed, program.currency))
     except ValidationError as exc:
         return _reward_form(request, program, reward, values, _errors_of(exc), status=422)
     return request.redirect(REWARDS, program=program.code, saved=1)
@@ -385,16 +385,16 @@ def reward_edit(request: ConsoleRequest) -> Response:
 
 def reward_status(request: ConsoleRequest) -> Response:
     """Retire a reward (no longer offered; past redemptions keep it) or offer it again."""
-    service = request.crm.loyalty
-    program = service.program(request.params["program"])
+    catalog = request.crm.loyalty.programs
+    program = catalog.get(request.params["program"])
     reward = _reward(request, program, request.params["code"])
-    service.update_reward(reward.code, program=program.code, active=request.http.form.get("active") == "1")
+    catalog.update_reward(reward.code, program=program.code, active=request.http.form.get("active") == "1")
     return request.redirect(REWARDS, program=program.code, saved=1)
 
 
 def _reward(request: ConsoleRequest, program: Program, code: str) -> Reward:
     """The program's reward ``code``, retired ones included (``NotFound``: the 404 page)."""
-    found = [r for r in request.crm.loyalty.rewards(program.code, include_inactive=True) if r.code == code]
+    found = [r for r in request.crm.loyalty.programs.rewards(program.code, include_inactive=True) if r.code == code]
     if not found:
         raise NotFound("reward", code)
     return found[0]
@@ -441,7 +441,7 @@ def crmkit_home_tiles() -> list[Tile]:
             "loyalty-liability",
             "Points liability",
             TEMPLATES + "liability_tile.html",
-            lambda crm: crm.loyalty.liability(),
+            lambda crm: crm.loyalty.reports.liability(),
             permission=REPORTS_READ,
         )
     ]

@@ -38,10 +38,10 @@ REWARDS = (
 def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
     """Create the demo program and fill it for the demo customers (members, points, redemptions)."""
     loyalty = crm.loyalty
-    if any(program.code == PROGRAM for program in loyalty.programs()):
+    if any(program.code == PROGRAM for program in loyalty.programs.list()):
         return
     rng = random.Random(seed)
-    loyalty.create_program(
+    loyalty.programs.create(
         PROGRAM,
         "Khách hàng thân thiết",
         currency="VND",
@@ -52,15 +52,15 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
         auto_enroll=False,
     )
     for rule in RULES:
-        loyalty.add_rule(rule["kind"], program=PROGRAM, **{k: v for k, v in rule.items() if k != "kind"})
+        loyalty.programs.add_rule(rule["kind"], program=PROGRAM, **{k: v for k, v in rule.items() if k != "kind"})
     for code, name, kind, points, stock, value in REWARDS:
-        loyalty.add_reward(code, name, points, kind=kind, stock=stock, value_minor=value, program=PROGRAM)
+        loyalty.programs.add_reward(code, name, points, kind=kind, stock=stock, value_minor=value, program=PROGRAM)
     members = [cid for cid in customer_ids if rng.random() < MEMBER_SHARE]
     for customer_id in members:
         loyalty.enroll(customer_id, program=PROGRAM)
     for referred, referrer in zip(members[1::20], members[::20]):
         crm.customers.update(referred, attributes={"referred_by": referrer})
-    loyalty.backfill()
+    loyalty.jobs.backfill()
     for customer_id in members:
         if rng.random() < 0.35:
             for code in ("voucher-100k", "arabica-250", "voucher-50k"):
@@ -71,21 +71,21 @@ def populate(crm: CRM, customer_ids: list[int], seed: int) -> None:
                 if rng.random() < 0.05:
                     loyalty.cancel_redemption(redemption.id, note="Khách đổi ý")
                 break
-    loyalty.expire(program=PROGRAM)
-    loyalty.evaluate_tiers(program=PROGRAM)
+    loyalty.jobs.expire(program=PROGRAM)
+    loyalty.jobs.evaluate_tiers(program=PROGRAM)
 
 
 def overview(crm: CRM) -> dict[str, list[str]]:
     """The loyalty lines of the demo overview: members, liability, tiers, redemption and repeat rates, rewards."""
     loyalty = crm.loyalty
-    if not loyalty.programs():
+    if not loyalty.programs.list():
         return {}
-    program = loyalty.program(PROGRAM)
-    (liability,) = loyalty.liability(program=PROGRAM)
-    (redemption,) = loyalty.redemption_rate(program=PROGRAM)
-    tiers = " · ".join(f"{row.name} {row.members:,}" for row in loyalty.tier_counts(program=PROGRAM))
-    repeat = ", ".join(f"{row.group} {_percent(row.rate)}" for row in loyalty.repeat_purchase(program=PROGRAM))
-    rewards = ", ".join(f"{r.name} ({r.points_cost} points)" for r in loyalty.rewards(program=PROGRAM))
+    program = loyalty.programs.get(PROGRAM)
+    (liability,) = loyalty.reports.liability(program=PROGRAM)
+    (redemption,) = loyalty.reports.redemption_rate(program=PROGRAM)
+    tiers = " · ".join(f"{row.name} {row.members:,}" for row in loyalty.reports.tier_counts(program=PROGRAM))
+    repeat = ", ".join(f"{row.group} {_percent(row.rate)}" for row in loyalty.reports.repeat_purchase(program=PROGRAM))
+    rewards = ", ".join(f"{r.name} ({r.points_cost} points)" for r in loyalty.programs.rewards(program=PROGRAM))
     value = f" worth {liability.value}" if liability.value else ""
     return {
         "Loyalty": [

@@ -28,13 +28,13 @@ def crmkit_jobs(crm: CRM) -> list[Job]:
         Job(
             "loyalty.expire",
             timedelta(hours=1),
-            lambda crm: crm.loyalty.expire(),
+            lambda crm: crm.loyalty.jobs.expire(),
             "expire the points whose expiry date has passed (crmkit loyalty expire)",
         ),
         Job(
             "loyalty.evaluate-tiers",
             timedelta(days=1),
-            lambda crm: crm.loyalty.evaluate_tiers(),
+            lambda crm: crm.loyalty.jobs.evaluate_tiers(),
             "move members to the tier their qualifying points reach (crmkit loyalty evaluate-tiers)",
         ),
     ]

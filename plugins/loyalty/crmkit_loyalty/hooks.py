@@ -51,24 +51,24 @@ def crmkit_customer_created(crm: CRM, customer: Customer, session: Session) -> N
 
 @hookimpl
 def crmkit_order_discounts(crm: CRM, order_draft: Any, codes: Any, session: Session) -> list[dict[str, Any]]:
-    return crm.loyalty.order_discounts(order_draft, codes, session)
+    return crm.loyalty.orders.discounts(order_draft, codes, session)
 
 
 @hookimpl
 def crmkit_order_placed(crm: CRM, order: Any, session: Session) -> None:
-    crm.loyalty.use_vouchers(order, session)
-    crm.loyalty.earn_order(order, session)
+    crm.loyalty.orders.use_vouchers(order, session)
+    crm.loyalty.orders.earn(order, session)
 
 
 @hookimpl
 def crmkit_order_refunded(crm: CRM, order: Any, refund: Any, session: Session) -> None:
-    crm.loyalty.refund_order(order, refund, session)
+    crm.loyalty.orders.refund(order, refund, session)
 
 
 @hookimpl
 def crmkit_order_cancelled(crm: CRM, order: Any, session: Session) -> None:
-    crm.loyalty.return_vouchers(order, session)
-    crm.loyalty.cancel_order(order, session)
+    crm.loyalty.orders.return_vouchers(order, session)
+    crm.loyalty.orders.cancel(order, session)
 
 
 @hookimpl

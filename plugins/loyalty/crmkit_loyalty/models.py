@@ -4,7 +4,7 @@ whole points, or hundredths etc. when the program allows fractional points (``po
 The ledger is append-only but for one column: ``remaining``, the part of a positive entry not yet
 spent or expired (its *open lot*, what FIFO expiry and redemption consume). The balance row of a
 member (``loyalty_members.points``) and the open lots are kept in step with the entries in the
-same transaction, and ``crm.loyalty.verify()`` proves they agree.
+same transaction, and ``crm.loyalty.jobs.verify()`` proves they agree.
 """
 
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Loyalty reports, computed in SQL: liability, earn vs burn by month, members per tier, redemption and repeat rates.
+"""``crm.loyalty.reports``, computed in SQL: liability, earn vs burn by month, members per tier, redemption and repeat rates.
 
 Periods are local dates and months of the business (``crm.timezone``), bounded by UTC instants so each
 month is an index range scan of ``ix_loyalty_ledger_program_id_created_at``. Purchases for the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
@@ -22,11 +22,13 @@ import sqlalchemy as sa
 from crmkit.money import Money
 from crmkit.plugin_api import purchases
 from crmkit.vncalendar import local_midnight, month_windows
-from crmkit_loyalty.base import ServiceBase
 from crmkit_loyalty.ledger import OPEN
 from crmkit_loyalty.models import ledger, members, redemptions
 from crmkit_loyalty.permissions import REPORTS_READ
 from crmkit_loyalty.records import Points, Program
+
+if TYPE_CHECKING:
+    from crmkit_loyalty.base import Shared
 
 KINDS = ("earn", "reverse", "redeem", "expire", "adjust")
 GROUPS = ("members", "non-members")
@@ -101,8 +103,12 @@ class RepeatRate:
     scoped_to: str | None = None
 
 
-class ReportsMixin(ServiceBase):
-    """``crm.loyalty`` reports."""
+class Reports:
+    """``crm.loyalty.reports``: liability, earn vs burn, members per tier, redemption and repeat-purchase rates."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._crm = shared.crm
 
     def liability(self, *, program: str | None = None) -> list[Liability]:
         """Per program: members, outstanding points, their money value and the points expiring within 30 days."""
@@ -192,7 +198,7 @@ class ReportsMixin(ServiceBase):
                 )
                 result.extend(
                     TierCount(target.code, tier.code, tier.name, counts.get(tier.code, 0), scoped_to)
-                    for tier in self._tiers(conn, target)
+                    for tier in self._shared.tiers(conn, target)
                 )
         return result
 
@@ -263,7 +269,7 @@ class ReportsMixin(ServiceBase):
             .subquery("buyers")
         )
         with self._crm.reading() as conn:
-            target = self._program(conn, program)
+            target = self._shared.program(conn, program)
             is_member = sa.exists().where(
                 members.c.customer_id == per_customer.c.customer_id, members.c.program_id == target.id
             )
@@ -295,7 +301,7 @@ class ReportsMixin(ServiceBase):
         return self._crm.access.customers(customer_id, REPORTS_READ)
 
     def _chosen(self, conn: sa.Connection, program: str | None) -> list[Program]:
-        return [self._program(conn, program)] if program is not None else self._programs(conn)
+        return [self._shared.program(conn, program)] if program is not None else self._shared.programs(conn)
 
 
 def _period(

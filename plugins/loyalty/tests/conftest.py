@@ -14,7 +14,7 @@ import loyalty_testkit as kit
 def loyal(crm_factory):
     """A CRM with the stand-in sales plugin, loyalty, and a default VND program (1 point per 10.000 ₫)."""
     crm = kit.make(crm_factory)
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     return crm
 
 
@@ -23,5 +23,5 @@ def listening(crm_factory):
     """Like ``loyal``, plus a plugin recording every ``crmkit_points_changed`` and ``crmkit_tier_changed``."""
     listener = kit.Listener()
     crm = crm_factory(plugins=[*kit.PLUGINS, listener.plugin])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     return crm, listener

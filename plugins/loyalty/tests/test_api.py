@@ -18,7 +18,9 @@ def api(loyal):
     add_user(crm, "hoa", teams=["Hà Nội"], roles=["manager"])
     add_user(crm, "lan", teams=["Hà Nội"], roles=["sales"])
     add_user(crm, "tam", teams=["Sài Gòn"], roles=["sales"])
-    crm.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 100, kind="discount", value_minor=50_000, stock=5)
+    crm.loyalty.programs.add_reward(
+        "voucher-50k", "Voucher 50.000 ₫", 100, kind="discount", value_minor=50_000, stock=5
+    )
     members = {}
     for owner, spent in (("lan", 3_000_000), ("tam", 5_000_000)):
         customer = crm.customers.add(name=f"Khách của {owner}", owner=owner)

@@ -111,7 +111,7 @@ def test_programs_rules_and_tiers_setup(loyal, run):
         None,
         1,
     )
-    assert [t.code for t in loyal.loyalty.tiers("usd")] == ["member"]
+    assert [t.code for t in loyal.loyalty.programs.tiers("usd")] == ["member"]
     ok(run("loyalty", "rules", "add", "occasion", "--target", "tet", "--multiplier", "2"))
     assert "50000" in error(run("loyalty", "rules", "add", "min_order", "--min-amount", "50.000"), EXIT_USAGE)
     ok(run("loyalty", "rules", "add", "min_order", "--min-amount", "50000"))

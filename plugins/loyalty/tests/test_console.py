@@ -18,9 +18,11 @@ def shop(loyal: Any) -> dict[str, Any]:
     crm = loyal
     console_user(crm, "lan", teams=["Hà Nội"])
     console_user(crm, "minh", teams=["Sài Gòn"], locale="en")
-    crm.loyalty.add_reward("voucher-100k", "Phiếu mua hàng 100.000 ₫", 200, kind="discount", value_minor=100_000)
-    crm.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 100, stock=5)
-    crm.loyalty.add_reward("may-xay", "Máy xay cà phê", 5000)
+    crm.loyalty.programs.add_reward(
+        "voucher-100k", "Phiếu mua hàng 100.000 ₫", 200, kind="discount", value_minor=100_000
+    )
+    crm.loyalty.programs.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 100, stock=5)
+    crm.loyalty.programs.add_reward("may-xay", "Máy xay cà phê", 5000)
     an = crm.customers.add(name="Nguyễn Văn An", owner="lan")  # joins the program automatically
     dung = crm.customers.add(name="Võ Thị Dung", owner="minh")
     crm.loyalty.grant(an.id, 350, "Quà khai trương cửa hàng")
@@ -53,7 +55,7 @@ def test_the_loyalty_card_shows_balance_tier_value_expiring_points_latest_lines_
 
 def test_redeeming_from_the_360_takes_the_points_and_says_so_with_the_voucher_code(shop: dict[str, Any]) -> None:
     crm, an = shop["crm"], shop["an"]
-    crm.loyalty.update_reward("voucher-100k", name="Phiếu mua hàng 100.000 ₫ <VIP>")
+    crm.loyalty.programs.update_reward("voucher-100k", name="Phiếu mua hàng 100.000 ₫ <VIP>")
     browser = _signed_in(crm, "lan")
     answer = browser.submit(
         f"/console/customers/{an}",
@@ -138,7 +140,7 @@ def test_the_statement_pages_by_month_with_a_running_balance_and_shows_the_tier_
     crm, an = shop["crm"], shop["an"]
     order = crm.sales.place(an, 3_000_000)  # 300 qualifying points: Silver once the tiers below are set
     crm.loyalty.redeem(an, "arabica-250")
-    crm.loyalty.set_tiers(
+    crm.loyalty.programs.set_tiers(
         [
             {"code": "member", "name": "Member", "threshold": 0},
             {"code": "silver", "name": "Silver", "threshold": 300, "multiplier": "1.1"},
@@ -162,7 +164,7 @@ def test_the_statement_pages_by_month_with_a_running_balance_and_shows_the_tier_
 
 def test_the_programs_page_lists_rules_and_tiers_in_vietnamese_with_money_in_dong(shop: dict[str, Any]) -> None:
     crm = shop["crm"]
-    crm.loyalty.add_rule("min_order", amount_minor=2_000_000, bonus_points=50)
+    crm.loyalty.programs.add_rule("min_order", amount_minor=2_000_000, bonus_points=50)
     browser = _signed_in(crm, "lan")
     shown = text(browser.get("/console/loyalty/programs"))
     assert "Khách hàng thân thiết" in shown
@@ -224,11 +226,11 @@ def test_a_manager_creates_edits_and_retires_a_reward_and_a_salesperson_may_only
         ).status_code
         == 303
     )
-    reward = [r for r in crm.loyalty.rewards() if r.code == "binh-giu-nhiet"][0]
+    reward = [r for r in crm.loyalty.programs.rewards() if r.code == "binh-giu-nhiet"][0]
     assert (reward.name, reward.points_cost, reward.stock) == ("Bình giữ nhiệt Lock&Lock", 280, None)
     status = "/console/loyalty/rewards/default/binh-giu-nhiet/status"
     assert browser.submit("/console/loyalty/rewards", status, {"active": "0"}).status_code == 303
-    assert "binh-giu-nhiet" not in [r.code for r in crm.loyalty.rewards()]
+    assert "binh-giu-nhiet" not in [r.code for r in crm.loyalty.programs.rewards()]
     assert "Bình giữ nhiệt Lock&Lock binh-giu-nhiet Product 280 ₫250,000 unlimited retired" in text(
         browser.get("/console/loyalty/rewards")
     )

@@ -23,10 +23,12 @@ PASSWORD = "Sen-hong-2026!"
 def crm(crm_factory: Any) -> Any:
     """The app's CRM (``live_server`` serves it): the stand-in sales plugin, loyalty, a program with tiers and rewards."""
     crm = kit.make(crm_factory)
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
-    crm.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 100, stock=20)
-    crm.loyalty.add_reward("voucher-100k", "Phiếu mua hàng 100.000 ₫", 200, kind="discount", value_minor=100_000)
-    crm.loyalty.add_reward("may-xay", "Máy xay cà phê cầm tay", 2500, stock=3)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 100, stock=20)
+    crm.loyalty.programs.add_reward(
+        "voucher-100k", "Phiếu mua hàng 100.000 ₫", 200, kind="discount", value_minor=100_000
+    )
+    crm.loyalty.programs.add_reward("may-xay", "Máy xay cà phê cầm tay", 2500, stock=3)
     return crm
 
 
@@ -38,7 +40,7 @@ def test_a_vietnamese_salesperson_redeems_a_members_points_from_the_360_and_sees
     crm.users.add("lan", "Nguyễn Thị Lan", password=PASSWORD, locale="vi", teams=["Hà Nội"], roles=["sales"])
     an = crm.customers.add(name="Nguyễn Văn An", owner="lan", phones=["0903 123 400"], emails=["an@example.vn"])
     crm.sales.place(an.id, 5_200_000)  # 520 points
-    crm.loyalty.set_tiers(
+    crm.loyalty.programs.set_tiers(
         [
             {"code": "member", "name": "Member", "threshold": 0},
             {"code": "silver", "name": "Silver", "threshold": 500, "multiplier": "1.1"},

@@ -30,11 +30,11 @@ def _statement(crm, customer_id):
 
 def _quote(crm, customer_id):
     order = Order(id=999_999, customer_id=customer_id, total_minor=500_000, placed_at=days_ago(0))
-    return {"customer_id": customer_id, "lines": crm.loyalty.quote(order)}
+    return {"customer_id": customer_id, "lines": crm.loyalty.orders.quote(order)}
 
 
 def _repeat(crm, customer_id):
-    members, _others = crm.loyalty.repeat_purchase(program=own_program(customer_id))
+    members, _others = crm.loyalty.reports.repeat_purchase(program=own_program(customer_id))
     return [customer_id] if members.buyers else []
 
 
@@ -48,15 +48,15 @@ class TestLoyaltyContract(PluginContract):
 
     def populate(self, crm, customer_id):
         code = own_program(customer_id)
-        crm.loyalty.create_program(code, f"Chương trình {customer_id}", auto_enroll=False, point_value_minor=500)
-        crm.loyalty.add_reward("gift", "Quà", 10, program=code)
+        crm.loyalty.programs.create(code, f"Chương trình {customer_id}", auto_enroll=False, point_value_minor=500)
+        crm.loyalty.programs.add_reward("gift", "Quà", 10, program=code)
         crm.loyalty.grant(customer_id, 50, "quà khai trương", program=code)
         crm.loyalty.redeem(customer_id, "gift", program=code)
         crm.sales.place(customer_id, 200_000)  # earns 20 points, in this customer's program only
 
     def permission_calls(self):
         return {
-            "loyalty.programs.manage": lambda crm, cid: crm.loyalty.add_reward(
+            "loyalty.programs.manage": lambda crm, cid: crm.loyalty.programs.add_reward(
                 "more", "Thêm", 5, program=own_program(cid)
             ),
             "loyalty.members.read": lambda crm, cid: crm.loyalty.history(cid, program=own_program(cid)),
@@ -64,8 +64,8 @@ class TestLoyaltyContract(PluginContract):
             "loyalty.points.grant": lambda crm, cid: crm.loyalty.grant(cid, 5, "bù điểm", program=own_program(cid)),
             "loyalty.points.adjust": lambda crm, cid: crm.loyalty.deduct(cid, 5, "trừ điểm", program=own_program(cid)),
             "loyalty.points.redeem": lambda crm, cid: crm.loyalty.redeem(cid, "gift", program=own_program(cid)),
-            "loyalty.reports.read": lambda crm, cid: crm.loyalty.liability(),
-            "loyalty.jobs.run": lambda crm, cid: crm.loyalty.expire(),
+            "loyalty.reports.read": lambda crm, cid: crm.loyalty.reports.liability(),
+            "loyalty.jobs.run": lambda crm, cid: crm.loyalty.jobs.expire(),
         }
 
     def scoped_calls(self):
@@ -82,9 +82,9 @@ class TestLoyaltyContract(PluginContract):
             "quote": _quote,
             "profile section": _profile,
             # reports over every program
-            "liability": lambda crm, cid: counted(crm.loyalty.liability(), lambda row: row.members),
-            "earn-burn": lambda crm, cid: counted(crm.loyalty.earn_burn(), lambda row: True),
-            "tiers": lambda crm, cid: counted(crm.loyalty.tier_counts(), lambda row: row.members),
-            "redemption rate": lambda crm, cid: counted(crm.loyalty.redemption_rate(), lambda row: row.members),
+            "liability": lambda crm, cid: counted(crm.loyalty.reports.liability(), lambda row: row.members),
+            "earn-burn": lambda crm, cid: counted(crm.loyalty.reports.earn_burn(), lambda row: True),
+            "tiers": lambda crm, cid: counted(crm.loyalty.reports.tier_counts(), lambda row: row.members),
+            "redemption rate": lambda crm, cid: counted(crm.loyalty.reports.redemption_rate(), lambda row: row.members),
             "repeat purchases": _repeat,
         }

@@ -30,7 +30,7 @@ def test_redelivered_order_event_earns_once(loyal):
     loyal.sales.deliver_again(order)
     assert loyal.loyalty.balance(an.id) == 80
     assert ledger_count(loyal) == entries
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_idempotency_is_a_unique_constraint_not_just_a_check(loyal):
@@ -45,7 +45,7 @@ def test_idempotency_is_a_unique_constraint_not_just_a_check(loyal):
 
 
 def test_minimum_order_amount(loyal):
-    loyal.loyalty.add_rule("min_order", amount_minor=200_000)
+    loyal.loyalty.programs.add_rule("min_order", amount_minor=200_000)
     an = loyal.customers.add(name="Lê Văn Cường")
     loyal.sales.place(an.id, 150_000)
     assert loyal.loyalty.balance(an.id) == 0
@@ -55,7 +55,7 @@ def test_minimum_order_amount(loyal):
 
 
 def test_tier_multiplier_applies_to_earning_after_promotion(loyal):
-    loyal.loyalty.set_tiers(
+    loyal.loyalty.programs.set_tiers(
         [
             {"code": "member", "name": "Member", "threshold": 0},
             {"code": "silver", "name": "Silver", "threshold": 100, "multiplier": "1.5"},
@@ -70,7 +70,7 @@ def test_tier_multiplier_applies_to_earning_after_promotion(loyal):
 
 
 def test_birthday_doubles_purchases_and_pays_its_bonus_once_a_year(loyal):
-    loyal.loyalty.add_rule("birthday", multiplier=2, bonus_points=50)
+    loyal.loyalty.programs.add_rule("birthday", multiplier=2, bonus_points=50)
     an = loyal.customers.add(name="Đặng Thị Mai", birth_date="1990-03-15")
     on_birthday = datetime(2026, 3, 14, 18, 0, tzinfo=UTC)  # 15/03 01:00 in Vietnam
     loyal.sales.place(an.id, 1_000_000, placed_at=on_birthday)
@@ -83,7 +83,7 @@ def test_birthday_doubles_purchases_and_pays_its_bonus_once_a_year(loyal):
 
 
 def test_fractional_points_program(loyal):
-    loyal.loyalty.create_program("cents", "Điểm lẻ", point_decimals=2)
+    loyal.loyalty.programs.create("cents", "Điểm lẻ", point_decimals=2)
     an = loyal.customers.add(name="Ngô Bảo Châu")
     loyal.sales.place(an.id, 15_555)
     assert loyal.loyalty.balance(an.id, program="cents") == Decimal("1.55")
@@ -95,14 +95,14 @@ def test_fractional_points_program(loyal):
 
 
 def test_quote_tells_what_an_order_would_earn(loyal):
-    loyal.loyalty.add_rule("birthday", bonus_points=50)
+    loyal.loyalty.programs.add_rule("birthday", bonus_points=50)
     an = loyal.customers.add(name="Đặng Thị Mai", birth_date="1990-03-15")
     order = loyal.sales.place(an.id, 1_234_567, placed_at=datetime(2026, 3, 15, 3, 0, tzinfo=UTC), fire=False)
-    quoted = [(line.reason, line.points) for line in loyal.loyalty.quote(order)]
+    quoted = [(line.reason, line.points) for line in loyal.loyalty.orders.quote(order)]
     assert quoted == [("purchase", 123), ("birthday:2026", 50)]
     loyal.sales.deliver_again(order)
     assert loyal.loyalty.balance(an.id) == 173
-    assert [(line.reason, line.points) for line in loyal.loyalty.quote(order)] == [("purchase", 123)]
+    assert [(line.reason, line.points) for line in loyal.loyalty.orders.quote(order)] == [("purchase", 123)]
 
 
 def test_orders_in_another_currency_earn_nothing(loyal):
@@ -112,7 +112,7 @@ def test_orders_in_another_currency_earn_nothing(loyal):
 
 
 def test_only_members_earn_when_the_program_does_not_enroll_automatically(loyal):
-    loyal.loyalty.update_program("default", auto_enroll=False)
+    loyal.loyalty.programs.update("default", auto_enroll=False)
     guest = loyal.customers.add(name="Khách vãng lai")
     loyal.sales.place(guest.id, 500_000)
     assert loyal.loyalty.member(guest.id) is None and loyal.loyalty.balance(guest.id) == 0
@@ -122,7 +122,7 @@ def test_only_members_earn_when_the_program_does_not_enroll_automatically(loyal)
 
 
 def test_sign_up_bonus_on_customer_creation(loyal):
-    loyal.loyalty.add_rule("signup", bonus_points=50)
+    loyal.loyalty.programs.add_rule("signup", bonus_points=50)
     an = loyal.customers.add(name="Nguyễn Văn An")
     assert loyal.loyalty.balance(an.id) == 50
     assert [e.reason for e in loyal.loyalty.history(an.id)] == ["signup"]
@@ -131,7 +131,7 @@ def test_sign_up_bonus_on_customer_creation(loyal):
 
 
 def test_referral_bonus_is_paid_once_on_the_referred_customers_first_order(loyal):
-    loyal.loyalty.add_rule("referral", bonus_points=100)
+    loyal.loyalty.programs.add_rule("referral", bonus_points=100)
     an = loyal.customers.add(name="Nguyễn Văn An")
     binh = loyal.customers.add(name="Trần Thị Bình", attributes={"referred_by": an.id})
     assert loyal.loyalty.balance(an.id) == 0
@@ -141,12 +141,12 @@ def test_referral_bonus_is_paid_once_on_the_referred_customers_first_order(loyal
     assert loyal.loyalty.history(an.id)[0].source_id == str(binh.id)
     loyal.sales.cancel(first)  # the referral stays with An; Bình loses only her own points
     assert (loyal.loyalty.balance(an.id), loyal.loyalty.balance(binh.id)) == (100, 30)
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_a_referral_is_paid_when_the_referred_customer_is_not_a_member_and_owed_to_a_referrer_who_is_not(loyal):
-    loyal.loyalty.update_program("default", auto_enroll=False)
-    loyal.loyalty.add_rule("referral", bonus_points=100)
+    loyal.loyalty.programs.update("default", auto_enroll=False)
+    loyal.loyalty.programs.add_rule("referral", bonus_points=100)
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.loyalty.enroll(an.id)
     binh = loyal.customers.add(name="Trần Thị Bình", attributes={"referred_by": an.id})  # never joins the program
@@ -173,7 +173,7 @@ def test_a_referral_is_paid_when_the_referred_customer_is_not_a_member_and_owed_
     loyal.sales.place(dung.id, 300_000)
     loyal.loyalty.enroll(cuong.id)  # already a member: nothing more
     assert loyal.loyalty.balance(cuong.id) == 100
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_referred_by_must_name_an_existing_customer(loyal):
@@ -211,11 +211,11 @@ def test_configuration_changed_by_another_process_applies_to_the_next_order(loya
         an = loyal.customers.add(name="Phan Thị Hoa")
         loyal.sales.place(an.id, 1_000_000)
         assert loyal.loyalty.balance(an.id) == 100
-        rule = other.loyalty.add_rule("min_order", amount_minor=2_000_000)
+        rule = other.loyalty.programs.add_rule("min_order", amount_minor=2_000_000)
         loyal.sales.place(an.id, 1_000_000)
         assert loyal.loyalty.balance(an.id) == 100  # below the new minimum
-        other.loyalty.deactivate_rule(rule.id)
-        other.loyalty.set_tiers([{"code": "member", "name": "Member", "threshold": 0, "multiplier": 2}])
+        other.loyalty.programs.deactivate_rule(rule.id)
+        other.loyalty.programs.set_tiers([{"code": "member", "name": "Member", "threshold": 0, "multiplier": 2}])
         loyal.sales.place(an.id, 1_000_000)
         assert loyal.loyalty.balance(an.id) == 100 + 200
         assert "tier Member ×2" in loyal.loyalty.history(an.id)[0].note
@@ -226,10 +226,10 @@ def test_configuration_changed_by_another_process_applies_to_the_next_order(loya
 def test_founding_day_and_lunar_occasion_rules_through_the_service(loyal):
     """The CRM's founding_day setting (the one campaigns configures) and Trung thu, from crmkit.vncalendar."""
     with pytest.raises(ValidationError, match="founding_day setting"):
-        loyal.loyalty.add_rule("occasion", target="founding_day", bonus_points=30)
+        loyal.loyalty.programs.add_rule("occasion", target="founding_day", bonus_points=30)
     loyal.set_setting("founding_day", "15/09")
-    loyal.loyalty.add_rule("occasion", target="ngày thành lập", bonus_points=30)
-    loyal.loyalty.add_rule("occasion", target="15/8 âm lịch", multiplier=2)
+    loyal.loyalty.programs.add_rule("occasion", target="ngày thành lập", bonus_points=30)
+    loyal.loyalty.programs.add_rule("occasion", target="15/8 âm lịch", multiplier=2)
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 15, 3, 0, tzinfo=UTC))
     loyal.sales.place(an.id, 100_000, placed_at=datetime(2026, 9, 25, 3, 0, tzinfo=UTC))  # Trung thu

@@ -22,7 +22,7 @@ def test_partial_refunds_reverse_proportionally_and_a_full_refund_reverses_the_r
     loyal.sales.refund(order, 555_000)
     assert loyal.loyalty.balance(an.id) == 0
     assert [e.amount_minor for e in loyal.loyalty.history(an.id)] == [-555_000, -500_000, -500_000, 1_555_000]
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_refund_redelivery_reverses_once(loyal):
@@ -35,7 +35,7 @@ def test_refund_redelivery_reverses_once(loyal):
 
 
 def test_cancellation_reverses_purchase_and_bonuses_once(loyal):
-    loyal.loyalty.add_rule("birthday", bonus_points=50)
+    loyal.loyalty.programs.add_rule("birthday", bonus_points=50)
     an = loyal.customers.add(name="Đặng Thị Mai", birth_date=loyal.today().replace(year=1990).isoformat())
     order = loyal.sales.place(an.id, 400_000, placed_at=utcnow() - timedelta(seconds=5))
     assert loyal.loyalty.balance(an.id) == 90
@@ -43,11 +43,11 @@ def test_cancellation_reverses_purchase_and_bonuses_once(loyal):
     loyal.sales.cancel(order)
     assert loyal.loyalty.balance(an.id) == 0
     assert {e.reason for e in loyal.loyalty.history(an.id)} >= {"cancel", "cancel:bonus"}
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_a_reversal_after_spending_may_leave_a_debt_that_later_points_pay_back(loyal):
-    loyal.loyalty.add_reward("voucher-100k", "Voucher 100.000 ₫", 150, kind="discount")
+    loyal.loyalty.programs.add_reward("voucher-100k", "Voucher 100.000 ₫", 150, kind="discount")
     an = loyal.customers.add(name="Nguyễn Văn An")
     order = loyal.sales.place(an.id, 2_000_000)
     loyal.loyalty.redeem(an.id, "voucher-100k")
@@ -55,7 +55,7 @@ def test_a_reversal_after_spending_may_leave_a_debt_that_later_points_pay_back(l
     assert loyal.loyalty.balance(an.id) == -150
     loyal.sales.place(an.id, 3_000_000)
     assert loyal.loyalty.balance(an.id) == 150
-    assert loyal.loyalty.verify() == []  # the open lots hold 150, not 300
+    assert loyal.loyalty.jobs.verify() == []  # the open lots hold 150, not 300
 
 
 def test_manual_grant_and_deduct_are_audited(loyal):
@@ -77,7 +77,7 @@ def test_a_grant_with_a_key_is_written_once(loyal):
 
 
 def test_an_idempotency_key_reused_for_another_request_is_refused_naming_what_differs(loyal):
-    loyal.loyalty.create_program("events", "Sự kiện", point_value_minor=500)
+    loyal.loyalty.programs.create("events", "Sự kiện", point_value_minor=500)
     an = loyal.customers.add(name="Nguyễn Văn An")
     binh = loyal.customers.add(name="Trần Thị Bình")
     first = loyal.loyalty.grant(an.id, 70, "bù điểm", key="K")
@@ -159,24 +159,24 @@ def test_expiry_is_fifo_and_running_it_twice_expires_nothing_more(loyal):
     loyal.loyalty.grant(an.id, 50, "lô sau", expires_at=now + timedelta(days=100))
     loyal.loyalty.grant(an.id, 100, "lô đầu", expires_at=now + timedelta(days=10))
     loyal.loyalty.deduct(an.id, 30, "dùng điểm")  # taken from the lot expiring first
-    (run,) = loyal.loyalty.expire(now=now + timedelta(days=20))
+    (run,) = loyal.loyalty.jobs.expire(now=now + timedelta(days=20))
     assert (run.changed, run.points) == (1, 70)
     assert loyal.loyalty.balance(an.id) == 50
     entries = ledger_count(loyal)
-    (again,) = loyal.loyalty.expire(now=now + timedelta(days=20))
+    (again,) = loyal.loyalty.jobs.expire(now=now + timedelta(days=20))
     assert (again.changed, again.points) == (0, 0)
     assert ledger_count(loyal) == entries and loyal.loyalty.balance(an.id) == 50
-    loyal.loyalty.expire(now=now + timedelta(days=200))
+    loyal.loyalty.jobs.expire(now=now + timedelta(days=200))
     assert loyal.loyalty.balance(an.id) == 0
     assert [e.kind for e in loyal.loyalty.history(an.id)][:2] == ["expire", "expire"]
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_points_earned_from_an_old_purchase_expire_a_year_after_it(loyal):
     an, binh = (loyal.customers.add(name=n) for n in ("Nguyễn Văn An", "Trần Thị Bình"))
     loyal.sales.place(an.id, 1_000_000, placed_at=days_ago(400))
     loyal.sales.place(binh.id, 1_000_000, placed_at=days_ago(100))
-    (run,) = loyal.loyalty.expire(batch_size=1)
+    (run,) = loyal.loyalty.jobs.expire(batch_size=1)
     assert (run.changed, run.points) == (1, 100)
     assert (loyal.loyalty.balance(an.id), loyal.loyalty.balance(binh.id)) == (0, 100)
 
@@ -184,15 +184,15 @@ def test_points_earned_from_an_old_purchase_expire_a_year_after_it(loyal):
 def test_verify_finds_a_balance_that_disagrees_with_the_ledger(loyal):
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.loyalty.grant(an.id, 40, "quà")
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
     with loyal.transaction() as session:
         session.connection().execute(members.update().values(points=999))
-    (mismatch,) = loyal.loyalty.verify()
+    (mismatch,) = loyal.loyalty.jobs.verify()
     assert (mismatch.customer_id, mismatch.balance, mismatch.ledger_sum, mismatch.open_lots) == (an.id, 999, 40, 40)
 
 
 def test_statement_for_a_period(loyal):
-    loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
+    loyal.loyalty.programs.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 800_000, placed_at=days_ago(60))
     order = loyal.sales.place(an.id, 500_000)
@@ -215,7 +215,7 @@ def test_statement_for_a_period(loyal):
 
 
 def test_merge_moves_the_ledger_and_recomputes_the_balance(loyal):
-    loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
+    loyal.loyalty.programs.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
     an = loyal.customers.add(name="Nguyễn Văn An", email="an@example.vn")
     twin = loyal.customers.add(name="Nguyen Van An", phone="0912345678")
     loyal.sales.place(an.id, 1_000_000)
@@ -227,11 +227,11 @@ def test_merge_moves_the_ledger_and_recomputes_the_balance(loyal):
     assert len(loyal.loyalty.history(an.id)) == 3 and len(loyal.loyalty.redemptions(an.id)) == 1
     with loyal.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(members.c.customer_id == twin.id)).scalar_one() == 0
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_merge_with_a_member_in_debt_keeps_lots_and_balance_in_step(loyal):
-    loyal.loyalty.add_reward("gift", "Quà", 80)
+    loyal.loyalty.programs.add_reward("gift", "Quà", 80)
     an = loyal.customers.add(name="Nguyễn Văn An")
     twin = loyal.customers.add(name="Nguyen Van An")
     order = loyal.sales.place(twin.id, 1_000_000)
@@ -240,11 +240,11 @@ def test_merge_with_a_member_in_debt_keeps_lots_and_balance_in_step(loyal):
     loyal.loyalty.grant(an.id, 200, "quà")
     loyal.customers.merge(an.id, twin.id)
     assert loyal.loyalty.balance(an.id) == 120
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_export_covers_every_loyalty_table(loyal):
-    loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
+    loyal.loyalty.programs.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 500_000)
     loyal.loyalty.redeem(an.id, "voucher-50k")
@@ -259,7 +259,7 @@ def test_export_covers_every_loyalty_table(loyal):
 
 
 def test_erase_forfeits_the_balance_and_keeps_an_anonymous_ledger(loyal):
-    loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
+    loyal.loyalty.programs.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 500_000)
     loyal.loyalty.redeem(an.id, "voucher-50k")
@@ -271,7 +271,7 @@ def test_erase_forfeits_the_balance_and_keeps_an_anonymous_ledger(loyal):
     with loyal.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(members)).scalar_one() == 0
         assert conn.execute(sa.select(sa.func.count()).where(ledger.c.remaining > 0)).scalar_one() == 0  # no open lot
-    assert loyal.loyalty.redemptions(an.id) == [] and loyal.loyalty.verify() == []
+    assert loyal.loyalty.redemptions(an.id) == [] and loyal.loyalty.jobs.verify() == []
     with pytest.raises(Conflict, match="erased"):
         loyal.loyalty.grant(an.id, 10, "sau khi xoá")
 
@@ -319,7 +319,7 @@ def test_expiry_tells_points_changed_listeners_about_each_lot(listening):
     crm.loyalty.grant(an.id, 100, "lô 1", expires_at=now + timedelta(days=5))
     crm.loyalty.grant(an.id, 40, "lô 2", expires_at=now + timedelta(days=6))
     listener.points.clear()
-    crm.loyalty.expire(now=now + timedelta(days=10))
+    crm.loyalty.jobs.expire(now=now + timedelta(days=10))
     assert sorted(listener.points) == sorted([(an.id, "expiry", -100, 0), (an.id, "expiry", -40, 0)])
 
 
@@ -327,7 +327,7 @@ def test_open_lots_survive_the_move_into_the_ledger_and_back(loyal):
     """loyalty_0003 moves the open lots into the ledger (``remaining``); its downgrade moves them back out."""
     from crmkit import migrations
 
-    loyal.loyalty.add_reward("gift", "Quà", 30)
+    loyal.loyalty.programs.add_reward("gift", "Quà", 30)
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 500_000)  # 50 points, one open lot
     loyal.loyalty.redeem(an.id, "gift")  # 20 left open
@@ -339,9 +339,9 @@ def test_open_lots_survive_the_move_into_the_ledger_and_back(loyal):
     migrations.upgrade(loyal.engine, [lineage])
     with loyal.reading() as conn:
         assert conn.execute(sa.select(ledger.c.remaining).order_by(ledger.c.id)).scalars().all() == [20, 0, 7]
-    assert loyal.loyalty.verify() == [] and loyal.loyalty.balance(an.id) == 27
+    assert loyal.loyalty.jobs.verify() == [] and loyal.loyalty.balance(an.id) == 27
     loyal.loyalty.grant(an.id, 10, "quà Tết")
     loyal.loyalty.redeem(an.id, "gift")  # 30: the oldest lots first (20, then 7), then 3 of the newest
     with loyal.reading() as conn:
         assert conn.execute(sa.select(ledger.c.remaining).order_by(ledger.c.id)).scalars().all() == [0, 0, 0, 7, 0]
-    assert loyal.loyalty.balance(an.id) == 7 and loyal.loyalty.verify() == []
+    assert loyal.loyalty.balance(an.id) == 7 and loyal.loyalty.jobs.verify() == []

@@ -19,7 +19,7 @@ def shop(loyal):
     add_user(loyal, "lan", teams=["Hà Nội"], roles=["sales"])
     add_user(loyal, "minh", teams=["Ba Đình"], roles=["sales"])
     add_user(loyal, "tam", teams=["Sài Gòn"], roles=["sales"])
-    loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 100, kind="discount", value_minor=50_000)
+    loyal.loyalty.programs.add_reward("voucher-50k", "Voucher 50.000 ₫", 100, kind="discount", value_minor=50_000)
     members = {}
     for owner, name, spent in (
         ("lan", "Nguyễn Văn An", 3_000_000),
@@ -78,17 +78,17 @@ def test_a_managers_reports_count_only_the_team(shop):
     crm, members = shop
     reward = crm.loyalty.redeem(members["tam"], "voucher-50k")  # Sài Gòn redeems: not in Hoa's figures
     assert reward.points == 100
-    (everything,) = crm.loyalty.liability()
+    (everything,) = crm.loyalty.reports.liability()
     assert (everything.members, everything.outstanding, everything.scoped_to) == (3, 900, None)
-    (team,) = crm.as_user("hoa").loyalty.liability()
+    (team,) = crm.as_user("hoa").loyalty.reports.liability()
     assert (team.members, team.outstanding, str(team.value)) == (2, 500, "250.000 ₫")  # An and Bình (sub-team)
     assert team.scoped_to == "hoa (team)"
-    (month,) = crm.as_user("hoa").loyalty.earn_burn()
+    (month,) = crm.as_user("hoa").loyalty.reports.earn_burn()
     assert (month.earned, month.redeemed, month.net, month.scoped_to) == (500, 0, 500, "hoa (team)")
-    (rate,) = crm.as_user("hoa").loyalty.redemption_rate()
+    (rate,) = crm.as_user("hoa").loyalty.reports.redemption_rate()
     assert (rate.members, rate.redeeming_members, rate.redeemed) == (2, 0, 0)
-    assert sum(row.members for row in crm.as_user("hoa").loyalty.tier_counts()) == 2
-    members_group = crm.as_user("hoa").loyalty.repeat_purchase()[0]
+    assert sum(row.members for row in crm.as_user("hoa").loyalty.reports.tier_counts()) == 2
+    members_group = crm.as_user("hoa").loyalty.reports.repeat_purchase()[0]
     assert (members_group.group, members_group.buyers) == ("members", 2)
 
 
@@ -99,10 +99,10 @@ def test_a_manager_acts_on_the_team_not_beyond(shop):
     with pytest.raises(NotFound):
         hoa.loyalty.grant(members["tam"], 50, "không phải khách của chi nhánh")
     with pytest.raises(PermissionDenied) as refused:  # the catalogue is the business's, not the branch's
-        hoa.loyalty.add_reward("tui-vai", "Túi vải", 50)
+        hoa.loyalty.programs.add_reward("tui-vai", "Túi vải", 50)
     assert refused.value.permission == "loyalty.programs.manage"
     with pytest.raises(PermissionDenied) as refused:
-        hoa.loyalty.expire()
+        hoa.loyalty.jobs.expire()
     assert refused.value.permission == "loyalty.jobs.run"
 
 
@@ -115,7 +115,7 @@ def test_support_reads_and_redeems_for_everyone_but_grants_nothing(shop):
     with pytest.raises(PermissionDenied):
         thu.loyalty.grant(members["tam"], 10, "xin lỗi khách")
     with pytest.raises(PermissionDenied) as refused:
-        thu.loyalty.liability()
+        thu.loyalty.reports.liability()
     assert refused.value.permission == "loyalty.reports.read"
 
 
@@ -123,7 +123,7 @@ def test_marketing_reads_reports_of_everyone_but_changes_no_points(shop):
     crm, members = shop
     add_user(crm, "mai", roles=["marketing"])
     mai = crm.as_user("mai")
-    (liability,) = mai.loyalty.liability()
+    (liability,) = mai.loyalty.reports.liability()
     assert (liability.members, liability.outstanding, liability.scoped_to) == (3, 1000, None)
     with pytest.raises(PermissionDenied) as refused:
         mai.loyalty.redeem(members["lan"], "voucher-50k")
@@ -141,14 +141,14 @@ def test_the_profile_section_shows_only_with_loyalty_read(shop):
 def test_system_jobs_stay_unrestricted_and_users_need_the_job_permission(shop):
     crm, members = shop
     crm.loyalty.grant(members["tam"], 40, "điểm tặng hết hạn", expires_at=days_ago(1))
-    (run,) = crm.loyalty.expire()
+    (run,) = crm.loyalty.jobs.expire()
     assert (run.changed, run.points) == (1, 40)
     add_user(crm, "admin", roles=["administrator"])
-    assert crm.as_user("admin").loyalty.verify() == []
-    for job in (crm.as_user("lan").loyalty.evaluate_tiers, crm.as_user("hoa").loyalty.backfill):
+    assert crm.as_user("admin").loyalty.jobs.verify() == []
+    for job in (crm.as_user("lan").loyalty.jobs.evaluate_tiers, crm.as_user("hoa").loyalty.jobs.backfill):
         with pytest.raises(PermissionDenied):
             job()
-    crm.loyalty.set_tiers(
+    crm.loyalty.programs.set_tiers(
         [{"code": "member", "name": "Member", "threshold": 0}, {"code": "vip", "name": "VIP", "threshold": 250}]
     )
     assert crm.loyalty.member(members["tam"]).tier == "vip"

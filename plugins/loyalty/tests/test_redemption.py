@@ -20,8 +20,8 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture
 def shop(loyal):
     """The default program with a voucher (200 points, unlimited) and a limited product (100 points, 2 in stock)."""
-    loyal.loyalty.add_reward("voucher-100k", "Voucher 100.000 ₫", 200, kind="discount", value_minor=100_000)
-    loyal.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 100, stock=2)
+    loyal.loyalty.programs.add_reward("voucher-100k", "Voucher 100.000 ₫", 200, kind="discount", value_minor=100_000)
+    loyal.loyalty.programs.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 100, stock=2)
     return loyal
 
 
@@ -41,14 +41,14 @@ def test_redemption_takes_points_and_stock_together_and_cancelling_gives_both_ba
     )
     assert redemption.code.startswith("LY") and len(redemption.code) == 12
     assert shop.loyalty.balance(an.id) == 300
-    assert [r.stock for r in shop.loyalty.rewards() if r.code == "arabica-250"] == [0]
+    assert [r.stock for r in shop.loyalty.programs.rewards() if r.code == "arabica-250"] == [0]
     cancelled = shop.loyalty.cancel_redemption(redemption.id, note="hết hàng giao")
     assert cancelled.status == "cancelled" and cancelled.cancelled_at is not None
     assert shop.loyalty.balance(shop.customers.get(an.id).id) == 500
-    assert [r.stock for r in shop.loyalty.rewards() if r.code == "arabica-250"] == [2]
+    assert [r.stock for r in shop.loyalty.programs.rewards() if r.code == "arabica-250"] == [2]
     with pytest.raises(Conflict, match="already cancelled"):
         shop.loyalty.cancel_redemption(redemption.id)
-    assert shop.loyalty.verify() == []
+    assert shop.loyalty.jobs.verify() == []
 
 
 def test_redeeming_more_than_the_balance_is_refused_and_writes_nothing(shop):
@@ -91,24 +91,24 @@ def test_bad_redemptions_are_refused(shop):
 
 
 def test_a_reward_no_longer_offered_and_a_non_member_are_refused(shop):
-    shop.loyalty.update_program("default", auto_enroll=False)
+    shop.loyalty.programs.update("default", auto_enroll=False)
     guest = shop.customers.add(name="Khách vãng lai")
     with pytest.raises(ValidationError, match="not a member"):
         shop.loyalty.redeem(guest.id, "voucher-100k")
     an = shop.customers.add(name="Nguyễn Văn An")
     shop.loyalty.grant(an.id, 1000, "quà")
-    shop.loyalty.update_reward("voucher-100k", active=False)
+    shop.loyalty.programs.update_reward("voucher-100k", active=False)
     with pytest.raises(ValidationError, match="no longer offered"):
         shop.loyalty.redeem(an.id, "voucher-100k")
-    assert [r.code for r in shop.loyalty.rewards()] == ["arabica-250"]
+    assert [r.code for r in shop.loyalty.programs.rewards()] == ["arabica-250"]
 
 
 def test_reward_validation(shop):
     with pytest.raises(ValidationError) as caught:
-        shop.loyalty.add_reward("Bad Code", "", 0, kind="car")
+        shop.loyalty.programs.add_reward("Bad Code", "", 0, kind="car")
     assert set(caught.value.errors) == {"code", "name", "points_cost", "kind"}
     with pytest.raises(Conflict, match="already exists"):
-        shop.loyalty.add_reward("voucher-100k", "Voucher", 10)
+        shop.loyalty.programs.add_reward("voucher-100k", "Voucher", 10)
 
 
 def _threads(count, work):
@@ -146,17 +146,17 @@ def _attempts(crm, customer_id, reward, count):
 
 
 def test_concurrent_redemptions_from_threads_never_spend_the_same_points_twice(loyal):
-    loyal.loyalty.add_reward("gift", "Quà tặng", 70)
+    loyal.loyalty.programs.add_reward("gift", "Quà tặng", 70)
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.loyalty.grant(an.id, 1000, "quà")
     outcomes = _threads(8, _attempts(loyal, an.id, "gift", 4))
     assert outcomes.count(True) == 1000 // 70
     assert loyal.loyalty.balance(an.id) == 1000 - 14 * 70 == 20
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_concurrent_redemptions_from_processes_never_spend_the_same_points_twice(loyal, tmp_path):
-    loyal.loyalty.add_reward("gift", "Quà tặng", 60)
+    loyal.loyalty.programs.add_reward("gift", "Quà tặng", 60)
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.loyalty.grant(an.id, 500, "quà")
     url = loyal.engine.url.render_as_string(hide_password=False)
@@ -189,7 +189,7 @@ def test_concurrent_redemptions_from_processes_never_spend_the_same_points_twice
         won, lost = won + their_wins, lost + their_losses
     assert (won, lost) == (500 // 60, 12 - 8)
     assert loyal.loyalty.balance(an.id) == 500 - 8 * 60
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_concurrent_redemptions_never_take_more_than_the_stock(shop):
@@ -211,5 +211,5 @@ def test_concurrent_redemptions_never_take_more_than_the_stock(shop):
     outcomes = _threads(6, work)
     assert outcomes.count(True) == 2
     assert sorted(shop.loyalty.balance(b.id) for b in buyers) == [200, 200, 300, 300, 300, 300]
-    assert [r.stock for r in shop.loyalty.rewards() if r.code == "arabica-250"] == [0]
-    assert shop.loyalty.verify() == []
+    assert [r.stock for r in shop.loyalty.programs.rewards() if r.code == "arabica-250"] == [0]
+    assert shop.loyalty.jobs.verify() == []

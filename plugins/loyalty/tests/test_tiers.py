@@ -30,7 +30,7 @@ def test_a_refund_can_demote_at_once(loyal):
 def test_manual_grants_do_not_qualify_for_tiers(loyal):
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.loyalty.grant(an.id, 10_000, "quà lớn")
-    loyal.loyalty.evaluate_tiers()
+    loyal.loyalty.jobs.evaluate_tiers()
     assert loyal.loyalty.member(an.id).tier == "member"
 
 
@@ -42,8 +42,8 @@ def test_evaluate_tiers_demotes_when_purchases_leave_the_rolling_window(listenin
             crm.sales.place(person.id, spent, placed_at=days_ago(300))
     assert [crm.loyalty.member(p.id).tier for p in people] == ["silver", "gold", "member", "diamond", "member"]
     listener.tiers.clear()
-    assert [run.changed for run in crm.loyalty.evaluate_tiers()] == [0]
-    (run,) = crm.loyalty.evaluate_tiers(now=utcnow() + timedelta(days=100), batch_size=2)
+    assert [run.changed for run in crm.loyalty.jobs.evaluate_tiers()] == [0]
+    (run,) = crm.loyalty.jobs.evaluate_tiers(now=utcnow() + timedelta(days=100), batch_size=2)
     assert run.changed == 3
     assert [crm.loyalty.member(p.id).tier for p in people] == ["member"] * 5
     assert sorted(listener.tiers) == sorted(
@@ -54,7 +54,7 @@ def test_evaluate_tiers_demotes_when_purchases_leave_the_rolling_window(listenin
 def test_evaluate_tiers_promotes_after_tiers_are_lowered(loyal):
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 3_000_000)
-    tiers = loyal.loyalty.set_tiers(
+    tiers = loyal.loyalty.programs.set_tiers(
         [
             {"code": "member", "name": "Thành viên", "threshold": 0},
             {"code": "vang", "name": "Vàng", "threshold": 250, "multiplier": "1.2"},
@@ -65,8 +65,8 @@ def test_evaluate_tiers_promotes_after_tiers_are_lowered(loyal):
 
 
 def test_spend_based_tiers(loyal):
-    loyal.loyalty.create_program("spend", "Theo doanh số", tier_basis="spend")
-    assert [t.threshold for t in loyal.loyalty.tiers("spend")] == [0, 5_000_000, 20_000_000, 50_000_000]
+    loyal.loyalty.programs.create("spend", "Theo doanh số", tier_basis="spend")
+    assert [t.threshold for t in loyal.loyalty.programs.tiers("spend")] == [0, 5_000_000, 20_000_000, 50_000_000]
     an = loyal.customers.add(name="Nguyễn Văn An")
     loyal.sales.place(an.id, 5_000_000, tax_minor=400_000)
     assert loyal.loyalty.member(an.id, program="spend").tier == "silver"
@@ -83,5 +83,5 @@ BAD_TIERS = [
 def test_bad_tiers_are_refused_and_the_old_ones_kept(loyal):
     for tiers, message in BAD_TIERS:
         with pytest.raises(ValidationError, match=message):
-            loyal.loyalty.set_tiers(tiers)
-    assert [t.code for t in loyal.loyalty.tiers()] == ["member", "silver", "gold", "diamond"]
+            loyal.loyalty.programs.set_tiers(tiers)
+    assert [t.code for t in loyal.loyalty.programs.tiers()] == ["member", "silver", "gold", "diamond"]

@@ -14,7 +14,7 @@ def _open_lots(crm, customer_id):
 
 
 def test_unmerge_gives_back_the_ledger_and_rebuilds_both_balances(loyal):
-    loyal.loyalty.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
+    loyal.loyalty.programs.add_reward("voucher-50k", "Voucher 50.000 ₫", 30, kind="discount")
     an = loyal.customers.add(name="Nguyễn Văn An", email="an@example.vn")
     twin = loyal.customers.add(name="Nguyen Van An", phone="0912345678")
     loyal.sales.place(an.id, 1_000_000)
@@ -30,7 +30,7 @@ def test_unmerge_gives_back_the_ledger_and_rebuilds_both_balances(loyal):
     assert len(loyal.loyalty.history(twin.id)) == 2 and len(loyal.loyalty.redemptions(twin.id)) == 1
     assert len(loyal.loyalty.redemptions(an.id)) == 0
     assert (_open_lots(loyal, an.id), _open_lots(loyal, twin.id)) == (120, 20)
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_a_member_whose_balance_row_the_merge_dropped_is_enrolled_again_since_its_first_entry(loyal):
@@ -48,11 +48,11 @@ def test_a_member_whose_balance_row_the_merge_dropped_is_enrolled_again_since_it
     with loyal.reading() as conn:
         again = conn.execute(sa.select(members.c.enrolled_at).where(members.c.customer_id == twin.id)).scalar()
     assert abs((again - enrolled).total_seconds()) < 60
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_a_member_in_debt_gets_its_debt_back_and_the_kept_lots_are_whole_again(loyal):
-    loyal.loyalty.add_reward("gift", "Quà", 80)
+    loyal.loyalty.programs.add_reward("gift", "Quà", 80)
     an = loyal.customers.add(name="Nguyễn Văn An")
     twin = loyal.customers.add(name="Nguyen Van An")
     order = loyal.sales.place(twin.id, 1_000_000)
@@ -64,7 +64,7 @@ def test_a_member_in_debt_gets_its_debt_back_and_the_kept_lots_are_whole_again(l
     loyal.customers.unmerge(merge.id)
     assert (loyal.loyalty.balance(an.id), _open_lots(loyal, an.id)) == (200, 200)
     assert (loyal.loyalty.balance(twin.id), _open_lots(loyal, twin.id)) == (-80, 0)
-    assert loyal.loyalty.verify() == []
+    assert loyal.loyalty.jobs.verify() == []
 
 
 def test_tiers_follow_the_rebuilt_balances(loyal):

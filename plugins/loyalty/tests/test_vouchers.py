@@ -16,9 +16,9 @@ LINES = [{"sku": "CF-ARA-250", "quantity": "3"}, {"sku": "GAO-ST25-5", "quantity
 @pytest.fixture
 def shop(crm_factory):
     crm = crm_factory(plugins=["sales", "loyalty"])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
-    crm.loyalty.add_reward("voucher-100k", "Voucher 100.000 ₫", 200, kind="discount", value_minor=100_000)
-    crm.loyalty.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 240, stock=40)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.add_reward("voucher-100k", "Voucher 100.000 ₫", 200, kind="discount", value_minor=100_000)
+    crm.loyalty.programs.add_reward("arabica-250", "Cà phê Arabica Cầu Đất 250g", 240, stock=40)
     crm.sales.products.add(
         sku="CF-ARA-250",
         name="Cà phê Arabica Cầu Đất 250g",
@@ -83,7 +83,7 @@ def test_a_voucher_is_taken_off_an_order_once_and_comes_back_when_the_order_is_c
     again = shop.sales.place_order(customer_id=an.id, lines=LINES, vouchers=[code])
     assert again.total_minor == 677_034 and shop.loyalty.redemptions(an.id)[0].order_id == str(again.id)
     assert [e.action for e in shop.audit.entries(entity="loyalty_redemption")][:3] == ["use", "return", "use"]
-    assert shop.loyalty.verify() == []
+    assert shop.loyalty.jobs.verify() == []
 
 
 def test_vouchers_that_cannot_be_used_are_refused_naming_the_code(shop):

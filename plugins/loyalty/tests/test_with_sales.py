@@ -10,7 +10,7 @@ from crmkit.core.types import utcnow
 @pytest.fixture
 def shop(crm_factory):
     crm = crm_factory(plugins=["sales", "loyalty"])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     crm.sales.products.add(
         sku="CF-ARA-250",
         name="Cà phê Arabica Cầu Đất 250g",
@@ -39,7 +39,7 @@ def _order(crm, customer_id, **extra):
 
 
 def test_an_order_placed_through_sales_earns_by_its_lines(shop):
-    shop.loyalty.add_rule("category", target="Cà phê", multiplier=2)
+    shop.loyalty.programs.add_rule("category", target="Cà phê", multiplier=2)
     an = shop.customers.add(name="Nguyễn Văn An")
     order = _order(shop, an.id)
     coffee, rice = order.lines
@@ -58,17 +58,17 @@ def test_refund_and_cancellation_through_sales_reverse_points(shop):
     unpaid = _order(shop, an.id)
     shop.sales.orders.cancel(unpaid.id, reason="Khách đổi ý")
     assert shop.loyalty.balance(an.id) == earned - earned * (paid.total_minor // 4) // paid.total_minor
-    assert shop.loyalty.verify() == []
+    assert shop.loyalty.jobs.verify() == []
 
 
 def test_repeat_purchase_rate_reads_sales_orders(shop):
-    shop.loyalty.update_program("default", auto_enroll=False)
+    shop.loyalty.programs.update("default", auto_enroll=False)
     member, guest = (shop.customers.add(name=n) for n in ("Nguyễn Văn An", "Khách vãng lai"))
     shop.loyalty.enroll(member.id)
     for _ in range(2):
         _order(shop, member.id)
     _order(shop, guest.id)
-    rates = {row.group: (row.buyers, row.repeat_buyers) for row in shop.loyalty.repeat_purchase()}
+    rates = {row.group: (row.buyers, row.repeat_buyers) for row in shop.loyalty.reports.repeat_purchase()}
     assert rates == {"members": (1, 1), "non-members": (1, 0)}
 
 
@@ -84,8 +84,8 @@ def test_backfill_reads_orders_placed_before_the_program(crm_factory):
         )
         for n in (1, 2, 3)
     ]
-    crm.loyalty.create_program("default", "Khách hàng thân thiết")
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết")
     assert crm.loyalty.balance(an.id) == 0
-    assert crm.loyalty.backfill() == 3
-    assert crm.loyalty.backfill() == 3
+    assert crm.loyalty.jobs.backfill() == 3
+    assert crm.loyalty.jobs.backfill() == 3
     assert crm.loyalty.balance(an.id) == sum(o.total_minor // 10_000 for o in orders)

@@ -253,7 +253,7 @@ def test_an_import_tells_plugins_which_customers_got_history_but_places_no_sale(
 
 def test_history_earns_points_only_with_hooks_or_through_the_backfill(crm_factory: Any, tmp_path: Path) -> None:
     crm = crm_factory(plugins=["sales", "loyalty"])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     quiet = crm.customers.add(name="Lê Văn Cường")
     loud = crm.customers.add(name="Phạm Thị Dung")
     header = ["reference", "customer_id", "placed_at", "total"]
@@ -264,7 +264,7 @@ def test_history_earns_points_only_with_hooks_or_through_the_backfill(crm_factor
     )
     earned = crm.loyalty.balance(loud.id)
     assert earned > 0
-    crm.loyalty.backfill()
+    crm.loyalty.jobs.backfill()
     assert crm.loyalty.balance(quiet.id) == earned  # the backfill earns from imported orders like from any
 
 

@@ -193,7 +193,7 @@ def test_two_processes_opening_40_cases_share_them_evenly(crm):
 
 def test_with_loyalty_the_members_tier_is_the_group_rules_match(crm_factory, clock):
     crm = crm_factory(plugins=["sales", "loyalty", "service"])
-    crm.loyalty.create_program("default", "Khách hàng thân thiết", point_value_minor=500)
+    crm.loyalty.programs.create("default", "Khách hàng thân thiết", point_value_minor=500)
     _team(crm, "Kim cương", "vy")
     _team(crm, "CSKH", "hoa")
     kim = crm.customers.add(name="Phạm Thị Kim")

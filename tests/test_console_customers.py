@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from crmkit.cli.main import CLIContext, cli
 from crmkit.console import pages
 from crmkit.console.testing import ConsoleBrowser, console_user, csrf_of, text
+from crmkit.core.transfer import import_customers
 
 NOT_ALLOWED_VI = "Bạn không có quyền thực hiện thao tác này."
 
@@ -299,6 +304,54 @@ def test_export_downloads_the_filtered_list_with_masked_contacts_for_who_may_not
         ("Nguyễn Văn An", "'+84 9** *** 456"),
         ("Võ Thị Dung", "'+84 9** *** 459"),
     ]
+
+
+@pytest.mark.crmkit_plugins("sales", "loyalty")  # loyalty declares ``referred_by``, an attribute naming a customer
+def test_the_downloaded_list_imports_back_with_its_links_and_is_the_file_the_command_line_writes(
+    crm: Any, crm_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    crm.fields.add("so_con", "integer")
+    org = crm.customers.add(kind="organization", name="Công ty TNHH Sao Mai", external_id="ORG-1")
+    hung = crm.customers.add(
+        name="Đỗ Văn Hùng",
+        external_id="KH-2",
+        phones=["0903 123 456"],
+        organizations=[{"organization_id": org.id, "role": "Kế toán, trưởng phòng"}],
+        attributes={"so_con": 2},
+    )
+    mai = crm.customers.add(name="Ngô Thị Mai", tags=["vip"])  # no external id: linked to as crmkit-<id>
+    crm.customers.update(hung.id, attributes={"so_con": 2, "referred_by": mai.id})
+    crm.customers.set_consent(hung.id, "email", True, source="form")
+    boss = signed_in(crm, "boss", roles=["administrator"], teams=[])
+    downloaded = boss.get("/console/customers/export.csv")
+    rows = {r["name"]: r for r in csv_rows(downloaded)}
+    assert (rows["Đỗ Văn Hùng"]["attr_referred_by"], rows["Đỗ Văn Hùng"]["organizations"]) == (
+        f"crmkit-{mai.id}",
+        '[{"organization": "ORG-1", "role": "Kế toán, trưởng phòng"}]',
+    )
+    saved = tmp_path / "console.csv"
+    saved.write_bytes(downloaded.get_data())
+
+    fresh = crm_factory(plugins=["sales", "loyalty"])
+    fresh.fields.add("so_con", "integer")
+    summary = import_customers(fresh, saved)
+    assert (summary.inserted, summary.rejected, summary.unlinked) == (3, 0, 0)
+    again = fresh.customers.get_by_external_id("KH-2")
+    assert [(m.organization_id, m.role) for m in again.organizations] == [
+        (fresh.customers.get_by_external_id("ORG-1").id, "Kế toán, trưởng phòng")
+    ]
+    assert again.attributes == {"so_con": 2, "referred_by": fresh.customers.get_by_external_id(f"crmkit-{mai.id}").id}
+    assert (again.phone, again.consents["email"].granted) == ("+84903123456", True)
+
+    by_command = tmp_path / "cli.csv"  # the list in name order is the id order here: the same rows, the same order
+    url = crm.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli,
+        ["--db", url, "customers", "export", "--out", str(by_command)],
+        obj=CLIContext(plugins=["sales", "loyalty"]),
+    )
+    assert result.exit_code == 0, result.output
+    assert downloaded.get_data() == by_command.read_bytes()
 
 
 def test_a_sales_user_without_the_export_permission_has_no_export_and_is_refused(crm: Any) -> None:

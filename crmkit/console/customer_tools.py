@@ -2,8 +2,8 @@
 
 Each page calls the service the CLI and the API call, as the signed-in user, so the same permissions and scopes
 hold: ``duplicate_pairs`` and ``merge`` (``customers.merge``), ``import_customers`` (``customers.create``), the
-export columns of ``export_customers`` over the customers ``find`` lists (``customers.export``), and ``erase``
-(``customers.erase``).
+export's own writer (``write_customers``, the file ``crmkit customers export`` writes) over the customers ``find``
+lists (``customers.export``), and ``erase`` (``customers.erase``).
 """
 
 from __future__ import annotations
@@ -22,15 +22,8 @@ from werkzeug.wrappers import Response
 
 from crmkit.console.app import MAX_UPLOAD
 from crmkit.console.extensions import ConsolePage
-from crmkit.core.transfer import (
-    ATTRIBUTE_PREFIX,
-    COLUMNS,
-    CONSENT_PREFIX,
-    REJECT_COLUMNS,
-    _csv_cell,
-    _export_record,
-    import_customers,
-)
+from crmkit.core.transfer import REJECT_COLUMNS, import_customers
+from crmkit.core.transfer.export import write_customers
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -242,35 +235,31 @@ def rejects(request: ConsoleRequest) -> Response:
 # -- export ----------------------------------------------------------------------------------------------------
 
 
-def _exported(request: ConsoleRequest, filters: dict[str, str]) -> list[Customer]:
-    """Every customer of the filtered list within the user's ``customers.export`` scope (masked as find shows them)."""
+def _exported(request: ConsoleRequest, filters: dict[str, str]) -> list[list[Customer]]:
+    """Every customer of the filtered list within the user's ``customers.export`` scope (masked as find shows them),
+    a page at a time."""
     access = request.crm.access
-    found: list[Customer] = []
+    found: list[list[Customer]] = []
     after: str | None = None
     while True:
         page = find_filtered(request, filters, after, EXPORT_PAGE)
-        found.extend(c for c in page.items if access.covers(c.owner, "customers.export"))
+        found.append([c for c in page.items if access.covers(c.owner, "customers.export")])
         after = page.next_cursor
         if after is None:
             return found
 
 
 def export(request: ConsoleRequest) -> Response:
-    """The customer list as filtered on the page, as a CSV file in the import's columns (Excel-ready: UTF-8 BOM)."""
+    """The customer list as filtered on the page, as the CSV file ``crmkit customers export`` writes for them
+    (the import's columns, links by external id, Excel-ready: UTF-8 BOM): importing it gives them back."""
     crm = request.crm
     try:
-        customers = _exported(request, list_filters(request))
+        pages = _exported(request, list_filters(request))
     except ValidationError as exc:
         return request.render("error.html", status=422, message=str(exc))
-    keys = sorted({key for customer in customers for key in customer.attributes})
-    columns = [*COLUMNS, *(CONSENT_PREFIX + ch for ch in crm.channels), *(ATTRIBUTE_PREFIX + key for key in keys)]
+    keys = sorted({key for page in pages for customer in page for key in customer.attributes})
     out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for customer in customers:
-        record = _export_record(customer, crm.channels, keys)
-        writer.writerow([_csv_cell(record.get(column)) for column in columns])
+    write_customers(crm, out, pages, keys, bom=True)
     name = f"customers-{crm.today().isoformat()}.csv"  # the business's day, as the export's times
     return Response(
         out.getvalue().encode("utf-8"),

@@ -16,6 +16,7 @@ from crmkit.core.access import CONTACT_DETAILS
 from crmkit.core.bulk_sql import delete_in, executemany, ids_value, in_ids, select_in
 from crmkit.core.customer_duplicates import CustomerDuplicates
 from crmkit.core.customer_merges import FILLED, CustomerMerges, MergeRecord, Unmerge
+from crmkit.core.customer_privacy import CustomerPrivacy
 from crmkit.core.jsonable import encode_cursor, to_jsonable
 from crmkit.core.models import (
     KINDS,
@@ -31,11 +32,9 @@ from crmkit.core.models import (
 )
 from crmkit.core.schemas import CustomerSchema, aware_utc, beyond_columns, read_cursor
 from crmkit.core.search import prefix_upper_bound, query_prefixes, search_keys
-from crmkit.core.stored_answers import forget_person
 from crmkit.core.text import fold
 from crmkit.core.types import UTCDateTime
 from crmkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from crmkit.privacy import wipe_free_space
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -210,6 +209,7 @@ class Customers:
         self._crm = crm
         self._merges = CustomerMerges(crm, self)
         self._duplicates = CustomerDuplicates(crm, self)
+        self._privacy = CustomerPrivacy(crm, self)
         self.refresh_schema()
 
     # -- validation -------------------------------------------------------------------------
@@ -682,41 +682,7 @@ class Customers:
         the audit trail of every record merged into it is included. Needs ``customers.export`` on the
         customer; contact details stay masked for a user who may not see them.
         """
-        self._crm.access.require("customers.export")
-        with self._crm.transaction() as session:
-            conn = session.connection()
-            self._crm.access.require_customer(conn, customer_id, "customers.export")
-            customer = self._load(conn, self._resolve_merged(conn, customer_id))
-            customer_id = customer.id
-            i, a, m = t.interactions.c, t.audit_log.c, t.merges.c
-            interactions = (
-                conn.execute(
-                    sa.select(t.interactions).where(i.customer_id == customer_id).order_by(i.occurred_at, i.id)
-                )
-                .mappings()
-                .all()
-            )
-            records = [customer_id, *self._merged_into(conn, customer_id)]
-            audit = (
-                conn.execute(sa.select(t.audit_log).where(a.customer_id.in_(records)).order_by(a.id)).mappings().all()
-            )
-            merges = conn.execute(sa.select(t.merges).where(m.kept_id == customer_id).order_by(m.id)).mappings().all()
-            sections = self._crm.hooks.customer_export(customer, session)
-        shown = self._shown(customer)
-        if shown is not customer:
-            from crmkit.core.masking import mask_changes, mask_sender
-
-            interactions = [{**r, "sender": mask_sender(r["sender"])} for r in interactions]
-            audit = [{**r, "changes": mask_changes(r["changes"])} for r in audit]
-            merges = [{**r, "snapshot": mask_changes(r["snapshot"])} for r in merges]
-        data = {
-            "customer": to_jsonable(shown),
-            "interactions": [to_jsonable(dict(r)) for r in interactions],
-            "audit_log": [to_jsonable(dict(r)) for r in audit],
-            "merged_records": [to_jsonable(dict(r)) for r in merges],
-        }
-        data.update({name: to_jsonable(value) for name, value in sections.items()})
-        return data
+        return self._privacy.export_data(customer_id)
 
     def erase(self, customer_id: int, *, reason: str = "erasure request", vacuum: bool = False) -> None:
         """Right to erasure: remove or anonymize the person in the core and every plugin, and record it.
@@ -728,79 +694,7 @@ class Customers:
         (``crmkit.privacy.wipe_free_space``: SQLite's WAL is checkpointed; ``vacuum`` runs VACUUM FULL
         on PostgreSQL). Needs ``customers.erase`` on the customer.
         """
-        self._crm.access.require("customers.erase")
-        self._require_no_disabled_data("erase")
-        with self._crm.transaction() as session:
-            conn = session.connection()
-            self._crm.access.require_customer(conn, customer_id, "customers.erase")
-            customer = self._load(conn, self._resolve_merged(conn, customer_id), removing=True)
-            if customer.status == "merged":  # merged while this erasure waited for its lock: erase where it went
-                customer = self._load(conn, self._resolve_merged(conn, customer.id), removing=True)
-            erased = customer.status != "erased"
-            if erased:
-                self._erase(session, customer, reason)
-        if erased or vacuum:  # asking again with ``vacuum`` finishes the wipe an earlier erasure left to do
-            wipe_free_space(
-                self._crm.engine,
-                [lin.metadata for lin in self._crm.lineages() if lin.metadata is not None],
-                vacuum=vacuum,
-            )
-
-    def _erase(self, session: Session, customer: Customer, reason: str) -> None:
-        """The erasure's writes, in the caller's transaction (plugins' hooks first)."""
-        conn = session.connection()
-        customer_id = customer.id
-        self._crm.hooks.customer_erase(customer, session)
-        records = [customer_id, *self._merged_into(conn, customer_id)]
-        forget_person(conn, records, self._identifying_values(conn, records))
-        for table in (t.contact_points, t.addresses, t.tags, t.consents, t.search_keys):
-            conn.execute(table.delete().where(table.c.customer_id == customer_id))
-        ms = t.memberships.c
-        conn.execute(
-            t.memberships.delete().where(sa.or_(ms.person_id == customer_id, ms.organization_id == customer_id))
-        )
-        conn.execute(
-            t.interactions.update()
-            .where(t.interactions.c.customer_id == customer_id)
-            .values(subject=None, summary=None, outcome=None, sender=None)
-        )
-        conn.execute(t.audit_log.update().where(t.audit_log.c.customer_id.in_(records)).values(changes=None))
-        merges = t.merges.c
-        conn.execute(  # the journal's copies of either side of a merge
-            t.merges.update()
-            .where(sa.or_(merges.kept_id == customer_id, merges.merged_id.in_(records)))
-            .values(snapshot={}, filled={})
-        )
-        for record in records:
-            placeholder = f"Erased customer {record}"
-            conn.execute(
-                t.customers.update()
-                .where(t.customers.c.id == record)
-                .values(
-                    **{f: None for f in SCALARS if f not in ("kind", "name", "lifecycle_stage")},
-                    name=placeholder,
-                    name_key=fold(placeholder),
-                    attributes={},
-                    updated_at=self._crm.now(),
-                    **({"status": "erased"} if record == customer_id else {}),
-                )
-            )
-        self._crm.audit.record(
-            session, "erase", "customer", customer_id, customer_id=customer_id, changes={"reason": reason}
-        )
-        self._crm.events.redact(session, records)
-        self._crm.events.emit(session, "customer.erased", {"customer": {"id": customer_id}}, customer_id=customer_id)
-
-    @staticmethod
-    def _identifying_values(conn: sa.Connection, records: list[int]) -> list[str]:
-        """What identifies these customer records in free data: names, external ids, contact values, street lines."""
-        c, cp, a = t.customers.c, t.contact_points.c, t.addresses.c
-        found = [
-            *conn.execute(sa.select(c.name, c.external_id).where(c.id.in_(records))),
-            *conn.execute(sa.select(cp.value).where(cp.customer_id.in_(records))),
-            *conn.execute(sa.select(a.line1, a.line2).where(a.customer_id.in_(records))),
-        ]
-        return [value for row in found for value in row if value]
+        self._privacy.erase(customer_id, reason=reason, vacuum=vacuum)
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -829,16 +723,6 @@ class Customers:
         if self._crm.access.contact_owners() is None:
             return customers
         return [self._shown(c) for c in customers]
-
-    def _resolve_merged(self, conn: sa.Connection, customer_id: int) -> int:
-        """The id that holds this customer's data now: itself, or the customer it was merged into."""
-        into = conn.execute(sa.select(t.customers.c.merged_into_id).where(t.customers.c.id == customer_id)).scalar()
-        return into if into is not None else customer_id
-
-    def _merged_into(self, conn: sa.Connection, customer_id: int) -> list[int]:
-        """Ids of the records merged into this customer (merges re-point chains, so one level)."""
-        c = t.customers.c
-        return list(conn.execute(sa.select(c.id).where(c.merged_into_id == customer_id).order_by(c.id)).scalars())
 
     def _require_no_disabled_data(self, action: str) -> None:
         """Refuse to merge or erase while a disabled plugin's tables could still hold the customer's rows.

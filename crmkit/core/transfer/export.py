@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
@@ -43,33 +43,63 @@ def export_customers(
 
 
 def _export(crm: CRM, dest: str | os.PathLike[str] | IO[Any], format: str, bom: bool | None = None) -> int:
+    _require_format(format)
     scope = crm.access.owner_filter(t.customers.c.owner, "customers.export")
-    if format not in ("csv", "jsonl"):
-        raise ValidationError("must be csv or jsonl", field="format")
     clear = crm.access.contact_owners()  # None: every customer's contact details in clear
-    attribute_keys = _attribute_keys(crm, scope)
-    references = LinkColumns(attribute_fields(crm)).references
-    columns = [*COLUMNS, *(CONSENT_PREFIX + ch for ch in crm.channels), *(ATTRIBUTE_PREFIX + k for k in attribute_keys)]
-    written = 0
+    shown = (
+        [c if clear is None or c.owner in clear else mask_customer(c) for c in chunk]
+        for chunk in _active_customers(crm, scope)
+    )
+    keys = _attribute_keys(crm, scope)
     with _open_dest(dest) as out:
+        bom = bom if bom is not None else isinstance(dest, (str, os.PathLike))
+        return write_customers(crm, out, shown, keys, format=format, bom=bom)
+
+
+def write_customers(
+    crm: CRM | UserHandle,
+    out: IO[str],
+    chunks: Iterable[Sequence[Customer]],
+    attribute_keys: Sequence[str],
+    *,
+    format: str = "csv",
+    bom: bool = False,
+) -> int:
+    """Write these customers, a chunk at a time, to ``out`` as :func:`export_customers` writes them; returns the rows.
+
+    The import's columns (with a consent column per channel and an ``attr_`` column per key of
+    ``attribute_keys``), links by external id (``crmkit-<id>`` for a customer without one), formula-safe
+    CSV cells; ``bom`` starts a CSV with a UTF-8 BOM. Customers are written as given: choosing and masking
+    them is the caller's (the console writes the list it shows with this).
+    """
+    _require_format(format)
+    with _as_caller(crm) as crm:
+        references = LinkColumns(attribute_fields(crm)).references
+        channels = crm.channels
+        columns = [*COLUMNS, *(CONSENT_PREFIX + ch for ch in channels), *(ATTRIBUTE_PREFIX + k for k in attribute_keys)]
         csv_writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
         if csv_writer is not None:
-            if bom if bom is not None else isinstance(dest, (str, os.PathLike)):
+            if bom:
                 out.write("\ufeff")  # a UTF-8 BOM: Excel then reads the file as UTF-8
             csv_writer.writerow(columns)
-        for chunk in _active_customers(crm, scope):
+        written = 0
+        for chunk in chunks:
             named = _external_ids(crm, _linked_ids(chunk, references))
             for customer in chunk:
-                if clear is not None and customer.owner not in clear:
-                    customer = mask_customer(customer)
-                record = _export_record(customer, crm.channels, attribute_keys)
+                record = _export_record(customer, channels, attribute_keys)
                 _add_links(record, customer, references, named)
                 if csv_writer is not None:
                     csv_writer.writerow([_csv_cell(record.get(c), c) for c in columns])
                 else:
                     out.write(json.dumps({c: record.get(c) for c in columns}, ensure_ascii=False) + "\n")
                 written += 1
-    return written
+        return written
+
+
+def _require_format(format: str) -> None:
+    """Refuse a format the export does not write (before a file is opened for it)."""
+    if format not in ("csv", "jsonl"):
+        raise ValidationError("must be csv or jsonl", field="format")
 
 
 def _attribute_keys(crm: CRM, scope: sa.ColumnElement[bool]) -> list[str]:

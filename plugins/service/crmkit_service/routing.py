@@ -83,8 +83,8 @@ class Routing:
         strategy: str = "round_robin",
         position: int | None = None,
     ) -> RoutingRule:
-        """Add a rule (last unless ``position`` says where); needs ``service.admin``. An unknown team, channel,
-        language or strategy is a ``ValidationError`` naming it."""
+        """Add a rule (last unless ``position`` says where: the rules from there on move one down); needs
+        ``service.admin``. An unknown team, channel, language or strategy is a ``ValidationError`` naming it."""
         self._crm.access.require(ADMIN)
         given = {"category": category, "channel": channel, "customer_group": customer_group, "language": language}
         criteria = {key: (value.strip() or None) if isinstance(value, str) else value for key, value in given.items()}
@@ -108,11 +108,15 @@ class Routing:
             except NotFound:
                 raise ValidationError(f"no team {team!r}", field="team") from None
             last = conn.execute(sa.select(sa.func.max(routing_rules.c.position))).scalar() or 0
+            place = min(position or last + 1, last + 1)
+            if place <= last:  # make room: the rule at that place and those after it are tried after the new one
+                rules = routing_rules.c
+                conn.execute(routing_rules.update().where(rules.position >= place).values(position=rules.position + 1))
             row: dict[str, Any] = {
                 **criteria,
                 "team": team,
                 "strategy": strategy,
-                "position": position or last + 1,
+                "position": place,
                 "created_at": self._crm.now(),
             }
             rule_id: int = conn.execute(routing_rules.insert().values(**row).returning(routing_rules.c.id)).scalar_one()

@@ -96,6 +96,23 @@ def test_rules_by_customer_group_and_language(crm_factory, clock):
     assert [r.team for r in crm.service.routing.list()] == ["VIP", "English desk", "CSKH"]
 
 
+def test_a_rule_added_at_a_position_is_tried_there_and_the_rest_move_down(crm, clock):
+    _team(crm, "Kỹ thuật", "minh")
+    _team(crm, "CSKH VIP", "vy")
+    crm.service.routing.add("Kỹ thuật", category="repair")
+    crm.service.routing.add("Kỹ thuật", language="en")
+    first = crm.service.routing.add("CSKH VIP", category="repair", position=1)
+    assert first.position == 1
+    assert [(r.position, r.team, r.category, r.language) for r in crm.service.routing.list()] == [
+        (1, "CSKH VIP", "repair", None),
+        (2, "Kỹ thuật", "repair", None),
+        (3, "Kỹ thuật", None, "en"),
+    ]
+    an = crm.customers.add(name="Vũ Thị Hạnh")
+    assert crm.service.open(an.id, "Tủ lạnh không lạnh", category="repair").assignee == "vy"
+    assert crm.service.routing.add("CSKH VIP", position=99).position == 4  # past the end: last
+
+
 def test_intake_is_routed_too(crm, clock):
     _team(crm, "Web", "hoa")
     crm.service.routing.add("Web", channel="web")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,19 @@ def test_webhook_keys_wrapped_with_another_secret_key_are_a_problem(
     code, rows = run_doctor(crm=crm)
     assert code == EXIT_FAILED and rows["webhook signing keys"]["state"] == "problem"
     assert "restore the CRM secret key" in rows["webhook signing keys"]["what to do"]
+
+
+def test_doctor_and_the_failed_plugin_warning_speak_vietnamese(broken_site: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    assert crmkit(None, "--db", url, "init").returncode == 0
+    checked = crmkit(broken_site, "--db", url, "--locale", "vi", "doctor")  # the last --locale wins
+    assert checked.returncode == EXIT_FAILED
+    assert "cảnh báo: phần mở rộng broken bị lỗi nên không được nạp: cannot import" in checked.stderr
+    assert "(xem `crmkit doctor`)" in checked.stderr
+    header = checked.stdout.splitlines()[0].split()
+    assert header[:2] == ["Hạng", "mục"] and "Chi" in header and "Cách" in header
+    assert re.search(r"^phần mở rộng broken +có vấn đề +\S+ bị lỗi: cannot import", checked.stdout, re.MULTILINE)
+    assert "hoặc bỏ nó ra: `crmkit plugins disable broken` hay CRMKIT_DISABLE_PLUGINS=broken" in checked.stdout
+    assert "lược đồ crmkit" in checked.stdout and "cơ sở dữ liệu ở crmkit_" in checked.stdout
+    as_json = json.loads(crmkit(broken_site, "--db", url, "--locale", "vi", "--format", "json", "doctor").stdout)
+    assert {row["check"]: row["state"] for row in as_json}["plugin broken"] == "problem"  # machine codes stay

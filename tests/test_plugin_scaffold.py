@@ -3,8 +3,10 @@ passes its own tests there at once, on SQLite and (with ``CRMKIT_TEST_POSTGRES_U
 nothing; `crmkit db revision … --rev-id` names the next migration readably.
 
 The fresh environment reuses the project's installed packages through a ``.pth`` file instead of downloading
-them; it and the generated plugins are kept under ``.pytest_cache/crmkit-scaffold/<hash of the templates>``, so
-only a change to ``crmkit/scaffold`` makes them again. The generated tests themselves run every time.
+them, and pip builds the plugins with the project's own setuptools (``--no-build-isolation``, no package index: the
+suite runs offline; the ``test`` extra brings a setuptools the generated ``pyproject.toml`` accepts). It and the
+generated plugins are kept under ``.pytest_cache/crmkit-scaffold/<hash of the templates>``, so only a change to
+``crmkit/scaffold`` makes them again. The generated tests themselves run every time.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCAFFOLDS = {"nps": (), "nps_web": ("api", "console")}
 
 
-def new(*args: str) -> Any:
-    """Run `crmkit plugins new …` in-process (English messages)."""
-    return CliRunner().invoke(cli, ["--locale", "en", "plugins", "new", *args], obj=CLIContext())
+def new(*args: str, locale: str = "en") -> Any:
+    """Run `crmkit plugins new …` in-process (English messages unless ``locale`` says otherwise)."""
+    return CliRunner().invoke(cli, ["--locale", locale, "plugins", "new", *args], obj=CLIContext())
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +73,12 @@ def scaffold_env() -> Iterator[tuple[Path, dict[str, Path]]]:
             ).stdout.strip()
             Path(site, "crmkit_project.pth").write_text(f"import site; site.addsitedir({project_site!r})\n")
             for folder in folders.values():
-                installed = subprocess.run(
-                    [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(folder)],
+                installed = subprocess.run(  # offline: the build backend is the project's setuptools
+                    [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(folder)],
                     capture_output=True,
                     text=True,
                     timeout=300,
+                    env={**os.environ, "PIP_NO_INDEX": "1"},
                 )
                 assert installed.returncode == 0, installed.stderr
             (cache / "ready").write_text("")
@@ -169,6 +172,18 @@ def test_an_existing_target_folder_is_left_alone(tmp_path: Path) -> None:
     made = new("nps", "--into", str(tmp_path))
     assert made.exit_code == EXIT_FAILED and "crmkit-nps already exists: nothing was written" in made.output
     assert [p.name for p in (tmp_path / "crmkit-nps").iterdir()] == ["mine.txt"]
+
+
+def test_the_scaffold_speaks_vietnamese(tmp_path: Path) -> None:
+    made = new("nps", "--into", str(tmp_path), locale="vi")
+    assert made.exit_code == 0 and made.output.startswith(f"đã tạo {tmp_path / 'crmkit-nps'} (")
+    assert "dòng mã); bước tiếp theo: pip install -e" in made.output
+    again = new("nps", "--into", str(tmp_path), locale="vi")
+    assert again.exit_code == EXIT_FAILED and "crmkit-nps đã tồn tại: không ghi gì cả" in again.output
+    core = new("customers", "--into", str(tmp_path), locale="vi")
+    assert "lỗi: name: 'customers' là tên đã dùng trong lõi crmkit (`crmkit customers`" in core.output
+    bad = new("Nps", "--into", str(tmp_path), locale="vi")
+    assert "'Nps': tên phần mở rộng chỉ gồm chữ thường, chữ số và _, bắt đầu bằng một chữ cái" in bad.output
 
 
 def test_db_revision_takes_a_readable_id_and_refuses_a_used_one(

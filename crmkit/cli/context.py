@@ -63,7 +63,7 @@ class CLIContext:
     def crm(self) -> CRM:
         if self._crm is None:
             crm = self._open()
-            _warn_failed_plugins(crm)
+            _warn_failed_plugins(crm, self.translator)
             try:
                 if self.plugin is not None:
                     self._require_plugin(crm, self.plugin)
@@ -155,14 +155,13 @@ class CLIContext:
                 self._crm = None
 
 
-def _warn_failed_plugins(crm: CRM) -> None:
+def _warn_failed_plugins(crm: CRM, t: Translator) -> None:
     """One ``warning: …`` line on stderr per plugin that failed to load (without ``CRMKIT_STRICT_PLUGINS``, a
     failed plugin is left out rather than stopping the command: it must not go unnoticed either)."""
     for info in crm.registry.infos.values():
         if info.status == "failed":
-            click.echo(
-                f"warning: plugin {info.name} failed and is left out: {info.reason} (see `crmkit doctor`)", err=True
-            )
+            said = t.gettext("warning: plugin %(name)s failed and is left out: %(reason)s (see `crmkit doctor`)")
+            click.echo(said % {"name": info.name, "reason": info.reason}, err=True)
 
 
 def _require_default_database() -> None:

@@ -12,20 +12,23 @@ import attrs
 import click
 
 from crmkit.cli.context import CLIContext
-from crmkit.cli.output import emit, format_option
+from crmkit.cli.output import N_, Coded, current_translator, emit, format_option
 from crmkit.errors import DatabaseUnavailable, SchemaOutdated
 
 if TYPE_CHECKING:
     from crmkit.crm import CRM
     from crmkit.hooks.manager import PluginInfo
 
-OK, WARNING, PROBLEM = "ok", "warning", "problem"
-COLUMNS = ("check", "state", "detail", "what to do")
+OK, WARNING, PROBLEM = N_("ok"), N_("warning"), N_("problem")
+COLUMNS = (N_("check"), N_("state"), N_("detail"), N_("what to do"))
 
 
 @attrs.frozen
 class Finding:
-    """One line of the report: what was checked, ``ok`` / ``warning`` / ``problem``, what was found, the remedy."""
+    """One line of the report: what was checked, ``ok`` / ``warning`` / ``problem``, what was found, the remedy.
+
+    ``check`` and ``state`` are codes JSON and CSV keep in English (a table shows them translated: ``check`` is a
+    :class:`Coded` when it holds a name); ``detail`` and ``fix`` are written in the command's language."""
 
     check: str
     state: str
@@ -33,7 +36,10 @@ class Finding:
     fix: str = ""
 
     def row(self) -> dict[str, str]:
-        return {"check": self.check, "state": self.state, "detail": self.detail, "what to do": self.fix}
+        t = current_translator()
+        check = self.check if isinstance(self.check, Coded) else Coded(self.check, t.gettext(self.check))
+        state = Coded(self.state, t.gettext(self.state))
+        return {"check": check, "state": state, "detail": self.detail, "what to do": self.fix}
 
 
 @click.command("doctor")
@@ -54,20 +60,28 @@ def diagnose(state: CLIContext) -> Iterator[Finding]:
     """Every finding, in the order a person fixes them: the database, plugins, schema, then settings."""
     from crmkit.core.redact import mask_database_url
 
+    t = current_translator()
     state.check_schema = False  # an outdated schema is reported below, not refused
     try:
         crm: CRM | None = state.crm
     except (DatabaseUnavailable, SchemaOutdated) as exc:
         crm = None
         yield Finding(
-            "database",
+            N_("database"),
             PROBLEM,
             str(exc),
-            "check --db / CRMKIT_DATABASE_URL and that the server is running and lets this user in "
-            "(`crmkit init` creates a new SQLite database)",
+            t.gettext(
+                "check --db / CRMKIT_DATABASE_URL and that the server is running and lets this user in "
+                "(`crmkit init` creates a new SQLite database)"
+            ),
         )
     if crm is not None:
-        yield Finding("database", OK, f"{mask_database_url(crm.engine.url)} reachable ({crm.engine.dialect.name})")
+        reachable = t.gettext("%(url)s reachable (%(dialect)s)")
+        yield Finding(
+            N_("database"),
+            OK,
+            reachable % {"url": mask_database_url(crm.engine.url), "dialect": crm.engine.dialect.name},
+        )
     yield from _plugins(crm)
     if crm is not None:
         yield from _schema(crm)
@@ -79,9 +93,10 @@ def diagnose(state: CLIContext) -> Iterator[Finding]:
 def _plugins(crm: CRM | None) -> Iterator[Finding]:
     from crmkit.hooks.manager import PluginRegistry, blocked_from_env, discover
 
+    t = current_translator()
     infos = crm.registry.infos if crm is not None else PluginRegistry(discover(), disabled=blocked_from_env()).infos
     if not infos:
-        yield Finding("plugins", OK, "none installed")
+        yield Finding(N_("plugins"), OK, t.gettext("none installed"))
     for info in infos.values():
         yield _plugin(info)
     unknown = sorted(blocked_from_env() - set(infos))
@@ -89,36 +104,52 @@ def _plugins(crm: CRM | None) -> Iterator[Finding]:
         yield Finding(
             "CRMKIT_DISABLE_PLUGINS",
             WARNING,
-            f"names no installed plugin: {', '.join(unknown)}",
-            "correct the name (`crmkit plugins list` shows them)",
+            t.gettext("names no installed plugin: %(names)s") % {"names": ", ".join(unknown)},
+            t.gettext("correct the name (`crmkit plugins list` shows them)"),
         )
 
 
 def _plugin(info: PluginInfo) -> Finding:
+    t = current_translator()
     requires = ", ".join(info.plugin.requires) if info.plugin is not None and info.plugin.requires else ""
-    detail = f"{info.version} {info.status}" + (f"; requires {requires}" if requires else "")
+    detail = f"{info.version} {t.gettext(info.status)}"
+    if requires:
+        detail += t.gettext("; requires %(requires)s") % {"requires": requires}
+    check = Coded(f"plugin {info.name}", t.gettext("plugin %(name)s") % {"name": info.name})
     if info.status != "failed":
-        return Finding(f"plugin {info.name}", OK, detail)
+        return Finding(check, OK, detail)
     if "requires" in (info.reason or "") and ("not installed" in (info.reason or "") or "but" in (info.reason or "")):
-        fix = "install the plugin it requires in the version it asks for (pip install …)"
+        fix = t.gettext(
+            "install the plugin it requires in the version it asks for (pip install …); or leave it out: "
+            "`crmkit plugins disable %(name)s` or CRMKIT_DISABLE_PLUGINS=%(name)s"
+        )
     else:
-        fix = "fix or upgrade its distribution (`crmkit --debug plugins list` shows more)"
-    fix += f"; or leave it out: `crmkit plugins disable {info.name}` or CRMKIT_DISABLE_PLUGINS={info.name}"
-    return Finding(f"plugin {info.name}", PROBLEM, f"{detail}: {info.reason}", fix)
+        fix = t.gettext(
+            "fix or upgrade its distribution (`crmkit --debug plugins list` shows more); or leave it out: "
+            "`crmkit plugins disable %(name)s` or CRMKIT_DISABLE_PLUGINS=%(name)s"
+        )
+    return Finding(check, PROBLEM, f"{detail}: {info.reason}", fix % {"name": info.name})
 
 
 def _schema(crm: CRM) -> Iterator[Finding]:
     from crmkit import migrations
     from crmkit.cli.db import lineage_rows
 
+    t = current_translator()
     newer = migrations.unknown(crm.engine, crm.lineages())
     for row in lineage_rows(crm):
-        check, detail = f"schema {row['lineage']}", f"database at {row['current']}, code at {row['head']}"
+        check = Coded(f"schema {row['lineage']}", t.gettext("schema %(name)s") % {"name": row["lineage"]})
+        detail = t.gettext("database at %(current)s, code at %(head)s") % {
+            "current": row["current"],
+            "head": row["head"],
+        }
         if row["lineage"] in newer:
-            fix = "this database was upgraded by a newer version: install that version of crmkit or the plugin"
+            fix = t.gettext(
+                "this database was upgraded by a newer version: install that version of crmkit or the plugin"
+            )
             yield Finding(check, PROBLEM, detail, fix)
         elif row["state"] != "up to date":
-            yield Finding(check, PROBLEM, detail, "run `crmkit db upgrade` (back the database up first)")
+            yield Finding(check, PROBLEM, detail, t.gettext("run `crmkit db upgrade` (back the database up first)"))
         else:
             yield Finding(check, OK, detail)
 
@@ -137,12 +168,15 @@ def _webhook_keys(crm: CRM) -> Iterator[Finding]:
     sealed: list[tuple[int, str]] = [(row.id, row.secret) for row in rows if is_sealed(row.secret)]
     if not sealed:
         return
+    t = current_translator()
+    check = N_("webhook signing keys")
     if not _key_configured():
         yield Finding(
-            "webhook signing keys",
+            check,
             PROBLEM,
-            f"{len(sealed)} active subscription(s) hold keys wrapped with a CRM secret key that is missing here",
-            "restore the key file from your backup, or set CRMKIT_SECRET_KEY",
+            t.gettext("%(count)d active subscription(s) hold keys wrapped with a CRM secret key that is missing here")
+            % {"count": len(sealed)},
+            t.gettext("restore the key file from your backup, or set CRMKIT_SECRET_KEY"),
         )
         return
     broken = []
@@ -153,13 +187,15 @@ def _webhook_keys(crm: CRM) -> Iterator[Finding]:
             broken.append(str(subscription))
     if broken:
         yield Finding(
-            "webhook signing keys",
+            check,
             PROBLEM,
-            f"subscription(s) {', '.join(broken)} were wrapped with another CRM secret key",
-            "restore the CRM secret key they were made with (CRMKIT_SECRET_KEY or the key file) from your backup",
+            t.gettext("subscription(s) %(ids)s were wrapped with another CRM secret key") % {"ids": ", ".join(broken)},
+            t.gettext(
+                "restore the CRM secret key they were made with (CRMKIT_SECRET_KEY or the key file) from your backup"
+            ),
         )
     else:
-        yield Finding("webhook signing keys", OK, f"{len(sealed)} active subscription key(s) unwrap")
+        yield Finding(check, OK, t.gettext("%(count)d active subscription key(s) unwrap") % {"count": len(sealed)})
 
 
 def _key_configured() -> bool:
@@ -171,47 +207,58 @@ def _key_configured() -> bool:
 def _secret_key() -> Iterator[Finding]:
     """The CRM secret key the server and the worker wrap and unwrap keys with: by reference, readable, shared."""
     from crmkit.core.redact import is_reference
-    from crmkit.core.secrets import KEY_ENV, KEY_FILE, SecretUnavailable, resolve
+    from crmkit.core.secrets import KEY_ENV, KEY_FILE, SecretUnavailable, resolve_secret
 
+    t = current_translator()
+    check = N_("CRM secret key")
     configured = os.environ.get(KEY_ENV)
     path = KEY_FILE.expanduser()
+    words = {"env": KEY_ENV, "reference": configured, "path": path}
     if configured and is_reference(configured):
         try:
-            resolve(configured, KEY_ENV)
+            resolve_secret(configured, KEY_ENV)
         except SecretUnavailable as exc:
-            yield Finding("CRM secret key", PROBLEM, str(exc), f"make {configured} readable, or correct {KEY_ENV}")
+            yield Finding(
+                check, PROBLEM, str(exc), t.gettext("make %(reference)s readable, or correct %(env)s") % words
+            )
             return
-        yield Finding("CRM secret key", OK, f"{KEY_ENV}={configured} is readable")
+        yield Finding(check, OK, t.gettext("%(env)s=%(reference)s is readable") % words)
     elif configured:
         yield Finding(
-            "CRM secret key",
+            check,
             WARNING,
-            f"{KEY_ENV} holds the key itself",
-            f"give it by reference: {KEY_ENV}=file:/path (or env:NAME), so it stays out of process listings",
+            t.gettext("%(env)s holds the key itself") % words,
+            t.gettext("give it by reference: %(env)s=file:/path (or env:NAME), so it stays out of process listings")
+            % words,
         )
     elif path.exists():
         try:
             path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
-            yield Finding(
-                "CRM secret key", PROBLEM, f"cannot read {path}: {exc}", f"fix its permissions or set {KEY_ENV}"
-            )
+            unreadable = t.gettext("cannot read %(path)s: %(error)s") % {**words, "error": exc}
+            yield Finding(check, PROBLEM, unreadable, t.gettext("fix its permissions or set %(env)s") % words)
             return
-        yield Finding("CRM secret key", OK, f"{path} (every server and worker machine needs the same key: back it up)")
+        yield Finding(
+            check, OK, t.gettext("%(path)s (every server and worker machine needs the same key: back it up)") % words
+        )
     else:
         yield Finding(
-            "CRM secret key",
+            check,
             WARNING,
-            f"none yet: {path} is created on first use",
-            f"with several machines, give them one key: {KEY_ENV}=file:/path",
+            t.gettext("none yet: %(path)s is created on first use") % words,
+            t.gettext("with several machines, give them one key: %(env)s=file:/path") % words,
         )
 
 
 def _console_templates() -> Iterator[Finding]:
     from crmkit.console.app import TEMPLATES_ENV
 
+    t = current_translator()
     folder = os.environ.get(TEMPLATES_ENV)
     if folder and not Path(folder).is_dir():
         yield Finding(
-            TEMPLATES_ENV, PROBLEM, f"{folder} is not a folder", "correct it or unset it (`crmkit serve` refuses it)"
+            TEMPLATES_ENV,
+            PROBLEM,
+            t.gettext("%(folder)s is not a folder") % {"folder": folder},
+            t.gettext("correct it or unset it (`crmkit serve` refuses it)"),
         )

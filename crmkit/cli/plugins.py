@@ -115,7 +115,8 @@ def new(name: str, extras: str, into: Path) -> None:
     from crmkit.scaffold import create
 
     installed = [found.name for found in discover()]
-    target = create(name, into, [part.strip() for part in extras.split(",") if part.strip()], installed)
+    parts = [part.strip() for part in extras.split(",") if part.strip()]
+    target = create(name, into, parts, installed, current_translator().gettext)
     code = [path for path in target.rglob("*.py") if "tests" not in path.parts and "migrations" not in path.parts]
     lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in code)
     click.echo(

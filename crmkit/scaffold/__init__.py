@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -37,28 +37,48 @@ _PARTS = {
 }
 
 
-def check_name(name: str, installed: Iterable[str] = ()) -> None:
-    """Refuse a plugin name that is not a lower-case identifier or clashes with the core or an installed plugin."""
+def _english(message: str) -> str:
+    return message
+
+
+def check_name(name: str, installed: Iterable[str] = (), gettext: Callable[[str], str] = _english) -> None:
+    """Refuse a plugin name that is not a lower-case identifier or clashes with the core or an installed plugin
+    (the message in the language of ``gettext``, e.g. ``current_translator().gettext``; English by default)."""
     if not _NAME.fullmatch(name):
         raise ValidationError(
-            {"name": [f"{name!r}: a plugin name is lower-case letters, digits and _, a letter first"]}
+            {
+                "name": [
+                    gettext("%(name)s: a plugin name is lower-case letters, digits and _, a letter first")
+                    % {"name": repr(name)}
+                ]
+            }
         )
     if name in CORE_NAMES:
-        raise ValidationError({"name": [f"{name!r} is a name of crmkit's core (`crmkit {name}` / `crm.{name}`)"]})
+        said = gettext("%(quoted)s is a name of crmkit's core (`crmkit %(name)s` / `crm.%(name)s`)")
+        raise ValidationError({"name": [said % {"quoted": repr(name), "name": name}]})
     if name in set(installed):
-        raise ValidationError({"name": [f"{name!r} is the name of an installed plugin"]})
+        raise ValidationError({"name": [gettext("%(name)s is the name of an installed plugin") % {"name": repr(name)}]})
 
 
-def create(name: str, into: Path, extras: Iterable[str] = (), installed: Iterable[str] = ()) -> Path:
-    """Write the distribution ``into/crmkit-NAME`` and return its folder; bad input writes nothing."""
+def create(
+    name: str,
+    into: Path,
+    extras: Iterable[str] = (),
+    installed: Iterable[str] = (),
+    gettext: Callable[[str], str] = _english,
+) -> Path:
+    """Write the distribution ``into/crmkit-NAME`` and return its folder; bad input writes nothing (and is refused
+    in the language of ``gettext``)."""
     chosen = sorted(set(extras))
     unknown = [extra for extra in chosen if extra not in EXTRAS]
     if unknown:
-        raise ValidationError({"with": [f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(EXTRAS)}"]})
-    check_name(name, installed)
+        said = gettext("unknown part(s) %(parts)s: choose from %(choices)s")
+        raise ValidationError({"with": [said % {"parts": ", ".join(unknown), "choices": ", ".join(EXTRAS)}]})
+    check_name(name, installed, gettext)
     target = Path(into) / f"crmkit-{name}"
     if target.exists():
-        raise ValidationError({"into": [f"{target} already exists: nothing was written"]})
+        said = gettext("%(folder)s already exists: nothing was written")
+        raise ValidationError({"into": [said % {"folder": target}]})
     hooks = ['"crmkit_%%name%%.hooks"'] + [_PARTS[extra][0] for extra in chosen]
     package_data = ['"migrations/*.py"', '"py.typed"'] + (['"templates/*"'] if "console" in chosen else [])
     words = {

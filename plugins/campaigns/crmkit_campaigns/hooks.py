@@ -68,7 +68,7 @@ def crmkit_order_placed(crm: CRM, order: Any, session: Session) -> None:
 
 
 @hookimpl(optionalhook=True)
-def crmkit_csat_requested(crm: CRM, case: Any, link: str, session: Session) -> bool | str:
+def crmkit_service_csat_requested(crm: CRM, case: Any, link: str, session: Session) -> bool | str:
     return transactional.csat_requested(crm, case, link, session)
 
 

@@ -191,7 +191,7 @@ def _holder(crm: CRM, conn: sa.Connection, purpose: str, channel: str, now: date
 
 
 def csat_requested(crm: CRM, case: Any, link: str, session: Session) -> bool | str:
-    """Send a resolved case's CSAT survey (the ``crmkit_csat_requested`` hook): True when queued, else the reason
+    """Send a resolved case's CSAT survey (the ``crmkit_service_csat_requested`` hook): True when queued, else the reason
     it was not (the service records it on the case's history)."""
     settings = crm.campaigns.settings
     site = settings.base_url.removesuffix("/campaigns/t")

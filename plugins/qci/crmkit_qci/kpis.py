@@ -382,11 +382,11 @@ def satisfaction(ctx: Context) -> tuple[Decimal, str | None]:
 
 
 def _case_stats(ctx: Context) -> list[dict[str, Any]]:
-    """The ``crmkit_customer_case_stats`` rows of cases opened in the last ``CASE_WINDOW`` (as of now), of active
+    """The ``crmkit_service_case_stats`` rows of cases opened in the last ``CASE_WINDOW`` (as of now), of active
     customers in the reader's scope (the hook itself is unscoped)."""
 
     def compute() -> list[dict[str, Any]]:
-        answers = ctx.crm.hooks.call("crmkit_customer_case_stats", since=ctx.crm.now() - CASE_WINDOW)
+        answers = ctx.crm.hooks.call("crmkit_service_case_stats", since=ctx.crm.now() - CASE_WINDOW)
         rows = [row for answer in answers for row in (answer or [])]
         mine: set[int] = set(ctx.conn.execute(sa.select(core.customers.c.id).where(_ACTIVE, ctx.owned())).scalars())
         return [row for row in rows if row["customer_id"] in mine]

@@ -39,11 +39,11 @@ PURCHASES = Source(
 ANALYTICS = Source("analytics", "crmkit-analytics", "crmkit-analytics")
 CAMPAIGNS = Source("campaigns", "crmkit-campaigns", "crmkit-campaigns")
 COSTS = Source("costs", "recorded costs (crmkit qci costs)")
-#: Case data through the ``crmkit_customer_case_stats`` hook (crmkit-service implements it).
+#: Case data through the ``crmkit_service_case_stats`` hook (crmkit-service implements it).
 CASES = Source(
     "cases",
-    "case data (crmkit_customer_case_stats)",
-    "crmkit-service (any plugin implementing crmkit_customer_case_stats works)",
+    "case data (crmkit_service_case_stats)",
+    "crmkit-service (any plugin implementing crmkit_service_case_stats works)",
 )
 
 
@@ -60,7 +60,7 @@ def available(crm: CRM, source: Source, purchases_subquery: Any = None) -> bool:
     if source.key in ("analytics", "campaigns"):
         return crm.has_service(source.key)
     if source.key == "cases":
-        return crm.hooks.has_implementations("crmkit_customer_case_stats")
+        return crm.hooks.has_implementations("crmkit_service_case_stats")
     return True
 
 

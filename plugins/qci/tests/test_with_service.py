@@ -1,5 +1,5 @@
 """QCI with crmkit-service installed: the customer-experience KPIs read case data (complaints in the last 90 days,
-the CSAT average) through the ``crmkit_customer_case_stats`` hook only; without a case source they say what to
+the CSAT average) through the ``crmkit_service_case_stats`` hook only; without a case source they say what to
 install."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_case_kpis_count_complaints_and_csat_of_the_last_90_days(service_crm: An
         Decimal("4.00"),
         "2 customers answered a case survey",
     )
-    assert m["case_satisfaction"].source == "case data (crmkit_customer_case_stats)"
+    assert m["case_satisfaction"].source == "case data (crmkit_service_case_stats)"
 
 
 def test_case_kpis_count_only_the_readers_customers(service_crm: Any) -> None:
@@ -81,5 +81,5 @@ def test_without_a_case_source_the_kpis_say_what_to_install(crm_factory: Any) ->
     crm.customers.add(name="Nguyễn Thị Ánh")
     m = _by_key(crm.qci.kpis(keys=CASE_KPIS))
     assert m["complaint_rate"].display() == (
-        "not available: install crmkit-service (any plugin implementing crmkit_customer_case_stats works)"
+        "not available: install crmkit-service (any plugin implementing crmkit_service_case_stats works)"
     )

@@ -2,7 +2,7 @@
 comment — is due (``crm.service.csat``).
 
 Resolving a case gives it a one-time answer link, ``/service/csat/<case id>.<secret>`` (only the secret's SHA-256 is
-stored), and calls ``crmkit_csat_requested`` and emits ``case.csat_requested`` with it: a plugin or a webhook
+stored), and calls ``crmkit_service_csat_requested`` and emits ``case.csat_requested`` with it: a plugin or a webhook
 receiver sends it on a channel the customer consented to (crmkit-campaigns does, when installed). A sender that
 could not send it returns the reason (``no_consent``, ``frequency_cap``…), recorded on the case's history as a
 ``csat_not_sent`` audit entry; with no taker the survey simply stays pending. The answer
@@ -49,7 +49,7 @@ class Csat:
 
     def request(self, session: Session, case: Any) -> str:
         """Make a resolved case's survey due (a new one-time link replaces an earlier one) and offer it to the
-        ``crmkit_csat_requested`` hook and the ``case.csat_requested`` event; returns the link."""
+        ``crmkit_service_csat_requested`` hook and the ``case.csat_requested`` event; returns the link."""
         secret = secrets.token_urlsafe(16)
         token = f"{case.id}.{secret}"
         conn = session.connection()
@@ -59,7 +59,7 @@ class Csat:
             .values(csat_requested_at=utcnow(), csat_token_hash=_digest(secret))
         )
         link = LINK.format(token=token)
-        answers = self._crm.hooks.call(hookspecs.crmkit_csat_requested, case=case, link=link, session=session)
+        answers = self._crm.hooks.call(hookspecs.crmkit_service_csat_requested, case=case, link=link, session=session)
         if True not in answers and (reasons := [a for a in answers if isinstance(a, str)]):
             # a sender tried and could not (no consent, capped, no address): the case's history says why
             self._crm.audit.record(

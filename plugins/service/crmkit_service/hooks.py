@@ -56,7 +56,7 @@ def crmkit_case_resolved(crm: CRM, case: Any, session: Session) -> None:
 
 
 @hookimpl
-def crmkit_customer_case_stats(crm: CRM, since: datetime) -> list[dict[str, Any]]:
+def crmkit_service_case_stats(crm: CRM, since: datetime) -> list[dict[str, Any]]:
     stats: list[dict[str, Any]] = crm.service.reports.customer_case_stats(since)
     return stats
 

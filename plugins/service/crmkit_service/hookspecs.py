@@ -40,19 +40,19 @@ def crmkit_service_customer_group(crm: Any, customer_id: int, session: Any) -> s
 
 
 @hookspec
-def crmkit_sla_warning(crm: Any, case: Any, target: str, due_at: Any, session: Any) -> None:
+def crmkit_service_sla_warning(crm: Any, case: Any, target: str, due_at: Any, session: Any) -> None:
     """A case's SLA target (``first_response`` | ``resolution``) is due within its rule's ``warn_minutes``: called
     once per case and target by ``crm.service.run_due``, in the transaction recording the warning."""
 
 
 @hookspec
-def crmkit_case_escalated(crm: Any, case: Any, target: str, actions: Any, session: Any) -> None:
+def crmkit_service_case_escalated(crm: Any, case: Any, target: str, actions: Any, session: Any) -> None:
     """A breached case was escalated by its SLA rule (``actions``: a dict with ``escalate_to``, ``escalate_team``,
     ``notify``, ``raise_priority`` as applied; ``case`` as it is now), in the transaction marking the breach."""
 
 
 @hookspec
-def crmkit_csat_requested(crm: Any, case: Any, link: str, session: Any) -> bool | str | None:
+def crmkit_service_csat_requested(crm: Any, case: Any, link: str, session: Any) -> bool | str | None:
     """A resolved case's satisfaction survey is due: ``link`` is the path answering it (a one-time token). A
     plugin that sends it to the customer (campaigns, respecting consent and caps) returns True, or the reason it
     could not (``"no_consent"``…: audited on the case as ``csat_not_sent``); with no taker the survey stays
@@ -60,7 +60,7 @@ def crmkit_csat_requested(crm: Any, case: Any, link: str, session: Any) -> bool 
 
 
 @hookspec
-def crmkit_customer_case_stats(crm: Any, since: Any) -> list[dict[str, Any]] | None:
+def crmkit_service_case_stats(crm: Any, since: Any) -> list[dict[str, Any]] | None:
     """Implemented by the service plugin for QCI/analytics: per customer with cases opened since ``since`` (aware
     datetime), ``{"customer_id", "cases", "complaints", "breached", "csat_average"}`` rows. Call it through
-    ``crm.hooks.call("crmkit_customer_case_stats", since=…)``."""
+    ``crm.hooks.call("crmkit_service_case_stats", since=…)``."""

@@ -235,7 +235,7 @@ class Reports:
         ]
 
     def customer_case_stats(self, since: datetime) -> list[dict[str, Any]]:
-        """For QCI and analytics (the ``crmkit_customer_case_stats`` hook): per customer with cases opened since
+        """For QCI and analytics (the ``crmkit_service_case_stats`` hook): per customer with cases opened since
         ``since``, how many, how many complaints (category ``complaint``), how many missed an SLA target and the
         average CSAT score (None without answers). Unscoped: a system read for KPIs."""
         c = cases.c

@@ -204,7 +204,7 @@ class Sla:
 
     def warn(self, session: Session, now: datetime, read: Any) -> list[SlaWarning]:
         """Record once per case and target each target due within its rule's ``warn_minutes`` (not paused, not yet
-        missed), calling ``crmkit_sla_warning`` and emitting ``case.sla_warning``. ``read(conn, id)`` reads a
+        missed), calling ``crmkit_service_sla_warning`` and emitting ``case.sla_warning``. ``read(conn, id)`` reads a
         case as the hooks see it."""
         conn = session.connection()
         lead = conn.execute(sa.select(sa.func.max(sla_rules.c.warn_minutes))).scalar()
@@ -247,7 +247,7 @@ class Sla:
                     changes={"target": target, "due_at": due_at.isoformat()},
                 )
                 self._crm.hooks.call(
-                    hookspecs.crmkit_sla_warning, case=case, target=target, due_at=due_at, session=session
+                    hookspecs.crmkit_service_sla_warning, case=case, target=target, due_at=due_at, session=session
                 )
                 self._crm.events.emit(
                     session, "case.sla_warning", _warning_data(warning, case), customer_id=customer_id
@@ -258,7 +258,7 @@ class Sla:
     def escalate(self, session: Session, case: Any, target: str, now: datetime, read: Any, retimed: Retimed) -> Any:
         """Apply the case's rule's escalation to a breach just claimed: reassign, make ``notify`` a watcher, raise
         the priority, move to another team (its targets still to come re-timed on that team's calendar, as a
-        reassignment does); audited, ``crmkit_case_escalated`` and ``case.escalated``. Returns the case as it is
+        reassignment does); audited, ``crmkit_service_case_escalated`` and ``case.escalated``. Returns the case as it is
         now."""
         conn = session.connection()
         rule = rule_for(conn, case.priority, case.customer_group)
@@ -286,7 +286,7 @@ class Sla:
         )
         updated = read(conn, case.id)
         self._crm.hooks.call(
-            hookspecs.crmkit_case_escalated, case=updated, target=target, actions=actions, session=session
+            hookspecs.crmkit_service_case_escalated, case=updated, target=target, actions=actions, session=session
         )
         self._crm.events.emit(
             session,

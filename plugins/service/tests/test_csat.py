@@ -1,5 +1,5 @@
 """Satisfaction (issue 17 item 5) and the reply-to-a-resolved-case setting: resolving a case makes its survey due
-with a one-time link (offered to a sending plugin through ``crmkit_csat_requested``); the customer answers through
+with a one-time link (offered to a sending plugin through ``crmkit_service_csat_requested``); the customer answers through
 the link (public API) or staff record it (CLI, API); the score is on the case and as the rating of a core
 interaction; a low score reopens the case when configured; a customer's reply to a resolved or closed case reopens
 it or is refused, per setting."""
@@ -27,7 +27,7 @@ class Sender:
         self.links: dict[int, str] = {}
 
     @hookimpl
-    def crmkit_csat_requested(self, case: Any, link: str) -> bool:
+    def crmkit_service_csat_requested(self, case: Any, link: str) -> bool:
         self.links[case.id] = link
         return True
 

@@ -102,7 +102,7 @@ def test_every_report_counts_what_happened(crm, clock):
     ]
     assert reports.busiest_hours(since=since)[:1] == [{"weekday": 0, "hour": 9, "cases": 1}]
     assert {(r["weekday"], r["hour"]) for r in reports.busiest_hours(since=since)} == {(0, 9), (0, 10), (2, 20)}
-    (stats,) = crm.hooks.call("crmkit_customer_case_stats", since=since)
+    (stats,) = crm.hooks.call("crmkit_service_case_stats", since=since)
     assert stats == [
         {"customer_id": cases["an"].id, "cases": 2, "complaints": 0, "breached": 0, "csat_average": 5.0},
         {"customer_id": cases["binh"].id, "cases": 1, "complaints": 1, "breached": 1, "csat_average": 2.0},

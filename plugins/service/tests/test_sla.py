@@ -37,11 +37,11 @@ class Escalations:
         self.calls: list[tuple[Any, ...]] = []
 
     @hookimpl
-    def crmkit_sla_warning(self, case: Any, target: str, due_at: datetime) -> None:
+    def crmkit_service_sla_warning(self, case: Any, target: str, due_at: datetime) -> None:
         self.calls.append(("warning", case.id, target, due_at))
 
     @hookimpl
-    def crmkit_case_escalated(self, case: Any, target: str, actions: dict[str, Any]) -> None:
+    def crmkit_service_case_escalated(self, case: Any, target: str, actions: dict[str, Any]) -> None:
         self.calls.append(("escalated", case.id, target, actions, case.assignee, case.priority))
 
 

@@ -601,7 +601,7 @@ def _scalar(value: Any) -> str:
 
 
 @customers.command("import")
-@import_options('--map "Họ tên=name" --map mobile=phone')
+@import_options('--map "Họ tên=name" --map mobile=phone', batch_size=5000)
 @click.option(
     "--country",
     help="Country of phone numbers written without +code (default: $CRMKIT_DEFAULT_COUNTRY, "

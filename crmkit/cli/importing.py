@@ -19,9 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 SUMMARY = (N_("rows"), N_("inserted"), N_("updated"), N_("unchanged"), N_("rejected"), N_("reject_file"))
 
 
-def import_options(map_example: str) -> Callable[[F], F]:
-    """The FILE argument and ``--map``, ``--rejects``, ``--batch-size``, ``--format``, ``--no-bom`` of an import
-    command; ``map_example`` shows ``--map`` for that kind of file (``--map "Họ tên=name"``)."""
+def import_options(map_example: str, batch_size: int = 1000) -> Callable[[F], F]:
+    """The FILE argument and ``--map``, ``--rejects``, ``--batch-size`` (default ``batch_size``), ``--format``,
+    ``--no-bom`` of an import command; ``map_example`` shows ``--map`` for that kind of file (``--map "Họ tên=name"``)."""
 
     def decorate(function: F) -> F:
         for option in reversed(
@@ -43,7 +43,7 @@ def import_options(map_example: str) -> Callable[[F], F]:
                 click.option(
                     "--batch-size",
                     type=click.IntRange(1, 100_000),
-                    default=1000,
+                    default=batch_size,
                     show_default=True,
                     help="Rows per transaction: an interruption keeps whole batches only.",
                 ),

@@ -29,7 +29,7 @@ def import_customers(
     format: str | None = None,
     mapping: Mapping[str, str] | None = None,
     reject_path: str | os.PathLike[str] | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     default_country: str | None = None,
     progress: Callable[[int], None] | None = None,
     parallel: bool | None = None,
@@ -41,7 +41,7 @@ def import_customers(
 
     ``mapping`` renames file columns to crmkit columns (``""`` drops one). Rows are written in
     transactions of ``batch_size`` rows (a commit writes out every index page its batch touched:
-    for a large file, larger batches write faster and take more memory); ``progress`` is called
+    larger batches write faster and take more memory); ``progress`` is called
     with the number of rows of each committed batch. ``jobs`` processes read and validate while
     this one writes (default: for files of 4 MiB and more, one per core but the writer's;
     ``parallel=False``: none). A phone that is possible but not a valid number (``0123 456 789``

@@ -10,7 +10,7 @@ import signal
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from itertools import count
+from itertools import count, islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -201,15 +201,53 @@ def _batches(
     ``share`` ``(k, n)``: only every n-th batch from the k-th (one of n processes reading the same file); the
     others are read for their keys only, so a repeated external id is found whichever process has its rows.
     """
-    key = reader.KEY
     mine, every = share
-    number = 0
+    records = iter(reader)
     with _SeenIds() as seen:
-        batch = _Batch(first_row=1)
-        for record in reader:
-            batch.rows += 1
+        for number in count():
+            chunk = list(islice(records, batch_size))
+            if not chunk:
+                return
+            reasons = seen.reasons(chunk, reader.KEY)
+            if number % every != mine:  # another process prepares this batch
+                continue
+            batch = _Batch(first_row=chunk[0].row, rows=len(chunk))
+            for record, reason in zip(chunk, reasons):
+                values: dict[str, Any] | None = None
+                named = False
+                if reason is None:
+                    try:
+                        values, named = prepare(record)
+                    except ValidationError as exc:
+                        reason = reason_text(exc.errors)
+                if reason is None:
+                    assert values is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
+                    batch.accepted.append(AcceptedRow(record.row, record.line, record.original, values, named))
+                else:
+                    batch.rejects.append(RejectedRow(record.row, record.line, reason, record.original))
+            if finish is not None:
+                finish(batch)
+            yield batch
+
+
+class _SeenIds:
+    """External ids met so far in this file, in a temporary SQLite file (memory stays flat), checked a batch at a
+    time: one ``executemany`` a batch, and a lookup only when an id was met in an earlier one."""
+
+    def __enter__(self) -> _SeenIds:
+        self._db = sqlite3.connect("")  # a private temporary file, deleted when closed
+        self._db.execute("CREATE TABLE seen (external_id TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+        self._db.execute("BEGIN")
+        return self
+
+    def reasons(self, records: Sequence[_Record], key: str) -> list[str | None]:
+        """Why each record is rejected before it is validated (unreadable, no ``key``, a ``key`` met on an earlier
+        row), None for the others; the records' keys are remembered."""
+        reasons: list[str | None] = []
+        first: dict[str, int] = {}  # each key's first row in these records
+        keyed: list[tuple[int, str, Any]] = []  # (index, stored form, as given) of every record with a key
+        for index, record in enumerate(records):
             reason = record.error
-            values: dict[str, Any] | None = None
             if reason is None:
                 assert record.cells is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
                 external_id = record.cells.get(key)
@@ -219,52 +257,33 @@ def _batches(
                         "(it would be added twice)"
                     )
                 else:
-                    earlier = seen.first_row(external_id, record.row)
-                    if earlier is not None:
-                        reason = f"{key}: {external_id!r} is also on row {earlier} of this file"
-            ours = number % every == mine  # else another process prepares this batch
-            named = False
-            if reason is None and ours:
-                try:
-                    values, named = prepare(record)
-                except ValidationError as exc:
-                    reason = reason_text(exc.errors)
-            if not ours:
-                pass
-            elif reason is None:
-                assert values is not None  # noqa: S101 - narrows the type for mypy; nothing relies on it being checked
-                batch.accepted.append(AcceptedRow(record.row, record.line, record.original, values, named))
-            else:
-                batch.rejects.append(RejectedRow(record.row, record.line, reason, record.original))
-            if batch.rows == batch_size:
-                if ours:
-                    if finish is not None:
-                        finish(batch)
-                    yield batch
-                number += 1
-                batch = _Batch(first_row=record.row + 1)
-        if batch.rows and number % every == mine:
-            if finish is not None:
-                finish(batch)
-            yield batch
+                    stored = external_id if type(external_id) is str else json.dumps(external_id)
+                    first.setdefault(stored, record.row)
+                    keyed.append((index, stored, external_id))
+            reasons.append(reason)
+        earlier = self._earlier(first, records[0].row if records else 0)
+        for index, stored, external_id in keyed:
+            row = earlier.get(stored, first[stored])
+            if row != records[index].row:
+                reasons[index] = f"{key}: {external_id!r} is also on row {row} of this file"
+        return reasons
 
-
-class _SeenIds:
-    """External ids met so far in this file, in a temporary SQLite file (memory stays flat)."""
-
-    def __enter__(self) -> _SeenIds:
-        self._db = sqlite3.connect("")  # a private temporary file, deleted when closed
-        self._db.execute("CREATE TABLE seen (external_id TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
-        self._db.execute("BEGIN")
-        return self
-
-    def first_row(self, external_id: Any, row: int) -> int | None:
-        """The row that already had ``external_id``, else None (and ``row`` is remembered)."""
-        key = external_id if type(external_id) is str else json.dumps(external_id)
-        cursor = self._db.execute("INSERT INTO seen VALUES (?, ?) ON CONFLICT DO NOTHING", (key, row))
-        if cursor.rowcount:
-            return None
-        return self._db.execute("SELECT row FROM seen WHERE external_id = ?", (key,)).fetchone()[0]
+    def _earlier(self, first: Mapping[str, int], start: int) -> dict[str, int]:
+        """Remember ``first`` (key: row); the rows before ``start`` that already had one of its keys."""
+        added = self._db.executemany("INSERT INTO seen VALUES (?, ?) ON CONFLICT DO NOTHING", first.items()).rowcount
+        if added == len(first):
+            return {}
+        keys = list(first)
+        found: dict[str, int] = {}
+        for low in range(0, len(keys), 500):
+            part = keys[low : low + 500]
+            found.update(
+                self._db.execute(
+                    f"SELECT external_id, row FROM seen WHERE row < ? AND external_id IN ({', '.join('?' * len(part))})",  # noqa: S608 - placeholders only
+                    (start, *part),
+                ).fetchall()
+            )
+        return found
 
     def __exit__(self, *exc: object) -> None:
         self._db.close()

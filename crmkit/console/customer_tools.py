@@ -22,8 +22,7 @@ from werkzeug.wrappers import Response
 
 from crmkit.console.app import MAX_UPLOAD
 from crmkit.console.extensions import ConsolePage
-from crmkit.core.transfer import REJECT_COLUMNS, import_customers
-from crmkit.core.transfer.export import write_customers
+from crmkit.core.transfer import REJECT_COLUMNS, import_customers, write_customers
 from crmkit.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:

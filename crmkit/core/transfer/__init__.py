@@ -45,7 +45,7 @@ from crmkit.core.transfer.columns import (
     schema_input,
 )
 from crmkit.core.transfer.customer_import import import_customers
-from crmkit.core.transfer.export import _csv_cell, _export_record, export_customers
+from crmkit.core.transfer.export import export_customers, write_customers
 from crmkit.core.transfer.interactions import INTERACTION_COLUMNS, import_interactions, resolve_customers
 from crmkit.core.transfer.pipeline import AcceptedRow, ImportOutcome, ImportSummary, RejectedRow, import_records
 from crmkit.core.transfer.reading import RecordReader
@@ -63,8 +63,6 @@ __all__ = [
     "RecordReader",
     "RejectedRow",
     "RowValidator",
-    "_csv_cell",
-    "_export_record",
     "export_customers",
     "import_customers",
     "import_interactions",
@@ -72,4 +70,5 @@ __all__ = [
     "reason_text",
     "resolve_customers",
     "schema_input",
+    "write_customers",
 ]

@@ -197,7 +197,8 @@ def main(argv: list[str]) -> int:
     else:
         print("• no PostgreSQL server found: running the suite on SQLite only", flush=True)
     workers = [] if any(a == "-n" or a.startswith("--numprocesses") for a in argv[1:]) else ["-n", "auto"]
-    return run([str(PY), "-m", "pytest", *workers, *argv[1:]], env)
+    slowest = [] if any(a.startswith("--durations") for a in argv[1:]) else ["--durations=25"]  # where the time goes
+    return run([str(PY), "-m", "pytest", *workers, *slowest, *argv[1:]], env)
 
 
 if __name__ == "__main__":

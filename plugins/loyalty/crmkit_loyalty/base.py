@@ -394,20 +394,35 @@ class Shared:
             return
         units = program.to_units(referral.bonus_points)
         for referred, order_id in owed:
-            self.ledger.post(
-                session,
-                program,
-                customer_id,
-                units,
-                kind="earn",
-                reason="referral",
-                source_kind="customer",
-                source_id=referred,
-                now=now,
-                order_id=order_id,
-                note=f"referred customer {referred} (owed since their first order, paid on enrolment)",
-                expires_at=program.expiry_from(now),
-            )
+            note = f"referred customer {referred} (owed since their first order, paid on enrolment)"
+            self.pay_referral(session, program, customer_id, referred, order_id, units, now, note)
+
+    def pay_referral(
+        self,
+        session: Session,
+        program: Program,
+        referrer: int,
+        referred: Any,
+        order_id: Any,
+        units: int,
+        now: datetime,
+        note: str,
+    ) -> None:
+        """Credit ``referrer`` the referral bonus (``units``) for ``referred``'s first order, ``order_id``."""
+        self.ledger.post(
+            session,
+            program,
+            referrer,
+            units,
+            kind="earn",
+            reason="referral",
+            source_kind="customer",
+            source_id=referred,
+            now=now,
+            order_id=order_id,
+            note=note,
+            expires_at=program.expiry_from(now),
+        )
 
 
 def _facts(row: sa.Row[Any]) -> CustomerFacts:

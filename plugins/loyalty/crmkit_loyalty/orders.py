@@ -414,19 +414,8 @@ class Orders:
                     )
                 return
             self._shared.enroll(session, program, referrer, now)
-        self._shared.ledger.post(
-            session,
-            program,
-            referrer,
-            units,
-            kind="earn",
-            reason="referral",
-            source_kind="customer",
-            source_id=referred,
-            now=now,
-            order_id=order_id,
-            note=f"referred customer {referred}",
-            expires_at=program.expiry_from(now),
+        self._shared.pay_referral(
+            session, program, referrer, referred, order_id, units, now, f"referred customer {referred}"
         )
 
     def _referrer(self, conn: sa.Connection, customer: CustomerFacts) -> int | None:

@@ -88,11 +88,12 @@ pytestmark = pytest.mark.crmkit_plugins("campaigns")
 
 
 def rows_of(crm, campaign_id):
+    """The campaign's messages as (customer, recipient), in that order: a run queues its messages in no set order."""
     with crm.reading() as conn:
         return conn.execute(
             sa.select(m.messages.c.customer_id, m.messages.c.recipient_id)
             .where(m.messages.c.campaign_id == campaign_id)
-            .order_by(m.messages.c.id)
+            .order_by(m.messages.c.customer_id, m.messages.c.recipient_id)
         ).all()
 
 

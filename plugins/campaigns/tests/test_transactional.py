@@ -144,8 +144,9 @@ def test_send_message_checks_its_input_and_queues_a_reference_once(both):
     assert first.sent and again.message_id == first.message_id and len(_messages(crm)) == 1
 
 
-def test_quiet_hours_delay_the_survey(both):
-    crm = both
+def test_quiet_hours_delay_the_survey(crm_factory, frozen_clock, tmp_path):
+    crm = crm_factory(plugins=["campaigns", "service"], clock=frozen_clock)  # 10:00 in Hà Nội: inside the hours
+    kit.outbox(crm, tmp_path / "outbox")
     crm.campaigns.configure("quiet_hours", "00:00-23:59")
     an = _customer(crm)
     result = crm.campaigns.send_message(an.id, purpose="csat", reference="q1", body="Chào {{ name }}")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from crmkit.core import tables as t
 from crmkit.core.access import UserHandle
+from crmkit.core.interactions import FIELDS
 from crmkit.core.transfer.columns import reason_text
 from crmkit.core.transfer.pipeline import AcceptedRow, ImportOutcome, ImportSummary, _as_caller, _Batch, import_records
 from crmkit.core.transfer.reading import RecordReader, _Record
@@ -38,19 +39,8 @@ INTERACTION_COLUMNS: tuple[str, ...] = (
     "employee",
     "sender",
 )
-#: What a re-run compares (and updates) of an interaction imported before.
-_INTERACTION_VALUES = (
-    "customer_id",
-    "channel",
-    "direction",
-    "occurred_at",
-    "subject",
-    "summary",
-    "outcome",
-    "rating",
-    "employee",
-    "sender",
-)
+#: What a re-run compares (and updates) of an interaction imported before: every field but the key it is found by.
+_INTERACTION_VALUES = tuple(field for field in FIELDS if field != "external_id")
 
 
 def import_interactions(
